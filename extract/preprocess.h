@@ -1,0 +1,32 @@
+/* Preprocessing: RGB8 image -> float32 network input (3, H, W): optional center crop, resize (bilinear
+ * with antialiasing when shrinking, the same filter as PIL's Image.resize(BILINEAR)), optional
+ * horizontal flip, then a normalization preset. Not here: decoding (image.h), batching. */
+#ifndef FC_PREPROCESS_H
+#define FC_PREPROCESS_H
+
+#include "core/error.h"
+#include "extract/image.h"
+
+typedef enum {
+    FC_PRESET_TF,    /* RGB, x/127.5 - 1 */
+    FC_PRESET_TORCH, /* RGB, (x/255 - mean) / std with ImageNet mean/std */
+    FC_PRESET_CAFFE, /* BGR, x - mean (103.939, 116.779, 123.68) */
+} fc_preset;
+
+typedef struct fc_preprocess {
+    int width, height; /* network input size */
+    float crop;        /* central fraction of the shorter side kept before resizing; 1 or 0 = no crop,
+                          the whole image is resized to width x height (aspect not kept) */
+    fc_preset preset;
+    int flip;          /* 1 = mirror horizontally */
+} fc_preprocess;
+
+/* "tf" / "torch" / "caffe" -> preset; FC_EINVAL with the valid names otherwise. */
+int fc_preset_parse(const char *name, fc_preset *out, fc_error *err);
+const char *fc_preset_name(fc_preset p);
+
+/* out: (3, height, width) float32, channel order per preset. FC_EINVAL for bad sizes or crop outside
+ * (0, 1]. Allocates only temporaries. Thread-safe. */
+int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out, fc_error *err);
+
+#endif

@@ -1,0 +1,44 @@
+/* Minimal test harness: each test binary runs its cases with RUN(), prints one line per case
+ * (PASS / FAIL / SKIP with a reason) and exits non-zero if any case failed. tests/run.sh sums the
+ * lines of all binaries into "N passed, N failed, N skipped". A skip is never counted as a pass. */
+#ifndef FC_CHECK_H
+#define FC_CHECK_H
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int check_failed_;   /* failures in the current case */
+extern const char *check_skip_; /* reason if the current case skipped */
+extern int check_total_failed_;
+
+#define CHECK(cond, ...)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fprintf(stdout, "  check failed %s:%d: %s: ", __FILE__, __LINE__, #cond);     \
+            fprintf(stdout, __VA_ARGS__);                                                 \
+            fputc('\n', stdout);                                                          \
+            check_failed_++;                                                              \
+        }                                                                                 \
+    } while (0)
+
+/* Fail the case and return from the test function (for checks later code depends on). */
+#define REQUIRE(cond, ...)                                                                \
+    do {                                                                                  \
+        CHECK(cond, __VA_ARGS__);                                                         \
+        if (!(cond)) return;                                                              \
+    } while (0)
+
+#define SKIP(reason)                                                                      \
+    do {                                                                                  \
+        check_skip_ = (reason);                                                           \
+        return;                                                                           \
+    } while (0)
+
+void check_run_(const char *name, void (*fn)(void));
+#define RUN(fn) check_run_(#fn, fn)
+/* Returns the exit status for main(). */
+int check_done(void);
+
+/* Path of ../shared relative to the repository root (FEATCACHE_SHARED overrides), or NULL if absent. */
+const char *check_shared_dir(void);
+
+#endif
