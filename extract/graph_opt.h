@@ -1,0 +1,20 @@
+/* Load-time graph rewrites: constant folding of weight-side computations, BatchNormalization folded
+ * into the preceding Conv, activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
+ * x*sigmoid(x)) and residual Add fused into Conv/Gemm epilogues. Requested outputs are never fused
+ * away. The graph must be finalized (n_uses valid) before each pass; passes mark nodes dead and the
+ * caller finalizes again. Not here: shape inference (session.c), weight packing (ops' prepare). */
+#ifndef FC_GRAPH_OPT_H
+#define FC_GRAPH_OPT_H
+
+#include "core/error.h"
+#include "extract/graph.h"
+#include "extract/kernels/kernels.h"
+
+/* Evaluates nodes whose inputs are all constants (and that are foldable) once. */
+int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err);
+/* BatchNormalization -> Conv weights/bias. */
+int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err);
+/* Activation and residual-Add fusion into Conv/Gemm epilogues. */
+int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err);
+
+#endif

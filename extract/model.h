@@ -1,0 +1,59 @@
+/* Public engine API: load an ONNX CNN once (parse, optimize, pack weights), then run it through
+ * sessions planned for a batch size and input size.
+ *
+ * Ownership/lifetime: fc_model is immutable after fc_model_load and may be shared by any number of
+ * sessions on any threads; it must outlive them. An fc_session owns its activation arena and is used
+ * by one thread at a time (it runs OpenMP internally with opt.threads). Output tensors returned by
+ * fc_session_output point into the session and stay valid until the next run or free.
+ * Errors: negative FC_E* with a message naming the file/node and the reason; nothing is printed.
+ * Not here: images (image.h, preprocess.h), the feature cache (store/). */
+#ifndef FC_MODEL_H
+#define FC_MODEL_H
+
+#include "core/error.h"
+#include "extract/kernels/kernels.h"
+#include "extract/tensor.h"
+
+typedef struct fc_model fc_model;
+typedef struct fc_session fc_session;
+
+typedef struct fc_model_options {
+    const char *const *outputs; /* tensor names to produce (any named tensor); NULL = graph outputs */
+    int n_outputs;
+    const fc_kernels *kernels;  /* NULL = fc_kernels_best() */
+} fc_model_options;
+
+/* Reads and prepares the model. opt may be NULL. Errors: FC_EIO, FC_EFORMAT, FC_EUNSUPPORTED
+ * (unknown op with its node name), FC_ELIMIT, FC_ENOMEM, FC_EINVAL (unknown output name). */
+int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out, fc_error *err);
+void fc_model_free(fc_model *m);
+
+/* Declared input shape (N, C, H, W); -1 for symbolic dims. */
+void fc_model_input_dims(const fc_model *m, int64_t dims[4]);
+const char *fc_model_input_name(const fc_model *m);
+int fc_model_n_outputs(const fc_model *m);
+const char *fc_model_output_name(const fc_model *m, int i);
+const fc_kernels *fc_model_kernels(const fc_model *m);
+
+typedef struct fc_session_options {
+    int batch;          /* N >= 1 */
+    int height, width;  /* 0 = the model's declared size */
+    int threads;        /* 0 = all cores (omp_get_max_threads) */
+} fc_session_options;
+
+/* Infers every shape for this input size, folds shape computations, plans activation memory by
+ * liveness and allocates it once. Errors: FC_ESHAPE/FC_EFORMAT (inconsistent shapes, naming the
+ * node), FC_ELIMIT (sizes), FC_ENOMEM, FC_EINVAL. */
+int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_session **out,
+                      fc_error *err);
+/* input: (batch, C, H, W) float32. No allocation. */
+int fc_session_run(fc_session *s, const float *input, fc_error *err);
+/* i-th requested output (dims valid after create, data after run). */
+const fc_tensor *fc_session_output(const fc_session *s, int i);
+/* Input dims (N, C, H, W) of this session. */
+void fc_session_input_dims(const fc_session *s, int64_t dims[4]);
+/* FLOPs (2 x multiply-adds) of one run. */
+double fc_session_flops(const fc_session *s);
+void fc_session_free(fc_session *s);
+
+#endif

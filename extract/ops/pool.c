@@ -1,0 +1,168 @@
+/* Pooling and reductions on NCHW float32: MaxPool, AveragePool (count_include_pad), GlobalAveragePool,
+ * GlobalMaxPool, ReduceMean (any axes, keepdims). Parallel over (n, c) planes. */
+#include <float.h>
+#include <string.h>
+
+#include "extract/ops/ops.h"
+#include "extract/ops/window.h"
+
+static int pool_geometry(const fc_node *n, const fc_tensor *x, fc_window *w, fc_error *err) {
+    if (x->rank != 4) return fc_op_fail(n, FC_EUNSUPPORTED, err, "only 4-D (N,C,H,W) inputs are supported (rank %d)", x->rank);
+    int64_t ks[4];
+    if (fc_attr_ints(n, "kernel_shape", ks, 4) != 2) return fc_op_fail(n, FC_EFORMAT, err, "kernel_shape must have 2 entries");
+    if (ks[0] < 1 || ks[1] < 1 || ks[0] > 4096 || ks[1] > 4096) return fc_op_fail(n, FC_EFORMAT, err, "invalid kernel_shape");
+    return fc_window_infer(n, x->dims[2], x->dims[3], (int)ks[0], (int)ks[1], 1, w, err);
+}
+
+static int pool_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                      int threads, fc_error *err) {
+    fc_window w;
+    int rc = pool_geometry(n, &in[0], &w, err);
+    if (rc) return rc;
+    if (n->n_out > 1 && n->out[1] >= 0) return fc_op_fail(n, FC_EUNSUPPORTED, err, "the Indices output is not supported");
+    *out = in[0];
+    out->data = NULL;
+    out->dims[2] = w.oh;
+    out->dims[3] = w.ow;
+    return 0;
+}
+
+static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                    fc_error *err) {
+    fc_window w;
+    pool_geometry(n, &in[0], &w, err);
+    int is_max = !strcmp(n->op_type, "MaxPool");
+    int include_pad = (int)fc_attr_int(n, "count_include_pad", 0);
+    int64_t planes = in[0].dims[0] * in[0].dims[1], H = in[0].dims[2], W = in[0].dims[3];
+    const float *x = in[0].data;
+    float *y = out->data;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * H * W;
+        float *yp = y + p * (int64_t)w.oh * w.ow;
+        for (int oy = 0; oy < w.oh; oy++)
+            for (int ox = 0; ox < w.ow; ox++) {
+                float acc = is_max ? -FLT_MAX : 0.f;
+                int cnt = 0;
+                for (int i = 0; i < w.kh; i++) {
+                    int64_t iy = (int64_t)oy * w.sh - w.pt + (int64_t)i * w.dh;
+                    for (int j = 0; j < w.kw; j++) {
+                        int64_t ix = (int64_t)ox * w.sw - w.pl + (int64_t)j * w.dw;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+                            /* count_include_pad counts explicit pads only, not the ceil_mode overhang */
+                            if (include_pad && iy < H + w.pb && ix < W + w.pr) cnt++;
+                            continue;
+                        }
+                        float v = xp[iy * W + ix];
+                        if (is_max) acc = v > acc ? v : acc;
+                        else acc += v;
+                        cnt++;
+                    }
+                }
+                yp[oy * w.ow + ox] = is_max ? acc : (cnt ? acc / cnt : 0.f);
+            }
+    }
+    return 0;
+}
+
+const fc_op_def fc_op_maxpool = {.name = "MaxPool", .infer = pool_infer, .run = pool_run};
+const fc_op_def fc_op_averagepool = {.name = "AveragePool", .infer = pool_infer, .run = pool_run};
+
+/* ---- global pools: (N, C, H, W) -> (N, C, 1, 1) ---- */
+static int global_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                        int threads, fc_error *err) {
+    if (in[0].rank < 3) return fc_op_fail(n, FC_ESHAPE, err, "needs a rank >= 3 input");
+    *out = in[0];
+    out->data = NULL;
+    for (int d = 2; d < out->rank; d++) out->dims[d] = 1;
+    return 0;
+}
+
+static int global_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                      fc_error *err) {
+    int is_max = !strcmp(n->op_type, "GlobalMaxPool");
+    int64_t planes = in[0].dims[0] * in[0].dims[1], hw = fc_tensor_count(&in[0]) / (planes ? planes : 1);
+    const float *x = in[0].data;
+    float *y = out->data;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (planes * hw > 65536)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * hw;
+        if (is_max) {
+            float m = -FLT_MAX;
+            for (int64_t i = 0; i < hw; i++) m = xp[i] > m ? xp[i] : m;
+            y[p] = m;
+        } else {
+            float s = 0.f;
+            for (int64_t i = 0; i < hw; i++) s += xp[i];
+            y[p] = hw ? s / (float)hw : 0.f;
+        }
+    }
+    return 0;
+}
+
+const fc_op_def fc_op_globalaveragepool = {.name = "GlobalAveragePool", .infer = global_infer, .run = global_run};
+const fc_op_def fc_op_globalmaxpool = {.name = "GlobalMaxPool", .infer = global_infer, .run = global_run};
+
+/* ---- ReduceMean (axes attribute, or input since opset 18) ---- */
+static int reduce_axes(const fc_node *n, const fc_tensor *in, char *red, fc_error *err) {
+    int64_t axes[FC_MAX_RANK];
+    int na, r = in[0].rank;
+    if (n->n_in >= 2 && n->in[1] >= 0) {
+        if (!in[1].data) return fc_op_fail(n, FC_EUNSUPPORTED, err, "axes must be constant");
+        na = fc_op_const_ints(&in[1], axes, FC_MAX_RANK);
+    } else {
+        na = fc_attr_ints(n, "axes", axes, FC_MAX_RANK);
+    }
+    memset(red, 0, FC_MAX_RANK);
+    if (na == 0 && !fc_attr_int(n, "noop_with_empty_axes", 0)) memset(red, 1, (size_t)r);
+    for (int i = 0; i < na && i < FC_MAX_RANK; i++) {
+        int a;
+        if (fc_op_axis(n, axes[i], r, &a, err)) return FC_EFORMAT;
+        red[a] = 1;
+    }
+    return 0;
+}
+
+static int reducemean_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                            int threads, fc_error *err) {
+    char red[FC_MAX_RANK];
+    if (reduce_axes(n, in, red, err)) return err ? err->code : FC_EFORMAT;
+    int keep = (int)fc_attr_int(n, "keepdims", 1), k = 0;
+    out->dtype = FC_F32;
+    for (int d = 0; d < in[0].rank; d++) {
+        if (!red[d]) out->dims[k++] = in[0].dims[d];
+        else if (keep) out->dims[k++] = 1;
+    }
+    out->rank = k;
+    out->data = NULL;
+    return 0;
+}
+
+static int reducemean_run(const fc_node *n, const fc_tensor *in, fc_tensor *out,
+                          const fc_run_ctx *ctx, fc_error *err) {
+    char red[FC_MAX_RANK];
+    reduce_axes(n, in, red, err);
+    int r = in[0].rank;
+    int64_t ocount = fc_tensor_count(out), icount = fc_tensor_count(&in[0]);
+    float *y = out->data;
+    const float *x = in[0].data;
+    memset(y, 0, (size_t)ocount * sizeof(float));
+    /* output strides in the input's index space (0 along reduced axes) */
+    int64_t ost[FC_MAX_RANK], s = 1, idx[FC_MAX_RANK] = {0}, o = 0;
+    for (int d = r - 1; d >= 0; d--) { ost[d] = red[d] ? 0 : s; if (!red[d]) s *= in[0].dims[d]; }
+    for (int64_t i = 0; i < icount; i++) {
+        y[o] += x[i];
+        for (int d = r - 1; d >= 0; d--) {
+            idx[d]++;
+            o += ost[d];
+            if (idx[d] < in[0].dims[d]) break;
+            o -= ost[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+    float scale = ocount ? (float)ocount / (float)icount : 0.f;
+    for (int64_t i = 0; i < ocount; i++) y[i] *= scale;
+    return 0;
+}
+
+const fc_op_def fc_op_reducemean = {.name = "ReduceMean", .infer = reducemean_infer, .run = reducemean_run, .fold = FC_FOLD_CONST};

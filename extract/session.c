@@ -1,0 +1,252 @@
+/* Sessions: shape inference for a concrete (N, C, H, W), plan-time folding of shape computations,
+ * activation memory planned by liveness (first-fit offsets in one arena), then runs that walk the
+ * planned node list without allocating. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extract/model.h"
+#include "extract/model_internal.h"
+#include "extract/ops/ops.h"
+
+#define ALIGN 64
+#define MAX_ARENA_BYTES (1LL << 36)
+
+struct fc_session {
+    const fc_model *m;
+    fc_tensor *t;        /* per value: shape and data pointer */
+    void **owned;        /* per value: session-owned storage of plan-time folded values */
+    char *arena;
+    float *work;
+    int *run;            /* nodes executed at run time, in order */
+    int n_run;
+    fc_tensor *io;       /* scratch for a node's in/out views */
+    int max_io;
+    fc_run_ctx ctx;
+    double flops;
+};
+
+static void *aligned_alloc_bytes(size_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, ALIGN, n ? (n + ALIGN - 1) / ALIGN * ALIGN : ALIGN) == 0 ? p : NULL;
+}
+
+void fc_session_free(fc_session *s) {
+    if (!s) return;
+    if (s->owned)
+        for (int v = 0; v < s->m->g->n_values; v++) free(s->owned[v]);
+    free(s->owned);
+    free(s->t);
+    free(s->arena);
+    free(s->work);
+    free(s->run);
+    free(s->io);
+    free(s);
+}
+
+/* Fills io[0..n_in] (inputs, then the residual) and io[n_in+1..] (outputs) from s->t. */
+static void node_views(const fc_session *s, const fc_node *n, fc_tensor **in, fc_tensor **out) {
+    fc_tensor *io = s->io;
+    for (int i = 0; i < n->n_in; i++) {
+        if (n->in[i] >= 0) io[i] = s->t[n->in[i]];
+        else memset(&io[i], 0, sizeof io[i]);
+    }
+    if (n->residual >= 0) io[n->n_in] = s->t[n->residual];
+    else memset(&io[n->n_in], 0, sizeof io[n->n_in]);
+    for (int i = 0; i < n->n_out; i++) {
+        if (n->out[i] >= 0) io[n->n_in + 1 + i] = s->t[n->out[i]];
+        else memset(&io[n->n_in + 1 + i], 0, sizeof io[0]);
+    }
+    *in = io;
+    *out = io + n->n_in + 1;
+}
+
+static int same_shape(const fc_tensor *a, const fc_tensor *b) {
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+/* Shape inference and plan-time folding over the whole graph. */
+static int infer_all(fc_session *s, size_t *work_max, fc_error *err) {
+    const fc_graph *g = s->m->g;
+    int threads = s->ctx.threads;
+    for (int oi = 0; oi < g->n_order; oi++) {
+        const fc_node *n = &g->nodes[g->order[oi]];
+        fc_tensor *in, *out;
+        node_views(s, n, &in, &out);
+        int all_const = 1;
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] >= 0 && !in[i].data) all_const = 0;
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] >= 0 && in[i].rank == 0 && in[i].dtype == 0)
+                return fc_op_fail(n, FC_EINTERNAL, err, "input %d has no inferred shape", i);
+        size_t work = 0;
+        int rc = n->op->infer(n, in, out, &work, threads, err);
+        if (rc) return rc;
+        if (n->residual >= 0 && !same_shape(&in[n->n_in], &out[0]))
+            return fc_op_fail(n, FC_ESHAPE, err, "fused residual Add: operand '%s' has a different "
+                              "shape from the convolution output", g->values[n->residual].name);
+        int fold = n->op->fold == FC_FOLD_SHAPE || (n->op->fold == FC_FOLD_CONST && all_const);
+        for (int i = 0; i < n->n_out; i++) {
+            int64_t count;
+            if (n->out[i] < 0) continue;
+            if (out[i].rank > FC_MAX_RANK || fc_dims_count(out[i].rank, out[i].dims, &count) != 0)
+                return fc_op_fail(n, FC_ELIMIT, err, "output '%s' would have an absurd size",
+                                  g->values[n->out[i]].name);
+            out[i].data = NULL;
+            if (fold) {
+                void *p = aligned_alloc_bytes(fc_tensor_bytes(&out[i]));
+                if (!p) return fc_fail(err, FC_ENOMEM, "out of memory");
+                s->owned[n->out[i]] = p;
+                out[i].data = p;
+            }
+            s->t[n->out[i]] = out[i];
+        }
+        if (fold) {
+            fc_run_ctx ctx = s->ctx;
+            ctx.work = NULL;
+            if (work) return fc_op_fail(n, FC_EINTERNAL, err, "foldable op needs scratch");
+            if ((rc = n->op->run(n, in, out, &ctx, err))) return rc;
+        } else {
+            s->run[s->n_run++] = g->order[oi];
+            if (work > *work_max) *work_max = work;
+            if (n->op->flops) s->flops += n->op->flops(n, in, out);
+        }
+    }
+    return 0;
+}
+
+/* Liveness-based first-fit placement of every run-time value in one arena. */
+static int plan_memory(fc_session *s, fc_error *err) {
+    const fc_graph *g = s->m->g;
+    int nv = g->n_values;
+    int *first = malloc((size_t)nv * sizeof(int)), *last = malloc((size_t)nv * sizeof(int));
+    size_t *off = calloc((size_t)nv, sizeof(size_t));
+    int *placed = malloc((size_t)nv * sizeof(int));
+    int n_placed = 0, rc = 0;
+    if (!first || !last || !off || !placed) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    for (int v = 0; v < nv; v++) first[v] = last[v] = -1;
+    for (int r = 0; r < s->n_run; r++) {
+        const fc_node *n = &g->nodes[s->run[r]];
+        for (int i = 0; i < n->n_out; i++)
+            if (n->out[i] >= 0 && first[n->out[i]] < 0) first[n->out[i]] = last[n->out[i]] = r;
+        for (int i = 0; i <= n->n_in; i++) {
+            int v = i < n->n_in ? n->in[i] : n->residual;
+            if (v >= 0 && last[v] < r) last[v] = r;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = s->n_run; /* keep to the end */
+    size_t total = 0;
+    for (int r = 0; r < s->n_run; r++) {
+        const fc_node *n = &g->nodes[s->run[r]];
+        for (int i = 0; i < n->n_out; i++) {
+            int v = n->out[i];
+            if (v < 0 || first[v] != r) continue;
+            size_t size = (fc_tensor_bytes(&s->t[v]) + ALIGN - 1) / ALIGN * ALIGN;
+            if (size == 0) size = ALIGN;
+            /* lowest offset not overlapping a placed value whose lifetime intersects [r, last[v]] */
+            size_t cand = 0;
+            for (int again = 1; again;) {
+                again = 0;
+                for (int p = 0; p < n_placed; p++) {
+                    int u = placed[p];
+                    if (last[u] < first[v] || first[u] > last[v]) continue;
+                    size_t usize = (fc_tensor_bytes(&s->t[u]) + ALIGN - 1) / ALIGN * ALIGN;
+                    if (usize == 0) usize = ALIGN;
+                    if (cand < off[u] + usize && off[u] < cand + size) { cand = off[u] + usize; again = 1; }
+                }
+            }
+            off[v] = cand;
+            placed[n_placed++] = v;
+            if (cand + size > total) total = cand + size;
+        }
+    }
+    if ((long long)total > MAX_ARENA_BYTES) {
+        rc = fc_fail(err, FC_ELIMIT, "activations would need %.1f GiB", total / 1073741824.0);
+        goto out;
+    }
+    s->arena = aligned_alloc_bytes(total);
+    if (!s->arena) { rc = fc_fail(err, FC_ENOMEM, "out of memory for %zu bytes of activations", total); goto out; }
+    for (int p = 0; p < n_placed; p++) s->t[placed[p]].data = s->arena + off[placed[p]];
+out:
+    free(first);
+    free(last);
+    free(off);
+    free(placed);
+    return rc;
+}
+
+int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_session **out,
+                      fc_error *err) {
+    *out = NULL;
+    const fc_graph *g = m->g;
+    if (!opt || opt->batch < 1 || opt->height < 0 || opt->width < 0)
+        return fc_fail(err, FC_EINVAL, "%s: batch must be >= 1 and sizes >= 0", m->path);
+    int64_t dims[4];
+    fc_model_input_dims(m, dims);
+    int64_t c = dims[1] > 0 ? dims[1] : 3;
+    int64_t h = opt->height ? opt->height : dims[2], w = opt->width ? opt->width : dims[3];
+    if (h <= 0 || w <= 0)
+        return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give a size", m->path);
+    if (h > 16384 || w > 16384 || opt->batch > 65536)
+        return fc_fail(err, FC_ELIMIT, "%s: input %d x %lld x %lld is too large", m->path, opt->batch,
+                       (long long)h, (long long)w);
+    fc_session *s = calloc(1, sizeof *s);
+    if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
+    s->m = m;
+    s->ctx.k = m->k;
+    s->ctx.threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    int rc = FC_ENOMEM;
+    int max_io = 2;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].n_in + g->nodes[i].n_out + 1 > max_io) max_io = g->nodes[i].n_in + g->nodes[i].n_out + 1;
+    s->t = calloc((size_t)g->n_values, sizeof *s->t);
+    s->owned = calloc((size_t)g->n_values, sizeof *s->owned);
+    s->run = malloc(((size_t)g->n_order + 1) * sizeof(int));
+    s->io = calloc((size_t)max_io, sizeof *s->io);
+    if (!s->t || !s->owned || !s->run || !s->io) { fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].c.data) s->t[v] = g->values[v].c;
+    fc_tensor *x = &s->t[g->input];
+    x->dtype = FC_F32;
+    x->rank = 4;
+    x->dims[0] = opt->batch; x->dims[1] = c; x->dims[2] = h; x->dims[3] = w;
+    x->data = NULL;
+    size_t work = 0;
+    if ((rc = infer_all(s, &work, err)) || (rc = plan_memory(s, err))) goto fail;
+    if (work && !(s->work = aligned_alloc_bytes(work))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    s->ctx.work = s->work;
+    *out = s;
+    return 0;
+fail:
+    fc_error_prefix(err, "%s: ", m->path);
+    fc_session_free(s);
+    return rc;
+}
+
+int fc_session_run(fc_session *s, const float *input, fc_error *err) {
+    const fc_graph *g = s->m->g;
+    s->t[g->input].data = (void *)input;
+    for (int r = 0; r < s->n_run; r++) {
+        const fc_node *n = &g->nodes[s->run[r]];
+        fc_tensor *in, *out;
+        node_views(s, n, &in, &out);
+        int rc = n->op->run(n, in, out, &s->ctx, err);
+        if (rc) return rc;
+    }
+    s->t[g->input].data = NULL;
+    return 0;
+}
+
+const fc_tensor *fc_session_output(const fc_session *s, int i) {
+    return i >= 0 && i < s->m->g->n_outputs ? &s->t[s->m->g->outputs[i]] : NULL;
+}
+
+void fc_session_input_dims(const fc_session *s, int64_t dims[4]) {
+    for (int i = 0; i < 4; i++) dims[i] = s->t[s->m->g->input].dims[i];
+}
+
+double fc_session_flops(const fc_session *s) { return s->flops; }
