@@ -15,18 +15,23 @@ typedef enum {
 
 typedef struct fc_preprocess {
     int width, height; /* network input size */
-    float crop;        /* central fraction of the shorter side kept before resizing; 1 or 0 = no crop,
-                          the whole image is resized to width x height (aspect not kept) */
+    float crop;        /* central fraction of the shorter side kept before resizing: the region is
+                          the largest width:height box in the image (a square on the shorter side
+                          for square inputs) scaled by crop, centred; 1 or 0 = no crop, the whole
+                          image is resized to width x height (aspect not kept) */
     fc_preset preset;
     int flip;          /* 1 = mirror horizontally */
 } fc_preprocess;
 
 /* "tf" / "torch" / "caffe" -> preset; FC_EINVAL with the valid names otherwise. */
 int fc_preset_parse(const char *name, fc_preset *out, fc_error *err);
+/* Static name of a preset ("unknown" for values outside the enum); never NULL. */
 const char *fc_preset_name(fc_preset p);
 
-/* out: (3, height, width) float32, channel order per preset. FC_EINVAL for bad sizes or crop outside
- * (0, 1]. Allocates only temporaries. Thread-safe. */
+/* out: (3, height, width) float32, channel order per preset (planes B, G, R for caffe). The resize
+ * is bit-exact with Pillow's Image.resize((width, height), BILINEAR) on 8-bit RGB; flip mirrors the
+ * result. FC_EINVAL for NULL/empty arguments, sizes outside 1..16384, an unknown preset or crop
+ * outside [0, 1]; FC_ENOMEM. Allocates only temporaries. Thread-safe. */
 int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out, fc_error *err);
 
 #endif
