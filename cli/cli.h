@@ -1,0 +1,32 @@
+/* Shared pieces of the command-line layer: the command table, option helpers, label files and
+ * image-to-input loading. Only the CLI prints or exits; library calls return fc_error. */
+#ifndef FC_CLI_H
+#define FC_CLI_H
+
+#include "core/error.h"
+#include "extract/preprocess.h"
+
+/* Exit codes shared by all commands. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILURE_ = 1,  /* the command failed (bad model, I/O, ...) */
+    EXIT_USAGE = 64,    /* bad command line */
+    EXIT_PARTIAL = 3,   /* completed, but some inputs (e.g. images) were bad and skipped */
+};
+
+int cmd_infer(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Parses a whole positive integer / float option value; on error prints "featcache CMD: --NAME ..."
+ * and returns -1. */
+int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, int *out);
+int cli_float(const char *cmd, const char *name, const char *s, double lo, double hi, double *out);
+
+/* Labels: one per line; returns count (0 on error with message in err). Free with cli_labels_free. */
+int cli_labels_load(const char *path, char ***labels, fc_error *err);
+void cli_labels_free(char **labels, int n);
+
+/* Decodes the image at path and preprocesses it into dst (3, H, W). */
+int cli_load_input(const char *path, const fc_preprocess *p, float *dst, fc_error *err);
+
+#endif

@@ -1,0 +1,125 @@
+/* `featcache bench`: throughput of a model on random input — img/s (median over timed runs),
+ * GFLOP/s of the model and the fraction of this machine's measured fp32 FMA peak. */
+#include <getopt.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "extract/kernels/peak.h"
+#include "extract/model.h"
+
+static const char *usage_text =
+    "usage: featcache bench --model M.onnx [options]\n"
+    "Times forward passes on random input and prints img/s, GFLOP/s and the fraction of fp32 peak.\n\n"
+    "  --model PATH     ONNX model (required)\n"
+    "  --batch N        images per pass (default 16)\n"
+    "  --threads N      threads (default: all cores)\n"
+    "  --size N         input size N x N (default: the model's own)\n"
+    "  --seconds S      time spent in timed runs (default 10)\n"
+    "  --output NAME    tensor to compute (default: the model's outputs)\n"
+    "  --isa NAME       kernels: scalar, avx2, avx512 (default: best for this CPU)\n"
+    "  --no-peak        skip measuring the FMA peak\n"
+    "  --json           one JSON object instead of text\n";
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
+        {"threads", required_argument, 0, 't'}, {"size", required_argument, 0, 's'},
+        {"seconds", required_argument, 0, 'S'}, {"output", required_argument, 0, 'o'},
+        {"isa", required_argument, 0, 'i'}, {"no-peak", no_argument, 0, 'P'},
+        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model_path = NULL, *output = NULL, *isa = NULL;
+    int batch = 16, threads = 0, size = 0, json = 0, peak = 1;
+    double seconds = 10;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'b': if (cli_int("bench", "batch", optarg, 1, 4096, &batch)) return EXIT_USAGE; break;
+        case 't': if (cli_int("bench", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case 's': if (cli_int("bench", "size", optarg, 8, 8192, &size)) return EXIT_USAGE; break;
+        case 'S': if (cli_float("bench", "seconds", optarg, 0.01, 3600, &seconds)) return EXIT_USAGE; break;
+        case 'o': output = optarg; break;
+        case 'i': isa = optarg; break;
+        case 'P': peak = 0; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    if (!model_path || optind < argc) {
+        fprintf(stderr, "featcache bench: %s\n\n%s", !model_path ? "--model is required" : "unexpected argument", usage_text);
+        return EXIT_USAGE;
+    }
+    const fc_kernels *k = isa ? fc_kernels_by_name(isa) : fc_kernels_best();
+    if (!k) {
+        fprintf(stderr, "featcache bench: --isa %s is not available on this CPU (try scalar or avx2)\n", isa);
+        return EXIT_USAGE;
+    }
+    if (!threads) threads = omp_get_max_threads();
+    fc_error err = {0};
+    fc_model *m = NULL;
+    fc_session *s = NULL;
+    float *input = NULL;
+    double *times = NULL;
+    int rc = EXIT_FAILURE_;
+    const char *outs[1] = {output};
+    fc_model_options mo = {.outputs = output ? outs : NULL, .n_outputs = output ? 1 : 0, .kernels = k};
+    double t0 = omp_get_wtime();
+    if (fc_model_load(model_path, &mo, &m, &err)) goto fail;
+    double load_s = omp_get_wtime() - t0;
+    fc_session_options so = {.batch = batch, .height = size, .width = size, .threads = threads};
+    if (fc_session_create(m, &so, &s, &err)) goto fail;
+    int64_t d[4];
+    fc_session_input_dims(s, d);
+    size_t count = (size_t)(d[0] * d[1] * d[2] * d[3]);
+    input = malloc(count * sizeof(float));
+    if (!input) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto fail; }
+    unsigned x = 12345;
+    for (size_t i = 0; i < count; i++) { x = x * 1664525u + 1013904223u; input[i] = (float)(x >> 8) / 8388608.f - 1.f; }
+    for (int w = 0; w < 2; w++) /* warm-up: page in weights and arena */
+        if (fc_session_run(s, input, &err)) goto fail;
+    int cap = 1 << 16, n = 0;
+    times = malloc((size_t)cap * sizeof *times);
+    if (!times) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto fail; }
+    double start = omp_get_wtime();
+    while (n < cap && (n < 3 || omp_get_wtime() - start < seconds)) {
+        double a = omp_get_wtime();
+        if (fc_session_run(s, input, &err)) goto fail;
+        times[n++] = omp_get_wtime() - a;
+    }
+    qsort(times, (size_t)n, sizeof *times, cmp_double);
+    double med = times[n / 2], ips = batch / med, gflops = fc_session_flops(s) / med / 1e9;
+    double pk = peak ? fc_peak_gflops(k, threads, 1.0) : 0;
+    if (json) {
+        printf("{\"model\":\"%s\",\"isa\":\"%s\",\"batch\":%d,\"threads\":%d,\"size\":%lld,\"runs\":%d,"
+               "\"median_ms_per_batch\":%.3f,\"imgs_per_s\":%.2f,\"gflop_per_img\":%.4f,\"gflops\":%.2f,"
+               "\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"load_s\":%.3f}\n",
+               model_path, k->name, batch, threads, (long long)d[2], n, med * 1e3, ips,
+               fc_session_flops(s) / batch / 1e9, gflops, pk, pk > 0 ? gflops / pk : 0, load_s);
+    } else {
+        printf("model      %s\nkernels    %s, %d threads, batch %d, input %lldx%lld\n", model_path, k->name,
+               threads, batch, (long long)d[2], (long long)d[3]);
+        printf("runs       %d (median %.2f ms per batch, fastest %.2f ms)\n", n, med * 1e3, times[0] * 1e3);
+        printf("throughput %.1f img/s\n", ips);
+        printf("compute    %.3f GFLOP per image, %.1f GFLOP/s", fc_session_flops(s) / batch / 1e9, gflops);
+        if (pk > 0) printf(" = %.0f%% of the measured fp32 peak (%.0f GFLOP/s)", 100 * gflops / pk, pk);
+        printf("\nload       %.2f s\n", load_s);
+    }
+    rc = EXIT_OK;
+fail:
+    if (rc) fprintf(stderr, "featcache bench: %s\n", err.msg);
+    free(input);
+    free(times);
+    fc_session_free(s);
+    fc_model_free(m);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/* Option parsing helpers, label files and image loading shared by the commands. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "extract/image.h"
+
+int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "featcache %s: --%s wants a whole number from %d to %d, not '%s'\n", cmd, name, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_float(const char *cmd, const char *name, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "featcache %s: --%s wants a number from %g to %g, not '%s'\n", cmd, name, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_labels_load(const char *path, char ***labels, fc_error *err) {
+    *labels = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno)), 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int n = 0, alloc = 0;
+    char **v = NULL;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (n == alloc) {
+            alloc = alloc ? alloc * 2 : 1024;
+            char **nv = realloc(v, (size_t)alloc * sizeof *nv);
+            if (!nv) break;
+            v = nv;
+        }
+        v[n] = strdup(line);
+        if (!v[n]) break;
+        n++;
+    }
+    free(line);
+    fclose(f);
+    if (n == 0) {
+        free(v);
+        fc_fail(err, FC_EFORMAT, "%s: no labels", path);
+        return 0;
+    }
+    *labels = v;
+    return n;
+}
+
+void cli_labels_free(char **labels, int n) {
+    for (int i = 0; i < n; i++) free(labels[i]);
+    free(labels);
+}
+
+int cli_load_input(const char *path, const fc_preprocess *p, float *dst, fc_error *err) {
+    fc_image img;
+    double crop = p->crop > 0 && p->crop < 1 ? p->crop : 1.0;
+    int rc = fc_image_load(path, (int)ceil(p->width / crop), (int)ceil(p->height / crop), &img, err);
+    if (rc) return rc;
+    rc = fc_preprocess_image(&img, p, dst, err);
+    if (rc) fc_error_prefix(err, "%s: ", path);
+    fc_image_free(&img);
+    return rc;
+}
