@@ -8,6 +8,11 @@ int check_failed_;
 const char *check_skip_;
 int check_total_failed_;
 
+void check_fail_(const char *file, int line, const char *cond) {
+    printf("  check failed %s:%d: %s: ", file, line, cond);
+    check_failed_++;
+}
+
 void check_run_(const char *name, void (*fn)(void)) {
     check_failed_ = 0;
     check_skip_ = NULL;

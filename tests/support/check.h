@@ -10,21 +10,21 @@ extern int check_failed_;   /* failures in the current case */
 extern const char *check_skip_; /* reason if the current case skipped */
 extern int check_total_failed_;
 
+/* Each macro evaluates cond exactly once. */
 #define CHECK(cond, ...)                                                                  \
     do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fprintf(stdout, "  check failed %s:%d: %s: ", __FILE__, __LINE__, #cond);     \
-            fprintf(stdout, __VA_ARGS__);                                                 \
-            fputc('\n', stdout);                                                          \
-            check_failed_++;                                                              \
-        }                                                                                 \
+        if (!(cond)) check_fail_(__FILE__, __LINE__, #cond), printf(__VA_ARGS__), putchar('\n'); \
     } while (0)
 
 /* Fail the case and return from the test function (for checks later code depends on). */
 #define REQUIRE(cond, ...)                                                                \
     do {                                                                                  \
-        CHECK(cond, __VA_ARGS__);                                                         \
-        if (!(cond)) return;                                                              \
+        if (!(cond)) {                                                                    \
+            check_fail_(__FILE__, __LINE__, #cond);                                       \
+            printf(__VA_ARGS__);                                                          \
+            putchar('\n');                                                                \
+            return;                                                                       \
+        }                                                                                 \
     } while (0)
 
 #define SKIP(reason)                                                                      \
@@ -33,6 +33,8 @@ extern int check_total_failed_;
         return;                                                                           \
     } while (0)
 
+/* Records a failed check and prints its location (the message follows). */
+void check_fail_(const char *file, int line, const char *cond);
 void check_run_(const char *name, void (*fn)(void));
 #define RUN(fn) check_run_(#fn, fn)
 /* Returns the exit status for main(). */
