@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs every Debian package featcache needs to build, test and benchmark (run as root).
+# Build: compiler, protobuf-c + the ONNX schema, libjpeg-turbo, libpng, LMDB, SQLite.
+# Tests: numpy/torch/torchvision/onnx for the torchvision export reference test.
+set -e
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends \
+    build-essential make pkg-config \
+    libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
+    libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev liblmdb-dev libsqlite3-dev \
+    python3 python3-numpy python3-torch python3-torchvision python3-onnx
