@@ -25,7 +25,7 @@ ISA_AVX2 = -mavx2 -mfma -mf16c
 ISA_AVX512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_AVX512BF16 = $(ISA_AVX512) -mavx512bf16
 
-.PHONY: all test sanitize clean
+.PHONY: all test sanitize clean demo
 all: $(BUILD)/featcache $(BUILD)/libfeatcache.a
 
 $(BUILD)/libfeatcache.a: $(LIB_OBJ)
@@ -60,6 +60,12 @@ test: all $(TEST_BIN)
 sanitize:
 	$(MAKE) BUILD=build-asan OPT=-O1 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 		LDFLAGS=-fsanitize=address,undefined test
+
+SHARED ?= ../shared
+demo: all
+	$(BUILD)/featcache infer --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx --preprocess tf \
+		--labels $(SHARED)/models/imagenet_labels.txt --top 3 $(SHARED)/images/*
+	$(BUILD)/featcache bench --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx --batch 16 --seconds 5
 
 clean:
 	rm -rf $(BUILD) build-asan
