@@ -25,11 +25,11 @@ ISA_AVX2 = -mavx2 -mfma -mf16c
 ISA_AVX512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_AVX512BF16 = $(ISA_AVX512) -mavx512bf16
 
-.PHONY: all test sanitize clean demo
+.PHONY: all test sanitize clean demo torchvision
 all: $(BUILD)/featcache $(BUILD)/libfeatcache.a
 
 $(BUILD)/libfeatcache.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	@echo "AR $@"; ar rcs $@ $^
 
 $(BUILD)/featcache: $(CLI_OBJ) $(BUILD)/libfeatcache.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libfeatcache.a $(LDLIBS)
@@ -54,8 +54,20 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a | $(GEN_
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a $(LDLIBS)
 
-test: all $(TEST_BIN)
+test: all $(TEST_BIN) torchvision
 	@BUILD=$(BUILD) sh tests/run.sh
+
+# Reference models for tests/test_torchvision.c; records why when python3-torch is missing.
+TORCH_PY = /usr/bin/python3
+torchvision:
+	@mkdir -p $(BUILD)/torchvision
+	@if $(TORCH_PY) -c 'import torch, torchvision, numpy' 2>/dev/null; then \
+		rm -f $(BUILD)/torchvision/UNAVAILABLE; \
+		$(TORCH_PY) scripts/export_torchvision.py $(BUILD)/torchvision; \
+	else \
+		echo "python3-torch/python3-torchvision not installed (apt-get install python3-torch python3-torchvision)" \
+			> $(BUILD)/torchvision/UNAVAILABLE; \
+	fi
 
 sanitize:
 	$(MAKE) BUILD=build-asan OPT=-O1 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
