@@ -1,0 +1,293 @@
+/* fc_pipeline_run: decode workers fill batch slots, the calling thread runs the network on full
+ * slots. Slots cycle through FREE -> FILLING -> READY -> FREE; with three slots one can be filled
+ * while another runs. A worker preprocesses into its own buffer and copies into the filling slot
+ * under the lock, so a slow image never blocks the others. Feature values do not depend on which
+ * batch an item lands in (the engine computes images independently). */
+#include "extract/pipeline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "extract/image.h"
+
+#define N_SLOTS 3
+#define MAX_FILE_BYTES (1LL << 30)
+
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY };
+
+typedef struct bad_item {
+    size_t item;
+    fc_error err;
+} bad_item;
+
+typedef struct slot {
+    int state;
+    int n;            /* items placed */
+    float *input;     /* (batch * views, 3, H, W) */
+    size_t *items;
+} slot;
+
+typedef struct pipe_state {
+    const fc_pipeline_options *opt;
+    const fc_pipeline_callbacks *cb;
+    const char *const *paths;
+    size_t n, next;         /* next item to claim */
+    size_t workers_left;    /* running workers */
+    int abort;              /* set by callbacks, errors or cancel */
+    fc_error abort_err;
+    pthread_mutex_t mu;
+    pthread_cond_t changed; /* any slot state change or item completion */
+    slot slots[N_SLOTS];
+    int filling;            /* index of the FILLING slot or -1 */
+    size_t per_item;        /* floats per item (all views) */
+    bad_item *bad;          /* reported by workers, delivered on the main thread */
+    size_t n_bad, cap_bad;
+} pipe_state;
+
+static int read_file(const char *path, uint8_t **data, size_t *size, fc_error *err) {
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = fc_fail(err, FC_EIO, "%s: not a regular file", path);
+    } else if (st.st_size > MAX_FILE_BYTES) {
+        rc = fc_fail(err, FC_ELIMIT, "%s: %lld bytes is too large for an image", path, (long long)st.st_size);
+    } else {
+        /* read until EOF rather than trusting st_size: the file may change while we read it */
+        size_t cap = (size_t)st.st_size + 1, len = 0;
+        uint8_t *buf = malloc(cap);
+        while (buf) {
+            size_t got = fread(buf + len, 1, cap - len, f);
+            len += got;
+            if (len < cap) break;
+            if (cap >= (size_t)MAX_FILE_BYTES) { free(buf); buf = NULL; rc = fc_fail(err, FC_ELIMIT, "%s: too large", path); break; }
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+        if (!buf && !rc) rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
+        else if (buf && ferror(f)) { free(buf); rc = fc_fail(err, FC_EIO, "%s: read error: %s", path, strerror(errno)); }
+        else if (buf) { *data = buf; *size = len; }
+    }
+    fclose(f);
+    return rc;
+}
+
+static void set_abort(pipe_state *s, const fc_error *e) {
+    if (!s->abort) {
+        s->abort = 1;
+        s->abort_err = *e;
+    }
+    pthread_cond_broadcast(&s->changed);
+}
+
+static int cancelled(const pipe_state *s) { return s->opt->cancel && *s->opt->cancel; }
+
+enum { ITEM_SKIP = 0, ITEM_USE = 1, ITEM_ABORT = 2 };
+
+/* Decodes and preprocesses one item into buf (all views): ITEM_USE, ITEM_SKIP, ITEM_ABORT (on_bytes
+ * asked to stop; err set) or a negative code for a bad item (err names the file and reason). */
+static int prepare_item(pipe_state *s, size_t item, float *buf, fc_error *err) {
+    const fc_pipeline_options *o = s->opt;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = read_file(s->paths[item], &data, &size, err);
+    if (rc) return rc;
+    if (s->cb->on_bytes) {
+        int want = s->cb->on_bytes(s->cb->user, item, data, size);
+        if (want <= 0) {
+            free(data);
+            if (want == 0) return ITEM_SKIP;
+            fc_fail(err, FC_EINVAL, "aborted while reading %s", s->paths[item]);
+            return ITEM_ABORT;
+        }
+    }
+    fc_image img;
+    double crop = o->pre.crop > 0 && o->pre.crop < 1 ? o->pre.crop : 1.0;
+    rc = fc_image_decode(data, size, s->paths[item], (int)(o->pre.width / crop + 0.999),
+                         (int)(o->pre.height / crop + 0.999), &img, err);
+    free(data);
+    if (rc) return rc;
+    size_t per_view = (size_t)3 * o->pre.width * o->pre.height;
+    for (int v = 0; v < o->n_views && rc == 0; v++) {
+        fc_preprocess p = o->pre;
+        p.flip = v == 1;
+        rc = fc_preprocess_image(&img, &p, buf + v * per_view, err);
+        if (rc) fc_error_prefix(err, "%s: ", s->paths[item]);
+    }
+    fc_image_free(&img);
+    return rc ? rc : ITEM_USE;
+}
+
+/* The FILLING slot, taking a FREE one if needed; waits while none is free. -1 when aborting. */
+static int filling_slot(pipe_state *s) {
+    for (;;) {
+        if (s->abort) return -1;
+        if (s->filling >= 0) return s->filling;
+        for (int i = 0; i < N_SLOTS; i++)
+            if (s->slots[i].state == SLOT_FREE) {
+                s->slots[i].state = SLOT_FILLING;
+                s->slots[i].n = 0;
+                s->filling = i;
+                return i;
+            }
+        pthread_cond_wait(&s->changed, &s->mu);
+    }
+}
+
+static void *worker(void *arg) {
+    pipe_state *s = arg;
+    float *buf = malloc(s->per_item * sizeof(float));
+    fc_error err;
+    pthread_mutex_lock(&s->mu);
+    if (!buf) { fc_fail(&err, FC_ENOMEM, "out of memory"); set_abort(s, &err); }
+    while (!s->abort && s->next < s->n) {
+        if (cancelled(s)) { fc_fail(&err, FC_EINVAL, "cancelled"); set_abort(s, &err); break; }
+        size_t item = s->next++;
+        pthread_mutex_unlock(&s->mu);
+        memset(&err, 0, sizeof err);
+        int rc = prepare_item(s, item, buf, &err);
+        pthread_mutex_lock(&s->mu);
+        if (rc == ITEM_ABORT) { set_abort(s, &err); break; }
+        if (rc < 0) {
+            if (s->n_bad == s->cap_bad) {
+                size_t cap = s->cap_bad ? s->cap_bad * 2 : 64;
+                bad_item *nb = realloc(s->bad, cap * sizeof *nb);
+                if (!nb) { fc_fail(&err, FC_ENOMEM, "out of memory"); set_abort(s, &err); break; }
+                s->bad = nb;
+                s->cap_bad = cap;
+            }
+            s->bad[s->n_bad].item = item;
+            s->bad[s->n_bad++].err = err;
+            pthread_cond_broadcast(&s->changed);
+            continue;
+        }
+        if (rc == ITEM_SKIP) continue;
+        int si = filling_slot(s);
+        if (si < 0) break;
+        slot *sl = &s->slots[si];
+        memcpy(sl->input + (size_t)sl->n * s->per_item, buf, s->per_item * sizeof(float));
+        sl->items[sl->n++] = item;
+        if (sl->n == s->opt->batch) {
+            sl->state = SLOT_READY;
+            s->filling = -1;
+            pthread_cond_broadcast(&s->changed);
+        }
+    }
+    if (--s->workers_left == 0 && s->filling >= 0) { /* last worker flushes the partial batch */
+        s->slots[s->filling].state = s->slots[s->filling].n ? SLOT_READY : SLOT_FREE;
+        s->filling = -1;
+    }
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->mu);
+    free(buf);
+    return NULL;
+}
+
+/* Main-thread loop: deliver bad items, run READY slots in claim order, until workers are done. */
+static int consume(pipe_state *s, fc_session *sess, fc_error *err) {
+    const fc_pipeline_options *o = s->opt;
+    int n_out = fc_model_n_outputs(o->model);
+    const fc_tensor *outs[16];
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->n_bad > 0) {
+            bad_item b = s->bad[--s->n_bad];
+            pthread_mutex_unlock(&s->mu);
+            int stop = s->cb->on_bad ? s->cb->on_bad(s->cb->user, b.item, &b.err) : 0;
+            pthread_mutex_lock(&s->mu);
+            if (stop) { fc_error e; fc_fail(&e, FC_EINVAL, "aborted"); set_abort(s, &e); }
+        }
+        int ready = -1;
+        for (int i = 0; i < N_SLOTS; i++)
+            if (s->slots[i].state == SLOT_READY) { ready = i; break; }
+        if (ready < 0) {
+            if (s->abort || (s->workers_left == 0 && s->n_bad == 0)) break;
+            pthread_cond_wait(&s->changed, &s->mu);
+            continue;
+        }
+        slot *sl = &s->slots[ready];
+        pthread_mutex_unlock(&s->mu);
+        size_t rows = (size_t)sl->n * s->per_item, all = (size_t)o->batch * s->per_item;
+        memset(sl->input + rows, 0, (all - rows) * sizeof(float)); /* pad a short last batch */
+        int rc = fc_session_run(sess, sl->input, err);
+        int stop = 0;
+        if (rc == 0) {
+            for (int i = 0; i < n_out && i < 16; i++) outs[i] = fc_session_output(sess, i);
+            stop = s->cb->on_batch(s->cb->user, sl->items, sl->n, o->n_views, outs, n_out < 16 ? n_out : 16);
+        }
+        pthread_mutex_lock(&s->mu);
+        sl->state = SLOT_FREE;
+        pthread_cond_broadcast(&s->changed);
+        if (rc) { set_abort(s, err); break; }
+        if (stop) { fc_error e; fc_fail(&e, FC_EINVAL, "aborted"); set_abort(s, &e); }
+    }
+    int rc = 0;
+    if (s->abort) {
+        *err = s->abort_err;
+        rc = err->code ? err->code : FC_EINVAL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, size_t n,
+                    const fc_pipeline_callbacks *cb, fc_error *err) {
+    if (!opt || !opt->model || !cb || !cb->on_batch || opt->batch < 1 || opt->n_views < 1 ||
+        opt->n_views > FC_MAX_VIEWS || opt->pre.width < 1 || opt->pre.height < 1)
+        return fc_fail(err, FC_EINVAL, "pipeline: invalid options");
+    if (n == 0) return 0;
+    pipe_state s;
+    memset(&s, 0, sizeof s);
+    s.opt = opt;
+    s.cb = cb;
+    s.paths = paths;
+    s.n = n;
+    s.filling = -1;
+    s.per_item = (size_t)opt->n_views * 3 * opt->pre.width * opt->pre.height;
+    fc_session *sess = NULL;
+    fc_session_options so = {.batch = opt->batch * opt->n_views, .height = opt->pre.height,
+                             .width = opt->pre.width, .threads = opt->threads};
+    int rc = fc_session_create(opt->model, &so, &sess, err);
+    if (rc) return rc;
+    int nw = opt->decode_threads > 0 ? opt->decode_threads : 2;
+    pthread_t tid[64];
+    if (nw > 64) nw = 64;
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.changed, NULL);
+    for (int i = 0; i < N_SLOTS; i++) {
+        s.slots[i].input = malloc((size_t)opt->batch * s.per_item * sizeof(float));
+        s.slots[i].items = malloc((size_t)opt->batch * sizeof(size_t));
+        if (!s.slots[i].input || !s.slots[i].items) { rc = fc_fail(err, FC_ENOMEM, "out of memory for batches"); goto out; }
+    }
+    int started = 0;
+    s.workers_left = (size_t)nw;
+    for (; started < nw; started++)
+        if (pthread_create(&tid[started], NULL, worker, &s) != 0) break;
+    if (started < nw) { /* account for workers that never started */
+        pthread_mutex_lock(&s.mu);
+        s.workers_left -= (size_t)(nw - started);
+        if (started == 0) { fc_error e; fc_fail(&e, FC_ENOMEM, "cannot start decode threads"); set_abort(&s, &e); }
+        pthread_mutex_unlock(&s.mu);
+    }
+    rc = consume(&s, sess, err);
+    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    /* bad items reported after the consumer stopped (only on abort) are dropped with the abort */
+out:
+    for (int i = 0; i < N_SLOTS; i++) {
+        free(s.slots[i].input);
+        free(s.slots[i].items);
+    }
+    free(s.bad);
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.changed);
+    fc_session_free(sess);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* Batched extraction pipeline: decode workers (pthreads) read, decode and preprocess image files
+ * ahead of the network, which runs batches on the calling thread (OpenMP inside). Each file is read
+ * once: the caller sees its bytes first (to hash them and skip items already cached), then gets
+ * the requested output tensors per item, or the reason the item is bad.
+ * Not here: hashing, the cache, the catalog (store/), progress display (CLI). */
+#ifndef FC_PIPELINE_H
+#define FC_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "extract/model.h"
+#include "extract/preprocess.h"
+
+#define FC_MAX_VIEWS 2
+
+typedef struct fc_pipeline_callbacks {
+    void *user;
+    /* Called from a decode worker (any thread, concurrently) with the file's bytes before decoding.
+     * Return 1 to process the item, 0 to skip it (e.g. already cached), negative to abort the run. */
+    int (*on_bytes)(void *user, size_t item, const uint8_t *data, size_t size);
+    /* Called on the calling thread for an item that cannot be used (unreadable, corrupt,
+     * unsupported); err names the file and the reason. Return non-zero to abort. */
+    int (*on_bad)(void *user, size_t item, const fc_error *err);
+    /* Called on the calling thread after each forward pass with the items of that pass. outputs[o]
+     * is the o-th model output for the whole padded batch (dim 0 = batch * n_views, rows in the
+     * order item0-view0, item0-view1, item1-view0, ...). Return non-zero to abort. */
+    int (*on_batch)(void *user, const size_t *items, int n_items, int n_views,
+                    const fc_tensor *const *outputs, int n_outputs);
+} fc_pipeline_callbacks;
+
+typedef struct fc_pipeline_options {
+    const fc_model *model;
+    fc_preprocess pre;      /* size, crop, preset; flip is set per view */
+    int n_views;            /* 1 = original, 2 = original + horizontal flip */
+    int batch;              /* items per forward pass (x n_views network rows) */
+    int threads;            /* inference threads (0 = all cores) */
+    int decode_threads;     /* decode workers (0 = 2) */
+    volatile int *cancel;   /* optional: set non-zero (e.g. from a signal handler) to stop early */
+} fc_pipeline_options;
+
+/* Processes paths[0..n) and returns 0 when every item was processed, skipped or reported bad;
+ * a negative code if a callback aborted (FC_EINVAL "aborted"), the run was cancelled (FC_EINTERNAL
+ * is never used for that: FC_EINVAL with "cancelled"), or the network failed. Items already
+ * delivered through on_batch stay delivered. Not reentrant on the same model from two threads
+ * unless each call has its own session (it does: the session is created inside). */
+int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, size_t n,
+                    const fc_pipeline_callbacks *cb, fc_error *err);
+
+#endif
