@@ -20,8 +20,8 @@ gamma U(0.5, 1.5) and beta N(0, 0.2); then BatchNorm running mean/var are calibr
 images (cumulative average of batch statistics), so activations stay O(1) through deep nets and the
 running stats are far from the trivial 0/1; last, the classifier is scaled so logits have std ~1. The export keeps BatchNormalization nodes (no
 exporter-side Conv+BN folding), so featcache's own BN folding is really exercised.
-Each export is checked with onnx.checker and, unless --no-ort, run in ONNX Runtime (scripts/ort/run.js,
-installed into build/ort) and compared with PyTorch.
+Each export is checked with onnx.checker and, unless --no-ort (or node/npm is missing: a warning),
+run in ONNX Runtime (scripts/ort/run.js, installed into build/ort) and compared with PyTorch.
 
 Usage: /usr/bin/python3 scripts/export_torchvision.py OUTDIR [--models a,b,...] [--batch 2] [--size S]
                                                               [--no-ort]
@@ -131,27 +131,6 @@ def build(name, size):
     return model, head
 
 
-def channel_shuffle(x, groups):
-    """torchvision's ShuffleNetV2 channel shuffle with C, H, W as Python ints and batch -1."""
-    _, c, h, w = (int(s) for s in x.shape)
-    return x.reshape(-1, groups, c // groups, h, w).transpose(1, 2).reshape(-1, c, h, w)
-
-
-def shufflenet_block(self, x):
-    """torchvision's InvertedResidual.forward with a constant-size Split instead of chunk(), so the
-    export has no Shape/Gather/Div chains: same values, simpler graph."""
-    if self.stride == 1:
-        half = int(x.shape[1]) // 2
-        x1, x2 = x.split([half, half], dim=1)
-        out = torch.cat((x1, self.branch2(x2)), dim=1)
-    else:
-        out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
-    return channel_shuffle(out, 2)
-
-
-torchvision.models.shufflenetv2.InvertedResidual.forward = shufflenet_block
-
-
 def rename_tensor(model, old, new):
     for node in model.graph.node:
         node.input[:] = [new if n == old else n for n in node.input]
@@ -198,8 +177,8 @@ def export(model, x, path, pooled_new, dynamic):
     old, op = classifier_input(graph)
     rename_tensor(graph, old, pooled_new)
     onnx.checker.check_model(graph)
-    onnx.save(graph, str(path) + ".tmp")
-    os.replace(str(path) + ".tmp", path)
+    onnx.save(graph, tmp_name(path))
+    os.replace(tmp_name(path), path)
     return graph, old, op
 
 
@@ -212,6 +191,10 @@ def run_ort(onnx_path, input_path, names):
         return [np.load(os.path.join(tmp, sanitize(n) + ".npy")) for n in names]
 
 
+def tmp_name(path):  # per process: two concurrent runs (e.g. two `make test`) must not share it
+    return f"{path}.{os.getpid()}.tmp"
+
+
 def rel_diff(a, b):
     if a.shape != b.shape:
         fail(f"shape mismatch ORT {a.shape} vs PyTorch {b.shape}")
@@ -219,9 +202,9 @@ def rel_diff(a, b):
 
 
 def save_npy(path, array):
-    with open(str(path) + ".tmp", "wb") as f:
+    with open(tmp_name(path), "wb") as f:
         np.save(f, array.astype(np.float32))
-    os.replace(str(path) + ".tmp", path)
+    os.replace(tmp_name(path), path)
 
 
 def export_one(name, outdir, batch, size, use_ort):
@@ -270,9 +253,12 @@ def export_one(name, outdir, batch, size, use_ort):
         info["ort_rel_diff_output"] = rel_diff(o, y)
         info["ort_rel_diff_pooled"] = rel_diff(p, pooled)
         info["ort_rel_diff_output_dynamic"] = rel_diff(od, y)
-    with open(f"{out}.json.tmp", "w") as f:
+        worst = max(v for k, v in info.items() if k.startswith("ort_rel_diff_"))
+        if not worst <= 1e-4:
+            fail(f"{name}: ONNX Runtime differs from PyTorch by {worst:.3g} of max |output|")
+    with open(tmp_name(f"{out}.json"), "w") as f:
         json.dump(info, f, indent=1)
-    os.replace(f"{out}.json.tmp", f"{out}.json")
+    os.replace(tmp_name(f"{out}.json"), f"{out}.json")
     return info
 
 
@@ -314,11 +300,12 @@ def main():
     if args.batch < 1 or (args.size is not None and args.size < 32):
         fail("--batch must be >= 1 and --size >= 32")
     use_ort = not args.no_ort
-    if use_ort:
-        if not shutil.which("node"):
-            fail("node not found (apt-get install nodejs npm), or pass --no-ort")
-        if subprocess.run(["bash", str(HERE / "ort" / "install.sh")]).returncode != 0:
-            fail("cannot install onnxruntime-node (or pass --no-ort)")
+    if use_ort and not shutil.which("node"):
+        print("warning: node not found (apt-get install nodejs npm): ONNX Runtime check skipped", file=sys.stderr)
+        use_ort = False
+    if use_ort and subprocess.run(["bash", str(HERE / "ort" / "install.sh")]).returncode != 0:
+        print("warning: cannot install onnxruntime-node: ONNX Runtime check skipped", file=sys.stderr)
+        use_ort = False
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
