@@ -75,7 +75,7 @@ def sanitize(name):  # same rule as scripts/ort/common.js
 
 
 def random_images(n, size, seed):
-    """Per image: a random mix of smooth noise (coarse 4..32 grid, bilinear upsampled) and white
+    """Per image: a random mix of smooth noise (coarse 8..32 grid, bilinear upsampled) and white
     Gaussian noise, random contrast and per-channel offset. Plain i.i.d. noise images all have the
     same statistics, so globally pooled features (and outputs) barely depend on the image."""
     gen = torch.Generator().manual_seed(seed)
