@@ -63,7 +63,7 @@ torchvision:
 	@mkdir -p $(BUILD)/torchvision
 	@if $(TORCH_PY) -c 'import torch, torchvision, numpy' 2>/dev/null; then \
 		rm -f $(BUILD)/torchvision/UNAVAILABLE; \
-		$(TORCH_PY) scripts/export_torchvision.py $(BUILD)/torchvision; \
+		$(TORCH_PY) scripts/export_torchvision.py --no-ort $(BUILD)/torchvision; \
 	else \
 		echo "python3-torch/python3-torchvision not installed (apt-get install python3-torch python3-torchvision)" \
 			> $(BUILD)/torchvision/UNAVAILABLE; \
