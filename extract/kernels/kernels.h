@@ -26,7 +26,9 @@ typedef struct fc_act {
 } fc_act;
 
 /* Output epilogue of a GEMM / convolution, applied in this order:
- *   y = act(acc + bias[m] + residual[m, n]) */
+ *   y = act(acc + bias[m] + residual[m, n])
+ * (SIMD tables fold bias and residual into the first K block and add later blocks to that, so the
+ * rounding differs slightly from the scalar order; results stay bitwise reproducible.) */
 typedef struct fc_epilogue {
     const float *bias;     /* (M) per output row (= output channel), or NULL */
     const float *residual; /* same strides as C (rsc, csc), or NULL */
@@ -48,14 +50,18 @@ typedef struct fc_kernels {
     /* B (K, N): element (k, n) at B[k*rsb + n*csb] -> packed B (layout above). */
     void (*pack_b)(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed);
     /* C (M, N) = epilogue(packedA (M, K) x packedB (K, N)); C element (m, n) at C[m*rsc + n*csc]
-     * (fast path csc == 1). K may be 0 (C = epilogue(0)). Blocks K internally for cache; the result
-     * for a column does not depend on N or on which other columns are in the call. */
+     * (fast path csc == 1). K may be 0 (C = epilogue(0)). ep may be NULL (no epilogue). Blocks K
+     * internally for cache; the result for an element does not depend on M, N, csc or on which other
+     * rows/columns are in the call, so callers may split M or N (at panel boundaries) across threads.
+     * ep->residual may be C itself (in-place residual add); no other overlap of C with inputs. */
     void (*sgemm_packed)(int M, int N, int K, const float *pa, const float *pb, float *C,
                          ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep);
 
     /* Depthwise 2-D convolution of one channel plane, NCHW:
      *   out (OH, OW) = act(bias + sum_{i,j} w[i*KW + j] * in[oy*SH - PT + i*DH, ox*SW - PL + j*DW])
-     * with zero padding outside in (H, W). Residual: none (not fused here). */
+     * with zero padding outside in (H, W); the bottom/right padding is implied by OH, OW. act may be
+     * NULL (none). Residual: none (not fused here). out must not overlap in. SIMD versions use a
+     * 64 KiB buffer on the stack (per call, so thread stacks need that much headroom). */
     void (*dwconv_plane)(const float *in, int H, int W, const float *w, int KH, int KW, int SH,
                          int SW, int PT, int PL, int DH, int DW, float bias, const fc_act *act,
                          float *out, int OH, int OW);

@@ -1,0 +1,39 @@
+/* Elementwise activation template shared by the SIMD tables: y = act(x) over n floats with full
+ * vectors and one masked vector for the tail, so every element goes through exactly the same
+ * operations (no scalar tail that would round differently). The including file defines the
+ * simd-<isa>.h vocabulary and includes vact.h. Not here: the activation formulas (vact.h). */
+#ifndef FC_ACT_IMPL_H
+#define FC_ACT_IMPL_H
+
+#include <stddef.h>
+
+FC_INLINE void act_loop(const int kind, const fc_act *act, const float *x, float *y, size_t n) {
+    // x, y: (n); y may equal x
+    vf a = v_set1(act->a), b = v_set1(act->b);
+    size_t i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        vf x0 = v_load(x + i), x1 = v_load(x + i + VW);
+        v_store(y + i, v_act_kind(kind, x0, a, b));
+        v_store(y + i + VW, v_act_kind(kind, x1, a, b));
+    }
+    for (; i < n; i += VW) {
+        vmask m = v_mask_first(n - i < VW ? (int)(n - i) : VW);
+        v_storem(y + i, m, v_act_kind(kind, v_loadm(x + i, m), a, b));
+    }
+}
+
+static void act_any(const fc_act *act, const float *x, float *y, size_t n) {
+    switch (act->kind) {
+    case FC_ACT_RELU: act_loop(FC_ACT_RELU, act, x, y, n); return;
+    case FC_ACT_CLIP: act_loop(FC_ACT_CLIP, act, x, y, n); return;
+    case FC_ACT_LEAKY: act_loop(FC_ACT_LEAKY, act, x, y, n); return;
+    case FC_ACT_SIGMOID: act_loop(FC_ACT_SIGMOID, act, x, y, n); return;
+    case FC_ACT_HARDSIGMOID: act_loop(FC_ACT_HARDSIGMOID, act, x, y, n); return;
+    case FC_ACT_HARDSWISH: act_loop(FC_ACT_HARDSWISH, act, x, y, n); return;
+    case FC_ACT_SILU: act_loop(FC_ACT_SILU, act, x, y, n); return;
+    }
+    if (y != x)
+        for (size_t i = 0; i < n; i++) y[i] = x[i];
+}
+
+#endif

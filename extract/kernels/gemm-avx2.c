@@ -1,0 +1,23 @@
+/* AVX2+FMA kernel table: packing and SGEMM (6x16 tile: 12 ymm accumulators, B loaded as two vectors,
+ * A broadcast), instantiated from gemm-impl.h; depthwise convolution and activations live in
+ * dwconv-avx2.c and act-avx2.c. Compiled with -mavx2 -mfma -mf16c; reached only after kernels.c has
+ * checked the CPU. Not here: the algorithms themselves (see the *-impl.h templates). */
+#include "extract/kernels/internal.h"
+#include "extract/kernels/simd-avx2.h"
+#include "extract/kernels/vact.h"
+
+#define MR 6
+#define KC_MAX 256         /* B micro-panel: 256 x 16 floats = 16 KiB, half of L1 */
+#define A_BLOCK (64 * 1024) /* floats of packed A per L2 block (256 KiB) */
+#include "extract/kernels/gemm-impl.h"
+
+const fc_kernels fc_kernels_avx2_table = {
+    .name = "avx2",
+    .mr = MR,
+    .nr = NR,
+    .pack_a = pack_a,
+    .pack_b = pack_b,
+    .sgemm_packed = sgemm_packed,
+    .dwconv_plane = fc_dwconv_plane_avx2,
+    .act = fc_act_avx2,
+};

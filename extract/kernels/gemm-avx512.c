@@ -1,0 +1,23 @@
+/* AVX-512 kernel table: packing and SGEMM (12x32 tile: 24 zmm accumulators, B loaded as two vectors,
+ * A broadcast), instantiated from gemm-impl.h; depthwise convolution and activations live in
+ * dwconv-avx512.c and act-avx512.c. Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma;
+ * reached only after kernels.c has checked the CPU. Not here: the algorithms (the *-impl.h templates). */
+#include "extract/kernels/internal.h"
+#include "extract/kernels/simd-avx512.h"
+#include "extract/kernels/vact.h"
+
+#define MR 12
+#define KC_MAX 256          /* B micro-panel: 256 x 32 floats = 32 KiB (L1 of AVX-512 cores: 32-48 KiB) */
+#define A_BLOCK (64 * 1024) /* floats of packed A per L2 block (256 KiB) */
+#include "extract/kernels/gemm-impl.h"
+
+const fc_kernels fc_kernels_avx512_table = {
+    .name = "avx512",
+    .mr = MR,
+    .nr = NR,
+    .pack_a = pack_a,
+    .pack_b = pack_b,
+    .sgemm_packed = sgemm_packed,
+    .dwconv_plane = fc_dwconv_plane_avx512,
+    .act = fc_act_avx512,
+};

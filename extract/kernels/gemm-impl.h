@@ -1,0 +1,257 @@
+/* Packed SGEMM template shared by the SIMD tables: the including file defines the simd-<isa>.h
+ * vocabulary, MR (rows per tile), KC_MAX (K block) and A_BLOCK (floats of packed A kept in L2), and gets
+ * static pack_a, pack_b and sgemm_packed for the fc_kernels contract with NR = 2*VW.
+ * Structure: K is cut into equal blocks of at most KC_MAX (the cut depends on K only); per K block, a
+ * block of A panels stays in L2 while every B panel streams through L1 once per A block (the next B
+ * slice is software-prefetched while the current one is in use). The MR x NR
+ * microkernel keeps 2*MR accumulators in registers, broadcasts A and loads B. Partial sums between K
+ * blocks live in C itself; bias and residual are added in the first block, the activation in the last.
+ * Every element of C is produced by the same sequence of operations whatever M, N, csc or its position
+ * (edge rows use row-count-specialized copies of the same kernel, partial or strided columns a copy of
+ * the tile), so results are bitwise independent of which rows/columns share a call.
+ * Not here: threading (callers split M or N across threads), packing policy of the operators. */
+#ifndef FC_GEMM_IMPL_H
+#define FC_GEMM_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+
+#define NR (2 * VW)
+
+static void pack_a(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed) {
+    // A: (M, K) strided -> packed: (ceil(M/MR), K, MR)
+    for (int p = 0; p * MR < M; p++) {
+        float *panel = packed + (size_t)p * K * MR;
+        int rows = M - p * MR < MR ? M - p * MR : MR;
+        for (int k = 0; k < K; k++) {
+            float *dst = panel + (size_t)k * MR;
+            const float *src = A + (ptrdiff_t)p * MR * rsa + k * csa;
+            int r = 0;
+            for (; r < rows; r++) dst[r] = src[r * rsa];
+            for (; r < MR; r++) dst[r] = 0.0f;
+        }
+    }
+}
+
+static void pack_b(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
+    // B: (K, N) strided -> packed: (ceil(N/NR), K, NR)
+    for (int q = 0; q * NR < N; q++) {
+        float *panel = packed + (size_t)q * K * NR;
+        int cols = N - q * NR < NR ? N - q * NR : NR;
+        const float *src0 = B + (ptrdiff_t)q * NR * csb;
+        if (csb == 1 && cols == NR) {
+            for (int k = 0; k < K; k++) {
+                const float *src = src0 + k * rsb;
+                v_store(panel + (size_t)k * NR, v_load(src));
+                v_store(panel + (size_t)k * NR + VW, v_load(src + VW));
+            }
+        } else if (csb == 1) {
+            vmask m0 = v_mask_first(cols < VW ? cols : VW);
+            vmask m1 = v_mask_first(cols > VW ? cols - VW : 0);
+            for (int k = 0; k < K; k++) {
+                const float *src = src0 + k * rsb;
+                v_store(panel + (size_t)k * NR, v_loadm(src, m0));
+                v_store(panel + (size_t)k * NR + VW, v_loadm(src + VW, m1));
+            }
+        } else {
+            for (int k = 0; k < K; k++) {
+                float *dst = panel + (size_t)k * NR;
+                const float *src = src0 + k * rsb;
+                int c = 0;
+                for (; c < cols; c++) dst[c] = src[c * csb];
+                for (; c < NR; c++) dst[c] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Everything a tile needs besides its position. */
+typedef struct tile_job {
+    int kb;            /* K-block length */
+    int first, last;   /* this is the first / last K block */
+    int clamp;         /* last block applies the clamp [lo, hi] in registers (ReLU, Clip) */
+    float lo, hi;
+} tile_job;
+
+/* The microkernel: C tile (rows, NR) = [C +] A block x B block, epilogue per job. rows (1..MR) is a
+ * compile-time constant at every call site; all NR columns are stored (partial tiles go through a
+ * copy, see sgemm_packed: masked stores are slow on AMD).
+ * a: packed A panel at the block's first k, (kb, MR); b: packed B panel likewise, (kb, NR);
+ * c: (rows, NR) with row stride ldc; bias: (rows) or NULL; res: like c with stride ldr, or NULL. */
+FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const float *b, float *c,
+                    ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+    vf acc[MR][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++) {
+        v_prefetch(c + r * ldc);
+        v_prefetch(c + r * ldc + NR - 1);
+        acc[r][0] = v_zero();
+        acc[r][1] = v_zero();
+    }
+    const int kb = job->kb;
+#pragma GCC unroll 4
+    for (int k = 0; k < kb; k++) {
+        vf b0 = v_load(b + (size_t)k * NR);
+        vf b1 = v_load(b + (size_t)k * NR + VW);
+#pragma GCC unroll 16
+        for (int r = 0; r < rows; r++) {
+            vf ar = v_bcast(a + (size_t)k * MR + r);
+            acc[r][0] = v_fma(ar, b0, acc[r][0]);
+            acc[r][1] = v_fma(ar, b1, acc[r][1]);
+        }
+    }
+    vf lo = v_set1(job->lo), hi = v_set1(job->hi);
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + r * ldc;
+        vf t0 = acc[r][0], t1 = acc[r][1];
+        if (!job->first) {
+            t0 = v_add(v_load(cr), t0);
+            t1 = v_add(v_load(cr + VW), t1);
+        } else {
+            if (bias) {
+                vf bv = v_bcast(bias + r);
+                t0 = v_add(t0, bv);
+                t1 = v_add(t1, bv);
+            }
+            if (res) {
+                t0 = v_add(t0, v_load(res + r * ldr));
+                t1 = v_add(t1, v_load(res + r * ldr + VW));
+            }
+        }
+        if (job->clamp) {
+            t0 = v_clamp(t0, lo, hi);
+            t1 = v_clamp(t1, lo, hi);
+        }
+        v_store(cr, t0);
+        v_store(cr + VW, t1);
+    }
+}
+
+/* Row-count dispatch: one specialized copy of the microkernel per row count. */
+static void tile_any(int rows, const tile_job *job, const float *a, const float *b, float *c,
+                     ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+#define FC_TILE_CASE(R)                                                                          \
+    case R: tile(R, job, a, b, c, ldc, bias, res, ldr); return;
+    switch (rows) {
+        FC_TILE_CASE(1)
+        FC_TILE_CASE(2)
+        FC_TILE_CASE(3)
+        FC_TILE_CASE(4)
+        FC_TILE_CASE(5)
+        FC_TILE_CASE(6)
+#if MR > 6
+        FC_TILE_CASE(7)
+        FC_TILE_CASE(8)
+        FC_TILE_CASE(9)
+        FC_TILE_CASE(10)
+        FC_TILE_CASE(11)
+        FC_TILE_CASE(12)
+#endif
+#if MR > 12
+        FC_TILE_CASE(13)
+        FC_TILE_CASE(14)
+#endif
+    }
+#undef FC_TILE_CASE
+}
+
+/* Activations that are not a clamp, applied in place to a finished tile c: (rows, NR). */
+FC_INLINE void tile_act_kind(const int kind, int rows, float *c, ptrdiff_t ldc, const fc_act *act) {
+    vf a = v_set1(act->a), b = v_set1(act->b);
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + r * ldc;
+        v_store(cr, v_act_kind(kind, v_load(cr), a, b));
+        v_store(cr + VW, v_act_kind(kind, v_load(cr + VW), a, b));
+    }
+}
+
+static void tile_act(int rows, float *c, ptrdiff_t ldc, const fc_act *act) {
+    switch (act->kind) {
+    case FC_ACT_LEAKY: tile_act_kind(FC_ACT_LEAKY, rows, c, ldc, act); break;
+    case FC_ACT_SIGMOID: tile_act_kind(FC_ACT_SIGMOID, rows, c, ldc, act); break;
+    case FC_ACT_HARDSIGMOID: tile_act_kind(FC_ACT_HARDSIGMOID, rows, c, ldc, act); break;
+    case FC_ACT_HARDSWISH: tile_act_kind(FC_ACT_HARDSWISH, rows, c, ldc, act); break;
+    case FC_ACT_SILU: tile_act_kind(FC_ACT_SILU, rows, c, ldc, act); break;
+    }
+}
+
+/* A tile whose columns are partial (cols < NR) or strided (csc != 1): the same kernel runs on a
+ * contiguous copy, so the arithmetic is identical to the direct path. */
+static void tile_copy(int rows, int cols, const tile_job *job, const float *a, const float *b,
+                      float *c, ptrdiff_t rsc, ptrdiff_t csc, const float *bias, const float *res,
+                      const fc_act *post) {
+    _Alignas(64) float ct[MR * NR], rt[MR * NR];
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < NR; j++) {
+            ct[r * NR + j] = j < cols && !job->first ? c[r * rsc + j * csc] : 0.0f;
+            rt[r * NR + j] = j < cols && res ? res[r * rsc + j * csc] : 0.0f;
+        }
+    tile_any(rows, job, a, b, ct, NR, bias, res ? rt : NULL, NR);
+    if (post) tile_act(rows, ct, NR, post);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) c[r * rsc + j * csc] = ct[r * NR + j];
+}
+
+static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, float *C,
+                         ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
+    // pa: packed (M, K); pb: packed (K, N); C: (M, N) strided; ep->residual like C
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    const float *bias = ep ? ep->bias : NULL;
+    const float *res = ep ? ep->residual : NULL;
+    int kind = ep ? ep->act.kind : FC_ACT_NONE;
+    tile_job job = {0};
+    job.lo = -INFINITY;
+    job.hi = INFINITY;
+    if (kind == FC_ACT_RELU) job.lo = 0.0f;
+    if (kind == FC_ACT_CLIP) job.lo = ep->act.a, job.hi = ep->act.b;
+    int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
+    const fc_act *post = kind != FC_ACT_NONE && !clamp ? &ep->act : NULL;
+
+    int nblk = K > KC_MAX ? (K + KC_MAX - 1) / KC_MAX : 1;
+    int kc = (K + nblk - 1) / nblk;
+    int npa = (M + MR - 1) / MR, npb = (N + NR - 1) / NR;
+    int mcp = kc > 0 ? A_BLOCK / (kc * MR) : npa; /* A panels per L2 block */
+    if (mcp < 1) mcp = 1;
+
+    for (int k0 = 0;; k0 += kc) {
+        job.kb = K - k0 < kc ? K - k0 : kc;
+        job.first = k0 == 0;
+        job.last = k0 + job.kb >= K;
+        job.clamp = job.last && clamp;
+        const fc_act *tpost = job.last ? post : NULL;
+        for (int p0 = 0; p0 < npa; p0 += mcp) {
+            int p1 = p0 + mcp < npa ? p0 + mcp : npa;
+            for (int q = 0; q < npb; q++) {
+                const float *b = K ? pb + (size_t)q * K * NR + (size_t)k0 * NR : NULL;
+                int cols = N - q * NR < NR ? N - q * NR : NR;
+                /* The next B slice is not adjacent to this one (panels hold all of K), so the
+                 * hardware prefetcher restarts on it: prefetch it, spread over this slice's tiles. */
+                const char *nb = q + 1 < npb && K ? (const char *)(b + (size_t)K * NR) : NULL;
+                int nbytes = job.kb * NR * (int)sizeof(float);
+                int per = (nbytes / (p1 - p0) + 63) / 64 * 64;
+                for (int p = p0; p < p1; p++) {
+                    for (int o = (p - p0) * per; nb && o < (p - p0 + 1) * per && o < nbytes; o += 64)
+                        v_prefetch(nb + o);
+                    const float *a = K ? pa + (size_t)p * K * MR + (size_t)k0 * MR : NULL;
+                    int rows = M - p * MR < MR ? M - p * MR : MR;
+                    ptrdiff_t at = (ptrdiff_t)p * MR * rsc + (ptrdiff_t)q * NR * csc;
+                    const float *bi = bias ? bias + p * MR : NULL;
+                    const float *re = res && job.first ? res + at : NULL;
+                    if (csc == 1 && cols == NR) {
+                        tile_any(rows, &job, a, b, C + at, rsc, bi, re, rsc);
+                        if (tpost) tile_act(rows, C + at, rsc, tpost);
+                    } else {
+                        tile_copy(rows, cols, &job, a, b, C + at, rsc, csc, bi, re, tpost);
+                    }
+                }
+            }
+        }
+        if (job.last) break;
+    }
+}
+
+#endif

@@ -1,0 +1,72 @@
+/* The handful of 8-lane float operations the shared kernel templates (vact.h, gemm-impl.h,
+ * dwconv-impl.h) are written in, mapped to AVX2+FMA intrinsics. Include only from *-avx2.c files (they
+ * are compiled with -mavx2 -mfma). Not a general SIMD library: only what those templates use. */
+#ifndef FC_SIMD_AVX2_H
+#define FC_SIMD_AVX2_H
+
+#include <immintrin.h>
+
+#define VW 8        /* floats per vector */
+#define ISA avx2    /* suffix of the exported function names */
+typedef __m256 vf;
+typedef __m256i vi;
+typedef __m256i vmask; /* lane mask for partial loads/stores */
+
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf v_bcast(const float *p) { return _mm256_broadcast_ss(p); }
+static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void v_store(float *p, vf x) { _mm256_storeu_ps(p, x); }
+static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); } /* a*b + c */
+static inline vf v_fnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); } /* c - a*b */
+/* max/min return the second operand when either is NaN (x86 semantics; fc_act_apply agrees). */
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+/* x >= 0 ? a : b, lane-wise */
+static inline vf v_sel_ge0(vf x, vf a, vf b) {
+    return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
+}
+/* Round to nearest integer (ties to even), as float and as int. */
+static inline vf v_round(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vi v_cvt_i(vf x) { return _mm256_cvtps_epi32(x); }
+static inline vi vi_add(vi a, vi b) { return _mm256_add_epi32(a, b); }
+static inline vi vi_sub(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+static inline vi vi_set1(int x) { return _mm256_set1_epi32(x); }
+static inline vi vi_sra1(vi a) { return _mm256_srai_epi32(a, 1); }
+/* 2^n for integer lanes n in [-126, 127] */
+static inline vf vi_pow2(vi n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
+}
+
+/* Mask of the first n lanes, 0 <= n <= VW. */
+static inline vmask v_mask_first(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+/* Masked load (other lanes 0; masked-off memory is never touched) and store. */
+static inline vf v_loadm(const float *p, vmask m) { return _mm256_maskload_ps(p, m); }
+static inline void v_storem(float *p, vmask m, vf x) { _mm256_maskstore_ps(p, m, x); }
+
+/* Lanes u: s <= u < s + n ? p[u - s] : 0, for 0 <= s < VW, n >= 0; reads only p[0 .. min(n, VW-s)). */
+static inline vf v_load_shifted(const float *p, int s, int n) {
+    vf src = _mm256_maskload_ps(p, v_mask_first(n < VW - s ? n : VW - s));
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    vf moved = _mm256_permutevar8x32_ps(src, _mm256_sub_epi32(lane, _mm256_set1_epi32(s)));
+    return _mm256_and_ps(moved, _mm256_castsi256_ps(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(s - 1))));
+}
+
+/* Even and odd lanes of the 2*VW floats lo:hi, in order. */
+static inline void v_deinterleave2(vf lo, vf hi, vf *even, vf *odd) {
+    vf e = _mm256_shuffle_ps(lo, hi, 0x88); /* lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6 */
+    vf o = _mm256_shuffle_ps(lo, hi, 0xDD);
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
+}
+
+static inline void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+
+#endif

@@ -1,0 +1,69 @@
+/* The handful of 16-lane float operations the shared kernel templates (vact.h, gemm-impl.h,
+ * dwconv-impl.h) are written in, mapped to AVX-512F/DQ intrinsics. Include only from *-avx512.c files
+ * (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma). Mirrors simd-avx2.h name for name;
+ * not a general SIMD library. */
+#ifndef FC_SIMD_AVX512_H
+#define FC_SIMD_AVX512_H
+
+#include <immintrin.h>
+
+#define VW 16
+#define ISA avx512
+typedef __m512 vf;
+typedef __m512i vi;
+typedef __mmask16 vmask;
+
+static inline vf v_zero(void) { return _mm512_setzero_ps(); }
+static inline vf v_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf v_bcast(const float *p) { return _mm512_set1_ps(*p); }
+static inline vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void v_store(float *p, vf x) { _mm512_storeu_ps(p, x); }
+static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf v_fnma(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
+static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf v_abs(vf a) {
+    return _mm512_castsi512_ps(
+        _mm512_andnot_si512(_mm512_set1_epi32((int)0x80000000u), _mm512_castps_si512(a)));
+}
+static inline vf v_sel_ge0(vf x, vf a, vf b) {
+    __mmask16 ge = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_mask_blend_ps(ge, b, a);
+}
+static inline vf v_round(vf x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+static inline vi v_cvt_i(vf x) { return _mm512_cvtps_epi32(x); }
+static inline vi vi_add(vi a, vi b) { return _mm512_add_epi32(a, b); }
+static inline vi vi_sub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+static inline vi vi_set1(int x) { return _mm512_set1_epi32(x); }
+static inline vi vi_sra1(vi a) { return _mm512_srai_epi32(a, 1); }
+static inline vf vi_pow2(vi n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
+}
+
+static inline vmask v_mask_first(int n) { return (__mmask16)((1u << n) - 1u); }
+static inline vf v_loadm(const float *p, vmask m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline void v_storem(float *p, vmask m, vf x) { _mm512_mask_storeu_ps(p, m, x); }
+
+static inline vf v_load_shifted(const float *p, int s, int n) {
+    vf src = _mm512_maskz_loadu_ps(v_mask_first(n < VW - s ? n : VW - s), p);
+    __m512i idx = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                   _mm512_set1_epi32(s));
+    return _mm512_maskz_permutexvar_ps((__mmask16)(0xFFFFu << s), idx, src);
+}
+
+static inline void v_deinterleave2(vf lo, vf hi, vf *even, vf *odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *even = _mm512_permutex2var_ps(lo, ie, hi);
+    *odd = _mm512_permutex2var_ps(lo, io, hi);
+}
+
+static inline void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+
+#endif
