@@ -406,6 +406,17 @@ static void dwconv_cases(const fc_kernels *k) {
     dw_compare(k, &tall, &ACTS[1], 3);
     dw_case big = {20, 20, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1};
     dw_compare(k, &big, &ACTS[7], 4);
+    /* padding wider than a vector, both strides, both paths (narrow and wide rows) */
+    for (int st = 1; st <= 2; st++) {
+        dw_case padded = {5, 40, 3, 3, st, st, 9, 9, 19, 21, 1, 1};
+        dw_compare(k, &padded, &ACTS[1], 5u + st);
+        dw_case padded2 = {6, 9, 3, 3, st, st, 2, 1, 17, 18, 1, 1};
+        dw_compare(k, &padded2, &ACTS[3], 7u + st);
+        for (int pl = 8; pl <= 15; pl++) {
+            dw_case padded3 = {3, 30, 3, 3, st, st, 1, 1, pl, pl, 1, 1};
+            dw_compare(k, &padded3, NULL, 9u + pl);
+        }
+    }
 }
 
 /* ---- activations ------------------------------------------------------------------------------- */

@@ -13,6 +13,7 @@
 #ifndef FC_DWCONV_IMPL_H
 #define FC_DWCONV_IMPL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -21,6 +22,24 @@
 
 /* Masked stores are slow on AMD (vmaskmovps), so every phase row gets VW floats of slack (phase
  * stride L + VW) and the fill below stores whole vectors into it; the slack is never read. */
+
+/* Input floats in[x + u] for u < 2*VW (0 outside [0, W)) as two vectors; x may be negative. */
+FC_INLINE void load_pair(const float *in, int W, int x, vf *lo, vf *hi) {
+    int avail = W - x;
+    *lo = *hi = v_zero();
+    if (x < 0 && -x < VW) { /* left padding: shifted load from the row start */
+        *lo = v_load_shifted(in, -x, W);
+        if (avail > VW) *hi = v_loadm(in + x + VW, v_mask_first(avail - VW < VW ? avail - VW : VW));
+    } else if (x < 0) { /* a vector or more of padding: lane by lane */
+        _Alignas(64) float tmp[2 * VW];
+        for (int u = 0; u < 2 * VW; u++) tmp[u] = x + u >= 0 && x + u < W ? in[x + u] : 0.0f;
+        *lo = v_load(tmp);
+        *hi = v_load(tmp + VW);
+    } else if (avail > 0) { /* right edge: masked loads give the zero padding */
+        *lo = v_loadm(in + x, v_mask_first(avail < VW ? avail : VW));
+        if (avail > VW) *hi = v_loadm(in + x + VW, v_mask_first(avail - VW < VW ? avail - VW : VW));
+    }
+}
 
 /* Fills the SW phases of one padded row: phase p, element t = in[xb + t*SW + p] (0 outside [0, W)),
  * for t < L; phase p starts at dst + p*(L + VW). */
@@ -31,34 +50,38 @@ FC_INLINE void fill_row(const float *in, int W, int SW, int xb, int L, float *ds
         memset(dst, 0, sizeof(float) * SW * Ls);
         return;
     }
-    if (SW == 1 || SW == 2) {
+    int t = 0;
+    vf lo, hi, ve, vo;
+    if (SW == 1) {
+        for (; t < L && xb + t < 0; t += VW) { /* left padding */
+            load_pair(in, W, xb + t, &lo, &hi);
+            v_store(dst + t, lo);
+        }
+        for (; t < L && xb + t + VW <= W; t += VW) v_store(dst + t, v_load(in + xb + t));
+        for (; t < L; t += VW) { /* right edge and padding */
+            load_pair(in, W, xb + t, &lo, &hi);
+            v_store(dst + t, lo);
+        }
+        return;
+    }
+    if (SW == 2) {
         float *e = dst, *o = dst + Ls;
-        for (int t = 0; t < L; t += VW) {
-            int x = xb + SW * t, avail = W - x; /* input floats this vector (pair) covers */
-            vf lo = v_zero(), hi = v_zero();
-            if (x < 0 && -x < VW) { /* left padding: shifted loads from the row start */
-                lo = v_load_shifted(in, -x, W);
-                if (SW == 2 && avail > VW) hi = v_loadm(in + x + VW, v_mask_first(avail - VW < VW ? avail - VW : VW));
-            } else if (x < 0) { /* padding of a vector or more: lane by lane */
-                _Alignas(64) float tmp[2 * VW];
-                for (int u = 0; u < SW * VW; u++) tmp[u] = x + u >= 0 && x + u < W ? in[x + u] : 0.0f;
-                lo = v_load(tmp);
-                hi = v_load(tmp + VW);
-            } else if (avail >= SW * VW) {
-                lo = v_load(in + x);
-                if (SW == 2) hi = v_load(in + x + VW);
-            } else if (avail > 0) { /* right edge: masked loads give the zero padding */
-                lo = v_loadm(in + x, v_mask_first(avail < VW ? avail : VW));
-                if (SW == 2 && avail > VW) hi = v_loadm(in + x + VW, v_mask_first(avail - VW));
-            }
-            if (SW == 1) {
-                v_store(e + t, lo);
-            } else {
-                vf ve, vo;
-                v_deinterleave2(lo, hi, &ve, &vo);
-                v_store(e + t, ve);
-                v_store(o + t, vo);
-            }
+        for (; t < L && xb + 2 * t < 0; t += VW) {
+            load_pair(in, W, xb + 2 * t, &lo, &hi);
+            v_deinterleave2(lo, hi, &ve, &vo);
+            v_store(e + t, ve);
+            v_store(o + t, vo);
+        }
+        for (; t < L && xb + 2 * t + 2 * VW <= W; t += VW) {
+            v_deinterleave2(v_load(in + xb + 2 * t), v_load(in + xb + 2 * t + VW), &ve, &vo);
+            v_store(e + t, ve);
+            v_store(o + t, vo);
+        }
+        for (; t < L; t += VW) {
+            load_pair(in, W, xb + 2 * t, &lo, &hi);
+            v_deinterleave2(lo, hi, &ve, &vo);
+            v_store(e + t, ve);
+            v_store(o + t, vo);
         }
         return;
     }
@@ -82,36 +105,33 @@ FC_INLINE void store_out(float *o, vf v, int n, int overrun) {
 }
 
 /* Row path: one output row, o[t] = clamp(bias + sum_{i,j} w[i*kw+j] * rows[i][off[j] + t]), t < n,
- * four vectors at a time. kh, kw are compile-time constants at the specialized call site. */
+ * four vectors at a time (rows must be readable up to roundup(n, 4*VW) + the largest offset).
+ * kh, kw are compile-time constants at the specialized call site. */
 FC_INLINE void dw_row(const int kh, const int kw, const float *const *rows, const int *off,
                       const float *w, vf bias, vf lo, vf hi, float *o, int n, int overrun) {
-    int t = 0;
-    for (; t + 4 * VW <= n; t += 4 * VW) {
-        vf a0 = v_zero(), a1 = v_zero(), a2 = v_zero(), a3 = v_zero();
+    for (int t = 0; t < n; t += 4 * VW) {
+        vf a[4] = {v_zero(), v_zero(), v_zero(), v_zero()};
 #pragma GCC unroll 8
         for (int i = 0; i < kh; i++)
 #pragma GCC unroll 8
             for (int j = 0; j < kw; j++) {
                 vf wv = v_bcast(w + i * kw + j);
                 const float *p = rows[i] + off[j] + t;
-                a0 = v_fma(wv, v_load(p), a0);
-                a1 = v_fma(wv, v_load(p + VW), a1);
-                a2 = v_fma(wv, v_load(p + 2 * VW), a2);
-                a3 = v_fma(wv, v_load(p + 3 * VW), a3);
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++) a[v] = v_fma(wv, v_load(p + v * VW), a[v]);
             }
-        v_store(o + t, v_clamp(v_add(a0, bias), lo, hi));
-        v_store(o + t + VW, v_clamp(v_add(a1, bias), lo, hi));
-        v_store(o + t + 2 * VW, v_clamp(v_add(a2, bias), lo, hi));
-        v_store(o + t + 3 * VW, v_clamp(v_add(a3, bias), lo, hi));
-    }
-    for (; t < n; t += VW) {
-        vf a0 = v_zero();
-#pragma GCC unroll 8
-        for (int i = 0; i < kh; i++)
-#pragma GCC unroll 8
-            for (int j = 0; j < kw; j++)
-                a0 = v_fma(v_bcast(w + i * kw + j), v_load(rows[i] + off[j] + t), a0);
-        store_out(o + t, v_clamp(v_add(a0, bias), lo, hi), n - t, overrun);
+        /* All four results are stored unconditionally (to o, or to a copy for the row's tail):
+         * conditional stores let the compiler sink the FMAs into branches and spill. */
+        if (t + 4 * VW <= n) {
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) v_store(o + t + v * VW, v_clamp(v_add(a[v], bias), lo, hi));
+        } else {
+            _Alignas(64) float tail[4 * VW];
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) v_store(tail + v * VW, v_clamp(v_add(a[v], bias), lo, hi));
+            for (int v = 0; v * VW < n - t; v++)
+                store_out(o + t + v * VW, v_load(tail + v * VW), n - t - v * VW, overrun);
+        }
     }
 }
 
@@ -193,12 +213,13 @@ static void dwconv_any(const float *in, int H, int W, const float *w, int KH, in
     } else {
         /* ring of R padded rows (slot = row mod R) plus one zero row, per column strip */
         int per_phase = DW_BUF / ((R + 1) * SW) - VW; /* floats of one phase row, slack aside */
-        if (per_phase < VW + extra) {
+        if (per_phase < 4 * VW + extra) {
             fc_dwconv_plane_scalar(in, H, W, w, KH, KW, SH, SW, PT, PL, DH, DW, bias, act, out, OH, OW);
             return;
         }
-        int S = (per_phase - extra) / VW * VW; /* strip width in outputs */
-        if (S > OWr) S = OWr;
+        int S = (per_phase - extra) / (4 * VW) * (4 * VW); /* strip width in outputs */
+        int OW4 = (OW + 4 * VW - 1) / (4 * VW) * (4 * VW);
+        if (S > OW4) S = OW4;
         int L = S + extra, rs = SW * (L + VW);
         for (int j = 0; j < KW; j++) off[j] = (j * DW) % SW * (L + VW) + (j * DW) / SW;
         float *zero = buf + (size_t)R * rs;

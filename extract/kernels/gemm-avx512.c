@@ -7,7 +7,7 @@
 #include "extract/kernels/vact.h"
 
 #define MR 12
-#define KC_MAX 256          /* B micro-panel: 256 x 32 floats = 32 KiB (L1 of AVX-512 cores: 32-48 KiB) */
+#define KC_MAX 192          /* B micro-panel: 192 x 32 floats = 24 KiB (L1 of AVX-512 cores: 32-48 KiB) */
 #define A_BLOCK (64 * 1024) /* floats of packed A per L2 block (256 KiB) */
 #include "extract/kernels/gemm-impl.h"
 

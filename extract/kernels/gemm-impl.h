@@ -85,8 +85,8 @@ FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const f
     vf acc[MR][2];
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
-        v_prefetch(c + r * ldc);
-        v_prefetch(c + r * ldc + NR - 1);
+        v_prefetchw(c + r * ldc); /* C is read (later K blocks) and written at the end */
+        v_prefetchw(c + r * ldc + NR - 1);
         acc[r][0] = v_zero();
         acc[r][1] = v_zero();
     }

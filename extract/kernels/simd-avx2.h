@@ -53,10 +53,10 @@ static inline void v_storem(float *p, vmask m, vf x) { _mm256_maskstore_ps(p, m,
 
 /* Lanes u: s <= u < s + n ? p[u - s] : 0, for 0 <= s < VW, n >= 0; reads only p[0 .. min(n, VW-s)). */
 static inline vf v_load_shifted(const float *p, int s, int n) {
+    /* lanes u < s index (u - s) mod 8 >= VW - s, which the masked load left zero */
     vf src = _mm256_maskload_ps(p, v_mask_first(n < VW - s ? n : VW - s));
     __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    vf moved = _mm256_permutevar8x32_ps(src, _mm256_sub_epi32(lane, _mm256_set1_epi32(s)));
-    return _mm256_and_ps(moved, _mm256_castsi256_ps(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(s - 1))));
+    return _mm256_permutevar8x32_ps(src, _mm256_sub_epi32(lane, _mm256_set1_epi32(s)));
 }
 
 /* Even and odd lanes of the 2*VW floats lo:hi, in order. */
@@ -68,5 +68,8 @@ static inline void v_deinterleave2(vf lo, vf hi, vf *even, vf *odd) {
 }
 
 static inline void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+/* Prefetch with intent to write (PREFETCHW; inline asm because it needs no -m flag: every AVX2 CPU
+ * executes it, Intel before Broadwell as a no-op). */
+static inline void v_prefetchw(const void *p) { __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p)); }
 
 #endif
