@@ -120,29 +120,53 @@ static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
     return 0;
 }
 
-/* im2col of output columns [p0, p0 + np) of one image/group straight into packed-B panels. */
+/* im2col of output columns [p0, p0 + np) of one image/group straight into packed-B panels.
+ * A panel's lanes are split into runs that share an output row; for each (ci, ky, kx) a run is one
+ * strided copy from an input row with its out-of-bounds lanes zeroed, so the inner loop has no
+ * per-element bounds checks (for stride 1 it is a plain contiguous copy). */
 static void im2col_packed(const conv_state *s, const fc_window *w, const float *x, int64_t H,
                           int64_t W, int64_t p0, int np, float *pb) {
     int nr = s->k->nr;
-    int oy[64], ox[64];
+    int run_start[65], run_oy[65], run_ox[65], n_runs;
     for (int q = 0; q * nr < np; q++) {
         float *panel = pb + (size_t)q * s->K * nr;
         int lanes = np - q * nr < nr ? np - q * nr : nr;
-        for (int j = 0; j < lanes; j++) {
-            int64_t p = p0 + q * nr + j;
-            oy[j] = (int)(p / w->ow);
-            ox[j] = (int)(p % w->ow);
+        n_runs = 0;
+        for (int j = 0; j < lanes;) {
+            int64_t p = p0 + (int64_t)q * nr + j;
+            int oy = (int)(p / w->ow), ox = (int)(p % w->ow);
+            int len = w->ow - ox < lanes - j ? w->ow - ox : lanes - j;
+            run_start[n_runs] = j;
+            run_oy[n_runs] = oy;
+            run_ox[n_runs++] = ox;
+            j += len;
         }
+        run_start[n_runs] = lanes;
         int kidx = 0;
         for (int ci = 0; ci < s->cin_g; ci++) {
             const float *xc = x + (int64_t)ci * H * W;
             for (int ky = 0; ky < s->kh; ky++)
                 for (int kx = 0; kx < s->kw; kx++, kidx++) {
                     float *row = panel + (size_t)kidx * nr;
-                    for (int j = 0; j < lanes; j++) {
-                        int64_t iy = (int64_t)oy[j] * w->sh - w->pt + (int64_t)ky * w->dh;
-                        int64_t ix = (int64_t)ox[j] * w->sw - w->pl + (int64_t)kx * w->dw;
-                        row[j] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? xc[iy * W + ix] : 0.f;
+                    for (int r = 0; r < n_runs; r++) {
+                        int j0 = run_start[r], len = run_start[r + 1] - j0;
+                        int64_t iy = (int64_t)run_oy[r] * w->sh - w->pt + (int64_t)ky * w->dh;
+                        if (iy < 0 || iy >= H) {
+                            memset(row + j0, 0, (size_t)len * sizeof(float));
+                            continue;
+                        }
+                        /* lane t reads column ix0 + t*sw; keep t in [lo, hi) inside [0, W) */
+                        int64_t ix0 = (int64_t)run_ox[r] * w->sw - w->pl + (int64_t)kx * w->dw;
+                        int64_t lo = ix0 >= 0 ? 0 : (-ix0 + w->sw - 1) / w->sw;
+                        int64_t hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / w->sw + 1;
+                        if (hi > len) hi = len;
+                        if (lo > hi) lo = hi;
+                        float *dst = row + j0;
+                        const float *src = xc + iy * W + ix0;
+                        for (int64_t t = 0; t < lo; t++) dst[t] = 0.f;
+                        if (w->sw == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                        else for (int64_t t = lo; t < hi; t++) dst[t] = src[t * w->sw];
+                        for (int64_t t = hi; t < len; t++) dst[t] = 0.f;
                     }
                     for (int j = lanes; j < nr; j++) row[j] = 0.f;
                 }
