@@ -76,3 +76,48 @@ const char *fc_model_output_name(const fc_model *m, int i) {
     return i >= 0 && i < m->g->n_outputs ? m->g->values[m->g->outputs[i]].name : NULL;
 }
 const fc_kernels *fc_model_kernels(const fc_model *m) { return m->k; }
+
+static int is_passthrough(const char *op) {
+    return !strcmp(op, "Flatten") || !strcmp(op, "Reshape") || !strcmp(op, "Squeeze") ||
+           !strcmp(op, "Dropout") || !strcmp(op, "Identity");
+}
+
+/* v, or the value behind a chain of pass-through ops producing it. */
+static int before_passthrough(const fc_graph *g, int v) {
+    for (int up = 0; up < 16; up++) {
+        int q = g->values[v].producer;
+        if (q < 0 || !is_passthrough(g->nodes[q].op_type)) break;
+        v = g->nodes[q].in[0];
+    }
+    return v;
+}
+
+/* A 1x1 Conv applied to globally pooled features acts as a fully connected classifier. */
+static int is_pooled_conv_classifier(const fc_graph *g, const fc_node *n) {
+    if (strcmp(n->op_type, "Conv") || n->n_in < 2 || n->in[1] < 0) return 0;
+    const fc_tensor *w = &g->values[n->in[1]].c;
+    if (w->rank != 4 || w->dims[2] != 1 || w->dims[3] != 1) return 0;
+    int q = g->values[before_passthrough(g, n->in[0])].producer;
+    if (q < 0) return 0;
+    const char *op = g->nodes[q].op_type;
+    return !strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool") || !strcmp(op, "ReduceMean");
+}
+
+const char *fc_model_default_feature(const fc_model *m) {
+    const fc_graph *g = m->g;
+    int v = g->outputs[0];
+    for (int steps = 0; steps < 64; steps++) { /* back along first inputs to the classifier */
+        int p = g->values[v].producer;
+        if (p < 0) break;
+        const fc_node *n = &g->nodes[p];
+        if (!strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul") ||
+            is_pooled_conv_classifier(g, n)) {
+            int f = before_passthrough(g, n->in[0]);
+            if (!g->values[f].is_input) return g->values[f].name;
+            break;
+        }
+        if (n->n_in < 1 || n->in[0] < 0) break;
+        v = n->in[0];
+    }
+    return g->values[g->outputs[0]].name;
+}

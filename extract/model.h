@@ -34,6 +34,12 @@ const char *fc_model_input_name(const fc_model *m);
 int fc_model_n_outputs(const fc_model *m);
 const char *fc_model_output_name(const fc_model *m, int i);
 const fc_kernels *fc_model_kernels(const fc_model *m);
+/* The default feature tensor: the input of the network's final classifier (the last Gemm/MatMul,
+ * or 1x1 Conv on globally pooled features, on the way back from the first graph output), stepping back over Flatten/Reshape/Squeeze/Dropout/
+ * Identity so that e.g. a GlobalAveragePool output is preferred to its flattened copy. A model with
+ * no such classifier (an embedding model; SqueezeNet's 1x1-conv classifier is not guessed) gives its
+ * first output. Use on a model loaded with default outputs. Never NULL. */
+const char *fc_model_default_feature(const fc_model *m);
 
 typedef struct fc_session_options {
     int batch;          /* N >= 1 */

@@ -61,6 +61,14 @@ static const char SCHEMA_V1[] =
     "  status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'partial', 'failed')));"
     "CREATE INDEX runs_dataset ON runs(dataset_id);"
     "CREATE INDEX runs_extractor ON runs(extractor_id);"
+    "CREATE TABLE model_files ("
+    "  path TEXT PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  mtime INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+    "  default_layer TEXT NOT NULL,"
+    "  height INTEGER NOT NULL,"
+    "  width INTEGER NOT NULL);"
     "PRAGMA user_version = 1;";
 
 #define ITEM_COLS "id, dataset_id, path, sha256, label, split, status, error, size, mtime, seen"
@@ -71,6 +79,7 @@ enum {
     S_ITEM_UPSERT, S_ITEM_BAD, S_ITEM_PRUNE, S_ITEM_LIST_ONE, S_ITEM_LIST_ALL, S_ITEM_HASHES,
     S_EX_INSERT, S_EX_GET, S_EX_PATH, S_EX_DELETE, S_EX_LIST,
     S_RUN_BEGIN, S_RUN_FINISH, S_RUN_LIST,
+    S_MODEL_GET, S_MODEL_PUT,
     S_COUNT
 };
 
@@ -118,6 +127,13 @@ static const char *const SQL[S_COUNT] = {
                      "WHERE id = ?1 AND status = 'running'",
     [S_RUN_LIST] = "SELECT id, kind, dataset_id, extractor_id, started, finished, params, result, "
                    "status FROM runs ORDER BY id",
+    [S_MODEL_GET] = "SELECT sha256, default_layer, height, width FROM model_files "
+                    "WHERE path = ?1 AND size = ?2 AND mtime = ?3",
+    [S_MODEL_PUT] = "INSERT INTO model_files (path, size, mtime, sha256, default_layer, height, width) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (path) DO UPDATE SET "
+                    "size = excluded.size, mtime = excluded.mtime, sha256 = excluded.sha256, "
+                    "default_layer = excluded.default_layer, height = excluded.height, "
+                    "width = excluded.width",
 };
 
 struct fc_catalog {
@@ -844,4 +860,47 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
     if (!rc && step != SQLITE_DONE) rc = sql_fail(cat, step, what, err);
     done(s);
     return rc;
+}
+
+/* ---- model files -------------------------------------------------------------------------- */
+
+int fc_catalog_model_get(fc_catalog *cat, fc_catalog_model *m, fc_error *err) {
+    const char *what = "model lookup";
+    sqlite3_stmt *s = NULL;
+    if (!cat || !m || !m->path) return fc_fail(err, FC_EINVAL, "fc_catalog_model_get: NULL argument");
+    int rc = prep(cat, S_MODEL_GET, &s, what, err);
+    if (rc) return rc;
+    bind_text(s, 1, m->path);
+    sqlite3_bind_int64(s, 2, m->size);
+    sqlite3_bind_int64(s, 3, m->mtime);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *sha = (const char *)sqlite3_column_text(s, 0);
+        const char *layer = (const char *)sqlite3_column_text(s, 1);
+        snprintf(m->sha256, sizeof m->sha256, "%s", sha ? sha : "");
+        snprintf(m->default_layer, sizeof m->default_layer, "%s", layer ? layer : "");
+        m->height = sqlite3_column_int(s, 2);
+        m->width = sqlite3_column_int(s, 3);
+        rc = 1;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : sql_fail(cat, rc, what, err);
+    }
+    done(s);
+    return rc;
+}
+
+int fc_catalog_model_put(fc_catalog *cat, const fc_catalog_model *m, fc_error *err) {
+    const char *what = "model record";
+    sqlite3_stmt *s = NULL;
+    if (!cat || !m || !m->path) return fc_fail(err, FC_EINVAL, "fc_catalog_model_put: NULL argument");
+    int rc = check_writable(cat, what, err);
+    if (rc || (rc = prep(cat, S_MODEL_PUT, &s, what, err))) return rc;
+    bind_text(s, 1, m->path);
+    sqlite3_bind_int64(s, 2, m->size);
+    sqlite3_bind_int64(s, 3, m->mtime);
+    bind_text(s, 4, m->sha256);
+    bind_text(s, 5, m->default_layer);
+    sqlite3_bind_int(s, 6, m->height);
+    sqlite3_bind_int(s, 7, m->width);
+    return step_done(cat, s, what, err);
 }

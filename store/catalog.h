@@ -210,4 +210,23 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
 const char *fc_run_kind_name(fc_run_kind k);
 const char *fc_run_status_name(fc_run_status s);
 
+/* ---- model files ----------------------------------------------------------------------------
+ * What featcache learned about a model file, keyed by its real path and valid while its size and
+ * mtime are unchanged: the SHA-256 (part of every extractor fingerprint), the default feature
+ * layer and the declared input size. Lets an extract rerun skip hashing and loading the model. */
+
+typedef struct fc_catalog_model {
+    const char *path;        /* real path of the model file */
+    int64_t size, mtime;     /* bytes; modification time in ns */
+    char sha256[65];         /* 64 hex digits */
+    char default_layer[256]; /* tensor feeding the final classifier */
+    int height, width;       /* declared input size, -1 if symbolic */
+} fc_catalog_model;
+
+/* Fills sha256/default_layer/height/width of m when a record with m's path, size and mtime exists:
+ * returns 1, else 0. Errors: FC_EINVAL, FC_EIO. */
+int fc_catalog_model_get(fc_catalog *cat, fc_catalog_model *m, fc_error *err);
+/* Stores (replaces) the record for m->path. Errors: FC_EINVAL (read-only), FC_EIO. */
+int fc_catalog_model_put(fc_catalog *cat, const fc_catalog_model *m, fc_error *err);
+
 #endif
