@@ -16,6 +16,10 @@ enum {
 
 int cmd_infer(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
+
+/* Cache folder: the --cache value, else $FEATCACHE_HOME, else ./.featcache. */
+const char *cli_cache_dir(const char *opt);
 
 /* Parses a whole positive integer / float option value; on error prints "featcache CMD: --NAME ..."
  * and returns -1. */

@@ -9,6 +9,7 @@ static const struct {
     int (*run)(int, char **);
     const char *summary;
 } commands[] = {
+    {"extract", cmd_extract, "compute a data set's features into the cache (only what is missing)"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
 };

@@ -1,0 +1,20 @@
+/* Growable string buffer with printf-style appends and JSON string escaping, for building JSON
+ * parameters/results and messages. Not a JSON parser. On allocation failure the buffer keeps what
+ * fit and `failed` is set; callers check it once at the end. */
+#ifndef FC_STRBUF_H
+#define FC_STRBUF_H
+
+#include <stddef.h>
+
+typedef struct fc_strbuf {
+    char *s;      /* NUL-terminated (never NULL after the first append) */
+    size_t len, cap;
+    int failed;   /* an allocation failed */
+} fc_strbuf;
+
+void fc_strbuf_printf(fc_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included. */
+void fc_strbuf_json(fc_strbuf *b, const char *s);
+void fc_strbuf_free(fc_strbuf *b);
+
+#endif
