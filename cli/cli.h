@@ -17,6 +17,7 @@ enum {
 int cmd_infer(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Cache folder: the --cache value, else $FEATCACHE_HOME, else ./.featcache. */
 const char *cli_cache_dir(const char *opt);

@@ -10,6 +10,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"extract", cmd_extract, "compute a data set's features into the cache (only what is missing)"},
+    {"export", cmd_export, "write cached features as .npy/.csv with labels, paths and splits"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
 };

@@ -87,7 +87,8 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
         m.height = (int)d[2];
         m.width = (int)d[3];
         fc_model_free(model);
-        if ((rc = fc_catalog_model_put(cat, &m, err))) return rc;
+        fc_error ignored;
+        fc_catalog_model_put(cat, &m, &ignored); /* only a shortcut for next time (may be read-only) */
     }
     memcpy(sha256, m.sha256, 65);
     snprintf(default_layer, layer_cap, "%s", m.default_layer);
@@ -311,17 +312,6 @@ static int mkdir_p(const char *dir, fc_error *err) {
     return 0;
 }
 
-static void dataset_name(const fc_extract_options *o, char *out, size_t cap) {
-    if (o->name && *o->name) { snprintf(out, cap, "%s", o->name); return; }
-    char real[PATH_MAX];
-    const char *p = realpath(o->dataset, real) ? real : o->dataset;
-    size_t n = strlen(p);
-    while (n > 1 && p[n - 1] == '/') n--;
-    const char *b = p + n;
-    while (b > p && b[-1] != '/') b--;
-    snprintf(out, cap, "%.*s", (int)(p + n - b), b);
-}
-
 static void params_json(const job *j, fc_strbuf *b) {
     const fc_extract_options *o = j->opt;
     fc_strbuf_printf(b, "{\"dataset\":");
@@ -371,7 +361,8 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
     }
 
     char name[256];
-    dataset_name(&opt, name, sizeof name);
+    if (opt.name && *opt.name) snprintf(name, sizeof name, "%s", opt.name);
+    else fc_dataset_default_name(opt.dataset, name, sizeof name);
     char root[PATH_MAX];
     if (!realpath(j.ds.root, root)) snprintf(root, sizeof root, "%s", j.ds.root);
     if ((rc = fc_catalog_dataset_upsert(j.cat, name, root, fc_layout_name(j.ds.layout), &res->dataset_id, err))) goto out;

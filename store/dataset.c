@@ -342,6 +342,16 @@ void fc_dataset_free(fc_dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
+void fc_dataset_default_name(const char *path, char *out, size_t cap) {
+    char real[PATH_MAX];
+    const char *p = realpath(path, real) ? real : path;
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/') n--;
+    const char *b = p + n;
+    while (b > p && b[-1] != '/') b--;
+    snprintf(out, cap, "%.*s", (int)(p + n - b), b);
+}
+
 const char *fc_layout_name(fc_layout l) {
     switch (l) {
     case FC_LAYOUT_SPLIT: return "split";

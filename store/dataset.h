@@ -39,6 +39,10 @@ typedef struct fc_dataset {
 int fc_dataset_scan(const char *path, fc_layout layout, fc_dataset *out, fc_error *err);
 void fc_dataset_free(fc_dataset *d);
 
+/* Catalog name of a data set given on the command line: the base name of its real path (a CSV
+ * manifest keeps its extension); a path that does not exist is taken as the name itself. */
+void fc_dataset_default_name(const char *path, char *out, size_t cap);
+
 const char *fc_layout_name(fc_layout l);
 /* "auto", "split", "imagefolder", "csv", "unlabeled" -> layout; FC_EINVAL otherwise. */
 int fc_layout_parse(const char *name, fc_layout *out, fc_error *err);

@@ -1,0 +1,148 @@
+/* `featcache export`: a data set's cached features as files for numpy / scikit-learn / PyTorch:
+ * features.npy (float32 (N, D)) or features.csv, with labels.txt, paths.txt and splits.txt in the
+ * same row order. Files are written to temporaries and renamed, so a failed export leaves no
+ * half-written file behind. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/extractor_opts.h"
+#include "store/featureset.h"
+
+static const char *usage_text =
+    "usage: featcache export DATASET --model M.onnx --format npy|csv -o DIR [options]\n"
+    "Writes the cached features of DATASET (extracted earlier with `featcache extract`) to DIR:\n"
+    "features.npy (float32 [N, D]) or features.csv, plus labels.txt, paths.txt, splits.txt in the\n"
+    "same order (one line per item; bad files are left out).\n\n" CLI_EXTRACTOR_HELP
+    "  --format F          npy (default) or csv\n"
+    "  -o, --output DIR    output folder (created if missing)\n";
+
+static int write_lines(const char *dir, const char *name, char **lines, size_t n, fc_error *err) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < n; i++) fprintf(f, "%s\n", lines[i]);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        return fc_fail(err, FC_EIO, "%s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+static int write_npy(const char *dir, const fc_featureset *fs, fc_error *err) {
+    char path[4096], tmp[4200], header[128];
+    snprintf(path, sizeof path, "%s/features.npy", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int hl = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }",
+                      fs->n, fs->dim);
+    int total = 10 + hl + 1, pad = (64 - total % 64) % 64; /* header padded to 64 bytes, ends in \n */
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
+    unsigned short hlen = (unsigned short)(hl + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(hlen & 0xff, f);
+    fputc(hlen >> 8, f);
+    fwrite(header, 1, (size_t)hl, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    size_t w = fwrite(fs->x, sizeof(float), fs->n * fs->dim, f);
+    if (fclose(f) != 0 || w != fs->n * fs->dim || rename(tmp, path) != 0) {
+        remove(tmp);
+        return fc_fail(err, FC_EIO, "%s: write failed: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+static void csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) { if (*s == '"') fputc('"', f); fputc(*s, f); }
+    fputc('"', f);
+}
+
+static int write_csv(const char *dir, const fc_featureset *fs, fc_error *err) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/features.csv", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
+    fputs("path,label,split", f);
+    for (size_t d = 0; d < fs->dim; d++) fprintf(f, ",f%zu", d);
+    fputc('\n', f);
+    for (size_t i = 0; i < fs->n; i++) {
+        csv_field(f, fs->paths[i]);
+        fputc(',', f);
+        csv_field(f, fs->labels[i]);
+        fputc(',', f);
+        csv_field(f, fs->splits[i]);
+        for (size_t d = 0; d < fs->dim; d++) fprintf(f, ",%.9g", fs->x[i * fs->dim + d]);
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        return fc_fail(err, FC_EIO, "%s: write failed: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int cmd_export(int argc, char **argv) {
+    static const struct option opts[] = {CLI_EXTRACTOR_LONGOPTS, {"format", required_argument, 0, 'f'},
+                                         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    cli_extractor x;
+    cli_extractor_init(&x);
+    const char *format = "npy", *outdir = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        int r = cli_extractor_option("export", c, optarg, &x);
+        if (r < 0) return EXIT_USAGE;
+        if (r > 0) continue;
+        switch (c) {
+        case 'f': format = optarg; break;
+        case 'o': outdir = optarg; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    if (strcmp(format, "npy") && strcmp(format, "csv")) {
+        fprintf(stderr, "featcache export: --format wants npy or csv, not '%s'\n", format);
+        return EXIT_USAGE;
+    }
+    if (!x.model || !outdir || optind != argc - 1) {
+        fprintf(stderr, "featcache export: %s\n\n%s", !x.model ? "--model is required" : !outdir ? "-o DIR is required" : "give exactly one DATASET", usage_text);
+        return EXIT_USAGE;
+    }
+    fc_error err = {0};
+    fc_catalog *cat = NULL;
+    fc_cache *cache = NULL;
+    fc_featureset fs = {0};
+    int rc = EXIT_FAILURE_;
+    const char *dir = cli_cache_dir(x.cache);
+    if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err) ||
+        cli_extractor_resolve(&x, argv[optind], cat, &err) ||
+        fc_featureset_load(cat, cache, x.dataset, x.id, x.view, &fs, &err))
+        goto out;
+    if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
+        fc_fail(&err, FC_EIO, "%s: cannot create: %s", outdir, strerror(errno));
+        goto out;
+    }
+    if ((!strcmp(format, "npy") ? write_npy(outdir, &fs, &err) : write_csv(outdir, &fs, &err)) ||
+        write_lines(outdir, "labels.txt", fs.labels, fs.n, &err) || write_lines(outdir, "paths.txt", fs.paths, fs.n, &err) ||
+        write_lines(outdir, "splits.txt", fs.splits, fs.n, &err))
+        goto out;
+    fprintf(stderr, "exported %zu x %zu features of '%s' (layer %s) to %s\n", fs.n, fs.dim, x.dataset, x.layer_name, outdir);
+    rc = EXIT_OK;
+out:
+    if (rc) fprintf(stderr, "featcache export: %s\n", err.msg);
+    fc_featureset_free(&fs);
+    fc_cache_close(cache);
+    fc_catalog_close(cat);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/* Shared extractor/data set options (see extractor_opts.h). */
+#include "cli/extractor_opts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "extract/job.h"
+#include "store/dataset.h"
+
+void cli_extractor_init(cli_extractor *x) {
+    memset(x, 0, sizeof *x);
+    x->crop = 1;
+    x->preset = FC_PRESET_TF;
+    x->dtype = FC_DTYPE_F32;
+}
+
+int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor *x) {
+    fc_error err = {0};
+    switch (c) {
+    case 1001: x->model = arg; return 1;
+    case 1002: x->layer = arg; return 1;
+    case 1003: return cli_int(cmd, "size", arg, 8, 8192, &x->size) ? -1 : 1;
+    case 1004: return cli_float(cmd, "crop", arg, 0.05, 1.0, &x->crop) ? -1 : 1;
+    case 1005:
+        if (fc_preset_parse(arg, &x->preset, &err)) { fprintf(stderr, "featcache %s: %s\n", cmd, err.msg); return -1; }
+        return 1;
+    case 1006:
+        if (!strcmp(arg, "f32")) x->dtype = FC_DTYPE_F32;
+        else if (!strcmp(arg, "f16")) x->dtype = FC_DTYPE_F16;
+        else { fprintf(stderr, "featcache %s: --dtype wants f32 or f16, not '%s'\n", cmd, arg); return -1; }
+        return 1;
+    case 1007:
+        if (!strcmp(arg, "orig") || !strcmp(arg, "0")) x->view = 0;
+        else if (!strcmp(arg, "flip") || !strcmp(arg, "1")) x->view = 1;
+        else { fprintf(stderr, "featcache %s: --view wants orig or flip, not '%s'\n", cmd, arg); return -1; }
+        return 1;
+    case 1008: x->cache = arg; return 1;
+    case 1009: x->name = arg; return 1;
+    default: return 0;
+    }
+}
+
+int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog *cat, fc_error *err) {
+    if (!x->model) return fc_fail(err, FC_EINVAL, "--model is required");
+    if (x->name && *x->name) snprintf(x->dataset, sizeof x->dataset, "%s", x->name);
+    else fc_dataset_default_name(dataset_arg, x->dataset, sizeof x->dataset);
+    char sha[65], deflayer[256];
+    int h, w;
+    int rc = fc_model_facts(cat, x->model, sha, deflayer, sizeof deflayer, &h, &w, err);
+    if (rc) return rc;
+    int size = x->size ? x->size : h;
+    if (size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);
+    snprintf(x->layer_name, sizeof x->layer_name, "%s", x->layer ? x->layer : deflayer);
+    fc_extractor_id(sha, x->layer_name, size, (float)x->crop, x->preset, x->dtype, x->id);
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* A data set's features as one matrix: every ok item of a catalog data set (in path order) with
+ * its stored feature for one extractor and view, plus labels, splits, paths and hashes. Reads the
+ * catalog rows first, then all features inside one LMDB read transaction; extract commits features
+ * before the rows that name them, so a concurrent extract never shows a row without its feature.
+ * Not here: choosing the extractor (job.h computes ids), training (classify/). */
+#ifndef FC_FEATURESET_H
+#define FC_FEATURESET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "store/cache.h"
+#include "store/catalog.h"
+
+typedef struct fc_featureset {
+    size_t n;              /* items (rows) */
+    size_t dim;            /* floats per item: product of the feature dims */
+    int rank;
+    uint32_t dims[FC_FEATURE_MAX_RANK];
+    float *x;              /* (n, dim) */
+    char **paths, **labels, **splits; /* n each; labels/splits "" when none */
+    uint8_t (*hashes)[32];
+    size_t n_bad;          /* bad items of the data set (not in the matrix) */
+} fc_featureset;
+
+/* Loads the data set named `dataset` for extractor_hex (64 hex digits) and view. Errors: FC_EINVAL
+ * (no such data set, with the known names; no features for some ok items: says how many and names
+ * the first, "run featcache extract"), FC_EFORMAT (a corrupt value: names the item), FC_EIO,
+ * FC_ENOMEM. Uses the given handles (read-only handles are enough). */
+int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, const char *extractor_hex,
+                       int view, fc_featureset *out, fc_error *err);
+void fc_featureset_free(fc_featureset *f);
+
+#endif
