@@ -11,6 +11,9 @@ static const struct {
 } commands[] = {
     {"extract", cmd_extract, "compute a data set's features into the cache (only what is missing)"},
     {"export", cmd_export, "write cached features as .npy/.csv with labels, paths and splits"},
+    {"ls", cmd_ls, "list the cache's data sets, extractors, runs and bad files"},
+    {"verify", cmd_verify, "check every stored feature and the catalog's consistency"},
+    {"gc", cmd_gc, "delete features nothing references any more"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
 };

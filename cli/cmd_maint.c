@@ -1,0 +1,162 @@
+/* Cache inspection and upkeep commands: `featcache ls` (data sets, extractors, runs, bad files),
+ * `featcache verify` (every value checked, catalog and store consistent) and `featcache gc`
+ * (drop features nothing references). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "store/cache.h"
+#include "store/catalog.h"
+#include "store/maint.h"
+
+static int parse_common(const char *cmd, const char *usage, int argc, char **argv, const char **cache,
+                        int *flag, const char *flag_name) {
+    const struct option opts[] = {{"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
+                                  {flag_name ? flag_name : "unused-flag", no_argument, 0, 'F'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'C': *cache = optarg; break;
+        case 'F': if (flag) *flag = 1; break;
+        case 'h': fputs(usage, stdout); return EXIT_OK + 1000;
+        default: fputs(usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "featcache %s: unexpected argument '%s'\n\n%s", cmd, argv[optind], usage);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+static int open_both(const char *dir, unsigned rdonly, fc_catalog **cat, fc_cache **cache, fc_error *err) {
+    int rc = fc_catalog_open(dir, rdonly ? FC_CATALOG_RDONLY : 0, 0, cat, err);
+    if (rc == 0) rc = fc_cache_open(dir, rdonly ? FC_CACHE_RDONLY : 0, NULL, cache, err);
+    return rc;
+}
+
+/* ---- ls ---- */
+
+static int ls_dataset(void *user, const fc_catalog_dataset *d) {
+    printf("  %-24s %-11s %5lld items  %5lld ok  %3lld bad  %3lld classes  %s\n", d->name, d->format,
+           (long long)d->items, (long long)d->ok, (long long)d->bad, (long long)d->classes, d->root);
+    return 0;
+}
+
+static int ls_extractor(void *user, const fc_catalog_extractor *x) {
+    fc_cache *cache = user;
+    uint8_t id[32];
+    size_t n = 0;
+    for (int i = 0; i < 32; i++) sscanf(x->id + 2 * i, "%2hhx", &id[i]);
+    fc_cache_count(cache, id, &n, NULL);
+    const char *base = strrchr(x->model_path, '/');
+    printf("  %.12s  %s  layer %s (", x->id, base ? base + 1 : x->model_path, x->layer);
+    for (int d = 0; d < x->rank; d++) printf("%s%u", d ? "x" : "", x->dims[d]);
+    printf(")  %dpx crop %g %s %s  %zu features\n", x->size, x->crop, x->preprocess,
+           x->dtype == FC_DTYPE_F16 ? "f16" : "f32", n);
+    return 0;
+}
+
+static int ls_run(void *user, const fc_catalog_run *r) {
+    char when[32];
+    time_t t = (time_t)r->started;
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    printf("  #%-4lld %-7s %-8s %s  %.12s  %s\n", (long long)r->id, fc_run_kind_name(r->kind),
+           fc_run_status_name(r->status), when, r->extractor_id ? r->extractor_id : "-", r->result ? r->result : "");
+    return 0;
+}
+
+static int ls_bad(void *user, const fc_catalog_item *it) {
+    printf("  %s\n", it->error ? it->error : it->path);
+    return 0;
+}
+
+int cmd_ls(int argc, char **argv) {
+    static const char *usage =
+        "usage: featcache ls [--cache DIR]\n"
+        "Lists the cache's data sets, extractors (with stored feature counts), runs and bad files.\n";
+    const char *cache_opt = NULL;
+    int r = parse_common("ls", usage, argc, argv, &cache_opt, NULL, NULL);
+    if (r >= 0) return r >= 1000 ? EXIT_OK : r;
+    const char *dir = cli_cache_dir(cache_opt);
+    fc_error err = {0};
+    fc_catalog *cat = NULL;
+    fc_cache *cache = NULL;
+    int rc = open_both(dir, 1, &cat, &cache, &err);
+    if (rc == 0) {
+        printf("cache %s\ndata sets:\n", dir);
+        rc = fc_catalog_dataset_list(cat, ls_dataset, NULL, &err);
+        if (!rc) { printf("extractors:\n"); rc = fc_catalog_extractor_list(cat, ls_extractor, cache, &err); }
+        if (!rc) { printf("runs:\n"); rc = fc_catalog_run_list(cat, ls_run, NULL, &err); }
+        if (!rc) { printf("bad files:\n"); rc = fc_catalog_item_list(cat, 0, FC_ITEMS_BAD, ls_bad, NULL, &err); }
+    }
+    if (rc) fprintf(stderr, "featcache ls: %s\n", err.msg);
+    fc_cache_close(cache);
+    fc_catalog_close(cat);
+    return rc ? EXIT_FAILURE_ : EXIT_OK;
+}
+
+/* ---- verify ---- */
+
+static void print_problem(void *user, const char *msg) { printf("  %s\n", msg); }
+
+int cmd_verify(int argc, char **argv) {
+    static const char *usage =
+        "usage: featcache verify [--cache DIR]\n"
+        "Checks every stored feature (header and CRC) and that every good item of every data set has\n"
+        "its features. Exit status 0 when clean, 2 when problems were found, 1 on error.\n";
+    const char *cache_opt = NULL;
+    int r = parse_common("verify", usage, argc, argv, &cache_opt, NULL, NULL);
+    if (r >= 0) return r >= 1000 ? EXIT_OK : r;
+    const char *dir = cli_cache_dir(cache_opt);
+    fc_error err = {0};
+    fc_catalog *cat = NULL;
+    fc_cache *cache = NULL;
+    fc_verify_report rep;
+    int rc = open_both(dir, 1, &cat, &cache, &err);
+    if (rc == 0) rc = fc_verify(cat, cache, print_problem, NULL, &rep, &err);
+    fc_cache_close(cache);
+    fc_catalog_close(cat);
+    if (rc) {
+        fprintf(stderr, "featcache verify: %s\n", err.msg);
+        return EXIT_FAILURE_;
+    }
+    printf("%zu features checked, %zu corrupt, %zu missing, %zu unreferenced (featcache gc removes them); "
+           "%zu data sets, %zu items, %zu extractors",
+           rep.values, rep.corrupt, rep.missing, rep.orphans, rep.datasets, rep.items, rep.extractors);
+    if (rep.unfinished_runs) printf("; %zu runs were interrupted", rep.unfinished_runs);
+    printf("\n%s\n", rep.corrupt || rep.missing ? "PROBLEMS FOUND" : "clean");
+    return rep.corrupt || rep.missing ? 2 : EXIT_OK;
+}
+
+/* ---- gc ---- */
+
+int cmd_gc(int argc, char **argv) {
+    static const char *usage =
+        "usage: featcache gc [--cache DIR] [--dry-run]\n"
+        "Deletes features of extractors no data set uses and of items no data set references.\n"
+        "Do not run it while an extract writes to the same cache.\n";
+    const char *cache_opt = NULL;
+    int dry = 0;
+    int r = parse_common("gc", usage, argc, argv, &cache_opt, &dry, "dry-run");
+    if (r >= 0) return r >= 1000 ? EXIT_OK : r;
+    const char *dir = cli_cache_dir(cache_opt);
+    fc_error err = {0};
+    fc_catalog *cat = NULL;
+    fc_cache *cache = NULL;
+    fc_gc_report rep;
+    int rc = open_both(dir, 0, &cat, &cache, &err);
+    if (rc == 0) rc = fc_gc(cat, cache, dry, &rep, &err);
+    fc_cache_close(cache);
+    fc_catalog_close(cat);
+    if (rc) {
+        fprintf(stderr, "featcache gc: %s\n", err.msg);
+        return EXIT_FAILURE_;
+    }
+    printf("%s%zu features of %zu unused extractors and %zu unreferenced items\n", dry ? "would delete " : "deleted ",
+           rep.features_deleted, rep.extractors_removed, rep.items_unreferenced);
+    return EXIT_OK;
+}
