@@ -74,7 +74,12 @@ sanitize:
 		LDFLAGS=-fsanitize=address,undefined test
 
 SHARED ?= ../shared
+DEMO_CACHE ?= $(BUILD)/demo-cache
 demo: all
+	$(BUILD)/featcache extract $(SHARED)/data/hymenoptera --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx \
+		--cache $(DEMO_CACHE) || [ $$? -eq 3 ]
+	$(BUILD)/featcache export hymenoptera --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx \
+		--cache $(DEMO_CACHE) -o $(BUILD)/demo-export
 	$(BUILD)/featcache infer --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx --preprocess tf \
 		--labels $(SHARED)/models/imagenet_labels.txt --top 3 $(SHARED)/images/*
 	$(BUILD)/featcache bench --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx --batch 16 --seconds 5
