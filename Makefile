@@ -58,15 +58,18 @@ test: all $(TEST_BIN) torchvision
 	@BUILD=$(BUILD) sh tests/run.sh
 
 # Reference models for tests/test_torchvision.c; records why when python3-torch is missing.
+# Shared by every build flavour (the export takes minutes); tests read FEATCACHE_TORCHVISION.
 TORCH_PY = /usr/bin/python3
+TORCHVISION_DIR ?= build/torchvision
+export FEATCACHE_TORCHVISION = $(TORCHVISION_DIR)
 torchvision:
-	@mkdir -p $(BUILD)/torchvision
+	@mkdir -p $(TORCHVISION_DIR)
 	@if $(TORCH_PY) -c 'import torch, torchvision, numpy' 2>/dev/null; then \
-		rm -f $(BUILD)/torchvision/UNAVAILABLE; \
-		$(TORCH_PY) scripts/export_torchvision.py --no-ort $(BUILD)/torchvision; \
+		rm -f $(TORCHVISION_DIR)/UNAVAILABLE; \
+		$(TORCH_PY) scripts/export_torchvision.py --no-ort $(TORCHVISION_DIR); \
 	else \
 		echo "python3-torch/python3-torchvision not installed (apt-get install python3-torch python3-torchvision)" \
-			> $(BUILD)/torchvision/UNAVAILABLE; \
+			> $(TORCHVISION_DIR)/UNAVAILABLE; \
 	fi
 
 sanitize:

@@ -24,7 +24,8 @@ static const char *usage_text =
     "  --preprocess NAME   tf (default), torch or caffe\n"
     "  --size N            input size N x N (default: the model's own)\n"
     "  --crop F            central fraction kept before resizing (default 1 = whole image)\n"
-    "  --views LIST        orig (default) or orig,flip\n"
+    "  --views LIST        any of orig, flip, crops5 (centre + 4 corner crops of --crop, else 0.875),\n"
+    "                      comma-separated (default orig)\n"
     "  --dtype T           f32 (default) or f16 (half the space)\n"
     "  --batch N           images per forward pass (default 16)\n"
     "  --threads N         inference threads (default: all cores)\n"
@@ -98,7 +99,8 @@ int cmd_extract(int argc, char **argv) {
         {"cache", required_argument, 0, 'C'}, {"name", required_argument, 0, 'n'},
         {"format", required_argument, 0, 'f'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    fc_extract_options o = {.n_views = 1, .dtype = FC_DTYPE_F32, .preset = FC_PRESET_TF, .crop = 1};
+    int views[FC_N_VIEWS];
+    fc_extract_options o = {.n_views = 0, .dtype = FC_DTYPE_F32, .preset = FC_PRESET_TF, .crop = 1};
     const char *layers[FC_JOB_MAX_LAYERS], *cache = NULL;
     int quiet = 0, json = 0, c;
     double crop = 1;
@@ -117,12 +119,11 @@ int cmd_extract(int argc, char **argv) {
         case 's': if (cli_int("extract", "size", optarg, 8, 8192, &o.size)) return EXIT_USAGE; break;
         case 'c': if (cli_float("extract", "crop", optarg, 0.05, 1.0, &crop)) return EXIT_USAGE; o.crop = (float)crop; break;
         case 'v':
-            if (!strcmp(optarg, "orig")) o.n_views = 1;
-            else if (!strcmp(optarg, "orig,flip")) o.n_views = 2;
-            else {
-                fprintf(stderr, "featcache extract: --views %s is not implemented (available: orig, orig,flip)\n", optarg);
+            if (fc_views_parse(optarg, views, &o.n_views, &err)) {
+                fprintf(stderr, "featcache extract: --views: %s\n", err.msg);
                 return EXIT_USAGE;
             }
+            o.views = views;
             break;
         case 'd':
             if (!strcmp(optarg, "f32")) o.dtype = FC_DTYPE_F32;

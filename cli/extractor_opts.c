@@ -31,10 +31,11 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
         else { fprintf(stderr, "featcache %s: --dtype wants f32 or f16, not '%s'\n", cmd, arg); return -1; }
         return 1;
     case 1007:
-        if (!strcmp(arg, "orig") || !strcmp(arg, "0")) x->view = 0;
-        else if (!strcmp(arg, "flip") || !strcmp(arg, "1")) x->view = 1;
-        else { fprintf(stderr, "featcache %s: --view wants orig or flip, not '%s'\n", cmd, arg); return -1; }
-        return 1;
+        for (int v = 0; v < FC_N_VIEWS; v++)
+            if (!strcmp(arg, fc_view_name(v))) { x->view = v; return 1; }
+        fprintf(stderr, "featcache %s: --view wants orig, flip, crop-center, crop-tl, crop-tr, crop-bl or "
+                "crop-br, not '%s'\n", cmd, arg);
+        return -1;
     case 1008: x->cache = arg; return 1;
     case 1009: x->name = arg; return 1;
     default: return 0;

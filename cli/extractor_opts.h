@@ -34,7 +34,7 @@ typedef struct cli_extractor {
     "  --layer NAME        feature tensor (default: the model's default feature)\n"                \
     "  --size N, --crop F, --preprocess NAME, --dtype f32|f16\n"                                   \
     "                      must match the extract run (defaults as in extract)\n"                  \
-    "  --view V            orig (default) or flip\n"                                               \
+    "  --view V            orig (default), flip, crop-center, crop-tl, crop-tr, crop-bl, crop-br\n"                                               \
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"            \
     "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"
 

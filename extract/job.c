@@ -48,7 +48,6 @@ typedef struct job {
 } job;
 
 static const char *dtype_name(fc_dtype d) { return d == FC_DTYPE_F16 ? "f16" : "f32"; }
-static const char *views_name(int n) { return n == 2 ? "orig,flip" : "orig"; }
 
 void fc_extractor_id(const char *model_sha256, const char *layer, int size, float crop,
                      fc_preset preset, fc_dtype dtype, char out[65]) {
@@ -110,7 +109,7 @@ static int all_stored(const job *j, size_t item, fc_error *err) {
     uint8_t present[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     size_t n = 0, n_present = 0;
     for (int l = 0; l < j->res->n_layers; l++)
-        for (int v = 0; v < j->opt->n_views; v++) key_of(j, item, l, v, &keys[n++]);
+        for (int v = 0; v < j->opt->n_views; v++) key_of(j, item, l, j->opt->views[v], &keys[n++]);
     int rc = fc_cache_exists(j->cache, keys, n, present, &n_present, err);
     return rc ? rc : n_present == n;
 }
@@ -220,7 +219,8 @@ static int ensure_extractors(job *j, fc_model **model, fc_error *err) {
         fc_catalog_extractor x = {.model_path = o->model, .model_sha256 = j->model_sha,
                                   .layer = res->layers[l], .size = o->size,
                                   .crop = o->crop > 0 && o->crop < 1 ? o->crop : 1.0,
-                                  .preprocess = fc_preset_name(o->preset), .views = "orig,flip",
+                                  .preprocess = fc_preset_name(o->preset),
+                                  .views = "orig,flip,crop-center,crop-tl,crop-tr,crop-bl,crop-br",
                                   .dtype = o->dtype, .rank = res->rank[l]};
         memcpy(x.dims, res->dims[l], sizeof x.dims);
         memcpy(x.id, res->extractor[l], 65);
@@ -241,7 +241,7 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
             int64_t per = fc_tensor_count(outputs[l]) / outputs[l]->dims[0];
             for (int v = 0; v < n_views; v++) {
                 fc_feature *f = &j->feats[nf++];
-                key_of(j, i, l, v, &f->key);
+                key_of(j, i, l, j->opt->views[v], &f->key);
                 f->dtype = j->opt->dtype;
                 f->rank = j->res->rank[l];
                 memcpy(f->dims, j->res->dims[l], sizeof f->dims);
@@ -323,9 +323,11 @@ static void params_json(const job *j, fc_strbuf *b) {
         fc_strbuf_printf(b, l ? "," : "");
         fc_strbuf_json(b, j->res->layers[l]);
     }
-    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"views\":\"%s\",\"dtype\":\"%s\"}",
+    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"views\":[",
                      o->size, o->crop > 0 && o->crop < 1 ? o->crop : 1.0, fc_preset_name(o->preset),
-                     views_name(o->n_views), dtype_name(o->dtype));
+                     dtype_name(o->dtype));
+    for (int v = 0; v < o->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(o->views[v]));
+    fc_strbuf_printf(b, "]}");
 }
 
 int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_error *err) {
@@ -339,8 +341,10 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
     known_rows known = {0};
     fc_model *model = NULL;
     int rc;
-    if (opt.n_views < 1 || opt.n_views > FC_MAX_VIEWS || opt.n_layers < 0 || opt.n_layers > FC_JOB_MAX_LAYERS)
-        return fc_fail(err, FC_EINVAL, "extract: views must be 1 or 2 and at most %d layers", FC_JOB_MAX_LAYERS);
+    static const int orig_only[1] = {FC_VIEW_ORIG};
+    if (!opt.views || opt.n_views < 1) { opt.views = orig_only; opt.n_views = 1; }
+    if (opt.n_views > FC_MAX_VIEWS || opt.n_layers < 0 || opt.n_layers > FC_JOB_MAX_LAYERS)
+        return fc_fail(err, FC_EINVAL, "extract: at most %d views and %d layers", FC_MAX_VIEWS, FC_JOB_MAX_LAYERS);
     if (!opt.batch) opt.batch = 16;
     if ((rc = fc_dataset_scan(opt.dataset, opt.layout, &j.ds, err))) return rc;
     if ((rc = mkdir_p(opt.cache_dir, err))) goto out;
@@ -425,7 +429,7 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
         if (!j.paths || !j.feats || !j.rows) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         for (size_t t = 0; t < n_todo; t++) j.paths[t] = j.ds.items[j.todo[t]].path;
         fc_pipeline_options po = {.model = model, .pre = {.width = opt.size, .height = opt.size, .crop = opt.crop, .preset = opt.preset},
-                                  .n_views = opt.n_views, .batch = opt.batch, .threads = opt.threads,
+                                  .views = opt.views, .n_views = opt.n_views, .batch = opt.batch, .threads = opt.threads,
                                   .decode_threads = opt.decode_threads, .cancel = opt.cancel};
         fc_pipeline_callbacks cb = {.user = &j, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
         rc = fc_pipeline_run(&po, j.paths, n_todo, &cb, err);

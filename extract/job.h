@@ -35,7 +35,8 @@ typedef struct fc_extract_options {
     int size;                   /* input size (square); 0 = the model's declared size */
     float crop;                 /* 0 or 1 = whole image */
     fc_preset preset;
-    int n_views;                /* 1 = orig, 2 = orig + flip */
+    const int *views;           /* view numbers (FC_VIEW_*); NULL = orig only */
+    int n_views;
     fc_dtype dtype;
     int batch, threads, decode_threads; /* 0 = defaults (16, all cores, 2) */
     const char *cache_dir;      /* holds catalog.sqlite and features.mdb */

@@ -118,7 +118,7 @@ static int prepare_item(pipe_state *s, size_t item, float *buf, fc_error *err) {
     size_t per_view = (size_t)3 * o->pre.width * o->pre.height;
     for (int v = 0; v < o->n_views && rc == 0; v++) {
         fc_preprocess p = o->pre;
-        p.flip = v == 1;
+        fc_view_apply(o->views[v], &p);
         rc = fc_preprocess_image(&img, &p, buf + v * per_view, err);
         if (rc) fc_error_prefix(err, "%s: ", s->paths[item]);
     }
@@ -240,7 +240,7 @@ static int consume(pipe_state *s, fc_session *sess, fc_error *err) {
 
 int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, size_t n,
                     const fc_pipeline_callbacks *cb, fc_error *err) {
-    if (!opt || !opt->model || !cb || !cb->on_batch || opt->batch < 1 || opt->n_views < 1 ||
+    if (!opt || !opt->model || !cb || !cb->on_batch || opt->batch < 1 || opt->n_views < 1 || !opt->views ||
         opt->n_views > FC_MAX_VIEWS || opt->pre.width < 1 || opt->pre.height < 1)
         return fc_fail(err, FC_EINVAL, "pipeline: invalid options");
     if (n == 0) return 0;

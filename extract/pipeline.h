@@ -13,7 +13,7 @@
 #include "extract/model.h"
 #include "extract/preprocess.h"
 
-#define FC_MAX_VIEWS 2
+#define FC_MAX_VIEWS FC_N_VIEWS
 
 typedef struct fc_pipeline_callbacks {
     void *user;
@@ -32,8 +32,9 @@ typedef struct fc_pipeline_callbacks {
 
 typedef struct fc_pipeline_options {
     const fc_model *model;
-    fc_preprocess pre;      /* size, crop, preset; flip is set per view */
-    int n_views;            /* 1 = original, 2 = original + horizontal flip */
+    fc_preprocess pre;      /* size, crop, preset; flip/corner are set per view */
+    const int *views;       /* view numbers (FC_VIEW_*) computed for every item, in this order */
+    int n_views;
     int batch;              /* items per forward pass (x n_views network rows) */
     int threads;            /* inference threads (0 = all cores) */
     int decode_threads;     /* decode workers (0 = 2) */

@@ -155,6 +155,10 @@ int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out,
         ch = ch < 1 ? 1 : ch > img->height ? img->height : ch;
         x0 = (img->width - cw) / 2;
         y0 = (img->height - ch) / 2;
+        if (p->corner == FC_CORNER_TL || p->corner == FC_CORNER_BL) x0 = 0;
+        if (p->corner == FC_CORNER_TR || p->corner == FC_CORNER_BR) x0 = img->width - cw;
+        if (p->corner == FC_CORNER_TL || p->corner == FC_CORNER_TR) y0 = 0;
+        if (p->corner == FC_CORNER_BL || p->corner == FC_CORNER_BR) y0 = img->height - ch;
     }
     const size_t src_stride = (size_t)img->width * 3;
     const uint8_t *src = img->rgb + (size_t)y0 * src_stride + (size_t)x0 * 3;
@@ -227,4 +231,40 @@ fail:
     axis_free(&ax);
     axis_free(&ay);
     return rc;
+}
+
+void fc_view_apply(int view, fc_preprocess *p) {
+    p->flip = view == FC_VIEW_FLIP;
+    p->corner = FC_CORNER_CENTER;
+    if (view >= FC_VIEW_CROP_CENTER && view < FC_N_VIEWS) {
+        if (!(p->crop > 0.0f && p->crop < 1.0f)) p->crop = FC_VIEW_CROP;
+        p->corner = view - FC_VIEW_CROP_CENTER; /* CENTER, TL, TR, BL, BR in the same order */
+    }
+}
+
+const char *fc_view_name(int view) {
+    static const char *const names[FC_N_VIEWS] = {"orig", "flip", "crop-center", "crop-tl", "crop-tr",
+                                                  "crop-bl", "crop-br"};
+    return view >= 0 && view < FC_N_VIEWS ? names[view] : "unknown";
+}
+
+int fc_views_parse(const char *list, int *views, int *n, fc_error *err) {
+    int want[FC_N_VIEWS] = {0};
+    const char *s = list;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len == 4 && !strncmp(s, "orig", 4)) want[FC_VIEW_ORIG] = 1;
+        else if (len == 4 && !strncmp(s, "flip", 4)) want[FC_VIEW_FLIP] = 1;
+        else if (len == 6 && !strncmp(s, "crops5", 6))
+            for (int v = FC_VIEW_CROP_CENTER; v < FC_N_VIEWS; v++) want[v] = 1;
+        else
+            return fc_fail(err, FC_EINVAL, "unknown view '%.*s' (orig, flip, crops5)", (int)len, s);
+        s += len + (e ? 1 : 0);
+    }
+    *n = 0;
+    for (int v = 0; v < FC_N_VIEWS; v++)
+        if (want[v]) views[(*n)++] = v;
+    if (*n == 0) return fc_fail(err, FC_EINVAL, "no views given");
+    return 0;
 }

@@ -21,7 +21,27 @@ typedef struct fc_preprocess {
                           image is resized to width x height (aspect not kept) */
     fc_preset preset;
     int flip;          /* 1 = mirror horizontally */
+    int corner;        /* where the crop box sits: FC_CORNER_* (0 = centred) */
 } fc_preprocess;
+
+enum { FC_CORNER_CENTER = 0, FC_CORNER_TL, FC_CORNER_TR, FC_CORNER_BL, FC_CORNER_BR };
+
+/* Views: fixed numbers (they are part of feature cache keys, so never renumber them). */
+enum {
+    FC_VIEW_ORIG = 0,        /* the image as configured */
+    FC_VIEW_FLIP = 1,        /* mirrored */
+    FC_VIEW_CROP_CENTER = 2, /* crops5: centre and four corner crops of fraction FC_VIEW_CROP */
+    FC_VIEW_CROP_TL, FC_VIEW_CROP_TR, FC_VIEW_CROP_BL, FC_VIEW_CROP_BR,
+    FC_N_VIEWS
+};
+#define FC_VIEW_CROP 0.875f /* crop fraction of the crops5 views when the extractor has no crop */
+
+/* Sets flip/corner/crop of p for a view number. */
+void fc_view_apply(int view, fc_preprocess *p);
+const char *fc_view_name(int view);
+/* "orig", "orig,flip", "orig,flip,crops5", ... (any of orig, flip, crops5) -> view numbers in
+ * ascending order; FC_EINVAL naming the bad word. */
+int fc_views_parse(const char *list, int *views, int *n, fc_error *err);
 
 /* "tf" / "torch" / "caffe" -> preset; FC_EINVAL with the valid names otherwise. */
 int fc_preset_parse(const char *name, fc_preset *out, fc_error *err);

@@ -20,8 +20,8 @@ H="$SHARED/data/hymenoptera"
 
 "$FC" extract --help | grep -q "^usage: featcache extract"; check "extract --help" $?
 for cmd in export ls verify gc; do "$FC" $cmd --help | grep -q "^usage: featcache $cmd"; check "$cmd --help" $?; done
-"$FC" extract "$H" --model "$M" --views crops5 >/dev/null 2>"$T/err"; rc=$?
-[ $rc -eq 64 ] && grep -q "not implemented" "$T/err"; check "unimplemented --views says so" $?
+"$FC" extract "$H" --model "$M" --views orig,zoom >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 64 ] && grep -q "unknown view 'zoom'" "$T/err"; check "a bad --views value is refused" $?
 
 # 1. first run: 397 features + the GIF recorded bad with its reason; exit 3
 "$FC" extract "$H" --model "$M" --cache "$T/c" --json >"$T/run1.json" 2>"$T/err"; rc=$?
@@ -95,6 +95,14 @@ PY
 else
     [ $rc -eq 0 ] && echo "SKIP extract: f16 comparison needs python3-numpy" || bad "f16/f32 exports"
 fi
+
+"$FC" extract "$T/small" --model "$M" --cache "$T/v" --views orig,flip,crops5 --json >"$T/run6.json" 2>/dev/null &&
+    "$FC" export "$T/small" --model "$M" --cache "$T/v" --view crop-tl -o "$T/vtl" 2>/dev/null &&
+    "$FC" export "$T/small" --model "$M" --cache "$T/v" --view crop-br -o "$T/vbr" 2>/dev/null &&
+    "$FC" export "$T/small" --model "$M" --cache "$T/v" -o "$T/vorig" 2>/dev/null &&
+    [ "$(json_field computed "$T/run6.json")" = 12 ] && ! cmp -s "$T/vtl/features.npy" "$T/vbr/features.npy" &&
+    cmp -s "$T/vorig/features.npy" "$T/f32/features.npy"
+check "views orig,flip,crops5 in one pass; each view exported on its own; orig unchanged" $?
 
 # 6. same decoded pixels as ONNX Runtime's reference: the shared photos that need no DCT scaling
 mkdir -p "$T/photos"

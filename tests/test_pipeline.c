@@ -43,8 +43,9 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
 }
 
 static int run(const fc_model *m, const char *const *paths, size_t n, int batch, int views, result *r) {
+    static const int view_ids[2] = {FC_VIEW_ORIG, FC_VIEW_FLIP};
     fc_pipeline_options o = {.model = m, .pre = {.width = 224, .height = 224, .crop = 1, .preset = FC_PRESET_TF},
-                             .n_views = views, .batch = batch, .threads = 2, .decode_threads = 2};
+                             .views = view_ids, .n_views = views, .batch = batch, .threads = 2, .decode_threads = 2};
     fc_pipeline_callbacks cb = {.user = r, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
     fc_error err = {0};
     int rc = fc_pipeline_run(&o, paths, n, &cb, &err);

@@ -217,6 +217,41 @@ static void test_center_crop(void) {
     free(px);
 }
 
+/* crops5 views: each corner crop of a four-colour image sees only its quadrant's colour. */
+static void test_view_corners(void) {
+    enum { S = 64 };
+    static uint8_t rgb[S * S * 3];
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) /* TL red, TR green, BL blue, BR white; values 0 or 255 */
+            for (int c = 0; c < 3; c++) {
+                int q = (y >= S / 2) * 2 + (x >= S / 2);
+                static const uint8_t col[4][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}};
+                rgb[(y * S + x) * 3 + c] = col[q][c];
+            }
+    fc_image img = {.width = S, .height = S, .rgb = rgb};
+    static const struct { int view; float r, g, b; } want[] = {
+        {FC_VIEW_CROP_TL, 1, -1, -1}, {FC_VIEW_CROP_TR, -1, 1, -1}, {FC_VIEW_CROP_BL, -1, -1, 1}, {FC_VIEW_CROP_BR, 1, 1, 1}};
+    float out[3 * 8 * 8];
+    for (int i = 0; i < 4; i++) {
+        fc_preprocess p = {.width = 8, .height = 8, .crop = 0.4f, .preset = FC_PRESET_TF};
+        fc_view_apply(want[i].view, &p);
+        fc_error err = {0};
+        REQUIRE(fc_preprocess_image(&img, &p, out, &err) == 0, "%s", err.msg);
+        for (int k = 0; k < 64; k++)
+            CHECK(out[k] == want[i].r && out[64 + k] == want[i].g && out[128 + k] == want[i].b,
+                  "%s pixel %d: %g %g %g", fc_view_name(want[i].view), k, out[k], out[64 + k], out[128 + k]);
+    }
+    fc_preprocess p = {.width = 8, .height = 8, .crop = 1, .preset = FC_PRESET_TF};
+    fc_view_apply(FC_VIEW_CROP_CENTER, &p);
+    CHECK(p.crop == FC_VIEW_CROP && p.corner == FC_CORNER_CENTER && !p.flip, "crops5 default fraction");
+    int views[FC_N_VIEWS], n;
+    fc_error err = {0};
+    CHECK(fc_views_parse("crops5,orig", views, &n, &err) == 0 && n == 6 && views[0] == FC_VIEW_ORIG &&
+          views[1] == FC_VIEW_CROP_CENTER, "parse crops5,orig: %d", n);
+    CHECK(fc_views_parse("orig,,flip", views, &n, &err) == FC_EINVAL, "empty view word accepted");
+    CHECK(fc_views_parse("orig,zoom", views, &n, &err) == FC_EINVAL && strstr(err.msg, "zoom"), "%s", err.msg);
+}
+
 static void test_bad_arguments(void) {
     uint8_t px[3 * 4] = {0};
     fc_image img = {.width = 2, .height = 2, .rgb = px};
@@ -319,6 +354,7 @@ int main(void) {
     RUN(test_presets);
     RUN(test_flip);
     RUN(test_center_crop);
+    RUN(test_view_corners);
     RUN(test_bad_arguments);
     RUN(test_reference_mobilenet_v2_224);
     RUN(test_reference_mobilenet_v1_192);
