@@ -1,0 +1,528 @@
+/* Softmax regression: the objective in reduced coordinates (one fused pass over the rows per
+ * evaluation, summed in fixed row chunks), the row-space factorization, the maps between
+ * coordinate systems, and the L2 path driving lbfgs.c with warm starts and carried-over curvature
+ * pairs. Not here: the line search (lbfgs.c), the Gram kernels (gram.c). */
+
+/* Coordinates. W (K, D) = M V Q^T and b = M c, where M (K, K-1) is the orthonormal Helmert basis of
+ * the sum-zero vectors (column j: 1/sqrt(j(j+1)) on classes < j, -j/sqrt(j(j+1)) on class j) and Q
+ * (D, p) is either the identity (p = D: "full") or an orthonormal basis of the row space of X
+ * (p = rank: "reduced"). Logits depend on W only through X W^T and on b up to a constant, and
+ * ||W|| = ||V||, so the problem in (V, c) is the original one restricted to the subspace that holds
+ * its optimum. Reduced: with a pivoted Cholesky factorization P^T X X^T P = L L^T (L (N, r) lower
+ * trapezoidal), the samples are taken in pivot order, A = L plays the role of X, and
+ * Q^T = L1^{-1} X_piv where L1 is L's top (r, r) block. */
+#include "classify/softmax.h"
+
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify/gram.h"
+#include "classify/vec.h"
+
+void fc_softmax_options_init(fc_softmax_options *o) {
+    memset(o, 0, sizeof *o);
+    o->l2 = 1;
+    o->gtol = 1e-4;
+    o->ftol = 2.220446049250313e-09;
+    o->max_iter = 100;
+    o->memory = 0;
+    o->reduce = -1;
+}
+
+/* The optimization problem in (V (k1, p), c (k1)) coordinates. */
+typedef struct problem {
+    int n, k, k1, p;     /* samples, classes, k - 1, feature dims of the coordinates */
+    int reduced;
+    const float *x;      /* (n, d) original features, sample order of the caller */
+    int d;
+    double *L;           /* reduced: packed rows of the Cholesky factor, row i at off[i], len[i] */
+    size_t *off;
+    int *len;
+    int *perm;           /* reduced: row i of L is sample perm[i]; NULL = identity */
+    int *y;              /* (n) labels in row order */
+    double *s;           /* (n) weights in row order */
+    double *h;           /* (k) Helmert scales h[j] = 1/sqrt(j(j+1)), j >= 1 */
+    double *E;           /* (n, k1) reduced residuals of the last evaluation */
+    double *fi;          /* (n) weighted per-sample losses of the last evaluation */
+    int nch;             /* row chunks: a fixed partition, so sums do not depend on threads */
+    int *chunk;          /* (nch + 1) first row of each chunk */
+    double *part;        /* (nch, k1, p) per-chunk gradient sums */
+    double *zbuf;        /* (nch, 3k) per-chunk scratch */
+    double work;         /* multiply-adds per evaluation */
+    double l2;
+    int threads;
+} problem;
+
+/* w (k) = M u (k-1). */
+static void helmert_up(const double *h, int k, const double *u, double *w) {
+    double suffix = 0;
+    for (int i = k - 1; i >= 0; i--) {
+        w[i] = suffix + (i >= 1 ? -i * h[i] * u[i - 1] : 0);
+        if (i >= 1) suffix += h[i] * u[i - 1];
+    }
+}
+
+/* u (k-1) = M^T w (k). */
+static void helmert_down(const double *h, int k, const double *w, double *u) {
+    double prefix = 0;
+    for (int j = 1; j < k; j++) {
+        prefix += w[j - 1];
+        u[j - 1] = h[j] * (prefix - j * w[j]);
+    }
+}
+
+/* Loss of one row given its reduced logits u (k1) (c already added); writes E row and returns the
+ * weighted loss. z, pr: scratch (k). */
+static double row_loss(const problem *P, int i, const double *u, double *z, double *pr, double *e) {
+    int k = P->k;
+    helmert_up(P->h, k, u, z);
+    int cm = 0; /* argmax: its exp is 1, and log(sum) = log1p(sum of the others) */
+    for (int c = 1; c < k; c++) cm = z[c] > z[cm] ? c : cm;
+    double m = z[cm], rest = 0;
+    for (int c = 0; c < k; c++)
+        if (c != cm) rest += (pr[c] = exp(z[c] - m));
+    pr[cm] = 1;
+    double lse = m + log1p(rest), si = P->s[i], inv = 1 / (1 + rest);
+    for (int c = 0; c < k; c++) pr[c] = si * pr[c] * inv;
+    pr[P->y[i]] -= si;
+    helmert_down(P->h, k, pr, e);
+    return si * (lse - z[P->y[i]]);
+}
+
+/* f(theta) and its gradient; theta = (V (k1, p), c (k1)). One pass over the rows: logits, loss and
+ * residual of a row, then its contribution to the gradient while the row is in cache. */
+static double objective(void *ctx, const double *theta, double *grad) {
+    problem *P = ctx;
+    int k = P->k, k1 = P->k1, p = P->p, nch = P->nch;
+    const double *V = theta, *c = theta + (size_t)k1 * p;
+    double *gV = grad, *gc = grad + (size_t)k1 * p;
+    size_t np = (size_t)k1 * p;
+    int nt = P->work > 4e6 ? P->threads : 1; /* below ~1 ms of work threads cost more than they give */
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int ch = 0; ch < nch; ch++) {
+            double *gp = P->part + (size_t)ch * np, *z = P->zbuf + (size_t)ch * 3 * k, *pr = z + k, *u = pr + k;
+            memset(gp, 0, np * sizeof *gp);
+            for (int i = P->chunk[ch]; i < P->chunk[ch + 1]; i++) {
+                double *e = P->E + (size_t)i * k1;
+                if (P->reduced) {
+                    const double *a = P->L + P->off[i];
+                    int len = P->len[i];
+                    for (int j = 0; j < k1; j++) u[j] = c[j] + fc_vec_dot(a, V + (size_t)j * p, len);
+                    P->fi[i] = row_loss(P, i, u, z, pr, e);
+                    for (int j = 0; j < k1; j++)
+                        if (e[j] != 0) fc_vec_axpy(gp + (size_t)j * p, e[j], a, len);
+                } else {
+                    const float *a = P->x + (size_t)i * p;
+                    for (int j = 0; j < k1; j++) u[j] = c[j] + fc_vec_dot_fd(a, V + (size_t)j * p, p);
+                    P->fi[i] = row_loss(P, i, u, z, pr, e);
+                    for (int j = 0; j < k1; j++)
+                        if (e[j] != 0) fc_vec_axpy_fd(gp + (size_t)j * p, e[j], a, p);
+                }
+            }
+        }
+        /* gV = sum of the chunk sums in chunk order (+ l2 V), split over columns */
+#pragma omp for schedule(static)
+        for (size_t q = 0; q < np; q++) {
+            double sum = P->part[q];
+            for (int ch = 1; ch < nch; ch++) sum += P->part[(size_t)ch * np + q];
+            gV[q] = sum + P->l2 * V[q];
+        }
+    }
+    double f = 0;
+    for (int j = 0; j < k1; j++) gc[j] = 0;
+    for (int i = 0; i < P->n; i++) {
+        f += P->fi[i];
+        const double *ei = P->E + (size_t)i * k1;
+        for (int j = 0; j < k1; j++) gc[j] += ei[j];
+    }
+    if (P->l2 > 0) f += 0.5 * P->l2 * fc_vec_dot(V, V, (int)np);
+    return f;
+}
+
+static void problem_free(problem *P) {
+    free(P->L);
+    free(P->off);
+    free(P->len);
+    free(P->perm);
+    free(P->y);
+    free(P->s);
+    free(P->h);
+    free(P->E);
+    free(P->fi);
+    free(P->chunk);
+    free(P->part);
+    free(P->zbuf);
+    memset(P, 0, sizeof *P);
+}
+
+/* Pivoted Cholesky of G = X X^T: fills perm, L (packed), off, len and P->p = rank. Returns 0, or
+ * FC_ENOMEM. A rank of 0 (all-zero features) leaves P->p = 0. */
+static int factor_rows(problem *P, fc_error *err) {
+    int n = P->n, d = P->d, rc = 0;
+    const float *x = P->x;
+    double *G = malloc((size_t)n * n * sizeof *G), *Ld = calloc((size_t)n * n, sizeof *Ld);
+    double *dg = malloc((size_t)n * sizeof *dg);
+    P->perm = malloc((size_t)n * sizeof *P->perm);
+    P->off = malloc((size_t)n * sizeof *P->off);
+    P->len = malloc((size_t)n * sizeof *P->len);
+    if (!G || !Ld || !dg || !P->perm || !P->off || !P->len) {
+        rc = fc_fail(err, FC_ENOMEM, "softmax: out of memory for the %d x %d Gram matrix", n, n);
+        goto fail;
+    }
+    if ((rc = fc_gram_compute(x, n, d, G, P->threads, FC_GRAM_AUTO, err))) goto fail;
+    double dmax = 0;
+    for (int i = 0; i < n; i++) {
+        P->perm[i] = i;
+        dg[i] = G[(size_t)i * n + i];
+        dmax = dg[i] > dmax ? dg[i] : dmax;
+    }
+    /* Pivots below this are rounding noise of G: their rows are (numerically) in the span. */
+    double tol = fmax(1e-13, 4.0 * n * DBL_EPSILON) * dmax;
+    int r = 0;
+    for (int j = 0; j < n; j++) {
+        int piv = j;
+        for (int i = j + 1; i < n; i++)
+            if (dg[i] > dg[piv]) piv = i;
+        if (!(dg[piv] > tol)) break;
+        if (piv != j) {
+            int t = P->perm[j];
+            P->perm[j] = P->perm[piv], P->perm[piv] = t;
+            double td = dg[j];
+            dg[j] = dg[piv], dg[piv] = td;
+            for (int c = 0; c < j; c++) {
+                double tl = Ld[(size_t)j * n + c];
+                Ld[(size_t)j * n + c] = Ld[(size_t)piv * n + c], Ld[(size_t)piv * n + c] = tl;
+            }
+        }
+        double ljj = sqrt(dg[j]);
+        Ld[(size_t)j * n + j] = ljj;
+        const double *Lj = Ld + (size_t)j * n, *Gj = G + (size_t)P->perm[j] * n;
+#pragma omp parallel for num_threads(P->threads) schedule(static) if ((double)(n - j) * j > 200000)
+        for (int i = j + 1; i < n; i++) {
+            double v = (Gj[P->perm[i]] - fc_vec_dot(Ld + (size_t)i * n, Lj, j)) / ljj;
+            Ld[(size_t)i * n + j] = v;
+            dg[i] -= v * v;
+        }
+        r = j + 1;
+    }
+    P->p = r;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        P->len[i] = i + 1 < r ? i + 1 : r;
+        P->off[i] = total;
+        total += (size_t)P->len[i];
+    }
+    if (r > 0) {
+        if (!(P->L = malloc(total * sizeof *P->L))) {
+            rc = fc_fail(err, FC_ENOMEM, "softmax: out of memory for the Cholesky factor");
+            goto fail;
+        }
+        for (int i = 0; i < n; i++) memcpy(P->L + P->off[i], Ld + (size_t)i * n, (size_t)P->len[i] * sizeof *P->L);
+    }
+fail:
+    free(G);
+    free(Ld);
+    free(dg);
+    return rc;
+}
+
+/* Whether the row-space reduction pays: the Gram matrix (N^2 D / 2) against the per-evaluation
+ * saving (2 (K-1) N (D - N/2)) over an estimated 40 evaluations per fit. */
+static int want_reduce(int mode, int n, int d, int k, int fits) {
+    if (mode == 0 || n > 4096) return 0;
+    if (mode > 0) return 1;
+    double gram = 0.5 * (double)n * n * d;
+    double save = 40.0 * fits * 2.0 * (k - 1) * n * (d - 0.5 * n);
+    return save > gram;
+}
+
+/* Splits the rows into up to 8 chunks of about equal work (a function of the problem only) and
+ * allocates their gradient sums (capped at 64 MiB: fewer chunks for big problems). */
+static int make_chunks(problem *P, fc_error *err) {
+    size_t np = (size_t)P->k1 * P->p;
+    int nch = 8;
+    while (nch > 1 && (double)nch * np * sizeof(double) > 64.0 * 1024 * 1024) nch--;
+    if (nch > P->n) nch = P->n;
+    P->work = 0;
+    for (int i = 0; i < P->n; i++) P->work += P->reduced ? P->len[i] : P->p;
+    P->work *= 2.0 * P->k1;
+    P->chunk = malloc((size_t)(nch + 1) * sizeof *P->chunk);
+    P->part = malloc((size_t)nch * np * sizeof *P->part + sizeof(double));
+    P->zbuf = malloc((size_t)nch * 3 * P->k * sizeof *P->zbuf);
+    if (!P->chunk || !P->part || !P->zbuf) return fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+    double per = P->work / nch, acc = 0;
+    int ch = 0;
+    P->chunk[0] = 0;
+    for (int i = 0; i < P->n && ch < nch - 1; i++) {
+        acc += 2.0 * P->k1 * (P->reduced ? P->len[i] : P->p);
+        if (acc >= per * (ch + 1)) P->chunk[++ch] = i + 1;
+    }
+    while (ch < nch - 1) P->chunk[++ch] = P->n; /* (only when rows are fewer than chunks) */
+    P->chunk[nch] = P->n;
+    P->nch = nch;
+    return 0;
+}
+
+static int problem_init(problem *P, const fc_softmax_options *o, const fc_data *t, int k, int fits,
+                        fc_error *err) {
+    memset(P, 0, sizeof *P);
+    int n = t->n, rc = 0;
+    P->n = n, P->k = k, P->k1 = k - 1, P->x = t->x, P->d = t->d, P->p = t->d;
+    P->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+    if (P->threads < 1) P->threads = 1;
+    P->y = malloc((size_t)n * sizeof *P->y);
+    P->s = malloc((size_t)n * sizeof *P->s);
+    P->h = calloc((size_t)k, sizeof *P->h);
+    P->E = malloc((size_t)n * (k - 1) * sizeof *P->E);
+    P->fi = malloc((size_t)n * sizeof *P->fi);
+    if (!P->y || !P->s || !P->h || !P->E || !P->fi) {
+        rc = fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+        goto fail;
+    }
+    for (int j = 1; j < k; j++) P->h[j] = 1 / sqrt((double)j * (j + 1));
+    if (want_reduce(o->reduce, n, t->d, k, fits)) {
+        if ((rc = factor_rows(P, err))) goto fail;
+        if (P->p > 0) P->reduced = 1;
+        else { /* all-zero features: nothing to reduce; solve in full coordinates */
+            free(P->perm), free(P->off), free(P->len);
+            P->perm = NULL, P->off = NULL, P->len = NULL;
+            P->p = t->d;
+        }
+    }
+    if ((rc = make_chunks(P, err))) goto fail;
+    for (int i = 0; i < n; i++) {
+        int src = P->perm ? P->perm[i] : i;
+        int yi = t->y[src];
+        P->y[i] = yi;
+        P->s[i] = (t->weight ? t->weight[src] : 1.0) * (o->class_weight ? o->class_weight[yi] : 1.0);
+    }
+    return 0;
+fail:
+    problem_free(P);
+    return rc;
+}
+
+/* theta (V, c) -> layer W (k, d), b (k). */
+static int theta_to_layer(const problem *P, const double *theta, fc_layer *l, fc_error *err) {
+    int k = P->k, k1 = P->k1, p = P->p, d = P->d;
+    double *Wu = NULL, *a = NULL, *col = malloc(2 * (size_t)k * sizeof *col);
+    const double *V = theta;
+    if (!col) return fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+    if (P->reduced) {
+        /* Wu (k1, d) = V L1^{-1} X_piv */
+        Wu = calloc((size_t)k1 * d, sizeof *Wu);
+        a = malloc((size_t)p * sizeof *a);
+        if (!Wu || !a) {
+            free(col), free(Wu), free(a);
+            return fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+        }
+        for (int j = 0; j < k1; j++) {
+            /* a L1 = v (L1 lower triangular): a_q = v_q / L_qq from the last row up, removing
+             * a_q * (row q of L1) from v on the way (contiguous rows of the packed factor) */
+            memcpy(a, V + (size_t)j * p, (size_t)p * sizeof *a);
+            for (int q = p - 1; q >= 0; q--) {
+                const double *row = P->L + P->off[q];
+                a[q] /= row[q];
+                fc_vec_axpy(a, -a[q], row, q);
+            }
+            double *w = Wu + (size_t)j * d;
+            for (int t = 0; t < p; t++) fc_vec_axpy_fd(w, a[t], P->x + (size_t)P->perm[t] * d, d);
+        }
+        V = Wu;
+    }
+    double *u = col + k; /* (k1) column of V, then (k) column of W in col */
+    for (int q = 0; q < d; q++) {
+        for (int j = 0; j < k1; j++) u[j] = V[(size_t)j * d + q];
+        helmert_up(P->h, k, u, col);
+        for (int c = 0; c < k; c++) l->W[(size_t)c * d + q] = (float)col[c];
+    }
+    helmert_up(P->h, k, theta + (size_t)k1 * p, col);
+    for (int c = 0; c < k; c++) l->b[c] = (float)col[c];
+    free(col);
+    free(Wu);
+    free(a);
+    return 0;
+}
+
+/* layer -> theta (warm start): V = M^T W Q, c = M^T b. */
+static int layer_to_theta(const problem *P, const fc_layer *l, double *theta, fc_error *err) {
+    int k = P->k, k1 = P->k1, p = P->p, d = P->d;
+    double *Wu = malloc((size_t)k1 * d * sizeof *Wu), *col = malloc(2 * (size_t)k * sizeof *col);
+    if (!Wu || !col) {
+        free(Wu), free(col);
+        return fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+    }
+    double *u = col + k;
+    for (int q = 0; q < d; q++) {
+        for (int c = 0; c < k; c++) col[c] = l->W[(size_t)c * d + q];
+        helmert_down(P->h, k, col, u);
+        for (int j = 0; j < k1; j++) Wu[(size_t)j * d + q] = u[j];
+    }
+    if (P->reduced) {
+        for (int j = 0; j < k1; j++) { /* v L1^T = Wu_j X_piv^T */
+            double *v = theta + (size_t)j * p;
+            for (int t = 0; t < p; t++) {
+                double s = fc_vec_dot_fd(P->x + (size_t)P->perm[t] * d, Wu + (size_t)j * d, d);
+                s -= fc_vec_dot(v, P->L + P->off[t], t);
+                v[t] = s / P->L[P->off[t] + t];
+            }
+        }
+    } else {
+        memcpy(theta, Wu, (size_t)k1 * d * sizeof *theta);
+    }
+    for (int c = 0; c < k; c++) col[c] = l->b[c];
+    helmert_down(P->h, k, col, theta + (size_t)k1 * p);
+    free(Wu);
+    free(col);
+    return 0;
+}
+
+int fc_softmax_fit_path(const fc_softmax_options *opt, const fc_data *train, int k, const double *l2,
+                        int m, fc_layer *layers, fc_softmax_info *infos, fc_error *err) {
+    fc_softmax_options o;
+    if (opt) o = *opt;
+    else fc_softmax_options_init(&o);
+    if (!train || !layers || !l2 || m < 1) return fc_fail(err, FC_EINVAL, "softmax: no data, layers or l2 values");
+    int rc = fc_data_check(train, train->d, k, FC_DATA_ALL_CLASSES, err);
+    if (rc) return rc;
+    for (int i = 0; i < m; i++)
+        if (!(l2[i] >= 0) || !isfinite(l2[i])) return fc_fail(err, FC_EINVAL, "softmax: l2 = %g (must be >= 0)", l2[i]);
+    if (!(o.gtol >= 0) || !(o.ftol >= 0) || o.max_iter < 0 || o.memory < 0)
+        return fc_fail(err, FC_EINVAL, "softmax: bad options (gtol %g, ftol %g, max_iter %d, memory %d)", o.gtol,
+                       o.ftol, o.max_iter, o.memory);
+    if (o.class_weight)
+        for (int c = 0; c < k; c++)
+            if (!(o.class_weight[c] >= 0) || !isfinite(o.class_weight[c]))
+                return fc_fail(err, FC_EINVAL, "softmax: class weight %d is %g (must be >= 0)", c, o.class_weight[c]);
+    int d = train->d;
+    for (int i = 0; i < m; i++)
+        if (layers[i].W && (layers[i].in != d || layers[i].out != k || !layers[i].b))
+            return fc_fail(err, FC_EINVAL, "softmax: layer %d is %d x %d, expected %d x %d", i, layers[i].out,
+                           layers[i].in, k, d);
+    if (o.warm_start && !layers[0].W) return fc_fail(err, FC_EINVAL, "softmax: warm start without a fitted layer");
+
+    problem P;
+    fc_lbfgs_memory mem = {0};
+    double *theta = NULL;
+    unsigned char *mine = calloc((size_t)m, 1); /* layers allocated here (freed on error) */
+    if (!mine) return fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+    if ((rc = problem_init(&P, &o, train, k, m, err))) {
+        free(mine);
+        return rc;
+    }
+    size_t np = (size_t)P.k1 * (P.p + 1);
+    if (!(theta = calloc(np, sizeof *theta))) {
+        rc = fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+        goto fail;
+    }
+    if (o.warm_start && (rc = layer_to_theta(&P, &layers[0], theta, err))) goto fail;
+    int pairs = o.memory;
+    if (pairs == 0) /* 20 pairs (fewer iterations than 10 on these problems) within 64 MiB */
+        for (pairs = 20; pairs > 5 && 2.0 * pairs * np * sizeof(double) > 64.0 * 1024 * 1024; pairs--) {
+        }
+    fc_lbfgs_options lo;
+    fc_lbfgs_options_init(&lo);
+    lo.memory = pairs, lo.max_iter = o.max_iter, lo.gtol = o.gtol, lo.ftol = o.ftol;
+    if ((rc = fc_lbfgs_memory_init(&mem, (int)np, pairs, err))) goto fail;
+    for (int i = 0; i < m; i++) {
+        /* the curvature pairs of the previous fit stay exact up to the change of the penalty */
+        if (i > 0) fc_lbfgs_memory_shift(&mem, l2[i] - l2[i - 1], 0, P.k1 * P.p);
+        P.l2 = l2[i];
+        fc_lbfgs_result res;
+        if ((rc = fc_lbfgs_minimize(&lo, (int)np, theta, objective, &P, &mem, &res, err))) {
+            fc_error_prefix(err, "softmax (l2 = %g): ", l2[i]);
+            goto fail;
+        }
+        if (!layers[i].W) {
+            if ((rc = fc_layer_alloc(&layers[i], d, k, FC_ACTIVATION_NONE, err))) goto fail;
+            mine[i] = 1;
+        }
+        if ((rc = theta_to_layer(&P, theta, &layers[i], err))) goto fail;
+        if (infos)
+            infos[i] = (fc_softmax_info){.objective = res.f, .grad_norm = res.grad_norm, .iterations = res.iterations,
+                                         .evaluations = res.evaluations, .status = res.status, .rank = P.p};
+    }
+fail:
+    if (rc)
+        for (int i = 0; i < m; i++)
+            if (mine[i]) fc_layer_free(&layers[i]);
+    free(mine);
+    free(theta);
+    fc_lbfgs_memory_free(&mem);
+    problem_free(&P);
+    return rc;
+}
+
+int fc_softmax_fit(const fc_softmax_options *opt, const fc_data *train, int k, fc_layer *layer,
+                   fc_softmax_info *info, fc_error *err) {
+    fc_softmax_options o;
+    if (opt) o = *opt;
+    else fc_softmax_options_init(&o);
+    return fc_softmax_fit_path(&o, train, k, &o.l2, 1, layer, info, err);
+}
+
+int fc_softmax_objective(const fc_data *data, int k, const float *class_weight, double l2,
+                         const fc_layer *layer, double *f, double *grad_W, double *grad_b, fc_error *err) {
+    int rc = fc_data_check(data, data ? data->d : 0, k, FC_DATA_LABELED, err);
+    if (rc) return rc;
+    int d = data->d;
+    if (!layer || !layer->W || !layer->b || layer->in != d || layer->out != k)
+        return fc_fail(err, FC_ESHAPE, "softmax objective: layer does not match %d classes x %d dims", k, d);
+    if (!(l2 >= 0)) return fc_fail(err, FC_EINVAL, "softmax objective: l2 = %g", l2);
+    double *z = malloc((size_t)k * sizeof *z);
+    if (!z) return fc_fail(err, FC_ENOMEM, "out of memory");
+    if (grad_W) memset(grad_W, 0, (size_t)k * d * sizeof *grad_W);
+    if (grad_b) memset(grad_b, 0, (size_t)k * sizeof *grad_b);
+    double total = 0;
+    for (int i = 0; i < data->n; i++) {
+        const float *xi = data->x + (size_t)i * d;
+        int yi = data->y[i];
+        double si = (data->weight ? data->weight[i] : 1.0) * (class_weight ? class_weight[yi] : 1.0);
+        double mx = -INFINITY, sum = 0;
+        for (int c = 0; c < k; c++) {
+            double s = layer->b[c];
+            const float *w = layer->W + (size_t)c * d;
+            for (int q = 0; q < d; q++) s += (double)w[q] * xi[q];
+            z[c] = s;
+            mx = s > mx ? s : mx;
+        }
+        for (int c = 0; c < k; c++) sum += exp(z[c] - mx);
+        double lse = mx + log(sum);
+        total += si * (lse - z[yi]);
+        for (int c = 0; c < k; c++) {
+            double e = si * (exp(z[c] - lse) - (c == yi));
+            if (grad_b) grad_b[c] += e;
+            if (grad_W) fc_vec_axpy_fd(grad_W + (size_t)c * d, e, xi, d);
+        }
+    }
+    double sq = 0;
+    for (size_t q = 0; q < (size_t)k * d; q++) {
+        sq += (double)layer->W[q] * layer->W[q];
+        if (grad_W) grad_W[q] += l2 * layer->W[q];
+    }
+    *f = total + 0.5 * l2 * sq;
+    free(z);
+    return 0;
+}
+
+int fc_softmax_predict_proba(const fc_layer *layer, const float *x, int n, int d, float *P, int threads,
+                             fc_error *err) {
+    if (!layer || !layer->W || !layer->b || n < 0 || (n > 0 && (!x || !P)))
+        return fc_fail(err, FC_EINVAL, "softmax predict: NULL argument");
+    if (d != layer->in)
+        return fc_fail(err, FC_ESHAPE, "softmax predict: features have %d dims, the layer expects %d", d, layer->in);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++)
+            if (!isfinite(x[(size_t)i * d + j]))
+                return fc_fail(err, FC_EINVAL, "softmax predict: row %d, dim %d is %s", i, j,
+                               isnan(x[(size_t)i * d + j]) ? "NaN" : "infinite");
+    int rc = fc_layer_forward(layer, x, n, P, threads, err);
+    if (rc) return rc;
+    fc_logits_softmax(P, n, layer->out, P);
+    return 0;
+}
