@@ -97,8 +97,9 @@ static Onnx__TensorProto *tensor(const char *name, int rank, const int64_t *dims
 
 void ob_init(ob_model *m, const char *name, int rank, const int64_t *dims, const float *data) {
     Onnx__TensorProto *t = tensor(name, rank, dims, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
-    int64_t count = 1;
-    for (int i = 0; i < rank; i++) count *= dims[i];
+    int64_t count = 1; /* raw data only for sane sizes: absurd dims are the point of some tests */
+    for (int i = 0; i < rank && count >= 0; i++)
+        count = dims[i] < 0 || (dims[i] > 0 && count > (1LL << 26) / dims[i]) ? -1 : count * dims[i];
     if (count >= 0 && count < (1 << 26)) {
         t->has_raw_data = 1;
         t->raw_data.len = (size_t)count * 4;
