@@ -1,7 +1,7 @@
 /* Softmax regression: the objective in reduced coordinates (one fused pass over the rows per
  * evaluation, summed in fixed row chunks), the row-space factorization, the maps between
  * coordinate systems, and the L2 path driving lbfgs.c with warm starts and carried-over curvature
- * pairs. Not here: the line search (lbfgs.c), the Gram kernels (gram.c). */
+ * pairs. Not here: the line search (lbfgs.c), the dense kernels (dense.c). */
 
 /* Coordinates. W (K, D) = M V Q^T and b = M c, where M (K, K-1) is the orthonormal Helmert basis of
  * the sum-zero vectors (column j: 1/sqrt(j(j+1)) on classes < j, -j/sqrt(j(j+1)) on class j) and Q
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify/gram.h"
+#include "classify/dense.h"
 #include "classify/vec.h"
 
 void fc_softmax_options_init(fc_softmax_options *o) {
@@ -52,6 +52,7 @@ typedef struct problem {
     double *part;        /* (nch, k1, p) per-chunk gradient sums */
     double *zbuf;        /* (nch, 3k) per-chunk scratch */
     double work;         /* multiply-adds per evaluation */
+    const fc_dense_kernels *dk; /* dot/axpy/Gram kernels */
     double l2;
     int threads;
 } problem;
@@ -78,6 +79,15 @@ static void helmert_down(const double *h, int k, const double *w, double *u) {
  * weighted loss. z, pr: scratch (k). */
 static double row_loss(const problem *P, int i, const double *u, double *z, double *pr, double *e) {
     int k = P->k;
+    if (k == 2) {
+        /* z = (u, -u) / sqrt(2); t = z_other - z_true; CE = log(1 + e^t); the residual of the true
+         * class is -s p_other and that of the other +s p_other, so M^T of it is +-sqrt(2) s p_other */
+        int yi = P->y[i];
+        double t = yi ? M_SQRT2 * u[0] : -M_SQRT2 * u[0], et = exp(-fabs(t)), si = P->s[i];
+        double p_other = t > 0 ? 1 / (1 + et) : et / (1 + et);
+        e[0] = (yi ? M_SQRT2 : -M_SQRT2) * si * p_other;
+        return si * ((t > 0 ? t : 0) + log1p(et));
+    }
     helmert_up(P->h, k, u, z);
     int cm = 0; /* argmax: its exp is 1, and log(sum) = log1p(sum of the others) */
     for (int c = 1; c < k; c++) cm = z[c] > z[cm] ? c : cm;
@@ -92,41 +102,58 @@ static double row_loss(const problem *P, int i, const double *u, double *z, doub
     return si * (lse - z[P->y[i]]);
 }
 
-/* f(theta) and its gradient; theta = (V (k1, p), c (k1)). One pass over the rows: logits, loss and
- * residual of a row, then its contribution to the gradient while the row is in cache. */
+/* Rows of chunk ch: logits (kept in E), then losses and residuals (overwriting E), then the rows'
+ * contributions to the chunk's gradient sum. Three passes, so that independent rows overlap in
+ * the pipeline (a row's dot -> exp/log -> axpy is one long dependency chain). */
+static void eval_chunk(problem *P, int ch, const double *V, const double *c) {
+    int k = P->k, k1 = P->k1, p = P->p, r0 = P->chunk[ch], r1 = P->chunk[ch + 1];
+    size_t np = (size_t)k1 * p;
+    const fc_dense_kernels *dk = P->dk;
+    double *gp = P->part + (size_t)ch * np, *z = P->zbuf + (size_t)ch * 3 * k, *pr = z + k, *u = pr + k;
+    for (int i = r0; i < r1; i++) {
+        double *t = P->E + (size_t)i * k1;
+        for (int j = 0; j < k1; j++)
+            t[j] = c[j] + (P->reduced ? dk->dot(P->L + P->off[i], V + (size_t)j * p, P->len[i])
+                                      : dk->dot_fd(P->x + (size_t)i * p, V + (size_t)j * p, p));
+    }
+    for (int i = r0; i < r1; i++) {
+        double *e = P->E + (size_t)i * k1;
+        memcpy(u, e, (size_t)k1 * sizeof *u);
+        P->fi[i] = row_loss(P, i, u, z, pr, e);
+    }
+    memset(gp, 0, np * sizeof *gp);
+    for (int i = r0; i < r1; i++) {
+        const double *e = P->E + (size_t)i * k1;
+        for (int j = 0; j < k1; j++) {
+            if (e[j] == 0) continue;
+            if (P->reduced) dk->axpy(gp + (size_t)j * p, e[j], P->L + P->off[i], P->len[i]);
+            else dk->axpy_fd(gp + (size_t)j * p, e[j], P->x + (size_t)i * p, p);
+        }
+    }
+}
+
+/* f(theta) and its gradient; theta = (V (k1, p), c (k1)). The chunk sums are added in chunk order,
+ * so the result does not depend on the number of threads. */
 static double objective(void *ctx, const double *theta, double *grad) {
     problem *P = ctx;
-    int k = P->k, k1 = P->k1, p = P->p, nch = P->nch;
+    int k1 = P->k1, p = P->p, nch = P->nch;
     const double *V = theta, *c = theta + (size_t)k1 * p;
     double *gV = grad, *gc = grad + (size_t)k1 * p;
     size_t np = (size_t)k1 * p;
-    int nt = P->work > 4e6 ? P->threads : 1; /* below ~1 ms of work threads cost more than they give */
-#pragma omp parallel num_threads(nt)
-    {
+    if (P->work > 4e6 && P->threads > 1) { /* below ~1 ms of work threads cost more than they give */
+#pragma omp parallel num_threads(P->threads)
+        {
 #pragma omp for schedule(dynamic, 1)
-        for (int ch = 0; ch < nch; ch++) {
-            double *gp = P->part + (size_t)ch * np, *z = P->zbuf + (size_t)ch * 3 * k, *pr = z + k, *u = pr + k;
-            memset(gp, 0, np * sizeof *gp);
-            for (int i = P->chunk[ch]; i < P->chunk[ch + 1]; i++) {
-                double *e = P->E + (size_t)i * k1;
-                if (P->reduced) {
-                    const double *a = P->L + P->off[i];
-                    int len = P->len[i];
-                    for (int j = 0; j < k1; j++) u[j] = c[j] + fc_vec_dot(a, V + (size_t)j * p, len);
-                    P->fi[i] = row_loss(P, i, u, z, pr, e);
-                    for (int j = 0; j < k1; j++)
-                        if (e[j] != 0) fc_vec_axpy(gp + (size_t)j * p, e[j], a, len);
-                } else {
-                    const float *a = P->x + (size_t)i * p;
-                    for (int j = 0; j < k1; j++) u[j] = c[j] + fc_vec_dot_fd(a, V + (size_t)j * p, p);
-                    P->fi[i] = row_loss(P, i, u, z, pr, e);
-                    for (int j = 0; j < k1; j++)
-                        if (e[j] != 0) fc_vec_axpy_fd(gp + (size_t)j * p, e[j], a, p);
-                }
+            for (int ch = 0; ch < nch; ch++) eval_chunk(P, ch, V, c);
+#pragma omp for schedule(static)
+            for (size_t q = 0; q < np; q++) {
+                double sum = P->part[q];
+                for (int ch = 1; ch < nch; ch++) sum += P->part[(size_t)ch * np + q];
+                gV[q] = sum + P->l2 * V[q];
             }
         }
-        /* gV = sum of the chunk sums in chunk order (+ l2 V), split over columns */
-#pragma omp for schedule(static)
+    } else {
+        for (int ch = 0; ch < nch; ch++) eval_chunk(P, ch, V, c);
         for (size_t q = 0; q < np; q++) {
             double sum = P->part[q];
             for (int ch = 1; ch < nch; ch++) sum += P->part[(size_t)ch * np + q];
@@ -140,7 +167,7 @@ static double objective(void *ctx, const double *theta, double *grad) {
         const double *ei = P->E + (size_t)i * k1;
         for (int j = 0; j < k1; j++) gc[j] += ei[j];
     }
-    if (P->l2 > 0) f += 0.5 * P->l2 * fc_vec_dot(V, V, (int)np);
+    if (P->l2 > 0) f += 0.5 * P->l2 * P->dk->dot(V, V, (int)np);
     return f;
 }
 
@@ -174,7 +201,7 @@ static int factor_rows(problem *P, fc_error *err) {
         rc = fc_fail(err, FC_ENOMEM, "softmax: out of memory for the %d x %d Gram matrix", n, n);
         goto fail;
     }
-    if ((rc = fc_gram_compute(x, n, d, G, P->threads, FC_GRAM_AUTO, err))) goto fail;
+    if ((rc = fc_gram_compute(P->dk, x, n, d, G, P->threads, err))) goto fail;
     double dmax = 0;
     for (int i = 0; i < n; i++) {
         P->perm[i] = i;
@@ -204,7 +231,7 @@ static int factor_rows(problem *P, fc_error *err) {
         const double *Lj = Ld + (size_t)j * n, *Gj = G + (size_t)P->perm[j] * n;
 #pragma omp parallel for num_threads(P->threads) schedule(static) if ((double)(n - j) * j > 200000)
         for (int i = j + 1; i < n; i++) {
-            double v = (Gj[P->perm[i]] - fc_vec_dot(Ld + (size_t)i * n, Lj, j)) / ljj;
+            double v = (Gj[P->perm[i]] - P->dk->dot(Ld + (size_t)i * n, Lj, j)) / ljj;
             Ld[(size_t)i * n + j] = v;
             dg[i] -= v * v;
         }
@@ -273,6 +300,7 @@ static int problem_init(problem *P, const fc_softmax_options *o, const fc_data *
     memset(P, 0, sizeof *P);
     int n = t->n, rc = 0;
     P->n = n, P->k = k, P->k1 = k - 1, P->x = t->x, P->d = t->d, P->p = t->d;
+    P->dk = o->kernels ? o->kernels : fc_dense_kernels_best();
     P->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
     if (P->threads < 1) P->threads = 1;
     P->y = malloc((size_t)n * sizeof *P->y);
@@ -328,10 +356,10 @@ static int theta_to_layer(const problem *P, const double *theta, fc_layer *l, fc
             for (int q = p - 1; q >= 0; q--) {
                 const double *row = P->L + P->off[q];
                 a[q] /= row[q];
-                fc_vec_axpy(a, -a[q], row, q);
+                P->dk->axpy(a, -a[q], row, q);
             }
             double *w = Wu + (size_t)j * d;
-            for (int t = 0; t < p; t++) fc_vec_axpy_fd(w, a[t], P->x + (size_t)P->perm[t] * d, d);
+            for (int t = 0; t < p; t++) P->dk->axpy_fd(w, a[t], P->x + (size_t)P->perm[t] * d, d);
         }
         V = Wu;
     }
@@ -367,8 +395,8 @@ static int layer_to_theta(const problem *P, const fc_layer *l, double *theta, fc
         for (int j = 0; j < k1; j++) { /* v L1^T = Wu_j X_piv^T */
             double *v = theta + (size_t)j * p;
             for (int t = 0; t < p; t++) {
-                double s = fc_vec_dot_fd(P->x + (size_t)P->perm[t] * d, Wu + (size_t)j * d, d);
-                s -= fc_vec_dot(v, P->L + P->off[t], t);
+                double s = P->dk->dot_fd(P->x + (size_t)P->perm[t] * d, Wu + (size_t)j * d, d);
+                s -= P->dk->dot(v, P->L + P->off[t], t);
                 v[t] = s / P->L[P->off[t] + t];
             }
         }

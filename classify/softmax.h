@@ -11,6 +11,7 @@
 #define FC_SOFTMAX_H
 
 #include "classify/data.h"
+#include "classify/dense.h"
 #include "classify/head.h"
 #include "classify/lbfgs.h"
 #include "core/error.h"
@@ -28,6 +29,7 @@ typedef struct fc_softmax_options {
     int warm_start;            /* start from the layer's current W, b instead of zero */
     int reduce;                /* row-space reduction: -1 auto (default), 0 never, 1 when possible */
     int threads;               /* OpenMP threads (<= 0: all cores) */
+    const fc_dense_kernels *kernels; /* NULL = fc_dense_kernels_best(); all tables give the same bits */
 } fc_softmax_options;
 
 typedef struct fc_softmax_info {

@@ -2,15 +2,16 @@
  * transforms (fitted on train only, constant dims, L2 rows), the head pipeline (hand-computed
  * forward, layout checks, bad input), nearest class mean, metrics on a hand-computed example
  * (checked against scikit-learn's values), hash splits (bucket definition, stability, fractions,
- * k-fold consistency), L-BFGS on Rosenbrock and with a shifted memory, the Gram kernels (portable
- * vs AVX2 vs naive on awkward shapes), and input validation messages. */
+ * k-fold consistency), L-BFGS on Rosenbrock and with a shifted memory, the dense kernels (portable
+ * and AVX2 tables bit for bit, Gram vs a long double reference, awkward sizes), and input
+ * validation messages. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "classify/data.h"
-#include "classify/gram.h"
+#include "classify/dense.h"
 #include "classify/head.h"
 #include "classify/lbfgs.h"
 #include "classify/metrics.h"
@@ -391,14 +392,18 @@ static void test_lbfgs_memory_shift(void) {
     fc_lbfgs_memory_free(&mem);
 }
 
-/* ---- Gram ---- */
+/* ---- dense kernels ---- */
 
-static void test_gram_kernels(void) {
+/* Gram matrices against a long double reference, and the portable and AVX2 tables bit for bit. */
+static void test_gram(void) {
+    const fc_dense_kernels *tables[2] = {fc_dense_kernels_by_name("portable"), fc_dense_kernels_by_name("avx2")};
+    REQUIRE(tables[0] && fc_dense_kernels_best(), "portable table missing");
+    if (!tables[1]) printf("  (no AVX2 on this CPU: portable table only)\n");
     int shapes[][2] = {{1, 0}, {1, 1}, {2, 3}, {3, 5}, {4, 4}, {5, 7}, {6, 2}, {7, 13}, {9, 1}, {37, 1001}, {64, 256}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int n = shapes[s][0], d = shapes[s][1];
         float *x = malloc((size_t)n * d * sizeof *x + 4);
-        double *ref = malloc((size_t)n * n * sizeof *ref), *G = malloc((size_t)n * n * sizeof *G);
+        double *ref = malloc((size_t)n * n * sizeof *ref), *G[2];
         for (int i = 0; i < n * d; i++) x[i] = (float)(unif() * 8 - 4);
         double scale = 0;
         for (int i = 0; i < n; i++)
@@ -408,21 +413,45 @@ static void test_gram_kernels(void) {
                 ref[i * n + j] = (double)t;
                 scale = fmax(scale, fabs(ref[i * n + j]));
             }
-        for (int impl = FC_GRAM_PORTABLE; impl <= FC_GRAM_AVX2; impl++) {
+        for (int t = 0; t < 2; t++) {
+            G[t] = malloc((size_t)n * n * sizeof *G[t]);
+            if (!tables[t]) continue;
             fc_error err = {0};
-            int rc = fc_gram_compute(x, n, d, G, 2, impl, &err);
-            if (rc == FC_EUNSUPPORTED) continue; /* no AVX2 on this CPU */
-            CHECK(rc == 0, "%s", err.msg);
+            CHECK(fc_gram_compute(tables[t], x, n, d, G[t], 2, &err) == 0, "%s", err.msg);
             double worst = 0;
             int sym = 1;
-            for (int i = 0; i < n * n; i++) worst = fmax(worst, fabs(G[i] - ref[i]));
+            for (int i = 0; i < n * n; i++) worst = fmax(worst, fabs(G[t][i] - ref[i]));
             for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++) sym &= G[i * n + j] == G[j * n + i];
-            CHECK(worst <= 1e-13 * (scale + 1), "%s %dx%d: max error %g (scale %g)",
-                  impl == FC_GRAM_AVX2 ? "avx2" : "portable", n, d, worst, scale);
-            CHECK(sym, "%dx%d not symmetric", n, d);
+                for (int j = 0; j < n; j++) sym &= G[t][i * n + j] == G[t][j * n + i];
+            CHECK(worst <= 1e-13 * (scale + 1), "%s %dx%d: max error %g (scale %g)", tables[t]->name, n, d, worst, scale);
+            CHECK(sym, "%s %dx%d not symmetric", tables[t]->name, n, d);
         }
-        free(x), free(ref), free(G);
+        if (tables[1]) CHECK(!memcmp(G[0], G[1], (size_t)n * n * sizeof(double)), "%dx%d: tables differ", n, d);
+        free(x), free(ref), free(G[0]), free(G[1]);
+    }
+}
+
+static void test_dense_vectors(void) {
+    const fc_dense_kernels *p = fc_dense_kernels_by_name("portable"), *a = fc_dense_kernels_by_name("avx2");
+    REQUIRE(p, "portable table missing");
+    CHECK(fc_dense_kernels_by_name("sse9") == NULL, "unknown table");
+    enum { N = 301 };
+    static double u[N], v[N], y1[N], y2[N];
+    static float f[N];
+    for (int i = 0; i < N; i++) u[i] = unif() - 0.5, v[i] = 1e3 * (unif() - 0.5), f[i] = (float)(unif() * 3);
+    for (int n = 0; n <= N; n += n < 20 ? 1 : 37) {
+        long double ref = 0;
+        for (int i = 0; i < n; i++) ref += (long double)u[i] * v[i];
+        double dp = p->dot(u, v, n);
+        CHECK(fabs(dp - (double)ref) <= 1e-12 * (1 + fabsl(ref)) * n, "dot n=%d: %g vs %Lg", n, dp, ref);
+        if (!a) continue;
+        CHECK(a->dot(u, v, n) == dp, "dot n=%d differs between tables", n);
+        CHECK(a->dot_fd(f, v, n) == p->dot_fd(f, v, n), "dot_fd n=%d differs between tables", n);
+        memcpy(y1, v, sizeof v), memcpy(y2, v, sizeof v);
+        p->axpy(y1, 0.37, u, n), a->axpy(y2, 0.37, u, n);
+        CHECK(!memcmp(y1, y2, sizeof y1), "axpy n=%d differs between tables", n);
+        p->axpy_fd(y1, -1.3, f, n), a->axpy_fd(y2, -1.3, f, n);
+        CHECK(!memcmp(y1, y2, sizeof y1), "axpy_fd n=%d differs between tables", n);
     }
 }
 
@@ -465,7 +494,8 @@ int main(void) {
     RUN(test_split);
     RUN(test_lbfgs_rosenbrock);
     RUN(test_lbfgs_memory_shift);
-    RUN(test_gram_kernels);
+    RUN(test_gram);
+    RUN(test_dense_vectors);
     RUN(test_data_check);
     return check_done();
 }

@@ -3,7 +3,7 @@
  * scripts/make_head_fixtures.py), in both coordinate systems (full and row-space reduced, incl. a
  * rank-deficient Gram), with sample and class weights, along a warm-started L2 path and from a
  * warm start; a finite-difference check of the objective's gradient; bitwise independence of the
- * thread count; bad input. Not a speed test (tests/bench_heads.c). */
+ * thread count and of the dense kernel table; bad input. Not a speed test (tests/bench_heads.c). */
 #include "classify/softmax.h"
 
 #include <math.h>
@@ -302,6 +302,30 @@ static void test_threads_do_not_change_results(void) {
     free(x), free(y);
 }
 
+/* The portable and AVX2 kernel tables give the same bits (reduced and full coordinates). */
+static void test_kernel_tables_agree(void) {
+    const fc_dense_kernels *avx2 = fc_dense_kernels_by_name("avx2");
+    if (!avx2) SKIP("no AVX2 on this CPU");
+    fixture f;
+    REQUIRE(fixture_load("wide", &f) == 0, "fixture");
+    fc_data data = fixture_data(&f);
+    for (int reduce = 0; reduce <= 1; reduce++) {
+        fc_layer a = {0}, b = {0};
+        fc_softmax_options o;
+        fc_softmax_options_init(&o);
+        o.reduce = reduce;
+        o.kernels = fc_dense_kernels_by_name("portable");
+        fc_error err = {0};
+        REQUIRE(fc_softmax_fit(&o, &data, f.k, &a, NULL, &err) == 0, "%s", err.msg);
+        o.kernels = avx2;
+        REQUIRE(fc_softmax_fit(&o, &data, f.k, &b, NULL, &err) == 0, "%s", err.msg);
+        CHECK(!memcmp(a.W, b.W, (size_t)f.k * f.d * sizeof *a.W) && !memcmp(a.b, b.b, (size_t)f.k * sizeof *a.b),
+              "reduce=%d: portable and AVX2 fits differ", reduce);
+        fc_layer_free(&a), fc_layer_free(&b);
+    }
+    fixture_free(&f);
+}
+
 static void test_bad_input(void) {
     float x[4 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 1};
     int y[4] = {0, 1, 0, 1};
@@ -359,6 +383,7 @@ int main(void) {
     RUN(test_warm_start_from_solution);
     RUN(test_gradient_check);
     RUN(test_threads_do_not_change_results);
+    RUN(test_kernel_tables_agree);
     RUN(test_bad_input);
     return check_done();
 }

@@ -1,0 +1,199 @@
+/* The two dense kernel tables and the Gram driver. Portable kernels use GCC vector extensions
+ * (2 lanes); the AVX2 ones use intrinsics in functions compiled through a target attribute (the
+ * Makefile gives ISA flags to extract/kernels only) and are reached only after the CPU check. Both
+ * follow the summation orders documented in dense.h, so they agree bit for bit.
+ * Not here: threading inside kernels (fc_gram_compute splits rows over threads). */
+#include "classify/dense.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify/vec.h"
+#include "extract/kernels/kernels.h"
+
+/* ---- portable ---- */
+
+static double dot_portable(const double *a, const double *b, int n) { return fc_vec_dot(a, b, n); }
+static double dot_fd_portable(const float *a, const double *b, int n) { return fc_vec_dot_fd(a, b, n); }
+static void axpy_portable(double *y, double alpha, const double *x, int n) { fc_vec_axpy(y, alpha, x, n); }
+static void axpy_fd_portable(double *y, double alpha, const float *x, int n) { fc_vec_axpy_fd(y, alpha, x, n); }
+
+/* One Gram entry in the documented order: lanes q mod 4 over the 4-blocks, (l0 + l2) + (l1 + l3),
+ * then the tail. */
+static double gram_entry(const double *u, const double *v, int d) {
+    double l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+    int q = 0;
+    for (; q + 4 <= d; q += 4) l0 += u[q] * v[q], l1 += u[q + 1] * v[q + 1], l2 += u[q + 2] * v[q + 2], l3 += u[q + 3] * v[q + 3];
+    double t = (l0 + l2) + (l1 + l3);
+    for (; q < d; q++) t += u[q] * v[q];
+    return t;
+}
+
+/* 2 x 2 entries of rows (i0, i0 + 1) x (j0, j0 + 1), lanes (l0, l1) and (l2, l3) in two vectors. */
+static void gram_2x2(const double *x, int d, int i0, int j0, double *G, int ldg) {
+    const double *a0 = x + (size_t)i0 * d, *a1 = a0 + d, *b0 = x + (size_t)j0 * d, *b1 = b0 + d;
+    fc_v2d z = {0, 0}, s00a = z, s00b = z, s01a = z, s01b = z, s10a = z, s10b = z, s11a = z, s11b = z;
+    int q = 0;
+    for (; q + 4 <= d; q += 4) {
+        fc_v2d u0a = fc_v2d_load(a0 + q), u0b = fc_v2d_load(a0 + q + 2);
+        fc_v2d u1a = fc_v2d_load(a1 + q), u1b = fc_v2d_load(a1 + q + 2);
+        fc_v2d v0a = fc_v2d_load(b0 + q), v0b = fc_v2d_load(b0 + q + 2);
+        fc_v2d v1a = fc_v2d_load(b1 + q), v1b = fc_v2d_load(b1 + q + 2);
+        s00a += u0a * v0a, s00b += u0b * v0b, s01a += u0a * v1a, s01b += u0b * v1b;
+        s10a += u1a * v0a, s10b += u1b * v0b, s11a += u1a * v1a, s11b += u1b * v1b;
+    }
+    fc_v2d t00 = s00a + s00b, t01 = s01a + s01b, t10 = s10a + s10b, t11 = s11a + s11b;
+    double r[2][2] = {{t00[0] + t00[1], t01[0] + t01[1]}, {t10[0] + t10[1], t11[0] + t11[1]}};
+    const double *rows[2] = {a0, a1}, *cols[2] = {b0, b1};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            for (int t = q; t < d; t++) r[a][b] += rows[a][t] * cols[b][t];
+            G[(size_t)(i0 + a) * ldg + j0 + b] = r[a][b];
+        }
+}
+
+static void gram_tile_portable(const double *x, int d, int i0, int j0, double *G, int ldg) {
+    gram_2x2(x, d, i0, j0, G, ldg);
+    gram_2x2(x, d, i0 + 2, j0, G, ldg);
+}
+
+static const fc_dense_kernels portable = {
+    .name = "portable",
+    .dot = dot_portable,
+    .dot_fd = dot_fd_portable,
+    .axpy = axpy_portable,
+    .axpy_fd = axpy_fd_portable,
+    .gram_tile = gram_tile_portable,
+};
+
+/* ---- AVX2 ---- */
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* (t0 + t2) + (t1 + t3) of a 4-lane vector. */
+AVX2 static double fold4(__m256d t) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+AVX2 static double dot_avx2(const double *a, const double *b, int n) {
+    __m256d y0 = _mm256_setzero_pd(), y1 = y0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) { /* mul then add, as the portable code */
+        y0 = _mm256_add_pd(y0, _mm256_mul_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i)));
+        y1 = _mm256_add_pd(y1, _mm256_mul_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4)));
+    }
+    double t = fold4(_mm256_add_pd(y0, y1));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+AVX2 static double dot_fd_avx2(const float *a, const double *b, int n) {
+    __m256d y0 = _mm256_setzero_pd(), y1 = y0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        y0 = _mm256_add_pd(y0, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)), _mm256_loadu_pd(b + i)));
+        y1 = _mm256_add_pd(y1, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i + 4)), _mm256_loadu_pd(b + i + 4)));
+    }
+    double t = fold4(_mm256_add_pd(y0, y1));
+    for (; i < n; i++) t += (double)a[i] * b[i];
+    return t;
+}
+
+AVX2 static void axpy_avx2(double *y, double alpha, const double *x, int n) {
+    __m256d va = _mm256_set1_pd(alpha);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(y + i, _mm256_add_pd(_mm256_loadu_pd(y + i), _mm256_mul_pd(va, _mm256_loadu_pd(x + i))));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+AVX2 static void axpy_fd_avx2(double *y, double alpha, const float *x, int n) {
+    __m256d va = _mm256_set1_pd(alpha);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(y + i, _mm256_add_pd(_mm256_loadu_pd(y + i),
+                                              _mm256_mul_pd(va, _mm256_cvtps_pd(_mm_loadu_ps(x + i)))));
+    for (; i < n; i++) y[i] += alpha * (double)x[i];
+}
+
+/* The rows are floats converted to double: their products are exact in double, so FMA rounds
+ * exactly like mul + add here. */
+AVX2 static void gram_tile_avx2(const double *x, int d, int i0, int j0, double *G, int ldg) {
+    const double *a0 = x + (size_t)i0 * d, *a1 = a0 + d, *a2 = a1 + d, *a3 = a2 + d;
+    const double *b0 = x + (size_t)j0 * d, *b1 = b0 + d;
+    __m256d s00 = _mm256_setzero_pd(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+    int q = 0;
+    for (; q + 4 <= d; q += 4) {
+        __m256d v0 = _mm256_loadu_pd(b0 + q), v1 = _mm256_loadu_pd(b1 + q), u;
+        u = _mm256_loadu_pd(a0 + q), s00 = _mm256_fmadd_pd(u, v0, s00), s01 = _mm256_fmadd_pd(u, v1, s01);
+        u = _mm256_loadu_pd(a1 + q), s10 = _mm256_fmadd_pd(u, v0, s10), s11 = _mm256_fmadd_pd(u, v1, s11);
+        u = _mm256_loadu_pd(a2 + q), s20 = _mm256_fmadd_pd(u, v0, s20), s21 = _mm256_fmadd_pd(u, v1, s21);
+        u = _mm256_loadu_pd(a3 + q), s30 = _mm256_fmadd_pd(u, v0, s30), s31 = _mm256_fmadd_pd(u, v1, s31);
+    }
+    double r[4][2] = {{fold4(s00), fold4(s01)}, {fold4(s10), fold4(s11)}, {fold4(s20), fold4(s21)}, {fold4(s30), fold4(s31)}};
+    const double *rows[4] = {a0, a1, a2, a3}, *cols[2] = {b0, b1};
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 2; b++) {
+            for (int t = q; t < d; t++) r[a][b] += rows[a][t] * cols[b][t];
+            G[(size_t)(i0 + a) * ldg + j0 + b] = r[a][b];
+        }
+}
+
+static const fc_dense_kernels avx2 = {
+    .name = "avx2",
+    .dot = dot_avx2,
+    .dot_fd = dot_fd_avx2,
+    .axpy = axpy_avx2,
+    .axpy_fd = axpy_fd_avx2,
+    .gram_tile = gram_tile_avx2,
+};
+
+/* ---- dispatch and driver ---- */
+
+static int have_avx2(void) {
+    const char *isa = fc_kernels_best()->name;
+    return !strcmp(isa, "avx2") || !strcmp(isa, "avx512");
+}
+
+const fc_dense_kernels *fc_dense_kernels_best(void) { return have_avx2() ? &avx2 : &portable; }
+
+const fc_dense_kernels *fc_dense_kernels_by_name(const char *name) {
+    if (name && !strcmp(name, "portable")) return &portable;
+    if (name && !strcmp(name, "avx2") && have_avx2()) return &avx2;
+    return NULL;
+}
+
+int fc_gram_compute(const fc_dense_kernels *k, const float *x, int n, int d, double *G, int threads, fc_error *err) {
+    if (n < 1 || d < 0 || !x || !G) return fc_fail(err, FC_EINVAL, "gram: bad arguments (n %d, d %d)", n, d);
+    if (!k) k = fc_dense_kernels_best();
+    if (threads <= 0) threads = omp_get_max_threads();
+    double *xd = malloc((size_t)n * d * sizeof *xd + sizeof *xd); /* exact copy: loads are cheaper */
+    if (!xd) return fc_fail(err, FC_ENOMEM, "gram: out of memory for %d x %d doubles", n, d);
+    for (size_t q = 0; q < (size_t)n * d; q++) xd[q] = x[q];
+    int blocks = (n + 3) / 4;
+    /* Threads only for real work: on a busy machine every parallel region can stall for a time
+     * slice, which a small Gram matrix does not repay. */
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if ((double)n * n * d > 2e7)
+    for (int blk = blocks - 1; blk >= 0; blk--) { /* largest blocks first */
+        int i0 = 4 * blk, ni = n - i0 < 4 ? n - i0 : 4;
+        for (int j0 = 0; j0 < i0 + ni; j0 += 2) {
+            int nj = n - j0 < 2 ? n - j0 : 2;
+            if (ni == 4 && nj == 2) {
+                k->gram_tile(xd, d, i0, j0, G, n);
+            } else {
+                for (int a = 0; a < ni; a++)
+                    for (int b = 0; b < nj; b++)
+                        G[(size_t)(i0 + a) * n + j0 + b] =
+                            gram_entry(xd + (size_t)(i0 + a) * d, xd + (size_t)(j0 + b) * d, d);
+            }
+            /* mirror the entries above the diagonal (each written by this thread only) */
+            for (int a = 0; a < ni; a++)
+                for (int b = 0; b < nj; b++) G[(size_t)(j0 + b) * n + i0 + a] = G[(size_t)(i0 + a) * n + j0 + b];
+        }
+    }
+    free(xd);
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* Dense double-precision kernels for the softmax solver: dot products and axpy on double (or
+ * float-times-double) vectors, and the Gram matrix G = X X^T of float32 rows accumulated in double
+ * (float products are exact in double, so G carries double-precision sums). Two tables with the
+ * same results bit for bit: portable C (GCC vector extensions, SSE2 on x86-64) and AVX2 (4-wide,
+ * function-level target attribute, chosen only when the engine's kernel dispatch reports an
+ * AVX2-capable CPU, so FEATCACHE_ISA=scalar also selects the portable one). Identical bits come
+ * from a fixed summation order: element q of a dot/Gram entry goes to partial sum q mod 8
+ * (dot) or q mod 4 (Gram), partials are combined in one fixed tree, tails added last in order,
+ * and no fused multiply-add where it would round differently. Not here: general GEMM
+ * (classify/gemm.h), factorizations. */
+#ifndef FC_DENSE_H
+#define FC_DENSE_H
+
+#include "core/error.h"
+
+/* Immutable, statically allocated tables: thread-safe, never freed. */
+typedef struct fc_dense_kernels {
+    const char *name; /* "portable" or "avx2" */
+    /* sum_i a[i] * b[i] over n elements (n >= 0). */
+    double (*dot)(const double *a, const double *b, int n);
+    double (*dot_fd)(const float *a, const double *b, int n);
+    /* y[i] += alpha * x[i] over n elements. */
+    void (*axpy)(double *y, double alpha, const double *x, int n);
+    void (*axpy_fd)(double *y, double alpha, const float *x, int n);
+    /* The (4, 2) block G[i0 + a][j0 + b] = sum_q x[i0 + a][q] * x[j0 + b][q] of x (rows of d
+     * doubles holding float values, row stride d), stored at G[(i0 + a) * ldg + j0 + b]. */
+    void (*gram_tile)(const double *x, int d, int i0, int j0, double *G, int ldg);
+} fc_dense_kernels;
+
+/* The AVX2 table when the CPU has AVX2 (and FEATCACHE_ISA does not force scalar), else the
+ * portable one. Never NULL. */
+const fc_dense_kernels *fc_dense_kernels_best(void);
+/* "portable" or "avx2" if supported by this CPU, else NULL. */
+const fc_dense_kernels *fc_dense_kernels_by_name(const char *name);
+
+/* G (n, n), full symmetric, = x (n, d) x^T with kernel table k (NULL = best). Each entry is
+ * computed by one thread in a fixed order, so G depends neither on threads (<= 0: all cores) nor
+ * on the table. Makes an (n, d) double copy of x. Errors: FC_EINVAL (n < 1, d < 0, NULL arrays),
+ * FC_ENOMEM. Thread-safe. */
+int fc_gram_compute(const fc_dense_kernels *k, const float *x /* (n, d) */, int n, int d,
+                    double *G /* (n, n) */, int threads, fc_error *err);
+
+#endif
