@@ -419,6 +419,223 @@ static void dwconv_cases(const fc_kernels *k) {
     }
 }
 
+/* dwconv_planes on nch planes (NaN gaps between input planes, sentinel gaps between output planes)
+ * vs the scalar table's; each channel is also recomputed alone (nch = 1) and must match bitwise. */
+static int dw_planes_compare(const fc_kernels *k, const dw_case *c, int nch, const fc_act *act,
+                             uint64_t seed) {
+    const fc_kernels *s = fc_kernels_by_name("scalar");
+    int OH = dw_out(c->H, c->PT, c->PB, c->KH, c->DH, c->SH), OW = dw_out(c->W, c->PL, c->PR, c->KW, c->DW, c->SW);
+    if (OH <= 0 || OW <= 0) return 1;
+    rng r = {seed * 7 + 5};
+    ptrdiff_t ics = (ptrdiff_t)c->H * c->W + 13, ocs = (ptrdiff_t)OH * OW + 11;
+    int taps = c->KH * c->KW;
+    float *in = falloc((size_t)ics * nch + 64), *w = frand((size_t)taps * nch, &r), *bias = frand(nch, &r);
+    ffill(in, (size_t)ics * nch + 64, NAN);
+    for (int ch = 0; ch < nch; ch++)
+        for (int i = 0; i < c->H * c->W; i++) in[32 + ch * ics + i] = rnd(&r);
+    size_t no = (size_t)ocs * nch + 16;
+    float *ref = falloc(no), *got = falloc(no), *one = falloc((size_t)ocs + 16);
+    ffill(ref, no, SENTINEL), ffill(got, no, SENTINEL);
+    s->dwconv_planes(in + 32, ics, nch, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL,
+                     c->DH, c->DW, bias, act, ref, ocs, OH, OW);
+    k->dwconv_planes(in + 32, ics, nch, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL,
+                     c->DH, c->DW, bias, act, got, ocs, OH, OW);
+    int bad = 0, alone = 0, first = -1;
+    for (int ch = 0; ch < nch; ch++) {
+        ffill(one, (size_t)ocs + 16, SENTINEL);
+        k->dwconv_planes(in + 32 + ch * ics, ics, 1, c->H, c->W, w + (size_t)ch * taps, c->KH, c->KW,
+                         c->SH, c->SW, c->PT, c->PL, c->DH, c->DW, bias + ch, act, one, ocs, OH, OW);
+        for (int i = 0; i < OH * OW; i++) {
+            size_t o = (size_t)ch * ocs + i;
+            int y = i / OW, x = i % OW;
+            double mag = fabs(bias[ch]);
+            for (int a = 0; a < c->KH; a++)
+                for (int b = 0; b < c->KW; b++) {
+                    int iy = y * c->SH - c->PT + a * c->DH, ix = x * c->SW - c->PL + b * c->DW;
+                    if (iy >= 0 && iy < c->H && ix >= 0 && ix < c->W)
+                        mag += fabs((double)w[ch * taps + a * c->KW + b] * in[32 + ch * ics + iy * c->W + ix]);
+                }
+            if (!(fabs((double)got[o] - ref[o]) <= 1e-5 * mag + 2e-6 * fabs(ref[o]) + 1e-7)) {
+                if (first < 0) first = (int)o;
+                bad++;
+            }
+            alone += memcmp(&one[i], &got[o], sizeof(float)) != 0;
+        }
+        for (int i = OH * OW; i < ocs; i++) bad += got[(size_t)ch * ocs + i] != SENTINEL;
+    }
+    CHECK(bad == 0 && alone == 0,
+          "%s dwconv_planes nch=%d H=%d W=%d K=%dx%d S=%d,%d P=%d,%d,%d,%d D=%d,%d act=%d: %d bad "
+          "(first %d got %g want %g), %d differ from a one-channel call",
+          k->name, nch, c->H, c->W, c->KH, c->KW, c->SH, c->SW, c->PT, c->PB, c->PL, c->PR, c->DH,
+          c->DW, act ? act->kind : -1, bad, first, first >= 0 ? got[first] : 0.0,
+          first >= 0 ? ref[first] : 0.0, alone);
+    free(in), free(w), free(bias), free(ref), free(got), free(one);
+    return bad == 0 && alone == 0;
+}
+
+static void dwconv_planes_cases(const fc_kernels *k) {
+    const int sizes[] = {1, 3, 7, 8, 9, 14, 17, 28, 57};
+    const int nchs[] = {1, 3, 8, 9, 17};
+    const int pads[5][4] = {{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 1, 0, 2}, {2, 0, 3, 0}, {2, 2, 9, 10}};
+    int n = 0, fails = 0;
+    for (size_t ih = 0; ih < sizeof sizes / sizeof *sizes; ih++)
+        for (size_t iw = 0; iw < sizeof sizes / sizeof *sizes; iw++)
+            for (int kk = 0; kk < 5; kk++) { /* 3x3, 5x5, 1x1, 3x5, 3x3 dilated */
+                int st = 1 + n % 3, p = n % 5;
+                dw_case c = {sizes[ih], sizes[iw], 3, 3, st, st, pads[p][0], pads[p][1], pads[p][2],
+                             pads[p][3], 1, 1};
+                if (kk == 1) c.KH = c.KW = 5;
+                if (kk == 2) c.KH = c.KW = 1;
+                if (kk == 3) c.KW = 5, c.SW = 1;
+                if (kk == 4) c.DH = c.DW = 2;
+                const fc_act *act = n % 10 == 9 ? NULL : &ACTS[n % NACTS];
+                if (!dw_planes_compare(k, &c, nchs[n % 5], act, (uint64_t)n)) fails++;
+                n++;
+                if (fails > 5) return;
+            }
+    /* rows too wide for the strip (per-plane fallback) and tall strips */
+    dw_case wide = {3, 3001, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    dw_planes_compare(k, &wide, 9, &ACTS[2], 1);
+    dw_case tall = {300, 40, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1};
+    dw_planes_compare(k, &tall, 10, &ACTS[7], 2);
+    dw_case big = {112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    dw_planes_compare(k, &big, 8, &ACTS[2], 3);
+}
+
+/* ---- Winograd F(4x4, 3x3) transforms ------------------------------------------------------------- */
+
+static const double WINO_BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                     {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+static const double WINO_AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0},
+                                     {0, 1, -1, 8, -8, 1}};
+
+/* The tiles of a 3x3 convolution with pads (pt, pl) over C planes (H, W) at x (plane stride cs). */
+static int wino_tiles(const float *x, int H, int W, int pt, int pl, int pb, int pr, fc_wino_in *t) {
+    int OH = H + pt + pb - 2, OW = W + pl + pr - 2, n = 0;
+    for (int ty = 0; ty * 4 < OH; ty++)
+        for (int tx = 0; tx * 4 < OW; tx++) {
+            int iy = ty * 4 - pt, ix = tx * 4 - pl;
+            t[n++] = (fc_wino_in){x + (ptrdiff_t)iy * W + ix, iy < 0 ? -iy : 0, H - iy < 6 ? H - iy : 6,
+                                  ix < 0 ? -ix : 0, W - ix < 6 ? W - ix : 6};
+        }
+    return n;
+}
+
+/* wino_input of table k vs the definition (double) and vs the scalar table, on every tile of a few
+ * padded planes, panels partly filled; lanes past the tiles must be zero; NaN around the planes. */
+static void wino_input_cases(const fc_kernels *k) {
+    const fc_kernels *sc = fc_kernels_by_name("scalar");
+    const int shapes[][6] = {/* H W pt pl pb pr */ {1, 1, 1, 1, 1, 1}, {5, 7, 1, 1, 1, 1},
+                             {9, 9, 0, 0, 0, 0},  {13, 6, 2, 1, 0, 2}, {8, 17, 1, 0, 1, 1},
+                             {3, 30, 1, 1, 1, 1}};
+    const int chans[] = {1, 3, 8, 17};
+    int nr = k->nr, fails = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (size_t ci = 0; ci < sizeof chans / sizeof *chans; ci++) {
+            int H = shapes[si][0], W = shapes[si][1], C = chans[ci];
+            ptrdiff_t cs = (ptrdiff_t)H * W;
+            rng r = {si * 31 + ci + 7};
+            float *buf = falloc((size_t)C * cs + 256), *x = buf + 128;
+            ffill(buf, (size_t)C * cs + 256, NAN);
+            for (ptrdiff_t i = 0; i < C * cs; i++) x[i] = rnd(&r);
+            fc_wino_in t[128];
+            int nt = wino_tiles(x, H, W, shapes[si][2], shapes[si][3], shapes[si][4], shapes[si][5], t);
+            float *V = falloc((size_t)36 * C * nr), *Vs = falloc((size_t)36 * C * 4);
+            for (int p0 = 0; p0 < nt; p0 += nr) {
+                int n = nt - p0 < nr ? nt - p0 : nr;
+                if (p0 == 0 && n > 1) n--; /* a partly filled panel even when the tiles fill it */
+                ffill(V, (size_t)36 * C * nr, SENTINEL);
+                k->wino_input(C, cs, W, t + p0, n, V, (ptrdiff_t)C * nr);
+                int bad = 0, badref = 0;
+                for (int l = 0; l < nr; l++) {
+                    const fc_wino_in *ti = &t[p0 + l];
+                    if (l < n) sc->wino_input(C, cs, W, ti, 1, Vs, (ptrdiff_t)C * 4);
+                    for (int c = 0; c < C; c++)
+                        for (int xi = 0; xi < 36; xi++) {
+                            float got = V[xi * C * nr + c * nr + l];
+                            if (l >= n) {
+                                bad += got != 0.0f;
+                                continue;
+                            }
+                            double want = 0, mag = 0;
+                            for (int a = 0; a < 6; a++)
+                                for (int b = 0; b < 6; b++) {
+                                    int in = a >= ti->r0 && a < ti->r1 && b >= ti->c0 && b < ti->c1;
+                                    double d = in ? ti->src[c * cs + a * W + b] : 0.0;
+                                    double cf = WINO_BT[xi / 6][a] * WINO_BT[xi % 6][b];
+                                    want += cf * d, mag += fabs(cf * d);
+                                }
+                            bad += !(fabs(got - want) <= 1e-6 * mag + 1e-30);
+                            badref += !(fabs(got - Vs[xi * C * 4 + c * 4]) <= 1e-6 * mag + 1e-30);
+                        }
+                }
+                CHECK(bad == 0 && badref == 0,
+                      "%s wino_input H=%d W=%d C=%d tiles %d..%d: %d wrong, %d differ from scalar",
+                      k->name, H, W, C, p0, p0 + n, bad, badref);
+                if (bad || badref) fails++;
+            }
+            free(buf), free(V), free(Vs);
+            if (fails > 3) return;
+        }
+}
+
+/* wino_output of table k vs the definition (double) on whole output planes tiled 4x4 with partial
+ * edge tiles, with and without residual, every activation; nothing outside the planes written. */
+static void wino_output_cases(const fc_kernels *k) {
+    const int shapes[][2] = {{1, 1}, {4, 4}, {5, 7}, {9, 13}, {14, 14}, {7, 30}};
+    const int chans[] = {1, 3, 8, 17};
+    int n = 0, fails = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (size_t ci = 0; ci < sizeof chans / sizeof *chans; ci++, n++) {
+            int OH = shapes[si][0], OW = shapes[si][1], M = chans[ci], TW = (OW + 3) / 4;
+            int nt = (OH + 3) / 4 * TW, ms = (nt + 15) / 16 * 16 + 8;
+            ptrdiff_t cs = (ptrdiff_t)OH * OW + 5, xs = (ptrdiff_t)M * ms;
+            rng r = {n * 17 + 3};
+            float *X = frand((size_t)36 * xs, &r), *bias = frand(M, &r);
+            float *res = frand((size_t)M * cs, &r), *out = falloc((size_t)M * cs + 32);
+            const fc_act *act = &ACTS[n % NACTS];
+            int use_res = n % 3 != 1;
+            ffill(out, (size_t)M * cs + 32, SENTINEL);
+            fc_wino_out t[64];
+            for (int l = 0; l < nt; l++) {
+                int ty = l / TW, tx = l % TW;
+                ptrdiff_t o = (ptrdiff_t)ty * 4 * OW + tx * 4;
+                t[l] = (fc_wino_out){out + 16 + o, use_res ? res + o : NULL, OH - ty * 4 < 4 ? OH - ty * 4 : 4,
+                                     OW - tx * 4 < 4 ? OW - tx * 4 : 4};
+            }
+            k->wino_output(M, X, xs, ms, t, nt, cs, OW, bias, n % 7 == 6 ? NULL : act);
+            int bad = 0;
+            for (int m = 0; m < M; m++)
+                for (int l = 0; l < nt; l++)
+                    for (int i = 0; i < t[l].rows; i++)
+                        for (int j = 0; j < t[l].cols; j++) {
+                            double want = bias[m], mag = fabs(bias[m]);
+                            for (int a = 0; a < 6; a++)
+                                for (int b = 0; b < 6; b++) {
+                                    double v = WINO_AT[i][a] * WINO_AT[j][b] * X[(a * 6 + b) * xs + m * ms + l];
+                                    want += v, mag += fabs(v);
+                                }
+                            ptrdiff_t o = (t[l].dst - out - 16) + m * cs + (ptrdiff_t)i * OW + j;
+                            if (use_res) want += res[o], mag += fabs(res[o]);
+                            float w = n % 7 == 6 ? (float)want : fc_act_apply(act, (float)want);
+                            float got = out[16 + o];
+                            bad += !(fabs((double)got - w) <= 1e-6 * mag + 2e-6 * fabs(w) + 1e-30);
+                        }
+            int guard = 0;
+            for (ptrdiff_t i = 0; i < (ptrdiff_t)M * cs + 32; i++) {
+                ptrdiff_t o = i - 16, m = o / cs, p = o - m * cs;
+                int inside = o >= 0 && m < M && p < (ptrdiff_t)OH * OW;
+                if (!inside) guard += out[i] != SENTINEL;
+                else bad += out[i] == SENTINEL;
+            }
+            CHECK(bad == 0 && guard == 0, "%s wino_output OH=%d OW=%d M=%d act=%d res=%d: %d wrong, %d guard writes",
+                  k->name, OH, OW, M, act->kind, use_res, bad, guard);
+            if (bad || guard) fails++;
+            free(X), free(bias), free(res), free(out);
+            if (fails > 3) return;
+        }
+}
+
 /* ---- activations ------------------------------------------------------------------------------- */
 
 /* Bitwise equal, or both NaN. */
@@ -487,6 +704,9 @@ static void act_cases(const fc_kernels *k) {
     ISA_CASE(gemm_residual_in_place, isa, reason)                                                   \
     ISA_CASE(gemm_determinism, isa, reason)                                                         \
     ISA_CASE(dwconv_cases, isa, reason)                                                             \
+    ISA_CASE(dwconv_planes_cases, isa, reason)                                                      \
+    ISA_CASE(wino_input_cases, isa, reason)                                                         \
+    ISA_CASE(wino_output_cases, isa, reason)                                                        \
     ISA_CASE(act_cases, isa, reason)
 ISA_CASES(avx2, "CPU lacks AVX2")
 ISA_CASES(avx512, "CPU lacks AVX-512")
@@ -558,6 +778,9 @@ static void test_scalar_act_values(void) {
 
 /* ---- dispatch ------------------------------------------------------------------------------------ */
 
+static void test_scalar_wino_input(void) { wino_input_cases(fc_kernels_by_name("scalar")); }
+static void test_scalar_wino_output(void) { wino_output_cases(fc_kernels_by_name("scalar")); }
+
 static void test_dispatch(void) {
     const fc_kernels *best = fc_kernels_best(), *s = fc_kernels_by_name("scalar");
     REQUIRE(best != NULL && s != NULL, "best/scalar table missing");
@@ -605,6 +828,8 @@ int main(void) {
     RUN(test_scalar_pack_layout);
     RUN(test_scalar_gemm_vs_naive);
     RUN(test_scalar_dwconv_vs_naive);
+    RUN(test_scalar_wino_input);
+    RUN(test_scalar_wino_output);
 #define RUN_ISA(isa)                                                                                \
     RUN(pack_layout_##isa);                                                                         \
     RUN(gemm_shapes_##isa);                                                                         \
@@ -613,6 +838,9 @@ int main(void) {
     RUN(gemm_residual_in_place_##isa);                                                              \
     RUN(gemm_determinism_##isa);                                                                    \
     RUN(dwconv_cases_##isa);                                                                        \
+    RUN(dwconv_planes_cases_##isa);                                                                 \
+    RUN(wino_input_cases_##isa);                                                                    \
+    RUN(wino_output_cases_##isa);                                                                   \
     RUN(act_cases_##isa);
     RUN_ISA(avx2)
     RUN_ISA(avx512)

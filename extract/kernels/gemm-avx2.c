@@ -1,6 +1,6 @@
 /* AVX2+FMA kernel table: packing and SGEMM (6x16 tile: 12 ymm accumulators, B loaded as two vectors,
  * A broadcast), instantiated from gemm-impl.h; depthwise convolution and activations live in
- * dwconv-avx2.c and act-avx2.c. Compiled with -mavx2 -mfma -mf16c; reached only after kernels.c has
+ * dwconv-avx2.c, dwblock-avx2.c and act-avx2.c, the Winograd transforms in wino-avx2.c. Compiled with -mavx2 -mfma -mf16c; reached only after kernels.c has
  * checked the CPU. Not here: the algorithms themselves (see the *-impl.h templates). */
 #include "extract/kernels/internal.h"
 #include "extract/kernels/simd-avx2.h"
@@ -19,5 +19,8 @@ const fc_kernels fc_kernels_avx2_table = {
     .pack_b = pack_b,
     .sgemm_packed = sgemm_packed,
     .dwconv_plane = fc_dwconv_plane_avx2,
+    .dwconv_planes = fc_dwconv_planes_avx2,
+    .wino_input = fc_wino_input16_avx2,
+    .wino_output = fc_wino_output_avx2,
     .act = fc_act_avx2,
 };

@@ -1,7 +1,9 @@
 /* AVX-512 kernel table: packing and SGEMM (12x32 tile: 24 zmm accumulators, B loaded as two vectors,
  * A broadcast), instantiated from gemm-impl.h; depthwise convolution and activations live in
- * dwconv-avx512.c and act-avx512.c. Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma;
- * reached only after kernels.c has checked the CPU. Not here: the algorithms (the *-impl.h templates). */
+ * dwconv-avx512.c and act-avx512.c; the channel-blocked depthwise kernel and the Winograd transforms
+ * are the AVX2 ones (dwblock-avx2.c, wino-avx2.c; 32-lane panels). Compiled with -mavx512f
+ * -mavx512bw -mavx512vl -mavx512dq -mfma; reached only after kernels.c has checked the CPU.
+ * Not here: the algorithms (the *-impl.h templates). */
 #include "extract/kernels/internal.h"
 #include "extract/kernels/simd-avx512.h"
 #include "extract/kernels/vact.h"
@@ -19,5 +21,8 @@ const fc_kernels fc_kernels_avx512_table = {
     .pack_b = pack_b,
     .sgemm_packed = sgemm_packed,
     .dwconv_plane = fc_dwconv_plane_avx512,
+    .dwconv_planes = fc_dwconv_planes_avx2,
+    .wino_input = fc_wino_input32_avx2,
+    .wino_output = fc_wino_output_avx2,
     .act = fc_act_avx512,
 };

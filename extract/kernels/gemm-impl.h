@@ -37,7 +37,19 @@ static void pack_a(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, f
 
 static void pack_b(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
     // B: (K, N) strided -> packed: (ceil(N/NR), K, NR)
-    for (int q = 0; q * NR < N; q++) {
+    int full = csb == 1 ? N / NR : 0;
+    /* Full panels of a row-contiguous B row by row: each source row is read sequentially (a
+     * panel-by-panel order would touch K rows per panel, too many streams for the prefetchers when B
+     * comes from memory); the scattered writes land in the packed buffer, which stays in cache. */
+    for (int k = 0; k < K; k++) {
+        const float *src = B + k * rsb;
+        float *dst = packed + (size_t)k * NR;
+        for (int q = 0; q < full; q++) {
+            v_store(dst + (size_t)q * K * NR, v_load(src + q * NR));
+            v_store(dst + (size_t)q * K * NR + VW, v_load(src + q * NR + VW));
+        }
+    }
+    for (int q = full; q * NR < N; q++) {
         float *panel = packed + (size_t)q * K * NR;
         int cols = N - q * NR < NR ? N - q * NR : NR;
         const float *src0 = B + (ptrdiff_t)q * NR * csb;

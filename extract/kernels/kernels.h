@@ -35,6 +35,19 @@ typedef struct fc_epilogue {
     fc_act act;
 } fc_epilogue;
 
+/* One tile of the Winograd F(4x4, 3x3) transforms (wino_input / wino_output below). */
+typedef struct fc_wino_in {
+    const float *src;   /* element (row 0, column 0) of the tile's 6x6 input window in channel 0; the
+                           window may hang over the tensor's edges (then src points outside it) */
+    int r0, r1, c0, c1; /* window rows [r0, r1) x columns [c0, c1) are inside; the rest reads as 0 */
+} fc_wino_in;
+
+typedef struct fc_wino_out {
+    float *dst;         /* element (row 0, column 0) of the tile's 4x4 output block in channel 0 */
+    const float *res;   /* residual at the same offsets as dst, or NULL */
+    int rows, cols;     /* the block's part inside the output (1..4 each) */
+} fc_wino_out;
+
 /* Packed layouts (the contract that lets operators write packed B directly, e.g. im2col):
  *  - packed A: ceil(M/mr) panels; panel p holds rows [p*mr, p*mr+mr) as K groups of mr floats
  *    (k-major: element (m, k) at panel[k*mr + (m - p*mr)]); rows past M are zero.
@@ -65,6 +78,29 @@ typedef struct fc_kernels {
     void (*dwconv_plane)(const float *in, int H, int W, const float *w, int KH, int KW, int SH,
                          int SW, int PT, int PL, int DH, int DW, float bias, const fc_act *act,
                          float *out, int OH, int OW);
+
+    /* Depthwise convolution of nch planes at once: plane c reads in + c*ics (H, W), weights
+     * w + c*KH*KW, bias[c], and writes out + c*ocs (OH, OW), each exactly as dwconv_plane would
+     * compute it up to rounding (SIMD tables put channels in vector lanes, which suits small planes).
+     * A channel's result does not depend on nch or its position in the call. Same stack needs as
+     * dwconv_plane (about 80 KiB). */
+    void (*dwconv_planes)(const float *in, ptrdiff_t ics, int nch, int H, int W, const float *w,
+                          int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
+                          const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int OH,
+                          int OW);
+
+    /* Winograd F(4x4, 3x3), B^T d B: the input transform of nt <= nr tiles t[0..nt) over C channels
+     * (channel c of tile l reads t[l].src + c*cs + r*W + s for window element (r, s)) into one
+     * nr-column panel of 36 packed-B matrices: V[xi*vs + c*nr + l] = (B^T d B)[xi/6][xi%6], lanes
+     * nt..nr-1 zero. vs is the distance between the matrices of consecutive xi. */
+    void (*wino_input)(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, float *V,
+                       ptrdiff_t vs);
+    /* Winograd F(4x4, 3x3), A^T X A: the output transform of nt tiles t[0..nt) for M channels, where
+     * X[xi] = X[xi*xs + m*ms + l] for channel m of tile l (the 36 GEMM results); stores
+     * act(Y[i][j] + bias[m] + res) at t[l].dst + m*cs + i*W + j for i < rows, j < cols (res read at
+     * the same offset from t[l].res when that is not NULL). bias: (M). act may be NULL (none). */
+    void (*wino_output)(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_wino_out *t,
+                        int nt, ptrdiff_t cs, ptrdiff_t W, const float *bias, const fc_act *act);
 
     /* y[i] = act(x[i]) for n floats (in place allowed). */
     void (*act)(const fc_act *act, const float *x, float *y, size_t n);

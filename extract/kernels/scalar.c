@@ -69,6 +69,80 @@ void fc_dwconv_plane_scalar(const float *in, int H, int W, const float *w, int K
         }
 }
 
+static void dwconv_planes_scalar(const float *in, ptrdiff_t ics, int nch, int H, int W,
+                                 const float *w, int KH, int KW, int SH, int SW, int PT, int PL,
+                                 int DH, int DW, const float *bias, const fc_act *act, float *out,
+                                 ptrdiff_t ocs, int OH, int OW) {
+    // in: nch planes (H, W) at stride ics; w: (nch, KH, KW); out: nch planes (OH, OW) at stride ocs
+    for (int c = 0; c < nch; c++)
+        fc_dwconv_plane_scalar(in + c * ics, H, W, w + (size_t)c * KH * KW, KH, KW, SH, SW, PT, PL,
+                               DH, DW, bias[c], act, out + c * ocs, OH, OW);
+}
+
+/* Winograd F(4x4, 3x3) 1-D transforms: o = B^T d (6 -> 6) and y = A^T m (6 -> 4), written as the
+ * SIMD versions evaluate them. */
+static void wino_bt(const float d[6], float o[6]) {
+    o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    o[1] = -4.0f * (d[1] + d[2]) + (d[3] + d[4]);
+    o[2] = 4.0f * (d[1] - d[2]) + (d[4] - d[3]);
+    o[3] = 2.0f * (d[3] - d[1]) + (d[4] - d[2]);
+    o[4] = -2.0f * (d[3] - d[1]) + (d[4] - d[2]);
+    o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+static void wino_at(const float m[6], float y[4]) {
+    float a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+    y[0] = m[0] + a + c;
+    y[1] = b + 2.0f * d;
+    y[2] = a + 4.0f * c;
+    y[3] = b + 8.0f * d + m[5];
+}
+
+static void wino_input_scalar(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt,
+                              float *V, ptrdiff_t vs) {
+    // t: (nt) tiles; V: 36 matrices vs apart, each (C, NR) for this panel
+    for (int l = 0; l < NR; l++)
+        for (int c = 0; c < C; c++) {
+            float d[6][6], u[6][6], col[6], v[6];
+            for (int r = 0; r < 6; r++)
+                for (int q = 0; q < 6; q++)
+                    d[r][q] = l < nt && r >= t[l].r0 && r < t[l].r1 && q >= t[l].c0 && q < t[l].c1
+                                  ? t[l].src[c * cs + r * W + q] : 0.0f;
+            for (int r = 0; r < 6; r++) wino_bt(d[r], u[r]);
+            for (int q = 0; q < 6; q++) {
+                for (int r = 0; r < 6; r++) col[r] = u[r][q];
+                wino_bt(col, v);
+                for (int r = 0; r < 6; r++) V[(r * 6 + q) * vs + c * NR + l] = v[r];
+            }
+        }
+}
+
+static void wino_output_scalar(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
+                               const fc_wino_out *t, int nt, ptrdiff_t cs, ptrdiff_t W,
+                               const float *bias, const fc_act *act) {
+    // X: 36 matrices xs apart, (M, >= nt) at row stride ms; t: (nt) tiles
+    for (int m = 0; m < M; m++)
+        for (int l = 0; l < nt; l++) {
+            float z[6][4], col[6], y[4];
+            for (int r = 0; r < 6; r++) {
+                float row[6];
+                for (int q = 0; q < 6; q++) row[q] = X[(r * 6 + q) * xs + m * ms + l];
+                wino_at(row, z[r]);
+            }
+            for (int j = 0; j < 4; j++) {
+                for (int r = 0; r < 6; r++) col[r] = z[r][j];
+                wino_at(col, y);
+                for (int i = 0; i < t[l].rows; i++) {
+                    if (j >= t[l].cols) continue;
+                    ptrdiff_t o = m * cs + i * W + j;
+                    float v = y[i] + bias[m];
+                    if (t[l].res) v += t[l].res[o];
+                    t[l].dst[o] = act ? fc_act_apply(act, v) : v;
+                }
+            }
+        }
+}
+
 static void act_scalar(const fc_act *act, const float *x, float *y, size_t n) {
     // x, y: (n)
     for (size_t i = 0; i < n; i++) y[i] = fc_act_apply(act, x[i]);
@@ -82,5 +156,8 @@ const fc_kernels fc_kernels_scalar_table = {
     .pack_b = pack_b,
     .sgemm_packed = sgemm_packed,
     .dwconv_plane = fc_dwconv_plane_scalar,
+    .dwconv_planes = dwconv_planes_scalar,
+    .wino_input = wino_input_scalar,
+    .wino_output = wino_output_scalar,
     .act = act_scalar,
 };

@@ -1,8 +1,12 @@
-/* Conv (2-D, NCHW float32): weights packed once at load; at run time each task (image, group,
- * column chunk, row block) builds packed B (direct for 1x1 stride-1 convs, im2col written straight
- * into the packed layout otherwise) and calls the packed GEMM with the fused epilogue
- * y = act(W*x + bias + residual). Depthwise convs (group == Cin == Cout) use the per-plane kernel.
- * Tasks are independent, so an image's result does not depend on the batch it is in. */
+/* Conv (2-D, NCHW float32): weights packed once at load. Three run-time paths:
+ *  - GEMM: each task (column chunk, group, row block) builds packed B (direct for 1x1 stride-1 convs,
+ *    im2col written straight into the packed layout otherwise) and calls the packed GEMM with the
+ *    fused epilogue y = act(W*x + bias + residual); small images share chunks (see plan_chunks);
+ *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels (see conv_run_winograd);
+ *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
+ * Every path computes an output element with the same operations wherever it sits in the batch, so
+ * an image's result does not depend on the batch it is in. Not here: BN folding and activation /
+ * residual fusion (graph_opt.c). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +15,15 @@
 #include "extract/ops/window.h"
 
 #define CHUNK_COLS 384 /* target columns (output pixels) per GEMM call */
+#define FLAT_P 256     /* images with fewer output pixels share GEMM calls */
+#define WINO_TILES 64  /* target 4x4 output tiles per Winograd task */
+#define WINO_MIN_C 16  /* fewer input or output channels: the transforms would dominate */
 
 typedef struct conv_state {
     int cout, cin_g, group, kh, kw, K; /* K = cin_g * kh * kw */
     int depthwise;
-    float *packed;       /* group g's packed A at packed + g * group_stride */
+    int wino;            /* Winograd F(4x4, 3x3): packed holds 36 transformed weight matrices */
+    float *packed;       /* group g's packed A (Winograd: matrix xi's) at packed + g * group_stride */
     size_t group_stride;
     float *bias;         /* (cout), zeros when the node has none */
     float *dw;           /* depthwise weights (cout, kh*kw) */
@@ -34,6 +42,51 @@ static void conv_free(void *p) {
 static void *alloc64(size_t floats) {
     void *p = NULL;
     return posix_memalign(&p, 64, floats * sizeof(float) + 64) == 0 ? p : NULL;
+}
+
+/* 3x3, stride 1, dilation 1, one group, enough channels: the Winograd path. */
+static int wino_eligible(const fc_node *n, const conv_state *s) {
+    int64_t v[8];
+    int k = fc_attr_ints(n, "strides", v, 8);
+    if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
+    k = fc_attr_ints(n, "dilations", v, 8);
+    if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
+    return s->kh == 3 && s->kw == 3 && s->group == 1 && s->cin_g >= WINO_MIN_C &&
+           s->cout >= WINO_MIN_C;
+}
+
+/* U = G g G^T for every (output, input) channel pair, in double, then packed as 36 A matrices
+ * (cout, cin), one per transform point xi. */
+static int wino_prepare(conv_state *s, const float *wd, fc_error *err) {
+    static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    size_t pairs = (size_t)s->cout * s->cin_g;
+    float *u = alloc64(36 * pairs); /* (36, cout, cin) */
+    s->wino = 1;
+    s->group_stride = (fc_kernels_packed_a_floats(s->k, s->cout, s->cin_g) + 15) / 16 * 16;
+    s->packed = alloc64(36 * s->group_stride);
+    if (!u || !s->packed) {
+        free(u);
+        return fc_fail(err, FC_ENOMEM, "out of memory");
+    }
+    for (size_t p = 0; p < pairs; p++) {
+        const float *g = wd + p * 9;
+        double t[6][3];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 3; j++)
+                t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++)
+                u[(i * 6 + j) * pairs + p] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+    }
+    for (int xi = 0; xi < 36; xi++)
+        s->k->pack_a(s->cout, s->cin_g, u + xi * pairs, s->cin_g, 1, s->packed + xi * s->group_stride);
+    free(u);
+    return 0;
 }
 
 static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
@@ -76,6 +129,7 @@ static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *
         memcpy(s->dw, wd, count * sizeof(float));
         return 0;
     }
+    if (wino_eligible(n, s)) return wino_prepare(s, wd, err);
     int mg = s->cout / s->group;
     s->group_stride = (fc_kernels_packed_a_floats(k, mg, s->K) + 15) / 16 * 16;
     if (!(s->packed = alloc64(s->group_stride * s->group))) return fc_fail(err, FC_ENOMEM, "out of memory");
@@ -84,11 +138,62 @@ static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *
     return 0;
 }
 
-/* Columns per task: a multiple of nr near CHUNK_COLS, or all of P when that is smaller. */
-static int chunk_cols(const conv_state *s, int64_t P) {
-    int nr = s->k->nr, c = (CHUNK_COLS + nr - 1) / nr * nr;
-    int64_t p_pad = (P + nr - 1) / nr * nr;
-    return (int)(p_pad < c ? p_pad : c);
+/* How a conv's output columns (pixels of all images, image-major) are cut into GEMM calls. Large
+ * images: each image on its own, in near-equal chunks of about CHUNK_COLS. Small images (P < FLAT_P):
+ * chunks run across image boundaries, so late layers (7x7, 14x14) fill whole nr-column panels and
+ * stream the weights once per chunk rather than once per image; such a chunk's B is gathered and its
+ * C scattered through scratch. Every column's arithmetic is the same either way (the GEMM's result
+ * does not depend on an element's position), so an image's output does not depend on its batch. */
+typedef struct chunk_plan {
+    int flat;       /* chunks span images */
+    int cc;         /* columns per chunk, a multiple of nr */
+    int64_t per;    /* chunks per image (not flat) */
+    int64_t count;  /* chunks in all */
+} chunk_plan;
+
+static chunk_plan plan_chunks(int nr, int64_t N, int64_t P) {
+    chunk_plan c = {.flat = P < FLAT_P};
+    int64_t span = c.flat ? N * P : P;
+    int64_t n = (span + CHUNK_COLS - 1) / CHUNK_COLS, per = (span + n - 1) / n;
+    c.cc = (int)((per + nr - 1) / nr * nr);
+    c.per = (span + c.cc - 1) / c.cc;
+    c.count = c.flat ? c.per : N * c.per;
+    return c;
+}
+
+/* Global column range [*c0, *c0 + return) of chunk ch (column = img * P + pixel). */
+static int chunk_range(const chunk_plan *c, int64_t ch, int64_t N, int64_t P, int64_t *c0) {
+    int64_t end;
+    if (c->flat) {
+        *c0 = ch * c->cc;
+        end = N * P;
+    } else {
+        int64_t img = ch / c->per;
+        *c0 = img * P + ch % c->per * c->cc;
+        end = (img + 1) * P;
+    }
+    return (int)(end - *c0 < c->cc ? end - *c0 : c->cc);
+}
+
+/* A run of chunk lanes [j, j + len) that are pixels [p, p + len) of image img. */
+typedef struct col_run {
+    int j, len;
+    int64_t img, p;
+} col_run;
+
+/* Cuts chunk columns [c0, c0 + nc) into runs that stay inside one image, one nr-lane panel and (rows)
+ * one output row of width ow; returns the count (<= nc). */
+static int make_runs(int64_t c0, int nc, int64_t P, int nr, int ow, int rows, col_run *r) {
+    int n = 0;
+    for (int j = 0; j < nc;) {
+        int64_t c = c0 + j, p = c % P, len = nc - j;
+        if (len > nr - j % nr) len = nr - j % nr;
+        if (len > P - p) len = P - p;
+        if (rows && len > ow - p % ow) len = ow - p % ow;
+        r[n++] = (col_run){j, (int)len, c / P, p};
+        j += (int)len;
+    }
+    return n;
 }
 
 static int conv_geometry(const fc_node *n, const conv_state *s, const fc_tensor *x, fc_window *w,
@@ -97,6 +202,31 @@ static int conv_geometry(const fc_node *n, const conv_state *s, const fc_tensor 
     if (x->dims[1] != (int64_t)s->cin_g * s->group)
         return fc_op_fail(n, FC_ESHAPE, err, "input has %lld channels, weights expect %d", (long long)x->dims[1], s->cin_g * s->group);
     return fc_window_infer(n, x->dims[2], x->dims[3], s->kh, s->kw, 0, w, err);
+}
+
+/* Per-thread scratch of the GEMM path, in floats (each part rounded to 16 for alignment): packed B
+ * (K, cc); for chunks that span images also the gathered input (cin_g, cc) of a direct 1x1 conv and
+ * the chunk's output (mg, cc) before it is scattered. */
+static void scratch_parts(const conv_state *s, const chunk_plan *c, int direct, size_t *pb,
+                          size_t *bt, size_t *ct) {
+    *pb = (fc_kernels_packed_b_floats(s->k, s->K, c->cc) + 15) / 16 * 16;
+    *bt = c->flat && direct ? ((size_t)s->cin_g * c->cc + 15) / 16 * 16 : 0;
+    *ct = c->flat ? ((size_t)(s->cout / s->group) * c->cc + 15) / 16 * 16 : 0;
+}
+
+static int is_direct(const conv_state *s, const fc_window *w) {
+    return s->kh == 1 && s->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 &&
+           w->pb == 0 && w->pr == 0;
+}
+
+/* Winograd tiles per chunk (a multiple of nr): the N * ceil(OH/4) * ceil(OW/4) tiles of the batch,
+ * image-major, cut into near-equal chunks of about WINO_TILES; *count gets the number of chunks. */
+static int wino_chunk(int nr, int64_t N, const fc_window *w, int64_t *count) {
+    int64_t tiles = N * ((w->oh + 3) / 4) * ((w->ow + 3) / 4);
+    int64_t n = (tiles + WINO_TILES - 1) / WINO_TILES, per = (tiles + n - 1) / n;
+    int tc = (int)((per + nr - 1) / nr * nr);
+    if (count) *count = (tiles + tc - 1) / tc;
+    return tc;
 }
 
 static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
@@ -112,57 +242,52 @@ static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
     out->dims[2] = w.oh;
     out->dims[3] = w.ow;
     out->data = NULL;
-    if (!s->depthwise) {
-        size_t per = fc_kernels_packed_b_floats(s->k, s->K, chunk_cols(s, (int64_t)w.oh * w.ow));
-        per = (per + 15) / 16 * 16;
-        *work = per * (size_t)threads * sizeof(float);
+    if (s->wino) {
+        int tc = wino_chunk(s->k->nr, in[0].dims[0], &w, NULL);
+        *work = (size_t)36 * (s->cin_g + s->cout) * tc * (size_t)threads * sizeof(float);
+    } else if (!s->depthwise) {
+        chunk_plan c = plan_chunks(s->k->nr, in[0].dims[0], (int64_t)w.oh * w.ow);
+        size_t pb, bt, ct;
+        scratch_parts(s, &c, is_direct(s, &w), &pb, &bt, &ct);
+        *work = (pb + bt + ct) * (size_t)threads * sizeof(float);
     }
     return 0;
 }
 
-/* im2col of output columns [p0, p0 + np) of one image/group straight into packed-B panels.
- * A panel's lanes are split into runs that share an output row; for each (ci, ky, kx) a run is one
- * strided copy from an input row with its out-of-bounds lanes zeroed, so the inner loop has no
- * per-element bounds checks (for stride 1 it is a plain contiguous copy). */
-static void im2col_packed(const conv_state *s, const fc_window *w, const float *x, int64_t H,
-                          int64_t W, int64_t p0, int np, float *pb) {
+/* im2col of one chunk straight into packed-B panels. x: the group's first input channel of image 0;
+ * runs from make_runs with rows set. For each (ci, ky, kx) a run is one strided copy from an input
+ * row with its out-of-bounds lanes zeroed, so the inner loop has no per-element bounds checks (for
+ * stride 1 it is a plain contiguous copy). */
+static void im2col_packed(const conv_state *s, const fc_window *w, const float *x, int64_t cstride,
+                          int64_t H, int64_t W, const col_run *runs, int n_runs, int nc, float *pb) {
     int nr = s->k->nr;
-    int run_start[65], run_oy[65], run_ox[65], n_runs;
-    for (int q = 0; q * nr < np; q++) {
+    for (int r0 = 0; r0 < n_runs;) {
+        int q = runs[r0].j / nr, r1 = r0;
+        while (r1 < n_runs && runs[r1].j / nr == q) r1++;
         float *panel = pb + (size_t)q * s->K * nr;
-        int lanes = np - q * nr < nr ? np - q * nr : nr;
-        n_runs = 0;
-        for (int j = 0; j < lanes;) {
-            int64_t p = p0 + (int64_t)q * nr + j;
-            int oy = (int)(p / w->ow), ox = (int)(p % w->ow);
-            int len = w->ow - ox < lanes - j ? w->ow - ox : lanes - j;
-            run_start[n_runs] = j;
-            run_oy[n_runs] = oy;
-            run_ox[n_runs++] = ox;
-            j += len;
-        }
-        run_start[n_runs] = lanes;
+        int lanes = nc - q * nr < nr ? nc - q * nr : nr;
         int kidx = 0;
-        for (int ci = 0; ci < s->cin_g; ci++) {
-            const float *xc = x + (int64_t)ci * H * W;
+        for (int ci = 0; ci < s->cin_g; ci++)
             for (int ky = 0; ky < s->kh; ky++)
                 for (int kx = 0; kx < s->kw; kx++, kidx++) {
                     float *row = panel + (size_t)kidx * nr;
-                    for (int r = 0; r < n_runs; r++) {
-                        int j0 = run_start[r], len = run_start[r + 1] - j0;
-                        int64_t iy = (int64_t)run_oy[r] * w->sh - w->pt + (int64_t)ky * w->dh;
+                    for (int r = r0; r < r1; r++) {
+                        const col_run *u = &runs[r];
+                        int j0 = u->j % nr, len = u->len;
+                        int64_t oy = u->p / w->ow, ox = u->p % w->ow;
+                        int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
                         if (iy < 0 || iy >= H) {
                             memset(row + j0, 0, (size_t)len * sizeof(float));
                             continue;
                         }
                         /* lane t reads column ix0 + t*sw; keep t in [lo, hi) inside [0, W) */
-                        int64_t ix0 = (int64_t)run_ox[r] * w->sw - w->pl + (int64_t)kx * w->dw;
+                        int64_t ix0 = ox * w->sw - w->pl + (int64_t)kx * w->dw;
                         int64_t lo = ix0 >= 0 ? 0 : (-ix0 + w->sw - 1) / w->sw;
                         int64_t hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / w->sw + 1;
                         if (hi > len) hi = len;
                         if (lo > hi) lo = hi;
                         float *dst = row + j0;
-                        const float *src = xc + iy * W + ix0;
+                        const float *src = x + u->img * cstride + (int64_t)ci * H * W + iy * W + ix0;
                         for (int64_t t = 0; t < lo; t++) dst[t] = 0.f;
                         if (w->sw == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
                         else for (int64_t t = lo; t < hi; t++) dst[t] = src[t * w->sw];
@@ -170,29 +295,81 @@ static void im2col_packed(const conv_state *s, const fc_window *w, const float *
                     }
                     for (int j = lanes; j < nr; j++) row[j] = 0.f;
                 }
-        }
+        r0 = r1;
     }
 }
 
+/* Depthwise: tasks are (image, block of channels); blocks are multiples of 8 channels sized so a
+ * task has some 16K outputs, which amortizes the kernel's per-call set-up on small planes. */
 static int conv_run_depthwise(const fc_node *n, const conv_state *s, const fc_window *w,
                               const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx) {
     int64_t N = in[0].dims[0], C = s->cout, H = in[0].dims[2], W = in[0].dims[3];
     int64_t P = (int64_t)w->oh * w->ow;
+    int64_t cb = (16384 / P + 7) / 8 * 8;
+    if (cb > C) cb = C;
+    int64_t blocks = (C + cb - 1) / cb;
     const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
     float *y = out->data;
     fc_act none = {0}, act = n->act;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-    for (int64_t t = 0; t < N * C; t++) {
-        int64_t c = t % C;
-        float *yp = y + t * P;
-        ctx->k->dwconv_plane(x + t * H * W, (int)H, (int)W, s->dw + c * s->kh * s->kw, s->kh, s->kw,
-                             w->sh, w->sw, w->pt, w->pl, w->dh, w->dw, s->bias[c],
-                             res ? &none : &act, yp, w->oh, w->ow);
+    for (int64_t t = 0; t < N * blocks; t++) {
+        int64_t img = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
+        float *yp = y + (img * C + c0) * P;
+        ctx->k->dwconv_planes(x + (img * C + c0) * H * W, H * W, (int)nc, (int)H, (int)W,
+                              s->dw + c0 * s->kh * s->kw, s->kh, s->kw, w->sh, w->sw, w->pt, w->pl,
+                              w->dh, w->dw, s->bias + c0, res ? &none : &act, yp, P, w->oh, w->ow);
         if (res) {
-            const float *rp = res + t * P;
-            for (int64_t i = 0; i < P; i++) yp[i] += rp[i];
-            ctx->k->act(&act, yp, yp, (size_t)P);
+            const float *rp = res + (img * C + c0) * P;
+            for (int64_t i = 0; i < nc * P; i++) yp[i] += rp[i];
+            ctx->k->act(&act, yp, yp, (size_t)(nc * P));
         }
+    }
+    return 0;
+}
+
+/* Winograd F(4x4, 3x3): per task (chunk of tiles across images, block of output channels) the
+ * input transform writes 36 packed-B matrices (cin, tiles), 36 GEMMs with the transformed weights
+ * give X (36, mm, tiles), and the output transform adds bias and residual and applies the activation.
+ * Each tile goes through the same lane-wise transforms and GEMM columns wherever it sits, so an
+ * image's result does not depend on the batch. */
+static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_window *w,
+                             const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx) {
+    const fc_kernels *k = ctx->k;
+    int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w->oh * w->ow;
+    int64_t TW = (w->ow + 3) / 4, T = (w->oh + 3) / 4 * TW, chunks, total = N * T;
+    int tc = wino_chunk(k->nr, N, w, &chunks), C = s->cin_g, M = s->cout;
+    int msplit = 1;
+    while (chunks * msplit < 2 * ctx->threads && M / (msplit * 2) >= 2 * k->mr) msplit *= 2;
+    int mblock = ((M + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
+    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
+    float *y = out->data;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+    for (int64_t t = 0; t < chunks * msplit; t++) {
+        int64_t ch = t / msplit, t0 = ch * tc;
+        int m0 = (int)(t % msplit) * mblock, mm = M - m0 < mblock ? M - m0 : mblock;
+        if (mm <= 0) continue;
+        int nt = (int)(total - t0 < tc ? total - t0 : tc), ntp = (nt + k->nr - 1) / k->nr * k->nr;
+        float *V = ctx->work + (size_t)36 * (C + M) * tc * omp_get_thread_num(), *X = V + (size_t)36 * C * tc;
+        fc_wino_in ti[WINO_TILES + 64];
+        fc_wino_out to[WINO_TILES + 64];
+        for (int l = 0; l < nt; l++) {
+            int64_t g = t0 + l, img = g / T, ty = g % T / TW, tx = g % TW;
+            int64_t iy = ty * 4 - w->pt, ix = tx * 4 - w->pl;
+            ti[l] = (fc_wino_in){.src = x + img * C * H * W + iy * W + ix,
+                                 .r0 = (int)(iy < 0 ? -iy : 0), .r1 = (int)(H - iy < 6 ? H - iy : 6),
+                                 .c0 = (int)(ix < 0 ? -ix : 0), .c1 = (int)(W - ix < 6 ? W - ix : 6)};
+            int64_t o = img * M * P + m0 * P + ty * 4 * w->ow + tx * 4;
+            to[l] = (fc_wino_out){.dst = y + o, .res = res ? res + o : NULL,
+                                  .rows = (int)(w->oh - ty * 4 < 4 ? w->oh - ty * 4 : 4),
+                                  .cols = (int)(w->ow - tx * 4 < 4 ? w->ow - tx * 4 : 4)};
+        }
+        for (int q = 0; q * k->nr < nt; q++)
+            k->wino_input(C, H * W, W, ti + q * k->nr, nt - q * k->nr < k->nr ? nt - q * k->nr : k->nr,
+                          V + (size_t)q * C * k->nr, (ptrdiff_t)C * ntp);
+        for (int xi = 0; xi < 36; xi++)
+            k->sgemm_packed(mm, ntp, C, s->packed + xi * s->group_stride + (size_t)(m0 / k->mr) * C * k->mr,
+                            V + (size_t)xi * C * ntp, X + (size_t)xi * mm * ntp, ntp, 1, NULL);
+        k->wino_output(mm, X, (ptrdiff_t)mm * ntp, ntp, to, nt, P, w->ow, s->bias + m0, &n->act);
     }
     return 0;
 }
@@ -203,36 +380,66 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     fc_window w;
     conv_geometry(n, s, &in[0], &w, err);
     if (s->depthwise) return conv_run_depthwise(n, s, &w, in, out, ctx);
+    if (s->wino) return conv_run_winograd(n, s, &w, in, out, ctx);
     const fc_kernels *k = ctx->k;
     int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w.oh * w.ow;
-    int mg = s->cout / s->group, cc = chunk_cols(s, P);
-    int64_t chunks = (P + cc - 1) / cc, tasks = N * s->group * chunks;
+    int mg = s->cout / s->group, direct = is_direct(s, &w);
+    chunk_plan c = plan_chunks(k->nr, N, P);
+    int64_t tasks = c.count * s->group;
     /* Few tasks (batch 1, small late layers): also split output channels so both cores work. */
     int msplit = 1;
     while (tasks * msplit < 2 * ctx->threads && mg / (msplit * 2) >= 2 * k->mr) msplit *= 2;
-    int mblock = (mg / msplit + k->mr - 1) / k->mr * k->mr;
-    int direct = s->kh == 1 && s->kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 &&
-                 w.pb == 0 && w.pr == 0;
-    size_t per = (fc_kernels_packed_b_floats(k, s->K, cc) + 15) / 16 * 16;
+    int mblock = ((mg + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
+    size_t npb, nbt, nct;
+    scratch_parts(s, &c, direct, &npb, &nbt, &nct);
     const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
     float *y = out->data;
+    int64_t xstride = (int64_t)s->cin_g * s->group * H * W, ystride = (int64_t)s->cout * P;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks * msplit; t++) {
-        int64_t ms = t % msplit, rest = t / msplit;
-        int64_t ch = rest % chunks, gi = (rest / chunks) % s->group, img = rest / chunks / s->group;
-        int64_t p0 = ch * cc;
-        int np = (int)(P - p0 < cc ? P - p0 : cc);
-        float *pb = ctx->work + per * (size_t)omp_get_thread_num();
-        const float *xg = x + (img * s->group * s->cin_g + gi * s->cin_g) * H * W;
-        if (direct) k->pack_b(s->K, np, xg + p0, P, 1, pb);
-        else im2col_packed(s, &w, xg, H, W, p0, np, pb);
+        int64_t ms = t % msplit, ch = t / msplit % c.count, gi = t / msplit / c.count;
         int m0 = (int)ms * mblock, mm = mg - m0 < mblock ? mg - m0 : mblock;
         if (mm <= 0) continue;
-        int64_t cbase = (img * s->cout + gi * mg + m0) * P + p0;
-        fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .residual = res ? res + cbase : NULL,
-                          .act = n->act};
-        k->sgemm_packed(mm, np, s->K, s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr,
-                        pb, y + cbase, P, 1, &ep);
+        float *pb = ctx->work + (npb + nbt + nct) * (size_t)omp_get_thread_num();
+        float *bt = pb + npb, *ct = bt + nbt;
+        int64_t c0;
+        int nc = chunk_range(&c, ch, N, P, &c0);
+        const float *xg = x + gi * s->cin_g * H * W;
+        col_run runs[CHUNK_COLS + 64];
+        int n_runs = make_runs(c0, nc, P, k->nr, w.ow, !direct, runs);
+        if (direct && !c.flat) {
+            k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
+        } else if (direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
+            for (int ci = 0; ci < s->cin_g; ci++)
+                for (int r = 0; r < n_runs; r++)
+                    memcpy(bt + (size_t)ci * nc + runs[r].j,
+                           xg + runs[r].img * xstride + (int64_t)ci * P + runs[r].p,
+                           (size_t)runs[r].len * sizeof(float));
+            k->pack_b(s->K, nc, bt, nc, 1, pb);
+        } else {
+            im2col_packed(s, &w, xg, xstride, H, W, runs, n_runs, nc, pb);
+        }
+        const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
+        int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
+        fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = n->act};
+        if (!c.flat) {
+            int64_t cbase = c0 / P * ystride + coff + c0 % P;
+            ep.residual = res ? res + cbase : NULL;
+            k->sgemm_packed(mm, nc, s->K, pa, pb, y + cbase, P, 1, &ep);
+            continue;
+        }
+        /* chunk across images: residual gathered into ct, GEMM in place there, result scattered */
+        for (int m = 0; res && m < mm; m++)
+            for (int r = 0; r < n_runs; r++)
+                memcpy(ct + (size_t)m * nc + runs[r].j,
+                       res + runs[r].img * ystride + coff + (int64_t)m * P + runs[r].p,
+                       (size_t)runs[r].len * sizeof(float));
+        ep.residual = res ? ct : NULL;
+        k->sgemm_packed(mm, nc, s->K, pa, pb, ct, nc, 1, &ep);
+        for (int m = 0; m < mm; m++)
+            for (int r = 0; r < n_runs; r++)
+                memcpy(y + runs[r].img * ystride + coff + (int64_t)m * P + runs[r].p,
+                       ct + (size_t)m * nc + runs[r].j, (size_t)runs[r].len * sizeof(float));
     }
     return 0;
 }

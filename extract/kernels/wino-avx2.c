@@ -1,0 +1,173 @@
+/* AVX2+FMA Winograd F(4x4, 3x3) input and output transforms (the contract is in kernels.h), eight
+ * tiles per vector: the rows of eight tiles' windows are transposed so that each vector holds one
+ * window element of eight tiles, the 1-D transforms run on whole vectors (rows first, then columns,
+ * as the scalar twin does), and the output transform transposes back to four-pixel rows per tile.
+ * Lanes never mix, so a tile's result does not depend on its lane. Panels of 16 (AVX2 table) or 32
+ * (AVX-512 table) tiles are written by the same code. Compiled with -mavx2 -mfma.
+ * Not here: the weight transform and the GEMMs between the transforms (ops/conv.c). */
+#include <math.h>
+
+#include "extract/kernels/internal.h"
+#include "extract/kernels/simd-avx2.h"
+#include "extract/kernels/vact.h"
+
+/* In-place 8x8 transpose of r[0..7]. */
+FC_INLINE void transpose8(vf r[8]) {
+    vf t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    vf t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    vf t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    vf t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    vf s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    vf s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    vf s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    vf s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* o = B^T d over six vectors (the formulas of the scalar twin). */
+FC_INLINE void bt6(const vf d[6], vf o[6]) {
+    vf c2 = v_set1(2.0f), c4 = v_set1(4.0f), c5 = v_set1(5.0f);
+    vf s12 = v_add(d[1], d[2]), d12 = v_sub(d[1], d[2]);
+    vf s34 = v_add(d[3], d[4]), d43 = v_sub(d[4], d[3]);
+    vf d31 = v_sub(d[3], d[1]), d42 = v_sub(d[4], d[2]);
+    o[0] = v_add(v_fnma(c5, d[2], v_mul(c4, d[0])), d[4]);
+    o[1] = v_fnma(c4, s12, s34);
+    o[2] = v_fma(c4, d12, d43);
+    o[3] = v_fma(c2, d31, d42);
+    o[4] = v_fnma(c2, d31, d42);
+    o[5] = v_add(v_fnma(c5, d[3], v_mul(c4, d[1])), d[5]);
+}
+
+/* y = A^T m over six vectors. */
+FC_INLINE void at6(const vf m[6], vf y[4]) {
+    vf a = v_add(m[1], m[2]), b = v_sub(m[1], m[2]), c = v_add(m[3], m[4]), d = v_sub(m[3], m[4]);
+    y[0] = v_add(v_add(m[0], a), c);
+    y[1] = v_fma(v_set1(2.0f), d, b);
+    y[2] = v_fma(v_set1(4.0f), c, a);
+    y[3] = v_add(v_fma(v_set1(8.0f), d, b), m[5]);
+}
+
+/* Input transform of lanes [g, g + 8) of a panel of nr lanes; tiles past nt give zeros. */
+static void input8(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, int g, int nr,
+                   float *V, ptrdiff_t vs) {
+    vmask cm[8];
+    int rlo[8], rhi[8];
+    const float *src[8];
+    for (int l = 0; l < 8; l++) {
+        int ok = g + l < nt;
+        const fc_wino_in *ti = &t[ok ? g + l : 0];
+        src[l] = ti->src;
+        rlo[l] = ok ? ti->r0 : 6;
+        rhi[l] = ok ? ti->r1 : 0;
+        /* columns [c0, c1): mask lanes, loaded from src (lanes 6, 7 are never used) */
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        cm[l] = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(ti->c0 - 1)),
+                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(ti->c1 < 6 ? ti->c1 : 6), lane));
+    }
+    for (int c = 0; c < C; c++) {
+        vf u[6][6];
+        for (int r = 0; r < 6; r++) {
+            vf x[8];
+            for (int l = 0; l < 8; l++)
+                x[l] = r >= rlo[l] && r < rhi[l] ? v_loadm(src[l] + c * cs + r * W, cm[l]) : v_zero();
+            transpose8(x);
+            bt6(x, u[r]);
+        }
+        float *vc = V + (ptrdiff_t)c * nr + g;
+        for (int q = 0; q < 6; q++) {
+            vf col[6], o[6];
+            for (int r = 0; r < 6; r++) col[r] = u[r][q];
+            bt6(col, o);
+            for (int r = 0; r < 6; r++) v_store(vc + (r * 6 + q) * vs, o[r]);
+        }
+    }
+}
+
+static void wino_input_nr(int nr, int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt,
+                          float *V, ptrdiff_t vs) {
+    for (int g = 0; g < nr; g += 8) {
+        if (g >= nt) { /* whole group past the tiles: zeros */
+            for (int c = 0; c < C; c++)
+                for (int xi = 0; xi < 36; xi++) v_store(V + xi * vs + (ptrdiff_t)c * nr + g, v_zero());
+            continue;
+        }
+        input8(C, cs, W, t, nt, g, nr, V, vs);
+    }
+}
+
+void fc_wino_input16_avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, float *V,
+                          ptrdiff_t vs) {
+    wino_input_nr(16, C, cs, W, t, nt, V, vs);
+}
+
+void fc_wino_input32_avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, float *V,
+                          ptrdiff_t vs) {
+    wino_input_nr(32, C, cs, W, t, nt, V, vs);
+}
+
+/* Output transform of tiles [g, g + n), n <= 8, for all M channels. */
+static void output8(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_wino_out *t, int g,
+                    int n, ptrdiff_t cs, ptrdiff_t W, const float *bias, const fc_act *act) {
+    int kind = act ? act->kind : FC_ACT_NONE;
+    vf aa = v_set1(act ? act->a : 0.f), ab = v_set1(act ? act->b : 0.f);
+    for (int m = 0; m < M; m++) {
+        const float *xm = X + m * ms + g;
+        vf z[6][4], y[4][4];
+        for (int r = 0; r < 6; r++) {
+            vf row[6];
+            for (int q = 0; q < 6; q++) row[q] = v_load(xm + (r * 6 + q) * xs);
+            at6(row, z[r]);
+        }
+        for (int j = 0; j < 4; j++) {
+            vf col[6], o[4];
+            for (int r = 0; r < 6; r++) col[r] = z[r][j];
+            at6(col, o);
+            for (int i = 0; i < 4; i++) y[i][j] = o[i];
+        }
+        vf bv = v_bcast(bias + m);
+        for (int i = 0; i < 4; i++) {
+            /* 4 vectors (column j, lanes = tiles) -> per tile a 4-pixel row: vector k holds tile k in
+             * its low half and tile k + 4 in its high half */
+            vf t0 = _mm256_unpacklo_ps(y[i][0], y[i][1]), t1 = _mm256_unpackhi_ps(y[i][0], y[i][1]);
+            vf t2 = _mm256_unpacklo_ps(y[i][2], y[i][3]), t3 = _mm256_unpackhi_ps(y[i][2], y[i][3]);
+            vf p[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+            for (int k = 0; k < 4; k++) {
+                vf v = v_add(p[k], bv);
+                for (int h = 0; h < 2; h++) {
+                    int l = k + 4 * h;
+                    if (l >= n || i >= t[g + l].rows) continue;
+                    const fc_wino_out *o = &t[g + l];
+                    ptrdiff_t off = m * cs + i * W;
+                    __m128 x = h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v);
+                    if (o->cols == 4) {
+                        if (o->res) x = _mm_add_ps(x, _mm_loadu_ps(o->res + off));
+                        x = _mm256_castps256_ps128(
+                            v_act_kind(kind, _mm256_castps128_ps256(x), aa, ab));
+                        _mm_storeu_ps(o->dst + off, x);
+                    } else {
+                        _Alignas(32) float tmp[8];
+                        for (int j = 0; j < 8; j++) tmp[j] = 0.0f;
+                        _mm_store_ps(tmp, x);
+                        for (int j = 0; j < o->cols; j++)
+                            if (o->res) tmp[j] += o->res[off + j];
+                        _mm256_store_ps(tmp, v_act_kind(kind, _mm256_load_ps(tmp), aa, ab));
+                        for (int j = 0; j < o->cols; j++) o->dst[off + j] = tmp[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void fc_wino_output_avx2(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_wino_out *t,
+                         int nt, ptrdiff_t cs, ptrdiff_t W, const float *bias, const fc_act *act) {
+    for (int g = 0; g < nt; g += 8) output8(M, X, xs, ms, t, g, nt - g < 8 ? nt - g : 8, cs, W, bias, act);
+}
