@@ -174,9 +174,9 @@ int fc_gram_compute(const fc_dense_kernels *k, const float *x, int n, int d, dou
     if (!xd) return fc_fail(err, FC_ENOMEM, "gram: out of memory for %d x %d doubles", n, d);
     for (size_t q = 0; q < (size_t)n * d; q++) xd[q] = x[q];
     int blocks = (n + 3) / 4;
-    /* Threads only for real work: on a busy machine every parallel region can stall for a time
-     * slice, which a small Gram matrix does not repay. */
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if ((double)n * n * d > 2e7)
+    /* Threads only for about 10 ms of work or more: on a busy machine a parallel region can stall
+     * for a scheduler time slice, which a small Gram matrix does not repay. */
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if ((double)n * n * d > 2e8)
     for (int blk = blocks - 1; blk >= 0; blk--) { /* largest blocks first */
         int i0 = 4 * blk, ni = n - i0 < 4 ? n - i0 : 4;
         for (int j0 = 0; j0 < i0 + ni; j0 += 2) {

@@ -52,8 +52,9 @@ int fc_gemm_run(fc_gemm *g, int M, int N, int K, const float *A, ptrdiff_t rsa, 
         return fc_fail(err, FC_ENOMEM, "gemm: out of memory for a %d x %d x %d product", M, N, K);
     float *pa = g->pa, *pb = g->pb;
     int threads = g->threads;
-    /* Small products are not worth waking threads for. */
-    if ((double)M * N * K < 65536.0) threads = 1;
+    /* Threads only with several milliseconds of work: on a busy machine a parallel region can
+     * stall for a scheduler time slice, which small products (an MLP batch) never repay. */
+    if ((double)M * N * K < 67108864.0) threads = 1;
     int by_cols = np >= mp;
     int panels = by_cols ? np : mp;
     int parts = threads < panels ? threads : panels;

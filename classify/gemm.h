@@ -2,7 +2,7 @@
  * kernels (extract/kernels: scalar/AVX2/AVX-512 chosen from cpuid), with strided operands so that
  * transposes cost nothing, OpenMP over column (or row) panels and a reusable packing workspace.
  * Results are bitwise independent of the thread count (each output element is computed whole by
- * one kernel call). Not here: double precision (softmax.c has its own loops), epilogues (callers add
+ * one kernel call); products under 2^26 multiply-adds run on one thread. Not here: double precision (softmax.c has its own loops), epilogues (callers add
  * bias/activation themselves), batching of many small products. */
 #ifndef FC_CLASSIFY_GEMM_H
 #define FC_CLASSIFY_GEMM_H

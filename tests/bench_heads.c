@@ -190,14 +190,14 @@ int main(int argc, char **argv) {
     float *P = malloc((size_t)nv * s.k * sizeof *P);
     double best_acc = 0;
     int evals = 0;
-    printf("l2\tC\tval_acc\titers\tevals\tstatus\n");
+    printf("l2\tC\tval_acc\titers\tevals\tstatus\tobjective\n");
     for (int i = 0; i < 9; i++) {
         fc_softmax_predict_proba(&L[i], xv, nv, d, P, threads, &err);
         double acc = fc_metrics_accuracy(P, yv, nv, s.k);
         best_acc = acc > best_acc ? acc : best_acc;
         evals += info[i].evaluations;
-        printf("%.3g\t%.3g\t%.4f\t%d\t%d\t%d\n", l2[i], 1 / l2[i], acc, info[i].iterations, info[i].evaluations,
-               info[i].status);
+        printf("%.3g\t%.3g\t%.4f\t%d\t%d\t%d\t%.8g\n", l2[i], 1 / l2[i], acc, info[i].iterations,
+               info[i].evaluations, info[i].status, info[i].objective);
         fc_layer_free(&L[i]);
     }
     printf("softmax path: %.2f ms (best of %d), %d evaluations, rank %d; best val accuracy %.4f\n", best * 1e3, repeat,

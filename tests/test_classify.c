@@ -431,6 +431,19 @@ static void test_gram(void) {
     }
 }
 
+/* Big enough to be threaded (n^2 d > 2e8): 1 and 2 threads give the same bits. */
+static void test_gram_threads(void) {
+    int n = 600, d = 600;
+    float *x = malloc((size_t)n * d * sizeof *x);
+    double *a = malloc((size_t)n * n * sizeof *a), *b = malloc((size_t)n * n * sizeof *b);
+    for (int i = 0; i < n * d; i++) x[i] = (float)(unif() - 0.5);
+    fc_error err = {0};
+    REQUIRE(fc_gram_compute(NULL, x, n, d, a, 1, &err) == 0, "%s", err.msg);
+    REQUIRE(fc_gram_compute(NULL, x, n, d, b, 2, &err) == 0, "%s", err.msg);
+    CHECK(!memcmp(a, b, (size_t)n * n * sizeof *a), "1 and 2 threads differ");
+    free(x), free(a), free(b);
+}
+
 static void test_dense_vectors(void) {
     const fc_dense_kernels *p = fc_dense_kernels_by_name("portable"), *a = fc_dense_kernels_by_name("avx2");
     REQUIRE(p, "portable table missing");
@@ -495,6 +508,7 @@ int main(void) {
     RUN(test_lbfgs_rosenbrock);
     RUN(test_lbfgs_memory_shift);
     RUN(test_gram);
+    RUN(test_gram_threads);
     RUN(test_dense_vectors);
     RUN(test_data_check);
     return check_done();
