@@ -5,7 +5,7 @@ CC ?= cc
 BUILD ?= build
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -I. -I$(BUILD)/gen
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -I. -I$(BUILD)/gen
 LDLIBS = -lturbojpeg -lpng -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
 
 ONNX_PROTO = /usr/include/onnx/onnx.proto
