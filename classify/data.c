@@ -1,6 +1,6 @@
 /* Input validation for labeled splits: one pass over the features (finite check) and labels
- * (range, class counts), producing the first problem as an fc_error that names the split and row.
- * Not here: any transformation or copying of the data. */
+ * (range, class counts), producing the first problem as an fc_error that names the split and row;
+ * and balanced class weights. Not here: any transformation or copying of the data. */
 #include "classify/data.h"
 
 #include <math.h>
@@ -63,5 +63,17 @@ int fc_data_check(const fc_data *s, int d, int k, int flags, fc_error *err) {
         return fc_fail(err, FC_EINVAL, "%s split has a single class (%d); at least 2 are needed", name, only);
     if (missing >= 0)
         return fc_fail(err, FC_EINVAL, "%s split has no items of class %d (of %d)", name, missing, k);
+    return 0;
+}
+
+int fc_data_balanced_weights(const fc_data *s, int k, float *w, fc_error *err) {
+    int rc = fc_data_check(s, s ? s->d : 0, k, FC_DATA_ALL_CLASSES, err);
+    if (rc) return rc;
+    if (!w) return fc_fail(err, FC_EINVAL, "no output for the class weights");
+    int *count = calloc((size_t)k, sizeof *count);
+    if (!count) return fc_fail(err, FC_ENOMEM, "out of memory");
+    for (int i = 0; i < s->n; i++) count[s->y[i]]++;
+    for (int c = 0; c < k; c++) w[c] = (float)((double)s->n / ((double)k * count[c]));
+    free(count);
     return 0;
 }

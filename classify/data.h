@@ -35,6 +35,12 @@ enum {
  * Reads every element once; O(n*d). Thread-safe (reads only). */
 int fc_data_check(const fc_data *s, int d, int k, int flags, fc_error *err);
 
+/* Class weights w (k) = n / (k * count_c), scikit-learn's class_weight='balanced' (which, like
+ * this, counts items and ignores sample weights), for the class_weight options of the trainers.
+ * Errors: as fc_data_check with FC_DATA_ALL_CLASSES (a class without items would get an infinite
+ * weight). Thread-safe. */
+int fc_data_balanced_weights(const fc_data *s, int k, float *w /* (k) */, fc_error *err);
+
 /* Name used in messages for s ("data" when s->name is NULL). Never NULL. */
 const char *fc_data_name(const fc_data *s);
 

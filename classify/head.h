@@ -18,7 +18,9 @@
  *
  * Ownership: an fc_head owns everything it points to (transform arrays, W, b, names); free it with
  * fc_head_free. A zero-initialized fc_head is empty and valid to free. Functions taking a const
- * head only read it and may run concurrently on the same head. */
+ * head only read it and may run concurrently on the same head. To assemble one from fitted parts,
+ * struct-copy the transform (transform.h) and the trainer's layers into it and set n_layers and
+ * n_classes: the head then owns those arrays (do not free the originals separately). */
 #ifndef FC_HEAD_H
 #define FC_HEAD_H
 

@@ -31,7 +31,8 @@ typedef struct fc_mlp_options {
                                    0 = run all epochs (default 10). Needs a validation split */
     uint64_t seed;              /* PRNG seed (default 0) */
     const float *class_weight;  /* (K) multipliers of the sample weights per class, or NULL */
-    int threads;                /* OpenMP threads of the products (<= 0: all cores) */
+    int threads;                /* OpenMP threads of products of at least 2^26 multiply-adds
+                                   (<= 0: all cores); results are the same for any count */
 } fc_mlp_options;
 
 typedef struct fc_mlp_info {

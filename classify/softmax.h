@@ -28,7 +28,10 @@ typedef struct fc_softmax_options {
                                   when 20 would take more than 64 MiB */
     int warm_start;            /* start from the layer's current W, b instead of zero */
     int reduce;                /* row-space reduction: -1 auto (default), 0 never, 1 when possible */
-    int threads;               /* OpenMP threads (<= 0: all cores) */
+    int threads;               /* OpenMP threads (<= 0: all cores), used only where a parallel
+                                  region has several ms of work (evaluations over 2e7
+                                  multiply-adds, Gram matrices over 2e8): results are the same for
+                                  any count */
     const fc_dense_kernels *kernels; /* NULL = fc_dense_kernels_best(); all tables give the same bits */
 } fc_softmax_options;
 

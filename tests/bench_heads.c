@@ -1,5 +1,6 @@
 /* Benchmark (not a test): the softmax head's 9-value L2 path (l2 = 1e2 ... 1e-6, i.e. C = 1e-2 ...
- * 1e6, warm-started), the counterpart of scripts/sklearn_compare.py, plus one MLP fit for scale.
+ * 1e6, warm-started), the counterpart of scripts/sklearn_compare.py, plus one MLP and one NCM fit
+ * for scale.
  *   build/tests/bench_heads [--write DIR] [--normalize std|l2|none] [--repeat N] [--threads N]
  *       random 245 x 1280 two-class problem (nonnegative, ReLU-like features, 153 val rows);
  *       --write DIR also saves it as DIR/features.npy, labels.txt, splits.txt for the script
@@ -16,6 +17,7 @@
 
 #include "classify/metrics.h"
 #include "classify/mlp.h"
+#include "classify/ncm.h"
 #include "classify/softmax.h"
 #include "classify/transform.h"
 #include "tests/support/npy.h"
@@ -215,6 +217,15 @@ int main(int argc, char **argv) {
     printf("mlp (hidden 512, batch 32, lr 1e-3): %.1f ms, %d epochs (best %d), val accuracy %.4f\n", (now() - t0) * 1e3,
            mi.epochs, mi.best_epoch, mi.val_accuracy);
     fc_layer_free(&M[0]), fc_layer_free(&M[1]);
+
+    /* nearest class mean on L2-normalized features (of the transformed features) */
+    fc_head h = {.n_layers = 1, .n_classes = s.k, .transform = {.kind = FC_TRANSFORM_L2, .dim = d}};
+    t0 = now();
+    if (fc_ncm_fit(&train, s.k, 0, &h.layers[0], &err) || fc_head_predict_proba(&h, xv, nv, d, P, threads, &err))
+        return fprintf(stderr, "%s\n", err.msg), 1;
+    printf("ncm (scale %g): %.2f ms, val accuracy %.4f\n", FC_NCM_DEFAULT_SCALE, (now() - t0) * 1e3,
+           fc_metrics_accuracy(P, yv, nv, s.k));
+    fc_head_free(&h);
     fc_transform_free(&t);
     free(P), free(xt), free(xv), free(yt), free(yv), free(s.x), free(s.y), free(s.is_val);
     return 0;

@@ -327,6 +327,22 @@ static void test_kernel_tables_agree(void) {
     fixture_free(&f);
 }
 
+/* fc_data_balanced_weights reproduces scikit-learn's class_weight='balanced' (fixture "weighted"
+ * saved the weights sklearn computed; sample weights do not enter them, on either side). */
+static void test_balanced_weights(void) {
+    fixture f;
+    REQUIRE(fixture_load("weighted", &f) == 0, "fixture");
+    fc_data data = fixture_data(&f);
+    float w[8];
+    fc_error err = {0};
+    REQUIRE(fc_data_balanced_weights(&data, f.k, w, &err) == 0, "%s", err.msg);
+    for (int c = 0; c < f.k; c++) CHECK(fabsf(w[c] - f.cw.data[c]) <= 1e-6f * f.cw.data[c], "class %d: %g vs %g", c, w[c], f.cw.data[c]);
+    int absent = f.k + 1;
+    CHECK(fc_data_balanced_weights(&data, absent, w, &err) == FC_EINVAL && strstr(err.msg, "no items of class"), "%s",
+          err.msg);
+    fixture_free(&f);
+}
+
 static void test_bad_input(void) {
     float x[4 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 1};
     int y[4] = {0, 1, 0, 1};
@@ -385,6 +401,7 @@ int main(void) {
     RUN(test_gradient_check);
     RUN(test_threads_do_not_change_results);
     RUN(test_kernel_tables_agree);
+    RUN(test_balanced_weights);
     RUN(test_bad_input);
     return check_done();
 }
