@@ -37,7 +37,8 @@ typedef struct fc_softmax_options {
 
 typedef struct fc_softmax_info {
     double objective;   /* f at the solution (summed loss + penalty) */
-    double grad_norm;   /* ||grad f||_2 at the solution, in the reduced coordinates */
+    double grad_norm;   /* ||grad f||_2 at the solution (the coordinate changes are isometries,
+                           so this is also the norm in (W, b)) */
     int iterations, evaluations;
     fc_lbfgs_status status;
     int rank;           /* feature dims actually optimized (rank of X when reduced, else D) */
