@@ -43,7 +43,8 @@ const char *fc_model_default_feature(const fc_model *m);
 
 typedef struct fc_session_options {
     int batch;          /* N >= 1 */
-    int height, width;  /* 0 = the model's declared size */
+    int height, width;  /* 4-D image inputs: 0 = the model's declared size. Other ranks (e.g. a
+                           head's (N, D)) take every non-batch dim from the declaration. */
     int threads;        /* 0 = all cores (omp_get_max_threads) */
 } fc_session_options;
 
@@ -56,7 +57,7 @@ int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_sessi
 int fc_session_run(fc_session *s, const float *input, fc_error *err);
 /* i-th requested output (dims valid after create, data after run). */
 const fc_tensor *fc_session_output(const fc_session *s, int i);
-/* Input dims (N, C, H, W) of this session. */
+/* Input dims of this session: (N, C, H, W), or (N, D, 1, 1) for a 2-D (N, D) input. */
 void fc_session_input_dims(const fc_session *s, int64_t dims[4]);
 /* FLOPs (2 x multiply-adds) of one run. */
 double fc_session_flops(const fc_session *s);

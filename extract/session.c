@@ -185,15 +185,26 @@ int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_sessi
     const fc_graph *g = m->g;
     if (!opt || opt->batch < 1 || opt->height < 0 || opt->width < 0)
         return fc_fail(err, FC_EINVAL, "%s: batch must be >= 1 and sizes >= 0", m->path);
-    int64_t dims[4];
-    fc_model_input_dims(m, dims);
-    int64_t c = dims[1] > 0 ? dims[1] : 3;
-    int64_t h = opt->height ? opt->height : dims[2], w = opt->width ? opt->width : dims[3];
-    if (h <= 0 || w <= 0)
-        return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give a size", m->path);
-    if (h > 16384 || w > 16384 || opt->batch > 65536)
-        return fc_fail(err, FC_ELIMIT, "%s: input %d x %lld x %lld is too large", m->path, opt->batch,
-                       (long long)h, (long long)w);
+    const fc_value *in = &g->values[g->input];
+    int rank = in->decl_rank ? in->decl_rank : 4;
+    int64_t shape[FC_MAX_RANK];
+    shape[0] = opt->batch;
+    if (rank == 4) { /* images: (N, C, H, W), H and W from the options or the declaration */
+        shape[1] = in->decl_dims[1] > 0 ? in->decl_dims[1] : 3;
+        shape[2] = opt->height ? opt->height : in->decl_dims[2];
+        shape[3] = opt->width ? opt->width : in->decl_dims[3];
+        if (shape[2] <= 0 || shape[3] <= 0)
+            return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give a size", m->path);
+        if (shape[2] > 16384 || shape[3] > 16384 || opt->batch > 65536)
+            return fc_fail(err, FC_ELIMIT, "%s: input %d x %lld x %lld is too large", m->path, opt->batch,
+                           (long long)shape[2], (long long)shape[3]);
+    } else { /* e.g. a head's (N, D) features: every dim but the batch must be declared */
+        for (int i = 1; i < rank; i++) {
+            shape[i] = in->decl_dims[i];
+            if (shape[i] <= 0)
+                return fc_fail(err, FC_EINVAL, "%s: input '%s' dimension %d is not fixed", m->path, in->name, i);
+        }
+    }
     fc_session *s = calloc(1, sizeof *s);
     if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
     s->m = m;
@@ -212,8 +223,8 @@ int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_sessi
         if (g->values[v].c.data) s->t[v] = g->values[v].c;
     fc_tensor *x = &s->t[g->input];
     x->dtype = FC_F32;
-    x->rank = 4;
-    x->dims[0] = opt->batch; x->dims[1] = c; x->dims[2] = h; x->dims[3] = w;
+    x->rank = rank;
+    for (int i = 0; i < rank; i++) x->dims[i] = shape[i];
     x->data = NULL;
     size_t work = 0;
     if ((rc = infer_all(s, &work, err)) || (rc = plan_memory(s, err))) goto fail;
@@ -246,7 +257,8 @@ const fc_tensor *fc_session_output(const fc_session *s, int i) {
 }
 
 void fc_session_input_dims(const fc_session *s, int64_t dims[4]) {
-    for (int i = 0; i < 4; i++) dims[i] = s->t[s->m->g->input].dims[i];
+    const fc_tensor *x = &s->t[s->m->g->input];
+    for (int i = 0; i < 4; i++) dims[i] = i < x->rank ? x->dims[i] : 1;
 }
 
 double fc_session_flops(const fc_session *s) { return s->flops; }
