@@ -4,8 +4,8 @@
 # Tests: numpy/torch/torchvision/onnx for the torchvision export reference test.
 set -e
 export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends \
+apt-get -o DPkg::Lock::Timeout=600 update
+apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends \
     build-essential make pkg-config \
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
     libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev liblmdb-dev libsqlite3-dev \
