@@ -53,6 +53,8 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     int size = x->size ? x->size : h;
     if (size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);
     snprintf(x->layer_name, sizeof x->layer_name, "%s", x->layer ? x->layer : deflayer);
+    memcpy(x->model_sha, sha, sizeof sha);
+    x->size_resolved = size;
     fc_extractor_id(sha, x->layer_name, size, (float)x->crop, x->preset, x->dtype, x->id);
     return 0;
 }

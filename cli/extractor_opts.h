@@ -19,7 +19,8 @@ typedef struct cli_extractor {
     fc_dtype dtype;
     int view;
     /* resolved */
-    char dataset[256], layer_name[256], id[65];
+    char dataset[256], layer_name[256], id[65], model_sha[65];
+    int size_resolved;
 } cli_extractor;
 
 #define CLI_EXTRACTOR_LONGOPTS                                                                     \

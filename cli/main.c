@@ -14,6 +14,7 @@ static const struct {
     {"ls", cmd_ls, "list the cache's data sets, extractors, runs and bad files"},
     {"verify", cmd_verify, "check every stored feature and the catalog's consistency"},
     {"gc", cmd_gc, "delete features nothing references any more"},
+    {"train", cmd_train, "fit a classifier head on cached features, evaluate it, save it as ONNX"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
 };

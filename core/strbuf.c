@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int reserve(fc_strbuf *b, size_t extra) {
     if (b->failed) return -1;
@@ -45,4 +46,49 @@ void fc_strbuf_free(fc_strbuf *b) {
     free(b->s);
     b->s = NULL;
     b->len = b->cap = 0;
+}
+
+/* Position just after `"key":` (skipping spaces), or NULL. */
+static const char *json_field(const char *json, const char *key) {
+    size_t n = strlen(key);
+    for (const char *p = json; p && (p = strchr(p, '"'));) {
+        if (!strncmp(p + 1, key, n) && p[n + 1] == '"') {
+            const char *q = p + n + 2;
+            while (*q == ' ') q++;
+            if (*q == ':') {
+                q++;
+                while (*q == ' ') q++;
+                return q;
+            }
+        }
+        p++;
+    }
+    return NULL;
+}
+
+int fc_json_get_string(const char *json, const char *key, char *out, size_t cap) {
+    const char *p = json ? json_field(json, key) : NULL;
+    if (!p || *p != '"' || cap == 0) return -1;
+    size_t k = 0;
+    for (p++; *p && *p != '"'; p++) {
+        char c = *p;
+        if (c == '\\' && p[1]) {
+            p++;
+            c = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+            if (*p == 'u' && p[1] && p[2] && p[3] && p[4]) { c = (char)strtol((char[]){p[3], p[4], 0}, NULL, 16); p += 4; }
+        }
+        if (k + 1 < cap) out[k++] = c;
+    }
+    out[k] = 0;
+    return *p == '"' ? 0 : -1;
+}
+
+int fc_json_get_number(const char *json, const char *key, double *out) {
+    const char *p = json ? json_field(json, key) : NULL;
+    if (!p) return -1;
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p) return -1;
+    *out = v;
+    return 0;
 }

@@ -17,4 +17,9 @@ void fc_strbuf_printf(fc_strbuf *b, const char *fmt, ...) __attribute__((format(
 void fc_strbuf_json(fc_strbuf *b, const char *s);
 void fc_strbuf_free(fc_strbuf *b);
 
+/* Reads a top-level string or number field of a flat JSON object written by featcache (keys are
+ * unique and not nested). Returns 0 when found, -1 otherwise. Strings are unescaped. */
+int fc_json_get_string(const char *json, const char *key, char *out, size_t cap);
+int fc_json_get_number(const char *json, const char *key, double *out);
+
 #endif

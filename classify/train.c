@@ -1,0 +1,279 @@
+/* fc_problem_build / fc_train (see train.h). The head is fitted on raw rows gathered per split;
+ * the transform is fitted on the training rows only and stored in the head, so predicting applies
+ * exactly what training saw. */
+#include "classify/train.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify/data.h"
+#include "classify/mlp.h"
+#include "classify/ncm.h"
+#include "classify/softmax.h"
+
+#define NCM_SCALE 16.0f /* cosine logits scale of the imprinted head */
+
+void fc_head_config_init(fc_head_config *c) {
+    memset(c, 0, sizeof *c);
+    c->kind = FC_HEAD_SOFTMAX;
+    c->normalize = FC_TRANSFORM_STANDARDIZE;
+    c->l2 = 1.0;
+    c->lr = 1e-3;
+    c->epochs = 100;
+    c->batch = 32;
+    c->n_hidden = 1;
+    c->hidden[0] = 512;
+    c->hidden[1] = 256;
+}
+
+const char *fc_head_kind_name(fc_head_kind k) {
+    return k == FC_HEAD_MLP ? "mlp" : k == FC_HEAD_NCM ? "ncm" : "softmax";
+}
+
+int fc_head_kind_parse(const char *s, fc_head_kind *out, fc_error *err) {
+    if (!strcmp(s, "softmax")) *out = FC_HEAD_SOFTMAX;
+    else if (!strcmp(s, "mlp")) *out = FC_HEAD_MLP;
+    else if (!strcmp(s, "ncm")) *out = FC_HEAD_NCM;
+    else return fc_fail(err, FC_EINVAL, "unknown head '%s' (softmax, mlp, ncm)", s);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int fc_problem_build(const float *x, int n, int d, char **labels, char **splits, char **paths,
+                     const uint8_t (*hashes)[32], const fc_split_spec *split, fc_problem *p,
+                     fc_error *err) {
+    memset(p, 0, sizeof *p);
+    p->x = x;
+    p->n = n;
+    p->d = d;
+    int rc = FC_ENOMEM;
+    char **sorted = malloc(((size_t)n + 1) * sizeof *sorted);
+    p->y = malloc(((size_t)n + 1) * sizeof *p->y);
+    p->role = malloc(((size_t)n + 1) * sizeof *p->role);
+    uint8_t *is_val = malloc((size_t)n + 1);
+    if (!sorted || !p->y || !p->role || !is_val) { fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    for (int i = 0; i < n; i++)
+        if (!labels[i] || !*labels[i]) {
+            rc = fc_fail(err, FC_EINVAL, "item %s has no label; training needs every item labeled "
+                         "(class folders or a CSV label column)", paths[i]);
+            goto fail;
+        }
+    for (int i = 0; i < n; i++) sorted[i] = labels[i];
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+    p->classes = calloc((size_t)n + 1, sizeof *p->classes);
+    if (!p->classes) { fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    for (int i = 0; i < n; i++)
+        if (i == 0 || strcmp(sorted[i], sorted[i - 1]))
+            if (!(p->classes[p->k++] = strdup(sorted[i]))) { fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    if (p->k < 2) { rc = fc_fail(err, FC_EINVAL, "only one class ('%s'): a classifier needs at least two", p->classes[0]); goto fail; }
+    for (int i = 0; i < n; i++) {
+        char **c = bsearch(&labels[i], p->classes, (size_t)p->k, sizeof *p->classes, cmp_str);
+        p->y[i] = (int)(c - p->classes);
+    }
+    fc_split_kind kind = split->kind;
+    int has_train = 0, has_val = 0;
+    for (int i = 0; i < n; i++) {
+        has_train |= !strcmp(splits[i], "train");
+        has_val |= !strcmp(splits[i], "val");
+    }
+    if (kind == FC_SPLIT_FOLDERS && !(has_train && has_val)) kind = FC_SPLIT_HASH; /* no folders: hash */
+    double fraction = split->kind == FC_SPLIT_HASH ? split->fraction : 0.2;
+    if (kind == FC_SPLIT_FOLDERS) {
+        for (int i = 0; i < n; i++)
+            p->role[i] = !strcmp(splits[i], "train") ? 0 : !strcmp(splits[i], "val") ? 1 : -1;
+    } else if (kind == FC_SPLIT_HASH) {
+        int nv;
+        if ((rc = fc_split_holdout((const uint8_t *)hashes, n, fraction, is_val, &nv, err))) goto fail;
+        for (int i = 0; i < n; i++) p->role[i] = !strcmp(splits[i], "test") ? -1 : is_val[i];
+    } else {
+        if ((rc = fc_split_kfold((const uint8_t *)hashes, n, split->folds, p->role, err))) goto fail;
+        for (int i = 0; i < n; i++) if (!strcmp(splits[i], "test")) p->role[i] = -1;
+        p->n_folds = split->folds;
+    }
+    for (int i = 0; i < n; i++) {
+        p->n_train += p->n_folds ? p->role[i] >= 0 : p->role[i] == 0;
+        p->n_val += p->n_folds ? 0 : p->role[i] == 1;
+    }
+    if (p->n_train == 0) { rc = fc_fail(err, FC_EINVAL, "the training split is empty"); goto fail; }
+    if (!p->n_folds && p->n_val == 0) { rc = fc_fail(err, FC_EINVAL, "the validation split is empty"); goto fail; }
+    free(sorted);
+    free(is_val);
+    return 0;
+fail:
+    free(sorted);
+    free(is_val);
+    fc_problem_free(p);
+    return rc;
+}
+
+void fc_problem_free(fc_problem *p) {
+    if (p->classes)
+        for (int c = 0; c < p->k; c++) free(p->classes[c]);
+    free(p->classes);
+    free(p->y);
+    free(p->role);
+    memset(p, 0, sizeof *p);
+}
+
+/* Rows of p with select(role) into x (m, d) and y (m). */
+static int gather(const fc_problem *p, int want, int invert, float **x, int **y, int *m) {
+    *m = 0;
+    for (int i = 0; i < p->n; i++) *m += p->role[i] >= 0 && ((p->role[i] == want) != invert);
+    *x = malloc((size_t)*m * p->d * sizeof(float) + 4);
+    *y = malloc((size_t)*m * sizeof(int) + 4);
+    if (!*x || !*y) return -1;
+    int k = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->role[i] >= 0 && ((p->role[i] == want) != invert)) {
+            memcpy(*x + (size_t)k * p->d, p->x + (size_t)i * p->d, (size_t)p->d * sizeof(float));
+            (*y)[k++] = p->y[i];
+        }
+    return 0;
+}
+
+/* Fits cfg on raw training rows (transform included) into head; val (raw) may be NULL. */
+static int fit_head(const fc_head_config *cfg, const float *xt, const int *yt, int nt, const float *xv,
+                    const int *yv, int nv, int d, int k, int threads, fc_head *head, char *info,
+                    size_t info_cap, fc_error *err) {
+    memset(head, 0, sizeof *head);
+    float *tx = NULL, *vx = NULL, *cw = NULL;
+    int rc;
+    fc_transform_kind tk = cfg->kind == FC_HEAD_NCM ? FC_TRANSFORM_L2 : cfg->normalize;
+    if ((rc = fc_transform_fit(&head->transform, tk, xt, nt, d, FC_TRANSFORM_STD_FLOOR, err))) goto out;
+    tx = malloc((size_t)nt * d * sizeof(float) + 4);
+    vx = nv ? malloc((size_t)nv * d * sizeof(float) + 4) : NULL;
+    if (!tx || (nv && !vx)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    if ((rc = fc_transform_apply(&head->transform, xt, nt, d, tx, err))) goto out;
+    if (nv && (rc = fc_transform_apply(&head->transform, xv, nv, d, vx, err))) goto out;
+    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = d};
+    fc_data val = {.name = "val", .x = vx, .y = yv, .n = nv, .d = d};
+    if (cfg->balanced) {
+        if (!(cw = malloc((size_t)k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if ((rc = fc_data_balanced_weights(&train, k, cw, err))) goto out;
+    }
+    head->n_classes = k;
+    if (cfg->kind == FC_HEAD_SOFTMAX) {
+        fc_softmax_options o;
+        fc_softmax_options_init(&o);
+        o.l2 = cfg->l2;
+        o.class_weight = cw;
+        o.threads = threads;
+        fc_softmax_info si;
+        if ((rc = fc_softmax_fit(&o, &train, k, &head->layers[0], &si, err))) goto out;
+        head->n_layers = 1;
+        snprintf(info, info_cap, "L-BFGS %d iterations, objective %.6g, |grad| %.2g", si.iterations, si.objective, si.grad_norm);
+    } else if (cfg->kind == FC_HEAD_MLP) {
+        fc_mlp_options o;
+        fc_mlp_options_init(&o);
+        o.n_hidden = cfg->n_hidden;
+        o.hidden[0] = cfg->hidden[0];
+        o.hidden[1] = cfg->hidden[1];
+        o.dropout = (float)cfg->dropout;
+        o.lr = (float)cfg->lr;
+        o.weight_decay = (float)cfg->l2;
+        o.epochs = cfg->epochs;
+        o.batch = cfg->batch;
+        o.seed = cfg->seed;
+        o.class_weight = cw;
+        o.threads = threads;
+        fc_mlp_info mi;
+        if ((rc = fc_mlp_fit(&o, &train, nv ? &val : NULL, k, head->layers, &mi, err))) goto out;
+        head->n_layers = cfg->n_hidden + 1;
+        snprintf(info, info_cap, "%d epochs, best %d", mi.epochs, mi.best_epoch);
+    } else {
+        if ((rc = fc_ncm_fit(&train, k, NCM_SCALE, &head->layers[0], err))) goto out;
+        head->n_layers = 1;
+        snprintf(info, info_cap, "nearest class mean, scale %g", NCM_SCALE);
+    }
+    rc = fc_head_check(head, err);
+out:
+    if (rc) fc_head_free(head);
+    free(tx);
+    free(vx);
+    free(cw);
+    return rc;
+}
+
+static int accuracy_of(const fc_head *h, const float *x, const int *y, int n, int d, int k, int threads,
+                       double *acc, fc_error *err) {
+    float *P = malloc((size_t)n * k * sizeof(float) + 4);
+    if (!P) return fc_fail(err, FC_ENOMEM, "out of memory");
+    int rc = fc_head_predict_proba(h, x, n, d, P, threads, err);
+    int right = 0;
+    for (int i = 0; rc == 0 && i < n; i++) right += fc_metrics_argmax(P + (size_t)i * k, k) == y[i];
+    *acc = n ? (double)right / n : NAN;
+    free(P);
+    return rc;
+}
+
+int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_train_result *r,
+             fc_error *err) {
+    memset(r, 0, sizeof *r);
+    double t0 = omp_get_wtime();
+    float *xt = NULL, *xv = NULL, *P = NULL;
+    int *yt = NULL, *yv = NULL, nt = 0, nv = 0, rc;
+    r->fold_mean = r->fold_std = NAN;
+    if (!p->n_folds) {
+        if (gather(p, 0, 0, &xt, &yt, &nt) || gather(p, 1, 0, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
+        if (!(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if ((rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err))) goto out;
+        if ((rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err))) goto out;
+        rc = accuracy_of(&r->head, xt, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
+    } else {
+        /* out-of-fold probabilities for every row, per-fold accuracy, final head on all rows */
+        double sum = 0, sum2 = 0;
+        int n_all = 0;
+        for (int i = 0; i < p->n; i++) n_all += p->role[i] >= 0;
+        float *oof = malloc((size_t)n_all * p->k * sizeof(float) + 4);
+        int *yo = malloc((size_t)n_all * sizeof(int) + 4), filled = 0;
+        if (!oof || !yo) { free(oof); free(yo); rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        rc = 0;
+        for (int f = 0; f < p->n_folds && rc == 0; f++) {
+            free(xt); free(yt); free(xv); free(yv);
+            xt = xv = NULL; yt = yv = NULL;
+            if (gather(p, f, 1, &xt, &yt, &nt) || gather(p, f, 0, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
+            if (nv == 0) continue;
+            fc_head h;
+            char info[256];
+            if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, threads, &h, info, sizeof info, err))) break;
+            rc = fc_head_predict_proba(&h, xv, nv, p->d, oof + (size_t)filled * p->k, threads, err);
+            int right = 0;
+            for (int i = 0; rc == 0 && i < nv; i++) {
+                yo[filled + i] = yv[i];
+                right += fc_metrics_argmax(oof + (size_t)(filled + i) * p->k, p->k) == yv[i];
+            }
+            filled += nv;
+            double acc = (double)right / nv;
+            sum += acc;
+            sum2 += acc * acc;
+            fc_head_free(&h);
+        }
+        if (rc == 0) rc = fc_metrics_compute(&r->val, oof, yo, filled, p->k, 5, err);
+        free(oof);
+        free(yo);
+        if (rc) goto out;
+        r->fold_mean = sum / p->n_folds;
+        r->fold_std = sqrt(fmax(0, sum2 / p->n_folds - r->fold_mean * r->fold_mean));
+        free(xt); free(yt);
+        xt = NULL; yt = NULL;
+        if (gather(p, -1000, 1, &xt, &yt, &nt)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
+        rc = accuracy_of(&r->head, xt, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
+    }
+    if (rc == 0) rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err);
+out:
+    r->seconds = omp_get_wtime() - t0;
+    free(xt); free(yt); free(xv); free(yv); free(P);
+    if (rc) fc_train_result_free(r);
+    return rc;
+}
+
+void fc_train_result_free(fc_train_result *r) {
+    fc_head_free(&r->head);
+    fc_metrics_free(&r->val);
+}

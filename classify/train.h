@@ -1,0 +1,73 @@
+/* Head training on a labeled feature matrix: maps labels to classes, chooses the train/validation
+ * split (the data set's own folders, a stable hash holdout, or k folds), fits the transform on the
+ * training rows only, fits one head configuration and evaluates it. Shared by `train`, `sweep` and
+ * `eval`. Not here: reading the cache (store/featureset.h), files and printing (CLI). */
+#ifndef FC_TRAIN_H
+#define FC_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "classify/head.h"
+#include "classify/metrics.h"
+#include "classify/split.h"
+#include "classify/transform.h"
+#include "core/error.h"
+
+typedef enum { FC_HEAD_SOFTMAX = 0, FC_HEAD_MLP = 1, FC_HEAD_NCM = 2 } fc_head_kind;
+
+typedef struct fc_head_config {
+    fc_head_kind kind;
+    fc_transform_kind normalize; /* fitted on the training rows */
+    double l2;                   /* softmax: 1/C; mlp: weight decay */
+    double lr;                   /* mlp Adam step */
+    int epochs, batch, n_hidden, hidden[2];
+    double dropout;
+    uint64_t seed;
+    int balanced;                /* class weights inversely proportional to class frequency */
+} fc_head_config;
+
+/* Defaults: softmax, std normalization, l2 1, lr 1e-3, 100 epochs, batch 32, one hidden layer of
+ * 512, no dropout, seed 0. */
+void fc_head_config_init(fc_head_config *c);
+const char *fc_head_kind_name(fc_head_kind k);
+int fc_head_kind_parse(const char *s, fc_head_kind *out, fc_error *err);
+
+/* A labeled problem: rows x (n, d), class index y (n) in [0, k), class names, and the split:
+ * fold[i] = -1 for rows used in no fold (e.g. the test folder), else 0..n_folds-1; with n_folds == 1
+ * (holdout) fold 0 is validation... see fc_problem_build. */
+typedef struct fc_problem {
+    const float *x;
+    int n, d, k;
+    int *y;
+    char **classes;   /* (k) owned */
+    int *role;        /* (n): 0 train, 1 val, -1 unused (holdout); fold number (k-fold) */
+    int n_folds;      /* 0 = holdout (role train/val), >= 2 = k-fold on role */
+    int n_train, n_val;
+} fc_problem;
+
+/* Builds the problem from string labels and splits (as stored in the catalog) and the items'
+ * hashes. FOLDERS uses split "train"/"val" (falls back to a hash:0.2 holdout of the labeled rows
+ * when there is no val folder); HASH holds out a fraction; KFOLD assigns folds by hash. Errors
+ * (FC_EINVAL, with the first offending path): missing labels, fewer than 2 classes, an empty
+ * train or val split, a class with no training row is allowed (warned by the caller). */
+int fc_problem_build(const float *x, int n, int d, char **labels, char **splits, char **paths,
+                     const uint8_t (*hashes)[32], const fc_split_spec *split, fc_problem *p,
+                     fc_error *err);
+void fc_problem_free(fc_problem *p);
+
+typedef struct fc_train_result {
+    fc_head head;          /* fitted on the training rows (holdout) or on fold 0's (k-fold) */
+    fc_metrics val;        /* validation metrics (holdout) */
+    double train_accuracy;
+    double fold_mean, fold_std; /* k-fold: validation accuracy mean and std; NaN for holdout */
+    double seconds;
+    char info[256];        /* e.g. L-BFGS iterations / MLP epochs */
+} fc_train_result;
+
+/* Fits cfg on p and evaluates it. threads: OpenMP threads inside the fit (<= 0 all cores). */
+int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_train_result *r,
+             fc_error *err);
+void fc_train_result_free(fc_train_result *r);
+
+#endif

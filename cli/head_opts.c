@@ -1,0 +1,146 @@
+/* Shared head options and summaries (see head_opts.h). */
+#include "cli/head_opts.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "extract/preprocess.h"
+
+int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg) {
+    fc_error err = {0};
+    double v;
+    int iv;
+    switch (c) {
+    case 1101:
+        if (fc_head_kind_parse(arg, &cfg->kind, &err)) { fprintf(stderr, "featcache %s: %s\n", cmd, err.msg); return -1; }
+        return 1;
+    case 1102: if (cli_float(cmd, "l2", arg, 0, 1e12, &v)) return -1; cfg->l2 = v; return 1;
+    case 1103: if (cli_float(cmd, "lr", arg, 1e-9, 10, &v)) return -1; cfg->lr = v; return 1;
+    case 1104: if (cli_int(cmd, "epochs", arg, 1, 100000, &iv)) return -1; cfg->epochs = iv; return 1;
+    case 1105: {
+        char *end;
+        long a = strtol(arg, &end, 10), b = 0;
+        if (*end == ',') b = strtol(end + 1, &end, 10);
+        if (*end || a < 1 || a > 65536 || b < 0 || b > 65536) {
+            fprintf(stderr, "featcache %s: --hidden wants N or N,M (e.g. 512 or 512,256), not '%s'\n", cmd, arg);
+            return -1;
+        }
+        cfg->n_hidden = b ? 2 : 1;
+        cfg->hidden[0] = (int)a;
+        cfg->hidden[1] = (int)b;
+        return 1;
+    }
+    case 1106: if (cli_float(cmd, "dropout", arg, 0, 0.99, &v)) return -1; cfg->dropout = v; return 1;
+    case 1107: if (cli_int(cmd, "batch", arg, 1, 1 << 20, &iv)) return -1; cfg->batch = iv; return 1;
+    case 1108: if (cli_int(cmd, "seed", arg, 0, 2147483647, &iv)) return -1; cfg->seed = (uint64_t)iv; return 1;
+    case 1109:
+        if (fc_transform_parse(arg, &cfg->normalize, &err)) { fprintf(stderr, "featcache %s: %s\n", cmd, err.msg); return -1; }
+        return 1;
+    case 1110: cfg->balanced = 1; return 1;
+    default: return 0;
+    }
+}
+
+void cli_head_describe(const fc_head_config *cfg, char *out, size_t cap) {
+    if (cfg->kind == FC_HEAD_SOFTMAX)
+        snprintf(out, cap, "softmax l2=%g %s%s", cfg->l2, fc_transform_name(cfg->normalize), cfg->balanced ? " balanced" : "");
+    else if (cfg->kind == FC_HEAD_NCM)
+        snprintf(out, cap, "ncm");
+    else if (cfg->n_hidden == 2)
+        snprintf(out, cap, "mlp hidden=%d,%d lr=%g l2=%g dropout=%g epochs=%d %s", cfg->hidden[0], cfg->hidden[1],
+                 cfg->lr, cfg->l2, cfg->dropout, cfg->epochs, fc_transform_name(cfg->normalize));
+    else
+        snprintf(out, cap, "mlp hidden=%d lr=%g l2=%g dropout=%g epochs=%d %s", cfg->hidden[0], cfg->lr, cfg->l2,
+                 cfg->dropout, cfg->epochs, fc_transform_name(cfg->normalize));
+}
+
+static void split_text(const fc_split_spec *s, char *out, size_t cap) {
+    if (s->kind == FC_SPLIT_HASH) snprintf(out, cap, "hash:%g", s->fraction);
+    else if (s->kind == FC_SPLIT_KFOLD) snprintf(out, cap, "kfold:%d", s->folds);
+    else snprintf(out, cap, "folders");
+}
+
+void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,
+                          const fc_split_spec *split) {
+    char st[32];
+    split_text(split, st, sizeof st);
+    fc_strbuf_printf(b, "{\"featcache_head\":1,\"dataset\":");
+    fc_strbuf_json(b, x->dataset);
+    fc_strbuf_printf(b, ",\"model\":");
+    fc_strbuf_json(b, x->model);
+    fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"layer\":", x->model_sha);
+    fc_strbuf_json(b, x->layer_name);
+    fc_strbuf_printf(b, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"view\":\"%s\","
+                        "\"extractor\":\"%s\",\"head\":\"%s\",\"normalize\":\"%s\",\"l2\":%g,\"lr\":%g,"
+                        "\"epochs\":%d,\"batch\":%d,\"hidden\":\"%d,%d\",\"n_hidden\":%d,\"dropout\":%g,"
+                        "\"seed\":%llu,\"balanced\":%d,\"split\":\"%s\"}",
+                     x->size_resolved, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
+                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view), x->id,
+                     fc_head_kind_name(cfg->kind), fc_transform_name(cfg->normalize), cfg->l2, cfg->lr, cfg->epochs,
+                     cfg->batch, cfg->hidden[0], cfg->hidden[1], cfg->n_hidden, cfg->dropout,
+                     (unsigned long long)cfg->seed, cfg->balanced, st);
+}
+
+static void num(fc_strbuf *b, const char *key, double v) {
+    if (isfinite(v)) fc_strbuf_printf(b, ",\"%s\":%.6g", key, v);
+    else fc_strbuf_printf(b, ",\"%s\":null", key);
+}
+
+void cli_head_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p) {
+    const fc_metrics *m = &r->val;
+    fc_strbuf_printf(b, "{\"val_accuracy\":%.6g", m->accuracy);
+    num(b, "balanced_accuracy", m->balanced_accuracy);
+    num(b, "top5", m->top_k_accuracy);
+    num(b, "log_loss", m->log_loss);
+    num(b, "macro_f1", m->macro_f1);
+    num(b, "train_accuracy", r->train_accuracy);
+    num(b, "fold_mean", r->fold_mean);
+    num(b, "fold_std", r->fold_std);
+    num(b, "seconds", r->seconds);
+    fc_strbuf_printf(b, ",\"n_val\":%d,\"classes\":[", m->n);
+    for (int c = 0; c < p->k; c++) {
+        fc_strbuf_printf(b, c ? "," : "");
+        fc_strbuf_json(b, p->classes[c]);
+    }
+    fc_strbuf_printf(b, "],\"confusion\":[");
+    for (int t = 0; t < m->k; t++) {
+        fc_strbuf_printf(b, "%s[", t ? "," : "");
+        for (int q = 0; q < m->k; q++) fc_strbuf_printf(b, "%s%d", q ? "," : "", m->confusion[t * m->k + q]);
+        fc_strbuf_printf(b, "]");
+    }
+    fc_strbuf_printf(b, "],\"per_class\":[");
+    for (int c = 0; c < m->k; c++) {
+        const fc_class_metrics *pc = &m->per_class[c];
+        fc_strbuf_printf(b, "%s{\"precision\":%.4f,\"recall\":%.4f,\"f1\":%.4f,\"support\":%d}", c ? "," : "",
+                         pc->precision, pc->recall, pc->f1, pc->support);
+    }
+    fc_strbuf_printf(b, "],\"info\":");
+    fc_strbuf_json(b, r->info);
+    fc_strbuf_printf(b, "}");
+}
+
+void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_config *cfg, const fc_problem *p,
+                             const fc_train_result *r) {
+    char desc[256];
+    cli_head_describe(cfg, desc, sizeof desc);
+    const fc_metrics *m = &r->val;
+    fprintf(f, "data set %s: %d x %d features (layer %s), %d classes, %d train / %d val\n", x->dataset, p->n, p->d,
+            x->layer_name, p->k, p->n_train, p->n_folds ? m->n : p->n_val);
+    fprintf(f, "head     %s (%s) in %.3f s\n", desc, r->info, r->seconds);
+    if (p->n_folds)
+        fprintf(f, "%d-fold   accuracy %.4f +- %.4f (out-of-fold metrics below)\n", p->n_folds, r->fold_mean, r->fold_std);
+    fprintf(f, "val      accuracy %.4f  balanced %.4f  top-%d %.4f  log-loss %.4f  macro-F1 %.4f  (train %.4f)\n",
+            m->accuracy, m->balanced_accuracy, m->top_k, m->top_k_accuracy, m->log_loss, m->macro_f1, r->train_accuracy);
+    fprintf(f, "%-20s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+    for (int c = 0; c < p->k; c++)
+        fprintf(f, "%-20s %9.4f %9.4f %9.4f %8d\n", p->classes[c], m->per_class[c].precision, m->per_class[c].recall,
+                m->per_class[c].f1, m->per_class[c].support);
+    fprintf(f, "confusion (rows = true, columns = predicted):\n");
+    for (int t = 0; t < p->k; t++) {
+        fprintf(f, "  %-18s", p->classes[t]);
+        for (int q = 0; q < p->k; q++) fprintf(f, " %6d", m->confusion[t * p->k + q]);
+        fputc('\n', f);
+    }
+}

@@ -1,0 +1,40 @@
+/* Head options shared by train and sweep (--head, --l2, --lr, --epochs, --hidden, --dropout,
+ * --batch, --seed, --normalize, --balanced) and the JSON/text summaries of a trained head. */
+#ifndef FC_CLI_HEAD_OPTS_H
+#define FC_CLI_HEAD_OPTS_H
+
+#include <stdio.h>
+
+#include "classify/train.h"
+#include "cli/extractor_opts.h"
+#include "core/strbuf.h"
+
+#define CLI_HEAD_LONGOPTS                                                                          \
+    {"head", required_argument, 0, 1101}, {"l2", required_argument, 0, 1102},                   \
+    {"lr", required_argument, 0, 1103}, {"epochs", required_argument, 0, 1104},                 \
+    {"hidden", required_argument, 0, 1105}, {"dropout", required_argument, 0, 1106},            \
+    {"batch", required_argument, 0, 1107}, {"seed", required_argument, 0, 1108},                \
+    {"normalize", required_argument, 0, 1109}, {"balanced", no_argument, 0, 1110}
+
+#define CLI_HEAD_HELP                                                                              \
+    "  --head H            softmax (default), mlp or ncm\n"                                        \
+    "  --l2 X              softmax: L2 penalty = 1/C (default 1); mlp: weight decay\n"             \
+    "  --lr X, --epochs N, --hidden 512[,256], --dropout X, --batch N, --seed N   (mlp)\n"        \
+    "  --normalize T       std (default), l2 or none, fitted on the training split\n"              \
+    "  --balanced          class weights inversely proportional to class frequency\n"
+
+/* 1 handled, -1 bad value (printed), 0 not a head option. */
+int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg);
+/* {"dataset":..,"model":..,"model_sha256":..,"layer":..,"size":..,"crop":..,"preprocess":..,
+ *  "dtype":..,"view":..,"extractor":..,"head":..,"l2":..,...,"split":..} */
+void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,
+                          const fc_split_spec *split);
+/* {"val_accuracy":..,"balanced_accuracy":..,"top5":..,"log_loss":..,"train_accuracy":..,
+ *  "fold_mean":..,"fold_std":..,"seconds":..,"classes":[..],"confusion":[[..]],"per_class":[..]} */
+void cli_head_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p);
+void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_config *cfg, const fc_problem *p,
+                             const fc_train_result *r);
+/* Short config text, e.g. "softmax l2=0.01 std" or "mlp hidden=512 lr=0.001 ...". */
+void cli_head_describe(const fc_head_config *cfg, char *out, size_t cap);
+
+#endif
