@@ -1,0 +1,809 @@
+/* fc_head <-> ONNX head file (see head_onnx.h). The writer assembles protobuf-c messages whose
+ * pieces all live in one allocation pool and whose float data points straight into the head; the
+ * reader walks the node list in the exact order the writer emits it and refuses everything else,
+ * so a hand-edited or foreign model is reported as "not a featcache head file" rather than guessed.
+ * Not here: general ONNX import (extract/onnx_import.c), the backbone merge (merge_onnx.c). */
+#include "classify/head_onnx.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extract/onnx_import.h"
+#include "onnx/onnx.pb-c.h"
+
+#define HEAD_OPSET 13
+#define HEAD_IR_VERSION 8
+#define FORMAT_KEY "featcache.format"
+#define CLASSES_KEY "featcache.classes"
+#define META_KEY "featcache.head"
+#define FORMAT_VERSION 1
+
+/* ---- pool ---- */
+
+void *fc_onnx_pool_alloc(fc_onnx_pool *p, size_t size) {
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 64;
+        void **q = realloc(p->ptrs, cap * sizeof *q);
+        if (!q) return NULL;
+        p->ptrs = q;
+        p->cap = cap;
+    }
+    void *m = calloc(1, size ? size : 1);
+    if (m) p->ptrs[p->n++] = m;
+    return m;
+}
+
+void fc_onnx_pool_free(fc_onnx_pool *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n; i++) free(p->ptrs[i]);
+    free(p->ptrs);
+    memset(p, 0, sizeof *p);
+}
+
+static char *pool_printf(fc_onnx_pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *pool_printf(fc_onnx_pool *p, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *s = fc_onnx_pool_alloc(p, (size_t)n + 1);
+    if (!s) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* ---- file I/O ---- */
+
+int fc_onnx_read_bytes(const char *path, long long limit, unsigned char **data, size_t *size,
+                       fc_error *err) {
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int rc = 0;
+    off_t len;
+    if (fseeko(f, 0, SEEK_END) != 0 || (len = ftello(f)) < 0) {
+        rc = fc_fail(err, FC_EIO, "%s: cannot determine the file size", path);
+        goto out;
+    }
+    if (len > limit) {
+        rc = fc_fail(err, FC_ELIMIT, "%s: %lld bytes exceeds the limit of %lld", path, (long long)len,
+                     limit);
+        goto out;
+    }
+    rewind(f);
+    *data = malloc((size_t)len + 1);
+    if (!*data) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto out; }
+    if (fread(*data, 1, (size_t)len, f) != (size_t)len) {
+        rc = fc_fail(err, FC_EIO, "%s: read error", path);
+        free(*data);
+        *data = NULL;
+        goto out;
+    }
+    *size = (size_t)len;
+out:
+    fclose(f);
+    return rc;
+}
+
+int fc_onnx_write_atomic(const char *path, const unsigned char *data, size_t size, fc_error *err) {
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 16);
+    if (!tmp) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
+    snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int rc = fc_fail(err, FC_EIO, "%s: cannot create a temporary file next to it: %s", path,
+                         strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t w = write(fd, data + done, size - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    int saved = errno;
+    int ok = done == size && fsync(fd) == 0;
+    if (!ok && done == size) saved = errno;
+    if (close(fd) != 0 && ok) { ok = 0; saved = errno; }
+    if (ok && rename(tmp, path) != 0) { ok = 0; saved = errno; }
+    int rc = 0;
+    if (!ok) {
+        unlink(tmp);
+        rc = fc_fail(err, FC_EIO, "%s: cannot write: %s", path, strerror(saved ? saved : EIO));
+    }
+    free(tmp);
+    return rc;
+}
+
+/* ---- JSON strings ---- */
+
+/* Appends s as a JSON string literal to buf (grown from the heap). Returns 0 or -1 (no memory). */
+static int json_append_string(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t need = *len + 6 * strlen(s) + 3;
+    if (need > *cap) {
+        size_t c = need * 2;
+        char *b = realloc(*buf, c);
+        if (!b) return -1;
+        *buf = b;
+        *cap = c;
+    }
+    char *o = *buf + *len;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') { *o++ = '\\'; *o++ = (char)*p; }
+        else if (*p < 0x20) o += sprintf(o, "\\u%04x", *p);
+        else *o++ = (char)*p;
+    }
+    *o++ = '"';
+    *o = 0;
+    *len = (size_t)(o - *buf);
+    return 0;
+}
+
+/* JSON array of the class names, pool-allocated; NULL when out of memory. */
+static char *classes_json(const fc_head *h, fc_onnx_pool *pool) {
+    size_t len = 0, cap = 64;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[len++] = '[';
+    buf[len] = 0;
+    for (int k = 0; k < h->n_classes; k++) {
+        if (k) { buf[len++] = ','; buf[len] = 0; }
+        if (json_append_string(&buf, &len, &cap, h->class_names[k])) { free(buf); return NULL; }
+    }
+    char *out = fc_onnx_pool_alloc(pool, len + 2);
+    if (out) { memcpy(out, buf, len); out[len] = ']'; out[len + 1] = 0; }
+    free(buf);
+    return out;
+}
+
+static const char *skip_ws(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+static int hexval(const char *p, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Parses one JSON string at *pp into a malloc'd UTF-8 string; NULL on malformed input/no memory. */
+static char *json_parse_string(const char **pp) {
+    const char *p = *pp;
+    if (*p != '"') return NULL;
+    p++;
+    size_t cap = strlen(p) + 1;
+    char *out = malloc(cap), *o = out;
+    if (!out) return NULL;
+    while (*p && *p != '"') {
+        if ((unsigned char)*p < 0x20) goto bad;
+        if (*p != '\\') { *o++ = *p++; continue; }
+        p++;
+        switch (*p) {
+        case '"': case '\\': case '/': *o++ = *p++; break;
+        case 'b': *o++ = '\b'; p++; break;
+        case 'f': *o++ = '\f'; p++; break;
+        case 'n': *o++ = '\n'; p++; break;
+        case 'r': *o++ = '\r'; p++; break;
+        case 't': *o++ = '\t'; p++; break;
+        case 'u': {
+            unsigned c;
+            if (hexval(p + 1, &c)) goto bad;
+            p += 5;
+            if (c >= 0xd800 && c < 0xdc00) { /* surrogate pair */
+                unsigned lo;
+                if (p[0] != '\\' || p[1] != 'u' || hexval(p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                    goto bad;
+                p += 6;
+                c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+            } else if (c >= 0xdc00 && c <= 0xdfff) goto bad;
+            if (c == 0) goto bad; /* names are C strings */
+            /* at most 4 UTF-8 bytes for the 6 or 12 escape bytes consumed: fits in cap */
+            if (c < 0x80) *o++ = (char)c;
+            else if (c < 0x800) { *o++ = (char)(0xc0 | (c >> 6)); *o++ = (char)(0x80 | (c & 0x3f)); }
+            else if (c < 0x10000) {
+                *o++ = (char)(0xe0 | (c >> 12)); *o++ = (char)(0x80 | ((c >> 6) & 0x3f));
+                *o++ = (char)(0x80 | (c & 0x3f));
+            } else {
+                *o++ = (char)(0xf0 | (c >> 18)); *o++ = (char)(0x80 | ((c >> 12) & 0x3f));
+                *o++ = (char)(0x80 | ((c >> 6) & 0x3f)); *o++ = (char)(0x80 | (c & 0x3f));
+            }
+            break;
+        }
+        default: goto bad;
+        }
+    }
+    if (*p != '"') goto bad;
+    *o = 0;
+    *pp = p + 1;
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+/* Parses a JSON array of exactly k strings into a malloc'd (k) array of malloc'd names. */
+static char **json_parse_names(const char *s, int k) {
+    char **names = calloc((size_t)k, sizeof *names);
+    if (!names) return NULL;
+    const char *p = skip_ws(s);
+    int n = 0;
+    if (*p++ != '[') goto bad;
+    p = skip_ws(p);
+    while (*p != ']') {
+        if (n == k) goto bad;
+        if (n > 0) {
+            if (*p++ != ',') goto bad;
+            p = skip_ws(p);
+        }
+        if (!(names[n] = json_parse_string(&p))) goto bad;
+        n++;
+        p = skip_ws(p);
+    }
+    if (n != k || *skip_ws(p + 1)) goto bad;
+    return names;
+bad:
+    for (int i = 0; i < k; i++) free(names[i]);
+    free(names);
+    return NULL;
+}
+
+/* ---- building ---- */
+
+typedef struct builder {
+    fc_onnx_pool *pool;
+    fc_head_onnx_parts *parts;
+    size_t cap_nodes, cap_inits;
+    int oom;
+} builder;
+
+static Onnx__NodeProto *add_node(builder *b, const char *op, const char *name, int n_in,
+                                 const char *const *ins, const char *out) {
+    if (b->oom || b->parts->n_nodes == b->cap_nodes) { b->oom = 1; return NULL; }
+    Onnx__NodeProto *n = fc_onnx_pool_alloc(b->pool, sizeof *n);
+    char **in = fc_onnx_pool_alloc(b->pool, (size_t)n_in * sizeof *in);
+    char **outs = fc_onnx_pool_alloc(b->pool, sizeof *outs);
+    if (!n || !in || !outs) { b->oom = 1; return NULL; }
+    onnx__node_proto__init(n);
+    n->op_type = (char *)op;
+    n->name = (char *)name;
+    n->domain = "";
+    n->n_input = (size_t)n_in;
+    n->input = in;
+    for (int i = 0; i < n_in; i++) in[i] = (char *)ins[i];
+    n->n_output = 1;
+    n->output = outs;
+    outs[0] = (char *)out;
+    b->parts->nodes[b->parts->n_nodes++] = n;
+    return n;
+}
+
+static Onnx__AttributeProto *add_attr(builder *b, Onnx__NodeProto *n, const char *name,
+                                      Onnx__AttributeProto__AttributeType type) {
+    if (!n) return NULL;
+    Onnx__AttributeProto *a = fc_onnx_pool_alloc(b->pool, sizeof *a);
+    Onnx__AttributeProto **arr = fc_onnx_pool_alloc(b->pool, (n->n_attribute + 1) * sizeof *arr);
+    if (!a || !arr) { b->oom = 1; return NULL; }
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    a->has_type = 1;
+    a->type = type;
+    for (size_t i = 0; i < n->n_attribute; i++) arr[i] = n->attribute[i];
+    arr[n->n_attribute++] = a;
+    n->attribute = arr;
+    return a;
+}
+
+static void attr_int(builder *b, Onnx__NodeProto *n, const char *name, int64_t v) {
+    Onnx__AttributeProto *a = add_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (a) { a->has_i = 1; a->i = v; }
+}
+
+static void attr_ints1(builder *b, Onnx__NodeProto *n, const char *name, int64_t v) {
+    Onnx__AttributeProto *a = add_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *vals = fc_onnx_pool_alloc(b->pool, sizeof *vals);
+    if (!a || !vals) { b->oom = 1; return; }
+    vals[0] = v;
+    a->n_ints = 1;
+    a->ints = vals;
+}
+
+/* Tensor with raw data pointing at data (not copied); rank <= 2. */
+static void add_init(builder *b, const char *name, int dtype, int rank, int64_t d0, int64_t d1,
+                     const void *data, size_t bytes) {
+    if (b->oom || b->parts->n_inits == b->cap_inits) { b->oom = 1; return; }
+    Onnx__TensorProto *t = fc_onnx_pool_alloc(b->pool, sizeof *t);
+    int64_t *dims = fc_onnx_pool_alloc(b->pool, 2 * sizeof *dims);
+    if (!t || !dims) { b->oom = 1; return; }
+    onnx__tensor_proto__init(t);
+    t->name = (char *)name;
+    t->has_data_type = 1;
+    t->data_type = dtype;
+    dims[0] = d0;
+    dims[1] = d1;
+    t->n_dims = (size_t)rank;
+    t->dims = dims;
+    t->has_raw_data = 1;
+    t->raw_data.len = bytes;
+    t->raw_data.data = (uint8_t *)data;
+    b->parts->inits[b->parts->n_inits++] = t;
+}
+
+static void add_meta(builder *b, const char *key, const char *value) {
+    if (b->oom) return;
+    Onnx__StringStringEntryProto *e = fc_onnx_pool_alloc(b->pool, sizeof *e);
+    if (!e || !value) { b->oom = 1; return; }
+    onnx__string_string_entry_proto__init(e);
+    e->key = (char *)key;
+    e->value = (char *)value;
+    b->parts->meta[b->parts->n_meta++] = e;
+}
+
+/* ValueInfo for a float tensor (N, d) with a symbolic batch. */
+static Onnx__ValueInfoProto *value_info_2d(fc_onnx_pool *p, const char *name, int64_t d) {
+    Onnx__ValueInfoProto *vi = fc_onnx_pool_alloc(p, sizeof *vi);
+    Onnx__TypeProto *tp = fc_onnx_pool_alloc(p, sizeof *tp);
+    Onnx__TypeProto__Tensor *tt = fc_onnx_pool_alloc(p, sizeof *tt);
+    Onnx__TensorShapeProto *sp = fc_onnx_pool_alloc(p, sizeof *sp);
+    Onnx__TensorShapeProto__Dimension **dims = fc_onnx_pool_alloc(p, 2 * sizeof *dims);
+    Onnx__TensorShapeProto__Dimension *d0 = fc_onnx_pool_alloc(p, sizeof *d0);
+    Onnx__TensorShapeProto__Dimension *d1 = fc_onnx_pool_alloc(p, sizeof *d1);
+    if (!vi || !tp || !tt || !sp || !dims || !d0 || !d1) return NULL;
+    onnx__value_info_proto__init(vi);
+    onnx__type_proto__init(tp);
+    onnx__type_proto__tensor__init(tt);
+    onnx__tensor_shape_proto__init(sp);
+    onnx__tensor_shape_proto__dimension__init(d0);
+    onnx__tensor_shape_proto__dimension__init(d1);
+    d0->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+    d0->dim_param = "N";
+    d1->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+    d1->dim_value = d;
+    dims[0] = d0;
+    dims[1] = d1;
+    sp->n_dim = 2;
+    sp->dim = dims;
+    tt->has_elem_type = 1;
+    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tt->shape = sp;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    vi->name = (char *)name;
+    vi->type = tp;
+    return vi;
+}
+
+int fc_head_onnx_build(const fc_head *h, const char *input, int opset, const char *metadata_json,
+                       fc_onnx_pool *pool, fc_head_onnx_parts *out, fc_error *err) {
+    memset(out, 0, sizeof *out);
+    int rc = fc_head_check(h, err);
+    if (rc) return rc;
+    if (opset < 8)
+        return fc_fail(err, FC_EUNSUPPORTED, "head: opset %d is too old for the head's operators "
+                       "(Max, Gemm and Softmax need opset >= 8)", opset);
+    builder b = {pool, out, 5 + 2 * FC_HEAD_MAX_LAYERS + 1, 5 + 2 * FC_HEAD_MAX_LAYERS, 0};
+    out->nodes = fc_onnx_pool_alloc(pool, b.cap_nodes * sizeof *out->nodes);
+    out->inits = fc_onnx_pool_alloc(pool, b.cap_inits * sizeof *out->inits);
+    out->meta = fc_onnx_pool_alloc(pool, 3 * sizeof *out->meta);
+    if (!out->nodes || !out->inits || !out->meta) b.oom = 1;
+    const fc_transform *t = &h->transform;
+    int D = h->layers[0].in;
+    const char *x = input;
+    static const float l2_eps_default = FC_TRANSFORM_L2_EPS;
+    static const int64_t l2_axes[1] = {1};
+    if (t->kind == FC_TRANSFORM_STANDARDIZE) {
+        const char *sub_in[2] = {input, "head/mean"}, *mul_in[2] = {"head/centered", "head/scale"};
+        add_init(&b, "head/mean", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, D, 0, t->mean, (size_t)D * 4);
+        add_init(&b, "head/scale", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, D, 0, t->scale, (size_t)D * 4);
+        add_node(&b, "Sub", "head/standardize_sub", 2, sub_in, "head/centered");
+        add_node(&b, "Mul", "head/standardize_mul", 2, mul_in, "head/x");
+        x = "head/x";
+    } else if (t->kind == FC_TRANSFORM_L2) {
+        const float *eps = t->eps > 0 ? &t->eps : &l2_eps_default;
+        const char *red_in[2] = {input, "head/l2_axes"}, *max_in[2] = {"head/norm", "head/l2_eps"};
+        const char *div_in[2] = {input, "head/norm_floor"};
+        add_init(&b, "head/l2_eps", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, 0, 0, eps, 4);
+        Onnx__NodeProto *red;
+        if (opset >= 18) { /* ReduceL2 takes its axes as an input from opset 18 on */
+            add_init(&b, "head/l2_axes", ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, 1, 0, l2_axes, 8);
+            red = add_node(&b, "ReduceL2", "head/l2_norm", 2, red_in, "head/norm");
+        } else {
+            red = add_node(&b, "ReduceL2", "head/l2_norm", 1, red_in, "head/norm");
+            attr_ints1(&b, red, "axes", 1);
+        }
+        attr_int(&b, red, "keepdims", 1);
+        add_node(&b, "Max", "head/l2_floor", 2, max_in, "head/norm_floor");
+        add_node(&b, "Div", "head/l2_div", 2, div_in, "head/x");
+        x = "head/x";
+    }
+    for (int i = 0; i < h->n_layers; i++) {
+        const fc_layer *l = &h->layers[i];
+        char *W = pool_printf(pool, "head/W%d", i), *B = pool_printf(pool, "head/b%d", i);
+        char *name = pool_printf(pool, "head/gemm%d", i);
+        if (!W || !B || !name) { b.oom = 1; break; }
+        add_init(&b, W, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, l->out, l->in, l->W,
+                 (size_t)l->out * l->in * 4);
+        add_init(&b, B, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, l->out, 0, l->b, (size_t)l->out * 4);
+        const char *gin[3] = {x, W, B};
+        Onnx__NodeProto *g = add_node(&b, "Gemm", name, 3, gin, name);
+        attr_int(&b, g, "transB", 1);
+        x = name;
+        if (l->act == FC_ACTIVATION_RELU) {
+            char *r = pool_printf(pool, "head/relu%d", i);
+            if (!r) { b.oom = 1; break; }
+            add_node(&b, "Relu", r, 1, &x, r);
+            x = r;
+        }
+    }
+    Onnx__NodeProto *sm = add_node(&b, "Softmax", "head/softmax", 1, &x, "probabilities");
+    attr_int(&b, sm, "axis", 1);
+
+    char *format = pool_printf(pool, "{\"format\":\"featcache-head\",\"version\":%d,\"transform\":\"%s\","
+                               "\"transform_dim\":%d,\"eps\":%.9g}", FORMAT_VERSION,
+                               fc_transform_name(t->kind), t->dim, (double)t->eps);
+    add_meta(&b, FORMAT_KEY, format);
+    if (h->class_names) add_meta(&b, CLASSES_KEY, classes_json(h, pool));
+    if (metadata_json) add_meta(&b, META_KEY, metadata_json);
+    if (!(out->output = value_info_2d(pool, "probabilities", h->n_classes))) b.oom = 1;
+    if (b.oom) {
+        memset(out, 0, sizeof *out);
+        return fc_fail(err, FC_ENOMEM, "head: out of memory building the ONNX graph");
+    }
+    return 0;
+}
+
+int fc_head_save_onnx(const fc_head *h, const char *path, const char *metadata_json, fc_error *err) {
+    if (!h || !path) return fc_fail(err, FC_EINVAL, "head save: NULL argument");
+    fc_onnx_pool pool = {0};
+    fc_head_onnx_parts parts;
+    unsigned char *buf = NULL;
+    int rc = fc_head_onnx_build(h, "features", HEAD_OPSET, metadata_json, &pool, &parts, err);
+    if (rc) { fc_error_prefix(err, "%s: ", path); goto fail; }
+    Onnx__ModelProto model;
+    Onnx__GraphProto graph;
+    Onnx__OperatorSetIdProto opset, *opsets[1] = {&opset};
+    onnx__model_proto__init(&model);
+    onnx__graph_proto__init(&graph);
+    onnx__operator_set_id_proto__init(&opset);
+    opset.domain = "";
+    opset.has_version = 1;
+    opset.version = HEAD_OPSET;
+    Onnx__ValueInfoProto *in = value_info_2d(&pool, "features", h->layers[0].in);
+    Onnx__ValueInfoProto *outp = parts.output;
+    if (!in) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto fail; }
+    graph.name = "featcache_head";
+    graph.n_node = parts.n_nodes;
+    graph.node = parts.nodes;
+    graph.n_initializer = parts.n_inits;
+    graph.initializer = parts.inits;
+    graph.n_input = 1;
+    graph.input = &in;
+    graph.n_output = 1;
+    graph.output = &outp;
+    model.has_ir_version = 1;
+    model.ir_version = HEAD_IR_VERSION;
+    model.n_opset_import = 1;
+    model.opset_import = opsets;
+    model.producer_name = "featcache";
+    model.graph = &graph;
+    model.n_metadata_props = parts.n_meta;
+    model.metadata_props = parts.meta;
+    size_t size = onnx__model_proto__get_packed_size(&model);
+    buf = malloc(size ? size : 1);
+    if (!buf) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory (%zu bytes)", path, size); goto fail; }
+    onnx__model_proto__pack(&model, buf);
+    rc = fc_onnx_write_atomic(path, buf, size, err);
+fail:
+    free(buf);
+    fc_onnx_pool_free(&pool);
+    return rc;
+}
+
+/* ---- loading ---- */
+
+typedef struct reader {
+    const char *path;
+    const Onnx__GraphProto *g;
+    size_t pos;
+    fc_error *err;
+} reader;
+
+#define NOT_HEAD "not a featcache head file"
+
+static int bad(reader *r, const char *what) {
+    return fc_fail(r->err, FC_EFORMAT, "%s: " NOT_HEAD " (%s)", r->path, what);
+}
+
+/* Takes the next node, which must be op with exactly these inputs and one output out. */
+static const Onnx__NodeProto *expect_node(reader *r, const char *op, int n_in, const char *const *ins,
+                                          const char *out) {
+    if (r->pos >= r->g->n_node) return NULL;
+    const Onnx__NodeProto *n = r->g->node[r->pos];
+    if (!n->op_type || strcmp(n->op_type, op) != 0) return NULL;
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx") != 0) return NULL;
+    if (n->n_input != (size_t)n_in || n->n_output != 1 || !n->output[0] || strcmp(n->output[0], out))
+        return NULL;
+    for (int i = 0; i < n_in; i++)
+        if (!n->input[i] || strcmp(n->input[i], ins[i]) != 0) return NULL;
+    r->pos++;
+    return n;
+}
+
+/* Integer attribute (or ints of length 1 when as_list); returns 0 and sets *v when present. */
+static int node_attr_int(const Onnx__NodeProto *n, const char *name, int as_list, int64_t *v) {
+    for (size_t i = 0; i < n->n_attribute; i++) {
+        const Onnx__AttributeProto *a = n->attribute[i];
+        if (!a->name || strcmp(a->name, name) != 0) continue;
+        if (as_list) {
+            if (a->n_ints != 1) return -1;
+            *v = a->ints[0];
+        } else {
+            if (a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT) return -1;
+            *v = a->i;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* Only the listed attributes may be present. */
+static int attrs_only(const Onnx__NodeProto *n, const char *const *allowed, int n_allowed) {
+    for (size_t i = 0; i < n->n_attribute; i++) {
+        int ok = 0;
+        for (int j = 0; j < n_allowed; j++)
+            if (n->attribute[i]->name && !strcmp(n->attribute[i]->name, allowed[j])) ok = 1;
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+static const Onnx__TensorProto *find_init(const Onnx__GraphProto *g, const char *name) {
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, name)) return g->initializer[i];
+    return NULL;
+}
+
+/* Copies float initializer `name` of rank `rank` into a malloc'd array; its dims go to dims (which
+ * must equal want where want[i] > 0). */
+static int read_floats(reader *r, const char *name, int rank, const int64_t *want, int64_t *dims,
+                       float **out) {
+    *out = NULL;
+    const Onnx__TensorProto *t = find_init(r->g, name);
+    if (!t)
+        return fc_fail(r->err, FC_EFORMAT, "%s: " NOT_HEAD " (initializer '%s' is missing)", r->path, name);
+    if (!t->has_data_type || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' is not float32", r->path, name);
+    if (t->n_dims != (size_t)rank)
+        return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' has rank %zu, expected %d", r->path,
+                       name, t->n_dims, rank);
+    int64_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        if (t->dims[i] < 1 || t->dims[i] > (1 << 24) || (want[i] > 0 && t->dims[i] != want[i]))
+            return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' has dimension %d = %lld, expected "
+                           "%lld", r->path, name, i, (long long)t->dims[i], (long long)want[i]);
+        dims[i] = t->dims[i];
+        count *= t->dims[i];
+    }
+    if (count > (1LL << 28))
+        return fc_fail(r->err, FC_ELIMIT, "%s: initializer '%s' is too large", r->path, name);
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' uses external data (head files are "
+                       "self-contained)", r->path, name);
+    float *f = malloc((size_t)count * sizeof *f);
+    if (!f) return fc_fail(r->err, FC_ENOMEM, "%s: out of memory", r->path);
+    if (t->has_raw_data && t->raw_data.len) {
+        if (t->raw_data.len != (size_t)count * 4) {
+            free(f);
+            return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu bytes, its shape needs "
+                           "%lld", r->path, name, t->raw_data.len, (long long)count * 4);
+        }
+        memcpy(f, t->raw_data.data, (size_t)count * 4);
+    } else {
+        if (t->n_float_data != (size_t)count) {
+            free(f);
+            return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu values, its shape needs "
+                           "%lld", r->path, name, t->n_float_data, (long long)count);
+        }
+        memcpy(f, t->float_data, (size_t)count * 4);
+    }
+    *out = f;
+    return 0;
+}
+
+static const char *meta_get(const Onnx__ModelProto *m, const char *key) {
+    for (size_t i = 0; i < m->n_metadata_props; i++)
+        if (m->metadata_props[i]->key && !strcmp(m->metadata_props[i]->key, key))
+            return m->metadata_props[i]->value ? m->metadata_props[i]->value : "";
+    return NULL;
+}
+
+/* The graph input `features` (N, D) or output `probabilities` (N, K): name, float, rank 2 and,
+ * when declared, the expected width. */
+static int check_io(reader *r, const Onnx__ValueInfoProto *vi, const char *name, int64_t width) {
+    if (!vi->name || strcmp(vi->name, name) != 0) return bad(r, "unexpected graph input or output");
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type ||
+        (tp->tensor_type->has_elem_type && tp->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT))
+        return fc_fail(r->err, FC_EFORMAT, "%s: '%s' is not a float tensor", r->path, name);
+    const Onnx__TensorShapeProto *sp = tp->tensor_type->shape;
+    if (sp) {
+        if (sp->n_dim != 2)
+            return fc_fail(r->err, FC_EFORMAT, "%s: '%s' has rank %zu, expected 2", r->path, name, sp->n_dim);
+        const Onnx__TensorShapeProto__Dimension *d = sp->dim[1];
+        if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value != width)
+            return fc_fail(r->err, FC_EFORMAT, "%s: '%s' declares %lld columns, the weights give %lld",
+                           r->path, name, (long long)d->dim_value, (long long)width);
+    }
+    return 0;
+}
+
+static int load_graph(reader *r, const Onnx__ModelProto *m, fc_head *h) {
+    const Onnx__GraphProto *g = r->g;
+    const char *format = meta_get(m, FORMAT_KEY);
+    if (!format) return bad(r, "no " FORMAT_KEY " metadata");
+    int version, dim, used = 0;
+    float eps;
+    char kind_name[16];
+    if (sscanf(format, "{\"format\":\"featcache-head\",\"version\":%d,", &version) != 1)
+        return bad(r, "malformed " FORMAT_KEY " metadata");
+    if (version != FORMAT_VERSION)
+        return fc_fail(r->err, FC_EUNSUPPORTED, "%s: head format version %d (this featcache reads "
+                       "version %d)", r->path, version, FORMAT_VERSION);
+    if (sscanf(format, "{\"format\":\"featcache-head\",\"version\":%*d,\"transform\":\"%15[a-z0-9]\","
+               "\"transform_dim\":%d,\"eps\":%g}%n", kind_name, &dim, &eps, &used) != 3 ||
+        format[used] != 0 || dim < 0 || !isfinite(eps) || eps < 0)
+        return bad(r, "malformed " FORMAT_KEY " metadata");
+    fc_transform_kind kind;
+    if (fc_transform_parse(kind_name, &kind, NULL) != 0) return bad(r, "unknown transform");
+    if (g->n_input != 1 || g->n_output != 1) return bad(r, "expected one input and one output");
+
+    const char *x = "features";
+    h->transform.kind = kind;
+    h->transform.dim = dim;
+    const Onnx__NodeProto *n;
+    int rc;
+    if (kind == FC_TRANSFORM_STANDARDIZE) {
+        const char *sub_in[2] = {x, "head/mean"}, *mul_in[2] = {"head/centered", "head/scale"};
+        if (!expect_node(r, "Sub", 2, sub_in, "head/centered") || !expect_node(r, "Mul", 2, mul_in, "head/x"))
+            return bad(r, "the standardize nodes are missing");
+        int64_t want[1] = {dim}, got[1];
+        if (dim < 1) return bad(r, "standardize transform without a dimension");
+        if ((rc = read_floats(r, "head/mean", 1, want, got, &h->transform.mean)) ||
+            (rc = read_floats(r, "head/scale", 1, want, got, &h->transform.scale)))
+            return rc;
+        x = "head/x";
+    } else if (kind == FC_TRANSFORM_L2) {
+        const char *red_in[1] = {x}, *max_in[2] = {"head/norm", "head/l2_eps"};
+        const char *div_in[2] = {x, "head/norm_floor"};
+        int64_t axis = 0, keep = 0;
+        n = expect_node(r, "ReduceL2", 1, red_in, "head/norm");
+        static const char *const red_attrs[] = {"axes", "keepdims"};
+        if (!n || node_attr_int(n, "axes", 1, &axis) != 0 || axis != 1 ||
+            node_attr_int(n, "keepdims", 0, &keep) != 0 || keep != 1 || !attrs_only(n, red_attrs, 2))
+            return bad(r, "the L2 norm node is missing or has other attributes");
+        if (!expect_node(r, "Max", 2, max_in, "head/norm_floor") ||
+            !expect_node(r, "Div", 2, div_in, "head/x"))
+            return bad(r, "the L2 floor/division nodes are missing");
+        const Onnx__TensorProto *t = find_init(g, "head/l2_eps");
+        float stored;
+        if (!t || t->n_dims != 0 || !t->has_data_type || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+            !((t->has_raw_data && t->raw_data.len == 4) || (!t->raw_data.len && t->n_float_data == 1)))
+            return bad(r, "initializer 'head/l2_eps' is missing or not a float scalar");
+        if (t->raw_data.len == 4) memcpy(&stored, t->raw_data.data, 4);
+        else stored = t->float_data[0];
+        if (stored != (eps > 0 ? eps : FC_TRANSFORM_L2_EPS))
+            return bad(r, "head/l2_eps disagrees with the " FORMAT_KEY " metadata");
+        h->transform.eps = eps;
+        x = "head/x";
+    }
+    if (kind != FC_TRANSFORM_L2 && eps != 0) return bad(r, "eps set for a non-L2 transform");
+
+    int prev = -1;
+    for (int i = 0; i < FC_HEAD_MAX_LAYERS; i++) {
+        char W[16], B[16], gname[16], rname[16];
+        snprintf(W, sizeof W, "head/W%d", i);
+        snprintf(B, sizeof B, "head/b%d", i);
+        snprintf(gname, sizeof gname, "head/gemm%d", i);
+        snprintf(rname, sizeof rname, "head/relu%d", i);
+        const char *gin[3] = {x, W, B};
+        if (r->pos >= g->n_node || !g->node[r->pos]->op_type || strcmp(g->node[r->pos]->op_type, "Gemm"))
+            break;
+        n = expect_node(r, "Gemm", 3, gin, gname);
+        int64_t tb = 0, v;
+        static const char *const gemm_attrs[] = {"transB", "transA", "alpha", "beta"};
+        if (!n || node_attr_int(n, "transB", 0, &tb) != 0 || tb != 1 || !attrs_only(n, gemm_attrs, 4) ||
+            node_attr_int(n, "transA", 0, &v) == 0 /* only the default (absent) is written */ ||
+            node_attr_int(n, "alpha", 0, &v) != 1 || node_attr_int(n, "beta", 0, &v) != 1)
+            return bad(r, "unexpected Gemm node");
+        fc_layer *l = &h->layers[i];
+        int64_t wdims[2], want_w[2] = {0, prev > 0 ? prev : (dim > 0 ? dim : 0)};
+        if ((rc = read_floats(r, W, 2, want_w, wdims, &l->W))) return rc;
+        l->out = (int)wdims[0];
+        l->in = (int)wdims[1];
+        h->n_layers = i + 1;
+        int64_t want_b[1] = {l->out}, bdims[1];
+        if ((rc = read_floats(r, B, 1, want_b, bdims, &l->b))) return rc;
+        x = gname;
+        l->act = FC_ACTIVATION_NONE;
+        const char *rin[1] = {x};
+        if (expect_node(r, "Relu", 1, rin, rname)) {
+            l->act = FC_ACTIVATION_RELU;
+            x = rname;
+        }
+        prev = l->out;
+    }
+    if (h->n_layers == 0) return bad(r, "no Gemm layer");
+    const char *sin[1] = {x};
+    int64_t axis = 0;
+    static const char *const sm_attrs[] = {"axis"};
+    if (!(n = expect_node(r, "Softmax", 1, sin, "probabilities")) || node_attr_int(n, "axis", 0, &axis) != 0 ||
+        axis != 1 || !attrs_only(n, sm_attrs, 1))
+        return bad(r, "the Softmax(axis 1) node is missing");
+    if (r->pos != g->n_node) return bad(r, "extra nodes after Softmax");
+    h->n_classes = h->layers[h->n_layers - 1].out;
+    if ((rc = check_io(r, g->input[0], "features", h->layers[0].in)) ||
+        (rc = check_io(r, g->output[0], "probabilities", h->n_classes)))
+        return rc;
+    const char *classes = meta_get(m, CLASSES_KEY);
+    if (classes) {
+        if (!(h->class_names = json_parse_names(classes, h->n_classes)))
+            return fc_fail(r->err, FC_EFORMAT, "%s: " CLASSES_KEY " is not a JSON array of %d class "
+                           "names", r->path, h->n_classes);
+    }
+    if ((rc = fc_head_check(h, r->err))) return fc_error_prefix(r->err, "%s: ", r->path);
+    return 0;
+}
+
+int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_error *err) {
+    if (metadata_json) *metadata_json = NULL;
+    if (!path || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
+    memset(out, 0, sizeof *out);
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    int rc = fc_onnx_read_bytes(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
+    if (rc) return rc;
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
+    free(bytes);
+    if (!m)
+        return fc_fail(err, FC_EFORMAT, "%s: " NOT_HEAD " (protobuf parsing failed: truncated, corrupt "
+                       "or not ONNX)", path);
+    reader r = {path, m->graph, 0, err};
+    if (!m->graph) {
+        rc = bad(&r, "no graph");
+        goto fail;
+    }
+    if ((rc = load_graph(&r, m, out))) goto fail;
+    const char *meta = meta_get(m, META_KEY);
+    if (metadata_json && meta && !(*metadata_json = strdup(meta))) {
+        rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    onnx__model_proto__free_unpacked(m, NULL);
+    return 0;
+fail:
+    onnx__model_proto__free_unpacked(m, NULL);
+    fc_head_free(out);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* export-onnx: one image classifier from a backbone ONNX model and a head file (head_onnx.h).
+ * The result keeps the backbone's data input, its opset and IR version, and only the nodes and
+ * initializers that the feature tensor depends on; then Flatten(axis 1) -> the head's nodes (all
+ * named "head/...") -> output `probabilities` (N, K). Backbone metadata is kept; the head's
+ * featcache.* metadata and "featcache.feature_tensor" are added.
+ * Not here: shape inference (the feature width is checked with featcache's own engine when it can
+ * load the backbone), external data (refused), models with several data inputs or subgraphs. */
+#ifndef FC_MERGE_ONNX_H
+#define FC_MERGE_ONNX_H
+
+#include "core/error.h"
+
+/* Writes out_path (atomically: temporary file + rename) = backbone up to feature_tensor + head.
+ * feature_tensor must be produced by a backbone node (e.g. "pooled", (N, 1280, 1, 1)).
+ * Errors (messages name the file and the reason): FC_EIO (read/write), FC_EFORMAT (corrupt
+ * backbone or head file), FC_EINVAL (NULL arguments, unknown feature tensor), FC_ESHAPE (the
+ * feature width differs from the head's input width), FC_EUNSUPPORTED (opset < 8, external data,
+ * several data inputs, control-flow subgraphs, backbone names that clash with "head/..." or
+ * "probabilities"), FC_ELIMIT, FC_ENOMEM. Thread-safe for distinct out_path; allocates about twice
+ * the backbone's size. */
+int fc_onnx_merge_classifier(const char *backbone_path, const char *feature_tensor,
+                             const char *head_path, const char *out_path, fc_error *err);
+
+#endif
