@@ -261,7 +261,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
         r->fold_std = sqrt(fmax(0, sum2 / p->n_folds - r->fold_mean * r->fold_mean));
         free(xt); free(yt);
         xt = NULL; yt = NULL;
-        if (gather(p, -1000, 1, &xt, &yt, &nt)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if (gather(p, -1000, 1, &xt, &yt, &nt)) /* every row in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
         rc = accuracy_of(&r->head, xt, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
     }
@@ -276,4 +276,73 @@ out:
 void fc_train_result_free(fc_train_result *r) {
     fc_head_free(&r->head);
     fc_metrics_free(&r->val);
+}
+
+typedef struct l2_order { double l2; int index; } l2_order;
+
+static int cmp_l2_desc(const void *a, const void *b) {
+    double x = ((const l2_order *)a)->l2, y = ((const l2_order *)b)->l2;
+    return (x < y) - (x > y);
+}
+
+int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p, int threads,
+                          fc_train_result *results, fc_error *err) {
+    if (m < 1 || p->n_folds) return fc_fail(err, FC_EINVAL, "softmax path: holdout problems and m >= 1 only");
+    double t0 = omp_get_wtime();
+    memset(results, 0, (size_t)m * sizeof *results);
+    float *xt = NULL, *xv = NULL, *tx = NULL, *P = NULL, *cw = NULL;
+    int *yt = NULL, *yv = NULL, nt, nv, rc;
+    fc_transform tr = {0};
+    l2_order *ord = malloc((size_t)m * sizeof *ord);
+    double *l2 = malloc((size_t)m * sizeof *l2);
+    fc_layer *layers = calloc((size_t)m, sizeof *layers);
+    fc_softmax_info *infos = calloc((size_t)m, sizeof *infos);
+    if (!ord || !l2 || !layers || !infos || gather(p, 0, 0, &xt, &yt, &nt) || gather(p, 1, 0, &xv, &yv, &nv)) {
+        rc = fc_fail(err, FC_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < m; i++) ord[i] = (l2_order){cfgs[i].l2, i};
+    qsort(ord, (size_t)m, sizeof *ord, cmp_l2_desc); /* strong to weak penalty: warm starts help */
+    for (int i = 0; i < m; i++) l2[i] = ord[i].l2;
+    if ((rc = fc_transform_fit(&tr, cfgs[0].normalize, xt, nt, p->d, FC_TRANSFORM_STD_FLOOR, err))) goto out;
+    if (!(tx = malloc((size_t)nt * p->d * sizeof(float) + 4)) || !(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) {
+        rc = fc_fail(err, FC_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = fc_transform_apply(&tr, xt, nt, p->d, tx, err))) goto out;
+    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = p->d};
+    if (cfgs[0].balanced) {
+        if (!(cw = malloc((size_t)p->k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if ((rc = fc_data_balanced_weights(&train, p->k, cw, err))) goto out;
+    }
+    fc_softmax_options o;
+    fc_softmax_options_init(&o);
+    o.class_weight = cw;
+    o.threads = threads;
+    if ((rc = fc_softmax_fit_path(&o, &train, p->k, l2, m, layers, infos, err))) goto out;
+    double fit_seconds = (omp_get_wtime() - t0) / m; /* the path's cost shared evenly */
+    for (int i = 0; i < m && rc == 0; i++) {
+        fc_train_result *r = &results[ord[i].index];
+        r->fold_mean = r->fold_std = NAN;
+        if ((rc = fc_transform_copy(&r->head.transform, &tr, err))) break;
+        r->head.layers[0] = layers[i];
+        memset(&layers[i], 0, sizeof layers[i]); /* now owned by the head */
+        r->head.n_layers = 1;
+        r->head.n_classes = p->k;
+        snprintf(r->info, sizeof r->info, "L-BFGS path %d iterations, objective %.6g", infos[i].iterations, infos[i].objective);
+        if ((rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err)) ||
+            (rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err)) ||
+            (rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err)) ||
+            (rc = accuracy_of(&r->head, xt, yt, nt, p->d, p->k, threads, &r->train_accuracy, err)))
+            break;
+        r->seconds = fit_seconds;
+    }
+    if (rc)
+        for (int i = 0; i < m; i++) fc_train_result_free(&results[i]);
+out:
+    for (int i = 0; layers && i < m; i++) fc_layer_free(&layers[i]);
+    fc_transform_free(&tr);
+    free(ord); free(l2); free(layers); free(infos);
+    free(xt); free(yt); free(xv); free(yv); free(tx); free(P); free(cw);
+    return rc;
 }

@@ -70,4 +70,10 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
              fc_error *err);
 void fc_train_result_free(fc_train_result *r);
 
+/* Softmax heads differing only in l2 (same normalize/balanced) as one warm-started regularization
+ * path sharing one factorization: cfgs[0..m) must all be softmax with equal normalize/balanced;
+ * results[i] is for cfgs[i]. Holdout problems only (k-fold: call fc_train per config). */
+int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p, int threads,
+                          fc_train_result *results, fc_error *err);
+
 #endif

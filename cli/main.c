@@ -15,6 +15,7 @@ static const struct {
     {"verify", cmd_verify, "check every stored feature and the catalog's consistency"},
     {"gc", cmd_gc, "delete features nothing references any more"},
     {"train", cmd_train, "fit a classifier head on cached features, evaluate it, save it as ONNX"},
+    {"sweep", cmd_sweep, "fit every combination of a hyperparameter grid in parallel, ranked"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
 };
