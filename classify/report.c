@@ -185,7 +185,8 @@ static void heat_color(fc_strbuf *b, double t) {
 static void section_confusion(fc_strbuf *b, const fc_report_input *in) {
     const fc_metrics *m = in->val_metrics;
     int k = m->k;
-    fc_strbuf_printf(b, "<section id=\"confusion\"><h2>Confusion matrix</h2>\n");
+    fc_strbuf_printf(b, "<section id=\"confusion\"><h2>Confusion matrix</h2>\n<p class=\"note\">Rows: true "
+                        "class, columns: predicted class; counts, colored by the fraction of the row.</p>\n");
     if (k > CM_MAX_CLASSES) {
         fc_strbuf_printf(b, "<p class=\"note\">Left out: %d classes (more than %d).</p></section>\n", k,
                          CM_MAX_CLASSES);
@@ -195,12 +196,10 @@ static void section_confusion(fc_strbuf *b, const fc_report_input *in) {
     if (cell > 56) cell = 56;
     if (cell < 12) cell = 12;
     int show_counts = cell >= 22, font = cell >= 40 ? 13 : cell >= 28 ? 11 : 9;
-    int label_w = 150, top = 24, label_h = 130; /* left labels, title row, rotated bottom labels */
+    int label_w = 150, top = 8, label_h = 130; /* left labels, title row, rotated bottom labels */
     int x0 = label_w + 22, y0 = top, w = x0 + k * cell + 20, h = y0 + k * cell + label_h;
     fc_strbuf_printf(b, "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                         "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"confusion matrix\">\n", w, h, w, h);
-    fc_strbuf_printf(b, "<text x=\"%d\" y=\"14\" font-size=\"12\" fill=\"#5b6b7c\">rows: true class, columns: "
-                        "predicted, color: row-normalized</text>\n", x0);
     for (int t = 0; t < k; t++) {
         long row = 0;
         for (int p = 0; p < k; p++) row += m->confusion[t * k + p];
@@ -379,9 +378,14 @@ static int chart(fc_strbuf *b, const fc_report_input *in, const char *kind, cons
         if (q.y < ymin) ymin = q.y;
         if (q.y > ymax) ymax = q.y;
     }
-    int logx = xmin > 0 && xmax / xmin >= 100;
+    /* log scale over whole decades when positive values span two decades or more, or for a single
+     * positive value (one L2 setting); else linear, widened around a single value */
+    int logx = xmin > 0 && (xmax / xmin >= 100 || xmax == xmin);
     double lx0 = logx ? floor(log10(xmin)) : xmin, lx1 = logx ? ceil(log10(xmax)) : xmax;
-    if (lx1 <= lx0) { lx0 -= 0.5; lx1 += 0.5; }
+    if (lx1 <= lx0) {
+        lx0 -= logx ? 1 : 0.5;
+        lx1 += logx ? 1 : 0.5;
+    }
     double ystep;
     if (ymax - ymin < 1e-9) { ymin -= 0.01; ymax += 0.01; }
     ystep = nice_step(ymax - ymin, 5);

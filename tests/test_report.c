@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "classify/metrics.h"
@@ -174,7 +175,7 @@ static int make_metrics_5(fc_metrics *m, fc_error *err) {
     for (int i = 0; i < N; i++) {
         y[i] = i % K;
         double s = 0;
-        for (int c = 0; c < K; c++) s += P[i * K + c] = (float)(unif() + (c == y[i] ? 1.2 : 0));
+        for (int c = 0; c < K; c++) s += P[i * K + c] = (float)(unif() + (c == y[i] ? 0.45 : 0));
         for (int c = 0; c < K; c++) P[i * K + c] /= (float)s;
     }
     return fc_metrics_compute(m, P, y, N, K, 2, err);
@@ -345,6 +346,12 @@ static void test_errors_and_atomic_write(void) {
 
     snprintf(bad, sizeof bad, "%s/missing-dir/r.html", dir);
     CHECK(fc_report_write_html(&in, bad, &err) == FC_EIO && strstr(err.msg, "missing-dir"), "%s", err.msg);
+
+    /* rename onto a folder fails after the temporary file exists: it must be removed */
+    snprintf(bad, sizeof bad, "%s/folder.html", dir);
+    REQUIRE(mkdir(bad, 0755) == 0, "mkdir %s", bad);
+    CHECK(fc_report_write_html(&in, bad, &err) == FC_EIO && strstr(err.msg, "folder.html"), "%s", err.msg);
+    CHECK(tmp_files() == 0, "temporary file left after a failed rename");
 
     REQUIRE(fc_report_write_html(&in, path, &err) == 0, "%s", err.msg);
     char *html = slurp(path);
