@@ -56,7 +56,7 @@ static void bench_gemm(const fc_kernels *k, const shape *s, int reps) {
     float *C = alloc_floats((size_t)s->M * s->N), *bias = alloc_floats(s->M);
     k->pack_a(s->M, s->K, A, s->K, 1, pa);
     k->pack_b(s->K, s->N, B, s->N, 1, pb);
-    fc_epilogue ep = {bias, NULL, {FC_ACT_RELU, 0, 0}};
+    fc_epilogue ep = {bias, NULL, {FC_ACT_RELU, 0, 0}, 0};
     double flops = 2.0 * s->M * s->N * s->K, t[15];
     int runs = 0;
     for (int r = 0; r < 15; r++) {

@@ -105,7 +105,7 @@ static void gemm_run(const fc_kernels *k, const gemm_prob *p, int transposed_c, 
     ffill(C, nc, SENTINEL), ffill(R, nc, NAN);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) R[m * rsc + n * csc] = p->res[m * N + n];
-    fc_epilogue ep = {use_bias ? p->bias : NULL, use_res ? R : NULL, *act};
+    fc_epilogue ep = {use_bias ? p->bias : NULL, use_res ? R : NULL, *act, 0};
     k->sgemm_packed(M, N, K, pa, pb, C, rsc, csc, &ep);
     int guard_ok = 1;
     for (size_t i = 0; i < nc; i++) {
@@ -221,7 +221,7 @@ static void gemm_residual_in_place(const fc_kernels *k) {
     k->pack_b(K, N, p.B, N, 1, pb);
     float *C = falloc((size_t)M * N);
     memcpy(C, p.res, sizeof(float) * M * N);
-    fc_epilogue ep = {p.bias, C, ACTS[1]};
+    fc_epilogue ep = {p.bias, C, ACTS[1], 0};
     k->sgemm_packed(M, N, K, pa, pb, C, N, 1, &ep);
     int first = 0, bad = gemm_mismatches(&p, C, ref, &first);
     CHECK(bad == 0, "%s residual == C: %d mismatches, first %d got %g want %g", k->name, bad, first,
@@ -283,7 +283,7 @@ static void gemm_determinism(const fc_kernels *k) {
     float *pa = falloc(fc_kernels_packed_a_floats(k, M, K)), *pb = falloc(fc_kernels_packed_b_floats(k, K, N));
     k->pack_a(M, K, p.A, K, 1, pa);
     k->pack_b(K, N, p.B, N, 1, pb);
-    fc_epilogue ep = {p.bias, p.res, ACTS[8]};
+    fc_epilogue ep = {p.bias, p.res, ACTS[8], 0};
     float *full = falloc((size_t)M * N), *part = falloc((size_t)M * N), *tr = falloc((size_t)M * N);
     k->sgemm_packed(M, N, K, pa, pb, full, N, 1, &ep);
     const int subs[] = {1, 2, 17, 31, 33, 64, 99};
@@ -301,7 +301,7 @@ static void gemm_determinism(const fc_kernels *k) {
     /* calls starting at panel 2 (columns) and panel 1 (rows) */
     int c0 = 2 * nr < N ? 2 * nr : 0, r0 = mr < M ? mr : 0;
     ffill(part, (size_t)M * N, SENTINEL);
-    fc_epilogue ep2 = {p.bias + r0, p.res + r0 * N + c0, ACTS[8]};
+    fc_epilogue ep2 = {p.bias + r0, p.res + r0 * N + c0, ACTS[8], 0};
     k->sgemm_packed(M - r0, N - c0, K, pa + (size_t)r0 * K, pb + (size_t)c0 * K, part + r0 * N + c0, N,
                     1, &ep2);
     int bad = 0;
@@ -312,7 +312,7 @@ static void gemm_determinism(const fc_kernels *k) {
     float *rt = falloc((size_t)M * N);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) rt[n * M + m] = p.res[m * N + n];
-    fc_epilogue ep3 = {p.bias, rt, ACTS[8]};
+    fc_epilogue ep3 = {p.bias, rt, ACTS[8], 0};
     k->sgemm_packed(M, N, K, pa, pb, tr, 1, M, &ep3);
     bad = 0;
     for (int m = 0; m < M; m++)
@@ -320,6 +320,35 @@ static void gemm_determinism(const fc_kernels *k) {
     CHECK(bad == 0, "%s csc != 1: %d elements differ bitwise from csc == 1", k->name, bad);
     free(rt), free(pa), free(pb), free(full), free(part), free(tr);
     prob_free(&p);
+}
+
+/* The streaming-store hint never changes a bit: K in one block and over several, C rows aligned and
+ * not, partial panels, clamp and non-clamp activations, residual in place. */
+static void gemm_stream(const fc_kernels *k) {
+    const int Ks[] = {16, 200, 600}, Ns[] = {96, 100, 37};
+    for (int ki = 0; ki < 3; ki++)
+        for (int ni = 0; ni < 3; ni++)
+            for (int a = 0; a < 3; a++) {
+                int M = 50, N = Ns[ni], K = Ks[ki];
+                const fc_act *act = &ACTS[a == 0 ? 1 : a == 1 ? 2 : 5];
+                gemm_prob p;
+                prob_init(&p, M, N, K, 40u + ki * 9 + ni * 3 + a);
+                float *pa = falloc(fc_kernels_packed_a_floats(k, M, K));
+                float *pb = falloc(fc_kernels_packed_b_floats(k, K, N));
+                k->pack_a(M, K, p.A, K, 1, pa);
+                k->pack_b(K, N, p.B, N, 1, pb);
+                float *c0 = falloc((size_t)M * N), *c1 = falloc((size_t)M * N);
+                memcpy(c0, p.res, sizeof(float) * M * N);
+                memcpy(c1, p.res, sizeof(float) * M * N);
+                fc_epilogue e0 = {p.bias, c0, *act, 0}, e1 = {p.bias, c1, *act, 1};
+                k->sgemm_packed(M, N, K, pa, pb, c0, N, 1, &e0);
+                k->sgemm_packed(M, N, K, pa, pb, c1, N, 1, &e1);
+                CHECK(memcmp(c0, c1, sizeof(float) * M * N) == 0,
+                      "%s stream hint changed the result (M=%d N=%d K=%d act=%d)", k->name, M, N, K,
+                      act->kind);
+                free(pa), free(pb), free(c0), free(c1);
+                prob_free(&p);
+            }
 }
 
 /* ---- depthwise convolution --------------------------------------------------------------------- */
@@ -703,6 +732,7 @@ static void act_cases(const fc_kernels *k) {
     ISA_CASE(gemm_epilogues, isa, reason)                                                           \
     ISA_CASE(gemm_residual_in_place, isa, reason)                                                   \
     ISA_CASE(gemm_determinism, isa, reason)                                                         \
+    ISA_CASE(gemm_stream, isa, reason)                                                              \
     ISA_CASE(dwconv_cases, isa, reason)                                                             \
     ISA_CASE(dwconv_planes_cases, isa, reason)                                                      \
     ISA_CASE(wino_input_cases, isa, reason)                                                         \
@@ -837,6 +867,7 @@ int main(void) {
     RUN(gemm_epilogues_##isa);                                                                      \
     RUN(gemm_residual_in_place_##isa);                                                              \
     RUN(gemm_determinism_##isa);                                                                    \
+    RUN(gemm_stream_##isa);                                                                         \
     RUN(dwconv_cases_##isa);                                                                        \
     RUN(dwconv_planes_cases_##isa);                                                                 \
     RUN(wino_input_cases_##isa);                                                                    \

@@ -38,22 +38,36 @@ FC_INLINE void transpose8(vf r[8]) {
 }
 
 /* One input row of nb (<= 8) planes into strip row dst: (Wp, 8), pixel u = input column u - PL,
- * zero outside [0, W) and in lanes >= nb. */
+ * zero outside [0, W) and in lanes >= nb (missing planes re-read plane nb-1 and are masked off, so
+ * the loops are branch-free and the vectors stay in registers). */
 static void fill_row8(const float *in, ptrdiff_t ics, int nb, int W, int PL, int Wp, float *dst) {
     int lo = PL < Wp ? PL : Wp, hi = PL + W < Wp ? PL + W : Wp;
     for (int u = 0; u < lo; u++) v_store(dst + 8 * u, v_zero());
     for (int u = hi; u < Wp; u++) v_store(dst + 8 * u, v_zero());
+    const float *src[8];
+    for (int c = 0; c < 8; c++) src[c] = in + (c < nb ? c : nb - 1) * ics;
+    vf keep = _mm256_castsi256_ps(v_mask_first(nb));
     vf r[8];
     for (int x0 = 0; x0 < W && PL + x0 < Wp; x0 += 8) {
         int n = W - x0 < 8 ? W - x0 : 8;
         if (n < 8 && W >= 8) x0 = W - 8, n = 8; /* last group overlaps the previous one */
-        if (n == 8)
-            for (int c = 0; c < 8; c++) r[c] = c < nb ? v_load(in + c * ics + x0) : v_zero();
-        else
-            for (int c = 0; c < 8; c++) r[c] = c < nb ? v_loadm(in + c * ics + x0, v_mask_first(n)) : v_zero();
+        if (n == 8) {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) r[c] = v_load(src[c] + x0);
+        } else {
+            vmask m = v_mask_first(n);
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) r[c] = v_loadm(src[c] + x0, m);
+        }
         transpose8(r);
+        float *d = dst + (size_t)8 * (PL + x0);
         int m = hi - PL - x0 < n ? hi - PL - x0 : n;
-        for (int t = 0; t < m; t++) v_store(dst + (size_t)8 * (PL + x0 + t), r[t]);
+        if (m == 8) {
+#pragma GCC unroll 8
+            for (int t = 0; t < 8; t++) v_store(d + 8 * t, _mm256_and_ps(r[t], keep));
+        } else {
+            for (int t = 0; t < m; t++) v_store(d + 8 * t, _mm256_and_ps(r[t], keep));
+        }
     }
 }
 
@@ -87,9 +101,17 @@ static void store_pixels8(const float *o, int n, int nb, float *out, ptrdiff_t o
     for (int x0 = 0; x0 < n; x0 += 8) {
         int cnt = n - x0 < 8 ? n - x0 : 8;
         if (cnt < 8 && n >= 8) x0 = n - 8, cnt = 8; /* overlap: rewrites equal values */
-        for (int t = 0; t < 8; t++) r[t] = v_load(o + (size_t)8 * (x0 + (t < cnt ? t : 0)));
-        transpose8(r);
         if (cnt == 8) {
+#pragma GCC unroll 8
+            for (int t = 0; t < 8; t++) r[t] = v_load(o + (size_t)8 * (x0 + t));
+        } else {
+            for (int t = 0; t < 8; t++) r[t] = v_load(o + (size_t)8 * (x0 + (t < cnt ? t : 0)));
+        }
+        transpose8(r);
+        if (cnt == 8 && nb == 8) {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) v_store(out + c * ocs + x0, r[c]);
+        } else if (cnt == 8) {
             for (int c = 0; c < nb; c++) v_store(out + c * ocs + x0, r[c]);
         } else {
             _Alignas(32) float tmp[8];

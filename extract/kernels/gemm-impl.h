@@ -84,6 +84,7 @@ typedef struct tile_job {
     int kb;            /* K-block length */
     int first, last;   /* this is the first / last K block */
     int clamp;         /* last block applies the clamp [lo, hi] in registers (ReLU, Clip) */
+    int stream;        /* single K block, no post-activation: non-temporal stores where aligned */
     float lo, hi;
 } tile_job;
 
@@ -95,10 +96,14 @@ typedef struct tile_job {
 FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const float *b, float *c,
                     ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
     vf acc[MR][2];
+    /* streaming stores need VW*4-byte aligned rows */
+    const int stream = job->stream && ((uintptr_t)c | (uintptr_t)(ldc * (ptrdiff_t)sizeof(float))) % (VW * sizeof(float)) == 0;
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
-        v_prefetchw(c + r * ldc); /* C is read (later K blocks) and written at the end */
-        v_prefetchw(c + r * ldc + NR - 1);
+        if (!stream) {
+            v_prefetchw(c + r * ldc); /* C is read (later K blocks) and written at the end */
+            v_prefetchw(c + r * ldc + NR - 1);
+        }
         acc[r][0] = v_zero();
         acc[r][1] = v_zero();
     }
@@ -137,8 +142,13 @@ FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const f
             t0 = v_clamp(t0, lo, hi);
             t1 = v_clamp(t1, lo, hi);
         }
-        v_store(cr, t0);
-        v_store(cr + VW, t1);
+        if (stream) {
+            v_stream(cr, t0);
+            v_stream(cr + VW, t1);
+        } else {
+            v_store(cr, t0);
+            v_store(cr + VW, t1);
+        }
     }
 }
 
@@ -201,7 +211,9 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
             ct[r * NR + j] = j < cols && !job->first ? c[r * rsc + j * csc] : 0.0f;
             rt[r * NR + j] = j < cols && res ? res[r * rsc + j * csc] : 0.0f;
         }
-    tile_any(rows, job, a, b, ct, NR, bias, res ? rt : NULL, NR);
+    tile_job local = *job;
+    local.stream = 0; /* ct is read right back */
+    tile_any(rows, &local, a, b, ct, NR, bias, res ? rt : NULL, NR);
     if (post) tile_act(rows, ct, NR, post);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) c[r * rsc + j * csc] = ct[r * NR + j];
@@ -224,6 +236,7 @@ static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, 
     const fc_act *post = kind != FC_ACT_NONE && !clamp ? &ep->act : NULL;
 
     int nblk = K > KC_MAX ? (K + KC_MAX - 1) / KC_MAX : 1;
+    job.stream = ep && ep->stream && nblk == 1 && !post && csc == 1;
     int kc = (K + nblk - 1) / nblk;
     int npa = (M + MR - 1) / MR, npb = (N + NR - 1) / NR;
     int mcp = kc > 0 ? A_BLOCK / (kc * MR) : npa; /* A panels per L2 block */
@@ -264,6 +277,7 @@ static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, 
         }
         if (job.last) break;
     }
+    if (job.stream) v_sfence();
 }
 
 #endif

@@ -33,6 +33,8 @@ typedef struct fc_epilogue {
     const float *bias;     /* (M) per output row (= output channel), or NULL */
     const float *residual; /* same strides as C (rsc, csc), or NULL */
     fc_act act;
+    int stream; /* hint: C is large and not read again soon; the final stores may bypass the caches
+                   (non-temporal). Never changes the results. */
 } fc_epilogue;
 
 /* One tile of the Winograd F(4x4, 3x3) transforms (wino_input / wino_output below). */

@@ -64,6 +64,10 @@ static inline void v_deinterleave2(vf lo, vf hi, vf *even, vf *odd) {
     *odd = _mm512_permutex2var_ps(lo, io, hi);
 }
 
+/* Non-temporal (cache-bypassing) store of a whole vector to a VW*4-byte aligned address; callers
+ * end a run of them with v_sfence before others may read the data. */
+static inline void v_stream(float *p, vf x) { _mm512_stream_ps(p, x); }
+static inline void v_sfence(void) { _mm_sfence(); }
 static inline void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
 /* Prefetch with intent to write (PREFETCHW; inline asm because it needs no -m flag: every AVX2 CPU
  * executes it, Intel before Broadwell as a no-op). */

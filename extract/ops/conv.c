@@ -15,7 +15,8 @@
 #include "extract/ops/window.h"
 
 #define CHUNK_COLS 384 /* target columns (output pixels) per GEMM call */
-#define FLAT_P 256     /* images with fewer output pixels share GEMM calls */
+#define FLAT_P 128     /* images with fewer output pixels share GEMM calls */
+#define STREAM_BYTES (8 << 20) /* larger outputs are written around the caches */
 #define WINO_TILES 64  /* target 4x4 output tiles per Winograd task */
 #define WINO_MIN_C 16  /* fewer input or output channels: the transforms would dominate */
 
@@ -181,8 +182,8 @@ typedef struct col_run {
     int64_t img, p;
 } col_run;
 
-/* Cuts chunk columns [c0, c0 + nc) into runs that stay inside one image, one nr-lane panel and (rows)
- * one output row of width ow; returns the count (<= nc). */
+/* Cuts chunk columns [c0, c0 + nc) into runs that stay inside one image, one nr-lane panel (nr >= nc:
+ * no panel cuts) and (rows) one output row of width ow; returns the count (<= nc). */
 static int make_runs(int64_t c0, int nc, int64_t P, int nr, int ow, int rows, col_run *r) {
     int n = 0;
     for (int j = 0; j < nc;) {
@@ -394,6 +395,7 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     scratch_parts(s, &c, direct, &npb, &nbt, &nct);
     const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
     float *y = out->data;
+    int stream = (double)N * s->cout * P * sizeof(float) > STREAM_BYTES;
     int64_t xstride = (int64_t)s->cin_g * s->group * H * W, ystride = (int64_t)s->cout * P;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks * msplit; t++) {
@@ -405,23 +407,26 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
         int64_t c0;
         int nc = chunk_range(&c, ch, N, P, &c0);
         const float *xg = x + gi * s->cin_g * H * W;
-        col_run runs[CHUNK_COLS + 64];
-        int n_runs = make_runs(c0, nc, P, k->nr, w.ow, !direct, runs);
+        /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
+         * for gathering and scattering */
+        col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
+        int n_runs = direct ? 0 : make_runs(c0, nc, P, k->nr, w.ow, 1, runs);
+        int n_segs = c.flat ? make_runs(c0, nc, P, nc, w.ow, 0, segs) : 0;
         if (direct && !c.flat) {
             k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
         } else if (direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
             for (int ci = 0; ci < s->cin_g; ci++)
-                for (int r = 0; r < n_runs; r++)
-                    memcpy(bt + (size_t)ci * nc + runs[r].j,
-                           xg + runs[r].img * xstride + (int64_t)ci * P + runs[r].p,
-                           (size_t)runs[r].len * sizeof(float));
+                for (int r = 0; r < n_segs; r++)
+                    memcpy(bt + (size_t)ci * nc + segs[r].j,
+                           xg + segs[r].img * xstride + (int64_t)ci * P + segs[r].p,
+                           (size_t)segs[r].len * sizeof(float));
             k->pack_b(s->K, nc, bt, nc, 1, pb);
         } else {
             im2col_packed(s, &w, xg, xstride, H, W, runs, n_runs, nc, pb);
         }
         const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
         int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
-        fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = n->act};
+        fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = n->act, .stream = stream};
         if (!c.flat) {
             int64_t cbase = c0 / P * ystride + coff + c0 % P;
             ep.residual = res ? res + cbase : NULL;
@@ -430,16 +435,16 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
         }
         /* chunk across images: residual gathered into ct, GEMM in place there, result scattered */
         for (int m = 0; res && m < mm; m++)
-            for (int r = 0; r < n_runs; r++)
-                memcpy(ct + (size_t)m * nc + runs[r].j,
-                       res + runs[r].img * ystride + coff + (int64_t)m * P + runs[r].p,
-                       (size_t)runs[r].len * sizeof(float));
+            for (int r = 0; r < n_segs; r++)
+                memcpy(ct + (size_t)m * nc + segs[r].j,
+                       res + segs[r].img * ystride + coff + (int64_t)m * P + segs[r].p,
+                       (size_t)segs[r].len * sizeof(float));
         ep.residual = res ? ct : NULL;
         k->sgemm_packed(mm, nc, s->K, pa, pb, ct, nc, 1, &ep);
         for (int m = 0; m < mm; m++)
-            for (int r = 0; r < n_runs; r++)
-                memcpy(y + runs[r].img * ystride + coff + (int64_t)m * P + runs[r].p,
-                       ct + (size_t)m * nc + runs[r].j, (size_t)runs[r].len * sizeof(float));
+            for (int r = 0; r < n_segs; r++)
+                memcpy(y + segs[r].img * ystride + coff + (int64_t)m * P + segs[r].p,
+                       ct + (size_t)m * nc + segs[r].j, (size_t)segs[r].len * sizeof(float));
     }
     return 0;
 }
