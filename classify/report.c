@@ -196,8 +196,21 @@ static void section_confusion(fc_strbuf *b, const fc_report_input *in) {
     if (cell > 56) cell = 56;
     if (cell < 12) cell = 12;
     int show_counts = cell >= 22, font = cell >= 40 ? 13 : cell >= 28 ? 11 : 9;
-    int label_w = 150, top = 8, label_h = 130; /* left labels, title row, rotated bottom labels */
-    int x0 = label_w + 22, y0 = top, w = x0 + k * cell + 20, h = y0 + k * cell + label_h;
+    /* room for the labels from the longest (cut) name, at about 0.6 em per character: left labels
+     * horizontal, bottom labels rotated by 45 degrees */
+    int lf = cell >= 16 ? 12 : 10, longest = 1;
+    for (int c = 0; c < k; c++) {
+        int chars = 0;
+        if (in->class_names && in->class_names[c])
+            for (const char *p = in->class_names[c]; *p && chars <= LABEL_CHARS; p++)
+                chars += ((unsigned char)*p & 0xC0) != 0x80;
+        else
+            chars = 9; /* "class 123" */
+        if (chars > LABEL_CHARS) chars = LABEL_CHARS + 1; /* with the ellipsis */
+        if (chars > longest) longest = chars;
+    }
+    int label_w = (int)(longest * lf * 0.6) + 12, label_h = (int)(longest * lf * 0.6 * 0.71) + 44;
+    int x0 = label_w + 24, y0 = 8, w = x0 + k * cell + 20, h = y0 + k * cell + label_h;
     fc_strbuf_printf(b, "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                         "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"confusion matrix\">\n", w, h, w, h);
     for (int t = 0; t < k; t++) {
@@ -221,7 +234,6 @@ static void section_confusion(fc_strbuf *b, const fc_report_input *in) {
                                  v > 0.5 ? "#fff" : "#1d2733", c);
         }
     }
-    int lf = cell >= 16 ? 12 : 10;
     for (int c = 0; c < k; c++) {
         /* true class on the left, predicted class rotated below */
         fc_strbuf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"%d\" text-anchor=\"end\" "
