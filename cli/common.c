@@ -71,8 +71,9 @@ void cli_labels_free(char **labels, int n) {
 
 int cli_load_input(const char *path, const fc_preprocess *p, float *dst, fc_error *err) {
     fc_image img;
-    double crop = p->crop > 0 && p->crop < 1 ? p->crop : 1.0;
-    int rc = fc_image_load(path, (int)ceil(p->width / crop), (int)ceil(p->height / crop), &img, err);
+    int hint_w, hint_h;
+    fc_preprocess_decode_hint(p, &hint_w, &hint_h);
+    int rc = fc_image_load(path, hint_w, hint_h, &img, err);
     if (rc) return rc;
     rc = fc_preprocess_image(&img, p, dst, err);
     if (rc) fc_error_prefix(err, "%s: ", path);

@@ -110,9 +110,9 @@ static int prepare_item(pipe_state *s, size_t item, float *buf, fc_error *err) {
         }
     }
     fc_image img;
-    double crop = o->pre.crop > 0 && o->pre.crop < 1 ? o->pre.crop : 1.0;
-    rc = fc_image_decode(data, size, s->paths[item], (int)(o->pre.width / crop + 0.999),
-                         (int)(o->pre.height / crop + 0.999), &img, err);
+    int hint_w, hint_h;
+    fc_preprocess_decode_hint(&o->pre, &hint_w, &hint_h); /* also enough for crops5 boxes */
+    rc = fc_image_decode(data, size, s->paths[item], hint_w, hint_h, &img, err);
     free(data);
     if (rc) return rc;
     size_t per_view = (size_t)3 * o->pre.width * o->pre.height;

@@ -268,3 +268,9 @@ int fc_views_parse(const char *list, int *views, int *n, fc_error *err) {
     if (*n == 0) return fc_fail(err, FC_EINVAL, "no views given");
     return 0;
 }
+
+void fc_preprocess_decode_hint(const fc_preprocess *p, int *min_width, int *min_height) {
+    double crop = p->crop > 0.0f && p->crop < 1.0f ? p->crop : 1.0;
+    *min_width = (int)ceil(2.0 * p->width / crop);
+    *min_height = (int)ceil(2.0 * p->height / crop);
+}

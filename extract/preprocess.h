@@ -43,6 +43,12 @@ const char *fc_view_name(int view);
  * ascending order; FC_EINVAL naming the bad word. */
 int fc_views_parse(const char *list, int *views, int *n, fc_error *err);
 
+/* Smallest decoded size worth asking fc_image_decode for: twice the size the crop box needs, so
+ * that JPEG DCT-domain downscaling only kicks in for images much larger than the network input
+ * and the antialiased resize, not the DCT, does the final shrinking (features then stay within
+ * cosine ~0.999 of a full decode). */
+void fc_preprocess_decode_hint(const fc_preprocess *p, int *min_width, int *min_height);
+
 /* "tf" / "torch" / "caffe" -> preset; FC_EINVAL with the valid names otherwise. */
 int fc_preset_parse(const char *name, fc_preset *out, fc_error *err);
 /* Static name of a preset ("unknown" for values outside the enum); never NULL. */

@@ -65,7 +65,9 @@ static void test_e2e_top1_and_cosine(void) {
         for (int i = 0; i < n; i++) {
             fc_image img;
             snprintf(path, sizeof path, "%s/images/%s", shared, names[i]);
-            rc = fc_image_load(path, pre.width, pre.height, &img, &err);
+            int hw, hh;
+            fc_preprocess_decode_hint(&pre, &hw, &hh);
+            rc = fc_image_load(path, hw, hh, &img, &err);
             CHECK(rc == 0, "%s", err.msg);
             if (rc) continue;
             rc = fc_preprocess_image(&img, &pre, input + i * per, &err);
