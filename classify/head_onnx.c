@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "extract/onnx_import.h"
@@ -107,6 +108,9 @@ int fc_onnx_write_atomic(const char *path, const unsigned char *data, size_t siz
         free(tmp);
         return rc;
     }
+    /* mkstemp creates 0600: give the file the old file's mode, or rw-r--r-- for a new one */
+    struct stat st;
+    if (fchmod(fd, stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644) != 0) { /* best effort */ }
     size_t done = 0;
     while (done < size) {
         ssize_t w = write(fd, data + done, size - done);
