@@ -725,13 +725,13 @@ static int load_graph(reader *r, const Onnx__ModelProto *m, fc_head *h) {
     if (kind != FC_TRANSFORM_L2 && eps != 0) return bad(r, "eps set for a non-L2 transform");
 
     int prev = -1;
-    char names[FC_HEAD_MAX_LAYERS][2][16]; /* Gemm and Relu outputs: x may point into them */
+    char names[FC_HEAD_MAX_LAYERS][2][24]; /* Gemm and Relu outputs: x may point into them */
     for (int i = 0; i < FC_HEAD_MAX_LAYERS; i++) {
-        char W[16], B[16], *gname = names[i][0], *rname = names[i][1];
+        char W[24], B[24], *gname = names[i][0], *rname = names[i][1];
         snprintf(W, sizeof W, "head/W%d", i);
         snprintf(B, sizeof B, "head/b%d", i);
-        snprintf(gname, 16, "head/gemm%d", i);
-        snprintf(rname, 16, "head/relu%d", i);
+        snprintf(gname, 24, "head/gemm%d", i);
+        snprintf(rname, 24, "head/relu%d", i);
         const char *gin[3] = {x, W, B};
         if (r->pos >= g->n_node || !g->node[r->pos]->op_type || strcmp(g->node[r->pos]->op_type, "Gemm"))
             break;

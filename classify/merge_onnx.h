@@ -2,7 +2,9 @@
  * The result keeps the backbone's data input, its opset and IR version, and only the nodes and
  * initializers that the feature tensor depends on; then Flatten(axis 1) -> the head's nodes (all
  * named "head/...") -> output `probabilities` (N, K). Backbone metadata is kept; the head's
- * featcache.* metadata and "featcache.feature_tensor" are added.
+ * featcache.* metadata and "featcache.feature_tensor" are added. The backbone's opset is kept
+ * (>= 8): on the head's 2-D tensors Gemm, Relu, Sub, Mul, Max, Div, Flatten and Softmax(axis 1) mean
+ * the same at every opset from 8 on, and ReduceL2 gets its axes as an input from opset 18 on.
  * Not here: shape inference (the feature width is checked with featcache's own engine when it can
  * load the backbone), external data (refused), models with several data inputs or subgraphs. */
 #ifndef FC_MERGE_ONNX_H
