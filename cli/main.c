@@ -16,6 +16,8 @@ static const struct {
     {"gc", cmd_gc, "delete features nothing references any more"},
     {"train", cmd_train, "fit a classifier head on cached features, evaluate it, save it as ONNX"},
     {"sweep", cmd_sweep, "fit every combination of a hyperparameter grid in parallel, ranked"},
+    {"eval", cmd_eval, "metrics of a head (or an ensemble) on a cached data set"},
+    {"predict", cmd_predict, "label images with a head: cached features or the backbone"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
 };

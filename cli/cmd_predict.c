@@ -1,0 +1,358 @@
+/* `featcache eval` (metrics of one head or an ensemble on a cached data set) and
+ * `featcache predict` (labels for image files: cached features when the bytes are known, the
+ * backbone otherwise). Ensembles average the probabilities of heads trained on the same classes,
+ * possibly on different backbones' features. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "classify/metrics.h"
+#include "cli/cli.h"
+#include "cli/head_file.h"
+#include "core/strbuf.h"
+#include "extract/image.h"
+#include "extract/job.h"
+#include "extract/model.h"
+#include "store/cache.h"
+#include "store/catalog.h"
+#include "store/dataset.h"
+#include "store/featureset.h"
+#include "store/hash.h"
+
+#define MAX_HEADS 8
+
+/* ---- eval ---- */
+
+static const char *eval_usage =
+    "usage: featcache eval DATASET --head HEAD.onnx [--head B.onnx ...] [options]\n"
+    "Evaluates a head (or the average of several) on DATASET's cached features: accuracy, balanced\n"
+    "accuracy, top-k, log-loss, per-class precision/recall/F1 and the confusion matrix.\n\n"
+    "  --head PATH         head file from featcache train (repeat for an ensemble)\n"
+    "  --split S           val (default), train, test or all\n"
+    "  --top K             top-k accuracy (default 5)\n"
+    "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
+    "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"
+    "  --json              JSON on stdout\n";
+
+int cmd_eval(int argc, char **argv) {
+    static const struct option opts[] = {{"head", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
+                                         {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
+                                         {"name", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *heads_path[MAX_HEADS], *split = "val", *cache_opt = NULL, *name = NULL;
+    int n_heads = 0, top = 5, json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'H':
+            if (n_heads == MAX_HEADS) { fprintf(stderr, "featcache eval: at most %d heads\n", MAX_HEADS); return EXIT_USAGE; }
+            heads_path[n_heads++] = optarg;
+            break;
+        case 'S': split = optarg; break;
+        case 'k': if (cli_int("eval", "top", optarg, 1, 100, &top)) return EXIT_USAGE; break;
+        case 'C': cache_opt = optarg; break;
+        case 'n': name = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(eval_usage, stdout); return EXIT_OK;
+        default: fputs(eval_usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (!n_heads || optind != argc - 1) {
+        fprintf(stderr, "featcache eval: %s\n\n%s", !n_heads ? "--head is required" : "give exactly one DATASET", eval_usage);
+        return EXIT_USAGE;
+    }
+    if (strcmp(split, "val") && strcmp(split, "train") && strcmp(split, "test") && strcmp(split, "all")) {
+        fprintf(stderr, "featcache eval: --split wants val, train, test or all, not '%s'\n", split);
+        return EXIT_USAGE;
+    }
+    fc_error err = {0};
+    cli_head_file heads[MAX_HEADS];
+    memset(heads, 0, sizeof heads);
+    fc_catalog *cat = NULL;
+    fc_cache *cache = NULL;
+    fc_featureset fs[MAX_HEADS];
+    memset(fs, 0, sizeof fs);
+    float *P = NULL, *Pi = NULL, *X = NULL;
+    int *y = NULL, rc = EXIT_FAILURE_, loaded = 0;
+    fc_metrics m = {0};
+    char dataset[256];
+    if (name) snprintf(dataset, sizeof dataset, "%s", name);
+    else fc_dataset_default_name(argv[optind], dataset, sizeof dataset);
+    for (; loaded < n_heads; loaded++)
+        if (cli_head_file_load(heads_path[loaded], &heads[loaded], &err)) goto done;
+    if (cli_heads_same_classes(heads, n_heads, &err)) goto done;
+    const char *dir = cli_cache_dir(cache_opt);
+    if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err))
+        goto done;
+    int K = heads[0].head.n_classes;
+    for (int h = 0; h < n_heads; h++)
+        if (fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
+            fc_error_prefix(&err, "%s: ", heads[h].path);
+            goto done;
+        }
+    size_t n = fs[0].n, sel = 0;
+    P = calloc(n * K + 1, sizeof *P);
+    Pi = malloc((n * K + 1) * sizeof *Pi);
+    X = malloc((n * fs[0].dim + 1) * sizeof *X);
+    y = malloc((n + 1) * sizeof *y);
+    if (!P || !Pi || !X || !y) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
+    /* rows of the chosen split, with labels the heads know */
+    size_t *rows = malloc((n + 1) * sizeof *rows);
+    if (!rows) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(split, "all") && strcmp(fs[0].splits[i], split)) continue;
+        int cls = -1;
+        for (int k = 0; k < K; k++)
+            if (!strcmp(fs[0].labels[i], heads[0].head.class_names[k])) cls = k;
+        if (!fs[0].labels[i][0]) { fc_fail(&err, FC_EINVAL, "%s has no label: eval needs labeled items", fs[0].paths[i]); free(rows); goto done; }
+        if (cls < 0) { fc_fail(&err, FC_EINVAL, "%s has label '%s', a class the head does not know", fs[0].paths[i], fs[0].labels[i]); free(rows); goto done; }
+        y[sel] = cls;
+        rows[sel++] = i;
+    }
+    if (!sel) { free(rows); fc_fail(&err, FC_EINVAL, "data set '%s' has no items in split '%s' (try --split all)", dataset, split); goto done; }
+    for (int h = 0; h < n_heads; h++) {
+        if (fs[h].n != n) { free(rows); fc_fail(&err, FC_EINVAL, "%s: the heads' feature sets have different items", heads[h].path); goto done; }
+        float *Xh = realloc(X, (sel * fs[h].dim + 1) * sizeof *X);
+        if (!Xh) { free(rows); fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
+        X = Xh;
+        for (size_t r = 0; r < sel; r++) memcpy(X + r * fs[h].dim, fs[h].x + rows[r] * fs[h].dim, fs[h].dim * sizeof(float));
+        if (fc_head_predict_proba(&heads[h].head, X, (int)sel, (int)fs[h].dim, Pi, 0, &err)) { free(rows); goto done; }
+        for (size_t q = 0; q < sel * K; q++) P[q] += Pi[q] / n_heads;
+    }
+    free(rows);
+    if (fc_metrics_compute(&m, P, y, (int)sel, K, top, &err)) goto done;
+    if (json) {
+        fc_strbuf j = {0};
+        fc_strbuf_printf(&j, "{\"dataset\":");
+        fc_strbuf_json(&j, dataset);
+        fc_strbuf_printf(&j, ",\"split\":\"%s\",\"heads\":%d,\"n\":%d,\"accuracy\":%.6g,\"balanced_accuracy\":%.6g,"
+                             "\"top_k\":%d,\"top_k_accuracy\":%.6g,\"log_loss\":%.6g,\"macro_f1\":%.6g,\"per_class\":[",
+                         split, n_heads, m.n, m.accuracy, m.balanced_accuracy, m.top_k, m.top_k_accuracy, m.log_loss, m.macro_f1);
+        for (int k = 0; k < K; k++) {
+            fc_strbuf_printf(&j, "%s{\"class\":", k ? "," : "");
+            fc_strbuf_json(&j, heads[0].head.class_names[k]);
+            fc_strbuf_printf(&j, ",\"precision\":%.4f,\"recall\":%.4f,\"f1\":%.4f,\"support\":%d}", m.per_class[k].precision,
+                             m.per_class[k].recall, m.per_class[k].f1, m.per_class[k].support);
+        }
+        fc_strbuf_printf(&j, "],\"confusion\":[");
+        for (int t = 0; t < K; t++) {
+            fc_strbuf_printf(&j, "%s[", t ? "," : "");
+            for (int q = 0; q < K; q++) fc_strbuf_printf(&j, "%s%d", q ? "," : "", m.confusion[t * K + q]);
+            fc_strbuf_printf(&j, "]");
+        }
+        fc_strbuf_printf(&j, "]}");
+        puts(j.s);
+        fc_strbuf_free(&j);
+    } else {
+        printf("%s, split %s: %d items, %d head%s\n", dataset, split, m.n, n_heads, n_heads > 1 ? "s (averaged)" : "");
+        printf("accuracy %.4f  balanced %.4f  top-%d %.4f  log-loss %.4f  macro-F1 %.4f\n", m.accuracy, m.balanced_accuracy,
+               m.top_k, m.top_k_accuracy, m.log_loss, m.macro_f1);
+        printf("%-20s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+        for (int k = 0; k < K; k++)
+            printf("%-20s %9.4f %9.4f %9.4f %8d\n", heads[0].head.class_names[k], m.per_class[k].precision,
+                   m.per_class[k].recall, m.per_class[k].f1, m.per_class[k].support);
+        printf("confusion (rows = true, columns = predicted):\n");
+        for (int t = 0; t < K; t++) {
+            printf("  %-18s", heads[0].head.class_names[t]);
+            for (int q = 0; q < K; q++) printf(" %6d", m.confusion[t * K + q]);
+            putchar('\n');
+        }
+    }
+    rc = EXIT_OK;
+done:
+    if (rc) fprintf(stderr, "featcache eval: %s\n", err.msg);
+    fc_metrics_free(&m);
+    free(P); free(Pi); free(X); free(y);
+    for (int h = 0; h < n_heads; h++) fc_featureset_free(&fs[h]);
+    for (int h = 0; h < loaded; h++) cli_head_file_free(&heads[h]);
+    fc_cache_close(cache);
+    fc_catalog_close(cat);
+    return rc;
+}
+
+/* ---- predict ---- */
+
+static const char *predict_usage =
+    "usage: featcache predict --model M.onnx --head HEAD.onnx [--head B.onnx ...] IMAGE_OR_DIR...\n"
+    "Prints the predicted label and probability of each image (folders are searched recursively).\n"
+    "Features come from the cache when the image's bytes were extracted before with the head's\n"
+    "extractor, else the backbone runs. Several heads are averaged (an ensemble).\n\n"
+    "  --model PATH        backbone (used for heads trained on its features; other heads use the\n"
+    "                      model path recorded in them)\n"
+    "  --head PATH         head file from featcache train (repeatable)\n"
+    "  --top K             classes per image (default 1)\n"
+    "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
+    "  --threads N         inference threads (default: all cores)\n"
+    "  --json              one JSON object per image\n"
+    "Exit status: 0 ok, 3 some images could not be read (listed on stderr), 1 error, 64 usage.\n";
+
+/* Features (n, dim) of the images for one head: cached ones copied, the rest computed. */
+static int head_features(const cli_head_file *h, const char *model_override, const char *override_sha, fc_cache *cache,
+                         char **paths, size_t n, int threads, float **feats, size_t *dim, char **bad, fc_error *err) {
+    const char *model_path = override_sha && !strcmp(override_sha, h->model_sha) ? model_override : h->model;
+    fc_model *model = NULL;
+    fc_session *s = NULL;
+    float *input = NULL;
+    int rc = 0;
+    *dim = (size_t)h->head.layers[0].in;
+    *feats = calloc(n * *dim + 1, sizeof(float));
+    if (!*feats) return fc_fail(err, FC_ENOMEM, "out of memory");
+    fc_feature_key key = {.view = (uint16_t)h->view};
+    fc_hex_decode(h->extractor, key.extractor, 32, NULL);
+    fc_preprocess pre = {.width = h->size, .height = h->size, .crop = (float)h->crop, .preset = h->preset};
+    fc_view_apply(h->view, &pre);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (bad[i]) continue;
+        uint64_t size;
+        fc_error ierr = {0};
+        if (fc_sha256_file(paths[i], key.item, &size, &ierr)) { bad[i] = strdup(ierr.msg); continue; }
+        if (cache) {
+            fc_feature_view info;
+            int got = fc_cache_get(cache, &key, *feats + i * *dim, *dim, &info, &ierr);
+            if (got == 1) continue;
+        }
+        if (!model) { /* load the backbone only when some image is not cached */
+            const char *outs[1] = {h->layer};
+            fc_model_options mo = {.outputs = outs, .n_outputs = 1};
+            fc_session_options so = {.batch = 1, .height = h->size, .width = h->size, .threads = threads};
+            if ((rc = fc_model_load(model_path, &mo, &model, err)) || (rc = fc_session_create(model, &so, &s, err))) break;
+            if (!(input = malloc((size_t)3 * h->size * h->size * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
+        }
+        if (cli_load_input(paths[i], &pre, input, &ierr)) { bad[i] = strdup(ierr.msg); continue; }
+        if ((rc = fc_session_run(s, input, err))) break;
+        const fc_tensor *o = fc_session_output(s, 0);
+        if ((size_t)fc_tensor_count(o) != *dim) {
+            rc = fc_fail(err, FC_ESHAPE, "%s: layer %s has %lld values, the head expects %zu", model_path, h->layer,
+                         (long long)fc_tensor_count(o), *dim);
+            break;
+        }
+        memcpy(*feats + i * *dim, o->data, *dim * sizeof(float));
+    }
+    free(input);
+    fc_session_free(s);
+    fc_model_free(model);
+    return rc;
+}
+
+int cmd_predict(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"head", required_argument, 0, 'H'},
+                                         {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
+                                         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model = NULL, *heads_path[MAX_HEADS], *cache_opt = NULL;
+    int n_heads = 0, top = 1, threads = 0, json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'H':
+            if (n_heads == MAX_HEADS) { fprintf(stderr, "featcache predict: at most %d heads\n", MAX_HEADS); return EXIT_USAGE; }
+            heads_path[n_heads++] = optarg;
+            break;
+        case 'k': if (cli_int("predict", "top", optarg, 1, 100, &top)) return EXIT_USAGE; break;
+        case 'C': cache_opt = optarg; break;
+        case 't': if (cli_int("predict", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(predict_usage, stdout); return EXIT_OK;
+        default: fputs(predict_usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (!n_heads || optind >= argc) {
+        fprintf(stderr, "featcache predict: %s\n\n%s", !n_heads ? "--head is required" : "no images given", predict_usage);
+        return EXIT_USAGE;
+    }
+    fc_error err = {0};
+    cli_head_file heads[MAX_HEADS];
+    int loaded = 0, rc = EXIT_FAILURE_;
+    char **paths = NULL, **bad = NULL, override_sha[65] = "";
+    size_t n = 0, cap = 0;
+    float *P = NULL, *Pi = NULL, *feats = NULL;
+    fc_cache *cache = NULL;
+    for (; loaded < n_heads; loaded++)
+        if (cli_head_file_load(heads_path[loaded], &heads[loaded], &err)) goto done;
+    if (cli_heads_same_classes(heads, n_heads, &err)) goto done;
+    for (int a = optind; a < argc; a++) { /* expand folders */
+        struct stat st;
+        fc_dataset d;
+        int is_dir = stat(argv[a], &st) == 0 && S_ISDIR(st.st_mode);
+        size_t add = 1;
+        if (is_dir && fc_dataset_scan(argv[a], FC_LAYOUT_UNLABELED, &d, &err)) goto done;
+        if (is_dir) add = d.n;
+        if (n + add > cap) {
+            cap = (n + add) * 2;
+            char **np = realloc(paths, cap * sizeof *np);
+            if (!np) { if (is_dir) fc_dataset_free(&d); fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
+            paths = np;
+        }
+        for (size_t i = 0; i < add; i++) paths[n++] = strdup(is_dir ? d.items[i].path : argv[a]);
+        if (is_dir) fc_dataset_free(&d);
+    }
+    int K = heads[0].head.n_classes;
+    bad = calloc(n + 1, sizeof *bad);
+    P = calloc(n * K + 1, sizeof *P);
+    Pi = malloc((n * K + 1) * sizeof *Pi);
+    if (!bad || !P || !Pi) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
+    const char *dir = cli_cache_dir(cache_opt);
+    fc_error cerr;
+    if (fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &cerr)) cache = NULL; /* no cache: compute everything */
+    if (model) {
+        uint8_t h[32];
+        if (fc_sha256_file(model, h, NULL, &err)) goto done;
+        fc_hex_encode(h, 32, override_sha);
+    }
+    for (int h = 0; h < n_heads; h++) {
+        size_t dim;
+        if (head_features(&heads[h], model, model ? override_sha : NULL, cache, paths, n, threads, &feats, &dim, bad, &err))
+            goto done;
+        for (size_t i = 0; i < n; i++) /* rows of bad images are zeros: predicted but not printed */
+            if (bad[i]) memset(feats + i * dim, 0, dim * sizeof(float));
+        if (fc_head_predict_proba(&heads[h].head, feats, (int)n, (int)dim, Pi, threads, &err)) goto done;
+        for (size_t q = 0; q < n * K; q++) P[q] += Pi[q] / n_heads;
+        free(feats);
+        feats = NULL;
+    }
+    int n_bad = 0;
+    if (!json) printf("image\trank\tlabel\tprobability\n");
+    for (size_t i = 0; i < n; i++) {
+        if (bad[i]) { fprintf(stderr, "featcache predict: skipped %s\n", bad[i]); n_bad++; continue; }
+        const float *p = P + i * K;
+        int order[100], t = top < K ? top : K;
+        for (int r = 0; r < t; r++) {
+            int best = -1;
+            for (int k = 0; k < K; k++) {
+                int taken = 0;
+                for (int q = 0; q < r; q++) taken |= order[q] == k;
+                if (!taken && (best < 0 || p[k] > p[best])) best = k;
+            }
+            order[r] = best;
+        }
+        if (json) {
+            fc_strbuf j = {0};
+            fc_strbuf_printf(&j, "{\"image\":");
+            fc_strbuf_json(&j, paths[i]);
+            fc_strbuf_printf(&j, ",\"top\":[");
+            for (int r = 0; r < t; r++) {
+                fc_strbuf_printf(&j, "%s{\"label\":", r ? "," : "");
+                fc_strbuf_json(&j, heads[0].head.class_names[order[r]]);
+                fc_strbuf_printf(&j, ",\"probability\":%.6g}", p[order[r]]);
+            }
+            fc_strbuf_printf(&j, "]}");
+            puts(j.s);
+            fc_strbuf_free(&j);
+        } else {
+            for (int r = 0; r < t; r++)
+                printf("%s\t%d\t%s\t%.5f\n", paths[i], r + 1, heads[0].head.class_names[order[r]], p[order[r]]);
+        }
+    }
+    if (n_bad) fprintf(stderr, "featcache predict: %d of %zu images could not be read\n", n_bad, n);
+    rc = n_bad ? EXIT_PARTIAL : EXIT_OK;
+done:
+    if (rc == EXIT_FAILURE_) fprintf(stderr, "featcache predict: %s\n", err.msg);
+    for (size_t i = 0; i < n; i++) { free(paths[i]); if (bad) free(bad[i]); }
+    free(paths); free(bad); free(P); free(Pi); free(feats);
+    for (int h = 0; h < loaded; h++) cli_head_file_free(&heads[h]);
+    fc_cache_close(cache);
+    return rc;
+}

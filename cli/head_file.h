@@ -1,0 +1,27 @@
+/* A head file as the CLI uses it: the fc_head plus the extractor facts its metadata records
+ * (model, layer, size, crop, preprocessing, view, extractor id), so eval/predict know which cached
+ * features to read or how to compute them. */
+#ifndef FC_CLI_HEAD_FILE_H
+#define FC_CLI_HEAD_FILE_H
+
+#include "classify/head.h"
+#include "core/error.h"
+#include "extract/preprocess.h"
+
+typedef struct cli_head_file {
+    const char *path;
+    fc_head head;
+    char *meta;              /* metadata JSON (owned) */
+    char model[4096], model_sha[65], layer[256], extractor[65], dataset[256];
+    int size, view;
+    double crop;
+    fc_preset preset;
+} cli_head_file;
+
+/* Loads path and its metadata; FC_EFORMAT when the metadata lacks the extractor facts. */
+int cli_head_file_load(const char *path, cli_head_file *h, fc_error *err);
+void cli_head_file_free(cli_head_file *h);
+/* FC_EINVAL unless every head has the same classes in the same order (ensembles average them). */
+int cli_heads_same_classes(const cli_head_file *h, int n, fc_error *err);
+
+#endif
