@@ -146,3 +146,62 @@ out:
     fc_catalog_close(cat);
     return rc;
 }
+
+/* ---- export-onnx: backbone + head as one image classifier ---- */
+
+#include "classify/merge_onnx.h"
+#include "cli/head_file.h"
+#include "store/hash.h"
+
+static const char *export_onnx_usage =
+    "usage: featcache export-onnx --model M.onnx --head HEAD.onnx -o classifier.onnx\n"
+    "Writes one ONNX image classifier: the backbone up to the head's feature layer, then the head\n"
+    "(normalization, Gemm/Relu layers, Softmax) with output `probabilities`. Its input is the\n"
+    "backbone's (preprocessed image tensor); ONNX Runtime and featcache both run it.\n\n"
+    "  --model PATH        the backbone the head's features came from\n"
+    "  --head PATH         head file from featcache train\n"
+    "  -o, --output PATH   the classifier to write\n"
+    "  --force             allow a backbone file whose SHA-256 differs from the head's record\n";
+
+int cmd_export_onnx(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"head", required_argument, 0, 'H'},
+                                         {"output", required_argument, 0, 'o'}, {"force", no_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model = NULL, *head = NULL, *out = NULL;
+    int force = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'H': head = optarg; break;
+        case 'o': out = optarg; break;
+        case 'f': force = 1; break;
+        case 'h': fputs(export_onnx_usage, stdout); return EXIT_OK;
+        default: fputs(export_onnx_usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (!model || !head || !out || optind != argc) {
+        fprintf(stderr, "featcache export-onnx: --model, --head and -o are required\n\n%s", export_onnx_usage);
+        return EXIT_USAGE;
+    }
+    fc_error err = {0};
+    cli_head_file h;
+    if (cli_head_file_load(head, &h, &err)) {
+        fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
+        return EXIT_FAILURE_;
+    }
+    uint8_t digest[32];
+    char hex[65];
+    int rc = fc_sha256_file(model, digest, NULL, &err);
+    if (rc == 0) {
+        fc_hex_encode(digest, 32, hex);
+        if (strcmp(hex, h.model_sha) && !force)
+            rc = fc_fail(&err, FC_EINVAL, "%s is not the model the head was trained on (%s, SHA-256 %.12s; this file "
+                         "%.12s); --force to merge anyway", model, h.model, h.model_sha, hex);
+    }
+    if (rc == 0) rc = fc_onnx_merge_classifier(model, h.layer, head, out, &err);
+    if (rc == 0) printf("classifier written to %s (%s up to %s + head, %d classes)\n", out, model, h.layer, h.head.n_classes);
+    else fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
+    cli_head_file_free(&h);
+    return rc ? EXIT_FAILURE_ : EXIT_OK;
+}

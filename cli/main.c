@@ -18,6 +18,8 @@ static const struct {
     {"sweep", cmd_sweep, "fit every combination of a hyperparameter grid in parallel, ranked"},
     {"eval", cmd_eval, "metrics of a head (or an ensemble) on a cached data set"},
     {"predict", cmd_predict, "label images with a head: cached features or the backbone"},
+    {"report", cmd_report, "one self-contained HTML page for a train run or a sweep"},
+    {"export-onnx", cmd_export_onnx, "backbone + head as one ONNX image classifier"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
 };

@@ -1,4 +1,4 @@
-/* Elementwise operators: binary Add/Sub/Mul/Div with NumPy broadcasting (float32, and int64 for shape
+/* Elementwise operators: binary Add/Sub/Mul/Div/Max/Min with NumPy broadcasting (float32, and int64 for shape
  * arithmetic), unary activations (Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh) and
  * pass-through Identity/Dropout. Fast paths: same shape, and a per-(n,c) scalar operand such as
  * [N,C,1,1] or [C,1,1] (squeeze-excite, normalization constants). */
@@ -7,13 +7,13 @@
 
 #include "extract/ops/ops.h"
 
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV };
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN };
 
 static int broadcast_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                            int threads, fc_error *err) {
     const fc_tensor *a = &in[0], *b = &in[1];
     if (n->n_in != 2 || n->in[0] < 0 || n->in[1] < 0)
-        return fc_op_fail(n, FC_EFORMAT, err, "needs two inputs");
+        return fc_op_fail(n, n->n_in > 2 ? FC_EUNSUPPORTED : FC_EFORMAT, err, "needs exactly two inputs");
     if (a->dtype != b->dtype)
         return fc_op_fail(n, FC_EFORMAT, err, "inputs have different element types");
     int rank = a->rank > b->rank ? a->rank : b->rank;
@@ -35,6 +35,8 @@ static inline float apply_f(int op, float x, float y) {
     case OP_ADD: return x + y;
     case OP_SUB: return x - y;
     case OP_MUL: return x * y;
+    case OP_MAX: return x > y || isnan(x) ? x : y; /* NaN propagates, as in ONNX Runtime */
+    case OP_MIN: return x < y || isnan(x) ? x : y;
     default: return x / y;
     }
 }
@@ -44,6 +46,8 @@ static inline int64_t apply_i(int op, int64_t x, int64_t y) {
     case OP_ADD: return x + y;
     case OP_SUB: return x - y;
     case OP_MUL: return x * y;
+    case OP_MAX: return x > y ? x : y;
+    case OP_MIN: return x < y ? x : y;
     default: return y ? x / y : 0;
     }
 }
@@ -144,6 +148,8 @@ BINARY(add, "Add", OP_ADD)
 BINARY(sub, "Sub", OP_SUB)
 BINARY(mul, "Mul", OP_MUL)
 BINARY(div, "Div", OP_DIV)
+BINARY(max, "Max", OP_MAX) /* two-input form; Max/Min with more inputs are refused at infer */
+BINARY(min, "Min", OP_MIN)
 
 /* ---- unary ---- */
 

@@ -12,7 +12,7 @@ static const fc_op_def *const registry[] = {
     &fc_op_hardsigmoid, &fc_op_hardswish, &fc_op_tanh, &fc_op_identity, &fc_op_dropout,
     &fc_op_flatten, &fc_op_reshape, &fc_op_squeeze, &fc_op_unsqueeze, &fc_op_transpose,
     &fc_op_concat, &fc_op_slice, &fc_op_gather, &fc_op_shape, &fc_op_cast, &fc_op_pad,
-    &fc_op_softmax, &fc_op_batchnorm,
+    &fc_op_softmax, &fc_op_batchnorm, &fc_op_max, &fc_op_min, &fc_op_reducel2, &fc_op_reducesum,
 };
 
 const fc_op_def *fc_op_find(const char *op_type) {
@@ -25,7 +25,7 @@ const char *fc_op_list(void) {
     return "Conv, BatchNormalization, Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, "
            "Mul, Add, Sub, Div, Concat, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, "
            "ReduceMean, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Gemm, MatMul, Softmax, "
-           "Dropout, Identity, Pad, Constant, Slice, Shape, Gather, Cast";
+           "Dropout, Identity, Pad, Constant, Slice, Shape, Gather, Cast, Max, Min, ReduceL2, ReduceSum";
 }
 
 int fc_op_axis(const fc_node *n, int64_t axis, int rank, int *out, fc_error *err) {

@@ -60,7 +60,8 @@ int fc_op_const_ints(const fc_tensor *t, int64_t *out, int max);
 extern const fc_op_def fc_op_conv, fc_op_gemm, fc_op_matmul;
 extern const fc_op_def fc_op_maxpool, fc_op_averagepool, fc_op_globalaveragepool,
     fc_op_globalmaxpool, fc_op_reducemean;
-extern const fc_op_def fc_op_add, fc_op_sub, fc_op_mul, fc_op_div;
+extern const fc_op_def fc_op_add, fc_op_sub, fc_op_mul, fc_op_div, fc_op_max, fc_op_min;
+extern const fc_op_def fc_op_reducel2, fc_op_reducesum;
 extern const fc_op_def fc_op_relu, fc_op_clip, fc_op_leakyrelu, fc_op_sigmoid, fc_op_hardsigmoid,
     fc_op_hardswish, fc_op_tanh, fc_op_identity, fc_op_dropout;
 extern const fc_op_def fc_op_flatten, fc_op_reshape, fc_op_squeeze, fc_op_unsqueeze,

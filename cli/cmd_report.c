@@ -1,0 +1,249 @@
+/* `featcache report RUN|SWEEP -o report.html`: one self-contained HTML page for a train run or a
+ * whole sweep (any of its run ids). The catalog keeps each run's parameters and metrics; the page's
+ * confusion matrix, per-class table and worst misclassified images come from refitting the run's
+ * (best) configuration on the same cached features, which is deterministic and takes seconds. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "classify/report.h"
+#include "classify/train.h"
+#include "cli/cli.h"
+#include "core/strbuf.h"
+#include "extract/preprocess.h"
+#include "extract/thumbnail.h"
+#include "store/cache.h"
+#include "store/catalog.h"
+#include "store/featureset.h"
+
+#define MAX_RUNS 4096
+#define N_WORST 12
+
+static const char *usage_text =
+    "usage: featcache report RUN -o report.html [--cache DIR]\n"
+    "Writes one self-contained HTML page (inline SVG, no network) for a train run, or for a whole\n"
+    "sweep when RUN is one of its runs: metrics, confusion matrix, per-class table, metric vs\n"
+    "hyperparameter curves (sweeps) and the worst misclassified images with thumbnails.\n"
+    "Run ids are listed by `featcache ls` and printed by train/sweep.\n";
+
+typedef struct run_copy {
+    int64_t id;
+    fc_run_kind kind;
+    fc_run_status status;
+    int64_t started;
+    char *params, *result;
+} run_copy;
+
+typedef struct run_list { run_copy *r; int n; } run_list;
+
+static int copy_run(void *user, const fc_catalog_run *r) {
+    run_list *l = user;
+    if (l->n == MAX_RUNS || (r->kind != FC_RUN_TRAIN && r->kind != FC_RUN_SWEEP)) return 0;
+    l->r[l->n++] = (run_copy){r->id, r->kind, r->status, r->started, r->params ? strdup(r->params) : NULL,
+                              r->result ? strdup(r->result) : NULL};
+    return 0;
+}
+
+/* Head config and split from a run's params JSON (written by cli_head_params_json). */
+static int config_of(const char *params, fc_head_config *cfg, fc_split_spec *split, fc_error *err) {
+    fc_head_config_init(cfg);
+    char s[64];
+    double v;
+    if (fc_json_get_string(params, "head", s, sizeof s) || fc_head_kind_parse(s, &cfg->kind, err))
+        return fc_fail(err, FC_EFORMAT, "run parameters lack the head kind");
+    if (!fc_json_get_string(params, "normalize", s, sizeof s)) fc_transform_parse(s, &cfg->normalize, NULL);
+    if (!fc_json_get_number(params, "l2", &v)) cfg->l2 = v;
+    if (!fc_json_get_number(params, "lr", &v)) cfg->lr = v;
+    if (!fc_json_get_number(params, "epochs", &v)) cfg->epochs = (int)v;
+    if (!fc_json_get_number(params, "batch", &v)) cfg->batch = (int)v;
+    if (!fc_json_get_number(params, "n_hidden", &v)) cfg->n_hidden = (int)v;
+    if (!fc_json_get_string(params, "hidden", s, sizeof s)) sscanf(s, "%d,%d", &cfg->hidden[0], &cfg->hidden[1]);
+    if (!fc_json_get_number(params, "dropout", &v)) cfg->dropout = v;
+    if (!fc_json_get_number(params, "seed", &v)) cfg->seed = (uint64_t)v;
+    if (!fc_json_get_number(params, "balanced", &v)) cfg->balanced = v != 0;
+    split->kind = FC_SPLIT_FOLDERS;
+    if (!fc_json_get_string(params, "split", s, sizeof s) && fc_split_parse(s, split, err)) return err->code;
+    return 0;
+}
+
+static double field(const char *json, const char *key) {
+    double v;
+    return json && !fc_json_get_number(json, key, &v) ? v : NAN;
+}
+
+typedef struct root_find { const char *name; char root[4096]; } root_find;
+
+static int find_root(void *user, const fc_catalog_dataset *d) {
+    root_find *f = user;
+    if (!strcmp(d->name, f->name)) snprintf(f->root, sizeof f->root, "%s", d->root);
+    return 0;
+}
+
+int cmd_report(int argc, char **argv) {
+    static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"cache", required_argument, 0, 'C'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = NULL, *cache_opt = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'C': cache_opt = optarg; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    int run_id = 0;
+    if (!out || optind != argc - 1 || cli_int("report", "RUN", argv[optind], 1, 2147483647, &run_id)) {
+        fprintf(stderr, "featcache report: %s\n\n%s", !out ? "-o is required" : "give one run id", usage_text);
+        return EXIT_USAGE;
+    }
+    fc_error err = {0};
+    const char *dir = cli_cache_dir(cache_opt);
+    fc_catalog *cat = NULL;
+    fc_cache *cache = NULL;
+    run_list runs = {.r = calloc(MAX_RUNS, sizeof(run_copy))};
+    fc_featureset fs = {0};
+    fc_problem p = {0};
+    fc_train_result r = {0};
+    fc_report_config *configs = NULL;
+    fc_report_param *params = NULL;
+    fc_report_item worst[N_WORST];
+    int n_worst = 0, rc = EXIT_FAILURE_;
+    char **descs = NULL;
+    memset(worst, 0, sizeof worst);
+    if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err) ||
+        fc_catalog_run_list(cat, copy_run, &runs, &err))
+        goto done;
+    int self = -1;
+    for (int i = 0; i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
+    if (self < 0 || !runs.r[self].params) {
+        fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
+        goto done;
+    }
+    /* the runs to show: this train run, or every run of its sweep */
+    static int group[MAX_RUNS];
+    int n_group = 0;
+    int64_t sweep_id = run_id;
+    if (runs.r[self].kind == FC_RUN_SWEEP) {
+        double s = field(runs.r[self].params, "sweep");
+        if (s > 0) sweep_id = (int64_t)s;
+        for (int i = 0; i < runs.n; i++) {
+            if (runs.r[i].kind != FC_RUN_SWEEP || !runs.r[i].params) continue;
+            double g = field(runs.r[i].params, "sweep");
+            if (runs.r[i].id == sweep_id || (g > 0 && (int64_t)g == sweep_id)) group[n_group++] = i;
+        }
+    } else {
+        group[n_group++] = self;
+    }
+    int best = 0;
+    for (int g = 1; g < n_group; g++)
+        if (field(runs.r[group[g]].result, "val_accuracy") > field(runs.r[group[best]].result, "val_accuracy")) best = g;
+    const char *bp = runs.r[group[best]].params;
+    char dataset[256], extractor[65], view[32] = "orig", model[4096] = "", layer[256] = "";
+    fc_head_config cfg;
+    fc_split_spec split;
+    if (fc_json_get_string(bp, "dataset", dataset, sizeof dataset) ||
+        fc_json_get_string(bp, "extractor", extractor, sizeof extractor)) {
+        fc_fail(&err, FC_EFORMAT, "run #%lld: parameters lack the data set or extractor", (long long)runs.r[group[best]].id);
+        goto done;
+    }
+    fc_json_get_string(bp, "view", view, sizeof view);
+    fc_json_get_string(bp, "model", model, sizeof model);
+    fc_json_get_string(bp, "layer", layer, sizeof layer);
+    int view_id = 0;
+    for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) view_id = v;
+    if (config_of(bp, &cfg, &split, &err) || fc_featureset_load(cat, cache, dataset, extractor, view_id, &fs, &err) ||
+        fc_problem_build(fs.x, (int)fs.n, (int)fs.dim, fs.labels, fs.splits, fs.paths,
+                         (const uint8_t(*)[32])fs.hashes, &split, &p, &err) ||
+        fc_train(&cfg, &p, 0, &r, &err))
+        goto done;
+    /* worst misclassified validation items: the most confident wrong predictions */
+    root_find rf = {.name = dataset};
+    fc_catalog_dataset_list(cat, find_root, &rf, NULL);
+    float *P = malloc((size_t)p.k * sizeof(float));
+    for (int i = 0; P && i < p.n; i++) {
+        if (p.n_folds ? 0 : p.role[i] != 1) continue;
+        if (fc_head_predict_proba(&r.head, p.x + (size_t)i * p.d, 1, p.d, P, 1, &err)) break;
+        int pred = fc_metrics_argmax(P, p.k);
+        if (pred == p.y[i]) continue;
+        fc_report_item it = {.path = fs.paths[i], .true_label = p.y[i], .predicted_label = pred, .probability = P[pred]};
+        int at = n_worst < N_WORST ? n_worst++ : N_WORST - 1;
+        if (at == N_WORST - 1 && n_worst == N_WORST && worst[at].probability >= it.probability) continue;
+        worst[at] = it;
+        for (int q = at; q > 0 && worst[q].probability > worst[q - 1].probability; q--) {
+            fc_report_item t = worst[q]; worst[q] = worst[q - 1]; worst[q - 1] = t;
+        }
+    }
+    free(P);
+    for (int w = 0; w < n_worst; w++) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", rf.root, worst[w].path);
+        uint8_t *png = NULL;
+        size_t size = 0;
+        fc_error terr;
+        if (fc_thumbnail_png(path, 96, &png, &size, &terr) == 0) {
+            worst[w].thumbnail = png;
+            worst[w].thumbnail_size = size;
+        }
+    }
+    /* sweep table: every configuration's parameters and metrics */
+    configs = calloc((size_t)n_group, sizeof *configs);
+    params = calloc((size_t)n_group * 6, sizeof *params);
+    descs = calloc((size_t)n_group, sizeof *descs);
+    static const char *names[6] = {"l2", "lr", "hidden", "dropout", "epochs", "seed"};
+    for (int g = 0; g < n_group; g++) {
+        const run_copy *rr = &runs.r[group[g]];
+        fc_head_config gc;
+        fc_split_spec gs;
+        config_of(rr->params, &gc, &gs, NULL);
+        char d[256];
+        snprintf(d, sizeof d, "#%lld ", (long long)rr->id);
+        size_t len = strlen(d);
+        if (gc.kind == FC_HEAD_SOFTMAX) snprintf(d + len, sizeof d - len, "softmax l2=%g %s", gc.l2, fc_transform_name(gc.normalize));
+        else if (gc.kind == FC_HEAD_NCM) snprintf(d + len, sizeof d - len, "ncm");
+        else snprintf(d + len, sizeof d - len, "mlp hidden=%d%s%.0d lr=%g l2=%g dropout=%g", gc.hidden[0],
+                      gc.n_hidden == 2 ? "," : "", gc.n_hidden == 2 ? gc.hidden[1] : 0, gc.lr, gc.l2, gc.dropout);
+        descs[g] = strdup(d);
+        fc_report_param *pp = params + g * 6;
+        double vals[6] = {gc.l2, gc.lr, gc.hidden[0], gc.dropout, gc.epochs, (double)gc.seed};
+        for (int q = 0; q < 6; q++) pp[q] = (fc_report_param){names[q], vals[q], NULL};
+        configs[g] = (fc_report_config){descs[g], fc_head_kind_name(gc.kind), pp, gc.kind == FC_HEAD_MLP ? 6 : 1,
+                                        field(rr->result, "train_accuracy"), field(rr->result, "val_accuracy")};
+    }
+    char title[512], model_text[4600], head_text[512], created[64];
+    time_t t = (time_t)runs.r[self].started;
+    strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    const char *base = strrchr(model, '/');
+    snprintf(model_text, sizeof model_text, "%s, layer %s, extractor %.12s, view %s", base ? base + 1 : model, layer, extractor, view);
+    snprintf(head_text, sizeof head_text, "%s (%s)", descs[best], r.info);
+    int is_sweep = runs.r[self].kind == FC_RUN_SWEEP;
+    snprintf(title, sizeof title, "featcache %s #%lld on %s", is_sweep ? "sweep" : "run", (long long)(is_sweep ? sweep_id : run_id), dataset);
+    fc_report_input in = {.title = title, .kind = is_sweep ? FC_REPORT_SWEEP : FC_REPORT_RUN, .dataset = dataset,
+                          .model = model_text, .head = head_text, .created = created, .metric_name = "accuracy",
+                          .val_metrics = &r.val, .class_names = (const char *const *)p.classes, .n_classes = p.k,
+                          .configs = configs, .n_configs = n_group, .best = best, .curve_param = "l2",
+                          .worst = worst, .n_worst = n_worst};
+    if (fc_report_write_html(&in, out, &err)) goto done;
+    printf("report for %s #%lld (%d configuration%s, %d misclassified shown) written to %s\n", is_sweep ? "sweep" : "run",
+           (long long)(is_sweep ? sweep_id : run_id), n_group, n_group == 1 ? "" : "s", n_worst, out);
+    rc = EXIT_OK;
+done:
+    if (rc) fprintf(stderr, "featcache report: %s\n", err.msg);
+    for (int w = 0; w < n_worst; w++) free((void *)worst[w].thumbnail);
+    if (descs) for (int g = 0; g < n_group; g++) free(descs[g]);
+    free(descs);
+    free(configs);
+    free(params);
+    for (int i = 0; i < runs.n; i++) { free(runs.r[i].params); free(runs.r[i].result); }
+    free(runs.r);
+    fc_train_result_free(&r);
+    fc_problem_free(&p);
+    fc_featureset_free(&fs);
+    fc_cache_close(cache);
+    fc_catalog_close(cat);
+    return rc;
+}
