@@ -9,4 +9,4 @@ apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends \
     build-essential make pkg-config \
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
     libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev liblmdb-dev libsqlite3-dev \
-    python3 python3-numpy python3-torch python3-torchvision python3-onnx
+    python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-sklearn bc
