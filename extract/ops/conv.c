@@ -28,6 +28,10 @@ typedef struct conv_state {
     size_t group_stride;
     float *bias;         /* (cout), zeros when the node has none */
     float *dw;           /* depthwise weights (cout, kh*kw) */
+    /* im2col taps (GEMM path): tap t = ky*kw + kx reads stride phase ph[t] (of nph used phases; a
+     * phase is a (row, column) residue modulo the strides) at offset (dy[t], dx[t]) in phase cells */
+    int nph, sh, sw, dh, dw_;
+    int *tap_ph, *tap_dy, *tap_dx, *ph_a, *ph_b;
     const fc_kernels *k;
 } conv_state;
 
@@ -37,12 +41,49 @@ static void conv_free(void *p) {
     free(s->packed);
     free(s->bias);
     free(s->dw);
+    free(s->tap_ph);
+    free(s->tap_dy);
+    free(s->tap_dx);
+    free(s->ph_a);
+    free(s->ph_b);
     free(s);
 }
 
 static void *alloc64(size_t floats) {
     void *p = NULL;
     return posix_memalign(&p, 64, floats * sizeof(float) + 64) == 0 ? p : NULL;
+}
+
+/* Attribute pair (strides, dilations), 1 1 when absent or malformed (fc_window_infer reports that). */
+static void attr_pair(const fc_node *n, const char *name, int *a, int *b) {
+    int64_t v[8];
+    *a = *b = 1;
+    if (fc_attr_ints(n, name, v, 8) == 2 && v[0] >= 1 && v[1] >= 1 && v[0] <= 4096 && v[1] <= 4096)
+        *a = (int)v[0], *b = (int)v[1];
+}
+
+/* The im2col tap table (see conv_state): phases in order of first use. */
+static int taps_prepare(const fc_node *n, conv_state *s, fc_error *err) {
+    attr_pair(n, "strides", &s->sh, &s->sw);
+    attr_pair(n, "dilations", &s->dh, &s->dw_);
+    int taps = s->kh * s->kw;
+    s->tap_ph = malloc(sizeof(int) * taps), s->tap_dy = malloc(sizeof(int) * taps);
+    s->tap_dx = malloc(sizeof(int) * taps);
+    s->ph_a = malloc(sizeof(int) * taps), s->ph_b = malloc(sizeof(int) * taps);
+    if (!s->tap_ph || !s->tap_dy || !s->tap_dx || !s->ph_a || !s->ph_b)
+        return fc_fail(err, FC_ENOMEM, "out of memory");
+    s->nph = 0;
+    for (int ky = 0; ky < s->kh; ky++)
+        for (int kx = 0; kx < s->kw; kx++) {
+            int t = ky * s->kw + kx, a = (int)((int64_t)ky * s->dh % s->sh), b = (int)((int64_t)kx * s->dw_ % s->sw);
+            int p = 0;
+            while (p < s->nph && (s->ph_a[p] != a || s->ph_b[p] != b)) p++;
+            if (p == s->nph) s->ph_a[p] = a, s->ph_b[p] = b, s->nph++;
+            s->tap_ph[t] = p;
+            s->tap_dy[t] = (int)((int64_t)ky * s->dh / s->sh);
+            s->tap_dx[t] = (int)((int64_t)kx * s->dw_ / s->sw);
+        }
+    return 0;
 }
 
 /* 3x3, stride 1, dilation 1, one group, enough channels: the Winograd path. */
@@ -131,6 +172,7 @@ static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *
         return 0;
     }
     if (wino_eligible(n, s)) return wino_prepare(s, wd, err);
+    if (taps_prepare(n, s, err)) return FC_ENOMEM;
     int mg = s->cout / s->group;
     s->group_stride = (fc_kernels_packed_a_floats(k, mg, s->K) + 15) / 16 * 16;
     if (!(s->packed = alloc64(s->group_stride * s->group))) return fc_fail(err, FC_ENOMEM, "out of memory");
@@ -180,6 +222,8 @@ static int chunk_range(const chunk_plan *c, int64_t ch, int64_t N, int64_t P, in
 typedef struct col_run {
     int j, len;
     int64_t img, p;
+    int oy, ox; /* p's output row and column */
+    int seg;    /* im2col: index of the image segment holding this run */
 } col_run;
 
 /* Cuts chunk columns [c0, c0 + nc) into runs that stay inside one image, one nr-lane panel (nr >= nc:
@@ -191,7 +235,7 @@ static int make_runs(int64_t c0, int nc, int64_t P, int nr, int ow, int rows, co
         if (len > nr - j % nr) len = nr - j % nr;
         if (len > P - p) len = P - p;
         if (rows && len > ow - p % ow) len = ow - p % ow;
-        r[n++] = (col_run){j, (int)len, c / P, p};
+        r[n++] = (col_run){j, (int)len, c / P, p, (int)(p / ow), (int)(p % ow), 0};
         j += (int)len;
     }
     return n;
@@ -205,13 +249,35 @@ static int conv_geometry(const fc_node *n, const conv_state *s, const fc_tensor 
     return fc_window_infer(n, x->dims[2], x->dims[3], s->kh, s->kw, 0, w, err);
 }
 
+/* im2col source: for each image segment of a chunk, the zero-padded input rows its output rows
+ * need, split by stride phase, so that every im2col row of a run is one contiguous copy with no
+ * bounds checks. Segment r holds (cin_g, nph, rows[r], wj) floats at base[r]; phase cell (i, j) of
+ * phase (a, b) is padded input element (row (oy0[r] + i) * sh + a, column j * sw + b). */
+typedef struct phase_src {
+    int wj, exth;               /* cells per row; extra rows below the last output row */
+    int64_t base[CHUNK_COLS + 64];
+    int oy0[CHUNK_COLS + 64], rows[CHUNK_COLS + 64];
+} phase_src;
+
+static int phase_extw(const conv_state *s) { return (int)((int64_t)(s->kw - 1) * s->dw_ / s->sw); }
+static int phase_exth(const conv_state *s) { return (int)((int64_t)(s->kh - 1) * s->dh / s->sh); }
+
+/* Floats of phase source for a chunk of cc columns in at most nseg image segments (an upper bound:
+ * a segment of len columns spans at most (len - 1) / ow + 2 output rows). */
+static size_t phase_floats(const conv_state *s, const fc_window *w, int cc, int64_t nseg) {
+    int64_t rows = cc / w->ow + nseg * (2 + phase_exth(s));
+    return (size_t)s->cin_g * s->nph * rows * (w->ow + phase_extw(s));
+}
+
 /* Per-thread scratch of the GEMM path, in floats (each part rounded to 16 for alignment): packed B
- * (K, cc); for chunks that span images also the gathered input (cin_g, cc) of a direct 1x1 conv and
- * the chunk's output (mg, cc) before it is scattered. */
-static void scratch_parts(const conv_state *s, const chunk_plan *c, int direct, size_t *pb,
-                          size_t *bt, size_t *ct) {
+ * (K, cc); the im2col phase source (bt), or for a direct 1x1 conv whose chunks span images the
+ * gathered input (cin_g, cc); for chunks that span images the chunk's output (mg, cc) before it is
+ * scattered. */
+static void scratch_parts(const conv_state *s, const chunk_plan *c, const fc_window *w, int64_t P,
+                          int direct, size_t *pb, size_t *bt, size_t *ct) {
     *pb = (fc_kernels_packed_b_floats(s->k, s->K, c->cc) + 15) / 16 * 16;
-    *bt = c->flat && direct ? ((size_t)s->cin_g * c->cc + 15) / 16 * 16 : 0;
+    if (direct) *bt = c->flat ? ((size_t)s->cin_g * c->cc + 15) / 16 * 16 : 0;
+    else *bt = (phase_floats(s, w, c->cc, c->flat ? c->cc / P + 2 : 1) + 15) / 16 * 16;
     *ct = c->flat ? ((size_t)(s->cout / s->group) * c->cc + 15) / 16 * 16 : 0;
 }
 
@@ -249,18 +315,60 @@ static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
     } else if (!s->depthwise) {
         chunk_plan c = plan_chunks(s->k->nr, in[0].dims[0], (int64_t)w.oh * w.ow);
         size_t pb, bt, ct;
-        scratch_parts(s, &c, is_direct(s, &w), &pb, &bt, &ct);
+        scratch_parts(s, &c, &w, (int64_t)w.oh * w.ow, is_direct(s, &w), &pb, &bt, &ct);
         *work = (pb + bt + ct) * (size_t)threads * sizeof(float);
     }
     return 0;
 }
 
-/* im2col of one chunk straight into packed-B panels. x: the group's first input channel of image 0;
- * runs from make_runs with rows set. For each (ci, ky, kx) a run is one strided copy from an input
- * row with its out-of-bounds lanes zeroed, so the inner loop has no per-element bounds checks (for
- * stride 1 it is a plain contiguous copy). */
-static void im2col_packed(const conv_state *s, const fc_window *w, const float *x, int64_t cstride,
-                          int64_t H, int64_t W, const col_run *runs, int n_runs, int nc, float *pb) {
+/* Fills the phase source of the chunk's image segments from x (the group's first channel of image
+ * 0; images cstride apart) and points each run at its segment. */
+static void phase_fill(const conv_state *s, const fc_window *w, const float *x, int64_t cstride,
+                       int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
+                       int n_runs, phase_src *ps, float *buf) {
+    ps->wj = w->ow + phase_extw(s);
+    ps->exth = phase_exth(s);
+    int64_t off = 0;
+    for (int r = 0; r < n_segs; r++) {
+        int oy0 = segs[r].oy, oy1 = (int)((segs[r].p + segs[r].len - 1) / w->ow);
+        ps->base[r] = off;
+        ps->oy0[r] = oy0;
+        ps->rows[r] = oy1 - oy0 + 1 + ps->exth;
+        const float *xi = x + segs[r].img * cstride;
+        for (int ci = 0; ci < s->cin_g; ci++)
+            for (int ph = 0; ph < s->nph; ph++)
+                for (int i = 0; i < ps->rows[r]; i++) {
+                    float *dst = buf + off + (((int64_t)ci * s->nph + ph) * ps->rows[r] + i) * ps->wj;
+                    int64_t iy = (int64_t)(oy0 + i) * s->sh + s->ph_a[ph] - w->pt;
+                    if (iy < 0 || iy >= H) {
+                        memset(dst, 0, sizeof(float) * (size_t)ps->wj);
+                        continue;
+                    }
+                    /* cell j reads column ix0 + j*sw; cells [lo, hi) are inside [0, W) */
+                    const float *src = xi + ((int64_t)ci * H + iy) * W;
+                    int64_t ix0 = (int64_t)s->ph_b[ph] - w->pl;
+                    int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s->sw - 1) / s->sw;
+                    int64_t hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / s->sw + 1;
+                    if (hi > ps->wj) hi = ps->wj;
+                    if (lo > hi) lo = hi;
+                    for (int64_t j = 0; j < lo; j++) dst[j] = 0.f;
+                    if (s->sw == 1) memcpy(dst + lo, src + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    else if (s->sw == 2) for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + 2 * j];
+                    else for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + j * s->sw];
+                    for (int64_t j = hi; j < ps->wj; j++) dst[j] = 0.f;
+                }
+        off += (int64_t)s->cin_g * s->nph * ps->rows[r] * ps->wj;
+    }
+    for (int u = 0, r = 0; u < n_runs; u++) {
+        while (runs[u].img != segs[r].img) r++;
+        runs[u].seg = r;
+    }
+}
+
+/* im2col of one chunk straight into packed-B panels from the phase source: runs from make_runs
+ * (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of a run is a plain copy. */
+static void im2col_packed(const conv_state *s, const phase_src *ps, const float *buf,
+                          const col_run *runs, int n_runs, int nc, float *pb) {
     int nr = s->k->nr;
     for (int r0 = 0; r0 < n_runs;) {
         int q = runs[r0].j / nr, r1 = r0;
@@ -269,33 +377,21 @@ static void im2col_packed(const conv_state *s, const fc_window *w, const float *
         int lanes = nc - q * nr < nr ? nc - q * nr : nr;
         int kidx = 0;
         for (int ci = 0; ci < s->cin_g; ci++)
-            for (int ky = 0; ky < s->kh; ky++)
-                for (int kx = 0; kx < s->kw; kx++, kidx++) {
-                    float *row = panel + (size_t)kidx * nr;
-                    for (int r = r0; r < r1; r++) {
-                        const col_run *u = &runs[r];
-                        int j0 = u->j % nr, len = u->len;
-                        int64_t oy = u->p / w->ow, ox = u->p % w->ow;
-                        int64_t iy = oy * w->sh - w->pt + (int64_t)ky * w->dh;
-                        if (iy < 0 || iy >= H) {
-                            memset(row + j0, 0, (size_t)len * sizeof(float));
-                            continue;
-                        }
-                        /* lane t reads column ix0 + t*sw; keep t in [lo, hi) inside [0, W) */
-                        int64_t ix0 = ox * w->sw - w->pl + (int64_t)kx * w->dw;
-                        int64_t lo = ix0 >= 0 ? 0 : (-ix0 + w->sw - 1) / w->sw;
-                        int64_t hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / w->sw + 1;
-                        if (hi > len) hi = len;
-                        if (lo > hi) lo = hi;
-                        float *dst = row + j0;
-                        const float *src = x + u->img * cstride + (int64_t)ci * H * W + iy * W + ix0;
-                        for (int64_t t = 0; t < lo; t++) dst[t] = 0.f;
-                        if (w->sw == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
-                        else for (int64_t t = lo; t < hi; t++) dst[t] = src[t * w->sw];
-                        for (int64_t t = hi; t < len; t++) dst[t] = 0.f;
-                    }
-                    for (int j = lanes; j < nr; j++) row[j] = 0.f;
+            for (int t = 0; t < s->kh * s->kw; t++, kidx++) {
+                float *row = panel + (size_t)kidx * nr;
+                int ph = s->tap_ph[t], dy = s->tap_dy[t], dx = s->tap_dx[t];
+                for (int r = r0; r < r1; r++) {
+                    const col_run *u = &runs[r];
+                    int g = u->seg, len = u->len;
+                    const float *src = buf + ps->base[g] +
+                                       (((int64_t)ci * s->nph + ph) * ps->rows[g] + u->oy - ps->oy0[g] + dy) * ps->wj +
+                                       u->ox + dx;
+                    float *dst = row + u->j % nr;
+                    if (len == 16) memcpy(dst, src, 16 * sizeof(float)); /* inlined fixed-size copy */
+                    else memcpy(dst, src, (size_t)len * sizeof(float));
                 }
+                for (int j = lanes; j < nr; j++) row[j] = 0.f;
+            }
         r0 = r1;
     }
 }
@@ -392,7 +488,7 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     while (tasks * msplit < 2 * ctx->threads && mg / (msplit * 2) >= 2 * k->mr) msplit *= 2;
     int mblock = ((mg + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
     size_t npb, nbt, nct;
-    scratch_parts(s, &c, direct, &npb, &nbt, &nct);
+    scratch_parts(s, &c, &w, P, direct, &npb, &nbt, &nct);
     const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
     float *y = out->data;
     int stream = (double)N * s->cout * P * sizeof(float) > STREAM_BYTES;
@@ -411,7 +507,7 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
          * for gathering and scattering */
         col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
         int n_runs = direct ? 0 : make_runs(c0, nc, P, k->nr, w.ow, 1, runs);
-        int n_segs = c.flat ? make_runs(c0, nc, P, nc, w.ow, 0, segs) : 0;
+        int n_segs = c.flat || !direct ? make_runs(c0, nc, P, nc, w.ow, 0, segs) : 0;
         if (direct && !c.flat) {
             k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
         } else if (direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
@@ -422,7 +518,9 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
                            (size_t)segs[r].len * sizeof(float));
             k->pack_b(s->K, nc, bt, nc, 1, pb);
         } else {
-            im2col_packed(s, &w, xg, xstride, H, W, runs, n_runs, nc, pb);
+            phase_src ps;
+            phase_fill(s, &w, xg, xstride, H, W, segs, n_segs, runs, n_runs, &ps, bt);
+            im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
         }
         const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
         int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
