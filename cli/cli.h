@@ -40,6 +40,9 @@ int cli_float(const char *cmd, const char *name, const char *s, double lo, doubl
 int cli_labels_load(const char *path, char ***labels, fc_error *err);
 void cli_labels_free(char **labels, int n);
 
+/* Indices of the k largest scores (k <= n, k <= 100), best first, ties to the lower index. */
+void cli_top_k(const float *scores, int n, int k, int *order);
+
 /* Decodes the image at path and preprocesses it into dst (3, H, W). */
 int cli_load_input(const char *path, const fc_preprocess *p, float *dst, fc_error *err);
 

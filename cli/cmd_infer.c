@@ -39,15 +39,7 @@ static void print_top(const char *path, const float *scores, int64_t n, int top,
                       int n_labels, int json) {
     int idx[64];
     if (top > n) top = (int)n;
-    for (int r = 0; r < top; r++) { /* partial selection sort: top is small */
-        int best = -1;
-        for (int64_t i = 0; i < n; i++) {
-            int taken = 0;
-            for (int q = 0; q < r; q++) taken |= idx[q] == i;
-            if (!taken && (best < 0 || scores[i] > scores[best])) best = (int)i;
-        }
-        idx[r] = best;
-    }
+    cli_top_k(scores, (int)n, top, idx);
     if (json) {
         printf("{\"image\":");
         json_string(path);

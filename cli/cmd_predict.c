@@ -319,15 +319,7 @@ int cmd_predict(int argc, char **argv) {
         if (bad[i]) { fprintf(stderr, "featcache predict: skipped %s\n", bad[i]); n_bad++; continue; }
         const float *p = P + i * K;
         int order[100], t = top < K ? top : K;
-        for (int r = 0; r < t; r++) {
-            int best = -1;
-            for (int k = 0; k < K; k++) {
-                int taken = 0;
-                for (int q = 0; q < r; q++) taken |= order[q] == k;
-                if (!taken && (best < 0 || p[k] > p[best])) best = k;
-            }
-            order[r] = best;
-        }
+        cli_top_k(p, K, t, order);
         if (json) {
             fc_strbuf j = {0};
             fc_strbuf_printf(&j, "{\"image\":");

@@ -12,6 +12,7 @@
 #include "classify/report.h"
 #include "classify/train.h"
 #include "cli/cli.h"
+#include "cli/head_opts.h"
 #include "core/strbuf.h"
 #include "extract/preprocess.h"
 #include "extract/thumbnail.h"
@@ -103,11 +104,9 @@ int cmd_report(int argc, char **argv) {
     }
     fc_error err = {0};
     const char *dir = cli_cache_dir(cache_opt);
-    fc_catalog *cat = NULL;
-    fc_cache *cache = NULL;
+    cli_problem cp = {0};
+    const fc_problem *pp = &cp.p;
     run_list runs = {.r = calloc(MAX_RUNS, sizeof(run_copy))};
-    fc_featureset fs = {0};
-    fc_problem p = {0};
     fc_train_result r = {0};
     fc_report_config *configs = NULL;
     fc_report_param *params = NULL;
@@ -115,9 +114,7 @@ int cmd_report(int argc, char **argv) {
     int n_worst = 0, rc = EXIT_FAILURE_;
     char **descs = NULL;
     memset(worst, 0, sizeof worst);
-    if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err) ||
-        fc_catalog_run_list(cat, copy_run, &runs, &err))
-        goto done;
+    if (cli_problem_open(&cp, dir, 0, &err) || fc_catalog_run_list(cp.cat, copy_run, &runs, &err)) goto done;
     int self = -1;
     for (int i = 0; i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
     if (self < 0 || !runs.r[self].params) {
@@ -156,21 +153,19 @@ int cmd_report(int argc, char **argv) {
     fc_json_get_string(bp, "layer", layer, sizeof layer);
     int view_id = 0;
     for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) view_id = v;
-    if (config_of(bp, &cfg, &split, &err) || fc_featureset_load(cat, cache, dataset, extractor, view_id, &fs, &err) ||
-        fc_problem_build(fs.x, (int)fs.n, (int)fs.dim, fs.labels, fs.splits, fs.paths,
-                         (const uint8_t(*)[32])fs.hashes, &split, &p, &err) ||
-        fc_train(&cfg, &p, 0, &r, &err))
+    if (config_of(bp, &cfg, &split, &err) || cli_problem_load(&cp, dataset, extractor, view_id, &split, &err) ||
+        fc_train(&cfg, pp, 0, &r, &err))
         goto done;
     /* worst misclassified validation items: the most confident wrong predictions */
     root_find rf = {.name = dataset};
-    fc_catalog_dataset_list(cat, find_root, &rf, NULL);
-    float *P = malloc((size_t)p.k * sizeof(float));
-    for (int i = 0; P && i < p.n; i++) {
-        if (p.n_folds ? 0 : p.role[i] != 1) continue;
-        if (fc_head_predict_proba(&r.head, p.x + (size_t)i * p.d, 1, p.d, P, 1, &err)) break;
-        int pred = fc_metrics_argmax(P, p.k);
-        if (pred == p.y[i]) continue;
-        fc_report_item it = {.path = fs.paths[i], .true_label = p.y[i], .predicted_label = pred, .probability = P[pred]};
+    fc_catalog_dataset_list(cp.cat, find_root, &rf, NULL);
+    float *P = malloc((size_t)pp->k * sizeof(float));
+    for (int i = 0; P && i < pp->n; i++) {
+        if (pp->n_folds ? 0 : pp->role[i] != 1) continue;
+        if (fc_head_predict_proba(&r.head, pp->x + (size_t)i * pp->d, 1, pp->d, P, 1, &err)) break;
+        int pred = fc_metrics_argmax(P, pp->k);
+        if (pred == pp->y[i]) continue;
+        fc_report_item it = {.path = cp.fs.paths[i], .true_label = pp->y[i], .predicted_label = pred, .probability = P[pred]};
         int at = n_worst < N_WORST ? n_worst++ : N_WORST - 1;
         if (at == N_WORST - 1 && n_worst == N_WORST && worst[at].probability >= it.probability) continue;
         worst[at] = it;
@@ -224,7 +219,7 @@ int cmd_report(int argc, char **argv) {
     snprintf(title, sizeof title, "featcache %s #%lld on %s", is_sweep ? "sweep" : "run", (long long)(is_sweep ? sweep_id : run_id), dataset);
     fc_report_input in = {.title = title, .kind = is_sweep ? FC_REPORT_SWEEP : FC_REPORT_RUN, .dataset = dataset,
                           .model = model_text, .head = head_text, .created = created, .metric_name = "accuracy",
-                          .val_metrics = &r.val, .class_names = (const char *const *)p.classes, .n_classes = p.k,
+                          .val_metrics = &r.val, .class_names = (const char *const *)pp->classes, .n_classes = pp->k,
                           .configs = configs, .n_configs = n_group, .best = best, .curve_param = "l2",
                           .worst = worst, .n_worst = n_worst};
     if (fc_report_write_html(&in, out, &err)) goto done;
@@ -241,9 +236,6 @@ done:
     for (int i = 0; i < runs.n; i++) { free(runs.r[i].params); free(runs.r[i].result); }
     free(runs.r);
     fc_train_result_free(&r);
-    fc_problem_free(&p);
-    fc_featureset_free(&fs);
-    fc_cache_close(cache);
-    fc_catalog_close(cat);
+    cli_problem_close(&cp);
     return rc;
 }

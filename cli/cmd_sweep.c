@@ -14,7 +14,6 @@
 #include "cli/extractor_opts.h"
 #include "cli/head_opts.h"
 #include "core/strbuf.h"
-#include "store/featureset.h"
 
 #define MAX_CONFIGS 4096
 #define MAX_VALUES 256
@@ -220,33 +219,29 @@ int cmd_sweep(int argc, char **argv) {
     free(cfgs);
 
     const char *dir = cli_cache_dir(x.cache);
-    fc_catalog *cat = NULL;
-    fc_cache *cache = NULL;
-    fc_featureset fs = {0};
-    fc_problem p = {0};
+    cli_problem cp = {0};
+    fc_problem *const pp = &cp.p;
     fc_train_result *res = calloc((size_t)n_ord, sizeof *res);
     int *ok = calloc((size_t)n_ord, sizeof *ok);
     fc_error *errs = calloc((size_t)n_ord, sizeof *errs);
     int rc = EXIT_FAILURE_;
     double t0 = omp_get_wtime();
-    if (fc_catalog_open(dir, 0, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err) ||
-        cli_extractor_resolve(&x, argv[optind], cat, &err) ||
-        fc_featureset_load(cat, cache, x.dataset, x.id, x.view, &fs, &err) ||
-        fc_problem_build(fs.x, (int)fs.n, (int)fs.dim, fs.labels, fs.splits, fs.paths,
-                         (const uint8_t(*)[32])fs.hashes, &split, &p, &err))
+    if (cli_problem_open(&cp, dir, 1, &err) || cli_extractor_resolve(&x, argv[optind], cp.cat, &err) ||
+        cli_problem_load(&cp, x.dataset, x.id, x.view, &split, &err))
         goto done;
+    fc_catalog *cat = cp.cat;
     double t_load = omp_get_wtime() - t0;
     if (!jobs) jobs = omp_get_max_threads();
 #pragma omp parallel for num_threads(jobs) schedule(dynamic, 1)
     for (int j = 0; j < n_jobs; j++) {
         const job *b = &jl[j];
         if (ordered[b->first].kind == FC_HEAD_SOFTMAX && b->count > 1) {
-            if (fc_train_softmax_path(&ordered[b->first], b->count, &p, 1, &res[b->first], &errs[b->first]) == 0)
+            if (fc_train_softmax_path(&ordered[b->first], b->count, pp, 1, &res[b->first], &errs[b->first]) == 0)
                 for (int i = 0; i < b->count; i++) ok[b->first + i] = 1;
             else
                 for (int i = 1; i < b->count; i++) errs[b->first + i] = errs[b->first];
         } else {
-            ok[b->first] = fc_train(&ordered[b->first], &p, 1, &res[b->first], &errs[b->first]) == 0;
+            ok[b->first] = fc_train(&ordered[b->first], pp, 1, &res[b->first], &errs[b->first]) == 0;
         }
     }
     double t_fit = omp_get_wtime() - t0 - t_load;
@@ -260,7 +255,7 @@ int cmd_sweep(int argc, char **argv) {
         cli_head_params_json(&params, &x, &ordered[i], &split);
         params.s[--params.len] = 0;
         fc_strbuf_printf(&params, ",\"sweep\":%lld}", (long long)first_run);
-        if (ok[i]) cli_head_result_json(&result, &res[i], &p);
+        if (ok[i]) cli_head_result_json(&result, &res[i], pp);
         int64_t run_id;
         fc_error e2;
         if (fc_catalog_run_begin(cat, FC_RUN_SWEEP, ds_id, x.id, params.s, &run_id, &e2) == 0) {
@@ -293,7 +288,7 @@ int cmd_sweep(int argc, char **argv) {
         fc_strbuf_free(&j);
     } else {
         printf("data set %s: %d x %d features (layer %s), %d train / %d val; %d configurations in %.3f s (+%.3f s loading)\n",
-               x.dataset, p.n, p.d, x.layer_name, p.n_train, p.n_val, n_ord, t_fit, t_load);
+               x.dataset, pp->n, pp->d, x.layer_name, pp->n_train, pp->n_val, n_ord, t_fit, t_load);
         printf("%4s  %-52s %8s %8s %8s %8s\n", "rank", "configuration", "val acc", "balanced", "logloss", "train");
         for (int r = 0; r < n_ord; r++) {
             int i = rows[r].index;
@@ -318,9 +313,6 @@ done:
     if (rc == EXIT_FAILURE_) fprintf(stderr, "featcache sweep: %s\n", err.msg);
     for (int i = 0; i < n_ord; i++) if (ok[i]) fc_train_result_free(&res[i]);
     free(res); free(ok); free(errs); free(ordered); free(jl);
-    fc_problem_free(&p);
-    fc_featureset_free(&fs);
-    fc_cache_close(cache);
-    fc_catalog_close(cat);
+    cli_problem_close(&cp);
     return rc;
 }

@@ -12,7 +12,6 @@
 #include "cli/extractor_opts.h"
 #include "cli/head_opts.h"
 #include "core/strbuf.h"
-#include "store/featureset.h"
 
 static const char *usage_text =
     "usage: featcache train DATASET --model M.onnx [options] [-o HEAD.onnx]\n"
@@ -59,27 +58,23 @@ int cmd_train(int argc, char **argv) {
         return EXIT_USAGE;
     }
     const char *dir = cli_cache_dir(x.cache);
-    fc_catalog *cat = NULL;
-    fc_cache *cache = NULL;
-    fc_featureset fs = {0};
-    fc_problem p = {0};
+    cli_problem cp = {0};
     fc_train_result r = {0};
     fc_strbuf meta = {0}, res = {0};
     int rc = EXIT_FAILURE_, trained = 0;
-    if (fc_catalog_open(dir, 0, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err) ||
-        cli_extractor_resolve(&x, argv[optind], cat, &err) ||
-        fc_featureset_load(cat, cache, x.dataset, x.id, x.view, &fs, &err) ||
-        fc_problem_build(fs.x, (int)fs.n, (int)fs.dim, fs.labels, fs.splits, fs.paths,
-                         (const uint8_t(*)[32])fs.hashes, &split, &p, &err))
+    if (cli_problem_open(&cp, dir, 1, &err) || cli_extractor_resolve(&x, argv[optind], cp.cat, &err) ||
+        cli_problem_load(&cp, x.dataset, x.id, x.view, &split, &err))
         goto done;
+    fc_catalog *cat = cp.cat;
+    const fc_problem *pp = &cp.p;
     int64_t run_id = 0, ds_id = 0;
     fc_catalog_dataset_find(cat, x.dataset, &ds_id, &err);
     cli_head_params_json(&meta, &x, &cfg, &split);
     if (fc_catalog_run_begin(cat, FC_RUN_TRAIN, ds_id, x.id, meta.s, &run_id, &err)) goto done;
-    rc = fc_train(&cfg, &p, threads, &r, &err);
+    rc = fc_train(&cfg, pp, threads, &r, &err);
     trained = rc == 0;
     if (trained) {
-        cli_head_result_json(&res, &r, &p);
+        cli_head_result_json(&res, &r, pp);
         /* the head file carries the extractor so predict can compute or look up features: reopen
          * the params object (it ends with '}') to add the validation accuracy */
         meta.s[--meta.len] = 0;
@@ -95,10 +90,10 @@ int cmd_train(int argc, char **argv) {
         fc_strbuf j = {0};
         fc_strbuf_json(&j, x.dataset);
         printf("%s,\"head\":\"%s\",\"train\":%d,\"val\":%d,\"result\":%s}\n", j.s, fc_head_kind_name(cfg.kind),
-               p.n_train, p.n_val, res.s);
+               pp->n_train, pp->n_val, res.s);
         fc_strbuf_free(&j);
     } else {
-        cli_print_train_summary(stdout, &x, &cfg, &p, &r);
+        cli_print_train_summary(stdout, &x, &cfg, pp, &r);
         if (out) printf("head saved to %s\n", out);
         printf("run #%lld recorded\n", (long long)run_id);
     }
@@ -108,9 +103,6 @@ done:
     fc_strbuf_free(&meta);
     fc_strbuf_free(&res);
     fc_train_result_free(&r);
-    fc_problem_free(&p);
-    fc_featureset_free(&fs);
-    fc_cache_close(cache);
-    fc_catalog_close(cat);
+    cli_problem_close(&cp);
     return rc;
 }

@@ -80,3 +80,15 @@ int cli_load_input(const char *path, const fc_preprocess *p, float *dst, fc_erro
     fc_image_free(&img);
     return rc;
 }
+
+void cli_top_k(const float *scores, int n, int k, int *order) {
+    for (int r = 0; r < k; r++) { /* selection: k is small */
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            int taken = 0;
+            for (int q = 0; q < r; q++) taken |= order[q] == i;
+            if (!taken && (best < 0 || scores[i] > scores[best])) best = i;
+        }
+        order[r] = best;
+    }
+}

@@ -144,3 +144,27 @@ void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_conf
         fputc('\n', f);
     }
 }
+
+int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_error *err) {
+    memset(cp, 0, sizeof *cp);
+    int rc = fc_catalog_open(cache_dir, writable ? 0 : FC_CATALOG_RDONLY, 0, &cp->cat, err);
+    if (rc == 0) rc = fc_cache_open(cache_dir, FC_CACHE_RDONLY, NULL, &cp->cache, err);
+    return rc;
+}
+
+int cli_problem_load(cli_problem *cp, const char *dataset, const char *extractor, int view,
+                     const fc_split_spec *split, fc_error *err) {
+    int rc = fc_featureset_load(cp->cat, cp->cache, dataset, extractor, view, &cp->fs, err);
+    if (rc == 0)
+        rc = fc_problem_build(cp->fs.x, (int)cp->fs.n, (int)cp->fs.dim, cp->fs.labels, cp->fs.splits, cp->fs.paths,
+                              (const uint8_t(*)[32])cp->fs.hashes, split, &cp->p, err);
+    return rc;
+}
+
+void cli_problem_close(cli_problem *cp) {
+    fc_problem_free(&cp->p);
+    fc_featureset_free(&cp->fs);
+    fc_cache_close(cp->cache);
+    fc_catalog_close(cp->cat);
+    memset(cp, 0, sizeof *cp);
+}

@@ -8,6 +8,7 @@
 #include "classify/train.h"
 #include "cli/extractor_opts.h"
 #include "core/strbuf.h"
+#include "store/featureset.h"
 
 #define CLI_HEAD_LONGOPTS                                                                          \
     {"head", required_argument, 0, 1101}, {"l2", required_argument, 0, 1102},                   \
@@ -22,6 +23,21 @@
     "  --lr X, --epochs N, --hidden 512[,256], --dropout X, --batch N, --seed N   (mlp)\n"        \
     "  --normalize T       std (default), l2 or none, fitted on the training split\n"              \
     "  --balanced          class weights inversely proportional to class frequency\n"
+
+/* The stores and the labeled problem a head command works on. Zero-initialize; close frees all. */
+typedef struct cli_problem {
+    fc_catalog *cat;
+    fc_cache *cache;
+    fc_featureset fs;
+    fc_problem p;
+} cli_problem;
+
+/* Opens the catalog (read-write when writable, to record runs) and the feature store read-only. */
+int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_error *err);
+/* Loads the data set's features for an extractor/view and builds the problem with the split. */
+int cli_problem_load(cli_problem *cp, const char *dataset, const char *extractor, int view,
+                     const fc_split_spec *split, fc_error *err);
+void cli_problem_close(cli_problem *cp);
 
 /* 1 handled, -1 bad value (printed), 0 not a head option. */
 int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg);
