@@ -78,14 +78,14 @@ sanitize:
 
 SHARED ?= ../shared
 DEMO_CACHE ?= $(BUILD)/demo-cache
+DEMO_MODEL = $(SHARED)/models/mobilenet_v2_1.0_224.onnx
+# The main job on the bundled defaults: ants/bees features with MobileNetV2, a softmax head with its
+# validation accuracy, and the head applied to two photos.
 demo: all
-	$(BUILD)/featcache extract $(SHARED)/data/hymenoptera --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx \
-		--cache $(DEMO_CACHE) || [ $$? -eq 3 ]
-	$(BUILD)/featcache export hymenoptera --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx \
-		--cache $(DEMO_CACHE) -o $(BUILD)/demo-export
-	$(BUILD)/featcache infer --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx --preprocess tf \
-		--labels $(SHARED)/models/imagenet_labels.txt --top 3 $(SHARED)/images/*
-	$(BUILD)/featcache bench --model $(SHARED)/models/mobilenet_v2_1.0_224.onnx --batch 16 --seconds 5
+	$(BUILD)/featcache extract $(SHARED)/data/hymenoptera --model $(DEMO_MODEL) --cache $(DEMO_CACHE) || [ $$? -eq 3 ]
+	$(BUILD)/featcache train hymenoptera --model $(DEMO_MODEL) --cache $(DEMO_CACHE) --l2 10 -o $(BUILD)/demo-head.onnx
+	$(BUILD)/featcache predict --model $(DEMO_MODEL) --head $(BUILD)/demo-head.onnx --cache $(DEMO_CACHE) \
+		$(SHARED)/data/hymenoptera/val/ants/8124241_36b290d372.jpg $(SHARED)/data/hymenoptera/val/bees/1032546534_06907fe3b3.jpg
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -51,9 +51,11 @@ static const char *dtype_name(fc_dtype d) { return d == FC_DTYPE_F16 ? "f16" : "
 
 void fc_extractor_id(const char *model_sha256, const char *layer, int size, float crop,
                      fc_preset preset, fc_dtype dtype, char out[65]) {
+    /* The version names featcache's own image -> tensor path (decoding, DCT policy, resize): bump it
+     * whenever that changes, so features made the old way are never served for the new. */
     char desc[1024];
     int n = snprintf(desc, sizeof desc,
-                     "featcache-extractor/1\nmodel=%s\nlayer=%s\nsize=%dx%d\ncrop=%.6f\npreprocess=%s\n"
+                     "featcache-extractor/2\nmodel=%s\nlayer=%s\nsize=%dx%d\ncrop=%.6f\npreprocess=%s\n"
                      "dtype=%s\n", model_sha256, layer, size, size, crop > 0 && crop < 1 ? crop : 1.0,
                      fc_preset_name(preset), dtype_name(dtype));
     uint8_t h[32];
