@@ -27,7 +27,7 @@ typedef struct fc_head_config {
     int balanced;                /* class weights inversely proportional to class frequency */
 } fc_head_config;
 
-/* Defaults: softmax, std normalization, l2 1, lr 1e-3, 100 epochs, batch 32, one hidden layer of
+/* Defaults: softmax, std normalization, l2 1, lr 1e-3, 100 epochs, batch 64, one hidden layer of
  * 512, no dropout, seed 0. */
 void fc_head_config_init(fc_head_config *c);
 const char *fc_head_kind_name(fc_head_kind k);
