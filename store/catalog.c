@@ -343,6 +343,10 @@ static int open_rdwr(fc_catalog *cat, int busy_ms, fc_error *err) {
     int rc = db_connect(cat, cat->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_ms, err);
     if (rc) return rc;
     if ((rc = switch_to_wal(cat, busy_ms, err))) return rc;
+    /* In WAL mode NORMAL never corrupts the database and loses nothing when a process is killed;
+     * only a power cut can drop the last commits (the features they name are re-extracted). FULL
+     * would fsync every commit: 9 sweep runs cost ~100 ms more. */
+    if ((rc = exec_script(cat, "PRAGMA synchronous = NORMAL;", "setting synchronous", err))) return rc;
     if ((rc = begin(cat, "creating the schema", err))) return rc;
     int version = 0;
     rc = read_user_version(cat, &version, err);
