@@ -232,16 +232,18 @@ int cmd_sweep(int argc, char **argv) {
     fc_catalog *cat = cp.cat;
     double t_load = omp_get_wtime() - t0;
     if (!jobs) jobs = omp_get_max_threads();
+    int inner = n_jobs < jobs ? jobs / n_jobs : 1; /* fewer jobs than cores: threads inside each fit */
+    if (n_jobs < jobs) jobs = n_jobs;
 #pragma omp parallel for num_threads(jobs) schedule(dynamic, 1)
     for (int j = 0; j < n_jobs; j++) {
         const job *b = &jl[j];
         if (ordered[b->first].kind == FC_HEAD_SOFTMAX && b->count > 1) {
-            if (fc_train_softmax_path(&ordered[b->first], b->count, pp, 1, &res[b->first], &errs[b->first]) == 0)
+            if (fc_train_softmax_path(&ordered[b->first], b->count, pp, inner, &res[b->first], &errs[b->first]) == 0)
                 for (int i = 0; i < b->count; i++) ok[b->first + i] = 1;
             else
                 for (int i = 1; i < b->count; i++) errs[b->first + i] = errs[b->first];
         } else {
-            ok[b->first] = fc_train(&ordered[b->first], pp, 1, &res[b->first], &errs[b->first]) == 0;
+            ok[b->first] = fc_train(&ordered[b->first], pp, inner, &res[b->first], &errs[b->first]) == 0;
         }
     }
     double t_fit = omp_get_wtime() - t0 - t_load;
