@@ -70,13 +70,5 @@ typedef struct fc_head_onnx_parts {
 int fc_head_onnx_build(const fc_head *h, const char *input, int opset, const char *metadata_json,
                        fc_onnx_pool *pool, fc_head_onnx_parts *out, fc_error *err);
 
-/* Reads a whole file of at most limit bytes into a malloc'd buffer (*data, free() it).
- * Errors: FC_EIO, FC_ELIMIT, FC_ENOMEM, naming path. Thread-safe. */
-int fc_onnx_read_bytes(const char *path, long long limit, unsigned char **data, size_t *size,
-                       fc_error *err);
-/* Writes size bytes to path atomically (temporary file in the same folder, fsync, rename); the
- * file keeps the mode of the file it replaces, or gets 0644.
- * Errors: FC_EIO naming the file and the reason. Thread-safe for distinct paths. */
-int fc_onnx_write_atomic(const char *path, const unsigned char *data, size_t size, fc_error *err);
 
 #endif

@@ -4,6 +4,7 @@
  * atomically. Nodes are pruned by walking back from the feature tensor over the node list in
  * reverse (ONNX requires topological order). Not here: shape inference, graph optimization. */
 #include "classify/merge_onnx.h"
+#include "core/file.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,7 @@ int fc_onnx_merge_classifier(const char *backbone_path, const char *feature_tens
 
     int rc = fc_head_load_onnx(head_path, &head, &meta, err);
     if (rc) goto fail;
-    if ((rc = fc_onnx_read_bytes(bp, FC_ONNX_MAX_BYTES, &bytes, &size, err))) goto fail;
+    if ((rc = fc_file_read(bp, FC_ONNX_MAX_BYTES, &bytes, &size, err))) goto fail;
     m = onnx__model_proto__unpack(NULL, size, bytes);
     free(bytes);
     bytes = NULL;
@@ -284,7 +285,7 @@ int fc_onnx_merge_classifier(const char *backbone_path, const char *feature_tens
     buf = malloc(size ? size : 1);
     if (!buf) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory (%zu bytes)", out_path, size); goto fail; }
     onnx__model_proto__pack(&model, buf);
-    rc = fc_onnx_write_atomic(out_path, buf, size, err);
+    rc = fc_file_write_atomic(out_path, buf, size, err);
 fail:
     free(buf);
     free(bytes);

@@ -5,6 +5,7 @@
  * fixed pixel geometry. Deliberately not here: JavaScript, external fonts or images, metric
  * computation, image decoding or resizing. */
 #include "classify/report.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -647,31 +648,7 @@ int fc_report_write_html(const fc_report_input *in, const char *path, fc_error *
     if (!path) return fc_fail(err, FC_EINVAL, "report: NULL path");
     fc_strbuf b = {0};
     int rc = fc_report_render(in, &b, err);
-    if (rc) { fc_strbuf_free(&b); return rc; }
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp) { fc_strbuf_free(&b); return fc_fail(err, FC_ENOMEM, "%s: out of memory", path); }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = fc_fail(err, FC_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        goto done;
-    }
-    size_t off = 0;
-    while (off < b.len) {
-        ssize_t w = write(fd, b.s + off, b.len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) { rc = fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno)); break; }
-        off += (size_t)w;
-    }
-    if (!rc && fchmod(fd, 0644) != 0) rc = fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
-    if (!rc && fsync(fd) != 0) rc = fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !rc) rc = fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0) rc = fc_fail(err, FC_EIO, "%s: %s", path, strerror(errno));
-    if (rc) unlink(tmp);
-done:
-    free(tmp);
+    if (rc == 0) rc = fc_file_write_atomic(path, (const unsigned char *)b.s, b.len, err);
     fc_strbuf_free(&b);
     return rc;
 }

@@ -8,39 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "extract/ops/ops.h"
 #include "onnx/onnx.pb-c.h"
 
 #define MIN_OPSET 7
 #define MAX_OPSET 18
 
-static int read_file(const char *path, uint8_t **data, size_t *size, fc_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
-    int rc = 0;
-    *data = NULL;
-    if (fseeko(f, 0, SEEK_END) != 0) { rc = fc_fail(err, FC_EIO, "%s: cannot seek", path); goto out; }
-    off_t len = ftello(f);
-    if (len < 0) { rc = fc_fail(err, FC_EIO, "%s: cannot tell size", path); goto out; }
-    if (len > FC_ONNX_MAX_BYTES) {
-        rc = fc_fail(err, FC_ELIMIT, "%s: %lld bytes is larger than the 2 GiB protobuf limit", path,
-                     (long long)len);
-        goto out;
-    }
-    rewind(f);
-    *data = malloc((size_t)len + 1);
-    if (!*data) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto out; }
-    if (fread(*data, 1, (size_t)len, f) != (size_t)len) {
-        rc = fc_fail(err, FC_EIO, "%s: read error", path);
-        free(*data);
-        *data = NULL;
-        goto out;
-    }
-    *size = (size_t)len;
-out:
-    fclose(f);
-    return rc;
-}
 
 /* ---- half precision ---- */
 static float half_to_float(uint16_t h) {
@@ -384,7 +358,7 @@ int fc_onnx_import(const char *path, fc_graph **out, fc_error *err) {
     *out = NULL;
     uint8_t *bytes = NULL;
     size_t size = 0;
-    int rc = read_file(path, &bytes, &size, err);
+    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
     if (rc) return rc;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
     free(bytes);

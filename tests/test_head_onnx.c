@@ -6,6 +6,7 @@
  * tampered head files and bad merge arguments fail with clear errors, never a crash.
  * Not here: ONNX Runtime's side (scripts/ort_check_classifier.sh), training. */
 #include "classify/head_onnx.h"
+#include "core/file.h"
 
 #include <glob.h>
 #include <math.h>
@@ -379,7 +380,7 @@ static int write_tampered(const fc_head *h, const char *path, void (*tamper)(fc_
     size_t size = onnx__model_proto__get_packed_size(&model);
     unsigned char *buf = malloc(size + 1);
     onnx__model_proto__pack(&model, buf);
-    int rc = fc_onnx_write_atomic(path, buf, size, &err);
+    int rc = fc_file_write_atomic(path, buf, size, &err);
     free(buf);
     fc_onnx_pool_free(&pool);
     return rc;

@@ -1,0 +1,20 @@
+/* File helpers shared by the library: read a whole file under a size limit, replace a file
+ * atomically. Errors name the path and the reason; nothing is printed. */
+#ifndef FC_FILE_H
+#define FC_FILE_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+
+/* Reads a whole file of at most limit bytes into a malloc'd buffer (*data, free() it; one spare
+ * byte is allocated past the end). Errors: FC_EIO, FC_ELIMIT, FC_ENOMEM. Thread-safe. */
+int fc_file_read(const char *path, long long limit, unsigned char **data, size_t *size, fc_error *err);
+
+/* Writes size bytes to path atomically (temporary file in the same folder, fsync, rename), so path
+ * is either the old file or the complete new one; the file keeps the mode of the file it replaces,
+ * or gets 0644. Errors: FC_EIO naming the file and the reason, FC_ENOMEM. Thread-safe for distinct
+ * paths. */
+int fc_file_write_atomic(const char *path, const unsigned char *data, size_t size, fc_error *err);
+
+#endif
