@@ -313,6 +313,12 @@ static int open_rdonly(fc_catalog *cat, int busy_ms, fc_error *err) {
         rc = read_user_version(cat, &version, err);
     }
     if (rc) return rc;
+    /* version 0: either a foreign database or one another process is creating right now (its
+     * schema transaction is not committed yet): wait for it up to the busy timeout */
+    for (int waited = 0; version == 0 && waited < busy_ms; waited += 10) {
+        sqlite3_sleep(10);
+        if ((rc = read_user_version(cat, &version, err))) return rc;
+    }
     if (version == 0) return fc_fail(err, FC_EFORMAT, "%s: not a featcache catalog (no schema)", cat->path);
     return FC_OK;
 }

@@ -130,7 +130,28 @@ else
     echo "SKIP extract: ONNX Runtime comparison needs python3-numpy"
 fi
 
-# 7. gc removes what nothing references any more; ls lists the bad file
+# 7. concurrency: two extracts into one fresh cache both finish; exports during an extract see a
+#    consistent snapshot (every listed item has its feature) or fail cleanly
+"$FC" extract "$H" --model "$M" --cache "$T/cc" --quiet 2>/dev/null & pa=$!
+"$FC" extract "$T/renamed_set" --model "$M" --cache "$T/cc" --quiet 2>/dev/null 1>&2 & pb=$!
+snap_ok=0; snap_total=0
+while kill -0 $pa 2>/dev/null; do
+    snap_total=$((snap_total + 1))
+    if "$FC" export "$H" --model "$M" --cache "$T/cc" -o "$T/snap" >/dev/null 2>"$T/snap.err"; then
+        rows=$($PY -c "import numpy,sys; print(numpy.load(sys.argv[1]).shape[0])" "$T/snap/features.npy" 2>/dev/null)
+        [ "$rows" = "$(wc -l <"$T/snap/paths.txt")" ] && snap_ok=$((snap_ok + 1))
+    elif grep -q "have no features\|no data set named\|no usable items" "$T/snap.err"; then
+        snap_ok=$((snap_ok + 1))
+    else
+        cat "$T/snap.err"
+    fi
+    sleep 0.3
+done
+wait $pa; ra=$?; wait $pb; rb=$?
+[ $ra -eq 3 ] && [ $rb -eq 3 ] && "$FC" verify --cache "$T/cc" >/dev/null 2>&1 && [ $snap_ok -eq $snap_total ]
+check "two concurrent extracts on one cache both finish, verify clean; $snap_ok/$snap_total exports during them consistent" $?
+
+# 8. gc removes what nothing references any more; ls lists the bad file
 "$FC" ls --cache "$T/c" | grep -q "imageNotFound.gif"; check "ls lists the bad file" $?
 "$FC" extract "$T/small" --model "$M" --cache "$T/g" --quiet 2>/dev/null
 rm "$T/small/a/$(ls "$T/small/a" | head -1)" "$T/small/b/$(ls "$T/small/b" | head -1)"
