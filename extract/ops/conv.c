@@ -17,7 +17,9 @@
 #define CHUNK_COLS 384 /* target columns (output pixels) per GEMM call */
 #define FLAT_P 128     /* images with fewer output pixels share GEMM calls */
 #define STREAM_BYTES (8 << 20) /* larger outputs are written around the caches */
-#define WINO_TILES 64  /* target 4x4 output tiles per Winograd task */
+#define WINO_TILES 16          /* target 4x4 output tiles per Winograd task */
+#define WINO_TILES_BIG 64      /* ... when the transformed weights exceed WINO_BIG_U bytes */
+#define WINO_BIG_U (12 << 20)
 #define WINO_MIN_C 16  /* fewer input or output channels: the transforms would dominate */
 
 typedef struct conv_state {
@@ -287,14 +289,20 @@ static int is_direct(const conv_state *s, const fc_window *w) {
 }
 
 /* Winograd tiles per chunk (a multiple of nr): the N * ceil(OH/4) * ceil(OW/4) tiles of the batch,
- * image-major, cut into near-equal chunks of about WINO_TILES; *count gets the number of chunks. */
-static int wino_chunk(int nr, int64_t N, const fc_window *w, int64_t *count) {
+ * image-major, cut into near-equal chunks of about WINO_TILES (one panel: V and X stay in L2 while
+ * the transformed weights are re-read from L3), or WINO_TILES_BIG when those weights are too big for
+ * L3 and must be amortized over more tiles; *count gets the number of chunks. */
+static int wino_chunk(int nr, int C, int M, int64_t N, const fc_window *w, int64_t *count) {
     int64_t tiles = N * ((w->oh + 3) / 4) * ((w->ow + 3) / 4);
-    int64_t n = (tiles + WINO_TILES - 1) / WINO_TILES, per = (tiles + n - 1) / n;
+    int wt = 36.0 * C * M * sizeof(float) > WINO_BIG_U ? WINO_TILES_BIG : WINO_TILES;
+    int64_t n = (tiles + wt - 1) / wt, per = (tiles + n - 1) / n;
     int tc = (int)((per + nr - 1) / nr * nr);
     if (count) *count = (tiles + tc - 1) / tc;
     return tc;
 }
+
+/* Per-thread Winograd scratch in floats: V (36, C, tc) and X (36, M, tc), matrices padded by 16. */
+static size_t wino_floats(int C, int M, int tc) { return (size_t)36 * ((size_t)(C + M) * tc + 32); }
 
 static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                       int threads, fc_error *err) {
@@ -310,8 +318,8 @@ static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
     out->dims[3] = w.ow;
     out->data = NULL;
     if (s->wino) {
-        int tc = wino_chunk(s->k->nr, in[0].dims[0], &w, NULL);
-        *work = (size_t)36 * (s->cin_g + s->cout) * tc * (size_t)threads * sizeof(float);
+        int tc = wino_chunk(s->k->nr, s->cin_g, s->cout, in[0].dims[0], &w, NULL);
+        *work = wino_floats(s->cin_g, s->cout, tc) * (size_t)threads * sizeof(float);
     } else if (!s->depthwise) {
         chunk_plan c = plan_chunks(s->k->nr, in[0].dims[0], (int64_t)w.oh * w.ow);
         size_t pb, bt, ct;
@@ -434,7 +442,7 @@ static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_win
     const fc_kernels *k = ctx->k;
     int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w->oh * w->ow;
     int64_t TW = (w->ow + 3) / 4, T = (w->oh + 3) / 4 * TW, chunks, total = N * T;
-    int tc = wino_chunk(k->nr, N, w, &chunks), C = s->cin_g, M = s->cout;
+    int C = s->cin_g, M = s->cout, tc = wino_chunk(k->nr, C, M, N, w, &chunks);
     int msplit = 1;
     while (chunks * msplit < 2 * ctx->threads && M / (msplit * 2) >= 2 * k->mr) msplit *= 2;
     int mblock = ((M + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
@@ -446,9 +454,12 @@ static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_win
         int m0 = (int)(t % msplit) * mblock, mm = M - m0 < mblock ? M - m0 : mblock;
         if (mm <= 0) continue;
         int nt = (int)(total - t0 < tc ? total - t0 : tc), ntp = (nt + k->nr - 1) / k->nr * k->nr;
-        float *V = ctx->work + (size_t)36 * (C + M) * tc * omp_get_thread_num(), *X = V + (size_t)36 * C * tc;
-        fc_wino_in ti[WINO_TILES + 64];
-        fc_wino_out to[WINO_TILES + 64];
+        /* matrix strides padded by a cache line: 36 matrices a multiple of 4 KiB apart would all
+         * map to the same L1 sets, and the transforms touch all 36 at once */
+        ptrdiff_t vs = (ptrdiff_t)C * ntp + 16, xs = (ptrdiff_t)mm * ntp + 16;
+        float *V = ctx->work + wino_floats(C, M, tc) * omp_get_thread_num(), *X = V + 36 * vs;
+        fc_wino_in ti[WINO_TILES_BIG + 64];
+        fc_wino_out to[WINO_TILES_BIG + 64];
         for (int l = 0; l < nt; l++) {
             int64_t g = t0 + l, img = g / T, ty = g % T / TW, tx = g % TW;
             int64_t iy = ty * 4 - w->pt, ix = tx * 4 - w->pl;
@@ -462,11 +473,11 @@ static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_win
         }
         for (int q = 0; q * k->nr < nt; q++)
             k->wino_input(C, H * W, W, ti + q * k->nr, nt - q * k->nr < k->nr ? nt - q * k->nr : k->nr,
-                          V + (size_t)q * C * k->nr, (ptrdiff_t)C * ntp);
+                          V + (size_t)q * C * k->nr, vs);
         for (int xi = 0; xi < 36; xi++)
             k->sgemm_packed(mm, ntp, C, s->packed + xi * s->group_stride + (size_t)(m0 / k->mr) * C * k->mr,
-                            V + (size_t)xi * C * ntp, X + (size_t)xi * mm * ntp, ntp, 1, NULL);
-        k->wino_output(mm, X, (ptrdiff_t)mm * ntp, ntp, to, nt, P, w->ow, s->bias + m0, &n->act);
+                            V + xi * vs, X + xi * xs, ntp, 1, NULL);
+        k->wino_output(mm, X, xs, ntp, to, nt, P, w->ow, s->bias + m0, &n->act);
     }
     return 0;
 }
