@@ -3,7 +3,8 @@
  * reach each path of ops/conv.c: Winograd (edge tiles, odd channels, asymmetric pads, residual, tiny
  * inputs, chunks across images), im2col (dilation, strides 2 and 3, 5x5, 1x7 / 7x1, groups, K over a
  * cache block), direct 1x1 (per image and with columns spanning images, 1x1 planes), depthwise. Each
- * also checks that an image's output is bitwise the same alone as in a batch of three.
+ * also checks that an image's output is bitwise the same alone as in a batch of three. MaxPool and
+ * AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric pads) likewise.
  * Not here: kernel-level comparisons (test_kernels.c), whole networks (test_models, test_torchvision). */
 #include <math.h>
 #include <stdio.h>
@@ -158,6 +159,87 @@ static void check_case(const conv_case *c, const fc_kernels *k, const char *dir,
     free(y), free(y1), free(wt), free(bias), free(x);
 }
 
+/* ---- pooling (ops/pool.c shares the window geometry and the batch-independence rule) ---------- */
+
+typedef struct pool_case {
+    const char *op;
+    int c, h, w, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, ceil, include_pad;
+} pool_case;
+
+static const pool_case POOLS[] = {
+    {"MaxPool", 5, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0},  /* ResNet stem */
+    {"MaxPool", 3, 13, 17, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0},    /* ceil_mode (SqueezeNet) */
+    {"MaxPool", 4, 9, 10, 2, 3, 1, 2, 1, 0, 0, 2, 2, 1, 0, 0},     /* dilation, asymmetric pads */
+    {"AveragePool", 4, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, /* pads not counted */
+    {"AveragePool", 4, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1}, /* count_include_pad */
+    {"AveragePool", 2, 8, 7, 2, 2, 2, 2, 0, 0, 1, 1, 1, 1, 1, 1},  /* ceil_mode overhang + pads */
+    {"MaxPool", 3, 6, 6, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 0, 0},      /* window wider than the input */
+};
+
+static int pool_out(int n, int k, int s, int d, int p0, int p1, int ceil_mode) {
+    int span = n + p0 + p1 - d * (k - 1) - 1, o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (o - 1) * s >= n + p0) o--;
+    return o;
+}
+
+static void check_pool(const pool_case *c, const fc_kernels *k, const char *dir, int idx) {
+    const int N = 3;
+    int oh = pool_out(c->h, c->kh, c->sh, c->dh, c->pt, c->pb, c->ceil);
+    int ow = pool_out(c->w, c->kw, c->sw, c->dw, c->pl, c->pr, c->ceil);
+    char path[512];
+    snprintf(path, sizeof path, "%s/pool%d.onnx", dir, idx);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", -1, c->c, c->h, c->w);
+    ob_output(m, "y");
+    int n = ob_node(m, c->op, "pool", "x", "y");
+    int64_t ks[2] = {c->kh, c->kw}, st[2] = {c->sh, c->sw}, pads[4] = {c->pt, c->pl, c->pb, c->pr};
+    int64_t dil[2] = {c->dh, c->dw};
+    ob_attr_ints(m, n, "kernel_shape", 2, ks);
+    ob_attr_ints(m, n, "strides", 2, st);
+    ob_attr_ints(m, n, "pads", 4, pads);
+    if (c->dh > 1 || c->dw > 1) ob_attr_ints(m, n, "dilations", 2, dil);
+    if (c->ceil) ob_attr_int(m, n, "ceil_mode", 1);
+    if (c->include_pad) ob_attr_int(m, n, "count_include_pad", 1);
+    REQUIRE(ob_write(m, path) == 0, "cannot write %s", path);
+    size_t nx = (size_t)N * c->c * c->h * c->w, per = (size_t)c->c * oh * ow;
+    unsigned seed = 99u + (unsigned)idx;
+    float *x = malloc(nx * sizeof(float));
+    for (size_t i = 0; i < nx; i++) x[i] = frand(&seed);
+    int64_t count = 0, count1 = 0;
+    float *y = run(path, k, N, x, &count), *y1 = run(path, k, 1, x + nx / N, &count1);
+    unlink(path);
+    if (!y || !y1 || count != (int64_t)(N * per)) {
+        CHECK(0, "%s %d: no or wrong-sized output", c->op, idx);
+        free(x), free(y), free(y1);
+        return;
+    }
+    int bad = 0, is_max = !strcmp(c->op, "MaxPool");
+    for (int img = 0; img < N; img++)
+        for (int ch = 0; ch < c->c; ch++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    double acc = is_max ? -INFINITY : 0;
+                    int cnt = 0;
+                    for (int i = 0; i < c->kh; i++)
+                        for (int j = 0; j < c->kw; j++) {
+                            int iy = oy * c->sh - c->pt + i * c->dh, ix = ox * c->sw - c->pl + j * c->dw;
+                            if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) {
+                                if (c->include_pad && iy < c->h + c->pb && ix < c->w + c->pr) cnt++;
+                                continue;
+                            }
+                            double v = x[(((size_t)img * c->c + ch) * c->h + iy) * c->w + ix];
+                            acc = is_max ? (v > acc ? v : acc) : acc + v;
+                            cnt++;
+                        }
+                    double want = is_max ? acc : (cnt ? acc / cnt : 0);
+                    float got = y[(size_t)img * per + ((size_t)ch * oh + oy) * ow + ox];
+                    bad += !(fabs(got - want) <= 1e-6 * (1 + fabs(want)));
+                }
+    CHECK(bad == 0, "%s case %d (%s): %d wrong outputs", c->op, idx, k->name, bad);
+    CHECK(memcmp(y1, y + per, per * sizeof(float)) == 0, "%s case %d: image 1 alone differs", c->op, idx);
+    free(x), free(y), free(y1);
+}
+
 static void all_cases(const char *isa) {
     const fc_kernels *k = fc_kernels_by_name(isa);
     if (!k) SKIP("kernel table not supported by this CPU");
@@ -169,6 +251,7 @@ static void all_cases(const char *isa) {
         snprintf(path, sizeof path, "%s/conv%d.onnx", dir, (int)i);
         unlink(path);
     }
+    for (size_t i = 0; i < sizeof POOLS / sizeof *POOLS; i++) check_pool(&POOLS[i], k, dir, (int)i);
     rmdir(dir);
 }
 

@@ -1,6 +1,7 @@
 /* Pooling and reductions on NCHW float32: MaxPool, AveragePool (count_include_pad), GlobalAveragePool,
  * GlobalMaxPool, ReduceMean (any axes, keepdims). Parallel over (n, c) planes. */
 #include <float.h>
+#include <omp.h>
 #include <string.h>
 
 #include "extract/ops/ops.h"
@@ -19,6 +20,9 @@ static int pool_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
     fc_window w;
     int rc = pool_geometry(n, &in[0], &w, err);
     if (rc) return rc;
+    /* tap ranges of output rows and columns, a row buffer per thread */
+    *work = 3 * sizeof(int) * (size_t)(w.oh + w.ow) + 64 +
+            (size_t)(in[0].dims[3] + 16) * (size_t)threads * sizeof(float);
     if (n->n_out > 1 && n->out[1] >= 0) return fc_op_fail(n, FC_EUNSUPPORTED, err, "the Indices output is not supported");
     *out = in[0];
     out->data = NULL;
@@ -27,6 +31,46 @@ static int pool_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
     return 0;
 }
 
+/* Window taps [*i0, *i1) of output position o that fall inside [0, n) (stride s, pad p, dilation d,
+ * k taps); *inc = taps that count for count_include_pad (inside [0, n + pe), pe the end pad). */
+static void tap_range(int64_t o, int s, int p, int d, int k, int64_t n, int pe, int *i0, int *i1, int *inc) {
+    int64_t base = o * s - p;
+    int a = 0, b = k, c = 0;
+    while (a < k && base + (int64_t)a * d < 0) a++;
+    while (b > a && base + (int64_t)(b - 1) * d >= n) b--;
+    for (int i = 0; i < k; i++) c += base + (int64_t)i * d < n + pe;
+    *i0 = a, *i1 = b, *inc = c;
+}
+
+/* t[i] = max(t[i], r[i]) or t[i] += r[i] for i < n; eight independent statements per step so that the
+ * compiler's straight-line vectorizer turns them into vector operations. */
+static void combine_row(int is_max, float *restrict t, const float *restrict r, int64_t n) {
+    int64_t i = 0;
+    if (is_max) {
+        for (; i + 8 <= n; i += 8) {
+            float *a = t + i;
+            const float *b = r + i;
+            a[0] = b[0] > a[0] ? b[0] : a[0]; a[1] = b[1] > a[1] ? b[1] : a[1];
+            a[2] = b[2] > a[2] ? b[2] : a[2]; a[3] = b[3] > a[3] ? b[3] : a[3];
+            a[4] = b[4] > a[4] ? b[4] : a[4]; a[5] = b[5] > a[5] ? b[5] : a[5];
+            a[6] = b[6] > a[6] ? b[6] : a[6]; a[7] = b[7] > a[7] ? b[7] : a[7];
+        }
+        for (; i < n; i++) t[i] = r[i] > t[i] ? r[i] : t[i];
+    } else {
+        for (; i + 8 <= n; i += 8) {
+            float *a = t + i;
+            const float *b = r + i;
+            a[0] += b[0]; a[1] += b[1]; a[2] += b[2]; a[3] += b[3];
+            a[4] += b[4]; a[5] += b[5]; a[6] += b[6]; a[7] += b[7];
+        }
+        for (; i < n; i++) t[i] += r[i];
+    }
+}
+
+/* Separable: per output row, the valid input rows are combined column by column into a row buffer
+ * (max or sum), then each output takes the max or sum of its valid columns of that buffer. The tap
+ * ranges of every output row and column are computed once per call. Max is exact in any order; the
+ * average sums rows first. */
 static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                     fc_error *err) {
     fc_window w;
@@ -36,31 +80,47 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     int64_t planes = in[0].dims[0] * in[0].dims[1], H = in[0].dims[2], W = in[0].dims[3];
     const float *x = in[0].data;
     float *y = out->data;
+    /* scratch: tap ranges (lo, hi, count) of rows and columns, then a row buffer per thread */
+    int *rows = (int *)ctx->work, *cols = rows + 3 * w.oh;
+    float *rowbuf = (float *)(cols + 3 * w.ow);
+    for (int o = 0; o < w.oh; o++)
+        tap_range(o, w.sh, w.pt, w.dh, w.kh, H, w.pb, &rows[3 * o], &rows[3 * o + 1], &rows[3 * o + 2]);
+    for (int o = 0; o < w.ow; o++)
+        tap_range(o, w.sw, w.pl, w.dw, w.kw, W, w.pr, &cols[3 * o], &cols[3 * o + 1], &cols[3 * o + 2]);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * H * W;
         float *yp = y + p * (int64_t)w.oh * w.ow;
-        for (int oy = 0; oy < w.oh; oy++)
-            for (int ox = 0; ox < w.ow; ox++) {
-                float acc = is_max ? -FLT_MAX : 0.f;
-                int cnt = 0;
-                for (int i = 0; i < w.kh; i++) {
-                    int64_t iy = (int64_t)oy * w.sh - w.pt + (int64_t)i * w.dh;
-                    for (int j = 0; j < w.kw; j++) {
-                        int64_t ix = (int64_t)ox * w.sw - w.pl + (int64_t)j * w.dw;
-                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-                            /* count_include_pad counts explicit pads only, not the ceil_mode overhang */
-                            if (include_pad && iy < H + w.pb && ix < W + w.pr) cnt++;
-                            continue;
-                        }
-                        float v = xp[iy * W + ix];
-                        if (is_max) acc = v > acc ? v : acc;
-                        else acc += v;
-                        cnt++;
-                    }
-                }
-                yp[oy * w.ow + ox] = is_max ? acc : (cnt ? acc / cnt : 0.f);
+        float *t = rowbuf + (size_t)omp_get_thread_num() * (size_t)(W + 16);
+        for (int oy = 0; oy < w.oh; oy++) {
+            int i0 = rows[3 * oy], i1 = rows[3 * oy + 1], rin = rows[3 * oy + 2];
+            float *yr = yp + (int64_t)oy * w.ow;
+            if (i0 >= i1) { /* the window has no input row */
+                for (int ox = 0; ox < w.ow; ox++) yr[ox] = is_max ? -FLT_MAX : 0.f;
+                continue;
             }
+            const float *r0 = xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i0 * w.dh) * W;
+            memcpy(t, r0, (size_t)W * sizeof(float));
+            for (int i = i0 + 1; i < i1; i++)
+                combine_row(is_max, t, xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i * w.dh) * W, W);
+            for (int ox = 0; ox < w.ow; ox++) {
+                int j0 = cols[3 * ox], j1 = cols[3 * ox + 1];
+                const float *tc = t + (int64_t)ox * w.sw - w.pl;
+                if (is_max && j0 == 0 && j1 == 3 && w.dw == 1) { /* the common 3-wide window */
+                    float a = tc[0], b = tc[1], c = tc[2], m = b > a ? b : a;
+                    yr[ox] = c > m ? c : m;
+                } else if (is_max) {
+                    float acc = -FLT_MAX;
+                    for (int j = j0; j < j1; j++) acc = tc[(int64_t)j * w.dw] > acc ? tc[(int64_t)j * w.dw] : acc;
+                    yr[ox] = acc;
+                } else {
+                    float acc = 0.f;
+                    for (int j = j0; j < j1; j++) acc += tc[(int64_t)j * w.dw];
+                    int cnt = include_pad ? rin * cols[3 * ox + 2] : (i1 - i0) * (j1 - j0);
+                    yr[ox] = cnt ? acc / cnt : 0.f;
+                }
+            }
+        }
     }
     return 0;
 }
