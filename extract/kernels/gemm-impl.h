@@ -19,6 +19,9 @@
 #include <string.h>
 
 #define NR (2 * VW)
+#ifndef PACK_AHEAD
+#define PACK_AHEAD 4 /* rows of B prefetched ahead by pack_b */
+#endif
 
 static void pack_a(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed) {
     // A: (M, K) strided -> packed: (ceil(M/MR), K, MR)
@@ -44,7 +47,10 @@ static void pack_b(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, f
     for (int k = 0; k < K; k++) {
         const float *src = B + k * rsb;
         float *dst = packed + (size_t)k * NR;
+        /* rows are short streams: fetch a few rows ahead, a line per panel */
+        const float *ahead = k + PACK_AHEAD < K ? src + PACK_AHEAD * rsb : NULL;
         for (int q = 0; q < full; q++) {
+            if (ahead) v_prefetch(ahead + q * NR);
             v_store(dst + (size_t)q * K * NR, v_load(src + q * NR));
             v_store(dst + (size_t)q * K * NR + VW, v_load(src + q * NR + VW));
         }

@@ -343,11 +343,13 @@ static void phase_fill(const conv_state *s, const fc_window *w, const float *x, 
         ps->oy0[r] = oy0;
         ps->rows[r] = oy1 - oy0 + 1 + ps->exth;
         const float *xi = x + segs[r].img * cstride;
+        /* input rows in order (padded row Y = (oy0 + i) * sh + a), so each is read once, sequentially */
         for (int ci = 0; ci < s->cin_g; ci++)
-            for (int ph = 0; ph < s->nph; ph++)
-                for (int i = 0; i < ps->rows[r]; i++) {
+            for (int64_t Y = (int64_t)oy0 * s->sh; Y < (int64_t)(oy0 + ps->rows[r]) * s->sh; Y++)
+                for (int ph = 0; ph < s->nph; ph++) {
+                    if (s->ph_a[ph] != Y % s->sh) continue;
+                    int64_t i = Y / s->sh - oy0, iy = Y - w->pt;
                     float *dst = buf + off + (((int64_t)ci * s->nph + ph) * ps->rows[r] + i) * ps->wj;
-                    int64_t iy = (int64_t)(oy0 + i) * s->sh + s->ph_a[ph] - w->pt;
                     if (iy < 0 || iy >= H) {
                         memset(dst, 0, sizeof(float) * (size_t)ps->wj);
                         continue;
