@@ -225,6 +225,22 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
         for (int j = 0; j < cols; j++) c[r * rsc + j * csc] = ct[r * NR + j];
 }
 
+/* Full tiles (MR rows, NR contiguous columns) of A panels [p0, p1) against one B slice, with the
+ * microkernel inlined: no call, row dispatch or vzeroupper per tile. Spreads the prefetch of the next
+ * B slice (nb, nbytes; per bytes per tile, counted from panel pfirst) over the tiles. */
+static void tile_strip(int p0, int p1, int pfirst, const tile_job *job, const float *a, size_t astride,
+                       const float *b, float *c, ptrdiff_t rsc, const float *bias, const float *res,
+                       const fc_act *post, const char *nb, int per, int nbytes) {
+    for (int p = p0; p < p1; p++) {
+        for (int o = (p - pfirst) * per; nb && o < (p - pfirst + 1) * per && o < nbytes; o += 64)
+            v_prefetch(nb + o);
+        ptrdiff_t at = (ptrdiff_t)p * MR * rsc;
+        tile(MR, job, a + p * astride, b, c + at, rsc, bias ? bias + p * MR : NULL, res ? res + at : NULL,
+             rsc);
+        if (post) tile_act(MR, c + at, rsc, post);
+    }
+}
+
 static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, float *C,
                          ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
     // pa: packed (M, K); pb: packed (K, N); C: (M, N) strided; ep->residual like C
@@ -264,7 +280,14 @@ static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, 
                 const char *nb = q + 1 < npb && K ? (const char *)(b + (size_t)K * NR) : NULL;
                 int nbytes = job.kb * NR * (int)sizeof(float);
                 int per = (nbytes / (p1 - p0) + 63) / 64 * 64;
-                for (int p = p0; p < p1; p++) {
+                int pfull = p1 < npa || M % MR == 0 ? p1 : p1 - 1; /* panels [p0, pfull) have MR rows */
+                int p = p0;
+                if (csc == 1 && cols == NR && K) {
+                    tile_strip(p0, pfull, p0, &job, pa + (size_t)k0 * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
+                               rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb, per, nbytes);
+                    p = pfull;
+                }
+                for (; p < p1; p++) {
                     for (int o = (p - p0) * per; nb && o < (p - p0 + 1) * per && o < nbytes; o += 64)
                         v_prefetch(nb + o);
                     const float *a = K ? pa + (size_t)p * K * MR + (size_t)k0 * MR : NULL;
