@@ -101,7 +101,7 @@ static void bench_dw(const fc_kernels *k, const dwshape *s, int reps, int planes
         do {
             if (planes)
                 k->dwconv_planes(in, (ptrdiff_t)s->H * s->W, s->C, s->H, s->W, w, s->K, s->K, s->S,
-                                 s->S, s->P, s->P, 1, 1, bias, &act, out, (ptrdiff_t)OH * OW, OH, OW);
+                                 s->S, s->P, s->P, 1, 1, bias, &act, out, (ptrdiff_t)OH * OW, OH, OW, 0);
             else for (int c = 0; c < s->C; c++)
                 k->dwconv_plane(in + (size_t)c * s->H * s->W, s->H, s->W, w + c * s->K * s->K, s->K,
                                 s->K, s->S, s->S, s->P, s->P, 1, 1, 0.1f, &act,

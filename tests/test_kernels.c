@@ -466,14 +466,15 @@ static int dw_planes_compare(const fc_kernels *k, const dw_case *c, int nch, con
     float *ref = falloc(no), *got = falloc(no), *one = falloc((size_t)ocs + 16);
     ffill(ref, no, SENTINEL), ffill(got, no, SENTINEL);
     s->dwconv_planes(in + 32, ics, nch, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL,
-                     c->DH, c->DW, bias, act, ref, ocs, OH, OW);
+                     c->DH, c->DW, bias, act, ref, ocs, OH, OW, 0);
     k->dwconv_planes(in + 32, ics, nch, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL,
-                     c->DH, c->DW, bias, act, got, ocs, OH, OW);
+                     c->DH, c->DW, bias, act, got, ocs, OH, OW, (int)(seed % 2)); /* stream hint too */
     int bad = 0, alone = 0, first = -1;
     for (int ch = 0; ch < nch; ch++) {
         ffill(one, (size_t)ocs + 16, SENTINEL);
         k->dwconv_planes(in + 32 + ch * ics, ics, 1, c->H, c->W, w + (size_t)ch * taps, c->KH, c->KW,
-                         c->SH, c->SW, c->PT, c->PL, c->DH, c->DW, bias + ch, act, one, ocs, OH, OW);
+                         c->SH, c->SW, c->PT, c->PL, c->DH, c->DW, bias + ch, act, one, ocs, OH, OW,
+                         (int)(seed % 2 == 0));
         for (int i = 0; i < OH * OW; i++) {
             size_t o = (size_t)ch * ocs + i;
             int y = i / OW, x = i % OW;

@@ -7,6 +7,7 @@
  * Compiled with -mavx2 -mfma; reached only through a kernel table after the CPU check (the AVX-512
  * table uses it too). Not here: threading over images and channel blocks (ops/conv.c). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "extract/kernels/internal.h"
@@ -95,8 +96,9 @@ FC_INLINE void row8(const int kh, const int kw, const int sw, const int dw, cons
 }
 
 /* Transposes n consecutive output pixels o: (n, 8) into the nb planes of out (pixel i of plane c at
- * out[c*ocs + i]); groups of eight pixels, the last one overlapping its predecessor. */
-static void store_pixels8(const float *o, int n, int nb, float *out, ptrdiff_t ocs) {
+ * out[c*ocs + i]); groups of eight pixels, the last one overlapping its predecessor. stream: whole
+ * groups at 32-byte aligned addresses are stored non-temporally. */
+static void store_pixels8(const float *o, int n, int nb, float *out, ptrdiff_t ocs, int stream) {
     vf r[8];
     for (int x0 = 0; x0 < n; x0 += 8) {
         int cnt = n - x0 < 8 ? n - x0 : 8;
@@ -108,7 +110,10 @@ static void store_pixels8(const float *o, int n, int nb, float *out, ptrdiff_t o
             for (int t = 0; t < 8; t++) r[t] = v_load(o + (size_t)8 * (x0 + (t < cnt ? t : 0)));
         }
         transpose8(r);
-        if (cnt == 8 && nb == 8) {
+        if (cnt == 8 && nb == 8 && stream && ((uintptr_t)(out + x0) | (uintptr_t)(ocs * sizeof(float))) % 32 == 0) {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) v_stream(out + c * ocs + x0, r[c]);
+        } else if (cnt == 8 && nb == 8) {
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) v_store(out + c * ocs + x0, r[c]);
         } else if (cnt == 8) {
@@ -126,7 +131,7 @@ static void store_pixels8(const float *o, int n, int nb, float *out, ptrdiff_t o
 void fc_dwconv_planes_avx2(const float *in, ptrdiff_t ics, int nch, int H, int W, const float *w,
                            int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
                            const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int OH,
-                           int OW) {
+                           int OW, int stream) {
     // in: nch planes (H, W) at stride ics; w: (nch, KH, KW); bias: (nch); out: nch planes (OH, OW)
     if (OH <= 0 || OW <= 0 || nch <= 0) return;
     int OWg = (OW + GROUP - 1) / GROUP * GROUP;
@@ -194,7 +199,8 @@ void fc_dwconv_planes_avx2(const float *in, ptrdiff_t ics, int nch, int H, int W
             if (post)
                 for (int x = 0; x < npix; x++)
                     v_store(ost + 8 * x, v_act_kind(kind, v_load(ost + 8 * x), aa, ab));
-            store_pixels8(ost, npix, nb, ob + (size_t)oy0 * OW, ocs);
+            store_pixels8(ost, npix, nb, ob + (size_t)oy0 * OW, ocs, stream);
         }
     }
+    if (stream) v_sfence();
 }

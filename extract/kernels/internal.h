@@ -33,7 +33,7 @@ void fc_wino_output_avx2(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, cons
 void fc_dwconv_planes_avx2(const float *in, ptrdiff_t ics, int nch, int H, int W, const float *w,
                            int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
                            const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int OH,
-                           int OW);
+                           int OW, int stream);
 
 void fc_dwconv_plane_avx512(const float *in, int H, int W, const float *w, int KH, int KW, int SH,
                             int SW, int PT, int PL, int DH, int DW, float bias, const fc_act *act,

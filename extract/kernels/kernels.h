@@ -84,12 +84,13 @@ typedef struct fc_kernels {
     /* Depthwise convolution of nch planes at once: plane c reads in + c*ics (H, W), weights
      * w + c*KH*KW, bias[c], and writes out + c*ocs (OH, OW), each exactly as dwconv_plane would
      * compute it up to rounding (SIMD tables put channels in vector lanes, which suits small planes).
-     * A channel's result does not depend on nch or its position in the call. Same stack needs as
-     * dwconv_plane (about 80 KiB). */
+     * A channel's result does not depend on nch or its position in the call. stream: hint as in
+     * fc_epilogue (out is large and not read again soon; stores may bypass the caches). Same stack
+     * needs as dwconv_plane (about 80 KiB). */
     void (*dwconv_planes)(const float *in, ptrdiff_t ics, int nch, int H, int W, const float *w,
                           int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
                           const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int OH,
-                          int OW);
+                          int OW, int stream);
 
     /* Winograd F(4x4, 3x3), B^T d B: the input transform of nt <= nr tiles t[0..nt) over C channels
      * (channel c of tile l reads t[l].src + c*cs + r*W + s for window element (r, s)) into one

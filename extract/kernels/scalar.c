@@ -72,7 +72,7 @@ void fc_dwconv_plane_scalar(const float *in, int H, int W, const float *w, int K
 static void dwconv_planes_scalar(const float *in, ptrdiff_t ics, int nch, int H, int W,
                                  const float *w, int KH, int KW, int SH, int SW, int PT, int PL,
                                  int DH, int DW, const float *bias, const fc_act *act, float *out,
-                                 ptrdiff_t ocs, int OH, int OW) {
+                                 ptrdiff_t ocs, int OH, int OW, int stream) {
     // in: nch planes (H, W) at stride ics; w: (nch, KH, KW); out: nch planes (OH, OW) at stride ocs
     for (int c = 0; c < nch; c++)
         fc_dwconv_plane_scalar(in + c * ics, H, W, w + (size_t)c * KH * KW, KH, KW, SH, SW, PT, PL,
