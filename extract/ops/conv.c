@@ -185,9 +185,10 @@ static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *
 
 /* How a conv's output columns (pixels of all images, image-major) are cut into GEMM calls. Large
  * images: each image on its own, in near-equal chunks of about CHUNK_COLS. Small images (P < FLAT_P):
- * chunks run across image boundaries, so late layers (7x7, 14x14) fill whole nr-column panels and
- * stream the weights once per chunk rather than once per image; such a chunk's B is gathered and its
- * C scattered through scratch. Every column's arithmetic is the same either way (the GEMM's result
+ * chunks (a multiple of the thread count of them) run across image boundaries, so late layers (7x7)
+ * fill whole nr-column panels and stream the weights once per chunk rather than once per image; the
+ * panels of such a chunk that lie inside one image are written in place, a panel straddling two
+ * images goes through scratch. Every column's arithmetic is the same either way (the GEMM's result
  * does not depend on an element's position), so an image's output does not depend on its batch. */
 typedef struct chunk_plan {
     int flat;       /* chunks span images */
@@ -196,10 +197,12 @@ typedef struct chunk_plan {
     int64_t count;  /* chunks in all */
 } chunk_plan;
 
-static chunk_plan plan_chunks(int nr, int64_t N, int64_t P) {
+static chunk_plan plan_chunks(int nr, int64_t N, int64_t P, int threads) {
     chunk_plan c = {.flat = P < FLAT_P};
     int64_t span = c.flat ? N * P : P;
-    int64_t n = (span + CHUNK_COLS - 1) / CHUNK_COLS, per = (span + n - 1) / n;
+    int64_t n = (span + CHUNK_COLS - 1) / CHUNK_COLS;
+    if (c.flat && threads > 1) n = (n + threads - 1) / threads * threads; /* no idle thread at the end */
+    int64_t per = (span + n - 1) / n;
     c.cc = (int)((per + nr - 1) / nr * nr);
     c.per = (span + c.cc - 1) / c.cc;
     c.count = c.flat ? c.per : N * c.per;
@@ -273,14 +276,14 @@ static size_t phase_floats(const conv_state *s, const fc_window *w, int cc, int6
 
 /* Per-thread scratch of the GEMM path, in floats (each part rounded to 16 for alignment): packed B
  * (K, cc); the im2col phase source (bt), or for a direct 1x1 conv whose chunks span images the
- * gathered input (cin_g, cc); for chunks that span images the chunk's output (mg, cc) before it is
- * scattered. */
+ * gathered input (cin_g, cc); for chunks that span images the output (mg, nr) of a panel that
+ * straddles two images, before it is scattered. */
 static void scratch_parts(const conv_state *s, const chunk_plan *c, const fc_window *w, int64_t P,
                           int direct, size_t *pb, size_t *bt, size_t *ct) {
     *pb = (fc_kernels_packed_b_floats(s->k, s->K, c->cc) + 15) / 16 * 16;
     if (direct) *bt = c->flat ? ((size_t)s->cin_g * c->cc + 15) / 16 * 16 : 0;
     else *bt = (phase_floats(s, w, c->cc, c->flat ? c->cc / P + 2 : 1) + 15) / 16 * 16;
-    *ct = c->flat ? ((size_t)(s->cout / s->group) * c->cc + 15) / 16 * 16 : 0;
+    *ct = c->flat ? ((size_t)(s->cout / s->group) * s->k->nr + 15) / 16 * 16 : 0;
 }
 
 static int is_direct(const conv_state *s, const fc_window *w) {
@@ -321,7 +324,7 @@ static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
         int tc = wino_chunk(s->k->nr, s->cin_g, s->cout, in[0].dims[0], &w, NULL);
         *work = wino_floats(s->cin_g, s->cout, tc) * (size_t)threads * sizeof(float);
     } else if (!s->depthwise) {
-        chunk_plan c = plan_chunks(s->k->nr, in[0].dims[0], (int64_t)w.oh * w.ow);
+        chunk_plan c = plan_chunks(s->k->nr, in[0].dims[0], (int64_t)w.oh * w.ow, threads);
         size_t pb, bt, ct;
         scratch_parts(s, &c, &w, (int64_t)w.oh * w.ow, is_direct(s, &w), &pb, &bt, &ct);
         *work = (pb + bt + ct) * (size_t)threads * sizeof(float);
@@ -496,7 +499,7 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     const fc_kernels *k = ctx->k;
     int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w.oh * w.ow;
     int mg = s->cout / s->group, direct = is_direct(s, &w);
-    chunk_plan c = plan_chunks(k->nr, N, P);
+    chunk_plan c = plan_chunks(k->nr, N, P, ctx->threads);
     int64_t tasks = c.count * s->group;
     /* Few tasks (batch 1, small late layers): also split output channels so both cores work. */
     int msplit = 1;
@@ -546,18 +549,43 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
             k->sgemm_packed(mm, nc, s->K, pa, pb, y + cbase, P, 1, &ep);
             continue;
         }
-        /* chunk across images: residual gathered into ct, GEMM in place there, result scattered */
-        for (int m = 0; res && m < mm; m++)
-            for (int r = 0; r < n_segs; r++)
-                memcpy(ct + (size_t)m * nc + segs[r].j,
-                       res + segs[r].img * ystride + coff + (int64_t)m * P + segs[r].p,
-                       (size_t)segs[r].len * sizeof(float));
-        ep.residual = res ? ct : NULL;
-        k->sgemm_packed(mm, nc, s->K, pa, pb, ct, nc, 1, &ep);
-        for (int m = 0; m < mm; m++)
-            for (int r = 0; r < n_segs; r++)
-                memcpy(y + segs[r].img * ystride + coff + (int64_t)m * P + segs[r].p,
-                       ct + (size_t)m * nc + segs[r].j, (size_t)segs[r].len * sizeof(float));
+        /* chunk across images: the panels inside one image write straight to it (row stride P); a
+         * panel that straddles images is computed into ct with its residual gathered, then scattered */
+        int nr = k->nr, r = 0;
+        for (int q = 0; q * nr < nc;) {
+            while (segs[r].j + segs[r].len <= q * nr) r++;
+            int end = segs[r].j + segs[r].len; /* segment r holds column q*nr; it ends at end */
+            int q1 = end == nc ? (nc + nr - 1) / nr : end / nr;
+            if (q1 > q) { /* panels [q, q1) lie in segment r */
+                int j0 = q * nr, ncol = (q1 * nr < end ? q1 * nr : end) - j0;
+                int64_t cb = segs[r].img * ystride + coff + segs[r].p + (j0 - segs[r].j);
+                ep.residual = res ? res + cb : NULL;
+                k->sgemm_packed(mm, ncol, s->K, pa, pb + (size_t)q * s->K * nr, y + cb, P, 1, &ep);
+                q = q1;
+                continue;
+            }
+            int lanes = nc - q * nr < nr ? nc - q * nr : nr;
+            for (int m = 0; res && m < mm; m++)
+                for (int u = r, j = q * nr; j < q * nr + lanes; u++) {
+                    int a = j - segs[u].j, len = segs[u].j + segs[u].len - j;
+                    if (len > q * nr + lanes - j) len = q * nr + lanes - j;
+                    memcpy(ct + (size_t)m * nr + (j - q * nr),
+                           res + segs[u].img * ystride + coff + (int64_t)m * P + segs[u].p + a,
+                           (size_t)len * sizeof(float));
+                    j += len;
+                }
+            ep.residual = res ? ct : NULL;
+            k->sgemm_packed(mm, lanes, s->K, pa, pb + (size_t)q * s->K * nr, ct, nr, 1, &ep);
+            for (int m = 0; m < mm; m++)
+                for (int u = r, j = q * nr; j < q * nr + lanes; u++) {
+                    int a = j - segs[u].j, len = segs[u].j + segs[u].len - j;
+                    if (len > q * nr + lanes - j) len = q * nr + lanes - j;
+                    memcpy(y + segs[u].img * ystride + coff + (int64_t)m * P + segs[u].p + a,
+                           ct + (size_t)m * nr + (j - q * nr), (size_t)len * sizeof(float));
+                    j += len;
+                }
+            q++;
+        }
     }
     return 0;
 }
