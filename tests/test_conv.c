@@ -2,9 +2,9 @@
  * every kernel table and compared with a naive double-precision convolution, on configurations that
  * reach each path of ops/conv.c: Winograd (edge tiles, odd channels, asymmetric pads, residual, tiny
  * inputs, chunks across images), im2col (dilation, strides 2 and 3, 5x5, 1x7 / 7x1, groups, K over a
- * cache block), direct 1x1 (per image and with columns spanning images, 1x1 planes), depthwise. Each
- * also checks that an image's output is bitwise the same alone as in a batch of three. MaxPool and
- * AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric pads) likewise.
+ * cache block), 1x1 (direct per image and with columns spanning images, 1x1 planes, strided,
+ * padded), depthwise. Each also checks that an image's output is bitwise the same alone as in a batch
+ * of three. MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric pads) likewise.
  * Not here: kernel-level comparisons (test_kernels.c), whole networks (test_models, test_torchvision). */
 #include <math.h>
 #include <stdio.h>
@@ -48,6 +48,8 @@ static const conv_case CASES[] = {
     {"1x1 across images",       40, 40,  9,  9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1},
     {"1x1 on 1x1 planes",       64, 37,  1,  1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0},
     {"1x1 stride 2",            16, 12, 11, 11, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    {"1x1 stride 2 per image",  16, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    {"1x1 padded",               8,  8, 14, 14, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
 };
 
 static int out_size(int n, int k, int s, int d, int p0, int p1) { return (n + p0 + p1 - d * (k - 1) - 1) / s + 1; }

@@ -378,6 +378,24 @@ static void phase_fill(const conv_state *s, const fc_window *w, const float *x, 
     }
 }
 
+/* dst[0..len) = src[0..len) for the short runs of im2col, as at most two fixed-size copies (which the
+ * compiler inlines) that overlap when len is not a power of two. */
+static inline void copy_run(float *dst, const float *src, int len) {
+    if (len >= 8) {
+        if (len > 16) {
+            memcpy(dst, src, (size_t)len * sizeof(float));
+        } else {
+            memcpy(dst, src, 8 * sizeof(float));
+            memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
+        }
+    } else if (len >= 4) {
+        memcpy(dst, src, 4 * sizeof(float));
+        memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
+    } else {
+        for (int t = 0; t < len; t++) dst[t] = src[t];
+    }
+}
+
 /* im2col of one chunk straight into packed-B panels from the phase source: runs from make_runs
  * (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of a run is a plain copy. */
 static void im2col_packed(const conv_state *s, const phase_src *ps, const float *buf,
@@ -399,9 +417,7 @@ static void im2col_packed(const conv_state *s, const phase_src *ps, const float 
                     const float *src = buf + ps->base[g] +
                                        (((int64_t)ci * s->nph + ph) * ps->rows[g] + u->oy - ps->oy0[g] + dy) * ps->wj +
                                        u->ox + dx;
-                    float *dst = row + u->j % nr;
-                    if (len == 16) memcpy(dst, src, 16 * sizeof(float)); /* inlined fixed-size copy */
-                    else memcpy(dst, src, (size_t)len * sizeof(float));
+                    copy_run(row + u->j % nr, src, len);
                 }
                 for (int j = lanes; j < nr; j++) row[j] = 0.f;
             }
@@ -538,7 +554,10 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
         } else {
             phase_src ps;
             phase_fill(s, &w, xg, xstride, H, W, segs, n_segs, runs, n_runs, &ps, bt);
-            im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
+            if (s->kh == 1 && s->kw == 1 && n_segs == 1) /* one phase, rows of ow cells: B is a plain matrix */
+                k->pack_b(s->K, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, pb);
+            else
+                im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
         }
         const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
         int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
