@@ -4,7 +4,8 @@
  * inputs, chunks across images), im2col (dilation, strides 2 and 3, 5x5, 1x7 / 7x1, groups, K over a
  * cache block), 1x1 (direct per image and with columns spanning images, 1x1 planes, strided,
  * padded), depthwise. Each also checks that an image's output is bitwise the same alone as in a batch
- * of three. MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric pads) likewise.
+ * of three. MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric
+ * pads) likewise.
  * Not here: kernel-level comparisons (test_kernels.c), whole networks (test_models, test_torchvision). */
 #include <math.h>
 #include <stdio.h>
