@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -299,6 +300,8 @@ static int db_connect(fc_catalog *cat, const char *name, int oflags, int busy_ms
 }
 
 static int open_rdonly(fc_catalog *cat, int busy_ms, fc_error *err) {
+    if (access(cat->path, F_OK) != 0)
+        return fc_fail(err, FC_EIO, "%s: no featcache catalog here (run featcache extract first)", cat->path);
     int rc = db_connect(cat, cat->path, SQLITE_OPEN_READONLY, busy_ms, err), version = 0;
     if (rc) return rc;
     rc = read_user_version(cat, &version, err);

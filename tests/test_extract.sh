@@ -140,7 +140,7 @@ while kill -0 $pa 2>/dev/null; do
     if "$FC" export "$H" --model "$M" --cache "$T/cc" -o "$T/snap" >/dev/null 2>"$T/snap.err"; then
         rows=$($PY -c "import numpy,sys; print(numpy.load(sys.argv[1]).shape[0])" "$T/snap/features.npy" 2>/dev/null)
         [ "$rows" = "$(wc -l <"$T/snap/paths.txt")" ] && snap_ok=$((snap_ok + 1))
-    elif grep -q "have no features\|no data set named\|no usable items" "$T/snap.err"; then
+    elif grep -q "have no features\|no data set named\|no usable items\|no featcache catalog\|no feature store" "$T/snap.err"; then
         snap_ok=$((snap_ok + 1))
     else
         cat "$T/snap.err"
