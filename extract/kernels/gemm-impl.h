@@ -212,17 +212,33 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
                       float *c, ptrdiff_t rsc, ptrdiff_t csc, const float *bias, const float *res,
                       const fc_act *post) {
     _Alignas(64) float ct[MR * NR], rt[MR * NR];
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < NR; j++) {
-            ct[r * NR + j] = j < cols && !job->first ? c[r * rsc + j * csc] : 0.0f;
-            rt[r * NR + j] = j < cols && res ? res[r * rsc + j * csc] : 0.0f;
+    if (csc == 1) { /* masked loads: lanes past cols read nothing and give 0 */
+        vmask m0 = v_mask_first(cols < VW ? cols : VW), m1 = v_mask_first(cols > VW ? cols - VW : 0);
+        for (int r = 0; r < rows; r++) {
+            if (!job->first) {
+                v_store(ct + r * NR, v_loadm(c + r * rsc, m0));
+                v_store(ct + r * NR + VW, v_loadm(c + r * rsc + VW, m1));
+            }
+            if (res) {
+                v_store(rt + r * NR, v_loadm(res + r * rsc, m0));
+                v_store(rt + r * NR + VW, v_loadm(res + r * rsc + VW, m1));
+            }
         }
+    } else {
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < NR; j++) {
+                if (!job->first) ct[r * NR + j] = j < cols ? c[r * rsc + j * csc] : 0.0f;
+                if (res) rt[r * NR + j] = j < cols ? res[r * rsc + j * csc] : 0.0f;
+            }
+    }
     tile_job local = *job;
     local.stream = 0; /* ct is read right back */
     tile_any(rows, &local, a, b, ct, NR, bias, res ? rt : NULL, NR);
     if (post) tile_act(rows, ct, NR, post);
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j++) c[r * rsc + j * csc] = ct[r * NR + j];
+    for (int r = 0; r < rows; r++) {
+        if (csc == 1) memcpy(c + r * rsc, ct + r * NR, sizeof(float) * (size_t)cols);
+        else for (int j = 0; j < cols; j++) c[r * rsc + j * csc] = ct[r * NR + j];
+    }
 }
 
 /* Full tiles (MR rows, NR contiguous columns) of A panels [p0, p1) against one B slice, with the
