@@ -438,7 +438,7 @@ static int conv_run_depthwise(const fc_node *n, const conv_state *s, const fc_wi
     float *y = out->data;
     fc_act none = {0}, act = n->act;
     int stream = (double)N * C * P * sizeof(float) > STREAM_BYTES;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < N * blocks; t++) {
         int64_t img = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
         float *yp = y + (img * C + c0) * P;

@@ -87,7 +87,7 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
         tap_range(o, w.sh, w.pt, w.dh, w.kh, H, w.pb, &rows[3 * o], &rows[3 * o + 1], &rows[3 * o + 2]);
     for (int o = 0; o < w.ow; o++)
         tap_range(o, w.sw, w.pl, w.dw, w.kw, W, w.pr, &cols[3 * o], &cols[3 * o + 1], &cols[3 * o + 2]);
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 4)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * H * W;
         float *yp = y + p * (int64_t)w.oh * w.ow;
