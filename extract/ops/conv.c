@@ -406,19 +406,24 @@ static void im2col_packed(const conv_state *s, const phase_src *ps, const float 
         while (r1 < n_runs && runs[r1].j / nr == q) r1++;
         float *panel = pb + (size_t)q * s->K * nr;
         int lanes = nc - q * nr < nr ? nc - q * nr : nr;
+        /* per run of this panel: its source at tap offset 0 and the distance between the phase
+         * planes of its segment, so the copy loop below only adds */
+        const float *src0[64];
+        int64_t pstride[64];
+        for (int r = r0; r < r1; r++) {
+            const col_run *u = &runs[r];
+            int g = u->seg;
+            src0[r - r0] = buf + ps->base[g] + (int64_t)(u->oy - ps->oy0[g]) * ps->wj + u->ox;
+            pstride[r - r0] = (int64_t)ps->rows[g] * ps->wj;
+        }
         int kidx = 0;
         for (int ci = 0; ci < s->cin_g; ci++)
             for (int t = 0; t < s->kh * s->kw; t++, kidx++) {
                 float *row = panel + (size_t)kidx * nr;
-                int ph = s->tap_ph[t], dy = s->tap_dy[t], dx = s->tap_dx[t];
-                for (int r = r0; r < r1; r++) {
-                    const col_run *u = &runs[r];
-                    int g = u->seg, len = u->len;
-                    const float *src = buf + ps->base[g] +
-                                       (((int64_t)ci * s->nph + ph) * ps->rows[g] + u->oy - ps->oy0[g] + dy) * ps->wj +
-                                       u->ox + dx;
-                    copy_run(row + u->j % nr, src, len);
-                }
+                int64_t plane = (int64_t)ci * s->nph + s->tap_ph[t];
+                int64_t toff = (int64_t)s->tap_dy[t] * ps->wj + s->tap_dx[t];
+                for (int r = r0; r < r1; r++)
+                    copy_run(row + runs[r].j % nr, src0[r - r0] + plane * pstride[r - r0] + toff, runs[r].len);
                 for (int j = lanes; j < nr; j++) row[j] = 0.f;
             }
         r0 = r1;
