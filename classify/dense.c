@@ -17,6 +17,7 @@
 
 static double dot_portable(const double *a, const double *b, int n) { return fc_vec_dot(a, b, n); }
 static double dot_fd_portable(const float *a, const double *b, int n) { return fc_vec_dot_fd(a, b, n); }
+static double dot_ff_portable(const float *a, const float *b, int n) { return fc_vec_dot_ff(a, b, n); }
 static void axpy_portable(double *y, double alpha, const double *x, int n) { fc_vec_axpy(y, alpha, x, n); }
 static void axpy_fd_portable(double *y, double alpha, const float *x, int n) { fc_vec_axpy_fd(y, alpha, x, n); }
 
@@ -63,6 +64,7 @@ static const fc_dense_kernels portable = {
     .name = "portable",
     .dot = dot_portable,
     .dot_fd = dot_fd_portable,
+    .dot_ff = dot_ff_portable,
     .axpy = axpy_portable,
     .axpy_fd = axpy_fd_portable,
     .gram_tile = gram_tile_portable,
@@ -96,6 +98,18 @@ AVX2 static double dot_fd_avx2(const float *a, const double *b, int n) {
     for (; i + 8 <= n; i += 8) {
         y0 = _mm256_add_pd(y0, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)), _mm256_loadu_pd(b + i)));
         y1 = _mm256_add_pd(y1, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i + 4)), _mm256_loadu_pd(b + i + 4)));
+    }
+    double t = fold4(_mm256_add_pd(y0, y1));
+    for (; i < n; i++) t += (double)a[i] * b[i];
+    return t;
+}
+
+AVX2 static double dot_ff_avx2(const float *a, const float *b, int n) {
+    __m256d y0 = _mm256_setzero_pd(), y1 = y0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        y0 = _mm256_add_pd(y0, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)), _mm256_cvtps_pd(_mm_loadu_ps(b + i))));
+        y1 = _mm256_add_pd(y1, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i + 4)), _mm256_cvtps_pd(_mm_loadu_ps(b + i + 4))));
     }
     double t = fold4(_mm256_add_pd(y0, y1));
     for (; i < n; i++) t += (double)a[i] * b[i];
@@ -146,6 +160,7 @@ static const fc_dense_kernels avx2 = {
     .name = "avx2",
     .dot = dot_avx2,
     .dot_fd = dot_fd_avx2,
+    .dot_ff = dot_ff_avx2,
     .axpy = axpy_avx2,
     .axpy_fd = axpy_fd_avx2,
     .gram_tile = gram_tile_avx2,

@@ -19,6 +19,7 @@ typedef struct fc_dense_kernels {
     /* sum_i a[i] * b[i] over n elements (n >= 0). */
     double (*dot)(const double *a, const double *b, int n);
     double (*dot_fd)(const float *a, const double *b, int n);
+    double (*dot_ff)(const float *a, const float *b, int n);
     /* y[i] += alpha * x[i] over n elements. */
     void (*axpy)(double *y, double alpha, const double *x, int n);
     void (*axpy_fd)(double *y, double alpha, const float *x, int n);

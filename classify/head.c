@@ -1,14 +1,18 @@
 /* fc_head: layer allocation, structural checks and inference (transform, Gemm + bias + ReLU per
- * layer on the packed SGEMM, softmax). Inference on a head must give the same numbers whichever
+ * layer on the packed SGEMM or, for few outputs, row dots; softmax). Inference on a head must give the same numbers whichever
  * trainer produced it, so this is the one place that defines what a head computes.
  * Not here: training, serialization. */
 #include "classify/head.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify/dense.h"
 #include "classify/gemm.h"
+
+#define FEW_OUTPUTS 16 /* up to this many outputs a layer dots rows directly (see below) */
 
 int fc_layer_alloc(fc_layer *l, int in, int out, fc_activation act, fc_error *err) {
     memset(l, 0, sizeof *l);
@@ -42,12 +46,23 @@ void fc_layer_free(fc_layer *l) {
 
 int fc_layer_forward(const fc_layer *l, const float *x, int n, float *out, int threads, fc_error *err) {
     if (!l || !l->W || !l->b || (n > 0 && (!x || !out))) return fc_fail(err, FC_EINVAL, "layer: NULL argument");
-    fc_gemm g;
-    fc_gemm_init(&g, threads);
-    /* out (n, o) = x (n, i) x W^T (i, o): W^T element (i, o) is W[o*in + i] */
-    int rc = fc_gemm_run(&g, n, l->out, l->in, x, l->in, 1, l->W, 1, l->in, out, l->out, 1, err);
-    fc_gemm_free(&g);
-    if (rc) return rc;
+    if (l->out <= FEW_OUTPUTS) {
+        /* A classifier layer (K classes): packing x for the SGEMM would cost more than the K
+         * multiply-adds per element, so each row is dotted with each W row (sums in double). */
+        const fc_dense_kernels *k = fc_dense_kernels_best();
+        double work = (double)n * l->in * l->out;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : omp_get_max_threads()) if (work > 4e6)
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < l->out; j++)
+                out[(size_t)r * l->out + j] = (float)k->dot_ff(x + (size_t)r * l->in, l->W + (size_t)j * l->in, l->in);
+    } else {
+        fc_gemm g;
+        fc_gemm_init(&g, threads);
+        /* out (n, o) = x (n, i) x W^T (i, o): W^T element (i, o) is W[o*in + i] */
+        int rc = fc_gemm_run(&g, n, l->out, l->in, x, l->in, 1, l->W, 1, l->in, out, l->out, 1, err);
+        fc_gemm_free(&g);
+        if (rc) return rc;
+    }
     for (int r = 0; r < n; r++) {
         float *o = out + (size_t)r * l->out;
         for (int j = 0; j < l->out; j++) o[j] += l->b[j];
@@ -132,6 +147,30 @@ void fc_logits_softmax(const float *logits, int n, int k, float *P) {
     }
 }
 
+/* P (n, K) = softmax(layers(t)) for transformed rows t (n, layers[0].in), n >= 1. */
+static int layers_softmax(const fc_head *h, const float *t, int n, float *P, int threads, fc_error *err) {
+    int width = 1, rc = 0;
+    for (int i = 0; i < h->n_layers; i++) width = h->layers[i].out > width ? h->layers[i].out : width;
+    float *a = malloc((size_t)n * width * sizeof *a), *b = malloc((size_t)n * width * sizeof *b);
+    if (!a || !b) {
+        rc = fc_fail(err, FC_ENOMEM, "predict: out of memory for %d rows", n);
+        goto out;
+    }
+    const float *in = t;
+    for (int i = 0; i < h->n_layers; i++) {
+        if ((rc = fc_layer_forward(&h->layers[i], in, n, a, threads, err))) goto out;
+        float *s = a;
+        a = b;
+        b = s;
+        in = b;
+    }
+    fc_logits_softmax(in, n, h->n_classes, P);
+out:
+    free(a);
+    free(b);
+    return rc;
+}
+
 int fc_head_predict_proba(const fc_head *h, const float *x, int n, int d, float *P, int threads, fc_error *err) {
     int rc = fc_head_check(h, err);
     if (rc) return rc;
@@ -144,25 +183,18 @@ int fc_head_predict_proba(const fc_head *h, const float *x, int n, int d, float 
                 return fc_fail(err, FC_EINVAL, "predict: row %d, dim %d is %s", i, j,
                                isnan(x[(size_t)i * d + j]) ? "NaN" : "infinite");
     if (n == 0) return 0;
-    int width = d;
-    for (int i = 0; i < h->n_layers; i++) width = h->layers[i].out > width ? h->layers[i].out : width;
-    float *a = malloc((size_t)n * width * sizeof *a), *b = malloc((size_t)n * width * sizeof *b);
-    if (!a || !b) {
-        rc = fc_fail(err, FC_ENOMEM, "predict: out of memory for %d rows", n);
-        goto fail;
-    }
-    if ((rc = fc_transform_apply(&h->transform, x, n, d, a, err))) goto fail;
-    for (int i = 0; i < h->n_layers; i++) {
-        if ((rc = fc_layer_forward(&h->layers[i], a, n, b, threads, err))) goto fail;
-        float *t = a;
-        a = b;
-        b = t;
-    }
-    fc_logits_softmax(a, n, h->n_classes, P);
-fail:
-    free(a);
-    free(b);
+    float *t = malloc((size_t)n * d * sizeof *t);
+    if (!t) return fc_fail(err, FC_ENOMEM, "predict: out of memory for %d rows", n);
+    if (!(rc = fc_transform_apply(&h->transform, x, n, d, t, err))) rc = layers_softmax(h, t, n, P, threads, err);
+    free(t);
     return rc;
+}
+
+int fc_head_predict_proba_transformed(const fc_head *h, const float *t, int n, float *P, int threads, fc_error *err) {
+    int rc = fc_head_check(h, err);
+    if (rc) return rc;
+    if (n < 0 || (n > 0 && (!t || !P))) return fc_fail(err, FC_EINVAL, "predict: NULL or negative arguments");
+    return n ? layers_softmax(h, t, n, P, threads, err) : 0;
 }
 
 void fc_head_free(fc_head *h) {

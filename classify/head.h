@@ -57,7 +57,8 @@ int fc_layer_copy(fc_layer *dst, const fc_layer *src, fc_error *err);
 /* Frees W and b and zeroes l. NULL-safe. */
 void fc_layer_free(fc_layer *l);
 
-/* out (n, l->out) = act(x (n, l->in) W^T + b), float32 with the engine's SGEMM (threads <= 0: all
+/* out (n, l->out) = act(x (n, l->in) W^T + b), float32 with the engine's SGEMM, or for at most 16
+ * outputs with row dot products accumulated in double (threads <= 0: all
  * cores). Errors: FC_EINVAL (NULL arrays), FC_ENOMEM. Thread-safe for distinct out. */
 int fc_layer_forward(const fc_layer *l, const float *x /* (n, in) */, int n, float *out /* (n, out) */,
                      int threads, fc_error *err);
@@ -77,6 +78,11 @@ int fc_head_check(const fc_head *h, fc_error *err);
  * about n * max(layer width) floats. threads <= 0: all cores. Thread-safe on a shared head. */
 int fc_head_predict_proba(const fc_head *h, const float *x /* (n, d) */, int n, int d,
                           float *P /* (n, K) */, int threads, fc_error *err);
+/* The same from rows already transformed by h->transform (t (n, layers[0].in)), which are not
+ * checked for NaN/Inf: for evaluating several heads that share one fitted transform on the same
+ * rows (a regularization path) without transforming them again per head. */
+int fc_head_predict_proba_transformed(const fc_head *h, const float *t /* (n, d) */, int n,
+                                      float *P /* (n, K) */, int threads, fc_error *err);
 
 /* Frees everything the head owns and zeroes it. NULL-safe. */
 void fc_head_free(fc_head *h);

@@ -335,6 +335,10 @@ static int check_options(const fc_mlp_options *o, fc_error *err) {
         return fc_fail(err, FC_EINVAL, "mlp: Adam parameters beta1 %g, beta2 %g, eps %g", o->beta1, o->beta2, o->eps);
     if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
         return fc_fail(err, FC_EINVAL, "mlp: weight decay %g", o->weight_decay);
+    if ((double)o->lr * o->weight_decay >= 1) /* each step multiplies W by 1 - lr * decay */
+        return fc_fail(err, FC_EINVAL,
+                       "mlp: weight decay (l2) %g x learning rate %g >= 1 would zero the weights at every step; "
+                       "use l2 < %g", o->weight_decay, o->lr, 1 / o->lr);
     if (o->batch < 1 || o->epochs < 1 || o->patience < 0)
         return fc_fail(err, FC_EINVAL, "mlp: batch %d, epochs %d, patience %d", o->batch, o->epochs, o->patience);
     return 0;

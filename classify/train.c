@@ -198,11 +198,13 @@ out:
     return rc;
 }
 
-static int accuracy_of(const fc_head *h, const float *x, const int *y, int n, int d, int k, int threads,
-                       double *acc, fc_error *err) {
+/* Accuracy of h on rows x (n, d); transformed: x already went through h->transform. */
+static int accuracy_of(const fc_head *h, const float *x, int transformed, const int *y, int n, int d, int k,
+                       int threads, double *acc, fc_error *err) {
     float *P = malloc((size_t)n * k * sizeof(float) + 4);
     if (!P) return fc_fail(err, FC_ENOMEM, "out of memory");
-    int rc = fc_head_predict_proba(h, x, n, d, P, threads, err);
+    int rc = transformed ? fc_head_predict_proba_transformed(h, x, n, P, threads, err)
+                         : fc_head_predict_proba(h, x, n, d, P, threads, err);
     int right = 0;
     for (int i = 0; rc == 0 && i < n; i++) right += fc_metrics_argmax(P + (size_t)i * k, k) == y[i];
     *acc = n ? (double)right / n : NAN;
@@ -223,7 +225,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
         if (!(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err))) goto out;
         if ((rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err))) goto out;
-        rc = accuracy_of(&r->head, xt, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
+        rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
     } else {
         /* out-of-fold probabilities for every row, per-fold accuracy, final head on all rows */
         double sum = 0, sum2 = 0;
@@ -263,7 +265,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
         xt = NULL; yt = NULL;
         if (gather(p, -1000, 1, &xt, &yt, &nt)) /* every row in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
-        rc = accuracy_of(&r->head, xt, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
+        rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
     }
     if (rc == 0) rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err);
 out:
@@ -290,7 +292,7 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
     if (m < 1 || p->n_folds) return fc_fail(err, FC_EINVAL, "softmax path: holdout problems and m >= 1 only");
     double t0 = omp_get_wtime();
     memset(results, 0, (size_t)m * sizeof *results);
-    float *xt = NULL, *xv = NULL, *tx = NULL, *P = NULL, *cw = NULL;
+    float *xt = NULL, *xv = NULL, *tx = NULL, *tv = NULL, *P = NULL, *cw = NULL;
     int *yt = NULL, *yv = NULL, nt, nv, rc;
     fc_transform tr = {0};
     l2_order *ord = malloc((size_t)m * sizeof *ord);
@@ -305,11 +307,16 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
     qsort(ord, (size_t)m, sizeof *ord, cmp_l2_desc); /* strong to weak penalty: warm starts help */
     for (int i = 0; i < m; i++) l2[i] = ord[i].l2;
     if ((rc = fc_transform_fit(&tr, cfgs[0].normalize, xt, nt, p->d, FC_TRANSFORM_STD_FLOOR, err))) goto out;
-    if (!(tx = malloc((size_t)nt * p->d * sizeof(float) + 4)) || !(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) {
+    if (!(tx = malloc((size_t)nt * p->d * sizeof(float) + 4)) || !(tv = malloc((size_t)nv * p->d * sizeof(float) + 4)) ||
+        !(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) {
         rc = fc_fail(err, FC_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = fc_transform_apply(&tr, xt, nt, p->d, tx, err))) goto out;
+    /* both splits transformed once: every head on the path shares the transform */
+    fc_data val = {.name = "val", .x = xv, .y = yv, .n = nv, .d = p->d};
+    if ((rc = fc_data_check(&val, p->d, p->k, 0, err)) || (rc = fc_transform_apply(&tr, xt, nt, p->d, tx, err)) ||
+        (rc = fc_transform_apply(&tr, xv, nv, p->d, tv, err)))
+        goto out;
     fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = p->d};
     if (cfgs[0].balanced) {
         if (!(cw = malloc((size_t)p->k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
@@ -331,9 +338,9 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
         r->head.n_classes = p->k;
         snprintf(r->info, sizeof r->info, "L-BFGS path %d iterations, objective %.6g", infos[i].iterations, infos[i].objective);
         if ((rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err)) ||
-            (rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err)) ||
+            (rc = fc_head_predict_proba_transformed(&r->head, tv, nv, P, threads, err)) ||
             (rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err)) ||
-            (rc = accuracy_of(&r->head, xt, yt, nt, p->d, p->k, threads, &r->train_accuracy, err)))
+            (rc = accuracy_of(&r->head, tx, 1, yt, nt, p->d, p->k, threads, &r->train_accuracy, err)))
             break;
         r->seconds = fit_seconds;
     }
@@ -343,6 +350,6 @@ out:
     for (int i = 0; layers && i < m; i++) fc_layer_free(&layers[i]);
     fc_transform_free(&tr);
     free(ord); free(l2); free(layers); free(infos);
-    free(xt); free(yt); free(xv); free(yv); free(tx); free(P); free(cw);
+    free(xt); free(yt); free(xv); free(yv); free(tx); free(tv); free(P); free(cw);
     return rc;
 }

@@ -53,6 +53,21 @@ static inline double fc_vec_dot_fd(const float *a, const double *b, int n) {
     return t;
 }
 
+/* sum_i a[i] * b[i] of two float vectors, products and sums in double (same lane order). */
+static inline double fc_vec_dot_ff(const float *a, const float *b, int n) {
+    fc_v2d s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 += fc_v2d_load_f(a + i) * fc_v2d_load_f(b + i);
+        s1 += fc_v2d_load_f(a + i + 2) * fc_v2d_load_f(b + i + 2);
+        s2 += fc_v2d_load_f(a + i + 4) * fc_v2d_load_f(b + i + 4);
+        s3 += fc_v2d_load_f(a + i + 6) * fc_v2d_load_f(b + i + 6);
+    }
+    double t = fc_v2d_total(s0, s1, s2, s3);
+    for (; i < n; i++) t += (double)a[i] * b[i];
+    return t;
+}
+
 static inline void fc_v2d_store(double *p, fc_v2d v) { memcpy(p, &v, sizeof v); }
 
 /* y (n) += a * x (n). */

@@ -291,16 +291,22 @@ int cmd_sweep(int argc, char **argv) {
     } else {
         printf("data set %s: %d x %d features (layer %s), %d train / %d val; %d configurations in %.3f s (+%.3f s loading)\n",
                x.dataset, pp->n, pp->d, x.layer_name, pp->n_train, pp->n_val, n_ord, t_fit, t_load);
-        printf("%4s  %-52s %8s %8s %8s %8s\n", "rank", "configuration", "val acc", "balanced", "logloss", "train");
+        int w = 13; /* the configuration column fits the longest description */
+        for (int i = 0; i < n_ord; i++) {
+            char desc[256];
+            cli_head_describe(&ordered[i], desc, sizeof desc);
+            w = (int)strlen(desc) > w ? (int)strlen(desc) : w;
+        }
+        printf("%4s  %-*s %8s %8s %8s %8s\n", "rank", w, "configuration", "val acc", "balanced", "logloss", "train");
         for (int r = 0; r < n_ord; r++) {
             int i = rows[r].index;
             char desc[256];
             cli_head_describe(&ordered[i], desc, sizeof desc);
             if (ok[i])
-                printf("%4d  %-52s %8.4f %8.4f %8.4f %8.4f\n", r + 1, desc, res[i].val.accuracy, res[i].val.balanced_accuracy,
+                printf("%4d  %-*s %8.4f %8.4f %8.4f %8.4f\n", r + 1, w, desc, res[i].val.accuracy, res[i].val.balanced_accuracy,
                        res[i].val.log_loss, res[i].train_accuracy);
             else
-                printf("%4d  %-52s failed: %s\n", r + 1, desc, errs[i].msg);
+                printf("%4d  %-*s failed: %s\n", r + 1, w, desc, errs[i].msg);
         }
         if (ok[rows[0].index]) {
             char desc[256];

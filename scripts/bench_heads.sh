@@ -3,7 +3,8 @@
 #   1. featcache sweep of softmax over 9 L2 values (whole command, process start and feature loading
 #      included) vs scikit-learn LogisticRegression over the same 9 C values (fit() calls only), both
 #      with standardized features; ratio and best validation accuracies.
-#   2. a 16-configuration softmax + MLP sweep on ants/bees (8 L2 values x {softmax, mlp 256}; target < 2 s).
+#   2. a 16-configuration softmax + MLP sweep on ants/bees (8 L2 values from the example range
+#      1e-6..1e2 x {softmax, mlp 256}; target < 2 s). For the MLP, l2 is AdamW's decoupled weight decay.
 # Rounds alternate featcache and scikit-learn; medians are printed.
 # Usage: scripts/bench_heads.sh [--rounds 3] [--cache DIR]   (extracts ants/bees first if needed)
 set -eu
@@ -40,7 +41,7 @@ total = d.get("total_seconds") or d.get("seconds") or sum(f.get("seconds", 0) fo
 print(total)
 PY
     t0=$(now)
-    "$FC" sweep hymenoptera --model "$M" --cache "$cache" --grid 'head=softmax,mlp l2=1e-4,1e-3,1e-2,0.1,1,10,100,1000 hidden=256' --json >"$T/mix.json"
+    "$FC" sweep hymenoptera --model "$M" --cache "$cache" --grid 'head=softmax,mlp l2=1e-6..1e2:8 hidden=256' --json >"$T/mix.json"
     t1=$(now)
     echo "$t1 - $t0" | bc -l >>"$T/mix"
 done

@@ -450,16 +450,21 @@ static void test_dense_vectors(void) {
     CHECK(fc_dense_kernels_by_name("sse9") == NULL, "unknown table");
     enum { N = 301 };
     static double u[N], v[N], y1[N], y2[N];
-    static float f[N];
-    for (int i = 0; i < N; i++) u[i] = unif() - 0.5, v[i] = 1e3 * (unif() - 0.5), f[i] = (float)(unif() * 3);
+    static float f[N], g[N];
+    for (int i = 0; i < N; i++)
+        u[i] = unif() - 0.5, v[i] = 1e3 * (unif() - 0.5), f[i] = (float)(unif() * 3), g[i] = (float)(unif() - 0.5);
     for (int n = 0; n <= N; n += n < 20 ? 1 : 37) {
         long double ref = 0;
         for (int i = 0; i < n; i++) ref += (long double)u[i] * v[i];
         double dp = p->dot(u, v, n);
+        long double ref_ff = 0;
+        for (int i = 0; i < n; i++) ref_ff += (long double)f[i] * g[i];
+        CHECK(fabs(p->dot_ff(f, g, n) - (double)ref_ff) <= 1e-13 * (1 + fabsl(ref_ff)) * n, "dot_ff n=%d", n);
         CHECK(fabs(dp - (double)ref) <= 1e-12 * (1 + fabsl(ref)) * n, "dot n=%d: %g vs %Lg", n, dp, ref);
         if (!a) continue;
         CHECK(a->dot(u, v, n) == dp, "dot n=%d differs between tables", n);
         CHECK(a->dot_fd(f, v, n) == p->dot_fd(f, v, n), "dot_fd n=%d differs between tables", n);
+        CHECK(a->dot_ff(f, g, n) == p->dot_ff(f, g, n), "dot_ff n=%d differs between tables", n);
         memcpy(y1, v, sizeof v), memcpy(y2, v, sizeof v);
         p->axpy(y1, 0.37, u, n), a->axpy(y2, 0.37, u, n);
         CHECK(!memcmp(y1, y2, sizeof y1), "axpy n=%d differs between tables", n);
