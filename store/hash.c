@@ -1,7 +1,9 @@
 /* SHA-256 as specified in FIPS 180-4 (sections 4.1.2, 4.2.2, 5.1.1, 6.2), written for clarity in
- * portable C: big-endian word loads by bytes, no intrinsics. Also hex coding and a nibble-table
- * CRC-32C. Not here: HMAC, other SHA-2 sizes, hardware acceleration. */
+ * portable C: big-endian word loads by bytes, no intrinsics; whole blocks go to the SHA-NI version
+ * (sha256_ni.c, ~10x faster: every image file is hashed) when the CPU has it. Also hex coding and a
+ * nibble-table CRC-32C. Not here: HMAC, other SHA-2 sizes. */
 #include "store/hash.h"
+#include "store/sha256_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +13,7 @@
 #include <unistd.h>
 
 /* FIPS 180-4 4.2.2: first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
-static const uint32_t K[64] = {
+const uint32_t fc_sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -39,7 +41,7 @@ static void compress(uint32_t h[8], const uint8_t *p) {
     for (int t = 0; t < 64; t++) {
         uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
         uint32_t ch = (e & f) ^ (~e & g);
-        uint32_t t1 = hh + S1 + ch + K[t] + w[t];
+        uint32_t t1 = hh + S1 + ch + fc_sha256_k[t] + w[t];
         uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
         uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
         uint32_t t2 = S0 + maj;
@@ -53,6 +55,19 @@ static void compress(uint32_t h[8], const uint8_t *p) {
         a = t1 + t2;
     }
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
+}
+
+void fc_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t blocks) {
+    for (; blocks > 0; blocks--, p += 64) compress(h, p);
+}
+
+/* Whole blocks through SHA-NI when available (decided once; both give the same state). */
+static void blocks(uint32_t h[8], const uint8_t *p, size_t n) {
+    static int ni = -1; /* -1 unknown; every thread computes and stores the same answer */
+    int use = __atomic_load_n(&ni, __ATOMIC_RELAXED);
+    if (use < 0) __atomic_store_n(&ni, use = fc_sha256_ni_supported(), __ATOMIC_RELAXED);
+    if (use) fc_sha256_blocks_ni(h, p, n);
+    else fc_sha256_blocks_portable(h, p, n);
 }
 
 void fc_sha256_init(fc_sha256 *s) {
@@ -74,10 +89,14 @@ void fc_sha256_update(fc_sha256 *s, const void *data, size_t n) {
         p += take;
         n -= take;
         if (s->used < 64) return;
-        compress(s->h, s->block);
+        blocks(s->h, s->block, 1);
         s->used = 0;
     }
-    for (; n >= 64; p += 64, n -= 64) compress(s->h, p);
+    if (n >= 64) {
+        blocks(s->h, p, n / 64);
+        p += n / 64 * 64;
+        n %= 64;
+    }
     if (n) memcpy(s->block, p, n);
     s->used = n;
 }
@@ -88,12 +107,12 @@ void fc_sha256_final(fc_sha256 *s, uint8_t out[FC_SHA256_SIZE]) {
     s->block[s->used++] = 0x80;
     if (s->used > 56) {
         memset(s->block + s->used, 0, 64 - s->used);
-        compress(s->h, s->block);
+        blocks(s->h, s->block, 1);
         s->used = 0;
     }
     memset(s->block + s->used, 0, 56 - s->used);
     for (int i = 0; i < 8; i++) s->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
-    compress(s->h, s->block);
+    blocks(s->h, s->block, 1);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(s->h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);

@@ -1,9 +1,10 @@
-/* Content hashing for the cache: SHA-256 (FIPS 180-4, own portable implementation: streaming
+/* Content hashing for the cache: SHA-256 (FIPS 180-4, own implementation: streaming
  * init/update/final, one-shot buffer and chunked file hashing), lowercase hex encoding/decoding of
  * digests, and CRC-32C (Castagnoli), the checksum the feature store keeps in every value header.
  * SHA-256 gives item keys (file bytes) and extractor ids; CRC-32C only detects accidental
- * corruption of stored values and is no security measure. Not here: what gets hashed for an
- * extractor fingerprint (the pipeline decides), SIMD/SHA-NI acceleration. */
+ * corruption of stored values and is no security measure. SHA-NI is used when the CPU has it
+ * (FEATCACHE_ISA=scalar forces the portable code). Not here: what gets hashed for an extractor
+ * fingerprint (the pipeline decides). */
 #ifndef FC_HASH_H
 #define FC_HASH_H
 

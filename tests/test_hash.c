@@ -1,8 +1,10 @@
 /* Tests for store/hash.c: SHA-256 against the FIPS 180-2 / NIST example vectors (empty, "abc", the
  * 448- and 896-bit messages, one million 'a'), streaming with every split point, file hashing
  * against the system's sha256sum (sizes around the block and chunk boundaries), file errors, hex
- * coding, and CRC-32C against its check value and the RFC 3720 vectors. Not a speed test. */
+ * coding, CRC-32C against its check value and the RFC 3720 vectors, and the SHA-NI block function
+ * against its portable twin. Not a speed test. */
 #include "store/hash.h"
+#include "store/sha256_impl.h"
 
 #include <ftw.h>
 #include <stdint.h>
@@ -139,6 +141,28 @@ static void test_hex(void) {
     CHECK(out[0] == 0x55, "out untouched on error");
 }
 
+/* SHA-NI and portable block functions give the same state, block by block and in runs. */
+static void test_sha_ni_vs_portable(void) {
+    if (!fc_sha256_ni_supported()) {
+        SKIP("this CPU has no SHA-NI (or FEATCACHE_ISA=scalar)");
+        return;
+    }
+    enum { MAXB = 40 };
+    static uint8_t data[64 * MAXB];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int trial = 0; trial < 200; trial++) {
+        for (size_t i = 0; i < sizeof data; i++) x = x * 6364136223846793005ull + 1442695040888963407ull, data[i] = (uint8_t)(x >> 56);
+        if (trial == 1) memset(data, 0, sizeof data);
+        if (trial == 2) memset(data, 0xff, sizeof data);
+        uint32_t a[8], b[8];
+        for (int i = 0; i < 8; i++) a[i] = b[i] = (uint32_t)(x >> (i * 4)) ^ (uint32_t)i * 0x01000193u;
+        size_t n = 1 + (size_t)(trial % MAXB);
+        fc_sha256_blocks_portable(a, data, n);
+        fc_sha256_blocks_ni(b, data, n);
+        CHECK(!memcmp(a, b, sizeof a), "trial %d, %zu blocks: SHA-NI state differs from portable", trial, n);
+    }
+}
+
 static void test_crc32c(void) {
     CHECK(fc_crc32c(0, "123456789", 9) == 0xe3069283u, "check value %08x", fc_crc32c(0, "123456789", 9));
     uint8_t b[32];
@@ -169,6 +193,7 @@ int main(void) {
     RUN(test_file_errors);
     RUN(test_hex);
     RUN(test_crc32c);
+    RUN(test_sha_ni_vs_portable);
     nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }
