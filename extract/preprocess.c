@@ -1,11 +1,11 @@
 /* Preprocessing: RGB8 image -> (3, H, W) float32 network input. Optional centre crop, then a
- * resize that reproduces Pillow's Image.resize(size, BILINEAR) bit for bit: separable triangle
- * filter widened by the downscale factor (antialiasing), per-output-pixel normalised weights in
- * 22-bit fixed point, horizontal pass first with the intermediate rounded and clamped to 8 bits,
- * then the vertical pass. Optional horizontal flip and a normalisation preset are fused into the
- * final write. Not here: decoding (image.c), batching, random augmentation, aspect-keeping
+ * resize that reproduces Pillow's Image.resize(size, BILINEAR) bit for bit (extract/resize.h:
+ * antialiased triangle filter in 22-bit fixed point, horizontal pass first, rounded to 8 bits,
+ * then vertical). Optional horizontal flip and a normalisation preset (a per-channel table) are
+ * fused into the vertical pass's write. Not here: decoding (image.c), batching, random augmentation, aspect-keeping
  * resize. */
 #include "extract/preprocess.h"
+#include "extract/resize.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -14,9 +14,6 @@
 
 /* Largest network input side accepted (keeps every index and size computation in int). */
 #define MAX_SIDE 16384
-
-/* Pillow's fixed point: 8-bit values times weights < 2^(32-8-2) leave two bits of headroom. */
-#define PRECISION_BITS 22
 
 static const char *const PRESET_NAMES[] = {"tf", "torch", "caffe"};
 
@@ -33,70 +30,6 @@ int fc_preset_parse(const char *name, fc_preset *out, fc_error *err) {
 
 const char *fc_preset_name(fc_preset p) {
     return (unsigned)p < 3 ? PRESET_NAMES[p] : "unknown";
-}
-
-/* One axis of the resampling: output i reads `n[i]` source samples from `first[i]` with int
- * weights k[i * ksize ...]. */
-typedef struct axis {
-    int ksize;
-    int *first, *n; /* (out,) */
-    int32_t *k;     /* (out, ksize) */
-} axis;
-
-static void axis_free(axis *a) {
-    free(a->first);
-    free(a->n);
-    free(a->k);
-    a->first = a->n = NULL;
-    a->k = NULL;
-}
-
-/* Pillow's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter over the whole
- * input range [0, in). Returns 0 or FC_ENOMEM. */
-static int axis_init(axis *a, int in, int out) {
-    double scale = (double)in / out;
-    double filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = 1.0 * filterscale;
-    double ss = 1.0 / filterscale;
-    a->ksize = (int)ceil(support) * 2 + 1;
-    a->first = malloc((size_t)out * sizeof *a->first);
-    a->n = malloc((size_t)out * sizeof *a->n);
-    a->k = malloc((size_t)out * a->ksize * sizeof *a->k);
-    double *w = malloc((size_t)a->ksize * sizeof *w);
-    if (!a->first || !a->n || !a->k || !w) {
-        free(w);
-        axis_free(a);
-        return FC_ENOMEM;
-    }
-    for (int i = 0; i < out; i++) {
-        double center = (i + 0.5) * scale;
-        int lo = (int)(center - support + 0.5);
-        int hi = (int)(center + support + 0.5);
-        if (lo < 0) lo = 0;
-        if (hi > in) hi = in;
-        int n = hi - lo;
-        double sum = 0.0;
-        for (int j = 0; j < n; j++) {
-            double x = fabs((j + lo - center + 0.5) * ss);
-            w[j] = x < 1.0 ? 1.0 - x : 0.0;
-            sum += w[j];
-        }
-        int32_t *k = a->k + (size_t)i * a->ksize;
-        for (int j = 0; j < a->ksize; j++) {
-            double v = j < n && sum != 0.0 ? w[j] / sum : 0.0;
-            k[j] = (int32_t)(0.5 + v * (1 << PRECISION_BITS)); /* v >= 0 for this filter */
-        }
-        a->first[i] = lo;
-        a->n[i] = n;
-    }
-    free(w);
-    return 0;
-}
-
-static inline uint8_t clip8(int32_t acc) {
-    if (acc <= 0) return 0;
-    acc >>= PRECISION_BITS;
-    return acc > 255 ? 255 : (uint8_t)acc;
 }
 
 /* out[c][v] = normalised value of channel c (source RGB order) at 8-bit level v. */
@@ -133,9 +66,8 @@ int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out,
 
     const int W = p->width, H = p->height;
     int rc = 0;
-    axis ax = {0}, ay = {0};
-    uint8_t *tmp = NULL;  /* (rows, W, 3) horizontally resampled rows */
-    int32_t *acc = NULL;  /* (W * 3,) vertical accumulators */
+    fc_resize_axis ax = {0}, ay = {0};
+    uint8_t *tmp = NULL; /* (3, rows, W) horizontally resampled planes R, G, B */
 
     /* Crop region (x0, y0, cw, ch): the largest W:H rectangle inside the image (for a square
      * output, a square on the shorter side), scaled by `crop`, centred (offset rounded down). */
@@ -164,72 +96,28 @@ int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out,
     const uint8_t *src = img->rgb + (size_t)y0 * src_stride + (size_t)x0 * 3;
 
     rc = FC_ENOMEM; /* the only failure below */
-    if (axis_init(&ay, ch, H) != 0) goto fail;
-    /* Only the source rows the vertical pass reads get resampled horizontally. */
-    const int row0 = ay.first[0], row1 = ay.first[H - 1] + ay.n[H - 1];
-    const uint8_t *rows;  /* (row1 - row0, W, 3) with stride rows_stride */
-    size_t rows_stride;
-    if (cw == W) {
-        rows = src + (size_t)row0 * src_stride;
-        rows_stride = src_stride;
-    } else {
-        if (axis_init(&ax, cw, W) != 0) goto fail;
-        tmp = malloc((size_t)(row1 - row0) * W * 3);
-        if (!tmp) goto fail;
-        for (int y = row0; y < row1; y++) {
-            const uint8_t *s = src + (size_t)y * src_stride;
-            uint8_t *d = tmp + (size_t)(y - row0) * W * 3;
-            for (int x = 0; x < W; x++) {
-                const int32_t *k = ax.k + (size_t)x * ax.ksize;
-                const uint8_t *sp = s + (size_t)ax.first[x] * 3;
-                int32_t r = 1 << (PRECISION_BITS - 1), g = r, b = r;
-                for (int j = 0, n = ax.n[x]; j < n; j++) {
-                    r += sp[3 * j + 0] * k[j];
-                    g += sp[3 * j + 1] * k[j];
-                    b += sp[3 * j + 2] * k[j];
-                }
-                d[3 * x + 0] = clip8(r);
-                d[3 * x + 1] = clip8(g);
-                d[3 * x + 2] = clip8(b);
-            }
-        }
-        rows = tmp;
-        rows_stride = (size_t)W * 3;
-    }
-
+    if (fc_resize_axis_init(&ay, ch, H) != 0 || fc_resize_axis_init(&ax, cw, W) != 0) goto fail;
+    /* Only the source rows the vertical pass reads get resampled horizontally. A pass whose size
+     * does not change has identity weights (one tap of weight 1), as exact as Pillow skipping it. */
+    const int row0 = ay.first[0], rows = ay.first[H - 1] + ay.n[H - 1] - row0;
+    tmp = malloc((size_t)3 * rows * W);
+    if (!tmp) goto fail;
+    const fc_resize_kernels *rk = fc_resize_best();
+    rk->hpass(src + (size_t)row0 * src_stride, src_stride, rows, &ax, tmp);
     float lut[3][256];
     build_lut(p->preset, lut);
     const int bgr = p->preset == FC_PRESET_CAFFE;
-    acc = malloc((size_t)W * 3 * sizeof *acc);
-    if (!acc) goto fail;
-    const size_t plane = (size_t)W * H;
-    for (int y = 0; y < H; y++) {
-        const int32_t *k = ay.k + (size_t)y * ay.ksize;
-        for (int i = 0; i < W * 3; i++) acc[i] = 1 << (PRECISION_BITS - 1);
-        for (int j = 0, n = ay.n[y]; j < n; j++) {
-            const uint8_t *s = rows + (size_t)(ay.first[y] - row0 + j) * rows_stride;
-            const int32_t kj = k[j];
-            for (int i = 0; i < W * 3; i++) acc[i] += s[i] * kj;
-        }
-        for (int c = 0; c < 3; c++) {
-            float *d = out + (size_t)(bgr ? 2 - c : c) * plane + (size_t)y * W;
-            const float *l = lut[c];
-            if (p->flip) {
-                for (int x = 0; x < W; x++) d[W - 1 - x] = l[clip8(acc[3 * x + c])];
-            } else {
-                for (int x = 0; x < W; x++) d[x] = l[clip8(acc[3 * x + c])];
-            }
-        }
-    }
+    for (int c = 0; c < 3; c++)
+        rk->vpass(tmp + (size_t)c * rows * W, row0, W, &ay, lut[c], p->flip,
+                  out + (size_t)(bgr ? 2 - c : c) * W * H);
     rc = 0;
 fail:
     if (rc)
         fc_fail(err, rc, "fc_preprocess_image: out of memory resizing %dx%d to %dx%d", cw, ch, W,
                 H);
-    free(acc);
     free(tmp);
-    axis_free(&ax);
-    axis_free(&ay);
+    fc_resize_axis_free(&ax);
+    fc_resize_axis_free(&ay);
     return rc;
 }
 

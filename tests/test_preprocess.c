@@ -1,6 +1,7 @@
 /* Tests for extract/preprocess.c: the resize against values produced by Pillow 9.4
  * Image.resize(BILINEAR) (hard-coded below and the shared reference input.npy tensors, which
- * also exercise decoding), presets incl. BGR order, flip, centre crop, argument checks.
+ * also exercise decoding), presets incl. BGR order, flip, centre crop, argument checks, and the
+ * AVX2 resize passes against their portable twins (bit for bit).
  * Not a speed test. */
 #include "extract/preprocess.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "extract/image.h"
+#include "extract/resize.h"
 #include "tests/support/check.h"
 #include "tests/support/npy.h"
 
@@ -349,6 +351,44 @@ static void test_reference_mobilenet_v1_192(void) {
     compare_reference("mobilenet_v1_0.75_192", 192);
 }
 
+/* Both passes of the AVX2 table give exactly the portable bytes and floats: random images and
+ * sizes (up- and downscales, widths that are not multiples of 8, filters wider than the AVX2 tap
+ * limit), each with and without flip. */
+static void test_resize_avx2_vs_scalar(void) {
+    const fc_resize_kernels *sc = fc_resize_by_name("scalar"), *av = fc_resize_by_name("avx2");
+    REQUIRE(sc != NULL, "scalar resize table missing");
+    if (!av) {
+        SKIP("this CPU has no AVX2");
+        return;
+    }
+    static const int sizes[][4] = {{500, 375, 224, 224}, {28, 28, 224, 224}, {224, 224, 224, 224}, {3000, 17, 50, 9},
+                                   {9, 1, 16, 3},        {640, 480, 299, 299}, {1, 1, 8, 8},      {333, 250, 37, 61}};
+    uint32_t seed = 12345;
+    float lut[256];
+    for (int v = 0; v < 256; v++) lut[v] = (float)v / 127.5f - 1.0f;
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        int iw = sizes[t][0], ih = sizes[t][1], W = sizes[t][2], H = sizes[t][3];
+        fc_resize_axis ax, ay;
+        REQUIRE(fc_resize_axis_init(&ax, iw, W) == 0 && fc_resize_axis_init(&ay, ih, H) == 0, "axes");
+        uint8_t *img = malloc((size_t)iw * ih * 3), *p1 = malloc((size_t)3 * ih * W), *p2 = malloc((size_t)3 * ih * W);
+        float *o1 = malloc(sizeof(float) * W * H), *o2 = malloc(sizeof(float) * W * H);
+        REQUIRE(img && p1 && p2 && o1 && o2, "out of memory");
+        for (size_t i = 0; i < (size_t)iw * ih * 3; i++) seed = seed * 1664525u + 1013904223u, img[i] = (uint8_t)(seed >> 24);
+        if (t == 1) memset(img, 255, (size_t)iw * ih * 3); /* saturated: clip at the top */
+        sc->hpass(img, (size_t)iw * 3, ih, &ax, p1);
+        av->hpass(img, (size_t)iw * 3, ih, &ax, p2);
+        CHECK(!memcmp(p1, p2, (size_t)3 * ih * W), "%dx%d -> %d wide: horizontal pass differs", iw, ih, W);
+        for (int flip = 0; flip < 2; flip++) {
+            sc->vpass(p1, 0, W, &ay, lut, flip, o1);
+            av->vpass(p1, 0, W, &ay, lut, flip, o2);
+            CHECK(!memcmp(o1, o2, sizeof(float) * W * H), "%dx%d -> %dx%d flip %d: vertical pass differs", iw, ih, W, H,
+                  flip);
+        }
+        free(img), free(p1), free(p2), free(o1), free(o2);
+        fc_resize_axis_free(&ax), fc_resize_axis_free(&ay);
+    }
+}
+
 int main(void) {
     RUN(test_resize_matches_pillow);
     RUN(test_presets);
@@ -356,6 +396,7 @@ int main(void) {
     RUN(test_center_crop);
     RUN(test_view_corners);
     RUN(test_bad_arguments);
+    RUN(test_resize_avx2_vs_scalar);
     RUN(test_reference_mobilenet_v2_224);
     RUN(test_reference_mobilenet_v1_192);
     return check_done();
