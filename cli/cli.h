@@ -35,6 +35,8 @@ const char *cli_cache_dir(const char *opt);
  * and returns -1. */
 int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, int *out);
 int cli_float(const char *cmd, const char *name, const char *s, double lo, double hi, double *out);
+/* --parallel batch|layers -> *split_batch 1|0; on error prints a message and returns -1. */
+int cli_parallel_mode(const char *cmd, const char *s, int *split_batch);
 
 /* Labels: one per line; returns count (0 on error with message in err). Free with cli_labels_free. */
 int cli_labels_load(const char *path, char ***labels, fc_error *err);

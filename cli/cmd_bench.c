@@ -20,6 +20,8 @@ static const char *usage_text =
     "  --seconds S      time spent in timed runs (default 10)\n"
     "  --output NAME    tensor to compute (default: the model's outputs)\n"
     "  --isa NAME       kernels: scalar, avx2, avx512 (default: best for this CPU)\n"
+    "  --parallel MODE  batch: each thread runs its slice of the batch through the whole network;\n"
+    "                   layers: every layer runs on all threads (default: batch)\n"
     "  --no-peak        skip measuring the FMA peak\n"
     "  --json           one JSON object instead of text\n";
 
@@ -34,9 +36,9 @@ int cmd_bench(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"size", required_argument, 0, 's'},
         {"seconds", required_argument, 0, 'S'}, {"output", required_argument, 0, 'o'},
         {"isa", required_argument, 0, 'i'}, {"no-peak", no_argument, 0, 'P'},
-        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *output = NULL, *isa = NULL;
-    int batch = 16, threads = 0, size = 0, json = 0, peak = 1;
+    int batch = 16, threads = 0, size = 0, json = 0, peak = 1, split = 1;
     double seconds = 10;
     int c;
     optind = 1;
@@ -50,6 +52,9 @@ int cmd_bench(int argc, char **argv) {
         case 'o': output = optarg; break;
         case 'i': isa = optarg; break;
         case 'P': peak = 0; break;
+        case 'p':
+            if (cli_parallel_mode("bench", optarg, &split)) return EXIT_USAGE;
+            break;
         case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
@@ -76,7 +81,7 @@ int cmd_bench(int argc, char **argv) {
     double t0 = omp_get_wtime();
     if (fc_model_load(model_path, &mo, &m, &err)) goto fail;
     double load_s = omp_get_wtime() - t0;
-    fc_session_options so = {.batch = batch, .height = size, .width = size, .threads = threads};
+    fc_session_options so = {.batch = batch, .height = size, .width = size, .threads = threads, .split_batch = split};
     if (fc_session_create(m, &so, &s, &err)) goto fail;
     int64_t d[4];
     fc_session_input_dims(s, d);

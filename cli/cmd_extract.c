@@ -30,6 +30,8 @@ static const char *usage_text =
     "  --batch N           images per forward pass (default 16)\n"
     "  --threads N         inference threads (default: all cores)\n"
     "  --decoders N        image decoding threads (default 2)\n"
+    "  --parallel MODE     batch: each inference thread runs its slice of a batch through the whole\n"
+    "                      network (default); layers: every layer runs on all threads\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --name NAME         data set name in the catalog (default: the folder's name)\n"
     "  --format F          auto (default), split, imagefolder, csv, unlabeled\n"
@@ -95,7 +97,7 @@ int cmd_extract(int argc, char **argv) {
         {"preprocess", required_argument, 0, 'p'}, {"size", required_argument, 0, 's'},
         {"crop", required_argument, 0, 'c'}, {"views", required_argument, 0, 'v'},
         {"dtype", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'},
+        {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
         {"cache", required_argument, 0, 'C'}, {"name", required_argument, 0, 'n'},
         {"format", required_argument, 0, 'f'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -133,6 +135,12 @@ int cmd_extract(int argc, char **argv) {
         case 'b': if (cli_int("extract", "batch", optarg, 1, 4096, &o.batch)) return EXIT_USAGE; break;
         case 't': if (cli_int("extract", "threads", optarg, 1, 1024, &o.threads)) return EXIT_USAGE; break;
         case 'D': if (cli_int("extract", "decoders", optarg, 1, 64, &o.decode_threads)) return EXIT_USAGE; break;
+        case 'P': {
+            int split = 1;
+            if (cli_parallel_mode("extract", optarg, &split)) return EXIT_USAGE;
+            o.layer_parallel = !split;
+            break;
+        }
         case 'C': cache = optarg; break;
         case 'n': o.name = optarg; break;
         case 'f':

@@ -20,6 +20,7 @@ static const char *usage_text =
     "  --output NAME       tensor to rank (default: the model's first output)\n"
     "  --batch N           images per forward pass (default 16)\n"
     "  --threads N         threads (default: all cores)\n"
+    "  --parallel MODE     batch (each thread runs its slice of a batch; default) or layers\n"
     "  --json              one JSON object per image instead of TSV\n"
     "Output TSV columns: image, rank, index, label, score.\n"
     "Exit status: 0 ok, 3 some images could not be read (listed on stderr), 1 error, 64 usage.\n";
@@ -64,10 +65,10 @@ int cmd_infer(int argc, char **argv) {
         {"size", required_argument, 0, 's'},  {"crop", required_argument, 0, 'c'},
         {"labels", required_argument, 0, 'l'}, {"top", required_argument, 0, 'k'},
         {"output", required_argument, 0, 'o'}, {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
+        {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *labels_path = NULL, *output = NULL, *preset = "tf";
-    int size = 0, top = 5, batch = 16, threads = 0, json = 0;
+    int size = 0, top = 5, batch = 16, threads = 0, json = 0, split = 1;
     double crop = 1.0;
     int c;
     optind = 1;
@@ -82,6 +83,7 @@ int cmd_infer(int argc, char **argv) {
         case 'o': output = optarg; break;
         case 'b': if (cli_int("infer", "batch", optarg, 1, 4096, &batch)) return EXIT_USAGE; break;
         case 't': if (cli_int("infer", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case 'P': if (cli_parallel_mode("infer", optarg, &split)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
@@ -120,7 +122,7 @@ int cmd_infer(int argc, char **argv) {
         goto fail;
     }
     if (batch > n_images) batch = n_images;
-    fc_session_options so = {.batch = batch, .height = pre.height, .width = pre.width, .threads = threads};
+    fc_session_options so = {.batch = batch, .height = pre.height, .width = pre.width, .threads = threads, .split_batch = split};
     if (fc_session_create(m, &so, &s, &err)) goto fail;
     size_t per = (size_t)3 * pre.height * pre.width;
     input = calloc((size_t)batch * per, sizeof(float));

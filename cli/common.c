@@ -20,6 +20,15 @@ int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, in
     return 0;
 }
 
+int cli_parallel_mode(const char *cmd, const char *s, int *split_batch) {
+    if (!strcmp(s, "batch") || !strcmp(s, "layers")) {
+        *split_batch = !strcmp(s, "batch");
+        return 0;
+    }
+    fprintf(stderr, "featcache %s: --parallel wants batch or layers, not '%s'\n", cmd, s);
+    return -1;
+}
+
 int cli_float(const char *cmd, const char *name, const char *s, double lo, double hi, double *out) {
     char *end;
     errno = 0;

@@ -432,7 +432,8 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
         for (size_t t = 0; t < n_todo; t++) j.paths[t] = j.ds.items[j.todo[t]].path;
         fc_pipeline_options po = {.model = model, .pre = {.width = opt.size, .height = opt.size, .crop = opt.crop, .preset = opt.preset},
                                   .views = opt.views, .n_views = opt.n_views, .batch = opt.batch, .threads = opt.threads,
-                                  .decode_threads = opt.decode_threads, .cancel = opt.cancel};
+                                  .decode_threads = opt.decode_threads, .cancel = opt.cancel,
+                                  .layer_parallel = opt.layer_parallel};
         fc_pipeline_callbacks cb = {.user = &j, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
         rc = fc_pipeline_run(&po, j.paths, n_todo, &cb, err);
         if (rc && j.cb_err.code) *err = j.cb_err; /* the callback's own reason beats "aborted" */

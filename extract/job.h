@@ -39,6 +39,8 @@ typedef struct fc_extract_options {
     int n_views;
     fc_dtype dtype;
     int batch, threads, decode_threads; /* 0 = defaults (16, all cores, 2) */
+    int layer_parallel;         /* 1: every layer on all threads; 0: each thread runs its slice of
+                                   the batch through the whole network (fc_session_options) */
     const char *cache_dir;      /* holds catalog.sqlite and features.mdb */
     size_t max_map_size;        /* LMDB growth limit, 0 = default */
     volatile int *cancel;       /* set non-zero to stop early (e.g. from SIGINT) */

@@ -46,6 +46,11 @@ typedef struct fc_session_options {
     int height, width;  /* 4-D image inputs: 0 = the model's declared size. Other ranks (e.g. a
                            head's (N, D)) take every non-batch dim from the declaration. */
     int threads;        /* 0 = all cores (omp_get_max_threads) */
+    int split_batch;    /* 1: the batch is split into one slice per thread and each thread runs its
+                           images through the whole network alone (no synchronisation per layer,
+                           each thread's activations stay in its own cache; falls back to 0 when a
+                           requested output has no leading batch dim or batch < 2); 0: every layer
+                           runs on all threads in turn */
 } fc_session_options;
 
 /* Infers every shape for this input size, folds shape computations, plans activation memory by

@@ -254,7 +254,8 @@ int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, si
     s.per_item = (size_t)opt->n_views * 3 * opt->pre.width * opt->pre.height;
     fc_session *sess = NULL;
     fc_session_options so = {.batch = opt->batch * opt->n_views, .height = opt->pre.height,
-                             .width = opt->pre.width, .threads = opt->threads};
+                             .width = opt->pre.width, .threads = opt->threads,
+                             .split_batch = !opt->layer_parallel};
     int rc = fc_session_create(opt->model, &so, &sess, err);
     if (rc) return rc;
     int nw = opt->decode_threads > 0 ? opt->decode_threads : 2;

@@ -38,6 +38,8 @@ typedef struct fc_pipeline_options {
     int batch;              /* items per forward pass (x n_views network rows) */
     int threads;            /* inference threads (0 = all cores) */
     int decode_threads;     /* decode workers (0 = 2) */
+    int layer_parallel;     /* 0: split each batch across the inference threads (see
+                               fc_session_options.split_batch); 1: every layer on all threads */
     volatile int *cancel;   /* optional: set non-zero (e.g. from a signal handler) to stop early */
 } fc_pipeline_options;
 

@@ -25,6 +25,13 @@ struct fc_session {
     int max_io;
     fc_run_ctx ctx;
     double flops;
+    /* split_batch: sub-sessions run slices of the batch, one thread each; outputs gathered here */
+    int batch, n_sub;
+    fc_session **sub;
+    int *first;        /* (n_sub + 1) first image of each slice; first[n_sub] = batch */
+    size_t in_floats;  /* floats per input image */
+    fc_tensor *outs;   /* (n_outputs) whole-batch outputs */
+    char *out_data;
 };
 
 static void *aligned_alloc_bytes(size_t n) {
@@ -34,6 +41,11 @@ static void *aligned_alloc_bytes(size_t n) {
 
 void fc_session_free(fc_session *s) {
     if (!s) return;
+    for (int i = 0; i < s->n_sub; i++) fc_session_free(s->sub[i]);
+    free(s->sub);
+    free(s->first);
+    free(s->outs);
+    free(s->out_data);
     if (s->owned)
         for (int v = 0; v < s->m->g->n_values; v++) free(s->owned[v]);
     free(s->owned);
@@ -179,8 +191,7 @@ out:
     return rc;
 }
 
-int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_session **out,
-                      fc_error *err) {
+static int create_one(const fc_model *m, const fc_session_options *opt, fc_session **out, fc_error *err) {
     *out = NULL;
     const fc_graph *g = m->g;
     if (!opt || opt->batch < 1 || opt->height < 0 || opt->width < 0)
@@ -238,7 +249,99 @@ fail:
     return rc;
 }
 
+/* The split-batch session: one single-threaded sub-session per slice, gathered outputs. 0, or 1
+ * when the outputs do not allow it (the caller then makes a layer-parallel session), or an error. */
+static int create_split(const fc_model *m, const fc_session_options *opt, int threads, fc_session **out,
+                        fc_error *err) {
+    const fc_graph *g = m->g;
+    int n_sub = threads < opt->batch ? threads : opt->batch;
+    fc_session *s = calloc(1, sizeof *s);
+    if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
+    s->m = m;
+    s->batch = opt->batch;
+    s->sub = calloc((size_t)n_sub, sizeof *s->sub);
+    s->first = malloc(((size_t)n_sub + 1) * sizeof *s->first);
+    s->outs = calloc((size_t)g->n_outputs + 1, sizeof *s->outs);
+    int rc = FC_ENOMEM;
+    if (!s->sub || !s->first || !s->outs) { fc_fail(err, rc, "out of memory"); goto fail; }
+    s->first[0] = 0;
+    for (int i = 0; i < n_sub; i++) {
+        fc_session_options o = *opt;
+        o.batch = opt->batch / n_sub + (i < opt->batch % n_sub);
+        o.threads = 1;
+        o.split_batch = 0;
+        s->first[i + 1] = s->first[i] + o.batch;
+        if ((rc = create_one(m, &o, &s->sub[i], err))) goto fail;
+        s->n_sub = i + 1;
+        s->flops += s->sub[i]->flops;
+    }
+    int64_t dims[4];
+    fc_session_input_dims(s->sub[0], dims);
+    s->in_floats = (size_t)(dims[1] * dims[2] * dims[3]);
+    /* every output must be (slice, ...) with the same trailing dims in every slice */
+    size_t total = 0;
+    for (int o = 0; o < g->n_outputs; o++) {
+        const fc_tensor *t0 = fc_session_output(s->sub[0], o);
+        for (int i = 0; i < n_sub; i++) {
+            const fc_tensor *t = fc_session_output(s->sub[i], o);
+            int same = t->rank >= 1 && t->rank == t0->rank && t->dtype == t0->dtype && t->dims[0] == s->first[i + 1] - s->first[i];
+            for (int d = 1; same && d < t->rank; d++) same = t->dims[d] == t0->dims[d];
+            if (!same) { rc = 1; goto fail; }
+        }
+        s->outs[o] = *t0;
+        s->outs[o].dims[0] = opt->batch;
+        s->outs[o].data = NULL;
+        total += (fc_tensor_bytes(t0) / (size_t)t0->dims[0] * (size_t)opt->batch + ALIGN - 1) / ALIGN * ALIGN;
+    }
+    if (!(s->out_data = aligned_alloc_bytes(total))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    size_t at = 0;
+    for (int o = 0; o < g->n_outputs; o++) {
+        s->outs[o].data = s->out_data + at;
+        at += (fc_tensor_bytes(&s->outs[o]) + ALIGN - 1) / ALIGN * ALIGN;
+    }
+    *out = s;
+    return 0;
+fail:
+    fc_session_free(s);
+    return rc;
+}
+
+int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_session **out, fc_error *err) {
+    *out = NULL;
+    if (!opt) return fc_fail(err, FC_EINVAL, "%s: no session options", m->path);
+    int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    if (opt->split_batch && threads > 1 && opt->batch > 1) {
+        int rc = create_split(m, opt, threads, out, err);
+        if (rc <= 0) return rc;
+    }
+    fc_session_options o = *opt;
+    o.split_batch = 0;
+    return create_one(m, &o, out, err);
+}
+
+static int run_split(fc_session *s, const float *input, fc_error *err) {
+    int rc = 0;
+#pragma omp parallel for num_threads(s->n_sub) schedule(static, 1)
+    for (int i = 0; i < s->n_sub; i++) {
+        fc_error e;
+        int r = fc_session_run(s->sub[i], input + (size_t)s->first[i] * s->in_floats, &e);
+        if (r) {
+#pragma omp critical(fc_session_split_error)
+            if (!rc) rc = r, *err = e;
+        }
+    }
+    if (rc) return rc;
+    for (int o = 0; o < s->m->g->n_outputs; o++) {
+        size_t row = fc_tensor_bytes(&s->outs[o]) / (size_t)s->batch;
+        for (int i = 0; i < s->n_sub; i++)
+            memcpy((char *)s->outs[o].data + (size_t)s->first[i] * row, fc_session_output(s->sub[i], o)->data,
+                   (size_t)(s->first[i + 1] - s->first[i]) * row);
+    }
+    return 0;
+}
+
 int fc_session_run(fc_session *s, const float *input, fc_error *err) {
+    if (s->n_sub) return run_split(s, input, err);
     const fc_graph *g = s->m->g;
     s->t[g->input].data = (void *)input;
     for (int r = 0; r < s->n_run; r++) {
@@ -253,10 +356,16 @@ int fc_session_run(fc_session *s, const float *input, fc_error *err) {
 }
 
 const fc_tensor *fc_session_output(const fc_session *s, int i) {
+    if (s->n_sub) return i >= 0 && i < s->m->g->n_outputs ? &s->outs[i] : NULL;
     return i >= 0 && i < s->m->g->n_outputs ? &s->t[s->m->g->outputs[i]] : NULL;
 }
 
 void fc_session_input_dims(const fc_session *s, int64_t dims[4]) {
+    if (s->n_sub) {
+        fc_session_input_dims(s->sub[0], dims);
+        dims[0] = s->batch;
+        return;
+    }
     const fc_tensor *x = &s->t[s->m->g->input];
     for (int i = 0; i < 4; i++) dims[i] = i < x->rank ? x->dims[i] : 1;
 }

@@ -1,6 +1,8 @@
 /* Network-only reference test: the four ../shared models fed reference/<model>/input.npy must give
  * ONNX Runtime's `pooled` and final outputs within max|diff| <= 1e-3 * max|ref| and cosine >= 0.99999.
- * Runs with the best kernels of this CPU and with the scalar reference kernels. */
+ * Runs with the best kernels of this CPU and with the scalar reference kernels; a split-batch session
+ * (slices of the batch on separate threads, uneven slices) must give the same bits as the
+ * layer-parallel one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,20 @@ static void run_models(const char *isa) {
             snprintf(what, sizeof what, "%s %s %s vs pooled", isa, models[i].name, models[i].final);
             compare(what, e, &pooled);
         }
+        /* the same batch split into uneven per-thread slices: identical values */
+        fc_session_options sp = so;
+        sp.threads = 3;
+        sp.split_batch = 1;
+        fc_session *s2 = NULL;
+        REQUIRE(fc_session_create(m, &sp, &s2, &err) == 0, "split session: %s", err.msg);
+        REQUIRE(fc_session_run(s2, input.data, &err) == 0, "split run: %s", err.msg);
+        for (int o = 0; o < 2; o++) {
+            const fc_tensor *a = fc_session_output(s, o), *b = fc_session_output(s2, o);
+            CHECK(a->rank == b->rank && fc_tensor_count(a) == fc_tensor_count(b) &&
+                      !memcmp(a->data, b->data, fc_tensor_bytes(a)),
+                  "%s %s output %d: split-batch session differs from the layer-parallel one", isa, models[i].name, o);
+        }
+        fc_session_free(s2);
         fc_session_free(s);
         fc_model_free(m);
         npy_free(&input);
