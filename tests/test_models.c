@@ -9,6 +9,7 @@
 
 #include "extract/model.h"
 #include "tests/support/check.h"
+#include "tests/support/compare.h"
 #include "tests/support/npy.h"
 
 static const struct {
@@ -19,16 +20,6 @@ static const struct {
     {"mobilenet_v1_0.75_192", "probabilities", "probabilities.npy"},
     {"mobilenet_v1_1.0_224_embedding", "embedding", NULL},
 };
-
-static void compare(const char *what, const fc_tensor *got, const npy_array *ref) {
-    int64_t n = fc_tensor_count(got);
-    REQUIRE(n == ref->count, "%s: %lld values, reference has %lld", what, (long long)n, (long long)ref->count);
-    double maxdiff = npy_max_abs_diff(got->data, ref->data, n), maxref = npy_max_abs(ref->data, n);
-    double cos = npy_cosine(got->data, ref->data, n);
-    printf("  %-50s max|diff| %.3g (%.3g of max|ref|)  cosine %.8f\n", what, maxdiff, maxdiff / maxref, cos);
-    CHECK(maxdiff <= 1e-3 * maxref, "%s: max diff %g > 1e-3 * %g", what, maxdiff, maxref);
-    CHECK(cos >= 0.99999, "%s: cosine %.8f", what, cos);
-}
 
 static void run_models(const char *isa) {
     const char *shared = check_shared_dir();
@@ -62,15 +53,15 @@ static void run_models(const char *isa) {
         REQUIRE(rc == 0, "run: %s", err.msg);
         char what[256];
         snprintf(what, sizeof what, "%s %s pooled", isa, models[i].name);
-        compare(what, fc_session_output(s, 0), &pooled);
+        check_close_to_reference(what, fc_session_output(s, 0), &pooled);
         if (final.data) {
             snprintf(what, sizeof what, "%s %s %s", isa, models[i].name, models[i].final);
-            compare(what, fc_session_output(s, 1), &final);
+            check_close_to_reference(what, fc_session_output(s, 1), &final);
         } else {
             /* no reference file: the embedding is the flattened pooled vector */
             const fc_tensor *e = fc_session_output(s, 1);
             snprintf(what, sizeof what, "%s %s %s vs pooled", isa, models[i].name, models[i].final);
-            compare(what, e, &pooled);
+            check_close_to_reference(what, e, &pooled);
         }
         /* the same batch split into uneven per-thread slices: identical values */
         fc_session_options sp = so;

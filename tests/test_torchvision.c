@@ -8,6 +8,7 @@
 
 #include "extract/model.h"
 #include "tests/support/check.h"
+#include "tests/support/compare.h"
 #include "tests/support/npy.h"
 
 static const char *models[] = {"resnet18", "resnet50", "vgg11_bn", "mobilenet_v3_large",
@@ -36,16 +37,6 @@ static void pooled_name(const char *json_path, char *out, size_t cap) {
     if (!e || (size_t)(e - p) >= cap) return;
     memcpy(out, p, (size_t)(e - p));
     out[e - p] = 0;
-}
-
-static void compare(const char *what, const fc_tensor *got, const npy_array *ref) {
-    int64_t n = fc_tensor_count(got);
-    REQUIRE(n == ref->count, "%s: %lld values, reference has %lld", what, (long long)n, (long long)ref->count);
-    double maxdiff = npy_max_abs_diff(got->data, ref->data, n), maxref = npy_max_abs(ref->data, n);
-    double cos = npy_cosine(got->data, ref->data, n);
-    printf("  %-36s max|diff| %.3g (%.2g of max|ref|)  cosine %.8f\n", what, maxdiff, maxdiff / maxref, cos);
-    CHECK(maxdiff <= 1e-3 * maxref, "%s: max diff %g > 1e-3 * %g", what, maxdiff, maxref);
-    CHECK(cos >= 0.99999, "%s: cosine %.8f", what, cos);
 }
 
 static void check_model(const char *name) {
@@ -92,10 +83,10 @@ static void check_model(const char *name) {
     if (rc == 0) {
         char what[256];
         snprintf(what, sizeof what, "%s output", name);
-        compare(what, fc_session_output(s, 0), &output);
+        check_close_to_reference(what, fc_session_output(s, 0), &output);
         if (pooled[0]) {
             snprintf(what, sizeof what, "%s pooled", name);
-            compare(what, fc_session_output(s, 1), &pooled_ref);
+            check_close_to_reference(what, fc_session_output(s, 1), &pooled_ref);
         }
     }
     fc_session_free(s);

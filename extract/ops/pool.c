@@ -1,5 +1,5 @@
 /* Pooling and reductions on NCHW float32: MaxPool, AveragePool (count_include_pad), GlobalAveragePool,
- * GlobalMaxPool, ReduceMean (any axes, keepdims). Parallel over (n, c) planes. */
+ * GlobalMaxPool. Parallel over (n, c) planes. */
 #include <float.h>
 #include <omp.h>
 #include <string.h>
@@ -162,67 +162,3 @@ static int global_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
 
 const fc_op_def fc_op_globalaveragepool = {.name = "GlobalAveragePool", .infer = global_infer, .run = global_run};
 const fc_op_def fc_op_globalmaxpool = {.name = "GlobalMaxPool", .infer = global_infer, .run = global_run};
-
-/* ---- ReduceMean (axes attribute, or input since opset 18) ---- */
-static int reduce_axes(const fc_node *n, const fc_tensor *in, char *red, fc_error *err) {
-    int64_t axes[FC_MAX_RANK];
-    int na, r = in[0].rank;
-    if (n->n_in >= 2 && n->in[1] >= 0) {
-        if (!in[1].data) return fc_op_fail(n, FC_EUNSUPPORTED, err, "axes must be constant");
-        na = fc_op_const_ints(&in[1], axes, FC_MAX_RANK);
-    } else {
-        na = fc_attr_ints(n, "axes", axes, FC_MAX_RANK);
-    }
-    memset(red, 0, FC_MAX_RANK);
-    if (na == 0 && !fc_attr_int(n, "noop_with_empty_axes", 0)) memset(red, 1, (size_t)r);
-    for (int i = 0; i < na && i < FC_MAX_RANK; i++) {
-        int a;
-        if (fc_op_axis(n, axes[i], r, &a, err)) return FC_EFORMAT;
-        red[a] = 1;
-    }
-    return 0;
-}
-
-static int reducemean_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
-                            int threads, fc_error *err) {
-    char red[FC_MAX_RANK];
-    if (reduce_axes(n, in, red, err)) return err ? err->code : FC_EFORMAT;
-    int keep = (int)fc_attr_int(n, "keepdims", 1), k = 0;
-    out->dtype = FC_F32;
-    for (int d = 0; d < in[0].rank; d++) {
-        if (!red[d]) out->dims[k++] = in[0].dims[d];
-        else if (keep) out->dims[k++] = 1;
-    }
-    out->rank = k;
-    out->data = NULL;
-    return 0;
-}
-
-static int reducemean_run(const fc_node *n, const fc_tensor *in, fc_tensor *out,
-                          const fc_run_ctx *ctx, fc_error *err) {
-    char red[FC_MAX_RANK];
-    reduce_axes(n, in, red, err);
-    int r = in[0].rank;
-    int64_t ocount = fc_tensor_count(out), icount = fc_tensor_count(&in[0]);
-    float *y = out->data;
-    const float *x = in[0].data;
-    memset(y, 0, (size_t)ocount * sizeof(float));
-    /* output strides in the input's index space (0 along reduced axes) */
-    int64_t ost[FC_MAX_RANK], s = 1, idx[FC_MAX_RANK] = {0}, o = 0;
-    for (int d = r - 1; d >= 0; d--) { ost[d] = red[d] ? 0 : s; if (!red[d]) s *= in[0].dims[d]; }
-    for (int64_t i = 0; i < icount; i++) {
-        y[o] += x[i];
-        for (int d = r - 1; d >= 0; d--) {
-            idx[d]++;
-            o += ost[d];
-            if (idx[d] < in[0].dims[d]) break;
-            o -= ost[d] * idx[d];
-            idx[d] = 0;
-        }
-    }
-    float scale = ocount ? (float)ocount / (float)icount : 0.f;
-    for (int64_t i = 0; i < ocount; i++) y[i] *= scale;
-    return 0;
-}
-
-const fc_op_def fc_op_reducemean = {.name = "ReduceMean", .infer = reducemean_infer, .run = reducemean_run, .fold = FC_FOLD_CONST};

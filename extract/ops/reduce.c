@@ -1,6 +1,7 @@
-/* ReduceL2 (and ReduceSum): sqrt(sum x^2) / sum over the given axes (attribute, or input since
- * opset 18), keepdims. Used by L2-normalizing heads; plain loops in double, not a hot path.
- * Not here: ReduceMean (pool.c, next to the global pools it usually replaces). */
+/* ReduceL2, ReduceSum and ReduceMean: sqrt(sum x^2), sum, sum / count over the given axes
+ * (attribute, or input since opset 18), keepdims. Used by L2-normalizing heads and by exporters
+ * that write global pooling as a mean; plain loops (sums in double for up to 256 outputs), not a
+ * hot path. Not here: GlobalAveragePool (pool.c, parallel over planes). */
 #include <math.h>
 #include <string.h>
 
@@ -45,7 +46,7 @@ static int reduce_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
 static int reduce_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx, fc_error *err) {
     char red[FC_MAX_RANK];
     axes_mask(n, in, red, err);
-    int l2 = !strcmp(n->op_type, "ReduceL2"), r = in[0].rank;
+    int l2 = !strcmp(n->op_type, "ReduceL2"), mean = !strcmp(n->op_type, "ReduceMean"), r = in[0].rank;
     int64_t ocount = fc_tensor_count(out), icount = fc_tensor_count(&in[0]);
     int64_t ost[FC_MAX_RANK], s = 1, idx[FC_MAX_RANK] = {0}, o = 0;
     for (int d = r - 1; d >= 0; d--) {
@@ -71,12 +72,14 @@ static int reduce_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
             idx[d] = 0;
         }
     }
+    double per_output = ocount ? (double)icount / (double)ocount : 1; /* inputs summed into each output */
     for (int64_t i = 0; i < ocount; i++) {
         double v = acc ? acc[i] : y[i];
-        y[i] = (float)(l2 ? sqrt(v) : v);
+        y[i] = (float)(l2 ? sqrt(v) : mean ? v / per_output : v);
     }
     return 0;
 }
 
 const fc_op_def fc_op_reducel2 = {.name = "ReduceL2", .infer = reduce_infer, .run = reduce_run, .fold = FC_FOLD_CONST};
 const fc_op_def fc_op_reducesum = {.name = "ReduceSum", .infer = reduce_infer, .run = reduce_run, .fold = FC_FOLD_CONST};
+const fc_op_def fc_op_reducemean = {.name = "ReduceMean", .infer = reduce_infer, .run = reduce_run, .fold = FC_FOLD_CONST};
