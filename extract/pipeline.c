@@ -191,9 +191,17 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Session for batches of `items` items (each item is n_views network rows). */
+static fc_session_options session_options(const fc_pipeline_options *o, int items) {
+    fc_session_options so = {.batch = items * o->n_views, .height = o->pre.height, .width = o->pre.width,
+                             .threads = o->threads, .split_batch = !o->layer_parallel};
+    return so;
+}
+
 /* Main-thread loop: deliver bad items, run READY slots in claim order, until workers are done. */
-static int consume(pipe_state *s, fc_session *sess, fc_error *err) {
+static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *err) {
     const fc_pipeline_options *o = s->opt;
+    fc_session *tail = NULL; /* a short last batch runs on a session of its own size, not padded */
     int n_out = fc_model_n_outputs(o->model);
     const fc_tensor *outs[16];
     pthread_mutex_lock(&s->mu);
@@ -215,14 +223,21 @@ static int consume(pipe_state *s, fc_session *sess, fc_error *err) {
         }
         slot *sl = &s->slots[ready];
         pthread_mutex_unlock(&s->mu);
-        size_t rows = (size_t)sl->n * s->per_item, all = (size_t)o->batch * s->per_item;
-        memset(sl->input + rows, 0, (all - rows) * sizeof(float)); /* pad a short last batch */
-        int rc = fc_session_run(sess, sl->input, err);
+        fc_session *run = sess;
+        int rc = 0;
+        if (sl->n < sess_batch) {
+            fc_session_options so = session_options(o, sl->n);
+            rc = fc_session_create(o->model, &so, &tail, err);
+            run = tail;
+        }
+        if (rc == 0) rc = fc_session_run(run, sl->input, err);
         int stop = 0;
         if (rc == 0) {
-            for (int i = 0; i < n_out && i < 16; i++) outs[i] = fc_session_output(sess, i);
+            for (int i = 0; i < n_out && i < 16; i++) outs[i] = fc_session_output(run, i);
             stop = s->cb->on_batch(s->cb->user, sl->items, sl->n, o->n_views, outs, n_out < 16 ? n_out : 16);
         }
+        fc_session_free(tail);
+        tail = NULL;
         pthread_mutex_lock(&s->mu);
         sl->state = SLOT_FREE;
         pthread_cond_broadcast(&s->changed);
@@ -253,9 +268,8 @@ int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, si
     s.filling = -1;
     s.per_item = (size_t)opt->n_views * 3 * opt->pre.width * opt->pre.height;
     fc_session *sess = NULL;
-    fc_session_options so = {.batch = opt->batch * opt->n_views, .height = opt->pre.height,
-                             .width = opt->pre.width, .threads = opt->threads,
-                             .split_batch = !opt->layer_parallel};
+    int sess_batch = (size_t)opt->batch < n ? opt->batch : (int)n; /* fewer files: a smaller session */
+    fc_session_options so = session_options(opt, sess_batch);
     int rc = fc_session_create(opt->model, &so, &sess, err);
     if (rc) return rc;
     int nw = opt->decode_threads > 0 ? opt->decode_threads : 2;
@@ -278,7 +292,7 @@ int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, si
         if (started == 0) { fc_error e; fc_fail(&e, FC_ENOMEM, "cannot start decode threads"); set_abort(&s, &e); }
         pthread_mutex_unlock(&s.mu);
     }
-    rc = consume(&s, sess, err);
+    rc = consume(&s, sess, sess_batch, err);
     for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
     /* bad items reported after the consumer stopped (only on abort) are dropped with the abort */
 out:

@@ -24,8 +24,9 @@ typedef struct fc_pipeline_callbacks {
      * unsupported); err names the file and the reason. Return non-zero to abort. */
     int (*on_bad)(void *user, size_t item, const fc_error *err);
     /* Called on the calling thread after each forward pass with the items of that pass. outputs[o]
-     * is the o-th model output for the whole padded batch (dim 0 = batch * n_views, rows in the
-     * order item0-view0, item0-view1, item1-view0, ...). Return non-zero to abort. */
+     * is the o-th model output of the pass (dim 0 = n_items * n_views: a short last batch runs on a
+     * session of its own size; rows in the order item0-view0, item0-view1, item1-view0, ...).
+     * Return non-zero to abort. */
     int (*on_batch)(void *user, const size_t *items, int n_items, int n_views,
                     const fc_tensor *const *outputs, int n_outputs);
 } fc_pipeline_callbacks;
