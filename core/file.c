@@ -3,6 +3,7 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,9 @@ int fc_file_write_atomic(const char *path, const unsigned char *data, size_t siz
     }
     free(tmp);
     return rc;
+}
+
+int fc_dir_unwritable(const char *dir) {
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0) return 0;
+    return errno == EROFS || errno == EACCES || errno == EPERM ? errno : 0;
 }

@@ -17,4 +17,9 @@ int fc_file_read(const char *path, long long limit, unsigned char **data, size_t
  * paths. */
 int fc_file_write_atomic(const char *path, const unsigned char *data, size_t size, fc_error *err);
 
+/* 0 when this process may create files in dir (or dir does not exist), else the errno saying why
+ * not (EROFS read-only file system, EACCES/EPERM permissions; checked with the effective ids, so
+ * root passes permission bits). Used to explain a failed read-write open. Thread-safe. */
+int fc_dir_unwritable(const char *dir);
+
 #endif

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "store/f16.h"
 #include "store/hash.h"
 
@@ -417,6 +418,12 @@ int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, 
     if (rc == ENOENT && c->rdonly) {
         rc = fc_fail(err, FC_EIO, "%s: no feature store to open read-only: %s", c->path,
                      strerror(ENOENT));
+        goto fail;
+    }
+    int why;
+    if (rc && !c->rdonly && (why = fc_dir_unwritable(dir)) != 0) {
+        rc = fc_fail(err, FC_EIO, "%s: the cache folder is read-only (%s): cannot open features.mdb for writing",
+                     dir, strerror(why));
         goto fail;
     }
     if (rc) {
