@@ -251,6 +251,28 @@ else
     check "file rewritten A<->B during 20 runs: no failure, the $seen of A/B stored under their SHA-256 hold exactly A's/B's features" $?
 fi
 
+# same size, same mtime, new bytes (a rewrite within one timestamp tick, here with the mtime set
+# explicitly): a file whose mtime was not safely in the past at the scan must be read again
+mkdir -p "$T/racy/x" "$T/racyref/x"
+$PY -c "
+import sys, numpy as np
+from PIL import Image
+for seed, name in ((1, 'A'), (2, 'B')):  # uncompressed PNGs of one size: equal file sizes
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(sys.argv[1] + '/' + name + '.png', compress_level=0)
+" "$T"
+S=$(($(date +%s) + 3600))
+cp "$T/A.png" "$T/racy/x/f.png" && touch -d @$S "$T/racy/x/f.png"
+"$FC" extract "$T/racy" --model "$M" --cache "$T/rc" --quiet 2>/dev/null
+cat "$T/B.png" >"$T/racy/x/f.png" && touch -d @$S "$T/racy/x/f.png"
+"$FC" extract "$T/racy" --model "$M" --cache "$T/rc" --json >"$T/racy.json" 2>/dev/null
+cp "$T/B.png" "$T/racyref/x/f.png"
+"$FC" extract "$T/racyref" --model "$M" --cache "$T/rcref" --quiet 2>/dev/null
+"$FC" export racy --model "$M" --cache "$T/rc" -o "$T/racy_e" >/dev/null 2>&1 &&
+    "$FC" export racyref --model "$M" --cache "$T/rcref" -o "$T/racyref_e" >/dev/null 2>&1 &&
+    [ "$(wc -c <"$T/A.png")" = "$(wc -c <"$T/B.png")" ] && [ "$(json_field computed "$T/racy.json")" = 1 ] &&
+    cmp -s "$T/racy_e/features.npy" "$T/racyref_e/features.npy"
+check "rewritten with the same size and mtime (mtime not in the past at the scan): re-read, B's features served, not A's" $?
+
 # ---- 5. models whose declared sizes overflow or exceed memory (CLI) ----
 for k in overflow huge_input; do
     $PY "$FX" badmodel $k "$T/$k.onnx"
