@@ -162,6 +162,18 @@ if [ -n "$TIME" ]; then
 else
     echo "SKIP limits: peak RSS of the 100 MP JPEG: GNU time (/usr/bin/time) not installed"
 fi
+# PNG has no DCT scaling: a 100 MP PNG is decoded at full size (288 MiB of RGB), bounded by the limit
+mkdir -p "$T/hpng"
+$PY -c "from PIL import Image; Image.new('RGB', (12000, 8400), (100, 150, 200)).save('$T/hpng/big100mp.png', compress_level=1)"
+$TIME "$FC" extract "$T/hpng" --model "$M" --cache "$T/hc" --json >"$T/hpng.json" 2>"$T/err"
+rc=$?
+msg="a 12000x8400 PNG is extracted"
+if [ -n "$TIME" ]; then
+    rss=$(tail -1 "$T/rss")
+    msg="$msg with peak RSS $((rss / 1024)) MiB (< 1.5x its 288 MiB of RGB: no full-size float copy)"
+    [ "$rss" -lt 450000 ] || rc=1
+fi
+[ $rc -eq 0 ] && [ "$(json_field computed "$T/hpng.json")" = 1 ]; check "$msg" $?
 $PY - "$T/huge" <<'EOF'
 import struct, sys, zlib, io
 from PIL import Image
@@ -191,6 +203,11 @@ cp "$T/ds/b/img000.jpg" "$T/faulty/b/"
 sz=$(wc -c <"$T/ds/a/img002.jpg")
 head -c $((sz / 2)) "$T/ds/a/img002.jpg" >"$F/half.jpg"
 $PY -c "import sys; d=open(sys.argv[1],'rb').read(); open(sys.argv[2],'wb').write(d[:len(d)//2])" "$T/huge/big100mp.jpg" "$F/half100mp.jpg"
+$PY -c "
+import sys, io, numpy as np
+from PIL import Image
+b = io.BytesIO(); Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(b, 'PNG')
+open(sys.argv[1], 'wb').write(b.getvalue()[:len(b.getvalue()) // 2])" "$F/half.png"
 ln -s . "$F/self"
 ln -s .. "$F/parent"
 ln -s loop2 "$F/loop1.jpg"
@@ -204,9 +221,10 @@ rc=$?
     grep -q '"path":"a/empty.jpg","error":"[^"]*empty.jpg: empty file"' "$T/faulty.json" &&
     grep -q '"path":"a/half.jpg","error":"[^"]*half.jpg: truncated or corrupt JPEG: Premature end of JPEG file"' "$T/faulty.json" &&
     grep -q '"path":"a/half100mp.jpg","error":"[^"]*half100mp.jpg: truncated or corrupt JPEG' "$T/faulty.json" &&
+    grep -q '"path":"a/half.png","error":"[^"]*half.png: [^"]*' "$T/faulty.json" &&
     grep -q '"path":"a/loop1.jpg","error":"[^"]*loop1.jpg: cannot open: Too many levels of symbolic links"' "$T/faulty.json" &&
     grep -q '"path":"a/dangling.jpg","error":"[^"]*dangling.jpg: cannot open: No such file or directory"' "$T/faulty.json"
-check "empty, half a JPEG, half a 100 MP JPEG, a -> b -> a, dangling link: each bad with its reason; a -> . and a -> .. end; 3 good computed; exit 3 (rc $rc)" $?
+check "empty, half a JPEG, half a PNG, half a 100 MP JPEG, a -> b -> a, dangling link: each bad with its reason; a -> . and a -> .. end; 3 good computed; exit 3 (rc $rc)" $?
 timeout -s KILL 60 "$FC" extract "$T/manifest.csv" --model "$M" --cache "$T/fc" --json >"$T/csv.json" 2>"$T/err"
 rc=$?
 [ $rc -eq 3 ] && grep -q 'fifo.jpg: a FIFO, not a regular file' "$T/csv.json" && grep -q '/dev/zero: a device or socket, not a regular file' "$T/csv.json" &&
