@@ -13,7 +13,7 @@ FX="$(pwd)/tests/support/make_fixtures.py"
 T=$(mktemp -d)
 chmod 755 "$T" # the unprivileged-user check reads the fixtures
 cleanup() {
-    for m in "$T/mnt" "$T/romnt"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+    for m in "$T/mnt" "$T/mnt2" "$T/romnt"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -107,6 +107,16 @@ else
         cmp -s "$T/fs_big2/features.npy" "$T/ref_big_gap/features.npy"
     check "near-full: verify clean, after freeing space both reruns complete, features equal a clean run" $?
     umount "$T/mnt"
+    # results written to a full file system: export's output, atomically or not at all
+    mkdir -p "$T/mnt2"
+    if mount -t tmpfs -o size=64k tmpfs "$T/mnt2" 2>/dev/null; then
+        "$FC" export big --model "$M" --layer fmap --cache "$T/ref" -o "$T/mnt2/out" >/dev/null 2>"$T/err"
+        rc=$?
+        [ $rc -eq 1 ] && grep -q "out/features.npy: write failed: No space left on device" "$T/err" &&
+            [ -z "$(ls -A "$T/mnt2/out")" ]
+        check "export of 3.8 MB to a 64 KiB file system: exit 1, 'No space left on device', no partial file" $?
+        umount "$T/mnt2"
+    fi
 fi
 
 # ---- 2. read-only cache folder ----
