@@ -122,14 +122,17 @@ fi
 # ---- 2. read-only cache folder ----
 C="$T/ro"
 "$FC" extract "$T/ds" --model "$M" --cache "$C" --quiet 2>/dev/null
+run=$("$FC" train ds --model "$M" --cache "$C" --split hash:0.3 --json 2>/dev/null | sed -n 's/^{"run":\([0-9]*\).*/\1/p')
 sum_before=$(cat "$C/features.mdb" "$C/catalog.sqlite" | cksum)
 ro_checks() { # $1 = how, $2 = cache path, $3 = command prefix, $4 = writable output folder
     $3 "$FC" ls --cache "$2" >/dev/null 2>"$T/err" && $3 "$FC" verify --cache "$2" >/dev/null 2>>"$T/err" &&
         $3 "$FC" export ds --model "$M" --cache "$2" -o "$4/e" >/dev/null 2>>"$T/err" &&
         cmp -s "$4/e/features.npy" "$T/ref_ds/features.npy" &&
         $3 "$FC" train ds --model "$M" --cache "$2" --split hash:0.3 -o "$4/h.onnx" >/dev/null 2>>"$T/err" &&
-        grep -q "is read-only .*this run is not recorded" "$T/err"
-    check "$1: ls, verify, export (equal) and train work; train says the run is not recorded" $?
+        grep -q "is read-only .*this run is not recorded" "$T/err" &&
+        $3 "$FC" sweep ds --model "$M" --cache "$2" --split hash:0.3 --grid 'l2=0.1,10' >/dev/null 2>>"$T/err" &&
+        $3 "$FC" report "$run" --cache "$2" -o "$4/r.html" >/dev/null 2>>"$T/err" && [ -s "$4/r.html" ]
+    check "$1: ls, verify, export (equal), train, sweep, report work; train says the run is not recorded" $?
     $3 "$FC" extract "$T/ds2" --model "$M" --cache "$2" >/dev/null 2>"$T/err"
     rc=$?
     [ $rc -eq 1 ] && grep -q "$2: the cache folder is read-only" "$T/err"
