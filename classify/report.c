@@ -22,11 +22,18 @@
 /* ---- text helpers ---- */
 
 /* Appends s escaped for HTML text and double- or single-quoted attributes. Control characters
- * other than tab/newline become U+FFFD. */
+ * other than tab/newline and bytes that are not valid UTF-8 become U+FFFD. */
 static void esc(fc_strbuf *b, const char *s) {
     if (!s) return;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
+        int n = fc_utf8_len(s);
+        if (n != 1) {
+            if (n == 0) fc_strbuf_printf(b, "&#xFFFD;");
+            else fc_strbuf_printf(b, "%.*s", n, s);
+            s += n ? n - 1 : 0;
+            continue;
+        }
         switch (c) {
         case '&': fc_strbuf_printf(b, "&amp;"); break;
         case '<': fc_strbuf_printf(b, "&lt;"); break;

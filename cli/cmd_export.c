@@ -17,7 +17,8 @@ static const char *usage_text =
     "usage: featcache export DATASET --model M.onnx --format npy|csv -o DIR [options]\n"
     "Writes the cached features of DATASET (extracted earlier with `featcache extract`) to DIR:\n"
     "features.npy (float32 [N, D]) or features.csv, plus labels.txt, paths.txt, splits.txt in the\n"
-    "same order (one line per item; bad files are left out).\n\n" CLI_EXTRACTOR_HELP
+    "same order (one line per item; bad files are left out; in names a backslash, newline or\n"
+    "carriage return is written \\\\, \\n, \\r so that every line is one item).\n\n" CLI_EXTRACTOR_HELP
     "  --format F          npy (default) or csv\n"
     "  -o, --output DIR    output folder (created if missing)\n";
 
@@ -27,8 +28,17 @@ static int write_lines(const char *dir, const char *name, char **lines, size_t n
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
-    for (size_t i = 0; i < n; i++) fprintf(f, "%s\n", lines[i]);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    for (size_t i = 0; i < n; i++) {
+        for (const char *c = lines[i]; *c; c++) { /* a newline inside a file name must not split its row */
+            if (*c == '\\') fputs("\\\\", f);
+            else if (*c == '\n') fputs("\\n", f);
+            else if (*c == '\r') fputs("\\r", f);
+            else fputc(*c, f);
+        }
+        fputc('\n', f);
+    }
+    int failed = ferror(f);
+    if (fclose(f) != 0 || failed || rename(tmp, path) != 0) {
         remove(tmp);
         return fc_fail(err, FC_EIO, "%s: %s", path, strerror(errno));
     }

@@ -18,7 +18,8 @@ static const char *usage_text =
     "Computes the model's features for every image of DATASET and stores them in the cache; items\n"
     "already cached (same bytes, same extractor) are not recomputed. DATASET is a folder\n"
     "(root/<class>/*, root/{train,val,test}/<class>/*, or images directly) or a CSV manifest\n"
-    "(path,label[,split]).\n\n"
+    "(path,label[,split]). Images (JPEG, PNG) over 200 megapixels are refused (recorded bad);\n"
+    "large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, so memory stays bounded.\n\n"
     "  --model PATH        ONNX model (required)\n"
     "  --layer NAME        tensor to store (repeatable; default: the input of the final classifier)\n"
     "  --preprocess NAME   tf (default), torch or caffe\n"
@@ -33,6 +34,8 @@ static const char *usage_text =
     "  --parallel MODE     batch: each inference thread runs its slice of a batch through the whole\n"
     "                      network (default); layers: every layer runs on all threads\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
+    "  --max-cache-size B  stop with \"cache full\" when the feature store would exceed B bytes\n"
+    "                      (suffix K, M, G, T; default 1T; committed features stay)\n"
     "  --name NAME         data set name in the catalog (default: the folder's name)\n"
     "  --format F          auto (default), split, imagefolder, csv, unlabeled\n"
     "  --quiet             no progress\n"
@@ -99,7 +102,8 @@ int cmd_extract(int argc, char **argv) {
         {"dtype", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
         {"cache", required_argument, 0, 'C'}, {"name", required_argument, 0, 'n'},
-        {"format", required_argument, 0, 'f'}, {"quiet", no_argument, 0, 'q'},
+        {"format", required_argument, 0, 'f'},
+        {"max-cache-size", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int views[FC_N_VIEWS];
     fc_extract_options o = {.n_views = 0, .dtype = FC_DTYPE_F32, .preset = FC_PRESET_TF, .crop = 1};
@@ -146,6 +150,7 @@ int cmd_extract(int argc, char **argv) {
         case 'f':
             if (fc_layout_parse(optarg, &o.layout, &err)) { fprintf(stderr, "featcache extract: %s\n", err.msg); return EXIT_USAGE; }
             break;
+        case 'S': if (cli_bytes("extract", "max-cache-size", optarg, 65536, &o.max_map_size)) return EXIT_USAGE; break;
         case 'q': quiet = 1; break;
         case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -174,6 +179,9 @@ int cmd_extract(int argc, char **argv) {
             return 130;
         }
         fprintf(stderr, "featcache extract: %s\n", err.msg);
+        if (err.code == FC_ELIMIT && strstr(err.msg, "cache full"))
+            fprintf(stderr, "featcache extract: %zu computed and committed; rerun with a larger --max-cache-size to finish\n",
+                    r.counts.computed);
         return EXIT_FAILURE_;
     }
     const fc_job_progress *p = &r.counts;

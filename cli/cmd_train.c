@@ -70,7 +70,7 @@ int cmd_train(int argc, char **argv) {
     int64_t run_id = 0, ds_id = 0;
     fc_catalog_dataset_find(cat, x.dataset, &ds_id, &err);
     cli_head_params_json(&meta, &x, &cfg, &split);
-    if (fc_catalog_run_begin(cat, FC_RUN_TRAIN, ds_id, x.id, meta.s, &run_id, &err)) goto done;
+    if (!cp.no_record && fc_catalog_run_begin(cat, FC_RUN_TRAIN, ds_id, x.id, meta.s, &run_id, &err)) goto done;
     rc = fc_train(&cfg, pp, threads, &r, &err);
     trained = rc == 0;
     if (trained) {
@@ -82,7 +82,7 @@ int cmd_train(int argc, char **argv) {
         fc_strbuf_printf(&meta, "\"val_accuracy\":%.6f}", r.val.accuracy);
     }
     fc_error e2;
-    fc_catalog_run_finish(cat, run_id, trained ? FC_RUN_OK : FC_RUN_FAILED, trained ? res.s : NULL, &e2);
+    if (!cp.no_record) fc_catalog_run_finish(cat, run_id, trained ? FC_RUN_OK : FC_RUN_FAILED, trained ? res.s : NULL, &e2);
     if (!trained) { rc = EXIT_FAILURE_; goto done; }
     if (out && fc_head_save_onnx(&r.head, out, meta.s, &err)) { rc = EXIT_FAILURE_; goto done; }
     if (json) {
@@ -95,7 +95,7 @@ int cmd_train(int argc, char **argv) {
     } else {
         cli_print_train_summary(stdout, &x, &cfg, pp, &r);
         if (out) printf("head saved to %s\n", out);
-        printf("run #%lld recorded\n", (long long)run_id);
+        if (run_id) printf("run #%lld recorded\n", (long long)run_id);
     }
     rc = EXIT_OK;
 done:

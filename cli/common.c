@@ -1,6 +1,7 @@
 /* Option parsing helpers, label files and image loading shared by the commands. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,21 @@ int cli_float(const char *cmd, const char *name, const char *s, double lo, doubl
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int cli_bytes(const char *cmd, const char *name, const char *s, unsigned long long lo, size_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10), unit = 1;
+    if (*end && !end[1]) unit = *end == 'K' || *end == 'k' ? 1ull << 10 : *end == 'M' ? 1ull << 20 : *end == 'G' ? 1ull << 30 : *end == 'T' ? 1ull << 40 : 0;
+    if (errno || end == s || *s == '-' || (*end && (!unit || end[1])) || v > (unsigned long long)SIZE_MAX / unit ||
+        v * unit < lo) {
+        fprintf(stderr, "featcache %s: --%s wants a size in bytes of at least %llu (suffix K, M, G or T allowed), not '%s'\n",
+                cmd, name, lo, s);
+        return -1;
+    }
+    *out = (size_t)(v * unit);
     return 0;
 }
 

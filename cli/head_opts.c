@@ -2,10 +2,12 @@
 #include "cli/head_opts.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/file.h"
 #include "extract/preprocess.h"
 
 int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg) {
@@ -147,6 +149,13 @@ void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_conf
 
 int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_error *err) {
     memset(cp, 0, sizeof *cp);
+    int why = writable ? fc_dir_unwritable(cache_dir) : 0;
+    if (why) {
+        fprintf(stderr, "featcache: note: the cache folder %s is read-only (%s): this run is not recorded\n",
+                cache_dir, strerror(why));
+        cp->no_record = 1;
+        writable = 0;
+    }
     int rc = fc_catalog_open(cache_dir, writable ? 0 : FC_CATALOG_RDONLY, 0, &cp->cat, err);
     if (rc == 0) rc = fc_cache_open(cache_dir, FC_CACHE_RDONLY, NULL, &cp->cache, err);
     return rc;

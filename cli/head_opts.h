@@ -30,9 +30,11 @@ typedef struct cli_problem {
     fc_cache *cache;
     fc_featureset fs;
     fc_problem p;
+    int no_record; /* writable was asked but the cache folder is read-only: runs are not recorded */
 } cli_problem;
 
-/* Opens the catalog (read-write when writable, to record runs) and the feature store read-only. */
+/* Opens the catalog (read-write when writable, to record runs) and the feature store read-only.
+ * A read-only cache folder opens read-only with no_record set (and a note on stderr). */
 int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_error *err);
 /* Loads the data set's features for an extractor/view and builds the problem with the split. */
 int cli_problem_load(cli_problem *cp, const char *dataset, const char *extractor, int view,

@@ -3,18 +3,45 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+FILE *fc_file_open_regular(const char *path, struct stat *st, fc_error *err) {
+    struct stat local;
+    if (!st) st = &local;
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    const char *why = NULL;
+    if (fstat(fd, st) != 0) why = strerror(errno);
+    else if (!S_ISREG(st->st_mode))
+        why = S_ISDIR(st->st_mode) ? "a folder, not a regular file"
+              : S_ISFIFO(st->st_mode) ? "a FIFO, not a regular file"
+                                      : "a device or socket, not a regular file";
+    int fl = why ? 0 : fcntl(fd, F_GETFL);
+    if (!why && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)) why = strerror(errno);
+    FILE *f = why ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        if (!why) why = strerror(errno);
+        fc_fail(err, FC_EIO, "%s: %s", path, why);
+        close(fd);
+    }
+    return f;
+}
+
 int fc_file_read(const char *path, long long limit, unsigned char **data, size_t *size,
                        fc_error *err) {
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = fc_file_open_regular(path, NULL, err);
+    if (!f) return err ? err->code : FC_EIO;
     int rc = 0;
     off_t len;
     if (fseeko(f, 0, SEEK_END) != 0 || (len = ftello(f)) < 0) {
@@ -75,4 +102,9 @@ int fc_file_write_atomic(const char *path, const unsigned char *data, size_t siz
     }
     free(tmp);
     return rc;
+}
+
+int fc_dir_unwritable(const char *dir) {
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0) return 0;
+    return errno == EROFS || errno == EACCES || errno == EPERM ? errno : 0;
 }

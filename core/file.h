@@ -4,8 +4,15 @@
 #define FC_FILE_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
+
+/* Opens path for reading only if it is a regular file (fstat fills st, which may be NULL). The open
+ * never blocks: a FIFO without a writer, a device or a folder is refused with FC_EIO "not a regular
+ * file" instead of hanging the caller. Returns NULL with err set (FC_EIO, path and strerror). */
+FILE *fc_file_open_regular(const char *path, struct stat *st, fc_error *err);
 
 /* Reads a whole file of at most limit bytes into a malloc'd buffer (*data, free() it; one spare
  * byte is allocated past the end). Errors: FC_EIO, FC_ELIMIT, FC_ENOMEM. Thread-safe. */
@@ -16,5 +23,10 @@ int fc_file_read(const char *path, long long limit, unsigned char **data, size_t
  * or gets 0644. Errors: FC_EIO naming the file and the reason, FC_ENOMEM. Thread-safe for distinct
  * paths. */
 int fc_file_write_atomic(const char *path, const unsigned char *data, size_t size, fc_error *err);
+
+/* 0 when this process may create files in dir (or dir does not exist), else the errno saying why
+ * not (EROFS read-only file system, EACCES/EPERM permissions; checked with the effective ids, so
+ * root passes permission bits). Used to explain a failed read-write open. Thread-safe. */
+int fc_dir_unwritable(const char *dir);
 
 #endif

@@ -30,14 +30,30 @@ void fc_strbuf_printf(fc_strbuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
+int fc_utf8_len(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (u[0] == 0) return 0;
+    if (u[0] < 0x80) return 1;
+    int n = u[0] >= 0xC2 && u[0] <= 0xDF ? 2 : u[0] >= 0xE0 && u[0] <= 0xEF ? 3 : u[0] >= 0xF0 && u[0] <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((u[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((u[0] == 0xE0 && u[1] < 0xA0) || (u[0] == 0xED && u[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((u[0] == 0xF0 && u[1] < 0x90) || (u[0] == 0xF4 && u[1] >= 0x90))) return 0; /* overlong, > U+10FFFF */
+    return n;
+}
+
 void fc_strbuf_json(fc_strbuf *b, const char *s) {
     fc_strbuf_printf(b, "\"");
-    for (; s && *s; s++) {
+    while (s && *s) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fc_strbuf_printf(b, "\\%c", c);
+        int n = fc_utf8_len(s);
+        if (n == 0) fc_strbuf_printf(b, "\\ufffd");
+        else if (n > 1) fc_strbuf_printf(b, "%.*s", n, s);
+        else if (c == '"' || c == '\\') fc_strbuf_printf(b, "\\%c", c);
         else if (c == '\n') fc_strbuf_printf(b, "\\n");
         else if (c < 0x20) fc_strbuf_printf(b, "\\u%04x", c);
         else fc_strbuf_printf(b, "%c", c);
+        s += n ? n : 1;
     }
     fc_strbuf_printf(b, "\"");
 }

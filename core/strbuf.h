@@ -13,9 +13,14 @@ typedef struct fc_strbuf {
 } fc_strbuf;
 
 void fc_strbuf_printf(fc_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends s as a JSON string literal, quotes included. Bytes that are not valid UTF-8 (file names
+ * may hold any bytes) become \ufffd, so the output is always valid JSON. */
 void fc_strbuf_json(fc_strbuf *b, const char *s);
 void fc_strbuf_free(fc_strbuf *b);
+
+/* Length (1-4) of the well-formed UTF-8 sequence starting at s (no overlong forms, surrogates or
+ * code points over U+10FFFF), 0 when s[0] does not start one (or is NUL). */
+int fc_utf8_len(const char *s);
 
 /* Reads a top-level string or number field of a flat JSON object written by featcache (keys are
  * unique and not nested). Returns 0 when found, -1 otherwise. Strings are unescaped. */

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <turbojpeg.h>
 
+#include "core/file.h"
+
 /* Files larger than this are refused before reading (no valid JPEG/PNG under the pixel limit
  * needs more). */
 #define MAX_FILE_BYTES (1LL << 30)
@@ -285,17 +287,9 @@ int fc_image_load(const char *path, int min_width, int min_height, fc_image *out
     if (!out) return fc_fail(err, FC_EINVAL, "%s: fc_image_load: out is NULL", path);
     int rc = 0;
     uint8_t *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        rc = fc_fail(err, FC_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = fc_fail(err, FC_EIO, "%s: not a regular file", path);
-        goto fail;
-    }
+    FILE *f = fc_file_open_regular(path, &st, err);
+    if (!f) return FC_EIO;
     if ((long long)st.st_size > MAX_FILE_BYTES) {
         rc = fc_fail(err, FC_ELIMIT, "%s: file is %lld bytes, over the %lld byte limit", path,
                      (long long)st.st_size, (long long)MAX_FILE_BYTES);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/strbuf.h"
 #include "extract/model.h"
@@ -18,6 +19,8 @@
 #include "store/hash.h"
 
 enum { ST_PENDING, ST_COMPUTED, ST_CACHED, ST_BAD };
+
+#define RACY_NS 2000000000LL /* coarsest common timestamp granularity (FAT: 2 s) */
 
 typedef struct item_state {
     uint8_t hash[32];
@@ -35,6 +38,7 @@ typedef struct job {
     fc_catalog *cat;
     item_state *st;
     int64_t stamp;
+    int64_t racy_after;    /* mtimes from here on are not trusted to mean "unchanged" (ns) */
     char model_sha[65];
     fc_feature *feats;     /* scratch for one batch */
     fc_catalog_item *rows; /* scratch for one batch */
@@ -127,7 +131,10 @@ static void fill_row(const job *j, size_t i, fc_catalog_item *r) {
     r->status = s->status == ST_BAD ? FC_ITEM_BAD : FC_ITEM_OK;
     r->error = s->status == ST_BAD ? (s->error ? s->error : "unreadable") : NULL;
     r->size = s->size;
-    r->mtime = s->mtime;
+    /* A file modified within RACY_NS of the scan may change again within the same timestamp tick
+     * and keep its size (or may have changed between our stat and our read): record no mtime, so
+     * the next run reads and hashes it again instead of trusting size + mtime (as git does). */
+    r->mtime = s->mtime >= j->racy_after ? -1 : s->mtime;
 }
 
 static void report(job *j) {
@@ -393,6 +400,9 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
     if (!j.st || !j.todo) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
     size_t n_todo = 0, k = 0;
     j.prog.total = j.ds.n;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    j.racy_after = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - RACY_NS;
     for (size_t i = 0; i < j.ds.n; i++) {
         item_state *s = &j.st[i];
         struct stat st;

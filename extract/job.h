@@ -1,6 +1,7 @@
 /* An extraction job: data set -> features in the cache, computing only what is missing.
  * Scans the data set, reuses what the catalog already knows (an unchanged file, by size and mtime,
- * keeps its hash; a hash whose features exist for this extractor is not recomputed, whatever the
+ * keeps its hash, unless its mtime was within 2 s of the scan that recorded it: then it is read again;
+ * a hash whose features exist for this extractor is not recomputed, whatever the
  * file's name or data set), runs the pipeline on the rest, stores each batch's features in one LMDB
  * transaction and then its catalog rows, and records bad files with their reason.
  * A killed job loses at most the batch in flight; rerunning completes it.

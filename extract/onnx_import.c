@@ -117,9 +117,8 @@ static int read_external(const char *model_path, const Onnx__TensorProto *t, siz
     if (offset < 0 || (length >= 0 && (size_t)length != want))
         return fc_fail(err, FC_EFORMAT, "%s: tensor '%s': external data length %lld does not match "
                        "its shape (%zu bytes)", model_path, t->name, length, want);
-    FILE *f = fopen(path, "rb");
-    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open external data '%s': %s", model_path,
-                           location, strerror(errno));
+    FILE *f = fc_file_open_regular(path, NULL, err);
+    if (!f) return fc_error_prefix(err, "%s: external data '%s': ", model_path, location);
     *buf = malloc(want + 1);
     if (!*buf) { fclose(f); return fc_fail(err, FC_ENOMEM, "%s: out of memory", model_path); }
     if (fseeko(f, (off_t)offset, SEEK_SET) != 0 || fread(*buf, 1, want, f) != want) {

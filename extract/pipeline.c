@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/file.h"
 #include "extract/image.h"
 
 #define N_SLOTS 3
@@ -50,13 +51,11 @@ typedef struct pipe_state {
 
 static int read_file(const char *path, uint8_t **data, size_t *size, fc_error *err) {
     *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
+    FILE *f = fc_file_open_regular(path, &st, err);
+    if (!f) return FC_EIO;
     int rc = 0;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = fc_fail(err, FC_EIO, "%s: not a regular file", path);
-    } else if (st.st_size > MAX_FILE_BYTES) {
+    if (st.st_size > MAX_FILE_BYTES) {
         rc = fc_fail(err, FC_ELIMIT, "%s: %lld bytes is too large for an image", path, (long long)st.st_size);
     } else {
         /* read until EOF rather than trusting st_size: the file may change while we read it */

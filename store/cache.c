@@ -13,14 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "store/f16.h"
 #include "store/hash.h"
 
 #define DEFAULT_INITIAL_MAP ((size_t)64 << 20)
 #define MIN_MAP_PAGES 8
+#define DISK_FULL_BYTES ((unsigned long long)1 << 20) /* an I/O error with less free is "disk full" */
 #define DEFAULT_RESIZE_WAIT_MS 30000
 #define DELETE_CHUNK 65536
 /* Private result of our transaction bodies (outside LMDB's and errno's ranges): a key that is
@@ -226,6 +229,13 @@ static int mdb_fail(const fc_cache *c, int rc, const char *what, fc_error *err) 
     case MDB_MAP_FULL: code = FC_ELIMIT; break;
     default: code = FC_EIO; break;
     }
+    /* LMDB turns a short write (the file system filled up mid-write) into a bare EIO: say so */
+    struct statvfs vfs;
+    if ((rc == EIO || rc == ENOSPC) && statvfs(c->path, &vfs) == 0 &&
+        (unsigned long long)vfs.f_bavail * vfs.f_frsize < DISK_FULL_BYTES)
+        return fc_fail(err, code, "%s: %s: no space left on device (%llu bytes free on its file system; %s); "
+                       "nothing of this transaction was written", c->path, what,
+                       (unsigned long long)vfs.f_bavail * vfs.f_frsize, text);
     return fc_fail(err, code, "%s: %s: %s", c->path, what, text);
 }
 
@@ -408,6 +418,12 @@ int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, 
     if (rc == ENOENT && c->rdonly) {
         rc = fc_fail(err, FC_EIO, "%s: no feature store to open read-only: %s", c->path,
                      strerror(ENOENT));
+        goto fail;
+    }
+    int why;
+    if (rc && !c->rdonly && (why = fc_dir_unwritable(dir)) != 0) {
+        rc = fc_fail(err, FC_EIO, "%s: the cache folder is read-only (%s): cannot open features.mdb for writing",
+                     dir, strerror(why));
         goto fail;
     }
     if (rc) {

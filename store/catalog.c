@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/file.h"
 #include "store/hash.h"
 
 #define DEFAULT_BUSY_MS 10000
@@ -385,6 +386,10 @@ int fc_catalog_open(const char *dir, unsigned flags, int busy_timeout_ms, fc_cat
         goto fail;
     }
     rc = cat->rdonly ? open_rdonly(cat, busy_timeout_ms, err) : open_rdwr(cat, busy_timeout_ms, err);
+    int why;
+    if (rc && !cat->rdonly && (why = fc_dir_unwritable(dir)) != 0)
+        rc = fc_fail(err, FC_EIO, "%s: the cache folder is read-only (%s): cannot open catalog.sqlite for writing",
+                     dir, strerror(why));
     if (rc) goto fail;
     int version = 0;
     if ((rc = read_user_version(cat, &version, err))) goto fail;

@@ -134,7 +134,7 @@ int fc_sha256_file(const char *path, uint8_t out[FC_SHA256_SIZE], uint64_t *size
     int fd = -1, rc;
     uint8_t *buf = NULL;
     if (!path || !out) return fc_fail(err, FC_EINVAL, "fc_sha256_file: NULL argument");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block */
     if (fd < 0) {
         rc = fc_fail(err, FC_EIO, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
