@@ -105,14 +105,14 @@ int cmd_bench(int argc, char **argv) {
     double med = times[n / 2], ips = batch / med, gflops = fc_session_flops(s) / med / 1e9;
     double pk = peak ? fc_peak_gflops(k, threads, 1.0) : 0;
     if (json) {
-        printf("{\"model\":\"%s\",\"isa\":\"%s\",\"batch\":%d,\"threads\":%d,\"size\":%lld,\"runs\":%d,"
+        printf("{\"model\":\"%s\",\"isa\":\"%s\",\"parallel\":\"%s\",\"batch\":%d,\"threads\":%d,\"size\":%lld,\"runs\":%d,"
                "\"median_ms_per_batch\":%.3f,\"imgs_per_s\":%.2f,\"gflop_per_img\":%.4f,\"gflops\":%.2f,"
                "\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"load_s\":%.3f}\n",
-               model_path, k->name, batch, threads, (long long)d[2], n, med * 1e3, ips,
+               model_path, k->name, split ? "batch" : "layers", batch, threads, (long long)d[2], n, med * 1e3, ips,
                fc_session_flops(s) / batch / 1e9, gflops, pk, pk > 0 ? gflops / pk : 0, load_s);
     } else {
-        printf("model      %s\nkernels    %s, %d threads, batch %d, input %lldx%lld\n", model_path, k->name,
-               threads, batch, (long long)d[2], (long long)d[3]);
+        printf("model      %s\nkernels    %s, %d threads (parallel over %s), batch %d, input %lldx%lld\n", model_path,
+               k->name, threads, split ? "the batch" : "layers", batch, (long long)d[2], (long long)d[3]);
         printf("runs       %d (median %.2f ms per batch, fastest %.2f ms)\n", n, med * 1e3, times[0] * 1e3);
         printf("throughput %.1f img/s\n", ips);
         printf("compute    %.3f GFLOP per image, %.1f GFLOP/s", fc_session_flops(s) / batch / 1e9, gflops);
