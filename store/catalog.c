@@ -875,6 +875,50 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
     return rc;
 }
 
+/* ---- integrity ---------------------------------------------------------------------------- */
+
+/* Each query returns (count, example) of one kind of dangling row. */
+static const struct { const char *what, *sql; } CHECKS[] = {
+    {"items of a data set that does not exist",
+     "SELECT count(*), min(path) FROM items WHERE dataset_id NOT IN (SELECT id FROM datasets)"},
+    {"ok items without a SHA-256",
+     "SELECT count(*), min(path) FROM items WHERE status = 'ok' AND "
+     "(sha256 IS NULL OR length(sha256) <> 32)"},
+    {"runs of a data set that does not exist",
+     "SELECT count(*), min(id) FROM runs WHERE dataset_id IS NOT NULL AND "
+     "dataset_id NOT IN (SELECT id FROM datasets)"},
+    {"runs of an extractor that does not exist",
+     "SELECT count(*), min(id) FROM runs WHERE extractor_id IS NOT NULL AND "
+     "extractor_id NOT IN (SELECT id FROM extractors)"},
+};
+
+int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err) {
+    if (!cat || !fn || !problems) return fc_fail(err, FC_EINVAL, "fc_catalog_check: NULL argument");
+    *problems = 0;
+    int rc = FC_OK;
+    size_t n = sizeof CHECKS / sizeof CHECKS[0];
+    for (size_t i = 0; i <= n && rc == 0; i++) { /* i == n: SQLite's quick_check */
+        const char *what = i < n ? CHECKS[i].what : "SQLite quick_check";
+        sqlite3_stmt *s = NULL;
+        int step = sqlite3_prepare_v2(cat->db, i < n ? CHECKS[i].sql : "PRAGMA quick_check", -1, &s, NULL);
+        if (step) return sql_fail(cat, step, what, err);
+        int64_t count = 0;
+        while ((step = sqlite3_step(s)) == SQLITE_ROW && rc == 0) {
+            const char *text = col_text(s, i < n ? 1 : 0);
+            if (i < n) count = sqlite3_column_int64(s, 0);
+            else if (text && strcmp(text, "ok") != 0) count = 1; /* one row per problem found */
+            if (count > 0) {
+                *problems += (size_t)count;
+                rc = fn(user, what, count, text);
+                count = 0;
+            }
+        }
+        if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW) rc = sql_fail(cat, step, what, err);
+        sqlite3_finalize(s);
+    }
+    return rc;
+}
+
 /* ---- model files -------------------------------------------------------------------------- */
 
 int fc_catalog_model_get(fc_catalog *cat, fc_catalog_model *m, fc_error *err) {

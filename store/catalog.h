@@ -210,6 +210,18 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
 const char *fc_run_kind_name(fc_run_kind k);
 const char *fc_run_status_name(fc_run_status s);
 
+/* ---- integrity -----------------------------------------------------------------------------
+ * Rows that point at nothing, which no featcache write leaves behind, killed or not: items of a
+ * missing data set, ok items without a hash, runs naming a missing data set or extractor (a
+ * deleted data set or extractor leaves NULL there, which is fine); and SQLite's quick_check. */
+
+/* Calls fn(user, what, count, example) for each kind of problem found (example: the first path or
+ * run id, may be NULL); *problems gets the total count. Each query is one consistent read, so it
+ * may run while extracts write. fn returns non-zero to stop (that value is returned). Errors:
+ * FC_EINVAL, FC_EIO, FC_EFORMAT (a file SQLite cannot read). */
+typedef int (*fc_catalog_problem_fn)(void *user, const char *what, int64_t count, const char *example);
+int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err);
+
 /* ---- model files ----------------------------------------------------------------------------
  * What featcache learned about a model file, keyed by its real path and valid while its size and
  * mtime are unchanged: the SHA-256 (part of every extractor fingerprint), the default feature

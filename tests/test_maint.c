@@ -1,0 +1,134 @@
+/* Tests for fc_verify over a catalog and feature store built with the store API: a consistent cache
+ * is clean; a stored feature no item names is an orphan, not a problem; catalog rows that point at
+ * nothing (written with raw SQLite with foreign keys and CHECKs off, since featcache's own writes
+ * cannot make them) are each reported and counted as problems. */
+#include "store/cache.h"
+#include "store/catalog.h"
+#include "store/maint.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/support/check.h"
+
+static char dir[256];
+
+static const char *EX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char *MODEL_SHA = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+typedef struct messages { char text[4096]; size_t len; int n; } messages;
+
+static void on_problem(void *user, const char *msg) {
+    messages *m = user;
+    m->n++;
+    m->len += (size_t)snprintf(m->text + m->len, sizeof m->text - m->len, "%s\n", msg);
+    if (m->len >= sizeof m->text) m->len = sizeof m->text - 1;
+}
+
+static void put_feature(fc_cache *cache, const uint8_t ex[32], uint8_t item_byte) {
+    float data[4] = {1, 2, 3, item_byte};
+    fc_feature f = {.dtype = FC_DTYPE_F32, .rank = 1, .dims = {4}, .data = data};
+    memcpy(f.key.extractor, ex, 32);
+    memset(f.key.item, item_byte, 32);
+    fc_error err = {0};
+    CHECK(fc_cache_put(cache, &f, 1, &err) == 0, "%s", err.msg);
+}
+
+static int sql(const char *db, const char *text) {
+    sqlite3 *h = NULL;
+    char *msg = NULL;
+    int rc = sqlite3_open(db, &h);
+    if (rc == 0) rc = sqlite3_exec(h, text, NULL, NULL, &msg);
+    if (rc) printf("  sqlite: %s\n", msg ? msg : sqlite3_errmsg(h));
+    sqlite3_free(msg);
+    sqlite3_close(h);
+    return rc;
+}
+
+static void test_verify_catalog_orphans(void) {
+    fc_error err = {0};
+    fc_catalog *cat = NULL;
+    fc_cache *cache = NULL;
+    REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0 && fc_cache_open(dir, 0, NULL, &cache, &err) == 0, "%s",
+            err.msg);
+    int64_t ds, run;
+    REQUIRE(fc_catalog_dataset_upsert(cat, "d", "/d", "imagefolder", &ds, &err) == 0, "%s", err.msg);
+    fc_catalog_extractor x = {.model_path = "/m.onnx", .model_sha256 = MODEL_SHA, .layer = "pool", .size = 224,
+                              .crop = 1.0, .preprocess = "tf", .views = "orig", .dtype = FC_DTYPE_F32, .rank = 1,
+                              .dims = {4}};
+    memcpy(x.id, EX, 65);
+    REQUIRE(fc_catalog_extractor_register(cat, &x, &err) == 0, "%s", err.msg);
+    fc_catalog_item its[3] = {{.path = "a.jpg", .has_hash = 1, .label = "a", .status = FC_ITEM_OK},
+                              {.path = "b.jpg", .has_hash = 1, .label = "b", .status = FC_ITEM_OK},
+                              {.path = "c.gif", .status = FC_ITEM_BAD, .error = "GIF"}};
+    memset(its[0].sha256, 1, 32);
+    memset(its[1].sha256, 2, 32);
+    uint8_t ex[32];
+    for (int i = 0; i < 32; i++) sscanf(EX + 2 * i, "%2hhx", &ex[i]);
+    put_feature(cache, ex, 1);
+    put_feature(cache, ex, 2);
+    REQUIRE(fc_catalog_item_upsert(cat, ds, its, 3, 1, &err) == 0, "%s", err.msg);
+    REQUIRE(fc_catalog_run_begin(cat, FC_RUN_EXTRACT, ds, EX, NULL, &run, &err) == 0 &&
+                fc_catalog_run_finish(cat, run, FC_RUN_PARTIAL, NULL, &err) == 0,
+            "%s", err.msg);
+
+    fc_verify_report rep;
+    messages m = {.len = 0};
+    REQUIRE(fc_verify(cat, cache, on_problem, &m, &rep, &err) == 0, "%s", err.msg);
+    CHECK(rep.values == 2 && rep.corrupt == 0 && rep.missing == 0 && rep.orphans == 0 && rep.catalog_problems == 0 &&
+              m.n == 0,
+          "consistent cache: %zu values, %zu missing, %zu orphans, %zu catalog problems\n%s", rep.values,
+          rep.missing, rep.orphans, rep.catalog_problems, m.text);
+
+    put_feature(cache, ex, 3); /* what a kill between the feature and the catalog commit leaves */
+    REQUIRE(fc_verify(cat, cache, on_problem, &m, &rep, &err) == 0, "%s", err.msg);
+    CHECK(rep.orphans == 1 && rep.catalog_problems == 0 && m.n == 0, "a feature without item row: %zu orphans",
+          rep.orphans);
+
+    char db[600];
+    snprintf(db, sizeof db, "%s/catalog.sqlite", dir);
+    REQUIRE(sql(db, "PRAGMA ignore_check_constraints = ON;"
+                    "INSERT INTO items (dataset_id, path, sha256, status) VALUES (999, 'ghost.jpg', zeroblob(32), 'ok');"
+                    "INSERT INTO items (dataset_id, path, sha256, status) VALUES (1, 'nohash.jpg', NULL, 'ok');"
+                    "INSERT INTO runs (kind, dataset_id, extractor_id, started, status) VALUES ('train', 998, NULL, 0, 'ok');"
+                    "INSERT INTO runs (kind, dataset_id, extractor_id, started, status) "
+                    "VALUES ('extract', 1, 'abababababababababababababababababababababababababababababababab', 0, 'ok');") == 0,
+            "raw inserts");
+    memset(&m, 0, sizeof m);
+    REQUIRE(fc_verify(cat, cache, on_problem, &m, &rep, &err) == 0, "%s", err.msg);
+    CHECK(rep.catalog_problems == 5, "4 dangling rows + quick_check's CHECK failure, %zu reported:\n%s",
+          rep.catalog_problems, m.text);
+    CHECK(strstr(m.text, "catalog: 1 items of a data set that does not exist (first: ghost.jpg)") &&
+              strstr(m.text, "catalog: 1 ok items without a SHA-256 (first: nohash.jpg)") &&
+              strstr(m.text, "catalog: 1 runs of a data set that does not exist") &&
+              strstr(m.text, "catalog: 1 runs of an extractor that does not exist") &&
+              strstr(m.text, "catalog: 1 SQLite quick_check (first: CHECK constraint failed in items)"),
+          "messages name each kind:\n%s", m.text);
+    size_t problems = 0;
+    CHECK(fc_catalog_check(cat, NULL, NULL, &problems, &err) == FC_EINVAL, "NULL callback refused");
+
+    /* a deleted data set leaves its runs with NULL: history, not a problem */
+    REQUIRE(sql(db, "DELETE FROM items WHERE dataset_id = 999 OR path = 'nohash.jpg'; DELETE FROM runs WHERE id > 1;") == 0,
+            "cleanup");
+    REQUIRE(fc_catalog_dataset_delete(cat, ds, &err) == 0, "%s", err.msg);
+    memset(&m, 0, sizeof m);
+    REQUIRE(fc_verify(cat, cache, on_problem, &m, &rep, &err) == 0, "%s", err.msg);
+    CHECK(rep.catalog_problems == 0, "after a data set delete: %zu problems\n%s", rep.catalog_problems, m.text);
+    fc_cache_close(cache);
+    fc_catalog_close(cat);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/fc_test_maint.XXXXXX");
+    if (!mkdtemp(dir)) {
+        printf("FAIL test_maint: cannot create a temporary directory\n");
+        return 1;
+    }
+    RUN(test_verify_catalog_orphans);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("  (could not remove %s)\n", dir);
+    return check_done();
+}
