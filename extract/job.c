@@ -448,9 +448,8 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
     size_t nr = 0;
     for (size_t i = 0; i < j.ds.n; i++)
         if (j.st[i].status != ST_PENDING) fill_row(&j, i, &rows[nr++]);
-    rc = fc_catalog_item_upsert(j.cat, res->dataset_id, rows, nr, j.stamp, err);
+    rc = fc_catalog_item_sync(j.cat, res->dataset_id, rows, nr, j.stamp, NULL, err); /* one transaction */
     free(rows);
-    if (rc == 0) rc = fc_catalog_item_prune(j.cat, res->dataset_id, j.stamp, NULL, err);
 out:
     report(&j);
     res->counts = j.prog;

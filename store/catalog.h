@@ -124,6 +124,12 @@ int fc_catalog_item_mark_bad(fc_catalog *cat, int64_t dataset_id, const char *pa
 int fc_catalog_item_prune(fc_catalog *cat, int64_t dataset_id, int64_t seen, int64_t *removed,
                           fc_error *err);
 
+/* fc_catalog_item_upsert of n items with stamp `seen` and then fc_catalog_item_prune with the same
+ * stamp, in ONE transaction: the end of a scan. Two steps would lose rows: a concurrent extract of
+ * the same data set that writes a row with its own stamp between them has it pruned. */
+int fc_catalog_item_sync(fc_catalog *cat, int64_t dataset_id, const fc_catalog_item *items, size_t n,
+                         int64_t seen, int64_t *removed, fc_error *err);
+
 enum { FC_ITEMS_ALL = 0, FC_ITEMS_OK = 1, FC_ITEMS_BAD = 2 };
 
 /* Calls fn for the items of one data set (dataset_id > 0, ordered by path) or of all (0, ordered

@@ -1,15 +1,20 @@
-/* Tests for fc_verify over a catalog and feature store built with the store API: a consistent cache
- * is clean; a stored feature no item names is an orphan, not a problem; catalog rows that point at
- * nothing (written with raw SQLite with foreign keys and CHECKs off, since featcache's own writes
- * cannot make them) are each reported and counted as problems. */
+/* Integrity of the cache under concurrent writers and after damage. fc_verify over a catalog and
+ * feature store built with the store API: a consistent cache is clean; a stored feature no item
+ * names is an orphan, not a problem; catalog rows that point at nothing (written with raw SQLite
+ * with foreign keys and CHECKs off, since featcache's own writes cannot make them) are each
+ * reported and counted as problems. The end of an extract (every row stamped, rows of vanished
+ * files pruned) loses no row that a concurrent extract of the same data set writes meanwhile. */
 #include "store/cache.h"
 #include "store/catalog.h"
 #include "store/maint.h"
 
 #include <sqlite3.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/support/check.h"
 
@@ -120,13 +125,86 @@ static void test_verify_catalog_orphans(void) {
     fc_catalog_close(cat);
 }
 
+static int spin(void *user, int tries) {
+    (void)user, (void)tries;
+    return 1; /* retry at once */
+}
+
+static int count_item(void *user, const fc_catalog_item *it) {
+    (void)it;
+    (*(int *)user)++;
+    return 0;
+}
+
+/* Two extracts of one data set: the one finishing stamps all its rows and prunes the others while
+ * the other keeps writing rows of the same files with its own stamp (its batches). A row that
+ * the second one writes between the first one's stamping and pruning must not be deleted. */
+static void test_final_sync_keeps_concurrent_rows(void) {
+    enum { N = 40, ROUNDS = 1000 };
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/sync", dir);
+    fc_error err = {0};
+    fc_catalog *cat = NULL;
+    REQUIRE(fc_catalog_open(sub, 0, 0, &cat, &err) == 0, "%s", err.msg);
+    int64_t ds;
+    REQUIRE(fc_catalog_dataset_upsert(cat, "d", "/d", "imagefolder", &ds, &err) == 0, "%s", err.msg);
+    fc_catalog_item rows[N];
+    char paths[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(paths[i], sizeof paths[i], "%02d.jpg", i);
+        rows[i] = (fc_catalog_item){.path = paths[i], .has_hash = 1, .label = i % 2 ? "a" : "b", .status = FC_ITEM_OK};
+        memset(rows[i].sha256, i + 1, 32);
+    }
+    REQUIRE(fc_catalog_item_sync(cat, ds, rows, N, 1, NULL, &err) == 0, "%s", err.msg);
+    fc_catalog_close(cat);
+    fflush(stdout);
+    pid_t child = fork();
+    REQUIRE(child >= 0, "fork");
+    if (child == 0) { /* the other extract: one row per batch, stamps 2, 4, 6 ... Its own connection
+                         * retries a busy lock at once (SQLite's handler sleeps >= 1 ms, which would
+                         * almost never land between two quick transactions of the parent). */
+        char db[400];
+        snprintf(db, sizeof db, "%s/catalog.sqlite", sub);
+        sqlite3 *h = NULL;
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_open(db, &h) || sqlite3_busy_handler(h, spin, NULL) ||
+            sqlite3_prepare_v2(h, "UPDATE items SET seen = ?1 WHERE dataset_id = ?2 AND path = ?3", -1, &st, NULL))
+            _exit(1);
+        for (int64_t stamp = 2;; stamp += 2) {
+            sqlite3_bind_int64(st, 1, stamp);
+            sqlite3_bind_int64(st, 2, ds);
+            sqlite3_bind_text(st, 3, paths[stamp % N], -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) _exit(1);
+            sqlite3_reset(st);
+            usleep(300); /* like a batch's inference, and lets the parent in */
+        }
+    }
+    REQUIRE(fc_catalog_open(sub, 0, 0, &cat, &err) == 0, "%s", err.msg);
+    int lost = 0, round;
+    for (round = 0; round < ROUNDS && !lost; round++) {
+        int64_t removed = 0, stamp = 3 + 2 * round;
+        int n = 0;
+        if (fc_catalog_item_sync(cat, ds, rows, N, stamp, &removed, &err) ||
+            fc_catalog_item_list(cat, ds, FC_ITEMS_ALL, count_item, &n, &err)) {
+            CHECK(0, "round %d: %s", round, err.msg);
+            break;
+        }
+        if (n != N || removed) lost = N - n;
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    CHECK(!lost, "round %d: %d of %d rows lost to the prune", round, lost, N);
+    fc_catalog_close(cat);
+}
+
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/fc_test_maint.XXXXXX");
+    snprintf(dir, sizeof dir, "/tmp/fc_test_integrity.XXXXXX");
     if (!mkdtemp(dir)) {
-        printf("FAIL test_maint: cannot create a temporary directory\n");
+        printf("FAIL test_integrity: cannot create a temporary directory\n");
         return 1;
     }
     RUN(test_verify_catalog_orphans);
+    RUN(test_final_sync_keeps_concurrent_rows);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("  (could not remove %s)\n", dir);
