@@ -26,7 +26,7 @@ for s in train val; do
     for c in ants bees; do
         mkdir -p "$T/set/$s/$c"
         n=10; [ $s = train ] && n=20
-        for f in $(ls "$H/$s/$c" | grep -v '\.gif$' | head -$n); do cp "$H/$s/$c/$f" "$T/set/$s/$c/"; done
+        ls "$H/$s/$c" | grep -v '\.gif$' | head -$n | while IFS= read -r f; do cp "$H/$s/$c/$f" "$T/set/$s/$c/"; done
     done
 done
 cp "$H/train/ants/imageNotFound.gif" "$T/set/train/ants/"
