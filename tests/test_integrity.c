@@ -3,7 +3,9 @@
  * names is an orphan, not a problem; catalog rows that point at nothing (written with raw SQLite
  * with foreign keys and CHECKs off, since featcache's own writes cannot make them) are each
  * reported and counted as problems. The end of an extract (every row stamped, rows of vanished
- * files pruned) loses no row that a concurrent extract of the same data set writes meanwhile. */
+ * files pruned) loses no row that a concurrent extract of the same data set writes meanwhile. Runs
+ * of killed extracts are marked failed by the next extract. */
+#include "extract/interrupted.h"
 #include "store/cache.h"
 #include "store/catalog.h"
 #include "store/maint.h"
@@ -197,6 +199,54 @@ static void test_final_sync_keeps_concurrent_rows(void) {
     fc_catalog_close(cat);
 }
 
+typedef struct run_states { fc_run_status status[8]; char result[8][160]; int n; } run_states;
+
+static int run_state(void *user, const fc_catalog_run *r) {
+    run_states *s = user;
+    if (s->n < 8) {
+        s->status[s->n] = r->status;
+        snprintf(s->result[s->n], sizeof s->result[0], "%s", r->result ? r->result : "");
+        s->n++;
+    }
+    return 0;
+}
+
+/* Extract runs of dead processes of this host are marked failed; live ones, other hosts' and
+ * runs without a pid stay running. */
+static void test_interrupted_runs_marked(void) {
+    char sub[300], host[160], params[400];
+    snprintf(sub, sizeof sub, "%s/runs", dir);
+    fc_process_host(host, sizeof host);
+    if (!host[0]) SKIP("no /proc boot id or pid namespace");
+    fc_error err = {0};
+    fc_catalog *cat = NULL;
+    REQUIRE(fc_catalog_open(sub, 0, 0, &cat, &err) == 0, "%s", err.msg);
+    int64_t ds, id;
+    REQUIRE(fc_catalog_dataset_upsert(cat, "d", "/d", "imagefolder", &ds, &err) == 0, "%s", err.msg);
+    fflush(stdout);
+    pid_t dead = fork();
+    REQUIRE(dead >= 0, "fork");
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    long pids[4] = {(long)dead, (long)getpid(), (long)dead, 0};
+    const char *hosts[4] = {host, host, "other-boot/pid:[1]", host};
+    for (int i = 0; i < 4; i++) {
+        if (pids[i]) snprintf(params, sizeof params, "{\"dataset\":\"d\",\"pid\":%ld,\"host\":\"%s\"}", pids[i], hosts[i]);
+        else snprintf(params, sizeof params, "{\"dataset\":\"d\"}");
+        REQUIRE(fc_catalog_run_begin(cat, FC_RUN_EXTRACT, ds, NULL, params, &id, &err) == 0, "%s", err.msg);
+    }
+    size_t marked = 0;
+    CHECK(fc_extract_mark_interrupted(cat, &marked, &err) == 0 && marked == 1, "marked %zu: %s", marked, err.msg);
+    run_states s = {.n = 0};
+    REQUIRE(fc_catalog_run_list(cat, run_state, &s, &err) == 0 && s.n == 4, "%s", err.msg);
+    CHECK(s.status[0] == FC_RUN_FAILED && strstr(s.result[0], "interrupted: process"), "dead: %d %s", s.status[0],
+          s.result[0]);
+    CHECK(s.status[1] == FC_RUN_RUNNING && s.status[2] == FC_RUN_RUNNING && s.status[3] == FC_RUN_RUNNING,
+          "alive, other host, no pid: %d %d %d", s.status[1], s.status[2], s.status[3]);
+    CHECK(fc_extract_mark_interrupted(cat, &marked, &err) == 0 && marked == 0, "second pass marks %zu", marked);
+    fc_catalog_close(cat);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/fc_test_integrity.XXXXXX");
     if (!mkdtemp(dir)) {
@@ -205,6 +255,7 @@ int main(void) {
     }
     RUN(test_verify_catalog_orphans);
     RUN(test_final_sync_keeps_concurrent_rows);
+    RUN(test_interrupted_runs_marked);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("  (could not remove %s)\n", dir);
