@@ -7,7 +7,8 @@
 # the final item upsert/prune/run record). Checks: exports of both extractors bitwise identical to
 # one clean run (features, labels, paths, splits); `featcache verify` clean (no corrupt, missing or
 # unreferenced features, no catalog problems); the catalog's items and extractors equal the clean
-# run's row for row, SQLite integrity and foreign keys intact. FEATCACHE_CRASH_SEED replays delays.
+# run's row for row, SQLite integrity and foreign keys intact, the killed runs marked interrupted.
+# FEATCACHE_CRASH_SEED replays the delays of an earlier run.
 FC=${FEATCACHE_BIN:-build/featcache}
 SHARED=${FEATCACHE_SHARED:-../shared}
 PY=/usr/bin/python3
@@ -97,10 +98,10 @@ done
 check "after the kills, runs complete: f32 and f16 features, labels, paths, splits bitwise = clean run" $same
 
 "$FC" verify --cache "$T/k" >"$T/verify" 2>&1; rc=$?
-[ $rc -eq 0 ] && grep -q "0 corrupt, 0 missing, 0 unreferenced" "$T/verify" && grep -q "; 0 catalog problems" "$T/verify"
-check "verify clean: no corrupt, missing or unreferenced features, no catalog problems" $?
+[ $rc -eq 0 ] && grep -q "0 corrupt, 0 missing, 0 unreferenced" "$T/verify" && grep -q "; 0 catalog problems" "$T/verify" &&
+    ! grep -q "interrupted" "$T/verify"
+check "verify clean: no corrupt, missing or unreferenced features, no catalog problems, no run left running" $?
 [ $? -eq 0 ] || cat "$T/verify"
-sed -n 's/.*\(; [0-9]* runs were interrupted\).*/  verify:\1/p' "$T/verify"
 
 if $PY -c 'import sqlite3' 2>/dev/null; then
     $PY - "$T/clean/catalog.sqlite" "$T/k/catalog.sqlite" <<'PY'
@@ -122,17 +123,18 @@ def rows(path):
         "stale items": db.execute("SELECT count(*) FROM items WHERE seen <> (SELECT max(seen) FROM items)").fetchall(),
     }
     r["running"] = db.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    r["interrupted"] = db.execute("SELECT count(*) FROM runs WHERE status = 'failed' AND result LIKE '%interrupted%'").fetchone()[0]
     r["runs"] = db.execute("SELECT count(*) FROM runs").fetchone()[0]
     return r
 a, b = rows(sys.argv[1]), rows(sys.argv[2])
-bad = [k for k in a if k not in ("running", "runs") and a[k] != b[k]]
+bad = [k for k in a if k not in ("running", "runs", "interrupted") and a[k] != b[k]]
 for k in bad:
     print("  catalog %s differ: clean %r, after kills %r" % (k, a[k][:3], b[k][:3]))
-print("  catalog after kills: %d items, %d extractors, %d runs (%d left 'running' by the kills)"
-      % (b["items total"][0][0], len(b["extractors"]), b["runs"], b["running"]))
-sys.exit(1 if bad or b["integrity"] != [("ok",)] or b["foreign keys"] or b["dangling runs"] != [(0,)] else 0)
+print("  catalog after kills: %d items, %d extractors, %d runs (%d marked interrupted, %d still 'running')"
+      % (b["items total"][0][0], len(b["extractors"]), b["runs"], b["interrupted"], b["running"]))
+sys.exit(1 if bad or b["integrity"] != [("ok",)] or b["foreign keys"] or b["dangling runs"] != [(0,)] or b["running"] else 0)
 PY
-    check "catalog after the kills: items, extractors, data sets = clean run's; integrity and foreign keys ok; no dangling runs" $?
+    check "catalog after the kills: items, extractors, data sets = clean run's; integrity, foreign keys ok; no dangling or stale 'running' runs" $?
 else
     echo "SKIP crash: catalog row comparison needs python3 (sqlite3 module)"
 fi
