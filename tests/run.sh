@@ -13,9 +13,11 @@ for t in "$BUILD"/tests/test_* tests/test_*.sh; do
     [ -f "$t" ] || continue
     case "$t" in *.d) continue ;; esac
     echo "== $t"
+    t0=$(date +%s)
     if [ "${t%.sh}" != "$t" ]; then sh "$t" >"$out.one" 2>&1; rc=$?; else "$t" >"$out.one" 2>&1; rc=$?; fi
     cat "$out.one"
     cat "$out.one" >>"$out"
+    echo "-- $t: $(($(date +%s) - t0)) s"
     if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$out.one"; then
         echo "FAIL $t: exited with status $rc"
         crashed=$((crashed + 1))

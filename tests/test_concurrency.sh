@@ -22,13 +22,17 @@ M1="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 M2="$SHARED/models/mobilenet_v1_0.75_192.onnx"
 H="$SHARED/data/hymenoptera"
 # set a: 60 images + the GIF; set b: 40 other images (a different data set for a different model)
+big=20 small=10 # images per class in train and val (set b: small)
+if [ -n "$FEATCACHE_SANITIZE" ]; then # make sanitize: the same checks on fewer images
+    big=8 small=4; echo "  FEATCACHE_SANITIZE set: 24 + 16 images instead of 60 + 40 (sanitizer builds are slow)"
+fi
 for s in train val; do
     for c in ants bees; do
         mkdir -p "$T/a/$s/$c" "$T/b/$s/$c"
-        n=10; [ $s = train ] && n=20
+        n=$small; [ $s = train ] && n=$big
         ls "$H/$s/$c" | grep -v '\.gif$' >"$T/list"
         head -$n "$T/list" | while IFS= read -r f; do cp "$H/$s/$c/$f" "$T/a/$s/$c/"; done
-        tail -10 "$T/list" | while IFS= read -r f; do cp "$H/$s/$c/$f" "$T/b/$s/$c/"; done
+        tail -$small "$T/list" | while IFS= read -r f; do cp "$H/$s/$c/$f" "$T/b/$s/$c/"; done
     done
 done
 cp "$H/train/ants/imageNotFound.gif" "$T/a/train/ants/"

@@ -23,10 +23,14 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 if [ ! -d "$SHARED/data/hymenoptera" ]; then echo "SKIP crash: $SHARED not found"; exit 0; fi
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 H="$SHARED/data/hymenoptera"
+big=20 small=10 # images per class in train and val
+if [ -n "$FEATCACHE_SANITIZE" ]; then # make sanitize: same kills and checks, fewer images per run
+    big=8 small=4; echo "  FEATCACHE_SANITIZE set: 24 images instead of 60 (sanitizer builds are slow)"
+fi
 for s in train val; do
     for c in ants bees; do
         mkdir -p "$T/set/$s/$c"
-        n=10; [ $s = train ] && n=20
+        n=$small; [ $s = train ] && n=$big
         ls "$H/$s/$c" | grep -v '\.gif$' | head -$n | while IFS= read -r f; do cp "$H/$s/$c/$f" "$T/set/$s/$c/"; done
     done
 done
