@@ -1,14 +1,14 @@
 #!/bin/sh
 # Crash safety of `featcache extract`: 20 SIGKILLs at random moments on a 60-image ants/bees subset
-# (plus the GIF, a bad file), then runs that complete. Two extractors in turn (pooled f32, then f16
-# on the same data set), 10 kills each: one right after the start (catalog open/schema), one during
-# setup (model hashing/loading, data set and run records), the rest anywhere in what is left of the
-# run (decoding, inference, LMDB commits of each 4-image batch, the SQLite rows after each commit,
-# the final item upsert/prune/run record). Checks: exports of both extractors bitwise identical to
-# one clean run (features, labels, paths, splits); `featcache verify` clean (no corrupt, missing or
-# unreferenced features, no catalog problems); the catalog's items and extractors equal the clean
-# run's row for row, SQLite integrity and foreign keys intact, the killed runs marked interrupted.
-# FEATCACHE_CRASH_SEED replays the delays of an earlier run.
+# (plus the GIF, a bad file), then runs that complete. Extractors in turn (pooled f32, f16, crop
+# 0.875, ...: the next when one is complete) on the same data set; for each, one kill right after
+# the start (catalog open/schema), one during setup (model hashing/loading, data set and run
+# records), the rest anywhere in what is left of the run (decoding, inference, LMDB commits of each
+# 4-image batch, the SQLite rows after each commit, the final item sync and run record). Checks:
+# exports of each extractor bitwise identical to a clean run (features, labels, paths, splits);
+# `featcache verify` clean (no corrupt, missing or unreferenced features, no catalog problems); the
+# catalog's items and extractors equal the clean run's row for row, SQLite integrity and foreign
+# keys intact, the killed runs marked interrupted. FEATCACHE_CRASH_SEED replays an earlier run's delays.
 FC=${FEATCACHE_BIN:-build/featcache}
 SHARED=${FEATCACHE_SHARED:-../shared}
 PY=/usr/bin/python3
@@ -37,69 +37,70 @@ done
 cp "$H/train/ants/imageNotFound.gif" "$T/set/train/ants/"
 N=$(find "$T/set" -name '*.jpg' | wc -l)
 OPTS="--batch 4 --quiet"
-PHASES="f32 f16"
+# Extractors in turn: when one is complete in the killed cache (its reruns compute nothing and are
+# too short to hit), the kills go on with the next, which computes everything again.
+CONFIGS="f32 f16 crop crop16"
+opts_of() { case $1 in f32) echo "--dtype f32" ;; f16) echo "--dtype f16" ;; crop) echo "--crop 0.875" ;;
+    crop16) echo "--crop 0.875 --dtype f16" ;; esac; }
+used=""
 
-# clean reference: one uninterrupted run per extractor, then a rerun that computes nothing; their
-# wall times scale the kill moments
-for d in $PHASES; do
+# clean reference of a config: one uninterrupted run, then a rerun that computes nothing (their wall
+# times scale the kill moments), its export and its extractor id
+reference() {
     t0=$(now)
-    "$FC" extract "$T/set" --model "$M" --cache "$T/clean" --dtype $d $OPTS 2>/dev/null
+    "$FC" extract "$T/set" --model "$M" --cache "$T/clean" $(opts_of $1) $OPTS --json >"$T/ref_$1.json" 2>/dev/null
     rc=$?
-    eval "t_$d=$(elapsed "$t0")"
+    t=$(elapsed "$t0")
     t0=$(now)
-    "$FC" extract "$T/set" --model "$M" --cache "$T/clean" --dtype $d $OPTS 2>/dev/null
-    eval "r_$d=$(elapsed "$t0")"
-    "$FC" export set --model "$M" --cache "$T/clean" --dtype $d -o "$T/ref_$d" 2>/dev/null || rc=1
-    [ $rc -eq 3 ] || { bad "clean $d run failed ($rc)"; exit 0; }
-done
-echo "  clean runs: $N images + 1 GIF, f32 ${t_f32} s (rerun ${r_f32} s), f16 ${t_f16} s (rerun ${r_f16} s)"
-
-stored() { # features of the phase's extractor in the killed cache (0 before it exists)
-    "$FC" ls --cache "$T/k" 2>/dev/null | awk -v d=" $1 " 'index($0, d) && / features$/ { n = $(NF - 1) } END { print n + 0 }'
+    "$FC" extract "$T/set" --model "$M" --cache "$T/clean" $(opts_of $1) $OPTS 2>/dev/null
+    r=$(elapsed "$t0")
+    id=$(sed -n 's/.*"extractor":"\([0-9a-f]\{12\}\).*/\1/p' "$T/ref_$1.json")
+    "$FC" export set --model "$M" --cache "$T/clean" $(opts_of $1) -o "$T/ref_$1" 2>/dev/null || rc=1
+    echo "  clean $1 run: $N images + 1 GIF in $t s (rerun $r s), extractor $id"
+    [ $rc -eq 3 ] && [ -n "$id" ]
 }
 
-# 10 kills per extractor; a run that finished before its kill does not count (at most 20 tries)
+stored() { # features of extractor $1 (12 hex digits) in the killed cache (0 before it exists)
+    "$FC" ls --cache "$T/k" 2>/dev/null | awk -v id="$1" '$1 == id { n = $(NF - 1) } END { print n + 0 }'
+}
+
 seed=${FEATCACHE_CRASH_SEED:-$$}
-kills=0; i=0; moments=""
-for d in $PHASES; do
-    eval "t=\$t_$d; r=\$r_$d"
-    k=0; tries=0
-    while [ $k -lt 10 ] && [ $tries -lt 20 ]; do
-        have=$(stored $d)
-        delay=$(awk -v s="$seed" -v i="$i" -v k="$k" -v t="$t" -v r="$r" -v left="$((N - have))" -v n="$N" 'BEGIN {
-            srand(s * 100 + i); u = rand()
-            if (k == 0) x = 0.02 * u                 # just started: catalog open, schema
-            else if (k == 1) x = 0.02 + 0.9 * r * u  # setup: model facts, data set, extractor, runs
-            else x = u * (r + (t - r) * left / n)    # anywhere in what is left, final rows included
-            printf "%.3f", x }')
-        "$FC" extract "$T/set" --model "$M" --cache "$T/k" --dtype $d $OPTS >/dev/null 2>&1 &
-        pid=$!
-        sleep "$delay"
-        kill -9 $pid 2>/dev/null
-        wait $pid 2>/dev/null
-        rc=$?
-        if [ $rc -eq 137 ]; then
-            kills=$((kills + 1)); k=$((k + 1)); moments="$moments ${delay}s($d,$have/$N)"
-        else
-            moments="$moments ${delay}s($d,$have/$N:finished=$rc)"
-        fi
-        i=$((i + 1)); tries=$((tries + 1))
-    done
+kills=0; i=0; moments=""; set -- $CONFIGS
+while [ $kills -lt 20 ] && [ $i -lt 40 ] && [ $# -gt 0 ]; do
+    c=$1
+    case " $used " in *" $c "*) ;; *) reference $c || { bad "clean $c run failed"; exit 0; }; used="$used $c"; k=0 ;; esac
+    have=$(stored $id)
+    if [ "$have" -eq "$N" ]; then shift; continue; fi
+    delay=$(awk -v s="$seed" -v i="$i" -v k="$k" -v t="$t" -v r="$r" -v left="$((N - have))" -v n="$N" 'BEGIN {
+        srand(s * 100 + i); u = rand()
+        if (k == 0) x = 0.02 * u                 # just started: catalog open, schema
+        else if (k == 1) x = 0.02 + 0.9 * r * u  # setup: model facts, data set, extractor, runs
+        else x = u * (r + (t - r) * left / n)    # anywhere in what is left, final rows included
+        printf "%.3f", x }')
+    "$FC" extract "$T/set" --model "$M" --cache "$T/k" $(opts_of $c) $OPTS >/dev/null 2>&1 &
+    pid=$!
+    sleep "$delay"
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    rc=$?
+    if [ $rc -eq 137 ]; then kills=$((kills + 1)); moments="$moments ${delay}s($c,$have/$N)"
+    else moments="$moments ${delay}s($c,$have/$N:finished=$rc)"; fi
+    i=$((i + 1)); k=$((k + 1))
 done
 echo "  seed $seed; moments (delay after start, extractor, its features stored before):$moments"
-[ $kills -eq 20 ]; check "20 runs killed by SIGKILL mid-run ($i started; seed $seed)" $?
+[ $kills -eq 20 ]; check "20 runs killed by SIGKILL mid-run ($i started, extractors:$used; seed $seed)" $?
 
 same=0
-for d in $PHASES; do
-    "$FC" extract "$T/set" --model "$M" --cache "$T/k" --dtype $d $OPTS 2>/dev/null
+for c in $used; do
+    "$FC" extract "$T/set" --model "$M" --cache "$T/k" $(opts_of $c) $OPTS 2>/dev/null
     rc=$?
-    "$FC" export set --model "$M" --cache "$T/k" --dtype $d -o "$T/out_$d" 2>/dev/null || rc=1
-    [ $rc -eq 3 ] || { same=1; echo "  final $d run: exit $rc"; }
+    "$FC" export set --model "$M" --cache "$T/k" $(opts_of $c) -o "$T/out_$c" 2>/dev/null || rc=1
+    [ $rc -eq 3 ] || { same=1; echo "  final $c run: exit $rc"; }
     for f in features.npy labels.txt paths.txt splits.txt; do
-        cmp -s "$T/ref_$d/$f" "$T/out_$d/$f" || { same=1; echo "  $d $f differs from the clean run"; }
+        cmp -s "$T/ref_$c/$f" "$T/out_$c/$f" || { same=1; echo "  $c $f differs from the clean run"; }
     done
 done
-check "after the kills, runs complete: f32 and f16 features, labels, paths, splits bitwise = clean run" $same
+check "after the kills, runs complete: features, labels, paths, splits of each extractor bitwise = clean run" $same
 
 "$FC" verify --cache "$T/k" >"$T/verify" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "0 corrupt, 0 missing, 0 unreferenced" "$T/verify" && grep -q "; 0 catalog problems" "$T/verify" &&
