@@ -1,12 +1,13 @@
 #!/bin/sh
-# Concurrency on one cache: three extracts at once into a fresh cache (the same data set and model
-# twice, plus a different data set with a different model) while export, train and sweep run in a
-# loop on the same cache. Every reader must either succeed on a consistent snapshot (export: as
-# many labels/paths/splits as feature rows, each row bitwise equal to a clean run's row for that
-# path with the same label and split) or fail with one of featcache's clear messages (nothing
-# extracted yet, features not there yet, one class so far...); never crash or see a torn state.
-# Afterwards: the extracts all finished with their normal status, verify is clean, and both data
-# sets export bitwise equal to clean single-process runs. One PASS/FAIL/SKIP line per check.
+# Concurrency on one cache: four extracts at once into a fresh cache (the same data set and model
+# twice, the same data set with another model, another data set with that other model) while
+# export, train and sweep run in a loop on it. Every reader must either succeed on a consistent
+# snapshot (export: as many labels/paths/splits as feature rows, each row bitwise equal to a clean
+# run's row for that path with the same label and split) or fail with one of featcache's clear
+# messages (nothing extracted yet, features not there yet, one class so far...); never crash or
+# see a torn state.
+# Afterwards: the extracts all finished with their normal status, verify is clean, and every data
+# set and model exports bitwise equal to clean single-process runs. One PASS/FAIL/SKIP line per check.
 FC=${FEATCACHE_BIN:-build/featcache}
 SHARED=${FEATCACHE_SHARED:-../shared}
 PY=/usr/bin/python3
@@ -38,10 +39,12 @@ done
 cp "$H/train/ants/imageNotFound.gif" "$T/a/train/ants/"
 OPTS="--batch 4 --quiet"
 
-# references: each data set alone in its own cache
+# references: one extract at a time
 "$FC" extract "$T/a" --model "$M1" --cache "$T/ref" $OPTS 2>/dev/null
+"$FC" extract "$T/a" --model "$M2" --cache "$T/ref" $OPTS 2>/dev/null
 "$FC" extract "$T/b" --model "$M2" --cache "$T/ref" $OPTS 2>/dev/null
 "$FC" export a --model "$M1" --cache "$T/ref" -o "$T/ref_a" 2>/dev/null &&
+    "$FC" export a --model "$M2" --cache "$T/ref" -o "$T/ref_a2" 2>/dev/null &&
     "$FC" export b --model "$M2" --cache "$T/ref" -o "$T/ref_b" 2>/dev/null ||
     { bad "reference runs failed"; exit 0; }
 
@@ -87,8 +90,9 @@ PY
 "$FC" extract "$T/a" --model "$M1" --cache "$T/cc" $OPTS 2>"$T/x1.err" & p1=$!
 "$FC" extract "$T/a" --model "$M1" --cache "$T/cc" $OPTS 2>"$T/x2.err" & p2=$!
 "$FC" extract "$T/b" --model "$M2" --cache "$T/cc" $OPTS 2>"$T/x3.err" & p3=$!
+"$FC" extract "$T/a" --model "$M2" --cache "$T/cc" $OPTS 2>"$T/x4.err" & p4=$!
 rounds=0; torn=0; exports_ok=0
-while kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null || kill -0 $p3 2>/dev/null; do
+while kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null || kill -0 $p3 2>/dev/null || kill -0 $p4 2>/dev/null; do
     rounds=$((rounds + 1))
     for set in a b; do
         m=$M1; [ $set = b ] && m=$M2
@@ -100,13 +104,13 @@ while kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null || kill -0 $p3 2>/dev/n
     reader "train" "$FC" train a --model "$M1" --cache "$T/cc" --head ncm -o "$T/head.onnx"
     reader "sweep" "$FC" sweep a --model "$M1" --cache "$T/cc" --grid 'head=softmax,ncm l2=1,100'
 done
-wait $p1; r1=$?; wait $p2; r2=$?; wait $p3; r3=$?
+wait $p1; r1=$?; wait $p2; r2=$?; wait $p3; r3=$?; wait $p4; r4=$?
 echo "  $rounds reader rounds: $n_ok succeeded ($exports_ok exports checked row by row), $n_clean failed cleanly, $n_bad otherwise, $torn torn"
 [ $n_bad -eq 0 ] && [ $torn -eq 0 ] && [ $exports_ok -gt 0 ]
-check "export/train/sweep during 3 extracts: consistent snapshots or clear failures" $?
-[ $r1 -eq 3 ] && [ $r2 -eq 3 ] && [ $r3 -eq 0 ]
-check "concurrent extracts (a/M1 twice, b/M2) finished normally (exits $r1 $r2 $r3, expected 3 3 0)" $?
-[ $r1 -eq 3 ] && [ $r2 -eq 3 ] && [ $r3 -eq 0 ] || cat "$T/x1.err" "$T/x2.err" "$T/x3.err" | head -20
+check "export/train/sweep during 4 extracts: consistent snapshots or clear failures" $?
+[ $r1 -eq 3 ] && [ $r2 -eq 3 ] && [ $r3 -eq 0 ] && [ $r4 -eq 3 ]
+check "concurrent extracts (a/M1 twice, b/M2, a/M2) finished normally (exits $r1 $r2 $r3 $r4, expected 3 3 0 3)" $?
+[ $r1 -eq 3 ] && [ $r2 -eq 3 ] && [ $r3 -eq 0 ] && [ $r4 -eq 3 ] || cat "$T/x1.err" "$T/x2.err" "$T/x3.err" "$T/x4.err" | head -20
 
 "$FC" verify --cache "$T/cc" >"$T/verify" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "0 corrupt, 0 missing, 0 unreferenced" "$T/verify" && grep -q "; 0 catalog problems" "$T/verify" &&
@@ -114,10 +118,10 @@ check "concurrent extracts (a/M1 twice, b/M2) finished normally (exits $r1 $r2 $
 check "verify clean after the concurrent extracts" $?
 [ $? -eq 0 ] || cat "$T/verify"
 same=0
-for set in a b; do
-    m=$M1; [ $set = b ] && m=$M2
-    "$FC" export $set --model "$m" --cache "$T/cc" -o "$T/final_$set" 2>/dev/null || same=1
+for set in a a2 b; do
+    m=$M1; [ $set = a ] || m=$M2
+    "$FC" export ${set%2} --model "$m" --cache "$T/cc" -o "$T/final_$set" 2>/dev/null || same=1
     for f in features.npy labels.txt paths.txt splits.txt; do cmp -s "$T/ref_$set/$f" "$T/final_$set/$f" || same=1; done
 done
-check "both data sets export bitwise equal to single-process runs" $same
+check "a/M1, a/M2 and b/M2 export bitwise equal to single-process runs" $same
 exit 0
