@@ -106,8 +106,9 @@ static void print_problem(void *user, const char *msg) { printf("  %s\n", msg); 
 int cmd_verify(int argc, char **argv) {
     static const char *usage =
         "usage: featcache verify [--cache DIR]\n"
-        "Checks every stored feature (header and CRC) and that every good item of every data set has\n"
-        "its features. Exit status 0 when clean, 2 when problems were found, 1 on error.\n";
+        "Checks every stored feature (header and CRC), that every good item of every data set has\n"
+        "its features and that no catalog row points at nothing. Exit status 0 when clean, 2 when\n"
+        "problems were found, 1 on error.\n";
     const char *cache_opt = NULL;
     int r = parse_common("verify", usage, argc, argv, &cache_opt, NULL, NULL);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
@@ -128,8 +129,10 @@ int cmd_verify(int argc, char **argv) {
            "%zu data sets, %zu items, %zu extractors",
            rep.values, rep.corrupt, rep.missing, rep.orphans, rep.datasets, rep.items, rep.extractors);
     if (rep.unfinished_runs) printf("; %zu runs were interrupted", rep.unfinished_runs);
-    printf("\n%s\n", rep.corrupt || rep.missing ? "PROBLEMS FOUND" : "clean");
-    return rep.corrupt || rep.missing ? 2 : EXIT_OK;
+    printf("; %zu catalog problems", rep.catalog_problems);
+    int problems = rep.corrupt || rep.missing || rep.catalog_problems;
+    printf("\n%s\n", problems ? "PROBLEMS FOUND" : "clean");
+    return problems ? 2 : EXIT_OK;
 }
 
 /* ---- gc ---- */

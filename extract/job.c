@@ -11,8 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/strbuf.h"
+#include "extract/interrupted.h"
 #include "extract/model.h"
 #include "extract/pipeline.h"
 #include "store/catalog.h"
@@ -336,7 +338,11 @@ static void params_json(const job *j, fc_strbuf *b) {
                      o->size, o->crop > 0 && o->crop < 1 ? o->crop : 1.0, fc_preset_name(o->preset),
                      dtype_name(o->dtype));
     for (int v = 0; v < o->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(o->views[v]));
-    fc_strbuf_printf(b, "]}");
+    char host[160];
+    fc_process_host(host, sizeof host);
+    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see interrupted.h */
+    fc_strbuf_json(b, host);
+    fc_strbuf_printf(b, "}");
 }
 
 int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_error *err) {
@@ -380,6 +386,8 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
     if (!realpath(j.ds.root, root)) snprintf(root, sizeof root, "%s", j.ds.root);
     if ((rc = fc_catalog_dataset_upsert(j.cat, name, root, fc_layout_name(j.ds.layout), &res->dataset_id, err))) goto out;
     if ((rc = ensure_extractors(&j, &model, err))) goto out;
+    fc_error ignored; /* housekeeping of earlier killed runs must not stop this one */
+    fc_extract_mark_interrupted(j.cat, NULL, &ignored);
     fc_strbuf params = {0};
     params_json(&j, &params);
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
@@ -459,9 +467,8 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
     size_t nr = 0;
     for (size_t i = 0; i < j.ds.n; i++)
         if (j.st[i].status != ST_PENDING) fill_row(&j, i, &rows[nr++]);
-    rc = fc_catalog_item_upsert(j.cat, res->dataset_id, rows, nr, j.stamp, err);
+    rc = fc_catalog_item_sync(j.cat, res->dataset_id, rows, nr, j.stamp, NULL, err); /* one transaction */
     free(rows);
-    if (rc == 0) rc = fc_catalog_item_prune(j.cat, res->dataset_id, j.stamp, NULL, err);
 out:
     report(&j);
     res->counts = j.prog;

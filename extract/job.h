@@ -4,7 +4,8 @@
  * a hash whose features exist for this extractor is not recomputed, whatever the
  * file's name or data set), runs the pipeline on the rest, stores each batch's features in one LMDB
  * transaction and then its catalog rows, and records bad files with their reason.
- * A killed job loses at most the batch in flight; rerunning completes it.
+ * A killed job loses at most the batch in flight; rerunning completes it (and marks the killed
+ * run's record interrupted, see interrupted.h).
  * Not here: printing (the CLI gets progress through a callback), training, export. */
 #ifndef FC_JOB_H
 #define FC_JOB_H

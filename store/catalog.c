@@ -509,12 +509,9 @@ int fc_catalog_dataset_extractors(fc_catalog *cat, int64_t dataset_id, fc_catalo
 
 /* ---- items --------------------------------------------------------------------------------- */
 
-int fc_catalog_item_upsert(fc_catalog *cat, int64_t dataset_id, const fc_catalog_item *items,
-                           size_t n, int64_t seen, fc_error *err) {
-    const char *what = "item upsert";
-    sqlite3_stmt *s = NULL;
-    int rc = check_writable(cat, what, err);
-    if (rc) return rc;
+/* Checks n item records before any SQL runs. */
+static int check_items(const fc_catalog *cat, const fc_catalog_item *items, size_t n, const char *what,
+                       fc_error *err) {
     if (!items && n) return fc_fail(err, FC_EINVAL, "%s: %s: NULL items", cat->path, what);
     for (size_t i = 0; i < n; i++) {
         const fc_catalog_item *it = &items[i];
@@ -527,9 +524,14 @@ int fc_catalog_item_upsert(fc_catalog *cat, int64_t dataset_id, const fc_catalog
             return fc_fail(err, FC_EINVAL, "%s: %s: %s: an ok item needs its SHA-256", cat->path,
                            what, it->path);
     }
-    if (n == 0) return FC_OK;
-    if ((rc = prep(cat, S_ITEM_UPSERT, &s, what, err))) return rc;
-    if ((rc = begin(cat, what, err))) return rc;
+    return FC_OK;
+}
+
+/* Upserts n checked items inside the caller's transaction. */
+static int upsert_rows(fc_catalog *cat, int64_t dataset_id, const fc_catalog_item *items, size_t n,
+                       int64_t seen, const char *what, fc_error *err) {
+    sqlite3_stmt *s = NULL;
+    int rc = prep(cat, S_ITEM_UPSERT, &s, what, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const fc_catalog_item *it = &items[i];
         sqlite3_bind_int64(s, 1, dataset_id);
@@ -547,6 +549,44 @@ int fc_catalog_item_upsert(fc_catalog *cat, int64_t dataset_id, const fc_catalog
         sqlite3_bind_int64(s, 10, seen);
         if ((rc = step_done(cat, s, what, err))) fc_error_prefix(err, "%s: ", it->path);
     }
+    return rc;
+}
+
+/* Deletes the data set's rows not stamped `seen`, inside the caller's transaction. */
+static int prune_rows(fc_catalog *cat, int64_t dataset_id, int64_t seen, int64_t *removed, const char *what,
+                      fc_error *err) {
+    sqlite3_stmt *s = NULL;
+    int rc = prep(cat, S_ITEM_PRUNE, &s, what, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, dataset_id);
+    sqlite3_bind_int64(s, 2, seen);
+    if ((rc = step_done(cat, s, what, err))) return rc;
+    if (removed) *removed = sqlite3_changes(cat->db);
+    return FC_OK;
+}
+
+int fc_catalog_item_upsert(fc_catalog *cat, int64_t dataset_id, const fc_catalog_item *items,
+                           size_t n, int64_t seen, fc_error *err) {
+    const char *what = "item upsert";
+    int rc = check_writable(cat, what, err);
+    if (rc || (rc = check_items(cat, items, n, what, err))) return rc;
+    if (n == 0) return FC_OK;
+    if ((rc = begin(cat, what, err))) return rc;
+    rc = upsert_rows(cat, dataset_id, items, n, seen, what, err);
+    if (rc == 0) rc = commit(cat, what, err);
+    if (rc) rollback(cat);
+    return rc;
+}
+
+int fc_catalog_item_sync(fc_catalog *cat, int64_t dataset_id, const fc_catalog_item *items, size_t n,
+                         int64_t seen, int64_t *removed, fc_error *err) {
+    const char *what = "item sync";
+    if (removed) *removed = 0;
+    int rc = check_writable(cat, what, err);
+    if (rc || (rc = check_items(cat, items, n, what, err))) return rc;
+    if ((rc = begin(cat, what, err))) return rc;
+    rc = upsert_rows(cat, dataset_id, items, n, seen, what, err);
+    if (rc == 0) rc = prune_rows(cat, dataset_id, seen, removed, what, err);
     if (rc == 0) rc = commit(cat, what, err);
     if (rc) rollback(cat);
     return rc;
@@ -572,16 +612,9 @@ int fc_catalog_item_mark_bad(fc_catalog *cat, int64_t dataset_id, const char *pa
 
 int fc_catalog_item_prune(fc_catalog *cat, int64_t dataset_id, int64_t seen, int64_t *removed,
                           fc_error *err) {
-    const char *what = "item prune";
-    sqlite3_stmt *s = NULL;
     if (removed) *removed = 0;
-    int rc = check_writable(cat, what, err);
-    if (rc || (rc = prep(cat, S_ITEM_PRUNE, &s, what, err))) return rc;
-    sqlite3_bind_int64(s, 1, dataset_id);
-    sqlite3_bind_int64(s, 2, seen);
-    if ((rc = step_done(cat, s, what, err))) return rc;
-    if (removed) *removed = sqlite3_changes(cat->db);
-    return FC_OK;
+    int rc = check_writable(cat, "item prune", err);
+    return rc ? rc : prune_rows(cat, dataset_id, seen, removed, "item prune", err);
 }
 
 int fc_catalog_item_list(fc_catalog *cat, int64_t dataset_id, int filter, fc_catalog_item_fn fn,
@@ -877,6 +910,50 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
     }
     if (!rc && step != SQLITE_DONE) rc = sql_fail(cat, step, what, err);
     done(s);
+    return rc;
+}
+
+/* ---- integrity ---------------------------------------------------------------------------- */
+
+/* Each query returns (count, example) of one kind of dangling row. */
+static const struct { const char *what, *sql; } CHECKS[] = {
+    {"items of a data set that does not exist",
+     "SELECT count(*), min(path) FROM items WHERE dataset_id NOT IN (SELECT id FROM datasets)"},
+    {"ok items without a SHA-256",
+     "SELECT count(*), min(path) FROM items WHERE status = 'ok' AND "
+     "(sha256 IS NULL OR length(sha256) <> 32)"},
+    {"runs of a data set that does not exist",
+     "SELECT count(*), min(id) FROM runs WHERE dataset_id IS NOT NULL AND "
+     "dataset_id NOT IN (SELECT id FROM datasets)"},
+    {"runs of an extractor that does not exist",
+     "SELECT count(*), min(id) FROM runs WHERE extractor_id IS NOT NULL AND "
+     "extractor_id NOT IN (SELECT id FROM extractors)"},
+};
+
+int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err) {
+    if (!cat || !fn || !problems) return fc_fail(err, FC_EINVAL, "fc_catalog_check: NULL argument");
+    *problems = 0;
+    int rc = FC_OK;
+    size_t n = sizeof CHECKS / sizeof CHECKS[0];
+    for (size_t i = 0; i <= n && rc == 0; i++) { /* i == n: SQLite's quick_check */
+        const char *what = i < n ? CHECKS[i].what : "SQLite quick_check";
+        sqlite3_stmt *s = NULL;
+        int step = sqlite3_prepare_v2(cat->db, i < n ? CHECKS[i].sql : "PRAGMA quick_check", -1, &s, NULL);
+        if (step) return sql_fail(cat, step, what, err);
+        int64_t count = 0;
+        while ((step = sqlite3_step(s)) == SQLITE_ROW && rc == 0) {
+            const char *text = col_text(s, i < n ? 1 : 0);
+            if (i < n) count = sqlite3_column_int64(s, 0);
+            else if (text && strcmp(text, "ok") != 0) count = 1; /* one row per problem found */
+            if (count > 0) {
+                *problems += (size_t)count;
+                rc = fn(user, what, count, text);
+                count = 0;
+            }
+        }
+        if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW) rc = sql_fail(cat, step, what, err);
+        sqlite3_finalize(s);
+    }
     return rc;
 }
 

@@ -124,6 +124,12 @@ int fc_catalog_item_mark_bad(fc_catalog *cat, int64_t dataset_id, const char *pa
 int fc_catalog_item_prune(fc_catalog *cat, int64_t dataset_id, int64_t seen, int64_t *removed,
                           fc_error *err);
 
+/* fc_catalog_item_upsert of n items with stamp `seen` and then fc_catalog_item_prune with the same
+ * stamp, in ONE transaction: the end of a scan. Two steps would lose rows: a concurrent extract of
+ * the same data set that writes a row with its own stamp between them has it pruned. */
+int fc_catalog_item_sync(fc_catalog *cat, int64_t dataset_id, const fc_catalog_item *items, size_t n,
+                         int64_t seen, int64_t *removed, fc_error *err);
+
 enum { FC_ITEMS_ALL = 0, FC_ITEMS_OK = 1, FC_ITEMS_BAD = 2 };
 
 /* Calls fn for the items of one data set (dataset_id > 0, ordered by path) or of all (0, ordered
@@ -209,6 +215,18 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
 /* Names for enums as stored in SQL ("ok", "extract", "partial", ...); never NULL. */
 const char *fc_run_kind_name(fc_run_kind k);
 const char *fc_run_status_name(fc_run_status s);
+
+/* ---- integrity -----------------------------------------------------------------------------
+ * Rows that point at nothing, which no featcache write leaves behind, killed or not: items of a
+ * missing data set, ok items without a hash, runs naming a missing data set or extractor (a
+ * deleted data set or extractor leaves NULL there, which is fine); and SQLite's quick_check. */
+
+/* Calls fn(user, what, count, example) for each kind of problem found (example: the first path or
+ * run id, may be NULL); *problems gets the total count. Each query is one consistent read, so it
+ * may run while extracts write. fn returns non-zero to stop (that value is returned). Errors:
+ * FC_EINVAL, FC_EIO, FC_EFORMAT (a file SQLite cannot read). */
+typedef int (*fc_catalog_problem_fn)(void *user, const char *what, int64_t count, const char *example);
+int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err);
 
 /* ---- model files ----------------------------------------------------------------------------
  * What featcache learned about a model file, keyed by its real path and valid while its size and

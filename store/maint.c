@@ -167,6 +167,13 @@ static int add_id(void *user, const char *id) {
     return 0;
 }
 
+static int catalog_problem(void *user, const char *what, int64_t count, const char *example) {
+    char msg[700];
+    snprintf(msg, sizeof msg, "catalog: %lld %s (first: %s)", (long long)count, what, example ? example : "-");
+    say(user, msg);
+    return 0;
+}
+
 static int count_unfinished(void *user, const fc_catalog_run *r) {
     if (r->status == FC_RUN_RUNNING) (*(size_t *)user)++;
     return 0;
@@ -202,6 +209,7 @@ int fc_verify(fc_catalog *cat, fc_cache *cache, void (*problem)(void *user, cons
         free(ids.id);
     }
     if (rc == 0) rc = fc_catalog_run_list(cat, count_unfinished, &rep->unfinished_runs, err);
+    if (rc == 0) rc = fc_catalog_check(cat, catalog_problem, &v, &rep->catalog_problems, err);
 out:
     free(info);
     free(ex.known.h);

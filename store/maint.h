@@ -1,7 +1,8 @@
 /* Cache maintenance over the catalog and the feature store together:
  *  - verify: every stored value parses and matches its CRC; every ok item of every data set has
  *    the (view 0) feature of each extractor the data set was extracted with; every stored feature
- *    belongs to a known extractor and a referenced item (orphans are reported, not errors).
+ *    belongs to a known extractor and a referenced item (orphans are reported, not errors); no
+ *    catalog row points at nothing (fc_catalog_check).
  *  - gc: deletes features of unknown/unreferenced extractors and of items no data set references.
  * Run gc when no extract is writing to the same cache (extract commits a batch's features just
  * before the catalog rows that reference them). Not here: printing (problems go to a callback). */
@@ -21,9 +22,11 @@ typedef struct fc_verify_report {
     size_t orphans;        /* features of unknown extractors or unreferenced items */
     size_t datasets, items, extractors;
     size_t unfinished_runs; /* runs still marked running (killed processes) */
+    size_t catalog_problems; /* catalog rows that point at nothing (fc_catalog_check) */
 } fc_verify_report;
 
-/* problem(user, message) is called for each corrupt value and missing feature (first 1000). */
+/* problem(user, message) is called for each corrupt value, missing feature and kind of catalog
+ * problem (first 1000). */
 int fc_verify(fc_catalog *cat, fc_cache *cache, void (*problem)(void *user, const char *msg), void *user,
               fc_verify_report *rep, fc_error *err);
 

@@ -1,0 +1,146 @@
+#!/bin/sh
+# Crash safety of `featcache extract`: 20 SIGKILLs at random moments on a 60-image ants/bees subset
+# (plus the GIF, a bad file), then runs that complete. Extractors in turn (pooled f32, f16, crop
+# 0.875, ...: the next when one is complete) on the same data set; for each, one kill right after
+# the start (catalog open/schema), one during setup (model hashing/loading, data set and run
+# records), the rest anywhere in what is left of the run (decoding, inference, LMDB commits of each
+# 4-image batch, the SQLite rows after each commit, the final item sync and run record). Checks:
+# exports of each extractor bitwise identical to a clean run (features, labels, paths, splits);
+# `featcache verify` clean (no corrupt, missing or unreferenced features, no catalog problems); the
+# catalog's items and extractors equal the clean run's row for row, SQLite integrity and foreign
+# keys intact, the killed runs marked interrupted. FEATCACHE_CRASH_SEED replays an earlier run's delays.
+FC=${FEATCACHE_BIN:-build/featcache}
+SHARED=${FEATCACHE_SHARED:-../shared}
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+ok() { echo "PASS crash: $1"; }
+bad() { echo "FAIL crash: $1"; }
+check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+if [ ! -d "$SHARED/data/hymenoptera" ]; then echo "SKIP crash: $SHARED not found"; exit 0; fi
+M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
+H="$SHARED/data/hymenoptera"
+big=20 small=10 # images per class in train and val
+if [ -n "$FEATCACHE_SANITIZE" ]; then # make sanitize: same kills and checks, fewer images per run
+    big=8 small=4; echo "  FEATCACHE_SANITIZE set: 24 images instead of 60 (sanitizer builds are slow)"
+fi
+for s in train val; do
+    for c in ants bees; do
+        mkdir -p "$T/set/$s/$c"
+        n=$small; [ $s = train ] && n=$big
+        ls "$H/$s/$c" | grep -v '\.gif$' | head -$n | while IFS= read -r f; do cp "$H/$s/$c/$f" "$T/set/$s/$c/"; done
+    done
+done
+cp "$H/train/ants/imageNotFound.gif" "$T/set/train/ants/"
+N=$(find "$T/set" -name '*.jpg' | wc -l)
+OPTS="--batch 4 --quiet"
+# Extractors in turn: when one is complete in the killed cache (its reruns compute nothing and are
+# too short to hit), the kills go on with the next, which computes everything again.
+CONFIGS="f32 f16 crop crop16"
+opts_of() { case $1 in f32) echo "--dtype f32" ;; f16) echo "--dtype f16" ;; crop) echo "--crop 0.875" ;;
+    crop16) echo "--crop 0.875 --dtype f16" ;; esac; }
+used=""
+
+# clean reference of a config: one uninterrupted run, then a rerun that computes nothing (their wall
+# times scale the kill moments), its export and its extractor id
+reference() {
+    t0=$(now)
+    "$FC" extract "$T/set" --model "$M" --cache "$T/clean" $(opts_of $1) $OPTS --json >"$T/ref_$1.json" 2>/dev/null
+    rc=$?
+    t=$(elapsed "$t0")
+    t0=$(now)
+    "$FC" extract "$T/set" --model "$M" --cache "$T/clean" $(opts_of $1) $OPTS 2>/dev/null
+    r=$(elapsed "$t0")
+    id=$(sed -n 's/.*"extractor":"\([0-9a-f]\{12\}\).*/\1/p' "$T/ref_$1.json")
+    "$FC" export set --model "$M" --cache "$T/clean" $(opts_of $1) -o "$T/ref_$1" 2>/dev/null || rc=1
+    echo "  clean $1 run: $N images + 1 GIF in $t s (rerun $r s), extractor $id"
+    [ $rc -eq 3 ] && [ -n "$id" ]
+}
+
+stored() { # features of extractor $1 (12 hex digits) in the killed cache (0 before it exists)
+    "$FC" ls --cache "$T/k" 2>/dev/null | awk -v id="$1" '$1 == id { n = $(NF - 1) } END { print n + 0 }'
+}
+
+seed=${FEATCACHE_CRASH_SEED:-$$}
+kills=0; i=0; moments=""; set -- $CONFIGS
+while [ $kills -lt 20 ] && [ $i -lt 40 ] && [ $# -gt 0 ]; do
+    c=$1
+    case " $used " in *" $c "*) ;; *) reference $c || { bad "clean $c run failed"; exit 0; }; used="$used $c"; k=0 ;; esac
+    have=$(stored $id)
+    if [ "$have" -eq "$N" ]; then shift; continue; fi
+    delay=$(awk -v s="$seed" -v i="$i" -v k="$k" -v t="$t" -v r="$r" -v left="$((N - have))" -v n="$N" 'BEGIN {
+        srand(s * 100 + i); u = rand()
+        if (k == 0) x = 0.02 * u                 # just started: catalog open, schema
+        else if (k == 1) x = 0.02 + 0.9 * r * u  # setup: model facts, data set, extractor, runs
+        else x = u * (r + (t - r) * left / n)    # anywhere in what is left, final rows included
+        printf "%.3f", x }')
+    "$FC" extract "$T/set" --model "$M" --cache "$T/k" $(opts_of $c) $OPTS >/dev/null 2>&1 &
+    pid=$!
+    sleep "$delay"
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    rc=$?
+    if [ $rc -eq 137 ]; then kills=$((kills + 1)); moments="$moments ${delay}s($c,$have/$N)"
+    else moments="$moments ${delay}s($c,$have/$N:finished=$rc)"; fi
+    i=$((i + 1)); k=$((k + 1))
+done
+echo "  seed $seed; moments (delay after start, extractor, its features stored before):$moments"
+[ $kills -eq 20 ]; check "20 runs killed by SIGKILL mid-run ($i started, extractors:$used; seed $seed)" $?
+
+same=0
+for c in $used; do
+    "$FC" extract "$T/set" --model "$M" --cache "$T/k" $(opts_of $c) $OPTS 2>/dev/null
+    rc=$?
+    "$FC" export set --model "$M" --cache "$T/k" $(opts_of $c) -o "$T/out_$c" 2>/dev/null || rc=1
+    [ $rc -eq 3 ] || { same=1; echo "  final $c run: exit $rc"; }
+    for f in features.npy labels.txt paths.txt splits.txt; do
+        cmp -s "$T/ref_$c/$f" "$T/out_$c/$f" || { same=1; echo "  $c $f differs from the clean run"; }
+    done
+done
+check "after the kills, runs complete: features, labels, paths, splits of each extractor bitwise = clean run" $same
+
+"$FC" verify --cache "$T/k" >"$T/verify" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "0 corrupt, 0 missing, 0 unreferenced" "$T/verify" && grep -q "; 0 catalog problems" "$T/verify" &&
+    ! grep -q "interrupted" "$T/verify"
+check "verify clean: no corrupt, missing or unreferenced features, no catalog problems, no run left running" $?
+[ $? -eq 0 ] || cat "$T/verify"
+
+if $PY -c 'import sqlite3' 2>/dev/null; then
+    $PY - "$T/clean/catalog.sqlite" "$T/k/catalog.sqlite" <<'PY'
+import sqlite3, sys
+def rows(path):
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    r = {
+        "integrity": db.execute("PRAGMA integrity_check").fetchall(),
+        "foreign keys": db.execute("PRAGMA foreign_key_check").fetchall(),
+        "datasets": db.execute("SELECT name, format FROM datasets ORDER BY name").fetchall(),
+        "items": db.execute("SELECT d.name, path, hex(sha256), label, split, status, error, size, mtime "
+                            "FROM items JOIN datasets d ON d.id = dataset_id ORDER BY 1, 2").fetchall(),
+        "items total": db.execute("SELECT count(*) FROM items").fetchall(),
+        "extractors": db.execute("SELECT id, model_sha256, layer, size, crop, preprocess, views, dtype, dims "
+                                 "FROM extractors ORDER BY id").fetchall(),
+        "dangling runs": db.execute("SELECT count(*) FROM runs WHERE dataset_id NOT IN (SELECT id FROM datasets) "
+                                    "OR extractor_id NOT IN (SELECT id FROM extractors) "
+                                    "OR (kind = 'extract' AND (dataset_id IS NULL OR extractor_id IS NULL))").fetchall(),
+        "stale items": db.execute("SELECT count(*) FROM items WHERE seen <> (SELECT max(seen) FROM items)").fetchall(),
+    }
+    r["running"] = db.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    r["interrupted"] = db.execute("SELECT count(*) FROM runs WHERE status = 'failed' AND result LIKE '%interrupted%'").fetchone()[0]
+    r["runs"] = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    return r
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+bad = [k for k in a if k not in ("running", "runs", "interrupted") and a[k] != b[k]]
+for k in bad:
+    print("  catalog %s differ: clean %r, after kills %r" % (k, a[k][:3], b[k][:3]))
+print("  catalog after kills: %d items, %d extractors, %d runs (%d marked interrupted, %d still 'running')"
+      % (b["items total"][0][0], len(b["extractors"]), b["runs"], b["interrupted"], b["running"]))
+sys.exit(1 if bad or b["integrity"] != [("ok",)] or b["foreign keys"] or b["dangling runs"] != [(0,)] or b["running"] else 0)
+PY
+    check "catalog after the kills: items, extractors, data sets = clean run's; integrity, foreign keys ok; no dangling or stale 'running' runs" $?
+else
+    echo "SKIP crash: catalog row comparison needs python3 (sqlite3 module)"
+fi
+exit 0
