@@ -117,7 +117,7 @@ static int read_external(const char *model_path, const Onnx__TensorProto *t, siz
     if (rc) return rc;
     if (offset < 0 || (length >= 0 && (size_t)length != want))
         return fc_fail(err, FC_EFORMAT, "%s: tensor '%s': external data length %lld does not match "
-                       "its shape (%zu bytes)", model_path, t->name, length, want);
+                       "its shape (%zu bytes)", model_path, t->name ? t->name : "", length, want);
     FILE *f = fopen(path, "rb");
     if (!f) return fc_fail(err, FC_EIO, "%s: cannot open external data '%s': %s", model_path,
                            location, strerror(errno));
@@ -126,7 +126,8 @@ static int read_external(const char *model_path, const Onnx__TensorProto *t, siz
         (unsigned long long)st.st_size - (unsigned long long)offset < want) {
         fclose(f); /* checked before allocating: the declared shape may be absurd */
         return fc_fail(err, FC_EFORMAT, "%s: external data '%s' is shorter than tensor '%s' needs "
-                       "(%zu bytes at offset %lld)", model_path, location, t->name, want, offset);
+                       "(%zu bytes at offset %lld)", model_path, location, t->name ? t->name : "", want,
+                       offset);
     }
     *buf = malloc(want + 1);
     if (!*buf) { fclose(f); return fc_fail(err, FC_ENOMEM, "%s: out of memory", model_path); }
@@ -135,7 +136,8 @@ static int read_external(const char *model_path, const Onnx__TensorProto *t, siz
         free(*buf);
         *buf = NULL;
         return fc_fail(err, FC_EFORMAT, "%s: external data '%s' is shorter than tensor '%s' needs "
-                       "(%zu bytes at offset %lld)", model_path, location, t->name, want, offset);
+                       "(%zu bytes at offset %lld)", model_path, location, t->name ? t->name : "", want,
+                       offset);
     }
     fclose(f);
     return 0;
@@ -220,6 +222,9 @@ static int convert_constant(const char *path, int ext, fc_graph *g, const Onnx__
         return fc_fail(err, FC_EFORMAT, "%s: Constant node '%s' needs one output and one attribute",
                        path, np->name ? np->name : "");
     const Onnx__AttributeProto *a = np->attribute[0];
+    if (!a->name)
+        return fc_fail(err, FC_EFORMAT, "%s: Constant node '%s' has an attribute without a name", path,
+                       np->name ? np->name : "");
     int v = fc_graph_intern(g, np->output[0]);
     if (v < 0) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     fc_value *val = &g->values[v];
@@ -249,7 +254,10 @@ static int convert_attr(const char *path, int ext, fc_graph *g, const Onnx__Node
                         const Onnx__AttributeProto *a, fc_attr *out, fc_error *err) {
     memset(out, 0, sizeof *out);
     out->tensor = -1;
-    out->name = strdup(a->name ? a->name : "");
+    if (!a->name || !*a->name)
+        return fc_fail(err, FC_EFORMAT, "%s: node '%s' has an attribute without a name", path,
+                       np->name ? np->name : "");
+    out->name = strdup(a->name);
     if (!out->name) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     int type = a->has_type ? (int)a->type : 0;
     switch (type) {
@@ -259,7 +267,7 @@ static int convert_attr(const char *path, int ext, fc_graph *g, const Onnx__Node
         out->type = FC_ATTR_STRING;
         out->s = malloc(a->s.len + 1);
         if (!out->s) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
-        memcpy(out->s, a->s.data, a->s.len);
+        if (a->s.len) memcpy(out->s, a->s.data, a->s.len); /* an empty field has data NULL */
         out->s[a->s.len] = 0;
         return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
@@ -267,14 +275,14 @@ static int convert_attr(const char *path, int ext, fc_graph *g, const Onnx__Node
         out->n = (int)a->n_floats;
         out->floats = malloc(a->n_floats * sizeof(float) + 1);
         if (!out->floats) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
-        memcpy(out->floats, a->floats, a->n_floats * sizeof(float));
+        if (a->n_floats) memcpy(out->floats, a->floats, a->n_floats * sizeof(float));
         return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         out->type = FC_ATTR_INTS;
         out->n = (int)a->n_ints;
         out->ints = malloc(a->n_ints * sizeof(int64_t) + 1);
         if (!out->ints) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
-        memcpy(out->ints, a->ints, a->n_ints * sizeof(int64_t));
+        if (a->n_ints) memcpy(out->ints, a->ints, a->n_ints * sizeof(int64_t));
         return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
         if (!a->t) break;
@@ -287,7 +295,8 @@ static int convert_attr(const char *path, int ext, fc_graph *g, const Onnx__Node
     default: break;
     }
     return fc_fail(err, FC_EUNSUPPORTED, "%s: node '%s' (%s): attribute '%s' has a type featcache "
-                   "does not support (%d)", path, np->name ? np->name : "", np->op_type, a->name, type);
+                   "does not support (%d)", path, np->name ? np->name : "", np->op_type ? np->op_type : "",
+                   a->name, type);
 }
 
 static int convert_node(const char *path, int ext, fc_graph *g, const Onnx__NodeProto *np, fc_error *err) {
@@ -302,6 +311,10 @@ static int convert_node(const char *path, int ext, fc_graph *g, const Onnx__Node
     if (!op)
         return fc_fail(err, FC_EUNSUPPORTED, "%s: unsupported operator '%s' (node '%s'); supported: %s",
                        path, op_type, name, fc_op_list());
+    /* every supported operator reads input 0 and writes output 0; the ops assume both exist */
+    if (np->n_input == 0 || !np->input[0][0] || np->n_output == 0 || !np->output[0][0])
+        return fc_fail(err, FC_EFORMAT, "%s: node '%s' (%s) has no %s", path, name, op_type,
+                       np->n_input == 0 || !np->input[0][0] ? "first input" : "first output");
     int idx = fc_graph_add_node(g, name, op_type, (int)np->n_input, (int)np->n_output);
     if (idx < 0) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     fc_node *n = &g->nodes[idx];
@@ -338,6 +351,7 @@ static int convert_node(const char *path, int ext, fc_graph *g, const Onnx__Node
 
 static int convert_input(const char *path, fc_graph *g, const Onnx__ValueInfoProto *vi,
                          fc_error *err) {
+    if (!vi->name || !*vi->name) return fc_fail(err, FC_EFORMAT, "%s: a graph input has no name", path);
     int v = fc_graph_intern(g, vi->name);
     if (v < 0) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     if (g->values[v].c.data) return 0; /* an initializer listed as input (old exporters) */
@@ -416,6 +430,7 @@ static int import_bytes(const char *path, int ext, const uint8_t *bytes, size_t 
     g->outputs = malloc(gp->n_output * sizeof(int));
     if (!g->outputs) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto fail; }
     for (size_t i = 0; i < gp->n_output; i++) {
+        if (!gp->output[i]->name) { rc = fc_fail(err, FC_EFORMAT, "%s: a graph output has no name", path); goto fail; }
         int v = fc_graph_find(g, gp->output[i]->name);
         if (v < 0) { rc = fc_fail(err, FC_EFORMAT, "%s: output '%s' is not produced by any node", path, gp->output[i]->name); goto fail; }
         g->outputs[g->n_outputs++] = v;
