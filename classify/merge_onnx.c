@@ -62,7 +62,7 @@ static long long feature_width(const char *path, const char *feature) {
     fc_model *model = NULL;
     fc_session *s = NULL;
     long long w = 0;
-    fc_session_options so = {1, 0, 0, 1};
+    fc_session_options so = {.batch = 1, .threads = 1};
     if (fc_model_load(path, &mo, &model, NULL) == 0 && fc_session_create(model, &so, &s, NULL) == 0) {
         const fc_tensor *t = fc_session_output(s, 0);
         if (t && t->rank >= 1 && t->dims[0] == 1) w = (long long)fc_tensor_count(t);
