@@ -716,16 +716,10 @@ static int load_graph(reader *r, const Onnx__ModelProto *m, fc_head *h) {
     return 0;
 }
 
-int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_error *err) {
-    if (metadata_json) *metadata_json = NULL;
-    if (!path || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
-    memset(out, 0, sizeof *out);
-    unsigned char *bytes = NULL;
-    size_t size = 0;
-    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
-    if (rc) return rc;
+static int load_bytes(const char *path, const unsigned char *bytes, size_t size, fc_head *out,
+                      char **metadata_json, fc_error *err) {
+    int rc;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
-    free(bytes);
     if (!m)
         return fc_fail(err, FC_EFORMAT, "%s: " NOT_HEAD " (protobuf parsing failed: truncated, corrupt "
                        "or not ONNX)", path);
@@ -746,4 +740,28 @@ fail:
     onnx__model_proto__free_unpacked(m, NULL);
     fc_head_free(out);
     return rc;
+}
+
+int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_error *err) {
+    if (metadata_json) *metadata_json = NULL;
+    if (!path || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
+    memset(out, 0, sizeof *out);
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
+    if (rc) return rc;
+    rc = load_bytes(path, bytes, size, out, metadata_json, err);
+    free(bytes);
+    return rc;
+}
+
+int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_head *out,
+                          char **metadata_json, fc_error *err) {
+    if (metadata_json) *metadata_json = NULL;
+    if ((!data && size) || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (!name) name = "<memory>";
+    if (size > (size_t)FC_ONNX_MAX_BYTES)
+        return fc_fail(err, FC_ELIMIT, "%s: %zu bytes is over the ONNX size limit", name, size);
+    return load_bytes(name, data, size, out, metadata_json, err);
 }
