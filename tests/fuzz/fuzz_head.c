@@ -7,15 +7,21 @@
 
 #include "classify/head_onnx.h"
 
+/* Status and message of the last library call this input reached (0 = all succeeded):
+ * replay_main checks them against the expected codes of the regression files. */
+int fuzz_status;
+fc_error fuzz_error;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_status = 0;
+    fuzz_error.msg[0] = 0;
     fc_head h;
     char *meta = NULL;
-    fc_error err;
-    if (fc_head_load_onnx_mem("fuzz-head.onnx", data, size, &h, &meta, &err) != 0) return 0;
+    if ((fuzz_status = fc_head_load_onnx_mem("fuzz-head.onnx", data, size, &h, &meta, &fuzz_error)) != 0) return 0;
     int d = h.layers[0].in, k = h.n_classes;
     if (d > 0 && k > 0 && (long long)d * k < (1 << 24)) {
         float *x = calloc((size_t)2 * d, sizeof(float)), *p = malloc((size_t)2 * k * sizeof(float));
-        if (x && p) fc_head_predict_proba(&h, x, 2, d, p, 1, &err);
+        fuzz_status = x && p ? fc_head_predict_proba(&h, x, 2, d, p, 1, &fuzz_error) : FC_ENOMEM;
         free(x);
         free(p);
     }

@@ -8,16 +8,22 @@
 
 #include "extract/model.h"
 
+/* Status and message of the last library call this input reached (0 = all succeeded):
+ * replay_main checks them against the expected codes of the regression files. */
+int fuzz_status;
+fc_error fuzz_error;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_status = 0;
+    fuzz_error.msg[0] = 0;
     fc_model *m = NULL;
-    fc_error err;
-    if (fc_model_load_mem("fuzz.onnx", data, size, NULL, &m, &err) != 0) return 0;
+    if ((fuzz_status = fc_model_load_mem("fuzz.onnx", data, size, NULL, &m, &fuzz_error)) != 0) return 0;
     int64_t dims[4];
     fc_model_input_dims(m, dims);
     fc_session_options so = {.batch = 1, .threads = 1, .max_bytes = 256 << 20};
     if (!(dims[2] > 0 && dims[2] <= 64 && dims[3] > 0 && dims[3] <= 64)) so.height = so.width = 16;
     fc_session *s = NULL;
-    if (fc_session_create(m, &so, &s, &err) == 0) {
+    if ((fuzz_status = fc_session_create(m, &so, &s, &fuzz_error)) == 0) {
         for (int i = 0; i < fc_model_n_outputs(m); i++) (void)fc_session_output(s, i);
         fc_session_free(s);
     }

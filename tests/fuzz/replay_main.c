@@ -1,7 +1,8 @@
 /* Replays fuzz inputs without libFuzzer: links with one fuzz target (tests/fuzz/fuzz_*.c) and calls
  * its LLVMFuzzerTestOneInput on every file given (a folder: every file in it), so `make test` runs
- * the crash regressions and seed corpora with the normal compiler. Prints one line per file; exit 0
- * when every input returned (a crash or sanitizer report ends the process). Outside ASan builds the
+ * the crash regressions and seed corpora with the normal compiler. Prints "PATH<tab>STATUS<tab>
+ * MESSAGE" per file (STATUS: the FC_E* code of the last library call reached, 0 = ok); exit 0 when
+ * every input returned (a crash or sanitizer report ends the process). Outside ASan builds the
  * address space is capped so a huge allocation fails (as under the fuzzer) instead of swapping. */
 #include <dirent.h>
 #include <stdint.h>
@@ -11,7 +12,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "core/error.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+extern int fuzz_status;       /* set by the target: status of the last library call reached */
+extern fc_error fuzz_error;
 
 static int replay_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -28,10 +33,11 @@ static int replay_file(const char *path) {
     uint8_t *exact = malloc(n ? n : 1);
     memcpy(exact, buf, n);
     free(buf);
-    printf("replay %s (%zu bytes)\n", path, n);
-    fflush(stdout);
+    fprintf(stderr, "replay %s (%zu bytes)\n", path, n); /* names the input if it crashes */
     LLVMFuzzerTestOneInput(exact, n);
     free(exact);
+    printf("%s\t%d\t%s\n", path, fuzz_status, fuzz_status ? fuzz_error.msg : "ok");
+    fflush(stdout);
     return 0;
 }
 
@@ -66,6 +72,6 @@ int main(int argc, char **argv) {
         }
         free(names);
     }
-    printf("replayed %d inputs, %d unreadable\n", count, bad);
+    fprintf(stderr, "replayed %d inputs, %d unreadable\n", count, bad);
     return bad ? 1 : 0;
 }
