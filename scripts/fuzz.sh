@@ -37,16 +37,15 @@ for t in $targets; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\).*/cov \1 ft \2/p')
-    arts=$(ls "$FB/crashes/$t" 2>/dev/null | wc -l)
-    if [ $rc -eq 0 ]; then result=ok; else result="FOUND (exit $rc)"; found=1; fi
-    line="fuzz $t: ${execs:-?} executions, ${speed:-?} exec/s, ${cov:-cov ?}, $arts artifacts in $FB/crashes/$t: $result"
+    art=$(sed -n 's/.*Test unit written to //p' "$log" | head -1)
+    if [ $rc -eq 0 ]; then result=ok; else result="FOUND (exit $rc): ${art:-no artifact written}"; found=1; fi
+    line="fuzz $t: ${execs:-?} executions, ${speed:-?} exec/s, ${cov:-cov ?}: $result"
     echo "$line"
     if [ $rc -ne 0 ]; then
-        grep -E 'ERROR: |SUMMARY: |runtime error|Test unit written' "$log" | head -8
+        grep -E 'ERROR: |SUMMARY: |runtime error' "$log" | head -6
     fi
     summary="$summary$line
 "
 done
-echo
-printf '%s' "$summary"
+if [ "$target" = all ]; then echo; printf '%s' "$summary"; fi
 exit $found

@@ -32,6 +32,7 @@ for t in image onnx csv head; do
         "$bin" "$f" >"$tmp/out" 2>"$tmp/err"
         rc=$?
         got=$(cut -f2 "$tmp/out")
+        if [ $rc -eq 0 ] && grep -q 'runtime error:' "$tmp/err"; then rc=99; fi # UBSan builds that recover
         if [ $rc -ne 0 ]; then
             echo "FAIL fuzz regression $rel: the replay exited with status $rc"; sed 's/^/    /' "$tmp/err" | tail -15; bad=$((bad + 1))
         elif [ -z "$want" ]; then
@@ -46,7 +47,7 @@ for t in image onnx csv head; do
         echo "(fuzz regressions $t: none recorded)"
     fi
     # seeds: replayed through the target too (same code path the fuzzer starts from)
-    if "$bin" "$tmp/seeds/$t" >"$tmp/out" 2>"$tmp/err"; then
+    if "$bin" "$tmp/seeds/$t" >"$tmp/out" 2>"$tmp/err" && ! grep -q 'runtime error:' "$tmp/err"; then
         total=$(wc -l <"$tmp/out")
         failed=$(awk -F'\t' '$2 != 0' "$tmp/out")
         if [ "$total" -eq 0 ]; then
