@@ -550,23 +550,18 @@ static int read_floats(reader *r, const char *name, int rank, const int64_t *wan
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' uses external data (head files are "
                        "self-contained)", r->path, name);
+    /* the data must match the shape before anything that size is allocated (a few bytes of
+     * protobuf can declare a 1 GiB initializer) */
+    int raw = t->has_raw_data && t->raw_data.len;
+    if (raw && t->raw_data.len != (size_t)count * 4)
+        return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu bytes, its shape needs "
+                       "%lld", r->path, name, t->raw_data.len, (long long)count * 4);
+    if (!raw && t->n_float_data != (size_t)count)
+        return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu values, its shape needs "
+                       "%lld", r->path, name, t->n_float_data, (long long)count);
     float *f = malloc((size_t)count * sizeof *f);
     if (!f) return fc_fail(r->err, FC_ENOMEM, "%s: out of memory", r->path);
-    if (t->has_raw_data && t->raw_data.len) {
-        if (t->raw_data.len != (size_t)count * 4) {
-            free(f);
-            return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu bytes, its shape needs "
-                           "%lld", r->path, name, t->raw_data.len, (long long)count * 4);
-        }
-        memcpy(f, t->raw_data.data, (size_t)count * 4);
-    } else {
-        if (t->n_float_data != (size_t)count) {
-            free(f);
-            return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu values, its shape needs "
-                           "%lld", r->path, name, t->n_float_data, (long long)count);
-        }
-        memcpy(f, t->float_data, (size_t)count * 4);
-    }
+    memcpy(f, raw ? (const void *)t->raw_data.data : (const void *)t->float_data, (size_t)count * 4);
     *out = f;
     return 0;
 }
