@@ -13,10 +13,11 @@ if [ ! -x "$R/make_seeds" ]; then
     echo "FAIL fuzz replay: $R/make_seeds is not built (make test builds it)"
     exit 1
 fi
-if "$R/make_seeds" "$tmp/seeds" >"$tmp/seeds.log" 2>&1; then
+# the generator's ONNX builder (tests/support) does not free its protobuf: no leak check for it
+if ASAN_OPTIONS=detect_leaks=0 "$R/make_seeds" "$tmp/seeds" >"$tmp/seeds.log" 2>&1; then
     echo "PASS fuzz seeds: generated, and every seed is accepted by its parser"
 else
-    echo "FAIL fuzz seeds: make_seeds failed"; cat "$tmp/seeds.log"
+    echo "FAIL fuzz seeds: make_seeds failed"; tail -20 "$tmp/seeds.log"
 fi
 
 for t in image onnx csv head; do
