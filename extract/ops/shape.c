@@ -177,7 +177,8 @@ static int concat_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
                         int threads, fc_error *err) {
     if (n->n_in < 1) return fc_op_fail(n, FC_EFORMAT, err, "needs inputs");
     int r = in[0].rank, axis;
-    if (fc_op_axis(n, fc_attr_int(n, "axis", 0), r > 0 ? r : 1, &axis, err)) return FC_EFORMAT;
+    if (r < 1) return fc_op_fail(n, FC_ESHAPE, err, "input 0 is a scalar (Concat needs rank >= 1)");
+    if (fc_op_axis(n, fc_attr_int(n, "axis", 0), r, &axis, err)) return FC_EFORMAT;
     *out = in[0];
     out->data = NULL;
     out->dims[axis] = 0;
@@ -195,7 +196,7 @@ static int concat_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
 static int concat_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                       fc_error *err) {
     int axis;
-    fc_op_axis(n, fc_attr_int(n, "axis", 0), out->rank, &axis, err);
+    if (fc_op_axis(n, fc_attr_int(n, "axis", 0), out->rank, &axis, err)) return FC_EFORMAT;
     int64_t outer = 1, inner = fc_dtype_size(out->dtype);
     for (int d = 0; d < axis; d++) outer *= out->dims[d];
     for (int d = axis + 1; d < out->rank; d++) inner *= out->dims[d];
