@@ -374,7 +374,7 @@ static int cast_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     if (in[0].dtype == out->dtype) return copy_run(n, in, out, ctx, err);
     for (int64_t i = 0; i < count; i++) {
         if (out->dtype == FC_F32) ((float *)out->data)[i] = (float)((const int64_t *)in[0].data)[i];
-        else ((int64_t *)out->data)[i] = (int64_t)((const float *)in[0].data)[i];
+        else ((int64_t *)out->data)[i] = fc_f32_to_i64(((const float *)in[0].data)[i]);
     }
     return 0;
 }
@@ -442,7 +442,7 @@ static int pad_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const 
         }
         if (inside) memcpy((char *)out->data + i * es, (const char *)in[0].data + src * es, es);
         else if (out->dtype == FC_F32) ((float *)out->data)[i] = value;
-        else ((int64_t *)out->data)[i] = (int64_t)value;
+        else ((int64_t *)out->data)[i] = fc_f32_to_i64(value);
         for (int d = r - 1; d >= 0; d--) {
             if (++idx[d] < out->dims[d]) break;
             idx[d] = 0;
