@@ -98,6 +98,8 @@ demo: all
 		$(SHARED)/data/hymenoptera/val/ants/8124241_36b290d372.jpg $(SHARED)/data/hymenoptera/val/bees/1032546534_06907fe3b3.jpg
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

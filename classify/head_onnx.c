@@ -550,23 +550,18 @@ static int read_floats(reader *r, const char *name, int rank, const int64_t *wan
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' uses external data (head files are "
                        "self-contained)", r->path, name);
+    /* the data must match the shape before anything that size is allocated (a few bytes of
+     * protobuf can declare a 1 GiB initializer) */
+    int raw = t->has_raw_data && t->raw_data.len;
+    if (raw && t->raw_data.len != (size_t)count * 4)
+        return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu bytes, its shape needs "
+                       "%lld", r->path, name, t->raw_data.len, (long long)count * 4);
+    if (!raw && t->n_float_data != (size_t)count)
+        return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu values, its shape needs "
+                       "%lld", r->path, name, t->n_float_data, (long long)count);
     float *f = malloc((size_t)count * sizeof *f);
     if (!f) return fc_fail(r->err, FC_ENOMEM, "%s: out of memory", r->path);
-    if (t->has_raw_data && t->raw_data.len) {
-        if (t->raw_data.len != (size_t)count * 4) {
-            free(f);
-            return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu bytes, its shape needs "
-                           "%lld", r->path, name, t->raw_data.len, (long long)count * 4);
-        }
-        memcpy(f, t->raw_data.data, (size_t)count * 4);
-    } else {
-        if (t->n_float_data != (size_t)count) {
-            free(f);
-            return fc_fail(r->err, FC_EFORMAT, "%s: initializer '%s' holds %zu values, its shape needs "
-                           "%lld", r->path, name, t->n_float_data, (long long)count);
-        }
-        memcpy(f, t->float_data, (size_t)count * 4);
-    }
+    memcpy(f, raw ? (const void *)t->raw_data.data : (const void *)t->float_data, (size_t)count * 4);
     *out = f;
     return 0;
 }
@@ -716,16 +711,10 @@ static int load_graph(reader *r, const Onnx__ModelProto *m, fc_head *h) {
     return 0;
 }
 
-int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_error *err) {
-    if (metadata_json) *metadata_json = NULL;
-    if (!path || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
-    memset(out, 0, sizeof *out);
-    unsigned char *bytes = NULL;
-    size_t size = 0;
-    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
-    if (rc) return rc;
+static int load_bytes(const char *path, const unsigned char *bytes, size_t size, fc_head *out,
+                      char **metadata_json, fc_error *err) {
+    int rc;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
-    free(bytes);
     if (!m)
         return fc_fail(err, FC_EFORMAT, "%s: " NOT_HEAD " (protobuf parsing failed: truncated, corrupt "
                        "or not ONNX)", path);
@@ -746,4 +735,28 @@ fail:
     onnx__model_proto__free_unpacked(m, NULL);
     fc_head_free(out);
     return rc;
+}
+
+int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_error *err) {
+    if (metadata_json) *metadata_json = NULL;
+    if (!path || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
+    memset(out, 0, sizeof *out);
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
+    if (rc) return rc;
+    rc = load_bytes(path, bytes, size, out, metadata_json, err);
+    free(bytes);
+    return rc;
+}
+
+int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_head *out,
+                          char **metadata_json, fc_error *err) {
+    if (metadata_json) *metadata_json = NULL;
+    if ((!data && size) || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (!name) name = "<memory>";
+    if (size > (size_t)FC_ONNX_MAX_BYTES)
+        return fc_fail(err, FC_ELIMIT, "%s: %zu bytes is over the ONNX size limit", name, size);
+    return load_bytes(name, data, size, out, metadata_json, err);
 }

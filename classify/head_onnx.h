@@ -33,6 +33,10 @@ int fc_head_save_onnx(const fc_head *h, const char *path, const char *metadata_j
  * FC_EUNSUPPORTED (a newer head format version), FC_ELIMIT (file too large), FC_ENOMEM.
  * Thread-safe. */
 int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_error *err);
+/* The same for a head file held in memory (read only during the call); `name` (NULL gives
+ * "<memory>") stands for the path in messages. */
+int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_head *out,
+                          char **metadata_json, fc_error *err);
 
 /* ---- Building blocks shared with merge_onnx.c (callers include "onnx/onnx.pb-c.h") ---- */
 

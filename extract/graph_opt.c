@@ -44,6 +44,8 @@ static int all_inputs_const(const fc_graph *g, const fc_node *n) {
     return 1;
 }
 
+#define FOLD_MAX_BYTES (64u << 20)
+
 int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err) {
     for (int oi = 0; oi < g->n_order; oi++) {
         fc_node *n = &g->nodes[g->order[oi]];
@@ -60,6 +62,9 @@ int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err) {
         int rc = n->op->infer(n, in, out, &work, 1, err);
         if (rc) return rc;
         if (work) continue; /* ops needing scratch are not worth folding here */
+        /* nor huge results (a Pad of a constant can ask for gigabytes): the session folds them
+         * within its memory limit */
+        if (fc_tensor_bytes(&out[0]) > FOLD_MAX_BYTES) continue;
         out[0].data = malloc(fc_tensor_bytes(&out[0]) + 64);
         if (!out[0].data) return fc_fail(err, FC_ENOMEM, "out of memory folding node '%s'", n->name);
         fc_run_ctx ctx = {.k = k, .threads = 1, .work = NULL};

@@ -188,7 +188,7 @@ static int png_decode_inner(png_ctx *ctx) {
     png_uint_32 w, h;
     int depth, color, interlace;
     png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, NULL, NULL);
-    if ((long long)w * h > FC_IMAGE_MAX_PIXELS) {
+    if ((unsigned long long)w * h > (unsigned long long)FC_IMAGE_MAX_PIXELS) { /* unsigned: 2^32-1 squared fits */
         ctx->code = FC_ELIMIT;
         snprintf(ctx->msg, sizeof ctx->msg, "PNG is %ux%u, over the limit of %lld pixels",
                  (unsigned)w, (unsigned)h, (long long)FC_IMAGE_MAX_PIXELS);
@@ -233,7 +233,7 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, fc_ima
     if (size >= 24 && !memcmp(data + 12, "IHDR", 4)) {
         uint32_t w = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | data[18] << 8 | data[19];
         uint32_t h = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | data[22] << 8 | data[23];
-        if ((long long)w * h > FC_IMAGE_MAX_PIXELS)
+        if ((unsigned long long)w * h > (unsigned long long)FC_IMAGE_MAX_PIXELS) /* signed would overflow */
             return fc_fail(err, FC_ELIMIT, "%s: PNG declares %ux%u, over the limit of %lld pixels",
                            name, (unsigned)w, (unsigned)h, (long long)FC_IMAGE_MAX_PIXELS);
     }

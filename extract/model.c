@@ -31,12 +31,14 @@ static int select_outputs(fc_model *m, const fc_model_options *opt, fc_error *er
     return 0;
 }
 
-int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out, fc_error *err) {
+/* Imports from the file (data == NULL) or from memory, then prepares the graph. */
+static int model_load(const char *path, const void *data, size_t size, const fc_model_options *opt,
+                      fc_model **out, fc_error *err) {
     *out = NULL;
     fc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) { free(m); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     m->k = opt && opt->kernels ? opt->kernels : fc_kernels_best();
-    int rc = fc_onnx_import(path, &m->g, err);
+    int rc = data ? fc_onnx_import_mem(path, data, size, &m->g, err) : fc_onnx_import(path, &m->g, err);
     if (rc) goto fail;
     if ((rc = select_outputs(m, opt, err))) goto fail;
     fc_graph *g = m->g;
@@ -56,6 +58,16 @@ prefix:
 fail:
     fc_model_free(m);
     return rc;
+}
+
+int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out, fc_error *err) {
+    return model_load(path, NULL, 0, opt, out, err);
+}
+
+int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_model_options *opt,
+                      fc_model **out, fc_error *err) {
+    static const char empty[1];
+    return model_load(name ? name : "<memory>", data ? data : empty, data ? size : 0, opt, out, err);
 }
 
 void fc_model_free(fc_model *m) {

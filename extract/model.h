@@ -26,6 +26,10 @@ typedef struct fc_model_options {
 /* Reads and prepares the model. opt may be NULL. Errors: FC_EIO, FC_EFORMAT, FC_EUNSUPPORTED
  * (unknown op with its node name), FC_ELIMIT, FC_ENOMEM, FC_EINVAL (unknown output name). */
 int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out, fc_error *err);
+/* The same for an ONNX model held in memory (read only during the call; `name`, NULL gives
+ * "<memory>", stands for the path in messages). External tensor data is refused (FC_EUNSUPPORTED). */
+int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_model_options *opt,
+                      fc_model **out, fc_error *err);
 void fc_model_free(fc_model *m);
 
 /* Declared input shape (N, C, H, W); -1 for symbolic dims. */
@@ -51,6 +55,9 @@ typedef struct fc_session_options {
                            each thread's activations stay in its own cache; falls back to 0 when a
                            requested output has no leading batch dim or batch < 2); 0: every layer
                            runs on all threads in turn */
+    long long max_bytes; /* most memory the plan may take (activations, plan-time folded values,
+                            scratch; per thread slice with split_batch): FC_ELIMIT beyond it;
+                            0 = 64 GiB */
 } fc_session_options;
 
 /* Infers every shape for this input size, folds shape computations, plans activation memory by

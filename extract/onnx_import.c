@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/file.h"
 #include "extract/ops/ops.h"
@@ -116,9 +117,17 @@ static int read_external(const char *model_path, const Onnx__TensorProto *t, siz
     if (rc) return rc;
     if (offset < 0 || (length >= 0 && (size_t)length != want))
         return fc_fail(err, FC_EFORMAT, "%s: tensor '%s': external data length %lld does not match "
-                       "its shape (%zu bytes)", model_path, t->name, length, want);
+                       "its shape (%zu bytes)", model_path, t->name ? t->name : "", length, want);
     FILE *f = fc_file_open_regular(path, NULL, err);
     if (!f) return fc_error_prefix(err, "%s: external data '%s': ", model_path, location);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || (unsigned long long)st.st_size < (unsigned long long)offset ||
+        (unsigned long long)st.st_size - (unsigned long long)offset < want) {
+        fclose(f); /* checked before allocating: the declared shape may be absurd */
+        return fc_fail(err, FC_EFORMAT, "%s: external data '%s' is shorter than tensor '%s' needs "
+                       "(%zu bytes at offset %lld)", model_path, location, t->name ? t->name : "", want,
+                       offset);
+    }
     *buf = malloc(want + 1);
     if (!*buf) { fclose(f); return fc_fail(err, FC_ENOMEM, "%s: out of memory", model_path); }
     if (fseeko(f, (off_t)offset, SEEK_SET) != 0 || fread(*buf, 1, want, f) != want) {
@@ -126,14 +135,17 @@ static int read_external(const char *model_path, const Onnx__TensorProto *t, siz
         free(*buf);
         *buf = NULL;
         return fc_fail(err, FC_EFORMAT, "%s: external data '%s' is shorter than tensor '%s' needs "
-                       "(%zu bytes at offset %lld)", model_path, location, t->name, want, offset);
+                       "(%zu bytes at offset %lld)", model_path, location, t->name ? t->name : "", want,
+                       offset);
     }
     fclose(f);
     return 0;
 }
 
 /* Fills value v (already interned) with the tensor's constant data. */
-static int convert_tensor(const char *path, const Onnx__TensorProto *t, fc_value *v, fc_error *err) {
+/* ext: 1 when external data may be read from beside the model file, 0 for models held in memory. */
+static int convert_tensor(const char *path, int ext, const Onnx__TensorProto *t, fc_value *v,
+                          fc_error *err) {
     const char *name = t->name ? t->name : "";
     int dt = t->has_data_type ? t->data_type : 0;
     size_t esz = onnx_elem_size(dt);
@@ -151,63 +163,73 @@ static int convert_tensor(const char *path, const Onnx__TensorProto *t, fc_value
     v->c.dtype = v->dtype;
     v->c.rank = (int)t->n_dims;
     for (size_t i = 0; i < t->n_dims; i++) v->c.dims[i] = t->dims[i];
-    void *dst = malloc((size_t)count * fc_dtype_size(v->dtype) + 64);
-    if (!dst) return fc_fail(err, FC_ENOMEM, "%s: tensor '%s': out of memory", path, name);
     size_t want = (size_t)count * esz;
-    int rc = 0;
-    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-        uint8_t *buf = NULL;
-        rc = read_external(path, t, want, &buf, err);
-        if (rc == 0) convert_raw(dt, buf, count, dst);
-        free(buf);
-    } else if (t->has_raw_data) {
-        if (t->raw_data.len != want)
-            rc = fc_fail(err, FC_EFORMAT, "%s: tensor '%s' holds %zu bytes but its shape needs %zu",
-                         path, name, t->raw_data.len, want);
-        else convert_raw(dt, t->raw_data.data, count, dst);
-    } else {
-        float *f = dst;
-        int64_t *q = dst;
-        size_t have;
+    int external = t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    /* the data held in the file must match the shape before anything that size is allocated: a
+     * few bytes of protobuf can declare a 64 GiB tensor */
+    size_t have = 0;
+    if (!external && t->has_raw_data) {
+        have = t->raw_data.len;
+        if (have != want)
+            return fc_fail(err, FC_EFORMAT, "%s: tensor '%s' holds %zu bytes but its shape needs %zu",
+                           path, name, have, want);
+    } else if (!external) {
         if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) have = t->n_float_data;
         else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) have = t->n_double_data;
         else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) have = t->n_int64_data;
         else if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__UINT64 || dt == ONNX__TENSOR_PROTO__DATA_TYPE__UINT32) have = t->n_uint64_data;
         else have = t->n_int32_data;
-        if (have != (size_t)count) {
-            rc = fc_fail(err, FC_EFORMAT, "%s: tensor '%s' holds %zu values but its shape needs %lld",
-                         path, name, have, (long long)count);
-        } else {
-            for (int64_t i = 0; i < count; i++) {
-                switch (dt) {
-                case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: f[i] = t->float_data[i]; break;
-                case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: f[i] = (float)t->double_data[i]; break;
-                case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: f[i] = half_to_float((uint16_t)t->int32_data[i]); break;
-                case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: q[i] = t->int64_data[i]; break;
-                case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: q[i] = (int64_t)t->uint64_data[i]; break;
-                default: q[i] = t->int32_data[i]; break;
-                }
+        if (have != (size_t)count)
+            return fc_fail(err, FC_EFORMAT, "%s: tensor '%s' holds %zu values but its shape needs %lld",
+                           path, name, have, (long long)count);
+    }
+    uint8_t *ext_buf = NULL; /* external data, read (after its size is checked) before dst exists */
+    if (external && !ext)
+        return fc_fail(err, FC_EUNSUPPORTED, "%s: tensor '%s' has external data, which needs the "
+                       "model's file (this model was given from memory)", path, name);
+    int rc = external ? read_external(path, t, want, &ext_buf, err) : 0;
+    if (rc) return rc;
+    void *dst = malloc((size_t)count * fc_dtype_size(v->dtype) + 64);
+    if (!dst) { free(ext_buf); return fc_fail(err, FC_ENOMEM, "%s: tensor '%s': out of memory", path, name); }
+    if (external) {
+        convert_raw(dt, ext_buf, count, dst);
+        free(ext_buf);
+    } else if (t->has_raw_data) {
+        convert_raw(dt, t->raw_data.data, count, dst);
+    } else {
+        float *f = dst;
+        int64_t *q = dst;
+        for (int64_t i = 0; i < count; i++) {
+            switch (dt) {
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: f[i] = t->float_data[i]; break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: f[i] = (float)t->double_data[i]; break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: f[i] = half_to_float((uint16_t)t->int32_data[i]); break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: q[i] = t->int64_data[i]; break;
+            case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: q[i] = (int64_t)t->uint64_data[i]; break;
+            default: q[i] = t->int32_data[i]; break;
             }
         }
     }
-    if (rc) { free(dst); return rc; }
     free(v->c.data);
     v->c.data = dst;
     return 0;
 }
 
 /* Constant node -> constant value (value, value_float(s), value_int(s)). */
-static int convert_constant(const char *path, fc_graph *g, const Onnx__NodeProto *np, fc_error *err) {
+static int convert_constant(const char *path, int ext, fc_graph *g, const Onnx__NodeProto *np, fc_error *err) {
     if (np->n_output != 1 || !np->output[0][0] || np->n_attribute != 1)
         return fc_fail(err, FC_EFORMAT, "%s: Constant node '%s' needs one output and one attribute",
                        path, np->name ? np->name : "");
     const Onnx__AttributeProto *a = np->attribute[0];
+    if (!a->name)
+        return fc_fail(err, FC_EFORMAT, "%s: Constant node '%s' has an attribute without a name", path,
+                       np->name ? np->name : "");
     int v = fc_graph_intern(g, np->output[0]);
     if (v < 0) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     fc_value *val = &g->values[v];
     if (val->c.data || val->producer >= 0)
         return fc_fail(err, FC_EFORMAT, "%s: tensor '%s' is defined twice", path, val->name);
-    if (!strcmp(a->name, "value") && a->t) return convert_tensor(path, a->t, val, err);
+    if (!strcmp(a->name, "value") && a->t) return convert_tensor(path, ext, a->t, val, err);
     int is_float = !strcmp(a->name, "value_float") || !strcmp(a->name, "value_floats");
     int is_int = !strcmp(a->name, "value_int") || !strcmp(a->name, "value_ints");
     if (!is_float && !is_int)
@@ -227,11 +249,14 @@ static int convert_constant(const char *path, fc_graph *g, const Onnx__NodeProto
     return 0;
 }
 
-static int convert_attr(const char *path, fc_graph *g, const Onnx__NodeProto *np,
+static int convert_attr(const char *path, int ext, fc_graph *g, const Onnx__NodeProto *np,
                         const Onnx__AttributeProto *a, fc_attr *out, fc_error *err) {
     memset(out, 0, sizeof *out);
     out->tensor = -1;
-    out->name = strdup(a->name ? a->name : "");
+    if (!a->name || !*a->name)
+        return fc_fail(err, FC_EFORMAT, "%s: node '%s' has an attribute without a name", path,
+                       np->name ? np->name : "");
+    out->name = strdup(a->name);
     if (!out->name) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     int type = a->has_type ? (int)a->type : 0;
     switch (type) {
@@ -241,7 +266,7 @@ static int convert_attr(const char *path, fc_graph *g, const Onnx__NodeProto *np
         out->type = FC_ATTR_STRING;
         out->s = malloc(a->s.len + 1);
         if (!out->s) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
-        memcpy(out->s, a->s.data, a->s.len);
+        if (a->s.len) memcpy(out->s, a->s.data, a->s.len); /* an empty field has data NULL */
         out->s[a->s.len] = 0;
         return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
@@ -249,14 +274,14 @@ static int convert_attr(const char *path, fc_graph *g, const Onnx__NodeProto *np
         out->n = (int)a->n_floats;
         out->floats = malloc(a->n_floats * sizeof(float) + 1);
         if (!out->floats) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
-        memcpy(out->floats, a->floats, a->n_floats * sizeof(float));
+        if (a->n_floats) memcpy(out->floats, a->floats, a->n_floats * sizeof(float));
         return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         out->type = FC_ATTR_INTS;
         out->n = (int)a->n_ints;
         out->ints = malloc(a->n_ints * sizeof(int64_t) + 1);
         if (!out->ints) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
-        memcpy(out->ints, a->ints, a->n_ints * sizeof(int64_t));
+        if (a->n_ints) memcpy(out->ints, a->ints, a->n_ints * sizeof(int64_t));
         return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
         if (!a->t) break;
@@ -264,26 +289,31 @@ static int convert_attr(const char *path, fc_graph *g, const Onnx__NodeProto *np
         int v = fc_graph_new_value(g, a->name);
         if (v < 0) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
         out->tensor = v;
-        return convert_tensor(path, a->t, &g->values[v], err);
+        return convert_tensor(path, ext, a->t, &g->values[v], err);
     }
     default: break;
     }
     return fc_fail(err, FC_EUNSUPPORTED, "%s: node '%s' (%s): attribute '%s' has a type featcache "
-                   "does not support (%d)", path, np->name ? np->name : "", np->op_type, a->name, type);
+                   "does not support (%d)", path, np->name ? np->name : "", np->op_type ? np->op_type : "",
+                   a->name, type);
 }
 
-static int convert_node(const char *path, fc_graph *g, const Onnx__NodeProto *np, fc_error *err) {
+static int convert_node(const char *path, int ext, fc_graph *g, const Onnx__NodeProto *np, fc_error *err) {
     const char *op_type = np->op_type ? np->op_type : "";
     const char *name = np->name && *np->name ? np->name : (np->n_output ? np->output[0] : "");
     if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx") != 0)
         return fc_fail(err, FC_EUNSUPPORTED, "%s: node '%s' uses operator '%s' from domain '%s'; "
                        "featcache supports the standard ONNX domain only", path, name, op_type,
                        np->domain);
-    if (!strcmp(op_type, "Constant")) return convert_constant(path, g, np, err);
+    if (!strcmp(op_type, "Constant")) return convert_constant(path, ext, g, np, err);
     const fc_op_def *op = fc_op_find(op_type);
     if (!op)
         return fc_fail(err, FC_EUNSUPPORTED, "%s: unsupported operator '%s' (node '%s'); supported: %s",
                        path, op_type, name, fc_op_list());
+    /* every supported operator reads input 0 and writes output 0; the ops assume both exist */
+    if (np->n_input == 0 || !np->input[0][0] || np->n_output == 0 || !np->output[0][0])
+        return fc_fail(err, FC_EFORMAT, "%s: node '%s' (%s) has no %s", path, name, op_type,
+                       np->n_input == 0 || !np->input[0][0] ? "first input" : "first output");
     int idx = fc_graph_add_node(g, name, op_type, (int)np->n_input, (int)np->n_output);
     if (idx < 0) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     fc_node *n = &g->nodes[idx];
@@ -310,7 +340,7 @@ static int convert_node(const char *path, fc_graph *g, const Onnx__NodeProto *np
     if (!n->attr) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     for (size_t i = 0; i < np->n_attribute; i++) {
         fc_attr tmp;
-        int rc = convert_attr(path, g, np, np->attribute[i], &tmp, err);
+        int rc = convert_attr(path, ext, g, np, np->attribute[i], &tmp, err);
         n = &g->nodes[idx];
         n->attr[n->n_attr++] = tmp; /* owned even on error, freed with the graph */
         if (rc) return rc;
@@ -320,6 +350,7 @@ static int convert_node(const char *path, fc_graph *g, const Onnx__NodeProto *np
 
 static int convert_input(const char *path, fc_graph *g, const Onnx__ValueInfoProto *vi,
                          fc_error *err) {
+    if (!vi->name || !*vi->name) return fc_fail(err, FC_EFORMAT, "%s: a graph input has no name", path);
     int v = fc_graph_intern(g, vi->name);
     if (v < 0) return fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
     if (g->values[v].c.data) return 0; /* an initializer listed as input (old exporters) */
@@ -353,14 +384,10 @@ static int convert_input(const char *path, fc_graph *g, const Onnx__ValueInfoPro
     return 0;
 }
 
-int fc_onnx_import(const char *path, fc_graph **out, fc_error *err) {
-    *out = NULL;
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
-    if (rc) return rc;
+static int import_bytes(const char *path, int ext, const uint8_t *bytes, size_t size, fc_graph **out,
+                        fc_error *err) {
+    int rc;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
-    free(bytes);
     if (!m)
         return fc_fail(err, FC_EFORMAT, "%s: not a valid ONNX model (protobuf parsing failed: the file "
                        "is truncated, corrupt or not ONNX)", path);
@@ -391,17 +418,18 @@ int fc_onnx_import(const char *path, fc_graph **out, fc_error *err) {
         int v = fc_graph_intern(g, t->name);
         if (v < 0) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto fail; }
         if (g->values[v].c.data) { rc = fc_fail(err, FC_EFORMAT, "%s: initializer '%s' appears twice", path, t->name); goto fail; }
-        if ((rc = convert_tensor(path, t, &g->values[v], err))) goto fail;
+        if ((rc = convert_tensor(path, ext, t, &g->values[v], err))) goto fail;
     }
     for (size_t i = 0; i < gp->n_input; i++)
         if ((rc = convert_input(path, g, gp->input[i], err))) goto fail;
     if (g->input < 0) { rc = fc_fail(err, FC_EFORMAT, "%s: the model has no data input", path); goto fail; }
     for (size_t i = 0; i < gp->n_node; i++)
-        if ((rc = convert_node(path, g, gp->node[i], err))) goto fail;
+        if ((rc = convert_node(path, ext, g, gp->node[i], err))) goto fail;
     if (gp->n_output == 0) { rc = fc_fail(err, FC_EFORMAT, "%s: the model has no outputs", path); goto fail; }
     g->outputs = malloc(gp->n_output * sizeof(int));
     if (!g->outputs) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto fail; }
     for (size_t i = 0; i < gp->n_output; i++) {
+        if (!gp->output[i]->name) { rc = fc_fail(err, FC_EFORMAT, "%s: a graph output has no name", path); goto fail; }
         int v = fc_graph_find(g, gp->output[i]->name);
         if (v < 0) { rc = fc_fail(err, FC_EFORMAT, "%s: output '%s' is not produced by any node", path, gp->output[i]->name); goto fail; }
         g->outputs[g->n_outputs++] = v;
@@ -413,4 +441,23 @@ fail:
     onnx__model_proto__free_unpacked(m, NULL);
     fc_graph_free(g);
     return rc;
+}
+
+int fc_onnx_import(const char *path, fc_graph **out, fc_error *err) {
+    *out = NULL;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
+    if (rc) return rc;
+    rc = import_bytes(path, 1, bytes, size, out, err);
+    free(bytes);
+    return rc;
+}
+
+int fc_onnx_import_mem(const char *name, const void *data, size_t size, fc_graph **out, fc_error *err) {
+    *out = NULL;
+    if (!name) name = "<memory>";
+    if (size > (size_t)FC_ONNX_MAX_BYTES)
+        return fc_fail(err, FC_ELIMIT, "%s: %zu bytes is over the ONNX size limit", name, size);
+    return import_bytes(name, 0, data, size, out, err);
 }

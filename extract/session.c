@@ -32,6 +32,8 @@ struct fc_session {
     size_t in_floats;  /* floats per input image */
     fc_tensor *outs;   /* (n_outputs) whole-batch outputs */
     char *out_data;
+    long long limit;     /* opt->max_bytes or MAX_ARENA_BYTES */
+    long long folded;    /* bytes of plan-time folded values so far */
 };
 
 static void *aligned_alloc_bytes(size_t n) {
@@ -110,7 +112,14 @@ static int infer_all(fc_session *s, size_t *work_max, fc_error *err) {
                                   g->values[n->out[i]].name);
             out[i].data = NULL;
             if (fold) {
-                void *p = aligned_alloc_bytes(fc_tensor_bytes(&out[i]));
+                /* checked before allocating: constant inputs can ask for absurd outputs (a Pad) */
+                long long bytes = (long long)fc_tensor_bytes(&out[i]);
+                if (bytes > s->limit - s->folded)
+                    return fc_op_fail(n, FC_ELIMIT, err, "folded output '%s' would take the session "
+                                      "over its limit of %lld bytes", g->values[n->out[i]].name,
+                                      s->limit);
+                s->folded += bytes;
+                void *p = aligned_alloc_bytes((size_t)bytes);
                 if (!p) return fc_fail(err, FC_ENOMEM, "out of memory");
                 s->owned[n->out[i]] = p;
                 out[i].data = p;
@@ -176,8 +185,9 @@ static int plan_memory(fc_session *s, fc_error *err) {
             if (cand + size > total) total = cand + size;
         }
     }
-    if ((long long)total > MAX_ARENA_BYTES) {
-        rc = fc_fail(err, FC_ELIMIT, "activations would need %.1f GiB", total / 1073741824.0);
+    if ((long long)total > s->limit - s->folded) {
+        rc = fc_fail(err, FC_ELIMIT, "activations would need %.1f GiB (limit %.1f GiB)",
+                     total / 1073741824.0, s->limit / 1073741824.0);
         goto out;
     }
     s->arena = aligned_alloc_bytes(total);
@@ -221,6 +231,7 @@ static int create_one(const fc_model *m, const fc_session_options *opt, fc_sessi
     s->m = m;
     s->ctx.k = m->k;
     s->ctx.threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    s->limit = opt->max_bytes > 0 && opt->max_bytes < MAX_ARENA_BYTES ? opt->max_bytes : MAX_ARENA_BYTES;
     int rc = FC_ENOMEM;
     int max_io = 2;
     for (int i = 0; i < g->n_nodes; i++)
@@ -239,6 +250,7 @@ static int create_one(const fc_model *m, const fc_session_options *opt, fc_sessi
     x->data = NULL;
     size_t work = 0;
     if ((rc = infer_all(s, &work, err)) || (rc = plan_memory(s, err))) goto fail;
+    if (work > (size_t)s->limit) { rc = fc_fail(err, FC_ELIMIT, "scratch of %zu bytes is over the limit", work); goto fail; }
     if (work && !(s->work = aligned_alloc_bytes(work))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
     s->ctx.work = s->work;
     *out = s;

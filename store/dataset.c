@@ -225,18 +225,14 @@ static char *trim(char *s) {
     return s;
 }
 
-static int scan_csv(builder *b, const char *csv, fc_error *err) {
-    FILE *f = fopen(csv, "r");
-    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", csv, strerror(errno));
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", csv);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+/* Reads the manifest's records from f (not closed); csv names it in messages, paths are relative to
+ * dir. */
+static int parse_csv(builder *b, FILE *f, const char *csv, const char *dir, fc_error *err) {
     free(b->d->root);
-    b->d->root = strdup(dir);
+    if (!(b->d->root = strdup(dir))) return fc_fail(err, FC_ENOMEM, "out of memory");
     size_t bufcap = PATH_MAX * 4;
     char *buf = malloc(bufcap), *fields[8];
-    if (!buf) { fclose(f); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+    if (!buf) return fc_fail(err, FC_ENOMEM, "out of memory");
     int line = 1, rc = 0, first = 1;
     for (;;) {
         int at = line;
@@ -259,6 +255,17 @@ static int scan_csv(builder *b, const char *csv, fc_error *err) {
         if ((rc = add_item(b, path, p, trim(fields[1]), *split ? canonical_split(split) : "", err))) break;
     }
     free(buf);
+    return rc;
+}
+
+static int scan_csv(builder *b, const char *csv, fc_error *err) {
+    FILE *f = fopen(csv, "r");
+    if (!f) return fc_fail(err, FC_EIO, "%s: cannot open: %s", csv, strerror(errno));
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", csv);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+    int rc = parse_csv(b, f, csv, dir, err);
     fclose(f);
     return rc;
 }
@@ -281,6 +288,8 @@ static int collect_classes(fc_dataset *d, fc_error *err) {
     free(labels);
     return 0;
 }
+
+static int finish(fc_dataset *out, const char *path, int rc, fc_error *err);
 
 int fc_dataset_scan(const char *path, fc_layout layout, fc_dataset *out, fc_error *err) {
     memset(out, 0, sizeof *out);
@@ -318,6 +327,31 @@ int fc_dataset_scan(const char *path, fc_layout layout, fc_dataset *out, fc_erro
     }
     for (size_t i = 0; i < b.n_visited; i++) free(b.visited[i]);
     free(b.visited);
+    return finish(out, path, rc, err);
+}
+
+int fc_dataset_parse_csv(const char *name, const char *dir, const void *data, size_t size,
+                         fc_dataset *out, fc_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!name) name = "<memory>";
+    if (!dir || (!data && size)) return fc_fail(err, FC_EINVAL, "%s: NULL argument", name);
+    builder b = {.d = out};
+    out->layout = FC_LAYOUT_CSV;
+    int rc = 0;
+    if (size) { /* fmemopen refuses an empty buffer; an empty manifest simply has no items */
+        FILE *f = fmemopen((void *)data, size, "r");
+        if (!f) return fc_fail(err, FC_ENOMEM, "%s: cannot read from memory: %s", name, strerror(errno));
+        rc = parse_csv(&b, f, name, dir, err);
+        fclose(f);
+    } else if (!(out->root = strdup(dir))) {
+        rc = fc_fail(err, FC_ENOMEM, "out of memory");
+    }
+    return finish(out, name, rc, err);
+}
+
+/* Common end of a scan: refuses empty sets and duplicates, sorts, collects the classes; frees *out
+ * on error. */
+static int finish(fc_dataset *out, const char *path, int rc, fc_error *err) {
     if (rc == 0 && out->n == 0) rc = fc_fail(err, FC_EFORMAT, "%s: no files found", path);
     if (rc == 0 && out->n > 1) qsort(out->items, out->n, sizeof *out->items, cmp_item);
     for (size_t i = 1; rc == 0 && i < out->n; i++)

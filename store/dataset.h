@@ -37,6 +37,11 @@ typedef struct fc_dataset {
  * FC_EFORMAT (malformed CSV line, with line number; empty data set), FC_EINVAL (layout does not fit).
  * On success *out owns everything; free with fc_dataset_free. Thread-safe. */
 int fc_dataset_scan(const char *path, fc_layout layout, fc_dataset *out, fc_error *err);
+/* Parses a CSV manifest held in memory (data is read only during the call) as the csv layout does:
+ * `name` (NULL gives "<memory>") stands for the file in messages, relative paths are joined to dir.
+ * Same errors and result as fc_dataset_scan of such a file. */
+int fc_dataset_parse_csv(const char *name, const char *dir, const void *data, size_t size,
+                         fc_dataset *out, fc_error *err);
 void fc_dataset_free(fc_dataset *d);
 
 /* Catalog name of a data set given on the command line: the base name of its real path (a CSV

@@ -5,16 +5,22 @@
  * cpuid and the environment, both cheap), so there is nothing to initialize or free. */
 #include "extract/kernels/kernels.h"
 
+#include <cpuid.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "extract/kernels/internal.h"
 
+/* F16C from cpuid leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c"). */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 static int cpu_has_avx2(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
 static int cpu_has_avx512(void) {

@@ -51,6 +51,6 @@ int fc_op_const_ints(const fc_tensor *t, int64_t *out, int max) {
     int64_t count = fc_tensor_count(t);
     for (int64_t i = 0; i < count && i < max; i++)
         out[i] = t->dtype == FC_I64 ? ((const int64_t *)t->data)[i]
-                                    : (int64_t)((const float *)t->data)[i];
+                                    : fc_f32_to_i64(((const float *)t->data)[i]);
     return (int)count;
 }

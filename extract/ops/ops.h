@@ -6,6 +6,8 @@
 #ifndef FC_OPS_H
 #define FC_OPS_H
 
+#include <stdint.h>
+
 #include "core/error.h"
 #include "extract/graph.h"
 #include "extract/kernels/kernels.h"
@@ -53,6 +55,14 @@ int fc_op_axis(const fc_node *n, int64_t axis, int rank, int *out, fc_error *err
 /* Error helper: "node 'name' (Op): <message>". */
 int fc_op_fail(const fc_node *n, int code, fc_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* float -> int64 truncating toward zero, saturated at the int64 range and NaN -> 0 (a plain C cast
+ * of an out-of-range float is undefined behaviour). */
+static inline int64_t fc_f32_to_i64(float x) {
+    if (x != x) return 0;
+    if (x >= 9223372036854775807.0f) return INT64_MAX;
+    if (x <= -9223372036854775808.0f) return INT64_MIN;
+    return (int64_t)x;
+}
 /* Reads a constant int64 (or float) tensor input into out (max elements); -1 if not constant. */
 int fc_op_const_ints(const fc_tensor *t, int64_t *out, int max);
 

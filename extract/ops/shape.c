@@ -177,7 +177,8 @@ static int concat_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
                         int threads, fc_error *err) {
     if (n->n_in < 1) return fc_op_fail(n, FC_EFORMAT, err, "needs inputs");
     int r = in[0].rank, axis;
-    if (fc_op_axis(n, fc_attr_int(n, "axis", 0), r > 0 ? r : 1, &axis, err)) return FC_EFORMAT;
+    if (r < 1) return fc_op_fail(n, FC_ESHAPE, err, "input 0 is a scalar (Concat needs rank >= 1)");
+    if (fc_op_axis(n, fc_attr_int(n, "axis", 0), r, &axis, err)) return FC_EFORMAT;
     *out = in[0];
     out->data = NULL;
     out->dims[axis] = 0;
@@ -195,7 +196,7 @@ static int concat_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
 static int concat_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                       fc_error *err) {
     int axis;
-    fc_op_axis(n, fc_attr_int(n, "axis", 0), out->rank, &axis, err);
+    if (fc_op_axis(n, fc_attr_int(n, "axis", 0), out->rank, &axis, err)) return FC_EFORMAT;
     int64_t outer = 1, inner = fc_dtype_size(out->dtype);
     for (int d = 0; d < axis; d++) outer *= out->dims[d];
     for (int d = axis + 1; d < out->rank; d++) inner *= out->dims[d];
@@ -373,7 +374,7 @@ static int cast_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     if (in[0].dtype == out->dtype) return copy_run(n, in, out, ctx, err);
     for (int64_t i = 0; i < count; i++) {
         if (out->dtype == FC_F32) ((float *)out->data)[i] = (float)((const int64_t *)in[0].data)[i];
-        else ((int64_t *)out->data)[i] = (int64_t)((const float *)in[0].data)[i];
+        else ((int64_t *)out->data)[i] = fc_f32_to_i64(((const float *)in[0].data)[i]);
     }
     return 0;
 }
@@ -441,7 +442,7 @@ static int pad_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const 
         }
         if (inside) memcpy((char *)out->data + i * es, (const char *)in[0].data + src * es, es);
         else if (out->dtype == FC_F32) ((float *)out->data)[i] = value;
-        else ((int64_t *)out->data)[i] = (int64_t)value;
+        else ((int64_t *)out->data)[i] = fc_f32_to_i64(value);
         for (int d = r - 1; d >= 0; d--) {
             if (++idx[d] < out->dims[d]) break;
             idx[d] = 0;
