@@ -25,7 +25,7 @@ ISA_AVX2 = -mavx2 -mfma -mf16c
 ISA_AVX512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_AVX512BF16 = $(ISA_AVX512) -mavx512bf16
 
-.PHONY: all test sanitize clean demo torchvision
+.PHONY: all test sanitize check clean demo torchvision
 all: $(BUILD)/featcache $(BUILD)/libfeatcache.a
 
 $(BUILD)/libfeatcache.a: $(LIB_OBJ)
@@ -85,6 +85,13 @@ sanitize:
 	FEATCACHE_SANITIZER_LOGS=$(SAN_LOG) FEATCACHE_SANITIZE=1 \
 	$(MAKE) BUILD=build-asan OPT=-O2 CFLAGS="-O2 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 		LDFLAGS=-fsanitize=address,undefined test
+
+# Everything CI runs (the README's test command), one after the other: the tests, the same tests
+# under ASan+UBSan with leak checking, and 60 s of each libFuzzer target.
+check:
+	$(MAKE) test
+	$(MAKE) sanitize
+	$(MAKE) fuzz-ci
 
 SHARED ?= ../shared
 DEMO_CACHE ?= $(BUILD)/demo-cache
