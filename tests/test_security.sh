@@ -28,8 +28,10 @@ grep -nE '(^|[^A-Za-z0-9_])(system|popen|execl|execlp|execle|execv|execvp|execvp
 files_sql=$(grep -l 'sqlite3_' $SRC)
 [ "$files_sql" = "store/catalog.c" ] || echo "sqlite3 used outside store/catalog.c: $files_sql" >>"$T/err"
 grep -nE 'sqlite3_(exec|mprintf|vmprintf|snprintf|vsnprintf|str_[a-z]+)[[:space:]]*\(' $SRC >>"$T/err"
-# the SQL argument of every prepare: a literal, the constant table SQL[id], or exec_script's `sql`
-grep -n 'sqlite3_prepare' store/catalog.c | grep -vE 'sqlite3_prepare[a-z0-9_]*\([a-z>-]+, ("[^"]*"|SQL\[id\]|sql),' >>"$T/err"
+# the SQL argument of every prepare: a literal, the constant table SQL[id], exec_script's `sql`, or
+# verify's constant CHECKS[i].sql (with the quick_check literal)
+grep -n 'sqlite3_prepare' store/catalog.c |
+    grep -vE 'sqlite3_prepare[a-z0-9_]*\([a-z>-]+, ("[^"]*"|SQL\[id\]|sql|i < n \? CHECKS\[i\]\.sql : "[^"]*"),' >>"$T/err"
 # exec_script runs only literals or the schema constant
 grep -n 'exec_script(cat,' store/catalog.c | grep -vE 'exec_script\(cat, ("[^"]*"|SCHEMA_V1),' >>"$T/err"
 # the constant table, the schema and ITEM_COLS hold string literals only (no formatting, no data)
@@ -38,6 +40,8 @@ awk '/^static const char \*const SQL\[S_COUNT\] = \{/ {on=1; next} on && /^\};/ 
     sed 's/^/SQL table holds a non-literal: /' >>"$T/err"
 awk '/^static const char SCHEMA_V1\[\] =/ {on=1; next} on {print; if (/;[[:space:]]*$/) exit}' store/catalog.c |
     sed 's/;[[:space:]]*$//' | strip | grep . | sed 's/^/schema holds a non-literal: /' >>"$T/err"
+awk '/^static const struct \{ const char \*what, \*sql; \} CHECKS\[\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/catalog.c |
+    sed 's/[{}]//g' | strip | grep . | sed 's/^/CHECKS holds a non-literal: /' >>"$T/err"
 grep '^#define ITEM_COLS' store/catalog.c | sed 's/^#define ITEM_COLS//' | strip | grep . >>"$T/err"
 # nothing formats SQL text at run time
 grep -nE '(printf|strcat|strcpy|memcpy)[[:space:]]*\(.*"[^"]*(SELECT|INSERT|UPDATE|DELETE|DROP|CREATE|PRAGMA|ATTACH) ' $SRC >>"$T/err"
