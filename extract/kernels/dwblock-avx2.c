@@ -18,26 +18,6 @@
 #define DWB_OUT 8192  /* on-stack output strip: 32 KiB */
 #define GROUP 4       /* output pixels per FMA chain group */
 
-/* In-place 8x8 transpose: r[i] lane j <-> r[j] lane i. */
-FC_INLINE void transpose8(vf r[8]) {
-    vf t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    vf t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    vf t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    vf t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    vf s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    vf s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    vf s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    vf s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* One input row of nb (<= 8) planes into strip row dst: (Wp, 8), pixel u = input column u - PL,
  * zero outside [0, W) and in lanes >= nb (missing planes re-read plane nb-1 and are masked off, so
  * the loops are branch-free and the vectors stay in registers). */
@@ -60,7 +40,7 @@ static void fill_row8(const float *in, ptrdiff_t ics, int nb, int W, int PL, int
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) r[c] = v_loadm(src[c] + x0, m);
         }
-        transpose8(r);
+        v_transpose8(r);
         float *d = dst + (size_t)8 * (PL + x0);
         int m = hi - PL - x0 < n ? hi - PL - x0 : n;
         if (m == 8) {
@@ -109,7 +89,7 @@ static void store_pixels8(const float *o, int n, int nb, float *out, ptrdiff_t o
         } else {
             for (int t = 0; t < 8; t++) r[t] = v_load(o + (size_t)8 * (x0 + (t < cnt ? t : 0)));
         }
-        transpose8(r);
+        v_transpose8(r);
         if (cnt == 8 && nb == 8 && stream && ((uintptr_t)(out + x0) | (uintptr_t)(ocs * sizeof(float))) % 32 == 0) {
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) v_stream(out + c * ocs + x0, r[c]);

@@ -11,26 +11,6 @@
 #include "extract/kernels/simd-avx2.h"
 #include "extract/kernels/vact.h"
 
-/* In-place 8x8 transpose of r[0..7]. */
-FC_INLINE void transpose8(vf r[8]) {
-    vf t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    vf t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    vf t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    vf t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    vf s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    vf s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    vf s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    vf s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* o = B^T d over six vectors (the formulas of the scalar twin). */
 FC_INLINE void bt6(const vf d[6], vf o[6]) {
     vf c2 = v_set1(2.0f), c4 = v_set1(4.0f), c5 = v_set1(5.0f);
@@ -82,7 +62,7 @@ static void input8(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt
             vf x[8];
 #pragma GCC unroll 8
             for (int l = 0; l < 8; l++) x[l] = v_loadm(src[l] + c * cs + r * W, rm[r][l]);
-            transpose8(x);
+            v_transpose8(x);
             bt6(x, u[r]);
         }
         float *vc = V + (ptrdiff_t)c * nr + g;
