@@ -419,19 +419,17 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
         while (k < known.n && strcmp(known.rows[k].path, j.ds.items[i].rel) < 0) k++;
         const fc_catalog_item *r = k < known.n && !strcmp(known.rows[k].path, j.ds.items[i].rel) ? &known.rows[k] : NULL;
         int unchanged = r && s->size >= 0 && r->size == s->size && r->mtime == s->mtime;
-        if (unchanged && r->status == FC_ITEM_BAD) { /* known bad: keep its reason and hash */
+        if (unchanged && r->has_hash) { /* the same bytes as hashed before (kept for bad items too) */
+            memcpy(s->hash, r->sha256, 32);
+            s->hashed = 1;
+        }
+        if (unchanged && r->status == FC_ITEM_BAD) { /* known bad: keep its reason */
             s->status = ST_BAD;
             s->error = strdup(r->error ? r->error : "unreadable");
-            if (r->has_hash) {
-                memcpy(s->hash, r->sha256, 32);
-                s->hashed = 1;
-            }
             j.prog.bad++;
             continue;
         }
-        if (unchanged && r->has_hash) {
-            memcpy(s->hash, r->sha256, 32);
-            s->hashed = 1;
+        if (s->hashed) {
             int stored = all_stored(&j, i, err);
             if (stored < 0) { rc = stored; goto out; }
             if (stored) { s->status = ST_CACHED; j.prog.cached++; continue; }
