@@ -75,7 +75,9 @@ check "train with a single class: clear error" $?
 check "train without labels: clear error" $?
 "$FC" eval one --head "$T/head.onnx" $C --split all >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "label 'cats', a class the head does not know" "$T/err"
 check "eval with an unknown class: clear error" $?
-printf 'path,label,split\n%s,ants,test\n%s,bees,test\n' "$(ls "$H"/train/ants/*.jpg | sed -n 3p)" "$(ls "$H"/train/bees/*.jpg | sed -n 3p)" >"$T/m.csv"
+# absolute paths: relative ones would be taken relative to the CSV's folder ($T)
+HA=$(cd "$H" && pwd)
+printf 'path,label,split\n%s,ants,test\n%s,bees,test\n' "$(ls "$HA"/train/ants/*.jpg | sed -n 3p)" "$(ls "$HA"/train/bees/*.jpg | sed -n 3p)" >"$T/m.csv"
 "$FC" extract "$T/m.csv" --model "$M" $C --quiet 2>/dev/null
 "$FC" train "$T/m.csv" --model "$M" $C >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "split is empty" "$T/err"
 check "train with an empty split: clear error" $?
