@@ -58,7 +58,7 @@ static int tensor_is_external(const Onnx__TensorProto *t) {
  * the engine cannot run this backbone (then ONNX Runtime is the only judge). */
 static long long feature_width(const char *path, const char *feature) {
     const char *outs[1] = {feature};
-    fc_model_options mo = {outs, 1, NULL};
+    fc_model_options mo = {.outputs = outs, .n_outputs = 1};
     fc_model *model = NULL;
     fc_session *s = NULL;
     long long w = 0;

@@ -23,11 +23,44 @@ static const char *usage_text =
     "  --parallel MODE  batch: each thread runs its slice of the batch through the whole network;\n"
     "                   layers: every layer runs on all threads (default: batch)\n"
     "  --no-peak        skip measuring the FMA peak\n"
+    "  --profile        also print each step's time (thread-ms per image), GFLOP/s and share\n"
     "  --json           one JSON object instead of text\n";
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* One line per run-time step: thread-milliseconds per image, GFLOP/s of that step on one thread,
+ * share of the total, then totals per op type. */
+static void print_profile(const fc_session *s, int batch, int images) {
+    int n = fc_session_n_steps(s);
+    double total = 0;
+    fc_session_step_info st;
+    for (int i = 0; i < n; i++)
+        if (fc_session_step(s, i, &st) == 0) total += st.seconds;
+    if (total <= 0) return;
+    printf("\n%-4s %-18s %-28s %-18s %9s %8s %6s\n", "step", "op", "node", "output", "ms/img", "GFLOP/s", "share");
+    const char *ops[64];
+    double op_s[64] = {0};
+    int n_ops = 0;
+    for (int i = 0; i < n; i++) {
+        if (fc_session_step(s, i, &st)) continue;
+        char shape[64] = "";
+        for (int d = 1, at = 0; d < st.out.rank && at < (int)sizeof shape - 12; d++)
+            at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%lld", d > 1 ? "x" : "", (long long)st.out.dims[d]);
+        printf("%-4d %-18.18s %-28.28s %-18.18s %9.4f %8.1f %5.1f%%\n", i, st.op, st.node, shape,
+               st.seconds * 1e3 / images, st.seconds > 0 ? st.flops * images / batch / st.seconds / 1e9 : 0,
+               100 * st.seconds / total);
+        int k = 0;
+        while (k < n_ops && strcmp(ops[k], st.op) != 0) k++;
+        if (k == n_ops && n_ops < 64) ops[n_ops++] = st.op;
+        if (k < 64) op_s[k] += st.seconds;
+    }
+    printf("\nby op:\n");
+    for (int k = 0; k < n_ops; k++)
+        printf("  %-18s %9.4f ms/img %5.1f%%\n", ops[k], op_s[k] * 1e3 / images, 100 * op_s[k] / total);
+    printf("  %-18s %9.4f ms/img (thread time)\n", "total", total * 1e3 / images);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -36,9 +69,10 @@ int cmd_bench(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"size", required_argument, 0, 's'},
         {"seconds", required_argument, 0, 'S'}, {"output", required_argument, 0, 'o'},
         {"isa", required_argument, 0, 'i'}, {"no-peak", no_argument, 0, 'P'},
-        {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'p'},
+        {"profile", no_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *output = NULL, *isa = NULL;
-    int batch = 16, threads = 0, size = 0, json = 0, peak = 1, split = 1;
+    int batch = 16, threads = 0, size = 0, json = 0, peak = 1, split = 1, profile = 0;
     double seconds = 10;
     int c;
     optind = 1;
@@ -56,6 +90,7 @@ int cmd_bench(int argc, char **argv) {
             if (cli_parallel_mode("bench", optarg, &split)) return EXIT_USAGE;
             break;
         case 'j': json = 1; break;
+        case 'F': profile = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -81,7 +116,8 @@ int cmd_bench(int argc, char **argv) {
     double t0 = omp_get_wtime();
     if (fc_model_load(model_path, &mo, &m, &err)) goto fail;
     double load_s = omp_get_wtime() - t0;
-    fc_session_options so = {.batch = batch, .height = size, .width = size, .threads = threads, .split_batch = split};
+    fc_session_options so = {.batch = batch, .height = size, .width = size, .threads = threads, .split_batch = split,
+                              .profile = profile};
     if (fc_session_create(m, &so, &s, &err)) goto fail;
     int64_t d[4];
     fc_session_input_dims(s, d);
@@ -119,6 +155,7 @@ int cmd_bench(int argc, char **argv) {
         if (pk > 0) printf(" = %.0f%% of the measured fp32 peak (%.0f GFLOP/s)", 100 * gflops / pk, pk);
         printf("\nload       %.2f s\n", load_s);
     }
+    if (profile && !json) print_profile(s, batch, (n + 2) * batch); /* + the 2 warm-up runs */
     rc = EXIT_OK;
 fail:
     if (rc) fprintf(stderr, "featcache bench: %s\n", err.msg);

@@ -139,6 +139,7 @@ int fc_graph_add_node(fc_graph *g, const char *name, const char *op_type, int n_
     fc_node *n = &g->nodes[g->n_nodes];
     memset(n, 0, sizeof *n);
     n->residual = -1;
+    n->pre_dw = n->pre_expand = -1;
     n->name = strdup(name ? name : "");
     n->op_type = strdup(op_type);
     n->in = calloc((size_t)n_in + 1, sizeof(int));

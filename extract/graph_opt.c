@@ -227,3 +227,59 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
     }
     return 0;
 }
+
+/* Conv node i with constant 4-D weights, no chain of its own and (unless allowed) no fused residual. */
+static const fc_tensor *plain_conv_weights(const fc_graph *g, int i, int residual_ok) {
+    const fc_node *n = &g->nodes[i];
+    if (n->dead || strcmp(n->op_type, "Conv") || n->n_in < 2 || n->in[1] < 0 ||
+        (n->residual >= 0 && !residual_ok) || n->pre_dw >= 0)
+        return NULL;
+    const fc_tensor *w = &g->values[n->in[1]].c;
+    return w->data && w->rank == 4 ? w : NULL;
+}
+
+/* 1x1, stride 1, no padding, one group: the output pixel (y, x) reads only input pixel (y, x). */
+static int is_pointwise(const fc_graph *g, int i, int residual_ok) {
+    const fc_tensor *w = plain_conv_weights(g, i, residual_ok);
+    if (!w || w->dims[2] != 1 || w->dims[3] != 1 || fc_attr_int(&g->nodes[i], "group", 1) != 1) return 0;
+    const fc_node *n = &g->nodes[i];
+    int64_t v[8];
+    int k = fc_attr_ints(n, "strides", v, 8);
+    for (int j = 0; j < k; j++)
+        if (v[j] != 1) return 0;
+    k = fc_attr_ints(n, "pads", v, 8);
+    for (int j = 0; j < k; j++)
+        if (v[j] != 0) return 0;
+    const char *ap = fc_attr_string(n, "auto_pad", "NOTSET");
+    return !strcmp(ap, "NOTSET") || !strcmp(ap, "VALID");
+}
+
+static int is_depthwise(const fc_graph *g, int i) {
+    const fc_tensor *w = plain_conv_weights(g, i, 0);
+    int64_t group = w ? fc_attr_int(&g->nodes[i], "group", 1) : 0;
+    return w && group > 1 && w->dims[1] == 1 && w->dims[0] == group;
+}
+
+int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
+    (void)err;
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int d = g->order[oi];
+        if (!is_depthwise(g, d)) continue;
+        int p = sole_consumer(g, g->nodes[d].out[0]);
+        if (p < 0 || !is_pointwise(g, p, 1) || g->nodes[p].in[0] != g->nodes[d].out[0]) continue;
+        int v_in = g->nodes[d].in[0];
+        int e = g->values[v_in].producer;
+        if (e < 0 || !is_pointwise(g, e, 0) || sole_consumer(g, v_in) != d) e = -1;
+        fc_node *pn = &g->nodes[p];
+        pn->in[0] = e >= 0 ? g->nodes[e].in[0] : v_in; /* the block's input keeps its use count */
+        pn->pre_dw = d;
+        pn->pre_expand = e;
+        g->nodes[d].dead = 1;
+        g->values[g->nodes[d].out[0]].n_uses = 0;
+        if (e >= 0) {
+            g->nodes[e].dead = 1;
+            g->values[v_in].n_uses = 0;
+        }
+    }
+    return 0;
+}

@@ -1,6 +1,7 @@
 /* Load-time graph rewrites: constant folding of weight-side computations, BatchNormalization folded
  * into the preceding Conv, activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
- * x*sigmoid(x)) and residual Add fused into Conv/Gemm epilogues. Requested outputs are never fused
+ * x*sigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks computed as one
+ * node. Requested outputs are never fused
  * away. The graph must be finalized (n_uses valid) before each pass; passes mark nodes dead and the
  * caller finalizes again. Not here: shape inference (session.c), weight packing (ops' prepare). */
 #ifndef FC_GRAPH_OPT_H
@@ -16,5 +17,10 @@ int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err);
 int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err);
 /* Activation and residual-Add fusion into Conv/Gemm epilogues. */
 int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err);
+/* Depthwise blocks (MobileNet's [1x1 expansion ->] depthwise -> 1x1 projection, after epilogue
+ * fusion): the projection Conv takes over its producers (fc_node.pre_dw / pre_expand) and computes
+ * the chain band by band, so the wide intermediate tensors stay in cache (ops/conv_block.c). Only
+ * chains whose intermediates have no other use and are not requested outputs. */
+int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err);
 
 #endif

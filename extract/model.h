@@ -21,6 +21,7 @@ typedef struct fc_model_options {
     const char *const *outputs; /* tensor names to produce (any named tensor); NULL = graph outputs */
     int n_outputs;
     const fc_kernels *kernels;  /* NULL = fc_kernels_best() */
+    int unfused_blocks;         /* 1: depthwise blocks run as separate Convs (same bits; for tests) */
 } fc_model_options;
 
 /* Reads and prepares the model. opt may be NULL. Errors: FC_EIO, FC_EFORMAT, FC_EUNSUPPORTED
@@ -55,6 +56,8 @@ typedef struct fc_session_options {
                            each thread's activations stay in its own cache; falls back to 0 when a
                            requested output has no leading batch dim or batch < 2); 0: every layer
                            runs on all threads in turn */
+    int profile;        /* 1: time every step of every run (fc_session_step); costs two clock reads
+                           per step */
     long long max_bytes; /* most memory the plan may take (activations, plan-time folded values,
                             scratch; per thread slice with split_batch): FC_ELIMIT beyond it;
                             0 = 64 GiB */
@@ -73,6 +76,18 @@ const fc_tensor *fc_session_output(const fc_session *s, int i);
 void fc_session_input_dims(const fc_session *s, int64_t dims[4]);
 /* FLOPs (2 x multiply-adds) of one run. */
 double fc_session_flops(const fc_session *s);
+
+/* Run-time steps (nodes left after folding), in execution order; with split_batch the slices' steps
+ * are summed (seconds are then thread-seconds). info->out has the first output's shape, no data;
+ * node and op point into the model. seconds is the total over all runs so far, 0 without
+ * opt.profile. Returns 0, or FC_EINVAL for an index out of range. */
+typedef struct fc_session_step_info {
+    const char *node, *op;
+    fc_tensor out;
+    double flops, seconds;
+} fc_session_step_info;
+int fc_session_n_steps(const fc_session *s);
+int fc_session_step(const fc_session *s, int i, fc_session_step_info *info);
 void fc_session_free(fc_session *s);
 
 #endif

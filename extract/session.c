@@ -25,6 +25,8 @@ struct fc_session {
     int max_io;
     fc_run_ctx ctx;
     double flops;
+    double *step_flops;  /* (n_run) FLOPs of each run-time step */
+    double *step_s;      /* (n_run) seconds spent in each step over all runs, when profiling; else NULL */
     /* split_batch: sub-sessions run slices of the batch, one thread each; outputs gathered here */
     int batch, n_sub;
     fc_session **sub;
@@ -55,6 +57,8 @@ void fc_session_free(fc_session *s) {
     free(s->arena);
     free(s->work);
     free(s->run);
+    free(s->step_flops);
+    free(s->step_s);
     free(s->io);
     free(s);
 }
@@ -132,9 +136,10 @@ static int infer_all(fc_session *s, size_t *work_max, fc_error *err) {
             if (work) return fc_op_fail(n, FC_EINTERNAL, err, "foldable op needs scratch");
             if ((rc = n->op->run(n, in, out, &ctx, err))) return rc;
         } else {
+            s->step_flops[s->n_run] = n->op->flops ? n->op->flops(n, in, out) : 0;
+            s->flops += s->step_flops[s->n_run];
             s->run[s->n_run++] = g->order[oi];
             if (work > *work_max) *work_max = work;
-            if (n->op->flops) s->flops += n->op->flops(n, in, out);
         }
     }
     return 0;
@@ -239,8 +244,10 @@ static int create_one(const fc_model *m, const fc_session_options *opt, fc_sessi
     s->t = calloc((size_t)g->n_values, sizeof *s->t);
     s->owned = calloc((size_t)g->n_values, sizeof *s->owned);
     s->run = malloc(((size_t)g->n_order + 1) * sizeof(int));
+    s->step_flops = calloc((size_t)g->n_order + 1, sizeof *s->step_flops);
+    if (opt->profile) s->step_s = calloc((size_t)g->n_order + 1, sizeof *s->step_s);
     s->io = calloc((size_t)max_io, sizeof *s->io);
-    if (!s->t || !s->owned || !s->run || !s->io) { fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    if (!s->t || !s->owned || !s->run || !s->step_flops || (opt->profile && !s->step_s) || !s->io) { fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
     for (int v = 0; v < g->n_values; v++)
         if (g->values[v].c.data) s->t[v] = g->values[v].c;
     fc_tensor *x = &s->t[g->input];
@@ -360,8 +367,10 @@ int fc_session_run(fc_session *s, const float *input, fc_error *err) {
         const fc_node *n = &g->nodes[s->run[r]];
         fc_tensor *in, *out;
         node_views(s, n, &in, &out);
+        double t0 = s->step_s ? omp_get_wtime() : 0;
         int rc = n->op->run(n, in, out, &s->ctx, err);
         if (rc) return rc;
+        if (s->step_s) s->step_s[r] += omp_get_wtime() - t0;
     }
     s->t[g->input].data = NULL;
     return 0;
@@ -383,3 +392,23 @@ void fc_session_input_dims(const fc_session *s, int64_t dims[4]) {
 }
 
 double fc_session_flops(const fc_session *s) { return s->flops; }
+
+int fc_session_n_steps(const fc_session *s) { return s->n_sub ? s->sub[0]->n_run : s->n_run; }
+
+int fc_session_step(const fc_session *s, int i, fc_session_step_info *info) {
+    if (i < 0 || i >= fc_session_n_steps(s)) return FC_EINVAL;
+    const fc_session *one = s->n_sub ? s->sub[0] : s;
+    const fc_node *n = &one->m->g->nodes[one->run[i]];
+    info->node = n->name ? n->name : "";
+    info->op = n->op_type;
+    info->out = n->n_out > 0 && n->out[0] >= 0 ? one->t[n->out[0]] : (fc_tensor){0};
+    info->out.data = NULL;
+    info->flops = info->seconds = 0;
+    for (int k = 0; k < (s->n_sub ? s->n_sub : 1); k++) { /* slices: same steps, summed */
+        const fc_session *x = s->n_sub ? s->sub[k] : s;
+        info->flops += x->step_flops[i];
+        info->seconds += x->step_s ? x->step_s[i] : 0;
+    }
+    if (s->n_sub) info->out.dims[0] = s->batch;
+    return 0;
+}

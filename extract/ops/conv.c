@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "extract/ops/conv_state.h"
 #include "extract/ops/ops.h"
 #include "extract/ops/window.h"
 
@@ -22,20 +23,6 @@
 #define WINO_BIG_U (12 << 20)
 #define WINO_MIN_C 16  /* fewer input or output channels: the transforms would dominate */
 
-typedef struct conv_state {
-    int cout, cin_g, group, kh, kw, K; /* K = cin_g * kh * kw */
-    int depthwise;
-    int wino;            /* Winograd F(4x4, 3x3): packed holds 36 transformed weight matrices */
-    float *packed;       /* group g's packed A (Winograd: matrix xi's) at packed + g * group_stride */
-    size_t group_stride;
-    float *bias;         /* (cout), zeros when the node has none */
-    float *dw;           /* depthwise weights (cout, kh*kw) */
-    /* im2col taps (GEMM path): tap t = ky*kw + kx reads stride phase ph[t] (of nph used phases; a
-     * phase is a (row, column) residue modulo the strides) at offset (dy[t], dx[t]) in phase cells */
-    int nph, sh, sw, dh, dw_;
-    int *tap_ph, *tap_dy, *tap_dx, *ph_a, *ph_b;
-    const fc_kernels *k;
-} conv_state;
 
 static void conv_free(void *p) {
     conv_state *s = p;
@@ -133,7 +120,22 @@ static int wino_prepare(conv_state *s, const float *wd, fc_error *err) {
     return 0;
 }
 
+static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err);
+
+/* A block's projection also prepares the depthwise and expansion nodes it computes (dead in the
+ * graph, so model.c does not; their state is freed with the graph like any node's). */
 static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
+    int rc = conv_prepare_one(g, n, k, err);
+    if (rc || n->pre_dw < 0) return rc;
+    conv_state *s = n->state;
+    s->pre_dw = &g->nodes[n->pre_dw];
+    s->pre_expand = n->pre_expand >= 0 ? &g->nodes[n->pre_expand] : NULL;
+    rc = conv_prepare_one(g, &g->nodes[n->pre_dw], k, err);
+    if (!rc && n->pre_expand >= 0) rc = conv_prepare_one(g, &g->nodes[n->pre_expand], k, err);
+    return rc;
+}
+
+static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
     if (n->n_in < 2 || n->in[1] < 0) return fc_op_fail(n, FC_EFORMAT, err, "needs X and W");
     const fc_tensor *w = &g->values[n->in[1]].c;
     if (!w->data) return fc_op_fail(n, FC_EUNSUPPORTED, err, "weights must be constant");
@@ -307,8 +309,8 @@ static int wino_chunk(int nr, int C, int M, int64_t N, const fc_window *w, int64
 /* Per-thread Winograd scratch in floats: V (36, C, tc) and X (36, M, tc), matrices padded by 16. */
 static size_t wino_floats(int C, int M, int tc) { return (size_t)36 * ((size_t)(C + M) * tc + 32); }
 
-static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
-                      int threads, fc_error *err) {
+int fc_conv_infer_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                        int threads, fc_error *err) {
     const conv_state *s = n->state;
     fc_window w;
     int rc = conv_geometry(n, s, &in[0], &w, err);
@@ -510,8 +512,8 @@ static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_win
     return 0;
 }
 
-static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
-                    fc_error *err) {
+int fc_conv_run_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                      fc_error *err) {
     const conv_state *s = n->state;
     fc_window w;
     conv_geometry(n, s, &in[0], &w, err);
@@ -616,7 +618,21 @@ static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
 
 static double conv_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
     const conv_state *s = n->state;
+    if (n->pre_dw >= 0) return fc_conv_block_flops(n, in, out);
     return 2.0 * (double)fc_tensor_count(out) * s->K;
+}
+
+/* A depthwise block (n->pre_dw >= 0) runs in conv_block.c; every other Conv here. */
+static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                      int threads, fc_error *err) {
+    if (n->pre_dw >= 0) return fc_conv_block_infer(n, in, out, work, threads, err);
+    return fc_conv_infer_plain(n, in, out, work, threads, err);
+}
+
+static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                    fc_error *err) {
+    if (n->pre_dw >= 0) return fc_conv_block_run(n, in, out, ctx, err);
+    return fc_conv_run_plain(n, in, out, ctx, err);
 }
 
 const fc_op_def fc_op_conv = {.name = "Conv", .prepare = conv_prepare, .infer = conv_infer,

@@ -1,0 +1,213 @@
+/* Depthwise blocks: a 1x1 projection Conv that also computes its depthwise producer and that one's
+ * 1x1 expansion (MobileNet's inverted residual: x -> expand -> depthwise kxk -> project [+ x]), band
+ * by band. Per image, a band of R output rows needs a few rows of the expanded tensor: they are
+ * computed into a small buffer (rows shared with the previous band are kept), the depthwise kernel
+ * turns them into R rows of its output, and the projection GEMM writes R rows of the block's output.
+ * The expanded tensor (up to 6x the block's channels) never exists whole, so it stays in L2 instead
+ * of going to memory and back twice. The same GEMM and depthwise kernels as the separate Convs run on
+ * the same operands, and both compute an element independently of the rest of the call, so the
+ * result is bitwise the unfused one (tests/test_conv.c). Small planes (14x14, 7x7) gain little from
+ * bands and would fill fewer GEMM panels than the whole-batch path, so there the three Convs run one
+ * after the other on scratch. Not here: finding blocks (graph_opt.c), the kernels, plain Convs. */
+#include <omp.h>
+#include <string.h>
+
+#include "extract/ops/conv_state.h"
+#include "extract/ops/window.h"
+
+#define BAND_MIN_P 400        /* output planes of fewer pixels run unfused */
+#define BAND_BYTES (384 << 10) /* per-thread band buffers: well inside a 1 MiB L2 */
+
+/* Everything a banded run needs besides the tensors. */
+typedef struct block {
+    const fc_node *e, *d, *p;    /* expansion (or NULL), depthwise, projection */
+    const conv_state *es, *ds, *ps;
+    fc_window w;                 /* the depthwise window */
+    int cin, ce, cout, H, W, OH, OW;
+    int R, rin;                  /* output rows per band; expanded rows a band reads (buffer rows) */
+    size_t pbe, eb, db, pbp;     /* per-thread scratch parts in floats: packed B of the expansion,
+                                    expanded rows (ce, rin, W), depthwise rows (ce, R, OW), packed B
+                                    of the projection */
+} block;
+
+static size_t round16(size_t f) { return (f + 15) / 16 * 16; }
+
+static void band_parts(block *b, const fc_kernels *k) {
+    b->rin = (b->R - 1) * b->w.sh + (b->w.kh - 1) * b->w.dh + 1;
+    b->pbe = b->e ? round16(fc_kernels_packed_b_floats(k, b->cin, b->rin * b->W)) : 0;
+    b->eb = b->e ? round16((size_t)b->ce * b->rin * b->W) : 0;
+    b->db = round16((size_t)b->ce * b->R * b->OW);
+    b->pbp = round16(fc_kernels_packed_b_floats(k, b->ce, b->R * b->OW));
+}
+
+static size_t band_floats(const block *b) { return b->pbe + b->eb + b->db + b->pbp; }
+
+/* The block of projection n for input x (N, Cin, H, W) whose output is y (N, Cout, OH, OW); R is
+ * the most rows whose buffers fit BAND_BYTES (at least 1). */
+static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_tensor *y,
+                       const fc_kernels *k, fc_error *err) {
+    memset(b, 0, sizeof *b);
+    b->p = n;
+    b->ps = n->state;
+    b->d = b->ps->pre_dw;
+    b->ds = b->d->state;
+    b->e = b->ps->pre_expand;
+    b->es = b->e ? b->e->state : NULL;
+    b->cin = (int)x->dims[1], b->H = (int)x->dims[2], b->W = (int)x->dims[3];
+    b->ce = b->ds->cout, b->cout = b->ps->cout, b->OH = (int)y->dims[2], b->OW = (int)y->dims[3];
+    int rc = fc_window_infer(b->d, b->H, b->W, b->ds->kh, b->ds->kw, 0, &b->w, err);
+    if (rc) return rc;
+    b->R = 1;
+    while (b->R < b->OH) {
+        b->R++;
+        band_parts(b, k);
+        if (band_floats(b) * sizeof(float) > BAND_BYTES) {
+            b->R--;
+            break;
+        }
+    }
+    band_parts(b, k);
+    return 0;
+}
+
+/* Rows [r0, r1) of the expansion of image x into rows [r0 - e0, r1 - e0) of the buffer eb. */
+static void expand_rows(const block *b, const fc_kernels *k, const float *x, int r0, int r1, int e0,
+                        float *pbe, float *eb) {
+    // x: (cin, H, W); eb: (ce, rin, W)
+    int n = (r1 - r0) * b->W;
+    k->pack_b(b->cin, n, x + (ptrdiff_t)r0 * b->W, (ptrdiff_t)b->H * b->W, 1, pbe);
+    fc_epilogue ep = {.bias = b->es->bias, .act = b->e->act};
+    k->sgemm_packed(b->ce, n, b->cin, b->es->packed, pbe, eb + (ptrdiff_t)(r0 - e0) * b->W,
+                    (ptrdiff_t)b->rin * b->W, 1, &ep);
+}
+
+/* Output rows [y0, y1) of one image, band by band. */
+static void block_rows(const block *b, const fc_kernels *k, const float *x, const float *res,
+                       float *y, int y0, int y1, float *scratch) {
+    // x: (cin, H, W); res, y: (cout, OH, OW)
+    float *pbe = scratch, *eb = pbe + b->pbe, *db = eb + b->eb, *pbp = db + b->db;
+    const fc_window *w = &b->w;
+    ptrdiff_t plane = (ptrdiff_t)b->rin * b->W;
+    int e0 = 0, e1 = 0; /* image rows [e0, e1) of the expansion are in eb's rows [0, e1 - e0) */
+    for (int o0 = y0; o0 < y1; o0 += b->R) {
+        int o1 = o0 + b->R < y1 ? o0 + b->R : y1;
+        /* the depthwise rows read image rows [top, ...); those in [lo, hi) exist, the rest is padding */
+        int top = o0 * w->sh - w->pt, lo = top > 0 ? top : 0;
+        int hi = (o1 - 1) * w->sh - w->pt + (w->kh - 1) * w->dh + 1;
+        if (hi > b->H) hi = b->H;
+        if (hi < lo) hi = lo;
+        const float *src = x + (ptrdiff_t)lo * b->W;
+        ptrdiff_t ics = (ptrdiff_t)b->H * b->W;
+        if (b->e) {
+            if (lo < e0 || lo >= e1) e1 = lo; /* nothing shared with the last band */
+            else if (lo > e0)
+                for (int c = 0; c < b->ce; c++)
+                    memmove(eb + c * plane, eb + c * plane + (ptrdiff_t)(lo - e0) * b->W,
+                            (size_t)(e1 - lo) * b->W * sizeof(float));
+            e0 = lo;
+            if (hi > e1) expand_rows(b, k, x, e1, hi, e0, pbe, eb);
+            e1 = hi > e1 ? hi : e1;
+            src = eb, ics = plane;
+        }
+        int rows = o1 - o0, ncol = rows * b->OW;
+        k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->ds->dw, w->kh, w->kw, w->sh, w->sw,
+                         lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act, db, ncol, rows,
+                         b->OW, 0);
+        k->pack_b(b->ce, ncol, db, ncol, 1, pbp);
+        fc_epilogue ep = {.bias = b->ps->bias, .act = b->p->act,
+                          .residual = res ? res + (ptrdiff_t)o0 * b->OW : NULL};
+        k->sgemm_packed(b->cout, ncol, b->ce, b->ps->packed, pbp, y + (ptrdiff_t)o0 * b->OW,
+                        (ptrdiff_t)b->OH * b->OW, 1, &ep);
+    }
+}
+
+static int banded(const fc_tensor *y) { return y->dims[2] * y->dims[3] >= BAND_MIN_P; }
+
+/* Shapes of the expansion output (te, = in[0] without one) and the depthwise output (td), and the
+ * scratch each of the three Convs needs run on its own. */
+static int chain_shapes(const fc_node *n, const fc_tensor *in, fc_tensor *te, fc_tensor *td,
+                        size_t work[2], int threads, fc_error *err) {
+    const conv_state *ps = n->state;
+    *te = in[0];
+    work[0] = work[1] = 0;
+    int rc = ps->pre_expand ? fc_conv_infer_plain(ps->pre_expand, in, te, &work[0], threads, err) : 0;
+    if (!rc) rc = fc_conv_infer_plain(ps->pre_dw, te, td, &work[1], threads, err);
+    return rc;
+}
+
+static size_t bytes64(const fc_tensor *t) { return (fc_tensor_bytes(t) + 63) / 64 * 64; }
+
+int fc_conv_block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                        int threads, fc_error *err) {
+    const conv_state *ps = n->state;
+    fc_tensor te, td;
+    size_t w[3];
+    int rc = chain_shapes(n, in, &te, &td, w, threads, err);
+    if (!rc) rc = fc_conv_infer_plain(n, &td, out, &w[2], threads, err);
+    if (rc) return rc;
+    if (banded(out)) {
+        block b;
+        if ((rc = block_setup(&b, n, &in[0], out, ps->k, err))) return rc;
+        *work = band_floats(&b) * sizeof(float) * (size_t)threads;
+    } else {
+        size_t most = w[0] > w[1] ? w[0] : w[1];
+        most = most > w[2] ? most : w[2];
+        *work = (ps->pre_expand ? bytes64(&te) : 0) + bytes64(&td) + most;
+    }
+    return 0;
+}
+
+/* Small planes: expansion, depthwise and projection one after the other, the intermediates in
+ * scratch (laid out as fc_conv_block_infer sized it). */
+static int run_unfused(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                       fc_error *err) {
+    const conv_state *ps = n->state;
+    fc_tensor te, td, pin[8];
+    size_t w[2];
+    int rc = chain_shapes(n, in, &te, &td, w, ctx->threads, err);
+    if (rc) return rc;
+    char *at = (char *)ctx->work;
+    if (ps->pre_expand) te.data = at, at += bytes64(&te);
+    td.data = at, at += bytes64(&td);
+    fc_run_ctx c = *ctx;
+    c.work = (float *)at;
+    if (ps->pre_expand && (rc = fc_conv_run_plain(ps->pre_expand, in, &te, &c, err))) return rc;
+    if ((rc = fc_conv_run_plain(ps->pre_dw, &te, &td, &c, err))) return rc;
+    if (n->n_in + 1 > 8) return fc_op_fail(n, FC_EINTERNAL, err, "too many inputs");
+    memcpy(pin, in, sizeof(fc_tensor) * (size_t)(n->n_in + 1)); /* inputs and the residual */
+    pin[0] = td;
+    return fc_conv_run_plain(n, pin, out, &c, err);
+}
+
+int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                      fc_error *err) {
+    if (!banded(out)) return run_unfused(n, in, out, ctx, err);
+    block b;
+    int rc = block_setup(&b, n, &in[0], out, ctx->k, err);
+    if (rc) return rc;
+    int64_t N = in[0].dims[0];
+    /* fewer images than threads (batch 1): each image's rows are split between threads */
+    int split = N >= ctx->threads ? 1 : (int)((ctx->threads + N - 1) / N);
+    if (split > b.OH) split = b.OH;
+    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
+    float *y = out->data;
+    size_t xs = (size_t)b.cin * b.H * b.W, ys = (size_t)b.cout * b.OH * b.OW;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+    for (int64_t t = 0; t < N * split; t++) {
+        int64_t img = t / split;
+        int part = (int)(t % split);
+        block_rows(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
+                   b.OH * part / split, b.OH * (part + 1) / split,
+                   ctx->work + band_floats(&b) * (size_t)omp_get_thread_num());
+    }
+    return 0;
+}
+
+double fc_conv_block_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
+    const conv_state *ps = n->state, *ds = ps->pre_dw->state;
+    double N = (double)in[0].dims[0], pin = (double)in[0].dims[2] * in[0].dims[3];
+    double pout = (double)out->dims[2] * out->dims[3], ce = ds->cout;
+    double f = 2.0 * N * pout * ce * (ps->cout + ds->kh * ds->kw);
+    if (ps->pre_expand) f += 2.0 * N * pin * ce * (double)in[0].dims[1];
+    return f;
+}
