@@ -6,17 +6,18 @@
  * The expanded tensor (up to 6x the block's channels) never exists whole, so it stays in L2 instead
  * of going to memory and back twice. The same GEMM and depthwise kernels as the separate Convs run on
  * the same operands, and both compute an element independently of the rest of the call, so the
- * result is bitwise the unfused one (tests/test_conv.c). Small planes (14x14, 7x7) gain little from
- * bands and would fill fewer GEMM panels than the whole-batch path, so there the three Convs run one
- * after the other on scratch. Not here: finding blocks (graph_opt.c), the kernels, plain Convs. */
+ * result is bitwise the unfused one (tests/test_conv_block.c). Small planes (7x7) gain nothing from
+ * bands and would fill fewer GEMM panels than the whole-batch path (whose columns span images), so
+ * there the three Convs run one after the other on scratch. The two constants below were tuned on
+ * MobileNetV2 (bench --profile). Not here: finding blocks (graph_opt.c), the kernels, plain Convs. */
 #include <omp.h>
 #include <string.h>
 
 #include "extract/ops/conv_state.h"
 #include "extract/ops/window.h"
 
-#define BAND_MIN_P 400        /* output planes of fewer pixels run unfused */
-#define BAND_BYTES (384 << 10) /* per-thread band buffers: well inside a 1 MiB L2 */
+#define BAND_MIN_P 196        /* output planes of fewer pixels (7x7) run unfused */
+#define BAND_BYTES (1024 << 10) /* per-thread band buffers: about one L2 (they are not all hot at once) */
 
 /* Everything a banded run needs besides the tensors. */
 typedef struct block {
