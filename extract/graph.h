@@ -49,7 +49,7 @@ typedef struct fc_node {
     fc_act act;
     int residual;
     /* Conv computed band by band together with its producers (fc_opt_fuse_dw_blocks): the depthwise
-     * Conv node whose output it reads and that node's 1x1 expansion Conv (or -1), both dead in the
+     * Conv node whose output it reads and that node's one-group producer Conv (or -1), both dead in the
      * graph; in[0] is then the block's input. -1 when not fused. */
     int pre_dw, pre_expand;
     void *state;  /* op-private data prepared at load (packed weights); freed by op->free_state */

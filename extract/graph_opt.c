@@ -254,6 +254,11 @@ static int is_pointwise(const fc_graph *g, int i, int residual_ok) {
     return !strcmp(ap, "NOTSET") || !strcmp(ap, "VALID");
 }
 
+/* One group, any kernel, stride and padding (a 1x1 expansion, or a stem convolution). */
+static int is_dense(const fc_graph *g, int i) {
+    return plain_conv_weights(g, i, 0) && fc_attr_int(&g->nodes[i], "group", 1) == 1;
+}
+
 static int is_depthwise(const fc_graph *g, int i) {
     const fc_tensor *w = plain_conv_weights(g, i, 0);
     int64_t group = w ? fc_attr_int(&g->nodes[i], "group", 1) : 0;
@@ -269,7 +274,7 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
         if (p < 0 || !is_pointwise(g, p, 1) || g->nodes[p].in[0] != g->nodes[d].out[0]) continue;
         int v_in = g->nodes[d].in[0];
         int e = g->values[v_in].producer;
-        if (e < 0 || !is_pointwise(g, e, 0) || sole_consumer(g, v_in) != d) e = -1;
+        if (e < 0 || !is_dense(g, e) || sole_consumer(g, v_in) != d) e = -1;
         fc_node *pn = &g->nodes[p];
         pn->in[0] = e >= 0 ? g->nodes[e].in[0] : v_in; /* the block's input keeps its use count */
         pn->pre_dw = d;

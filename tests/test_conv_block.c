@@ -3,8 +3,8 @@
  * fc_model_options.unfused_blocks. For every kernel table, thread count, batch and parallel mode the
  * two must agree bitwise, and both must match a double-precision reference. The cases reach banded
  * runs (one band, many bands, a single row per band with rows kept between bands, strides 1 and 2,
- * 5x5, dilation, asymmetric pads, rows split between threads at batch 1) and the unfused path of
- * small planes. Each case also checks that the fused model really has fewer steps.
+ * 5x5, dilation, asymmetric pads, rows split between threads at batch 1, a strided 3x3 or 5x5 stem
+ * as the expansion) and the unfused path of small planes. Each case also checks that the fused model really has fewer steps.
  * Not here: single Convs (test_conv.c), whole networks (test_models.c, test_torchvision.c). */
 #include <math.h>
 #include <stdio.h>
@@ -19,24 +19,35 @@
 typedef struct block_case {
     const char *name;
     int cin, ce, cout; /* ce = 0: no expansion (the depthwise has cin channels) */
-    int h, w, k, s, pt, pl, pb, pr, d;
+    int h, w, k, s, pt, pl, pb, pr, d; /* the depthwise's input size and window */
     int residual;      /* y = project(...) + x (needs cin == cout, stride 1, same size) */
+    int ek;            /* expansion kernel ek x ek, stride 2, padding ek/2 (a stem); 0: 1x1; h, w
+                          are then the input's size */
 } block_case;
 
 static const block_case CASES[] = {
-    /* name                         cin  ce cout   h   w  k  s pt pl pb pr  d res */
-    {"s1 residual, bands",           8,  48,   8,  30, 30, 3, 1, 1, 1, 1, 1, 1, 1},
-    {"s2 odd sizes",                 8,  40,  12,  45, 43, 3, 2, 1, 1, 1, 1, 1, 0},
-    {"no expansion",                16,   0,  24,  28, 28, 3, 1, 1, 1, 1, 1, 1, 0},
-    {"no expansion s2",             16,   0,  20,  47, 41, 3, 2, 1, 1, 1, 1, 1, 0},
-    {"5x5 s2",                       8,  24,  16,  50, 50, 5, 2, 2, 2, 2, 2, 1, 0},
-    {"dilation 2",                  12,  36,  12,  24, 24, 3, 1, 2, 2, 2, 2, 2, 1},
-    {"asymmetric pads",              6,  30,  10,  26, 25, 3, 1, 0, 2, 2, 0, 1, 0},
-    {"one row per band",            16, 640,  16,  22, 64, 3, 1, 1, 1, 1, 1, 1, 1},
-    {"one row per band s2",         16, 600,  24,  25, 66, 3, 2, 1, 1, 1, 1, 1, 0},
-    {"small plane, unfused path",   16,  96,  16,  13, 13, 3, 1, 1, 1, 1, 1, 1, 1},
-    {"small plane s2",              24, 144,  32,  25, 26, 3, 2, 1, 1, 1, 1, 1, 0},
+    /* name                         cin  ce cout   h   w  k  s pt pl pb pr  d res ek */
+    {"s1 residual, bands",           8,  48,   8,  30, 30, 3, 1, 1, 1, 1, 1, 1, 1,  0},
+    {"s2 odd sizes",                 8,  40,  12,  45, 43, 3, 2, 1, 1, 1, 1, 1, 0,  0},
+    {"no expansion",                16,   0,  24,  28, 28, 3, 1, 1, 1, 1, 1, 1, 0,  0},
+    {"no expansion s2",             16,   0,  20,  47, 41, 3, 2, 1, 1, 1, 1, 1, 0,  0},
+    {"5x5 s2",                       8,  24,  16,  50, 50, 5, 2, 2, 2, 2, 2, 1, 0,  0},
+    {"dilation 2",                  12,  36,  12,  24, 24, 3, 1, 2, 2, 2, 2, 2, 1,  0},
+    {"asymmetric pads",              6,  30,  10,  26, 25, 3, 1, 0, 2, 2, 0, 1, 0,  0},
+    {"one row per band",            16, 640,  16,  22, 64, 3, 1, 1, 1, 1, 1, 1, 1,  0},
+    {"one row per band s2",         16, 600,  24,  25, 66, 3, 2, 1, 1, 1, 1, 1, 0,  0},
+    {"small plane, unfused path",   16,  96,  16,  13, 13, 3, 1, 1, 1, 1, 1, 1, 1,  0},
+    {"small plane s2",              24, 144,  32,  25, 26, 3, 2, 1, 1, 1, 1, 1, 0,  0},
+    {"3x3 s2 stem as expansion",     3,  32,  16,  64, 62, 3, 1, 1, 1, 1, 1, 1, 0, 3},
+    {"5x5 s2 stem, dw s2",           4,  24,  16,  81, 80, 3, 2, 1, 1, 1, 1, 1, 0, 5},
 };
+
+/* The depthwise's input size: the expansion's output. */
+static void dw_in_size(const block_case *c, int *h, int *w) {
+    *h = c->ek ? (c->h + 2 * (c->ek / 2) - c->ek) / 2 + 1 : c->h;
+    *w = c->ek ? (c->w + 2 * (c->ek / 2) - c->ek) / 2 + 1 : c->w;
+}
+static int ek(const block_case *c) { return c->ek ? c->ek : 1; }
 
 static int out_size(int n, int k, int s, int d, int p0, int p1) { return (n + p0 + p1 - d * (k - 1) - 1) / s + 1; }
 
@@ -53,7 +64,7 @@ static int chans(const block_case *c) { return c->ce ? c->ce : c->cin; }
 
 static void weights_make(const block_case *c, unsigned seed, weights *w) {
     int ce = chans(c);
-    size_t n[6] = {(size_t)ce * c->cin, (size_t)ce, (size_t)ce * c->k * c->k, (size_t)ce,
+    size_t n[6] = {(size_t)ce * c->cin * ek(c) * ek(c), (size_t)ce, (size_t)ce * c->k * c->k, (size_t)ce,
                    (size_t)c->cout * ce, (size_t)c->cout};
     float **p[6] = {&w->we, &w->be, &w->wd, &w->bd, &w->wp, &w->bp};
     float scale[6] = {0.5f, 0.5f, 0.4f, 0.3f, 0.25f, 0.2f};
@@ -76,13 +87,18 @@ static void write_model(const block_case *c, const weights *w, const char *path)
     float lo = 0.f, hi = 6.f;
     ob_init(m, "lo", 0, scalar, &lo);
     ob_init(m, "hi", 0, scalar, &hi);
-    int64_t de[4] = {ce, c->cin, 1, 1}, dd[4] = {ce, 1, c->k, c->k}, dp[4] = {c->cout, ce, 1, 1};
+    int64_t de[4] = {ce, c->cin, ek(c), ek(c)}, dd[4] = {ce, 1, c->k, c->k}, dp[4] = {c->cout, ce, 1, 1};
     int64_t dce[1] = {ce}, dco[1] = {c->cout};
     const char *dw_in = "x";
     if (c->ce) {
         ob_init(m, "we", 4, de, w->we);
         ob_init(m, "be", 1, dce, w->be);
-        ob_node(m, "Conv", "expand", "x,we,be", "e");
+        int en = ob_node(m, "Conv", "expand", "x,we,be", "e");
+        if (c->ek) {
+            int64_t est[2] = {2, 2}, ep[4] = {c->ek / 2, c->ek / 2, c->ek / 2, c->ek / 2};
+            ob_attr_ints(m, en, "strides", 2, est);
+            ob_attr_ints(m, en, "pads", 4, ep);
+        }
         clip6(m, "e,lo,hi", "e6");
         dw_in = "e6";
     }
@@ -135,17 +151,26 @@ static double relu6(double v) { return v < 0 ? 0 : v > 6 ? 6 : v; }
 /* Outputs of y (n images) that differ from the double-precision block by more than the tolerance. */
 static int reference_mismatches(const block_case *c, const weights *w, int n, const float *x,
                                 const float *y, int oh, int ow) {
-    int ce = chans(c), bad = 0;
-    size_t hw = (size_t)c->h * c->w;
-    double *e = malloc((size_t)ce * hw * sizeof(double)), *d = malloc((size_t)ce * oh * ow * sizeof(double));
+    int ce = chans(c), bad = 0, dh, dwd, K = ek(c), P = c->ek / 2, S = c->ek ? 2 : 1;
+    dw_in_size(c, &dh, &dwd);
+    size_t hw = (size_t)c->h * c->w, dhw = (size_t)dh * dwd;
+    double *e = malloc((size_t)ce * dhw * sizeof(double)), *d = malloc((size_t)ce * oh * ow * sizeof(double));
     for (int img = 0; img < n; img++) {
         const float *xi = x + (size_t)img * c->cin * hw;
         for (int ch = 0; ch < ce; ch++)
-            for (size_t p = 0; p < hw; p++) {
-                double acc = c->ce ? w->be[ch] : xi[(size_t)ch * hw + p];
-                for (int ci = 0; c->ce && ci < c->cin; ci++) acc += (double)w->we[ch * c->cin + ci] * xi[ci * hw + p];
-                e[ch * hw + p] = c->ce ? relu6(acc) : acc;
-            }
+            for (int ey = 0; ey < dh; ey++)
+                for (int ex = 0; ex < dwd; ex++) {
+                    size_t p = (size_t)ey * dwd + ex;
+                    double acc = c->ce ? w->be[ch] : xi[(size_t)ch * hw + p];
+                    for (int ci = 0; c->ce && ci < c->cin; ci++)
+                        for (int i = 0; i < K; i++)
+                            for (int j = 0; j < K; j++) {
+                                int iy = ey * S - P + i, ix = ex * S - P + j;
+                                if (iy >= 0 && iy < c->h && ix >= 0 && ix < c->w)
+                                    acc += (double)w->we[((ch * c->cin + ci) * K + i) * K + j] * xi[(size_t)ci * hw + (size_t)iy * c->w + ix];
+                            }
+                    e[ch * dhw + p] = c->ce ? relu6(acc) : acc;
+                }
         for (int ch = 0; ch < ce; ch++)
             for (int oy = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++) {
@@ -153,8 +178,8 @@ static int reference_mismatches(const block_case *c, const weights *w, int n, co
                     for (int i = 0; i < c->k; i++)
                         for (int j = 0; j < c->k; j++) {
                             int iy = oy * c->s - c->pt + i * c->d, ix = ox * c->s - c->pl + j * c->d;
-                            if (iy >= 0 && iy < c->h && ix >= 0 && ix < c->w)
-                                acc += (double)w->wd[(ch * c->k + i) * c->k + j] * e[ch * hw + (size_t)iy * c->w + ix];
+                            if (iy >= 0 && iy < dh && ix >= 0 && ix < dwd)
+                                acc += (double)w->wd[(ch * c->k + i) * c->k + j] * e[ch * dhw + (size_t)iy * dwd + ix];
                         }
                     d[((size_t)ch * oh + oy) * ow + ox] = relu6(acc);
                 }
@@ -176,7 +201,9 @@ static int reference_mismatches(const block_case *c, const weights *w, int n, co
 
 static void check_case(const block_case *c, const fc_kernels *k, const char *dir, int idx) {
     const int N = 3;
-    int oh = out_size(c->h, c->k, c->s, c->d, c->pt, c->pb), ow = out_size(c->w, c->k, c->s, c->d, c->pl, c->pr);
+    int dh, dwd;
+    dw_in_size(c, &dh, &dwd);
+    int oh = out_size(dh, c->k, c->s, c->d, c->pt, c->pb), ow = out_size(dwd, c->k, c->s, c->d, c->pl, c->pr);
     size_t nx = (size_t)N * c->cin * c->h * c->w, per = (size_t)c->cout * oh * ow;
     unsigned seed = 777u + (unsigned)idx;
     weights w;

@@ -616,6 +616,43 @@ int fc_conv_run_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     return 0;
 }
 
+/* Output rows of one image, chunk by chunk through the im2col path (see conv_state.h). */
+static int rows_chunk(const conv_state *s) { return CHUNK_COLS / s->k->nr * s->k->nr; }
+
+size_t fc_conv_rows_floats(const fc_node *n, const fc_window *w) {
+    const conv_state *s = n->state;
+    chunk_plan c = {.flat = 0, .cc = rows_chunk(s), .per = 1, .count = 1};
+    size_t pb, bt, ct;
+    scratch_parts(s, &c, w, (int64_t)w->oh * w->ow, 0, &pb, &bt, &ct);
+    return pb + bt;
+}
+
+void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t H, int64_t W, int oy0,
+                  int oy1, float *work, float *C, ptrdiff_t rsc) {
+    const conv_state *s = n->state;
+    const fc_kernels *k = s->k;
+    int64_t P = (int64_t)w->oh * w->ow, end = (int64_t)oy1 * w->ow;
+    int cc = rows_chunk(s);
+    chunk_plan c = {.flat = 0, .cc = cc, .per = 1, .count = 1};
+    size_t npb, nbt, nct;
+    scratch_parts(s, &c, w, P, 0, &npb, &nbt, &nct);
+    float *pb = work, *bt = work + npb;
+    fc_epilogue ep = {.bias = s->bias, .act = n->act};
+    for (int64_t c0 = (int64_t)oy0 * w->ow; c0 < end; c0 += cc) {
+        int nc = (int)(end - c0 < cc ? end - c0 : cc);
+        col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
+        int n_runs = make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
+        int n_segs = make_runs(c0, nc, P, nc, w->ow, 0, segs);
+        phase_src ps;
+        phase_fill(s, w, x, 0, H, W, segs, n_segs, runs, n_runs, &ps, bt);
+        if (s->kh == 1 && s->kw == 1 && n_segs == 1)
+            k->pack_b(s->K, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, pb);
+        else
+            im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
+        k->sgemm_packed(s->cout, nc, s->K, s->packed, pb, C + (c0 - (int64_t)oy0 * w->ow), rsc, 1, &ep);
+    }
+}
+
 static double conv_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
     const conv_state *s = n->state;
     if (n->pre_dw >= 0) return fc_conv_block_flops(n, in, out);

@@ -1,6 +1,6 @@
 /* Depthwise blocks: a 1x1 projection Conv that also computes its depthwise producer and that one's
- * 1x1 expansion (MobileNet's inverted residual: x -> expand -> depthwise kxk -> project [+ x]), band
- * by band. Per image, a band of R output rows needs a few rows of the expanded tensor: they are
+ * producer, the expansion (MobileNet's inverted residual: x -> 1x1 expand -> depthwise kxk -> project
+ * [+ x]; or the stem convolution before the first depthwise), band by band. Per image, a band of R output rows needs a few rows of the expanded tensor: they are
  * computed into a small buffer (rows shared with the previous band are kept), the depthwise kernel
  * turns them into R rows of its output, and the projection GEMM writes R rows of the block's output.
  * The expanded tensor (up to 6x the block's channels) never exists whole, so it stays in L2 instead
@@ -23,8 +23,10 @@
 typedef struct block {
     const fc_node *e, *d, *p;    /* expansion (or NULL), depthwise, projection */
     const conv_state *es, *ds, *ps;
-    fc_window w;                 /* the depthwise window */
-    int cin, ce, cout, H, W, OH, OW;
+    fc_window ew, w;             /* the expansion's and the depthwise's windows */
+    int dense;                   /* the expansion is not 1x1 stride 1 unpadded: im2col (fc_conv_rows) */
+    int cin, H0, W0;             /* block input (cin, H0, W0) */
+    int ce, cout, H, W, OH, OW;  /* depthwise input (ce, H, W), output (cout, OH, OW) */
     int R, rin;                  /* output rows per band; expanded rows a band reads (buffer rows) */
     size_t pbe, eb, db, pbp;     /* per-thread scratch parts in floats: packed B of the expansion,
                                     expanded rows (ce, rin, W), depthwise rows (ce, R, OW), packed B
@@ -35,7 +37,9 @@ static size_t round16(size_t f) { return (f + 15) / 16 * 16; }
 
 static void band_parts(block *b, const fc_kernels *k) {
     b->rin = (b->R - 1) * b->w.sh + (b->w.kh - 1) * b->w.dh + 1;
-    b->pbe = b->e ? round16(fc_kernels_packed_b_floats(k, b->cin, b->rin * b->W)) : 0;
+    b->pbe = b->dense ? round16(fc_conv_rows_floats(b->e, &b->ew))
+             : b->e   ? round16(fc_kernels_packed_b_floats(k, b->cin, b->rin * b->W))
+                      : 0;
     b->eb = b->e ? round16((size_t)b->ce * b->rin * b->W) : 0;
     b->db = round16((size_t)b->ce * b->R * b->OW);
     b->pbp = round16(fc_kernels_packed_b_floats(k, b->ce, b->R * b->OW));
@@ -43,10 +47,10 @@ static void band_parts(block *b, const fc_kernels *k) {
 
 static size_t band_floats(const block *b) { return b->pbe + b->eb + b->db + b->pbp; }
 
-/* The block of projection n for input x (N, Cin, H, W) whose output is y (N, Cout, OH, OW); R is
- * the most rows whose buffers fit BAND_BYTES (at least 1). */
-static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_tensor *y,
-                       const fc_kernels *k, fc_error *err) {
+/* The block of projection n for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and
+ * output y (N, Cout, OH, OW); R is the most rows whose buffers fit BAND_BYTES (at least 1). */
+static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_tensor *te,
+                       const fc_tensor *y, const fc_kernels *k, fc_error *err) {
     memset(b, 0, sizeof *b);
     b->p = n;
     b->ps = n->state;
@@ -54,10 +58,15 @@ static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_
     b->ds = b->d->state;
     b->e = b->ps->pre_expand;
     b->es = b->e ? b->e->state : NULL;
-    b->cin = (int)x->dims[1], b->H = (int)x->dims[2], b->W = (int)x->dims[3];
+    b->cin = (int)x->dims[1], b->H0 = (int)x->dims[2], b->W0 = (int)x->dims[3];
+    b->H = (int)te->dims[2], b->W = (int)te->dims[3];
     b->ce = b->ds->cout, b->cout = b->ps->cout, b->OH = (int)y->dims[2], b->OW = (int)y->dims[3];
     int rc = fc_window_infer(b->d, b->H, b->W, b->ds->kh, b->ds->kw, 0, &b->w, err);
+    if (!rc && b->e) rc = fc_window_infer(b->e, b->H0, b->W0, b->es->kh, b->es->kw, 0, &b->ew, err);
     if (rc) return rc;
+    const fc_window *ew = &b->ew;
+    b->dense = b->e && !(b->es->kh == 1 && b->es->kw == 1 && ew->sh == 1 && ew->sw == 1 &&
+                         ew->pt == 0 && ew->pl == 0 && ew->pb == 0 && ew->pr == 0);
     b->R = 1;
     while (b->R < b->OH) {
         b->R++;
@@ -74,7 +83,12 @@ static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_
 /* Rows [r0, r1) of the expansion of image x into rows [r0 - e0, r1 - e0) of the buffer eb. */
 static void expand_rows(const block *b, const fc_kernels *k, const float *x, int r0, int r1, int e0,
                         float *pbe, float *eb) {
-    // x: (cin, H, W); eb: (ce, rin, W)
+    // x: (cin, H0, W0); eb: (ce, rin, W)
+    if (b->dense) {
+        fc_conv_rows(b->e, &b->ew, x, b->H0, b->W0, r0, r1, pbe, eb + (ptrdiff_t)(r0 - e0) * b->W,
+                     (ptrdiff_t)b->rin * b->W);
+        return;
+    }
     int n = (r1 - r0) * b->W;
     k->pack_b(b->cin, n, x + (ptrdiff_t)r0 * b->W, (ptrdiff_t)b->H * b->W, 1, pbe);
     fc_epilogue ep = {.bias = b->es->bias, .act = b->e->act};
@@ -85,7 +99,7 @@ static void expand_rows(const block *b, const fc_kernels *k, const float *x, int
 /* Output rows [y0, y1) of one image, band by band. */
 static void block_rows(const block *b, const fc_kernels *k, const float *x, const float *res,
                        float *y, int y0, int y1, float *scratch) {
-    // x: (cin, H, W); res, y: (cout, OH, OW)
+    // x: (cin, H0, W0); res, y: (cout, OH, OW)
     float *pbe = scratch, *eb = pbe + b->pbe, *db = eb + b->eb, *pbp = db + b->db;
     const fc_window *w = &b->w;
     ptrdiff_t plane = (ptrdiff_t)b->rin * b->W;
@@ -122,7 +136,11 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
     }
 }
 
-static int banded(const fc_tensor *y) { return y->dims[2] * y->dims[3] >= BAND_MIN_P; }
+/* Large enough planes, and an expansion that is not a Winograd convolution (those run whole). */
+static int banded(const fc_node *n, const fc_tensor *y) {
+    const fc_node *e = ((const conv_state *)n->state)->pre_expand;
+    return y->dims[2] * y->dims[3] >= BAND_MIN_P && !(e && ((const conv_state *)e->state)->wino);
+}
 
 /* Shapes of the expansion output (te, = in[0] without one) and the depthwise output (td), and the
  * scratch each of the three Convs needs run on its own. */
@@ -146,9 +164,9 @@ int fc_conv_block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
     int rc = chain_shapes(n, in, &te, &td, w, threads, err);
     if (!rc) rc = fc_conv_infer_plain(n, &td, out, &w[2], threads, err);
     if (rc) return rc;
-    if (banded(out)) {
+    if (banded(n, out)) {
         block b;
-        if ((rc = block_setup(&b, n, &in[0], out, ps->k, err))) return rc;
+        if ((rc = block_setup(&b, n, &in[0], &te, out, ps->k, err))) return rc;
         *work = band_floats(&b) * sizeof(float) * (size_t)threads;
     } else {
         size_t most = w[0] > w[1] ? w[0] : w[1];
@@ -182,9 +200,12 @@ static int run_unfused(const fc_node *n, const fc_tensor *in, fc_tensor *out, co
 
 int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                       fc_error *err) {
-    if (!banded(out)) return run_unfused(n, in, out, ctx, err);
+    if (!banded(n, out)) return run_unfused(n, in, out, ctx, err);
+    fc_tensor te, td;
+    size_t w[2];
     block b;
-    int rc = block_setup(&b, n, &in[0], out, ctx->k, err);
+    int rc = chain_shapes(n, in, &te, &td, w, ctx->threads, err);
+    if (!rc) rc = block_setup(&b, n, &in[0], &te, out, ctx->k, err);
     if (rc) return rc;
     int64_t N = in[0].dims[0];
     /* fewer images than threads (batch 1): each image's rows are split between threads */
@@ -192,7 +213,7 @@ int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     if (split > b.OH) split = b.OH;
     const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
     float *y = out->data;
-    size_t xs = (size_t)b.cin * b.H * b.W, ys = (size_t)b.cout * b.OH * b.OW;
+    size_t xs = (size_t)b.cin * b.H0 * b.W0, ys = (size_t)b.cout * b.OH * b.OW;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < N * split; t++) {
         int64_t img = t / split;
@@ -206,9 +227,13 @@ int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
 
 double fc_conv_block_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
     const conv_state *ps = n->state, *ds = ps->pre_dw->state;
-    double N = (double)in[0].dims[0], pin = (double)in[0].dims[2] * in[0].dims[3];
-    double pout = (double)out->dims[2] * out->dims[3], ce = ds->cout;
+    double N = (double)in[0].dims[0], pout = (double)out->dims[2] * out->dims[3], ce = ds->cout;
     double f = 2.0 * N * pout * ce * (ps->cout + ds->kh * ds->kw);
-    if (ps->pre_expand) f += 2.0 * N * pin * ce * (double)in[0].dims[1];
+    const fc_node *e = ps->pre_expand;
+    fc_window ew;
+    fc_error err;
+    if (e && fc_window_infer(e, in[0].dims[2], in[0].dims[3], ((const conv_state *)e->state)->kh,
+                             ((const conv_state *)e->state)->kw, 0, &ew, &err) == 0)
+        f += 2.0 * N * ew.oh * ew.ow * ce * ((const conv_state *)e->state)->K;
     return f;
 }

@@ -5,6 +5,7 @@
 #define FC_CONV_STATE_H
 
 #include "extract/ops/ops.h"
+#include "extract/ops/window.h"
 
 typedef struct conv_state {
     int cout, cin_g, group, kh, kw, K; /* K = cin_g * kh * kw */
@@ -29,6 +30,14 @@ int fc_conv_infer_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
                         int threads, fc_error *err);
 int fc_conv_run_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                       fc_error *err);
+
+/* conv.c: output rows [oy0, oy1) of one image x (C, H, W) of Conv n (one group, not Winograd,
+ * window w) into C (cout planes at stride rsc, rows of w->ow contiguous), through the same im2col
+ * and GEMM as a whole run (so the same bits); work: fc_conv_rows_floats(n, w) floats, 64-byte
+ * aligned. */
+size_t fc_conv_rows_floats(const fc_node *n, const fc_window *w);
+void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t H, int64_t W, int oy0,
+                  int oy1, float *work, float *C, ptrdiff_t rsc);
 
 /* conv_block.c: a projection Conv with n->pre_dw >= 0 (graph_opt.c, fc_opt_fuse_dw_blocks), which
  * computes [expansion ->] depthwise -> itself. in[0] is the block input (N, Cin, H, W), in[n->n_in]
