@@ -5,8 +5,9 @@
  *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels (see conv_run_winograd);
  *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
  * Every path computes an output element with the same operations wherever it sits in the batch, so
- * an image's result does not depend on the batch it is in. Not here: BN folding and activation /
- * residual fusion (graph_opt.c). */
+ * an image's result does not depend on the batch it is in. A projection that took over a depthwise
+ * block (fc_node.pre_dw) runs in conv_block.c, which calls back into the paths here. Not here: BN
+ * folding and activation / residual / block fusion (graph_opt.c). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
