@@ -35,6 +35,8 @@ typedef struct block {
 
 static size_t round16(size_t f) { return (f + 15) / 16 * 16; }
 
+static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
+
 static void band_parts(block *b, const fc_kernels *k) {
     b->rin = (b->R - 1) * b->w.sh + (b->w.kh - 1) * b->w.dh + 1;
     b->pbe = b->dense ? round16(fc_conv_rows_floats(b->e, &b->ew))
@@ -76,6 +78,10 @@ static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_
             break;
         }
     }
+    /* whole nr-column GEMM panels (partial ones go through a copy) where the budget allows:
+     * R * OW a multiple of nr */
+    int step = k->nr / gcd(k->nr, b->OW);
+    if (b->R < b->OH && b->R >= step) b->R -= b->R % step;
     band_parts(b, k);
     return 0;
 }
