@@ -345,6 +345,33 @@ static void params_json(const job *j, fc_strbuf *b) {
     fc_strbuf_printf(b, "}");
 }
 
+/* A default name (the folder's) may already stand for another folder in this cache: extracting
+ * under it would replace that data set's items. Refused while the recorded folder still exists (a
+ * data set that was moved is just updated); --name chooses. */
+typedef struct name_owner {
+    const char *name;
+    char root[PATH_MAX];
+    int found;
+} name_owner;
+
+static int find_owner(void *user, const fc_catalog_dataset *d) {
+    name_owner *o = user;
+    if (strcmp(d->name, o->name) != 0) return 0;
+    snprintf(o->root, sizeof o->root, "%s", d->root ? d->root : "");
+    o->found = 1;
+    return 1;
+}
+
+static int check_name_free(fc_catalog *cat, const char *name, const char *root, fc_error *err) {
+    name_owner o = {.name = name};
+    int rc = fc_catalog_dataset_list(cat, find_owner, &o, err);
+    if (rc < 0) return rc;
+    struct stat st;
+    if (!o.found || !*o.root || strcmp(o.root, root) == 0 || stat(o.root, &st) != 0) return 0;
+    return fc_fail(err, FC_EINVAL, "data set name '%s' already stands for %s in this cache; give --name "
+                   "to store %s under another name (or --name %s to replace it)", name, o.root, root, name);
+}
+
 int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_error *err) {
     fc_extract_options opt = *opt_in;
     memset(res, 0, sizeof *res);
@@ -384,6 +411,7 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
     else fc_dataset_default_name(opt.dataset, name, sizeof name);
     char root[PATH_MAX];
     if (!realpath(j.ds.root, root)) snprintf(root, sizeof root, "%s", j.ds.root);
+    if (!(opt.name && *opt.name) && (rc = check_name_free(j.cat, name, root, err))) goto out;
     if ((rc = fc_catalog_dataset_upsert(j.cat, name, root, fc_layout_name(j.ds.layout), &res->dataset_id, err))) goto out;
     if ((rc = ensure_extractors(&j, &model, err))) goto out;
     fc_error ignored; /* housekeeping of earlier killed runs must not stop this one */

@@ -123,4 +123,18 @@ grep -q "would delete 2 features" "$T/gcd" && grep -q "deleted 2 features of 0 u
     "$FC" extract "$T/small" --model "$M" --cache "$T/g" --json 2>/dev/null | grep -q '"computed":0,"cached":10'
 check "gc deletes the 2 features of removed files, keeps the rest, verify clean" $?
 [ $? -eq 0 ] || cat "$T/gcd" "$T/gc"
+
+# 7. two folders with the same name: the second is refused (it would replace the first's items)
+# unless --name tells them apart; a folder that moved keeps its name
+mkdir -p "$T/x/set/a" "$T/y/set/b"
+cp "$(ls "$H"/train/ants/*.jpg | sed -n 5p)" "$T/x/set/a/"; cp "$(ls "$H"/train/bees/*.jpg | sed -n 5p)" "$T/y/set/b/"
+"$FC" extract "$T/x/set" --model "$M" --cache "$T/n" --quiet 2>/dev/null
+"$FC" extract "$T/y/set" --model "$M" --cache "$T/n" --quiet 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "data set name 'set' already stands for .*/x/set in this cache; give --name" "$T/err" &&
+    "$FC" ls --cache "$T/n" | grep -q "^  set .* 1 items .*/x/set$"
+check "a second folder under a taken name is refused, the first data set is kept" $?
+"$FC" extract "$T/y/set" --model "$M" --cache "$T/n" --quiet --name set2 2>/dev/null &&
+    mv "$T/x" "$T/x2" && "$FC" extract "$T/x2/set" --model "$M" --cache "$T/n" --json 2>/dev/null | grep -q '"computed":0,"cached":1' &&
+    "$FC" ls --cache "$T/n" | grep -q "^  set .*/x2/set$" && "$FC" ls --cache "$T/n" | grep -q "^  set2 .*/y/set$"
+check "--name keeps both; a moved folder keeps its name and computes nothing" $?
 exit 0
