@@ -85,6 +85,60 @@ static int64_t scalar_per_plane(const fc_tensor *b, const fc_tensor *out, int64_
     return inner > 1 ? inner : 0;
 }
 
+static inline float f_add(float x, float y) { return apply_f(OP_ADD, x, y); }
+static inline float f_sub(float x, float y) { return apply_f(OP_SUB, x, y); }
+static inline float f_mul(float x, float y) { return apply_f(OP_MUL, x, y); }
+static inline float f_div(float x, float y) { return apply_f(OP_DIV, x, y); }
+static inline float f_max(float x, float y) { return apply_f(OP_MAX, x, y); }
+static inline float f_min(float x, float y) { return apply_f(OP_MIN, x, y); }
+
+/* The float fast paths of one operation F, as functions of their own so that F is fixed inside the
+ * outlined OpenMP loops and they vectorize (an op switch in the loop body kept them scalar); each
+ * element is F of the same operands as in the general path. same: z = F(x, y) elementwise; left:
+ * z = F(x, s[o]) over plane o of inner elements; right: z = F(s[o], y). */
+typedef struct fast_paths {
+    void (*same)(const float *x, const float *y, float *z, int64_t count, int threads);
+    void (*left)(const float *x, const float *s, float *z, int64_t outer, int64_t inner, int threads);
+    void (*right)(const float *s, const float *y, float *z, int64_t outer, int64_t inner, int threads);
+} fast_paths;
+
+#define FAST_PATHS(F)                                                                              \
+    static void same_##F(const float *x, const float *y, float *z, int64_t count, int threads) {    \
+        _Pragma("omp parallel for simd num_threads(threads) if (count > 65536) schedule(static)")   \
+        for (int64_t i = 0; i < count; i++) z[i] = F(x[i], y[i]);                                   \
+    }                                                                                               \
+    static void left_##F(const float *x, const float *s, float *z, int64_t outer, int64_t inner,   \
+                         int threads) {                                                             \
+        _Pragma("omp parallel for num_threads(threads) if (outer * inner > 65536) schedule(static)") \
+        for (int64_t o = 0; o < outer; o++) {                                                       \
+            float v = s[o];                                                                         \
+            _Pragma("omp simd")                                                                     \
+            for (int64_t i = 0; i < inner; i++) z[o * inner + i] = F(x[o * inner + i], v);          \
+        }                                                                                           \
+    }                                                                                               \
+    static void right_##F(const float *s, const float *y, float *z, int64_t outer, int64_t inner,  \
+                          int threads) {                                                            \
+        _Pragma("omp parallel for num_threads(threads) if (outer * inner > 65536) schedule(static)") \
+        for (int64_t o = 0; o < outer; o++) {                                                       \
+            float v = s[o];                                                                         \
+            _Pragma("omp simd")                                                                     \
+            for (int64_t i = 0; i < inner; i++) z[o * inner + i] = F(v, y[o * inner + i]);          \
+        }                                                                                           \
+    }
+FAST_PATHS(f_add)
+FAST_PATHS(f_sub)
+FAST_PATHS(f_mul)
+FAST_PATHS(f_div)
+FAST_PATHS(f_max)
+FAST_PATHS(f_min)
+#undef FAST_PATHS
+
+static const fast_paths FAST[] = {
+    [OP_ADD] = {same_f_add, left_f_add, right_f_add}, [OP_SUB] = {same_f_sub, left_f_sub, right_f_sub},
+    [OP_MUL] = {same_f_mul, left_f_mul, right_f_mul}, [OP_DIV] = {same_f_div, left_f_div, right_f_div},
+    [OP_MAX] = {same_f_max, left_f_max, right_f_max}, [OP_MIN] = {same_f_min, left_f_min, right_f_min},
+};
+
 static int binary_run(int op, const fc_node *n, const fc_tensor *in, fc_tensor *out,
                       const fc_run_ctx *ctx) {
     const fc_tensor *a = &in[0], *b = &in[1];
@@ -94,24 +148,15 @@ static int binary_run(int op, const fc_node *n, const fc_tensor *in, fc_tensor *
         float *z = out->data;
         int64_t outer = 0, inner;
         if (is_same(a, out) && is_same(b, out)) {
-#pragma omp parallel for num_threads(ctx->threads) if (count > 65536) schedule(static)
-            for (int64_t i = 0; i < count; i++) z[i] = apply_f(op, x[i], y[i]);
+            FAST[op].same(x, y, z, count, ctx->threads);
             return 0;
         }
         if (is_same(a, out) && (inner = scalar_per_plane(b, out, &outer)) > 0) {
-#pragma omp parallel for num_threads(ctx->threads) if (count > 65536) schedule(static)
-            for (int64_t o = 0; o < outer; o++) {
-                float yv = y[o];
-                for (int64_t i = 0; i < inner; i++) z[o * inner + i] = apply_f(op, x[o * inner + i], yv);
-            }
+            FAST[op].left(x, y, z, outer, inner, ctx->threads);
             return 0;
         }
-        if (op != OP_SUB && op != OP_DIV && is_same(b, out) && (inner = scalar_per_plane(a, out, &outer)) > 0) {
-#pragma omp parallel for num_threads(ctx->threads) if (count > 65536) schedule(static)
-            for (int64_t o = 0; o < outer; o++) {
-                float xv = x[o];
-                for (int64_t i = 0; i < inner; i++) z[o * inner + i] = apply_f(op, xv, y[o * inner + i]);
-            }
+        if (is_same(b, out) && (inner = scalar_per_plane(a, out, &outer)) > 0) {
+            FAST[op].right(x, y, z, outer, inner, ctx->threads);
             return 0;
         }
     }
