@@ -48,9 +48,10 @@ typedef struct fc_node {
     /* Fused epilogue (Conv/Gemm): y = act(op(x) + residual). residual = value index or -1. */
     fc_act act;
     int residual;
-    /* Conv computed band by band together with its producers (fc_opt_fuse_dw_blocks): the depthwise
-     * Conv node whose output it reads and that node's one-group producer Conv (or -1), both dead in the
-     * graph; in[0] is then the block's input. -1 when not fused. */
+    /* Conv computed band by band together with its producers (fc_opt_fuse_dw_blocks): a projection's
+     * depthwise producer (pre_dw) and that one's one-group producer Conv (pre_expand, or -1); or, for
+     * a depthwise Conv with other consumers, only its expansion (pre_expand, pre_dw = -1). Those
+     * nodes are dead in the graph and in[0] is the block's input. -1 when not fused. */
     int pre_dw, pre_expand;
     void *state;  /* op-private data prepared at load (packed weights); freed by op->free_state */
     int dead;     /* removed by an optimization pass */

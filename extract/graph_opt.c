@@ -232,7 +232,7 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
 static const fc_tensor *plain_conv_weights(const fc_graph *g, int i, int residual_ok) {
     const fc_node *n = &g->nodes[i];
     if (n->dead || strcmp(n->op_type, "Conv") || n->n_in < 2 || n->in[1] < 0 ||
-        (n->residual >= 0 && !residual_ok) || n->pre_dw >= 0)
+        (n->residual >= 0 && !residual_ok) || n->pre_dw >= 0 || n->pre_expand >= 0)
         return NULL;
     const fc_tensor *w = &g->values[n->in[1]].c;
     return w->data && w->rank == 4 ? w : NULL;
@@ -285,6 +285,18 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
             g->nodes[e].dead = 1;
             g->values[v_in].n_uses = 0;
         }
+    }
+    /* depthwise Convs whose output has other uses too (squeeze-and-excitation) still take over
+     * their expansion */
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int d = g->order[oi];
+        if (!is_depthwise(g, d)) continue;
+        int v_in = g->nodes[d].in[0], e = g->values[v_in].producer;
+        if (e < 0 || !is_dense(g, e) || sole_consumer(g, v_in) != d) continue;
+        g->nodes[d].in[0] = g->nodes[e].in[0];
+        g->nodes[d].pre_expand = e;
+        g->nodes[e].dead = 1;
+        g->values[v_in].n_uses = 0;
     }
     return 0;
 }

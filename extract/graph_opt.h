@@ -20,8 +20,9 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err);
 /* Depthwise blocks (MobileNet's [1x1 expansion ->] depthwise -> 1x1 projection, after epilogue
  * fusion; the expansion may be any one-group Conv, such as the stem before the first depthwise):
  * the projection Conv takes over its producers (fc_node.pre_dw / pre_expand) and computes
- * the chain band by band, so the wide intermediate tensors stay in cache (ops/conv_block.c). Only
- * chains whose intermediates have no other use and are not requested outputs. */
+ * the chain band by band, so the wide intermediate tensors stay in cache (ops/conv_block.c); a
+ * depthwise Conv whose output has other uses (squeeze-and-excitation) takes over its expansion
+ * alone. Only intermediates that have no other use and are not requested outputs. */
 int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err);
 
 #endif

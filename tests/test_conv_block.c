@@ -4,7 +4,8 @@
  * two must agree bitwise, and both must match a double-precision reference. The cases reach banded
  * runs (one band, many bands, a single row per band with rows kept between bands, strides 1 and 2,
  * 5x5, dilation, asymmetric pads, rows split between threads at batch 1, a strided 3x3 or 5x5 stem
- * as the expansion) and the unfused path of small planes. Each case also checks that the fused model really has fewer steps.
+ * as the expansion, no projection: a depthwise with other consumers takes over only its expansion)
+ * and the unfused path of small planes. Each case also checks that the fused model really has fewer steps.
  * Not here: single Convs (test_conv.c), whole networks (test_models.c, test_torchvision.c). */
 #include <math.h>
 #include <stdio.h>
@@ -23,23 +24,27 @@ typedef struct block_case {
     int residual;      /* y = project(...) + x (needs cin == cout, stride 1, same size) */
     int ek;            /* expansion kernel ek x ek, stride 2, padding ek/2 (a stem); 0: 1x1; h, w
                           are then the input's size */
+    int noproj;        /* no projection: the depthwise output is the model's (cout = ce) */
 } block_case;
 
 static const block_case CASES[] = {
-    /* name                         cin  ce cout   h   w  k  s pt pl pb pr  d res ek */
-    {"s1 residual, bands",           8,  48,   8,  30, 30, 3, 1, 1, 1, 1, 1, 1, 1,  0},
-    {"s2 odd sizes",                 8,  40,  12,  45, 43, 3, 2, 1, 1, 1, 1, 1, 0,  0},
-    {"no expansion",                16,   0,  24,  28, 28, 3, 1, 1, 1, 1, 1, 1, 0,  0},
-    {"no expansion s2",             16,   0,  20,  47, 41, 3, 2, 1, 1, 1, 1, 1, 0,  0},
-    {"5x5 s2",                       8,  24,  16,  50, 50, 5, 2, 2, 2, 2, 2, 1, 0,  0},
-    {"dilation 2",                  12,  36,  12,  24, 24, 3, 1, 2, 2, 2, 2, 2, 1,  0},
-    {"asymmetric pads",              6,  30,  10,  26, 25, 3, 1, 0, 2, 2, 0, 1, 0,  0},
-    {"one row per band",            16, 640,  16,  22, 64, 3, 1, 1, 1, 1, 1, 1, 1,  0},
-    {"one row per band s2",         16, 600,  24,  25, 66, 3, 2, 1, 1, 1, 1, 1, 0,  0},
-    {"small plane, unfused path",   16,  96,  16,  13, 13, 3, 1, 1, 1, 1, 1, 1, 1,  0},
-    {"small plane s2",              24, 144,  32,  25, 26, 3, 2, 1, 1, 1, 1, 1, 0,  0},
-    {"3x3 s2 stem as expansion",     3,  32,  16,  64, 62, 3, 1, 1, 1, 1, 1, 1, 0, 3},
-    {"5x5 s2 stem, dw s2",           4,  24,  16,  81, 80, 3, 2, 1, 1, 1, 1, 1, 0, 5},
+    /* name                         cin  ce cout   h   w  k  s pt pl pb pr  d res ek noproj */
+    {"s1 residual, bands",           8,  48,   8,  30, 30, 3, 1, 1, 1, 1, 1, 1, 1,  0, 0},
+    {"s2 odd sizes",                 8,  40,  12,  45, 43, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
+    {"no expansion",                16,   0,  24,  28, 28, 3, 1, 1, 1, 1, 1, 1, 0,  0, 0},
+    {"no expansion s2",             16,   0,  20,  47, 41, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
+    {"5x5 s2",                       8,  24,  16,  50, 50, 5, 2, 2, 2, 2, 2, 1, 0,  0, 0},
+    {"dilation 2",                  12,  36,  12,  24, 24, 3, 1, 2, 2, 2, 2, 2, 1,  0, 0},
+    {"asymmetric pads",              6,  30,  10,  26, 25, 3, 1, 0, 2, 2, 0, 1, 0,  0, 0},
+    {"one row per band",            16, 640,  16,  22, 64, 3, 1, 1, 1, 1, 1, 1, 1,  0, 0},
+    {"one row per band s2",         16, 600,  24,  25, 66, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
+    {"small plane, unfused path",   16,  96,  16,  13, 13, 3, 1, 1, 1, 1, 1, 1, 1,  0, 0},
+    {"small plane s2",              24, 144,  32,  25, 26, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
+    {"3x3 s2 stem as expansion",     3,  32,  16,  64, 62, 3, 1, 1, 1, 1, 1, 1, 0, 3, 0},
+    {"5x5 s2 stem, dw s2",           4,  24,  16,  81, 80, 3, 2, 1, 1, 1, 1, 1, 0, 5, 0},
+    {"expansion + dw, no projection", 8,  48,  48,  30, 29, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    {"expansion + dw s2, no proj.",   8,  40,  40,  45, 43, 5, 2, 2, 2, 2, 2, 1, 0, 0, 1},
+    {"no projection, small plane",   16,  64,  64,  12, 12, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
 };
 
 /* The depthwise's input size: the expansion's output. */
@@ -114,7 +119,11 @@ static void write_model(const block_case *c, const weights *w, const char *path)
     ob_attr_ints(m, n, "pads", 4, pads);
     ob_attr_ints(m, n, "dilations", 2, dil);
     ob_attr_int(m, n, "group", ce);
-    clip6(m, "d,lo,hi", "d6");
+    clip6(m, "d,lo,hi", c->noproj ? "y" : "d6");
+    if (c->noproj) {
+        CHECK(ob_write(m, path) == 0, "cannot write %s", path);
+        return;
+    }
     ob_init(m, "wp", 4, dp, w->wp);
     ob_init(m, "bp", 1, dco, w->bp);
     ob_node(m, "Conv", "project", "d6,wp,bp", c->residual ? "p" : "y");
@@ -183,7 +192,13 @@ static int reference_mismatches(const block_case *c, const weights *w, int n, co
                         }
                     d[((size_t)ch * oh + oy) * ow + ox] = relu6(acc);
                 }
-        for (int co = 0; co < c->cout; co++)
+        for (int co = 0; c->noproj && co < ce; co++)
+            for (int p = 0; p < oh * ow; p++) {
+                double want = d[(size_t)co * oh * ow + p];
+                float got = y[((size_t)img * ce + co) * oh * ow + p];
+                bad += !(fabs(got - want) <= 1e-4 * (fabs(want) + 1));
+            }
+        for (int co = 0; !c->noproj && co < c->cout; co++)
             for (int p = 0; p < oh * ow; p++) {
                 double acc = w->bp[co], mag = fabs(acc);
                 for (int ch = 0; ch < ce; ch++) {

@@ -5,8 +5,8 @@
  *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels (see conv_run_winograd);
  *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
  * Every path computes an output element with the same operations wherever it sits in the batch, so
- * an image's result does not depend on the batch it is in. A projection that took over a depthwise
- * block (fc_node.pre_dw) runs in conv_block.c, which calls back into the paths here. Not here: BN
+ * an image's result does not depend on the batch it is in. A Conv that took over its producers
+ * (fc_node.pre_dw, pre_expand) runs in conv_block.c, which calls back into the paths here. Not here: BN
  * folding and activation / residual / block fusion (graph_opt.c). */
 #include <omp.h>
 #include <stdlib.h>
@@ -123,15 +123,19 @@ static int wino_prepare(conv_state *s, const float *wd, fc_error *err) {
 
 static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err);
 
+/* A Conv that computes its producers too (fc_opt_fuse_dw_blocks): a projection with its depthwise
+ * (and expansion), or a depthwise with its expansion. */
+static int is_block(const fc_node *n) { return n->pre_dw >= 0 || n->pre_expand >= 0; }
+
 /* A block's projection also prepares the depthwise and expansion nodes it computes (dead in the
  * graph, so model.c does not; their state is freed with the graph like any node's). */
 static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
     int rc = conv_prepare_one(g, n, k, err);
-    if (rc || n->pre_dw < 0) return rc;
+    if (rc || !is_block(n)) return rc;
     conv_state *s = n->state;
-    s->pre_dw = &g->nodes[n->pre_dw];
+    s->pre_dw = n->pre_dw >= 0 ? &g->nodes[n->pre_dw] : NULL;
     s->pre_expand = n->pre_expand >= 0 ? &g->nodes[n->pre_expand] : NULL;
-    rc = conv_prepare_one(g, &g->nodes[n->pre_dw], k, err);
+    if (n->pre_dw >= 0) rc = conv_prepare_one(g, &g->nodes[n->pre_dw], k, err);
     if (!rc && n->pre_expand >= 0) rc = conv_prepare_one(g, &g->nodes[n->pre_expand], k, err);
     return rc;
 }
@@ -656,20 +660,20 @@ void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t 
 
 static double conv_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
     const conv_state *s = n->state;
-    if (n->pre_dw >= 0) return fc_conv_block_flops(n, in, out);
+    if (is_block(n)) return fc_conv_block_flops(n, in, out);
     return 2.0 * (double)fc_tensor_count(out) * s->K;
 }
 
-/* A depthwise block (n->pre_dw >= 0) runs in conv_block.c; every other Conv here. */
+/* A block runs in conv_block.c; every other Conv here. */
 static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                       int threads, fc_error *err) {
-    if (n->pre_dw >= 0) return fc_conv_block_infer(n, in, out, work, threads, err);
+    if (is_block(n)) return fc_conv_block_infer(n, in, out, work, threads, err);
     return fc_conv_infer_plain(n, in, out, work, threads, err);
 }
 
 static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                     fc_error *err) {
-    if (n->pre_dw >= 0) return fc_conv_block_run(n, in, out, ctx, err);
+    if (is_block(n)) return fc_conv_block_run(n, in, out, ctx, err);
     return fc_conv_run_plain(n, in, out, ctx, err);
 }
 

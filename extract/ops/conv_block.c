@@ -1,6 +1,8 @@
 /* Depthwise blocks: a 1x1 projection Conv that also computes its depthwise producer and that one's
  * producer, the expansion (MobileNet's inverted residual: x -> 1x1 expand -> depthwise kxk -> project
- * [+ x]; or the stem convolution before the first depthwise), band by band. Per image, a band of R output rows needs a few rows of the expanded tensor: they are
+ * [+ x]; or the stem convolution before the first depthwise), band by band. A depthwise Conv whose
+ * output has other uses (EfficientNet's squeeze-and-excitation) takes over only its expansion: the
+ * same bands without the projection. Per image, a band of R output rows needs a few rows of the expanded tensor: they are
  * computed into a small buffer (rows shared with the previous band are kept), the depthwise kernel
  * turns them into R rows of its output, and the projection GEMM writes R rows of the block's output.
  * The expanded tensor (up to 6x the block's channels) never exists whole, so it stays in L2 instead
@@ -19,14 +21,23 @@
 #define BAND_MIN_P 196        /* output planes of fewer pixels (7x7) run unfused */
 #define BAND_BYTES (1024 << 10) /* per-thread band buffers: about one L2 (they are not all hot at once) */
 
+/* The nodes of block node n: a projection with pre_dw, or a depthwise with only pre_expand. */
+static void chain_nodes(const fc_node *n, const fc_node **e, const fc_node **d, const fc_node **p) {
+    const conv_state *s = n->state;
+    *e = s->pre_expand;
+    *d = s->pre_dw ? s->pre_dw : n;
+    *p = s->pre_dw ? n : NULL;
+}
+
 /* Everything a banded run needs besides the tensors. */
 typedef struct block {
-    const fc_node *e, *d, *p;    /* expansion (or NULL), depthwise, projection */
+    const fc_node *e, *d, *p;    /* expansion (or NULL), depthwise, projection (or NULL) */
     const conv_state *es, *ds, *ps;
     fc_window ew, w;             /* the expansion's and the depthwise's windows */
     int dense;                   /* the expansion is not 1x1 stride 1 unpadded: im2col (fc_conv_rows) */
     int cin, H0, W0;             /* block input (cin, H0, W0) */
-    int ce, cout, H, W, OH, OW;  /* depthwise input (ce, H, W), output (cout, OH, OW) */
+    int ce, cout, H, W, OH, OW;  /* depthwise input (ce, H, W), output (cout, OH, OW); cout = ce
+                                    without a projection */
     int R, rin;                  /* output rows per band; expanded rows a band reads (buffer rows) */
     size_t pbe, eb, db, pbp;     /* per-thread scratch parts in floats: packed B of the expansion,
                                     expanded rows (ce, rin, W), depthwise rows (ce, R, OW), packed B
@@ -43,8 +54,8 @@ static void band_parts(block *b, const fc_kernels *k) {
              : b->e   ? round16(fc_kernels_packed_b_floats(k, b->cin, b->rin * b->W))
                       : 0;
     b->eb = b->e ? round16((size_t)b->ce * b->rin * b->W) : 0;
-    b->db = round16((size_t)b->ce * b->R * b->OW);
-    b->pbp = round16(fc_kernels_packed_b_floats(k, b->ce, b->R * b->OW));
+    b->db = b->p ? round16((size_t)b->ce * b->R * b->OW) : 0;
+    b->pbp = b->p ? round16(fc_kernels_packed_b_floats(k, b->ce, b->R * b->OW)) : 0;
 }
 
 static size_t band_floats(const block *b) { return b->pbe + b->eb + b->db + b->pbp; }
@@ -54,15 +65,13 @@ static size_t band_floats(const block *b) { return b->pbe + b->eb + b->db + b->p
 static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_tensor *te,
                        const fc_tensor *y, const fc_kernels *k, fc_error *err) {
     memset(b, 0, sizeof *b);
-    b->p = n;
-    b->ps = n->state;
-    b->d = b->ps->pre_dw;
+    chain_nodes(n, &b->e, &b->d, &b->p);
+    b->ps = b->p ? b->p->state : NULL;
     b->ds = b->d->state;
-    b->e = b->ps->pre_expand;
     b->es = b->e ? b->e->state : NULL;
     b->cin = (int)x->dims[1], b->H0 = (int)x->dims[2], b->W0 = (int)x->dims[3];
     b->H = (int)te->dims[2], b->W = (int)te->dims[3];
-    b->ce = b->ds->cout, b->cout = b->ps->cout, b->OH = (int)y->dims[2], b->OW = (int)y->dims[3];
+    b->ce = b->ds->cout, b->cout = b->p ? b->ps->cout : b->ce, b->OH = (int)y->dims[2], b->OW = (int)y->dims[3];
     int rc = fc_window_infer(b->d, b->H, b->W, b->ds->kh, b->ds->kw, 0, &b->w, err);
     if (!rc && b->e) rc = fc_window_infer(b->e, b->H0, b->W0, b->es->kh, b->es->kw, 0, &b->ew, err);
     if (rc) return rc;
@@ -131,6 +140,12 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
             src = eb, ics = plane;
         }
         int rows = o1 - o0, ncol = rows * b->OW;
+        if (!b->p) { /* the depthwise rows are the output */
+            k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->ds->dw, w->kh, w->kw, w->sh, w->sw,
+                             lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act,
+                             y + (ptrdiff_t)o0 * b->OW, (ptrdiff_t)b->OH * b->OW, rows, b->OW, 0);
+            continue;
+        }
         k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->ds->dw, w->kh, w->kw, w->sh, w->sw,
                          lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act, db, ncol, rows,
                          b->OW, 0);
@@ -149,14 +164,15 @@ static int banded(const fc_node *n, const fc_tensor *y) {
 }
 
 /* Shapes of the expansion output (te, = in[0] without one) and the depthwise output (td), and the
- * scratch each of the three Convs needs run on its own. */
+ * scratch each of the Convs needs run on its own. */
 static int chain_shapes(const fc_node *n, const fc_tensor *in, fc_tensor *te, fc_tensor *td,
                         size_t work[2], int threads, fc_error *err) {
-    const conv_state *ps = n->state;
+    const fc_node *e, *d, *p;
+    chain_nodes(n, &e, &d, &p);
     *te = in[0];
     work[0] = work[1] = 0;
-    int rc = ps->pre_expand ? fc_conv_infer_plain(ps->pre_expand, in, te, &work[0], threads, err) : 0;
-    if (!rc) rc = fc_conv_infer_plain(ps->pre_dw, te, td, &work[1], threads, err);
+    int rc = e ? fc_conv_infer_plain(e, in, te, &work[0], threads, err) : 0;
+    if (!rc) rc = fc_conv_infer_plain(d, te, td, &work[1], threads, err);
     return rc;
 }
 
@@ -166,9 +182,10 @@ int fc_conv_block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
                         int threads, fc_error *err) {
     const conv_state *ps = n->state;
     fc_tensor te, td;
-    size_t w[3];
+    size_t w[3] = {0};
     int rc = chain_shapes(n, in, &te, &td, w, threads, err);
-    if (!rc) rc = fc_conv_infer_plain(n, &td, out, &w[2], threads, err);
+    if (!rc && ps->pre_dw) rc = fc_conv_infer_plain(n, &td, out, &w[2], threads, err);
+    else if (!rc) *out = td;
     if (rc) return rc;
     if (banded(n, out)) {
         block b;
@@ -177,7 +194,7 @@ int fc_conv_block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
     } else {
         size_t most = w[0] > w[1] ? w[0] : w[1];
         most = most > w[2] ? most : w[2];
-        *work = (ps->pre_expand ? bytes64(&te) : 0) + bytes64(&td) + most;
+        *work = (ps->pre_expand ? bytes64(&te) : 0) + (ps->pre_dw ? bytes64(&td) : 0) + most;
     }
     return 0;
 }
@@ -186,18 +203,20 @@ int fc_conv_block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
  * scratch (laid out as fc_conv_block_infer sized it). */
 static int run_unfused(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                        fc_error *err) {
-    const conv_state *ps = n->state;
+    const fc_node *e, *d, *p;
+    chain_nodes(n, &e, &d, &p);
     fc_tensor te, td, pin[8];
     size_t w[2];
     int rc = chain_shapes(n, in, &te, &td, w, ctx->threads, err);
     if (rc) return rc;
     char *at = (char *)ctx->work;
-    if (ps->pre_expand) te.data = at, at += bytes64(&te);
-    td.data = at, at += bytes64(&td);
+    if (e) te.data = at, at += bytes64(&te);
+    if (p) td.data = at, at += bytes64(&td);
+    else td = *out;
     fc_run_ctx c = *ctx;
     c.work = (float *)at;
-    if (ps->pre_expand && (rc = fc_conv_run_plain(ps->pre_expand, in, &te, &c, err))) return rc;
-    if ((rc = fc_conv_run_plain(ps->pre_dw, &te, &td, &c, err))) return rc;
+    if (e && (rc = fc_conv_run_plain(e, in, &te, &c, err))) return rc;
+    if ((rc = fc_conv_run_plain(d, &te, &td, &c, err)) || !p) return rc;
     if (n->n_in + 1 > 8) return fc_op_fail(n, FC_EINTERNAL, err, "too many inputs");
     memcpy(pin, in, sizeof(fc_tensor) * (size_t)(n->n_in + 1)); /* inputs and the residual */
     pin[0] = td;
@@ -232,10 +251,11 @@ int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
 }
 
 double fc_conv_block_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
-    const conv_state *ps = n->state, *ds = ps->pre_dw->state;
+    const fc_node *e, *d, *p;
+    chain_nodes(n, &e, &d, &p);
+    const conv_state *ds = d->state;
     double N = (double)in[0].dims[0], pout = (double)out->dims[2] * out->dims[3], ce = ds->cout;
-    double f = 2.0 * N * pout * ce * (ps->cout + ds->kh * ds->kw);
-    const fc_node *e = ps->pre_expand;
+    double f = 2.0 * N * pout * ce * ((p ? ((const conv_state *)p->state)->cout : 0) + ds->kh * ds->kw);
     fc_window ew;
     fc_error err;
     if (e && fc_window_infer(e, in[0].dims[2], in[0].dims[3], ((const conv_state *)e->state)->kh,

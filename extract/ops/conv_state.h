@@ -20,8 +20,9 @@ typedef struct conv_state {
     int nph, sh, sw, dh, dw_;
     int *tap_ph, *tap_dy, *tap_dx, *ph_a, *ph_b;
     const fc_kernels *k;
-    /* a block's projection (fc_node.pre_dw >= 0): the depthwise and expansion (or NULL) nodes it
-     * computes, prepared with it; the graph's node array no longer moves once the model is loaded */
+    /* a block (fc_node.pre_dw or pre_expand >= 0): the depthwise (NULL when this node is the
+     * depthwise) and expansion (or NULL) nodes it computes, prepared with it; the graph's node array
+     * no longer moves once the model is loaded */
     const fc_node *pre_dw, *pre_expand;
 } conv_state;
 
@@ -40,9 +41,10 @@ void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t 
                   int oy1, float *work, float *C, ptrdiff_t rsc);
 
 /* conv_block.c: a projection Conv with n->pre_dw >= 0 (graph_opt.c, fc_opt_fuse_dw_blocks), which
- * computes [expansion ->] depthwise -> itself. in[0] is the block input (N, Cin, H, W), in[n->n_in]
- * the fused residual; same contracts as fc_op_def infer/run/flops. The result is bitwise the one
- * the three Convs give one after the other. */
+ * computes [expansion ->] depthwise -> itself, or a depthwise Conv with n->pre_expand >= 0 only,
+ * which computes expansion -> itself. in[0] is the block input (N, Cin, H, W), in[n->n_in] the
+ * fused residual; same contracts as fc_op_def infer/run/flops. The result is bitwise the one the
+ * Convs give one after the other. */
 int fc_conv_block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                         int threads, fc_error *err);
 int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
