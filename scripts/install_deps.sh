@@ -2,7 +2,8 @@
 # Installs every Debian package featcache needs to build, test and benchmark (run as root).
 # Build: compiler, protobuf-c + the ONNX schema, libjpeg-turbo, libpng, LMDB, SQLite.
 # Tests: numpy/torch/torchvision/onnx for the torchvision export reference test; PIL and onnx make
-# the fault-test inputs (tests/support/make_fixtures.py); GNU time measures peak RSS.
+# the fault-test inputs (tests/support/make_fixtures.py); GNU time measures peak RSS; Fashion-MNIST is
+# the memory benchmark's data (scripts/bench_extract.sh).
 # Fuzzing (make fuzz, scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, libomp.
 set -e
 export DEBIAN_FRONTEND=noninteractive
@@ -12,4 +13,5 @@ apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends \
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev \
     libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev liblmdb-dev libsqlite3-dev \
     python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx python3-sklearn bc time \
+    dataset-fashion-mnist \
     clang libclang-rt-14-dev libomp-dev
