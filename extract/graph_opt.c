@@ -175,13 +175,17 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
         fc_node *c = &g->nodes[ci];
         if (c->dead || !takes_epilogue(c) || c->act.kind != FC_ACT_NONE) continue;
         int v = c->out[0];
-        /* x * sigmoid(x): the conv output feeds a Sigmoid and the Mul that uses it. */
+        /* x * sigmoid(x) (SiLU) or x * hardsigmoid(x) with alpha 1/6, beta 1/2 (HardSwish, as
+         * PyTorch exports it): the conv output feeds the gate and the Mul that uses it. */
         if (g->values[v].n_uses == 2 && !is_requested(g, v)) {
-            int sig = -1, mul = -1;
+            int sig = -1, mul = -1, kind = FC_ACT_SILU;
             for (int i = 0; i < g->n_nodes; i++) {
                 const fc_node *n = &g->nodes[i];
-                if (n->dead) continue;
-                if (!strcmp(n->op_type, "Sigmoid") && n->in[0] == v) sig = i;
+                if (n->dead || n->in[0] != v) continue;
+                if (!strcmp(n->op_type, "Sigmoid")) sig = i, kind = FC_ACT_SILU;
+                if (!strcmp(n->op_type, "HardSigmoid") && fc_attr_float(n, "alpha", 0.2f) == 1.0f / 6.0f &&
+                    fc_attr_float(n, "beta", 0.5f) == 0.5f)
+                    sig = i, kind = FC_ACT_HARDSWISH;
             }
             if (sig >= 0) {
                 int s_out = g->nodes[sig].out[0];
@@ -192,7 +196,7 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
                     mul = m;
             }
             if (mul >= 0) {
-                c->act.kind = FC_ACT_SILU;
+                c->act.kind = kind;
                 g->nodes[sig].dead = 1;
                 g->values[g->nodes[sig].out[0]].n_uses = 0;
                 g->values[v].n_uses = 1;

@@ -1,6 +1,6 @@
 /* Load-time graph rewrites: constant folding of weight-side computations, BatchNormalization folded
  * into the preceding Conv, activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
- * x*sigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks computed as one
+ * x*sigmoid(x), x*hardsigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks computed as one
  * node. Requested outputs are never fused
  * away. The graph must be finalized (n_uses valid) before each pass; passes mark nodes dead and the
  * caller finalizes again. Not here: shape inference (session.c), weight packing (ops' prepare). */
