@@ -5,7 +5,7 @@
  * cache block), 1x1 (direct per image and with columns spanning images, 1x1 planes, strided,
  * padded), depthwise. Each also checks that an image's output is bitwise the same alone as in a batch
  * of three. MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric
- * pads) likewise.
+ * pads) likewise, and GlobalAveragePool / GlobalMaxPool on planes of awkward sizes.
  * Not here: kernel-level comparisons (test_kernels.c), whole networks (test_models, test_torchvision). */
 #include <math.h>
 #include <stdio.h>
@@ -243,6 +243,40 @@ static void check_pool(const pool_case *c, const fc_kernels *k, const char *dir,
     free(x), free(y), free(y1);
 }
 
+/* GlobalAveragePool / GlobalMaxPool over planes of awkward sizes (vector partial sums and tails):
+ * the mean within float rounding of the double one, the max exact; image 1 alone = in a batch. */
+static void check_global(const char *op, int c, int h, int w, const char *dir) {
+    const int N = 3;
+    size_t per = (size_t)c * h * w, nx = N * per;
+    float *x = malloc(nx * sizeof(float));
+    unsigned seed = 555u + (unsigned)(h * w);
+    for (size_t i = 0; i < nx; i++) x[i] = frand(&seed) + 0.25f;
+    char path[512];
+    snprintf(path, sizeof path, "%s/global.onnx", dir);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", -1, c, h, w);
+    ob_output(m, "y");
+    ob_node(m, op, "pool", "x", "y");
+    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
+    int64_t count = 0, count1 = 0;
+    float *y = run(path, fc_kernels_best(), N, x, &count), *y1 = run(path, fc_kernels_best(), 1, x + per, &count1);
+    if (y && y1 && count == N * c && count1 == c) {
+        int bad = 0, is_max = !strcmp(op, "GlobalMaxPool");
+        for (int p = 0; p < N * c; p++) {
+            double s = 0, mx = -INFINITY;
+            for (int i = 0; i < h * w; i++) s += x[(size_t)p * h * w + i], mx = fmax(mx, x[(size_t)p * h * w + i]);
+            double want = is_max ? mx : s / (h * w);
+            bad += is_max ? y[p] != (float)want : !(fabs(y[p] - want) <= 1e-6 * (1 + fabs(want)));
+        }
+        CHECK(bad == 0, "%s %dx%dx%d: %d wrong outputs", op, c, h, w, bad);
+        CHECK(memcmp(y1, y + c, (size_t)c * sizeof(float)) == 0, "%s %dx%dx%d: image 1 alone differs", op, c, h, w);
+    } else {
+        CHECK(0, "%s %dx%dx%d: no output", op, c, h, w);
+    }
+    free(x), free(y), free(y1);
+    unlink(path);
+}
+
 static void all_cases(const char *isa) {
     const fc_kernels *k = fc_kernels_by_name(isa);
     if (!k) SKIP("kernel table not supported by this CPU");
@@ -255,6 +289,11 @@ static void all_cases(const char *isa) {
         unlink(path);
     }
     for (size_t i = 0; i < sizeof POOLS / sizeof *POOLS; i++) check_pool(&POOLS[i], k, dir, (int)i);
+    static const int sizes[][2] = {{1, 1}, {3, 5}, {4, 4}, {1, 17}, {7, 7}, {112, 112}};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        check_global("GlobalAveragePool", 6, sizes[i][0], sizes[i][1], dir);
+        check_global("GlobalMaxPool", 6, sizes[i][0], sizes[i][1], dir);
+    }
     rmdir(dir);
 }
 
