@@ -16,6 +16,7 @@
 #include "extract/model.h"
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
+#include "tests/support/run_once.h"
 
 typedef struct conv_case {
     const char *name;
@@ -82,26 +83,11 @@ static void write_model(const conv_case *c, const char *path, float *wt, float *
     CHECK(ob_write(m, path) == 0, "cannot write %s", path);
 }
 
-/* Runs a batch of n images through the model; returns the output (caller frees) or NULL. */
+/* A batch of n images through the model with 2 threads; the output (caller frees) or NULL. */
 static float *run(const char *path, const fc_kernels *k, int n, const float *x, int64_t *count) {
-    fc_model *m = NULL;
-    fc_session *s = NULL;
-    fc_error err = {0};
     fc_model_options mo = {.kernels = k};
     fc_session_options so = {.batch = n, .threads = 2};
-    float *y = NULL;
-    if (fc_model_load(path, &mo, &m, &err) || fc_session_create(m, &so, &s, &err) ||
-        fc_session_run(s, x, &err)) {
-        CHECK(0, "%s: %s", path, err.msg);
-    } else {
-        const fc_tensor *t = fc_session_output(s, 0);
-        *count = fc_tensor_count(t);
-        y = malloc((size_t)*count * sizeof(float));
-        memcpy(y, t->data, (size_t)*count * sizeof(float));
-    }
-    fc_session_free(s);
-    fc_model_free(m);
-    return y;
+    return run_once(path, &mo, &so, x, count, NULL);
 }
 
 static void check_case(const conv_case *c, const fc_kernels *k, const char *dir, int idx) {

@@ -16,6 +16,7 @@
 #include "extract/model.h"
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
+#include "tests/support/run_once.h"
 
 typedef struct block_case {
     const char *name;
@@ -134,25 +135,9 @@ static void write_model(const block_case *c, const weights *w, const char *path)
 /* The output of a batch of n images (caller frees) and the session's step count, or NULL. */
 static float *run(const char *path, const fc_kernels *k, int unfused, int n, int threads, int split,
                   const float *x, int64_t *count, int *steps) {
-    fc_model *m = NULL;
-    fc_session *s = NULL;
-    fc_error err = {0};
     fc_model_options mo = {.kernels = k, .unfused_blocks = unfused};
     fc_session_options so = {.batch = n, .threads = threads, .split_batch = split};
-    float *y = NULL;
-    if (fc_model_load(path, &mo, &m, &err) || fc_session_create(m, &so, &s, &err) ||
-        fc_session_run(s, x, &err)) {
-        CHECK(0, "%s: %s", path, err.msg);
-    } else {
-        const fc_tensor *t = fc_session_output(s, 0);
-        *count = fc_tensor_count(t);
-        *steps = fc_session_n_steps(s);
-        y = malloc((size_t)*count * sizeof(float));
-        memcpy(y, t->data, (size_t)*count * sizeof(float));
-    }
-    fc_session_free(s);
-    fc_model_free(m);
-    return y;
+    return run_once(path, &mo, &so, x, count, steps);
 }
 
 static double relu6(double v) { return v < 0 ? 0 : v > 6 ? 6 : v; }
