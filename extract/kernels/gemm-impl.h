@@ -99,8 +99,9 @@ typedef struct tile_job {
  * copy, see sgemm_packed: masked stores are slow on AMD).
  * a: packed A panel at the block's first k, (kb, MR); b: packed B panel likewise, (kb, NR);
  * c: (rows, NR) with row stride ldc; bias: (rows) or NULL; res: like c with stride ldr, or NULL. */
-FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const float *b, float *c,
-                    ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, const float *a,
+                         const float *b, float *c, ptrdiff_t ldc, const float *bias,
+                         const float *res, ptrdiff_t ldr, const fc_act *act) {
     vf acc[MR][2];
     /* streaming stores need VW*4-byte aligned rows */
     const int stream = job->stream && ((uintptr_t)c | (uintptr_t)(ldc * (ptrdiff_t)sizeof(float))) % (VW * sizeof(float)) == 0;
@@ -148,6 +149,11 @@ FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const f
             t0 = v_clamp(t0, lo, hi);
             t1 = v_clamp(t1, lo, hi);
         }
+        if (post != FC_ACT_NONE && job->last) { /* a compile-time kind: in registers */
+            vf pa = v_set1(act->a), pb = v_set1(act->b);
+            t0 = v_act_kind(post, t0, pa, pb);
+            t1 = v_act_kind(post, t1, pa, pb);
+        }
         if (stream) {
             v_stream(cr, t0);
             v_stream(cr + VW, t1);
@@ -156,6 +162,12 @@ FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const f
             v_store(cr + VW, t1);
         }
     }
+}
+
+/* The microkernel without an activation other than the clamp (edge tiles: tile_act follows). */
+FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const float *b, float *c,
+                    ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+    tile_post(rows, FC_ACT_NONE, job, a, b, c, ldc, bias, res, ldr, NULL);
 }
 
 /* Row-count dispatch: one specialized copy of the microkernel per row count. */
@@ -244,17 +256,35 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
 /* Full tiles (MR rows, NR contiguous columns) of A panels [p0, p1) against one B slice, with the
  * microkernel inlined: no call, row dispatch or vzeroupper per tile. Spreads the prefetch of the next
  * B slice (nb, nbytes; per bytes per tile, counted from panel pfirst) over the tiles. */
-static void tile_strip(int p0, int p1, int pfirst, const tile_job *job, const float *a, size_t astride,
-                       const float *b, float *c, ptrdiff_t rsc, const float *bias, const float *res,
-                       const fc_act *post, const char *nb, int per, int nbytes) {
+FC_INLINE void strip_kind(const int kind, int p0, int p1, int pfirst, const tile_job *job,
+                          const float *a, size_t astride, const float *b, float *c, ptrdiff_t rsc,
+                          const float *bias, const float *res, const fc_act *post, const char *nb,
+                          int per, int nbytes) {
     for (int p = p0; p < p1; p++) {
         for (int o = (p - pfirst) * per; nb && o < (p - pfirst + 1) * per && o < nbytes; o += 64)
             v_prefetch(nb + o);
         ptrdiff_t at = (ptrdiff_t)p * MR * rsc;
-        tile(MR, job, a + p * astride, b, c + at, rsc, bias ? bias + p * MR : NULL, res ? res + at : NULL,
-             rsc);
-        if (post) tile_act(MR, c + at, rsc, post);
+        tile_post(MR, kind, job, a + p * astride, b, c + at, rsc, bias ? bias + p * MR : NULL,
+                  res ? res + at : NULL, rsc, post);
     }
+}
+
+/* The activation post (if any) is applied in registers before the tiles are stored: one copy of
+ * the strip per kind, so the kind is a constant in the microkernel (applying it to the stored tile
+ * afterwards cost a second pass over C). */
+static void tile_strip(int p0, int p1, int pfirst, const tile_job *job, const float *a, size_t astride,
+                       const float *b, float *c, ptrdiff_t rsc, const float *bias, const float *res,
+                       const fc_act *post, const char *nb, int per, int nbytes) {
+#define FC_STRIP(K) strip_kind(K, p0, p1, pfirst, job, a, astride, b, c, rsc, bias, res, post, nb, per, nbytes)
+    switch (post ? post->kind : FC_ACT_NONE) {
+    case FC_ACT_LEAKY: FC_STRIP(FC_ACT_LEAKY); break;
+    case FC_ACT_SIGMOID: FC_STRIP(FC_ACT_SIGMOID); break;
+    case FC_ACT_HARDSIGMOID: FC_STRIP(FC_ACT_HARDSIGMOID); break;
+    case FC_ACT_HARDSWISH: FC_STRIP(FC_ACT_HARDSWISH); break;
+    case FC_ACT_SILU: FC_STRIP(FC_ACT_SILU); break;
+    default: FC_STRIP(FC_ACT_NONE); break;
+    }
+#undef FC_STRIP
 }
 
 static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, float *C,
