@@ -60,8 +60,9 @@ static void band_parts(block *b, const fc_kernels *k) {
 
 static size_t band_floats(const block *b) { return b->pbe + b->eb + b->db + b->pbp; }
 
-/* The block of projection n for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and
- * output y (N, Cout, OH, OW); R is the most rows whose buffers fit BAND_BYTES (at least 1). */
+/* The block of node n (see chain_nodes) for input x (N, Cin, H0, W0), depthwise input te
+ * (N, Ce, H, W) and output y (N, Cout, OH, OW); R is the most rows whose buffers fit BAND_BYTES (at
+ * least 1). */
 static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_tensor *te,
                        const fc_tensor *y, const fc_kernels *k, fc_error *err) {
     memset(b, 0, sizeof *b);
@@ -207,6 +208,7 @@ static int run_unfused(const fc_node *n, const fc_tensor *in, fc_tensor *out, co
     chain_nodes(n, &e, &d, &p);
     fc_tensor te, td, pin[8];
     size_t w[2];
+    if (n->n_in + 1 > 8) return fc_op_fail(n, FC_EINTERNAL, err, "too many inputs");
     int rc = chain_shapes(n, in, &te, &td, w, ctx->threads, err);
     if (rc) return rc;
     char *at = (char *)ctx->work;
@@ -217,7 +219,6 @@ static int run_unfused(const fc_node *n, const fc_tensor *in, fc_tensor *out, co
     c.work = (float *)at;
     if (e && (rc = fc_conv_run_plain(e, in, &te, &c, err))) return rc;
     if ((rc = fc_conv_run_plain(d, &te, &td, &c, err)) || !p) return rc;
-    if (n->n_in + 1 > 8) return fc_op_fail(n, FC_EINTERNAL, err, "too many inputs");
     memcpy(pin, in, sizeof(fc_tensor) * (size_t)(n->n_in + 1)); /* inputs and the residual */
     pin[0] = td;
     return fc_conv_run_plain(n, pin, out, &c, err);
