@@ -83,6 +83,7 @@ double fc_session_flops(const fc_session *s);
  * opt.profile. Returns 0, or FC_EINVAL for an index out of range. */
 typedef struct fc_session_step_info {
     const char *node, *op;
+    int fused;          /* other Conv nodes this step computes too (a depthwise block: 1 or 2) */
     fc_tensor out;
     double flops, seconds;
 } fc_session_step_info;

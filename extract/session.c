@@ -401,6 +401,7 @@ int fc_session_step(const fc_session *s, int i, fc_session_step_info *info) {
     const fc_node *n = &one->m->g->nodes[one->run[i]];
     info->node = n->name ? n->name : "";
     info->op = n->op_type;
+    info->fused = (n->pre_dw >= 0) + (n->pre_expand >= 0);
     info->out = n->n_out > 0 && n->out[0] >= 0 ? one->t[n->out[0]] : (fc_tensor){0};
     info->out.data = NULL;
     info->flops = info->seconds = 0;

@@ -64,8 +64,9 @@ check "bench --json reports img/s and GFLOP ($gf per image)" $?
 # --profile: one line per step (MobileNet v1's 13 depthwise + pointwise pairs are one step each,
 # the first with the stem; then the classifier), shares adding up to 100%
 "$FC" bench --model "$SHARED/models/mobilenet_v1_0.75_192.onnx" --batch 2 --seconds 0.2 --no-peak --profile >"$T/prof"
-steps=$(grep -c '^[0-9]\+ \+Conv ' "$T/prof")
+steps=$(grep -c '^[0-9]\+ \+Conv' "$T/prof")
+blocks=$(grep -c '^[0-9]\+ \+Conv+[12] (block) ' "$T/prof")
 share=$(awk '/^[0-9]+ / { s += $NF } END { printf "%.0f", s }' "$T/prof")
-[ "$steps" -eq 14 ] && [ "$share" -ge 99 ] && [ "$share" -le 101 ] && grep -q '^  total ' "$T/prof"
-check "bench --profile: $steps Conv steps, shares sum to $share%" $?
+[ "$steps" -eq 14 ] && [ "$blocks" -eq 13 ] && [ "$share" -ge 99 ] && [ "$share" -le 101 ] && grep -q '^  total ' "$T/prof"
+check "bench --profile: $steps Conv steps ($blocks depthwise blocks), shares sum to $share%" $?
 exit 0
