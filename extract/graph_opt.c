@@ -269,6 +269,12 @@ static int is_depthwise(const fc_graph *g, int i) {
     return w && group > 1 && w->dims[1] == 1 && w->dims[0] == group;
 }
 
+/* The one-group Conv whose output only depthwise node d reads (d's expansion), or -1. */
+static int expansion_of(const fc_graph *g, int d) {
+    int v_in = g->nodes[d].in[0], e = g->values[v_in].producer;
+    return e >= 0 && is_dense(g, e) && sole_consumer(g, v_in) == d ? e : -1;
+}
+
 int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
     (void)err;
     for (int oi = 0; oi < g->n_order; oi++) {
@@ -276,9 +282,7 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
         if (!is_depthwise(g, d)) continue;
         int p = sole_consumer(g, g->nodes[d].out[0]);
         if (p < 0 || !is_pointwise(g, p, 1) || g->nodes[p].in[0] != g->nodes[d].out[0]) continue;
-        int v_in = g->nodes[d].in[0];
-        int e = g->values[v_in].producer;
-        if (e < 0 || !is_dense(g, e) || sole_consumer(g, v_in) != d) e = -1;
+        int v_in = g->nodes[d].in[0], e = expansion_of(g, d);
         fc_node *pn = &g->nodes[p];
         pn->in[0] = e >= 0 ? g->nodes[e].in[0] : v_in; /* the block's input keeps its use count */
         pn->pre_dw = d;
@@ -295,8 +299,8 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
     for (int oi = 0; oi < g->n_order; oi++) {
         int d = g->order[oi];
         if (!is_depthwise(g, d)) continue;
-        int v_in = g->nodes[d].in[0], e = g->values[v_in].producer;
-        if (e < 0 || !is_dense(g, e) || sole_consumer(g, v_in) != d) continue;
+        int v_in = g->nodes[d].in[0], e = expansion_of(g, d);
+        if (e < 0) continue;
         g->nodes[d].in[0] = g->nodes[e].in[0];
         g->nodes[d].pre_expand = e;
         g->nodes[e].dead = 1;

@@ -437,6 +437,18 @@ static void im2col_packed(const conv_state *s, const phase_src *ps, const float 
     }
 }
 
+/* Packed B (K, nc) of a chunk through the phase source in bt (runs and segments from make_runs). */
+static void im2col_chunk(const conv_state *s, const fc_window *w, const float *x, int64_t xstride,
+                         int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
+                         int n_runs, int nc, float *bt, float *pb) {
+    phase_src ps;
+    phase_fill(s, w, x, xstride, H, W, segs, n_segs, runs, n_runs, &ps, bt);
+    if (s->kh == 1 && s->kw == 1 && n_segs == 1) /* one phase, rows of ow cells: B is a plain matrix */
+        s->k->pack_b(s->K, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, pb);
+    else
+        im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
+}
+
 /* Depthwise: tasks are (image, block of channels); blocks are multiples of 8 channels sized so a
  * task has some 16K outputs, which amortizes the kernel's per-call set-up on small planes. */
 static int conv_run_depthwise(const fc_node *n, const conv_state *s, const fc_window *w,
@@ -564,12 +576,7 @@ int fc_conv_run_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
                            (size_t)segs[r].len * sizeof(float));
             k->pack_b(s->K, nc, bt, nc, 1, pb);
         } else {
-            phase_src ps;
-            phase_fill(s, &w, xg, xstride, H, W, segs, n_segs, runs, n_runs, &ps, bt);
-            if (s->kh == 1 && s->kw == 1 && n_segs == 1) /* one phase, rows of ow cells: B is a plain matrix */
-                k->pack_b(s->K, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, pb);
-            else
-                im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
+            im2col_chunk(s, &w, xg, xstride, H, W, segs, n_segs, runs, n_runs, nc, bt, pb);
         }
         const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
         int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
@@ -648,12 +655,7 @@ void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t 
         col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
         int n_runs = make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
         int n_segs = make_runs(c0, nc, P, nc, w->ow, 0, segs);
-        phase_src ps;
-        phase_fill(s, w, x, 0, H, W, segs, n_segs, runs, n_runs, &ps, bt);
-        if (s->kh == 1 && s->kw == 1 && n_segs == 1)
-            k->pack_b(s->K, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, pb);
-        else
-            im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
+        im2col_chunk(s, w, x, 0, H, W, segs, n_segs, runs, n_runs, nc, bt, pb);
         k->sgemm_packed(s->cout, nc, s->K, s->packed, pb, C + (c0 - (int64_t)oy0 * w->ow), rsc, 1, &ep);
     }
 }

@@ -141,15 +141,13 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
             src = eb, ics = plane;
         }
         int rows = o1 - o0, ncol = rows * b->OW;
-        if (!b->p) { /* the depthwise rows are the output */
-            k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->ds->dw, w->kh, w->kw, w->sh, w->sw,
-                             lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act,
-                             y + (ptrdiff_t)o0 * b->OW, (ptrdiff_t)b->OH * b->OW, rows, b->OW, 0);
-            continue;
-        }
+        /* without a projection the depthwise rows are the output */
+        float *dst = b->p ? db : y + (ptrdiff_t)o0 * b->OW;
+        ptrdiff_t ocs = b->p ? ncol : (ptrdiff_t)b->OH * b->OW;
         k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->ds->dw, w->kh, w->kw, w->sh, w->sw,
-                         lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act, db, ncol, rows,
+                         lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act, dst, ocs, rows,
                          b->OW, 0);
+        if (!b->p) continue;
         k->pack_b(b->ce, ncol, db, ncol, 1, pbp);
         fc_epilogue ep = {.bias = b->ps->bias, .act = b->p->act,
                           .residual = res ? res + (ptrdiff_t)o0 * b->OW : NULL};
