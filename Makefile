@@ -12,20 +12,23 @@ ONNX_PROTO = /usr/include/onnx/onnx.proto
 GEN_C = $(BUILD)/gen/onnx/onnx.pb-c.c
 GEN_H = $(BUILD)/gen/onnx/onnx.pb-c.h
 
-LIB_SRC = $(wildcard core/*.c extract/*.c extract/ops/*.c extract/kernels/*.c store/*.c classify/*.c)
+LIB_SRC = $(wildcard core/*.c engine/*.c engine/onnx/*.c engine/ops/*.c engine/kernels/*.c store/*.c \
+	extract/*.c classify/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 CLI_SRC = $(wildcard cli/*.c)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SUPPORT_SRC = $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJ = $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC = $(wildcard tests/test_*.c)
+TEST_SRC = $(wildcard tests/*/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC = $(wildcard bench/*.c)
+BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
 
 ISA_AVX2 = -mavx2 -mfma -mf16c
 ISA_AVX512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_AVX512BF16 = $(ISA_AVX512) -mavx512bf16
 
-.PHONY: all test sanitize check clean demo torchvision
+.PHONY: all test sanitize check clean demo torchvision bench
 all: $(BUILD)/featcache $(BUILD)/libfeatcache.a
 
 $(BUILD)/libfeatcache.a: $(LIB_OBJ)
@@ -46,18 +49,25 @@ $(BUILD)/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/extract/kernels/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
-$(BUILD)/extract/kernels/%-avx512.o: ISA_FLAGS = $(ISA_AVX512)
-$(BUILD)/extract/kernels/%-avx512bf16.o: ISA_FLAGS = $(ISA_AVX512BF16)
+$(BUILD)/engine/kernels/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
+$(BUILD)/engine/kernels/%-avx512.o: ISA_FLAGS = $(ISA_AVX512)
+$(BUILD)/engine/kernels/%-avx512bf16.o: ISA_FLAGS = $(ISA_AVX512BF16)
+$(BUILD)/extract/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a $(LDLIBS)
+
+# Benchmarks (not tests): bench/*.c, each prints numbers; `make bench` builds them.
+bench: $(BENCH_BIN)
+$(BUILD)/bench/%: bench/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a $(LDLIBS)
 
 test: all $(TEST_BIN) torchvision
 	@BUILD=$(BUILD) sh tests/run.sh
 
-# Reference models for tests/test_torchvision.c; records why when python3-torch is missing.
+# Reference models for tests/engine/test_torchvision.c; records why when python3-torch is missing.
 # Shared by every build flavour (the export takes minutes); tests read FEATCACHE_TORCHVISION.
 TORCH_PY = /usr/bin/python3
 TORCHVISION_DIR ?= build/torchvision

@@ -6,7 +6,7 @@
 #ifndef FC_DATA_H
 #define FC_DATA_H
 
-#include "core/error.h"
+#include "core/core.h"
 
 /* A view; nothing is copied or owned. The arrays must stay valid and unchanged while a function
  * that received the view runs. */

@@ -1,6 +1,6 @@
 /* The two dense kernel tables and the Gram driver. Portable kernels use GCC vector extensions
  * (2 lanes); the AVX2 ones use intrinsics in functions compiled through a target attribute (the
- * Makefile gives ISA flags to extract/kernels only) and are reached only after the CPU check. Both
+ * Makefile gives ISA flags to engine/kernels and extract/resize-avx2.c only) and are reached only after the CPU check. Both
  * follow the summation orders documented in dense.h, so they agree bit for bit.
  * Not here: threading inside kernels (fc_gram_compute splits rows over threads). */
 #include "classify/dense.h"
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "classify/vec.h"
-#include "extract/kernels/kernels.h"
+#include "engine/engine.h"
 
 /* ---- portable ---- */
 

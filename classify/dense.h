@@ -7,11 +7,11 @@
  * from a fixed summation order: element q of a dot/Gram entry goes to partial sum q mod 8
  * (dot) or q mod 4 (Gram), partials are combined in one fixed tree, tails added last in order,
  * and no fused multiply-add where it would round differently. Not here: general GEMM
- * (classify/gemm.h), factorizations. */
+ * (engine/matmul.h), factorizations. */
 #ifndef FC_DENSE_H
 #define FC_DENSE_H
 
-#include "core/error.h"
+#include "core/core.h"
 
 /* Immutable, statically allocated tables: thread-safe, never freed. */
 typedef struct fc_dense_kernels {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "classify/dense.h"
-#include "classify/gemm.h"
+#include "engine/engine.h"
 
 #define FEW_OUTPUTS 16 /* up to this many outputs a layer dots rows directly (see below) */
 
@@ -56,11 +56,11 @@ int fc_layer_forward(const fc_layer *l, const float *x, int n, float *out, int t
             for (int j = 0; j < l->out; j++)
                 out[(size_t)r * l->out + j] = (float)k->dot_ff(x + (size_t)r * l->in, l->W + (size_t)j * l->in, l->in);
     } else {
-        fc_gemm g;
-        fc_gemm_init(&g, threads);
+        fc_matmul g;
+        fc_matmul_init(&g, threads);
         /* out (n, o) = x (n, i) x W^T (i, o): W^T element (i, o) is W[o*in + i] */
-        int rc = fc_gemm_run(&g, n, l->out, l->in, x, l->in, 1, l->W, 1, l->in, out, l->out, 1, err);
-        fc_gemm_free(&g);
+        int rc = fc_matmul_run(&g, n, l->out, l->in, x, l->in, 1, l->W, 1, l->in, out, l->out, 1, err);
+        fc_matmul_free(&g);
         if (rc) return rc;
     }
     for (int r = 0; r < n; r++) {

@@ -25,7 +25,7 @@
 #define FC_HEAD_H
 
 #include "classify/transform.h"
-#include "core/error.h"
+#include "core/core.h"
 
 #define FC_HEAD_MAX_LAYERS 3
 

@@ -2,9 +2,9 @@
  * pieces all live in one allocation pool and whose float data points straight into the head; the
  * reader walks the node list in the exact order the writer emits it and refuses everything else,
  * so a hand-edited or foreign model is reported as "not a featcache head file" rather than guessed.
- * Not here: general ONNX import (extract/onnx_import.c), the backbone merge (merge_onnx.c). */
+ * Not here: general ONNX import (engine/onnx/onnx_import.c), the backbone merge (merge_onnx.c). */
 #include "classify/head_onnx.h"
-#include "core/file.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,8 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "extract/onnx_import.h"
-#include "onnx/onnx.pb-c.h"
+#include "engine/engine.h"
 
 #define HEAD_OPSET 13
 #define HEAD_IR_VERSION 8

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #include "classify/head.h"
-#include "core/error.h"
+#include "core/core.h"
 
 /* Writes h (checked with fc_head_check first) to path as ONNX, through a temporary file in the same
  * folder renamed over path, so path is either the old file or the complete new one.

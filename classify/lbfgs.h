@@ -6,7 +6,7 @@
 #ifndef FC_LBFGS_H
 #define FC_LBFGS_H
 
-#include "core/error.h"
+#include "core/core.h"
 
 /* Returns f(x) and writes its gradient to grad (n). x (n) must not be modified. Returning NaN or
  * Inf marks x as outside the domain (the line search then shortens the step). */

@@ -4,16 +4,14 @@
  * atomically. Nodes are pruned by walking back from the feature tensor over the node list in
  * reverse (ONNX requires topological order). Not here: shape inference, graph optimization. */
 #include "classify/merge_onnx.h"
-#include "core/file.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "classify/head.h"
 #include "classify/head_onnx.h"
-#include "extract/model.h"
-#include "extract/onnx_import.h"
-#include "onnx/onnx.pb-c.h"
+#include "engine/engine.h"
 
 /* A set of tensor names (borrowed strings), linear lookup: graphs have a few thousand names. */
 typedef struct name_set {

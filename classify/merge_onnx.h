@@ -10,7 +10,7 @@
 #ifndef FC_MERGE_ONNX_H
 #define FC_MERGE_ONNX_H
 
-#include "core/error.h"
+#include "core/core.h"
 
 /* Writes out_path (atomically: temporary file + rename) = backbone up to feature_tensor + head.
  * feature_tensor must be produced by a backbone node (e.g. "pooled", (N, 1280, 1, 1)).

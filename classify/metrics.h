@@ -9,7 +9,7 @@
 #ifndef FC_METRICS_H
 #define FC_METRICS_H
 
-#include "core/error.h"
+#include "core/core.h"
 
 typedef struct fc_class_metrics {
     int support;      /* items whose true class is this one */

@@ -17,7 +17,7 @@
 #include <immintrin.h>
 #endif
 
-#include "classify/gemm.h"
+#include "engine/engine.h"
 
 void fc_mlp_options_init(fc_mlp_options *o) {
     memset(o, 0, sizeof *o);
@@ -70,9 +70,9 @@ static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(((rng_next(r) 
 /* ---- layers ---- */
 
 /* out (B, O) = inp (B, I) W^T + b, W (O, I), b (O). */
-static int linear_forward(fc_gemm *g, float *out, const float *inp, const float *W, const float *b, int B, int I,
+static int linear_forward(fc_matmul *g, float *out, const float *inp, const float *W, const float *b, int B, int I,
                           int O, fc_error *err) {
-    int rc = fc_gemm_run(g, B, O, I, inp, I, 1, W, 1, I, out, O, 1, err);
+    int rc = fc_matmul_run(g, B, O, I, inp, I, 1, W, 1, I, out, O, 1, err);
     if (rc) return rc;
     for (int r = 0; r < B; r++) {
         float *o = out + (size_t)r * O;
@@ -82,11 +82,11 @@ static int linear_forward(fc_gemm *g, float *out, const float *inp, const float 
 }
 
 /* dinp (B, I) = dout W (skipped when dinp is NULL), dW (O, I) = dout^T inp, db (O) = sum_r dout. */
-static int linear_backward(fc_gemm *g, float *dinp, float *dW, float *db, const float *dout, const float *inp,
+static int linear_backward(fc_matmul *g, float *dinp, float *dW, float *db, const float *dout, const float *inp,
                            const float *W, int B, int I, int O, fc_error *err) {
     int rc = 0;
-    if (dinp && (rc = fc_gemm_run(g, B, I, O, dout, O, 1, W, I, 1, dinp, I, 1, err))) return rc;
-    if ((rc = fc_gemm_run(g, O, I, B, dout, 1, O, inp, I, 1, dW, I, 1, err))) return rc;
+    if (dinp && (rc = fc_matmul_run(g, B, I, O, dout, O, 1, W, I, 1, dinp, I, 1, err))) return rc;
+    if ((rc = fc_matmul_run(g, O, I, B, dout, 1, O, inp, I, 1, dW, I, 1, err))) return rc;
     memset(db, 0, (size_t)O * sizeof *db);
     for (int r = 0; r < B; r++) {
         const float *d = dout + (size_t)r * O;
@@ -165,7 +165,7 @@ typedef struct net {
     float *act[FC_HEAD_MAX_LAYERS]; /* hidden: ReLU (+ dropout) outputs; last: probabilities */
     uint8_t *mask[FC_HEAD_MAX_LAYERS]; /* dropout masks of the hidden layers */
     float *d0, *d1;          /* (cap, widest layer) gradient buffers */
-    fc_gemm gemm;
+    fc_matmul mm;
 } net;
 
 static void net_free(net *N) {
@@ -175,7 +175,7 @@ static void net_free(net *N) {
     for (int l = 0; l < FC_HEAD_MAX_LAYERS; l++) free(N->pre[l]), free(N->act[l]), free(N->mask[l]);
     free(N->d0);
     free(N->d1);
-    fc_gemm_free(&N->gemm);
+    fc_matmul_free(&N->mm);
     memset(N, 0, sizeof *N);
 }
 
@@ -188,7 +188,7 @@ static int net_init(net *N, const fc_layer *p, fc_layer *g, int nl, int cap, int
         N->dims[l + 1] = p[l].out;
         wide = p[l].out > wide ? p[l].out : wide;
     }
-    fc_gemm_init(&N->gemm, threads);
+    fc_matmul_init(&N->mm, threads);
     size_t c = (size_t)cap;
     N->x = malloc(c * N->dims[0] * sizeof *N->x);
     N->y = malloc(c * sizeof *N->y);
@@ -217,7 +217,7 @@ static int net_forward(net *N, int B, float p, rng *r, double *loss, fc_error *e
     int rc;
     for (int l = 0; l < N->nl; l++) {
         int I = N->dims[l], O = N->dims[l + 1];
-        if ((rc = linear_forward(&N->gemm, N->pre[l], in, N->p[l].W, N->p[l].b, B, I, O, err))) return rc;
+        if ((rc = linear_forward(&N->mm, N->pre[l], in, N->p[l].W, N->p[l].b, B, I, O, err))) return rc;
         if (l == N->nl - 1) break;
         relu_forward(N->act[l], N->pre[l], (size_t)B * O);
         if (p > 0 && r) dropout_forward(N->act[l], N->mask[l], N->act[l], (size_t)B * O, p, r);
@@ -235,7 +235,7 @@ static int net_backward(net *N, int B, float p, float scale, fc_error *err) {
     for (int l = last; l >= 0; l--) {
         int I = N->dims[l], O = N->dims[l + 1];
         const float *inp = l > 0 ? N->act[l - 1] : N->x;
-        if ((rc = linear_backward(&N->gemm, l > 0 ? N->d1 : NULL, N->g[l].W, N->g[l].b, N->d0, inp, N->p[l].W, B, I,
+        if ((rc = linear_backward(&N->mm, l > 0 ? N->d1 : NULL, N->g[l].W, N->g[l].b, N->d0, inp, N->p[l].W, B, I,
                                   O, err)))
             return rc;
         if (l == 0) break;

@@ -13,7 +13,7 @@
 
 #include "classify/data.h"
 #include "classify/head.h"
-#include "core/error.h"
+#include "core/core.h"
 
 #define FC_MLP_MAX_HIDDEN 2
 

@@ -10,7 +10,7 @@
 
 #include "classify/data.h"
 #include "classify/head.h"
-#include "core/error.h"
+#include "core/core.h"
 
 #define FC_NCM_DEFAULT_SCALE 10.0f
 

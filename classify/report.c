@@ -5,7 +5,7 @@
  * fixed pixel geometry. Deliberately not here: JavaScript, external fonts or images, metric
  * computation, image decoding or resizing. */
 #include "classify/report.h"
-#include "core/file.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,8 +12,7 @@
 #include <stddef.h>
 
 #include "classify/metrics.h"
-#include "core/error.h"
-#include "core/strbuf.h"
+#include "core/core.h"
 
 typedef enum {
     FC_REPORT_RUN = 0,   /* one trained head */

@@ -14,7 +14,7 @@
 #include "classify/dense.h"
 #include "classify/head.h"
 #include "classify/lbfgs.h"
-#include "core/error.h"
+#include "core/core.h"
 
 typedef struct fc_softmax_options {
     double l2;                 /* penalty strength = 1/C (>= 0; 0 = unpenalized) (default 1) */

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/core.h"
 
 #define FC_SPLIT_BUCKETS 1000000u
 

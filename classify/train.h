@@ -12,7 +12,7 @@
 #include "classify/metrics.h"
 #include "classify/split.h"
 #include "classify/transform.h"
-#include "core/error.h"
+#include "core/core.h"
 
 typedef enum { FC_HEAD_SOFTMAX = 0, FC_HEAD_MLP = 1, FC_HEAD_NCM = 2 } fc_head_kind;
 

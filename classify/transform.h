@@ -7,7 +7,7 @@
 #ifndef FC_TRANSFORM_H
 #define FC_TRANSFORM_H
 
-#include "core/error.h"
+#include "core/core.h"
 
 typedef enum {
     FC_TRANSFORM_NONE = 0,        /* y = x */

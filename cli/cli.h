@@ -3,8 +3,8 @@
 #ifndef FC_CLI_H
 #define FC_CLI_H
 
-#include "core/error.h"
-#include "extract/preprocess.h"
+#include "core/core.h"
+#include "extract/extract.h"
 
 /* Exit codes shared by all commands. */
 enum {

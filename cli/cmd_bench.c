@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "extract/kernels/peak.h"
-#include "extract/model.h"
+#include "engine/engine.h"
 
 static const char *usage_text =
     "usage: featcache bench --model M.onnx [options]\n"

@@ -11,7 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/extractor_opts.h"
-#include "store/featureset.h"
+#include "store/store.h"
 
 static const char *usage_text =
     "usage: featcache export DATASET --model M.onnx --format npy|csv -o DIR [options]\n"
@@ -159,9 +159,8 @@ out:
 
 /* ---- export-onnx: backbone + head as one image classifier ---- */
 
-#include "classify/merge_onnx.h"
+#include "classify/classify.h"
 #include "cli/head_file.h"
-#include "store/hash.h"
 
 static const char *export_onnx_usage =
     "usage: featcache export-onnx --model M.onnx --head HEAD.onnx -o classifier.onnx\n"

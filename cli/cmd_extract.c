@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "core/strbuf.h"
-#include "extract/job.h"
-#include "store/catalog.h"
+#include "core/core.h"
+#include "extract/extract.h"
+#include "store/store.h"
 
 static const char *usage_text =
     "usage: featcache extract DATASET --model M.onnx [options]\n"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "extract/model.h"
+#include "engine/engine.h"
 
 static const char *usage_text =
     "usage: featcache infer --model M.onnx [options] IMAGE...\n"

@@ -7,9 +7,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "store/cache.h"
-#include "store/catalog.h"
-#include "store/maint.h"
+#include "store/store.h"
 
 static int parse_common(const char *cmd, const char *usage, int argc, char **argv, const char **cache,
                         int *flag, const char *flag_name) {

@@ -8,18 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "classify/metrics.h"
+#include "classify/classify.h"
 #include "cli/cli.h"
 #include "cli/head_file.h"
-#include "core/strbuf.h"
-#include "extract/image.h"
-#include "extract/job.h"
-#include "extract/model.h"
-#include "store/cache.h"
-#include "store/catalog.h"
-#include "store/dataset.h"
-#include "store/featureset.h"
-#include "store/hash.h"
+#include "core/core.h"
+#include "engine/engine.h"
+#include "extract/extract.h"
+#include "store/store.h"
 
 #define MAX_HEADS 8
 

@@ -9,16 +9,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "classify/report.h"
-#include "classify/train.h"
+#include "classify/classify.h"
 #include "cli/cli.h"
 #include "cli/head_opts.h"
-#include "core/strbuf.h"
-#include "extract/preprocess.h"
-#include "extract/thumbnail.h"
-#include "store/cache.h"
-#include "store/catalog.h"
-#include "store/featureset.h"
+#include "core/core.h"
+#include "extract/extract.h"
+#include "store/store.h"
 
 #define MAX_RUNS 4096
 #define N_WORST 12

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify/train.h"
+#include "classify/classify.h"
 #include "cli/cli.h"
 #include "cli/extractor_opts.h"
 #include "cli/head_opts.h"
-#include "core/strbuf.h"
+#include "core/core.h"
 
 #define MAX_CONFIGS 4096
 #define MAX_VALUES 256

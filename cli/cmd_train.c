@@ -6,12 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify/head_onnx.h"
-#include "classify/train.h"
+#include "classify/classify.h"
 #include "cli/cli.h"
 #include "cli/extractor_opts.h"
 #include "cli/head_opts.h"
-#include "core/strbuf.h"
+#include "core/core.h"
 
 static const char *usage_text =
     "usage: featcache train DATASET --model M.onnx [options] [-o HEAD.onnx]\n"

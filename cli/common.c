@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "extract/image.h"
+#include "extract/extract.h"
 
 int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, int *out) {
     char *end;

@@ -5,8 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "extract/job.h"
-#include "store/dataset.h"
+#include "extract/extract.h"
 
 void cli_extractor_init(cli_extractor *x) {
     memset(x, 0, sizeof *x);

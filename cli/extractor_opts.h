@@ -6,10 +6,9 @@
 
 #include <getopt.h>
 
-#include "core/error.h"
-#include "extract/preprocess.h"
-#include "store/cache.h"
-#include "store/catalog.h"
+#include "core/core.h"
+#include "extract/extract.h"
+#include "store/store.h"
 
 typedef struct cli_extractor {
     const char *model, *layer, *cache, *name;

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify/head_onnx.h"
-#include "core/strbuf.h"
+#include "classify/classify.h"
+#include "core/core.h"
 
 int cli_head_file_load(const char *path, cli_head_file *h, fc_error *err) {
     memset(h, 0, sizeof *h);

@@ -4,9 +4,9 @@
 #ifndef FC_CLI_HEAD_FILE_H
 #define FC_CLI_HEAD_FILE_H
 
-#include "classify/head.h"
-#include "core/error.h"
-#include "extract/preprocess.h"
+#include "classify/classify.h"
+#include "core/core.h"
+#include "extract/extract.h"
 
 typedef struct cli_head_file {
     const char *path;

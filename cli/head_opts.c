@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/file.h"
-#include "extract/preprocess.h"
+#include "core/core.h"
+#include "extract/extract.h"
 
 int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg) {
     fc_error err = {0};

@@ -5,10 +5,10 @@
 
 #include <stdio.h>
 
-#include "classify/train.h"
+#include "classify/classify.h"
 #include "cli/extractor_opts.h"
-#include "core/strbuf.h"
-#include "store/featureset.h"
+#include "core/core.h"
+#include "store/store.h"
 
 #define CLI_HEAD_LONGOPTS                                                                          \
     {"head", required_argument, 0, 1101}, {"l2", required_argument, 0, 1102},                   \

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <turbojpeg.h>
 
-#include "core/file.h"
+#include "core/core.h"
 
 /* Files larger than this are refused before reading (no valid JPEG/PNG under the pixel limit
  * needs more). */

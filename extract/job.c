@@ -13,12 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/strbuf.h"
-#include "extract/interrupted.h"
-#include "extract/model.h"
+#include "core/core.h"
+#include "engine/engine.h"
 #include "extract/pipeline.h"
-#include "store/catalog.h"
-#include "store/hash.h"
+#include "store/store.h"
 
 enum { ST_PENDING, ST_COMPUTED, ST_CACHED, ST_BAD };
 
@@ -340,7 +338,7 @@ static void params_json(const job *j, fc_strbuf *b) {
     for (int v = 0; v < o->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(o->views[v]));
     char host[160];
     fc_process_host(host, sizeof host);
-    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see interrupted.h */
+    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
     fc_strbuf_json(b, host);
     fc_strbuf_printf(b, "}");
 }

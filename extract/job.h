@@ -5,7 +5,7 @@
  * file's name or data set), runs the pipeline on the rest, stores each batch's features in one LMDB
  * transaction and then its catalog rows, and records bad files with their reason.
  * A killed job loses at most the batch in flight; rerunning completes it (and marks the killed
- * run's record interrupted, see interrupted.h).
+ * run's record interrupted, see store/runs.h).
  * Not here: printing (the CLI gets progress through a callback), training, export. */
 #ifndef FC_JOB_H
 #define FC_JOB_H
@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/core.h"
+#include "extract/dataset.h"
 #include "extract/preprocess.h"
-#include "store/cache.h"
-#include "store/dataset.h"
+#include "store/store.h"
 
 #define FC_JOB_MAX_LAYERS 8
 

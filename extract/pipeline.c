@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/file.h"
+#include "core/core.h"
 #include "extract/image.h"
 
 #define N_SLOTS 3

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
-#include "extract/model.h"
+#include "core/core.h"
+#include "engine/engine.h"
 #include "extract/preprocess.h"
 
 #define FC_MAX_VIEWS FC_N_VIEWS

@@ -4,7 +4,7 @@
 #ifndef FC_PREPROCESS_H
 #define FC_PREPROCESS_H
 
-#include "core/error.h"
+#include "core/core.h"
 #include "extract/image.h"
 
 typedef enum {

@@ -1,5 +1,5 @@
 /* Per-sample arithmetic shared by the portable and AVX2 resize passes (extract/resize.c and
- * extract/kernels/resize-avx2.c), so that their edges and tails compute exactly what the vector
+ * extract/resize-avx2.c), so that their edges and tails compute exactly what the vector
  * bodies do. Internal. */
 #ifndef FC_RESIZE_IMPL_H
 #define FC_RESIZE_IMPL_H

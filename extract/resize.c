@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "extract/kernels/kernels.h"
+#include "core/core.h"
+#include "engine/engine.h"
 #include "extract/resize-impl.h"
 
 void fc_resize_axis_free(fc_resize_axis *a) {

@@ -2,7 +2,7 @@
  * per-axis coefficients (triangle filter widened by the downscale factor, normalised weights in
  * 22-bit fixed point) and the two passes, horizontal first with the intermediate rounded and
  * clamped to 8 bits, then vertical straight into float planes through a per-channel table.
- * Two implementations of each pass, portable C (the reference) and AVX2 (extract/kernels/
+ * Two implementations of each pass, portable C (the reference) and AVX2 (engine/kernels/
  * resize-avx2.c), give identical bytes and floats; fc_resize_best() picks one for this CPU.
  * Not here: cropping, flips and presets as such (preprocess.c decides them and passes pointers,
  * strides and the table). */
@@ -45,7 +45,7 @@ const fc_resize_kernels *fc_resize_best(void);
 /* "scalar" or "avx2" if supported by this CPU, else NULL (for tests). */
 const fc_resize_kernels *fc_resize_by_name(const char *name);
 
-/* The AVX2 table (extract/kernels/resize-avx2.c); use only through the functions above. */
+/* The AVX2 table (extract/resize-avx2.c); use only through the functions above. */
 extern const fc_resize_kernels fc_resize_avx2;
 
 #endif

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/core.h"
 
 /* *png (malloc'd, free() it) and *size get the encoded bytes. Errors as fc_image_load, FC_ENOMEM,
  * FC_EIO when libpng fails. Thread-safe. */

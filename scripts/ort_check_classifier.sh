@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Acceptance check for export-onnx: run one merged classifier (backbone + head, e.g. from
-# `featcache export-onnx` or tests/run_model_npy.c merge) in ONNX Runtime and in featcache on the same
+# `featcache export-onnx` or scripts/tools/run_model_npy.c merge) in ONNX Runtime and in featcache on the same
 # .npy input batch, and print the max |diff| of the `probabilities` output (acceptance: <= 1e-4).
-# featcache's side is tests/run_model_npy.c, built here against build/libfeatcache.a (run `make`
+# featcache's side is scripts/tools/run_model_npy.c, built here against build/libfeatcache.a (run `make`
 # first); ONNX Runtime is scripts/ort/run.js (installed into build/ort by scripts/ort/install.sh).
 # Usage: scripts/ort_check_classifier.sh MERGED.onnx INPUT.npy [TOLERANCE]
 # Exit status: 0 within tolerance, 1 above it or on any error.
@@ -13,9 +13,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 [ -f "$build/libfeatcache.a" ] || { echo "$0: $build/libfeatcache.a missing (run make)" >&2; exit 1; }
 tool=$build/run_model_npy
-if [ ! -x "$tool" ] || [ "$root/tests/run_model_npy.c" -nt "$tool" ] || [ "$build/libfeatcache.a" -nt "$tool" ]; then
+if [ ! -x "$tool" ] || [ "$root/scripts/tools/run_model_npy.c" -nt "$tool" ] || [ "$build/libfeatcache.a" -nt "$tool" ]; then
     ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -fopenmp -Wall -Wextra -Wno-unused-parameter -I"$root" -I"$build/gen" \
-        -o "$tool" "$root/tests/run_model_npy.c" "$root/tests/support/npy.c" "$build/libfeatcache.a" \
+        -o "$tool" "$root/scripts/tools/run_model_npy.c" "$root/tests/support/npy.c" "$build/libfeatcache.a" \
         -lturbojpeg -lpng -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
 fi
 "$root/scripts/ort/install.sh"

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/file.h"
+#include "core/core.h"
 #include "store/f16.h"
 #include "store/hash.h"
 

@@ -43,7 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/core.h"
 
 typedef enum { FC_DTYPE_F32 = 1, FC_DTYPE_F16 = 2 } fc_dtype;
 

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/file.h"
+#include "core/core.h"
 #include "store/hash.h"
 
 #define DEFAULT_BUSY_MS 10000

@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/core.h"
 #include "store/cache.h"
 
 #define FC_CATALOG_SCHEMA_VERSION 1

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/core.h"
 #include "store/cache.h"
 #include "store/catalog.h"
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/core.h"
 
 #define FC_SHA256_SIZE 32
 #define FC_SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */

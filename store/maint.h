@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "core/core.h"
 #include "store/cache.h"
 #include "store/catalog.h"
 

@@ -1,5 +1,5 @@
 /* The two SHA-256 block functions behind store/hash.c's streaming API: the portable reference
- * (hash.c) and the SHA-NI one (sha256_ni.c). Internal to hash.c and tests/test_hash.c, which checks
+ * (hash.c) and the SHA-NI one (sha256_ni.c). Internal to hash.c and tests/store/test_hash.c, which checks
  * that both give the same state on random blocks. */
 #ifndef FC_SHA256_IMPL_H
 #define FC_SHA256_IMPL_H

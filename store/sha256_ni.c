@@ -1,7 +1,7 @@
 /* SHA-256 block compression with the x86 SHA extensions (SHA-NI: sha256rnds2 does two rounds,
  * sha256msg1/msg2 the message schedule), compiled through a target attribute and called only when
  * cpuid reports them (store/hash.c decides). Same results as the portable compress() in hash.c,
- * which stays the reference (tests/test_hash.c compares the two on random data).
+ * which stays the reference (tests/store/test_hash.c compares the two on random data).
  * The state is kept in the instruction's lane order: ABEF in one register, CDGH in the other. */
 #include <cpuid.h>
 #include <immintrin.h>

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs every test binary in $BUILD/tests (and tests/*.sh end-to-end scripts), shows their lines, and
+# Runs every test binary in $BUILD/tests/LAYER/ (and the tests/LAYER/test_*.sh scripts), shows their lines, and
 # prints the totals as "N passed, N failed, N skipped". A binary that crashes or exits non-zero without
 # printing FAIL counts as one failure, so a crash is never lost; under make sanitize so does every
 # sanitizer report file left in $FEATCACHE_SANITIZER_LOGS.
@@ -8,7 +8,7 @@ export FEATCACHE_BIN=${FEATCACHE_BIN:-$BUILD/featcache}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 crashed=0
-for t in "$BUILD"/tests/test_* tests/test_*.sh; do
+for t in "$BUILD"/tests/*/test_* tests/*/test_*.sh; do
     [ -x "$t" ] || [ "${t%.sh}" != "$t" ] || continue
     [ -f "$t" ] || continue
     case "$t" in *.d) continue ;; esac

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "store/dataset.h"
+#include "extract/dataset.h"
 
 /* Status and message of the last library call this input reached (0 = all succeeded):
  * replay_main checks them against the expected codes of the regression files. */

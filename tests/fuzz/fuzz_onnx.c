@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "extract/model.h"
+#include "engine/model.h"
 
 /* Status and message of the last library call this input reached (0 = all succeeded):
  * replay_main checks them against the expected codes of the regression files. */

@@ -13,8 +13,8 @@
 #include "classify/head_onnx.h"
 #include "core/file.h"
 #include "extract/image.h"
-#include "extract/model.h"
-#include "store/dataset.h"
+#include "engine/model.h"
+#include "extract/dataset.h"
 #include "tests/support/onnx_build.h"
 
 static char outdir[1024];

@@ -4,7 +4,7 @@
 #ifndef TEST_COMPARE_H
 #define TEST_COMPARE_H
 
-#include "extract/tensor.h"
+#include "engine/tensor.h"
 #include "tests/support/npy.h"
 
 void check_close_to_reference(const char *what, const fc_tensor *got, const npy_array *ref);

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "extract/model.h"
+#include "engine/model.h"
 
 float *run_once(const char *path, const fc_model_options *mo, const fc_session_options *so,
                 const float *x, int64_t *count, int *steps);

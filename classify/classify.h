@@ -1,0 +1,19 @@
+/* classify/: heads trained on cached features (depends on core/, engine/, store/). This header is
+ * its public API; cli/ includes only this one.
+ *  - head.h        a trained head (softmax, MLP, NCM) and its feature transform
+ *  - train.h       training and evaluation of one configuration on a feature matrix
+ *  - metrics.h     accuracy, confusion matrix, per-class metrics
+ *  - head_onnx.h   head files as ONNX
+ *  - merge_onnx.h  backbone + head merged into one classifier
+ *  - report.h      the self-contained report.html */
+#ifndef FC_CLASSIFY_H
+#define FC_CLASSIFY_H
+
+#include "classify/head.h"
+#include "classify/head_onnx.h"
+#include "classify/merge_onnx.h"
+#include "classify/metrics.h"
+#include "classify/report.h"
+#include "classify/train.h"
+
+#endif

@@ -1,0 +1,19 @@
+/* engine/: the network engine (depends on core/ only): ONNX import, the graph and its rewrites,
+ * operators, SIMD kernels, models and sessions. This header is its public API; extract/, classify/
+ * and cli/ include only this one.
+ *  - tensor.h       fc_tensor, dtypes (NCHW float32 at the boundaries users see)
+ *  - model.h        load an ONNX model once, run it through sessions (fc_model, fc_session)
+ *  - matmul.h       float32 matrix products on the packed GEMM kernels (fc_matmul)
+ *  - kernels/peak.h measured fp32 peak of the machine (bench)
+ *  - onnx/          ONNX protobuf read and write (onnx/onnx.pb-c.h: the generated schema) */
+#ifndef FC_ENGINE_H
+#define FC_ENGINE_H
+
+#include "engine/kernels/peak.h"
+#include "engine/matmul.h"
+#include "engine/model.h"
+#include "engine/onnx/onnx_import.h"
+#include "onnx/onnx.pb-c.h" /* generated from libonnx-dev's onnx.proto */
+#include "engine/tensor.h"
+
+#endif

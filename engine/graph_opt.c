@@ -1,0 +1,310 @@
+/* Graph rewrites done once at model load (see graph_opt.h). Each pass keeps the graph valid: a fused
+ * node takes over the output value of the node it absorbs, which is marked dead. */
+#include "engine/graph_opt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ops/ops.h"
+
+static int is_requested(const fc_graph *g, int v) {
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v) return 1;
+    return 0;
+}
+
+/* The only live node reading v, if v has exactly one use and is not a requested output; else -1. */
+static int sole_consumer(const fc_graph *g, int v) {
+    if (g->values[v].n_uses != 1 || is_requested(g, v)) return -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fc_node *n = &g->nodes[i];
+        if (n->dead) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == v) return i;
+        if (n->residual == v) return -1;
+    }
+    return -1;
+}
+
+/* Node c absorbs consumer d: c's output becomes d's output. */
+static void absorb(fc_graph *g, int c, int d) {
+    fc_node *cn = &g->nodes[c], *dn = &g->nodes[d];
+    int old = cn->out[0], nv = dn->out[0];
+    g->values[old].producer = -1;
+    g->values[old].n_uses = 0;
+    cn->out[0] = nv;
+    g->values[nv].producer = c;
+    dn->dead = 1;
+}
+
+static int all_inputs_const(const fc_graph *g, const fc_node *n) {
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0 && !g->values[n->in[k]].c.data) return 0;
+    return 1;
+}
+
+#define FOLD_MAX_BYTES (64u << 20)
+
+int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        fc_node *n = &g->nodes[g->order[oi]];
+        if (n->dead || n->op->fold != FC_FOLD_CONST || !all_inputs_const(g, n) || n->n_out != 1)
+            continue;
+        fc_tensor in[16], out[1];
+        if (n->n_in > 16) continue;
+        for (int i = 0; i < n->n_in; i++) {
+            if (n->in[i] >= 0) in[i] = g->values[n->in[i]].c;
+            else memset(&in[i], 0, sizeof in[i]);
+        }
+        memset(out, 0, sizeof out);
+        size_t work = 0;
+        int rc = n->op->infer(n, in, out, &work, 1, err);
+        if (rc) return rc;
+        if (work) continue; /* ops needing scratch are not worth folding here */
+        /* nor huge results (a Pad of a constant can ask for gigabytes): the session folds them
+         * within its memory limit */
+        if (fc_tensor_bytes(&out[0]) > FOLD_MAX_BYTES) continue;
+        out[0].data = malloc(fc_tensor_bytes(&out[0]) + 64);
+        if (!out[0].data) return fc_fail(err, FC_ENOMEM, "out of memory folding node '%s'", n->name);
+        fc_run_ctx ctx = {.k = k, .threads = 1, .work = NULL};
+        rc = n->op->run(n, in, out, &ctx, err);
+        if (rc) { free(out[0].data); return rc; }
+        fc_value *v = &g->values[n->out[0]];
+        v->c = out[0];
+        v->dtype = out[0].dtype;
+        v->producer = -1;
+        n->dead = 1;
+    }
+    return 0;
+}
+
+/* W'[co] = W[co] * s[co], b'[co] = (b[co] - mean[co]) * s[co] + beta[co], s = gamma/sqrt(var+eps). */
+int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err) {
+    for (int ci = 0; ci < g->n_nodes; ci++) {
+        fc_node *conv = &g->nodes[ci];
+        if (conv->dead || strcmp(conv->op_type, "Conv") || conv->n_in < 2) continue;
+        int d = sole_consumer(g, conv->out[0]);
+        if (d < 0 || strcmp(g->nodes[d].op_type, "BatchNormalization") || g->nodes[d].n_in != 5 ||
+            g->nodes[d].in[0] != conv->out[0])
+            continue;
+        const fc_node *bn = &g->nodes[d];
+        const fc_tensor *w = &g->values[conv->in[1]].c;
+        const fc_tensor *b = conv->n_in > 2 && conv->in[2] >= 0 ? &g->values[conv->in[2]].c : NULL;
+        const fc_tensor *p[4];
+        int ok = w->data && w->rank >= 3 && (!b || b->data);
+        for (int i = 0; i < 4 && ok; i++) {
+            p[i] = bn->in[i + 1] >= 0 ? &g->values[bn->in[i + 1]].c : NULL;
+            ok = p[i] && p[i]->data && fc_tensor_count(p[i]) == w->dims[0];
+        }
+        if (!ok || (b && fc_tensor_count(b) != w->dims[0])) continue;
+        int64_t cout = w->dims[0], per = fc_tensor_count(w) / (cout ? cout : 1);
+        float eps = fc_attr_float(bn, "epsilon", 1e-5f);
+        int wv = fc_graph_new_value(g, g->values[conv->in[1]].name);
+        int bv = wv >= 0 ? fc_graph_new_value(g, "bn_folded_bias") : -1;
+        if (bv < 0) return fc_fail(err, FC_ENOMEM, "out of memory folding BatchNormalization");
+        conv = &g->nodes[ci]; /* values may have moved, nodes did not; refresh pointers */
+        bn = &g->nodes[d];
+        w = &g->values[conv->in[1]].c;
+        b = conv->n_in > 2 && conv->in[2] >= 0 ? &g->values[conv->in[2]].c : NULL;
+        for (int i = 0; i < 4; i++) p[i] = &g->values[bn->in[i + 1]].c;
+        float *nw = malloc((size_t)fc_tensor_count(w) * sizeof(float) + 64);
+        float *nb = malloc((size_t)cout * sizeof(float) + 64);
+        if (!nw || !nb) { free(nw); free(nb); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+        const float *gamma = p[0]->data, *beta = p[1]->data, *mean = p[2]->data, *var = p[3]->data;
+        for (int64_t co = 0; co < cout; co++) {
+            float s = gamma[co] / sqrtf(var[co] + eps);
+            for (int64_t j = 0; j < per; j++) nw[co * per + j] = ((const float *)w->data)[co * per + j] * s;
+            float b0 = b ? ((const float *)b->data)[co] : 0.f;
+            nb[co] = (b0 - mean[co]) * s + beta[co];
+        }
+        fc_value *wval = &g->values[wv], *bval = &g->values[bv];
+        wval->c = *w;
+        wval->c.data = nw;
+        bval->dtype = FC_F32;
+        bval->c.dtype = FC_F32;
+        bval->c.rank = 1;
+        bval->c.dims[0] = cout;
+        bval->c.data = nb;
+        if (conv->n_in < 3) {
+            int *in = realloc(conv->in, 4 * sizeof(int));
+            if (!in) return fc_fail(err, FC_ENOMEM, "out of memory");
+            conv->in = in;
+            conv->n_in = 3;
+        }
+        conv->in[1] = wv;
+        conv->in[2] = bv;
+        absorb(g, ci, d);
+    }
+    return 0;
+}
+
+/* Reads an activation node into act; 0 if it is one we fuse with constant parameters. */
+static int as_activation(const fc_graph *g, const fc_node *n, fc_act *act) {
+    memset(act, 0, sizeof *act);
+    const char *t = n->op_type;
+    if (!strcmp(t, "Relu")) act->kind = FC_ACT_RELU;
+    else if (!strcmp(t, "LeakyRelu")) { act->kind = FC_ACT_LEAKY; act->a = fc_attr_float(n, "alpha", 0.01f); }
+    else if (!strcmp(t, "Sigmoid")) act->kind = FC_ACT_SIGMOID;
+    else if (!strcmp(t, "HardSigmoid")) {
+        act->kind = FC_ACT_HARDSIGMOID;
+        act->a = fc_attr_float(n, "alpha", 0.2f);
+        act->b = fc_attr_float(n, "beta", 0.5f);
+    } else if (!strcmp(t, "HardSwish")) act->kind = FC_ACT_HARDSWISH;
+    else if (!strcmp(t, "Clip")) {
+        act->kind = FC_ACT_CLIP;
+        act->a = fc_attr_float(n, "min", -INFINITY);
+        act->b = fc_attr_float(n, "max", INFINITY);
+        for (int k = 1; k < n->n_in && k < 3; k++) {
+            if (n->in[k] < 0) continue;
+            const fc_tensor *c = &g->values[n->in[k]].c;
+            if (!c->data || c->dtype != FC_F32 || fc_tensor_count(c) != 1) return -1;
+            if (k == 1) act->a = *(const float *)c->data; else act->b = *(const float *)c->data;
+        }
+    } else return -1;
+    return 0;
+}
+
+static int takes_epilogue(const fc_node *n) {
+    return !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "Gemm");
+}
+
+int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int ci = g->order[oi];
+        fc_node *c = &g->nodes[ci];
+        if (c->dead || !takes_epilogue(c) || c->act.kind != FC_ACT_NONE) continue;
+        int v = c->out[0];
+        /* x * sigmoid(x) (SiLU) or x * hardsigmoid(x) with alpha 1/6, beta 1/2 (HardSwish, as
+         * PyTorch exports it): the conv output feeds the gate and the Mul that uses it. */
+        if (g->values[v].n_uses == 2 && !is_requested(g, v)) {
+            int sig = -1, mul = -1, kind = FC_ACT_SILU;
+            for (int i = 0; i < g->n_nodes; i++) {
+                const fc_node *n = &g->nodes[i];
+                if (n->dead || n->in[0] != v) continue;
+                if (!strcmp(n->op_type, "Sigmoid")) sig = i, kind = FC_ACT_SILU;
+                if (!strcmp(n->op_type, "HardSigmoid") && fc_attr_float(n, "alpha", 0.2f) == 1.0f / 6.0f &&
+                    fc_attr_float(n, "beta", 0.5f) == 0.5f)
+                    sig = i, kind = FC_ACT_HARDSWISH;
+            }
+            if (sig >= 0) {
+                int s_out = g->nodes[sig].out[0];
+                int m = sole_consumer(g, s_out);
+                if (m >= 0 && !strcmp(g->nodes[m].op_type, "Mul") && g->nodes[m].n_in == 2 &&
+                    ((g->nodes[m].in[0] == v && g->nodes[m].in[1] == s_out) ||
+                     (g->nodes[m].in[1] == v && g->nodes[m].in[0] == s_out)))
+                    mul = m;
+            }
+            if (mul >= 0) {
+                c->act.kind = kind;
+                g->nodes[sig].dead = 1;
+                g->values[g->nodes[sig].out[0]].n_uses = 0;
+                g->values[v].n_uses = 1;
+                absorb(g, ci, mul);
+                continue;
+            }
+        }
+        int d = sole_consumer(g, v);
+        if (d < 0) continue;
+        fc_node *dn = &g->nodes[d];
+        fc_act act;
+        if (as_activation(g, dn, &act) == 0 && dn->in[0] == v) {
+            c->act = act;
+            absorb(g, ci, d);
+            continue;
+        }
+        /* Residual: Conv -> Add(other) [-> activation]. The other operand must have the conv output's
+         * shape; session.c checks that and refuses a mismatch. */
+        if (!strcmp(c->op_type, "Conv") && !strcmp(dn->op_type, "Add") && dn->n_in == 2) {
+            int other = dn->in[0] == v ? dn->in[1] : dn->in[0];
+            if (other < 0 || other == v || g->values[other].c.data) continue;
+            c->residual = other;
+            absorb(g, ci, d);
+            c = &g->nodes[ci];
+            int a = sole_consumer(g, c->out[0]);
+            if (a >= 0 && as_activation(g, &g->nodes[a], &act) == 0 &&
+                g->nodes[a].in[0] == c->out[0]) {
+                c->act = act;
+                absorb(g, ci, a);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Conv node i with constant 4-D weights, no chain of its own and (unless allowed) no fused residual. */
+static const fc_tensor *plain_conv_weights(const fc_graph *g, int i, int residual_ok) {
+    const fc_node *n = &g->nodes[i];
+    if (n->dead || strcmp(n->op_type, "Conv") || n->n_in < 2 || n->in[1] < 0 ||
+        (n->residual >= 0 && !residual_ok) || n->pre_dw >= 0 || n->pre_expand >= 0)
+        return NULL;
+    const fc_tensor *w = &g->values[n->in[1]].c;
+    return w->data && w->rank == 4 ? w : NULL;
+}
+
+/* 1x1, stride 1, no padding, one group: the output pixel (y, x) reads only input pixel (y, x). */
+static int is_pointwise(const fc_graph *g, int i, int residual_ok) {
+    const fc_tensor *w = plain_conv_weights(g, i, residual_ok);
+    if (!w || w->dims[2] != 1 || w->dims[3] != 1 || fc_attr_int(&g->nodes[i], "group", 1) != 1) return 0;
+    const fc_node *n = &g->nodes[i];
+    int64_t v[8];
+    int k = fc_attr_ints(n, "strides", v, 8);
+    for (int j = 0; j < k; j++)
+        if (v[j] != 1) return 0;
+    k = fc_attr_ints(n, "pads", v, 8);
+    for (int j = 0; j < k; j++)
+        if (v[j] != 0) return 0;
+    const char *ap = fc_attr_string(n, "auto_pad", "NOTSET");
+    return !strcmp(ap, "NOTSET") || !strcmp(ap, "VALID");
+}
+
+/* One group, any kernel, stride and padding (a 1x1 expansion, or a stem convolution). */
+static int is_dense(const fc_graph *g, int i) {
+    return plain_conv_weights(g, i, 0) && fc_attr_int(&g->nodes[i], "group", 1) == 1;
+}
+
+static int is_depthwise(const fc_graph *g, int i) {
+    const fc_tensor *w = plain_conv_weights(g, i, 0);
+    int64_t group = w ? fc_attr_int(&g->nodes[i], "group", 1) : 0;
+    return w && group > 1 && w->dims[1] == 1 && w->dims[0] == group;
+}
+
+/* The one-group Conv whose output only depthwise node d reads (d's expansion), or -1. */
+static int expansion_of(const fc_graph *g, int d) {
+    int v_in = g->nodes[d].in[0], e = g->values[v_in].producer;
+    return e >= 0 && is_dense(g, e) && sole_consumer(g, v_in) == d ? e : -1;
+}
+
+int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
+    (void)err;
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int d = g->order[oi];
+        if (!is_depthwise(g, d)) continue;
+        int p = sole_consumer(g, g->nodes[d].out[0]);
+        if (p < 0 || !is_pointwise(g, p, 1) || g->nodes[p].in[0] != g->nodes[d].out[0]) continue;
+        int v_in = g->nodes[d].in[0], e = expansion_of(g, d);
+        fc_node *pn = &g->nodes[p];
+        pn->in[0] = e >= 0 ? g->nodes[e].in[0] : v_in; /* the block's input keeps its use count */
+        pn->pre_dw = d;
+        pn->pre_expand = e;
+        g->nodes[d].dead = 1;
+        g->values[g->nodes[d].out[0]].n_uses = 0;
+        if (e >= 0) {
+            g->nodes[e].dead = 1;
+            g->values[v_in].n_uses = 0;
+        }
+    }
+    /* depthwise Convs whose output has other uses too (squeeze-and-excitation) still take over
+     * their expansion */
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int d = g->order[oi];
+        if (!is_depthwise(g, d)) continue;
+        int v_in = g->nodes[d].in[0], e = expansion_of(g, d);
+        if (e < 0) continue;
+        g->nodes[d].in[0] = g->nodes[e].in[0];
+        g->nodes[d].pre_expand = e;
+        g->nodes[e].dead = 1;
+        g->values[v_in].n_uses = 0;
+    }
+    return 0;
+}

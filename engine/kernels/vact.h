@@ -1,0 +1,61 @@
+/* Vector activations for the SIMD kernel templates, written against the simd-<isa>.h vocabulary (include
+ * that first). They follow fc_act_apply operation for operation, except exp, which is a Cephes-style
+ * polynomial (about 2 ulp; exact zero/denormal/inf behaviour at the ends of the range), so sigmoid and
+ * SiLU agree with the scalar reference to ~1e-6 relative, everything else exactly; NaN propagates.
+ * Not here: any loop over memory (act-impl.h, gemm-impl.h do that). */
+#ifndef FC_VACT_H
+#define FC_VACT_H
+
+#include "engine/kernels/kernels.h"
+
+#define FC_INLINE static inline __attribute__((always_inline))
+
+/* x < lo ? lo : x > hi ? hi : x, like fc_act_apply: x86 max/min return their second operand on
+ * equality or NaN, so NaN passes through and -0 is kept. */
+FC_INLINE vf v_clamp(vf x, vf lo, vf hi) { return v_min(hi, v_max(lo, x)); }
+
+/* e^x for every float x (x < -104 gives 0, x > 88.76 gives inf, NaN gives NaN). */
+FC_INLINE vf v_exp(vf x) {
+    x = v_clamp(x, v_set1(-104.0f), v_set1(88.76f));
+    vf n = v_round(v_mul(x, v_set1(1.44269504088896341f)));
+    vf r = v_fnma(n, v_set1(0.693359375f), x); /* x - n*ln2, ln2 split in two for exactness */
+    r = v_fnma(n, v_set1(-2.12194440e-4f), r);
+    vf p = v_set1(1.9875691500e-4f);
+    p = v_fma(p, r, v_set1(1.3981999507e-3f));
+    p = v_fma(p, r, v_set1(8.3334519073e-3f));
+    p = v_fma(p, r, v_set1(4.1665795894e-2f));
+    p = v_fma(p, r, v_set1(1.6666665459e-1f));
+    p = v_fma(p, r, v_set1(5.0000001201e-1f));
+    p = v_add(v_fma(p, v_mul(r, r), r), v_set1(1.0f));
+    /* n in [-150, 128]: scale by 2^(n/2) twice so that both factors stay normal and the final
+     * product rounds correctly into the denormal range or overflows to inf. */
+    vi ni = v_cvt_i(n);
+    vi n1 = vi_sra1(ni);
+    return v_mul(v_mul(p, vi_pow2(n1)), vi_pow2(vi_sub(ni, n1)));
+}
+
+/* 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below (no cancellation, no overflow). */
+FC_INLINE vf v_sigmoid(vf x) {
+    vf e = v_exp(v_sub(v_zero(), v_abs(x)));
+    vf d = v_div(v_set1(1.0f), v_add(v_set1(1.0f), e));
+    return v_sel_ge0(x, d, v_mul(e, d));
+}
+
+/* act(x) for a compile-time-known kind (callers switch once outside their loops). */
+FC_INLINE vf v_act_kind(int kind, vf x, vf a, vf b) {
+    switch (kind) {
+    case FC_ACT_RELU: return v_max(v_zero(), x);
+    case FC_ACT_CLIP: return v_clamp(x, a, b);
+    case FC_ACT_LEAKY: return v_sel_ge0(x, x, v_mul(a, x));
+    case FC_ACT_SIGMOID: return v_sigmoid(x);
+    case FC_ACT_HARDSIGMOID:
+        return v_clamp(v_add(v_mul(a, x), b), v_zero(), v_set1(1.0f));
+    case FC_ACT_HARDSWISH:
+        return v_mul(x, v_clamp(v_add(v_mul(x, v_set1(1.0f / 6.0f)), v_set1(0.5f)), v_zero(),
+                                v_set1(1.0f)));
+    case FC_ACT_SILU: return v_mul(x, v_sigmoid(x));
+    }
+    return x;
+}
+
+#endif

@@ -1,0 +1,136 @@
+/* fc_model_load: import, select outputs, optimize (fold constants, fold BatchNorm, fuse epilogues),
+ * then let each op prepare (pack weights). Everything here runs once per model. */
+#include "engine/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/graph_opt.h"
+#include "engine/model_internal.h"
+#include "engine/onnx/onnx_import.h"
+#include "engine/ops/ops.h"
+
+static int select_outputs(fc_model *m, const fc_model_options *opt, fc_error *err) {
+    if (!opt || !opt->outputs || opt->n_outputs <= 0) return 0;
+    fc_graph *g = m->g;
+    int *outs = malloc((size_t)opt->n_outputs * sizeof(int));
+    if (!outs) return fc_fail(err, FC_ENOMEM, "out of memory");
+    for (int i = 0; i < opt->n_outputs; i++) {
+        int v = fc_graph_find(g, opt->outputs[i]);
+        if (v < 0 || (g->values[v].producer < 0 && !g->values[v].c.data)) {
+            free(outs);
+            return fc_fail(err, FC_EINVAL, "%s: no tensor named '%s' in the model (graph outputs: '%s'%s)",
+                           m->path, opt->outputs[i], g->values[g->outputs[0]].name,
+                           g->n_outputs > 1 ? ", ..." : "");
+        }
+        outs[i] = v;
+    }
+    free(g->outputs);
+    g->outputs = outs;
+    g->n_outputs = opt->n_outputs;
+    return 0;
+}
+
+/* Imports from the file (data == NULL) or from memory, then prepares the graph. */
+static int model_load(const char *path, const void *data, size_t size, const fc_model_options *opt,
+                      fc_model **out, fc_error *err) {
+    *out = NULL;
+    fc_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->path = strdup(path))) { free(m); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+    m->k = opt && opt->kernels ? opt->kernels : fc_kernels_best();
+    int rc = data ? fc_onnx_import_mem(path, data, size, &m->g, err) : fc_onnx_import(path, &m->g, err);
+    if (rc) goto fail;
+    if ((rc = select_outputs(m, opt, err))) goto fail;
+    fc_graph *g = m->g;
+    if ((rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fold_constants(g, m->k, err)) ||
+        (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fold_batchnorm(g, err)) ||
+        (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_epilogues(g, err)) ||
+        (rc = fc_graph_finalize(g, err)) || (!(opt && opt->unfused_blocks) && (rc = fc_opt_fuse_dw_blocks(g, err))) ||
+        (rc = fc_graph_finalize(g, err)))
+        goto prefix;
+    for (int i = 0; i < g->n_order; i++) {
+        fc_node *n = &g->nodes[g->order[i]];
+        if (n->op->prepare && (rc = n->op->prepare(g, n, m->k, err))) goto prefix;
+    }
+    *out = m;
+    return 0;
+prefix:
+    fc_error_prefix(err, "%s: ", path);
+fail:
+    fc_model_free(m);
+    return rc;
+}
+
+int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out, fc_error *err) {
+    return model_load(path, NULL, 0, opt, out, err);
+}
+
+int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_model_options *opt,
+                      fc_model **out, fc_error *err) {
+    static const char empty[1];
+    return model_load(name ? name : "<memory>", data ? data : empty, data ? size : 0, opt, out, err);
+}
+
+void fc_model_free(fc_model *m) {
+    if (!m) return;
+    fc_graph_free(m->g);
+    free(m->path);
+    free(m);
+}
+
+void fc_model_input_dims(const fc_model *m, int64_t dims[4]) {
+    const fc_value *v = &m->g->values[m->g->input];
+    for (int i = 0; i < 4; i++) dims[i] = v->decl_rank == 4 ? v->decl_dims[i] : -1;
+}
+
+const char *fc_model_input_name(const fc_model *m) { return m->g->values[m->g->input].name; }
+int fc_model_n_outputs(const fc_model *m) { return m->g->n_outputs; }
+const char *fc_model_output_name(const fc_model *m, int i) {
+    return i >= 0 && i < m->g->n_outputs ? m->g->values[m->g->outputs[i]].name : NULL;
+}
+const fc_kernels *fc_model_kernels(const fc_model *m) { return m->k; }
+
+static int is_passthrough(const char *op) {
+    return !strcmp(op, "Flatten") || !strcmp(op, "Reshape") || !strcmp(op, "Squeeze") ||
+           !strcmp(op, "Dropout") || !strcmp(op, "Identity");
+}
+
+/* v, or the value behind a chain of pass-through ops producing it. */
+static int before_passthrough(const fc_graph *g, int v) {
+    for (int up = 0; up < 16; up++) {
+        int q = g->values[v].producer;
+        if (q < 0 || !is_passthrough(g->nodes[q].op_type)) break;
+        v = g->nodes[q].in[0];
+    }
+    return v;
+}
+
+/* A 1x1 Conv applied to globally pooled features acts as a fully connected classifier. */
+static int is_pooled_conv_classifier(const fc_graph *g, const fc_node *n) {
+    if (strcmp(n->op_type, "Conv") || n->n_in < 2 || n->in[1] < 0) return 0;
+    const fc_tensor *w = &g->values[n->in[1]].c;
+    if (w->rank != 4 || w->dims[2] != 1 || w->dims[3] != 1) return 0;
+    int q = g->values[before_passthrough(g, n->in[0])].producer;
+    if (q < 0) return 0;
+    const char *op = g->nodes[q].op_type;
+    return !strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool") || !strcmp(op, "ReduceMean");
+}
+
+const char *fc_model_default_feature(const fc_model *m) {
+    const fc_graph *g = m->g;
+    int v = g->outputs[0];
+    for (int steps = 0; steps < 64; steps++) { /* back along first inputs to the classifier */
+        int p = g->values[v].producer;
+        if (p < 0) break;
+        const fc_node *n = &g->nodes[p];
+        if (!strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul") ||
+            is_pooled_conv_classifier(g, n)) {
+            int f = before_passthrough(g, n->in[0]);
+            if (!g->values[f].is_input) return g->values[f].name;
+            break;
+        }
+        if (n->n_in < 1 || n->in[0] < 0) break;
+        v = n->in[0];
+    }
+    return g->values[g->outputs[0]].name;
+}

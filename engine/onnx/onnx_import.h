@@ -1,0 +1,24 @@
+/* ONNX file -> fc_graph. Reads the protobuf with protobuf-c (schema from libonnx-dev compiled at build
+ * time), converts initializers (raw, typed or external data) to constant values, Constant nodes to
+ * constants, attributes to fc_attr, and checks what a later stage would trip on: unsupported ops
+ * (named with their node), foreign domains, opset range, dims that overflow, data sizes that do not
+ * match, external-data locations outside the model's folder. Not here: optimization, execution. */
+#ifndef FC_ONNX_IMPORT_H
+#define FC_ONNX_IMPORT_H
+
+#include "core/core.h"
+#include "engine/graph.h"
+
+/* Largest ONNX file accepted (protobuf's own limit is 2 GiB). */
+#define FC_ONNX_MAX_BYTES (2047LL << 20)
+
+/* On success *out holds a graph whose outputs are the model's graph outputs (not yet finalized).
+ * Errors: FC_EIO (cannot read), FC_EFORMAT (corrupt/inconsistent), FC_EUNSUPPORTED (op, dtype,
+ * opset, several data inputs), FC_ELIMIT (sizes). Messages start with the path. Thread-safe. */
+int fc_onnx_import(const char *path, fc_graph **out, fc_error *err);
+/* The same for a model held in memory (data is only read during the call); `name` (NULL gives
+ * "<memory>") starts the messages. Tensors with external data are refused (FC_EUNSUPPORTED): there
+ * is no model folder to read them from. */
+int fc_onnx_import_mem(const char *name, const void *data, size_t size, fc_graph **out, fc_error *err);
+
+#endif

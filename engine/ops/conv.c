@@ -1,0 +1,683 @@
+/* Conv (2-D, NCHW float32): weights packed once at load. Three run-time paths:
+ *  - GEMM: each task (column chunk, group, row block) builds packed B (direct for 1x1 stride-1 convs,
+ *    im2col written straight into the packed layout otherwise) and calls the packed GEMM with the
+ *    fused epilogue y = act(W*x + bias + residual); small images share chunks (see plan_chunks);
+ *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels (see conv_run_winograd);
+ *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
+ * Every path computes an output element with the same operations wherever it sits in the batch, so
+ * an image's result does not depend on the batch it is in. A Conv that took over its producers
+ * (fc_node.pre_dw, pre_expand) runs in conv_block.c, which calls back into the paths here. Not here: BN
+ * folding and activation / residual / block fusion (graph_opt.c). */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ops/conv_state.h"
+#include "engine/ops/ops.h"
+#include "engine/ops/window.h"
+
+#define CHUNK_COLS 384 /* target columns (output pixels) per GEMM call */
+#define FLAT_P 128     /* images with fewer output pixels share GEMM calls */
+#define STREAM_BYTES (8 << 20) /* larger outputs are written around the caches */
+#define WINO_TILES 16          /* target 4x4 output tiles per Winograd task */
+#define WINO_TILES_BIG 64      /* ... when the transformed weights exceed WINO_BIG_U bytes */
+#define WINO_BIG_U (12 << 20)
+#define WINO_MIN_C 16  /* fewer input or output channels: the transforms would dominate */
+
+
+static void conv_free(void *p) {
+    conv_state *s = p;
+    if (!s) return;
+    free(s->packed);
+    free(s->bias);
+    free(s->dw);
+    free(s->tap_ph);
+    free(s->tap_dy);
+    free(s->tap_dx);
+    free(s->ph_a);
+    free(s->ph_b);
+    free(s);
+}
+
+static void *alloc64(size_t floats) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, floats * sizeof(float) + 64) == 0 ? p : NULL;
+}
+
+/* Attribute pair (strides, dilations), 1 1 when absent or malformed (fc_window_infer reports that). */
+static void attr_pair(const fc_node *n, const char *name, int *a, int *b) {
+    int64_t v[8];
+    *a = *b = 1;
+    if (fc_attr_ints(n, name, v, 8) == 2 && v[0] >= 1 && v[1] >= 1 && v[0] <= 4096 && v[1] <= 4096)
+        *a = (int)v[0], *b = (int)v[1];
+}
+
+/* The im2col tap table (see conv_state): phases in order of first use. */
+static int taps_prepare(const fc_node *n, conv_state *s, fc_error *err) {
+    attr_pair(n, "strides", &s->sh, &s->sw);
+    attr_pair(n, "dilations", &s->dh, &s->dw_);
+    int taps = s->kh * s->kw;
+    s->tap_ph = malloc(sizeof(int) * taps), s->tap_dy = malloc(sizeof(int) * taps);
+    s->tap_dx = malloc(sizeof(int) * taps);
+    s->ph_a = malloc(sizeof(int) * taps), s->ph_b = malloc(sizeof(int) * taps);
+    if (!s->tap_ph || !s->tap_dy || !s->tap_dx || !s->ph_a || !s->ph_b)
+        return fc_fail(err, FC_ENOMEM, "out of memory");
+    s->nph = 0;
+    for (int ky = 0; ky < s->kh; ky++)
+        for (int kx = 0; kx < s->kw; kx++) {
+            int t = ky * s->kw + kx, a = (int)((int64_t)ky * s->dh % s->sh), b = (int)((int64_t)kx * s->dw_ % s->sw);
+            int p = 0;
+            while (p < s->nph && (s->ph_a[p] != a || s->ph_b[p] != b)) p++;
+            if (p == s->nph) s->ph_a[p] = a, s->ph_b[p] = b, s->nph++;
+            s->tap_ph[t] = p;
+            s->tap_dy[t] = (int)((int64_t)ky * s->dh / s->sh);
+            s->tap_dx[t] = (int)((int64_t)kx * s->dw_ / s->sw);
+        }
+    return 0;
+}
+
+/* 3x3, stride 1, dilation 1, one group, enough channels: the Winograd path. */
+static int wino_eligible(const fc_node *n, const conv_state *s) {
+    int64_t v[8];
+    int k = fc_attr_ints(n, "strides", v, 8);
+    if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
+    k = fc_attr_ints(n, "dilations", v, 8);
+    if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
+    return s->kh == 3 && s->kw == 3 && s->group == 1 && s->cin_g >= WINO_MIN_C &&
+           s->cout >= WINO_MIN_C;
+}
+
+/* U = G g G^T for every (output, input) channel pair, in double, then packed as 36 A matrices
+ * (cout, cin), one per transform point xi. */
+static int wino_prepare(conv_state *s, const float *wd, fc_error *err) {
+    static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    size_t pairs = (size_t)s->cout * s->cin_g;
+    float *u = alloc64(36 * pairs); /* (36, cout, cin) */
+    s->wino = 1;
+    s->group_stride = (fc_kernels_packed_a_floats(s->k, s->cout, s->cin_g) + 15) / 16 * 16;
+    s->packed = alloc64(36 * s->group_stride);
+    if (!u || !s->packed) {
+        free(u);
+        return fc_fail(err, FC_ENOMEM, "out of memory");
+    }
+    for (size_t p = 0; p < pairs; p++) {
+        const float *g = wd + p * 9;
+        double t[6][3];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 3; j++)
+                t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++)
+                u[(i * 6 + j) * pairs + p] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+    }
+    for (int xi = 0; xi < 36; xi++)
+        s->k->pack_a(s->cout, s->cin_g, u + xi * pairs, s->cin_g, 1, s->packed + xi * s->group_stride);
+    free(u);
+    return 0;
+}
+
+static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err);
+
+/* A Conv that computes its producers too (fc_opt_fuse_dw_blocks): a projection with its depthwise
+ * (and expansion), or a depthwise with its expansion. */
+static int is_block(const fc_node *n) { return n->pre_dw >= 0 || n->pre_expand >= 0; }
+
+/* A block's projection also prepares the depthwise and expansion nodes it computes (dead in the
+ * graph, so model.c does not; their state is freed with the graph like any node's). */
+static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
+    int rc = conv_prepare_one(g, n, k, err);
+    if (rc || !is_block(n)) return rc;
+    conv_state *s = n->state;
+    s->pre_dw = n->pre_dw >= 0 ? &g->nodes[n->pre_dw] : NULL;
+    s->pre_expand = n->pre_expand >= 0 ? &g->nodes[n->pre_expand] : NULL;
+    if (n->pre_dw >= 0) rc = conv_prepare_one(g, &g->nodes[n->pre_dw], k, err);
+    if (!rc && n->pre_expand >= 0) rc = conv_prepare_one(g, &g->nodes[n->pre_expand], k, err);
+    return rc;
+}
+
+static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
+    if (n->n_in < 2 || n->in[1] < 0) return fc_op_fail(n, FC_EFORMAT, err, "needs X and W");
+    const fc_tensor *w = &g->values[n->in[1]].c;
+    if (!w->data) return fc_op_fail(n, FC_EUNSUPPORTED, err, "weights must be constant");
+    if (w->rank != 4) return fc_op_fail(n, FC_EUNSUPPORTED, err, "only 2-D convolutions are supported (weight rank %d)", w->rank);
+    int64_t group = fc_attr_int(n, "group", 1);
+    for (int i = 0; i < 4; i++)
+        if (w->dims[i] < 1 || w->dims[i] > (1 << 20)) return fc_op_fail(n, FC_EFORMAT, err, "invalid weight shape");
+    if (group < 1 || w->dims[0] % group)
+        return fc_op_fail(n, FC_EFORMAT, err, "group %lld does not divide %lld output channels", (long long)group, (long long)w->dims[0]);
+    int64_t ks[4];
+    if (fc_attr_ints(n, "kernel_shape", ks, 4) == 2 && (ks[0] != w->dims[2] || ks[1] != w->dims[3]))
+        return fc_op_fail(n, FC_ESHAPE, err, "kernel_shape disagrees with the weight shape");
+    conv_state *s = calloc(1, sizeof *s);
+    if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
+    n->state = s;
+    s->k = k;
+    s->cout = (int)w->dims[0];
+    s->cin_g = (int)w->dims[1];
+    s->group = (int)group;
+    s->kh = (int)w->dims[2];
+    s->kw = (int)w->dims[3];
+    s->K = s->cin_g * s->kh * s->kw;
+    s->depthwise = s->group > 1 && s->cin_g == 1 && s->cout == s->group;
+    s->bias = alloc64((size_t)s->cout);
+    if (!s->bias) return fc_fail(err, FC_ENOMEM, "out of memory");
+    memset(s->bias, 0, (size_t)s->cout * sizeof(float));
+    if (n->n_in > 2 && n->in[2] >= 0) {
+        const fc_tensor *b = &g->values[n->in[2]].c;
+        if (!b->data) return fc_op_fail(n, FC_EUNSUPPORTED, err, "bias must be constant");
+        if (fc_tensor_count(b) != s->cout) return fc_op_fail(n, FC_ESHAPE, err, "bias has %lld values for %d channels", (long long)fc_tensor_count(b), s->cout);
+        memcpy(s->bias, b->data, (size_t)s->cout * sizeof(float));
+    }
+    const float *wd = w->data;
+    if (s->depthwise) {
+        size_t count = (size_t)s->cout * s->kh * s->kw;
+        if (!(s->dw = alloc64(count))) return fc_fail(err, FC_ENOMEM, "out of memory");
+        memcpy(s->dw, wd, count * sizeof(float));
+        return 0;
+    }
+    if (wino_eligible(n, s)) return wino_prepare(s, wd, err);
+    if (taps_prepare(n, s, err)) return FC_ENOMEM;
+    int mg = s->cout / s->group;
+    s->group_stride = (fc_kernels_packed_a_floats(k, mg, s->K) + 15) / 16 * 16;
+    if (!(s->packed = alloc64(s->group_stride * s->group))) return fc_fail(err, FC_ENOMEM, "out of memory");
+    for (int gi = 0; gi < s->group; gi++)
+        k->pack_a(mg, s->K, wd + (size_t)gi * mg * s->K, s->K, 1, s->packed + gi * s->group_stride);
+    return 0;
+}
+
+/* How a conv's output columns (pixels of all images, image-major) are cut into GEMM calls. Large
+ * images: each image on its own, in near-equal chunks of about CHUNK_COLS. Small images (P < FLAT_P):
+ * chunks (a multiple of the thread count of them) run across image boundaries, so late layers (7x7)
+ * fill whole nr-column panels and stream the weights once per chunk rather than once per image; the
+ * panels of such a chunk that lie inside one image are written in place, a panel straddling two
+ * images goes through scratch. Every column's arithmetic is the same either way (the GEMM's result
+ * does not depend on an element's position), so an image's output does not depend on its batch. */
+typedef struct chunk_plan {
+    int flat;       /* chunks span images */
+    int cc;         /* columns per chunk, a multiple of nr */
+    int64_t per;    /* chunks per image (not flat) */
+    int64_t count;  /* chunks in all */
+} chunk_plan;
+
+static chunk_plan plan_chunks(int nr, int64_t N, int64_t P, int threads) {
+    chunk_plan c = {.flat = P < FLAT_P};
+    int64_t span = c.flat ? N * P : P;
+    int64_t n = (span + CHUNK_COLS - 1) / CHUNK_COLS;
+    if (c.flat && threads > 1) n = (n + threads - 1) / threads * threads; /* no idle thread at the end */
+    int64_t per = (span + n - 1) / n;
+    c.cc = (int)((per + nr - 1) / nr * nr);
+    c.per = (span + c.cc - 1) / c.cc;
+    c.count = c.flat ? c.per : N * c.per;
+    return c;
+}
+
+/* Global column range [*c0, *c0 + return) of chunk ch (column = img * P + pixel). */
+static int chunk_range(const chunk_plan *c, int64_t ch, int64_t N, int64_t P, int64_t *c0) {
+    int64_t end;
+    if (c->flat) {
+        *c0 = ch * c->cc;
+        end = N * P;
+    } else {
+        int64_t img = ch / c->per;
+        *c0 = img * P + ch % c->per * c->cc;
+        end = (img + 1) * P;
+    }
+    return (int)(end - *c0 < c->cc ? end - *c0 : c->cc);
+}
+
+/* A run of chunk lanes [j, j + len) that are pixels [p, p + len) of image img. */
+typedef struct col_run {
+    int j, len;
+    int64_t img, p;
+    int oy, ox; /* p's output row and column */
+    int seg;    /* im2col: index of the image segment holding this run */
+} col_run;
+
+/* Cuts chunk columns [c0, c0 + nc) into runs that stay inside one image, one nr-lane panel (nr >= nc:
+ * no panel cuts) and (rows) one output row of width ow; returns the count (<= nc). */
+static int make_runs(int64_t c0, int nc, int64_t P, int nr, int ow, int rows, col_run *r) {
+    int n = 0;
+    for (int j = 0; j < nc;) {
+        int64_t c = c0 + j, p = c % P, len = nc - j;
+        if (len > nr - j % nr) len = nr - j % nr;
+        if (len > P - p) len = P - p;
+        if (rows && len > ow - p % ow) len = ow - p % ow;
+        r[n++] = (col_run){j, (int)len, c / P, p, (int)(p / ow), (int)(p % ow), 0};
+        j += (int)len;
+    }
+    return n;
+}
+
+static int conv_geometry(const fc_node *n, const conv_state *s, const fc_tensor *x, fc_window *w,
+                         fc_error *err) {
+    if (x->rank != 4) return fc_op_fail(n, FC_EUNSUPPORTED, err, "only 4-D (N,C,H,W) inputs are supported (rank %d)", x->rank);
+    if (x->dims[1] != (int64_t)s->cin_g * s->group)
+        return fc_op_fail(n, FC_ESHAPE, err, "input has %lld channels, weights expect %d", (long long)x->dims[1], s->cin_g * s->group);
+    return fc_window_infer(n, x->dims[2], x->dims[3], s->kh, s->kw, 0, w, err);
+}
+
+/* im2col source: for each image segment of a chunk, the zero-padded input rows its output rows
+ * need, split by stride phase, so that every im2col row of a run is one contiguous copy with no
+ * bounds checks. Segment r holds (cin_g, nph, rows[r], wj) floats at base[r]; phase cell (i, j) of
+ * phase (a, b) is padded input element (row (oy0[r] + i) * sh + a, column j * sw + b). */
+typedef struct phase_src {
+    int wj, exth;               /* cells per row; extra rows below the last output row */
+    int64_t base[CHUNK_COLS + 64];
+    int oy0[CHUNK_COLS + 64], rows[CHUNK_COLS + 64];
+} phase_src;
+
+static int phase_extw(const conv_state *s) { return (int)((int64_t)(s->kw - 1) * s->dw_ / s->sw); }
+static int phase_exth(const conv_state *s) { return (int)((int64_t)(s->kh - 1) * s->dh / s->sh); }
+
+/* Floats of phase source for a chunk of cc columns in at most nseg image segments (an upper bound:
+ * a segment of len columns spans at most (len - 1) / ow + 2 output rows). */
+static size_t phase_floats(const conv_state *s, const fc_window *w, int cc, int64_t nseg) {
+    int64_t rows = cc / w->ow + nseg * (2 + phase_exth(s));
+    return (size_t)s->cin_g * s->nph * rows * (w->ow + phase_extw(s));
+}
+
+/* Per-thread scratch of the GEMM path, in floats (each part rounded to 16 for alignment): packed B
+ * (K, cc); the im2col phase source (bt), or for a direct 1x1 conv whose chunks span images the
+ * gathered input (cin_g, cc); for chunks that span images the output (mg, nr) of a panel that
+ * straddles two images, before it is scattered. */
+static void scratch_parts(const conv_state *s, const chunk_plan *c, const fc_window *w, int64_t P,
+                          int direct, size_t *pb, size_t *bt, size_t *ct) {
+    *pb = (fc_kernels_packed_b_floats(s->k, s->K, c->cc) + 15) / 16 * 16;
+    if (direct) *bt = c->flat ? ((size_t)s->cin_g * c->cc + 15) / 16 * 16 : 0;
+    else *bt = (phase_floats(s, w, c->cc, c->flat ? c->cc / P + 2 : 1) + 15) / 16 * 16;
+    *ct = c->flat ? ((size_t)(s->cout / s->group) * s->k->nr + 15) / 16 * 16 : 0;
+}
+
+static int is_direct(const conv_state *s, const fc_window *w) {
+    return s->kh == 1 && s->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 &&
+           w->pb == 0 && w->pr == 0;
+}
+
+/* Winograd tiles per chunk (a multiple of nr): the N * ceil(OH/4) * ceil(OW/4) tiles of the batch,
+ * image-major, cut into near-equal chunks of about WINO_TILES (one panel: V and X stay in L2 while
+ * the transformed weights are re-read from L3), or WINO_TILES_BIG when those weights are too big for
+ * L3 and must be amortized over more tiles; *count gets the number of chunks. */
+static int wino_chunk(int nr, int C, int M, int64_t N, const fc_window *w, int64_t *count) {
+    int64_t tiles = N * ((w->oh + 3) / 4) * ((w->ow + 3) / 4);
+    int wt = 36.0 * C * M * sizeof(float) > WINO_BIG_U ? WINO_TILES_BIG : WINO_TILES;
+    int64_t n = (tiles + wt - 1) / wt, per = (tiles + n - 1) / n;
+    int tc = (int)((per + nr - 1) / nr * nr);
+    if (count) *count = (tiles + tc - 1) / tc;
+    return tc;
+}
+
+/* Per-thread Winograd scratch in floats: V (36, C, tc) and X (36, M, tc), matrices padded by 16. */
+static size_t wino_floats(int C, int M, int tc) { return (size_t)36 * ((size_t)(C + M) * tc + 32); }
+
+int fc_conv_infer_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                        int threads, fc_error *err) {
+    const conv_state *s = n->state;
+    fc_window w;
+    int rc = conv_geometry(n, s, &in[0], &w, err);
+    if (rc) return rc;
+    out->dtype = FC_F32;
+    out->rank = 4;
+    out->dims[0] = in[0].dims[0];
+    out->dims[1] = s->cout;
+    out->dims[2] = w.oh;
+    out->dims[3] = w.ow;
+    out->data = NULL;
+    if (s->wino) {
+        int tc = wino_chunk(s->k->nr, s->cin_g, s->cout, in[0].dims[0], &w, NULL);
+        *work = wino_floats(s->cin_g, s->cout, tc) * (size_t)threads * sizeof(float);
+    } else if (!s->depthwise) {
+        chunk_plan c = plan_chunks(s->k->nr, in[0].dims[0], (int64_t)w.oh * w.ow, threads);
+        size_t pb, bt, ct;
+        scratch_parts(s, &c, &w, (int64_t)w.oh * w.ow, is_direct(s, &w), &pb, &bt, &ct);
+        *work = (pb + bt + ct) * (size_t)threads * sizeof(float);
+    }
+    return 0;
+}
+
+/* Fills the phase source of the chunk's image segments from x (the group's first channel of image
+ * 0; images cstride apart) and points each run at its segment. */
+static void phase_fill(const conv_state *s, const fc_window *w, const float *x, int64_t cstride,
+                       int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
+                       int n_runs, phase_src *ps, float *buf) {
+    ps->wj = w->ow + phase_extw(s);
+    ps->exth = phase_exth(s);
+    int64_t off = 0;
+    for (int r = 0; r < n_segs; r++) {
+        int oy0 = segs[r].oy, oy1 = (int)((segs[r].p + segs[r].len - 1) / w->ow);
+        ps->base[r] = off;
+        ps->oy0[r] = oy0;
+        ps->rows[r] = oy1 - oy0 + 1 + ps->exth;
+        const float *xi = x + segs[r].img * cstride;
+        /* input rows in order (padded row Y = (oy0 + i) * sh + a), so each is read once, sequentially */
+        for (int ci = 0; ci < s->cin_g; ci++)
+            for (int64_t Y = (int64_t)oy0 * s->sh; Y < (int64_t)(oy0 + ps->rows[r]) * s->sh; Y++)
+                for (int ph = 0; ph < s->nph; ph++) {
+                    if (s->ph_a[ph] != Y % s->sh) continue;
+                    int64_t i = Y / s->sh - oy0, iy = Y - w->pt;
+                    float *dst = buf + off + (((int64_t)ci * s->nph + ph) * ps->rows[r] + i) * ps->wj;
+                    if (iy < 0 || iy >= H) {
+                        memset(dst, 0, sizeof(float) * (size_t)ps->wj);
+                        continue;
+                    }
+                    /* cell j reads column ix0 + j*sw; cells [lo, hi) are inside [0, W) */
+                    const float *src = xi + ((int64_t)ci * H + iy) * W;
+                    int64_t ix0 = (int64_t)s->ph_b[ph] - w->pl;
+                    int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s->sw - 1) / s->sw;
+                    int64_t hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / s->sw + 1;
+                    if (hi > ps->wj) hi = ps->wj;
+                    if (lo > hi) lo = hi;
+                    for (int64_t j = 0; j < lo; j++) dst[j] = 0.f;
+                    if (s->sw == 1) memcpy(dst + lo, src + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    else if (s->sw == 2) for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + 2 * j];
+                    else for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + j * s->sw];
+                    for (int64_t j = hi; j < ps->wj; j++) dst[j] = 0.f;
+                }
+        off += (int64_t)s->cin_g * s->nph * ps->rows[r] * ps->wj;
+    }
+    for (int u = 0, r = 0; u < n_runs; u++) {
+        while (runs[u].img != segs[r].img) r++;
+        runs[u].seg = r;
+    }
+}
+
+/* dst[0..len) = src[0..len) for the short runs of im2col, as at most two fixed-size copies (which the
+ * compiler inlines) that overlap when len is not a power of two. */
+static inline void copy_run(float *dst, const float *src, int len) {
+    if (len >= 8) {
+        if (len > 16) {
+            memcpy(dst, src, (size_t)len * sizeof(float));
+        } else {
+            memcpy(dst, src, 8 * sizeof(float));
+            memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
+        }
+    } else if (len >= 4) {
+        memcpy(dst, src, 4 * sizeof(float));
+        memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
+    } else {
+        for (int t = 0; t < len; t++) dst[t] = src[t];
+    }
+}
+
+/* im2col of one chunk straight into packed-B panels from the phase source: runs from make_runs
+ * (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of a run is a plain copy. */
+static void im2col_packed(const conv_state *s, const phase_src *ps, const float *buf,
+                          const col_run *runs, int n_runs, int nc, float *pb) {
+    int nr = s->k->nr;
+    for (int r0 = 0; r0 < n_runs;) {
+        int q = runs[r0].j / nr, r1 = r0;
+        while (r1 < n_runs && runs[r1].j / nr == q) r1++;
+        float *panel = pb + (size_t)q * s->K * nr;
+        int lanes = nc - q * nr < nr ? nc - q * nr : nr;
+        /* per run of this panel: its source at tap offset 0 and the distance between the phase
+         * planes of its segment, so the copy loop below only adds */
+        const float *src0[64];
+        int64_t pstride[64];
+        for (int r = r0; r < r1; r++) {
+            const col_run *u = &runs[r];
+            int g = u->seg;
+            src0[r - r0] = buf + ps->base[g] + (int64_t)(u->oy - ps->oy0[g]) * ps->wj + u->ox;
+            pstride[r - r0] = (int64_t)ps->rows[g] * ps->wj;
+        }
+        int kidx = 0;
+        for (int ci = 0; ci < s->cin_g; ci++)
+            for (int t = 0; t < s->kh * s->kw; t++, kidx++) {
+                float *row = panel + (size_t)kidx * nr;
+                int64_t plane = (int64_t)ci * s->nph + s->tap_ph[t];
+                int64_t toff = (int64_t)s->tap_dy[t] * ps->wj + s->tap_dx[t];
+                for (int r = r0; r < r1; r++)
+                    copy_run(row + runs[r].j % nr, src0[r - r0] + plane * pstride[r - r0] + toff, runs[r].len);
+                for (int j = lanes; j < nr; j++) row[j] = 0.f;
+            }
+        r0 = r1;
+    }
+}
+
+/* Packed B (K, nc) of a chunk through the phase source in bt (runs and segments from make_runs). */
+static void im2col_chunk(const conv_state *s, const fc_window *w, const float *x, int64_t xstride,
+                         int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
+                         int n_runs, int nc, float *bt, float *pb) {
+    phase_src ps;
+    phase_fill(s, w, x, xstride, H, W, segs, n_segs, runs, n_runs, &ps, bt);
+    if (s->kh == 1 && s->kw == 1 && n_segs == 1) /* one phase, rows of ow cells: B is a plain matrix */
+        s->k->pack_b(s->K, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, pb);
+    else
+        im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
+}
+
+/* Depthwise: tasks are (image, block of channels); blocks are multiples of 8 channels sized so a
+ * task has some 16K outputs, which amortizes the kernel's per-call set-up on small planes. */
+static int conv_run_depthwise(const fc_node *n, const conv_state *s, const fc_window *w,
+                              const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx) {
+    int64_t N = in[0].dims[0], C = s->cout, H = in[0].dims[2], W = in[0].dims[3];
+    int64_t P = (int64_t)w->oh * w->ow;
+    int64_t cb = (16384 / P + 7) / 8 * 8;
+    if (cb > C) cb = C;
+    int64_t blocks = (C + cb - 1) / cb;
+    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
+    float *y = out->data;
+    fc_act none = {0}, act = n->act;
+    int stream = (double)N * C * P * sizeof(float) > STREAM_BYTES;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+    for (int64_t t = 0; t < N * blocks; t++) {
+        int64_t img = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
+        float *yp = y + (img * C + c0) * P;
+        ctx->k->dwconv_planes(x + (img * C + c0) * H * W, H * W, (int)nc, (int)H, (int)W,
+                              s->dw + c0 * s->kh * s->kw, s->kh, s->kw, w->sh, w->sw, w->pt, w->pl,
+                              w->dh, w->dw, s->bias + c0, res ? &none : &act, yp, P, w->oh, w->ow,
+                              stream && !res);
+        if (res) {
+            const float *rp = res + (img * C + c0) * P;
+            for (int64_t i = 0; i < nc * P; i++) yp[i] += rp[i];
+            ctx->k->act(&act, yp, yp, (size_t)(nc * P));
+        }
+    }
+    return 0;
+}
+
+/* Winograd F(4x4, 3x3): per task (chunk of tiles across images, block of output channels) the
+ * input transform writes 36 packed-B matrices (cin, tiles), 36 GEMMs with the transformed weights
+ * give X (36, mm, tiles), and the output transform adds bias and residual and applies the activation.
+ * Each tile goes through the same lane-wise transforms and GEMM columns wherever it sits, so an
+ * image's result does not depend on the batch. */
+static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_window *w,
+                             const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx) {
+    const fc_kernels *k = ctx->k;
+    int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w->oh * w->ow;
+    int64_t TW = (w->ow + 3) / 4, T = (w->oh + 3) / 4 * TW, chunks, total = N * T;
+    int C = s->cin_g, M = s->cout, tc = wino_chunk(k->nr, C, M, N, w, &chunks);
+    int msplit = 1;
+    while (chunks * msplit < 2 * ctx->threads && M / (msplit * 2) >= 2 * k->mr) msplit *= 2;
+    int mblock = ((M + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
+    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
+    float *y = out->data;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+    for (int64_t t = 0; t < chunks * msplit; t++) {
+        int64_t ch = t / msplit, t0 = ch * tc;
+        int m0 = (int)(t % msplit) * mblock, mm = M - m0 < mblock ? M - m0 : mblock;
+        if (mm <= 0) continue;
+        int nt = (int)(total - t0 < tc ? total - t0 : tc), ntp = (nt + k->nr - 1) / k->nr * k->nr;
+        /* matrix strides padded by a cache line: 36 matrices a multiple of 4 KiB apart would all
+         * map to the same L1 sets, and the transforms touch all 36 at once */
+        ptrdiff_t vs = (ptrdiff_t)C * ntp + 16, xs = (ptrdiff_t)mm * ntp + 16;
+        float *V = ctx->work + wino_floats(C, M, tc) * omp_get_thread_num(), *X = V + 36 * vs;
+        fc_wino_in ti[WINO_TILES_BIG + 64];
+        fc_wino_out to[WINO_TILES_BIG + 64];
+        for (int l = 0; l < nt; l++) {
+            int64_t g = t0 + l, img = g / T, ty = g % T / TW, tx = g % TW;
+            int64_t iy = ty * 4 - w->pt, ix = tx * 4 - w->pl;
+            ti[l] = (fc_wino_in){.src = x + img * C * H * W + iy * W + ix,
+                                 .r0 = (int)(iy < 0 ? -iy : 0), .r1 = (int)(H - iy < 6 ? H - iy : 6),
+                                 .c0 = (int)(ix < 0 ? -ix : 0), .c1 = (int)(W - ix < 6 ? W - ix : 6)};
+            int64_t o = img * M * P + m0 * P + ty * 4 * w->ow + tx * 4;
+            to[l] = (fc_wino_out){.dst = y + o, .res = res ? res + o : NULL,
+                                  .rows = (int)(w->oh - ty * 4 < 4 ? w->oh - ty * 4 : 4),
+                                  .cols = (int)(w->ow - tx * 4 < 4 ? w->ow - tx * 4 : 4)};
+        }
+        for (int q = 0; q * k->nr < nt; q++)
+            k->wino_input(C, H * W, W, ti + q * k->nr, nt - q * k->nr < k->nr ? nt - q * k->nr : k->nr,
+                          V + (size_t)q * C * k->nr, vs);
+        for (int xi = 0; xi < 36; xi++)
+            k->sgemm_packed(mm, ntp, C, s->packed + xi * s->group_stride + (size_t)(m0 / k->mr) * C * k->mr,
+                            V + xi * vs, X + xi * xs, ntp, 1, NULL);
+        k->wino_output(mm, X, xs, ntp, to, nt, P, w->ow, s->bias + m0, &n->act);
+    }
+    return 0;
+}
+
+int fc_conv_run_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                      fc_error *err) {
+    const conv_state *s = n->state;
+    fc_window w;
+    conv_geometry(n, s, &in[0], &w, err);
+    if (s->depthwise) return conv_run_depthwise(n, s, &w, in, out, ctx);
+    if (s->wino) return conv_run_winograd(n, s, &w, in, out, ctx);
+    const fc_kernels *k = ctx->k;
+    int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w.oh * w.ow;
+    int mg = s->cout / s->group, direct = is_direct(s, &w);
+    chunk_plan c = plan_chunks(k->nr, N, P, ctx->threads);
+    int64_t tasks = c.count * s->group;
+    /* Few tasks (batch 1, small late layers): also split output channels so both cores work. */
+    int msplit = 1;
+    while (tasks * msplit < 2 * ctx->threads && mg / (msplit * 2) >= 2 * k->mr) msplit *= 2;
+    int mblock = ((mg + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
+    size_t npb, nbt, nct;
+    scratch_parts(s, &c, &w, P, direct, &npb, &nbt, &nct);
+    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
+    float *y = out->data;
+    int stream = (double)N * s->cout * P * sizeof(float) > STREAM_BYTES;
+    int64_t xstride = (int64_t)s->cin_g * s->group * H * W, ystride = (int64_t)s->cout * P;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks * msplit; t++) {
+        int64_t ms = t % msplit, ch = t / msplit % c.count, gi = t / msplit / c.count;
+        int m0 = (int)ms * mblock, mm = mg - m0 < mblock ? mg - m0 : mblock;
+        if (mm <= 0) continue;
+        float *pb = ctx->work + (npb + nbt + nct) * (size_t)omp_get_thread_num();
+        float *bt = pb + npb, *ct = bt + nbt;
+        int64_t c0;
+        int nc = chunk_range(&c, ch, N, P, &c0);
+        const float *xg = x + gi * s->cin_g * H * W;
+        /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
+         * for gathering and scattering */
+        col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
+        int n_runs = direct ? 0 : make_runs(c0, nc, P, k->nr, w.ow, 1, runs);
+        int n_segs = c.flat || !direct ? make_runs(c0, nc, P, nc, w.ow, 0, segs) : 0;
+        if (direct && !c.flat) {
+            k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
+        } else if (direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
+            for (int ci = 0; ci < s->cin_g; ci++)
+                for (int r = 0; r < n_segs; r++)
+                    memcpy(bt + (size_t)ci * nc + segs[r].j,
+                           xg + segs[r].img * xstride + (int64_t)ci * P + segs[r].p,
+                           (size_t)segs[r].len * sizeof(float));
+            k->pack_b(s->K, nc, bt, nc, 1, pb);
+        } else {
+            im2col_chunk(s, &w, xg, xstride, H, W, segs, n_segs, runs, n_runs, nc, bt, pb);
+        }
+        const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
+        int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
+        fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = n->act, .stream = stream};
+        if (!c.flat) {
+            int64_t cbase = c0 / P * ystride + coff + c0 % P;
+            ep.residual = res ? res + cbase : NULL;
+            k->sgemm_packed(mm, nc, s->K, pa, pb, y + cbase, P, 1, &ep);
+            continue;
+        }
+        /* chunk across images: the panels inside one image write straight to it (row stride P); a
+         * panel that straddles images is computed into ct with its residual gathered, then scattered */
+        int nr = k->nr, r = 0;
+        for (int q = 0; q * nr < nc;) {
+            while (segs[r].j + segs[r].len <= q * nr) r++;
+            int end = segs[r].j + segs[r].len; /* segment r holds column q*nr; it ends at end */
+            int q1 = end == nc ? (nc + nr - 1) / nr : end / nr;
+            if (q1 > q) { /* panels [q, q1) lie in segment r */
+                int j0 = q * nr, ncol = (q1 * nr < end ? q1 * nr : end) - j0;
+                int64_t cb = segs[r].img * ystride + coff + segs[r].p + (j0 - segs[r].j);
+                ep.residual = res ? res + cb : NULL;
+                k->sgemm_packed(mm, ncol, s->K, pa, pb + (size_t)q * s->K * nr, y + cb, P, 1, &ep);
+                q = q1;
+                continue;
+            }
+            int lanes = nc - q * nr < nr ? nc - q * nr : nr;
+            for (int m = 0; res && m < mm; m++)
+                for (int u = r, j = q * nr; j < q * nr + lanes; u++) {
+                    int a = j - segs[u].j, len = segs[u].j + segs[u].len - j;
+                    if (len > q * nr + lanes - j) len = q * nr + lanes - j;
+                    memcpy(ct + (size_t)m * nr + (j - q * nr),
+                           res + segs[u].img * ystride + coff + (int64_t)m * P + segs[u].p + a,
+                           (size_t)len * sizeof(float));
+                    j += len;
+                }
+            ep.residual = res ? ct : NULL;
+            k->sgemm_packed(mm, lanes, s->K, pa, pb + (size_t)q * s->K * nr, ct, nr, 1, &ep);
+            for (int m = 0; m < mm; m++)
+                for (int u = r, j = q * nr; j < q * nr + lanes; u++) {
+                    int a = j - segs[u].j, len = segs[u].j + segs[u].len - j;
+                    if (len > q * nr + lanes - j) len = q * nr + lanes - j;
+                    memcpy(y + segs[u].img * ystride + coff + (int64_t)m * P + segs[u].p + a,
+                           ct + (size_t)m * nr + (j - q * nr), (size_t)len * sizeof(float));
+                    j += len;
+                }
+            q++;
+        }
+    }
+    return 0;
+}
+
+/* Output rows of one image, chunk by chunk through the im2col path (see conv_state.h). */
+static int rows_chunk(const conv_state *s) { return CHUNK_COLS / s->k->nr * s->k->nr; }
+
+size_t fc_conv_rows_floats(const fc_node *n, const fc_window *w) {
+    const conv_state *s = n->state;
+    chunk_plan c = {.flat = 0, .cc = rows_chunk(s), .per = 1, .count = 1};
+    size_t pb, bt, ct;
+    scratch_parts(s, &c, w, (int64_t)w->oh * w->ow, 0, &pb, &bt, &ct);
+    return pb + bt;
+}
+
+void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t H, int64_t W, int oy0,
+                  int oy1, float *work, float *C, ptrdiff_t rsc) {
+    const conv_state *s = n->state;
+    const fc_kernels *k = s->k;
+    int64_t P = (int64_t)w->oh * w->ow, end = (int64_t)oy1 * w->ow;
+    int cc = rows_chunk(s);
+    chunk_plan c = {.flat = 0, .cc = cc, .per = 1, .count = 1};
+    size_t npb, nbt, nct;
+    scratch_parts(s, &c, w, P, 0, &npb, &nbt, &nct);
+    float *pb = work, *bt = work + npb;
+    fc_epilogue ep = {.bias = s->bias, .act = n->act};
+    for (int64_t c0 = (int64_t)oy0 * w->ow; c0 < end; c0 += cc) {
+        int nc = (int)(end - c0 < cc ? end - c0 : cc);
+        col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
+        int n_runs = make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
+        int n_segs = make_runs(c0, nc, P, nc, w->ow, 0, segs);
+        im2col_chunk(s, w, x, 0, H, W, segs, n_segs, runs, n_runs, nc, bt, pb);
+        k->sgemm_packed(s->cout, nc, s->K, s->packed, pb, C + (c0 - (int64_t)oy0 * w->ow), rsc, 1, &ep);
+    }
+}
+
+static double conv_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
+    const conv_state *s = n->state;
+    if (is_block(n)) return fc_conv_block_flops(n, in, out);
+    return 2.0 * (double)fc_tensor_count(out) * s->K;
+}
+
+/* A block runs in conv_block.c; every other Conv here. */
+static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                      int threads, fc_error *err) {
+    if (is_block(n)) return fc_conv_block_infer(n, in, out, work, threads, err);
+    return fc_conv_infer_plain(n, in, out, work, threads, err);
+}
+
+static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                    fc_error *err) {
+    if (is_block(n)) return fc_conv_block_run(n, in, out, ctx, err);
+    return fc_conv_run_plain(n, in, out, ctx, err);
+}
+
+const fc_op_def fc_op_conv = {.name = "Conv", .prepare = conv_prepare, .infer = conv_infer,
+                              .run = conv_run, .free_state = conv_free, .flops = conv_flops};

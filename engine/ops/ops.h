@@ -1,0 +1,81 @@
+/* Operator interface: one fc_op_def per ONNX op type, registered in ops.c. Each op family lives in
+ * its own file (conv.c, gemm.c, pool.c, elementwise.c, shape.c, softmax.c, norm.c).
+ * Lifecycle: prepare (model load: check attributes, pack constant weights into node->state), infer
+ * (session creation: output shapes from input shapes, scratch size), run (inference).
+ * Not here: graph rewriting (graph_opt.c), memory planning (session.c). */
+#ifndef FC_OPS_H
+#define FC_OPS_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+#include "engine/graph.h"
+#include "engine/kernels/kernels.h"
+#include "engine/tensor.h"
+
+typedef struct fc_run_ctx {
+    const fc_kernels *k;
+    int threads;       /* OpenMP threads for this op */
+    float *work;       /* scratch of the size infer asked for, 64-byte aligned */
+} fc_run_ctx;
+
+typedef struct fc_op_def {
+    const char *name; /* ONNX op_type */
+    /* Optional. Load time, on the optimized graph: validate attributes and constant inputs, pack
+     * weights into n->state. Errors name the node. */
+    int (*prepare)(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err);
+    /* Session creation: set out[i] dtype/rank/dims from in[] (in[i].data != NULL for constants; a
+     * fused residual is passed as in[n->n_in]). *work = scratch bytes needed by run with `threads`
+     * threads (left 0 if none). Errors (FC_ESHAPE, FC_ELIMIT, FC_EUNSUPPORTED) name the node. */
+    int (*infer)(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work, int threads,
+                 fc_error *err);
+    /* Execute with shapes as inferred. Returns 0, or an error for data-dependent failures. */
+    int (*run)(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+               fc_error *err);
+    void (*free_state)(void *state);
+    /* Multiply-adds x2 for one run (0 for cheap ops); used by `bench` for GFLOP/s. */
+    double (*flops)(const fc_node *n, const fc_tensor *in, const fc_tensor *out);
+    int fold; /* FC_FOLD_*: when the session may evaluate it once at creation */
+} fc_op_def;
+
+enum {
+    FC_FOLD_NEVER = 0,
+    FC_FOLD_CONST = 1,  /* when every input is constant */
+    FC_FOLD_SHAPE = 2,  /* always: depends on input shapes only (Shape) */
+};
+
+/* The op definition for an ONNX op type (default domain), or NULL if unsupported. */
+const fc_op_def *fc_op_find(const char *op_type);
+/* Comma-separated list of supported op types (static string). */
+const char *fc_op_list(void);
+
+/* Shared helpers for op implementations. */
+/* Normalizes a possibly negative axis for a rank; FC_EFORMAT naming the node if out of range. */
+int fc_op_axis(const fc_node *n, int64_t axis, int rank, int *out, fc_error *err);
+/* Error helper: "node 'name' (Op): <message>". */
+int fc_op_fail(const fc_node *n, int code, fc_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* float -> int64 truncating toward zero, saturated at the int64 range and NaN -> 0 (a plain C cast
+ * of an out-of-range float is undefined behaviour). */
+static inline int64_t fc_f32_to_i64(float x) {
+    if (x != x) return 0;
+    if (x >= 9223372036854775807.0f) return INT64_MAX;
+    if (x <= -9223372036854775808.0f) return INT64_MIN;
+    return (int64_t)x;
+}
+/* Reads a constant int64 (or float) tensor input into out (max elements); -1 if not constant. */
+int fc_op_const_ints(const fc_tensor *t, int64_t *out, int max);
+
+/* The op definitions (one per family file). */
+extern const fc_op_def fc_op_conv, fc_op_gemm, fc_op_matmul;
+extern const fc_op_def fc_op_maxpool, fc_op_averagepool, fc_op_globalaveragepool,
+    fc_op_globalmaxpool, fc_op_reducemean;
+extern const fc_op_def fc_op_add, fc_op_sub, fc_op_mul, fc_op_div, fc_op_max, fc_op_min;
+extern const fc_op_def fc_op_reducel2, fc_op_reducesum;
+extern const fc_op_def fc_op_relu, fc_op_clip, fc_op_leakyrelu, fc_op_sigmoid, fc_op_hardsigmoid,
+    fc_op_hardswish, fc_op_tanh, fc_op_identity, fc_op_dropout;
+extern const fc_op_def fc_op_flatten, fc_op_reshape, fc_op_squeeze, fc_op_unsqueeze,
+    fc_op_transpose, fc_op_concat, fc_op_slice, fc_op_gather, fc_op_shape, fc_op_cast, fc_op_pad;
+extern const fc_op_def fc_op_softmax, fc_op_batchnorm;
+
+#endif

@@ -1,0 +1,109 @@
+/* Gated activations fused into a Conv's epilogue (graph_opt.c fc_opt_fuse_epilogues): x*sigmoid(x)
+ * (EfficientNet's SiLU) and x*hardsigmoid(x) with alpha 1/6, beta 1/2 (HardSwish as PyTorch exports
+ * it) become one step whose output matches the double-precision formula; a HardSigmoid with other
+ * parameters stays three steps and still computes its own formula. Every kernel table.
+ * Not here: other fusions (test_conv.c: Relu, residual Add; test_conv_block.c: depthwise blocks). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/model.h"
+#include "tests/support/check.h"
+#include "tests/support/onnx_build.h"
+#include "tests/support/run_once.h"
+
+enum { N = 2, CIN = 5, COUT = 7, H = 6, W = 9 };
+
+typedef struct gate_case {
+    const char *name;
+    const char *op;      /* Sigmoid or HardSigmoid */
+    float alpha, beta;   /* HardSigmoid's */
+    int fused;           /* expected to become one step */
+} gate_case;
+
+static const gate_case CASES[] = {
+    {"x*sigmoid(x) (SiLU)", "Sigmoid", 0, 0, 1},
+    {"x*hardsigmoid(x), 1/6, 1/2 (HardSwish)", "HardSigmoid", 1.0f / 6.0f, 0.5f, 1},
+    {"x*hardsigmoid(x), 0.2, 0.5 (not HardSwish)", "HardSigmoid", 0.2f, 0.5f, 0},
+};
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xFFFF) / 8192.0f - 4.0f;
+}
+
+static double gate(const gate_case *c, double v) {
+    if (!strcmp(c->op, "Sigmoid")) return 1.0 / (1.0 + exp(-v));
+    double h = c->alpha * v + c->beta;
+    return h < 0 ? 0 : h > 1 ? 1 : h;
+}
+
+static void check_case(const gate_case *c, const fc_kernels *k, const char *dir) {
+    unsigned seed = 4242u;
+    float wt[COUT * CIN], bias[COUT], *x = malloc(sizeof(float) * N * CIN * H * W);
+    for (int i = 0; i < COUT * CIN; i++) wt[i] = frand(&seed) * 0.3f;
+    for (int i = 0; i < COUT; i++) bias[i] = frand(&seed) * 0.5f;
+    for (int i = 0; i < N * CIN * H * W; i++) x[i] = frand(&seed);
+    char path[512];
+    snprintf(path, sizeof path, "%s/gate.onnx", dir);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", -1, CIN, H, W);
+    ob_output(m, "y");
+    int64_t wd[4] = {COUT, CIN, 1, 1}, bd[1] = {COUT};
+    ob_init(m, "w", 4, wd, wt);
+    ob_init(m, "b", 1, bd, bias);
+    ob_node(m, "Conv", "conv", "x,w,b", "c");
+    int g = ob_node(m, c->op, "gate", "c", "s");
+    if (!strcmp(c->op, "HardSigmoid")) {
+        ob_attr_float(m, g, "alpha", c->alpha);
+        ob_attr_float(m, g, "beta", c->beta);
+    }
+    ob_node(m, "Mul", "mul", "c,s", "y");
+    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
+    fc_model_options mo = {.kernels = k};
+    fc_session_options so = {.batch = N, .threads = 2};
+    int64_t count = 0;
+    int steps = 0;
+    float *y = run_once(path, &mo, &so, x, &count, &steps);
+    if (y && count == N * COUT * H * W) {
+        int bad = 0;
+        for (int n = 0; n < N; n++)
+            for (int co = 0; co < COUT; co++)
+                for (int p = 0; p < H * W; p++) {
+                    double v = bias[co];
+                    for (int ci = 0; ci < CIN; ci++) v += (double)wt[co * CIN + ci] * x[(n * CIN + ci) * H * W + p];
+                    double want = v * gate(c, v);
+                    bad += !(fabs(y[(n * COUT + co) * H * W + p] - want) <= 1e-5 * (1 + fabs(want)));
+                }
+        CHECK(bad == 0, "%s (%s): %d outputs off the formula", c->name, k->name, bad);
+        CHECK(steps == (c->fused ? 1 : 3), "%s (%s): %d steps, want %d", c->name, k->name, steps,
+              c->fused ? 1 : 3);
+    } else {
+        CHECK(0, "%s (%s): no output", c->name, k->name);
+    }
+    free(y);
+    unlink(path);
+    free(x);
+}
+
+static void all_cases(const char *isa) {
+    const fc_kernels *k = fc_kernels_by_name(isa);
+    if (!k) SKIP("kernel table not supported by this CPU");
+    char dir[] = "/tmp/fc_test_fusion_XXXXXX";
+    REQUIRE(mkdtemp(dir), "mkdtemp failed");
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) check_case(&CASES[i], k, dir);
+    rmdir(dir);
+}
+
+static void test_gates_scalar(void) { all_cases("scalar"); }
+static void test_gates_avx2(void) { all_cases("avx2"); }
+static void test_gates_avx512(void) { all_cases("avx512"); }
+
+int main(void) {
+    RUN(test_gates_scalar);
+    RUN(test_gates_avx2);
+    RUN(test_gates_avx512);
+    return check_done();
+}

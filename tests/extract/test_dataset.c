@@ -1,0 +1,130 @@
+/* Data set discovery: each layout detected and listed in sorted order with labels/splits, CSV
+ * quoting and errors with line numbers, symlink loops, the ants/bees set's counts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "extract/dataset.h"
+#include "tests/support/check.h"
+
+static char root[256];
+
+static void touch(const char *rel) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    for (char *s = p + strlen(root) + 1; (s = strchr(s, '/')); s++) { *s = 0; mkdir(p, 0755); *s = '/'; }
+    FILE *f = fopen(p, "w");
+    if (f) { fputs("x", f); fclose(f); }
+}
+
+static void fresh(const char *name) {
+    snprintf(root, sizeof root, "/tmp/fc_ds_%d_%s", (int)getpid(), name);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", root, root);
+    if (system(cmd)) {}
+}
+
+static void test_split_layout(void) {
+    fresh("split");
+    touch("train/cat/b.jpg"); touch("train/cat/a.jpg"); touch("train/dog/c.png");
+    touch("valid/dog/d.jpg"); touch("test/cat/e.jpg"); touch("train/.hidden/x.jpg"); touch("train/cat/.DS_Store");
+    fc_dataset d;
+    fc_error e = {0};
+    REQUIRE(fc_dataset_scan(root, FC_LAYOUT_AUTO, &d, &e) == 0, "%s", e.msg);
+    CHECK(d.layout == FC_LAYOUT_SPLIT, "layout %s", fc_layout_name(d.layout));
+    REQUIRE(d.n == 5, "%zu items", d.n);
+    CHECK(!strcmp(d.items[0].rel, "test/cat/e.jpg") && !strcmp(d.items[0].split, "test"), "%s", d.items[0].rel);
+    CHECK(!strcmp(d.items[1].rel, "train/cat/a.jpg") && !strcmp(d.items[1].label, "cat"), "%s", d.items[1].rel);
+    CHECK(!strcmp(d.items[4].rel, "valid/dog/d.jpg") && !strcmp(d.items[4].split, "val"), "valid -> val: %s", d.items[4].split);
+    CHECK(d.n_classes == 2 && !strcmp(d.classes[0], "cat") && !strcmp(d.classes[1], "dog"), "classes");
+    fc_dataset_free(&d);
+}
+
+static void test_imagefolder_unlabeled_and_loops(void) {
+    fresh("folder");
+    touch("ants/1.jpg"); touch("bees/2.jpg"); touch("bees/sub/3.jpg");
+    char target[512], link[512];
+    snprintf(target, sizeof target, "%s/bees", root);
+    snprintf(link, sizeof link, "%s/bees/sub/loop", root);
+    CHECK(symlink(target, link) == 0, "symlink");
+    fc_dataset d;
+    fc_error e = {0};
+    REQUIRE(fc_dataset_scan(root, FC_LAYOUT_AUTO, &d, &e) == 0, "%s", e.msg);
+    CHECK(d.layout == FC_LAYOUT_IMAGEFOLDER, "layout %s", fc_layout_name(d.layout));
+    CHECK(d.n == 3, "symlink loop: %zu items", d.n);
+    CHECK(d.n == 3 && !strcmp(d.items[2].rel, "bees/sub/3.jpg") && !strcmp(d.items[2].label, "bees"), "nested label");
+    fc_dataset_free(&d);
+    fresh("flat");
+    touch("x.jpg"); touch("y.png");
+    REQUIRE(fc_dataset_scan(root, FC_LAYOUT_AUTO, &d, &e) == 0, "%s", e.msg);
+    CHECK(d.layout == FC_LAYOUT_UNLABELED && d.n == 2 && d.n_classes == 0, "unlabeled: %zu", d.n);
+    fc_dataset_free(&d);
+    fresh("empty");
+    CHECK(fc_dataset_scan(root, FC_LAYOUT_AUTO, &d, &e) == FC_EFORMAT && strstr(e.msg, "no files"), "%s", e.msg);
+    CHECK(fc_dataset_scan("/nonexistent/set", FC_LAYOUT_AUTO, &d, &e) == FC_EIO && strstr(e.msg, "/nonexistent/set"), "%s", e.msg);
+}
+
+static void write_csv(const char *text) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/m.csv", root);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_csv(void) {
+    fresh("csv");
+    write_csv("path,label,split\nimgs/a.jpg,cat,train\n\"imgs/b, c.jpg\",\"big \"\"dog\"\"\",val\n/abs/z.jpg,cat,\n");
+    char p[512];
+    snprintf(p, sizeof p, "%s/m.csv", root);
+    fc_dataset d;
+    fc_error e = {0};
+    REQUIRE(fc_dataset_scan(p, FC_LAYOUT_AUTO, &d, &e) == 0, "%s", e.msg);
+    CHECK(d.layout == FC_LAYOUT_CSV && d.n == 3, "%zu items", d.n);
+    CHECK(!strcmp(d.items[0].rel, "/abs/z.jpg") && !strcmp(d.items[0].path, "/abs/z.jpg"), "absolute: %s", d.items[0].path);
+    CHECK(!strcmp(d.items[2].rel, "imgs/b, c.jpg") && !strcmp(d.items[2].label, "big \"dog\""), "quoted: %s|%s", d.items[2].rel, d.items[2].label);
+    char want[600];
+    snprintf(want, sizeof want, "%s/imgs/a.jpg", root);
+    CHECK(!strcmp(d.items[1].path, want), "relative to the manifest: %s", d.items[1].path);
+    fc_dataset_free(&d);
+    write_csv("a.jpg,cat\nb.jpg\n");
+    CHECK(fc_dataset_scan(p, FC_LAYOUT_CSV, &d, &e) == FC_EFORMAT && strstr(e.msg, "m.csv:2"), "%s", e.msg);
+    write_csv("a.jpg,cat,holdout\n");
+    CHECK(fc_dataset_scan(p, FC_LAYOUT_CSV, &d, &e) == FC_EFORMAT && strstr(e.msg, "holdout"), "%s", e.msg);
+    write_csv("a.jpg,cat\n\"b.jpg,dog\n");
+    CHECK(fc_dataset_scan(p, FC_LAYOUT_CSV, &d, &e) == FC_EFORMAT && strstr(e.msg, "quote"), "%s", e.msg);
+    write_csv("a.jpg,cat\na.jpg,dog\n");
+    CHECK(fc_dataset_scan(p, FC_LAYOUT_CSV, &d, &e) == FC_EFORMAT && strstr(e.msg, "twice"), "%s", e.msg);
+    CHECK(fc_dataset_scan(root, FC_LAYOUT_CSV, &d, &e) == FC_EINVAL, "folder as csv: %s", e.msg);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf /tmp/fc_ds_%d_*", (int)getpid());
+    if (system(cmd)) {}
+}
+
+static void test_hymenoptera(void) {
+    const char *shared = check_shared_dir();
+    if (!shared) SKIP("../shared not found");
+    char p[512];
+    snprintf(p, sizeof p, "%s/data/hymenoptera", shared);
+    fc_dataset d;
+    fc_error e = {0};
+    REQUIRE(fc_dataset_scan(p, FC_LAYOUT_AUTO, &d, &e) == 0, "%s", e.msg);
+    size_t train = 0, val = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        train += !strcmp(d.items[i].split, "train");
+        val += !strcmp(d.items[i].split, "val");
+    }
+    printf("  hymenoptera: %zu items (train %zu, val %zu), %zu classes\n", d.n, train, val, d.n_classes);
+    CHECK(d.layout == FC_LAYOUT_SPLIT && train == 245 && val == 153 && d.n_classes == 2, "counts");
+    fc_dataset_free(&d);
+}
+
+int main(void) {
+    RUN(test_split_layout);
+    RUN(test_imagefolder_unlabeled_and_loops);
+    RUN(test_csv);
+    RUN(test_hymenoptera);
+    return check_done();
+}

@@ -1,0 +1,127 @@
+/* Extraction pipeline: features from decode workers + batched inference equal the features of the
+ * same files run one at a time (bitwise: an image's result must not depend on its batch), bad files
+ * are reported with their reason without stopping the run, and on_bytes can skip items. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extract/image.h"
+#include "engine/model.h"
+#include "extract/pipeline.h"
+#include "tests/support/check.h"
+
+#define MAXI 16
+
+typedef struct result {
+    float feat[MAXI][2][1280];
+    int got[MAXI], bad[MAXI], skip_odd;
+    char reason[MAXI][sizeof(((fc_error *)0)->msg)];
+} result;
+
+static int on_bytes(void *user, size_t item, const uint8_t *data, size_t size) {
+    result *r = user;
+    return r->skip_odd && (item % 2) ? 0 : 1;
+}
+
+static int on_bad(void *user, size_t item, const fc_error *err) {
+    result *r = user;
+    r->bad[item] = 1;
+    snprintf(r->reason[item], sizeof r->reason[item], "%s", err->msg);
+    return 0;
+}
+
+static int on_batch(void *user, const size_t *items, int n_items, int n_views,
+                    const fc_tensor *const *outputs, int n_outputs) {
+    result *r = user;
+    int64_t d = fc_tensor_count(outputs[0]) / outputs[0]->dims[0];
+    for (int i = 0; i < n_items; i++)
+        for (int v = 0; v < n_views; v++)
+            memcpy(r->feat[items[i]][v], (const float *)outputs[0]->data + ((int64_t)i * n_views + v) * d, (size_t)d * sizeof(float));
+    for (int i = 0; i < n_items; i++) r->got[items[i]]++;
+    return 0;
+}
+
+static int run(const fc_model *m, const char *const *paths, size_t n, int batch, int views, result *r) {
+    static const int view_ids[2] = {FC_VIEW_ORIG, FC_VIEW_FLIP};
+    fc_pipeline_options o = {.model = m, .pre = {.width = 224, .height = 224, .crop = 1, .preset = FC_PRESET_TF},
+                             .views = view_ids, .n_views = views, .batch = batch, .threads = 2, .decode_threads = 2};
+    fc_pipeline_callbacks cb = {.user = r, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
+    fc_error err = {0};
+    int rc = fc_pipeline_run(&o, paths, n, &cb, &err);
+    if (rc) printf("  pipeline: %s\n", err.msg);
+    return rc;
+}
+
+static void test_pipeline_batches_and_bad_files(void) {
+    const char *shared = check_shared_dir();
+    if (!shared) SKIP("../shared not found");
+    static const char *names[] = {"cat.png", "grace_hopper.png", "parrot.jpg", "bird.png", "dragonfly.png",
+                                  "sunflower.png", "hot_dog.jpg", "owl.jpg"};
+    char bufs[11][512];
+    const char *paths[11];
+    for (int i = 0; i < 8; i++) {
+        snprintf(bufs[i], sizeof bufs[i], "%s/images/%s", shared, names[i]);
+        paths[i] = bufs[i];
+    }
+    /* bad items in the middle: a GIF, a missing file and a directory */
+    char gif[] = "/tmp/fc_pipe_XXXXXX";
+    int fd = mkstemp(gif);
+    REQUIRE(fd >= 0, "mkstemp");
+    REQUIRE(write(fd, "GIF89a\1\0\1\0", 10) == 10, "write");
+    close(fd);
+    paths[8] = gif;
+    paths[9] = "/nonexistent/x.jpg";
+    paths[10] = "/tmp";
+    const char *outs[] = {"pooled"};
+    fc_model_options mo = {.outputs = outs, .n_outputs = 1};
+    fc_model *m = NULL;
+    fc_error err = {0};
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/models/mobilenet_v2_1.0_224.onnx", shared);
+    REQUIRE(fc_model_load(mp, &mo, &m, &err) == 0, "%s", err.msg);
+
+    result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *c = calloc(1, sizeof *c);
+    CHECK(run(m, paths, 11, 3, 2, a) == 0, "batch 3 run failed");
+    CHECK(run(m, paths, 11, 1, 2, b) == 0, "batch 1 run failed");
+    for (int i = 0; i < 8; i++) {
+        CHECK(a->got[i] == 1 && b->got[i] == 1, "item %d delivered %d/%d times", i, a->got[i], b->got[i]);
+        CHECK(!memcmp(a->feat[i], b->feat[i], sizeof a->feat[i]), "item %d differs between batch 3 and 1", i);
+        CHECK(memcmp(a->feat[i][0], a->feat[i][1], sizeof a->feat[i][0]) != 0, "flip view equals original for %d", i);
+    }
+    CHECK(a->bad[8] && strstr(a->reason[8], "GIF"), "GIF reason: %s", a->reason[8]);
+    CHECK(a->bad[9] && strstr(a->reason[9], "/nonexistent/x.jpg"), "missing reason: %s", a->reason[9]);
+    CHECK(a->bad[10] && strstr(a->reason[10], "not a regular file"), "directory reason: %s", a->reason[10]);
+    for (int i = 8; i < 11; i++) CHECK(!a->got[i], "bad item %d delivered", i);
+
+    /* the direct path (decode + preprocess + session) gives the same bits */
+    fc_session *s = NULL;
+    fc_session_options so = {.batch = 1, .threads = 2};
+    REQUIRE(fc_session_create(m, &so, &s, &err) == 0, "%s", err.msg);
+    float *x = malloc(3 * 224 * 224 * sizeof(float));
+    fc_image img;
+    fc_preprocess pre = {.width = 224, .height = 224, .crop = 1, .preset = FC_PRESET_TF};
+    int hw, hh;
+    fc_preprocess_decode_hint(&pre, &hw, &hh);
+    REQUIRE(fc_image_load(paths[2], hw, hh, &img, &err) == 0, "%s", err.msg);
+    fc_preprocess_image(&img, &pre, x, &err);
+    fc_image_free(&img);
+    fc_session_run(s, x, &err);
+    CHECK(!memcmp(fc_session_output(s, 0)->data, a->feat[2][0], 1280 * sizeof(float)), "direct run differs");
+    free(x);
+    fc_session_free(s);
+
+    c->skip_odd = 1;
+    CHECK(run(m, paths, 8, 4, 1, c) == 0, "skip run failed");
+    for (int i = 0; i < 8; i++) CHECK(c->got[i] == !(i % 2), "item %d delivered %d times with skipping", i, c->got[i]);
+    unlink(gif);
+    free(a);
+    free(b);
+    free(c);
+    fc_model_free(m);
+}
+
+int main(void) {
+    RUN(test_pipeline_batches_and_bad_files);
+    return check_done();
+}
