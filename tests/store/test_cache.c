@@ -270,12 +270,9 @@ static void test_batch_put_get_exists(void) {
 
 static void test_reopen_persistence(void) {
     const char *dir = fc_test_path("reopen");
+    REQUIRE(fx_cache_seed(dir, 5, 50, 25, FC_DTYPE_F16) == 0 && fx_cache_seed(dir, 6, 50, 25, FC_DTYPE_F32) == 0,
+            "open");
     fc_cache *c = fx_cache_open(dir, 0, 0, 0);
-    REQUIRE(c, "open");
-    fx_put_items(c, 5, 0, 50, 1, 25, FC_DTYPE_F16);
-    fx_put_items(c, 6, 0, 50, 1, 25, FC_DTYPE_F32);
-    fc_cache_close(c);
-    c = fx_cache_open(dir, 0, 0, 0);
     REQUIRE(c, "reopen read-write");
     fc_cache_stats st;
     fc_error err = {0};
@@ -378,10 +375,7 @@ static void raw_put(MDB_env *env, const void *key, size_t klen, const void *val,
 
 static void test_malformed_values(void) {
     const char *dir = fc_test_path("malformed");
-    fc_cache *c = fx_cache_open(dir, 0, 0, 0);
-    REQUIRE(c, "open");
-    fx_put_items(c, 1, 0, 3, 1, 3, FC_DTYPE_F32);
-    fc_cache_close(c);
+    REQUIRE(fx_cache_seed(dir, 1, 3, 3, FC_DTYPE_F32) == 0, "open");
     /* damage values behind the store's back, as a crash of another tool or bit rot would */
     MDB_env *env;
     char path[600];
@@ -414,7 +408,7 @@ static void test_malformed_values(void) {
     raw_put(env, kb, 66, v, len);
     mdb_env_close(env);
 
-    c = fx_cache_open(dir, 0, 0, 0);
+    fc_cache *c = fx_cache_open(dir, 0, 0, 0);
     REQUIRE(c, "reopen");
     fc_error err = {0};
     float out[FX_D];

@@ -258,10 +258,7 @@ static void readonly_child(void *arg) {
 
 static void test_readonly_directory(void) {
     const char *dir = fc_test_path("rodir");
-    fc_cache *c = fx_cache_open(dir, 0, 0, 0);
-    REQUIRE(c, "open");
-    fx_put_items(c, 4, 0, 10, 1, 10, FC_DTYPE_F32);
-    fc_cache_close(c);
+    REQUIRE(fx_cache_seed(dir, 4, 10, 10, FC_DTYPE_F32) == 0, "open");
     fc_catalog *cat = NULL;
     fc_error err = {0};
     int64_t id;

@@ -77,6 +77,14 @@ void fx_put_items(fc_cache *c, int ext, int first, int n, int views, int batch, 
         }
 }
 
+int fx_cache_seed(const char *dir, int ext, int n, int batch, fc_dtype dt) {
+    fc_cache *c = fx_cache_open(dir, 0, 0, 0);
+    if (!c) return -1;
+    fx_put_items(c, ext, 0, n, 1, batch, dt);
+    fc_cache_close(c);
+    return 0;
+}
+
 int fx_value_ok(fc_cache *c, int ext, int item, int view) {
     float want[FX_D], got[FX_D];
     fx_fill(want, FX_D, (uint32_t)(ext * 100000 + item * 10 + view));

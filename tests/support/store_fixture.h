@@ -28,6 +28,9 @@ fc_cache *fx_cache_open(const char *dir, unsigned flags, size_t initial, size_t 
 /* Puts items first..first+n-1 with views 0..views-1 of extractor ext, FX_D values each (seeded by
  * ext, item and view), batch records per fc_cache_put; a failed put is a check failure. */
 void fx_put_items(fc_cache *c, int ext, int first, int n, int views, int batch, fc_dtype dt);
+/* Makes (or adds to) the store in dir: fx_put_items(ext, items 0..n-1, one view, batch, dt), then
+ * closes it. 0, or -1 if it cannot be opened (the reason is printed). */
+int fx_cache_seed(const char *dir, int ext, int n, int batch, fc_dtype dt);
 /* 1 if the f32 value fx_put_items wrote for (ext, item, view) reads back bitwise equal. */
 int fx_value_ok(fc_cache *c, int ext, int item, int view);
 /* fc_catalog_dataset_list callback: counts[0] += 1 data set, counts[1] += its items (int64_t[2]). */
