@@ -1,25 +1,34 @@
 #!/bin/sh
-# Runs every test binary in $BUILD/tests/LAYER/ (and the tests/LAYER/test_*.sh scripts), shows their lines, and
-# prints the totals as "N passed, N failed, N skipped". A binary that crashes or exits non-zero without
-# printing FAIL counts as one failure, so a crash is never lost; under make sanitize so does every
-# sanitizer report file left in $FEATCACHE_SANITIZER_LOGS.
+# Runs every test: the binary $BUILD/tests/LAYER/test_X of each tests/LAYER/test_X.c, and each
+# tests/LAYER/test_*.sh; shows their lines and prints the totals as "N passed, N failed, N skipped".
+# Only binaries that have a source run (a stale one left in $BUILD by a renamed or split test is not
+# counted). A test counts as one failure when its binary is missing, when it crashes or exits non-zero
+# without printing FAIL, and when it prints no PASS/FAIL/SKIP line at all, so nothing is lost
+# silently; under make sanitize so does every sanitizer report file left in $FEATCACHE_SANITIZER_LOGS.
 BUILD=${BUILD:-build}
 export FEATCACHE_BIN=${FEATCACHE_BIN:-$BUILD/featcache}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.one"' EXIT
 crashed=0
-for t in "$BUILD"/tests/*/test_* tests/*/test_*.sh; do
-    [ -x "$t" ] || [ "${t%.sh}" != "$t" ] || continue
-    [ -f "$t" ] || continue
-    case "$t" in *.d) continue ;; esac
+for src in tests/*/test_*.c tests/*/test_*.sh; do
+    [ -f "$src" ] || continue
+    case "$src" in *.c) t=$BUILD/${src%.c} ;; *) t=$src ;; esac
     echo "== $t"
+    if [ "$t" != "$src" ] && [ ! -x "$t" ]; then
+        echo "FAIL $t: not built (make test builds it from $src)"
+        crashed=$((crashed + 1))
+        continue
+    fi
     t0=$(date +%s)
-    if [ "${t%.sh}" != "$t" ]; then sh "$t" >"$out.one" 2>&1; rc=$?; else "$t" >"$out.one" 2>&1; rc=$?; fi
+    if [ "$t" = "$src" ]; then sh "$t" >"$out.one" 2>&1; rc=$?; else "$t" >"$out.one" 2>&1; rc=$?; fi
     cat "$out.one"
     cat "$out.one" >>"$out"
     echo "-- $t: $(($(date +%s) - t0)) s"
     if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$out.one"; then
         echo "FAIL $t: exited with status $rc"
+        crashed=$((crashed + 1))
+    elif ! grep -qE '^(PASS|FAIL|SKIP) ' "$out.one"; then
+        echo "FAIL $t: printed no PASS, FAIL or SKIP line"
         crashed=$((crashed + 1))
     fi
     if [ -n "$FEATCACHE_SANITIZER_LOGS" ]; then # make sanitize: each report of any process is a failure
@@ -32,7 +41,6 @@ for t in "$BUILD"/tests/*/test_* tests/*/test_*.sh; do
         done
     fi
 done
-rm -f "$out.one"
 p=$(grep -c '^PASS ' "$out")
 f=$(grep -c '^FAIL ' "$out")
 s=$(grep -c '^SKIP ' "$out")

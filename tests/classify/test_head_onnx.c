@@ -23,17 +23,7 @@
 #include "tests/support/check.h"
 #include "tests/support/npy.h"
 #include "tests/support/onnx_build.h"
-
-static char dir[256];
-
-/* dir/name in a ring of buffers: valid for the next 63 calls. */
-static const char *tmp(const char *name) {
-    static char path[64][512];
-    static int slot;
-    slot = (slot + 1) % 64;
-    snprintf(path[slot], sizeof path[slot], "%s/%s", dir, name);
-    return path[slot];
-}
+#include "tests/support/tmpdir.h"
 
 static uint64_t rng_state = 42;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -130,7 +120,7 @@ static void test_save_load_roundtrip(void) {
         fc_error err = {0};
         REQUIRE(make_kind(&h, kind) == 0, "%s: cannot build the head", kind_names[kind]);
         const char *meta_in = kind % 2 ? NULL : "{\"kind\":\"test\",\"l2\":0.001}";
-        const char *path = tmp("head.onnx");
+        const char *path = fc_test_path("head.onnx");
         int rc = fc_head_save_onnx(&h, path, meta_in, &err);
         REQUIRE(rc == 0, "%s: save: %s", kind_names[kind], err.msg);
         char *meta = (char *)1;
@@ -146,7 +136,7 @@ static void test_save_load_roundtrip(void) {
         CHECK(fc_head_save_onnx(&h, path, NULL, &err) == 0, "%s", err.msg);
         CHECK(fc_head_load_onnx(path, &back, NULL, &err) == 0, "%s", err.msg);
         glob_t gl;
-        CHECK(glob(tmp("*.tmp.*"), 0, NULL, &gl) == GLOB_NOMATCH, "temporary file left behind");
+        CHECK(glob(fc_test_path("*.tmp.*"), 0, NULL, &gl) == GLOB_NOMATCH, "temporary file left behind");
         globfree(&gl);
         fc_head_free(&back);
         fc_head_free(&h);
@@ -187,7 +177,7 @@ static void run_engine_case(int kind) {
     fc_head h;
     fc_error err = {0};
     REQUIRE(make_kind(&h, kind) == 0, "cannot build the head");
-    const char *path = tmp("engine.onnx");
+    const char *path = fc_test_path("engine.onnx");
     REQUIRE(fc_head_save_onnx(&h, path, NULL, &err) == 0, "%s", err.msg);
     int n = 7, d = h.layers[0].in, rc;
     float *x = malloc((size_t)n * d * sizeof *x);
@@ -227,7 +217,7 @@ static void merge_case(fc_transform_kind tkind) {
         REQUIRE(0, "cannot build the head");
     }
     for (size_t i = 0; i < (size_t)1280 * 10; i++) h.layers[0].W[i] *= 4.0f; /* non-flat probabilities */
-    const char *head_path = tmp("merge_head.onnx"), *out = tmp("merged.onnx");
+    const char *head_path = fc_test_path("merge_head.onnx"), *out = fc_test_path("merged.onnx");
     int rc = fc_head_save_onnx(&h, head_path, "{\"note\":\"merge test\"}", &err);
     if (rc == 0) rc = fc_onnx_merge_classifier(backbone, "pooled", head_path, out, &err);
     if (rc) { fc_head_free(&h); npy_free(&in); REQUIRE(0, "merge: %s", err.msg); }
@@ -278,7 +268,7 @@ static void test_merge_errors(void) {
     fc_error err = {0};
     static const int dims[] = {12, 3};
     REQUIRE(make_head(&h, FC_TRANSFORM_NONE, 0, 0, 1, dims, 0) == 0, "head");
-    const char *head_path = tmp("small_head.onnx"), *out = tmp("m.onnx");
+    const char *head_path = fc_test_path("small_head.onnx"), *out = fc_test_path("m.onnx");
     REQUIRE(fc_head_save_onnx(&h, head_path, NULL, &err) == 0, "%s", err.msg);
     fc_head_free(&h);
     /* a tiny backbone: x (1,3,2,2) -> Relu -> feat (1,3,2,2) -> Relu -> other */
@@ -287,8 +277,8 @@ static void test_merge_errors(void) {
     ob_node(b, "Relu", "r1", "x", "feat");
     ob_node(b, "Relu", "r2", "feat", "other");
     ob_output(b, "other");
-    REQUIRE(ob_write(b, tmp("bb.onnx")) == 0, "cannot write backbone");
-    int rc = fc_onnx_merge_classifier(tmp("bb.onnx"), "feat", head_path, out, &err);
+    REQUIRE(ob_write(b, fc_test_path("bb.onnx")) == 0, "cannot write backbone");
+    int rc = fc_onnx_merge_classifier(fc_test_path("bb.onnx"), "feat", head_path, out, &err);
     CHECK(rc == 0, "merge: %s", err.msg);
     if (rc == 0) { /* 12 features after Flatten: run it and check the head's output shape */
         fc_model *m = NULL;
@@ -301,20 +291,20 @@ static void test_merge_errors(void) {
         fc_session_free(s);
         fc_model_free(m);
     }
-    rc = fc_onnx_merge_classifier(tmp("bb.onnx"), "nope", head_path, out, &err);
+    rc = fc_onnx_merge_classifier(fc_test_path("bb.onnx"), "nope", head_path, out, &err);
     CHECK(rc == FC_EINVAL && strstr(err.msg, "nope"), "unknown feature tensor: %d %s", rc, err.msg);
-    rc = fc_onnx_merge_classifier(tmp("bb.onnx"), "x", head_path, out, &err);
+    rc = fc_onnx_merge_classifier(fc_test_path("bb.onnx"), "x", head_path, out, &err);
     CHECK(rc == FC_EINVAL, "the input as feature tensor: %d %s", rc, err.msg);
-    rc = fc_onnx_merge_classifier(tmp("missing.onnx"), "feat", head_path, out, &err);
+    rc = fc_onnx_merge_classifier(fc_test_path("missing.onnx"), "feat", head_path, out, &err);
     CHECK(rc == FC_EIO && strstr(err.msg, "missing.onnx"), "missing backbone: %d %s", rc, err.msg);
-    rc = fc_onnx_merge_classifier(tmp("bb.onnx"), "feat", tmp("bb.onnx"), out, &err);
+    rc = fc_onnx_merge_classifier(fc_test_path("bb.onnx"), "feat", fc_test_path("bb.onnx"), out, &err);
     CHECK(rc == FC_EFORMAT && strstr(err.msg, "not a featcache head file"), "backbone as head: %d %s", rc, err.msg);
     /* width mismatch: 3*2*2 = 12 features, head for 5 */
     static const int dims5[] = {5, 2};
     REQUIRE(make_head(&h, FC_TRANSFORM_NONE, 0, 0, 1, dims5, 0) == 0, "head");
-    REQUIRE(fc_head_save_onnx(&h, tmp("head5.onnx"), NULL, &err) == 0, "%s", err.msg);
+    REQUIRE(fc_head_save_onnx(&h, fc_test_path("head5.onnx"), NULL, &err) == 0, "%s", err.msg);
     fc_head_free(&h);
-    rc = fc_onnx_merge_classifier(tmp("bb.onnx"), "feat", tmp("head5.onnx"), out, &err);
+    rc = fc_onnx_merge_classifier(fc_test_path("bb.onnx"), "feat", fc_test_path("head5.onnx"), out, &err);
     CHECK(rc == FC_ESHAPE, "width mismatch: %d %s", rc, err.msg);
     /* a name clash and external data */
     b = ob_new(13);
@@ -322,8 +312,8 @@ static void test_merge_errors(void) {
     ob_node(b, "Relu", "r1", "x", "head/x");
     ob_node(b, "Relu", "r2", "head/x", "feat");
     ob_output(b, "feat");
-    REQUIRE(ob_write(b, tmp("clash.onnx")) == 0, "cannot write");
-    rc = fc_onnx_merge_classifier(tmp("clash.onnx"), "feat", head_path, out, &err);
+    REQUIRE(ob_write(b, fc_test_path("clash.onnx")) == 0, "cannot write");
+    rc = fc_onnx_merge_classifier(fc_test_path("clash.onnx"), "feat", head_path, out, &err);
     CHECK(rc == FC_EUNSUPPORTED && strstr(err.msg, "head/x"), "name clash: %d %s", rc, err.msg);
     b = ob_new(13);
     ob_input(b, "x", 1, 3, 2, 2);
@@ -331,8 +321,8 @@ static void test_merge_errors(void) {
     ob_init_external(b, "w", 1, wd, "w.bin", 0, 4);
     ob_node(b, "Mul", "m", "x,w", "feat");
     ob_output(b, "feat");
-    REQUIRE(ob_write(b, tmp("ext.onnx")) == 0, "cannot write");
-    rc = fc_onnx_merge_classifier(tmp("ext.onnx"), "feat", head_path, out, &err);
+    REQUIRE(ob_write(b, fc_test_path("ext.onnx")) == 0, "cannot write");
+    rc = fc_onnx_merge_classifier(fc_test_path("ext.onnx"), "feat", head_path, out, &err);
     CHECK(rc == FC_EUNSUPPORTED && strstr(err.msg, "external"), "external data: %d %s", rc, err.msg);
 }
 
@@ -436,7 +426,7 @@ static void test_malformed_files(void) {
         {"newer version", t_version, FC_EUNSUPPORTED, "version 2"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        const char *path = tmp("tampered.onnx");
+        const char *path = fc_test_path("tampered.onnx");
         REQUIRE(write_tampered(&h, path, cases[c].fn) == 0, "%s: cannot write", cases[c].name);
         memset(&err, 0, sizeof err);
         char *meta = NULL;
@@ -452,7 +442,7 @@ static void test_malformed_files(void) {
     }
 
     /* every truncation of a valid file, and byte flips: errors (or a valid head), never a crash */
-    const char *path = tmp("good.onnx");
+    const char *path = fc_test_path("good.onnx");
     REQUIRE(fc_head_save_onnx(&h, path, "{}", &err) == 0, "%s", err.msg);
     FILE *f = fopen(path, "rb");
     REQUIRE(f, "cannot reopen");
@@ -462,10 +452,10 @@ static void test_malformed_files(void) {
     REQUIRE(size > 100 && size < sizeof bytes, "unexpected size %zu", size);
     int ok_trunc = 0;
     for (size_t len = 0; len < size; len += 1 + len / 64) {
-        f = fopen(tmp("cut.onnx"), "wb");
+        f = fopen(fc_test_path("cut.onnx"), "wb");
         fwrite(bytes, 1, len, f);
         fclose(f);
-        int rc = fc_head_load_onnx(tmp("cut.onnx"), &back, NULL, &err);
+        int rc = fc_head_load_onnx(fc_test_path("cut.onnx"), &back, NULL, &err);
         if (rc == 0) ok_trunc++;
         else CHECK(strstr(err.msg, "cut.onnx"), "truncated at %zu: message '%s'", len, err.msg);
         fc_head_free(&back);
@@ -475,27 +465,27 @@ static void test_malformed_files(void) {
         static unsigned char copy[1 << 16];
         memcpy(copy, bytes, size);
         for (int k = 0; k < 3; k++) copy[(size_t)((frand() + 1) * 0.5f * (size - 1))] ^= (unsigned char)(1 + trial % 255);
-        f = fopen(tmp("flip.onnx"), "wb");
+        f = fopen(fc_test_path("flip.onnx"), "wb");
         fwrite(copy, 1, size, f);
         fclose(f);
-        int rc = fc_head_load_onnx(tmp("flip.onnx"), &back, NULL, &err);
+        int rc = fc_head_load_onnx(fc_test_path("flip.onnx"), &back, NULL, &err);
         if (rc == 0) CHECK(fc_head_check(&back, &err) == 0, "flipped file loaded an invalid head: %s", err.msg);
         fc_head_free(&back);
     }
-    int rc = fc_head_load_onnx(tmp("does_not_exist.onnx"), &back, NULL, &err);
+    int rc = fc_head_load_onnx(fc_test_path("does_not_exist.onnx"), &back, NULL, &err);
     CHECK(rc == FC_EIO && strstr(err.msg, "does_not_exist.onnx"), "missing file: %d %s", rc, err.msg);
     ob_model *m = ob_new(13);
     ob_input(m, "x", 1, 3, 2, 2);
     ob_node(m, "Relu", "r", "x", "y");
     ob_output(m, "y");
-    ob_write(m, tmp("relu.onnx"));
-    rc = fc_head_load_onnx(tmp("relu.onnx"), &back, NULL, &err);
+    ob_write(m, fc_test_path("relu.onnx"));
+    rc = fc_head_load_onnx(fc_test_path("relu.onnx"), &back, NULL, &err);
     CHECK(rc == FC_EFORMAT && strstr(err.msg, "not a featcache head file") && strstr(err.msg, "relu.onnx"),
           "foreign model: %d %s", rc, err.msg);
     /* saving an inconsistent head or to an unwritable place */
     h.layers[2].act = FC_ACTIVATION_RELU;
-    rc = fc_head_save_onnx(&h, tmp("bad.onnx"), NULL, &err);
-    CHECK(rc == FC_EFORMAT && access(tmp("bad.onnx"), F_OK) != 0, "inconsistent head saved: %d %s", rc, err.msg);
+    rc = fc_head_save_onnx(&h, fc_test_path("bad.onnx"), NULL, &err);
+    CHECK(rc == FC_EFORMAT && access(fc_test_path("bad.onnx"), F_OK) != 0, "inconsistent head saved: %d %s", rc, err.msg);
     h.layers[2].act = FC_ACTIVATION_NONE;
     rc = fc_head_save_onnx(&h, "/nonexistent-dir/head.onnx", NULL, &err);
     CHECK(rc == FC_EIO && strstr(err.msg, "/nonexistent-dir/head.onnx"), "unwritable: %d %s", rc, err.msg);
@@ -503,11 +493,6 @@ static void test_malformed_files(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/fc_test_head_onnx.XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
     RUN(test_save_load_roundtrip);
     RUN(test_engine_softmax_std);
     RUN(test_engine_none);
@@ -518,8 +503,5 @@ int main(void) {
     RUN(test_malformed_files);
     RUN(test_merge_mobilenet_std);
     RUN(test_merge_mobilenet_l2);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return check_done();
 }

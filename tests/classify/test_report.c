@@ -18,6 +18,7 @@
 #include "classify/metrics.h"
 #include "classify/report.h"
 #include "tests/support/check.h"
+#include "tests/support/tmpdir.h"
 
 #define EVIL_LABEL "<script>alert(1)</script>"
 #define EVIL_PATH "\"><img src=x onerror=alert(2)>.jpg"
@@ -31,8 +32,6 @@ static const unsigned char PNG4[] = {
     0x8a, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
 static const char PNG4_B64[] =
     "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAGElEQVR42mP4cMHhgYMBhGSAs4AkA04ZALxSGoE1ncqKAAAAAElFTkSuQmCC";
-
-static char dir[256];
 
 static unsigned lcg = 7;
 static double unif(void) {
@@ -129,8 +128,7 @@ static void test_run_report_2_classes(void) {
                           .model = "mobilenetv2 / pool (1280) / torch 224", .head = "softmax l2=1e-4 std",
                           .created = "2026-11-27 20:00", .val_metrics = &m, .class_names = names, .n_classes = 2,
                           .worst = worst, .n_worst = 2};
-    char path[300];
-    snprintf(path, sizeof path, "%s/run.html", dir);
+    const char *path = fc_test_path("run.html");
     REQUIRE(fc_report_write_html(&in, path, &err) == 0, "%s", err.msg);
     char *html = slurp(path);
     REQUIRE(html, "cannot read %s", path);
@@ -223,8 +221,7 @@ static void test_sweep_report_5_classes(void) {
     fc_report_item worst[3];
     fc_report_input in;
     sweep_input(&in, cf, pr, &m, names, worst);
-    char path[300];
-    snprintf(path, sizeof path, "%s/sweep.html", dir);
+    const char *path = fc_test_path("sweep.html");
     REQUIRE(fc_report_write_html(&in, path, &err) == 0, "%s", err.msg);
     const char *keep = getenv("FC_TEST_REPORT_OUT");
     if (keep && *keep) CHECK(fc_report_write_html(&in, keep, &err) == 0, "%s", err.msg);
@@ -300,7 +297,7 @@ static void test_sweep_report_5_classes(void) {
 }
 
 static int tmp_files(void) {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(fc_test_tmpdir());
     if (!d) return -1;
     int n = 0;
     struct dirent *e;
@@ -319,8 +316,7 @@ static void test_errors_and_atomic_write(void) {
     fc_report_item worst[3];
     fc_report_input in;
     sweep_input(&in, cf, pr, &m, NULL, worst); /* no class names: "class i" */
-    char path[300], bad[300];
-    snprintf(path, sizeof path, "%s/atomic.html", dir);
+    const char *path = fc_test_path("atomic.html"), *bad;
     FILE *f = fopen(path, "w");
     REQUIRE(f, "create");
     fputs("old page", f);
@@ -344,11 +340,11 @@ static void test_errors_and_atomic_write(void) {
     CHECK(old && !strcmp(old, "old page"), "failed writes keep the old page");
     free(old);
 
-    snprintf(bad, sizeof bad, "%s/missing-dir/r.html", dir);
+    bad = fc_test_path("missing-dir/r.html");
     CHECK(fc_report_write_html(&in, bad, &err) == FC_EIO && strstr(err.msg, "missing-dir"), "%s", err.msg);
 
     /* rename onto a folder fails after the temporary file exists: it must be removed */
-    snprintf(bad, sizeof bad, "%s/folder.html", dir);
+    bad = fc_test_path("folder.html");
     REQUIRE(mkdir(bad, 0755) == 0, "mkdir %s", bad);
     CHECK(fc_report_write_html(&in, bad, &err) == FC_EIO && strstr(err.msg, "folder.html"), "%s", err.msg);
     CHECK(tmp_files() == 0, "temporary file left after a failed rename");
@@ -372,16 +368,8 @@ static void test_errors_and_atomic_write(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/fc_test_report.XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
     RUN(test_run_report_2_classes);
     RUN(test_sweep_report_5_classes);
     RUN(test_errors_and_atomic_write);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return check_done();
 }

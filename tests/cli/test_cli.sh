@@ -2,14 +2,7 @@
 # CLI end-to-end checks of `featcache infer` and `bench`: help texts, usage errors, top-1 against
 # ONNX Runtime's top5.tsv through the real command, and bad images reported without aborting.
 # Prints one PASS/FAIL/SKIP line per check for tests/run.sh.
-FC=${FEATCACHE_BIN:-build/featcache}
-SHARED=${FEATCACHE_SHARED:-../shared}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-
-ok() { echo "PASS cli: $1"; }
-bad() { echo "FAIL cli: $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+NAME=cli; . "$(dirname "$0")/../support/common.sh"
 
 # every command answers --help with exit 0 and a usage line
 for cmd in infer bench; do
@@ -27,10 +20,7 @@ done
 "$FC" infer --model "$T/nope.onnx" x.jpg >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "nope.onnx: cannot open" "$T/err"; check "infer names a missing model" $?
 
-if [ ! -d "$SHARED/models" ]; then
-    echo "SKIP cli: reference checks: $SHARED not found"
-    exit 0
-fi
+need_shared models "reference checks"
 for m in mobilenet_v2_1.0_224 mobilenet_v2_1.0_224_inat_bird mobilenet_v1_0.75_192; do
     "$FC" infer --model "$SHARED/models/$m.onnx" --preprocess tf --top 1 $(sed "s|^|$SHARED/images/|" "$SHARED/reference/$m/images.txt") >"$T/out" 2>"$T/err"
     rc=$?

@@ -8,17 +8,10 @@
 # see a torn state.
 # Afterwards: the extracts all finished with their normal status, verify is clean, and every data
 # set and model exports bitwise equal to clean single-process runs. One PASS/FAIL/SKIP line per check.
-FC=${FEATCACHE_BIN:-build/featcache}
-SHARED=${FEATCACHE_SHARED:-../shared}
-PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-ok() { echo "PASS concurrency: $1"; }
-bad() { echo "FAIL concurrency: $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+NAME=concurrency; . "$(dirname "$0")/../support/common.sh"
 
-if [ ! -d "$SHARED/data/hymenoptera" ]; then echo "SKIP concurrency: $SHARED not found"; exit 0; fi
-if ! $PY -c 'import numpy' 2>/dev/null; then echo "SKIP concurrency: snapshot checks need python3-numpy"; exit 0; fi
+need_shared
+need_python numpy "snapshot checks need python3-numpy"
 M1="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 M2="$SHARED/models/mobilenet_v1_0.75_192.onnx"
 H="$SHARED/data/hymenoptera"

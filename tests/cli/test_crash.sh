@@ -9,18 +9,11 @@
 # `featcache verify` clean (no corrupt, missing or unreferenced features, no catalog problems); the
 # catalog's items and extractors equal the clean run's row for row, SQLite integrity and foreign
 # keys intact, the killed runs marked interrupted. FEATCACHE_CRASH_SEED replays an earlier run's delays.
-FC=${FEATCACHE_BIN:-build/featcache}
-SHARED=${FEATCACHE_SHARED:-../shared}
-PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-ok() { echo "PASS crash: $1"; }
-bad() { echo "FAIL crash: $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+NAME=crash; . "$(dirname "$0")/../support/common.sh"
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-if [ ! -d "$SHARED/data/hymenoptera" ]; then echo "SKIP crash: $SHARED not found"; exit 0; fi
+need_shared
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 H="$SHARED/data/hymenoptera"
 big=20 small=10 # images per class in train and val

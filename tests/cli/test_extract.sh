@@ -4,17 +4,9 @@
 # every feature, two layers + f16 in one pass, and agreement with ONNX Runtime's pooled features on
 # the same decoded pixels. One PASS/FAIL/SKIP line per check. Kills: tests/cli/test_crash.sh; concurrent
 # extracts and readers: tests/cli/test_concurrency.sh.
-FC=${FEATCACHE_BIN:-build/featcache}
-SHARED=${FEATCACHE_SHARED:-../shared}
-PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-ok() { echo "PASS extract: $1"; }
-bad() { echo "FAIL extract: $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
-json_field() { sed -n "s/.*\"$1\":\([0-9.a-z]*\).*/\1/p" "$2"; }
+NAME=extract; . "$(dirname "$0")/../support/common.sh"
 
-if [ ! -d "$SHARED/data/hymenoptera" ]; then echo "SKIP extract: $SHARED not found"; exit 0; fi
+need_shared
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 H="$SHARED/data/hymenoptera"
 

@@ -3,19 +3,12 @@
 # scikit-learn level, the head file round-trips through eval/predict/export-onnx with identical
 # probabilities, sweep ranks configurations, report writes a page, and bad input (no labels, one
 # class, unknown class, empty split) gives clear errors. One PASS/FAIL/SKIP line per check.
-FC=${FEATCACHE_BIN:-build/featcache}
-SHARED=${FEATCACHE_SHARED:-../shared}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-ok() { echo "PASS heads: $1"; }
-bad() { echo "FAIL heads: $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
-json_field() { sed -n "s/.*\"$1\":\([0-9.a-z-]*\).*/\1/p" "$2" | head -1; }
+NAME=heads; . "$(dirname "$0")/../support/common.sh"
 
 for cmd in train sweep eval predict report export-onnx; do
     "$FC" $cmd --help | grep -q "^usage: featcache $cmd"; check "$cmd --help" $?
 done
-if [ ! -d "$SHARED/data/hymenoptera" ]; then echo "SKIP heads: $SHARED not found"; exit 0; fi
+need_shared
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 H="$SHARED/data/hymenoptera"
 C="--cache $T/c"

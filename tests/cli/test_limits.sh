@@ -6,29 +6,16 @@
 # Every check wants a clear error naming the file and the reason, nothing stored lost (verify clean,
 # earlier exports unchanged) and a rerun after the fault is removed equal to a clean run. Inputs are
 # made at test time (tests/support/make_fixtures.py). One PASS/FAIL/SKIP line per check.
-FC=${FEATCACHE_BIN:-build/featcache}
-case "$FC" in /*) ;; *) FC="$(pwd)/$FC" ;; esac
-PY=/usr/bin/python3
-FX="$(pwd)/tests/support/make_fixtures.py"
-T=$(mktemp -d)
+NAME=limits; . "$(dirname "$0")/../support/common.sh"
 chmod 755 "$T" # the unprivileged-user check reads the fixtures
 cleanup() {
     for m in "$T/mnt" "$T/mnt2" "$T/romnt"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
     rm -rf "$T"
 }
-trap cleanup EXIT
-[ -n "$KEEP" ] && trap - EXIT
-ok() { echo "PASS limits: $1"; }
-bad() { echo "FAIL limits: $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; [ -s "$T/err" ] && sed 's/^/    /' "$T/err" | head -5; fi; }
-json_field() { sed -n "s/.*\"$1\":\([0-9.a-z]*\).*/\1/p" "$2"; }
 # features stored per extractor, from `featcache ls` ("... 80 features")
 n_stored() { "$FC" ls --cache "$1" 2>/dev/null | sed -n "s/.*layer $2 .* \([0-9]*\) features$/\1/p"; }
 
-if ! $PY -c 'import numpy, PIL, onnx' 2>/dev/null; then
-    echo "SKIP limits: /usr/bin/python3 lacks numpy/PIL/onnx (scripts/install_deps.sh installs them)"
-    exit 0
-fi
+need_python "numpy, PIL, onnx" "/usr/bin/python3 lacks numpy/PIL/onnx (scripts/install_deps.sh installs them)"
 M="$T/m.onnx"
 $PY "$FX" model "$M" && $PY "$FX" images "$T/ds/a" 20 1 && $PY "$FX" images "$T/ds/b" 20 2 &&
     $PY "$FX" images "$T/big/a" 120 3 && $PY "$FX" images "$T/big/b" 120 4 || { bad "making fixtures"; exit 1; }

@@ -4,18 +4,8 @@
 # bytes that are not UTF-8 through extract, export and report), SQL only through prepared
 # statements with fixed text (a source check plus a data set and labels named like an injection),
 # and report.html escaping file names and labels. One PASS/FAIL/SKIP line per check.
-FC=${FEATCACHE_BIN:-build/featcache}
-case "$FC" in /*) ;; *) FC="$(pwd)/$FC" ;; esac
-PY=/usr/bin/python3
-FX="$(pwd)/tests/support/make_fixtures.py"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-[ -n "$KEEP" ] && trap - EXIT
-ok() { echo "PASS security: $1"; }
-bad() { echo "FAIL security: $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; [ -s "$T/err" ] && sed 's/^/    /' "$T/err" | head -8; fi; }
-json_field() { sed -n "s/.*\"$1\":\([0-9.a-z]*\).*/\1/p" "$2"; }
-SRC=$(find core extract store classify cli -name '*.[ch]' | sort)
+NAME=security; . "$(dirname "$0")/../support/common.sh"
+SRC=$(find core engine store extract classify cli -name '*.[ch]' | sort)
 
 # ---- 7a. no shell, no exec: the product never starts another program ----
 ALLOW_EXEC="" # files allowed to start programs (none: keep it that way)
@@ -49,10 +39,7 @@ n_prep=$(grep -c 'sqlite3_prepare' store/catalog.c)
 [ ! -s "$T/err" ] && [ "$n_prep" -gt 0 ]
 check "SQL: sqlite3 only in store/catalog.c, $n_prep prepare calls on literal/constant text, no exec/mprintf, no formatted SQL" $?
 
-if ! $PY -c 'import numpy, PIL, onnx' 2>/dev/null; then
-    echo "SKIP security: CLI checks: /usr/bin/python3 lacks numpy/PIL/onnx (scripts/install_deps.sh installs them)"
-    exit 0
-fi
+need_python "numpy, PIL, onnx" "CLI checks: /usr/bin/python3 lacks numpy/PIL/onnx (scripts/install_deps.sh installs them)"
 M="$T/m.onnx"
 $PY "$FX" model "$M" && $PY "$FX" images "$T/img" 24 5 || { bad "making fixtures"; exit 1; }
 

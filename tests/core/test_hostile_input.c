@@ -13,6 +13,7 @@
 #include "core/file.h"
 #include "core/strbuf.h"
 #include "tests/support/check.h"
+#include "tests/support/tmpdir.h"
 
 static void test_utf8_len(void) {
     static const struct { const char *s; int len; } cases[] = {
@@ -36,11 +37,7 @@ static void test_json_escape(void) {
 }
 
 static void test_open_regular(void) {
-    char dir[] = "/tmp/fc_hostile_XXXXXX";
-    REQUIRE(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-    char fifo[64], reg[64];
-    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
-    snprintf(reg, sizeof reg, "%s/file", dir);
+    const char *dir = fc_test_tmpdir(), *fifo = fc_test_path("fifo"), *reg = fc_test_path("file");
     FILE *w = fopen(reg, "wb");
     REQUIRE(w && fputs("hello", w) >= 0 && fclose(w) == 0, "cannot write %s", reg);
     REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
@@ -67,9 +64,6 @@ static void test_open_regular(void) {
     CHECK(fc_file_read(fifo, 1 << 20, &data, &size, &e) == FC_EIO && !data, "fc_file_read on a FIFO: %s", e.msg);
     CHECK(fc_dir_unwritable(dir) == 0, "own temp folder reported unwritable");
     CHECK(fc_dir_unwritable("/nonexistent-folder") == 0, "a missing folder is not 'read-only'");
-    unlink(fifo);
-    unlink(reg);
-    rmdir(dir);
 }
 
 int main(void) {

@@ -17,6 +17,7 @@
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/run_once.h"
+#include "tests/support/tmpdir.h"
 
 typedef struct conv_case {
     const char *name;
@@ -266,8 +267,7 @@ static void check_global(const char *op, int c, int h, int w, const char *dir) {
 static void all_cases(const char *isa) {
     const fc_kernels *k = fc_kernels_by_name(isa);
     if (!k) SKIP("kernel table not supported by this CPU");
-    char dir[] = "/tmp/fc_test_conv_XXXXXX";
-    REQUIRE(mkdtemp(dir), "mkdtemp failed");
+    const char *dir = fc_test_tmpdir();
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         check_case(&CASES[i], k, dir, (int)i);
         char path[512];
@@ -280,7 +280,6 @@ static void all_cases(const char *isa) {
         check_global("GlobalAveragePool", 6, sizes[i][0], sizes[i][1], dir);
         check_global("GlobalMaxPool", 6, sizes[i][0], sizes[i][1], dir);
     }
-    rmdir(dir);
 }
 
 static void test_conv_scalar(void) { all_cases("scalar"); }

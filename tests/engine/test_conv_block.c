@@ -17,6 +17,7 @@
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/run_once.h"
+#include "tests/support/tmpdir.h"
 
 typedef struct block_case {
     const char *name;
@@ -242,10 +243,8 @@ static void check_case(const block_case *c, const fc_kernels *k, const char *dir
 static void all_cases(const char *isa) {
     const fc_kernels *k = fc_kernels_by_name(isa);
     if (!k) SKIP("kernel table not supported by this CPU");
-    char dir[] = "/tmp/fc_test_conv_block_XXXXXX";
-    REQUIRE(mkdtemp(dir), "mkdtemp failed");
+    const char *dir = fc_test_tmpdir();
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) check_case(&CASES[i], k, dir, (int)i);
-    rmdir(dir);
 }
 
 static void test_conv_block_scalar(void) { all_cases("scalar"); }

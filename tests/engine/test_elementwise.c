@@ -14,6 +14,7 @@
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/run_once.h"
+#include "tests/support/tmpdir.h"
 
 enum { N = 2, C = 5, H = 7, W = 9 }; /* 63-element planes: vector loops end on a partial tail */
 
@@ -104,13 +105,11 @@ static void check_one(int op, const shape_case *sc, int b_first, int threads, co
 }
 
 static void test_binary_ops(void) {
-    char dir[] = "/tmp/fc_test_elementwise_XXXXXX";
-    REQUIRE(mkdtemp(dir), "mkdtemp failed");
+    const char *dir = fc_test_tmpdir();
     for (int op = 0; op < 6; op++)
         for (size_t sh = 0; sh < sizeof SHAPES / sizeof *SHAPES; sh++)
             for (int b_first = 0; b_first < 2; b_first++)
                 for (int threads = 1; threads <= 2; threads++) check_one(op, &SHAPES[sh], b_first, threads, dir);
-    rmdir(dir);
 }
 
 int main(void) {

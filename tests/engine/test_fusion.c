@@ -13,6 +13,7 @@
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/run_once.h"
+#include "tests/support/tmpdir.h"
 
 enum { N = 2, CIN = 5, COUT = 7, H = 6, W = 9 };
 
@@ -91,10 +92,8 @@ static void check_case(const gate_case *c, const fc_kernels *k, const char *dir)
 static void all_cases(const char *isa) {
     const fc_kernels *k = fc_kernels_by_name(isa);
     if (!k) SKIP("kernel table not supported by this CPU");
-    char dir[] = "/tmp/fc_test_fusion_XXXXXX";
-    REQUIRE(mkdtemp(dir), "mkdtemp failed");
+    const char *dir = fc_test_tmpdir();
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) check_case(&CASES[i], k, dir);
-    rmdir(dir);
 }
 
 static void test_gates_scalar(void) { all_cases("scalar"); }

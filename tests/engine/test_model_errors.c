@@ -9,14 +9,7 @@
 #include "engine/model.h"
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
-
-static char dir[256];
-
-static const char *tmp(const char *name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
+#include "tests/support/tmpdir.h"
 
 /* Loads path and, if that works, creates a batch-1 session; returns the first error code. */
 static int try_model(const char *path, fc_error *err) {
@@ -63,34 +56,34 @@ static void test_truncated_and_garbage(void) {
         char *buf = malloc(half);
         size_t got = fread(buf, 1, half, in);
         fclose(in);
-        f = fopen(tmp("truncated.onnx"), "wb");
+        f = fopen(fc_test_path("truncated.onnx"), "wb");
         fwrite(buf, 1, got, f);
         fclose(f);
         free(buf);
-        EXPECT_ERROR(tmp("truncated.onnx"), FC_EFORMAT, "truncated.onnx");
+        EXPECT_ERROR(fc_test_path("truncated.onnx"), FC_EFORMAT, "truncated.onnx");
     }
-    ob_write(relu_model(), tmp("small.onnx"));
-    f = fopen(tmp("small.onnx"), "rb");
+    ob_write(relu_model(), fc_test_path("small.onnx"));
+    f = fopen(fc_test_path("small.onnx"), "rb");
     char buf[4096];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     for (size_t cut = 1; cut < n; cut += 7) { /* every truncation point of a small model */
-        f = fopen(tmp("cut.onnx"), "wb");
+        f = fopen(fc_test_path("cut.onnx"), "wb");
         fwrite(buf, 1, cut, f);
         fclose(f);
         fc_error e;
-        int rc = try_model(tmp("cut.onnx"), &e);
+        int rc = try_model(fc_test_path("cut.onnx"), &e);
         CHECK(rc < 0, "truncated at %zu bytes loaded", cut);
         CHECK(rc == 0 || strstr(e.msg, "cut.onnx"), "message lacks the file: %s", e.msg);
     }
-    f = fopen(tmp("random.onnx"), "wb");
+    f = fopen(fc_test_path("random.onnx"), "wb");
     for (int i = 0; i < 5000; i++) fputc((i * 7919) % 251, f);
     fclose(f);
-    EXPECT_ERROR(tmp("random.onnx"), FC_EFORMAT, "random.onnx");
-    f = fopen(tmp("empty.onnx"), "wb");
+    EXPECT_ERROR(fc_test_path("random.onnx"), FC_EFORMAT, "random.onnx");
+    f = fopen(fc_test_path("empty.onnx"), "wb");
     fclose(f);
-    EXPECT_ERROR(tmp("empty.onnx"), FC_EFORMAT, "empty.onnx");
-    EXPECT_ERROR(tmp("missing.onnx"), FC_EIO, "missing.onnx");
+    EXPECT_ERROR(fc_test_path("empty.onnx"), FC_EFORMAT, "empty.onnx");
+    EXPECT_ERROR(fc_test_path("missing.onnx"), FC_EIO, "missing.onnx");
 }
 
 static void test_unknown_op(void) {
@@ -98,22 +91,22 @@ static void test_unknown_op(void) {
     ob_input(m, "x", 1, 3, 8, 8);
     ob_output(m, "y");
     ob_node(m, "FancyAttention", "attn_block_7", "x", "y");
-    ob_write(m, tmp("unknown_op.onnx"));
-    EXPECT_ERROR(tmp("unknown_op.onnx"), FC_EUNSUPPORTED, "FancyAttention");
-    EXPECT_ERROR(tmp("unknown_op.onnx"), FC_EUNSUPPORTED, "attn_block_7");
+    ob_write(m, fc_test_path("unknown_op.onnx"));
+    EXPECT_ERROR(fc_test_path("unknown_op.onnx"), FC_EUNSUPPORTED, "FancyAttention");
+    EXPECT_ERROR(fc_test_path("unknown_op.onnx"), FC_EUNSUPPORTED, "attn_block_7");
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
     ob_output(m, "y");
     ob_node(m, "Relu", "r", "x", "y");
-    ob_write(m, tmp("ok.onnx"));
+    ob_write(m, fc_test_path("ok.onnx"));
     fc_error e;
-    CHECK(try_model(tmp("ok.onnx"), &e) == 0, "valid model failed: %s", e.msg);
+    CHECK(try_model(fc_test_path("ok.onnx"), &e) == 0, "valid model failed: %s", e.msg);
     m = ob_new(99);
     ob_input(m, "x", 1, 3, 8, 8);
     ob_output(m, "y");
     ob_node(m, "Relu", "r", "x", "y");
-    ob_write(m, tmp("opset99.onnx"));
-    EXPECT_ERROR(tmp("opset99.onnx"), FC_EUNSUPPORTED, "opset 99");
+    ob_write(m, fc_test_path("opset99.onnx"));
+    EXPECT_ERROR(fc_test_path("opset99.onnx"), FC_EUNSUPPORTED, "opset 99");
 }
 
 static void test_inconsistent_shapes(void) {
@@ -124,8 +117,8 @@ static void test_inconsistent_shapes(void) {
     int64_t wd[4] = {8, 4, 3, 3};
     ob_init(m, "w", 4, wd, NULL);
     ob_node(m, "Conv", "conv_bad", "x,w", "y");
-    ob_write(m, tmp("conv_channels.onnx"));
-    EXPECT_ERROR(tmp("conv_channels.onnx"), FC_ESHAPE, "conv_bad");
+    ob_write(m, fc_test_path("conv_channels.onnx"));
+    EXPECT_ERROR(fc_test_path("conv_channels.onnx"), FC_ESHAPE, "conv_bad");
     /* broadcasting (1,3,8,8) + (5,1,1) fails */
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
@@ -133,8 +126,8 @@ static void test_inconsistent_shapes(void) {
     int64_t bd[3] = {5, 1, 1};
     ob_init(m, "b", 3, bd, NULL);
     ob_node(m, "Add", "add_bad", "x,b", "y");
-    ob_write(m, tmp("add_broadcast.onnx"));
-    EXPECT_ERROR(tmp("add_broadcast.onnx"), FC_ESHAPE, "add_bad");
+    ob_write(m, fc_test_path("add_broadcast.onnx"));
+    EXPECT_ERROR(fc_test_path("add_broadcast.onnx"), FC_ESHAPE, "add_bad");
     /* reshape to a size that does not match */
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
@@ -142,8 +135,8 @@ static void test_inconsistent_shapes(void) {
     int64_t shape[2] = {7, 5};
     ob_init_i64(m, "s", 2, shape);
     ob_node(m, "Reshape", "reshape_bad", "x,s", "y");
-    ob_write(m, tmp("reshape.onnx"));
-    EXPECT_ERROR(tmp("reshape.onnx"), FC_ESHAPE, "reshape_bad");
+    ob_write(m, fc_test_path("reshape.onnx"));
+    EXPECT_ERROR(fc_test_path("reshape.onnx"), FC_ESHAPE, "reshape_bad");
     /* a cycle: y = Relu(z), z = Relu(y) */
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
@@ -151,15 +144,15 @@ static void test_inconsistent_shapes(void) {
     ob_node(m, "Add", "a", "x,z", "y");
     ob_node(m, "Relu", "b", "y", "z");
     ob_node(m, "Relu", "c", "y", "out");
-    ob_write(m, tmp("cycle.onnx"));
-    EXPECT_ERROR(tmp("cycle.onnx"), FC_EFORMAT, "cycle");
+    ob_write(m, fc_test_path("cycle.onnx"));
+    EXPECT_ERROR(fc_test_path("cycle.onnx"), FC_EFORMAT, "cycle");
     /* a node reading a tensor nobody defines */
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
     ob_output(m, "y");
     ob_node(m, "Add", "adder", "x,ghost", "y");
-    ob_write(m, tmp("undefined.onnx"));
-    EXPECT_ERROR(tmp("undefined.onnx"), FC_EFORMAT, "ghost");
+    ob_write(m, fc_test_path("undefined.onnx"));
+    EXPECT_ERROR(fc_test_path("undefined.onnx"), FC_EFORMAT, "ghost");
     /* wrong amount of initializer data: claims 8x3x3x3 but holds raw data for fewer */
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
@@ -167,9 +160,9 @@ static void test_inconsistent_shapes(void) {
     int64_t big[4] = {8, 3, 3, 3};
     ob_init(m, "w", 4, big, NULL);
     ob_node(m, "Conv", "conv", "x,w", "y");
-    ob_write(m, tmp("ok_conv.onnx"));
+    ob_write(m, fc_test_path("ok_conv.onnx"));
     fc_error e;
-    CHECK(try_model(tmp("ok_conv.onnx"), &e) == 0, "valid conv failed: %s", e.msg);
+    CHECK(try_model(fc_test_path("ok_conv.onnx"), &e) == 0, "valid conv failed: %s", e.msg);
 }
 
 static void test_absurd_dimensions(void) {
@@ -179,14 +172,14 @@ static void test_absurd_dimensions(void) {
     int64_t huge[4] = {1LL << 40, 1LL << 40, 3, 3};
     ob_init(m, "w", 4, huge, NULL);
     ob_node(m, "Conv", "conv_huge", "x,w", "y");
-    ob_write(m, tmp("overflow.onnx"));
-    EXPECT_ERROR(tmp("overflow.onnx"), FC_ELIMIT, "'w'");
+    ob_write(m, fc_test_path("overflow.onnx"));
+    EXPECT_ERROR(fc_test_path("overflow.onnx"), FC_ELIMIT, "'w'");
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 100000000, 100000000);
     ob_output(m, "y");
     ob_node(m, "Relu", "r", "x", "y");
-    ob_write(m, tmp("huge_input.onnx"));
-    EXPECT_ERROR(tmp("huge_input.onnx"), FC_ELIMIT, "huge_input.onnx");
+    ob_write(m, fc_test_path("huge_input.onnx"));
+    EXPECT_ERROR(fc_test_path("huge_input.onnx"), FC_ELIMIT, "huge_input.onnx");
     /* a Reshape whose constant shape multiplies to more than memory could hold */
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
@@ -194,8 +187,8 @@ static void test_absurd_dimensions(void) {
     int64_t shape[3] = {1LL << 30, 1LL << 30, 1LL << 30};
     ob_init_i64(m, "s", 3, shape);
     ob_node(m, "Reshape", "reshape_huge", "x,s", "y");
-    ob_write(m, tmp("reshape_huge.onnx"));
-    EXPECT_ERROR(tmp("reshape_huge.onnx"), FC_ELIMIT, "reshape_huge");
+    ob_write(m, fc_test_path("reshape_huge.onnx"));
+    EXPECT_ERROR(fc_test_path("reshape_huge.onnx"), FC_ELIMIT, "reshape_huge");
     /* negative dimension in an initializer */
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
@@ -203,8 +196,8 @@ static void test_absurd_dimensions(void) {
     int64_t neg[1] = {-4};
     ob_init(m, "b", 1, neg, NULL);
     ob_node(m, "Add", "add", "x,b", "y");
-    ob_write(m, tmp("negative.onnx"));
-    EXPECT_ERROR(tmp("negative.onnx"), FC_ELIMIT, "'b'");
+    ob_write(m, fc_test_path("negative.onnx"));
+    EXPECT_ERROR(fc_test_path("negative.onnx"), FC_ELIMIT, "'b'");
 }
 
 /* y = x + b with b's 3 values in an external file */
@@ -215,19 +208,19 @@ static void external_model(const char *file, const char *location) {
     int64_t bd[4] = {1, 3, 1, 1};
     ob_init_external(m, "b", 4, bd, location, 4, 12);
     ob_node(m, "Add", "add", "x,b", "y");
-    ob_write(m, tmp(file));
+    ob_write(m, fc_test_path(file));
 }
 
 static void test_external_data(void) {
     float vals[4] = {99, 1.5f, -2, 4};
-    FILE *f = fopen(tmp("weights.bin"), "wb");
+    FILE *f = fopen(fc_test_path("weights.bin"), "wb");
     fwrite(vals, 4, 4, f);
     fclose(f);
     external_model("ext_ok.onnx", "weights.bin");
     fc_model *m = NULL;
     fc_session *s = NULL;
     fc_error e = {0};
-    int rc = fc_model_load(tmp("ext_ok.onnx"), NULL, &m, &e);
+    int rc = fc_model_load(fc_test_path("ext_ok.onnx"), NULL, &m, &e);
     REQUIRE(rc == 0, "external data model: %s", e.msg);
     fc_session_options so = {.batch = 1, .threads = 1};
     rc = fc_session_create(m, &so, &s, &e);
@@ -241,46 +234,41 @@ static void test_external_data(void) {
     fc_model_free(m);
 
     external_model("ext_dotdot.onnx", "../../etc/passwd");
-    EXPECT_ERROR(tmp("ext_dotdot.onnx"), FC_EFORMAT, "outside the model's folder");
+    EXPECT_ERROR(fc_test_path("ext_dotdot.onnx"), FC_EFORMAT, "outside the model's folder");
     external_model("ext_abs.onnx", "/etc/passwd");
-    EXPECT_ERROR(tmp("ext_abs.onnx"), FC_EFORMAT, "outside the model's folder");
+    EXPECT_ERROR(fc_test_path("ext_abs.onnx"), FC_EFORMAT, "outside the model's folder");
     /* a symlink inside the folder pointing outside it */
-    unlink(tmp("link.bin"));
-    CHECK(symlink("/etc/hostname", tmp("link.bin")) == 0, "symlink failed");
+    unlink(fc_test_path("link.bin"));
+    CHECK(symlink("/etc/hostname", fc_test_path("link.bin")) == 0, "symlink failed");
     external_model("ext_link.onnx", "link.bin");
-    EXPECT_ERROR(tmp("ext_link.onnx"), FC_EFORMAT, "resolves outside");
+    EXPECT_ERROR(fc_test_path("ext_link.onnx"), FC_EFORMAT, "resolves outside");
     external_model("ext_missing.onnx", "nope.bin");
-    EXPECT_ERROR(tmp("ext_missing.onnx"), FC_EIO, "nope.bin");
+    EXPECT_ERROR(fc_test_path("ext_missing.onnx"), FC_EIO, "nope.bin");
     /* file too short for offset + length */
-    f = fopen(tmp("short.bin"), "wb");
+    f = fopen(fc_test_path("short.bin"), "wb");
     fwrite(vals, 4, 2, f);
     fclose(f);
     external_model("ext_short.onnx", "short.bin");
-    EXPECT_ERROR(tmp("ext_short.onnx"), FC_EFORMAT, "shorter");
+    EXPECT_ERROR(fc_test_path("ext_short.onnx"), FC_EFORMAT, "shorter");
 }
 
 static void test_unknown_output_name(void) {
-    ob_write(relu_model(), tmp("relu.onnx"));
+    ob_write(relu_model(), fc_test_path("relu.onnx"));
     const char *outs[] = {"no_such_tensor"};
     fc_model_options mo = {.outputs = outs, .n_outputs = 1};
     fc_model *m = NULL;
     fc_error e = {0};
-    int rc = fc_model_load(tmp("relu.onnx"), &mo, &m, &e);
+    int rc = fc_model_load(fc_test_path("relu.onnx"), &mo, &m, &e);
     CHECK(rc == FC_EINVAL && strstr(e.msg, "no_such_tensor"), "rc %d: %s", rc, e.msg);
     fc_model_free(m);
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/fc_model_errors_XXXXXX");
-    if (!mkdtemp(dir)) return 1;
     RUN(test_truncated_and_garbage);
     RUN(test_unknown_op);
     RUN(test_inconsistent_shapes);
     RUN(test_absurd_dimensions);
     RUN(test_external_data);
     RUN(test_unknown_output_name);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) {}
     return check_done();
 }

@@ -8,6 +8,7 @@
 
 #include "extract/dataset.h"
 #include "tests/support/check.h"
+#include "tests/support/tmpdir.h"
 
 static char root[256];
 
@@ -20,10 +21,8 @@ static void touch(const char *rel) {
 }
 
 static void fresh(const char *name) {
-    snprintf(root, sizeof root, "/tmp/fc_ds_%d_%s", (int)getpid(), name);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", root, root);
-    if (system(cmd)) {}
+    snprintf(root, sizeof root, "%s", fc_test_path(name));
+    mkdir(root, 0755);
 }
 
 static void test_split_layout(void) {
@@ -98,9 +97,6 @@ static void test_csv(void) {
     write_csv("a.jpg,cat\na.jpg,dog\n");
     CHECK(fc_dataset_scan(p, FC_LAYOUT_CSV, &d, &e) == FC_EFORMAT && strstr(e.msg, "twice"), "%s", e.msg);
     CHECK(fc_dataset_scan(root, FC_LAYOUT_CSV, &d, &e) == FC_EINVAL, "folder as csv: %s", e.msg);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf /tmp/fc_ds_%d_*", (int)getpid());
-    if (system(cmd)) {}
 }
 
 static void test_hymenoptera(void) {

@@ -5,7 +5,6 @@
  * on the shared photos is in test_preprocess.c. Not a speed test. */
 #include "extract/image.h"
 
-#include <ftw.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -16,8 +15,7 @@
 #include <unistd.h>
 
 #include "tests/support/check.h"
-
-static char tmpdir[256];
+#include "tests/support/tmpdir.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -51,12 +49,6 @@ static uint32_t png_crc(const uint8_t *p, size_t n) {
             c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
     }
     return c ^ 0xffffffffu;
-}
-
-static const char *tmp_path(const char *name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    return path;
 }
 
 static int write_file(const char *path, const void *data, size_t n) {
@@ -173,7 +165,7 @@ static void expect_error(const uint8_t *data, size_t n, const char *name, int co
 /* Same through a file on disk and fc_image_load. */
 static void expect_file_error(const char *file, const uint8_t *data, size_t n, int code,
                               const char *fragment) {
-    const char *path = tmp_path(file);
+    const char *path = fc_test_path(file);
     if (write_file(path, data, n) != 0) {
         CHECK(0, "cannot write %s", path);
         return;
@@ -565,13 +557,13 @@ static void test_bad_other(void) {
 
     fc_image img;
     fc_error err = {0};
-    const char *missing = tmp_path("does_not_exist.jpg");
+    const char *missing = fc_test_path("does_not_exist.jpg");
     int rc = fc_image_load(missing, 0, 0, &img, &err);
     CHECK(rc == FC_EIO, "missing file: got %d", rc);
     CHECK(strstr(err.msg, missing) && strstr(err.msg, "No such file"), "message '%s'", err.msg);
-    rc = fc_image_load(tmpdir, 0, 0, &img, &err);
+    rc = fc_image_load(fc_test_tmpdir(), 0, 0, &img, &err);
     CHECK(rc == FC_EIO, "directory: got %d (%s)", rc, err.msg);
-    CHECK(strstr(err.msg, tmpdir) != NULL, "message '%s'", err.msg);
+    CHECK(strstr(err.msg, fc_test_tmpdir()) != NULL, "message '%s'", err.msg);
     CHECK(fc_image_decode((const uint8_t *)"x", 1, "x", -1, 0, &img, &err) == FC_EINVAL,
           "negative hint");
     fc_image_free(&img);
@@ -631,17 +623,7 @@ static void test_fuzz_never_crashes(void) {
     printf("  fuzz: %d of 1500 mutated inputs decoded, the rest failed cleanly\n", ok);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/fc_test_image.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        printf("FAIL test_image: cannot create a temporary directory\n");
-        return 1;
-    }
     RUN(test_jpeg_dct_scaling);
     RUN(test_jpeg_gray_and_cmyk);
     RUN(test_png_variants);
@@ -649,6 +631,5 @@ int main(void) {
     RUN(test_bad_png);
     RUN(test_bad_other);
     RUN(test_fuzz_never_crashes);
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }

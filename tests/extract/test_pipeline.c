@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "extract/image.h"
 #include "engine/model.h"
 #include "extract/pipeline.h"
 #include "tests/support/check.h"
+#include "tests/support/tmpdir.h"
 
 #define MAXI 16
 
@@ -65,11 +65,9 @@ static void test_pipeline_batches_and_bad_files(void) {
         paths[i] = bufs[i];
     }
     /* bad items in the middle: a GIF, a missing file and a directory */
-    char gif[] = "/tmp/fc_pipe_XXXXXX";
-    int fd = mkstemp(gif);
-    REQUIRE(fd >= 0, "mkstemp");
-    REQUIRE(write(fd, "GIF89a\1\0\1\0", 10) == 10, "write");
-    close(fd);
+    const char *gif = fc_test_path("gif_without_extension");
+    FILE *f = fopen(gif, "wb");
+    REQUIRE(f && fwrite("GIF89a\1\0\1\0", 1, 10, f) == 10 && fclose(f) == 0, "cannot write %s", gif);
     paths[8] = gif;
     paths[9] = "/nonexistent/x.jpg";
     paths[10] = "/tmp";
@@ -114,7 +112,6 @@ static void test_pipeline_batches_and_bad_files(void) {
     c->skip_odd = 1;
     CHECK(run(m, paths, 8, 4, 1, c) == 0, "skip run failed");
     for (int i = 0; i < 8; i++) CHECK(c->got[i] == !(i % 2), "item %d delivered %d times with skipping", i, c->got[i]);
-    unlink(gif);
     free(a);
     free(b);
     free(c);

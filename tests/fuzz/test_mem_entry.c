@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "classify/head_onnx.h"
 #include "core/file.h"
@@ -12,16 +11,7 @@
 #include "extract/dataset.h"
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
-
-static char dir[128];
-
-static const char *tmp(const char *name) {
-    static char p[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+#include "tests/support/tmpdir.h"
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -30,11 +20,11 @@ static void write_text(const char *path, const char *text) {
 
 static void test_csv_memory_equals_file(void) {
     const char *text = "path,label,split\nb.jpg,dog,valid\n\"a,1.jpg\",\"c\"\"at\",train\n/abs/x.png,cat,\n";
-    write_text(tmp("m.csv"), text);
+    write_text(fc_test_path("m.csv"), text);
     fc_dataset f, m;
     fc_error e = {0};
-    REQUIRE(fc_dataset_scan(tmp("m.csv"), FC_LAYOUT_CSV, &f, &e) == 0, "%s", e.msg);
-    int rc = fc_dataset_parse_csv("m.csv", dir, text, strlen(text), &m, &e);
+    REQUIRE(fc_dataset_scan(fc_test_path("m.csv"), FC_LAYOUT_CSV, &f, &e) == 0, "%s", e.msg);
+    int rc = fc_dataset_parse_csv("m.csv", fc_test_tmpdir(), text, strlen(text), &m, &e);
     if (rc) fc_dataset_free(&f);
     REQUIRE(rc == 0, "%s", e.msg);
     CHECK(f.n == 3 && m.n == f.n, "%zu vs %zu items", m.n, f.n);
@@ -67,11 +57,11 @@ static void test_model_memory(void) {
     ob_input(b, "x", 1, 2, 4, 4);
     ob_output(b, "y");
     ob_node(b, "Relu", "r", "x", "y");
-    REQUIRE(ob_write(b, tmp("relu.onnx")) == 0, "write");
+    REQUIRE(ob_write(b, fc_test_path("relu.onnx")) == 0, "write");
     unsigned char *data = NULL;
     size_t size = 0;
     fc_error e = {0};
-    REQUIRE(fc_file_read(tmp("relu.onnx"), 1 << 20, &data, &size, &e) == 0, "%s", e.msg);
+    REQUIRE(fc_file_read(fc_test_path("relu.onnx"), 1 << 20, &data, &size, &e) == 0, "%s", e.msg);
     fc_model *m = NULL;
     int rc = fc_model_load_mem("relu-in-memory", data, size, NULL, &m, &e);
     free(data);
@@ -102,8 +92,8 @@ static void test_model_memory(void) {
     int64_t wd[1] = {2};
     ob_init_external(b, "w", 1, wd, "w.bin", 0, 8);
     ob_node(b, "Add", "a", "x,w", "y");
-    REQUIRE(ob_write(b, tmp("ext.onnx")) == 0, "write");
-    REQUIRE(fc_file_read(tmp("ext.onnx"), 1 << 20, &data, &size, &e) == 0, "%s", e.msg);
+    REQUIRE(ob_write(b, fc_test_path("ext.onnx")) == 0, "write");
+    REQUIRE(fc_file_read(fc_test_path("ext.onnx"), 1 << 20, &data, &size, &e) == 0, "%s", e.msg);
     rc = fc_model_load_mem("ext", data, size, NULL, &m, &e);
     free(data);
     CHECK(rc == FC_EUNSUPPORTED && strstr(e.msg, "external data"), "external: %d %s", rc, e.msg);
@@ -119,11 +109,11 @@ static void test_head_memory(void) {
     h.layers[0].b[1] = -0.5f;
     h.n_layers = 1;
     h.n_classes = 2;
-    REQUIRE(fc_head_save_onnx(&h, tmp("head.onnx"), "{\"k\":1}", &e) == 0, "%s", e.msg);
+    REQUIRE(fc_head_save_onnx(&h, fc_test_path("head.onnx"), "{\"k\":1}", &e) == 0, "%s", e.msg);
     fc_head_free(&h);
     unsigned char *data = NULL;
     size_t size = 0;
-    REQUIRE(fc_file_read(tmp("head.onnx"), 1 << 20, &data, &size, &e) == 0, "%s", e.msg);
+    REQUIRE(fc_file_read(fc_test_path("head.onnx"), 1 << 20, &data, &size, &e) == 0, "%s", e.msg);
     char *meta = NULL;
     int rc = fc_head_load_onnx_mem("head-mem", data, size, &h, &meta, &e);
     REQUIRE(rc == 0, "%s", e.msg);
@@ -138,15 +128,9 @@ static void test_head_memory(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/fc_mem_entry_%d", (int)getpid());
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    if (system(cmd)) return 1;
     RUN(test_csv_memory_equals_file);
     RUN(test_csv_memory_errors);
     RUN(test_model_memory);
     RUN(test_head_memory);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) {}
     return check_done();
 }

@@ -6,7 +6,6 @@
 #include "store/hash.h"
 #include "store/sha256_impl.h"
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +13,7 @@
 #include <unistd.h>
 
 #include "tests/support/check.h"
-
-static char tmpdir[256];
+#include "tests/support/tmpdir.h"
 
 static const char *hex_of(const uint8_t *d, size_t n) {
     static char buf[2 * 64 + 1];
@@ -93,7 +91,7 @@ static void test_file_vs_sha256sum(void) {
     const size_t sizes[] = {0, 1, 55, 56, 63, 64, 65, 1000, 262144, 262145, 1048576 + 17};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         char path[512], cmd[700], line[200] = "";
-        snprintf(path, sizeof path, "%s/file%zu.bin", tmpdir, i);
+        snprintf(path, sizeof path, "%s/file%zu.bin", fc_test_tmpdir(), i);
         write_file(path, sizes[i], (uint32_t)i + 1);
         snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
         FILE *p = popen(cmd, "r");
@@ -113,14 +111,13 @@ static void test_file_vs_sha256sum(void) {
 }
 
 static void test_file_errors(void) {
-    char path[512];
+    const char *path = fc_test_path("does-not-exist");
     uint8_t d[32] = {0};
     fc_error err = {0};
-    snprintf(path, sizeof path, "%s/does-not-exist", tmpdir);
     int rc = fc_sha256_file(path, d, NULL, &err);
     CHECK(rc == FC_EIO, "rc %d", rc);
     CHECK(strstr(err.msg, path) && strstr(err.msg, "No such file"), "message: %s", err.msg);
-    rc = fc_sha256_file(tmpdir, d, NULL, &err);
+    rc = fc_sha256_file(fc_test_tmpdir(), d, NULL, &err);
     CHECK(rc == FC_EIO && strstr(err.msg, "not a regular file"), "directory: %d %s", rc, err.msg);
     CHECK(fc_sha256_file(NULL, d, NULL, &err) == FC_EINVAL, "NULL path");
     for (int i = 0; i < 32; i++) CHECK(d[i] == 0, "out untouched on error");
@@ -176,17 +173,7 @@ static void test_crc32c(void) {
     CHECK(fc_crc32c(0, NULL, 0) == 0, "empty");
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/fc_test_hash.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        printf("FAIL test_hash: cannot create a temporary directory\n");
-        return 1;
-    }
     RUN(test_fips_vectors);
     RUN(test_streaming_splits);
     RUN(test_file_vs_sha256sum);
@@ -194,6 +181,5 @@ int main(void) {
     RUN(test_hex);
     RUN(test_crc32c);
     RUN(test_sha_ni_vs_portable);
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }

@@ -19,8 +19,7 @@
 #include <unistd.h>
 
 #include "tests/support/check.h"
-
-static char dir[256];
+#include "tests/support/tmpdir.h"
 
 static const char *EX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 static const char *MODEL_SHA = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
@@ -58,8 +57,9 @@ static void test_verify_catalog_orphans(void) {
     fc_error err = {0};
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
-    REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0 && fc_cache_open(dir, 0, NULL, &cache, &err) == 0, "%s",
-            err.msg);
+    REQUIRE(fc_catalog_open(fc_test_tmpdir(), 0, 0, &cat, &err) == 0 &&
+                fc_cache_open(fc_test_tmpdir(), 0, NULL, &cache, &err) == 0,
+            "%s", err.msg);
     int64_t ds, run;
     REQUIRE(fc_catalog_dataset_upsert(cat, "d", "/d", "imagefolder", &ds, &err) == 0, "%s", err.msg);
     fc_catalog_extractor x = {.model_path = "/m.onnx", .model_sha256 = MODEL_SHA, .layer = "pool", .size = 224,
@@ -94,8 +94,7 @@ static void test_verify_catalog_orphans(void) {
     CHECK(rep.orphans == 1 && rep.catalog_problems == 0 && m.n == 0, "a feature without item row: %zu orphans",
           rep.orphans);
 
-    char db[600];
-    snprintf(db, sizeof db, "%s/catalog.sqlite", dir);
+    const char *db = fc_test_path("catalog.sqlite");
     REQUIRE(sql(db, "PRAGMA ignore_check_constraints = ON;"
                     "INSERT INTO items (dataset_id, path, sha256, status) VALUES (999, 'ghost.jpg', zeroblob(32), 'ok');"
                     "INSERT INTO items (dataset_id, path, sha256, status) VALUES (1, 'nohash.jpg', NULL, 'ok');"
@@ -143,8 +142,7 @@ static int count_item(void *user, const fc_catalog_item *it) {
  * the second one writes between the first one's stamping and pruning must not be deleted. */
 static void test_final_sync_keeps_concurrent_rows(void) {
     enum { N = 40, ROUNDS = 1000 };
-    char sub[300];
-    snprintf(sub, sizeof sub, "%s/sync", dir);
+    const char *sub = fc_test_path("sync");
     fc_error err = {0};
     fc_catalog *cat = NULL;
     REQUIRE(fc_catalog_open(sub, 0, 0, &cat, &err) == 0, "%s", err.msg);
@@ -214,8 +212,8 @@ static int run_state(void *user, const fc_catalog_run *r) {
 /* Extract runs of dead processes of this host are marked failed; live ones, other hosts' and
  * runs without a pid stay running. */
 static void test_interrupted_runs_marked(void) {
-    char sub[300], host[160], params[400];
-    snprintf(sub, sizeof sub, "%s/runs", dir);
+    const char *sub = fc_test_path("runs");
+    char host[160], params[400];
     fc_process_host(host, sizeof host);
     if (!host[0]) SKIP("no /proc boot id or pid namespace");
     fc_error err = {0};
@@ -248,16 +246,8 @@ static void test_interrupted_runs_marked(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/fc_test_integrity.XXXXXX");
-    if (!mkdtemp(dir)) {
-        printf("FAIL test_integrity: cannot create a temporary directory\n");
-        return 1;
-    }
     RUN(test_verify_catalog_orphans);
     RUN(test_final_sync_keeps_concurrent_rows);
     RUN(test_interrupted_runs_marked);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) printf("  (could not remove %s)\n", dir);
     return check_done();
 }
