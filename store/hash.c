@@ -61,12 +61,14 @@ void fc_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t blocks) {
     for (; blocks > 0; blocks--, p += 64) compress(h, p);
 }
 
-/* Whole blocks through SHA-NI when available (decided once; both give the same state). */
+int fc_sha256_ni_supported(void) {
+    const fc_cpu_features *c = fc_cpu(); /* the kernels' FEATCACHE_ISA=scalar also means portable */
+    return c->sha_ni && c->isa_env != FC_ISA_SCALAR;
+}
+
+/* Whole blocks through SHA-NI when allowed (both give the same state). */
 static void blocks(uint32_t h[8], const uint8_t *p, size_t n) {
-    static int ni = -1; /* -1 unknown; every thread computes and stores the same answer */
-    int use = __atomic_load_n(&ni, __ATOMIC_RELAXED);
-    if (use < 0) __atomic_store_n(&ni, use = fc_sha256_ni_supported(), __ATOMIC_RELAXED);
-    if (use) fc_sha256_blocks_ni(h, p, n);
+    if (fc_sha256_ni_supported()) fc_sha256_blocks_ni(h, p, n);
     else fc_sha256_blocks_portable(h, p, n);
 }
 
