@@ -180,7 +180,7 @@ int cmd_extract(int argc, char **argv) {
             return 130;
         }
         fprintf(stderr, "featcache extract: %s\n", err.msg);
-        if (err.code == FC_ELIMIT && strstr(err.msg, "cache full"))
+        if (rc == FC_EFULL)
             fprintf(stderr, "featcache extract: %zu computed and committed; rerun with a larger --max-cache-size to finish\n",
                     r.counts.computed);
         return EXIT_FAILURE_;

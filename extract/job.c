@@ -92,8 +92,8 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
         m.height = (int)d[2];
         m.width = (int)d[3];
         fc_model_free(model);
-        fc_error ignored;
-        fc_catalog_model_put(cat, &m, &ignored); /* only a shortcut for next time (may be read-only) */
+        fc_error ignored; /* the row is only a shortcut for next time (and the catalog may be read-only) */
+        fc_catalog_model_put(cat, &m, &ignored);
     }
     memcpy(sha256, m.sha256, 65);
     snprintf(default_layer, layer_cap, "%s", m.default_layer);
@@ -104,6 +104,7 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
 
 static void key_of(const job *j, size_t item, int layer, int view, fc_feature_key *k) {
     memset(k, 0, sizeof *k);
+    /* cannot fail: res->extractor holds fc_extractor_id's own 64 hex digits */
     fc_hex_decode(j->res->extractor[layer], k->extractor, 32, NULL);
     memcpy(k->item, j->st[item].hash, 32);
     k->view = (uint16_t)view;
@@ -150,7 +151,7 @@ static int on_bytes(void *user, size_t pi, const uint8_t *data, size_t size) {
     size_t i = j->todo[pi];
     fc_sha256_digest(data, size, j->st[i].hash);
     j->st[i].hashed = 1;
-    fc_error e;
+    fc_error e; /* a failed lookup only means computing the item again; a broken store fails the put */
     int stored = all_stored(j, i, &e);
     return stored > 0 ? 0 : 1; /* same bytes already extracted (renamed/copied file): skip */
 }
@@ -482,7 +483,10 @@ int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_
                                   .layer_parallel = opt.layer_parallel};
         fc_pipeline_callbacks cb = {.user = &j, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
         rc = fc_pipeline_run(&po, j.paths, n_todo, &cb, err);
-        if (rc && j.cb_err.code) *err = j.cb_err; /* the callback's own reason beats "aborted" */
+        if (rc && j.cb_err.code) { /* the callback's own reason beats "aborted" */
+            *err = j.cb_err;
+            rc = err->code;
+        }
         for (size_t t = 0; t < n_todo; t++) { /* skipped by content: same bytes already stored */
             item_state *s = &j.st[j.todo[t]];
             if (s->status == ST_PENDING && s->hashed && rc == 0) { s->status = ST_CACHED; j.prog.cached++; }
@@ -507,8 +511,10 @@ out:
         if (rc) { fc_strbuf_printf(&r, ",\"error\":"); fc_strbuf_json(&r, err->msg); }
         fc_strbuf_printf(&r, "}");
         fc_run_status status = rc ? FC_RUN_FAILED : j.prog.bad ? FC_RUN_PARTIAL : FC_RUN_OK;
-        fc_error e2;
-        fc_catalog_run_finish(j.cat, j.runs[l], status, r.failed ? NULL : r.s, &e2);
+        /* the caller gets rc and err either way; a record left 'running' is marked interrupted by
+         * the next extract */
+        fc_error ignored;
+        fc_catalog_run_finish(j.cat, j.runs[l], status, r.failed ? NULL : r.s, &ignored);
         fc_strbuf_free(&r);
     }
     for (size_t i = 0; j.st && i < j.ds.n; i++) free(j.st[i].error);

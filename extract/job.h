@@ -62,9 +62,11 @@ typedef struct fc_extract_result {
 } fc_extract_result;
 
 /* Runs the job. Returns 0 when every item was computed, cached or recorded bad (counts.bad may be
- * > 0); FC_EINVAL with "cancelled" when opt->cancel was set (committed batches stay); other errors
- * name the file and reason (model, cache, catalog, disk full). Not thread-safe with another job on
- * the same cache in this process (LMDB: one handle per process); other processes are fine. */
+ * > 0), else the code err holds: FC_ECANCELLED when opt->cancel was set; FC_EFULL when the feature
+ * store reached max_map_size ("cache full"); FC_ENOSPC when the disk is full; FC_ETIMEOUT when
+ * the catalog stayed locked by another writer; other codes name the file and reason (model, cache,
+ * catalog). Batches committed before any error stay. Not thread-safe with another job on the same
+ * cache in this process (LMDB: one handle per process); other processes are fine. */
 int fc_extract_run(const fc_extract_options *opt, fc_extract_result *res, fc_error *err);
 
 /* Extractor id (64 hex digits + NUL) for these parameters: SHA-256 of a canonical description of

@@ -1,9 +1,10 @@
 /* Tests for the storage layer: f16 conversion (every half value, ties, subnormals, against the
  * compiler's _Float16 when available), the value format and its corruption handling, the LMDB
  * feature store (f32/f16 round trips byte-exact against an independently built reference, batch
- * put/get/exists, reopen, map growth from 32 KiB, the map-size limit as "disk full", read-only
+ * put/get/exists, reopen, map growth from 32 KiB, the map-size limit as "cache full", read-only
  * directories, two writer processes, readers during growth, deletes, malformed values written with
- * raw LMDB) and the SQLite catalog (schema, idempotent upserts, bad items, runs, foreign keys).
+ * raw LMDB) and the SQLite catalog (schema, idempotent upserts, bad items, runs, foreign keys, a
+ * writer holding it past the busy timeout).
  * Everything lives in a private temporary directory. Not a benchmark. */
 #include "store/cache.h"
 #include "store/catalog.h"
@@ -524,7 +525,7 @@ static void test_map_limit_is_clean_full_error(void) {
     fill(data[0], W, 0);
     fc_feature pair[2] = {feature(key_of(9, 0, 0), FC_DTYPE_F32, data[0], 1, W, 0, 0),
                           feature(key_of(9, -1, 0), FC_DTYPE_F32, huge, 1, 512 * 1024, 0, 0)};
-    CHECK(fc_cache_put(c, pair, 2, &err) == FC_ELIMIT, "2 MiB value under a 1 MiB limit: %s", err.msg);
+    CHECK(fc_cache_put(c, pair, 2, &err) == FC_EFULL, "2 MiB value under a 1 MiB limit: %s", err.msg);
     CHECK(fc_cache_get(c, &pair[0].key, NULL, 0, NULL, &err) == 0, "the small record of the batch is absent");
     int committed = 0, rc = 0;
     for (int b = 0; b < 100 && rc == 0; b++) {
@@ -535,7 +536,7 @@ static void test_map_limit_is_clean_full_error(void) {
         rc = fc_cache_put(c, fs, PER, &err);
         if (rc == 0) committed++;
     }
-    CHECK(rc == FC_ELIMIT, "rc %d: %s", rc, err.msg);
+    CHECK(rc == FC_EFULL, "rc %d: %s", rc, err.msg);
     CHECK(strstr(err.msg, "cache full") && strstr(err.msg, "features.mdb"), "message: %s", err.msg);
     CHECK(committed >= 3 && committed < 100, "%d batches committed before the limit", committed);
     size_t n;
@@ -574,7 +575,7 @@ static void test_growth_waits_for_readers(void) {
     static float big[64 * 1024];
     fc_feature f = feature(key_of(1, 99, 0), FC_DTYPE_F32, big, 1, 64 * 1024, 0, 0);
     int rc = fc_cache_put(c, &f, 1, &err);
-    CHECK(rc == FC_EINVAL && strstr(err.msg, "stayed open"), "rc %d: %s", rc, err.msg);
+    CHECK(rc == FC_ETIMEOUT && strstr(err.msg, "stayed open"), "rc %d: %s", rc, err.msg);
     fc_feature_view v;
     fc_feature_key k0 = key_of(1, 0, 0);
     CHECK(fc_cache_txn_get(t, &k0, &v, &err) == 1, "the read transaction still works");
@@ -1313,6 +1314,26 @@ static void test_catalog_foreign_keys(void) {
     fc_catalog_close(cat);
 }
 
+/* A writer that holds the catalog longer than the busy timeout: FC_ETIMEOUT naming the file. */
+static void test_catalog_locked_times_out(void) {
+    fc_catalog *cat = NULL;
+    fc_error err = {0};
+    REQUIRE(fc_catalog_open(dir_of("cat-lock"), 0, 50, &cat, &err) == 0, "%s", err.msg);
+    char db[600];
+    snprintf(db, sizeof db, "%s/catalog.sqlite", dir_of("cat-lock"));
+    sqlite3 *h = NULL;
+    REQUIRE(sqlite3_open(db, &h) == SQLITE_OK && sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+            "cannot lock %s", db);
+    int64_t ds;
+    int rc = fc_catalog_dataset_upsert(cat, "d", "/d", "csv", &ds, &err);
+    CHECK(rc == FC_ETIMEOUT && strstr(err.msg, "catalog.sqlite") && strstr(err.msg, "locked"), "rc %d: %s", rc,
+          err.msg);
+    sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(h);
+    CHECK(fc_catalog_dataset_upsert(cat, "d", "/d", "csv", &ds, &err) == 0, "after the lock: %s", err.msg);
+    fc_catalog_close(cat);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb, (void)flag, (void)ftw;
     return remove(path);
@@ -1344,6 +1365,7 @@ int main(void) {
     RUN(test_catalog_bad_items);
     RUN(test_catalog_runs);
     RUN(test_catalog_foreign_keys);
+    RUN(test_catalog_locked_times_out);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_done();
 }
