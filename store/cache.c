@@ -438,6 +438,7 @@ int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, 
     }
     if (!c->rdonly) {
         int dead;
+        /* best effort: a stale slot only holds a reader slot and old pages until a later open */
         mdb_reader_check(c->env, &dead);
     }
     MDB_envinfo info;
