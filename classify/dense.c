@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "classify/vec.h"
-#include "engine/engine.h"
 
 /* ---- portable ---- */
 
@@ -168,10 +167,7 @@ static const fc_dense_kernels avx2 = {
 
 /* ---- dispatch and driver ---- */
 
-static int have_avx2(void) {
-    const char *isa = fc_kernels_best()->name;
-    return !strcmp(isa, "avx2") || !strcmp(isa, "avx512");
-}
+static int have_avx2(void) { return fc_cpu_isa() >= FC_ISA_AVX2; } /* every level above has AVX2 + FMA */
 
 const fc_dense_kernels *fc_dense_kernels_best(void) { return have_avx2() ? &avx2 : &portable; }
 

@@ -2,8 +2,8 @@
  * float-times-double) vectors, and the Gram matrix G = X X^T of float32 rows accumulated in double
  * (float products are exact in double, so G carries double-precision sums). Two tables with the
  * same results bit for bit: portable C (GCC vector extensions, SSE2 on x86-64) and AVX2 (4-wide,
- * function-level target attribute, chosen only when the engine's kernel dispatch reports an
- * AVX2-capable CPU, so FEATCACHE_ISA=scalar also selects the portable one). Identical bits come
+ * function-level target attribute, chosen only when core/cpu.h allows the AVX2 level or above,
+ * so FEATCACHE_ISA=scalar also selects the portable one). Identical bits come
  * from a fixed summation order: element q of a dot/Gram entry goes to partial sum q mod 8
  * (dot) or q mod 4 (Gram), partials are combined in one fixed tree, tails added last in order,
  * and no fused multiply-add where it would round differently. Not here: general GEMM

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/extractor_opts.h"
 #include "core/core.h"
 #include "extract/extract.h"
 #include "store/store.h"
@@ -95,84 +96,142 @@ static int print_bad(void *user, const fc_catalog_item *it) {
     return 0;
 }
 
-int cmd_extract(int argc, char **argv) {
+/* Parsed command line: the job's options and the arrays they point into. */
+typedef struct extract_args {
+    fc_extract_options o;
+    const char *layers[FC_JOB_MAX_LAYERS];
+    int views[FC_N_VIEWS];
+    int quiet, json;
+} extract_args;
+
+/* Fills a from the command line; returns -1 to go on, else the exit status (help, usage error). */
+static int parse_args(int argc, char **argv, extract_args *a) {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"layer", required_argument, 0, 'L'},
-        {"preprocess", required_argument, 0, 'p'}, {"size", required_argument, 0, 's'},
-        {"crop", required_argument, 0, 'c'}, {"views", required_argument, 0, 'v'},
-        {"dtype", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
+        {"model", required_argument, 0, 1001}, {"layer", required_argument, 0, 'L'},
+        {"preprocess", required_argument, 0, 1005}, {"size", required_argument, 0, 1003},
+        {"crop", required_argument, 0, 1004}, {"views", required_argument, 0, 'v'},
+        {"dtype", required_argument, 0, 1006}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
-        {"cache", required_argument, 0, 'C'}, {"name", required_argument, 0, 'n'},
+        {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
         {"format", required_argument, 0, 'f'},
         {"max-cache-size", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int views[FC_N_VIEWS];
-    fc_extract_options o = {.n_views = 0, .dtype = FC_DTYPE_F32, .preset = FC_PRESET_TF, .crop = 1};
-    const char *layers[FC_JOB_MAX_LAYERS], *cache = NULL;
-    int quiet = 0, json = 0, c;
-    double crop = 1;
+    memset(a, 0, sizeof *a);
+    fc_extractor_def *x = &a->o.extractor;
+    fc_extract_compute *c = &a->o.compute;
+    cli_extractor ex; /* model, size, crop, preprocess, dtype, cache, name: parsed as every command does */
+    cli_extractor_init(&ex);
     fc_error err = {0};
+    int opt, split = 1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o.model = optarg; break;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
         case 'L':
-            if (o.n_layers == FC_JOB_MAX_LAYERS) { fprintf(stderr, "featcache extract: at most %d --layer\n", FC_JOB_MAX_LAYERS); return EXIT_USAGE; }
-            layers[o.n_layers++] = optarg;
+            if (x->n_layers == FC_JOB_MAX_LAYERS) { fprintf(stderr, "featcache extract: at most %d --layer\n", FC_JOB_MAX_LAYERS); return EXIT_USAGE; }
+            a->layers[x->n_layers++] = optarg;
             break;
-        case 'p':
-            if (fc_preset_parse(optarg, &o.preset, &err)) { fprintf(stderr, "featcache extract: %s\n", err.msg); return EXIT_USAGE; }
-            break;
-        case 's': if (cli_int("extract", "size", optarg, 8, 8192, &o.size)) return EXIT_USAGE; break;
-        case 'c': if (cli_float("extract", "crop", optarg, 0.05, 1.0, &crop)) return EXIT_USAGE; o.crop = (float)crop; break;
         case 'v':
-            if (fc_views_parse(optarg, views, &o.n_views, &err)) {
+            if (fc_views_parse(optarg, a->views, &x->n_views, &err)) {
                 fprintf(stderr, "featcache extract: --views: %s\n", err.msg);
                 return EXIT_USAGE;
             }
-            o.views = views;
+            x->views = a->views;
             break;
-        case 'd':
-            if (!strcmp(optarg, "f32")) o.dtype = FC_DTYPE_F32;
-            else if (!strcmp(optarg, "f16")) o.dtype = FC_DTYPE_F16;
-            else { fprintf(stderr, "featcache extract: --dtype wants f32 or f16, not '%s'\n", optarg); return EXIT_USAGE; }
-            break;
-        case 'b': if (cli_int("extract", "batch", optarg, 1, 4096, &o.batch)) return EXIT_USAGE; break;
-        case 't': if (cli_int("extract", "threads", optarg, 1, 1024, &o.threads)) return EXIT_USAGE; break;
-        case 'D': if (cli_int("extract", "decoders", optarg, 1, 64, &o.decode_threads)) return EXIT_USAGE; break;
-        case 'P': {
-            int split = 1;
+        case 'b': if (cli_int("extract", "batch", optarg, 1, 4096, &c->batch)) return EXIT_USAGE; break;
+        case 't': if (cli_int("extract", "threads", optarg, 1, 1024, &c->threads)) return EXIT_USAGE; break;
+        case 'D': if (cli_int("extract", "decoders", optarg, 1, 64, &c->decode_threads)) return EXIT_USAGE; break;
+        case 'P':
             if (cli_parallel_mode("extract", optarg, &split)) return EXIT_USAGE;
-            o.layer_parallel = !split;
+            c->layer_parallel = !split;
             break;
-        }
-        case 'C': cache = optarg; break;
-        case 'n': o.name = optarg; break;
         case 'f':
-            if (fc_layout_parse(optarg, &o.layout, &err)) { fprintf(stderr, "featcache extract: %s\n", err.msg); return EXIT_USAGE; }
+            if (fc_layout_parse(optarg, &a->o.dataset.layout, &err)) { fprintf(stderr, "featcache extract: %s\n", err.msg); return EXIT_USAGE; }
             break;
-        case 'S': if (cli_bytes("extract", "max-cache-size", optarg, 65536, &o.max_map_size)) return EXIT_USAGE; break;
-        case 'q': quiet = 1; break;
-        case 'j': json = 1; break;
+        case 'S': if (cli_bytes("extract", "max-cache-size", optarg, 65536, &a->o.cache.max_map_size)) return EXIT_USAGE; break;
+        case 'q': a->quiet = 1; break;
+        case 'j': a->json = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        default: {
+            int r = cli_extractor_option("extract", opt, optarg, &ex);
+            if (r > 0) break;
+            if (r == 0) fputs(usage_text, stderr); /* else a bad value, already said */
+            return EXIT_USAGE;
+        }
         }
     }
-    if (!o.model || optind != argc - 1) {
-        fprintf(stderr, "featcache extract: %s\n\n%s", !o.model ? "--model is required" : "give exactly one DATASET", usage_text);
+    if (!ex.model || optind != argc - 1) {
+        fprintf(stderr, "featcache extract: %s\n\n%s", !ex.model ? "--model is required" : "give exactly one DATASET", usage_text);
         return EXIT_USAGE;
     }
-    o.dataset = argv[optind];
-    o.layers = o.n_layers ? layers : NULL;
-    o.cache_dir = cli_cache_dir(cache);
-    o.cancel = &cancel_flag;
-    progress_state ps = {.show = !quiet && isatty(2), .last = -1};
-    o.progress = show_progress;
-    o.user = &ps;
+    x->model = ex.model;
+    x->layers = x->n_layers ? a->layers : NULL;
+    x->size = ex.size;
+    x->crop = (float)ex.crop;
+    x->preset = ex.preset;
+    x->dtype = ex.dtype;
+    a->o.dataset.path = argv[optind];
+    a->o.dataset.name = ex.name;
+    a->o.cache.dir = cli_cache_dir(ex.cache);
+    return -1;
+}
+
+/* The bad files of the data set (from the catalog: the reasons of earlier runs included), on
+ * stderr or into b->json. */
+static void list_bad(const char *cache_dir, const fc_extract_result *r, bad_list *b) {
+    fc_catalog *cat = NULL;
+    fc_error err; /* the run itself succeeded: without the catalog the list is just left out */
+    if (fc_catalog_open(cache_dir, FC_CATALOG_RDONLY, 0, &cat, &err) != 0) return;
+    if (!b->json_mode) fprintf(stderr, "%zu bad file%s:\n", r->counts.bad, r->counts.bad == 1 ? "" : "s");
+    fc_catalog_item_list(cat, r->dataset_id, FC_ITEMS_BAD, print_bad, b, &err); /* as above */
+    fc_catalog_close(cat);
+}
+
+static void print_json(const fc_extract_options *o, const fc_extract_result *r, const bad_list *bad) {
+    const fc_job_progress *p = &r->counts;
+    double rate = p->seconds > 0 ? p->computed / p->seconds : 0;
+    fc_strbuf s = {0};
+    fc_strbuf_printf(&s, "{\"dataset\":");
+    fc_strbuf_json(&s, o->dataset.path);
+    fc_strbuf_printf(&s, ",\"cache\":");
+    fc_strbuf_json(&s, o->cache.dir);
+    fc_strbuf_printf(&s, ",\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"seconds\":%.3f,"
+                         "\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
+                     p->total, p->computed, p->cached, p->bad, p->seconds, rate, r->model_loaded ? "true" : "false");
+    for (int l = 0; l < r->n_layers; l++) {
+        fc_strbuf_printf(&s, "%s{\"name\":", l ? "," : "");
+        fc_strbuf_json(&s, r->layers[l]);
+        fc_strbuf_printf(&s, ",\"extractor\":\"%s\",\"dims\":[", r->extractor[l]);
+        for (int d = 0; d < r->rank[l]; d++) fc_strbuf_printf(&s, "%s%u", d ? "," : "", r->dims[l][d]);
+        fc_strbuf_printf(&s, "]}");
+    }
+    fc_strbuf_printf(&s, "],\"bad_files\":[%s]}", bad->json.s ? bad->json.s : "");
+    puts(s.s ? s.s : "{}");
+    fc_strbuf_free(&s);
+}
+
+static void print_text(const fc_extract_options *o, const fc_extract_result *r) {
+    const fc_job_progress *p = &r->counts;
+    double rate = p->seconds > 0 ? p->computed / p->seconds : 0;
+    for (int l = 0; l < r->n_layers; l++) {
+        fprintf(stderr, "layer %s (", r->layers[l]);
+        for (int d = 0; d < r->rank[l]; d++) fprintf(stderr, "%s%u", d ? "x" : "", r->dims[l][d]);
+        fprintf(stderr, "), extractor %.12s\n", r->extractor[l]);
+    }
+    fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad in %.2f s (%.1f img/s) -> %s\n", p->total,
+            p->computed, p->cached, p->bad, p->seconds, rate, o->cache.dir);
+}
+
+int cmd_extract(int argc, char **argv) {
+    extract_args a;
+    int st = parse_args(argc, argv, &a);
+    if (st >= 0) return st;
+    progress_state ps = {.show = !a.quiet && isatty(2), .last = -1};
+    a.o.control = (fc_extract_control){.cancel = &cancel_flag, .progress = show_progress, .user = &ps};
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     fc_extract_result r;
-    int rc = fc_extract_run(&o, &r, &err);
+    fc_error err = {0};
+    int rc = fc_extract_run(&a.o, &r, &err);
     if (ps.show) fputc('\n', stderr);
     if (rc) {
         if (cancel_flag) {
@@ -180,50 +239,15 @@ int cmd_extract(int argc, char **argv) {
             return 130;
         }
         fprintf(stderr, "featcache extract: %s\n", err.msg);
-        if (err.code == FC_ELIMIT && strstr(err.msg, "cache full"))
+        if (rc == FC_EFULL)
             fprintf(stderr, "featcache extract: %zu computed and committed; rerun with a larger --max-cache-size to finish\n",
                     r.counts.computed);
         return EXIT_FAILURE_;
     }
-    const fc_job_progress *p = &r.counts;
-    bad_list bad = {.json_mode = json};
-    if (p->bad) { /* list them from the catalog: the reasons of earlier runs included */
-        fc_catalog *cat = NULL;
-        if (fc_catalog_open(o.cache_dir, FC_CATALOG_RDONLY, 0, &cat, &err) == 0) {
-            if (!json) fprintf(stderr, "%zu bad file%s:\n", p->bad, p->bad == 1 ? "" : "s");
-            fc_catalog_item_list(cat, r.dataset_id, FC_ITEMS_BAD, print_bad, &bad, &err);
-            fc_catalog_close(cat);
-        }
-    }
-    double rate = p->seconds > 0 ? p->computed / p->seconds : 0;
-    if (json) {
-        fc_strbuf s = {0};
-        fc_strbuf_printf(&s, "{\"dataset\":");
-        fc_strbuf_json(&s, o.dataset);
-        fc_strbuf_printf(&s, ",\"cache\":");
-        fc_strbuf_json(&s, o.cache_dir);
-        fc_strbuf_printf(&s, ",\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"seconds\":%.3f,"
-                             "\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
-                         p->total, p->computed, p->cached, p->bad, p->seconds, rate, r.model_loaded ? "true" : "false");
-        for (int l = 0; l < r.n_layers; l++) {
-            fc_strbuf_printf(&s, "%s{\"name\":", l ? "," : "");
-            fc_strbuf_json(&s, r.layers[l]);
-            fc_strbuf_printf(&s, ",\"extractor\":\"%s\",\"dims\":[", r.extractor[l]);
-            for (int d = 0; d < r.rank[l]; d++) fc_strbuf_printf(&s, "%s%u", d ? "," : "", r.dims[l][d]);
-            fc_strbuf_printf(&s, "]}");
-        }
-        fc_strbuf_printf(&s, "],\"bad_files\":[%s]}", bad.json.s ? bad.json.s : "");
-        puts(s.s ? s.s : "{}");
-        fc_strbuf_free(&s);
-    } else if (!quiet) {
-        for (int l = 0; l < r.n_layers; l++) {
-            fprintf(stderr, "layer %s (", r.layers[l]);
-            for (int d = 0; d < r.rank[l]; d++) fprintf(stderr, "%s%u", d ? "x" : "", r.dims[l][d]);
-            fprintf(stderr, "), extractor %.12s\n", r.extractor[l]);
-        }
-        fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad in %.2f s (%.1f img/s) -> %s\n", p->total,
-                p->computed, p->cached, p->bad, p->seconds, rate, o.cache_dir);
-    }
+    bad_list bad = {.json_mode = a.json};
+    if (r.counts.bad) list_bad(a.o.cache.dir, &r, &bad);
+    if (a.json) print_json(&a.o, &r, &bad);
+    else if (!a.quiet) print_text(&a.o, &r);
     fc_strbuf_free(&bad.json);
-    return p->bad ? EXIT_PARTIAL : EXIT_OK;
+    return r.counts.bad ? EXIT_PARTIAL : EXIT_OK;
 }

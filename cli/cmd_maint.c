@@ -49,7 +49,7 @@ static int ls_extractor(void *user, const fc_catalog_extractor *x) {
     uint8_t id[32];
     size_t n = 0;
     for (int i = 0; i < 32; i++) sscanf(x->id + 2 * i, "%2hhx", &id[i]);
-    fc_cache_count(cache, id, &n, NULL);
+    fc_cache_count(cache, id, &n, NULL); /* a count that cannot be read shows as 0; the listing goes on */
     const char *base = strrchr(x->model_path, '/');
     printf("  %.12s  %s  layer %s (", x->id, base ? base + 1 : x->model_path, x->layer);
     for (int d = 0; d < x->rank; d++) printf("%s%u", d ? "x" : "", x->dims[d]);

@@ -1,6 +1,8 @@
 /* Command-line options that name an extractor and a data set (shared by export, train, sweep,
  * eval...): --model, --layer, --size, --crop, --preprocess, --dtype, --view, --cache, --name.
- * Resolving them gives the catalog's data set name and the extractor id that extract used. */
+ * Resolving them gives the catalog's data set name and the extractor id that extract used.
+ * extract parses its --model, --size, --crop, --preprocess, --dtype, --cache and --name here too
+ * (its --layer repeats and it has --views instead of --view). */
 #ifndef FC_CLI_EXTRACTOR_OPTS_H
 #define FC_CLI_EXTRACTOR_OPTS_H
 

@@ -45,6 +45,10 @@ const char *fc_strerror(int code) {
     case FC_EINVAL: return "invalid argument";
     case FC_ELIMIT: return "size limit exceeded";
     case FC_EINTERNAL: return "internal error";
+    case FC_ECANCELLED: return "cancelled";
+    case FC_EFULL: return "cache full";
+    case FC_ENOSPC: return "no space left on device";
+    case FC_ETIMEOUT: return "timed out";
     default: return "unknown error";
     }
 }

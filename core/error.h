@@ -1,7 +1,8 @@
 /* Status codes and error messages shared by every featcache library module.
  * Library functions return 0 on success or a negative FC_E* code, and fill an optional fc_error
- * with a message that names the file/node and the reason. The library never prints or exits;
- * only the CLI turns these into output. Not a logging facility. */
+ * with a message that names the file/node and the reason. Callers branch on the code, never on
+ * the message text (which is for people). The library never prints or exits; only the CLI turns
+ * these into output. Not a logging facility. */
 #ifndef FC_ERROR_H
 #define FC_ERROR_H
 
@@ -15,6 +16,11 @@ enum {
     FC_EINVAL = -6,       /* bad argument from the caller */
     FC_ELIMIT = -7,       /* input exceeds a size limit (overflow, absurd dimensions) */
     FC_EINTERNAL = -8,    /* our own bug */
+    FC_ECANCELLED = -9,   /* the caller asked to stop (a cancel flag, a callback); committed work stays */
+    FC_EFULL = -10,       /* the feature store reached its configured size limit (max_map_size) */
+    FC_ENOSPC = -11,      /* the file system is full (no space left on device, quota) */
+    FC_ETIMEOUT = -12,    /* waited as long as allowed for another thread or process (a lock, open
+                             transactions) */
 };
 
 typedef struct fc_error {

@@ -68,6 +68,9 @@ out:
     return rc;
 }
 
+/* The status code for a failed write's errno: a full file system is FC_ENOSPC, the rest FC_EIO. */
+static int write_code(int e) { return e == ENOSPC || e == EDQUOT ? FC_ENOSPC : FC_EIO; }
+
 int fc_file_write_atomic(const char *path, const unsigned char *data, size_t size, fc_error *err) {
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
@@ -75,7 +78,7 @@ int fc_file_write_atomic(const char *path, const unsigned char *data, size_t siz
     snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        int rc = fc_fail(err, FC_EIO, "%s: cannot create a temporary file next to it: %s", path,
+        int rc = fc_fail(err, write_code(errno), "%s: cannot create a temporary file next to it: %s", path,
                          strerror(errno));
         free(tmp);
         return rc;
@@ -98,7 +101,7 @@ int fc_file_write_atomic(const char *path, const unsigned char *data, size_t siz
     int rc = 0;
     if (!ok) {
         unlink(tmp);
-        rc = fc_fail(err, FC_EIO, "%s: cannot write: %s", path, strerror(saved ? saved : EIO));
+        rc = fc_fail(err, write_code(saved), "%s: cannot write: %s", path, strerror(saved ? saved : EIO));
     }
     free(tmp);
     return rc;

@@ -20,8 +20,8 @@ int fc_file_read(const char *path, long long limit, unsigned char **data, size_t
 
 /* Writes size bytes to path atomically (temporary file in the same folder, fsync, rename), so path
  * is either the old file or the complete new one; the file keeps the mode of the file it replaces,
- * or gets 0644. Errors: FC_EIO naming the file and the reason, FC_ENOMEM. Thread-safe for distinct
- * paths. */
+ * or gets 0644. Errors: FC_ENOSPC (the file system is full), FC_EIO (other failures), both naming
+ * the file and the reason; FC_ENOMEM. Thread-safe for distinct paths. */
 int fc_file_write_atomic(const char *path, const unsigned char *data, size_t size, fc_error *err);
 
 /* 0 when this process may create files in dir (or dir does not exist), else the errno saying why

@@ -166,7 +166,7 @@ static fc_layout detect(const char *path) {
     if (!is_dir(path)) return FC_LAYOUT_CSV;
     char **names;
     size_t n;
-    fc_error e;
+    fc_error e; /* the scan that follows lists the folder again and reports the failure itself */
     if (list_dir(path, &names, &n, &e)) return FC_LAYOUT_UNLABELED;
     int dirs = 0, splits = 0;
     for (size_t i = 0; i < n; i++) {

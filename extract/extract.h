@@ -1,6 +1,7 @@
 /* extract/: image files -> tensors -> the extraction job (depends on core/, engine/, store/).
  * This header is its public API; cli/ includes only this one.
  *  - dataset.h     data set discovery (folder layouts, CSV manifests)
+ *  - extractor.h   an extractor's parameters and id, model file facts
  *  - image.h       JPEG/PNG decoding with size limits
  *  - preprocess.h  crop, Pillow-exact resize, normalization presets
  *  - pipeline.h    decode-ahead threads feeding batches
@@ -10,6 +11,7 @@
 #define FC_EXTRACT_H
 
 #include "extract/dataset.h"
+#include "extract/extractor.h"
 #include "extract/image.h"
 #include "extract/job.h"
 #include "extract/pipeline.h"

@@ -1,4 +1,7 @@
-/* fc_extract_run (see job.h). Item states live in one array indexed like the scanned data set;
+/* fc_extract_run (see job.h): a run is a sequence of named steps over one run state (job): open
+ * the stores, resolve the extractors, register the data set and any new extractor, begin the run
+ * records, sort the items into cached / known bad / to do, compute the missing ones, sync the
+ * catalog rows; then finish the run records and free. Item states live in one array indexed like the scanned data set;
  * decode workers write an item's hash before handing it to the main thread (the pipeline's lock
  * orders that), and only the main thread touches the catalog and writes features. */
 #include "extract/job.h"
@@ -30,13 +33,16 @@ typedef struct item_state {
     char *error; /* bad items: the reason */
 } item_state;
 
+/* The run state every step reads and extends. */
 typedef struct job {
-    const fc_extract_options *opt;
+    fc_extract_options opt; /* the caller's, defaults filled in */
     fc_extract_result *res;
     fc_dataset ds;
     fc_cache *cache;
     fc_catalog *cat;
-    item_state *st;
+    fc_model *model;       /* loaded only when an extractor is new or an item must be computed */
+    item_state *st;        /* (ds.n) */
+    size_t *todo, n_todo;  /* pipeline index -> data set index */
     int64_t stamp;
     int64_t racy_after;    /* mtimes from here on are not trusted to mean "unchanged" (ns) */
     char model_sha[65];
@@ -47,63 +53,15 @@ typedef struct job {
     int64_t runs[FC_JOB_MAX_LAYERS]; /* one extract run per extractor */
     int n_runs;
     fc_error cb_err;       /* first failure inside a callback */
-    const char **paths;
-    size_t *todo;          /* pipeline index -> data set index */
 } job;
-
-static const char *dtype_name(fc_dtype d) { return d == FC_DTYPE_F16 ? "f16" : "f32"; }
-
-void fc_extractor_id(const char *model_sha256, const char *layer, int size, float crop,
-                     fc_preset preset, fc_dtype dtype, char out[65]) {
-    /* The version names featcache's own image -> tensor path (decoding, DCT policy, resize): bump it
-     * whenever that changes, so features made the old way are never served for the new. */
-    char desc[1024];
-    int n = snprintf(desc, sizeof desc,
-                     "featcache-extractor/2\nmodel=%s\nlayer=%s\nsize=%dx%d\ncrop=%.6f\npreprocess=%s\n"
-                     "dtype=%s\n", model_sha256, layer, size, size, crop > 0 && crop < 1 ? crop : 1.0,
-                     fc_preset_name(preset), dtype_name(dtype));
-    uint8_t h[32];
-    fc_sha256_digest(desc, (size_t)(n < (int)sizeof desc ? n : (int)sizeof desc - 1), h);
-    fc_hex_encode(h, 32, out);
-}
 
 static int64_t mtime_ns(const struct stat *st) {
     return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
-                   size_t layer_cap, int *height, int *width, fc_error *err) {
-    char real[PATH_MAX];
-    struct stat st;
-    if (!realpath(model_path, real) || stat(real, &st) != 0)
-        return fc_fail(err, FC_EIO, "%s: %s", model_path, strerror(errno));
-    fc_catalog_model m = {.path = real, .size = st.st_size, .mtime = mtime_ns(&st)};
-    int rc = fc_catalog_model_get(cat, &m, err);
-    if (rc < 0) return rc;
-    if (rc == 0) {
-        uint8_t h[32];
-        if ((rc = fc_sha256_file(real, h, NULL, err))) return rc;
-        fc_hex_encode(h, 32, m.sha256);
-        fc_model *model = NULL;
-        if ((rc = fc_model_load(model_path, NULL, &model, err))) return rc;
-        snprintf(m.default_layer, sizeof m.default_layer, "%s", fc_model_default_feature(model));
-        int64_t d[4];
-        fc_model_input_dims(model, d);
-        m.height = (int)d[2];
-        m.width = (int)d[3];
-        fc_model_free(model);
-        fc_error ignored;
-        fc_catalog_model_put(cat, &m, &ignored); /* only a shortcut for next time (may be read-only) */
-    }
-    memcpy(sha256, m.sha256, 65);
-    snprintf(default_layer, layer_cap, "%s", m.default_layer);
-    *height = m.height;
-    *width = m.width;
-    return 0;
-}
-
 static void key_of(const job *j, size_t item, int layer, int view, fc_feature_key *k) {
     memset(k, 0, sizeof *k);
+    /* cannot fail: res->extractor holds fc_extractor_id's own 64 hex digits */
     fc_hex_decode(j->res->extractor[layer], k->extractor, 32, NULL);
     memcpy(k->item, j->st[item].hash, 32);
     k->view = (uint16_t)view;
@@ -114,8 +72,9 @@ static int all_stored(const job *j, size_t item, fc_error *err) {
     fc_feature_key keys[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     uint8_t present[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     size_t n = 0, n_present = 0;
+    const fc_extractor_def *x = &j->opt.extractor;
     for (int l = 0; l < j->res->n_layers; l++)
-        for (int v = 0; v < j->opt->n_views; v++) key_of(j, item, l, j->opt->views[v], &keys[n++]);
+        for (int v = 0; v < x->n_views; v++) key_of(j, item, l, x->views[v], &keys[n++]);
     int rc = fc_cache_exists(j->cache, keys, n, present, &n_present, err);
     return rc ? rc : n_present == n;
 }
@@ -140,7 +99,7 @@ static void fill_row(const job *j, size_t i, fc_catalog_item *r) {
 static void report(job *j) {
     j->prog.seconds = omp_get_wtime() - j->t0;
     j->prog.done = j->prog.computed + j->prog.cached + j->prog.bad;
-    if (j->opt->progress) j->opt->progress(j->opt->user, &j->prog);
+    if (j->opt.control.progress) j->opt.control.progress(j->opt.control.user, &j->prog);
 }
 
 /* ---- pipeline callbacks ---- */
@@ -150,7 +109,7 @@ static int on_bytes(void *user, size_t pi, const uint8_t *data, size_t size) {
     size_t i = j->todo[pi];
     fc_sha256_digest(data, size, j->st[i].hash);
     j->st[i].hashed = 1;
-    fc_error e;
+    fc_error e; /* a failed lookup only means computing the item again; a broken store fails the put */
     int stored = all_stored(j, i, &e);
     return stored > 0 ? 0 : 1; /* same bytes already extracted (renamed/copied file): skip */
 }
@@ -167,6 +126,148 @@ static int on_bad(void *user, size_t pi, const fc_error *err) {
     int rc = fc_catalog_item_upsert(j->cat, j->res->dataset_id, &row, 1, j->stamp, &j->cb_err);
     j->prog.bad++;
     report(j);
+    return rc;
+}
+
+static int on_batch(void *user, const size_t *items, int n_items, int n_views,
+                    const fc_tensor *const *outputs, int n_outputs) {
+    job *j = user;
+    const fc_extractor_def *x = &j->opt.extractor;
+    int rc;
+    size_t nf = 0;
+    for (int b = 0; b < n_items; b++) {
+        size_t i = j->todo[items[b]];
+        for (int l = 0; l < j->res->n_layers; l++) {
+            int64_t per = fc_tensor_count(outputs[l]) / outputs[l]->dims[0];
+            for (int v = 0; v < n_views; v++) {
+                fc_feature *f = &j->feats[nf++];
+                key_of(j, i, l, x->views[v], &f->key);
+                f->dtype = x->dtype;
+                f->rank = j->res->rank[l];
+                memcpy(f->dims, j->res->dims[l], sizeof f->dims);
+                f->data = (const float *)outputs[l]->data + ((int64_t)b * n_views + v) * per;
+            }
+        }
+    }
+    if ((rc = fc_cache_put(j->cache, j->feats, nf, &j->cb_err))) return rc;
+    for (int b = 0; b < n_items; b++) {
+        size_t i = j->todo[items[b]];
+        j->st[i].status = ST_COMPUTED;
+        fill_row(j, i, &j->rows[b]);
+    }
+    if ((rc = fc_catalog_item_upsert(j->cat, j->res->dataset_id, j->rows, (size_t)n_items, j->stamp, &j->cb_err)))
+        return rc;
+    j->prog.computed += (size_t)n_items;
+    report(j);
+    return 0;
+}
+
+/* ---- steps of a run, in order ---- */
+
+/* Defaults and limits of the caller's options, then the data set scan. Nothing to undo on error. */
+static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *res, fc_error *err) {
+    static const int orig_only[1] = {FC_VIEW_ORIG};
+    memset(res, 0, sizeof *res);
+    memset(j, 0, sizeof *j);
+    j->opt = *opt;
+    j->res = res;
+    j->t0 = omp_get_wtime();
+    fc_extractor_def *x = &j->opt.extractor;
+    if (!x->views || x->n_views < 1) { x->views = orig_only; x->n_views = 1; }
+    if (!x->dtype) x->dtype = FC_DTYPE_F32;
+    if (x->n_views > FC_MAX_VIEWS || x->n_layers < 0 || x->n_layers > FC_JOB_MAX_LAYERS)
+        return fc_fail(err, FC_EINVAL, "extract: at most %d views and %d layers", FC_MAX_VIEWS, FC_JOB_MAX_LAYERS);
+    if (!fc_dtype_name(x->dtype)) return fc_fail(err, FC_EINVAL, "extract: unknown dtype %d", (int)x->dtype);
+    if (!j->opt.compute.batch) j->opt.compute.batch = 16;
+    return fc_dataset_scan(j->opt.dataset.path, j->opt.dataset.layout, &j->ds, err);
+}
+
+static int mkdir_p(const char *dir, fc_error *err) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) return fc_fail(err, FC_EIO, "%s: cannot create: %s", p, strerror(errno));
+            *s = '/';
+        }
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) return fc_fail(err, FC_EIO, "%s: cannot create: %s", p, strerror(errno));
+    return 0;
+}
+
+static int open_stores(job *j, fc_error *err) {
+    const fc_extract_cache *c = &j->opt.cache;
+    int rc = mkdir_p(c->dir, err);
+    fc_cache_options co = {.max_map_size = c->max_map_size};
+    if (!rc) rc = fc_cache_open(c->dir, 0, &co, &j->cache, err);
+    if (!rc) rc = fc_catalog_open(c->dir, 0, 0, &j->cat, err);
+    return rc;
+}
+
+/* The input size and every layer's name and extractor id. */
+static int resolve_extractors(job *j, fc_error *err) {
+    fc_extractor_def *x = &j->opt.extractor;
+    fc_extract_result *res = j->res;
+    char default_layer[256];
+    int mh, mw;
+    int rc = fc_model_facts(j->cat, x->model, j->model_sha, default_layer, sizeof default_layer, &mh, &mw, err);
+    if (rc) return rc;
+    if (!x->size) x->size = mh;
+    if (x->size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);
+    res->n_layers = x->n_layers ? x->n_layers : 1;
+    for (int l = 0; l < res->n_layers; l++) {
+        snprintf(res->layers[l], sizeof res->layers[l], "%s", x->n_layers ? x->layers[l] : default_layer);
+        fc_extractor_id(j->model_sha, res->layers[l], x->size, x->crop, x->preset, x->dtype, res->extractor[l]);
+    }
+    return 0;
+}
+
+/* A default name (the folder's) may already stand for another folder in this cache: extracting
+ * under it would replace that data set's items. Refused while the recorded folder still exists (a
+ * data set that was moved is just updated); --name chooses. */
+typedef struct name_owner {
+    const char *name;
+    char root[PATH_MAX];
+    int found;
+} name_owner;
+
+static int find_owner(void *user, const fc_catalog_dataset *d) {
+    name_owner *o = user;
+    if (strcmp(d->name, o->name) != 0) return 0;
+    snprintf(o->root, sizeof o->root, "%s", d->root ? d->root : "");
+    o->found = 1;
+    return 1;
+}
+
+static int check_name_free(fc_catalog *cat, const char *name, const char *root, fc_error *err) {
+    name_owner o = {.name = name};
+    int rc = fc_catalog_dataset_list(cat, find_owner, &o, err);
+    if (rc < 0) return rc;
+    struct stat st;
+    if (!o.found || !*o.root || strcmp(o.root, root) == 0 || stat(o.root, &st) != 0) return 0;
+    return fc_fail(err, FC_EINVAL, "data set name '%s' already stands for %s in this cache; give --name "
+                   "to store %s under another name (or --name %s to replace it)", name, o.root, root, name);
+}
+
+static int register_dataset(job *j, fc_error *err) {
+    const fc_dataset_ref *d = &j->opt.dataset;
+    int named = d->name && *d->name;
+    char name[256], root[PATH_MAX];
+    if (named) snprintf(name, sizeof name, "%s", d->name);
+    else fc_dataset_default_name(d->path, name, sizeof name);
+    if (!realpath(j->ds.root, root)) snprintf(root, sizeof root, "%s", j->ds.root);
+    int rc = named ? 0 : check_name_free(j->cat, name, root, err);
+    if (!rc) rc = fc_catalog_dataset_upsert(j->cat, name, root, fc_layout_name(j->ds.layout), &j->res->dataset_id, err);
+    return rc;
+}
+
+static int load_model(job *j, fc_error *err) {
+    if (j->model) return 0;
+    const char *outs[FC_JOB_MAX_LAYERS];
+    for (int l = 0; l < j->res->n_layers; l++) outs[l] = j->res->layers[l];
+    fc_model_options mo = {.outputs = outs, .n_outputs = j->res->n_layers};
+    int rc = fc_model_load(j->opt.extractor.model, &mo, &j->model, err);
+    if (!rc) j->res->model_loaded = 1;
     return rc;
 }
 
@@ -203,8 +304,8 @@ static int find_extractor(void *user, const fc_catalog_extractor *x) {
 
 /* Makes sure every layer's extractor is in the catalog with its feature shape, loading the model
  * and planning a batch-1 session when one is new (the shape is only known from the graph). */
-static int ensure_extractors(job *j, fc_model **model, fc_error *err) {
-    const fc_extract_options *o = j->opt;
+static int ensure_extractors(job *j, fc_error *err) {
+    const fc_extractor_def *x = &j->opt.extractor;
     fc_extract_result *res = j->res;
     ex_lookup q = {.res = res};
     int rc = fc_catalog_extractor_list(j->cat, find_extractor, &q, err);
@@ -212,66 +313,68 @@ static int ensure_extractors(job *j, fc_model **model, fc_error *err) {
     int missing = 0;
     for (int l = 0; l < res->n_layers; l++) missing |= !q.found[l];
     if (!missing) return 0;
-    if (!*model) {
-        const char *outs[FC_JOB_MAX_LAYERS];
-        for (int l = 0; l < res->n_layers; l++) outs[l] = res->layers[l];
-        fc_model_options mo = {.outputs = outs, .n_outputs = res->n_layers};
-        if ((rc = fc_model_load(o->model, &mo, model, err))) return rc;
-        res->model_loaded = 1;
-    }
+    if ((rc = load_model(j, err))) return rc;
     fc_session *s = NULL;
-    fc_session_options so = {.batch = 1, .height = o->size, .width = o->size, .threads = 1};
-    if ((rc = fc_session_create(*model, &so, &s, err))) return rc;
+    fc_session_options so = {.batch = 1, .height = x->size, .width = x->size, .threads = 1};
+    if ((rc = fc_session_create(j->model, &so, &s, err))) return rc;
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
         if (q.found[l]) continue;
         if ((rc = feature_shape(fc_session_output(s, l), res->layers[l], &res->rank[l], res->dims[l], err))) break;
-        fc_catalog_extractor x = {.model_path = o->model, .model_sha256 = j->model_sha,
-                                  .layer = res->layers[l], .size = o->size,
-                                  .crop = o->crop > 0 && o->crop < 1 ? o->crop : 1.0,
-                                  .preprocess = fc_preset_name(o->preset),
+        fc_catalog_extractor e = {.model_path = x->model, .model_sha256 = j->model_sha,
+                                  .layer = res->layers[l], .size = x->size,
+                                  .crop = x->crop > 0 && x->crop < 1 ? x->crop : 1.0,
+                                  .preprocess = fc_preset_name(x->preset),
                                   .views = "orig,flip,crop-center,crop-tl,crop-tr,crop-bl,crop-br",
-                                  .dtype = o->dtype, .rank = res->rank[l]};
-        memcpy(x.dims, res->dims[l], sizeof x.dims);
-        memcpy(x.id, res->extractor[l], 65);
-        rc = fc_catalog_extractor_register(j->cat, &x, err);
+                                  .dtype = x->dtype, .rank = res->rank[l]};
+        memcpy(e.dims, res->dims[l], sizeof e.dims);
+        memcpy(e.id, res->extractor[l], 65);
+        rc = fc_catalog_extractor_register(j->cat, &e, err);
     }
     fc_session_free(s);
     return rc;
 }
 
-static int on_batch(void *user, const size_t *items, int n_items, int n_views,
-                    const fc_tensor *const *outputs, int n_outputs) {
-    job *j = user;
-    int rc;
-    size_t nf = 0;
-    for (int b = 0; b < n_items; b++) {
-        size_t i = j->todo[items[b]];
-        for (int l = 0; l < j->res->n_layers; l++) {
-            int64_t per = fc_tensor_count(outputs[l]) / outputs[l]->dims[0];
-            for (int v = 0; v < n_views; v++) {
-                fc_feature *f = &j->feats[nf++];
-                key_of(j, i, l, j->opt->views[v], &f->key);
-                f->dtype = j->opt->dtype;
-                f->rank = j->res->rank[l];
-                memcpy(f->dims, j->res->dims[l], sizeof f->dims);
-                f->data = (const float *)outputs[l]->data + ((int64_t)b * n_views + v) * per;
-            }
-        }
+static void params_json(const job *j, fc_strbuf *b) {
+    const fc_extractor_def *x = &j->opt.extractor;
+    fc_strbuf_printf(b, "{\"dataset\":");
+    fc_strbuf_json(b, j->opt.dataset.path);
+    fc_strbuf_printf(b, ",\"model\":");
+    fc_strbuf_json(b, x->model);
+    fc_strbuf_printf(b, ",\"layers\":[");
+    for (int l = 0; l < j->res->n_layers; l++) {
+        fc_strbuf_printf(b, l ? "," : "");
+        fc_strbuf_json(b, j->res->layers[l]);
     }
-    if ((rc = fc_cache_put(j->cache, j->feats, nf, &j->cb_err))) return rc;
-    for (int b = 0; b < n_items; b++) {
-        size_t i = j->todo[items[b]];
-        j->st[i].status = ST_COMPUTED;
-        fill_row(j, i, &j->rows[b]);
-    }
-    if ((rc = fc_catalog_item_upsert(j->cat, j->res->dataset_id, j->rows, (size_t)n_items, j->stamp, &j->cb_err)))
-        return rc;
-    j->prog.computed += (size_t)n_items;
-    report(j);
-    return 0;
+    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"views\":[",
+                     x->size, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
+                     fc_dtype_name(x->dtype));
+    for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
+    char host[160];
+    fc_process_host(host, sizeof host);
+    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
+    fc_strbuf_json(b, host);
+    fc_strbuf_printf(b, "}");
 }
 
-/* ---- the job ---- */
+/* One 'running' record per extractor; the first one's id stamps this run's catalog rows. */
+static int begin_runs(job *j, fc_error *err) {
+    fc_error ignored; /* housekeeping of earlier killed runs must not stop this one */
+    fc_extract_mark_interrupted(j->cat, NULL, &ignored);
+    fc_strbuf params = {0};
+    params_json(j, &params);
+    int rc = 0;
+    for (int l = 0; l < j->res->n_layers && rc == 0; l++) {
+        rc = params.failed ? fc_fail(err, FC_ENOMEM, "out of memory")
+                           : fc_catalog_run_begin(j->cat, FC_RUN_EXTRACT, j->res->dataset_id, j->res->extractor[l],
+                                                  params.s, &j->runs[l], err);
+        if (rc == 0) j->n_runs++;
+    }
+    fc_strbuf_free(&params);
+    if (rc) return rc;
+    j->res->run_id = j->runs[0];
+    j->stamp = j->res->run_id;
+    return 0;
+}
 
 /* Catalog rows of the data set, in path order (as the scan). */
 typedef struct known_rows {
@@ -308,219 +411,137 @@ static void free_known(known_rows *k) {
     free(k->rows);
 }
 
-static int mkdir_p(const char *dir, fc_error *err) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) return fc_fail(err, FC_EIO, "%s: cannot create: %s", p, strerror(errno));
-            *s = '/';
-        }
-    if (mkdir(p, 0777) != 0 && errno != EEXIST) return fc_fail(err, FC_EIO, "%s: cannot create: %s", p, strerror(errno));
+/* Item i's state from its file and its catalog row r (NULL when new): known bad, cached (the same
+ * bytes' features are stored) or to do. */
+static int plan_item(job *j, size_t i, const fc_catalog_item *r, fc_error *err) {
+    item_state *s = &j->st[i];
+    struct stat st;
+    s->size = s->mtime = -1;
+    if (stat(j->ds.items[i].path, &st) == 0) { s->size = st.st_size; s->mtime = mtime_ns(&st); }
+    int unchanged = r && s->size >= 0 && r->size == s->size && r->mtime == s->mtime;
+    if (unchanged && r->has_hash) { /* the same bytes as hashed before (kept for bad items too) */
+        memcpy(s->hash, r->sha256, 32);
+        s->hashed = 1;
+    }
+    if (unchanged && r->status == FC_ITEM_BAD) { /* known bad: keep its reason */
+        s->status = ST_BAD;
+        s->error = strdup(r->error ? r->error : "unreadable");
+        j->prog.bad++;
+        return 0;
+    }
+    if (s->hashed) {
+        int stored = all_stored(j, i, err);
+        if (stored < 0) return stored;
+        if (stored) { s->status = ST_CACHED; j->prog.cached++; return 0; }
+    }
+    j->todo[j->n_todo++] = i;
     return 0;
 }
 
-static void params_json(const job *j, fc_strbuf *b) {
-    const fc_extract_options *o = j->opt;
-    fc_strbuf_printf(b, "{\"dataset\":");
-    fc_strbuf_json(b, o->dataset);
-    fc_strbuf_printf(b, ",\"model\":");
-    fc_strbuf_json(b, o->model);
-    fc_strbuf_printf(b, ",\"layers\":[");
-    for (int l = 0; l < j->res->n_layers; l++) {
-        fc_strbuf_printf(b, l ? "," : "");
-        fc_strbuf_json(b, j->res->layers[l]);
-    }
-    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"views\":[",
-                     o->size, o->crop > 0 && o->crop < 1 ? o->crop : 1.0, fc_preset_name(o->preset),
-                     dtype_name(o->dtype));
-    for (int v = 0; v < o->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(o->views[v]));
-    char host[160];
-    fc_process_host(host, sizeof host);
-    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
-    fc_strbuf_json(b, host);
-    fc_strbuf_printf(b, "}");
-}
-
-/* A default name (the folder's) may already stand for another folder in this cache: extracting
- * under it would replace that data set's items. Refused while the recorded folder still exists (a
- * data set that was moved is just updated); --name chooses. */
-typedef struct name_owner {
-    const char *name;
-    char root[PATH_MAX];
-    int found;
-} name_owner;
-
-static int find_owner(void *user, const fc_catalog_dataset *d) {
-    name_owner *o = user;
-    if (strcmp(d->name, o->name) != 0) return 0;
-    snprintf(o->root, sizeof o->root, "%s", d->root ? d->root : "");
-    o->found = 1;
-    return 1;
-}
-
-static int check_name_free(fc_catalog *cat, const char *name, const char *root, fc_error *err) {
-    name_owner o = {.name = name};
-    int rc = fc_catalog_dataset_list(cat, find_owner, &o, err);
-    if (rc < 0) return rc;
-    struct stat st;
-    if (!o.found || !*o.root || strcmp(o.root, root) == 0 || stat(o.root, &st) != 0) return 0;
-    return fc_fail(err, FC_EINVAL, "data set name '%s' already stands for %s in this cache; give --name "
-                   "to store %s under another name (or --name %s to replace it)", name, o.root, root, name);
-}
-
-int fc_extract_run(const fc_extract_options *opt_in, fc_extract_result *res, fc_error *err) {
-    fc_extract_options opt = *opt_in;
-    memset(res, 0, sizeof *res);
-    job j;
-    memset(&j, 0, sizeof j);
-    j.opt = &opt;
-    j.res = res;
-    j.t0 = omp_get_wtime();
+/* What the catalog already knows, merge-joined by path (both sorted the same way), sorts every
+ * item into known bad, cached or to do. */
+static int plan_items(job *j, fc_error *err) {
     known_rows known = {0};
-    fc_model *model = NULL;
-    int rc;
-    static const int orig_only[1] = {FC_VIEW_ORIG};
-    if (!opt.views || opt.n_views < 1) { opt.views = orig_only; opt.n_views = 1; }
-    if (opt.n_views > FC_MAX_VIEWS || opt.n_layers < 0 || opt.n_layers > FC_JOB_MAX_LAYERS)
-        return fc_fail(err, FC_EINVAL, "extract: at most %d views and %d layers", FC_MAX_VIEWS, FC_JOB_MAX_LAYERS);
-    if (!opt.batch) opt.batch = 16;
-    if ((rc = fc_dataset_scan(opt.dataset, opt.layout, &j.ds, err))) return rc;
-    if ((rc = mkdir_p(opt.cache_dir, err))) goto out;
-    fc_cache_options co = {.max_map_size = opt.max_map_size};
-    if ((rc = fc_cache_open(opt.cache_dir, 0, &co, &j.cache, err))) goto out;
-    if ((rc = fc_catalog_open(opt.cache_dir, 0, 0, &j.cat, err))) goto out;
-
-    char default_layer[256];
-    int mh, mw;
-    if ((rc = fc_model_facts(j.cat, opt.model, j.model_sha, default_layer, sizeof default_layer, &mh, &mw, err)))
-        goto out;
-    if (!opt.size) opt.size = mh;
-    if (opt.size <= 0) { rc = fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", opt.model); goto out; }
-    res->n_layers = opt.n_layers ? opt.n_layers : 1;
-    for (int l = 0; l < res->n_layers; l++) {
-        snprintf(res->layers[l], sizeof res->layers[l], "%s", opt.n_layers ? opt.layers[l] : default_layer);
-        fc_extractor_id(j.model_sha, res->layers[l], opt.size, opt.crop, opt.preset, opt.dtype, res->extractor[l]);
-    }
-
-    char name[256];
-    if (opt.name && *opt.name) snprintf(name, sizeof name, "%s", opt.name);
-    else fc_dataset_default_name(opt.dataset, name, sizeof name);
-    char root[PATH_MAX];
-    if (!realpath(j.ds.root, root)) snprintf(root, sizeof root, "%s", j.ds.root);
-    if (!(opt.name && *opt.name) && (rc = check_name_free(j.cat, name, root, err))) goto out;
-    if ((rc = fc_catalog_dataset_upsert(j.cat, name, root, fc_layout_name(j.ds.layout), &res->dataset_id, err))) goto out;
-    if ((rc = ensure_extractors(&j, &model, err))) goto out;
-    fc_error ignored; /* housekeeping of earlier killed runs must not stop this one */
-    fc_extract_mark_interrupted(j.cat, NULL, &ignored);
-    fc_strbuf params = {0};
-    params_json(&j, &params);
-    for (int l = 0; l < res->n_layers && rc == 0; l++) {
-        rc = params.failed ? fc_fail(err, FC_ENOMEM, "out of memory")
-                           : fc_catalog_run_begin(j.cat, FC_RUN_EXTRACT, res->dataset_id, res->extractor[l],
-                                                  params.s, &j.runs[l], err);
-        if (rc == 0) j.n_runs++;
-    }
-    fc_strbuf_free(&params);
+    int rc = fc_catalog_item_list(j->cat, j->res->dataset_id, FC_ITEMS_ALL, collect_row, &known, err);
     if (rc) goto out;
-    res->run_id = j.runs[0];
-    j.stamp = res->run_id;
-
-    /* what the catalog already knows: merge-join by path (both sorted the same way) */
-    if ((rc = fc_catalog_item_list(j.cat, res->dataset_id, FC_ITEMS_ALL, collect_row, &known, err))) goto out;
-    j.st = calloc(j.ds.n, sizeof *j.st);
-    j.todo = malloc(j.ds.n * sizeof *j.todo);
-    if (!j.st || !j.todo) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-    size_t n_todo = 0, k = 0;
-    j.prog.total = j.ds.n;
+    j->st = calloc(j->ds.n, sizeof *j->st);
+    j->todo = malloc(j->ds.n * sizeof *j->todo);
+    if (!j->st || !j->todo) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    j->prog.total = j->ds.n;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    j.racy_after = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - RACY_NS;
-    for (size_t i = 0; i < j.ds.n; i++) {
-        item_state *s = &j.st[i];
-        struct stat st;
-        s->size = s->mtime = -1;
-        if (stat(j.ds.items[i].path, &st) == 0) { s->size = st.st_size; s->mtime = mtime_ns(&st); }
-        while (k < known.n && strcmp(known.rows[k].path, j.ds.items[i].rel) < 0) k++;
-        const fc_catalog_item *r = k < known.n && !strcmp(known.rows[k].path, j.ds.items[i].rel) ? &known.rows[k] : NULL;
-        int unchanged = r && s->size >= 0 && r->size == s->size && r->mtime == s->mtime;
-        if (unchanged && r->has_hash) { /* the same bytes as hashed before (kept for bad items too) */
-            memcpy(s->hash, r->sha256, 32);
-            s->hashed = 1;
-        }
-        if (unchanged && r->status == FC_ITEM_BAD) { /* known bad: keep its reason */
-            s->status = ST_BAD;
-            s->error = strdup(r->error ? r->error : "unreadable");
-            j.prog.bad++;
-            continue;
-        }
-        if (s->hashed) {
-            int stored = all_stored(&j, i, err);
-            if (stored < 0) { rc = stored; goto out; }
-            if (stored) { s->status = ST_CACHED; j.prog.cached++; continue; }
-        }
-        j.todo[n_todo++] = i;
+    j->racy_after = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - RACY_NS;
+    size_t k = 0;
+    for (size_t i = 0; i < j->ds.n && rc == 0; i++) {
+        const char *rel = j->ds.items[i].rel;
+        while (k < known.n && strcmp(known.rows[k].path, rel) < 0) k++;
+        rc = plan_item(j, i, k < known.n && !strcmp(known.rows[k].path, rel) ? &known.rows[k] : NULL, err);
     }
-
-    if (n_todo) {
-        if (!model) {
-            const char *outs[FC_JOB_MAX_LAYERS];
-            for (int l = 0; l < res->n_layers; l++) outs[l] = res->layers[l];
-            fc_model_options mo = {.outputs = outs, .n_outputs = res->n_layers};
-            if ((rc = fc_model_load(opt.model, &mo, &model, err))) goto out;
-            res->model_loaded = 1;
-        }
-        j.paths = malloc(n_todo * sizeof *j.paths);
-        j.feats = malloc((size_t)opt.batch * res->n_layers * opt.n_views * sizeof *j.feats);
-        j.rows = malloc((size_t)opt.batch * sizeof *j.rows);
-        if (!j.paths || !j.feats || !j.rows) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        for (size_t t = 0; t < n_todo; t++) j.paths[t] = j.ds.items[j.todo[t]].path;
-        fc_pipeline_options po = {.model = model, .pre = {.width = opt.size, .height = opt.size, .crop = opt.crop, .preset = opt.preset},
-                                  .views = opt.views, .n_views = opt.n_views, .batch = opt.batch, .threads = opt.threads,
-                                  .decode_threads = opt.decode_threads, .cancel = opt.cancel,
-                                  .layer_parallel = opt.layer_parallel};
-        fc_pipeline_callbacks cb = {.user = &j, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
-        rc = fc_pipeline_run(&po, j.paths, n_todo, &cb, err);
-        if (rc && j.cb_err.code) *err = j.cb_err; /* the callback's own reason beats "aborted" */
-        for (size_t t = 0; t < n_todo; t++) { /* skipped by content: same bytes already stored */
-            item_state *s = &j.st[j.todo[t]];
-            if (s->status == ST_PENDING && s->hashed && rc == 0) { s->status = ST_CACHED; j.prog.cached++; }
-        }
-        if (rc) goto out;
-    }
-    /* every item's row with this run's stamp, then drop rows of files that are gone */
-    fc_catalog_item *rows = malloc((j.ds.n + 1) * sizeof *rows);
-    if (!rows) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-    size_t nr = 0;
-    for (size_t i = 0; i < j.ds.n; i++)
-        if (j.st[i].status != ST_PENDING) fill_row(&j, i, &rows[nr++]);
-    rc = fc_catalog_item_sync(j.cat, res->dataset_id, rows, nr, j.stamp, NULL, err); /* one transaction */
-    free(rows);
 out:
-    report(&j);
-    res->counts = j.prog;
-    for (int l = 0; l < j.n_runs; l++) {
+    free_known(&known);
+    return rc;
+}
+
+/* Runs the pipeline on the items to do: each batch's features and rows are stored by on_batch. */
+static int compute_missing(job *j, fc_error *err) {
+    const fc_extractor_def *x = &j->opt.extractor;
+    const fc_extract_compute *c = &j->opt.compute;
+    if (!j->n_todo) return 0;
+    int rc = load_model(j, err);
+    if (rc) return rc;
+    const char **paths = malloc(j->n_todo * sizeof *paths);
+    j->feats = malloc((size_t)c->batch * j->res->n_layers * x->n_views * sizeof *j->feats);
+    j->rows = malloc((size_t)c->batch * sizeof *j->rows);
+    if (!paths || !j->feats || !j->rows) { free(paths); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+    for (size_t t = 0; t < j->n_todo; t++) paths[t] = j->ds.items[j->todo[t]].path;
+    fc_pipeline_options po = {.model = j->model,
+                              .pre = {.width = x->size, .height = x->size, .crop = x->crop, .preset = x->preset},
+                              .views = x->views, .n_views = x->n_views, .batch = c->batch, .threads = c->threads,
+                              .decode_threads = c->decode_threads, .cancel = j->opt.control.cancel,
+                              .layer_parallel = c->layer_parallel};
+    fc_pipeline_callbacks cb = {.user = j, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
+    rc = fc_pipeline_run(&po, paths, j->n_todo, &cb, err);
+    free(paths);
+    if (rc && j->cb_err.code) { /* the callback's own reason beats "aborted" */
+        *err = j->cb_err;
+        rc = err->code;
+    }
+    for (size_t t = 0; t < j->n_todo && rc == 0; t++) { /* skipped by content: same bytes already stored */
+        item_state *s = &j->st[j->todo[t]];
+        if (s->status == ST_PENDING && s->hashed) { s->status = ST_CACHED; j->prog.cached++; }
+    }
+    return rc;
+}
+
+/* Every item's row with this run's stamp in one transaction, then rows of files that are gone
+ * are dropped. */
+static int sync_items(job *j, fc_error *err) {
+    fc_catalog_item *rows = malloc((j->ds.n + 1) * sizeof *rows);
+    if (!rows) return fc_fail(err, FC_ENOMEM, "out of memory");
+    size_t nr = 0;
+    for (size_t i = 0; i < j->ds.n; i++)
+        if (j->st[i].status != ST_PENDING) fill_row(j, i, &rows[nr++]);
+    int rc = fc_catalog_item_sync(j->cat, j->res->dataset_id, rows, nr, j->stamp, NULL, err);
+    free(rows);
+    return rc;
+}
+
+/* Final progress, counts and run records (failed with err's message when rc != 0), then frees. */
+static void job_finish(job *j, int rc, const fc_error *err) {
+    report(j);
+    j->res->counts = j->prog;
+    for (int l = 0; l < j->n_runs; l++) {
         fc_strbuf r = {0};
         fc_strbuf_printf(&r, "{\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"seconds\":%.3f",
-                         j.prog.total, j.prog.computed, j.prog.cached, j.prog.bad, j.prog.seconds);
+                         j->prog.total, j->prog.computed, j->prog.cached, j->prog.bad, j->prog.seconds);
         if (rc) { fc_strbuf_printf(&r, ",\"error\":"); fc_strbuf_json(&r, err->msg); }
         fc_strbuf_printf(&r, "}");
-        fc_run_status status = rc ? FC_RUN_FAILED : j.prog.bad ? FC_RUN_PARTIAL : FC_RUN_OK;
-        fc_error e2;
-        fc_catalog_run_finish(j.cat, j.runs[l], status, r.failed ? NULL : r.s, &e2);
+        fc_run_status status = rc ? FC_RUN_FAILED : j->prog.bad ? FC_RUN_PARTIAL : FC_RUN_OK;
+        /* the caller gets rc and err either way; a record left 'running' is marked interrupted by
+         * the next extract */
+        fc_error ignored;
+        fc_catalog_run_finish(j->cat, j->runs[l], status, r.failed ? NULL : r.s, &ignored);
         fc_strbuf_free(&r);
     }
-    for (size_t i = 0; j.st && i < j.ds.n; i++) free(j.st[i].error);
-    free(j.st);
-    free(j.todo);
-    free(j.paths);
-    free(j.feats);
-    free(j.rows);
-    free_known(&known);
-    fc_model_free(model);
-    fc_catalog_close(j.cat);
-    fc_cache_close(j.cache);
-    fc_dataset_free(&j.ds);
+    for (size_t i = 0; j->st && i < j->ds.n; i++) free(j->st[i].error);
+    free(j->st);
+    free(j->todo);
+    free(j->feats);
+    free(j->rows);
+    fc_model_free(j->model);
+    fc_catalog_close(j->cat);
+    fc_cache_close(j->cache);
+    fc_dataset_free(&j->ds);
+}
+
+int fc_extract_run(const fc_extract_options *opt, fc_extract_result *res, fc_error *err) {
+    static int (*const steps[])(job *, fc_error *) = {open_stores, resolve_extractors, register_dataset,
+                                                      ensure_extractors, begin_runs, plan_items,
+                                                      compute_missing, sync_items};
+    job j;
+    int rc = job_start(&j, opt, res, err);
+    if (rc) return rc;
+    for (size_t s = 0; s < sizeof steps / sizeof *steps && rc == 0; s++) rc = steps[s](&j, err);
+    job_finish(&j, rc, err);
     return rc;
 }

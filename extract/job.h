@@ -6,7 +6,8 @@
  * transaction and then its catalog rows, and records bad files with their reason.
  * A killed job loses at most the batch in flight; rerunning completes it (and marks the killed
  * run's record interrupted, see store/runs.h).
- * Not here: printing (the CLI gets progress through a callback), training, export. */
+ * Not here: printing (the CLI gets progress through a callback), training, export, what names an
+ * extractor (extractor.h). */
 #ifndef FC_JOB_H
 #define FC_JOB_H
 
@@ -15,6 +16,7 @@
 
 #include "core/core.h"
 #include "extract/dataset.h"
+#include "extract/extractor.h"
 #include "extract/preprocess.h"
 #include "store/store.h"
 
@@ -27,27 +29,40 @@ typedef struct fc_job_progress {
     double seconds;   /* since the job started */
 } fc_job_progress;
 
-typedef struct fc_extract_options {
-    const char *dataset;        /* folder or CSV manifest */
-    fc_layout layout;           /* FC_LAYOUT_AUTO to detect */
+/* Which images, and under which name the catalog keeps them. */
+typedef struct fc_dataset_ref {
+    const char *path;           /* folder or CSV manifest */
     const char *name;           /* data set name in the catalog; NULL = folder/file base name */
-    const char *model;          /* ONNX file */
-    const char *const *layers;  /* tensor names; NULL/0 = the model's default feature */
-    int n_layers;
-    int size;                   /* input size (square); 0 = the model's declared size */
-    float crop;                 /* 0 or 1 = whole image */
-    fc_preset preset;
-    const int *views;           /* view numbers (FC_VIEW_*); NULL = orig only */
-    int n_views;
-    fc_dtype dtype;
+    fc_layout layout;           /* FC_LAYOUT_AUTO to detect */
+} fc_dataset_ref;
+
+/* Where the features go. */
+typedef struct fc_extract_cache {
+    const char *dir;            /* holds catalog.sqlite and features.mdb */
+    size_t max_map_size;        /* feature store growth limit, 0 = default (fc_cache_options) */
+} fc_extract_cache;
+
+/* How the work is spread (never changes a feature value). */
+typedef struct fc_extract_compute {
     int batch, threads, decode_threads; /* 0 = defaults (16, all cores, 2) */
     int layer_parallel;         /* 1: every layer on all threads; 0: each thread runs its slice of
                                    the batch through the whole network (fc_session_options) */
-    const char *cache_dir;      /* holds catalog.sqlite and features.mdb */
-    size_t max_map_size;        /* LMDB growth limit, 0 = default */
-    volatile int *cancel;       /* set non-zero to stop early (e.g. from SIGINT) */
+} fc_extract_compute;
+
+/* The caller's hold on a running job. */
+typedef struct fc_extract_control {
+    volatile int *cancel;       /* set non-zero to stop early (e.g. from SIGINT); may be NULL */
     void (*progress)(void *user, const fc_job_progress *p); /* main thread, after each batch */
     void *user;
+} fc_extract_control;
+
+/* A job's parameters, grouped by concern; zero fields take the defaults each field names. */
+typedef struct fc_extract_options {
+    fc_extractor_def extractor;
+    fc_dataset_ref dataset;
+    fc_extract_cache cache;
+    fc_extract_compute compute;
+    fc_extract_control control;
 } fc_extract_options;
 
 typedef struct fc_extract_result {
@@ -62,20 +77,12 @@ typedef struct fc_extract_result {
 } fc_extract_result;
 
 /* Runs the job. Returns 0 when every item was computed, cached or recorded bad (counts.bad may be
- * > 0); FC_EINVAL with "cancelled" when opt->cancel was set (committed batches stay); other errors
- * name the file and reason (model, cache, catalog, disk full). Not thread-safe with another job on
- * the same cache in this process (LMDB: one handle per process); other processes are fine. */
+ * > 0), else the code err holds: FC_ECANCELLED when control.cancel was set; FC_EFULL when the
+ * feature store reached cache.max_map_size ("cache full"); FC_ENOSPC when the disk is full;
+ * FC_ETIMEOUT when the catalog stayed locked by another writer; FC_EINVAL for bad options (too
+ * many views or layers, an unknown dtype, no input size); other codes name the file and reason
+ * (model, cache, catalog). Batches committed before any error stay. Not thread-safe with another job on the same
+ * cache in this process (LMDB: one handle per process); other processes are fine. */
 int fc_extract_run(const fc_extract_options *opt, fc_extract_result *res, fc_error *err);
-
-/* Extractor id (64 hex digits + NUL) for these parameters: SHA-256 of a canonical description of
- * (model SHA-256, layer, size, crop, preprocessing, dtype). The view is part of the cache key. */
-void fc_extractor_id(const char *model_sha256, const char *layer, int size, float crop,
-                     fc_preset preset, fc_dtype dtype, char out[65]);
-
-/* Model file facts (SHA-256 hex, default layer, declared size) from the catalog when the file is
- * unchanged, else computed (hashing and loading it) and recorded. */
-typedef struct fc_catalog fc_catalog;
-int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
-                   size_t layer_cap, int *height, int *width, fc_error *err);
 
 #endif

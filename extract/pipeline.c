@@ -79,6 +79,7 @@ static int read_file(const char *path, uint8_t **data, size_t *size, fc_error *e
     return rc;
 }
 
+/* Stops the run with e; only the first reason is kept (later ones follow from the stop). */
 static void set_abort(pipe_state *s, const fc_error *e) {
     if (!s->abort) {
         s->abort = 1;
@@ -104,7 +105,7 @@ static int prepare_item(pipe_state *s, size_t item, float *buf, fc_error *err) {
         if (want <= 0) {
             free(data);
             if (want == 0) return ITEM_SKIP;
-            fc_fail(err, FC_EINVAL, "aborted while reading %s", s->paths[item]);
+            fc_fail(err, FC_ECANCELLED, "aborted while reading %s", s->paths[item]);
             return ITEM_ABORT;
         }
     }
@@ -148,7 +149,7 @@ static void *worker(void *arg) {
     pthread_mutex_lock(&s->mu);
     if (!buf) { fc_fail(&err, FC_ENOMEM, "out of memory"); set_abort(s, &err); }
     while (!s->abort && s->next < s->n) {
-        if (cancelled(s)) { fc_fail(&err, FC_EINVAL, "cancelled"); set_abort(s, &err); break; }
+        if (cancelled(s)) { fc_fail(&err, FC_ECANCELLED, "cancelled"); set_abort(s, &err); break; }
         size_t item = s->next++;
         pthread_mutex_unlock(&s->mu);
         memset(&err, 0, sizeof err);
@@ -210,7 +211,7 @@ static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *er
             pthread_mutex_unlock(&s->mu);
             int stop = s->cb->on_bad ? s->cb->on_bad(s->cb->user, b.item, &b.err) : 0;
             pthread_mutex_lock(&s->mu);
-            if (stop) { fc_error e; fc_fail(&e, FC_EINVAL, "aborted"); set_abort(s, &e); }
+            if (stop) { fc_error e; fc_fail(&e, FC_ECANCELLED, "aborted"); set_abort(s, &e); }
         }
         int ready = -1;
         for (int i = 0; i < N_SLOTS; i++)
@@ -241,7 +242,7 @@ static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *er
         sl->state = SLOT_FREE;
         pthread_cond_broadcast(&s->changed);
         if (rc) { set_abort(s, err); break; }
-        if (stop) { fc_error e; fc_fail(&e, FC_EINVAL, "aborted"); set_abort(s, &e); }
+        if (stop) { fc_error e; fc_fail(&e, FC_ECANCELLED, "aborted"); set_abort(s, &e); }
     }
     int rc = 0;
     if (s->abort) {

@@ -45,9 +45,9 @@ typedef struct fc_pipeline_options {
 } fc_pipeline_options;
 
 /* Processes paths[0..n) and returns 0 when every item was processed, skipped or reported bad;
- * a negative code if a callback aborted (FC_EINVAL "aborted"), the run was cancelled (FC_EINTERNAL
- * is never used for that: FC_EINVAL with "cancelled"), or the network failed. Items already
- * delivered through on_batch stay delivered. Not reentrant on the same model from two threads
+ * FC_ECANCELLED when a callback asked to stop ("aborted") or opt->cancel was set ("cancelled");
+ * the engine's code when the network failed. Items already delivered through on_batch stay
+ * delivered. Not reentrant on the same model from two threads
  * unless each call has its own session (it does: the session is created inside). */
 int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, size_t n,
                     const fc_pipeline_callbacks *cb, fc_error *err);

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "engine/engine.h"
 #include "extract/resize-impl.h"
 
 void fc_resize_axis_free(fc_resize_axis *a) {
@@ -82,11 +81,10 @@ static const fc_resize_kernels scalar = {.name = "scalar", .hpass = hpass_scalar
 const fc_resize_kernels *fc_resize_by_name(const char *name) {
     if (!name) return NULL;
     if (!strcmp(name, "scalar")) return &scalar;
-    if (!strcmp(name, "avx2") && fc_kernels_by_name("avx2")) return &fc_resize_avx2;
+    if (!strcmp(name, "avx2") && fc_cpu()->best >= FC_ISA_AVX2) return &fc_resize_avx2;
     return NULL;
 }
 
 const fc_resize_kernels *fc_resize_best(void) {
-    /* the engine's choice (cpuid and FEATCACHE_ISA): anything above scalar has AVX2 */
-    return strcmp(fc_kernels_best()->name, "scalar") ? &fc_resize_avx2 : &scalar;
+    return fc_cpu_isa() >= FC_ISA_AVX2 ? &fc_resize_avx2 : &scalar; /* every level above has AVX2 */
 }

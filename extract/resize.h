@@ -2,8 +2,8 @@
  * per-axis coefficients (triangle filter widened by the downscale factor, normalised weights in
  * 22-bit fixed point) and the two passes, horizontal first with the intermediate rounded and
  * clamped to 8 bits, then vertical straight into float planes through a per-channel table.
- * Two implementations of each pass, portable C (the reference) and AVX2 (engine/kernels/
- * resize-avx2.c), give identical bytes and floats; fc_resize_best() picks one for this CPU.
+ * Two implementations of each pass, portable C (the reference) and AVX2 (extract/resize-avx2.c),
+ * give identical bytes and floats; fc_resize_best() picks one for this CPU.
  * Not here: cropping, flips and presets as such (preprocess.c decides them and passes pointers,
  * strides and the table). */
 #ifndef FC_RESIZE_H
@@ -40,9 +40,10 @@ typedef struct fc_resize_kernels {
                   int flip, float *out);
 } fc_resize_kernels;
 
-/* The AVX2 table when the CPU has AVX2 (and FEATCACHE_ISA does not force scalar), else scalar. */
+/* The AVX2 table when core/cpu.h allows the AVX2 level or above (the CPU has it and FEATCACHE_ISA
+ * does not force scalar), else scalar. */
 const fc_resize_kernels *fc_resize_best(void);
-/* "scalar" or "avx2" if supported by this CPU, else NULL (for tests). */
+/* "scalar" or "avx2" if supported by this CPU (whatever FEATCACHE_ISA says), else NULL (for tests). */
 const fc_resize_kernels *fc_resize_by_name(const char *name);
 
 /* The AVX2 table (extract/resize-avx2.c); use only through the functions above. */

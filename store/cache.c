@@ -59,6 +59,10 @@ static uint32_t get_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+const char *fc_dtype_name(fc_dtype dtype) {
+    return dtype == FC_DTYPE_F32 ? "f32" : dtype == FC_DTYPE_F16 ? "f16" : NULL;
+}
+
 static size_t dtype_size(int dtype) {
     return dtype == FC_DTYPE_F32 ? 4 : dtype == FC_DTYPE_F16 ? 2 : 0;
 }
@@ -225,15 +229,17 @@ static int mdb_fail(const fc_cache *c, int rc, const char *what, fc_error *err) 
     case MDB_BAD_VALSIZE: code = FC_EFORMAT; break;
     case MDB_VERSION_MISMATCH: code = FC_EUNSUPPORTED; break;
     case MDB_READERS_FULL:
-    case MDB_TXN_FULL:
-    case MDB_MAP_FULL: code = FC_ELIMIT; break;
+    case MDB_TXN_FULL: code = FC_ELIMIT; break;
+    case MDB_MAP_FULL: code = FC_EFULL; break;
+    case ENOSPC:
+    case EDQUOT: code = FC_ENOSPC; break;
     default: code = FC_EIO; break;
     }
     /* LMDB turns a short write (the file system filled up mid-write) into a bare EIO: say so */
     struct statvfs vfs;
     if ((rc == EIO || rc == ENOSPC) && statvfs(c->path, &vfs) == 0 &&
         (unsigned long long)vfs.f_bavail * vfs.f_frsize < DISK_FULL_BYTES)
-        return fc_fail(err, code, "%s: %s: no space left on device (%llu bytes free on its file system; %s); "
+        return fc_fail(err, FC_ENOSPC, "%s: %s: no space left on device (%llu bytes free on its file system; %s); "
                        "nothing of this transaction was written", c->path, what,
                        (unsigned long long)vfs.f_bavail * vfs.f_frsize, text);
     return fc_fail(err, code, "%s: %s: %s", c->path, what, text);
@@ -255,7 +261,7 @@ static int resize(fc_cache *c, int grow, size_t seen, const char *what, fc_error
         }
         if (seen >= c->max_map_size) {
             pthread_mutex_unlock(&c->mu);
-            return fc_fail(err, FC_ELIMIT,
+            return fc_fail(err, FC_EFULL,
                            "%s: %s: cache full: the map reached its %zu-byte limit (max_map_size); "
                            "nothing of this transaction was written",
                            c->path, what, c->max_map_size);
@@ -275,7 +281,7 @@ static int resize(fc_cache *c, int grow, size_t seen, const char *what, fc_error
         c->resizing = 0;
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
-        return fc_fail(err, FC_EINVAL,
+        return fc_fail(err, FC_ETIMEOUT,
                        "%s: %s: the map must be resized but %d transaction(s) of this process stayed "
                        "open for %d ms (end read transactions before writing)",
                        c->path, what, n, c->resize_wait_ms);
@@ -432,6 +438,7 @@ int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, 
     }
     if (!c->rdonly) {
         int dead;
+        /* best effort: a stale slot only holds a reader slot and old pages until a later open */
         mdb_reader_check(c->env, &dead);
     }
     MDB_envinfo info;

@@ -47,6 +47,9 @@
 
 typedef enum { FC_DTYPE_F32 = 1, FC_DTYPE_F16 = 2 } fc_dtype;
 
+/* "f32" or "f16" (as the catalog and run records spell them); NULL for anything else. */
+const char *fc_dtype_name(fc_dtype dtype);
+
 #define FC_FEATURE_MAX_RANK 4
 #define FC_FEATURE_HEADER_SIZE 32
 #define FC_FEATURE_KEY_SIZE 66
@@ -106,8 +109,9 @@ enum {
  * opened (read-only directory or file system) it opens without locking (MDB_NOLOCK), which is only
  * safe when nobody writes meanwhile (true for read-only media). opt may be NULL (defaults).
  * Errors: FC_EIO (cannot create/open, names the path and strerror; "no feature store" when a
- * read-only open finds none), FC_EFORMAT (not an LMDB file), FC_EUNSUPPORTED (LMDB version
- * mismatch), FC_EINVAL (NULL arguments, bad flags or options), FC_ENOMEM. On success *out is
+ * read-only open finds none), FC_ENOSPC (no room for the files), FC_EFORMAT (not an LMDB file),
+ * FC_EUNSUPPORTED (LMDB version mismatch), FC_EINVAL (NULL arguments, bad flags or options),
+ * FC_ENOMEM. On success *out is
  * owned by the caller (fc_cache_close); on error it is NULL. Do not open the same directory twice
  * in one process (LMDB's locks would break); thread-safe otherwise. */
 int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, fc_cache **out,
@@ -122,11 +126,11 @@ void fc_cache_close(fc_cache *c);
  * is written. When the map is full it grows (doubling, up to max_map_size) and the whole
  * transaction is retried; blocks while another process or thread writes. Errors: FC_EINVAL
  * (read-only cache, NULL data, bad dtype/rank, a dim of 0; names the record index), FC_ELIMIT
- * (a value over FC_FEATURE_MAX_BYTES; the store would exceed max_map_size, message says so;
- * too many dirty pages for one transaction), FC_EINVAL (map must grow but read transactions of
- * this process stayed open for resize_wait_ms), FC_EIO (disk full, I/O error: path and reason),
- * FC_ENOMEM. On any error nothing of this batch is stored and earlier commits are intact.
- * Thread-safe. */
+ * (a value over FC_FEATURE_MAX_BYTES; too many dirty pages for one transaction), FC_EFULL (the
+ * store would exceed max_map_size: "cache full"), FC_ETIMEOUT (the map must grow but read
+ * transactions of this process stayed open for resize_wait_ms), FC_ENOSPC (the file system is
+ * full), FC_EIO (I/O error: path and reason), FC_ENOMEM. On any error nothing of this batch is
+ * stored and earlier commits are intact. Thread-safe. */
 int fc_cache_put(fc_cache *c, const fc_feature *features, size_t n, fc_error *err);
 
 /* Checks n keys in one read transaction: present[i] = 1 when keys[i] is stored, else 0.

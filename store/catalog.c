@@ -169,6 +169,9 @@ static int sql_fail(const fc_catalog *cat, int rc, const char *what, fc_error *e
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
     case SQLITE_FORMAT: code = FC_EFORMAT; break;
+    case SQLITE_FULL: code = FC_ENOSPC; break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: code = FC_ETIMEOUT; break; /* after the busy timeout */
     default: code = FC_EIO; break;
     }
     const char *msg = cat->db ? sqlite3_errmsg(cat->db) : sqlite3_errstr(rc);
@@ -222,6 +225,8 @@ static int commit(fc_catalog *cat, const char *what, fc_error *err) {
     return simple(cat, S_COMMIT, what, err);
 }
 
+/* The caller reports the failure that made it roll back; a failed rollback leaves nothing
+ * committed either (SQLite rolls back when the connection closes). */
 static void rollback(fc_catalog *cat) {
     if (!sqlite3_get_autocommit(cat->db)) simple(cat, S_ROLLBACK, "rollback", NULL);
 }
@@ -306,7 +311,8 @@ static int open_rdonly(fc_catalog *cat, int busy_ms, fc_error *err) {
     int rc = db_connect(cat, cat->path, SQLITE_OPEN_READONLY, busy_ms, err), version = 0;
     if (rc) return rc;
     rc = read_user_version(cat, &version, err);
-    if (rc == FC_EIO) { /* e.g. no WAL index can be created in a read-only directory */
+    /* e.g. no WAL index can be created in a read-only directory (any I/O, locking or space failure) */
+    if (rc == FC_EIO || rc == FC_ETIMEOUT || rc == FC_ENOSPC) {
         sqlite3_close(cat->db);
         cat->db = NULL;
         char *uri = immutable_uri(cat->path);
@@ -702,10 +708,6 @@ static int dims_parse(const char *text, int *rank, uint32_t *dims) {
     return 0;
 }
 
-static const char *dtype_name(fc_dtype d) {
-    return d == FC_DTYPE_F32 ? "f32" : d == FC_DTYPE_F16 ? "f16" : NULL;
-}
-
 /* Compares the stored row (S_EX_GET columns) with x; returns the first differing column's name. */
 static const char *extractor_diff(sqlite3_stmt *s, const fc_catalog_extractor *x, const char *dims) {
     if (strcmp(col_text(s, 0), x->model_sha256) != 0) return "model_sha256";
@@ -714,7 +716,7 @@ static const char *extractor_diff(sqlite3_stmt *s, const fc_catalog_extractor *x
     if (sqlite3_column_double(s, 3) != x->crop) return "crop";
     if (strcmp(col_text(s, 4), x->preprocess) != 0) return "preprocess";
     if (strcmp(col_text(s, 5), x->views) != 0) return "views";
-    if (strcmp(col_text(s, 6), dtype_name(x->dtype)) != 0) return "dtype";
+    if (strcmp(col_text(s, 6), fc_dtype_name(x->dtype)) != 0) return "dtype";
     if (strcmp(col_text(s, 7), dims) != 0) return "dims";
     return NULL;
 }
@@ -728,7 +730,7 @@ int fc_catalog_extractor_register(fc_catalog *cat, const fc_catalog_extractor *x
         return fc_fail(err, FC_EINVAL, "%s: %s: NULL argument or field", cat->path, what);
     if (!is_hex64(x->id) || !is_hex64(x->model_sha256))
         return fc_fail(err, FC_EINVAL, "%s: %s: id and model_sha256 must be 64 hex digits", cat->path, what);
-    if (!dtype_name(x->dtype) || x->rank < 1 || x->rank > FC_FEATURE_MAX_RANK)
+    if (!fc_dtype_name(x->dtype) || x->rank < 1 || x->rank > FC_FEATURE_MAX_RANK)
         return fc_fail(err, FC_EINVAL, "%s: %s: %s: bad dtype %d or rank %d", cat->path, what, x->id,
                        (int)x->dtype, x->rank);
     for (int r = 0; r < x->rank; r++)
@@ -747,7 +749,7 @@ int fc_catalog_extractor_register(fc_catalog *cat, const fc_catalog_extractor *x
     sqlite3_bind_double(s, 6, x->crop);
     bind_text(s, 7, x->preprocess);
     bind_text(s, 8, x->views);
-    bind_text(s, 9, dtype_name(x->dtype));
+    bind_text(s, 9, fc_dtype_name(x->dtype));
     bind_text(s, 10, dims);
     sqlite3_bind_int64(s, 11, (int64_t)time(NULL));
     if ((rc = step_done(cat, s, what, err))) goto fail;

@@ -26,11 +26,12 @@
  *
  * Lifetime and threads: a handle is one SQLite connection; use it from one thread at a time (open
  * one per thread if needed). Many handles and processes may use the same catalog: writes are
- * serialised by SQLite and wait up to the busy timeout, then fail with FC_EIO ("database is
+ * serialised by SQLite and wait up to the busy timeout, then fail with FC_ETIMEOUT ("database is
  * locked"). Strings passed to callbacks are valid only during the call; callbacks must not call
  * back into the same handle. Errors name the catalog file and SQLite's reason: FC_EINVAL for
  * constraint violations (unknown dataset id, invalid JSON, duplicate...) and misuse, FC_EFORMAT for
- * a corrupt or foreign file, FC_EIO for locking, I/O and disk-full errors, FC_ENOMEM. */
+ * a corrupt or foreign file, FC_ETIMEOUT for locking, FC_ENOSPC when the disk is full ("database
+ * or disk is full"), FC_EIO for other I/O errors, FC_ENOMEM. */
 
 #include <stddef.h>
 #include <stdint.h>

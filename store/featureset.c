@@ -58,7 +58,7 @@ int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, co
     if (rc < 0) return rc;
     if (rc == 0) {
         names n = {.len = 0};
-        fc_catalog_dataset_list(cat, add_name, &n, NULL);
+        fc_catalog_dataset_list(cat, add_name, &n, NULL); /* only for the message: "none" if unreadable */
         return fc_fail(err, FC_EINVAL, "no data set named '%s' in the catalog (known: %s); run featcache extract first",
                        dataset, n.len ? n.buf : "none");
     }

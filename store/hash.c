@@ -61,13 +61,9 @@ void fc_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t blocks) {
     for (; blocks > 0; blocks--, p += 64) compress(h, p);
 }
 
-/* Whole blocks through SHA-NI when available (decided once; both give the same state). */
-static void blocks(uint32_t h[8], const uint8_t *p, size_t n) {
-    static int ni = -1; /* -1 unknown; every thread computes and stores the same answer */
-    int use = __atomic_load_n(&ni, __ATOMIC_RELAXED);
-    if (use < 0) __atomic_store_n(&ni, use = fc_sha256_ni_supported(), __ATOMIC_RELAXED);
-    if (use) fc_sha256_blocks_ni(h, p, n);
-    else fc_sha256_blocks_portable(h, p, n);
+int fc_sha256_ni_supported(void) {
+    const fc_cpu_features *c = fc_cpu(); /* the kernels' FEATCACHE_ISA=scalar also means portable */
+    return c->sha_ni && c->isa_env != FC_ISA_SCALAR;
 }
 
 void fc_sha256_init(fc_sha256 *s) {
@@ -76,6 +72,8 @@ void fc_sha256_init(fc_sha256 *s) {
     memcpy(s->h, H0, sizeof H0);
     s->bytes = 0;
     s->used = 0;
+    /* whole blocks through SHA-NI when allowed: both give the same state */
+    s->blocks = fc_sha256_ni_supported() ? fc_sha256_blocks_ni : fc_sha256_blocks_portable;
 }
 
 void fc_sha256_update(fc_sha256 *s, const void *data, size_t n) {
@@ -89,11 +87,11 @@ void fc_sha256_update(fc_sha256 *s, const void *data, size_t n) {
         p += take;
         n -= take;
         if (s->used < 64) return;
-        blocks(s->h, s->block, 1);
+        s->blocks(s->h, s->block, 1);
         s->used = 0;
     }
     if (n >= 64) {
-        blocks(s->h, p, n / 64);
+        s->blocks(s->h, p, n / 64);
         p += n / 64 * 64;
         n %= 64;
     }
@@ -107,12 +105,12 @@ void fc_sha256_final(fc_sha256 *s, uint8_t out[FC_SHA256_SIZE]) {
     s->block[s->used++] = 0x80;
     if (s->used > 56) {
         memset(s->block + s->used, 0, 64 - s->used);
-        blocks(s->h, s->block, 1);
+        s->blocks(s->h, s->block, 1);
         s->used = 0;
     }
     memset(s->block + s->used, 0, 56 - s->used);
     for (int i = 0; i < 8; i++) s->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
-    blocks(s->h, s->block, 1);
+    s->blocks(s->h, s->block, 1);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(s->h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);

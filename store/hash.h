@@ -23,6 +23,7 @@ typedef struct fc_sha256 {
     uint64_t bytes;      /* total message length so far */
     uint8_t block[64];   /* pending partial block */
     size_t used;         /* bytes in block */
+    void (*blocks)(uint32_t h[8], const uint8_t *p, size_t n); /* SHA-NI or portable, chosen by init */
 } fc_sha256;
 
 /* Starts a new digest. Never fails. */

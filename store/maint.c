@@ -46,12 +46,14 @@ typedef struct extractor_sets {
     fc_catalog *cat;
 } extractor_sets;
 
+/* The catalog takes only 64-hex-digit ids, so a malformed one was edited in by hand; it names no
+ * stored key (keys hold the decoded bytes), so skipping it changes no verdict. */
 static int add_known(void *user, const fc_catalog_extractor *x) {
     uint8_t h[32];
     return fc_hex_decode(x->id, h, 32, NULL) ? 0 : hs_add(&((extractor_sets *)user)->known, h);
 }
 
-static int add_used(void *user, const char *id) {
+static int add_used(void *user, const char *id) { /* as add_known */
     uint8_t h[32];
     return fc_hex_decode(id, h, 32, NULL) ? 0 : hs_add(user, h);
 }
@@ -202,7 +204,7 @@ int fc_verify(fc_catalog *cat, fc_cache *cache, void (*problem)(void *user, cons
         rc = fc_catalog_dataset_extractors(cat, info[d].id, add_id, &ids, err);
         for (size_t e = 0; e < ids.n && rc == 0; e++) {
             missing_state m = {.v = &v, .cache = cache, .ex_hex = ids.id[e], .dataset = info[d].name, .err = err};
-            if (fc_hex_decode(ids.id[e], m.extractor, 32, NULL)) continue;
+            if (fc_hex_decode(ids.id[e], m.extractor, 32, NULL)) continue; /* as add_known */
             rc = fc_catalog_item_list(cat, info[d].id, FC_ITEMS_OK, check_item, &m, err);
             if (!rc) rc = m.rc;
         }
@@ -259,7 +261,7 @@ int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_e
             rc = fc_cache_delete_extractor(cache, g.dead_extractors.h[i], &n, err);
             char hex[65];
             fc_hex_encode(g.dead_extractors.h[i], 32, hex);
-            fc_error ignored;
+            fc_error ignored; /* its features are gone; a row left behind is removed by the next gc */
             if (rc == 0 && hs_has(&ex.known, g.dead_extractors.h[i])) fc_catalog_extractor_delete(cat, hex, &ignored);
         }
         rep->features_deleted += n;

@@ -13,7 +13,7 @@ extern const uint32_t fc_sha256_k[64]; /* FIPS 180-4 4.2.2 round constants */
 void fc_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t blocks);
 /* The same with the x86 SHA extensions; call only when fc_sha256_ni_supported(). */
 void fc_sha256_blocks_ni(uint32_t h[8], const uint8_t *p, size_t blocks);
-/* 1 when this CPU has SHA-NI, SSSE3 and SSE4.1 and FEATCACHE_ISA is not "scalar". */
+/* 1 when core/cpu.h found SHA-NI, SSSE3 and SSE4.1 and FEATCACHE_ISA is not "scalar". */
 int fc_sha256_ni_supported(void);
 
 #endif

@@ -1,25 +1,11 @@
 /* SHA-256 block compression with the x86 SHA extensions (SHA-NI: sha256rnds2 does two rounds,
  * sha256msg1/msg2 the message schedule), compiled through a target attribute and called only when
- * cpuid reports them (store/hash.c decides). Same results as the portable compress() in hash.c,
+ * core/cpu.h reports them (store/hash.c decides). Same results as the portable compress() in hash.c,
  * which stays the reference (tests/store/test_hash.c compares the two on random data).
  * The state is kept in the instruction's lane order: ABEF in one register, CDGH in the other. */
-#include <cpuid.h>
 #include <immintrin.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "store/sha256_impl.h"
-
-int fc_sha256_ni_supported(void) {
-    const char *isa = getenv("FEATCACHE_ISA"); /* the kernels' override also forces portable hashing */
-    if (isa && !strcmp(isa, "scalar")) return 0;
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    int sha = (b >> 29) & 1; /* CPUID.(EAX=7,ECX=0):EBX.SHA[bit 29] */
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    int ssse3 = (c >> 9) & 1, sse41 = (c >> 19) & 1;
-    return sha && ssse3 && sse41;
-}
 
 #define SHA_TARGET __attribute__((target("sha,ssse3,sse4.1")))
 

@@ -1,34 +1,13 @@
-/* Kernel-table dispatch: picks the fastest table the CPU supports (cpuid through GCC's
- * __builtin_cpu_supports, which also checks that the OS saves the wide registers), honours the
- * FEATCACHE_ISA override, sizes packed buffers, and holds the scalar activation every table shares.
- * Not here: any kernel arithmetic beyond one activation value; no state is cached (each call re-reads
- * cpuid and the environment, both cheap), so there is nothing to initialize or free. */
+/* Kernel-table dispatch: maps the ISA level core/cpu.h allows (cpuid and the FEATCACHE_ISA
+ * override, read once per process there) to a table, sizes packed buffers, and holds the scalar
+ * activation every table shares. Not here: CPU detection, any kernel arithmetic beyond one
+ * activation value; there is nothing to initialize or free. */
 #include "engine/kernels/kernels.h"
 
-#include <cpuid.h>
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "core/core.h"
 #include "engine/kernels/internal.h"
-
-/* F16C from cpuid leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c"). */
-static int cpu_has_f16c(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-}
-
-static int cpu_has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
-}
-
-static int cpu_has_avx512(void) {
-    __builtin_cpu_init();
-    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq");
-}
 
 /* Tables from slowest to fastest. */
 static const fc_kernels *table_at(int level) {
@@ -40,32 +19,11 @@ static const fc_kernels *table_at(int level) {
     return NULL;
 }
 
-static int supported_level(void) {
-    if (cpu_has_avx512()) return 2;
-    if (cpu_has_avx2()) return 1;
-    return 0;
-}
-
-static int level_of(const char *name) {
-    for (int l = 0; l <= 2; l++)
-        if (strcmp(table_at(l)->name, name) == 0) return l;
-    return -1;
-}
-
-const fc_kernels *fc_kernels_best(void) {
-    int level = supported_level();
-    const char *env = getenv("FEATCACHE_ISA");
-    if (env && *env) {
-        int want = level_of(env);
-        if (want >= 0 && want < level) level = want; /* only ever lowers; unknown names ignored */
-    }
-    return table_at(level);
-}
+const fc_kernels *fc_kernels_best(void) { return table_at(fc_cpu_isa()); }
 
 const fc_kernels *fc_kernels_by_name(const char *name) {
-    if (!name) return NULL;
-    int l = level_of(name);
-    if (l < 0 || l > supported_level()) return NULL;
+    int l = fc_isa_from_name(name);
+    if (l < 0 || l > (int)fc_cpu()->best) return NULL;
     return table_at(l);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core.h"
 #include "engine/kernels/kernels.h"
 #include "tests/support/check.h"
 
@@ -817,21 +818,10 @@ static void test_dispatch(void) {
     REQUIRE(best != NULL && s != NULL, "best/scalar table missing");
     CHECK(fc_kernels_by_name("bogus") == NULL, "unknown name gives a table");
     CHECK(fc_kernels_by_name(best->name) == best, "best is not available by its name");
-    const char *old = getenv("FEATCACHE_ISA");
-    char *saved = old ? strdup(old) : NULL;
-    setenv("FEATCACHE_ISA", "scalar", 1);
-    CHECK(fc_kernels_best() == s, "FEATCACHE_ISA=scalar ignored");
-    setenv("FEATCACHE_ISA", "nonsense", 1);
-    CHECK(fc_kernels_best() == best, "unknown FEATCACHE_ISA changed the choice");
-    setenv("FEATCACHE_ISA", "avx512", 1); /* never raises above what the CPU has */
-    CHECK(fc_kernels_best() == best, "FEATCACHE_ISA=avx512 gave %s", fc_kernels_best()->name);
-    if (fc_kernels_by_name("avx2") && fc_kernels_by_name("avx512")) {
-        setenv("FEATCACHE_ISA", "avx2", 1);
-        CHECK(fc_kernels_best() == fc_kernels_by_name("avx2"), "FEATCACHE_ISA=avx2 ignored");
-    }
-    if (saved) setenv("FEATCACHE_ISA", saved, 1);
-    else unsetenv("FEATCACHE_ISA");
-    free(saved);
+    /* FEATCACHE_ISA is read once per process (core/cpu.h); tests/core/test_cpu.c runs children
+     * with each value */
+    CHECK(best == fc_kernels_by_name(fc_isa_name(fc_cpu_isa())), "best %s, allowed level %s", best->name,
+          fc_isa_name(fc_cpu_isa()));
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         CHECK(fc_kernels_by_name("avx2") != NULL, "CPU has AVX2+FMA but no avx2 table");
     CHECK(fc_kernels_packed_a_floats(s, 5, 3) == 2 * 4 * 3, "packed A size");

@@ -1,6 +1,7 @@
 /* Extraction pipeline: features from decode workers + batched inference equal the features of the
  * same files run one at a time (bitwise: an image's result must not depend on its batch), bad files
- * are reported with their reason without stopping the run, and on_bytes can skip items. */
+ * are reported with their reason without stopping the run, on_bytes can skip items, and a cancel
+ * flag or a callback asking to stop ends the run with FC_ECANCELLED. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,10 @@
 
 typedef struct result {
     float feat[MAXI][2][1280];
-    int got[MAXI], bad[MAXI], skip_odd;
+    int got[MAXI], bad[MAXI], skip_odd, stop;
+    volatile int cancel;
     char reason[MAXI][sizeof(((fc_error *)0)->msg)];
+    fc_error err;
 } result;
 
 static int on_bytes(void *user, size_t item, const uint8_t *data, size_t size) {
@@ -39,17 +42,17 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
         for (int v = 0; v < n_views; v++)
             memcpy(r->feat[items[i]][v], (const float *)outputs[0]->data + ((int64_t)i * n_views + v) * d, (size_t)d * sizeof(float));
     for (int i = 0; i < n_items; i++) r->got[items[i]]++;
-    return 0;
+    return r->stop;
 }
 
 static int run(const fc_model *m, const char *const *paths, size_t n, int batch, int views, result *r) {
     static const int view_ids[2] = {FC_VIEW_ORIG, FC_VIEW_FLIP};
     fc_pipeline_options o = {.model = m, .pre = {.width = 224, .height = 224, .crop = 1, .preset = FC_PRESET_TF},
-                             .views = view_ids, .n_views = views, .batch = batch, .threads = 2, .decode_threads = 2};
+                             .views = view_ids, .n_views = views, .batch = batch, .threads = 2, .decode_threads = 2,
+                             .cancel = &r->cancel};
     fc_pipeline_callbacks cb = {.user = r, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
-    fc_error err = {0};
-    int rc = fc_pipeline_run(&o, paths, n, &cb, &err);
-    if (rc) printf("  pipeline: %s\n", err.msg);
+    int rc = fc_pipeline_run(&o, paths, n, &cb, &r->err);
+    if (rc && !r->cancel && !r->stop) printf("  pipeline: %s\n", r->err.msg);
     return rc;
 }
 
@@ -112,6 +115,20 @@ static void test_pipeline_batches_and_bad_files(void) {
     c->skip_odd = 1;
     CHECK(run(m, paths, 8, 4, 1, c) == 0, "skip run failed");
     for (int i = 0; i < 8; i++) CHECK(c->got[i] == !(i % 2), "item %d delivered %d times with skipping", i, c->got[i]);
+
+    /* the caller stops the run: by the cancel flag (set before it starts: nothing is delivered), or
+     * by on_batch returning non-zero (after the first batch) */
+    memset(c, 0, sizeof *c);
+    c->cancel = 1;
+    int rc = run(m, paths, 8, 2, 1, c);
+    CHECK(rc == FC_ECANCELLED && !strcmp(c->err.msg, "cancelled"), "cancel flag: rc %d '%s'", rc, c->err.msg);
+    int delivered = 0;
+    for (int i = 0; i < 8; i++) delivered += c->got[i];
+    CHECK(delivered == 0, "%d items delivered after a cancel before the start", delivered);
+    memset(c, 0, sizeof *c);
+    c->stop = 1;
+    rc = run(m, paths, 8, 2, 1, c);
+    CHECK(rc == FC_ECANCELLED && !strcmp(c->err.msg, "aborted"), "on_batch stop: rc %d '%s'", rc, c->err.msg);
     free(a);
     free(b);
     free(c);

@@ -1,7 +1,8 @@
 /* Tests for the SQLite catalog (store/catalog.c): schema, WAL mode and the version check, a file
  * that is not a database; idempotent upserts (names quoted literally, rows updated in place, pruning
  * after a rescan); bad items with their reasons and the counts per data set; runs and their states;
- * extractors registered once; foreign keys, cascades, and a batch failing half-way rolled back whole.
+ * extractors registered once; foreign keys, cascades, and a batch failing half-way rolled back whole;
+ * a writer holding the catalog past the busy timeout (FC_ETIMEOUT).
  * Everything lives in a private temporary folder. */
 #include "store/catalog.h"
 #include "store/hash.h"
@@ -343,11 +344,33 @@ static void test_catalog_foreign_keys(void) {
     fc_catalog_close(cat);
 }
 
+/* A writer that holds the catalog longer than the busy timeout: FC_ETIMEOUT naming the file. */
+static void test_catalog_locked_times_out(void) {
+    fc_catalog *cat = NULL;
+    fc_error err = {0};
+    const char *dir = fc_test_path("cat-lock");
+    REQUIRE(fc_catalog_open(dir, 0, 50, &cat, &err) == 0, "%s", err.msg);
+    char db[600];
+    snprintf(db, sizeof db, "%s/catalog.sqlite", dir);
+    sqlite3 *h = NULL;
+    REQUIRE(sqlite3_open(db, &h) == SQLITE_OK && sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+            "cannot lock %s", db);
+    int64_t ds;
+    int rc = fc_catalog_dataset_upsert(cat, "d", "/d", "csv", &ds, &err);
+    CHECK(rc == FC_ETIMEOUT && strstr(err.msg, "catalog.sqlite") && strstr(err.msg, "locked"), "rc %d: %s", rc,
+          err.msg);
+    sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(h);
+    CHECK(fc_catalog_dataset_upsert(cat, "d", "/d", "csv", &ds, &err) == 0, "after the lock: %s", err.msg);
+    fc_catalog_close(cat);
+}
+
 int main(void) {
     RUN(test_catalog_schema);
     RUN(test_catalog_upserts_idempotent);
     RUN(test_catalog_bad_items);
     RUN(test_catalog_runs);
     RUN(test_catalog_foreign_keys);
+    RUN(test_catalog_locked_times_out);
     return check_done();
 }

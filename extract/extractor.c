@@ -1,0 +1,57 @@
+/* fc_extractor_id and fc_model_facts (see extractor.h). */
+#include "extract/extractor.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/engine.h"
+
+void fc_extractor_id(const char *model_sha256, const char *layer, int size, float crop,
+                     fc_preset preset, fc_dtype dtype, char out[65]) {
+    /* The version names featcache's own image -> tensor path (decoding, DCT policy, resize): bump it
+     * whenever that changes, so features made the old way are never served for the new. */
+    char desc[1024];
+    int n = snprintf(desc, sizeof desc,
+                     "featcache-extractor/2\nmodel=%s\nlayer=%s\nsize=%dx%d\ncrop=%.6f\npreprocess=%s\n"
+                     "dtype=%s\n", model_sha256, layer, size, size, crop > 0 && crop < 1 ? crop : 1.0,
+                     fc_preset_name(preset), dtype == FC_DTYPE_F16 ? "f16" : "f32");
+    uint8_t h[32];
+    fc_sha256_digest(desc, (size_t)(n < (int)sizeof desc ? n : (int)sizeof desc - 1), h);
+    fc_hex_encode(h, 32, out);
+}
+
+int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
+                   size_t layer_cap, int *height, int *width, fc_error *err) {
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(model_path, real) || stat(real, &st) != 0)
+        return fc_fail(err, FC_EIO, "%s: %s", model_path, strerror(errno));
+    fc_catalog_model m = {.path = real, .size = st.st_size,
+                          .mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+    int rc = fc_catalog_model_get(cat, &m, err);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        uint8_t h[32];
+        if ((rc = fc_sha256_file(real, h, NULL, err))) return rc;
+        fc_hex_encode(h, 32, m.sha256);
+        fc_model *model = NULL;
+        if ((rc = fc_model_load(model_path, NULL, &model, err))) return rc;
+        snprintf(m.default_layer, sizeof m.default_layer, "%s", fc_model_default_feature(model));
+        int64_t d[4];
+        fc_model_input_dims(model, d);
+        m.height = (int)d[2];
+        m.width = (int)d[3];
+        fc_model_free(model);
+        fc_error ignored; /* the row is only a shortcut for next time (and the catalog may be read-only) */
+        fc_catalog_model_put(cat, &m, &ignored);
+    }
+    memcpy(sha256, m.sha256, 65);
+    snprintf(default_layer, layer_cap, "%s", m.default_layer);
+    *height = m.height;
+    *width = m.width;
+    return 0;
+}
