@@ -101,6 +101,13 @@ static void test_unknown_op(void) {
     ob_write(m, tmp("unknown_op.onnx"));
     EXPECT_ERROR(tmp("unknown_op.onnx"), FC_EUNSUPPORTED, "FancyAttention");
     EXPECT_ERROR(tmp("unknown_op.onnx"), FC_EUNSUPPORTED, "attn_block_7");
+    /* the engine's internal depthwise-block op is not an ONNX op a file may name */
+    m = ob_new(13);
+    ob_input(m, "x", 1, 3, 8, 8);
+    ob_output(m, "y");
+    ob_node(m, "FcDepthwiseBlock", "block_1", "x", "y");
+    ob_write(m, tmp("internal_op.onnx"));
+    EXPECT_ERROR(tmp("internal_op.onnx"), FC_EUNSUPPORTED, "FcDepthwiseBlock");
     m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
     ob_output(m, "y");
