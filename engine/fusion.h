@@ -2,7 +2,7 @@
  * own computation (an activation, a residual Add) and, for a depthwise block, the Conv nodes it
  * computes together with its own. graph_opt.c is the only writer (it allocates fc_node.fusion the
  * first time it fuses something into a node; fc_graph_free frees it). Readers: the ops that take an
- * epilogue (conv.c, conv_block.c, gemm.c); session.c for the residual's shape check and the block
+ * epilogue (conv.c, conv_block.c, gemm.c); plan.c for the residual's shape check and the block
  * size in profiles. Not here: the rewrites (graph_opt.c), how a block runs (ops/conv_block.c). */
 #ifndef FC_FUSION_H
 #define FC_FUSION_H

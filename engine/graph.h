@@ -1,7 +1,7 @@
 /* In-memory graph (IR) that the ONNX importer builds and the optimizer rewrites: values (tensors by
  * name) and nodes (operators) with their attributes. Owned by fc_model; immutable once the model is
  * loaded, so sessions on several threads may read it. Not here: protobuf parsing (onnx_import.c),
- * execution state (session.c). */
+ * execution state (plan.c). */
 #ifndef FC_GRAPH_H
 #define FC_GRAPH_H
 

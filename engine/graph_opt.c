@@ -243,7 +243,7 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
             continue;
         }
         /* Residual: Conv -> Add(other) [-> activation]. The other operand must have the conv output's
-         * shape; session.c checks that and refuses a mismatch. */
+         * shape; plan.c checks that and refuses a mismatch. */
         if (!strcmp(c->op_type, "Conv") && !strcmp(dn->op_type, "Add") && dn->n_in == 2) {
             int other = dn->in[0] == v ? dn->in[1] : dn->in[0];
             if (other < 0 || other == v || g->values[other].c.data) continue;

@@ -3,7 +3,7 @@
  * that only rewrites create (the depthwise block, conv_block.c) are not registered.
  * Lifecycle: prepare (model load: check attributes, pack constant weights into node->state), infer
  * (session creation: output shapes from input shapes, scratch size), run (inference).
- * Not here: graph rewriting (graph_opt.c), memory planning (session.c). */
+ * Not here: graph rewriting (graph_opt.c), memory planning (plan.c). */
 #ifndef FC_OPS_H
 #define FC_OPS_H
 
