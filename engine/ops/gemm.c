@@ -193,5 +193,10 @@ static int matmul_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     return 0;
 }
 
+/* Without packed weights (two run-time operands) there is no state: K is A's last dim. */
+static double matmul_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
+    return 2.0 * (double)fc_tensor_count(out) * (double)in[0].dims[in[0].rank - 1];
+}
+
 const fc_op_def fc_op_matmul = {.name = "MatMul", .prepare = matmul_prepare, .infer = matmul_infer,
-                                .run = matmul_run, .free_state = gemm_free, .flops = gemm_flops};
+                                .run = matmul_run, .free_state = gemm_free, .flops = matmul_flops};
