@@ -39,7 +39,8 @@ static int gather_outputs(fc_batch_runner *r, fc_error *err) {
         const fc_tensor *t0 = fc_plan_output(r->slice[0], o);
         for (int i = 0; i < r->n_slices; i++) {
             const fc_tensor *t = fc_plan_output(r->slice[i], o);
-            int same = t->rank >= 1 && t->rank == t0->rank && t->dtype == t0->dtype && t->dims[0] == r->first[i + 1] - r->first[i];
+            int same = t->rank >= 1 && t->rank == t0->rank && t->dtype == t0->dtype &&
+                       t->dims[0] == r->first[i + 1] - r->first[i];
             for (int d = 1; same && d < t->rank; d++) same = t->dims[d] == t0->dims[d];
             if (!same) return 1;
         }

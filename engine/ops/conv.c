@@ -300,7 +300,7 @@ static void scratch_parts(const fc_conv *s, const chunk_plan *c, const fc_window
     *ct = c->flat ? ((size_t)(s->cout / s->group) * s->k->nr + 15) / 16 * 16 : 0;
 }
 
-static int is_direct(const fc_conv *s, const fc_window *w) {
+int fc_conv_direct(const fc_conv *s, const fc_window *w) {
     return s->kh == 1 && s->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 &&
            w->pb == 0 && w->pr == 0;
 }
@@ -319,7 +319,7 @@ static gemm_plan plan_gemm(const fc_conv *s, const fc_window *w, int64_t N, int 
     const fc_kernels *k = s->k;
     int64_t P = (int64_t)w->oh * w->ow;
     int mg = s->cout / s->group;
-    gemm_plan g = {.c = plan_chunks(k->nr, N, P, threads), .direct = is_direct(s, w), .msplit = 1};
+    gemm_plan g = {.c = plan_chunks(k->nr, N, P, threads), .direct = fc_conv_direct(s, w), .msplit = 1};
     int64_t tasks = g.c.count * s->group;
     /* Few tasks (batch 1, small late layers): also split output channels so both cores work. */
     while (tasks * g.msplit < 2 * threads && mg / (g.msplit * 2) >= 2 * k->mr) g.msplit *= 2;

@@ -3,18 +3,10 @@
  * projection with its depthwise producer and that one's producer, the expansion (MobileNet's
  * inverted residual: x -> 1x1 expand -> depthwise kxk -> project [+ x]; or the stem convolution
  * before the first depthwise); or a depthwise Conv whose output has other uses (EfficientNet's
- * squeeze-and-excitation) with only its expansion: the same bands without the projection. Per
- * image, a band of R output rows needs a few rows of the expanded tensor: they are computed into a
- * small buffer (rows shared with the previous band are kept), the depthwise kernel turns them into R
- * rows of its output, and the projection GEMM writes R rows of the block's output. The expanded
- * tensor (up to 6x the block's channels) never exists whole, so it stays in L2 instead of going to
- * memory and back twice. The same GEMM and depthwise kernels as the separate Convs run on the same
- * operands, and both compute an element independently of the rest of the call, so the result is
- * bitwise the unfused one (tests/engine/test_conv_block.c). Small planes (7x7) gain nothing from
- * bands and would fill fewer GEMM panels than the whole-batch path (whose columns span images), so
- * there the three Convs run one after the other on scratch. The two constants below were tuned on
- * MobileNetV2 (bench --profile). Built on the convolution primitives (conv_prim.h), which know
- * nothing of blocks. Not here: finding blocks (graph_opt.c), the kernels, plain Convs (conv.c). */
+ * squeeze-and-excitation) with only its expansion. The result is bitwise the one the Convs give one
+ * after the other (tests/engine/test_conv_block.c). Built on the convolution primitives
+ * (conv_prim.h), which know nothing of blocks. Not here: finding blocks (graph_opt.c), the kernels,
+ * plain Convs (conv.c). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +27,16 @@ typedef struct block_convs {
                             is the depthwise */
 } block_convs;
 
-/* Everything a banded run needs besides the tensors. */
+/* Bands: per image, a band of band_rows output rows needs a few rows of the expanded tensor; they are
+ * computed into a small buffer (rows shared with the previous band are kept), the depthwise kernel
+ * turns them into band_rows rows of its output, and the projection GEMM writes those rows of the
+ * block's output. The expanded tensor (up to 6x the block's channels) never exists whole, so it
+ * stays in L2 instead of going to memory and back twice. The same GEMM and depthwise kernels as the
+ * separate Convs run on the same operands, and both compute an element independently of the rest
+ * of the call, hence the same bits. Small planes (7x7) gain nothing from bands and would fill fewer
+ * GEMM panels than the whole-batch path (whose columns span images), so there the Convs run one
+ * after the other on scratch (run_unfused). BAND_MIN_P and BAND_BYTES were tuned on MobileNetV2
+ * (bench --profile). Everything a banded run needs besides the tensors: */
 typedef struct block {
     const fc_conv *expansion, *depthwise, *projection; /* expansion and projection may be NULL */
     fc_window expansion_win, dw_win;
@@ -64,7 +65,8 @@ static void band_parts(block *b, const fc_kernels *k) {
                                           : 0;
     b->floats.expanded = b->expansion ? round16((size_t)b->ce * b->in_rows * b->W) : 0;
     b->floats.dw_rows = b->projection ? round16((size_t)b->ce * b->band_rows * b->OW) : 0;
-    b->floats.project_b = b->projection ? round16(fc_kernels_packed_b_floats(k, b->ce, b->band_rows * b->OW)) : 0;
+    b->floats.project_b =
+        b->projection ? round16(fc_kernels_packed_b_floats(k, b->ce, b->band_rows * b->OW)) : 0;
 }
 
 static size_t band_floats(const block *b) {
@@ -84,9 +86,7 @@ static int block_setup(block *b, const block_convs *c, const fc_tensor *x, const
     int rc = fc_conv_window(b->depthwise, te, &b->dw_win, err);
     if (!rc && b->expansion) rc = fc_conv_window(b->expansion, x, &b->expansion_win, err);
     if (rc) return rc;
-    const fc_window *ew = &b->expansion_win;
-    b->expand_im2col = b->expansion && !(b->expansion->kh == 1 && b->expansion->kw == 1 && ew->sh == 1 &&
-                                         ew->sw == 1 && ew->pt == 0 && ew->pl == 0 && ew->pb == 0 && ew->pr == 0);
+    b->expand_im2col = b->expansion && !fc_conv_direct(b->expansion, &b->expansion_win);
     b->band_rows = 1;
     while (b->band_rows < b->OH) {
         b->band_rows++;
@@ -160,9 +160,9 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
         /* without a projection the depthwise rows are the output */
         float *dst = b->projection ? dw_rows : y + (ptrdiff_t)o0 * b->OW;
         ptrdiff_t ocs = b->projection ? ncol : (ptrdiff_t)b->OH * b->OW;
-        k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->depthwise->dw_weights, w->kh, w->kw, w->sh, w->sw,
-                         lo - top, w->pl, w->dil_h, w->dil_w, b->depthwise->bias, &b->depthwise->act, dst, ocs, rows,
-                         b->OW, 0);
+        k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->depthwise->dw_weights, w->kh, w->kw,
+                         w->sh, w->sw, lo - top, w->pl, w->dil_h, w->dil_w, b->depthwise->bias,
+                         &b->depthwise->act, dst, ocs, rows, b->OW, 0);
         if (!b->projection) continue;
         k->pack_b(b->ce, ncol, dw_rows, ncol, 1, project_b);
         fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act,

@@ -35,6 +35,9 @@ void fc_conv_free(fc_conv *c);
 
 /* Window of c on input x (N, C, H, W): FC_EUNSUPPORTED (not 4-D), FC_ESHAPE (channels, sizes). */
 int fc_conv_window(const fc_conv *c, const fc_tensor *x, fc_window *w, fc_error *err);
+/* 1 when c on window w reads output pixel (y, x) from input pixel (y, x) alone (1x1, stride 1, no
+ * padding): its GEMM's B is the input itself, no im2col. */
+int fc_conv_direct(const fc_conv *c, const fc_window *w);
 /* y's shape (N, cout, OH, OW) for input x, and *work = the scratch bytes fc_conv_run needs with
  * `threads` threads (0 for the depthwise path). Errors as fc_conv_window. */
 int fc_conv_infer(const fc_conv *c, const fc_tensor *x, fc_tensor *y, size_t *work, int threads,
