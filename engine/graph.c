@@ -66,6 +66,7 @@ void fc_graph_free(fc_graph *g) {
         free(n->op_type);
         free(n->in);
         free(n->out);
+        free(n->fusion);
     }
     for (int v = 0; v < g->n_values; v++) {
         free(g->values[v].name);
@@ -138,8 +139,6 @@ int fc_graph_add_node(fc_graph *g, const char *name, const char *op_type, int n_
     }
     fc_node *n = &g->nodes[g->n_nodes];
     memset(n, 0, sizeof *n);
-    n->residual = -1;
-    n->pre_dw = n->pre_expand = -1;
     n->name = strdup(name ? name : "");
     n->op_type = strdup(op_type);
     n->in = calloc((size_t)n_in + 1, sizeof(int));
@@ -184,7 +183,7 @@ int fc_attr_ints(const fc_node *n, const char *name, int64_t *out, int max) {
     return a->n;
 }
 
-/* Marks nodes needed for the requested outputs (reverse reachability through inputs/residuals). */
+/* Marks nodes needed for the requested outputs (reverse reachability through inputs). */
 static int mark_live(fc_graph *g, char *live) {
     int *stack = malloc(((size_t)g->n_nodes + 1) * sizeof *stack);
     if (!stack) return -1;
@@ -195,8 +194,8 @@ static int mark_live(fc_graph *g, char *live) {
     }
     while (sp > 0) {
         const fc_node *n = &g->nodes[stack[--sp]];
-        for (int i = 0; i <= n->n_in; i++) {
-            int v = i < n->n_in ? n->in[i] : n->residual;
+        for (int i = 0; i < n->n_in; i++) {
+            int v = n->in[i];
             if (v < 0) continue;
             int p = g->values[v].producer;
             if (p >= 0 && !live[p] && !g->nodes[p].dead) { live[p] = 1; stack[sp++] = p; }
@@ -219,8 +218,8 @@ int fc_graph_finalize(fc_graph *g, fc_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (!live[i]) { g->nodes[i].dead = 1; continue; }
         const fc_node *n = &g->nodes[i];
-        for (int k = 0; k <= n->n_in; k++) {
-            int v = k < n->n_in ? n->in[k] : n->residual;
+        for (int k = 0; k < n->n_in; k++) {
+            int v = n->in[k];
             if (v < 0) continue;
             const fc_value *val = &g->values[v];
             if (val->producer < 0 && !val->c.data && !val->is_input) {
@@ -238,8 +237,8 @@ int fc_graph_finalize(fc_graph *g, fc_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (!live[i]) continue;
         const fc_node *n = &g->nodes[i];
-        for (int k = 0; k <= n->n_in; k++) {
-            int v = k < n->n_in ? n->in[k] : n->residual;
+        for (int k = 0; k < n->n_in; k++) {
+            int v = n->in[k];
             if (v >= 0 && g->values[v].producer >= 0) clist[cstart[v] + fill[v]++] = i;
         }
     }
@@ -278,8 +277,8 @@ int fc_graph_finalize(fc_graph *g, fc_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (!live[i]) continue;
         const fc_node *n = &g->nodes[i];
-        for (int k = 0; k <= n->n_in; k++) {
-            int v = k < n->n_in ? n->in[k] : n->residual;
+        for (int k = 0; k < n->n_in; k++) {
+            int v = n->in[k];
             if (v >= 0) g->values[v].n_uses++;
         }
     }

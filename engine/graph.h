@@ -1,12 +1,11 @@
 /* In-memory graph (IR) that the ONNX importer builds and the optimizer rewrites: values (tensors by
  * name) and nodes (operators) with their attributes. Owned by fc_model; immutable once the model is
  * loaded, so sessions on several threads may read it. Not here: protobuf parsing (onnx_import.c),
- * execution state (session.c). */
+ * execution state (plan.c). */
 #ifndef FC_GRAPH_H
 #define FC_GRAPH_H
 
 #include "core/core.h"
-#include "engine/kernels/kernels.h"
 #include "engine/tensor.h"
 
 enum { FC_ATTR_FLOAT = 1, FC_ATTR_INT, FC_ATTR_STRING, FC_ATTR_TENSOR, FC_ATTR_FLOATS, FC_ATTR_INTS };
@@ -28,33 +27,31 @@ typedef struct fc_value {
     int dtype;      /* FC_F32 / FC_I64 */
     fc_tensor c;    /* c.data != NULL: constant known at load (initializer, Constant, folded weights) */
     int producer;   /* node index, or -1 for graph input / constant */
-    int n_uses;     /* live node inputs (and epilogue residuals) reading it */
+    int n_uses;     /* live node inputs reading it */
     int is_input;   /* the graph's data input */
     int decl_rank;  /* declared shape of a graph input (dims -1 when symbolic), 0 = unknown */
     int64_t decl_dims[FC_MAX_RANK];
 } fc_value;
 
 struct fc_op_def;
+struct fc_fusion;
 
 typedef struct fc_node {
     char *name;
-    char *op_type;
+    char *op_type; /* as in the file (ONNX) */
+    /* the implementation: fc_op_find(op_type), or an internal op a rewrite put in its place (a
+     * depthwise block, ops/conv_block.c) */
     const struct fc_op_def *op;
     int n_in, n_out;
     int *in;      /* value indices; -1 for an omitted optional input */
     int *out;
     int n_attr;
     fc_attr *attr;
-    /* Fused epilogue (Conv/Gemm): y = act(op(x) + residual). residual = value index or -1. */
-    fc_act act;
-    int residual;
-    /* Conv computed band by band together with its producers (fc_opt_fuse_dw_blocks): a projection's
-     * depthwise producer (pre_dw) and that one's one-group producer Conv (pre_expand, or -1); or, for
-     * a depthwise Conv with other consumers, only its expansion (pre_expand, pre_dw = -1). Those
-     * nodes are dead in the graph and in[0] is the block's input. -1 when not fused. */
-    int pre_dw, pre_expand;
+    /* What the load-time rewrites fused into this node (fusion.h), NULL when nothing: the ops that
+     * run fused nodes read it; the graph only frees it. */
+    struct fc_fusion *fusion;
     void *state;  /* op-private data prepared at load (packed weights); freed by op->free_state */
-    int dead;     /* removed by an optimization pass */
+    int dead;     /* removed by an optimization pass (the IR's own liveness, used by every pass) */
 } fc_node;
 
 typedef struct fc_graph {
@@ -80,7 +77,7 @@ int fc_graph_find(const fc_graph *g, const char *name);
 int fc_graph_intern(fc_graph *g, const char *name);
 /* New value with a unique generated name derived from base; -1 on ENOMEM. */
 int fc_graph_new_value(fc_graph *g, const char *base);
-/* Appends a node (fields zeroed, residual -1); returns its index or -1 on ENOMEM. Invalidates node
+/* Appends a node (fields zeroed); returns its index or -1 on ENOMEM. Invalidates node
  * pointers. */
 int fc_graph_add_node(fc_graph *g, const char *name, const char *op_type, int n_in, int n_out);
 

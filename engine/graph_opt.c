@@ -1,11 +1,13 @@
 /* Graph rewrites done once at model load (see graph_opt.h). Each pass keeps the graph valid: a fused
- * node takes over the output value of the node it absorbs, which is marked dead. */
+ * node takes over the output value of the node it absorbs, which is marked dead, and what it took
+ * over is recorded in its fc_fusion (fusion.h). */
 #include "engine/graph_opt.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/fusion.h"
 #include "engine/ops/ops.h"
 
 static int is_requested(const fc_graph *g, int v) {
@@ -22,7 +24,6 @@ static int sole_consumer(const fc_graph *g, int v) {
         if (n->dead) continue;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] == v) return i;
-        if (n->residual == v) return -1;
     }
     return -1;
 }
@@ -36,6 +37,34 @@ static void absorb(fc_graph *g, int c, int d) {
     cn->out[0] = nv;
     g->values[nv].producer = c;
     dn->dead = 1;
+}
+
+/* n's fusion record, created (nothing fused yet) on first use; NULL on ENOMEM. */
+static fc_fusion *fusion_of(fc_node *n) {
+    if (!n->fusion && (n->fusion = calloc(1, sizeof *n->fusion)))
+        n->fusion->residual = n->fusion->expand = n->fusion->depthwise = -1;
+    return n->fusion;
+}
+
+static int set_act(fc_node *n, fc_act act, fc_error *err) {
+    fc_fusion *f = fusion_of(n);
+    if (!f) return fc_fail(err, FC_ENOMEM, "out of memory");
+    f->act = act;
+    return 0;
+}
+
+/* Appends value v to Conv node n's inputs as its fused residual, after X, W and B. */
+static int add_residual(fc_node *n, int v, fc_error *err) {
+    fc_fusion *f = fusion_of(n);
+    int slot = n->n_in > 3 ? n->n_in : 3;
+    int *in = f ? realloc(n->in, (size_t)(slot + 2) * sizeof(int)) : NULL;
+    if (!in) return fc_fail(err, FC_ENOMEM, "out of memory");
+    for (int i = n->n_in; i < slot; i++) in[i] = -1;
+    in[slot] = v;
+    n->in = in;
+    n->n_in = slot + 1;
+    f->residual = slot;
+    return 0;
 }
 
 static int all_inputs_const(const fc_graph *g, const fc_node *n) {
@@ -173,7 +202,7 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
     for (int oi = 0; oi < g->n_order; oi++) {
         int ci = g->order[oi];
         fc_node *c = &g->nodes[ci];
-        if (c->dead || !takes_epilogue(c) || c->act.kind != FC_ACT_NONE) continue;
+        if (c->dead || !takes_epilogue(c) || fc_fused_act(c).kind != FC_ACT_NONE) continue;
         int v = c->out[0];
         /* x * sigmoid(x) (SiLU) or x * hardsigmoid(x) with alpha 1/6, beta 1/2 (HardSwish, as
          * PyTorch exports it): the conv output feeds the gate and the Mul that uses it. */
@@ -196,7 +225,7 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
                     mul = m;
             }
             if (mul >= 0) {
-                c->act.kind = kind;
+                if (set_act(c, (fc_act){.kind = kind}, err)) return FC_ENOMEM;
                 g->nodes[sig].dead = 1;
                 g->values[g->nodes[sig].out[0]].n_uses = 0;
                 g->values[v].n_uses = 1;
@@ -209,22 +238,22 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
         fc_node *dn = &g->nodes[d];
         fc_act act;
         if (as_activation(g, dn, &act) == 0 && dn->in[0] == v) {
-            c->act = act;
+            if (set_act(c, act, err)) return FC_ENOMEM;
             absorb(g, ci, d);
             continue;
         }
         /* Residual: Conv -> Add(other) [-> activation]. The other operand must have the conv output's
-         * shape; session.c checks that and refuses a mismatch. */
+         * shape; plan.c checks that and refuses a mismatch. */
         if (!strcmp(c->op_type, "Conv") && !strcmp(dn->op_type, "Add") && dn->n_in == 2) {
             int other = dn->in[0] == v ? dn->in[1] : dn->in[0];
             if (other < 0 || other == v || g->values[other].c.data) continue;
-            c->residual = other;
+            if (add_residual(c, other, err)) return FC_ENOMEM;
             absorb(g, ci, d);
             c = &g->nodes[ci];
             int a = sole_consumer(g, c->out[0]);
             if (a >= 0 && as_activation(g, &g->nodes[a], &act) == 0 &&
                 g->nodes[a].in[0] == c->out[0]) {
-                c->act = act;
+                if (set_act(c, act, err)) return FC_ENOMEM;
                 absorb(g, ci, a);
             }
         }
@@ -232,11 +261,12 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err) {
     return 0;
 }
 
-/* Conv node i with constant 4-D weights, no chain of its own and (unless allowed) no fused residual. */
+/* Conv node i (not already a block) with constant 4-D weights and (unless allowed) no fused
+ * residual. */
 static const fc_tensor *plain_conv_weights(const fc_graph *g, int i, int residual_ok) {
     const fc_node *n = &g->nodes[i];
-    if (n->dead || strcmp(n->op_type, "Conv") || n->n_in < 2 || n->in[1] < 0 ||
-        (n->residual >= 0 && !residual_ok) || n->pre_dw >= 0 || n->pre_expand >= 0)
+    if (n->dead || n->op != &fc_op_conv || n->n_in < 2 || n->in[1] < 0 ||
+        (fc_fused_residual(n) >= 0 && !residual_ok))
         return NULL;
     const fc_tensor *w = &g->values[n->in[1]].c;
     return w->data && w->rank == 4 ? w : NULL;
@@ -275,8 +305,18 @@ static int expansion_of(const fc_graph *g, int d) {
     return e >= 0 && is_dense(g, e) && sole_consumer(g, v_in) == d ? e : -1;
 }
 
+/* Node b becomes a depthwise block that also computes Conv nodes expand and depthwise (-1: none,
+ * or b itself). */
+static int make_block(fc_node *b, int expand, int depthwise, fc_error *err) {
+    fc_fusion *f = fusion_of(b);
+    if (!f) return fc_fail(err, FC_ENOMEM, "out of memory");
+    f->expand = expand;
+    f->depthwise = depthwise;
+    b->op = &fc_op_dw_block;
+    return 0;
+}
+
 int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
-    (void)err;
     for (int oi = 0; oi < g->n_order; oi++) {
         int d = g->order[oi];
         if (!is_depthwise(g, d)) continue;
@@ -284,9 +324,8 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
         if (p < 0 || !is_pointwise(g, p, 1) || g->nodes[p].in[0] != g->nodes[d].out[0]) continue;
         int v_in = g->nodes[d].in[0], e = expansion_of(g, d);
         fc_node *pn = &g->nodes[p];
+        if (make_block(pn, e, d, err)) return FC_ENOMEM;
         pn->in[0] = e >= 0 ? g->nodes[e].in[0] : v_in; /* the block's input keeps its use count */
-        pn->pre_dw = d;
-        pn->pre_expand = e;
         g->nodes[d].dead = 1;
         g->values[g->nodes[d].out[0]].n_uses = 0;
         if (e >= 0) {
@@ -301,8 +340,8 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
         if (!is_depthwise(g, d)) continue;
         int v_in = g->nodes[d].in[0], e = expansion_of(g, d);
         if (e < 0) continue;
+        if (make_block(&g->nodes[d], e, -1, err)) return FC_ENOMEM;
         g->nodes[d].in[0] = g->nodes[e].in[0];
-        g->nodes[d].pre_expand = e;
         g->nodes[e].dead = 1;
         g->values[v_in].n_uses = 0;
     }

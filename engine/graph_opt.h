@@ -1,9 +1,10 @@
 /* Load-time graph rewrites: constant folding of weight-side computations, BatchNormalization folded
  * into the preceding Conv, activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
- * x*sigmoid(x), x*hardsigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks computed as one
- * node. Requested outputs are never fused
- * away. The graph must be finalized (n_uses valid) before each pass; passes mark nodes dead and the
- * caller finalizes again. Not here: shape inference (session.c), weight packing (ops' prepare). */
+ * x*sigmoid(x), x*hardsigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks
+ * computed as one node. What a node took over is recorded in its fc_fusion (fusion.h). Requested
+ * outputs are never fused away. The graph must be finalized (n_uses valid) before each pass; passes
+ * mark nodes dead and the caller finalizes again. Not here: shape inference (plan.c), weight packing
+ * (ops' prepare). */
 #ifndef FC_GRAPH_OPT_H
 #define FC_GRAPH_OPT_H
 
@@ -15,14 +16,16 @@
 int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err);
 /* BatchNormalization -> Conv weights/bias. */
 int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err);
-/* Activation and residual-Add fusion into Conv/Gemm epilogues. */
+/* Activation and residual-Add fusion into Conv/Gemm epilogues (fc_fusion.act; a Conv's residual
+ * operand becomes an input, fc_fusion.residual). */
 int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err);
 /* Depthwise blocks (MobileNet's [1x1 expansion ->] depthwise -> 1x1 projection, after epilogue
  * fusion; the expansion may be any one-group Conv, such as the stem before the first depthwise):
- * the projection Conv takes over its producers (fc_node.pre_dw / pre_expand) and computes
- * the chain band by band, so the wide intermediate tensors stay in cache (ops/conv_block.c); a
- * depthwise Conv whose output has other uses (squeeze-and-excitation) takes over its expansion
- * alone. Only intermediates that have no other use and are not requested outputs. */
+ * the projection Conv takes over its producers (fc_fusion.depthwise / expand) and becomes an
+ * fc_op_dw_block node (op_type stays "Conv") that computes the chain band by band, so the wide
+ * intermediate tensors stay in cache (ops/conv_block.c); a depthwise Conv whose output has other
+ * uses (squeeze-and-excitation) takes over its expansion alone. Only intermediates that have no
+ * other use and are not requested outputs. */
 int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err);
 
 #endif

@@ -1,5 +1,6 @@
-/* fc_model_load: import, select outputs, optimize (fold constants, fold BatchNorm, fuse epilogues),
- * then let each op prepare (pack weights). Everything here runs once per model. */
+/* fc_model_load: import, select outputs, optimize (fold constants, fold BatchNorm, fuse epilogues,
+ * fuse depthwise blocks), then let each op prepare (pack weights). Everything here runs once per
+ * model. Not here: planning and running (plan.c, session.c). */
 #include "engine/model.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* fc_model's layout, shared by model.c (loading) and session.c (planning/running) only. */
+/* fc_model's layout, shared by model.c (loading), plan.c (planning/running) and session.c only. */
 #ifndef FC_MODEL_INTERNAL_H
 #define FC_MODEL_INTERNAL_H
 

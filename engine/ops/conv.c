@@ -1,18 +1,19 @@
-/* Conv (2-D, NCHW float32): weights packed once at load. Three run-time paths:
+/* Conv (2-D, NCHW float32): the convolution primitives (conv_prim.h) and the Conv op built on them.
+ * Weights packed once at load. Three run-time paths:
  *  - GEMM: each task (column chunk, group, row block) builds packed B (direct for 1x1 stride-1 convs,
  *    im2col written straight into the packed layout otherwise) and calls the packed GEMM with the
  *    fused epilogue y = act(W*x + bias + residual); small images share chunks (see plan_chunks);
  *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels (see conv_run_winograd);
  *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
  * Every path computes an output element with the same operations wherever it sits in the batch, so
- * an image's result does not depend on the batch it is in. A Conv that took over its producers
- * (fc_node.pre_dw, pre_expand) runs in conv_block.c, which calls back into the paths here. Not here: BN
- * folding and activation / residual / block fusion (graph_opt.c). */
+ * an image's result does not depend on the batch it is in. Not here: BN folding and activation /
+ * residual / block fusion (graph_opt.c), depthwise blocks (conv_block.c, built on the primitives). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/ops/conv_state.h"
+#include "engine/fusion.h"
+#include "engine/ops/conv_prim.h"
 #include "engine/ops/ops.h"
 #include "engine/ops/window.h"
 
@@ -25,12 +26,11 @@
 #define WINO_MIN_C 16  /* fewer input or output channels: the transforms would dominate */
 
 
-static void conv_free(void *p) {
-    conv_state *s = p;
+void fc_conv_free(fc_conv *s) {
     if (!s) return;
     free(s->packed);
     free(s->bias);
-    free(s->dw);
+    free(s->dw_weights);
     free(s->tap_ph);
     free(s->tap_dy);
     free(s->tap_dx);
@@ -52,10 +52,10 @@ static void attr_pair(const fc_node *n, const char *name, int *a, int *b) {
         *a = (int)v[0], *b = (int)v[1];
 }
 
-/* The im2col tap table (see conv_state): phases in order of first use. */
-static int taps_prepare(const fc_node *n, conv_state *s, fc_error *err) {
+/* The im2col tap table (see fc_conv): phases in order of first use. */
+static int taps_prepare(const fc_node *n, fc_conv *s, fc_error *err) {
     attr_pair(n, "strides", &s->sh, &s->sw);
-    attr_pair(n, "dilations", &s->dh, &s->dw_);
+    attr_pair(n, "dilations", &s->dil_h, &s->dil_w);
     int taps = s->kh * s->kw;
     s->tap_ph = malloc(sizeof(int) * taps), s->tap_dy = malloc(sizeof(int) * taps);
     s->tap_dx = malloc(sizeof(int) * taps);
@@ -65,19 +65,19 @@ static int taps_prepare(const fc_node *n, conv_state *s, fc_error *err) {
     s->nph = 0;
     for (int ky = 0; ky < s->kh; ky++)
         for (int kx = 0; kx < s->kw; kx++) {
-            int t = ky * s->kw + kx, a = (int)((int64_t)ky * s->dh % s->sh), b = (int)((int64_t)kx * s->dw_ % s->sw);
+            int t = ky * s->kw + kx, a = (int)((int64_t)ky * s->dil_h % s->sh), b = (int)((int64_t)kx * s->dil_w % s->sw);
             int p = 0;
             while (p < s->nph && (s->ph_a[p] != a || s->ph_b[p] != b)) p++;
             if (p == s->nph) s->ph_a[p] = a, s->ph_b[p] = b, s->nph++;
             s->tap_ph[t] = p;
-            s->tap_dy[t] = (int)((int64_t)ky * s->dh / s->sh);
-            s->tap_dx[t] = (int)((int64_t)kx * s->dw_ / s->sw);
+            s->tap_dy[t] = (int)((int64_t)ky * s->dil_h / s->sh);
+            s->tap_dx[t] = (int)((int64_t)kx * s->dil_w / s->sw);
         }
     return 0;
 }
 
 /* 3x3, stride 1, dilation 1, one group, enough channels: the Winograd path. */
-static int wino_eligible(const fc_node *n, const conv_state *s) {
+static int wino_eligible(const fc_node *n, const fc_conv *s) {
     int64_t v[8];
     int k = fc_attr_ints(n, "strides", v, 8);
     if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
@@ -89,7 +89,7 @@ static int wino_eligible(const fc_node *n, const conv_state *s) {
 
 /* U = G g G^T for every (output, input) channel pair, in double, then packed as 36 A matrices
  * (cout, cin), one per transform point xi. */
-static int wino_prepare(conv_state *s, const float *wd, fc_error *err) {
+static int wino_prepare(fc_conv *s, const float *wd, fc_error *err) {
     static const double G[6][3] = {{1.0 / 4, 0, 0},
                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -121,26 +121,8 @@ static int wino_prepare(conv_state *s, const float *wd, fc_error *err) {
     return 0;
 }
 
-static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err);
-
-/* A Conv that computes its producers too (fc_opt_fuse_dw_blocks): a projection with its depthwise
- * (and expansion), or a depthwise with its expansion. */
-static int is_block(const fc_node *n) { return n->pre_dw >= 0 || n->pre_expand >= 0; }
-
-/* A block's projection also prepares the depthwise and expansion nodes it computes (dead in the
- * graph, so model.c does not; their state is freed with the graph like any node's). */
-static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
-    int rc = conv_prepare_one(g, n, k, err);
-    if (rc || !is_block(n)) return rc;
-    conv_state *s = n->state;
-    s->pre_dw = n->pre_dw >= 0 ? &g->nodes[n->pre_dw] : NULL;
-    s->pre_expand = n->pre_expand >= 0 ? &g->nodes[n->pre_expand] : NULL;
-    if (n->pre_dw >= 0) rc = conv_prepare_one(g, &g->nodes[n->pre_dw], k, err);
-    if (!rc && n->pre_expand >= 0) rc = conv_prepare_one(g, &g->nodes[n->pre_expand], k, err);
-    return rc;
-}
-
-static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
+/* Weight shape and attributes of Conv n before anything is allocated. */
+static int check_weights(const fc_graph *g, const fc_node *n, fc_error *err) {
     if (n->n_in < 2 || n->in[1] < 0) return fc_op_fail(n, FC_EFORMAT, err, "needs X and W");
     const fc_tensor *w = &g->values[n->in[1]].c;
     if (!w->data) return fc_op_fail(n, FC_EUNSUPPORTED, err, "weights must be constant");
@@ -153,17 +135,11 @@ static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_err
     int64_t ks[4];
     if (fc_attr_ints(n, "kernel_shape", ks, 4) == 2 && (ks[0] != w->dims[2] || ks[1] != w->dims[3]))
         return fc_op_fail(n, FC_ESHAPE, err, "kernel_shape disagrees with the weight shape");
-    conv_state *s = calloc(1, sizeof *s);
-    if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
-    n->state = s;
-    s->k = k;
-    s->cout = (int)w->dims[0];
-    s->cin_g = (int)w->dims[1];
-    s->group = (int)group;
-    s->kh = (int)w->dims[2];
-    s->kw = (int)w->dims[3];
-    s->K = s->cin_g * s->kh * s->kw;
-    s->depthwise = s->group > 1 && s->cin_g == 1 && s->cout == s->group;
+    return 0;
+}
+
+/* s->bias from the node's optional B input (zeros without one). */
+static int bias_prepare(const fc_graph *g, const fc_node *n, fc_conv *s, fc_error *err) {
     s->bias = alloc64((size_t)s->cout);
     if (!s->bias) return fc_fail(err, FC_ENOMEM, "out of memory");
     memset(s->bias, 0, (size_t)s->cout * sizeof(float));
@@ -173,20 +149,51 @@ static int conv_prepare_one(fc_graph *g, fc_node *n, const fc_kernels *k, fc_err
         if (fc_tensor_count(b) != s->cout) return fc_op_fail(n, FC_ESHAPE, err, "bias has %lld values for %d channels", (long long)fc_tensor_count(b), s->cout);
         memcpy(s->bias, b->data, (size_t)s->cout * sizeof(float));
     }
-    const float *wd = w->data;
+    return 0;
+}
+
+/* The weights in the layout of the path the shape selects: depthwise filters as they are,
+ * Winograd-transformed, or packed A per group with the im2col taps. */
+static int weights_prepare(const fc_node *n, fc_conv *s, const float *wd, fc_error *err) {
     if (s->depthwise) {
         size_t count = (size_t)s->cout * s->kh * s->kw;
-        if (!(s->dw = alloc64(count))) return fc_fail(err, FC_ENOMEM, "out of memory");
-        memcpy(s->dw, wd, count * sizeof(float));
+        if (!(s->dw_weights = alloc64(count))) return fc_fail(err, FC_ENOMEM, "out of memory");
+        memcpy(s->dw_weights, wd, count * sizeof(float));
         return 0;
     }
     if (wino_eligible(n, s)) return wino_prepare(s, wd, err);
     if (taps_prepare(n, s, err)) return FC_ENOMEM;
     int mg = s->cout / s->group;
-    s->group_stride = (fc_kernels_packed_a_floats(k, mg, s->K) + 15) / 16 * 16;
+    s->group_stride = (fc_kernels_packed_a_floats(s->k, mg, s->K) + 15) / 16 * 16;
     if (!(s->packed = alloc64(s->group_stride * s->group))) return fc_fail(err, FC_ENOMEM, "out of memory");
     for (int gi = 0; gi < s->group; gi++)
-        k->pack_a(mg, s->K, wd + (size_t)gi * mg * s->K, s->K, 1, s->packed + gi * s->group_stride);
+        s->k->pack_a(mg, s->K, wd + (size_t)gi * mg * s->K, s->K, 1, s->packed + gi * s->group_stride);
+    return 0;
+}
+
+int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc_conv **out,
+                    fc_error *err) {
+    *out = NULL;
+    int rc = check_weights(g, n, err);
+    if (rc) return rc;
+    const fc_tensor *w = &g->values[n->in[1]].c;
+    fc_conv *s = calloc(1, sizeof *s);
+    if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
+    s->node = n;
+    s->k = k;
+    s->act = fc_fused_act(n);
+    s->cout = (int)w->dims[0];
+    s->cin_g = (int)w->dims[1];
+    s->group = (int)fc_attr_int(n, "group", 1);
+    s->kh = (int)w->dims[2];
+    s->kw = (int)w->dims[3];
+    s->K = s->cin_g * s->kh * s->kw;
+    s->depthwise = s->group > 1 && s->cin_g == 1 && s->cout == s->group;
+    if ((rc = bias_prepare(g, n, s, err)) || (rc = weights_prepare(n, s, w->data, err))) {
+        fc_conv_free(s);
+        return rc;
+    }
+    *out = s;
     return 0;
 }
 
@@ -253,8 +260,8 @@ static int make_runs(int64_t c0, int nc, int64_t P, int nr, int ow, int rows, co
     return n;
 }
 
-static int conv_geometry(const fc_node *n, const conv_state *s, const fc_tensor *x, fc_window *w,
-                         fc_error *err) {
+int fc_conv_window(const fc_conv *s, const fc_tensor *x, fc_window *w, fc_error *err) {
+    const fc_node *n = s->node;
     if (x->rank != 4) return fc_op_fail(n, FC_EUNSUPPORTED, err, "only 4-D (N,C,H,W) inputs are supported (rank %d)", x->rank);
     if (x->dims[1] != (int64_t)s->cin_g * s->group)
         return fc_op_fail(n, FC_ESHAPE, err, "input has %lld channels, weights expect %d", (long long)x->dims[1], s->cin_g * s->group);
@@ -271,12 +278,12 @@ typedef struct phase_src {
     int oy0[CHUNK_COLS + 64], rows[CHUNK_COLS + 64];
 } phase_src;
 
-static int phase_extw(const conv_state *s) { return (int)((int64_t)(s->kw - 1) * s->dw_ / s->sw); }
-static int phase_exth(const conv_state *s) { return (int)((int64_t)(s->kh - 1) * s->dh / s->sh); }
+static int phase_extw(const fc_conv *s) { return (int)((int64_t)(s->kw - 1) * s->dil_w / s->sw); }
+static int phase_exth(const fc_conv *s) { return (int)((int64_t)(s->kh - 1) * s->dil_h / s->sh); }
 
 /* Floats of phase source for a chunk of cc columns in at most nseg image segments (an upper bound:
  * a segment of len columns spans at most (len - 1) / ow + 2 output rows). */
-static size_t phase_floats(const conv_state *s, const fc_window *w, int cc, int64_t nseg) {
+static size_t phase_floats(const fc_conv *s, const fc_window *w, int cc, int64_t nseg) {
     int64_t rows = cc / w->ow + nseg * (2 + phase_exth(s));
     return (size_t)s->cin_g * s->nph * rows * (w->ow + phase_extw(s));
 }
@@ -285,7 +292,7 @@ static size_t phase_floats(const conv_state *s, const fc_window *w, int cc, int6
  * (K, cc); the im2col phase source (bt), or for a direct 1x1 conv whose chunks span images the
  * gathered input (cin_g, cc); for chunks that span images the output (mg, nr) of a panel that
  * straddles two images, before it is scattered. */
-static void scratch_parts(const conv_state *s, const chunk_plan *c, const fc_window *w, int64_t P,
+static void scratch_parts(const fc_conv *s, const chunk_plan *c, const fc_window *w, int64_t P,
                           int direct, size_t *pb, size_t *bt, size_t *ct) {
     *pb = (fc_kernels_packed_b_floats(s->k, s->K, c->cc) + 15) / 16 * 16;
     if (direct) *bt = c->flat ? ((size_t)s->cin_g * c->cc + 15) / 16 * 16 : 0;
@@ -293,9 +300,33 @@ static void scratch_parts(const conv_state *s, const chunk_plan *c, const fc_win
     *ct = c->flat ? ((size_t)(s->cout / s->group) * s->k->nr + 15) / 16 * 16 : 0;
 }
 
-static int is_direct(const conv_state *s, const fc_window *w) {
+int fc_conv_direct(const fc_conv *s, const fc_window *w) {
     return s->kh == 1 && s->kw == 1 && w->sh == 1 && w->sw == 1 && w->pt == 0 && w->pl == 0 &&
            w->pb == 0 && w->pr == 0;
+}
+
+/* How the GEMM path cuts a whole-batch run into tasks (output-channel block, column chunk, group)
+ * and each thread's scratch. */
+typedef struct gemm_plan {
+    chunk_plan c;
+    int direct;           /* 1x1 stride 1 unpadded: B is the input itself (no im2col) */
+    int msplit, mblock;   /* a group's output channels in msplit blocks of mblock (a multiple of mr) */
+    int64_t tasks;
+    size_t npb, nbt, nct; /* scratch parts in floats (scratch_parts) */
+} gemm_plan;
+
+static gemm_plan plan_gemm(const fc_conv *s, const fc_window *w, int64_t N, int threads) {
+    const fc_kernels *k = s->k;
+    int64_t P = (int64_t)w->oh * w->ow;
+    int mg = s->cout / s->group;
+    gemm_plan g = {.c = plan_chunks(k->nr, N, P, threads), .direct = fc_conv_direct(s, w), .msplit = 1};
+    int64_t tasks = g.c.count * s->group;
+    /* Few tasks (batch 1, small late layers): also split output channels so both cores work. */
+    while (tasks * g.msplit < 2 * threads && mg / (g.msplit * 2) >= 2 * k->mr) g.msplit *= 2;
+    g.mblock = ((mg + g.msplit - 1) / g.msplit + k->mr - 1) / k->mr * k->mr;
+    g.tasks = tasks * g.msplit;
+    scratch_parts(s, &g.c, w, P, g.direct, &g.npb, &g.nbt, &g.nct);
+    return g;
 }
 
 /* Winograd tiles per chunk (a multiple of nr): the N * ceil(OH/4) * ceil(OW/4) tiles of the batch,
@@ -314,34 +345,31 @@ static int wino_chunk(int nr, int C, int M, int64_t N, const fc_window *w, int64
 /* Per-thread Winograd scratch in floats: V (36, C, tc) and X (36, M, tc), matrices padded by 16. */
 static size_t wino_floats(int C, int M, int tc) { return (size_t)36 * ((size_t)(C + M) * tc + 32); }
 
-int fc_conv_infer_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
-                        int threads, fc_error *err) {
-    const conv_state *s = n->state;
+int fc_conv_infer(const fc_conv *s, const fc_tensor *x, fc_tensor *y, size_t *work, int threads,
+                  fc_error *err) {
     fc_window w;
-    int rc = conv_geometry(n, s, &in[0], &w, err);
+    int rc = fc_conv_window(s, x, &w, err);
     if (rc) return rc;
-    out->dtype = FC_F32;
-    out->rank = 4;
-    out->dims[0] = in[0].dims[0];
-    out->dims[1] = s->cout;
-    out->dims[2] = w.oh;
-    out->dims[3] = w.ow;
-    out->data = NULL;
+    y->dtype = FC_F32;
+    y->rank = 4;
+    y->dims[0] = x->dims[0];
+    y->dims[1] = s->cout;
+    y->dims[2] = w.oh;
+    y->dims[3] = w.ow;
+    y->data = NULL;
     if (s->wino) {
-        int tc = wino_chunk(s->k->nr, s->cin_g, s->cout, in[0].dims[0], &w, NULL);
+        int tc = wino_chunk(s->k->nr, s->cin_g, s->cout, x->dims[0], &w, NULL);
         *work = wino_floats(s->cin_g, s->cout, tc) * (size_t)threads * sizeof(float);
     } else if (!s->depthwise) {
-        chunk_plan c = plan_chunks(s->k->nr, in[0].dims[0], (int64_t)w.oh * w.ow, threads);
-        size_t pb, bt, ct;
-        scratch_parts(s, &c, &w, (int64_t)w.oh * w.ow, is_direct(s, &w), &pb, &bt, &ct);
-        *work = (pb + bt + ct) * (size_t)threads * sizeof(float);
+        gemm_plan g = plan_gemm(s, &w, x->dims[0], threads);
+        *work = (g.npb + g.nbt + g.nct) * (size_t)threads * sizeof(float);
     }
     return 0;
 }
 
 /* Fills the phase source of the chunk's image segments from x (the group's first channel of image
  * 0; images cstride apart) and points each run at its segment. */
-static void phase_fill(const conv_state *s, const fc_window *w, const float *x, int64_t cstride,
+static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int64_t cstride,
                        int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
                        int n_runs, phase_src *ps, float *buf) {
     ps->wj = w->ow + phase_extw(s);
@@ -405,7 +433,7 @@ static inline void copy_run(float *dst, const float *src, int len) {
 
 /* im2col of one chunk straight into packed-B panels from the phase source: runs from make_runs
  * (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of a run is a plain copy. */
-static void im2col_packed(const conv_state *s, const phase_src *ps, const float *buf,
+static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *buf,
                           const col_run *runs, int n_runs, int nc, float *pb) {
     int nr = s->k->nr;
     for (int r0 = 0; r0 < n_runs;) {
@@ -438,7 +466,7 @@ static void im2col_packed(const conv_state *s, const phase_src *ps, const float 
 }
 
 /* Packed B (K, nc) of a chunk through the phase source in bt (runs and segments from make_runs). */
-static void im2col_chunk(const conv_state *s, const fc_window *w, const float *x, int64_t xstride,
+static void im2col_chunk(const fc_conv *s, const fc_window *w, const float *x, int64_t xstride,
                          int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
                          int n_runs, int nc, float *bt, float *pb) {
     phase_src ps;
@@ -451,24 +479,24 @@ static void im2col_chunk(const conv_state *s, const fc_window *w, const float *x
 
 /* Depthwise: tasks are (image, block of channels); blocks are multiples of 8 channels sized so a
  * task has some 16K outputs, which amortizes the kernel's per-call set-up on small planes. */
-static int conv_run_depthwise(const fc_node *n, const conv_state *s, const fc_window *w,
-                              const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx) {
-    int64_t N = in[0].dims[0], C = s->cout, H = in[0].dims[2], W = in[0].dims[3];
+static void conv_run_depthwise(const fc_conv *s, const fc_window *w, const fc_tensor *in,
+                               const float *res, fc_tensor *out, const fc_run_ctx *ctx) {
+    int64_t N = in->dims[0], C = s->cout, H = in->dims[2], W = in->dims[3];
     int64_t P = (int64_t)w->oh * w->ow;
     int64_t cb = (16384 / P + 7) / 8 * 8;
     if (cb > C) cb = C;
     int64_t blocks = (C + cb - 1) / cb;
-    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
+    const float *x = in->data;
     float *y = out->data;
-    fc_act none = {0}, act = n->act;
+    fc_act none = {0}, act = s->act;
     int stream = (double)N * C * P * sizeof(float) > STREAM_BYTES;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < N * blocks; t++) {
         int64_t img = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
         float *yp = y + (img * C + c0) * P;
         ctx->k->dwconv_planes(x + (img * C + c0) * H * W, H * W, (int)nc, (int)H, (int)W,
-                              s->dw + c0 * s->kh * s->kw, s->kh, s->kw, w->sh, w->sw, w->pt, w->pl,
-                              w->dh, w->dw, s->bias + c0, res ? &none : &act, yp, P, w->oh, w->ow,
+                              s->dw_weights + c0 * s->kh * s->kw, s->kh, s->kw, w->sh, w->sw, w->pt, w->pl,
+                              w->dil_h, w->dil_w, s->bias + c0, res ? &none : &act, yp, P, w->oh, w->ow,
                               stream && !res);
         if (res) {
             const float *rp = res + (img * C + c0) * P;
@@ -476,7 +504,6 @@ static int conv_run_depthwise(const fc_node *n, const conv_state *s, const fc_wi
             ctx->k->act(&act, yp, yp, (size_t)(nc * P));
         }
     }
-    return 0;
 }
 
 /* Winograd F(4x4, 3x3): per task (chunk of tiles across images, block of output channels) the
@@ -484,16 +511,16 @@ static int conv_run_depthwise(const fc_node *n, const conv_state *s, const fc_wi
  * give X (36, mm, tiles), and the output transform adds bias and residual and applies the activation.
  * Each tile goes through the same lane-wise transforms and GEMM columns wherever it sits, so an
  * image's result does not depend on the batch. */
-static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_window *w,
-                             const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx) {
+static void conv_run_winograd(const fc_conv *s, const fc_window *w, const fc_tensor *in,
+                              const float *res, fc_tensor *out, const fc_run_ctx *ctx) {
     const fc_kernels *k = ctx->k;
-    int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w->oh * w->ow;
+    int64_t N = in->dims[0], H = in->dims[2], W = in->dims[3], P = (int64_t)w->oh * w->ow;
     int64_t TW = (w->ow + 3) / 4, T = (w->oh + 3) / 4 * TW, chunks, total = N * T;
     int C = s->cin_g, M = s->cout, tc = wino_chunk(k->nr, C, M, N, w, &chunks);
     int msplit = 1;
     while (chunks * msplit < 2 * ctx->threads && M / (msplit * 2) >= 2 * k->mr) msplit *= 2;
     int mblock = ((M + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
-    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
+    const float *x = in->data;
     float *y = out->data;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < chunks * msplit; t++) {
@@ -524,124 +551,175 @@ static int conv_run_winograd(const fc_node *n, const conv_state *s, const fc_win
         for (int xi = 0; xi < 36; xi++)
             k->sgemm_packed(mm, ntp, C, s->packed + xi * s->group_stride + (size_t)(m0 / k->mr) * C * k->mr,
                             V + xi * vs, X + xi * xs, ntp, 1, NULL);
-        k->wino_output(mm, X, xs, ntp, to, nt, P, w->ow, s->bias + m0, &n->act);
+        k->wino_output(mm, X, xs, ntp, to, nt, P, w->ow, s->bias + m0, &s->act);
     }
-    return 0;
 }
 
-int fc_conv_run_plain(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
-                      fc_error *err) {
-    const conv_state *s = n->state;
-    fc_window w;
-    conv_geometry(n, s, &in[0], &w, err);
-    if (s->depthwise) return conv_run_depthwise(n, s, &w, in, out, ctx);
-    if (s->wino) return conv_run_winograd(n, s, &w, in, out, ctx);
-    const fc_kernels *k = ctx->k;
-    int64_t N = in[0].dims[0], H = in[0].dims[2], W = in[0].dims[3], P = (int64_t)w.oh * w.ow;
-    int mg = s->cout / s->group, direct = is_direct(s, &w);
-    chunk_plan c = plan_chunks(k->nr, N, P, ctx->threads);
-    int64_t tasks = c.count * s->group;
-    /* Few tasks (batch 1, small late layers): also split output channels so both cores work. */
-    int msplit = 1;
-    while (tasks * msplit < 2 * ctx->threads && mg / (msplit * 2) >= 2 * k->mr) msplit *= 2;
-    int mblock = ((mg + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
-    size_t npb, nbt, nct;
-    scratch_parts(s, &c, &w, P, direct, &npb, &nbt, &nct);
-    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
-    float *y = out->data;
-    int stream = (double)N * s->cout * P * sizeof(float) > STREAM_BYTES;
-    int64_t xstride = (int64_t)s->cin_g * s->group * H * W, ystride = (int64_t)s->cout * P;
-#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
-    for (int64_t t = 0; t < tasks * msplit; t++) {
-        int64_t ms = t % msplit, ch = t / msplit % c.count, gi = t / msplit / c.count;
-        int m0 = (int)ms * mblock, mm = mg - m0 < mblock ? mg - m0 : mblock;
-        if (mm <= 0) continue;
-        float *pb = ctx->work + (npb + nbt + nct) * (size_t)omp_get_thread_num();
-        float *bt = pb + npb, *ct = bt + nbt;
-        int64_t c0;
-        int nc = chunk_range(&c, ch, N, P, &c0);
-        const float *xg = x + gi * s->cin_g * H * W;
-        /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
-         * for gathering and scattering */
-        col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
-        int n_runs = direct ? 0 : make_runs(c0, nc, P, k->nr, w.ow, 1, runs);
-        int n_segs = c.flat || !direct ? make_runs(c0, nc, P, nc, w.ow, 0, segs) : 0;
-        if (direct && !c.flat) {
-            k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
-        } else if (direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
-            for (int ci = 0; ci < s->cin_g; ci++)
-                for (int r = 0; r < n_segs; r++)
-                    memcpy(bt + (size_t)ci * nc + segs[r].j,
-                           xg + segs[r].img * xstride + (int64_t)ci * P + segs[r].p,
-                           (size_t)segs[r].len * sizeof(float));
-            k->pack_b(s->K, nc, bt, nc, 1, pb);
-        } else {
-            im2col_chunk(s, &w, xg, xstride, H, W, segs, n_segs, runs, n_runs, nc, bt, pb);
-        }
-        const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
-        int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
-        fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = n->act, .stream = stream};
-        if (!c.flat) {
-            int64_t cbase = c0 / P * ystride + coff + c0 % P;
-            ep.residual = res ? res + cbase : NULL;
-            k->sgemm_packed(mm, nc, s->K, pa, pb, y + cbase, P, 1, &ep);
+/* The tensors of a whole-batch run on the GEMM path: x (N, cin_g * group, H, W); y and res (N, cout,
+ * P), images xstride and ystride floats apart. */
+typedef struct batch_io {
+    const float *x, *res;
+    float *y;
+    int64_t N, H, W, P, xstride, ystride;
+    int stream; /* y is large: the GEMM's final stores may bypass the caches */
+} batch_io;
+
+/* Packed B (K, nc) in pb of the chunk's columns [c0, c0 + nc) of group input xg (image 0's first
+ * channel of the group), through bt; segs gets the chunk's image segments when the chunk spans
+ * images or goes through im2col. */
+static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g, const fc_window *w,
+                      const batch_io *b, const float *xg, int64_t c0, int nc, col_run *segs,
+                      float *bt, float *pb) {
+    int64_t P = b->P, xstride = b->xstride;
+    /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
+     * for gathering and scattering */
+    col_run runs[CHUNK_COLS + 64];
+    int n_runs = g->direct ? 0 : make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
+    int n_segs = g->c.flat || !g->direct ? make_runs(c0, nc, P, nc, w->ow, 0, segs) : 0;
+    if (g->direct && !g->c.flat) {
+        k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
+    } else if (g->direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
+        for (int ci = 0; ci < s->cin_g; ci++)
+            for (int r = 0; r < n_segs; r++)
+                memcpy(bt + (size_t)ci * nc + segs[r].j,
+                       xg + segs[r].img * xstride + (int64_t)ci * P + segs[r].p,
+                       (size_t)segs[r].len * sizeof(float));
+        k->pack_b(s->K, nc, bt, nc, 1, pb);
+    } else {
+        im2col_chunk(s, w, xg, xstride, b->H, b->W, segs, n_segs, runs, n_runs, nc, bt, pb);
+    }
+}
+
+/* A piece of a panel that straddles images: lanes [lane, lane + len) of the panel are columns of
+ * one image, the first at offset off (channel 0 of the task's first output channel) in y and res. */
+typedef struct panel_piece {
+    int lane, len;
+    int64_t off;
+} panel_piece;
+
+/* The pieces of chunk lanes [j0, j0 + lanes), from segment r on; returns their count (<= lanes). */
+static int panel_pieces(const batch_io *b, const col_run *segs, int r, int j0, int lanes,
+                        int64_t coff, panel_piece *pc) {
+    int n = 0;
+    for (int u = r, j = j0; j < j0 + lanes; u++) {
+        int a = j - segs[u].j, len = segs[u].j + segs[u].len - j;
+        if (len > j0 + lanes - j) len = j0 + lanes - j;
+        pc[n++] = (panel_piece){j - j0, len, segs[u].img * b->ystride + coff + segs[u].p + a};
+        j += len;
+    }
+    return n;
+}
+
+/* Panel q (lanes columns from segment r on) of a chunk that spans images, when it straddles two:
+ * computed into ct (mm, nr) with its residual gathered there first, then scattered to y. */
+static void gemm_straddling_panel(const fc_kernels *k, const fc_conv *s, const batch_io *b,
+                                  const col_run *segs, int r, int q, int lanes, int mm,
+                                  const float *pa, const float *pb, int64_t coff, fc_epilogue ep,
+                                  float *ct) {
+    const float *res = b->res;
+    int nr = k->nr;
+    panel_piece pc[64]; /* at most nr */
+    int n = panel_pieces(b, segs, r, q * nr, lanes, coff, pc);
+    for (int m = 0; res && m < mm; m++)
+        for (int i = 0; i < n; i++)
+            memcpy(ct + (size_t)m * nr + pc[i].lane, res + pc[i].off + (int64_t)m * b->P,
+                   (size_t)pc[i].len * sizeof(float));
+    ep.residual = res ? ct : NULL;
+    k->sgemm_packed(mm, lanes, s->K, pa, pb + (size_t)q * s->K * nr, ct, nr, 1, &ep);
+    for (int m = 0; m < mm; m++)
+        for (int i = 0; i < n; i++)
+            memcpy(b->y + pc[i].off + (int64_t)m * b->P, ct + (size_t)m * nr + pc[i].lane,
+                   (size_t)pc[i].len * sizeof(float));
+}
+
+/* A chunk whose columns span images: the panels inside one image write straight to it (row stride
+ * P); a panel that straddles images goes through ct (gemm_straddling_panel). */
+static void gemm_chunk_flat(const fc_kernels *k, const fc_conv *s, const batch_io *b,
+                            const col_run *segs, int nc, int mm, const float *pa, const float *pb,
+                            int64_t coff, fc_epilogue ep, float *ct) {
+    const float *res = b->res;
+    float *y = b->y;
+    int64_t P = b->P, ystride = b->ystride;
+    int nr = k->nr, r = 0;
+    for (int q = 0; q * nr < nc;) {
+        while (segs[r].j + segs[r].len <= q * nr) r++;
+        int end = segs[r].j + segs[r].len; /* segment r holds column q*nr; it ends at end */
+        int q1 = end == nc ? (nc + nr - 1) / nr : end / nr;
+        if (q1 > q) { /* panels [q, q1) lie in segment r */
+            int j0 = q * nr, ncol = (q1 * nr < end ? q1 * nr : end) - j0;
+            int64_t cb = segs[r].img * ystride + coff + segs[r].p + (j0 - segs[r].j);
+            ep.residual = res ? res + cb : NULL;
+            k->sgemm_packed(mm, ncol, s->K, pa, pb + (size_t)q * s->K * nr, y + cb, P, 1, &ep);
+            q = q1;
             continue;
         }
-        /* chunk across images: the panels inside one image write straight to it (row stride P); a
-         * panel that straddles images is computed into ct with its residual gathered, then scattered */
-        int nr = k->nr, r = 0;
-        for (int q = 0; q * nr < nc;) {
-            while (segs[r].j + segs[r].len <= q * nr) r++;
-            int end = segs[r].j + segs[r].len; /* segment r holds column q*nr; it ends at end */
-            int q1 = end == nc ? (nc + nr - 1) / nr : end / nr;
-            if (q1 > q) { /* panels [q, q1) lie in segment r */
-                int j0 = q * nr, ncol = (q1 * nr < end ? q1 * nr : end) - j0;
-                int64_t cb = segs[r].img * ystride + coff + segs[r].p + (j0 - segs[r].j);
-                ep.residual = res ? res + cb : NULL;
-                k->sgemm_packed(mm, ncol, s->K, pa, pb + (size_t)q * s->K * nr, y + cb, P, 1, &ep);
-                q = q1;
-                continue;
-            }
-            int lanes = nc - q * nr < nr ? nc - q * nr : nr;
-            for (int m = 0; res && m < mm; m++)
-                for (int u = r, j = q * nr; j < q * nr + lanes; u++) {
-                    int a = j - segs[u].j, len = segs[u].j + segs[u].len - j;
-                    if (len > q * nr + lanes - j) len = q * nr + lanes - j;
-                    memcpy(ct + (size_t)m * nr + (j - q * nr),
-                           res + segs[u].img * ystride + coff + (int64_t)m * P + segs[u].p + a,
-                           (size_t)len * sizeof(float));
-                    j += len;
-                }
-            ep.residual = res ? ct : NULL;
-            k->sgemm_packed(mm, lanes, s->K, pa, pb + (size_t)q * s->K * nr, ct, nr, 1, &ep);
-            for (int m = 0; m < mm; m++)
-                for (int u = r, j = q * nr; j < q * nr + lanes; u++) {
-                    int a = j - segs[u].j, len = segs[u].j + segs[u].len - j;
-                    if (len > q * nr + lanes - j) len = q * nr + lanes - j;
-                    memcpy(y + segs[u].img * ystride + coff + (int64_t)m * P + segs[u].p + a,
-                           ct + (size_t)m * nr + (j - q * nr), (size_t)len * sizeof(float));
-                    j += len;
-                }
-            q++;
-        }
+        int lanes = nc - q * nr < nr ? nc - q * nr : nr;
+        gemm_straddling_panel(k, s, b, segs, r, q, lanes, mm, pa, pb, coff, ep, ct);
+        q++;
     }
-    return 0;
 }
 
-/* Output rows of one image, chunk by chunk through the im2col path (see conv_state.h). */
-static int rows_chunk(const conv_state *s) { return CHUNK_COLS / s->k->nr * s->k->nr; }
+/* Task t of the GEMM path: packed B of its chunk, then the GEMM of its block of output channels
+ * with the fused epilogue; scratch: the thread's g->npb + g->nbt + g->nct floats. */
+static void gemm_task(const fc_kernels *k, const fc_conv *s, const gemm_plan *g, const fc_window *w,
+                      const batch_io *b, int64_t t, float *scratch) {
+    int64_t ms = t % g->msplit, ch = t / g->msplit % g->c.count, gi = t / g->msplit / g->c.count;
+    int mg = s->cout / s->group, m0 = (int)ms * g->mblock, mm = mg - m0 < g->mblock ? mg - m0 : g->mblock;
+    if (mm <= 0) return;
+    float *pb = scratch, *bt = pb + g->npb, *ct = bt + g->nbt;
+    const float *res = b->res;
+    float *y = b->y;
+    int64_t P = b->P, c0;
+    int nc = chunk_range(&g->c, ch, b->N, P, &c0);
+    col_run segs[CHUNK_COLS + 64];
+    pack_chunk(k, s, g, w, b, b->x + gi * s->cin_g * b->H * b->W, c0, nc, segs, bt, pb);
+    const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
+    int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
+    fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = s->act, .stream = b->stream};
+    if (g->c.flat) {
+        gemm_chunk_flat(k, s, b, segs, nc, mm, pa, pb, coff, ep, ct);
+        return;
+    }
+    int64_t cbase = c0 / P * b->ystride + coff + c0 % P;
+    ep.residual = res ? res + cbase : NULL;
+    k->sgemm_packed(mm, nc, s->K, pa, pb, y + cbase, P, 1, &ep);
+}
 
-size_t fc_conv_rows_floats(const fc_node *n, const fc_window *w) {
-    const conv_state *s = n->state;
+/* GEMM path: tasks (output-channel block, column chunk, group) in parallel, see plan_gemm. */
+static void conv_run_gemm(const fc_conv *s, const fc_window *w, const fc_tensor *in,
+                          const float *res, fc_tensor *out, const fc_run_ctx *ctx) {
+    const fc_kernels *k = ctx->k;
+    int64_t N = in->dims[0], H = in->dims[2], W = in->dims[3], P = (int64_t)w->oh * w->ow;
+    gemm_plan g = plan_gemm(s, w, N, ctx->threads);
+    batch_io b = {.x = in->data, .res = res, .y = out->data, .N = N, .H = H, .W = W, .P = P,
+                  .xstride = (int64_t)s->cin_g * s->group * H * W, .ystride = (int64_t)s->cout * P,
+                  .stream = (double)N * s->cout * P * sizeof(float) > STREAM_BYTES};
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+    for (int64_t t = 0; t < g.tasks; t++)
+        gemm_task(k, s, &g, w, &b, t, ctx->work + (g.npb + g.nbt + g.nct) * (size_t)omp_get_thread_num());
+}
+
+void fc_conv_run(const fc_conv *s, const fc_tensor *x, const float *res, fc_tensor *y,
+                 const fc_run_ctx *ctx) {
+    fc_window w;
+    fc_conv_window(s, x, &w, NULL); /* cannot fail: fc_conv_infer accepted these shapes */
+    if (s->depthwise) conv_run_depthwise(s, &w, x, res, y, ctx);
+    else if (s->wino) conv_run_winograd(s, &w, x, res, y, ctx);
+    else conv_run_gemm(s, &w, x, res, y, ctx);
+}
+
+/* Output rows of one image, chunk by chunk through the im2col path (see conv_prim.h). */
+static int rows_chunk(const fc_conv *s) { return CHUNK_COLS / s->k->nr * s->k->nr; }
+
+size_t fc_conv_rows_floats(const fc_conv *s, const fc_window *w) {
     chunk_plan c = {.flat = 0, .cc = rows_chunk(s), .per = 1, .count = 1};
     size_t pb, bt, ct;
     scratch_parts(s, &c, w, (int64_t)w->oh * w->ow, 0, &pb, &bt, &ct);
     return pb + bt;
 }
 
-void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t H, int64_t W, int oy0,
+void fc_conv_rows(const fc_conv *s, const fc_window *w, const float *x, int64_t H, int64_t W, int oy0,
                   int oy1, float *work, float *C, ptrdiff_t rsc) {
-    const conv_state *s = n->state;
     const fc_kernels *k = s->k;
     int64_t P = (int64_t)w->oh * w->ow, end = (int64_t)oy1 * w->ow;
     int cc = rows_chunk(s);
@@ -649,7 +727,7 @@ void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t 
     size_t npb, nbt, nct;
     scratch_parts(s, &c, w, P, 0, &npb, &nbt, &nct);
     float *pb = work, *bt = work + npb;
-    fc_epilogue ep = {.bias = s->bias, .act = n->act};
+    fc_epilogue ep = {.bias = s->bias, .act = s->act};
     for (int64_t c0 = (int64_t)oy0 * w->ow; c0 < end; c0 += cc) {
         int nc = (int)(end - c0 < cc ? end - c0 : cc);
         col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
@@ -660,23 +738,31 @@ void fc_conv_rows(const fc_node *n, const fc_window *w, const float *x, int64_t 
     }
 }
 
-static double conv_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
-    const conv_state *s = n->state;
-    if (is_block(n)) return fc_conv_block_flops(n, in, out);
-    return 2.0 * (double)fc_tensor_count(out) * s->K;
+/* ---- the Conv op: one node, its fused epilogue from fc_fusion ---- */
+static int conv_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
+    fc_conv *c;
+    int rc = fc_conv_prepare(g, n, k, &c, err);
+    n->state = c;
+    return rc;
 }
 
-/* A block runs in conv_block.c; every other Conv here. */
+static void conv_free(void *state) { fc_conv_free(state); }
+
 static int conv_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                       int threads, fc_error *err) {
-    if (is_block(n)) return fc_conv_block_infer(n, in, out, work, threads, err);
-    return fc_conv_infer_plain(n, in, out, work, threads, err);
+    return fc_conv_infer(n->state, &in[0], out, work, threads, err);
 }
 
 static int conv_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                     fc_error *err) {
-    if (is_block(n)) return fc_conv_block_run(n, in, out, ctx, err);
-    return fc_conv_run_plain(n, in, out, ctx, err);
+    int r = fc_fused_residual(n);
+    fc_conv_run(n->state, &in[0], r >= 0 ? in[r].data : NULL, out, ctx);
+    return 0;
+}
+
+static double conv_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
+    const fc_conv *s = n->state;
+    return 2.0 * (double)fc_tensor_count(out) * s->K;
 }
 
 const fc_op_def fc_op_conv = {.name = "Conv", .prepare = conv_prepare, .infer = conv_infer,

@@ -1,47 +1,57 @@
-/* Depthwise blocks: a 1x1 projection Conv that also computes its depthwise producer and that one's
- * producer, the expansion (MobileNet's inverted residual: x -> 1x1 expand -> depthwise kxk -> project
- * [+ x]; or the stem convolution before the first depthwise), band by band. A depthwise Conv whose
- * output has other uses (EfficientNet's squeeze-and-excitation) takes over only its expansion: the
- * same bands without the projection. Per image, a band of R output rows needs a few rows of the expanded tensor: they are
- * computed into a small buffer (rows shared with the previous band are kept), the depthwise kernel
- * turns them into R rows of its output, and the projection GEMM writes R rows of the block's output.
- * The expanded tensor (up to 6x the block's channels) never exists whole, so it stays in L2 instead
- * of going to memory and back twice. The same GEMM and depthwise kernels as the separate Convs run on
- * the same operands, and both compute an element independently of the rest of the call, so the
- * result is bitwise the unfused one (tests/engine/test_conv_block.c). Small planes (7x7) gain nothing from
- * bands and would fill fewer GEMM panels than the whole-batch path (whose columns span images), so
- * there the three Convs run one after the other on scratch. The two constants below were tuned on
- * MobileNetV2 (bench --profile). Not here: finding blocks (graph_opt.c), the kernels, plain Convs. */
+/* The depthwise block op (fc_op_dw_block; internal, no ONNX op has its name): a Conv node that
+ * fc_opt_fuse_dw_blocks turned into a block computes its producers too, band by band. Usually a 1x1
+ * projection with its depthwise producer and that one's producer, the expansion (MobileNet's
+ * inverted residual: x -> 1x1 expand -> depthwise kxk -> project [+ x]; or the stem convolution
+ * before the first depthwise); or a depthwise Conv whose output has other uses (EfficientNet's
+ * squeeze-and-excitation) with only its expansion. The result is bitwise the one the Convs give one
+ * after the other (tests/engine/test_conv_block.c). Built on the convolution primitives
+ * (conv_prim.h), which know nothing of blocks. Not here: finding blocks (graph_opt.c), the kernels,
+ * plain Convs (conv.c). */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "engine/ops/conv_state.h"
+#include "engine/fusion.h"
+#include "engine/ops/conv_prim.h"
 #include "engine/ops/window.h"
 
 #define BAND_MIN_P 196        /* output planes of fewer pixels (7x7) run unfused */
 #define BAND_BYTES (1024 << 10) /* per-thread band buffers: about one L2 (they are not all hot at once) */
 
-/* The nodes of block node n: a projection with pre_dw, or a depthwise with only pre_expand. */
-static void chain_nodes(const fc_node *n, const fc_node **e, const fc_node **d, const fc_node **p) {
-    const conv_state *s = n->state;
-    *e = s->pre_expand;
-    *d = s->pre_dw ? s->pre_dw : n;
-    *p = s->pre_dw ? n : NULL;
-}
+/* A block node's state: its Convs, prepared at load, each with its own fused activation. The
+ * residual (fc_fusion.residual of the block node) only exists with a projection. */
+typedef struct block_convs {
+    fc_conv *expansion;  /* the one-group Conv before the depthwise, or NULL */
+    fc_conv *depthwise;
+    fc_conv *projection; /* the 1x1 Conv after it (the block node's own), or NULL when the block node
+                            is the depthwise */
+} block_convs;
 
-/* Everything a banded run needs besides the tensors. */
+/* Bands: per image, a band of band_rows output rows needs a few rows of the expanded tensor; they are
+ * computed into a small buffer (rows shared with the previous band are kept), the depthwise kernel
+ * turns them into band_rows rows of its output, and the projection GEMM writes those rows of the
+ * block's output. The expanded tensor (up to 6x the block's channels) never exists whole, so it
+ * stays in L2 instead of going to memory and back twice. The same GEMM and depthwise kernels as the
+ * separate Convs run on the same operands, and both compute an element independently of the rest
+ * of the call, hence the same bits. Small planes (7x7) gain nothing from bands and would fill fewer
+ * GEMM panels than the whole-batch path (whose columns span images), so there the Convs run one
+ * after the other on scratch (run_unfused). BAND_MIN_P and BAND_BYTES were tuned on MobileNetV2
+ * (bench --profile). Everything a banded run needs besides the tensors: */
 typedef struct block {
-    const fc_node *e, *d, *p;    /* expansion (or NULL), depthwise, projection (or NULL) */
-    const conv_state *es, *ds, *ps;
-    fc_window ew, w;             /* the expansion's and the depthwise's windows */
-    int dense;                   /* the expansion is not 1x1 stride 1 unpadded: im2col (fc_conv_rows) */
+    const fc_conv *expansion, *depthwise, *projection; /* expansion and projection may be NULL */
+    fc_window expansion_win, dw_win;
+    int expand_im2col;           /* the expansion is not 1x1 stride 1 unpadded: im2col (fc_conv_rows) */
     int cin, H0, W0;             /* block input (cin, H0, W0) */
     int ce, cout, H, W, OH, OW;  /* depthwise input (ce, H, W), output (cout, OH, OW); cout = ce
                                     without a projection */
-    int R, rin;                  /* output rows per band; expanded rows a band reads (buffer rows) */
-    size_t pbe, eb, db, pbp;     /* per-thread scratch parts in floats: packed B of the expansion,
-                                    expanded rows (ce, rin, W), depthwise rows (ce, R, OW), packed B
-                                    of the projection */
+    int band_rows;               /* output rows per band */
+    int in_rows;                 /* expanded rows a band reads (rows of the expanded buffer) */
+    struct {                     /* per-thread scratch parts in floats: */
+        size_t expand_b;         /* the expansion's packed B (or fc_conv_rows' work) */
+        size_t expanded;         /* expanded rows (ce, in_rows, W) */
+        size_t dw_rows;          /* depthwise output rows (ce, band_rows, OW) */
+        size_t project_b;        /* the projection's packed B */
+    } floats;
 } block;
 
 static size_t round16(size_t f) { return (f + 15) / 16 * 16; }
@@ -49,193 +59,195 @@ static size_t round16(size_t f) { return (f + 15) / 16 * 16; }
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
 static void band_parts(block *b, const fc_kernels *k) {
-    b->rin = (b->R - 1) * b->w.sh + (b->w.kh - 1) * b->w.dh + 1;
-    b->pbe = b->dense ? round16(fc_conv_rows_floats(b->e, &b->ew))
-             : b->e   ? round16(fc_kernels_packed_b_floats(k, b->cin, b->rin * b->W))
-                      : 0;
-    b->eb = b->e ? round16((size_t)b->ce * b->rin * b->W) : 0;
-    b->db = b->p ? round16((size_t)b->ce * b->R * b->OW) : 0;
-    b->pbp = b->p ? round16(fc_kernels_packed_b_floats(k, b->ce, b->R * b->OW)) : 0;
+    b->in_rows = (b->band_rows - 1) * b->dw_win.sh + (b->dw_win.kh - 1) * b->dw_win.dil_h + 1;
+    b->floats.expand_b = b->expand_im2col ? round16(fc_conv_rows_floats(b->expansion, &b->expansion_win))
+                         : b->expansion   ? round16(fc_kernels_packed_b_floats(k, b->cin, b->in_rows * b->W))
+                                          : 0;
+    b->floats.expanded = b->expansion ? round16((size_t)b->ce * b->in_rows * b->W) : 0;
+    b->floats.dw_rows = b->projection ? round16((size_t)b->ce * b->band_rows * b->OW) : 0;
+    b->floats.project_b =
+        b->projection ? round16(fc_kernels_packed_b_floats(k, b->ce, b->band_rows * b->OW)) : 0;
 }
 
-static size_t band_floats(const block *b) { return b->pbe + b->eb + b->db + b->pbp; }
+static size_t band_floats(const block *b) {
+    return b->floats.expand_b + b->floats.expanded + b->floats.dw_rows + b->floats.project_b;
+}
 
-/* The block of node n (see chain_nodes) for input x (N, Cin, H0, W0), depthwise input te
- * (N, Ce, H, W) and output y (N, Cout, OH, OW); R is the most rows whose buffers fit BAND_BYTES (at
- * least 1). */
-static int block_setup(block *b, const fc_node *n, const fc_tensor *x, const fc_tensor *te,
+/* The block of c for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and output y
+ * (N, Cout, OH, OW); band_rows is the most rows whose buffers fit BAND_BYTES (at least 1). */
+static int block_setup(block *b, const block_convs *c, const fc_tensor *x, const fc_tensor *te,
                        const fc_tensor *y, const fc_kernels *k, fc_error *err) {
     memset(b, 0, sizeof *b);
-    chain_nodes(n, &b->e, &b->d, &b->p);
-    b->ps = b->p ? b->p->state : NULL;
-    b->ds = b->d->state;
-    b->es = b->e ? b->e->state : NULL;
+    b->expansion = c->expansion, b->depthwise = c->depthwise, b->projection = c->projection;
     b->cin = (int)x->dims[1], b->H0 = (int)x->dims[2], b->W0 = (int)x->dims[3];
     b->H = (int)te->dims[2], b->W = (int)te->dims[3];
-    b->ce = b->ds->cout, b->cout = b->p ? b->ps->cout : b->ce, b->OH = (int)y->dims[2], b->OW = (int)y->dims[3];
-    int rc = fc_window_infer(b->d, b->H, b->W, b->ds->kh, b->ds->kw, 0, &b->w, err);
-    if (!rc && b->e) rc = fc_window_infer(b->e, b->H0, b->W0, b->es->kh, b->es->kw, 0, &b->ew, err);
+    b->ce = b->depthwise->cout, b->cout = b->projection ? b->projection->cout : b->ce;
+    b->OH = (int)y->dims[2], b->OW = (int)y->dims[3];
+    int rc = fc_conv_window(b->depthwise, te, &b->dw_win, err);
+    if (!rc && b->expansion) rc = fc_conv_window(b->expansion, x, &b->expansion_win, err);
     if (rc) return rc;
-    const fc_window *ew = &b->ew;
-    b->dense = b->e && !(b->es->kh == 1 && b->es->kw == 1 && ew->sh == 1 && ew->sw == 1 &&
-                         ew->pt == 0 && ew->pl == 0 && ew->pb == 0 && ew->pr == 0);
-    b->R = 1;
-    while (b->R < b->OH) {
-        b->R++;
+    b->expand_im2col = b->expansion && !fc_conv_direct(b->expansion, &b->expansion_win);
+    b->band_rows = 1;
+    while (b->band_rows < b->OH) {
+        b->band_rows++;
         band_parts(b, k);
         if (band_floats(b) * sizeof(float) > BAND_BYTES) {
-            b->R--;
+            b->band_rows--;
             break;
         }
     }
     /* whole nr-column GEMM panels (partial ones go through a copy) where the budget allows:
-     * R * OW a multiple of nr */
+     * band_rows * OW a multiple of nr */
     int step = k->nr / gcd(k->nr, b->OW);
-    if (b->R < b->OH && b->R >= step) b->R -= b->R % step;
+    if (b->band_rows < b->OH && b->band_rows >= step) b->band_rows -= b->band_rows % step;
     band_parts(b, k);
     return 0;
 }
 
-/* Rows [r0, r1) of the expansion of image x into rows [r0 - e0, r1 - e0) of the buffer eb. */
+/* Rows [r0, r1) of the expansion of image x into rows [r0 - e0, r1 - e0) of expanded. */
 static void expand_rows(const block *b, const fc_kernels *k, const float *x, int r0, int r1, int e0,
-                        float *pbe, float *eb) {
-    // x: (cin, H0, W0); eb: (ce, rin, W)
-    if (b->dense) {
-        fc_conv_rows(b->e, &b->ew, x, b->H0, b->W0, r0, r1, pbe, eb + (ptrdiff_t)(r0 - e0) * b->W,
-                     (ptrdiff_t)b->rin * b->W);
+                        float *expand_b, float *expanded) {
+    // x: (cin, H0, W0); expanded: (ce, in_rows, W)
+    if (b->expand_im2col) {
+        fc_conv_rows(b->expansion, &b->expansion_win, x, b->H0, b->W0, r0, r1, expand_b,
+                     expanded + (ptrdiff_t)(r0 - e0) * b->W, (ptrdiff_t)b->in_rows * b->W);
         return;
     }
     int n = (r1 - r0) * b->W;
-    k->pack_b(b->cin, n, x + (ptrdiff_t)r0 * b->W, (ptrdiff_t)b->H * b->W, 1, pbe);
-    fc_epilogue ep = {.bias = b->es->bias, .act = b->e->act};
-    k->sgemm_packed(b->ce, n, b->cin, b->es->packed, pbe, eb + (ptrdiff_t)(r0 - e0) * b->W,
-                    (ptrdiff_t)b->rin * b->W, 1, &ep);
+    k->pack_b(b->cin, n, x + (ptrdiff_t)r0 * b->W, (ptrdiff_t)b->H * b->W, 1, expand_b);
+    fc_epilogue ep = {.bias = b->expansion->bias, .act = b->expansion->act};
+    k->sgemm_packed(b->ce, n, b->cin, b->expansion->packed, expand_b, expanded + (ptrdiff_t)(r0 - e0) * b->W,
+                    (ptrdiff_t)b->in_rows * b->W, 1, &ep);
+}
+
+/* Makes expanded hold image rows [lo, hi) of the expansion in its rows [0, hi - lo): rows it held
+ * before ([*e0, *e1)) that are still needed move up, the missing ones are computed. */
+static void slide_expanded(const block *b, const fc_kernels *k, const float *x, int lo, int hi,
+                           int *e0, int *e1, float *expand_b, float *expanded) {
+    ptrdiff_t plane = (ptrdiff_t)b->in_rows * b->W;
+    if (lo < *e0 || lo >= *e1) *e1 = lo; /* nothing shared with the last band */
+    else if (lo > *e0)
+        for (int c = 0; c < b->ce; c++)
+            memmove(expanded + c * plane, expanded + c * plane + (ptrdiff_t)(lo - *e0) * b->W,
+                    (size_t)(*e1 - lo) * b->W * sizeof(float));
+    *e0 = lo;
+    if (hi > *e1) expand_rows(b, k, x, *e1, hi, *e0, expand_b, expanded);
+    *e1 = hi > *e1 ? hi : *e1;
 }
 
 /* Output rows [y0, y1) of one image, band by band. */
 static void block_rows(const block *b, const fc_kernels *k, const float *x, const float *res,
                        float *y, int y0, int y1, float *scratch) {
     // x: (cin, H0, W0); res, y: (cout, OH, OW)
-    float *pbe = scratch, *eb = pbe + b->pbe, *db = eb + b->eb, *pbp = db + b->db;
-    const fc_window *w = &b->w;
-    ptrdiff_t plane = (ptrdiff_t)b->rin * b->W;
-    int e0 = 0, e1 = 0; /* image rows [e0, e1) of the expansion are in eb's rows [0, e1 - e0) */
-    for (int o0 = y0; o0 < y1; o0 += b->R) {
-        int o1 = o0 + b->R < y1 ? o0 + b->R : y1;
+    float *expand_b = scratch, *expanded = expand_b + b->floats.expand_b;
+    float *dw_rows = expanded + b->floats.expanded, *project_b = dw_rows + b->floats.dw_rows;
+    const fc_window *w = &b->dw_win;
+    int e0 = 0, e1 = 0; /* image rows [e0, e1) of the expansion are in expanded's rows [0, e1 - e0) */
+    for (int o0 = y0; o0 < y1; o0 += b->band_rows) {
+        int o1 = o0 + b->band_rows < y1 ? o0 + b->band_rows : y1;
         /* the depthwise rows read image rows [top, ...); those in [lo, hi) exist, the rest is padding */
         int top = o0 * w->sh - w->pt, lo = top > 0 ? top : 0;
-        int hi = (o1 - 1) * w->sh - w->pt + (w->kh - 1) * w->dh + 1;
+        int hi = (o1 - 1) * w->sh - w->pt + (w->kh - 1) * w->dil_h + 1;
         if (hi > b->H) hi = b->H;
         if (hi < lo) hi = lo;
         const float *src = x + (ptrdiff_t)lo * b->W;
         ptrdiff_t ics = (ptrdiff_t)b->H * b->W;
-        if (b->e) {
-            if (lo < e0 || lo >= e1) e1 = lo; /* nothing shared with the last band */
-            else if (lo > e0)
-                for (int c = 0; c < b->ce; c++)
-                    memmove(eb + c * plane, eb + c * plane + (ptrdiff_t)(lo - e0) * b->W,
-                            (size_t)(e1 - lo) * b->W * sizeof(float));
-            e0 = lo;
-            if (hi > e1) expand_rows(b, k, x, e1, hi, e0, pbe, eb);
-            e1 = hi > e1 ? hi : e1;
-            src = eb, ics = plane;
+        if (b->expansion) {
+            slide_expanded(b, k, x, lo, hi, &e0, &e1, expand_b, expanded);
+            src = expanded, ics = (ptrdiff_t)b->in_rows * b->W;
         }
         int rows = o1 - o0, ncol = rows * b->OW;
         /* without a projection the depthwise rows are the output */
-        float *dst = b->p ? db : y + (ptrdiff_t)o0 * b->OW;
-        ptrdiff_t ocs = b->p ? ncol : (ptrdiff_t)b->OH * b->OW;
-        k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->ds->dw, w->kh, w->kw, w->sh, w->sw,
-                         lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act, dst, ocs, rows,
-                         b->OW, 0);
-        if (!b->p) continue;
-        k->pack_b(b->ce, ncol, db, ncol, 1, pbp);
-        fc_epilogue ep = {.bias = b->ps->bias, .act = b->p->act,
+        float *dst = b->projection ? dw_rows : y + (ptrdiff_t)o0 * b->OW;
+        ptrdiff_t ocs = b->projection ? ncol : (ptrdiff_t)b->OH * b->OW;
+        k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->depthwise->dw_weights, w->kh, w->kw,
+                         w->sh, w->sw, lo - top, w->pl, w->dil_h, w->dil_w, b->depthwise->bias,
+                         &b->depthwise->act, dst, ocs, rows, b->OW, 0);
+        if (!b->projection) continue;
+        k->pack_b(b->ce, ncol, dw_rows, ncol, 1, project_b);
+        fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act,
                           .residual = res ? res + (ptrdiff_t)o0 * b->OW : NULL};
-        k->sgemm_packed(b->cout, ncol, b->ce, b->ps->packed, pbp, y + (ptrdiff_t)o0 * b->OW,
+        k->sgemm_packed(b->cout, ncol, b->ce, b->projection->packed, project_b, y + (ptrdiff_t)o0 * b->OW,
                         (ptrdiff_t)b->OH * b->OW, 1, &ep);
     }
 }
 
 /* Large enough planes, and an expansion that is not a Winograd convolution (those run whole). */
-static int banded(const fc_node *n, const fc_tensor *y) {
-    const fc_node *e = ((const conv_state *)n->state)->pre_expand;
-    return y->dims[2] * y->dims[3] >= BAND_MIN_P && !(e && ((const conv_state *)e->state)->wino);
+static int banded(const block_convs *c, const fc_tensor *y) {
+    return y->dims[2] * y->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino);
 }
 
-/* Shapes of the expansion output (te, = in[0] without one) and the depthwise output (td), and the
+/* Shapes of the expansion output (te, = x without one) and the depthwise output (td), and the
  * scratch each of the Convs needs run on its own. */
-static int chain_shapes(const fc_node *n, const fc_tensor *in, fc_tensor *te, fc_tensor *td,
+static int chain_shapes(const block_convs *c, const fc_tensor *x, fc_tensor *te, fc_tensor *td,
                         size_t work[2], int threads, fc_error *err) {
-    const fc_node *e, *d, *p;
-    chain_nodes(n, &e, &d, &p);
-    *te = in[0];
+    *te = *x;
     work[0] = work[1] = 0;
-    int rc = e ? fc_conv_infer_plain(e, in, te, &work[0], threads, err) : 0;
-    if (!rc) rc = fc_conv_infer_plain(d, te, td, &work[1], threads, err);
+    int rc = c->expansion ? fc_conv_infer(c->expansion, x, te, &work[0], threads, err) : 0;
+    if (!rc) rc = fc_conv_infer(c->depthwise, te, td, &work[1], threads, err);
     return rc;
 }
 
 static size_t bytes64(const fc_tensor *t) { return (fc_tensor_bytes(t) + 63) / 64 * 64; }
 
-int fc_conv_block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
-                        int threads, fc_error *err) {
-    const conv_state *ps = n->state;
+/* in[0] is the block input (N, Cin, H, W); the residual, if any, is in[fc_fused_residual(n)]. */
+static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
+                       int threads, fc_error *err) {
+    const block_convs *c = n->state;
     fc_tensor te, td;
     size_t w[3] = {0};
-    int rc = chain_shapes(n, in, &te, &td, w, threads, err);
-    if (!rc && ps->pre_dw) rc = fc_conv_infer_plain(n, &td, out, &w[2], threads, err);
+    int rc = chain_shapes(c, &in[0], &te, &td, w, threads, err);
+    if (!rc && c->projection) rc = fc_conv_infer(c->projection, &td, out, &w[2], threads, err);
     else if (!rc) *out = td;
     if (rc) return rc;
-    if (banded(n, out)) {
+    if (banded(c, out)) {
         block b;
-        if ((rc = block_setup(&b, n, &in[0], &te, out, ps->k, err))) return rc;
+        if ((rc = block_setup(&b, c, &in[0], &te, out, c->depthwise->k, err))) return rc;
         *work = band_floats(&b) * sizeof(float) * (size_t)threads;
     } else {
         size_t most = w[0] > w[1] ? w[0] : w[1];
         most = most > w[2] ? most : w[2];
-        *work = (ps->pre_expand ? bytes64(&te) : 0) + (ps->pre_dw ? bytes64(&td) : 0) + most;
+        *work = (c->expansion ? bytes64(&te) : 0) + (c->projection ? bytes64(&td) : 0) + most;
     }
     return 0;
 }
 
 /* Small planes: expansion, depthwise and projection one after the other, the intermediates in
- * scratch (laid out as fc_conv_block_infer sized it). */
-static int run_unfused(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
-                       fc_error *err) {
-    const fc_node *e, *d, *p;
-    chain_nodes(n, &e, &d, &p);
-    fc_tensor te, td, pin[8];
+ * scratch (laid out as block_infer sized it). */
+static int run_unfused(const block_convs *c, const fc_tensor *x, const float *res, fc_tensor *out,
+                       const fc_run_ctx *ctx, fc_error *err) {
+    fc_tensor te, td;
     size_t w[2];
-    if (n->n_in + 1 > 8) return fc_op_fail(n, FC_EINTERNAL, err, "too many inputs");
-    int rc = chain_shapes(n, in, &te, &td, w, ctx->threads, err);
+    int rc = chain_shapes(c, x, &te, &td, w, ctx->threads, err);
     if (rc) return rc;
     char *at = (char *)ctx->work;
-    if (e) te.data = at, at += bytes64(&te);
-    if (p) td.data = at, at += bytes64(&td);
+    if (c->expansion) te.data = at, at += bytes64(&te);
+    if (c->projection) td.data = at, at += bytes64(&td);
     else td = *out;
-    fc_run_ctx c = *ctx;
-    c.work = (float *)at;
-    if (e && (rc = fc_conv_run_plain(e, in, &te, &c, err))) return rc;
-    if ((rc = fc_conv_run_plain(d, &te, &td, &c, err)) || !p) return rc;
-    memcpy(pin, in, sizeof(fc_tensor) * (size_t)(n->n_in + 1)); /* inputs and the residual */
-    pin[0] = td;
-    return fc_conv_run_plain(n, pin, out, &c, err);
+    fc_run_ctx cx = *ctx;
+    cx.work = (float *)at;
+    if (c->expansion) fc_conv_run(c->expansion, x, NULL, &te, &cx);
+    fc_conv_run(c->depthwise, &te, NULL, &td, &cx);
+    if (c->projection) fc_conv_run(c->projection, &td, res, out, &cx);
+    return 0;
 }
 
-int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
-                      fc_error *err) {
-    if (!banded(n, out)) return run_unfused(n, in, out, ctx, err);
+static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
+                     fc_error *err) {
+    const block_convs *c = n->state;
+    int r = fc_fused_residual(n);
+    const float *x = in[0].data, *res = r >= 0 ? in[r].data : NULL;
+    if (!banded(c, out)) return run_unfused(c, &in[0], res, out, ctx, err);
     fc_tensor te, td;
     size_t w[2];
     block b;
-    int rc = chain_shapes(n, in, &te, &td, w, ctx->threads, err);
-    if (!rc) rc = block_setup(&b, n, &in[0], &te, out, ctx->k, err);
+    int rc = chain_shapes(c, &in[0], &te, &td, w, ctx->threads, err);
+    if (!rc) rc = block_setup(&b, c, &in[0], &te, out, ctx->k, err);
     if (rc) return rc;
     int64_t N = in[0].dims[0];
     /* fewer images than threads (batch 1): each image's rows are split between threads */
     int split = N >= ctx->threads ? 1 : (int)((ctx->threads + N - 1) / N);
     if (split > b.OH) split = b.OH;
-    const float *x = in[0].data, *res = n->residual >= 0 ? in[n->n_in].data : NULL;
     float *y = out->data;
     size_t xs = (size_t)b.cin * b.H0 * b.W0, ys = (size_t)b.cout * b.OH * b.OW;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
@@ -249,16 +261,39 @@ int fc_conv_block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     return 0;
 }
 
-double fc_conv_block_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
-    const fc_node *e, *d, *p;
-    chain_nodes(n, &e, &d, &p);
-    const conv_state *ds = d->state;
+static double block_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
+    const block_convs *c = n->state;
+    const fc_conv *ds = c->depthwise;
     double N = (double)in[0].dims[0], pout = (double)out->dims[2] * out->dims[3], ce = ds->cout;
-    double f = 2.0 * N * pout * ce * ((p ? ((const conv_state *)p->state)->cout : 0) + ds->kh * ds->kw);
+    double f = 2.0 * N * pout * ce * ((c->projection ? c->projection->cout : 0) + ds->kh * ds->kw);
     fc_window ew;
-    fc_error err;
-    if (e && fc_window_infer(e, in[0].dims[2], in[0].dims[3], ((const conv_state *)e->state)->kh,
-                             ((const conv_state *)e->state)->kw, 0, &ew, &err) == 0)
-        f += 2.0 * N * ew.oh * ew.ow * ce * ((const conv_state *)e->state)->K;
+    if (c->expansion && fc_conv_window(c->expansion, &in[0], &ew, NULL) == 0)
+        f += 2.0 * N * ew.oh * ew.ow * ce * c->expansion->K;
     return f;
 }
+
+/* The block node's own Conv (the projection, or the depthwise), then the dead nodes it took over
+ * (fc_fusion.depthwise, expand); their states live here, not in those nodes. */
+static int block_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
+    const fc_fusion *f = n->fusion;
+    block_convs *c = calloc(1, sizeof *c);
+    if (!c) return fc_fail(err, FC_ENOMEM, "out of memory");
+    n->state = c;
+    int rc = fc_conv_prepare(g, n, k, f->depthwise >= 0 ? &c->projection : &c->depthwise, err);
+    if (!rc && f->depthwise >= 0) rc = fc_conv_prepare(g, &g->nodes[f->depthwise], k, &c->depthwise, err);
+    if (!rc && f->expand >= 0) rc = fc_conv_prepare(g, &g->nodes[f->expand], k, &c->expansion, err);
+    return rc;
+}
+
+static void block_free(void *state) {
+    block_convs *c = state;
+    if (!c) return;
+    fc_conv_free(c->expansion);
+    fc_conv_free(c->depthwise);
+    fc_conv_free(c->projection);
+    free(c);
+}
+
+const fc_op_def fc_op_dw_block = {.name = "FcDepthwiseBlock", .prepare = block_prepare,
+                                  .infer = block_infer, .run = block_run, .free_state = block_free,
+                                  .flops = block_flops};

@@ -1,11 +1,14 @@
-/* Gemm and MatMul on float32. With a constant weight matrix (the usual classifier layer) the weights
- * are packed once as the kernel's A operand (rows = output features) and the activations become
- * packed B, so Y^T = W * X^T runs on the same packed GEMM as Conv, epilogue included (bias, act).
- * MatMul with two run-time operands falls back to a plain batched loop. */
+/* The ONNX Gemm and MatMul operators on float32 (graph nodes of those op types). With a constant
+ * weight matrix (the usual classifier layer) the weights are packed once as the kernel's A operand
+ * (rows = output features) and the activations become packed B, so Y^T = W * X^T runs on the same
+ * packed GEMM as Conv, epilogue included (bias, fused activation). MatMul with two run-time operands
+ * falls back to a plain batched loop. Not here: the packed GEMM kernels themselves
+ * (kernels/gemm-*.c), fc_matmul, the float matrix products used outside graphs (engine/matmul.c). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/fusion.h"
 #include "engine/ops/ops.h"
 
 typedef struct gemm_state {
@@ -116,7 +119,8 @@ static int gemm_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     const gemm_state *s = n->state;
     int transA = (int)fc_attr_int(n, "transA", 0);
     int64_t rows = out->dims[0];
-    gemm_apply(s, &n->act, in[0].data, transA ? 1 : s->K, transA ? rows : 1, rows, out->data, ctx);
+    fc_act act = fc_fused_act(n);
+    gemm_apply(s, &act, in[0].data, transA ? 1 : s->K, transA ? rows : 1, rows, out->data, ctx);
     return 0;
 }
 
@@ -171,7 +175,8 @@ static int matmul_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     int64_t K = a->dims[a->rank - 1], M = b->dims[b->rank - 1], R = a->dims[a->rank - 2];
     int64_t batches = fc_tensor_count(a) / (R * K != 0 ? R * K : 1);
     if (s) {
-        gemm_apply(s, &n->act, a->data, K, 1, batches * R, out->data, ctx);
+        fc_act act = fc_fused_act(n);
+        gemm_apply(s, &act, a->data, K, 1, batches * R, out->data, ctx);
         return 0;
     }
     const float *x = a->data, *w = b->data;
@@ -188,5 +193,10 @@ static int matmul_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     return 0;
 }
 
+/* Without packed weights (two run-time operands) there is no state: K is A's last dim. */
+static double matmul_flops(const fc_node *n, const fc_tensor *in, const fc_tensor *out) {
+    return 2.0 * (double)fc_tensor_count(out) * (double)in[0].dims[in[0].rank - 1];
+}
+
 const fc_op_def fc_op_matmul = {.name = "MatMul", .prepare = matmul_prepare, .infer = matmul_infer,
-                                .run = matmul_run, .free_state = gemm_free, .flops = gemm_flops};
+                                .run = matmul_run, .free_state = gemm_free, .flops = matmul_flops};

@@ -1,8 +1,9 @@
 /* Operator interface: one fc_op_def per ONNX op type, registered in ops.c. Each op family lives in
- * its own file (conv.c, gemm.c, pool.c, elementwise.c, shape.c, softmax.c, norm.c).
+ * its own file (conv.c, gemm.c, pool.c, elementwise.c, reduce.c, shape.c, norm.c); internal ops
+ * that only rewrites create (the depthwise block, conv_block.c) are not registered.
  * Lifecycle: prepare (model load: check attributes, pack constant weights into node->state), infer
  * (session creation: output shapes from input shapes, scratch size), run (inference).
- * Not here: graph rewriting (graph_opt.c), memory planning (session.c). */
+ * Not here: graph rewriting (graph_opt.c), memory planning (plan.c). */
 #ifndef FC_OPS_H
 #define FC_OPS_H
 
@@ -20,13 +21,14 @@ typedef struct fc_run_ctx {
 } fc_run_ctx;
 
 typedef struct fc_op_def {
-    const char *name; /* ONNX op_type */
+    const char *name; /* ONNX op_type (internal ops: a name no ONNX op has) */
     /* Optional. Load time, on the optimized graph: validate attributes and constant inputs, pack
      * weights into n->state. Errors name the node. */
     int (*prepare)(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err);
     /* Session creation: set out[i] dtype/rank/dims from in[] (in[i].data != NULL for constants; a
-     * fused residual is passed as in[n->n_in]). *work = scratch bytes needed by run with `threads`
-     * threads (left 0 if none). Errors (FC_ESHAPE, FC_ELIMIT, FC_EUNSUPPORTED) name the node. */
+     * fused residual is one of them, see fusion.h). *work = scratch bytes needed by run with
+     * `threads` threads (left 0 if none). Errors (FC_ESHAPE, FC_ELIMIT, FC_EUNSUPPORTED) name the
+     * node. */
     int (*infer)(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work, int threads,
                  fc_error *err);
     /* Execute with shapes as inferred. Returns 0, or an error for data-dependent failures. */
@@ -44,7 +46,8 @@ enum {
     FC_FOLD_SHAPE = 2,  /* always: depends on input shapes only (Shape) */
 };
 
-/* The op definition for an ONNX op type (default domain), or NULL if unsupported. */
+/* The op definition for an ONNX op type (default domain), or NULL if unsupported (internal ops
+ * included: they are never found by name). */
 const fc_op_def *fc_op_find(const char *op_type);
 /* Comma-separated list of supported op types (static string). */
 const char *fc_op_list(void);
@@ -77,5 +80,7 @@ extern const fc_op_def fc_op_relu, fc_op_clip, fc_op_leakyrelu, fc_op_sigmoid, f
 extern const fc_op_def fc_op_flatten, fc_op_reshape, fc_op_squeeze, fc_op_unsqueeze,
     fc_op_transpose, fc_op_concat, fc_op_slice, fc_op_gather, fc_op_shape, fc_op_cast, fc_op_pad;
 extern const fc_op_def fc_op_softmax, fc_op_batchnorm;
+/* Internal: a Conv node that fc_opt_fuse_dw_blocks turned into a depthwise block (conv_block.c). */
+extern const fc_op_def fc_op_dw_block;
 
 #endif

@@ -84,9 +84,9 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
     int *rows = (int *)ctx->work, *cols = rows + 3 * w.oh;
     float *rowbuf = (float *)(cols + 3 * w.ow);
     for (int o = 0; o < w.oh; o++)
-        tap_range(o, w.sh, w.pt, w.dh, w.kh, H, w.pb, &rows[3 * o], &rows[3 * o + 1], &rows[3 * o + 2]);
+        tap_range(o, w.sh, w.pt, w.dil_h, w.kh, H, w.pb, &rows[3 * o], &rows[3 * o + 1], &rows[3 * o + 2]);
     for (int o = 0; o < w.ow; o++)
-        tap_range(o, w.sw, w.pl, w.dw, w.kw, W, w.pr, &cols[3 * o], &cols[3 * o + 1], &cols[3 * o + 2]);
+        tap_range(o, w.sw, w.pl, w.dil_w, w.kw, W, w.pr, &cols[3 * o], &cols[3 * o + 1], &cols[3 * o + 2]);
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 4)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * H * W;
@@ -99,23 +99,23 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
                 for (int ox = 0; ox < w.ow; ox++) yr[ox] = is_max ? -FLT_MAX : 0.f;
                 continue;
             }
-            const float *r0 = xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i0 * w.dh) * W;
+            const float *r0 = xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i0 * w.dil_h) * W;
             memcpy(t, r0, (size_t)W * sizeof(float));
             for (int i = i0 + 1; i < i1; i++)
-                combine_row(is_max, t, xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i * w.dh) * W, W);
+                combine_row(is_max, t, xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i * w.dil_h) * W, W);
             for (int ox = 0; ox < w.ow; ox++) {
                 int j0 = cols[3 * ox], j1 = cols[3 * ox + 1];
                 const float *tc = t + (int64_t)ox * w.sw - w.pl;
-                if (is_max && j0 == 0 && j1 == 3 && w.dw == 1) { /* the common 3-wide window */
+                if (is_max && j0 == 0 && j1 == 3 && w.dil_w == 1) { /* the common 3-wide window */
                     float a = tc[0], b = tc[1], c = tc[2], m = b > a ? b : a;
                     yr[ox] = c > m ? c : m;
                 } else if (is_max) {
                     float acc = -FLT_MAX;
-                    for (int j = j0; j < j1; j++) acc = tc[(int64_t)j * w.dw] > acc ? tc[(int64_t)j * w.dw] : acc;
+                    for (int j = j0; j < j1; j++) acc = tc[(int64_t)j * w.dil_w] > acc ? tc[(int64_t)j * w.dil_w] : acc;
                     yr[ox] = acc;
                 } else {
                     float acc = 0.f;
-                    for (int j = j0; j < j1; j++) acc += tc[(int64_t)j * w.dw];
+                    for (int j = j0; j < j1; j++) acc += tc[(int64_t)j * w.dil_w];
                     int cnt = include_pad ? rin * cols[3 * ox + 2] : (i1 - i0) * (j1 - j0);
                     yr[ox] = cnt ? acc / cnt : 0.f;
                 }

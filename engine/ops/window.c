@@ -19,7 +19,7 @@ int fc_window_infer(const fc_node *n, int64_t H, int64_t W, int kh, int kw, int 
     int64_t v[8];
     w->kh = kh;
     w->kw = kw;
-    w->sh = w->sw = w->dh = w->dw = 1;
+    w->sh = w->sw = w->dil_h = w->dil_w = 1;
     int k = fc_attr_ints(n, "strides", v, 8);
     if (k) {
         if (k != 2) return fc_op_fail(n, FC_EUNSUPPORTED, err, "only 2-D windows are supported");
@@ -29,18 +29,18 @@ int fc_window_infer(const fc_node *n, int64_t H, int64_t W, int kh, int kw, int 
     k = fc_attr_ints(n, "dilations", v, 8);
     if (k) {
         if (k != 2) return fc_op_fail(n, FC_EUNSUPPORTED, err, "only 2-D windows are supported");
-        w->dh = (int)v[0];
-        w->dw = (int)v[1];
+        w->dil_h = (int)v[0];
+        w->dil_w = (int)v[1];
     }
-    if (w->sh < 1 || w->sw < 1 || w->dh < 1 || w->dw < 1 || w->sh > 4096 || w->sw > 4096 ||
-        w->dh > 4096 || w->dw > 4096 || kh < 1 || kw < 1 || kh > 4096 || kw > 4096)
+    if (w->sh < 1 || w->sw < 1 || w->dil_h < 1 || w->dil_w < 1 || w->sh > 4096 || w->sw > 4096 ||
+        w->dil_h > 4096 || w->dil_w > 4096 || kh < 1 || kw < 1 || kh > 4096 || kw > 4096)
         return fc_op_fail(n, FC_EFORMAT, err, "invalid kernel, strides or dilations");
     const char *ap = fc_attr_string(n, "auto_pad", "NOTSET");
     int ceil_mode = allow_ceil ? (int)fc_attr_int(n, "ceil_mode", 0) : 0;
     if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
         int64_t oh = (H + w->sh - 1) / w->sh, ow = (W + w->sw - 1) / w->sw;
-        int64_t th = (oh - 1) * w->sh + (int64_t)(kh - 1) * w->dh + 1 - H;
-        int64_t tw = (ow - 1) * w->sw + (int64_t)(kw - 1) * w->dw + 1 - W;
+        int64_t th = (oh - 1) * w->sh + (int64_t)(kh - 1) * w->dil_h + 1 - H;
+        int64_t tw = (ow - 1) * w->sw + (int64_t)(kw - 1) * w->dil_w + 1 - W;
         if (th < 0) th = 0;
         if (tw < 0) tw = 0;
         int upper = !strcmp(ap, "SAME_UPPER");
@@ -61,8 +61,8 @@ int fc_window_infer(const fc_node *n, int64_t H, int64_t W, int kh, int kw, int 
     } else {
         return fc_op_fail(n, FC_EFORMAT, err, "unknown auto_pad '%s'", ap);
     }
-    w->oh = out_size(H, kh, w->sh, w->dh, w->pt, w->pb, ceil_mode);
-    w->ow = out_size(W, kw, w->sw, w->dw, w->pl, w->pr, ceil_mode);
+    w->oh = out_size(H, kh, w->sh, w->dil_h, w->pt, w->pb, ceil_mode);
+    w->ow = out_size(W, kw, w->sw, w->dil_w, w->pl, w->pr, ceil_mode);
     if (w->oh < 1 || w->ow < 1)
         return fc_op_fail(n, FC_ESHAPE, err, "window %dx%d does not fit input %lldx%lld", kh, kw,
                           (long long)H, (long long)W);

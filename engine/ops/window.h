@@ -8,7 +8,7 @@
 typedef struct fc_window {
     int kh, kw;      /* kernel */
     int sh, sw;      /* strides */
-    int dh, dw;      /* dilations */
+    int dil_h, dil_w; /* dilations */
     int pt, pl, pb, pr; /* pads: top, left, bottom, right */
     int oh, ow;      /* output size */
 } fc_window;

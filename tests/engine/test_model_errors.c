@@ -1,6 +1,7 @@
 /* Malformed models: each must fail with the right code and a message naming the file, node or
  * tensor — never crash. Models are generated with tests/support/onnx_build. Also checks that a
- * valid model with external data next to it loads and computes the right values. */
+ * valid model with external data next to it loads and computes the right values, and that a MatMul
+ * of two run-time operands (no packed weights) gets a session. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,12 @@ static int try_model(const char *path, fc_error *err) {
         CHECK(strstr(e_.msg, needle) != NULL, "message '%s' lacks '%s'", e_.msg, needle);      \
     } while (0)
 
-/* input x (1,3,8,8) -> Relu -> y */
-static ob_model *relu_model(void) {
-    ob_model *m = ob_new(13);
+/* input x (1,3,8,8) -> one node of type op named name -> y */
+static ob_model *one_node_model(int opset, const char *op, const char *name) {
+    ob_model *m = ob_new(opset);
     ob_input(m, "x", 1, 3, 8, 8);
     ob_output(m, "y");
-    ob_node(m, "Relu", "relu0", "x", "y");
+    ob_node(m, op, name, "x", "y");
     return m;
 }
 
@@ -62,7 +63,7 @@ static void test_truncated_and_garbage(void) {
         free(buf);
         EXPECT_ERROR(fc_test_path("truncated.onnx"), FC_EFORMAT, "truncated.onnx");
     }
-    ob_write(relu_model(), fc_test_path("small.onnx"));
+    ob_write(one_node_model(13, "Relu", "relu0"), fc_test_path("small.onnx"));
     f = fopen(fc_test_path("small.onnx"), "rb");
     char buf[4096];
     size_t n = fread(buf, 1, sizeof buf, f);
@@ -87,26 +88,28 @@ static void test_truncated_and_garbage(void) {
 }
 
 static void test_unknown_op(void) {
+    ob_write(one_node_model(13, "FancyAttention", "attn_block_7"), fc_test_path("unknown_op.onnx"));
+    EXPECT_ERROR(fc_test_path("unknown_op.onnx"), FC_EUNSUPPORTED, "FancyAttention");
+    EXPECT_ERROR(fc_test_path("unknown_op.onnx"), FC_EUNSUPPORTED, "attn_block_7");
+    /* the engine's internal depthwise-block op is not an ONNX op a file may name */
+    ob_write(one_node_model(13, "FcDepthwiseBlock", "block_1"), fc_test_path("internal_op.onnx"));
+    EXPECT_ERROR(fc_test_path("internal_op.onnx"), FC_EUNSUPPORTED, "FcDepthwiseBlock");
+    ob_write(one_node_model(13, "Relu", "r"), fc_test_path("ok.onnx"));
+    fc_error e;
+    CHECK(try_model(fc_test_path("ok.onnx"), &e) == 0, "valid model failed: %s", e.msg);
+    ob_write(one_node_model(99, "Relu", "r"), fc_test_path("opset99.onnx"));
+    EXPECT_ERROR(fc_test_path("opset99.onnx"), FC_EUNSUPPORTED, "opset 99");
+}
+
+/* x (1,3,8,8) MatMul x: batched, both operands computed at run time. */
+static void test_matmul_runtime_operands(void) {
     ob_model *m = ob_new(13);
     ob_input(m, "x", 1, 3, 8, 8);
     ob_output(m, "y");
-    ob_node(m, "FancyAttention", "attn_block_7", "x", "y");
-    ob_write(m, fc_test_path("unknown_op.onnx"));
-    EXPECT_ERROR(fc_test_path("unknown_op.onnx"), FC_EUNSUPPORTED, "FancyAttention");
-    EXPECT_ERROR(fc_test_path("unknown_op.onnx"), FC_EUNSUPPORTED, "attn_block_7");
-    m = ob_new(13);
-    ob_input(m, "x", 1, 3, 8, 8);
-    ob_output(m, "y");
-    ob_node(m, "Relu", "r", "x", "y");
-    ob_write(m, fc_test_path("ok.onnx"));
+    ob_node(m, "MatMul", "mm", "x,x", "y");
+    ob_write(m, fc_test_path("matmul_xx.onnx"));
     fc_error e;
-    CHECK(try_model(fc_test_path("ok.onnx"), &e) == 0, "valid model failed: %s", e.msg);
-    m = ob_new(99);
-    ob_input(m, "x", 1, 3, 8, 8);
-    ob_output(m, "y");
-    ob_node(m, "Relu", "r", "x", "y");
-    ob_write(m, fc_test_path("opset99.onnx"));
-    EXPECT_ERROR(fc_test_path("opset99.onnx"), FC_EUNSUPPORTED, "opset 99");
+    CHECK(try_model(fc_test_path("matmul_xx.onnx"), &e) == 0, "MatMul x*x: %s", e.msg);
 }
 
 static void test_inconsistent_shapes(void) {
@@ -253,7 +256,7 @@ static void test_external_data(void) {
 }
 
 static void test_unknown_output_name(void) {
-    ob_write(relu_model(), fc_test_path("relu.onnx"));
+    ob_write(one_node_model(13, "Relu", "relu0"), fc_test_path("relu.onnx"));
     const char *outs[] = {"no_such_tensor"};
     fc_model_options mo = {.outputs = outs, .n_outputs = 1};
     fc_model *m = NULL;
@@ -266,6 +269,7 @@ static void test_unknown_output_name(void) {
 int main(void) {
     RUN(test_truncated_and_garbage);
     RUN(test_unknown_op);
+    RUN(test_matmul_runtime_operands);
     RUN(test_inconsistent_shapes);
     RUN(test_absurd_dimensions);
     RUN(test_external_data);

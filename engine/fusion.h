@@ -1,0 +1,40 @@
+/* What the load-time rewrites (graph_opt.c) fused into a node: the epilogue it applies after its
+ * own computation (an activation, a residual Add) and, for a depthwise block, the Conv nodes it
+ * computes together with its own. graph_opt.c is the only writer (it allocates fc_node.fusion the
+ * first time it fuses something into a node; fc_graph_free frees it). Readers: the ops that take an
+ * epilogue (conv.c, conv_block.c, gemm.c); plan.c for the residual's shape check and the block
+ * size in profiles. Not here: the rewrites (graph_opt.c), how a block runs (ops/conv_block.c). */
+#ifndef FC_FUSION_H
+#define FC_FUSION_H
+
+#include "engine/graph.h"
+#include "engine/kernels/kernels.h"
+
+typedef struct fc_fusion {
+    /* epilogue: y = act(op(x) + in[residual]) */
+    fc_act act;        /* FC_ACT_NONE when only a residual was fused */
+    int residual;      /* index into fc_node.in of the value added before act, or -1. A Conv's
+                          residual comes after X, W and B (B then -1 when the Conv has none) */
+    /* depthwise block (the node's op is then fc_op_dw_block; graph_opt.h): the nodes, dead in the
+     * graph, that the block computes before its own Conv, and whose input in[0] now is: */
+    int expand;        /* the one-group Conv feeding the depthwise, or -1 */
+    int depthwise;     /* the depthwise Conv feeding this 1x1 projection, or -1 when this node is the
+                          depthwise itself (its output has other uses, so only the expansion joins) */
+} fc_fusion;
+
+/* The activation fused into n (FC_ACT_NONE when none). */
+static inline fc_act fc_fused_act(const fc_node *n) {
+    return n->fusion ? n->fusion->act : (fc_act){.kind = FC_ACT_NONE};
+}
+
+/* Index into n->in of the fused residual, or -1. */
+static inline int fc_fused_residual(const fc_node *n) {
+    return n->fusion ? n->fusion->residual : -1;
+}
+
+/* Other Conv nodes n computes too: 1 or 2 for a depthwise block, else 0. */
+static inline int fc_fused_convs(const fc_node *n) {
+    return n->fusion ? (n->fusion->expand >= 0) + (n->fusion->depthwise >= 0) : 0;
+}
+
+#endif

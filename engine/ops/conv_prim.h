@@ -1,0 +1,58 @@
+/* Convolution primitives (implemented in conv.c): a Conv node prepared once at load (fc_conv:
+ * packed weights, bias, fused activation, im2col taps) and what can be done with it: its output
+ * window and shape, a whole-batch run (GEMM, Winograd or depthwise path), and a range of output
+ * rows of one image through the GEMM path (for ops that interleave several convolutions). Users:
+ * the Conv op (conv.c) and the depthwise block op (conv_block.c); nothing here knows about the
+ * block. Not a public interface: the session sees only fc_op_def. */
+#ifndef FC_CONV_PRIM_H
+#define FC_CONV_PRIM_H
+
+#include "engine/ops/ops.h"
+#include "engine/ops/window.h"
+
+typedef struct fc_conv {
+    const fc_node *node; /* attributes and the name for errors (nodes do not move once loaded) */
+    const fc_kernels *k;
+    int cout, cin_g, group, kh, kw, K; /* K = cin_g * kh * kw */
+    int depthwise;       /* group == cin == cout: dw_weights, no packed */
+    int wino;            /* Winograd F(4x4, 3x3): packed holds 36 transformed weight matrices */
+    float *packed;       /* group g's packed A (Winograd: matrix xi's) at packed + g * group_stride */
+    size_t group_stride;
+    float *bias;         /* (cout), zeros when the node has none */
+    float *dw_weights;   /* depthwise filters (cout, kh*kw) */
+    fc_act act;          /* fused activation (fusion.h): y = act(conv(x) + bias [+ residual]) */
+    /* im2col taps (GEMM path): tap t = ky*kw + kx reads stride phase ph[t] (of nph used phases; a
+     * phase is a (row, column) residue modulo the strides) at offset (dy[t], dx[t]) in phase cells */
+    int nph, sh, sw, dil_h, dil_w;
+    int *tap_ph, *tap_dy, *tap_dx, *ph_a, *ph_b;
+} fc_conv;
+
+/* Prepares Conv node n of graph g (constant weights and bias) for kernels k into *out. Errors name
+ * the node: FC_EFORMAT, FC_EUNSUPPORTED, FC_ESHAPE, FC_ENOMEM (then *out is NULL). */
+int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc_conv **out,
+                    fc_error *err);
+void fc_conv_free(fc_conv *c);
+
+/* Window of c on input x (N, C, H, W): FC_EUNSUPPORTED (not 4-D), FC_ESHAPE (channels, sizes). */
+int fc_conv_window(const fc_conv *c, const fc_tensor *x, fc_window *w, fc_error *err);
+/* 1 when c on window w reads output pixel (y, x) from input pixel (y, x) alone (1x1, stride 1, no
+ * padding): its GEMM's B is the input itself, no im2col. */
+int fc_conv_direct(const fc_conv *c, const fc_window *w);
+/* y's shape (N, cout, OH, OW) for input x, and *work = the scratch bytes fc_conv_run needs with
+ * `threads` threads (0 for the depthwise path). Errors as fc_conv_window. */
+int fc_conv_infer(const fc_conv *c, const fc_tensor *x, fc_tensor *y, size_t *work, int threads,
+                  fc_error *err);
+/* y = act(conv(x) + bias [+ res]) for the whole batch, shapes as inferred; res is y's shape or NULL.
+ * ctx->work as fc_conv_infer asked. An image's result does not depend on the batch it is in. */
+void fc_conv_run(const fc_conv *c, const fc_tensor *x, const float *res, fc_tensor *y,
+                 const fc_run_ctx *ctx);
+
+/* Output rows [oy0, oy1) of one image x (C, H, W) of c (one group, not Winograd, not depthwise,
+ * window w) into C (cout planes at stride rsc, rows of w->ow contiguous), no residual, through the
+ * same im2col and GEMM as fc_conv_run (so the same bits); work: fc_conv_rows_floats(c, w) floats,
+ * 64-byte aligned. */
+size_t fc_conv_rows_floats(const fc_conv *c, const fc_window *w);
+void fc_conv_rows(const fc_conv *c, const fc_window *w, const float *x, int64_t H, int64_t W, int oy0,
+                  int oy1, float *work, float *C, ptrdiff_t rsc);
+
+#endif

@@ -1,0 +1,301 @@
+/* Plans (plan.h): shape inference for a concrete (N, C, H, W), plan-time folding of shape
+ * computations, activation memory planned by liveness (first-fit offsets in one arena), then runs
+ * that walk the planned node list without allocating. Not here: the split-batch runner
+ * (batch_runner.c), the public session API (session.c). */
+#include "engine/plan.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/fusion.h"
+#include "engine/model_internal.h"
+#include "engine/ops/ops.h"
+
+#define ALIGN 64
+#define MAX_ARENA_BYTES (1LL << 36)
+
+struct fc_plan {
+    const fc_model *m;
+    fc_tensor *t;        /* per value: shape and data pointer */
+    void **owned;        /* per value: session-owned storage of plan-time folded values */
+    char *arena;
+    float *work;
+    int *run;            /* nodes executed at run time, in order */
+    int n_run;
+    fc_tensor *io;       /* scratch for a node's in/out views */
+    int max_io;
+    fc_run_ctx ctx;
+    double flops;
+    double *step_flops;  /* (n_run) FLOPs of each run-time step */
+    double *step_s;      /* (n_run) seconds spent in each step over all runs, when profiling; else NULL */
+    long long limit;     /* opt->max_bytes or MAX_ARENA_BYTES */
+    long long folded;    /* bytes of plan-time folded values so far */
+};
+
+static void *aligned_alloc_bytes(size_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, ALIGN, n ? (n + ALIGN - 1) / ALIGN * ALIGN : ALIGN) == 0 ? p : NULL;
+}
+
+void fc_plan_free(fc_plan *s) {
+    if (!s) return;
+    if (s->owned)
+        for (int v = 0; v < s->m->g->n_values; v++) free(s->owned[v]);
+    free(s->owned);
+    free(s->t);
+    free(s->arena);
+    free(s->work);
+    free(s->run);
+    free(s->step_flops);
+    free(s->step_s);
+    free(s->io);
+    free(s);
+}
+
+/* Fills io[0..n_in) (inputs) and io[n_in..] (outputs) from s->t. */
+static void node_views(const fc_plan *s, const fc_node *n, fc_tensor **in, fc_tensor **out) {
+    fc_tensor *io = s->io;
+    for (int i = 0; i < n->n_in; i++) {
+        if (n->in[i] >= 0) io[i] = s->t[n->in[i]];
+        else memset(&io[i], 0, sizeof io[i]);
+    }
+    for (int i = 0; i < n->n_out; i++) {
+        if (n->out[i] >= 0) io[n->n_in + i] = s->t[n->out[i]];
+        else memset(&io[n->n_in + i], 0, sizeof io[0]);
+    }
+    *in = io;
+    *out = io + n->n_in;
+}
+
+static int same_shape(const fc_tensor *a, const fc_tensor *b) {
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+/* Shape inference and plan-time folding over the whole graph. */
+static int infer_all(fc_plan *s, size_t *work_max, fc_error *err) {
+    const fc_graph *g = s->m->g;
+    int threads = s->ctx.threads;
+    for (int oi = 0; oi < g->n_order; oi++) {
+        const fc_node *n = &g->nodes[g->order[oi]];
+        fc_tensor *in, *out;
+        node_views(s, n, &in, &out);
+        int all_const = 1;
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] >= 0 && !in[i].data) all_const = 0;
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] >= 0 && in[i].rank == 0 && in[i].dtype == 0)
+                return fc_op_fail(n, FC_EINTERNAL, err, "input %d has no inferred shape", i);
+        size_t work = 0;
+        int rc = n->op->infer(n, in, out, &work, threads, err);
+        if (rc) return rc;
+        int r = fc_fused_residual(n);
+        if (r >= 0 && !same_shape(&in[r], &out[0]))
+            return fc_op_fail(n, FC_ESHAPE, err, "fused residual Add: operand '%s' has a different "
+                              "shape from the convolution output", g->values[n->in[r]].name);
+        int fold = n->op->fold == FC_FOLD_SHAPE || (n->op->fold == FC_FOLD_CONST && all_const);
+        for (int i = 0; i < n->n_out; i++) {
+            int64_t count;
+            if (n->out[i] < 0) continue;
+            if (out[i].rank > FC_MAX_RANK || fc_dims_count(out[i].rank, out[i].dims, &count) != 0)
+                return fc_op_fail(n, FC_ELIMIT, err, "output '%s' would have an absurd size",
+                                  g->values[n->out[i]].name);
+            out[i].data = NULL;
+            if (fold) {
+                /* checked before allocating: constant inputs can ask for absurd outputs (a Pad) */
+                long long bytes = (long long)fc_tensor_bytes(&out[i]);
+                if (bytes > s->limit - s->folded)
+                    return fc_op_fail(n, FC_ELIMIT, err, "folded output '%s' would take the session "
+                                      "over its limit of %lld bytes", g->values[n->out[i]].name,
+                                      s->limit);
+                s->folded += bytes;
+                void *p = aligned_alloc_bytes((size_t)bytes);
+                if (!p) return fc_fail(err, FC_ENOMEM, "out of memory");
+                s->owned[n->out[i]] = p;
+                out[i].data = p;
+            }
+            s->t[n->out[i]] = out[i];
+        }
+        if (fold) {
+            fc_run_ctx ctx = s->ctx;
+            ctx.work = NULL;
+            if (work) return fc_op_fail(n, FC_EINTERNAL, err, "foldable op needs scratch");
+            if ((rc = n->op->run(n, in, out, &ctx, err))) return rc;
+        } else {
+            s->step_flops[s->n_run] = n->op->flops ? n->op->flops(n, in, out) : 0;
+            s->flops += s->step_flops[s->n_run];
+            s->run[s->n_run++] = g->order[oi];
+            if (work > *work_max) *work_max = work;
+        }
+    }
+    return 0;
+}
+
+/* Liveness-based first-fit placement of every run-time value in one arena. */
+static int plan_memory(fc_plan *s, fc_error *err) {
+    const fc_graph *g = s->m->g;
+    int nv = g->n_values;
+    int *first = malloc((size_t)nv * sizeof(int)), *last = malloc((size_t)nv * sizeof(int));
+    size_t *off = calloc((size_t)nv, sizeof(size_t));
+    int *placed = malloc((size_t)nv * sizeof(int));
+    int n_placed = 0, rc = 0;
+    if (!first || !last || !off || !placed) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    for (int v = 0; v < nv; v++) first[v] = last[v] = -1;
+    for (int r = 0; r < s->n_run; r++) {
+        const fc_node *n = &g->nodes[s->run[r]];
+        for (int i = 0; i < n->n_out; i++)
+            if (n->out[i] >= 0 && first[n->out[i]] < 0) first[n->out[i]] = last[n->out[i]] = r;
+        for (int i = 0; i < n->n_in; i++) {
+            int v = n->in[i];
+            if (v >= 0 && last[v] < r) last[v] = r;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = s->n_run; /* keep to the end */
+    size_t total = 0;
+    for (int r = 0; r < s->n_run; r++) {
+        const fc_node *n = &g->nodes[s->run[r]];
+        for (int i = 0; i < n->n_out; i++) {
+            int v = n->out[i];
+            if (v < 0 || first[v] != r) continue;
+            size_t size = (fc_tensor_bytes(&s->t[v]) + ALIGN - 1) / ALIGN * ALIGN;
+            if (size == 0) size = ALIGN;
+            /* lowest offset not overlapping a placed value whose lifetime intersects [r, last[v]] */
+            size_t cand = 0;
+            for (int again = 1; again;) {
+                again = 0;
+                for (int p = 0; p < n_placed; p++) {
+                    int u = placed[p];
+                    if (last[u] < first[v] || first[u] > last[v]) continue;
+                    size_t usize = (fc_tensor_bytes(&s->t[u]) + ALIGN - 1) / ALIGN * ALIGN;
+                    if (usize == 0) usize = ALIGN;
+                    if (cand < off[u] + usize && off[u] < cand + size) { cand = off[u] + usize; again = 1; }
+                }
+            }
+            off[v] = cand;
+            placed[n_placed++] = v;
+            if (cand + size > total) total = cand + size;
+        }
+    }
+    if ((long long)total > s->limit - s->folded) {
+        rc = fc_fail(err, FC_ELIMIT, "activations would need %.1f GiB (limit %.1f GiB)",
+                     total / 1073741824.0, s->limit / 1073741824.0);
+        goto out;
+    }
+    s->arena = aligned_alloc_bytes(total);
+    if (!s->arena) { rc = fc_fail(err, FC_ENOMEM, "out of memory for %zu bytes of activations", total); goto out; }
+    for (int p = 0; p < n_placed; p++) s->t[placed[p]].data = s->arena + off[placed[p]];
+out:
+    free(first);
+    free(last);
+    free(off);
+    free(placed);
+    return rc;
+}
+
+int fc_plan_create(const fc_model *m, const fc_session_options *opt, fc_plan **out, fc_error *err) {
+    *out = NULL;
+    const fc_graph *g = m->g;
+    if (!opt || opt->batch < 1 || opt->height < 0 || opt->width < 0)
+        return fc_fail(err, FC_EINVAL, "%s: batch must be >= 1 and sizes >= 0", m->path);
+    const fc_value *in = &g->values[g->input];
+    int rank = in->decl_rank ? in->decl_rank : 4;
+    int64_t shape[FC_MAX_RANK];
+    shape[0] = opt->batch;
+    if (rank == 4) { /* images: (N, C, H, W), H and W from the options or the declaration */
+        shape[1] = in->decl_dims[1] > 0 ? in->decl_dims[1] : 3;
+        shape[2] = opt->height ? opt->height : in->decl_dims[2];
+        shape[3] = opt->width ? opt->width : in->decl_dims[3];
+        if (shape[2] <= 0 || shape[3] <= 0)
+            return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give a size", m->path);
+        if (shape[2] > 16384 || shape[3] > 16384 || opt->batch > 65536)
+            return fc_fail(err, FC_ELIMIT, "%s: input %d x %lld x %lld is too large", m->path, opt->batch,
+                           (long long)shape[2], (long long)shape[3]);
+    } else { /* e.g. a head's (N, D) features: every dim but the batch must be declared */
+        for (int i = 1; i < rank; i++) {
+            shape[i] = in->decl_dims[i];
+            if (shape[i] <= 0)
+                return fc_fail(err, FC_EINVAL, "%s: input '%s' dimension %d is not fixed", m->path, in->name, i);
+        }
+    }
+    fc_plan *s = calloc(1, sizeof *s);
+    if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
+    s->m = m;
+    s->ctx.k = m->k;
+    s->ctx.threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    s->limit = opt->max_bytes > 0 && opt->max_bytes < MAX_ARENA_BYTES ? opt->max_bytes : MAX_ARENA_BYTES;
+    int rc = FC_ENOMEM;
+    int max_io = 2;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].n_in + g->nodes[i].n_out > max_io) max_io = g->nodes[i].n_in + g->nodes[i].n_out;
+    s->t = calloc((size_t)g->n_values, sizeof *s->t);
+    s->owned = calloc((size_t)g->n_values, sizeof *s->owned);
+    s->run = malloc(((size_t)g->n_order + 1) * sizeof(int));
+    s->step_flops = calloc((size_t)g->n_order + 1, sizeof *s->step_flops);
+    if (opt->profile) s->step_s = calloc((size_t)g->n_order + 1, sizeof *s->step_s);
+    s->io = calloc((size_t)max_io, sizeof *s->io);
+    if (!s->t || !s->owned || !s->run || !s->step_flops || (opt->profile && !s->step_s) || !s->io) { fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].c.data) s->t[v] = g->values[v].c;
+    fc_tensor *x = &s->t[g->input];
+    x->dtype = FC_F32;
+    x->rank = rank;
+    for (int i = 0; i < rank; i++) x->dims[i] = shape[i];
+    x->data = NULL;
+    size_t work = 0;
+    if ((rc = infer_all(s, &work, err)) || (rc = plan_memory(s, err))) goto fail;
+    if (work > (size_t)s->limit) { rc = fc_fail(err, FC_ELIMIT, "scratch of %zu bytes is over the limit", work); goto fail; }
+    if (work && !(s->work = aligned_alloc_bytes(work))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
+    s->ctx.work = s->work;
+    *out = s;
+    return 0;
+fail:
+    fc_error_prefix(err, "%s: ", m->path);
+    fc_plan_free(s);
+    return rc;
+}
+
+int fc_plan_run(fc_plan *s, const float *input, fc_error *err) {
+    const fc_graph *g = s->m->g;
+    s->t[g->input].data = (void *)input;
+    for (int r = 0; r < s->n_run; r++) {
+        const fc_node *n = &g->nodes[s->run[r]];
+        fc_tensor *in, *out;
+        node_views(s, n, &in, &out);
+        double t0 = s->step_s ? omp_get_wtime() : 0;
+        int rc = n->op->run(n, in, out, &s->ctx, err);
+        if (rc) return rc;
+        if (s->step_s) s->step_s[r] += omp_get_wtime() - t0;
+    }
+    s->t[g->input].data = NULL;
+    return 0;
+}
+
+const fc_tensor *fc_plan_output(const fc_plan *s, int i) {
+    return i >= 0 && i < s->m->g->n_outputs ? &s->t[s->m->g->outputs[i]] : NULL;
+}
+
+void fc_plan_input_dims(const fc_plan *s, int64_t dims[4]) {
+    const fc_tensor *x = &s->t[s->m->g->input];
+    for (int i = 0; i < 4; i++) dims[i] = i < x->rank ? x->dims[i] : 1;
+}
+
+double fc_plan_flops(const fc_plan *s) { return s->flops; }
+
+int fc_plan_n_steps(const fc_plan *s) { return s->n_run; }
+
+int fc_plan_step(const fc_plan *s, int i, fc_session_step_info *info) {
+    if (i < 0 || i >= s->n_run) return FC_EINVAL;
+    const fc_node *n = &s->m->g->nodes[s->run[i]];
+    info->node = n->name ? n->name : "";
+    info->op = n->op_type;
+    info->fused = fc_fused_convs(n);
+    info->out = n->n_out > 0 && n->out[0] >= 0 ? s->t[n->out[0]] : (fc_tensor){0};
+    info->out.data = NULL;
+    info->flops = s->step_flops[i];
+    info->seconds = s->step_s ? s->step_s[i] : 0;
+    return 0;
+}
+
