@@ -144,9 +144,9 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
         /* without a projection the depthwise rows are the output */
         float *dst = b->p ? db : y + (ptrdiff_t)o0 * b->OW;
         ptrdiff_t ocs = b->p ? ncol : (ptrdiff_t)b->OH * b->OW;
-        k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->ds->dw, w->kh, w->kw, w->sh, w->sw,
-                         lo - top, w->pl, w->dh, w->dw, b->ds->bias, &b->d->act, dst, ocs, rows,
-                         b->OW, 0);
+        k->dwconv_channels(&(fc_conv2d_geom){hi - lo, b->W, w->kh, w->kw, w->sh, w->sw, lo - top,
+                                             w->pl, w->dh, w->dw, rows, b->OW},
+                           b->ce, src, ics, b->ds->dw, b->ds->bias, &b->d->act, dst, ocs, 0);
         if (!b->p) continue;
         k->pack_b(b->ce, ncol, db, ncol, 1, pbp);
         fc_epilogue ep = {.bias = b->ps->bias, .act = b->p->act,

@@ -1,17 +1,18 @@
-/* Packed SGEMM template shared by the SIMD tables: the including file defines the simd-<isa>.h
- * vocabulary, MR (rows per tile), KC_MAX (K block) and A_BLOCK (floats of packed A kept in L2), and gets
- * static pack_a, pack_b and sgemm_packed for the fc_kernels contract with NR = 2*VW.
- * Structure: K is cut into equal blocks of at most KC_MAX (the cut depends on K only); per K block, a
- * block of A panels stays in L2 while every B panel streams through L1 once per A block (the next B
- * slice is software-prefetched while the current one is in use). The MR x NR
- * microkernel keeps 2*MR accumulators in registers, broadcasts A and loads B. Partial sums between K
- * blocks live in C itself; bias and residual are added in the first block, the activation in the last.
- * Every element of C is produced by the same sequence of operations whatever M, N, csc or its position
- * (edge rows use row-count-specialized copies of the same kernel, partial or strided columns a copy of
- * the tile), so results are bitwise independent of which rows/columns share a call.
- * Not here: threading (callers split M or N across threads), packing policy of the operators. */
-#ifndef FC_GEMM_IMPL_H
-#define FC_GEMM_IMPL_H
+/* f32 GEMM template (packing and the packed SGEMM driver) shared by the SIMD tables: the including
+ * file defines the simd-<isa>.h vocabulary, MR (rows per tile), KC_MAX (K block), A_BLOCK (floats
+ * of packed A kept in L2) and the names PACK_A, PACK_B, GEMM of the three functions it exports for
+ * the fc_kernels pack_a, pack_b and sgemm_packed contracts, with NR = 2*VW. Structure: K is cut
+ * into equal blocks of at most KC_MAX (the cut depends on K only); per K block, a block of A panels
+ * stays in L2 while every B panel streams through L1 once per A block (the next B slice is
+ * software-prefetched while the current one is in use). The MR x NR microkernel keeps 2*MR
+ * accumulators in registers, broadcasts A and loads B. Partial sums between K blocks live in C
+ * itself; bias and residual are added in the first block, the activation in the last. Every element
+ * of C is produced by the same sequence of operations whatever M, N, csc or its position (edge rows
+ * use row-count-specialized copies of the same kernel, partial or strided columns a copy of the
+ * tile), so results are bitwise independent of which rows/columns share a call. Not here: threading
+ * (callers split M or N across threads), packing policy of the operators. */
+#ifndef FC_F32_GEMM_IMPL_H
+#define FC_F32_GEMM_IMPL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,7 @@
 #define PACK_AHEAD 4 /* rows of B prefetched ahead by pack_b */
 #endif
 
-static void pack_a(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed) {
+void PACK_A(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed) {
     // A: (M, K) strided -> packed: (ceil(M/MR), K, MR)
     for (int p = 0; p * MR < M; p++) {
         float *panel = packed + (size_t)p * K * MR;
@@ -38,7 +39,7 @@ static void pack_a(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, f
     }
 }
 
-static void pack_b(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
+void PACK_B(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
     // B: (K, N) strided -> packed: (ceil(N/NR), K, NR)
     int full = csb == 1 ? N / NR : 0;
     /* Full panels of a row-contiguous B row by row: each source row is read sequentially (a
@@ -96,7 +97,7 @@ typedef struct tile_job {
 
 /* The microkernel: C tile (rows, NR) = [C +] A block x B block, epilogue per job. rows (1..MR) is a
  * compile-time constant at every call site; all NR columns are stored (partial tiles go through a
- * copy, see sgemm_packed: masked stores are slow on AMD).
+ * copy, see GEMM: masked stores are slow on AMD).
  * a: packed A panel at the block's first k, (kb, MR); b: packed B panel likewise, (kb, NR);
  * c: (rows, NR) with row stride ldc; bias: (rows) or NULL; res: like c with stride ldr, or NULL. */
 FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, const float *a,
@@ -287,8 +288,8 @@ static void tile_strip(int p0, int p1, int pfirst, const tile_job *job, const fl
 #undef FC_STRIP
 }
 
-static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, float *C,
-                         ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
+void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdiff_t rsc,
+          ptrdiff_t csc, const fc_epilogue *ep) {
     // pa: packed (M, K); pb: packed (K, N); C: (M, N) strided; ep->residual like C
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
