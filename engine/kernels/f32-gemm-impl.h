@@ -254,16 +254,26 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
     }
 }
 
+/* The next B slice, prefetched while the tiles against the current one run: the i-th tile of an A
+ * block fetches bytes [i*per, (i+1)*per) of it. */
+typedef struct next_b {
+    const char *p; /* NULL: nothing to prefetch */
+    int per, bytes;
+} next_b;
+
+FC_INLINE void prefetch_share(next_b nb, int i) {
+    for (int o = i * nb.per; nb.p && o < (i + 1) * nb.per && o < nb.bytes; o += 64)
+        v_prefetch(nb.p + o);
+}
+
 /* Full tiles (MR rows, NR contiguous columns) of A panels [p0, p1) against one B slice, with the
- * microkernel inlined: no call, row dispatch or vzeroupper per tile. Spreads the prefetch of the next
- * B slice (nb, nbytes; per bytes per tile, counted from panel pfirst) over the tiles. */
-FC_INLINE void strip_kind(const int kind, int p0, int p1, int pfirst, const tile_job *job,
-                          const float *a, size_t astride, const float *b, float *c, ptrdiff_t rsc,
-                          const float *bias, const float *res, const fc_act *post, const char *nb,
-                          int per, int nbytes) {
+ * microkernel inlined: no call, row dispatch or vzeroupper per tile; panel p0 is the A block's
+ * first (its prefetch share of the next B slice is the first). */
+FC_INLINE void strip_kind(const int kind, int p0, int p1, const tile_job *job, const float *a,
+                          size_t astride, const float *b, float *c, ptrdiff_t rsc, const float *bias,
+                          const float *res, const fc_act *post, next_b nb) {
     for (int p = p0; p < p1; p++) {
-        for (int o = (p - pfirst) * per; nb && o < (p - pfirst + 1) * per && o < nbytes; o += 64)
-            v_prefetch(nb + o);
+        prefetch_share(nb, p - p0);
         ptrdiff_t at = (ptrdiff_t)p * MR * rsc;
         tile_post(MR, kind, job, a + p * astride, b, c + at, rsc, bias ? bias + p * MR : NULL,
                   res ? res + at : NULL, rsc, post);
@@ -273,10 +283,10 @@ FC_INLINE void strip_kind(const int kind, int p0, int p1, int pfirst, const tile
 /* The activation post (if any) is applied in registers before the tiles are stored: one copy of
  * the strip per kind, so the kind is a constant in the microkernel (applying it to the stored tile
  * afterwards cost a second pass over C). */
-static void tile_strip(int p0, int p1, int pfirst, const tile_job *job, const float *a, size_t astride,
+static void tile_strip(int p0, int p1, const tile_job *job, const float *a, size_t astride,
                        const float *b, float *c, ptrdiff_t rsc, const float *bias, const float *res,
-                       const fc_act *post, const char *nb, int per, int nbytes) {
-#define FC_STRIP(K) strip_kind(K, p0, p1, pfirst, job, a, astride, b, c, rsc, bias, res, post, nb, per, nbytes)
+                       const fc_act *post, next_b nb) {
+#define FC_STRIP(K) strip_kind(K, p0, p1, job, a, astride, b, c, rsc, bias, res, post, nb)
     switch (post ? post->kind : FC_ACT_NONE) {
     case FC_ACT_LEAKY: FC_STRIP(FC_ACT_LEAKY); break;
     case FC_ACT_SIGMOID: FC_STRIP(FC_ACT_SIGMOID); break;
@@ -324,19 +334,18 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
                 int cols = N - q * NR < NR ? N - q * NR : NR;
                 /* The next B slice is not adjacent to this one (panels hold all of K), so the
                  * hardware prefetcher restarts on it: prefetch it, spread over this slice's tiles. */
-                const char *nb = q + 1 < npb && K ? (const char *)(b + (size_t)K * NR) : NULL;
-                int nbytes = job.kb * NR * (int)sizeof(float);
-                int per = (nbytes / (p1 - p0) + 63) / 64 * 64;
+                next_b nb = {q + 1 < npb && K ? (const char *)(b + (size_t)K * NR) : NULL, 0,
+                             job.kb * NR * (int)sizeof(float)};
+                nb.per = (nb.bytes / (p1 - p0) + 63) / 64 * 64;
                 int pfull = p1 < npa || M % MR == 0 ? p1 : p1 - 1; /* panels [p0, pfull) have MR rows */
                 int p = p0;
                 if (csc == 1 && cols == NR && K) {
-                    tile_strip(p0, pfull, p0, &job, pa + (size_t)k0 * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
-                               rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb, per, nbytes);
+                    tile_strip(p0, pfull, &job, pa + (size_t)k0 * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
+                               rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb);
                     p = pfull;
                 }
                 for (; p < p1; p++) {
-                    for (int o = (p - p0) * per; nb && o < (p - p0 + 1) * per && o < nbytes; o += 64)
-                        v_prefetch(nb + o);
+                    prefetch_share(nb, p - p0);
                     const float *a = K ? pa + (size_t)p * K * MR + (size_t)k0 * MR : NULL;
                     int rows = M - p * MR < MR ? M - p * MR : MR;
                     ptrdiff_t at = (ptrdiff_t)p * MR * rsc + (ptrdiff_t)q * NR * csc;
