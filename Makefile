@@ -32,7 +32,7 @@ ISA_AVX512BF16 = $(ISA_AVX512) -mavx512bf16
 all: $(BUILD)/featcache $(BUILD)/libfeatcache.a
 
 $(BUILD)/libfeatcache.a: $(LIB_OBJ)
-	@echo "AR $@"; ar rcs $@ $^
+	@echo "AR $@"; rm -f $@; ar rcs $@ $^
 
 $(BUILD)/featcache: $(CLI_OBJ) $(BUILD)/libfeatcache.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libfeatcache.a $(LDLIBS)

@@ -1,5 +1,5 @@
 /* Benchmark (not a test): GFLOP/s of sgemm_packed on ResNet-50 / MobileNetV2 layer shapes and
- * throughput of dwconv_plane (per channel) and dwconv_planes (all channels per call) on MobileNetV2
+ * throughput of dwconv_plane (per channel) and dwconv_channels (all channels per call) on MobileNetV2
  * depthwise layers, per kernel table, single-threaded.
  * Each figure is measured in 15 runs; the best and the median are printed (on a shared, noisy machine
  * the best is the reproducible one).
@@ -87,9 +87,10 @@ static const dwshape dw_shapes[] = {
     {"effnet dw 5x5 240 28 s1", 240, 28, 28, 5, 1, 2},
 };
 
-/* planes: 0 = dwconv_plane per channel, 1 = dwconv_planes on all channels in one call */
-static void bench_dw(const fc_kernels *k, const dwshape *s, int reps, int planes) {
+/* channels: 0 = dwconv_plane per channel, 1 = dwconv_channels on all channels in one call */
+static void bench_dw(const fc_kernels *k, const dwshape *s, int reps, int channels) {
     int OH = (s->H + 2 * s->P - s->K) / s->S + 1, OW = (s->W + 2 * s->P - s->K) / s->S + 1;
+    fc_conv2d_geom g = {s->H, s->W, s->K, s->K, s->S, s->S, s->P, s->P, 1, 1, OH, OW};
     float *in = alloc_floats((size_t)s->C * s->H * s->W), *out = alloc_floats((size_t)s->C * OH * OW);
     float *w = alloc_floats((size_t)s->C * s->K * s->K), *bias = alloc_floats((size_t)s->C);
     fc_act act = {FC_ACT_CLIP, 0.0f, 6.0f};
@@ -98,13 +99,12 @@ static void bench_dw(const fc_kernels *k, const dwshape *s, int reps, int planes
         double t0 = now();
         int it = 0;
         do {
-            if (planes)
-                k->dwconv_planes(in, (ptrdiff_t)s->H * s->W, s->C, s->H, s->W, w, s->K, s->K, s->S,
-                                 s->S, s->P, s->P, 1, 1, bias, &act, out, (ptrdiff_t)OH * OW, OH, OW, 0);
+            if (channels)
+                k->dwconv_channels(&g, s->C, in, (ptrdiff_t)s->H * s->W, w, bias, &act, out,
+                                   (ptrdiff_t)OH * OW, 0);
             else for (int c = 0; c < s->C; c++)
-                k->dwconv_plane(in + (size_t)c * s->H * s->W, s->H, s->W, w + c * s->K * s->K, s->K,
-                                s->K, s->S, s->S, s->P, s->P, 1, 1, 0.1f, &act,
-                                out + (size_t)c * OH * OW, OH, OW);
+                k->dwconv_plane(&g, in + (size_t)c * s->H * s->W, w + c * s->K * s->K, 0.1f, &act,
+                                out + (size_t)c * OH * OW);
             it++;
         } while (now() - t0 < 0.02 * reps);
         t[r] = (now() - t0) / it;
@@ -112,7 +112,7 @@ static void bench_dw(const fc_kernels *k, const dwshape *s, int reps, int planes
     qsort(t, 15, sizeof *t, cmp_double);
     double px = (double)s->C * OH * OW, fl = px * 2 * s->K * s->K;
     printf("%-7s %-6s %-24s best %7.3f ms %6.2f GFLOP/s %6.3f Gpix/s  median %7.3f ms %6.2f GFLOP/s\n",
-           k->name, planes ? "planes" : "plane", s->name, t[0] * 1e3, fl / t[0] * 1e-9, px / t[0] * 1e-9, t[7] * 1e3,
+           k->name, channels ? "chans" : "plane", s->name, t[0] * 1e3, fl / t[0] * 1e-9, px / t[0] * 1e-9, t[7] * 1e3,
            fl / t[7] * 1e-9);
     free(in), free(out), free(w), free(bias);
 }
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
                 bench_gemm(k, &gemm_shapes[j], reps);
         if (!only || strcmp(only, "dw") == 0)
             for (size_t j = 0; j < sizeof dw_shapes / sizeof *dw_shapes; j++)
-                for (int planes = 0; planes < 2; planes++) bench_dw(k, &dw_shapes[j], reps, planes);
+                for (int ch = 0; ch < 2; ch++) bench_dw(k, &dw_shapes[j], reps, ch);
     }
     return 0;
 }

@@ -2,7 +2,12 @@
  * (scalar reference, AVX2+FMA, AVX-512), chosen once at start-up from cpuid or by name for tests.
  * Every kernel is single-threaded and pure (no allocation, no globals written): the operators
  * parallelize around them with OpenMP. Tensors are float32; shapes are given in comments.
- * Not here: graph logic, memory planning, threading. */
+ * Kernel files and functions are named by what they compute, dtype, tile and ISA,
+ * fc_<dtype>_<op>[_<tile>]__<isa> in <dtype>-<op>-<isa>.c (internal.h lists them all).
+ * "gemm" means three different things in the engine: here, the packed f32 GEMM microkernels
+ * (fc_kernels.sgemm_packed, fc_f32_gemm_<mr>x<nr>__<isa>); engine/ops/gemm.c is the ONNX Gemm
+ * operator built on them; engine/matmul.c (fc_matmul) is the strided float product the heads use,
+ * also built on them. Not here: graph logic, memory planning, threading. */
 #ifndef FC_KERNELS_H
 #define FC_KERNELS_H
 
@@ -50,6 +55,19 @@ typedef struct fc_wino_out {
     int rows, cols;     /* the block's part inside the output (1..4 each) */
 } fc_wino_out;
 
+/* Geometry of a 2-D convolution window over one channel plane (NCHW) for the depthwise kernels:
+ *   out[oy][ox] = sum_{i < kh, j < kw} w[i*kw + j] * in[oy*stride_h - pad_top + i*dil_h]
+ *                                                     [ox*stride_w - pad_left + j*dil_w]
+ * with in read as zero outside (in_h, in_w); the bottom/right padding follows from out_h, out_w. */
+typedef struct fc_conv2d_geom {
+    int in_h, in_w;         /* input plane */
+    int kh, kw;             /* kernel taps */
+    int stride_h, stride_w;
+    int pad_top, pad_left;  /* zero rows above / columns left of the input */
+    int dil_h, dil_w;       /* dilations (1: adjacent taps) */
+    int out_h, out_w;       /* output plane */
+} fc_conv2d_geom;
+
 /* Packed layouts (the contract that lets operators write packed B directly, e.g. im2col):
  *  - packed A: ceil(M/mr) panels; panel p holds rows [p*mr, p*mr+mr) as K groups of mr floats
  *    (k-major: element (m, k) at panel[k*mr + (m - p*mr)]); rows past M are zero.
@@ -58,13 +76,14 @@ typedef struct fc_wino_out {
  * Panel sizes are K*mr and K*nr floats; packed buffers must be 64-byte aligned. */
 typedef struct fc_kernels {
     const char *name; /* "scalar", "avx2", "avx512" */
-    int mr, nr;       /* microkernel tile: rows of A (output channels) x columns of B (pixels) */
+    int mr, nr; /* GEMM microkernel tile: rows of A (output channels) x columns of B (pixels) */
 
     /* A (M, K): element (m, k) at A[m*rsa + k*csa] -> packed A (layout above). */
     void (*pack_a)(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed);
     /* B (K, N): element (k, n) at B[k*rsb + n*csb] -> packed B (layout above). */
     void (*pack_b)(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed);
-    /* C (M, N) = epilogue(packedA (M, K) x packedB (K, N)); C element (m, n) at C[m*rsc + n*csc]
+    /* The f32 GEMM microkernel driver (SGEMM on packed operands):
+     * C (M, N) = epilogue(packedA (M, K) x packedB (K, N)); C element (m, n) at C[m*rsc + n*csc]
      * (fast path csc == 1). K may be 0 (C = epilogue(0)). ep may be NULL (no epilogue). Blocks K
      * internally for cache; the result for an element does not depend on M, N, csc or on which other
      * rows/columns are in the call, so callers may split M or N (at panel boundaries) across threads.
@@ -72,25 +91,23 @@ typedef struct fc_kernels {
     void (*sgemm_packed)(int M, int N, int K, const float *pa, const float *pb, float *C,
                          ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep);
 
-    /* Depthwise 2-D convolution of one channel plane, NCHW:
-     *   out (OH, OW) = act(bias + sum_{i,j} w[i*KW + j] * in[oy*SH - PT + i*DH, ox*SW - PL + j*DW])
-     * with zero padding outside in (H, W); the bottom/right padding is implied by OH, OW. act may be
-     * NULL (none). Residual: none (not fused here). out must not overlap in. SIMD versions use a
-     * 64 KiB buffer on the stack (per call, so thread stacks need that much headroom). */
-    void (*dwconv_plane)(const float *in, int H, int W, const float *w, int KH, int KW, int SH,
-                         int SW, int PT, int PL, int DH, int DW, float bias, const fc_act *act,
-                         float *out, int OH, int OW);
+    /* Depthwise 2-D convolution of one channel plane (geometry g, see fc_conv2d_geom):
+     *   out (out_h, out_w) = act(bias + conv(in (in_h, in_w), w (kh, kw)))
+     * act may be NULL (none). Residual: none (not fused here). out must not overlap in. SIMD
+     * versions use a 64 KiB buffer on the stack (per call, so thread stacks need that much
+     * headroom). */
+    void (*dwconv_plane)(const fc_conv2d_geom *g, const float *in, const float *w, float bias,
+                         const fc_act *act, float *out);
 
-    /* Depthwise convolution of nch planes at once: plane c reads in + c*ics (H, W), weights
-     * w + c*KH*KW, bias[c], and writes out + c*ocs (OH, OW), each exactly as dwconv_plane would
-     * compute it up to rounding (SIMD tables put channels in vector lanes, which suits small planes).
-     * A channel's result does not depend on nch or its position in the call. stream: hint as in
+    /* Depthwise convolution of nch channel planes at once: plane c reads in + c*ics, weights
+     * w + c*kh*kw, bias[c], and writes out + c*ocs, each exactly as dwconv_plane would compute it
+     * up to rounding (SIMD tables put channels in vector lanes, which suits small planes). A
+     * channel's result does not depend on nch or its position in the call. stream: hint as in
      * fc_epilogue (out is large and not read again soon; stores may bypass the caches). Same stack
      * needs as dwconv_plane (about 80 KiB). */
-    void (*dwconv_planes)(const float *in, ptrdiff_t ics, int nch, int H, int W, const float *w,
-                          int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
-                          const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int OH,
-                          int OW, int stream);
+    void (*dwconv_channels)(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_t ics,
+                            const float *w, const float *bias, const fc_act *act, float *out,
+                            ptrdiff_t ocs, int stream);
 
     /* Winograd F(4x4, 3x3), B^T d B: the input transform of nt <= nr tiles t[0..nt) over C channels
      * (channel c of tile l reads t[l].src + c*cs + r*W + s for window element (r, s)) into one

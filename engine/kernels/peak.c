@@ -1,8 +1,10 @@
-/* fc_peak_gflops: times the ISA's FMA loop on all threads (see peak.h). */
+/* fc_peak_gflops: times the ISA's FMA loop (f32-peak-<isa>.c) on all threads (see peak.h). */
 #include "engine/kernels/peak.h"
 
 #include <omp.h>
 #include <string.h>
+
+#include "engine/kernels/internal.h"
 
 static float scalar_loop(long n) {
     float c[12];
@@ -17,8 +19,8 @@ static float scalar_loop(long n) {
 double fc_peak_gflops(const fc_kernels *k, int threads, double seconds) {
     float (*loop)(long) = scalar_loop;
     int lanes = 1;
-    if (!strcmp(k->name, "avx2")) { loop = fc_peak_loop_avx2; lanes = 8; }
-    else if (!strcmp(k->name, "avx512")) { loop = fc_peak_loop_avx512; lanes = 16; }
+    if (!strcmp(k->name, "avx2")) { loop = fc_f32_peak_12x8__avx2; lanes = 8; }
+    else if (!strcmp(k->name, "avx512")) { loop = fc_f32_peak_12x16__avx512; lanes = 16; }
     long n = 1000;
     double best = 0;
     volatile float sink = 0;

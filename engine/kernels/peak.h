@@ -9,8 +9,4 @@
  * about `seconds`. Thread-safe; allocates nothing. */
 double fc_peak_gflops(const fc_kernels *k, int threads, double seconds);
 
-/* Per-ISA loops: n iterations of 12 independent vector FMAs; return a value so nothing is elided. */
-float fc_peak_loop_avx2(long n);
-float fc_peak_loop_avx512(long n);
-
 #endif

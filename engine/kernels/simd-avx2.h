@@ -1,6 +1,7 @@
-/* The handful of 8-lane float operations the shared kernel templates (vact.h, gemm-impl.h,
- * dwconv-impl.h) are written in, mapped to AVX2+FMA intrinsics. Include only from *-avx2.c files (they
- * are compiled with -mavx2 -mfma). Not a general SIMD library: only what those templates use. */
+/* The handful of 8-lane float operations the shared kernel templates (f32-act-vec.h,
+ * f32-gemm-impl.h, f32-dwconv-plane-impl.h) are written in, mapped to AVX2+FMA intrinsics. Include
+ * only from *-avx2.c files (they are compiled with -mavx2 -mfma). Not a general SIMD library: only
+ * what those templates use. */
 #ifndef FC_SIMD_AVX2_H
 #define FC_SIMD_AVX2_H
 

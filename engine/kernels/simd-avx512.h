@@ -1,7 +1,7 @@
-/* The handful of 16-lane float operations the shared kernel templates (vact.h, gemm-impl.h,
- * dwconv-impl.h) are written in, mapped to AVX-512F/DQ intrinsics. Include only from *-avx512.c files
- * (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma). Mirrors simd-avx2.h name for name;
- * not a general SIMD library. */
+/* The handful of 16-lane float operations the shared kernel templates (f32-act-vec.h,
+ * f32-gemm-impl.h, f32-dwconv-plane-impl.h) are written in, mapped to AVX-512F/DQ intrinsics.
+ * Include only from *-avx512.c files (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq
+ * -mfma). Mirrors simd-avx2.h name for name; not a general SIMD library. */
 #ifndef FC_SIMD_AVX512_H
 #define FC_SIMD_AVX512_H
 

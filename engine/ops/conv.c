@@ -494,10 +494,11 @@ static void conv_run_depthwise(const fc_conv *s, const fc_window *w, const fc_te
     for (int64_t t = 0; t < N * blocks; t++) {
         int64_t img = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
         float *yp = y + (img * C + c0) * P;
-        ctx->k->dwconv_planes(x + (img * C + c0) * H * W, H * W, (int)nc, (int)H, (int)W,
-                              s->dw_weights + c0 * s->kh * s->kw, s->kh, s->kw, w->sh, w->sw, w->pt, w->pl,
-                              w->dil_h, w->dil_w, s->bias + c0, res ? &none : &act, yp, P, w->oh, w->ow,
-                              stream && !res);
+        ctx->k->dwconv_channels(&(fc_conv2d_geom){(int)H, (int)W, s->kh, s->kw, w->sh, w->sw, w->pt,
+                                                  w->pl, w->dil_h, w->dil_w, w->oh, w->ow},
+                                (int)nc, x + (img * C + c0) * H * W, H * W,
+                                s->dw_weights + c0 * s->kh * s->kw, s->bias + c0, res ? &none : &act, yp, P,
+                                stream && !res);
         if (res) {
             const float *rp = res + (img * C + c0) * P;
             for (int64_t i = 0; i < nc * P; i++) yp[i] += rp[i];

@@ -160,9 +160,10 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
         /* without a projection the depthwise rows are the output */
         float *dst = b->projection ? dw_rows : y + (ptrdiff_t)o0 * b->OW;
         ptrdiff_t ocs = b->projection ? ncol : (ptrdiff_t)b->OH * b->OW;
-        k->dwconv_planes(src, ics, b->ce, hi - lo, b->W, b->depthwise->dw_weights, w->kh, w->kw,
-                         w->sh, w->sw, lo - top, w->pl, w->dil_h, w->dil_w, b->depthwise->bias,
-                         &b->depthwise->act, dst, ocs, rows, b->OW, 0);
+        k->dwconv_channels(&(fc_conv2d_geom){hi - lo, b->W, w->kh, w->kw, w->sh, w->sw, lo - top,
+                                             w->pl, w->dil_h, w->dil_w, rows, b->OW},
+                           b->ce, src, ics, b->depthwise->dw_weights, b->depthwise->bias,
+                           &b->depthwise->act, dst, ocs, 0);
         if (!b->projection) continue;
         k->pack_b(b->ce, ncol, dw_rows, ncol, 1, project_b);
         fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act,

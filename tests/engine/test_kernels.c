@@ -360,6 +360,11 @@ typedef struct dw_case {
 
 static int dw_out(int n, int p0, int p1, int k, int d, int s) { return (n + p0 + p1 - d * (k - 1) - 1) / s + 1; }
 
+static fc_conv2d_geom dw_geom(const dw_case *c, int OH, int OW) {
+    return (fc_conv2d_geom){c->H, c->W, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL, c->DH, c->DW,
+                            OH, OW};
+}
+
 /* Compares table k with scalar on one case; ref tolerance from sum |w x|. */
 static int dw_compare(const fc_kernels *k, const dw_case *c, const fc_act *act, uint64_t seed) {
     const fc_kernels *s = fc_kernels_by_name("scalar");
@@ -375,10 +380,9 @@ static int dw_compare(const fc_kernels *k, const dw_case *c, const fc_act *act, 
     size_t no = (size_t)OH * OW;
     float *ref = falloc(no), *got = falloc(no + 16);
     ffill(got, no + 16, SENTINEL);
-    s->dwconv_plane(in, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL, c->DH, c->DW, bias, act,
-                    ref, OH, OW);
-    k->dwconv_plane(in, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL, c->DH, c->DW, bias, act,
-                    got, OH, OW);
+    fc_conv2d_geom g = dw_geom(c, OH, OW);
+    s->dwconv_plane(&g, in, w, bias, act, ref);
+    k->dwconv_plane(&g, in, w, bias, act, got);
     int bad = 0, first = -1;
     for (int oy = 0; oy < OH; oy++)
         for (int ox = 0; ox < OW; ox++) {
@@ -449,9 +453,9 @@ static void dwconv_cases(const fc_kernels *k) {
     }
 }
 
-/* dwconv_planes on nch planes (NaN gaps between input planes, sentinel gaps between output planes)
+/* dwconv_channels on nch planes (NaN gaps between input planes, sentinel gaps between output planes)
  * vs the scalar table's; each channel is also recomputed alone (nch = 1) and must match bitwise. */
-static int dw_planes_compare(const fc_kernels *k, const dw_case *c, int nch, const fc_act *act,
+static int dw_channels_compare(const fc_kernels *k, const dw_case *c, int nch, const fc_act *act,
                              uint64_t seed) {
     const fc_kernels *s = fc_kernels_by_name("scalar");
     int OH = dw_out(c->H, c->PT, c->PB, c->KH, c->DH, c->SH), OW = dw_out(c->W, c->PL, c->PR, c->KW, c->DW, c->SW);
@@ -466,16 +470,15 @@ static int dw_planes_compare(const fc_kernels *k, const dw_case *c, int nch, con
     size_t no = (size_t)ocs * nch + 16;
     float *ref = falloc(no), *got = falloc(no), *one = falloc((size_t)ocs + 16);
     ffill(ref, no, SENTINEL), ffill(got, no, SENTINEL);
-    s->dwconv_planes(in + 32, ics, nch, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL,
-                     c->DH, c->DW, bias, act, ref, ocs, OH, OW, 0);
-    k->dwconv_planes(in + 32, ics, nch, c->H, c->W, w, c->KH, c->KW, c->SH, c->SW, c->PT, c->PL,
-                     c->DH, c->DW, bias, act, got, ocs, OH, OW, (int)(seed % 2)); /* stream hint too */
+    fc_conv2d_geom g = dw_geom(c, OH, OW);
+    s->dwconv_channels(&g, nch, in + 32, ics, w, bias, act, ref, ocs, 0);
+    k->dwconv_channels(&g, nch, in + 32, ics, w, bias, act, got, ocs,
+                       (int)(seed % 2)); /* stream hint too */
     int bad = 0, alone = 0, first = -1;
     for (int ch = 0; ch < nch; ch++) {
         ffill(one, (size_t)ocs + 16, SENTINEL);
-        k->dwconv_planes(in + 32 + ch * ics, ics, 1, c->H, c->W, w + (size_t)ch * taps, c->KH, c->KW,
-                         c->SH, c->SW, c->PT, c->PL, c->DH, c->DW, bias + ch, act, one, ocs, OH, OW,
-                         (int)(seed % 2 == 0));
+        k->dwconv_channels(&g, 1, in + 32 + ch * ics, ics, w + (size_t)ch * taps, bias + ch, act,
+                           one, ocs, (int)(seed % 2 == 0));
         for (int i = 0; i < OH * OW; i++) {
             size_t o = (size_t)ch * ocs + i;
             int y = i / OW, x = i % OW;
@@ -495,7 +498,7 @@ static int dw_planes_compare(const fc_kernels *k, const dw_case *c, int nch, con
         for (int i = OH * OW; i < ocs; i++) bad += got[(size_t)ch * ocs + i] != SENTINEL;
     }
     CHECK(bad == 0 && alone == 0,
-          "%s dwconv_planes nch=%d H=%d W=%d K=%dx%d S=%d,%d P=%d,%d,%d,%d D=%d,%d act=%d: %d bad "
+          "%s dwconv_channels nch=%d H=%d W=%d K=%dx%d S=%d,%d P=%d,%d,%d,%d D=%d,%d act=%d: %d bad "
           "(first %d got %g want %g), %d differ from a one-channel call",
           k->name, nch, c->H, c->W, c->KH, c->KW, c->SH, c->SW, c->PT, c->PB, c->PL, c->PR, c->DH,
           c->DW, act ? act->kind : -1, bad, first, first >= 0 ? got[first] : 0.0,
@@ -504,7 +507,7 @@ static int dw_planes_compare(const fc_kernels *k, const dw_case *c, int nch, con
     return bad == 0 && alone == 0;
 }
 
-static void dwconv_planes_cases(const fc_kernels *k) {
+static void dwconv_channels_cases(const fc_kernels *k) {
     const int sizes[] = {1, 3, 7, 8, 9, 14, 17, 28, 57};
     const int nchs[] = {1, 3, 8, 9, 17};
     const int pads[5][4] = {{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 1, 0, 2}, {2, 0, 3, 0}, {2, 2, 9, 10}};
@@ -520,17 +523,17 @@ static void dwconv_planes_cases(const fc_kernels *k) {
                 if (kk == 3) c.KW = 5, c.SW = 1;
                 if (kk == 4) c.DH = c.DW = 2;
                 const fc_act *act = n % 10 == 9 ? NULL : &ACTS[n % NACTS];
-                if (!dw_planes_compare(k, &c, nchs[n % 5], act, (uint64_t)n)) fails++;
+                if (!dw_channels_compare(k, &c, nchs[n % 5], act, (uint64_t)n)) fails++;
                 n++;
                 if (fails > 5) return;
             }
     /* rows too wide for the strip (per-plane fallback) and tall strips */
     dw_case wide = {3, 3001, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-    dw_planes_compare(k, &wide, 9, &ACTS[2], 1);
+    dw_channels_compare(k, &wide, 9, &ACTS[2], 1);
     dw_case tall = {300, 40, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1};
-    dw_planes_compare(k, &tall, 10, &ACTS[7], 2);
+    dw_channels_compare(k, &tall, 10, &ACTS[7], 2);
     dw_case big = {112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-    dw_planes_compare(k, &big, 8, &ACTS[2], 3);
+    dw_channels_compare(k, &big, 8, &ACTS[2], 3);
 }
 
 /* ---- Winograd F(4x4, 3x3) transforms ------------------------------------------------------------- */
@@ -736,7 +739,7 @@ static void act_cases(const fc_kernels *k) {
     ISA_CASE(gemm_determinism, isa, reason)                                                         \
     ISA_CASE(gemm_stream, isa, reason)                                                              \
     ISA_CASE(dwconv_cases, isa, reason)                                                             \
-    ISA_CASE(dwconv_planes_cases, isa, reason)                                                      \
+    ISA_CASE(dwconv_channels_cases, isa, reason)                                                    \
     ISA_CASE(wino_input_cases, isa, reason)                                                         \
     ISA_CASE(wino_output_cases, isa, reason)                                                        \
     ISA_CASE(act_cases, isa, reason)
@@ -777,7 +780,7 @@ static void test_scalar_dwconv_vs_naive(void) {
     for (int i = 0; i < 30; i++) in[i] = (float)(i + 1);
     for (int i = 0; i < 9; i++) w[i] = (float)(i % 3) - 1.0f; /* -1 0 1 per row: horizontal gradient */
     /* stride 2, pad top 1 left 1, H=5 W=6 -> OH = 3, OW = 3 */
-    s->dwconv_plane(in, 5, 6, w, 3, 3, 2, 2, 1, 1, 1, 1, 0.5f, NULL, out, 3, 3);
+    s->dwconv_plane(&(fc_conv2d_geom){5, 6, 3, 3, 2, 2, 1, 1, 1, 1, 3, 3}, in, w, 0.5f, NULL, out);
     /* out(oy, ox) = 0.5 + sum_i [in(iy, 2ox) - in(iy, 2ox-2)] over valid taps */
     for (int oy = 0; oy < 3; oy++)
         for (int ox = 0; ox < 3; ox++) {
@@ -860,7 +863,7 @@ int main(void) {
     RUN(gemm_determinism_##isa);                                                                    \
     RUN(gemm_stream_##isa);                                                                         \
     RUN(dwconv_cases_##isa);                                                                        \
-    RUN(dwconv_planes_cases_##isa);                                                                 \
+    RUN(dwconv_channels_cases_##isa);                                                               \
     RUN(wino_input_cases_##isa);                                                                    \
     RUN(wino_output_cases_##isa);                                                                   \
     RUN(act_cases_##isa);

@@ -1,9 +1,10 @@
-/* Elementwise activation template shared by the SIMD tables: y = act(x) over n floats with full
- * vectors and one masked vector for the tail, so every element goes through exactly the same
- * operations (no scalar tail that would round differently). The including file defines the
- * simd-<isa>.h vocabulary and includes vact.h. Not here: the activation formulas (vact.h). */
-#ifndef FC_ACT_IMPL_H
-#define FC_ACT_IMPL_H
+/* f32 elementwise activation template shared by the SIMD tables: y = act(x) over n floats, two
+ * vectors per step and one masked vector at a time for the tail, so every element goes through
+ * exactly the same operations (no scalar tail that would round differently). The including file
+ * defines the simd-<isa>.h vocabulary and includes f32-act-vec.h. Not here: the activation formulas
+ * (f32-act-vec.h). */
+#ifndef FC_F32_ACT_IMPL_H
+#define FC_F32_ACT_IMPL_H
 
 #include <stddef.h>
 

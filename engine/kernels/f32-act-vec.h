@@ -1,10 +1,11 @@
-/* Vector activations for the SIMD kernel templates, written against the simd-<isa>.h vocabulary (include
- * that first). They follow fc_act_apply operation for operation, except exp, which is a Cephes-style
- * polynomial (about 2 ulp; exact zero/denormal/inf behaviour at the ends of the range), so sigmoid and
- * SiLU agree with the scalar reference to ~1e-6 relative, everything else exactly; NaN propagates.
- * Not here: any loop over memory (act-impl.h, gemm-impl.h do that). */
-#ifndef FC_VACT_H
-#define FC_VACT_H
+/* f32 activations of one SIMD vector for the kernel templates, written against the simd-<isa>.h
+ * vocabulary (include that first). They follow fc_act_apply operation for operation, except exp,
+ * which is a Cephes-style polynomial (about 2 ulp; exact zero/denormal/inf behaviour at the ends of
+ * the range), so sigmoid and SiLU agree with the scalar reference to ~1e-6 relative, everything
+ * else exactly; NaN propagates. Not here: any loop over memory (f32-act-impl.h, f32-gemm-impl.h do
+ * that). */
+#ifndef FC_F32_ACT_VEC_H
+#define FC_F32_ACT_VEC_H
 
 #include "engine/kernels/kernels.h"
 

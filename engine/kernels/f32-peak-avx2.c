@@ -1,9 +1,10 @@
-/* AVX2 FMA throughput loop for fc_peak_gflops: 12 independent accumulators hide FMA latency. */
+/* AVX2 f32 FMA throughput loop for fc_peak_gflops: 12 independent 8-lane accumulators hide FMA
+ * latency. Not a kernel the operators use. */
 #include <immintrin.h>
 
-#include "engine/kernels/peak.h"
+#include "engine/kernels/internal.h"
 
-float fc_peak_loop_avx2(long n) {
+float fc_f32_peak_12x8__avx2(long n) {
     /* twelve named accumulators: an array would be spilled to memory and time the stack instead */
     __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
     __m256 c0 = _mm256_set1_ps(0), c1 = _mm256_set1_ps(1), c2 = _mm256_set1_ps(2), c3 = _mm256_set1_ps(3), c4 = _mm256_set1_ps(4),

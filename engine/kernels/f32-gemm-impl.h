@@ -1,17 +1,18 @@
-/* Packed SGEMM template shared by the SIMD tables: the including file defines the simd-<isa>.h
- * vocabulary, MR (rows per tile), KC_MAX (K block) and A_BLOCK (floats of packed A kept in L2), and gets
- * static pack_a, pack_b and sgemm_packed for the fc_kernels contract with NR = 2*VW.
- * Structure: K is cut into equal blocks of at most KC_MAX (the cut depends on K only); per K block, a
- * block of A panels stays in L2 while every B panel streams through L1 once per A block (the next B
- * slice is software-prefetched while the current one is in use). The MR x NR
- * microkernel keeps 2*MR accumulators in registers, broadcasts A and loads B. Partial sums between K
- * blocks live in C itself; bias and residual are added in the first block, the activation in the last.
- * Every element of C is produced by the same sequence of operations whatever M, N, csc or its position
- * (edge rows use row-count-specialized copies of the same kernel, partial or strided columns a copy of
- * the tile), so results are bitwise independent of which rows/columns share a call.
- * Not here: threading (callers split M or N across threads), packing policy of the operators. */
-#ifndef FC_GEMM_IMPL_H
-#define FC_GEMM_IMPL_H
+/* f32 GEMM template (packing and the packed SGEMM driver) shared by the SIMD tables: the including
+ * file defines the simd-<isa>.h vocabulary, MR (rows per tile), KC_MAX (K block), A_BLOCK (floats
+ * of packed A kept in L2) and the names PACK_A, PACK_B, GEMM of the three functions it exports for
+ * the fc_kernels pack_a, pack_b and sgemm_packed contracts, with NR = 2*VW. Structure: K is cut
+ * into equal blocks of at most KC_MAX (the cut depends on K only); per K block, a block of A panels
+ * stays in L2 while every B panel streams through L1 once per A block (the next B slice is
+ * software-prefetched while the current one is in use). The MR x NR microkernel keeps 2*MR
+ * accumulators in registers, broadcasts A and loads B. Partial sums between K blocks live in C
+ * itself; bias and residual are added in the first block, the activation in the last. Every element
+ * of C is produced by the same sequence of operations whatever M, N, csc or its position (edge rows
+ * use row-count-specialized copies of the same kernel, partial or strided columns a copy of the
+ * tile), so results are bitwise independent of which rows/columns share a call. Not here: threading
+ * (callers split M or N across threads), packing policy of the operators. */
+#ifndef FC_F32_GEMM_IMPL_H
+#define FC_F32_GEMM_IMPL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,7 @@
 #define PACK_AHEAD 4 /* rows of B prefetched ahead by pack_b */
 #endif
 
-static void pack_a(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed) {
+void PACK_A(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed) {
     // A: (M, K) strided -> packed: (ceil(M/MR), K, MR)
     for (int p = 0; p * MR < M; p++) {
         float *panel = packed + (size_t)p * K * MR;
@@ -38,7 +39,7 @@ static void pack_a(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, f
     }
 }
 
-static void pack_b(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
+void PACK_B(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
     // B: (K, N) strided -> packed: (ceil(N/NR), K, NR)
     int full = csb == 1 ? N / NR : 0;
     /* Full panels of a row-contiguous B row by row: each source row is read sequentially (a
@@ -96,7 +97,7 @@ typedef struct tile_job {
 
 /* The microkernel: C tile (rows, NR) = [C +] A block x B block, epilogue per job. rows (1..MR) is a
  * compile-time constant at every call site; all NR columns are stored (partial tiles go through a
- * copy, see sgemm_packed: masked stores are slow on AMD).
+ * copy, see GEMM: masked stores are slow on AMD).
  * a: packed A panel at the block's first k, (kb, MR); b: packed B panel likewise, (kb, NR);
  * c: (rows, NR) with row stride ldc; bias: (rows) or NULL; res: like c with stride ldr, or NULL. */
 FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, const float *a,
@@ -253,16 +254,26 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
     }
 }
 
+/* The next B slice, prefetched while the tiles against the current one run: the i-th tile of an A
+ * block fetches bytes [i*per, (i+1)*per) of it. */
+typedef struct next_b {
+    const char *p; /* NULL: nothing to prefetch */
+    int per, bytes;
+} next_b;
+
+FC_INLINE void prefetch_share(next_b nb, int i) {
+    for (int o = i * nb.per; nb.p && o < (i + 1) * nb.per && o < nb.bytes; o += 64)
+        v_prefetch(nb.p + o);
+}
+
 /* Full tiles (MR rows, NR contiguous columns) of A panels [p0, p1) against one B slice, with the
- * microkernel inlined: no call, row dispatch or vzeroupper per tile. Spreads the prefetch of the next
- * B slice (nb, nbytes; per bytes per tile, counted from panel pfirst) over the tiles. */
-FC_INLINE void strip_kind(const int kind, int p0, int p1, int pfirst, const tile_job *job,
-                          const float *a, size_t astride, const float *b, float *c, ptrdiff_t rsc,
-                          const float *bias, const float *res, const fc_act *post, const char *nb,
-                          int per, int nbytes) {
+ * microkernel inlined: no call, row dispatch or vzeroupper per tile; panel p0 is the A block's
+ * first (its prefetch share of the next B slice is the first). */
+FC_INLINE void strip_kind(const int kind, int p0, int p1, const tile_job *job, const float *a,
+                          size_t astride, const float *b, float *c, ptrdiff_t rsc, const float *bias,
+                          const float *res, const fc_act *post, next_b nb) {
     for (int p = p0; p < p1; p++) {
-        for (int o = (p - pfirst) * per; nb && o < (p - pfirst + 1) * per && o < nbytes; o += 64)
-            v_prefetch(nb + o);
+        prefetch_share(nb, p - p0);
         ptrdiff_t at = (ptrdiff_t)p * MR * rsc;
         tile_post(MR, kind, job, a + p * astride, b, c + at, rsc, bias ? bias + p * MR : NULL,
                   res ? res + at : NULL, rsc, post);
@@ -272,10 +283,10 @@ FC_INLINE void strip_kind(const int kind, int p0, int p1, int pfirst, const tile
 /* The activation post (if any) is applied in registers before the tiles are stored: one copy of
  * the strip per kind, so the kind is a constant in the microkernel (applying it to the stored tile
  * afterwards cost a second pass over C). */
-static void tile_strip(int p0, int p1, int pfirst, const tile_job *job, const float *a, size_t astride,
+static void tile_strip(int p0, int p1, const tile_job *job, const float *a, size_t astride,
                        const float *b, float *c, ptrdiff_t rsc, const float *bias, const float *res,
-                       const fc_act *post, const char *nb, int per, int nbytes) {
-#define FC_STRIP(K) strip_kind(K, p0, p1, pfirst, job, a, astride, b, c, rsc, bias, res, post, nb, per, nbytes)
+                       const fc_act *post, next_b nb) {
+#define FC_STRIP(K) strip_kind(K, p0, p1, job, a, astride, b, c, rsc, bias, res, post, nb)
     switch (post ? post->kind : FC_ACT_NONE) {
     case FC_ACT_LEAKY: FC_STRIP(FC_ACT_LEAKY); break;
     case FC_ACT_SIGMOID: FC_STRIP(FC_ACT_SIGMOID); break;
@@ -287,8 +298,8 @@ static void tile_strip(int p0, int p1, int pfirst, const tile_job *job, const fl
 #undef FC_STRIP
 }
 
-static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, float *C,
-                         ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
+void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdiff_t rsc,
+          ptrdiff_t csc, const fc_epilogue *ep) {
     // pa: packed (M, K); pb: packed (K, N); C: (M, N) strided; ep->residual like C
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
@@ -323,19 +334,18 @@ static void sgemm_packed(int M, int N, int K, const float *pa, const float *pb, 
                 int cols = N - q * NR < NR ? N - q * NR : NR;
                 /* The next B slice is not adjacent to this one (panels hold all of K), so the
                  * hardware prefetcher restarts on it: prefetch it, spread over this slice's tiles. */
-                const char *nb = q + 1 < npb && K ? (const char *)(b + (size_t)K * NR) : NULL;
-                int nbytes = job.kb * NR * (int)sizeof(float);
-                int per = (nbytes / (p1 - p0) + 63) / 64 * 64;
+                next_b nb = {q + 1 < npb && K ? (const char *)(b + (size_t)K * NR) : NULL, 0,
+                             job.kb * NR * (int)sizeof(float)};
+                nb.per = (nb.bytes / (p1 - p0) + 63) / 64 * 64;
                 int pfull = p1 < npa || M % MR == 0 ? p1 : p1 - 1; /* panels [p0, pfull) have MR rows */
                 int p = p0;
                 if (csc == 1 && cols == NR && K) {
-                    tile_strip(p0, pfull, p0, &job, pa + (size_t)k0 * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
-                               rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb, per, nbytes);
+                    tile_strip(p0, pfull, &job, pa + (size_t)k0 * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
+                               rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb);
                     p = pfull;
                 }
                 for (; p < p1; p++) {
-                    for (int o = (p - p0) * per; nb && o < (p - p0 + 1) * per && o < nbytes; o += 64)
-                        v_prefetch(nb + o);
+                    prefetch_share(nb, p - p0);
                     const float *a = K ? pa + (size_t)p * K * MR + (size_t)k0 * MR : NULL;
                     int rows = M - p * MR < MR ? M - p * MR : MR;
                     ptrdiff_t at = (ptrdiff_t)p * MR * rsc + (ptrdiff_t)q * NR * csc;

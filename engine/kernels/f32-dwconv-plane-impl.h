@@ -1,24 +1,25 @@
-/* Depthwise-convolution template shared by the SIMD tables (one channel plane per call). The including
- * file defines the simd-<isa>.h vocabulary and includes vact.h and act-impl.h.
- * Method: input rows are copied into an on-stack buffer as zero-padded rows split into SW phases
- * (phase p of a row holds padded columns p, p+SW, p+2SW, ...), so every tap of every output pixel is
- * a contiguous unaligned vector load whatever the stride, padding or dilation. If the whole padded
- * plane fits and rows are narrow, it is copied once and output rows are computed four rows at a time
- * (small planes: no per-row bookkeeping); otherwise a ring of the rows one output row needs is refilled as the output
- * advances, rows are computed four vectors at a time, and very wide rows are cut into column strips.
- * Borders and interior go through identical operations (taps on padding add w*0, the last vector of a
- * row is partial), so results do not depend on the path taken.
- * Kernels too large for the buffer fall back to the scalar reference.
- * Not here: channel loops and threading (the operator calls this per plane). */
-#ifndef FC_DWCONV_IMPL_H
-#define FC_DWCONV_IMPL_H
+/* f32 depthwise-convolution template of the SIMD plane kernels (one channel plane per call, 4
+ * vectors of output pixels per step). The including file defines the simd-<isa>.h vocabulary and
+ * includes f32-act-vec.h and f32-act-impl.h. Method: input rows are copied into an on-stack buffer
+ * as zero-padded rows split into SW phases (phase p of a row holds padded columns p, p+SW, p+2SW,
+ * ...), so every tap of every output pixel is a contiguous unaligned vector load whatever the
+ * stride, padding or dilation. If the whole padded plane fits and rows are narrow, it is copied
+ * once and output rows are computed four rows at a time (small planes: no per-row bookkeeping);
+ * otherwise a ring of the rows one output row needs is refilled as the output advances, rows are
+ * computed four vectors at a time, and very wide rows are cut into column strips. Borders and
+ * interior go through identical operations (taps on padding add w*0, the last vector of a row is
+ * partial), so results do not depend on the path taken. Kernels too large for the buffer fall back
+ * to the scalar reference. Not here: channel loops and threading (the operator calls this per
+ * plane). */
+#ifndef FC_F32_DWCONV_PLANE_IMPL_H
+#define FC_F32_DWCONV_PLANE_IMPL_H
 
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
-#define DW_BUF 16384 /* floats of on-stack row buffer (64 KiB) */
-#define DW_MAXK 64   /* largest KH, KW and ring height handled here */
+#define PLANE_BUF 16384 /* floats of on-stack row buffer (64 KiB) */
+#define PLANE_MAXK 64    /* largest KH, KW and ring height handled here */
 
 /* Masked stores are slow on AMD (vmaskmovps), so every phase row gets VW floats of slack (phase
  * stride L + VW) and the fill below stores whole vectors into it; the slack is never read. */
@@ -160,19 +161,21 @@ FC_INLINE void dw_rows(const int kh, const int kw, const int nr, const float *ba
     }
 }
 
-static void dwconv_any(const float *in, int H, int W, const float *w, int KH, int KW, int SH, int SW,
-                       int PT, int PL, int DH, int DW, float bias, const fc_act *act, float *out,
-                       int OH, int OW) {
+static void dwconv_any(const fc_conv2d_geom *g, const float *in, const float *w, float bias,
+                       const fc_act *act, float *out) {
     // in: (H, W); w: (KH, KW); out: (OH, OW)
+    const int H = g->in_h, W = g->in_w, KH = g->kh, KW = g->kw, SH = g->stride_h, SW = g->stride_w;
+    const int PT = g->pad_top, PL = g->pad_left, dil_h = g->dil_h, dil_w = g->dil_w;
+    const int OH = g->out_h, OW = g->out_w;
     if (OH <= 0 || OW <= 0) return;
-    if (KH < 1 || KW < 1 || SH < 1 || SW < 1 || DH < 1 || DW < 1 || KH > DW_MAXK || KW > DW_MAXK ||
-        (KH - 1) * DH + 1 > DW_MAXK) {
-        fc_dwconv_plane_scalar(in, H, W, w, KH, KW, SH, SW, PT, PL, DH, DW, bias, act, out, OH, OW);
+    if (KH < 1 || KW < 1 || SH < 1 || SW < 1 || dil_h < 1 || dil_w < 1 || KH > PLANE_MAXK ||
+        KW > PLANE_MAXK || (KH - 1) * dil_h + 1 > PLANE_MAXK) {
+        fc_f32_dwconv_plane__scalar(g, in, w, bias, act, out);
         return;
     }
-    int R = (KH - 1) * DH + 1;          /* padded rows one output row spans */
-    int Hn = (OH - 1) * SH + R;         /* padded rows all output rows span */
-    int extra = (KW - 1) * DW / SW + 1; /* phase-row floats beyond the outputs */
+    int R = (KH - 1) * dil_h + 1;            /* padded rows one output row spans */
+    int Hn = (OH - 1) * SH + R;              /* padded rows all output rows span */
+    int extra = (KW - 1) * dil_w / SW + 1;   /* phase-row floats beyond the outputs */
     int OWr = (OW + VW - 1) / VW * VW;
     int kind = act ? act->kind : FC_ACT_NONE;
     vf vb = v_set1(bias), lo = v_set1(-INFINITY), hi = v_set1(INFINITY);
@@ -180,20 +183,20 @@ static void dwconv_any(const float *in, int H, int W, const float *w, int KH, in
     if (kind == FC_ACT_CLIP) lo = v_set1(act->a), hi = v_set1(act->b);
     int post = kind != FC_ACT_NONE && kind != FC_ACT_RELU && kind != FC_ACT_CLIP;
     int is3x3 = KH == 3 && KW == 3;
-    _Alignas(64) float buf[DW_BUF];
-    int off[DW_MAXK];
+    _Alignas(64) float buf[PLANE_BUF];
+    int off[PLANE_MAXK];
 
-    if (OW < 4 * VW && (size_t)Hn * SW * (OWr + extra + VW) <= DW_BUF) {
+    if (OW < 4 * VW && (size_t)Hn * SW * (OWr + extra + VW) <= PLANE_BUF) {
         /* whole padded plane: padded row r is input row r - PT */
         int L = OWr + extra, rs = SW * (L + VW);
-        for (int j = 0; j < KW; j++) off[j] = (j * DW) % SW * (L + VW) + (j * DW) / SW;
+        for (int j = 0; j < KW; j++) off[j] = (j * dil_w) % SW * (L + VW) + (j * dil_w) / SW;
         for (int r = 0; r < Hn; r++) {
             int iy = r - PT;
             fill_row(iy >= 0 && iy < H ? in + (size_t)iy * W : NULL, W, SW, -PL, L, buf + (size_t)r * rs);
         }
         /* a whole-vector store from row y stays inside the plane and lands in later rows */
         int ymax = OH * OW >= OWr ? (OH * OW - OWr) / OW : -1;
-        ptrdiff_t rstep = (ptrdiff_t)SH * rs, istep = (ptrdiff_t)DH * rs;
+        ptrdiff_t rstep = (ptrdiff_t)SH * rs, istep = (ptrdiff_t)dil_h * rs;
         for (int oy = 0; oy < OH; oy += 4) {
             const float *base = buf + (size_t)oy * rstep;
             float *o = out + (size_t)oy * OW;
@@ -212,26 +215,26 @@ static void dwconv_any(const float *in, int H, int W, const float *w, int KH, in
         }
     } else {
         /* ring of R padded rows (slot = row mod R) plus one zero row, per column strip */
-        int per_phase = DW_BUF / ((R + 1) * SW) - VW; /* floats of one phase row, slack aside */
+        int per_phase = PLANE_BUF / ((R + 1) * SW) - VW; /* floats of one phase row, slack aside */
         if (per_phase < 4 * VW + extra) {
-            fc_dwconv_plane_scalar(in, H, W, w, KH, KW, SH, SW, PT, PL, DH, DW, bias, act, out, OH, OW);
+            fc_f32_dwconv_plane__scalar(g, in, w, bias, act, out);
             return;
         }
         int S = (per_phase - extra) / (4 * VW) * (4 * VW); /* strip width in outputs */
         int OW4 = (OW + 4 * VW - 1) / (4 * VW) * (4 * VW);
         if (S > OW4) S = OW4;
         int L = S + extra, rs = SW * (L + VW);
-        for (int j = 0; j < KW; j++) off[j] = (j * DW) % SW * (L + VW) + (j * DW) / SW;
+        for (int j = 0; j < KW; j++) off[j] = (j * dil_w) % SW * (L + VW) + (j * dil_w) / SW;
         float *zero = buf + (size_t)R * rs;
         fill_row(NULL, W, SW, 0, L, zero);
-        const float *rows[DW_MAXK];
-        int slot_iy[DW_MAXK];
+        const float *rows[PLANE_MAXK];
+        int slot_iy[PLANE_MAXK];
         for (int sx0 = 0; sx0 < OW; sx0 += S) {
             int n = OW - sx0 < S ? OW - sx0 : S;
             for (int s = 0; s < R; s++) slot_iy[s] = -1;
             for (int oy = 0; oy < OH; oy++) {
                 for (int i = 0; i < KH; i++) {
-                    int iy = oy * SH - PT + i * DH;
+                    int iy = oy * SH - PT + i * dil_h;
                     if (iy < 0 || iy >= H) {
                         rows[i] = zero;
                         continue;

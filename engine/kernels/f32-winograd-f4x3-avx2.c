@@ -1,15 +1,15 @@
-/* AVX2+FMA Winograd F(4x4, 3x3) input and output transforms (the contract is in kernels.h), eight
- * tiles per vector: the rows of eight tiles' windows are transposed so that each vector holds one
- * window element of eight tiles, the 1-D transforms run on whole vectors (rows first, then columns,
- * as the scalar twin does), and the output transform transposes back to four-pixel rows per tile.
- * Lanes never mix, so a tile's result does not depend on its lane. Panels of 16 (AVX2 table) or 32
- * (AVX-512 table) tiles are written by the same code. Compiled with -mavx2 -mfma.
- * Not here: the weight transform and the GEMMs between the transforms (ops/conv.c). */
+/* AVX2+FMA f32 Winograd F(4x4, 3x3) input and output transforms (the contract is in kernels.h),
+ * eight tiles per vector: the rows of eight tiles' windows are transposed so that each vector holds
+ * one window element of eight tiles, the 1-D transforms run on whole vectors (rows first, then
+ * columns, as the scalar twin does), and the output transform transposes back to four-pixel rows
+ * per tile. Lanes never mix, so a tile's result does not depend on its lane. Panels of 16 (AVX2
+ * table) or 32 (AVX-512 table) tiles are written by the same code. Compiled with -mavx2 -mfma. Not
+ * here: the weight transform and the GEMMs between the transforms (ops/conv.c). */
 #include <math.h>
 
 #include "engine/kernels/internal.h"
 #include "engine/kernels/simd-avx2.h"
-#include "engine/kernels/vact.h"
+#include "engine/kernels/f32-act-vec.h"
 
 /* o = B^T d over six vectors (the formulas of the scalar twin). */
 FC_INLINE void bt6(const vf d[6], vf o[6]) {
@@ -88,13 +88,13 @@ static void wino_input_nr(int nr, int C, ptrdiff_t cs, ptrdiff_t W, const fc_win
     }
 }
 
-void fc_wino_input16_avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, float *V,
-                          ptrdiff_t vs) {
+void fc_f32_winograd_f4x3_input_16__avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t,
+                                         int nt, float *V, ptrdiff_t vs) {
     wino_input_nr(16, C, cs, W, t, nt, V, vs);
 }
 
-void fc_wino_input32_avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, float *V,
-                          ptrdiff_t vs) {
+void fc_f32_winograd_f4x3_input_32__avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t,
+                                         int nt, float *V, ptrdiff_t vs) {
     wino_input_nr(32, C, cs, W, t, nt, V, vs);
 }
 
@@ -191,7 +191,8 @@ static void output8(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_
     }
 }
 
-void fc_wino_output_avx2(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_wino_out *t,
-                         int nt, ptrdiff_t cs, ptrdiff_t W, const float *bias, const fc_act *act) {
+void fc_f32_winograd_f4x3_output__avx2(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
+                                       const fc_wino_out *t, int nt, ptrdiff_t cs, ptrdiff_t W,
+                                       const float *bias, const fc_act *act) {
     for (int g = 0; g < nt; g += 8) output8(M, X, xs, ms, t, g, nt - g < 8 ? nt - g : 8, cs, W, bias, act);
 }

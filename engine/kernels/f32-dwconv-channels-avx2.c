@@ -1,18 +1,19 @@
 /* AVX2+FMA depthwise convolution of several channel planes per call with channels in vector lanes
- * (NCHW8c inside the kernel): eight planes are transposed into an on-stack, zero-padded strip of
- * pixels x 8 channels, every output pixel is then a plain vector FMA chain over the taps (no
- * per-plane edge handling, no partially filled vectors however small the plane), and output rows are
- * transposed back into the eight planes. Small planes (MobileNet's 28x28 .. 7x7 layers) are where the
- * per-plane kernel loses most; rows too wide for the strip buffer go to the per-plane kernel.
- * Compiled with -mavx2 -mfma; reached only through a kernel table after the CPU check (the AVX-512
- * table uses it too). Not here: threading over images and channel blocks (ops/conv.c). */
+ * (NCHW8c inside the kernel; tile 8 channels x 4 output pixels per FMA chain group): eight planes
+ * are transposed into an on-stack, zero-padded strip of pixels x 8 channels, every output pixel is
+ * then a plain vector FMA chain over the taps (no per-plane edge handling, no partially filled
+ * vectors however small the plane), and output rows are transposed back into the eight planes.
+ * Small planes (MobileNet's 28x28 .. 7x7 layers) are where the per-plane kernel loses most; rows
+ * too wide for the strip buffer go to the per-plane kernel (f32-dwconv-plane-avx2.c). Compiled with
+ * -mavx2 -mfma; reached only through a kernel table after the CPU check (the AVX-512 table uses it
+ * too). Not here: threading over images and channel blocks (ops/conv.c). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/kernels/internal.h"
 #include "engine/kernels/simd-avx2.h"
-#include "engine/kernels/vact.h"
+#include "engine/kernels/f32-act-vec.h"
 
 #define DWB_IN 12288  /* on-stack input strip: 48 KiB */
 #define DWB_OUT 8192  /* on-stack output strip: 32 KiB */
@@ -52,11 +53,12 @@ static void fill_row8(const float *in, ptrdiff_t ics, int nb, int W, int PL, int
     }
 }
 
-/* Output row: acc[ox] = sum_{i,j} w[i][j] * rows[i][(ox*SW + j*DW)], for ox < n rounded up to GROUP;
- * then + bias and the clamp [lo, hi]. rows[i]: strip rows (Wp, 8); o: (roundup(n, GROUP), 8).
- * kh, kw, sw, dw are compile-time constants at the specialized call sites. */
-FC_INLINE void row8(const int kh, const int kw, const int sw, const int dw, const float *const *rows,
-                    const vf *wv, vf bias, vf lo, vf hi, float *o, int n) {
+/* Output row: acc[ox] = sum_{i,j} w[i][j] * rows[i][(ox*sw + j*dil)], for ox < n rounded up to
+ * GROUP; then + bias and the clamp [lo, hi]. rows[i]: strip rows (Wp, 8); o: (roundup(n, GROUP),
+ * 8). kh, kw, sw (stride) and dil (dilation along the row) are compile-time constants at the
+ * specialized call sites. */
+FC_INLINE void row8(const int kh, const int kw, const int sw, const int dil,
+                    const float *const *rows, const vf *wv, vf bias, vf lo, vf hi, float *o, int n) {
     for (int ox = 0; ox < n; ox += GROUP) {
         vf a[GROUP];
 #pragma GCC unroll 4
@@ -68,7 +70,7 @@ FC_INLINE void row8(const int kh, const int kw, const int sw, const int dw, cons
             for (int j = 0; j < kw; j++)
 #pragma GCC unroll 4
                 for (int u = 0; u < GROUP; u++)
-                    a[u] = v_fma(wv[i * kw + j], v_load(p + 8 * (u * sw + j * dw)), a[u]);
+                    a[u] = v_fma(wv[i * kw + j], v_load(p + 8 * (u * sw + j * dil)), a[u]);
         }
 #pragma GCC unroll 4
         for (int u = 0; u < GROUP; u++) v_store(o + 8 * (ox + u), v_clamp(v_add(a[u], bias), lo, hi));
@@ -108,22 +110,24 @@ static void store_pixels8(const float *o, int n, int nb, float *out, ptrdiff_t o
     }
 }
 
-void fc_dwconv_planes_avx2(const float *in, ptrdiff_t ics, int nch, int H, int W, const float *w,
-                           int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW,
-                           const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int OH,
-                           int OW, int stream) {
+void fc_f32_dwconv_channels_8cx4__avx2(const fc_conv2d_geom *g, int nch, const float *in,
+                                       ptrdiff_t ics, const float *w, const float *bias,
+                                       const fc_act *act, float *out, ptrdiff_t ocs, int stream) {
     // in: nch planes (H, W) at stride ics; w: (nch, KH, KW); bias: (nch); out: nch planes (OH, OW)
+    const int H = g->in_h, W = g->in_w, KH = g->kh, KW = g->kw, SH = g->stride_h, SW = g->stride_w;
+    const int PT = g->pad_top, PL = g->pad_left, dil_h = g->dil_h, dil_w = g->dil_w;
+    const int OH = g->out_h, OW = g->out_w;
     if (OH <= 0 || OW <= 0 || nch <= 0) return;
     int OWg = (OW + GROUP - 1) / GROUP * GROUP;
-    int span = (KH - 1) * DH + 1; /* strip rows one output row needs */
-    long wp = (long)(OWg - 1) * SW + (long)(KW - 1) * DW + 1;
+    int span = (KH - 1) * dil_h + 1; /* strip rows one output row needs */
+    long wp = (long)(OWg - 1) * SW + (long)(KW - 1) * dil_w + 1;
     long cap = wp * 8 > DWB_IN ? 0 : DWB_IN / (wp * 8); /* input strip rows that fit */
     long ro = cap < span ? 0 : (cap - span) / SH + 1;   /* output rows per strip */
     if (ro * OW * 8 + OWg * 8 > DWB_OUT) ro = (DWB_OUT - OWg * 8) / (OW * 8);
-    if (KH * KW > 64 || SH < 1 || SW < 1 || DH < 1 || DW < 1 || ro < 1) {
+    if (KH * KW > 64 || SH < 1 || SW < 1 || dil_h < 1 || dil_w < 1 || ro < 1) {
         for (int c = 0; c < nch; c++)
-            fc_dwconv_plane_avx2(in + c * ics, H, W, w + (size_t)c * KH * KW, KH, KW, SH, SW, PT, PL,
-                                 DH, DW, bias[c], act, out + c * ocs, OH, OW);
+            fc_f32_dwconv_plane_4x8__avx2(g, in + c * ics, w + (size_t)c * KH * KW, bias[c], act,
+                                          out + c * ocs);
         return;
     }
     int Wp = (int)wp;
@@ -166,13 +170,13 @@ void fc_dwconv_planes_avx2(const float *in, ptrdiff_t ics, int nch, int H, int W
                 const float *rows[64];
                 float *o = ost + (size_t)(oy - oy0) * OW * 8;
                 for (int i = 0; i < KH; i++)
-                    rows[i] = buf + ((size_t)(oy - oy0) * SH + (size_t)i * DH) * Wp * 8;
-#define FC_ROW8(kh, kw, sw, dw) row8(kh, kw, sw, dw, rows, wv, bv, lo, hi, o, OW)
-                if (KH == 3 && KW == 3 && SW == 1 && DW == 1) FC_ROW8(3, 3, 1, 1);
-                else if (KH == 3 && KW == 3 && SW == 2 && DW == 1) FC_ROW8(3, 3, 2, 1);
-                else if (KH == 5 && KW == 5 && SW == 1 && DW == 1) FC_ROW8(5, 5, 1, 1);
-                else if (KH == 5 && KW == 5 && SW == 2 && DW == 1) FC_ROW8(5, 5, 2, 1);
-                else FC_ROW8(KH, KW, SW, DW);
+                    rows[i] = buf + ((size_t)(oy - oy0) * SH + (size_t)i * dil_h) * Wp * 8;
+#define FC_ROW8(kh, kw, sw, dil) row8(kh, kw, sw, dil, rows, wv, bv, lo, hi, o, OW)
+                if (KH == 3 && KW == 3 && SW == 1 && dil_w == 1) FC_ROW8(3, 3, 1, 1);
+                else if (KH == 3 && KW == 3 && SW == 2 && dil_w == 1) FC_ROW8(3, 3, 2, 1);
+                else if (KH == 5 && KW == 5 && SW == 1 && dil_w == 1) FC_ROW8(5, 5, 1, 1);
+                else if (KH == 5 && KW == 5 && SW == 2 && dil_w == 1) FC_ROW8(5, 5, 2, 1);
+                else FC_ROW8(KH, KW, SW, dil_w);
 #undef FC_ROW8
             }
             int npix = (oy1 - oy0) * OW;

@@ -1,9 +1,10 @@
-/* AVX-512 FMA throughput loop for fc_peak_gflops. */
+/* AVX-512 f32 FMA throughput loop for fc_peak_gflops: 12 independent 16-lane accumulators. Not a
+ * kernel the operators use. */
 #include <immintrin.h>
 
-#include "engine/kernels/peak.h"
+#include "engine/kernels/internal.h"
 
-float fc_peak_loop_avx512(long n) {
+float fc_f32_peak_12x16__avx512(long n) {
     /* twelve named accumulators: an array would be spilled to memory and time the stack instead */
     __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
     __m512 c0 = _mm512_set1_ps(0), c1 = _mm512_set1_ps(1), c2 = _mm512_set1_ps(2), c3 = _mm512_set1_ps(3), c4 = _mm512_set1_ps(4),

@@ -1,0 +1,16 @@
+/* AVX2+FMA depthwise convolution of one plane, 4 vectors of 8 output pixels per step, instantiated
+ * from f32-dwconv-plane-impl.h. Compiled with -mavx2 -mfma -mf16c; reached only through the avx2
+ * kernel table (and the channel-blocked kernel's fallback). Not here: the method (see
+ * f32-dwconv-plane-impl.h). */
+#include <math.h>
+
+#include "engine/kernels/internal.h"
+#include "engine/kernels/simd-avx2.h"
+#include "engine/kernels/f32-act-vec.h"
+#include "engine/kernels/f32-act-impl.h"
+#include "engine/kernels/f32-dwconv-plane-impl.h"
+
+void fc_f32_dwconv_plane_4x8__avx2(const fc_conv2d_geom *g, const float *in, const float *w,
+                                   float bias, const fc_act *act, float *out) {
+    dwconv_any(g, in, w, bias, act, out);
+}

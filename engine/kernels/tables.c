@@ -1,0 +1,49 @@
+/* The kernel tables: which kernel each instruction set uses for each fc_kernels entry, and the GEMM
+ * tile (mr, nr) its packing and microkernel are built for (the numbers in the kernel names). Only
+ * function addresses here, so this file needs no ISA flags. Not here: choosing a table (kernels.c),
+ * the kernels themselves (f32-*.c). */
+#include "engine/kernels/internal.h"
+
+const fc_kernels fc_kernels_scalar_table = {
+    .name = "scalar",
+    .mr = 4,
+    .nr = 4,
+    .pack_a = fc_f32_gemm_pack_a_4__scalar,
+    .pack_b = fc_f32_gemm_pack_b_4__scalar,
+    .sgemm_packed = fc_f32_gemm_4x4__scalar,
+    .dwconv_plane = fc_f32_dwconv_plane__scalar,
+    .dwconv_channels = fc_f32_dwconv_channels__scalar,
+    .wino_input = fc_f32_winograd_f4x3_input_4__scalar,
+    .wino_output = fc_f32_winograd_f4x3_output__scalar,
+    .act = fc_f32_act__scalar,
+};
+
+const fc_kernels fc_kernels_avx2_table = {
+    .name = "avx2",
+    .mr = 6,
+    .nr = 16,
+    .pack_a = fc_f32_gemm_pack_a_6__avx2,
+    .pack_b = fc_f32_gemm_pack_b_16__avx2,
+    .sgemm_packed = fc_f32_gemm_6x16__avx2,
+    .dwconv_plane = fc_f32_dwconv_plane_4x8__avx2,
+    .dwconv_channels = fc_f32_dwconv_channels_8cx4__avx2,
+    .wino_input = fc_f32_winograd_f4x3_input_16__avx2,
+    .wino_output = fc_f32_winograd_f4x3_output__avx2,
+    .act = fc_f32_act_u16__avx2,
+};
+
+/* The channel-blocked depthwise kernel and the Winograd transforms are the AVX2 ones (the Winograd
+ * input transform writes this table's 32-tile panels). */
+const fc_kernels fc_kernels_avx512_table = {
+    .name = "avx512",
+    .mr = 12,
+    .nr = 32,
+    .pack_a = fc_f32_gemm_pack_a_12__avx512,
+    .pack_b = fc_f32_gemm_pack_b_32__avx512,
+    .sgemm_packed = fc_f32_gemm_12x32__avx512,
+    .dwconv_plane = fc_f32_dwconv_plane_4x16__avx512,
+    .dwconv_channels = fc_f32_dwconv_channels_8cx4__avx2,
+    .wino_input = fc_f32_winograd_f4x3_input_32__avx2,
+    .wino_output = fc_f32_winograd_f4x3_output__avx2,
+    .act = fc_f32_act_u32__avx512,
+};
