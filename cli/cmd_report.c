@@ -44,28 +44,6 @@ static int copy_run(void *user, const fc_catalog_run *r) {
     return 0;
 }
 
-/* Head config and split from a run's params JSON (written by cli_head_params_json). */
-static int config_of(const char *params, fc_head_config *cfg, fc_split_spec *split, fc_error *err) {
-    fc_head_config_init(cfg);
-    char s[64];
-    double v;
-    if (fc_json_get_string(params, "head", s, sizeof s) || fc_head_kind_parse(s, &cfg->kind, err))
-        return fc_fail(err, FC_EFORMAT, "run parameters lack the head kind");
-    if (!fc_json_get_string(params, "normalize", s, sizeof s)) fc_transform_parse(s, &cfg->normalize, NULL);
-    if (!fc_json_get_number(params, "l2", &v)) cfg->l2 = v;
-    if (!fc_json_get_number(params, "lr", &v)) cfg->lr = v;
-    if (!fc_json_get_number(params, "epochs", &v)) cfg->epochs = (int)v;
-    if (!fc_json_get_number(params, "batch", &v)) cfg->batch = (int)v;
-    if (!fc_json_get_number(params, "n_hidden", &v)) cfg->n_hidden = (int)v;
-    if (!fc_json_get_string(params, "hidden", s, sizeof s)) sscanf(s, "%d,%d", &cfg->hidden[0], &cfg->hidden[1]);
-    if (!fc_json_get_number(params, "dropout", &v)) cfg->dropout = v;
-    if (!fc_json_get_number(params, "seed", &v)) cfg->seed = (uint64_t)v;
-    if (!fc_json_get_number(params, "balanced", &v)) cfg->balanced = v != 0;
-    split->kind = FC_SPLIT_FOLDERS;
-    if (!fc_json_get_string(params, "split", s, sizeof s) && fc_split_parse(s, split, err)) return err->code;
-    return 0;
-}
-
 static double field(const char *json, const char *key) {
     double v;
     return json && !fc_json_get_number(json, key, &v) ? v : NAN;
@@ -149,7 +127,7 @@ int cmd_report(int argc, char **argv) {
     fc_json_get_string(bp, "layer", layer, sizeof layer);
     int view_id = 0;
     for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) view_id = v;
-    if (config_of(bp, &cfg, &split, &err) || cli_problem_load(&cp, dataset, extractor, view_id, &split, &err) ||
+    if (fc_head_config_from_json(bp, &cfg, &split, &err) || cli_problem_load(&cp, dataset, extractor, view_id, &split, &err) ||
         fc_train(&cfg, pp, 0, &r, &err))
         goto done;
     /* worst misclassified validation items: the most confident wrong predictions */
@@ -190,7 +168,7 @@ int cmd_report(int argc, char **argv) {
         const run_copy *rr = &runs.r[group[g]];
         fc_head_config gc;
         fc_split_spec gs;
-        config_of(rr->params, &gc, &gs, NULL);
+        fc_head_config_from_json(rr->params, &gc, &gs, NULL);
         char d[256];
         snprintf(d, sizeof d, "#%lld ", (long long)rr->id);
         size_t len = strlen(d);

@@ -73,7 +73,7 @@ int cmd_train(int argc, char **argv) {
     rc = fc_train(&cfg, pp, threads, &r, &err);
     trained = rc == 0;
     if (trained) {
-        cli_head_result_json(&res, &r, pp);
+        fc_train_result_json(&res, &r, pp);
         /* the head file carries the extractor so predict can compute or look up features: reopen
          * the params object (it ends with '}') to add the validation accuracy */
         meta.s[--meta.len] = 0;
