@@ -183,7 +183,7 @@ int cmd_extract(int argc, char **argv) {
         if (err.code == FC_ELIMIT && strstr(err.msg, "cache full"))
             fprintf(stderr, "featcache extract: %zu computed and committed; rerun with a larger --max-cache-size to finish\n",
                     r.counts.computed);
-        return EXIT_FAILURE_;
+        return EXIT_FAIL;
     }
     const fc_job_progress *p = &r.counts;
     bad_list bad = {.json_mode = json};

@@ -85,7 +85,7 @@ int cmd_report(int argc, char **argv) {
     fc_report_config *configs = NULL;
     fc_report_param *params = NULL;
     fc_report_item worst[N_WORST];
-    int n_worst = 0, rc = EXIT_FAILURE_;
+    int n_worst = 0, rc = EXIT_FAIL;
     char **descs = NULL;
     memset(worst, 0, sizeof worst);
     if (cli_problem_open(&cp, dir, 0, &err) || fc_catalog_run_list(cp.cat, copy_run, &runs, &err)) goto done;

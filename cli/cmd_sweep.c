@@ -136,9 +136,9 @@ int cmd_sweep(int argc, char **argv) {
     if (fc_sweep_plan(a.grid, &base, &s, &err)) {
         fprintf(stderr, "featcache sweep: %s\n", err.msg);
         fc_sweep_free(&s);
-        return err.code == FC_ENOMEM ? EXIT_FAILURE_ : EXIT_USAGE;
+        return err.code == FC_ENOMEM ? EXIT_FAIL : EXIT_USAGE;
     }
-    rc = EXIT_FAILURE_;
+    rc = EXIT_FAIL;
     double t0 = omp_get_wtime();
     if (cli_problem_open(&cp, cli_cache_dir(a.x.cache), 1, &err) ||
         cli_extractor_resolve(&a.x, argv[optind], cp.cat, &err) ||
@@ -159,7 +159,7 @@ int cmd_sweep(int argc, char **argv) {
     else print_table(&s, order, &a.x, &cp.p, t_load, t_fit, first_run);
     rc = failed ? EXIT_PARTIAL : EXIT_OK;
 done:
-    if (rc == EXIT_FAILURE_) fprintf(stderr, "featcache sweep: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache sweep: %s\n", err.msg);
     free(order);
     fc_sweep_free(&s);
     cli_problem_close(&cp);
