@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/core.h"
+#include "engine/onnx/onnx_io.h"
 #include "engine/ops/ops.h"
 
 #define MIN_OPSET 7

@@ -8,7 +8,6 @@
 
 #include "core/core.h"
 #include "engine/graph.h"
-#include "engine/onnx/onnx_io.h"
 
 /* On success *out holds a graph whose outputs are the model's graph outputs (not yet finalized).
  * Errors: FC_EIO (cannot read), FC_EFORMAT (corrupt/inconsistent), FC_EUNSUPPORTED (op, dtype,
