@@ -5,6 +5,8 @@
  *  - metrics.h     accuracy, confusion matrix, per-class metrics
  *  - head_onnx.h   head files as ONNX
  *  - merge_onnx.h  backbone + head merged into one classifier
+ *  - record.h      a head run's configuration and result as the catalog records them (JSON)
+ *  - sweep.h       hyperparameter grids: expansion, jobs, parallel fits, ranking, run records
  *  - report.h      the self-contained report.html */
 #ifndef FC_CLASSIFY_H
 #define FC_CLASSIFY_H
@@ -13,7 +15,9 @@
 #include "classify/head_onnx.h"
 #include "classify/merge_onnx.h"
 #include "classify/metrics.h"
+#include "classify/record.h"
 #include "classify/report.h"
+#include "classify/sweep.h"
 #include "classify/train.h"
 
 #endif

@@ -2,19 +2,16 @@
  * pieces all live in one allocation pool and whose float data points straight into the head; the
  * reader walks the node list in the exact order the writer emits it and refuses everything else,
  * so a hand-edited or foreign model is reported as "not a featcache head file" rather than guessed.
+ * Reading and writing the protobuf itself is engine/onnx/onnx_io.h's.
  * Not here: general ONNX import (engine/onnx/onnx_import.c), the backbone merge (merge_onnx.c). */
 #include "classify/head_onnx.h"
 #include "core/core.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "engine/engine.h"
 
@@ -24,47 +21,6 @@
 #define CLASSES_KEY "featcache.classes"
 #define META_KEY "featcache.head"
 #define FORMAT_VERSION 1
-
-/* ---- pool ---- */
-
-void *fc_onnx_pool_alloc(fc_onnx_pool *p, size_t size) {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 64;
-        void **q = realloc(p->ptrs, cap * sizeof *q);
-        if (!q) return NULL;
-        p->ptrs = q;
-        p->cap = cap;
-    }
-    void *m = calloc(1, size ? size : 1);
-    if (m) p->ptrs[p->n++] = m;
-    return m;
-}
-
-void fc_onnx_pool_free(fc_onnx_pool *p) {
-    if (!p) return;
-    for (size_t i = 0; i < p->n; i++) free(p->ptrs[i]);
-    free(p->ptrs);
-    memset(p, 0, sizeof *p);
-}
-
-static char *pool_printf(fc_onnx_pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *pool_printf(fc_onnx_pool *p, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return NULL;
-    char *s = fc_onnx_pool_alloc(p, (size_t)n + 1);
-    if (!s) return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-/* ---- file I/O ---- */
-
-
 
 /* ---- JSON strings ---- */
 
@@ -217,120 +173,40 @@ typedef struct builder {
     int oom;
 } builder;
 
+/* The builders of onnx_io.h, appending to the parts; any failure (no memory, more pieces than the
+ * arrays hold) sets oom and turns the later calls into no-ops. */
 static Onnx__NodeProto *add_node(builder *b, const char *op, const char *name, int n_in,
                                  const char *const *ins, const char *out) {
     if (b->oom || b->parts->n_nodes == b->cap_nodes) { b->oom = 1; return NULL; }
-    Onnx__NodeProto *n = fc_onnx_pool_alloc(b->pool, sizeof *n);
-    char **in = fc_onnx_pool_alloc(b->pool, (size_t)n_in * sizeof *in);
-    char **outs = fc_onnx_pool_alloc(b->pool, sizeof *outs);
-    if (!n || !in || !outs) { b->oom = 1; return NULL; }
-    onnx__node_proto__init(n);
-    n->op_type = (char *)op;
-    n->name = (char *)name;
-    n->domain = "";
-    n->n_input = (size_t)n_in;
-    n->input = in;
-    for (int i = 0; i < n_in; i++) in[i] = (char *)ins[i];
-    n->n_output = 1;
-    n->output = outs;
-    outs[0] = (char *)out;
+    Onnx__NodeProto *n = fc_onnx_node(b->pool, op, name, n_in, ins, out);
+    if (!n) { b->oom = 1; return NULL; }
     b->parts->nodes[b->parts->n_nodes++] = n;
     return n;
 }
 
-static Onnx__AttributeProto *add_attr(builder *b, Onnx__NodeProto *n, const char *name,
-                                      Onnx__AttributeProto__AttributeType type) {
-    if (!n) return NULL;
-    Onnx__AttributeProto *a = fc_onnx_pool_alloc(b->pool, sizeof *a);
-    Onnx__AttributeProto **arr = fc_onnx_pool_alloc(b->pool, (n->n_attribute + 1) * sizeof *arr);
-    if (!a || !arr) { b->oom = 1; return NULL; }
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    a->has_type = 1;
-    a->type = type;
-    for (size_t i = 0; i < n->n_attribute; i++) arr[i] = n->attribute[i];
-    arr[n->n_attribute++] = a;
-    n->attribute = arr;
-    return a;
-}
-
 static void attr_int(builder *b, Onnx__NodeProto *n, const char *name, int64_t v) {
-    Onnx__AttributeProto *a = add_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
-    if (a) { a->has_i = 1; a->i = v; }
+    if (!fc_onnx_attr_int(b->pool, n, name, v)) b->oom = 1;
 }
 
 static void attr_ints1(builder *b, Onnx__NodeProto *n, const char *name, int64_t v) {
-    Onnx__AttributeProto *a = add_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
-    int64_t *vals = fc_onnx_pool_alloc(b->pool, sizeof *vals);
-    if (!a || !vals) { b->oom = 1; return; }
-    vals[0] = v;
-    a->n_ints = 1;
-    a->ints = vals;
+    if (!fc_onnx_attr_ints(b->pool, n, name, &v, 1)) b->oom = 1;
 }
 
-/* Tensor with raw data pointing at data (not copied); rank <= 2. */
+/* Float or int64 initializer of rank <= 2 whose raw data points at data (not copied). */
 static void add_init(builder *b, const char *name, int dtype, int rank, int64_t d0, int64_t d1,
                      const void *data, size_t bytes) {
     if (b->oom || b->parts->n_inits == b->cap_inits) { b->oom = 1; return; }
-    Onnx__TensorProto *t = fc_onnx_pool_alloc(b->pool, sizeof *t);
-    int64_t *dims = fc_onnx_pool_alloc(b->pool, 2 * sizeof *dims);
-    if (!t || !dims) { b->oom = 1; return; }
-    onnx__tensor_proto__init(t);
-    t->name = (char *)name;
-    t->has_data_type = 1;
-    t->data_type = dtype;
-    dims[0] = d0;
-    dims[1] = d1;
-    t->n_dims = (size_t)rank;
-    t->dims = dims;
-    t->has_raw_data = 1;
-    t->raw_data.len = bytes;
-    t->raw_data.data = (uint8_t *)data;
+    const int64_t dims[2] = {d0, d1};
+    Onnx__TensorProto *t = fc_onnx_tensor_raw(b->pool, name, dtype, rank, dims, data, bytes);
+    if (!t) { b->oom = 1; return; }
     b->parts->inits[b->parts->n_inits++] = t;
 }
 
 static void add_meta(builder *b, const char *key, const char *value) {
     if (b->oom) return;
-    Onnx__StringStringEntryProto *e = fc_onnx_pool_alloc(b->pool, sizeof *e);
-    if (!e || !value) { b->oom = 1; return; }
-    onnx__string_string_entry_proto__init(e);
-    e->key = (char *)key;
-    e->value = (char *)value;
+    Onnx__StringStringEntryProto *e = fc_onnx_meta(b->pool, key, value);
+    if (!e) { b->oom = 1; return; }
     b->parts->meta[b->parts->n_meta++] = e;
-}
-
-/* ValueInfo for a float tensor (N, d) with a symbolic batch. */
-static Onnx__ValueInfoProto *value_info_2d(fc_onnx_pool *p, const char *name, int64_t d) {
-    Onnx__ValueInfoProto *vi = fc_onnx_pool_alloc(p, sizeof *vi);
-    Onnx__TypeProto *tp = fc_onnx_pool_alloc(p, sizeof *tp);
-    Onnx__TypeProto__Tensor *tt = fc_onnx_pool_alloc(p, sizeof *tt);
-    Onnx__TensorShapeProto *sp = fc_onnx_pool_alloc(p, sizeof *sp);
-    Onnx__TensorShapeProto__Dimension **dims = fc_onnx_pool_alloc(p, 2 * sizeof *dims);
-    Onnx__TensorShapeProto__Dimension *d0 = fc_onnx_pool_alloc(p, sizeof *d0);
-    Onnx__TensorShapeProto__Dimension *d1 = fc_onnx_pool_alloc(p, sizeof *d1);
-    if (!vi || !tp || !tt || !sp || !dims || !d0 || !d1) return NULL;
-    onnx__value_info_proto__init(vi);
-    onnx__type_proto__init(tp);
-    onnx__type_proto__tensor__init(tt);
-    onnx__tensor_shape_proto__init(sp);
-    onnx__tensor_shape_proto__dimension__init(d0);
-    onnx__tensor_shape_proto__dimension__init(d1);
-    d0->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-    d0->dim_param = "N";
-    d1->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-    d1->dim_value = d;
-    dims[0] = d0;
-    dims[1] = d1;
-    sp->n_dim = 2;
-    sp->dim = dims;
-    tt->has_elem_type = 1;
-    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    tt->shape = sp;
-    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-    tp->tensor_type = tt;
-    vi->name = (char *)name;
-    vi->type = tp;
-    return vi;
 }
 
 int fc_head_onnx_build(const fc_head *h, const char *input, int opset, const char *metadata_json,
@@ -378,8 +254,8 @@ int fc_head_onnx_build(const fc_head *h, const char *input, int opset, const cha
     }
     for (int i = 0; i < h->n_layers; i++) {
         const fc_layer *l = &h->layers[i];
-        char *W = pool_printf(pool, "head/W%d", i), *B = pool_printf(pool, "head/b%d", i);
-        char *name = pool_printf(pool, "head/gemm%d", i);
+        char *W = fc_onnx_pool_printf(pool, "head/W%d", i), *B = fc_onnx_pool_printf(pool, "head/b%d", i);
+        char *name = fc_onnx_pool_printf(pool, "head/gemm%d", i);
         if (!W || !B || !name) { b.oom = 1; break; }
         add_init(&b, W, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, l->out, l->in, l->W,
                  (size_t)l->out * l->in * 4);
@@ -389,7 +265,7 @@ int fc_head_onnx_build(const fc_head *h, const char *input, int opset, const cha
         attr_int(&b, g, "transB", 1);
         x = name;
         if (l->act == FC_ACTIVATION_RELU) {
-            char *r = pool_printf(pool, "head/relu%d", i);
+            char *r = fc_onnx_pool_printf(pool, "head/relu%d", i);
             if (!r) { b.oom = 1; break; }
             add_node(&b, "Relu", r, 1, &x, r);
             x = r;
@@ -398,13 +274,13 @@ int fc_head_onnx_build(const fc_head *h, const char *input, int opset, const cha
     Onnx__NodeProto *sm = add_node(&b, "Softmax", "head/softmax", 1, &x, "probabilities");
     attr_int(&b, sm, "axis", 1);
 
-    char *format = pool_printf(pool, "{\"format\":\"featcache-head\",\"version\":%d,\"transform\":\"%s\","
+    char *format = fc_onnx_pool_printf(pool, "{\"format\":\"featcache-head\",\"version\":%d,\"transform\":\"%s\","
                                "\"transform_dim\":%d,\"eps\":%.9g}", FORMAT_VERSION,
                                fc_transform_name(t->kind), t->dim, (double)t->eps);
     add_meta(&b, FORMAT_KEY, format);
     if (h->class_names) add_meta(&b, CLASSES_KEY, classes_json(h, pool));
     if (metadata_json) add_meta(&b, META_KEY, metadata_json);
-    if (!(out->output = value_info_2d(pool, "probabilities", h->n_classes))) b.oom = 1;
+    if (!(out->output = fc_onnx_value_info_2d(pool, "probabilities", h->n_classes))) b.oom = 1;
     if (b.oom) {
         memset(out, 0, sizeof *out);
         return fc_fail(err, FC_ENOMEM, "head: out of memory building the ONNX graph");
@@ -416,7 +292,6 @@ int fc_head_save_onnx(const fc_head *h, const char *path, const char *metadata_j
     if (!h || !path) return fc_fail(err, FC_EINVAL, "head save: NULL argument");
     fc_onnx_pool pool = {0};
     fc_head_onnx_parts parts;
-    unsigned char *buf = NULL;
     int rc = fc_head_onnx_build(h, "features", HEAD_OPSET, metadata_json, &pool, &parts, err);
     if (rc) { fc_error_prefix(err, "%s: ", path); goto fail; }
     Onnx__ModelProto model;
@@ -428,7 +303,7 @@ int fc_head_save_onnx(const fc_head *h, const char *path, const char *metadata_j
     opset.domain = "";
     opset.has_version = 1;
     opset.version = HEAD_OPSET;
-    Onnx__ValueInfoProto *in = value_info_2d(&pool, "features", h->layers[0].in);
+    Onnx__ValueInfoProto *in = fc_onnx_value_info_2d(&pool, "features", h->layers[0].in);
     Onnx__ValueInfoProto *outp = parts.output;
     if (!in) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto fail; }
     graph.name = "featcache_head";
@@ -448,13 +323,8 @@ int fc_head_save_onnx(const fc_head *h, const char *path, const char *metadata_j
     model.graph = &graph;
     model.n_metadata_props = parts.n_meta;
     model.metadata_props = parts.meta;
-    size_t size = onnx__model_proto__get_packed_size(&model);
-    buf = malloc(size ? size : 1);
-    if (!buf) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory (%zu bytes)", path, size); goto fail; }
-    onnx__model_proto__pack(&model, buf);
-    rc = fc_file_write_atomic(path, buf, size, err);
+    rc = fc_onnx_write(&model, path, err);
 fail:
-    free(buf);
     fc_onnx_pool_free(&pool);
     return rc;
 }
@@ -710,13 +580,10 @@ static int load_graph(reader *r, const Onnx__ModelProto *m, fc_head *h) {
     return 0;
 }
 
-static int load_bytes(const char *path, const unsigned char *bytes, size_t size, fc_head *out,
-                      char **metadata_json, fc_error *err) {
+/* Reads the head from m (freed here, also on error) into out. */
+static int load_model(const char *path, Onnx__ModelProto *m, fc_head *out, char **metadata_json,
+                      fc_error *err) {
     int rc;
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
-    if (!m)
-        return fc_fail(err, FC_EFORMAT, "%s: " NOT_HEAD " (protobuf parsing failed: truncated, corrupt "
-                       "or not ONNX)", path);
     reader r = {path, m->graph, 0, err};
     if (!m->graph) {
         rc = bad(&r, "no graph");
@@ -728,25 +595,29 @@ static int load_bytes(const char *path, const unsigned char *bytes, size_t size,
         rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    onnx__model_proto__free_unpacked(m, NULL);
+    fc_onnx_model_free(m);
     return 0;
 fail:
-    onnx__model_proto__free_unpacked(m, NULL);
+    fc_onnx_model_free(m);
     fc_head_free(out);
     return rc;
+}
+
+/* The reader's FC_EFORMAT means the bytes are no protobuf at all: for a head file that says "not a
+ * featcache head file" like every other refusal here. */
+static int read_failed(const char *path, int rc, fc_error *err) {
+    if (rc != FC_EFORMAT) return rc;
+    return fc_fail(err, FC_EFORMAT, "%s: " NOT_HEAD " (protobuf parsing failed: truncated, corrupt or "
+                   "not ONNX)", path);
 }
 
 int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_error *err) {
     if (metadata_json) *metadata_json = NULL;
     if (!path || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
     memset(out, 0, sizeof *out);
-    unsigned char *bytes = NULL;
-    size_t size = 0;
-    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
-    if (rc) return rc;
-    rc = load_bytes(path, bytes, size, out, metadata_json, err);
-    free(bytes);
-    return rc;
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read(path, &m, err);
+    return rc ? read_failed(path, rc, err) : load_model(path, m, out, metadata_json, err);
 }
 
 int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_head *out,
@@ -755,7 +626,7 @@ int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_he
     if ((!data && size) || !out) return fc_fail(err, FC_EINVAL, "head load: NULL argument");
     memset(out, 0, sizeof *out);
     if (!name) name = "<memory>";
-    if (size > (size_t)FC_ONNX_MAX_BYTES)
-        return fc_fail(err, FC_ELIMIT, "%s: %zu bytes is over the ONNX size limit", name, size);
-    return load_bytes(name, data, size, out, metadata_json, err);
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read_mem(name, data, size, &m, err);
+    return rc ? read_failed(name, rc, err) : load_model(name, m, out, metadata_json, err);
 }

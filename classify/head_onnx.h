@@ -15,6 +15,7 @@
 
 #include "classify/head.h"
 #include "core/core.h"
+#include "engine/engine.h"
 
 /* Writes h (checked with fc_head_check first) to path as ONNX, through a temporary file in the same
  * folder renamed over path, so path is either the old file or the complete new one.
@@ -38,33 +39,17 @@ int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_e
 int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_head *out,
                           char **metadata_json, fc_error *err);
 
-/* ---- Building blocks shared with merge_onnx.c (callers include "onnx/onnx.pb-c.h") ---- */
-
-/* Every allocation of a graph under construction, freed together. Zero-initialize before use. */
-typedef struct fc_onnx_pool {
-    void **ptrs;
-    size_t n, cap;
-} fc_onnx_pool;
-
-/* Zeroed allocation owned by the pool; NULL when out of memory (the pool stays valid). */
-void *fc_onnx_pool_alloc(fc_onnx_pool *p, size_t size);
-/* Frees every allocation and zeroes the pool. NULL-safe. */
-void fc_onnx_pool_free(fc_onnx_pool *p);
-
-struct Onnx__NodeProto;
-struct Onnx__TensorProto;
-struct Onnx__StringStringEntryProto;
-struct Onnx__ValueInfoProto;
+/* ---- The head's graph pieces, shared with merge_onnx.c ---- */
 
 /* The head's nodes and initializers, all named "head/..." except the final output `probabilities`. */
 typedef struct fc_head_onnx_parts {
-    struct Onnx__NodeProto **nodes;
+    Onnx__NodeProto **nodes;
     size_t n_nodes;
-    struct Onnx__TensorProto **inits;
+    Onnx__TensorProto **inits;
     size_t n_inits;
-    struct Onnx__StringStringEntryProto **meta; /* featcache.format, .classes, .head */
+    Onnx__StringStringEntryProto **meta; /* featcache.format, .classes, .head */
     size_t n_meta;
-    struct Onnx__ValueInfoProto *output; /* `probabilities` (N, K), float, symbolic N */
+    Onnx__ValueInfoProto *output; /* `probabilities` (N, K), float, symbolic N */
 } fc_head_onnx_parts;
 
 /* Builds the head's graph pieces reading from tensor `input` (N, D), for opset `opset` (>= 18
@@ -73,6 +58,5 @@ typedef struct fc_head_onnx_parts {
  * FC_EUNSUPPORTED (opset < 8), FC_ENOMEM. Thread-safe for distinct pools. */
 int fc_head_onnx_build(const fc_head *h, const char *input, int opset, const char *metadata_json,
                        fc_onnx_pool *pool, fc_head_onnx_parts *out, fc_error *err);
-
 
 #endif

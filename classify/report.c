@@ -369,7 +369,121 @@ static int best_per_x(pt *p, int n) {
     return m;
 }
 
-/* One chart: validation (solid) and train (dashed) metric vs the parameter for one head kind. */
+/* The chart's plot area and scales: x linear or log10 over [lx0, lx1], y linear over [ymin, ymax]
+ * with grid lines every ystep. */
+typedef struct frame {
+    int W, H, L, T, pw, ph;
+    int logx;
+    double lx0, lx1, ymin, ymax, ystep;
+} frame;
+
+static double px_of(const frame *f, double v) {
+    return f->L + ((f->logx ? log10(v) : (v)) - f->lx0) / (f->lx1 - f->lx0) * f->pw;
+}
+
+static double py_of(const frame *f, double v) {
+    return f->T + (f->ymax - (v)) / (f->ymax - f->ymin) * f->ph;
+}
+
+/* Scales for the points val[0..nv) and tr[0..nt) (at least one). */
+static void frame_fit(frame *f, const pt *val, int nv, const pt *tr, int nt) {
+    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    for (int i = 0; i < nv + nt; i++) {
+        pt q = i < nv ? val[i] : tr[i - nv];
+        if (q.x < xmin) xmin = q.x;
+        if (q.x > xmax) xmax = q.x;
+        if (q.y < ymin) ymin = q.y;
+        if (q.y > ymax) ymax = q.y;
+    }
+    /* log scale over whole decades when positive values span two decades or more, or for a single
+     * positive value (one L2 setting); else linear, widened around a single value */
+    int logx = xmin > 0 && (xmax / xmin >= 100 || xmax == xmin);
+    double lx0 = logx ? floor(log10(xmin)) : xmin, lx1 = logx ? ceil(log10(xmax)) : xmax;
+    if (lx1 <= lx0) {
+        lx0 -= logx ? 1 : 0.5;
+        lx1 += logx ? 1 : 0.5;
+    }
+    if (ymax - ymin < 1e-9) { ymin -= 0.01; ymax += 0.01; }
+    double ystep = nice_step(ymax - ymin, 5);
+    const int W = 520, H = 300, L = 58, R = 16, T = 28, B = 44;
+    *f = (frame){W, H, L, T, W - L - R, H - T - B, logx, lx0, lx1, floor(ymin / ystep) * ystep,
+                 ceil(ymax / ystep) * ystep, ystep};
+}
+
+/* The svg element's start, the title, the grid with tick labels, the frame and the x label. */
+static void chart_axes(fc_strbuf *b, const frame *f, const char *kind, const char *param, const char *metric) {
+    const int W = f->W, H = f->H, L = f->L, T = f->T, pw = f->pw, ph = f->ph;
+    fc_strbuf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                        "role=\"img\" aria-label=\"", W, H, W, H);
+    esc(b, metric);
+    fc_strbuf_printf(b, " vs ");
+    esc(b, param);
+    fc_strbuf_printf(b, "\">\n<text x=\"%d\" y=\"16\" font-size=\"13\" font-weight=\"600\">", L);
+    esc(b, kind);
+    fc_strbuf_printf(b, ": ");
+    esc(b, metric);
+    fc_strbuf_printf(b, " vs ");
+    esc(b, param);
+    fc_strbuf_printf(b, "%s</text>\n", f->logx ? " (log scale)" : "");
+    /* y grid and ticks */
+    for (double y = f->ymin; y <= f->ymax + f->ystep * 1e-6; y += f->ystep) {
+        double py = py_of(f, y);
+        fc_strbuf_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e6eaef\"/>"
+                            "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" dominant-baseline=\"central\">",
+                         L, py, L + pw, py, L - 6, py);
+        gnum(b, fabs(y) < f->ystep * 1e-6 ? 0 : y);
+        fc_strbuf_printf(b, "</text>\n");
+    }
+    /* x ticks */
+    if (f->logx) {
+        int e0 = (int)f->lx0, e1 = (int)f->lx1, every = (e1 - e0 + 9) / 10 > 0 ? (e1 - e0 + 9) / 10 : 1;
+        for (int e = e0; e <= e1; e += every) {
+            double px = L + (e - f->lx0) / (f->lx1 - f->lx0) * pw;
+            fc_strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e6eaef\"/>"
+                                "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">1e%d</text>\n",
+                             px, T, px, T + ph, px, T + ph + 16, e);
+        }
+    } else {
+        double xs = nice_step(f->lx1 - f->lx0, 5);
+        for (double x = ceil(f->lx0 / xs) * xs; x <= f->lx1 + xs * 1e-6; x += xs) {
+            double px = L + (x - f->lx0) / (f->lx1 - f->lx0) * pw;
+            fc_strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e6eaef\"/>"
+                                "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">",
+                             px, T, px, T + ph, px, T + ph + 16);
+            gnum(b, fabs(x) < xs * 1e-6 ? 0 : x);
+            fc_strbuf_printf(b, "</text>\n");
+        }
+    }
+    fc_strbuf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#8a97a5\"/>\n",
+                     L, T, pw, ph);
+    fc_strbuf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#5b6b7c\" text-anchor=\"middle\">", L + pw / 2,
+                     H - 6);
+    esc(b, param);
+    fc_strbuf_printf(b, "</text>\n");
+}
+
+/* One series: a polyline through p[0..np) and a dot with a tooltip per point. */
+static void chart_series(fc_strbuf *b, const frame *f, const pt *p, int np, int train, const char *param) {
+    const char *color = train ? "#e07b39" : "#2262c6";
+    if (np == 0) return;
+    fc_strbuf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color,
+                     train ? " stroke-dasharray=\"5 4\"" : "");
+    for (int i = 0; i < np; i++) fc_strbuf_printf(b, "%s%.1f,%.1f", i ? " " : "", px_of(f, p[i].x), py_of(f, p[i].y));
+    fc_strbuf_printf(b, "\"/>\n");
+    for (int i = 0; i < np; i++) {
+        fc_strbuf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", px_of(f, p[i].x),
+                         py_of(f, p[i].y), color);
+        esc(b, param);
+        fc_strbuf_printf(b, "=");
+        gnum(b, p[i].x);
+        fc_strbuf_printf(b, ": %s ", train ? "train" : "validation");
+        num(b, p[i].y, 4);
+        fc_strbuf_printf(b, "</title></circle>\n");
+    }
+}
+
+/* One chart: validation (solid) and train (dashed) metric vs the parameter for one head kind.
+ * Returns 1 when drawn, 0 when no configuration of the kind has the parameter, -1 out of memory. */
 static int chart(fc_strbuf *b, const fc_report_input *in, const char *kind, const char *param, const char *metric) {
     int n = 0;
     pt *val = malloc(sizeof(pt) * (size_t)in->n_configs), *tr = malloc(sizeof(pt) * (size_t)in->n_configs);
@@ -390,101 +504,13 @@ static int chart(fc_strbuf *b, const fc_report_input *in, const char *kind, cons
     qsort(tr, (size_t)nt, sizeof(pt), cmp_pt);
     nv = best_per_x(val, nv);
     nt = best_per_x(tr, nt);
-    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-    for (int i = 0; i < nv + nt; i++) {
-        pt q = i < nv ? val[i] : tr[i - nv];
-        if (q.x < xmin) xmin = q.x;
-        if (q.x > xmax) xmax = q.x;
-        if (q.y < ymin) ymin = q.y;
-        if (q.y > ymax) ymax = q.y;
-    }
-    /* log scale over whole decades when positive values span two decades or more, or for a single
-     * positive value (one L2 setting); else linear, widened around a single value */
-    int logx = xmin > 0 && (xmax / xmin >= 100 || xmax == xmin);
-    double lx0 = logx ? floor(log10(xmin)) : xmin, lx1 = logx ? ceil(log10(xmax)) : xmax;
-    if (lx1 <= lx0) {
-        lx0 -= logx ? 1 : 0.5;
-        lx1 += logx ? 1 : 0.5;
-    }
-    double ystep;
-    if (ymax - ymin < 1e-9) { ymin -= 0.01; ymax += 0.01; }
-    ystep = nice_step(ymax - ymin, 5);
-    ymin = floor(ymin / ystep) * ystep;
-    ymax = ceil(ymax / ystep) * ystep;
-    const int W = 520, H = 300, L = 58, R = 16, T = 28, B = 44;
-    const int pw = W - L - R, ph = H - T - B;
-#define PX(v) (L + ((logx ? log10(v) : (v)) - lx0) / (lx1 - lx0) * pw)
-#define PY(v) (T + (ymax - (v)) / (ymax - ymin) * ph)
-    fc_strbuf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-                        "role=\"img\" aria-label=\"", W, H, W, H);
-    esc(b, metric);
-    fc_strbuf_printf(b, " vs ");
-    esc(b, param);
-    fc_strbuf_printf(b, "\">\n<text x=\"%d\" y=\"16\" font-size=\"13\" font-weight=\"600\">", L);
-    esc(b, kind);
-    fc_strbuf_printf(b, ": ");
-    esc(b, metric);
-    fc_strbuf_printf(b, " vs ");
-    esc(b, param);
-    fc_strbuf_printf(b, "%s</text>\n", logx ? " (log scale)" : "");
-    /* y grid and ticks */
-    for (double y = ymin; y <= ymax + ystep * 1e-6; y += ystep) {
-        double py = PY(y);
-        fc_strbuf_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e6eaef\"/>"
-                            "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" dominant-baseline=\"central\">",
-                         L, py, L + pw, py, L - 6, py);
-        gnum(b, fabs(y) < ystep * 1e-6 ? 0 : y);
-        fc_strbuf_printf(b, "</text>\n");
-    }
-    /* x ticks */
-    if (logx) {
-        int e0 = (int)lx0, e1 = (int)lx1, every = (e1 - e0 + 9) / 10 > 0 ? (e1 - e0 + 9) / 10 : 1;
-        for (int e = e0; e <= e1; e += every) {
-            double px = L + (e - lx0) / (lx1 - lx0) * pw;
-            fc_strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e6eaef\"/>"
-                                "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">1e%d</text>\n",
-                             px, T, px, T + ph, px, T + ph + 16, e);
-        }
-    } else {
-        double xs = nice_step(lx1 - lx0, 5);
-        for (double x = ceil(lx0 / xs) * xs; x <= lx1 + xs * 1e-6; x += xs) {
-            double px = L + (x - lx0) / (lx1 - lx0) * pw;
-            fc_strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e6eaef\"/>"
-                                "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">",
-                             px, T, px, T + ph, px, T + ph + 16);
-            gnum(b, fabs(x) < xs * 1e-6 ? 0 : x);
-            fc_strbuf_printf(b, "</text>\n");
-        }
-    }
-    fc_strbuf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#8a97a5\"/>\n",
-                     L, T, pw, ph);
-    fc_strbuf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#5b6b7c\" text-anchor=\"middle\">", L + pw / 2,
-                     H - 6);
-    esc(b, param);
-    fc_strbuf_printf(b, "</text>\n");
-    for (int s = 0; s < 2; s++) {
-        pt *p = s ? tr : val;
-        int np = s ? nt : nv;
-        const char *color = s ? "#e07b39" : "#2262c6";
-        if (np == 0) continue;
-        fc_strbuf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color,
-                         s ? " stroke-dasharray=\"5 4\"" : "");
-        for (int i = 0; i < np; i++) fc_strbuf_printf(b, "%s%.1f,%.1f", i ? " " : "", PX(p[i].x), PY(p[i].y));
-        fc_strbuf_printf(b, "\"/>\n");
-        for (int i = 0; i < np; i++) {
-            fc_strbuf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", PX(p[i].x), PY(p[i].y),
-                             color);
-            esc(b, param);
-            fc_strbuf_printf(b, "=");
-            gnum(b, p[i].x);
-            fc_strbuf_printf(b, ": %s ", s ? "train" : "validation");
-            num(b, p[i].y, 4);
-            fc_strbuf_printf(b, "</title></circle>\n");
-        }
-    }
-#undef PX
-#undef PY
+    frame f;
+    frame_fit(&f, val, nv, tr, nt);
+    chart_axes(b, &f, kind, param, metric);
+    chart_series(b, &f, val, nv, 0, param);
+    chart_series(b, &f, tr, nt, 1, param);
     /* legend */
+    const int W = f.W;
     fc_strbuf_printf(b, "<g font-size=\"11\"><line x1=\"%d\" y1=\"16\" x2=\"%d\" y2=\"16\" stroke=\"#2262c6\" "
                         "stroke-width=\"2\"/><text x=\"%d\" y=\"20\">validation</text>"
                         "<line x1=\"%d\" y1=\"16\" x2=\"%d\" y2=\"16\" stroke=\"#e07b39\" stroke-width=\"2\" "

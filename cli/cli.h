@@ -9,7 +9,7 @@
 /* Exit codes shared by all commands. */
 enum {
     EXIT_OK = 0,
-    EXIT_FAILURE_ = 1,  /* the command failed (bad model, I/O, ...) */
+    EXIT_FAIL = 1,      /* the command failed (bad model, I/O, ...) */
     EXIT_USAGE = 64,    /* bad command line */
     EXIT_PARTIAL = 3,   /* completed, but some inputs (e.g. images) were bad and skipped */
 };

@@ -111,7 +111,7 @@ int cmd_bench(int argc, char **argv) {
     fc_session *s = NULL;
     float *input = NULL;
     double *times = NULL;
-    int rc = EXIT_FAILURE_;
+    int rc = EXIT_FAIL;
     const char *outs[1] = {output};
     fc_model_options mo = {.outputs = output ? outs : NULL, .n_outputs = output ? 1 : 0, .kernels = k};
     double t0 = omp_get_wtime();

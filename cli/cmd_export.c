@@ -133,7 +133,7 @@ int cmd_export(int argc, char **argv) {
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
     fc_featureset fs = {0};
-    int rc = EXIT_FAILURE_;
+    int rc = EXIT_FAIL;
     const char *dir = cli_cache_dir(x.cache);
     if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err) ||
         cli_extractor_resolve(&x, argv[optind], cat, &err) ||
@@ -197,7 +197,7 @@ int cmd_export_onnx(int argc, char **argv) {
     cli_head_file h;
     if (cli_head_file_load(head, &h, &err)) {
         fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
-        return EXIT_FAILURE_;
+        return EXIT_FAIL;
     }
     uint8_t digest[32];
     char hex[65];
@@ -212,5 +212,5 @@ int cmd_export_onnx(int argc, char **argv) {
     if (rc == 0) printf("classifier written to %s (%s up to %s + head, %d classes)\n", out, model, h.layer, h.head.n_classes);
     else fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
     cli_head_file_free(&h);
-    return rc ? EXIT_FAILURE_ : EXIT_OK;
+    return rc ? EXIT_FAIL : EXIT_OK;
 }

@@ -242,7 +242,7 @@ int cmd_extract(int argc, char **argv) {
         if (rc == FC_EFULL)
             fprintf(stderr, "featcache extract: %zu computed and committed; rerun with a larger --max-cache-size to finish\n",
                     r.counts.computed);
-        return EXIT_FAILURE_;
+        return EXIT_FAIL;
     }
     bad_list bad = {.json_mode = a.json};
     if (r.counts.bad) list_bad(a.o.cache.dir, &r, &bad);

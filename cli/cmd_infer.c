@@ -103,9 +103,9 @@ int cmd_infer(int argc, char **argv) {
     int n_labels = 0;
     if (labels_path && !(n_labels = cli_labels_load(labels_path, &labels, &err))) {
         fprintf(stderr, "featcache infer: %s\n", err.msg);
-        return EXIT_FAILURE_;
+        return EXIT_FAIL;
     }
-    int rc = EXIT_FAILURE_, bad = 0, n_images = argc - optind;
+    int rc = EXIT_FAIL, bad = 0, n_images = argc - optind;
     fc_model *m = NULL;
     fc_session *s = NULL;
     float *input = NULL;
@@ -152,7 +152,7 @@ int cmd_infer(int argc, char **argv) {
     rc = bad ? EXIT_PARTIAL : EXIT_OK;
     if (bad) fprintf(stderr, "featcache infer: %d of %d images could not be read\n", bad, n_images);
 fail:
-    if (rc == EXIT_FAILURE_) fprintf(stderr, "featcache infer: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache infer: %s\n", err.msg);
     free(input);
     free(names);
     fc_session_free(s);

@@ -94,7 +94,7 @@ int cmd_ls(int argc, char **argv) {
     if (rc) fprintf(stderr, "featcache ls: %s\n", err.msg);
     fc_cache_close(cache);
     fc_catalog_close(cat);
-    return rc ? EXIT_FAILURE_ : EXIT_OK;
+    return rc ? EXIT_FAIL : EXIT_OK;
 }
 
 /* ---- verify ---- */
@@ -121,7 +121,7 @@ int cmd_verify(int argc, char **argv) {
     fc_catalog_close(cat);
     if (rc) {
         fprintf(stderr, "featcache verify: %s\n", err.msg);
-        return EXIT_FAILURE_;
+        return EXIT_FAIL;
     }
     printf("%zu features checked, %zu corrupt, %zu missing, %zu unreferenced (featcache gc removes them); "
            "%zu data sets, %zu items, %zu extractors",
@@ -155,7 +155,7 @@ int cmd_gc(int argc, char **argv) {
     fc_catalog_close(cat);
     if (rc) {
         fprintf(stderr, "featcache gc: %s\n", err.msg);
-        return EXIT_FAILURE_;
+        return EXIT_FAIL;
     }
     printf("%s%zu features of %zu unused extractors and %zu unreferenced items\n", dry ? "would delete " : "deleted ",
            rep.features_deleted, rep.extractors_removed, rep.items_unreferenced);

@@ -1,7 +1,7 @@
-/* `featcache eval` (metrics of one head or an ensemble on a cached data set) and
- * `featcache predict` (labels for image files: cached features when the bytes are known, the
- * backbone otherwise). Ensembles average the probabilities of heads trained on the same classes,
- * possibly on different backbones' features. */
+/* `featcache predict`: labels for image files from a head or an ensemble, with cached features
+ * when the image's bytes were extracted with the head's extractor, the backbone otherwise.
+ * Ensembles average the probabilities of heads trained on the same classes, possibly on different
+ * backbones' features. Not here: metrics on a cached data set (cmd_eval.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,160 +16,7 @@
 #include "extract/extract.h"
 #include "store/store.h"
 
-#define MAX_HEADS 8
-
-/* ---- eval ---- */
-
-static const char *eval_usage =
-    "usage: featcache eval DATASET --head HEAD.onnx [--head B.onnx ...] [options]\n"
-    "Evaluates a head (or the average of several) on DATASET's cached features: accuracy, balanced\n"
-    "accuracy, top-k, log-loss, per-class precision/recall/F1 and the confusion matrix.\n\n"
-    "  --head PATH         head file from featcache train (repeat for an ensemble)\n"
-    "  --split S           val (default), train, test or all\n"
-    "  --top K             top-k accuracy (default 5)\n"
-    "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
-    "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"
-    "  --json              JSON on stdout\n";
-
-int cmd_eval(int argc, char **argv) {
-    static const struct option opts[] = {{"head", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
-                                         {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
-                                         {"name", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *heads_path[MAX_HEADS], *split = "val", *cache_opt = NULL, *name = NULL;
-    int n_heads = 0, top = 5, json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'H':
-            if (n_heads == MAX_HEADS) { fprintf(stderr, "featcache eval: at most %d heads\n", MAX_HEADS); return EXIT_USAGE; }
-            heads_path[n_heads++] = optarg;
-            break;
-        case 'S': split = optarg; break;
-        case 'k': if (cli_int("eval", "top", optarg, 1, 100, &top)) return EXIT_USAGE; break;
-        case 'C': cache_opt = optarg; break;
-        case 'n': name = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': fputs(eval_usage, stdout); return EXIT_OK;
-        default: fputs(eval_usage, stderr); return EXIT_USAGE;
-        }
-    }
-    if (!n_heads || optind != argc - 1) {
-        fprintf(stderr, "featcache eval: %s\n\n%s", !n_heads ? "--head is required" : "give exactly one DATASET", eval_usage);
-        return EXIT_USAGE;
-    }
-    if (strcmp(split, "val") && strcmp(split, "train") && strcmp(split, "test") && strcmp(split, "all")) {
-        fprintf(stderr, "featcache eval: --split wants val, train, test or all, not '%s'\n", split);
-        return EXIT_USAGE;
-    }
-    fc_error err = {0};
-    cli_head_file heads[MAX_HEADS];
-    memset(heads, 0, sizeof heads);
-    fc_catalog *cat = NULL;
-    fc_cache *cache = NULL;
-    fc_featureset fs[MAX_HEADS];
-    memset(fs, 0, sizeof fs);
-    float *P = NULL, *Pi = NULL, *X = NULL;
-    int *y = NULL, rc = EXIT_FAILURE_, loaded = 0;
-    fc_metrics m = {0};
-    char dataset[256];
-    if (name) snprintf(dataset, sizeof dataset, "%s", name);
-    else fc_dataset_default_name(argv[optind], dataset, sizeof dataset);
-    for (; loaded < n_heads; loaded++)
-        if (cli_head_file_load(heads_path[loaded], &heads[loaded], &err)) goto done;
-    if (cli_heads_same_classes(heads, n_heads, &err)) goto done;
-    const char *dir = cli_cache_dir(cache_opt);
-    if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err))
-        goto done;
-    int K = heads[0].head.n_classes;
-    for (int h = 0; h < n_heads; h++)
-        if (fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
-            fc_error_prefix(&err, "%s: ", heads[h].path);
-            goto done;
-        }
-    size_t n = fs[0].n, sel = 0;
-    P = calloc(n * K + 1, sizeof *P);
-    Pi = malloc((n * K + 1) * sizeof *Pi);
-    X = malloc((n * fs[0].dim + 1) * sizeof *X);
-    y = malloc((n + 1) * sizeof *y);
-    if (!P || !Pi || !X || !y) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
-    /* rows of the chosen split, with labels the heads know */
-    size_t *rows = malloc((n + 1) * sizeof *rows);
-    if (!rows) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(split, "all") && strcmp(fs[0].splits[i], split)) continue;
-        int cls = -1;
-        for (int k = 0; k < K; k++)
-            if (!strcmp(fs[0].labels[i], heads[0].head.class_names[k])) cls = k;
-        if (!fs[0].labels[i][0]) { fc_fail(&err, FC_EINVAL, "%s has no label: eval needs labeled items", fs[0].paths[i]); free(rows); goto done; }
-        if (cls < 0) { fc_fail(&err, FC_EINVAL, "%s has label '%s', a class the head does not know", fs[0].paths[i], fs[0].labels[i]); free(rows); goto done; }
-        y[sel] = cls;
-        rows[sel++] = i;
-    }
-    if (!sel) { free(rows); fc_fail(&err, FC_EINVAL, "data set '%s' has no items in split '%s' (try --split all)", dataset, split); goto done; }
-    for (int h = 0; h < n_heads; h++) {
-        if (fs[h].n != n) { free(rows); fc_fail(&err, FC_EINVAL, "%s: the heads' feature sets have different items", heads[h].path); goto done; }
-        float *Xh = realloc(X, (sel * fs[h].dim + 1) * sizeof *X);
-        if (!Xh) { free(rows); fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
-        X = Xh;
-        for (size_t r = 0; r < sel; r++) memcpy(X + r * fs[h].dim, fs[h].x + rows[r] * fs[h].dim, fs[h].dim * sizeof(float));
-        if (fc_head_predict_proba(&heads[h].head, X, (int)sel, (int)fs[h].dim, Pi, 0, &err)) { free(rows); goto done; }
-        for (size_t q = 0; q < sel * K; q++) P[q] += Pi[q] / n_heads;
-    }
-    free(rows);
-    if (fc_metrics_compute(&m, P, y, (int)sel, K, top, &err)) goto done;
-    if (json) {
-        fc_strbuf j = {0};
-        fc_strbuf_printf(&j, "{\"dataset\":");
-        fc_strbuf_json(&j, dataset);
-        fc_strbuf_printf(&j, ",\"split\":\"%s\",\"heads\":%d,\"n\":%d,\"accuracy\":%.6g,\"balanced_accuracy\":%.6g,"
-                             "\"top_k\":%d,\"top_k_accuracy\":%.6g,\"log_loss\":%.6g,\"macro_f1\":%.6g,\"per_class\":[",
-                         split, n_heads, m.n, m.accuracy, m.balanced_accuracy, m.top_k, m.top_k_accuracy, m.log_loss, m.macro_f1);
-        for (int k = 0; k < K; k++) {
-            fc_strbuf_printf(&j, "%s{\"class\":", k ? "," : "");
-            fc_strbuf_json(&j, heads[0].head.class_names[k]);
-            fc_strbuf_printf(&j, ",\"precision\":%.4f,\"recall\":%.4f,\"f1\":%.4f,\"support\":%d}", m.per_class[k].precision,
-                             m.per_class[k].recall, m.per_class[k].f1, m.per_class[k].support);
-        }
-        fc_strbuf_printf(&j, "],\"confusion\":[");
-        for (int t = 0; t < K; t++) {
-            fc_strbuf_printf(&j, "%s[", t ? "," : "");
-            for (int q = 0; q < K; q++) fc_strbuf_printf(&j, "%s%d", q ? "," : "", m.confusion[t * K + q]);
-            fc_strbuf_printf(&j, "]");
-        }
-        fc_strbuf_printf(&j, "]}");
-        puts(j.s);
-        fc_strbuf_free(&j);
-    } else {
-        printf("%s, split %s: %d items, %d head%s\n", dataset, split, m.n, n_heads, n_heads > 1 ? "s (averaged)" : "");
-        printf("accuracy %.4f  balanced %.4f  top-%d %.4f  log-loss %.4f  macro-F1 %.4f\n", m.accuracy, m.balanced_accuracy,
-               m.top_k, m.top_k_accuracy, m.log_loss, m.macro_f1);
-        printf("%-20s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
-        for (int k = 0; k < K; k++)
-            printf("%-20s %9.4f %9.4f %9.4f %8d\n", heads[0].head.class_names[k], m.per_class[k].precision,
-                   m.per_class[k].recall, m.per_class[k].f1, m.per_class[k].support);
-        printf("confusion (rows = true, columns = predicted):\n");
-        for (int t = 0; t < K; t++) {
-            printf("  %-18s", heads[0].head.class_names[t]);
-            for (int q = 0; q < K; q++) printf(" %6d", m.confusion[t * K + q]);
-            putchar('\n');
-        }
-    }
-    rc = EXIT_OK;
-done:
-    if (rc) fprintf(stderr, "featcache eval: %s\n", err.msg);
-    fc_metrics_free(&m);
-    free(P); free(Pi); free(X); free(y);
-    for (int h = 0; h < n_heads; h++) fc_featureset_free(&fs[h]);
-    for (int h = 0; h < loaded; h++) cli_head_file_free(&heads[h]);
-    fc_cache_close(cache);
-    fc_catalog_close(cat);
-    return rc;
-}
-
-/* ---- predict ---- */
-
-static const char *predict_usage =
+static const char *usage_text =
     "usage: featcache predict --model M.onnx --head HEAD.onnx [--head B.onnx ...] IMAGE_OR_DIR...\n"
     "Prints the predicted label and probability of each image (folders are searched recursively).\n"
     "Features come from the cache when the image's bytes were extracted before with the head's\n"
@@ -236,31 +83,31 @@ int cmd_predict(int argc, char **argv) {
                                          {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
                                          {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *model = NULL, *heads_path[MAX_HEADS], *cache_opt = NULL;
+    const char *model = NULL, *heads_path[CLI_MAX_HEADS], *cache_opt = NULL;
     int n_heads = 0, top = 1, threads = 0, json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'H':
-            if (n_heads == MAX_HEADS) { fprintf(stderr, "featcache predict: at most %d heads\n", MAX_HEADS); return EXIT_USAGE; }
+            if (n_heads == CLI_MAX_HEADS) { fprintf(stderr, "featcache predict: at most %d heads\n", CLI_MAX_HEADS); return EXIT_USAGE; }
             heads_path[n_heads++] = optarg;
             break;
         case 'k': if (cli_int("predict", "top", optarg, 1, 100, &top)) return EXIT_USAGE; break;
         case 'C': cache_opt = optarg; break;
         case 't': if (cli_int("predict", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
-        case 'h': fputs(predict_usage, stdout); return EXIT_OK;
-        default: fputs(predict_usage, stderr); return EXIT_USAGE;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
     if (!n_heads || optind >= argc) {
-        fprintf(stderr, "featcache predict: %s\n\n%s", !n_heads ? "--head is required" : "no images given", predict_usage);
+        fprintf(stderr, "featcache predict: %s\n\n%s", !n_heads ? "--head is required" : "no images given", usage_text);
         return EXIT_USAGE;
     }
     fc_error err = {0};
-    cli_head_file heads[MAX_HEADS];
-    int loaded = 0, rc = EXIT_FAILURE_;
+    cli_head_file heads[CLI_MAX_HEADS];
+    int loaded = 0, rc = EXIT_FAIL;
     char **paths = NULL, **bad = NULL, override_sha[65] = "";
     size_t n = 0, cap = 0;
     float *P = NULL, *Pi = NULL, *feats = NULL;
@@ -336,7 +183,7 @@ int cmd_predict(int argc, char **argv) {
     if (n_bad) fprintf(stderr, "featcache predict: %d of %zu images could not be read\n", n_bad, n);
     rc = n_bad ? EXIT_PARTIAL : EXIT_OK;
 done:
-    if (rc == EXIT_FAILURE_) fprintf(stderr, "featcache predict: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache predict: %s\n", err.msg);
     for (size_t i = 0; i < n; i++) { free(paths[i]); if (bad) free(bad[i]); }
     free(paths); free(bad); free(P); free(Pi); free(feats);
     for (int h = 0; h < loaded; h++) cli_head_file_free(&heads[h]);

@@ -44,28 +44,6 @@ static int copy_run(void *user, const fc_catalog_run *r) {
     return 0;
 }
 
-/* Head config and split from a run's params JSON (written by cli_head_params_json). */
-static int config_of(const char *params, fc_head_config *cfg, fc_split_spec *split, fc_error *err) {
-    fc_head_config_init(cfg);
-    char s[64];
-    double v;
-    if (fc_json_get_string(params, "head", s, sizeof s) || fc_head_kind_parse(s, &cfg->kind, err))
-        return fc_fail(err, FC_EFORMAT, "run parameters lack the head kind");
-    if (!fc_json_get_string(params, "normalize", s, sizeof s)) fc_transform_parse(s, &cfg->normalize, NULL);
-    if (!fc_json_get_number(params, "l2", &v)) cfg->l2 = v;
-    if (!fc_json_get_number(params, "lr", &v)) cfg->lr = v;
-    if (!fc_json_get_number(params, "epochs", &v)) cfg->epochs = (int)v;
-    if (!fc_json_get_number(params, "batch", &v)) cfg->batch = (int)v;
-    if (!fc_json_get_number(params, "n_hidden", &v)) cfg->n_hidden = (int)v;
-    if (!fc_json_get_string(params, "hidden", s, sizeof s)) sscanf(s, "%d,%d", &cfg->hidden[0], &cfg->hidden[1]);
-    if (!fc_json_get_number(params, "dropout", &v)) cfg->dropout = v;
-    if (!fc_json_get_number(params, "seed", &v)) cfg->seed = (uint64_t)v;
-    if (!fc_json_get_number(params, "balanced", &v)) cfg->balanced = v != 0;
-    split->kind = FC_SPLIT_FOLDERS;
-    if (!fc_json_get_string(params, "split", s, sizeof s) && fc_split_parse(s, split, err)) return err->code;
-    return 0;
-}
-
 static double field(const char *json, const char *key) {
     double v;
     return json && !fc_json_get_number(json, key, &v) ? v : NAN;
@@ -79,89 +57,40 @@ static int find_root(void *user, const fc_catalog_dataset *d) {
     return 0;
 }
 
-int cmd_report(int argc, char **argv) {
-    static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"cache", required_argument, 0, 'C'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *out = NULL, *cache_opt = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'C': cache_opt = optarg; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        default: fputs(usage_text, stderr); return EXIT_USAGE;
-        }
-    }
-    int run_id = 0;
-    if (!out || optind != argc - 1 || cli_int("report", "RUN", argv[optind], 1, 2147483647, &run_id)) {
-        fprintf(stderr, "featcache report: %s\n\n%s", !out ? "-o is required" : "give one run id", usage_text);
-        return EXIT_USAGE;
-    }
-    fc_error err = {0};
-    const char *dir = cli_cache_dir(cache_opt);
-    cli_problem cp = {0};
-    const fc_problem *pp = &cp.p;
-    run_list runs = {.r = calloc(MAX_RUNS, sizeof(run_copy))};
-    fc_train_result r = {0};
-    fc_report_config *configs = NULL;
-    fc_report_param *params = NULL;
-    fc_report_item worst[N_WORST];
-    int n_worst = 0, rc = EXIT_FAILURE_;
-    char **descs = NULL;
-    memset(worst, 0, sizeof worst);
-    if (cli_problem_open(&cp, dir, 0, &err) || fc_catalog_run_list(cp.cat, copy_run, &runs, &err)) goto done;
-    int self = -1;
-    for (int i = 0; i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
-    if (self < 0 || !runs.r[self].params) {
-        fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
-        goto done;
-    }
-    /* the runs to show: this train run, or every run of its sweep */
-    static int group[MAX_RUNS];
+/* The runs the page shows: run `self` alone, or (a sweep run) every run of its sweep, whose id
+ * goes to *sweep_id. group gets indices into runs. */
+static int sweep_group(const run_list *runs, int self, int64_t run_id, int *group, int64_t *sweep_id) {
     int n_group = 0;
-    int64_t sweep_id = run_id;
-    if (runs.r[self].kind == FC_RUN_SWEEP) {
-        double s = field(runs.r[self].params, "sweep");
-        if (s > 0) sweep_id = (int64_t)s;
-        for (int i = 0; i < runs.n; i++) {
-            if (runs.r[i].kind != FC_RUN_SWEEP || !runs.r[i].params) continue;
-            double g = field(runs.r[i].params, "sweep");
-            if (runs.r[i].id == sweep_id || (g > 0 && (int64_t)g == sweep_id)) group[n_group++] = i;
-        }
-    } else {
+    *sweep_id = run_id;
+    if (runs->r[self].kind != FC_RUN_SWEEP) {
         group[n_group++] = self;
+        return n_group;
     }
-    int best = 0;
-    for (int g = 1; g < n_group; g++)
-        if (field(runs.r[group[g]].result, "val_accuracy") > field(runs.r[group[best]].result, "val_accuracy")) best = g;
-    const char *bp = runs.r[group[best]].params;
-    char dataset[256], extractor[65], view[32] = "orig", model[4096] = "", layer[256] = "";
-    fc_head_config cfg;
-    fc_split_spec split;
-    if (fc_json_get_string(bp, "dataset", dataset, sizeof dataset) ||
-        fc_json_get_string(bp, "extractor", extractor, sizeof extractor)) {
-        fc_fail(&err, FC_EFORMAT, "run #%lld: parameters lack the data set or extractor", (long long)runs.r[group[best]].id);
-        goto done;
+    double s = field(runs->r[self].params, "sweep");
+    if (s > 0) *sweep_id = (int64_t)s;
+    for (int i = 0; i < runs->n; i++) {
+        if (runs->r[i].kind != FC_RUN_SWEEP || !runs->r[i].params) continue;
+        double g = field(runs->r[i].params, "sweep");
+        if (runs->r[i].id == *sweep_id || (g > 0 && (int64_t)g == *sweep_id)) group[n_group++] = i;
     }
-    fc_json_get_string(bp, "view", view, sizeof view);
-    fc_json_get_string(bp, "model", model, sizeof model);
-    fc_json_get_string(bp, "layer", layer, sizeof layer);
-    int view_id = 0;
-    for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) view_id = v;
-    if (config_of(bp, &cfg, &split, &err) || cli_problem_load(&cp, dataset, extractor, view_id, &split, &err) ||
-        fc_train(&cfg, pp, 0, &r, &err))
-        goto done;
-    /* worst misclassified validation items: the most confident wrong predictions */
+    return n_group;
+}
+
+/* The worst misclassified validation items (the most confident wrong predictions of the refitted
+ * head), most confident first, with thumbnails of the images under the data set's root. */
+static int worst_items(const cli_problem *cp, const fc_head *head, const char *dataset, fc_report_item *worst,
+                       fc_error *err) {
+    const fc_problem *pp = &cp->p;
+    int n_worst = 0;
     root_find rf = {.name = dataset};
-    fc_catalog_dataset_list(cp.cat, find_root, &rf, NULL);
+    fc_catalog_dataset_list(cp->cat, find_root, &rf, NULL);
     float *P = malloc((size_t)pp->k * sizeof(float));
     for (int i = 0; P && i < pp->n; i++) {
         if (pp->n_folds ? 0 : pp->role[i] != 1) continue;
-        if (fc_head_predict_proba(&r.head, pp->x + (size_t)i * pp->d, 1, pp->d, P, 1, &err)) break;
+        if (fc_head_predict_proba(head, pp->x + (size_t)i * pp->d, 1, pp->d, P, 1, err)) break;
         int pred = fc_metrics_argmax(P, pp->k);
         if (pred == pp->y[i]) continue;
-        fc_report_item it = {.path = cp.fs.paths[i], .true_label = pp->y[i], .predicted_label = pred, .probability = P[pred]};
+        fc_report_item it = {.path = cp->fs.paths[i], .true_label = pp->y[i], .predicted_label = pred, .probability = P[pred]};
         int at = n_worst < N_WORST ? n_worst++ : N_WORST - 1;
         if (at == N_WORST - 1 && n_worst == N_WORST && worst[at].probability >= it.probability) continue;
         worst[at] = it;
@@ -181,16 +110,19 @@ int cmd_report(int argc, char **argv) {
             worst[w].thumbnail_size = size;
         }
     }
-    /* sweep table: every configuration's parameters and metrics */
-    configs = calloc((size_t)n_group, sizeof *configs);
-    params = calloc((size_t)n_group * 6, sizeof *params);
-    descs = calloc((size_t)n_group, sizeof *descs);
+    return n_worst;
+}
+
+/* The sweep table: each run's description ("#ID softmax l2=..."), parameters and metrics.
+ * configs, params (6 per run) and descs (malloc'd strings) have n_group entries. */
+static void sweep_table(const run_list *runs, const int *group, int n_group, fc_report_config *configs,
+                        fc_report_param *params, char **descs) {
     static const char *names[6] = {"l2", "lr", "hidden", "dropout", "epochs", "seed"};
     for (int g = 0; g < n_group; g++) {
-        const run_copy *rr = &runs.r[group[g]];
+        const run_copy *rr = &runs->r[group[g]];
         fc_head_config gc;
         fc_split_spec gs;
-        config_of(rr->params, &gc, &gs, NULL);
+        fc_head_config_from_json(rr->params, &gc, &gs, NULL);
         char d[256];
         snprintf(d, sizeof d, "#%lld ", (long long)rr->id);
         size_t len = strlen(d);
@@ -205,22 +137,114 @@ int cmd_report(int argc, char **argv) {
         configs[g] = (fc_report_config){descs[g], fc_head_kind_name(gc.kind), pp, gc.kind == FC_HEAD_MLP ? 6 : 1,
                                         field(rr->result, "train_accuracy"), field(rr->result, "val_accuracy")};
     }
-    char title[512], model_text[4600], head_text[512], created[64];
-    time_t t = (time_t)runs.r[self].started;
-    strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S", localtime(&t));
+}
+
+/* What the page says about the runs, besides the metrics. */
+typedef struct page_text {
+    char title[512], model[4600], head[512], created[64];
+} page_text;
+
+static void page_text_fill(page_text *t, const run_copy *self, int64_t shown_id, const char *dataset,
+                           const char *bp, const char *extractor, const char *best_desc, const char *info) {
+    char view[32] = "orig", model[4096] = "", layer[256] = "";
+    fc_json_get_string(bp, "view", view, sizeof view);
+    fc_json_get_string(bp, "model", model, sizeof model);
+    fc_json_get_string(bp, "layer", layer, sizeof layer);
+    time_t when = (time_t)self->started;
+    strftime(t->created, sizeof t->created, "%Y-%m-%d %H:%M:%S", localtime(&when));
     const char *base = strrchr(model, '/');
-    snprintf(model_text, sizeof model_text, "%s, layer %s, extractor %.12s, view %s", base ? base + 1 : model, layer, extractor, view);
-    snprintf(head_text, sizeof head_text, "%s (%s)", descs[best], r.info);
+    snprintf(t->model, sizeof t->model, "%s, layer %s, extractor %.12s, view %s", base ? base + 1 : model, layer, extractor, view);
+    snprintf(t->head, sizeof t->head, "%s (%s)", best_desc, info);
+    snprintf(t->title, sizeof t->title, "featcache %s #%lld on %s", self->kind == FC_RUN_SWEEP ? "sweep" : "run",
+             (long long)shown_id, dataset);
+}
+
+/* Fills the run id and the output path from the command line; returns -1 to go on, else the exit
+ * status. */
+static int parse_args(int argc, char **argv, int *run_id, const char **out, const char **cache_opt) {
+    static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"cache", required_argument, 0, 'C'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': *out = optarg; break;
+        case 'C': *cache_opt = optarg; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    if (!*out || optind != argc - 1 || cli_int("report", "RUN", argv[optind], 1, 2147483647, run_id)) {
+        fprintf(stderr, "featcache report: %s\n\n%s", !*out ? "-o is required" : "give one run id", usage_text);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+int cmd_report(int argc, char **argv) {
+    const char *out = NULL, *cache_opt = NULL;
+    int run_id = 0, rc = parse_args(argc, argv, &run_id, &out, &cache_opt);
+    if (rc >= 0) return rc;
+    fc_error err = {0};
+    const char *dir = cli_cache_dir(cache_opt);
+    cli_problem cp = {0};
+    run_list runs = {.r = calloc(MAX_RUNS, sizeof(run_copy))};
+    int *group = calloc(MAX_RUNS, sizeof *group);
+    fc_train_result r = {0};
+    fc_report_config *configs = NULL;
+    fc_report_param *params = NULL;
+    fc_report_item worst[N_WORST];
+    int n_worst = 0, n_group = 0;
+    char **descs = NULL;
+    memset(worst, 0, sizeof worst);
+    rc = EXIT_FAIL;
+    if (!runs.r || !group) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
+    if (cli_problem_open(&cp, dir, 0, &err) || fc_catalog_run_list(cp.cat, copy_run, &runs, &err)) goto done;
+    int self = -1;
+    for (int i = 0; i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
+    if (self < 0 || !runs.r[self].params) {
+        fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
+        goto done;
+    }
+    int64_t sweep_id;
+    n_group = sweep_group(&runs, self, run_id, group, &sweep_id);
+    int best = 0;
+    for (int g = 1; g < n_group; g++)
+        if (field(runs.r[group[g]].result, "val_accuracy") > field(runs.r[group[best]].result, "val_accuracy")) best = g;
+    /* the best configuration refitted: the page's metrics and worst items */
+    const char *bp = runs.r[group[best]].params;
+    char dataset[256], extractor[65], view[32] = "orig";
+    fc_head_config cfg;
+    fc_split_spec split;
+    if (fc_json_get_string(bp, "dataset", dataset, sizeof dataset) ||
+        fc_json_get_string(bp, "extractor", extractor, sizeof extractor)) {
+        fc_fail(&err, FC_EFORMAT, "run #%lld: parameters lack the data set or extractor", (long long)runs.r[group[best]].id);
+        goto done;
+    }
+    fc_json_get_string(bp, "view", view, sizeof view);
+    int view_id = 0;
+    for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) view_id = v;
+    if (fc_head_config_from_json(bp, &cfg, &split, &err) || cli_problem_load(&cp, dataset, extractor, view_id, &split, &err) ||
+        fc_train(&cfg, &cp.p, 0, &r, &err))
+        goto done;
+    n_worst = worst_items(&cp, &r.head, dataset, worst, &err);
+    configs = calloc((size_t)n_group, sizeof *configs);
+    params = calloc((size_t)n_group * 6, sizeof *params);
+    descs = calloc((size_t)n_group, sizeof *descs);
+    if (!configs || !params || !descs) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
+    sweep_table(&runs, group, n_group, configs, params, descs);
     int is_sweep = runs.r[self].kind == FC_RUN_SWEEP;
-    snprintf(title, sizeof title, "featcache %s #%lld on %s", is_sweep ? "sweep" : "run", (long long)(is_sweep ? sweep_id : run_id), dataset);
-    fc_report_input in = {.title = title, .kind = is_sweep ? FC_REPORT_SWEEP : FC_REPORT_RUN, .dataset = dataset,
-                          .model = model_text, .head = head_text, .created = created, .metric_name = "accuracy",
-                          .val_metrics = &r.val, .class_names = (const char *const *)pp->classes, .n_classes = pp->k,
+    int64_t shown_id = is_sweep ? sweep_id : run_id;
+    page_text text;
+    page_text_fill(&text, &runs.r[self], shown_id, dataset, bp, extractor, descs[best], r.info);
+    fc_report_input in = {.title = text.title, .kind = is_sweep ? FC_REPORT_SWEEP : FC_REPORT_RUN, .dataset = dataset,
+                          .model = text.model, .head = text.head, .created = text.created, .metric_name = "accuracy",
+                          .val_metrics = &r.val, .class_names = (const char *const *)cp.p.classes, .n_classes = cp.p.k,
                           .configs = configs, .n_configs = n_group, .best = best, .curve_param = "l2",
                           .worst = worst, .n_worst = n_worst};
     if (fc_report_write_html(&in, out, &err)) goto done;
     printf("report for %s #%lld (%d configuration%s, %d misclassified shown) written to %s\n", is_sweep ? "sweep" : "run",
-           (long long)(is_sweep ? sweep_id : run_id), n_group, n_group == 1 ? "" : "s", n_worst, out);
+           (long long)shown_id, n_group, n_group == 1 ? "" : "s", n_worst, out);
     rc = EXIT_OK;
 done:
     if (rc) fprintf(stderr, "featcache report: %s\n", err.msg);
@@ -231,6 +255,7 @@ done:
     free(params);
     for (int i = 0; i < runs.n; i++) { free(runs.r[i].params); free(runs.r[i].result); }
     free(runs.r);
+    free(group);
     fc_train_result_free(&r);
     cli_problem_close(&cp);
     return rc;

@@ -60,7 +60,7 @@ int cmd_train(int argc, char **argv) {
     cli_problem cp = {0};
     fc_train_result r = {0};
     fc_strbuf meta = {0}, res = {0};
-    int rc = EXIT_FAILURE_, trained = 0;
+    int rc = EXIT_FAIL, trained = 0;
     if (cli_problem_open(&cp, dir, 1, &err) || cli_extractor_resolve(&x, argv[optind], cp.cat, &err) ||
         cli_problem_load(&cp, x.dataset, x.id, x.view, &split, &err))
         goto done;
@@ -73,7 +73,7 @@ int cmd_train(int argc, char **argv) {
     rc = fc_train(&cfg, pp, threads, &r, &err);
     trained = rc == 0;
     if (trained) {
-        cli_head_result_json(&res, &r, pp);
+        fc_train_result_json(&res, &r, pp);
         /* the head file carries the extractor so predict can compute or look up features: reopen
          * the params object (it ends with '}') to add the validation accuracy */
         meta.s[--meta.len] = 0;
@@ -82,8 +82,8 @@ int cmd_train(int argc, char **argv) {
     }
     fc_error e2;
     if (!cp.no_record) fc_catalog_run_finish(cat, run_id, trained ? FC_RUN_OK : FC_RUN_FAILED, trained ? res.s : NULL, &e2);
-    if (!trained) { rc = EXIT_FAILURE_; goto done; }
-    if (out && fc_head_save_onnx(&r.head, out, meta.s, &err)) { rc = EXIT_FAILURE_; goto done; }
+    if (!trained) { rc = EXIT_FAIL; goto done; }
+    if (out && fc_head_save_onnx(&r.head, out, meta.s, &err)) { rc = EXIT_FAIL; goto done; }
     if (json) {
         printf("{\"run\":%lld,\"dataset\":", (long long)run_id);
         fc_strbuf j = {0};

@@ -8,6 +8,8 @@
 #include "core/core.h"
 #include "extract/extract.h"
 
+#define CLI_MAX_HEADS 8 /* heads in one ensemble (eval, predict) */
+
 typedef struct cli_head_file {
     const char *path;
     fc_head head;

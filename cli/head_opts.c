@@ -1,7 +1,6 @@
 /* Shared head options and summaries (see head_opts.h). */
 #include "cli/head_opts.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,68 +57,25 @@ void cli_head_describe(const fc_head_config *cfg, char *out, size_t cap) {
                  cfg->dropout, cfg->epochs, fc_transform_name(cfg->normalize));
 }
 
-static void split_text(const fc_split_spec *s, char *out, size_t cap) {
-    if (s->kind == FC_SPLIT_HASH) snprintf(out, cap, "hash:%g", s->fraction);
-    else if (s->kind == FC_SPLIT_KFOLD) snprintf(out, cap, "kfold:%d", s->folds);
-    else snprintf(out, cap, "folders");
-}
-
-void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,
-                          const fc_split_spec *split) {
-    char st[32];
-    split_text(split, st, sizeof st);
-    fc_strbuf_printf(b, "{\"featcache_head\":1,\"dataset\":");
+void cli_features_json(fc_strbuf *b, const cli_extractor *x) {
+    fc_strbuf_printf(b, "\"featcache_head\":1,\"dataset\":");
     fc_strbuf_json(b, x->dataset);
     fc_strbuf_printf(b, ",\"model\":");
     fc_strbuf_json(b, x->model);
     fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"layer\":", x->model_sha);
     fc_strbuf_json(b, x->layer_name);
     fc_strbuf_printf(b, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"view\":\"%s\","
-                        "\"extractor\":\"%s\",\"head\":\"%s\",\"normalize\":\"%s\",\"l2\":%g,\"lr\":%g,"
-                        "\"epochs\":%d,\"batch\":%d,\"hidden\":\"%d,%d\",\"n_hidden\":%d,\"dropout\":%g,"
-                        "\"seed\":%llu,\"balanced\":%d,\"split\":\"%s\"}",
+                        "\"extractor\":\"%s\"",
                      x->size_resolved, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
-                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view), x->id,
-                     fc_head_kind_name(cfg->kind), fc_transform_name(cfg->normalize), cfg->l2, cfg->lr, cfg->epochs,
-                     cfg->batch, cfg->hidden[0], cfg->hidden[1], cfg->n_hidden, cfg->dropout,
-                     (unsigned long long)cfg->seed, cfg->balanced, st);
+                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view), x->id);
 }
 
-static void num(fc_strbuf *b, const char *key, double v) {
-    if (isfinite(v)) fc_strbuf_printf(b, ",\"%s\":%.6g", key, v);
-    else fc_strbuf_printf(b, ",\"%s\":null", key);
-}
-
-void cli_head_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p) {
-    const fc_metrics *m = &r->val;
-    fc_strbuf_printf(b, "{\"val_accuracy\":%.6g", m->accuracy);
-    num(b, "balanced_accuracy", m->balanced_accuracy);
-    num(b, "top5", m->top_k_accuracy);
-    num(b, "log_loss", m->log_loss);
-    num(b, "macro_f1", m->macro_f1);
-    num(b, "train_accuracy", r->train_accuracy);
-    num(b, "fold_mean", r->fold_mean);
-    num(b, "fold_std", r->fold_std);
-    num(b, "seconds", r->seconds);
-    fc_strbuf_printf(b, ",\"n_val\":%d,\"classes\":[", m->n);
-    for (int c = 0; c < p->k; c++) {
-        fc_strbuf_printf(b, c ? "," : "");
-        fc_strbuf_json(b, p->classes[c]);
-    }
-    fc_strbuf_printf(b, "],\"confusion\":[");
-    for (int t = 0; t < m->k; t++) {
-        fc_strbuf_printf(b, "%s[", t ? "," : "");
-        for (int q = 0; q < m->k; q++) fc_strbuf_printf(b, "%s%d", q ? "," : "", m->confusion[t * m->k + q]);
-        fc_strbuf_printf(b, "]");
-    }
-    fc_strbuf_printf(b, "],\"per_class\":[");
-    for (int c = 0; c < m->k; c++) {
-        const fc_class_metrics *pc = &m->per_class[c];
-        fc_strbuf_printf(b, "%s{\"precision\":%.4f,\"recall\":%.4f,\"f1\":%.4f,\"support\":%d}", c ? "," : "",
-                         pc->precision, pc->recall, pc->f1, pc->support);
-    }
-    fc_strbuf_printf(b, "],\"info\":");
-    fc_strbuf_json(b, r->info);
+void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,
+                          const fc_split_spec *split) {
+    fc_strbuf_printf(b, "{");
+    cli_features_json(b, x);
+    fc_strbuf_printf(b, ",");
+    fc_head_config_json(b, cfg, split);
     fc_strbuf_printf(b, "}");
 }
 

@@ -43,13 +43,13 @@ void cli_problem_close(cli_problem *cp);
 
 /* 1 handled, -1 bad value (printed), 0 not a head option. */
 int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg);
-/* {"dataset":..,"model":..,"model_sha256":..,"layer":..,"size":..,"crop":..,"preprocess":..,
- *  "dtype":..,"view":..,"extractor":..,"head":..,"l2":..,...,"split":..} */
+/* The members of a head run's parameters that describe its features, no braces:
+ * "featcache_head":1,"dataset":..,"model":..,"model_sha256":..,"layer":..,"size":..,"crop":..,
+ * "preprocess":..,"dtype":..,"view":..,"extractor":.. */
+void cli_features_json(fc_strbuf *b, const cli_extractor *x);
+/* A train run's parameters: {cli_features_json, fc_head_config_json} (classify/record.h). */
 void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,
                           const fc_split_spec *split);
-/* {"val_accuracy":..,"balanced_accuracy":..,"top5":..,"log_loss":..,"train_accuracy":..,
- *  "fold_mean":..,"fold_std":..,"seconds":..,"classes":[..],"confusion":[[..]],"per_class":[..]} */
-void cli_head_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p);
 void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_config *cfg, const fc_problem *p,
                              const fc_train_result *r);
 /* Short config text, e.g. "softmax l2=0.01 std" or "mlp hidden=512 lr=0.001 ...". */

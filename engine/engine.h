@@ -5,15 +5,15 @@
  *  - model.h        load an ONNX model once, run it through sessions (fc_model, fc_session)
  *  - matmul.h       float32 matrix products on the packed GEMM kernels (fc_matmul)
  *  - kernels/peak.h measured fp32 peak of the machine (bench)
- *  - onnx/          ONNX protobuf read and write (onnx/onnx.pb-c.h: the generated schema) */
+ *  - onnx/onnx_io.h ONNX protobuf read and write (onnx/onnx.pb-c.h: the generated schema); the
+ *                   import into the engine's graph (onnx/onnx_import.h) is internal */
 #ifndef FC_ENGINE_H
 #define FC_ENGINE_H
 
 #include "engine/kernels/peak.h"
 #include "engine/matmul.h"
 #include "engine/model.h"
-#include "engine/onnx/onnx_import.h"
-#include "onnx/onnx.pb-c.h" /* generated from libonnx-dev's onnx.proto */
+#include "engine/onnx/onnx_io.h" /* includes onnx/onnx.pb-c.h, the generated schema */
 #include "engine/tensor.h"
 
 #endif

@@ -163,10 +163,11 @@ FC_INLINE void output8_kind(const int kind, int M, const float *X, ptrdiff_t xs,
                 v = v_act_kind(kind, v, aa, ab);
                 vh[0] = _mm256_castps256_ps128(v), vh[1] = _mm256_extractf128_ps(v, 1);
                 for (int h = 0; h < 2; h++) {
+                    if (!cols[h]) continue; /* lane past the last tile: its entry is not set */
                     float *d = t[g + k + 4 * h].dst + off;
                     if (cols[h] == 4) {
                         _mm_storeu_ps(d, vh[h]);
-                    } else if (cols[h]) {
+                    } else {
                         _Alignas(16) float o4[4];
                         _mm_store_ps(o4, vh[h]);
                         for (int j = 0; j < cols[h]; j++) d[j] = o4[j];

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 
 #include "core/core.h"
+#include "engine/onnx/onnx_io.h"
 #include "engine/ops/ops.h"
-#include "onnx/onnx.pb-c.h"
 
 #define MIN_OPSET 7
 #define MAX_OPSET 18
@@ -384,26 +384,16 @@ static int convert_input(const char *path, fc_graph *g, const Onnx__ValueInfoPro
     return 0;
 }
 
-static int import_bytes(const char *path, int ext, const uint8_t *bytes, size_t size, fc_graph **out,
-                        fc_error *err) {
+/* Converts m (freed here, also on error) into *out. */
+static int import_model(const char *path, int ext, Onnx__ModelProto *m, fc_graph **out, fc_error *err) {
     int rc;
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
-    if (!m)
-        return fc_fail(err, FC_EFORMAT, "%s: not a valid ONNX model (protobuf parsing failed: the file "
-                       "is truncated, corrupt or not ONNX)", path);
     fc_graph *g = NULL;
     const Onnx__GraphProto *gp = m->graph;
     if (!gp || gp->n_node == 0) {
         rc = fc_fail(err, FC_EFORMAT, "%s: the ONNX model has no graph or no nodes", path);
         goto fail;
     }
-    int opset = 0;
-    for (size_t i = 0; i < m->n_opset_import; i++) {
-        const Onnx__OperatorSetIdProto *o = m->opset_import[i];
-        if ((!o->domain || !*o->domain || !strcmp(o->domain, "ai.onnx")) && o->has_version)
-            opset = (int)o->version;
-    }
-    if (opset == 0) opset = 1; /* no opset_import: ONNX says version 1 */
+    int opset = fc_onnx_opset(m);
     if (opset < MIN_OPSET || opset > MAX_OPSET) {
         rc = fc_fail(err, FC_EUNSUPPORTED, "%s: opset %d is not supported (featcache reads opset %d to "
                      "%d)", path, opset, MIN_OPSET, MAX_OPSET);
@@ -434,30 +424,26 @@ static int import_bytes(const char *path, int ext, const uint8_t *bytes, size_t 
         if (v < 0) { rc = fc_fail(err, FC_EFORMAT, "%s: output '%s' is not produced by any node", path, gp->output[i]->name); goto fail; }
         g->outputs[g->n_outputs++] = v;
     }
-    onnx__model_proto__free_unpacked(m, NULL);
+    fc_onnx_model_free(m);
     *out = g;
     return 0;
 fail:
-    onnx__model_proto__free_unpacked(m, NULL);
+    fc_onnx_model_free(m);
     fc_graph_free(g);
     return rc;
 }
 
 int fc_onnx_import(const char *path, fc_graph **out, fc_error *err) {
     *out = NULL;
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &bytes, &size, err);
-    if (rc) return rc;
-    rc = import_bytes(path, 1, bytes, size, out, err);
-    free(bytes);
-    return rc;
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read(path, &m, err);
+    return rc ? rc : import_model(path, 1, m, out, err);
 }
 
 int fc_onnx_import_mem(const char *name, const void *data, size_t size, fc_graph **out, fc_error *err) {
     *out = NULL;
     if (!name) name = "<memory>";
-    if (size > (size_t)FC_ONNX_MAX_BYTES)
-        return fc_fail(err, FC_ELIMIT, "%s: %zu bytes is over the ONNX size limit", name, size);
-    return import_bytes(name, 0, data, size, out, err);
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read_mem(name, data, size, &m, err);
+    return rc ? rc : import_model(name, 0, m, out, err);
 }

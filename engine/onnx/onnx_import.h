@@ -1,5 +1,5 @@
-/* ONNX file -> fc_graph. Reads the protobuf with protobuf-c (schema from libonnx-dev compiled at build
- * time), converts initializers (raw, typed or external data) to constant values, Constant nodes to
+/* ONNX file -> fc_graph, internal to engine/ (model.c calls it). Reads the protobuf with onnx_io.h,
+ * converts initializers (raw, typed or external data) to constant values, Constant nodes to
  * constants, attributes to fc_attr, and checks what a later stage would trip on: unsupported ops
  * (named with their node), foreign domains, opset range, dims that overflow, data sizes that do not
  * match, external-data locations outside the model's folder. Not here: optimization, execution. */
@@ -8,9 +8,6 @@
 
 #include "core/core.h"
 #include "engine/graph.h"
-
-/* Largest ONNX file accepted (protobuf's own limit is 2 GiB). */
-#define FC_ONNX_MAX_BYTES (2047LL << 20)
 
 /* On success *out holds a graph whose outputs are the model's graph outputs (not yet finalized).
  * Errors: FC_EIO (cannot read), FC_EFORMAT (corrupt/inconsistent), FC_EUNSUPPORTED (op, dtype,

@@ -1,0 +1,223 @@
+/* Tests for classify/sweep.h and record.h: grid expansion (comma lists, log and linear ranges, the
+ * first key fastest, unused parameters reset so duplicates collapse, the 4096 limit), job grouping
+ * (softmax heads sharing normalize in one path), every grid error's message, the ranking order,
+ * and a small sweep fitted in parallel and recorded in a catalog (parameters, "sweep" link to the
+ * first run, results; a read-only catalog records nothing and fails nothing). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify/record.h"
+#include "classify/sweep.h"
+#include "store/store.h"
+#include "tests/support/check.h"
+
+static char dir[64];
+
+static fc_head_config base_config(void) {
+    fc_head_config c;
+    fc_head_config_init(&c);
+    return c;
+}
+
+static void test_grid_expansion(void) {
+    fc_head_config base = base_config();
+    fc_sweep s;
+    fc_error err = {0};
+    REQUIRE(fc_sweep_plan("head=softmax,mlp l2=1e-6..1e2:9 hidden=64", &base, &s, &err) == 0, "%s", err.msg);
+    CHECK(s.n == 18, "%d configurations", s.n);
+    /* one softmax path with the nine l2 values, then one job per mlp configuration */
+    REQUIRE(s.n_jobs == 10 && s.jobs[0].first == 0 && s.jobs[0].count == 9, "%d jobs, first %d x %d", s.n_jobs,
+            s.jobs[0].first, s.jobs[0].count);
+    for (int i = 0; i < 9; i++) {
+        double want = pow(10, i - 6);
+        CHECK(s.configs[i].kind == FC_HEAD_SOFTMAX && fabs(s.configs[i].l2 - want) <= 1e-12 * want,
+              "softmax %d: kind %d l2 %g", i, s.configs[i].kind, s.configs[i].l2);
+        /* softmax does not use hidden: reset to the default */
+        CHECK(s.configs[i].hidden[0] == base.hidden[0], "softmax %d hidden %d", i, s.configs[i].hidden[0]);
+        const fc_head_config *m = &s.configs[9 + i];
+        CHECK(m->kind == FC_HEAD_MLP && m->hidden[0] == 64 && m->n_hidden == 1 && fabs(m->l2 - want) <= 1e-12 * want,
+              "mlp %d: kind %d hidden %d l2 %g", i, m->kind, m->hidden[0], m->l2);
+        CHECK(s.jobs[1 + i].first == 9 + i && s.jobs[1 + i].count == 1, "job %d", 1 + i);
+    }
+    fc_sweep_free(&s);
+}
+
+static void test_grid_collapse_and_groups(void) {
+    fc_head_config base = base_config();
+    base.balanced = 1;
+    fc_sweep s;
+    fc_error err = {0};
+    /* ncm uses neither l2 nor lr, softmax not lr: 8 combinations, 3 configurations */
+    REQUIRE(fc_sweep_plan("head=ncm,softmax l2=1,2 lr=0.1,0.2", &base, &s, &err) == 0, "%s", err.msg);
+    REQUIRE(s.n == 3 && s.n_jobs == 2, "%d configurations, %d jobs", s.n, s.n_jobs);
+    CHECK(s.configs[0].kind == FC_HEAD_NCM && s.configs[0].l2 == 0 && s.configs[0].normalize == FC_TRANSFORM_L2,
+          "ncm first (the first key varies fastest)");
+    CHECK(s.configs[1].kind == FC_HEAD_SOFTMAX && s.configs[1].l2 == 1 && s.configs[2].l2 == 2 &&
+          s.configs[1].lr == base.lr && s.jobs[1].first == 1 && s.jobs[1].count == 2, "softmax path l2 1, 2");
+    CHECK(s.configs[0].balanced && s.configs[1].balanced && s.configs[2].balanced, "base config kept");
+    fc_sweep_free(&s);
+    /* softmax paths are per normalize; two-layer hidden; a linear range when a bound is 0 */
+    REQUIRE(fc_sweep_plan("normalize=std,l2 l2=1,2", &base, &s, &err) == 0, "%s", err.msg);
+    CHECK(s.n == 4 && s.n_jobs == 2 && s.jobs[0].count == 2 && s.configs[0].normalize == s.configs[1].normalize &&
+          s.configs[2].normalize != s.configs[0].normalize, "%d configurations, %d jobs", s.n, s.n_jobs);
+    fc_sweep_free(&s);
+    REQUIRE(fc_sweep_plan("head=mlp hidden=32+16 dropout=0.0..0.5:3\tepochs=7", &base, &s, &err) == 0, "%s", err.msg);
+    REQUIRE(s.n == 3 && s.n_jobs == 3, "%d configurations", s.n);
+    for (int i = 0; i < 3; i++)
+        CHECK(s.configs[i].n_hidden == 2 && s.configs[i].hidden[1] == 16 && s.configs[i].epochs == 7 &&
+              s.configs[i].dropout == 0.25 * i, "mlp %d: dropout %g", i, s.configs[i].dropout);
+    fc_sweep_free(&s);
+}
+
+static void test_grid_errors(void) {
+    static const struct { const char *grid, *msg; } cases[] = {
+        {"", "grid: empty"},
+        {" \t ", "grid: empty"},
+        {"bogus=1", "grid: unknown key 'bogus'"},
+        {"l2", "grid: 'l2' is not KEY=VALUES"},
+        {"=1", "is not KEY=VALUES"},
+        {"l2=1e-3..1", "grid l2: a range needs :N"},
+        {"l2=1e-3..1:1", "grid l2: N must be 2..256"},
+        {"l2=x..1:3", "grid l2: bad range start"},
+        {"l2=1,,2", "grid l2: bad value list"},
+        {"l2=", "grid l2: no values"},
+        {"l2=-1", "grid l2: '-1' is not a number >= 0"},
+        {"head=foo", "unknown head 'foo'"},
+        {"normalize=max", "max"},
+        {"hidden=0", "grid hidden: '0' (use 512 or 512+256)"},
+        {"l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 seed=1",
+         "grid: 'seed=1' is not KEY=VALUES"},
+        {"head=mlp l2=1e-6..1e2:200 lr=0.5..2:30", "more than 4096 configurations"},
+    };
+    fc_head_config base = base_config();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fc_sweep s;
+        fc_error err = {0};
+        int rc = fc_sweep_plan(cases[i].grid, &base, &s, &err);
+        CHECK(rc == FC_EINVAL && strstr(err.msg, cases[i].msg), "'%s': %d '%s'", cases[i].grid, rc, err.msg);
+        fc_sweep_free(&s);
+    }
+}
+
+static void test_rank(void) {
+    fc_train_result res[5] = {0};
+    int ok[5] = {1, 1, 0, 1, 1}, order[5];
+    double acc[5] = {0.5, 0.9, 0.99, 0.9, 0.7};
+    for (int i = 0; i < 5; i++) res[i].val.accuracy = acc[i];
+    fc_sweep s = {.n = 5, .results = res, .ok = ok};
+    fc_sweep_rank(&s, order);
+    CHECK(order[0] == 1 && order[1] == 3 && order[2] == 4 && order[3] == 0 && order[4] == 2,
+          "order %d %d %d %d %d", order[0], order[1], order[2], order[3], order[4]);
+}
+
+/* Two well separated classes in 4 dimensions: 30 train rows, 10 validation rows. */
+typedef struct toy {
+    float x[40 * 4];
+    char *labels[40], *splits[40], *paths[40], names[40][16];
+    uint8_t hashes[40][32];
+    fc_problem p;
+} toy;
+
+static int toy_build(toy *t, fc_error *err) {
+    unsigned r = 7;
+    for (int i = 0; i < 40; i++) {
+        int c = i % 2;
+        for (int j = 0; j < 4; j++) {
+            r = r * 1664525u + 1013904223u;
+            t->x[i * 4 + j] = (c ? 1.0f : -1.0f) * (j == 0) + (float)((r >> 8) / 16777216.0 - 0.5);
+        }
+        t->labels[i] = c ? "b" : "a";
+        t->splits[i] = i < 30 ? "train" : "val";
+        snprintf(t->names[i], sizeof t->names[i], "img%d.jpg", i);
+        t->paths[i] = t->names[i];
+        memset(t->hashes[i], i + 1, 32);
+    }
+    fc_split_spec split = {.kind = FC_SPLIT_FOLDERS};
+    return fc_problem_build(t->x, 40, 4, t->labels, t->splits, t->paths, (const uint8_t(*)[32])t->hashes, &split,
+                            &t->p, err);
+}
+
+typedef struct runs_seen {
+    int n;
+    int64_t id[8];
+    char params[8][2048];
+    int status[8], has_result[8];
+} runs_seen;
+
+static int see_run(void *user, const fc_catalog_run *r) {
+    runs_seen *s = user;
+    if (s->n == 8) return 0;
+    s->id[s->n] = r->id;
+    snprintf(s->params[s->n], sizeof s->params[0], "%s", r->params ? r->params : "");
+    s->status[s->n] = r->status;
+    s->has_result[s->n++] = r->result && strstr(r->result, "\"val_accuracy\":");
+    return 0;
+}
+
+static void test_run_and_record(void) {
+    static toy t;
+    fc_error err = {0};
+    REQUIRE(toy_build(&t, &err) == 0, "%s", err.msg);
+    fc_head_config base = base_config();
+    fc_sweep s;
+    REQUIRE(fc_sweep_plan("head=softmax,ncm l2=0.1,1", &base, &s, &err) == 0, "%s", err.msg);
+    REQUIRE(s.n == 3, "%d configurations", s.n);
+    int failed = fc_sweep_run(&s, &t.p, 2);
+    CHECK(failed == 0, "%d failed: %s", failed, s.errors[0].msg);
+    for (int i = 0; i < s.n; i++)
+        CHECK(s.ok[i] && s.results[i].val.accuracy >= 0.9, "config %d: ok %d accuracy %g", i, s.ok[i],
+              s.results[i].val.accuracy);
+    fc_catalog *cat = NULL;
+    REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0, "%s", err.msg);
+    fc_split_spec split = {.kind = FC_SPLIT_HASH, .fraction = 0.25};
+    int64_t first = fc_sweep_record(&s, cat, 0, NULL, "\"featcache_head\":1,\"dataset\":\"toy\"", &split, &t.p);
+    runs_seen seen = {0};
+    fc_catalog_run_list(cat, see_run, &seen, &err);
+    fc_catalog_close(cat);
+    REQUIRE(seen.n == 3 && first == seen.id[0], "%d runs, first %lld", seen.n, (long long)first);
+    char want[2048] = "{\"featcache_head\":1,\"dataset\":\"toy\",";
+    fc_strbuf cfg = {0};
+    fc_head_config_json(&cfg, &s.configs[0], &split);
+    strcat(want, cfg.s);
+    strcat(want, ",\"sweep\":0}");
+    fc_strbuf_free(&cfg);
+    CHECK(!strcmp(seen.params[0], want), "params\n  %s\nwant\n  %s", seen.params[0], want);
+    CHECK(strstr(seen.params[0], "\"split\":\"hash:0.25\""), "split recorded: %s", seen.params[0]);
+    char link[64];
+    snprintf(link, sizeof link, ",\"sweep\":%lld}", (long long)first);
+    for (int i = 0; i < 3; i++) {
+        CHECK(seen.status[i] == FC_RUN_OK && seen.has_result[i], "run %d: status %d", i, seen.status[i]);
+        if (i) CHECK(strstr(seen.params[i], link), "run %d links the first: %s", i, seen.params[i]);
+    }
+    /* the parameters read back give the configuration */
+    fc_head_config back;
+    fc_split_spec back_split;
+    CHECK(fc_head_config_from_json(seen.params[2], &back, &back_split, &err) == 0 && back.kind == s.configs[2].kind &&
+          back.normalize == s.configs[2].normalize && back.l2 == s.configs[2].l2 &&
+          back_split.kind == FC_SPLIT_HASH && back_split.fraction == 0.25, "read back: %s", err.msg);
+    /* a read-only catalog: nothing recorded, nothing fails */
+    REQUIRE(fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) == 0, "%s", err.msg);
+    CHECK(fc_sweep_record(&s, cat, 0, NULL, "\"dataset\":\"toy\"", &split, &t.p) == 0, "read-only recorded");
+    fc_catalog_close(cat);
+    fc_sweep_free(&s);
+    fc_problem_free(&t.p);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/fc_test_sweep.XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_grid_expansion);
+    RUN(test_grid_collapse_and_groups);
+    RUN(test_grid_errors);
+    RUN(test_rank);
+    RUN(test_run_and_record);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return check_done();
+}
