@@ -5,7 +5,7 @@
 # catch a planted 121-line function and let a 120-line one, a long prototype and a long
 # initializer through. One PASS/FAIL line per check for tests/run.sh.
 check=scripts/check_function_length.sh
-known="cli/cmd_extract.c:cmd_extract extract/job.c:fc_extract_run"
+known=""
 long=$(sh $check 120 $(find core store engine extract classify cli -name '*.c' | sort))
 new=$(printf '%s\n' "$long" | while IFS= read -r line; do
     [ -n "$line" ] || continue
@@ -13,7 +13,7 @@ new=$(printf '%s\n' "$long" | while IFS= read -r line; do
     name=$(printf '%s\n' "$line" | sed 's/.*lines: [^(]*[ *]\([A-Za-z_][A-Za-z0-9_]*\)(.*/\1/')
     case " $known " in *" $file:$name "*) ;; *) printf '%s\n' "$line" ;; esac
 done)
-if [ -z "$new" ]; then echo "PASS function length: none over 120 lines (known, to be split: $known)"
+if [ -z "$new" ]; then echo "PASS function length: none over 120 lines${known:+ (known, to be split: $known)}"
 else echo "FAIL function length: over 120 lines:"; printf '%s\n' "$new" | sed 's/^/    /'; fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc_funclen.XXXXXX")
