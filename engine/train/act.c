@@ -1,0 +1,97 @@
+/* Activations forward and backward: Relu, Clip (ReLU6), Sigmoid, HardSigmoid, HardSwish, SiLU. The
+ * forward is the engine's activation kernel (fc_kernels act, vectorized, the inference bits); the
+ * backward is one vectorizable loop per kind, with sigmoid values taken from the same kernel.
+ * OpenMP over fixed blocks of FC_TRAIN_BLOCK floats. Reproducibility: elementwise, exact per element
+ * for a given kernel table; independent of the thread count. Not here: LeakyRelu (not trained). */
+#include "engine/train/internal.h"
+
+#define SUB 512 /* floats of sigmoid values computed at a time (stack) */
+
+static int act_check(const fc_act *act, size_t n, fc_error *err) {
+    int rc = fc_train_check_count("act", n, err);
+    if (rc || (rc = fc_train_need(act, "act", "act", err))) return rc;
+    switch (act->kind) {
+    case FC_ACT_CLIP:
+        if (!(act->a <= act->b)) return fc_fail(err, FC_EINVAL, "act: Clip min %g > max %g", act->a, act->b);
+        return 0;
+    case FC_ACT_RELU: case FC_ACT_SIGMOID: case FC_ACT_HARDSIGMOID: case FC_ACT_HARDSWISH:
+    case FC_ACT_SILU:
+        return 0;
+    }
+    return fc_fail(err, FC_EINVAL, "act: kind %d is not a trainable activation", act->kind);
+}
+
+int fc_act_forward(fc_train_ws *ws, float *out, const float *inp, size_t n, const fc_act *act,
+                   fc_error *err) {
+    // inp is (n); out will be (n)
+    int rc;
+    if ((rc = act_check(act, n, err)) || (rc = fc_train_need(out, "act", "out", err)) ||
+        (rc = fc_train_need(inp, "act", "inp", err)))
+        return rc;
+    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
+    const fc_kernels *k = ws->k;
+#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
+    for (long t = 0; t < blocks; t++) {
+        size_t i0 = (size_t)t * FC_TRAIN_BLOCK, len = n - i0 < FC_TRAIN_BLOCK ? n - i0 : FC_TRAIN_BLOCK;
+        k->act(act, inp + i0, out + i0, len);
+    }
+    return 0;
+}
+
+/* dx = dy * sigmoid'(x) (silu == 0) or dy * silu'(x) for n <= SUB elements; s from the kernel. */
+static void sigmoid_grad(const fc_kernels *k, int silu, const float *x, const float *dy, float *dx,
+                         size_t n) {
+    float s[SUB];
+    fc_act sig = {FC_ACT_SIGMOID, 0, 0};
+    k->act(&sig, x, s, n);
+    if (silu)
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (s[i] * (1.0f + x[i] * (1.0f - s[i])));
+    else
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (s[i] * (1.0f - s[i]));
+}
+
+/* One block of the backward: a loop per kind, so that each one vectorizes. */
+static void grad_block(const fc_kernels *k, const fc_act *act, const float *x, const float *dy,
+                       float *dx, size_t n) {
+    float a = act->a, b = act->b;
+    switch (act->kind) {
+    case FC_ACT_RELU:
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] <= 0.0f ? 0.0f : dy[i];
+        break;
+    case FC_ACT_CLIP:
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] <= a || x[i] >= b ? 0.0f : dy[i];
+        break;
+    case FC_ACT_HARDSIGMOID:
+        for (size_t i = 0; i < n; i++) {
+            float v = a * x[i] + b;
+            dx[i] = v > 0.0f && v < 1.0f ? a * dy[i] : 0.0f;
+        }
+        break;
+    case FC_ACT_HARDSWISH:
+        for (size_t i = 0; i < n; i++) {
+            float g = x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? x[i] / 3.0f + 0.5f : 1.0f;
+            dx[i] = dy[i] * g;
+        }
+        break;
+    default: /* sigmoid, SiLU */
+        for (size_t i = 0; i < n; i += SUB)
+            sigmoid_grad(k, act->kind == FC_ACT_SILU, x + i, dy + i, dx + i, n - i < SUB ? n - i : SUB);
+    }
+}
+
+int fc_act_backward(fc_train_ws *ws, float *dinp, const float *dout, const float *inp, size_t n,
+                    const fc_act *act, fc_error *err) {
+    // dout, inp are (n); dinp will be (n)
+    int rc;
+    if ((rc = act_check(act, n, err)) || (rc = fc_train_need(dinp, "act", "dinp", err)) ||
+        (rc = fc_train_need(dout, "act", "dout", err)) || (rc = fc_train_need(inp, "act", "inp", err)))
+        return rc;
+    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
+    const fc_kernels *k = ws->k;
+#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
+    for (long t = 0; t < blocks; t++) {
+        size_t i0 = (size_t)t * FC_TRAIN_BLOCK, len = n - i0 < FC_TRAIN_BLOCK ? n - i0 : FC_TRAIN_BLOCK;
+        grad_block(k, act, inp + i0, dout + i0, dinp + i0, len);
+    }
+    return 0;
+}
