@@ -22,6 +22,7 @@ static void centered_sums(const float *x, int N, int C, int HW, int c, float m, 
         const float *p = x + ((size_t)n * C + c) * HW;
         for (int i0 = 0; i0 < HW; i0 += 256) {
             int len = HW - i0 < 256 ? HW - i0 : 256;
+#pragma omp simd
             for (int i = 0; i < len; i++) d[i] = p[i0 + i] - m;
             a += fc_train_sum(d, len);
             b += fc_train_dot(d, d, len);
@@ -34,6 +35,7 @@ static void centered_sums(const float *x, int N, int C, int HW, int c, float m, 
 static void affine(float *y, const float *x, int N, int C, int HW, int c, float scale, float shift) {
     for (int n = 0; n < N; n++) {
         size_t at = ((size_t)n * C + c) * HW;
+#pragma omp simd
         for (int i = 0; i < HW; i++) y[at + i] = x[at + i] * scale + shift;
     }
 }
@@ -96,6 +98,7 @@ static void bn_backward_channel(float *dinp, float *dgamma, float *dbeta, const 
     float e = train ? (float)(-(double)g * r * sdy / M) : 0.0f;
     for (int n = 0; n < N; n++) {
         size_t at = ((size_t)n * C + c) * HW;
+#pragma omp simd
         for (int i = 0; i < HW; i++) dinp[at + i] = a * dout[at + i] + b * (inp[at + i] - m) + e;
     }
 }

@@ -13,7 +13,9 @@
 
 #include "engine/train/internal.h"
 
-#define CHUNK_FLOATS ((size_t)1 << 23) /* default col + out/dout block of one chunk: 32 MiB */
+#define CHUNK_FLOATS ((size_t)1 << 23) /* largest col + out/dout block of one chunk: 32 MiB */
+#define MATMUL_THREADED 67108864.0     /* fc_matmul runs products of 2^26 multiply-adds or more on
+                                          all its threads (matmul.h) */
 
 typedef struct geom {
     int N, C, H, W, OC, G, Cg, OCg, OH, OW, OHW, Kg;
@@ -44,8 +46,16 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
                 .OHW = OH * OW, .Kg = cv->C / cv->groups * w->kh * w->kw, .w = *w};
     g->plain = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl &&
                !w->pb && !w->pr;
+    /* Images per chunk: enough for products above fc_matmul's one-thread floor (2^26 multiply-adds)
+     * and for some 1024 columns (7x7 maps: few partial tiles, the weights packed once per chunk),
+     * no more, so that col and the output block stay near the caches (larger chunks ran slower),
+     * and never over the chunk budget. Depends on the shapes only (dW's rounding follows it). */
     size_t per = ((size_t)g->Kg + g->OCg) * g->OHW; /* floats of one image in a chunk */
-    size_t nb = (chunk ? chunk : CHUNK_FLOATS) / per;
+    double macs = (double)g->OCg * g->Kg * g->OHW;  /* of one image in one product */
+    size_t nb = (size_t)(MATMUL_THREADED / macs) + 1, cols = (1024 + g->OHW - 1) / g->OHW;
+    size_t cap = (chunk ? chunk : CHUNK_FLOATS) / per;
+    if (nb < cols) nb = cols;
+    if (nb > cap) nb = cap;
     if (nb < 1) nb = 1;
     if (nb > (size_t)N) nb = N;
     g->chunks = (int)((N + nb - 1) / nb);
@@ -78,35 +88,71 @@ static void tap_cols(int x0, int sw, int W, int OW, int *lo, int *hi) {
     *lo = a, *hi = b;
 }
 
+/* Stride 1 and OW == W: a tap is the input plane shifted by off = (i*dh - pt)*W + sx (sx = j*dw - pl)
+ * floats, except where the shift wraps a row's ends into its neighbour: columns [W - sx, W) for
+ * sx > 0, [0, -sx) for sx < 0. *t0, *t1: the tap positions whose source lies inside the plane. */
+static int flat_tap(const geom *g, int i, int j, ptrdiff_t *off, int *t0, int *t1, int *c0, int *c1) {
+    const fc_win2d *w = &g->w;
+    if (w->sh != 1 || w->sw != 1 || g->OW != g->W) return 0;
+    int sx = j * w->dw - w->pl;
+    *off = (ptrdiff_t)(i * w->dh - w->pt) * g->W + sx;
+    ptrdiff_t a = -*off > 0 ? -*off : 0, b = (ptrdiff_t)g->H * g->W - *off;
+    if (b > g->OHW) b = g->OHW;
+    if (a > b) a = b;
+    *t0 = (int)a, *t1 = (int)b;
+    *c0 = sx > 0 ? g->W - sx : 0, *c1 = sx > 0 ? g->W : -sx;
+    if (*c0 < 0) *c0 = 0;
+    if (*c1 > g->W) *c1 = g->W;
+    return 1;
+}
+
 /* dst (OH, OW) = tap (i, j) of plane src (H, W): src[oy*sh - pt + i*dh, ox*sw - pl + j*dw], 0 in
- * the padding. */
+ * the padding: one shifted copy on the flat path, else row by row. */
 static void gather_tap(const geom *g, int i, int j, const float *src, float *dst) {
     const fc_win2d *w = &g->w;
+    ptrdiff_t off;
+    int t0, t1, c0, c1;
     if (g->plain) {
         memcpy(dst, src, sizeof(float) * g->OHW);
-        return;
-    }
-    int x0 = j * w->dw - w->pl, lo, hi;
-    tap_cols(x0, w->sw, g->W, g->OW, &lo, &hi);
-    for (int oy = 0; oy < g->OH; oy++) {
-        float *d = dst + (size_t)oy * g->OW;
-        int y = oy * w->sh - w->pt + i * w->dh;
-        if (y < 0 || y >= g->H) {
-            memset(d, 0, sizeof(float) * g->OW);
-            continue;
+    } else if (flat_tap(g, i, j, &off, &t0, &t1, &c0, &c1)) {
+        memset(dst, 0, sizeof(float) * t0);
+        memcpy(dst + t0, src + t0 + off, sizeof(float) * (t1 - t0));
+        memset(dst + t1, 0, sizeof(float) * (g->OHW - t1));
+        for (int oy = 0; oy < g->OH && c1 > c0; oy++)
+            for (int c = c0; c < c1; c++) dst[(size_t)oy * g->W + c] = 0.0f;
+    } else {
+        int x0 = j * w->dw - w->pl, lo, hi;
+        tap_cols(x0, w->sw, g->W, g->OW, &lo, &hi);
+        for (int oy = 0; oy < g->OH; oy++) {
+            float *d = dst + (size_t)oy * g->OW;
+            int y = oy * w->sh - w->pt + i * w->dh;
+            if (y < 0 || y >= g->H) {
+                memset(d, 0, sizeof(float) * g->OW);
+                continue;
+            }
+            const float *s = src + (size_t)y * g->W;
+            memset(d, 0, sizeof(float) * lo);
+            if (w->sw == 1) memcpy(d + lo, s + lo + x0, sizeof(float) * (hi - lo));
+            else
+                for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * w->sw + x0];
+            memset(d + hi, 0, sizeof(float) * (g->OW - hi));
         }
-        const float *s = src + (size_t)y * g->W;
-        memset(d, 0, sizeof(float) * lo);
-        if (w->sw == 1) memcpy(d + lo, s + lo + x0, sizeof(float) * (hi - lo));
-        else
-            for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * w->sw + x0];
-        memset(d + hi, 0, sizeof(float) * (g->OW - hi));
     }
 }
 
-/* The adjoint of gather_tap: plane dst (H, W) += src (OH, OW) at the tap's positions. */
-static void scatter_tap(const geom *g, int i, int j, const float *src, float *dst) {
+/* The adjoint of gather_tap: plane dst (H, W) += src (OH, OW) at the tap's positions. On the flat
+ * path the wrapped columns of src (scratch) are zeroed first, then one shifted add. */
+static void scatter_tap(const geom *g, int i, int j, float *src, float *dst) {
     const fc_win2d *w = &g->w;
+    ptrdiff_t off;
+    int t0, t1, c0, c1;
+    if (flat_tap(g, i, j, &off, &t0, &t1, &c0, &c1)) {
+        for (int oy = 0; oy < g->OH && c1 > c0; oy++)
+            for (int c = c0; c < c1; c++) src[(size_t)oy * g->W + c] = 0.0f;
+#pragma omp simd
+        for (int t = t0; t < t1; t++) dst[t + off] += src[t];
+        return;
+    }
     int x0 = j * w->dw - w->pl, lo, hi;
     tap_cols(x0, w->sw, g->W, g->OW, &lo, &hi);
     for (int oy = 0; oy < g->OH; oy++) {
@@ -132,8 +178,9 @@ static void im2col(fc_train_ws *ws, const geom *g, const float *inp, int n0, int
     }
 }
 
-/* dinp planes of images [n0, n0+nb), group grp = the sum of their taps in dcol (layout of im2col). */
-static void col2im(fc_train_ws *ws, const geom *g, const float *dcol, int n0, int nb, int grp,
+/* dinp planes of images [n0, n0+nb), group grp = the sum of their taps in dcol (layout of im2col;
+ * dcol is scratch: the flat path zeroes its wrapped entries). */
+static void col2im(fc_train_ws *ws, const geom *g, float *dcol, int n0, int nb, int grp,
                    float *dinp) {
     int planes = nb * g->Cg;
     size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
@@ -141,7 +188,7 @@ static void col2im(fc_train_ws *ws, const geom *g, const float *dcol, int n0, in
     for (int p = 0; p < planes; p++) {
         int b = p / g->Cg, c = p % g->Cg;
         float *dst = dinp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
-        const float *src = dcol + (size_t)c * g->w.kh * g->w.kw * J + (size_t)b * g->OHW;
+        float *src = dcol + (size_t)c * g->w.kh * g->w.kw * J + (size_t)b * g->OHW;
         if (g->plain) {
             memcpy(dst, src, sizeof(float) * plane);
             continue;
@@ -170,6 +217,7 @@ static void move_block(fc_train_ws *ws, const geom *g, int n0, int nb, int grp, 
             memcpy(dst + at, t, sizeof(float) * g->OHW);
         } else {
             float bv = bias[grp * g->OCg + oc], *x = dst + at;
+#pragma omp simd
             for (int p = 0; p < g->OHW; p++) x[p] = t[p] + bv;
         }
     }
@@ -226,7 +274,7 @@ static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dw
         if ((rc = fc_matmul_run(&ws->mm, g->OCg, g->Kg, J, blk, J, 1, col, 1, J, dst, g->Kg, 1, err)))
             return rc;
         if (n0) {
-#pragma omp parallel for num_threads(fc_train_threads(ws, wsize)) schedule(static)
+#pragma omp parallel for simd num_threads(fc_train_threads(ws, wsize)) schedule(static)
             for (size_t i = 0; i < wsize; i++) dw[i] += tmp[i];
         }
     }

@@ -11,7 +11,7 @@
 #include "engine/train/dwgrad.h"
 #include "engine/train/internal.h"
 
-#define DWG_NAME fc_dwgrad_channel_generic
+#define DWG_NAME fc_dwgrad_block_generic
 #include "engine/train/dwgrad-impl.h"
 
 static void geom_of(fc_dwgrad_geom *g, int N, int C, int H, int W, int OH, int OW, const fc_win2d *w) {
@@ -24,10 +24,16 @@ static void geom_of(fc_dwgrad_geom *g, int N, int C, int H, int W, int OH, int O
     g->QW = (g->PW + w->sw - 1) / w->sw;
     g->QS = (size_t)g->QH * g->QW + g->QW + FC_DWG_LANES;
     g->L = (OH * g->QW + FC_DWG_LANES - 1) / FC_DWG_LANES * FC_DWG_LANES;
+    g->same = w->sh == 1 && w->sw == 1 && OH == H && OW == W && w->kh * w->kw <= FC_DWG_MAXTAPS;
+    if (g->same) { /* Z_j: PR zeros, PB zero rows, dout, PT zero rows, PL zeros (+ lanes of slack) */
+        g->ZF = w->pr, g->RT = w->pb;
+        g->ZS = (size_t)w->pr + (size_t)(H + w->pt + w->pb) * W + w->pl + FC_DWG_LANES;
+    }
 }
 
 size_t fc_dwgrad_scratch(const fc_dwgrad_geom *g) {
-    return 2 * g->QS * g->SH * g->SW + g->L + (size_t)g->KH * g->KW * FC_DWG_LANES;
+    size_t planes = g->same ? g->ZS * g->KW : 2 * g->QS * g->SH * g->SW + g->L;
+    return planes + (size_t)FC_DWG_BLOCK * (g->KH * g->KW + 1) * FC_DWG_LANES;
 }
 
 /* Forward scratch: a zero bias when there is none. Backward: a kernel scratch per thread. */
@@ -78,16 +84,17 @@ int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *db
     size_t per = fc_dwgrad_scratch(&g);
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
-    fc_dwgrad_channel_fn fn = fc_dwgrad_channel_generic;
-    if (!strcmp(ws->k->name, "avx2") || !strcmp(ws->k->name, "avx512")) fn = fc_dwgrad_channel_avx2;
-    int kk = w->kh * w->kw;
+    fc_dwgrad_fn fn = fc_dwgrad_block_generic;
+    if (!strcmp(ws->k->name, "avx2") || !strcmp(ws->k->name, "avx512")) fn = fc_dwgrad_block_avx2;
+    int blocks = (C + FC_DWG_BLOCK - 1) / FC_DWG_BLOCK;
 #pragma omp parallel num_threads(threads)
     {
         float *mine = scratch + per * (size_t)omp_get_thread_num();
-#pragma omp for schedule(dynamic, 4)
-        for (int c = 0; c < C; c++)
-            fn(&g, c, inp, dout, weight + (size_t)c * kk, dinp, dweight ? dweight + (size_t)c * kk : NULL,
-               dbias ? dbias + c : NULL, mine);
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < blocks; b++) {
+            int c0 = b * FC_DWG_BLOCK, c1 = c0 + FC_DWG_BLOCK < C ? c0 + FC_DWG_BLOCK : C;
+            fn(&g, c0, c1, inp, dout, weight, dinp, dweight, dbias, mine);
+        }
     }
     return 0;
 }

@@ -1,6 +1,6 @@
 /* Add (same shape: the residual, and the sum of two gradients) and Mul with a per-plane scale (N,C,HW)
  * x (N,C) (squeeze-and-excitation), forward and backward. Loops vectorize; OpenMP over fixed blocks
- * or rows. Reproducibility: elementwise results are exact per element; dscale sums each plane in one
+ * or rows (omp simd: GCC's -O2 cost model leaves loops of unknown length scalar). Reproducibility: elementwise results are exact per element; dscale sums each plane in one
  * thread in a fixed order. Bitwise independent of the thread count. Not here: activations (act.c). */
 #include <string.h>
 
@@ -17,6 +17,7 @@ int fc_add_forward(fc_train_ws *ws, float *out, const float *a, const float *b, 
 #pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
     for (long t = 0; t < blocks; t++) {
         size_t i0 = (size_t)t * FC_TRAIN_BLOCK, i1 = i0 + FC_TRAIN_BLOCK < n ? i0 + FC_TRAIN_BLOCK : n;
+#pragma omp simd
         for (size_t i = i0; i < i1; i++) out[i] = a[i] + b[i];
     }
     return 0;
@@ -51,6 +52,7 @@ int fc_mulc_forward(fc_train_ws *ws, float *out, const float *inp, const float *
     for (int p = 0; p < planes; p++) {
         const float *x = inp + (size_t)p * HW;
         float *y = out + (size_t)p * HW, s = scale[p];
+#pragma omp simd
         for (int i = 0; i < HW; i++) y[i] = x[i] * s;
     }
     return 0;
@@ -71,6 +73,7 @@ int fc_mulc_backward(fc_train_ws *ws, float *dinp, float *dscale, const float *d
         if (dscale) dscale[p] = (float)fc_train_dot(dy, inp + (size_t)p * HW, HW);
         if (dinp) {
             float *dx = dinp + (size_t)p * HW, s = scale[p];
+#pragma omp simd
             for (int i = 0; i < HW; i++) dx[i] = dy[i] * s;
         }
     }

@@ -1,10 +1,14 @@
 /* Optimizer steps on one parameter tensor: SGD with momentum and (coupled) weight decay, AdamW with
  * decoupled weight decay, both as PyTorch defines them, with a per-tensor learning-rate scale.
- * Elementwise, OpenMP over fixed blocks. Reproducibility: exact per element, independent of the
- * thread count. Not here: learning-rate schedules, gradient clipping (the trainer's). */
+ * Elementwise, OpenMP over fixed blocks; AdamW's block has an AVX2 twin (optim-avx2.c: a square
+ * root per element keeps the C loop scalar, errno) with the same operations, bitwise.
+ * Reproducibility: exact per element, independent of the thread count. Not here: learning-rate
+ * schedules, gradient clipping (the trainer's). */
 #include <math.h>
+#include <string.h>
 
 #include "engine/train/internal.h"
+#include "engine/train/optim.h"
 
 static int finite_nonneg(float x) { return isfinite(x) && x >= 0.0f; }
 
@@ -25,6 +29,7 @@ int fc_sgd_step(fc_train_ws *ws, float *param, float *mom, const float *grad, si
 #pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
     for (long t = 0; t < blocks; t++) {
         size_t i0 = (size_t)t * FC_TRAIN_BLOCK, i1 = i0 + FC_TRAIN_BLOCK < n ? i0 + FC_TRAIN_BLOCK : n;
+#pragma omp simd
         for (size_t i = i0; i < i1; i++) {
             float g = grad[i] + wd * param[i];
             mom[i] = mu * mom[i] + g;
@@ -32,6 +37,17 @@ int fc_sgd_step(fc_train_ws *ws, float *param, float *mom, const float *grad, si
         }
     }
     return 0;
+}
+
+void fc_adamw_block_generic(float *param, float *m, float *v, const float *grad, size_t n,
+                            const fc_adamw_consts *k) {
+    float b1 = k->b1, b2 = k->b2, eps = k->eps, decay = k->decay, step = k->step, bc2 = k->bc2;
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i], p = param[i] * decay, mi = m[i] + (1.0f - b1) * (g - m[i]);
+        float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        param[i] = p - step * (mi / (sqrtf(vi) / bc2 + eps));
+        m[i] = mi, v[i] = vi;
+    }
 }
 
 int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float *grad, size_t n,
@@ -48,21 +64,18 @@ int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float
         !(opt->eps > 0.0f) || t < 1)
         return fc_fail(err, FC_EINVAL, "adamw: lr %g, lr_scale %g, betas %g %g, eps %g, decay %g, step %ld",
                        opt->lr, lr_scale, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, t);
-    float lr = opt->lr * lr_scale, b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
-    float decay = 1.0f - lr * opt->weight_decay;
-    float step = (float)(lr / (1.0 - pow(b1, (double)t)));
-    float bc2 = (float)sqrt(1.0 - pow(b2, (double)t));
+    float lr = opt->lr * lr_scale;
+    fc_adamw_consts k = {opt->beta1, opt->beta2, opt->eps, 1.0f - lr * opt->weight_decay,
+                         (float)(lr / (1.0 - pow(opt->beta1, (double)t))),
+                         (float)sqrt(1.0 - pow(opt->beta2, (double)t))};
+    void (*block)(float *, float *, float *, const float *, size_t, const fc_adamw_consts *) =
+        fc_adamw_block_generic;
+    if (!strcmp(ws->k->name, "avx2") || !strcmp(ws->k->name, "avx512")) block = fc_adamw_block_avx2;
     long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
 #pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
     for (long b = 0; b < blocks; b++) {
         size_t i0 = (size_t)b * FC_TRAIN_BLOCK, i1 = i0 + FC_TRAIN_BLOCK < n ? i0 + FC_TRAIN_BLOCK : n;
-        for (size_t i = i0; i < i1; i++) {
-            float g = grad[i];
-            param[i] *= decay;
-            m[i] += (1.0f - b1) * (g - m[i]);
-            v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-            param[i] -= step * (m[i] / (sqrtf(v[i]) / bc2 + eps));
-        }
+        block(param + i0, m + i0, v + i0, grad + i0, i1 - i0, &k);
     }
     return 0;
 }

@@ -31,6 +31,7 @@ int fc_gap_backward(fc_train_ws *ws, float *dinp, const float *dout, int N, int 
 #pragma omp parallel for num_threads(fc_train_threads(ws, (size_t)planes * HW)) schedule(static)
     for (int p = 0; p < planes; p++) {
         float g = dout[p] / (float)HW, *d = dinp + (size_t)p * HW;
+#pragma omp simd
         for (int i = 0; i < HW; i++) d[i] = g;
     }
     return 0;

@@ -815,6 +815,19 @@ static void optimizers(void) {
     double moved = 0;
     for (size_t i = 0; i < n; i++) moved = fmax(moved, fabs(p[0][i] - p0[i]));
     CHECK(moved > 2e-4 && moved < 4e-4, "AdamW with lr 1e-3 x 0.1 moved parameters by %.3g over 3 steps", moved);
+    const fc_kernels *avx2 = fc_kernels_by_name("avx2");
+    if (avx2) { /* the AVX2 block and the generic one agree bitwise */
+        fc_train_ws ws;
+        fc_train_ws_init(&ws, 2);
+        for (int r = 0; r < 2; r++) memcpy(p[r], p0, n * 4), memset(m[r], 0, n * 4), memset(v[r], 0, n * 4);
+        for (int r = 0; r < 2; r++) {
+            ws.k = r ? avx2 : fc_kernels_by_name("scalar");
+            for (long step = 1; step <= 3; step++) fc_adamw_step(&ws, p[r], m[r], v[r], g, n, &adam, step, 0.1f, NULL);
+        }
+        CHECK(!memcmp(p[0], p[1], n * 4) && !memcmp(m[0], m[1], n * 4) && !memcmp(v[0], v[1], n * 4),
+              "AdamW: the generic and AVX2 blocks differ");
+        fc_train_ws_free(&ws);
+    }
     CHECK(fc_adamw_step(&ws1, p[0], m[0], v[0], g, n, &adam, 0, 1, NULL) == FC_EINVAL, "step 0");
     fc_sgd bad = {0.1f, 1.0f, 0};
     CHECK(fc_sgd_step(&ws1, p[0], m[0], g, n, &bad, 1, NULL) == FC_EINVAL, "momentum 1");
