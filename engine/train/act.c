@@ -25,6 +25,19 @@ static int act_check(const fc_act *act, size_t n, fc_error *err) {
     return fc_fail(err, FC_EINVAL, "act: kind %d is not a trainable activation", act->kind);
 }
 
+/* One call's buffers: x = inp, dy = dout (backward), y = out or dinp. */
+typedef struct act_job {
+    const fc_kernels *k;
+    const fc_act *act;
+    const float *x, *dy;
+    float *y;
+} act_job;
+
+static void forward_block(void *ctx, size_t i0, size_t len) {
+    act_job *j = ctx;
+    j->k->act(j->act, j->x + i0, j->y + i0, len);
+}
+
 int fc_act_forward(fc_train_ws *ws, float *out, const float *inp, size_t n, const fc_act *act,
                    fc_error *err) {
     // inp is (n); out will be (n)
@@ -32,13 +45,8 @@ int fc_act_forward(fc_train_ws *ws, float *out, const float *inp, size_t n, cons
     if ((rc = act_check(act, n, err)) || (rc = fc_train_need(out, "act", "out", err)) ||
         (rc = fc_train_need(inp, "act", "inp", err)))
         return rc;
-    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
-    const fc_kernels *k = ws->k;
-#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
-    for (long t = 0; t < blocks; t++) {
-        size_t i0 = (size_t)t * FC_TRAIN_BLOCK, len = n - i0 < FC_TRAIN_BLOCK ? n - i0 : FC_TRAIN_BLOCK;
-        k->act(act, inp + i0, out + i0, len);
-    }
+    act_job job = {ws->k, act, inp, NULL, out};
+    fc_train_for_blocks(ws, n, forward_block, &job);
     return 0;
 }
 
@@ -100,6 +108,11 @@ static void grad_block(const fc_kernels *k, const fc_act *act, const float *x, c
     }
 }
 
+static void backward_block(void *ctx, size_t i0, size_t len) {
+    act_job *j = ctx;
+    grad_block(j->k, j->act, j->x + i0, j->dy + i0, j->y + i0, len);
+}
+
 int fc_act_backward(fc_train_ws *ws, float *dinp, const float *dout, const float *inp, size_t n,
                     const fc_act *act, fc_error *err) {
     // dout, inp are (n); dinp will be (n)
@@ -107,12 +120,7 @@ int fc_act_backward(fc_train_ws *ws, float *dinp, const float *dout, const float
     if ((rc = act_check(act, n, err)) || (rc = fc_train_need(dinp, "act", "dinp", err)) ||
         (rc = fc_train_need(dout, "act", "dout", err)) || (rc = fc_train_need(inp, "act", "inp", err)))
         return rc;
-    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
-    const fc_kernels *k = ws->k;
-#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
-    for (long t = 0; t < blocks; t++) {
-        size_t i0 = (size_t)t * FC_TRAIN_BLOCK, len = n - i0 < FC_TRAIN_BLOCK ? n - i0 : FC_TRAIN_BLOCK;
-        grad_block(k, act, inp + i0, dout + i0, dinp + i0, len);
-    }
+    act_job job = {ws->k, act, inp, dout, dinp};
+    fc_train_for_blocks(ws, n, backward_block, &job);
     return 0;
 }

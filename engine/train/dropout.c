@@ -12,6 +12,21 @@ static inline uint32_t keep_bits(uint64_t seed, size_t i) {
     return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
+typedef struct drop_job {
+    float *y;
+    const float *x;
+    uint64_t seed;
+    uint32_t threshold; /* keep when keep_bits >= threshold (p * 2^32) */
+    float scale;        /* 1 / (1 - p) */
+    int copy;           /* p == 0 */
+} drop_job;
+
+static void drop_block(void *ctx, size_t i0, size_t len) {
+    drop_job *j = ctx;
+    for (size_t i = i0; i < i0 + len; i++)
+        j->y[i] = j->copy ? j->x[i] : keep_bits(j->seed, i) >= j->threshold ? j->x[i] * j->scale : 0.0f;
+}
+
 /* y = x * keep / (1 - p) over n elements; both directions are this map. */
 static int dropout(fc_train_ws *ws, float *y, const float *x, size_t n, float p, uint64_t seed,
                    fc_error *err) {
@@ -20,15 +35,8 @@ static int dropout(fc_train_ws *ws, float *y, const float *x, size_t n, float p,
         (rc = fc_train_need(x, "dropout", "inp", err)))
         return rc;
     if (!(p >= 0.0f && p < 1.0f)) return fc_fail(err, FC_EINVAL, "dropout: p %g outside [0, 1)", p);
-    uint32_t threshold = (uint32_t)((double)p * 4294967296.0);
-    float scale = 1.0f / (1.0f - p);
-    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
-#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
-    for (long t = 0; t < blocks; t++) {
-        size_t i0 = (size_t)t * FC_TRAIN_BLOCK, i1 = i0 + FC_TRAIN_BLOCK < n ? i0 + FC_TRAIN_BLOCK : n;
-        for (size_t i = i0; i < i1; i++)
-            y[i] = p == 0.0f ? x[i] : keep_bits(seed, i) >= threshold ? x[i] * scale : 0.0f;
-    }
+    drop_job job = {y, x, seed, (uint32_t)((double)p * 4294967296.0), 1.0f / (1.0f - p), p == 0.0f};
+    fc_train_for_blocks(ws, n, drop_block, &job);
     return 0;
 }
 

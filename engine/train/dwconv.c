@@ -1,9 +1,10 @@
 /* Depthwise Conv2d (groups == C == OC, weight (C,1,kh,kw)), the half of fc_conv2d_forward/backward
  * that conv2d.c hands over. Forward: the engine's dwconv_planes kernel over tasks of (image, block
- * of channels), as the inference path runs it. Backward: one task per channel running every image
- * in order through the phase-plane kernel (dwgrad.h), generic or AVX2 by the workspace's kernel
- * table. Reproducibility: each output and each channel's gradients come from one task in a fixed
- * order: bitwise independent of the thread count (and the generic and AVX2 kernels agree bitwise).
+ * of channels), as the inference path runs it. Backward: tasks of FC_DWG_BLOCK channels, each
+ * streaming every image in order through the kernel of dwgrad.h (flat loops for same-size stride-1
+ * planes, phase planes otherwise), generic or AVX2 by the workspace's kernel table.
+ * Reproducibility: each output, and each channel's gradients, come from one task in a fixed order:
+ * bitwise independent of the thread count; the generic and AVX2 kernels agree bitwise.
  * Not here: im2col convolutions (conv2d.c). */
 #include <omp.h>
 #include <string.h>

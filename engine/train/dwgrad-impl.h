@@ -9,19 +9,6 @@
 
 #include "engine/train/dwgrad.h"
 
-/* Short rows (7, 14 floats) are copied by inline loops: a memcpy/memset call per row cost more than
- * the row, so the compiler must not turn these loops back into calls. */
-#pragma GCC optimize("no-tree-loop-distribute-patterns")
-static inline void dwg_copy(float *restrict d, const float *restrict s, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; i++) d[i] = s[i];
-}
-
-static inline void dwg_zero(float *d, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; i++) d[i] = 0.0f;
-}
-
 /* Valid range [*lo, *hi) of v < n with 0 <= v*s + x0 < lim. */
 static inline void dwg_range(int x0, int s, int lim, int n, int *lo, int *hi) {
     int a = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
@@ -31,7 +18,8 @@ static inline void dwg_range(int x0, int s, int lim, int n, int *lo, int *hi) {
     *lo = a, *hi = b;
 }
 
-/* The SH*SW phases of the padded plane src (H, W), zero outside the input and in the slack. */
+/* The SH*SW phases of the padded plane src (H, W): writes the positions inside the input only; the
+ * rest (padding, slack) is zero from dwg_zero_once and never written. */
 static void dwg_phases(const fc_dwgrad_geom *g, const float *restrict src, float *restrict ph) {
     for (int py = 0; py < g->SH; py++)
         for (int px = 0; px < g->SW; px++) {
@@ -40,32 +28,27 @@ static void dwg_phases(const fc_dwgrad_geom *g, const float *restrict src, float
             dwg_range(x0, g->SW, g->W, g->QW, &lo, &hi);
             int hp = px < g->PW ? (g->PW - 1 - px) / g->SW + 1 : 0; /* inside the padded extent */
             if (hi > hp) hi = hp;
-            if (lo > hi) lo = hi;
-            for (int u = 0; u < g->QH; u++) {
-                float *d = p + (size_t)u * g->QW;
+            for (int u = 0; u < g->QH && lo < hi; u++) {
                 int yy = u * g->SH + py, y = yy - g->PT;
-                if (yy >= g->PH || y < 0 || y >= g->H) {
-                    dwg_zero(d, g->QW);
-                    continue;
-                }
+                if (yy >= g->PH || y < 0 || y >= g->H) continue;
+                float *d = p + (size_t)u * g->QW;
                 const float *s = src + (size_t)y * g->W;
-                dwg_zero(d, lo);
-                if (g->SW == 1) dwg_copy(d + lo, s + lo + x0, hi - lo);
+                if (g->SW == 1) memcpy(d + lo, s + lo + x0, sizeof(float) * (hi - lo));
                 else
                     for (int v = lo; v < hi; v++) d[v] = s[v * g->SW + x0];
-                dwg_zero(d + hi, g->QW - hi);
             }
-            dwg_zero(p + (size_t)g->QH * g->QW, (int)(g->QS - (size_t)g->QH * g->QW));
         }
 }
 
-/* Dp (L) from the dout plane (OH, OW): rows of QW, zero past OW and after the last row. */
+/* Dp (L) from the dout plane (OH, OW): rows of QW; the columns past OW and the tail stay zero. */
 static void dwg_dp(const fc_dwgrad_geom *g, const float *restrict src, float *restrict dp) {
-    for (int oy = 0; oy < g->OH; oy++) {
-        dwg_copy(dp + (size_t)oy * g->QW, src + (size_t)oy * g->OW, g->OW);
-        dwg_zero(dp + (size_t)oy * g->QW + g->OW, g->QW - g->OW);
-    }
-    dwg_zero(dp + (size_t)g->OH * g->QW, g->L - g->OH * g->QW);
+    for (int oy = 0; oy < g->OH; oy++)
+        memcpy(dp + (size_t)oy * g->QW, src + (size_t)oy * g->OW, sizeof(float) * g->OW);
+}
+
+/* Zeroes the phases and Dp once per call: every plane then writes the same positions only. */
+static void dwg_zero_once(const fc_dwgrad_geom *g, float *scratch) {
+    memset(scratch, 0, sizeof(float) * (2 * g->QS * g->SH * g->SW + g->L));
 }
 
 /* Offset of tap (i, j) into the phase block: phase index * QS + row/column shift. */
@@ -98,7 +81,7 @@ static void dwg_dot(const fc_dwgrad_geom *g, const float *restrict dp, const flo
 /* dph (phases, zeroed here) = sum over taps of w[tap] * Dp at the tap's offset. */
 static void dwg_axpy(const fc_dwgrad_geom *g, const float *restrict dp, const float *w,
                      float *restrict dph) {
-    dwg_zero(dph, (int)(g->QS * g->SH * g->SW));
+    memset(dph, 0, sizeof(float) * g->QS * g->SH * g->SW);
     for (int i = 0; i < g->KH; i++)
         for (int j = 0; j < g->KW; j++) {
             float *d = dph + dwg_tap(g, i, j), wv = w[i * g->KW + j];
@@ -113,19 +96,22 @@ static void dwg_crop(const fc_dwgrad_geom *g, const float *restrict dph, float *
         float *d = dst + (size_t)y * g->W;
         int yy = y + g->PT;
         if (yy >= g->PH) {
-            dwg_zero(d, g->W);
+            memset(d, 0, sizeof(float) * g->W);
             continue;
         }
         const float *rows = dph + (size_t)(yy % g->SH * g->SW) * g->QS + (size_t)(yy / g->SH) * g->QW;
         int hi = g->PW - g->PL < g->W ? g->PW - g->PL : g->W; /* columns a tap reads: x < hi */
         if (hi < 0) hi = 0;
-        if (g->SW == 1) dwg_copy(d, rows + g->PL, hi);
-        else
-            for (int x = 0; x < hi; x++) {
-                int xx = x + g->PL;
-                d[x] = rows[(size_t)(xx % g->SW) * g->QS + xx / g->SW];
+        if (g->SW == 1) {
+            memcpy(d, rows + g->PL, sizeof(float) * hi);
+        } else { /* phase px holds the columns x with (x + PL) % SW == px: no division per element */
+            for (int px = 0; px < g->SW; px++) {
+                const float *r = rows + (size_t)px * g->QS;
+                int x = ((px - g->PL) % g->SW + g->SW) % g->SW, v = (x + g->PL) / g->SW;
+                for (; x < hi; x += g->SW, v++) d[x] = r[v];
             }
-        dwg_zero(d + hi, g->W - hi);
+        }
+        memset(d + hi, 0, sizeof(float) * (g->W - hi));
     }
 }
 
@@ -259,6 +245,7 @@ void DWG_NAME(const fc_dwgrad_geom *g, int c0, int c1, const float *inp, const f
     size_t per = (size_t)(kk + 1) * FC_DWG_LANES;
     memset(acc, 0, sizeof(float) * per * nc);
     if (g->same) dwg_zinit(g, scratch);
+    else dwg_zero_once(g, scratch);
     /* images outer, channels inner: the planes of a block are adjacent in memory, so each image's
      * block streams through once; every channel still adds its images in order */
     for (int n = 0; n < g->N; n++)

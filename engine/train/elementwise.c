@@ -1,10 +1,24 @@
 /* Add (same shape: the residual, and the sum of two gradients) and Mul with a per-plane scale (N,C,HW)
- * x (N,C) (squeeze-and-excitation), forward and backward. Loops vectorize; OpenMP over fixed blocks
- * or rows (omp simd: GCC's -O2 cost model leaves loops of unknown length scalar). Reproducibility: elementwise results are exact per element; dscale sums each plane in one
- * thread in a fixed order. Bitwise independent of the thread count. Not here: activations (act.c). */
+ * x (N,C) (squeeze-and-excitation), forward and backward. Loops vectorize (omp simd: GCC's -O2 cost
+ * model leaves loops of unknown length scalar); OpenMP over fixed blocks or rows.
+ * Reproducibility: elementwise results are exact per element; dscale sums each plane in one thread in
+ * a fixed order. Bitwise independent of the thread count. Not here: activations (act.c). */
 #include <string.h>
 
 #include "engine/train/internal.h"
+
+typedef struct add_job {
+    float *out;
+    const float *a, *b;
+} add_job;
+
+static void add_block(void *ctx, size_t i0, size_t len) {
+    add_job *j = ctx;
+    float *out = j->out + i0;
+    const float *a = j->a + i0, *b = j->b + i0;
+#pragma omp simd
+    for (size_t i = 0; i < len; i++) out[i] = a[i] + b[i];
+}
 
 int fc_add_forward(fc_train_ws *ws, float *out, const float *a, const float *b, size_t n,
                    fc_error *err) {
@@ -13,13 +27,8 @@ int fc_add_forward(fc_train_ws *ws, float *out, const float *a, const float *b, 
     if ((rc = fc_train_check_count("add", n, err)) || (rc = fc_train_need(out, "add", "out", err)) ||
         (rc = fc_train_need(a, "add", "a", err)) || (rc = fc_train_need(b, "add", "b", err)))
         return rc;
-    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
-#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
-    for (long t = 0; t < blocks; t++) {
-        size_t i0 = (size_t)t * FC_TRAIN_BLOCK, i1 = i0 + FC_TRAIN_BLOCK < n ? i0 + FC_TRAIN_BLOCK : n;
-#pragma omp simd
-        for (size_t i = i0; i < i1; i++) out[i] = a[i] + b[i];
-    }
+    add_job job = {out, a, b};
+    fc_train_for_blocks(ws, n, add_block, &job);
     return 0;
 }
 

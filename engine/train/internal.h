@@ -46,6 +46,11 @@ double fc_train_dot(const float *a, const float *b, size_t n);
  * OpenMP split; block boundaries depend on n only. */
 #define FC_TRAIN_BLOCK 16384
 
+/* Runs fn(ctx, i0, len) over the blocks [i0, i0 + len) of [0, n), in parallel on ws's threads
+ * (one thread below FC_TRAIN_SERIAL_WORK). fn must write only its block. */
+typedef void (*fc_train_block_fn)(void *ctx, size_t i0, size_t len);
+void fc_train_for_blocks(const fc_train_ws *ws, size_t n, fc_train_block_fn fn, void *ctx);
+
 /* The workspace scratch with at least floats, grown if needed (FC_ENOMEM). */
 static inline float *fc_train_scratch(fc_train_ws *ws, size_t floats, fc_error *err) {
     return fc_train_ws_reserve(ws, floats, err) ? NULL : ws->buf;

@@ -12,6 +12,24 @@
 
 static int finite_nonneg(float x) { return isfinite(x) && x >= 0.0f; }
 
+typedef struct sgd_job {
+    float *param, *mom;
+    const float *grad;
+    float lr, mu, wd;
+} sgd_job;
+
+static void sgd_block(void *ctx, size_t i0, size_t len) {
+    sgd_job *j = ctx;
+    float *param = j->param + i0, *mom = j->mom + i0, lr = j->lr, mu = j->mu, wd = j->wd;
+    const float *grad = j->grad + i0;
+#pragma omp simd
+    for (size_t i = 0; i < len; i++) {
+        float g = grad[i] + wd * param[i];
+        mom[i] = mu * mom[i] + g;
+        param[i] -= lr * mom[i];
+    }
+}
+
 int fc_sgd_step(fc_train_ws *ws, float *param, float *mom, const float *grad, size_t n,
                 const fc_sgd *opt, float lr_scale, fc_error *err) {
     // param, mom, grad are (n)
@@ -24,18 +42,8 @@ int fc_sgd_step(fc_train_ws *ws, float *param, float *mom, const float *grad, si
         !(opt->momentum >= 0.0f && opt->momentum < 1.0f))
         return fc_fail(err, FC_EINVAL, "sgd: lr %g, lr_scale %g, momentum %g, weight decay %g",
                        opt->lr, lr_scale, opt->momentum, opt->weight_decay);
-    float lr = opt->lr * lr_scale, mu = opt->momentum, wd = opt->weight_decay;
-    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
-#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
-    for (long t = 0; t < blocks; t++) {
-        size_t i0 = (size_t)t * FC_TRAIN_BLOCK, i1 = i0 + FC_TRAIN_BLOCK < n ? i0 + FC_TRAIN_BLOCK : n;
-#pragma omp simd
-        for (size_t i = i0; i < i1; i++) {
-            float g = grad[i] + wd * param[i];
-            mom[i] = mu * mom[i] + g;
-            param[i] -= lr * mom[i];
-        }
-    }
+    sgd_job job = {param, mom, grad, opt->lr * lr_scale, opt->momentum, opt->weight_decay};
+    fc_train_for_blocks(ws, n, sgd_block, &job);
     return 0;
 }
 
@@ -48,6 +56,18 @@ void fc_adamw_block_generic(float *param, float *m, float *v, const float *grad,
         param[i] = p - step * (mi / (sqrtf(vi) / bc2 + eps));
         m[i] = mi, v[i] = vi;
     }
+}
+
+typedef struct adamw_job {
+    float *param, *m, *v;
+    const float *grad;
+    const fc_adamw_consts *k;
+    void (*fn)(float *, float *, float *, const float *, size_t, const fc_adamw_consts *);
+} adamw_job;
+
+static void adamw_block(void *ctx, size_t i0, size_t len) {
+    adamw_job *j = ctx;
+    j->fn(j->param + i0, j->m + i0, j->v + i0, j->grad + i0, len, j->k);
 }
 
 int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float *grad, size_t n,
@@ -68,14 +88,8 @@ int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float
     fc_adamw_consts k = {opt->beta1, opt->beta2, opt->eps, 1.0f - lr * opt->weight_decay,
                          (float)(lr / (1.0 - pow(opt->beta1, (double)t))),
                          (float)sqrt(1.0 - pow(opt->beta2, (double)t))};
-    void (*block)(float *, float *, float *, const float *, size_t, const fc_adamw_consts *) =
-        fc_adamw_block_generic;
-    if (!strcmp(ws->k->name, "avx2") || !strcmp(ws->k->name, "avx512")) block = fc_adamw_block_avx2;
-    long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
-#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
-    for (long b = 0; b < blocks; b++) {
-        size_t i0 = (size_t)b * FC_TRAIN_BLOCK, i1 = i0 + FC_TRAIN_BLOCK < n ? i0 + FC_TRAIN_BLOCK : n;
-        block(param + i0, m + i0, v + i0, grad + i0, i1 - i0, &k);
-    }
+    int avx2 = !strcmp(ws->k->name, "avx2") || !strcmp(ws->k->name, "avx512");
+    adamw_job job = {param, m, v, grad, &k, avx2 ? fc_adamw_block_avx2 : fc_adamw_block_generic};
+    fc_train_for_blocks(ws, n, adamw_block, &job);
     return 0;
 }

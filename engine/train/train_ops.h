@@ -72,8 +72,9 @@ int fc_win2d_out(const fc_win2d *win, int H, int W, int *OH, int *OW, fc_error *
 /* ---- Conv2d (conv2d.c, depthwise in dwconv.c) ---------------------------------------------------- */
 
 /* inp is (N,C,H,W), weight is (OC,C/groups,kh,kw), bias is (OC) or NULL; out is (N,OC,OH,OW).
- * groups must divide C and OC. groups == C == OC is the depthwise path (direct loops over planes,
- * SIMD kernels); every other case runs im2col + matrix products over chunks of images. */
+ * groups must divide C and OC. groups == C == OC is the depthwise path (direct loops over planes:
+ * the engine's depthwise kernel forward, vectorized loops backward); every other case runs im2col
+ * and fc_matmul products over chunks of images (sized from the shapes alone). */
 typedef struct fc_conv2d {
     int C, OC, groups;
     fc_win2d win;

@@ -114,6 +114,8 @@ static const conv_case CONVS[] = {
     {"depthwise 3x2 dilation 2, stride (1,2), asymmetric pads", 2, 3, 7, 8, 3, 3,
      WIN(3, 2, 1, 2, 2, 2, 0, 2, 1, 0), 1},
     {"depthwise to a 1x1 plane", 3, 2, 3, 3, 2, 2, WIN(3, 3, 1, 1, 1, 1, 0, 0, 0, 0), 1},
+    {"depthwise same size, dilation 2, asymmetric pads", 2, 3, 6, 7, 3, 3, WIN(3, 3, 1, 1, 2, 2, 1, 3, 3, 1), 1},
+    {"depthwise same size, 1x2 kernel", 3, 2, 5, 4, 2, 2, WIN(1, 2, 1, 1, 1, 1, 0, 1, 0, 0), 0},
     {"depthwise pad larger than the kernel", 1, 2, 4, 3, 2, 2, WIN(3, 3, 3, 2, 1, 1, 4, 3, 0, 1), 1},
     {"channel multiplier 2 (im2col)", 2, 3, 6, 6, 6, 3, WIN(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1},
 };
@@ -287,28 +289,36 @@ static void depthwise_generic_vs_avx2(void) {
     }
 }
 
-/* A second step at the same shapes grows nothing (no allocation inside a training loop). */
+/* A second step at the same shapes grows nothing (no allocation inside a training loop), for the
+ * im2col path and both depthwise paths, after one reserve of the largest fc_conv2d_ws_floats. */
 static void workspace_stable(void) {
-    const conv_case *cc = &CONVS[2];
-    conv_data d;
-    conv_data_init(&d, cc);
-    float *di = zeros(d.ni), *dw = zeros(d.nw);
+    const conv_case *cases[] = {&CONVS[2], &CONVS[8], &CONVS[9]}; /* 3x3 s2, depthwise s1 and s2 */
     fc_train_ws ws;
     fc_train_ws_init(&ws, 2);
-    fc_conv2d cv = {cc->C, cc->OC, cc->groups, cc->w};
-    size_t need = fc_conv2d_ws_floats(&ws, &cv, cc->N, cc->H, cc->W);
-    fc_error err;
-    CHECK(need > 0 && fc_train_ws_reserve(&ws, need, &err) == 0, "reserve %zu floats", need);
-    float *buf = ws.buf, *pa = NULL, *pb = NULL;
-    for (int step = 0; step < 2; step++) {
-        int rc = conv_run(&ws, cc, d.inp, d.weight, d.bias, d.R, d.out, di, dw, NULL);
-        CHECK(rc == 0, "step %d failed", step);
-        if (step == 0) pa = ws.mm.pa, pb = ws.mm.pb;
+    size_t need = 0;
+    for (int t = 0; t < 3; t++) {
+        fc_conv2d cv = {cases[t]->C, cases[t]->OC, cases[t]->groups, cases[t]->w};
+        size_t f = fc_conv2d_ws_floats(&ws, &cv, cases[t]->N, cases[t]->H, cases[t]->W);
+        CHECK(f > 0, "%s: no workspace size", cases[t]->name);
+        need = f > need ? f : need;
     }
-    CHECK(ws.buf == buf && ws.mm.pa == pa && ws.mm.pb == pb, "the workspace grew in the second step");
+    fc_error err;
+    CHECK(fc_train_ws_reserve(&ws, need, &err) == 0, "reserve %zu floats", need);
+    float *buf = ws.buf, *pa = NULL, *pb = NULL;
+    for (int step = 0; step < 2; step++)
+        for (int t = 0; t < 3; t++) {
+            conv_data d;
+            conv_data_init(&d, cases[t]);
+            float *di = zeros(d.ni), *dw = zeros(d.nw);
+            CHECK(conv_run(&ws, cases[t], d.inp, d.weight, d.bias, d.R, d.out, di, dw, NULL) == 0, "%s failed",
+                  cases[t]->name);
+            if (step == 0 && t == 2) pa = ws.mm.pa, pb = ws.mm.pb;
+            free(di), free(dw);
+            conv_data_free(&d);
+        }
+    CHECK(ws.buf == buf, "the scratch grew past the reserved size");
+    CHECK(ws.mm.pa == pa && ws.mm.pb == pb, "the product buffers grew in the second step");
     fc_train_ws_free(&ws);
-    free(di), free(dw);
-    conv_data_free(&d);
 }
 
 static void conv_errors(void) {
