@@ -5,7 +5,8 @@
  *   dW_g (OCg, Kg) = dout_g (OCg, J) x col^T      (dout_g gathered from NCHW)
  *   dcol (Kg, J)   = W_g^T (Kg, OCg) x dout_g     (added back into dinp by col2im)
  * One product per chunk packs the weights once and gets full-width tiles: per-image products on 7x7
- * maps ran at half the speed. Depthwise convolutions (groups == C == OC) run in dwconv.c.
+ * maps ran at half the speed. A tap of a stride-1 convolution with OW == W is one shifted copy of the
+ * plane (the columns it wraps zeroed). Depthwise convolutions (groups == C == OC) run in dwconv.c.
  * Reproducibility: the chunk size depends on the shapes only; every output and dW element of a chunk
  * is one fc_matmul element (thread-independent), chunks of dW are added in order; dbias sums each
  * channel in one thread in (image, pixel) order. Bitwise independent of the thread count. */

@@ -85,8 +85,7 @@ int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *db
     size_t per = fc_dwgrad_scratch(&g);
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
-    fc_dwgrad_fn fn = fc_dwgrad_block_generic;
-    if (!strcmp(ws->k->name, "avx2") || !strcmp(ws->k->name, "avx512")) fn = fc_dwgrad_block_avx2;
+    fc_dwgrad_fn fn = fc_train_use_avx2(ws) ? fc_dwgrad_block_avx2 : fc_dwgrad_block_generic;
     int blocks = (C + FC_DWG_BLOCK - 1) / FC_DWG_BLOCK;
 #pragma omp parallel num_threads(threads)
     {

@@ -1,11 +1,13 @@
-/* Helpers shared by the training ops (the files of engine/train): argument checks, the thread count of a
- * loop, the workspace scratch, a fixed-order sum, and the depthwise half of Conv2d (dwconv.c) that
- * conv2d.c dispatches to. Internal to engine/train; the API is train_ops.h. Not here: any op. */
+/* Helpers shared by the training ops (the files of engine/train): argument checks, the thread count
+ * of a loop, the workspace scratch, fixed-order sums, the elementwise block runner, the ISA choice,
+ * and the depthwise half of Conv2d (dwconv.c) that conv2d.c dispatches to. Internal to engine/train;
+ * the API is train_ops.h. Not here: any op. */
 #ifndef FC_TRAIN_INTERNAL_H
 #define FC_TRAIN_INTERNAL_H
 
 #include <limits.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "engine/train/train_ops.h"
 
@@ -50,6 +52,12 @@ double fc_train_dot(const float *a, const float *b, size_t n);
  * (one thread below FC_TRAIN_SERIAL_WORK). fn must write only its block. */
 typedef void (*fc_train_block_fn)(void *ctx, size_t i0, size_t len);
 void fc_train_for_blocks(const fc_train_ws *ws, size_t n, fc_train_block_fn fn, void *ctx);
+
+/* Whether the AVX2 twins (dwgrad-avx2.c, optim-avx2.c) may run: the workspace's kernel table is a
+ * SIMD one (avx2 or avx512, both checked against the CPU; a test may pick the scalar table). */
+static inline int fc_train_use_avx2(const fc_train_ws *ws) {
+    return strcmp(ws->k->name, "scalar") != 0;
+}
 
 /* The workspace scratch with at least floats, grown if needed (FC_ENOMEM). */
 static inline float *fc_train_scratch(fc_train_ws *ws, size_t floats, fc_error *err) {

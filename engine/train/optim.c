@@ -5,7 +5,6 @@
  * Reproducibility: exact per element, independent of the thread count. Not here: learning-rate
  * schedules, gradient clipping (the trainer's). */
 #include <math.h>
-#include <string.h>
 
 #include "engine/train/internal.h"
 #include "engine/train/optim.h"
@@ -88,8 +87,8 @@ int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float
     fc_adamw_consts k = {opt->beta1, opt->beta2, opt->eps, 1.0f - lr * opt->weight_decay,
                          (float)(lr / (1.0 - pow(opt->beta1, (double)t))),
                          (float)sqrt(1.0 - pow(opt->beta2, (double)t))};
-    int avx2 = !strcmp(ws->k->name, "avx2") || !strcmp(ws->k->name, "avx512");
-    adamw_job job = {param, m, v, grad, &k, avx2 ? fc_adamw_block_avx2 : fc_adamw_block_generic};
+    adamw_job job = {param, m, v, grad, &k,
+                     fc_train_use_avx2(ws) ? fc_adamw_block_avx2 : fc_adamw_block_generic};
     fc_train_for_blocks(ws, n, adamw_block, &job);
     return 0;
 }

@@ -38,7 +38,8 @@
 typedef struct fc_train_ws {
     int threads;      /* OpenMP threads of every op (>= 1) */
     fc_matmul mm;     /* matrix products (packing buffers grow on demand) */
-    const fc_kernels *k; /* kernel table (depthwise planes, activations): fc_kernels_best() */
+    const fc_kernels *k; /* kernel table: fc_kernels_best(); depthwise forward and activations run
+                            its kernels, and the AVX2 twins run unless it is the scalar one */
     float *buf;       /* scratch, 64-byte aligned */
     size_t cap;       /* its size in floats */
     size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (col + output block);
