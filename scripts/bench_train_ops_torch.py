@@ -64,12 +64,13 @@ def timed(fn):
 
 
 def make(op):
+    """(forward without a graph, forward with it, forward + backward) of op; adamw: (step, None, None)."""
     name, kind, count, C, OC, g, H, k, s, first = op
     if kind == "adamw":
         p = nn.Parameter(torch.randn(C))
         p.grad = torch.randn(C)
         opt = torch.optim.AdamW([p], lr=1e-3)
-        return (lambda: opt.step()), (lambda: None)
+        return opt.step, None, None
     x = torch.randn(N, C, H, H) if kind != "linear" else torch.randn(N, C)
     x.requires_grad_(not first)
     if kind == "conv":
@@ -90,18 +91,16 @@ def make(op):
         lin = nn.Linear(C, OC)
         t = torch.zeros(N, dtype=torch.long)
         f = lambda: F.cross_entropy(lin(x), t)
-    state = {}
 
     def fwd():
         with torch.no_grad():
             f()
 
-    def bwd():  # the forward with the graph, then the backward (the backward's time is the difference)
+    def fwdbwd():
         y = f()
         y.backward(torch.ones_like(y) if y.dim() else None)
 
-    state["fwd_graph"] = lambda: f()
-    return fwd, bwd, state
+    return fwd, f, fwdbwd
 
 
 def main():
@@ -109,19 +108,17 @@ def main():
           f"{'CPU time' if CPU else 'wall clock'} (median of 9 runs [best])")
     total = 0.0
     for op in OPS:
-        made = make(op)
-        if len(made) == 2:
-            f, fb = timed(made[0])
+        fwd, fwd_graph, fwdbwd = make(op)
+        f, fb = timed(fwd)
+        if fwd_graph is None:
             print(f"{op[0]:36s} x{op[2]}  forward {f:8.3f} ms [{fb:8.3f}]  backward    0.000 ms")
             total += op[2] * f
             continue
-        fwd, fwdbwd, state = made
-        f, fb = timed(fwd)
-        g, gb = timed(state["fwd_graph"])
-        fb_all, fb_best = timed(fwdbwd)
-        b = max(fb_all - g, 0.0)
+        g, _ = timed(fwd_graph)
+        both, _ = timed(fwdbwd)
+        b = max(both - g, 0.0)  # the backward alone: forward+backward minus the forward with its graph
         print(f"{op[0]:36s} x{op[2]}  forward {f:8.3f} ms [{fb:8.3f}]  backward {b:8.3f} ms "
-              f"(forward+backward {fb_all:.3f})")
+              f"(forward+backward {both:.3f})")
         total += op[2] * (g + b)
     print(f"top of MobileNetV2 from the 14x14 cut, one step (sum of the ops above): {total:.2f} ms = "
           f"{N / total * 1e3:.1f} images/s")

@@ -34,7 +34,10 @@ static void geom_of(fc_dwgrad_geom *g, int N, int C, int H, int W, int OH, int O
 
 size_t fc_dwgrad_scratch(const fc_dwgrad_geom *g) {
     size_t planes = g->same ? g->ZS * g->KW : 2 * g->QS * g->SH * g->SW + g->L;
-    return planes + (size_t)FC_DWG_BLOCK * (g->KH * g->KW + 1) * FC_DWG_LANES;
+    size_t floats = planes + (size_t)FC_DWG_BLOCK * (g->KH * g->KW + 1) * FC_DWG_LANES;
+    /* whole cache lines: one thread's accumulators next to another's planes in a shared line made
+     * two threads slower than one */
+    return (floats + 15) / 16 * 16;
 }
 
 /* Forward scratch: a zero bias when there is none. Backward: a kernel scratch per thread. */

@@ -7,8 +7,9 @@
  * Tolerances (relative to the largest reference magnitude of the tensor):
  *   vs reference: 2e-5 forward, 1e-4 backward (float sums vs double);
  *   finite differences: central, h = 1e-2 (1e-3 for BatchNorm, cross-entropy and the smooth
- *   activations), loss = sum(out * R) accumulated in double, tolerance 1e-2 (conv, linear and the
- *   other piecewise-linear ops are exact up to float rounding; the rest carry O(h^2) terms).
+ *   activations), loss = sum(out * R) accumulated in double, tolerance 5e-3 (conv, linear and the
+ *   other piecewise-linear ops are exact up to float rounding; the rest carry O(h^2) terms; the
+ *   largest error seen over the 89 checks was 8e-4, BatchNorm's dinp).
  * Not here: speed (bench/bench_train_ops.c). */
 #include <math.h>
 #include <stdint.h>
@@ -23,7 +24,7 @@
 
 #define TOL_FWD 2e-5
 #define TOL_BWD 1e-4
-#define TOL_FD 1e-2
+#define TOL_FD 5e-3
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
