@@ -12,7 +12,7 @@ ONNX_PROTO = /usr/include/onnx/onnx.proto
 GEN_C = $(BUILD)/gen/onnx/onnx.pb-c.c
 GEN_H = $(BUILD)/gen/onnx/onnx.pb-c.h
 
-LIB_SRC = $(wildcard core/*.c engine/*.c engine/onnx/*.c engine/ops/*.c engine/kernels/*.c store/*.c \
+LIB_SRC = $(wildcard core/*.c engine/*.c engine/onnx/*.c engine/ops/*.c engine/kernels/*.c engine/train/*.c store/*.c \
 	extract/*.c classify/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
 CLI_SRC = $(wildcard cli/*.c)
@@ -53,6 +53,7 @@ $(BUILD)/engine/kernels/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
 $(BUILD)/engine/kernels/%-avx512.o: ISA_FLAGS = $(ISA_AVX512)
 $(BUILD)/engine/kernels/%-avx512bf16.o: ISA_FLAGS = $(ISA_AVX512BF16)
 $(BUILD)/extract/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
+$(BUILD)/engine/train/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a | $(GEN_H)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,312 @@
+/* Conv2d forward and backward (one group and grouped) as matrix products over chunks of images:
+ * im2col writes col (Kg, J) for a chunk (J = images x OH*OW; image b owns columns [b*OHW, (b+1)*OHW),
+ * Kg = C/groups*kh*kw), then on fc_matmul per group g
+ *   out_g (OCg, J) = W_g (OCg, Kg) x col          (scattered into NCHW with the bias)
+ *   dW_g (OCg, Kg) = dout_g (OCg, J) x col^T      (dout_g gathered from NCHW)
+ *   dcol (Kg, J)   = W_g^T (Kg, OCg) x dout_g     (added back into dinp by col2im)
+ * One product per chunk packs the weights once and gets full-width tiles: per-image products on 7x7
+ * maps ran at half the speed. A tap of a stride-1 convolution with OW == W is one shifted copy of the
+ * plane (the columns it wraps zeroed). Depthwise convolutions (groups == C == OC) run in dwconv.c.
+ * Reproducibility: the chunk size depends on the shapes only; every output and dW element of a chunk
+ * is one fc_matmul element (thread-independent), chunks of dW are added in order; dbias sums each
+ * channel in one thread in (image, pixel) order. Bitwise independent of the thread count. */
+#include <string.h>
+
+#include "engine/train/internal.h"
+
+#define CHUNK_FLOATS ((size_t)1 << 23) /* largest col + out/dout block of one chunk: 32 MiB */
+#define MATMUL_THREADED 67108864.0     /* fc_matmul runs products of 2^26 multiply-adds or more on
+                                          all its threads (matmul.h) */
+
+typedef struct geom {
+    int N, C, H, W, OC, G, Cg, OCg, OH, OW, OHW, Kg;
+    int nb, chunks; /* images per chunk (the last may have fewer), chunks */
+    int plain;      /* 1x1 kernel, stride 1, no padding: a col row is an input plane */
+    fc_win2d w;
+} geom;
+
+static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t chunk,
+                     fc_error *err) {
+    if (cv->C < 1 || cv->OC < 1 || cv->groups < 1)
+        return fc_fail(err, FC_EINVAL, "conv2d: C %d, OC %d and groups %d must be >= 1", cv->C,
+                       cv->OC, cv->groups);
+    if (cv->C % cv->groups || cv->OC % cv->groups)
+        return fc_fail(err, FC_ESHAPE, "conv2d: groups %d do not divide C %d and OC %d", cv->groups,
+                       cv->C, cv->OC);
+    const fc_win2d *w = &cv->win;
+    int OH, OW, rc = fc_train_window("conv2d", w, H, W, &OH, &OW, err);
+    if (rc) return rc;
+    int in[] = {N, cv->C, H, W}, out[] = {N, cv->OC, OH, OW};
+    int wt[] = {cv->OC, cv->C / cv->groups, w->kh, w->kw};
+    if ((rc = fc_train_check_sizes("conv2d", 4, in, err)) ||
+        (rc = fc_train_check_sizes("conv2d", 4, out, err)) ||
+        (rc = fc_train_check_sizes("conv2d", 4, wt, err)))
+        return rc;
+    *g = (geom){.N = N, .C = cv->C, .H = H, .W = W, .OC = cv->OC, .G = cv->groups,
+                .Cg = cv->C / cv->groups, .OCg = cv->OC / cv->groups, .OH = OH, .OW = OW,
+                .OHW = OH * OW, .Kg = cv->C / cv->groups * w->kh * w->kw, .w = *w};
+    g->plain = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl &&
+               !w->pb && !w->pr;
+    /* Images per chunk: enough for products above fc_matmul's one-thread floor (2^26 multiply-adds)
+     * and for some 1024 columns (7x7 maps: few partial tiles, the weights packed once per chunk),
+     * no more, so that col and the output block stay near the caches (larger chunks ran slower),
+     * and never over the chunk budget. Depends on the shapes only (dW's rounding follows it). */
+    size_t per = ((size_t)g->Kg + g->OCg) * g->OHW; /* floats of one image in a chunk */
+    double macs = (double)g->OCg * g->Kg * g->OHW;  /* of one image in one product */
+    size_t nb = (size_t)(MATMUL_THREADED / macs) + 1, cols = (1024 + g->OHW - 1) / g->OHW;
+    size_t cap = (chunk ? chunk : CHUNK_FLOATS) / per;
+    if (nb < cols) nb = cols;
+    if (nb > cap) nb = cap;
+    if (nb < 1) nb = 1;
+    if (nb > (size_t)N) nb = N;
+    g->chunks = (int)((N + nb - 1) / nb);
+    g->nb = (N + g->chunks - 1) / g->chunks; /* chunks of even size */
+    if ((size_t)g->nb * g->OHW >= INT_MAX) return fc_fail(err, FC_ELIMIT, "conv2d: chunk too large");
+    return 0;
+}
+
+static int depthwise(const geom *g) { return g->G == g->C && g->G == g->OC; }
+
+/* Scratch: col, the out/dout block and, with several chunks, a dW block to add. */
+static size_t ws_floats(const geom *g) {
+    size_t J = (size_t)g->nb * g->OHW;
+    return ((size_t)g->Kg + g->OCg) * J + (g->chunks > 1 ? (size_t)g->OCg * g->Kg : 0);
+}
+
+size_t fc_conv2d_ws_floats(const fc_train_ws *ws, const fc_conv2d *cv, int N, int H, int W) {
+    geom g;
+    if (geom_init(&g, cv, N, H, W, ws->conv_chunk, NULL)) return 0;
+    if (depthwise(&g)) return fc_train_dw_ws_floats(g.C, H, W, g.OH, g.OW, &g.w, ws->threads);
+    return ws_floats(&g);
+}
+
+/* Output columns [*lo, *hi) whose tap column ox*sw + x0 lies inside [0, W). */
+static void tap_cols(int x0, int sw, int W, int OW, int *lo, int *hi) {
+    int a = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw;
+    int b = W - 1 - x0 < 0 ? 0 : (W - 1 - x0) / sw + 1;
+    if (b > OW) b = OW;
+    if (a > b) a = b;
+    *lo = a, *hi = b;
+}
+
+/* Stride 1 and OW == W: a tap is the input plane shifted by off = (i*dh - pt)*W + sx (sx = j*dw - pl)
+ * floats, except where the shift wraps a row's ends into its neighbour: columns [W - sx, W) for
+ * sx > 0, [0, -sx) for sx < 0. *t0, *t1: the tap positions whose source lies inside the plane. */
+static int flat_tap(const geom *g, int i, int j, ptrdiff_t *off, int *t0, int *t1, int *c0, int *c1) {
+    const fc_win2d *w = &g->w;
+    if (w->sh != 1 || w->sw != 1 || g->OW != g->W) return 0;
+    int sx = j * w->dw - w->pl;
+    *off = (ptrdiff_t)(i * w->dh - w->pt) * g->W + sx;
+    ptrdiff_t a = -*off > 0 ? -*off : 0, b = (ptrdiff_t)g->H * g->W - *off;
+    if (b > g->OHW) b = g->OHW;
+    if (a > b) a = b;
+    *t0 = (int)a, *t1 = (int)b;
+    *c0 = sx > 0 ? g->W - sx : 0, *c1 = sx > 0 ? g->W : -sx;
+    if (*c0 < 0) *c0 = 0;
+    if (*c1 > g->W) *c1 = g->W;
+    return 1;
+}
+
+/* dst (OH, OW) = tap (i, j) of plane src (H, W): src[oy*sh - pt + i*dh, ox*sw - pl + j*dw], 0 in
+ * the padding: one shifted copy on the flat path, else row by row. */
+static void gather_tap(const geom *g, int i, int j, const float *src, float *dst) {
+    const fc_win2d *w = &g->w;
+    ptrdiff_t off;
+    int t0, t1, c0, c1;
+    if (g->plain) {
+        memcpy(dst, src, sizeof(float) * g->OHW);
+    } else if (flat_tap(g, i, j, &off, &t0, &t1, &c0, &c1)) {
+        memset(dst, 0, sizeof(float) * t0);
+        memcpy(dst + t0, src + t0 + off, sizeof(float) * (t1 - t0));
+        memset(dst + t1, 0, sizeof(float) * (g->OHW - t1));
+        for (int oy = 0; oy < g->OH && c1 > c0; oy++)
+            for (int c = c0; c < c1; c++) dst[(size_t)oy * g->W + c] = 0.0f;
+    } else {
+        int x0 = j * w->dw - w->pl, lo, hi;
+        tap_cols(x0, w->sw, g->W, g->OW, &lo, &hi);
+        for (int oy = 0; oy < g->OH; oy++) {
+            float *d = dst + (size_t)oy * g->OW;
+            int y = oy * w->sh - w->pt + i * w->dh;
+            if (y < 0 || y >= g->H) {
+                memset(d, 0, sizeof(float) * g->OW);
+                continue;
+            }
+            const float *s = src + (size_t)y * g->W;
+            memset(d, 0, sizeof(float) * lo);
+            if (w->sw == 1) memcpy(d + lo, s + lo + x0, sizeof(float) * (hi - lo));
+            else
+                for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * w->sw + x0];
+            memset(d + hi, 0, sizeof(float) * (g->OW - hi));
+        }
+    }
+}
+
+/* The adjoint of gather_tap: plane dst (H, W) += src (OH, OW) at the tap's positions. On the flat
+ * path the wrapped columns of src (scratch) are zeroed first, then one shifted add. */
+static void scatter_tap(const geom *g, int i, int j, float *src, float *dst) {
+    const fc_win2d *w = &g->w;
+    ptrdiff_t off;
+    int t0, t1, c0, c1;
+    if (flat_tap(g, i, j, &off, &t0, &t1, &c0, &c1)) {
+        for (int oy = 0; oy < g->OH && c1 > c0; oy++)
+            for (int c = c0; c < c1; c++) src[(size_t)oy * g->W + c] = 0.0f;
+#pragma omp simd
+        for (int t = t0; t < t1; t++) dst[t + off] += src[t];
+        return;
+    }
+    int x0 = j * w->dw - w->pl, lo, hi;
+    tap_cols(x0, w->sw, g->W, g->OW, &lo, &hi);
+    for (int oy = 0; oy < g->OH; oy++) {
+        int y = oy * w->sh - w->pt + i * w->dh;
+        if (y < 0 || y >= g->H) continue;
+        float *d = dst + (size_t)y * g->W;
+        const float *s = src + (size_t)oy * g->OW;
+        for (int ox = lo; ox < hi; ox++) d[ox * w->sw + x0] += s[ox];
+    }
+}
+
+/* col (Kg, nb*OHW) of images [n0, n0+nb), group grp: row (c, i, j), image b's columns hold tap (i, j)
+ * of input channel grp*Cg + c. */
+static void im2col(fc_train_ws *ws, const geom *g, const float *inp, int n0, int nb, int grp,
+                   float *col) {
+    int kk = g->w.kh * g->w.kw, rows = nb * g->Kg;
+    size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
+#pragma omp parallel for num_threads(fc_train_threads(ws, J * g->Kg)) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int b = r / g->Kg, kg = r % g->Kg, c = kg / kk, i = kg % kk / g->w.kw, j = kg % g->w.kw;
+        const float *src = inp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
+        gather_tap(g, i, j, src, col + kg * J + (size_t)b * g->OHW);
+    }
+}
+
+/* dinp planes of images [n0, n0+nb), group grp = the sum of their taps in dcol (layout of im2col;
+ * dcol is scratch: the flat path zeroes its wrapped entries). */
+static void col2im(fc_train_ws *ws, const geom *g, float *dcol, int n0, int nb, int grp,
+                   float *dinp) {
+    int planes = nb * g->Cg;
+    size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
+#pragma omp parallel for num_threads(fc_train_threads(ws, J * g->Kg)) schedule(static)
+    for (int p = 0; p < planes; p++) {
+        int b = p / g->Cg, c = p % g->Cg;
+        float *dst = dinp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
+        float *src = dcol + (size_t)c * g->w.kh * g->w.kw * J + (size_t)b * g->OHW;
+        if (g->plain) {
+            memcpy(dst, src, sizeof(float) * plane);
+            continue;
+        }
+        memset(dst, 0, sizeof(float) * plane);
+        for (int i = 0; i < g->w.kh; i++)
+            for (int j = 0; j < g->w.kw; j++)
+                scatter_tap(g, i, j, src + (size_t)(i * g->w.kw + j) * J, dst);
+    }
+}
+
+/* Moves group grp of images [n0, n0+nb) between NCHW (N,OC,OH,OW) and the chunk block blk (OCg,
+ * nb*OHW): with dst set, blk goes to dst adding bias (OC, or NULL); else src goes to blk. */
+static void move_block(fc_train_ws *ws, const geom *g, int n0, int nb, int grp, float *blk,
+                       const float *src, float *dst, const float *bias) {
+    int rows = nb * g->OCg;
+    size_t J = (size_t)nb * g->OHW;
+#pragma omp parallel for num_threads(fc_train_threads(ws, J * g->OCg)) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int b = r / g->OCg, oc = r % g->OCg;
+        float *t = blk + oc * J + (size_t)b * g->OHW;
+        size_t at = ((size_t)(n0 + b) * g->OC + (size_t)grp * g->OCg + oc) * g->OHW;
+        if (!dst) {
+            memcpy(t, src + at, sizeof(float) * g->OHW);
+        } else if (!bias) {
+            memcpy(dst + at, t, sizeof(float) * g->OHW);
+        } else {
+            float bv = bias[grp * g->OCg + oc], *x = dst + at;
+#pragma omp simd
+            for (int p = 0; p < g->OHW; p++) x[p] = t[p] + bv;
+        }
+    }
+}
+
+int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
+                      const float *bias, int N, int H, int W, const fc_conv2d *cv, fc_error *err) {
+    // inp is (N,C,H,W), weight is (OC,C/g,kh,kw), bias is (OC); out will be (N,OC,OH,OW)
+    geom g;
+    int rc = geom_init(&g, cv, N, H, W, ws->conv_chunk, err);
+    if (rc || (rc = fc_train_need(out, "conv2d", "out", err)) ||
+        (rc = fc_train_need(inp, "conv2d", "inp", err)) ||
+        (rc = fc_train_need(weight, "conv2d", "weight", err)))
+        return rc;
+    if (depthwise(&g))
+        return fc_train_dw_forward(ws, out, inp, weight, bias, N, g.C, H, W, g.OH, g.OW, &g.w, err);
+    float *col = fc_train_scratch(ws, ws_floats(&g), err);
+    if (!col) return FC_ENOMEM;
+    for (int n0 = 0; n0 < N; n0 += g.nb) {
+        int nb = N - n0 < g.nb ? N - n0 : g.nb, J = nb * g.OHW;
+        float *blk = col + (size_t)g.Kg * J;
+        for (int grp = 0; grp < g.G; grp++) {
+            im2col(ws, &g, inp, n0, nb, grp, col);
+            rc = fc_matmul_run(&ws->mm, g.OCg, J, g.Kg, weight + (size_t)grp * g.OCg * g.Kg, g.Kg, 1,
+                               col, J, 1, blk, J, 1, err);
+            if (rc) return rc;
+            move_block(ws, &g, n0, nb, grp, blk, NULL, out, bias);
+        }
+    }
+    return 0;
+}
+
+/* dbias[oc] = sum over images and pixels of dout[n, oc] (image order, fixed). */
+static void bias_grad(fc_train_ws *ws, const float *dout, int N, int OC, int OHW, float *dbias) {
+#pragma omp parallel for num_threads(fc_train_threads(ws, (size_t)N * OC * OHW)) schedule(static)
+    for (int oc = 0; oc < OC; oc++) {
+        double s = 0;
+        for (int n = 0; n < N; n++) s += fc_train_sum(dout + ((size_t)n * OC + oc) * OHW, OHW);
+        dbias[oc] = (float)s;
+    }
+}
+
+/* One chunk and group of the backward: dW_g (written when first, else added) and dinp. */
+static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dweight,
+                          const float *dout, const float *inp, const float *weight, int n0, int grp,
+                          fc_error *err) {
+    int nb = g->N - n0 < g->nb ? g->N - n0 : g->nb, J = nb * g->OHW, rc;
+    float *col = ws->buf, *blk = col + (size_t)g->Kg * J, *tmp = blk + (size_t)g->OCg * J;
+    size_t wsize = (size_t)g->OCg * g->Kg;
+    move_block(ws, g, n0, nb, grp, blk, dout, NULL, NULL);
+    if (dweight) {
+        float *dw = dweight + (size_t)grp * wsize, *dst = n0 ? tmp : dw;
+        im2col(ws, g, inp, n0, nb, grp, col);
+        if ((rc = fc_matmul_run(&ws->mm, g->OCg, g->Kg, J, blk, J, 1, col, 1, J, dst, g->Kg, 1, err)))
+            return rc;
+        if (n0) {
+#pragma omp parallel for simd num_threads(fc_train_threads(ws, wsize)) schedule(static)
+            for (size_t i = 0; i < wsize; i++) dw[i] += tmp[i];
+        }
+    }
+    if (dinp) {
+        const float *wg = weight + (size_t)grp * wsize;
+        if ((rc = fc_matmul_run(&ws->mm, g->Kg, J, g->OCg, wg, 1, g->Kg, blk, J, 1, col, J, 1, err)))
+            return rc;
+        col2im(ws, g, col, n0, nb, grp, dinp);
+    }
+    return 0;
+}
+
+int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias, const float *dout,
+                       const float *inp, const float *weight, int N, int H, int W,
+                       const fc_conv2d *cv, fc_error *err) {
+    // dout is (N,OC,OH,OW); dinp will be (N,C,H,W), dweight (OC,C/g,kh,kw), dbias (OC)
+    geom g;
+    int rc = geom_init(&g, cv, N, H, W, ws->conv_chunk, err);
+    if (rc || (rc = fc_train_need(dout, "conv2d", "dout", err))) return rc;
+    if ((dweight && (rc = fc_train_need(inp, "conv2d", "inp", err))) ||
+        (dinp && (rc = fc_train_need(weight, "conv2d", "weight", err))))
+        return rc;
+    if (depthwise(&g))
+        return fc_train_dw_backward(ws, dinp, dweight, dbias, dout, inp, weight, N, g.C, H, W, g.OH,
+                                    g.OW, &g.w, err);
+    if (dbias) bias_grad(ws, dout, N, g.OC, g.OHW, dbias);
+    if (!dinp && !dweight) return 0;
+    if (!fc_train_scratch(ws, ws_floats(&g), err)) return FC_ENOMEM;
+    for (int n0 = 0; n0 < N; n0 += g.nb)
+        for (int grp = 0; grp < g.G; grp++)
+            if ((rc = backward_block(ws, &g, dinp, dweight, dout, inp, weight, n0, grp, err)))
+                return rc;
+    return 0;
+}
