@@ -6,7 +6,9 @@
  *  - matmul.h       float32 matrix products on the packed GEMM kernels (fc_matmul)
  *  - kernels/peak.h measured fp32 peak of the machine (bench)
  *  - onnx/onnx_io.h ONNX protobuf read and write (onnx/onnx.pb-c.h: the generated schema); the
- *                   import into the engine's graph (onnx/onnx_import.h) is internal */
+ *                   import into the engine's graph (onnx/onnx_import.h) is internal
+ *  - train/train_ops.h  forward/backward pairs and optimizer steps for training (fine-tuning the
+ *                   top of a backbone, new conv layers on cached maps) */
 #ifndef FC_ENGINE_H
 #define FC_ENGINE_H
 
@@ -15,5 +17,6 @@
 #include "engine/model.h"
 #include "engine/onnx/onnx_io.h" /* includes onnx/onnx.pb-c.h, the generated schema */
 #include "engine/tensor.h"
+#include "engine/train/train_ops.h"
 
 #endif
