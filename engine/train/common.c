@@ -47,12 +47,12 @@ int fc_train_check_sizes(const char *op, int count, const int *sizes, fc_error *
 }
 
 int fc_win2d_out(const fc_win2d *win, int H, int W, int *OH, int *OW, fc_error *err) {
-    if (win->kh < 1 || win->kw < 1 || win->sh < 1 || win->sw < 1 || win->dh < 1 || win->dw < 1)
+    if (win->kh < 1 || win->kw < 1 || win->sh < 1 || win->sw < 1 || win->dil_h < 1 || win->dil_w < 1)
         return fc_fail(err, FC_EINVAL, "window: kernel, strides and dilations must be >= 1");
     if (win->pt < 0 || win->pl < 0 || win->pb < 0 || win->pr < 0)
         return fc_fail(err, FC_EINVAL, "window: negative padding");
     if (H < 1 || W < 1) return fc_fail(err, FC_EINVAL, "window: input %d x %d", H, W);
-    long eh = (long)win->dh * (win->kh - 1) + 1, ew = (long)win->dw * (win->kw - 1) + 1;
+    long eh = (long)win->dil_h * (win->kh - 1) + 1, ew = (long)win->dil_w * (win->kw - 1) + 1;
     long ph = (long)H + win->pt + win->pb, pw = (long)W + win->pl + win->pr;
     if (ph >= INT_MAX || pw >= INT_MAX) return fc_fail(err, FC_ELIMIT, "window: padded input too large");
     if (eh > ph || ew > pw)

@@ -89,14 +89,14 @@ static void tap_cols(int x0, int sw, int W, int OW, int *lo, int *hi) {
     *lo = a, *hi = b;
 }
 
-/* Stride 1 and OW == W: a tap is the input plane shifted by off = (i*dh - pt)*W + sx (sx = j*dw - pl)
+/* Stride 1 and OW == W: a tap is the input plane shifted by off = (i*dil_h - pt)*W + sx (sx = j*dil_w - pl)
  * floats, except where the shift wraps a row's ends into its neighbour: columns [W - sx, W) for
  * sx > 0, [0, -sx) for sx < 0. *t0, *t1: the tap positions whose source lies inside the plane. */
 static int flat_tap(const geom *g, int i, int j, ptrdiff_t *off, int *t0, int *t1, int *c0, int *c1) {
     const fc_win2d *w = &g->w;
     if (w->sh != 1 || w->sw != 1 || g->OW != g->W) return 0;
-    int sx = j * w->dw - w->pl;
-    *off = (ptrdiff_t)(i * w->dh - w->pt) * g->W + sx;
+    int sx = j * w->dil_w - w->pl;
+    *off = (ptrdiff_t)(i * w->dil_h - w->pt) * g->W + sx;
     ptrdiff_t a = -*off > 0 ? -*off : 0, b = (ptrdiff_t)g->H * g->W - *off;
     if (b > g->OHW) b = g->OHW;
     if (a > b) a = b;
@@ -107,7 +107,7 @@ static int flat_tap(const geom *g, int i, int j, ptrdiff_t *off, int *t0, int *t
     return 1;
 }
 
-/* dst (OH, OW) = tap (i, j) of plane src (H, W): src[oy*sh - pt + i*dh, ox*sw - pl + j*dw], 0 in
+/* dst (OH, OW) = tap (i, j) of plane src (H, W): src[oy*sh - pt + i*dil_h, ox*sw - pl + j*dil_w], 0 in
  * the padding: one shifted copy on the flat path, else row by row. */
 static void gather_tap(const geom *g, int i, int j, const float *src, float *dst) {
     const fc_win2d *w = &g->w;
@@ -122,11 +122,11 @@ static void gather_tap(const geom *g, int i, int j, const float *src, float *dst
         for (int oy = 0; oy < g->OH && c1 > c0; oy++)
             for (int c = c0; c < c1; c++) dst[(size_t)oy * g->W + c] = 0.0f;
     } else {
-        int x0 = j * w->dw - w->pl, lo, hi;
+        int x0 = j * w->dil_w - w->pl, lo, hi;
         tap_cols(x0, w->sw, g->W, g->OW, &lo, &hi);
         for (int oy = 0; oy < g->OH; oy++) {
             float *d = dst + (size_t)oy * g->OW;
-            int y = oy * w->sh - w->pt + i * w->dh;
+            int y = oy * w->sh - w->pt + i * w->dil_h;
             if (y < 0 || y >= g->H) {
                 memset(d, 0, sizeof(float) * g->OW);
                 continue;
@@ -154,10 +154,10 @@ static void scatter_tap(const geom *g, int i, int j, float *src, float *dst) {
         for (int t = t0; t < t1; t++) dst[t + off] += src[t];
         return;
     }
-    int x0 = j * w->dw - w->pl, lo, hi;
+    int x0 = j * w->dil_w - w->pl, lo, hi;
     tap_cols(x0, w->sw, g->W, g->OW, &lo, &hi);
     for (int oy = 0; oy < g->OH; oy++) {
-        int y = oy * w->sh - w->pt + i * w->dh;
+        int y = oy * w->sh - w->pt + i * w->dil_h;
         if (y < 0 || y >= g->H) continue;
         float *d = dst + (size_t)y * g->W;
         const float *s = src + (size_t)oy * g->OW;

@@ -1,5 +1,5 @@
 /* Depthwise Conv2d (groups == C == OC, weight (C,1,kh,kw)), the half of fc_conv2d_forward/backward
- * that conv2d.c hands over. Forward: the engine's dwconv_planes kernel over tasks of (image, block
+ * that conv2d.c hands over. Forward: the engine's dwconv_channels kernel over tasks of (image, block
  * of channels), as the inference path runs it. Backward: tasks of FC_DWG_BLOCK channels, each
  * streaming every image in order through the kernel of dwgrad.h (flat loops for same-size stride-1
  * planes, phase planes otherwise), generic or AVX2 by the workspace's kernel table.
@@ -17,10 +17,10 @@
 
 static void geom_of(fc_dwgrad_geom *g, int N, int C, int H, int W, int OH, int OW, const fc_win2d *w) {
     *g = (fc_dwgrad_geom){.N = N, .C = C, .H = H, .W = W, .OH = OH, .OW = OW, .KH = w->kh,
-                          .KW = w->kw, .SH = w->sh, .SW = w->sw, .DH = w->dh, .DW = w->dw,
+                          .KW = w->kw, .SH = w->sh, .SW = w->sw, .DH = w->dil_h, .DW = w->dil_w,
                           .PT = w->pt, .PL = w->pl};
-    g->PH = (OH - 1) * w->sh + (w->kh - 1) * w->dh + 1;
-    g->PW = (OW - 1) * w->sw + (w->kw - 1) * w->dw + 1;
+    g->PH = (OH - 1) * w->sh + (w->kh - 1) * w->dil_h + 1;
+    g->PW = (OW - 1) * w->sw + (w->kw - 1) * w->dil_w + 1;
     g->QH = (g->PH + w->sh - 1) / w->sh;
     g->QW = (g->PW + w->sw - 1) / w->sw;
     g->QS = (size_t)g->QH * g->QW + g->QW + FC_DWG_LANES;
@@ -70,9 +70,10 @@ int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const flo
     for (int t = 0; t < N * blocks; t++) {
         int n = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
         size_t at = (size_t)n * C + c0;
-        k->dwconv_planes(inp + at * plane, (ptrdiff_t)plane, nc, H, W, weight + (size_t)c0 * kk,
-                         w->kh, w->kw, w->sh, w->sw, w->pt, w->pl, w->dh, w->dw, bias + c0, &none,
-                         out + at * P, (ptrdiff_t)P, OH, OW, 0);
+        k->dwconv_channels(&(fc_conv2d_geom){H, W, w->kh, w->kw, w->sh, w->sw, w->pt, w->pl, w->dil_h,
+                                             w->dil_w, OH, OW},
+                           nc, inp + at * plane, (ptrdiff_t)plane, weight + (size_t)c0 * kk, bias + c0,
+                           &none, out + at * P, (ptrdiff_t)P, 0);
     }
     return 0;
 }

@@ -46,7 +46,7 @@ static int pool_init(pool_geom *g, const char *op, int N, int C, int H, int W, c
                      fc_error *err) {
     int rc = fc_train_need(win, op, "win", err);
     if (rc || (rc = fc_train_window(op, win, H, W, &g->OH, &g->OW, err))) return rc;
-    if (win->dh != 1 || win->dw != 1) return fc_fail(err, FC_EINVAL, "%s: dilation must be 1", op);
+    if (win->dil_h != 1 || win->dil_w != 1) return fc_fail(err, FC_EINVAL, "%s: dilation must be 1", op);
     int in[] = {N, C, H, W}, out[] = {N, C, g->OH, g->OW};
     if ((rc = fc_train_check_sizes(op, 4, in, err)) || (rc = fc_train_check_sizes(op, 4, out, err)))
         return rc;

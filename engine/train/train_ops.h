@@ -58,11 +58,11 @@ int fc_train_ws_reserve(fc_train_ws *ws, size_t floats, fc_error *err);
 
 /* ---- 2-D windows (convolution, pooling) --------------------------------------------------------- */
 
-/* Kernel kh x kw, strides sh, sw (>= 1), dilations dh, dw (>= 1; pools use 1), zero padding top,
- * left, bottom, right (>= 0). Output size OH = (H + pt + pb - dh*(kh-1) - 1) / sh + 1 (floor; a
+/* Kernel kh x kw, strides sh, sw (>= 1), dilations dil_h, dil_w (>= 1; pools use 1), zero padding top,
+ * left, bottom, right (>= 0). Output size OH = (H + pt + pb - dil_h*(kh-1) - 1) / sh + 1 (floor; a
  * ceil_mode is expressed by the caller as extra bottom/right padding). */
 typedef struct fc_win2d {
-    int kh, kw, sh, sw, dh, dw;
+    int kh, kw, sh, sw, dil_h, dil_w;
     int pt, pl, pb, pr;
 } fc_win2d;
 
@@ -140,7 +140,7 @@ int fc_gap_forward(fc_train_ws *ws, float *out, const float *inp, int N, int C, 
 int fc_gap_backward(fc_train_ws *ws, float *dinp, const float *dout, int N, int C, int HW,
                     fc_error *err);
 
-/* AveragePool: inp is (N,C,H,W), out is (N,C,OH,OW); win->dh, dw must be 1. Each output is the sum
+/* AveragePool: inp is (N,C,H,W), out is (N,C,OH,OW); win->dil_h, dil_w must be 1. Each output is the sum
  * of its window's taps inside the input divided by the taps inside (count_include_pad 0) or by
  * kh*kw (count_include_pad 1; taps in the padding count as zeros). */
 int fc_avgpool_forward(fc_train_ws *ws, float *out, const float *inp, int N, int C, int H, int W,

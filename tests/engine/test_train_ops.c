@@ -97,7 +97,7 @@ typedef struct conv_case {
     int bias;
 } conv_case;
 
-#define WIN(kh, kw, sh, sw, dh, dw, pt, pl, pb, pr) {kh, kw, sh, sw, dh, dw, pt, pl, pb, pr}
+#define WIN(kh, kw, sh, sw, dil_h, dil_w, pt, pl, pb, pr) {kh, kw, sh, sw, dil_h, dil_w, pt, pl, pb, pr}
 
 static const conv_case CONVS[] = {
     {"1x1 plain", 3, 5, 7, 7, 6, 1, WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0), 1},
@@ -137,8 +137,8 @@ typedef struct conv_data {
 static void conv_data_init(conv_data *d, const conv_case *cc) {
     d->cc = cc;
     d->cv = (fc_conv2d){cc->C, cc->OC, cc->groups, cc->w};
-    d->OH = out_size(cc->H, cc->w.kh, cc->w.sh, cc->w.dh, cc->w.pt, cc->w.pb);
-    d->OW = out_size(cc->W, cc->w.kw, cc->w.sw, cc->w.dw, cc->w.pl, cc->w.pr);
+    d->OH = out_size(cc->H, cc->w.kh, cc->w.sh, cc->w.dil_h, cc->w.pt, cc->w.pb);
+    d->OW = out_size(cc->W, cc->w.kw, cc->w.sw, cc->w.dil_w, cc->w.pl, cc->w.pr);
     d->ni = (size_t)cc->N * cc->C * cc->H * cc->W;
     d->nw = (size_t)cc->OC * (cc->C / cc->groups) * cc->w.kh * cc->w.kw;
     d->no = (size_t)cc->N * cc->OC * d->OH * d->OW;

@@ -9,7 +9,7 @@ static int out_size(int n, int k, int s, int d, int p0, int p1) { return (n + p0
 
 void ref_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
                         int C, int H, int W, int OC, int groups, const fc_win2d *w) {
-    int OH = out_size(H, w->kh, w->sh, w->dh, w->pt, w->pb), OW = out_size(W, w->kw, w->sw, w->dw, w->pl, w->pr);
+    int OH = out_size(H, w->kh, w->sh, w->dil_h, w->pt, w->pb), OW = out_size(W, w->kw, w->sw, w->dil_w, w->pl, w->pr);
     int Cg = C / groups, OCg = OC / groups;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++)
@@ -20,7 +20,7 @@ void ref_conv2d_forward(float *out, const float *inp, const float *weight, const
                     for (int c = 0; c < Cg; c++)
                         for (int i = 0; i < w->kh; i++)
                             for (int j = 0; j < w->kw; j++) {
-                                int y = oy * w->sh - w->pt + i * w->dh, x = ox * w->sw - w->pl + j * w->dw;
+                                int y = oy * w->sh - w->pt + i * w->dil_h, x = ox * w->sw - w->pl + j * w->dil_w;
                                 if (y < 0 || y >= H || x < 0 || x >= W) continue;
                                 s += (double)inp[(((size_t)n * C + g * Cg + c) * H + y) * W + x] *
                                      weight[(((size_t)o * Cg + c) * w->kh + i) * w->kw + j];
@@ -32,7 +32,7 @@ void ref_conv2d_forward(float *out, const float *inp, const float *weight, const
 void ref_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                          const float *inp, const float *weight, int N, int C, int H, int W, int OC,
                          int groups, const fc_win2d *w) {
-    int OH = out_size(H, w->kh, w->sh, w->dh, w->pt, w->pb), OW = out_size(W, w->kw, w->sw, w->dw, w->pl, w->pr);
+    int OH = out_size(H, w->kh, w->sh, w->dil_h, w->pt, w->pb), OW = out_size(W, w->kw, w->sw, w->dil_w, w->pl, w->pr);
     int Cg = C / groups, OCg = OC / groups;
     size_t ni = (size_t)N * C * H * W, nw = (size_t)OC * Cg * w->kh * w->kw;
     double *di = calloc(ni, sizeof(double)), *dw = calloc(nw, sizeof(double)), *db = calloc(OC, sizeof(double));
@@ -46,7 +46,7 @@ void ref_conv2d_backward(float *dinp, float *dweight, float *dbias, const float 
                     for (int c = 0; c < Cg; c++)
                         for (int i = 0; i < w->kh; i++)
                             for (int j = 0; j < w->kw; j++) {
-                                int y = oy * w->sh - w->pt + i * w->dh, x = ox * w->sw - w->pl + j * w->dw;
+                                int y = oy * w->sh - w->pt + i * w->dil_h, x = ox * w->sw - w->pl + j * w->dil_w;
                                 if (y < 0 || y >= H || x < 0 || x >= W) continue;
                                 size_t ii = (((size_t)n * C + g * Cg + c) * H + y) * W + x;
                                 size_t wi = (((size_t)o * Cg + c) * w->kh + i) * w->kw + j;
