@@ -22,6 +22,7 @@ static const struct {
     {"export-onnx", cmd_export_onnx, "backbone + head as one ONNX image classifier"},
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
+    {"cuts", cmd_cuts, "where a model can be cut to fine-tune its top: shapes, sizes, FLOPs, blocks"},
 };
 
 static void usage(FILE *f) {

@@ -3,6 +3,7 @@
  * and cli/ include only this one.
  *  - tensor.h       fc_tensor, dtypes (NCHW float32 at the boundaries users see)
  *  - model.h        load an ONNX model once, run it through sessions (fc_model, fc_session)
+ *  - cuts.h         where a model can be cut: shapes, FLOPs and parameters below/above, blocks
  *  - matmul.h       float32 matrix products on the packed GEMM kernels (fc_matmul)
  *  - kernels/peak.h measured fp32 peak of the machine (bench)
  *  - onnx/onnx_io.h ONNX protobuf read and write (onnx/onnx.pb-c.h: the generated schema); the
@@ -12,6 +13,7 @@
 #ifndef FC_ENGINE_H
 #define FC_ENGINE_H
 
+#include "engine/cuts.h"
 #include "engine/kernels/peak.h"
 #include "engine/matmul.h"
 #include "engine/model.h"

@@ -117,8 +117,9 @@ static int is_pooled_conv_classifier(const fc_graph *g, const fc_node *n) {
     return !strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool") || !strcmp(op, "ReduceMean");
 }
 
-const char *fc_model_default_feature(const fc_model *m) {
-    const fc_graph *g = m->g;
+const char *fc_model_default_feature(const fc_model *m) { return fc_graph_default_feature(m->g); }
+
+const char *fc_graph_default_feature(const fc_graph *g) {
     int v = g->outputs[0];
     for (int steps = 0; steps < 64; steps++) { /* back along first inputs to the classifier */
         int p = g->values[v].producer;

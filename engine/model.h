@@ -79,10 +79,12 @@ double fc_session_flops(const fc_session *s);
 
 /* Run-time steps (nodes left after folding), in execution order; with split_batch the slices' steps
  * are summed (seconds are then thread-seconds). info->out has the first output's shape, no data;
- * node and op point into the model. seconds is the total over all runs so far, 0 without
+ * node, op and output point into the model. seconds is the total over all runs so far, 0 without
  * opt.profile. Returns 0, or FC_EINVAL for an index out of range. */
 typedef struct fc_session_step_info {
     const char *node, *op;
+    const char *output; /* name of the tensor in out (every requested output computed at run
+                           time is some step's output: rewrites never fuse one away) */
     int fused;          /* other Conv nodes this step computes too (a depthwise block: 1 or 2) */
     fc_tensor out;
     double flops, seconds;

@@ -1,4 +1,5 @@
-/* fc_model's layout, shared by model.c (loading), plan.c (planning/running) and session.c only. */
+/* fc_model's layout, shared by model.c (loading), plan.c (planning/running) and session.c only;
+ * and the default feature rule on a bare graph (cuts.c analyses one without loading a model). */
 #ifndef FC_MODEL_INTERNAL_H
 #define FC_MODEL_INTERNAL_H
 
@@ -10,5 +11,8 @@ struct fc_model {
     fc_graph *g;
     const fc_kernels *k;
 };
+
+/* fc_model_default_feature's answer for a graph whose outputs[0] is the model's first output. */
+const char *fc_graph_default_feature(const fc_graph *g);
 
 #endif
