@@ -116,5 +116,5 @@ int cmd_cuts(int argc, char **argv) {
     else if (json) print_json(model, &l);
     else print_table(model, &l);
     fc_cut_list_free(&l);
-    return rc ? EXIT_FAILURE_ : EXIT_OK;
+    return rc ? EXIT_FAIL : EXIT_OK;
 }
