@@ -1,5 +1,5 @@
 /* The split-batch runner (batch_runner.h): slices, their single-threaded plans, the gather of the
- * outputs. */
+ * outputs; its fc_runner_ops (runner.h), which reach the slices' plans through theirs. */
 #include "engine/batch_runner.h"
 
 #include <stdlib.h>
@@ -9,19 +9,22 @@
 
 #define ALIGN 64
 
-struct fc_batch_runner {
+typedef struct fc_batch_runner {
     int batch, n_slices, n_outputs;
-    fc_plan **slice;
+    fc_runner *slice;  /* (n_slices) each slice's plan */
     int *first;        /* (n_slices + 1) first image of each slice; first[n_slices] = batch */
     size_t in_floats;  /* floats per input image */
     fc_tensor *outs;   /* (n_outputs) whole-batch outputs */
     char *out_data;
     double flops;
-};
+} fc_batch_runner;
 
-void fc_batch_runner_free(fc_batch_runner *r) {
+static const fc_runner_ops batch_runner_ops; /* at the end of the file */
+
+static void free_batch_runner(void *impl) {
+    fc_batch_runner *r = impl;
     if (!r) return;
-    for (int i = 0; i < r->n_slices; i++) fc_plan_free(r->slice[i]);
+    for (int i = 0; i < r->n_slices; i++) r->slice[i].ops->free(r->slice[i].impl);
     free(r->slice);
     free(r->first);
     free(r->outs);
@@ -31,14 +34,18 @@ void fc_batch_runner_free(fc_batch_runner *r) {
 
 static size_t round_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
+static const fc_tensor *slice_output(const fc_batch_runner *r, int i, int o) {
+    return r->slice[i].ops->output(r->slice[i].impl, o);
+}
+
 /* The whole-batch outputs: every slice's output o must be (slice, ...) with the same trailing dims
  * in every slice; 1 if one is not. */
 static int gather_outputs(fc_batch_runner *r, fc_error *err) {
     size_t total = 0;
     for (int o = 0; o < r->n_outputs; o++) {
-        const fc_tensor *t0 = fc_plan_output(r->slice[0], o);
+        const fc_tensor *t0 = slice_output(r, 0, o);
         for (int i = 0; i < r->n_slices; i++) {
-            const fc_tensor *t = fc_plan_output(r->slice[i], o);
+            const fc_tensor *t = slice_output(r, i, o);
             int same = t->rank >= 1 && t->rank == t0->rank && t->dtype == t0->dtype &&
                        t->dims[0] == r->first[i + 1] - r->first[i];
             for (int d = 1; same && d < t->rank; d++) same = t->dims[d] == t0->dims[d];
@@ -60,10 +67,9 @@ static int gather_outputs(fc_batch_runner *r, fc_error *err) {
     return 0;
 }
 
-int fc_batch_runner_create(const fc_model *m, const fc_session_options *opt, int threads,
-                           fc_batch_runner **out, fc_error *err) {
-    *out = NULL;
-    int n_slices = threads < opt->batch ? threads : opt->batch;
+int fc_batch_runner_create(const fc_model *m, const fc_session_options *opt, fc_runner *out,
+                           fc_error *err) {
+    int n_slices = opt->threads < opt->batch ? opt->threads : opt->batch;
     fc_batch_runner *r = calloc(1, sizeof *r);
     if (!r) return fc_fail(err, FC_ENOMEM, "out of memory");
     r->batch = opt->batch;
@@ -78,29 +84,29 @@ int fc_batch_runner_create(const fc_model *m, const fc_session_options *opt, int
         fc_session_options o = *opt;
         o.batch = opt->batch / n_slices + (i < opt->batch % n_slices);
         o.threads = 1;
-        o.split_batch = 0;
         r->first[i + 1] = r->first[i] + o.batch;
         if ((rc = fc_plan_create(m, &o, &r->slice[i], err))) goto fail;
         r->n_slices = i + 1;
-        r->flops += fc_plan_flops(r->slice[i]);
+        r->flops += r->slice[i].ops->flops(r->slice[i].impl);
     }
     int64_t dims[4];
-    fc_plan_input_dims(r->slice[0], dims);
+    r->slice[0].ops->input_dims(r->slice[0].impl, dims);
     r->in_floats = (size_t)(dims[1] * dims[2] * dims[3]);
     if ((rc = gather_outputs(r, err))) goto fail;
-    *out = r;
+    *out = (fc_runner){&batch_runner_ops, r};
     return 0;
 fail:
-    fc_batch_runner_free(r);
+    free_batch_runner(r);
     return rc;
 }
 
-int fc_batch_runner_run(fc_batch_runner *r, const float *input, fc_error *err) {
+static int run(void *impl, const float *input, fc_error *err) {
+    fc_batch_runner *r = impl;
     int rc = 0;
 #pragma omp parallel for num_threads(r->n_slices) schedule(static, 1)
     for (int i = 0; i < r->n_slices; i++) {
         fc_error e;
-        int rc_i = fc_plan_run(r->slice[i], input + (size_t)r->first[i] * r->in_floats, &e);
+        int rc_i = r->slice[i].ops->run(r->slice[i].impl, input + (size_t)r->first[i] * r->in_floats, &e);
         if (rc_i) {
 #pragma omp critical(fc_batch_runner_error)
             if (!rc) rc = rc_i, *err = e;
@@ -110,34 +116,43 @@ int fc_batch_runner_run(fc_batch_runner *r, const float *input, fc_error *err) {
     for (int o = 0; o < r->n_outputs; o++) {
         size_t row = fc_tensor_bytes(&r->outs[o]) / (size_t)r->batch;
         for (int i = 0; i < r->n_slices; i++)
-            memcpy((char *)r->outs[o].data + (size_t)r->first[i] * row, fc_plan_output(r->slice[i], o)->data,
+            memcpy((char *)r->outs[o].data + (size_t)r->first[i] * row, slice_output(r, i, o)->data,
                    (size_t)(r->first[i + 1] - r->first[i]) * row);
     }
     return 0;
 }
 
-const fc_tensor *fc_batch_runner_output(const fc_batch_runner *r, int i) {
+static const fc_tensor *output(const void *impl, int i) {
+    const fc_batch_runner *r = impl;
     return i >= 0 && i < r->n_outputs ? &r->outs[i] : NULL;
 }
 
-void fc_batch_runner_input_dims(const fc_batch_runner *r, int64_t dims[4]) {
-    fc_plan_input_dims(r->slice[0], dims);
+static void input_dims(const void *impl, int64_t dims[4]) {
+    const fc_batch_runner *r = impl;
+    r->slice[0].ops->input_dims(r->slice[0].impl, dims);
     dims[0] = r->batch;
 }
 
-double fc_batch_runner_flops(const fc_batch_runner *r) { return r->flops; }
+static double flops(const void *impl) { return ((const fc_batch_runner *)impl)->flops; }
 
-int fc_batch_runner_n_steps(const fc_batch_runner *r) { return fc_plan_n_steps(r->slice[0]); }
+static int n_steps(const void *impl) {
+    const fc_batch_runner *r = impl;
+    return r->slice[0].ops->n_steps(r->slice[0].impl);
+}
 
-int fc_batch_runner_step(const fc_batch_runner *r, int i, fc_session_step_info *info) {
-    int rc = fc_plan_step(r->slice[0], i, info);
+static int step(const void *impl, int i, fc_session_step_info *info) {
+    const fc_batch_runner *r = impl;
+    int rc = r->slice[0].ops->step(r->slice[0].impl, i, info);
     if (rc) return rc;
     for (int k = 1; k < r->n_slices; k++) { /* same steps in every slice: summed */
         fc_session_step_info more;
-        fc_plan_step(r->slice[k], i, &more);
+        r->slice[k].ops->step(r->slice[k].impl, i, &more);
         info->flops += more.flops;
         info->seconds += more.seconds;
     }
     info->out.dims[0] = r->batch;
     return 0;
 }
+
+static const fc_runner_ops batch_runner_ops = {run, output, input_dims, flops, n_steps, step,
+                                               free_batch_runner};

@@ -1,9 +1,10 @@
 /* Plans (plan.h): shape inference for a concrete (N, C, H, W), plan-time folding of shape
  * computations, activation memory planned by liveness (first-fit offsets in one arena), then runs
- * that walk the planned node list without allocating. Not here: the split-batch runner
- * (batch_runner.c), the public session API (session.c). */
+ * that walk the planned node list without allocating; the plan's fc_runner_ops (runner.h). Not
+ * here: the split-batch runner (batch_runner.c), the public session API (session.c). */
 #include "engine/plan.h"
 
+#include <assert.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #define ALIGN 64
 #define MAX_ARENA_BYTES (1LL << 36)
 
-struct fc_plan {
+typedef struct fc_plan {
     const fc_model *m;
     fc_tensor *t;        /* per value: shape and data pointer */
     void **owned;        /* per value: session-owned storage of plan-time folded values */
@@ -31,14 +32,20 @@ struct fc_plan {
     double *step_s;      /* (n_run) seconds spent in each step over all runs, when profiling; else NULL */
     long long limit;     /* opt->max_bytes or MAX_ARENA_BYTES */
     long long folded;    /* bytes of plan-time folded values so far */
-};
+} fc_plan;
+
+static const fc_runner_ops plan_ops; /* at the end of the file */
+
+/* n rounded up to whole ALIGN-byte lines, at least one: the size of every block and arena slot */
+static size_t padded(size_t n) { return n ? (n + ALIGN - 1) / ALIGN * ALIGN : ALIGN; }
 
 static void *aligned_alloc_bytes(size_t n) {
     void *p = NULL;
-    return posix_memalign(&p, ALIGN, n ? (n + ALIGN - 1) / ALIGN * ALIGN : ALIGN) == 0 ? p : NULL;
+    return posix_memalign(&p, ALIGN, padded(n)) == 0 ? p : NULL;
 }
 
-void fc_plan_free(fc_plan *s) {
+static void free_plan(void *impl) {
+    fc_plan *s = impl;
     if (!s) return;
     if (s->owned)
         for (int v = 0; v < s->m->g->n_values; v++) free(s->owned[v]);
@@ -160,8 +167,7 @@ static int plan_memory(fc_plan *s, fc_error *err) {
         for (int i = 0; i < n->n_out; i++) {
             int v = n->out[i];
             if (v < 0 || first[v] != r) continue;
-            size_t size = (fc_tensor_bytes(&s->t[v]) + ALIGN - 1) / ALIGN * ALIGN;
-            if (size == 0) size = ALIGN;
+            size_t size = padded(fc_tensor_bytes(&s->t[v]));
             /* lowest offset not overlapping a placed value whose lifetime intersects [r, last[v]] */
             size_t cand = 0;
             for (int again = 1; again;) {
@@ -169,8 +175,7 @@ static int plan_memory(fc_plan *s, fc_error *err) {
                 for (int p = 0; p < n_placed; p++) {
                     int u = placed[p];
                     if (last[u] < first[v] || first[u] > last[v]) continue;
-                    size_t usize = (fc_tensor_bytes(&s->t[u]) + ALIGN - 1) / ALIGN * ALIGN;
-                    if (usize == 0) usize = ALIGN;
+                    size_t usize = padded(fc_tensor_bytes(&s->t[u]));
                     if (cand < off[u] + usize && off[u] < cand + size) { cand = off[u] + usize; again = 1; }
                 }
             }
@@ -195,8 +200,7 @@ out:
     return rc;
 }
 
-int fc_plan_create(const fc_model *m, const fc_session_options *opt, fc_plan **out, fc_error *err) {
-    *out = NULL;
+int fc_plan_create(const fc_model *m, const fc_session_options *opt, fc_runner *out, fc_error *err) {
     const fc_graph *g = m->g;
     if (!opt || opt->batch < 1 || opt->height < 0 || opt->width < 0)
         return fc_fail(err, FC_EINVAL, "%s: batch must be >= 1 and sizes >= 0", m->path);
@@ -224,7 +228,8 @@ int fc_plan_create(const fc_model *m, const fc_session_options *opt, fc_plan **o
     if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
     s->m = m;
     s->ctx.k = m->k;
-    s->ctx.threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    assert(opt->threads >= 1);
+    s->ctx.threads = opt->threads;
     s->limit = opt->max_bytes > 0 && opt->max_bytes < MAX_ARENA_BYTES ? opt->max_bytes : MAX_ARENA_BYTES;
     int rc = FC_ENOMEM;
     int max_io = 2;
@@ -249,15 +254,16 @@ int fc_plan_create(const fc_model *m, const fc_session_options *opt, fc_plan **o
     if (work > (size_t)s->limit) { rc = fc_fail(err, FC_ELIMIT, "scratch of %zu bytes is over the limit", work); goto fail; }
     if (work && !(s->work = aligned_alloc_bytes(work))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto fail; }
     s->ctx.work = s->work;
-    *out = s;
+    *out = (fc_runner){&plan_ops, s};
     return 0;
 fail:
     fc_error_prefix(err, "%s: ", m->path);
-    fc_plan_free(s);
+    free_plan(s);
     return rc;
 }
 
-int fc_plan_run(fc_plan *s, const float *input, fc_error *err) {
+static int run(void *impl, const float *input, fc_error *err) {
+    fc_plan *s = impl;
     const fc_graph *g = s->m->g;
     s->t[g->input].data = (void *)input;
     for (int r = 0; r < s->n_run; r++) {
@@ -273,20 +279,23 @@ int fc_plan_run(fc_plan *s, const float *input, fc_error *err) {
     return 0;
 }
 
-const fc_tensor *fc_plan_output(const fc_plan *s, int i) {
+static const fc_tensor *output(const void *impl, int i) {
+    const fc_plan *s = impl;
     return i >= 0 && i < s->m->g->n_outputs ? &s->t[s->m->g->outputs[i]] : NULL;
 }
 
-void fc_plan_input_dims(const fc_plan *s, int64_t dims[4]) {
+static void input_dims(const void *impl, int64_t dims[4]) {
+    const fc_plan *s = impl;
     const fc_tensor *x = &s->t[s->m->g->input];
     for (int i = 0; i < 4; i++) dims[i] = i < x->rank ? x->dims[i] : 1;
 }
 
-double fc_plan_flops(const fc_plan *s) { return s->flops; }
+static double flops(const void *impl) { return ((const fc_plan *)impl)->flops; }
 
-int fc_plan_n_steps(const fc_plan *s) { return s->n_run; }
+static int n_steps(const void *impl) { return ((const fc_plan *)impl)->n_run; }
 
-int fc_plan_step(const fc_plan *s, int i, fc_session_step_info *info) {
+static int step(const void *impl, int i, fc_session_step_info *info) {
+    const fc_plan *s = impl;
     if (i < 0 || i >= s->n_run) return FC_EINVAL;
     const fc_node *n = &s->m->g->nodes[s->run[i]];
     info->node = n->name ? n->name : "";
@@ -300,3 +309,4 @@ int fc_plan_step(const fc_plan *s, int i, fc_session_step_info *info) {
     return 0;
 }
 
+static const fc_runner_ops plan_ops = {run, output, input_dims, flops, n_steps, step, free_plan};
