@@ -74,56 +74,67 @@ typedef struct fc_conv2d_geom {
  *  - packed B: ceil(N/nr) panels; panel q holds columns [q*nr, q*nr+nr) as K groups of nr floats
  *    (element (k, n) at panel[k*nr + (n - q*nr)]); columns past N are zero.
  * Panel sizes are K*mr and K*nr floats; packed buffers must be 64-byte aligned. */
+
+/* The kernel types: each signature is written once here; the tables below point to one function
+ * of each type per instruction set, and engine/kernels/internal.h declares them with these types. */
+
+/* A (M, K): element (m, k) at A[m*rsa + k*csa] -> packed A (layout above). */
+typedef void fc_f32_gemm_pack_a_fn(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                                   float *packed);
+/* B (K, N): element (k, n) at B[k*rsb + n*csb] -> packed B (layout above). */
+typedef void fc_f32_gemm_pack_b_fn(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                                   float *packed);
+/* The f32 GEMM microkernel driver (SGEMM on packed operands):
+ * C (M, N) = epilogue(packedA (M, K) x packedB (K, N)); C element (m, n) at C[m*rsc + n*csc]
+ * (fast path csc == 1). K may be 0 (C = epilogue(0)). ep may be NULL (no epilogue). Blocks K
+ * internally for cache; the result for an element does not depend on M, N, csc or on which other
+ * rows/columns are in the call, so callers may split M or N (at panel boundaries) across threads.
+ * ep->residual may be C itself (in-place residual add); no other overlap of C with inputs. */
+typedef void fc_f32_gemm_fn(int M, int N, int K, const float *pa, const float *pb, float *C,
+                            ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep);
+/* Depthwise 2-D convolution of one channel plane (geometry g, see fc_conv2d_geom):
+ *   out (out_h, out_w) = act(bias + conv(in (in_h, in_w), w (kh, kw)))
+ * act may be NULL (none). Residual: none (not fused here). out must not overlap in. SIMD
+ * versions use a 64 KiB buffer on the stack (per call, so thread stacks need that much
+ * headroom). */
+typedef void fc_f32_dwconv_plane_fn(const fc_conv2d_geom *g, const float *in, const float *w,
+                                    float bias, const fc_act *act, float *out);
+/* Depthwise convolution of nch channel planes at once: plane c reads in + c*ics, weights
+ * w + c*kh*kw, bias[c], and writes out + c*ocs, each exactly as dwconv_plane would compute it
+ * up to rounding (SIMD tables put channels in vector lanes, which suits small planes). A
+ * channel's result does not depend on nch or its position in the call. stream: hint as in
+ * fc_epilogue (out is large and not read again soon; stores may bypass the caches). Same stack
+ * needs as dwconv_plane (about 80 KiB). */
+typedef void fc_f32_dwconv_channels_fn(const fc_conv2d_geom *g, int nch, const float *in,
+                                       ptrdiff_t ics, const float *w, const float *bias,
+                                       const fc_act *act, float *out, ptrdiff_t ocs, int stream);
+/* Winograd F(4x4, 3x3), B^T d B: the input transform of nt <= nr tiles t[0..nt) over C channels
+ * (channel c of tile l reads t[l].src + c*cs + r*W + s for window element (r, s)) into one
+ * nr-column panel of 36 packed-B matrices: V[xi*vs + c*nr + l] = (B^T d B)[xi/6][xi%6], lanes
+ * nt..nr-1 zero. vs is the distance between the matrices of consecutive xi. */
+typedef void fc_f32_winograd_input_fn(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt,
+                                      float *V, ptrdiff_t vs);
+/* Winograd F(4x4, 3x3), A^T X A: the output transform of nt tiles t[0..nt) for M channels, where
+ * X[xi] = X[xi*xs + m*ms + l] for channel m of tile l (the 36 GEMM results); stores
+ * act(Y[i][j] + bias[m] + res) at t[l].dst + m*cs + i*W + j for i < rows, j < cols (res read at
+ * the same offset from t[l].res when that is not NULL). bias: (M). act may be NULL (none). */
+typedef void fc_f32_winograd_output_fn(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
+                                       const fc_wino_out *t, int nt, ptrdiff_t cs, ptrdiff_t W,
+                                       const float *bias, const fc_act *act);
+/* y[i] = act(x[i]) for n floats (in place allowed). */
+typedef void fc_f32_act_fn(const fc_act *act, const float *x, float *y, size_t n);
+
 typedef struct fc_kernels {
     const char *name; /* "scalar", "avx2", "avx512" */
     int mr, nr; /* GEMM microkernel tile: rows of A (output channels) x columns of B (pixels) */
-
-    /* A (M, K): element (m, k) at A[m*rsa + k*csa] -> packed A (layout above). */
-    void (*pack_a)(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed);
-    /* B (K, N): element (k, n) at B[k*rsb + n*csb] -> packed B (layout above). */
-    void (*pack_b)(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed);
-    /* The f32 GEMM microkernel driver (SGEMM on packed operands):
-     * C (M, N) = epilogue(packedA (M, K) x packedB (K, N)); C element (m, n) at C[m*rsc + n*csc]
-     * (fast path csc == 1). K may be 0 (C = epilogue(0)). ep may be NULL (no epilogue). Blocks K
-     * internally for cache; the result for an element does not depend on M, N, csc or on which other
-     * rows/columns are in the call, so callers may split M or N (at panel boundaries) across threads.
-     * ep->residual may be C itself (in-place residual add); no other overlap of C with inputs. */
-    void (*sgemm_packed)(int M, int N, int K, const float *pa, const float *pb, float *C,
-                         ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep);
-
-    /* Depthwise 2-D convolution of one channel plane (geometry g, see fc_conv2d_geom):
-     *   out (out_h, out_w) = act(bias + conv(in (in_h, in_w), w (kh, kw)))
-     * act may be NULL (none). Residual: none (not fused here). out must not overlap in. SIMD
-     * versions use a 64 KiB buffer on the stack (per call, so thread stacks need that much
-     * headroom). */
-    void (*dwconv_plane)(const fc_conv2d_geom *g, const float *in, const float *w, float bias,
-                         const fc_act *act, float *out);
-
-    /* Depthwise convolution of nch channel planes at once: plane c reads in + c*ics, weights
-     * w + c*kh*kw, bias[c], and writes out + c*ocs, each exactly as dwconv_plane would compute it
-     * up to rounding (SIMD tables put channels in vector lanes, which suits small planes). A
-     * channel's result does not depend on nch or its position in the call. stream: hint as in
-     * fc_epilogue (out is large and not read again soon; stores may bypass the caches). Same stack
-     * needs as dwconv_plane (about 80 KiB). */
-    void (*dwconv_channels)(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_t ics,
-                            const float *w, const float *bias, const fc_act *act, float *out,
-                            ptrdiff_t ocs, int stream);
-
-    /* Winograd F(4x4, 3x3), B^T d B: the input transform of nt <= nr tiles t[0..nt) over C channels
-     * (channel c of tile l reads t[l].src + c*cs + r*W + s for window element (r, s)) into one
-     * nr-column panel of 36 packed-B matrices: V[xi*vs + c*nr + l] = (B^T d B)[xi/6][xi%6], lanes
-     * nt..nr-1 zero. vs is the distance between the matrices of consecutive xi. */
-    void (*wino_input)(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, float *V,
-                       ptrdiff_t vs);
-    /* Winograd F(4x4, 3x3), A^T X A: the output transform of nt tiles t[0..nt) for M channels, where
-     * X[xi] = X[xi*xs + m*ms + l] for channel m of tile l (the 36 GEMM results); stores
-     * act(Y[i][j] + bias[m] + res) at t[l].dst + m*cs + i*W + j for i < rows, j < cols (res read at
-     * the same offset from t[l].res when that is not NULL). bias: (M). act may be NULL (none). */
-    void (*wino_output)(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_wino_out *t,
-                        int nt, ptrdiff_t cs, ptrdiff_t W, const float *bias, const fc_act *act);
-
-    /* y[i] = act(x[i]) for n floats (in place allowed). */
-    void (*act)(const fc_act *act, const float *x, float *y, size_t n);
+    fc_f32_gemm_pack_a_fn *pack_a;
+    fc_f32_gemm_pack_b_fn *pack_b;
+    fc_f32_gemm_fn *sgemm_packed;
+    fc_f32_dwconv_plane_fn *dwconv_plane;
+    fc_f32_dwconv_channels_fn *dwconv_channels;
+    fc_f32_winograd_input_fn *wino_input;
+    fc_f32_winograd_output_fn *wino_output;
+    fc_f32_act_fn *act;
 } fc_kernels;
 
 /* Floats needed for packed A / packed B of the given size with this kernel table. */
