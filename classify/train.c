@@ -1,6 +1,6 @@
-/* fc_problem_build / fc_train (see train.h). The head is fitted on raw rows gathered per split;
- * the transform is fitted on the training rows only and stored in the head, so predicting applies
- * exactly what training saw. */
+/* fc_problem_build / fc_train (see train.h). The head is fitted on raw rows gathered per split
+ * (every view of a training item, the original view of a validation item); the transform is fitted
+ * on the training rows only and stored in the head, so predicting applies exactly what training saw. */
 #include "classify/train.h"
 
 #include <math.h>
@@ -43,13 +43,15 @@ int fc_head_kind_parse(const char *s, fc_head_kind *out, fc_error *err) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int fc_problem_build(const float *x, int n, int d, char **labels, char **splits, char **paths,
+int fc_problem_build(const float *x, int n_views, int n, int d, char **labels, char **splits, char **paths,
                      const uint8_t (*hashes)[32], const fc_split_spec *split, fc_problem *p,
                      fc_error *err) {
     memset(p, 0, sizeof *p);
+    if (n_views < 1) return fc_fail(err, FC_EINVAL, "a problem needs at least one view, not %d", n_views);
     p->x = x;
     p->n = n;
     p->d = d;
+    p->n_views = n_views;
     int rc = FC_ENOMEM;
     char **sorted = malloc(((size_t)n + 1) * sizeof *sorted);
     p->y = malloc(((size_t)n + 1) * sizeof *p->y);
@@ -95,7 +97,7 @@ int fc_problem_build(const float *x, int n, int d, char **labels, char **splits,
         p->n_folds = split->folds;
     }
     for (int i = 0; i < n; i++) {
-        p->n_train += p->n_folds ? p->role[i] >= 0 : p->role[i] == 0;
+        p->n_train += (p->n_folds ? p->role[i] >= 0 : p->role[i] == 0) * n_views;
         p->n_val += p->n_folds ? 0 : p->role[i] == 1;
     }
     if (p->n_train == 0) { rc = fc_fail(err, FC_EINVAL, "the training split is empty"); goto fail; }
@@ -119,19 +121,31 @@ void fc_problem_free(fc_problem *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Rows of p with select(role) into x (m, d) and y (m). */
-static int gather(const fc_problem *p, int want, int invert, float **x, int **y, int *m) {
-    *m = 0;
-    for (int i = 0; i < p->n; i++) *m += p->role[i] >= 0 && ((p->role[i] == want) != invert);
+int fc_problem_rows(const fc_problem *p, int held_out, int which, int *rows) {
+    int m = 0;
+    for (int i = 0; i < p->n; i++) {
+        if (p->role[i] < 0) continue;
+        if (which == FC_ROWS_VAL) {
+            if (p->role[i] == held_out) rows[m++] = i;
+        } else if (p->role[i] != held_out) {
+            for (int v = 0; v < p->n_views; v++) rows[m++] = v * p->n + i;
+        }
+    }
+    return m;
+}
+
+/* fc_problem_rows(p, held_out, which) gathered into x (m, d) and y (m). */
+static int gather(const fc_problem *p, int held_out, int which, float **x, int **y, int *m) {
+    int *rows = malloc((size_t)p->n_views * p->n * sizeof *rows + 4);
+    *m = rows ? fc_problem_rows(p, held_out, which, rows) : 0;
     *x = malloc((size_t)*m * p->d * sizeof(float) + 4);
     *y = malloc((size_t)*m * sizeof(int) + 4);
-    if (!*x || !*y) return -1;
-    int k = 0;
-    for (int i = 0; i < p->n; i++)
-        if (p->role[i] >= 0 && ((p->role[i] == want) != invert)) {
-            memcpy(*x + (size_t)k * p->d, p->x + (size_t)i * p->d, (size_t)p->d * sizeof(float));
-            (*y)[k++] = p->y[i];
-        }
+    if (!rows || !*x || !*y) { free(rows); return -1; }
+    for (int k = 0; k < *m; k++) {
+        memcpy(*x + (size_t)k * p->d, p->x + (size_t)rows[k] * p->d, (size_t)p->d * sizeof(float));
+        (*y)[k] = p->y[rows[k] % p->n];
+    }
+    free(rows);
     return 0;
 }
 
@@ -220,7 +234,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
     int *yt = NULL, *yv = NULL, nt = 0, nv = 0, rc;
     r->fold_mean = r->fold_std = NAN;
     if (!p->n_folds) {
-        if (gather(p, 0, 0, &xt, &yt, &nt) || gather(p, 1, 0, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if (gather(p, 1, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, 1, FC_ROWS_VAL, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
         if (!(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err))) goto out;
@@ -238,7 +252,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
         for (int f = 0; f < p->n_folds && rc == 0; f++) {
             free(xt); free(yt); free(xv); free(yv);
             xt = xv = NULL; yt = yv = NULL;
-            if (gather(p, f, 1, &xt, &yt, &nt) || gather(p, f, 0, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
+            if (gather(p, f, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, f, FC_ROWS_VAL, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
             if (nv == 0) continue;
             fc_head h;
             char info[256];
@@ -263,7 +277,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
         r->fold_std = sqrt(fmax(0, sum2 / p->n_folds - r->fold_mean * r->fold_mean));
         free(xt); free(yt);
         xt = NULL; yt = NULL;
-        if (gather(p, -1000, 1, &xt, &yt, &nt)) /* every row in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+        if (gather(p, -1, FC_ROWS_TRAIN, &xt, &yt, &nt)) /* every item in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
         rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
     }
@@ -299,7 +313,7 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
     double *l2 = malloc((size_t)m * sizeof *l2);
     fc_layer *layers = calloc((size_t)m, sizeof *layers);
     fc_softmax_info *infos = calloc((size_t)m, sizeof *infos);
-    if (!ord || !l2 || !layers || !infos || gather(p, 0, 0, &xt, &yt, &nt) || gather(p, 1, 0, &xv, &yv, &nv)) {
+    if (!ord || !l2 || !layers || !infos || gather(p, 1, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, 1, FC_ROWS_VAL, &xv, &yv, &nv)) {
         rc = fc_fail(err, FC_ENOMEM, "out of memory");
         goto out;
     }

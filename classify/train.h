@@ -1,6 +1,7 @@
 /* Head training on a labeled feature matrix: maps labels to classes, chooses the train/validation
- * split (the data set's own folders, a stable hash holdout, or k folds), fits the transform on the
- * training rows only, fits one head configuration and evaluates it. Shared by `train`, `sweep` and
+ * split (the data set's own folders, a stable hash holdout, or k folds) per item, so that further
+ * views of an item (flips, crops) train with it and never leak into its validation side, fits the
+ * transform on the training rows only, fits one head configuration and evaluates it on original views. Shared by `train`, `sweep` and
  * `eval`. Not here: reading the cache (store/featureset.h), files and printing (CLI). */
 #ifndef FC_TRAIN_H
 #define FC_TRAIN_H
@@ -33,27 +34,39 @@ void fc_head_config_init(fc_head_config *c);
 const char *fc_head_kind_name(fc_head_kind k);
 int fc_head_kind_parse(const char *s, fc_head_kind *out, fc_error *err);
 
-/* A labeled problem: rows x (n, d), class index y (n) in [0, k), class names, and the split:
- * fold[i] = -1 for rows used in no fold (e.g. the test folder), else 0..n_folds-1; with n_folds == 1
- * (holdout) fold 0 is validation... see fc_problem_build. */
+/* A labeled problem of n items: features x in n_views blocks of n rows (block 0 each item's
+ * original view, further blocks other views of the same items in the same order; they only add
+ * training rows), class index y (n) in [0, k), class names, and the split as one role per item, so
+ * every view of an item is on the same side of it: see fc_problem_build and fc_problem_rows. */
 typedef struct fc_problem {
-    const float *x;
+    const float *x;   /* (n_views, n, d) */
     int n, d, k;
+    int n_views;      /* >= 1 */
     int *y;
     char **classes;   /* (k) owned */
     int *role;        /* (n): 0 train, 1 val, -1 unused (holdout); fold number (k-fold) */
     int n_folds;      /* 0 = holdout (role train/val), >= 2 = k-fold on role */
-    int n_train, n_val;
+    int n_train, n_val; /* training rows (items x views) and validation rows (items) */
 } fc_problem;
 
 /* Builds the problem from string labels and splits (as stored in the catalog) and the items'
- * hashes. FOLDERS uses split "train"/"val" (falls back to a hash:0.2 holdout of the labeled rows
- * when there is no val folder); HASH holds out a fraction; KFOLD assigns folds by hash. Errors
- * (FC_EINVAL, with the first offending path): missing labels, fewer than 2 classes, an empty
- * train or val split, a class with no training row is allowed (warned by the caller). */
-int fc_problem_build(const float *x, int n, int d, char **labels, char **splits, char **paths,
+ * hashes, all (n) per item; x is (n_views, n, d) as in fc_problem. FOLDERS uses split
+ * "train"/"val" (falls back to a hash:0.2 holdout of the labeled rows when there is no val
+ * folder); HASH holds out a fraction; KFOLD assigns folds by hash. Errors (FC_EINVAL, with the
+ * first offending path): n_views < 1, missing labels, fewer than 2 classes, an empty train or val
+ * split; a class with no training row is allowed (warned by the caller). */
+int fc_problem_build(const float *x, int n_views, int n, int d, char **labels, char **splits, char **paths,
                      const uint8_t (*hashes)[32], const fc_split_spec *split, fc_problem *p,
                      fc_error *err);
+
+enum { FC_ROWS_TRAIN = 0, FC_ROWS_VAL = 1 };
+
+/* Rows of p->x (row v * n + i is view v of item i) that one fit uses, given the role whose items
+ * are held out for validation (holdout: 1; k-fold: the fold; -1: none, every item with a role
+ * trains). FC_ROWS_TRAIN: every view of each item with role >= 0 and role != held_out, an item's
+ * views adjacent, items in order; FC_ROWS_VAL: the original view (block 0) of each item with role
+ * == held_out. rows must have room for n_views * n; returns the count. Thread-safe. */
+int fc_problem_rows(const fc_problem *p, int held_out, int which, int *rows);
 void fc_problem_free(fc_problem *p);
 
 typedef struct fc_train_result {

@@ -222,9 +222,16 @@ int cmd_report(int argc, char **argv) {
         goto done;
     }
     fc_json_get_string(bp, "view", view, sizeof view);
-    int view_id = 0;
-    for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) view_id = v;
-    if (fc_head_config_from_json(bp, &cfg, &split, &err) || cli_problem_load(&cp, dataset, extractor, view_id, &split, &err) ||
+    cli_extractor x; /* the run's features: its data set, extractor, view and views */
+    cli_extractor_init(&x);
+    snprintf(x.dataset, sizeof x.dataset, "%s", dataset);
+    snprintf(x.id, sizeof x.id, "%s", extractor);
+    for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) x.view = v;
+    char model[4096] = "MODEL";
+    fc_json_get_string(bp, "model", model, sizeof model);
+    x.model = model;
+    cli_views_from_json(bp, &x);
+    if (fc_head_config_from_json(bp, &cfg, &split, &err) || cli_problem_load(&cp, &x, &split, &err) ||
         fc_train(&cfg, &cp.p, 0, &r, &err))
         goto done;
     n_worst = worst_items(&cp, &r.head, dataset, worst, &err);

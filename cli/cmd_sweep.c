@@ -20,7 +20,7 @@ static const char *usage_text =
     "configurations sorted by validation accuracy. Keys: head (softmax, mlp, ncm), l2, lr, hidden\n"
     "(512 or 512+256 for two layers), dropout, epochs, batch, seed, normalize (std, l2, none).\n"
     "VALUES: a comma list, or A..B:N for N values from A to B (log-spaced when both are > 0).\n"
-    "Example: --grid 'head=softmax,mlp l2=1e-6..1e2:9 hidden=256,1024'\n\n" CLI_EXTRACTOR_HELP
+    "Example: --grid 'head=softmax,mlp l2=1e-6..1e2:9 hidden=256,1024'\n\n" CLI_EXTRACTOR_HELP CLI_VIEWS_HELP
     "  --grid TEXT         the grid (required)\n"
     "  --split S           folders (default), hash:0.2 (k-fold: use train)\n"
     "  --balanced          class weights for every configuration\n"
@@ -36,7 +36,7 @@ typedef struct sweep_args {
 
 /* Fills a from the command line; returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, sweep_args *a) {
-    static const struct option opts[] = {CLI_EXTRACTOR_LONGOPTS, {"grid", required_argument, 0, 'g'},
+    static const struct option opts[] = {CLI_EXTRACTOR_LONGOPTS, CLI_VIEWS_LONGOPT, {"grid", required_argument, 0, 'g'},
                                          {"split", required_argument, 0, 'S'}, {"balanced", no_argument, 0, 'B'},
                                          {"jobs", required_argument, 0, 'J'}, {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -55,6 +55,7 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
                 return EXIT_USAGE;
             }
             break;
+        case 1111: if (cli_views_option("sweep", optarg, &a->x) < 0) return EXIT_USAGE; break;
         case 'B': a->balanced = 1; break;
         case 'J': if (cli_int("sweep", "jobs", optarg, 1, 256, &a->jobs)) return EXIT_USAGE; break;
         case 'j': a->json = 1; break;
@@ -62,6 +63,7 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
+    if (cli_views_check("sweep", &a->x)) return EXIT_USAGE;
     if (!a->x.model || !a->grid || optind != argc - 1) {
         fprintf(stderr, "featcache sweep: %s\n\n%s", !a->x.model ? "--model is required" : !a->grid ? "--grid is required" : "give exactly one DATASET", usage_text);
         return EXIT_USAGE;
@@ -69,11 +71,12 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
     return -1;
 }
 
-static void print_json(const fc_sweep *s, const int *order, const char *dataset, double t_load, double t_fit,
+static void print_json(const fc_sweep *s, const int *order, const cli_extractor *x, double t_load, double t_fit,
                        int64_t first_run) {
     fc_strbuf j = {0};
     fc_strbuf_printf(&j, "{\"dataset\":");
-    fc_strbuf_json(&j, dataset);
+    fc_strbuf_json(&j, x->dataset);
+    cli_views_json(&j, x);
     fc_strbuf_printf(&j, ",\"configs\":%d,\"seconds_load\":%.4f,\"seconds_fit\":%.4f,\"first_run\":%lld,\"results\":[",
                      s->n, t_load, t_fit, (long long)first_run);
     for (int r = 0; r < s->n; r++) {
@@ -142,7 +145,7 @@ int cmd_sweep(int argc, char **argv) {
     double t0 = omp_get_wtime();
     if (cli_problem_open(&cp, cli_cache_dir(a.x.cache), 1, &err) ||
         cli_extractor_resolve(&a.x, argv[optind], cp.cat, &err) ||
-        cli_problem_load(&cp, a.x.dataset, a.x.id, a.x.view, &a.split, &err))
+        cli_problem_load(&cp, &a.x, &a.split, &err))
         goto done;
     if (!(order = malloc((size_t)s.n * sizeof *order))) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
     double t_load = omp_get_wtime() - t0;
@@ -155,7 +158,7 @@ int cmd_sweep(int argc, char **argv) {
     int64_t first_run = fc_sweep_record(&s, cp.cat, ds_id, a.x.id, features.s, &a.split, &cp.p);
     fc_strbuf_free(&features);
     fc_sweep_rank(&s, order);
-    if (a.json) print_json(&s, order, a.x.dataset, t_load, t_fit, first_run);
+    if (a.json) print_json(&s, order, &a.x, t_load, t_fit, first_run);
     else print_table(&s, order, &a.x, &cp.p, t_load, t_fit, first_run);
     rc = failed ? EXIT_PARTIAL : EXIT_OK;
 done:

@@ -16,14 +16,14 @@ static const char *usage_text =
     "usage: featcache train DATASET --model M.onnx [options] [-o HEAD.onnx]\n"
     "Fits a classifier head on DATASET's cached features (run `featcache extract` first) and prints\n"
     "validation metrics; -o saves the head as an ONNX model (features -> probabilities).\n\n" CLI_EXTRACTOR_HELP
-    CLI_HEAD_HELP
+    CLI_HEAD_HELP CLI_VIEWS_HELP
     "  --split S           folders (the data set's train/val, default), hash:0.2, kfold:5\n"
     "  --threads N         threads (default: all cores)\n"
     "  -o, --output PATH   head file (ONNX)\n"
     "  --json              JSON on stdout\n";
 
 int cmd_train(int argc, char **argv) {
-    static const struct option opts[] = {CLI_EXTRACTOR_LONGOPTS, CLI_HEAD_LONGOPTS,
+    static const struct option opts[] = {CLI_EXTRACTOR_LONGOPTS, CLI_HEAD_LONGOPTS, CLI_VIEWS_LONGOPT,
                                          {"split", required_argument, 0, 'S'}, {"threads", required_argument, 0, 't'},
                                          {"output", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -45,6 +45,7 @@ int cmd_train(int argc, char **argv) {
         case 'S':
             if (fc_split_parse(optarg, &split, &err)) { fprintf(stderr, "featcache train: %s\n", err.msg); return EXIT_USAGE; }
             break;
+        case 1111: if (cli_views_option("train", optarg, &x) < 0) return EXIT_USAGE; break;
         case 't': if (cli_int("train", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'o': out = optarg; break;
         case 'j': json = 1; break;
@@ -52,6 +53,7 @@ int cmd_train(int argc, char **argv) {
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
+    if (cli_views_check("train", &x)) return EXIT_USAGE;
     if (!x.model || optind != argc - 1) {
         fprintf(stderr, "featcache train: %s\n\n%s", !x.model ? "--model is required" : "give exactly one DATASET", usage_text);
         return EXIT_USAGE;
@@ -62,7 +64,7 @@ int cmd_train(int argc, char **argv) {
     fc_strbuf meta = {0}, res = {0};
     int rc = EXIT_FAIL, trained = 0;
     if (cli_problem_open(&cp, dir, 1, &err) || cli_extractor_resolve(&x, argv[optind], cp.cat, &err) ||
-        cli_problem_load(&cp, x.dataset, x.id, x.view, &split, &err))
+        cli_problem_load(&cp, &x, &split, &err))
         goto done;
     fc_catalog *cat = cp.cat;
     const fc_problem *pp = &cp.p;
@@ -85,11 +87,12 @@ int cmd_train(int argc, char **argv) {
     if (!trained) { rc = EXIT_FAIL; goto done; }
     if (out && fc_head_save_onnx(&r.head, out, meta.s, &err)) { rc = EXIT_FAIL; goto done; }
     if (json) {
-        printf("{\"run\":%lld,\"dataset\":", (long long)run_id);
         fc_strbuf j = {0};
+        fc_strbuf_printf(&j, "{\"run\":%lld,\"dataset\":", (long long)run_id);
         fc_strbuf_json(&j, x.dataset);
-        printf("%s,\"head\":\"%s\",\"train\":%d,\"val\":%d,\"result\":%s}\n", j.s, fc_head_kind_name(cfg.kind),
-               pp->n_train, pp->n_val, res.s);
+        fc_strbuf_printf(&j, ",\"head\":\"%s\"", fc_head_kind_name(cfg.kind));
+        cli_views_json(&j, &x);
+        printf("%s,\"train\":%d,\"val\":%d,\"result\":%s}\n", j.s, pp->n_train, pp->n_val, res.s);
         fc_strbuf_free(&j);
     } else {
         cli_print_train_summary(stdout, &x, &cfg, pp, &r);

@@ -19,6 +19,7 @@ typedef struct cli_extractor {
     fc_preset preset;
     fc_dtype dtype;
     int view;
+    int views[FC_N_VIEWS], n_views; /* train/sweep --views, orig first; 0 = the one view `view` */
     /* resolved */
     char dataset[256], layer_name[256], id[65], model_sha[65];
     int size_resolved;

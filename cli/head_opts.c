@@ -64,10 +64,11 @@ void cli_features_json(fc_strbuf *b, const cli_extractor *x) {
     fc_strbuf_json(b, x->model);
     fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"layer\":", x->model_sha);
     fc_strbuf_json(b, x->layer_name);
-    fc_strbuf_printf(b, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"view\":\"%s\","
-                        "\"extractor\":\"%s\"",
+    fc_strbuf_printf(b, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"view\":\"%s\"",
                      x->size_resolved, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
-                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view), x->id);
+                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view));
+    cli_views_json(b, x);
+    fc_strbuf_printf(b, ",\"extractor\":\"%s\"", x->id);
 }
 
 void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,
@@ -117,12 +118,89 @@ int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_er
     return rc;
 }
 
-int cli_problem_load(cli_problem *cp, const char *dataset, const char *extractor, int view,
-                     const fc_split_spec *split, fc_error *err) {
-    int rc = fc_featureset_load(cp->cat, cp->cache, dataset, extractor, view, &cp->fs, err);
+int cli_views_option(const char *cmd, const char *arg, cli_extractor *x) {
+    fc_error err = {0};
+    int views[FC_N_VIEWS], n;
+    if (fc_views_parse(arg, views, &n, &err)) { fprintf(stderr, "featcache %s: --views: %s\n", cmd, err.msg); return -1; }
+    x->n_views = 0;
+    if (views[0] != FC_VIEW_ORIG) x->views[x->n_views++] = FC_VIEW_ORIG; /* validation rows: always loaded */
+    for (int v = 0; v < n; v++) x->views[x->n_views++] = views[v];
+    return 1;
+}
+
+int cli_views_check(const char *cmd, const cli_extractor *x) {
+    if (!x->n_views || x->view == FC_VIEW_ORIG) return 0;
+    fprintf(stderr, "featcache %s: --views trains on several views and validates on orig; it does not go with "
+            "--view %s\n", cmd, fc_view_name(x->view));
+    return -1;
+}
+
+void cli_views_json(fc_strbuf *b, const cli_extractor *x) {
+    if (!x->n_views) return;
+    fc_strbuf_printf(b, ",\"views\":[");
+    for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
+    fc_strbuf_printf(b, "]");
+}
+
+void cli_views_from_json(const char *params, cli_extractor *x) {
+    x->n_views = 0;
+    const char *s = params ? strstr(params, "\"views\":[") : NULL;
+    for (s = s ? s + 9 : NULL; s && *s == '"' && x->n_views < FC_N_VIEWS;) {
+        const char *e = strchr(s + 1, '"');
+        if (!e) break;
+        for (int v = 0; v < FC_N_VIEWS; v++)
+            if ((size_t)(e - s - 1) == strlen(fc_view_name(v)) && !strncmp(s + 1, fc_view_name(v), (size_t)(e - s - 1)))
+                x->views[x->n_views++] = v;
+        s = e + 1 + (e[1] == ',');
+    }
+}
+
+typedef struct place { const char *name; char root[4096]; int csv; } place;
+
+static int find_place(void *user, const fc_catalog_dataset *d) {
+    place *p = user;
+    if (strcmp(d->name, p->name)) return 0;
+    snprintf(p->root, sizeof p->root, "%s", d->root);
+    p->csv = !strcmp(d->format, "csv");
+    return 0;
+}
+
+/* The error for a view that `missing` items lack (the first: item `first`), with the extract
+ * command that adds it: the data set's folder (or its manifest), the options given here, and
+ * --views as extract spells it (crops5 for the five crops). */
+static int missing_view(const cli_problem *cp, const cli_extractor *x, int view, int missing, size_t first,
+                        fc_error *err) {
+    place where = {.name = x->dataset};
+    fc_catalog_dataset_list(cp->cat, find_place, &where, NULL); /* only for the message */
+    fc_strbuf c = {0};
+    fc_strbuf_printf(&c, "featcache extract %s%s --model %s", where.root[0] ? where.root : x->dataset,
+                     where.csv ? "/MANIFEST.csv" : "", x->model);
+    if (x->layer) fc_strbuf_printf(&c, " --layer %s", x->layer);
+    if (x->size) fc_strbuf_printf(&c, " --size %d", x->size);
+    if (x->crop != 1) fc_strbuf_printf(&c, " --crop %g", x->crop);
+    if (x->preset != FC_PRESET_TF) fc_strbuf_printf(&c, " --preprocess %s", fc_preset_name(x->preset));
+    if (x->dtype == FC_DTYPE_F16) fc_strbuf_printf(&c, " --dtype f16");
+    if (x->name) fc_strbuf_printf(&c, " --name %s", x->name);
+    fc_strbuf_printf(&c, " --views ");
+    for (int v = 0; v < x->n_views; v++)
+        if (x->views[v] <= FC_VIEW_CROP_CENTER) /* crops5 stands for the five */
+            fc_strbuf_printf(&c, "%s%s", v ? "," : "", x->views[v] == FC_VIEW_CROP_CENTER ? "crops5" : fc_view_name(x->views[v]));
+    int rc = fc_fail(err, FC_EINVAL, "item %s has no '%s' view for this extractor (%d of %zu items lack it); add it with: %s",
+                     cp->fs.paths[first], fc_view_name(view), missing, cp->fs.n, c.s ? c.s : "featcache extract --views");
+    fc_strbuf_free(&c);
+    return rc;
+}
+
+int cli_problem_load(cli_problem *cp, const cli_extractor *x, const fc_split_spec *split, fc_error *err) {
+    int rc = fc_featureset_load(cp->cat, cp->cache, x->dataset, x->id, x->view, &cp->fs, err);
+    for (int v = 1; rc == 0 && v < x->n_views; v++) { /* views[0] is orig, the view just loaded */
+        size_t first = 0;
+        rc = fc_featureset_add_view(cp->cache, x->id, x->views[v], &cp->fs, &first, err);
+        if (rc > 0) rc = missing_view(cp, x, x->views[v], rc, first, err);
+    }
     if (rc == 0)
-        rc = fc_problem_build(cp->fs.x, (int)cp->fs.n, (int)cp->fs.dim, cp->fs.labels, cp->fs.splits, cp->fs.paths,
-                              (const uint8_t(*)[32])cp->fs.hashes, split, &cp->p, err);
+        rc = fc_problem_build(cp->fs.x, cp->fs.n_views, (int)cp->fs.n, (int)cp->fs.dim, cp->fs.labels, cp->fs.splits,
+                              cp->fs.paths, (const uint8_t(*)[32])cp->fs.hashes, split, &cp->p, err);
     return rc;
 }
 

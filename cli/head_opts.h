@@ -1,5 +1,6 @@
 /* Head options shared by train and sweep (--head, --l2, --lr, --epochs, --hidden, --dropout,
- * --batch, --seed, --normalize, --balanced) and the JSON/text summaries of a trained head. */
+ * --batch, --seed, --normalize, --balanced; --views), loading the problem they train on, and the
+ * JSON/text summaries of a trained head. */
 #ifndef FC_CLI_HEAD_OPTS_H
 #define FC_CLI_HEAD_OPTS_H
 
@@ -24,6 +25,11 @@
     "  --normalize T       std (default), l2 or none, fitted on the training split\n"              \
     "  --balanced          class weights inversely proportional to class frequency\n"
 
+#define CLI_VIEWS_LONGOPT {"views", required_argument, 0, 1111}
+#define CLI_VIEWS_HELP                                                                             \
+    "  --views LIST        train on these views of each training item (orig, flip, crops5, as\n"    \
+    "                      extract --views stored them; orig is always added); validation: orig\n"
+
 /* The stores and the labeled problem a head command works on. Zero-initialize; close frees all. */
 typedef struct cli_problem {
     fc_catalog *cat;
@@ -36,16 +42,25 @@ typedef struct cli_problem {
 /* Opens the catalog (read-write when writable, to record runs) and the feature store read-only.
  * A read-only cache folder opens read-only with no_record set (and a note on stderr). */
 int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_error *err);
-/* Loads the data set's features for an extractor/view and builds the problem with the split. */
-int cli_problem_load(cli_problem *cp, const char *dataset, const char *extractor, int view,
-                     const fc_split_spec *split, fc_error *err);
+/* Loads the features of x->dataset for extractor x->id, view x->view or (x->n_views > 0) every
+ * view of x->views as blocks of rows, and builds the problem with the split. A view that some
+ * item lacks is FC_EINVAL naming the item, the view and the extract command that adds it. */
+int cli_problem_load(cli_problem *cp, const cli_extractor *x, const fc_split_spec *split, fc_error *err);
 void cli_problem_close(cli_problem *cp);
 
 /* 1 handled, -1 bad value (printed), 0 not a head option. */
 int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg);
+/* --views LIST (words as extract's --views) into x->views, orig added first: 1, or -1 (printed). */
+int cli_views_option(const char *cmd, const char *arg, cli_extractor *x);
+/* After parsing: 0, or -1 (printed) when --views comes with a --view other than orig. */
+int cli_views_check(const char *cmd, const cli_extractor *x);
+/* Appends ,"views":["orig","flip",...] when x has --views; nothing otherwise. */
+void cli_views_json(fc_strbuf *b, const cli_extractor *x);
+/* Reads the "views" list that cli_views_json wrote in a run's parameters into x (none: n_views 0). */
+void cli_views_from_json(const char *params, cli_extractor *x);
 /* The members of a head run's parameters that describe its features, no braces:
  * "featcache_head":1,"dataset":..,"model":..,"model_sha256":..,"layer":..,"size":..,"crop":..,
- * "preprocess":..,"dtype":..,"view":..,"extractor":.. */
+ * "preprocess":..,"dtype":..,"view":..[,"views":[..]],"extractor":.. */
 void cli_features_json(fc_strbuf *b, const cli_extractor *x);
 /* A train run's parameters: {cli_features_json, fc_head_config_json} (classify/record.h). */
 void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,

@@ -1,10 +1,10 @@
-/* fc_featureset_load (see featureset.h). */
+/* fc_featureset_load and fc_featureset_add_view (see featureset.h). */
 #include "store/featureset.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <stdio.h>
 
 #include "store/hash.h"
 
@@ -50,6 +50,49 @@ static int add_name(void *user, const fc_catalog_dataset *d) {
     return 0;
 }
 
+/* Reads `view` of f's items into a further block of f->x (allocated at the first value found; a
+ * first load sets dim and shape from it). Returns the number of items without that feature (f->x
+ * may have grown, f->n_views is unchanged) with *first_missing the first of them, else negative. */
+static int read_view(fc_cache *cache, const char *extractor_hex, int view, fc_featureset *f,
+                     size_t *first_missing, fc_error *err) {
+    fc_feature_key key = {.view = (uint16_t)view};
+    if (fc_hex_decode(extractor_hex, key.extractor, 32, err)) return FC_EINVAL;
+    fc_cache_txn *t = NULL;
+    int rc = fc_cache_txn_begin(cache, &t, err);
+    if (rc) return rc;
+    float *block = NULL;
+    size_t missing = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        memcpy(key.item, f->hashes[i], 32);
+        fc_feature_view v;
+        rc = fc_cache_txn_get(t, &key, &v, err);
+        if (rc < 0) { fc_error_prefix(err, "%s: ", f->paths[i]); break; }
+        if (rc == 0) {
+            if (!missing++) *first_missing = i;
+            continue;
+        }
+        rc = 0;
+        if (!f->x) {
+            f->dim = v.count;
+            f->rank = v.rank;
+            memcpy(f->dims, v.dims, sizeof v.dims);
+        }
+        if (!block) {
+            float *x = realloc(f->x, ((size_t)f->n_views + 1) * f->n * f->dim * sizeof(float) + 1);
+            if (!x) { rc = fc_fail(err, FC_ENOMEM, "out of memory for %zu x %zu features", f->n, f->dim); break; }
+            f->x = x;
+            block = x + (size_t)f->n_views * f->n * f->dim;
+        }
+        if (v.count != f->dim) {
+            rc = fc_fail(err, FC_EFORMAT, "%s: feature has %zu values, others have %zu", f->paths[i], v.count, f->dim);
+            break;
+        }
+        if ((rc = fc_feature_to_f32(&v, block + i * f->dim, f->dim, err))) break;
+    }
+    fc_cache_txn_end(t);
+    return rc ? rc : (int)(missing < INT32_MAX ? missing : INT32_MAX);
+}
+
 int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, const char *extractor_hex,
                        int view, fc_featureset *out, fc_error *err) {
     memset(out, 0, sizeof *out);
@@ -65,44 +108,25 @@ int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, co
     rows r = {.f = out};
     if ((rc = fc_catalog_item_list(cat, ds, FC_ITEMS_ALL, add_row, &r, err))) goto fail;
     if (out->n == 0) { rc = fc_fail(err, FC_EINVAL, "data set '%s' has no usable items", dataset); goto fail; }
-    fc_feature_key key = {.view = (uint16_t)view};
-    if (fc_hex_decode(extractor_hex, key.extractor, 32, err)) { rc = FC_EINVAL; goto fail; }
-    fc_cache_txn *t = NULL;
-    if ((rc = fc_cache_txn_begin(cache, &t, err))) goto fail;
-    size_t missing = 0, first_missing = 0;
-    for (size_t i = 0; i < out->n; i++) {
-        memcpy(key.item, out->hashes[i], 32);
-        fc_feature_view v;
-        rc = fc_cache_txn_get(t, &key, &v, err);
-        if (rc < 0) { fc_error_prefix(err, "%s: ", out->paths[i]); break; }
-        if (rc == 0) {
-            if (!missing++) first_missing = i;
-            rc = 0;
-            continue;
-        }
-        if (!out->x) {
-            out->dim = v.count;
-            out->rank = v.rank;
-            memcpy(out->dims, v.dims, sizeof v.dims);
-            out->x = malloc(out->n * out->dim * sizeof(float) + 1);
-            if (!out->x) { rc = fc_fail(err, FC_ENOMEM, "out of memory for %zu x %zu features", out->n, out->dim); break; }
-        }
-        if (v.count != out->dim) {
-            rc = fc_fail(err, FC_EFORMAT, "%s: feature has %zu values, others have %zu", out->paths[i], v.count, out->dim);
-            break;
-        }
-        if ((rc = fc_feature_to_f32(&v, out->x + i * out->dim, out->dim, err))) break;
-    }
-    fc_cache_txn_end(t);
-    if (rc) goto fail;
-    if (missing) {
-        rc = fc_fail(err, FC_EINVAL, "%zu of %zu items of '%s' have no features for this extractor (first: %s); run "
-                     "featcache extract with the same model and options", missing, out->n, dataset, out->paths[first_missing]);
+    size_t first_missing = 0;
+    if ((rc = read_view(cache, extractor_hex, view, out, &first_missing, err)) < 0) goto fail;
+    if (rc > 0) {
+        rc = fc_fail(err, FC_EINVAL, "%d of %zu items of '%s' have no features for this extractor (first: %s); run "
+                     "featcache extract with the same model and options", rc, out->n, dataset, out->paths[first_missing]);
         goto fail;
     }
+    out->n_views = 1;
     return 0;
 fail:
     fc_featureset_free(out);
+    return rc;
+}
+
+int fc_featureset_add_view(fc_cache *cache, const char *extractor_hex, int view, fc_featureset *f,
+                           size_t *first_missing, fc_error *err) {
+    if (!f->x || f->n_views < 1) return fc_fail(err, FC_EINVAL, "add view: no features loaded");
+    int rc = read_view(cache, extractor_hex, view, f, first_missing, err);
+    if (rc == 0) f->n_views++;
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* A data set's features as one matrix: every ok item of a catalog data set (in path order) with
- * its stored feature for one extractor and view, plus labels, splits, paths and hashes. Reads the
+ * its stored feature for one extractor and view, plus labels, splits, paths and hashes; further
+ * views of the same items can be appended as blocks of rows (training on flips and crops). Reads the
  * catalog rows first, then all features inside one LMDB read transaction; extract commits features
  * before the rows that name them, so a concurrent extract never shows a row without its feature.
  * Not here: choosing the extractor (job.h computes ids), training (classify/). */
@@ -14,11 +15,12 @@
 #include "store/catalog.h"
 
 typedef struct fc_featureset {
-    size_t n;              /* items (rows) */
+    size_t n;              /* items (rows of one view) */
     size_t dim;            /* floats per item: product of the feature dims */
     int rank;
     uint32_t dims[FC_FEATURE_MAX_RANK];
-    float *x;              /* (n, dim) */
+    int n_views;           /* blocks of x: 1 after fc_featureset_load, +1 per fc_featureset_add_view */
+    float *x;              /* (n_views, n, dim): block 0 the loaded view, then the added ones in order */
     char **paths, **labels, **splits; /* n each; labels/splits "" when none */
     uint8_t (*hashes)[32];
     size_t n_bad;          /* bad items of the data set (not in the matrix) */
@@ -30,6 +32,14 @@ typedef struct fc_featureset {
  * FC_ENOMEM. Uses the given handles (read-only handles are enough). */
 int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, const char *extractor_hex,
                        int view, fc_featureset *out, fc_error *err);
+/* Appends the items' features for another view of the same extractor as block f->n_views of f->x
+ * (same item order) and counts it in f->n_views. Returns 0; or the number (> 0) of items that have
+ * no feature for that view, with *first_missing the index of the first of them and f->n_views
+ * unchanged (the caller names the view and how to extract it); or FC_EINVAL (f not loaded, a bad
+ * extractor_hex), FC_EFORMAT (a corrupt value, or one with another number of values: names the
+ * item), FC_EIO, FC_ENOMEM. */
+int fc_featureset_add_view(fc_cache *cache, const char *extractor_hex, int view, fc_featureset *f,
+                           size_t *first_missing, fc_error *err);
 void fc_featureset_free(fc_featureset *f);
 
 #endif

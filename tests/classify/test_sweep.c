@@ -135,7 +135,7 @@ static int toy_build(toy *t, fc_error *err) {
         memset(t->hashes[i], i + 1, 32);
     }
     fc_split_spec split = {.kind = FC_SPLIT_FOLDERS};
-    return fc_problem_build(t->x, 40, 4, t->labels, t->splits, t->paths, (const uint8_t(*)[32])t->hashes, &split,
+    return fc_problem_build(t->x, 1, 40, 4, t->labels, t->splits, t->paths, (const uint8_t(*)[32])t->hashes, &split,
                             &t->p, err);
 }
 
