@@ -91,9 +91,7 @@ static int cut_shape(net_build *b, const fc_train_net_options *opt, fc_error *er
     if (opt && opt->cut_rank > 0) {
         net->in_rank = opt->cut_rank;
         memcpy(net->in_dims, opt->cut_dims, sizeof net->in_dims);
-        return 0;
-    }
-    if (cv->is_input) {
+    } else if (cv->is_input) {
         net->in_rank = cv->decl_rank - 1;
         for (int i = 1; i < cv->decl_rank && i <= 4; i++) net->in_dims[i - 1] = cv->decl_dims[i];
         if (cv->decl_rank == 4 && opt && opt->height > 0) net->in_dims[1] = opt->height;
@@ -122,10 +120,15 @@ static int cut_shape(net_build *b, const fc_train_net_options *opt, fc_error *er
     if (net->in_rank < 1 || net->in_rank > 4)
         return fc_fail(err, FC_EUNSUPPORTED, "%s: the cut '%s' has rank %d (1 to 4 per image)", b->path,
                        cv->name, net->in_rank);
-    for (int i = 0; i < net->in_rank; i++)
+    int64_t count = net->batch;
+    for (int i = 0; i < net->in_rank; i++) {
         if (net->in_dims[i] < 1)
-            return fc_fail(err, FC_EINVAL, "%s: the cut '%s' has no fixed shape; give opt->cut_dims",
+            return fc_fail(err, FC_EINVAL, "%s: the cut '%s' has no fixed shape; give its shape in the options",
                            b->path, cv->name);
+        count = count < INT32_MAX && net->in_dims[i] < INT32_MAX ? count * net->in_dims[i] : INT32_MAX;
+    }
+    if (count >= INT32_MAX)
+        return fc_fail(err, FC_ELIMIT, "%s: a batch of the cut '%s' is over 2^31 elements", b->path, cv->name);
     return 0;
 }
 

@@ -3,7 +3,6 @@
  * and its output slot. Views (Flatten, Reshape, ...) get no op: their output shares the input's slot.
  * Shape computations (Shape, Gather, ... on shapes) are evaluated once with the engine's own ops.
  * Not here: choosing the nodes (net.c), running the ops (net_run.c). */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +36,16 @@ static const fc_tensor *constant(const net_build *b, int v) {
     if (v < 0 || computed(b, v)) return NULL;
     const fc_tensor *t = &b->vt[v];
     return t->data && t->dtype == FC_F32 ? t : NULL;
+}
+
+/* in[0..n->n_in) = the shapes (and data of constants) of n's inputs; -1 when n has more than max. */
+static int load_inputs(const net_build *b, const fc_node *n, fc_tensor *in, int max) {
+    if (n->n_in > max) return -1;
+    for (int k = 0; k < n->n_in; k++) {
+        if (n->in[k] >= 0) in[k] = b->vt[n->in[k]];
+        else memset(&in[k], 0, sizeof in[k]);
+    }
+    return 0;
 }
 
 /* Output value v gets shape (rank, dims) at the full batch; FC_EUNSUPPORTED when the batch is not
@@ -221,14 +230,13 @@ static int same_shape(const fc_tensor *a, const fc_tensor *b) {
     return 1;
 }
 
-/* An op of kind reading computed values ins[0..k) whose output has in_shape's shape. */
+/* An op of kind reading computed values ins[0..k) whose output has out_shape's shape. */
 static int add_simple(net_build *b, const fc_node *n, int kind, const int *ins, int k,
                       const fc_tensor *out_shape, net_op **opp, fc_error *err) {
     net_op *op = new_op(b, n, kind, k, err);
     if (!op) return FC_ENOMEM;
     for (int j = 0; j < k; j++) op->in[j] = b->slot[ins[j]];
-    fc_tensor s = *out_shape; /* out_shape may move with the value table: copy it first */
-    int rc = new_slot(b, n, n->out[0], s.rank, s.dims, err);
+    int rc = new_slot(b, n, n->out[0], out_shape->rank, out_shape->dims, err);
     if (rc) return rc;
     op->out = b->slot[n->out[0]];
     *opp = op;
@@ -245,37 +253,14 @@ static int map_add(net_build *b, int i, fc_error *err) {
     return add_simple(b, n, NET_ADD, n->in, 2, shape_of(b, n->in[0]), &op, err);
 }
 
-/* The activation that node n applies with constant parameters, 0; -1 if it is none we train. */
-static int activation_of(const net_build *b, const fc_node *n, fc_act *act) {
-    memset(act, 0, sizeof *act);
-    const char *t = n->op_type;
-    if (!strcmp(t, "Relu")) act->kind = FC_ACT_RELU;
-    else if (!strcmp(t, "Sigmoid")) act->kind = FC_ACT_SIGMOID;
-    else if (!strcmp(t, "HardSwish")) act->kind = FC_ACT_HARDSWISH;
-    else if (!strcmp(t, "HardSigmoid")) {
-        act->kind = FC_ACT_HARDSIGMOID;
-        act->a = fc_attr_float(n, "alpha", 0.2f);
-        act->b = fc_attr_float(n, "beta", 0.5f);
-    } else if (!strcmp(t, "Clip")) {
-        act->kind = FC_ACT_CLIP;
-        act->a = fc_attr_float(n, "min", -INFINITY);
-        act->b = fc_attr_float(n, "max", INFINITY);
-        for (int k = 1; k < n->n_in && k < 3; k++) {
-            if (n->in[k] < 0) continue;
-            const fc_tensor *c = constant(b, n->in[k]);
-            if (!c || fc_tensor_count(c) != 1) return -1;
-            if (k == 1) act->a = *(const float *)c->data; else act->b = *(const float *)c->data;
-        }
-        if (!(act->a <= act->b)) return -1;
-    } else return -1;
-    return 0;
-}
-
+/* Clip bounds come from constant inputs (a computed bound is refused by the dispatch), ordered. */
 static int map_act(net_build *b, int i, fc_error *err) {
     const fc_node *n = &b->g->nodes[i];
+    fc_tensor in[3];
     fc_act act;
     net_op *op;
-    if (activation_of(b, n, &act))
+    if (load_inputs(b, n, in, 3) || fc_op_act_of(n, in, &act) ||
+        (act.kind == FC_ACT_CLIP && !(act.a <= act.b)))
         return fc_op_fail(n, FC_EUNSUPPORTED, err, "only constant, ordered Clip bounds are trainable");
     int rc = add_simple(b, n, NET_ACT, n->in, 1, shape_of(b, n->in[0]), &op, err);
     if (!rc) op->act = act;
@@ -359,12 +344,9 @@ static int map_reducemean(net_build *b, int i, fc_error *err) {
     const fc_node *n = &b->g->nodes[i];
     fc_tensor in[2], out;
     int rc = 0;
-    memset(in, 0, sizeof in);
     memset(&out, 0, sizeof out);
-    for (int k = 0; k < n->n_in && k < 2; k++)
-        if (n->in[k] >= 0) in[k] = b->vt[n->in[k]];
     size_t work = 0;
-    if (n->n_in > 2 || in[0].rank != 4 || (rc = n->op->infer(n, in, &out, &work, 1, err)) ||
+    if (load_inputs(b, n, in, 2) || in[0].rank != 4 || (rc = n->op->infer(n, in, &out, &work, 1, err)) ||
         fc_tensor_count(&out) != in[0].dims[0] * in[0].dims[1] || out.dims[1] != in[0].dims[1])
         return rc ? rc : fc_op_fail(n, FC_EUNSUPPORTED, err, "only the mean over the plane (axes 2, 3) "
                                     "of an (N,C,H,W) tensor is trainable");
@@ -390,9 +372,10 @@ static int map_pool(net_build *b, int i, fc_error *err) {
     int pb = (w.oh - 1) * w.sh + (w.kh - 1) * w.dil_h + 1 - (int)s.dims[2] - w.pt;
     int pr = (w.ow - 1) * w.sw + (w.kw - 1) * w.dil_w + 1 - (int)s.dims[3] - w.pl;
     int extra = pb > w.pb || pr > w.pr;
-    if (w.dil_h != 1 || w.dil_w != 1 || (extra && !is_max && cip))
-        return fc_op_fail(n, FC_EUNSUPPORTED, err, "dilated pools and ceil_mode with "
-                          "count_include_pad are not trainable");
+    if (w.dil_h != 1 || w.dil_w != 1 || (extra && !is_max && cip) ||
+        (is_max && (w.pt >= w.kh || w.pb >= w.kh || w.pl >= w.kw || w.pr >= w.kw)))
+        return fc_op_fail(n, FC_EUNSUPPORTED, err, "dilated pools, ceil_mode with count_include_pad "
+                          "and MaxPool pads as large as the kernel are not trainable");
     fc_win2d win = {w.kh, w.kw, w.sh, w.sw, 1, 1, w.pt, w.pl, pb > w.pb ? pb : w.pb, pr > w.pr ? pr : w.pr};
     int oh, ow;
     if ((rc = fc_win2d_out(&win, (int)s.dims[2], (int)s.dims[3], &oh, &ow, err))) {
@@ -416,8 +399,8 @@ static int map_concat(net_build *b, int i, fc_error *err) {
     int ok = axis == 1 && (s.rank == 2 || s.rank == 4);
     s.dims[1] = 0;
     for (int k = 0; k < n->n_in && ok; k++) {
-        const fc_tensor *t = shape_of(b, n->in[k]);
-        ok = computed(b, n->in[k]) && t->rank == s.rank && t->dims[0] == s.dims[0] &&
+        const fc_tensor *t = computed(b, n->in[k]) ? shape_of(b, n->in[k]) : NULL;
+        ok = t && t->rank == s.rank && t->dims[0] == s.dims[0] &&
              (s.rank == 2 || (t->dims[2] == s.dims[2] && t->dims[3] == s.dims[3]));
         if (ok) s.dims[1] += t->dims[1];
     }
@@ -472,11 +455,7 @@ static int map_view(net_build *b, int i, fc_error *err) {
     if (n->n_out > 1 && n->out[1] >= 0 && b->g->values[n->out[1]].n_uses)
         return fc_op_fail(n, FC_EUNSUPPORTED, err, "the mask output is not trainable");
     fc_tensor in[8], out[2];
-    if (n->n_in > 8) return fc_op_fail(n, FC_EUNSUPPORTED, err, "too many inputs");
-    for (int k = 0; k < n->n_in; k++) {
-        if (n->in[k] >= 0) in[k] = b->vt[n->in[k]];
-        else memset(&in[k], 0, sizeof in[k]);
-    }
+    if (load_inputs(b, n, in, 8)) return fc_op_fail(n, FC_EUNSUPPORTED, err, "too many inputs");
     memset(out, 0, sizeof out);
     size_t work = 0;
     int rc = n->op->infer(n, in, out, &work, 1, err);
@@ -493,11 +472,8 @@ static int map_view(net_build *b, int i, fc_error *err) {
 static int evaluate(net_build *b, int i, fc_error *err) {
     const fc_node *n = &b->g->nodes[i];
     fc_tensor in[16], out[4];
-    if (n->n_in > 16 || n->n_out > 4) return fc_op_fail(n, FC_EUNSUPPORTED, err, "too many operands");
-    for (int k = 0; k < n->n_in; k++) {
-        if (n->in[k] >= 0) in[k] = b->vt[n->in[k]];
-        else memset(&in[k], 0, sizeof in[k]);
-    }
+    if (load_inputs(b, n, in, 16) || n->n_out > 4)
+        return fc_op_fail(n, FC_EUNSUPPORTED, err, "too many operands");
     memset(out, 0, sizeof out);
     size_t work = 0;
     int rc = n->op->infer(n, in, out, &work, 1, err);
