@@ -177,6 +177,12 @@ static void mobilenet_v2_forward(void) {
     if (!p) SKIP("../shared/models/mobilenet_v2_1.0_224.onnx not present");
     forward_vs_engine("mobilenet_v2 t146", p, "t146", NULL, 3);
     forward_vs_engine("mobilenet_v2 t140", p, "t140", NULL, 2);
+    fc_train_net *net = NULL;
+    fc_error err = {0};
+    int rc = fc_train_net_build(p, "t150", "pooled", 2, NULL, &net, &err);
+    CHECK(rc == FC_EINVAL && strstr(err.msg, "'t150' is not a cut: node 't153' reads 't146' from below the cut"),
+          "t150 (inside a residual branch): %d %s", rc, err.msg);
+    fc_train_net_free(net);
 }
 
 static void torchvision_forward(void) {
@@ -670,6 +676,13 @@ static void smaller_batch_and_checkpoint(void) {
           "a checkpoint restores the values");
     CHECK(fc_train_net_params_set(net, ck, nv - 1, &err) == FC_EINVAL, "wrong checkpoint size refused");
     CHECK(fc_train_net_param(net, fc_train_net_n_params(net), &p, &err) == FC_EINVAL, "index checked");
+    fc_train_net_free(net);
+    /* the whole model from its input: the cut's shape is the declared one */
+    CHECK(fc_train_net_build(path, "x", "feat", 4, NULL, &net, &err) == 0, "from the input: %s", err.msg);
+    int64_t dims[4];
+    CHECK(net && fc_train_net_input_dims(net, dims) == 3 && dims[0] == 3 && dims[1] == TINY_H &&
+              fc_train_net_forward(net, in, 4, out4, &err) == 0 && fc_train_net_backward(net, d, NULL, &err) == 0,
+          "the net from the input runs: %s", err.msg);
     fc_train_net_free(net);
     free(in);
     free(out4);
