@@ -40,8 +40,9 @@ typedef struct fc_train_net_options {
  *     tensors of the same shape, and x * Sigmoid(x) / x * HardSigmoid(x) (alpha 1/6, beta 1/2)
  *     computed as one SiLU / HardSwish when the gate has no other reader,
  *   Relu, Clip (constant bounds), Sigmoid, HardSigmoid, HardSwish,
- *   GlobalAveragePool (and ReduceMean over axes 2, 3), AveragePool and MaxPool (2-D; ceil_mode as extra padding, refused for
- *     AveragePool with count_include_pad when that padding would be counted),
+ *   GlobalAveragePool (and ReduceMean over axes 2, 3), AveragePool and MaxPool (2-D, no
+ *     dilation; ceil_mode as extra padding, refused for AveragePool with count_include_pad when
+ *     that padding would be counted),
  *   Concat of computed tensors along the channels (axis 1),
  *   BatchNormalization not folded (it does not follow a Conv): frozen statistics, trainable scale
  *     and shift,
@@ -60,9 +61,11 @@ typedef struct fc_train_net_options {
  * feature tensor ..."), a cut that is not a separator ("'t' is not a cut: node 'X' reads 'Y' from
  * below the cut": some path from the model's input reaches the feature without passing through the
  * cut, e.g. the cut is inside a residual branch), and a constant as cut; FC_EUNSUPPORTED for an op
- * or an op's form without a training op ("node 'X' (LRN) has no backward ..."; operators the
- * engine does not know at all are refused by the import, also naming the node), or a weight used by
- * two trained nodes; FC_ESHAPE for shapes that do not fit (naming the node); FC_ENOMEM. */
+ * or an op's form without a training op ("node 'X' (LeakyRelu): no backward for LeakyRelu ...";
+ * operators the engine does not know at all, e.g. LRN or another domain's, are refused by the
+ * import, also naming the node), a tensor that does not keep the batch first, or a weight used by
+ * two trained nodes; FC_ESHAPE for shapes that do not fit (naming the node); FC_ENOMEM.
+ * When cut_rank is 0 the model is also loaded once by fc_model_load to plan its shapes. */
 int fc_train_net_build(const char *model_path, const char *cut, const char *feature, int batch,
                        const fc_train_net_options *opt, fc_train_net **out, fc_error *err);
 /* NULL-safe. */
