@@ -9,7 +9,9 @@
  *  - onnx/onnx_io.h ONNX protobuf read and write (onnx/onnx.pb-c.h: the generated schema); the
  *                   import into the engine's graph (onnx/onnx_import.h) is internal
  *  - train/train_ops.h  forward/backward pairs and optimizer steps for training (fine-tuning the
- *                   top of a backbone, new conv layers on cached maps) */
+ *                   top of a backbone, new conv layers on cached maps)
+ *  - train/net.h    the top of an ONNX backbone from a cut tensor to the feature tensor as a
+ *                   trainable network (forward, backward, parameters, export to ONNX) */
 #ifndef FC_ENGINE_H
 #define FC_ENGINE_H
 
@@ -19,6 +21,7 @@
 #include "engine/model.h"
 #include "engine/onnx/onnx_io.h" /* includes onnx/onnx.pb-c.h, the generated schema */
 #include "engine/tensor.h"
+#include "engine/train/net.h"
 #include "engine/train/train_ops.h"
 
 #endif

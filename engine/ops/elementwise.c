@@ -208,7 +208,7 @@ static int unary_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
     return 0;
 }
 
-static int act_of(const fc_node *n, const fc_tensor *in, fc_act *act) {
+int fc_op_act_of(const fc_node *n, const fc_tensor *in, fc_act *act) {
     memset(act, 0, sizeof *act);
     const char *t = n->op_type;
     if (!strcmp(t, "Relu")) act->kind = FC_ACT_RELU;
@@ -243,7 +243,7 @@ static int unary_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
         return 0;
     }
     fc_act act;
-    if (act_of(n, in, &act) != 0) return fc_op_fail(n, FC_EINTERNAL, err, "not an activation");
+    if (fc_op_act_of(n, in, &act) != 0) return fc_op_fail(n, FC_EINTERNAL, err, "not an activation");
     const int64_t chunk = 16384;
     int64_t nchunks = (count + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(ctx->threads) if (nchunks > 4) schedule(static)

@@ -66,6 +66,10 @@ static inline int64_t fc_f32_to_i64(float x) {
     if (x <= -9223372036854775808.0f) return INT64_MIN;
     return (int64_t)x;
 }
+/* The activation that node n (Relu, Sigmoid, HardSwish, LeakyRelu, HardSigmoid, Clip) applies, its
+ * parameters from the attributes and, for Clip, from the constant inputs in[1], in[2] where they
+ * have data; -1 for other op types. */
+int fc_op_act_of(const fc_node *n, const fc_tensor *in, fc_act *act);
 /* Reads a constant int64 (or float) tensor input into out (max elements); -1 if not constant. */
 int fc_op_const_ints(const fc_tensor *t, int64_t *out, int max);
 
