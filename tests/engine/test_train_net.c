@@ -24,39 +24,10 @@
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/tmpdir.h"
+#include "tests/support/train_ref.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static unsigned rng = 2024u;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 8388608.0f - 1.0f;
-}
-
-static float *rnd(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) abort();
-    for (size_t i = 0; i < n; i++) p[i] = frand();
-    return p;
-}
-
-static float *zeros(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p) abort();
-    return p;
-}
-
-/* max |a - r| / max |r| */
-static double rel_err(const float *a, const float *r, size_t n) {
-    double d = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - r[i]);
-        if (!(e <= d)) d = e;
-        if (fabs(r[i]) > m) m = fabs(r[i]);
-    }
-    return d / (m > 1e-12 ? m : 1.0);
-}
 
 static double now(void) {
     struct timespec ts;
@@ -114,7 +85,7 @@ static int run_engine(const char *path, const char *cut, const char *feature, in
     int64_t d[4];
     fc_session_input_dims(s, d);
     size_t in_n = (size_t)(d[1] * d[2] * d[3]);
-    float *img = rnd((size_t)N * in_n);
+    float *img = ref_rnd((size_t)N * in_n);
     int rc = fc_session_run(s, img, &err);
     free(img);
     if (rc) goto fail;
@@ -155,10 +126,10 @@ static void forward_vs_engine(const char *what, const char *path, const char *cu
         CHECK(fc_train_net_input_size(net) == cut_n && fc_train_net_feature_size(net) == feat_n,
               "%s: sizes %zu/%zu vs %zu/%zu", what, fc_train_net_input_size(net),
               fc_train_net_feature_size(net), cut_n, feat_n);
-        float *out = zeros((size_t)N * feat_n);
+        float *out = ref_zeros((size_t)N * feat_n);
         rc = fc_train_net_forward(net, cutv, N, out, &err);
         CHECK(rc == 0, "%s: forward: %s", what, err.msg);
-        double e = rel_err(out, featv, (size_t)N * feat_n);
+        double e = ref_rel_err(out, featv, (size_t)N * feat_n);
         printf("  %s: cut '%s' -> '%s' (%zu -> %zu per image), %d parameter tensors, build %.0f ms, "
                "forward max rel diff %.2e\n", what, cut, feat, cut_n, feat_n, fc_train_net_n_params(net),
                t_build * 1e3, e);
@@ -215,7 +186,7 @@ static void init(ob_model *m, const char *name, float base, float scale, int64_t
     int rank = d0 ? d1 ? d2 ? d3 ? 4 : 3 : 2 : 1 : 0;
     size_t n = 1;
     for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
-    float *v = rnd(n);
+    float *v = ref_rnd(n);
     for (size_t i = 0; i < n; i++) v[i] = base + scale * v[i];
     ob_init(m, name, rank, dims, v);
     free(v);
@@ -317,8 +288,8 @@ static void tiny_top(ob_model *m, const char *extra_op) {
 /* Writes the tiny model to tmp/name: x (N,3,8,8) -> stem Conv + Relu -> cut (N,4,8,8) -> ... ->
  * feat (N,5). */
 static const char *tiny_model(const char *name, const char *extra_op) {
-    unsigned saved = rng;
-    rng = 77u; /* the same weights for every file */
+    unsigned saved = ref_rng;
+    ref_rng = 77u; /* the same weights for every file */
     ob_model *m = ob_new(13);
     ob_input(m, "x", -1, 3, TINY_H, TINY_H);
     init(m, "stem.w", 0, 0.4f, TINY_C, 3, 3, 3);
@@ -330,7 +301,7 @@ static const char *tiny_model(const char *name, const char *extra_op) {
     ob_output(m, "feat");
     const char *path = fc_test_path(name);
     int rc = ob_write(m, path);
-    rng = saved;
+    ref_rng = saved;
     return rc ? NULL : path;
 }
 
@@ -381,9 +352,9 @@ static void tiny_finite_differences(void) {
     fd_ctx c = {.net = net, .N = N, .D = fc_train_net_feature_size(net)};
     size_t in_n = fc_train_net_input_size(net);
     CHECK(c.D == 5 && in_n == TINY_C * TINY_H * TINY_H, "sizes %zu %zu", c.D, in_n);
-    c.in = rnd(N * in_n);
-    c.out = zeros(N * c.D);
-    float *R = rnd(N * c.D), *dinput = zeros(N * in_n);
+    c.in = ref_rnd(N * in_n);
+    c.out = ref_zeros(N * c.D);
+    float *R = ref_rnd(N * c.D), *dinput = ref_zeros(N * in_n);
     c.R = R;
     REQUIRE(fc_train_net_forward(net, c.in, N, c.out, &err) == 0, "forward: %s", err.msg);
     REQUIRE(fc_train_net_backward(net, R, dinput, &err) == 0, "backward: %s", err.msg);
@@ -473,17 +444,17 @@ static int train(train_run *r, const char *path, const char *cut, const char *fe
     }
     size_t D = fc_train_net_feature_size(net), nv = fc_train_net_params_size(net);
     size_t nh = (size_t)K_CLASSES * D + K_CLASSES;
-    unsigned saved = rng;
-    rng = 99u;
-    float *head = rnd(nh), *dhead = zeros(nh), *mom = zeros(nv + nh);
-    rng = saved;
+    unsigned saved = ref_rng;
+    ref_rng = 99u;
+    float *head = ref_rnd(nh), *dhead = ref_zeros(nh), *mom = ref_zeros(nv + nh);
+    ref_rng = saved;
     for (size_t i = 0; i < nh; i++) head[i] *= 0.05f;
-    float *buf = zeros((size_t)r->N * (2 * D + 2 * K_CLASSES));
+    float *buf = ref_zeros((size_t)r->N * (2 * D + 2 * K_CLASSES));
     int rc = 0;
     r->t_fwd = r->t_bwd = r->t_opt = 0;
     for (int s = 0; s < r->steps && !rc; s++) rc = sgd_step(r, net, head, dhead, mom, buf, &r->losses[s], &err);
     if (rc) printf("  step: %s\n", err.msg);
-    r->ckpt = zeros(nv);
+    r->ckpt = ref_zeros(nv);
     r->n_ckpt = nv;
     if (!rc) rc = fc_train_net_params_get(net, r->ckpt, nv, &err);
     free(head);
@@ -548,10 +519,10 @@ static void export_matches(const char *what, fc_train_net *net, const char *mode
     size_t cut_n, feat_n;
     REQUIRE(run_engine(out, cut, feat, N, &cutv, &cut_n, &featv, &feat_n, NULL, 0) == 0,
             "%s: the exported model runs", what);
-    float *mine = zeros((size_t)N * feat_n);
+    float *mine = ref_zeros((size_t)N * feat_n);
     rc = fc_train_net_forward(net, cutv, N, mine, &err);
     CHECK(rc == 0, "%s: forward: %s", what, err.msg);
-    double e = rel_err(mine, featv, (size_t)N * feat_n);
+    double e = ref_rel_err(mine, featv, (size_t)N * feat_n);
     printf("  %s: exported model vs the net after training, max rel diff %.2e\n", what, e);
     CHECK(e <= 1e-4, "%s: the exported model differs from the net by %.3g", what, e);
     free(mine);
@@ -594,7 +565,7 @@ static void tiny_training_and_export(void) {
     const char *path = tiny_model("tiny_train.onnx", NULL);
     REQUIRE(path, "tiny model written");
     const int N = 6;
-    float *inputs = rnd((size_t)N * TINY_C * TINY_H * TINY_H);
+    float *inputs = ref_rnd((size_t)N * TINY_C * TINY_H * TINY_H);
     for (size_t i = 0; i < (size_t)N * TINY_C * TINY_H * TINY_H; i++) inputs[i] = fabsf(inputs[i]);
     fc_train_net_options opt = {.cut_rank = 3, .cut_dims = {TINY_C, TINY_H, TINY_H}};
     fc_train_net *net = train_three("tiny", path, "cut", "feat", &opt, inputs, N, 8, 1);
@@ -657,14 +628,14 @@ static void smaller_batch_and_checkpoint(void) {
     fc_train_net_options opt = {.threads = 2, .cut_rank = 3, .cut_dims = {TINY_C, TINY_H, TINY_H}};
     REQUIRE(fc_train_net_build(path, "cut", "feat", 4, &opt, &net, &err) == 0, "build: %s", err.msg);
     size_t in_n = fc_train_net_input_size(net), D = fc_train_net_feature_size(net);
-    float *in = rnd(4 * in_n), *out4 = zeros(4 * D), *out3 = zeros(4 * D), *d = rnd(4 * D);
+    float *in = ref_rnd(4 * in_n), *out4 = ref_zeros(4 * D), *out3 = ref_zeros(4 * D), *d = ref_rnd(4 * D);
     CHECK(fc_train_net_forward(net, in, 4, out4, &err) == 0, "forward 4: %s", err.msg);
     CHECK(fc_train_net_forward(net, in, 3, out3, &err) == 0, "forward 3: %s", err.msg);
-    CHECK(rel_err(out3, out4, 3 * D) <= 1e-6, "3 images give the first 3 of 4's features");
+    CHECK(ref_rel_err(out3, out4, 3 * D) <= 1e-6, "3 images give the first 3 of 4's features");
     CHECK(fc_train_net_backward(net, d, NULL, &err) == 0, "backward of 3: %s", err.msg);
     CHECK(fc_train_net_forward(net, in, 5, out3, &err) == FC_EINVAL, "5 images refused");
     size_t nv = fc_train_net_params_size(net);
-    float *ck = zeros(nv), *ck2 = zeros(nv);
+    float *ck = ref_zeros(nv), *ck2 = ref_zeros(nv);
     CHECK(fc_train_net_params_get(net, ck, nv, &err) == 0, "get");
     fc_train_param p;
     CHECK(fc_train_net_param(net, 0, &p, &err) == 0 && !strcmp(p.name, "exp.w") && p.rank == 4 &&
@@ -730,6 +701,7 @@ static void errors(void) {
 }
 
 int main(void) {
+    ref_rng = 2024u;
     RUN(mobilenet_v2_forward);
     RUN(torchvision_forward);
     RUN(tiny_finite_differences);

@@ -28,36 +28,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static unsigned rng = 12345u;
-
-static float frand(void) { /* uniform in [-1, 1) */
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 8388608.0f - 1.0f;
-}
-
-static float *rnd(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) abort();
-    for (size_t i = 0; i < n; i++) p[i] = frand();
-    return p;
-}
-
-static float *zeros(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p) abort();
-    return p;
-}
-
-/* max |a - r| / max |r| (absolute when r is all below 1e-6) */
-static double rel_err(const float *a, const float *r, size_t n) {
-    double d = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - r[i]);
-        if (!(e <= d)) d = e; /* NaN counts as the largest error */
-        if (fabs(r[i]) > m) m = fabs(r[i]);
-    }
-    return d / (m > 1e-6 ? m : 1.0);
-}
 
 static double dot_d(const float *a, const float *b, size_t n) {
     double s = 0;
@@ -71,7 +41,7 @@ typedef double (*loss_fn)(void *ctx);
 /* Central differences of f with respect to each x[i] (restored afterwards) against grad. */
 static void fd_check(const char *what, float *x, size_t n, const float *grad, loss_fn f, void *ctx,
                      float h) {
-    float *num = zeros(n);
+    float *num = ref_zeros(n);
     for (size_t i = 0; i < n; i++) {
         float x0 = x[i];
         x[i] = x0 + h;
@@ -81,7 +51,7 @@ static void fd_check(const char *what, float *x, size_t n, const float *grad, lo
         x[i] = x0;
         num[i] = (float)((lp - lm) / (2.0 * h));
     }
-    double e = rel_err(grad, num, n);
+    double e = ref_rel_err(grad, num, n);
     CHECK(e <= TOL_FD, "%s: finite differences differ by %.3g (relative)", what, e);
     free(num);
 }
@@ -142,8 +112,8 @@ static void conv_data_init(conv_data *d, const conv_case *cc) {
     d->ni = (size_t)cc->N * cc->C * cc->H * cc->W;
     d->nw = (size_t)cc->OC * (cc->C / cc->groups) * cc->w.kh * cc->w.kw;
     d->no = (size_t)cc->N * cc->OC * d->OH * d->OW;
-    d->inp = rnd(d->ni), d->weight = rnd(d->nw), d->bias = cc->bias ? rnd(cc->OC) : NULL;
-    d->R = rnd(d->no), d->out = zeros(d->no), d->ws = &ws1;
+    d->inp = ref_rnd(d->ni), d->weight = ref_rnd(d->nw), d->bias = cc->bias ? ref_rnd(cc->OC) : NULL;
+    d->R = ref_rnd(d->no), d->out = ref_zeros(d->no), d->ws = &ws1;
 }
 
 static void conv_data_free(conv_data *d) {
@@ -163,27 +133,27 @@ static void conv_vs_reference(void) {
         conv_data d;
         conv_data_init(&d, &CONVS[t]);
         const conv_case *cc = d.cc;
-        float *ref = zeros(d.no), *ri = zeros(d.ni), *rw = zeros(d.nw), *rb = zeros(cc->OC);
+        float *ref = ref_zeros(d.no), *ri = ref_zeros(d.ni), *rw = ref_zeros(d.nw), *rb = ref_zeros(cc->OC);
         ref_conv2d_forward(ref, d.inp, d.weight, d.bias, cc->N, cc->C, cc->H, cc->W, cc->OC, cc->groups, &cc->w);
         ref_conv2d_backward(ri, rw, rb, d.R, d.inp, d.weight, cc->N, cc->C, cc->H, cc->W, cc->OC, cc->groups, &cc->w);
         for (int th = 0; th < 2; th++) {
             fc_train_ws *ws = th ? &ws2 : &ws1;
-            float *di = zeros(d.ni), *dw = zeros(d.nw), *db = zeros(cc->OC);
+            float *di = ref_zeros(d.ni), *dw = ref_zeros(d.nw), *db = ref_zeros(cc->OC);
             fc_error err = {0};
             int rc = fc_conv2d_forward(ws, d.out, d.inp, d.weight, d.bias, cc->N, cc->H, cc->W, &d.cv, &err);
             CHECK(rc == 0, "%s: forward: %s", cc->name, err.msg);
-            CHECK(rel_err(d.out, ref, d.no) <= TOL_FWD, "%s (%d threads): forward error %.3g", cc->name,
-                  th + 1, rel_err(d.out, ref, d.no));
+            CHECK(ref_rel_err(d.out, ref, d.no) <= TOL_FWD, "%s (%d threads): forward error %.3g", cc->name,
+                  th + 1, ref_rel_err(d.out, ref, d.no));
             rc = fc_conv2d_backward(ws, di, dw, db, d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &d.cv, &err);
             CHECK(rc == 0, "%s: backward: %s", cc->name, err.msg);
-            CHECK(rel_err(di, ri, d.ni) <= TOL_BWD, "%s (%d threads): dinp error %.3g", cc->name, th + 1,
-                  rel_err(di, ri, d.ni));
-            CHECK(rel_err(dw, rw, d.nw) <= TOL_BWD, "%s (%d threads): dweight error %.3g", cc->name, th + 1,
-                  rel_err(dw, rw, d.nw));
-            CHECK(rel_err(db, rb, cc->OC) <= TOL_BWD, "%s (%d threads): dbias error %.3g", cc->name, th + 1,
-                  rel_err(db, rb, cc->OC));
+            CHECK(ref_rel_err(di, ri, d.ni) <= TOL_BWD, "%s (%d threads): dinp error %.3g", cc->name, th + 1,
+                  ref_rel_err(di, ri, d.ni));
+            CHECK(ref_rel_err(dw, rw, d.nw) <= TOL_BWD, "%s (%d threads): dweight error %.3g", cc->name, th + 1,
+                  ref_rel_err(dw, rw, d.nw));
+            CHECK(ref_rel_err(db, rb, cc->OC) <= TOL_BWD, "%s (%d threads): dbias error %.3g", cc->name, th + 1,
+                  ref_rel_err(db, rb, cc->OC));
             /* each gradient alone (the others NULL) gives the same values */
-            float *di2 = zeros(d.ni), *dw2 = zeros(d.nw);
+            float *di2 = ref_zeros(d.ni), *dw2 = ref_zeros(d.nw);
             rc = fc_conv2d_backward(ws, di2, NULL, NULL, d.R, NULL, d.weight, cc->N, cc->H, cc->W, &d.cv, &err);
             rc |= fc_conv2d_backward(ws, NULL, dw2, NULL, d.R, d.inp, NULL, cc->N, cc->H, cc->W, &d.cv, &err);
             CHECK(rc == 0 && !memcmp(di, di2, d.ni * 4) && !memcmp(dw, dw2, d.nw * 4),
@@ -200,7 +170,7 @@ static void conv_finite_differences(void) {
         conv_data d;
         conv_data_init(&d, &CONVS[t]);
         const conv_case *cc = d.cc;
-        float *di = zeros(d.ni), *dw = zeros(d.nw), *db = zeros(cc->OC);
+        float *di = ref_zeros(d.ni), *dw = ref_zeros(d.nw), *db = ref_zeros(cc->OC);
         fc_error err;
         int rc = fc_conv2d_backward(&ws1, di, dw, db, d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &d.cv, &err);
         REQUIRE(rc == 0, "%s: %s", cc->name, err.msg);
@@ -242,7 +212,7 @@ static void conv_threads_and_chunks(void) {
         const conv_case *cc = d.cc;
         float *o[3], *di[3], *dw[3], *db[3];
         for (int r = 0; r < 3; r++) {
-            o[r] = zeros(d.no), di[r] = zeros(d.ni), dw[r] = zeros(d.nw), db[r] = zeros(cc->OC);
+            o[r] = ref_zeros(d.no), di[r] = ref_zeros(d.ni), dw[r] = ref_zeros(d.nw), db[r] = ref_zeros(cc->OC);
             fc_train_ws *ws = r == 1 ? &ws2 : &ws1;
             ws1.conv_chunk = r == 2 ? d.ni / cc->N * 3 : 0; /* about 1-2 images per chunk */
             int rc = conv_run(ws, cc, d.inp, d.weight, d.bias, d.R, o[r], di[r], dw[r], db[r]);
@@ -254,8 +224,8 @@ static void conv_threads_and_chunks(void) {
         CHECK(same, "%s: 1 and 2 threads differ", cc->name);
         CHECK(!memcmp(o[0], o[2], d.no * 4) && !memcmp(di[0], di[2], d.ni * 4),
               "%s: chunked output or dinp differ", cc->name);
-        CHECK(rel_err(dw[2], dw[0], d.nw) <= TOL_BWD, "%s: chunked dweight differs by %.3g", cc->name,
-              rel_err(dw[2], dw[0], d.nw));
+        CHECK(ref_rel_err(dw[2], dw[0], d.nw) <= TOL_BWD, "%s: chunked dweight differs by %.3g", cc->name,
+              ref_rel_err(dw[2], dw[0], d.nw));
         for (int r = 0; r < 3; r++) free(o[r]), free(di[r]), free(dw[r]), free(db[r]);
         conv_data_free(&d);
     }
@@ -276,7 +246,7 @@ static void depthwise_generic_vs_avx2(void) {
             fc_train_ws_init(&ws, 2);
             ws.k = r ? avx2 : scalar;
             fc_conv2d cv = {cc->C, cc->OC, cc->groups, cc->w};
-            di[r] = zeros(d.ni), dw[r] = zeros(d.nw), db[r] = zeros(cc->OC);
+            di[r] = ref_zeros(d.ni), dw[r] = ref_zeros(d.nw), db[r] = ref_zeros(cc->OC);
             fc_error err;
             int rc = fc_conv2d_backward(&ws, di[r], dw[r], db[r], d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &cv, &err);
             CHECK(rc == 0, "%s: %s", cc->name, err.msg);
@@ -310,7 +280,7 @@ static void workspace_stable(void) {
         for (int t = 0; t < 3; t++) {
             conv_data d;
             conv_data_init(&d, cases[t]);
-            float *di = zeros(d.ni), *dw = zeros(d.nw);
+            float *di = ref_zeros(d.ni), *dw = ref_zeros(d.nw);
             CHECK(conv_run(&ws, cases[t], d.inp, d.weight, d.bias, d.R, d.out, di, dw, NULL) == 0, "%s failed",
                   cases[t]->name);
             if (step == 0 && t == 2) pa = ws.mm.pa, pb = ws.mm.pb;
@@ -358,9 +328,9 @@ static void linear_ops(void) {
     for (int t = 0; t < 3; t++) {
         lin_data d = {.B = shapes[t][0], .IC = shapes[t][1], .OC = shapes[t][2]};
         size_t ni = (size_t)d.B * d.IC, nw = (size_t)d.OC * d.IC, no = (size_t)d.B * d.OC;
-        d.inp = rnd(ni), d.weight = rnd(nw), d.bias = rnd(d.OC), d.R = rnd(no), d.out = zeros(no);
-        float *ref = zeros(no), *ri = zeros(ni), *rw = zeros(nw), *rb = zeros(d.OC);
-        float *di = zeros(ni), *dw = zeros(nw), *db = zeros(d.OC);
+        d.inp = ref_rnd(ni), d.weight = ref_rnd(nw), d.bias = ref_rnd(d.OC), d.R = ref_rnd(no), d.out = ref_zeros(no);
+        float *ref = ref_zeros(no), *ri = ref_zeros(ni), *rw = ref_zeros(nw), *rb = ref_zeros(d.OC);
+        float *di = ref_zeros(ni), *dw = ref_zeros(nw), *db = ref_zeros(d.OC);
         ref_linear_forward(ref, d.inp, d.weight, d.bias, d.B, d.IC, d.OC);
         ref_linear_backward(ri, rw, rb, d.R, d.inp, d.weight, d.B, d.IC, d.OC);
         for (int th = 0; th < 2; th++) {
@@ -369,8 +339,8 @@ static void linear_ops(void) {
             int rc = fc_linear_forward(ws, d.out, d.inp, d.weight, d.bias, d.B, d.IC, d.OC, &err);
             rc |= fc_linear_backward(ws, di, dw, db, d.R, d.inp, d.weight, d.B, d.IC, d.OC, &err);
             CHECK(rc == 0, "linear %dx%dx%d failed", d.B, d.IC, d.OC);
-            CHECK(rel_err(d.out, ref, no) <= TOL_FWD && rel_err(di, ri, ni) <= TOL_BWD &&
-                      rel_err(dw, rw, nw) <= TOL_BWD && rel_err(db, rb, d.OC) <= TOL_BWD,
+            CHECK(ref_rel_err(d.out, ref, no) <= TOL_FWD && ref_rel_err(di, ri, ni) <= TOL_BWD &&
+                      ref_rel_err(dw, rw, nw) <= TOL_BWD && ref_rel_err(db, rb, d.OC) <= TOL_BWD,
                   "linear %dx%dx%d (%d threads) differs from the reference", d.B, d.IC, d.OC, th + 1);
         }
         if (t < 2) {
@@ -388,7 +358,7 @@ static void linear_ops(void) {
 
 static void add_ops(void) {
     size_t n = 100003; /* several blocks and a partial one */
-    float *a = rnd(n), *b = rnd(n), *o1 = zeros(n), *o2 = zeros(n), *da = zeros(n), *db = zeros(n);
+    float *a = ref_rnd(n), *b = ref_rnd(n), *o1 = ref_zeros(n), *o2 = ref_zeros(n), *da = ref_zeros(n), *db = ref_zeros(n);
     CHECK(fc_add_forward(&ws1, o1, a, b, n, NULL) == 0 && fc_add_forward(&ws2, o2, a, b, n, NULL) == 0, "add");
     int ok = 1;
     for (size_t i = 0; i < n; i++) ok &= o1[i] == a[i] + b[i] && o2[i] == o1[i];
@@ -415,8 +385,8 @@ static void mulc_ops(void) {
     for (int t = 0; t < 3; t++) {
         mulc_data d = {.N = shapes[t][0], .C = shapes[t][1], .HW = shapes[t][2]};
         size_t n = (size_t)d.N * d.C * d.HW, ns = (size_t)d.N * d.C;
-        d.inp = rnd(n), d.scale = rnd(ns), d.R = rnd(n), d.out = zeros(n);
-        float *ref = zeros(n), *ri = zeros(n), *rs = zeros(ns), *di = zeros(n), *ds = zeros(ns);
+        d.inp = ref_rnd(n), d.scale = ref_rnd(ns), d.R = ref_rnd(n), d.out = ref_zeros(n);
+        float *ref = ref_zeros(n), *ri = ref_zeros(n), *rs = ref_zeros(ns), *di = ref_zeros(n), *ds = ref_zeros(ns);
         ref_mulc_forward(ref, d.inp, d.scale, d.N, d.C, d.HW);
         ref_mulc_backward(ri, rs, d.R, d.inp, d.scale, d.N, d.C, d.HW);
         for (int th = 0; th < 2; th++) {
@@ -424,7 +394,7 @@ static void mulc_ops(void) {
             int rc = fc_mulc_forward(ws, d.out, d.inp, d.scale, d.N, d.C, d.HW, NULL);
             rc |= fc_mulc_backward(ws, di, ds, d.R, d.inp, d.scale, d.N, d.C, d.HW, NULL);
             CHECK(rc == 0 && !memcmp(d.out, ref, n * 4) && !memcmp(di, ri, n * 4) &&
-                      rel_err(ds, rs, ns) <= TOL_BWD,
+                      ref_rel_err(ds, rs, ns) <= TOL_BWD,
                   "mulc (%d,%d,%d) %d threads differs from the reference", d.N, d.C, d.HW, th + 1);
         }
         if (t < 2) {
@@ -474,7 +444,7 @@ static void activations(void) {
     for (int t = 0; t < 6; t++) {
         const fc_act *a = &ACTS[t];
         size_t n = 40007;
-        float *x = rnd(n), *R = rnd(n), *y[2], *dx[2], *ry = zeros(n), *rdx = zeros(n);
+        float *x = ref_rnd(n), *R = ref_rnd(n), *y[2], *dx[2], *ry = ref_zeros(n), *rdx = ref_zeros(n);
         for (size_t i = 0; i < n; i++) x[i] *= 8; /* [-8, 8): every branch */
         x[0] = 0, x[1] = 6, x[2] = -3, x[3] = 3, x[4] = -2.5f, x[5] = 2.5f; /* the kinks */
         for (size_t i = 0; i < n; i++) {
@@ -483,20 +453,20 @@ static void activations(void) {
         }
         for (int th = 0; th < 2; th++) {
             fc_train_ws *ws = th ? &ws2 : &ws1;
-            y[th] = zeros(n), dx[th] = zeros(n);
+            y[th] = ref_zeros(n), dx[th] = ref_zeros(n);
             int rc = fc_act_forward(ws, y[th], x, n, a, NULL) | fc_act_backward(ws, dx[th], R, x, n, a, NULL);
             CHECK(rc == 0, "%s failed", ACT_NAMES[t]);
-            CHECK(rel_err(y[th], ry, n) <= 1e-6 && rel_err(dx[th], rdx, n) <= 1e-5,
+            CHECK(ref_rel_err(y[th], ry, n) <= 1e-6 && ref_rel_err(dx[th], rdx, n) <= 1e-5,
                   "%s (%d threads) differs from the reference: %.3g %.3g", ACT_NAMES[t], th + 1,
-                  rel_err(y[th], ry, n), rel_err(dx[th], rdx, n));
+                  ref_rel_err(y[th], ry, n), ref_rel_err(dx[th], rdx, n));
         }
         CHECK(!memcmp(y[0], y[1], n * 4) && !memcmp(dx[0], dx[1], n * 4), "%s: threads differ", ACT_NAMES[t]);
         /* finite differences on 300 points away from the kinks */
-        act_data d = {a, 300, x + 6, R + 6, zeros(300)};
+        act_data d = {a, 300, x + 6, R + 6, ref_zeros(300)};
         float h = a->kind == FC_ACT_SIGMOID || a->kind == FC_ACT_SILU ? 1e-3f : 1e-2f;
         for (size_t i = 0; i < d.n; i++)
             if (near_kink(a, d.inp[i], h)) d.inp[i] += 5 * h;
-        float *g = zeros(d.n);
+        float *g = ref_zeros(d.n);
         CHECK(fc_act_backward(&ws1, g, d.R, d.inp, d.n, a, NULL) == 0, "backward");
         fd_check(ACT_NAMES[t], d.inp, d.n, g, act_loss, &d, h);
         free(g), free(d.out), free(x), free(R), free(ry), free(rdx);
@@ -556,10 +526,10 @@ static void pools(void) {
             int OH = out_size(p->H, p->w.kh, p->w.sh, 1, p->w.pt, p->w.pb);
             int OW = out_size(p->W, p->w.kw, p->w.sw, 1, p->w.pl, p->w.pr);
             d.ni = (size_t)p->N * p->C * p->H * p->W, d.no = (size_t)p->N * p->C * OH * OW;
-            d.inp = zeros(d.ni), d.R = rnd(d.no), d.out = zeros(d.no);
+            d.inp = ref_zeros(d.ni), d.R = ref_rnd(d.no), d.out = ref_zeros(d.no);
             for (size_t i = 0; i < d.ni; i++) /* distinct values 0.1 apart: maxima stay put under FD */
                 d.inp[i] = 0.1f * (float)((i * 7919) % d.ni) - 0.05f * (float)d.ni;
-            float *ref = zeros(d.no), *ri = zeros(d.ni), *di = zeros(d.ni);
+            float *ref = ref_zeros(d.no), *ri = ref_zeros(d.ni), *di = ref_zeros(d.ni);
             if (kind == 0) {
                 ref_maxpool_forward(ref, d.inp, p->N, p->C, p->H, p->W, &p->w);
                 ref_maxpool_backward(ri, d.R, d.inp, p->N, p->C, p->H, p->W, &p->w);
@@ -570,7 +540,7 @@ static void pools(void) {
             for (int th = 0; th < 2; th++) {
                 fc_train_ws *ws = th ? &ws2 : &ws1;
                 int rc = pool_fwd(ws, &d, d.out) | pool_bwd(ws, &d, di);
-                CHECK(rc == 0 && rel_err(d.out, ref, d.no) <= TOL_FWD && rel_err(di, ri, d.ni) <= TOL_BWD,
+                CHECK(rc == 0 && ref_rel_err(d.out, ref, d.no) <= TOL_FWD && ref_rel_err(di, ri, d.ni) <= TOL_BWD,
                       "%s %s (%d threads) differs from the reference", kinds[kind], p->name, th + 1);
             }
             fd_check(kinds[kind], d.inp, d.ni, di, pool_loss, &d, 1e-2f);
@@ -594,7 +564,7 @@ static void global_average_pool(void) {
     for (int t = 0; t < 3; t++) {
         int N = shapes[t][0], C = shapes[t][1], HW = shapes[t][2];
         size_t n = (size_t)N * C * HW;
-        float *x = rnd(n), *y = zeros(N * C), *dy = rnd(N * C), *dx = zeros(n);
+        float *x = ref_rnd(n), *y = ref_zeros(N * C), *dy = ref_rnd(N * C), *dx = ref_zeros(n);
         int rc = fc_gap_forward(&ws2, y, x, N, C, HW, NULL) | fc_gap_backward(&ws2, dx, dy, N, C, HW, NULL);
         double e = 0, eb = 0;
         for (int p = 0; p < N * C; p++) {
@@ -614,7 +584,7 @@ static void global_average_pool(void) {
 
 static void concat_and_views(void) {
     int N = 3, HW = 5, Cs[3] = {2, 1, 4}, total = 7;
-    float *a = rnd(N * 2 * HW), *b = rnd(N * 1 * HW), *c = rnd(N * 4 * HW), *out = zeros(N * total * HW);
+    float *a = ref_rnd(N * 2 * HW), *b = ref_rnd(N * 1 * HW), *c = ref_rnd(N * 4 * HW), *out = ref_zeros(N * total * HW);
     const float *ins[3] = {a, b, c};
     CHECK(fc_concat_forward(&ws1, out, ins, Cs, 3, N, HW, NULL) == 0, "concat");
     int ok = 1;
@@ -625,7 +595,7 @@ static void concat_and_views(void) {
                 ok &= out[(n * total + ch) * HW + i] == v;
             }
     CHECK(ok, "concat puts each input at its channels");
-    float *da = zeros(N * 2 * HW), *dc = zeros(N * 4 * HW);
+    float *da = ref_zeros(N * 2 * HW), *dc = ref_zeros(N * 4 * HW);
     float *douts[3] = {da, NULL, dc};
     CHECK(fc_concat_backward(&ws1, douts, out, Cs, 3, N, HW, NULL) == 0 && !memcmp(da, a, N * 2 * HW * 4) &&
               !memcmp(dc, c, N * 4 * HW * 4),
@@ -660,8 +630,8 @@ static double bn_loss(void *ctx) {
 static void bn_data_init(bn_data *d, int N, int C, int HW) {
     *d = (bn_data){.N = N, .C = C, .HW = HW};
     size_t n = (size_t)N * C * HW;
-    d->inp = rnd(n), d->gamma = rnd(C), d->beta = rnd(C), d->rm = rnd(C), d->rv = rnd(C), d->R = rnd(n);
-    d->out = zeros(n), d->mean = zeros(C), d->rstd = zeros(C);
+    d->inp = ref_rnd(n), d->gamma = ref_rnd(C), d->beta = ref_rnd(C), d->rm = ref_rnd(C), d->rv = ref_rnd(C), d->R = ref_rnd(n);
+    d->out = ref_zeros(n), d->mean = ref_zeros(C), d->rstd = ref_zeros(C);
     for (size_t i = 0; i < n; i++) d->inp[i] = 3 + 2 * d->inp[i]; /* mean 3: the centering matters */
     for (int c = 0; c < C; c++) d->rv[c] = 1.5f + d->rv[c];
 }
@@ -678,9 +648,9 @@ static void batchnorm_train(void) {
         bn_data_init(&d, shapes[t][0], shapes[t][1], shapes[t][2]);
         int N = d.N, C = d.C, HW = d.HW;
         size_t n = (size_t)N * C * HW;
-        float *ref = zeros(n), *rmean = zeros(C), *rrstd = zeros(C), *rrm = zeros(C), *rrv = zeros(C);
-        float *ri = zeros(n), *rg = zeros(C), *rb = zeros(C), *di = zeros(n), *dg = zeros(C), *db = zeros(C);
-        float *rm = zeros(C), *rv = zeros(C);
+        float *ref = ref_zeros(n), *rmean = ref_zeros(C), *rrstd = ref_zeros(C), *rrm = ref_zeros(C), *rrv = ref_zeros(C);
+        float *ri = ref_zeros(n), *rg = ref_zeros(C), *rb = ref_zeros(C), *di = ref_zeros(n), *dg = ref_zeros(C), *db = ref_zeros(C);
+        float *rm = ref_zeros(C), *rv = ref_zeros(C);
         memcpy(rrm, d.rm, C * 4), memcpy(rrv, d.rv, C * 4);
         ref_batchnorm_forward(ref, rmean, rrstd, rrm, rrv, d.inp, d.gamma, d.beta, N, C, HW, 1e-5f, 0.1f);
         ref_batchnorm_backward(ri, rg, rb, d.R, d.inp, d.gamma, N, C, HW, 1e-5f);
@@ -691,13 +661,13 @@ static void batchnorm_train(void) {
                                           1e-5f, 0.1f, NULL);
             rc |= fc_batchnorm_backward(ws, di, dg, db, d.R, d.inp, d.mean, d.rstd, d.gamma, N, C, HW, NULL);
             CHECK(rc == 0, "batchnorm failed");
-            CHECK(rel_err(d.out, ref, n) <= TOL_FWD && rel_err(d.mean, rmean, C) <= TOL_FWD &&
-                      rel_err(d.rstd, rrstd, C) <= TOL_FWD && rel_err(rm, rrm, C) <= TOL_FWD &&
-                      rel_err(rv, rrv, C) <= TOL_FWD,
+            CHECK(ref_rel_err(d.out, ref, n) <= TOL_FWD && ref_rel_err(d.mean, rmean, C) <= TOL_FWD &&
+                      ref_rel_err(d.rstd, rrstd, C) <= TOL_FWD && ref_rel_err(rm, rrm, C) <= TOL_FWD &&
+                      ref_rel_err(rv, rrv, C) <= TOL_FWD,
                   "batchnorm (%d,%d,%d) %d threads: forward differs", N, C, HW, th + 1);
-            CHECK(rel_err(di, ri, n) <= TOL_BWD && rel_err(dg, rg, C) <= TOL_BWD && rel_err(db, rb, C) <= TOL_BWD,
+            CHECK(ref_rel_err(di, ri, n) <= TOL_BWD && ref_rel_err(dg, rg, C) <= TOL_BWD && ref_rel_err(db, rb, C) <= TOL_BWD,
                   "batchnorm (%d,%d,%d) %d threads: backward differs %.3g %.3g %.3g", N, C, HW, th + 1,
-                  rel_err(di, ri, n), rel_err(dg, rg, C), rel_err(db, rb, C));
+                  ref_rel_err(di, ri, n), ref_rel_err(dg, rg, C), ref_rel_err(db, rb, C));
         }
         if (t < 2) {
             fd_check("batchnorm dinp", d.inp, n, di, bn_loss, &d, 1e-3f);
@@ -715,7 +685,7 @@ static void batchnorm_eval(void) {
     bn_data_init(&d, 3, 4, 10);
     d.eval = 1;
     size_t n = 120;
-    float *di = zeros(n), *dg = zeros(4), *db = zeros(4);
+    float *di = ref_zeros(n), *dg = ref_zeros(4), *db = ref_zeros(4);
     int rc = fc_batchnorm_eval_backward(&ws1, di, dg, db, d.R, d.inp, d.gamma, d.rm, d.rv, 3, 4, 10, 1e-5f, NULL);
     rc |= fc_batchnorm_eval_forward(&ws1, d.out, d.inp, d.gamma, d.beta, d.rm, d.rv, 3, 4, 10, 1e-5f, NULL);
     double e = 0;
@@ -739,7 +709,7 @@ static void batchnorm_eval(void) {
 
 static void dropout(void) {
     size_t n = 200001;
-    float *x = rnd(n), *y1 = zeros(n), *y2 = zeros(n), *y3 = zeros(n), *dx = zeros(n);
+    float *x = ref_rnd(n), *y1 = ref_zeros(n), *y2 = ref_zeros(n), *y3 = ref_zeros(n), *dx = ref_zeros(n);
     for (size_t i = 0; i < n; i++) x[i] = x[i] == 0 ? 1 : x[i];
     float p = 0.3f;
     int rc = fc_dropout_forward(&ws1, y1, x, n, p, 42, NULL) | fc_dropout_forward(&ws2, y2, x, n, p, 42, NULL);
@@ -782,16 +752,16 @@ static void crossentropy(void) {
     for (int t = 0; t < 3; t++) {
         ce_data d = {.B = shapes[t][0], .K = shapes[t][1]};
         size_t n = (size_t)d.B * d.K;
-        d.logits = rnd(n), d.probs = zeros(n), d.targets = malloc(sizeof(int) * d.B);
+        d.logits = ref_rnd(n), d.probs = ref_zeros(n), d.targets = malloc(sizeof(int) * d.B);
         for (size_t i = 0; i < n; i++) d.logits[i] *= 4;
         for (int b = 0; b < d.B; b++) d.targets[b] = (b * 7 + 1) % d.K;
-        float *rp = zeros(n), *rd = zeros(n), *dl = zeros(n), loss;
+        float *rp = ref_zeros(n), *rd = ref_zeros(n), *dl = ref_zeros(n), loss;
         float rl = ref_crossentropy_forward(rp, d.logits, d.targets, d.B, d.K);
         ref_crossentropy_backward(rd, d.logits, d.targets, d.B, d.K);
         int rc = fc_crossentropy_forward(&ws1, &loss, d.probs, d.logits, d.targets, d.B, d.K, NULL);
         rc |= fc_crossentropy_backward(&ws1, dl, d.probs, d.targets, d.B, d.K, 1.0f, NULL);
-        CHECK(rc == 0 && fabsf(loss - rl) <= 1e-6f * fabsf(rl) && rel_err(d.probs, rp, n) <= 1e-6 &&
-                  rel_err(dl, rd, n) <= 1e-6,
+        CHECK(rc == 0 && fabsf(loss - rl) <= 1e-6f * fabsf(rl) && ref_rel_err(d.probs, rp, n) <= 1e-6 &&
+                  ref_rel_err(dl, rd, n) <= 1e-6,
               "cross-entropy (%d,%d) differs from the reference", d.B, d.K);
         if (t < 2) fd_check("cross-entropy dlogits", d.logits, n, dl, ce_loss, &d, 1e-3f);
         d.targets[0] = d.K;
@@ -805,23 +775,23 @@ static void crossentropy(void) {
 
 static void optimizers(void) {
     size_t n = 50001;
-    float *p0 = rnd(n), *g = rnd(n);
+    float *p0 = ref_rnd(n), *g = ref_rnd(n);
     float *p[2], *m[2], *v[2];
-    for (int r = 0; r < 2; r++) p[r] = zeros(n), m[r] = zeros(n), v[r] = zeros(n);
+    for (int r = 0; r < 2; r++) p[r] = ref_zeros(n), m[r] = ref_zeros(n), v[r] = ref_zeros(n);
     fc_sgd sgd = {0.1f, 0.9f, 1e-4f};
     memcpy(p[0], p0, n * 4), memcpy(p[1], p0, n * 4);
     for (int step = 0; step < 3; step++) {
         CHECK(fc_sgd_step(&ws2, p[0], m[0], g, n, &sgd, 0.5f, NULL) == 0, "sgd step");
         ref_sgd_step(p[1], m[1], g, n, &sgd, 0.5f);
     }
-    CHECK(rel_err(p[0], p[1], n) <= 1e-6 && rel_err(m[0], m[1], n) <= 1e-6, "SGD differs from the reference");
+    CHECK(ref_rel_err(p[0], p[1], n) <= 1e-6 && ref_rel_err(m[0], m[1], n) <= 1e-6, "SGD differs from the reference");
     fc_adamw adam = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
     for (int r = 0; r < 2; r++) memcpy(p[r], p0, n * 4), memset(m[r], 0, n * 4), memset(v[r], 0, n * 4);
     for (long step = 1; step <= 3; step++) {
         CHECK(fc_adamw_step(&ws2, p[0], m[0], v[0], g, n, &adam, step, 0.1f, NULL) == 0, "adamw step");
         ref_adamw_step(p[1], m[1], v[1], g, n, &adam, step, 0.1f);
     }
-    CHECK(rel_err(p[0], p[1], n) <= 1e-6 && rel_err(m[0], m[1], n) <= 1e-6 && rel_err(v[0], v[1], n) <= 1e-6,
+    CHECK(ref_rel_err(p[0], p[1], n) <= 1e-6 && ref_rel_err(m[0], m[1], n) <= 1e-6 && ref_rel_err(v[0], v[1], n) <= 1e-6,
           "AdamW differs from the reference");
     double moved = 0;
     for (size_t i = 0; i < n; i++) moved = fmax(moved, fabs(p[0][i] - p0[i]));
@@ -871,7 +841,7 @@ static int npy_write(const char *dir, const char *name, const float *x, int rank
 static int dump_conv(const char *dir, const char *p, const conv_case *cc) {
     conv_data d;
     conv_data_init(&d, cc);
-    float *di = zeros(d.ni), *dw = zeros(d.nw), *db = zeros(cc->OC);
+    float *di = ref_zeros(d.ni), *dw = ref_zeros(d.nw), *db = ref_zeros(cc->OC);
     int rc = conv_run(&ws2, cc, d.inp, d.weight, d.bias, d.R, d.out, di, dw, db);
     int in[4] = {cc->N, cc->C, cc->H, cc->W}, wt[4] = {cc->OC, cc->C / cc->groups, cc->w.kh, cc->w.kw};
     int out[4] = {cc->N, cc->OC, d.OH, d.OW}, b[1] = {cc->OC};
@@ -890,7 +860,7 @@ static int dump_bn(const char *dir) {
     bn_data d;
     bn_data_init(&d, 3, 4, 25);
     size_t n = 300;
-    float *rm = zeros(4), *rv = zeros(4), *di = zeros(n), *dg = zeros(4), *db = zeros(4);
+    float *rm = ref_zeros(4), *rv = ref_zeros(4), *di = ref_zeros(n), *dg = ref_zeros(4), *db = ref_zeros(4);
     memcpy(rm, d.rm, 16), memcpy(rv, d.rv, 16);
     int rc = fc_batchnorm_forward(&ws2, d.out, d.mean, d.rstd, rm, rv, d.inp, d.gamma, d.beta, 3, 4, 25, 1e-5f,
                                   0.1f, NULL);
@@ -934,6 +904,7 @@ static void torch_parity(void) {
 }
 
 int main(void) {
+    ref_rng = 12345u;
     fc_train_ws_init(&ws1, 1);
     fc_train_ws_init(&ws2, 2);
     RUN(conv_vs_reference);

@@ -303,3 +303,33 @@ void ref_adamw_step(float *param, float *m, float *v, const float *grad, size_t 
         m[i] = (float)mm, v[i] = (float)vv;
     }
 }
+
+unsigned ref_rng = 1u;
+
+float ref_frand(void) {
+    ref_rng = ref_rng * 1664525u + 1013904223u;
+    return (float)(ref_rng >> 8) / 8388608.0f - 1.0f;
+}
+
+float *ref_rnd(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) abort();
+    for (size_t i = 0; i < n; i++) p[i] = ref_frand();
+    return p;
+}
+
+float *ref_zeros(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) abort();
+    return p;
+}
+
+double ref_rel_err(const float *a, const float *r, size_t n) {
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - r[i]);
+        if (!(e <= d)) d = e;
+        if (fabs(r[i]) > m) m = fabs(r[i]);
+    }
+    return d / (m > 1e-6 ? m : 1.0);
+}

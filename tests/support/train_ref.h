@@ -10,6 +10,14 @@
 
 #include "engine/train/train_ops.h"
 
+/* Test data: a fixed linear congruential sequence; ref_rng is its state (tests seed it). */
+extern unsigned ref_rng;
+float ref_frand(void);    /* uniform in [-1, 1) */
+float *ref_rnd(size_t n); /* n values of ref_frand, malloc'd; aborts when out of memory */
+float *ref_zeros(size_t n);
+/* max |a - r| / max |r| (absolute when every |r| is below 1e-6); NaN counts as the largest error */
+double ref_rel_err(const float *a, const float *r, size_t n);
+
 void ref_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
                         int C, int H, int W, int OC, int groups, const fc_win2d *w);
 void ref_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
