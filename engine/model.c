@@ -91,6 +91,34 @@ const char *fc_model_output_name(const fc_model *m, int i) {
 }
 const fc_kernels *fc_model_kernels(const fc_model *m) { return m->k; }
 
+int fc_model_output_uses_input(const fc_model *m, int i, fc_error *err) {
+    const fc_graph *g = m->g;
+    if (i < 0 || i >= g->n_outputs) return fc_fail(err, FC_EINVAL, "output %d of %d", i, g->n_outputs);
+    /* depth-first over producers, from the output back towards the data input */
+    int *stack = malloc(sizeof(int) * (size_t)(g->n_values + 1));
+    unsigned char *seen = calloc((size_t)g->n_values + 1, 1);
+    if (!stack || !seen) {
+        free(stack), free(seen);
+        return fc_fail(err, FC_ENOMEM, "out of memory");
+    }
+    int n = 0, found = 0;
+    stack[n++] = g->outputs[i];
+    seen[g->outputs[i]] = 1;
+    while (n > 0 && !found) {
+        int v = stack[--n];
+        if (v == g->input) found = 1;
+        const fc_value *val = &g->values[v];
+        if (found || val->c.data || val->producer < 0) continue;
+        const fc_node *nd = &g->nodes[val->producer];
+        for (int k = 0; k < nd->n_in; k++) {
+            int u = nd->in[k];
+            if (u >= 0 && !seen[u]) seen[u] = 1, stack[n++] = u;
+        }
+    }
+    free(stack), free(seen);
+    return found;
+}
+
 static int is_passthrough(const char *op) {
     return !strcmp(op, "Flatten") || !strcmp(op, "Reshape") || !strcmp(op, "Squeeze") ||
            !strcmp(op, "Dropout") || !strcmp(op, "Identity");

@@ -39,6 +39,10 @@ const char *fc_model_input_name(const fc_model *m);
 int fc_model_n_outputs(const fc_model *m);
 const char *fc_model_output_name(const fc_model *m, int i);
 const fc_kernels *fc_model_kernels(const fc_model *m);
+/* 1 when requested output i is computed from the data input, 0 when it is a constant of the model
+ * (a weight, or values computed from constants only: the same for every image). Errors: FC_EINVAL
+ * for i out of range, FC_ENOMEM. */
+int fc_model_output_uses_input(const fc_model *m, int i, fc_error *err);
 /* The default feature tensor: the input of the network's final classifier (the last Gemm/MatMul,
  * or 1x1 Conv on globally pooled features, on the way back from the first graph output), stepping back over Flatten/Reshape/Squeeze/Dropout/
  * Identity so that e.g. a GlobalAveragePool output is preferred to its flattened copy. A model with

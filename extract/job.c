@@ -272,7 +272,15 @@ static int load_model(job *j, fc_error *err) {
 }
 
 /* Feature shape of one image from an output tensor (N, ...): trailing 1s dropped, (C, 1, 1) -> (C). */
-static int feature_shape(const fc_tensor *t, const char *layer, int *rank, uint32_t *dims, fc_error *err) {
+/* t is layer's output for a batch of `batch` images: refused unless it has that batch dimension
+ * (a per-image tensor), else its per-image shape with trailing 1s dropped. */
+static int feature_shape(const fc_tensor *t, int batch, const char *layer, int *rank, uint32_t *dims,
+                         fc_error *err) {
+    if (t->rank < 1 || t->dims[0] != batch)
+        return fc_fail(err, FC_EINVAL,
+                       "layer '%s' is not computed per image: its first dimension is %lld for a batch of "
+                       "%d images (a weight or another model-wide tensor?)",
+                       layer, t->rank < 1 ? 0LL : (long long)t->dims[0], batch);
     int last = t->rank - 1;
     while (last > 1 && t->dims[last] == 1) last--;
     *rank = 0;
@@ -303,7 +311,8 @@ static int find_extractor(void *user, const fc_catalog_extractor *x) {
 }
 
 /* Makes sure every layer's extractor is in the catalog with its feature shape, loading the model
- * and planning a batch-1 session when one is new (the shape is only known from the graph). */
+ * and planning a batch-2 session when one is new (the shape is only known from the graph). A layer
+ * that is a constant of the model or has no batch dimension is refused: it is no per-image feature. */
 static int ensure_extractors(job *j, fc_error *err) {
     const fc_extractor_def *x = &j->opt.extractor;
     fc_extract_result *res = j->res;
@@ -314,12 +323,21 @@ static int ensure_extractors(job *j, fc_error *err) {
     for (int l = 0; l < res->n_layers; l++) missing |= !q.found[l];
     if (!missing) return 0;
     if ((rc = load_model(j, err))) return rc;
+    for (int l = 0; l < res->n_layers; l++) {
+        if ((rc = fc_model_output_uses_input(j->model, l, err)) < 0) return rc;
+        if (rc == 0)
+            return fc_fail(err, FC_EINVAL, "layer '%s' is a constant of the model: it does not depend on the "
+                           "image, so it is no feature", res->layers[l]);
+    }
+    rc = 0;
+    /* batch 2, so that a tensor without the batch dimension cannot pass for one of batch 1 */
     fc_session *s = NULL;
-    fc_session_options so = {.batch = 1, .height = x->size, .width = x->size, .threads = 1};
+    fc_session_options so = {.batch = 2, .height = x->size, .width = x->size, .threads = 1};
     if ((rc = fc_session_create(j->model, &so, &s, err))) return rc;
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
         if (q.found[l]) continue;
-        if ((rc = feature_shape(fc_session_output(s, l), res->layers[l], &res->rank[l], res->dims[l], err))) break;
+        if ((rc = feature_shape(fc_session_output(s, l), 2, res->layers[l], &res->rank[l], res->dims[l], err)))
+            break;
         fc_catalog_extractor e = {.model_path = x->model, .model_sha256 = j->model_sha,
                                   .layer = res->layers[l], .size = x->size,
                                   .crop = x->crop > 0 && x->crop < 1 ? x->crop : 1.0,

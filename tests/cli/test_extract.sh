@@ -14,6 +14,14 @@ H="$SHARED/data/hymenoptera"
 for cmd in export ls verify gc; do "$FC" $cmd --help | grep -q "^usage: featcache $cmd"; check "$cmd --help" $?; done
 "$FC" extract "$H" --model "$M" --views orig,zoom >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 64 ] && grep -q "unknown view 'zoom'" "$T/err"; check "a bad --views value is refused" $?
+# a layer that is no per-image tensor: a weight (w56, 32x3x3x3) and a scalar constant (t56_lo, once
+# a division by zero); refused before any item is stored
+for L in w56 t56_lo; do
+    "$FC" extract "$SHARED/images" --model "$M" --cache "$T/const" --layer $L >/dev/null 2>"$T/err"; rc=$?
+    [ $rc -eq 1 ] && grep -q "layer '$L' is a constant of the model" "$T/err" &&
+        ! "$FC" export images --model "$M" --cache "$T/const" --layer $L >/dev/null 2>&1
+    check "--layer $L (a constant of the model) is refused: $(head -c 120 "$T/err")" $?
+done
 
 # 1. first run: 397 features + the GIF recorded bad with its reason; exit 3
 "$FC" extract "$H" --model "$M" --cache "$T/c" --json >"$T/run1.json" 2>"$T/err"; rc=$?
