@@ -7,17 +7,31 @@
 
 #include "engine/train/internal.h"
 
-typedef struct add_job {
+/* out = a op b elementwise, over blocks of the same shape */
+typedef struct pair_job {
     float *out;
     const float *a, *b;
-} add_job;
+} pair_job;
 
 static void add_block(void *ctx, size_t i0, size_t len) {
-    add_job *j = ctx;
+    pair_job *j = ctx;
     float *out = j->out + i0;
     const float *a = j->a + i0, *b = j->b + i0;
 #pragma omp simd
     for (size_t i = 0; i < len; i++) out[i] = a[i] + b[i];
+}
+
+static void mul_block(void *ctx, size_t i0, size_t len) {
+    pair_job *j = ctx;
+    float *out = j->out + i0;
+    const float *a = j->a + i0, *b = j->b + i0;
+#pragma omp simd
+    for (size_t i = 0; i < len; i++) out[i] = a[i] * b[i];
+}
+
+void fc_train_mul_same(fc_train_ws *ws, float *out, const float *a, const float *b, size_t n) {
+    pair_job job = {out, a, b};
+    fc_train_for_blocks(ws, n, mul_block, &job);
 }
 
 int fc_add_forward(fc_train_ws *ws, float *out, const float *a, const float *b, size_t n,
@@ -27,7 +41,7 @@ int fc_add_forward(fc_train_ws *ws, float *out, const float *a, const float *b, 
     if ((rc = fc_train_check_count("add", n, err)) || (rc = fc_train_need(out, "add", "out", err)) ||
         (rc = fc_train_need(a, "add", "a", err)) || (rc = fc_train_need(b, "add", "b", err)))
         return rc;
-    add_job job = {out, a, b};
+    pair_job job = {out, a, b};
     fc_train_for_blocks(ws, n, add_block, &job);
     return 0;
 }

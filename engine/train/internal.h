@@ -52,6 +52,9 @@ double fc_train_dot(const float *a, const float *b, size_t n);
  * (one thread below FC_TRAIN_SERIAL_WORK). fn must write only its block. */
 typedef void (*fc_train_block_fn)(void *ctx, size_t i0, size_t len);
 void fc_train_for_blocks(const fc_train_ws *ws, size_t n, fc_train_block_fn fn, void *ctx);
+/* out (n) = a (n) * b (n) elementwise (x*gate(x) pairs, products of two computed tensors); blocks as
+ * fc_train_for_blocks, exact per element (elementwise.c). */
+void fc_train_mul_same(fc_train_ws *ws, float *out, const float *a, const float *b, size_t n);
 
 /* Whether the AVX2 twins (dwgrad-avx2.c, optim-avx2.c) may run: the workspace's kernel table is a
  * SIMD one (avx2 or avx512, both checked against the CPU; a test may pick the scalar table). */

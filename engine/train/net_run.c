@@ -12,26 +12,6 @@ static float *data(const fc_train_net *net, int s) { return net->slots[s].data; 
 static float *value(const fc_train_net *net, int p) { return p >= 0 ? net->values + net->params[p].offset : NULL; }
 static float *grad(const fc_train_net *net, int p) { return p >= 0 ? net->grads + net->params[p].offset : NULL; }
 
-/* ---- elementwise product (same shape) ---- */
-
-typedef struct mul_job {
-    float *out;
-    const float *a, *b;
-} mul_job;
-
-static void mul_block(void *ctx, size_t i0, size_t len) {
-    mul_job *j = ctx;
-    float *out = j->out + i0;
-    const float *a = j->a + i0, *b = j->b + i0;
-#pragma omp simd
-    for (size_t i = 0; i < len; i++) out[i] = a[i] * b[i];
-}
-
-static void mul(fc_train_ws *ws, float *out, const float *a, const float *b, size_t n) {
-    mul_job job = {out, a, b};
-    fc_train_for_blocks(ws, n, mul_block, &job);
-}
-
 /* ---- forward ---- */
 
 static int forward(fc_train_net *net, net_op *op, int n, fc_error *err) {
@@ -47,7 +27,7 @@ static int forward(fc_train_net *net, net_op *op, int n, fc_error *err) {
     case NET_LINEAR:
         return fc_linear_forward(ws, y, x, value(net, op->w), value(net, op->b), n, op->C, op->OC, err);
     case NET_ADD: return fc_add_forward(ws, y, x, data(net, op->in[1]), count, err);
-    case NET_MUL: mul(ws, y, x, data(net, op->in[1]), count); return 0;
+    case NET_MUL: fc_train_mul_same(ws, y, x, data(net, op->in[1]), count); return 0;
     case NET_MULC:
         return fc_mulc_forward(ws, y, data(net, op->in[op->map]), data(net, op->in[1 - op->map]), n,
                                op->C, HW, err);
@@ -112,7 +92,7 @@ static int backward_multi(fc_train_net *net, net_op *op, int n, const float *dou
         float *t = grad_begin(net, op->in[k]);
         if (!t) continue;
         if (op->kind == NET_MUL) {
-            mul(ws, t, dout, data(net, op->in[1 - k]), count);
+            fc_train_mul_same(ws, t, dout, data(net, op->in[1 - k]), count);
         } else if (op->kind == NET_MULC) {
             const float *m = data(net, op->in[op->map]), *s = data(net, op->in[1 - op->map]);
             rc = k == op->map ? fc_mulc_backward(ws, t, NULL, dout, m, s, n, op->C, HW, err)
