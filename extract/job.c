@@ -271,9 +271,8 @@ static int load_model(job *j, fc_error *err) {
     return rc;
 }
 
-/* Feature shape of one image from an output tensor (N, ...): trailing 1s dropped, (C, 1, 1) -> (C). */
-/* t is layer's output for a batch of `batch` images: refused unless it has that batch dimension
- * (a per-image tensor), else its per-image shape with trailing 1s dropped. */
+/* Feature shape of one image from layer's output t for a batch of `batch` images: trailing 1s
+ * dropped, (C, 1, 1) -> (C). Refused unless t has that batch dimension (a per-image tensor). */
 static int feature_shape(const fc_tensor *t, int batch, const char *layer, int *rank, uint32_t *dims,
                          fc_error *err) {
     if (t->rank < 1 || t->dims[0] != batch)
@@ -324,19 +323,20 @@ static int ensure_extractors(job *j, fc_error *err) {
     if (!missing) return 0;
     if ((rc = load_model(j, err))) return rc;
     for (int l = 0; l < res->n_layers; l++) {
+        if (q.found[l]) continue;
         if ((rc = fc_model_output_uses_input(j->model, l, err)) < 0) return rc;
         if (rc == 0)
             return fc_fail(err, FC_EINVAL, "layer '%s' is a constant of the model: it does not depend on the "
                            "image, so it is no feature", res->layers[l]);
     }
-    rc = 0;
     /* batch 2, so that a tensor without the batch dimension cannot pass for one of batch 1 */
+    enum { SHAPE_BATCH = 2 };
     fc_session *s = NULL;
-    fc_session_options so = {.batch = 2, .height = x->size, .width = x->size, .threads = 1};
+    fc_session_options so = {.batch = SHAPE_BATCH, .height = x->size, .width = x->size, .threads = 1};
     if ((rc = fc_session_create(j->model, &so, &s, err))) return rc;
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
         if (q.found[l]) continue;
-        if ((rc = feature_shape(fc_session_output(s, l), 2, res->layers[l], &res->rank[l], res->dims[l], err)))
+        if ((rc = feature_shape(fc_session_output(s, l), SHAPE_BATCH, res->layers[l], &res->rank[l], res->dims[l], err)))
             break;
         fc_catalog_extractor e = {.model_path = x->model, .model_sha256 = j->model_sha,
                                   .layer = res->layers[l], .size = x->size,
