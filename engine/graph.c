@@ -183,13 +183,12 @@ int fc_attr_ints(const fc_node *n, const char *name, int64_t *out, int max) {
     return a->n;
 }
 
-/* Marks nodes needed for the requested outputs (reverse reachability through inputs). */
-static int mark_live(fc_graph *g, char *live) {
+int fc_graph_mark_producers(const fc_graph *g, const int *values, int n_values, char *live) {
     int *stack = malloc(((size_t)g->n_nodes + 1) * sizeof *stack);
     if (!stack) return -1;
     int sp = 0;
-    for (int i = 0; i < g->n_outputs; i++) {
-        int p = g->values[g->outputs[i]].producer;
+    for (int i = 0; i < n_values; i++) {
+        int p = g->values[values[i]].producer;
         if (p >= 0 && !live[p]) { live[p] = 1; stack[sp++] = p; }
     }
     while (sp > 0) {
@@ -213,7 +212,7 @@ int fc_graph_finalize(fc_graph *g, fc_error *err) {
     /* consumers as CSR: for each value, the live nodes reading it */
     int *cstart = calloc((size_t)g->n_values + 1, sizeof(int));
     int *clist = NULL;
-    if (!live || !indeg || !queue || !cstart || mark_live(g, live) != 0) goto fail;
+    if (!live || !indeg || !queue || !cstart || fc_graph_mark_producers(g, g->outputs, g->n_outputs, live) != 0) goto fail;
 
     for (int i = 0; i < g->n_nodes; i++) {
         if (!live[i]) { g->nodes[i].dead = 1; continue; }

@@ -89,6 +89,11 @@ const char *fc_attr_string(const fc_node *n, const char *name, const char *dflt)
 /* Copies up to max ints into out; returns how many the attribute has (0 if absent). */
 int fc_attr_ints(const fc_node *n, const char *name, int64_t *out, int max);
 
+/* Sets live[p] = 1 for every live node p that values[0..n_values) depend on (reverse reachability
+ * through node inputs; live has n_nodes entries, already-set ones are not entered again). Returns 0,
+ * or -1 when out of memory. */
+int fc_graph_mark_producers(const fc_graph *g, const int *values, int n_values, char *live);
+
 /* Checks that every input is defined, sorts live nodes topologically into g->order (FC_EFORMAT on a
  * cycle or an undefined input), removes nodes no requested output depends on, recounts n_uses. */
 int fc_graph_finalize(fc_graph *g, fc_error *err);

@@ -94,28 +94,16 @@ const fc_kernels *fc_model_kernels(const fc_model *m) { return m->k; }
 int fc_model_output_uses_input(const fc_model *m, int i, fc_error *err) {
     const fc_graph *g = m->g;
     if (i < 0 || i >= g->n_outputs) return fc_fail(err, FC_EINVAL, "output %d of %d", i, g->n_outputs);
-    /* depth-first over producers, from the output back towards the data input */
-    int *stack = malloc(sizeof(int) * (size_t)(g->n_values + 1));
-    unsigned char *seen = calloc((size_t)g->n_values + 1, 1);
-    if (!stack || !seen) {
-        free(stack), free(seen);
+    if (g->outputs[i] == g->input) return 1;
+    char *needed = calloc((size_t)g->n_nodes + 1, 1);
+    if (!needed || fc_graph_mark_producers(g, &g->outputs[i], 1, needed) != 0) {
+        free(needed);
         return fc_fail(err, FC_ENOMEM, "out of memory");
     }
-    int n = 0, found = 0;
-    stack[n++] = g->outputs[i];
-    seen[g->outputs[i]] = 1;
-    while (n > 0 && !found) {
-        int v = stack[--n];
-        if (v == g->input) found = 1;
-        const fc_value *val = &g->values[v];
-        if (found || val->c.data || val->producer < 0) continue;
-        const fc_node *nd = &g->nodes[val->producer];
-        for (int k = 0; k < nd->n_in; k++) {
-            int u = nd->in[k];
-            if (u >= 0 && !seen[u]) seen[u] = 1, stack[n++] = u;
-        }
-    }
-    free(stack), free(seen);
+    int found = 0; /* does a node the output needs read the data input? */
+    for (int p = 0; p < g->n_nodes && !found; p++)
+        for (int k = 0; needed[p] && k < g->nodes[p].n_in; k++) found |= g->nodes[p].in[k] == g->input;
+    free(needed);
     return found;
 }
 
