@@ -7,7 +7,8 @@
  *  - merge_onnx.h  backbone + head merged into one classifier
  *  - record.h      a head run's configuration and result as the catalog records them (JSON)
  *  - sweep.h       hyperparameter grids: expansion, jobs, parallel fits, ranking, run records
- *  - report.h      the self-contained report.html */
+ *  - report.h      the self-contained report.html
+ *  - finetune.h    training the top of a backbone from cached cut activations, with a new head */
 #ifndef FC_CLASSIFY_H
 #define FC_CLASSIFY_H
 
@@ -18,6 +19,7 @@
 #include "classify/record.h"
 #include "classify/report.h"
 #include "classify/sweep.h"
+#include "classify/finetune.h"
 #include "classify/train.h"
 
 #endif

@@ -28,6 +28,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_cuts(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 
 /* Cache folder: the --cache value, else $FEATCACHE_HOME, else ./.featcache. */
 const char *cli_cache_dir(const char *opt);

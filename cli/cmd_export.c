@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/npy.h"
 #include "cli/extractor_opts.h"
 #include "store/store.h"
 
@@ -46,27 +47,10 @@ static int write_lines(const char *dir, const char *name, char **lines, size_t n
 }
 
 static int write_npy(const char *dir, const fc_featureset *fs, fc_error *err) {
-    char path[4096], tmp[4200], header[128];
+    char path[4096];
     snprintf(path, sizeof path, "%s/features.npy", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int hl = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }",
-                      fs->n, fs->dim);
-    int total = 10 + hl + 1, pad = (64 - total % 64) % 64; /* header padded to 64 bytes, ends in \n */
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return fc_fail(err, FC_EIO, "%s: %s", tmp, strerror(errno));
-    unsigned short hlen = (unsigned short)(hl + pad + 1);
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc(hlen & 0xff, f);
-    fputc(hlen >> 8, f);
-    fwrite(header, 1, (size_t)hl, f);
-    for (int i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    size_t w = fwrite(fs->x, sizeof(float), fs->n * fs->dim, f);
-    if (fclose(f) != 0 || w != fs->n * fs->dim || rename(tmp, path) != 0) {
-        remove(tmp);
-        return fc_fail(err, FC_EIO, "%s: write failed: %s", path, strerror(errno));
-    }
-    return 0;
+    int64_t dims[2] = {(int64_t)fs->n, (int64_t)fs->dim};
+    return cli_npy_write(path, "<f4", sizeof(float), 2, dims, fs->x, err);
 }
 
 static void csv_field(FILE *f, const char *s) {

@@ -23,6 +23,7 @@ static const struct {
     {"infer", cmd_infer, "classify images with an ONNX model (top-k per image)"},
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
     {"cuts", cmd_cuts, "where a model can be cut to fine-tune its top: shapes, sizes, FLOPs, blocks"},
+    {"finetune", cmd_finetune, "fine-tune the top of the backbone from cached cut activations + a new head"},
 };
 
 static void usage(FILE *f) {

@@ -93,8 +93,7 @@ static int read_view(fc_cache *cache, const char *extractor_hex, int view, fc_fe
     return rc ? rc : (int)(missing < INT32_MAX ? missing : INT32_MAX);
 }
 
-int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, const char *extractor_hex,
-                       int view, fc_featureset *out, fc_error *err) {
+int fc_featureset_load_items(fc_catalog *cat, const char *dataset, fc_featureset *out, fc_error *err) {
     memset(out, 0, sizeof *out);
     int64_t ds;
     int rc = fc_catalog_dataset_find(cat, dataset, &ds, err);
@@ -108,6 +107,16 @@ int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, co
     rows r = {.f = out};
     if ((rc = fc_catalog_item_list(cat, ds, FC_ITEMS_ALL, add_row, &r, err))) goto fail;
     if (out->n == 0) { rc = fc_fail(err, FC_EINVAL, "data set '%s' has no usable items", dataset); goto fail; }
+    return 0;
+fail:
+    fc_featureset_free(out);
+    return rc;
+}
+
+int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, const char *extractor_hex,
+                       int view, fc_featureset *out, fc_error *err) {
+    int rc = fc_featureset_load_items(cat, dataset, out, err);
+    if (rc) return rc;
     size_t first_missing = 0;
     if ((rc = read_view(cache, extractor_hex, view, out, &first_missing, err)) < 0) goto fail;
     if (rc > 0) {

@@ -32,6 +32,9 @@ typedef struct fc_featureset {
  * FC_ENOMEM. Uses the given handles (read-only handles are enough). */
 int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, const char *extractor_hex,
                        int view, fc_featureset *out, fc_error *err);
+/* The same without features: n, paths, labels, splits, hashes, n_bad (x NULL, n_views 0), for a
+ * caller that reads features itself batch by batch. Errors as fc_featureset_load. */
+int fc_featureset_load_items(fc_catalog *cat, const char *dataset, fc_featureset *out, fc_error *err);
 /* Appends the items' features for another view of the same extractor as block f->n_views of f->x
  * (same item order) and counts it in f->n_views. Returns 0; or the number (> 0) of items that have
  * no feature for that view, with *first_missing the index of the first of them and f->n_views

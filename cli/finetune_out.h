@@ -1,0 +1,49 @@
+/* What `featcache finetune` writes besides its progress: the classifier (fine-tuned backbone + head
+ * as one ONNX model), the step trace that scripts/finetune_torch.py checks and times, and the
+ * epoch lines (text or JSON). */
+#ifndef FC_CLI_FINETUNE_OUT_H
+#define FC_CLI_FINETUNE_OUT_H
+
+#include <stdio.h>
+
+#include "classify/classify.h"
+#include "core/core.h"
+#include "engine/engine.h"
+
+/* out_path = the model with the net's values, up to the feature tensor, then the head, output
+ * `probabilities`; meta_json goes into its featcache metadata (with the class names). Temporary
+ * files beside out_path are removed whatever happens. */
+int cli_finetune_write_classifier(const fc_train_net *net, const char *model_path, const char *feature,
+                                  const fc_head *head, const char *meta_json, const char *out_path,
+                                  fc_error *err);
+
+/* The steps of a run for scripts/finetune_torch.py: collects the first max_steps steps (0: every
+ * step of epoch 1) and writes dir/{meta.json, x.npy, y.npy, batches.npy, head_W.npy, head_b.npy}. */
+typedef struct cli_trace {
+    const char *dir;
+    int max_steps, steps, batch;
+    size_t input_size;
+    int rank;
+    int64_t dims[4];       /* per-row shape of x */
+    float *x;              /* (rows, input_size) */
+    int64_t *y, *batches;  /* (rows), (steps, batch) */
+    size_t rows, cap;
+    double *losses, *lrs;
+    float *head_W, *head_b; /* the head's starting values (one layer) */
+    int K, D;
+} cli_trace;
+
+/* Collects one step (returns 0, or FC_ENOMEM); steps past the limit are ignored. */
+int cli_trace_step(cli_trace *t, const fc_finetune_step *s);
+/* Keeps the head's starting values (before step 1): softmax heads only (FC_EUNSUPPORTED else). */
+int cli_trace_head(cli_trace *t, const fc_head *h, fc_error *err);
+/* Writes the files; meta_json_members are extra "key":value members for meta.json. */
+int cli_trace_write(const cli_trace *t, const char *meta_json_members, fc_error *err);
+void cli_trace_free(cli_trace *t);
+
+/* One epoch as text ("epoch  3/15  loss ...") or a JSON line. */
+void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json);
+/* "history":[{epoch...},...] appended to b (for run records and the report's curves). */
+void cli_finetune_history_json(fc_strbuf *b, const fc_finetune_epoch *h, int n);
+
+#endif
