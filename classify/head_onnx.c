@@ -138,9 +138,12 @@ bad:
     return NULL;
 }
 
-/* Parses a JSON array of exactly k strings into a malloc'd (k) array of malloc'd names. */
-static char **json_parse_names(const char *s, int k) {
-    char **names = calloc((size_t)k, sizeof *names);
+/* Parses a JSON array of exactly k strings into a malloc'd (k) array of malloc'd names; k < 0:
+ * any number of them, counted into *count. */
+static char **json_parse_names_any(const char *s, int k, int *count) {
+    int exact = k >= 0;
+    if (!exact) k = (int)(strlen(s) / 2 + 1); /* every name takes at least 2 characters ("") */
+    char **names = calloc((size_t)k + 1, sizeof *names);
     if (!names) return NULL;
     const char *p = skip_ws(s);
     int n = 0;
@@ -156,13 +159,16 @@ static char **json_parse_names(const char *s, int k) {
         n++;
         p = skip_ws(p);
     }
-    if (n != k || *skip_ws(p + 1)) goto bad;
+    if ((exact && n != k) || *skip_ws(p + 1)) goto bad;
+    if (count) *count = n;
     return names;
 bad:
     for (int i = 0; i < k; i++) free(names[i]);
     free(names);
     return NULL;
 }
+
+static char **json_parse_names(const char *s, int k) { return json_parse_names_any(s, k, NULL); }
 
 /* ---- building ---- */
 
@@ -629,4 +635,26 @@ int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_he
     Onnx__ModelProto *m;
     int rc = fc_onnx_read_mem(name, data, size, &m, err);
     return rc ? read_failed(name, rc, err) : load_model(name, m, out, metadata_json, err);
+}
+
+int fc_onnx_read_classes(const char *path, char ***names, int *n, char **metadata_json, fc_error *err) {
+    *names = NULL;
+    *n = 0;
+    if (metadata_json) *metadata_json = NULL;
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read(path, &m, err);
+    if (rc) return rc;
+    const char *classes = meta_get(m, CLASSES_KEY), *meta = meta_get(m, META_KEY);
+    if (classes && !(*names = json_parse_names_any(classes, -1, n)))
+        rc = fc_fail(err, FC_EFORMAT, "%s: malformed " CLASSES_KEY " metadata", path);
+    if (!rc && meta && metadata_json && !(*metadata_json = strdup(meta))) rc = fc_fail(err, FC_ENOMEM, "out of memory");
+    fc_onnx_model_free(m);
+    if (rc < 0) {
+        for (int i = 0; *names && i < *n; i++) free((*names)[i]);
+        free(*names);
+        *names = NULL;
+        *n = 0;
+        return rc;
+    }
+    return *names ? 1 : 0;
 }

@@ -39,6 +39,12 @@ int fc_head_load_onnx(const char *path, fc_head *out, char **metadata_json, fc_e
 int fc_head_load_onnx_mem(const char *name, const void *data, size_t size, fc_head *out,
                           char **metadata_json, fc_error *err);
 
+/* The class names any featcache ONNX model carries (a head file, or a classifier from export-onnx
+ * or finetune: its featcache.classes metadata), and its featcache.head metadata when
+ * metadata_json is not NULL (malloc'd or NULL). Returns 1 with *names (*n malloc'd strings in a
+ * malloc'd array), 0 when the model has no class names, or FC_EIO / FC_EFORMAT / FC_ENOMEM. */
+int fc_onnx_read_classes(const char *path, char ***names, int *n, char **metadata_json, fc_error *err);
+
 /* ---- The head's graph pieces, shared with merge_onnx.c ---- */
 
 /* The head's nodes and initializers, all named "head/..." except the final output `probabilities`. */

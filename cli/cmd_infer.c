@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify/classify.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
 
@@ -15,7 +16,8 @@ static const char *usage_text =
     "  --preprocess NAME   tf (x/127.5-1, default), torch (ImageNet mean/std) or caffe (BGR - mean)\n"
     "  --size N            input size N x N (default: the model's own)\n"
     "  --crop F            keep the central fraction F of the shorter side before resizing (default 1)\n"
-    "  --labels PATH       class names, line i = class i\n"
+    "  --labels PATH       class names, line i = class i (default: the names a featcache\n"
+    "                      classifier carries)\n"
     "  --top K             classes per image (default 5)\n"
     "  --output NAME       tensor to rank (default: the model's first output)\n"
     "  --batch N           images per forward pass (default 16)\n"
@@ -102,6 +104,11 @@ int cmd_infer(int argc, char **argv) {
     char **labels = NULL;
     int n_labels = 0;
     if (labels_path && !(n_labels = cli_labels_load(labels_path, &labels, &err))) {
+        fprintf(stderr, "featcache infer: %s\n", err.msg);
+        return EXIT_FAIL;
+    }
+    /* a classifier from export-onnx or finetune names its classes itself */
+    if (!labels_path && fc_onnx_read_classes(model_path, &labels, &n_labels, NULL, &err) < 0) {
         fprintf(stderr, "featcache infer: %s\n", err.msg);
         return EXIT_FAIL;
     }
