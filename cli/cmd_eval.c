@@ -17,7 +17,8 @@ static const char *usage_text =
     "usage: featcache eval DATASET --head HEAD.onnx [--head B.onnx ...] [options]\n"
     "Evaluates a head (or the average of several) on DATASET's cached features: accuracy, balanced\n"
     "accuracy, top-k, log-loss, per-class precision/recall/F1 and the confusion matrix.\n\n"
-    "  --head PATH         head file from featcache train (repeat for an ensemble)\n"
+    "  --head PATH         head file from featcache train, or a classifier from featcache finetune\n"
+    "                      (read from its cached cut activations); repeat for an ensemble\n"
     "  --split S           val (default), train, test or all\n"
     "  --top K             top-k accuracy (default 5)\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
@@ -96,7 +97,12 @@ static int ensemble_proba(const cli_head_file *heads, const fc_featureset *fs, i
         if (!Xh) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
         X = Xh;
         for (size_t r = 0; r < sel; r++) memcpy(X + r * fs[h].dim, fs[h].x + rows[r] * fs[h].dim, fs[h].dim * sizeof(float));
-        if ((rc = fc_head_predict_proba(&heads[h].head, X, (int)sel, (int)fs[h].dim, Pi, 0, err))) break;
+        if (fs[h].dim != cli_head_file_input_size(&heads[h])) {
+            rc = fc_fail(err, FC_ESHAPE, "%s reads %zu values per item, the cache holds %zu", heads[h].path,
+                         cli_head_file_input_size(&heads[h]), fs[h].dim);
+            break;
+        }
+        if ((rc = cli_head_file_proba(&heads[h], X, (int)sel, Pi, 0, err))) break;
         for (size_t q = 0; q < sel * K; q++) P[q] += Pi[q] / n_heads;
     }
     free(X);

@@ -239,12 +239,16 @@ static int load_problem(cli_problem *cp, const ft_args *a, const char *dir, fc_e
 }
 
 /* The run's parameters: the features, the cut and the fine-tuning config. */
-static void params_json(fc_strbuf *b, const ft_args *a, const char *cut_extractor) {
+static void params_json(fc_strbuf *b, const ft_args *a, const char *cut_extractor, const fc_train_net *net) {
+    int64_t dims[4];
+    int rank = fc_train_net_input_dims(net, dims);
     fc_strbuf_printf(b, "{");
     cli_features_json(b, &a->x);
     fc_strbuf_printf(b, ",\"finetune\":1,\"cut\":");
     fc_strbuf_json(b, a->cut);
-    fc_strbuf_printf(b, ",\"cut_extractor\":\"%s\",", cut_extractor);
+    fc_strbuf_printf(b, ",\"cut_extractor\":\"%s\",\"cut_dims\":[", cut_extractor);
+    for (int i = 0; i < rank; i++) fc_strbuf_printf(b, "%s%lld", i ? "," : "", (long long)dims[i]);
+    fc_strbuf_printf(b, "],");
     fc_finetune_config_json(b, &a->cfg, &a->split);
     fc_strbuf_printf(b, "}");
 }
@@ -360,7 +364,7 @@ int cmd_finetune(int argc, char **argv) {
     if (!a.quiet && !a.json)
         fprintf(stderr, "cut %s: %zu items, %zu computed, %zu cached, %zu bad in %.2f s\n", a.cut, er.counts.total,
                 er.counts.computed, er.counts.cached, er.counts.bad, er.counts.seconds);
-    params_json(&params, &a, er.extractor[0]);
+    params_json(&params, &a, er.extractor[0], net);
     if ((rc = checkpoint_path(&ckpt, dir, params.s, &err))) goto done;
     fc_finetune_data d = {.cache = cp.cache, .p = &cp.p, .hashes = (const uint8_t(*)[32])cp.fs.hashes,
                           .views = a.x.views, .n_views = a.x.n_views};
@@ -375,7 +379,6 @@ int cmd_finetune(int argc, char **argv) {
     if (c.show) fprintf(stderr, "\r%40s\r", "");
     if (!rc) {
         fc_strbuf meta = {0};
-        meta.len = 0;
         fc_strbuf_printf(&meta, "%.*s,\"val_accuracy\":%.6f}", (int)params.len - 1, params.s, r.val.accuracy);
         rc = cli_finetune_write_classifier(net, a.x.model, a.x.layer_name, &r.head, meta.s, a.out, &err);
         fc_strbuf_free(&meta);

@@ -23,7 +23,8 @@ static const char *usage_text =
     "extractor, else the backbone runs. Several heads are averaged (an ensemble).\n\n"
     "  --model PATH        backbone (used for heads trained on its features; other heads use the\n"
     "                      model path recorded in them)\n"
-    "  --head PATH         head file from featcache train (repeatable)\n"
+    "  --head PATH         head file from featcache train, or a classifier from featcache finetune\n"
+    "                      (cached images: only its top runs, from their cut activations); repeatable\n"
     "  --top K             classes per image (default 1)\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --threads N         inference threads (default: all cores)\n"
@@ -38,7 +39,7 @@ static int head_features(const cli_head_file *h, const char *model_override, con
     fc_session *s = NULL;
     float *input = NULL;
     int rc = 0;
-    *dim = (size_t)h->head.layers[0].in;
+    *dim = cli_head_file_input_size(h);
     *feats = calloc(n * *dim + 1, sizeof(float));
     if (!*feats) return fc_fail(err, FC_ENOMEM, "out of memory");
     fc_feature_key key = {.view = (uint16_t)h->view};
@@ -150,7 +151,7 @@ int cmd_predict(int argc, char **argv) {
             goto done;
         for (size_t i = 0; i < n; i++) /* rows of bad images are zeros: predicted but not printed */
             if (bad[i]) memset(feats + i * dim, 0, dim * sizeof(float));
-        if (fc_head_predict_proba(&heads[h].head, feats, (int)n, (int)dim, Pi, threads, &err)) goto done;
+        if (cli_head_file_proba(&heads[h], feats, (int)n, Pi, threads, &err)) goto done;
         for (size_t q = 0; q < n * K; q++) P[q] += Pi[q] / n_heads;
         free(feats);
         feats = NULL;

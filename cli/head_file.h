@@ -12,16 +12,25 @@
 
 typedef struct cli_head_file {
     const char *path;
-    fc_head head;
+    fc_head head;            /* a classifier's: no layers, only its classes */
     char *meta;              /* metadata JSON (owned) */
     char model[4096], model_sha[65], layer[256], extractor[65], dataset[256];
     int size, view;
     double crop;
     fc_preset preset;
+    /* a classifier from featcache finetune: layer and extractor are its cut's, whose cached
+     * activations (cut_rank, cut_dims per image) it classifies with its own top (net.h) */
+    int finetuned, cut_rank;
+    int64_t cut_dims[4];
 } cli_head_file;
 
-/* Loads path and its metadata; FC_EFORMAT when the metadata lacks the extractor facts. */
+/* Loads a head file, or a classifier written by featcache finetune, and its metadata; FC_EFORMAT
+ * when the metadata lacks the extractor facts. */
 int cli_head_file_load(const char *path, cli_head_file *h, fc_error *err);
+/* Values per image the head reads: the feature's width, or a classifier's cut size. */
+size_t cli_head_file_input_size(const cli_head_file *h);
+/* P (n, K) for the head's inputs X (n, cli_head_file_input_size). */
+int cli_head_file_proba(const cli_head_file *h, const float *X, int n, float *P, int threads, fc_error *err);
 void cli_head_file_free(cli_head_file *h);
 /* FC_EINVAL unless every head has the same classes in the same order (ensembles average them). */
 int cli_heads_same_classes(const cli_head_file *h, int n, fc_error *err);

@@ -46,6 +46,7 @@ typedef struct fc_train_net_options {
  *   Concat of computed tensors along the channels (axis 1),
  *   BatchNormalization not folded (it does not follow a Conv): frozen statistics, trainable scale
  *     and shift,
+ *   Softmax over axis 1 of an (N, K) tensor (a classifier's output: the net may end there),
  *   Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout: views (Dropout is the inference
  *     no-op: fine-tuning a backbone does not drop), and shape computations (Shape, Gather, ...)
  *     evaluated once at build.

@@ -20,7 +20,8 @@ enum {
     NET_AVGPOOL, /* (C,H,W) -> (C,OH,OW) */
     NET_MAXPOOL,
     NET_CONCAT,  /* n_in inputs (cs[i],H*W) -> (sum cs, H*W) */
-    NET_BN       /* frozen-statistics BatchNorm (C,H*W), params w = scale, b = shift */
+    NET_BN,      /* frozen-statistics BatchNorm (C,H*W), params w = scale, b = shift */
+    NET_SOFTMAX  /* (C) -> (C) over the classes (a classifier's last node) */
 };
 
 typedef struct net_op {

@@ -12,7 +12,7 @@
 
 #define TRAINABLE "Conv, Gemm, MatMul, Add, Mul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, " \
     "GlobalAveragePool, ReduceMean, AveragePool, MaxPool, Concat, BatchNormalization, Flatten, " \
-    "Reshape, Squeeze, Unsqueeze, Identity, Dropout"
+    "Reshape, Squeeze, Unsqueeze, Identity, Dropout, Softmax"
 
 /* ---- growing the net ---- */
 
@@ -338,6 +338,19 @@ static int map_gap(net_build *b, int i, fc_error *err) {
     return rc;
 }
 
+/* Softmax over the classes of an (N, K) tensor (axis 1 or -1: the same there at every opset). */
+static int map_softmax(net_build *b, int i, fc_error *err) {
+    const fc_node *n = &b->g->nodes[i];
+    const fc_tensor *s = shape_of(b, n->in[0]);
+    int64_t axis = fc_attr_int(n, "axis", s->rank - 1);
+    net_op *op;
+    if (s->rank != 2 || (axis != 1 && axis != -1))
+        return fc_op_fail(n, FC_EUNSUPPORTED, err, "only a softmax over axis 1 of an (N, K) tensor is trainable");
+    int rc = add_simple(b, n, NET_SOFTMAX, n->in, 1, s, &op, err);
+    if (!rc) op->C = (int)s->dims[1];
+    return rc;
+}
+
 /* ReduceMean over the plane (axes 2 and 3 of (N,C,H,W), keepdims either way): the same as
  * GlobalAveragePool. */
 static int map_reducemean(net_build *b, int i, fc_error *err) {
@@ -518,7 +531,7 @@ static const struct {
     {"ReduceMean", map_reducemean, 1}, {"AveragePool", map_pool, 1}, {"MaxPool", map_pool, 1}, {"Concat", map_concat, 0},
     {"BatchNormalization", map_bn, 1}, {"Flatten", map_view, 1}, {"Reshape", map_view, 1},
     {"Squeeze", map_view, 1}, {"Unsqueeze", map_view, 1}, {"Identity", map_view, 1},
-    {"Dropout", map_view, 1},
+    {"Dropout", map_view, 1}, {"Softmax", map_softmax, 1},
 };
 
 int fc_train_net_map_node(net_build *b, int i, fc_error *err) {

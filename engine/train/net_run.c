@@ -32,6 +32,7 @@ static int forward(fc_train_net *net, net_op *op, int n, fc_error *err) {
         return fc_mulc_forward(ws, y, data(net, op->in[op->map]), data(net, op->in[1 - op->map]), n,
                                op->C, HW, err);
     case NET_ACT: return fc_act_forward(ws, y, x, count, &op->act, err);
+    case NET_SOFTMAX: return fc_softmax_forward(ws, y, x, n, op->C, err);
     case NET_GAP: return fc_gap_forward(ws, y, x, n, op->C, HW, err);
     case NET_AVGPOOL:
         return fc_avgpool_forward(ws, y, x, n, op->C, op->H, op->W, &op->win, op->count_include_pad, err);
@@ -131,6 +132,7 @@ static int backward(fc_train_net *net, net_op *op, int n, const float *dout, fc_
     default: /* ops without parameters: nothing to do without an input gradient */
         if (!dx) return 0;
         if (op->kind == NET_ACT) rc = fc_act_backward(ws, dx, dout, x, count, &op->act, err);
+        else if (op->kind == NET_SOFTMAX) rc = fc_softmax_backward(ws, dx, dout, data(net, op->out), n, op->C, err);
         else if (op->kind == NET_GAP) rc = fc_gap_backward(ws, dx, dout, n, op->C, HW, err);
         else if (op->kind == NET_AVGPOOL)
             rc = fc_avgpool_backward(ws, dx, dout, n, op->C, op->H, op->W, &op->win,

@@ -226,6 +226,12 @@ int fc_crossentropy_forward(fc_train_ws *ws, float *loss, float *probs, const fl
 int fc_crossentropy_backward(fc_train_ws *ws, float *dlogits, const float *probs, const int *targets,
                              int B, int K, float dloss, fc_error *err);
 
+/* out (B,K) = softmax(inp) per row (a classifier's output node); the backward takes the forward's
+ * output: dinp = out * (dout - sum_k dout * out). dinp may equal dout. */
+int fc_softmax_forward(fc_train_ws *ws, float *out, const float *inp, int B, int K, fc_error *err);
+int fc_softmax_backward(fc_train_ws *ws, float *dinp, const float *dout, const float *out, int B, int K,
+                        fc_error *err);
+
 /* ---- optimizer steps (optim.c) ------------------------------------------------------------------ */
 
 /* Per tensor; lr_scale multiplies lr (a smaller one for the backbone). FC_EINVAL for a negative or

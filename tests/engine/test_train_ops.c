@@ -771,6 +771,34 @@ static void crossentropy(void) {
     }
 }
 
+/* Softmax alone: the reference's probabilities, and the gradient of sum(w * softmax(x)). */
+typedef struct sm_data { float *x, *y, *w; int B, K; } sm_data;
+
+static double sm_loss(void *ctx) {
+    sm_data *d = ctx;
+    if (fc_softmax_forward(&ws1, d->y, d->x, d->B, d->K, NULL)) return NAN;
+    double s = 0;
+    for (size_t i = 0; i < (size_t)d->B * d->K; i++) s += (double)d->w[i] * d->y[i];
+    return s;
+}
+
+static void softmax(void) {
+    sm_data d = {.B = 3, .K = 7};
+    size_t n = (size_t)d.B * d.K;
+    d.x = ref_rnd(n), d.y = ref_zeros(n), d.w = ref_rnd(n);
+    for (size_t i = 0; i < n; i++) d.x[i] *= 4;
+    int *targets = calloc((size_t)d.B, sizeof(int));
+    float *rp = ref_zeros(n), *dx = ref_zeros(n);
+    ref_crossentropy_forward(rp, d.x, targets, d.B, d.K);
+    int rc = fc_softmax_forward(&ws1, d.y, d.x, d.B, d.K, NULL);
+    CHECK(rc == 0 && ref_rel_err(d.y, rp, n) <= 1e-6, "softmax differs from the reference");
+    rc = fc_softmax_backward(&ws1, dx, d.w, d.y, d.B, d.K, NULL);
+    CHECK(rc == 0, "softmax backward");
+    fd_check("softmax dinp", d.x, n, dx, sm_loss, &d, 1e-3f);
+    CHECK(fc_softmax_forward(&ws1, d.y, d.x, 0, d.K, NULL) == FC_EINVAL, "softmax of an empty batch is refused");
+    free(d.x), free(d.y), free(d.w), free(targets), free(rp), free(dx);
+}
+
 /* ---- optimizers --------------------------------------------------------------------------------- */
 
 static void optimizers(void) {
@@ -925,6 +953,7 @@ int main(void) {
     RUN(batchnorm_eval);
     RUN(dropout);
     RUN(crossentropy);
+    RUN(softmax);
     RUN(optimizers);
     RUN(torch_parity);
     fc_train_ws_free(&ws1);
