@@ -76,7 +76,7 @@ static int training_option(int c, const char *arg, ft_args *a) {
     fc_finetune_config *f = &a->cfg;
     fc_error err = {0};
     switch (c) {
-    case 1103: a->lr_set = 1; return cli_float("finetune", "lr", arg, 1e-12, 1e3, &f->lr) ? -1 : 1;
+    case 1103: a->lr_set = 1; return cli_float("finetune", "lr", arg, 1e-12, 1e30, &f->lr) ? -1 : 1;
     case 1104: return cli_int("finetune", "epochs", arg, 1, 100000, &f->epochs) ? -1 : 1;
     case 1106: return cli_float("finetune", "dropout", arg, 0, 0.99, &f->dropout) ? -1 : 1;
     case 1107: return cli_int("finetune", "batch", arg, 1, 4096, &f->batch) ? -1 : 1;

@@ -137,7 +137,7 @@ void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, i
         fprintf(f, "%s\n", b.s);
         fc_strbuf_free(&b);
     } else if (e->epoch == 0) {
-        fprintf(f, "linear probe      val accuracy %.4f  val loss %.4f  (%.2f s)\n", e->val_accuracy, e->val_loss, e->seconds);
+        fprintf(f, "start          val %.4f (loss %.4f)  the head before fine-tuning, %.2f s\n", e->val_accuracy, e->val_loss, e->seconds);
     } else {
         fprintf(f, "epoch %3d/%-3d  loss %.4f  train %.4f  val %.4f (loss %.4f)  lr %.3g  %.2f s\n", e->epoch, epochs,
                 e->loss, e->train_accuracy, e->val_accuracy, e->val_loss, e->lr, e->seconds);

@@ -1,0 +1,112 @@
+#!/bin/sh
+# CLI checks of `featcache finetune` on a small ants/bees subset at --size 96 with MobileNetV2 cut at
+# t146 (the input of the last 3 blocks): usage errors; a run with --views orig,flip and its JSON
+# lines; a second run computes no cut activation; the classifier it writes names its classes
+# (infer), and predict (cached: only the top runs, from the cut) / eval / infer agree; kill -9 and
+# --resume give the same classifier bit for bit as a run never stopped; clear errors for a cut that
+# is not a separator, a cut at the feature, an unknown tensor, a class without a training item and
+# a loss that diverges (the last good checkpoint stays).
+NAME=finetune; . "$(dirname "$0")/../support/common.sh"
+
+"$FC" finetune --help >"$T/help" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "^usage: featcache finetune" "$T/help" && grep -q -- "--backbone-lr-scale" "$T/help"
+check "finetune --help" $?
+"$FC" --help | grep -q "^  finetune "; check "finetune is listed in featcache --help" $?
+"$FC" finetune ds --model m.onnx -o x.onnx >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 64 ] && grep -q -- "--cut" "$T/err"; check "finetune without --cut exits 64" $?
+"$FC" finetune ds --model m.onnx --cut t -o x.onnx --optimizer rmsprop >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 64 ] && grep -q "unknown optimizer 'rmsprop'" "$T/err"; check "finetune names an unknown optimizer (exit 64)" $?
+"$FC" finetune ds --model m.onnx --cut t -o x.onnx --split kfold:5 >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 64 ] && grep -q "kfold is not supported" "$T/err"; check "finetune refuses a k-fold split (exit 64)" $?
+
+need_shared data/hymenoptera "ants/bees"
+need_shared models "MobileNetV2"
+M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
+H="$SHARED/data/hymenoptera"
+D="$T/ab"
+for s in train val; do
+    n=12; [ $s = val ] && n=6
+    for c in ants bees; do
+        mkdir -p "$D/$s/$c"
+        ls "$H/$s/$c" | grep -i '\.jpg$' | head -$n | while read -r f; do cp "$H/$s/$c/$f" "$D/$s/$c/"; done
+    done
+done
+C="$T/cache"
+ARGS="--model $M --cut t146 --size 96 --threads 2 --batch 8 --cache $C"
+
+"$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 3 --json -o "$T/c.onnx" >"$T/run1" 2>"$T/err"; rc=$?
+[ $rc -eq 0 ] && $PY - "$T/run1" >"$T/err" 2>&1 <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+epochs = [l for l in lines if "epoch" in l and "run" not in l]
+assert [e["epoch"] for e in epochs] == [0, 1, 2, 3], epochs
+assert all(0 <= e["val_accuracy"] <= 1 for e in epochs) and epochs[0]["loss"] is None, epochs
+assert all(e["steps"] == 3 for e in epochs[1:]), epochs  # 24 items, one view each per epoch, batches of 8
+final = lines[-1]
+assert all(k in final for k in ("val_accuracy", "train_accuracy", "epochs", "seconds")), final
+assert final["epochs"] == 3 and final["cut_computed"] == 36 and final["train"] == 24 and final["val"] == 12, final
+assert len(final["result"]["history"]) == 4, final
+EOF
+check "finetune --json: epoch lines 0 (linear probe) to 3" $?
+
+"$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 3 --json -o "$T/c2.onnx" >"$T/run2" 2>"$T/err"; rc=$?
+[ $rc -eq 0 ] && [ "$(json_field cut_computed "$T/run2")" = 0 ] && [ "$(json_field cut_cached "$T/run2")" = 36 ]
+check "a second finetune computes no cut activation (36 cached)" $?
+
+# the classifier: labels from its metadata, the same probabilities from predict (cached cut ->
+# top), infer (the whole classifier on the images) and eval (the data set's cached cuts)
+"$FC" infer --model "$T/c.onnx" --size 96 --top 2 --json "$D"/val/*/* >"$T/infer" 2>"$T/err" &&
+    "$FC" predict --head "$T/c.onnx" --cache "$C" --top 2 --json "$D"/val/*/* >"$T/predict" 2>>"$T/err" &&
+    "$FC" eval ab --head "$T/c.onnx" --cache "$C" --json >"$T/eval" 2>>"$T/err"; rc=$?
+[ $rc -eq 0 ] && $PY - "$T/infer" "$T/predict" "$T/eval" "$T/run1" >>"$T/err" 2>&1 <<'EOF'
+import json, sys
+infer = [json.loads(l) for l in open(sys.argv[1])]
+pred = [json.loads(l) for l in open(sys.argv[2])]
+ev = json.load(open(sys.argv[3]))
+run = [json.loads(l) for l in open(sys.argv[4])][-1]
+assert len(infer) == len(pred) == 12
+worst = 0
+for a, b in zip(infer, pred):
+    pa = {t["label"]: t["score"] for t in a["top"]}
+    pb = {t["label"]: t["probability"] for t in b["top"]}
+    assert set(pa) == set(pb) == {"ants", "bees"}, (pa, pb)
+    worst = max(worst, max(abs(pa[k] - pb[k]) for k in pa))
+assert worst <= 1e-4, worst
+assert abs(ev["accuracy"] - run["val_accuracy"]) < 1e-6, (ev["accuracy"], run["val_accuracy"])
+print("max |infer - predict| =", worst)
+EOF
+check "infer names the classes; predict (cut -> top) and infer agree within 1e-4; eval = the run's val accuracy" $?
+
+# kill -9 during training, then --resume: the same classifier, bit for bit
+RUN="$FC finetune $D $ARGS --views orig,flip --epochs 6 --seed 3 --json"
+$RUN -o "$T/a.onnx" >"$T/runa" 2>"$T/err"; rc=$?
+$RUN -o "$T/b.onnx" >"$T/runb" 2>>"$T/err" &
+pid=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q '"epoch":2,' "$T/runb" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+kill -9 $pid 2>/dev/null; killed=$?
+wait $pid 2>/dev/null
+$RUN --resume -o "$T/b.onnx" >"$T/runb2" 2>>"$T/err"; rc2=$?
+from=$(json_field resumed_from "$T/runb2")
+[ $rc -eq 0 ] && [ $killed -eq 0 ] && [ $rc2 -eq 0 ] && [ "${from:-0}" -ge 2 ] && [ ! -f "$T/b.onnx.head.tmp" ] &&
+    cmp -s "$T/a.onnx" "$T/b.onnx"
+check "kill -9 after epoch ${from:-?}, then --resume: the classifier equals an uninterrupted run's bit for bit" $?
+[ -z "$(ls "$C/finetune/" 2>/dev/null)" ]; check "a finished run leaves no checkpoint behind" $?
+
+# errors, each naming the tensor or the class
+"$FC" finetune "$D" $ARGS --cut t68 -o "$T/x.onnx" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "'t68' is not a cut" "$T/err"; check "a cut inside a residual block is refused, naming it" $?
+"$FC" finetune "$D" $ARGS --cut pooled -o "$T/x.onnx" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "pooled" "$T/err" && grep -q "is the feature tensor itself" "$T/err"
+check "a cut at the feature tensor is refused" $?
+"$FC" finetune "$D" $ARGS --cut no_such_tensor -o "$T/x.onnx" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "no tensor named 'no_such_tensor'" "$T/err"; check "an unknown cut tensor is named" $?
+mkdir -p "$T/onlyants/train" "$T/onlyants/val"
+cp -r "$D/train/ants" "$T/onlyants/train/" && cp -r "$D/val/ants" "$D/val/bees" "$T/onlyants/val/"
+"$FC" finetune "$T/onlyants" $ARGS -o "$T/x.onnx" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "class 'bees' has no training item" "$T/err"
+check "a class without a training item is named" $?
+"$FC" finetune "$D" $ARGS --lr 1e30 --no-lp --epochs 4 -o "$T/x.onnx" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -Eq "the loss is (NaN|infinite) at epoch [0-9]+ step [0-9]+" "$T/err" &&
+    grep -q "checkpoint of epoch [0-9]* is kept" "$T/err" && [ -n "$(ls "$C/finetune/")" ] && [ ! -f "$T/x.onnx" ]
+check "a diverging loss stops training, keeps the last good checkpoint and writes no classifier" $?
