@@ -39,6 +39,11 @@ int fc_metrics_compute(fc_metrics *m, const float *P /* (n, k) */, const int *y 
                        int top_k, fc_error *err);
 
 /* Frees the arrays and zeroes m. NULL-safe. */
+/* The metrics a recorded run's confusion matrix (k x k counts, [true * k + predicted]) gives, with
+ * its recorded top-k accuracy and log-loss (which need the probabilities): for reports from the
+ * catalog's records. Errors: FC_EINVAL (k < 2, no items, a negative count), FC_ENOMEM. */
+int fc_metrics_from_confusion(fc_metrics *m, const int *confusion, int k, int top_k, double top_k_accuracy,
+                              double log_loss, fc_error *err);
 void fc_metrics_free(fc_metrics *m);
 
 /* Index of the first maximum of p (k). Never fails (k >= 1). */

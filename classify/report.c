@@ -482,6 +482,17 @@ static void chart_series(fc_strbuf *b, const frame *f, const pt *p, int np, int 
     }
 }
 
+/* The validation / train legend, and the end of the svg element. */
+static void chart_legend(fc_strbuf *b, const frame *f) {
+    const int W = f->W;
+    fc_strbuf_printf(b, "<g font-size=\"11\"><line x1=\"%d\" y1=\"16\" x2=\"%d\" y2=\"16\" stroke=\"#2262c6\" "
+                        "stroke-width=\"2\"/><text x=\"%d\" y=\"20\">validation</text>"
+                        "<line x1=\"%d\" y1=\"16\" x2=\"%d\" y2=\"16\" stroke=\"#e07b39\" stroke-width=\"2\" "
+                        "stroke-dasharray=\"5 4\"/><text x=\"%d\" y=\"20\">train</text></g>\n",
+                     W - 170, W - 150, W - 146, W - 80, W - 60, W - 56);
+    fc_strbuf_printf(b, "</svg>\n");
+}
+
 /* One chart: validation (solid) and train (dashed) metric vs the parameter for one head kind.
  * Returns 1 when drawn, 0 when no configuration of the kind has the parameter, -1 out of memory. */
 static int chart(fc_strbuf *b, const fc_report_input *in, const char *kind, const char *param, const char *metric) {
@@ -509,14 +520,7 @@ static int chart(fc_strbuf *b, const fc_report_input *in, const char *kind, cons
     chart_axes(b, &f, kind, param, metric);
     chart_series(b, &f, val, nv, 0, param);
     chart_series(b, &f, tr, nt, 1, param);
-    /* legend */
-    const int W = f.W;
-    fc_strbuf_printf(b, "<g font-size=\"11\"><line x1=\"%d\" y1=\"16\" x2=\"%d\" y2=\"16\" stroke=\"#2262c6\" "
-                        "stroke-width=\"2\"/><text x=\"%d\" y=\"20\">validation</text>"
-                        "<line x1=\"%d\" y1=\"16\" x2=\"%d\" y2=\"16\" stroke=\"#e07b39\" stroke-width=\"2\" "
-                        "stroke-dasharray=\"5 4\"/><text x=\"%d\" y=\"20\">train</text></g>\n",
-                     W - 170, W - 150, W - 146, W - 80, W - 60, W - 56);
-    fc_strbuf_printf(b, "</svg>\n");
+    chart_legend(b, &f);
     free(val);
     free(tr);
     return n > 0;
@@ -572,6 +576,36 @@ done:
     return rc;
 }
 
+/* Fine-tuning: accuracy and loss per epoch, validation solid, train dashed (epoch 0 is the head
+ * before any step: its training values are not measured; its validation point keeps the x axis
+ * linear from 0). */
+static int section_training(fc_strbuf *b, const fc_report_input *in) {
+    int n = in->n_epochs;
+    pt *val = malloc(sizeof(pt) * (size_t)n + 1), *tr = malloc(sizeof(pt) * (size_t)n + 1);
+    if (!val || !tr) { free(val); free(tr); return -1; }
+    fc_strbuf_printf(b, "<section id=\"training\"><h2>Training curves</h2>\n<div class=\"charts\">\n");
+    for (int which = 0; which < 2; which++) {
+        int nv = 0, nt = 0;
+        for (int i = 0; i < n; i++) {
+            const fc_report_epoch *e = &in->epochs[i];
+            double v = which ? e->val_loss : e->val_accuracy, t = which ? e->loss : e->train_accuracy;
+            if (isfinite(v)) val[nv++] = (pt){e->epoch, v};
+            if (isfinite(t)) tr[nt++] = (pt){e->epoch, t};
+        }
+        if (nv + nt == 0) continue;
+        frame f;
+        frame_fit(&f, val, nv, tr, nt);
+        chart_axes(b, &f, "fine-tuning", "epoch", which ? "loss" : "accuracy");
+        chart_series(b, &f, val, nv, 0, "epoch");
+        chart_series(b, &f, tr, nt, 1, "epoch");
+        chart_legend(b, &f);
+    }
+    fc_strbuf_printf(b, "</div></section>\n");
+    free(val);
+    free(tr);
+    return 0;
+}
+
 static void section_worst(fc_strbuf *b, const fc_report_input *in) {
     fc_strbuf_printf(b, "<section id=\"worst\"><h2>Worst misclassified items</h2>\n");
     if (in->n_worst == 0) {
@@ -618,6 +652,8 @@ static int check_input(const fc_report_input *in, fc_error *err) {
         if (m->k < 1 || !m->confusion || !m->per_class)
             return fc_fail(err, FC_EINVAL, "report: metrics without confusion matrix or per-class values");
     }
+    if (in->n_epochs < 0 || (in->n_epochs > 0 && !in->epochs))
+        return fc_fail(err, FC_EINVAL, "report: %d epochs without data", in->n_epochs);
     if (in->n_worst < 0 || (in->n_worst > 0 && !in->worst))
         return fc_fail(err, FC_EINVAL, "report: %d worst items without an array", in->n_worst);
     for (int i = 0; i < in->n_worst; i++) {
@@ -670,6 +706,7 @@ int fc_report_render(const fc_report_input *in, fc_strbuf *b, fc_error *err) {
         section_confusion(b, in);
         section_per_class(b, in);
     }
+    if (in->n_epochs > 0 && section_training(b, in) < 0) b->failed = 1;
     if (in->kind == FC_REPORT_SWEEP && section_sweep(b, in, metric) < 0) b->failed = 1;
     section_worst(b, in);
     fc_strbuf_printf(b, "</main></body></html>\n");

@@ -1,5 +1,6 @@
 /* One self-contained HTML report for a training run or a sweep: run info, metric summary, a
- * confusion matrix heat map (inline SVG), the per-class precision/recall/F1 table, for a sweep the
+ * confusion matrix heat map (inline SVG), the per-class precision/recall/F1 table, the training
+ * curves of a fine-tuning run (accuracy and loss per epoch), for a sweep the
  * configs sorted by validation metric and metric-vs-hyperparameter line charts, and the worst
  * misclassified items with optional thumbnails embedded as data: URIs. The page has inline CSS and
  * SVG only: no scripts, no fonts, no network references. Every caller-supplied string is escaped
@@ -48,6 +49,12 @@ typedef struct fc_report_item {
     size_t thumbnail_size;
 } fc_report_item;
 
+/* One epoch of a fine-tuning run (NaN where not measured, e.g. the training loss of epoch 0). */
+typedef struct fc_report_epoch {
+    int epoch;
+    double loss, train_accuracy, val_loss, val_accuracy;
+} fc_report_epoch;
+
 /* Everything the page shows. All pointers are borrowed for the duration of the call only; any of
  * the strings may be NULL (shown as empty / left out). */
 typedef struct fc_report_input {
@@ -66,6 +73,9 @@ typedef struct fc_report_input {
     int n_configs;
     int best;                 /* index into configs of the chosen config, or -1 */
     const char *curve_param;  /* numeric parameter on the x axis (NULL: the first numeric one) */
+    /* training curves: accuracy and loss per epoch (a fine-tuning run), or none */
+    const fc_report_epoch *epochs; /* (n_epochs) */
+    int n_epochs;
     /* worst misclassified items, in the order given (the caller sorts them) */
     const fc_report_item *worst; /* (n_worst) */
     int n_worst;

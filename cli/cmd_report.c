@@ -159,6 +159,77 @@ static void page_text_fill(page_text *t, const run_copy *self, int64_t shown_id,
              (long long)shown_id, dataset);
 }
 
+/* The k x k confusion matrix of a recorded result ("confusion":[[..],..]); NULL when malformed. */
+static int *recorded_confusion(const char *result, int k) {
+    const char *p = result ? strstr(result, "\"confusion\":[") : NULL;
+    int *c = p ? calloc((size_t)k * k, sizeof *c) : NULL;
+    if (!c) return NULL;
+    p += strlen("\"confusion\":[");
+    for (int i = 0; i < k * k; i++) {
+        while (*p == '[' || *p == ',' || *p == ']' || *p == ' ') p++;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0) { free(c); return NULL; }
+        c[i] = (int)v;
+        p = end;
+    }
+    return c;
+}
+
+/* The recorded epochs of a fine-tuning run ("history":[{...},...]); *n of them. */
+static fc_report_epoch *recorded_epochs(const char *result, int *n) {
+    *n = 0;
+    const char *p = result ? strstr(result, "\"history\":[") : NULL;
+    int cap = 0;
+    for (const char *q = p; q && (q = strstr(q, "{\"epoch\":")); q++) cap++;
+    fc_report_epoch *e = cap ? calloc((size_t)cap, sizeof *e) : NULL;
+    for (const char *q = p; e && (q = strstr(q, "{\"epoch\":")); q++) {
+        double v;
+        fc_report_epoch *r = &e[(*n)++];
+        r->epoch = fc_json_get_number(q, "epoch", &v) ? 0 : (int)v;
+        r->loss = field(q, "loss"); /* null (epoch 0) reads as NaN */
+        r->train_accuracy = field(q, "train_accuracy");
+        r->val_loss = field(q, "val_loss");
+        r->val_accuracy = field(q, "val_accuracy");
+    }
+    return e;
+}
+
+/* A fine-tuning run's page from what the catalog recorded: its metrics (from the confusion matrix)
+ * and its curves; nothing is retrained (its net lives in the classifier it wrote). */
+static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
+    char **classes = NULL, dataset[256] = "", cut[256] = "", model[4096] = "", head[512];
+    int k = 0, n_epochs = 0, rc;
+    fc_metrics m = {0};
+    if (!self->result || fc_json_get_strings(self->result, "classes", &classes, &k) || k < 2)
+        return fc_fail(err, FC_EFORMAT, "run #%lld: no recorded result to report (did it finish?)", (long long)self->id);
+    int *conf = recorded_confusion(self->result, k);
+    fc_report_epoch *epochs = recorded_epochs(self->result, &n_epochs);
+    rc = conf ? fc_metrics_from_confusion(&m, conf, k, k < 5 ? k : 5, /* train records top-5 (clamped) */
+                                          field(self->result, "top5"), field(self->result, "log_loss"), err)
+              : fc_fail(err, FC_EFORMAT, "run #%lld: malformed confusion matrix", (long long)self->id);
+    fc_json_get_string(self->params, "dataset", dataset, sizeof dataset);
+    fc_json_get_string(self->params, "cut", cut, sizeof cut);
+    fc_json_get_string(self->params, "model", model, sizeof model);
+    page_text text;
+    snprintf(head, sizeof head, "fine-tuned from %s + new head, %.0f epochs (linear probe: val accuracy %.4f)", cut,
+             field(self->params, "epochs"), field(self->result, "lp_val_accuracy"));
+    page_text_fill(&text, self, self->id, dataset, self->params, "", head, "");
+    snprintf(text.head, sizeof text.head, "%s", head);
+    fc_report_input in = {.title = text.title, .kind = FC_REPORT_RUN, .dataset = dataset, .model = text.model,
+                          .head = text.head, .created = text.created, .metric_name = "accuracy", .val_metrics = &m,
+                          .class_names = (const char *const *)classes, .n_classes = k, .best = -1,
+                          .epochs = epochs, .n_epochs = n_epochs};
+    if (!rc) rc = fc_report_write_html(&in, out, err);
+    if (!rc) printf("report for fine-tuning run #%lld (%d epochs) written to %s\n", (long long)self->id, n_epochs - 1, out);
+    fc_metrics_free(&m);
+    for (int i = 0; i < k; i++) free(classes[i]);
+    free(classes);
+    free(conf);
+    free(epochs);
+    return rc;
+}
+
 /* Fills the run id and the output path from the command line; returns -1 to go on, else the exit
  * status. */
 static int parse_args(int argc, char **argv, int *run_id, const char **out, const char **cache_opt) {
@@ -204,6 +275,10 @@ int cmd_report(int argc, char **argv) {
     for (int i = 0; i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
     if (self < 0 || !runs.r[self].params) {
         fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
+        goto done;
+    }
+    if (field(runs.r[self].params, "finetune") == 1) {
+        rc = finetune_page(&runs.r[self], out, &err) ? EXIT_FAIL : EXIT_OK;
         goto done;
     }
     int64_t sweep_id;

@@ -82,11 +82,11 @@ static const char *json_field(const char *json, const char *key) {
     return NULL;
 }
 
-int fc_json_get_string(const char *json, const char *key, char *out, size_t cap) {
-    const char *p = json ? json_field(json, key) : NULL;
-    if (!p || *p != '"' || cap == 0) return -1;
+/* Copies the JSON string starting after its opening quote at p into out (cap bytes, truncated,
+ * unescaped); returns the closing quote's position, or NULL when the string does not end. */
+static const char *unescape(const char *p, char *out, size_t cap) {
     size_t k = 0;
-    for (p++; *p && *p != '"'; p++) {
+    for (; *p && *p != '"'; p++) {
         char c = *p;
         if (c == '\\' && p[1]) {
             p++;
@@ -96,7 +96,38 @@ int fc_json_get_string(const char *json, const char *key, char *out, size_t cap)
         if (k + 1 < cap) out[k++] = c;
     }
     out[k] = 0;
-    return *p == '"' ? 0 : -1;
+    return *p == '"' ? p : NULL;
+}
+
+int fc_json_get_string(const char *json, const char *key, char *out, size_t cap) {
+    const char *p = json ? json_field(json, key) : NULL;
+    if (!p || *p != '"' || cap == 0) return -1;
+    return unescape(p + 1, out, cap) ? 0 : -1;
+}
+
+int fc_json_get_strings(const char *json, const char *key, char ***out, int *n) {
+    const char *p = json ? json_field(json, key) : NULL;
+    *out = NULL;
+    *n = 0;
+    if (!p || *p != '[') return -1;
+    size_t cap = strlen(p) + 1;
+    char **names = calloc(cap / 2 + 1, sizeof *names);
+    if (!names) return -1;
+    for (p++; *p == ' ' || *p == ','; p++) {}
+    while (*p == '"') {
+        names[*n] = malloc(cap);
+        if (!names[*n] || !(p = unescape(p + 1, names[*n], cap))) { (*n)++; goto bad; }
+        (*n)++;
+        for (p++; *p == ' ' || *p == ','; p++) {}
+    }
+    if (*p != ']') goto bad;
+    *out = names;
+    return 0;
+bad:
+    for (int i = 0; i < *n; i++) free(names[i]);
+    free(names);
+    *n = 0;
+    return -1;
 }
 
 int fc_json_get_number(const char *json, const char *key, double *out) {

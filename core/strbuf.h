@@ -26,5 +26,8 @@ int fc_utf8_len(const char *s);
  * unique and not nested). Returns 0 when found, -1 otherwise. Strings are unescaped. */
 int fc_json_get_string(const char *json, const char *key, char *out, size_t cap);
 int fc_json_get_number(const char *json, const char *key, double *out);
+/* A field that is an array of strings: *out (*n malloc'd strings in a malloc'd array; free each and
+ * the array). Returns 0, or -1 (nothing allocated) when missing or malformed. */
+int fc_json_get_strings(const char *json, const char *key, char ***out, int *n);
 
 #endif

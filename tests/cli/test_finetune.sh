@@ -110,3 +110,10 @@ check "a class without a training item is named" $?
 [ $rc -eq 1 ] && grep -Eq "the loss is (NaN|infinite) at epoch [0-9]+ step [0-9]+" "$T/err" &&
     grep -q "checkpoint of epoch [0-9]* is kept" "$T/err" && [ -n "$(ls "$C/finetune/")" ] && [ ! -f "$T/x.onnx" ]
 check "a diverging loss stops training, keeps the last good checkpoint and writes no classifier" $?
+
+# the report of the first run: recorded metrics and the training curves, nothing refitted
+run=$(json_field run "$T/run1")
+"$FC" report "$run" --cache "$C" -o "$T/report.html" >"$T/err" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q '<section id="training">' "$T/report.html" && grep -q '<section id="confusion">' "$T/report.html" &&
+    [ "$(grep -c '<polyline' "$T/report.html")" -eq 4 ]
+check "report of a fine-tuning run: metrics from the record, accuracy and loss curves per epoch" $?
