@@ -173,7 +173,8 @@ static int train_epoch(run *R, int epoch, int *order, fc_finetune_epoch *e, fc_e
         if (R->ctl && R->ctl->cancel && *R->ctl->cancel) return fc_fail(err, FC_ECANCELLED, "interrupted at epoch %d", epoch);
     }
     *e = (fc_finetune_epoch){.epoch = epoch, .steps = steps, .loss = sum / R->n_train,
-                             .train_accuracy = (double)right / R->n_train, .lr = lr};
+                             .train_accuracy = (double)right / R->n_train, .lr = lr,
+                             .train_seconds = omp_get_wtime() - t0};
     int rc = evaluate(R, R->val, R->n_val, NULL, NULL, &e->val_loss, &e->val_accuracy, err);
     e->seconds = omp_get_wtime() - t0;
     return rc;

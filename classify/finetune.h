@@ -69,6 +69,7 @@ typedef struct fc_finetune_epoch {
     double val_loss, val_accuracy;
     double lr;             /* the head's learning rate of the epoch's last step */
     double seconds;        /* of this epoch */
+    double train_seconds;  /* of its training steps alone (no validation pass) */
 } fc_finetune_epoch;
 
 /* One training step, for a trace: rows[b] = item * n_views + view slot of batch row b (n rows),

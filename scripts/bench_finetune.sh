@@ -1,0 +1,61 @@
+#!/bin/sh
+# Benchmark (not a test) of `featcache finetune` against PyTorch (scripts/finetune_torch.py), same
+# machine, same threads, alternating rounds; prints medians and ratios, and peak memory (GNU time).
+#   epoch   featcache's training time per epoch on the cached cut activations vs PyTorch training
+#           the same top on the same inputs (the rows of featcache's epoch 1, written by --trace),
+#           same batch: the steps alone on both sides (no validation pass)
+#   job     the whole job: featcache from an empty cache (caching the cut for every view, the
+#           linear probe, the epochs) vs PyTorch fine-tuning the same top from the images, the
+#           frozen bottom recomputed every epoch
+# Usage: scripts/bench_finetune.sh [--data DIR] [--model M.onnx] [--cut T] [--views LIST] [--size N]
+#                                  [--epochs N] [--batch N] [--threads N] [--rounds N] [--only epoch|job]
+# Defaults: ants/bees and MobileNetV2 from ../shared, cut t146, views orig,flip, 15 epochs, batch 32,
+# 2 threads, 3 rounds. Needs /usr/bin/python3 with torch, and GNU time (/usr/bin/time).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+FC=${FEATCACHE_BIN:-$root/build/featcache}
+PY=/usr/bin/python3
+data=$root/../shared/data/hymenoptera model=$root/../shared/models/mobilenet_v2_1.0_224.onnx
+cut=t146 views=orig,flip size=224 epochs=15 batch=32 threads=2 rounds=3 only=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --data) data=$2 ;; --model) model=$2 ;; --cut) cut=$2 ;; --views) views=$2 ;; --size) size=$2 ;;
+    --epochs) epochs=$2 ;; --batch) batch=$2 ;; --threads) threads=$2 ;; --rounds) rounds=$2 ;; --only) only=$2 ;;
+    *) echo "usage: see the top of $0" >&2; exit 64 ;;
+    esac
+    shift 2
+done
+$PY -c "import torch" 2>/dev/null || { echo "bench_finetune: PyTorch is not installed (apt-get install python3-torch)"; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench_finetune: GNU time is not installed (apt-get install time)"; exit 1; }
+w=$(mktemp -d "${TMPDIR:-/tmp}/bench_finetune.XXXXXX")
+trap 'rm -rf "$w"' EXIT
+FT="$FC finetune $data --model $model --cut $cut --views $views --size $size --batch $batch --threads $threads"
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+echo "featcache finetune vs PyTorch: $(basename "$model") cut $cut, views $views, size $size, batch $batch, $threads threads"
+if [ "$only" != job ]; then
+    # the cut cached once, and the rows of epoch 1 for PyTorch
+    $FT --cache "$w/c" --epochs 1 --schedule constant --trace "$w/trace" --quiet -o "$w/t.onnx" >/dev/null
+    for r in $(seq "$rounds"); do
+        $FT --cache "$w/c" --epochs "$epochs" --json -o "$w/f.onnx" >"$w/f$r.json"
+        $PY -c 'import json, sys
+e = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{\"epoch\"")]
+print(*[x["train_seconds"] for x in e if x["epoch"] > 0])' "$w/f$r.json" | tr ' ' '\n' | median >"$w/fe$r"
+        $PY "$root/scripts/finetune_torch.py" bench "$w/trace" --epochs "$epochs" >"$w/t$r.json"
+        $PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["median_epoch_seconds"])' "$w/t$r.json" >"$w/te$r"
+        echo "  round $r: epoch featcache $(cat "$w/fe$r") s, PyTorch $(cat "$w/te$r") s"
+    done
+    fe=$(cat "$w"/fe* | median) te=$(cat "$w"/te* | median)
+    echo "epoch (training steps, median of rounds): featcache $fe s, PyTorch $te s, PyTorch / featcache = $(echo "$te / $fe" | bc -l | cut -c1-5)"
+fi
+if [ "$only" != epoch ]; then
+    for r in $(seq "$rounds"); do
+        rm -rf "$w/j"
+        /usr/bin/time -f "%e %M" -o "$w/fjt$r" $FT --cache "$w/j" --epochs "$epochs" --quiet -o "$w/j.onnx" >/dev/null
+        /usr/bin/time -f "%e %M" -o "$w/tjt$r" $PY "$root/scripts/finetune_torch.py" images --model "$model" --cut "$cut" \
+            --data "$data" --views "$views" --size "$size" --epochs "$epochs" --batch "$batch" --threads "$threads" >"$w/tj$r.json"
+        echo "  round $r: job featcache $(cut -d' ' -f1 "$w/fjt$r") s ($(cut -d' ' -f2 "$w/fjt$r") KiB peak), PyTorch from images $(cut -d' ' -f1 "$w/tjt$r") s ($(cut -d' ' -f2 "$w/tjt$r") KiB)"
+    done
+    fj=$(cut -d' ' -f1 "$w"/fjt* | median) tj=$(cut -d' ' -f1 "$w"/tjt* | median)
+    echo "job (cache the cut + $epochs epochs, median): featcache $fj s, PyTorch from images $tj s, ratio $(echo "$tj / $fj" | bc -l | cut -c1-5)"
+fi
