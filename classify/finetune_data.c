@@ -1,6 +1,7 @@
 /* Batches of cut activations read from the cache for fine-tuning: one short read transaction per
  * batch (a long one would pin old pages while extract writes), each value's CRC checked before its
- * (f16 or f32) elements are widened into the batch. */
+ * (f16 or f32) elements are widened into the batch, the map's pages released after each batch (an
+ * epoch reads the whole data set: resident memory would grow with it). */
 #include <string.h>
 
 #include "classify/finetune_internal.h"
@@ -34,5 +35,6 @@ int ft_load_rows(const fc_finetune_data *d, const int *rows, int n, float *input
         rc = 0;
     }
     fc_cache_txn_end(t);
+    fc_cache_release_pages(d->cache); /* memory stays flat however large the data set */
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -783,6 +784,15 @@ int fc_cache_count(fc_cache *c, const uint8_t *extractor, size_t *count, fc_erro
     int rc = fc_cache_stat(c, &st, err);
     if (rc == 0) *count = st.entries;
     return rc;
+}
+
+void fc_cache_release_pages(fc_cache *c) {
+    if (!c) return;
+    MDB_envinfo info;
+    pthread_mutex_lock(&c->mu); /* no map growth meanwhile */
+    mdb_env_info(c->env, &info);
+    if (info.me_mapaddr) madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+    pthread_mutex_unlock(&c->mu);
 }
 
 int fc_cache_stat(fc_cache *c, fc_cache_stats *st, fc_error *err) {

@@ -200,6 +200,12 @@ int fc_cache_delete_extractor(fc_cache *c, const uint8_t extractor[32], size_t *
 int fc_cache_delete_items(fc_cache *c, const uint8_t (*items)[32], size_t n, size_t *deleted,
                           fc_error *err);
 
+/* Drops this process's resident pages of the store's memory map (the data stays in the kernel's
+ * page cache, and values are faulted in again when read): a reader streaming through the whole
+ * store once per epoch keeps its resident memory independent of the store's size. Views from
+ * open transactions stay valid. Never fails; NULL is fine. Thread-safe. */
+void fc_cache_release_pages(fc_cache *c);
+
 typedef struct fc_cache_stats {
     size_t entries;      /* stored features */
     size_t map_size;     /* current map size in bytes */
