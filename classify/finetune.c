@@ -71,9 +71,32 @@ static int evaluate(run *R, const int *items, int n, float *F, float *P, double 
     return 0;
 }
 
+/* The softmax head of the best validation accuracy on a regularization path (ties: the stronger
+ * penalty), into *tr. */
+static int best_softmax(const fc_head_config *base, const fc_problem *lp, int threads, fc_train_result *tr,
+                        double *l2, fc_error *err) {
+    enum { M = 6 };
+    fc_head_config cfgs[M];
+    fc_train_result res[M];
+    for (int i = 0; i < M; i++) {
+        cfgs[i] = *base;
+        cfgs[i].l2 = pow(10.0, 3 - i); /* 1e3 .. 1e-2 */
+    }
+    int rc = fc_train_softmax_path(cfgs, M, lp, threads, res, err), best = 0;
+    for (int i = 1; !rc && i < M; i++)
+        if (res[i].val.accuracy > res[best].val.accuracy) best = i;
+    for (int i = 0; !rc && i < M; i++) {
+        if (i == best) *tr = res[i];
+        else fc_train_result_free(&res[i]);
+    }
+    *l2 = cfgs[best].l2;
+    return rc;
+}
+
 /* LP: the configured head fitted (fc_train) on the frozen features of the train and val items,
- * its transform folded into its first layer; returns its validation accuracy in *val_acc. */
-static int linear_probe(run *R, fc_layer *layers, int *n_layers, double *val_acc, fc_error *err) {
+ * its transform folded into its first layer; returns its validation accuracy in *val_acc and its
+ * L2 in *l2. */
+static int linear_probe(run *R, fc_layer *layers, int *n_layers, double *val_acc, double *l2, fc_error *err) {
     const fc_problem *p = R->d->p;
     int *items = calloc((size_t)R->n_train + R->n_val + 1, sizeof(int));
     float *F = malloc((size_t)p->n * R->D * sizeof(float) + 4);
@@ -93,7 +116,11 @@ static int linear_probe(run *R, fc_layer *layers, int *n_layers, double *val_acc
     lp.d = R->D;
     lp.n_views = 1;
     lp.n_train = R->n_train;
-    if ((rc = fc_train(&R->cfg->head, &lp, R->cfg->threads, &tr, err))) {
+    const fc_head_config *hc = &R->cfg->head;
+    *l2 = hc->kind == FC_HEAD_SOFTMAX ? hc->l2 : NAN;
+    rc = R->cfg->lp_l2_auto && hc->kind == FC_HEAD_SOFTMAX ? best_softmax(hc, &lp, R->cfg->threads, &tr, l2, err)
+                                                           : fc_train(hc, &lp, R->cfg->threads, &tr, err);
+    if (rc) {
         fc_error_prefix(err, "linear probe: ");
         goto out;
     }
@@ -174,7 +201,7 @@ static int train_epoch(run *R, int epoch, int *order, fc_finetune_epoch *e, fc_e
     }
     *e = (fc_finetune_epoch){.epoch = epoch, .steps = steps, .loss = sum / R->n_train,
                              .train_accuracy = (double)right / R->n_train, .lr = lr,
-                             .train_seconds = omp_get_wtime() - t0};
+                             .train_seconds = omp_get_wtime() - t0, .l2 = NAN};
     int rc = evaluate(R, R->val, R->n_val, NULL, NULL, &e->val_loss, &e->val_accuracy, err);
     e->seconds = omp_get_wtime() - t0;
     return rc;
@@ -303,9 +330,9 @@ static int setup(run *R, fc_head *head, fc_error *err) {
 }
 
 /* The head's starting values from the linear probe, copied into the layers already in place. */
-static int start_head(run *R, double *lp_acc, fc_error *err) {
+static int start_head(run *R, double *lp_acc, double *lp_l2, fc_error *err) {
     fc_layer fitted[FC_HEAD_MAX_LAYERS] = {0};
-    int n = 0, rc = linear_probe(R, fitted, &n, lp_acc, err);
+    int n = 0, rc = linear_probe(R, fitted, &n, lp_acc, lp_l2, err);
     for (int i = 0; !rc && i < n; i++) {
         fc_layer *l = &R->head.layers[i];
         if (n != R->head.n_layers || fitted[i].in != l->in || fitted[i].out != l->out) {
@@ -366,8 +393,8 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
         rc = 0;
     } else if (!rc) {
         double t1 = omp_get_wtime(), lp_acc = NAN;
-        if (cfg->lp) rc = start_head(&R, &lp_acc, err);
-        fc_finetune_epoch e0 = {.epoch = 0, .loss = NAN, .train_accuracy = NAN};
+        fc_finetune_epoch e0 = {.epoch = 0, .loss = NAN, .train_accuracy = NAN, .l2 = NAN};
+        if (cfg->lp) rc = start_head(&R, &lp_acc, &e0.l2, err);
         if (!rc) rc = evaluate(&R, R.val, R.n_val, NULL, NULL, &e0.val_loss, &e0.val_accuracy, err);
         e0.seconds = omp_get_wtime() - t1;
         if (!rc) rc = epoch_done(&R, &e0, err);
@@ -378,6 +405,7 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
     }
     if (!rc) rc = finish(&R, r, err);
     if (R.n_history) r->lp_val_accuracy = R.history[0].val_accuracy;
+    r->lp_l2 = R.n_history ? R.history[0].l2 : NAN;
     r->history = R.history;
     r->n_history = R.n_history;
     R.history = NULL;

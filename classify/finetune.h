@@ -38,6 +38,8 @@ typedef struct fc_finetune_config {
     double dropout;           /* on the feature, before the head (0) */
     fc_head_config head;      /* the head's kind (softmax or mlp) and its linear-probe fit */
     int lp;                   /* 1: fit the head on the frozen features first (LP-FT, default) */
+    int lp_l2_auto;           /* softmax LP: head.l2 chosen by validation accuracy among 1e-2 ..
+                                 1e3 (one regularization path; default 1) */
     uint64_t seed;            /* order, views, dropout, a new head's initialization (0) */
     int threads;              /* <= 0: all cores */
 } fc_finetune_config;
@@ -70,6 +72,7 @@ typedef struct fc_finetune_epoch {
     double lr;             /* the head's learning rate of the epoch's last step */
     double seconds;        /* of this epoch */
     double train_seconds;  /* of its training steps alone (no validation pass) */
+    double l2;             /* epoch 0: the linear probe's L2 (NaN for other epochs or an MLP) */
 } fc_finetune_epoch;
 
 /* One training step, for a trace: rows[b] = item * n_views + view slot of batch row b (n rows),
@@ -102,6 +105,7 @@ typedef struct fc_finetune_result {
     fc_metrics val;            /* final validation metrics (orig views) */
     double train_accuracy;     /* final, on the training items' orig views */
     double lp_val_accuracy;    /* after the linear-probe stage */
+    double lp_l2;              /* the linear probe's L2 (the chosen one with lp_l2_auto), NaN without */
     fc_finetune_epoch *history;/* (n_history): epoch 0, 1, ..., also the epochs before a resume */
     int n_history;
     int resumed_from;          /* the checkpoint's epoch, or -1 */

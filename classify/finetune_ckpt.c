@@ -2,7 +2,7 @@
  * Layout (host byte order: a checkpoint stays on the machine that wrote it):
  *   "FCFTCK01" | identity[32] | epoch i32 | n_history i32 | step i64 | n_state u64
  *   | n_history x (epoch i32, steps i32, loss, train_accuracy, val_loss, val_accuracy, lr, seconds,
- *     train_seconds f64)
+ *     train_seconds, l2 f64)
  *   | n_state f32 (parameter values and optimizer state, ft_params_save's order)
  *   | SHA-256 of everything before it (a torn or damaged file is refused, never half-loaded). */
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 #define MAGIC "FCFTCK01"
 #define HEADER_BYTES (8 + 32 + 4 + 4 + 8 + 8)
-#define RECORD_BYTES (4 + 4 + 7 * 8)
+#define RECORD_BYTES (4 + 4 + 8 * 8)
 
 static unsigned char *put(unsigned char *p, const void *v, size_t n) {
     memcpy(p, v, n);
@@ -40,7 +40,7 @@ int ft_ckpt_write(const char *path, const ft_ckpt *c, fc_error *err) {
     for (int i = 0; i < c->n_history; i++) {
         const fc_finetune_epoch *e = &c->history[i];
         int32_t ep = e->epoch, st = e->steps;
-        double v[7] = {e->loss, e->train_accuracy, e->val_loss, e->val_accuracy, e->lr, e->seconds, e->train_seconds};
+        double v[8] = {e->loss, e->train_accuracy, e->val_loss, e->val_accuracy, e->lr, e->seconds, e->train_seconds, e->l2};
         p = put(p, &ep, 4);
         p = put(p, &st, 4);
         p = put(p, v, sizeof v);
@@ -85,13 +85,13 @@ static int parse(const char *path, const unsigned char *buf, size_t size, const 
     for (int i = 0; i < nh; i++) {
         fc_finetune_epoch *e = &c->history[i];
         int32_t ep, st;
-        double v[7];
+        double v[8];
         p = get(p, &ep, 4);
         p = get(p, &st, 4);
         p = get(p, v, sizeof v);
         *e = (fc_finetune_epoch){.epoch = ep, .steps = st, .loss = v[0], .train_accuracy = v[1],
                                  .val_loss = v[2], .val_accuracy = v[3], .lr = v[4], .seconds = v[5],
-                                 .train_seconds = v[6]};
+                                 .train_seconds = v[6], .l2 = v[7]};
     }
     memcpy(c->state, p, c->n_state * sizeof(float));
     return 1;

@@ -19,6 +19,7 @@ void fc_finetune_config_init(fc_finetune_config *c) {
     c->schedule = FC_SCHEDULE_COSINE;
     fc_head_config_init(&c->head);
     c->lp = 1;
+    c->lp_l2_auto = 1;
 }
 
 const char *fc_optim_name(fc_optim_kind k) { return k == FC_OPTIM_ADAMW ? "adamw" : "sgd"; }
@@ -42,9 +43,10 @@ void fc_finetune_config_json(fc_strbuf *b, const fc_finetune_config *c, const fc
     static const fc_split_spec folders = {.kind = FC_SPLIT_FOLDERS};
     fc_strbuf_printf(b, "\"epochs\":%d,\"batch\":%d,\"lr\":%.9g,\"backbone_lr_scale\":%.9g,\"optimizer\":\"%s\","
                         "\"momentum\":%.9g,\"weight_decay\":%.9g,\"schedule\":\"%s\",\"warmup\":%d,"
-                        "\"dropout\":%.9g,\"lp\":%s,\"seed\":%llu,\"threads\":%d,",
+                        "\"dropout\":%.9g,\"lp\":%s,\"lp_l2\":\"%s\",\"seed\":%llu,\"threads\":%d,",
                      c->epochs, c->batch, c->lr, c->backbone_lr_scale, fc_optim_name(c->optimizer), c->momentum,
                      c->weight_decay, fc_schedule_name(c->schedule), c->warmup, c->dropout, c->lp ? "true" : "false",
+                     c->lp_l2_auto && c->head.kind == FC_HEAD_SOFTMAX ? "auto" : "fixed",
                      (unsigned long long)c->seed, c->threads);
     if (c->optimizer == FC_OPTIM_ADAMW)
         fc_strbuf_printf(b, "\"beta1\":%.9g,\"beta2\":%.9g,\"eps\":%.9g,", c->beta1, c->beta2, c->eps);

@@ -46,8 +46,10 @@ static const char *usage_text =
     "  --schedule S        cosine (default) or constant\n"
     "  --warmup N          epochs of linear warmup (default 0)\n"
     "  --dropout X         on the feature, before the head (default 0)\n"
-    "  --head H            softmax (default) or mlp; --hidden 512[,256], --l2 X, --normalize std|none\n"
+    "  --head H            softmax (default) or mlp; --hidden 512[,256], --normalize std|none\n"
     "                      configure its linear-probe fit\n"
+    "  --l2 X|auto         the linear probe's L2 (default auto: the best validation accuracy of\n"
+    "                      1e-2 .. 1e3, softmax)\n"
     "  --no-lp             start the head from random values instead of the linear probe\n"
     "  --split S           folders (default: the data set's train/val) or hash:0.2\n"
     "  --seed N            order, views, dropout (default 0)\n"
@@ -86,6 +88,9 @@ static int training_option(int c, const char *arg, ft_args *a) {
     case O_WD: return cli_float("finetune", "weight-decay", arg, 0, 10, &f->weight_decay) ? -1 : 1;
     case O_WARM: return cli_int("finetune", "warmup", arg, 0, 100000, &f->warmup) ? -1 : 1;
     case O_NOLP: f->lp = 0; return 1;
+    case 1102: /* the linear probe's L2: a number, or auto (the best of a path by validation) */
+        f->lp_l2_auto = !strcmp(arg, "auto");
+        return f->lp_l2_auto ? 1 : cli_float("finetune", "l2", arg, 0, 1e12, &f->head.l2) ? -1 : 1;
     case O_OPT:
         if (!fc_optim_parse(arg, &f->optimizer, &err)) return 1;
         break;
@@ -306,13 +311,14 @@ static void report(const ft_ctx *c, const cli_problem *cp, const fc_extract_resu
     const fc_finetune_result *r = c->r;
     fc_train_result shim = {.head = r->head, .val = r->val, .train_accuracy = r->train_accuracy,
                             .fold_mean = NAN, .fold_std = NAN, .seconds = r->seconds};
-    snprintf(shim.info, sizeof shim.info, "fine-tuned from %s, %d epochs, linear probe %.4f", a->cut, a->cfg.epochs,
-             r->lp_val_accuracy);
+    snprintf(shim.info, sizeof shim.info, "fine-tuned from %s, %d epochs, linear probe %.4f (l2 %g)", a->cut,
+             a->cfg.epochs, r->lp_val_accuracy, r->lp_l2);
     fc_problem p = cp->p;
     p.d = D;
     fc_train_result_json(result, &shim, &p);
     result->s[--result->len] = 0; /* reopen the object for the curves */
     fc_strbuf_printf(result, ",\"lp_val_accuracy\":%.6f,", r->lp_val_accuracy);
+    if (isfinite(r->lp_l2)) fc_strbuf_printf(result, "\"lp_l2\":%.6g,", r->lp_l2);
     cli_finetune_history_json(result, r->history, r->n_history);
     fc_strbuf_printf(result, "}");
     if (a->json) {
