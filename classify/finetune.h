@@ -89,7 +89,9 @@ typedef struct fc_finetune_step {
 
 typedef struct fc_finetune_control {
     volatile int *cancel;  /* non-zero stops after the step in flight: FC_ECANCELLED */
-    /* after every epoch (and epoch 0), once the checkpoint is written */
+    /* after every epoch (and epoch 0), once the checkpoint is written; the result's head
+     * (r->head of fc_finetune_run) is the live one during the run: after epoch 0 it holds the
+     * starting values (e.g. for a trace) */
     void (*on_epoch)(void *user, const fc_finetune_epoch *e);
     /* after every step (progress bars, traces) */
     void (*on_step)(void *user, const fc_finetune_step *s);

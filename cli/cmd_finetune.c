@@ -177,7 +177,6 @@ typedef struct ft_ctx {
     fc_finetune_result *r; /* its head is the live one during the run */
     cli_trace trace;
     int tracing, trace_failed, show;
-    double last;
 } ft_ctx;
 
 static void on_step(void *user, const fc_finetune_step *s) {
