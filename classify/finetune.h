@@ -35,7 +35,7 @@ typedef struct fc_finetune_config {
     double beta1, beta2, eps; /* adamw: 0.9, 0.999, 1e-8 */
     fc_schedule_kind schedule;/* cosine: lr * (1 + cos(pi * s / S)) / 2 over the steps after warmup */
     int warmup;               /* epochs of linear warmup from lr / (warmup steps) to lr (0) */
-    double dropout;           /* on the feature, before the head (0) */
+    double dropout;           /* on the feature, before the head (0.2, as MobileNetV2's classifier) */
     fc_head_config head;      /* the head's kind (softmax or mlp) and its linear-probe fit */
     int lp;                   /* 1: fit the head on the frozen features first (LP-FT, default) */
     int lp_l2_auto;           /* softmax LP: head.l2 chosen by validation accuracy among 1e-2 ..

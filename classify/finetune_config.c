@@ -17,6 +17,7 @@ void fc_finetune_config_init(fc_finetune_config *c) {
     c->beta2 = 0.999;
     c->eps = 1e-8;
     c->schedule = FC_SCHEDULE_COSINE;
+    c->dropout = 0.2;
     fc_head_config_init(&c->head);
     c->lp = 1;
     c->lp_l2_auto = 1;

@@ -45,7 +45,7 @@ static const char *usage_text =
     "  --weight-decay X    on weights, not biases (default 1e-4)\n"
     "  --schedule S        cosine (default) or constant\n"
     "  --warmup N          epochs of linear warmup (default 0)\n"
-    "  --dropout X         on the feature, before the head (default 0)\n"
+    "  --dropout X         on the feature, before the head (default 0.2)\n"
     "  --head H            softmax (default) or mlp; --hidden 512[,256], --normalize std|none\n"
     "                      configure its linear-probe fit\n"
     "  --l2 X|auto         the linear probe's L2 (default auto: the best validation accuracy of\n"
