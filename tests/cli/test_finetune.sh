@@ -52,6 +52,10 @@ check "finetune --json: epoch lines 0 (linear probe) to 3" $?
 "$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 3 --json -o "$T/c2.onnx" >"$T/run2" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] && [ "$(json_field cut_computed "$T/run2")" = 0 ] && [ "$(json_field cut_cached "$T/run2")" = 36 ]
 check "a second finetune computes no cut activation (36 cached)" $?
+"$FC" extract "$D" --model "$M" --layer t146 --size 96 --dtype f32 --views orig,flip --cache "$C" --json >"$T/ex" 2>"$T/err"
+rc=$?
+[ $rc -eq 0 ] && [ "$(json_field computed "$T/ex")" = 0 ] && [ "$(json_field cached "$T/ex")" = 36 ]
+check "extract --layer t146 --views orig,flip finds every cut activation finetune stored (same extractor)" $?
 
 # the classifier: labels from its metadata, the same probabilities from predict (cached cut ->
 # top), infer (the whole classifier on the images) and eval (the data set's cached cuts)
