@@ -86,9 +86,11 @@ class OnnxNet(torch.nn.Module):
             if t not in names:
                 raise ValueError(f"no tensor named '{t}' in the model")
         nodes = self._select(g, producer, inits, start, end)
-        self._consts = {}  # tensor name -> torch tensor, computed once
-        for name, arr in inits.items():
-            self._consts[name] = torch.from_numpy(np.array(arr))
+        used = {i for n in nodes for i in n.input}
+        # tensor name -> torch tensor, computed once: the initializers the nodes read, then the
+        # outputs of nodes that read only constants
+        self._consts = {name: torch.from_numpy(np.array(arr))
+                        for name, arr in inits.items() if name in used}
         self.params = torch.nn.ParameterList()
         self.decay = []  # per parameter: 1 for Conv/Gemm/MatMul weights, 0 for biases, BN scale/shift
         self._steps = []  # (node, attrs, sources, outputs), see _prepare
@@ -210,7 +212,7 @@ class OnnxNet(torch.nn.Module):
         elif n.op_type == "BatchNormalization":  # not after a Conv: trainable scale and shift
             for k in (1, 2):
                 pidx[k] = self._param(self._const_array(n.input[k]), 0)
-        if n.op_type not in _OPS:
+        if n.op_type not in _OPS:  # refused at build, not at the first forward
             raise NotImplementedError(f"node '{n.name}' ({n.op_type}): not supported")
         sources = [pidx.get(j, name or None) for j, name in enumerate(n.input)]
         if 2 in pidx and len(sources) < 3:  # a folded Conv that had no bias
@@ -252,10 +254,10 @@ class OnnxNet(torch.nn.Module):
 
     @staticmethod
     def _run(n, attrs, ins):
-        try:
-            out = _OPS[n.op_type](attrs, ins)
-        except KeyError:
-            raise NotImplementedError(f"node '{n.name}' ({n.op_type}): not supported") from None
+        op = _OPS.get(n.op_type)
+        if op is None:
+            raise NotImplementedError(f"node '{n.name}' ({n.op_type}): not supported")
+        out = op(attrs, ins)
         return out if isinstance(out, tuple) else (out,)
 
 
