@@ -287,15 +287,22 @@ def _gemm(a, ins):
 
 
 def _clip(a, ins):
+    """hardtanh when both bounds are given (ReLU6): its gradient is zero at the bounds, as
+    featcache's, and it is one fused op (clamp's backward is four)."""
     lo = ins[1] if len(ins) > 1 and ins[1] is not None else a.get("min")
     hi = ins[2] if len(ins) > 2 and ins[2] is not None else a.get("max")
     lo = None if lo is None else float(lo)
     hi = None if hi is None else float(hi)
+    if lo is not None and hi is not None:
+        return F.hardtanh(ins[0], lo, hi)
     return torch.clamp(ins[0], lo, hi)
 
 
 def _hardsigmoid(a, ins):
-    return torch.clamp(ins[0] * a.get("alpha", 0.2) + a.get("beta", 0.5), 0.0, 1.0)
+    alpha, beta = a.get("alpha", 0.2), a.get("beta", 0.5)
+    if abs(alpha - 1 / 6) < 1e-7 and beta == 0.5:  # PyTorch's own (torchvision exports it)
+        return F.hardsigmoid(ins[0])
+    return F.hardtanh(ins[0] * alpha + beta, 0.0, 1.0)
 
 
 def _reduce_mean(a, ins):
