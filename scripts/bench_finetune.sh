@@ -29,6 +29,7 @@ $PY -c "import torch" 2>/dev/null || { echo "bench_finetune: PyTorch is not inst
 [ -x /usr/bin/time ] || { echo "bench_finetune: GNU time is not installed (apt-get install time)"; exit 1; }
 w=$(mktemp -d "${TMPDIR:-/tmp}/bench_finetune.XXXXXX")
 trap 'rm -rf "$w"' EXIT
+feature=$($FC cuts --model "$model" --size "$size" --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["feature"])')
 FT="$FC finetune $data --model $model --cut $cut --views $views --size $size --batch $batch --threads $threads"
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
@@ -52,7 +53,7 @@ if [ "$only" != epoch ]; then
     for r in $(seq "$rounds"); do
         rm -rf "$w/j"
         /usr/bin/time -f "%e %M" -o "$w/fjt$r" $FT --cache "$w/j" --epochs "$epochs" --quiet -o "$w/j.onnx" >/dev/null
-        /usr/bin/time -f "%e %M" -o "$w/tjt$r" $PY "$root/scripts/finetune_torch.py" images --model "$model" --cut "$cut" \
+        /usr/bin/time -f "%e %M" -o "$w/tjt$r" $PY "$root/scripts/finetune_torch.py" images --model "$model" --cut "$cut" --feature "$feature" \
             --data "$data" --views "$views" --size "$size" --epochs "$epochs" --batch "$batch" --threads "$threads" >"$w/tj$r.json"
         echo "  round $r: job featcache $(cut -d' ' -f1 "$w/fjt$r") s ($(cut -d' ' -f2 "$w/fjt$r") KiB peak), PyTorch from images $(cut -d' ' -f1 "$w/tjt$r") s ($(cut -d' ' -f2 "$w/tjt$r") KiB)"
     done
