@@ -13,15 +13,7 @@ need_python "torch, numpy, onnx" "PyTorch not installed (the loss cross-check ne
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 H="$T/ab"
 C="--cache $T/c"
-# a small ants/bees subset at input 96: 24 training items, 3 steps of 8 per epoch, 7 epochs
-for s in train val; do
-    n=12; [ $s = val ] && n=4
-    for c in ants bees; do
-        mkdir -p "$H/$s/$c"
-        ls "$SHARED/data/hymenoptera/$s/$c" | grep -i '\.jpg$' | head -$n |
-            while read -r f; do cp "$SHARED/data/hymenoptera/$s/$c/$f" "$H/$s/$c/"; done
-    done
-done
+ab_subset "$H" 12 4 # at input 96: 24 training items, 3 steps of 8 per epoch, 7 epochs
 
 "$FC" finetune "$H" --model "$M" $C --cut t146 --size 96 --epochs 7 --batch 8 --optimizer sgd --dropout 0 \
     --schedule constant --no-lp --threads 2 --trace "$T/trace" --trace-steps 20 -o "$T/c.onnx" >"$T/out" 2>"$T/err"; rc=$?

@@ -22,15 +22,8 @@ check "finetune --help" $?
 need_shared data/hymenoptera "ants/bees"
 need_shared models "MobileNetV2"
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
-H="$SHARED/data/hymenoptera"
 D="$T/ab"
-for s in train val; do
-    n=12; [ $s = val ] && n=6
-    for c in ants bees; do
-        mkdir -p "$D/$s/$c"
-        ls "$H/$s/$c" | grep -i '\.jpg$' | head -$n | while read -r f; do cp "$H/$s/$c/$f" "$D/$s/$c/"; done
-    done
-done
+ab_subset "$D" 12 6
 C="$T/cache"
 ARGS="--model $M --cut t146 --size 96 --threads 2 --batch 8 --cache $C"
 

@@ -34,3 +34,15 @@ need_shared() {
 need_python() {
     $PY -c "import $1" 2>/dev/null || { echo "SKIP $NAME: $2"; exit 0; }
 }
+# ab_subset DIR NTRAIN NVAL: DIR/{train,val}/{ants,bees} with the first NTRAIN / NVAL JPEGs of each
+# class of ants/bees (a small real data set for tests that train)
+ab_subset() {
+    for s in train val; do
+        n=$2; [ $s = val ] && n=$3
+        for c in ants bees; do
+            mkdir -p "$1/$s/$c"
+            ls "$SHARED/data/hymenoptera/$s/$c" | grep -i '\.jpg$' | head -"$n" |
+                while read -r f; do cp "$SHARED/data/hymenoptera/$s/$c/$f" "$1/$s/$c/"; done
+        done
+    done
+}
