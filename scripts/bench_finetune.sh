@@ -31,14 +31,15 @@ w=$(mktemp -d "${TMPDIR:-/tmp}/bench_finetune.XXXXXX")
 trap 'rm -rf "$w"' EXIT
 feature=$($FC cuts --model "$model" --size "$size" --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["feature"])')
 FT="$FC finetune $data --model $model --cut $cut --views $views --size $size --batch $batch --threads $threads"
+ok3() { "$@" || [ $? -eq 3 ]; } # exit 3: done, some images were bad (ants/bees has a GIF)
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo "featcache finetune vs PyTorch: $(basename "$model") cut $cut, views $views, size $size, batch $batch, $threads threads"
 if [ "$only" != job ]; then
     # the cut cached once, and the rows of epoch 1 for PyTorch
-    $FT --cache "$w/c" --epochs 1 --schedule constant --trace "$w/trace" --quiet -o "$w/t.onnx" >/dev/null
+    ok3 $FT --cache "$w/c" --epochs 1 --schedule constant --trace "$w/trace" --quiet -o "$w/t.onnx" >/dev/null
     for r in $(seq "$rounds"); do
-        $FT --cache "$w/c" --epochs "$epochs" --json -o "$w/f.onnx" >"$w/f$r.json"
+        ok3 $FT --cache "$w/c" --epochs "$epochs" --json -o "$w/f.onnx" >"$w/f$r.json"
         $PY -c 'import json, sys
 e = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{\"epoch\"")]
 print(*[x["train_seconds"] for x in e if x["epoch"] > 0])' "$w/f$r.json" | tr ' ' '\n' | median >"$w/fe$r"
@@ -52,7 +53,7 @@ fi
 if [ "$only" != epoch ]; then
     for r in $(seq "$rounds"); do
         rm -rf "$w/j"
-        /usr/bin/time -f "%e %M" -o "$w/fjt$r" $FT --cache "$w/j" --epochs "$epochs" --quiet -o "$w/j.onnx" >/dev/null
+        ok3 /usr/bin/time -f "%e %M" -o "$w/fjt$r" $FT --cache "$w/j" --epochs "$epochs" --quiet -o "$w/j.onnx" >/dev/null
         /usr/bin/time -f "%e %M" -o "$w/tjt$r" $PY "$root/scripts/finetune_torch.py" images --model "$model" --cut "$cut" --feature "$feature" \
             --data "$data" --views "$views" --size "$size" --epochs "$epochs" --batch "$batch" --threads "$threads" >"$w/tj$r.json"
         echo "  round $r: job featcache $(cut -d' ' -f1 "$w/fjt$r") s ($(cut -d' ' -f2 "$w/fjt$r") KiB peak), PyTorch from images $(cut -d' ' -f1 "$w/tjt$r") s ($(cut -d' ' -f2 "$w/tjt$r") KiB)"
