@@ -198,7 +198,9 @@ static fc_session_options session_options(const fc_pipeline_options *o, int item
     return so;
 }
 
-/* Main-thread loop: deliver bad items, run READY slots in claim order, until workers are done. */
+/* Main-thread loop: deliver bad items, run READY slots in claim order, until workers are done or
+ * the run is aborted. Nothing is delivered after an abort: a callback that failed must not be
+ * called again for a batch that happened to be ready (its error would replace the first one). */
 static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *err) {
     const fc_pipeline_options *o = s->opt;
     fc_session *tail = NULL; /* a short last batch runs on a session of its own size, not padded */
@@ -206,18 +208,19 @@ static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *er
     const fc_tensor *outs[16];
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (s->n_bad > 0) {
+        while (s->n_bad > 0 && !s->abort) {
             bad_item b = s->bad[--s->n_bad];
             pthread_mutex_unlock(&s->mu);
             int stop = s->cb->on_bad ? s->cb->on_bad(s->cb->user, b.item, &b.err) : 0;
             pthread_mutex_lock(&s->mu);
             if (stop) { fc_error e; fc_fail(&e, FC_ECANCELLED, "aborted"); set_abort(s, &e); }
         }
+        if (s->abort) break;
         int ready = -1;
         for (int i = 0; i < N_SLOTS; i++)
             if (s->slots[i].state == SLOT_READY) { ready = i; break; }
         if (ready < 0) {
-            if (s->abort || (s->workers_left == 0 && s->n_bad == 0)) break;
+            if (s->workers_left == 0 && s->n_bad == 0) break;
             pthread_cond_wait(&s->changed, &s->mu);
             continue;
         }

@@ -4,14 +4,32 @@
 # 0.875, ...: the next when one is complete) on the same data set; for each, one kill right after
 # the start (catalog open/schema), one during setup (model hashing/loading, data set and run
 # records), the rest anywhere in what is left of the run (decoding, inference, LMDB commits of each
-# 4-image batch, the SQLite rows after each commit, the final item sync and run record). Checks:
+# 4-image batch, the SQLite rows after each commit, the final item sync and run record). Those
+# moments are measured in the CPU time the run has used (a random share of what a clean run of the
+# items left takes), not in wall time: load from other processes stretches wall time several-fold
+# and then moved kills past the end of runs that finished first. Checks:
 # exports of each extractor bitwise identical to a clean run (features, labels, paths, splits);
 # `featcache verify` clean (no corrupt, missing or unreferenced features, no catalog problems); the
 # catalog's items and extractors equal the clean run's row for row, SQLite integrity and foreign
-# keys intact, the killed runs marked interrupted. FEATCACHE_CRASH_SEED replays an earlier run's delays.
+# keys intact, the killed runs marked interrupted. FEATCACHE_CRASH_SEED replays an earlier run's moments.
 NAME=crash; . "$(dirname "$0")/../support/common.sh"
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+TCK=$(getconf CLK_TCK 2>/dev/null) || TCK=100
+NCPU=$(nproc 2>/dev/null) || NCPU=1
+# CPU seconds (user + system) of the children the shell has waited for so far, from `times` (not in
+# a $(...) subshell: that one has waited for none)
+cpu_mark() { times >"$T/times"; }
+cpu_since() { # mark taken before: CPU seconds of the children since, e.g. of the one command between
+    awk -v m="$1" 'NR == 2 { split($1, u, "m"); split($2, s, "m"); x = u[1] * 60 + u[2] + s[1] * 60 + s[2] - m; printf "%.2f", (x > 0 ? x : 0) }' "$T/times"
+}
+# CPU time process $1 has used so far in clock ticks (user + system, all threads) into $ticks, its
+# state letter into $state; fails once it is gone
+cpu_of() {
+    read -r stat_line 2>/dev/null </proc/$1/stat || return 1
+    set -- ${stat_line##*)}
+    state=$1 ticks=$((${12} + ${13}))
+}
 
 need_shared
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
@@ -31,26 +49,34 @@ cp "$H/train/ants/imageNotFound.gif" "$T/set/train/ants/"
 N=$(find "$T/set" -name '*.jpg' | wc -l)
 OPTS="--batch 4 --quiet"
 # Extractors in turn: when one is complete in the killed cache (its reruns compute nothing and are
-# too short to hit), the kills go on with the next, which computes everything again.
-CONFIGS="f32 f16 crop crop16"
+# too short to hit), the kills go on with the next, which computes everything again. A run that ends
+# before its kill completes its extractor; with six (each referenced only when reached) the kills
+# do not run out of extractors even when several runs in a row end first.
+CONFIGS="f32 f16 crop crop16 torch torch16"
 opts_of() { case $1 in f32) echo "--dtype f32" ;; f16) echo "--dtype f16" ;; crop) echo "--crop 0.875" ;;
-    crop16) echo "--crop 0.875 --dtype f16" ;; esac; }
+    crop16) echo "--crop 0.875 --dtype f16" ;; torch) echo "--preprocess torch" ;;
+    torch16) echo "--preprocess torch --dtype f16" ;; esac; }
 used=""
 
-# clean reference of a config: one uninterrupted run, then a rerun that computes nothing (their wall
-# times scale the kill moments), its export and its extractor id
+# clean reference of a config: one uninterrupted run, then a rerun that computes nothing (their CPU
+# times scale the kill moments, the wall time of the rerun the kill during setup), its export and
+# its extractor id
 reference() {
     t0=$(now)
+    cpu_mark; m=$(cpu_since 0)
     "$FC" extract "$T/set" --model "$M" --cache "$T/clean" $(opts_of $1) $OPTS --json >"$T/ref_$1.json" 2>/dev/null
     rc=$?
+    cpu_mark; ct=$(cpu_since $m)
     t=$(elapsed "$t0")
     t0=$(now)
+    cpu_mark; m=$(cpu_since 0)
     "$FC" extract "$T/set" --model "$M" --cache "$T/clean" $(opts_of $1) $OPTS 2>/dev/null
+    cpu_mark; cr=$(cpu_since $m)
     r=$(elapsed "$t0")
     id=$(sed -n 's/.*"extractor":"\([0-9a-f]\{12\}\).*/\1/p' "$T/ref_$1.json")
     "$FC" export set --model "$M" --cache "$T/clean" $(opts_of $1) -o "$T/ref_$1" 2>/dev/null || rc=1
-    echo "  clean $1 run: $N images + 1 GIF in $t s (rerun $r s), extractor $id"
-    [ $rc -eq 3 ] && [ -n "$id" ]
+    echo "  clean $1 run: $N images + 1 GIF in $t s, $ct s CPU (rerun $r s, $cr s CPU), extractor $id"
+    [ $rc -eq 3 ] && [ -n "$id" ] && awk -v c="$ct" 'BEGIN { exit !(c > 0) }' # no CPU time measured: no moments
 }
 
 stored() { # features of extractor $1 (12 hex digits) in the killed cache (0 before it exists)
@@ -58,30 +84,48 @@ stored() { # features of extractor $1 (12 hex digits) in the killed cache (0 bef
 }
 
 seed=${FEATCACHE_CRASH_SEED:-$$}
-kills=0; i=0; moments=""; set -- $CONFIGS
+kills=0; i=0; hung=0; moments=""; set -- $CONFIGS
 while [ $kills -lt 20 ] && [ $i -lt 40 ] && [ $# -gt 0 ]; do
     c=$1
     case " $used " in *" $c "*) ;; *) reference $c || { bad "clean $c run failed"; exit 0; }; used="$used $c"; k=0 ;; esac
     have=$(stored $id)
     if [ "$have" -eq "$N" ]; then shift; continue; fi
-    delay=$(awk -v s="$seed" -v i="$i" -v k="$k" -v t="$t" -v r="$r" -v left="$((N - have))" -v n="$N" 'BEGIN {
+    # k 0 and 1: wall seconds after the start, then CPU seconds used. A run takes at least its CPU
+    # time spread over every CPU ($ct / $NCPU) of wall time: the setup kill comes before half that.
+    at=$(awk -v s="$seed" -v i="$i" -v k="$k" -v t="$ct" -v r="$r" -v rc="$cr" -v left="$((N - have))" \
+        -v n="$N" -v ncpu="$NCPU" 'BEGIN {
         srand(s * 100 + i); u = rand()
-        if (k == 0) x = 0.02 * u                 # just started: catalog open, schema
-        else if (k == 1) x = 0.02 + 0.9 * r * u  # setup: model facts, data set, extractor, runs
-        else x = u * (r + (t - r) * left / n)    # anywhere in what is left, final rows included
+        if (k == 0) x = 0.02 * u                             # just started: catalog open, schema
+        else if (k == 1) x = 0.02 + 0.9 * r * u              # setup: model facts, data set, extractor, runs
+        else x = u * (rc + (t - rc) * left / n)              # anywhere in what is left, final rows included
+        if (k == 1 && x > t / ncpu / 2) x = t / ncpu / 2
         printf "%.3f", x }')
+    unit=s; [ $k -lt 2 ] || unit=s-cpu
     "$FC" extract "$T/set" --model "$M" --cache "$T/k" $(opts_of $c) $OPTS >/dev/null 2>&1 &
     pid=$!
-    sleep "$delay"
-    kill -9 $pid 2>/dev/null
+    if [ "$unit" = s ]; then
+        sleep "$at"
+        cpu_of $pid && [ "$state" != Z ] && kill -9 $pid 2>/dev/null
+    else # poll its CPU time; a run that neither ends nor gets there in 30 s + 20 clean runs is hung
+        target=$(awk -v x="$at" -v h="$TCK" 'BEGIN { printf "%d", x * h + 0.5 }')
+        polls=0 limit=$(awk -v t="$t" 'BEGIN { printf "%d", 100 * (30 + 20 * t) }')
+        while cpu_of $pid && [ "$state" != Z ]; do
+            if [ "$ticks" -ge "$target" ]; then kill -9 $pid 2>/dev/null; break; fi
+            polls=$((polls + 1))
+            if [ $polls -gt "$limit" ]; then hung=$((hung + 1)); kill -9 $pid 2>/dev/null; break; fi
+            sleep 0.01
+        done
+    fi
     wait $pid 2>/dev/null
     rc=$?
-    if [ $rc -eq 137 ]; then kills=$((kills + 1)); moments="$moments ${delay}s($c,$have/$N)"
-    else moments="$moments ${delay}s($c,$have/$N:finished=$rc)"; fi
+    if [ $rc -eq 137 ]; then kills=$((kills + 1)); moments="$moments $at$unit($c,$have/$N)"
+    else moments="$moments $at$unit($c,$have/$N:finished=$rc)"; fi
     i=$((i + 1)); k=$((k + 1))
 done
-echo "  seed $seed; moments (delay after start, extractor, its features stored before):$moments"
-[ $kills -eq 20 ]; check "20 runs killed by SIGKILL mid-run ($i started, extractors:$used; seed $seed)" $?
+echo "  seed $seed; moments (after the start: wall s or CPU s-cpu, extractor, its features stored before):$moments"
+note=""; [ $hung -eq 0 ] || note="; $hung runs hung (no exit, CPU time short of the moment)"
+[ $kills -eq 20 ] && [ $hung -eq 0 ]
+check "20 runs killed by SIGKILL mid-run ($i started, extractors:$used; seed $seed$note)" $?
 
 same=0
 for c in $used; do

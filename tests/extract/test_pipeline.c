@@ -1,7 +1,7 @@
 /* Extraction pipeline: features from decode workers + batched inference equal the features of the
  * same files run one at a time (bitwise: an image's result must not depend on its batch), bad files
  * are reported with their reason without stopping the run, on_bytes can skip items, and a cancel
- * flag or a callback asking to stop ends the run with FC_ECANCELLED. */
+ * flag or a callback asking to stop ends the run with FC_ECANCELLED (nothing delivered after that). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +129,9 @@ static void test_pipeline_batches_and_bad_files(void) {
     c->stop = 1;
     rc = run(m, paths, 8, 2, 1, c);
     CHECK(rc == FC_ECANCELLED && !strcmp(c->err.msg, "aborted"), "on_batch stop: rc %d '%s'", rc, c->err.msg);
+    delivered = 0; /* not another batch that was ready already: a failed callback is not called again */
+    for (int i = 0; i < 8; i++) delivered += c->got[i];
+    CHECK(delivered == 2, "%d items delivered after on_batch asked to stop at the first batch of 2", delivered);
     free(a);
     free(b);
     free(c);
