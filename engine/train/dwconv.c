@@ -1,8 +1,8 @@
 /* Depthwise Conv2d (groups == C == OC, weight (C,1,kh,kw)), the half of fc_conv2d_forward/backward
  * that conv2d.c hands over. Forward: the engine's dwconv_channels kernel over tasks of (image, block
- * of channels), as the inference path runs it. Backward: tasks of FC_DWG_BLOCK channels, each
- * streaming every image in order through the kernel of dwgrad.h (flat loops for same-size stride-1
- * planes, phase planes otherwise), generic or AVX2 by the workspace's kernel table.
+ * of channels), as the inference path runs it. Backward: tasks of FC_DWG_LANES channels, each
+ * streaming every image in order through the kernel of dwgrad.h (channels in vector lanes),
+ * generic or AVX2 by the workspace's kernel table.
  * Reproducibility: each output, and each channel's gradients, come from one task in a fixed order:
  * bitwise independent of the thread count; the generic and AVX2 kernels agree bitwise.
  * Not here: im2col convolutions (conv2d.c). */
@@ -13,6 +13,8 @@
 #include "engine/train/internal.h"
 
 #define DWG_NAME fc_dwgrad_block_generic
+#define DWG_TR fc_train_tr_generic
+#define DWG_UNTR fc_train_untr_generic
 #include "engine/train/dwgrad-impl.h"
 
 static void geom_of(fc_dwgrad_geom *g, int N, int C, int H, int W, int OH, int OW, const fc_win2d *w) {
@@ -21,23 +23,14 @@ static void geom_of(fc_dwgrad_geom *g, int N, int C, int H, int W, int OH, int O
                           .PT = w->pt, .PL = w->pl};
     g->PH = (OH - 1) * w->sh + (w->kh - 1) * w->dil_h + 1;
     g->PW = (OW - 1) * w->sw + (w->kw - 1) * w->dil_w + 1;
-    g->QH = (g->PH + w->sh - 1) / w->sh;
-    g->QW = (g->PW + w->sw - 1) / w->sw;
-    g->QS = (size_t)g->QH * g->QW + g->QW + FC_DWG_LANES;
-    g->L = (OH * g->QW + FC_DWG_LANES - 1) / FC_DWG_LANES * FC_DWG_LANES;
-    g->same = w->sh == 1 && w->sw == 1 && OH == H && OW == W && w->kh * w->kw <= FC_DWG_MAXTAPS;
-    if (g->same) { /* Z_j: PR zeros, PB zero rows, dout, PT zero rows, PL zeros (+ lanes of slack) */
-        g->ZF = w->pr, g->RT = w->pb;
-        g->ZS = (size_t)w->pr + (size_t)(H + w->pt + w->pb) * W + w->pl + FC_DWG_LANES;
-    }
 }
 
 size_t fc_dwgrad_scratch(const fc_dwgrad_geom *g) {
-    size_t planes = g->same ? g->ZS * g->KW : 2 * g->QS * g->SH * g->SW + g->L;
-    size_t floats = planes + (size_t)FC_DWG_BLOCK * (g->KH * g->KW + 1) * FC_DWG_LANES;
-    /* whole cache lines: one thread's accumulators next to another's planes in a shared line made
-     * two threads slower than one */
-    return (floats + 15) / 16 * 16;
+    /* Xp, dXp, Dt, the lane weights and the sums, each in whole cache lines: one thread's sums
+     * next to another's planes in a shared line made two threads slower than one */
+    size_t xs = dwg_round((size_t)g->PH * g->PW * FC_DWG_LANES);
+    size_t ds = dwg_round((size_t)g->OH * g->OW * FC_DWG_LANES);
+    return 2 * xs + ds + dwg_round((size_t)(3 * g->KH * g->KW + 1) * FC_DWG_LANES);
 }
 
 /* Forward scratch: a zero bias when there is none. Backward: a kernel scratch per thread. */
@@ -90,13 +83,13 @@ int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *db
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
     fc_dwgrad_fn fn = fc_train_use_avx2(ws) ? fc_dwgrad_block_avx2 : fc_dwgrad_block_generic;
-    int blocks = (C + FC_DWG_BLOCK - 1) / FC_DWG_BLOCK;
+    int blocks = (C + FC_DWG_LANES - 1) / FC_DWG_LANES;
 #pragma omp parallel num_threads(threads)
     {
         float *mine = scratch + per * (size_t)omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < blocks; b++) {
-            int c0 = b * FC_DWG_BLOCK, c1 = c0 + FC_DWG_BLOCK < C ? c0 + FC_DWG_BLOCK : C;
+            int c0 = b * FC_DWG_LANES, c1 = c0 + FC_DWG_LANES < C ? c0 + FC_DWG_LANES : C;
             fn(&g, c0, c1, inp, dout, weight, dinp, dweight, dbias, mine);
         }
     }

@@ -1,0 +1,157 @@
+/* fc_train_gemm (gemm.h): packs A and B from their run matrices (in parallel, by panels), then the
+ * threads take output blocks of about 96 x 256 floats (dynamic: on a shared machine a stalled thread
+ * does not hold the others up) and run the kernel table's packed SGEMM on each, straight into C when
+ * C is one run per row, else into a per-thread tile that is then copied into the runs.
+ * Not here: the kernels (engine/kernels), what the operands are (conv2d.c, linear.c). */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/train/gemm.h"
+#include "engine/train/internal.h"
+#include "engine/train/transpose.h"
+
+#define BLOCK_ROWS 96  /* output block: rows (a multiple of the tile's) ... */
+#define BLOCK_COLS 256 /* ... by columns; with its A and B slices it stays in L2 */
+#define THREADED_MACS 1048576.0 /* products from 2^20 multiply-adds run on all threads */
+
+static int grow(float **buf, size_t *cap, size_t floats) {
+    if (floats <= *cap) return 0;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, floats * sizeof(float) + 64)) return FC_ENOMEM;
+    free(*buf);
+    *buf = p;
+    *cap = floats;
+    return 0;
+}
+
+/* dst (K, R): R rows [r0, r0 + rows) of m, whose run columns are the product's k, transposed into a
+ * packed panel (rows past rows are zero), one run at a time. */
+static void pack_t(fc_train_tr_fn *tr, const fc_train_mat *m, int r0, int rows, int R, int K, float *dst) {
+    const float *base = m->p + (ptrdiff_t)r0 * m->rs;
+    for (int k0 = 0; k0 < K;) {
+        int n = k0 / m->run, p = k0 % m->run, len = m->run - p < K - k0 ? m->run - p : K - k0;
+        tr(base + (ptrdiff_t)n * m->img + p, m->rs, rows, R, len, dst + (size_t)k0 * R, R);
+        k0 += len;
+    }
+}
+
+/* Packed B panel (K, R) of columns [j0, j0 + cols) of m (rows k, run columns n): each k row's runs
+ * copied into the panel's lanes, the lanes past cols zero. */
+static void pack_runs(const fc_train_mat *m, int j0, int cols, int R, int K, float *dst) {
+    ptrdiff_t src[64];
+    int lane[65], nseg = 0;
+    for (int j = j0; j < j0 + cols;) { /* the panel's segments, one per run it touches */
+        int n = j / m->run, p = j % m->run, len = m->run - p < j0 + cols - j ? m->run - p : j0 + cols - j;
+        src[nseg] = (ptrdiff_t)n * m->img + p;
+        lane[nseg++] = j - j0;
+        j += len;
+    }
+    lane[nseg] = cols;
+    for (int k = 0; k < K; k++) {
+        const float *row = m->p + (ptrdiff_t)k * m->rs;
+        float *d = dst + (size_t)k * R;
+        for (int s = 0; s < nseg; s++) memcpy(d + lane[s], row + src[s], sizeof(float) * (lane[s + 1] - lane[s]));
+        memset(d + cols, 0, sizeof(float) * (R - cols));
+    }
+}
+
+static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *A, int M, int K, int p0, int p1,
+                         float *pa) {
+    int mr = k->mr, m0 = p0 * mr, m1 = p1 * mr < M ? p1 * mr : M;
+    if (m1 <= m0) return;
+    if (A->t) {
+        k->pack_a(m1 - m0, K, A->p + m0, 1, A->rs, pa + (size_t)p0 * K * mr);
+        return;
+    }
+    for (int p = p0; p < p1; p++) {
+        int r0 = p * mr, rows = M - r0 < mr ? M - r0 : mr;
+        pack_t(tr, A, r0, rows, mr, K, pa + (size_t)p * K * mr);
+    }
+}
+
+static void pack_b_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *B, int N, int K, int q0, int q1,
+                         float *pb) {
+    int nr = k->nr, n0 = q0 * nr, n1 = q1 * nr < N ? q1 * nr : N;
+    if (n1 <= n0) return;
+    if (!B->t && B->run >= N) {
+        k->pack_b(K, n1 - n0, B->p + n0, B->rs, 1, pb + (size_t)q0 * K * nr);
+        return;
+    }
+    for (int q = q0; q < q1; q++) {
+        int j0 = q * nr, cols = N - j0 < nr ? N - j0 : nr;
+        float *dst = pb + (size_t)q * K * nr;
+        if (B->t) pack_t(tr, B, j0, cols, nr, K, dst);
+        else pack_runs(B, j0, cols, nr, K, dst);
+    }
+}
+
+/* tile (rows, cols) with row stride ld -> C's rows [m0, m0 + rows), columns [n0, n0 + cols). */
+static void scatter(const float *tile, ptrdiff_t ld, int rows, int cols, float *C,
+                    const fc_train_mat *Cl, int m0, int n0) {
+    for (int j = n0; j < n0 + cols;) {
+        int n = j / Cl->run, p = j % Cl->run, len = Cl->run - p < n0 + cols - j ? Cl->run - p : n0 + cols - j;
+        float *d = C + (ptrdiff_t)n * Cl->img + p + (ptrdiff_t)m0 * Cl->rs;
+        const float *s = tile + (j - n0);
+        for (int r = 0; r < rows; r++) memcpy(d + r * Cl->rs, s + r * ld, sizeof(float) * len);
+        j += len;
+    }
+}
+
+typedef struct plan {
+    int M, N, K, mp, np, bm, bn, mblocks, nblocks;
+    const fc_kernels *k;
+    const float *pa, *pb;
+    float *C, *tiles;
+    const fc_train_mat *Cl;
+    const fc_epilogue *ep;
+} plan;
+
+static void run_block(const plan *g, int b, float *tile) {
+    const fc_kernels *k = g->k;
+    int p0 = b % g->mblocks * g->bm, q0 = b / g->mblocks * g->bn;
+    int m0 = p0 * k->mr, n0 = q0 * k->nr;
+    int rows = g->M - m0 < g->bm * k->mr ? g->M - m0 : g->bm * k->mr;
+    int cols = g->N - n0 < g->bn * k->nr ? g->N - n0 : g->bn * k->nr;
+    fc_epilogue ep = {0};
+    if (g->ep) ep = *g->ep, ep.bias = g->ep->bias ? g->ep->bias + m0 : NULL;
+    const float *a = g->pa + (size_t)p0 * g->K * k->mr, *bp = g->pb + (size_t)q0 * g->K * k->nr;
+    if (g->Cl->run >= g->N) {
+        k->sgemm_packed(rows, cols, g->K, a, bp, g->C + (ptrdiff_t)m0 * g->Cl->rs + n0, g->Cl->rs, 1, &ep);
+        return;
+    }
+    ptrdiff_t ld = (ptrdiff_t)g->bn * k->nr;
+    k->sgemm_packed(rows, cols, g->K, a, bp, tile, ld, 1, &ep);
+    scatter(tile, ld, rows, cols, g->C, g->Cl, m0, n0);
+}
+
+int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
+                  const fc_train_mat *B, float *C, const fc_train_mat *Cl, const fc_epilogue *ep,
+                  fc_error *err) {
+    const fc_kernels *k = ws->mm.k;
+    plan g = {.M = M, .N = N, .K = K, .k = k, .C = C, .Cl = Cl, .ep = ep};
+    g.mp = (M + k->mr - 1) / k->mr, g.np = (N + k->nr - 1) / k->nr;
+    g.bm = BLOCK_ROWS / k->mr > 0 ? BLOCK_ROWS / k->mr : 1;
+    g.bn = BLOCK_COLS / k->nr > 0 ? BLOCK_COLS / k->nr : 1;
+    g.mblocks = (g.mp + g.bm - 1) / g.bm, g.nblocks = (g.np + g.bn - 1) / g.bn;
+    g.bn = (g.np + g.nblocks - 1) / g.nblocks; /* blocks of even width */
+    int threads = (double)M * N * K >= THREADED_MACS ? ws->threads : 1;
+    size_t tile = (size_t)g.bm * k->mr * g.bn * k->nr, nb = (size_t)g.np * K * k->nr;
+    if (grow(&ws->mm.pa, &ws->mm.cap_a, (size_t)g.mp * K * k->mr) ||
+        grow(&ws->mm.pb, &ws->mm.cap_b, nb + (size_t)threads * tile))
+        return fc_fail(err, FC_ENOMEM, "train gemm: out of memory for a %d x %d x %d product", M, N, K);
+    g.pa = ws->mm.pa, g.pb = ws->mm.pb, g.tiles = ws->mm.pb + nb;
+    int blocks = g.mblocks * g.nblocks;
+    fc_train_tr_fn *tr = fc_train_use_avx2(ws) ? fc_train_tr_avx2 : fc_train_tr_generic;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        pack_a_range(k, tr, A, M, K, g.mp * t / nt, g.mp * (t + 1) / nt, ws->mm.pa);
+        pack_b_range(k, tr, B, N, K, g.np * t / nt, g.np * (t + 1) / nt, ws->mm.pb);
+#pragma omp barrier
+        float *mine = g.tiles + (size_t)t * tile;
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < blocks; b++) run_block(&g, b, mine);
+    }
+    return 0;
+}
