@@ -85,7 +85,7 @@ static int run(fc_train_ws *ws, const op_case *o, int N, bufs *B, int dir, fc_er
     switch (o->kind) {
     case CONV: {
         int p = o->k / 2;
-        fc_conv2d cv = {o->C, o->OC, o->groups, {o->k, o->k, o->s, o->s, 1, 1, p, p, p, p}};
+        fc_conv2d cv = {.C = o->C, .OC = o->OC, .groups = o->groups, .win = {o->k, o->k, o->s, o->s, 1, 1, p, p, p, p}};
         if (!dir) return fc_conv2d_forward(ws, B->y, B->x, B->w, B->b, N, o->H, o->W, &cv, err);
         return fc_conv2d_backward(ws, o->first ? NULL : B->dx, B->dw, B->db, B->dy, B->x, B->w, N, o->H, o->W,
                                   &cv, err);

@@ -33,6 +33,10 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
     if (cv->C < 1 || cv->OC < 1 || cv->groups < 1)
         return fc_fail(err, FC_EINVAL, "conv2d: C %d, OC %d and groups %d must be >= 1", cv->C,
                        cv->OC, cv->groups);
+    const fc_act *act = &cv->act;
+    if (act->kind != FC_ACT_NONE && act->kind != FC_ACT_RELU &&
+        (act->kind != FC_ACT_CLIP || !(act->a <= act->b)))
+        return fc_fail(err, FC_EINVAL, "conv2d: activation %d is not Relu or an ordered Clip", act->kind);
     if (cv->C % cv->groups || cv->OC % cv->groups)
         return fc_fail(err, FC_ESHAPE, "conv2d: groups %d do not divide C %d and OC %d", cv->groups,
                        cv->C, cv->OC);
@@ -211,7 +215,8 @@ int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float
         (rc = fc_train_need(weight, "conv2d", "weight", err)))
         return rc;
     if (depthwise(&g))
-        return fc_train_dw_forward(ws, out, inp, weight, bias, N, g.C, H, W, g.OH, g.OW, &g.w, err);
+        return fc_train_dw_forward(ws, out, inp, weight, bias, N, g.C, H, W, g.OH, g.OW, &g.w,
+                                   &cv->act, err);
     float *col = fc_train_scratch(ws, ws_floats(&g), err);
     if (!col) return FC_ENOMEM;
     for (int n0 = 0; n0 < N; n0 += g.nb) {
@@ -220,7 +225,7 @@ int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float
             fc_train_mat A = fc_train_mat_rows(weight + (size_t)grp * g.OCg * g.Kg, g.Kg);
             fc_train_mat B = g.plain ? planes(inp, g.C, g.Cg, g.OHW, n0, grp) : fc_train_mat_rows(col, J);
             fc_train_mat Cl = planes(NULL, g.OC, g.OCg, g.OHW, 0, 0);
-            fc_epilogue ep = {.bias = bias ? bias + (size_t)grp * g.OCg : NULL};
+            fc_epilogue ep = {.bias = bias ? bias + (size_t)grp * g.OCg : NULL, .act = cv->act};
             if (!g.plain) im2col(ws, &g, inp, n0, nb, grp, col);
             rc = fc_train_gemm(ws, g.OCg, J, g.Kg, &A, &B,
                                out + ((size_t)n0 * g.OC + (size_t)grp * g.OCg) * g.OHW, &Cl, &ep, err);

@@ -43,7 +43,7 @@ size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d
 
 int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
                         const float *bias, int N, int C, int H, int W, int OH, int OW,
-                        const fc_win2d *w, fc_error *err) {
+                        const fc_win2d *w, const fc_act *act, fc_error *err) {
     // inp is (N,C,H,W), weight is (C,1,kh,kw), bias is (C) or NULL; out will be (N,C,OH,OW)
     if (!bias) {
         float *zero = fc_train_scratch(ws, (size_t)C, err);
@@ -58,7 +58,6 @@ int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const flo
     if (cb > C) cb = C;
     int blocks = (C + cb - 1) / cb, kk = w->kh * w->kw;
     const fc_kernels *k = ws->k;
-    fc_act none = {0};
 #pragma omp parallel for num_threads(fc_train_threads(ws, (size_t)N * C * P)) schedule(dynamic, 1)
     for (int t = 0; t < N * blocks; t++) {
         int n = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
@@ -66,7 +65,7 @@ int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const flo
         k->dwconv_channels(&(fc_conv2d_geom){H, W, w->kh, w->kw, w->sh, w->sw, w->pt, w->pl, w->dil_h,
                                              w->dil_w, OH, OW},
                            nc, inp + at * plane, (ptrdiff_t)plane, weight + (size_t)c0 * kk, bias + c0,
-                           &none, out + at * P, (ptrdiff_t)P, 0);
+                           act, out + at * P, (ptrdiff_t)P, 0);
     }
     return 0;
 }

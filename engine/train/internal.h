@@ -72,7 +72,7 @@ static inline float *fc_train_scratch(fc_train_ws *ws, size_t floats, fc_error *
 size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d *w, int threads);
 int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
                         const float *bias, int N, int C, int H, int W, int OH, int OW,
-                        const fc_win2d *w, fc_error *err);
+                        const fc_win2d *w, const fc_act *act, fc_error *err);
 int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias,
                          const float *dout, const float *inp, const float *weight, int N, int C,
                          int H, int W, int OH, int OW, const fc_win2d *w, fc_error *err);

@@ -116,6 +116,11 @@ static int backward(fc_train_net *net, net_op *op, int n, const float *dout, fc_
     int HW = op->H * op->W, rc;
     switch (op->kind) {
     case NET_CONV:
+        if (op->act.kind != FC_ACT_NONE) { /* a fused activation: dout (a slot's, net_fuse.c) masked
+                                              in place, at the output */
+            float *d = (float *)dout;
+            if ((rc = fc_act_backward(ws, d, d, data(net, op->out), count, &op->act, err))) break;
+        }
         rc = fc_conv2d_backward(ws, dx, grad(net, op->w), grad(net, op->b), dout, x, value(net, op->w),
                                 n, op->H, op->W, &op->cv, err);
         break;

@@ -79,6 +79,11 @@ int fc_win2d_out(const fc_win2d *win, int H, int W, int *OH, int *OW, fc_error *
 typedef struct fc_conv2d {
     int C, OC, groups;
     fc_win2d win;
+    fc_act act; /* forward only: Relu or Clip applied to the output in the product's epilogue (the
+                   same bits as fc_act_forward after it); kind 0 (FC_ACT_NONE): none, others
+                   FC_EINVAL. The backward is the convolution's alone: its dout is the gradient of
+                   the pre-activation (fc_act_backward first; for Relu and Clip the output gives the
+                   same mask as the input) */
 } fc_conv2d;
 
 /* Scratch floats that fc_conv2d_forward/backward need for a batch of N images of H x W (0 if the

@@ -106,7 +106,7 @@ typedef struct conv_data {
 
 static void conv_data_init(conv_data *d, const conv_case *cc) {
     d->cc = cc;
-    d->cv = (fc_conv2d){cc->C, cc->OC, cc->groups, cc->w};
+    d->cv = (fc_conv2d){.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w};
     d->OH = out_size(cc->H, cc->w.kh, cc->w.sh, cc->w.dil_h, cc->w.pt, cc->w.pb);
     d->OW = out_size(cc->W, cc->w.kw, cc->w.sw, cc->w.dil_w, cc->w.pl, cc->w.pr);
     d->ni = (size_t)cc->N * cc->C * cc->H * cc->W;
@@ -191,7 +191,7 @@ static void conv_finite_differences(void) {
 /* Results of a conv forward + backward on ws, for bitwise comparisons. */
 static int conv_run(fc_train_ws *ws, const conv_case *cc, float *inp, float *weight, float *bias,
                     float *dout, float *out, float *di, float *dw, float *db) {
-    fc_conv2d cv = {cc->C, cc->OC, cc->groups, cc->w};
+    fc_conv2d cv = {.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w};
     fc_error err;
     int rc = fc_conv2d_forward(ws, out, inp, weight, bias, cc->N, cc->H, cc->W, &cv, &err);
     return rc ? rc : fc_conv2d_backward(ws, di, dw, db, dout, inp, weight, cc->N, cc->H, cc->W, &cv, &err);
@@ -245,7 +245,7 @@ static void depthwise_generic_vs_avx2(void) {
             fc_train_ws ws;
             fc_train_ws_init(&ws, 2);
             ws.k = r ? avx2 : scalar;
-            fc_conv2d cv = {cc->C, cc->OC, cc->groups, cc->w};
+            fc_conv2d cv = {.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w};
             di[r] = ref_zeros(d.ni), dw[r] = ref_zeros(d.nw), db[r] = ref_zeros(cc->OC);
             fc_error err;
             int rc = fc_conv2d_backward(&ws, di[r], dw[r], db[r], d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &cv, &err);
@@ -268,7 +268,7 @@ static void workspace_stable(void) {
     fc_train_ws_init(&ws, 2);
     size_t need = 0;
     for (int t = 0; t < 3; t++) {
-        fc_conv2d cv = {cases[t]->C, cases[t]->OC, cases[t]->groups, cases[t]->w};
+        fc_conv2d cv = {.C = cases[t]->C, .OC = cases[t]->OC, .groups = cases[t]->groups, .win = cases[t]->w};
         size_t f = fc_conv2d_ws_floats(&ws, &cv, cases[t]->N, cases[t]->H, cases[t]->W);
         CHECK(f > 0, "%s: no workspace size", cases[t]->name);
         need = f > need ? f : need;
@@ -295,13 +295,13 @@ static void workspace_stable(void) {
 static void conv_errors(void) {
     float x[64] = {0}, w[64] = {0}, y[256];
     fc_error err;
-    fc_conv2d bad_groups = {4, 6, 4, WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d bad_groups = {.C = 4, .OC = 6, .groups = 4, .win = WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad_groups, &err) == FC_ESHAPE, "groups not dividing OC");
-    fc_conv2d big = {1, 1, 1, WIN(5, 5, 1, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d big = {.C = 1, .OC = 1, .groups = 1, .win = WIN(5, 5, 1, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 4, 4, &big, &err) == FC_ESHAPE, "kernel over the input");
-    fc_conv2d zero = {1, 1, 1, WIN(1, 1, 0, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d zero = {.C = 1, .OC = 1, .groups = 1, .win = WIN(1, 1, 0, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 4, 4, &zero, &err) == FC_EINVAL, "stride 0");
-    fc_conv2d ok = {1, 1, 1, WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d ok = {.C = 1, .OC = 1, .groups = 1, .win = WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 0, 4, 4, &ok, &err) == FC_EINVAL, "batch 0");
     CHECK(fc_conv2d_forward(&ws1, y, NULL, w, NULL, 1, 4, 4, &ok, &err) == FC_EINVAL, "NULL input");
     CHECK(fc_conv2d_backward(&ws1, NULL, y, NULL, x, NULL, w, 1, 4, 4, &ok, &err) == FC_EINVAL,

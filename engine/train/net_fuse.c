@@ -1,0 +1,43 @@
+/* Relu and Clip fused into the convolution before them: the convolution's forward applies the
+ * clamp in its output epilogue (fc_conv2d.act: the same bits as the activation op), so the pair
+ * writes and reads one tensor instead of two, and its backward first masks the output gradient in
+ * place with the activation's derivative taken at the output (for Relu and Clip the output decides
+ * it as the input does, NaNs aside). A pair fuses when the convolution's output is read by the
+ * activation alone and neither tensor is the cut or the feature (the feature's gradient is the
+ * caller's, not to be written). Not here: the ops (conv2d.c, act.c), running them (net_run.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/train/net_internal.h"
+
+/* The op writing slot s, or -1. */
+static int producer(const fc_train_net *net, int s) {
+    for (int i = 0; i < net->n_ops; i++)
+        if (net->ops[i].out == s) return i;
+    return -1;
+}
+
+static int readers(const fc_train_net *net, int s) {
+    int r = 0;
+    for (int i = 0; i < net->n_ops; i++)
+        for (int k = 0; k < net->ops[i].n_in; k++) r += net->ops[i].in[k] == s;
+    return r;
+}
+
+void fc_train_net_fuse(fc_train_net *net) {
+    for (int j = 0; j < net->n_ops; j++) {
+        net_op *a = &net->ops[j];
+        int s = a->in[0], p = a->kind == NET_ACT ? producer(net, s) : -1;
+        if (p < 0 || net->ops[p].kind != NET_CONV || (a->act.kind != FC_ACT_RELU && a->act.kind != FC_ACT_CLIP) ||
+            readers(net, s) != 1 || s == 0 || s == net->feature || a->out == net->feature)
+            continue;
+        net_op *c = &net->ops[p];
+        c->act = c->cv.act = a->act;
+        c->out = a->out;
+        net->slots[s].per = 0; /* written by nothing now: no storage */
+        fc_train_net_op_free(a);
+        memmove(a, a + 1, (size_t)(net->n_ops - j - 1) * sizeof *a);
+        net->n_ops--;
+        j--;
+    }
+}
