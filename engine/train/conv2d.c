@@ -11,7 +11,8 @@
  * convolutions (groups == C == OC) run in dwconv.c.
  * Reproducibility: the chunk size depends on the shapes only; every output and dW element of a chunk
  * is one kernel sequence over the whole K (thread-independent), chunks of dW are added in order;
- * dbias sums each channel in one thread in (image, pixel) order. Bitwise independent of the thread
+ * dbias sums each channel in one thread in (image, pixel) order (in double: from dW's packed dout
+ * with one chunk, else per image in fc_train_sum's order). Bitwise independent of the thread
  * count. */
 #include <string.h>
 
@@ -228,7 +229,8 @@ int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float
             fc_epilogue ep = {.bias = bias ? bias + (size_t)grp * g.OCg : NULL, .act = cv->act};
             if (!g.plain) im2col(ws, &g, inp, n0, nb, grp, col);
             rc = fc_train_gemm(ws, g.OCg, J, g.Kg, &A, &B,
-                               out + ((size_t)n0 * g.OC + (size_t)grp * g.OCg) * g.OHW, &Cl, &ep, err);
+                               out + ((size_t)n0 * g.OC + (size_t)grp * g.OCg) * g.OHW, &Cl, &ep, NULL,
+                               err);
             if (rc) return rc;
         }
     }
@@ -245,8 +247,9 @@ static void bias_grad(fc_train_ws *ws, const float *dout, int N, int OC, int OHW
     }
 }
 
-/* One chunk and group of the backward: dW_g (written when first, else added) and dinp. */
-static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dweight,
+/* One chunk and group of the backward: dW_g (written when first, else added), dbias_g when not
+ * NULL (the row sums of dout_g, packed for dW_g: one chunk only) and dinp. */
+static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dweight, float *dbias,
                           const float *dout, const float *inp, const float *weight, int n0, int grp,
                           fc_error *err) {
     int nb = g->N - n0 < g->nb ? g->N - n0 : g->nb, J = nb * g->OHW, rc;
@@ -260,7 +263,8 @@ static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dw
         fc_train_mat Cl = fc_train_mat_rows(NULL, g->Kg);
         x.t = 1;
         if (!g->plain) im2col(ws, g, inp, n0, nb, grp, col);
-        if ((rc = fc_train_gemm(ws, g->OCg, g->Kg, J, &dy, &x, dst, &Cl, NULL, err))) return rc;
+        float *db = dbias ? dbias + (size_t)grp * g->OCg : NULL;
+        if ((rc = fc_train_gemm(ws, g->OCg, g->Kg, J, &dy, &x, dst, &Cl, NULL, db, err))) return rc;
         if (n0) {
 #pragma omp parallel for simd num_threads(fc_train_threads(ws, wsize)) schedule(static)
             for (size_t i = 0; i < wsize; i++) dw[i] += tmp[i];
@@ -271,7 +275,7 @@ static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dw
         fc_train_mat wt = {weight + (size_t)grp * wsize, g->Kg, 0, 1 << 30, 1};
         fc_train_mat Cl = g->plain ? planes(NULL, g->C, g->Cg, g->OHW, 0, 0) : fc_train_mat_rows(NULL, J);
         float *dst = g->plain ? dinp + ((size_t)n0 * g->C + (size_t)grp * g->Cg) * g->OHW : col;
-        if ((rc = fc_train_gemm(ws, g->Kg, J, g->OCg, &wt, &dy, dst, &Cl, NULL, err))) return rc;
+        if ((rc = fc_train_gemm(ws, g->Kg, J, g->OCg, &wt, &dy, dst, &Cl, NULL, NULL, err))) return rc;
         if (!g->plain) col2im(ws, g, col, n0, nb, grp, dinp);
     }
     return 0;
@@ -290,12 +294,14 @@ int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbia
     if (depthwise(&g))
         return fc_train_dw_backward(ws, dinp, dweight, dbias, dout, inp, weight, N, g.C, H, W, g.OH,
                                     g.OW, &g.w, err);
-    if (dbias) bias_grad(ws, dout, N, g.OC, g.OHW, dbias);
+    /* dbias from dW's packing when there is one product per group, else in its own pass */
+    float *db = dweight && g.chunks == 1 ? dbias : NULL;
+    if (dbias && !db) bias_grad(ws, dout, N, g.OC, g.OHW, dbias);
     if (!dinp && !dweight) return 0;
     if (!fc_train_scratch(ws, ws_floats(&g), err)) return FC_ENOMEM;
     for (int n0 = 0; n0 < N; n0 += g.nb)
         for (int grp = 0; grp < g.G; grp++)
-            if ((rc = backward_block(ws, &g, dinp, dweight, dout, inp, weight, n0, grp, err)))
+            if ((rc = backward_block(ws, &g, dinp, dweight, db, dout, inp, weight, n0, grp, err)))
                 return rc;
     return 0;
 }

@@ -56,8 +56,16 @@ static void pack_runs(const fc_train_mat *m, int j0, int cols, int R, int K, flo
     }
 }
 
-static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *A, int M, int K, int p0, int p1,
-                         float *pa) {
+/* asum[r] = the sum of row r of a packed panel (K, R) over k in order, in double, for r < rows. */
+static void panel_sums(const float *panel, int R, int rows, int K, float *asum) {
+    double s[FC_TRAIN_GEMM_MAX_MR] = {0};
+    for (int k = 0; k < K; k++)
+        for (int r = 0; r < R; r++) s[r] += panel[(size_t)k * R + r];
+    for (int r = 0; r < rows; r++) asum[r] = (float)s[r];
+}
+
+static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *A, int M,
+                         int K, int p0, int p1, float *pa, float *asum) {
     int mr = k->mr, m0 = p0 * mr, m1 = p1 * mr < M ? p1 * mr : M;
     if (m1 <= m0) return;
     if (A->t) {
@@ -67,6 +75,7 @@ static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train
     for (int p = p0; p < p1; p++) {
         int r0 = p * mr, rows = M - r0 < mr ? M - r0 : mr;
         pack_t(tr, A, r0, rows, mr, K, pa + (size_t)p * K * mr);
+        if (asum) panel_sums(pa + (size_t)p * K * mr, mr, rows, K, asum + r0);
     }
 }
 
@@ -127,7 +136,7 @@ static void run_block(const plan *g, int b, float *tile) {
 
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
                   const fc_train_mat *B, float *C, const fc_train_mat *Cl, const fc_epilogue *ep,
-                  fc_error *err) {
+                  float *asum, fc_error *err) {
     const fc_kernels *k = ws->mm.k;
     plan g = {.M = M, .N = N, .K = K, .k = k, .C = C, .Cl = Cl, .ep = ep};
     g.mp = (M + k->mr - 1) / k->mr, g.np = (N + k->nr - 1) / k->nr;
@@ -146,7 +155,7 @@ int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        pack_a_range(k, tr, A, M, K, g.mp * t / nt, g.mp * (t + 1) / nt, ws->mm.pa);
+        pack_a_range(k, tr, A, M, K, g.mp * t / nt, g.mp * (t + 1) / nt, ws->mm.pa, A->t ? NULL : asum);
         pack_b_range(k, tr, B, N, K, g.np * t / nt, g.np * (t + 1) / nt, ws->mm.pb);
 #pragma omp barrier
         float *mine = g.tiles + (size_t)t * tile;

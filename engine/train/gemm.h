@@ -37,11 +37,17 @@ static inline fc_train_mat fc_train_mat_planes(const float *p, int rows, int HW,
     return (fc_train_mat){p + (size_t)r0 * HW, HW, (ptrdiff_t)rows * HW, HW, 0};
 }
 
+/* The largest row tile (fc_kernels.mr) of the tables. */
+#define FC_TRAIN_GEMM_MAX_MR 16
+
 /* C (M, N) = act(A (M, K) x B (K, N) + bias) where ep (bias per row m, act; NULL: none; no residual)
- * applies, C laid out as Cl describes (Cl->p is ignored: C is written). M, N, K >= 1. Runs on
- * ws's threads (one for small products). FC_ENOMEM when the packing buffers cannot grow. */
+ * applies, C laid out as Cl describes (Cl->p is ignored: C is written). asum, when not NULL and A
+ * has t = 0, gets the row sums of A: asum[m] = sum over k in order of A(m, k), in double (taken
+ * from the packed panels: the gradient of a bias beside a weight gradient's product, without
+ * another pass over the tensor). M, N, K >= 1. Runs on ws's threads (one for small products).
+ * FC_ENOMEM when the packing buffers cannot grow. */
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
                   const fc_train_mat *B, float *C, const fc_train_mat *Cl, const fc_epilogue *ep,
-                  fc_error *err);
+                  float *asum, fc_error *err);
 
 #endif

@@ -1,7 +1,8 @@
 /* Training ops (engine/train): every op against its scalar reference twin (tests/support/train_ref.c)
  * on awkward shapes (odd sizes, 1x1, stride 2, asymmetric pads, dilation, groups, batch 1 and 3) with
  * 1 and 2 threads; every backward against central finite differences of the op's own forward;
- * bitwise equality across thread counts and between the generic and AVX2 depthwise kernels; errors
+ * bitwise equality across thread counts and between the generic and AVX2 depthwise kernels; a Relu
+ * or Clip fused into a convolution's forward against the activation op after it (bitwise); errors
  * for bad sizes; no workspace growth on a repeated step; and, when python3-torch is installed,
  * conv/depthwise/BatchNorm gradients against PyTorch (scripts/train_ops_torch.py).
  * Tolerances (relative to the largest reference magnitude of the tensor):
@@ -290,6 +291,36 @@ static void workspace_stable(void) {
     CHECK(ws.buf == buf, "the scratch grew past the reserved size");
     CHECK(ws.mm.pa == pa && ws.mm.pb == pb, "the product buffers grew in the second step");
     fc_train_ws_free(&ws);
+}
+
+/* A Relu or Clip in the forward's epilogue gives the bits of the activation op after it. */
+static void conv_fused_activation(void) {
+    const int idx[] = {0, 2, 9, 10}; /* 1x1 plain, 3x3 stride 2 (im2col), depthwise s1 and s2 */
+    const fc_act acts[] = {{FC_ACT_RELU, 0, 0}, {FC_ACT_CLIP, -0.25f, 0.5f}};
+    for (int t = 0; t < 4; t++)
+        for (int a = 0; a < 2; a++) {
+            conv_data d;
+            conv_data_init(&d, &CONVS[idx[t]]);
+            const conv_case *cc = d.cc;
+            float *fused = ref_zeros(d.no);
+            fc_error err;
+            fc_conv2d cv = d.cv;
+            cv.act = acts[a];
+            int rc = fc_conv2d_forward(&ws2, d.out, d.inp, d.weight, d.bias, cc->N, cc->H, cc->W, &d.cv, &err);
+            rc |= fc_act_forward(&ws2, d.out, d.out, d.no, &acts[a], &err);
+            rc |= fc_conv2d_forward(&ws2, fused, d.inp, d.weight, d.bias, cc->N, cc->H, cc->W, &cv, &err);
+            CHECK(rc == 0 && !memcmp(fused, d.out, d.no * 4), "%s: the fused %s differs", cc->name,
+                  a ? "Clip" : "Relu");
+            free(fused);
+            conv_data_free(&d);
+        }
+    float x[16] = {0}, w[16] = {0}, y[16];
+    fc_error err;
+    fc_conv2d bad = {.C = 1, .OC = 1, .groups = 1, .win = WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0),
+                     .act = {FC_ACT_SIGMOID, 0, 0}};
+    CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad, &err) == FC_EINVAL, "a Sigmoid is not fused");
+    bad.act = (fc_act){FC_ACT_CLIP, 1, 0};
+    CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad, &err) == FC_EINVAL, "Clip with min > max");
 }
 
 static void conv_errors(void) {
@@ -912,6 +943,7 @@ int main(void) {
     RUN(conv_threads_and_chunks);
     RUN(depthwise_generic_vs_avx2);
     RUN(workspace_stable);
+    RUN(conv_fused_activation);
     RUN(conv_errors);
     RUN(linear_ops);
     RUN(add_ops);
