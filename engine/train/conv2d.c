@@ -27,6 +27,7 @@ typedef struct geom {
     int nb, chunks; /* images per chunk (the last may have fewer), chunks */
     int plain;      /* 1x1 kernel, stride 1, no padding: a col row is an input plane */
     fc_win2d w;
+    fc_act in_act;
 } geom;
 
 static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t chunk,
@@ -34,10 +35,12 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
     if (cv->C < 1 || cv->OC < 1 || cv->groups < 1)
         return fc_fail(err, FC_EINVAL, "conv2d: C %d, OC %d and groups %d must be >= 1", cv->C,
                        cv->OC, cv->groups);
-    const fc_act *act = &cv->act;
-    if (act->kind != FC_ACT_NONE && act->kind != FC_ACT_RELU &&
-        (act->kind != FC_ACT_CLIP || !(act->a <= act->b)))
-        return fc_fail(err, FC_EINVAL, "conv2d: activation %d is not Relu or an ordered Clip", act->kind);
+    for (int k = 0; k < 2; k++) {
+        const fc_act *act = k ? &cv->in_act : &cv->act;
+        if (act->kind != FC_ACT_NONE && act->kind != FC_ACT_RELU &&
+            (act->kind != FC_ACT_CLIP || !(act->a <= act->b)))
+            return fc_fail(err, FC_EINVAL, "conv2d: activation %d is not Relu or an ordered Clip", act->kind);
+    }
     if (cv->C % cv->groups || cv->OC % cv->groups)
         return fc_fail(err, FC_ESHAPE, "conv2d: groups %d do not divide C %d and OC %d", cv->groups,
                        cv->C, cv->OC);
@@ -52,7 +55,8 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
         return rc;
     *g = (geom){.N = N, .C = cv->C, .H = H, .W = W, .OC = cv->OC, .G = cv->groups,
                 .Cg = cv->C / cv->groups, .OCg = cv->OC / cv->groups, .OH = OH, .OW = OW,
-                .OHW = OH * OW, .Kg = cv->C / cv->groups * w->kh * w->kw, .w = *w};
+                .OHW = OH * OW, .Kg = cv->C / cv->groups * w->kh * w->kw, .w = *w,
+                .in_act = cv->in_act};
     g->plain = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl &&
                !w->pb && !w->pr;
     /* Images per chunk: some 2048 columns (col near the caches, the weights packed once per chunk;
@@ -201,9 +205,14 @@ static void col2im(fc_train_ws *ws, const geom *g, float *dcol, int n0, int nb, 
 }
 
 /* The planes of group grp of images [n0, ...) of an NCHW batch with `channels` channels of HW
- * floats, as a run matrix (rows: the group's channels, columns: the chunk's pixels). */
+ * floats, as a run matrix (rows: the group's channels, columns: the chunk's pixels), or as an
+ * output. */
 static fc_train_mat planes(const float *t, int channels, int per_group, int HW, int n0, int grp) {
     return fc_train_mat_planes(t + (size_t)n0 * channels * HW, channels, HW, grp * per_group);
+}
+
+static fc_train_out out_planes(float *t, int channels, int per_group, int HW, int n0, int grp) {
+    return fc_train_out_planes(t + (size_t)n0 * channels * HW, channels, HW, grp * per_group);
 }
 
 int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
@@ -225,13 +234,10 @@ int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float
         for (int grp = 0; grp < g.G; grp++) {
             fc_train_mat A = fc_train_mat_rows(weight + (size_t)grp * g.OCg * g.Kg, g.Kg);
             fc_train_mat B = g.plain ? planes(inp, g.C, g.Cg, g.OHW, n0, grp) : fc_train_mat_rows(col, J);
-            fc_train_mat Cl = planes(NULL, g.OC, g.OCg, g.OHW, 0, 0);
-            fc_epilogue ep = {.bias = bias ? bias + (size_t)grp * g.OCg : NULL, .act = cv->act};
+            fc_train_out o = out_planes(out, g.OC, g.OCg, g.OHW, n0, grp);
+            o.ep = (fc_epilogue){.bias = bias ? bias + (size_t)grp * g.OCg : NULL, .act = cv->act};
             if (!g.plain) im2col(ws, &g, inp, n0, nb, grp, col);
-            rc = fc_train_gemm(ws, g.OCg, J, g.Kg, &A, &B,
-                               out + ((size_t)n0 * g.OC + (size_t)grp * g.OCg) * g.OHW, &Cl, &ep, NULL,
-                               err);
-            if (rc) return rc;
+            if ((rc = fc_train_gemm(ws, g.OCg, J, g.Kg, &A, &B, &o, err))) return rc;
         }
     }
     return 0;
@@ -257,25 +263,28 @@ static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dw
     size_t wsize = (size_t)g->OCg * g->Kg;
     fc_train_mat dy = planes(dout, g->OC, g->OCg, g->OHW, n0, grp);
     if (dweight) {
-        float *dw = dweight + (size_t)grp * wsize, *dst = n0 ? tmp : dw;
+        float *dw = dweight + (size_t)grp * wsize;
         /* col^T: rows are col's rows (the product's columns), run columns are the pixels (its k) */
         fc_train_mat x = g->plain ? planes(inp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_mat_rows(col, J);
-        fc_train_mat Cl = fc_train_mat_rows(NULL, g->Kg);
+        fc_train_out o = fc_train_out_rows(n0 ? tmp : dw, g->Kg);
+        o.asum = dbias ? dbias + (size_t)grp * g->OCg : NULL;
         x.t = 1;
         if (!g->plain) im2col(ws, g, inp, n0, nb, grp, col);
-        float *db = dbias ? dbias + (size_t)grp * g->OCg : NULL;
-        if ((rc = fc_train_gemm(ws, g->OCg, g->Kg, J, &dy, &x, dst, &Cl, NULL, db, err))) return rc;
+        if ((rc = fc_train_gemm(ws, g->OCg, g->Kg, J, &dy, &x, &o, err))) return rc;
         if (n0) {
 #pragma omp parallel for simd num_threads(fc_train_threads(ws, wsize)) schedule(static)
             for (size_t i = 0; i < wsize; i++) dw[i] += tmp[i];
         }
     }
     if (dinp) {
-        /* W_g^T: element (kg, oc) at wg[oc*Kg + kg] */
+        /* W_g^T: element (kg, oc) at wg[oc*Kg + kg]; the planes of dinp gated by in_act at inp */
         fc_train_mat wt = {weight + (size_t)grp * wsize, g->Kg, 0, 1 << 30, 1};
-        fc_train_mat Cl = g->plain ? planes(NULL, g->C, g->Cg, g->OHW, 0, 0) : fc_train_mat_rows(NULL, J);
-        float *dst = g->plain ? dinp + ((size_t)n0 * g->C + (size_t)grp * g->Cg) * g->OHW : col;
-        if ((rc = fc_train_gemm(ws, g->Kg, J, g->OCg, &wt, &dy, dst, &Cl, NULL, NULL, err))) return rc;
+        fc_train_out o = g->plain ? out_planes(dinp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_out_rows(col, J);
+        if (g->plain && g->in_act.kind != FC_ACT_NONE) {
+            o.gate = inp + (o.p - dinp);
+            o.gate_act = g->in_act;
+        }
+        if ((rc = fc_train_gemm(ws, g->Kg, J, g->OCg, &wt, &dy, &o, err))) return rc;
         if (!g->plain) col2im(ws, g, col, n0, nb, grp, dinp);
     }
     return 0;
@@ -288,12 +297,13 @@ int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbia
     geom g;
     int rc = geom_init(&g, cv, N, H, W, ws->conv_chunk, err);
     if (rc || (rc = fc_train_need(dout, "conv2d", "dout", err))) return rc;
-    if ((dweight && (rc = fc_train_need(inp, "conv2d", "inp", err))) ||
+    int gated = dinp && g.in_act.kind != FC_ACT_NONE;
+    if (((dweight || gated) && (rc = fc_train_need(inp, "conv2d", "inp", err))) ||
         (dinp && (rc = fc_train_need(weight, "conv2d", "weight", err))))
         return rc;
     if (depthwise(&g))
         return fc_train_dw_backward(ws, dinp, dweight, dbias, dout, inp, weight, N, g.C, H, W, g.OH,
-                                    g.OW, &g.w, err);
+                                    g.OW, &g.w, gated ? &g.in_act : NULL, err);
     /* dbias from dW's packing when there is one product per group, else in its own pass */
     float *db = dweight && g.chunks == 1 ? dbias : NULL;
     if (dbias && !db) bias_grad(ws, dout, N, g.OC, g.OHW, dbias);
@@ -303,5 +313,8 @@ int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbia
         for (int grp = 0; grp < g.G; grp++)
             if ((rc = backward_block(ws, &g, dinp, dweight, db, dout, inp, weight, n0, grp, err)))
                 return rc;
+    /* the product gated dinp on its way out; col2im's sums are gated here */
+    if (gated && !g.plain)
+        return fc_act_backward(ws, dinp, dinp, inp, (size_t)N * g.C * H * W, &g.in_act, err);
     return 0;
 }

@@ -72,7 +72,8 @@ int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const flo
 
 int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias,
                          const float *dout, const float *inp, const float *weight, int N, int C,
-                         int H, int W, int OH, int OW, const fc_win2d *w, fc_error *err) {
+                         int H, int W, int OH, int OW, const fc_win2d *w, const fc_act *in_act,
+                         fc_error *err) {
     // dout is (N,C,OH,OW); dinp will be (N,C,H,W), dweight (C,1,kh,kw), dbias (C)
     if (!dinp && !dweight && !dbias) return 0;
     fc_dwgrad_geom g;
@@ -89,7 +90,7 @@ int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *db
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < blocks; b++) {
             int c0 = b * FC_DWG_LANES, c1 = c0 + FC_DWG_LANES < C ? c0 + FC_DWG_LANES : C;
-            fn(&g, c0, c1, inp, dout, weight, dinp, dweight, dbias, mine);
+            fn(&g, c0, c1, inp, dout, weight, in_act, dinp, dweight, dbias, mine);
         }
     }
     return 0;

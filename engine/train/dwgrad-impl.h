@@ -91,6 +91,27 @@ static void dwg_dx(const fc_dwgrad_geom *g, const float *restrict dt, const floa
         }
 }
 
+/* dXp = 0 where the derivative of gate (Relu or Clip) at Xp is 0 (the expressions of
+ * fc_act_backward; selects, exact). */
+static void dwg_gate(const fc_dwgrad_geom *g, const fc_act *gate, const float *restrict xp,
+                     float *restrict dxp) {
+    size_t n = (size_t)g->PH * g->PW * DWL;
+    float lo = gate->kind == FC_ACT_RELU ? 0.0f : gate->a, hi = gate->b;
+    if (gate->kind == FC_ACT_RELU) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float v = dxp[i];
+            dxp[i] = xp[i] <= lo ? 0.0f : v;
+        }
+    } else {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            float v = dxp[i];
+            dxp[i] = (xp[i] <= lo) | (xp[i] >= hi) ? 0.0f : v;
+        }
+    }
+}
+
 /* nc planes (H, W) at dst = dXp's inner part (0 for the pixels no tap reads). */
 static void dwg_crop(const fc_dwgrad_geom *g, const float *restrict dxp, int nc, float *restrict dst) {
     int ylim = g->PH - g->PT < g->H ? g->PH - g->PT : g->H;
@@ -106,7 +127,8 @@ static void dwg_crop(const fc_dwgrad_geom *g, const float *restrict dxp, int nc,
 }
 
 void DWG_NAME(const fc_dwgrad_geom *g, int c0, int c1, const float *inp, const float *dout,
-              const float *weight, float *dinp, float *dweight, float *dbias, float *scratch) {
+              const float *weight, const fc_act *gate, float *dinp, float *dweight, float *dbias,
+              float *scratch) {
     // inp, dinp are (N,C,H,W), dout is (N,C,OH,OW); weight, dweight are (C,KH*KW), dbias (C)
     int kk = g->KH * g->KW, nc = c1 - c0;
     size_t HW = (size_t)g->H * g->W, P = (size_t)g->OH * g->OW;
@@ -121,16 +143,15 @@ void DWG_NAME(const fc_dwgrad_geom *g, int c0, int c1, const float *inp, const f
         size_t at = (size_t)n * g->C + c0;
         if (n + 1 < g->N) { /* the next image's planes: short streams the hardware does not fetch early */
             dwg_prefetch(dout + (at + g->C) * P, nc * P);
-            if (dweight) dwg_prefetch(inp + (at + g->C) * HW, nc * HW);
+            if (dweight || (dinp && gate)) dwg_prefetch(inp + (at + g->C) * HW, nc * HW);
         }
         dwg_fill_d(g, dout + at * P, nc, dt);
-        if (dweight) {
-            dwg_fill_x(g, inp + at * HW, nc, xp);
-            dwg_dw(g, xp, dt, a, acc);
-        }
+        if (dweight || (dinp && gate)) dwg_fill_x(g, inp + at * HW, nc, xp);
+        if (dweight) dwg_dw(g, xp, dt, a, acc);
         if (dbias) dwg_db(g, dt, acc + (size_t)kk * DWL);
         if (dinp) {
             dwg_dx(g, dt, wl, dxp);
+            if (gate) dwg_gate(g, gate, xp, dxp);
             dwg_crop(g, dxp, nc, dinp + at * HW);
         }
     }

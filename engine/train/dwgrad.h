@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "engine/kernels/kernels.h"
+
 #define FC_DWG_LANES 16 /* channels per task (one AVX-512 vector, two AVX2 ones) */
 
 typedef struct fc_dwgrad_geom {
@@ -27,17 +29,18 @@ size_t fc_dwgrad_scratch(const fc_dwgrad_geom *g);
 /* Gradients of channels [c0, c1) (at most FC_DWG_LANES) over the whole batch, every channel adding
  * its images in order (per image a sum over the output pixels in order, then added to the
  * running sum): dweight (C,KH*KW) and dbias (C) rows of those channels (each may be NULL), dinp
- * planes (n, c) for every n (may be NULL). inp, dout, dinp are the full (N,C,...) tensors; scratch
- * holds fc_dwgrad_scratch floats. The generic and the AVX2 build run the same float operations in
- * the same order per lane (no contraction into FMA in ISO C): bitwise equal results. */
+ * planes (n, c) for every n (may be NULL), multiplied by the derivative of gate (Relu or Clip, or
+ * NULL) taken at inp. inp, dout, dinp are the full (N,C,...) tensors; scratch holds
+ * fc_dwgrad_scratch floats. The generic and the AVX2 build run the same float operations in the
+ * same order per lane (no contraction into FMA in ISO C): bitwise equal results. */
 typedef void (*fc_dwgrad_fn)(const fc_dwgrad_geom *g, int c0, int c1, const float *inp,
-                             const float *dout, const float *weight, float *dinp, float *dweight,
-                             float *dbias, float *scratch);
+                             const float *dout, const float *weight, const fc_act *gate,
+                             float *dinp, float *dweight, float *dbias, float *scratch);
 void fc_dwgrad_block_generic(const fc_dwgrad_geom *g, int c0, int c1, const float *inp,
-                             const float *dout, const float *weight, float *dinp, float *dweight,
-                             float *dbias, float *scratch);
+                             const float *dout, const float *weight, const fc_act *gate,
+                             float *dinp, float *dweight, float *dbias, float *scratch);
 void fc_dwgrad_block_avx2(const fc_dwgrad_geom *g, int c0, int c1, const float *inp,
-                          const float *dout, const float *weight, float *dinp, float *dweight,
-                          float *dbias, float *scratch);
+                          const float *dout, const float *weight, const fc_act *gate, float *dinp,
+                          float *dweight, float *dbias, float *scratch);
 
 #endif

@@ -56,12 +56,20 @@ static void pack_runs(const fc_train_mat *m, int j0, int cols, int R, int K, flo
     }
 }
 
-/* asum[r] = the sum of row r of a packed panel (K, R) over k in order, in double, for r < rows. */
-static void panel_sums(const float *panel, int R, int rows, int K, float *asum) {
+/* asum[r] = the sum of row r of a packed panel (K, R) over k in order, in double, for r < rows;
+ * R a constant at the call sites (the loop over the panel's lanes vectorizes). */
+static inline __attribute__((always_inline)) void panel_sums_r(const int R, const float *panel, int rows,
+                                                               int K, float *asum) {
     double s[FC_TRAIN_GEMM_MAX_MR] = {0};
     for (int k = 0; k < K; k++)
         for (int r = 0; r < R; r++) s[r] += panel[(size_t)k * R + r];
     for (int r = 0; r < rows; r++) asum[r] = (float)s[r];
+}
+
+static void panel_sums(const float *panel, int R, int rows, int K, float *asum) {
+    if (R == 12) panel_sums_r(12, panel, rows, K, asum);
+    else if (R == 6) panel_sums_r(6, panel, rows, K, asum);
+    else panel_sums_r(R, panel, rows, K, asum);
 }
 
 static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *A, int M,
@@ -95,14 +103,37 @@ static void pack_b_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train
     }
 }
 
-/* tile (rows, cols) with row stride ld -> C's rows [m0, m0 + rows), columns [n0, n0 + cols). */
-static void scatter(const float *tile, ptrdiff_t ld, int rows, int cols, float *C,
-                    const fc_train_mat *Cl, int m0, int n0) {
+/* d (len) = s, or s masked by the derivative of act (Relu or Clip) at gt when gt is not NULL: the
+ * expressions of fc_act_backward. d may equal s. */
+static void copy_row(float *d, const float *s, const float *gt, const fc_act *act, int len) {
+    if (!gt) {
+        if (d != s) memcpy(d, s, sizeof(float) * len);
+    } else if (act->kind == FC_ACT_RELU) {
+        for (int x = 0; x < len; x++) {
+            float v = s[x];
+            d[x] = gt[x] <= 0.0f ? 0.0f : v;
+        }
+    } else {
+        float lo = act->a, hi = act->b;
+        for (int x = 0; x < len; x++) {
+            float v = s[x];
+            d[x] = (gt[x] <= lo) | (gt[x] >= hi) ? 0.0f : v;
+        }
+    }
+}
+
+/* tile (rows, cols) with row stride ld -> out's rows [m0, m0 + rows), columns [n0, n0 + cols),
+ * gated on the way; tile may be out's own block (in place). */
+static void store(const float *tile, ptrdiff_t ld, int rows, int cols, const fc_train_out *out,
+                  int m0, int n0) {
     for (int j = n0; j < n0 + cols;) {
-        int n = j / Cl->run, p = j % Cl->run, len = Cl->run - p < n0 + cols - j ? Cl->run - p : n0 + cols - j;
-        float *d = C + (ptrdiff_t)n * Cl->img + p + (ptrdiff_t)m0 * Cl->rs;
+        int n = j / out->run, p = j % out->run;
+        int len = out->run - p < n0 + cols - j ? out->run - p : n0 + cols - j;
+        ptrdiff_t at = (ptrdiff_t)n * out->img + p + (ptrdiff_t)m0 * out->rs;
         const float *s = tile + (j - n0);
-        for (int r = 0; r < rows; r++) memcpy(d + r * Cl->rs, s + r * ld, sizeof(float) * len);
+        for (int r = 0; r < rows; r++)
+            copy_row(out->p + at + r * out->rs, s + r * ld, out->gate ? out->gate + at + r * out->rs : NULL,
+                     &out->gate_act, len);
         j += len;
     }
 }
@@ -111,34 +142,35 @@ typedef struct plan {
     int M, N, K, mp, np, bm, bn, mblocks, nblocks;
     const fc_kernels *k;
     const float *pa, *pb;
-    float *C, *tiles;
-    const fc_train_mat *Cl;
-    const fc_epilogue *ep;
+    float *tiles;
+    const fc_train_out *out;
 } plan;
 
 static void run_block(const plan *g, int b, float *tile) {
     const fc_kernels *k = g->k;
+    const fc_train_out *out = g->out;
     int p0 = b % g->mblocks * g->bm, q0 = b / g->mblocks * g->bn;
     int m0 = p0 * k->mr, n0 = q0 * k->nr;
     int rows = g->M - m0 < g->bm * k->mr ? g->M - m0 : g->bm * k->mr;
     int cols = g->N - n0 < g->bn * k->nr ? g->N - n0 : g->bn * k->nr;
-    fc_epilogue ep = {0};
-    if (g->ep) ep = *g->ep, ep.bias = g->ep->bias ? g->ep->bias + m0 : NULL;
+    fc_epilogue ep = out->ep;
+    ep.bias = ep.bias ? ep.bias + m0 : NULL;
     const float *a = g->pa + (size_t)p0 * g->K * k->mr, *bp = g->pb + (size_t)q0 * g->K * k->nr;
-    if (g->Cl->run >= g->N) {
-        k->sgemm_packed(rows, cols, g->K, a, bp, g->C + (ptrdiff_t)m0 * g->Cl->rs + n0, g->Cl->rs, 1, &ep);
+    if (out->run >= g->N) { /* straight into C, gated in place while the block is in L2 */
+        float *c = out->p + (ptrdiff_t)m0 * out->rs + n0;
+        k->sgemm_packed(rows, cols, g->K, a, bp, c, out->rs, 1, &ep);
+        if (out->gate) store(c, out->rs, rows, cols, out, m0, n0);
         return;
     }
     ptrdiff_t ld = (ptrdiff_t)g->bn * k->nr;
     k->sgemm_packed(rows, cols, g->K, a, bp, tile, ld, 1, &ep);
-    scatter(tile, ld, rows, cols, g->C, g->Cl, m0, n0);
+    store(tile, ld, rows, cols, out, m0, n0);
 }
 
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
-                  const fc_train_mat *B, float *C, const fc_train_mat *Cl, const fc_epilogue *ep,
-                  float *asum, fc_error *err) {
+                  const fc_train_mat *B, const fc_train_out *out, fc_error *err) {
     const fc_kernels *k = ws->mm.k;
-    plan g = {.M = M, .N = N, .K = K, .k = k, .C = C, .Cl = Cl, .ep = ep};
+    plan g = {.M = M, .N = N, .K = K, .k = k, .out = out};
     g.mp = (M + k->mr - 1) / k->mr, g.np = (N + k->nr - 1) / k->nr;
     g.bm = BLOCK_ROWS / k->mr > 0 ? BLOCK_ROWS / k->mr : 1;
     g.bn = BLOCK_COLS / k->nr > 0 ? BLOCK_COLS / k->nr : 1;
@@ -152,10 +184,11 @@ int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
     g.pa = ws->mm.pa, g.pb = ws->mm.pb, g.tiles = ws->mm.pb + nb;
     int blocks = g.mblocks * g.nblocks;
     fc_train_tr_fn *tr = fc_train_use_avx2(ws) ? fc_train_tr_avx2 : fc_train_tr_generic;
+    float *asum = A->t ? NULL : out->asum;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        pack_a_range(k, tr, A, M, K, g.mp * t / nt, g.mp * (t + 1) / nt, ws->mm.pa, A->t ? NULL : asum);
+        pack_a_range(k, tr, A, M, K, g.mp * t / nt, g.mp * (t + 1) / nt, ws->mm.pa, asum);
         pack_b_range(k, tr, B, N, K, g.np * t / nt, g.np * (t + 1) / nt, ws->mm.pb);
 #pragma omp barrier
         float *mine = g.tiles + (size_t)t * tile;

@@ -40,14 +40,33 @@ static inline fc_train_mat fc_train_mat_planes(const float *p, int rows, int HW,
 /* The largest row tile (fc_kernels.mr) of the tables. */
 #define FC_TRAIN_GEMM_MAX_MR 16
 
-/* C (M, N) = act(A (M, K) x B (K, N) + bias) where ep (bias per row m, act; NULL: none; no residual)
- * applies, C laid out as Cl describes (Cl->p is ignored: C is written). asum, when not NULL and A
- * has t = 0, gets the row sums of A: asum[m] = sum over k in order of A(m, k), in double (taken
- * from the packed panels: the gradient of a bias beside a weight gradient's product, without
- * another pass over the tensor). M, N, K >= 1. Runs on ws's threads (one for small products).
- * FC_ENOMEM when the packing buffers cannot grow. */
+/* Where a product goes and what is done on the way. */
+typedef struct fc_train_out {
+    float *p;            /* C (M, N) as a run matrix (rows m, run columns n): */
+    ptrdiff_t rs, img;   /*   element (m, n) at p + m*rs + (n / run)*img + n % run */
+    int run;
+    fc_epilogue ep;      /* applied by the kernel: bias per row m and act (no residual); zero: none */
+    const float *gate;   /* or NULL: then C is multiplied by the derivative of gate_act (Relu or Clip)
+                            taken at gate, a tensor laid out as C (the mask of fc_act_backward) */
+    fc_act gate_act;
+    float *asum;         /* or NULL: the row sums of A (t = 0 only), asum[m] = sum over k in order of
+                            A(m, k), in double, taken from the packed panels (the gradient of a bias
+                            beside a weight gradient's product, without a pass of its own) */
+} fc_train_out;
+
+/* The planes of a batch (N, rows, HW) from row r0 as an output (no epilogue). */
+static inline fc_train_out fc_train_out_planes(float *p, int rows, int HW, int r0) {
+    return (fc_train_out){.p = p + (size_t)r0 * HW, .rs = HW, .img = (ptrdiff_t)rows * HW, .run = HW};
+}
+
+/* A plain row-major output with row stride ld. */
+static inline fc_train_out fc_train_out_rows(float *p, ptrdiff_t ld) {
+    return (fc_train_out){.p = p, .rs = ld, .run = 1 << 30};
+}
+
+/* C = A (M, K) x B (K, N) as out describes. M, N, K >= 1. Runs on ws's threads (one for small
+ * products). FC_ENOMEM when the packing buffers cannot grow. */
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
-                  const fc_train_mat *B, float *C, const fc_train_mat *Cl, const fc_epilogue *ep,
-                  float *asum, fc_error *err);
+                  const fc_train_mat *B, const fc_train_out *out, fc_error *err);
 
 #endif

@@ -75,6 +75,7 @@ int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const flo
                         const fc_win2d *w, const fc_act *act, fc_error *err);
 int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias,
                          const float *dout, const float *inp, const float *weight, int N, int C,
-                         int H, int W, int OH, int OW, const fc_win2d *w, fc_error *err);
+                         int H, int W, int OH, int OW, const fc_win2d *w, const fc_act *in_act,
+                         fc_error *err);
 
 #endif

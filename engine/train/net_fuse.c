@@ -2,9 +2,10 @@
  * clamp in its output epilogue (fc_conv2d.act: the same bits as the activation op), so the pair
  * writes and reads one tensor instead of two, and its backward first masks the output gradient in
  * place with the activation's derivative taken at the output (for Relu and Clip the output decides
- * it as the input does, NaNs aside). A pair fuses when the convolution's output is read by the
- * activation alone and neither tensor is the cut or the feature (the feature's gradient is the
- * caller's, not to be written). Not here: the ops (conv2d.c, act.c), running them (net_run.c). */
+ * it as the input does, NaNs aside), unless the convolution reading its output alone has done so
+ * already. A pair fuses when the convolution's output is read by the activation alone and neither
+ * tensor is the cut or the feature (the feature's gradient is the caller's, not to be written).
+ * Not here: the ops (conv2d.c, act.c), running them (net_run.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,21 @@ static int readers(const fc_train_net *net, int s) {
     return r;
 }
 
+/* The convolution reading a fused convolution's output alone takes the activation's derivative
+ * into its own dinp (fc_conv2d.in_act: the gradient leaves it already masked, on its way out of
+ * the product or the depthwise kernel), and the fused one skips its mask. */
+static void gate_readers(fc_train_net *net) {
+    for (int p = 0; p < net->n_ops; p++) {
+        net_op *c = &net->ops[p];
+        if (c->kind != NET_CONV || c->act.kind == FC_ACT_NONE || readers(net, c->out) != 1) continue;
+        for (int j = 0; j < net->n_ops; j++)
+            if (net->ops[j].kind == NET_CONV && net->ops[j].in[0] == c->out) {
+                net->ops[j].cv.in_act = c->act;
+                c->act_gated = 1;
+            }
+    }
+}
+
 void fc_train_net_fuse(fc_train_net *net) {
     for (int j = 0; j < net->n_ops; j++) {
         net_op *a = &net->ops[j];
@@ -40,4 +56,5 @@ void fc_train_net_fuse(fc_train_net *net) {
         net->n_ops--;
         j--;
     }
+    gate_readers(net);
 }

@@ -36,6 +36,7 @@ typedef struct net_op {
     fc_win2d win;           /* pools */
     int count_include_pad;  /* AveragePool */
     fc_act act;
+    int act_gated;          /* Conv with a fused act: the reader of its output masks the gradient */
     int map;                /* MulC: which input is the (C,H,W) map (0 or 1) */
     int *cs;                /* Concat: channels of each input */
     const float **srcs;     /* Concat: forward inputs, filled per run */

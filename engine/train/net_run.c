@@ -116,8 +116,8 @@ static int backward(fc_train_net *net, net_op *op, int n, const float *dout, fc_
     int HW = op->H * op->W, rc;
     switch (op->kind) {
     case NET_CONV:
-        if (op->act.kind != FC_ACT_NONE) { /* a fused activation: dout (a slot's, net_fuse.c) masked
-                                              in place, at the output */
+        if (op->act.kind != FC_ACT_NONE && !op->act_gated) { /* a fused activation: dout (a slot's,
+                                                                net_fuse.c) masked in place */
             float *d = (float *)dout;
             if ((rc = fc_act_backward(ws, d, d, data(net, op->out), count, &op->act, err))) break;
         }

@@ -84,6 +84,10 @@ typedef struct fc_conv2d {
                    FC_EINVAL. The backward is the convolution's alone: its dout is the gradient of
                    the pre-activation (fc_act_backward first; for Relu and Clip the output gives the
                    same mask as the input) */
+    fc_act in_act; /* backward only: the Relu or Clip that produced inp, or kind 0: dinp is then
+                      multiplied by its derivative taken at inp (its output: the same mask as its
+                      input gives), i.e. dinp is the gradient of the activation's input (saves a
+                      pass of fc_act_backward over it); inp is then required with dinp */
 } fc_conv2d;
 
 /* Scratch floats that fc_conv2d_forward/backward need for a batch of N images of H x W (0 if the

@@ -1,7 +1,8 @@
 /* The training ops' matrix product and packing helpers (engine/train/gemm.c, transpose*.c): the
  * transposed copies, generic against AVX2 (bitwise: they only move data), on awkward row counts,
  * lane counts and lengths; fc_train_gemm against a double reference for every operand form (plain
- * and run matrices, A and B transposed, C plain and in runs, bias and clamp epilogue, row sums of A)
+ * and run matrices, A and B transposed, C plain and in runs, bias and clamp epilogue, gating by a
+ * Relu or Clip derivative, row sums of A)
  * on 1 and 2 threads (bitwise equal) and on every kernel table this CPU has.
  * Not here: the convolutions built on them (test_train_ops.c). */
 #include <math.h>
@@ -69,7 +70,7 @@ static fc_train_mat lay_mat(const float *p, int rows, int cols, layout l, int t)
 typedef struct gemm_case {
     int M, N, K;
     layout a, b, c;
-    int at, bt, bias, clamp, sums;
+    int at, bt, bias, clamp, sums, gate; /* gate: 1 Relu, 2 Clip(-0.3, 0.4) at a tensor laid out as C */
 } gemm_case;
 
 static void gemm_case_run(const gemm_case *gc) {
@@ -79,7 +80,8 @@ static void gemm_case_run(const gemm_case *gc) {
     int arows = gc->at ? K : M, acols = gc->at ? M : K, brows = gc->bt ? N : K, bcols = gc->bt ? K : N;
     size_t na = lay_size(arows, acols, gc->a), nb = lay_size(brows, bcols, gc->b), nc = lay_size(M, N, gc->c);
     float *A = ref_rnd(na), *B = ref_rnd(nb), *bias = ref_rnd(M), *ref = ref_zeros((size_t)M * N);
-    float *rsum = ref_zeros(M);
+    float *rsum = ref_zeros(M), *gate = ref_rnd(nc);
+    fc_act gact = {gc->gate == 1 ? FC_ACT_RELU : FC_ACT_CLIP, -0.3f, 0.4f};
     for (int m = 0; m < M; m++) {
         double rs = 0;
         for (int n = 0; n < N; n++) {
@@ -90,6 +92,8 @@ static void gemm_case_run(const gemm_case *gc) {
                 s += (double)av * bv;
             }
             if (gc->clamp) s = s < 0 ? 0 : s > 1 ? 1 : s;
+            float gv = gate[lay_at(M, N, gc->c, m, n)];
+            if (gc->gate && (gc->gate == 1 ? gv <= 0 : gv <= gact.a || gv >= gact.b)) s = 0;
             ref[(size_t)m * N + n] = (float)s;
         }
         for (int k = 0; k < K; k++) rs += A[lay_at(arows, acols, gc->a, m, k)];
@@ -112,7 +116,8 @@ static void gemm_case_run(const gemm_case *gc) {
             out[th] = ref_zeros(nc);
             float *sums = gc->sums ? ref_zeros(M) : NULL;
             fc_error err;
-            int rc = fc_train_gemm(&ws, M, N, K, &ma, &mb, out[th], &mc, &ep, sums, &err);
+            fc_train_out o = {out[th], mc.rs, mc.img, mc.run, ep, gc->gate ? gate : NULL, gact, sums};
+            int rc = fc_train_gemm(&ws, M, N, K, &ma, &mb, &o, &err);
             CHECK(rc == 0, "%dx%dx%d on %s: %s", M, N, K, tables[ti], err.msg);
             float *dense = ref_zeros((size_t)M * N);
             for (int m = 0; m < M; m++)
@@ -133,24 +138,24 @@ static void gemm_case_run(const gemm_case *gc) {
         free(first);
         first = out[0];
     }
-    free(first), free(A), free(B), free(bias), free(ref), free(rsum);
+    free(first), free(A), free(B), free(bias), free(ref), free(rsum), free(gate);
 }
 
 static void gemm_forms(void) {
     static const gemm_case cases[] = {
-        /* plain operands, partial tiles everywhere */
-        {13, 37, 29, {0, 0}, {0, 0}, {0, 0}, 0, 0, 1, 0, 0},
+        /* plain operands, partial tiles everywhere; gated in place */
+        {13, 37, 29, {0, 0}, {0, 0}, {0, 0}, 0, 0, 1, 0, 0, 2},
         /* a 1x1 convolution's forward: B and C are planes (runs of 9 with other channels between) */
-        {17, 45, 11, {0, 0}, {9, 22}, {9, 5}, 0, 0, 1, 1, 0},
-        /* dinp: A transposed (m contiguous), B planes, C planes */
-        {11, 49, 17, {0, 0}, {7, 3}, {7, 0}, 1, 0, 0, 0, 0},
+        {17, 45, 11, {0, 0}, {9, 22}, {9, 5}, 0, 0, 1, 1, 0, 0},
+        /* dinp: A transposed (m contiguous), B planes, C planes gated by a Relu */
+        {11, 49, 17, {0, 0}, {7, 3}, {7, 0}, 1, 0, 0, 0, 0, 1},
         /* dW: A and B^T both planes along k (transposed packs), row sums of A */
-        {19, 35, 50, {7, 14}, {7, 9}, {0, 0}, 0, 1, 0, 0, 1},
+        {19, 35, 50, {7, 14}, {7, 9}, {0, 0}, 0, 1, 0, 0, 1, 0},
         /* runs of 1 (1x1 planes) and runs longer than a tile */
-        {5, 40, 33, {1, 2}, {1, 1}, {37, 4}, 0, 0, 1, 0, 1},
+        {5, 40, 33, {1, 2}, {1, 1}, {37, 4}, 0, 0, 1, 0, 1, 2},
         /* large enough for both threads and several output blocks */
-        {150, 700, 70, {0, 0}, {49, 100}, {49, 17}, 0, 0, 1, 1, 0},
-        {130, 96, 300, {49, 30}, {49, 8}, {0, 0}, 0, 1, 0, 0, 1},
+        {150, 700, 70, {0, 0}, {49, 100}, {49, 17}, 0, 0, 1, 1, 0, 2},
+        {130, 96, 300, {49, 30}, {49, 8}, {0, 0}, 0, 1, 0, 0, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) gemm_case_run(&cases[i]);
 }

@@ -2,8 +2,8 @@
  * on awkward shapes (odd sizes, 1x1, stride 2, asymmetric pads, dilation, groups, batch 1 and 3) with
  * 1 and 2 threads; every backward against central finite differences of the op's own forward;
  * bitwise equality across thread counts and between the generic and AVX2 depthwise kernels; a Relu
- * or Clip fused into a convolution's forward against the activation op after it (bitwise); errors
- * for bad sizes; no workspace growth on a repeated step; and, when python3-torch is installed,
+ * or Clip fused into a convolution's forward, or gating its dinp, against the activation op (bitwise);
+ * errors for bad sizes; no workspace growth on a repeated step; and, when python3-torch is installed,
  * conv/depthwise/BatchNorm gradients against PyTorch (scripts/train_ops_torch.py).
  * Tolerances (relative to the largest reference magnitude of the tensor):
  *   vs reference: 2e-5 forward, 1e-4 backward (float sums vs double);
@@ -246,7 +246,8 @@ static void depthwise_generic_vs_avx2(void) {
             fc_train_ws ws;
             fc_train_ws_init(&ws, 2);
             ws.k = r ? avx2 : scalar;
-            fc_conv2d cv = {.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w};
+            fc_conv2d cv = {.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w,
+                            .in_act = {t % 2 ? FC_ACT_RELU : FC_ACT_NONE, 0, 0}};
             di[r] = ref_zeros(d.ni), dw[r] = ref_zeros(d.nw), db[r] = ref_zeros(cc->OC);
             fc_error err;
             int rc = fc_conv2d_backward(&ws, di[r], dw[r], db[r], d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &cv, &err);
@@ -293,7 +294,8 @@ static void workspace_stable(void) {
     fc_train_ws_free(&ws);
 }
 
-/* A Relu or Clip in the forward's epilogue gives the bits of the activation op after it. */
+/* A Relu or Clip in the forward's epilogue gives the bits of the activation op after it; one in
+ * in_act gives the bits of the activation's backward after the convolution's. */
 static void conv_fused_activation(void) {
     const int idx[] = {0, 2, 9, 10}; /* 1x1 plain, 3x3 stride 2 (im2col), depthwise s1 and s2 */
     const fc_act acts[] = {{FC_ACT_RELU, 0, 0}, {FC_ACT_CLIP, -0.25f, 0.5f}};
@@ -311,7 +313,16 @@ static void conv_fused_activation(void) {
             rc |= fc_conv2d_forward(&ws2, fused, d.inp, d.weight, d.bias, cc->N, cc->H, cc->W, &cv, &err);
             CHECK(rc == 0 && !memcmp(fused, d.out, d.no * 4), "%s: the fused %s differs", cc->name,
                   a ? "Clip" : "Relu");
-            free(fused);
+            /* in_act: dinp gated at inp as fc_act_backward after the backward gates it */
+            float *di = ref_zeros(d.ni), *gi = ref_zeros(d.ni), *dw = ref_zeros(d.nw), *gw = ref_zeros(d.nw);
+            cv = d.cv;
+            cv.in_act = acts[a];
+            rc = fc_conv2d_backward(&ws2, di, dw, NULL, d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &d.cv, &err);
+            rc |= fc_act_backward(&ws2, di, di, d.inp, d.ni, &acts[a], &err);
+            rc |= fc_conv2d_backward(&ws2, gi, gw, NULL, d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &cv, &err);
+            CHECK(rc == 0 && !memcmp(gi, di, d.ni * 4) && !memcmp(gw, dw, d.nw * 4),
+                  "%s: dinp gated by a %s differs", cc->name, a ? "Clip" : "Relu");
+            free(fused), free(di), free(gi), free(dw), free(gw);
             conv_data_free(&d);
         }
     float x[16] = {0}, w[16] = {0}, y[16];
@@ -321,6 +332,13 @@ static void conv_fused_activation(void) {
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad, &err) == FC_EINVAL, "a Sigmoid is not fused");
     bad.act = (fc_act){FC_ACT_CLIP, 1, 0};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad, &err) == FC_EINVAL, "Clip with min > max");
+    bad.act = (fc_act){0};
+    bad.in_act = (fc_act){FC_ACT_HARDSWISH, 0, 0};
+    CHECK(fc_conv2d_backward(&ws1, y, NULL, NULL, y, x, w, 1, 2, 2, &bad, &err) == FC_EINVAL,
+          "a HardSwish input gate");
+    bad.in_act = (fc_act){FC_ACT_RELU, 0, 0};
+    CHECK(fc_conv2d_backward(&ws1, y, NULL, NULL, y, NULL, w, 1, 2, 2, &bad, &err) == FC_EINVAL,
+          "an input gate needs inp");
 }
 
 static void conv_errors(void) {
