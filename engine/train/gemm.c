@@ -51,8 +51,13 @@ static void pack_runs(const fc_train_mat *m, int j0, int cols, int R, int K, flo
     for (int k = 0; k < K; k++) {
         const float *row = m->p + (ptrdiff_t)k * m->rs;
         float *d = dst + (size_t)k * R;
-        for (int s = 0; s < nseg; s++) memcpy(d + lane[s], row + src[s], sizeof(float) * (lane[s + 1] - lane[s]));
-        memset(d + cols, 0, sizeof(float) * (R - cols));
+        for (int s = 0; s < nseg; s++) {
+            float *ds = d + lane[s];
+            const float *ss = row + src[s];
+#pragma omp simd
+            for (int x = 0; x < lane[s + 1] - lane[s]; x++) ds[x] = ss[x];
+        }
+        for (int x = cols; x < R; x++) d[x] = 0.0f;
     }
 }
 
@@ -72,12 +77,37 @@ static void panel_sums(const float *panel, int R, int rows, int K, float *asum) 
     else panel_sums_r(R, panel, rows, K, asum);
 }
 
+/* Packed A panels [p0, p1) of A with t = 1 (element (m, k) at p + k*rs + m: a panel's k-th group
+ * is R contiguous floats of row k): A read row by row, each row's groups copied to their panels.
+ * R a constant at the call sites. */
+static inline __attribute__((always_inline)) void pack_rows_r(const int R, const fc_train_mat *A,
+                                                              int M, int K, int p0, int p1, float *pa) {
+    for (int k = 0; k < K; k++) {
+        const float *row = A->p + (ptrdiff_t)k * A->rs;
+        for (int p = p0; p < p1; p++) {
+            float *d = pa + ((size_t)p * K + k) * R;
+            int m0 = p * R, rows = M - m0 < R ? M - m0 : R;
+            if (rows == R) {
+                for (int r = 0; r < R; r++) d[r] = row[m0 + r];
+            } else {
+                for (int r = 0; r < R; r++) d[r] = r < rows ? row[m0 + r] : 0.0f;
+            }
+        }
+    }
+}
+
+static void pack_rows(int R, const fc_train_mat *A, int M, int K, int p0, int p1, float *pa) {
+    if (R == 12) pack_rows_r(12, A, M, K, p0, p1, pa);
+    else if (R == 6) pack_rows_r(6, A, M, K, p0, p1, pa);
+    else pack_rows_r(R, A, M, K, p0, p1, pa);
+}
+
 static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *A, int M,
                          int K, int p0, int p1, float *pa, float *asum) {
     int mr = k->mr, m0 = p0 * mr, m1 = p1 * mr < M ? p1 * mr : M;
     if (m1 <= m0) return;
     if (A->t) {
-        k->pack_a(m1 - m0, K, A->p + m0, 1, A->rs, pa + (size_t)p0 * K * mr);
+        pack_rows(mr, A, M, K, p0, p1, pa);
         return;
     }
     for (int p = p0; p < p1; p++) {
@@ -106,8 +136,10 @@ static void pack_b_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train
 /* d (len) = s, or s masked by the derivative of act (Relu or Clip) at gt when gt is not NULL: the
  * expressions of fc_act_backward. d may equal s. */
 static void copy_row(float *d, const float *s, const float *gt, const fc_act *act, int len) {
-    if (!gt) {
-        if (d != s) memcpy(d, s, sizeof(float) * len);
+    if (!gt) { /* short runs (a 3x3 plane is 9 floats): a loop, not a call */
+        if (d != s)
+#pragma omp simd
+            for (int x = 0; x < len; x++) d[x] = s[x];
     } else if (act->kind == FC_ACT_RELU) {
         for (int x = 0; x < len; x++) {
             float v = s[x];
