@@ -25,18 +25,21 @@ static int readers(const fc_train_net *net, int s) {
     return r;
 }
 
-/* The convolution reading a fused convolution's output alone takes the activation's derivative
- * into its own dinp (fc_conv2d.in_act: the gradient leaves it already masked, on its way out of
- * the product or the depthwise kernel), and the fused one skips its mask. */
+/* The convolution or GlobalAveragePool reading a fused convolution's output alone takes the
+ * activation's derivative into its own dinp (fc_conv2d.in_act, fc_gap_backward_gated: the gradient
+ * leaves it already masked, on its way out of the product, the depthwise kernel or the broadcast),
+ * and the fused one skips its mask. */
 static void gate_readers(fc_train_net *net) {
     for (int p = 0; p < net->n_ops; p++) {
         net_op *c = &net->ops[p];
         if (c->kind != NET_CONV || c->act.kind == FC_ACT_NONE || readers(net, c->out) != 1) continue;
-        for (int j = 0; j < net->n_ops; j++)
-            if (net->ops[j].kind == NET_CONV && net->ops[j].in[0] == c->out) {
-                net->ops[j].cv.in_act = c->act;
-                c->act_gated = 1;
-            }
+        for (int j = 0; j < net->n_ops; j++) {
+            net_op *r = &net->ops[j];
+            if (r->in[0] != c->out || (r->kind != NET_CONV && r->kind != NET_GAP)) continue;
+            if (r->kind == NET_CONV) r->cv.in_act = c->act;
+            else r->act = c->act;
+            c->act_gated = 1;
+        }
     }
 }
 

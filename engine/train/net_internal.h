@@ -35,7 +35,7 @@ typedef struct net_op {
     fc_conv2d cv;           /* cv.act: a fused Relu or Clip (net_fuse.c), also in act */
     fc_win2d win;           /* pools */
     int count_include_pad;  /* AveragePool */
-    fc_act act;
+    fc_act act;             /* Act; a Conv's fused act; the gate of a GlobalAveragePool (net_fuse.c) */
     int act_gated;          /* Conv with a fused act: the reader of its output masks the gradient */
     int map;                /* MulC: which input is the (C,H,W) map (0 or 1) */
     int *cs;                /* Concat: channels of each input */

@@ -136,7 +136,8 @@ static int backward(fc_train_net *net, net_op *op, int n, const float *dout, fc_
     default: /* ops without parameters: nothing to do without an input gradient */
         if (!dx) return 0;
         if (op->kind == NET_ACT) rc = fc_act_backward(ws, dx, dout, x, count, &op->act, err);
-        else if (op->kind == NET_GAP) rc = fc_gap_backward(ws, dx, dout, n, op->C, HW, err);
+        else if (op->kind == NET_GAP) /* op->act: the Relu/Clip fused before it (net_fuse.c) */
+            rc = fc_gap_backward_gated(ws, dx, dout, x, op->act.kind ? &op->act : NULL, n, op->C, HW, err);
         else if (op->kind == NET_AVGPOOL)
             rc = fc_avgpool_backward(ws, dx, dout, n, op->C, op->H, op->W, &op->win,
                                      op->count_include_pad, err);

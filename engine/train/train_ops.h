@@ -148,6 +148,11 @@ int fc_gap_forward(fc_train_ws *ws, float *out, const float *inp, int N, int C, 
 /* dinp (N,C,HW) = dout[n,c] / HW. */
 int fc_gap_backward(fc_train_ws *ws, float *dinp, const float *dout, int N, int C, int HW,
                     fc_error *err);
+/* The same times the derivative of in_act (Relu or Clip, else FC_EINVAL) taken at inp (N,C,HW),
+ * the activation's output: dinp is then the gradient of the activation's input, in one pass (the
+ * bits of fc_gap_backward and then fc_act_backward with inp). */
+int fc_gap_backward_gated(fc_train_ws *ws, float *dinp, const float *dout, const float *inp,
+                          const fc_act *in_act, int N, int C, int HW, fc_error *err);
 
 /* AveragePool: inp is (N,C,H,W), out is (N,C,OH,OW); win->dil_h, dil_w must be 1. Each output is the sum
  * of its window's taps inside the input divided by the taps inside (count_include_pad 0) or by

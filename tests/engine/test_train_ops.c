@@ -625,7 +625,18 @@ static void global_average_pool(void) {
             e = fmax(e, fabs(y[p] - s / HW));
         }
         CHECK(rc == 0 && e <= 1e-6 && eb <= 1e-7, "GlobalAveragePool (%d,%d,%d): %.3g %.3g", N, C, HW, e, eb);
-        free(x), free(y), free(dy), free(dx);
+        /* gated by a Relu / Clip at x: the bits of the activation's backward after it */
+        const fc_act gates[] = {{FC_ACT_RELU, 0, 0}, {FC_ACT_CLIP, -0.2f, 0.3f}};
+        float *gx = ref_zeros(n);
+        for (int a = 0; a < 2; a++) {
+            rc = fc_gap_backward(&ws2, dx, dy, N, C, HW, NULL) | fc_act_backward(&ws2, dx, dx, x, n, &gates[a], NULL) |
+                 fc_gap_backward_gated(&ws2, gx, dy, x, &gates[a], N, C, HW, NULL);
+            CHECK(rc == 0 && !memcmp(gx, dx, n * 4), "GlobalAveragePool (%d,%d,%d) gated by %s differs", N, C, HW,
+                  a ? "Clip" : "Relu");
+        }
+        fc_act bad = {FC_ACT_SILU, 0, 0};
+        CHECK(fc_gap_backward_gated(&ws1, gx, dy, x, &bad, N, C, HW, NULL) == FC_EINVAL, "a SiLU gate");
+        free(x), free(y), free(dy), free(dx), free(gx);
     }
 }
 
