@@ -15,20 +15,33 @@
 
 static inline size_t dwg_round(size_t n) { return (n + 15) / 16 * 16; }
 
+/* Floats of Dp (dwg_dx3): Dt with 2*DH zero rows above and below, 2*DW zero columns each side,
+ * and 4 pixels of slack (the last group of 4 gathers reads past the last row). */
+static inline size_t dwg_dp_floats(const fc_dwgrad_geom *g) {
+    return dwg_round(((size_t)(g->OH + 4 * g->DH) * (g->OW + 4 * g->DW) + 4) * DWL);
+}
+
 /* Xp's inner part from nc planes (H, W) at src (plane stride H*W): pixel (y, x) at padded pixel
- * (y + PT, x + PL) with lanes past nc zero, the pixels no tap reads skipped. The rest of Xp stays as
- * zeroed once. */
-static void dwg_fill_x(const fc_dwgrad_geom *g, const float *restrict src, int nc, float *restrict xp) {
+ * (y + PT, x + PL) with lanes past nc zero, the pixels no tap reads skipped. The planes go to the
+ * compact xc (H*W, LANES) in one transposed copy (whole vectors along the plane, not a row of 7),
+ * then row by row into Xp; the rest of Xp stays as zeroed once. */
+static void dwg_fill_x(const fc_dwgrad_geom *g, const float *restrict src, int nc, float *restrict xc,
+                       float *restrict xp) {
     int ylim = g->PH - g->PT < g->H ? g->PH - g->PT : g->H;
     int xlim = g->PW - g->PL < g->W ? g->PW - g->PL : g->W;
+    int HW = g->H * g->W;
+    DWG_TR(src, HW, nc, DWL, HW, xc, DWL);
     for (int y = 0; y < ylim && xlim > 0; y++)
-        DWG_TR(src + (size_t)y * g->W, (ptrdiff_t)g->H * g->W, nc, DWL, xlim,
-               xp + ((size_t)(y + g->PT) * g->PW + g->PL) * DWL, DWL);
+        memcpy(xp + ((size_t)(y + g->PT) * g->PW + g->PL) * DWL, xc + (size_t)y * g->W * DWL,
+               sizeof(float) * xlim * DWL);
 }
 
 /* Prefetches n floats from p into the caches. */
-static void dwg_prefetch(const float *p, size_t n) {
-    for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i);
+static void dwg_prefetch(const float *p, size_t n, int write) {
+    if (write)
+        for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 1);
+    else
+        for (size_t i = 0; i < n; i += 16) __builtin_prefetch(p + i);
 }
 
 /* Dt (OH*OW, LANES) from nc dout planes at src, lanes past nc zero. */
@@ -61,6 +74,30 @@ static void dwg_dw(const fc_dwgrad_geom *g, const float *restrict xp, const floa
     for (int i = 0; i < kk * DWL; i++) acc[i] += a[i];
 }
 
+/* dwg_dw for 3x3 kernels: the same sums with the nine taps' partial sums of half the lanes in
+ * registers (fixed trip counts everywhere), one output pixel after another. */
+static void dwg_dw3(const fc_dwgrad_geom *g, const float *restrict xp, const float *restrict dt,
+                    float *restrict acc) {
+    ptrdiff_t off[9];
+    for (int t = 0; t < 9; t++)
+        off[t] = ((ptrdiff_t)(t / 3) * g->DH * g->PW + (ptrdiff_t)(t % 3) * g->DW) * DWL;
+    for (int h = 0; h < DWL; h += 8) {
+        float a[9][8] = {{0}};
+        for (int oy = 0; oy < g->OH; oy++)
+            for (int ox = 0; ox < g->OW; ox++) {
+                const float *x = xp + ((size_t)oy * g->SH * g->PW + (size_t)ox * g->SW) * DWL + h;
+                const float *d = dt + ((size_t)oy * g->OW + ox) * DWL + h;
+#pragma GCC unroll 9
+                for (int t = 0; t < 9; t++)
+#pragma omp simd
+                    for (int l = 0; l < 8; l++) a[t][l] += x[off[t] + l] * d[l];
+            }
+        for (int t = 0; t < 9; t++)
+#pragma omp simd
+            for (int l = 0; l < 8; l++) acc[t * DWL + h + l] += a[t][l];
+    }
+}
+
 /* acc (LANES) += the sum over output pixels (in order) of Dt. */
 static void dwg_db(const fc_dwgrad_geom *g, const float *restrict dt, float *restrict acc) {
     size_t P = (size_t)g->OH * g->OW;
@@ -91,73 +128,138 @@ static void dwg_dx(const fc_dwgrad_geom *g, const float *restrict dt, const floa
         }
 }
 
-/* dXp = 0 where the derivative of gate (Relu or Clip) at Xp is 0 (the expressions of
- * fc_act_backward; selects, exact). */
-static void dwg_gate(const fc_dwgrad_geom *g, const fc_act *gate, const float *restrict xp,
-                     float *restrict dxp) {
-    size_t n = (size_t)g->PH * g->PW * DWL;
-    float lo = gate->kind == FC_ACT_RELU ? 0.0f : gate->a, hi = gate->b;
-    if (gate->kind == FC_ACT_RELU) {
+/* dwg_dx for 3x3 kernels of stride 1: each inner pixel of dXp gathers its nine taps (in order, so
+ * the sums are those of the scatter up to the sign of a zero sum) from Dp, Dt with 2*DH zero rows
+ * above and below and 2*DW zero columns left and right (QW = OW + 4*DW pixels a row; its
+ * margins zeroed once per call), the partial sums of half the lanes in registers. */
+static void dwg_dx3(const fc_dwgrad_geom *g, const float *restrict dt, float *restrict dp,
+                    const float *restrict wl, float *restrict dxp) {
+    int QW = g->OW + 4 * g->DW;
+    for (int oy = 0; oy < g->OH; oy++)
+        memcpy(dp + ((size_t)(oy + 2 * g->DH) * QW + 2 * g->DW) * DWL, dt + (size_t)oy * g->OW * DWL,
+               sizeof(float) * g->OW * DWL);
+    ptrdiff_t off[9];
+    for (int t = 0; t < 9; t++)
+        off[t] = ((ptrdiff_t)(2 - t / 3) * g->DH * QW + (ptrdiff_t)(2 - t % 3) * g->DW) * DWL;
+    int y1 = g->PT + g->H < g->PH ? g->PT + g->H : g->PH, x1 = g->PL + g->W < g->PW ? g->PL + g->W : g->PW;
+    for (int h = 0; h < DWL; h += 8) {
+        float w[9][8];
+        for (int t = 0; t < 9; t++)
+            for (int l = 0; l < 8; l++) w[t][l] = wl[t * DWL + h + l];
+        for (int yp = g->PT; yp < y1; yp++)
+            for (int x0 = g->PL; x0 < x1; x0 += 4) { /* 4 pixels: independent sums in flight */
+                int m = x1 - x0 < 4 ? x1 - x0 : 4;
+                const float *d = dp + ((size_t)yp * QW + x0) * DWL + h;
+                float a[4][8] = {{0}};
+#pragma GCC unroll 9
+                for (int t = 0; t < 9; t++)
+#pragma GCC unroll 4
+                    for (int u = 0; u < 4; u++)
 #pragma omp simd
-        for (size_t i = 0; i < n; i++) {
-            float v = dxp[i];
-            dxp[i] = xp[i] <= lo ? 0.0f : v;
-        }
-    } else {
+                        for (int l = 0; l < 8; l++) a[u][l] += w[t][l] * d[off[t] + u * DWL + l];
+                float *o = dxp + ((size_t)yp * g->PW + x0) * DWL + h;
+                for (int u = 0; u < m; u++)
 #pragma omp simd
-        for (size_t i = 0; i < n; i++) {
-            float v = dxp[i];
-            dxp[i] = (xp[i] <= lo) | (xp[i] >= hi) ? 0.0f : v;
-        }
+                    for (int l = 0; l < 8; l++) o[u * DWL + l] = a[u][l];
+            }
     }
 }
 
-/* nc planes (H, W) at dst = dXp's inner part (0 for the pixels no tap reads). */
-static void dwg_crop(const fc_dwgrad_geom *g, const float *restrict dxp, int nc, float *restrict dst) {
+/* nc planes (H, W) at dst = dXp's inner part (0 for the pixels no tap reads), times the
+ * derivative of gate (Relu or Clip, or NULL) at Xp (fc_act_backward's expressions: selects, exact):
+ * row by row into the compact xc (H*W, LANES), then one transposed copy into the planes. */
+static void dwg_crop(const fc_dwgrad_geom *g, const float *restrict dxp, const float *restrict xp,
+                     const fc_act *gate, int nc, float *restrict xc, float *restrict dst) {
     int ylim = g->PH - g->PT < g->H ? g->PH - g->PT : g->H;
     int xlim = g->PW - g->PL < g->W ? g->PW - g->PL : g->W;
     if (xlim < 0) xlim = 0;
-    size_t HW = (size_t)g->H * g->W;
+    float lo = gate && gate->kind == FC_ACT_RELU ? 0.0f : gate ? gate->a : 0.0f, hi = gate ? gate->b : 0.0f;
     for (int y = 0; y < g->H; y++) {
-        float *d = dst + (size_t)y * g->W;
-        if (y < ylim) DWG_UNTR(dxp + ((size_t)(y + g->PT) * g->PW + g->PL) * DWL, DWL, nc, xlim, d, HW);
-        int x0 = y < ylim ? xlim : 0;
-        for (int c = 0; c < nc && x0 < g->W; c++) memset(d + c * HW + x0, 0, sizeof(float) * (g->W - x0));
+        float *c = xc + (size_t)y * g->W * DWL;
+        int n = y < ylim ? xlim * DWL : 0;
+        size_t at = ((size_t)(y + g->PT) * g->PW + g->PL) * DWL;
+        const float *d = dxp + at, *x = xp + at;
+        if (!gate) {
+            memcpy(c, d, sizeof(float) * n);
+        } else if (gate->kind == FC_ACT_RELU) {
+#pragma omp simd
+            for (int i = 0; i < n; i++) {
+                float v = d[i];
+                c[i] = x[i] <= lo ? 0.0f : v;
+            }
+        } else {
+#pragma omp simd
+            for (int i = 0; i < n; i++) {
+                float v = d[i];
+                c[i] = (x[i] <= lo) | (x[i] >= hi) ? 0.0f : v;
+            }
+        }
+        memset(c + n, 0, sizeof(float) * ((size_t)g->W * DWL - n));
     }
+    DWG_UNTR(xc, DWL, nc, g->H * g->W, dst, (ptrdiff_t)g->H * g->W);
+}
+
+/* One image's block of nc <= LANES channels from plane `at`: its sums into acc, its dinp. */
+static void dwg_block(const fc_dwgrad_geom *g, size_t at, int nc, const float *inp, const float *dout,
+                      const float *wl, const fc_act *gate, float *dinp, int want_dw, int want_db,
+                      float *xp, float *dxp, float *dt, float *dp, float *xc, float *a, float *acc) {
+    int kk = g->KH * g->KW;
+    size_t HW = (size_t)g->H * g->W, P = (size_t)g->OH * g->OW;
+    dwg_fill_d(g, dout + at * P, nc, dt);
+    if (want_dw || (dinp && gate)) dwg_fill_x(g, inp + at * HW, nc, xc, xp);
+    if (want_dw && kk == 9) dwg_dw3(g, xp, dt, acc);
+    else if (want_dw) dwg_dw(g, xp, dt, a, acc);
+    if (want_db) dwg_db(g, dt, acc + (size_t)kk * DWL);
+    if (!dinp) return;
+    if (kk == 9 && g->SH == 1 && g->SW == 1) dwg_dx3(g, dt, dp, wl, dxp);
+    else dwg_dx(g, dt, wl, dxp);
+    dwg_crop(g, dxp, xp, gate, nc, xc, dinp + at * HW);
 }
 
 void DWG_NAME(const fc_dwgrad_geom *g, int c0, int c1, const float *inp, const float *dout,
               const float *weight, const fc_act *gate, float *dinp, float *dweight, float *dbias,
               float *scratch) {
     // inp, dinp are (N,C,H,W), dout is (N,C,OH,OW); weight, dweight are (C,KH*KW), dbias (C)
-    int kk = g->KH * g->KW, nc = c1 - c0;
+    int kk = g->KH * g->KW, blocks = (c1 - c0 + DWL - 1) / DWL;
     size_t HW = (size_t)g->H * g->W, P = (size_t)g->OH * g->OW;
     size_t xs = dwg_round((size_t)g->PH * g->PW * DWL), ds = dwg_round(P * DWL);
-    float *xp = scratch, *dxp = xp + xs, *dt = dxp + xs, *wl = dt + ds, *acc = wl + (size_t)kk * DWL;
-    float *a = acc + (size_t)(kk + 1) * DWL;
+    size_t per = dwg_round((size_t)(2 * kk + 1) * DWL); /* a block's lane weights and sums */
+    float *xp = scratch, *dxp = xp + xs, *dt = dxp + xs, *dp = dt + ds, *xc = dp + dwg_dp_floats(g);
+    float *a = xc + dwg_round(HW * DWL);
+    float *blk = a + dwg_round((size_t)kk * DWL);
     memset(xp, 0, sizeof(float) * xs);
-    memset(acc, 0, sizeof(float) * (size_t)(kk + 1) * DWL);
-    for (int t = 0; dinp && t < kk; t++) /* lane weights (the lanes past nc are zero) */
-        for (int l = 0; l < DWL; l++) wl[t * DWL + l] = l < nc ? weight[(size_t)(c0 + l) * kk + t] : 0.0f;
-    for (int n = 0; n < g->N; n++) {
-        size_t at = (size_t)n * g->C + c0;
-        if (n + 1 < g->N) { /* the next image's planes: short streams the hardware does not fetch early */
-            dwg_prefetch(dout + (at + g->C) * P, nc * P);
-            if (dweight || (dinp && gate)) dwg_prefetch(inp + (at + g->C) * HW, nc * HW);
-        }
-        dwg_fill_d(g, dout + at * P, nc, dt);
-        if (dweight || (dinp && gate)) dwg_fill_x(g, inp + at * HW, nc, xp);
-        if (dweight) dwg_dw(g, xp, dt, a, acc);
-        if (dbias) dwg_db(g, dt, acc + (size_t)kk * DWL);
-        if (dinp) {
-            dwg_dx(g, dt, wl, dxp);
-            if (gate) dwg_gate(g, gate, xp, dxp);
-            dwg_crop(g, dxp, nc, dinp + at * HW);
-        }
+    memset(dxp, 0, sizeof(float) * xs); /* the gathers write the inner pixels only */
+    memset(dp, 0, sizeof(float) * dwg_dp_floats(g));
+    for (int b = 0; b < blocks; b++) {
+        float *wl = blk + b * per, *acc = wl + (size_t)kk * DWL;
+        int cb = c0 + b * DWL, nc = c1 - cb < DWL ? c1 - cb : DWL;
+        memset(acc, 0, sizeof(float) * (size_t)(kk + 1) * DWL);
+        for (int t = 0; dinp && t < kk; t++) /* lane weights (the lanes past nc are zero) */
+            for (int l = 0; l < DWL; l++) wl[t * DWL + l] = l < nc ? weight[(size_t)(cb + l) * kk + t] : 0.0f;
     }
-    for (int c = 0; c < nc; c++) {
-        for (int t = 0; dweight && t < kk; t++) dweight[(size_t)(c0 + c) * kk + t] = acc[t * DWL + c];
-        if (dbias) dbias[c0 + c] = acc[(size_t)kk * DWL + c];
+    /* images outer, blocks inner: the range's planes of an image are adjacent, so memory is read
+     * in order; every channel still adds its images in order */
+    for (int n = 0; n < g->N; n++)
+        for (int b = 0; b < blocks; b++) {
+            int cb = c0 + b * DWL, nc = c1 - cb < DWL ? c1 - cb : DWL;
+            size_t at = (size_t)n * g->C + cb;
+            if (b == 0 && n + 1 < g->N) { /* the next image's range ahead of the hardware */
+                size_t nx = at + g->C, len = (size_t)(c1 - c0);
+                dwg_prefetch(dout + nx * P, len * P, 0);
+                if (dweight || (dinp && gate)) dwg_prefetch(inp + nx * HW, len * HW, 0);
+                if (dinp) dwg_prefetch(dinp + nx * HW, len * HW, 1);
+            }
+            float *wl = blk + b * per;
+            dwg_block(g, at, nc, inp, dout, wl, gate, dinp, dweight != NULL, dbias != NULL, xp, dxp, dt,
+                      dp, xc, a, wl + (size_t)kk * DWL);
+        }
+    for (int b = 0; b < blocks; b++) {
+        const float *acc = blk + b * per + (size_t)kk * DWL;
+        int cb = c0 + b * DWL, nc = c1 - cb < DWL ? c1 - cb : DWL;
+        for (int c = 0; c < nc; c++) {
+            for (int t = 0; dweight && t < kk; t++) dweight[(size_t)(cb + c) * kk + t] = acc[t * DWL + c];
+            if (dbias) dbias[cb + c] = acc[(size_t)kk * DWL + c];
+        }
     }
 }
 

@@ -7,7 +7,10 @@
  * fill no vector along a row):
  *   dw[t] += sum over output pixels o of Xp[org(o) + off(t)] * Dt[o]
  *   dXp[org(o) + off(t)] += w[t] * Dt[o]     (taps outer: each input pixel adds its taps in order)
- * and dXp's inner part is transposed back into dinp (0 where no tap reads).
+ * and dXp's inner part is transposed back into dinp (0 where no tap reads). 3x3 kernels have
+ * their own loops with the sums in registers, and with stride 1 each input pixel gathers its taps
+ * (in order) from a zero-bordered copy of Dt instead of the scatter. Each thread takes a range of
+ * blocks and walks the images outer, the blocks inner (memory in order).
  * Not here: threading, the forward (the engine's dwconv_channels kernel does that). */
 #ifndef FC_TRAIN_DWGRAD_H
 #define FC_TRAIN_DWGRAD_H
@@ -23,12 +26,14 @@ typedef struct fc_dwgrad_geom {
     int PH, PW; /* padded extent the taps read: (OH-1)*SH + (KH-1)*DH + 1, likewise columns */
 } fc_dwgrad_geom;
 
-/* Scratch floats per thread: Xp, dXp, Dt, the lane weights, the block's sums and an image's. */
-size_t fc_dwgrad_scratch(const fc_dwgrad_geom *g);
+/* Scratch floats of a call for nch channels: Xp, dXp, Dt, an image's sums, and per block of LANES
+ * channels its lane weights and sums. */
+size_t fc_dwgrad_scratch(const fc_dwgrad_geom *g, int nch);
 
-/* Gradients of channels [c0, c1) (at most FC_DWG_LANES) over the whole batch, every channel adding
- * its images in order (per image a sum over the output pixels in order, then added to the
- * running sum): dweight (C,KH*KW) and dbias (C) rows of those channels (each may be NULL), dinp
+/* Gradients of channels [c0, c1) over the whole batch, in blocks of FC_DWG_LANES, images outer
+ * (the blocks of an image are adjacent in memory), every channel adding its images in order (per
+ * image a sum over the output pixels in order, then added to the running sum): dweight
+ * (C,KH*KW) and dbias (C) rows of those channels (each may be NULL), dinp
  * planes (n, c) for every n (may be NULL), multiplied by the derivative of gate (Relu or Clip, or
  * NULL) taken at inp. inp, dout, dinp are the full (N,C,...) tensors; scratch holds
  * fc_dwgrad_scratch floats. The generic and the AVX2 build run the same float operations in the
