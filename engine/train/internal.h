@@ -56,7 +56,7 @@ void fc_train_for_blocks(const fc_train_ws *ws, size_t n, fc_train_block_fn fn, 
  * fc_train_for_blocks, exact per element (elementwise.c). */
 void fc_train_mul_same(fc_train_ws *ws, float *out, const float *a, const float *b, size_t n);
 
-/* Whether the AVX2 twins (dwgrad-avx2.c, optim-avx2.c) may run: the workspace's kernel table is a
+/* Whether the AVX2 twins (dwlanes-avx2.c, optim-avx2.c) may run: the workspace's kernel table is a
  * SIMD one (avx2 or avx512, both checked against the CPU; a test may pick the scalar table). */
 static inline int fc_train_use_avx2(const fc_train_ws *ws) {
     return strcmp(ws->k->name, "scalar") != 0;

@@ -38,8 +38,9 @@
 typedef struct fc_train_ws {
     int threads;      /* OpenMP threads of every op (>= 1) */
     fc_matmul mm;     /* matrix products (packing buffers grow on demand) */
-    const fc_kernels *k; /* kernel table: fc_kernels_best(); depthwise forward and activations run
-                            its kernels, and the AVX2 twins run unless it is the scalar one */
+    const fc_kernels *k; /* kernel table: fc_kernels_best(); activations run its kernels, and the
+                            AVX2 twins (depthwise, transposed copies, AdamW) run unless it is the
+                            scalar one */
     float *buf;       /* scratch, 64-byte aligned */
     size_t cap;       /* its size in floats */
     size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (col + output block);
@@ -73,9 +74,10 @@ int fc_win2d_out(const fc_win2d *win, int H, int W, int *OH, int *OW, fc_error *
 /* ---- Conv2d (conv2d.c, depthwise in dwconv.c) ---------------------------------------------------- */
 
 /* inp is (N,C,H,W), weight is (OC,C/groups,kh,kw), bias is (OC) or NULL; out is (N,OC,OH,OW).
- * groups must divide C and OC. groups == C == OC is the depthwise path (direct loops over planes:
- * the engine's depthwise kernel forward, vectorized loops backward); every other case runs im2col
- * and fc_matmul products over chunks of images (sized from the shapes alone). */
+ * groups must divide C and OC. groups == C == OC is the depthwise path (channels in vector lanes,
+ * dwlanes.h); every other case runs matrix products over chunks of images (sized from the shapes
+ * alone) read in place from NCHW, after im2col unless the kernel is 1x1 with stride 1 and no
+ * padding (gemm.h). */
 typedef struct fc_conv2d {
     int C, OC, groups;
     fc_win2d win;
