@@ -1,7 +1,7 @@
 /* Depthwise Conv2d (groups == C == OC, weight (C,1,kh,kw)), the half of fc_conv2d_forward/backward
- * that conv2d.c hands over: each thread takes a range of whole blocks of FC_DWL_LANES channels and
- * streams every image in order through the kernels of dwlanes.h (channels in vector lanes),
- * generic or AVX2 by the workspace's kernel table.
+ * that conv2d.c hands over: tasks of a few blocks of FC_DWL_LANES channels, taken dynamically by
+ * the threads, each streaming every image in order through the kernels of dwlanes.h (channels in
+ * vector lanes), generic or AVX2 by the workspace's kernel table.
  * Reproducibility: each output, and each channel's gradients, come from one task in a fixed order:
  * bitwise independent of the thread count; the generic and AVX2 kernels agree bitwise.
  * Not here: im2col convolutions (conv2d.c). */
@@ -42,33 +42,16 @@ size_t fc_dwlanes_fwd_scratch(const fc_dwlanes_geom *g, int nch) {
            (size_t)blocks * dwl_round((size_t)(kk + 1) * FC_DWL_LANES);
 }
 
-/* Channels of thread t of nt: whole blocks of FC_DWL_LANES, the blocks split evenly. */
-static void thread_range(int C, int t, int nt, int *c0, int *c1) {
-    int blocks = (C + FC_DWL_LANES - 1) / FC_DWL_LANES;
-    *c0 = blocks * t / nt * FC_DWL_LANES;
-    *c1 = blocks * (t + 1) / nt * FC_DWL_LANES;
-    if (*c1 > C) *c1 = C;
-}
+/* Channels per task: a few lane blocks, whose images are walked outer (memory in order); tasks are
+ * taken dynamically (a stalled thread on a busy machine does not hold the other up). */
+#define TASK (4 * FC_DWL_LANES)
 
-/* Scratch of a call on threads: per thread, its range's (the largest range: one block more). */
-static size_t per_thread(const fc_dwlanes_geom *g, int C, int threads, int back) {
-    int c0, c1;
-    thread_range(C, 0, threads, &c0, &c1);
-    c1 += FC_DWL_LANES - c0;
-    return back ? fc_dwlanes_back_scratch(g, c1) : fc_dwlanes_fwd_scratch(g, c1);
-}
-
-/* A kernel scratch per thread, forward or backward, on ws's threads or one (small batches). */
+/* A kernel scratch per thread, forward or backward, for ws's threads (or fewer). */
 size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d *w, int threads) {
     fc_dwlanes_geom g;
     geom_of(&g, 1, C, H, W, OH, OW, w);
-    size_t most = 0;
-    for (int back = 0; back < 2; back++)
-        for (int t = 1; t <= threads; t += threads > 1 ? threads - 1 : 1) {
-            size_t f = per_thread(&g, C, t, back) * (size_t)t;
-            if (f > most) most = f;
-        }
-    return most;
+    size_t f = fc_dwlanes_fwd_scratch(&g, TASK), b = fc_dwlanes_back_scratch(&g, TASK);
+    return (f > b ? f : b) * (size_t)threads;
 }
 
 int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
@@ -77,17 +60,18 @@ int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const flo
     // inp is (N,C,H,W), weight is (C,1,kh,kw), bias is (C) or NULL; out will be (N,C,OH,OW)
     fc_dwlanes_geom g;
     geom_of(&g, N, C, H, W, OH, OW, w);
-    int threads = fc_train_threads(ws, (size_t)N * C * OH * OW * w->kh * w->kw);
-    size_t per = per_thread(&g, C, threads, 0);
+    int threads = fc_train_threads(ws, (size_t)N * C * OH * OW * w->kh * w->kw), tasks = (C + TASK - 1) / TASK;
+    size_t per = fc_dwlanes_fwd_scratch(&g, TASK);
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
     fc_dwlanes_fwd_fn fn = fc_train_use_avx2(ws) ? fc_dwlanes_fwd_avx2 : fc_dwlanes_fwd_generic;
     const fc_act *a = act && act->kind != FC_ACT_NONE ? act : NULL;
 #pragma omp parallel num_threads(threads)
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
-        thread_range(C, t, nt, &lo, &hi);
-        if (hi > lo) fn(&g, lo, hi, inp, weight, bias, a, out, scratch + per * (size_t)t);
+        float *mine = scratch + per * (size_t)omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tasks; t++)
+            fn(&g, t * TASK, t * TASK + TASK < C ? t * TASK + TASK : C, inp, weight, bias, a, out, mine);
     }
     return 0;
 }
@@ -100,16 +84,18 @@ int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *db
     if (!dinp && !dweight && !dbias) return 0;
     fc_dwlanes_geom g;
     geom_of(&g, N, C, H, W, OH, OW, w);
-    int threads = fc_train_threads(ws, (size_t)N * C * H * W * w->kh * w->kw);
-    size_t per = per_thread(&g, C, threads, 1);
+    int threads = fc_train_threads(ws, (size_t)N * C * H * W * w->kh * w->kw), tasks = (C + TASK - 1) / TASK;
+    size_t per = fc_dwlanes_back_scratch(&g, TASK);
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
     fc_dwlanes_back_fn fn = fc_train_use_avx2(ws) ? fc_dwlanes_back_avx2 : fc_dwlanes_back_generic;
 #pragma omp parallel num_threads(threads)
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
-        thread_range(C, t, nt, &lo, &hi);
-        if (hi > lo) fn(&g, lo, hi, inp, dout, weight, in_act, dinp, dweight, dbias, scratch + per * (size_t)t);
+        float *mine = scratch + per * (size_t)omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tasks; t++)
+            fn(&g, t * TASK, t * TASK + TASK < C ? t * TASK + TASK : C, inp, dout, weight, in_act, dinp, dweight,
+               dbias, mine);
     }
     return 0;
 }

@@ -10,8 +10,8 @@
  *   dXp[org(o) + off(t)] += w[t] * Dt[o]     (taps outer: each input pixel adds its taps in order)
  * and out, dXp's inner part are transposed back into planes (0 where no tap reads). 3x3 kernels
  * have their own loops with the sums in registers, and with stride 1 each input pixel gathers its
- * taps (in order) from a zero-bordered copy of Dt instead of the scatter. Each thread takes a range
- * of blocks and walks the images outer, the blocks inner (memory in order).
+ * taps (in order) from a zero-bordered copy of Dt instead of the scatter. A call walks the images
+ * outer and its blocks inner (memory in order).
  * Not here: threading. */
 #ifndef FC_TRAIN_DWLANES_H
 #define FC_TRAIN_DWLANES_H

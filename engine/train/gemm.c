@@ -1,7 +1,8 @@
-/* fc_train_gemm (gemm.h): packs A and B from their run matrices (in parallel, by panels), then the
- * threads take output blocks of about 96 x 256 floats (dynamic: on a shared machine a stalled thread
- * does not hold the others up) and run the kernel table's packed SGEMM on each, straight into C when
- * C is one run per row, else into a per-thread tile that is then copied into the runs.
+/* fc_train_gemm (gemm.h): packs A and B from their run matrices (in parallel, a few panels per
+ * task), then the threads take output blocks of about 96 x 256 floats and run the kernel table's
+ * packed SGEMM on each, straight into C when C is one run per row, else into a per-thread tile that
+ * is then copied into the runs. Tasks are taken dynamically: on a shared machine a stalled thread
+ * does not hold the other up.
  * Not here: the kernels (engine/kernels), what the operands are (conv2d.c, linear.c). */
 #include <omp.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #define BLOCK_ROWS 96  /* output block: rows (a multiple of the tile's) ... */
 #define BLOCK_COLS 256 /* ... by columns; with its A and B slices it stays in L2 */
 #define THREADED_MACS 1048576.0 /* products from 2^20 multiply-adds run on all threads */
+#define PACK_PANELS 4           /* panels a packing task takes */
 
 static int grow(float **buf, size_t *cap, size_t floats) {
     if (floats <= *cap) return 0;
@@ -217,13 +219,16 @@ int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
     int blocks = g.mblocks * g.nblocks;
     fc_train_tr_fn *tr = fc_train_use_avx2(ws) ? fc_train_tr_avx2 : fc_train_tr_generic;
     float *asum = A->t ? NULL : out->asum;
+    int ta = (g.mp + PACK_PANELS - 1) / PACK_PANELS, tb = (g.np + PACK_PANELS - 1) / PACK_PANELS;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        pack_a_range(k, tr, A, M, K, g.mp * t / nt, g.mp * (t + 1) / nt, ws->mm.pa, asum);
-        pack_b_range(k, tr, B, N, K, g.np * t / nt, g.np * (t + 1) / nt, ws->mm.pb);
-#pragma omp barrier
-        float *mine = g.tiles + (size_t)t * tile;
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < ta + tb; t++) {
+            int p0 = (t < ta ? t : t - ta) * PACK_PANELS;
+            if (t < ta) pack_a_range(k, tr, A, M, K, p0, p0 + PACK_PANELS < g.mp ? p0 + PACK_PANELS : g.mp, ws->mm.pa, asum);
+            else pack_b_range(k, tr, B, N, K, p0, p0 + PACK_PANELS < g.np ? p0 + PACK_PANELS : g.np, ws->mm.pb);
+        }
+        float *mine = g.tiles + (size_t)omp_get_thread_num() * tile;
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < blocks; b++) run_block(&g, b, mine);
     }
