@@ -33,6 +33,11 @@ static void pack_t(fc_train_tr_fn *tr, const fc_train_mat *m, int r0, int rows, 
     const float *base = m->p + (ptrdiff_t)r0 * m->rs;
     for (int k0 = 0; k0 < K;) {
         int n = k0 / m->run, p = k0 % m->run, len = m->run - p < K - k0 ? m->run - p : K - k0;
+        if (k0 + len < K && m->rs == m->run) { /* the next run's rows (adjacent planes: one short
+                                                  stream the hardware does not fetch early) */
+            const char *q = (const char *)(base + (ptrdiff_t)(n + 1) * m->img);
+            for (size_t o = 0; o < (size_t)rows * m->run * sizeof(float); o += 64) __builtin_prefetch(q + o);
+        }
         tr(base + (ptrdiff_t)n * m->img + p, m->rs, rows, R, len, dst + (size_t)k0 * R, R);
         k0 += len;
     }
