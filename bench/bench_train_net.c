@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/train/net_internal.h"
+#include "tests/support/timing.h"
 
 typedef struct args {
     const char *model, *cut, *feature;
@@ -31,16 +31,7 @@ typedef struct head {
 
 static int use_cpu;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(use_cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+static double now(void) { return fc_bench_now(use_cpu); }
 
 static float *fill(size_t n, float scale, unsigned seed) {
     float *p = calloc(n ? n : 1, sizeof(float));
@@ -204,9 +195,8 @@ static int run(fc_train_net *net, const args *a, fc_error *err) {
         t[s] = (now() - t0) * 1e3;
     }
     if (!rc) {
-        qsort(t, a->steps, sizeof *t, cmp_double);
-        double med = t[a->steps / 2];
-        printf("step %.3f ms [%.3f]  %.1f images/s  %.1f GFLOP/s (%.3f GFLOP per step)\n", med, t[0],
+        double best, med = fc_bench_median(t, a->steps, &best);
+        printf("step %.3f ms [%.3f]  %.1f images/s  %.1f GFLOP/s (%.3f GFLOP per step)\n", med, best,
                N / med * 1e3, 2 * macs / med * 1e-6, 2 * macs * 1e-9);
     }
     if (!rc && a->profile) rc = profile(net, &h, input, a, mom, &opt, err);

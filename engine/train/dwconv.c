@@ -54,26 +54,48 @@ size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d
     return (f > b ? f : b) * (size_t)threads;
 }
 
-int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
-                        const float *bias, int N, int C, int H, int W, int OH, int OW,
-                        const fc_win2d *w, const fc_act *act, fc_error *err) {
-    // inp is (N,C,H,W), weight is (C,1,kh,kw), bias is (C) or NULL; out will be (N,C,OH,OW)
+/* One call's operands: the forward (out = conv(inp), act) or the backward (gate the input gate,
+ * out the dinp). */
+typedef struct dw_job {
     fc_dwlanes_geom g;
-    geom_of(&g, N, C, H, W, OH, OW, w);
-    int threads = fc_train_threads(ws, (size_t)N * C * OH * OW * w->kh * w->kw), tasks = (C + TASK - 1) / TASK;
-    size_t per = fc_dwlanes_fwd_scratch(&g, TASK);
+    int back;
+    const float *inp, *dout, *weight, *bias;
+    const fc_act *act;
+    float *out, *dweight, *dbias;
+} dw_job;
+
+/* Runs the job's kernel over tasks of TASK channels on threads (one below a small work). */
+static int run_tasks(fc_train_ws *ws, const dw_job *j, size_t work, fc_error *err) {
+    const fc_dwlanes_geom *g = &j->g;
+    int threads = fc_train_threads(ws, work), tasks = (g->C + TASK - 1) / TASK, avx2 = fc_train_use_avx2(ws);
+    size_t per = j->back ? fc_dwlanes_back_scratch(g, TASK) : fc_dwlanes_fwd_scratch(g, TASK);
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
-    fc_dwlanes_fwd_fn fn = fc_train_use_avx2(ws) ? fc_dwlanes_fwd_avx2 : fc_dwlanes_fwd_generic;
-    const fc_act *a = act && act->kind != FC_ACT_NONE ? act : NULL;
+    fc_dwlanes_fwd_fn fwd = avx2 ? fc_dwlanes_fwd_avx2 : fc_dwlanes_fwd_generic;
+    fc_dwlanes_back_fn back = avx2 ? fc_dwlanes_back_avx2 : fc_dwlanes_back_generic;
 #pragma omp parallel num_threads(threads)
     {
         float *mine = scratch + per * (size_t)omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < tasks; t++)
-            fn(&g, t * TASK, t * TASK + TASK < C ? t * TASK + TASK : C, inp, weight, bias, a, out, mine);
+        for (int t = 0; t < tasks; t++) {
+            int c0 = t * TASK, c1 = c0 + TASK < g->C ? c0 + TASK : g->C;
+            if (j->back)
+                back(g, c0, c1, j->inp, j->dout, j->weight, j->act, j->out, j->dweight, j->dbias, mine);
+            else
+                fwd(g, c0, c1, j->inp, j->weight, j->bias, j->act, j->out, mine);
+        }
     }
     return 0;
+}
+
+int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
+                        const float *bias, int N, int C, int H, int W, int OH, int OW,
+                        const fc_win2d *w, const fc_act *act, fc_error *err) {
+    // inp is (N,C,H,W), weight is (C,1,kh,kw), bias is (C) or NULL; out will be (N,C,OH,OW)
+    dw_job j = {.inp = inp, .weight = weight, .bias = bias, .out = out,
+                .act = act && act->kind != FC_ACT_NONE ? act : NULL};
+    geom_of(&j.g, N, C, H, W, OH, OW, w);
+    return run_tasks(ws, &j, (size_t)N * C * OH * OW * w->kh * w->kw, err);
 }
 
 int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias,
@@ -82,20 +104,8 @@ int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *db
                          fc_error *err) {
     // dout is (N,C,OH,OW); dinp will be (N,C,H,W), dweight (C,1,kh,kw), dbias (C)
     if (!dinp && !dweight && !dbias) return 0;
-    fc_dwlanes_geom g;
-    geom_of(&g, N, C, H, W, OH, OW, w);
-    int threads = fc_train_threads(ws, (size_t)N * C * H * W * w->kh * w->kw), tasks = (C + TASK - 1) / TASK;
-    size_t per = fc_dwlanes_back_scratch(&g, TASK);
-    float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
-    if (!scratch) return FC_ENOMEM;
-    fc_dwlanes_back_fn fn = fc_train_use_avx2(ws) ? fc_dwlanes_back_avx2 : fc_dwlanes_back_generic;
-#pragma omp parallel num_threads(threads)
-    {
-        float *mine = scratch + per * (size_t)omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < tasks; t++)
-            fn(&g, t * TASK, t * TASK + TASK < C ? t * TASK + TASK : C, inp, dout, weight, in_act, dinp, dweight,
-               dbias, mine);
-    }
-    return 0;
+    dw_job j = {.back = 1, .inp = inp, .dout = dout, .weight = weight, .act = in_act, .out = dinp,
+                .dweight = dweight, .dbias = dbias};
+    geom_of(&j.g, N, C, H, W, OH, OW, w);
+    return run_tasks(ws, &j, (size_t)N * C * H * W * w->kh * w->kw, err);
 }

@@ -136,6 +136,27 @@ static void dwl_dx(const fc_dwlanes_geom *g, const float *restrict dt, const flo
         }
 }
 
+/* a[u] (half the lanes, 8) = the sum over the nine taps (in order) of w[t] * src[off[t] + u*step]
+ * for four pixels u: independent sums in flight, in registers. */
+static inline __attribute__((always_inline)) void dwl_taps4(const float (*w)[8], const float *restrict src,
+                                                            const ptrdiff_t *off, ptrdiff_t step,
+                                                            float (*a)[8]) {
+    for (int u = 0; u < 4; u++)
+        for (int l = 0; l < 8; l++) a[u][l] = 0.0f;
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+#pragma omp simd
+            for (int l = 0; l < 8; l++) a[u][l] += w[t][l] * src[off[t] + u * step + l];
+}
+
+/* w (9, 8) = half h of the lane weights wl (9, LANES). */
+static inline void dwl_half(const float *wl, int h, float (*w)[8]) {
+    for (int t = 0; t < 9; t++)
+        for (int l = 0; l < 8; l++) w[t][l] = wl[t * DWL + h + l];
+}
+
 /* dwl_dx for 3x3 kernels of stride 1: each inner pixel of dXp gathers its nine taps (in order, so
  * the sums are those of the scatter up to the sign of a zero sum) from Dp, Dt with 2*DH zero rows
  * above and below and 2*DW zero columns left and right (QW = OW + 4*DW pixels a row; its
@@ -152,19 +173,12 @@ static void dwl_dx3(const fc_dwlanes_geom *g, const float *restrict dt, float *r
     int y1 = g->PT + g->H < g->PH ? g->PT + g->H : g->PH, x1 = g->PL + g->W < g->PW ? g->PL + g->W : g->PW;
     for (int h = 0; h < DWL; h += 8) {
         float w[9][8];
-        for (int t = 0; t < 9; t++)
-            for (int l = 0; l < 8; l++) w[t][l] = wl[t * DWL + h + l];
+        dwl_half(wl, h, w);
         for (int yp = g->PT; yp < y1; yp++)
-            for (int x0 = g->PL; x0 < x1; x0 += 4) { /* 4 pixels: independent sums in flight */
+            for (int x0 = g->PL; x0 < x1; x0 += 4) {
                 int m = x1 - x0 < 4 ? x1 - x0 : 4;
-                const float *d = dp + ((size_t)yp * QW + x0) * DWL + h;
-                float a[4][8] = {{0}};
-#pragma GCC unroll 9
-                for (int t = 0; t < 9; t++)
-#pragma GCC unroll 4
-                    for (int u = 0; u < 4; u++)
-#pragma omp simd
-                        for (int l = 0; l < 8; l++) a[u][l] += w[t][l] * d[off[t] + u * DWL + l];
+                float a[4][8];
+                dwl_taps4((const float(*)[8])w, dp + ((size_t)yp * QW + x0) * DWL + h, off, DWL, a);
                 float *o = dxp + ((size_t)yp * g->PW + x0) * DWL + h;
                 for (int u = 0; u < m; u++)
 #pragma omp simd
@@ -283,19 +297,13 @@ static void dwl_fwd3(const fc_dwlanes_geom *g, const float *restrict xp, const f
     ptrdiff_t step = (ptrdiff_t)g->SW * DWL;
     for (int h = 0; h < DWL; h += 8) {
         float w[9][8];
-        for (int t = 0; t < 9; t++)
-            for (int l = 0; l < 8; l++) w[t][l] = wl[t * DWL + h + l];
+        dwl_half(wl, h, w);
         for (int oy = 0; oy < g->OH; oy++)
             for (int ox0 = 0; ox0 < g->OW; ox0 += 4) {
                 int m = g->OW - ox0 < 4 ? g->OW - ox0 : 4;
-                const float *x = xp + ((size_t)oy * g->SH * g->PW + (size_t)ox0 * g->SW) * DWL + h;
-                float a[4][8] = {{0}};
-#pragma GCC unroll 9
-                for (int t = 0; t < 9; t++)
-#pragma GCC unroll 4
-                    for (int u = 0; u < 4; u++)
-#pragma omp simd
-                        for (int l = 0; l < 8; l++) a[u][l] += w[t][l] * x[off[t] + u * step + l];
+                float a[4][8];
+                dwl_taps4((const float(*)[8])w, xp + ((size_t)oy * g->SH * g->PW + (size_t)ox0 * g->SW) * DWL + h,
+                          off, step, a);
                 float *y = yc + ((size_t)oy * g->OW + ox0) * DWL + h;
                 for (int u = 0; u < m; u++)
 #pragma omp simd

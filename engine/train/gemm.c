@@ -5,7 +5,6 @@
  * does not hold the other up.
  * Not here: the kernels (engine/kernels), what the operands are (conv2d.c, linear.c). */
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "engine/train/gemm.h"
@@ -16,16 +15,6 @@
 #define BLOCK_COLS 256 /* ... by columns; with its A and B slices it stays in L2 */
 #define THREADED_MACS 1048576.0 /* products from 2^20 multiply-adds run on all threads */
 #define PACK_PANELS 4           /* panels a packing task takes */
-
-static int grow(float **buf, size_t *cap, size_t floats) {
-    if (floats <= *cap) return 0;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, floats * sizeof(float) + 64)) return FC_ENOMEM;
-    free(*buf);
-    *buf = p;
-    *cap = floats;
-    return 0;
-}
 
 /* dst (K, R): R rows [r0, r0 + rows) of m, whose run columns are the product's k, transposed into a
  * packed panel (rows past rows are zero), one run at a time. */
@@ -217,8 +206,7 @@ int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
     g.bn = (g.np + g.nblocks - 1) / g.nblocks; /* blocks of even width */
     int threads = (double)M * N * K >= THREADED_MACS ? ws->threads : 1;
     size_t tile = (size_t)g.bm * k->mr * g.bn * k->nr, nb = (size_t)g.np * K * k->nr;
-    if (grow(&ws->mm.pa, &ws->mm.cap_a, (size_t)g.mp * K * k->mr) ||
-        grow(&ws->mm.pb, &ws->mm.cap_b, nb + (size_t)threads * tile))
+    if (fc_matmul_reserve(&ws->mm, (size_t)g.mp * K * k->mr, nb + (size_t)threads * tile))
         return fc_fail(err, FC_ENOMEM, "train gemm: out of memory for a %d x %d x %d product", M, N, K);
     g.pa = ws->mm.pa, g.pb = ws->mm.pb, g.tiles = ws->mm.pb + nb;
     int blocks = g.mblocks * g.nblocks;
