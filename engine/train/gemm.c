@@ -1,8 +1,9 @@
 /* fc_train_gemm (gemm.h): packs A and B from their run matrices (in parallel, a few panels per
- * task), then the threads take output blocks of about 96 x 256 floats and run the kernel table's
- * packed SGEMM on each, straight into C when C is one run per row, else into a per-thread tile that
- * is then copied into the runs. Tasks are taken dynamically: on a shared machine a stalled thread
- * does not hold the other up.
+ * task; an operand over 2 MiB packed is instead packed block by block by the thread about to use
+ * it, while it stays in L2), then the threads take output blocks of about 96 x 256 floats and run
+ * the kernel table's packed SGEMM on each, straight into C when C is one run per row, else into a
+ * per-thread tile that is then copied into the runs. Tasks are taken dynamically: on a shared
+ * machine a stalled thread does not hold the other up.
  * Not here: the kernels (engine/kernels), what the operands are (conv2d.c, linear.c). */
 #include <omp.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #define BLOCK_COLS 256 /* ... by columns; with its A and B slices it stays in L2 */
 #define THREADED_MACS 1048576.0 /* products from 2^20 multiply-adds run on all threads */
 #define PACK_PANELS 4           /* panels a packing task takes */
+#define STREAM_FLOATS 524288    /* packed operands over 2 MiB are packed block by block */
 
 /* dst (K, R): R rows [r0, r0 + rows) of m, whose run columns are the product's k, transposed into a
  * packed panel (rows past rows are zero), one run at a time. */
@@ -168,22 +170,25 @@ static void store(const float *tile, ptrdiff_t ld, int rows, int cols, const fc_
 
 typedef struct plan {
     int M, N, K, mp, np, bm, bn, mblocks, nblocks;
+    int stream;           /* 0: both operands packed first; 1: A panels packed per block of rows by
+                             the thread running them; 2: B panels per block of columns */
     const fc_kernels *k;
-    const float *pa, *pb;
-    float *tiles;
+    fc_train_tr_fn *tr;
+    const fc_train_mat *A, *B;
+    float *pa, *pb, *tiles;
+    size_t tile, aslice, bslice; /* floats of a tile, of a row block's packed A, a column block's B */
     const fc_train_out *out;
 } plan;
 
-static void run_block(const plan *g, int b, float *tile) {
+/* Output block (row block i, column block j): a and bp are its packed A and B panels. */
+static void run_block(const plan *g, int i, int j, const float *a, const float *bp, float *tile) {
     const fc_kernels *k = g->k;
     const fc_train_out *out = g->out;
-    int p0 = b % g->mblocks * g->bm, q0 = b / g->mblocks * g->bn;
-    int m0 = p0 * k->mr, n0 = q0 * k->nr;
+    int m0 = i * g->bm * k->mr, n0 = j * g->bn * k->nr;
     int rows = g->M - m0 < g->bm * k->mr ? g->M - m0 : g->bm * k->mr;
     int cols = g->N - n0 < g->bn * k->nr ? g->N - n0 : g->bn * k->nr;
     fc_epilogue ep = out->ep;
     ep.bias = ep.bias ? ep.bias + m0 : NULL;
-    const float *a = g->pa + (size_t)p0 * g->K * k->mr, *bp = g->pb + (size_t)q0 * g->K * k->nr;
     if (out->run >= g->N) { /* straight into C, gated in place while the block is in L2 */
         float *c = out->p + (ptrdiff_t)m0 * out->rs + n0;
         k->sgemm_packed(rows, cols, g->K, a, bp, c, out->rs, 1, &ep);
@@ -195,35 +200,78 @@ static void run_block(const plan *g, int b, float *tile) {
     store(tile, ld, rows, cols, out, m0, n0);
 }
 
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* Packs A panels [p0, p1) into pa (their own first panel at pa), B panels [q0, q1) into pb. */
+static void pack_a_block(const plan *g, int p0, int p1, float *pa) {
+    pack_a_range(g->k, g->tr, g->A, g->M, g->K, p0, p1, pa - (size_t)p0 * g->K * g->k->mr,
+                 g->A->t ? NULL : g->out->asum);
+}
+
+static void pack_b_block(const plan *g, int q0, int q1, float *pb) {
+    pack_b_range(g->k, g->tr, g->B, g->N, g->K, q0, q1, pb - (size_t)q0 * g->K * g->k->nr);
+}
+
+/* The parallel part: packing, then the blocks (tasks taken dynamically: on a shared machine a
+ * stalled thread does not hold the other up). */
+static void run(const plan *g) {
+    int t = omp_get_thread_num(), mr = g->k->mr, nr = g->k->nr, ta = 0, tb = 0;
+    float *tile = g->tiles + (size_t)t * g->tile;
+    if (g->stream != 1) ta = (g->mp + PACK_PANELS - 1) / PACK_PANELS;
+    if (g->stream != 2) tb = (g->np + PACK_PANELS - 1) / PACK_PANELS;
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < ta + tb; i++) {
+        int p0 = (i < ta ? i : i - ta) * PACK_PANELS;
+        if (i < ta) pack_a_block(g, p0, min_int(p0 + PACK_PANELS, g->mp), g->pa + (size_t)p0 * g->K * mr);
+        else pack_b_block(g, p0, min_int(p0 + PACK_PANELS, g->np), g->pb + (size_t)p0 * g->K * nr);
+    }
+    if (g->stream == 1) { /* a row block's A packed into this thread's slice, then every column */
+        float *a = g->pa + (size_t)t * g->aslice;
+#pragma omp for schedule(dynamic, 1)
+        for (int i = 0; i < g->mblocks; i++) {
+            pack_a_block(g, i * g->bm, min_int((i + 1) * g->bm, g->mp), a);
+            for (int j = 0; j < g->nblocks; j++)
+                run_block(g, i, j, a, g->pb + (size_t)j * g->bn * g->K * nr, tile);
+        }
+    } else if (g->stream == 2) {
+        float *bp = g->pb + (size_t)t * g->bslice;
+#pragma omp for schedule(dynamic, 1)
+        for (int j = 0; j < g->nblocks; j++) {
+            pack_b_block(g, j * g->bn, min_int((j + 1) * g->bn, g->np), bp);
+            for (int i = 0; i < g->mblocks; i++)
+                run_block(g, i, j, g->pa + (size_t)i * g->bm * g->K * mr, bp, tile);
+        }
+    } else {
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < g->mblocks * g->nblocks; b++) {
+            int i = b % g->mblocks, j = b / g->mblocks;
+            run_block(g, i, j, g->pa + (size_t)i * g->bm * g->K * mr, g->pb + (size_t)j * g->bn * g->K * nr, tile);
+        }
+    }
+}
+
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
                   const fc_train_mat *B, const fc_train_out *out, fc_error *err) {
     const fc_kernels *k = ws->mm.k;
-    plan g = {.M = M, .N = N, .K = K, .k = k, .out = out};
+    plan g = {.M = M, .N = N, .K = K, .k = k, .A = A, .B = B, .out = out};
+    g.tr = fc_train_use_avx2(ws) ? fc_train_tr_avx2 : fc_train_tr_generic;
     g.mp = (M + k->mr - 1) / k->mr, g.np = (N + k->nr - 1) / k->nr;
     g.bm = BLOCK_ROWS / k->mr > 0 ? BLOCK_ROWS / k->mr : 1;
     g.bn = BLOCK_COLS / k->nr > 0 ? BLOCK_COLS / k->nr : 1;
     g.mblocks = (g.mp + g.bm - 1) / g.bm, g.nblocks = (g.np + g.bn - 1) / g.bn;
     g.bn = (g.np + g.nblocks - 1) / g.nblocks; /* blocks of even width */
     int threads = (double)M * N * K >= THREADED_MACS ? ws->threads : 1;
-    size_t tile = (size_t)g.bm * k->mr * g.bn * k->nr, nb = (size_t)g.np * K * k->nr;
-    if (fc_matmul_reserve(&ws->mm, (size_t)g.mp * K * k->mr, nb + (size_t)threads * tile))
+    size_t na = (size_t)g.mp * K * k->mr, nb = (size_t)g.np * K * k->nr;
+    g.aslice = (size_t)g.bm * K * k->mr, g.bslice = (size_t)g.bn * K * k->nr;
+    g.tile = (size_t)g.bm * k->mr * g.bn * k->nr;
+    /* an operand too large for the caches is packed block by block by the thread that uses it
+     * (written and read while in L2), the other one first */
+    if (nb > STREAM_FLOATS && nb >= na && g.nblocks >= 2 * threads) g.stream = 2, nb = g.bslice * threads;
+    else if (na > STREAM_FLOATS && g.mblocks >= 2 * threads) g.stream = 1, na = g.aslice * threads;
+    if (fc_matmul_reserve(&ws->mm, na, nb + (size_t)threads * g.tile))
         return fc_fail(err, FC_ENOMEM, "train gemm: out of memory for a %d x %d x %d product", M, N, K);
     g.pa = ws->mm.pa, g.pb = ws->mm.pb, g.tiles = ws->mm.pb + nb;
-    int blocks = g.mblocks * g.nblocks;
-    fc_train_tr_fn *tr = fc_train_use_avx2(ws) ? fc_train_tr_avx2 : fc_train_tr_generic;
-    float *asum = A->t ? NULL : out->asum;
-    int ta = (g.mp + PACK_PANELS - 1) / PACK_PANELS, tb = (g.np + PACK_PANELS - 1) / PACK_PANELS;
 #pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-#pragma omp for schedule(dynamic, 1)
-        for (int t = 0; t < ta + tb; t++) {
-            int p0 = (t < ta ? t : t - ta) * PACK_PANELS;
-            if (t < ta) pack_a_range(k, tr, A, M, K, p0, p0 + PACK_PANELS < g.mp ? p0 + PACK_PANELS : g.mp, ws->mm.pa, asum);
-            else pack_b_range(k, tr, B, N, K, p0, p0 + PACK_PANELS < g.np ? p0 + PACK_PANELS : g.np, ws->mm.pb);
-        }
-        float *mine = g.tiles + (size_t)omp_get_thread_num() * tile;
-#pragma omp for schedule(dynamic, 1)
-        for (int b = 0; b < blocks; b++) run_block(&g, b, mine);
-    }
+    run(&g);
     return 0;
 }

@@ -2,7 +2,7 @@
  * transposed copies, generic against AVX2 (bitwise: they only move data), on awkward row counts,
  * lane counts and lengths; fc_train_gemm against a double reference for every operand form (plain
  * and run matrices, A and B transposed, C plain and in runs, bias and clamp epilogue, gating by a
- * Relu or Clip derivative, row sums of A)
+ * Relu or Clip derivative, row sums of A, operands large enough to be packed block by block)
  * on 1 and 2 threads (bitwise equal) and on every kernel table this CPU has.
  * Not here: the convolutions built on them (test_train_ops.c). */
 #include <math.h>
@@ -156,6 +156,9 @@ static void gemm_forms(void) {
         /* large enough for both threads and several output blocks */
         {150, 700, 70, {0, 0}, {49, 100}, {49, 17}, 0, 0, 1, 1, 0, 2},
         {130, 96, 300, {49, 30}, {49, 8}, {0, 0}, 0, 1, 0, 0, 1, 0},
+        /* B (then A) over 2 MiB packed: packed block by block by the threads */
+        {40, 1800, 300, {0, 0}, {49, 3}, {49, 0}, 0, 0, 1, 1, 0, 1},
+        {1800, 40, 300, {49, 30}, {49, 8}, {0, 0}, 0, 1, 0, 0, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) gemm_case_run(&cases[i]);
 }
