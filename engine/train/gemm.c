@@ -86,7 +86,7 @@ static inline __attribute__((always_inline)) void pack_rows_r(const int R, const
             float *d = pa + ((size_t)p * K + k) * R;
             int m0 = p * R, rows = M - m0 < R ? M - m0 : R;
             if (rows == R) {
-                for (int r = 0; r < R; r++) d[r] = row[m0 + r];
+                memcpy(d, row + m0, sizeof(float) * R); /* a constant size: vector moves */
             } else {
                 for (int r = 0; r < R; r++) d[r] = r < rows ? row[m0 + r] : 0.0f;
             }
