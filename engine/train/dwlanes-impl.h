@@ -13,6 +13,10 @@
 #include "engine/train/dwlanes.h"
 #include "engine/train/transpose.h"
 
+/* Selects between computed floats (the gates, the clamp) vectorize only when comparisons may not
+ * trap (the library never reads the floating-point exception flags). */
+#pragma GCC optimize("no-trapping-math")
+
 #define DWL FC_DWL_LANES
 
 static inline size_t dwl_round(size_t n) { return (n + 15) / 16 * 16; }

@@ -12,6 +12,10 @@
 #include "engine/train/internal.h"
 #include "engine/train/transpose.h"
 
+/* Selects between computed floats (the gates) vectorize only when comparisons may not trap (the
+ * library never reads the floating-point exception flags). */
+#pragma GCC optimize("no-trapping-math")
+
 #define BLOCK_ROWS 96  /* output block: rows (a multiple of the tile's) ... */
 #define BLOCK_COLS 256 /* ... by columns; with its A and B slices it stays in L2 */
 #define THREADED_MACS 1048576.0 /* products from 2^20 multiply-adds run on all threads */
@@ -139,12 +143,14 @@ static void copy_row(float *d, const float *s, const float *gt, const fc_act *ac
 #pragma omp simd
             for (int x = 0; x < len; x++) d[x] = s[x];
     } else if (act->kind == FC_ACT_RELU) {
+#pragma omp simd
         for (int x = 0; x < len; x++) {
             float v = s[x];
             d[x] = gt[x] <= 0.0f ? 0.0f : v;
         }
     } else {
         float lo = act->a, hi = act->b;
+#pragma omp simd
         for (int x = 0; x < len; x++) {
             float v = s[x];
             d[x] = (gt[x] <= lo) | (gt[x] >= hi) ? 0.0f : v;
