@@ -279,7 +279,8 @@ static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dw
     if (dinp) {
         /* W_g^T: element (kg, oc) at wg[oc*Kg + kg]; the planes of dinp gated by in_act at inp */
         fc_train_mat wt = {weight + (size_t)grp * wsize, g->Kg, 0, 1 << 30, 1};
-        fc_train_out o = g->plain ? out_planes(dinp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_out_rows(col, J);
+        fc_train_out o = g->plain ? out_planes(dinp, g->C, g->Cg, g->OHW, n0, grp)
+                                  : fc_train_out_rows(col, J);
         if (g->plain && g->in_act.kind != FC_ACT_NONE) {
             o.gate = inp + (o.p - dinp);
             o.gate_act = g->in_act;

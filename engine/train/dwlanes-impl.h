@@ -306,8 +306,8 @@ static void dwl_fwd3(const fc_dwlanes_geom *g, const float *restrict xp, const f
             for (int ox0 = 0; ox0 < g->OW; ox0 += 4) {
                 int m = g->OW - ox0 < 4 ? g->OW - ox0 : 4;
                 float a[4][8];
-                dwl_taps4((const float(*)[8])w, xp + ((size_t)oy * g->SH * g->PW + (size_t)ox0 * g->SW) * DWL + h,
-                          off, step, a);
+                const float *x = xp + ((size_t)oy * g->SH * g->PW + (size_t)ox0 * g->SW) * DWL + h;
+                dwl_taps4((const float(*)[8])w, x, off, step, a);
                 float *y = yc + ((size_t)oy * g->OW + ox0) * DWL + h;
                 for (int u = 0; u < m; u++)
 #pragma omp simd

@@ -119,8 +119,8 @@ static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train
     }
 }
 
-static void pack_b_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *B, int N, int K, int q0, int q1,
-                         float *pb) {
+static void pack_b_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *B, int N,
+                         int K, int q0, int q1, float *pb) {
     int nr = k->nr, n0 = q0 * nr, n1 = q1 * nr < N ? q1 * nr : N;
     if (n1 <= n0) return;
     if (!B->t && B->run >= N) {
@@ -251,7 +251,8 @@ static void run(const plan *g) {
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < g->mblocks * g->nblocks; b++) {
             int i = b % g->mblocks, j = b / g->mblocks;
-            run_block(g, i, j, g->pa + (size_t)i * g->bm * g->K * mr, g->pb + (size_t)j * g->bn * g->K * nr, tile);
+            run_block(g, i, j, g->pa + (size_t)i * g->bm * g->K * mr,
+                      g->pb + (size_t)j * g->bn * g->K * nr, tile);
         }
     }
 }

@@ -3,8 +3,9 @@
  * writes and reads one tensor instead of two, and its backward first masks the output gradient in
  * place with the activation's derivative taken at the output (for Relu and Clip the output decides
  * it as the input does, NaNs aside), unless the convolution reading its output alone has done so
- * already. A pair fuses when the convolution's output is read by the activation alone and neither
- * tensor is the cut or the feature (the feature's gradient is the caller's, not to be written).
+ * already. A pair fuses when the convolution (without a fused activation yet) has its output read by
+ * the activation alone and neither tensor is the cut or the feature (the feature's gradient is the
+ * caller's, not to be written).
  * Not here: the ops (conv2d.c, act.c), running them (net_run.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,8 @@ void fc_train_net_fuse(fc_train_net *net) {
     for (int j = 0; j < net->n_ops; j++) {
         net_op *a = &net->ops[j];
         int s = a->in[0], p = a->kind == NET_ACT ? producer(net, s) : -1;
-        if (p < 0 || net->ops[p].kind != NET_CONV || (a->act.kind != FC_ACT_RELU && a->act.kind != FC_ACT_CLIP) ||
+        if (p < 0 || net->ops[p].kind != NET_CONV || net->ops[p].act.kind != FC_ACT_NONE ||
+            (a->act.kind != FC_ACT_RELU && a->act.kind != FC_ACT_CLIP) ||
             readers(net, s) != 1 || s == 0 || s == net->feature || a->out == net->feature)
             continue;
         net_op *c = &net->ops[p];
