@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/train/train_ops.h"
+#include "tests/support/timing.h"
 
 enum { CONV, CLIP, ADD, GAP, LINEAR, BN, ADAMW };
 
@@ -51,20 +51,10 @@ static const op_case OPS[] = {
     {"batchnorm 96x14x14 (new block)", BN, 0, 96, 0, 0, 14, 14, 0, 0, 0},
 };
 
-/* Wall clock, or with BENCH_CPU=1 the process's CPU time (all threads): on a machine shared with
- * other work, single-thread CPU time is the figure that does not depend on the load. */
+/* Wall clock, or with BENCH_CPU=1 the process's CPU time (all threads). */
 static int use_cpu;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(use_cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+static double now(void) { return fc_bench_now(use_cpu); }
 
 static float *buf(size_t n) {
     float *p = malloc((n ? n : 1) * sizeof(float));
@@ -85,7 +75,7 @@ static int run(fc_train_ws *ws, const op_case *o, int N, bufs *B, int dir, fc_er
     switch (o->kind) {
     case CONV: {
         int p = o->k / 2;
-        fc_conv2d cv = {o->C, o->OC, o->groups, {o->k, o->k, o->s, o->s, 1, 1, p, p, p, p}};
+        fc_conv2d cv = {.C = o->C, .OC = o->OC, .groups = o->groups, .win = {o->k, o->k, o->s, o->s, 1, 1, p, p, p, p}};
         if (!dir) return fc_conv2d_forward(ws, B->y, B->x, B->w, B->b, N, o->H, o->W, &cv, err);
         return fc_conv2d_backward(ws, o->first ? NULL : B->dx, B->dw, B->db, B->dy, B->x, B->w, N, o->H, o->W,
                                   &cv, err);
@@ -148,9 +138,9 @@ static double time_op(fc_train_ws *ws, const op_case *o, int N, bufs *B, int dir
         run(ws, o, N, B, dir, &err);
         t[r] = now() - t0;
     }
-    qsort(t, 9, sizeof *t, cmp_double);
-    *best = t[0] * 1e3;
-    return t[4] * 1e3;
+    double med = fc_bench_median(t, 9, best);
+    *best *= 1e3;
+    return med * 1e3;
 }
 
 int main(int argc, char **argv) {

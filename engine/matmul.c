@@ -34,6 +34,10 @@ static int reserve(float **buf, size_t *cap, size_t floats) {
     return 0;
 }
 
+int fc_matmul_reserve(fc_matmul *g, size_t a_floats, size_t b_floats) {
+    return reserve(&g->pa, &g->cap_a, a_floats) || reserve(&g->pb, &g->cap_b, b_floats) ? FC_ENOMEM : 0;
+}
+
 int fc_matmul_run(fc_matmul *g, int M, int N, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                 const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *C, ptrdiff_t rsc, ptrdiff_t csc,
                 fc_error *err) {
@@ -47,8 +51,7 @@ int fc_matmul_run(fc_matmul *g, int M, int N, int K, const float *A, ptrdiff_t r
     }
     int mr = k->mr, nr = k->nr;
     int mp = (M + mr - 1) / mr, np = (N + nr - 1) / nr;
-    if (reserve(&g->pa, &g->cap_a, fc_kernels_packed_a_floats(k, M, K)) ||
-        reserve(&g->pb, &g->cap_b, fc_kernels_packed_b_floats(k, K, N)))
+    if (fc_matmul_reserve(g, fc_kernels_packed_a_floats(k, M, K), fc_kernels_packed_b_floats(k, K, N)))
         return fc_fail(err, FC_ENOMEM, "matmul: out of memory for a %d x %d x %d product", M, N, K);
     float *pa = g->pa, *pb = g->pb;
     int threads = g->threads;

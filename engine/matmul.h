@@ -27,6 +27,11 @@ void fc_matmul_init(fc_matmul *g, int threads);
 /* Frees the workspace; g may be reused after fc_matmul_init. NULL-safe. */
 void fc_matmul_free(fc_matmul *g);
 
+/* Grows the packing buffers to at least a_floats and b_floats (64-byte aligned; never shrinks).
+ * FC_ENOMEM when one cannot grow (it then stays as it was). For callers that pack themselves
+ * (the training ops' products). */
+int fc_matmul_reserve(fc_matmul *g, size_t a_floats, size_t b_floats);
+
 /* C (M, N) = A (M, K) x B (K, N), where element (m, k) of A is A[m*rsa + k*csa], (k, n) of B is
  * B[k*rsb + n*csb] and (m, n) of C is C[m*rsc + n*csc] (csc == 1 is the fast case). C must not
  * overlap A or B. K == 0 gives C = 0. Errors: FC_ENOMEM when the workspace cannot grow, FC_EINVAL

@@ -95,7 +95,7 @@ double fc_train_dot(const float *a, const float *b, size_t n) {
 
 void fc_train_for_blocks(const fc_train_ws *ws, size_t n, fc_train_block_fn fn, void *ctx) {
     long blocks = (long)((n + FC_TRAIN_BLOCK - 1) / FC_TRAIN_BLOCK);
-#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(static)
+#pragma omp parallel for num_threads(fc_train_threads(ws, n)) schedule(dynamic, 1)
     for (long t = 0; t < blocks; t++) {
         size_t i0 = (size_t)t * FC_TRAIN_BLOCK;
         fn(ctx, i0, n - i0 < FC_TRAIN_BLOCK ? n - i0 : FC_TRAIN_BLOCK);

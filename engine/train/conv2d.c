@@ -1,28 +1,33 @@
-/* Conv2d forward and backward (one group and grouped) as matrix products over chunks of images:
- * im2col writes col (Kg, J) for a chunk (J = images x OH*OW; image b owns columns [b*OHW, (b+1)*OHW),
- * Kg = C/groups*kh*kw), then on fc_matmul per group g
- *   out_g (OCg, J) = W_g (OCg, Kg) x col          (scattered into NCHW with the bias)
- *   dW_g (OCg, Kg) = dout_g (OCg, J) x col^T      (dout_g gathered from NCHW)
- *   dcol (Kg, J)   = W_g^T (Kg, OCg) x dout_g     (added back into dinp by col2im)
- * One product per chunk packs the weights once and gets full-width tiles: per-image products on 7x7
- * maps ran at half the speed. A tap of a stride-1 convolution with OW == W is one shifted copy of the
- * plane (the columns it wraps zeroed). Depthwise convolutions (groups == C == OC) run in dwconv.c.
+/* Conv2d forward and backward (one group and grouped) as matrix products on fc_train_gemm, per group g
+ * and chunk of images (J = images x OH*OW columns, image b owns columns [b*OHW, (b+1)*OHW),
+ * Kg = C/groups*kh*kw):
+ *   out_g (OCg, J) = W_g (OCg, Kg) x col + bias  dW_g (OCg, Kg) = dout_g (OCg, J) x col^T
+ *   dcol (Kg, J)   = W_g^T (Kg, OCg) x dout_g
+ * where out_g, dout_g are read and written in place in NCHW (run matrices: one run per image) and
+ * col (Kg, J) is the im2col matrix of the chunk; a 1x1 convolution with stride 1 and no padding has
+ * its input planes as col (no copy, one chunk: the whole batch is one product, also for dinp). Else
+ * im2col writes col for a chunk and col2im adds dcol back into dinp. A tap of a stride-1 convolution
+ * with OW == W is one shifted copy of the plane (the columns it wraps zeroed). Depthwise
+ * convolutions (groups == C == OC) run in dwconv.c.
  * Reproducibility: the chunk size depends on the shapes only; every output and dW element of a chunk
- * is one fc_matmul element (thread-independent), chunks of dW are added in order; dbias sums each
- * channel in one thread in (image, pixel) order. Bitwise independent of the thread count. */
+ * is one kernel sequence over the whole K (thread-independent), chunks of dW are added in order;
+ * dbias sums each channel in one thread in (image, pixel) order (in double: from dW's packed dout
+ * with one chunk, else per image in fc_train_sum's order). Bitwise independent of the thread
+ * count. */
 #include <string.h>
 
+#include "engine/train/gemm.h"
 #include "engine/train/internal.h"
 
-#define CHUNK_FLOATS ((size_t)1 << 23) /* largest col + out/dout block of one chunk: 32 MiB */
-#define MATMUL_THREADED 67108864.0     /* fc_matmul runs products of 2^26 multiply-adds or more on
-                                          all its threads (matmul.h) */
+#define CHUNK_FLOATS ((size_t)1 << 23) /* largest col of one chunk: 32 MiB */
+#define CHUNK_COLS 2048                /* columns of a chunk, about: col stays near the caches */
 
 typedef struct geom {
     int N, C, H, W, OC, G, Cg, OCg, OH, OW, OHW, Kg;
     int nb, chunks; /* images per chunk (the last may have fewer), chunks */
     int plain;      /* 1x1 kernel, stride 1, no padding: a col row is an input plane */
     fc_win2d w;
+    fc_act in_act;
 } geom;
 
 static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t chunk,
@@ -30,6 +35,12 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
     if (cv->C < 1 || cv->OC < 1 || cv->groups < 1)
         return fc_fail(err, FC_EINVAL, "conv2d: C %d, OC %d and groups %d must be >= 1", cv->C,
                        cv->OC, cv->groups);
+    for (int k = 0; k < 2; k++) {
+        const fc_act *act = k ? &cv->in_act : &cv->act;
+        if (act->kind != FC_ACT_NONE && act->kind != FC_ACT_RELU &&
+            (act->kind != FC_ACT_CLIP || !(act->a <= act->b)))
+            return fc_fail(err, FC_EINVAL, "conv2d: activation %d is not Relu or an ordered Clip", act->kind);
+    }
     if (cv->C % cv->groups || cv->OC % cv->groups)
         return fc_fail(err, FC_ESHAPE, "conv2d: groups %d do not divide C %d and OC %d", cv->groups,
                        cv->C, cv->OC);
@@ -44,21 +55,18 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
         return rc;
     *g = (geom){.N = N, .C = cv->C, .H = H, .W = W, .OC = cv->OC, .G = cv->groups,
                 .Cg = cv->C / cv->groups, .OCg = cv->OC / cv->groups, .OH = OH, .OW = OW,
-                .OHW = OH * OW, .Kg = cv->C / cv->groups * w->kh * w->kw, .w = *w};
+                .OHW = OH * OW, .Kg = cv->C / cv->groups * w->kh * w->kw, .w = *w,
+                .in_act = cv->in_act};
     g->plain = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl &&
                !w->pb && !w->pr;
-    /* Images per chunk: enough for products above fc_matmul's one-thread floor (2^26 multiply-adds)
-     * and for some 1024 columns (7x7 maps: few partial tiles, the weights packed once per chunk),
-     * no more, so that col and the output block stay near the caches (larger chunks ran slower),
-     * and never over the chunk budget. Depends on the shapes only (dW's rounding follows it). */
-    size_t per = ((size_t)g->Kg + g->OCg) * g->OHW; /* floats of one image in a chunk */
-    double macs = (double)g->OCg * g->Kg * g->OHW;  /* of one image in one product */
-    size_t nb = (size_t)(MATMUL_THREADED / macs) + 1, cols = (1024 + g->OHW - 1) / g->OHW;
-    size_t cap = (chunk ? chunk : CHUNK_FLOATS) / per;
-    if (nb < cols) nb = cols;
+    /* Images per chunk: some 2048 columns (col near the caches, the weights packed once per chunk;
+     * larger chunks ran slower), never over the chunk budget; the whole batch when the input
+     * planes are col. Depends on the shapes only (dW's rounding follows it). */
+    size_t per = (size_t)g->Kg * g->OHW; /* col floats of one image */
+    size_t nb = (CHUNK_COLS + g->OHW - 1) / g->OHW, cap = (chunk ? chunk : CHUNK_FLOATS) / per;
     if (nb > cap) nb = cap;
     if (nb < 1) nb = 1;
-    if (nb > (size_t)N) nb = N;
+    if (nb > (size_t)N || g->plain) nb = N;
     g->chunks = (int)((N + nb - 1) / nb);
     g->nb = (N + g->chunks - 1) / g->chunks; /* chunks of even size */
     if ((size_t)g->nb * g->OHW >= INT_MAX) return fc_fail(err, FC_ELIMIT, "conv2d: chunk too large");
@@ -67,10 +75,11 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
 
 static int depthwise(const geom *g) { return g->G == g->C && g->G == g->OC; }
 
-/* Scratch: col, the out/dout block and, with several chunks, a dW block to add. */
+/* Scratch: col (none when the input planes are col) and, with several chunks, a dW block to add;
+ * at least 1 (0 means invalid sizes). */
 static size_t ws_floats(const geom *g) {
-    size_t J = (size_t)g->nb * g->OHW;
-    return ((size_t)g->Kg + g->OCg) * J + (g->chunks > 1 ? (size_t)g->OCg * g->Kg : 0);
+    size_t col = g->plain ? 0 : (size_t)g->Kg * g->nb * g->OHW;
+    return 1 + col + (g->chunks > 1 ? (size_t)g->OCg * g->Kg : 0);
 }
 
 size_t fc_conv2d_ws_floats(const fc_train_ws *ws, const fc_conv2d *cv, int N, int H, int W) {
@@ -113,9 +122,7 @@ static void gather_tap(const geom *g, int i, int j, const float *src, float *dst
     const fc_win2d *w = &g->w;
     ptrdiff_t off;
     int t0, t1, c0, c1;
-    if (g->plain) {
-        memcpy(dst, src, sizeof(float) * g->OHW);
-    } else if (flat_tap(g, i, j, &off, &t0, &t1, &c0, &c1)) {
+    if (flat_tap(g, i, j, &off, &t0, &t1, &c0, &c1)) {
         memset(dst, 0, sizeof(float) * t0);
         memcpy(dst + t0, src + t0 + off, sizeof(float) * (t1 - t0));
         memset(dst + t1, 0, sizeof(float) * (g->OHW - t1));
@@ -190,10 +197,6 @@ static void col2im(fc_train_ws *ws, const geom *g, float *dcol, int n0, int nb, 
         int b = p / g->Cg, c = p % g->Cg;
         float *dst = dinp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
         float *src = dcol + (size_t)c * g->w.kh * g->w.kw * J + (size_t)b * g->OHW;
-        if (g->plain) {
-            memcpy(dst, src, sizeof(float) * plane);
-            continue;
-        }
         memset(dst, 0, sizeof(float) * plane);
         for (int i = 0; i < g->w.kh; i++)
             for (int j = 0; j < g->w.kw; j++)
@@ -201,27 +204,15 @@ static void col2im(fc_train_ws *ws, const geom *g, float *dcol, int n0, int nb, 
     }
 }
 
-/* Moves group grp of images [n0, n0+nb) between NCHW (N,OC,OH,OW) and the chunk block blk (OCg,
- * nb*OHW): with dst set, blk goes to dst adding bias (OC, or NULL); else src goes to blk. */
-static void move_block(fc_train_ws *ws, const geom *g, int n0, int nb, int grp, float *blk,
-                       const float *src, float *dst, const float *bias) {
-    int rows = nb * g->OCg;
-    size_t J = (size_t)nb * g->OHW;
-#pragma omp parallel for num_threads(fc_train_threads(ws, J * g->OCg)) schedule(static)
-    for (int r = 0; r < rows; r++) {
-        int b = r / g->OCg, oc = r % g->OCg;
-        float *t = blk + oc * J + (size_t)b * g->OHW;
-        size_t at = ((size_t)(n0 + b) * g->OC + (size_t)grp * g->OCg + oc) * g->OHW;
-        if (!dst) {
-            memcpy(t, src + at, sizeof(float) * g->OHW);
-        } else if (!bias) {
-            memcpy(dst + at, t, sizeof(float) * g->OHW);
-        } else {
-            float bv = bias[grp * g->OCg + oc], *x = dst + at;
-#pragma omp simd
-            for (int p = 0; p < g->OHW; p++) x[p] = t[p] + bv;
-        }
-    }
+/* The planes of group grp of images [n0, ...) of an NCHW batch with `channels` channels of HW
+ * floats, as a run matrix (rows: the group's channels, columns: the chunk's pixels), or as an
+ * output. */
+static fc_train_mat planes(const float *t, int channels, int per_group, int HW, int n0, int grp) {
+    return fc_train_mat_planes(t + (size_t)n0 * channels * HW, channels, HW, grp * per_group);
+}
+
+static fc_train_out out_planes(float *t, int channels, int per_group, int HW, int n0, int grp) {
+    return fc_train_out_planes(t + (size_t)n0 * channels * HW, channels, HW, grp * per_group);
 }
 
 int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
@@ -234,18 +225,19 @@ int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float
         (rc = fc_train_need(weight, "conv2d", "weight", err)))
         return rc;
     if (depthwise(&g))
-        return fc_train_dw_forward(ws, out, inp, weight, bias, N, g.C, H, W, g.OH, g.OW, &g.w, err);
+        return fc_train_dw_forward(ws, out, inp, weight, bias, N, g.C, H, W, g.OH, g.OW, &g.w,
+                                   &cv->act, err);
     float *col = fc_train_scratch(ws, ws_floats(&g), err);
     if (!col) return FC_ENOMEM;
     for (int n0 = 0; n0 < N; n0 += g.nb) {
         int nb = N - n0 < g.nb ? N - n0 : g.nb, J = nb * g.OHW;
-        float *blk = col + (size_t)g.Kg * J;
         for (int grp = 0; grp < g.G; grp++) {
-            im2col(ws, &g, inp, n0, nb, grp, col);
-            rc = fc_matmul_run(&ws->mm, g.OCg, J, g.Kg, weight + (size_t)grp * g.OCg * g.Kg, g.Kg, 1,
-                               col, J, 1, blk, J, 1, err);
-            if (rc) return rc;
-            move_block(ws, &g, n0, nb, grp, blk, NULL, out, bias);
+            fc_train_mat A = fc_train_mat_rows(weight + (size_t)grp * g.OCg * g.Kg, g.Kg);
+            fc_train_mat B = g.plain ? planes(inp, g.C, g.Cg, g.OHW, n0, grp) : fc_train_mat_rows(col, J);
+            fc_train_out o = out_planes(out, g.OC, g.OCg, g.OHW, n0, grp);
+            o.ep = (fc_epilogue){.bias = bias ? bias + (size_t)grp * g.OCg : NULL, .act = cv->act};
+            if (!g.plain) im2col(ws, &g, inp, n0, nb, grp, col);
+            if ((rc = fc_train_gemm(ws, g.OCg, J, g.Kg, &A, &B, &o, err))) return rc;
         }
     }
     return 0;
@@ -261,29 +253,40 @@ static void bias_grad(fc_train_ws *ws, const float *dout, int N, int OC, int OHW
     }
 }
 
-/* One chunk and group of the backward: dW_g (written when first, else added) and dinp. */
-static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dweight,
+/* One chunk and group of the backward: dW_g (written when first, else added), dbias_g when not
+ * NULL (the row sums of dout_g, packed for dW_g: one chunk only) and dinp. */
+static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dweight, float *dbias,
                           const float *dout, const float *inp, const float *weight, int n0, int grp,
                           fc_error *err) {
     int nb = g->N - n0 < g->nb ? g->N - n0 : g->nb, J = nb * g->OHW, rc;
-    float *col = ws->buf, *blk = col + (size_t)g->Kg * J, *tmp = blk + (size_t)g->OCg * J;
+    float *col = ws->buf, *tmp = col + (g->plain ? 0 : (size_t)g->Kg * J);
     size_t wsize = (size_t)g->OCg * g->Kg;
-    move_block(ws, g, n0, nb, grp, blk, dout, NULL, NULL);
+    fc_train_mat dy = planes(dout, g->OC, g->OCg, g->OHW, n0, grp);
     if (dweight) {
-        float *dw = dweight + (size_t)grp * wsize, *dst = n0 ? tmp : dw;
-        im2col(ws, g, inp, n0, nb, grp, col);
-        if ((rc = fc_matmul_run(&ws->mm, g->OCg, g->Kg, J, blk, J, 1, col, 1, J, dst, g->Kg, 1, err)))
-            return rc;
+        float *dw = dweight + (size_t)grp * wsize;
+        /* col^T: rows are col's rows (the product's columns), run columns are the pixels (its k) */
+        fc_train_mat x = g->plain ? planes(inp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_mat_rows(col, J);
+        fc_train_out o = fc_train_out_rows(n0 ? tmp : dw, g->Kg);
+        o.asum = dbias ? dbias + (size_t)grp * g->OCg : NULL;
+        x.t = 1;
+        if (!g->plain) im2col(ws, g, inp, n0, nb, grp, col);
+        if ((rc = fc_train_gemm(ws, g->OCg, g->Kg, J, &dy, &x, &o, err))) return rc;
         if (n0) {
 #pragma omp parallel for simd num_threads(fc_train_threads(ws, wsize)) schedule(static)
             for (size_t i = 0; i < wsize; i++) dw[i] += tmp[i];
         }
     }
     if (dinp) {
-        const float *wg = weight + (size_t)grp * wsize;
-        if ((rc = fc_matmul_run(&ws->mm, g->Kg, J, g->OCg, wg, 1, g->Kg, blk, J, 1, col, J, 1, err)))
-            return rc;
-        col2im(ws, g, col, n0, nb, grp, dinp);
+        /* W_g^T: element (kg, oc) at wg[oc*Kg + kg]; the planes of dinp gated by in_act at inp */
+        fc_train_mat wt = {weight + (size_t)grp * wsize, g->Kg, 0, 1 << 30, 1};
+        fc_train_out o = g->plain ? out_planes(dinp, g->C, g->Cg, g->OHW, n0, grp)
+                                  : fc_train_out_rows(col, J);
+        if (g->plain && g->in_act.kind != FC_ACT_NONE) {
+            o.gate = inp + (o.p - dinp);
+            o.gate_act = g->in_act;
+        }
+        if ((rc = fc_train_gemm(ws, g->Kg, J, g->OCg, &wt, &dy, &o, err))) return rc;
+        if (!g->plain) col2im(ws, g, col, n0, nb, grp, dinp);
     }
     return 0;
 }
@@ -295,18 +298,24 @@ int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbia
     geom g;
     int rc = geom_init(&g, cv, N, H, W, ws->conv_chunk, err);
     if (rc || (rc = fc_train_need(dout, "conv2d", "dout", err))) return rc;
-    if ((dweight && (rc = fc_train_need(inp, "conv2d", "inp", err))) ||
+    int gated = dinp && g.in_act.kind != FC_ACT_NONE;
+    if (((dweight || gated) && (rc = fc_train_need(inp, "conv2d", "inp", err))) ||
         (dinp && (rc = fc_train_need(weight, "conv2d", "weight", err))))
         return rc;
     if (depthwise(&g))
         return fc_train_dw_backward(ws, dinp, dweight, dbias, dout, inp, weight, N, g.C, H, W, g.OH,
-                                    g.OW, &g.w, err);
-    if (dbias) bias_grad(ws, dout, N, g.OC, g.OHW, dbias);
+                                    g.OW, &g.w, gated ? &g.in_act : NULL, err);
+    /* dbias from dW's packing when there is one product per group, else in its own pass */
+    float *db = dweight && g.chunks == 1 ? dbias : NULL;
+    if (dbias && !db) bias_grad(ws, dout, N, g.OC, g.OHW, dbias);
     if (!dinp && !dweight) return 0;
     if (!fc_train_scratch(ws, ws_floats(&g), err)) return FC_ENOMEM;
     for (int n0 = 0; n0 < N; n0 += g.nb)
         for (int grp = 0; grp < g.G; grp++)
-            if ((rc = backward_block(ws, &g, dinp, dweight, dout, inp, weight, n0, grp, err)))
+            if ((rc = backward_block(ws, &g, dinp, dweight, db, dout, inp, weight, n0, grp, err)))
                 return rc;
+    /* the product gated dinp on its way out; col2im's sums are gated here */
+    if (gated && !g.plain)
+        return fc_act_backward(ws, dinp, dinp, inp, (size_t)N * g.C * H * W, &g.in_act, err);
     return 0;
 }

@@ -1,104 +1,111 @@
 /* Depthwise Conv2d (groups == C == OC, weight (C,1,kh,kw)), the half of fc_conv2d_forward/backward
- * that conv2d.c hands over. Forward: the engine's dwconv_channels kernel over tasks of (image, block
- * of channels), as the inference path runs it. Backward: tasks of FC_DWG_BLOCK channels, each
- * streaming every image in order through the kernel of dwgrad.h (flat loops for same-size stride-1
- * planes, phase planes otherwise), generic or AVX2 by the workspace's kernel table.
+ * that conv2d.c hands over: tasks of a few blocks of FC_DWL_LANES channels, taken dynamically by
+ * the threads, each streaming every image in order through the kernels of dwlanes.h (channels in
+ * vector lanes), generic or AVX2 by the workspace's kernel table.
  * Reproducibility: each output, and each channel's gradients, come from one task in a fixed order:
  * bitwise independent of the thread count; the generic and AVX2 kernels agree bitwise.
  * Not here: im2col convolutions (conv2d.c). */
 #include <omp.h>
 #include <string.h>
 
-#include "engine/train/dwgrad.h"
+#include "engine/train/dwlanes.h"
 #include "engine/train/internal.h"
 
-#define DWG_NAME fc_dwgrad_block_generic
-#include "engine/train/dwgrad-impl.h"
+#define DWL_FWD fc_dwlanes_fwd_generic
+#define DWL_BACK fc_dwlanes_back_generic
+#define DWL_TR fc_train_tr_generic
+#define DWL_UNTR fc_train_untr_generic
+#include "engine/train/dwlanes-impl.h"
 
-static void geom_of(fc_dwgrad_geom *g, int N, int C, int H, int W, int OH, int OW, const fc_win2d *w) {
-    *g = (fc_dwgrad_geom){.N = N, .C = C, .H = H, .W = W, .OH = OH, .OW = OW, .KH = w->kh,
+static void geom_of(fc_dwlanes_geom *g, int N, int C, int H, int W, int OH, int OW, const fc_win2d *w) {
+    *g = (fc_dwlanes_geom){.N = N, .C = C, .H = H, .W = W, .OH = OH, .OW = OW, .KH = w->kh,
                           .KW = w->kw, .SH = w->sh, .SW = w->sw, .DH = w->dil_h, .DW = w->dil_w,
                           .PT = w->pt, .PL = w->pl};
     g->PH = (OH - 1) * w->sh + (w->kh - 1) * w->dil_h + 1;
     g->PW = (OW - 1) * w->sw + (w->kw - 1) * w->dil_w + 1;
-    g->QH = (g->PH + w->sh - 1) / w->sh;
-    g->QW = (g->PW + w->sw - 1) / w->sw;
-    g->QS = (size_t)g->QH * g->QW + g->QW + FC_DWG_LANES;
-    g->L = (OH * g->QW + FC_DWG_LANES - 1) / FC_DWG_LANES * FC_DWG_LANES;
-    g->same = w->sh == 1 && w->sw == 1 && OH == H && OW == W && w->kh * w->kw <= FC_DWG_MAXTAPS;
-    if (g->same) { /* Z_j: PR zeros, PB zero rows, dout, PT zero rows, PL zeros (+ lanes of slack) */
-        g->ZF = w->pr, g->RT = w->pb;
-        g->ZS = (size_t)w->pr + (size_t)(H + w->pt + w->pb) * W + w->pl + FC_DWG_LANES;
-    }
 }
 
-size_t fc_dwgrad_scratch(const fc_dwgrad_geom *g) {
-    size_t planes = g->same ? g->ZS * g->KW : 2 * g->QS * g->SH * g->SW + g->L;
-    size_t floats = planes + (size_t)FC_DWG_BLOCK * (g->KH * g->KW + 1) * FC_DWG_LANES;
-    /* whole cache lines: one thread's accumulators next to another's planes in a shared line made
-     * two threads slower than one */
-    return (floats + 15) / 16 * 16;
+size_t fc_dwlanes_back_scratch(const fc_dwlanes_geom *g, int nch) {
+    /* Xp, dXp, Dt, an image's sums, each block's lane weights and sums, each in whole cache lines:
+     * one thread's sums next to another's planes in a shared line made two threads slower */
+    int kk = g->KH * g->KW, blocks = (nch + FC_DWL_LANES - 1) / FC_DWL_LANES;
+    size_t xs = dwl_xp_floats(g), ds = dwl_round((size_t)g->OH * g->OW * FC_DWL_LANES);
+    return 2 * xs + ds + dwl_dp_floats(g) + dwl_round((size_t)g->H * g->W * FC_DWL_LANES) +
+           dwl_round((size_t)kk * FC_DWL_LANES) +
+           (size_t)blocks * dwl_round((size_t)(2 * kk + 1) * FC_DWL_LANES);
 }
 
-/* Forward scratch: a zero bias when there is none. Backward: a kernel scratch per thread. */
+size_t fc_dwlanes_fwd_scratch(const fc_dwlanes_geom *g, int nch) {
+    int kk = g->KH * g->KW, blocks = (nch + FC_DWL_LANES - 1) / FC_DWL_LANES;
+    return dwl_xp_floats(g) + dwl_round((size_t)g->H * g->W * FC_DWL_LANES) +
+           dwl_round((size_t)g->OH * g->OW * FC_DWL_LANES) +
+           (size_t)blocks * dwl_round((size_t)(kk + 1) * FC_DWL_LANES);
+}
+
+/* Channels per task: a few lane blocks, whose images are walked outer (memory in order); tasks are
+ * taken dynamically (a stalled thread on a busy machine does not hold the other up). */
+#define TASK (4 * FC_DWL_LANES)
+
+/* A kernel scratch per thread, forward or backward, for ws's threads (or fewer). */
 size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d *w, int threads) {
-    fc_dwgrad_geom g;
+    fc_dwlanes_geom g;
     geom_of(&g, 1, C, H, W, OH, OW, w);
-    size_t back = fc_dwgrad_scratch(&g) * (size_t)threads;
-    return back > (size_t)C ? back : (size_t)C;
+    size_t f = fc_dwlanes_fwd_scratch(&g, TASK), b = fc_dwlanes_back_scratch(&g, TASK);
+    return (f > b ? f : b) * (size_t)threads;
 }
 
-int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
-                        const float *bias, int N, int C, int H, int W, int OH, int OW,
-                        const fc_win2d *w, fc_error *err) {
-    // inp is (N,C,H,W), weight is (C,1,kh,kw), bias is (C) or NULL; out will be (N,C,OH,OW)
-    if (!bias) {
-        float *zero = fc_train_scratch(ws, (size_t)C, err);
-        if (!zero) return FC_ENOMEM;
-        memset(zero, 0, sizeof(float) * C);
-        bias = zero;
-    }
-    /* tasks of (image, block of channels): blocks of 8 channels or more with some 16K outputs, which
-     * amortizes the kernel's set-up on small planes (the inference path's choice) */
-    size_t P = (size_t)OH * OW, plane = (size_t)H * W;
-    int cb = (int)((16384 / P + 7) / 8 * 8);
-    if (cb > C) cb = C;
-    int blocks = (C + cb - 1) / cb, kk = w->kh * w->kw;
-    const fc_kernels *k = ws->k;
-    fc_act none = {0};
-#pragma omp parallel for num_threads(fc_train_threads(ws, (size_t)N * C * P)) schedule(dynamic, 1)
-    for (int t = 0; t < N * blocks; t++) {
-        int n = t / blocks, c0 = t % blocks * cb, nc = C - c0 < cb ? C - c0 : cb;
-        size_t at = (size_t)n * C + c0;
-        k->dwconv_channels(&(fc_conv2d_geom){H, W, w->kh, w->kw, w->sh, w->sw, w->pt, w->pl, w->dil_h,
-                                             w->dil_w, OH, OW},
-                           nc, inp + at * plane, (ptrdiff_t)plane, weight + (size_t)c0 * kk, bias + c0,
-                           &none, out + at * P, (ptrdiff_t)P, 0);
-    }
-    return 0;
-}
+/* One call's operands: the forward (out = conv(inp), act) or the backward (gate the input gate,
+ * out the dinp). */
+typedef struct dw_job {
+    fc_dwlanes_geom g;
+    int back;
+    const float *inp, *dout, *weight, *bias;
+    const fc_act *act;
+    float *out, *dweight, *dbias;
+} dw_job;
 
-int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias,
-                         const float *dout, const float *inp, const float *weight, int N, int C,
-                         int H, int W, int OH, int OW, const fc_win2d *w, fc_error *err) {
-    // dout is (N,C,OH,OW); dinp will be (N,C,H,W), dweight (C,1,kh,kw), dbias (C)
-    if (!dinp && !dweight && !dbias) return 0;
-    fc_dwgrad_geom g;
-    geom_of(&g, N, C, H, W, OH, OW, w);
-    int threads = fc_train_threads(ws, (size_t)N * C * H * W * w->kh * w->kw);
-    size_t per = fc_dwgrad_scratch(&g);
+/* Runs the job's kernel over tasks of TASK channels on threads (one below a small work). */
+static int run_tasks(fc_train_ws *ws, const dw_job *j, size_t work, fc_error *err) {
+    const fc_dwlanes_geom *g = &j->g;
+    int threads = fc_train_threads(ws, work), tasks = (g->C + TASK - 1) / TASK, avx2 = fc_train_use_avx2(ws);
+    size_t per = j->back ? fc_dwlanes_back_scratch(g, TASK) : fc_dwlanes_fwd_scratch(g, TASK);
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
-    fc_dwgrad_fn fn = fc_train_use_avx2(ws) ? fc_dwgrad_block_avx2 : fc_dwgrad_block_generic;
-    int blocks = (C + FC_DWG_BLOCK - 1) / FC_DWG_BLOCK;
+    fc_dwlanes_fwd_fn fwd = avx2 ? fc_dwlanes_fwd_avx2 : fc_dwlanes_fwd_generic;
+    fc_dwlanes_back_fn back = avx2 ? fc_dwlanes_back_avx2 : fc_dwlanes_back_generic;
 #pragma omp parallel num_threads(threads)
     {
         float *mine = scratch + per * (size_t)omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
-        for (int b = 0; b < blocks; b++) {
-            int c0 = b * FC_DWG_BLOCK, c1 = c0 + FC_DWG_BLOCK < C ? c0 + FC_DWG_BLOCK : C;
-            fn(&g, c0, c1, inp, dout, weight, dinp, dweight, dbias, mine);
+        for (int t = 0; t < tasks; t++) {
+            int c0 = t * TASK, c1 = c0 + TASK < g->C ? c0 + TASK : g->C;
+            if (j->back)
+                back(g, c0, c1, j->inp, j->dout, j->weight, j->act, j->out, j->dweight, j->dbias, mine);
+            else
+                fwd(g, c0, c1, j->inp, j->weight, j->bias, j->act, j->out, mine);
         }
     }
     return 0;
+}
+
+int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
+                        const float *bias, int N, int C, int H, int W, int OH, int OW,
+                        const fc_win2d *w, const fc_act *act, fc_error *err) {
+    // inp is (N,C,H,W), weight is (C,1,kh,kw), bias is (C) or NULL; out will be (N,C,OH,OW)
+    dw_job j = {.inp = inp, .weight = weight, .bias = bias, .out = out,
+                .act = act && act->kind != FC_ACT_NONE ? act : NULL};
+    geom_of(&j.g, N, C, H, W, OH, OW, w);
+    return run_tasks(ws, &j, (size_t)N * C * OH * OW * w->kh * w->kw, err);
+}
+
+int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight, int N, int C,
+                         int H, int W, int OH, int OW, const fc_win2d *w, const fc_act *in_act,
+                         fc_error *err) {
+    // dout is (N,C,OH,OW); dinp will be (N,C,H,W), dweight (C,1,kh,kw), dbias (C)
+    if (!dinp && !dweight && !dbias) return 0;
+    dw_job j = {.back = 1, .inp = inp, .dout = dout, .weight = weight, .act = in_act, .out = dinp,
+                .dweight = dweight, .dbias = dbias};
+    geom_of(&j.g, N, C, H, W, OH, OW, w);
+    return run_tasks(ws, &j, (size_t)N * C * H * W * w->kh * w->kw, err);
 }

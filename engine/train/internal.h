@@ -56,7 +56,7 @@ void fc_train_for_blocks(const fc_train_ws *ws, size_t n, fc_train_block_fn fn, 
  * fc_train_for_blocks, exact per element (elementwise.c). */
 void fc_train_mul_same(fc_train_ws *ws, float *out, const float *a, const float *b, size_t n);
 
-/* Whether the AVX2 twins (dwgrad-avx2.c, optim-avx2.c) may run: the workspace's kernel table is a
+/* Whether the AVX2 twins (dwlanes-avx2.c, optim-avx2.c) may run: the workspace's kernel table is a
  * SIMD one (avx2 or avx512, both checked against the CPU; a test may pick the scalar table). */
 static inline int fc_train_use_avx2(const fc_train_ws *ws) {
     return strcmp(ws->k->name, "scalar") != 0;
@@ -72,9 +72,10 @@ static inline float *fc_train_scratch(fc_train_ws *ws, size_t floats, fc_error *
 size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d *w, int threads);
 int fc_train_dw_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
                         const float *bias, int N, int C, int H, int W, int OH, int OW,
-                        const fc_win2d *w, fc_error *err);
+                        const fc_win2d *w, const fc_act *act, fc_error *err);
 int fc_train_dw_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias,
                          const float *dout, const float *inp, const float *weight, int N, int C,
-                         int H, int W, int OH, int OW, const fc_win2d *w, fc_error *err);
+                         int H, int W, int OH, int OW, const fc_win2d *w, const fc_act *in_act,
+                         fc_error *err);
 
 #endif

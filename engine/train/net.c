@@ -327,6 +327,7 @@ int fc_train_net_build(const char *model_path, const char *cut, const char *feat
     if ((rc = load_graph(&b, cut, feature, err)) || (rc = cut_shape(&b, opt, err)) ||
         (rc = select_nodes(&b, err)) || (rc = map_all(&b, err)))
         goto fail;
+    fc_train_net_fuse(net);
     if ((rc = plan_memory(net, err))) {
         fc_error_prefix(err, "%s: ", model_path);
         goto fail;

@@ -33,10 +33,11 @@ typedef struct net_op {
     int w, b;               /* parameter indices, -1 when none */
     int C, H, W;            /* one image of in[0] (Linear: C is IC; MulC: of the map) */
     int OC;                 /* Conv/Linear output channels */
-    fc_conv2d cv;
+    fc_conv2d cv;           /* cv.act: a fused Relu or Clip (net_fuse.c), also in act */
     fc_win2d win;           /* pools */
     int count_include_pad;  /* AveragePool */
-    fc_act act;
+    fc_act act;             /* Act; a Conv's fused act; the gate of a GlobalAveragePool (net_fuse.c) */
+    int act_gated;          /* Conv with a fused act: the reader of its output masks the gradient */
     int map;                /* MulC: which input is the (C,H,W) map (0 or 1) */
     int *cs;                /* Concat: channels of each input */
     const float **srcs;     /* Concat: forward inputs, filled per run */
@@ -111,6 +112,9 @@ int fc_train_net_map_node(net_build *b, int i, fc_error *err);
 /* Marks in b->gate the Sigmoid/HardSigmoid nodes of x * gate(x) pairs the mapping turns into one
  * SiLU/HardSwish (the gate's output has no other reader and is not a requested tensor). */
 void fc_train_net_find_gates(net_build *b);
+/* Fuses Relu and Clip into the convolution before them where nothing else reads the convolution's
+ * output (net_fuse.c); after the mapping, before memory is planned. */
+void fc_train_net_fuse(fc_train_net *net);
 /* Frees what an op owns. */
 void fc_train_net_op_free(net_op *op);
 

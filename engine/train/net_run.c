@@ -117,6 +117,11 @@ static int backward(fc_train_net *net, net_op *op, int n, const float *dout, fc_
     int HW = op->H * op->W, rc;
     switch (op->kind) {
     case NET_CONV:
+        if (op->act.kind != FC_ACT_NONE && !op->act_gated) { /* a fused activation: dout (a slot's,
+                                                                net_fuse.c) masked in place */
+            float *d = (float *)dout;
+            if ((rc = fc_act_backward(ws, d, d, data(net, op->out), count, &op->act, err))) break;
+        }
         rc = fc_conv2d_backward(ws, dx, grad(net, op->w), grad(net, op->b), dout, x, value(net, op->w),
                                 n, op->H, op->W, &op->cv, err);
         break;
@@ -133,7 +138,8 @@ static int backward(fc_train_net *net, net_op *op, int n, const float *dout, fc_
         if (!dx) return 0;
         if (op->kind == NET_ACT) rc = fc_act_backward(ws, dx, dout, x, count, &op->act, err);
         else if (op->kind == NET_SOFTMAX) rc = fc_softmax_backward(ws, dx, dout, data(net, op->out), n, op->C, err);
-        else if (op->kind == NET_GAP) rc = fc_gap_backward(ws, dx, dout, n, op->C, HW, err);
+        else if (op->kind == NET_GAP) /* op->act: the Relu/Clip fused before it (net_fuse.c) */
+            rc = fc_gap_backward_gated(ws, dx, dout, x, op->act.kind ? &op->act : NULL, n, op->C, HW, err);
         else if (op->kind == NET_AVGPOOL)
             rc = fc_avgpool_backward(ws, dx, dout, n, op->C, op->H, op->W, &op->win,
                                      op->count_include_pad, err);

@@ -22,17 +22,35 @@ int fc_gap_forward(fc_train_ws *ws, float *out, const float *inp, int N, int C, 
 
 int fc_gap_backward(fc_train_ws *ws, float *dinp, const float *dout, int N, int C, int HW,
                     fc_error *err) {
-    // dout is (N,C); dinp will be (N,C,HW)
+    return fc_gap_backward_gated(ws, dinp, dout, NULL, NULL, N, C, HW, err);
+}
+
+int fc_gap_backward_gated(fc_train_ws *ws, float *dinp, const float *dout, const float *inp,
+                          const fc_act *in_act, int N, int C, int HW, fc_error *err) {
+    // dout is (N,C); inp is (N,C,HW); dinp will be (N,C,HW)
     int sizes[] = {N, C, HW}, rc;
     if ((rc = fc_train_check_sizes("gap", 3, sizes, err)) ||
-        (rc = fc_train_need(dinp, "gap", "dinp", err)) || (rc = fc_train_need(dout, "gap", "dout", err)))
+        (rc = fc_train_need(dinp, "gap", "dinp", err)) || (rc = fc_train_need(dout, "gap", "dout", err)) ||
+        (in_act && (rc = fc_train_need(inp, "gap", "inp", err))))
         return rc;
-    int planes = N * C;
+    if (in_act && in_act->kind != FC_ACT_RELU && (in_act->kind != FC_ACT_CLIP || !(in_act->a <= in_act->b)))
+        return fc_fail(err, FC_EINVAL, "gap: gate %d is not Relu or an ordered Clip", in_act->kind);
+    int planes = N * C, relu = in_act && in_act->kind == FC_ACT_RELU;
+    float lo = relu ? 0.0f : in_act ? in_act->a : 0.0f, hi = in_act ? in_act->b : 0.0f;
 #pragma omp parallel for num_threads(fc_train_threads(ws, (size_t)planes * HW)) schedule(static)
     for (int p = 0; p < planes; p++) {
         float g = dout[p] / (float)HW, *d = dinp + (size_t)p * HW;
+        const float *x = inp ? inp + (size_t)p * HW : NULL;
+        if (!in_act) {
 #pragma omp simd
-        for (int i = 0; i < HW; i++) d[i] = g;
+            for (int i = 0; i < HW; i++) d[i] = g;
+        } else if (relu) { /* fc_act_backward's expressions */
+#pragma omp simd
+            for (int i = 0; i < HW; i++) d[i] = x[i] <= lo ? 0.0f : g;
+        } else {
+#pragma omp simd
+            for (int i = 0; i < HW; i++) d[i] = (x[i] <= lo) | (x[i] >= hi) ? 0.0f : g;
+        }
     }
     return 0;
 }

@@ -38,8 +38,9 @@
 typedef struct fc_train_ws {
     int threads;      /* OpenMP threads of every op (>= 1) */
     fc_matmul mm;     /* matrix products (packing buffers grow on demand) */
-    const fc_kernels *k; /* kernel table: fc_kernels_best(); depthwise forward and activations run
-                            its kernels, and the AVX2 twins run unless it is the scalar one */
+    const fc_kernels *k; /* kernel table: fc_kernels_best(); activations run its kernels, and the
+                            AVX2 twins (depthwise, transposed copies, AdamW) run unless it is the
+                            scalar one */
     float *buf;       /* scratch, 64-byte aligned */
     size_t cap;       /* its size in floats */
     size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (col + output block);
@@ -73,12 +74,22 @@ int fc_win2d_out(const fc_win2d *win, int H, int W, int *OH, int *OW, fc_error *
 /* ---- Conv2d (conv2d.c, depthwise in dwconv.c) ---------------------------------------------------- */
 
 /* inp is (N,C,H,W), weight is (OC,C/groups,kh,kw), bias is (OC) or NULL; out is (N,OC,OH,OW).
- * groups must divide C and OC. groups == C == OC is the depthwise path (direct loops over planes:
- * the engine's depthwise kernel forward, vectorized loops backward); every other case runs im2col
- * and fc_matmul products over chunks of images (sized from the shapes alone). */
+ * groups must divide C and OC. groups == C == OC is the depthwise path (channels in vector lanes,
+ * dwlanes.h); every other case runs matrix products over chunks of images (sized from the shapes
+ * alone) read in place from NCHW, after im2col unless the kernel is 1x1 with stride 1 and no
+ * padding (gemm.h). */
 typedef struct fc_conv2d {
     int C, OC, groups;
     fc_win2d win;
+    fc_act act; /* forward only: Relu or Clip applied to the output in the product's epilogue (the
+                   same bits as fc_act_forward after it); kind 0 (FC_ACT_NONE): none, others
+                   FC_EINVAL. The backward is the convolution's alone: its dout is the gradient of
+                   the pre-activation (fc_act_backward first; for Relu and Clip the output gives the
+                   same mask as the input) */
+    fc_act in_act; /* backward only: the Relu or Clip that produced inp, or kind 0: dinp is then
+                      multiplied by its derivative taken at inp (its output: the same mask as its
+                      input gives), i.e. dinp is the gradient of the activation's input (saves a
+                      pass of fc_act_backward over it); inp is then required with dinp */
 } fc_conv2d;
 
 /* Scratch floats that fc_conv2d_forward/backward need for a batch of N images of H x W (0 if the
@@ -139,6 +150,11 @@ int fc_gap_forward(fc_train_ws *ws, float *out, const float *inp, int N, int C, 
 /* dinp (N,C,HW) = dout[n,c] / HW. */
 int fc_gap_backward(fc_train_ws *ws, float *dinp, const float *dout, int N, int C, int HW,
                     fc_error *err);
+/* The same times the derivative of in_act (Relu or Clip, else FC_EINVAL) taken at inp (N,C,HW),
+ * the activation's output: dinp is then the gradient of the activation's input, in one pass (the
+ * bits of fc_gap_backward and then fc_act_backward with inp). */
+int fc_gap_backward_gated(fc_train_ws *ws, float *dinp, const float *dout, const float *inp,
+                          const fc_act *in_act, int N, int C, int HW, fc_error *err);
 
 /* AveragePool: inp is (N,C,H,W), out is (N,C,OH,OW); win->dil_h, dil_w must be 1. Each output is the sum
  * of its window's taps inside the input divided by the taps inside (count_include_pad 0) or by

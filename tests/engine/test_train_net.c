@@ -256,7 +256,7 @@ static void tiny_block(ob_model *m) {
     ob_node(m, "Add", "res.add", "pr1,cut", "res");
 }
 
-/* The rest: strided conv + Clip + pools (MaxPool first: on averaged maps neighbours are so close that
+/* The rest: strided conv + two Clips + pools (MaxPool first: on averaged maps neighbours are so close that
  * finite differences would often move the maximum), a second pooled branch, Concat, an unfolded BatchNorm,
  * global pooling, Flatten, Gemm, Sigmoid, MatMul -> feat (N, 5). extra_op (NULL: none) is applied
  * to `lin` before the Sigmoid (an op without backward, for the error test). */
@@ -266,7 +266,10 @@ static void tiny_top(ob_model *m, const char *extra_op) {
     conv(m, "down", "res,down.w,down.b", "b0", 3, 2, 1, 1);
     init(m, "clip.lo", -0.5f, 0, 0, 0, 0, 0);
     init(m, "clip.hi", 0.8f, 0, 0, 0, 0, 0);
-    ob_node(m, "Clip", "clip", "b0,clip.lo,clip.hi", "b1");
+    ob_node(m, "Clip", "clip", "b0,clip.lo,clip.hi", "b1c");
+    init(m, "clip2.lo", 0.1f, 0, 0, 0, 0, 0);
+    init(m, "clip2.hi", 1.0f, 0, 0, 0, 0, 0);
+    ob_node(m, "Clip", "clip2", "b1c,clip2.lo,clip2.hi", "b1"); /* the second one is not fused */
     pool(m, "MaxPool", "max", "b1", "m1", 2, 2, 0);
     pool(m, "AveragePool", "avg", "m1", "m0", 3, 1, 1);
     pool(m, "AveragePool", "avg2", "res", "q0", 4, 4, 0);

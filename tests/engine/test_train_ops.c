@@ -1,8 +1,9 @@
 /* Training ops (engine/train): every op against its scalar reference twin (tests/support/train_ref.c)
  * on awkward shapes (odd sizes, 1x1, stride 2, asymmetric pads, dilation, groups, batch 1 and 3) with
  * 1 and 2 threads; every backward against central finite differences of the op's own forward;
- * bitwise equality across thread counts and between the generic and AVX2 depthwise kernels; errors
- * for bad sizes; no workspace growth on a repeated step; and, when python3-torch is installed,
+ * bitwise equality across thread counts and between the generic and AVX2 depthwise kernels; a Relu
+ * or Clip fused into a convolution's forward, or gating its dinp, against the activation op (bitwise);
+ * errors for bad sizes; no workspace growth on a repeated step; and, when python3-torch is installed,
  * conv/depthwise/BatchNorm gradients against PyTorch (scripts/train_ops_torch.py).
  * Tolerances (relative to the largest reference magnitude of the tensor):
  *   vs reference: 2e-5 forward, 1e-4 backward (float sums vs double);
@@ -106,7 +107,7 @@ typedef struct conv_data {
 
 static void conv_data_init(conv_data *d, const conv_case *cc) {
     d->cc = cc;
-    d->cv = (fc_conv2d){cc->C, cc->OC, cc->groups, cc->w};
+    d->cv = (fc_conv2d){.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w};
     d->OH = out_size(cc->H, cc->w.kh, cc->w.sh, cc->w.dil_h, cc->w.pt, cc->w.pb);
     d->OW = out_size(cc->W, cc->w.kw, cc->w.sw, cc->w.dil_w, cc->w.pl, cc->w.pr);
     d->ni = (size_t)cc->N * cc->C * cc->H * cc->W;
@@ -191,7 +192,7 @@ static void conv_finite_differences(void) {
 /* Results of a conv forward + backward on ws, for bitwise comparisons. */
 static int conv_run(fc_train_ws *ws, const conv_case *cc, float *inp, float *weight, float *bias,
                     float *dout, float *out, float *di, float *dw, float *db) {
-    fc_conv2d cv = {cc->C, cc->OC, cc->groups, cc->w};
+    fc_conv2d cv = {.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w};
     fc_error err;
     int rc = fc_conv2d_forward(ws, out, inp, weight, bias, cc->N, cc->H, cc->W, &cv, &err);
     return rc ? rc : fc_conv2d_backward(ws, di, dw, db, dout, inp, weight, cc->N, cc->H, cc->W, &cv, &err);
@@ -245,7 +246,8 @@ static void depthwise_generic_vs_avx2(void) {
             fc_train_ws ws;
             fc_train_ws_init(&ws, 2);
             ws.k = r ? avx2 : scalar;
-            fc_conv2d cv = {cc->C, cc->OC, cc->groups, cc->w};
+            fc_conv2d cv = {.C = cc->C, .OC = cc->OC, .groups = cc->groups, .win = cc->w,
+                            .in_act = {t % 2 ? FC_ACT_RELU : FC_ACT_NONE, 0, 0}};
             di[r] = ref_zeros(d.ni), dw[r] = ref_zeros(d.nw), db[r] = ref_zeros(cc->OC);
             fc_error err;
             int rc = fc_conv2d_backward(&ws, di[r], dw[r], db[r], d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &cv, &err);
@@ -268,7 +270,7 @@ static void workspace_stable(void) {
     fc_train_ws_init(&ws, 2);
     size_t need = 0;
     for (int t = 0; t < 3; t++) {
-        fc_conv2d cv = {cases[t]->C, cases[t]->OC, cases[t]->groups, cases[t]->w};
+        fc_conv2d cv = {.C = cases[t]->C, .OC = cases[t]->OC, .groups = cases[t]->groups, .win = cases[t]->w};
         size_t f = fc_conv2d_ws_floats(&ws, &cv, cases[t]->N, cases[t]->H, cases[t]->W);
         CHECK(f > 0, "%s: no workspace size", cases[t]->name);
         need = f > need ? f : need;
@@ -292,16 +294,63 @@ static void workspace_stable(void) {
     fc_train_ws_free(&ws);
 }
 
+/* A Relu or Clip in the forward's epilogue gives the bits of the activation op after it; one in
+ * in_act gives the bits of the activation's backward after the convolution's. */
+static void conv_fused_activation(void) {
+    const int idx[] = {0, 2, 9, 10}; /* 1x1 plain, 3x3 stride 2 (im2col), depthwise s1 and s2 */
+    const fc_act acts[] = {{FC_ACT_RELU, 0, 0}, {FC_ACT_CLIP, -0.25f, 0.5f}};
+    for (int t = 0; t < 4; t++)
+        for (int a = 0; a < 2; a++) {
+            conv_data d;
+            conv_data_init(&d, &CONVS[idx[t]]);
+            const conv_case *cc = d.cc;
+            float *fused = ref_zeros(d.no);
+            fc_error err;
+            fc_conv2d cv = d.cv;
+            cv.act = acts[a];
+            int rc = fc_conv2d_forward(&ws2, d.out, d.inp, d.weight, d.bias, cc->N, cc->H, cc->W, &d.cv, &err);
+            rc |= fc_act_forward(&ws2, d.out, d.out, d.no, &acts[a], &err);
+            rc |= fc_conv2d_forward(&ws2, fused, d.inp, d.weight, d.bias, cc->N, cc->H, cc->W, &cv, &err);
+            CHECK(rc == 0 && !memcmp(fused, d.out, d.no * 4), "%s: the fused %s differs", cc->name,
+                  a ? "Clip" : "Relu");
+            /* in_act: dinp gated at inp as fc_act_backward after the backward gates it */
+            float *di = ref_zeros(d.ni), *gi = ref_zeros(d.ni), *dw = ref_zeros(d.nw), *gw = ref_zeros(d.nw);
+            cv = d.cv;
+            cv.in_act = acts[a];
+            rc = fc_conv2d_backward(&ws2, di, dw, NULL, d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &d.cv, &err);
+            rc |= fc_act_backward(&ws2, di, di, d.inp, d.ni, &acts[a], &err);
+            rc |= fc_conv2d_backward(&ws2, gi, gw, NULL, d.R, d.inp, d.weight, cc->N, cc->H, cc->W, &cv, &err);
+            CHECK(rc == 0 && !memcmp(gi, di, d.ni * 4) && !memcmp(gw, dw, d.nw * 4),
+                  "%s: dinp gated by a %s differs", cc->name, a ? "Clip" : "Relu");
+            free(fused), free(di), free(gi), free(dw), free(gw);
+            conv_data_free(&d);
+        }
+    float x[16] = {0}, w[16] = {0}, y[16];
+    fc_error err;
+    fc_conv2d bad = {.C = 1, .OC = 1, .groups = 1, .win = WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0),
+                     .act = {FC_ACT_SIGMOID, 0, 0}};
+    CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad, &err) == FC_EINVAL, "a Sigmoid is not fused");
+    bad.act = (fc_act){FC_ACT_CLIP, 1, 0};
+    CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad, &err) == FC_EINVAL, "Clip with min > max");
+    bad.act = (fc_act){0};
+    bad.in_act = (fc_act){FC_ACT_HARDSWISH, 0, 0};
+    CHECK(fc_conv2d_backward(&ws1, y, NULL, NULL, y, x, w, 1, 2, 2, &bad, &err) == FC_EINVAL,
+          "a HardSwish input gate");
+    bad.in_act = (fc_act){FC_ACT_RELU, 0, 0};
+    CHECK(fc_conv2d_backward(&ws1, y, NULL, NULL, y, NULL, w, 1, 2, 2, &bad, &err) == FC_EINVAL,
+          "an input gate needs inp");
+}
+
 static void conv_errors(void) {
     float x[64] = {0}, w[64] = {0}, y[256];
     fc_error err;
-    fc_conv2d bad_groups = {4, 6, 4, WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d bad_groups = {.C = 4, .OC = 6, .groups = 4, .win = WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 2, 2, &bad_groups, &err) == FC_ESHAPE, "groups not dividing OC");
-    fc_conv2d big = {1, 1, 1, WIN(5, 5, 1, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d big = {.C = 1, .OC = 1, .groups = 1, .win = WIN(5, 5, 1, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 4, 4, &big, &err) == FC_ESHAPE, "kernel over the input");
-    fc_conv2d zero = {1, 1, 1, WIN(1, 1, 0, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d zero = {.C = 1, .OC = 1, .groups = 1, .win = WIN(1, 1, 0, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 1, 4, 4, &zero, &err) == FC_EINVAL, "stride 0");
-    fc_conv2d ok = {1, 1, 1, WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
+    fc_conv2d ok = {.C = 1, .OC = 1, .groups = 1, .win = WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0)};
     CHECK(fc_conv2d_forward(&ws1, y, x, w, NULL, 0, 4, 4, &ok, &err) == FC_EINVAL, "batch 0");
     CHECK(fc_conv2d_forward(&ws1, y, NULL, w, NULL, 1, 4, 4, &ok, &err) == FC_EINVAL, "NULL input");
     CHECK(fc_conv2d_backward(&ws1, NULL, y, NULL, x, NULL, w, 1, 4, 4, &ok, &err) == FC_EINVAL,
@@ -576,7 +625,18 @@ static void global_average_pool(void) {
             e = fmax(e, fabs(y[p] - s / HW));
         }
         CHECK(rc == 0 && e <= 1e-6 && eb <= 1e-7, "GlobalAveragePool (%d,%d,%d): %.3g %.3g", N, C, HW, e, eb);
-        free(x), free(y), free(dy), free(dx);
+        /* gated by a Relu / Clip at x: the bits of the activation's backward after it */
+        const fc_act gates[] = {{FC_ACT_RELU, 0, 0}, {FC_ACT_CLIP, -0.2f, 0.3f}};
+        float *gx = ref_zeros(n);
+        for (int a = 0; a < 2; a++) {
+            rc = fc_gap_backward(&ws2, dx, dy, N, C, HW, NULL) | fc_act_backward(&ws2, dx, dx, x, n, &gates[a], NULL) |
+                 fc_gap_backward_gated(&ws2, gx, dy, x, &gates[a], N, C, HW, NULL);
+            CHECK(rc == 0 && !memcmp(gx, dx, n * 4), "GlobalAveragePool (%d,%d,%d) gated by %s differs", N, C, HW,
+                  a ? "Clip" : "Relu");
+        }
+        fc_act bad = {FC_ACT_SILU, 0, 0};
+        CHECK(fc_gap_backward_gated(&ws1, gx, dy, x, &bad, N, C, HW, NULL) == FC_EINVAL, "a SiLU gate");
+        free(x), free(y), free(dy), free(dx), free(gx);
     }
 }
 
@@ -940,6 +1000,7 @@ int main(void) {
     RUN(conv_threads_and_chunks);
     RUN(depthwise_generic_vs_avx2);
     RUN(workspace_stable);
+    RUN(conv_fused_activation);
     RUN(conv_errors);
     RUN(linear_ops);
     RUN(add_ops);
