@@ -112,7 +112,8 @@ int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err) {
 int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err) {
     for (int ci = 0; ci < g->n_nodes; ci++) {
         fc_node *conv = &g->nodes[ci];
-        if (conv->dead || strcmp(conv->op_type, "Conv") || conv->n_in < 2) continue;
+        /* weights may be an omitted optional input (-1) in a malformed model */
+        if (conv->dead || strcmp(conv->op_type, "Conv") || conv->n_in < 2 || conv->in[1] < 0) continue;
         int d = sole_consumer(g, conv->out[0]);
         if (d < 0 || strcmp(g->nodes[d].op_type, "BatchNormalization") || g->nodes[d].n_in != 5 ||
             g->nodes[d].in[0] != conv->out[0])
@@ -121,10 +122,11 @@ int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err) {
         const fc_tensor *w = &g->values[conv->in[1]].c;
         const fc_tensor *b = conv->n_in > 2 && conv->in[2] >= 0 ? &g->values[conv->in[2]].c : NULL;
         const fc_tensor *p[4];
-        int ok = w->data && w->rank >= 3 && (!b || b->data);
+        /* the arithmetic below reads every tensor as f32 */
+        int ok = w->data && w->dtype == FC_F32 && w->rank >= 3 && (!b || (b->data && b->dtype == FC_F32));
         for (int i = 0; i < 4 && ok; i++) {
             p[i] = bn->in[i + 1] >= 0 ? &g->values[bn->in[i + 1]].c : NULL;
-            ok = p[i] && p[i]->data && fc_tensor_count(p[i]) == w->dims[0];
+            ok = p[i] && p[i]->data && p[i]->dtype == FC_F32 && fc_tensor_count(p[i]) == w->dims[0];
         }
         if (!ok || (b && fc_tensor_count(b) != w->dims[0])) continue;
         int64_t cout = w->dims[0], per = fc_tensor_count(w) / (cout ? cout : 1);
