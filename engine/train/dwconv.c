@@ -1,7 +1,7 @@
 /* Depthwise Conv2d (groups == C == OC, weight (C,1,kh,kw)), the half of fc_conv2d_forward/backward
- * that conv2d.c hands over: tasks of a few blocks of FC_DWL_LANES channels, taken dynamically by
- * the threads, each streaming every image in order through the kernels of dwlanes.h (channels in
- * vector lanes), generic or AVX2 by the workspace's kernel table.
+ * that conv2d.c hands over: two tasks per thread of whole blocks of FC_DWL_LANES channels, taken
+ * dynamically by the threads, each streaming every image in order through the kernels of dwlanes.h
+ * (channels in vector lanes), generic or AVX2 by the workspace's kernel table.
  * Reproducibility: each output, and each channel's gradients, come from one task in a fixed order:
  * bitwise independent of the thread count; the generic and AVX2 kernels agree bitwise.
  * Not here: im2col convolutions (conv2d.c). */
@@ -42,16 +42,26 @@ size_t fc_dwlanes_fwd_scratch(const fc_dwlanes_geom *g, int nch) {
            (size_t)blocks * dwl_round((size_t)(kk + 1) * FC_DWL_LANES);
 }
 
-/* Channels per task: a few lane blocks, whose images are walked outer (memory in order); tasks are
- * taken dynamically (a stalled thread on a busy machine does not hold the other up). */
-#define TASK (4 * FC_DWL_LANES)
+/* Channels per task on threads: two tasks per thread of whole lane blocks (large ones: the images'
+ * planes of a task are read in order, which streamed better than small tasks; two per thread so
+ * that tasks are taken dynamically and a stalled thread on a busy machine does not hold the
+ * other up). */
+static int task_channels(int C, int threads) {
+    int blocks = (C + FC_DWL_LANES - 1) / FC_DWL_LANES, tasks = 2 * threads;
+    return (blocks + tasks - 1) / tasks * FC_DWL_LANES;
+}
 
-/* A kernel scratch per thread, forward or backward, for ws's threads (or fewer). */
+/* A kernel scratch per thread, forward or backward, for ws's threads or one. */
 size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d *w, int threads) {
     fc_dwlanes_geom g;
     geom_of(&g, 1, C, H, W, OH, OW, w);
-    size_t f = fc_dwlanes_fwd_scratch(&g, TASK), b = fc_dwlanes_back_scratch(&g, TASK);
-    return (f > b ? f : b) * (size_t)threads;
+    size_t most = 0;
+    for (int t = 1; t <= threads; t += threads > 1 ? threads - 1 : 1) {
+        int tc = task_channels(C, t);
+        size_t f = fc_dwlanes_fwd_scratch(&g, tc), b = fc_dwlanes_back_scratch(&g, tc);
+        if ((f > b ? f : b) * (size_t)t > most) most = (f > b ? f : b) * (size_t)t;
+    }
+    return most;
 }
 
 /* One call's operands: the forward (out = conv(inp), act) or the backward (gate the input gate,
@@ -64,11 +74,12 @@ typedef struct dw_job {
     float *out, *dweight, *dbias;
 } dw_job;
 
-/* Runs the job's kernel over tasks of TASK channels on threads (one below a small work). */
+/* Runs the job's kernel over its tasks on threads (one below a small work). */
 static int run_tasks(fc_train_ws *ws, const dw_job *j, size_t work, fc_error *err) {
     const fc_dwlanes_geom *g = &j->g;
-    int threads = fc_train_threads(ws, work), tasks = (g->C + TASK - 1) / TASK, avx2 = fc_train_use_avx2(ws);
-    size_t per = j->back ? fc_dwlanes_back_scratch(g, TASK) : fc_dwlanes_fwd_scratch(g, TASK);
+    int threads = fc_train_threads(ws, work), avx2 = fc_train_use_avx2(ws);
+    int tc = task_channels(g->C, threads), tasks = (g->C + tc - 1) / tc;
+    size_t per = j->back ? fc_dwlanes_back_scratch(g, tc) : fc_dwlanes_fwd_scratch(g, tc);
     float *scratch = fc_train_scratch(ws, per * (size_t)threads, err);
     if (!scratch) return FC_ENOMEM;
     fc_dwlanes_fwd_fn fwd = avx2 ? fc_dwlanes_fwd_avx2 : fc_dwlanes_fwd_generic;
@@ -78,7 +89,7 @@ static int run_tasks(fc_train_ws *ws, const dw_job *j, size_t work, fc_error *er
         float *mine = scratch + per * (size_t)omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) {
-            int c0 = t * TASK, c1 = c0 + TASK < g->C ? c0 + TASK : g->C;
+            int c0 = t * tc, c1 = c0 + tc < g->C ? c0 + tc : g->C;
             if (j->back)
                 back(g, c0, c1, j->inp, j->dout, j->weight, j->act, j->out, j->dweight, j->dbias, mine);
             else

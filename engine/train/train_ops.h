@@ -43,9 +43,9 @@ typedef struct fc_train_ws {
                             scalar one */
     float *buf;       /* scratch, 64-byte aligned */
     size_t cap;       /* its size in floats */
-    size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (col + output block);
-                          0: 2^23. Smaller saves memory at some speed; results do not depend on
-                          it except dweight's rounding (chunks are added in order). */
+    size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (its col matrix); 0: 2^23.
+                          Smaller saves memory at some speed; results do not depend on it except
+                          dweight's rounding (chunks are added in order). */
 } fc_train_ws;
 
 /* threads <= 0: all cores. Never fails; ws is ready to use (no scratch yet). A test may then set
