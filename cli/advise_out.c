@@ -39,11 +39,8 @@ void cli_advise_record(const cli_advise_args *a, cli_problem *cp, const fc_extra
     *run_id = 0;
     if (cp->no_record) return;
     fc_strbuf params = {0}, result = {0};
-    char dataset[256];
-    if (a->x.name && *a->x.name) snprintf(dataset, sizeof dataset, "%s", a->x.name);
-    else fc_dataset_default_name(a->dataset, dataset, sizeof dataset);
     fc_strbuf_printf(&params, "{\"advise\":1,\"dataset\":");
-    fc_strbuf_json(&params, dataset);
+    fc_strbuf_json(&params, a->x.dataset);
     fc_strbuf_printf(&params, ",\"model\":");
     fc_strbuf_json(&params, a->x.model);
     fc_strbuf_printf(&params, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"folds\":%d}", a->x.size,
@@ -52,7 +49,7 @@ void cli_advise_record(const cli_advise_args *a, cli_problem *cp, const fc_extra
     int64_t ds = 0;
     fc_error err = {0};
     int rc = params.failed || result.failed ? fc_fail(&err, FC_ENOMEM, "out of memory") : 0;
-    if (!rc && (rc = fc_catalog_dataset_find(cp->cat, dataset, &ds, &err)) > 0) rc = 0; /* 1: found */
+    if (!rc && (rc = fc_catalog_dataset_find(cp->cat, a->x.dataset, &ds, &err)) > 0) rc = 0; /* 1: found */
     if (!rc) rc = fc_catalog_run_begin(cp->cat, FC_RUN_TRAIN, ds, res->extractor[res->n_layers - 1], params.s, run_id, &err);
     if (!rc) rc = fc_catalog_run_finish(cp->cat, *run_id, FC_RUN_OK, result.s, &err);
     if (rc) fprintf(stderr, "featcache advise: note: the run is not recorded: %s\n", err.msg);
@@ -83,12 +80,18 @@ void cli_advise_print_text(FILE *f, const cli_advise_args *a, const fc_advice *a
     fprintf(f, "data set %s: %d items, %d classes, items per class: median %d, smallest %d\n", a->dataset,
             e->n_items, e->n_classes, e->median_per_class, e->min_per_class);
     fprintf(f, "\nlinear probes (%d-fold, softmax, L2 chosen on the first fold):\n", e->folds);
-    fprintf(f, "  %-28s %8s %9s %8s %7s\n", "layer", "features", "accuracy", "fold sd", "l2");
+    char names[FC_ADVISE_MAX_LAYERS][300];
+    int w = 5;
     for (int l = 0; l < e->n_layers; l++) {
         const fc_advise_layer *L = &e->layers[l];
-        char name[300];
-        snprintf(name, sizeof name, "%s%s", L->name, L->pooled ? " (avg-pooled)" : l == e->n_layers - 1 ? " (feature)" : "");
-        fprintf(f, "  %-28s %8d %9.4f %8.4f %7g%s\n", name, L->dim, L->accuracy, L->std, L->l2,
+        snprintf(names[l], sizeof names[l], "%s%s", L->name,
+                 L->pooled ? " (avg-pooled)" : l == e->n_layers - 1 ? " (feature)" : "");
+        if ((int)strlen(names[l]) > w) w = (int)strlen(names[l]);
+    }
+    fprintf(f, "  %-*s %8s %9s %8s %7s\n", w, "layer", "features", "accuracy", "fold sd", "l2");
+    for (int l = 0; l < e->n_layers; l++) {
+        const fc_advise_layer *L = &e->layers[l];
+        fprintf(f, "  %-*s %8d %9.4f %8.4f %7g%s\n", w, names[l], L->dim, L->accuracy, L->std, L->l2,
                 l == adv->best ? "  <- best" : "");
     }
     fprintf(f, "learning curve at %s:", e->layers[e->curve_layer].name);

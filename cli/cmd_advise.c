@@ -75,6 +75,8 @@ static int parse_args(int argc, char **argv, cli_advise_args *a) {
         return EXIT_USAGE;
     }
     a->dataset = argv[optind];
+    if (a->x.name && *a->x.name) snprintf(a->x.dataset, sizeof a->x.dataset, "%s", a->x.name); /* as extract names it */
+    else fc_dataset_default_name(a->dataset, a->x.dataset, sizeof a->x.dataset);
     return -1;
 }
 
@@ -99,7 +101,8 @@ static int pick_listed(cli_advise_plan *p, const char *list, fc_error *err) {
     const fc_cut_list *l = &p->cuts;
     char *copy = strdup(list), *save = NULL;
     if (!copy) return fc_fail(err, FC_ENOMEM, "out of memory");
-    int rc = 0, chosen[256] = {0};
+    int rc = 0, *chosen = calloc((size_t)l->n + 1, sizeof *chosen);
+    if (!chosen) rc = fc_fail(err, FC_ENOMEM, "out of memory");
     for (char *w = strtok_r(copy, ",", &save); w && rc == 0; w = strtok_r(NULL, ",", &save)) {
         if (!strcmp(w, l->feature)) continue; /* probed anyway */
         int at = -1;
@@ -108,15 +111,16 @@ static int pick_listed(cli_advise_plan *p, const char *list, fc_error *err) {
         if (at < 0)
             rc = fc_fail(err, FC_EINVAL, "unknown layer '%s': not a cut of the model below its feature '%s' "
                          "(featcache cuts --model M lists them)", w, l->feature);
-        else if (at < 256) chosen[at] = 1;
+        else chosen[at] = 1;
     }
-    free(copy);
-    for (int i = 0; rc == 0 && i < l->n && i < 256; i++) {
+    for (int i = 0; rc == 0 && i < l->n; i++) {
         if (!chosen[i]) continue;
         if (p->n == FC_ADVISE_MAX_LAYERS - 1)
-            return fc_fail(err, FC_EINVAL, "--layers: at most %d layers besides the feature", FC_ADVISE_MAX_LAYERS - 1);
-        p->cut[p->n++] = i;
+            rc = fc_fail(err, FC_EINVAL, "--layers: at most %d layers besides the feature", FC_ADVISE_MAX_LAYERS - 1);
+        else p->cut[p->n++] = i;
     }
+    free(copy);
+    free(chosen);
     return rc;
 }
 
@@ -176,12 +180,9 @@ static void per_class(const fc_problem *p, fc_advise_evidence *e) {
 /* Layer l's cached values as a k-fold problem. */
 static int load_layer(const cli_advise_args *a, const fc_extract_result *res, int l, cli_problem *cp, fc_error *err) {
     fc_split_spec split = {.kind = FC_SPLIT_KFOLD, .folds = a->folds};
-    char dataset[256];
-    if (a->x.name && *a->x.name) snprintf(dataset, sizeof dataset, "%s", a->x.name);
-    else fc_dataset_default_name(a->dataset, dataset, sizeof dataset);
     fc_featureset_free(&cp->fs);
     fc_problem_free(&cp->p);
-    int rc = fc_featureset_load(cp->cat, cp->cache, dataset, res->extractor[l], FC_VIEW_ORIG, &cp->fs, err);
+    int rc = fc_featureset_load(cp->cat, cp->cache, a->x.dataset, res->extractor[l], FC_VIEW_ORIG, &cp->fs, err);
     if (!rc)
         rc = fc_problem_build(cp->fs.x, 1, (int)cp->fs.n, (int)cp->fs.dim, cp->fs.labels, cp->fs.splits, cp->fs.paths,
                               (const uint8_t(*)[32])cp->fs.hashes, &split, &cp->p, err);
@@ -194,6 +195,7 @@ static int measure(const cli_advise_args *a, const cli_advise_plan *p, const fc_
     memset(e, 0, sizeof *e);
     e->n_layers = p->n;
     int rc = 0, best = 0;
+    double n_train = 0; /* per fold, the same for every layer (the same items) */
     for (int l = 0; l < p->n && rc == 0; l++) {
         fc_advise_layer *L = &e->layers[l];
         fc_probe_result r;
@@ -207,7 +209,7 @@ static int measure(const cli_advise_args *a, const cli_advise_plan *p, const fc_
         e->folds = r.n_folds; /* the same for every layer: the same items */
         snprintf(L->name, sizeof L->name, "%s", p->names[l]);
         if (r.accuracy >= e->layers[best].accuracy) best = l;
-        e->curve_train[FC_ADVISE_CURVE - 1] = r.n_train; /* the best layer's, below */
+        n_train = r.n_train;
     }
     if (rc) return rc;
     e->curve_layer = best;
@@ -217,7 +219,7 @@ static int measure(const cli_advise_args *a, const cli_advise_plan *p, const fc_
     for (int f = 0; f < FC_ADVISE_CURVE && rc == 0; f++) {
         fc_probe_result r;
         e->curve_fraction[f] = fractions[f];
-        if (fractions[f] == 1.0) r = (fc_probe_result){.accuracy = e->layers[best].accuracy, .n_train = e->curve_train[f]};
+        if (fractions[f] == 1.0) r = (fc_probe_result){.accuracy = e->layers[best].accuracy, .n_train = n_train};
         else rc = fc_probe_kfold(&cp->p, (const uint8_t(*)[32])cp->fs.hashes, fractions[f], a->threads, &r, err);
         e->curve_accuracy[f] = r.accuracy;
         e->curve_train[f] = r.n_train;
