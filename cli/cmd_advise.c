@@ -163,18 +163,29 @@ static int extract_layers(const cli_advise_args *a, const cli_advise_plan *p, fc
     return rc;
 }
 
-/* Items per class over the items the probes use: the minimum and the median. */
-static void per_class(const fc_problem *p, fc_advise_evidence *e) {
-    int *count = calloc((size_t)p->k, sizeof *count);
+/* Items per class over the items the probes use: the minimum and the median. FC_EINVAL ("too few
+ * items", naming the class) below FC_ADVISE_MIN_PER_CLASS, before any probe runs. */
+static int per_class(const fc_problem *p, fc_advise_evidence *e, fc_error *err) {
+    int *count = calloc((size_t)p->k, sizeof *count), *sorted = calloc((size_t)p->k, sizeof *sorted), small = 0;
+    if (!count || !sorted) { free(count); free(sorted); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     e->n_items = 0;
-    for (int i = 0; count && i < p->n; i++)
+    for (int i = 0; i < p->n; i++)
         if (p->role[i] >= 0) count[p->y[i]]++, e->n_items++;
-    for (int c = 1; count && c < p->k; c++) /* insertion sort: k is small */
-        for (int j = c; j > 0 && count[j] < count[j - 1]; j--) { int t = count[j]; count[j] = count[j - 1]; count[j - 1] = t; }
+    for (int c = 0; c < p->k; c++) {
+        if (count[c] < count[small]) small = c;
+        int j = c; /* insertion sort: k is small */
+        for (; j > 0 && sorted[j - 1] > count[c]; j--) sorted[j] = sorted[j - 1];
+        sorted[j] = count[c];
+    }
     e->n_classes = p->k;
-    e->min_per_class = count ? count[0] : 0;
-    e->median_per_class = count ? count[p->k / 2] : 0;
+    e->min_per_class = sorted[0];
+    e->median_per_class = sorted[p->k / 2];
+    int rc = count[small] >= FC_ADVISE_MIN_PER_CLASS ? 0 :
+        fc_fail(err, FC_EINVAL, "too few items: class '%s' has %d labeled item%s; advise needs at least %d per class",
+                p->classes[small], count[small], count[small] == 1 ? "" : "s", FC_ADVISE_MIN_PER_CLASS);
     free(count);
+    free(sorted);
+    return rc;
 }
 
 /* Layer l's cached values as a k-fold problem. */
@@ -200,7 +211,7 @@ static int measure(const cli_advise_args *a, const cli_advise_plan *p, const fc_
         fc_advise_layer *L = &e->layers[l];
         fc_probe_result r;
         if ((rc = load_layer(a, res, l, cp, err))) break;
-        if (l == 0) per_class(&cp->p, e);
+        if (l == 0 && (rc = per_class(&cp->p, e, err))) break;
         if (!a->quiet) fprintf(stderr, "advise: probing %s (%d features, %d folds)\n", p->names[l], cp->p.d, a->folds);
         if ((rc = fc_probe_kfold(&cp->p, (const uint8_t(*)[32])cp->fs.hashes, 1.0, a->threads, &r, err))) break;
         *L = (fc_advise_layer){.pooled = p->pools[l] == FC_POOL_AVG, .dim = cp->p.d, .accuracy = r.accuracy,
