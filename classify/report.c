@@ -151,7 +151,9 @@ static const char CSS[] =
     "image-rendering:pixelated;background:#eef1f5;margin-bottom:6px}\n"
     ".worst .noimg{display:flex;align-items:center;justify-content:center;color:#8a97a5;font-size:11px}\n"
     ".worst figcaption{font-size:12px}.worst .path{overflow-wrap:anywhere;color:#3d4b5a}\n"
-    ".bad{color:#b3261e;font-weight:600}\n";
+    ".bad{color:#b3261e;font-weight:600}\n"
+    "td.mark{background:#e7f5e9;font-weight:600;outline:2px solid #3a9a4a}\n"
+    "pre.cmd{background:#f0f3f7;padding:8px 10px;border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere}\n";
 
 static void info_row(fc_strbuf *b, const char *key, const char *value) {
     if (!value) return;
@@ -375,6 +377,7 @@ typedef struct frame {
     int W, H, L, T, pw, ph;
     int logx;
     double lx0, lx1, ymin, ymax, ystep;
+    const char *const *xnames; /* x is 0, 1, .. named by these (the probed layers), or NULL */
 } frame;
 
 static double px_of(const frame *f, double v) {
@@ -407,7 +410,7 @@ static void frame_fit(frame *f, const pt *val, int nv, const pt *tr, int nt) {
     double ystep = nice_step(ymax - ymin, 5);
     const int W = 520, H = 300, L = 58, R = 16, T = 28, B = 44;
     *f = (frame){W, H, L, T, W - L - R, H - T - B, logx, lx0, lx1, floor(ymin / ystep) * ystep,
-                 ceil(ymax / ystep) * ystep, ystep};
+                 ceil(ymax / ystep) * ystep, ystep, NULL};
 }
 
 /* The svg element's start, the title, the grid with tick labels, the frame and the x label. */
@@ -442,6 +445,15 @@ static void chart_axes(fc_strbuf *b, const frame *f, const char *kind, const cha
             fc_strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e6eaef\"/>"
                                 "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">1e%d</text>\n",
                              px, T, px, T + ph, px, T + ph + 16, e);
+        }
+    } else if (f->xnames) {
+        for (int i = (int)ceil(f->lx0); i <= (int)floor(f->lx1); i++) {
+            double px = L + (i - f->lx0) / (f->lx1 - f->lx0) * pw;
+            fc_strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e6eaef\"/>"
+                                "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">",
+                             px, T, px, T + ph, px, T + ph + 16);
+            esc_cut(b, f->xnames[i], 14);
+            fc_strbuf_printf(b, "</text>\n");
         }
     } else {
         double xs = nice_step(f->lx1 - f->lx0, 5);
@@ -606,6 +618,98 @@ static int section_training(fc_strbuf *b, const fc_report_input *in) {
     return 0;
 }
 
+/* ---- advice ---- */
+
+/* One cell of the 2x2 table: the advice's own is marked. */
+static void advice_cell(fc_strbuf *b, const fc_advice *a, int big, int different, const char *text) {
+    int mine = a->big == big && a->different == different;
+    fc_strbuf_printf(b, "<td class=\"l%s\">%s%s</td>", mine ? " mark" : "", mine ? "&#10004; " : "", text);
+}
+
+static void section_advice(fc_strbuf *b, const fc_report_input *in) {
+    const fc_advice *a = in->advice;
+    fc_strbuf_printf(b, "<section id=\"advice\"><h2>Advice: %s</h2>\n<div class=\"scroll\"><table class=\"table2x2\">\n"
+                        "<tr><th></th><th class=\"l\">small data (median &lt; %d per class)</th>"
+                        "<th class=\"l\">big data</th></tr>\n<tr><th class=\"l\">similar domain</th>",
+                     fc_advice_name(a->kind), FC_ADVISE_BIG_PER_CLASS);
+    advice_cell(b, a, 0, 0, "train a head on the final features (head)");
+    advice_cell(b, a, 1, 0, "fine-tune the top blocks (finetune)");
+    fc_strbuf_printf(b, "</tr>\n<tr><th class=\"l\">different domain</th>");
+    advice_cell(b, a, 0, 1, "collect more data (more-data)");
+    advice_cell(b, a, 1, 1, a->kind == FC_ADVICE_SCRATCH ? "train (nearly) everything (scratch)"
+                                                         : "partial reuse: keep the first layers (partial)");
+    fc_strbuf_printf(b, "</tr>\n</table></div>\n<p>");
+    esc(b, a->reason);
+    fc_strbuf_printf(b, "</p>\n<p>Next:</p><pre class=\"cmd\">");
+    esc(b, in->command);
+    fc_strbuf_printf(b, "</pre></section>\n");
+}
+
+/* Accuracy by probed layer: a line through the points, each with a bar of +- the folds' standard
+ * deviation and a tooltip naming the layer. */
+static void chart_probes(fc_strbuf *b, const fc_advise_evidence *e) {
+    pt acc[FC_ADVISE_MAX_LAYERS], bars[2 * FC_ADVISE_MAX_LAYERS];
+    const char *names[FC_ADVISE_MAX_LAYERS];
+    for (int l = 0; l < e->n_layers; l++) {
+        acc[l] = (pt){l, e->layers[l].accuracy};
+        bars[2 * l] = (pt){l, e->layers[l].accuracy - e->layers[l].std};
+        bars[2 * l + 1] = (pt){l, e->layers[l].accuracy + e->layers[l].std};
+        names[l] = e->layers[l].name;
+    }
+    frame f;
+    frame_fit(&f, acc, e->n_layers, bars, 2 * e->n_layers);
+    f.lx0 = -0.5; /* half a step of room on both sides for the names */
+    f.lx1 = e->n_layers - 0.5;
+    f.xnames = names;
+    chart_axes(b, &f, "probe", "layer (input side first)", "k-fold accuracy");
+    fc_strbuf_printf(b, "<polyline fill=\"none\" stroke=\"#2262c6\" stroke-width=\"2\" points=\"");
+    for (int l = 0; l < e->n_layers; l++) fc_strbuf_printf(b, "%s%.1f,%.1f", l ? " " : "", px_of(&f, l), py_of(&f, acc[l].y));
+    fc_strbuf_printf(b, "\"/>\n");
+    for (int l = 0; l < e->n_layers; l++) {
+        double x = px_of(&f, l);
+        fc_strbuf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#9bb4dc\" stroke-width=\"2\"/>"
+                            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2262c6\"><title>", x, py_of(&f, bars[2 * l].y),
+                         x, py_of(&f, bars[2 * l + 1].y), x, py_of(&f, acc[l].y));
+        esc(b, names[l]);
+        fc_strbuf_printf(b, "%s: ", e->layers[l].pooled ? " (average-pooled)" : "");
+        num(b, acc[l].y, 4);
+        fc_strbuf_printf(b, " &#177; ");
+        num(b, e->layers[l].std, 4);
+        fc_strbuf_printf(b, "</title></circle>\n");
+    }
+    fc_strbuf_printf(b, "</svg>\n");
+}
+
+/* The probe-by-layer chart, the learning curve and the table of probes. */
+static void section_probes(fc_strbuf *b, const fc_report_input *in) {
+    const fc_advise_evidence *e = in->evidence;
+    fc_strbuf_printf(b, "<section id=\"probes\"><h2>Linear probe by layer</h2>\n<div class=\"charts\">\n");
+    chart_probes(b, e);
+    pt curve[FC_ADVISE_CURVE];
+    for (int c = 0; c < FC_ADVISE_CURVE; c++) curve[c] = (pt){e->curve_train[c], e->curve_accuracy[c]};
+    frame f;
+    frame_fit(&f, curve, FC_ADVISE_CURVE, NULL, 0);
+    chart_axes(b, &f, e->layers[e->curve_layer].name, "training items per fold", "learning curve");
+    chart_series(b, &f, curve, FC_ADVISE_CURVE, 0, "items");
+    fc_strbuf_printf(b, "</svg>\n</div>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">layer</th>"
+                        "<th>features</th><th>accuracy</th><th>fold sd</th><th>L2</th></tr>\n");
+    for (int l = 0; l < e->n_layers; l++) {
+        const fc_advise_layer *L = &e->layers[l];
+        fc_strbuf_printf(b, "<tr%s><td class=\"l\">", l == in->advice->best ? " class=\"best\"" : "");
+        esc(b, L->name);
+        fc_strbuf_printf(b, "%s</td><td>%d</td><td>", L->pooled ? " (average-pooled)" : "", L->dim);
+        num(b, L->accuracy, 4);
+        fc_strbuf_printf(b, "</td><td>");
+        num(b, L->std, 4);
+        fc_strbuf_printf(b, "</td><td>");
+        gnum(b, L->l2);
+        fc_strbuf_printf(b, "</td></tr>\n");
+    }
+    fc_strbuf_printf(b, "</table></div>\n<p class=\"note\">%d items, %d classes (per class: median %d, smallest %d); "
+                        "%d-fold softmax probes; bars: &#177; the folds' standard deviation.</p></section>\n",
+                     e->n_items, e->n_classes, e->median_per_class, e->min_per_class, e->folds);
+}
+
 static void section_worst(fc_strbuf *b, const fc_report_input *in) {
     fc_strbuf_printf(b, "<section id=\"worst\"><h2>Worst misclassified items</h2>\n");
     if (in->n_worst == 0) {
@@ -642,8 +746,12 @@ static void section_worst(fc_strbuf *b, const fc_report_input *in) {
 /* ---- entry points ---- */
 
 static int check_input(const fc_report_input *in, fc_error *err) {
-    if (in->kind != FC_REPORT_RUN && in->kind != FC_REPORT_SWEEP)
+    if (in->kind != FC_REPORT_RUN && in->kind != FC_REPORT_SWEEP && in->kind != FC_REPORT_ADVICE)
         return fc_fail(err, FC_EINVAL, "report: unknown kind %d", (int)in->kind);
+    if (in->kind == FC_REPORT_ADVICE && (!in->evidence || !in->advice || !in->command || in->evidence->n_layers < 1 ||
+                                         in->evidence->n_layers > FC_ADVISE_MAX_LAYERS || in->evidence->curve_layer < 0 ||
+                                         in->evidence->curve_layer >= in->evidence->n_layers))
+        return fc_fail(err, FC_EINVAL, "report: advice without its evidence, decision or command");
     if (in->n_classes < 0) return fc_fail(err, FC_EINVAL, "report: %d classes", in->n_classes);
     const fc_metrics *m = in->val_metrics;
     if (m) {
@@ -693,7 +801,7 @@ int fc_report_render(const fc_report_input *in, fc_strbuf *b, fc_error *err) {
     fc_strbuf_printf(b, "</title>\n<style>\n%s</style></head>\n<body><main>\n<header><h1>", CSS);
     esc(b, title);
     fc_strbuf_printf(b, "</h1>\n<section id=\"run\"><dl class=\"info\">\n<dt>kind</dt><dd>%s</dd>\n",
-                     in->kind == FC_REPORT_SWEEP ? "sweep" : "run");
+                     in->kind == FC_REPORT_SWEEP ? "sweep" : in->kind == FC_REPORT_ADVICE ? "advice" : "run");
     info_row(b, "dataset", in->dataset);
     info_row(b, "model", in->model);
     info_row(b, "head", in->head);
@@ -708,7 +816,12 @@ int fc_report_render(const fc_report_input *in, fc_strbuf *b, fc_error *err) {
     }
     if (in->n_epochs > 0 && section_training(b, in) < 0) b->failed = 1;
     if (in->kind == FC_REPORT_SWEEP && section_sweep(b, in, metric) < 0) b->failed = 1;
-    section_worst(b, in);
+    if (in->kind == FC_REPORT_ADVICE) {
+        section_advice(b, in);
+        section_probes(b, in);
+    } else {
+        section_worst(b, in);
+    }
     fc_strbuf_printf(b, "</main></body></html>\n");
     if (b->failed) return fc_fail(err, FC_ENOMEM, "report: out of memory building the page");
     return 0;

@@ -1,7 +1,8 @@
-/* One self-contained HTML report for a training run or a sweep: run info, metric summary, a
+/* One self-contained HTML report for a training run, a sweep or an advice: run info, metric summary, a
  * confusion matrix heat map (inline SVG), the per-class precision/recall/F1 table, the training
  * curves of a fine-tuning run (accuracy and loss per epoch), for a sweep the
- * configs sorted by validation metric and metric-vs-hyperparameter line charts, and the worst
+ * configs sorted by validation metric and metric-vs-hyperparameter line charts, for an advice the
+ * 2x2 table with its cell marked and the probe-by-layer and learning curves, and the worst
  * misclassified items with optional thumbnails embedded as data: URIs. The page has inline CSS and
  * SVG only: no scripts, no fonts, no network references. Every caller-supplied string is escaped
  * for HTML text and attributes. The input is a plain struct filled by the caller (from the catalog,
@@ -12,12 +13,15 @@
 
 #include <stddef.h>
 
+#include "classify/advise.h"
 #include "classify/metrics.h"
 #include "core/core.h"
 
 typedef enum {
-    FC_REPORT_RUN = 0,   /* one trained head */
-    FC_REPORT_SWEEP = 1, /* several configs; the best one's metrics in val_metrics */
+    FC_REPORT_RUN = 0,    /* one trained head */
+    FC_REPORT_SWEEP = 1,  /* several configs; the best one's metrics in val_metrics */
+    FC_REPORT_ADVICE = 2, /* advise: the 2x2 table with the cell marked, the command, the probe by
+                             layer and the learning curve as charts (no metrics or worst items) */
 } fc_report_kind;
 
 /* One hyperparameter of a config: name -> value. value is the numeric value (NaN when the
@@ -76,6 +80,10 @@ typedef struct fc_report_input {
     /* training curves: accuracy and loss per epoch (a fine-tuning run), or none */
     const fc_report_epoch *epochs; /* (n_epochs) */
     int n_epochs;
+    /* advice (kind == FC_REPORT_ADVICE): what was measured, the decision, the next command */
+    const fc_advise_evidence *evidence;
+    const fc_advice *advice;
+    const char *command;
     /* worst misclassified items, in the order given (the caller sorts them) */
     const fc_report_item *worst; /* (n_worst) */
     int n_worst;

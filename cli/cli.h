@@ -29,6 +29,15 @@ int cmd_verify(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_cuts(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
+int cmd_advise(int argc, char **argv);
+
+/* Extraction progress on stderr, one line redrawn at most every 0.2 s (an fc_extract_control
+ * progress callback; user is a cli_progress, show 0 = silent, last -1 at the start). */
+typedef struct cli_progress {
+    int show;
+    double last;
+} cli_progress;
+void cli_progress_show(void *user, const fc_job_progress *p);
 
 /* Cache folder: the --cache value, else $FEATCACHE_HOME, else ./.featcache. */
 const char *cli_cache_dir(const char *opt);

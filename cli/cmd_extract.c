@@ -52,24 +52,6 @@ static void on_signal(int sig) {
     signal(sig, SIG_DFL); /* a second Ctrl-C ends at once */
 }
 
-typedef struct progress_state {
-    int show;
-    double last;
-} progress_state;
-
-static void show_progress(void *user, const fc_job_progress *p) {
-    progress_state *ps = user;
-    if (!ps->show || (p->seconds - ps->last < 0.2 && p->done < p->total)) return;
-    ps->last = p->seconds;
-    double rate = p->seconds > 0 ? p->computed / p->seconds : 0;
-    size_t left = p->total - p->done;
-    fprintf(stderr, "\r  %zu/%zu  computed %zu  cached %zu  bad %zu  %.1f img/s", p->done, p->total,
-            p->computed, p->cached, p->bad, rate);
-    if (rate > 0 && left) fprintf(stderr, "  ETA %.0fs   ", left / rate);
-    else fprintf(stderr, "            ");
-    fflush(stderr);
-}
-
 const char *cli_cache_dir(const char *opt) {
     if (opt && *opt) return opt;
     const char *env = getenv("FEATCACHE_HOME");
@@ -225,8 +207,8 @@ int cmd_extract(int argc, char **argv) {
     extract_args a;
     int st = parse_args(argc, argv, &a);
     if (st >= 0) return st;
-    progress_state ps = {.show = !a.quiet && isatty(2), .last = -1};
-    a.o.control = (fc_extract_control){.cancel = &cancel_flag, .progress = show_progress, .user = &ps};
+    cli_progress ps = {.show = !a.quiet && isatty(2), .last = -1};
+    a.o.control = (fc_extract_control){.cancel = &cancel_flag, .progress = cli_progress_show, .user = &ps};
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     fc_extract_result r;

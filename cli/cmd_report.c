@@ -1,5 +1,5 @@
-/* `featcache report RUN|SWEEP -o report.html`: one self-contained HTML page for a train run or a
- * whole sweep (any of its run ids). The catalog keeps each run's parameters and metrics; the page's
+/* `featcache report RUN|SWEEP -o report.html`: one self-contained HTML page for a train run, a
+ * whole sweep (any of its run ids), a fine-tuning run or an advice. The catalog keeps each run's parameters and metrics; the page's
  * confusion matrix, per-class table and worst misclassified images come from refitting the run's
  * (best) configuration on the same cached features, which is deterministic and takes seconds. */
 #include <getopt.h>
@@ -23,7 +23,9 @@ static const char *usage_text =
     "usage: featcache report RUN -o report.html [--cache DIR]\n"
     "Writes one self-contained HTML page (inline SVG, no network) for a train run, or for a whole\n"
     "sweep when RUN is one of its runs: metrics, confusion matrix, per-class table, metric vs\n"
-    "hyperparameter curves (sweeps) and the worst misclassified images with thumbnails.\n"
+    "hyperparameter curves (sweeps) and the worst misclassified images with thumbnails; for a\n"
+    "finetune run its training curves; for an advise run the 2x2 table with the data set's cell,\n"
+    "the next command, the probe-by-layer chart and the learning curve.\n"
     "Run ids are listed by `featcache ls` and printed by train/sweep.\n";
 
 typedef struct run_copy {
@@ -230,6 +232,35 @@ static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
     return rc;
 }
 
+/* An advise run's page from its recorded evidence: the decision is taken again from it (the same
+ * numbers give the same cell), the command is the recorded one. */
+static int advice_page(const run_copy *self, const char *out, fc_error *err) {
+    const char *ev = self->result ? strstr(self->result, "\"evidence\":") : NULL;
+    char dataset[256] = "", model[4096] = "", command[8192] = "", title[512], desc[4200], created[64];
+    fc_advise_evidence e;
+    fc_advice a;
+    if (!ev || fc_json_get_string(self->result, "command", command, sizeof command))
+        return fc_fail(err, FC_EFORMAT, "run #%lld: no recorded advice to report", (long long)self->id);
+    int rc = fc_advise_evidence_parse(ev + strlen("\"evidence\":"), &e, err);
+    if (!rc) rc = fc_advise_decide(&e, &a, err);
+    if (rc) return rc;
+    fc_json_get_string(self->params, "dataset", dataset, sizeof dataset);
+    fc_json_get_string(self->params, "model", model, sizeof model);
+    const char *base = strrchr(model, '/');
+    double size = field(self->params, "size");
+    if (size > 0) snprintf(desc, sizeof desc, "%s, input %.0fx%.0f", base ? base + 1 : model, size, size);
+    else snprintf(desc, sizeof desc, "%s, input at the model's own size", base ? base + 1 : model);
+    snprintf(title, sizeof title, "featcache advice #%lld on %s", (long long)self->id, dataset);
+    time_t when = (time_t)self->started;
+    strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S", localtime(&when));
+    fc_report_input in = {.title = title, .kind = FC_REPORT_ADVICE, .dataset = dataset, .model = desc,
+                          .created = created, .n_classes = e.n_classes, .best = -1, .evidence = &e, .advice = &a,
+                          .command = command};
+    rc = fc_report_write_html(&in, out, err);
+    if (!rc) printf("report for advice run #%lld (%s) written to %s\n", (long long)self->id, fc_advice_name(a.kind), out);
+    return rc;
+}
+
 /* Fills the run id and the output path from the command line; returns -1 to go on, else the exit
  * status. */
 static int parse_args(int argc, char **argv, int *run_id, const char **out, const char **cache_opt) {
@@ -275,6 +306,10 @@ int cmd_report(int argc, char **argv) {
     for (int i = 0; i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
     if (self < 0 || !runs.r[self].params) {
         fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
+        goto done;
+    }
+    if (field(runs.r[self].params, "advise") == 1) {
+        rc = advice_page(&runs.r[self], out, &err) ? EXIT_FAIL : EXIT_OK;
         goto done;
     }
     if (field(runs.r[self].params, "finetune") == 1) {

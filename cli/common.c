@@ -117,3 +117,16 @@ void cli_top_k(const float *scores, int n, int k, int *order) {
         order[r] = best;
     }
 }
+
+void cli_progress_show(void *user, const fc_job_progress *p) {
+    cli_progress *ps = user;
+    if (!ps->show || (p->seconds - ps->last < 0.2 && p->done < p->total)) return;
+    ps->last = p->seconds;
+    double rate = p->seconds > 0 ? p->computed / p->seconds : 0;
+    size_t left = p->total - p->done;
+    fprintf(stderr, "\r  %zu/%zu  computed %zu  cached %zu  bad %zu  %.1f img/s", p->done, p->total,
+            p->computed, p->cached, p->bad, rate);
+    if (rate > 0 && left) fprintf(stderr, "  ETA %.0fs   ", left / rate);
+    else fprintf(stderr, "            ");
+    fflush(stderr);
+}

@@ -54,6 +54,6 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     snprintf(x->layer_name, sizeof x->layer_name, "%s", x->layer ? x->layer : deflayer);
     memcpy(x->model_sha, sha, sizeof sha);
     x->size_resolved = size;
-    fc_extractor_id(sha, x->layer_name, size, (float)x->crop, x->preset, x->dtype, x->id);
+    fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->dtype, x->id);
     return 0;
 }

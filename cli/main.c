@@ -24,6 +24,7 @@ static const struct {
     {"bench", cmd_bench, "measure a model's throughput (img/s, GFLOP/s, fraction of peak)"},
     {"cuts", cmd_cuts, "where a model can be cut to fine-tune its top: shapes, sizes, FLOPs, blocks"},
     {"finetune", cmd_finetune, "fine-tune the top of the backbone from cached cut activations + a new head"},
+    {"advise", cmd_advise, "measure probes by layer and a learning curve; say which recipe to run next"},
 };
 
 static void usage(FILE *f) {

@@ -191,10 +191,12 @@ static int mark_blocks(const analysis *a, fc_cut_list *out, fc_error *err) {
     out->params = params[end];
     for (int i = 0; i < a->n_sep; i++)
         out->cuts[i].params_above = params[end] - params[a->pos[a->sep[i]] + 1];
+    for (int i = 0; i < a->n_sep; i++)
+        out->cuts[i].boundary = is_boundary(g, a->sep[i], i + 1 < a->n_sep ? a->sep[i + 1] : a->feature);
     int blocks = 0;
     for (int i = a->n_sep - 1; i >= -1 && blocks < 3; i--) { /* i = -1: the input */
         int start = i >= 0 ? a->pos[a->sep[i]] + 1 : 0;
-        if (i >= 0 && !is_boundary(g, a->sep[i], i + 1 < a->n_sep ? a->sep[i + 1] : a->feature)) continue;
+        if (i >= 0 && !out->cuts[i].boundary) continue;
         if (convs[end] - convs[start] >= 2) {
             blocks++;
             if (i >= 0) out->cuts[i].block_input = blocks;

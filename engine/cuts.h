@@ -22,6 +22,8 @@ typedef struct fc_cut {
                                       constant MatMul weights and biases, unfolded BatchNorm's scale
                                       and bias */
     int block_input;               /* 1, 2 or 3: the input of the last 1, 2 or 3 blocks; else 0 */
+    int boundary;                  /* 1 when the cut is a block boundary (below), e.g. a stage's
+                                      output is the last boundary at its resolution */
 } fc_cut;
 
 typedef struct fc_cut_list {

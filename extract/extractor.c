@@ -10,7 +10,7 @@
 
 #include "engine/engine.h"
 
-void fc_extractor_id(const char *model_sha256, const char *layer, int size, float crop,
+void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
                      fc_preset preset, fc_dtype dtype, char out[65]) {
     /* The version names featcache's own image -> tensor path (decoding, DCT policy, resize): bump it
      * whenever that changes, so features made the old way are never served for the new. */
@@ -19,9 +19,15 @@ void fc_extractor_id(const char *model_sha256, const char *layer, int size, floa
                      "featcache-extractor/2\nmodel=%s\nlayer=%s\nsize=%dx%d\ncrop=%.6f\npreprocess=%s\n"
                      "dtype=%s\n", model_sha256, layer, size, size, crop > 0 && crop < 1 ? crop : 1.0,
                      fc_preset_name(preset), dtype == FC_DTYPE_F16 ? "f16" : "f32");
+    if (pool == FC_POOL_AVG && n > 0 && n < (int)sizeof desc)
+        n += snprintf(desc + n, sizeof desc - (size_t)n, "pool=avg\n");
     uint8_t h[32];
     fc_sha256_digest(desc, (size_t)(n < (int)sizeof desc ? n : (int)sizeof desc - 1), h);
     fc_hex_encode(h, 32, out);
+}
+
+void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t cap) {
+    snprintf(out, cap, pool == FC_POOL_AVG ? "avgpool(%s)" : "%s", layer);
 }
 
 int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,

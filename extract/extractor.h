@@ -12,12 +12,17 @@
 #include "extract/preprocess.h"
 #include "store/store.h"
 
-/* What is computed: everything the extractor id depends on (model, layer, size, crop,
+/* How a layer's output is stored: as the model computes it, or a (C,H,W) map as its global
+ * average over the plane (C), e.g. to probe earlier layers at the size of a feature vector. */
+typedef enum { FC_POOL_NONE = 0, FC_POOL_AVG = 1 } fc_pool;
+
+/* What is computed: everything the extractor id depends on (model, layer, pooling, size, crop,
  * preprocessing, dtype; one extractor per layer) and the views stored for every item. */
 typedef struct fc_extractor_def {
     const char *model;          /* ONNX file */
     const char *const *layers;  /* tensor names; NULL/0 = the model's default feature */
     int n_layers;
+    const fc_pool *pools;       /* (n_layers) per layer; NULL = FC_POOL_NONE for every layer */
     int size;                   /* input size (square); 0 = the model's declared size */
     float crop;                 /* 0 or 1 = whole image */
     fc_preset preset;
@@ -27,9 +32,14 @@ typedef struct fc_extractor_def {
 } fc_extractor_def;
 
 /* Extractor id (64 hex digits + NUL) for these parameters: SHA-256 of a canonical description of
- * (model SHA-256, layer, size, crop, preprocessing, dtype). The view is part of the cache key. */
-void fc_extractor_id(const char *model_sha256, const char *layer, int size, float crop,
+ * (model SHA-256, layer, size, crop, preprocessing, dtype, and the pooling when there is one: an
+ * unpooled layer keeps the id it always had). The view is part of the cache key. */
+void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
                      fc_preset preset, fc_dtype dtype, char out[65]);
+
+/* What the catalog and run records call a layer stored with pool: the tensor name itself, or
+ * "avgpool(NAME)" (out gets at most cap bytes, always terminated). */
+void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t cap);
 
 /* Model file facts (SHA-256 hex, default layer, declared size) from the catalog when the file is
  * unchanged, else computed (hashing and loading it) and recorded (when the catalog is writable).

@@ -47,6 +47,7 @@ typedef struct job {
     int64_t racy_after;    /* mtimes from here on are not trusted to mean "unchanged" (ns) */
     char model_sha[65];
     fc_feature *feats;     /* scratch for one batch */
+    float *pooled;         /* scratch for one batch's pooled layers: (batch, n_views, C) each */
     fc_catalog_item *rows; /* scratch for one batch */
     fc_job_progress prog;
     double t0;
@@ -77,6 +78,11 @@ static int all_stored(const job *j, size_t item, fc_error *err) {
         for (int v = 0; v < x->n_views; v++) key_of(j, item, l, x->views[v], &keys[n++]);
     int rc = fc_cache_exists(j->cache, keys, n, present, &n_present, err);
     return rc ? rc : n_present == n;
+}
+
+static fc_pool pool_of(const job *j, int layer) {
+    const fc_extractor_def *x = &j->opt.extractor;
+    return x->pools && x->n_layers ? x->pools[layer] : FC_POOL_NONE;
 }
 
 static void fill_row(const job *j, size_t i, fc_catalog_item *r) {
@@ -135,6 +141,7 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
     const fc_extractor_def *x = &j->opt.extractor;
     int rc;
     size_t nf = 0;
+    float *pooled = j->pooled;
     for (int b = 0; b < n_items; b++) {
         size_t i = j->todo[items[b]];
         for (int l = 0; l < j->res->n_layers; l++) {
@@ -146,6 +153,16 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
                 f->rank = j->res->rank[l];
                 memcpy(f->dims, j->res->dims[l], sizeof f->dims);
                 f->data = (const float *)outputs[l]->data + ((int64_t)b * n_views + v) * per;
+                if (pool_of(j, l) == FC_POOL_AVG) { /* (C, H, W) -> (C): the mean of each plane */
+                    int64_t c = j->res->dims[l][0], hw = per / c;
+                    for (int64_t ch = 0; ch < c; ch++) {
+                        double sum = 0;
+                        for (int64_t p = 0; p < hw; p++) sum += f->data[ch * hw + p];
+                        pooled[ch] = (float)(sum / (double)hw);
+                    }
+                    f->data = pooled;
+                    pooled += c;
+                }
             }
         }
     }
@@ -177,6 +194,9 @@ static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *r
     if (!x->dtype) x->dtype = FC_DTYPE_F32;
     if (x->n_views > FC_MAX_VIEWS || x->n_layers < 0 || x->n_layers > FC_JOB_MAX_LAYERS)
         return fc_fail(err, FC_EINVAL, "extract: at most %d views and %d layers", FC_MAX_VIEWS, FC_JOB_MAX_LAYERS);
+    for (int l = 0; x->pools && l < x->n_layers; l++)
+        if (x->pools[l] != FC_POOL_NONE && x->pools[l] != FC_POOL_AVG)
+            return fc_fail(err, FC_EINVAL, "extract: unknown pooling %d for layer %d", (int)x->pools[l], l);
     if (!fc_dtype_name(x->dtype)) return fc_fail(err, FC_EINVAL, "extract: unknown dtype %d", (int)x->dtype);
     if (!j->opt.compute.batch) j->opt.compute.batch = 16;
     return fc_dataset_scan(j->opt.dataset.path, j->opt.dataset.layout, &j->ds, err);
@@ -217,7 +237,8 @@ static int resolve_extractors(job *j, fc_error *err) {
     res->n_layers = x->n_layers ? x->n_layers : 1;
     for (int l = 0; l < res->n_layers; l++) {
         snprintf(res->layers[l], sizeof res->layers[l], "%s", x->n_layers ? x->layers[l] : default_layer);
-        fc_extractor_id(j->model_sha, res->layers[l], x->size, x->crop, x->preset, x->dtype, res->extractor[l]);
+        fc_extractor_id(j->model_sha, res->layers[l], pool_of(j, l), x->size, x->crop, x->preset, x->dtype,
+                        res->extractor[l]);
     }
     return 0;
 }
@@ -272,14 +293,23 @@ static int load_model(job *j, fc_error *err) {
 }
 
 /* Feature shape of one image from layer's output t for a batch of `batch` images: trailing 1s
- * dropped, (C, 1, 1) -> (C). Refused unless t has that batch dimension (a per-image tensor). */
-static int feature_shape(const fc_tensor *t, int batch, const char *layer, int *rank, uint32_t *dims,
-                         fc_error *err) {
+ * dropped, (C, 1, 1) -> (C); pooled, a (C, H, W) map's (C). Refused unless t has that batch
+ * dimension (a per-image tensor), or pooled without being a map. */
+static int feature_shape(const fc_tensor *t, int batch, const char *layer, fc_pool pool, int *rank,
+                         uint32_t *dims, fc_error *err) {
     if (t->rank < 1 || t->dims[0] != batch)
         return fc_fail(err, FC_EINVAL,
                        "layer '%s' is not computed per image: its first dimension is %lld for a batch of "
                        "%d images (a weight or another model-wide tensor?)",
                        layer, t->rank < 1 ? 0LL : (long long)t->dims[0], batch);
+    if (pool == FC_POOL_AVG) {
+        if (t->rank != 4)
+            return fc_fail(err, FC_EINVAL, "layer '%s' has rank %d per image: average pooling needs a (C,H,W) map",
+                           layer, t->rank - 1);
+        *rank = 1;
+        dims[0] = (uint32_t)t->dims[1];
+        return 0;
+    }
     int last = t->rank - 1;
     while (last > 1 && t->dims[last] == 1) last--;
     *rank = 0;
@@ -336,10 +366,13 @@ static int ensure_extractors(job *j, fc_error *err) {
     if ((rc = fc_session_create(j->model, &so, &s, err))) return rc;
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
         if (q.found[l]) continue;
-        if ((rc = feature_shape(fc_session_output(s, l), SHAPE_BATCH, res->layers[l], &res->rank[l], res->dims[l], err)))
+        if ((rc = feature_shape(fc_session_output(s, l), SHAPE_BATCH, res->layers[l], pool_of(j, l), &res->rank[l],
+                                res->dims[l], err)))
             break;
+        char label[300];
+        fc_extractor_layer_label(res->layers[l], pool_of(j, l), label, sizeof label);
         fc_catalog_extractor e = {.model_path = x->model, .model_sha256 = j->model_sha,
-                                  .layer = res->layers[l], .size = x->size,
+                                  .layer = label, .size = x->size,
                                   .crop = x->crop > 0 && x->crop < 1 ? x->crop : 1.0,
                                   .preprocess = fc_preset_name(x->preset),
                                   .views = "orig,flip,crop-center,crop-tl,crop-tr,crop-bl,crop-br",
@@ -360,8 +393,10 @@ static void params_json(const job *j, fc_strbuf *b) {
     fc_strbuf_json(b, x->model);
     fc_strbuf_printf(b, ",\"layers\":[");
     for (int l = 0; l < j->res->n_layers; l++) {
+        char label[300];
+        fc_extractor_layer_label(j->res->layers[l], pool_of(j, l), label, sizeof label);
         fc_strbuf_printf(b, l ? "," : "");
-        fc_strbuf_json(b, j->res->layers[l]);
+        fc_strbuf_json(b, label);
     }
     fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"views\":[",
                      x->size, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
@@ -487,10 +522,13 @@ static int compute_missing(job *j, fc_error *err) {
     if (!j->n_todo) return 0;
     int rc = load_model(j, err);
     if (rc) return rc;
+    size_t pooled = 0; /* floats per image and view */
+    for (int l = 0; l < j->res->n_layers; l++) pooled += pool_of(j, l) == FC_POOL_AVG ? j->res->dims[l][0] : 0;
     const char **paths = malloc(j->n_todo * sizeof *paths);
     j->feats = malloc((size_t)c->batch * j->res->n_layers * x->n_views * sizeof *j->feats);
     j->rows = malloc((size_t)c->batch * sizeof *j->rows);
-    if (!paths || !j->feats || !j->rows) { free(paths); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+    j->pooled = malloc((size_t)c->batch * x->n_views * pooled * sizeof(float) + 4);
+    if (!paths || !j->feats || !j->rows || !j->pooled) { free(paths); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     for (size_t t = 0; t < j->n_todo; t++) paths[t] = j->ds.items[j->todo[t]].path;
     fc_pipeline_options po = {.model = j->model,
                               .pre = {.width = x->size, .height = x->size, .crop = x->crop, .preset = x->preset},
@@ -545,6 +583,7 @@ static void job_finish(job *j, int rc, const fc_error *err) {
     free(j->st);
     free(j->todo);
     free(j->feats);
+    free(j->pooled);
     free(j->rows);
     fc_model_free(j->model);
     fc_catalog_close(j->cat);

@@ -3,7 +3,8 @@
  * network whose branch interiors are not cuts and whose block inputs are marked, two graph outputs
  * (a branch to the other output is no path to the feature), gated activations and a
  * squeeze-and-excitation that are not block boundaries, and the errors. Then the block marks on
- * the shared MobileNetV2 (t146, t153, t160) and on the torchvision exports when present.
+ * the shared MobileNetV2 (t146, t153, t160; every mark a boundary, t140 one and t142 not) and on
+ * the torchvision exports when present.
  * Not here: the command's output (tests/cli/test_cuts.sh). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,7 +259,11 @@ static void check_marks(const char *path, int size, const char *const want[3]) {
               k, want[k - 1], cut_names(&l));
     }
     int marks = 0;
-    for (int i = 0; i < l.n; i++) marks += l.cuts[i].block_input != 0;
+    for (int i = 0; i < l.n; i++) {
+        marks += l.cuts[i].block_input != 0;
+        CHECK(!l.cuts[i].block_input || l.cuts[i].boundary, "%s: %s starts a block but is no boundary", path,
+              l.cuts[i].name);
+    }
     CHECK(marks == 3, "%s: %d marks", path, marks);
     fc_model *m = NULL;
     fc_session *s = NULL;
@@ -292,6 +297,17 @@ static void test_mobilenet_v2(void) {
     snprintf(path, sizeof path, "%s/models/mobilenet_v2_1.0_224.onnx", shared);
     static const char *const want[3] = {"t160", "t153", "t146"};
     check_marks(path, 224, want);
+    /* boundaries: the outputs of residual Adds and linear bottlenecks, not an expansion's ReLU6 */
+    fc_cut_list l;
+    fc_error err = {0};
+    REQUIRE(fc_model_cuts(path, NULL, 96, &l, &err) == 0, "%s", err.msg);
+    static const struct { const char *name; int boundary; } b[] = {{"t93", 1}, {"t126", 1}, {"t140", 1}, {"t142", 0},
+                                                                    {"t144", 0}, {"t166", 1}};
+    for (size_t k = 0; k < sizeof b / sizeof *b; k++) {
+        int i = cut_index(&l, b[k].name);
+        CHECK(i >= 0 && l.cuts[i].boundary == b[k].boundary, "%s: boundary %d", b[k].name, i >= 0 ? l.cuts[i].boundary : -1);
+    }
+    fc_cut_list_free(&l);
 }
 
 /* torchvision's names, from scripts/export_torchvision.py's exports */
