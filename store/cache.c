@@ -695,6 +695,37 @@ int fc_cache_delete_items(fc_cache *c, const uint8_t (*items)[32], size_t n, siz
     return rc;
 }
 
+struct delete_keys_arg {
+    const fc_feature_key *keys;
+    size_t n_keys;
+    size_t n; /* deleted in this transaction */
+};
+
+static int delete_keys_body(fc_cache *c, MDB_txn *txn, void *arg) {
+    struct delete_keys_arg *a = arg;
+    MDB_cursor *cur = NULL;
+    a->n = 0;
+    int rc = mdb_cursor_open(txn, c->dbi, &cur);
+    for (size_t i = 0; i < a->n_keys && rc == 0; i++) {
+        uint8_t kb[FC_FEATURE_KEY_SIZE];
+        key_encode(&a->keys[i], kb);
+        rc = delete_prefix(c, cur, kb, sizeof kb, 1, &a->n); /* the whole key: that value only */
+    }
+    if (cur) mdb_cursor_close(cur);
+    return rc;
+}
+
+int fc_cache_delete_keys(fc_cache *c, const fc_feature_key *keys, size_t n, size_t *deleted, fc_error *err) {
+    if (deleted) *deleted = 0;
+    if (!c || (!keys && n)) return fc_fail(err, FC_EINVAL, "fc_cache_delete_keys: NULL argument");
+    if (c->rdonly) return fc_fail(err, FC_EINVAL, "%s: delete keys: cache opened read-only", c->path);
+    if (n == 0) return FC_OK;
+    struct delete_keys_arg a = {keys, n, 0};
+    int rc = run_write(c, "delete keys", delete_keys_body, &a, err);
+    if (rc == 0 && deleted) *deleted = a.n;
+    return rc;
+}
+
 /* ---- reads --------------------------------------------------------------------------------- */
 
 int fc_cache_txn_begin(fc_cache *c, fc_cache_txn **out, fc_error *err) {

@@ -208,6 +208,12 @@ int fc_cache_delete_extractor(fc_cache *c, const uint8_t extractor[32], size_t *
 int fc_cache_delete_items(fc_cache *c, const uint8_t (*items)[32], size_t n, size_t *deleted,
                           fc_error *err);
 
+/* Deletes the values stored under the given keys (absent ones are skipped) in one write
+ * transaction. deleted (may be NULL) gets the number removed. Errors as for fc_cache_put, and
+ * FC_EFORMAT when a value's pages carry a damaged header (freeing them would free pages still in
+ * use: nothing is deleted; a rebuild of the store drops the value). Thread-safe. */
+int fc_cache_delete_keys(fc_cache *c, const fc_feature_key *keys, size_t n, size_t *deleted, fc_error *err);
+
 /* Drops this process's resident pages of the store's memory map (the data stays in the kernel's
  * page cache, and values are faulted in again when read): a reader streaming through the whole
  * store once per epoch keeps its resident memory independent of the store's size. Views from

@@ -917,46 +917,93 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
 
 /* ---- integrity ---------------------------------------------------------------------------- */
 
-/* Each query returns (count, example) of one kind of dangling row. */
-static const struct { const char *what, *sql; } CHECKS[] = {
+/* Each query returns (count, example) of one kind of dangling row; its fix removes or detaches
+ * those rows (as deleting the data set or extractor would have: items go, runs keep NULL). */
+static const struct { const char *what, *sql, *fix; } CHECKS[] = {
     {"items of a data set that does not exist",
-     "SELECT count(*), min(path) FROM items WHERE dataset_id NOT IN (SELECT id FROM datasets)"},
+     "SELECT count(*), min(path) FROM items WHERE dataset_id NOT IN (SELECT id FROM datasets)",
+     "DELETE FROM items WHERE dataset_id NOT IN (SELECT id FROM datasets)"},
     {"ok items without a SHA-256",
      "SELECT count(*), min(path) FROM items WHERE status = 'ok' AND "
-     "(sha256 IS NULL OR length(sha256) <> 32)"},
+     "(sha256 IS NULL OR length(sha256) <> 32)",
+     /* the next extract reads and hashes the file again */
+     "DELETE FROM items WHERE status = 'ok' AND (sha256 IS NULL OR length(sha256) <> 32)"},
     {"runs of a data set that does not exist",
      "SELECT count(*), min(id) FROM runs WHERE dataset_id IS NOT NULL AND "
-     "dataset_id NOT IN (SELECT id FROM datasets)"},
+     "dataset_id NOT IN (SELECT id FROM datasets)",
+     "UPDATE runs SET dataset_id = NULL WHERE dataset_id IS NOT NULL AND dataset_id NOT IN (SELECT id FROM datasets)"},
     {"runs of an extractor that does not exist",
      "SELECT count(*), min(id) FROM runs WHERE extractor_id IS NOT NULL AND "
+     "extractor_id NOT IN (SELECT id FROM extractors)",
+     "UPDATE runs SET extractor_id = NULL WHERE extractor_id IS NOT NULL AND "
      "extractor_id NOT IN (SELECT id FROM extractors)"},
 };
+#define N_CHECKS (sizeof CHECKS / sizeof CHECKS[0])
+
+/* SQLite's own check of every page, index and constraint: each line that is not "ok" is a
+ * problem (up to 100 of them). */
+static int integrity_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err) {
+    const char *what = "SQLite integrity_check";
+    sqlite3_stmt *s = NULL;
+    int step = sqlite3_prepare_v2(cat->db, "PRAGMA integrity_check", -1, &s, NULL), rc = 0;
+    if (step) return sql_fail(cat, step, what, err);
+    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *text = col_text(s, 0);
+        if (text && strcmp(text, "ok") != 0) {
+            (*problems)++;
+            if (fn) rc = fn(user, what, 1, text);
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW) rc = sql_fail(cat, step, what, err);
+    sqlite3_finalize(s);
+    return rc;
+}
 
 int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err) {
     if (!cat || !fn || !problems) return fc_fail(err, FC_EINVAL, "fc_catalog_check: NULL argument");
     *problems = 0;
     int rc = FC_OK;
-    size_t n = sizeof CHECKS / sizeof CHECKS[0];
-    for (size_t i = 0; i <= n && rc == 0; i++) { /* i == n: SQLite's quick_check */
-        const char *what = i < n ? CHECKS[i].what : "SQLite quick_check";
+    for (size_t i = 0; i < N_CHECKS && rc == 0; i++) {
         sqlite3_stmt *s = NULL;
-        int step = sqlite3_prepare_v2(cat->db, i < n ? CHECKS[i].sql : "PRAGMA quick_check", -1, &s, NULL);
-        if (step) return sql_fail(cat, step, what, err);
-        int64_t count = 0;
-        while ((step = sqlite3_step(s)) == SQLITE_ROW && rc == 0) {
-            const char *text = col_text(s, i < n ? 1 : 0);
-            if (i < n) count = sqlite3_column_int64(s, 0);
-            else if (text && strcmp(text, "ok") != 0) count = 1; /* one row per problem found */
+        int step = sqlite3_prepare_v2(cat->db, CHECKS[i].sql, -1, &s, NULL);
+        if (step) return sql_fail(cat, step, CHECKS[i].what, err);
+        if ((step = sqlite3_step(s)) == SQLITE_ROW) {
+            int64_t count = sqlite3_column_int64(s, 0);
             if (count > 0) {
                 *problems += (size_t)count;
-                rc = fn(user, what, count, text);
-                count = 0;
+                rc = fn(user, CHECKS[i].what, count, col_text(s, 1));
             }
+            step = sqlite3_step(s);
         }
-        if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW) rc = sql_fail(cat, step, what, err);
+        if (rc == 0 && step != SQLITE_DONE) rc = sql_fail(cat, step, CHECKS[i].what, err);
         sqlite3_finalize(s);
     }
-    return rc;
+    return rc ? rc : integrity_check(cat, fn, user, problems, err);
+}
+
+int fc_catalog_repair(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *fixed, size_t *left,
+                      fc_error *err) {
+    const char *what = "repair";
+    if (!cat || !fixed || !left) return fc_fail(err, FC_EINVAL, "fc_catalog_repair: NULL argument");
+    *fixed = *left = 0;
+    int rc = check_writable(cat, what, err);
+    if (rc || (rc = begin(cat, what, err))) return rc;
+    /* indexes are rebuilt from their tables: what a damaged index page needs */
+    rc = exec_script(cat, "REINDEX;", "rebuilding the indexes (REINDEX)", err);
+    for (size_t i = 0; i < N_CHECKS && rc == 0; i++) {
+        rc = exec_script(cat, CHECKS[i].fix, CHECKS[i].what, err);
+        int n = sqlite3_changes(cat->db);
+        if (rc == 0 && n > 0) {
+            *fixed += (size_t)n;
+            if (fn) rc = fn(user, CHECKS[i].what, n, "removed or detached");
+        }
+    }
+    if (rc == 0) rc = commit(cat, what, err);
+    if (rc) {
+        rollback(cat);
+        return rc;
+    }
+    return integrity_check(cat, fn, user, left, err);
 }
 
 /* ---- model files -------------------------------------------------------------------------- */

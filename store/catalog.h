@@ -220,14 +220,28 @@ const char *fc_run_status_name(fc_run_status s);
 /* ---- integrity -----------------------------------------------------------------------------
  * Rows that point at nothing, which no featcache write leaves behind, killed or not: items of a
  * missing data set, ok items without a hash, runs naming a missing data set or extractor (a
- * deleted data set or extractor leaves NULL there, which is fine); and SQLite's quick_check. */
+ * deleted data set or extractor leaves NULL there, which is fine); and SQLite's integrity_check
+ * (every page, index and constraint: reads the whole file). */
 
-/* Calls fn(user, what, count, example) for each kind of problem found (example: the first path or
- * run id, may be NULL); *problems gets the total count. Each query is one consistent read, so it
- * may run while extracts write. fn returns non-zero to stop (that value is returned). Errors:
- * FC_EINVAL, FC_EIO, FC_EFORMAT (a file SQLite cannot read). */
+/* Calls fn(user, what, count, example) for each kind of dangling row (example: the first path or
+ * run id, may be NULL) and for each line integrity_check reports (count 1, example the line);
+ * *problems gets the total count. Each query is one consistent read, so it may run while extracts
+ * write. fn returns non-zero to stop (that value is returned). Errors: FC_EINVAL, FC_EIO,
+ * FC_EFORMAT (a file SQLite cannot read at all: "database disk image is malformed"). */
 typedef int (*fc_catalog_problem_fn)(void *user, const char *what, int64_t count, const char *example);
 int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err);
+
+/* Repairs what fc_catalog_check finds where it can, in one transaction: every index is rebuilt
+ * from its table (REINDEX), items of a missing data set and ok items without a hash are deleted
+ * (the next extract reads those files again), runs naming a missing data set or extractor get NULL
+ * there. Then integrity_check runs again. fn (may be NULL) is called as for fc_catalog_check, for
+ * each kind of row fixed (count: how many; example "removed or detached") and for each problem
+ * left. *fixed gets the rows changed, *left the problems integrity_check still reports (damage to
+ * the tables themselves: only a copy of what SQLite can still read would save the rest). Errors:
+ * FC_EINVAL (read-only handle), FC_EFORMAT (SQLite cannot read what it must rebuild; nothing is
+ * changed), FC_ETIMEOUT, FC_EIO. */
+int fc_catalog_repair(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *fixed, size_t *left,
+                      fc_error *err);
 
 /* ---- model files ----------------------------------------------------------------------------
  * What featcache learned about a model file, keyed by its real path and valid while its size and

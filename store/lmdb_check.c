@@ -109,7 +109,11 @@ int fc_lmdb_check_header(const char *path, fc_lmdb_meta metas[2], fc_lmdb_meta *
                          path, (long long)st.st_size, i);
             goto out;
         }
-        if (parse_meta(page, &m[i], why, sizeof why) != 0 || rd64(page) != (uint64_t)i) {
+        int ok = parse_meta(page, &m[i], why, sizeof why) == 0;
+        /* transaction N writes meta page N % 2, and readers pick the page by that rule */
+        if (ok && m[i].txnid && m[i].txnid % 2 != (uint64_t)i)
+            ok = 0, snprintf(why, sizeof why, "it carries transaction %llu", (unsigned long long)m[i].txnid);
+        if (!ok || rd64(page) != (uint64_t)i) {
             if (rd64(page) != (uint64_t)i) snprintf(why, sizeof why, "it does not carry its own page number");
             rc = fc_fail(err, FC_EFORMAT, "%s is damaged%s: meta page %d: %s", path,
                          i == 0 && !strncmp(why, "bad magic", 9) ? " or not an LMDB file" : "", i, why);
@@ -134,18 +138,34 @@ out:
 }
 
 int fc_lmdb_meta_find(const uint8_t *base, size_t size, uint64_t txnid, fc_lmdb_meta *m, fc_error *err) {
-    char why[200] = "no meta page has this transaction id";
+    char why[200] = "the file is shorter than its meta pages";
     uint32_t psize = size >= META_END ? rd32(base + META_AT + 24) : 0;
-    for (int i = 0; i < 2 && psize >= META_END; i++) {
-        const uint8_t *p = base + (size_t)i * psize;
-        if ((size_t)i * psize + META_END > size || rd64(p + META_AT + 128) != txnid) continue;
+    size_t at = (size_t)(txnid % 2) * psize; /* liblmdb reads snapshot N from meta page N % 2 */
+    if (psize >= META_END && at + META_END <= size) {
+        const uint8_t *p = base + at;
         uint8_t copy[META_END];
         memcpy(copy, p, sizeof copy);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (rd64(p + META_AT + 128) != txnid) continue; /* rewritten meanwhile */
-        if (parse_meta(copy, m, why, sizeof why) == 0) return 0;
+        if (rd64(p + META_AT + 128) != txnid || rd64(copy + META_AT + 128) != txnid)
+            snprintf(why, sizeof why, "meta page %d carries transaction %llu", (int)(txnid % 2),
+                     (unsigned long long)rd64(p + META_AT + 128));
+        else if (parse_meta(copy, m, why, sizeof why) == 0)
+            return 0;
     }
     return fc_fail(err, FC_EFORMAT, "meta page of transaction %llu: %s", (unsigned long long)txnid, why);
+}
+
+int fc_lmdb_metas(const uint8_t *base, size_t size, fc_lmdb_meta m[2], int valid[2]) {
+    char why[200];
+    valid[0] = size >= META_END && parse_meta(base, &m[0], why, sizeof why) == 0 && m[0].txnid % 2 == 0;
+    /* page 1 sits one page in: that page's size, or when page 0 is unreadable the first size that fits */
+    valid[1] = 0;
+    for (uint32_t ps = valid[0] ? m[0].psize : 512; ps <= 65536 && !valid[1]; ps *= 2) {
+        valid[1] = ps + (size_t)META_END <= size && parse_meta(base + ps, &m[1], why, sizeof why) == 0 &&
+                   m[1].psize == ps && (m[1].txnid % 2 == 1 || m[1].txnid == 0);
+        if (valid[0]) break;
+    }
+    return valid[0] + valid[1];
 }
 
 /* ---- the page walk ------------------------------------------------------------------------- */
@@ -164,6 +184,7 @@ typedef struct walk {
     fc_lmdb_pair_fn fn;
     void *user;
     int stopped;       /* fn's non-zero value */
+    uint8_t units[65536 / 16]; /* one bit per 2 bytes of the page whose nodes are being checked */
     fc_error *err;
 } walk;
 
@@ -204,6 +225,7 @@ typedef struct node {
     uint64_t child;            /* branch: the child page */
     uint64_t dsize, ovpg;      /* leaf: value size, first overflow page (BIGDATA) */
     int big;
+    unsigned off, end;         /* the node's bytes in the page, end rounded up to even */
 } node;
 
 /* Node i of page p (pgno) into n, checked to lie inside the page. */
@@ -217,6 +239,8 @@ static int read_node(walk *w, const uint8_t *p, uint64_t pgno, unsigned i, int l
     n->ksize = rd16(nd + 6);
     n->key = nd + NODEHDR;
     uint64_t end = off + NODEHDR + n->ksize;
+    n->off = off;
+    n->end = (unsigned)((end + 1) & ~1ull); /* a branch node; a leaf's is set below */
     int first_branch = !leaf && i == 0; /* a branch page's first key is not used */
     if (!first_branch && (n->ksize == 0 || n->ksize > MAX_KEY || (w->tree == FREE_TREE && n->ksize != 8)))
         return bad(w, pgno, "node %u has a key of %zu bytes", i, n->ksize);
@@ -230,6 +254,7 @@ static int read_node(walk *w, const uint8_t *p, uint64_t pgno, unsigned i, int l
     n->dsize = lo | hi << 16;
     n->big = (int)(flags & F_BIGDATA);
     end += n->big ? 8 : n->dsize;
+    n->end = (unsigned)(((end + 1) & ~1ull) < w->psize ? (end + 1) & ~1ull : w->psize);
     if (end > w->psize) return bad(w, pgno, "node %u (%llu bytes of data) runs past the end of the page", i,
                                    (unsigned long long)n->dsize);
     if (n->big) n->ovpg = rd64(nd + NODEHDR + n->ksize);
@@ -237,12 +262,23 @@ static int read_node(walk *w, const uint8_t *p, uint64_t pgno, unsigned i, int l
     return 0;
 }
 
-/* Keys ascend strictly: byte order in the main tree, integers in the free-page tree. */
-static int key_after(const walk *w, const node *prev, const node *n) {
-    if (w->tree == FREE_TREE) return rd64(n->key) > rd64(prev->key);
-    size_t m = prev->ksize < n->ksize ? prev->ksize : n->ksize;
-    int c = memcmp(prev->key, n->key, m);
-    return c < 0 || (c == 0 && prev->ksize < n->ksize);
+/* Key order: bytes in the main tree, integers in the free-page tree. */
+static int key_cmp(const walk *w, const node *a, const node *b) {
+    if (w->tree == FREE_TREE) return rd64(a->key) < rd64(b->key) ? -1 : rd64(a->key) > rd64(b->key);
+    size_t m = a->ksize < b->ksize ? a->ksize : b->ksize;
+    int c = memcmp(a->key, b->key, m);
+    return c ? c : (a->ksize > b->ksize) - (a->ksize < b->ksize);
+}
+
+/* The keys a page may hold: [lo, hi), NULL for no bound (a branch page's key i is the least key of
+ * its child i, so child i holds [key i, key i + 1)). liblmdb's searches, and the walks of this
+ * store over extractors, rely on it. */
+typedef struct range {
+    const node *lo, *hi;
+} range;
+
+static int in_range(const walk *w, const range *r, const node *n) {
+    return (!r->lo || key_cmp(w, r->lo, n) <= 0) && (!r->hi || key_cmp(w, n, r->hi) < 0);
 }
 
 /* A free-page list: count, then that many page numbers in descending order, each claimed. */
@@ -274,7 +310,28 @@ static int leaf_value(walk *w, uint64_t pgno, node *n) {
     return 0;
 }
 
-static int walk_page(walk *w, uint64_t pgno, int level, uint64_t from) {
+/* liblmdb packs a page's nodes from its end down to `upper`, each taking its size rounded up to
+ * even, without gaps or overlaps; deleting or moving a node shifts the others by those sizes, so
+ * overlapping nodes would make it copy past the page. */
+static int check_packing(walk *w, const uint8_t *p, uint64_t pgno, int leaf, unsigned nkeys, unsigned upper) {
+    memset(w->units, 0, w->psize / 16);
+    unsigned used = 0;
+    node n;
+    for (unsigned i = 0; i < nkeys; i++) {
+        int rc = read_node(w, p, pgno, i, leaf, &n);
+        if (rc) return rc;
+        for (unsigned u = n.off / 2; u < n.end / 2; u++) {
+            if (w->units[u >> 3] & (1u << (u & 7))) return bad(w, pgno, "node %u overlaps another", i);
+            w->units[u >> 3] |= (uint8_t)(1u << (u & 7));
+        }
+        used += n.end - n.off;
+    }
+    if (used != w->psize - upper)
+        return bad(w, pgno, "its nodes take %u bytes, its free space bounds leave %u", used, w->psize - upper);
+    return 0;
+}
+
+static int walk_page(walk *w, uint64_t pgno, int level, uint64_t from, const range *r) {
     int rc = claim(w, pgno, 1, 1, from);
     if (rc) return rc;
     const uint8_t *p = w->base + pgno * w->psize;
@@ -288,17 +345,29 @@ static int walk_page(walk *w, uint64_t pgno, int level, uint64_t from) {
         return bad(w, pgno, "free space %u..%u does not fit a %u-byte page", lower, upper, w->psize);
     unsigned nkeys = (lower - PAGEHDR) / 2;
     if (!leaf && nkeys < (w->tree == MAIN_TREE ? 2u : 1u)) return bad(w, pgno, "a branch page with %u keys", nkeys);
+    if (!w->salvage && (rc = check_packing(w, p, pgno, leaf, nkeys, upper)) != 0) return rc;
     if (leaf) w->leaf++;
     else w->branch++;
-    node prev = {0}, n;
+    node n, next, prev;
+    int have_prev = 0;
     for (unsigned i = 0; i < nkeys; i++) {
         if ((rc = read_node(w, p, pgno, i, leaf, &n)) < 0) return rc;
         if (rc == SKIPPED) continue;
-        if (!w->salvage && i > (leaf ? 0u : 1u) && !key_after(w, &prev, &n))
+        int keyed = leaf || i > 0; /* a branch page's first key is not used */
+        if (!w->salvage && keyed && (!in_range(w, r, &n) || (have_prev && key_cmp(w, &prev, &n) >= 0)))
             return bad(w, pgno, "node %u is out of key order", i);
-        prev = n;
-        rc = leaf ? leaf_value(w, pgno, &n) : walk_page(w, n.child, level + 1, pgno);
+        if (leaf) {
+            rc = leaf_value(w, pgno, &n);
+        } else {
+            range sub = {i ? &n : r->lo, r->hi};
+            if (!w->salvage && i + 1 < nkeys) {
+                if ((rc = read_node(w, p, pgno, i + 1, 0, &next)) < 0) return rc;
+                sub.hi = &next;
+            }
+            rc = walk_page(w, n.child, level + 1, pgno, &sub);
+        }
         if (rc < 0) return rc;
+        if (keyed) prev = n, have_prev = 1;
     }
     return 0;
 }
@@ -308,7 +377,8 @@ static int walk_tree(walk *w, int tree, const fc_lmdb_tree *t) {
     w->depth = t->depth;
     w->branch = w->leaf = w->overflow = w->entries = 0;
     if (t->root == NO_ROOT) return 0;
-    int rc = walk_page(w, t->root, 1, t->root);
+    range all = {NULL, NULL};
+    int rc = walk_page(w, t->root, 1, t->root, &all);
     if (rc < 0 || w->salvage) return rc < 0 ? rc : 0;
     if (w->branch != t->branch || w->leaf != t->leaf || w->overflow != t->overflow || w->entries != t->entries)
         return fc_fail(w->err, FC_EFORMAT,

@@ -31,17 +31,19 @@ typedef struct fc_lmdb_meta {
 
 /* Reads both meta pages of the file at path (pread; nothing mapped) and checks what LMDB will rely
  * on: page type, magic, format version, a page size that is a power of two in 512..65536, both
- * trees' roots and depths in range of the last page, the flags featcache opens with, and a file of at
- * least two pages. metas[0..1] (may be NULL) get both pages' fields, newest (may be NULL) the one
- * LMDB uses (the higher transaction id). Returns 0 when the file is usable, 1 when it is absent or
- * empty (LMDB creates it), FC_EFORMAT with "PATH is damaged: REASON" when not, FC_EIO when it cannot
- * be read. Thread-safe. */
+ * trees' roots and depths in range of the last page, the flags featcache opens with, a transaction
+ * id that belongs on that page (N on page N % 2), and a file of at least two pages. metas[0..1]
+ * (may be NULL) get both pages' fields, newest (may be NULL) the one LMDB uses (the higher
+ * transaction id). Returns 0 when the file is usable, 1 when it is absent or empty (LMDB creates
+ * it), FC_EFORMAT with "PATH is damaged: REASON" when not, FC_EIO when it cannot be read.
+ * Thread-safe. */
 int fc_lmdb_check_header(const char *path, fc_lmdb_meta metas[2], fc_lmdb_meta *newest, fc_error *err);
 
-/* The fields of the meta page of snapshot txnid in the file image base[0..size) (a mapped file), or
- * FC_EFORMAT when neither meta page has that transaction id or its fields are out of range. A
- * writer may overwrite a meta page at any time: the caller must hold a read transaction of that
- * snapshot, and the copy is only taken when the id reads the same before and after. */
+/* The fields of the meta page of snapshot txnid in the file image base[0..size) (a mapped file):
+ * page txnid % 2, where liblmdb reads it. FC_EFORMAT when that page carries another transaction id
+ * or its fields are out of range. A writer may overwrite a meta page at any time: the caller must
+ * hold a read transaction of that snapshot (or the page would be rewritten meanwhile, and the
+ * transaction id would differ after the copy). */
 int fc_lmdb_meta_find(const uint8_t *base, size_t size, uint64_t txnid, fc_lmdb_meta *m, fc_error *err);
 
 /* Checks every branch and leaf page of both trees of snapshot m in the file image base[0..size):
@@ -52,6 +54,11 @@ int fc_lmdb_meta_find(const uint8_t *base, size_t size, uint64_t txnid, fc_lmdb_
  * page and the reason ("page 7 (leaf, main tree): ..."), or FC_ENOMEM. Thread-safe; the pages must
  * not change meanwhile (hold a read transaction of the snapshot). */
 int fc_lmdb_check_tree(const uint8_t *base, size_t size, const fc_lmdb_meta *m, fc_error *err);
+
+/* Both meta pages of a damaged file image base[0..size), for salvaging: valid[i] says whether page
+ * i passed the checks of fc_lmdb_check_header (page 1 is looked for one page size in, or at each
+ * possible page size when page 0 is unreadable). Returns how many are valid (0..2). */
+int fc_lmdb_metas(const uint8_t *base, size_t size, fc_lmdb_meta m[2], int valid[2]);
 
 /* Called for each key/value pair that a salvage walk could read; data points into base. Return 0
  * to go on, non-zero to stop (the walk returns it). */

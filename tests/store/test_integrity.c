@@ -104,13 +104,13 @@ static void test_verify_catalog_orphans(void) {
             "raw inserts");
     memset(&m, 0, sizeof m);
     REQUIRE(fc_verify(cat, cache, on_problem, &m, &rep, &err) == 0, "%s", err.msg);
-    CHECK(rep.catalog_problems == 5, "4 dangling rows + quick_check's CHECK failure, %zu reported:\n%s",
+    CHECK(rep.catalog_problems == 5, "4 dangling rows + integrity_check's CHECK failure, %zu reported:\n%s",
           rep.catalog_problems, m.text);
     CHECK(strstr(m.text, "catalog: 1 items of a data set that does not exist (first: ghost.jpg)") &&
               strstr(m.text, "catalog: 1 ok items without a SHA-256 (first: nohash.jpg)") &&
               strstr(m.text, "catalog: 1 runs of a data set that does not exist") &&
               strstr(m.text, "catalog: 1 runs of an extractor that does not exist") &&
-              strstr(m.text, "catalog: 1 SQLite quick_check (first: CHECK constraint failed in items)"),
+              strstr(m.text, "catalog: 1 SQLite integrity_check (first: CHECK constraint failed in items)"),
           "messages name each kind:\n%s", m.text);
     size_t problems = 0;
     CHECK(fc_catalog_check(cat, NULL, NULL, &problems, &err) == FC_EINVAL, "NULL callback refused");
