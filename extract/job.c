@@ -68,8 +68,9 @@ static void key_of(const job *j, size_t item, int layer, int view, fc_feature_ke
 }
 
 /* 1 when every (layer, view) feature of the item is stored and passes its CRC, 0 if not, <0 on
- * error; a stored value that fails is counted in *damaged (may be NULL) and computed again. */
-static int all_stored(const job *j, size_t item, size_t *damaged, fc_error *err) {
+ * error; a stored value that fails is counted in j->prog.damaged (decode threads call this too)
+ * and computed again. */
+static int all_stored(job *j, size_t item, fc_error *err) {
     fc_feature_key keys[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     uint8_t present[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     size_t n = 0, n_present = 0;
@@ -78,7 +79,7 @@ static int all_stored(const job *j, size_t item, size_t *damaged, fc_error *err)
         for (int v = 0; v < x->n_views; v++) key_of(j, item, l, x->views[v], &keys[n++]);
     size_t n_damaged = 0;
     int rc = fc_cache_exists_verified(j->cache, keys, n, present, &n_present, &n_damaged, err);
-    if (damaged) *damaged += n_damaged;
+    if (n_damaged) __atomic_fetch_add(&j->prog.damaged, n_damaged, __ATOMIC_RELAXED);
     return rc ? rc : n_present == n;
 }
 
@@ -113,7 +114,7 @@ static int on_bytes(void *user, size_t pi, const uint8_t *data, size_t size) {
     fc_sha256_digest(data, size, j->st[i].hash);
     j->st[i].hashed = 1;
     fc_error e; /* a failed lookup only means computing the item again; a broken store fails the put */
-    int stored = all_stored(j, i, NULL, &e);
+    int stored = all_stored(j, i, &e);
     return stored > 0 ? 0 : 1; /* same bytes already extracted (renamed/copied file): skip */
 }
 
@@ -451,7 +452,7 @@ static int plan_item(job *j, size_t i, const fc_catalog_item *r, fc_error *err) 
         return 0;
     }
     if (s->hashed) {
-        int stored = all_stored(j, i, &j->prog.damaged, err);
+        int stored = all_stored(j, i, err);
         if (stored < 0) return stored;
         if (stored) { s->status = ST_CACHED; j->prog.cached++; return 0; }
     }

@@ -61,7 +61,8 @@ typedef struct fc_repair_report {
 int fc_repair(const char *dir, void (*note)(void *user, const char *msg), void *user, fc_repair_report *rep,
               fc_error *err);
 
-/* dry_run: count only. */
+/* dry_run: count only. Refuses (FC_EFORMAT, deleting nothing) when fc_catalog_check finds a problem:
+ * what to delete is decided by the catalog's rows. */
 int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_error *err);
 
 #endif
