@@ -37,6 +37,8 @@ rm -f clean/catalog.sqlite-wal clean/catalog.sqlite-shm
 # run NAME DIR: one command on cache DIR; prints its exit status, its data into out/NAME (what is
 # compared with the clean run: times, run numbers and paths of the cache taken out)
 CMDS="ls verify export_gap export_fmap train eval predict gc extract export_after"
+# gc's data is what it leaves: the exports right after it must fare as they did right before it
+# (gc may drop what damage made unreferenced, never a feature an export could still use)
 run() {
     d=$2 o=out/$1
     rm -rf "$o" && mkdir -p "$o"
@@ -49,7 +51,7 @@ run() {
     eval) timeout 60 "$FC" eval set --head head.onnx --split all --cache "$d" >"$o/data" 2>"$o/err" ;;
     predict) timeout 60 "$FC" predict --head head.onnx --model m.onnx --cache "$d" set/a/img003.jpg set/b/img007.jpg \
         >"$o/data" 2>"$o/err" ;;
-    gc) timeout 60 "$FC" gc --cache "$d" >"$o/data" 2>"$o/err" ;;
+    gc) timeout 60 "$FC" gc --cache "$d" >/dev/null 2>"$o/err" ;;
     extract) timeout 60 "$FC" extract set --model m.onnx --layer gap --layer fmap --cache "$d" --quiet >/dev/null 2>"$o/err" ;;
     esac
     rc=$?
@@ -101,6 +103,16 @@ EOF
         elif [ "$rc" -gt 128 ]; then o=SIGNAL
         elif [ "$rc" -ne 0 ] && ! { [ $c = extract ] && [ "$rc" -eq 3 ]; }; then o=refused
         elif [ $c = extract ]; then o=same # its data is checked by export_after
+        elif [ $c = gc ]; then
+            o=same
+            for e in export_gap export_fmap; do
+                was=$(awk -v i=$i -v e=$e '$1 == i && $3 == e { print $5 }' results)
+                now=$(run $e w)
+                if [ "$was" != "$now" ] || { [ "$now" -eq 0 ] && ! diff -r ref/$e out/$e -x err -x rc >/dev/null 2>&1; }; then
+                    o=WRONG
+                    echo "    after gc: $e exits $now (before: $was)" >>out/gc/err
+                fi
+            done
         elif diff -r "$r" "out/$c" -x err -x rc >/dev/null 2>&1; then o=same
         else o=WRONG
         fi

@@ -73,7 +73,14 @@ static const char SCHEMA_V1[] =
     "  width INTEGER NOT NULL);"
     "PRAGMA user_version = 1;";
 
-#define ITEM_COLS "id, dataset_id, path, sha256, label, split, status, error, size, mtime, seen"
+/* Version 2: each item row carries a CRC-32C of what it says (item_crc); the rows a version-1
+ * catalog holds get theirs when it is first opened for writing. */
+static const char SCHEMA_V2[] =
+    "ALTER TABLE items ADD COLUMN crc INTEGER;"
+    "UPDATE items SET crc = fc_item_crc(dataset_id, path, sha256, label, split, status);"
+    "PRAGMA user_version = 2;";
+
+#define ITEM_COLS "id, dataset_id, path, sha256, label, split, status, error, size, mtime, seen, crc"
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -102,12 +109,15 @@ static const char *const SQL[S_COUNT] = {
     [S_DS_EXTRACTORS] = "SELECT DISTINCT extractor_id FROM runs WHERE dataset_id = ?1 AND "
                         "kind = 'extract' AND extractor_id IS NOT NULL ORDER BY 1",
     [S_ITEM_UPSERT] = "INSERT INTO items (dataset_id, path, sha256, label, split, status, error, "
-                      "size, mtime, seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                      "size, mtime, seen, crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                      "fc_item_crc(?1, ?2, ?3, ?4, ?5, ?6)) "
                       "ON CONFLICT (dataset_id, path) DO UPDATE SET sha256 = excluded.sha256, "
                       "label = excluded.label, split = excluded.split, status = excluded.status, "
                       "error = excluded.error, size = excluded.size, mtime = excluded.mtime, "
-                      "seen = excluded.seen",
-    [S_ITEM_BAD] = "UPDATE items SET status = 'bad', error = ?3 WHERE dataset_id = ?1 AND path = ?2",
+                      "seen = excluded.seen, crc = excluded.crc",
+    [S_ITEM_BAD] = "UPDATE items SET status = 'bad', error = ?3, "
+                   "crc = fc_item_crc(dataset_id, path, sha256, label, split, 'bad') "
+                   "WHERE dataset_id = ?1 AND path = ?2",
     [S_ITEM_PRUNE] = "DELETE FROM items WHERE dataset_id = ?1 AND seen <> ?2",
     [S_ITEM_LIST_ONE] = "SELECT " ITEM_COLS " FROM items WHERE dataset_id = ?1 "
                         "AND (?2 IS NULL OR status = ?2) ORDER BY path",
@@ -141,6 +151,7 @@ static const char *const SQL[S_COUNT] = {
 struct fc_catalog {
     sqlite3 *db;
     int rdonly;
+    int version;               /* schema version (1: items carry no crc, read-only opens only) */
     sqlite3_stmt *st[S_COUNT]; /* prepared on first use */
     char path[];               /* DIR/catalog.sqlite */
 };
@@ -175,12 +186,21 @@ static int sql_fail(const fc_catalog *cat, int rc, const char *what, fc_error *e
     default: code = FC_EIO; break;
     }
     const char *msg = cat->db ? sqlite3_errmsg(cat->db) : sqlite3_errstr(rc);
-    return fc_fail(err, code, "%s: %s: %s", cat->path, what, msg);
+    return fc_fail(err, code, "%s: %s: %s%s", cat->path, what, msg,
+                   (rc & 0xff) == SQLITE_CORRUPT ? " (the catalog is damaged: featcache verify --repair fixes what it can)"
+                                                 : "");
 }
 
 static int prep(fc_catalog *cat, int id, sqlite3_stmt **out, const char *what, fc_error *err) {
     if (!cat->st[id]) {
-        int rc = sqlite3_prepare_v3(cat->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL);
+        const char *sql = SQL[id];
+        char v1[512]; /* a version-1 catalog opened read-only: no crc column to read */
+        if (cat->version < 2 && (id == S_ITEM_LIST_ONE || id == S_ITEM_LIST_ALL)) {
+            const char *c = strstr(sql, ", crc FROM");
+            snprintf(v1, sizeof v1, "%.*s, NULL%s", (int)(c - sql), sql, c + 5);
+            sql = v1;
+        }
+        int rc = sqlite3_prepare_v3(cat->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL);
         if (rc) return sql_fail(cat, rc, what, err);
     }
     *out = cat->st[id];
@@ -292,6 +312,32 @@ static char *immutable_uri(const char *path) {
     return uri;
 }
 
+/* CRC-32C of what an item row says (SQLite keeps no checksums of its own): its data set, path,
+ * hash (or none), label, split and status, each text followed by a 0 byte. A row whose bytes
+ * changed on disk no longer matches: reads refuse it instead of serving another path or label. */
+static uint32_t item_crc(int64_t dataset_id, const char *path, const void *sha, int sha_len, const char *label,
+                         const char *split, const char *status) {
+    uint8_t id[8], none = 0xff;
+    for (int i = 0; i < 8; i++) id[i] = (uint8_t)((uint64_t)dataset_id >> (8 * i));
+    uint32_t c = fc_crc32c(0, id, 8);
+    const char *texts[4] = {path, label, split, status};
+    for (int i = 0; i < 4; i++) {
+        const char *t = texts[i] ? texts[i] : "";
+        c = fc_crc32c(c, t, strlen(t) + 1);
+        if (i == 0) c = sha && sha_len == 32 ? fc_crc32c(c, sha, 32) : fc_crc32c(c, &none, 1);
+    }
+    return c;
+}
+
+/* fc_item_crc(dataset_id, path, sha256, label, split, status) for the statements that write items. */
+static void item_crc_sql(sqlite3_context *ctx, int argc, sqlite3_value **v) {
+    (void)argc;
+    const void *sha = sqlite3_value_type(v[2]) == SQLITE_BLOB ? sqlite3_value_blob(v[2]) : NULL;
+    sqlite3_result_int64(ctx, item_crc(sqlite3_value_int64(v[0]), (const char *)sqlite3_value_text(v[1]), sha,
+                                       sqlite3_value_bytes(v[2]), (const char *)sqlite3_value_text(v[3]),
+                                       (const char *)sqlite3_value_text(v[4]), (const char *)sqlite3_value_text(v[5])));
+}
+
 static int db_connect(fc_catalog *cat, const char *name, int oflags, int busy_ms, fc_error *err) {
     int rc = sqlite3_open_v2(name, &cat->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc) {
@@ -302,6 +348,9 @@ static int db_connect(fc_catalog *cat, const char *name, int oflags, int busy_ms
     }
     sqlite3_extended_result_codes(cat->db, 1);
     sqlite3_busy_timeout(cat->db, busy_ms);
+    rc = sqlite3_create_function_v2(cat->db, "fc_item_crc", 6, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                    item_crc_sql, NULL, NULL, NULL);
+    if (rc) return sql_fail(cat, rc, "registering fc_item_crc", err);
     return exec_script(cat, "PRAGMA foreign_keys = ON;", "enabling foreign keys", err);
 }
 
@@ -367,6 +416,7 @@ static int open_rdwr(fc_catalog *cat, int busy_ms, fc_error *err) {
     int version = 0;
     rc = read_user_version(cat, &version, err);
     if (rc == 0 && version == 0) rc = exec_script(cat, SCHEMA_V1, "creating the schema", err);
+    if (rc == 0 && version < 2) rc = exec_script(cat, SCHEMA_V2, "adding item checksums (schema 2)", err);
     if (rc == 0) rc = commit(cat, "creating the schema", err);
     if (rc) rollback(cat);
     return rc;
@@ -399,6 +449,7 @@ int fc_catalog_open(const char *dir, unsigned flags, int busy_timeout_ms, fc_cat
     if (rc) goto fail;
     int version = 0;
     if ((rc = read_user_version(cat, &version, err))) goto fail;
+    cat->version = version;
     if (version > FC_CATALOG_SCHEMA_VERSION) {
         rc = fc_fail(err, FC_EUNSUPPORTED, "%s: catalog schema version %d is newer than this build's %d",
                      cat->path, version, FC_CATALOG_SCHEMA_VERSION);
@@ -650,6 +701,15 @@ int fc_catalog_item_list(fc_catalog *cat, int64_t dataset_id, int filter, fc_cat
         if (sqlite3_column_bytes(s, 3) == 32) {
             memcpy(it.sha256, sqlite3_column_blob(s, 3), 32);
             it.has_hash = 1;
+        }
+        /* rows written without featcache (crc NULL) are taken as they are */
+        if (sqlite3_column_type(s, 11) != SQLITE_NULL &&
+            (uint32_t)sqlite3_column_int64(s, 11) != item_crc(it.dataset_id, it.path, it.has_hash ? it.sha256 : NULL,
+                                                              it.has_hash ? 32 : 0, it.label, it.split, col_text(s, 6))) {
+            rc = fc_fail(err, FC_EFORMAT, "%s is damaged: the row of item '%s' (data set %lld) does not match its "
+                         "checksum (featcache verify --repair drops it; the next extract adds the file again)",
+                         cat->path, it.path, (long long)it.dataset_id);
+            break;
         }
         if ((rc = fn(user, &it))) break;
     }
@@ -937,6 +997,10 @@ static const struct { const char *what, *sql, *fix; } CHECKS[] = {
      "extractor_id NOT IN (SELECT id FROM extractors)",
      "UPDATE runs SET extractor_id = NULL WHERE extractor_id IS NOT NULL AND "
      "extractor_id NOT IN (SELECT id FROM extractors)"},
+    {"items whose row does not match its checksum", /* last: schema 2 only */
+     "SELECT count(*), min(path) FROM items WHERE crc IS NOT NULL AND "
+     "crc <> fc_item_crc(dataset_id, path, sha256, label, split, status)",
+     "DELETE FROM items WHERE crc IS NOT NULL AND crc <> fc_item_crc(dataset_id, path, sha256, label, split, status)"},
 };
 #define N_CHECKS (sizeof CHECKS / sizeof CHECKS[0])
 
@@ -963,7 +1027,7 @@ int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size
     if (!cat || !fn || !problems) return fc_fail(err, FC_EINVAL, "fc_catalog_check: NULL argument");
     *problems = 0;
     int rc = FC_OK;
-    for (size_t i = 0; i < N_CHECKS && rc == 0; i++) {
+    for (size_t i = 0; i < N_CHECKS - (cat->version < 2) && rc == 0; i++) {
         sqlite3_stmt *s = NULL;
         int step = sqlite3_prepare_v2(cat->db, CHECKS[i].sql, -1, &s, NULL);
         if (step) return sql_fail(cat, step, CHECKS[i].what, err);

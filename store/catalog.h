@@ -8,12 +8,14 @@
 #ifndef FC_CATALOG_H
 #define FC_CATALOG_H
 
-/* Schema, version 1:
+/* Schema, version 2 (version 1 lacks items.crc; a read-write open adds it):
  *   datasets  (id INTEGER PK, name TEXT UNIQUE, root TEXT, format TEXT, created INTEGER unix s)
  *   items     (id INTEGER PK, dataset_id -> datasets ON DELETE CASCADE, path TEXT relative to root,
  *              sha256 BLOB(32) or NULL, label TEXT ('' = none), split TEXT ('' = none),
  *              status 'ok'|'bad', error TEXT, size INTEGER bytes, mtime INTEGER ns (-1 unknown),
  *              seen INTEGER (stamp of the scan that last saw it, for pruning);
+ *              crc INTEGER (version 2: CRC-32C of dataset_id, path, sha256, label, split, status;
+ *              a read of a row that does not match fails with FC_EFORMAT; NULL: not checked);
  *              UNIQUE (dataset_id, path); an 'ok' item must have a sha256; index on sha256)
  *   extractors(id TEXT PK = 64 hex digits of the fingerprint, model_path, model_sha256 (hex), layer,
  *              size, crop REAL, preprocess, views TEXT (the view set, e.g. "orig,flip": cache keys'
@@ -39,7 +41,7 @@
 #include "core/core.h"
 #include "store/cache.h"
 
-#define FC_CATALOG_SCHEMA_VERSION 1
+#define FC_CATALOG_SCHEMA_VERSION 2
 
 typedef struct fc_catalog fc_catalog;
 
