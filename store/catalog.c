@@ -81,11 +81,13 @@ static const char SCHEMA_V2[] =
     "PRAGMA user_version = 2;";
 
 #define ITEM_COLS "id, dataset_id, path, sha256, label, split, status, error, size, mtime, seen, crc"
+#define ITEM_COLS_V1 "id, dataset_id, path, sha256, label, split, status, error, size, mtime, seen, NULL"
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK,
     S_DS_UPSERT, S_DS_FIND, S_DS_DELETE, S_DS_LIST, S_DS_EXTRACTORS,
-    S_ITEM_UPSERT, S_ITEM_BAD, S_ITEM_PRUNE, S_ITEM_LIST_ONE, S_ITEM_LIST_ALL, S_ITEM_HASHES,
+    S_ITEM_UPSERT, S_ITEM_BAD, S_ITEM_PRUNE, S_ITEM_LIST_ONE, S_ITEM_LIST_ALL, S_ITEM_LIST_ONE_V1,
+    S_ITEM_LIST_ALL_V1, S_ITEM_HASHES,
     S_EX_INSERT, S_EX_GET, S_EX_PATH, S_EX_DELETE, S_EX_LIST,
     S_RUN_BEGIN, S_RUN_FINISH, S_RUN_LIST,
     S_MODEL_GET, S_MODEL_PUT,
@@ -123,6 +125,11 @@ static const char *const SQL[S_COUNT] = {
                         "AND (?2 IS NULL OR status = ?2) ORDER BY path",
     [S_ITEM_LIST_ALL] = "SELECT " ITEM_COLS " FROM items WHERE (?2 IS NULL OR status = ?2) "
                         "ORDER BY dataset_id, path",
+    /* the same for a version-1 catalog opened read-only (no crc column) */
+    [S_ITEM_LIST_ONE_V1] = "SELECT " ITEM_COLS_V1 " FROM items WHERE dataset_id = ?1 "
+                           "AND (?2 IS NULL OR status = ?2) ORDER BY path",
+    [S_ITEM_LIST_ALL_V1] = "SELECT " ITEM_COLS_V1 " FROM items WHERE (?2 IS NULL OR status = ?2) "
+                           "ORDER BY dataset_id, path",
     [S_ITEM_HASHES] = "SELECT DISTINCT sha256 FROM items WHERE status = 'ok' ORDER BY sha256",
     [S_EX_INSERT] = "INSERT INTO extractors (id, model_path, model_sha256, layer, size, crop, "
                     "preprocess, views, dtype, dims, created) "
@@ -192,15 +199,10 @@ static int sql_fail(const fc_catalog *cat, int rc, const char *what, fc_error *e
 }
 
 static int prep(fc_catalog *cat, int id, sqlite3_stmt **out, const char *what, fc_error *err) {
+    if (cat->version < 2 && (id == S_ITEM_LIST_ONE || id == S_ITEM_LIST_ALL)) /* read-only, no crc column */
+        id = id == S_ITEM_LIST_ONE ? S_ITEM_LIST_ONE_V1 : S_ITEM_LIST_ALL_V1;
     if (!cat->st[id]) {
-        const char *sql = SQL[id];
-        char v1[512]; /* a version-1 catalog opened read-only: no crc column to read */
-        if (cat->version < 2 && (id == S_ITEM_LIST_ONE || id == S_ITEM_LIST_ALL)) {
-            const char *c = strstr(sql, ", crc FROM");
-            snprintf(v1, sizeof v1, "%.*s, NULL%s", (int)(c - sql), sql, c + 5);
-            sql = v1;
-        }
-        int rc = sqlite3_prepare_v3(cat->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL);
+        int rc = sqlite3_prepare_v3(cat->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL);
         if (rc) return sql_fail(cat, rc, what, err);
     }
     *out = cat->st[id];

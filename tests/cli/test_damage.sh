@@ -22,6 +22,26 @@ $PY -c "import sqlite3; c = sqlite3.connect('clean/catalog.sqlite'); c.execute('
 [ -s ref/features.npy ] && [ -s ref_pred ] || { bad "clean cache"; exit 1; }
 GAP=$(sed -n 's/.*"name":"gap","extractor":"\([0-9a-f]*\)".*/\1/p' ex.json)
 fresh() { rm -rf c && cp -r clean c; }
+# damage_sql TABLE_OR_INDEX entry|page: flips a byte inside the first entry of its root page, or
+# zeroes that page, in c/catalog.sqlite
+damage_sql() {
+    $PY - "$1" "$2" <<'EOF'
+import sqlite3, sys
+c = sqlite3.connect("c/catalog.sqlite")
+root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (sys.argv[1],)).fetchone()[0]
+ps = c.execute("PRAGMA page_size").fetchone()[0]
+c.close()
+b = bytearray(open("c/catalog.sqlite", "rb").read())
+p = (root - 1) * ps
+if sys.argv[2] == "page":
+    b[p:p + ps] = bytes(ps)
+else:
+    hdr = 8 if b[p] in (0x0a, 0x0d) else 12  # leaf or interior page header
+    cell = b[p + hdr] << 8 | b[p + hdr + 1]
+    b[p + cell + 12] ^= 1
+open("c/catalog.sqlite", "wb").write(b)
+EOF
+}
 # no_signal RC: PASS unless RC says a signal (128 + n) or a timeout
 sig=0
 run() { timeout 60 "$FC" "$@"; rc=$?; [ $rc -gt 128 ] || [ $rc -eq 124 ] && sig=$((sig + 1)); return $rc; }
@@ -87,22 +107,9 @@ run verify --cache c >out 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "catalog checked in [0-9.]* s, SQLite integrity_check included" out
 check "verify runs SQLite's integrity_check and shows its time" $?
 
-$PY - <<'EOF'
-import sqlite3
-c = sqlite3.connect("c/catalog.sqlite")
-root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'items_sha256'").fetchone()[0]
-ps = c.execute("PRAGMA page_size").fetchone()[0]
-c.close()
-b = bytearray(open("c/catalog.sqlite", "rb").read())
-p = (root - 1) * ps
-hdr = 8 if b[p] in (0x0a, 0x0d) else 12
-cell = b[p + hdr] << 8 | b[p + hdr + 1]
-b[p + cell + 12] ^= 1  # inside the first entry's SHA-256
-open("c/catalog.sqlite", "wb").write(b)
-EOF
+damage_sql items_sha256 entry # a byte inside the first entry's SHA-256
 run verify --cache c >out 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "SQLite integrity_check" out; check "verify finds a damaged catalog index (exit 2)" $?
-before=$(wc -c <c/features.mdb)
 run gc --cache c >/dev/null 2>err; rc=$?
 [ $rc -eq 1 ] && grep -q "gc deletes nothing" err; check "gc refuses to delete anything while the catalog has problems" $?
 run verify --repair --cache c >out 2>&1; rc=$?
@@ -110,16 +117,7 @@ run verify --repair --cache c >out 2>&1; rc=$?
 check "verify --repair rebuilds the index: clean" $?
 
 fresh
-$PY - <<'EOF'
-import sqlite3
-c = sqlite3.connect("c/catalog.sqlite")
-root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'items'").fetchone()[0]
-ps = c.execute("PRAGMA page_size").fetchone()[0]
-c.close()
-b = bytearray(open("c/catalog.sqlite", "rb").read())
-b[(root - 1) * ps:root * ps] = bytes(ps)
-open("c/catalog.sqlite", "wb").write(b)
-EOF
+damage_sql items page # the table's root page zeroed
 run verify --repair --cache c >out 2>err; rc=$?
 [ $rc -eq 2 ] && grep -q "cannot repair .*catalog.sqlite" out
 check "a damaged catalog table: verify --repair says it cannot repair it and what to do (exit 2)" $?

@@ -7,7 +7,8 @@
  * 300 random damages (cuts, flipped bytes, zeroed pages) of a store with inline values, overflow
  * values, branch pages and free pages: each opens or is refused, and every value it serves is
  * bitwise the one written. The catalog: a damaged index is found by integrity_check and rebuilt by
- * fc_catalog_repair; a damaged table is reported as beyond repair. */
+ * fc_catalog_repair; a damaged table is reported as beyond repair; an item row changed behind
+ * featcache's back fails its checksum. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,8 +141,6 @@ static void test_damaged_pages(void) {
     REQUIRE(make_store(dir) == 0, "store");
     image im = load(store_path(dir));
     unsigned ps = psize_of(&im);
-    fc_cache *c = fx_cache_open(dir, FC_CACHE_RDONLY, 0, 0); /* which pages are live: the walk says */
-    fc_cache_close(c);
     int tried = 0, refused = 0;
     for (size_t p = 2; p < im.n / ps; p++) {
         unsigned char *pg = im.b + p * ps;
@@ -471,6 +470,59 @@ static void test_catalog_table(void) {
     free(im.b);
 }
 
+static int count_rows(void *user, const fc_catalog_item *it) {
+    (void)it;
+    (*(int *)user)++;
+    return 0;
+}
+
+static int sql_run(const char *db, const char *text) {
+    sqlite3 *h = NULL;
+    char *msg = NULL;
+    int rc = sqlite3_open(db, &h);
+    if (rc == 0) rc = sqlite3_exec(h, text, NULL, NULL, &msg);
+    if (rc) printf("  sqlite: %s\n", msg ? msg : sqlite3_errmsg(h));
+    sqlite3_free(msg);
+    sqlite3_close(h);
+    return rc;
+}
+
+/* Item rows carry a checksum: a label changed behind featcache's back is refused where the row is
+ * read, counted by the check and dropped by the repair. A version-1 catalog (no checksums) is read
+ * as it is, and gets them at its first read-write open. */
+static void test_catalog_item_crc(void) {
+    const char *dir = fc_test_path("catcrc");
+    char hex[65];
+    REQUIRE(make_catalog(dir, hex) == 0, "catalog");
+    const char *db = fc_test_path("catcrc/catalog.sqlite");
+    REQUIRE(sql_run(db, "ALTER TABLE items DROP COLUMN crc; PRAGMA user_version = 1;") == 0, "made version 1");
+    fc_catalog *cat = NULL;
+    fc_error err = {0};
+    int n = 0;
+    REQUIRE(fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) == 0, "%s", err.msg);
+    CHECK(fc_catalog_item_list(cat, 0, FC_ITEMS_ALL, count_rows, &n, &err) == 0 && n == N_SMALL,
+          "a version-1 catalog reads read-only: %d rows %s", n, err.msg);
+    fc_catalog_close(cat);
+    REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0, "%s", err.msg);
+    fc_catalog_close(cat);
+    REQUIRE(sql_run(db, "UPDATE items SET label = 'c' WHERE path = 'c1/07.jpg';") == 0, "label changed");
+    REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0, "%s", err.msg);
+    n = 0;
+    int rc = fc_catalog_item_list(cat, 0, FC_ITEMS_ALL, count_rows, &n, &err);
+    CHECK(rc == FC_EFORMAT && strstr(err.msg, "catalog.sqlite is damaged") && strstr(err.msg, "c1/07.jpg"),
+          "the changed row is refused: %d %s", rc, err.msg);
+    size_t problems = 0, fixed = 0, left = 0;
+    int seen = 0;
+    CHECK(fc_catalog_check(cat, note_count, &seen, &problems, &err) == 0 && problems == 1, "check: %zu problems",
+          problems);
+    CHECK(fc_catalog_repair(cat, NULL, NULL, &fixed, &left, &err) == 0 && fixed == 1 && left == 0,
+          "repair: %zu fixed, %zu left", fixed, left);
+    n = 0;
+    CHECK(fc_catalog_item_list(cat, 0, FC_ITEMS_ALL, count_rows, &n, &err) == 0 && n == N_SMALL - 1,
+          "after the repair: %d rows", n);
+    fc_catalog_close(cat);
+}
+
 int main(void) {
     RUN(test_truncated_store);
     RUN(test_damaged_meta);
@@ -481,5 +533,6 @@ int main(void) {
     RUN(test_random_damage);
     RUN(test_catalog_index);
     RUN(test_catalog_table);
+    RUN(test_catalog_item_crc);
     return check_done();
 }
