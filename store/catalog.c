@@ -85,7 +85,7 @@ static const char SCHEMA_V2[] =
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK,
-    S_DS_UPSERT, S_DS_FIND, S_DS_DELETE, S_DS_LIST, S_DS_EXTRACTORS,
+    S_DS_UPSERT, S_DS_FIND, S_DS_DELETE, S_DS_LIST, S_DS_LIST_V1, S_DS_EXTRACTORS,
     S_ITEM_UPSERT, S_ITEM_BAD, S_ITEM_PRUNE, S_ITEM_LIST_ONE, S_ITEM_LIST_ALL, S_ITEM_LIST_ONE_V1,
     S_ITEM_LIST_ALL_V1, S_ITEM_HASHES,
     S_EX_INSERT, S_EX_GET, S_EX_PATH, S_EX_DELETE, S_EX_LIST,
@@ -105,9 +105,15 @@ static const char *const SQL[S_COUNT] = {
     [S_DS_DELETE] = "DELETE FROM datasets WHERE id = ?1",
     [S_DS_LIST] = "SELECT d.id, d.name, d.root, d.format, d.created, count(i.id), "
                   "coalesce(sum(i.status = 'ok'), 0), coalesce(sum(i.status = 'bad'), 0), "
-                  "count(DISTINCT nullif(i.label, '')) "
+                  "count(DISTINCT nullif(i.label, '')), coalesce(sum(i.crc IS NOT NULL AND "
+                  "i.crc <> fc_item_crc(i.dataset_id, i.path, i.sha256, i.label, i.split, i.status)), 0) "
                   "FROM datasets d LEFT JOIN items i ON i.dataset_id = d.id "
                   "GROUP BY d.id ORDER BY d.name",
+    [S_DS_LIST_V1] = "SELECT d.id, d.name, d.root, d.format, d.created, count(i.id), "
+                     "coalesce(sum(i.status = 'ok'), 0), coalesce(sum(i.status = 'bad'), 0), "
+                     "count(DISTINCT nullif(i.label, '')), 0 "
+                     "FROM datasets d LEFT JOIN items i ON i.dataset_id = d.id "
+                     "GROUP BY d.id ORDER BY d.name",
     [S_DS_EXTRACTORS] = "SELECT DISTINCT extractor_id FROM runs WHERE dataset_id = ?1 AND "
                         "kind = 'extract' AND extractor_id IS NOT NULL ORDER BY 1",
     [S_ITEM_UPSERT] = "INSERT INTO items (dataset_id, path, sha256, label, split, status, error, "
@@ -199,8 +205,10 @@ static int sql_fail(const fc_catalog *cat, int rc, const char *what, fc_error *e
 }
 
 static int prep(fc_catalog *cat, int id, sqlite3_stmt **out, const char *what, fc_error *err) {
-    if (cat->version < 2 && (id == S_ITEM_LIST_ONE || id == S_ITEM_LIST_ALL)) /* read-only, no crc column */
-        id = id == S_ITEM_LIST_ONE ? S_ITEM_LIST_ONE_V1 : S_ITEM_LIST_ALL_V1;
+    if (cat->version < 2) /* a version-1 catalog opened read-only: no crc column */
+        id = id == S_ITEM_LIST_ONE ? S_ITEM_LIST_ONE_V1 : id == S_ITEM_LIST_ALL ? S_ITEM_LIST_ALL_V1
+           : id == S_DS_LIST       ? S_DS_LIST_V1
+                                   : id;
     if (!cat->st[id]) {
         int rc = sqlite3_prepare_v3(cat->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL);
         if (rc) return sql_fail(cat, rc, what, err);
@@ -544,6 +552,13 @@ int fc_catalog_dataset_list(fc_catalog *cat, fc_catalog_dataset_fn fn, void *use
             .bad = sqlite3_column_int64(s, 7),
             .classes = sqlite3_column_int64(s, 8),
         };
+        int64_t damaged = sqlite3_column_int64(s, 9);
+        if (damaged) { /* its counts would be counts of damaged rows */
+            rc = fc_fail(err, FC_EFORMAT, "%s is damaged: %lld item rows of data set '%s' do not match their "
+                         "checksums (featcache verify --repair drops them; the next extract adds the files again)",
+                         cat->path, (long long)damaged, d.name);
+            break;
+        }
         if ((rc = fn(user, &d))) break;
     }
     if (!rc && step != SQLITE_DONE) rc = sql_fail(cat, step, what, err);

@@ -88,7 +88,8 @@ int fc_catalog_dataset_find(fc_catalog *cat, const char *name, int64_t *id, fc_e
 int fc_catalog_dataset_delete(fc_catalog *cat, int64_t id, fc_error *err);
 
 /* Calls fn for every data set ordered by name, counts filled. fn returns non-zero to stop (that
- * value is returned). */
+ * value is returned). FC_EFORMAT (before fn sees that data set) when some of its item rows do not
+ * match their checksums. */
 typedef int (*fc_catalog_dataset_fn)(void *user, const fc_catalog_dataset *d);
 int fc_catalog_dataset_list(fc_catalog *cat, fc_catalog_dataset_fn fn, void *user, fc_error *err);
 
