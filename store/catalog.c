@@ -165,6 +165,7 @@ struct fc_catalog {
     sqlite3 *db;
     int rdonly;
     int version;               /* schema version (1: items carry no crc, read-only opens only) */
+    int pages_checked;         /* SQLite's quick_check passed on this handle */
     sqlite3_stmt *st[S_COUNT]; /* prepared on first use */
     char path[];               /* DIR/catalog.sqlite */
 };
@@ -691,6 +692,25 @@ int fc_catalog_item_prune(fc_catalog *cat, int64_t dataset_id, int64_t seen, int
     return rc ? rc : prune_rows(cat, dataset_id, seen, removed, "item prune", err);
 }
 
+/* Rows lost from a damaged page leave no row behind to fail its checksum: before the first listing
+ * of items, SQLite's quick_check reads every page of the file once per handle (its structure, not
+ * the index contents: 0.13 s for 200k items, where integrity_check takes 0.9 s). */
+static int check_pages(fc_catalog *cat, fc_error *err) {
+    if (cat->pages_checked) return 0;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(cat->db, "PRAGMA quick_check(1)", -1, &s, NULL);
+    if (rc) return sql_fail(cat, rc, "SQLite quick_check", err);
+    if ((rc = sqlite3_step(s)) == SQLITE_ROW && strcmp(col_text(s, 0), "ok") != 0)
+        rc = fc_fail(err, FC_EFORMAT, "%s is damaged: SQLite quick_check: %s (featcache verify --repair fixes what it can)",
+                     cat->path, col_text(s, 0));
+    else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        rc = 0, cat->pages_checked = 1;
+    else
+        rc = sql_fail(cat, rc, "SQLite quick_check", err);
+    sqlite3_finalize(s);
+    return rc;
+}
+
 int fc_catalog_item_list(fc_catalog *cat, int64_t dataset_id, int filter, fc_catalog_item_fn fn,
                          void *user, fc_error *err) {
     const char *what = "item list";
@@ -698,7 +718,10 @@ int fc_catalog_item_list(fc_catalog *cat, int64_t dataset_id, int filter, fc_cat
     if (!cat || !fn) return fc_fail(err, FC_EINVAL, "fc_catalog_item_list: NULL argument");
     if (filter < FC_ITEMS_ALL || filter > FC_ITEMS_BAD)
         return fc_fail(err, FC_EINVAL, "%s: %s: bad filter %d", cat->path, what, filter);
-    int rc = prep(cat, dataset_id ? S_ITEM_LIST_ONE : S_ITEM_LIST_ALL, &s, what, err), step;
+    int rc = check_pages(cat, err);
+    if (rc) return rc;
+    rc = prep(cat, dataset_id ? S_ITEM_LIST_ONE : S_ITEM_LIST_ALL, &s, what, err);
+    int step;
     if (rc) return rc;
     if (dataset_id) sqlite3_bind_int64(s, 1, dataset_id);
     bind_text(s, 2, filter == FC_ITEMS_OK ? "ok" : filter == FC_ITEMS_BAD ? "bad" : NULL);

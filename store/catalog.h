@@ -138,7 +138,9 @@ enum { FC_ITEMS_ALL = 0, FC_ITEMS_OK = 1, FC_ITEMS_BAD = 2 };
 
 /* Calls fn for the items of one data set (dataset_id > 0, ordered by path) or of all (0, ordered
  * by data set id then path), all of them or only ok/bad ones (filter FC_ITEMS_*). fn returns
- * non-zero to stop (that value is returned). */
+ * non-zero to stop (that value is returned). The first listing of a handle runs SQLite's
+ * quick_check over the whole file (a damaged page can drop rows silently). FC_EFORMAT, naming the
+ * item, for a row that does not match its checksum, or when quick_check fails. */
 typedef int (*fc_catalog_item_fn)(void *user, const fc_catalog_item *item);
 int fc_catalog_item_list(fc_catalog *cat, int64_t dataset_id, int filter, fc_catalog_item_fn fn,
                          void *user, fc_error *err);
