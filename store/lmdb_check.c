@@ -87,7 +87,7 @@ static int parse_meta(const uint8_t *p, fc_lmdb_meta *m, char *why, size_t cap) 
     return 0;
 }
 
-int fc_lmdb_check_header(const char *path, fc_lmdb_meta metas[2], fc_lmdb_meta *newest, fc_error *err) {
+int fc_lmdb_check_header(const char *path, fc_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return 1;
@@ -130,8 +130,6 @@ int fc_lmdb_check_header(const char *path, fc_lmdb_meta metas[2], fc_lmdb_meta *
                      path, (long long)st.st_size, m[0].psize);
         goto out;
     }
-    if (metas) memcpy(metas, m, sizeof m);
-    if (newest) *newest = m[m[1].txnid > m[0].txnid];
 out:
     close(fd);
     return rc;

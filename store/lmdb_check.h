@@ -6,6 +6,7 @@
  * file, then walk every branch and leaf page of both trees (free pages and main) of one snapshot;
  * overflow pages (the values) are only range-checked there, their bytes are the CRC's business.
  * The same walk, told to skip what it cannot trust, lists what a damaged file still holds.
+ * The layout is that of a 64-bit host (page numbers are size_t): callers skip the checks elsewhere.
  * Not here: opening LMDB (cache.c), what the values mean (cache.h). Internal to store/. */
 #ifndef FC_LMDB_CHECK_H
 #define FC_LMDB_CHECK_H
@@ -32,12 +33,10 @@ typedef struct fc_lmdb_meta {
 /* Reads both meta pages of the file at path (pread; nothing mapped) and checks what LMDB will rely
  * on: page type, magic, format version, a page size that is a power of two in 512..65536, both
  * trees' roots and depths in range of the last page, the flags featcache opens with, a transaction
- * id that belongs on that page (N on page N % 2), and a file of at least two pages. metas[0..1]
- * (may be NULL) get both pages' fields, newest (may be NULL) the one LMDB uses (the higher
- * transaction id). Returns 0 when the file is usable, 1 when it is absent or empty (LMDB creates
- * it), FC_EFORMAT with "PATH is damaged: REASON" when not, FC_EIO when it cannot be read.
- * Thread-safe. */
-int fc_lmdb_check_header(const char *path, fc_lmdb_meta metas[2], fc_lmdb_meta *newest, fc_error *err);
+ * id that belongs on that page (N on page N % 2), and a file of at least two pages. Returns 0 when
+ * the file is usable, 1 when it is absent or empty (LMDB creates it), FC_EFORMAT with "PATH is
+ * damaged: REASON" when not, FC_EIO when it cannot be read. Thread-safe. */
+int fc_lmdb_check_header(const char *path, fc_error *err);
 
 /* The fields of the meta page of snapshot txnid in the file image base[0..size) (a mapped file):
  * page txnid % 2, where liblmdb reads it. FC_EFORMAT when that page carries another transaction id
