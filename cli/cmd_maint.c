@@ -75,7 +75,8 @@ static int ls_bad(void *user, const fc_catalog_item *it) {
 int cmd_ls(int argc, char **argv) {
     static const char *usage =
         "usage: featcache ls [--cache DIR]\n"
-        "Lists the cache's data sets, extractors (with stored feature counts), runs and bad files.\n";
+        "Lists the cache's data sets, extractors (with stored feature counts), runs and bad files,\n"
+        "after checking the catalog (as verify does; a damaged catalog is not listed).\n";
     const char *cache_opt = NULL;
     int r = parse_common("ls", usage, argc, argv, &cache_opt, NULL, NULL);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
@@ -84,6 +85,7 @@ int cmd_ls(int argc, char **argv) {
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
     int rc = open_both(dir, 1, &cat, &cache, &err);
+    if (rc == 0) rc = fc_catalog_check_clean(cat, &err); /* a damaged row would be listed as if right */
     if (rc == 0) {
         printf("cache %s\ndata sets:\n", dir);
         rc = fc_catalog_dataset_list(cat, ls_dataset, NULL, &err);

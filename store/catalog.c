@@ -433,6 +433,47 @@ static int open_rdwr(fc_catalog *cat, int busy_ms, fc_error *err) {
     return rc;
 }
 
+static int text_eq(sqlite3_stmt *a, sqlite3_stmt *b, int i) {
+    const unsigned char *x = sqlite3_column_text(a, i), *y = sqlite3_column_text(b, i);
+    return x && y ? strcmp((const char *)x, (const char *)y) == 0 : x == y;
+}
+
+/* The file's schema against the one featcache makes, made again in a memory database by the same
+ * statements (SQLite's own text, ALTER TABLE included): a damaged byte of the schema text (INTEGER
+ * PRIMARY KEY becoming INTEGEP PRIMARY KEY) changes what every query means, and integrity_check,
+ * which trusts the schema, still passes. */
+static int check_schema(fc_catalog *cat, int version, fc_error *err) {
+    fc_catalog *ref = calloc(1, sizeof *ref + sizeof ":memory:");
+    if (!ref) return fc_fail(err, FC_ENOMEM, "%s: no memory", cat->path);
+    memcpy(ref->path, ":memory:", sizeof ":memory:");
+    sqlite3_stmt *a = NULL, *b = NULL;
+    int rc = db_connect(ref, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0, err);
+    if (rc == 0) rc = exec_script(ref, SCHEMA_V1, "the reference schema", err);
+    if (rc == 0 && version >= 2) rc = exec_script(ref, SCHEMA_V2, "the reference schema", err);
+    if (rc == 0 && (rc = sqlite3_prepare_v2(ref->db, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name",
+                                            -1, &a, NULL)) != 0)
+        rc = sql_fail(ref, rc, "schema", err);
+    if (rc == 0 && (rc = sqlite3_prepare_v2(cat->db, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name",
+                                            -1, &b, NULL)) != 0)
+        rc = sql_fail(cat, rc, "reading the schema", err);
+    while (rc == 0) {
+        int ra = sqlite3_step(a), rb = sqlite3_step(b);
+        if (rb != SQLITE_ROW && rb != SQLITE_DONE) {
+            rc = sql_fail(cat, rb, "reading the schema", err);
+        } else if (ra != rb || (ra == SQLITE_ROW && !(text_eq(a, b, 0) && text_eq(a, b, 1) && text_eq(a, b, 2) && text_eq(a, b, 3)))) {
+            const unsigned char *name = sqlite3_column_text(ra == SQLITE_ROW ? a : b, 1);
+            rc = fc_fail(err, FC_EFORMAT, "%s is damaged: its schema differs from the one featcache made (at '%s')",
+                         cat->path, name ? (const char *)name : "?");
+        } else if (ra == SQLITE_DONE) {
+            break;
+        }
+    }
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    fc_catalog_close(ref);
+    return rc;
+}
+
 int fc_catalog_open(const char *dir, unsigned flags, int busy_timeout_ms, fc_catalog **out,
                     fc_error *err) {
     if (out) *out = NULL;
@@ -466,6 +507,7 @@ int fc_catalog_open(const char *dir, unsigned flags, int busy_timeout_ms, fc_cat
                      cat->path, version, FC_CATALOG_SCHEMA_VERSION);
         goto fail;
     }
+    if ((rc = check_schema(cat, version, err))) goto fail;
     *out = cat;
     return FC_OK;
 fail:
@@ -1083,6 +1125,22 @@ int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size
         sqlite3_finalize(s);
     }
     return rc ? rc : integrity_check(cat, fn, user, problems, err);
+}
+
+static int first_problem(void *user, const char *what, int64_t count, const char *example) {
+    snprintf(user, 300, "%lld %s (first: %s)", (long long)count, what, example ? example : "-");
+    return 1;
+}
+
+int fc_catalog_check_clean(fc_catalog *cat, fc_error *err) {
+    char first[300] = "";
+    size_t problems = 0;
+    int rc = fc_catalog_check(cat, first_problem, first, &problems, err);
+    if (rc < 0) return rc;
+    if (problems || rc)
+        return fc_fail(err, FC_EFORMAT, "%s has problems (%s): featcache verify lists them, featcache verify --repair "
+                       "fixes what it can", cat->path, first);
+    return 0;
 }
 
 int fc_catalog_repair(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *fixed, size_t *left,

@@ -236,6 +236,10 @@ const char *fc_run_status_name(fc_run_status s);
 typedef int (*fc_catalog_problem_fn)(void *user, const char *what, int64_t count, const char *example);
 int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err);
 
+/* fc_catalog_check as one verdict, for commands that must not act on a damaged catalog (gc, ls):
+ * 0 when it finds nothing, else FC_EFORMAT naming the file, what was found and the first example. */
+int fc_catalog_check_clean(fc_catalog *cat, fc_error *err);
+
 /* Repairs what fc_catalog_check finds where it can, in one transaction: every index is rebuilt
  * from its table (REINDEX), items of a missing data set and ok items without a hash are deleted
  * (the next extract reads those files again), runs naming a missing data set or extractor get NULL

@@ -243,31 +243,15 @@ static int visit_gc(void *user, const fc_feature_key *key, const fc_feature_view
     return 0;
 }
 
-static int first_problem(void *user, const char *what, int64_t count, const char *example) {
-    snprintf(user, 300, "%lld %s (first: %s)", (long long)count, what, example ? example : "-");
-    return 1;
-}
-
-/* gc deletes what no catalog row references: a damaged row (SQLite keeps no checksums, but its
- * integrity_check finds a row that disagrees with its indexes or constraints) must not decide. */
-static int catalog_sound(fc_catalog *cat, fc_error *err) {
-    char first[300] = "";
-    size_t problems = 0;
-    int rc = fc_catalog_check(cat, first_problem, first, &problems, err);
-    if (rc < 0) return rc;
-    if (problems || rc)
-        return fc_fail(err, FC_EFORMAT, "the catalog has problems (%s): gc deletes nothing until they are repaired "
-                       "(featcache verify lists them, featcache verify --repair fixes what it can)", first);
-    return 0;
-}
-
 int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_error *err) {
     memset(rep, 0, sizeof *rep);
     extractor_sets ex = {.cat = cat};
     hashset items = {0};
     ds_ids ds = {0};
     gc_state g = {0};
-    int rc = catalog_sound(cat, err);
+    /* what to delete is decided by the catalog's rows: a damaged one must not decide */
+    int rc = fc_catalog_check_clean(cat, err);
+    if (rc == FC_EFORMAT) fc_error_prefix(err, "gc deletes nothing: ");
     if (rc == 0) rc = load_sets(cat, &ex, &items, &ds, err);
     if (rc) goto out;
     g.used = &ex.used;

@@ -23,7 +23,7 @@ grep -nE 'sqlite3_(exec|mprintf|vmprintf|snprintf|vsnprintf|str_[a-z]+)[[:space:
 grep -n 'sqlite3_prepare' store/catalog.c |
     grep -vE 'sqlite3_prepare[a-z0-9_]*\([a-z>-]+, ("[^"]*"|SQL\[id\]|sql|CHECKS\[i\]\.sql),' >>"$T/err"
 # exec_script runs only literals, the schema constants or repair's constant CHECKS[i].fix
-grep -n 'exec_script(cat,' store/catalog.c | grep -vE 'exec_script\(cat, ("[^"]*"|SCHEMA_V[12]|CHECKS\[i\]\.fix),' >>"$T/err"
+grep -nE 'exec_script\([a-z]+,' store/catalog.c | grep -vE 'exec_script\([a-z]+, ("[^"]*"|SCHEMA_V[12]|CHECKS\[i\]\.fix),' >>"$T/err"
 # the constant table, the schema and ITEM_COLS hold string literals only (no formatting, no data)
 strip() { sed -E 's/"([^"\\]|\\.)*"//g; s/\[S_[A-Z0-9_]+\] =//g; s/ITEM_COLS(_V1)?//g; s|/\*.*\*/||g; s/[[:space:],]//g'; }
 awk '/^static const char \*const SQL\[S_COUNT\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/catalog.c | strip | grep . |
