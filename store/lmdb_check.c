@@ -173,6 +173,7 @@ typedef struct walk {
     uint32_t psize;
     uint64_t npages;   /* whole pages in the image */
     uint64_t last_pg;
+    uint64_t txnid;    /* the snapshot's transaction */
     uint8_t *claimed;  /* one bit per page below npages */
     uint64_t beyond;   /* free-list pages at or past npages */
     int tree, depth;   /* the tree being walked */
@@ -204,14 +205,11 @@ static int claim(walk *w, uint64_t pgno, uint64_t count, int in_file, uint64_t f
         return bad(w, from, "pages %llu..+%llu are outside 2..%llu", (unsigned long long)pgno,
                    (unsigned long long)count, (unsigned long long)w->last_pg);
     for (uint64_t p = pgno; p < pgno + count; p++) {
-        if (p >= w->npages) {
-            if (in_file)
-                return bad(w, from, "page %llu lies past the end of the file (%llu pages; truncated?)",
-                           (unsigned long long)p, (unsigned long long)w->npages);
-            w->beyond++;
-            continue;
-        }
+        if (p >= w->npages && in_file)
+            return bad(w, from, "page %llu lies past the end of the file (%llu pages; truncated?)",
+                       (unsigned long long)p, (unsigned long long)w->npages);
         if (w->claimed[p >> 3] & (1u << (p & 7))) return bad(w, from, "page %llu is used twice", (unsigned long long)p);
+        w->beyond += p >= w->npages;
         w->claimed[p >> 3] |= (uint8_t)(1u << (p & 7));
     }
     return 0;
@@ -303,6 +301,11 @@ static int leaf_value(walk *w, uint64_t pgno, node *n) {
         n->data = w->base + n->ovpg * w->psize + PAGEHDR;
     }
     w->entries++;
+    /* a list is filed under the transaction that freed its pages; liblmdb takes key 0 for "none
+     * used yet" and would hand out the same pages again */
+    if (w->tree == FREE_TREE && (rd64(n->key) == 0 || rd64(n->key) > w->txnid))
+        return bad(w, pgno, "a free-page list filed under transaction %llu (the snapshot is %llu)",
+                   (unsigned long long)rd64(n->key), (unsigned long long)w->txnid);
     if (w->tree == FREE_TREE) return check_free_list(w, pgno, n->data, n->dsize);
     if (w->fn && (w->stopped = w->fn(w->user, n->key, n->ksize, n->data, (size_t)n->dsize)) != 0) return -1;
     return 0;
@@ -388,22 +391,32 @@ static int walk_tree(walk *w, int tree, const fc_lmdb_tree *t) {
     return 0;
 }
 
-static int walk_init(walk *w, const uint8_t *base, size_t size, const fc_lmdb_meta *m, fc_error *err) {
+static int walk_init(walk *w, const uint8_t *base, size_t size, const fc_lmdb_meta *m, int salvage, fc_error *err) {
     memset(w, 0, sizeof *w);
     w->base = base;
     w->psize = m->psize;
     w->npages = size / m->psize;
     w->last_pg = m->last_pg;
+    w->txnid = m->txnid;
+    w->salvage = salvage;
     w->err = err;
-    w->claimed = calloc(w->npages / 8 + 1, 1);
-    if (!w->claimed) return fc_fail(err, FC_ENOMEM, "out of memory for a map of %llu pages", (unsigned long long)w->npages);
+    if (salvage && w->last_pg >= w->npages) /* a page past the file is never read, whatever the meta page says */
+        w->last_pg = w->npages ? w->npages - 1 : 0;
+    /* pages past the end of the file can only be free ones, and the free lists (inside the file)
+     * name at most psize / 8 pages per page of the file */
+    if (m->last_pg >= w->npages && m->last_pg - w->npages >= w->npages * (m->psize / 8) && !salvage)
+        return fc_fail(err, FC_EFORMAT, "the file has %llu pages of %u bytes but its last page is %llu (truncated?)",
+                       (unsigned long long)w->npages, m->psize, (unsigned long long)m->last_pg);
+    uint64_t pages = w->last_pg + 1 > w->npages ? w->last_pg + 1 : w->npages;
+    w->claimed = calloc(pages / 8 + 1, 1);
+    if (!w->claimed) return fc_fail(err, FC_ENOMEM, "out of memory for a map of %llu pages", (unsigned long long)pages);
     w->claimed[0] = 3; /* the meta pages */
     return 0;
 }
 
 int fc_lmdb_check_tree(const uint8_t *base, size_t size, const fc_lmdb_meta *m, fc_error *err) {
     walk w;
-    int rc = walk_init(&w, base, size, m, err);
+    int rc = walk_init(&w, base, size, m, 0, err);
     if (rc) return rc;
     if (w.npages < 2) rc = fc_fail(err, FC_EFORMAT, "the file is shorter than its two meta pages (truncated?)");
     for (int t = 0; t < 2 && rc == 0; t++) rc = walk_tree(&w, t, &m->tree[t]);
@@ -418,15 +431,11 @@ int fc_lmdb_salvage(const uint8_t *base, size_t size, const fc_lmdb_meta *m, fc_
                     size_t *skipped, fc_error *err) {
     walk w;
     *skipped = 0;
-    int rc = walk_init(&w, base, size, m, err);
+    int rc = walk_init(&w, base, size, m, 1, err);
     if (rc) return rc;
-    w.salvage = 1;
     w.fn = fn;
     w.user = user;
-    if (w.npages > 2) { /* a page past the file is never read, whatever the meta page says */
-        w.last_pg = m->last_pg < w.npages ? m->last_pg : w.npages - 1;
-        rc = walk_tree(&w, MAIN_TREE, &m->tree[MAIN_TREE]);
-    }
+    if (w.npages > 2) rc = walk_tree(&w, MAIN_TREE, &m->tree[MAIN_TREE]);
     *skipped = w.skipped;
     free(w.claimed);
     return w.stopped ? w.stopped : rc;
