@@ -78,6 +78,8 @@ static const char SCHEMA_V1[] =
 static const char SCHEMA_V2[] =
     "ALTER TABLE items ADD COLUMN crc INTEGER;"
     "UPDATE items SET crc = fc_item_crc(dataset_id, path, sha256, label, split, status);"
+    "ALTER TABLE model_files ADD COLUMN crc INTEGER;"
+    "UPDATE model_files SET crc = fc_row_crc(path, size, mtime, sha256, default_layer, height, width);"
     "PRAGMA user_version = 2;";
 
 #define ITEM_COLS "id, dataset_id, path, sha256, label, split, status, error, size, mtime, seen, crc"
@@ -90,7 +92,7 @@ enum {
     S_ITEM_LIST_ALL_V1, S_ITEM_HASHES,
     S_EX_INSERT, S_EX_GET, S_EX_PATH, S_EX_DELETE, S_EX_LIST,
     S_RUN_BEGIN, S_RUN_FINISH, S_RUN_LIST,
-    S_MODEL_GET, S_MODEL_PUT,
+    S_MODEL_GET, S_MODEL_GET_V1, S_MODEL_PUT,
     S_COUNT
 };
 
@@ -152,13 +154,18 @@ static const char *const SQL[S_COUNT] = {
                      "WHERE id = ?1 AND status = 'running'",
     [S_RUN_LIST] = "SELECT id, kind, dataset_id, extractor_id, started, finished, params, result, "
                    "status FROM runs ORDER BY id",
+    /* a row that does not match its checksum is no row: the model is read and hashed again */
     [S_MODEL_GET] = "SELECT sha256, default_layer, height, width FROM model_files "
-                    "WHERE path = ?1 AND size = ?2 AND mtime = ?3",
-    [S_MODEL_PUT] = "INSERT INTO model_files (path, size, mtime, sha256, default_layer, height, width) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (path) DO UPDATE SET "
+                    "WHERE path = ?1 AND size = ?2 AND mtime = ?3 AND (crc IS NULL OR "
+                    "crc = fc_row_crc(path, size, mtime, sha256, default_layer, height, width))",
+    [S_MODEL_GET_V1] = "SELECT sha256, default_layer, height, width FROM model_files "
+                       "WHERE path = ?1 AND size = ?2 AND mtime = ?3",
+    [S_MODEL_PUT] = "INSERT INTO model_files (path, size, mtime, sha256, default_layer, height, width, crc) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, fc_row_crc(?1, ?2, ?3, ?4, ?5, ?6, ?7)) "
+                    "ON CONFLICT (path) DO UPDATE SET "
                     "size = excluded.size, mtime = excluded.mtime, sha256 = excluded.sha256, "
                     "default_layer = excluded.default_layer, height = excluded.height, "
-                    "width = excluded.width",
+                    "width = excluded.width, crc = excluded.crc",
 };
 
 struct fc_catalog {
@@ -209,6 +216,7 @@ static int prep(fc_catalog *cat, int id, sqlite3_stmt **out, const char *what, f
     if (cat->version < 2) /* a version-1 catalog opened read-only: no crc column */
         id = id == S_ITEM_LIST_ONE ? S_ITEM_LIST_ONE_V1 : id == S_ITEM_LIST_ALL ? S_ITEM_LIST_ALL_V1
            : id == S_DS_LIST       ? S_DS_LIST_V1
+           : id == S_MODEL_GET     ? S_MODEL_GET_V1
                                    : id;
     if (!cat->st[id]) {
         int rc = sqlite3_prepare_v3(cat->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL);
@@ -349,6 +357,33 @@ static void item_crc_sql(sqlite3_context *ctx, int argc, sqlite3_value **v) {
                                        (const char *)sqlite3_value_text(v[4]), (const char *)sqlite3_value_text(v[5])));
 }
 
+/* fc_row_crc(...): CRC-32C of any values, each with its type (a tag byte, then 8 bytes of an
+ * integer or real, or the bytes of a text or blob with their length): for rows whose check is
+ * written in SQL. */
+static void row_crc_sql(sqlite3_context *ctx, int argc, sqlite3_value **v) {
+    uint32_t c = 0;
+    for (int i = 0; i < argc; i++) {
+        uint8_t tag = (uint8_t)sqlite3_value_type(v[i]), b[8];
+        c = fc_crc32c(c, &tag, 1);
+        if (tag == SQLITE_INTEGER || tag == SQLITE_FLOAT) {
+            uint64_t x;
+            if (tag == SQLITE_INTEGER) x = (uint64_t)sqlite3_value_int64(v[i]);
+            else {
+                double d = sqlite3_value_double(v[i]);
+                memcpy(&x, &d, 8);
+            }
+            for (int k = 0; k < 8; k++) b[k] = (uint8_t)(x >> (8 * k));
+            c = fc_crc32c(c, b, 8);
+        } else if (tag != SQLITE_NULL) {
+            const void *p = tag == SQLITE_BLOB ? sqlite3_value_blob(v[i]) : (const void *)sqlite3_value_text(v[i]);
+            uint32_t n = (uint32_t)sqlite3_value_bytes(v[i]);
+            for (int k = 0; k < 4; k++) b[k] = (uint8_t)(n >> (8 * k));
+            c = fc_crc32c(fc_crc32c(c, b, 4), p, n);
+        }
+    }
+    sqlite3_result_int64(ctx, c);
+}
+
 static int db_connect(fc_catalog *cat, const char *name, int oflags, int busy_ms, fc_error *err) {
     int rc = sqlite3_open_v2(name, &cat->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc) {
@@ -361,7 +396,10 @@ static int db_connect(fc_catalog *cat, const char *name, int oflags, int busy_ms
     sqlite3_busy_timeout(cat->db, busy_ms);
     rc = sqlite3_create_function_v2(cat->db, "fc_item_crc", 6, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                                     item_crc_sql, NULL, NULL, NULL);
-    if (rc) return sql_fail(cat, rc, "registering fc_item_crc", err);
+    if (rc == 0)
+        rc = sqlite3_create_function_v2(cat->db, "fc_row_crc", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, row_crc_sql,
+                                        NULL, NULL, NULL);
+    if (rc) return sql_fail(cat, rc, "registering the checksum functions", err);
     return exec_script(cat, "PRAGMA foreign_keys = ON;", "enabling foreign keys", err);
 }
 

@@ -24,7 +24,10 @@
  *              NULL, extractor_id -> extractors ON DELETE SET NULL, started, finished (NULL while
  *              running), params/result TEXT that must be valid JSON or NULL,
  *              status 'running'|'ok'|'partial'|'failed'; indexes on dataset_id, extractor_id)
- * A pass computing several layers records one extract run per extractor.
+ *   model_files (path PK, size, mtime, sha256, default_layer, height, width; version 2: crc of them
+ *              all, a row that does not match is not used: the model is hashed again)
+ * A pass computing several layers records one extract run per extractor. At open the file's schema
+ * must be the one these statements make (compared with one made in memory).
  *
  * Lifetime and threads: a handle is one SQLite connection; use it from one thread at a time (open
  * one per thread if needed). Many handles and processes may use the same catalog: writes are

@@ -495,7 +495,7 @@ static void test_catalog_item_crc(void) {
     char hex[65];
     REQUIRE(make_catalog(dir, hex) == 0, "catalog");
     const char *db = fc_test_path("catcrc/catalog.sqlite");
-    REQUIRE(sql_run(db, "ALTER TABLE items DROP COLUMN crc; PRAGMA user_version = 1;") == 0, "made version 1");
+    REQUIRE(sql_run(db, "ALTER TABLE items DROP COLUMN crc; ALTER TABLE model_files DROP COLUMN crc; PRAGMA user_version = 1;") == 0, "made version 1");
     fc_catalog *cat = NULL;
     fc_error err = {0};
     int n = 0;
