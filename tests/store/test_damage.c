@@ -476,17 +476,6 @@ static int count_rows(void *user, const fc_catalog_item *it) {
     return 0;
 }
 
-static int sql_run(const char *db, const char *text) {
-    sqlite3 *h = NULL;
-    char *msg = NULL;
-    int rc = sqlite3_open(db, &h);
-    if (rc == 0) rc = sqlite3_exec(h, text, NULL, NULL, &msg);
-    if (rc) printf("  sqlite: %s\n", msg ? msg : sqlite3_errmsg(h));
-    sqlite3_free(msg);
-    sqlite3_close(h);
-    return rc;
-}
-
 /* Item rows carry a checksum: a label changed behind featcache's back is refused where the row is
  * read, counted by the check and dropped by the repair. A version-1 catalog (no checksums) is read
  * as it is, and gets them at its first read-write open. */
@@ -495,7 +484,7 @@ static void test_catalog_item_crc(void) {
     char hex[65];
     REQUIRE(make_catalog(dir, hex) == 0, "catalog");
     const char *db = fc_test_path("catcrc/catalog.sqlite");
-    REQUIRE(sql_run(db, "ALTER TABLE items DROP COLUMN crc; ALTER TABLE model_files DROP COLUMN crc; PRAGMA user_version = 1;") == 0, "made version 1");
+    REQUIRE(fx_sql(db, "ALTER TABLE items DROP COLUMN crc; ALTER TABLE model_files DROP COLUMN crc; PRAGMA user_version = 1;") == 0, "made version 1");
     fc_catalog *cat = NULL;
     fc_error err = {0};
     int n = 0;
@@ -505,7 +494,7 @@ static void test_catalog_item_crc(void) {
     fc_catalog_close(cat);
     REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0, "%s", err.msg);
     fc_catalog_close(cat);
-    REQUIRE(sql_run(db, "UPDATE items SET label = 'c' WHERE path = 'c1/07.jpg';") == 0, "label changed");
+    REQUIRE(fx_sql(db, "UPDATE items SET label = 'c' WHERE path = 'c1/07.jpg';") == 0, "label changed");
     REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0, "%s", err.msg);
     n = 0;
     int rc = fc_catalog_item_list(cat, 0, FC_ITEMS_ALL, count_rows, &n, &err);
