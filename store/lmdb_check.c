@@ -71,6 +71,9 @@ static int parse_meta(const uint8_t *p, fc_lmdb_meta *m, char *why, size_t cap) 
         return snprintf(why, cap, "page size %u is not a power of two in 512..65536", m->psize), -1;
     if (m->last_pg < 1 || m->last_pg > (UINT64_MAX >> 17))
         return snprintf(why, cap, "last page %llu is out of range", (unsigned long long)m->last_pg), -1;
+    /* 2^48 commits take centuries; near 2^64 the next transaction id would wrap to 0 */
+    if (m->txnid > ((uint64_t)1 << 48))
+        return snprintf(why, cap, "transaction id %llu is out of range", (unsigned long long)m->txnid), -1;
     /* the free tree's flags field also keeps the environment's creation flags (MDB_NOSUBDIR...) */
     if ((m->tree[FREE_TREE].flags & DB_FLAGS) != INTEGERKEY || m->tree[MAIN_TREE].flags != 0)
         return snprintf(why, cap, "tree flags %#x/%#x are not the ones this store is opened with",
