@@ -80,6 +80,14 @@ static const char SCHEMA_V2[] =
     "UPDATE items SET crc = fc_item_crc(dataset_id, path, sha256, label, split, status);"
     "ALTER TABLE model_files ADD COLUMN crc INTEGER;"
     "UPDATE model_files SET crc = fc_row_crc(path, size, mtime, sha256, default_layer, height, width);"
+    "ALTER TABLE datasets ADD COLUMN crc INTEGER;"
+    "UPDATE datasets SET crc = fc_row_crc(name, root, format, created);"
+    "ALTER TABLE extractors ADD COLUMN crc INTEGER;"
+    "UPDATE extractors SET crc = fc_row_crc(id, model_path, model_sha256, layer, size, crop, preprocess, views, "
+    "dtype, dims, created);"
+    /* not the data set and extractor of a run: deleting those sets them NULL behind our back */
+    "ALTER TABLE runs ADD COLUMN crc INTEGER;"
+    "UPDATE runs SET crc = fc_row_crc(kind, started, finished, params, result, status);"
     "PRAGMA user_version = 2;";
 
 #define ITEM_COLS "id, dataset_id, path, sha256, label, split, status, error, size, mtime, seen, crc"
@@ -90,8 +98,8 @@ enum {
     S_DS_UPSERT, S_DS_FIND, S_DS_DELETE, S_DS_LIST, S_DS_LIST_V1, S_DS_EXTRACTORS,
     S_ITEM_UPSERT, S_ITEM_BAD, S_ITEM_PRUNE, S_ITEM_LIST_ONE, S_ITEM_LIST_ALL, S_ITEM_LIST_ONE_V1,
     S_ITEM_LIST_ALL_V1, S_ITEM_HASHES,
-    S_EX_INSERT, S_EX_GET, S_EX_PATH, S_EX_DELETE, S_EX_LIST,
-    S_RUN_BEGIN, S_RUN_FINISH, S_RUN_LIST,
+    S_EX_INSERT, S_EX_GET, S_EX_GET_V1, S_EX_PATH, S_EX_DELETE, S_EX_LIST, S_EX_LIST_V1,
+    S_RUN_BEGIN, S_RUN_FINISH, S_RUN_LIST, S_RUN_LIST_V1,
     S_MODEL_GET, S_MODEL_GET_V1, S_MODEL_PUT,
     S_COUNT
 };
@@ -100,20 +108,22 @@ static const char *const SQL[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_DS_UPSERT] = "INSERT INTO datasets (name, root, format, created) VALUES (?1, ?2, ?3, ?4) "
-                    "ON CONFLICT (name) DO UPDATE SET root = excluded.root, format = excluded.format "
-                    "RETURNING id",
+    [S_DS_UPSERT] = "INSERT INTO datasets (name, root, format, created, crc) VALUES (?1, ?2, ?3, ?4, "
+                    "fc_row_crc(?1, ?2, ?3, ?4)) "
+                    "ON CONFLICT (name) DO UPDATE SET root = excluded.root, format = excluded.format, "
+                    "crc = fc_row_crc(name, excluded.root, excluded.format, created) RETURNING id",
     [S_DS_FIND] = "SELECT id FROM datasets WHERE name = ?1",
     [S_DS_DELETE] = "DELETE FROM datasets WHERE id = ?1",
     [S_DS_LIST] = "SELECT d.id, d.name, d.root, d.format, d.created, count(i.id), "
                   "coalesce(sum(i.status = 'ok'), 0), coalesce(sum(i.status = 'bad'), 0), "
                   "count(DISTINCT nullif(i.label, '')), coalesce(sum(i.crc IS NOT NULL AND "
-                  "i.crc <> fc_item_crc(i.dataset_id, i.path, i.sha256, i.label, i.split, i.status)), 0) "
+                  "i.crc <> fc_item_crc(i.dataset_id, i.path, i.sha256, i.label, i.split, i.status)), 0), "
+                  "d.crc IS NULL OR d.crc = fc_row_crc(d.name, d.root, d.format, d.created) "
                   "FROM datasets d LEFT JOIN items i ON i.dataset_id = d.id "
                   "GROUP BY d.id ORDER BY d.name",
     [S_DS_LIST_V1] = "SELECT d.id, d.name, d.root, d.format, d.created, count(i.id), "
                      "coalesce(sum(i.status = 'ok'), 0), coalesce(sum(i.status = 'bad'), 0), "
-                     "count(DISTINCT nullif(i.label, '')), 0 "
+                     "count(DISTINCT nullif(i.label, '')), 0, 1 "
                      "FROM datasets d LEFT JOIN items i ON i.dataset_id = d.id "
                      "GROUP BY d.id ORDER BY d.name",
     [S_DS_EXTRACTORS] = "SELECT DISTINCT extractor_id FROM runs WHERE dataset_id = ?1 AND "
@@ -140,20 +150,32 @@ static const char *const SQL[S_COUNT] = {
                            "ORDER BY dataset_id, path",
     [S_ITEM_HASHES] = "SELECT DISTINCT sha256 FROM items WHERE status = 'ok' ORDER BY sha256",
     [S_EX_INSERT] = "INSERT INTO extractors (id, model_path, model_sha256, layer, size, crop, "
-                    "preprocess, views, dtype, dims, created) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING",
-    [S_EX_GET] = "SELECT model_sha256, layer, size, crop, preprocess, views, dtype, dims "
-                 "FROM extractors WHERE id = ?1",
-    [S_EX_PATH] = "UPDATE extractors SET model_path = ?2 WHERE id = ?1",
+                    "preprocess, views, dtype, dims, created, crc) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                    "fc_row_crc(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)) ON CONFLICT (id) DO NOTHING",
+    [S_EX_GET] = "SELECT model_sha256, layer, size, crop, preprocess, views, dtype, dims, crc IS NULL OR "
+                 "crc = fc_row_crc(id, model_path, model_sha256, layer, size, crop, preprocess, views, dtype, "
+                 "dims, created) FROM extractors WHERE id = ?1",
+    [S_EX_GET_V1] = "SELECT model_sha256, layer, size, crop, preprocess, views, dtype, dims, 1 "
+                    "FROM extractors WHERE id = ?1",
+    [S_EX_PATH] = "UPDATE extractors SET model_path = ?2, crc = fc_row_crc(id, ?2, model_sha256, layer, size, "
+                  "crop, preprocess, views, dtype, dims, created) WHERE id = ?1",
     [S_EX_DELETE] = "DELETE FROM extractors WHERE id = ?1",
     [S_EX_LIST] = "SELECT id, model_path, model_sha256, layer, size, crop, preprocess, views, dtype, "
-                  "dims, created FROM extractors ORDER BY id",
-    [S_RUN_BEGIN] = "INSERT INTO runs (kind, dataset_id, extractor_id, started, params, status) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
-    [S_RUN_FINISH] = "UPDATE runs SET finished = ?2, status = ?3, result = ?4 "
+                  "dims, created, crc IS NULL OR crc = fc_row_crc(id, model_path, model_sha256, layer, size, "
+                  "crop, preprocess, views, dtype, dims, created) FROM extractors ORDER BY id",
+    [S_EX_LIST_V1] = "SELECT id, model_path, model_sha256, layer, size, crop, preprocess, views, dtype, "
+                     "dims, created, 1 FROM extractors ORDER BY id",
+    [S_RUN_BEGIN] = "INSERT INTO runs (kind, dataset_id, extractor_id, started, params, status, crc) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, 'running', fc_row_crc(?1, ?4, NULL, ?5, NULL, 'running'))",
+    [S_RUN_FINISH] = "UPDATE runs SET finished = ?2, status = ?3, result = ?4, "
+                     "crc = fc_row_crc(kind, started, ?2, params, ?4, ?3) "
                      "WHERE id = ?1 AND status = 'running'",
     [S_RUN_LIST] = "SELECT id, kind, dataset_id, extractor_id, started, finished, params, result, "
-                   "status FROM runs ORDER BY id",
+                   "status, crc IS NULL OR crc = fc_row_crc(kind, started, finished, params, result, status) "
+                   "FROM runs ORDER BY id",
+    [S_RUN_LIST_V1] = "SELECT id, kind, dataset_id, extractor_id, started, finished, params, result, "
+                      "status, 1 FROM runs ORDER BY id",
     /* a row that does not match its checksum is no row: the model is read and hashed again */
     [S_MODEL_GET] = "SELECT sha256, default_layer, height, width FROM model_files "
                     "WHERE path = ?1 AND size = ?2 AND mtime = ?3 AND (crc IS NULL OR "
@@ -212,11 +234,20 @@ static int sql_fail(const fc_catalog *cat, int rc, const char *what, fc_error *e
                                                  : "");
 }
 
+/* A row whose checksum does not match what it says (kind "data set", "extractor", "run"). */
+static int damaged_row(const fc_catalog *cat, const char *kind, const char *name, fc_error *err) {
+    return fc_fail(err, FC_EFORMAT, "%s is damaged: the row of %s %s does not match its checksum (featcache "
+                   "verify --repair drops it)", cat->path, kind, name);
+}
+
 static int prep(fc_catalog *cat, int id, sqlite3_stmt **out, const char *what, fc_error *err) {
     if (cat->version < 2) /* a version-1 catalog opened read-only: no crc column */
         id = id == S_ITEM_LIST_ONE ? S_ITEM_LIST_ONE_V1 : id == S_ITEM_LIST_ALL ? S_ITEM_LIST_ALL_V1
            : id == S_DS_LIST       ? S_DS_LIST_V1
            : id == S_MODEL_GET     ? S_MODEL_GET_V1
+           : id == S_EX_GET        ? S_EX_GET_V1
+           : id == S_EX_LIST       ? S_EX_LIST_V1
+           : id == S_RUN_LIST      ? S_RUN_LIST_V1
                                    : id;
     if (!cat->st[id]) {
         int rc = sqlite3_prepare_v3(cat->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL);
@@ -634,6 +665,10 @@ int fc_catalog_dataset_list(fc_catalog *cat, fc_catalog_dataset_fn fn, void *use
             .classes = sqlite3_column_int64(s, 8),
         };
         int64_t damaged = sqlite3_column_int64(s, 9);
+        if (!sqlite3_column_int(s, 10)) {
+            rc = damaged_row(cat, "data set", d.name, err);
+            break;
+        }
         if (damaged) { /* its counts would be counts of damaged rows */
             rc = fc_fail(err, FC_EFORMAT, "%s is damaged: %lld item rows of data set '%s' do not match their "
                          "checksums (featcache verify --repair drops them; the next extract adds the files again)",
@@ -937,8 +972,8 @@ int fc_catalog_extractor_register(fc_catalog *cat, const fc_catalog_extractor *x
         if ((rc = prep(cat, S_EX_GET, &s, what, err))) goto fail;
         bind_text(s, 1, id);
         int step = sqlite3_step(s);
-        if (step != SQLITE_ROW) {
-            rc = sql_fail(cat, step, what, err);
+        if (step != SQLITE_ROW || !sqlite3_column_int(s, 8)) {
+            rc = step != SQLITE_ROW ? sql_fail(cat, step, what, err) : damaged_row(cat, "extractor", id, err);
             done(s);
             goto fail;
         }
@@ -996,6 +1031,10 @@ int fc_catalog_extractor_list(fc_catalog *cat, fc_catalog_extractor_fn fn, void 
             .created = sqlite3_column_int64(s, 10),
         };
         snprintf(x.id, sizeof x.id, "%s", col_text(s, 0));
+        if (!sqlite3_column_int(s, 11)) {
+            rc = damaged_row(cat, "extractor", x.id, err);
+            break;
+        }
         const char *dt = col_text(s, 8);
         x.dtype = strcmp(dt, "f32") == 0 ? FC_DTYPE_F32 : strcmp(dt, "f16") == 0 ? FC_DTYPE_F16 : 0;
         if (!x.dtype || dims_parse(col_text(s, 9), &x.rank, x.dims) != 0) {
@@ -1083,6 +1122,12 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
             .result = col_text(s, 7),
             .status = (fc_run_status)status,
         };
+        if (!sqlite3_column_int(s, 9)) {
+            char id[32];
+            snprintf(id, sizeof id, "#%lld", (long long)r.id);
+            rc = damaged_row(cat, "run", id, err);
+            break;
+        }
         if (kind < 0 || status < 0) { /* excluded by the schema's CHECKs */
             rc = fc_fail(err, FC_EFORMAT, "%s: %s: run %lld has an unknown kind or status", cat->path,
                          what, (long long)r.id);
@@ -1098,7 +1143,9 @@ int fc_catalog_run_list(fc_catalog *cat, fc_catalog_run_fn fn, void *user, fc_er
 /* ---- integrity ---------------------------------------------------------------------------- */
 
 /* Each query returns (count, example) of one kind of dangling row; its fix removes or detaches
- * those rows (as deleting the data set or extractor would have: items go, runs keep NULL). */
+ * those rows (as deleting the data set or extractor would have: items go, runs keep NULL). The
+ * last N_CRC_CHECKS find rows whose checksum (schema 2) does not match; their fix drops them, and
+ * the next extract writes them again (a data set's items go with it, a run's history is lost). */
 static const struct { const char *what, *sql, *fix; } CHECKS[] = {
     {"items of a data set that does not exist",
      "SELECT count(*), min(path) FROM items WHERE dataset_id NOT IN (SELECT id FROM datasets)",
@@ -1117,12 +1164,25 @@ static const struct { const char *what, *sql, *fix; } CHECKS[] = {
      "extractor_id NOT IN (SELECT id FROM extractors)",
      "UPDATE runs SET extractor_id = NULL WHERE extractor_id IS NOT NULL AND "
      "extractor_id NOT IN (SELECT id FROM extractors)"},
-    {"items whose row does not match its checksum", /* last: schema 2 only */
+    {"items whose row does not match its checksum",
      "SELECT count(*), min(path) FROM items WHERE crc IS NOT NULL AND "
      "crc <> fc_item_crc(dataset_id, path, sha256, label, split, status)",
      "DELETE FROM items WHERE crc IS NOT NULL AND crc <> fc_item_crc(dataset_id, path, sha256, label, split, status)"},
+    {"data sets whose row does not match its checksum",
+     "SELECT count(*), min(name) FROM datasets WHERE crc IS NOT NULL AND crc <> fc_row_crc(name, root, format, created)",
+     "DELETE FROM datasets WHERE crc IS NOT NULL AND crc <> fc_row_crc(name, root, format, created)"},
+    {"extractors whose row does not match its checksum",
+     "SELECT count(*), min(id) FROM extractors WHERE crc IS NOT NULL AND crc <> fc_row_crc(id, model_path, "
+     "model_sha256, layer, size, crop, preprocess, views, dtype, dims, created)",
+     "DELETE FROM extractors WHERE crc IS NOT NULL AND crc <> fc_row_crc(id, model_path, model_sha256, layer, size, "
+     "crop, preprocess, views, dtype, dims, created)"},
+    {"runs whose row does not match its checksum",
+     "SELECT count(*), min(id) FROM runs WHERE crc IS NOT NULL AND "
+     "crc <> fc_row_crc(kind, started, finished, params, result, status)",
+     "DELETE FROM runs WHERE crc IS NOT NULL AND crc <> fc_row_crc(kind, started, finished, params, result, status)"},
 };
 #define N_CHECKS (sizeof CHECKS / sizeof CHECKS[0])
+#define N_CRC_CHECKS 4
 
 /* SQLite's own check of every page, index and constraint: each line that is not "ok" is a
  * problem (up to 100 of them). */
@@ -1147,7 +1207,7 @@ int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size
     if (!cat || !fn || !problems) return fc_fail(err, FC_EINVAL, "fc_catalog_check: NULL argument");
     *problems = 0;
     int rc = FC_OK;
-    for (size_t i = 0; i < N_CHECKS - (cat->version < 2) && rc == 0; i++) {
+    for (size_t i = 0; i < N_CHECKS - (cat->version < 2 ? N_CRC_CHECKS : 0) && rc == 0; i++) {
         sqlite3_stmt *s = NULL;
         int step = sqlite3_prepare_v2(cat->db, CHECKS[i].sql, -1, &s, NULL);
         if (step) return sql_fail(cat, step, CHECKS[i].what, err);

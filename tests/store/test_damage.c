@@ -476,15 +476,29 @@ static int count_rows(void *user, const fc_catalog_item *it) {
     return 0;
 }
 
-/* Item rows carry a checksum: a label changed behind featcache's back is refused where the row is
- * read, counted by the check and dropped by the repair. A version-1 catalog (no checksums) is read
+static int count_extractors(void *user, const fc_catalog_extractor *x) {
+    (void)x;
+    (*(int *)user)++;
+    return 0;
+}
+
+static int count_runs(void *user, const fc_catalog_run *r) {
+    (void)r;
+    (*(int *)user)++;
+    return 0;
+}
+
+/* Rows carry a checksum: a label, a layer name, a run's result changed behind featcache's back is
+ * refused where the row is read, counted by the check and dropped by the repair. A version-1 catalog (no checksums) is read
  * as it is, and gets them at its first read-write open. */
 static void test_catalog_item_crc(void) {
     const char *dir = fc_test_path("catcrc");
     char hex[65];
     REQUIRE(make_catalog(dir, hex) == 0, "catalog");
     const char *db = fc_test_path("catcrc/catalog.sqlite");
-    REQUIRE(fx_sql(db, "ALTER TABLE items DROP COLUMN crc; ALTER TABLE model_files DROP COLUMN crc; PRAGMA user_version = 1;") == 0, "made version 1");
+    REQUIRE(fx_sql(db, "ALTER TABLE items DROP COLUMN crc; ALTER TABLE model_files DROP COLUMN crc; "
+                        "ALTER TABLE datasets DROP COLUMN crc; ALTER TABLE extractors DROP COLUMN crc; "
+                        "ALTER TABLE runs DROP COLUMN crc; PRAGMA user_version = 1;") == 0, "made version 1");
     fc_catalog *cat = NULL;
     fc_error err = {0};
     int n = 0;
@@ -495,6 +509,8 @@ static void test_catalog_item_crc(void) {
     REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0, "%s", err.msg);
     fc_catalog_close(cat);
     REQUIRE(fx_sql(db, "UPDATE items SET label = 'c' WHERE path = 'c1/07.jpg';") == 0, "label changed");
+    /* and the other rows' descriptive fields, which only ls and report show */
+    REQUIRE(fx_sql(db, "UPDATE extractors SET layer = 'pOol'; UPDATE runs SET result = '{\"x\":1}';") == 0, "rows changed");
     REQUIRE(fc_catalog_open(dir, 0, 0, &cat, &err) == 0, "%s", err.msg);
     n = 0;
     int rc = fc_catalog_item_list(cat, 0, FC_ITEMS_ALL, count_rows, &n, &err);
@@ -502,9 +518,13 @@ static void test_catalog_item_crc(void) {
           "the changed row is refused: %d %s", rc, err.msg);
     size_t problems = 0, fixed = 0, left = 0;
     int seen = 0;
-    CHECK(fc_catalog_check(cat, note_count, &seen, &problems, &err) == 0 && problems == 1, "check: %zu problems",
+    CHECK(fc_catalog_extractor_list(cat, count_extractors, &n, &err) == FC_EFORMAT && strstr(err.msg, "extractor"),
+          "the changed extractor row is refused: %s", err.msg);
+    CHECK(fc_catalog_run_list(cat, count_runs, &n, &err) == FC_EFORMAT && strstr(err.msg, "run #"),
+          "the changed run row is refused: %s", err.msg);
+    CHECK(fc_catalog_check(cat, note_count, &seen, &problems, &err) == 0 && problems == 3, "check: %zu problems",
           problems);
-    CHECK(fc_catalog_repair(cat, NULL, NULL, &fixed, &left, &err) == 0 && fixed == 1 && left == 0,
+    CHECK(fc_catalog_repair(cat, NULL, NULL, &fixed, &left, &err) == 0 && fixed == 3 && left == 0,
           "repair: %zu fixed, %zu left", fixed, left);
     n = 0;
     CHECK(fc_catalog_item_list(cat, 0, FC_ITEMS_ALL, count_rows, &n, &err) == 0 && n == N_SMALL - 1,
