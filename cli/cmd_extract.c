@@ -176,9 +176,10 @@ static void print_json(const fc_extract_options *o, const fc_extract_result *r, 
     fc_strbuf_json(&s, o->dataset.path);
     fc_strbuf_printf(&s, ",\"cache\":");
     fc_strbuf_json(&s, o->cache.dir);
-    fc_strbuf_printf(&s, ",\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"seconds\":%.3f,"
-                         "\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
-                     p->total, p->computed, p->cached, p->bad, p->seconds, rate, r->model_loaded ? "true" : "false");
+    fc_strbuf_printf(&s, ",\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"damaged\":%zu,"
+                         "\"seconds\":%.3f,\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
+                     p->total, p->computed, p->cached, p->bad, p->damaged, p->seconds, rate,
+                     r->model_loaded ? "true" : "false");
     for (int l = 0; l < r->n_layers; l++) {
         fc_strbuf_printf(&s, "%s{\"name\":", l ? "," : "");
         fc_strbuf_json(&s, r->layers[l]);
@@ -199,6 +200,8 @@ static void print_text(const fc_extract_options *o, const fc_extract_result *r) 
         for (int d = 0; d < r->rank[l]; d++) fprintf(stderr, "%s%u", d ? "x" : "", r->dims[l][d]);
         fprintf(stderr, "), extractor %.12s\n", r->extractor[l]);
     }
+    if (p->damaged)
+        fprintf(stderr, "%zu stored features failed their checksum and were computed again\n", p->damaged);
     fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad in %.2f s (%.1f img/s) -> %s\n", p->total,
             p->computed, p->cached, p->bad, p->seconds, rate, o->cache.dir);
 }

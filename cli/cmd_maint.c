@@ -1,6 +1,6 @@
 /* Cache inspection and upkeep commands: `featcache ls` (data sets, extractors, runs, bad files),
- * `featcache verify` (every value checked, catalog and store consistent) and `featcache gc`
- * (drop features nothing references). */
+ * `featcache verify` (every value checked, catalog and store consistent; --repair drops what is
+ * damaged) and `featcache gc` (drop features nothing references). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,7 +75,8 @@ static int ls_bad(void *user, const fc_catalog_item *it) {
 int cmd_ls(int argc, char **argv) {
     static const char *usage =
         "usage: featcache ls [--cache DIR]\n"
-        "Lists the cache's data sets, extractors (with stored feature counts), runs and bad files.\n";
+        "Lists the cache's data sets, extractors (with stored feature counts), runs and bad files,\n"
+        "after checking the catalog (as verify does; a damaged catalog is not listed).\n";
     const char *cache_opt = NULL;
     int r = parse_common("ls", usage, argc, argv, &cache_opt, NULL, NULL);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
@@ -84,6 +85,7 @@ int cmd_ls(int argc, char **argv) {
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
     int rc = open_both(dir, 1, &cat, &cache, &err);
+    if (rc == 0) rc = fc_catalog_check_clean(cat, &err); /* a damaged row would be listed as if right */
     if (rc == 0) {
         printf("cache %s\ndata sets:\n", dir);
         rc = fc_catalog_dataset_list(cat, ls_dataset, NULL, &err);
@@ -101,16 +103,41 @@ int cmd_ls(int argc, char **argv) {
 
 static void print_problem(void *user, const char *msg) { printf("  %s\n", msg); }
 
+static int repair(const char *dir) {
+    fc_error err = {0};
+    fc_repair_report r;
+    if (fc_repair(dir, print_problem, NULL, &r, &err)) {
+        fprintf(stderr, "featcache verify: repair: %s\n", err.msg);
+        return EXIT_FAIL;
+    }
+    if (r.store_rebuilt)
+        printf("repair: features.mdb rebuilt with %zu features (%zu failed their checks, %zu pages unreadable)",
+               r.values_saved, r.values_lost, r.pages_lost);
+    else
+        printf("repair: %zu damaged features dropped", r.values_dropped);
+    printf(", %zu catalog rows fixed, %zu problems left that repair cannot fix\n", r.rows_fixed, r.unrepaired);
+    return r.unrepaired ? 2 : EXIT_OK;
+}
+
 int cmd_verify(int argc, char **argv) {
     static const char *usage =
-        "usage: featcache verify [--cache DIR]\n"
-        "Checks every stored feature (header and CRC), that every good item of every data set has\n"
-        "its features and that no catalog row points at nothing. Exit status 0 when clean, 2 when\n"
-        "problems were found, 1 on error.\n";
+        "usage: featcache verify [--cache DIR] [--repair]\n"
+        "Checks every stored feature (header and CRC) and the pages of features.mdb, that every good\n"
+        "item of every data set has its features, that no catalog row points at nothing and SQLite's\n"
+        "integrity_check of catalog.sqlite (it reads the whole file: the time is shown).\n"
+        "  --repair  first drop what is damaged: features that fail their checks are deleted (a\n"
+        "            features.mdb that cannot be opened is rebuilt from what it still holds, the\n"
+        "            damaged file kept beside it), catalog indexes rebuilt, rows that point at nothing\n"
+        "            removed; says what it cannot repair. The next featcache extract computes the\n"
+        "            dropped features again. Run it when nothing else uses the cache.\n"
+        "Exit status 0 when clean, 2 when problems were found (or are left), 1 on error.\n";
     const char *cache_opt = NULL;
-    int r = parse_common("verify", usage, argc, argv, &cache_opt, NULL, NULL);
+    int fix = 0;
+    int r = parse_common("verify", usage, argc, argv, &cache_opt, &fix, "repair");
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
     const char *dir = cli_cache_dir(cache_opt);
+    int repaired = fix ? repair(dir) : EXIT_OK;
+    if (repaired == EXIT_FAIL) return EXIT_FAIL;
     fc_error err = {0};
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
@@ -119,6 +146,10 @@ int cmd_verify(int argc, char **argv) {
     if (rc == 0) rc = fc_verify(cat, cache, print_problem, NULL, &rep, &err);
     fc_cache_close(cache);
     fc_catalog_close(cat);
+    if (rc == FC_EFORMAT) { /* a damaged file is what verify looks for: a finding, not a failure */
+        printf("  %s\nPROBLEMS FOUND (featcache verify --repair drops what is damaged)\n", err.msg);
+        return 2;
+    }
     if (rc) {
         fprintf(stderr, "featcache verify: %s\n", err.msg);
         return EXIT_FAIL;
@@ -127,9 +158,11 @@ int cmd_verify(int argc, char **argv) {
            "%zu data sets, %zu items, %zu extractors",
            rep.values, rep.corrupt, rep.missing, rep.orphans, rep.datasets, rep.items, rep.extractors);
     if (rep.unfinished_runs) printf("; %zu runs were interrupted", rep.unfinished_runs);
-    printf("; %zu catalog problems", rep.catalog_problems);
-    int problems = rep.corrupt || rep.missing || rep.catalog_problems;
+    printf("; %zu catalog problems (catalog checked in %.3f s, SQLite integrity_check included)", rep.catalog_problems,
+           rep.catalog_seconds);
+    int problems = rep.corrupt || rep.missing || rep.catalog_problems || repaired;
     printf("\n%s\n", problems ? "PROBLEMS FOUND" : "clean");
+    if (problems && rep.missing && !rep.corrupt) printf("(featcache extract computes the missing features)\n");
     return problems ? 2 : EXIT_OK;
 }
 

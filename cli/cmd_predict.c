@@ -55,6 +55,7 @@ static int head_features(const cli_head_file *h, const char *model_override, con
             fc_feature_view info;
             int got = fc_cache_get(cache, &key, *feats + i * *dim, *dim, &info, &ierr);
             if (got == 1) continue;
+            if (got == FC_EFORMAT) fprintf(stderr, "featcache predict: %s: %s (computed again)\n", paths[i], ierr.msg);
         }
         if (!model) { /* load the backbone only when some image is not cached */
             const char *outs[1] = {h->layer};
@@ -139,7 +140,10 @@ int cmd_predict(int argc, char **argv) {
     if (!bad || !P || !Pi) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
     const char *dir = cli_cache_dir(cache_opt);
     fc_error cerr;
-    if (fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &cerr)) cache = NULL; /* no cache: compute everything */
+    if (fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &cerr)) { /* no cache: compute everything */
+        cache = NULL;
+        if (cerr.code == FC_EFORMAT) fprintf(stderr, "featcache predict: not using the cache: %s\n", cerr.msg);
+    }
     if (model) {
         uint8_t h[32];
         if (fc_sha256_file(model, h, NULL, &err)) goto done;

@@ -185,8 +185,9 @@ static int missing_view(const cli_problem *cp, const cli_extractor *x, int view,
     for (int v = 0; v < x->n_views; v++)
         if (x->views[v] <= FC_VIEW_CROP_CENTER) /* crops5 stands for the five */
             fc_strbuf_printf(&c, "%s%s", v ? "," : "", x->views[v] == FC_VIEW_CROP_CENTER ? "crops5" : fc_view_name(x->views[v]));
-    int rc = fc_fail(err, FC_EINVAL, "item %s has no '%s' view for this extractor (%d of %zu items lack it); add it with: %s",
-                     cp->fs.paths[first], fc_view_name(view), missing, cp->fs.n, c.s ? c.s : "featcache extract --views");
+    int rc = fc_fail(err, FC_EINVAL, "item %s has no '%s' view for this extractor (%d of %zu items lack it%s%s); add it with: %s",
+                     cp->fs.paths[first], fc_view_name(view), missing, cp->fs.n, cp->fs.n_damaged ? "; " : "",
+                     cp->fs.n_damaged ? cp->fs.damage.msg : "", c.s ? c.s : "featcache extract --views");
     fc_strbuf_free(&c);
     return rc;
 }

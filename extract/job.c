@@ -68,15 +68,19 @@ static void key_of(const job *j, size_t item, int layer, int view, fc_feature_ke
     k->view = (uint16_t)view;
 }
 
-/* 1 when every (layer, view) feature of the item is stored, 0 if not, <0 on error. */
-static int all_stored(const job *j, size_t item, fc_error *err) {
+/* 1 when every (layer, view) feature of the item is stored and passes its CRC, 0 if not, <0 on
+ * error; a stored value that fails is counted in j->prog.damaged (decode threads call this too)
+ * and computed again. */
+static int all_stored(job *j, size_t item, fc_error *err) {
     fc_feature_key keys[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     uint8_t present[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     size_t n = 0, n_present = 0;
     const fc_extractor_def *x = &j->opt.extractor;
     for (int l = 0; l < j->res->n_layers; l++)
         for (int v = 0; v < x->n_views; v++) key_of(j, item, l, x->views[v], &keys[n++]);
-    int rc = fc_cache_exists(j->cache, keys, n, present, &n_present, err);
+    size_t n_damaged = 0;
+    int rc = fc_cache_exists_verified(j->cache, keys, n, present, &n_present, &n_damaged, err);
+    if (n_damaged) __atomic_fetch_add(&j->prog.damaged, n_damaged, __ATOMIC_RELAXED);
     return rc ? rc : n_present == n;
 }
 

@@ -26,6 +26,7 @@ typedef struct fc_job_progress {
     size_t total;     /* items in the data set */
     size_t done;      /* items finished: computed + cached + bad */
     size_t computed, cached, bad;
+    size_t damaged;   /* stored features that failed their CRC: computed again (in computed) */
     double seconds;   /* since the job started */
 } fc_job_progress;
 

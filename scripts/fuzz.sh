@@ -1,19 +1,19 @@
 #!/bin/sh
 # Runs libFuzzer targets (tests/fuzz/) under ASan + UBSan: scripts/fuzz.sh TARGET|all SECONDS [-- ARGS]
-# TARGET is image, onnx, csv or head; `all` runs the four one after another (SECONDS each). Builds
+# TARGET is image, onnx, csv, head or cache; `all` runs the five one after another (SECONDS each). Builds
 # them if needed (`make fuzz`, clang), writes the seed corpora into build-fuzz/seeds/TARGET, keeps the
 # grown corpus in build-fuzz/corpus/TARGET and crashes, timeouts and OOMs in build-fuzz/crashes/TARGET.
 # Prints per target the executions, exec/s, coverage and the result; exits 1 when anything was found
 # (copy each artifact into tests/fixtures/fuzz/TARGET/ so `make test` replays it), 64 on bad usage.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-usage() { echo "usage: scripts/fuzz.sh image|onnx|csv|head|all SECONDS [-- libFuzzer args]" >&2; exit 64; }
+usage() { echo "usage: scripts/fuzz.sh image|onnx|csv|head|cache|all SECONDS [-- libFuzzer args]" >&2; exit 64; }
 [ $# -ge 2 ] || usage
 target=$1 seconds=$2
 shift 2
 [ "${1:-}" = "--" ] && shift
 case "$seconds" in ''|*[!0-9]*) usage ;; esac
-case "$target" in image|onnx|csv|head) targets=$target ;; all) targets="image onnx csv head" ;; *) usage ;; esac
+case "$target" in image|onnx|csv|head|cache) targets=$target ;; all) targets="image onnx csv head cache" ;; *) usage ;; esac
 
 FB=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$FB" && make -s -j2 fuzz >"$FB/make.log" 2>&1 || { cat "$FB/make.log"; echo "fuzz: build failed" >&2; exit 1; }
@@ -23,7 +23,8 @@ ASAN_OPTIONS=detect_leaks=0 "$FB/fuzz-replay/make_seeds" "$FB/seeds" || { echo "
 found=0
 summary=""
 for t in $targets; do
-    case $t in image) maxlen=8192 ;; onnx) maxlen=8192 ;; csv) maxlen=2048 ;; head) maxlen=8192 ;; esac
+    # cache: a feature store is whole 4 KiB pages; the seeds have 2 to 9 of them
+    case $t in image) maxlen=8192 ;; onnx) maxlen=8192 ;; csv) maxlen=2048 ;; head) maxlen=8192 ;; cache) maxlen=65536 ;; esac
     mkdir -p "$FB/corpus/$t" "$FB/crashes/$t"
     log="$FB/fuzz-$t.log"
     echo "== fuzz $t for ${seconds}s (log: $log)"

@@ -15,21 +15,24 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
 #include "store/f16.h"
 #include "store/hash.h"
+#include "store/lmdb_check.h"
 
 #define DEFAULT_INITIAL_MAP ((size_t)64 << 20)
 #define MIN_MAP_PAGES 8
 #define DISK_FULL_BYTES ((unsigned long long)1 << 20) /* an I/O error with less free is "disk full" */
 #define DEFAULT_RESIZE_WAIT_MS 30000
 #define DELETE_CHUNK 65536
-/* Private result of our transaction bodies (outside LMDB's and errno's ranges): a key that is
- * not FC_FEATURE_KEY_SIZE bytes long. */
+/* Private results of our transaction bodies (outside LMDB's and errno's ranges): a key that is
+ * not FC_FEATURE_KEY_SIZE bytes long; a value whose overflow pages LMDB cannot free safely. */
 #define BAD_KEY (-30000)
+#define BAD_OVERFLOW (-30001)
 
 struct fc_cache {
     MDB_env *env;
@@ -40,6 +43,9 @@ struct fc_cache {
     pthread_mutex_t mu; /* guards map_size, active, resizing */
     pthread_cond_t cv;
     size_t map_size;
+    unsigned psize;       /* the file's page size */
+    const uint8_t *map;   /* where LMDB mapped the file, map_len bytes (NULL when unknown) */
+    size_t map_len;
     int active;   /* transactions of this handle currently open */
     int resizing; /* a thread is changing the map size */
     char path[];  /* DIR/features.mdb, for messages */
@@ -217,13 +223,17 @@ int fc_feature_to_f32(const fc_feature_view *view, float *out, size_t cap, fc_er
 
 static int mdb_fail(const fc_cache *c, int rc, const char *what, fc_error *err) {
     char buf[128];
-    const char *text = rc == BAD_KEY ? "a key is not 66 bytes (not written by featcache)"
-                       : rc > 0  ? strerror_r(rc, buf, sizeof buf)
-                                 : mdb_strerror(rc);
+    const char *text = rc == BAD_KEY        ? "a key is not 66 bytes (not written by featcache)"
+                       : rc == BAD_OVERFLOW ? "the file is damaged: a value's overflow page header is wrong, so "
+                                              "it cannot be deleted or replaced (featcache verify --repair "
+                                              "rebuilds the store)"
+                       : rc > 0             ? strerror_r(rc, buf, sizeof buf)
+                                            : mdb_strerror(rc);
     int code;
     switch (rc) {
     case ENOMEM: code = FC_ENOMEM; break;
     case BAD_KEY:
+    case BAD_OVERFLOW:
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
@@ -247,6 +257,31 @@ static int mdb_fail(const fc_cache *c, int rc, const char *what, fc_error *err) 
 }
 
 /* ---- transactions and map growth ----------------------------------------------------------- */
+
+/* Finds where LMDB mapped the file (liblmdb 0.9 reports an address only for a fixed map): the
+ * mapping of the file's inode at offset 0 in /proc/self/maps. Called when no transaction of this
+ * handle is open (after opening and after each resize, which maps the file anew). Leaves NULL when
+ * not found: the checks that need it are then skipped and fc_cache_release_pages does nothing. */
+static void locate_map(fc_cache *c) {
+    int fd;
+    struct stat st;
+    c->map = NULL;
+    c->map_len = 0;
+    FILE *f = NULL;
+    if (mdb_env_get_fd(c->env, &fd) != 0 || fstat(fd, &st) != 0 || !(f = fopen("/proc/self/maps", "re"))) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*4s %lx %x:%x %lu", &lo, &hi, &off, &maj, &min, &ino) == 6 && off == 0 &&
+            ino == (unsigned long)st.st_ino && maj == major(st.st_dev) && min == minor(st.st_dev)) {
+            c->map = (const uint8_t *)(uintptr_t)lo;
+            c->map_len = hi - lo;
+            break;
+        }
+    }
+    fclose(f);
+}
 
 /* Changes the map size with no transaction of this handle open: target 0 adopts the size another
  * process recorded (after MDB_MAP_RESIZED); grow != 0 doubles `seen` (the size the failed
@@ -292,6 +327,7 @@ static int resize(fc_cache *c, int grow, size_t seen, const char *what, fc_error
         MDB_envinfo info;
         mdb_env_info(c->env, &info);
         c->map_size = info.me_mapsize;
+        locate_map(c);
     }
     size_t now = c->map_size;
     c->resizing = 0;
@@ -367,6 +403,31 @@ static int env_open(fc_cache *c, unsigned env_flags, size_t initial, unsigned ma
     return rc;
 }
 
+/* Walks every branch and leaf page of the snapshot a read transaction sees before anything else of
+ * this process reads the store (liblmdb follows them unchecked; see lmdb_check.h), in a mapping of
+ * its own (liblmdb 0.9 does not say where its map is). The transaction keeps a concurrent writer
+ * from reusing the snapshot's pages meanwhile. */
+static int check_tree(fc_cache *c, fc_error *err) {
+    MDB_txn *txn;
+    int rc = txn_enter(c, MDB_RDONLY, &txn, NULL, "check", err), fd;
+    if (rc) return rc;
+    struct stat st;
+    void *map = MAP_FAILED;
+    fc_lmdb_meta m;
+    if (mdb_env_get_fd(c->env, &fd) != 0 || fstat(fd, &st) != 0 ||
+        (st.st_size > 0 && (map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED))
+        rc = fc_fail(err, FC_EIO, "%s: cannot map for checking: %s", c->path, strerror(errno));
+    else if ((rc = fc_lmdb_meta_find(map, (size_t)st.st_size, mdb_txn_id(txn), &m, err)) == 0)
+        rc = fc_lmdb_check_tree(map, (size_t)st.st_size, &m, err);
+    if (map != MAP_FAILED) munmap(map, (size_t)st.st_size);
+    mdb_txn_abort(txn);
+    txn_leave(c);
+    if (rc == FC_EFORMAT)
+        fc_error_prefix(err, "%s is damaged (featcache verify --repair saves what it can): ", c->path);
+    if (rc == 0) c->psize = m.psize;
+    return rc;
+}
+
 int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, fc_cache **out,
                   fc_error *err) {
     fc_cache *c = NULL;
@@ -416,6 +477,10 @@ int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, 
         rc = fc_fail(err, FC_EIO, "%s: cannot create the cache directory: %s", dir, strerror(errno));
         goto fail;
     }
+    /* before LMDB maps the file: a file shorter than its meta pages say faults when touched (the
+     * checks read the 64-bit layout) */
+    int checked = sizeof(size_t) == 8;
+    if (checked && (rc = fc_lmdb_check_header(c->path, err)) < 0) goto fail;
     unsigned env_flags = MDB_NOSUBDIR | MDB_NOTLS | (c->rdonly ? MDB_RDONLY : 0);
     rc = env_open(c, env_flags, o.initial_map_size, o.max_readers);
     if (c->rdonly && (rc == EACCES || rc == EROFS || rc == EPERM)) {
@@ -445,6 +510,8 @@ int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, 
     MDB_envinfo info;
     mdb_env_info(c->env, &info);
     c->map_size = info.me_mapsize;
+    locate_map(c);
+    if (checked && (rc = check_tree(c, err))) goto fail;
 
     MDB_txn *txn;
     rc = txn_enter(c, c->rdonly ? MDB_RDONLY : 0, &txn, NULL, "open", err);
@@ -486,6 +553,11 @@ struct put_arg {
     size_t n;
 };
 
+/* 0 when LMDB may free the pages of value v (deleted or replaced), else BAD_OVERFLOW. */
+static int freeable(const fc_cache *c, const MDB_val *v) {
+    return fc_lmdb_check_overflow(c->map, c->map_len, c->psize, v->mv_data, v->mv_size, NULL) ? BAD_OVERFLOW : 0;
+}
+
 static int put_body(fc_cache *c, MDB_txn *txn, void *arg) {
     const struct put_arg *a = arg;
     for (size_t i = 0; i < a->n; i++) {
@@ -493,8 +565,11 @@ static int put_body(fc_cache *c, MDB_txn *txn, void *arg) {
         size_t count = dims_count(f->rank, f->dims, dtype_size(f->dtype));
         uint8_t kb[FC_FEATURE_KEY_SIZE];
         key_encode(&f->key, kb);
-        MDB_val k = {sizeof kb, kb}, v = {FC_FEATURE_HEADER_SIZE + count * dtype_size(f->dtype), NULL};
-        int rc = mdb_put(txn, c->dbi, &k, &v, MDB_RESERVE);
+        MDB_val k = {sizeof kb, kb}, v = {FC_FEATURE_HEADER_SIZE + count * dtype_size(f->dtype), NULL}, old;
+        int rc = mdb_get(txn, c->dbi, &k, &old); /* a value replaced (a damaged one recomputed) */
+        if (rc == 0) rc = freeable(c, &old);
+        if (rc && rc != MDB_NOTFOUND) return rc;
+        rc = mdb_put(txn, c->dbi, &k, &v, MDB_RESERVE);
         if (rc) return rc;
         value_encode(v.mv_data, f, count);
     }
@@ -527,7 +602,7 @@ int fc_cache_put(fc_cache *c, const fc_feature *features, size_t n, fc_error *er
 
 /* Deletes every key starting with prefix (plen bytes), at most `limit`; adds the count to *n.
  * Re-seeks after each delete, which stays correct whatever LMDB does with the cursor. */
-static int delete_prefix(MDB_cursor *cur, const uint8_t *prefix, size_t plen, size_t limit,
+static int delete_prefix(const fc_cache *c, MDB_cursor *cur, const uint8_t *prefix, size_t plen, size_t limit,
                          size_t *n) {
     for (size_t done = 0; done < limit; done++) {
         MDB_val k = {plen, (void *)prefix}, v;
@@ -535,7 +610,7 @@ static int delete_prefix(MDB_cursor *cur, const uint8_t *prefix, size_t plen, si
         if (rc == MDB_NOTFOUND) return 0;
         if (rc) return rc;
         if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) return 0;
-        if ((rc = mdb_cursor_del(cur, 0)) != 0) return rc;
+        if ((rc = freeable(c, &v)) != 0 || (rc = mdb_cursor_del(cur, 0)) != 0) return rc;
         (*n)++;
     }
     return 0;
@@ -552,7 +627,7 @@ static int delete_ext_body(fc_cache *c, MDB_txn *txn, void *arg) {
     a->n = 0;
     int rc = mdb_cursor_open(txn, c->dbi, &cur);
     if (rc) return rc;
-    rc = delete_prefix(cur, a->extractor, 32, DELETE_CHUNK, &a->n);
+    rc = delete_prefix(c, cur, a->extractor, 32, DELETE_CHUNK, &a->n);
     mdb_cursor_close(cur);
     return rc;
 }
@@ -595,7 +670,7 @@ static int delete_items_body(fc_cache *c, MDB_txn *txn, void *arg) {
             uint8_t prefix[64];
             memcpy(prefix, ext, 32);
             memcpy(prefix + 32, a->items[i], 32);
-            rc = delete_prefix(cur, prefix, 64, SIZE_MAX, &a->n);
+            rc = delete_prefix(c, cur, prefix, 64, SIZE_MAX, &a->n);
         }
         if (rc) break;
         int i = 31; /* next extractor id: ext + 1 as a big-endian number */
@@ -618,6 +693,37 @@ int fc_cache_delete_items(fc_cache *c, const uint8_t (*items)[32], size_t n, siz
     if (n == 0) return FC_OK;
     struct delete_items_arg a = {items, n, 0};
     int rc = run_write(c, "delete items", delete_items_body, &a, err);
+    if (rc == 0 && deleted) *deleted = a.n;
+    return rc;
+}
+
+struct delete_keys_arg {
+    const fc_feature_key *keys;
+    size_t n_keys;
+    size_t n; /* deleted in this transaction */
+};
+
+static int delete_keys_body(fc_cache *c, MDB_txn *txn, void *arg) {
+    struct delete_keys_arg *a = arg;
+    MDB_cursor *cur = NULL;
+    a->n = 0;
+    int rc = mdb_cursor_open(txn, c->dbi, &cur);
+    for (size_t i = 0; i < a->n_keys && rc == 0; i++) {
+        uint8_t kb[FC_FEATURE_KEY_SIZE];
+        key_encode(&a->keys[i], kb);
+        rc = delete_prefix(c, cur, kb, sizeof kb, 1, &a->n); /* the whole key: that value only */
+    }
+    if (cur) mdb_cursor_close(cur);
+    return rc;
+}
+
+int fc_cache_delete_keys(fc_cache *c, const fc_feature_key *keys, size_t n, size_t *deleted, fc_error *err) {
+    if (deleted) *deleted = 0;
+    if (!c || (!keys && n)) return fc_fail(err, FC_EINVAL, "fc_cache_delete_keys: NULL argument");
+    if (c->rdonly) return fc_fail(err, FC_EINVAL, "%s: delete keys: cache opened read-only", c->path);
+    if (n == 0) return FC_OK;
+    struct delete_keys_arg a = {keys, n, 0};
+    int rc = run_write(c, "delete keys", delete_keys_body, &a, err);
     if (rc == 0 && deleted) *deleted = a.n;
     return rc;
 }
@@ -697,30 +803,48 @@ int fc_cache_get(fc_cache *c, const fc_feature_key *key, float *out, size_t cap,
     return rc ? rc : found;
 }
 
-int fc_cache_exists(fc_cache *c, const fc_feature_key *keys, size_t n, uint8_t *present,
-                    size_t *n_present, fc_error *err) {
+/* fc_cache_exists, and with verify fc_cache_exists_verified. */
+static int exists(fc_cache *c, const fc_feature_key *keys, size_t n, int verify, uint8_t *present,
+                  size_t *n_present, size_t *n_damaged, fc_error *err) {
     if (n_present) *n_present = 0;
+    if (n_damaged) *n_damaged = 0;
     if (!c || (n && (!keys || !present))) return fc_fail(err, FC_EINVAL, "fc_cache_exists: NULL argument");
     MDB_txn *txn;
     int rc = txn_enter(c, MDB_RDONLY, &txn, NULL, "exists", err);
     if (rc) return rc;
-    size_t found = 0;
+    size_t found = 0, damaged = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t kb[FC_FEATURE_KEY_SIZE];
         key_encode(&keys[i], kb);
         MDB_val k = {sizeof kb, kb}, v;
-        int mrc = mdb_get(txn, c->dbi, &k, &v); /* v points into the map; data is not touched */
+        int mrc = mdb_get(txn, c->dbi, &k, &v); /* v points into the map */
         if (mrc && mrc != MDB_NOTFOUND) {
             rc = mdb_fail(c, mrc, "exists", err);
             break;
         }
         present[i] = mrc == 0;
-        found += mrc == 0;
+        fc_feature_view view;
+        if (mrc == 0 && verify &&
+            (fc_feature_parse(v.mv_data, v.mv_size, &view, NULL) || fc_feature_verify(&view, NULL)))
+            present[i] = 2;
+        found += present[i] == 1;
+        damaged += present[i] == 2;
     }
     mdb_txn_abort(txn);
     txn_leave(c);
     if (rc == 0 && n_present) *n_present = found;
+    if (rc == 0 && n_damaged) *n_damaged = damaged;
     return rc;
+}
+
+int fc_cache_exists(fc_cache *c, const fc_feature_key *keys, size_t n, uint8_t *present,
+                    size_t *n_present, fc_error *err) {
+    return exists(c, keys, n, 0, present, n_present, NULL, err);
+}
+
+int fc_cache_exists_verified(fc_cache *c, const fc_feature_key *keys, size_t n, uint8_t *present,
+                             size_t *n_present, size_t *n_damaged, fc_error *err) {
+    return exists(c, keys, n, 1, present, n_present, n_damaged, err);
 }
 
 int fc_cache_foreach(fc_cache *c, const uint8_t *extractor, unsigned flags, fc_cache_visit_fn fn,
@@ -751,6 +875,8 @@ int fc_cache_foreach(fc_cache *c, const uint8_t *extractor, unsigned flags, fc_c
         if (flags & (FC_CACHE_VISIT_VALUES | FC_CACHE_VISIT_VERIFY)) {
             status = fc_feature_parse(v.mv_data, v.mv_size, &view, &problem);
             if (status == 0 && (flags & FC_CACHE_VISIT_VERIFY)) status = fc_feature_verify(&view, &problem);
+            if (status == 0 && (flags & FC_CACHE_VISIT_VERIFY)) /* could it be deleted? */
+                status = fc_lmdb_check_overflow(c->map, c->map_len, c->psize, v.mv_data, v.mv_size, &problem);
             if (status) {
                 char kt[128];
                 fc_error_prefix(&problem, "%s: %s: ", c->path, key_text(&key, kt));
@@ -788,10 +914,8 @@ int fc_cache_count(fc_cache *c, const uint8_t *extractor, size_t *count, fc_erro
 
 void fc_cache_release_pages(fc_cache *c) {
     if (!c) return;
-    MDB_envinfo info;
     pthread_mutex_lock(&c->mu); /* no map growth meanwhile */
-    mdb_env_info(c->env, &info);
-    if (info.me_mapaddr) madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+    if (c->map) madvise((void *)(uintptr_t)c->map, c->map_len, MADV_DONTNEED);
     pthread_mutex_unlock(&c->mu);
 }
 

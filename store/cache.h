@@ -140,6 +140,13 @@ int fc_cache_put(fc_cache *c, const fc_feature *features, size_t n, fc_error *er
 int fc_cache_exists(fc_cache *c, const fc_feature_key *keys, size_t n, uint8_t *present,
                     size_t *n_present, fc_error *err);
 
+/* As fc_cache_exists, but a stored value only counts as present when its header parses and its
+ * CRC matches (so it reads the data of every value found): present[i] = 1 for such a value, 2 for
+ * a stored value that fails (damaged: to be computed again and replaced), 0 when absent. n_present
+ * and n_damaged (may be NULL) get the counts of 1s and 2s. Errors as fc_cache_exists. */
+int fc_cache_exists_verified(fc_cache *c, const fc_feature_key *keys, size_t n, uint8_t *present,
+                             size_t *n_present, size_t *n_damaged, fc_error *err);
+
 /* Copies one feature out as float32 (f16 values widened exactly), checking the header and the
  * CRC. out may be NULL (with cap 0) to ask only for the shape. info (may be NULL) gets the shape,
  * with info->data = NULL. Returns 1 when found, 0 when the key is absent (info zeroed), or:
@@ -166,7 +173,8 @@ void fc_cache_txn_end(fc_cache_txn *t);
 /* Flags for fc_cache_foreach. */
 enum {
     FC_CACHE_VISIT_VALUES = 1u, /* parse each value's header (touches its first page) */
-    FC_CACHE_VISIT_VERIFY = 2u, /* parse and check each value's CRC (reads all data) */
+    FC_CACHE_VISIT_VERIFY = 2u, /* parse and check each value's CRC (reads all data) and the header
+                                   of the pages that hold it */
 };
 
 /* Called once per stored key, in key order. With a VISIT flag, either view is set, or problem is
@@ -199,6 +207,12 @@ int fc_cache_delete_extractor(fc_cache *c, const uint8_t extractor[32], size_t *
  * fc_cache_put. Thread-safe. */
 int fc_cache_delete_items(fc_cache *c, const uint8_t (*items)[32], size_t n, size_t *deleted,
                           fc_error *err);
+
+/* Deletes the values stored under the given keys (absent ones are skipped) in one write
+ * transaction. deleted (may be NULL) gets the number removed. Errors as for fc_cache_put, and
+ * FC_EFORMAT when a value's pages carry a damaged header (freeing them would free pages still in
+ * use: nothing is deleted; a rebuild of the store drops the value). Thread-safe. */
+int fc_cache_delete_keys(fc_cache *c, const fc_feature_key *keys, size_t n, size_t *deleted, fc_error *err);
 
 /* Drops this process's resident pages of the store's memory map (the data stays in the kernel's
  * page cache, and values are faulted in again when read): a reader streaming through the whole

@@ -8,12 +8,14 @@
 #ifndef FC_CATALOG_H
 #define FC_CATALOG_H
 
-/* Schema, version 1:
+/* Schema, version 2 (version 1 lacks items.crc; a read-write open adds it):
  *   datasets  (id INTEGER PK, name TEXT UNIQUE, root TEXT, format TEXT, created INTEGER unix s)
  *   items     (id INTEGER PK, dataset_id -> datasets ON DELETE CASCADE, path TEXT relative to root,
  *              sha256 BLOB(32) or NULL, label TEXT ('' = none), split TEXT ('' = none),
  *              status 'ok'|'bad', error TEXT, size INTEGER bytes, mtime INTEGER ns (-1 unknown),
  *              seen INTEGER (stamp of the scan that last saw it, for pruning);
+ *              crc INTEGER (version 2: CRC-32C of dataset_id, path, sha256, label, split, status;
+ *              a read of a row that does not match fails with FC_EFORMAT; NULL: not checked);
  *              UNIQUE (dataset_id, path); an 'ok' item must have a sha256; index on sha256)
  *   extractors(id TEXT PK = 64 hex digits of the fingerprint, model_path, model_sha256 (hex), layer,
  *              size, crop REAL, preprocess, views TEXT (the view set, e.g. "orig,flip": cache keys'
@@ -22,7 +24,10 @@
  *              NULL, extractor_id -> extractors ON DELETE SET NULL, started, finished (NULL while
  *              running), params/result TEXT that must be valid JSON or NULL,
  *              status 'running'|'ok'|'partial'|'failed'; indexes on dataset_id, extractor_id)
- * A pass computing several layers records one extract run per extractor.
+ *   model_files (path PK, size, mtime, sha256, default_layer, height, width; version 2: crc of them
+ *              all, a row that does not match is not used: the model is hashed again)
+ * A pass computing several layers records one extract run per extractor. At open the file's schema
+ * must be the one these statements make (compared with one made in memory).
  *
  * Lifetime and threads: a handle is one SQLite connection; use it from one thread at a time (open
  * one per thread if needed). Many handles and processes may use the same catalog: writes are
@@ -39,7 +44,7 @@
 #include "core/core.h"
 #include "store/cache.h"
 
-#define FC_CATALOG_SCHEMA_VERSION 1
+#define FC_CATALOG_SCHEMA_VERSION 2
 
 typedef struct fc_catalog fc_catalog;
 
@@ -86,7 +91,8 @@ int fc_catalog_dataset_find(fc_catalog *cat, const char *name, int64_t *id, fc_e
 int fc_catalog_dataset_delete(fc_catalog *cat, int64_t id, fc_error *err);
 
 /* Calls fn for every data set ordered by name, counts filled. fn returns non-zero to stop (that
- * value is returned). */
+ * value is returned). FC_EFORMAT (before fn sees that data set) when some of its item rows do not
+ * match their checksums. */
 typedef int (*fc_catalog_dataset_fn)(void *user, const fc_catalog_dataset *d);
 int fc_catalog_dataset_list(fc_catalog *cat, fc_catalog_dataset_fn fn, void *user, fc_error *err);
 
@@ -135,7 +141,9 @@ enum { FC_ITEMS_ALL = 0, FC_ITEMS_OK = 1, FC_ITEMS_BAD = 2 };
 
 /* Calls fn for the items of one data set (dataset_id > 0, ordered by path) or of all (0, ordered
  * by data set id then path), all of them or only ok/bad ones (filter FC_ITEMS_*). fn returns
- * non-zero to stop (that value is returned). */
+ * non-zero to stop (that value is returned). The first listing of a handle runs SQLite's
+ * quick_check over the whole file (a damaged page can drop rows silently). FC_EFORMAT, naming the
+ * item, for a row that does not match its checksum, or when quick_check fails. */
 typedef int (*fc_catalog_item_fn)(void *user, const fc_catalog_item *item);
 int fc_catalog_item_list(fc_catalog *cat, int64_t dataset_id, int filter, fc_catalog_item_fn fn,
                          void *user, fc_error *err);
@@ -220,14 +228,32 @@ const char *fc_run_status_name(fc_run_status s);
 /* ---- integrity -----------------------------------------------------------------------------
  * Rows that point at nothing, which no featcache write leaves behind, killed or not: items of a
  * missing data set, ok items without a hash, runs naming a missing data set or extractor (a
- * deleted data set or extractor leaves NULL there, which is fine); and SQLite's quick_check. */
+ * deleted data set or extractor leaves NULL there, which is fine); and SQLite's integrity_check
+ * (every page, index and constraint: reads the whole file). */
 
-/* Calls fn(user, what, count, example) for each kind of problem found (example: the first path or
- * run id, may be NULL); *problems gets the total count. Each query is one consistent read, so it
- * may run while extracts write. fn returns non-zero to stop (that value is returned). Errors:
- * FC_EINVAL, FC_EIO, FC_EFORMAT (a file SQLite cannot read). */
+/* Calls fn(user, what, count, example) for each kind of dangling row (example: the first path or
+ * run id, may be NULL) and for each line integrity_check reports (count 1, example the line);
+ * *problems gets the total count. Each query is one consistent read, so it may run while extracts
+ * write. fn returns non-zero to stop (that value is returned). Errors: FC_EINVAL, FC_EIO,
+ * FC_EFORMAT (a file SQLite cannot read at all: "database disk image is malformed"). */
 typedef int (*fc_catalog_problem_fn)(void *user, const char *what, int64_t count, const char *example);
 int fc_catalog_check(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *problems, fc_error *err);
+
+/* fc_catalog_check as one verdict, for commands that must not act on a damaged catalog (gc, ls):
+ * 0 when it finds nothing, else FC_EFORMAT naming the file, what was found and the first example. */
+int fc_catalog_check_clean(fc_catalog *cat, fc_error *err);
+
+/* Repairs what fc_catalog_check finds where it can, in one transaction: every index is rebuilt
+ * from its table (REINDEX), items of a missing data set and ok items without a hash are deleted
+ * (the next extract reads those files again), runs naming a missing data set or extractor get NULL
+ * there. Then integrity_check runs again. fn (may be NULL) is called as for fc_catalog_check, for
+ * each kind of row fixed (count: how many; example "removed or detached") and for each problem
+ * left. *fixed gets the rows changed, *left the problems integrity_check still reports (damage to
+ * the tables themselves: only a copy of what SQLite can still read would save the rest). Errors:
+ * FC_EINVAL (read-only handle), FC_EFORMAT (SQLite cannot read what it must rebuild; nothing is
+ * changed), FC_ETIMEOUT, FC_EIO. */
+int fc_catalog_repair(fc_catalog *cat, fc_catalog_problem_fn fn, void *user, size_t *fixed, size_t *left,
+                      fc_error *err);
 
 /* ---- model files ----------------------------------------------------------------------------
  * What featcache learned about a model file, keyed by its real path and valid while its size and

@@ -50,9 +50,21 @@ static int add_name(void *user, const fc_catalog_dataset *d) {
     return 0;
 }
 
+/* A value that fails its checks counts as missing (the next extract recomputes it); the first one is
+ * described in f->damage, naming the file, the item, the extractor and the view. */
+static void note_damage(fc_featureset *f, size_t i, const char *extractor_hex, int view, const fc_error *why) {
+    if (!f->n_damaged++) {
+        char item[65];
+        fc_hex_encode(f->hashes[i], 32, item);
+        fc_fail(&f->damage, FC_EFORMAT, "the stored feature of %s (item %.16s.., extractor %.12s, view %d) is damaged "
+                "and counts as missing: %s", f->paths[i], item, extractor_hex, view, why->msg);
+    }
+}
+
 /* Reads `view` of f's items into a further block of f->x (allocated at the first value found; a
- * first load sets dim and shape from it). Returns the number of items without that feature (f->x
- * may have grown, f->n_views is unchanged) with *first_missing the first of them, else negative. */
+ * first load sets dim and shape from it). Every value's CRC is checked. Returns the number of items
+ * without a usable feature (f->x may have grown, f->n_views is unchanged) with *first_missing the
+ * first of them, else negative. */
 static int read_view(fc_cache *cache, const char *extractor_hex, int view, fc_featureset *f,
                      size_t *first_missing, fc_error *err) {
     fc_feature_key key = {.view = (uint16_t)view};
@@ -65,10 +77,14 @@ static int read_view(fc_cache *cache, const char *extractor_hex, int view, fc_fe
     for (size_t i = 0; i < f->n; i++) {
         memcpy(key.item, f->hashes[i], 32);
         fc_feature_view v;
-        rc = fc_cache_txn_get(t, &key, &v, err);
-        if (rc < 0) { fc_error_prefix(err, "%s: ", f->paths[i]); break; }
-        if (rc == 0) {
+        fc_error why = {0};
+        rc = fc_cache_txn_get(t, &key, &v, &why);
+        if (rc == 1 && fc_feature_verify(&v, &why) != 0) rc = FC_EFORMAT;
+        if (rc == FC_EFORMAT) note_damage(f, i, extractor_hex, view, &why);
+        if (rc < 0 && rc != FC_EFORMAT) { *err = why; fc_error_prefix(err, "%s: ", f->paths[i]); break; }
+        if (rc <= 0) {
             if (!missing++) *first_missing = i;
+            rc = 0;
             continue;
         }
         rc = 0;
@@ -119,6 +135,12 @@ int fc_featureset_load(fc_catalog *cat, fc_cache *cache, const char *dataset, co
     if (rc) return rc;
     size_t first_missing = 0;
     if ((rc = read_view(cache, extractor_hex, view, out, &first_missing, err)) < 0) goto fail;
+    if (rc > 0 && out->n_damaged) {
+        rc = fc_fail(err, FC_EFORMAT, "%d of %zu items of '%s' have no usable features for this extractor (%zu "
+                     "damaged; %s); run featcache extract with the same model and options to recompute them", rc,
+                     out->n, dataset, out->n_damaged, out->damage.msg);
+        goto fail;
+    }
     if (rc > 0) {
         rc = fc_fail(err, FC_EINVAL, "%d of %zu items of '%s' have no features for this extractor (first: %s); run "
                      "featcache extract with the same model and options", rc, out->n, dataset, out->paths[first_missing]);

@@ -1,8 +1,10 @@
 /* SHA-256 as specified in FIPS 180-4 (sections 4.1.2, 4.2.2, 5.1.1, 6.2), written for clarity in
  * portable C: big-endian word loads by bytes, no intrinsics; whole blocks go to the SHA-NI version
- * (sha256_ni.c, ~10x faster: every image file is hashed) when the CPU has it. Also hex coding and a
- * nibble-table CRC-32C. Not here: HMAC, other SHA-2 sizes. */
+ * (sha256_ni.c, ~10x faster: every image file is hashed) when the CPU has it. Also hex coding and
+ * CRC-32C: a nibble-table reference, and SSE4.2's instruction (crc32c_sse42.c) when allowed. Not
+ * here: HMAC, other SHA-2 sizes. */
 #include "store/hash.h"
+#include "store/crc32c_impl.h"
 #include "store/sha256_impl.h"
 
 #include <errno.h>
@@ -204,7 +206,15 @@ int fc_hex_decode(const char *hex, uint8_t *out, size_t n, fc_error *err) {
     return FC_OK;
 }
 
+int fc_crc32c_sse42_supported(void) {
+    return fc_cpu_isa() >= FC_ISA_AVX2;
+}
+
 uint32_t fc_crc32c(uint32_t crc, const void *data, size_t n) {
+    return fc_crc32c_sse42_supported() ? fc_crc32c_sse42(crc, data, n) : fc_crc32c_portable(crc, data, n);
+}
+
+uint32_t fc_crc32c_portable(uint32_t crc, const void *data, size_t n) {
     /* Reflected polynomial 0x82f63b78, processed a nibble at a time (16-entry table). */
     static const uint32_t T[16] = {
         0x00000000u, 0x105ec76fu, 0x20bd8edeu, 0x30e349b1u, 0x417b1dbcu, 0x5125dad3u,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/hash.h"
 
@@ -211,7 +212,11 @@ int fc_verify(fc_catalog *cat, fc_cache *cache, void (*problem)(void *user, cons
         free(ids.id);
     }
     if (rc == 0) rc = fc_catalog_run_list(cat, count_unfinished, &rep->unfinished_runs, err);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (rc == 0) rc = fc_catalog_check(cat, catalog_problem, &v, &rep->catalog_problems, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rep->catalog_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 out:
     free(info);
     free(ex.known.h);
@@ -244,7 +249,10 @@ int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_e
     hashset items = {0};
     ds_ids ds = {0};
     gc_state g = {0};
-    int rc = load_sets(cat, &ex, &items, &ds, err);
+    /* what to delete is decided by the catalog's rows: a damaged one must not decide */
+    int rc = fc_catalog_check_clean(cat, err);
+    if (rc == FC_EFORMAT) fc_error_prefix(err, "gc deletes nothing: ");
+    if (rc == 0) rc = load_sets(cat, &ex, &items, &ds, err);
     if (rc) goto out;
     g.used = &ex.used;
     g.items = &items;

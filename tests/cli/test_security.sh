@@ -19,20 +19,22 @@ files_sql=$(grep -l 'sqlite3_' $SRC)
 [ "$files_sql" = "store/catalog.c" ] || echo "sqlite3 used outside store/catalog.c: $files_sql" >>"$T/err"
 grep -nE 'sqlite3_(exec|mprintf|vmprintf|snprintf|vsnprintf|str_[a-z]+)[[:space:]]*\(' $SRC >>"$T/err"
 # the SQL argument of every prepare: a literal, the constant table SQL[id], exec_script's `sql`, or
-# verify's constant CHECKS[i].sql (with the quick_check literal)
+# verify's constant CHECKS[i].sql
 grep -n 'sqlite3_prepare' store/catalog.c |
-    grep -vE 'sqlite3_prepare[a-z0-9_]*\([a-z>-]+, ("[^"]*"|SQL\[id\]|sql|i < n \? CHECKS\[i\]\.sql : "[^"]*"),' >>"$T/err"
-# exec_script runs only literals or the schema constant
-grep -n 'exec_script(cat,' store/catalog.c | grep -vE 'exec_script\(cat, ("[^"]*"|SCHEMA_V1),' >>"$T/err"
+    grep -vE 'sqlite3_prepare[a-z0-9_]*\([a-z>-]+, ("[^"]*"|SQL\[id\]|sql|CHECKS\[i\]\.sql),' >>"$T/err"
+# exec_script runs only literals, the schema constants or repair's constant CHECKS[i].fix
+grep -nE 'exec_script\([a-z]+,' store/catalog.c | grep -vE 'exec_script\([a-z]+, ("[^"]*"|SCHEMA_V[12]|CHECKS\[i\]\.fix),' >>"$T/err"
 # the constant table, the schema and ITEM_COLS hold string literals only (no formatting, no data)
-strip() { sed -E 's/"([^"\\]|\\.)*"//g; s/\[S_[A-Z_]+\] =//g; s/ITEM_COLS//g; s/[[:space:],]//g'; }
+strip() { sed -E 's/"([^"\\]|\\.)*"//g; s/\[S_[A-Z0-9_]+\] =//g; s/ITEM_COLS(_V1)?//g; s|/\*.*\*/||g; s/[[:space:],]//g'; }
 awk '/^static const char \*const SQL\[S_COUNT\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/catalog.c | strip | grep . |
     sed 's/^/SQL table holds a non-literal: /' >>"$T/err"
-awk '/^static const char SCHEMA_V1\[\] =/ {on=1; next} on {print; if (/;[[:space:]]*$/) exit}' store/catalog.c |
-    sed 's/;[[:space:]]*$//' | strip | grep . | sed 's/^/schema holds a non-literal: /' >>"$T/err"
-awk '/^static const struct \{ const char \*what, \*sql; \} CHECKS\[\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/catalog.c |
+for v in 1 2; do
+    awk "/^static const char SCHEMA_V$v\\[\\] =/ {on=1; next} on {print; if (/;[[:space:]]*\$/) exit}" store/catalog.c |
+        sed 's/;[[:space:]]*$//' | strip | grep . | sed "s/^/schema $v holds a non-literal: /" >>"$T/err"
+done
+awk '/^static const struct \{ const char \*what, \*sql, \*fix; \} CHECKS\[\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/catalog.c |
     sed 's/[{}]//g' | strip | grep . | sed 's/^/CHECKS holds a non-literal: /' >>"$T/err"
-grep '^#define ITEM_COLS' store/catalog.c | sed 's/^#define ITEM_COLS//' | strip | grep . >>"$T/err"
+grep '^#define ITEM_COLS' store/catalog.c | sed 's/^#define ITEM_COLS\(_V1\)*//' | strip | grep . >>"$T/err"
 # nothing formats SQL text at run time
 grep -nE '(printf|strcat|strcpy|memcpy)[[:space:]]*\(.*"[^"]*(SELECT|INSERT|UPDATE|DELETE|DROP|CREATE|PRAGMA|ATTACH) ' $SRC >>"$T/err"
 n_prep=$(grep -c 'sqlite3_prepare' store/catalog.c)

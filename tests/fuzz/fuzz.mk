@@ -3,7 +3,7 @@
 # -fsanitize=fuzzer); `make fuzz-ci` runs each for 60 s (scripts/fuzz.sh all 60). `make test` builds
 # the same target sources with the normal compiler against tests/fuzz/replay_main.c and replays the
 # crash regressions (tests/fixtures/fuzz/) and the seed corpora (tests/fuzz/test_fuzz_replay.sh).
-FUZZ_TARGETS = image onnx csv head
+FUZZ_TARGETS = image onnx csv head cache
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \

@@ -9,12 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 #include "classify/head_onnx.h"
 #include "core/file.h"
 #include "extract/image.h"
 #include "engine/model.h"
 #include "extract/dataset.h"
+#include "store/cache.h"
 #include "tests/support/onnx_build.h"
 
 static char outdir[1024];
@@ -277,6 +279,68 @@ static void head(const char *name, fc_transform_kind kind, int n_layers, const i
     fc_head_free(&h);
 }
 
+/* ---- feature stores ---- */
+
+/* Removes a scratch cache folder. */
+static void remove_store(const char *dir) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/features.mdb", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/features.mdb-lock", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+/* A store made with the cache API, its features.mdb written as seed `name`: n values of `floats`
+ * f32 elements under two extractors (small values share leaf pages, ones over ~2 KiB take overflow
+ * pages, many make branch pages), one transaction each, then the values of the first `deleted`
+ * items deleted (free pages listed in the free-page tree). */
+static void store(const char *name, int n, int floats, int deleted) {
+    char dir[] = "/tmp/fc_seed_store.XXXXXX";
+    fc_cache *c = NULL;
+    fc_error err = {0};
+    float *data = ramp((size_t)floats, 0.25f);
+    int rc = mkdtemp(dir) ? fc_cache_open(dir, 0, NULL, &c, &err) : fc_fail(&err, FC_EIO, "mkdtemp failed");
+    for (int i = 0; i < n + deleted && rc == 0; i++) {
+        fc_feature f = {.dtype = i % 3 ? FC_DTYPE_F32 : FC_DTYPE_F16, .rank = 1, .dims = {(uint32_t)floats}, .data = data};
+        memset(f.key.extractor, i % 2 ? 0x11 : 0xee, 32);
+        memset(f.key.item, i < n ? i / 2 + 1 : i - n + 1, 32); /* deletes: the first items put */
+        f.key.view = (uint16_t)(i % 4 == 3);
+        rc = i < n ? fc_cache_put(c, &f, 1, &err) : fc_cache_delete_items(c, (const uint8_t(*)[32])f.key.item, 1, NULL, &err);
+    }
+    fc_cache_close(c);
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    char p[1200];
+    snprintf(p, sizeof p, "%s/features.mdb", dir);
+    if (rc == 0) rc = fc_file_read(p, 1 << 20, &bytes, &size, &err);
+    if (rc == 0) write_bytes("cache", name, bytes, size);
+    else fprintf(stderr, "make_seeds: store %s: %s\n", name, err.msg), failures++;
+    free(bytes);
+    free(data);
+    remove_store(dir);
+}
+
+/* A store seed is accepted when it opens and every value in it passes its checks. */
+static int visit_store(void *user, const fc_feature_key *key, const fc_feature_view *view, const fc_error *problem) {
+    (void)key, (void)view;
+    if (problem) *(fc_error *)user = *problem;
+    return problem ? FC_EFORMAT : 0;
+}
+
+static int check_store(const unsigned char *data, size_t size, fc_error *err) {
+    char dir[] = "/tmp/fc_seed_check.XXXXXX", p[1200];
+    if (!mkdtemp(dir)) return fc_fail(err, FC_EIO, "mkdtemp failed");
+    snprintf(p, sizeof p, "%s/features.mdb", dir);
+    fc_cache *c = NULL;
+    int rc = fc_file_write_atomic(p, data, size, err);
+    if (rc == 0) rc = fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &c, err);
+    if (rc == 0) rc = fc_cache_foreach(c, NULL, FC_CACHE_VISIT_VERIFY, visit_store, err, err);
+    fc_cache_close(c);
+    remove_store(dir);
+    return rc;
+}
+
 /* Every seed must be accepted all the way (model loaded and planned, head loaded, image decoded,
  * manifest parsed), or the corpus would not reach deep code. */
 static void check(const char *target, const char *name) {
@@ -300,6 +364,8 @@ static void check(const char *target, const char *name) {
         fc_head h;
         rc = fc_head_load_onnx_mem(name, data, size, &h, NULL, &err);
         if (rc == 0) fc_head_free(&h);
+    } else if (rc == 0 && !strcmp(target, "cache")) {
+        rc = check_store(data, size, &err);
     } else if (rc == 0) {
         fc_dataset d;
         rc = fc_dataset_parse_csv(name, "/data", data, size, &d, &err);
@@ -315,8 +381,8 @@ int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: make_seeds OUTDIR\n"); return 64; }
     snprintf(outdir, sizeof outdir, "%s", argv[1]);
     mkdir(outdir, 0755);
-    const char *targets[] = {"image", "onnx", "csv", "head"};
-    for (int i = 0; i < 4; i++) mkdir(path_of(targets[i], ""), 0755);
+    const char *targets[] = {"image", "onnx", "csv", "head", "cache"};
+    for (int i = 0; i < 5; i++) mkdir(path_of(targets[i], ""), 0755);
 
     jpeg("rgb420.jpg", 16, 16, TJPF_RGB, TJSAMP_420, 0);
     jpeg("rgb444_odd.jpg", 13, 7, TJPF_RGB, TJSAMP_444, 0);
@@ -342,7 +408,13 @@ int main(int argc, char **argv) {
     csv("noheader.csv", "x/1.png,ants\r\nx/2.png,bees\r\n\r\n/abs/3.png,ants\r\n");
     csv("quoted.csv", "\"a,b.jpg\",\"say \"\"hi\"\"\",valid\n\"multi\nline.jpg\", lbl ,validation\nz.jpg,,\n");
     csv("unlabeled.csv", "path,label\nonly.jpg,\n");
-    const char *all[] = {"image/rgb420.jpg", "image/rgb444_odd.jpg", "image/gray.jpg", "image/progressive.jpg",
+    store("empty.mdb", 0, 4, 0);
+    store("inline.mdb", 3, 8, 0);
+    store("overflow.mdb", 3, 1500, 0);
+    store("branch.mdb", 120, 8, 0);
+    store("freed.mdb", 40, 8, 12);
+    const char *all[] = {"cache/empty.mdb", "cache/inline.mdb", "cache/overflow.mdb", "cache/branch.mdb", "cache/freed.mdb",
+                         "image/rgb420.jpg", "image/rgb444_odd.jpg", "image/gray.jpg", "image/progressive.jpg",
                          "image/cmyk.jpg", "image/big_dct.jpg", "image/rgb.png", "image/gray.png",
                          "image/gray2bit.png", "image/palette_trns.png", "image/rgba16.png",
                          "image/graya_interlaced.png", "onnx/cnn.onnx", "onnx/shapes.onnx",

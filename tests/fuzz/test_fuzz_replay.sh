@@ -20,7 +20,7 @@ else
     echo "FAIL fuzz seeds: make_seeds failed"; tail -20 "$tmp/seeds.log"
 fi
 
-for t in image onnx csv head; do
+for t in image onnx csv head cache; do
     bin=$R/replay_$t
     if [ ! -x "$bin" ]; then echo "FAIL fuzz replay $t: $bin is not built"; continue; fi
     # regressions: each file with its expected status

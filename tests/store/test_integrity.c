@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tests/support/check.h"
+#include "tests/support/store_fixture.h"
 #include "tests/support/tmpdir.h"
 
 static const char *EX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -40,17 +41,6 @@ static void put_feature(fc_cache *cache, const uint8_t ex[32], uint8_t item_byte
     memset(f.key.item, item_byte, 32);
     fc_error err = {0};
     CHECK(fc_cache_put(cache, &f, 1, &err) == 0, "%s", err.msg);
-}
-
-static int sql(const char *db, const char *text) {
-    sqlite3 *h = NULL;
-    char *msg = NULL;
-    int rc = sqlite3_open(db, &h);
-    if (rc == 0) rc = sqlite3_exec(h, text, NULL, NULL, &msg);
-    if (rc) printf("  sqlite: %s\n", msg ? msg : sqlite3_errmsg(h));
-    sqlite3_free(msg);
-    sqlite3_close(h);
-    return rc;
 }
 
 static void test_verify_catalog_orphans(void) {
@@ -95,7 +85,7 @@ static void test_verify_catalog_orphans(void) {
           rep.orphans);
 
     const char *db = fc_test_path("catalog.sqlite");
-    REQUIRE(sql(db, "PRAGMA ignore_check_constraints = ON;"
+    REQUIRE(fx_sql(db, "PRAGMA ignore_check_constraints = ON;"
                     "INSERT INTO items (dataset_id, path, sha256, status) VALUES (999, 'ghost.jpg', zeroblob(32), 'ok');"
                     "INSERT INTO items (dataset_id, path, sha256, status) VALUES (1, 'nohash.jpg', NULL, 'ok');"
                     "INSERT INTO runs (kind, dataset_id, extractor_id, started, status) VALUES ('train', 998, NULL, 0, 'ok');"
@@ -104,19 +94,19 @@ static void test_verify_catalog_orphans(void) {
             "raw inserts");
     memset(&m, 0, sizeof m);
     REQUIRE(fc_verify(cat, cache, on_problem, &m, &rep, &err) == 0, "%s", err.msg);
-    CHECK(rep.catalog_problems == 5, "4 dangling rows + quick_check's CHECK failure, %zu reported:\n%s",
+    CHECK(rep.catalog_problems == 5, "4 dangling rows + integrity_check's CHECK failure, %zu reported:\n%s",
           rep.catalog_problems, m.text);
     CHECK(strstr(m.text, "catalog: 1 items of a data set that does not exist (first: ghost.jpg)") &&
               strstr(m.text, "catalog: 1 ok items without a SHA-256 (first: nohash.jpg)") &&
               strstr(m.text, "catalog: 1 runs of a data set that does not exist") &&
               strstr(m.text, "catalog: 1 runs of an extractor that does not exist") &&
-              strstr(m.text, "catalog: 1 SQLite quick_check (first: CHECK constraint failed in items)"),
+              strstr(m.text, "catalog: 1 SQLite integrity_check (first: CHECK constraint failed in items)"),
           "messages name each kind:\n%s", m.text);
     size_t problems = 0;
     CHECK(fc_catalog_check(cat, NULL, NULL, &problems, &err) == FC_EINVAL, "NULL callback refused");
 
     /* a deleted data set leaves its runs with NULL: history, not a problem */
-    REQUIRE(sql(db, "DELETE FROM items WHERE dataset_id = 999 OR path = 'nohash.jpg'; DELETE FROM runs WHERE id > 1;") == 0,
+    REQUIRE(fx_sql(db, "DELETE FROM items WHERE dataset_id = 999 OR path = 'nohash.jpg'; DELETE FROM runs WHERE id > 1;") == 0,
             "cleanup");
     REQUIRE(fc_catalog_dataset_delete(cat, ds, &err) == 0, "%s", err.msg);
     memset(&m, 0, sizeof m);

@@ -1,6 +1,7 @@
 /* The store test fixtures (see store_fixture.h). */
 #include "tests/support/store_fixture.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,4 +98,15 @@ int fx_count_datasets(void *u, const fc_catalog_dataset *d) {
     counts[0]++;
     counts[1] += d->items;
     return 0;
+}
+
+int fx_sql(const char *db, const char *text) {
+    sqlite3 *h = NULL;
+    char *msg = NULL;
+    int rc = sqlite3_open(db, &h);
+    if (rc == 0) rc = sqlite3_exec(h, text, NULL, NULL, &msg);
+    if (rc) printf("  sqlite: %s\n", msg ? msg : sqlite3_errmsg(h));
+    sqlite3_free(msg);
+    sqlite3_close(h);
+    return rc;
 }

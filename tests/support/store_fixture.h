@@ -36,4 +36,8 @@ int fx_value_ok(fc_cache *c, int ext, int item, int view);
 /* fc_catalog_dataset_list callback: counts[0] += 1 data set, counts[1] += its items (int64_t[2]). */
 int fx_count_datasets(void *counts, const fc_catalog_dataset *d);
 
+/* Runs SQL text on the SQLite file db behind featcache's back (rows its own writes cannot make);
+ * 0, or SQLite's code with its message printed. */
+int fx_sql(const char *db, const char *text);
+
 #endif

@@ -1,0 +1,142 @@
+#!/bin/sh
+# Random damage to a cache, then every command on it: scripts/damage_loop.sh [ITERATIONS [SEED]]
+# (default 200 iterations, seed from the clock; FEATCACHE_BIN picks the binary, default build/featcache).
+# A long check, not part of `make test` (tests/cli/test_damage.sh runs 20 iterations of it).
+# Builds a clean cache of 24 small images with the tiny test model (two extractors: a 16-value
+# pooled feature stored inline in LMDB's leaf pages, a 16x16x16 map in overflow pages) and a head,
+# records what every command prints on it, then per iteration copies the cache, damages it (one of:
+# features.mdb cut short, bits flipped, a page zeroed; the same for catalog.sqlite) and runs ls,
+# verify, export (both extractors), train, eval, predict, gc, extract, and export again after the
+# extract. Outcomes: "same" (exit 0, or 3 for extract, with the clean run's data), "refused" (a
+# non-zero exit with a message), "WRONG" (exit 0 with data that differs from the clean run),
+# "SIGNAL" (killed by a signal) and "HANG" (over 60 s). Prints a table of fault x command and
+# exits 1 when any command was WRONG, SIGNAL or HANG. KEEP=1 keeps the work folder.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+N=${1:-200}
+SEED=${2:-$(date +%s)}
+FC=${FEATCACHE_BIN:-build/featcache}
+case "$FC" in /*) ;; *) FC="$(pwd)/$FC" ;; esac
+PY=/usr/bin/python3
+FX="$(pwd)/tests/support/make_fixtures.py"
+[ -x "$FC" ] || { echo "damage_loop: $FC is not built (make)" >&2; exit 1; }
+$PY -c 'import numpy, onnx, PIL' 2>/dev/null || { echo "damage_loop: needs $PY with numpy, onnx, PIL" >&2; exit 77; }
+T=$(mktemp -d "${TMPDIR:-/tmp}/fc_damage.XXXXXX") || exit 1
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+
+# ---- the clean cache and what every command prints on it ----
+$PY "$FX" model m.onnx && $PY "$FX" images set/a 12 1 && $PY "$FX" images set/b 12 2 || exit 1
+X="--model m.onnx --layer gap"
+"$FC" extract set --model m.onnx --layer gap --layer fmap --cache clean --quiet 2>/dev/null
+"$FC" train set $X --cache clean -o head.onnx >/dev/null 2>&1 || { echo "damage_loop: setup failed" >&2; exit 1; }
+# no write-ahead log left beside the catalog: damage to catalog.sqlite is damage to the catalog
+$PY -c "import sqlite3; c = sqlite3.connect('clean/catalog.sqlite'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
+rm -f clean/catalog.sqlite-wal clean/catalog.sqlite-shm
+
+# run NAME DIR: one command on cache DIR; prints its exit status, its data into out/NAME (what is
+# compared with the clean run: times, run numbers and paths of the cache taken out)
+CMDS="ls verify export_gap export_fmap train eval predict gc extract export_after"
+# gc's data is what it leaves: the exports right after it must fare as they did right before it
+# (gc may drop what damage made unreferenced, never a feature an export could still use)
+run() {
+    d=$2 o=out/$1
+    rm -rf "$o" && mkdir -p "$o"
+    case $1 in
+    ls) timeout 60 "$FC" ls --cache "$d" >"$o/data" 2>"$o/err" ;;
+    verify) timeout 60 "$FC" verify --cache "$d" >"$o/data" 2>"$o/err" ;;
+    export_gap | export_after) timeout 60 "$FC" export set $X --cache "$d" -o "$o/x" >/dev/null 2>"$o/err" ;;
+    export_fmap) timeout 60 "$FC" export set --model m.onnx --layer fmap --cache "$d" -o "$o/x" >/dev/null 2>"$o/err" ;;
+    train) timeout 60 "$FC" train set $X --cache "$d" -o "$o/h.onnx" >"$o/data" 2>"$o/err" ;;
+    eval) timeout 60 "$FC" eval set --head head.onnx --split all --cache "$d" >"$o/data" 2>"$o/err" ;;
+    predict) timeout 60 "$FC" predict --head head.onnx --model m.onnx --cache "$d" set/a/img003.jpg set/b/img007.jpg \
+        >"$o/data" 2>"$o/err" ;;
+    gc) timeout 60 "$FC" gc --cache "$d" >/dev/null 2>"$o/err" ;;
+    extract) timeout 60 "$FC" extract set --model m.onnx --layer gap --layer fmap --cache "$d" --quiet >/dev/null 2>"$o/err" ;;
+    esac
+    rc=$?
+    sed -i -e 's/[0-9.]* s\b/T s/g' -e 's/run #[0-9]*/run #N/g' -e 's/ *#[0-9]* .*//' -e 's/^cache .*/cache DIR/' \
+        "$o/data" 2>/dev/null
+    rm -f "$o/h.onnx" # the head records its run: its metrics are in data
+    echo $rc
+}
+
+mkdir -p ref
+for c in $CMDS; do
+    case $c in export_after) continue ;; esac
+    cp -r clean ref/c_$c
+    rc=$(run $c ref/c_$c)
+    mv out/$c ref/$c
+    echo "$rc" >ref/$c/rc
+done
+cp -r ref/export_gap ref/export_after # after extract: the data of a clean export
+
+# ---- iterations ----
+rm -f results
+i=0
+while [ $i -lt "$N" ]; do
+    i=$((i + 1))
+    rm -rf w && cp -r clean w
+    fault=$($PY - "$SEED" "$i" <<'EOF'
+import os, random, sys
+r = random.Random(int(sys.argv[1]) * 100003 + int(sys.argv[2]))
+f = r.choice(["features.mdb", "catalog.sqlite"])
+kind = r.choice(["cut", "flip", "page"])
+p = "w/" + f
+b = bytearray(open(p, "rb").read())
+if kind == "cut":
+    b = b[:r.randrange(len(b))]
+elif kind == "flip":
+    for _ in range(r.randint(1, 8)):
+        b[r.randrange(len(b))] ^= 1 << r.randrange(8)
+else:
+    k = r.randrange(len(b) // 4096)
+    b[k * 4096:(k + 1) * 4096] = bytes(4096)
+open(p, "wb").write(b)
+print("%s-%s" % ("mdb" if f == "features.mdb" else "sql", kind))
+EOF
+)
+    for c in $CMDS; do
+        rc=$(run $c w)
+        r=ref/$c
+        if [ "$rc" -eq 124 ]; then o=HANG
+        elif [ "$rc" -gt 128 ]; then o=SIGNAL
+        elif [ "$rc" -ne 0 ] && ! { [ $c = extract ] && [ "$rc" -eq 3 ]; }; then o=refused
+        elif [ $c = extract ]; then o=same # its data is checked by export_after
+        elif [ $c = gc ]; then
+            o=same
+            for e in export_gap export_fmap; do
+                was=$(awk -v i=$i -v e=$e '$1 == i && $3 == e { print $5 }' results)
+                now=$(run $e w)
+                if [ "$was" != "$now" ] || { [ "$now" -eq 0 ] && ! diff -r ref/$e out/$e -x err -x rc >/dev/null 2>&1; }; then
+                    o=WRONG
+                    echo "    after gc: $e exits $now (before: $was)" >>out/gc/err
+                fi
+            done
+        elif diff -r "$r" "out/$c" -x err -x rc >/dev/null 2>&1; then o=same
+        else o=WRONG
+        fi
+        echo "$i $fault $c $o $rc" >>results
+        if [ $o != same ] && [ $o != refused ]; then
+            echo "iteration $i ($fault): $c -> $o (exit $rc)"; head -3 "out/$c/err" | sed 's/^/    /'
+            diff -r "$r" "out/$c" -x err -x rc 2>/dev/null | head -6 | sed 's/^/    /'
+            mkdir -p "$T/kept" && cp -r w "$T/kept/w$i" 2>/dev/null
+        fi
+    done
+done
+
+# ---- the table ----
+echo "damage loop: $N iterations, seed $SEED, $(wc -l <results) commands run"
+awk '{ k = $2 " " $3; n[k]++; c[k, $4]++; f[$2] = 1; t[$4]++ }
+END {
+    printf "%-10s %-13s %6s %8s %6s %7s %5s\n", "fault", "command", "same", "refused", "WRONG", "SIGNAL", "HANG"
+    split("ls verify export_gap export_fmap train eval predict gc extract export_after", cmds, " ")
+    nf = 0; for (x in f) faults[++nf] = x
+    for (a = 1; a <= nf; a++) for (b = a + 1; b <= nf; b++) if (faults[b] < faults[a]) { t2 = faults[a]; faults[a] = faults[b]; faults[b] = t2 }
+    for (a = 1; a <= nf; a++) for (j = 1; j <= 10; j++) { k = faults[a] " " cmds[j]; if (!n[k]) continue
+        printf "%-10s %-13s %6d %8d %6d %7d %5d\n", faults[a], cmds[j], c[k, "same"], c[k, "refused"], c[k, "WRONG"], c[k, "SIGNAL"], c[k, "HANG"] }
+    printf "total: %d same, %d refused, %d WRONG, %d SIGNAL, %d HANG\n", t["same"], t["refused"], t["WRONG"], t["SIGNAL"], t["HANG"]
+}' results
+bad=$(awk '$4 == "WRONG" || $4 == "SIGNAL" || $4 == "HANG"' results | wc -l)
+[ -n "${KEEP:-}" ] && echo "work folder kept: $T"
+[ "$bad" -eq 0 ]
