@@ -35,8 +35,10 @@ typedef struct fc_sweep {
 } fc_sweep;
 
 /* Expands grid over base into *s (overwritten; free with fc_sweep_free, also after an error).
- * Grid: KEY=VALUES terms separated by blanks; keys head (softmax, mlp, ncm), l2, lr, hidden (512 or
- * 512+256), dropout, epochs, batch, seed, normalize (std, l2, none); VALUES a comma list or A..B:N
+ * Grid: KEY=VALUES terms separated by blanks; keys head (softmax, mlp, ncm, conv), l2, lr, hidden (512 or
+ * 512+256), dropout, epochs, batch, seed, normalize (std, l2, none), conv (the blocks of a conv head,
+ * joined by '+': 128+128s2), schedule (onecycle, cosine; conv heads); a conv configuration takes
+ * fc_head_config_conv_defaults for the keys the grid does not have; VALUES a comma list or A..B:N
  * (N values from A to B, log-spaced when both are > 0, each printed with %.6g). The first key
  * varies fastest; the first occurrence of a configuration keeps its place. Errors: FC_EINVAL with
  * the offending term ("grid l2: ..."; more than FC_SWEEP_MAX_CONFIGS distinct configurations),

@@ -15,7 +15,19 @@
 #include "classify/transform.h"
 #include "core/core.h"
 
-typedef enum { FC_HEAD_SOFTMAX = 0, FC_HEAD_MLP = 1, FC_HEAD_NCM = 2 } fc_head_kind;
+typedef enum { FC_HEAD_SOFTMAX = 0, FC_HEAD_MLP = 1, FC_HEAD_NCM = 2, FC_HEAD_CONV = 3 } fc_head_kind;
+/* Learning-rate schedules of the trainers on the training ops (fine-tuning, conv heads): see
+ * fc_finetune_config.schedule. */
+typedef enum { FC_SCHEDULE_COSINE = 0, FC_SCHEDULE_CONSTANT = 1, FC_SCHEDULE_ONECYCLE = 2 } fc_schedule_kind;
+
+#define FC_CONV_MAX_BLOCKS 8
+
+/* The new blocks of a conv head (convhead.h): block i is a 3x3 conv to channels[i] with stride
+ * stride[i] (1 or 2), BatchNorm, ReLU. */
+typedef struct fc_conv_spec {
+    int n;
+    int channels[FC_CONV_MAX_BLOCKS], stride[FC_CONV_MAX_BLOCKS];
+} fc_conv_spec;
 
 typedef struct fc_head_config {
     fc_head_kind kind;
@@ -26,7 +38,17 @@ typedef struct fc_head_config {
     double dropout;
     uint64_t seed;
     int balanced;                /* class weights inversely proportional to class frequency */
+    fc_conv_spec conv;           /* conv: the new blocks; mlp on top when n_hidden > 0 */
+    fc_schedule_kind schedule;   /* conv: the learning-rate schedule (one-cycle or cosine) */
 } fc_head_config;
+
+/* Which options a caller set explicitly (the others take a kind's defaults, e.g.
+ * fc_head_config_conv_defaults). */
+enum {
+    FC_HEAD_GIVEN_L2 = 1, FC_HEAD_GIVEN_LR = 2, FC_HEAD_GIVEN_EPOCHS = 4, FC_HEAD_GIVEN_BATCH = 8,
+    FC_HEAD_GIVEN_DROPOUT = 16, FC_HEAD_GIVEN_HIDDEN = 32, FC_HEAD_GIVEN_CONV = 64,
+    FC_HEAD_GIVEN_SCHEDULE = 128
+};
 
 /* Defaults: softmax, std normalization, l2 1, lr 1e-3, 100 epochs, batch 64, one hidden layer of
  * 512, no dropout, seed 0. */
@@ -47,6 +69,8 @@ typedef struct fc_problem {
     int *role;        /* (n): 0 train, 1 val, -1 unused (holdout); fold number (k-fold) */
     int n_folds;      /* 0 = holdout (role train/val), >= 2 = k-fold on role */
     int n_train, n_val; /* training rows (items x views) and validation rows (items) */
+    int map_rank;       /* per-row shape of x when the caller knows it (a map: 3, (C, H, W)) */
+    int64_t map_dims[4];
 } fc_problem;
 
 /* Builds the problem from string labels and splits (as stored in the catalog) and the items'

@@ -69,11 +69,16 @@ Onnx__TensorProto *fc_onnx_tensor_raw(fc_onnx_pool *p, const char *name, int dty
 Onnx__StringStringEntryProto *fc_onnx_meta(fc_onnx_pool *p, const char *key, const char *value);
 /* Graph input/output `name`: a float tensor (N, d) with the batch N symbolic. */
 Onnx__ValueInfoProto *fc_onnx_value_info_2d(fc_onnx_pool *p, const char *name, int64_t d);
+/* The same of any shape dims[0..rank): a dim <= 0 is the symbolic batch N. */
+Onnx__ValueInfoProto *fc_onnx_value_info(fc_onnx_pool *p, const char *name, int rank, const int64_t *dims);
 
 /* Packs m and writes it to path through a temporary file in the same folder renamed over path
  * (path is either the old file or the complete new one). Errors: FC_ELIMIT (the packed model
  * would be over FC_ONNX_MAX_BYTES), FC_ENOMEM, FC_EIO (naming the file). Thread-safe for
  * distinct paths. */
 int fc_onnx_write(const Onnx__ModelProto *m, const char *path, fc_error *err);
+/* Packs m into *data (malloc'd, *size bytes; free() it): a model to keep in memory (e.g. for
+ * fc_onnx_import_mem). name starts the messages. Errors: FC_ELIMIT, FC_ENOMEM. */
+int fc_onnx_pack(const Onnx__ModelProto *m, const char *name, void **data, size_t *size, fc_error *err);
 
 #endif
