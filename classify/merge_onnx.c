@@ -313,9 +313,21 @@ static void append(void **dst, size_t *at, void *const *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[(*at)++] = src[i];
 }
 
+/* The bottom's data input (N, C, H, W) declared with height x width instead. */
+static Onnx__ValueInfoProto *resized_input(const backbone *b, int height, int width, fc_onnx_pool *pool) {
+    const Onnx__ValueInfoProto *in = b->data_input;
+    const Onnx__TypeProto__Tensor *tt = in->type && in->type->tensor_type ? in->type->tensor_type : NULL;
+    if (!tt || !tt->shape || tt->shape->n_dim != 4) return (Onnx__ValueInfoProto *)in; /* nothing to resize */
+    int64_t dims[4] = {0, 0, height, width};
+    const Onnx__TensorShapeProto__Dimension *c = tt->shape->dim[1];
+    if (c->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) dims[1] = c->dim_value;
+    return fc_onnx_value_info(pool, in->name, 4, dims);
+}
+
 /* The kept bottom's nodes, initializers, inputs and value infos, then all of the top's (except its
  * data input, which the bottom computes); the top's outputs. */
-static int stitched_graph(const backbone *b, const backbone *t, fc_onnx_pool *pool, Onnx__GraphProto *graph) {
+static int stitched_graph(const backbone *b, const backbone *t, int height, int width, fc_onnx_pool *pool,
+                          Onnx__GraphProto *graph) {
     const Onnx__GraphProto *g = b->m->graph, *h = t->m->graph;
     void **nodes = fc_onnx_pool_alloc(pool, (b->n_keep + h->n_node + 1) * sizeof *nodes);
     void **init = fc_onnx_pool_alloc(pool, (g->n_initializer + h->n_initializer + 1) * sizeof *init);
@@ -329,8 +341,12 @@ static int stitched_graph(const backbone *b, const backbone *t, fc_onnx_pool *po
     for (size_t i = 0; i < g->n_initializer; i++)
         if (set_has(&b->needed, g->initializer[i]->name)) init[graph->n_initializer++] = g->initializer[i];
     append(init, &graph->n_initializer, (void *const *)h->initializer, h->n_initializer);
+    Onnx__ValueInfoProto *data_in = height > 0 && width > 0 ? resized_input(b, height, width, pool)
+                                                            : (Onnx__ValueInfoProto *)b->data_input;
+    if (!data_in) return -1;
     for (size_t i = 0; i < g->n_input; i++)
-        if (g->input[i] == b->data_input || set_has(&b->needed, g->input[i]->name)) inputs[graph->n_input++] = g->input[i];
+        if (g->input[i] == b->data_input) inputs[graph->n_input++] = data_in;
+        else if (set_has(&b->needed, g->input[i]->name)) inputs[graph->n_input++] = g->input[i];
     for (size_t i = 0; i < h->n_input; i++)
         if (h->input[i] != t->data_input) inputs[graph->n_input++] = h->input[i];
     for (size_t i = 0; i < g->n_value_info; i++)
@@ -366,8 +382,8 @@ static int stitched_model(const backbone *b, const backbone *t, Onnx__GraphProto
     return 0;
 }
 
-int fc_onnx_merge_top(const char *bottom_path, const char *tensor, const char *top_path, const char *out_path,
-                      fc_error *err) {
+int fc_onnx_merge_top(const char *bottom_path, const char *tensor, const char *top_path, int height, int width,
+                      const char *out_path, fc_error *err) {
     if (!bottom_path || !tensor || !*tensor || !top_path || !out_path)
         return fc_fail(err, FC_EINVAL, "merge: NULL or empty argument");
     backbone b = {.path = bottom_path}, t = {.path = top_path};
@@ -383,7 +399,7 @@ int fc_onnx_merge_top(const char *bottom_path, const char *tensor, const char *t
             rc = fc_fail(err, FC_EUNSUPPORTED, "%s: node '%s' has a subgraph; only plain graphs are merged", top_path,
                          t.m->graph->node[i]->name ? t.m->graph->node[i]->name : "");
     if (rc) goto done;
-    if (stitched_graph(&b, &t, &pool, &graph) || stitched_model(&b, &t, &graph, &pool, &model))
+    if (stitched_graph(&b, &t, height, width, &pool, &graph) || stitched_model(&b, &t, &graph, &pool, &model))
         rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", out_path);
     else
         rc = fc_onnx_write(&model, out_path, err);

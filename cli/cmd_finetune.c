@@ -257,12 +257,11 @@ static void report(const ft_ctx *c, const cli_problem *cp, const fc_extract_resu
              a->cfg.epochs, r->lp_val_accuracy, r->lp_l2);
     fc_problem p = cp->p;
     p.d = D;
-    fc_train_result_json(result, &shim, &p);
-    result->s[--result->len] = 0; /* reopen the object for the curves */
-    fc_strbuf_printf(result, ",\"lp_val_accuracy\":%.6f,", r->lp_val_accuracy);
-    if (isfinite(r->lp_l2)) fc_strbuf_printf(result, "\"lp_l2\":%.6g,", r->lp_l2);
-    cli_finetune_history_json(result, r->history, r->n_history);
-    fc_strbuf_printf(result, "}");
+    fc_strbuf lp = {0};
+    fc_strbuf_printf(&lp, "\"lp_val_accuracy\":%.6f,", r->lp_val_accuracy);
+    if (isfinite(r->lp_l2)) fc_strbuf_printf(&lp, "\"lp_l2\":%.6g,", r->lp_l2);
+    cli_run_result_json(result, &shim, &p, lp.s, r->history, r->n_history);
+    fc_strbuf_free(&lp);
     if (a->json) {
         fc_strbuf j = {0};
         fc_strbuf_printf(&j, "{\"run\":%lld,\"dataset\":", (long long)run_id);
@@ -295,7 +294,7 @@ int cmd_finetune(int argc, char **argv) {
     fc_finetune_result r = {0};
     ft_ctx c = {.a = &a, .r = &r,
                 .prog = {.epochs = a.cfg.epochs, .json = a.json, .quiet = a.quiet, .show = !a.quiet && !a.json && isatty(2),
-                         .head = &r.head}};
+                         .start = "the head before fine-tuning", .head = &r.head}};
     fc_error err = {0};
     fc_train_net *net = NULL;
     cli_problem cp = {0};

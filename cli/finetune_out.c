@@ -142,14 +142,14 @@ static void epoch_json(fc_strbuf *b, const fc_finetune_epoch *e) {
     fc_strbuf_printf(b, ",\"lr\":%.6g,\"seconds\":%.3f,\"train_seconds\":%.3f}", e->lr, e->seconds, e->train_seconds);
 }
 
-void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json) {
+void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json, const char *start) {
     if (json) {
         fc_strbuf b = {0};
         epoch_json(&b, e);
         fprintf(f, "%s\n", b.s);
         fc_strbuf_free(&b);
     } else if (e->epoch == 0) {
-        fprintf(f, "start          val %.4f (loss %.4f)  the head before fine-tuning, %.2f s\n", e->val_accuracy, e->val_loss, e->seconds);
+        fprintf(f, "start          val %.4f (loss %.4f)  %s, %.2f s\n", e->val_accuracy, e->val_loss, start, e->seconds);
     } else {
         fprintf(f, "epoch %3d/%-3d  loss %.4f  train %.4f  val %.4f (loss %.4f)  lr %.3g  %.2f s\n", e->epoch, epochs,
                 e->loss, e->train_accuracy, e->val_accuracy, e->val_loss, e->lr, e->seconds);
@@ -168,7 +168,16 @@ void cli_run_on_epoch(void *user, const fc_finetune_epoch *e) {
     fc_error err;
     if (c->trace && !c->trace->head_W && cli_trace_head(c->trace, c->head, &err)) c->trace_failed = 1;
     if (c->show) fprintf(stderr, "\r%40s\r", "");
-    if (c->json || !c->quiet) cli_finetune_print_epoch(stdout, e, c->epochs, c->json);
+    if (c->json || !c->quiet) cli_finetune_print_epoch(stdout, e, c->epochs, c->json, c->start ? c->start : "");
+}
+
+void cli_run_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p, const char *extra,
+                         const fc_finetune_epoch *h, int n) {
+    fc_train_result_json(b, r, p);
+    b->s[--b->len] = 0; /* reopen the object for the curves */
+    fc_strbuf_printf(b, ",%s", extra ? extra : "");
+    cli_finetune_history_json(b, h, n);
+    fc_strbuf_printf(b, "}");
 }
 
 void cli_finetune_history_json(fc_strbuf *b, const fc_finetune_epoch *h, int n) {

@@ -48,6 +48,7 @@ void cli_trace_free(cli_trace *t);
  * quiet, or JSON) on stdout, the trace's steps and its starting head (after epoch 0). */
 typedef struct cli_run_progress {
     int epochs, json, quiet, show;
+    const char *start;    /* what epoch 0's line says the net is (e.g. "the head before fine-tuning") */
     const fc_head *head;  /* the run's live head */
     cli_trace *trace;     /* NULL: no trace */
     int trace_failed;     /* the trace ran out of memory */
@@ -55,8 +56,12 @@ typedef struct cli_run_progress {
 void cli_run_on_step(void *user, const fc_finetune_step *s);
 void cli_run_on_epoch(void *user, const fc_finetune_epoch *e);
 
-/* One epoch as text ("epoch  3/15  loss ...") or a JSON line. */
-void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json);
+/* One epoch as text ("epoch  3/15  loss ..."; epoch 0: "start  val ...  START, 1.2 s") or a JSON line. */
+void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json, const char *start);
+/* A training run's record result: fc_train_result_json of r on p, then extra (more "key":value,
+ * members; may be NULL) and the epochs as "history" (the report's curves). */
+void cli_run_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p, const char *extra,
+                         const fc_finetune_epoch *h, int n);
 /* "history":[{epoch...},...] appended to b (for run records and the report's curves). */
 void cli_finetune_history_json(fc_strbuf *b, const fc_finetune_epoch *h, int n);
 

@@ -40,6 +40,29 @@ int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg
         if (fc_transform_parse(arg, &cfg->normalize, &err)) { fprintf(stderr, "featcache %s: %s\n", cmd, err.msg); return -1; }
         return 1;
     case 1110: cfg->balanced = 1; return 1;
+    case 1112:
+        if (fc_conv_spec_parse(arg, &cfg->conv, &err)) { fprintf(stderr, "featcache %s: --conv: %s\n", cmd, err.msg); return -1; }
+        return 1;
+    case 1113:
+        if (fc_schedule_parse(arg, &cfg->schedule, &err) || cfg->schedule == FC_SCHEDULE_CONSTANT) {
+            fprintf(stderr, "featcache %s: --schedule wants onecycle or cosine, not '%s'\n", cmd, arg);
+            return -1;
+        }
+        return 1;
+    default: return 0;
+    }
+}
+
+unsigned cli_head_given(int c) {
+    switch (c) {
+    case 1102: return FC_HEAD_GIVEN_L2;
+    case 1103: return FC_HEAD_GIVEN_LR;
+    case 1104: return FC_HEAD_GIVEN_EPOCHS;
+    case 1105: return FC_HEAD_GIVEN_HIDDEN;
+    case 1106: return FC_HEAD_GIVEN_DROPOUT;
+    case 1107: return FC_HEAD_GIVEN_BATCH;
+    case 1112: return FC_HEAD_GIVEN_CONV;
+    case 1113: return FC_HEAD_GIVEN_SCHEDULE;
     default: return 0;
     }
 }
