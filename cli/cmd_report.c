@@ -1,7 +1,9 @@
 /* `featcache report RUN|SWEEP -o report.html`: one self-contained HTML page for a train run, a
- * whole sweep (any of its run ids), a fine-tuning run or an advice. The catalog keeps each run's parameters and metrics; the page's
- * confusion matrix, per-class table and worst misclassified images come from refitting the run's
- * (best) configuration on the same cached features, which is deterministic and takes seconds. */
+ * whole sweep (any of its run ids), a fine-tuning or conv-head run or an advice. The catalog keeps
+ * each run's parameters and metrics; the page's confusion matrix, per-class table and worst
+ * misclassified images come from refitting the run's (best) configuration on the same cached
+ * features, which is deterministic and takes seconds (a conv head's take minutes: its page shows
+ * the recorded metrics, without the worst images). */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,7 +26,7 @@ static const char *usage_text =
     "Writes one self-contained HTML page (inline SVG, no network) for a train run, or for a whole\n"
     "sweep when RUN is one of its runs: metrics, confusion matrix, per-class table, metric vs\n"
     "hyperparameter curves (sweeps) and the worst misclassified images with thumbnails; for a\n"
-    "finetune run its training curves; for an advise run the 2x2 table with the data set's cell,\n"
+    "finetune or train --head conv run its training curves; for an advise run the 2x2 table with the data set's cell,\n"
     "the next command, the probe-by-layer chart and the learning curve.\n"
     "Run ids are listed by `featcache ls` and printed by train/sweep.\n";
 
@@ -197,25 +199,43 @@ static fc_report_epoch *recorded_epochs(const char *result, int *n) {
     return e;
 }
 
-/* A fine-tuning run's page from what the catalog recorded: its metrics (from the confusion matrix)
- * and its curves; nothing is retrained (its net lives in the classifier it wrote). */
+/* The validation metrics of a recorded result (from its confusion matrix) and its class names
+ * (*classes, *k; the caller frees them). */
+static int recorded_metrics(const run_copy *run, fc_metrics *m, char ***classes, int *k, fc_error *err) {
+    *classes = NULL;
+    *k = 0;
+    if (!run->result || fc_json_get_strings(run->result, "classes", classes, k) || *k < 2)
+        return fc_fail(err, FC_EFORMAT, "run #%lld: no recorded result to report (did it finish?)", (long long)run->id);
+    int *conf = recorded_confusion(run->result, *k);
+    int rc = conf ? fc_metrics_from_confusion(m, conf, *k, *k < 5 ? *k : 5, /* train records top-5 (clamped) */
+                                              field(run->result, "top5"), field(run->result, "log_loss"), err)
+                  : fc_fail(err, FC_EFORMAT, "run #%lld: malformed confusion matrix", (long long)run->id);
+    free(conf);
+    return rc;
+}
+
+static void free_names(char **names, int k) {
+    for (int i = 0; i < k; i++) free(names[i]);
+    free(names);
+}
+
+/* A fine-tuning or conv-head run's page from what the catalog recorded: its metrics (from the
+ * confusion matrix) and its curves; nothing is retrained (its net lives in the files it wrote). */
 static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
-    char **classes = NULL, dataset[256] = "", cut[256] = "", model[4096] = "", head[512];
+    char **classes = NULL, dataset[256] = "", cut[256] = "", conv[128] = "", head[512];
     int k = 0, n_epochs = 0, rc;
     fc_metrics m = {0};
-    if (!self->result || fc_json_get_strings(self->result, "classes", &classes, &k) || k < 2)
-        return fc_fail(err, FC_EFORMAT, "run #%lld: no recorded result to report (did it finish?)", (long long)self->id);
-    int *conf = recorded_confusion(self->result, k);
     fc_report_epoch *epochs = recorded_epochs(self->result, &n_epochs);
-    rc = conf ? fc_metrics_from_confusion(&m, conf, k, k < 5 ? k : 5, /* train records top-5 (clamped) */
-                                          field(self->result, "top5"), field(self->result, "log_loss"), err)
-              : fc_fail(err, FC_EFORMAT, "run #%lld: malformed confusion matrix", (long long)self->id);
+    rc = recorded_metrics(self, &m, &classes, &k, err);
     fc_json_get_string(self->params, "dataset", dataset, sizeof dataset);
     fc_json_get_string(self->params, "cut", cut, sizeof cut);
-    fc_json_get_string(self->params, "model", model, sizeof model);
+    int is_conv = !fc_json_get_string(self->params, "conv", conv, sizeof conv);
     page_text text;
-    snprintf(head, sizeof head, "fine-tuned from %s + new head, %.0f epochs (linear probe: val accuracy %.4f)", cut,
-             field(self->params, "epochs"), field(self->result, "lp_val_accuracy"));
+    if (is_conv)
+        snprintf(head, sizeof head, "new conv blocks %s on %s + head, %.0f epochs", conv, cut, field(self->params, "epochs"));
+    else
+        snprintf(head, sizeof head, "fine-tuned from %s + new head, %.0f epochs (linear probe: val accuracy %.4f)", cut,
+                 field(self->params, "epochs"), field(self->result, "lp_val_accuracy"));
     page_text_fill(&text, self, self->id, dataset, self->params, "", head, "");
     snprintf(text.head, sizeof text.head, "%s", head);
     fc_report_input in = {.title = text.title, .kind = FC_REPORT_RUN, .dataset = dataset, .model = text.model,
@@ -223,11 +243,11 @@ static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
                           .class_names = (const char *const *)classes, .n_classes = k, .best = -1,
                           .epochs = epochs, .n_epochs = n_epochs};
     if (!rc) rc = fc_report_write_html(&in, out, err);
-    if (!rc) printf("report for fine-tuning run #%lld (%d epochs) written to %s\n", (long long)self->id, n_epochs - 1, out);
+    if (!rc)
+        printf("report for %s run #%lld (%d epochs) written to %s\n", is_conv ? "conv-head" : "fine-tuning",
+               (long long)self->id, n_epochs - 1, out);
     fc_metrics_free(&m);
-    for (int i = 0; i < k; i++) free(classes[i]);
-    free(classes);
-    free(conf);
+    free_names(classes, k);
     free(epochs);
     return rc;
 }
@@ -296,8 +316,8 @@ int cmd_report(int argc, char **argv) {
     fc_report_config *configs = NULL;
     fc_report_param *params = NULL;
     fc_report_item worst[N_WORST];
-    int n_worst = 0, n_group = 0;
-    char **descs = NULL;
+    int n_worst = 0, n_group = 0, n_conv_classes = 0;
+    char **descs = NULL, **conv_classes = NULL;
     memset(worst, 0, sizeof worst);
     rc = EXIT_FAIL;
     if (!runs.r || !group) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
@@ -312,7 +332,7 @@ int cmd_report(int argc, char **argv) {
         rc = advice_page(&runs.r[self], out, &err) ? EXIT_FAIL : EXIT_OK;
         goto done;
     }
-    if (field(runs.r[self].params, "finetune") == 1) {
+    if (field(runs.r[self].params, "finetune") == 1 || field(runs.r[self].params, "conv_head") == 1) {
         rc = finetune_page(&runs.r[self], out, &err) ? EXIT_FAIL : EXIT_OK;
         goto done;
     }
@@ -341,10 +361,14 @@ int cmd_report(int argc, char **argv) {
     fc_json_get_string(bp, "model", model, sizeof model);
     x.model = model;
     cli_views_from_json(bp, &x);
-    if (fc_head_config_from_json(bp, &cfg, &split, &err) || cli_problem_load(&cp, &x, &split, &err) ||
-        fc_train(&cfg, &cp.p, 0, &r, &err))
-        goto done;
-    n_worst = worst_items(&cp, &r.head, dataset, worst, &err);
+    if (fc_head_config_from_json(bp, &cfg, &split, &err)) goto done;
+    if (cfg.kind == FC_HEAD_CONV) { /* minutes to train again: its recorded metrics, no worst images */
+        if (recorded_metrics(&runs.r[group[best]], &r.val, &conv_classes, &n_conv_classes, &err)) goto done;
+        fc_json_get_string(runs.r[group[best]].result, "info", r.info, sizeof r.info);
+    } else {
+        if (cli_problem_load(&cp, &x, &split, &err) || fc_train(&cfg, &cp.p, 0, &r, &err)) goto done;
+        n_worst = worst_items(&cp, &r.head, dataset, worst, &err);
+    }
     configs = calloc((size_t)n_group, sizeof *configs);
     params = calloc((size_t)n_group * 6, sizeof *params);
     descs = calloc((size_t)n_group, sizeof *descs);
@@ -356,7 +380,9 @@ int cmd_report(int argc, char **argv) {
     page_text_fill(&text, &runs.r[self], shown_id, dataset, bp, extractor, descs[best], r.info);
     fc_report_input in = {.title = text.title, .kind = is_sweep ? FC_REPORT_SWEEP : FC_REPORT_RUN, .dataset = dataset,
                           .model = text.model, .head = text.head, .created = text.created, .metric_name = "accuracy",
-                          .val_metrics = &r.val, .class_names = (const char *const *)cp.p.classes, .n_classes = cp.p.k,
+                          .val_metrics = &r.val,
+                          .class_names = (const char *const *)(conv_classes ? conv_classes : cp.p.classes),
+                          .n_classes = conv_classes ? n_conv_classes : cp.p.k,
                           .configs = configs, .n_configs = n_group, .best = best, .curve_param = "l2",
                           .worst = worst, .n_worst = n_worst};
     if (fc_report_write_html(&in, out, &err)) goto done;
@@ -374,6 +400,7 @@ done:
     free(runs.r);
     free(group);
     fc_train_result_free(&r);
+    free_names(conv_classes, n_conv_classes);
     cli_problem_close(&cp);
     return rc;
 }
