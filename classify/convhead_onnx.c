@@ -125,17 +125,11 @@ static int pack(top_build *t, const char *tensor, const int64_t dims[3], int oc,
                 fc_error *err) {
     Onnx__ModelProto model;
     Onnx__GraphProto graph;
-    Onnx__OperatorSetIdProto opset, *opsets[1] = {&opset};
     int64_t in_dims[4] = {0, dims[0], dims[1], dims[2]}, out_dims[4] = {0, oc, 1, 1};
     Onnx__ValueInfoProto *in = fc_onnx_value_info(&t->pool, tensor, 4, in_dims);
     Onnx__ValueInfoProto *out = fc_onnx_value_info(&t->pool, FC_CONVHEAD_FEATURE, 4, out_dims);
-    if (!in || !out || t->oom) return fc_fail(err, FC_ENOMEM, "conv head: out of memory building its graph");
-    onnx__model_proto__init(&model);
-    onnx__graph_proto__init(&graph);
-    onnx__operator_set_id_proto__init(&opset);
-    opset.domain = "";
-    opset.has_version = 1;
-    opset.version = TOP_OPSET;
+    if (!in || !out || t->oom || fc_onnx_model_init(&t->pool, &model, &graph, TOP_OPSET, TOP_IR_VERSION))
+        return fc_fail(err, FC_ENOMEM, "conv head: out of memory building its graph");
     graph.name = "featcache_conv_head";
     graph.n_node = t->n_nodes;
     graph.node = t->nodes;
@@ -145,12 +139,6 @@ static int pack(top_build *t, const char *tensor, const int64_t dims[3], int oc,
     graph.input = &in;
     graph.n_output = 1;
     graph.output = &out;
-    model.has_ir_version = 1;
-    model.ir_version = TOP_IR_VERSION;
-    model.n_opset_import = 1;
-    model.opset_import = opsets;
-    model.producer_name = "featcache";
-    model.graph = &graph;
     return fc_onnx_pack(&model, "conv head", data, size, err);
 }
 

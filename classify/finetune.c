@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "classify/finetune_internal.h"
 
@@ -173,8 +174,14 @@ static void epoch_rows(const run *R, int epoch, int *order) {
         order[i] = order[i] * R->d->n_views + (int)(mix(s += 0x9E3779B97F4A7C15ull) % (uint64_t)R->d->n_views);
 }
 
+/* CPU time of the process, all threads. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) ? NAN : (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int train_epoch(run *R, int epoch, int *order, fc_finetune_epoch *e, fc_error *err) {
-    double t0 = omp_get_wtime(), sum = 0, lr = 0;
+    double t0 = omp_get_wtime(), c0 = cpu_seconds(), sum = 0, lr = 0;
     int right = 0, steps = 0;
     epoch_rows(R, epoch, order);
     for (int s = 0; s < R->n_train; s += R->B, steps++) {
@@ -204,7 +211,8 @@ static int train_epoch(run *R, int epoch, int *order, fc_finetune_epoch *e, fc_e
     }
     *e = (fc_finetune_epoch){.epoch = epoch, .steps = steps, .loss = sum / R->n_train,
                              .train_accuracy = (double)right / R->n_train, .lr = lr,
-                             .train_seconds = omp_get_wtime() - t0, .l2 = NAN};
+                             .train_seconds = omp_get_wtime() - t0, .train_cpu_seconds = cpu_seconds() - c0,
+                             .l2 = NAN};
     int rc = evaluate(R, R->val, R->n_val, NULL, NULL, &e->val_loss, &e->val_accuracy, err);
     e->seconds = omp_get_wtime() - t0;
     return rc;
@@ -407,7 +415,7 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
         rc = 0;
     } else if (!rc) {
         double t1 = omp_get_wtime(), lp_acc = NAN;
-        fc_finetune_epoch e0 = {.epoch = 0, .loss = NAN, .train_accuracy = NAN, .l2 = NAN};
+        fc_finetune_epoch e0 = {.epoch = 0, .loss = NAN, .train_accuracy = NAN, .l2 = NAN, .train_cpu_seconds = NAN};
         if (cfg->lp) rc = start_head(&R, &lp_acc, &e0.l2, err);
         if (!rc) rc = evaluate(&R, R.val, R.n_val, NULL, NULL, &e0.val_loss, &e0.val_accuracy, err);
         e0.seconds = omp_get_wtime() - t1;

@@ -76,6 +76,8 @@ typedef struct fc_finetune_epoch {
     double lr;             /* the head's learning rate of the epoch's last step */
     double seconds;        /* of this epoch */
     double train_seconds;  /* of its training steps alone (no validation pass) */
+    double train_cpu_seconds; /* the process's CPU time (all threads) over those steps: what they
+                                 cost on a busy machine; NaN for epochs restored by a resume */
     double l2;             /* epoch 0: the linear probe's L2 (NaN for other epochs or an MLP) */
 } fc_finetune_epoch;
 

@@ -139,7 +139,9 @@ static void epoch_json(fc_strbuf *b, const fc_finetune_epoch *e) {
     number(b, "train_accuracy", e->train_accuracy);
     number(b, "val_loss", e->val_loss);
     number(b, "val_accuracy", e->val_accuracy);
-    fc_strbuf_printf(b, ",\"lr\":%.6g,\"seconds\":%.3f,\"train_seconds\":%.3f}", e->lr, e->seconds, e->train_seconds);
+    fc_strbuf_printf(b, ",\"lr\":%.6g,\"seconds\":%.3f,\"train_seconds\":%.3f", e->lr, e->seconds, e->train_seconds);
+    number(b, "train_cpu_seconds", e->train_cpu_seconds);
+    fc_strbuf_printf(b, "}");
 }
 
 void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json, const char *start) {

@@ -65,6 +65,10 @@ Onnx__AttributeProto *fc_onnx_attr_ints(fc_onnx_pool *p, Onnx__NodeProto *n, con
  * data (bytes long, not copied: it must outlive the packing). */
 Onnx__TensorProto *fc_onnx_tensor_raw(fc_onnx_pool *p, const char *name, int dtype, int rank,
                                       const int64_t *dims, const void *data, size_t bytes);
+/* m and g initialized as a model of the one graph g: IR version ir_version, the default operator
+ * set at version opset (its entry from the pool), producer "featcache"; the caller fills in g's
+ * name, nodes, initializers, inputs and outputs and m's metadata. -1 when out of memory. */
+int fc_onnx_model_init(fc_onnx_pool *p, Onnx__ModelProto *m, Onnx__GraphProto *g, int opset, int ir_version);
 /* metadata_props entry key = value (both borrowed); NULL also when value is NULL. */
 Onnx__StringStringEntryProto *fc_onnx_meta(fc_onnx_pool *p, const char *key, const char *value);
 /* Graph input/output `name`: a float tensor (N, d) with the batch N symbolic. */

@@ -127,6 +127,25 @@ Onnx__StringStringEntryProto *fc_onnx_meta(fc_onnx_pool *p, const char *key, con
     return e;
 }
 
+int fc_onnx_model_init(fc_onnx_pool *p, Onnx__ModelProto *m, Onnx__GraphProto *g, int opset, int ir_version) {
+    Onnx__OperatorSetIdProto *o = fc_onnx_pool_alloc(p, sizeof *o), **os = fc_onnx_pool_alloc(p, sizeof *os);
+    if (!o || !os) return -1;
+    onnx__model_proto__init(m);
+    onnx__graph_proto__init(g);
+    onnx__operator_set_id_proto__init(o);
+    o->domain = "";
+    o->has_version = 1;
+    o->version = opset;
+    os[0] = o;
+    m->has_ir_version = 1;
+    m->ir_version = ir_version;
+    m->n_opset_import = 1;
+    m->opset_import = os;
+    m->producer_name = "featcache";
+    m->graph = g;
+    return 0;
+}
+
 Onnx__ValueInfoProto *fc_onnx_value_info(fc_onnx_pool *p, const char *name, int rank, const int64_t *dims) {
     Onnx__ValueInfoProto *vi = fc_onnx_pool_alloc(p, sizeof *vi);
     Onnx__TypeProto *tp = fc_onnx_pool_alloc(p, sizeof *tp);

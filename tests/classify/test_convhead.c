@@ -115,7 +115,7 @@ static void defaults(void) {
 
 /* Item i of class y = i % 4: noise, plus in channel 0 a stroke of 3 pixels at a random place,
  * horizontal, vertical, diagonal or anti-diagonal by class. Every 4th group of 4 validates. */
-static float *blob_maps(fc_problem *p, char **labels, char **splits, char *label_buf, int views) {
+static float *stroke_maps(fc_problem *p, char **labels, char **splits, char *label_buf, int views) {
     float *x = calloc((size_t)views * N_ITEMS * MAP_C * MAP_H * MAP_H, sizeof(float));
     unsigned s = 11;
     for (int v = 0; v < views; v++)
@@ -148,18 +148,23 @@ static float *blob_maps(fc_problem *p, char **labels, char **splits, char *label
     return x;
 }
 
+/* A conv head of the given blocks and epochs, batch 16, the other defaults. */
+static void conv_config(fc_head_config *c, const char *blocks, int epochs) {
+    fc_head_config_init(c);
+    c->kind = FC_HEAD_CONV;
+    fc_head_config_conv_defaults(c, 0);
+    fc_conv_spec_parse(blocks, &c->conv, NULL);
+    c->epochs = epochs;
+    c->batch = 16;
+}
+
 static void fit(void) {
     fc_problem p;
     char *labels[N_ITEMS], *splits[N_ITEMS], buf[8 * N_ITEMS];
-    float *x = blob_maps(&p, labels, splits, buf, 2);
+    float *x = stroke_maps(&p, labels, splits, buf, 2);
     REQUIRE(x, "problem built");
     fc_head_config c;
-    fc_head_config_init(&c);
-    c.kind = FC_HEAD_CONV;
-    fc_head_config_conv_defaults(&c, 0);
-    fc_conv_spec_parse("16,16s2", &c.conv, NULL);
-    c.epochs = 15;
-    c.batch = 16;
+    conv_config(&c, "16,16s2", 15);
     c.lr = 0.01;
     fc_train_result r;
     fc_error err = {0};
@@ -204,15 +209,10 @@ static int run(const fc_head_config *c, const fc_problem *p, const fc_finetune_c
 static void resume(void) {
     fc_problem p;
     char *labels[N_ITEMS], *splits[N_ITEMS], buf[8 * N_ITEMS];
-    float *x = blob_maps(&p, labels, splits, buf, 2);
+    float *x = stroke_maps(&p, labels, splits, buf, 2);
     REQUIRE(x, "problem built");
     fc_head_config c;
-    fc_head_config_init(&c);
-    c.kind = FC_HEAD_CONV;
-    fc_head_config_conv_defaults(&c, 0);
-    fc_conv_spec_parse("6,6s2", &c.conv, NULL);
-    c.epochs = 4;
-    c.batch = 16;
+    conv_config(&c, "6,6s2", 4);
     c.seed = 3;
     fc_error err = {0};
     const char *ck = fc_test_path("conv.ckpt");

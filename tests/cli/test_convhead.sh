@@ -5,7 +5,8 @@
 # with --views orig,flip and its JSON lines; a second run computes no map; the classifier (image ->
 # probabilities, declared at the trained size, inference BatchNormalization) and the head-only file
 # (map -> probabilities) give the same probabilities through infer, predict (cached and uncached
-# images) and eval (= the run's val accuracy), and ONNX Runtime agrees when it is installed; the
+# images) and eval (= the run's val accuracy), export-onnx of the head-only file is the classifier,
+# and ONNX Runtime agrees when it is installed; the
 # data set by its catalog name; kill -9 and --resume give the same classifier bit for bit; sweep
 # over conv= and epochs=; the report's curves.
 NAME=convhead; . "$(dirname "$0")/../support/common.sh"
@@ -85,6 +86,8 @@ assert dims[1:] == [3, 96, 96] and ops.count("BatchNormalization") == 2 and ops[
 print("max |infer - predict| =", worst)
 EOF
 check "classifier (infer), classifier and head-only file (predict, cached and not) agree within 1e-4; eval = the run" $?
+"$FC" export-onnx --model "$M" --head "$T/c.head.onnx" -o "$T/e.onnx" >"$T/err" 2>&1 && cmp -s "$T/c.onnx" "$T/e.onnx"
+check "export-onnx of the head-only file writes the same classifier bit for bit" $?
 if [ -d build/ort/node_modules/onnxruntime-node ] && command -v node >/dev/null; then
     $PY - "$D" "$T/in.npy" <<'EOF'
 import sys, glob
@@ -109,12 +112,7 @@ fi
 # kill -9 during training, then --resume: the same classifier, bit for bit
 RUN="$FC train $D $ARGS --views orig,flip --epochs 6 --seed 3 --json"
 $RUN -o "$T/a.onnx" >"$T/runa" 2>"$T/err"; rc=$?
-$RUN -o "$T/b.onnx" >"$T/runb" 2>>"$T/err" &
-pid=$!
-i=0
-while [ $i -lt 600 ] && ! grep -q '"epoch":2,' "$T/runb" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
-kill -9 $pid 2>/dev/null; killed=$?
-wait $pid 2>/dev/null
+kill_at_epoch 2 "$T/runb" $RUN -o "$T/b.onnx"; killed=$?
 $RUN --resume -o "$T/b.onnx" >"$T/runb2" 2>>"$T/err"; rc2=$?
 from=$(json_field resumed_from "$T/runb2")
 [ $rc -eq 0 ] && [ $killed -eq 0 ] && [ $rc2 -eq 0 ] && [ "${from:-0}" -ge 2 ] && cmp -s "$T/a.onnx" "$T/b.onnx" &&

@@ -17,6 +17,7 @@
 
 #include "engine/engine.h"
 #include "tests/support/check.h"
+#include "tests/support/net_fd.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/tmpdir.h"
 #include "tests/support/train_ref.h"
@@ -99,45 +100,6 @@ static fc_train_net *build(const void *data, size_t size, int batch, int threads
 
 /* ---- finite differences ----------------------------------------------------------------------- */
 
-typedef struct fd_ctx {
-    fc_train_net *net;
-    float *in, *out;
-    const float *R;
-    int N;
-    size_t D;
-} fd_ctx;
-
-static double net_loss(fd_ctx *c) {
-    fc_error err = {0};
-    if (fc_train_net_forward(c->net, c->in, c->N, c->out, &err)) return NAN;
-    double s = 0;
-    for (size_t i = 0; i < (size_t)c->N * c->D; i++) s += (double)c->out[i] * c->R[i];
-    return s;
-}
-
-/* Central differences of x's elements against grad: the error relative to the largest gradient.
- * An element whose two one-sided slopes differ by more than 1% of that has a ReLU kink within +-h
- * (BatchNorm centres its outputs on the kink): it is skipped and counted in *kinks. */
-static double fd_tensor(fd_ctx *c, float *x, const float *grad, size_t n, float h, int *kinks) {
-    double d = 0, m = 0, l0 = net_loss(c);
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(grad[i]));
-    for (size_t i = 0; i < n; i++) {
-        float x0 = x[i];
-        x[i] = x0 + h;
-        double lp = net_loss(c);
-        x[i] = x0 - h;
-        double lm = net_loss(c);
-        x[i] = x0;
-        double num = (lp - lm) / (2.0 * h), e = fabs(num - grad[i]);
-        if (fabs((lp - l0) - (l0 - lm)) / h > 1e-2 * m) {
-            ++*kinks;
-            continue;
-        }
-        if (!(e <= d)) d = e;
-    }
-    return d / (m > 1e-6 ? m : 1.0);
-}
-
 /* Every parameter's and the input's gradient in one mode; the worst relative error. */
 static double fd_mode(const void *data, size_t size, int training) {
     const int N = 3;
@@ -155,12 +117,12 @@ static double fd_mode(const void *data, size_t size, int training) {
     int kinks = 0;
     size_t total = N * in_n;
     if (!fc_train_net_forward(net, c.in, N, c.out, &err) && !fc_train_net_backward(net, R, dinput, &err)) {
-        worst = fd_tensor(&c, c.in, dinput, N * in_n, 1e-3f, &kinks);
+        worst = fd_net_tensor(&c, c.in, dinput, N * in_n, 1, 1e-3f, &kinks);
         printf("  finite differences, %s mode: dinput %.2e", training ? "training" : "evaluation", worst);
         for (int i = 0; i < fc_train_net_n_params(net); i++) {
             fc_train_param p;
             fc_train_net_param(net, i, &p, &err);
-            double e = fd_tensor(&c, p.value, p.grad, p.count, 1e-3f, &kinks);
+            double e = fd_net_tensor(&c, p.value, p.grad, p.count, 1, 1e-3f, &kinks);
             printf(", %s %.2e", p.name, e);
             if (e > worst) worst = e;
             total += p.count;
