@@ -56,7 +56,8 @@ int fc_schedule_parse(const char *s, fc_schedule_kind *out, fc_error *err);
  * built with x NULL (labels, classes, roles; fc_problem_build), hashes (p->n) naming their cached
  * values, views[0..n_views) the view indices each epoch draws from (views[0] must be 0, orig).
  * Or, with x set, in memory: x is (n_views, p->n, input size) as fc_problem's x (block v is view
- * views[v] of every item); cache and hashes are then unused and there is no checkpoint. */
+ * views[v] of every item); cache is then unused and hashes may be NULL (a checkpoint's identity
+ * then does not cover the rows' items). */
 typedef struct fc_finetune_data {
     fc_cache *cache;
     uint8_t extractor[32];

@@ -47,7 +47,7 @@ typedef struct fc_head_config {
 enum {
     FC_HEAD_GIVEN_L2 = 1, FC_HEAD_GIVEN_LR = 2, FC_HEAD_GIVEN_EPOCHS = 4, FC_HEAD_GIVEN_BATCH = 8,
     FC_HEAD_GIVEN_DROPOUT = 16, FC_HEAD_GIVEN_HIDDEN = 32, FC_HEAD_GIVEN_CONV = 64,
-    FC_HEAD_GIVEN_SCHEDULE = 128
+    FC_HEAD_GIVEN_SCHEDULE = 128, FC_HEAD_GIVEN_NORMALIZE = 256, FC_HEAD_GIVEN_BALANCED = 512
 };
 
 /* Defaults: softmax, std normalization, l2 1, lr 1e-3, 100 epochs, batch 64, one hidden layer of

@@ -61,6 +61,8 @@ unsigned cli_head_given(int c) {
     case 1105: return FC_HEAD_GIVEN_HIDDEN;
     case 1106: return FC_HEAD_GIVEN_DROPOUT;
     case 1107: return FC_HEAD_GIVEN_BATCH;
+    case 1109: return FC_HEAD_GIVEN_NORMALIZE;
+    case 1110: return FC_HEAD_GIVEN_BALANCED;
     case 1112: return FC_HEAD_GIVEN_CONV;
     case 1113: return FC_HEAD_GIVEN_SCHEDULE;
     default: return 0;

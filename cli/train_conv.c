@@ -221,6 +221,11 @@ int cli_train_conv(cli_train_args *a) {
         fprintf(stderr, "featcache train: --head conv trains one net per run: use --split folders or hash:F, not kfold\n");
         return EXIT_USAGE;
     }
+    if (a->given & (FC_HEAD_GIVEN_NORMALIZE | FC_HEAD_GIVEN_BALANCED)) {
+        fprintf(stderr, "featcache train: --normalize and --balanced are not for conv heads (their BatchNorm "
+                        "normalizes; the loss weighs every item alike)\n");
+        return EXIT_USAGE;
+    }
     if (a->x.view != 0) {
         fprintf(stderr, "featcache train: --head conv validates on the orig view; --views adds training views\n");
         return EXIT_USAGE;

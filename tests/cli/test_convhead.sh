@@ -22,6 +22,8 @@ check "train --help describes conv heads" $?
 [ $rc -eq 64 ] && grep -q "onecycle or cosine" "$T/err"; check "--schedule constant is refused for conv heads (exit 64)" $?
 "$FC" train ds --model m.onnx --head conv --split kfold:5 >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 64 ] && grep -q "not kfold" "$T/err"; check "conv heads refuse a k-fold split (exit 64)" $?
+"$FC" train ds --model m.onnx --head conv --balanced >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 64 ] && grep -q "not for conv heads" "$T/err"; check "conv heads refuse --balanced (exit 64)" $?
 
 need_shared data/hymenoptera "ants/bees"
 need_shared models "MobileNetV2"
