@@ -151,8 +151,8 @@ static int gather(const fc_problem *p, int held_out, int which, float **x, int *
 
 /* Fits cfg on raw training rows (transform included) into head; val (raw) may be NULL. */
 static int fit_head(const fc_head_config *cfg, const float *xt, const int *yt, int nt, const float *xv,
-                    const int *yv, int nv, int d, int k, int threads, fc_head *head, char *info,
-                    size_t info_cap, fc_error *err) {
+                    const int *yv, int nv, int d, int k, const char *const *classes, int threads, fc_head *head,
+                    char *info, size_t info_cap, fc_error *err) {
     memset(head, 0, sizeof *head);
     float *tx = NULL, *vx = NULL, *cw = NULL;
     int rc;
@@ -163,8 +163,8 @@ static int fit_head(const fc_head_config *cfg, const float *xt, const int *yt, i
     if (!tx || (nv && !vx)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
     if ((rc = fc_transform_apply(&head->transform, xt, nt, d, tx, err))) goto out;
     if (nv && (rc = fc_transform_apply(&head->transform, xv, nv, d, vx, err))) goto out;
-    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = d};
-    fc_data val = {.name = "val", .x = vx, .y = yv, .n = nv, .d = d};
+    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = d, .classes = classes};
+    fc_data val = {.name = "val", .x = vx, .y = yv, .n = nv, .d = d, .classes = classes};
     if (cfg->balanced) {
         if (!(cw = malloc((size_t)k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_data_balanced_weights(&train, k, cw, err))) goto out;
@@ -235,7 +235,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
     r->fold_mean = r->fold_std = NAN;
     if (!p->n_folds) {
         if (gather(p, 1, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, 1, FC_ROWS_VAL, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
+        if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err))) goto out;
         if (!(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err))) goto out;
         if ((rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err))) goto out;
@@ -256,7 +256,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
             if (nv == 0) continue;
             fc_head h;
             char info[256];
-            if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, threads, &h, info, sizeof info, err))) break;
+            if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, (const char *const *)p->classes, threads, &h, info, sizeof info, err))) break;
             rc = fc_head_predict_proba(&h, xv, nv, p->d, oof + (size_t)filled * p->k, threads, err);
             int right = 0;
             for (int i = 0; rc == 0 && i < nv; i++) {
@@ -278,7 +278,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
         free(xt); free(yt);
         xt = NULL; yt = NULL;
         if (gather(p, -1, FC_ROWS_TRAIN, &xt, &yt, &nt)) /* every item in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
+        if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err))) goto out;
         rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
     }
     if (rc == 0) rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err);
@@ -327,11 +327,11 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
         goto out;
     }
     /* both splits transformed once: every head on the path shares the transform */
-    fc_data val = {.name = "val", .x = xv, .y = yv, .n = nv, .d = p->d};
+    fc_data val = {.name = "val", .x = xv, .y = yv, .n = nv, .d = p->d, .classes = (const char *const *)p->classes};
     if ((rc = fc_data_check(&val, p->d, p->k, 0, err)) || (rc = fc_transform_apply(&tr, xt, nt, p->d, tx, err)) ||
         (rc = fc_transform_apply(&tr, xv, nv, p->d, tv, err)))
         goto out;
-    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = p->d};
+    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = p->d, .classes = (const char *const *)p->classes};
     if (cfgs[0].balanced) {
         if (!(cw = malloc((size_t)p->k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_data_balanced_weights(&train, p->k, cw, err))) goto out;

@@ -2,7 +2,8 @@
  * first key fastest, unused parameters reset so duplicates collapse, the 4096 limit), job grouping
  * (softmax heads sharing normalize in one path), every grid error's message, the ranking order,
  * and a small sweep fitted in parallel and recorded in a catalog (parameters, "sweep" link to the
- * first run, results; a read-only catalog records nothing and fails nothing). */
+ * first run, results; a read-only catalog records nothing and fails nothing); class names, not
+ * numbers, in the error of a class missing from the training split. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,20 @@ static void test_grid_collapse_and_groups(void) {
         CHECK(s.configs[i].n_hidden == 2 && s.configs[i].hidden[1] == 16 && s.configs[i].epochs == 7 &&
               s.configs[i].dropout == 0.25 * i, "mlp %d: dropout %g", i, s.configs[i].dropout);
     fc_sweep_free(&s);
+    /* a start without a decimal part (strtod alone reads "0." of "0..0.5"); only l2 and lr are
+     * log-spaced, so a range of other keys is even although both bounds are > 0 */
+    REQUIRE(fc_sweep_plan("head=mlp dropout=0..0.5:3 epochs=10..100:4 hidden=64..256:4", &base, &s, &err) == 0, "%s", err.msg);
+    REQUIRE(s.n == 48, "%d configurations", s.n);
+    static const int epochs[4] = {10, 40, 70, 100}, hidden[4] = {64, 128, 192, 256};
+    for (int i = 0; i < 48; i++)
+        CHECK(s.configs[i].dropout == 0.25 * (i % 3) && s.configs[i].epochs == epochs[i / 3 % 4] &&
+              s.configs[i].hidden[0] == hidden[i / 12], "mlp %d: dropout %g epochs %d hidden %d", i,
+              s.configs[i].dropout, s.configs[i].epochs, s.configs[i].hidden[0]);
+    fc_sweep_free(&s);
+    REQUIRE(fc_sweep_plan("head=mlp dropout=0.1..0.5:3 lr=1e-4..1e-2:3", &base, &s, &err) == 0, "%s", err.msg);
+    CHECK(s.n == 9 && fabs(s.configs[1].dropout - 0.3) < 1e-12 && fabs(s.configs[3].lr - 1e-3) < 1e-12,
+          "dropout %g (even), lr %g (log)", s.configs[1].dropout, s.configs[3].lr);
+    fc_sweep_free(&s);
 }
 
 static void test_grid_errors(void) {
@@ -87,8 +102,15 @@ static void test_grid_errors(void) {
         {"head=foo", "unknown head 'foo'"},
         {"normalize=max", "max"},
         {"hidden=0", "grid hidden: '0' (use 512 or 512+256)"},
-        {"l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 seed=1",
-         "grid: 'seed=1' is not KEY=VALUES"},
+        {"l2=1 head=mlp l2=2", "grid: key 'l2' is given twice"},
+        {"head=mlp epochs=2.5", "grid epochs: '2.5' is not a whole number >= 1"},
+        {"head=mlp epochs=0", "grid epochs: '0' is not a whole number >= 1"},
+        {"head=mlp batch=1e10", "grid batch: '1e10' is not a whole number"},
+        {"head=mlp seed=0.5", "grid seed: '0.5' is not a whole number"},
+        {"head=mlp epochs=1..10:3", "grid epochs: '5.5' is not a whole number"},
+        {"head=mlp hidden=100000", "grid hidden: '100000'"},
+        {"l2=1..x:3", "grid l2: bad range end"},
+        {"l2=..1:3", "grid l2: bad range start"},
         {"head=mlp l2=1e-6..1e2:200 lr=0.5..2:30", "more than 4096 configurations"},
     };
     fc_head_config base = base_config();
@@ -205,6 +227,27 @@ static void test_run_and_record(void) {
     fc_problem_free(&t.p);
 }
 
+/* A class that only the validation split has is named in the error, for every head kind. */
+static void test_class_names_in_errors(void) {
+    static toy t;
+    fc_error err = {0};
+    REQUIRE(toy_build(&t, &err) == 0, "%s", err.msg);
+    fc_problem_free(&t.p);
+    t.labels[35] = "wasps"; /* a val item */
+    fc_split_spec split = {.kind = FC_SPLIT_FOLDERS};
+    REQUIRE(fc_problem_build(t.x, 1, 40, 4, t.labels, t.splits, t.paths, (const uint8_t(*)[32])t.hashes, &split, &t.p,
+                             &err) == 0, "%s", err.msg);
+    for (int kind = FC_HEAD_SOFTMAX; kind <= FC_HEAD_NCM; kind++) {
+        fc_head_config cfg = base_config();
+        cfg.kind = (fc_head_kind)kind;
+        fc_train_result r;
+        CHECK(fc_train(&cfg, &t.p, 1, &r, &err) == FC_EINVAL &&
+              strstr(err.msg, "train split has no items of class 'wasps' (of 3)"), "%s: %s",
+              fc_head_kind_name(cfg.kind), err.msg);
+    }
+    fc_problem_free(&t.p);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/fc_test_sweep.XXXXXX");
     if (!mkdtemp(dir)) {
@@ -216,6 +259,7 @@ int main(void) {
     RUN(test_grid_errors);
     RUN(test_rank);
     RUN(test_run_and_record);
+    RUN(test_class_names_in_errors);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
