@@ -10,9 +10,7 @@ NAME=inputs; . "$(dirname "$0")/../support/common.sh"
 
 need_python "numpy, PIL, onnx" "/usr/bin/python3 lacks numpy/PIL/onnx (scripts/install_deps.sh installs them)"
 M="$T/m.onnx"
-$PY "$FX" model "$M" && for s in train val; do for c in a b; do
-    $PY "$FX" images "$T/ds/$s/$c" 6 "$(printf '%s%s' $s $c | cksum | cut -c1-6)" || exit 1; done; done ||
-    { bad "making fixtures"; exit 1; }
+$PY "$FX" model "$M" && split_set "$T/ds" 6 || { bad "making fixtures"; exit 1; }
 C="$T/c"
 
 # ---- stray files and folders too deep ----
