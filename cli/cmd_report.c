@@ -346,8 +346,12 @@ static int parse_args(int argc, char **argv, int *run_id, const char **out, cons
 static void dataset_text(const run_copy *r, const char *dataset, char *out, size_t cap) {
     const char *it = r->result ? strstr(r->result, "\"items\":{") : NULL;
     if (!it) snprintf(out, cap, "%s", dataset);
-    else snprintf(out, cap, "%s: %.0f items (%.0f training rows, %.0f validation items)", dataset, field(it, "n"),
-                  field(it, "train"), field(it, "val"));
+    else if (field(it, "val") > 0)
+        snprintf(out, cap, "%s: %.0f items (%.0f training rows, %.0f validation items)", dataset, field(it, "n"),
+                 field(it, "train"), field(it, "val"));
+    else /* k-fold: every item is validated out of fold */
+        snprintf(out, cap, "%s: %.0f items (%.0f training rows, validated out of fold)", dataset, field(it, "n"),
+                 field(it, "train"));
 }
 
 /* A train run's or a whole sweep's page from what the catalog recorded: the (best) run's metrics
