@@ -4,9 +4,16 @@
 #include "classify/data.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 const char *fc_data_name(const fc_data *s) { return s && s->name ? s->name : "data"; }
+
+const char *fc_data_class(const fc_data *s, int c, char *buf, size_t cap) {
+    if (s && s->classes && s->classes[c]) snprintf(buf, cap, "'%s'", s->classes[c]);
+    else snprintf(buf, cap, "%d", c);
+    return buf;
+}
 
 /* First non-finite element of row (d) or -1. */
 static int first_nonfinite(const float *row, int d) {
@@ -59,10 +66,13 @@ int fc_data_check(const fc_data *s, int d, int k, int flags, fc_error *err) {
         else if (missing < 0) missing = c;
     }
     free(count);
+    char cls[300];
     if (present < 2)
-        return fc_fail(err, FC_EINVAL, "%s split has a single class (%d); at least 2 are needed", name, only);
+        return fc_fail(err, FC_EINVAL, "%s split has a single class (%s); at least 2 are needed", name,
+                       fc_data_class(s, only, cls, sizeof cls));
     if (missing >= 0)
-        return fc_fail(err, FC_EINVAL, "%s split has no items of class %d (of %d)", name, missing, k);
+        return fc_fail(err, FC_EINVAL, "%s split has no items of class %s (of %d)", name,
+                       fc_data_class(s, missing, cls, sizeof cls), k);
     return 0;
 }
 

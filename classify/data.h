@@ -6,6 +6,8 @@
 #ifndef FC_DATA_H
 #define FC_DATA_H
 
+#include <stddef.h>
+
 #include "core/core.h"
 
 /* A view; nothing is copied or owned. The arrays must stay valid and unchanged while a function
@@ -16,6 +18,7 @@ typedef struct fc_data {
     const int *y;         /* (n) class index in [0, k); < 0 means "no label". NULL = unlabeled */
     const float *weight;  /* (n) sample weights >= 0, or NULL (all 1) */
     int n, d;
+    const char *const *classes; /* (k) class names for messages, or NULL (classes by number) */
 } fc_data;
 
 /* What fc_data_check requires beyond "non-empty, dimension d, finite features". */
@@ -31,7 +34,8 @@ enum {
  *   FC_ESHAPE  s->d != d;
  *   FC_EINVAL  y NULL but labels required, y[i] < 0 ("missing label"), y[i] >= k,
  *              a non-finite feature ("row i, dim j is NaN"), a negative/non-finite weight,
- *              all weights zero, a single class, a class without items.
+ *              all weights zero, a single class, a class without items (classes named by
+ *              s->classes when given).
  * Reads every element once; O(n*d). Thread-safe (reads only). */
 int fc_data_check(const fc_data *s, int d, int k, int flags, fc_error *err);
 
@@ -43,5 +47,8 @@ int fc_data_balanced_weights(const fc_data *s, int k, float *w /* (k) */, fc_err
 
 /* Name used in messages for s ("data" when s->name is NULL). Never NULL. */
 const char *fc_data_name(const fc_data *s);
+/* Class c as messages name it: 'NAME' when s has class names, else its number; written to buf
+ * (cap bytes), which is returned. */
+const char *fc_data_class(const fc_data *s, int c, char *buf, size_t cap);
 
 #endif

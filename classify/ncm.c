@@ -33,7 +33,9 @@ int fc_ncm_fit(const fc_data *train, int k, float scale, fc_layer *layer, fc_err
         for (int j = 0; j < d; j++) norm += s[j] * s[j];
         norm = sqrt(norm);
         if (!(norm > 0)) {
-            rc = fc_fail(err, FC_EINVAL, "ncm: class %d has a zero mean direction (all its rows are zero)", c);
+            char cls[300];
+            rc = fc_fail(err, FC_EINVAL, "ncm: class %s has a zero mean direction (all its rows are zero)",
+                         fc_data_class(train, c, cls, sizeof cls));
             fc_layer_free(layer);
             goto fail;
         }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "classify/convhead.h"
+#include "store/store.h"
 
 static void split_text(const fc_split_spec *s, char *out, size_t cap) {
     if (s->kind == FC_SPLIT_HASH) snprintf(out, cap, "hash:%g", s->fraction);
@@ -61,6 +62,25 @@ static void num(fc_strbuf *b, const char *key, double v) {
     else fc_strbuf_printf(b, ",\"%s\":null", key);
 }
 
+/* ,"items":{..},"worst":[..] of fc_train_result_json. */
+static void items_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p) {
+    fc_strbuf_printf(b, ",\"items\":{\"n\":%d,\"train\":%d,\"val\":%d,\"sha256\":\"%s\"},\"worst\":[", p->n, p->n_train,
+                     p->n_val, p->digest);
+    for (int w = 0; w < r->n_worst; w++) {
+        const fc_train_miss *m = &r->worst[w];
+        char hex[65];
+        fc_hex_encode(p->hashes[m->item], 32, hex);
+        fc_strbuf_printf(b, "%s{\"path\":", w ? "," : "");
+        fc_strbuf_json(b, p->paths[m->item]);
+        fc_strbuf_printf(b, ",\"sha256\":\"%s\",\"true\":", hex);
+        fc_strbuf_json(b, p->classes[m->true_class]);
+        fc_strbuf_printf(b, ",\"predicted\":");
+        fc_strbuf_json(b, p->classes[m->predicted]);
+        fc_strbuf_printf(b, ",\"probability\":%.6g}", m->probability);
+    }
+    fc_strbuf_printf(b, "]");
+}
+
 void fc_train_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p) {
     const fc_metrics *m = &r->val;
     fc_strbuf_printf(b, "{\"val_accuracy\":%.6g", m->accuracy);
@@ -91,5 +111,6 @@ void fc_train_result_json(fc_strbuf *b, const fc_train_result *r, const fc_probl
     }
     fc_strbuf_printf(b, "],\"info\":");
     fc_strbuf_json(b, r->info);
+    if (p->paths && p->hashes) items_json(b, r, p);
     fc_strbuf_printf(b, "}");
 }

@@ -1,8 +1,8 @@
 /* Head runs as the catalog records them (store/catalog.h keeps the text): the configuration and
  * split as JSON object members of a run's parameters, and the result (validation metrics, per-class
- * table, confusion matrix) as a JSON object. `train` and `sweep` write them, `report` reads the
- * parameters back. Not here: the features' part of the parameters (model, layer, extractor: the
- * caller knows them), the catalog itself. */
+ * table, confusion matrix, the items' digest and the worst misclassified items) as a JSON object.
+ * `train` and `sweep` write them, `report` reads them back. Not here: the features' part of the
+ * parameters (model, layer, extractor: the caller knows them), the catalog itself. */
 #ifndef FC_RECORD_H
 #define FC_RECORD_H
 
@@ -22,8 +22,11 @@ int fc_head_config_from_json(const char *params, fc_head_config *cfg, fc_split_s
 
 /* Appends r as one JSON object: {"val_accuracy":..,"balanced_accuracy":..,"top5":..,"log_loss":..,
  * "macro_f1":..,"train_accuracy":..,"fold_mean":..,"fold_std":..,"seconds":..,"n_val":..,
- * "classes":[p's class names],"confusion":[[..]],"per_class":[{..}],"info":".."} (non-finite
- * numbers as null). */
+ * "classes":[p's class names],"confusion":[[..]],"per_class":[{..}],"info":"..",
+ * "items":{"n":..,"train":..,"val":..,"sha256":p's digest},"worst":[{"path":..,"sha256":..,
+ * "true":class,"predicted":class,"probability":..},..]} (non-finite numbers as null; items and
+ * worst only when p has its items' paths and hashes): what `report` shows of the run, and how it
+ * tells that today's data set is no longer the one the run used. */
 void fc_train_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p);
 
 #endif

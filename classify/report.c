@@ -143,6 +143,7 @@ static const char CSS[] =
     "td.l,th.l{text-align:left;white-space:normal;overflow-wrap:anywhere;max-width:420px}\n"
     "tr.best td{background:#e7f5e9;font-weight:600}\n"
     ".note{color:#5b6b7c;font-size:12px;margin:6px 0 0}\n"
+    ".warn{background:#fff4e5;border:1px solid #f0c36d;border-radius:6px;padding:8px 12px;margin:10px 0 0}\n"
     ".charts{display:flex;flex-wrap:wrap;gap:16px}\n"
     "svg text{font-family:system-ui,sans-serif}\n"
     ".worst{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:10px}\n"
@@ -808,7 +809,13 @@ int fc_report_render(const fc_report_input *in, fc_strbuf *b, fc_error *err) {
     if (in->kind == FC_REPORT_SWEEP && in->best >= 0) info_row(b, "best config", in->configs[in->best].description);
     fc_strbuf_printf(b, "<dt>classes</dt><dd>%d</dd>\n", in->n_classes);
     info_row(b, "created", in->created);
-    fc_strbuf_printf(b, "</dl></section></header>\n");
+    fc_strbuf_printf(b, "</dl>");
+    if (in->note) {
+        fc_strbuf_printf(b, "<p class=\"warn\">");
+        esc(b, in->note);
+        fc_strbuf_printf(b, "</p>");
+    }
+    fc_strbuf_printf(b, "</section></header>\n");
     if (in->val_metrics) {
         section_summary(b, in);
         section_confusion(b, in);

@@ -68,6 +68,8 @@ typedef struct fc_report_input {
     const char *model;        /* model / layer / extractor description */
     const char *head;         /* head description (kind, transform, hyperparameters) */
     const char *created;      /* timestamp text supplied by the caller (the library reads no clock) */
+    const char *note;         /* a warning shown under the run's facts (e.g. that today's data set
+                                 differs from the run's), or NULL */
     const char *metric_name;  /* name of the sweep metric (NULL: "accuracy") */
     const fc_metrics *val_metrics; /* validation metrics of the run / best config, or NULL */
     const char *const *class_names; /* (n_classes), or NULL: "class 0".. */

@@ -18,25 +18,37 @@ typedef struct grid_key {
     int n;
 } grid_key;
 
+/* Keys whose values are scale parameters: a range of them with both bounds > 0 is log-spaced. */
+static int log_scaled(const char *key) { return !strcmp(key, "l2") || !strcmp(key, "lr"); }
+
+/* Expands "A..B:N" into key->values: N values from A to B, log-spaced for l2 and lr when both
+ * bounds are > 0, else evenly spaced (dropout=0..0.5:3 gives 0, 0.25, 0.5). */
+static int parse_range(const char *text, const char *dots, grid_key *key, fc_error *err) {
+    char start[64], *end;
+    if ((size_t)(dots - text) >= sizeof start) return fc_fail(err, FC_EINVAL, "grid %s: bad range start in '%s'", key->name, text);
+    memcpy(start, text, (size_t)(dots - text)); /* strtod alone would take the 0. of 0..0.5 */
+    start[dots - text] = 0;
+    double a = strtod(start, &end), b;
+    if (end == start || *end || !isfinite(a)) return fc_fail(err, FC_EINVAL, "grid %s: bad range start in '%s'", key->name, text);
+    b = strtod(dots + 2, &end);
+    if (end == dots + 2 || !isfinite(b)) return fc_fail(err, FC_EINVAL, "grid %s: bad range end in '%s'", key->name, text);
+    if (*end != ':') return fc_fail(err, FC_EINVAL, "grid %s: a range needs :N (e.g. 1e-6..1e2:9)", key->name);
+    long n = strtol(end + 1, &end, 10);
+    if (*end || n < 2 || n > FC_SWEEP_MAX_VALUES)
+        return fc_fail(err, FC_EINVAL, "grid %s: N must be 2..%d", key->name, FC_SWEEP_MAX_VALUES);
+    int geometric = log_scaled(key->name) && a > 0 && b > 0;
+    for (long i = 0; i < n; i++) {
+        double t = (double)i / (n - 1);
+        double v = geometric ? exp(log(a) + t * (log(b) - log(a))) : a + t * (b - a);
+        snprintf(key->values[key->n++], sizeof key->values[0], "%.6g", v);
+    }
+    return 0;
+}
+
 /* Expands "a,b,c" or "A..B:N" into key->values. */
 static int parse_values(const char *text, grid_key *key, fc_error *err) {
     const char *dots = strstr(text, "..");
-    if (dots) {
-        char *end;
-        double a = strtod(text, &end), b;
-        if (end != dots) return fc_fail(err, FC_EINVAL, "grid %s: bad range start in '%s'", key->name, text);
-        b = strtod(dots + 2, &end);
-        if (*end != ':') return fc_fail(err, FC_EINVAL, "grid %s: a range needs :N (e.g. 1e-6..1e2:9)", key->name);
-        long n = strtol(end + 1, &end, 10);
-        if (*end || n < 2 || n > FC_SWEEP_MAX_VALUES)
-            return fc_fail(err, FC_EINVAL, "grid %s: N must be 2..%d", key->name, FC_SWEEP_MAX_VALUES);
-        for (long i = 0; i < n; i++) {
-            double t = (double)i / (n - 1);
-            double v = a > 0 && b > 0 ? exp(log(a) + t * (log(b) - log(a))) : a + t * (b - a);
-            snprintf(key->values[key->n++], sizeof key->values[0], "%.6g", v);
-        }
-        return 0;
-    }
+    if (dots) return parse_range(text, dots, key, err);
     const char *s = text;
     while (*s) {
         const char *c = strchr(s, ',');
@@ -70,6 +82,10 @@ static int parse_grid(const char *grid, grid_key *keys, int *n_keys, fc_error *e
         int ok = 0;
         for (size_t i = 0; i < sizeof known / sizeof *known; i++) ok |= !strcmp(k->name, known[i]);
         if (!ok) { rc = fc_fail(err, FC_EINVAL, "grid: unknown key '%s'", k->name); break; }
+        for (int q = 0; q < *n_keys - 1 && rc == 0; q++)
+            if (!strcmp(keys[q].name, k->name))
+                rc = fc_fail(err, FC_EINVAL, "grid: key '%s' is given twice (list all its values in one term)", k->name);
+        if (rc) break;
         rc = parse_values(eq + 1, k, err);
     }
     free(copy);
@@ -86,14 +102,18 @@ static int apply_value(fc_head_config *c, const char *key, const char *v, fc_err
     if (!strcmp(key, "hidden")) {
         long a = strtol(v, &end, 10), b = 0;
         if (*end == '+') b = strtol(end + 1, &end, 10);
-        if (*end || a < 1 || b < 0) return fc_fail(err, FC_EINVAL, "grid hidden: '%s' (use 512 or 512+256)", v);
+        if (*end || a < 1 || b < 0 || a > 65536 || b > 65536)
+            return fc_fail(err, FC_EINVAL, "grid hidden: '%s' (use 512 or 512+256)", v);
         c->n_hidden = b ? 2 : 1;
         c->hidden[0] = (int)a;
         c->hidden[1] = (int)b;
         return 0;
     }
     double x = strtod(v, &end);
-    if (*end || !isfinite(x) || x < 0) return fc_fail(err, FC_EINVAL, "grid %s: '%s' is not a number >= 0", key, v);
+    if (end == v || *end || !isfinite(x) || x < 0) return fc_fail(err, FC_EINVAL, "grid %s: '%s' is not a number >= 0", key, v);
+    int whole = !strcmp(key, "epochs") || !strcmp(key, "batch") || !strcmp(key, "seed");
+    if (whole && (x != floor(x) || x > 2147483647 || (x < 1 && strcmp(key, "seed"))))
+        return fc_fail(err, FC_EINVAL, "grid %s: '%s' is not a whole number%s", key, v, strcmp(key, "seed") ? " >= 1" : "");
     if (!strcmp(key, "l2")) c->l2 = x;
     else if (!strcmp(key, "lr")) c->lr = x;
     else if (!strcmp(key, "dropout")) c->dropout = x;

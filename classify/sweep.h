@@ -37,12 +37,13 @@ typedef struct fc_sweep {
 /* Expands grid over base into *s (overwritten; free with fc_sweep_free, also after an error).
  * Grid: KEY=VALUES terms separated by blanks; keys head (softmax, mlp, ncm, conv), l2, lr, hidden (512 or
  * 512+256), dropout, epochs, batch, seed, normalize (std, l2, none), conv (the blocks of a conv head,
- * joined by '+': 128+128s2), schedule (onecycle, cosine; conv heads); a conv configuration takes
- * fc_head_config_conv_defaults for the keys the grid does not have; VALUES a comma list or A..B:N
- * (N values from A to B, log-spaced when both are > 0, each printed with %.6g). The first key
- * varies fastest; the first occurrence of a configuration keeps its place. Errors: FC_EINVAL with
- * the offending term ("grid l2: ..."; more than FC_SWEEP_MAX_CONFIGS distinct configurations),
- * FC_ENOMEM. Thread-safe. */
+ * joined by '+': 128+128s2), schedule (onecycle, cosine; conv heads), each at most once; a conv
+ * configuration takes fc_head_config_conv_defaults for the keys the grid does not have; VALUES a
+ * comma list or A..B:N (N values from A to B, each printed with %.6g: log-spaced for l2 and lr when
+ * both bounds are > 0, else evenly spaced). epochs, batch and seed take whole numbers (epochs and
+ * batch >= 1). The first key varies fastest; the first occurrence of a configuration keeps its
+ * place. Errors: FC_EINVAL with the offending term ("grid l2: ..."; a key given twice; more than
+ * FC_SWEEP_MAX_CONFIGS distinct configurations), FC_ENOMEM. Thread-safe. */
 int fc_sweep_plan(const char *grid, const fc_head_config *base, fc_sweep *s, fc_error *err);
 
 /* Fits every configuration of s on p, `jobs` jobs at once (<= 0: omp_get_max_threads()); with

@@ -14,6 +14,7 @@
 #include "classify/mlp.h"
 #include "classify/ncm.h"
 #include "classify/softmax.h"
+#include "store/store.h"
 
 #define NCM_SCALE 16.0f /* cosine logits scale of the imprinted head */
 
@@ -44,6 +45,25 @@ int fc_head_kind_parse(const char *s, fc_head_kind *out, fc_error *err) {
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* p->digest: SHA-256 of each item's path, NUL, image hash, class name, NUL and role (4 bytes,
+ * little-endian), in item order. */
+static void problem_digest(fc_problem *p) {
+    fc_sha256 h;
+    fc_sha256_init(&h);
+    for (int i = 0; i < p->n; i++) {
+        const char *c = p->classes[p->y[i]];
+        uint32_t role = (uint32_t)p->role[i];
+        uint8_t le[4] = {(uint8_t)role, (uint8_t)(role >> 8), (uint8_t)(role >> 16), (uint8_t)(role >> 24)};
+        fc_sha256_update(&h, p->paths[i], strlen(p->paths[i]) + 1);
+        fc_sha256_update(&h, p->hashes[i], 32);
+        fc_sha256_update(&h, c, strlen(c) + 1);
+        fc_sha256_update(&h, le, 4);
+    }
+    uint8_t d[32];
+    fc_sha256_final(&h, d);
+    fc_hex_encode(d, 32, p->digest);
+}
 
 int fc_problem_build(const float *x, int n_views, int n, int d, char **labels, char **splits, char **paths,
                      const uint8_t (*hashes)[32], const fc_split_spec *split, fc_problem *p,
@@ -104,6 +124,9 @@ int fc_problem_build(const float *x, int n_views, int n, int d, char **labels, c
     }
     if (p->n_train == 0) { rc = fc_fail(err, FC_EINVAL, "the training split is empty"); goto fail; }
     if (!p->n_folds && p->n_val == 0) { rc = fc_fail(err, FC_EINVAL, "the validation split is empty"); goto fail; }
+    p->paths = paths;
+    p->hashes = hashes;
+    problem_digest(p);
     free(sorted);
     free(is_val);
     return 0;
@@ -153,8 +176,8 @@ static int gather(const fc_problem *p, int held_out, int which, float **x, int *
 
 /* Fits cfg on raw training rows (transform included) into head; val (raw) may be NULL. */
 static int fit_head(const fc_head_config *cfg, const float *xt, const int *yt, int nt, const float *xv,
-                    const int *yv, int nv, int d, int k, int threads, fc_head *head, char *info,
-                    size_t info_cap, fc_error *err) {
+                    const int *yv, int nv, int d, int k, const char *const *classes, int threads, fc_head *head,
+                    char *info, size_t info_cap, fc_error *err) {
     memset(head, 0, sizeof *head);
     float *tx = NULL, *vx = NULL, *cw = NULL;
     int rc;
@@ -165,8 +188,8 @@ static int fit_head(const fc_head_config *cfg, const float *xt, const int *yt, i
     if (!tx || (nv && !vx)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
     if ((rc = fc_transform_apply(&head->transform, xt, nt, d, tx, err))) goto out;
     if (nv && (rc = fc_transform_apply(&head->transform, xv, nv, d, vx, err))) goto out;
-    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = d};
-    fc_data val = {.name = "val", .x = vx, .y = yv, .n = nv, .d = d};
+    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = d, .classes = classes};
+    fc_data val = {.name = "val", .x = vx, .y = yv, .n = nv, .d = d, .classes = classes};
     if (cfg->balanced) {
         if (!(cw = malloc((size_t)k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_data_balanced_weights(&train, k, cw, err))) goto out;
@@ -214,6 +237,30 @@ out:
     return rc;
 }
 
+/* Adds the wrong predictions among n validation rows (probabilities P (n, k), labels y, the items
+ * they are in `items`) to r->worst, which stays the FC_TRAIN_WORST most confident, most confident
+ * first (ties: the earlier row). */
+static void keep_worst(fc_train_result *r, const float *P, const int *y, const int *items, int n, int k) {
+    for (int i = 0; i < n; i++) {
+        int pred = fc_metrics_argmax(P + (size_t)i * k, k);
+        float prob = P[(size_t)i * k + pred];
+        if (pred == y[i] || (r->n_worst == FC_TRAIN_WORST && prob <= r->worst[FC_TRAIN_WORST - 1].probability)) continue;
+        int at = r->n_worst < FC_TRAIN_WORST ? r->n_worst++ : FC_TRAIN_WORST - 1;
+        for (; at > 0 && r->worst[at - 1].probability < prob; at--) r->worst[at] = r->worst[at - 1];
+        r->worst[at] = (fc_train_miss){items[i], y[i], pred, prob};
+    }
+}
+
+/* keep_worst for the validation rows of held_out (as fc_problem_rows lists them). */
+static int keep_worst_of(fc_train_result *r, const fc_problem *p, int held_out, const float *P, const int *y, int n) {
+    int *items = malloc((size_t)p->n * sizeof *items + 4);
+    if (!items) return -1;
+    fc_problem_rows(p, held_out, FC_ROWS_VAL, items); /* original views: row = item */
+    keep_worst(r, P, y, items, n, p->k);
+    free(items);
+    return 0;
+}
+
 /* Accuracy of h on rows x (n, d); transformed: x already went through h->transform. */
 static int accuracy_of(const fc_head *h, const float *x, int transformed, const int *y, int n, int d, int k,
                        int threads, double *acc, fc_error *err) {
@@ -238,10 +285,11 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
     r->fold_mean = r->fold_std = NAN;
     if (!p->n_folds) {
         if (gather(p, 1, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, 1, FC_ROWS_VAL, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
+        if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err))) goto out;
         if (!(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err))) goto out;
         if ((rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err))) goto out;
+        if (keep_worst_of(r, p, 1, P, yv, nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
     } else {
         /* out-of-fold probabilities for every row, per-fold accuracy, final head on all rows */
@@ -259,8 +307,10 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
             if (nv == 0) continue;
             fc_head h;
             char info[256];
-            if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, threads, &h, info, sizeof info, err))) break;
+            if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, (const char *const *)p->classes, threads, &h, info, sizeof info, err))) break;
             rc = fc_head_predict_proba(&h, xv, nv, p->d, oof + (size_t)filled * p->k, threads, err);
+            if (rc == 0 && keep_worst_of(r, p, f, oof + (size_t)filled * p->k, yv, nv))
+                rc = fc_fail(err, FC_ENOMEM, "out of memory");
             int right = 0;
             for (int i = 0; rc == 0 && i < nv; i++) {
                 yo[filled + i] = yv[i];
@@ -281,7 +331,7 @@ int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_tra
         free(xt); free(yt);
         xt = NULL; yt = NULL;
         if (gather(p, -1, FC_ROWS_TRAIN, &xt, &yt, &nt)) /* every item in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, threads, &r->head, r->info, sizeof r->info, err))) goto out;
+        if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err))) goto out;
         rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
     }
     if (rc == 0) rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err);
@@ -330,11 +380,11 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
         goto out;
     }
     /* both splits transformed once: every head on the path shares the transform */
-    fc_data val = {.name = "val", .x = xv, .y = yv, .n = nv, .d = p->d};
+    fc_data val = {.name = "val", .x = xv, .y = yv, .n = nv, .d = p->d, .classes = (const char *const *)p->classes};
     if ((rc = fc_data_check(&val, p->d, p->k, 0, err)) || (rc = fc_transform_apply(&tr, xt, nt, p->d, tx, err)) ||
         (rc = fc_transform_apply(&tr, xv, nv, p->d, tv, err)))
         goto out;
-    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = p->d};
+    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = p->d, .classes = (const char *const *)p->classes};
     if (cfgs[0].balanced) {
         if (!(cw = malloc((size_t)p->k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_data_balanced_weights(&train, p->k, cw, err))) goto out;
@@ -359,6 +409,7 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
             (rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err)) ||
             (rc = accuracy_of(&r->head, tx, 1, yt, nt, p->d, p->k, threads, &r->train_accuracy, err)))
             break;
+        if (keep_worst_of(r, p, 1, P, yv, nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
         r->seconds = fit_seconds;
     }
     if (rc)

@@ -69,12 +69,16 @@ typedef struct fc_problem {
     int *role;        /* (n): 0 train, 1 val, -1 unused (holdout); fold number (k-fold) */
     int n_folds;      /* 0 = holdout (role train/val), >= 2 = k-fold on role */
     int n_train, n_val; /* training rows (items x views) and validation rows (items) */
+    char **paths;     /* (n) borrowed from fc_problem_build's caller (must outlive p): item names */
+    const uint8_t (*hashes)[32]; /* (n) borrowed likewise: SHA-256 of each item's bytes */
+    char digest[65];  /* SHA-256 (hex) of the items as the split sees them: each one's path, hash,
+                         class name and role, in order; equal digests, equal problems but the features */
     int map_rank;       /* per-row shape of x when the caller knows it (a map: 3, (C, H, W)) */
     int64_t map_dims[4];
 } fc_problem;
 
 /* Builds the problem from string labels and splits (as stored in the catalog) and the items'
- * hashes, all (n) per item; x is (n_views, n, d) as in fc_problem. FOLDERS uses split
+ * paths and hashes, all (n) per item (paths and hashes are kept, borrowed, with the digest); x is (n_views, n, d) as in fc_problem. FOLDERS uses split
  * "train"/"val" (falls back to a hash:0.2 holdout of the labeled rows when there is no val
  * folder); HASH holds out a fraction; KFOLD assigns folds by hash. Errors (FC_EINVAL, with the
  * first offending path): n_views < 1, missing labels, fewer than 2 classes, an empty train or val
@@ -93,6 +97,15 @@ enum { FC_ROWS_TRAIN = 0, FC_ROWS_VAL = 1 };
 int fc_problem_rows(const fc_problem *p, int held_out, int which, int *rows);
 void fc_problem_free(fc_problem *p);
 
+#define FC_TRAIN_WORST 12 /* misclassified validation items a result keeps */
+
+/* A validation item the head got wrong: its index in the problem, its true and predicted class
+ * and the predicted class's probability. */
+typedef struct fc_train_miss {
+    int item, true_class, predicted;
+    float probability;
+} fc_train_miss;
+
 typedef struct fc_train_result {
     fc_head head;          /* fitted on the training rows (holdout) or on fold 0's (k-fold) */
     fc_metrics val;        /* validation metrics (holdout) */
@@ -100,6 +113,9 @@ typedef struct fc_train_result {
     double fold_mean, fold_std; /* k-fold: validation accuracy mean and std; NaN for holdout */
     double seconds;
     char info[256];        /* e.g. L-BFGS iterations / MLP epochs */
+    fc_train_miss worst[FC_TRAIN_WORST]; /* the most confident wrong predictions on validation items
+                                            (k-fold: out of fold), most confident first */
+    int n_worst;
 } fc_train_result;
 
 /* Fits cfg on p and evaluates it. threads: OpenMP threads inside the fit (<= 0 all cores). */

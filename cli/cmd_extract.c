@@ -24,6 +24,8 @@ static const char *usage_text =
     "  --model PATH        ONNX model (required)\n"
     "  --layer NAME        tensor to store (repeatable; default: the input of the final classifier)\n"
     "  --preprocess NAME   tf (default), torch or caffe\n"
+    "  --grayscale         convert images to gray, one channel (for models that take 1 channel;\n"
+    "                      normalized with the mean of the preset's three channels)\n"
     "  --size N            input size N x N (default: the model's own)\n"
     "  --crop F            central fraction kept before resizing (default 1 = whole image)\n"
     "  --views LIST        any of orig, flip, crops5 (centre + 4 corner crops of --crop, else 0.875),\n"
@@ -95,13 +97,13 @@ static int parse_args(int argc, char **argv, extract_args *a) {
         {"dtype", required_argument, 0, 1006}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
-        {"format", required_argument, 0, 'f'},
+        {"format", required_argument, 0, 'f'}, {"grayscale", no_argument, 0, 1010},
         {"max-cache-size", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     fc_extractor_def *x = &a->o.extractor;
     fc_extract_compute *c = &a->o.compute;
-    cli_extractor ex; /* model, size, crop, preprocess, dtype, cache, name: parsed as every command does */
+    cli_extractor ex; /* model, size, crop, preprocess, grayscale, dtype, cache, name: parsed as every command does */
     cli_extractor_init(&ex);
     fc_error err = {0};
     int opt, split = 1;
@@ -150,6 +152,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
     x->size = ex.size;
     x->crop = (float)ex.crop;
     x->preset = ex.preset;
+    x->gray = ex.gray;
     x->dtype = ex.dtype;
     a->o.dataset.path = argv[optind];
     a->o.dataset.name = ex.name;
@@ -187,7 +190,8 @@ static void print_json(const fc_extract_options *o, const fc_extract_result *r, 
         for (int d = 0; d < r->rank[l]; d++) fc_strbuf_printf(&s, "%s%u", d ? "," : "", r->dims[l][d]);
         fc_strbuf_printf(&s, "]}");
     }
-    fc_strbuf_printf(&s, "],\"bad_files\":[%s]}", bad->json.s ? bad->json.s : "");
+    fc_strbuf_printf(&s, "],\"bad_files\":[%s],\"skipped\":%zu,\"too_deep\":%zu}", bad->json.s ? bad->json.s : "",
+                     r->skipped, r->too_deep);
     puts(s.s ? s.s : "{}");
     fc_strbuf_free(&s);
 }
@@ -204,6 +208,18 @@ static void print_text(const fc_extract_options *o, const fc_extract_result *r) 
         fprintf(stderr, "%zu stored features failed their checksum and were computed again\n", p->damaged);
     fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad in %.2f s (%.1f img/s) -> %s\n", p->total,
             p->computed, p->cached, p->bad, p->seconds, rate, o->cache.dir);
+}
+
+/* What the scan left out: stray files (a note) and folders too deep to enter (their files are
+ * missing from the data set: a warning, exit 3). */
+static void print_scan_notes(const fc_extract_result *r) {
+    if (r->skipped)
+        fprintf(stderr, "featcache extract: note: skipped %zu file%s that %s not an image: %s\n", r->skipped,
+                r->skipped == 1 ? "" : "s", r->skipped == 1 ? "is" : "are", r->skipped_names);
+    if (r->too_deep)
+        fprintf(stderr, "featcache extract: warning: %zu folder%s deeper than %d levels not scanned (%s files are not "
+                "in the data set): %s\n", r->too_deep, r->too_deep == 1 ? "" : "s", FC_DATASET_MAX_DEPTH,
+                r->too_deep == 1 ? "its" : "their", r->too_deep_names);
 }
 
 int cmd_extract(int argc, char **argv) {
@@ -234,5 +250,6 @@ int cmd_extract(int argc, char **argv) {
     if (a.json) print_json(&a.o, &r, &bad);
     else if (!a.quiet) print_text(&a.o, &r);
     fc_strbuf_free(&bad.json);
-    return r.counts.bad ? EXIT_PARTIAL : EXIT_OK;
+    print_scan_notes(&r);
+    return r.counts.bad || r.too_deep ? EXIT_PARTIAL : EXIT_OK;
 }

@@ -14,6 +14,7 @@ static const char *usage_text =
     "Runs the model on each image (JPEG or PNG) and prints its top classes.\n\n"
     "  --model PATH        ONNX model (required)\n"
     "  --preprocess NAME   tf (x/127.5-1, default), torch (ImageNet mean/std) or caffe (BGR - mean)\n"
+    "  --grayscale         convert images to gray, one channel (for models that take 1 channel)\n"
     "  --size N            input size N x N (default: the model's own)\n"
     "  --crop F            keep the central fraction F of the shorter side before resizing (default 1)\n"
     "  --labels PATH       class names, line i = class i (default: the names a featcache\n"
@@ -68,9 +69,9 @@ int cmd_infer(int argc, char **argv) {
         {"labels", required_argument, 0, 'l'}, {"top", required_argument, 0, 'k'},
         {"output", required_argument, 0, 'o'}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"grayscale", no_argument, 0, 'g'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *labels_path = NULL, *output = NULL, *preset = "tf";
-    int size = 0, top = 5, batch = 16, threads = 0, json = 0, split = 1;
+    int size = 0, top = 5, batch = 16, threads = 0, json = 0, split = 1, gray = 0;
     double crop = 1.0;
     int c;
     optind = 1;
@@ -87,6 +88,7 @@ int cmd_infer(int argc, char **argv) {
         case 't': if (cli_int("infer", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'P': if (cli_parallel_mode("infer", optarg, &split)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
+        case 'g': gray = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -96,7 +98,7 @@ int cmd_infer(int argc, char **argv) {
         return EXIT_USAGE;
     }
     fc_error err = {0};
-    fc_preprocess pre = {.crop = (float)crop};
+    fc_preprocess pre = {.crop = (float)crop, .gray = gray};
     if (fc_preset_parse(preset, &pre.preset, &err)) {
         fprintf(stderr, "featcache infer: %s\n", err.msg);
         return EXIT_USAGE;
@@ -119,7 +121,7 @@ int cmd_infer(int argc, char **argv) {
     char **names = NULL;
     const char *outs[1] = {output};
     fc_model_options mo = {.outputs = output ? outs : NULL, .n_outputs = output ? 1 : 0};
-    if (fc_model_load(model_path, &mo, &m, &err)) goto fail;
+    if (fc_model_load(model_path, &mo, &m, &err) || fc_pipeline_check_model(m, gray, &err)) goto fail;
     int64_t dims[4];
     fc_model_input_dims(m, dims);
     pre.height = size ? size : (int)dims[2];
@@ -128,10 +130,11 @@ int cmd_infer(int argc, char **argv) {
         fc_fail(&err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", model_path);
         goto fail;
     }
+    if (fc_pipeline_check_outputs(m, pre.height, pre.width, NULL, &err)) goto fail;
     if (batch > n_images) batch = n_images;
     fc_session_options so = {.batch = batch, .height = pre.height, .width = pre.width, .threads = threads, .split_batch = split};
     if (fc_session_create(m, &so, &s, &err)) goto fail;
-    size_t per = (size_t)3 * pre.height * pre.width;
+    size_t per = (size_t)fc_preprocess_channels(&pre) * pre.height * pre.width;
     input = calloc((size_t)batch * per, sizeof(float));
     names = calloc((size_t)batch, sizeof *names);
     if (!input || !names) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto fail; }

@@ -45,7 +45,8 @@ static int head_features(const cli_head_file *h, const char *model_override, con
     if (!*feats) return fc_fail(err, FC_ENOMEM, "out of memory");
     fc_feature_key key = {.view = (uint16_t)h->view};
     fc_hex_decode(h->extractor, key.extractor, 32, NULL);
-    fc_preprocess pre = {.width = h->size, .height = h->size, .crop = (float)h->crop, .preset = h->preset};
+    fc_preprocess pre = {.width = h->size, .height = h->size, .crop = (float)h->crop, .preset = h->preset,
+                         .gray = h->gray};
     fc_view_apply(h->view, &pre);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (bad[i]) continue;
@@ -62,8 +63,11 @@ static int head_features(const cli_head_file *h, const char *model_override, con
             const char *outs[1] = {h->layer};
             fc_model_options mo = {.outputs = outs, .n_outputs = 1};
             fc_session_options so = {.batch = 1, .height = h->size, .width = h->size, .threads = threads};
-            if ((rc = fc_model_load(model_path, &mo, &model, err)) || (rc = fc_session_create(model, &so, &s, err))) break;
-            if (!(input = malloc((size_t)3 * h->size * h->size * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
+            if ((rc = fc_model_load(model_path, &mo, &model, err)) || (rc = fc_pipeline_check_model(model, h->gray, err)) ||
+                (rc = fc_session_create(model, &so, &s, err)))
+                break;
+            size_t per = (size_t)fc_preprocess_channels(&pre) * h->size * h->size;
+            if (!(input = malloc(per * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
         }
         if (cli_load_input(paths[i], &pre, input, &ierr)) { bad[i] = strdup(ierr.msg); continue; }
         if ((rc = fc_session_run(s, input, err))) break;
@@ -125,6 +129,9 @@ int cmd_predict(int argc, char **argv) {
         size_t add = 1;
         if (is_dir && fc_dataset_scan(argv[a], FC_LAYOUT_UNLABELED, &d, &err)) goto done;
         if (is_dir) add = d.n;
+        if (is_dir && d.n_skipped)
+            fprintf(stderr, "featcache predict: note: skipped %zu file%s in %s that %s not an image (e.g. %s)\n",
+                    d.n_skipped, d.n_skipped == 1 ? "" : "s", argv[a], d.n_skipped == 1 ? "is" : "are", d.skipped[0]);
         if (n + add > cap) {
             cap = (n + add) * 2;
             char **np = realloc(paths, cap * sizeof *np);

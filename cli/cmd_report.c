@@ -1,9 +1,9 @@
 /* `featcache report RUN|SWEEP -o report.html`: one self-contained HTML page for a train run, a
- * whole sweep (any of its run ids), a fine-tuning or conv-head run or an advice. The catalog keeps
- * each run's parameters and metrics; the page's confusion matrix, per-class table and worst
- * misclassified images come from refitting the run's (best) configuration on the same cached
- * features, which is deterministic and takes seconds (a conv head's take minutes: its page shows
- * the recorded metrics, without the worst images). */
+ * whole sweep (any of its run ids), a fine-tuning or conv-head run or an advice, drawn from what the catalog
+ * recorded of the run: its parameters, metrics and confusion matrix, the digest of the items it
+ * used and its worst misclassified items. Nothing is refitted; the page and a note on stderr say
+ * when today's data set no longer is the one the run used (the items' digest differs), and a
+ * misclassified image whose file changed since gets no thumbnail. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,7 +13,6 @@
 
 #include "classify/classify.h"
 #include "cli/cli.h"
-#include "cli/head_opts.h"
 #include "core/core.h"
 #include "extract/extract.h"
 #include "store/store.h"
@@ -26,8 +25,10 @@ static const char *usage_text =
     "Writes one self-contained HTML page (inline SVG, no network) for a train run, or for a whole\n"
     "sweep when RUN is one of its runs: metrics, confusion matrix, per-class table, metric vs\n"
     "hyperparameter curves (sweeps) and the worst misclassified images with thumbnails; for a\n"
-    "finetune or train --head conv run its training curves; for an advise run the 2x2 table with the data set's cell,\n"
-    "the next command, the probe-by-layer chart and the learning curve.\n"
+    "finetune or train --head conv run its training curves; for an advise run the 2x2 table with\n"
+    "the data set's cell, the next command, the probe-by-layer chart and the learning curve.\n"
+    "Everything comes from what the run recorded; when the data set's items changed since, the\n"
+    "page and stderr say so.\n"
     "Run ids are listed by `featcache ls` and printed by train/sweep.\n";
 
 typedef struct run_copy {
@@ -80,41 +81,85 @@ static int sweep_group(const run_list *runs, int self, int64_t run_id, int *grou
     return n_group;
 }
 
-/* The worst misclassified validation items (the most confident wrong predictions of the refitted
- * head), most confident first, with thumbnails of the images under the data set's root. */
-static int worst_items(const cli_problem *cp, const fc_head *head, const char *dataset, fc_report_item *worst,
-                       fc_error *err) {
-    const fc_problem *pp = &cp->p;
-    int n_worst = 0;
-    root_find rf = {.name = dataset};
-    fc_catalog_dataset_list(cp->cat, find_root, &rf, NULL);
-    float *P = malloc((size_t)pp->k * sizeof(float));
-    for (int i = 0; P && i < pp->n; i++) {
-        if (pp->n_folds ? 0 : pp->role[i] != 1) continue;
-        if (fc_head_predict_proba(head, pp->x + (size_t)i * pp->d, 1, pp->d, P, 1, err)) break;
-        int pred = fc_metrics_argmax(P, pp->k);
-        if (pred == pp->y[i]) continue;
-        fc_report_item it = {.path = cp->fs.paths[i], .true_label = pp->y[i], .predicted_label = pred, .probability = P[pred]};
-        int at = n_worst < N_WORST ? n_worst++ : N_WORST - 1;
-        if (at == N_WORST - 1 && n_worst == N_WORST && worst[at].probability >= it.probability) continue;
-        worst[at] = it;
-        for (int q = at; q > 0 && worst[q].probability > worst[q - 1].probability; q--) {
-            fc_report_item t = worst[q]; worst[q] = worst[q - 1]; worst[q - 1] = t;
-        }
+/* Index of name among classes (k), or -1. */
+static int class_index(char *const *classes, int k, const char *name) {
+    for (int c = 0; c < k; c++)
+        if (!strcmp(classes[c], name)) return c;
+    return -1;
+}
+
+/* A thumbnail of the item's file under root when the file still has the recorded bytes (hex:
+ * their SHA-256); 0, or 1 when the file changed or is gone. */
+static int add_thumbnail(fc_report_item *it, const char *root, const char *hex) {
+    char file[8192];
+    uint8_t want[32], got[32];
+    fc_error e;
+    if (it->path[0] == '/') snprintf(file, sizeof file, "%s", it->path); /* a manifest's absolute path */
+    else snprintf(file, sizeof file, "%s/%s", root, it->path);
+    if (fc_hex_decode(hex, want, 32, NULL) || fc_sha256_file(file, got, NULL, &e) || memcmp(want, got, 32)) return 1;
+    uint8_t *png = NULL;
+    size_t size = 0;
+    if (fc_thumbnail_png(file, 96, &png, &size, &e) == 0) {
+        it->thumbnail = png;
+        it->thumbnail_size = size;
     }
-    free(P);
-    for (int w = 0; w < n_worst; w++) {
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", rf.root, worst[w].path);
-        uint8_t *png = NULL;
-        size_t size = 0;
-        fc_error terr;
-        if (fc_thumbnail_png(path, 96, &png, &size, &terr) == 0) {
-            worst[w].thumbnail = png;
-            worst[w].thumbnail_size = size;
-        }
+    return 0;
+}
+
+/* The worst misclassified items a result recorded ("worst":[{"path":..,"sha256":..,"true":..,
+ * "predicted":..,"probability":..},..], most confident first) into worst (N_WORST; paths
+ * malloc'd, labels as indices of classes), with thumbnails of the files under root that still
+ * have the recorded bytes; *changed counts those that do not. Returns the count. */
+static int recorded_worst(const char *result, char *const *classes, int k, const char *root, fc_report_item *worst,
+                          int *changed) {
+    int n = 0;
+    *changed = 0;
+    const char *q = result ? strstr(result, "\"worst\":[") : NULL;
+    for (; q && n < N_WORST && (q = strstr(q, "{\"path\":")); q++) {
+        char path[4096], hex[65], truth[512], pred[512];
+        if (fc_json_get_string(q, "path", path, sizeof path) || fc_json_get_string(q, "sha256", hex, sizeof hex) ||
+            fc_json_get_string(q, "true", truth, sizeof truth) || fc_json_get_string(q, "predicted", pred, sizeof pred))
+            break;
+        int t = class_index(classes, k, truth), p = class_index(classes, k, pred);
+        if (t < 0 || p < 0 || !(worst[n].path = strdup(path))) continue;
+        worst[n].true_label = t;
+        worst[n].predicted_label = p;
+        worst[n].probability = field(q, "probability");
+        *changed += add_thumbnail(&worst[n++], root, hex);
     }
-    return n_worst;
+    return n;
+}
+
+/* How today's items of dataset differ from those run r recorded, into note (cap); "" when they do
+ * not. Today's items go through the run's split, as its own did, to give the comparable digest. */
+static void items_note(fc_catalog *cat, const run_copy *r, const char *dataset, char *note, size_t cap) {
+    const char *it = r->result ? strstr(r->result, "\"items\":{") : NULL;
+    char digest[65];
+    note[0] = 0;
+    if (!it || fc_json_get_string(it, "sha256", digest, sizeof digest)) {
+        snprintf(note, cap, "run #%lld did not record its items (an older featcache): whether data set '%s' changed "
+                 "since is not known, and no misclassified images are shown", (long long)r->id, dataset);
+        return;
+    }
+    fc_featureset fs = {0};
+    fc_problem p = {0};
+    fc_head_config cfg;
+    fc_split_spec split;
+    fc_error e = {0};
+    int rc = fc_featureset_load_items(cat, dataset, &fs, &e);
+    if (!rc) rc = fc_head_config_from_json(r->params, &cfg, &split, &e);
+    if (!rc)
+        rc = fc_problem_build(NULL, 1, (int)fs.n, 1, fs.labels, fs.splits, fs.paths, (const uint8_t(*)[32])fs.hashes,
+                              &split, &p, &e);
+    if (rc)
+        snprintf(note, cap, "today's data set '%s' is not the one run #%lld used (%.0f items): %s; the page shows "
+                 "what the run recorded", dataset, (long long)r->id, field(it, "n"), e.msg);
+    else if (strcmp(p.digest, digest))
+        snprintf(note, cap, "today's data set '%s' differs from the one run #%lld used (items added, removed, changed "
+                 "or relabeled: %.0f then, %d now); the page shows what the run recorded", dataset, (long long)r->id,
+                 field(it, "n"), p.n);
+    fc_problem_free(&p);
+    fc_featureset_free(&fs);
 }
 
 /* The sweep table: each run's description ("#ID softmax l2=..."), parameters and metrics.
@@ -199,23 +244,22 @@ static fc_report_epoch *recorded_epochs(const char *result, int *n) {
     return e;
 }
 
-/* The validation metrics of a recorded result (from its confusion matrix) and its class names
- * (*classes, *k; the caller frees them). */
-static int recorded_metrics(const run_copy *run, fc_metrics *m, char ***classes, int *k, fc_error *err) {
-    *classes = NULL;
-    *k = 0;
-    if (!run->result || fc_json_get_strings(run->result, "classes", classes, k) || *k < 2)
-        return fc_fail(err, FC_EFORMAT, "run #%lld: no recorded result to report (did it finish?)", (long long)run->id);
-    int *conf = recorded_confusion(run->result, *k);
-    int rc = conf ? fc_metrics_from_confusion(m, conf, *k, *k < 5 ? *k : 5, /* train records top-5 (clamped) */
-                                              field(run->result, "top5"), field(run->result, "log_loss"), err)
-                  : fc_fail(err, FC_EFORMAT, "run #%lld: malformed confusion matrix", (long long)run->id);
+/* The validation metrics run r recorded: its classes (*classes, *k: free them) and the metrics its
+ * confusion matrix gives with its recorded top-5 accuracy and log-loss. */
+static int recorded_metrics(const run_copy *r, fc_metrics *m, char ***classes, int *k, fc_error *err) {
+    memset(m, 0, sizeof *m);
+    if (!r->result || fc_json_get_strings(r->result, "classes", classes, k) || *k < 2)
+        return fc_fail(err, FC_EFORMAT, "run #%lld: no recorded result to report (did it finish?)", (long long)r->id);
+    int *conf = recorded_confusion(r->result, *k);
+    int rc = conf ? fc_metrics_from_confusion(m, conf, *k, *k < 5 ? *k : 5, /* runs record top-5 (clamped) */
+                                              field(r->result, "top5"), field(r->result, "log_loss"), err)
+                  : fc_fail(err, FC_EFORMAT, "run #%lld: malformed confusion matrix", (long long)r->id);
     free(conf);
     return rc;
 }
 
-static void free_names(char **names, int k) {
-    for (int i = 0; i < k; i++) free(names[i]);
+static void free_names(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
     free(names);
 }
 
@@ -223,10 +267,11 @@ static void free_names(char **names, int k) {
  * confusion matrix) and its curves; nothing is retrained (its net lives in the files it wrote). */
 static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
     char **classes = NULL, dataset[256] = "", cut[256] = "", conv[128] = "", head[512];
-    int k = 0, n_epochs = 0, rc;
-    fc_metrics m = {0};
+    int k = 0, n_epochs = 0;
+    fc_metrics m;
+    int rc = recorded_metrics(self, &m, &classes, &k, err);
+    if (rc) { free_names(classes, k); return rc; }
     fc_report_epoch *epochs = recorded_epochs(self->result, &n_epochs);
-    rc = recorded_metrics(self, &m, &classes, &k, err);
     fc_json_get_string(self->params, "dataset", dataset, sizeof dataset);
     fc_json_get_string(self->params, "cut", cut, sizeof cut);
     int is_conv = !fc_json_get_string(self->params, "conv", conv, sizeof conv);
@@ -242,7 +287,7 @@ static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
                           .head = text.head, .created = text.created, .metric_name = "accuracy", .val_metrics = &m,
                           .class_names = (const char *const *)classes, .n_classes = k, .best = -1,
                           .epochs = epochs, .n_epochs = n_epochs};
-    if (!rc) rc = fc_report_write_html(&in, out, err);
+    rc = fc_report_write_html(&in, out, err);
     if (!rc)
         printf("report for %s run #%lld (%d epochs) written to %s\n", is_conv ? "conv-head" : "fine-tuning",
                (long long)self->id, n_epochs - 1, out);
@@ -303,104 +348,103 @@ static int parse_args(int argc, char **argv, int *run_id, const char **out, cons
     return -1;
 }
 
+/* The data set line of a head page: its name and the items the run recorded. */
+static void dataset_text(const run_copy *r, const char *dataset, char *out, size_t cap) {
+    const char *it = r->result ? strstr(r->result, "\"items\":{") : NULL;
+    if (!it) snprintf(out, cap, "%s", dataset);
+    else if (field(it, "val") > 0)
+        snprintf(out, cap, "%s: %.0f items (%.0f training rows, %.0f validation items)", dataset, field(it, "n"),
+                 field(it, "train"), field(it, "val"));
+    else /* k-fold: every item is validated out of fold */
+        snprintf(out, cap, "%s: %.0f items (%.0f training rows, validated out of fold)", dataset, field(it, "n"),
+                 field(it, "train"));
+}
+
+/* A train run's or a whole sweep's page from what the catalog recorded: the (best) run's metrics
+ * and worst misclassified items, the sweep's table, and a note (on the page and stderr) when
+ * today's data set differs from the one the run used. */
+static int head_page(fc_catalog *cat, const run_list *runs, int self, const char *out, fc_error *err) {
+    int *group = calloc(MAX_RUNS, sizeof *group);
+    if (!group) return fc_fail(err, FC_ENOMEM, "out of memory");
+    int64_t sweep_id;
+    int n_group = sweep_group(runs, self, runs->r[self].id, group, &sweep_id), best = 0, k = 0, n_worst = 0, changed = 0;
+    for (int g = 1; g < n_group; g++)
+        if (field(runs->r[group[g]].result, "val_accuracy") > field(runs->r[group[best]].result, "val_accuracy")) best = g;
+    const run_copy *br = &runs->r[group[best]];
+    char dataset[256], extractor[65], info[256] = "", note[2048], ds_text[512];
+    char **classes = NULL, **descs = calloc((size_t)n_group, sizeof *descs);
+    fc_report_config *configs = calloc((size_t)n_group, sizeof *configs);
+    fc_report_param *params = calloc((size_t)n_group * 6, sizeof *params);
+    fc_report_item worst[N_WORST];
+    fc_metrics m = {0};
+    memset(worst, 0, sizeof worst);
+    int rc = !descs || !configs || !params ? fc_fail(err, FC_ENOMEM, "out of memory") : 0;
+    if (!rc && (fc_json_get_string(br->params, "dataset", dataset, sizeof dataset) ||
+                fc_json_get_string(br->params, "extractor", extractor, sizeof extractor)))
+        rc = fc_fail(err, FC_EFORMAT, "run #%lld: parameters lack the data set or extractor", (long long)br->id);
+    if (!rc) rc = recorded_metrics(br, &m, &classes, &k, err);
+    if (!rc) {
+        root_find rf = {.name = dataset};
+        fc_catalog_dataset_list(cat, find_root, &rf, NULL); /* only for the thumbnails */
+        n_worst = recorded_worst(br->result, classes, k, rf.root, worst, &changed);
+        items_note(cat, br, dataset, note, sizeof note);
+        size_t len = strlen(note);
+        if (changed)
+            snprintf(note + len, sizeof note - len, "%s%d of the misclassified images changed since the run (no preview)",
+                     len ? "; " : "", changed);
+        sweep_table(runs, group, n_group, configs, params, descs);
+        fc_json_get_string(br->result, "info", info, sizeof info);
+        dataset_text(br, dataset, ds_text, sizeof ds_text);
+        int is_sweep = runs->r[self].kind == FC_RUN_SWEEP;
+        int64_t shown_id = is_sweep ? sweep_id : runs->r[self].id;
+        page_text text;
+        page_text_fill(&text, &runs->r[self], shown_id, dataset, br->params, extractor, descs[best], info);
+        fc_report_input in = {.title = text.title, .kind = is_sweep ? FC_REPORT_SWEEP : FC_REPORT_RUN,
+                              .dataset = ds_text, .model = text.model, .head = text.head, .created = text.created,
+                              .note = note[0] ? note : NULL, .metric_name = "accuracy", .val_metrics = &m,
+                              .class_names = (const char *const *)classes, .n_classes = k, .configs = configs,
+                              .n_configs = n_group, .best = best, .curve_param = "l2", .worst = worst,
+                              .n_worst = n_worst};
+        rc = fc_report_write_html(&in, out, err);
+        if (!rc) printf("report for %s #%lld (%d configuration%s, %d misclassified shown) written to %s\n",
+                        is_sweep ? "sweep" : "run", (long long)shown_id, n_group, n_group == 1 ? "" : "s", n_worst, out);
+        if (!rc && note[0]) fprintf(stderr, "featcache report: note: %s\n", note);
+    }
+    for (int w = 0; w < n_worst; w++) { free((void *)worst[w].path); free((void *)worst[w].thumbnail); }
+    for (int g = 0; descs && g < n_group; g++) free(descs[g]);
+    free(descs);
+    free(configs);
+    free(params);
+    free(group);
+    fc_metrics_free(&m);
+    free_names(classes, k);
+    return rc;
+}
+
 int cmd_report(int argc, char **argv) {
     const char *out = NULL, *cache_opt = NULL;
     int run_id = 0, rc = parse_args(argc, argv, &run_id, &out, &cache_opt);
     if (rc >= 0) return rc;
     fc_error err = {0};
     const char *dir = cli_cache_dir(cache_opt);
-    cli_problem cp = {0};
+    fc_catalog *cat = NULL;
     run_list runs = {.r = calloc(MAX_RUNS, sizeof(run_copy))};
-    int *group = calloc(MAX_RUNS, sizeof *group);
-    fc_train_result r = {0};
-    fc_report_config *configs = NULL;
-    fc_report_param *params = NULL;
-    fc_report_item worst[N_WORST];
-    int n_worst = 0, n_group = 0, n_conv_classes = 0;
-    char **descs = NULL, **conv_classes = NULL;
-    memset(worst, 0, sizeof worst);
-    rc = EXIT_FAIL;
-    if (!runs.r || !group) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
-    if (cli_problem_open(&cp, dir, 0, &err) || fc_catalog_run_list(cp.cat, copy_run, &runs, &err)) goto done;
     int self = -1;
-    for (int i = 0; i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
-    if (self < 0 || !runs.r[self].params) {
-        fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
-        goto done;
+    rc = !runs.r ? fc_fail(&err, FC_ENOMEM, "out of memory") : fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err);
+    if (!rc) rc = fc_catalog_run_list(cat, copy_run, &runs, &err);
+    for (int i = 0; !rc && i < runs.n; i++) if (runs.r[i].id == run_id) self = i;
+    if (!rc && (self < 0 || !runs.r[self].params))
+        rc = fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
+    if (!rc) {
+        const run_copy *r = &runs.r[self];
+        int curves = field(r->params, "finetune") == 1 || field(r->params, "conv_head") == 1;
+        rc = field(r->params, "advise") == 1 ? advice_page(r, out, &err)
+             : curves                        ? finetune_page(r, out, &err)
+                                             : head_page(cat, &runs, self, out, &err);
     }
-    if (field(runs.r[self].params, "advise") == 1) {
-        rc = advice_page(&runs.r[self], out, &err) ? EXIT_FAIL : EXIT_OK;
-        goto done;
-    }
-    if (field(runs.r[self].params, "finetune") == 1 || field(runs.r[self].params, "conv_head") == 1) {
-        rc = finetune_page(&runs.r[self], out, &err) ? EXIT_FAIL : EXIT_OK;
-        goto done;
-    }
-    int64_t sweep_id;
-    n_group = sweep_group(&runs, self, run_id, group, &sweep_id);
-    int best = 0;
-    for (int g = 1; g < n_group; g++)
-        if (field(runs.r[group[g]].result, "val_accuracy") > field(runs.r[group[best]].result, "val_accuracy")) best = g;
-    /* the best configuration refitted: the page's metrics and worst items */
-    const char *bp = runs.r[group[best]].params;
-    char dataset[256], extractor[65], view[32] = "orig";
-    fc_head_config cfg;
-    fc_split_spec split;
-    if (fc_json_get_string(bp, "dataset", dataset, sizeof dataset) ||
-        fc_json_get_string(bp, "extractor", extractor, sizeof extractor)) {
-        fc_fail(&err, FC_EFORMAT, "run #%lld: parameters lack the data set or extractor", (long long)runs.r[group[best]].id);
-        goto done;
-    }
-    fc_json_get_string(bp, "view", view, sizeof view);
-    cli_extractor x; /* the run's features: its data set, extractor, view and views */
-    cli_extractor_init(&x);
-    snprintf(x.dataset, sizeof x.dataset, "%s", dataset);
-    snprintf(x.id, sizeof x.id, "%s", extractor);
-    for (int v = 0; v < FC_N_VIEWS; v++) if (!strcmp(view, fc_view_name(v))) x.view = v;
-    char model[4096] = "MODEL";
-    fc_json_get_string(bp, "model", model, sizeof model);
-    x.model = model;
-    cli_views_from_json(bp, &x);
-    if (fc_head_config_from_json(bp, &cfg, &split, &err)) goto done;
-    if (cfg.kind == FC_HEAD_CONV) { /* minutes to train again: its recorded metrics, no worst images */
-        if (recorded_metrics(&runs.r[group[best]], &r.val, &conv_classes, &n_conv_classes, &err)) goto done;
-        fc_json_get_string(runs.r[group[best]].result, "info", r.info, sizeof r.info);
-    } else {
-        if (cli_problem_load(&cp, &x, &split, &err) || fc_train(&cfg, &cp.p, 0, &r, &err)) goto done;
-        n_worst = worst_items(&cp, &r.head, dataset, worst, &err);
-    }
-    configs = calloc((size_t)n_group, sizeof *configs);
-    params = calloc((size_t)n_group * 6, sizeof *params);
-    descs = calloc((size_t)n_group, sizeof *descs);
-    if (!configs || !params || !descs) { fc_fail(&err, FC_ENOMEM, "out of memory"); goto done; }
-    sweep_table(&runs, group, n_group, configs, params, descs);
-    int is_sweep = runs.r[self].kind == FC_RUN_SWEEP;
-    int64_t shown_id = is_sweep ? sweep_id : run_id;
-    page_text text;
-    page_text_fill(&text, &runs.r[self], shown_id, dataset, bp, extractor, descs[best], r.info);
-    fc_report_input in = {.title = text.title, .kind = is_sweep ? FC_REPORT_SWEEP : FC_REPORT_RUN, .dataset = dataset,
-                          .model = text.model, .head = text.head, .created = text.created, .metric_name = "accuracy",
-                          .val_metrics = &r.val,
-                          .class_names = (const char *const *)(conv_classes ? conv_classes : cp.p.classes),
-                          .n_classes = conv_classes ? n_conv_classes : cp.p.k,
-                          .configs = configs, .n_configs = n_group, .best = best, .curve_param = "l2",
-                          .worst = worst, .n_worst = n_worst};
-    if (fc_report_write_html(&in, out, &err)) goto done;
-    printf("report for %s #%lld (%d configuration%s, %d misclassified shown) written to %s\n", is_sweep ? "sweep" : "run",
-           (long long)shown_id, n_group, n_group == 1 ? "" : "s", n_worst, out);
-    rc = EXIT_OK;
-done:
     if (rc) fprintf(stderr, "featcache report: %s\n", err.msg);
-    for (int w = 0; w < n_worst; w++) free((void *)worst[w].thumbnail);
-    if (descs) for (int g = 0; g < n_group; g++) free(descs[g]);
-    free(descs);
-    free(configs);
-    free(params);
     for (int i = 0; i < runs.n; i++) { free(runs.r[i].params); free(runs.r[i].result); }
     free(runs.r);
-    free(group);
-    fc_train_result_free(&r);
-    free_names(conv_classes, n_conv_classes);
-    cli_problem_close(&cp);
-    return rc;
+    fc_catalog_close(cat);
+    return rc ? EXIT_FAIL : EXIT_OK;
 }

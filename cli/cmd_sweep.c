@@ -19,7 +19,9 @@ static const char *usage_text =
     "Fits every combination of the grid on DATASET's cached features, in parallel, and prints the\n"
     "configurations sorted by validation accuracy. Keys: head (softmax, mlp, ncm), l2, lr, hidden\n"
     "(512 or 512+256 for two layers), dropout, epochs, batch, seed, normalize (std, l2, none).\n"
-    "VALUES: a comma list, or A..B:N for N values from A to B (log-spaced when both are > 0).\n"
+    "VALUES: a comma list, or A..B:N for N values from A to B (log-spaced for l2 and lr when both\n"
+    "are > 0, else evenly spaced: dropout=0..0.5:3 is 0, 0.25, 0.5). Each key at most once; epochs,\n"
+    "batch and seed are whole numbers.\n"
     "Example: --grid 'head=softmax,mlp l2=1e-6..1e2:9 hidden=256,1024'\n\n" CLI_EXTRACTOR_HELP CLI_VIEWS_HELP
     "  --grid TEXT         the grid (required)\n"
     "  --split S           folders (default), hash:0.2 (k-fold: use train)\n"

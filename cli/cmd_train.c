@@ -127,7 +127,7 @@ static int train_head(cli_train_args *a) {
     int64_t run_id = 0, ds_id = 0;
     fc_catalog_dataset_find(cat, x->dataset, &ds_id, &err);
     cli_head_params_json(&meta, x, cfg, &a->split);
-    if (!cp.no_record && fc_catalog_run_begin(cat, FC_RUN_TRAIN, ds_id, x->id, meta.s, &run_id, &err)) goto done;
+    if (!cp.no_record && cli_run_begin(cat, FC_RUN_TRAIN, ds_id, x->id, &meta, &run_id, &err)) goto done;
     rc = fc_train(cfg, pp, a->threads, &r, &err);
     trained = rc == 0;
     if (trained) {
@@ -137,11 +137,11 @@ static int train_head(cli_train_args *a) {
         meta.s[--meta.len] = 0;
         fc_strbuf_printf(&meta, ",");
         fc_strbuf_printf(&meta, "\"val_accuracy\":%.6f}", r.val.accuracy);
+        /* the head file first: a run recorded ok always has its file */
+        if (out && fc_head_save_onnx(&r.head, out, meta.s, &err)) trained = 0;
     }
-    fc_error e2;
-    if (!cp.no_record) fc_catalog_run_finish(cat, run_id, trained ? FC_RUN_OK : FC_RUN_FAILED, trained ? res.s : NULL, &e2);
+    if (!cp.no_record) cli_run_finish(cat, run_id, trained, res.s, &err);
     if (!trained) { rc = EXIT_FAIL; goto done; }
-    if (out && fc_head_save_onnx(&r.head, out, meta.s, &err)) { rc = EXIT_FAIL; goto done; }
     if (a->json) {
         fc_strbuf j = {0};
         fc_strbuf_printf(&j, "{\"run\":%lld,\"dataset\":", (long long)run_id);

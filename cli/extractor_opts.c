@@ -37,6 +37,7 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
         return -1;
     case 1008: x->cache = arg; return 1;
     case 1009: x->name = arg; return 1;
+    case 1010: x->gray = 1; return 1;
     default: return 0;
     }
 }
@@ -54,6 +55,6 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     snprintf(x->layer_name, sizeof x->layer_name, "%s", x->layer ? x->layer : deflayer);
     memcpy(x->model_sha, sha, sizeof sha);
     x->size_resolved = size;
-    fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->dtype, x->id);
+    fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->gray, x->dtype, x->id);
     return 0;
 }

@@ -17,6 +17,7 @@ typedef struct cli_extractor {
     int size;
     double crop;
     fc_preset preset;
+    int gray;       /* --grayscale */
     fc_dtype dtype;
     int view;
     int views[FC_N_VIEWS], n_views; /* train/sweep --views, orig first; 0 = the one view `view` */
@@ -30,19 +31,19 @@ typedef struct cli_extractor {
     {"size", required_argument, 0, 1003}, {"crop", required_argument, 0, 1004},                 \
     {"preprocess", required_argument, 0, 1005}, {"dtype", required_argument, 0, 1006},          \
     {"view", required_argument, 0, 1007}, {"cache", required_argument, 0, 1008},                \
-    {"name", required_argument, 0, 1009}
+    {"name", required_argument, 0, 1009}, {"grayscale", no_argument, 0, 1010}
 
 #define CLI_EXTRACTOR_HELP                                                                         \
     "  --model PATH        ONNX model the features were extracted with (required)\n"               \
     "  --layer NAME        feature tensor (default: the model's default feature)\n"                \
-    "  --size N, --crop F, --preprocess NAME, --dtype f32|f16\n"                                   \
+    "  --size N, --crop F, --preprocess NAME, --dtype f32|f16, --grayscale\n"                      \
     "                      must match the extract run (defaults as in extract)\n"                  \
     "  --view V            orig (default), flip, crop-center, crop-tl, crop-tr, crop-bl, crop-br\n"                                               \
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"            \
     "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"
 
 void cli_extractor_init(cli_extractor *x);
-/* Handles option code c (1001..1009); returns 1 when handled, -1 on a bad value (printed), 0 when
+/* Handles option code c (1001..1010); returns 1 when handled, -1 on a bad value (printed), 0 when
  * c is not an extractor option. */
 int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor *x);
 /* Fills x->dataset (from --name or dataset_arg), x->layer_name and x->id using the catalog's model

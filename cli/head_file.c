@@ -67,6 +67,8 @@ int cli_head_file_load(const char *path, cli_head_file *h, fc_error *err) {
         fc_json_get_string(h->meta, "cut", h->layer, sizeof h->layer);
         fc_json_get_string(h->meta, "cut_extractor", h->extractor, sizeof h->extractor);
     }
+    double gray = 0;
+    h->gray = !fc_json_get_number(h->meta, "grayscale", &gray) && gray == 1;
     fc_json_get_string(h->meta, "view", view, sizeof view);
     fc_json_get_string(h->meta, "dataset", h->dataset, sizeof h->dataset);
     h->size = (int)size;

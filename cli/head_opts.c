@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/core.h"
@@ -101,9 +102,9 @@ void cli_features_json(fc_strbuf *b, const cli_extractor *x) {
     fc_strbuf_json(b, x->model);
     fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"layer\":", x->model_sha);
     fc_strbuf_json(b, x->layer_name);
-    fc_strbuf_printf(b, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"view\":\"%s\"",
+    fc_strbuf_printf(b, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",%s\"dtype\":\"%s\",\"view\":\"%s\"",
                      x->size_resolved, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
-                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view));
+                     x->gray ? "\"grayscale\":1," : "", x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view));
     cli_views_json(b, x);
     fc_strbuf_printf(b, ",\"extractor\":\"%s\"", x->id);
 }
@@ -115,6 +116,35 @@ void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_co
     fc_strbuf_printf(b, ",");
     fc_head_config_json(b, cfg, split);
     fc_strbuf_printf(b, "}");
+}
+
+int cli_run_begin(fc_catalog *cat, fc_run_kind kind, int64_t dataset_id, const char *extractor,
+                  const fc_strbuf *params, int64_t *run_id, fc_error *err) {
+    fc_error ignored; /* housekeeping of earlier killed runs must not stop this one */
+    fc_extract_mark_interrupted(cat, NULL, &ignored);
+    char host[160];
+    fc_process_host(host, sizeof host);
+    if (params->failed || params->len < 2) return fc_fail(err, FC_ENOMEM, "out of memory");
+    fc_strbuf p = {0}; /* params without its closing brace, then the process (see store/runs.h) */
+    fc_strbuf_printf(&p, "%.*s,\"pid\":%ld,\"host\":", (int)params->len - 1, params->s, (long)getpid());
+    fc_strbuf_json(&p, host);
+    fc_strbuf_printf(&p, "}");
+    int rc = p.failed ? fc_fail(err, FC_ENOMEM, "out of memory")
+                      : fc_catalog_run_begin(cat, kind, dataset_id, extractor, p.s, run_id, err);
+    fc_strbuf_free(&p);
+    return rc;
+}
+
+void cli_run_finish(fc_catalog *cat, int64_t run_id, int ok, const char *result, const fc_error *why) {
+    fc_strbuf r = {0};
+    if (!ok) {
+        fc_strbuf_printf(&r, "{\"error\":");
+        fc_strbuf_json(&r, why->msg);
+        fc_strbuf_printf(&r, "}");
+    }
+    fc_error ignored;
+    fc_catalog_run_finish(cat, run_id, ok ? FC_RUN_OK : FC_RUN_FAILED, ok ? result : r.s, &ignored);
+    fc_strbuf_free(&r);
 }
 
 void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_config *cfg, const fc_problem *p,
@@ -143,6 +173,8 @@ void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_conf
 
 int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_error *err) {
     memset(cp, 0, sizeof *cp);
+    int rc = fc_cache_dir_check(cache_dir, err);
+    if (rc) return rc;
     int why = writable ? fc_dir_unwritable(cache_dir) : 0;
     if (why) {
         fprintf(stderr, "featcache: note: the cache folder %s is read-only (%s): this run is not recorded\n",
@@ -150,7 +182,7 @@ int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_er
         cp->no_record = 1;
         writable = 0;
     }
-    int rc = fc_catalog_open(cache_dir, writable ? 0 : FC_CATALOG_RDONLY, 0, &cp->cat, err);
+    rc = fc_catalog_open(cache_dir, writable ? 0 : FC_CATALOG_RDONLY, 0, &cp->cat, err);
     if (rc == 0) rc = fc_cache_open(cache_dir, FC_CACHE_RDONLY, NULL, &cp->cache, err);
     return rc;
 }
@@ -216,6 +248,7 @@ static int missing_view(const cli_problem *cp, const cli_extractor *x, int view,
     if (x->size) fc_strbuf_printf(&c, " --size %d", x->size);
     if (x->crop != 1) fc_strbuf_printf(&c, " --crop %g", x->crop);
     if (x->preset != FC_PRESET_TF) fc_strbuf_printf(&c, " --preprocess %s", fc_preset_name(x->preset));
+    if (x->gray) fc_strbuf_printf(&c, " --grayscale");
     if (x->dtype == FC_DTYPE_F16) fc_strbuf_printf(&c, " --dtype f16");
     if (x->name) fc_strbuf_printf(&c, " --name %s", x->name);
     fc_strbuf_printf(&c, " --views ");

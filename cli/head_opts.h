@@ -66,11 +66,19 @@ void cli_views_json(fc_strbuf *b, const cli_extractor *x);
 void cli_views_from_json(const char *params, cli_extractor *x);
 /* The members of a head run's parameters that describe its features, no braces:
  * "featcache_head":1,"dataset":..,"model":..,"model_sha256":..,"layer":..,"size":..,"crop":..,
- * "preprocess":..,"dtype":..,"view":..[,"views":[..]],"extractor":.. */
+ * "preprocess":..[,"grayscale":1],"dtype":..,"view":..[,"views":[..]],"extractor":.. */
 void cli_features_json(fc_strbuf *b, const cli_extractor *x);
 /* A train run's parameters: {cli_features_json, fc_head_config_json} (classify/record.h). */
 void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,
                           const fc_split_spec *split);
+/* A head run's record: first the running records of processes that died are marked interrupted
+ * (store/runs.h), then the run begins with params (a JSON object) plus this process's "pid" and
+ * "host", so that a killed run is marked in turn. Errors: fc_catalog_run_begin's. */
+int cli_run_begin(fc_catalog *cat, fc_run_kind kind, int64_t dataset_id, const char *extractor,
+                  const fc_strbuf *params, int64_t *run_id, fc_error *err);
+/* Ends the run: ok with result (a JSON object), or failed with {"error": why->msg}. A catalog that
+ * refuses is ignored (the command's own outcome stands). */
+void cli_run_finish(fc_catalog *cat, int64_t run_id, int ok, const char *result, const fc_error *why);
 void cli_print_train_summary(FILE *f, const cli_extractor *x, const fc_head_config *cfg, const fc_problem *p,
                              const fc_train_result *r);
 /* Short config text, e.g. "softmax l2=0.01 std" or "mlp hidden=512 lr=0.001 ...". */

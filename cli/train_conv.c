@@ -200,15 +200,14 @@ static int train(conv_run *R, fc_error *err) {
     }
     fc_catalog_dataset_find(R->cp.cat, a->x.dataset, &ds_id, err);
     if (!R->cp.no_record &&
-        (rc = fc_catalog_run_begin(R->cp.cat, FC_RUN_TRAIN, ds_id, R->er.extractor[0], R->params.s, &R->run_id, err)))
+        (rc = cli_run_begin(R->cp.cat, FC_RUN_TRAIN, ds_id, R->er.extractor[0], &R->params, &R->run_id, err)))
         goto done;
     rc = fc_convhead_run(&R->h, &a->cfg, &d, a->threads, &ctl, err);
     if (R->prog.show) fprintf(stderr, "\r%40s\r", "");
     if (!rc) rc = write_outputs(R, err);
     if (!rc && a->trace) rc = trace_finish(R, err);
     if (!rc) report(R, &result);
-    fc_error e2;
-    if (R->run_id) fc_catalog_run_finish(R->cp.cat, R->run_id, rc ? FC_RUN_FAILED : FC_RUN_OK, rc ? NULL : result.s, &e2);
+    if (R->run_id) cli_run_finish(R->cp.cat, R->run_id, !rc, result.s, err);
     if (!rc) remove(ckpt.s); /* finished: the files hold the result */
 done:
     fc_strbuf_free(&ckpt);

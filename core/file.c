@@ -107,6 +107,12 @@ int fc_file_write_atomic(const char *path, const unsigned char *data, size_t siz
     return rc;
 }
 
+int fc_cache_dir_check(const char *dir, fc_error *err) {
+    struct stat st;
+    if (stat(dir, &st) != 0 || S_ISDIR(st.st_mode)) return 0;
+    return fc_fail(err, FC_EINVAL, "%s is a %s, not a cache folder", dir, S_ISREG(st.st_mode) ? "regular file" : "special file");
+}
+
 int fc_dir_unwritable(const char *dir) {
     if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0) return 0;
     return errno == EROFS || errno == EACCES || errno == EPERM ? errno : 0;

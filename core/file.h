@@ -29,4 +29,8 @@ int fc_file_write_atomic(const char *path, const unsigned char *data, size_t siz
  * root passes permission bits). Used to explain a failed read-write open. Thread-safe. */
 int fc_dir_unwritable(const char *dir);
 
+/* 0 when dir is a folder or does not exist yet; FC_EINVAL ("DIR is a file, not a cache folder")
+ * when something else is there (e.g. --cache naming a regular file). Thread-safe. */
+int fc_cache_dir_check(const char *dir, fc_error *err);
+
 #endif

@@ -84,6 +84,8 @@ void fc_model_input_dims(const fc_model *m, int64_t dims[4]) {
     for (int i = 0; i < 4; i++) dims[i] = v->decl_rank == 4 ? v->decl_dims[i] : -1;
 }
 
+int fc_model_input_rank(const fc_model *m) { return m->g->values[m->g->input].decl_rank; }
+const char *fc_model_path(const fc_model *m) { return m->path; }
 const char *fc_model_input_name(const fc_model *m) { return m->g->values[m->g->input].name; }
 int fc_model_n_outputs(const fc_model *m) { return m->g->n_outputs; }
 const char *fc_model_output_name(const fc_model *m, int i) {

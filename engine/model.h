@@ -33,8 +33,12 @@ int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_
                       fc_model **out, fc_error *err);
 void fc_model_free(fc_model *m);
 
-/* Declared input shape (N, C, H, W); -1 for symbolic dims. */
+/* Declared input shape (N, C, H, W); -1 for symbolic dims (all four when the rank is not 4). */
 void fc_model_input_dims(const fc_model *m, int64_t dims[4]);
+/* Declared rank of the data input; 0 when the model declares no shape for it. */
+int fc_model_input_rank(const fc_model *m);
+/* The path it was loaded from (fc_model_load_mem: its name), for messages. */
+const char *fc_model_path(const fc_model *m);
 const char *fc_model_input_name(const fc_model *m);
 int fc_model_n_outputs(const fc_model *m);
 const char *fc_model_output_name(const fc_model *m, int i);

@@ -1,14 +1,19 @@
-/* Data set discovery (see dataset.h): directory walking with loop protection, CSV manifest parsing,
- * layout detection. */
+/* Data set discovery (see dataset.h): directory walking with loop protection and a depth limit,
+ * stray files told from images, CSV manifest parsing, layout detection. */
 #include "extract/dataset.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "extract/image.h"
 
 static const char *split_names[] = {"train", "val", "valid", "validation", "test"};
 
@@ -51,6 +56,56 @@ static int add_item(builder *b, const char *path, const char *rel, const char *l
     }
     d->n++;
     return 0;
+}
+
+/* Appends a copy of s to *list (*n entries; capacity doubles at powers of two). */
+static int push(char ***list, size_t *n, const char *s, fc_error *err) {
+    if ((*n & (*n - 1)) == 0) {
+        char **nl = realloc(*list, (*n ? 2 * *n : 8) * sizeof *nl);
+        if (!nl) return fc_fail(err, FC_ENOMEM, "out of memory");
+        *list = nl;
+    }
+    if (!((*list)[*n] = strdup(s))) return fc_fail(err, FC_ENOMEM, "out of memory");
+    (*n)++;
+    return 0;
+}
+
+/* 1 when the file name ends in an image format's extension (any case). */
+static int has_image_extension(const char *name) {
+    static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "png", "gif", "bmp", "webp", "tif", "tiff",
+                                      "avif", "heic", "heif", "jp2", "j2k", "ico", "psd", "jxl"};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot + 1, ext[i])) return 1;
+    return 0;
+}
+
+/* The first bytes of the file at path into head (cap); -1 when it cannot be opened as a regular
+ * file (never blocks: a FIFO put there since the caller's stat is not waited on). */
+static ssize_t read_head(const char *path, uint8_t *head, size_t cap) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, head, cap) : -1;
+    close(fd);
+    return n;
+}
+
+/* 1 when the regular file at path (named name) is no image by its name nor by its first bytes (notes,
+ * thumbnail databases, ...): skipped, not an item. A file that cannot be read stays an item, so
+ * decoding reports why. */
+static int is_stray(const char *path, const char *name) {
+    uint8_t head[16];
+    if (has_image_extension(name)) return 0;
+    ssize_t n = read_head(path, head, sizeof head);
+    return n >= 0 && !fc_image_sniff(head, (size_t)n);
+}
+
+/* A file found in a folder: an item, or (a regular file that is no image) a skipped file. */
+static int add_file(builder *b, const char *path, const char *rel, const char *name, int regular, const char *label,
+                    const char *split, fc_error *err) {
+    if (regular && is_stray(path, name)) return push(&b->d->skipped, &b->d->n_skipped, rel, err);
+    return add_item(b, path, rel, label, split, err);
 }
 
 /* 1 if the directory's real path was not entered before (and records it), 0 if it was. */
@@ -112,7 +167,8 @@ static void free_names(char **names, size_t n) {
  * to the root. */
 static int walk(builder *b, const char *dir, const char *rel_prefix, const char *label, const char *split,
                 int depth, fc_error *err) {
-    if (depth > 32 || !first_visit(b, dir)) return 0;
+    if (!first_visit(b, dir)) return 0;
+    if (depth > FC_DATASET_MAX_DEPTH) return push(&b->d->too_deep, &b->d->n_too_deep, rel_prefix, err);
     char **names;
     size_t n;
     int rc = list_dir(dir, &names, &n, err);
@@ -130,7 +186,7 @@ static int walk(builder *b, const char *dir, const char *rel_prefix, const char 
         } else if (S_ISDIR(st.st_mode)) {
             rc = walk(b, path, rel, label, split, depth + 1, err);
         } else if (S_ISREG(st.st_mode)) {
-            rc = add_item(b, path, rel, label, split, err);
+            rc = add_file(b, path, rel, names[i], 1, label, split, err);
         }
     }
     free_names(names, n);
@@ -155,8 +211,10 @@ static int scan_classes(builder *b, const char *dir, const char *rel_prefix, con
             rc = fc_fail(err, FC_ELIMIT, "%s/%s: path too long", dir, names[i]);
             break;
         }
-        if (is_dir(path)) rc = walk(b, path, rel, names[i], split, 1, err);
-        else rc = add_item(b, path, rel, "", split, err); /* a file beside the class folders: unlabeled */
+        struct stat st;
+        int found = stat(path, &st) == 0;
+        if (found && S_ISDIR(st.st_mode)) rc = walk(b, path, rel, names[i], split, 1, err);
+        else rc = add_file(b, path, rel, names[i], found && S_ISREG(st.st_mode), "", split, err); /* beside the class folders: unlabeled */
     }
     free_names(names, n);
     return rc;
@@ -239,6 +297,7 @@ static int parse_csv(builder *b, FILE *f, const char *csv, const char *dir, fc_e
         int n = csv_record(f, buf, bufcap, fields, 8, &line);
         if (n == -1) break;
         if (n == -2) { rc = fc_fail(err, FC_EFORMAT, "%s:%d: unterminated quote", csv, at); break; }
+        if (at == 1 && !strncmp(fields[0], "\xef\xbb\xbf", 3)) fields[0] += 3; /* a UTF-8 byte order mark */
         char *p = trim(fields[0]);
         if (n == 1 && !*p) continue; /* blank line */
         if (first && !strcmp(p, "path")) { first = 0; continue; } /* header */
@@ -295,6 +354,12 @@ int fc_dataset_scan(const char *path, fc_layout layout, fc_dataset *out, fc_erro
     memset(out, 0, sizeof *out);
     struct stat st;
     if (stat(path, &st) != 0) return fc_fail(err, FC_EIO, "%s: %s", path, strerror(errno));
+    uint8_t head[16];
+    ssize_t n_head = S_ISDIR(st.st_mode) ? -1 : read_head(path, head, sizeof head);
+    if (n_head > 0 && fc_image_sniff(head, (size_t)n_head))
+        return fc_fail(err, FC_EINVAL, "%s is an image file, not a data set: give the folder that holds the images "
+                       "(one folder per class, or train/val/test folders of class folders) or a CSV manifest "
+                       "(path,label[,split])", path);
     if (layout == FC_LAYOUT_AUTO) layout = detect(path);
     if ((layout == FC_LAYOUT_CSV) == S_ISDIR(st.st_mode))
         return fc_fail(err, FC_EINVAL, "%s: a %s data set must be a %s", path, fc_layout_name(layout),
@@ -352,6 +417,9 @@ int fc_dataset_parse_csv(const char *name, const char *dir, const void *data, si
 /* Common end of a scan: refuses empty sets and duplicates, sorts, collects the classes; frees *out
  * on error. */
 static int finish(fc_dataset *out, const char *path, int rc, fc_error *err) {
+    if (rc == 0 && out->n == 0 && out->n_skipped)
+        rc = fc_fail(err, FC_EFORMAT, "%s: no images found (%zu file%s that %s not an image skipped, e.g. %s)", path,
+                     out->n_skipped, out->n_skipped == 1 ? "" : "s", out->n_skipped == 1 ? "is" : "are", out->skipped[0]);
     if (rc == 0 && out->n == 0) rc = fc_fail(err, FC_EFORMAT, "%s: no files found", path);
     if (rc == 0 && out->n > 1) qsort(out->items, out->n, sizeof *out->items, cmp_item);
     for (size_t i = 1; rc == 0 && i < out->n; i++)
@@ -372,6 +440,10 @@ void fc_dataset_free(fc_dataset *d) {
     free(d->items);
     for (size_t i = 0; i < d->n_classes; i++) free(d->classes[i]);
     free(d->classes);
+    for (size_t i = 0; i < d->n_skipped; i++) free(d->skipped[i]);
+    free(d->skipped);
+    for (size_t i = 0; i < d->n_too_deep; i++) free(d->too_deep[i]);
+    free(d->too_deep);
     free(d->root);
     memset(d, 0, sizeof *d);
 }

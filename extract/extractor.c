@@ -11,7 +11,7 @@
 #include "engine/engine.h"
 
 void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
-                     fc_preset preset, fc_dtype dtype, char out[65]) {
+                     fc_preset preset, int gray, fc_dtype dtype, char out[65]) {
     /* The version names featcache's own image -> tensor path (decoding, DCT policy, resize): bump it
      * whenever that changes, so features made the old way are never served for the new. */
     char desc[1024];
@@ -21,6 +21,7 @@ void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, 
                      fc_preset_name(preset), dtype == FC_DTYPE_F16 ? "f16" : "f32");
     if (pool == FC_POOL_AVG && n > 0 && n < (int)sizeof desc)
         n += snprintf(desc + n, sizeof desc - (size_t)n, "pool=avg\n");
+    if (gray && n > 0 && n < (int)sizeof desc) n += snprintf(desc + n, sizeof desc - (size_t)n, "gray=1\n");
     uint8_t h[32];
     fc_sha256_digest(desc, (size_t)(n < (int)sizeof desc ? n : (int)sizeof desc - 1), h);
     fc_hex_encode(h, 32, out);

@@ -26,16 +26,18 @@ typedef struct fc_extractor_def {
     int size;                   /* input size (square); 0 = the model's declared size */
     float crop;                 /* 0 or 1 = whole image */
     fc_preset preset;
+    int gray;                   /* 1: images converted to gray, one plane (models that take 1 channel) */
     fc_dtype dtype;             /* storage dtype; 0 = FC_DTYPE_F32 */
     const int *views;           /* view numbers (FC_VIEW_*); NULL = orig only */
     int n_views;
 } fc_extractor_def;
 
 /* Extractor id (64 hex digits + NUL) for these parameters: SHA-256 of a canonical description of
- * (model SHA-256, layer, size, crop, preprocessing, dtype, and the pooling when there is one: an
- * unpooled layer keeps the id it always had). The view is part of the cache key. */
+ * (model SHA-256, layer, size, crop, preprocessing, dtype, and the pooling and the conversion to
+ * gray when there are: an unpooled RGB layer keeps the id it always had). The view is part of the
+ * cache key. */
 void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
-                     fc_preset preset, fc_dtype dtype, char out[65]);
+                     fc_preset preset, int gray, fc_dtype dtype, char out[65]);
 
 /* What the catalog and run records call a layer stored with pool: the tensor name itself, or
  * "avgpool(NAME)" (out gets at most cap bytes, always terminated). */

@@ -51,6 +51,13 @@ static const char *other_format(const uint8_t *d, size_t size) {
     return NULL;
 }
 
+int fc_image_sniff(const uint8_t *data, size_t size) {
+    if (starts_with(data, size, "\xff\xd8\xff", 3) || (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)))
+        return 1;
+    const char *fmt = other_format(data, size);
+    return fmt && strcmp(fmt, "PDF") && strcmp(fmt, "HTML/XML (text)");
+}
+
 /* ---- JPEG ---------------------------------------------------------------------------------- */
 
 /* Largest power-of-two DCT downscale (1/2, 1/4, 1/8) keeping both sides >= the hint; 1/1 when

@@ -33,6 +33,11 @@ int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_
  * regular file (message has the path and strerror); FC_ELIMIT for files over 1 GiB. */
 int fc_image_load(const char *path, int min_width, int min_height, fc_image *out, fc_error *err);
 
+/* 1 when data (the first bytes of a file; 16 are enough) starts like an image file of a format
+ * fc_image_decode recognises, decodable or not (JPEG, PNG, GIF, BMP, WebP, TIFF, AVIF, HEIF,
+ * JPEG 2000, ICO, PSD, JPEG XL), 0 otherwise (text, PDF, anything else). Thread-safe. */
+int fc_image_sniff(const uint8_t *data, size_t size);
+
 /* Frees img->rgb and zeroes *img; NULL and already-freed images are fine. */
 void fc_image_free(fc_image *img);
 

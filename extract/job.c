@@ -185,6 +185,15 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
 
 /* ---- steps of a run, in order ---- */
 
+/* The first of names[0..n) that fit in out (cap), ", "-separated, ", ..." when some do not. */
+static void join_names(char **names, size_t n, char *out, size_t cap) {
+    size_t len = 0, i = 0;
+    out[0] = 0;
+    for (; i < n && len + strlen(names[i]) + 8 < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? ", " : "", names[i]);
+    if (i < n) snprintf(out + len, cap - len, "%s...", i ? ", " : "");
+}
+
 /* Defaults and limits of the caller's options, then the data set scan. Nothing to undo on error. */
 static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *res, fc_error *err) {
     static const int orig_only[1] = {FC_VIEW_ORIG};
@@ -203,7 +212,13 @@ static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *r
             return fc_fail(err, FC_EINVAL, "extract: unknown pooling %d for layer %d", (int)x->pools[l], l);
     if (!fc_dtype_name(x->dtype)) return fc_fail(err, FC_EINVAL, "extract: unknown dtype %d", (int)x->dtype);
     if (!j->opt.compute.batch) j->opt.compute.batch = 16;
-    return fc_dataset_scan(j->opt.dataset.path, j->opt.dataset.layout, &j->ds, err);
+    int rc = fc_dataset_scan(j->opt.dataset.path, j->opt.dataset.layout, &j->ds, err);
+    if (rc) return rc;
+    res->skipped = j->ds.n_skipped;
+    res->too_deep = j->ds.n_too_deep;
+    join_names(j->ds.skipped, j->ds.n_skipped, res->skipped_names, sizeof res->skipped_names);
+    join_names(j->ds.too_deep, j->ds.n_too_deep, res->too_deep_names, sizeof res->too_deep_names);
+    return 0;
 }
 
 static int mkdir_p(const char *dir, fc_error *err) {
@@ -241,7 +256,7 @@ static int resolve_extractors(job *j, fc_error *err) {
     res->n_layers = x->n_layers ? x->n_layers : 1;
     for (int l = 0; l < res->n_layers; l++) {
         snprintf(res->layers[l], sizeof res->layers[l], "%s", x->n_layers ? x->layers[l] : default_layer);
-        fc_extractor_id(j->model_sha, res->layers[l], pool_of(j, l), x->size, x->crop, x->preset, x->dtype,
+        fc_extractor_id(j->model_sha, res->layers[l], pool_of(j, l), x->size, x->crop, x->preset, x->gray, x->dtype,
                         res->extractor[l]);
     }
     return 0;
@@ -293,19 +308,15 @@ static int load_model(job *j, fc_error *err) {
     fc_model_options mo = {.outputs = outs, .n_outputs = j->res->n_layers};
     int rc = fc_model_load(j->opt.extractor.model, &mo, &j->model, err);
     if (!rc) j->res->model_loaded = 1;
+    if (!rc) rc = fc_pipeline_check_model(j->model, j->opt.extractor.gray, err);
     return rc;
 }
 
-/* Feature shape of one image from layer's output t for a batch of `batch` images: trailing 1s
- * dropped, (C, 1, 1) -> (C); pooled, a (C, H, W) map's (C). Refused unless t has that batch
- * dimension (a per-image tensor), or pooled without being a map. */
-static int feature_shape(const fc_tensor *t, int batch, const char *layer, fc_pool pool, int *rank,
-                         uint32_t *dims, fc_error *err) {
-    if (t->rank < 1 || t->dims[0] != batch)
-        return fc_fail(err, FC_EINVAL,
-                       "layer '%s' is not computed per image: its first dimension is %lld for a batch of "
-                       "%d images (a weight or another model-wide tensor?)",
-                       layer, t->rank < 1 ? 0LL : (long long)t->dims[0], batch);
+/* Feature shape of one image from layer's output t (its first dimension the batch, checked by
+ * fc_pipeline_check_outputs): trailing 1s dropped, (C, 1, 1) -> (C); pooled, a (C, H, W) map's
+ * (C). Refused when pooled without being a map, or of too high a rank. */
+static int feature_shape(const fc_tensor *t, const char *layer, fc_pool pool, int *rank, uint32_t *dims,
+                         fc_error *err) {
     if (pool == FC_POOL_AVG) {
         if (t->rank != 4)
             return fc_fail(err, FC_EINVAL, "layer '%s' has rank %d per image: average pooling needs a (C,H,W) map",
@@ -344,8 +355,9 @@ static int find_extractor(void *user, const fc_catalog_extractor *x) {
 }
 
 /* Makes sure every layer's extractor is in the catalog with its feature shape, loading the model
- * and planning a batch-2 session when one is new (the shape is only known from the graph). A layer
- * that is a constant of the model or has no batch dimension is refused: it is no per-image feature. */
+ * (checked against the image pipeline) and planning a batch-2 session when one is new (the shape is
+ * only known from the graph). A layer that is a constant of the model or has no batch dimension is
+ * refused: it is no per-image feature. */
 static int ensure_extractors(job *j, fc_error *err) {
     const fc_extractor_def *x = &j->opt.extractor;
     fc_extract_result *res = j->res;
@@ -355,30 +367,21 @@ static int ensure_extractors(job *j, fc_error *err) {
     int missing = 0;
     for (int l = 0; l < res->n_layers; l++) missing |= !q.found[l];
     if (!missing) return 0;
-    if ((rc = load_model(j, err))) return rc;
-    for (int l = 0; l < res->n_layers; l++) {
-        if (q.found[l]) continue;
-        if ((rc = fc_model_output_uses_input(j->model, l, err)) < 0) return rc;
-        if (rc == 0)
-            return fc_fail(err, FC_EINVAL, "layer '%s' is a constant of the model: it does not depend on the "
-                           "image, so it is no feature", res->layers[l]);
-    }
-    /* batch 2, so that a tensor without the batch dimension cannot pass for one of batch 1 */
-    enum { SHAPE_BATCH = 2 };
     fc_session *s = NULL;
-    fc_session_options so = {.batch = SHAPE_BATCH, .height = x->size, .width = x->size, .threads = 1};
-    if ((rc = fc_session_create(j->model, &so, &s, err))) return rc;
+    if ((rc = load_model(j, err)) || (rc = fc_pipeline_check_outputs(j->model, x->size, x->size, &s, err))) return rc;
+    char gray_name[32]; /* what ls shows: e.g. "tf+gray" */
+    snprintf(gray_name, sizeof gray_name, "%s+gray", fc_preset_name(x->preset));
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
         if (q.found[l]) continue;
-        if ((rc = feature_shape(fc_session_output(s, l), SHAPE_BATCH, res->layers[l], pool_of(j, l), &res->rank[l],
-                                res->dims[l], err)))
+        if ((rc = feature_shape(fc_session_output(s, l), res->layers[l], pool_of(j, l), &res->rank[l], res->dims[l],
+                                err)))
             break;
         char label[300];
         fc_extractor_layer_label(res->layers[l], pool_of(j, l), label, sizeof label);
         fc_catalog_extractor e = {.model_path = x->model, .model_sha256 = j->model_sha,
                                   .layer = label, .size = x->size,
                                   .crop = x->crop > 0 && x->crop < 1 ? x->crop : 1.0,
-                                  .preprocess = fc_preset_name(x->preset),
+                                  .preprocess = x->gray ? gray_name : fc_preset_name(x->preset),
                                   .views = "orig,flip,crop-center,crop-tl,crop-tr,crop-bl,crop-br",
                                   .dtype = x->dtype, .rank = res->rank[l]};
         memcpy(e.dims, res->dims[l], sizeof e.dims);
@@ -402,9 +405,9 @@ static void params_json(const job *j, fc_strbuf *b) {
         fc_strbuf_printf(b, l ? "," : "");
         fc_strbuf_json(b, label);
     }
-    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"dtype\":\"%s\",\"views\":[",
+    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",%s\"dtype\":\"%s\",\"views\":[",
                      x->size, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
-                     fc_dtype_name(x->dtype));
+                     x->gray ? "\"grayscale\":1," : "", fc_dtype_name(x->dtype));
     for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
     char host[160];
     fc_process_host(host, sizeof host);
@@ -535,7 +538,8 @@ static int compute_missing(job *j, fc_error *err) {
     if (!paths || !j->feats || !j->rows || !j->pooled) { free(paths); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     for (size_t t = 0; t < j->n_todo; t++) paths[t] = j->ds.items[j->todo[t]].path;
     fc_pipeline_options po = {.model = j->model,
-                              .pre = {.width = x->size, .height = x->size, .crop = x->crop, .preset = x->preset},
+                              .pre = {.width = x->size, .height = x->size, .crop = x->crop, .preset = x->preset,
+                                      .gray = x->gray},
                               .views = x->views, .n_views = x->n_views, .batch = c->batch, .threads = c->threads,
                               .decode_threads = c->decode_threads, .cancel = j->opt.control.cancel,
                               .layer_parallel = c->layer_parallel};
@@ -596,8 +600,9 @@ static void job_finish(job *j, int rc, const fc_error *err) {
 }
 
 int fc_extract_run(const fc_extract_options *opt, fc_extract_result *res, fc_error *err) {
-    static int (*const steps[])(job *, fc_error *) = {open_stores, resolve_extractors, register_dataset,
-                                                      ensure_extractors, begin_runs, plan_items,
+    /* the model is checked (ensure_extractors) before the data set is registered or any item read */
+    static int (*const steps[])(job *, fc_error *) = {open_stores, resolve_extractors, ensure_extractors,
+                                                      register_dataset, begin_runs, plan_items,
                                                       compute_missing, sync_items};
     job j;
     int rc = job_start(&j, opt, res, err);

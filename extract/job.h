@@ -75,6 +75,9 @@ typedef struct fc_extract_result {
     uint32_t dims[FC_JOB_MAX_LAYERS][FC_FEATURE_MAX_RANK];
     int rank[FC_JOB_MAX_LAYERS];
     int model_loaded;           /* 0 when everything was cached (the model was not even read) */
+    size_t skipped;             /* stray files in the data set's folders (no images): not items */
+    size_t too_deep;            /* folders below FC_DATASET_MAX_DEPTH: not entered, their files not items */
+    char skipped_names[512], too_deep_names[512]; /* relative paths, ", "-separated (", ..." when cut) */
 } fc_extract_result;
 
 /* Runs the job. Returns 0 when every item was computed, cached or recorded bad (counts.bad may be

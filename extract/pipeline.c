@@ -115,7 +115,7 @@ static int prepare_item(pipe_state *s, size_t item, float *buf, fc_error *err) {
     rc = fc_image_decode(data, size, s->paths[item], hint_w, hint_h, &img, err);
     free(data);
     if (rc) return rc;
-    size_t per_view = (size_t)3 * o->pre.width * o->pre.height;
+    size_t per_view = (size_t)fc_preprocess_channels(&o->pre) * o->pre.width * o->pre.height;
     for (int v = 0; v < o->n_views && rc == 0; v++) {
         fc_preprocess p = o->pre;
         fc_view_apply(o->views[v], &p);
@@ -256,6 +256,51 @@ static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *er
     return rc;
 }
 
+int fc_pipeline_check_model(const fc_model *m, int gray, fc_error *err) {
+    const char *path = fc_model_path(m);
+    int rank = fc_model_input_rank(m);
+    int64_t d[4];
+    fc_model_input_dims(m, d);
+    if (rank != 0 && rank != 4)
+        return fc_fail(err, FC_EINVAL, "%s: input '%s' has rank %d; images go in as (N, C, H, W)", path,
+                       fc_model_input_name(m), rank);
+    int64_t c = d[1] > 0 ? d[1] : 3;
+    if (c == (gray ? 1 : 3)) return 0;
+    if (c == 1)
+        return fc_fail(err, FC_EINVAL, "%s: input '%s' takes 1-channel images (N, 1, H, W); give --grayscale to "
+                       "convert images to gray", path, fc_model_input_name(m));
+    if (c == 3)
+        return fc_fail(err, FC_EINVAL, "%s: input '%s' takes 3-channel images (N, 3, H, W); --grayscale is for "
+                       "models that take 1 channel", path, fc_model_input_name(m));
+    return fc_fail(err, FC_EINVAL, "%s: input '%s' takes %lld-channel images; the image pipeline makes 3 (RGB), "
+                   "or 1 with --grayscale", path, fc_model_input_name(m), (long long)c);
+}
+
+int fc_pipeline_check_outputs(const fc_model *m, int height, int width, fc_session **shapes, fc_error *err) {
+    enum { SHAPE_BATCH = 2 };
+    if (shapes) *shapes = NULL;
+    for (int o = 0; o < fc_model_n_outputs(m); o++) {
+        int rc = fc_model_output_uses_input(m, o, err);
+        if (rc < 0) return rc;
+        if (rc == 0)
+            return fc_fail(err, FC_EINVAL, "%s: layer '%s' is a constant of the model: it does not depend on the "
+                           "image, so it is no feature", fc_model_path(m), fc_model_output_name(m, o));
+    }
+    fc_session *s = NULL;
+    fc_session_options so = {.batch = SHAPE_BATCH, .height = height, .width = width, .threads = 1};
+    int rc = fc_session_create(m, &so, &s, err);
+    for (int o = 0; rc == 0 && o < fc_model_n_outputs(m); o++) {
+        const fc_tensor *t = fc_session_output(s, o);
+        if (t->rank < 1 || t->dims[0] != SHAPE_BATCH)
+            rc = fc_fail(err, FC_EINVAL, "%s: layer '%s' is not computed per image: its first dimension is %lld for a "
+                         "batch of %d images (a weight or another model-wide tensor?)", fc_model_path(m),
+                         fc_model_output_name(m, o), t->rank < 1 ? 0LL : (long long)t->dims[0], SHAPE_BATCH);
+    }
+    if (rc == 0 && shapes) *shapes = s;
+    else fc_session_free(s);
+    return rc;
+}
+
 int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, size_t n,
                     const fc_pipeline_callbacks *cb, fc_error *err) {
     if (!opt || !opt->model || !cb || !cb->on_batch || opt->batch < 1 || opt->n_views < 1 || !opt->views ||
@@ -269,11 +314,12 @@ int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, si
     s.paths = paths;
     s.n = n;
     s.filling = -1;
-    s.per_item = (size_t)opt->n_views * 3 * opt->pre.width * opt->pre.height;
+    s.per_item = (size_t)opt->n_views * fc_preprocess_channels(&opt->pre) * opt->pre.width * opt->pre.height;
     fc_session *sess = NULL;
     int sess_batch = (size_t)opt->batch < n ? opt->batch : (int)n; /* fewer files: a smaller session */
     fc_session_options so = session_options(opt, sess_batch);
-    int rc = fc_session_create(opt->model, &so, &sess, err);
+    int rc = fc_pipeline_check_model(opt->model, opt->pre.gray, err);
+    if (!rc) rc = fc_session_create(opt->model, &so, &sess, err);
     if (rc) return rc;
     int nw = opt->decode_threads > 0 ? opt->decode_threads : 2;
     pthread_t tid[64];

@@ -44,7 +44,21 @@ typedef struct fc_pipeline_options {
     volatile int *cancel;   /* optional: set non-zero (e.g. from a signal handler) to stop early */
 } fc_pipeline_options;
 
+/* Checks that model m takes what this pipeline makes of images: a
+ * rank-4 (N, C, H, W) input (or one with no declared shape, which the engine takes as such) with C
+ * = 3 (RGB; an undeclared C counts as 3), or C = 1 when gray. Errors: FC_EINVAL naming the file, the
+ * input, its shape and what to do (a 1-channel model without gray: --grayscale). */
+int fc_pipeline_check_model(const fc_model *m, int gray, fc_error *err);
+
+/* Checks that every requested output of m is computed per image: it depends on the image (no
+ * constant of the model: a weight, or values computed from constants only) and its first
+ * dimension is the batch (planned for a batch of 2, so that a tensor without it cannot pass for
+ * one of batch 1). That session of batch 2 at height x width goes to *shapes (free it) when shapes
+ * is not NULL. Errors: FC_EINVAL naming the file and the tensor; the engine's (planning). */
+int fc_pipeline_check_outputs(const fc_model *m, int height, int width, fc_session **shapes, fc_error *err);
+
 /* Processes paths[0..n) and returns 0 when every item was processed, skipped or reported bad;
+ * FC_EINVAL (fc_pipeline_check_model's) when the model does not take what the pipeline makes;
  * FC_ECANCELLED when a callback asked to stop ("aborted") or opt->cancel was set ("cancelled");
  * the engine's code when the network failed. Items already delivered through on_batch stay
  * delivered. Not reentrant on the same model from two threads

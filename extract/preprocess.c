@@ -1,4 +1,5 @@
-/* Preprocessing: RGB8 image -> (3, H, W) float32 network input. Optional centre crop, then a
+/* Preprocessing: RGB8 image -> (3, H, W) float32 network input (or (1, H, W) gray: the crop's rows
+ * converted as Pillow's convert('L') before the resize). Optional centre crop, then a
  * resize that reproduces Pillow's Image.resize(size, BILINEAR) bit for bit (extract/resize.h:
  * antialiased triangle filter in 22-bit fixed point, horizontal pass first, rounded to 8 bits,
  * then vertical). Optional horizontal flip and a normalisation preset (a per-channel table) are
@@ -32,20 +33,35 @@ const char *fc_preset_name(fc_preset p) {
     return (unsigned)p < 3 ? PRESET_NAMES[p] : "unknown";
 }
 
-/* out[c][v] = normalised value of channel c (source RGB order) at 8-bit level v. */
-static void build_lut(fc_preset p, float lut[3][256]) {
-    static const float torch_mean[3] = {0.485f, 0.456f, 0.406f};
-    static const float torch_std[3] = {0.229f, 0.224f, 0.225f};
-    static const float caffe_mean[3] = {123.68f, 116.779f, 103.939f}; /* R, G, B */
+/* out[c][v] = normalised value of channel c (source RGB order) at 8-bit level v; gray: out[0] with
+ * the mean of the three channels' mean and std (as timm adapts ImageNet statistics to one channel). */
+static void build_lut(fc_preset p, int gray, float lut[3][256]) {
+    static const float torch_mean[4] = {0.485f, 0.456f, 0.406f, 0.449f};
+    static const float torch_std[4] = {0.229f, 0.224f, 0.225f, 0.226f};
+    static const float caffe_mean[4] = {123.68f, 116.779f, 103.939f, 114.799f}; /* R, G, B, gray */
     for (int c = 0; c < 3; c++) {
+        int t = gray ? 3 : c;
         for (int v = 0; v < 256; v++) {
             float x = (float)v;
             switch (p) {
             case FC_PRESET_TF: lut[c][v] = x / 127.5f - 1.0f; break;
-            case FC_PRESET_TORCH: lut[c][v] = (x / 255.0f - torch_mean[c]) / torch_std[c]; break;
-            case FC_PRESET_CAFFE: lut[c][v] = x - caffe_mean[c]; break;
+            case FC_PRESET_TORCH: lut[c][v] = (x / 255.0f - torch_mean[t]) / torch_std[t]; break;
+            case FC_PRESET_CAFFE: lut[c][v] = x - caffe_mean[t]; break;
             }
         }
+    }
+}
+
+int fc_preprocess_channels(const fc_preprocess *p) { return p->gray ? 1 : 3; }
+
+/* rows x w pixels of RGB (src, stride bytes per row) as gray RGB in dst (w * 3 per row): each
+ * pixel's R = G = B = its luma, Pillow's convert('L') (ITU-R 601-2, rounded). */
+static void to_gray(const uint8_t *src, size_t stride, int rows, int w, uint8_t *dst) {
+    for (int y = 0; y < rows; y++) {
+        const uint8_t *s = src + (size_t)y * stride;
+        uint8_t *d = dst + (size_t)y * w * 3;
+        for (int x = 0; x < w; x++, s += 3, d += 3)
+            d[0] = d[1] = d[2] = (uint8_t)((s[0] * 19595u + s[1] * 38470u + s[2] * 7471u + 0x8000u) >> 16);
     }
 }
 
@@ -68,6 +84,7 @@ int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out,
     int rc = 0;
     fc_resize_axis ax = {0}, ay = {0};
     uint8_t *tmp = NULL; /* (3, rows, W) horizontally resampled planes R, G, B */
+    uint8_t *gray = NULL; /* gray: (rows, cw, 3) the rows read, converted */
 
     /* Crop region (x0, y0, cw, ch): the largest W:H rectangle inside the image (for a square
      * output, a square on the shorter side), scaled by `crop`, centred (offset rounded down). */
@@ -103,19 +120,26 @@ int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out,
     tmp = malloc((size_t)3 * rows * W);
     if (!tmp) goto fail;
     const fc_resize_kernels *rk = fc_resize_best();
-    rk->hpass(src + (size_t)row0 * src_stride, src_stride, rows, &ax, tmp);
+    if (p->gray) { /* the rows the resize reads, as gray RGB (three equal planes: one is kept) */
+        if (!(gray = malloc((size_t)rows * cw * 3))) goto fail;
+        to_gray(src + (size_t)row0 * src_stride, src_stride, rows, cw, gray);
+        rk->hpass(gray, (size_t)cw * 3, rows, &ax, tmp);
+    } else {
+        rk->hpass(src + (size_t)row0 * src_stride, src_stride, rows, &ax, tmp);
+    }
     float lut[3][256];
-    build_lut(p->preset, lut);
+    build_lut(p->preset, p->gray, lut);
     const int bgr = p->preset == FC_PRESET_CAFFE;
-    for (int c = 0; c < 3; c++)
+    for (int c = 0; c < fc_preprocess_channels(p); c++)
         rk->vpass(tmp + (size_t)c * rows * W, row0, W, &ay, lut[c], p->flip,
-                  out + (size_t)(bgr ? 2 - c : c) * W * H);
+                  out + (size_t)(bgr && !p->gray ? 2 - c : c) * W * H);
     rc = 0;
 fail:
     if (rc)
         fc_fail(err, rc, "fc_preprocess_image: out of memory resizing %dx%d to %dx%d", cw, ch, W,
                 H);
     free(tmp);
+    free(gray);
     fc_resize_axis_free(&ax);
     fc_resize_axis_free(&ay);
     return rc;

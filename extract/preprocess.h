@@ -1,6 +1,7 @@
-/* Preprocessing: RGB8 image -> float32 network input (3, H, W): optional center crop, resize (bilinear
- * with antialiasing when shrinking, the same filter as PIL's Image.resize(BILINEAR)), optional
- * horizontal flip, then a normalization preset. Not here: decoding (image.h), batching. */
+/* Preprocessing: RGB8 image -> float32 network input (3, H, W), or (1, H, W) gray: optional center
+ * crop, optional conversion to gray (PIL's convert('L')), resize (bilinear with antialiasing when
+ * shrinking, the same filter as PIL's Image.resize(BILINEAR)), optional horizontal flip, then a
+ * normalization preset. Not here: decoding (image.h), batching. */
 #ifndef FC_PREPROCESS_H
 #define FC_PREPROCESS_H
 
@@ -19,7 +20,9 @@ typedef struct fc_preprocess {
                           the largest width:height box in the image (a square on the shorter side
                           for square inputs) scaled by crop, centred; 1 or 0 = no crop, the whole
                           image is resized to width x height (aspect not kept) */
-    fc_preset preset;
+    fc_preset preset;  /* gray: the mean of the preset's three channel normalizations */
+    int gray;          /* 1 = one plane of luma, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16 as
+                          Pillow's convert('L'), computed before the resize (for 1-channel models) */
     int flip;          /* 1 = mirror horizontally */
     int corner;        /* where the crop box sits: FC_CORNER_* (0 = centred) */
 } fc_preprocess;
@@ -54,9 +57,12 @@ int fc_preset_parse(const char *name, fc_preset *out, fc_error *err);
 /* Static name of a preset ("unknown" for values outside the enum); never NULL. */
 const char *fc_preset_name(fc_preset p);
 
-/* out: (3, height, width) float32, channel order per preset (planes B, G, R for caffe). The resize
- * is bit-exact with Pillow's Image.resize((width, height), BILINEAR) on 8-bit RGB; flip mirrors the
- * result. FC_EINVAL for NULL/empty arguments, sizes outside 1..16384, an unknown preset or crop
+/* Channels of the tensor p makes: 1 when gray, else 3. */
+int fc_preprocess_channels(const fc_preprocess *p);
+
+/* out: (3, height, width) float32, channel order per preset (planes B, G, R for caffe), or (1,
+ * height, width) when gray. The resize is bit-exact with Pillow's Image.resize((width, height),
+ * BILINEAR) on 8-bit RGB (gray: on the convert('L') image); flip mirrors the result. FC_EINVAL for NULL/empty arguments, sizes outside 1..16384, an unknown preset or crop
  * outside [0, 1]; FC_ENOMEM. Allocates only temporaries. Thread-safe. */
 int fc_preprocess_image(const fc_image *img, const fc_preprocess *p, float *out, fc_error *err);
 

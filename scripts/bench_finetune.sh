@@ -32,6 +32,8 @@ trap 'rm -rf "$w"' EXIT
 feature=$($FC cuts --model "$model" --size "$size" --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["feature"])')
 FT="$FC finetune $data --model $model --cut $cut --views $views --size $size --batch $batch --threads $threads"
 ok3() { "$@" || [ $? -eq 3 ]; } # exit 3: done, some images were bad (ants/bees has a GIF)
+# GNU time's "%e %M" line is the file's last: a command that exits non-zero gets a line before it
+tfield() { tail -n 1 "$1" | cut -d' ' -f"$2"; }
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo "featcache finetune vs PyTorch: $(basename "$model") cut $cut, views $views, size $size, batch $batch, $threads threads"
@@ -56,8 +58,8 @@ if [ "$only" != epoch ]; then
         ok3 /usr/bin/time -f "%e %M" -o "$w/fjt$r" $FT --cache "$w/j" --epochs "$epochs" --quiet -o "$w/j.onnx" >/dev/null
         /usr/bin/time -f "%e %M" -o "$w/tjt$r" $PY "$root/scripts/finetune_torch.py" images --model "$model" --cut "$cut" --feature "$feature" \
             --data "$data" --views "$views" --size "$size" --epochs "$epochs" --batch "$batch" --threads "$threads" >"$w/tj$r.json"
-        echo "  round $r: job featcache $(cut -d' ' -f1 "$w/fjt$r") s ($(cut -d' ' -f2 "$w/fjt$r") KiB peak), PyTorch from images $(cut -d' ' -f1 "$w/tjt$r") s ($(cut -d' ' -f2 "$w/tjt$r") KiB)"
+        echo "  round $r: job featcache $(tfield "$w/fjt$r" 1) s ($(tfield "$w/fjt$r" 2) KiB peak), PyTorch from images $(tfield "$w/tjt$r" 1) s ($(tfield "$w/tjt$r" 2) KiB)"
     done
-    fj=$(cut -d' ' -f1 "$w"/fjt* | median) tj=$(cut -d' ' -f1 "$w"/tjt* | median)
+    fj=$(for f in "$w"/fjt*; do tfield "$f" 1; done | median) tj=$(for f in "$w"/tjt*; do tfield "$f" 1; done | median)
     echo "job (cache the cut + $epochs epochs, median): featcache $fj s, PyTorch from images $tj s, ratio $(echo "$tj / $fj" | bc -l | cut -c1-5)"
 fi

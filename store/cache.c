@@ -436,6 +436,7 @@ int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, 
     if (!dir || !out) return fc_fail(err, FC_EINVAL, "fc_cache_open: NULL argument");
     if (flags & ~(unsigned)FC_CACHE_RDONLY)
         return fc_fail(err, FC_EINVAL, "%s: fc_cache_open: unknown flags %#x", dir, flags);
+    if ((rc = fc_cache_dir_check(dir, err))) return rc;
     fc_cache_options o = opt ? *opt : (fc_cache_options){0};
     if (o.resize_wait_ms < 0)
         return fc_fail(err, FC_EINVAL, "%s: resize_wait_ms must not be negative", dir);

@@ -551,7 +551,8 @@ int fc_catalog_open(const char *dir, unsigned flags, int busy_timeout_ms, fc_cat
         return fc_fail(err, FC_EINVAL, "%s: fc_catalog_open: unknown flags %#x", dir, flags);
     if (busy_timeout_ms < 0) return fc_fail(err, FC_EINVAL, "%s: negative busy timeout", dir);
     if (!busy_timeout_ms) busy_timeout_ms = DEFAULT_BUSY_MS;
-    int rc;
+    int rc = fc_cache_dir_check(dir, err);
+    if (rc) return rc;
     size_t dlen = strlen(dir);
     fc_catalog *cat = calloc(1, sizeof *cat + dlen + sizeof "/catalog.sqlite");
     if (!cat) return fc_fail(err, FC_ENOMEM, "%s: no memory for the catalog handle", dir);

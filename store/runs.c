@@ -36,7 +36,7 @@ static int collect(void *user, const fc_catalog_run *r) {
     dead_runs *d = user;
     char host[160];
     double pid;
-    if (r->kind != FC_RUN_EXTRACT || r->status != FC_RUN_RUNNING || !r->params) return 0;
+    if ((r->kind != FC_RUN_EXTRACT && r->kind != FC_RUN_TRAIN) || r->status != FC_RUN_RUNNING || !r->params) return 0;
     if (fc_json_get_number(r->params, "pid", &pid) || pid < 1 ||
         fc_json_get_string(r->params, "host", host, sizeof host) || strcmp(host, d->host) != 0)
         return 0;

@@ -494,6 +494,11 @@ static void test_data_check(void) {
     w[1] = 0;
     CHECK(fc_data_check(&s, 2, 2, FC_DATA_ALL_CLASSES, &err) == FC_EINVAL && strstr(err.msg, "single class (0)"),
           "a class with zero weight counts as absent: %s", err.msg);
+    static const char *const names[2] = {"ants", "bees"};
+    s.classes = names;
+    CHECK(fc_data_check(&s, 2, 2, FC_DATA_ALL_CLASSES, &err) == FC_EINVAL && strstr(err.msg, "single class ('ants')"),
+          "classes by name: %s", err.msg);
+    s.classes = NULL;
     w[0] = w[2] = 0;
     CHECK(fc_data_check(&s, 2, 2, 0, &err) == FC_EINVAL && strstr(err.msg, "all sample weights are zero"), "%s",
         err.msg);

@@ -2,7 +2,9 @@
  * first key fastest, unused parameters reset so duplicates collapse, the 4096 limit), job grouping
  * (softmax heads sharing normalize in one path), every grid error's message, the ranking order,
  * and a small sweep fitted in parallel and recorded in a catalog (parameters, "sweep" link to the
- * first run, results; a read-only catalog records nothing and fails nothing). */
+ * first run, results; a read-only catalog records nothing and fails nothing); class names, not
+ * numbers, in the error of a class missing from the training split; the problem's digest and the
+ * worst misclassified validation items a result records. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +71,20 @@ static void test_grid_collapse_and_groups(void) {
         CHECK(s.configs[i].n_hidden == 2 && s.configs[i].hidden[1] == 16 && s.configs[i].epochs == 7 &&
               s.configs[i].dropout == 0.25 * i, "mlp %d: dropout %g", i, s.configs[i].dropout);
     fc_sweep_free(&s);
+    /* a start without a decimal part (strtod alone reads "0." of "0..0.5"); only l2 and lr are
+     * log-spaced, so a range of other keys is even although both bounds are > 0 */
+    REQUIRE(fc_sweep_plan("head=mlp dropout=0..0.5:3 epochs=10..100:4 hidden=64..256:4", &base, &s, &err) == 0, "%s", err.msg);
+    REQUIRE(s.n == 48, "%d configurations", s.n);
+    static const int epochs[4] = {10, 40, 70, 100}, hidden[4] = {64, 128, 192, 256};
+    for (int i = 0; i < 48; i++)
+        CHECK(s.configs[i].dropout == 0.25 * (i % 3) && s.configs[i].epochs == epochs[i / 3 % 4] &&
+              s.configs[i].hidden[0] == hidden[i / 12], "mlp %d: dropout %g epochs %d hidden %d", i,
+              s.configs[i].dropout, s.configs[i].epochs, s.configs[i].hidden[0]);
+    fc_sweep_free(&s);
+    REQUIRE(fc_sweep_plan("head=mlp dropout=0.1..0.5:3 lr=1e-4..1e-2:3", &base, &s, &err) == 0, "%s", err.msg);
+    CHECK(s.n == 9 && fabs(s.configs[1].dropout - 0.3) < 1e-12 && fabs(s.configs[3].lr - 1e-3) < 1e-12,
+          "dropout %g (even), lr %g (log)", s.configs[1].dropout, s.configs[3].lr);
+    fc_sweep_free(&s);
 }
 
 static void test_grid_errors(void) {
@@ -87,8 +103,15 @@ static void test_grid_errors(void) {
         {"head=foo", "unknown head 'foo'"},
         {"normalize=max", "max"},
         {"hidden=0", "grid hidden: '0' (use 512 or 512+256)"},
-        {"l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 l2=1 seed=1",
-         "grid: 'seed=1' is not KEY=VALUES"},
+        {"l2=1 head=mlp l2=2", "grid: key 'l2' is given twice"},
+        {"head=mlp epochs=2.5", "grid epochs: '2.5' is not a whole number >= 1"},
+        {"head=mlp epochs=0", "grid epochs: '0' is not a whole number >= 1"},
+        {"head=mlp batch=1e10", "grid batch: '1e10' is not a whole number"},
+        {"head=mlp seed=0.5", "grid seed: '0.5' is not a whole number"},
+        {"head=mlp epochs=1..10:3", "grid epochs: '5.5' is not a whole number"},
+        {"head=mlp hidden=100000", "grid hidden: '100000'"},
+        {"l2=1..x:3", "grid l2: bad range end"},
+        {"l2=..1:3", "grid l2: bad range start"},
         {"head=mlp l2=1e-6..1e2:200 lr=0.5..2:30", "more than 4096 configurations"},
     };
     fc_head_config base = base_config();
@@ -205,6 +228,83 @@ static void test_run_and_record(void) {
     fc_problem_free(&t.p);
 }
 
+/* The problem's digest names its items as the split sees them; a result keeps its most confident
+ * wrong predictions on validation items (holdout, k-fold out of fold, a softmax path), and its
+ * record carries both. */
+static void test_digest_and_worst(void) {
+    static toy t;
+    fc_error err = {0};
+    REQUIRE(toy_build(&t, &err) == 0, "%s", err.msg);
+    char first[65];
+    snprintf(first, sizeof first, "%s", t.p.digest);
+    CHECK(strlen(first) == 64, "digest %s", first);
+    fc_split_spec folders = {.kind = FC_SPLIT_FOLDERS}, kfold = {.kind = FC_SPLIT_KFOLD, .folds = 4};
+    char *was[3] = {t.labels[30], t.splits[3], t.paths[5]};
+    for (int change = 0; change < 4; change++) {
+        fc_problem q;
+        if (change == 1) t.labels[30] = "b"; /* relabeled (a val item of class a) */
+        if (change == 2) t.splits[3] = "val";
+        if (change == 3) t.paths[5] = "renamed.jpg";
+        REQUIRE(fc_problem_build(t.x, 1, 40, 4, t.labels, t.splits, t.paths, (const uint8_t(*)[32])t.hashes, &folders,
+                                 &q, &err) == 0, "%s", err.msg);
+        CHECK(!strcmp(q.digest, first) == (change == 0), "change %d: digest %s", change, q.digest);
+        fc_problem_free(&q);
+        t.labels[30] = was[0], t.splits[3] = was[1], t.paths[5] = was[2];
+    }
+    /* val items 30..39 with wrong labels: misclassified, confidently */
+    for (int i = 30; i < 36; i++) t.labels[i] = i % 2 ? "a" : "b";
+    for (int kind = 0; kind < 3; kind++) {
+        fc_problem q;
+        REQUIRE(fc_problem_build(t.x, 1, 40, 4, t.labels, t.splits, t.paths, (const uint8_t(*)[32])t.hashes,
+                                 kind == 1 ? &kfold : &folders, &q, &err) == 0, "%s", err.msg);
+        fc_head_config cfg[2] = {base_config(), base_config()};
+        cfg[1].l2 = 10;
+        fc_train_result r[2];
+        int rc = kind == 2 ? fc_train_softmax_path(cfg, 2, &q, 1, r, &err) : fc_train(&cfg[0], &q, 1, &r[0], &err);
+        REQUIRE(rc == 0, "%s", err.msg);
+        int bad = r[0].n_worst < 6 || r[0].n_worst > FC_TRAIN_WORST;
+        for (int w = 0; w < r[0].n_worst; w++) {
+            const fc_train_miss *m = &r[0].worst[w];
+            bad |= m->true_class == m->predicted || m->true_class != q.y[m->item] ||
+                   (kind != 1 && q.role[m->item] != 1) || (w && m->probability > r[0].worst[w - 1].probability);
+        }
+        CHECK(!bad, "%s: %d worst items, validation only, wrong, most confident first", kind == 1 ? "k-fold" :
+              kind == 2 ? "softmax path" : "holdout", r[0].n_worst);
+        fc_strbuf j = {0};
+        fc_train_result_json(&j, &r[0], &q);
+        char want[200];
+        snprintf(want, sizeof want, "\"items\":{\"n\":40,\"train\":%d,\"val\":%d,\"sha256\":\"%s\"},\"worst\":[{\"path\":\"img3",
+                 q.n_train, q.n_val, q.digest);
+        CHECK(j.s && strstr(j.s, want) && strstr(j.s, "\"true\":\"") && strstr(j.s, "\"predicted\":\""), "record: %s",
+              j.s ? strstr(j.s, "\"items\"") : "");
+        fc_strbuf_free(&j);
+        for (int i = 0; i < (kind == 2 ? 2 : 1); i++) fc_train_result_free(&r[i]);
+        fc_problem_free(&q);
+    }
+    fc_problem_free(&t.p);
+}
+
+/* A class that only the validation split has is named in the error, for every head kind. */
+static void test_class_names_in_errors(void) {
+    static toy t;
+    fc_error err = {0};
+    REQUIRE(toy_build(&t, &err) == 0, "%s", err.msg);
+    fc_problem_free(&t.p);
+    t.labels[35] = "wasps"; /* a val item */
+    fc_split_spec split = {.kind = FC_SPLIT_FOLDERS};
+    REQUIRE(fc_problem_build(t.x, 1, 40, 4, t.labels, t.splits, t.paths, (const uint8_t(*)[32])t.hashes, &split, &t.p,
+                             &err) == 0, "%s", err.msg);
+    for (int kind = FC_HEAD_SOFTMAX; kind <= FC_HEAD_NCM; kind++) {
+        fc_head_config cfg = base_config();
+        cfg.kind = (fc_head_kind)kind;
+        fc_train_result r;
+        CHECK(fc_train(&cfg, &t.p, 1, &r, &err) == FC_EINVAL &&
+              strstr(err.msg, "train split has no items of class 'wasps' (of 3)"), "%s: %s",
+              fc_head_kind_name(cfg.kind), err.msg);
+    }
+    fc_problem_free(&t.p);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/fc_test_sweep.XXXXXX");
     if (!mkdtemp(dir)) {
@@ -216,6 +316,8 @@ int main(void) {
     RUN(test_grid_errors);
     RUN(test_rank);
     RUN(test_run_and_record);
+    RUN(test_class_names_in_errors);
+    RUN(test_digest_and_worst);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

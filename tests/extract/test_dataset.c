@@ -1,5 +1,6 @@
 /* Data set discovery: each layout detected and listed in sorted order with labels/splits, CSV
- * quoting and errors with line numbers, symlink loops, the ants/bees set's counts. */
+ * quoting and errors with line numbers, symlink loops, stray files skipped, folders too deep listed,
+ * an image file refused as a data set, a byte order mark, the ants/bees set's counts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,60 @@ static void test_csv(void) {
     CHECK(fc_dataset_scan(root, FC_LAYOUT_CSV, &d, &e) == FC_EINVAL, "folder as csv: %s", e.msg);
 }
 
+/* Writes size bytes of data to root/rel (folders must exist). */
+static void put(const char *rel, const void *data, size_t size) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    FILE *f = fopen(p, "wb");
+    if (f) { fwrite(data, 1, size, f); fclose(f); }
+}
+
+/* Stray files (no image by name nor bytes) are skipped and listed; an extensionless JPEG and a
+ * text file named .jpg stay items; folders below the depth limit are listed, not entered; an image
+ * file given as the data set is refused; a manifest may start with a byte order mark. */
+static void test_stray_deep_bom(void) {
+    fresh("stray");
+    touch("a/1.jpg"); touch("a/notes.txt"); touch("b/2.PNG"); touch("README.md"); touch("b/fake.jpg");
+    put("a/photo", "\xff\xd8\xff\xe0 JFIF", 10);
+    put("a/empty", "", 0);
+    put("b/anim", "GIF89a....", 10);
+    char deep[600] = "a";
+    for (int i = 1; i <= 32; i++) snprintf(deep + strlen(deep), sizeof deep - strlen(deep), "/d%d", i);
+    char file[700];
+    snprintf(file, sizeof file, "%s/y.jpg", deep);
+    touch(file); /* in the 33rd level below the class folder: not entered */
+    deep[strrchr(deep, '/') - deep] = 0;
+    snprintf(file, sizeof file, "%s/x.jpg", deep);
+    touch(file); /* the 32nd: an item */
+    fc_dataset d;
+    fc_error e = {0};
+    REQUIRE(fc_dataset_scan(root, FC_LAYOUT_AUTO, &d, &e) == 0, "%s", e.msg);
+    REQUIRE(d.n == 6, "%zu items", d.n);
+    CHECK(!strcmp(d.items[0].rel, "a/1.jpg") && !strcmp(d.items[1].rel, file) && !strcmp(d.items[2].rel, "a/photo") &&
+          !strcmp(d.items[3].rel, "b/2.PNG") && !strcmp(d.items[4].rel, "b/anim") && !strcmp(d.items[5].rel, "b/fake.jpg"),
+          "items %s %s %s %s %s %s", d.items[0].rel, d.items[1].rel, d.items[2].rel, d.items[3].rel, d.items[4].rel,
+          d.items[5].rel);
+    REQUIRE(d.n_skipped == 3, "%zu skipped", d.n_skipped);
+    CHECK(!strcmp(d.skipped[0], "README.md") && !strcmp(d.skipped[1], "a/empty") && !strcmp(d.skipped[2], "a/notes.txt"),
+          "skipped %s %s %s", d.skipped[0], d.skipped[1], d.skipped[2]);
+    snprintf(file, sizeof file, "%s/d32", deep);
+    CHECK(d.n_too_deep == 1 && !strcmp(d.too_deep[0], file), "%zu too deep: %s", d.n_too_deep, d.n_too_deep ? d.too_deep[0] : "");
+    fc_dataset_free(&d);
+    char p[512];
+    snprintf(p, sizeof p, "%s/a/photo", root);
+    CHECK(fc_dataset_scan(p, FC_LAYOUT_AUTO, &d, &e) == FC_EINVAL && strstr(e.msg, "is an image file, not a data set"),
+          "an image as the data set: %s", e.msg);
+    fresh("only_stray");
+    touch("notes.txt");
+    CHECK(fc_dataset_scan(root, FC_LAYOUT_AUTO, &d, &e) == FC_EFORMAT && strstr(e.msg, "no images found (1 file") &&
+          strstr(e.msg, "notes.txt"), "%s", e.msg);
+    static const char bom[] = "\xef\xbb\xbfpath,label\nx.jpg,cat\n\xef\xbb\xbfy.jpg,dog\n";
+    REQUIRE(fc_dataset_parse_csv("bom.csv", "/d", bom, sizeof bom - 1, &d, &e) == 0, "%s", e.msg);
+    CHECK(d.n == 2 && !strcmp(d.items[0].rel, "x.jpg") && !strcmp(d.items[1].rel, "\xef\xbb\xbfy.jpg"),
+          "BOM skipped at the start only: %zu items, %s", d.n, d.n ? d.items[0].rel : "");
+    fc_dataset_free(&d);
+}
+
 static void test_hymenoptera(void) {
     const char *shared = check_shared_dir();
     if (!shared) SKIP("../shared not found");
@@ -121,6 +176,7 @@ int main(void) {
     RUN(test_split_layout);
     RUN(test_imagefolder_unlabeled_and_loops);
     RUN(test_csv);
+    RUN(test_stray_deep_bom);
     RUN(test_hymenoptera);
     return check_done();
 }

@@ -1,6 +1,7 @@
 /* Tests for extract/preprocess.c: the resize against values produced by Pillow 9.4
  * Image.resize(BILINEAR) (hard-coded below and the shared reference input.npy tensors, which
- * also exercise decoding), presets incl. BGR order, flip, centre crop, argument checks, and the
+ * also exercise decoding), presets incl. BGR order, gray (Pillow's convert('L') before the
+ * resize), flip, centre crop, argument checks, and the
  * AVX2 resize passes against their portable twins (bit for bit).
  * Not a speed test. */
 #include "extract/preprocess.h"
@@ -68,6 +69,49 @@ static void test_resize_matches_pillow(void) {
     int rc = levels_tf(&r, 2, 1, 0, 0, lv);
     REQUIRE(rc == 0, "preprocess failed");
     CHECK(lv[0] == 50 && lv[1] == 160, "got %d %d, want 50 160", lv[0], lv[1]);
+}
+
+/* Gray (for 1-channel models): one plane equal to Pillow's convert('L').resize((W, H), BILINEAR)
+ * (values below from Pillow 9.4 on the 5x3 image of test_resize_matches_pillow), normalized with
+ * the mean of the preset's channel statistics; crop and flip as for RGB. */
+static void test_gray(void) {
+    static uint8_t src[] = {0,  40,  255, 53, 51,  226, 106, 62,  197, 159, 73,  168, 212, 84,  139,
+                            17, 137, 214, 70, 148, 185, 123, 159, 156, 176, 170, 127, 229, 181, 98,
+                            34, 234, 173, 87, 245, 144, 140, 0,   115, 193, 11,  86,  246, 22,  57};
+    static const uint8_t want_3x2[] = {82, 112, 142, 154, 111, 120};
+    static const uint8_t want_7x4[] = {53,  64,  77,  91,  105, 118, 129, 89,  100, 113, 127, 141, 154, 165,
+                                       131, 142, 140, 113, 127, 140, 151, 167, 178, 149, 55,  69,  82,  93};
+    static const uint8_t want_2x5[] = {72, 110, 95, 133, 129, 167, 139, 115, 145, 81};
+    static const uint8_t want_5x3[] = {53, 72, 91, 110, 129, 110, 129, 148, 167, 186, 167, 186, 55, 74, 93};
+    static const struct { int w, h; const uint8_t *want; } cases[] = {
+        {3, 2, want_3x2}, {7, 4, want_7x4}, {2, 5, want_2x5}, {5, 3, want_5x3}};
+    fc_image img = {.width = 5, .height = 3, .rgb = src};
+    fc_error err = {0};
+    float out[3 * 7 * 5];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int W = cases[i].w, H = cases[i].h, bad = 0;
+        fc_preprocess p = {.width = W, .height = H, .preset = FC_PRESET_TF, .gray = 1};
+        CHECK(fc_preprocess_channels(&p) == 1, "gray makes one channel");
+        for (int j = 0; j < 3 * 7 * 5; j++) out[j] = -99;
+        REQUIRE(fc_preprocess_image(&img, &p, out, &err) == 0, "%s", err.msg);
+        for (int j = 0; j < W * H; j++) bad += lrintf((out[j] + 1.0f) * 127.5f) != cases[i].want[j];
+        CHECK(bad == 0, "gray %dx%d: %d values differ from Pillow", W, H, bad);
+        CHECK(out[W * H] == -99, "gray %dx%d: wrote past its one plane", W, H);
+    }
+    /* presets on one gray level: torch with mean 0.449 / std 0.226, caffe minus 114.799 */
+    fc_preprocess p = {.width = 5, .height = 3, .preset = FC_PRESET_TORCH, .gray = 1};
+    REQUIRE(fc_preprocess_image(&img, &p, out, &err) == 0, "%s", err.msg);
+    CHECK(fabsf(out[0] - (53 / 255.0f - 0.449f) / 0.226f) < 1e-5f, "torch gray: %g", out[0]);
+    p.preset = FC_PRESET_CAFFE;
+    REQUIRE(fc_preprocess_image(&img, &p, out, &err) == 0, "%s", err.msg);
+    CHECK(fabsf(out[0] - (53 - 114.799f)) < 1e-4f, "caffe gray: %g", out[0]);
+    /* flip mirrors the plane; a crop keeps the central box, as for RGB */
+    p = (fc_preprocess){.width = 5, .height = 3, .preset = FC_PRESET_TF, .gray = 1, .flip = 1};
+    REQUIRE(fc_preprocess_image(&img, &p, out, &err) == 0, "%s", err.msg);
+    CHECK(lrintf((out[0] + 1.0f) * 127.5f) == 129 && lrintf((out[4] + 1.0f) * 127.5f) == 53, "flipped gray row");
+    p = (fc_preprocess){.width = 1, .height = 1, .crop = 0.34f, .preset = FC_PRESET_TF, .gray = 1};
+    REQUIRE(fc_preprocess_image(&img, &p, out, &err) == 0, "%s", err.msg);
+    CHECK(lrintf((out[0] + 1.0f) * 127.5f) == 148, "centre pixel: %g", out[0]);
 }
 
 static void test_presets(void) {
@@ -392,6 +436,7 @@ static void test_resize_avx2_vs_scalar(void) {
 int main(void) {
     RUN(test_resize_matches_pillow);
     RUN(test_presets);
+    RUN(test_gray);
     RUN(test_flip);
     RUN(test_center_crop);
     RUN(test_view_corners);

@@ -74,3 +74,10 @@ kill_at_epoch() {
     wait $pid 2>/dev/null
     return $killed
 }
+# split_set DIR N: DIR/{train,val}/{a,b} with N distinct generated 40x40 JPEGs each (make_fixtures.py
+# images, a seed per folder), for tests that need a small labeled set without ../shared
+split_set() {
+    for s in train val; do for c in a b; do
+        $PY "$FX" images "$1/$s/$c" "$2" "$(printf '%s%s' $s $c | cksum | cut -c1-6)" || return 1
+    done; done
+}

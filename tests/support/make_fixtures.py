@@ -1,26 +1,28 @@
-"""Test inputs for tests/test_limits.sh and tests/test_security.sh, made at test time so that no
-large or hostile file lives in git. Run with /usr/bin/python3 (numpy, PIL, onnx from Debian).
+"""Test inputs for the shell tests (tests/cli/test_limits.sh, test_security.sh, test_inputs.sh...),
+made at test time so that no large or hostile file lives in git. Run with /usr/bin/python3 (numpy,
+PIL, onnx from Debian).
 
-  make_fixtures.py model OUT.onnx           tiny CNN: input (N,3,32,32) -> 'fmap' (16,16,16) -> 'gap'
-                                            (16) -> 'probabilities' (4); default feature 'gap'
+  make_fixtures.py model OUT.onnx [C]       tiny CNN: input (N,C,32,32) (C: 3 by default) -> 'fmap'
+                                            (16,16,16) -> 'gap' (16) -> 'probabilities' (4); default
+                                            feature 'gap'
   make_fixtures.py images DIR N [SEED]      N distinct 40x40 JPEGs DIR/img000.jpg ...
   make_fixtures.py jpeg OUT W H [SEED]      one W x H JPEG (smooth noise; quality 85)
   make_fixtures.py badmodel KIND OUT.onnx   KIND: overflow (initializer dims 2^40 x 2^40 x 3 x 3, no
                                             data), huge_input (input 1x3x200000x200000), escape
                                             (external data at ../../etc/passwd), absolute (/etc/passwd),
                                             link (link.bin: the test makes it a symlink out)
-Not a general fixture library: only what those two scripts need."""
+Not a general fixture library: only what the shell tests need."""
 import os
 import sys
 
 import numpy as np
 
 
-def tiny_model(out):
+def tiny_model(out, channels=3):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(7)
-    w1 = numpy_helper.from_array(rng.standard_normal((16, 3, 3, 3)).astype(np.float32) * 0.2, "w1")
+    w1 = numpy_helper.from_array(rng.standard_normal((16, channels, 3, 3)).astype(np.float32) * 0.2, "w1")
     b1 = numpy_helper.from_array(rng.standard_normal(16).astype(np.float32) * 0.1, "b1")
     w2 = numpy_helper.from_array(rng.standard_normal((4, 16)).astype(np.float32), "w2")
     b2 = numpy_helper.from_array(np.zeros(4, np.float32), "b2")
@@ -34,7 +36,7 @@ def tiny_model(out):
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
     g = helper.make_graph(nodes, "tiny",
-                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])],
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", channels, 32, 32])],
                           [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 4])],
                           [w1, b1, w2, b2])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
@@ -91,7 +93,7 @@ def bad_model(kind, out):
 
 def main(a):
     if a[0] == "model":
-        tiny_model(a[1])
+        tiny_model(a[1], int(a[2]) if len(a) > 2 else 3)
     elif a[0] == "images":
         images(a[1], int(a[2]), int(a[3]) if len(a) > 3 else 1)
     elif a[0] == "jpeg":

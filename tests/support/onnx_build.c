@@ -97,6 +97,10 @@ void ob_input(ob_model *m, const char *name, int64_t n, int64_t c, int64_t h, in
     m->inputs[m->graph.n_input++] = value_info(m, name, 4, d);
 }
 
+void ob_input_shape(ob_model *m, const char *name, int rank, const int64_t *dims) {
+    m->inputs[m->graph.n_input++] = value_info(m, name, rank, dims);
+}
+
 void ob_output(ob_model *m, const char *name) { m->outputs[m->graph.n_output++] = value_info(m, name, 0, NULL); }
 
 static Onnx__TensorProto *tensor(ob_model *m, const char *name, int rank, const int64_t *dims, int dtype) {

@@ -10,6 +10,8 @@ typedef struct ob_model ob_model;
 ob_model *ob_new(int opset);
 /* Data input with a 4-D shape (dims <= 0 become symbolic) and a graph output name. */
 void ob_input(ob_model *m, const char *name, int64_t n, int64_t c, int64_t h, int64_t w);
+/* Data input of any rank (0: no shape declared; dims <= 0 become symbolic). */
+void ob_input_shape(ob_model *m, const char *name, int rank, const int64_t *dims);
 void ob_output(ob_model *m, const char *name);
 /* Float initializer with raw data (data may be NULL for zeros); rank <= 8. */
 void ob_init(ob_model *m, const char *name, int rank, const int64_t *dims, const float *data);
