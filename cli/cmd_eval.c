@@ -23,11 +23,14 @@ static const char *usage_text =
     "  --top K             top-k accuracy (default 5)\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"
-    "  --json              JSON on stdout\n";
+    "  --json              JSON on stdout\n"
+    "  --force             evaluate a head on features of a backbone that changed since it was\n"
+    "                      trained (the data set was extracted only with the changed file); without\n"
+    "                      it such a head is refused, naming both fingerprints\n";
 
 typedef struct eval_args {
     const char *heads_path[CLI_MAX_HEADS], *split, *cache_opt, *name;
-    int n_heads, top, json;
+    int n_heads, top, json, force;
 } eval_args;
 
 /* Fills a from the command line; returns -1 to go on, else the exit status. */
@@ -35,7 +38,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     static const struct option opts[] = {{"head", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
                                          {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
                                          {"name", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"force", no_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -49,6 +52,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         case 'C': a->cache_opt = optarg; break;
         case 'n': a->name = optarg; break;
         case 'j': a->json = 1; break;
+        case 'f': a->force = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -108,6 +112,24 @@ static int ensemble_proba(const cli_head_file *heads, const fc_featureset *fs, i
     free(X);
     free(Pi);
     return rc;
+}
+
+/* Which of the data set's extractors head h reads: its own, or (the data set was extracted only
+ * with a backbone that changed since h was trained) that one's, with --force; refused without. */
+static int head_extractor(fc_catalog *cat, const char *dataset, cli_head_file *h, int force, fc_error *err) {
+    int64_t ds_id;
+    char id[65], model[4096], fp[65];
+    int rc = fc_catalog_dataset_find(cat, dataset, &ds_id, err);
+    if (rc <= 0) return rc; /* no such data set: loading its features says so */
+    if ((rc = cli_head_rebased(cat, ds_id, h, id, model, fp, err)) <= 0) return rc;
+    if (!force)
+        return fc_fail(err, FC_EINVAL, "%s was trained on the features of %s (fingerprint %.12s); data set '%s' was "
+                       "extracted with %s (fingerprint %.12s) instead: the backbone changed under the head; --force "
+                       "to evaluate it on those features", h->path, h->model, h->model_sha, dataset, model, fp);
+    fprintf(stderr, "featcache eval: --force: %s (trained on fingerprint %.12s) reads the features of %s (fingerprint "
+            "%.12s)\n", h->path, h->model_sha, model, fp);
+    memcpy(h->extractor, id, sizeof id);
+    return 0;
 }
 
 static void print_json(const char *dataset, const char *split, int n_heads, const fc_metrics *m, char **classes) {
@@ -178,7 +200,8 @@ int cmd_eval(int argc, char **argv) {
     if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err))
         goto done;
     for (int h = 0; h < a.n_heads; h++)
-        if (fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
+        if (head_extractor(cat, dataset, &heads[h], a.force, &err) ||
+            fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
             fc_error_prefix(&err, "%s: ", heads[h].path);
             goto done;
         }

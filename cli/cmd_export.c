@@ -154,7 +154,8 @@ static const char *export_onnx_usage =
     "  --model PATH        the backbone the head's features came from\n"
     "  --head PATH         head file from featcache train\n"
     "  -o, --output PATH   the classifier to write\n"
-    "  --force             allow a backbone file whose SHA-256 differs from the head's record\n";
+    "  --force             allow a backbone whose fingerprint (SHA-256 of the model file and its\n"
+    "                      external data files) differs from the head's record\n";
 
 int cmd_export_onnx(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"head", required_argument, 0, 'H'},
@@ -183,15 +184,11 @@ int cmd_export_onnx(int argc, char **argv) {
         fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
         return EXIT_FAIL;
     }
-    uint8_t digest[32];
     char hex[65];
-    int rc = fc_sha256_file(model, digest, NULL, &err);
-    if (rc == 0) {
-        fc_hex_encode(digest, 32, hex);
-        if (strcmp(hex, h.model_sha) && !force)
-            rc = fc_fail(&err, FC_EINVAL, "%s is not the model the head was trained on (%s, SHA-256 %.12s; this file "
-                         "%.12s); --force to merge anyway", model, h.model, h.model_sha, hex);
-    }
+    int rc = fc_model_fingerprint(model, hex, NULL, &err);
+    if (rc == 0 && strcmp(hex, h.model_sha) && !force)
+        rc = fc_fail(&err, FC_EINVAL, "%s is not the model the head was trained on (%s, fingerprint %.12s; this file "
+                     "%.12s); --force to merge anyway", model, h.model, h.model_sha, hex);
     if (rc == 0) rc = fc_onnx_merge_classifier(model, h.layer, head, out, &err);
     if (rc == 0) printf("classifier written to %s (%s up to %s + head, %d classes)\n", out, model, h.layer, h.head.n_classes);
     else fprintf(stderr, "featcache export-onnx: %s\n", err.msg);

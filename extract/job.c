@@ -408,7 +408,10 @@ static void params_json(const job *j, fc_strbuf *b) {
     for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
     char host[160];
     fc_process_host(host, sizeof host);
-    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
+    /* the kernel level is not part of the extractor (see extractor.h): the run says which one
+     * computed its features */
+    fc_strbuf_printf(b, "],\"isa\":\"%s\"", fc_isa_name(fc_cpu_isa()));
+    fc_strbuf_printf(b, ",\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
     fc_strbuf_json(b, host);
     fc_strbuf_printf(b, "}");
 }
