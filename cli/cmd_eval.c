@@ -8,6 +8,7 @@
 
 #include "classify/classify.h"
 #include "cli/cli.h"
+#include "cli/extractor_opts.h"
 #include "cli/head_file.h"
 #include "core/core.h"
 #include "extract/extract.h"
@@ -24,13 +25,15 @@ static const char *usage_text =
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"
     "  --json              JSON on stdout\n"
+    "  --strict            a data set whose last extract did not finish is an error (default: a\n"
+    "                      warning, the items it has are evaluated, exit status 3)\n"
     "  --force             evaluate a head on features of a backbone that changed since it was\n"
     "                      trained (the data set was extracted only with the changed file); without\n"
     "                      it such a head is refused, naming both fingerprints\n";
 
 typedef struct eval_args {
     const char *heads_path[CLI_MAX_HEADS], *split, *cache_opt, *name;
-    int n_heads, top, json, force;
+    int n_heads, top, json, force, strict;
 } eval_args;
 
 /* Fills a from the command line; returns -1 to go on, else the exit status. */
@@ -38,7 +41,8 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     static const struct option opts[] = {{"head", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
                                          {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
                                          {"name", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
-                                         {"force", no_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"force", no_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -53,6 +57,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         case 'n': a->name = optarg; break;
         case 'j': a->json = 1; break;
         case 'f': a->force = 1; break;
+        case 's': a->strict = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -199,12 +204,18 @@ int cmd_eval(int argc, char **argv) {
     const char *dir = cli_cache_dir(a.cache_opt);
     if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err))
         goto done;
-    for (int h = 0; h < a.n_heads; h++)
-        if (head_extractor(cat, dataset, &heads[h], a.force, &err) ||
-            fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
+    int incomplete = 0;
+    for (int h = 0; h < a.n_heads; h++) {
+        char what[300];
+        snprintf(what, sizeof what, "layer %s", heads[h].layer);
+        int unfinished = head_extractor(cat, dataset, &heads[h], a.force, &err);
+        if (!unfinished) unfinished = cli_extract_check(cat, "eval", dataset, heads[h].extractor, what, a.strict, &err);
+        if (unfinished < 0 || fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
             fc_error_prefix(&err, "%s: ", heads[h].path);
             goto done;
         }
+        incomplete |= unfinished;
+    }
     size_t n = fs[0].n, K = (size_t)heads[0].head.n_classes;
     P = calloc(n * K + 1, sizeof *P);
     y = malloc((n + 1) * sizeof *y);
@@ -216,9 +227,9 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     if (a.json) print_json(dataset, a.split, a.n_heads, &m, heads[0].head.class_names);
     else print_text(dataset, a.split, a.n_heads, &m, heads[0].head.class_names);
-    rc = EXIT_OK;
+    rc = incomplete ? EXIT_PARTIAL : EXIT_OK;
 done:
-    if (rc) fprintf(stderr, "featcache eval: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache eval: %s\n", err.msg);
     fc_metrics_free(&m);
     free(P); free(y); free(rows);
     for (int h = 0; h < a.n_heads; h++) fc_featureset_free(&fs[h]);

@@ -5,8 +5,10 @@
  *    catalog row points at nothing and SQLite's integrity_check passes (fc_catalog_check).
  *  - repair: drops what verify finds damaged, rebuilds a feature store that does not open.
  *  - gc: deletes features of unknown/unreferenced extractors and of items no data set references.
- * Run gc when no extract is writing to the same cache (extract commits a batch's features just
- * before the catalog rows that reference them). Not here: printing (problems go to a callback). */
+ * gc must not run while an extract writes to the same cache (extract commits a batch's features
+ * just before the catalog rows that reference them): callers hold the cache folder's lock
+ * exclusively (lock.h), which every extract holds shared. Not here: printing (problems go to a
+ * callback), the lock. */
 #ifndef FC_MAINT_H
 #define FC_MAINT_H
 
@@ -61,7 +63,10 @@ typedef struct fc_repair_report {
 int fc_repair(const char *dir, void (*note)(void *user, const char *msg), void *user, fc_repair_report *rep,
               fc_error *err);
 
-/* dry_run: count only. Refuses (FC_EFORMAT, deleting nothing) when fc_catalog_check finds a problem:
+/* Deletes what nothing references; dry_run: counts exactly the values, extractors and items that
+ * a run on the same cache would delete (the walk counts every stored value it condemns, every
+ * view of an item its own), deleting nothing. The caller holds the cache's lock exclusively
+ * (fc_cache_lock). Refuses (FC_EFORMAT, deleting nothing) when fc_catalog_check finds a problem:
  * what to delete is decided by the catalog's rows. */
 int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_error *err);
 
