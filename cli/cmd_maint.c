@@ -257,6 +257,7 @@ int cmd_verify(int argc, char **argv) {
            "%zu data sets, %zu items, %zu extractors",
            rep.values, rep.corrupt, rep.missing, rep.orphans, rep.datasets, rep.items, rep.extractors);
     if (rep.unfinished_runs) printf("; %zu runs were interrupted", rep.unfinished_runs);
+    if (rep.incomplete) printf("; %zu data set extractions incomplete (featcache extract completes them)", rep.incomplete);
     printf("; %zu catalog problems (catalog checked in %.3f s, SQLite integrity_check included)", rep.catalog_problems,
            rep.catalog_seconds);
     int problems = rep.corrupt || rep.missing || rep.catalog_problems || repaired;

@@ -37,7 +37,7 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
         return -1;
     case 1008: x->cache = arg; return 1;
     case 1009: x->name = arg; return 1;
-    case 1010: x->strict = 1; return 1;
+    case 1011: x->strict = 1; return 1;
     default: return 0;
     }
 }

@@ -32,7 +32,7 @@ typedef struct cli_extractor {
     {"size", required_argument, 0, 1003}, {"crop", required_argument, 0, 1004},                 \
     {"preprocess", required_argument, 0, 1005}, {"dtype", required_argument, 0, 1006},          \
     {"view", required_argument, 0, 1007}, {"cache", required_argument, 0, 1008},                \
-    {"name", required_argument, 0, 1009}, {"strict", no_argument, 0, 1010}
+    {"name", required_argument, 0, 1009}, {"strict", no_argument, 0, 1011}
 
 #define CLI_EXTRACTOR_HELP                                                                         \
     "  --model PATH        ONNX model the features were extracted with (required)\n"               \
@@ -46,7 +46,7 @@ typedef struct cli_extractor {
     "                      warning, the items it has are used, exit status 3)\n"
 
 void cli_extractor_init(cli_extractor *x);
-/* Handles option code c (1001..1010); returns 1 when handled, -1 on a bad value (printed), 0 when
+/* Handles option code c (1001..1009, 1011); returns 1 when handled, -1 on a bad value (printed), 0 when
  * c is not an extractor option. */
 int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor *x);
 /* Fills x->dataset (from --name or dataset_arg), x->layer_name and x->id using the catalog's model

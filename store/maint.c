@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "store/hash.h"
+#include "store/runs.h"
 
 typedef struct hashset {
     uint8_t (*h)[32];
@@ -170,6 +171,22 @@ static int add_id(void *user, const char *id) {
     return 0;
 }
 
+/* A data set whose last extract with extractor ex_hex did not finish: said, counted (no damage:
+ * the next extract completes it). */
+static int check_finished(verify_state *v, fc_catalog *cat, const ds_info *d, const char *ex_hex, fc_error *err) {
+    fc_extract_state st;
+    int rc = fc_extract_last(cat, d->id, ex_hex, &st, err);
+    if (rc || fc_extract_finished(&st)) return rc;
+    char msg[700];
+    snprintf(msg, sizeof msg, "note: data set '%s' is incomplete for extractor %.12s: its last extract (run #%lld) %s "
+             "(featcache extract completes it)", d->name, ex_hex, (long long)st.run_id,
+             st.status == FC_RUN_FAILED ? (st.error[0] ? st.error : "failed")
+             : st.alive > 0 ? "is running" : "did not finish (killed)");
+    say(v, msg);
+    v->rep->incomplete++;
+    return 0;
+}
+
 static int catalog_problem(void *user, const char *what, int64_t count, const char *example) {
     char msg[700];
     snprintf(msg, sizeof msg, "catalog: %lld %s (first: %s)", (long long)count, what, example ? example : "-");
@@ -208,6 +225,7 @@ int fc_verify(fc_catalog *cat, fc_cache *cache, void (*problem)(void *user, cons
             if (fc_hex_decode(ids.id[e], m.extractor, 32, NULL)) continue; /* as add_known */
             rc = fc_catalog_item_list(cat, info[d].id, FC_ITEMS_OK, check_item, &m, err);
             if (!rc) rc = m.rc;
+            if (!rc) rc = check_finished(&v, cat, &info[d], ids.id[e], err);
         }
         free(ids.id);
     }

@@ -2,7 +2,8 @@
  *  - verify: every stored value parses and matches its CRC; every ok item of every data set has
  *    the (view 0) feature of each extractor the data set was extracted with; every stored feature
  *    belongs to a known extractor and a referenced item (orphans are reported, not errors); no
- *    catalog row points at nothing and SQLite's integrity_check passes (fc_catalog_check).
+ *    catalog row points at nothing and SQLite's integrity_check passes (fc_catalog_check); data
+ *    sets whose last extract did not finish are noted (not errors).
  *  - repair: drops what verify finds damaged, rebuilds a feature store that does not open.
  *  - gc: deletes features of unknown/unreferenced extractors and of items no data set references.
  * gc must not run while an extract writes to the same cache (extract commits a batch's features
@@ -25,6 +26,8 @@ typedef struct fc_verify_report {
     size_t orphans;        /* features of unknown extractors or unreferenced items */
     size_t datasets, items, extractors;
     size_t unfinished_runs; /* runs still marked running (killed processes) */
+    size_t incomplete;     /* (data set, extractor) pairs whose last extract did not finish: no
+                              damage (the next extract completes them), a note */
     size_t catalog_problems; /* catalog rows that point at nothing, lines of SQLite's integrity_check */
     double catalog_seconds;  /* time the catalog check took (integrity_check reads the whole file) */
 } fc_verify_report;
