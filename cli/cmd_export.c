@@ -93,14 +93,13 @@ static int write_csv(const char *dir, const fc_featureset *fs, fc_error *err) {
 
 /* What manifest.json says about the export besides its files. */
 static void manifest_members(fc_strbuf *b, const cli_extractor *x, const char *format, const fc_featureset *fs) {
-    fc_strbuf_printf(b, "\"dataset\":");
-    fc_strbuf_json(b, x->dataset);
-    fc_strbuf_printf(b, ",\"model\":");
-    fc_strbuf_json(b, x->model);
-    fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"layer\":", x->model_sha);
-    fc_strbuf_json(b, x->layer_name);
-    fc_strbuf_printf(b, ",\"extractor\":\"%s\",\"view\":\"%s\",\"format\":\"%s\",\"rows\":%zu,\"dim\":%zu,"
-                        "\"complete\":%s", x->id, fc_view_name(x->view), format, fs->n, fs->dim,
+    const char *keys[3] = {"dataset", "model", "layer"}, *values[3] = {x->dataset, x->model, x->layer_name};
+    for (int i = 0; i < 3; i++) {
+        fc_strbuf_printf(b, "%s\"%s\":", i ? "," : "", keys[i]);
+        fc_strbuf_json(b, values[i]);
+    }
+    fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"extractor\":\"%s\",\"view\":\"%s\",\"format\":\"%s\",\"rows\":%zu,"
+                        "\"dim\":%zu,\"complete\":%s", x->model_sha, x->id, fc_view_name(x->view), format, fs->n, fs->dim,
                      x->incomplete ? "false" : "true");
 }
 
