@@ -177,7 +177,7 @@ EOF
         else o=WRONG
         fi
         echo "$i $fault $c $o $rc" >>results
-        if [ $o != same ] && [ $o != refused ]; then
+        if [ $o != same ] && [ $o != refused ] && [ $o != warned ]; then
             echo "iteration $i ($fault): $c -> $o (exit $rc)"; head -3 "out/$c/err" | sed 's/^/    /'
             diff -r "$r" "out/$c" -x err -x rc -x notes 2>/dev/null | head -6 | sed 's/^/    /'
             mkdir -p "$T/kept" && cp -r w "$T/kept/w$i" 2>/dev/null
