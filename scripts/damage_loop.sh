@@ -16,11 +16,11 @@
 # and export-onnx read no cache). Outcomes: "same" (exit 0, or 3 for extract, with the clean run's
 # data; repair: exit 0 or 2), "warned" (exit 3 with the warning that the data set is incomplete;
 # verify: exit 0 with that note; report: the clean run's page but for its notes on what differs
-# today), "refused" (another non-zero exit with a message), "WRONG" (exit 0 with data that differs
-# from the clean run; gc: an export right after it fares otherwise than right before it, or gc
-# deletes another count than gc --dry-run said), "SIGNAL" (killed by a signal) and "HANG" (over
-# 60 s). Prints a table of fault x command and exits 1 when any command was WRONG, SIGNAL or HANG.
-# KEEP=1 keeps the work folder.
+# today; its image previews are not compared), "refused" (another non-zero exit with a message),
+# "WRONG" (exit 0 with data that differs from the clean run; gc: an export right after it fares
+# otherwise than right before it, or gc deletes another count than gc --dry-run said), "SIGNAL"
+# (killed by a signal) and "HANG" (over 60 s). Prints a table of fault x command and exits 1 when
+# any command was WRONG, SIGNAL or HANG. KEEP=1 keeps the work folder.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 N=${1:-200}
@@ -86,10 +86,11 @@ run() {
     sed -i -e 's/[0-9.]* s\b/T s/g' -e 's/runs\? #[0-9]*/run #N/g' -e 's/ *#[0-9]* .*//' -e 's/^cache .*/cache DIR/' \
         -e "s|--cache $d |--cache DIR |" -e 's/report [0-9]* -o/report N -o/' "$o/data" 2>/dev/null
     rm -f "$o/h.onnx" "$o/ft.onnx" # they record their run: their metrics are in data
-    if [ -f "$o/r.html" ]; then # a report's notes (what differs today) apart: the rest is what the run recorded
+    if [ -f "$o/r.html" ]; then # a report's notes on what differs today apart, and its previews (today's
+        # image files, absent when the catalog cannot say where they are): the rest is what the run recorded
         $PY -c "import re, sys; p = sys.argv[1]; s = open(p).read(); n = re.findall(r'<p class=\"warn\">.*?</p>', s, re.S)
-open(p, 'w').write(re.sub(r'<p class=\"warn\">.*?</p>', '', s, flags=re.S)); open(sys.argv[2], 'w').write(''.join(n))" \
-            "$o/r.html" "$o/notes"
+s = re.sub(r'<img [^>]*>|<div class=\"noimg\">[^<]*</div>', '', re.sub(r'<p class=\"warn\">.*?</p>', '', s, flags=re.S))
+open(p, 'w').write(s); open(sys.argv[2], 'w').write(''.join(n))" "$o/r.html" "$o/notes"
     fi
     echo $rc
 }
