@@ -90,7 +90,7 @@ int cli_export_set_begin(cli_export_set *s, const char *dir, fc_error *err) {
     remove_stale(parent, base);
     int n = snprintf(s->tmp, sizeof s->tmp, "%s/.%s.export-%ld-XXXXXX", parent, base, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof s->tmp) return fc_fail(err, FC_EIO, "%s: the path is too long", dir);
-    if (!mkdtemp(s->tmp)) return fc_fail(err, FC_EIO, "%s: cannot create: %s", s->tmp, strerror(errno));
+    if (!mkdtemp(s->tmp)) return fc_fail(err, FC_EIO, "%s: cannot create: %s", dir, strerror(errno));
     struct stat st; /* the folder keeps its mode; a new one gets mkdir's (0777 less the umask) */
     mode_t mode, mask = umask(0);
     umask(mask);
