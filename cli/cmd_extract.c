@@ -222,12 +222,16 @@ static void print_scan_notes(const fc_extract_result *r) {
                 r->too_deep == 1 ? "its" : "their", r->too_deep_names);
 }
 
+/* The test hook after each batch's features are committed (cli_test_pause). */
+static void on_committed(void *user, int n_items) { cli_test_pause("extract-batch"); }
+
 int cmd_extract(int argc, char **argv) {
     extract_args a;
     int st = parse_args(argc, argv, &a);
     if (st >= 0) return st;
     cli_progress ps = {.show = !a.quiet && isatty(2), .last = -1};
-    a.o.control = (fc_extract_control){.cancel = &cancel_flag, .progress = cli_progress_show, .user = &ps};
+    a.o.control = (fc_extract_control){.cancel = &cancel_flag, .progress = cli_progress_show,
+                                         .committed = on_committed, .user = &ps};
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     fc_extract_result r;

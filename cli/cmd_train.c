@@ -99,9 +99,9 @@ int cmd_train(int argc, char **argv) {
         if (out) printf("head saved to %s\n", out);
         if (run_id) printf("run #%lld recorded\n", (long long)run_id);
     }
-    rc = EXIT_OK;
+    rc = x.incomplete ? EXIT_PARTIAL : EXIT_OK;
 done:
-    if (rc) fprintf(stderr, "featcache train: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache train: %s\n", err.msg);
     fc_strbuf_free(&meta);
     fc_strbuf_free(&res);
     fc_train_result_free(&r);

@@ -40,6 +40,7 @@ typedef struct job {
     fc_dataset ds;
     fc_cache *cache;
     fc_catalog *cat;
+    int lock_fd;           /* the cache folder's lock, held shared for the whole run (store/lock.h) */
     fc_model *model;       /* loaded only when an extractor is new or an item must be computed */
     item_state *st;        /* (ds.n) */
     size_t *todo, n_todo;  /* pipeline index -> data set index */
@@ -171,6 +172,7 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
         }
     }
     if ((rc = fc_cache_put(j->cache, j->feats, nf, &j->cb_err))) return rc;
+    if (j->opt.control.committed) j->opt.control.committed(j->opt.control.user, n_items);
     for (int b = 0; b < n_items; b++) {
         size_t i = j->todo[items[b]];
         j->st[i].status = ST_COMPUTED;
@@ -201,6 +203,7 @@ static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *r
     memset(j, 0, sizeof *j);
     j->opt = *opt;
     j->res = res;
+    j->lock_fd = -1;
     j->t0 = omp_get_wtime();
     fc_extractor_def *x = &j->opt.extractor;
     if (!x->views || x->n_views < 1) { x->views = orig_only; x->n_views = 1; }
@@ -238,6 +241,9 @@ static int open_stores(job *j, fc_error *err) {
     const fc_extract_cache *c = &j->opt.cache;
     int rc = mkdir_p(c->dir, err);
     fc_cache_options co = {.max_map_size = c->max_map_size};
+    /* until the last catalog row is written, features this run commits may be referenced by
+     * nothing: gc waits for the lock (a running gc makes this wait for its end) */
+    if (!rc) rc = fc_cache_lock(c->dir, 0, 1, &j->lock_fd, err);
     if (!rc) rc = fc_cache_open(c->dir, 0, &co, &j->cache, err);
     if (!rc) rc = fc_catalog_open(c->dir, 0, 0, &j->cat, err);
     return rc;
@@ -411,7 +417,10 @@ static void params_json(const job *j, fc_strbuf *b) {
     for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
     char host[160];
     fc_process_host(host, sizeof host);
-    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
+    /* the kernel level is not part of the extractor (see extractor.h): the run says which one
+     * computed its features */
+    fc_strbuf_printf(b, "],\"isa\":\"%s\"", fc_isa_name(fc_cpu_isa()));
+    fc_strbuf_printf(b, ",\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
     fc_strbuf_json(b, host);
     fc_strbuf_printf(b, "}");
 }
@@ -596,6 +605,7 @@ static void job_finish(job *j, int rc, const fc_error *err) {
     fc_model_free(j->model);
     fc_catalog_close(j->cat);
     fc_cache_close(j->cache);
+    fc_cache_unlock(j->lock_fd);
     fc_dataset_free(&j->ds);
 }
 

@@ -54,7 +54,10 @@ typedef struct fc_extract_compute {
 typedef struct fc_extract_control {
     volatile int *cancel;       /* set non-zero to stop early (e.g. from SIGINT); may be NULL */
     void (*progress)(void *user, const fc_job_progress *p); /* main thread, after each batch */
-    void *user;
+    /* main thread, after a batch's features are committed and before the catalog rows that
+     * reference them are written (n_items images): the moment gc must never see (may be NULL) */
+    void (*committed)(void *user, int n_items);
+    void *user;                 /* for progress and committed */
 } fc_extract_control;
 
 /* A job's parameters, grouped by concern; zero fields take the defaults each field names. */
