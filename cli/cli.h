@@ -30,6 +30,7 @@ int cmd_gc(int argc, char **argv);
 int cmd_cuts(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_advise(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /* Extraction progress on stderr, one line redrawn at most every 0.2 s (an fc_extract_control
  * progress callback; user is a cli_progress, show 0 = silent, last -1 at the start). */

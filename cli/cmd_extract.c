@@ -34,6 +34,10 @@ static const char *usage_text =
     "  --decoders N        image decoding threads (default 2)\n"
     "  --parallel MODE     batch: each inference thread runs its slice of a batch through the whole\n"
     "                      network (default); layers: every layer runs on all threads\n"
+    "  --shard K/N         compute only the items whose content hash falls in shard K of N (0..N-1;\n"
+    "                      stable whatever the file order or machine); the others are hashed and\n"
+    "                      recorded, so every shard's cache lists the whole data set (featcache merge\n"
+    "                      combines the shards' caches; scripts/slurm/ runs one shard per array task)\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --max-cache-size B  stop with \"cache full\" when the feature store would exceed B bytes\n"
     "                      (suffix K, M, G, T; default 1T; committed features stay)\n"
@@ -86,6 +90,19 @@ typedef struct extract_args {
     int quiet, json;
 } extract_args;
 
+/* --shard K/N: 0 <= K < N; prints why and returns -1 otherwise. */
+static int parse_shard(const char *s, int *k, int *n) {
+    char *end1, *end2;
+    long kk = strtol(s, &end1, 10), nn = *end1 == '/' ? strtol(end1 + 1, &end2, 10) : 0;
+    if (*end1 != '/' || end1 == s || *end2 || end2 == end1 + 1 || nn < 1 || nn > 1000000 || kk < 0 || kk >= nn) {
+        fprintf(stderr, "featcache extract: --shard wants K/N with 0 <= K < N (e.g. 3/8), not '%s'\n", s);
+        return -1;
+    }
+    *k = (int)kk;
+    *n = (int)nn;
+    return 0;
+}
+
 /* Fills a from the command line; returns -1 to go on, else the exit status (help, usage error). */
 static int parse_args(int argc, char **argv, extract_args *a) {
     static const struct option opts[] = {
@@ -95,7 +112,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
         {"dtype", required_argument, 0, 1006}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
-        {"format", required_argument, 0, 'f'},
+        {"format", required_argument, 0, 'f'}, {"shard", required_argument, 0, 'K'},
         {"max-cache-size", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -130,6 +147,9 @@ static int parse_args(int argc, char **argv, extract_args *a) {
             if (fc_layout_parse(optarg, &a->o.dataset.layout, &err)) { fprintf(stderr, "featcache extract: %s\n", err.msg); return EXIT_USAGE; }
             break;
         case 'S': if (cli_bytes("extract", "max-cache-size", optarg, 65536, &a->o.cache.max_map_size)) return EXIT_USAGE; break;
+        case 'K':
+            if (parse_shard(optarg, &c->shard, &c->n_shards)) return EXIT_USAGE;
+            break;
         case 'q': a->quiet = 1; break;
         case 'j': a->json = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -177,8 +197,8 @@ static void print_json(const fc_extract_options *o, const fc_extract_result *r, 
     fc_strbuf_printf(&s, ",\"cache\":");
     fc_strbuf_json(&s, o->cache.dir);
     fc_strbuf_printf(&s, ",\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"damaged\":%zu,"
-                         "\"seconds\":%.3f,\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
-                     p->total, p->computed, p->cached, p->bad, p->damaged, p->seconds, rate,
+                         "\"elsewhere\":%zu,\"seconds\":%.3f,\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
+                     p->total, p->computed, p->cached, p->bad, p->damaged, p->elsewhere, p->seconds, rate,
                      r->model_loaded ? "true" : "false");
     for (int l = 0; l < r->n_layers; l++) {
         fc_strbuf_printf(&s, "%s{\"name\":", l ? "," : "");
@@ -202,8 +222,12 @@ static void print_text(const fc_extract_options *o, const fc_extract_result *r) 
     }
     if (p->damaged)
         fprintf(stderr, "%zu stored features failed their checksum and were computed again\n", p->damaged);
-    fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad in %.2f s (%.1f img/s) -> %s\n", p->total,
-            p->computed, p->cached, p->bad, p->seconds, rate, o->cache.dir);
+    char others[64] = "";
+    if (o->compute.n_shards > 0)
+        snprintf(others, sizeof others, ", %zu in other shards (shard %d/%d)", p->elsewhere, o->compute.shard,
+                 o->compute.n_shards);
+    fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad%s in %.2f s (%.1f img/s) -> %s\n", p->total,
+            p->computed, p->cached, p->bad, others, p->seconds, rate, o->cache.dir);
 }
 
 int cmd_extract(int argc, char **argv) {

@@ -2,6 +2,7 @@
  * (all SQL text is constant; data only ever travels through sqlite3_bind_*), and thin row <->
  * struct mapping. Not here: feature storage (cache.c), any policy about what to delete or verify. */
 #include "store/catalog.h"
+#include "store/catalog_db.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -582,6 +583,14 @@ int fc_catalog_open(const char *dir, unsigned flags, int busy_timeout_ms, fc_cat
 fail:
     fc_catalog_close(cat);
     return rc;
+}
+
+sqlite3 *fc_catalog_db(fc_catalog *cat) {
+    return cat && !cat->rdonly ? cat->db : NULL;
+}
+
+int fc_catalog_db_fail(const fc_catalog *cat, int rc, const char *what, fc_error *err) {
+    return sql_fail(cat, rc, what, err);
 }
 
 void fc_catalog_close(fc_catalog *cat) {

@@ -6,7 +6,8 @@
  *  - catalog.h     SQLite catalog: data sets, items, labels, splits, extractors, runs, bad files
  *  - runs.h        run records of processes that died (marked interrupted)
  *  - featureset.h  feature matrices of a data set read back from cache + catalog
- *  - maint.h       verify and gc */
+ *  - maint.h       verify and gc
+ *  - merge.h       merging cache folders (the shards of a job array) into one */
 #ifndef FC_STORE_H
 #define FC_STORE_H
 
@@ -16,6 +17,7 @@
 #include "store/featureset.h"
 #include "store/hash.h"
 #include "store/maint.h"
+#include "store/merge.h"
 #include "store/runs.h"
 
 #endif

@@ -1,0 +1,23 @@
+/* The catalog's SQLite connection for other files of store/ that write rows the catalog API has no
+ * call for (the merge copies rows with their own creation times and remaps their ids). The
+ * connection has the row checksum functions that catalog.c's statements use, fc_item_crc(dataset_id,
+ * path, sha256, label, split, status) and fc_row_crc(...), and foreign keys on. Internal to store/:
+ * other layers use catalog.h. */
+#ifndef FC_CATALOG_DB_H
+#define FC_CATALOG_DB_H
+
+#include <sqlite3.h>
+
+#include "store/catalog.h"
+
+/* The connection of a read-write handle (NULL for a read-only one or NULL). Statements prepared on
+ * it must be finalized before fc_catalog_close; the caller's transactions must not overlap calls to
+ * catalog.h functions that begin their own. */
+sqlite3 *fc_catalog_db(fc_catalog *cat);
+
+/* The catalog's error for SQLite result rc while doing `what` (FC_ETIMEOUT for a lock held past the
+ * busy timeout, FC_ENOSPC for a full disk, FC_EFORMAT for a damaged file, FC_EINVAL for a
+ * constraint, ...), the message naming the file and SQLite's reason; returns the code. */
+int fc_catalog_db_fail(const fc_catalog *cat, int rc, const char *what, fc_error *err);
+
+#endif

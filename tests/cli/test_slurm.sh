@@ -1,0 +1,162 @@
+#!/bin/sh
+# scripts/slurm/ on a real single-node Slurm that this test starts and stops: munged with its own key
+# and socket, slurmctld and slurmd from a slurm.conf made for this machine (127.0.0.1, free ports,
+# state, spool, logs and pid files in the test's folder, no cgroups: proctrack/linuxproc, task/none,
+# jobacct_gather/none, SlurmUser and SlurmdUser root). scripts/slurm/submit.sh submits ants/bees
+# (MobileNetV2, 96 px) as an array of N=4 shard tasks and the dependent merge; the merged cache must
+# export bitwise what one `featcache extract` process exports. Then one task is submitted again
+# alone with its merge: it computes nothing, and the cache exports the same. Every daemon started
+# here is stopped at exit, also on failure. Where Slurm or munge is missing or does not start, the
+# test says why: a FAIL when CI=true, else a SKIP.
+NAME=slurm; . "$(dirname "$0")/../support/common.sh"
+need_shared data/hymenoptera "ants/bees"
+M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
+H="$(cd "$SHARED/data/hymenoptera" && pwd)"
+WAIT=240 # seconds at most for the jobs of one submission
+REPO=$(pwd)
+
+cannot() { # cannot REASON: Slurm cannot run here
+    if [ "$CI" = true ]; then bad "Slurm cannot run: $1 (CI has it: scripts/install_deps.sh installs slurm-wlm and munge)"
+    else echo "SKIP $NAME: Slurm cannot run: $1 (apt-get install slurm-wlm munge)"; fi
+    exit 0
+}
+for b in munged mungekey slurmctld slurmd sbatch squeue scontrol sinfo; do
+    command -v $b >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin"
+    command -v $b >/dev/null 2>&1 || cannot "$b is not installed"
+done
+
+S="$T/slurm"
+mkdir -p "$S/state" "$S/spool" "$S/log"
+chmod 755 "$T" "$S" # munged wants every folder above its socket searchable by all
+stop_all() { # every daemon this test started, whatever happened
+    if [ -s "$S/slurmctld.pid" ]; then scancel --quiet --user=root 2>/dev/null; fi
+    for p in slurmd slurmctld munged; do
+        [ -s "$S/$p.pid" ] && kill "$(cat "$S/$p.pid")" 2>/dev/null
+    done
+    i=0
+    while [ $i -lt 50 ]; do
+        alive=0
+        for p in slurmd slurmctld munged; do
+            [ -s "$S/$p.pid" ] && kill -0 "$(cat "$S/$p.pid")" 2>/dev/null && alive=1
+        done
+        [ $alive = 0 ] && break
+        sleep 0.2; i=$((i + 1))
+    done
+    for p in slurmd slurmctld munged; do
+        [ -s "$S/$p.pid" ] && kill -9 "$(cat "$S/$p.pid")" 2>/dev/null
+    done
+}
+cleanup() { stop_all; [ -n "$KEEP" ] || rm -rf "$T"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# a free TCP port from $1 on: none listening on it (/proc/net/tcp, state 0A)
+free_port() {
+    p=$1
+    while grep -qi ":$(printf '%04X' $p) [0-9A-F:]* 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do p=$((p + 1)); done
+    echo $p
+}
+base=$((20000 + $$ % 20000))
+CTLD_PORT=$(free_port $base)
+SLURMD_PORT=$(free_port $((CTLD_PORT + 1)))
+NODE=$(hostname -s 2>/dev/null || hostname)
+CPUS=$(nproc)
+
+mungekey --create --keyfile="$S/munge.key" >"$S/log/mungekey.log" 2>&1 || cannot "mungekey failed: $(cat "$S/log/mungekey.log")"
+munged --key-file="$S/munge.key" --socket="$S/munge.sock" --pid-file="$S/munged.pid" --log-file="$S/log/munged.log" \
+    --seed-file="$S/munged.seed" >"$S/log/munged.out" 2>&1 || cannot "munged did not start: $(cat "$S/log/munged.out")"
+
+cat >"$S/slurm.conf" <<EOF
+ClusterName=fctest
+SlurmctldHost=$NODE(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$S/munge.sock
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$S/state
+SlurmdSpoolDir=$S/spool
+SlurmctldPidFile=$S/slurmctld.pid
+SlurmdPidFile=$S/slurmd.pid
+SlurmctldLogFile=$S/log/slurmctld.log
+SlurmdLogFile=$S/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SchedulerType=sched/builtin
+MpiDefault=none
+ReturnToService=2
+KillWait=5
+SlurmdParameters=config_overrides
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
+PartitionName=fc Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF="$S/slurm.conf"
+slurmctld -f "$SLURM_CONF" >"$S/log/slurmctld.out" 2>&1 || cannot "slurmctld did not start: $(tail -3 "$S/log/slurmctld.out" "$S/log/slurmctld.log" 2>/dev/null)"
+slurmd -f "$SLURM_CONF" -N "$NODE" >"$S/log/slurmd.out" 2>&1 || cannot "slurmd did not start: $(tail -3 "$S/log/slurmd.out" "$S/log/slurmd.log" 2>/dev/null)"
+i=0
+until [ "$(sinfo -h -o %t 2>/dev/null)" = idle ]; do
+    i=$((i + 1))
+    [ $i -gt 100 ] && cannot "the node did not become idle in 20 s: $(sinfo -h 2>&1 | head -2; tail -3 "$S/log/slurmctld.log")"
+    sleep 0.2
+done
+ok "slurmctld, slurmd and munged started on $NODE (ports $CTLD_PORT, $SLURMD_PORT)"
+
+# wait_jobs: until the queue is empty, at most $WAIT s; 0 when it emptied
+wait_jobs() {
+    w=0
+    while [ -n "$(squeue -h 2>/dev/null)" ]; do
+        w=$((w + 1)); [ $w -gt $((WAIT * 2)) ] && return 1
+        sleep 0.5
+    done
+}
+# job_ok ID...: each job (every task of an array) COMPLETED with exit code 0
+job_ok() {
+    for j in "$@"; do
+        scontrol show job -o "$j" >"$T/job" 2>&1 || return 1
+        grep -v "JobState=COMPLETED" "$T/job" | grep -q . && return 1
+        grep -v "ExitCode=0:0" "$T/job" | grep -q . && return 1
+    done
+    return 0
+}
+OPTS="--size 96"
+t0=$(date +%s)
+"$FC" extract "$H" --model "$M" $OPTS --cache "$T/one" --json >"$T/one.json" 2>"$T/err"
+[ $? -eq 3 ] || bad "one-process extract"
+"$FC" export hymenoptera --model "$M" $OPTS --cache "$T/one" -o "$T/x_one" 2>>"$T/err"
+t1=$(date +%s)
+
+OUT="$T/out"
+export FEATCACHE="$FC" FEATCACHE_OUT="$OUT" FEATCACHE_LOCAL="$T/local" FEATCACHE_EXTRACT_ARGS="$OPTS"
+ids=$(sh "$REPO/scripts/slurm/submit.sh" "$H" "$M" 4 2>"$T/err")
+check "submit.sh DATASET MODEL 4: the array and the merge submitted ($ids)" $(echo "$ids" | grep -q "^extract [0-9]* merge [0-9]*$"; echo $?)
+set -- $ids
+wait_jobs
+check "the 4 tasks and the merge ended within $WAIT s ($(($(date +%s) - t1)) s)" $?
+check "every task and the merge completed with exit code 0" $(job_ok "$2" "$4"; echo $?)
+for f in "$OUT"/logs/*.log; do [ -f "$f" ] && grep -h "items:\|merged\|catalog:\|values in" "$f" | sed "s|^|  $(basename "$f"): |"; done
+n1=$(json_field computed "$T/one.json")
+check "the 4 tasks computed $n1 items between them, as one process" \
+    $(cat "$OUT"/logs/extract_*.log | sed -n 's/.* items: \([0-9]*\) computed.*/\1/p' |
+        awk -v n="$n1" '{ s += $1 } END { exit !(NR == 4 && s == n) }'; echo $?)
+"$FC" export hymenoptera --model "$M" $OPTS --cache "$OUT/cache" -o "$T/x_m" 2>"$T/err"
+same=0
+for f in features.npy labels.txt paths.txt splits.txt; do cmp -s "$T/x_one/$f" "$T/x_m/$f" || same=1; done
+check "the merged cache of 4 shards exports bitwise what one process exports ($(wc -l <"$T/x_one/paths.txt") items)" $same
+
+# one task submitted again alone, with a merge after it: it computes nothing
+t2=$(date +%s)
+ids=$(sh "$REPO/scripts/slurm/submit.sh" "$H" "$M" 4 2 2>"$T/err")
+set -- $ids
+wait_jobs && job_ok "$2" "$4"
+check "task 2 submitted again alone, then the merge: completed ($(($(date +%s) - t2)) s)" $?
+check "task 2 computed nothing (it started from its saved shard)" \
+    $(grep -q " items: 0 computed, .* in other shards (shard 2/4)" "$OUT/logs/extract_$2_2.log"; echo $?)
+"$FC" export hymenoptera --model "$M" $OPTS --cache "$OUT/cache" -o "$T/x_m2" 2>"$T/err"
+check "the cache merged again exports the same" $(cmp -s "$T/x_one/features.npy" "$T/x_m2/features.npy"; echo $?)
+echo "  one-process extract + export $((t1 - t0)) s; Slurm part $(($(date +%s) - t1)) s"
