@@ -7,9 +7,11 @@
  *   build/bench/bench_merge [--features 100000] [--dim 1280] [--dtype f32|f16] [--shards 4] [--dir DIR]
  * Build: make bench. DIR (default a new folder under /tmp) is removed at the end; it needs about
  * 2 x features x the value's pages (1280-D f32: 8 KiB each, 1.6 GB for 100k). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,6 +133,7 @@ int main(int argc, char **argv) {
     fc_sha256_digest("bench-extractor", 15, ext);
     fc_hex_encode(ext, 32, ext_hex);
     double t0 = now();
+    if (mkdir(a.dir, 0777) != 0 && errno != EEXIST) return die(a.dir, NULL);
     for (int k = 0; k < a.shards; k++) {
         snprintf(srcs[k], sizeof srcs[k], "%s/shard%d", a.dir, k);
         sp[k] = srcs[k], rp[a.shards - 1 - k] = srcs[k];

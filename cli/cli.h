@@ -40,6 +40,10 @@ typedef struct cli_progress {
 } cli_progress;
 void cli_progress_show(void *user, const fc_job_progress *p);
 
+/* Installs SIGINT and SIGTERM handlers that set the returned flag (a long command's cancel flag:
+ * it stops after the unit of work in flight); a second signal ends the process at once. */
+volatile int *cli_cancel_on_signals(void);
+
 /* Cache folder: the --cache value, else $FEATCACHE_HOME, else ./.featcache. */
 const char *cli_cache_dir(const char *opt);
 

@@ -2,7 +2,6 @@
  * Progress on stderr when it is a terminal; Ctrl-C stops after the batch in flight, keeping
  * everything committed. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,12 +48,6 @@ static const char *usage_text =
     "Exit status: 0 ok, 3 completed but some files were bad (listed with the reason), 1 error,\n"
     "130 interrupted (what was committed stays), 64 usage.\n";
 
-static volatile int cancel_flag;
-
-static void on_signal(int sig) {
-    cancel_flag = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C ends at once */
-}
 
 const char *cli_cache_dir(const char *opt) {
     if (opt && *opt) return opt;
@@ -235,15 +228,14 @@ int cmd_extract(int argc, char **argv) {
     int st = parse_args(argc, argv, &a);
     if (st >= 0) return st;
     cli_progress ps = {.show = !a.quiet && isatty(2), .last = -1};
-    a.o.control = (fc_extract_control){.cancel = &cancel_flag, .progress = cli_progress_show, .user = &ps};
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    volatile int *cancel = cli_cancel_on_signals();
+    a.o.control = (fc_extract_control){.cancel = cancel, .progress = cli_progress_show, .user = &ps};
     fc_extract_result r;
     fc_error err = {0};
     int rc = fc_extract_run(&a.o, &r, &err);
     if (ps.show) fputc('\n', stderr);
     if (rc) {
-        if (cancel_flag) {
+        if (*cancel) {
             fprintf(stderr, "featcache extract: interrupted; %zu computed and committed, rerun to finish\n", r.counts.computed);
             return 130;
         }

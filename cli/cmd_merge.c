@@ -3,7 +3,6 @@
  * the throughput; names the values that failed their checks (exit 3). Ctrl-C stops after the
  * batch in flight; running the same merge again finishes it. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,12 +27,6 @@ static const char *usage_text =
     "Exit status: 0 ok, 3 merged but some source values failed their checks, 1 error (nothing of a\n"
     "refused merge is written), 130 interrupted (committed batches stay), 64 usage.\n";
 
-static volatile int cancel_flag;
-
-static void on_signal(int sig) {
-    cancel_flag = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C ends at once */
-}
 
 typedef struct merge_out {
     int quiet, progress;
@@ -112,15 +105,13 @@ int cmd_merge(int argc, char **argv) {
     o.srcs = (const char *const *)argv + optind;
     o.n_srcs = (size_t)(argc - optind);
     m.progress = !m.quiet && !json && isatty(2);
-    o.cancel = &cancel_flag, o.note = note, o.progress = progress, o.user = &m;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    o.cancel = cli_cancel_on_signals(), o.note = note, o.progress = progress, o.user = &m;
     fc_merge_report r;
     fc_error err = {0};
     int rc = fc_merge(&o, &r, &err);
     if (m.progress) fputc('\n', stderr);
     if (m.notes > 20 && !m.quiet) fprintf(stderr, "  ... %zu notes in all\n", m.notes);
-    if (rc == FC_ECANCELLED && cancel_flag) {
+    if (rc == FC_ECANCELLED && *o.cancel) {
         fprintf(stderr, "featcache merge: interrupted; %zu values committed, run the same merge again to finish\n",
                 r.values_copied);
         return 130;

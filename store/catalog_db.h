@@ -20,4 +20,14 @@ sqlite3 *fc_catalog_db(fc_catalog *cat);
  * constraint, ...), the message naming the file and SQLite's reason; returns the code. */
 int fc_catalog_db_fail(const fc_catalog *cat, int rc, const char *what, fc_error *err);
 
+/* Bind an item's columns as ?1..?9: dataset_id, path, sha256 (NULL without a hash), label, split
+ * ('' for none), status 'ok'|'bad', error, size, mtime. The strings are bound SQLITE_STATIC: keep
+ * them until the statement is reset. */
+void fc_catalog_bind_item(sqlite3_stmt *s, int64_t dataset_id, const fc_catalog_item *it);
+
+/* Binds an extractor's columns as ?1..?11: id, model_path, model_sha256, layer, size, crop,
+ * preprocess, views, dtype, dims (written into dims, e.g. "1280,7,7", which must outlive the
+ * statement's step), created. */
+void fc_catalog_bind_extractor(sqlite3_stmt *s, const fc_catalog_extractor *x, char dims[64], int64_t created);
+
 #endif

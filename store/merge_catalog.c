@@ -71,20 +71,8 @@ static int run(writer *w, int q, int64_t *row0, const char *what) {
 
 static int insert_extractor(void *user, const fc_catalog_extractor *x) {
     writer *w = user;
-    sqlite3_stmt *s = w->q[Q_EX_INSERT];
-    char dims[64] = "";
-    for (int r = 0, n = 0; r < x->rank; r++) n += snprintf(dims + n, sizeof dims - (size_t)n, r ? ",%u" : "%u", x->dims[r]);
-    bind_text(s, 1, x->id);
-    bind_text(s, 2, x->model_path);
-    bind_text(s, 3, x->model_sha256);
-    bind_text(s, 4, x->layer);
-    sqlite3_bind_int64(s, 5, x->size);
-    sqlite3_bind_double(s, 6, x->crop);
-    bind_text(s, 7, x->preprocess);
-    bind_text(s, 8, x->views);
-    bind_text(s, 9, fc_dtype_name(x->dtype));
-    bind_text(s, 10, dims);
-    sqlite3_bind_int64(s, 11, x->created);
+    char dims[64];
+    fc_catalog_bind_extractor(w->q[Q_EX_INSERT], x, dims, x->created);
     int rc = run(w, Q_EX_INSERT, NULL, "merge: extractor");
     if (rc == 0) w->rep->extractors_added += (size_t)sqlite3_changes(w->db);
     return rc;
@@ -92,24 +80,15 @@ static int insert_extractor(void *user, const fc_catalog_extractor *x) {
 
 static int upsert_item(void *user, const fc_catalog_item *it) {
     writer *w = user;
-    sqlite3_stmt *s = w->q[Q_ITEM_UPSERT];
-    sqlite3_bind_int64(s, 1, w->ds_id);
-    bind_text(s, 2, it->path);
-    if (it->has_hash) sqlite3_bind_blob(s, 3, it->sha256, 32, SQLITE_STATIC);
-    else sqlite3_bind_null(s, 3);
-    bind_text(s, 4, it->label ? it->label : "");
-    bind_text(s, 5, it->split ? it->split : "");
-    bind_text(s, 6, it->status == FC_ITEM_OK ? "ok" : "bad");
-    bind_text(s, 7, it->error);
-    sqlite3_bind_int64(s, 8, it->size);
-    sqlite3_bind_int64(s, 9, it->mtime);
+    fc_catalog_bind_item(w->q[Q_ITEM_UPSERT], w->ds_id, it);
     int rc = run(w, Q_ITEM_UPSERT, NULL, "merge: item");
     if (rc) return fc_error_prefix(w->err, "%s: ", it->path);
     w->item_changes += sqlite3_changes(w->db);
     return 0;
 }
 
-/* The data sets of the current source, each with its items. */
+/* The data sets of the current source, each with its items. A data set already in the destination
+ * has the same items there (fc_merge_catalog_check made sure): only its bad ones can change a row. */
 static int copy_datasets(writer *w, fc_catalog *src) {
     int rc = fc_merge_list_datasets(src, &w->src_ds, w->err);
     if (rc) return rc;
@@ -122,11 +101,12 @@ static int copy_datasets(writer *w, fc_catalog *src) {
         bind_text(s, 3, d->format);
         sqlite3_bind_int64(s, 4, d->created);
         if ((rc = run(w, Q_DS_INSERT, NULL, "merge: data set"))) break;
-        w->rep->datasets_added += (size_t)sqlite3_changes(w->db);
+        int added = sqlite3_changes(w->db) > 0;
+        w->rep->datasets_added += (size_t)added;
         bind_text(w->q[Q_DS_ID], 1, d->name);
         if ((rc = run(w, Q_DS_ID, &w->dst_id[i], "merge: data set"))) break;
         w->ds_id = w->dst_id[i];
-        rc = fc_catalog_item_list(src, d->id, FC_ITEMS_ALL, upsert_item, w, w->err);
+        rc = fc_catalog_item_list(src, d->id, added ? FC_ITEMS_ALL : FC_ITEMS_BAD, upsert_item, w, w->err);
     }
     return rc;
 }

@@ -35,6 +35,16 @@ typedef struct defs {
     const fc_merge_options *o;
 } defs;
 
+/* The array p (capacity *cap elements of `size` bytes) with room for element n: p itself, or p
+ * moved to twice the room (*cap updated); NULL without memory (p is kept). */
+static void *grow(void *p, size_t *cap, size_t n, size_t size) {
+    if (n < *cap) return p;
+    size_t c = *cap ? 2 * *cap : 16;
+    void *q = realloc(p, c * size);
+    if (q) *cap = c;
+    return q;
+}
+
 int fc_merge_open_src(const char *dir, fc_catalog **cat, fc_error *err) {
     int rc = fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, cat, err);
     if (rc) fc_error_prefix(err, "merge source %s: ", dir);
@@ -43,12 +53,9 @@ int fc_merge_open_src(const char *dir, fc_catalog **cat, fc_error *err) {
 
 static int collect_dataset(void *user, const fc_catalog_dataset *d) {
     fc_merge_datasets *l = user;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        fc_merge_dataset *nd = realloc(l->d, cap * sizeof *nd);
-        if (!nd) return FC_ENOMEM;
-        l->d = nd, l->cap = cap;
-    }
+    fc_merge_dataset *nd = grow(l->d, &l->cap, l->n, sizeof *l->d);
+    if (!nd) return FC_ENOMEM;
+    l->d = nd;
     fc_merge_dataset *m = &l->d[l->n];
     memset(m, 0, sizeof *m);
     m->id = d->id, m->created = d->created;
@@ -100,12 +107,9 @@ typedef struct item_list {
 
 static int copy_item(void *user, const fc_catalog_item *it) {
     item_list *l = user;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 256;
-        item_copy *ni = realloc(l->it, cap * sizeof *ni);
-        if (!ni) return FC_ENOMEM;
-        l->it = ni, l->cap = cap;
-    }
+    item_copy *ni = grow(l->it, &l->cap, l->n, sizeof *l->it);
+    if (!ni) return FC_ENOMEM;
+    l->it = ni;
     item_copy *c = &l->it[l->n++];
     c->path = strdup(it->path);
     c->label = strdup(it->label ? it->label : "");
@@ -196,12 +200,9 @@ static int add_dataset(defs *d, fc_catalog *dst, const char *name, fc_sha256 *s,
         if (memcmp(d->ds[i].digest, digest, 32) == 0) return 0;
         return refuse_dataset(dst, d->o, name, d->ds[i].where, where, err);
     }
-    if (d->n_ds == d->cap_ds) {
-        size_t cap = d->cap_ds ? 2 * d->cap_ds : 16;
-        ds_def *n = realloc(d->ds, cap * sizeof *n);
-        if (!n) return fc_fail(err, FC_ENOMEM, "out of memory");
-        d->ds = n, d->cap_ds = cap;
-    }
+    ds_def *nd = grow(d->ds, &d->cap_ds, d->n_ds, sizeof *d->ds);
+    if (!nd) return fc_fail(err, FC_ENOMEM, "out of memory");
+    d->ds = nd;
     ds_def *x = &d->ds[d->n_ds];
     if (!(x->name = strdup(name))) return fc_fail(err, FC_ENOMEM, "out of memory");
     memcpy(x->digest, digest, 32);
@@ -246,12 +247,12 @@ static int check_extractor(void *user, const fc_catalog_extractor *x) {
         fc_strbuf_free(&t);
         return rc;
     }
-    if (d->n_ex == d->cap_ex) {
-        size_t cap = d->cap_ex ? 2 * d->cap_ex : 16;
-        ex_def *n = realloc(d->ex, cap * sizeof *n);
-        if (!n) { fc_strbuf_free(&t); return fc_fail(w->err, FC_ENOMEM, "out of memory"); }
-        d->ex = n, d->cap_ex = cap;
+    ex_def *ne = grow(d->ex, &d->cap_ex, d->n_ex, sizeof *d->ex);
+    if (!ne) {
+        fc_strbuf_free(&t);
+        return fc_fail(w->err, FC_ENOMEM, "out of memory");
     }
+    d->ex = ne;
     ex_def *e = &d->ex[d->n_ex++];
     memcpy(e->id, x->id, sizeof e->id);
     e->text = t.s;
