@@ -2,16 +2,22 @@
 # scripts/slurm/ on a real single-node Slurm that this test starts and stops: munged with its own key
 # and socket, slurmctld and slurmd from a slurm.conf made for this machine (127.0.0.1, free ports,
 # state, spool, logs and pid files in the test's folder, no cgroups: proctrack/linuxproc, task/none,
-# jobacct_gather/none, SlurmUser and SlurmdUser root). scripts/slurm/submit.sh submits ants/bees
-# (MobileNetV2, 96 px) as an array of N=4 shard tasks and the dependent merge; the merged cache must
-# export bitwise what one `featcache extract` process exports. Then one task is submitted again
-# alone with its merge: it computes nothing, and the cache exports the same. Every daemon started
-# here is stopped at exit, also on failure. Where Slurm or munge is missing or does not start, the
-# test says why: a FAIL when CI=true, else a SKIP.
+# jobacct_gather/none, SlurmUser and SlurmdUser root). scripts/slurm/submit.sh submits task 1 of 4
+# alone with a cache limit that makes it fail part way (its merge never starts and is cancelled);
+# then ants/bees (MobileNetV2, 96 px) as an array of N=4 shard tasks and the dependent merge: task
+# 1 computes only what the failed one lacked, the 4 tasks compute what one process computes, and
+# the merged cache exports bitwise what one `featcache extract` process exports. Then one task is
+# submitted again alone with its merge: it computes nothing, and the cache exports the same. Every
+# daemon started here is stopped at exit, also on failure. Where Slurm or munge is missing or does
+# not start, the test says why: a FAIL when CI=true, else a SKIP.
 NAME=slurm; . "$(dirname "$0")/../support/common.sh"
 need_shared data/hymenoptera "ants/bees"
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
-H="$(cd "$SHARED/data/hymenoptera" && pwd)"
+H="$(cd "$SHARED/data/hymenoptera" && pwd)" DS=hymenoptera
+if [ -n "$FEATCACHE_SANITIZE" ]; then # make sanitize: the same jobs and checks on fewer images
+    ab_subset "$T/ab" 20 10 && cp "$H/train/ants/imageNotFound.gif" "$T/ab/train/ants/" && H="$T/ab" DS=ab
+    echo "  FEATCACHE_SANITIZE set: 120 images and the GIF instead of ants/bees' 398 (sanitizer builds are slow)"
+fi
 WAIT=240 # seconds at most for the jobs of one submission
 REPO=$(pwd)
 
@@ -28,23 +34,21 @@ done
 S="$T/slurm"
 mkdir -p "$S/state" "$S/spool" "$S/log"
 chmod 755 "$T" "$S" # munged wants every folder above its socket searchable by all
-stop_all() { # every daemon this test started, whatever happened
-    if [ -s "$S/slurmctld.pid" ]; then scancel --quiet --user=root 2>/dev/null; fi
-    for p in slurmd slurmctld munged; do
-        [ -s "$S/$p.pid" ] && kill "$(cat "$S/$p.pid")" 2>/dev/null
-    done
+# started NAME: the pid NAME wrote (waits up to 5 s for its pid file), kept in $S/NAME.started
+started() {
     i=0
-    while [ $i -lt 50 ]; do
-        alive=0
-        for p in slurmd slurmctld munged; do
-            [ -s "$S/$p.pid" ] && kill -0 "$(cat "$S/$p.pid")" 2>/dev/null && alive=1
-        done
-        [ $alive = 0 ] && break
-        sleep 0.2; i=$((i + 1))
-    done
-    for p in slurmd slurmctld munged; do
-        [ -s "$S/$p.pid" ] && kill -9 "$(cat "$S/$p.pid")" 2>/dev/null
-    done
+    while [ ! -s "$S/$1.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    cat "$S/$1.pid" >"$S/$1.started" 2>/dev/null
+}
+stop_all() { # every daemon this test started, whatever happened (a daemon removes its own pid file)
+    [ -s "$S/slurmctld.started" ] && scancel --quiet --user=root 2>/dev/null
+    pids=$(cat "$S/slurmd.started" "$S/slurmctld.started" "$S/munged.started" 2>/dev/null)
+    [ -n "$pids" ] || return 0
+    kill $pids 2>/dev/null
+    i=0
+    while [ $i -lt 50 ] && kill -0 $pids 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+    kill -9 $pids 2>/dev/null
+    return 0
 }
 cleanup() { stop_all; [ -n "$KEEP" ] || rm -rf "$T"; }
 trap cleanup EXIT
@@ -65,6 +69,7 @@ CPUS=$(nproc)
 mungekey --create --keyfile="$S/munge.key" >"$S/log/mungekey.log" 2>&1 || cannot "mungekey failed: $(cat "$S/log/mungekey.log")"
 munged --key-file="$S/munge.key" --socket="$S/munge.sock" --pid-file="$S/munged.pid" --log-file="$S/log/munged.log" \
     --seed-file="$S/munged.seed" >"$S/log/munged.out" 2>&1 || cannot "munged did not start: $(cat "$S/log/munged.out")"
+started munged
 
 cat >"$S/slurm.conf" <<EOF
 ClusterName=fctest
@@ -98,7 +103,9 @@ PartitionName=fc Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF="$S/slurm.conf"
 slurmctld -f "$SLURM_CONF" >"$S/log/slurmctld.out" 2>&1 || cannot "slurmctld did not start: $(tail -3 "$S/log/slurmctld.out" "$S/log/slurmctld.log" 2>/dev/null)"
+started slurmctld
 slurmd -f "$SLURM_CONF" -N "$NODE" >"$S/log/slurmd.out" 2>&1 || cannot "slurmd did not start: $(tail -3 "$S/log/slurmd.out" "$S/log/slurmd.log" 2>/dev/null)"
+started slurmd
 i=0
 until [ "$(sinfo -h -o %t 2>/dev/null)" = idle ]; do
     i=$((i + 1))
@@ -107,10 +114,10 @@ until [ "$(sinfo -h -o %t 2>/dev/null)" = idle ]; do
 done
 ok "slurmctld, slurmd and munged started on $NODE (ports $CTLD_PORT, $SLURMD_PORT)"
 
-# wait_jobs: until the queue is empty, at most $WAIT s; 0 when it emptied
+# wait_jobs [JOB]: until the queue holds no job (no task of JOB), at most $WAIT s; 0 when it emptied
 wait_jobs() {
     w=0
-    while [ -n "$(squeue -h 2>/dev/null)" ]; do
+    while [ -n "$(squeue -h ${1:+--jobs=$1} 2>/dev/null)" ]; do
         w=$((w + 1)); [ $w -gt $((WAIT * 2)) ] && return 1
         sleep 0.5
     done
@@ -128,11 +135,24 @@ OPTS="--size 96"
 t0=$(date +%s)
 "$FC" extract "$H" --model "$M" $OPTS --cache "$T/one" --json >"$T/one.json" 2>"$T/err"
 [ $? -eq 3 ] || bad "one-process extract"
-"$FC" export hymenoptera --model "$M" $OPTS --cache "$T/one" -o "$T/x_one" 2>>"$T/err"
+"$FC" export $DS --model "$M" $OPTS --cache "$T/one" -o "$T/x_one" 2>>"$T/err"
 t1=$(date +%s)
 
 OUT="$T/out"
-export FEATCACHE="$FC" FEATCACHE_OUT="$OUT" FEATCACHE_LOCAL="$T/local" FEATCACHE_EXTRACT_ARGS="$OPTS"
+export FEATCACHE="$FC" FEATCACHE_OUT="$OUT" FEATCACHE_LOCAL="$T/local"
+# task 1 alone, failing part way: the store's limit stops it after a few batches of 4 (exit 1)
+ids=$(FEATCACHE_EXTRACT_ARGS="$OPTS --batch 4 --max-cache-size 256K" sh "$REPO/scripts/slurm/submit.sh" "$H" "$M" 4 1 2>"$T/err")
+set -- $ids
+wait_jobs "$2"
+scancel "$4" 2>/dev/null # its merge waits for a task that failed: cancelled, as README says
+wait_jobs
+scontrol show job -o "$2" >"$T/job" 2>&1
+log="$OUT/logs/extract_$2_1.log"
+first=$(sed -n 's/.*: \([0-9]*\) computed and committed.*/\1/p' "$log")
+check "a task that fails part way: exit 1 and ${first:-no} items saved in its shard" \
+    $(grep -q "ExitCode=1:0" "$T/job" && grep -q "cache full" "$log" && [ "${first:-0}" -gt 0 ] && [ -d "$OUT/shards/1" ]; echo $?)
+
+export FEATCACHE_EXTRACT_ARGS="$OPTS"
 ids=$(sh "$REPO/scripts/slurm/submit.sh" "$H" "$M" 4 2>"$T/err")
 check "submit.sh DATASET MODEL 4: the array and the merge submitted ($ids)" $(echo "$ids" | grep -q "^extract [0-9]* merge [0-9]*$"; echo $?)
 set -- $ids
@@ -141,10 +161,10 @@ check "the 4 tasks and the merge ended within $WAIT s ($(($(date +%s) - t1)) s)"
 check "every task and the merge completed with exit code 0" $(job_ok "$2" "$4"; echo $?)
 for f in "$OUT"/logs/*.log; do [ -f "$f" ] && grep -h "items:\|merged\|catalog:\|values in" "$f" | sed "s|^|  $(basename "$f"): |"; done
 n1=$(json_field computed "$T/one.json")
-check "the 4 tasks computed $n1 items between them, as one process" \
-    $(cat "$OUT"/logs/extract_*.log | sed -n 's/.* items: \([0-9]*\) computed.*/\1/p' |
-        awk -v n="$n1" '{ s += $1 } END { exit !(NR == 4 && s == n) }'; echo $?)
-"$FC" export hymenoptera --model "$M" $OPTS --cache "$OUT/cache" -o "$T/x_m" 2>"$T/err"
+check "the 4 tasks computed $n1 items between them with the $first the failed task saved, as one process" \
+    $(cat "$OUT"/logs/extract_"$2"_*.log | sed -n 's/.* items: \([0-9]*\) computed.*/\1/p' |
+        awk -v n="$n1" -v f="${first:-0}" '{ s += $1 } END { exit !(NR == 4 && s + f == n) }'; echo $?)
+"$FC" export $DS --model "$M" $OPTS --cache "$OUT/cache" -o "$T/x_m" 2>"$T/err"
 same=0
 for f in features.npy labels.txt paths.txt splits.txt; do cmp -s "$T/x_one/$f" "$T/x_m/$f" || same=1; done
 check "the merged cache of 4 shards exports bitwise what one process exports ($(wc -l <"$T/x_one/paths.txt") items)" $same
@@ -157,6 +177,6 @@ wait_jobs && job_ok "$2" "$4"
 check "task 2 submitted again alone, then the merge: completed ($(($(date +%s) - t2)) s)" $?
 check "task 2 computed nothing (it started from its saved shard)" \
     $(grep -q " items: 0 computed, .* in other shards (shard 2/4)" "$OUT/logs/extract_$2_2.log"; echo $?)
-"$FC" export hymenoptera --model "$M" $OPTS --cache "$OUT/cache" -o "$T/x_m2" 2>"$T/err"
+"$FC" export $DS --model "$M" $OPTS --cache "$OUT/cache" -o "$T/x_m2" 2>"$T/err"
 check "the cache merged again exports the same" $(cmp -s "$T/x_one/features.npy" "$T/x_m2/features.npy"; echo $?)
 echo "  one-process extract + export $((t1 - t0)) s; Slurm part $(($(date +%s) - t1)) s"
