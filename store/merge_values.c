@@ -73,14 +73,18 @@ static int batch_body(fc_cache *c, MDB_txn *txn, MDB_dbi dbi, void *arg) {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc) return rc;
-    MDB_val last, lv;
-    rc = mdb_cursor_get(cur, &last, &lv, MDB_LAST);
+    /* the last key, copied: a put may move the bytes of a page this transaction already wrote */
+    uint8_t last[FC_FEATURE_KEY_SIZE];
+    MDB_val lk, lv;
+    rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
     int have_last = rc == 0;
     if (rc == MDB_NOTFOUND) rc = 0;
+    if (have_last && lk.mv_size == FC_FEATURE_KEY_SIZE) memcpy(last, lk.mv_data, FC_FEATURE_KEY_SIZE);
+    else if (have_last) memset(last, 0xff, sizeof last); /* not featcache's: never append after it */
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         const rec *r = &b->recs[i];
         const uint8_t *data = b->buf + r->offset;
-        int after = !have_last || last.mv_size != FC_FEATURE_KEY_SIZE || memcmp(r->key, last.mv_data, FC_FEATURE_KEY_SIZE) > 0;
+        int after = !have_last || memcmp(r->key, last, FC_FEATURE_KEY_SIZE) > 0;
         if (!after) {
             MDB_val k = {FC_FEATURE_KEY_SIZE, (void *)r->key}, old;
             rc = mdb_get(txn, dbi, &k, &old);
@@ -94,7 +98,7 @@ static int batch_body(fc_cache *c, MDB_txn *txn, MDB_dbi dbi, void *arg) {
         }
         if ((rc = write_rec(txn, dbi, cur, r, data, after)) != 0) break;
         if (after) {
-            last.mv_size = FC_FEATURE_KEY_SIZE, last.mv_data = (void *)r->key, have_last = 1;
+            memcpy(last, r->key, FC_FEATURE_KEY_SIZE), have_last = 1;
             b->done.appended++;
         }
         b->done.copied++;

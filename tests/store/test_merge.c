@@ -231,6 +231,14 @@ static void test_shards_equal_one_process(void) {
           r.values_appended, r.values_copied);
     values_digest(one, a, &na);
     CHECK(memcmp(a, b, 32) == 0, "shards in any order: the same values");
+
+    /* the whole cache into one holding the middle shard: put before it, present in it, appended after */
+    const char *dst3 = fc_test_path("middle");
+    REQUIRE(merge(&srcs[1], 1, dst3, &r, NULL, &err) == 0 && merge(&one, 1, dst3, &r, NULL, &err) == 0, "%s", err.msg);
+    values_digest(dst3, b, &nb);
+    CHECK(memcmp(a, b, 32) == 0 && r.values_present > 0 && r.values_appended > 0 && r.values_copied > r.values_appended,
+          "put, present and appended in one batch: %zu present, %zu copied, %zu appended", r.values_present,
+          r.values_copied, r.values_appended);
     free_srcs(srcs, 3);
 }
 
