@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,12 +56,14 @@ int fc_merge(const fc_merge_options *o, fc_merge_report *rep, fc_error *err) {
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
     size_t bytes = 0;
+    fc_merge_source *srcs = calloc(o->n_srcs, sizeof *srcs); /* what the check learns of each source */
+    if (!srcs) return fc_fail(err, FC_ENOMEM, "out of memory");
     char path[4200];
     snprintf(path, sizeof path, "%s/catalog.sqlite", o->dst);
     int fresh = access(path, F_OK) != 0; /* made only once the check passed: a refused merge writes nothing */
     int rc = check_folders(o, &bytes, err);
     if (rc == 0 && !fresh) rc = fc_catalog_open(o->dst, 0, 0, &cat, err);
-    if (rc == 0) rc = fc_merge_catalog_check(cat, o, rep, err);
+    if (rc == 0) rc = fc_merge_catalog_check(cat, o, srcs, rep, err);
     if (rc == 0 && fresh) rc = fc_catalog_open(o->dst, 0, 0, &cat, err); /* creates the folder */
     if (rc == 0) {
         /* room for every source at once, so that no batch is written twice to grow the map */
@@ -70,7 +73,9 @@ int fc_merge(const fc_merge_options *o, fc_merge_report *rep, fc_error *err) {
     }
     rep->sources = o->n_srcs;
     for (size_t s = 0; s < o->n_srcs && rc == 0; s++) rc = fc_merge_values(o->srcs[s], cache, o, rep, err);
-    if (rc == 0) rc = fc_merge_catalog_write(cat, o, rep, err);
+    if (rc == 0) rc = fc_merge_catalog_write(cat, o, srcs, rep, err);
+    fc_merge_sources_free(srcs, o->n_srcs);
+    free(srcs);
     fc_cache_close(cache);
     fc_catalog_close(cat);
     rep->seconds = omp_get_wtime() - t0;

@@ -46,8 +46,8 @@ typedef struct writer {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     fc_merge_report *rep;
-    fc_merge_datasets src_ds; /* the current source's data sets */
-    int64_t *dst_id;          /* (src_ds.n) their ids in the destination */
+    const fc_merge_source *src; /* the current source's data sets and bad items (from the check) */
+    int64_t *dst_id;            /* (src->ds.n) its data sets' ids in the destination */
     int64_t ds_id;            /* the destination id of the data set whose items are being copied */
     int64_t item_changes;     /* rows inserted or turned bad */
     fc_error *err;
@@ -90,11 +90,11 @@ static int upsert_item(void *user, const fc_catalog_item *it) {
 /* The data sets of the current source, each with its items. A data set already in the destination
  * has the same items there (fc_merge_catalog_check made sure): only its bad ones can change a row. */
 static int copy_datasets(writer *w, fc_catalog *src) {
-    int rc = fc_merge_list_datasets(src, &w->src_ds, w->err);
-    if (rc) return rc;
-    if (!(w->dst_id = calloc(w->src_ds.n + 1, sizeof *w->dst_id))) return fc_fail(w->err, FC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < w->src_ds.n && rc == 0; i++) {
-        const fc_merge_dataset *d = &w->src_ds.d[i];
+    int rc = 0;
+    const fc_merge_datasets *l = &w->src->ds;
+    if (!(w->dst_id = calloc(l->n + 1, sizeof *w->dst_id))) return fc_fail(w->err, FC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->n && rc == 0; i++) {
+        const fc_merge_dataset *d = &l->d[i];
         sqlite3_stmt *s = w->q[Q_DS_INSERT];
         bind_text(s, 1, d->name);
         bind_text(s, 2, d->root);
@@ -106,7 +106,8 @@ static int copy_datasets(writer *w, fc_catalog *src) {
         bind_text(w->q[Q_DS_ID], 1, d->name);
         if ((rc = run(w, Q_DS_ID, &w->dst_id[i], "merge: data set"))) break;
         w->ds_id = w->dst_id[i];
-        rc = fc_catalog_item_list(src, d->id, added ? FC_ITEMS_ALL : FC_ITEMS_BAD, upsert_item, w, w->err);
+        if (added) rc = fc_catalog_item_list(src, d->id, FC_ITEMS_ALL, upsert_item, w, w->err);
+        for (size_t k = 0; !added && k < w->src->bad[i].n && rc == 0; k++) rc = upsert_item(w, &w->src->bad[i].it[k]);
     }
     return rc;
 }
@@ -114,8 +115,8 @@ static int copy_datasets(writer *w, fc_catalog *src) {
 static int copy_run(void *user, const fc_catalog_run *r) {
     writer *w = user;
     int64_t found = 0, ds = 0;
-    for (size_t i = 0; i < w->src_ds.n; i++)
-        if (r->dataset_id && w->src_ds.d[i].id == r->dataset_id) ds = w->dst_id[i];
+    for (size_t i = 0; i < w->src->ds.n; i++)
+        if (r->dataset_id && w->src->ds.d[i].id == r->dataset_id) ds = w->dst_id[i];
     sqlite3_stmt *f = w->q[Q_RUN_FIND], *s = w->q[Q_RUN_INSERT];
     bind_text(f, 1, fc_run_kind_name(r->kind));
     sqlite3_bind_int64(f, 2, r->started);
@@ -138,21 +139,22 @@ static int copy_run(void *user, const fc_catalog_run *r) {
 }
 
 /* One source's rows: extractors first (runs name them), data sets with their items, runs. */
-static int copy_source(writer *w, const char *dir) {
+static int copy_source(writer *w, const char *dir, const fc_merge_source *plan) {
     fc_catalog *src = NULL;
+    w->src = plan;
     int rc = fc_merge_open_src(dir, &src, w->err);
     if (rc == 0) rc = fc_catalog_extractor_list(src, insert_extractor, w, w->err);
     if (rc == 0) rc = copy_datasets(w, src);
     if (rc == 0) rc = fc_catalog_run_list(src, copy_run, w, w->err);
     if (rc == FC_ENOMEM) rc = fc_fail(w->err, FC_ENOMEM, "out of memory");
-    fc_merge_datasets_free(&w->src_ds);
     free(w->dst_id);
     w->dst_id = NULL;
     fc_catalog_close(src);
     return rc;
 }
 
-int fc_merge_catalog_write(fc_catalog *dst, const fc_merge_options *o, fc_merge_report *rep, fc_error *err) {
+int fc_merge_catalog_write(fc_catalog *dst, const fc_merge_options *o, const fc_merge_source *srcs,
+                           fc_merge_report *rep, fc_error *err) {
     sqlite3 *db = fc_catalog_db(dst);
     writer w = {.dst = dst, .db = db, .rep = rep, .err = err};
     if (!db) return fc_fail(err, FC_EINVAL, "merge: the destination catalog is read-only");
@@ -163,7 +165,7 @@ int fc_merge_catalog_write(fc_catalog *dst, const fc_merge_options *o, fc_merge_
     int64_t before = 0, after = 0;
     if (rc == 0 && (rc = run(&w, Q_BEGIN, NULL, "merge: begin")) == 0) {
         rc = run(&w, Q_ITEM_COUNT, &before, "merge: counting items");
-        for (size_t s = 0; s < o->n_srcs && rc == 0; s++) rc = copy_source(&w, o->srcs[s]);
+        for (size_t s = 0; s < o->n_srcs && rc == 0; s++) rc = copy_source(&w, o->srcs[s], &srcs[s]);
         if (rc == 0) rc = run(&w, Q_ITEM_COUNT, &after, "merge: counting items");
         if (rc == 0) rc = run(&w, Q_COMMIT, NULL, "merge: commit");
         if (rc && !sqlite3_get_autocommit(db)) { /* the error above is the one to report */

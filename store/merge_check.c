@@ -1,9 +1,9 @@
 /* fc_merge_catalog_check (merge_int.h): before a merge writes anything, every catalog involved
  * passes verify's catalog checks, and each data set name and extractor id means one thing. A data
  * set is compared by a SHA-256 over its items' (path, label, split, hash) in path order, so a check
- * keeps one digest per data set, whatever the number of items; only when two digests differ are the
- * two item lists read again, to name the first item that differs. Not here: writing rows
- * (merge_catalog.c). */
+ * keeps one digest per data set, whatever the number of items (and the bad items, all that a source
+ * can change where the data set is merged already); only when two digests differ are the two item
+ * lists read again, to name the first item that differs. Not here: writing rows (merge_catalog.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,46 +87,52 @@ static void item_digest(fc_sha256 *s, const fc_catalog_item *it) {
     if (it->has_hash) fc_sha256_update(s, it->sha256, 32);
 }
 
+/* A data set's digest and, for a source, its bad items. */
+typedef struct digest_walk {
+    fc_sha256 s;
+    fc_merge_items *bad; /* NULL: not kept */
+} digest_walk;
+
 static int digest_item(void *user, const fc_catalog_item *it) {
-    item_digest(user, it);
-    return 0;
+    digest_walk *d = user;
+    item_digest(&d->s, it);
+    return d->bad && it->status == FC_ITEM_BAD ? fc_merge_items_add(d->bad, it) : 0;
+}
+
+int fc_merge_items_add(void *user, const fc_catalog_item *it) {
+    fc_merge_items *l = user;
+    fc_catalog_item *ni = grow(l->it, &l->cap, l->n, sizeof *l->it);
+    if (!ni) return FC_ENOMEM;
+    l->it = ni;
+    fc_catalog_item *c = &l->it[l->n++];
+    *c = *it;
+    c->path = strdup(it->path);
+    c->label = strdup(it->label ? it->label : "");
+    c->split = strdup(it->split ? it->split : "");
+    c->error = it->error ? strdup(it->error) : NULL;
+    return c->path && c->label && c->split && (c->error || !it->error) ? 0 : FC_ENOMEM;
+}
+
+void fc_merge_items_free(fc_merge_items *l) {
+    for (size_t i = 0; i < l->n; i++)
+        free((char *)l->it[i].path), free((char *)l->it[i].label), free((char *)l->it[i].split), free((char *)l->it[i].error);
+    free(l->it);
+    memset(l, 0, sizeof *l);
+}
+
+void fc_merge_sources_free(fc_merge_source *s, size_t n) {
+    for (size_t i = 0; s && i < n; i++) {
+        for (size_t k = 0; s[i].bad && k < s[i].ds.n; k++) fc_merge_items_free(&s[i].bad[k]);
+        free(s[i].bad);
+        fc_merge_datasets_free(&s[i].ds);
+    }
 }
 
 /* ---- naming the first difference between two definitions of a data set -------------------- */
 
-typedef struct item_copy {
-    char *path, *label, *split;
-    int has_hash;
-    uint8_t hash[32];
-} item_copy;
-
-typedef struct item_list {
-    item_copy *it;
-    size_t n, cap;
-} item_list;
-
-static int copy_item(void *user, const fc_catalog_item *it) {
-    item_list *l = user;
-    item_copy *ni = grow(l->it, &l->cap, l->n, sizeof *l->it);
-    if (!ni) return FC_ENOMEM;
-    l->it = ni;
-    item_copy *c = &l->it[l->n++];
-    c->path = strdup(it->path);
-    c->label = strdup(it->label ? it->label : "");
-    c->split = strdup(it->split ? it->split : "");
-    c->has_hash = it->has_hash;
-    memcpy(c->hash, it->sha256, 32);
-    return c->path && c->label && c->split ? 0 : FC_ENOMEM;
-}
-
-static void item_list_free(item_list *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->it[i].path), free(l->it[i].label), free(l->it[i].split);
-    free(l->it);
-}
-
 /* Walks b's items against a's (both in path order) and writes the first difference into msg. */
 typedef struct diff_walk {
-    const item_list *a;
+    const fc_merge_items *a;
     size_t k;
     const char *wa, *wb;
     char *msg;
@@ -135,7 +141,7 @@ typedef struct diff_walk {
 
 static int diff_item(void *user, const fc_catalog_item *it) {
     diff_walk *w = user;
-    const item_copy *c = w->k < w->a->n ? &w->a->it[w->k] : NULL;
+    const fc_catalog_item *c = w->k < w->a->n ? &w->a->it[w->k] : NULL;
     int order = c ? strcmp(c->path, it->path) : 1;
     if (order < 0) return snprintf(w->msg, w->cap, "item '%s' is in %s, not in %s", c->path, w->wa, w->wb), 1;
     if (order > 0) return snprintf(w->msg, w->cap, "item '%s' is in %s, not in %s", it->path, w->wb, w->wa), 1;
@@ -144,7 +150,7 @@ static int diff_item(void *user, const fc_catalog_item *it) {
         return snprintf(w->msg, w->cap, "item '%s' has label '%s' in %s, '%s' in %s", it->path, c->label, w->wa, label, w->wb), 1;
     if (strcmp(c->split, split))
         return snprintf(w->msg, w->cap, "item '%s' is in split '%s' in %s, '%s' in %s", it->path, c->split, w->wa, split, w->wb), 1;
-    if (c->has_hash != it->has_hash || (c->has_hash && memcmp(c->hash, it->sha256, 32)))
+    if (c->has_hash != it->has_hash || (c->has_hash && memcmp(c->sha256, it->sha256, 32)))
         return snprintf(w->msg, w->cap, "item '%s' has other bytes in %s than in %s (%s)", it->path, w->wa, w->wb,
                         c->has_hash && it->has_hash ? "another SHA-256" : "unreadable in one of them"), 1;
     w->k++;
@@ -170,12 +176,12 @@ static int items_of(fc_catalog *cat, const char *name, fc_catalog_item_fn fn, vo
 static int refuse_dataset(fc_catalog *dst, const fc_merge_options *o, const char *name, const char *wa, const char *wb,
                           fc_error *err) {
     fc_catalog *ca = NULL, *cb = NULL;
-    item_list a = {0};
+    fc_merge_items a = {0};
     char what[700] = "";
     diff_walk w = {.a = &a, .wa = wa, .wb = wb, .msg = what, .cap = sizeof what};
     int rc = open_where(dst, o->dst, wa, &ca, err);
     if (rc == 0) rc = open_where(dst, o->dst, wb, &cb, err);
-    if (rc == 0 && (rc = items_of(ca, name, copy_item, &a, err)) == FC_ENOMEM) rc = fc_fail(err, FC_ENOMEM, "out of memory");
+    if (rc == 0 && (rc = items_of(ca, name, fc_merge_items_add, &a, err)) == FC_ENOMEM) rc = fc_fail(err, FC_ENOMEM, "out of memory");
     if (rc == 0) rc = items_of(cb, name, diff_item, &w, err);
     if (rc == 0 && !what[0] && w.k < a.n)
         snprintf(what, sizeof what, "item '%s' is in %s, not in %s", a.it[w.k].path, wa, wb);
@@ -185,7 +191,7 @@ static int refuse_dataset(fc_catalog *dst, const fc_merge_options *o, const char
                      "lists only part of a data set: run it again first)", name, wa, wb, what[0] ? what : "their items differ");
     if (ca != dst) fc_catalog_close(ca);
     if (cb != dst) fc_catalog_close(cb);
-    item_list_free(&a);
+    fc_merge_items_free(&a);
     return rc;
 }
 
@@ -211,17 +217,22 @@ static int add_dataset(defs *d, fc_catalog *dst, const char *name, fc_sha256 *s,
     return 0;
 }
 
-/* Every data set of cat (the catalog of `where`) against the definitions. */
-static int check_datasets(defs *d, fc_catalog *dst, fc_catalog *cat, const char *where, fc_error *err) {
+/* Every data set of cat (the catalog of `where`) against the definitions; a source's data sets and
+ * bad items into src (NULL for the destination). */
+static int check_datasets(defs *d, fc_catalog *dst, fc_catalog *cat, const char *where, fc_merge_source *src,
+                          fc_error *err) {
     fc_merge_datasets l;
     int rc = fc_merge_list_datasets(cat, &l, err);
+    if (rc == 0 && src && !(src->bad = calloc(l.n + 1, sizeof *src->bad))) rc = fc_fail(err, FC_ENOMEM, "out of memory");
     for (size_t i = 0; i < l.n && rc == 0; i++) {
-        fc_sha256 s;
-        fc_sha256_init(&s);
-        rc = fc_catalog_item_list(cat, l.d[i].id, FC_ITEMS_ALL, digest_item, &s, err);
-        if (rc == 0) rc = add_dataset(d, dst, l.d[i].name, &s, where, err);
+        digest_walk w = {.bad = src ? &src->bad[i] : NULL};
+        fc_sha256_init(&w.s);
+        rc = fc_catalog_item_list(cat, l.d[i].id, FC_ITEMS_ALL, digest_item, &w, err);
+        if (rc == FC_ENOMEM) rc = fc_fail(err, FC_ENOMEM, "out of memory");
+        if (rc == 0) rc = add_dataset(d, dst, l.d[i].name, &w.s, where, err);
     }
-    fc_merge_datasets_free(&l);
+    if (src) src->ds = l; /* freed with the source */
+    else fc_merge_datasets_free(&l);
     return rc;
 }
 
@@ -279,24 +290,28 @@ static int count_unfinished(void *user, const fc_catalog_run *r) {
     return 0;
 }
 
-/* One catalog: verify's checks, then its definitions against those seen so far. */
-static int check_catalog(defs *d, fc_catalog *dst, fc_catalog *cat, const char *where, int is_src, fc_error *err) {
+/* One catalog: verify's checks, then its definitions against those seen so far (src: see
+ * check_datasets). */
+static int check_catalog(defs *d, fc_catalog *dst, fc_catalog *cat, const char *where, fc_merge_source *src,
+                         fc_error *err) {
     int rc = fc_catalog_check_clean(cat, err);
     if (rc) return rc;
     ex_walk ew = {d, where, err};
-    if ((rc = check_datasets(d, dst, cat, where, err)) || (rc = fc_catalog_extractor_list(cat, check_extractor, &ew, err)))
+    if ((rc = check_datasets(d, dst, cat, where, src, err)) ||
+        (rc = fc_catalog_extractor_list(cat, check_extractor, &ew, err)))
         return rc;
     run_walk rw = {d->rep, d->o, where};
-    return is_src ? fc_catalog_run_list(cat, count_unfinished, &rw, err) : 0;
+    return src ? fc_catalog_run_list(cat, count_unfinished, &rw, err) : 0;
 }
 
-int fc_merge_catalog_check(fc_catalog *dst, const fc_merge_options *o, fc_merge_report *rep, fc_error *err) {
+int fc_merge_catalog_check(fc_catalog *dst, const fc_merge_options *o, fc_merge_source *srcs, fc_merge_report *rep,
+                           fc_error *err) {
     defs d = {.rep = rep, .o = o};
-    int rc = dst ? check_catalog(&d, dst, dst, o->dst, 0, err) : 0;
+    int rc = dst ? check_catalog(&d, dst, dst, o->dst, NULL, err) : 0;
     for (size_t s = 0; s < o->n_srcs && rc == 0; s++) {
         fc_catalog *cat = NULL;
         rc = fc_merge_open_src(o->srcs[s], &cat, err);
-        if (rc == 0) rc = check_catalog(&d, dst, cat, o->srcs[s], 1, err);
+        if (rc == 0) rc = check_catalog(&d, dst, cat, o->srcs[s], &srcs[s], err);
         fc_catalog_close(cat);
     }
     for (size_t i = 0; i < d.n_ds; i++) free(d.ds[i].name);
