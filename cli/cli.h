@@ -30,6 +30,7 @@ int cmd_gc(int argc, char **argv);
 int cmd_cuts(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_advise(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /* Extraction progress on stderr, one line redrawn at most every 0.2 s (an fc_extract_control
  * progress callback; user is a cli_progress, show 0 = silent, last -1 at the start). */
@@ -38,6 +39,10 @@ typedef struct cli_progress {
     double last;
 } cli_progress;
 void cli_progress_show(void *user, const fc_job_progress *p);
+
+/* Installs SIGINT and SIGTERM handlers that set the returned flag (a long command's cancel flag:
+ * it stops after the unit of work in flight); a second signal ends the process at once. */
+volatile int *cli_cancel_on_signals(void);
 
 /* Cache folder: the --cache value, else $FEATCACHE_HOME, else ./.featcache. */
 const char *cli_cache_dir(const char *opt);

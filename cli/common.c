@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,19 @@
 
 #include "cli/cli.h"
 #include "extract/extract.h"
+
+static volatile sig_atomic_t cancel_flag;
+
+static void on_cancel_signal(int sig) {
+    cancel_flag = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C ends at once */
+}
+
+volatile int *cli_cancel_on_signals(void) {
+    signal(SIGINT, on_cancel_signal);
+    signal(SIGTERM, on_cancel_signal);
+    return (volatile int *)&cancel_flag;
+}
 
 int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, int *out) {
     char *end;

@@ -8,7 +8,8 @@
  *                  extract (finished or not)
  *  - lock.h        the cache folder's writer lock between extract and gc
  *  - featureset.h  feature matrices of a data set read back from cache + catalog
- *  - maint.h       verify and gc */
+ *  - maint.h       verify and gc
+ *  - merge.h       merging cache folders (the shards of a job array) into one */
 #ifndef FC_STORE_H
 #define FC_STORE_H
 
@@ -19,6 +20,7 @@
 #include "store/hash.h"
 #include "store/lock.h"
 #include "store/maint.h"
+#include "store/merge.h"
 #include "store/runs.h"
 
 #endif
