@@ -20,7 +20,9 @@
  *  - Reproducibility: every result is bitwise the same on every run with the same inputs, and
  *    bitwise independent of the thread count (no reduction is split by thread: sums run in a fixed
  *    order inside one thread, partitioned over output elements or channels). Results may differ in
- *    the last bits between kernel tables (FEATCACHE_ISA=scalar|avx2|avx512).
+ *    the last bits between kernel tables (FEATCACHE_ISA=scalar|avx2|avx512); with ws->bf16 the
+ *    products are those of bf16 operands (about 3 significant digits per operand), bitwise the
+ *    same between the AVX512_BF16 kernels and their scalar twin.
  *  - Memory: ops allocate only when ws must grow (the first step at the largest shapes, see
  *    fc_train_ws_reserve); later steps with the same shapes allocate nothing. */
 #ifndef FC_TRAIN_OPS_H
@@ -46,6 +48,11 @@ typedef struct fc_train_ws {
     size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (its col matrix); 0: 2^23.
                           Smaller saves memory at some speed; results do not depend on it except
                           dweight's rounding (chunks are added in order). */
+    const fc_bf16_kernels *bf16; /* NULL (fc_train_ws_init): every product in f32. Else the matrix
+                          products of Conv2d (not depthwise) and Linear, forward and backward, run
+                          on these kernels: both operands rounded to bf16, sums in f32, results f32
+                          (fc_bf16_kernels_best(); a test may set the scalar twin). Everything
+                          else (depthwise, activations, optimizer) stays f32. */
 } fc_train_ws;
 
 /* threads <= 0: all cores. Never fails; ws is ready to use (no scratch yet). A test may then set
