@@ -101,6 +101,19 @@ static void bench_gemm_bf16(const fc_bf16_kernels *k, const shape *s) {
     free(A), free(B), free(pa), free(pb), free(C), free(bias);
 }
 
+typedef struct f32_run {
+    const fc_kernels *k;
+    const shape *s;
+    const float *pa, *pb;
+    float *C;
+    fc_epilogue ep;
+} f32_run;
+
+static void f32_call(void *ctx) {
+    f32_run *r = ctx;
+    r->k->sgemm_packed(r->s->M, r->s->N, r->s->K, r->pa, r->pb, r->C, r->s->N, 1, &r->ep);
+}
+
 static void bench_gemm(const fc_kernels *k, const shape *s, int reps) {
     float *A = alloc_floats((size_t)s->M * s->K), *B = alloc_floats((size_t)s->K * s->N);
     float *pa = alloc_floats(fc_kernels_packed_a_floats(k, s->M, s->K));
@@ -108,20 +121,10 @@ static void bench_gemm(const fc_kernels *k, const shape *s, int reps) {
     float *C = alloc_floats((size_t)s->M * s->N), *bias = alloc_floats(s->M);
     k->pack_a(s->M, s->K, A, s->K, 1, pa);
     k->pack_b(s->K, s->N, B, s->N, 1, pb);
-    fc_epilogue ep = {bias, NULL, {FC_ACT_RELU, 0, 0}, 0};
+    f32_run run = {k, s, pa, pb, C, {bias, NULL, {FC_ACT_RELU, 0, 0}, 0}};
     double flops = 2.0 * s->M * s->N * s->K, t[15];
-    int runs = 0;
-    for (int r = 0; r < 15; r++) {
-        double t0 = now();
-        int it = 0;
-        do {
-            k->sgemm_packed(s->M, s->N, s->K, pa, pb, C, s->N, 1, &ep);
-            it++;
-        } while (now() - t0 < 0.02 * reps);
-        t[runs++] = (now() - t0) / it;
-    }
-    qsort(t, runs, sizeof *t, cmp_double);
-    double best = flops / t[0] * 1e-9, med = flops / t[runs / 2] * 1e-9;
+    time_runs(f32_call, &run, reps, t);
+    double best = flops / t[0] * 1e-9, med = flops / t[7] * 1e-9;
     printf("%-7s %-24s M=%5d N=%5d K=%5d  best %6.2f GFLOP/s (%5.1f%% of 113)  median %6.2f\n",
            k->name, s->name, s->M, s->N, s->K, best, best / 113.0 * 100.0, med);
     free(A), free(B), free(pa), free(pb), free(C), free(bias);

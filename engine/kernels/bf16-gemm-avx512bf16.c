@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include "engine/kernels/internal.h"
+#include "engine/kernels/simd-avx512.h"
+#include "engine/kernels/f32-act-vec.h"
 
 #define MR 12
 #define NR 32
 #define A_BLOCK (64 * 1024) /* words of A pairs per L2 block (256 KiB) */
-#define FC_INLINE static inline __attribute__((always_inline))
 
 /* 16 words (lo[i] | hi[i] << 16) of bf16 pairs from two f32 vectors. */
 FC_INLINE __m512i pairs16(__m512 lo, __m512 hi) {
@@ -52,11 +53,11 @@ typedef struct tile_job {
  * likewise (kb, NR); c: (rows, NR) with row stride ldc; bias (rows) or NULL. */
 FC_INLINE void tile(const int rows, const tile_job *job, const uint32_t *a, const uint32_t *b, float *c,
                     ptrdiff_t ldc, const float *bias) {
-    __m512 acc[MR][2];
+    vf acc[MR][2];
 #pragma GCC unroll 12
     for (int r = 0; r < rows; r++) {
-        acc[r][0] = _mm512_setzero_ps();
-        acc[r][1] = _mm512_setzero_ps();
+        acc[r][0] = v_zero();
+        acc[r][1] = v_zero();
     }
     const int kb = job->kb;
 #pragma GCC unroll 2
@@ -70,25 +71,19 @@ FC_INLINE void tile(const int rows, const tile_job *job, const uint32_t *a, cons
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
         }
     }
-    __m512 lo = _mm512_set1_ps(job->lo), hi = _mm512_set1_ps(job->hi);
+    vf lo = v_set1(job->lo), hi = v_set1(job->hi);
 #pragma GCC unroll 12
-    for (int r = 0; r < rows; r++) {
+    for (int r = 0; r < rows; r++) { /* the first block adds the bias, later ones add to C */
         float *cr = c + r * ldc;
-        __m512 t0 = acc[r][0], t1 = acc[r][1];
-        if (!job->first) {
-            t0 = _mm512_add_ps(_mm512_loadu_ps(cr), t0);
-            t1 = _mm512_add_ps(_mm512_loadu_ps(cr + 16), t1);
-        } else if (bias) {
-            __m512 bv = _mm512_set1_ps(bias[r]);
-            t0 = _mm512_add_ps(t0, bv);
-            t1 = _mm512_add_ps(t1, bv);
+        vf t0 = job->first ? acc[r][0] : v_add(v_load(cr), acc[r][0]);
+        vf t1 = job->first ? acc[r][1] : v_add(v_load(cr + VW), acc[r][1]);
+        if (job->first && bias) {
+            t0 = v_add(t0, v_bcast(bias + r));
+            t1 = v_add(t1, v_bcast(bias + r));
         }
-        if (job->clamp) { /* max(lo, x) then min(hi, .): NaN passes, as the f32 kernels' clamp */
-            t0 = _mm512_min_ps(hi, _mm512_max_ps(lo, t0));
-            t1 = _mm512_min_ps(hi, _mm512_max_ps(lo, t1));
-        }
-        _mm512_storeu_ps(cr, t0);
-        _mm512_storeu_ps(cr + 16, t1);
+        if (job->clamp) t0 = v_clamp(t0, lo, hi), t1 = v_clamp(t1, lo, hi);
+        v_store(cr, t0);
+        v_store(cr + VW, t1);
     }
 }
 

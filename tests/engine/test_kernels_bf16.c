@@ -99,35 +99,31 @@ typedef struct prob {
     float *pa, *pb, *av, *bv, *bias;
 } prob;
 
+/* Random panels of R lanes for n rows (A) or columns (B) over K, converted; vals gets the value of
+ * lane i at k, as the pairs hold it, at vals[i*si + k*sk]. */
+static void random_panels(const fc_bf16_kernels *k, float *packed, int R, int n, int K, float *vals,
+                          size_t si, size_t sk, rng *r) {
+    for (int q = 0; q * R < n; q++) {
+        float *panel = packed + (size_t)q * K * R;
+        for (int kk = 0; kk < K; kk++)
+            for (int c = 0; c < R; c++) panel[(size_t)kk * R + c] = q * R + c < n ? rnd(r) : 0.0f;
+        k->pack(panel, K, R);
+        for (int kk = 0; kk < K; kk++)
+            for (int c = 0; c < R && q * R + c < n; c++) {
+                uint32_t w;
+                memcpy(&w, panel + (size_t)kk / 2 * R + c, 4);
+                vals[(size_t)(q * R + c) * si + (size_t)kk * sk] = bf16_value(kk % 2 ? w >> 16 : w);
+            }
+    }
+}
+
 static void prob_init(prob *p, const fc_bf16_kernels *k, int M, int N, int K, rng *r) {
     int mp = (M + k->mr - 1) / k->mr, np = (N + k->nr - 1) / k->nr, K1 = K ? K : 1;
     *p = (prob){M, N, K, falloc((size_t)mp * K1 * k->mr), falloc((size_t)np * K1 * k->nr),
                 falloc((size_t)M * K1), falloc((size_t)K1 * N), falloc(M)};
     for (int i = 0; i < M; i++) p->bias[i] = rnd(r);
-    for (int q = 0; q < mp; q++) {
-        float *panel = p->pa + (size_t)q * K * k->mr;
-        for (int kk = 0; kk < K; kk++)
-            for (int c = 0; c < k->mr; c++) panel[(size_t)kk * k->mr + c] = q * k->mr + c < M ? rnd(r) : 0.0f;
-        k->pack(panel, K, k->mr);
-        for (int kk = 0; kk < K; kk++)
-            for (int c = 0; c < k->mr && q * k->mr + c < M; c++) {
-                uint32_t w;
-                memcpy(&w, panel + (size_t)kk / 2 * k->mr + c, 4);
-                p->av[(size_t)(q * k->mr + c) * K + kk] = bf16_value(kk % 2 ? w >> 16 : w);
-            }
-    }
-    for (int q = 0; q < np; q++) {
-        float *panel = p->pb + (size_t)q * K * k->nr;
-        for (int kk = 0; kk < K; kk++)
-            for (int c = 0; c < k->nr; c++) panel[(size_t)kk * k->nr + c] = q * k->nr + c < N ? rnd(r) : 0.0f;
-        k->pack(panel, K, k->nr);
-        for (int kk = 0; kk < K; kk++)
-            for (int c = 0; c < k->nr && q * k->nr + c < N; c++) {
-                uint32_t w;
-                memcpy(&w, panel + (size_t)kk / 2 * k->nr + c, 4);
-                p->bv[(size_t)kk * N + q * k->nr + c] = bf16_value(kk % 2 ? w >> 16 : w);
-            }
-    }
+    random_panels(k, p->pa, k->mr, M, K, p->av, (size_t)K, 1, r); /* av (M, K) */
+    random_panels(k, p->pb, k->nr, N, K, p->bv, 1, (size_t)N, r); /* bv (K, N) */
 }
 
 static void prob_free(prob *p) { free(p->pa), free(p->pb), free(p->av), free(p->bv), free(p->bias); }
