@@ -192,7 +192,6 @@ static void store(const float *tile, ptrdiff_t ld, int rows, int cols, const fc_
     }
 }
 
-/* Output block (row block i, column block j): a and bp are its packed A and B panels. */
 /* The block's product (rows, cols) into c with row stride ld: the f32 or the bf16 kernels. */
 static void block_product(const plan *g, int rows, int cols, const float *a, const float *bp, float *c,
                           ptrdiff_t ld, const fc_epilogue *ep) {
@@ -200,6 +199,7 @@ static void block_product(const plan *g, int rows, int cols, const float *a, con
     else g->k->sgemm_packed(rows, cols, g->K, a, bp, c, ld, 1, ep);
 }
 
+/* Output block (row block i, column block j): a and bp are its packed A and B panels. */
 static void run_block(const plan *g, int i, int j, const float *a, const float *bp, float *tile) {
     const fc_train_out *out = g->out;
     int m0 = i * g->bm * g->mr, n0 = j * g->bn * g->nr;
