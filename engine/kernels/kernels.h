@@ -1,7 +1,9 @@
 /* Compute kernels behind the operators: one table of function pointers per instruction set
  * (scalar reference, AVX2+FMA, AVX-512), chosen once at start-up from cpuid or by name for tests.
  * Every kernel is single-threaded and pure (no allocation, no globals written): the operators
- * parallelize around them with OpenMP. Tensors are float32; shapes are given in comments.
+ * parallelize around them with OpenMP. Tensors are float32 (one table apart: fc_bf16_kernels, the
+ * training products on bf16 operands with float32 sums, where the CPU has AVX512_BF16); shapes
+ * are given in comments.
  * Kernel files and functions are named by what they compute, dtype, tile and ISA,
  * fc_<dtype>_<op>[_<tile>]__<isa> in <dtype>-<op>-<isa>.c (internal.h lists them all).
  * "gemm" means three different things in the engine: here, the packed f32 GEMM microkernels
