@@ -291,6 +291,9 @@ static int check_config(const fc_finetune_config *c, const fc_train_net *net, co
         return fc_fail(err, FC_EINVAL, "fine-tuning takes a softmax or mlp head, not %s", fc_head_kind_name(c->head.kind));
     if (fc_train_net_batch(net) < c->batch)
         return fc_fail(err, FC_EINVAL, "the net was built for batches of %d, the config asks %d", fc_train_net_batch(net), c->batch);
+    if (fc_train_net_precision(net) != c->precision)
+        return fc_fail(err, FC_EINVAL, "the net's products run in %s, the config says %s",
+                       fc_train_precision_name(fc_train_net_precision(net)), fc_train_precision_name(c->precision));
     if (!d->cache || !d->p || !d->hashes || !d->views || d->n_views < 1 || d->views[0] != 0)
         return fc_fail(err, FC_EINVAL, "fine-tuning data: the cache, the items and the views (orig first) are required");
     return 0;
