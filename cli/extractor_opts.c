@@ -67,7 +67,11 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
 
 /* Why run s did not finish, into out. */
 static void unfinished_reason(const fc_extract_state *s, char *out, size_t cap) {
-    if (s->status == FC_RUN_FAILED)
+    long killed_pid = 0; /* a killed run that a later extract or train already marked interrupted */
+    if (s->status == FC_RUN_FAILED && sscanf(s->error, "interrupted: process %ld ended", &killed_pid) == 1)
+        snprintf(out, cap, "its last extract (run #%lld, process %ld) was killed before it finished", (long long)s->run_id,
+                 killed_pid);
+    else if (s->status == FC_RUN_FAILED)
         snprintf(out, cap, "its last extract (run #%lld) failed: %s", (long long)s->run_id, s->error[0] ? s->error : "?");
     else if (s->alive > 0)
         snprintf(out, cap, "an extract of it is running (run #%lld, process %ld)", (long long)s->run_id, s->pid);

@@ -11,6 +11,9 @@
 
 int fc_cache_lock(const char *dir, int exclusive, int wait, int *fd, fc_error *err) {
     char path[4200];
+    *fd = -1;
+    int rc = fc_cache_dir_check(dir, err); /* --cache naming a file: say so, not ENOTDIR on the lock */
+    if (rc) return rc;
     snprintf(path, sizeof path, "%s/lock", dir);
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (*fd < 0 && (errno == EROFS || errno == EACCES)) *fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -18,7 +21,7 @@ int fc_cache_lock(const char *dir, int exclusive, int wait, int *fd, fc_error *e
         if (errno == ENOENT && access(dir, W_OK) != 0) return 0; /* read-only folder: nobody writes */
         return fc_fail(err, FC_EIO, "%s: cannot create the cache's lock file: %s", path, strerror(errno));
     }
-    int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB), rc;
+    int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
     while ((rc = flock(*fd, op)) != 0 && errno == EINTR) {}
     if (rc == 0) return 0;
     int e = errno;
