@@ -56,7 +56,7 @@ static int lock_busy(const char *dir, const char *what, fc_error *err) {
         return fc_fail(err, FC_ETIMEOUT, "an extract is running on this cache (run #%lld, process %ld%s): %s while one "
                        "runs, since features it committed may not be referenced yet; --wait waits for it",
                        (long long)first.run_id, first.pid, alive > 1 ? ", and others" : "", what);
-    return fc_fail(err, FC_ETIMEOUT, "another featcache process (an extract, gc or verify --repair) holds %s/lock: %s "
+    return fc_fail(err, FC_ETIMEOUT, "another featcache process (an extract, merge, gc or verify --repair) holds %s/lock: %s "
                    "meanwhile; --wait waits for it", dir, what);
 }
 

@@ -1,7 +1,8 @@
 /* The cache folder's writer lock, DIR/lock (flock(2)), between extract and gc. extract commits a
  * batch's features before the catalog rows that reference them, so until its run ends a feature it
- * wrote may be referenced by nothing yet, and gc would take it for garbage: every extract holds the
- * lock shared for its whole run, gc (and verify --repair) take it exclusive. A process that dies
+ * wrote may be referenced by nothing yet, and gc would take it for garbage: every extract (and
+ * merge, which writes values before rows too) holds the lock shared for its whole run, gc (and
+ * verify --repair) take it exclusive. A process that dies
  * frees its lock with its last descriptor, so a killed extract never blocks gc. Works across
  * processes on one host, and on file systems that share flock locks between hosts (NFS does).
  * Not here: run records (runs.h name the process that holds it), what gc deletes (maint.h). */

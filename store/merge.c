@@ -2,7 +2,8 @@
  * the destination: LMDB must not open one file twice in a process), then every catalog (nothing is
  * written when a definition conflicts), then the values of each source in turn go into the
  * destination's store, sized up front for all of them, and last the catalog rows, which name
- * features that are then stored. Not here: the steps themselves (merge_values.c, merge_check.c,
+ * features that are then stored; meanwhile the destination's writer lock is held shared, as an
+ * extract holds it (gc waits). Not here: the steps themselves (merge_values.c, merge_check.c,
  * merge_catalog.c), printing. */
 #include <errno.h>
 #include <omp.h>
@@ -15,6 +16,7 @@
 #include "core/core.h"
 #include "store/cache.h"
 #include "store/catalog.h"
+#include "store/lock.h"
 #include "store/merge.h"
 #include "store/merge_int.h"
 
@@ -65,6 +67,10 @@ int fc_merge(const fc_merge_options *o, fc_merge_report *rep, fc_error *err) {
     if (rc == 0 && !fresh) rc = fc_catalog_open(o->dst, 0, 0, &cat, err);
     if (rc == 0) rc = fc_merge_catalog_check(cat, o, srcs, rep, err);
     if (rc == 0 && fresh) rc = fc_catalog_open(o->dst, 0, 0, &cat, err); /* creates the folder */
+    /* held shared as extract holds it: values go in before the rows that name them, and gc must not
+     * take them for garbage meanwhile (lock.h) */
+    int lock = -1;
+    if (rc == 0) rc = fc_cache_lock(o->dst, 0, 1, &lock, err);
     if (rc == 0) {
         /* room for every source at once, so that no batch is written twice to grow the map */
         fc_cache_options co = {.initial_map_size = bytes + ((size_t)64 << 20), .max_map_size = o->max_map_size};
@@ -78,6 +84,7 @@ int fc_merge(const fc_merge_options *o, fc_merge_report *rep, fc_error *err) {
     free(srcs);
     fc_cache_close(cache);
     fc_catalog_close(cat);
+    fc_cache_unlock(lock);
     rep->seconds = omp_get_wtime() - t0;
     return rc;
 }

@@ -62,8 +62,10 @@ typedef struct fc_merge_options {
  * nothing written), FC_EFORMAT (a source or destination catalog that fails verify's checks, a
  * damaged store: nothing of it written), FC_ECANCELLED (o->cancel was set: committed batches stay,
  * merging again finishes), FC_EFULL / FC_ENOSPC (the destination is full: committed batches stay),
- * FC_ETIMEOUT (the destination catalog stayed locked), FC_EIO, FC_ENOMEM. No other process may
- * write to the sources meanwhile, nor extract the same data sets into the destination. */
+ * FC_ETIMEOUT (the destination catalog stayed locked), FC_EIO, FC_ENOMEM. Holds the destination's
+ * writer lock shared while it writes, as extract does (lock.h: gc and verify --repair wait). No
+ * other process may write to the sources meanwhile, nor extract the same data sets into the
+ * destination. */
 int fc_merge(const fc_merge_options *o, fc_merge_report *rep, fc_error *err);
 
 #endif

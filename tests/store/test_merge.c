@@ -6,7 +6,8 @@
  * run again ends with the same store and catalog, row for row, as an uninterrupted one. A source
  * value whose bytes changed is not merged (named); a damaged destination value is replaced; a data
  * set or extractor defined differently in two caches is refused before anything is written, naming
- * the first difference; a source given twice or being the destination is refused. */
+ * the first difference; a source given twice or being the destination is refused; a merge waits
+ * while gc holds the destination's lock. */
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "extract/job.h"
 #include "store/hash.h"
+#include "store/lock.h"
 #include "store/merge.h"
 #include "tests/support/check.h"
 #include "tests/support/store_fixture.h"
@@ -391,10 +393,36 @@ static void test_kill_then_rerun(void) {
     free_srcs(srcs, 3);
 }
 
+/* While gc holds the destination's lock exclusive, a merge waits: it takes it shared, as extract. */
+static void test_waits_for_gc(void) {
+    const char *src = fc_test_path("lsrc"), *dst = fc_test_path("ldst");
+    shard_spec all = {.n = 10};
+    REQUIRE(make_shard(src, &all) == 0 && make_shard(dst, &all) == 0, "caches");
+    int lock = -1;
+    fc_error err = {0};
+    REQUIRE(fc_cache_lock(dst, 1, 0, &lock, &err) == 0, "%s", err.msg);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork");
+    if (pid == 0) {
+        close(lock); /* flock belongs to the open file: the parent's copy alone must hold it */
+        fc_merge_options o = {.srcs = &src, .n_srcs = 1, .dst = dst};
+        fc_merge_report r;
+        _exit(fc_merge(&o, &r, NULL) == 0 ? 0 : 1);
+    }
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    int st = 0;
+    pid_t done = waitpid(pid, &st, WNOHANG);
+    fc_cache_unlock(lock);
+    if (done == 0) waitpid(pid, &st, 0);
+    CHECK(done == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the merge waited for the lock, then finished");
+}
+
 int main(void) {
     RUN(test_shards_equal_one_process);
     RUN(test_damaged_values);
     RUN(test_conflicts_refused);
     RUN(test_kill_then_rerun);
+    RUN(test_waits_for_gc);
     return check_done();
 }
