@@ -1,9 +1,10 @@
 /* Benchmark (not a test): GFLOP/s of sgemm_packed on ResNet-50 / MobileNetV2 layer shapes and
  * throughput of dwconv_plane (per channel) and dwconv_channels (all channels per call) on MobileNetV2
- * depthwise layers, per kernel table, single-threaded.
+ * depthwise layers, per kernel table, single-threaded; "avx512bf16" times the bf16 GEMM of the
+ * training products on the same shapes and on those of a MobileNetV2 top's training step (batch 32).
  * Each figure is measured in 15 runs; the best and the median are printed (on a shared, noisy machine
  * the best is the reproducible one).
- *   make bench && build/bench/bench_kernels [scalar|avx2|avx512 ...]
+ *   make bench && build/bench/bench_kernels [scalar|avx2|avx512|avx512bf16 ...]
  * Not a correctness check (tests/engine/test_kernels.c is). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,72 @@ static const shape gemm_shapes[] = {
     {"mnv2 1x1 96<-16 112^2", 96, 12544, 16},  {"mnv2 1x1 144<-24 56^2", 144, 3136, 24},
     {"mnv2 1x1 32<-144 28^2", 32, 784, 144},   {"mnv2 1x1 384<-64 14^2", 384, 196, 64},
     {"mnv2 1x1 960<-160 7^2", 960, 49, 160},   {"mnv2 1x1 1280<-320 7^2", 1280, 49, 320},
+    /* a training step of MobileNetV2's top at batch 32: forward, dX and dW of two 1x1 convolutions */
+    {"train fwd 960<-160 b32", 960, 1568, 160}, {"train dX 160<-960 b32", 160, 1568, 960},
+    {"train dW 960x160 b32", 960, 160, 1568},   {"train fwd 1280<-320 b32", 1280, 1568, 320},
+    {"train dX 320<-1280 b32", 320, 1568, 1280}, {"train dW 1280x320 b32", 1280, 320, 1568},
 };
+
+/* Median-and-best timing of fn over 15 runs of at least 20 ms x reps; returns the sorted times. */
+typedef void (*timed_fn)(void *ctx);
+
+static void time_runs(timed_fn fn, void *ctx, int reps, double t[15]) {
+    for (int r = 0; r < 15; r++) {
+        double t0 = now();
+        int it = 0;
+        do {
+            fn(ctx);
+            it++;
+        } while (now() - t0 < 0.02 * reps);
+        t[r] = (now() - t0) / it;
+    }
+    qsort(t, 15, sizeof *t, cmp_double);
+}
+
+typedef struct bf16_run {
+    const fc_bf16_kernels *k;
+    const shape *s;
+    const float *pa, *pb;
+    float *C;
+    fc_epilogue ep;
+} bf16_run;
+
+static void bf16_call(void *ctx) {
+    bf16_run *r = ctx;
+    r->k->gemm(r->s->M, r->s->N, r->s->K, (const uint32_t *)r->pa, (const uint32_t *)r->pb, r->C, r->s->N, &r->ep);
+}
+
+/* The bf16 GEMM: operands packed by the avx512 table (the same 12 x 32 panels) and converted. */
+static void bench_gemm_bf16(const fc_bf16_kernels *k, const shape *s) {
+    const fc_kernels *f = fc_kernels_by_name("avx512");
+    float *A = alloc_floats((size_t)s->M * s->K), *B = alloc_floats((size_t)s->K * s->N);
+    float *pa = alloc_floats(fc_kernels_packed_a_floats(f, s->M, s->K));
+    float *pb = alloc_floats(fc_kernels_packed_b_floats(f, s->K, s->N));
+    float *C = alloc_floats((size_t)s->M * s->N), *bias = alloc_floats(s->M);
+    f->pack_a(s->M, s->K, A, s->K, 1, pa);
+    f->pack_b(s->K, s->N, B, s->N, 1, pb);
+    for (int p = 0; p * k->mr < s->M; p++) k->pack(pa + (size_t)p * s->K * k->mr, s->K, k->mr);
+    for (int q = 0; q * k->nr < s->N; q++) k->pack(pb + (size_t)q * s->K * k->nr, s->K, k->nr);
+    bf16_run r = {k, s, pa, pb, C, {bias, NULL, {FC_ACT_RELU, 0, 0}, 0}};
+    double flops = 2.0 * s->M * s->N * s->K, t[15];
+    time_runs(bf16_call, &r, 1, t);
+    printf("%-10s %-24s M=%5d N=%5d K=%5d  best %6.2f GFLOP/s  median %6.2f\n", k->name, s->name, s->M, s->N,
+           s->K, flops / t[0] * 1e-9, flops / t[7] * 1e-9);
+    free(A), free(B), free(pa), free(pb), free(C), free(bias);
+}
+
+typedef struct f32_run {
+    const fc_kernels *k;
+    const shape *s;
+    const float *pa, *pb;
+    float *C;
+    fc_epilogue ep;
+} f32_run;
+
+static void f32_call(void *ctx) {
+    f32_run *r = ctx;
+    r->k->sgemm_packed(r->s->M, r->s->N, r->s->K, r->pa, r->pb, r->C, r->s->N, 1, &r->ep);
+}
 
 static void bench_gemm(const fc_kernels *k, const shape *s, int reps) {
     float *A = alloc_floats((size_t)s->M * s->K), *B = alloc_floats((size_t)s->K * s->N);
@@ -55,20 +121,10 @@ static void bench_gemm(const fc_kernels *k, const shape *s, int reps) {
     float *C = alloc_floats((size_t)s->M * s->N), *bias = alloc_floats(s->M);
     k->pack_a(s->M, s->K, A, s->K, 1, pa);
     k->pack_b(s->K, s->N, B, s->N, 1, pb);
-    fc_epilogue ep = {bias, NULL, {FC_ACT_RELU, 0, 0}, 0};
+    f32_run run = {k, s, pa, pb, C, {bias, NULL, {FC_ACT_RELU, 0, 0}, 0}};
     double flops = 2.0 * s->M * s->N * s->K, t[15];
-    int runs = 0;
-    for (int r = 0; r < 15; r++) {
-        double t0 = now();
-        int it = 0;
-        do {
-            k->sgemm_packed(s->M, s->N, s->K, pa, pb, C, s->N, 1, &ep);
-            it++;
-        } while (now() - t0 < 0.02 * reps);
-        t[runs++] = (now() - t0) / it;
-    }
-    qsort(t, runs, sizeof *t, cmp_double);
-    double best = flops / t[0] * 1e-9, med = flops / t[runs / 2] * 1e-9;
+    time_runs(f32_call, &run, reps, t);
+    double best = flops / t[0] * 1e-9, med = flops / t[7] * 1e-9;
     printf("%-7s %-24s M=%5d N=%5d K=%5d  best %6.2f GFLOP/s (%5.1f%% of 113)  median %6.2f\n",
            k->name, s->name, s->M, s->N, s->K, best, best / 113.0 * 100.0, med);
     free(A), free(B), free(pa), free(pb), free(C), free(bias);
@@ -126,6 +182,12 @@ int main(int argc, char **argv) {
     }
     const char *only = getenv("BENCH_ONLY"); /* "gemm" or "dw" */
     for (int i = 0; i < nn; i++) {
+        if (!strcmp(names[i], "avx512bf16")) {
+            const fc_bf16_kernels *b = fc_bf16_kernels_by_name(names[i]);
+            if (!b) printf("%s: not available on this CPU\n", names[i]);
+            for (size_t j = 0; b && j < sizeof gemm_shapes / sizeof *gemm_shapes; j++) bench_gemm_bf16(b, &gemm_shapes[j]);
+            continue;
+        }
         const fc_kernels *k = fc_kernels_by_name(names[i]);
         if (!k) {
             printf("%s: not available on this CPU\n", names[i]);

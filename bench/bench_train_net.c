@@ -12,7 +12,9 @@
  * fc_train_ws.conv_chunk (floats of one im2col chunk; 0: the default).
  *   make bench && build/bench/bench_train_net MODEL CUT [--feature pooled] [--batch 32]
  *       [--threads 2] [--steps 20] [--size N] [--classes 2] [--profile] [--cpu] [--bn-train]
- *       [--conv-chunk FLOATS]
+ *       [--conv-chunk FLOATS] [--precision f32|bf16|auto]
+ * --precision bf16 runs the convolutions' and linear products with bf16 operands (the net option;
+ * AVX512_BF16 only).
  * bench/bench_train_net_torch.py times the same step with PyTorch. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ typedef struct args {
     const char *model, *cut, *feature;
     int batch, threads, steps, size, classes, profile, bn_train;
     long conv_chunk;
+    fc_train_precision precision;
 } args;
 
 typedef struct head {
@@ -63,6 +66,10 @@ static int parse(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--steps") && v) a->steps = atoi(v), i++;
         else if (!strcmp(s, "--size") && v) a->size = atoi(v), i++;
         else if (!strcmp(s, "--classes") && v) a->classes = atoi(v), i++;
+        else if (!strcmp(s, "--precision") && v) {
+            if (fc_train_precision_parse(v, &a->precision, NULL)) return -1;
+            i++;
+        }
         else if (s[0] != '-' && pos == 0) a->model = s, pos++;
         else if (s[0] != '-' && pos == 1) a->cut = s, pos++;
         else return -1;
@@ -216,10 +223,12 @@ int main(int argc, char **argv) {
     args a;
     if (parse(argc, argv, &a)) {
         fprintf(stderr, "usage: bench_train_net MODEL CUT [--feature pooled] [--batch 32] [--threads 2] "
-                        "[--steps 20] [--size N] [--classes 2] [--profile] [--cpu] [--bn-train] [--conv-chunk FLOATS]\n");
+                        "[--steps 20] [--size N] [--classes 2] [--profile] [--cpu] [--bn-train] [--conv-chunk FLOATS] "
+                        "[--precision f32|bf16|auto]\n");
         return 64;
     }
-    fc_train_net_options opt = {.threads = a.threads, .height = a.size, .width = a.size, .bn_train = a.bn_train};
+    fc_train_net_options opt = {.threads = a.threads, .height = a.size, .width = a.size, .bn_train = a.bn_train,
+                                .precision = a.precision};
     fc_train_net *net = NULL;
     fc_error err;
     int rc = fc_train_net_build(a.model, a.cut, a.feature, a.batch, &opt, &net, &err);
@@ -229,8 +238,9 @@ int main(int argc, char **argv) {
         int rank = fc_train_net_input_dims(net, dims);
         printf("%s %s -> %s, cut", a.model, a.cut, a.feature);
         for (int i = 0; i < rank; i++) printf("%s%lld", i ? "x" : " ", (long long)dims[i]);
-        printf(", %d ops, %zu parameters, batch %d, %d threads, kernels %s, %d classes\n", net->n_ops,
-               fc_train_net_params_size(net), a.batch, net->ws.threads, net->ws.k->name, a.classes);
+        printf(", %d ops, %zu parameters, batch %d, %d threads, kernels %s, products %s, %d classes\n", net->n_ops,
+               fc_train_net_params_size(net), a.batch, net->ws.threads, net->ws.k->name,
+               fc_train_precision_name(fc_train_net_precision(net)), a.classes);
         rc = run(net, &a, &err);
     }
     if (rc) fprintf(stderr, "bench_train_net: %s\n", err.msg);

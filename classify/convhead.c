@@ -21,6 +21,7 @@ void fc_head_config_conv_defaults(fc_head_config *c, unsigned given) {
     if (!(given & FC_HEAD_GIVEN_DROPOUT)) c->dropout = 0.2;
     if (!(given & FC_HEAD_GIVEN_SCHEDULE)) c->schedule = FC_SCHEDULE_ONECYCLE;
     if (!(given & FC_HEAD_GIVEN_HIDDEN)) c->n_hidden = 0, c->hidden[0] = c->hidden[1] = 0;
+    if (!(given & FC_HEAD_GIVEN_PRECISION)) c->precision = FC_TRAIN_AUTO;
     c->normalize = FC_TRANSFORM_NONE;
     c->balanced = 0;
 }
@@ -55,7 +56,7 @@ int fc_convhead_init(fc_convhead *h, const fc_head_config *c, const char *tensor
     snprintf(h->tensor, sizeof h->tensor, "%s", tensor);
     memcpy(h->dims, dims, sizeof h->dims);
     int rc = fc_convhead_top(&c->conv, tensor, dims, c->seed, &h->top, &h->top_size, err);
-    fc_train_net_options o = {.threads = threads, .cut_rank = 3, .bn_train = 1};
+    fc_train_net_options o = {.threads = threads, .cut_rank = 3, .bn_train = 1, .precision = c->precision};
     memcpy(o.cut_dims, dims, 3 * sizeof *dims);
     if (!rc) rc = fc_train_net_build_mem("conv head", h->top, h->top_size, tensor, FC_CONVHEAD_FEATURE,
                                          c->batch, &o, &h->net, err);
@@ -67,6 +68,7 @@ int fc_convhead_run(fc_convhead *h, const fc_head_config *c, const fc_finetune_d
                     const fc_finetune_control *ctl, fc_error *err) {
     fc_finetune_config ft;
     fc_convhead_finetune_config(c, threads, &ft);
+    ft.precision = fc_train_net_precision(h->net); /* auto resolved by the net */
     return fc_finetune_run(h->net, d, &ft, ctl, &h->r, err);
 }
 
@@ -118,8 +120,8 @@ int fc_convhead_fit(const fc_head_config *c, const fc_problem *p, int threads, f
         r->train_accuracy = h.r.train_accuracy;
         memset(&h.r.head, 0, sizeof h.r.head);
         memset(&h.r.val, 0, sizeof h.r.val);
-        snprintf(r->info, sizeof r->info, "conv %s, %d epochs, adamw %s", spec, c->epochs,
-                 fc_schedule_name(c->schedule));
+        snprintf(r->info, sizeof r->info, "conv %s, %d epochs, adamw %s, %s products", spec, c->epochs,
+                 fc_schedule_name(c->schedule), fc_train_precision_name(fc_train_net_precision(h.net)));
     }
     fc_convhead_free(&h);
     free(views);

@@ -31,7 +31,8 @@ void fc_conv_spec_format(const fc_conv_spec *s, char sep, char *out, size_t cap)
 
 /* The config's conv-head defaults for what given (FC_HEAD_GIVEN_* bits) does not set: blocks
  * 128,128s2, 10 epochs, batch 64, lr 0.002 (the one-cycle peak), weight decay (l2) 5e-4, dropout
- * 0.2, one-cycle, no hidden layer, no normalization (BatchNorm normalizes), no class weights. */
+ * 0.2, one-cycle, no hidden layer, products in bf16 where the CPU has AVX512_BF16 (auto); always
+ * no normalization (BatchNorm normalizes) and no class weights. */
 void fc_head_config_conv_defaults(fc_head_config *c, unsigned given);
 /* The fine-tuning config that trains a conv head of c: AdamW (betas 0.9, 0.999, eps 1e-8), lr,
  * schedule, epochs, batch, dropout, weight decay l2, seed from c; the head softmax or (n_hidden)
@@ -56,7 +57,9 @@ typedef struct fc_convhead {
 } fc_convhead;
 
 /* Makes the blocks of c->conv for a map named tensor of shape dims (C, H, W) (fc_convhead_top from
- * c->seed) and their net for batches of c->batch. Errors: fc_convhead_top's, the net's. */
+ * c->seed) and their net for batches of c->batch, its products in c->precision (auto resolved:
+ * fc_train_net_precision of h->net). Errors: fc_convhead_top's, the net's (FC_EUNSUPPORTED for
+ * bf16 on a CPU without AVX512_BF16). */
 int fc_convhead_init(fc_convhead *h, const fc_head_config *c, const char *tensor, const int64_t dims[3],
                      int threads, fc_error *err);
 /* Trains the blocks and a new head on d (its rows are maps of h->dims) with the config of

@@ -313,6 +313,9 @@ static int check_config(const fc_finetune_config *c, const fc_train_net *net, co
                                        "(orig first) are required");
     if (c->schedule == FC_SCHEDULE_ONECYCLE && c->warmup)
         return fc_fail(err, FC_EINVAL, "the one-cycle schedule has its own warmup (0.3 of the steps): no --warmup");
+    if (fc_train_net_precision(net) != c->precision)
+        return fc_fail(err, FC_EINVAL, "the net's products run in %s, the config says %s",
+                       fc_train_precision_name(fc_train_net_precision(net)), fc_train_precision_name(c->precision));
     return 0;
 }
 

@@ -43,6 +43,8 @@ typedef struct fc_finetune_config {
                                  1e3 (one regularization path; default 1) */
     uint64_t seed;            /* order, views, dropout, a new head's initialization (0) */
     int threads;              /* <= 0: all cores */
+    fc_train_precision precision; /* of the net's products: FC_TRAIN_F32 (default) or FC_TRAIN_BF16,
+                                 the net's own (fc_train_net_precision; the run refuses another) */
 } fc_finetune_config;
 
 /* Defaults listed above; the head: softmax, std normalization, l2 1. */
@@ -126,7 +128,8 @@ typedef struct fc_finetune_result {
  * evaluation mode); the checkpoint holds its running statistics too. On success net holds
  * the fine-tuned values and r the head and metrics (free r with fc_finetune_result_free).
  * Errors: FC_EINVAL (a bad config; a view some item has no cut activation for, naming the item
- * and the view; a class without a training item, naming it; a net batch smaller than cfg->batch),
+ * and the view; a class without a training item, naming it; a net batch smaller than cfg->batch;
+ * a net whose products run in another precision than cfg->precision),
  * FC_ESHAPE (cached cut shape differs from the net's), FC_EFORMAT (a damaged cached value or
  * checkpoint, naming it), FC_EINVAL for a NaN or infinite loss ("the loss is NaN at epoch E step
  * S ...; the checkpoint of epoch K is kept": training stops there), FC_ECANCELLED, FC_EIO /

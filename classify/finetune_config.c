@@ -47,11 +47,11 @@ void fc_finetune_config_json(fc_strbuf *b, const fc_finetune_config *c, const fc
     static const fc_split_spec folders = {.kind = FC_SPLIT_FOLDERS};
     fc_strbuf_printf(b, "\"epochs\":%d,\"batch\":%d,\"lr\":%.9g,\"backbone_lr_scale\":%.9g,\"optimizer\":\"%s\","
                         "\"momentum\":%.9g,\"weight_decay\":%.9g,\"schedule\":\"%s\",\"warmup\":%d,"
-                        "\"dropout\":%.9g,\"lp\":%s,\"lp_l2\":\"%s\",\"seed\":%llu,\"threads\":%d,",
+                        "\"dropout\":%.9g,\"lp\":%s,\"lp_l2\":\"%s\",\"seed\":%llu,\"threads\":%d,\"precision\":\"%s\",",
                      c->epochs, c->batch, c->lr, c->backbone_lr_scale, fc_optim_name(c->optimizer), c->momentum,
                      c->weight_decay, fc_schedule_name(c->schedule), c->warmup, c->dropout, c->lp ? "true" : "false",
                      c->lp_l2_auto && c->head.kind == FC_HEAD_SOFTMAX ? "auto" : "fixed",
-                     (unsigned long long)c->seed, c->threads);
+                     (unsigned long long)c->seed, c->threads, fc_train_precision_name(c->precision));
     if (c->optimizer == FC_OPTIM_ADAMW)
         fc_strbuf_printf(b, "\"beta1\":%.9g,\"beta2\":%.9g,\"eps\":%.9g,", c->beta1, c->beta2, c->eps);
     fc_strbuf_printf(b, "\"head_config\":{");

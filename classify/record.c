@@ -26,7 +26,8 @@ void fc_head_config_json(fc_strbuf *b, const fc_head_config *cfg, const fc_split
     if (cfg->kind == FC_HEAD_CONV) {
         char spec[128];
         fc_conv_spec_format(&cfg->conv, ',', spec, sizeof spec);
-        fc_strbuf_printf(b, ",\"conv\":\"%s\",\"schedule\":\"%s\"", spec, fc_schedule_name(cfg->schedule));
+        fc_strbuf_printf(b, ",\"conv\":\"%s\",\"schedule\":\"%s\",\"precision\":\"%s\"", spec,
+                         fc_schedule_name(cfg->schedule), fc_train_precision_name(cfg->precision));
     }
 }
 
@@ -51,6 +52,8 @@ int fc_head_config_from_json(const char *params, fc_head_config *cfg, fc_split_s
         return fc_fail(err, FC_EFORMAT, "run parameters lack the conv head's blocks");
     if (cfg->kind == FC_HEAD_CONV && !fc_json_get_string(params, "schedule", s, sizeof s))
         fc_schedule_parse(s, &cfg->schedule, NULL);
+    if (cfg->kind == FC_HEAD_CONV && !fc_json_get_string(params, "precision", s, sizeof s))
+        fc_train_precision_parse(s, &cfg->precision, NULL);
     split->kind = FC_SPLIT_FOLDERS;
     if (!fc_json_get_string(params, "split", s, sizeof s) && fc_split_parse(s, split, err))
         return FC_EINVAL;

@@ -14,6 +14,7 @@
 #include "classify/split.h"
 #include "classify/transform.h"
 #include "core/core.h"
+#include "engine/engine.h"
 
 typedef enum { FC_HEAD_SOFTMAX = 0, FC_HEAD_MLP = 1, FC_HEAD_NCM = 2, FC_HEAD_CONV = 3 } fc_head_kind;
 /* Learning-rate schedules of the trainers on the training ops (fine-tuning, conv heads): see
@@ -40,6 +41,8 @@ typedef struct fc_head_config {
     int balanced;                /* class weights inversely proportional to class frequency */
     fc_conv_spec conv;           /* conv: the new blocks; mlp on top when n_hidden > 0 */
     fc_schedule_kind schedule;   /* conv: the learning-rate schedule (one-cycle or cosine) */
+    fc_train_precision precision; /* conv: of the blocks' and head's products (engine/train: f32,
+                                     bf16, auto; a trained config holds the one that ran) */
 } fc_head_config;
 
 /* Which options a caller set explicitly (the others take a kind's defaults, e.g.
@@ -47,7 +50,8 @@ typedef struct fc_head_config {
 enum {
     FC_HEAD_GIVEN_L2 = 1, FC_HEAD_GIVEN_LR = 2, FC_HEAD_GIVEN_EPOCHS = 4, FC_HEAD_GIVEN_BATCH = 8,
     FC_HEAD_GIVEN_DROPOUT = 16, FC_HEAD_GIVEN_HIDDEN = 32, FC_HEAD_GIVEN_CONV = 64,
-    FC_HEAD_GIVEN_SCHEDULE = 128, FC_HEAD_GIVEN_NORMALIZE = 256, FC_HEAD_GIVEN_BALANCED = 512
+    FC_HEAD_GIVEN_SCHEDULE = 128, FC_HEAD_GIVEN_NORMALIZE = 256, FC_HEAD_GIVEN_BALANCED = 512,
+    FC_HEAD_GIVEN_PRECISION = 1024
 };
 
 /* Defaults: softmax, std normalization, l2 1, lr 1e-3, 100 epochs, batch 64, one hidden layer of

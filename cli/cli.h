@@ -30,6 +30,7 @@ int cmd_gc(int argc, char **argv);
 int cmd_cuts(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_advise(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /* Extraction progress on stderr, one line redrawn at most every 0.2 s (an fc_extract_control
  * progress callback; user is a cli_progress, show 0 = silent, last -1 at the start). */
@@ -38,6 +39,10 @@ typedef struct cli_progress {
     double last;
 } cli_progress;
 void cli_progress_show(void *user, const fc_job_progress *p);
+
+/* Installs SIGINT and SIGTERM handlers that set the returned flag (a long command's cancel flag:
+ * it stops after the unit of work in flight); a second signal ends the process at once. */
+volatile int *cli_cancel_on_signals(void);
 
 /* Cache folder: the --cache value, else $FEATCACHE_HOME, else ./.featcache. */
 const char *cli_cache_dir(const char *opt);
@@ -57,6 +62,17 @@ void cli_labels_free(char **labels, int n);
 
 /* Indices of the k largest scores (k <= n, k <= 100), best first, ties to the lower index. */
 void cli_top_k(const float *scores, int n, int k, int *order);
+
+/* Test hook for tests that must act at an exact moment of a command (kill it, run another one)
+ * without sleeping and hoping: with FEATCACHE_TEST_PAUSE=POINT:DIR (or POINT#N:DIR: the Nth time
+ * it is reached) in the environment, reaching the named point writes this process's id into the
+ * FIFO DIR/POINT.reached (blocking until the test reads it), then waits until the test writes to
+ * and closes the FIFO DIR/POINT.go. Points: "extract-batch" (extract: a batch's features
+ * committed, its catalog rows not yet written), "export-written"
+ * (export: the whole set written, not yet in place), "export-file" (export into a folder with
+ * other files: the first file renamed into it). Does nothing when unset, for another point, or
+ * when the FIFOs are missing. */
+void cli_test_pause(const char *point);
 
 /* Decodes the image at path and preprocesses it into dst (3, H, W). */
 int cli_load_input(const char *path, const fc_preprocess *p, float *dst, fc_error *err);

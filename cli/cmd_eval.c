@@ -8,6 +8,7 @@
 
 #include "classify/classify.h"
 #include "cli/cli.h"
+#include "cli/extractor_opts.h"
 #include "cli/head_file.h"
 #include "core/core.h"
 #include "extract/extract.h"
@@ -24,11 +25,16 @@ static const char *usage_text =
     "  --top K             top-k accuracy (default 5)\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"
-    "  --json              JSON on stdout\n";
+    "  --json              JSON on stdout\n"
+    "  --strict            a data set whose last extract did not finish is an error (default: a\n"
+    "                      warning, the items it has are evaluated, exit status 3)\n"
+    "  --force             evaluate a head on features of a backbone that changed since it was\n"
+    "                      trained (the data set was extracted only with the changed file); without\n"
+    "                      it such a head is refused, naming both fingerprints\n";
 
 typedef struct eval_args {
     const char *heads_path[CLI_MAX_HEADS], *split, *cache_opt, *name;
-    int n_heads, top, json;
+    int n_heads, top, json, force, strict;
 } eval_args;
 
 /* Fills a from the command line; returns -1 to go on, else the exit status. */
@@ -36,6 +42,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     static const struct option opts[] = {{"head", required_argument, 0, 'H'}, {"split", required_argument, 0, 'S'},
                                          {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
                                          {"name", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
+                                         {"force", no_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -50,6 +57,8 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         case 'C': a->cache_opt = optarg; break;
         case 'n': a->name = optarg; break;
         case 'j': a->json = 1; break;
+        case 'f': a->force = 1; break;
+        case 's': a->strict = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -109,6 +118,24 @@ static int ensemble_proba(const cli_head_file *heads, const fc_featureset *fs, i
     free(X);
     free(Pi);
     return rc;
+}
+
+/* Which of the data set's extractors head h reads: its own, or (the data set was extracted only
+ * with a backbone that changed since h was trained) that one's, with --force; refused without. */
+static int head_extractor(fc_catalog *cat, const char *dataset, cli_head_file *h, int force, fc_error *err) {
+    int64_t ds_id;
+    char id[65], model[4096], fp[65];
+    int rc = fc_catalog_dataset_find(cat, dataset, &ds_id, err);
+    if (rc <= 0) return rc; /* no such data set: loading its features says so */
+    if ((rc = cli_head_rebased(cat, ds_id, h, id, model, fp, err)) <= 0) return rc;
+    if (!force)
+        return fc_fail(err, FC_EINVAL, "%s was trained on the features of %s (fingerprint %.12s); data set '%s' was "
+                       "extracted with %s (fingerprint %.12s) instead: the backbone changed under the head; --force "
+                       "to evaluate it on those features", h->path, h->model, h->model_sha, dataset, model, fp);
+    fprintf(stderr, "featcache eval: --force: %s (trained on fingerprint %.12s) reads the features of %s (fingerprint "
+            "%.12s)\n", h->path, h->model_sha, model, fp);
+    memcpy(h->extractor, id, sizeof id);
+    return 0;
 }
 
 static void print_json(const char *dataset, const char *split, int n_heads, const fc_metrics *m, char **classes) {
@@ -178,11 +205,18 @@ int cmd_eval(int argc, char **argv) {
     const char *dir = cli_cache_dir(a.cache_opt);
     if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err))
         goto done;
-    for (int h = 0; h < a.n_heads; h++)
-        if (fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
+    int incomplete = 0;
+    for (int h = 0; h < a.n_heads; h++) {
+        char what[300];
+        snprintf(what, sizeof what, "layer %s", heads[h].layer);
+        int unfinished = head_extractor(cat, dataset, &heads[h], a.force, &err);
+        if (!unfinished) unfinished = cli_extract_check(cat, "eval", dataset, heads[h].extractor, what, a.strict, &err);
+        if (unfinished < 0 || fc_featureset_load(cat, cache, dataset, heads[h].extractor, heads[h].view, &fs[h], &err)) {
             fc_error_prefix(&err, "%s: ", heads[h].path);
             goto done;
         }
+        incomplete |= unfinished;
+    }
     size_t n = fs[0].n, K = (size_t)heads[0].head.n_classes;
     P = calloc(n * K + 1, sizeof *P);
     y = malloc((n + 1) * sizeof *y);
@@ -194,9 +228,9 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     if (a.json) print_json(dataset, a.split, a.n_heads, &m, heads[0].head.class_names);
     else print_text(dataset, a.split, a.n_heads, &m, heads[0].head.class_names);
-    rc = EXIT_OK;
+    rc = incomplete ? EXIT_PARTIAL : EXIT_OK;
 done:
-    if (rc) fprintf(stderr, "featcache eval: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache eval: %s\n", err.msg);
     fc_metrics_free(&m);
     free(P); free(y); free(rows);
     for (int h = 0; h < a.n_heads; h++) fc_featureset_free(&fs[h]);

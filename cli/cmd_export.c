@@ -1,7 +1,7 @@
 /* `featcache export`: a data set's cached features as files for numpy / scikit-learn / PyTorch:
  * features.npy (float32 (N, D)) or features.csv, with labels.txt, paths.txt and splits.txt in the
- * same row order. Files are written to temporaries and renamed, so a failed export leaves no
- * half-written file behind. */
+ * same row order and manifest.json. The files are one set (export_set.h): written into a hidden
+ * folder and put in place as one, so a failed or killed export leaves the previous set whole. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "cli/npy.h"
+#include "cli/export_set.h"
 #include "cli/extractor_opts.h"
+#include "cli/npy.h"
 #include "store/store.h"
 
 static const char *usage_text =
@@ -19,12 +20,17 @@ static const char *usage_text =
     "Writes the cached features of DATASET (extracted earlier with `featcache extract`) to DIR:\n"
     "features.npy (float32 [N, D]) or features.csv, plus labels.txt, paths.txt, splits.txt in the\n"
     "same order (one line per item; bad files are left out; in names a backslash, newline or\n"
-    "carriage return is written \\\\, \\n, \\r so that every line is one item).\n\n" CLI_EXTRACTOR_HELP
+    "carriage return is written \\\\, \\n, \\r so that every line is one item), and manifest.json\n"
+    "(the data set, extractor, rows and each file's bytes and SHA-256). The files are one set: written\n"
+    "beside DIR and put in place by one rename, so DIR holds one run's export or the previous one,\n"
+    "never a mix; a DIR with other files in it gets manifest.json removed first and put back last.\n"
+    "Exit status: 0 ok, 3 the data set's last extract did not finish (exported what it has), 1 error.\n\n"
+    CLI_EXTRACTOR_HELP
     "  --format F          npy (default) or csv\n"
     "  -o, --output DIR    output folder (created if missing)\n";
 
 static int write_lines(const char *dir, const char *name, char **lines, size_t n, fc_error *err) {
-    char path[4096], tmp[4200];
+    char path[4400], tmp[4500];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -47,7 +53,7 @@ static int write_lines(const char *dir, const char *name, char **lines, size_t n
 }
 
 static int write_npy(const char *dir, const fc_featureset *fs, fc_error *err) {
-    char path[4096];
+    char path[4400];
     snprintf(path, sizeof path, "%s/features.npy", dir);
     int64_t dims[2] = {(int64_t)fs->n, (int64_t)fs->dim};
     return cli_npy_write(path, "<f4", sizeof(float), 2, dims, fs->x, err);
@@ -61,7 +67,7 @@ static void csv_field(FILE *f, const char *s) {
 }
 
 static int write_csv(const char *dir, const fc_featureset *fs, fc_error *err) {
-    char path[4096], tmp[4200];
+    char path[4400], tmp[4500];
     snprintf(path, sizeof path, "%s/features.csv", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -83,6 +89,18 @@ static int write_csv(const char *dir, const fc_featureset *fs, fc_error *err) {
         return fc_fail(err, FC_EIO, "%s: write failed: %s", path, strerror(errno));
     }
     return 0;
+}
+
+/* What manifest.json says about the export besides its files. */
+static void manifest_members(fc_strbuf *b, const cli_extractor *x, const char *format, const fc_featureset *fs) {
+    const char *keys[3] = {"dataset", "model", "layer"}, *values[3] = {x->dataset, x->model, x->layer_name};
+    for (int i = 0; i < 3; i++) {
+        fc_strbuf_printf(b, "%s\"%s\":", i ? "," : "", keys[i]);
+        fc_strbuf_json(b, values[i]);
+    }
+    fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"extractor\":\"%s\",\"view\":\"%s\",\"format\":\"%s\",\"rows\":%zu,"
+                        "\"dim\":%zu,\"complete\":%s", x->model_sha, x->id, fc_view_name(x->view), format, fs->n, fs->dim,
+                     x->incomplete ? "false" : "true");
 }
 
 int cmd_export(int argc, char **argv) {
@@ -117,24 +135,30 @@ int cmd_export(int argc, char **argv) {
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
     fc_featureset fs = {0};
-    int rc = EXIT_FAIL;
+    cli_export_set set;
+    fc_strbuf members = {0};
+    int rc = EXIT_FAIL, begun = 0;
     const char *dir = cli_cache_dir(x.cache);
     if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &err) || fc_cache_open(dir, FC_CACHE_RDONLY, NULL, &cache, &err) ||
         cli_extractor_resolve(&x, argv[optind], cat, &err) ||
         fc_featureset_load(cat, cache, x.dataset, x.id, x.view, &fs, &err))
         goto out;
-    if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
-        fc_fail(&err, FC_EIO, "%s: cannot create: %s", outdir, strerror(errno));
+    if (cli_export_set_begin(&set, outdir, &err)) goto out;
+    begun = 1;
+    if ((!strcmp(format, "npy") ? write_npy(set.tmp, &fs, &err) : write_csv(set.tmp, &fs, &err)) ||
+        write_lines(set.tmp, "labels.txt", fs.labels, fs.n, &err) || write_lines(set.tmp, "paths.txt", fs.paths, fs.n, &err) ||
+        write_lines(set.tmp, "splits.txt", fs.splits, fs.n, &err))
         goto out;
-    }
-    if ((!strcmp(format, "npy") ? write_npy(outdir, &fs, &err) : write_csv(outdir, &fs, &err)) ||
-        write_lines(outdir, "labels.txt", fs.labels, fs.n, &err) || write_lines(outdir, "paths.txt", fs.paths, fs.n, &err) ||
-        write_lines(outdir, "splits.txt", fs.splits, fs.n, &err))
+    manifest_members(&members, &x, format, &fs);
+    begun = 0; /* committed or, on error, removed */
+    if (members.failed ? fc_fail(&err, FC_ENOMEM, "out of memory") : cli_export_set_commit(&set, members.s, &err))
         goto out;
     fprintf(stderr, "exported %zu x %zu features of '%s' (layer %s) to %s\n", fs.n, fs.dim, x.dataset, x.layer_name, outdir);
-    rc = EXIT_OK;
+    rc = x.incomplete ? EXIT_PARTIAL : EXIT_OK;
 out:
-    if (rc) fprintf(stderr, "featcache export: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache export: %s\n", err.msg);
+    if (begun) cli_export_set_abort(&set);
+    fc_strbuf_free(&members);
     fc_featureset_free(&fs);
     fc_cache_close(cache);
     fc_catalog_close(cat);
@@ -155,7 +179,8 @@ static const char *export_onnx_usage =
     "  --head PATH         head file from featcache train, or the head-only file of a conv head (its\n"
     "                      blocks and head follow the model up to their map; declared at its size)\n"
     "  -o, --output PATH   the classifier to write\n"
-    "  --force             allow a backbone file whose SHA-256 differs from the head's record\n";
+    "  --force             allow a backbone whose fingerprint (SHA-256 of the model file and its\n"
+    "                      external data files) differs from the head's record\n";
 
 int cmd_export_onnx(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"head", required_argument, 0, 'H'},
@@ -184,15 +209,11 @@ int cmd_export_onnx(int argc, char **argv) {
         fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
         return EXIT_FAIL;
     }
-    uint8_t digest[32];
     char hex[65];
-    int rc = fc_sha256_file(model, digest, NULL, &err);
-    if (rc == 0) {
-        fc_hex_encode(digest, 32, hex);
-        if (strcmp(hex, h.model_sha) && !force)
-            rc = fc_fail(&err, FC_EINVAL, "%s is not the model the head was trained on (%s, SHA-256 %.12s; this file "
-                         "%.12s); --force to merge anyway", model, h.model, h.model_sha, hex);
-    }
+    int rc = fc_model_fingerprint(model, hex, NULL, &err);
+    if (rc == 0 && strcmp(hex, h.model_sha) && !force)
+        rc = fc_fail(&err, FC_EINVAL, "%s is not the model the head was trained on (%s, fingerprint %.12s; this file "
+                     "%.12s); --force to merge anyway", model, h.model, h.model_sha, hex);
     if (rc == 0) /* a classifier's top (a conv head's head-only file) reads its cut, not a feature */
         rc = h.finetuned ? fc_onnx_merge_top(model, h.layer, head, h.size, h.size, out, &err)
                          : fc_onnx_merge_classifier(model, h.layer, head, out, &err);

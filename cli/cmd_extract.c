@@ -2,7 +2,6 @@
  * Progress on stderr when it is a terminal; Ctrl-C stops after the batch in flight, keeping
  * everything committed. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +35,10 @@ static const char *usage_text =
     "  --decoders N        image decoding threads (default 2)\n"
     "  --parallel MODE     batch: each inference thread runs its slice of a batch through the whole\n"
     "                      network (default); layers: every layer runs on all threads\n"
+    "  --shard K/N         compute only the items whose content hash falls in shard K of N (0..N-1;\n"
+    "                      stable whatever the file order or machine); the others are hashed and\n"
+    "                      recorded, so every shard's cache lists the whole data set (featcache merge\n"
+    "                      combines the shards' caches; scripts/slurm/ runs one shard per array task)\n"
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --max-cache-size B  stop with \"cache full\" when the feature store would exceed B bytes\n"
     "                      (suffix K, M, G, T; default 1T; committed features stay)\n"
@@ -47,12 +50,6 @@ static const char *usage_text =
     "Exit status: 0 ok, 3 completed but some files were bad (listed with the reason), 1 error,\n"
     "130 interrupted (what was committed stays), 64 usage.\n";
 
-static volatile int cancel_flag;
-
-static void on_signal(int sig) {
-    cancel_flag = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C ends at once */
-}
 
 const char *cli_cache_dir(const char *opt) {
     if (opt && *opt) return opt;
@@ -88,6 +85,19 @@ typedef struct extract_args {
     int quiet, json;
 } extract_args;
 
+/* --shard K/N: 0 <= K < N; prints why and returns -1 otherwise. */
+static int parse_shard(const char *s, int *k, int *n) {
+    char *end1, *end2;
+    long kk = strtol(s, &end1, 10), nn = *end1 == '/' ? strtol(end1 + 1, &end2, 10) : 0;
+    if (*end1 != '/' || end1 == s || *end2 || end2 == end1 + 1 || nn < 1 || nn > 1000000 || kk < 0 || kk >= nn) {
+        fprintf(stderr, "featcache extract: --shard wants K/N with 0 <= K < N (e.g. 3/8), not '%s'\n", s);
+        return -1;
+    }
+    *k = (int)kk;
+    *n = (int)nn;
+    return 0;
+}
+
 /* Fills a from the command line; returns -1 to go on, else the exit status (help, usage error). */
 static int parse_args(int argc, char **argv, extract_args *a) {
     static const struct option opts[] = {
@@ -98,6 +108,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
         {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
         {"format", required_argument, 0, 'f'}, {"grayscale", no_argument, 0, 1010},
+        {"shard", required_argument, 0, 'K'},
         {"max-cache-size", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -132,6 +143,9 @@ static int parse_args(int argc, char **argv, extract_args *a) {
             if (fc_layout_parse(optarg, &a->o.dataset.layout, &err)) { fprintf(stderr, "featcache extract: %s\n", err.msg); return EXIT_USAGE; }
             break;
         case 'S': if (cli_bytes("extract", "max-cache-size", optarg, 65536, &a->o.cache.max_map_size)) return EXIT_USAGE; break;
+        case 'K':
+            if (parse_shard(optarg, &c->shard, &c->n_shards)) return EXIT_USAGE;
+            break;
         case 'q': a->quiet = 1; break;
         case 'j': a->json = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -180,8 +194,8 @@ static void print_json(const fc_extract_options *o, const fc_extract_result *r, 
     fc_strbuf_printf(&s, ",\"cache\":");
     fc_strbuf_json(&s, o->cache.dir);
     fc_strbuf_printf(&s, ",\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"damaged\":%zu,"
-                         "\"seconds\":%.3f,\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
-                     p->total, p->computed, p->cached, p->bad, p->damaged, p->seconds, rate,
+                         "\"elsewhere\":%zu,\"seconds\":%.3f,\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
+                     p->total, p->computed, p->cached, p->bad, p->damaged, p->elsewhere, p->seconds, rate,
                      r->model_loaded ? "true" : "false");
     for (int l = 0; l < r->n_layers; l++) {
         fc_strbuf_printf(&s, "%s{\"name\":", l ? "," : "");
@@ -206,8 +220,12 @@ static void print_text(const fc_extract_options *o, const fc_extract_result *r) 
     }
     if (p->damaged)
         fprintf(stderr, "%zu stored features failed their checksum and were computed again\n", p->damaged);
-    fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad in %.2f s (%.1f img/s) -> %s\n", p->total,
-            p->computed, p->cached, p->bad, p->seconds, rate, o->cache.dir);
+    char others[64] = "";
+    if (o->compute.n_shards > 0)
+        snprintf(others, sizeof others, ", %zu in other shards (shard %d/%d)", p->elsewhere, o->compute.shard,
+                 o->compute.n_shards);
+    fprintf(stderr, "%zu items: %zu computed, %zu cached, %zu bad%s in %.2f s (%.1f img/s) -> %s\n", p->total,
+            p->computed, p->cached, p->bad, others, p->seconds, rate, o->cache.dir);
 }
 
 /* What the scan left out: stray files (a note) and folders too deep to enter (their files are
@@ -222,20 +240,23 @@ static void print_scan_notes(const fc_extract_result *r) {
                 r->too_deep == 1 ? "its" : "their", r->too_deep_names);
 }
 
+/* The test hook after each batch's features are committed (cli_test_pause). */
+static void on_committed(void *user, int n_items) { cli_test_pause("extract-batch"); }
+
 int cmd_extract(int argc, char **argv) {
     extract_args a;
     int st = parse_args(argc, argv, &a);
     if (st >= 0) return st;
     cli_progress ps = {.show = !a.quiet && isatty(2), .last = -1};
-    a.o.control = (fc_extract_control){.cancel = &cancel_flag, .progress = cli_progress_show, .user = &ps};
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    volatile int *cancel = cli_cancel_on_signals();
+    a.o.control = (fc_extract_control){.cancel = cancel, .progress = cli_progress_show,
+                                         .committed = on_committed, .user = &ps};
     fc_extract_result r;
     fc_error err = {0};
     int rc = fc_extract_run(&a.o, &r, &err);
     if (ps.show) fputc('\n', stderr);
     if (rc) {
-        if (cancel_flag) {
+        if (*cancel) {
             fprintf(stderr, "featcache extract: interrupted; %zu computed and committed, rerun to finish\n", r.counts.computed);
             return 130;
         }

@@ -3,22 +3,28 @@
  * damaged) and `featcache gc` (drop features nothing references). */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/extractor_opts.h"
 #include "store/store.h"
 
+/* --cache DIR and up to two flags (names[i] NULL: none) into flags[i]; -1 to go on, EXIT_OK + 1000
+ * after --help, else the exit status. */
 static int parse_common(const char *cmd, const char *usage, int argc, char **argv, const char **cache,
-                        int *flag, const char *flag_name) {
+                        int *flags, const char *const names[2]) {
     const struct option opts[] = {{"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
-                                  {flag_name ? flag_name : "unused-flag", no_argument, 0, 'F'}, {0, 0, 0, 0}};
+                                  {names[0] ? names[0] : "unused-flag", no_argument, 0, 'F'},
+                                  {names[1] ? names[1] : "unused-flag2", no_argument, 0, 'G'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'C': *cache = optarg; break;
-        case 'F': if (flag) *flag = 1; break;
+        case 'F': flags[0] = 1; break;
+        case 'G': flags[1] = 1; break;
         case 'h': fputs(usage, stdout); return EXIT_OK + 1000;
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
@@ -36,11 +42,87 @@ static int open_both(const char *dir, unsigned rdonly, fc_catalog **cat, fc_cach
     return rc;
 }
 
+/* Why the cache's lock is taken (FC_ETIMEOUT from fc_cache_lock), into err: the running extract the
+ * catalog names, else another featcache process. */
+static int lock_busy(const char *dir, const char *what, fc_error *err) {
+    fc_catalog *cat = NULL;
+    fc_extract_state first;
+    size_t alive = 0, unknown = 0;
+    fc_error ignored; /* the message is only less precise without the catalog */
+    if (fc_catalog_open(dir, FC_CATALOG_RDONLY, 0, &cat, &ignored) == 0)
+        fc_extract_running(cat, &alive, &unknown, &first, &ignored);
+    fc_catalog_close(cat);
+    if (alive)
+        return fc_fail(err, FC_ETIMEOUT, "an extract is running on this cache (run #%lld, process %ld%s): %s while one "
+                       "runs, since features it committed may not be referenced yet; --wait waits for it",
+                       (long long)first.run_id, first.pid, alive > 1 ? ", and others" : "", what);
+    return fc_fail(err, FC_ETIMEOUT, "another featcache process (an extract, merge, gc or verify --repair) holds %s/lock: %s "
+                   "meanwhile; --wait waits for it", dir, what);
+}
+
 /* ---- ls ---- */
 
+/* The data sets (ids, names) and, found before the listing (a listing's callback may not use the
+ * catalog), those whose last extract of some extractor did not finish. */
+typedef struct ls_state {
+    int64_t *id;
+    char (*name)[256];
+    unsigned char *incomplete;
+    size_t n;
+} ls_state;
+
+static int ls_collect(void *user, const fc_catalog_dataset *d) {
+    ls_state *s = user;
+    int64_t *id = realloc(s->id, (s->n + 1) * sizeof *id);
+    if (id) s->id = id;
+    char(*name)[256] = realloc(s->name, (s->n + 1) * sizeof *name);
+    if (name) s->name = name;
+    unsigned char *inc = realloc(s->incomplete, s->n + 1);
+    if (inc) s->incomplete = inc;
+    if (!id || !name || !inc) return FC_ENOMEM;
+    s->id[s->n] = d->id;
+    s->incomplete[s->n] = 0;
+    snprintf(s->name[s->n++], 256, "%s", d->name);
+    return 0;
+}
+
+typedef struct id_list { char (*id)[65]; size_t n; } id_list;
+
+static int add_id(void *user, const char *id) {
+    id_list *l = user;
+    char(*grown)[65] = realloc(l->id, (l->n + 1) * sizeof *grown);
+    if (!grown) return FC_ENOMEM;
+    l->id = grown;
+    snprintf(l->id[l->n++], 65, "%s", id);
+    return 0;
+}
+
+/* Warns about (or with strict refuses) every data set whose last extract of one of its extractors
+ * did not finish, and marks it in s. */
+static int ls_check(fc_catalog *cat, ls_state *s, int strict, fc_error *err) {
+    int rc = fc_catalog_dataset_list(cat, ls_collect, s, err);
+    for (size_t d = 0; d < s->n && rc == 0; d++) {
+        id_list ids = {0};
+        rc = fc_catalog_dataset_extractors(cat, s->id[d], add_id, &ids, err);
+        for (size_t e = 0; e < ids.n && rc == 0; e++) {
+            char what[80];
+            snprintf(what, sizeof what, "extractor %.12s", ids.id[e]);
+            int r = cli_extract_check(cat, "ls", s->name[d], ids.id[e], what, strict, err);
+            if (r > 0) s->incomplete[d] = 1;
+            else rc = r;
+        }
+        free(ids.id);
+    }
+    return rc == FC_ENOMEM ? fc_fail(err, FC_ENOMEM, "out of memory") : rc;
+}
+
 static int ls_dataset(void *user, const fc_catalog_dataset *d) {
-    printf("  %-24s %-11s %5lld items  %5lld ok  %3lld bad  %3lld classes  %s\n", d->name, d->format,
-           (long long)d->items, (long long)d->ok, (long long)d->bad, (long long)d->classes, d->root);
+    const ls_state *s = user;
+    int incomplete = 0;
+    for (size_t i = 0; i < s->n; i++) incomplete |= s->id[i] == d->id && s->incomplete[i];
+    printf("  %-24s %-11s %5lld items  %5lld ok  %3lld bad  %3lld classes  %s%s\n", d->name, d->format,
+           (long long)d->items, (long long)d->ok, (long long)d->bad, (long long)d->classes, d->root,
+           incomplete ? "  INCOMPLETE (its last extract did not finish)" : "");
     return 0;
 }
 
@@ -74,29 +156,40 @@ static int ls_bad(void *user, const fc_catalog_item *it) {
 
 int cmd_ls(int argc, char **argv) {
     static const char *usage =
-        "usage: featcache ls [--cache DIR]\n"
+        "usage: featcache ls [--cache DIR] [--strict]\n"
         "Lists the cache's data sets, extractors (with stored feature counts), runs and bad files,\n"
-        "after checking the catalog (as verify does; a damaged catalog is not listed).\n";
+        "after checking the catalog (as verify does; a damaged catalog is not listed). A data set\n"
+        "whose last extract did not finish (killed, failed, still running) is marked INCOMPLETE, with\n"
+        "a warning on stderr and exit status 3; --strict makes that an error (exit 1, no listing).\n";
+    static const char *const flags[2] = {"strict", NULL};
     const char *cache_opt = NULL;
-    int r = parse_common("ls", usage, argc, argv, &cache_opt, NULL, NULL);
+    int strict[2] = {0};
+    int r = parse_common("ls", usage, argc, argv, &cache_opt, strict, flags);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
     const char *dir = cli_cache_dir(cache_opt);
     fc_error err = {0};
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
+    ls_state st = {0};
     int rc = open_both(dir, 1, &cat, &cache, &err);
     if (rc == 0) rc = fc_catalog_check_clean(cat, &err); /* a damaged row would be listed as if right */
+    if (rc == 0) rc = ls_check(cat, &st, strict[0], &err);
     if (rc == 0) {
         printf("cache %s\ndata sets:\n", dir);
-        rc = fc_catalog_dataset_list(cat, ls_dataset, NULL, &err);
+        rc = fc_catalog_dataset_list(cat, ls_dataset, &st, &err);
         if (!rc) { printf("extractors:\n"); rc = fc_catalog_extractor_list(cat, ls_extractor, cache, &err); }
         if (!rc) { printf("runs:\n"); rc = fc_catalog_run_list(cat, ls_run, NULL, &err); }
         if (!rc) { printf("bad files:\n"); rc = fc_catalog_item_list(cat, 0, FC_ITEMS_BAD, ls_bad, NULL, &err); }
     }
     if (rc) fprintf(stderr, "featcache ls: %s\n", err.msg);
+    int incomplete = 0;
+    for (size_t i = 0; i < st.n; i++) incomplete |= st.incomplete[i];
+    free(st.id);
+    free(st.name);
+    free(st.incomplete);
     fc_cache_close(cache);
     fc_catalog_close(cat);
-    return rc ? EXIT_FAIL : EXIT_OK;
+    return rc ? EXIT_FAIL : incomplete ? EXIT_PARTIAL : EXIT_OK;
 }
 
 /* ---- verify ---- */
@@ -106,7 +199,12 @@ static void print_problem(void *user, const char *msg) { printf("  %s\n", msg); 
 static int repair(const char *dir) {
     fc_error err = {0};
     fc_repair_report r;
-    if (fc_repair(dir, print_problem, NULL, &r, &err)) {
+    int lock = -1; /* "no other process may use the cache meanwhile": no extract at least */
+    int rc = fc_cache_lock(dir, 1, 0, &lock, &err);
+    if (rc == FC_ETIMEOUT) rc = lock_busy(dir, "repair changes nothing", &err);
+    if (rc == 0) rc = fc_repair(dir, print_problem, NULL, &r, &err);
+    fc_cache_unlock(lock);
+    if (rc) {
         fprintf(stderr, "featcache verify: repair: %s\n", err.msg);
         return EXIT_FAIL;
     }
@@ -131,12 +229,13 @@ int cmd_verify(int argc, char **argv) {
         "            removed; says what it cannot repair. The next featcache extract computes the\n"
         "            dropped features again. Run it when nothing else uses the cache.\n"
         "Exit status 0 when clean, 2 when problems were found (or are left), 1 on error.\n";
+    static const char *const flags[2] = {"repair", NULL};
     const char *cache_opt = NULL;
-    int fix = 0;
-    int r = parse_common("verify", usage, argc, argv, &cache_opt, &fix, "repair");
+    int fix[2] = {0};
+    int r = parse_common("verify", usage, argc, argv, &cache_opt, fix, flags);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
     const char *dir = cli_cache_dir(cache_opt);
-    int repaired = fix ? repair(dir) : EXIT_OK;
+    int repaired = fix[0] ? repair(dir) : EXIT_OK;
     if (repaired == EXIT_FAIL) return EXIT_FAIL;
     fc_error err = {0};
     fc_catalog *cat = NULL;
@@ -158,6 +257,7 @@ int cmd_verify(int argc, char **argv) {
            "%zu data sets, %zu items, %zu extractors",
            rep.values, rep.corrupt, rep.missing, rep.orphans, rep.datasets, rep.items, rep.extractors);
     if (rep.unfinished_runs) printf("; %zu runs were interrupted", rep.unfinished_runs);
+    if (rep.incomplete) printf("; %zu data set extractions incomplete (featcache extract completes them)", rep.incomplete);
     printf("; %zu catalog problems (catalog checked in %.3f s, SQLite integrity_check included)", rep.catalog_problems,
            rep.catalog_seconds);
     int problems = rep.corrupt || rep.missing || rep.catalog_problems || repaired;
@@ -168,24 +268,51 @@ int cmd_verify(int argc, char **argv) {
 
 /* ---- gc ---- */
 
+/* Under the exclusive lock: an extract that runs without it (an older featcache) stops gc too. */
+static int check_no_extract(fc_catalog *cat, fc_error *err) {
+    fc_extract_state first;
+    size_t alive, unknown;
+    int rc = fc_extract_running(cat, &alive, &unknown, &first, err);
+    if (rc) return rc;
+    if (alive)
+        return fc_fail(err, FC_ETIMEOUT, "extract run #%lld (process %ld) is running on this cache without its lock (an "
+                       "older featcache?): gc deletes nothing while it runs", (long long)first.run_id, first.pid);
+    if (unknown)
+        fprintf(stderr, "featcache gc: note: %zu extract runs are marked running by another host or an older featcache; "
+                "an extract of another host is kept away by the lock only where the file system shares flock locks\n",
+                unknown);
+    return 0;
+}
+
 int cmd_gc(int argc, char **argv) {
     static const char *usage =
-        "usage: featcache gc [--cache DIR] [--dry-run]\n"
+        "usage: featcache gc [--cache DIR] [--dry-run] [--wait]\n"
         "Deletes features of extractors no data set uses and of items no data set references.\n"
-        "Do not run it while an extract writes to the same cache.\n";
+        "  --dry-run  count exactly what gc would delete, delete nothing\n"
+        "  --wait     wait for running extracts to end (default: refuse while one runs)\n"
+        "gc takes the cache's lock (DIR/lock) exclusively; every extract holds it for its whole run,\n"
+        "since the features it commits are referenced only once its catalog rows are written. While\n"
+        "an extract runs, gc (also --dry-run) refuses with exit status 1, naming its run and process,\n"
+        "or with --wait waits for it; an extract started meanwhile waits for gc.\n";
+    static const char *const flags[2] = {"dry-run", "wait"};
     const char *cache_opt = NULL;
-    int dry = 0;
-    int r = parse_common("gc", usage, argc, argv, &cache_opt, &dry, "dry-run");
+    int f[2] = {0};
+    int r = parse_common("gc", usage, argc, argv, &cache_opt, f, flags);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
+    int dry = f[0], wait = f[1], lock = -1;
     const char *dir = cli_cache_dir(cache_opt);
     fc_error err = {0};
     fc_catalog *cat = NULL;
     fc_cache *cache = NULL;
     fc_gc_report rep;
-    int rc = open_both(dir, 0, &cat, &cache, &err);
+    int rc = fc_cache_lock(dir, 1, wait, &lock, &err);
+    if (rc == FC_ETIMEOUT) rc = lock_busy(dir, "gc deletes nothing", &err);
+    if (rc == 0) rc = open_both(dir, 0, &cat, &cache, &err);
+    if (rc == 0) rc = check_no_extract(cat, &err);
     if (rc == 0) rc = fc_gc(cat, cache, dry, &rep, &err);
     fc_cache_close(cache);
     fc_catalog_close(cat);
+    fc_cache_unlock(lock);
     if (rc) {
         fprintf(stderr, "featcache gc: %s\n", err.msg);
         return EXIT_FAIL;

@@ -30,16 +30,35 @@ static const char *usage_text =
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"
     "  --threads N         inference threads (default: all cores)\n"
     "  --json              one JSON object per image\n"
+    "  --force             run a head whose backbone changed since it was trained (its file has\n"
+    "                      another fingerprint: model and external data files) on --model, else\n"
+    "                      on the file it records; without it such a head is refused\n"
     "Exit status: 0 ok, 3 some images could not be read (listed on stderr), 1 error, 64 usage.\n";
 
-/* Features (n, dim) of the images for one head: cached ones copied, the rest computed. */
-static int head_features(const cli_head_file *h, const char *model_override, const char *override_sha, fc_cache *cache,
-                         char **paths, size_t n, int threads, float **feats, size_t *dim, char **bad, fc_error *err) {
-    const char *model_path = override_sha && !strcmp(override_sha, h->model_sha) ? model_override : h->model;
+/* The backbone options: --model with its fingerprint (NULL/"" when not given) and --force. */
+typedef struct backbone_opt {
+    const char *model, *fp;
+    int force;
+} backbone_opt;
+
+/* Features (n, dim) of the images for one head: cached ones copied, the rest computed by the
+ * backbone the head was trained on (refused when it changed, see cli_head_backbone). A forced
+ * other backbone computes every image: the cache holds the recorded backbone's features. */
+static int head_features(const cli_head_file *h, const backbone_opt *bb, fc_cache *cache, char **paths, size_t n,
+                         int threads, float **feats, size_t *dim, char **bad, fc_error *err) {
+    const char *model_path = NULL;
     fc_model *model = NULL;
     fc_session *s = NULL;
     float *input = NULL;
-    int rc = 0;
+    int rc = 0, forced = 0;
+    if (bb->force) { /* decided before any cached feature is used */
+        if ((rc = cli_head_backbone(h, bb->model, bb->fp, 1, &model_path, &forced, err))) return rc;
+        if (forced) {
+            fprintf(stderr, "featcache predict: --force: %s runs on %s, not the backbone it was trained on (fingerprint "
+                    "%.12s); every feature is computed\n", h->path, model_path, h->model_sha);
+            cache = NULL;
+        }
+    }
     *dim = cli_head_file_input_size(h);
     *feats = calloc(n * *dim + 1, sizeof(float));
     if (!*feats) return fc_fail(err, FC_ENOMEM, "out of memory");
@@ -60,6 +79,7 @@ static int head_features(const cli_head_file *h, const char *model_override, con
             if (got == FC_EFORMAT) fprintf(stderr, "featcache predict: %s: %s (computed again)\n", paths[i], ierr.msg);
         }
         if (!model) { /* load the backbone only when some image is not cached */
+            if (!model_path && (rc = cli_head_backbone(h, bb->model, bb->fp, 0, &model_path, &forced, err))) break;
             const char *outs[1] = {h->layer};
             fc_model_options mo = {.outputs = outs, .n_outputs = 1};
             fc_session_options so = {.batch = 1, .height = h->size, .width = h->size, .threads = threads};
@@ -89,9 +109,9 @@ int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"head", required_argument, 0, 'H'},
                                          {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
                                          {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"force", no_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model = NULL, *heads_path[CLI_MAX_HEADS], *cache_opt = NULL;
-    int n_heads = 0, top = 1, threads = 0, json = 0, c;
+    int n_heads = 0, top = 1, threads = 0, json = 0, force = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -104,6 +124,7 @@ int cmd_predict(int argc, char **argv) {
         case 'C': cache_opt = optarg; break;
         case 't': if (cli_int("predict", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
+        case 'f': force = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -152,15 +173,11 @@ int cmd_predict(int argc, char **argv) {
         cache = NULL;
         if (cerr.code == FC_EFORMAT) fprintf(stderr, "featcache predict: not using the cache: %s\n", cerr.msg);
     }
-    if (model) {
-        uint8_t h[32];
-        if (fc_sha256_file(model, h, NULL, &err)) goto done;
-        fc_hex_encode(h, 32, override_sha);
-    }
+    if (model && fc_model_fingerprint(model, override_sha, NULL, &err)) goto done;
+    backbone_opt bb = {.model = model, .fp = override_sha, .force = force};
     for (int h = 0; h < n_heads; h++) {
         size_t dim;
-        if (head_features(&heads[h], model, model ? override_sha : NULL, cache, paths, n, threads, &feats, &dim, bad, &err))
-            goto done;
+        if (head_features(&heads[h], &bb, cache, paths, n, threads, &feats, &dim, bad, &err)) goto done;
         for (size_t i = 0; i < n; i++) /* rows of bad images are zeros: predicted but not printed */
             if (bad[i]) memset(feats + i * dim, 0, dim * sizeof(float));
         if (cli_head_file_proba(&heads[h], feats, (int)n, Pi, threads, &err)) goto done;

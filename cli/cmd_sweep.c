@@ -162,7 +162,7 @@ int cmd_sweep(int argc, char **argv) {
     fc_sweep_rank(&s, order);
     if (a.json) print_json(&s, order, &a.x, t_load, t_fit, first_run);
     else print_table(&s, order, &a.x, &cp.p, t_load, t_fit, first_run);
-    rc = failed ? EXIT_PARTIAL : EXIT_OK;
+    rc = failed || a.x.incomplete ? EXIT_PARTIAL : EXIT_OK;
 done:
     if (rc == EXIT_FAIL) fprintf(stderr, "featcache sweep: %s\n", err.msg);
     free(order);

@@ -33,6 +33,8 @@ static const char *usage_text =
     "  --lr X, --epochs N, --batch N, --l2 X   AdamW's peak lr (0.002), epochs (10), batch (64) and\n"
     "                      weight decay (5e-4); He initialization from --seed\n"
     "  --schedule S        onecycle (default) or cosine\n"
+    "  --precision P       of the blocks' and head's products: f32, bf16 (needs AVX512_BF16) or auto\n"
+    "                      (default: bf16 where the CPU has it; BatchNorm, the optimizer stay f32)\n"
     "  -o PATH             the classifier (image -> probabilities: the model up to TENSOR, the\n"
     "                      blocks, the head), and the head-only file (TENSOR -> probabilities, for\n"
     "                      eval and predict on cached maps) as PATH with .head.onnx for .onnx\n"
@@ -81,7 +83,7 @@ static int parse_args(int argc, char **argv, cli_train_args *a) {
         }
         if (r < 0) return EXIT_USAGE;
         a->given |= r > 0 ? cli_head_given(c) : 0;
-        conv_only |= c == 1112 || c == 1113;
+        conv_only |= c == 1112 || c == 1113 || c == 1114;
         if (r > 0) continue;
         switch (c) {
         case 'S':
@@ -101,7 +103,8 @@ static int parse_args(int argc, char **argv, cli_train_args *a) {
         return EXIT_USAGE;
     }
     if (conv_only && a->cfg.kind != FC_HEAD_CONV) {
-        fprintf(stderr, "featcache train: --conv, --schedule, --head-output, --resume, --trace and --quiet are for --head conv\n");
+        fprintf(stderr, "featcache train: --conv, --schedule, --precision, --head-output, --resume, --trace and --quiet "
+                        "are for --head conv\n");
         return EXIT_USAGE;
     }
     a->dataset = argv[optind];
@@ -155,9 +158,9 @@ static int train_head(cli_train_args *a) {
         if (out) printf("head saved to %s\n", out);
         if (run_id) printf("run #%lld recorded\n", (long long)run_id);
     }
-    rc = EXIT_OK;
+    rc = x->incomplete ? EXIT_PARTIAL : EXIT_OK;
 done:
-    if (rc) fprintf(stderr, "featcache train: %s\n", err.msg);
+    if (rc == EXIT_FAIL) fprintf(stderr, "featcache train: %s\n", err.msg);
     fc_strbuf_free(&meta);
     fc_strbuf_free(&res);
     fc_train_result_free(&r);

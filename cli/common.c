@@ -1,13 +1,30 @@
 /* Option parsing helpers, label files and image loading shared by the commands. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "extract/extract.h"
+
+static volatile sig_atomic_t cancel_flag;
+
+static void on_cancel_signal(int sig) {
+    cancel_flag = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C ends at once */
+}
+
+volatile int *cli_cancel_on_signals(void) {
+    signal(SIGINT, on_cancel_signal);
+    signal(SIGTERM, on_cancel_signal);
+    return (volatile int *)&cancel_flag;
+}
 
 int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, int *out) {
     char *end;
@@ -129,4 +146,33 @@ void cli_progress_show(void *user, const fc_job_progress *p) {
     if (rate > 0 && left) fprintf(stderr, "  ETA %.0fs   ", left / rate);
     else fprintf(stderr, "            ");
     fflush(stderr);
+}
+
+/* The FIFO DIR/POINTsuffix opened with flags (blocks until the other end opens it); -1 when it is
+ * not a FIFO. */
+static int open_fifo(const char *dir, const char *point, const char *suffix, int flags) {
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s%s", dir, point, suffix);
+    if (stat(path, &st) != 0 || !S_ISFIFO(st.st_mode)) return -1;
+    return open(path, flags | O_CLOEXEC);
+}
+
+void cli_test_pause(const char *point) {
+    static int reached; /* times the named point was reached in this process (one point per run) */
+    const char *env = getenv("FEATCACHE_TEST_PAUSE"), *colon = env ? strchr(env, ':') : NULL;
+    size_t n = strlen(point);
+    if (!colon || strncmp(env, point, n) != 0 || (env + n != colon && env[n] != '#')) return;
+    long nth = env[n] == '#' ? strtol(env + n + 1, NULL, 10) : 1;
+    if (++reached != nth) return;
+    int fd = open_fifo(colon + 1, point, ".reached", O_WRONLY);
+    if (fd < 0) return;
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    ssize_t w = write(fd, pid, (size_t)len);
+    close(fd);
+    if (w != len || (fd = open_fifo(colon + 1, point, ".go", O_RDONLY)) < 0) return;
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {}
+    close(fd);
 }

@@ -38,6 +38,7 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
     case 1008: x->cache = arg; return 1;
     case 1009: x->name = arg; return 1;
     case 1010: x->gray = 1; return 1;
+    case 1011: x->strict = 1; return 1;
     default: return 0;
     }
 }
@@ -56,5 +57,47 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     memcpy(x->model_sha, sha, sizeof sha);
     x->size_resolved = size;
     fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->gray, x->dtype, x->id);
+    char what[300];
+    snprintf(what, sizeof what, "layer %s", x->layer_name);
+    rc = cli_extract_check(cat, NULL, x->dataset, x->id, what, x->strict, err);
+    if (rc < 0) return rc;
+    x->incomplete = rc;
     return 0;
+}
+
+/* Why run s did not finish, into out. */
+static void unfinished_reason(const fc_extract_state *s, char *out, size_t cap) {
+    long killed_pid = 0; /* a killed run that a later extract or train already marked interrupted */
+    if (s->status == FC_RUN_FAILED && sscanf(s->error, "interrupted: process %ld ended", &killed_pid) == 1)
+        snprintf(out, cap, "its last extract (run #%lld, process %ld) was killed before it finished", (long long)s->run_id,
+                 killed_pid);
+    else if (s->status == FC_RUN_FAILED)
+        snprintf(out, cap, "its last extract (run #%lld) failed: %s", (long long)s->run_id, s->error[0] ? s->error : "?");
+    else if (s->alive > 0)
+        snprintf(out, cap, "an extract of it is running (run #%lld, process %ld)", (long long)s->run_id, s->pid);
+    else if (s->alive == 0)
+        snprintf(out, cap, "its last extract (run #%lld, process %ld) was killed before it finished", (long long)s->run_id,
+                 s->pid);
+    else
+        snprintf(out, cap, "its last extract (run #%lld) is still marked running by another host or an older featcache",
+                 (long long)s->run_id);
+}
+
+int cli_extract_check(fc_catalog *cat, const char *cmd, const char *dataset, const char *extractor, const char *what,
+                      int strict, fc_error *err) {
+    int64_t ds_id;
+    fc_extract_state st;
+    int rc = fc_catalog_dataset_find(cat, dataset, &ds_id, err);
+    if (rc <= 0) return rc;
+    if ((rc = fc_extract_last(cat, ds_id, extractor, &st, err))) return rc;
+    if (fc_extract_finished(&st)) return 0;
+    char why[400];
+    unfinished_reason(&st, why, sizeof why);
+    if (strict)
+        return fc_fail(err, FC_EINVAL, "data set '%s' is incomplete (%s): %s (rerun featcache extract to complete it)",
+                       dataset, what, why);
+    fprintf(stderr, "featcache%s%s: warning: data set '%s' is incomplete (%s): %s; using the items it has (rerun "
+            "featcache extract to complete it; --strict makes this an error)\n", cmd ? " " : "", cmd ? cmd : "", dataset,
+            what, why);
+    return 1;
 }

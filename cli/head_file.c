@@ -115,6 +115,84 @@ void cli_head_file_free(cli_head_file *h) {
     h->meta = NULL;
 }
 
+int cli_head_backbone(const cli_head_file *h, const char *given, const char *given_fp, int force, const char **path,
+                      int *forced, fc_error *err) {
+    *forced = 0;
+    if (given && !strcmp(given_fp, h->model_sha)) { *path = given; return 0; }
+    char fp[65] = "", why[600] = "";
+    fc_error e = {0};
+    if (fc_model_fingerprint(h->model, fp, NULL, &e) == 0 && !strcmp(fp, h->model_sha)) { *path = h->model; return 0; }
+    if (!fp[0]) snprintf(why, sizeof why, "cannot be read: %s", e.msg);
+    else snprintf(why, sizeof why, "has fingerprint %.12s now", fp);
+    if (force) {
+        *path = given ? given : h->model;
+        *forced = 1;
+        return 0;
+    }
+    char other[4400] = "";
+    if (given && strcmp(given, h->model))
+        snprintf(other, sizeof other, "; --model %s has fingerprint %.12s", given, given_fp);
+    return fc_fail(err, FC_EINVAL, "%s was trained on the features of %s (fingerprint %.12s), which %s%s: the backbone "
+                   "changed under the head; --force to run it anyway", h->path, h->model, h->model_sha, why, other);
+}
+
+typedef struct rebase_ctx {
+    const cli_head_file *h;
+    fc_dtype dtype;
+    const char *const *ids; /* the data set's extractors */
+    int n_ids, found;
+    char *id, *model, *fp;
+} rebase_ctx;
+
+static int match_rebased(void *user, const fc_catalog_extractor *x) {
+    rebase_ctx *c = user;
+    const cli_head_file *h = c->h;
+    char want[65];
+    int used = 0;
+    for (int i = 0; i < c->n_ids; i++) used |= !strcmp(c->ids[i], x->id);
+    if (!used || !strcmp(x->model_sha256, h->model_sha)) return 0;
+    fc_extractor_id(x->model_sha256, h->layer, FC_POOL_NONE, h->size, (float)h->crop, h->preset, h->gray, c->dtype, want);
+    if (strcmp(want, x->id)) return 0;
+    snprintf(c->id, 65, "%s", x->id);
+    snprintf(c->model, 4096, "%s", x->model_path);
+    snprintf(c->fp, 65, "%s", x->model_sha256);
+    c->found = 1; /* the last one by id: any of them is this head's pipeline */
+    return 0;
+}
+
+typedef struct id_list { char **id; int n; } id_list;
+
+static int add_id(void *user, const char *id) {
+    id_list *l = user;
+    char **grown = realloc(l->id, (size_t)(l->n + 1) * sizeof *grown);
+    if (!grown) return FC_ENOMEM;
+    l->id = grown;
+    return (l->id[l->n] = strdup(id)) ? (l->n++, 0) : FC_ENOMEM;
+}
+
+int cli_head_rebased(fc_catalog *cat, int64_t ds_id, const cli_head_file *h, char id[65], char *model, char fp[65],
+                     fc_error *err) {
+    rebase_ctx c = {.h = h, .id = id, .model = model, .fp = fp, .dtype = 0};
+    static const fc_dtype dtypes[2] = {FC_DTYPE_F32, FC_DTYPE_F16};
+    for (int d = 0; d < 2 && !c.dtype; d++) { /* the head's dtype: the one that gives its own id */
+        char mine[65];
+        fc_extractor_id(h->model_sha, h->layer, FC_POOL_NONE, h->size, (float)h->crop, h->preset, h->gray, dtypes[d], mine);
+        if (!strcmp(mine, h->extractor)) c.dtype = dtypes[d];
+    }
+    if (!c.dtype) return 0; /* an id this pipeline does not make (a pooled layer): no guessing */
+    id_list ids = {0};
+    int rc = fc_catalog_dataset_extractors(cat, ds_id, add_id, &ids, err);
+    int own = 0; /* extracted with the head's own extractor: nothing to look for */
+    for (int i = 0; i < ids.n; i++) own |= !strcmp(ids.id[i], h->extractor);
+    if (rc == FC_ENOMEM) rc = fc_fail(err, FC_ENOMEM, "out of memory");
+    c.ids = (const char *const *)ids.id;
+    c.n_ids = ids.n;
+    if (rc == 0 && !own) rc = fc_catalog_extractor_list(cat, match_rebased, &c, err);
+    for (int i = 0; i < ids.n; i++) free(ids.id[i]);
+    free(ids.id);
+    return rc ? rc : c.found;
+}
+
 int cli_heads_same_classes(const cli_head_file *h, int n, fc_error *err) {
     for (int i = 1; i < n; i++) {
         int same = h[i].head.n_classes == h[0].head.n_classes;

@@ -7,6 +7,7 @@
 #include "classify/classify.h"
 #include "core/core.h"
 #include "extract/extract.h"
+#include "store/store.h"
 
 #define CLI_MAX_HEADS 8 /* heads in one ensemble (eval, predict) */
 
@@ -35,6 +36,20 @@ size_t cli_head_file_input_size(const cli_head_file *h);
 /* P (n, K) for the head's inputs X (n, cli_head_file_input_size). */
 int cli_head_file_proba(const cli_head_file *h, const float *X, int n, float *P, int threads, fc_error *err);
 void cli_head_file_free(cli_head_file *h);
+/* The backbone file that computes h's features: `given` (--model; NULL when none) when its
+ * fingerprint given_fp is the one h records, else the model path h records while that file still
+ * has it. When neither has it (the backbone changed under the head, or its file is gone):
+ * FC_EINVAL naming the head, the fingerprint it records and each file with its own (or why it
+ * cannot be read), "--force" to run anyway; with force, `given` (else the recorded path) and
+ * *forced = 1 instead. *path points into h or at given. */
+int cli_head_backbone(const cli_head_file *h, const char *given, const char *given_fp, int force, const char **path,
+                      int *forced, fc_error *err);
+/* The extractor of the data set (catalog id ds_id) that is h's but for the backbone: the same layer,
+ * size, crop, preprocessing and dtype with another model fingerprint (the data set was extracted
+ * with a backbone that changed since h was trained). 1 with its id, model path and fingerprint in
+ * id, model (cap 4096) and fp; 0 when there is none (or h is the data set's own); < 0 on errors. */
+int cli_head_rebased(fc_catalog *cat, int64_t ds_id, const cli_head_file *h, char id[65], char *model, char fp[65],
+                     fc_error *err);
 /* FC_EINVAL unless every head has the same classes in the same order (ensembles average them). */
 int cli_heads_same_classes(const cli_head_file *h, int n, fc_error *err);
 

@@ -50,6 +50,9 @@ int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg
             return -1;
         }
         return 1;
+    case 1114:
+        if (fc_train_precision_parse(arg, &cfg->precision, &err)) { fprintf(stderr, "featcache %s: --precision: %s\n", cmd, err.msg); return -1; }
+        return 1;
     default: return 0;
     }
 }
@@ -66,18 +69,19 @@ unsigned cli_head_given(int c) {
     case 1110: return FC_HEAD_GIVEN_BALANCED;
     case 1112: return FC_HEAD_GIVEN_CONV;
     case 1113: return FC_HEAD_GIVEN_SCHEDULE;
+    case 1114: return FC_HEAD_GIVEN_PRECISION;
     default: return 0;
     }
 }
 
-/* "conv 128,128s2 lr=0.002 l2=0.0005 dropout=0.2 epochs=10 batch=64 onecycle[ hidden=256]". */
+/* "conv 128,128s2 lr=0.002 l2=0.0005 dropout=0.2 epochs=10 batch=64 onecycle auto[ hidden=256]". */
 static void conv_describe(const fc_head_config *cfg, char *out, size_t cap) {
     char spec[128], hidden[32] = "";
     fc_conv_spec_format(&cfg->conv, ',', spec, sizeof spec);
     if (cfg->n_hidden == 2) snprintf(hidden, sizeof hidden, " hidden=%d,%d", cfg->hidden[0], cfg->hidden[1]);
     else if (cfg->n_hidden == 1) snprintf(hidden, sizeof hidden, " hidden=%d", cfg->hidden[0]);
-    snprintf(out, cap, "conv %s lr=%g l2=%g dropout=%g epochs=%d batch=%d %s%s", spec, cfg->lr, cfg->l2, cfg->dropout,
-             cfg->epochs, cfg->batch, fc_schedule_name(cfg->schedule), hidden);
+    snprintf(out, cap, "conv %s lr=%g l2=%g dropout=%g epochs=%d batch=%d %s %s%s", spec, cfg->lr, cfg->l2, cfg->dropout,
+             cfg->epochs, cfg->batch, fc_schedule_name(cfg->schedule), fc_train_precision_name(cfg->precision), hidden);
 }
 
 void cli_head_describe(const fc_head_config *cfg, char *out, size_t cap) {

@@ -18,9 +18,10 @@
     {"batch", required_argument, 0, 1107}, {"seed", required_argument, 0, 1108},                \
     {"normalize", required_argument, 0, 1109}, {"balanced", no_argument, 0, 1110}
 
-/* The conv head's own options (train): --conv SPEC, --schedule S. */
+/* The conv head's own options (train): --conv SPEC, --schedule S, --precision P. */
 #define CLI_CONV_LONGOPTS                                                                          \
-    {"conv", required_argument, 0, 1112}, {"schedule", required_argument, 0, 1113}
+    {"conv", required_argument, 0, 1112}, {"schedule", required_argument, 0, 1113},             \
+    {"precision", required_argument, 0, 1114}
 
 #define CLI_HEAD_HELP                                                                              \
     "  --head H            softmax (default), mlp, ncm or conv\n"                                  \

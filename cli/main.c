@@ -14,6 +14,7 @@ static const struct {
     {"ls", cmd_ls, "list the cache's data sets, extractors, runs and bad files"},
     {"verify", cmd_verify, "check every stored feature and the catalog's consistency"},
     {"gc", cmd_gc, "delete features nothing references any more"},
+    {"merge", cmd_merge, "merge cache folders (the shards of extract --shard) into one"},
     {"train", cmd_train, "fit a classifier head (or new conv blocks + head on a cached map), evaluate, save as ONNX"},
     {"sweep", cmd_sweep, "fit every combination of a hyperparameter grid in parallel, ranked"},
     {"eval", cmd_eval, "metrics of a head (or an ensemble) on a cached data set"},

@@ -132,8 +132,9 @@ static int trace_finish(conv_run *R, fc_error *err) {
     fc_strbuf_json(&m, a->x.layer_name);
     fc_strbuf_printf(&m, ",\"feature\":\"%s\",\"bn_train\":true,\"cut_extractor\":\"%s\",\"optimizer\":\"adamw\","
                          "\"backbone_lr_scale\":1,\"weight_decay\":%.9g,\"beta1\":0.9,\"beta2\":0.999,\"eps\":1e-08,"
-                         "\"dropout\":%.9g,\"threads\":%d",
-                     FC_CONVHEAD_FEATURE, R->er.extractor[0], a->cfg.l2, a->cfg.dropout, a->threads);
+                         "\"dropout\":%.9g,\"threads\":%d,\"precision\":\"%s\"",
+                     FC_CONVHEAD_FEATURE, R->er.extractor[0], a->cfg.l2, a->cfg.dropout, a->threads,
+                     fc_train_precision_name(a->cfg.precision));
     int rc = cli_trace_write(&R->trace, m.s, err);
     if (!rc) rc = fc_file_write_atomic(top.s, R->h.top, R->h.top_size, err);
     fc_strbuf_free(&m);
@@ -159,7 +160,8 @@ static void report(conv_run *R, fc_strbuf *result) {
         fc_strbuf_json(&j, a->x.dataset);
         fc_strbuf_printf(&j, ",\"head\":\"conv\",\"layer\":");
         fc_strbuf_json(&j, a->x.layer_name);
-        fc_strbuf_printf(&j, ",\"conv\":\"%s\",\"output\":", spec);
+        fc_strbuf_printf(&j, ",\"conv\":\"%s\",\"precision\":\"%s\",\"output\":", spec,
+                         fc_train_precision_name(a->cfg.precision));
         fc_strbuf_json(&j, a->out);
         fc_strbuf_printf(&j, ",\"head_output\":");
         fc_strbuf_json(&j, R->head_path.s);
@@ -185,6 +187,7 @@ static int train(conv_run *R, fc_error *err) {
     fc_strbuf ckpt = {0}, result = {0};
     int64_t ds_id = 0, dims[3] = {R->er.dims[0][0], R->er.dims[0][1], R->er.dims[0][2]};
     int rc = fc_convhead_init(&R->h, &a->cfg, a->x.layer_name, dims, a->threads, err);
+    if (!rc) a->cfg.precision = fc_train_net_precision(R->h.net); /* auto resolved: the record, the checkpoint */
     R->prog.head = &R->h.r.head;
     params_json(R);
     if (!rc) rc = cli_checkpoint_path(&ckpt, R->dir, R->params.s, err);

@@ -72,6 +72,12 @@ int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_
     return model_load(name ? name : "<memory>", data ? data : empty, data ? size : 0, opt, out, err);
 }
 
+int fc_model_data_files(const char *path, char ***files, int *n, fc_error *err) {
+    return fc_onnx_data_files(path, files, n, err);
+}
+
+void fc_model_data_files_free(char **files, int n) { fc_onnx_data_files_free(files, n); }
+
 void fc_model_free(fc_model *m) {
     if (!m) return;
     fc_graph_free(m->g);

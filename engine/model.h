@@ -32,6 +32,13 @@ int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out,
 int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_model_options *opt,
                       fc_model **out, fc_error *err);
 void fc_model_free(fc_model *m);
+/* The files besides path that loading the model reads: its tensors' external data files, each
+ * once, in the order the model first names them, as real paths (a location outside the model's
+ * folder is refused as fc_model_load refuses it). *files is NULL when there are none; free it with
+ * fc_model_data_files_free. Reads only the protobuf (no import). Errors: FC_EIO, FC_EFORMAT,
+ * FC_ENOMEM. */
+int fc_model_data_files(const char *path, char ***files, int *n, fc_error *err);
+void fc_model_data_files_free(char **files, int n);
 
 /* Declared input shape (N, C, H, W); -1 for symbolic dims (all four when the rank is not 4). */
 void fc_model_input_dims(const fc_model *m, int64_t dims[4]);

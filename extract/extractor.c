@@ -15,10 +15,17 @@ void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, 
     /* The version names featcache's own image -> tensor path (decoding, DCT policy, resize): bump it
      * whenever that changes, so features made the old way are never served for the new. */
     char desc[1024];
+    float c = crop > 0 && crop < 1 ? crop : 1.0f;
     int n = snprintf(desc, sizeof desc,
                      "featcache-extractor/2\nmodel=%s\nlayer=%s\nsize=%dx%d\ncrop=%.6f\npreprocess=%s\n"
-                     "dtype=%s\n", model_sha256, layer, size, size, crop > 0 && crop < 1 ? crop : 1.0,
-                     fc_preset_name(preset), dtype == FC_DTYPE_F16 ? "f16" : "f32");
+                     "dtype=%s\n", model_sha256, layer, size, size, c, fc_preset_name(preset),
+                     dtype == FC_DTYPE_F16 ? "f16" : "f32");
+    /* extra lines only where they change something, so every earlier id stays what it was: a
+     * pooled layer, and a crop that six decimals do not name exactly (the resize uses every bit) */
+    char six[32];
+    snprintf(six, sizeof six, "%.6f", c);
+    if ((float)strtod(six, NULL) != c && n > 0 && n < (int)sizeof desc)
+        n += snprintf(desc + n, sizeof desc - (size_t)n, "crop_exact=%a\n", (double)c);
     if (pool == FC_POOL_AVG && n > 0 && n < (int)sizeof desc)
         n += snprintf(desc + n, sizeof desc - (size_t)n, "pool=avg\n");
     if (gray && n > 0 && n < (int)sizeof desc) n += snprintf(desc + n, sizeof desc - (size_t)n, "gray=1\n");
@@ -29,6 +36,38 @@ void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, 
 
 void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t cap) {
     snprintf(out, cap, pool == FC_POOL_AVG ? "avgpool(%s)" : "%s", layer);
+}
+
+int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files, fc_error *err) {
+    uint8_t h[32];
+    char **files = NULL;
+    int n = 0, rc = fc_sha256_file(model_path, h, NULL, err);
+    if (rc == 0) rc = fc_model_data_files(model_path, &files, &n, err);
+    if (rc) return rc;
+    if (n_data_files) *n_data_files = n;
+    if (n == 0) { /* the file is everything: its SHA-256, as every extractor id always had */
+        fc_hex_encode(h, 32, out);
+        return 0;
+    }
+    /* the model file names each data file and says which bytes of it go where: their contents in
+     * the order it names them complete the description */
+    fc_strbuf d = {0};
+    char hex[65];
+    fc_hex_encode(h, 32, hex);
+    fc_strbuf_printf(&d, "featcache-model/1\nfile=%s\n", hex);
+    for (int i = 0; i < n && rc == 0; i++) {
+        if ((rc = fc_sha256_file(files[i], h, NULL, err))) break;
+        fc_hex_encode(h, 32, hex);
+        fc_strbuf_printf(&d, "data=%s\n", hex);
+    }
+    if (rc == 0 && d.failed) rc = fc_fail(err, FC_ENOMEM, "out of memory");
+    if (rc == 0) {
+        fc_sha256_digest(d.s, d.len, h);
+        fc_hex_encode(h, 32, out);
+    }
+    fc_strbuf_free(&d);
+    fc_model_data_files_free(files, n);
+    return rc;
 }
 
 int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
@@ -42,9 +81,8 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
     int rc = fc_catalog_model_get(cat, &m, err);
     if (rc < 0) return rc;
     if (rc == 0) {
-        uint8_t h[32];
-        if ((rc = fc_sha256_file(real, h, NULL, err))) return rc;
-        fc_hex_encode(h, 32, m.sha256);
+        int n_data = 0;
+        if ((rc = fc_model_fingerprint(real, m.sha256, &n_data, err))) return rc;
         fc_model *model = NULL;
         if ((rc = fc_model_load(model_path, NULL, &model, err))) return rc;
         snprintf(m.default_layer, sizeof m.default_layer, "%s", fc_model_default_feature(model));
@@ -53,8 +91,11 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
         m.height = (int)d[2];
         m.width = (int)d[3];
         fc_model_free(model);
-        fc_error ignored; /* the row is only a shortcut for next time (and the catalog may be read-only) */
-        fc_catalog_model_put(cat, &m, &ignored);
+        /* the row is only a shortcut for next time (and the catalog may be read-only); it is keyed
+         * by the model file's size and mtime, which say nothing of its data files: a model with
+         * some is fingerprinted again every time */
+        fc_error ignored;
+        if (n_data == 0) fc_catalog_model_put(cat, &m, &ignored);
     }
     memcpy(sha256, m.sha256, 65);
     snprintf(default_layer, layer_cap, "%s", m.default_layer);

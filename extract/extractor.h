@@ -1,6 +1,6 @@
 /* What an extractor is: the parameters a feature value depends on (fc_extractor_def), the id
  * that names them in the cache (SHA-256 of a canonical description), and the facts about a model
- * file that resolving them needs (its SHA-256, default feature tensor, declared input size),
+ * file that resolving them needs (its fingerprint, default feature tensor, declared input size),
  * remembered in the catalog so an unchanged file is neither hashed nor loaded again.
  * Not here: running the model (job.h, pipeline.h), storing features (store/). */
 #ifndef FC_EXTRACTOR_H
@@ -33,18 +33,35 @@ typedef struct fc_extractor_def {
 } fc_extractor_def;
 
 /* Extractor id (64 hex digits + NUL) for these parameters: SHA-256 of a canonical description of
- * (model SHA-256, layer, size, crop, preprocessing, dtype, and the pooling and the conversion to
- * gray when there are: an unpooled RGB layer keeps the id it always had). The view is part of the
- * cache key. */
+ * (model fingerprint, layer, size, crop, preprocessing, dtype, and the pooling when there is one: an
+ * unpooled layer keeps the id it always had). The view is part of the cache key. What a feature
+ * depends on and where the id says it:
+ *  - the model file and every data file it loads: the fingerprint (fc_model_fingerprint);
+ *  - the image pipeline: featcache's decoding, DCT scaling and resize (the version line: bumped
+ *    when they change), size, crop (every bit of it), preprocessing, gray, the view (in the key);
+ *  - the layer and its pooling; the storage dtype;
+ *  - the compute path: every extract computes in float32 with the same operators, so the precision
+ *    is fixed by the version line. The kernel level (FEATCACHE_ISA: scalar, AVX2, AVX-512) is NOT in
+ *    the id: it changes only the order of float32 sums, so the same image gives values that differ
+ *    in the last bits (about 1e-6 relative) and a cache stays usable on another CPU. A compute path
+ *    of another precision (e.g. bf16) must add its own line here. */
 void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
                      fc_preset preset, int gray, fc_dtype dtype, char out[65]);
+
+/* A model's fingerprint (64 hex digits + NUL): the SHA-256 of its file when it loads no external
+ * data (so ids made before data files were counted stay valid), else the SHA-256 of the file's
+ * SHA-256 and those of its data files (fc_model_data_files) in the order it names them.
+ * *n_data_files (may be NULL) gets their count. Errors: FC_EIO (a file cannot be read), FC_EFORMAT
+ * (not an ONNX model, a data file outside the model's folder), FC_ENOMEM. */
+int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files, fc_error *err);
 
 /* What the catalog and run records call a layer stored with pool: the tensor name itself, or
  * "avgpool(NAME)" (out gets at most cap bytes, always terminated). */
 void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t cap);
 
-/* Model file facts (SHA-256 hex, default layer, declared size) from the catalog when the file is
- * unchanged, else computed (hashing and loading it) and recorded (when the catalog is writable).
+/* Model file facts (fingerprint, default layer, declared size) from the catalog when the file is
+ * unchanged, else computed (hashing and loading it) and recorded (when the catalog is writable and
+ * the model has no external data files: the record is keyed by the model file's size and mtime).
  * Errors: FC_EIO (the file cannot be resolved or read), the model loader's and the catalog's. */
 int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
                    size_t layer_cap, int *height, int *width, fc_error *err);

@@ -21,7 +21,7 @@
 #include "extract/pipeline.h"
 #include "store/store.h"
 
-enum { ST_PENDING, ST_COMPUTED, ST_CACHED, ST_BAD };
+enum { ST_PENDING, ST_COMPUTED, ST_CACHED, ST_BAD, ST_OTHER /* another shard's: recorded, not computed */ };
 
 #define RACY_NS 2000000000LL /* coarsest common timestamp granularity (FAT: 2 s) */
 
@@ -40,6 +40,7 @@ typedef struct job {
     fc_dataset ds;
     fc_cache *cache;
     fc_catalog *cat;
+    int lock_fd;           /* the cache folder's lock, held shared for the whole run (store/lock.h) */
     fc_model *model;       /* loaded only when an extractor is new or an item must be computed */
     item_state *st;        /* (ds.n) */
     size_t *todo, n_todo;  /* pipeline index -> data set index */
@@ -84,6 +85,17 @@ static int all_stored(job *j, size_t item, fc_error *err) {
     return rc ? rc : n_present == n;
 }
 
+unsigned fc_item_shard(const uint8_t sha256[32], unsigned n) {
+    uint32_t h = (uint32_t)sha256[0] << 24 | (uint32_t)sha256[1] << 16 | (uint32_t)sha256[2] << 8 | sha256[3];
+    return (unsigned)(((uint64_t)h * n) >> 32);
+}
+
+/* 1 when this job computes item i (hashed), i.e. it falls in the job's shard (or there are none). */
+static int in_shard(const job *j, size_t i) {
+    const fc_extract_compute *c = &j->opt.compute;
+    return c->n_shards <= 0 || fc_item_shard(j->st[i].hash, (unsigned)c->n_shards) == (unsigned)c->shard;
+}
+
 static fc_pool pool_of(const job *j, int layer) {
     const fc_extractor_def *x = &j->opt.extractor;
     return x->pools && x->n_layers ? x->pools[layer] : FC_POOL_NONE;
@@ -108,7 +120,7 @@ static void fill_row(const job *j, size_t i, fc_catalog_item *r) {
 
 static void report(job *j) {
     j->prog.seconds = omp_get_wtime() - j->t0;
-    j->prog.done = j->prog.computed + j->prog.cached + j->prog.bad;
+    j->prog.done = j->prog.computed + j->prog.cached + j->prog.bad + j->prog.elsewhere;
     if (j->opt.control.progress) j->opt.control.progress(j->opt.control.user, &j->prog);
 }
 
@@ -119,6 +131,7 @@ static int on_bytes(void *user, size_t pi, const uint8_t *data, size_t size) {
     size_t i = j->todo[pi];
     fc_sha256_digest(data, size, j->st[i].hash);
     j->st[i].hashed = 1;
+    if (!in_shard(j, i)) return 0; /* another shard's: hashed for the catalog, not decoded */
     fc_error e; /* a failed lookup only means computing the item again; a broken store fails the put */
     int stored = all_stored(j, i, &e);
     return stored > 0 ? 0 : 1; /* same bytes already extracted (renamed/copied file): skip */
@@ -171,6 +184,7 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
         }
     }
     if ((rc = fc_cache_put(j->cache, j->feats, nf, &j->cb_err))) return rc;
+    if (j->opt.control.committed) j->opt.control.committed(j->opt.control.user, n_items);
     for (int b = 0; b < n_items; b++) {
         size_t i = j->todo[items[b]];
         j->st[i].status = ST_COMPUTED;
@@ -201,6 +215,7 @@ static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *r
     memset(j, 0, sizeof *j);
     j->opt = *opt;
     j->res = res;
+    j->lock_fd = -1;
     j->t0 = omp_get_wtime();
     fc_extractor_def *x = &j->opt.extractor;
     if (!x->views || x->n_views < 1) { x->views = orig_only; x->n_views = 1; }
@@ -212,6 +227,10 @@ static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *r
             return fc_fail(err, FC_EINVAL, "extract: unknown pooling %d for layer %d", (int)x->pools[l], l);
     if (!fc_dtype_name(x->dtype)) return fc_fail(err, FC_EINVAL, "extract: unknown dtype %d", (int)x->dtype);
     if (!j->opt.compute.batch) j->opt.compute.batch = 16;
+    const fc_extract_compute *c = &j->opt.compute;
+    if (c->n_shards < 0 || (c->n_shards > 0 && (c->shard < 0 || c->shard >= c->n_shards)))
+        return fc_fail(err, FC_EINVAL, "extract: shard %d of %d: the shard must be 0..%d", c->shard, c->n_shards,
+                       c->n_shards - 1);
     int rc = fc_dataset_scan(j->opt.dataset.path, j->opt.dataset.layout, &j->ds, err);
     if (rc) return rc;
     res->skipped = j->ds.n_skipped;
@@ -238,6 +257,9 @@ static int open_stores(job *j, fc_error *err) {
     const fc_extract_cache *c = &j->opt.cache;
     int rc = mkdir_p(c->dir, err);
     fc_cache_options co = {.max_map_size = c->max_map_size};
+    /* until the last catalog row is written, features this run commits may be referenced by
+     * nothing: gc waits for the lock (a running gc makes this wait for its end) */
+    if (!rc) rc = fc_cache_lock(c->dir, 0, 1, &j->lock_fd, err);
     if (!rc) rc = fc_cache_open(c->dir, 0, &co, &j->cache, err);
     if (!rc) rc = fc_catalog_open(c->dir, 0, 0, &j->cat, err);
     return rc;
@@ -411,7 +433,11 @@ static void params_json(const job *j, fc_strbuf *b) {
     for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
     char host[160];
     fc_process_host(host, sizeof host);
-    fc_strbuf_printf(b, "],\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
+    /* the kernel level is not part of the extractor (see extractor.h): the run says which one
+     * computed its features */
+    fc_strbuf_printf(b, "],\"isa\":\"%s\"", fc_isa_name(fc_cpu_isa()));
+    if (j->opt.compute.n_shards > 0) fc_strbuf_printf(b, ",\"shard\":\"%d/%d\"", j->opt.compute.shard, j->opt.compute.n_shards);
+    fc_strbuf_printf(b, ",\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
     fc_strbuf_json(b, host);
     fc_strbuf_printf(b, "}");
 }
@@ -489,6 +515,7 @@ static int plan_item(job *j, size_t i, const fc_catalog_item *r, fc_error *err) 
         j->prog.bad++;
         return 0;
     }
+    if (s->hashed && !in_shard(j, i)) { s->status = ST_OTHER; j->prog.elsewhere++; return 0; }
     if (s->hashed) {
         int stored = all_stored(j, i, err);
         if (stored < 0) return stored;
@@ -550,9 +577,11 @@ static int compute_missing(job *j, fc_error *err) {
         *err = j->cb_err;
         rc = err->code;
     }
-    for (size_t t = 0; t < j->n_todo && rc == 0; t++) { /* skipped by content: same bytes already stored */
+    for (size_t t = 0; t < j->n_todo && rc == 0; t++) { /* skipped: another shard's, or same bytes already stored */
         item_state *s = &j->st[j->todo[t]];
-        if (s->status == ST_PENDING && s->hashed) { s->status = ST_CACHED; j->prog.cached++; }
+        if (s->status != ST_PENDING || !s->hashed) continue;
+        if (in_shard(j, j->todo[t])) { s->status = ST_CACHED; j->prog.cached++; }
+        else { s->status = ST_OTHER; j->prog.elsewhere++; }
     }
     return rc;
 }
@@ -578,6 +607,7 @@ static void job_finish(job *j, int rc, const fc_error *err) {
         fc_strbuf r = {0};
         fc_strbuf_printf(&r, "{\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"seconds\":%.3f",
                          j->prog.total, j->prog.computed, j->prog.cached, j->prog.bad, j->prog.seconds);
+        if (j->opt.compute.n_shards > 0) fc_strbuf_printf(&r, ",\"elsewhere\":%zu", j->prog.elsewhere);
         if (rc) { fc_strbuf_printf(&r, ",\"error\":"); fc_strbuf_json(&r, err->msg); }
         fc_strbuf_printf(&r, "}");
         fc_run_status status = rc ? FC_RUN_FAILED : j->prog.bad ? FC_RUN_PARTIAL : FC_RUN_OK;
@@ -596,6 +626,7 @@ static void job_finish(job *j, int rc, const fc_error *err) {
     fc_model_free(j->model);
     fc_catalog_close(j->cat);
     fc_cache_close(j->cache);
+    fc_cache_unlock(j->lock_fd);
     fc_dataset_free(&j->ds);
 }
 

@@ -3,7 +3,9 @@
  * keeps its hash, unless its mtime was within 2 s of the scan that recorded it: then it is read again;
  * a hash whose features exist for this extractor is not recomputed, whatever the
  * file's name or data set), runs the pipeline on the rest, stores each batch's features in one LMDB
- * transaction and then its catalog rows, and records bad files with their reason.
+ * transaction and then its catalog rows, and records bad files with their reason. With a shard (K of
+ * N, for a job array) it computes only the items whose content hash falls in shard K; the others are
+ * hashed and recorded all the same, so every shard's catalog lists the whole data set.
  * A killed job loses at most the batch in flight; rerunning completes it (and marks the killed
  * run's record interrupted, see store/runs.h).
  * Not here: printing (the CLI gets progress through a callback), training, export, what names an
@@ -27,6 +29,8 @@ typedef struct fc_job_progress {
     size_t done;      /* items finished: computed + cached + bad */
     size_t computed, cached, bad;
     size_t damaged;   /* stored features that failed their CRC: computed again (in computed) */
+    size_t elsewhere; /* items of other shards (fc_extract_compute.n_shards): hashed and recorded
+                         in the catalog, not computed here (in done) */
     double seconds;   /* since the job started */
 } fc_job_progress;
 
@@ -48,13 +52,20 @@ typedef struct fc_extract_compute {
     int batch, threads, decode_threads; /* 0 = defaults (16, all cores, 2) */
     int layer_parallel;         /* 1: every layer on all threads; 0: each thread runs its slice of
                                    the batch through the whole network (fc_session_options) */
+    int shard, n_shards;        /* n_shards > 0: compute only the items whose content hash falls in
+                                   shard `shard` (0..n_shards-1, fc_item_shard); every item is still
+                                   scanned, hashed and recorded in the catalog, so each shard's
+                                   catalog of the data set is the same; 0 = every item */
 } fc_extract_compute;
 
 /* The caller's hold on a running job. */
 typedef struct fc_extract_control {
     volatile int *cancel;       /* set non-zero to stop early (e.g. from SIGINT); may be NULL */
     void (*progress)(void *user, const fc_job_progress *p); /* main thread, after each batch */
-    void *user;
+    /* main thread, after a batch's features are committed and before the catalog rows that
+     * reference them are written (n_items images): the moment gc must never see (may be NULL) */
+    void (*committed)(void *user, int n_items);
+    void *user;                 /* for progress and committed */
 } fc_extract_control;
 
 /* A job's parameters, grouped by concern; zero fields take the defaults each field names. */
@@ -80,11 +91,17 @@ typedef struct fc_extract_result {
     char skipped_names[512], too_deep_names[512]; /* relative paths, ", "-separated (", ..." when cut) */
 } fc_extract_result;
 
+/* The shard (0..n-1) of an item whose content has this SHA-256: the first 4 bytes (big-endian) as a
+ * fraction of 2^32, times n. Depends on the bytes only (not on file names, order or machine); each
+ * shard is a contiguous range of hashes, so the feature keys of one extractor come shard after
+ * shard in key order (merging shards 0..n-1 in turn appends). n >= 1. */
+unsigned fc_item_shard(const uint8_t sha256[32], unsigned n);
+
 /* Runs the job. Returns 0 when every item was computed, cached or recorded bad (counts.bad may be
  * > 0), else the code err holds: FC_ECANCELLED when control.cancel was set; FC_EFULL when the
  * feature store reached cache.max_map_size ("cache full"); FC_ENOSPC when the disk is full;
  * FC_ETIMEOUT when the catalog stayed locked by another writer; FC_EINVAL for bad options (too
- * many views or layers, an unknown dtype, no input size); other codes name the file and reason
+ * many views or layers, an unknown dtype, no input size, a shard outside 0..n_shards-1); other codes name the file and reason
  * (model, cache, catalog). Batches committed before any error stay. Not thread-safe with another job on the same
  * cache in this process (LMDB: one handle per process); other processes are fine. */
 int fc_extract_run(const fc_extract_options *opt, fc_extract_result *res, fc_error *err);

@@ -8,8 +8,11 @@
 # load (uptime) and both sides' wall and CPU seconds per epoch (medians over the round's epochs);
 # the end prints the medians of the rounds and the ratios PyTorch / featcache. On a busy machine
 # (load above the thread count) the CPU-time ratio is the one to quote.
+# featcache's products run in its default precision (auto: bf16 where the CPU has AVX512_BF16) or
+# --precision's; PyTorch's in float32 (its CPU bf16 autocast is slower here).
 # Usage: scripts/bench_convhead.sh [--data DIR] [--model M.onnx] [--layer T] [--conv SPEC] [--size N]
 #                                  [--epochs N] [--batch N] [--threads N] [--rounds N] [--cache DIR]
+#                                  [--precision f32|bf16|auto]
 # Defaults: Fashion-MNIST 5000/5000 in /tmp/fm (`scripts/fashion_mnist.sh DIR --limit 5000` makes one),
 # MobileNetV2 from ../shared, t93 (the 28x28 stage; 12x12 at input 96), 128,128s2, size 96, 3 epochs
 # per round, batch 64, 2 threads, 3 rounds, a temporary cache (the maps are extracted once into it).
@@ -19,11 +22,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 FC=${FEATCACHE_BIN:-$root/build/featcache}
 PY=/usr/bin/python3
 data=/tmp/fm model=$root/../shared/models/mobilenet_v2_1.0_224.onnx layer=t93 conv=128,128s2 size=96
-epochs=3 batch=64 threads=2 rounds=3 cache=""
+epochs=3 batch=64 threads=2 rounds=3 cache="" precision=auto
 while [ $# -gt 0 ]; do
     case $1 in
     --data) data=$2 ;; --model) model=$2 ;; --layer) layer=$2 ;; --conv) conv=$2 ;; --size) size=$2 ;;
     --epochs) epochs=$2 ;; --batch) batch=$2 ;; --threads) threads=$2 ;; --rounds) rounds=$2 ;; --cache) cache=$2 ;;
+    --precision) precision=$2 ;;
     *) echo "usage: see the top of $0" >&2; exit 64 ;;
     esac
     shift 2
@@ -34,15 +38,17 @@ w=$(mktemp -d "${TMPDIR:-/tmp}/bench_convhead.XXXXXX")
 trap 'rm -rf "$w"' EXIT
 [ -n "$cache" ] || cache=$w/c
 TR="$FC train $data --model $model --layer $layer --size $size --head conv --conv $conv --batch $batch --threads $threads --cache $cache"
+TRP="$TR --precision $precision"
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 load() { uptime | sed 's/.*load average: //'; }
 
-echo "featcache train --head conv vs PyTorch: $(basename "$model") $layer, blocks $conv, size $size, batch $batch, $threads threads"
-# the maps cached once, and the rows of epoch 1 for PyTorch
-$TR --epochs 1 --trace "$w/trace" --quiet >/dev/null
+# the maps cached once, and the rows of epoch 1 for PyTorch (its starting values: f32 either way)
+$TR --epochs 1 --precision f32 --trace "$w/trace" --quiet >/dev/null
+ran=$($TRP --epochs 1 --json | tail -1 | $PY -c 'import json, sys; print(json.load(sys.stdin)["precision"])')
+echo "featcache train --head conv ($ran products) vs PyTorch (float32): $(basename "$model") $layer, blocks $conv, size $size, batch $batch, $threads threads"
 for r in $(seq "$rounds"); do
     l=$(load)
-    $TR --epochs "$epochs" --json >"$w/f$r.json"
+    $TRP --epochs "$epochs" --json >"$w/f$r.json"
     $PY -c 'import json, statistics, sys
 e = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{\"epoch\"")]
 e = [x for x in e if x["epoch"] > 0]

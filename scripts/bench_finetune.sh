@@ -9,6 +9,9 @@
 #           frozen bottom recomputed every epoch
 # Usage: scripts/bench_finetune.sh [--data DIR] [--model M.onnx] [--cut T] [--views LIST] [--size N]
 #                                  [--epochs N] [--batch N] [--threads N] [--rounds N] [--only epoch|job]
+#                                  [--precision f32|bf16|auto] [--torch-autocast bf16]
+# --precision goes to featcache finetune (default: its own), --torch-autocast to PyTorch's epoch
+# bench (its forward under torch.autocast; default: float32); the header line names them when given.
 # Defaults: ants/bees and MobileNetV2 from ../shared, cut t146, views orig,flip, 15 epochs, batch 32,
 # 2 threads, 3 rounds. Needs /usr/bin/python3 with torch, and GNU time (/usr/bin/time).
 set -eu
@@ -16,11 +19,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 FC=${FEATCACHE_BIN:-$root/build/featcache}
 PY=/usr/bin/python3
 data=$root/../shared/data/hymenoptera model=$root/../shared/models/mobilenet_v2_1.0_224.onnx
-cut=t146 views=orig,flip size=224 epochs=15 batch=32 threads=2 rounds=3 only=""
+cut=t146 views=orig,flip size=224 epochs=15 batch=32 threads=2 rounds=3 only="" precision="" autocast=""
 while [ $# -gt 0 ]; do
     case $1 in
     --data) data=$2 ;; --model) model=$2 ;; --cut) cut=$2 ;; --views) views=$2 ;; --size) size=$2 ;;
     --epochs) epochs=$2 ;; --batch) batch=$2 ;; --threads) threads=$2 ;; --rounds) rounds=$2 ;; --only) only=$2 ;;
+    --precision) precision=$2 ;; --torch-autocast) autocast=$2 ;;
     *) echo "usage: see the top of $0" >&2; exit 64 ;;
     esac
     shift 2
@@ -30,13 +34,13 @@ $PY -c "import torch" 2>/dev/null || { echo "bench_finetune: PyTorch is not inst
 w=$(mktemp -d "${TMPDIR:-/tmp}/bench_finetune.XXXXXX")
 trap 'rm -rf "$w"' EXIT
 feature=$($FC cuts --model "$model" --size "$size" --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["feature"])')
-FT="$FC finetune $data --model $model --cut $cut --views $views --size $size --batch $batch --threads $threads"
+FT="$FC finetune $data --model $model --cut $cut --views $views --size $size --batch $batch --threads $threads${precision:+ --precision $precision}"
 ok3() { "$@" || [ $? -eq 3 ]; } # exit 3: done, some images were bad (ants/bees has a GIF)
 # GNU time's "%e %M" line is the file's last: a command that exits non-zero gets a line before it
 tfield() { tail -n 1 "$1" | cut -d' ' -f"$2"; }
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-echo "featcache finetune vs PyTorch: $(basename "$model") cut $cut, views $views, size $size, batch $batch, $threads threads"
+echo "featcache finetune vs PyTorch: $(basename "$model") cut $cut, views $views, size $size, batch $batch, $threads threads${precision:+, featcache precision $precision}${autocast:+, PyTorch autocast $autocast}"
 if [ "$only" != job ]; then
     # the cut cached once, and the rows of epoch 1 for PyTorch
     ok3 $FT --cache "$w/c" --epochs 1 --schedule constant --trace "$w/trace" --quiet -o "$w/t.onnx" >/dev/null
@@ -45,7 +49,7 @@ if [ "$only" != job ]; then
         $PY -c 'import json, sys
 e = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{\"epoch\"")]
 print(*[x["train_seconds"] for x in e if x["epoch"] > 0])' "$w/f$r.json" | tr ' ' '\n' | median >"$w/fe$r"
-        $PY "$root/scripts/finetune_torch.py" bench "$w/trace" --epochs "$epochs" >"$w/t$r.json"
+        $PY "$root/scripts/finetune_torch.py" bench "$w/trace" --epochs "$epochs" ${autocast:+--autocast "$autocast"} >"$w/t$r.json"
         $PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["median_epoch_seconds"])' "$w/t$r.json" >"$w/te$r"
         echo "  round $r: epoch featcache $(cat "$w/fe$r") s, PyTorch $(cat "$w/te$r") s"
     done

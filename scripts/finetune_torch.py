@@ -34,11 +34,14 @@ Usage (from the repository root, with /usr/bin/python3):
       prints per step featcache's loss, torch's loss and |diff|/|featcache|, then
       {"steps":S,"max_rel_diff":...}; exit 0 when every step is within --tol, else 1.
   scripts/finetune_torch.py bench DIR --epochs E [--threads T] [--memory-format channels_last]
+      [--autocast bf16]
       E shuffled epochs over the trace's rows, batch as the trace's; prints
       {"epoch_seconds":[...],"median_epoch_seconds":...}. Each batch is gathered from the in-memory
       float32 rows into a tensor inside the timed loop. Weights and batches are channels_last by
       default: PyTorch's CPU training steps of these tops are ~15% faster so than in contiguous
-      NCHW (--memory-format contiguous); check runs plain NCHW.
+      NCHW (--memory-format contiguous); check runs plain NCHW. --autocast bf16 runs the forward
+      (and so its backward) under torch.autocast("cpu", dtype=torch.bfloat16): PyTorch's own bf16
+      (weights and optimizer stay float32).
   scripts/finetune_torch.py images --model M.onnx --cut T --feature F --data DATASET
       [--views orig,flip] [--epochs 15] [--batch 32] [--size 224] [--threads 2] [--preprocess tf]
       [--crop 1] [--lr 0.01] [--backbone-lr-scale 0.1] [--momentum 0.9] [--weight-decay 1e-4]
@@ -127,10 +130,16 @@ def to_format(x, fmt):
     return x
 
 
-def train_step(net, opt, xb, yb):
-    """One step on a batch (tensors); returns the batch's mean cross-entropy before the update."""
+def train_step(net, opt, xb, yb, autocast=None):
+    """One step on a batch (tensors); returns the batch's mean cross-entropy before the update.
+    autocast "bf16": the forward under torch.autocast (CPU, bfloat16)."""
     opt.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(net(xb), yb)
+    if autocast == "bf16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = net(xb)
+        loss = F.cross_entropy(logits.float(), yb)
+    else:
+        loss = F.cross_entropy(net(xb), yb)
     loss.backward()
     opt.step()
     return loss.item()
@@ -179,6 +188,9 @@ def cmd_check(args):
     meta, t = load_trace(args.dir, args.model)
     if meta.get("dropout", 0):
         raise SystemExit("finetune_torch: check needs a trace without dropout (--dropout 0)")
+    if meta.get("precision", "f32") != "f32":
+        raise SystemExit(f"finetune_torch: check replays float32 steps; the trace ran {meta['precision']} "
+                         "products (featcache finetune --precision f32)")
     set_threads(meta.get("threads"))
     net, opt = trace_net(meta, t)
     x, y = t["x"], torch.from_numpy(t["y"].astype(np.int64))
@@ -215,14 +227,14 @@ def cmd_bench(args):
         start, cpu0 = time.perf_counter(), time.process_time()
         for i in range(0, len(order), batch):
             rows = order[i:i + batch]
-            train_step(net, opt, to_format(torch.from_numpy(x[rows]), args.memory_format), y[rows])
+            train_step(net, opt, to_format(torch.from_numpy(x[rows]), args.memory_format), y[rows], args.autocast)
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - cpu0)
     print(json.dumps({"epoch_seconds": [round(v, 4) for v in times],
                       "median_epoch_seconds": round(statistics.median(times), 4),
                       "epoch_cpu_seconds": [round(v, 4) for v in cpu],
                       "rows": int(x.shape[0]), "batch": int(batch), "threads": torch.get_num_threads(),
-                      "memory_format": args.memory_format,
+                      "memory_format": args.memory_format, "autocast": args.autocast or "none",
                       "engine": f"torch {torch.__version__}"}))
     return 0
 
@@ -358,6 +370,7 @@ def main():
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--model")
     b.add_argument("--memory-format", choices=("channels_last", "contiguous"), default="channels_last")
+    b.add_argument("--autocast", choices=("bf16",), help="PyTorch's own bf16: the forward under torch.autocast")
     i = sub.add_parser("images", help="the whole fine-tuning job from the images")
     i.add_argument("--model", required=True)
     i.add_argument("--cut", required=True)

@@ -296,12 +296,14 @@ def _gemm(a, ins):
 
 def _clip(a, ins):
     """hardtanh when both bounds are given (ReLU6): its gradient is zero at the bounds, as
-    featcache's, and it is one fused op (clamp's backward is four)."""
+    featcache's, and it is one fused op (clamp's backward is four). A bfloat16 input (under
+    torch.autocast) takes clamp: PyTorch 1.13 has no bfloat16 hardtanh backward on the CPU (the
+    same forward; the gradients differ only at inputs exactly on a bound)."""
     lo = ins[1] if len(ins) > 1 and ins[1] is not None else a.get("min")
     hi = ins[2] if len(ins) > 2 and ins[2] is not None else a.get("max")
     lo = None if lo is None else float(lo)
     hi = None if hi is None else float(hi)
-    if lo is not None and hi is not None:
+    if lo is not None and hi is not None and ins[0].dtype != torch.bfloat16:
         return F.hardtanh(ins[0], lo, hi)
     return torch.clamp(ins[0], lo, hi)
 

@@ -5,6 +5,7 @@
  * rwlock, because read transactions may end on another thread than the one that began them).
  * Not here: the catalog, gc/verify policy, any printing. */
 #include "store/cache.h"
+#include "store/cache_lmdb.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -106,14 +107,24 @@ static size_t dims_count(int rank, const uint32_t *dims, size_t esize) {
     return count;
 }
 
+void fc_cache_key_encode(const fc_feature_key *k, uint8_t out[FC_FEATURE_KEY_SIZE]) {
+    key_encode(k, out);
+}
+
+void fc_feature_header_encode(fc_dtype dtype, int rank, const uint32_t *dims, uint32_t crc,
+                              uint8_t out[FC_FEATURE_HEADER_SIZE]) {
+    memcpy(out, "FCFT", 4);
+    out[4] = 1;
+    out[5] = (uint8_t)dtype;
+    out[6] = (uint8_t)rank;
+    out[7] = 0;
+    for (int r = 0; r < FC_FEATURE_MAX_RANK; r++) put_u32(out + 8 + 4 * r, r < rank ? dims[r] : 0);
+    put_u32(out + 24, crc);
+    put_u32(out + 28, 0);
+}
+
 /* Writes header + data into v (32 + count * esize bytes). Pure function of its inputs. */
 static void value_encode(uint8_t *v, const fc_feature *f, size_t count) {
-    memcpy(v, "FCFT", 4);
-    v[4] = 1;
-    v[5] = (uint8_t)f->dtype;
-    v[6] = (uint8_t)f->rank;
-    v[7] = 0;
-    for (int r = 0; r < FC_FEATURE_MAX_RANK; r++) put_u32(v + 8 + 4 * r, r < f->rank ? f->dims[r] : 0);
     uint8_t *d = v + FC_FEATURE_HEADER_SIZE;
     if (f->dtype == FC_DTYPE_F32) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -137,8 +148,7 @@ static void value_encode(uint8_t *v, const fc_feature *f, size_t count) {
         }
     }
     size_t nbytes = count * dtype_size(f->dtype);
-    put_u32(v + 24, fc_crc32c(0, d, nbytes));
-    put_u32(v + 28, 0);
+    fc_feature_header_encode(f->dtype, f->rank, f->dims, fc_crc32c(0, d, nbytes), v);
 }
 
 int fc_feature_parse(const void *value, size_t len, fc_feature_view *view, fc_error *err) {
@@ -599,6 +609,26 @@ int fc_cache_put(fc_cache *c, const fc_feature *features, size_t n, fc_error *er
     if (n == 0) return FC_OK;
     struct put_arg a = {features, n};
     return run_write(c, "put", put_body, &a, err);
+}
+
+int fc_cache_lmdb_freeable(const fc_cache *c, const MDB_val *v) {
+    return freeable(c, v);
+}
+
+struct lmdb_call {
+    fc_cache_lmdb_body body;
+    void *arg;
+};
+
+static int lmdb_call_body(fc_cache *c, MDB_txn *txn, void *arg) {
+    const struct lmdb_call *k = arg;
+    return k->body(c, txn, c->dbi, k->arg);
+}
+
+int fc_cache_lmdb_write(fc_cache *c, const char *what, fc_cache_lmdb_body body, void *arg, fc_error *err) {
+    if (!c || !body) return fc_fail(err, FC_EINVAL, "fc_cache_lmdb_write: NULL argument");
+    struct lmdb_call k = {body, arg};
+    return run_write(c, what, lmdb_call_body, &k, err);
 }
 
 /* Deletes every key starting with prefix (plen bytes), at most `limit`; adds the count to *n.

@@ -2,6 +2,7 @@
  * (all SQL text is constant; data only ever travels through sqlite3_bind_*), and thin row <->
  * struct mapping. Not here: feature storage (cache.c), any policy about what to delete or verify. */
 #include "store/catalog.h"
+#include "store/catalog_db.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -585,6 +586,14 @@ fail:
     return rc;
 }
 
+sqlite3 *fc_catalog_db(fc_catalog *cat) {
+    return cat && !cat->rdonly ? cat->db : NULL;
+}
+
+int fc_catalog_db_fail(const fc_catalog *cat, int rc, const char *what, fc_error *err) {
+    return sql_fail(cat, rc, what, err);
+}
+
 void fc_catalog_close(fc_catalog *cat) {
     if (!cat) return;
     for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(cat->st[i]);
@@ -718,6 +727,21 @@ static int check_items(const fc_catalog *cat, const fc_catalog_item *items, size
     return FC_OK;
 }
 
+void fc_catalog_bind_item(sqlite3_stmt *s, int64_t dataset_id, const fc_catalog_item *it) {
+    sqlite3_bind_int64(s, 1, dataset_id);
+    bind_text(s, 2, it->path);
+    if (it->has_hash)
+        sqlite3_bind_blob(s, 3, it->sha256, 32, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 3);
+    bind_text(s, 4, it->label ? it->label : "");
+    bind_text(s, 5, it->split ? it->split : "");
+    bind_text(s, 6, it->status == FC_ITEM_OK ? "ok" : "bad");
+    bind_text(s, 7, it->error);
+    sqlite3_bind_int64(s, 8, it->size);
+    sqlite3_bind_int64(s, 9, it->mtime);
+}
+
 /* Upserts n checked items inside the caller's transaction. */
 static int upsert_rows(fc_catalog *cat, int64_t dataset_id, const fc_catalog_item *items, size_t n,
                        int64_t seen, const char *what, fc_error *err) {
@@ -725,18 +749,7 @@ static int upsert_rows(fc_catalog *cat, int64_t dataset_id, const fc_catalog_ite
     int rc = prep(cat, S_ITEM_UPSERT, &s, what, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const fc_catalog_item *it = &items[i];
-        sqlite3_bind_int64(s, 1, dataset_id);
-        bind_text(s, 2, it->path);
-        if (it->has_hash)
-            sqlite3_bind_blob(s, 3, it->sha256, 32, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(s, 3);
-        bind_text(s, 4, it->label ? it->label : "");
-        bind_text(s, 5, it->split ? it->split : "");
-        bind_text(s, 6, it->status == FC_ITEM_OK ? "ok" : "bad");
-        bind_text(s, 7, it->error);
-        sqlite3_bind_int64(s, 8, it->size);
-        sqlite3_bind_int64(s, 9, it->mtime);
+        fc_catalog_bind_item(s, dataset_id, it);
         sqlite3_bind_int64(s, 10, seen);
         if ((rc = step_done(cat, s, what, err))) fc_error_prefix(err, "%s: ", it->path);
     }
@@ -924,6 +937,21 @@ static int dims_parse(const char *text, int *rank, uint32_t *dims) {
     return 0;
 }
 
+void fc_catalog_bind_extractor(sqlite3_stmt *s, const fc_catalog_extractor *x, char dims[64], int64_t created) {
+    dims_text(x->rank, x->dims, dims, 64);
+    bind_text(s, 1, x->id);
+    bind_text(s, 2, x->model_path);
+    bind_text(s, 3, x->model_sha256);
+    bind_text(s, 4, x->layer);
+    sqlite3_bind_int64(s, 5, x->size);
+    sqlite3_bind_double(s, 6, x->crop);
+    bind_text(s, 7, x->preprocess);
+    bind_text(s, 8, x->views);
+    bind_text(s, 9, fc_dtype_name(x->dtype));
+    bind_text(s, 10, dims);
+    sqlite3_bind_int64(s, 11, created);
+}
+
 /* Compares the stored row (S_EX_GET columns) with x; returns the first differing column's name. */
 static const char *extractor_diff(sqlite3_stmt *s, const fc_catalog_extractor *x, const char *dims) {
     if (strcmp(col_text(s, 0), x->model_sha256) != 0) return "model_sha256";
@@ -953,21 +981,11 @@ int fc_catalog_extractor_register(fc_catalog *cat, const fc_catalog_extractor *x
         if (!x->dims[r])
             return fc_fail(err, FC_EINVAL, "%s: %s: %s: dims[%d] is 0", cat->path, what, x->id, r);
     char id[65], dims[64];
-    for (int i = 0; i < 65; i++) id[i] = (char)(x->id[i] >= 'A' && x->id[i] <= 'F' ? x->id[i] + 32 : x->id[i]);
-    dims_text(x->rank, x->dims, dims, sizeof dims);
+    fc_catalog_extractor lower = *x;
+    for (int i = 0; i < 65; i++) lower.id[i] = id[i] = (char)(x->id[i] >= 'A' && x->id[i] <= 'F' ? x->id[i] + 32 : x->id[i]);
     if ((rc = prep(cat, S_EX_INSERT, &s, what, err))) return rc;
     if ((rc = begin(cat, what, err))) return rc;
-    bind_text(s, 1, id);
-    bind_text(s, 2, x->model_path);
-    bind_text(s, 3, x->model_sha256);
-    bind_text(s, 4, x->layer);
-    sqlite3_bind_int64(s, 5, x->size);
-    sqlite3_bind_double(s, 6, x->crop);
-    bind_text(s, 7, x->preprocess);
-    bind_text(s, 8, x->views);
-    bind_text(s, 9, fc_dtype_name(x->dtype));
-    bind_text(s, 10, dims);
-    sqlite3_bind_int64(s, 11, (int64_t)time(NULL));
+    fc_catalog_bind_extractor(s, &lower, dims, (int64_t)time(NULL));
     if ((rc = step_done(cat, s, what, err))) goto fail;
     if (sqlite3_changes(cat->db) == 0) { /* already registered: must be the same extractor */
         if ((rc = prep(cat, S_EX_GET, &s, what, err))) goto fail;

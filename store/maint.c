@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "store/hash.h"
+#include "store/runs.h"
 
 typedef struct hashset {
     uint8_t (*h)[32];
@@ -170,6 +171,22 @@ static int add_id(void *user, const char *id) {
     return 0;
 }
 
+/* A data set whose last extract with extractor ex_hex did not finish: said, counted (no damage:
+ * the next extract completes it). */
+static int check_finished(verify_state *v, fc_catalog *cat, const ds_info *d, const char *ex_hex, fc_error *err) {
+    fc_extract_state st;
+    int rc = fc_extract_last(cat, d->id, ex_hex, &st, err);
+    if (rc || fc_extract_finished(&st)) return rc;
+    char msg[700];
+    snprintf(msg, sizeof msg, "note: data set '%s' is incomplete for extractor %.12s: its last extract (run #%lld) %s "
+             "(featcache extract completes it)", d->name, ex_hex, (long long)st.run_id,
+             st.status == FC_RUN_FAILED ? (st.error[0] ? st.error : "failed")
+             : st.alive > 0 ? "is running" : "did not finish (killed)");
+    say(v, msg);
+    v->rep->incomplete++;
+    return 0;
+}
+
 static int catalog_problem(void *user, const char *what, int64_t count, const char *example) {
     char msg[700];
     snprintf(msg, sizeof msg, "catalog: %lld %s (first: %s)", (long long)count, what, example ? example : "-");
@@ -208,6 +225,7 @@ int fc_verify(fc_catalog *cat, fc_cache *cache, void (*problem)(void *user, cons
             if (fc_hex_decode(ids.id[e], m.extractor, 32, NULL)) continue; /* as add_known */
             rc = fc_catalog_item_list(cat, info[d].id, FC_ITEMS_OK, check_item, &m, err);
             if (!rc) rc = m.rc;
+            if (!rc) rc = check_finished(&v, cat, &info[d], ids.id[e], err);
         }
         free(ids.id);
     }
@@ -229,15 +247,18 @@ out:
 typedef struct gc_state {
     const hashset *used, *items;
     hashset dead_items, dead_extractors;
+    size_t doomed; /* stored values gc deletes: those of dead extractors, then the dead items' */
 } gc_state;
 
 static int visit_gc(void *user, const fc_feature_key *key, const fc_feature_view *view,
                     const fc_error *problem) {
     gc_state *g = user;
     if (!hs_has(g->used, key->extractor)) {
+        g->doomed++;
         if (!g->dead_extractors.n || memcmp(g->dead_extractors.h[g->dead_extractors.n - 1], key->extractor, 32))
             return hs_add(&g->dead_extractors, key->extractor);
     } else if (!hs_has(g->items, key->item)) {
+        g->doomed++; /* every view of the item: each its own value */
         return hs_add(&g->dead_items, key->item);
     }
     return 0;
@@ -261,24 +282,23 @@ int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_e
     hs_sort(&g.dead_items);
     hs_sort(&g.dead_extractors);
     rep->items_unreferenced = g.dead_items.n;
+    rep->extractors_removed = g.dead_extractors.n;
+    if (dry_run) { /* exactly what the deletions below delete: the walk counted every value */
+        rep->features_deleted = g.doomed;
+        goto out;
+    }
     for (size_t i = 0; i < g.dead_extractors.n && rc == 0; i++) {
         size_t n = 0;
-        if (dry_run) {
-            rc = fc_cache_count(cache, g.dead_extractors.h[i], &n, err);
-        } else {
-            rc = fc_cache_delete_extractor(cache, g.dead_extractors.h[i], &n, err);
-            char hex[65];
-            fc_hex_encode(g.dead_extractors.h[i], 32, hex);
-            fc_error ignored; /* its features are gone; a row left behind is removed by the next gc */
-            if (rc == 0 && hs_has(&ex.known, g.dead_extractors.h[i])) fc_catalog_extractor_delete(cat, hex, &ignored);
-        }
+        rc = fc_cache_delete_extractor(cache, g.dead_extractors.h[i], &n, err);
+        char hex[65];
+        fc_hex_encode(g.dead_extractors.h[i], 32, hex);
+        fc_error ignored; /* its features are gone; a row left behind is removed by the next gc */
+        if (rc == 0 && hs_has(&ex.known, g.dead_extractors.h[i])) fc_catalog_extractor_delete(cat, hex, &ignored);
         rep->features_deleted += n;
-        rep->extractors_removed++;
     }
     if (rc == 0 && g.dead_items.n) {
         size_t n = 0;
-        if (dry_run) rep->features_deleted += g.dead_items.n; /* at least one each */
-        else if ((rc = fc_cache_delete_items(cache, (const uint8_t(*)[32])g.dead_items.h, g.dead_items.n, &n, err)) == 0)
+        if ((rc = fc_cache_delete_items(cache, (const uint8_t(*)[32])g.dead_items.h, g.dead_items.n, &n, err)) == 0)
             rep->features_deleted += n;
     }
 out:

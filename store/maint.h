@@ -2,11 +2,14 @@
  *  - verify: every stored value parses and matches its CRC; every ok item of every data set has
  *    the (view 0) feature of each extractor the data set was extracted with; every stored feature
  *    belongs to a known extractor and a referenced item (orphans are reported, not errors); no
- *    catalog row points at nothing and SQLite's integrity_check passes (fc_catalog_check).
+ *    catalog row points at nothing and SQLite's integrity_check passes (fc_catalog_check); data
+ *    sets whose last extract did not finish are noted (not errors).
  *  - repair: drops what verify finds damaged, rebuilds a feature store that does not open.
  *  - gc: deletes features of unknown/unreferenced extractors and of items no data set references.
- * Run gc when no extract is writing to the same cache (extract commits a batch's features just
- * before the catalog rows that reference them). Not here: printing (problems go to a callback). */
+ * gc must not run while an extract writes to the same cache (extract commits a batch's features
+ * just before the catalog rows that reference them): callers hold the cache folder's lock
+ * exclusively (lock.h), which every extract holds shared. Not here: printing (problems go to a
+ * callback), the lock. */
 #ifndef FC_MAINT_H
 #define FC_MAINT_H
 
@@ -23,6 +26,8 @@ typedef struct fc_verify_report {
     size_t orphans;        /* features of unknown extractors or unreferenced items */
     size_t datasets, items, extractors;
     size_t unfinished_runs; /* runs still marked running (killed processes) */
+    size_t incomplete;     /* (data set, extractor) pairs whose last extract did not finish: no
+                              damage (the next extract completes them), a note */
     size_t catalog_problems; /* catalog rows that point at nothing, lines of SQLite's integrity_check */
     double catalog_seconds;  /* time the catalog check took (integrity_check reads the whole file) */
 } fc_verify_report;
@@ -61,7 +66,10 @@ typedef struct fc_repair_report {
 int fc_repair(const char *dir, void (*note)(void *user, const char *msg), void *user, fc_repair_report *rep,
               fc_error *err);
 
-/* dry_run: count only. Refuses (FC_EFORMAT, deleting nothing) when fc_catalog_check finds a problem:
+/* Deletes what nothing references; dry_run: counts exactly the values, extractors and items that
+ * a run on the same cache would delete (the walk counts every stored value it condemns, every
+ * view of an item its own), deleting nothing. The caller holds the cache's lock exclusively
+ * (fc_cache_lock). Refuses (FC_EFORMAT, deleting nothing) when fc_catalog_check finds a problem:
  * what to delete is decided by the catalog's rows. */
 int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_error *err);
 

@@ -32,15 +32,23 @@ typedef struct dead_runs {
     size_t n, cap;
 } dead_runs;
 
+/* Whether the process of a running run lives: 1 yes (or not ours to signal), 0 gone, -1 cannot
+ * tell (another host or pid namespace, an older build that recorded no pid). *pid gets it. */
+static int run_alive(const fc_catalog_run *r, const char *this_host, long *pid) {
+    char host[160];
+    double p;
+    *pid = 0;
+    if (!r->params || fc_json_get_number(r->params, "pid", &p) || p < 1) return -1;
+    *pid = (long)p;
+    if (!this_host[0] || fc_json_get_string(r->params, "host", host, sizeof host) || strcmp(host, this_host) != 0)
+        return -1;
+    return kill((pid_t)p, 0) == 0 || errno != ESRCH;
+}
+
 static int collect(void *user, const fc_catalog_run *r) {
     dead_runs *d = user;
-    char host[160];
-    double pid;
-    if ((r->kind != FC_RUN_EXTRACT && r->kind != FC_RUN_TRAIN) || r->status != FC_RUN_RUNNING || !r->params) return 0;
-    if (fc_json_get_number(r->params, "pid", &pid) || pid < 1 ||
-        fc_json_get_string(r->params, "host", host, sizeof host) || strcmp(host, d->host) != 0)
-        return 0;
-    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 0; /* alive (or not ours to signal) */
+    long pid;
+    if ((r->kind != FC_RUN_EXTRACT && r->kind != FC_RUN_TRAIN) || r->status != FC_RUN_RUNNING || run_alive(r, d->host, &pid) != 0) return 0;
     if (d->n == d->cap) {
         size_t cap = d->cap ? 2 * d->cap : 16;
         int64_t *ni = realloc(d->id, cap * sizeof *ni);
@@ -51,7 +59,7 @@ static int collect(void *user, const fc_catalog_run *r) {
         d->cap = cap;
     }
     d->id[d->n] = r->id;
-    d->pid[d->n++] = (long)pid;
+    d->pid[d->n++] = pid;
     return 0;
 }
 
@@ -75,4 +83,68 @@ int fc_extract_mark_interrupted(fc_catalog *cat, size_t *marked, fc_error *err) 
     free(d.id);
     free(d.pid);
     return rc;
+}
+
+typedef struct last_run {
+    int64_t dataset_id;
+    const char *extractor_id;
+    char host[160];
+    fc_extract_state *out;
+} last_run;
+
+static int keep_last(void *user, const fc_catalog_run *r) {
+    last_run *q = user;
+    if (r->kind != FC_RUN_EXTRACT || r->dataset_id != q->dataset_id ||
+        (q->extractor_id && (!r->extractor_id || strcmp(r->extractor_id, q->extractor_id))))
+        return 0;
+    fc_extract_state *o = q->out; /* runs come in id order: the last one seen is the latest */
+    memset(o, 0, sizeof *o);
+    o->run_id = r->id;
+    o->status = r->status;
+    if (r->status == FC_RUN_RUNNING) o->alive = run_alive(r, q->host, &o->pid);
+    if (r->status == FC_RUN_FAILED && r->result) fc_json_get_string(r->result, "error", o->error, sizeof o->error);
+    return 0;
+}
+
+int fc_extract_last(fc_catalog *cat, int64_t dataset_id, const char *extractor_id, fc_extract_state *out,
+                    fc_error *err) {
+    last_run q = {.dataset_id = dataset_id, .extractor_id = extractor_id, .out = out};
+    memset(out, 0, sizeof *out);
+    fc_process_host(q.host, sizeof q.host);
+    return fc_catalog_run_list(cat, keep_last, &q, err);
+}
+
+int fc_extract_finished(const fc_extract_state *s) {
+    return s->run_id == 0 || s->status == FC_RUN_OK || s->status == FC_RUN_PARTIAL;
+}
+
+typedef struct running_runs {
+    char host[160];
+    size_t *alive, *unknown;
+    fc_extract_state *first;
+} running_runs;
+
+static int count_running(void *user, const fc_catalog_run *r) {
+    running_runs *q = user;
+    long pid;
+    if (r->kind != FC_RUN_EXTRACT || r->status != FC_RUN_RUNNING) return 0;
+    int alive = run_alive(r, q->host, &pid);
+    if (alive == 0) return 0;
+    if (alive < 0) { (*q->unknown)++; return 0; }
+    if ((*q->alive)++ == 0) {
+        memset(q->first, 0, sizeof *q->first);
+        q->first->run_id = r->id;
+        q->first->status = r->status;
+        q->first->alive = 1;
+        q->first->pid = pid;
+    }
+    return 0;
+}
+
+int fc_extract_running(fc_catalog *cat, size_t *alive, size_t *unknown, fc_extract_state *first, fc_error *err) {
+    running_runs q = {.alive = alive, .unknown = unknown, .first = first};
+    *alive = *unknown = 0;
+    memset(first, 0, sizeof *first);
+    fc_process_host(q.host, sizeof q.host);
+    return fc_catalog_run_list(cat, count_running, &q, err);
 }

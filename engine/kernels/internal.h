@@ -38,6 +38,21 @@ fc_f32_winograd_output_fn fc_f32_winograd_f4x3_output__scalar, fc_f32_winograd_f
 /* f32-act-*.c: 16 floats (2 ymm) / 32 floats (2 zmm) per step */
 fc_f32_act_fn fc_f32_act__scalar, fc_f32_act_u16__avx2, fc_f32_act_u32__avx512;
 
+/* bf16-gemm-*.c: in-place f32 -> bf16 pair conversion of a panel; the 12x32 tile (24 zmm
+ * accumulators, A pairs broadcast, B as two vectors of 16 pairs), and its scalar twin */
+fc_bf16_gemm_pack_fn fc_bf16_gemm_pack_pairs__scalar, fc_bf16_gemm_pack_pairs__avx512bf16;
+fc_bf16_gemm_fn fc_bf16_gemm_12x32__scalar, fc_bf16_gemm_12x32__avx512bf16;
+extern const fc_bf16_kernels fc_bf16_kernels_scalar_table;
+extern const fc_bf16_kernels fc_bf16_kernels_avx512bf16_table;
+
+/* The K blocks of the bf16 GEMMs: pairs per block for a product of `pairs` k pairs (at most 192:
+ * a B block of 192 pairs x 32 words is 24 KiB, it stays in L1), blocks of even size. Both tables
+ * cut K this way, so they add the same partial sums in the same order. */
+static inline int fc_bf16_gemm_block_pairs(int pairs) {
+    int blocks = pairs > 192 ? (pairs + 191) / 192 : 1;
+    return (pairs + blocks - 1) / blocks;
+}
+
 /* f32-peak-*.c (fc_peak_gflops): n iterations of 12 independent 8- / 16-lane FMAs */
 float fc_f32_peak_12x8__avx2(long n);
 float fc_f32_peak_12x16__avx512(long n);

@@ -1,10 +1,12 @@
 /* Kernel-table dispatch: maps the ISA level core/cpu.h allows (cpuid and the FEATCACHE_ISA
- * override, read once per process there) to a table, sizes packed buffers, and holds the scalar
+ * override, read once per process there) to a table (and to the bf16 product table when the CPU
+ * has AVX512_BF16), sizes packed buffers, and holds the scalar
  * activation every table shares. Not here: CPU detection, any kernel arithmetic beyond one
  * activation value; there is nothing to initialize or free. */
 #include "engine/kernels/kernels.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "core/core.h"
 #include "engine/kernels/internal.h"
@@ -25,6 +27,15 @@ const fc_kernels *fc_kernels_by_name(const char *name) {
     int l = fc_isa_from_name(name);
     if (l < 0 || l > (int)fc_cpu()->best) return NULL;
     return table_at(l);
+}
+
+const fc_bf16_kernels *fc_bf16_kernels_best(void) {
+    return fc_cpu()->avx512_bf16 && fc_cpu_isa() >= FC_ISA_AVX512 ? &fc_bf16_kernels_avx512bf16_table : NULL;
+}
+
+const fc_bf16_kernels *fc_bf16_kernels_by_name(const char *name) {
+    if (name && !strcmp(name, "scalar")) return &fc_bf16_kernels_scalar_table;
+    return name && !strcmp(name, "avx512bf16") ? fc_bf16_kernels_best() : NULL;
 }
 
 size_t fc_kernels_packed_a_floats(const fc_kernels *k, int M, int K) {

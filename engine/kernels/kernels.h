@@ -1,7 +1,9 @@
 /* Compute kernels behind the operators: one table of function pointers per instruction set
  * (scalar reference, AVX2+FMA, AVX-512), chosen once at start-up from cpuid or by name for tests.
  * Every kernel is single-threaded and pure (no allocation, no globals written): the operators
- * parallelize around them with OpenMP. Tensors are float32; shapes are given in comments.
+ * parallelize around them with OpenMP. Tensors are float32 (one table apart: fc_bf16_kernels, the
+ * training products on bf16 operands with float32 sums, where the CPU has AVX512_BF16); shapes
+ * are given in comments.
  * Kernel files and functions are named by what they compute, dtype, tile and ISA,
  * fc_<dtype>_<op>[_<tile>]__<isa> in <dtype>-<op>-<isa>.c (internal.h lists them all).
  * "gemm" means three different things in the engine: here, the packed f32 GEMM microkernels
@@ -12,6 +14,7 @@
 #define FC_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Activation applied in kernel epilogues. */
 enum {
@@ -136,6 +139,40 @@ typedef struct fc_kernels {
     fc_f32_winograd_output_fn *wino_output;
     fc_f32_act_fn *act;
 } fc_kernels;
+
+/* ---- bf16 products (the training ops' matrix products when a net asks for bf16) ----
+ * Packed bf16 operands are packed f32 panels (the layouts above) converted in place: a panel
+ * (K, R) (R = mr or nr lanes) becomes ceil(K/2) groups of R 32-bit words, word (j, r) holding
+ * bf16(element (2j, r)) in its low half and bf16(element (2j + 1, r)) in its high half (+0 past K):
+ * the k pairs VDPBF16PS multiplies. Panels stay where the f32 ones were (K*mr and K*nr words apart;
+ * their second half is unused), so panels can be converted by whoever packed them. The rounding is
+ * VCVTNE2PS2BF16's: to nearest even, denormals to signed zero, NaN kept quiet. */
+
+/* panel (K, R) of f32 -> bf16 pairs, in place (layout above). */
+typedef void fc_bf16_gemm_pack_fn(float *panel, int K, int R);
+/* C (M, N) = epilogue(A x B) on packed bf16 operands (pa: ceil(M/mr) panels, pb: ceil(N/nr)),
+ * C element (m, n) at C[m*rsc + n]. f32 accumulation: K is cut into blocks of pairs
+ * (fc_bf16_gemm_block_pairs, from K alone); within a block every element starts at +0 and adds, pair
+ * by pair, the odd k's product and then the even k's, each rounded to nearest even with denormal
+ * results flushed to zero (VDPBF16PS's order); the first block's sum gets the bias, later blocks are
+ * added to C; the last applies the clamp. The epilogue may have a bias and a Relu or Clip; no
+ * residual, no other activation (asserted). K may be 0 (C = epilogue(0)). As the f32 GEMM, an
+ * element's result does not depend on M, N or which other rows or columns share the call. */
+typedef void fc_bf16_gemm_fn(int M, int N, int K, const uint32_t *pa, const uint32_t *pb, float *C,
+                             ptrdiff_t rsc, const fc_epilogue *ep);
+
+typedef struct fc_bf16_kernels {
+    const char *name; /* "avx512bf16"; "scalar" (the twin the tests compare it with) */
+    int mr, nr;       /* the tile: rows of A x columns of B (both tables 12 x 32: same layouts) */
+    fc_bf16_gemm_pack_fn *pack;
+    fc_bf16_gemm_fn *gemm;
+} fc_bf16_kernels;
+
+/* The AVX512_BF16 table when this CPU has it (cpuid) and FEATCACHE_ISA does not lower the level
+ * below avx512, else NULL: there is no slow path (the scalar twin is for tests). */
+const fc_bf16_kernels *fc_bf16_kernels_best(void);
+/* "scalar" (always) or "avx512bf16" (as fc_bf16_kernels_best), else NULL. */
+const fc_bf16_kernels *fc_bf16_kernels_by_name(const char *name);
 
 /* Floats needed for packed A / packed B of the given size with this kernel table. */
 size_t fc_kernels_packed_a_floats(const fc_kernels *k, int M, int K);

@@ -47,3 +47,20 @@ const fc_kernels fc_kernels_avx512_table = {
     .wino_output = fc_f32_winograd_f4x3_output__avx2,
     .act = fc_f32_act_u32__avx512,
 };
+
+/* bf16 products: the AVX512_BF16 kernels and their scalar twin, on the same 12x32 layouts. */
+const fc_bf16_kernels fc_bf16_kernels_scalar_table = {
+    .name = "scalar",
+    .mr = 12,
+    .nr = 32,
+    .pack = fc_bf16_gemm_pack_pairs__scalar,
+    .gemm = fc_bf16_gemm_12x32__scalar,
+};
+
+const fc_bf16_kernels fc_bf16_kernels_avx512bf16_table = {
+    .name = "avx512bf16",
+    .mr = 12,
+    .nr = 32,
+    .pack = fc_bf16_gemm_pack_pairs__avx512bf16,
+    .gemm = fc_bf16_gemm_12x32__avx512bf16,
+};

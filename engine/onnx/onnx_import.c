@@ -142,6 +142,55 @@ static int read_external(const char *model_path, const Onnx__TensorProto *t, siz
     return 0;
 }
 
+/* Adds t's external data file (resolved as read_external resolves it) to *files unless listed. */
+static int add_data_file(const char *model_path, const Onnx__TensorProto *t, char ***files, int *n,
+                         fc_error *err) {
+    if (!t || !t->has_data_location || t->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return 0;
+    const char *location = NULL;
+    for (size_t i = 0; i < t->n_external_data; i++)
+        if (t->external_data[i]->key && !strcmp(t->external_data[i]->key, "location"))
+            location = t->external_data[i]->value;
+    char path[PATH_MAX];
+    int rc = external_path(model_path, location, path, sizeof path, err);
+    if (rc) return rc;
+    for (int i = 0; i < *n; i++)
+        if (!strcmp((*files)[i], path)) return 0;
+    char **grown = realloc(*files, (size_t)(*n + 1) * sizeof *grown);
+    if (!grown) return fc_fail(err, FC_ENOMEM, "%s: out of memory", model_path);
+    *files = grown;
+    if (!(grown[*n] = strdup(path))) return fc_fail(err, FC_ENOMEM, "%s: out of memory", model_path);
+    (*n)++;
+    return 0;
+}
+
+int fc_onnx_data_files(const char *path, char ***files, int *n, fc_error *err) {
+    *files = NULL;
+    *n = 0;
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read(path, &m, err);
+    if (rc) return rc;
+    const Onnx__GraphProto *gp = m->graph;
+    /* the tensors import reads: initializers, then node attributes (Constant's value among them) */
+    for (size_t i = 0; gp && i < gp->n_initializer && rc == 0; i++)
+        rc = add_data_file(path, gp->initializer[i], files, n, err);
+    for (size_t i = 0; gp && i < gp->n_node && rc == 0; i++)
+        for (size_t a = 0; a < gp->node[i]->n_attribute && rc == 0; a++)
+            rc = add_data_file(path, gp->node[i]->attribute[a]->t, files, n, err);
+    fc_onnx_model_free(m);
+    if (rc) {
+        fc_onnx_data_files_free(*files, *n);
+        *files = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void fc_onnx_data_files_free(char **files, int n) {
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(files);
+}
+
 /* Fills value v (already interned) with the tensor's constant data. */
 /* ext: 1 when external data may be read from beside the model file, 0 for models held in memory. */
 static int convert_tensor(const char *path, int ext, const Onnx__TensorProto *t, fc_value *v,

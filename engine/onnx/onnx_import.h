@@ -18,4 +18,12 @@ int fc_onnx_import(const char *path, fc_graph **out, fc_error *err);
  * is no model folder to read them from. */
 int fc_onnx_import_mem(const char *name, const void *data, size_t size, fc_graph **out, fc_error *err);
 
+/* The external data files the tensors of the model file at path read, each once, in the order
+ * the model first names them, as real paths (resolved and refused exactly as import does: a
+ * location outside the model's folder is FC_EFORMAT). *files (NULL when there are none) is freed
+ * with fc_onnx_data_files_free. Errors: those of fc_onnx_read, FC_EIO (a file cannot be resolved),
+ * FC_EFORMAT, FC_ENOMEM. */
+int fc_onnx_data_files(const char *path, char ***files, int *n, fc_error *err);
+void fc_onnx_data_files_free(char **files, int n);
+
 #endif

@@ -22,6 +22,28 @@ void fc_train_ws_free(fc_train_ws *ws) {
     ws->cap = 0;
 }
 
+const char *fc_train_precision_name(fc_train_precision p) {
+    return p == FC_TRAIN_BF16 ? "bf16" : p == FC_TRAIN_AUTO ? "auto" : "f32";
+}
+
+int fc_train_precision_parse(const char *s, fc_train_precision *out, fc_error *err) {
+    static const fc_train_precision all[] = {FC_TRAIN_F32, FC_TRAIN_BF16, FC_TRAIN_AUTO};
+    for (int i = 0; s && i < 3; i++)
+        if (!strcmp(s, fc_train_precision_name(all[i]))) return *out = all[i], 0;
+    return fc_fail(err, FC_EINVAL, "unknown precision '%s' (f32, bf16, auto)", s ? s : "");
+}
+
+int fc_train_ws_set_precision(fc_train_ws *ws, fc_train_precision p, fc_error *err) {
+    if (p != FC_TRAIN_F32 && p != FC_TRAIN_BF16 && p != FC_TRAIN_AUTO)
+        return fc_fail(err, FC_EINVAL, "training precision %d (f32, bf16 or auto)", (int)p);
+    ws->bf16 = p == FC_TRAIN_F32 ? NULL : fc_bf16_kernels_best();
+    if (p == FC_TRAIN_BF16 && !ws->bf16)
+        return fc_fail(err, FC_EUNSUPPORTED, "bf16 training needs AVX512_BF16, which %s",
+                       fc_cpu()->avx512_bf16 ? "FEATCACHE_ISA turns off (it lowers the level below avx512)"
+                                             : "this CPU does not have (f32 runs everywhere)");
+    return 0;
+}
+
 int fc_train_ws_reserve(fc_train_ws *ws, size_t floats, fc_error *err) {
     if (floats <= ws->cap && ws->buf) return 0;
     if (floats > ((size_t)1 << 36))

@@ -3,7 +3,9 @@
  * it, while it stays in L2), then the threads take output blocks of about 96 x 256 floats and run
  * the kernel table's packed SGEMM on each, straight into C when C is one run per row, else into a
  * per-thread tile that is then copied into the runs. Tasks are taken dynamically: on a shared
- * machine a stalled thread does not hold the other up.
+ * machine a stalled thread does not hold the other up. In bf16 (ws->bf16) every panel is packed
+ * in f32 as usual (row sums taken there) and then converted in place into bf16 pairs by the task
+ * that packed it; the bf16 table's tile sets the panel widths and its GEMM runs the blocks.
  * Not here: the kernels (engine/kernels), what the operands are (conv2d.c, linear.c). */
 #include <omp.h>
 #include <string.h>
@@ -104,34 +106,50 @@ static void pack_rows(int R, const fc_train_mat *A, int M, int K, int p0, int p1
     else pack_rows_r(R, A, M, K, p0, p1, pa);
 }
 
-static void pack_a_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *A, int M,
-                         int K, int p0, int p1, float *pa, float *asum) {
-    int mr = k->mr, m0 = p0 * mr, m1 = p1 * mr < M ? p1 * mr : M;
+typedef struct plan {
+    int M, N, K, mr, nr, mp, np, bm, bn, mblocks, nblocks;
+    int stream;           /* 0: both operands packed first; 1: A panels packed per block of rows by
+                             the thread running them; 2: B panels per block of columns */
+    const fc_kernels *k;
+    const fc_bf16_kernels *bk; /* NULL: f32 products */
+    fc_train_tr_fn *tr;
+    const fc_train_mat *A, *B;
+    float *pa, *pb, *tiles;
+    size_t tile, aslice, bslice; /* floats of a tile, of a row block's packed A, a column block's B */
+    const fc_train_out *out;
+} plan;
+
+/* A panels [p0, p1) into pa (panel p at pa + p*K*mr), with the row sums of A when asum; in bf16
+ * each panel is converted once packed (and summed), while it is in L1 or L2. */
+static void pack_a_range(const plan *g, int p0, int p1, float *pa, float *asum) {
+    const fc_train_mat *A = g->A;
+    int mr = g->mr, M = g->M, K = g->K, m0 = p0 * mr, m1 = p1 * mr < M ? p1 * mr : M;
     if (m1 <= m0) return;
-    if (A->t) {
-        pack_rows(mr, A, M, K, p0, p1, pa);
-        return;
-    }
+    if (A->t) pack_rows(mr, A, M, K, p0, p1, pa);
     for (int p = p0; p < p1; p++) {
         int r0 = p * mr, rows = M - r0 < mr ? M - r0 : mr;
-        pack_t(tr, A, r0, rows, mr, K, pa + (size_t)p * K * mr);
-        if (asum) panel_sums(pa + (size_t)p * K * mr, mr, rows, K, asum + r0);
+        float *panel = pa + (size_t)p * K * mr;
+        if (!A->t) pack_t(g->tr, A, r0, rows, mr, K, panel);
+        if (asum) panel_sums(panel, mr, rows, K, asum + r0);
+        if (g->bk) g->bk->pack(panel, K, mr);
     }
 }
 
-static void pack_b_range(const fc_kernels *k, fc_train_tr_fn *tr, const fc_train_mat *B, int N,
-                         int K, int q0, int q1, float *pb) {
-    int nr = k->nr, n0 = q0 * nr, n1 = q1 * nr < N ? q1 * nr : N;
+/* B panels [q0, q1) into pb (panel q at pb + q*K*nr). */
+static void pack_b_range(const plan *g, int q0, int q1, float *pb) {
+    const fc_train_mat *B = g->B;
+    int nr = g->nr, N = g->N, K = g->K, n0 = q0 * nr, n1 = q1 * nr < N ? q1 * nr : N;
     if (n1 <= n0) return;
-    if (!B->t && B->run >= N) {
-        k->pack_b(K, n1 - n0, B->p + n0, B->rs, 1, pb + (size_t)q0 * K * nr);
+    if (!B->t && B->run >= N && !g->bk) { /* the f32 table's own packing (its panel width) */
+        g->k->pack_b(K, n1 - n0, B->p + n0, B->rs, 1, pb + (size_t)q0 * K * nr);
         return;
     }
     for (int q = q0; q < q1; q++) {
         int j0 = q * nr, cols = N - j0 < nr ? N - j0 : nr;
         float *dst = pb + (size_t)q * K * nr;
-        if (B->t) pack_t(tr, B, j0, cols, nr, K, dst);
+        if (B->t) pack_t(g->tr, B, j0, cols, nr, K, dst);
         else pack_runs(B, j0, cols, nr, K, dst);
+        if (g->bk) g->bk->pack(dst, K, nr);
     }
 }
 
@@ -174,35 +192,29 @@ static void store(const float *tile, ptrdiff_t ld, int rows, int cols, const fc_
     }
 }
 
-typedef struct plan {
-    int M, N, K, mp, np, bm, bn, mblocks, nblocks;
-    int stream;           /* 0: both operands packed first; 1: A panels packed per block of rows by
-                             the thread running them; 2: B panels per block of columns */
-    const fc_kernels *k;
-    fc_train_tr_fn *tr;
-    const fc_train_mat *A, *B;
-    float *pa, *pb, *tiles;
-    size_t tile, aslice, bslice; /* floats of a tile, of a row block's packed A, a column block's B */
-    const fc_train_out *out;
-} plan;
+/* The block's product (rows, cols) into c with row stride ld: the f32 or the bf16 kernels. */
+static void block_product(const plan *g, int rows, int cols, const float *a, const float *bp, float *c,
+                          ptrdiff_t ld, const fc_epilogue *ep) {
+    if (g->bk) g->bk->gemm(rows, cols, g->K, (const uint32_t *)a, (const uint32_t *)bp, c, ld, ep);
+    else g->k->sgemm_packed(rows, cols, g->K, a, bp, c, ld, 1, ep);
+}
 
 /* Output block (row block i, column block j): a and bp are its packed A and B panels. */
 static void run_block(const plan *g, int i, int j, const float *a, const float *bp, float *tile) {
-    const fc_kernels *k = g->k;
     const fc_train_out *out = g->out;
-    int m0 = i * g->bm * k->mr, n0 = j * g->bn * k->nr;
-    int rows = g->M - m0 < g->bm * k->mr ? g->M - m0 : g->bm * k->mr;
-    int cols = g->N - n0 < g->bn * k->nr ? g->N - n0 : g->bn * k->nr;
+    int m0 = i * g->bm * g->mr, n0 = j * g->bn * g->nr;
+    int rows = g->M - m0 < g->bm * g->mr ? g->M - m0 : g->bm * g->mr;
+    int cols = g->N - n0 < g->bn * g->nr ? g->N - n0 : g->bn * g->nr;
     fc_epilogue ep = out->ep;
     ep.bias = ep.bias ? ep.bias + m0 : NULL;
     if (out->run >= g->N) { /* straight into C, gated in place while the block is in L2 */
         float *c = out->p + (ptrdiff_t)m0 * out->rs + n0;
-        k->sgemm_packed(rows, cols, g->K, a, bp, c, out->rs, 1, &ep);
+        block_product(g, rows, cols, a, bp, c, out->rs, &ep);
         if (out->gate) store(c, out->rs, rows, cols, out, m0, n0);
         return;
     }
-    ptrdiff_t ld = (ptrdiff_t)g->bn * k->nr;
-    k->sgemm_packed(rows, cols, g->K, a, bp, tile, ld, 1, &ep);
+    ptrdiff_t ld = (ptrdiff_t)g->bn * g->nr;
+    block_product(g, rows, cols, a, bp, tile, ld, &ep);
     store(tile, ld, rows, cols, out, m0, n0);
 }
 
@@ -210,18 +222,17 @@ static int min_int(int a, int b) { return a < b ? a : b; }
 
 /* Packs A panels [p0, p1) into pa (their own first panel at pa), B panels [q0, q1) into pb. */
 static void pack_a_block(const plan *g, int p0, int p1, float *pa) {
-    pack_a_range(g->k, g->tr, g->A, g->M, g->K, p0, p1, pa - (size_t)p0 * g->K * g->k->mr,
-                 g->A->t ? NULL : g->out->asum);
+    pack_a_range(g, p0, p1, pa - (size_t)p0 * g->K * g->mr, g->A->t ? NULL : g->out->asum);
 }
 
 static void pack_b_block(const plan *g, int q0, int q1, float *pb) {
-    pack_b_range(g->k, g->tr, g->B, g->N, g->K, q0, q1, pb - (size_t)q0 * g->K * g->k->nr);
+    pack_b_range(g, q0, q1, pb - (size_t)q0 * g->K * g->nr);
 }
 
 /* The parallel part: packing, then the blocks (tasks taken dynamically: on a shared machine a
  * stalled thread does not hold the other up). */
 static void run(const plan *g) {
-    int t = omp_get_thread_num(), mr = g->k->mr, nr = g->k->nr, ta = 0, tb = 0;
+    int t = omp_get_thread_num(), mr = g->mr, nr = g->nr, ta = 0, tb = 0;
     float *tile = g->tiles + (size_t)t * g->tile;
     if (g->stream != 1) ta = (g->mp + PACK_PANELS - 1) / PACK_PANELS;
     if (g->stream != 2) tb = (g->np + PACK_PANELS - 1) / PACK_PANELS;
@@ -259,18 +270,18 @@ static void run(const plan *g) {
 
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
                   const fc_train_mat *B, const fc_train_out *out, fc_error *err) {
-    const fc_kernels *k = ws->mm.k;
-    plan g = {.M = M, .N = N, .K = K, .k = k, .A = A, .B = B, .out = out};
+    plan g = {.M = M, .N = N, .K = K, .k = ws->mm.k, .bk = ws->bf16, .A = A, .B = B, .out = out};
+    g.mr = g.bk ? g.bk->mr : g.k->mr, g.nr = g.bk ? g.bk->nr : g.k->nr;
     g.tr = fc_train_use_avx2(ws) ? fc_train_tr_avx2 : fc_train_tr_generic;
-    g.mp = (M + k->mr - 1) / k->mr, g.np = (N + k->nr - 1) / k->nr;
-    g.bm = BLOCK_ROWS / k->mr > 0 ? BLOCK_ROWS / k->mr : 1;
-    g.bn = BLOCK_COLS / k->nr > 0 ? BLOCK_COLS / k->nr : 1;
+    g.mp = (M + g.mr - 1) / g.mr, g.np = (N + g.nr - 1) / g.nr;
+    g.bm = BLOCK_ROWS / g.mr > 0 ? BLOCK_ROWS / g.mr : 1;
+    g.bn = BLOCK_COLS / g.nr > 0 ? BLOCK_COLS / g.nr : 1;
     g.mblocks = (g.mp + g.bm - 1) / g.bm, g.nblocks = (g.np + g.bn - 1) / g.bn;
     g.bn = (g.np + g.nblocks - 1) / g.nblocks; /* blocks of even width */
     int threads = (double)M * N * K >= THREADED_MACS ? ws->threads : 1;
-    size_t na = (size_t)g.mp * K * k->mr, nb = (size_t)g.np * K * k->nr;
-    g.aslice = (size_t)g.bm * K * k->mr, g.bslice = (size_t)g.bn * K * k->nr;
-    g.tile = (size_t)g.bm * k->mr * g.bn * k->nr;
+    size_t na = (size_t)g.mp * K * g.mr, nb = (size_t)g.np * K * g.nr;
+    g.aslice = (size_t)g.bm * K * g.mr, g.bslice = (size_t)g.bn * K * g.nr;
+    g.tile = (size_t)g.bm * g.mr * g.bn * g.nr;
     /* an operand too large for the caches is packed block by block by the thread that uses it
      * (written and read while in L2), the other one first */
     if (nb > STREAM_FLOATS && nb >= na && g.nblocks >= 2 * threads) g.stream = 2, nb = g.bslice * threads;

@@ -328,7 +328,11 @@ static int build(net_build *b, const char *cut, const char *feature, int batch, 
     net->batch = batch;
     net->training = 1;
     fc_train_ws_init(&net->ws, opt ? opt->threads : 0);
-    int rc;
+    int rc = fc_train_ws_set_precision(&net->ws, opt ? opt->precision : FC_TRAIN_F32, err);
+    if (rc) {
+        fc_error_prefix(err, "%s: ", b->path);
+        goto fail;
+    }
     if ((rc = load_graph(b, cut, feature, err)) || (rc = cut_shape(b, opt, err)) ||
         (rc = select_nodes(b, err)) || (rc = map_all(b, err)))
         goto fail;
@@ -430,6 +434,10 @@ int fc_train_net_input_dims(const fc_train_net *net, int64_t dims[4]) {
 size_t fc_train_net_input_size(const fc_train_net *net) { return net->slots[0].per; }
 size_t fc_train_net_feature_size(const fc_train_net *net) { return net->slots[net->feature].per; }
 fc_train_ws *fc_train_net_ws(fc_train_net *net) { return &net->ws; }
+
+fc_train_precision fc_train_net_precision(const fc_train_net *net) {
+    return net->ws.bf16 ? FC_TRAIN_BF16 : FC_TRAIN_F32;
+}
 int fc_train_net_n_params(const fc_train_net *net) { return net->n_params; }
 size_t fc_train_net_params_size(const fc_train_net *net) { return net->n_values; }
 

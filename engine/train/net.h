@@ -32,6 +32,12 @@ typedef struct fc_train_net_options {
      * network of new conv blocks that the caller initialized itself. 0: folded or frozen (a
      * pretrained top, whose statistics come from far more data than a fine-tuning batch). */
     int bn_train;
+    /* FC_TRAIN_F32 (0, the default): every product in f32. FC_TRAIN_BF16: the products of the
+     * convolutions (1x1 and im2col; not depthwise) and linear layers, forward, dX and dW, take bf16
+     * operands with f32 sums (parameters, activations, gradients and everything else stay f32);
+     * refused with FC_EUNSUPPORTED on a CPU without AVX512_BF16. FC_TRAIN_AUTO: bf16 where the CPU
+     * has it, else f32. The net's workspace carries it: a caller's ops run in it (a head) use it too. */
+    fc_train_precision precision;
 } fc_train_net_options;
 
 /* Builds the net of the model at model_path between tensors `cut` and `feature` for batches of up
@@ -73,7 +79,8 @@ typedef struct fc_train_net_options {
  * or an op's form without a training op ("node 'X' (LeakyRelu): no backward for LeakyRelu ...";
  * operators the engine does not know at all, e.g. LRN or another domain's, are refused by the
  * import, also naming the node), a tensor that does not keep the batch first, or a weight used by
- * two trained nodes; FC_ESHAPE for shapes that do not fit (naming the node); FC_ENOMEM.
+ * two trained nodes, or FC_TRAIN_BF16 on a CPU without AVX512_BF16 (fc_train_ws_set_precision);
+ * FC_ESHAPE for shapes that do not fit (naming the node); FC_ENOMEM.
  * When cut_rank is 0 the model is also loaded once by fc_model_load to plan its shapes. */
 int fc_train_net_build(const char *model_path, const char *cut, const char *feature, int batch,
                        const fc_train_net_options *opt, fc_train_net **out, fc_error *err);
@@ -95,6 +102,8 @@ size_t fc_train_net_feature_size(const fc_train_net *net);
 /* The workspace the net's ops run in (its thread count, scratch and matrix products); a caller may
  * run its head and loss in it too, between the net's calls, on the same thread. */
 fc_train_ws *fc_train_net_ws(fc_train_net *net);
+/* The precision the products run in: FC_TRAIN_F32 or FC_TRAIN_BF16 (FC_TRAIN_AUTO resolved). */
+fc_train_precision fc_train_net_precision(const fc_train_net *net);
 
 /* Training (on, the state after the build) or evaluation mode (0). It matters only for a net built
  * with bn_train: in training mode its BatchNormalizations normalize with the batch's statistics

@@ -20,7 +20,9 @@
  *  - Reproducibility: every result is bitwise the same on every run with the same inputs, and
  *    bitwise independent of the thread count (no reduction is split by thread: sums run in a fixed
  *    order inside one thread, partitioned over output elements or channels). Results may differ in
- *    the last bits between kernel tables (FEATCACHE_ISA=scalar|avx2|avx512).
+ *    the last bits between kernel tables (FEATCACHE_ISA=scalar|avx2|avx512); with ws->bf16 the
+ *    products are those of bf16 operands (about 3 significant digits per operand), bitwise the
+ *    same between the AVX512_BF16 kernels and their scalar twin.
  *  - Memory: ops allocate only when ws must grow (the first step at the largest shapes, see
  *    fc_train_ws_reserve); later steps with the same shapes allocate nothing. */
 #ifndef FC_TRAIN_OPS_H
@@ -46,11 +48,32 @@ typedef struct fc_train_ws {
     size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (its col matrix); 0: 2^23.
                           Smaller saves memory at some speed; results do not depend on it except
                           dweight's rounding (chunks are added in order). */
+    const fc_bf16_kernels *bf16; /* NULL (fc_train_ws_init): every product in f32. Else the matrix
+                          products of Conv2d (not depthwise) and Linear, forward and backward, run
+                          on these kernels: both operands rounded to bf16, sums in f32, results f32
+                          (fc_bf16_kernels_best(); a test may set the scalar twin). Everything
+                          else (depthwise, activations, optimizer) stays f32. */
 } fc_train_ws;
 
-/* threads <= 0: all cores. Never fails; ws is ready to use (no scratch yet). A test may then set
- * ws->k to another table (fc_kernels_by_name) to run that ISA's kernels. */
+/* threads <= 0: all cores. Never fails; ws is ready to use (no scratch yet), its products in f32.
+ * A test may then set ws->k to another table (fc_kernels_by_name) to run that ISA's kernels. */
 void fc_train_ws_init(fc_train_ws *ws, int threads);
+
+/* The precision of the matrix products (Conv2d but depthwise, Linear; see fc_train_ws.bf16). */
+typedef enum fc_train_precision {
+    FC_TRAIN_F32 = 0,  /* f32 operands (the default) */
+    FC_TRAIN_BF16 = 1, /* bf16 operands, f32 sums: twice the multiply-adds per instruction; needs
+                          AVX512_BF16 */
+    FC_TRAIN_AUTO = 2  /* bf16 where the CPU has AVX512_BF16 (and FEATCACHE_ISA allows AVX-512),
+                          else f32 */
+} fc_train_precision;
+
+/* "f32", "bf16", "auto"; the precision with that name (0) or FC_EINVAL. */
+const char *fc_train_precision_name(fc_train_precision p);
+int fc_train_precision_parse(const char *s, fc_train_precision *out, fc_error *err);
+/* Sets ws->bf16 for precision p. FC_EUNSUPPORTED for FC_TRAIN_BF16 on a CPU without AVX512_BF16
+ * (or with FEATCACHE_ISA below avx512): there is no slow bf16 path; FC_EINVAL for another value. */
+int fc_train_ws_set_precision(fc_train_ws *ws, fc_train_precision p, fc_error *err);
 /* Frees the scratch and product buffers; NULL-safe; ws may be reused after fc_train_ws_init. */
 void fc_train_ws_free(fc_train_ws *ws);
 /* Grows the scratch to at least floats (never shrinks), so that no op allocates later: call it with

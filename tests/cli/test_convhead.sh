@@ -22,6 +22,8 @@ check "train --help describes conv heads" $?
 [ $rc -eq 64 ] && grep -q "onecycle or cosine" "$T/err"; check "--schedule constant is refused for conv heads (exit 64)" $?
 "$FC" train ds --model m.onnx --head conv --split kfold:5 >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 64 ] && grep -q "not kfold" "$T/err"; check "conv heads refuse a k-fold split (exit 64)" $?
+"$FC" train ds --model m.onnx --precision bf16 >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 64 ] && grep -q "are for --head conv" "$T/err"; check "--precision without --head conv exits 64" $?
 "$FC" train ds --model m.onnx --head conv --balanced >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 64 ] && grep -q "not for conv heads" "$T/err"; check "conv heads refuse --balanced (exit 64)" $?
 
@@ -46,6 +48,7 @@ assert [e["epoch"] for e in epochs] == [0, 1, 2, 3], epochs
 assert all(e["steps"] == 3 for e in epochs[1:]) and epochs[0]["loss"] is None, epochs  # 24 items, batches of 8
 final = lines[-1]
 assert final["head"] == "conv" and final["layer"] == "t93" and final["conv"] == "16,16s2", final
+assert final["precision"] in ("f32", "bf16"), final  # auto: bf16 where the CPU has AVX512_BF16
 assert final["map_computed"] == 36 and final["train"] == 24 and final["val"] == 12, final
 assert final["head_output"].endswith("c.head.onnx") and len(final["result"]["history"]) == 4, final
 EOF

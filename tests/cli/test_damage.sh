@@ -131,5 +131,5 @@ n=20
 cd "$ROOT" || exit 1
 sh scripts/damage_loop.sh $n "${FEATCACHE_DAMAGE_SEED:-$$}" >"$T/loop" 2>&1; rc=$?
 grep "^total:" "$T/loop" | sed 's/^/  /'
-[ $rc -eq 0 ]; check "$n random damages x 10 commands: no signal, no hang, nothing served that differs from the clean run" $?
+[ $rc -eq 0 ]; check "$n random damages or killed extracts x every command: no signal, no hang, nothing served that differs from the clean run" $?
 [ $rc -eq 0 ] || grep -v "^mdb\|^sql" "$T/loop" | head -30 | sed 's/^/    /'

@@ -18,6 +18,8 @@ check "finetune --help" $?
 [ $rc -eq 64 ] && grep -q "unknown optimizer 'rmsprop'" "$T/err"; check "finetune names an unknown optimizer (exit 64)" $?
 "$FC" finetune ds --model m.onnx --cut t -o x.onnx --split kfold:5 >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 64 ] && grep -q "kfold is not supported" "$T/err"; check "finetune refuses a k-fold split (exit 64)" $?
+"$FC" finetune ds --model m.onnx --cut t -o x.onnx --precision fp8 >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 64 ] && grep -q "unknown precision 'fp8'" "$T/err"; check "finetune names an unknown precision (exit 64)" $?
 
 need_shared data/hymenoptera "ants/bees"
 need_shared models "MobileNetV2"
@@ -45,6 +47,20 @@ check "finetune --json: epoch lines 0 (linear probe) to 3" $?
 "$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 3 --json -o "$T/c2.onnx" >"$T/run2" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] && [ "$(json_field cut_computed "$T/run2")" = 0 ] && [ "$(json_field cut_cached "$T/run2")" = 36 ]
 check "a second finetune computes no cut activation (36 cached)" $?
+
+# --precision: the default (auto) is bf16 where the CPU has AVX512_BF16 (and FEATCACHE_ISA allows
+# AVX-512), else f32; the final JSON and the classifier's recorded parameters say which ran; bf16 is
+# refused where it cannot run
+auto=f32
+grep -qw avx512_bf16 /proc/cpuinfo && case ${FEATCACHE_ISA:-avx512} in avx512|"") auto=bf16 ;; esac
+"$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 1 --precision f32 --json -o "$T/p.onnx" >"$T/runp" 2>"$T/err"
+rc=$?
+[ $rc -eq 0 ] && grep -q "\"precision\":\"$auto\"" "$T/run1" && grep -aq "\"precision\":\"$auto\"" "$T/c.onnx" &&
+    tail -1 "$T/runp" | grep -q '"precision":"f32"' && grep -aq '"precision":"f32"' "$T/p.onnx"
+check "finetune --precision: the default ran $auto, --precision f32 ran f32; the JSON and the classifier say so" $?
+FEATCACHE_ISA=avx2 "$FC" finetune "$D" $ARGS --epochs 1 --precision bf16 -o "$T/x.onnx" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "bf16 training needs AVX512_BF16" "$T/err" && [ ! -f "$T/x.onnx" ]
+check "--precision bf16 is refused (exit 1) where AVX512_BF16 cannot run (FEATCACHE_ISA=avx2)" $?
 "$FC" extract "$D" --model "$M" --layer t146 --size 96 --dtype f32 --views orig,flip --cache "$C" --json >"$T/ex" 2>"$T/err"
 rc=$?
 [ $rc -eq 0 ] && [ "$(json_field computed "$T/ex")" = 0 ] && [ "$(json_field cached "$T/ex")" = 36 ]
@@ -102,6 +118,12 @@ check "a class without a training item is named" $?
 [ $rc -eq 1 ] && grep -Eq "the loss is (NaN|infinite) at epoch [0-9]+ step [0-9]+" "$T/err" &&
     grep -q "checkpoint of epoch [0-9]* is kept" "$T/err" && [ -n "$(ls "$C/finetune/")" ] && [ ! -f "$T/x.onnx" ]
 check "a diverging loss stops training, keeps the last good checkpoint and writes no classifier" $?
+# the precision is part of a run's identity: f32 keeps its own checkpoint beside the default's (one
+# file when the default is f32 too), so --resume never continues a run in the other precision
+"$FC" finetune "$D" $ARGS --lr 1e30 --no-lp --epochs 4 --precision f32 -o "$T/x.onnx" >/dev/null 2>"$T/err"
+n=$(ls "$C/finetune/" | wc -l)
+[ "$n" -eq "$([ $auto = bf16 ] && echo 2 || echo 1)" ]
+check "the checkpoint of an f32 run is not the $auto run's ($n checkpoint files)" $?
 
 # the report of the first run: recorded metrics and the training curves, nothing refitted
 run=$(json_field run "$T/run1")

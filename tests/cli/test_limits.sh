@@ -108,9 +108,9 @@ else
     if mount -t tmpfs -o size=64k tmpfs "$T/mnt2" 2>/dev/null; then
         "$FC" export big --model "$M" --layer fmap --cache "$T/ref" -o "$T/mnt2/out" >/dev/null 2>"$T/err"
         rc=$?
-        [ $rc -eq 1 ] && grep -q "out/features.npy: write failed: No space left on device" "$T/err" &&
-            [ -z "$(ls -A "$T/mnt2/out")" ]
-        check "export of 3.8 MB to a 64 KiB file system: exit 1, 'No space left on device', no partial file" $?
+        [ $rc -eq 1 ] && grep -q "features.npy: write failed: No space left on device" "$T/err" &&
+            [ -z "$(ls -A "$T/mnt2")" ]
+        check "export of 3.8 MB to a 64 KiB file system: exit 1, 'No space left on device', no partial file or folder" $?
         umount "$T/mnt2"
     fi
 fi

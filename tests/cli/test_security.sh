@@ -14,9 +14,12 @@ grep -nE '(^|[^A-Za-z0-9_])(system|popen|execl|execlp|execle|execv|execvp|execvp
 [ ! -s "$T/err" ] && [ -n "$SRC" ]; check "no system/popen/exec*/posix_spawn/wordexp call in $(echo "$SRC" | wc -l) C files" $?
 
 # ---- 8a. SQL only as fixed text through prepared statements ----
+# (store/catalog.c, and store/merge_catalog.c, which copies catalog rows with their own times and
+# ids through the connection and binders that store/catalog_db.h declares)
 : >"$T/err"
-files_sql=$(grep -l 'sqlite3_' $SRC)
-[ "$files_sql" = "store/catalog.c" ] || echo "sqlite3 used outside store/catalog.c: $files_sql" >>"$T/err"
+files_sql=$(grep -l 'sqlite3_' $SRC | tr '\n' ' ')
+[ "$files_sql" = "store/catalog.c store/catalog_db.h store/merge_catalog.c " ] ||
+    echo "sqlite3 used outside store/catalog.c, catalog_db.h and merge_catalog.c: $files_sql" >>"$T/err"
 grep -nE 'sqlite3_(exec|mprintf|vmprintf|snprintf|vsnprintf|str_[a-z]+)[[:space:]]*\(' $SRC >>"$T/err"
 # the SQL argument of every prepare: a literal, the constant table SQL[id], exec_script's `sql`, or
 # verify's constant CHECKS[i].sql
@@ -25,7 +28,7 @@ grep -n 'sqlite3_prepare' store/catalog.c |
 # exec_script runs only literals, the schema constants or repair's constant CHECKS[i].fix
 grep -nE 'exec_script\([a-z]+,' store/catalog.c | grep -vE 'exec_script\([a-z]+, ("[^"]*"|SCHEMA_V[12]|CHECKS\[i\]\.fix),' >>"$T/err"
 # the constant table, the schema and ITEM_COLS hold string literals only (no formatting, no data)
-strip() { sed -E 's/"([^"\\]|\\.)*"//g; s/\[S_[A-Z0-9_]+\] =//g; s/ITEM_COLS(_V1)?//g; s|/\*.*\*/||g; s/[[:space:],]//g'; }
+strip() { sed -E 's/"([^"\\]|\\.)*"//g; s/\[[SQ]_[A-Z0-9_]+\] =//g; s/ITEM_COLS(_V1)?//g; s|/\*.*\*/||g; s/[[:space:],]//g'; }
 awk '/^static const char \*const SQL\[S_COUNT\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/catalog.c | strip | grep . |
     sed 's/^/SQL table holds a non-literal: /' >>"$T/err"
 for v in 1 2; do
@@ -34,12 +37,16 @@ for v in 1 2; do
 done
 awk '/^static const struct \{ const char \*what, \*sql, \*fix; \} CHECKS\[\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/catalog.c |
     sed 's/[{}]//g' | strip | grep . | sed 's/^/CHECKS holds a non-literal: /' >>"$T/err"
+# merge_catalog.c: every prepare on its constant table SQL[q], which holds string literals only
+grep -n 'sqlite3_prepare' store/merge_catalog.c | grep -vE 'sqlite3_prepare_v2\(db, SQL\[q\],' >>"$T/err"
+awk '/^static const char \*const SQL\[Q_COUNT\] = \{/ {on=1; next} on && /^\};/ {exit} on' store/merge_catalog.c | strip | grep . |
+    sed 's/^/merge SQL table holds a non-literal: /' >>"$T/err"
 grep '^#define ITEM_COLS' store/catalog.c | sed 's/^#define ITEM_COLS\(_V1\)*//' | strip | grep . >>"$T/err"
 # nothing formats SQL text at run time
 grep -nE '(printf|strcat|strcpy|memcpy)[[:space:]]*\(.*"[^"]*(SELECT|INSERT|UPDATE|DELETE|DROP|CREATE|PRAGMA|ATTACH) ' $SRC >>"$T/err"
-n_prep=$(grep -c 'sqlite3_prepare' store/catalog.c)
+n_prep=$(cat store/catalog.c store/merge_catalog.c | grep -c 'sqlite3_prepare')
 [ ! -s "$T/err" ] && [ "$n_prep" -gt 0 ]
-check "SQL: sqlite3 only in store/catalog.c, $n_prep prepare calls on literal/constant text, no exec/mprintf, no formatted SQL" $?
+check "SQL: sqlite3 only in store/catalog.c and store/merge_catalog.c, $n_prep prepare calls on literal/constant text, no exec/mprintf, no formatted SQL" $?
 
 need_python "numpy, PIL, onnx" "CLI checks: /usr/bin/python3 lacks numpy/PIL/onnx (scripts/install_deps.sh installs them)"
 M="$T/m.onnx"

@@ -235,6 +235,16 @@ static void test_external_data(void) {
     CHECK(y[0] == 2.5f && y[1] == 0.f && y[2] == 7.f, "got %g %g %g", y[0], y[1], y[2]);
     fc_session_free(s);
     fc_model_free(m);
+    /* the files the model reads besides itself (what a fingerprint must cover): weights.bin, once */
+    char **files = NULL;
+    int n = -1;
+    rc = fc_model_data_files(fc_test_path("ext_ok.onnx"), &files, &n, &e);
+    CHECK(rc == 0 && n == 1 && strstr(files[0], "/weights.bin") && files[0][0] == '/', "data files: rc %d n %d %s",
+          rc, n, rc == 0 && n > 0 ? files[0] : e.msg);
+    fc_model_data_files_free(files, n);
+    ob_write(one_node_model(13, "Relu", "relu0"), fc_test_path("plain.onnx"));
+    rc = fc_model_data_files(fc_test_path("plain.onnx"), &files, &n, &e);
+    CHECK(rc == 0 && n == 0 && !files, "a model without data files: rc %d n %d", rc, n);
 
     external_model("ext_dotdot.onnx", "../../etc/passwd");
     EXPECT_ERROR(fc_test_path("ext_dotdot.onnx"), FC_EFORMAT, "outside the model's folder");
@@ -245,6 +255,8 @@ static void test_external_data(void) {
     CHECK(symlink("/etc/hostname", fc_test_path("link.bin")) == 0, "symlink failed");
     external_model("ext_link.onnx", "link.bin");
     EXPECT_ERROR(fc_test_path("ext_link.onnx"), FC_EFORMAT, "resolves outside");
+    rc = fc_model_data_files(fc_test_path("ext_link.onnx"), &files, &n, &e);
+    CHECK(rc == FC_EFORMAT && n == 0 && !files, "data files of a model reaching outside its folder: rc %d", rc);
     external_model("ext_missing.onnx", "nope.bin");
     EXPECT_ERROR(fc_test_path("ext_missing.onnx"), FC_EIO, "nope.bin");
     /* file too short for offset + length */

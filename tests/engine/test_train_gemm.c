@@ -3,7 +3,9 @@
  * lane counts and lengths; fc_train_gemm against a double reference for every operand form (plain
  * and run matrices, A and B transposed, C plain and in runs, bias and clamp epilogue, gating by a
  * Relu or Clip derivative, row sums of A, operands large enough to be packed block by block)
- * on 1 and 2 threads (bitwise equal) and on every kernel table this CPU has.
+ * on 1 and 2 threads (bitwise equal) and on every kernel table this CPU has; the same forms in
+ * bf16 (ws->bf16): the scalar twin and the AVX512_BF16 kernels give the same bits, on 1 and 2
+ * threads, within the error bound of bf16 operands, and the row sums stay those of f32.
  * Not here: the convolutions built on them (test_train_ops.c). */
 #include <math.h>
 #include <stdio.h>
@@ -80,17 +82,18 @@ static void gemm_case_run(const gemm_case *gc) {
     int arows = gc->at ? K : M, acols = gc->at ? M : K, brows = gc->bt ? N : K, bcols = gc->bt ? K : N;
     size_t na = lay_size(arows, acols, gc->a), nb = lay_size(brows, bcols, gc->b), nc = lay_size(M, N, gc->c);
     float *A = ref_rnd(na), *B = ref_rnd(nb), *bias = ref_rnd(M), *ref = ref_zeros((size_t)M * N);
-    float *rsum = ref_zeros(M), *gate = ref_rnd(nc);
+    float *rsum = ref_zeros(M), *gate = ref_rnd(nc), *mag = ref_zeros((size_t)M * N);
     fc_act gact = {gc->gate == 1 ? FC_ACT_RELU : FC_ACT_CLIP, -0.3f, 0.4f};
     for (int m = 0; m < M; m++) {
         double rs = 0;
         for (int n = 0; n < N; n++) {
-            double s = gc->bias ? bias[m] : 0;
+            double s = gc->bias ? bias[m] : 0, mg = 0;
             for (int k = 0; k < K; k++) {
                 float av = A[gc->at ? lay_at(arows, acols, gc->a, k, m) : lay_at(arows, acols, gc->a, m, k)];
                 float bv = B[gc->bt ? lay_at(brows, bcols, gc->b, n, k) : lay_at(brows, bcols, gc->b, k, n)];
-                s += (double)av * bv;
+                s += (double)av * bv, mg += fabs((double)av * bv);
             }
+            mag[(size_t)m * N + n] = (float)mg;
             if (gc->clamp) s = s < 0 ? 0 : s > 1 ? 1 : s;
             float gv = gate[lay_at(M, N, gc->c, m, n)];
             if (gc->gate && (gc->gate == 1 ? gv <= 0 : gv <= gact.a || gv >= gact.b)) s = 0;
@@ -103,16 +106,19 @@ static void gemm_case_run(const gemm_case *gc) {
     fc_train_mat mc = lay_mat(NULL, M, N, gc->c, 0);
     fc_epilogue ep = {.bias = gc->bias ? bias : NULL};
     if (gc->clamp) ep.act = (fc_act){FC_ACT_CLIP, 0.0f, 1.0f};
-    const char *tables[] = {"scalar", "avx2", "avx512"};
-    float *first = NULL;
-    for (int ti = 0; ti < 3; ti++) {
-        const fc_kernels *k = fc_kernels_by_name(tables[ti]);
+    /* the f32 tables, then the bf16 ones (scalar twin, AVX512_BF16) on the best f32 table */
+    const char *tables[] = {"scalar", "avx2", "avx512", "bf16 scalar", "bf16 avx512bf16"};
+    float *bf16_first = NULL;
+    for (int ti = 0; ti < 5; ti++) {
+        const fc_bf16_kernels *bk = ti >= 3 ? fc_bf16_kernels_by_name(tables[ti] + 5) : NULL;
+        const fc_kernels *k = ti < 3 ? fc_kernels_by_name(tables[ti]) : bk ? fc_kernels_best() : NULL;
         if (!k) continue;
         float *out[2];
         for (int th = 0; th < 2; th++) {
             fc_train_ws ws;
             fc_train_ws_init(&ws, th + 1);
             ws.k = ws.mm.k = k;
+            ws.bf16 = bk;
             out[th] = ref_zeros(nc);
             float *sums = gc->sums ? ref_zeros(M) : NULL;
             fc_error err;
@@ -122,9 +128,13 @@ static void gemm_case_run(const gemm_case *gc) {
             float *dense = ref_zeros((size_t)M * N);
             for (int m = 0; m < M; m++)
                 for (int n = 0; n < N; n++) dense[(size_t)m * N + n] = out[th][lay_at(M, N, gc->c, m, n)];
+            /* f32: close to the exact product; bf16: within the bound of bf16 operands (each
+             * product off by at most 2^-7 of its magnitude) and f32 sums */
             double e = ref_rel_err(dense, ref, (size_t)M * N);
-            CHECK(e <= 1e-5, "%dx%dx%d (A t%d run %d, B t%d run %d, C run %d) on %s: error %.3g", M, N, K,
-                  gc->at, gc->a.run, gc->bt, gc->b.run, gc->c.run, tables[ti], e);
+            for (size_t i = 0; bk && i < (size_t)M * N; i++)
+                if (!(fabs((double)dense[i] - ref[i]) <= 0x1p-7 * 1.01 * mag[i] + 1e-6)) e = 1;
+            CHECK(e <= 1e-5 || (bk && e < 1), "%dx%dx%d (A t%d run %d, B t%d run %d, C run %d) on %s: error %.3g",
+                  M, N, K, gc->at, gc->a.run, gc->bt, gc->b.run, gc->c.run, tables[ti], e);
             if (sums) {
                 CHECK(ref_rel_err(sums, rsum, M) <= 1e-6, "%dx%dx%d on %s: row sums differ", M, N, K, tables[ti]);
                 free(sums);
@@ -134,11 +144,14 @@ static void gemm_case_run(const gemm_case *gc) {
         }
         CHECK(!memcmp(out[0], out[1], nc * sizeof(float)), "%dx%dx%d on %s: 1 and 2 threads differ", M, N, K,
               tables[ti]);
+        if (bk && bf16_first)
+            CHECK(!memcmp(out[0], bf16_first, nc * sizeof(float)), "%dx%dx%d: AVX512_BF16 and scalar twin differ",
+                  M, N, K);
         free(out[1]);
-        free(first);
-        first = out[0];
+        if (bk && !bf16_first) bf16_first = out[0];
+        else free(out[0]);
     }
-    free(first), free(A), free(B), free(bias), free(ref), free(rsum), free(gate);
+    free(bf16_first), free(A), free(B), free(bias), free(ref), free(rsum), free(gate), free(mag);
 }
 
 static void gemm_forms(void) {

@@ -8,7 +8,8 @@
  *    x*sigmoid(x), depthwise, squeeze-and-excitation, residual, pools, Concat, an unfolded
  *    BatchNorm, Flatten, Gemm, MatMul);
  *  - SGD steps with a linear head on random labels lower the loss, bitwise the same on two runs
- *    and on 1 and 2 threads; a smaller last batch; checkpoints;
+ *    and on 1 and 2 threads; a smaller last batch; checkpoints; with bf16 products the losses stay
+ *    within 1% of f32's (the AVX512_BF16 kernels and their scalar twin give the same bits);
  *  - errors: a cut inside a residual branch, a cut after the feature, unknown tensors, ops without
  *    backward;
  *  - export: the written ONNX, run by fc_model after training steps, gives the net's features.
@@ -365,6 +366,7 @@ typedef struct train_run {
     double t_fwd, t_bwd, t_opt; /* seconds per step (net forward; head + net backward; SGD) */
     fc_train_net *net;   /* kept when keep_net */
     int keep_net;
+    const char *bf16;    /* NULL, or the bf16 kernel table the net's products run on */
 } train_run;
 
 /* One SGD step of the net + linear head on the run's batch: the loss. */
@@ -412,6 +414,7 @@ static int train(train_run *r, const char *path, const char *cut, const char *fe
         printf("  build: %s\n", err.msg);
         return -1;
     }
+    if (r->bf16) fc_train_net_ws(net)->bf16 = fc_bf16_kernels_by_name(r->bf16);
     size_t D = fc_train_net_feature_size(net), nv = fc_train_net_params_size(net);
     size_t nh = (size_t)K_CLASSES * D + K_CLASSES;
     unsigned saved = ref_rng;
@@ -552,6 +555,71 @@ static void tiny_training_and_export(void) {
     free(inputs);
 }
 
+/* bf16 products (the tiny model has 1x1, im2col and depthwise convolutions, a Gemm and a MatMul)
+ * track f32 training: every step's loss within 0.1% of f32's, and the loss's fall over the 12 steps
+ * within 5% of f32's. Why: a bf16 operand is off by at most 2^-8 of itself, a product by 2^-7 of
+ * its size, so a sum of products by at most 2^-7 of the sum of their magnitudes; through the net's
+ * six products in a row the logits (here under 0.2 in size) move by at most about 6 * 2^-7 * 0.2 =
+ * 0.01 in the worst case, and cross-entropy moves by no more than the largest logit change: 0.6% of
+ * a loss of 1.6. Errors of mixed signs average out far below that worst case (measured: 3.5e-5 of
+ * the loss, and 0.2% of its fall), so 0.1% and 5% leave a margin of 30x and 25x while they still
+ * fail for a packing fault (a lost or misplaced k pair moves the loss by far more; faults in the
+ * rounding order are the kernel tests', bitwise against the scalar twin). The scalar
+ * twin runs everywhere; the AVX512_BF16 kernels, when the CPU has them, give its bits, on 1 and 2
+ * threads. */
+static void bf16_tracks_f32(void) {
+    const char *path = tiny_model("tiny_bf16.onnx", NULL);
+    REQUIRE(path, "tiny model written");
+    const int N = 6, steps = 12;
+    float *inputs = ref_rnd((size_t)N * TINY_C * TINY_H * TINY_H);
+    for (size_t i = 0; i < (size_t)N * TINY_C * TINY_H * TINY_H; i++) inputs[i] = fabsf(inputs[i]);
+    int labels[6];
+    for (int i = 0; i < N; i++) labels[i] = (i * 7 + 3) % K_CLASSES;
+    fc_train_net_options opt = {.cut_rank = 3, .cut_dims = {TINY_C, TINY_H, TINY_H}};
+    train_run f = {.threads = 2, .N = N, .steps = steps, .inputs = inputs, .labels = labels};
+    train_run t = f, v = f, v1 = f;
+    t.bf16 = "scalar", v.bf16 = v1.bf16 = "avx512bf16", v1.threads = 1;
+    int have = fc_bf16_kernels_best() != NULL;
+    REQUIRE(!train(&f, path, "cut", "feat", &opt) && !train(&t, path, "cut", "feat", &opt) &&
+                (!have || (!train(&v, path, "cut", "feat", &opt) && !train(&v1, path, "cut", "feat", &opt))),
+            "training");
+    double worst = 0;
+    printf("  f32 / bf16 loss:");
+    for (int s = 0; s < steps; s++) {
+        double d = fabs((double)t.losses[s] - f.losses[s]) / f.losses[s];
+        worst = d > worst ? d : worst;
+        printf(" %.5f/%.5f", f.losses[s], t.losses[s]);
+    }
+    printf("; largest relative difference %.2e\n", worst);
+    double fall_f = f.losses[0] - f.losses[steps - 1], fall_t = t.losses[0] - t.losses[steps - 1];
+    printf("  the loss falls by %.5f (f32) and %.5f (bf16)\n", fall_f, fall_t);
+    CHECK(worst > 0, "bf16 gave f32's losses exactly: the products did not run in bf16");
+    CHECK(worst <= 1e-3, "bf16 losses differ from f32's by %.3g (over 0.1%%)", worst);
+    CHECK(fall_f > 0 && fabs(fall_t - fall_f) <= 0.05 * fall_f, "bf16's loss falls by %g, f32's by %g", fall_t,
+          fall_f);
+    if (have) {
+        CHECK(!memcmp(t.losses, v.losses, sizeof t.losses) && !memcmp(t.ckpt, v.ckpt, t.n_ckpt * sizeof(float)),
+              "AVX512_BF16 training differs from the scalar twin's");
+        CHECK(!memcmp(v1.losses, v.losses, sizeof v.losses) && !memcmp(v1.ckpt, v.ckpt, v.n_ckpt * sizeof(float)),
+              "bf16 training on 1 and 2 threads differs");
+    }
+    /* the option: bf16 where the CPU has it, else refused; auto falls back */
+    fc_train_net *net = NULL;
+    fc_error err = {0};
+    opt.precision = FC_TRAIN_BF16;
+    int rc = fc_train_net_build(path, "cut", "feat", N, &opt, &net, &err);
+    CHECK(have ? rc == 0 && fc_train_net_precision(net) == FC_TRAIN_BF16
+               : rc == FC_EUNSUPPORTED && strstr(err.msg, "AVX512_BF16"), "precision bf16: rc %d %s", rc, err.msg);
+    fc_train_net_free(net);
+    net = NULL;
+    opt.precision = FC_TRAIN_AUTO;
+    rc = fc_train_net_build(path, "cut", "feat", N, &opt, &net, &err);
+    CHECK(rc == 0 && fc_train_net_precision(net) == (have ? FC_TRAIN_BF16 : FC_TRAIN_F32), "precision auto");
+    fc_train_net_free(net);
+    free(inputs), free(f.ckpt), free(t.ckpt), free(v.ckpt), free(v1.ckpt);
+    if (!have) SKIP("this CPU has no AVX512_BF16 (bf16 checked with the scalar twin)");
+}
+
 static void mobilenet_v2_training(void) {
     const char *p = shared_model("mobilenet_v2_1.0_224.onnx");
     if (!p) SKIP("../shared/models/mobilenet_v2_1.0_224.onnx not present");
@@ -676,6 +744,7 @@ int main(void) {
     RUN(torchvision_forward);
     RUN(tiny_finite_differences);
     RUN(tiny_training_and_export);
+    RUN(bf16_tracks_f32);
     RUN(smaller_batch_and_checkpoint);
     RUN(errors);
     RUN(mobilenet_v2_training);

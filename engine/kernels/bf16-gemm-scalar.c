@@ -1,0 +1,84 @@
+/* Scalar twin of the AVX512_BF16 GEMM (bf16-gemm-avx512bf16.c): the in-place pair conversion and the
+ * 12x32-panel product as plain loops that do, bit for bit, what the instructions do (VCVTNE2PS2BF16's
+ * rounding; VDPBF16PS's odd-then-even fused adds with denormals flushed; the same K blocks and
+ * epilogue order), so that the tests can compare the two exactly. Slow on purpose (fmaf per
+ * product); never chosen by fc_bf16_kernels_best: a CPU without AVX512_BF16 trains in f32.
+ * Not here: the f32 scalar GEMM (f32-gemm-scalar.c). */
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "engine/kernels/internal.h"
+
+enum { MR = 12, NR = 32 };
+
+/* f32 bits -> bf16 bits as VCVTNE2PS2BF16 (Intel SDM convert_fp32_to_bfloat16). */
+static uint32_t to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t e = (u >> 23) & 0xff;
+    if (e == 0) return (u >> 16) & 0x8000;              /* zero or denormal: signed zero */
+    if (e == 0xff) return (u >> 16) | (u & 0x7fffff ? 0x40 : 0); /* inf; NaN made quiet */
+    return (u + 0x7fff + ((u >> 16) & 1)) >> 16;        /* round to nearest even */
+}
+
+/* bf16 bits -> f32, denormals as zero (VDPBF16PS's inputs). */
+static float from_bf16(uint32_t h) {
+    uint32_t u = (h & 0xffff) << 16;
+    if (!(u & 0x7f800000)) u &= 0x80000000;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float flush(float x) { return fabsf(x) < 1.17549435e-38f ? copysignf(0.0f, x) : x; }
+
+void fc_bf16_gemm_pack_pairs__scalar(float *panel, int K, int R) {
+    // panel: (K, R) f32 -> (ceil(K/2), R) words; word j*R + r is written after floats 2j*R + r and
+    // (2j+1)*R + r were read, and no later read is at or before it (in place)
+    for (int j = 0; j < (K + 1) / 2; j++)
+        for (int r = 0; r < R; r++) {
+            uint32_t lo = to_bf16(panel[(size_t)2 * j * R + r]);
+            uint32_t hi = 2 * j + 1 < K ? to_bf16(panel[(size_t)(2 * j + 1) * R + r]) : 0;
+            uint32_t w = lo | hi << 16;
+            memcpy(panel + (size_t)j * R + r, &w, 4);
+        }
+}
+
+/* The block sum of element (m, n) over pairs [j0, j0 + kb): a and b are its row's and column's
+ * first words, strides MR and NR. */
+static float block_sum(const uint32_t *a, const uint32_t *b, int j0, int kb) {
+    float acc = 0.0f;
+    for (int j = j0; j < j0 + kb; j++) {
+        uint32_t x = a[(size_t)j * MR], y = b[(size_t)j * NR];
+        acc = flush(fmaf(from_bf16(x >> 16), from_bf16(y >> 16), acc));
+        acc = flush(fmaf(from_bf16(x), from_bf16(y), acc));
+    }
+    return acc;
+}
+
+void fc_bf16_gemm_12x32__scalar(int M, int N, int K, const uint32_t *pa, const uint32_t *pb, float *C,
+                                ptrdiff_t rsc, const fc_epilogue *ep) {
+    // pa: pairs (M, ceil(K/2)) in panels K*MR words apart; pb: (ceil(K/2), N) in panels K*NR apart
+    assert(!ep || (!ep->residual && (ep->act.kind == FC_ACT_NONE || ep->act.kind == FC_ACT_RELU ||
+                                     ep->act.kind == FC_ACT_CLIP)));
+    if (K < 0) K = 0;
+    int pairs = (K + 1) / 2, kc = fc_bf16_gemm_block_pairs(pairs);
+    int kind = ep ? ep->act.kind : FC_ACT_NONE;
+    float lo = kind == FC_ACT_CLIP ? ep->act.a : kind == FC_ACT_RELU ? 0.0f : -INFINITY;
+    float hi = kind == FC_ACT_CLIP ? ep->act.b : INFINITY;
+    for (int m = 0; m < M; m++) {
+        const uint32_t *a = pa + (size_t)(m / MR) * K * MR + m % MR;
+        for (int n = 0; n < N; n++) {
+            const uint32_t *b = pb + (size_t)(n / NR) * K * NR + n % NR;
+            float c = block_sum(a, b, 0, kc < pairs ? kc : pairs);
+            if (ep && ep->bias) c += ep->bias[m];
+            for (int j0 = kc; j0 < pairs; j0 += kc) c = c + block_sum(a, b, j0, pairs - j0 < kc ? pairs - j0 : kc);
+            if (kind != FC_ACT_NONE) { /* the vector clamp: max(lo, c) then min(hi, .), NaN kept */
+                c = lo > c ? lo : c;
+                c = hi < c ? hi : c;
+            }
+            C[m * rsc + n] = c;
+        }
+    }
+}
