@@ -9,7 +9,7 @@
  * machine, with --threads 1, the figure that does not depend on the load); --bn-train builds the
  * net with training-mode BatchNorm (a conv head's blocks: the model `train --head conv --trace DIR`
  * writes as DIR/top.onnx, CUT its input, --feature conv/features); --conv-chunk sets
- * fc_train_ws.conv_chunk (floats of one im2col chunk; 0: the default).
+ * fc_train_ws.conv_chunk (floats of one im2col chunk; 0: the default; conv heads use 262144).
  *   make bench && build/bench/bench_train_net MODEL CUT [--feature pooled] [--batch 32]
  *       [--threads 2] [--steps 20] [--size N] [--classes 2] [--profile] [--cpu] [--bn-train]
  *       [--conv-chunk FLOATS] [--precision f32|bf16|auto]

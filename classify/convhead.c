@@ -61,6 +61,10 @@ int fc_convhead_init(fc_convhead *h, const fc_head_config *c, const char *tensor
     if (!rc) rc = fc_train_net_build_mem("conv head", h->top, h->top_size, tensor, FC_CONVHEAD_FEATURE,
                                          c->batch, &o, &h->net, err);
     if (rc) fc_convhead_free(h);
+    /* the blocks' 3x3 convolutions on small maps: an im2col chunk that stays in L2 (1 MiB) runs
+     * their products faster than the default's 2048 columns (measured at 12x12 and 6x6: 10% in f32,
+     * 15-20% in bf16, where the products are faster and the memory matters more) */
+    else fc_train_net_ws(h->net)->conv_chunk = FC_CONVHEAD_CONV_CHUNK;
     return rc;
 }
 

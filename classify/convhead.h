@@ -21,6 +21,8 @@
 
 /* Tensor names of the blocks' graph: every node and initializer is "conv/..."; the pooled output. */
 #define FC_CONVHEAD_FEATURE "conv/features"
+/* The blocks' net's fc_train_ws.conv_chunk (floats of one im2col chunk): 1 MiB, an L2's worth. */
+#define FC_CONVHEAD_CONV_CHUNK ((size_t)1 << 18)
 
 /* "128,128s2" (or with '+' between blocks, as a sweep grid writes a list inside a value): 1 to
  * FC_CONV_MAX_BLOCKS blocks of 1 to 4096 output channels, "sN" the stride (1 or 2, default 1).
