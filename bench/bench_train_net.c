@@ -6,11 +6,15 @@
  * timed steps, images/s and GFLOP/s (multiply-adds x 2 of the convolutions and linear layers, both
  * directions); --profile times every op of the net alone, forward and backward, and the rest;
  * --cpu measures the process's CPU time (all threads) instead of the wall clock (on a loaded
- * machine, with --threads 1, the figure that does not depend on the load); --precision bf16 runs
- * the convolutions' and linear products with bf16 operands (the net option; AVX512_BF16 only).
+ * machine, with --threads 1, the figure that does not depend on the load); --bn-train builds the
+ * net with training-mode BatchNorm (a conv head's blocks: the model `train --head conv --trace DIR`
+ * writes as DIR/top.onnx, CUT its input, --feature conv/features); --conv-chunk sets
+ * fc_train_ws.conv_chunk (floats of one im2col chunk; 0: the default; conv heads use 262144).
  *   make bench && build/bench/bench_train_net MODEL CUT [--feature pooled] [--batch 32]
- *       [--threads 2] [--steps 20] [--size N] [--classes 2] [--profile] [--cpu]
- *       [--precision f32|bf16|auto]
+ *       [--threads 2] [--steps 20] [--size N] [--classes 2] [--profile] [--cpu] [--bn-train]
+ *       [--conv-chunk FLOATS] [--precision f32|bf16|auto]
+ * --precision bf16 runs the convolutions' and linear products with bf16 operands (the net option;
+ * AVX512_BF16 only).
  * bench/bench_train_net_torch.py times the same step with PyTorch. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +25,8 @@
 
 typedef struct args {
     const char *model, *cut, *feature;
-    int batch, threads, steps, size, classes, profile;
+    int batch, threads, steps, size, classes, profile, bn_train;
+    long conv_chunk;
     fc_train_precision precision;
 } args;
 
@@ -53,6 +58,8 @@ static int parse(int argc, char **argv, args *a) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(s, "--profile")) a->profile = 1;
         else if (!strcmp(s, "--cpu")) use_cpu = 1;
+        else if (!strcmp(s, "--bn-train")) a->bn_train = 1;
+        else if (!strcmp(s, "--conv-chunk") && v) a->conv_chunk = atol(v), i++;
         else if (!strcmp(s, "--feature") && v) a->feature = v, i++;
         else if (!strcmp(s, "--batch") && v) a->batch = atoi(v), i++;
         else if (!strcmp(s, "--threads") && v) a->threads = atoi(v), i++;
@@ -216,13 +223,16 @@ int main(int argc, char **argv) {
     args a;
     if (parse(argc, argv, &a)) {
         fprintf(stderr, "usage: bench_train_net MODEL CUT [--feature pooled] [--batch 32] [--threads 2] "
-                        "[--steps 20] [--size N] [--classes 2] [--profile] [--cpu] [--precision f32|bf16|auto]\n");
+                        "[--steps 20] [--size N] [--classes 2] [--profile] [--cpu] [--bn-train] [--conv-chunk FLOATS] "
+                        "[--precision f32|bf16|auto]\n");
         return 64;
     }
-    fc_train_net_options opt = {.threads = a.threads, .height = a.size, .width = a.size, .precision = a.precision};
+    fc_train_net_options opt = {.threads = a.threads, .height = a.size, .width = a.size, .bn_train = a.bn_train,
+                                .precision = a.precision};
     fc_train_net *net = NULL;
     fc_error err;
     int rc = fc_train_net_build(a.model, a.cut, a.feature, a.batch, &opt, &net, &err);
+    if (!rc && a.conv_chunk > 0) net->ws.conv_chunk = (size_t)a.conv_chunk;
     if (!rc) {
         int64_t dims[4];
         int rank = fc_train_net_input_dims(net, dims);

@@ -9,12 +9,14 @@
  *  - sweep.h       hyperparameter grids: expansion, jobs, parallel fits, ranking, run records
  *  - report.h      the self-contained report.html
  *  - finetune.h    training the top of a backbone from cached cut activations, with a new head
+ *  - convhead.h    new conv blocks + a head trained on a cached early map (partial reuse)
  *  - probe.h       k-fold linear probes and learning-curve points (what advise measures)
  *  - advise.h      the 2x2 table's decision from those measurements, its command, its JSON */
 #ifndef FC_CLASSIFY_H
 #define FC_CLASSIFY_H
 
 #include "classify/advise.h"
+#include "classify/convhead.h"
 #include "classify/head.h"
 #include "classify/head_onnx.h"
 #include "classify/merge_onnx.h"

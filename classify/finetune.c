@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "classify/finetune_internal.h"
 
@@ -23,7 +24,9 @@ typedef struct run {
     int *train, n_train, *val, n_val; /* item indices by role */
     float *input, *feat, *dfeat, *probs; /* (B, in_size), (B, D) x 2, (B, K) */
     int *rows, *targets;                 /* (B) */
-    float *state;                        /* (ps.state_floats) checkpoint payload */
+    float *state;                        /* (n_state) checkpoint payload: ps's state, the net's
+                                            running statistics */
+    size_t n_state, n_stats;
     uint8_t identity[32];
     fc_finetune_epoch *history;
     int n_history;
@@ -37,9 +40,10 @@ static uint64_t mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-/* (B, D) features of rows[0..n) into out, through the net. */
-static int features(run *R, const int *rows, int n, float *out, fc_error *err) {
+/* (B, D) features of rows[0..n) into out, through the net in training or evaluation mode. */
+static int features(run *R, const int *rows, int n, float *out, int training, fc_error *err) {
     int rc = ft_load_rows(R->d, rows, n, R->input, R->in_size, err);
+    fc_train_net_set_training(R->net, training);
     return rc ? rc : fc_train_net_forward(R->net, R->input, n, out, err);
 }
 
@@ -54,7 +58,7 @@ static int evaluate(run *R, const int *items, int n, float *F, float *P, double 
         int m = n - s < R->B ? n - s : R->B;
         for (int b = 0; b < m; b++) R->rows[b] = items[s + b] * R->d->n_views; /* slot 0: orig */
         float *out = F ? F + (size_t)s * R->D : R->feat;
-        int rc = features(R, R->rows, m, out, err);
+        int rc = features(R, R->rows, m, out, 0, err);
         if (rc) return rc;
         if (F) continue;
         if ((rc = ft_head_forward(R->ws, &R->head, R->feat, m, err))) return rc;
@@ -139,7 +143,7 @@ static int train_step(run *R, int n, double lr, double *loss, int *right, fc_err
     uint64_t dseed = mix(c->seed ^ mix((uint64_t)R->step + 1));
     size_t nf = (size_t)n * R->D;
     float l = 0;
-    int rc = features(R, R->rows, n, R->feat, err);
+    int rc = features(R, R->rows, n, R->feat, 1, err);
     if (!rc && c->dropout > 0) rc = fc_dropout_forward(R->ws, R->feat, R->feat, nf, (float)c->dropout, dseed, err);
     if (!rc) rc = ft_head_forward(R->ws, &R->head, R->feat, n, err);
     if (!rc) rc = fc_crossentropy_forward(R->ws, &l, R->probs, R->head.logits, R->targets, n, R->K, err);
@@ -170,8 +174,14 @@ static void epoch_rows(const run *R, int epoch, int *order) {
         order[i] = order[i] * R->d->n_views + (int)(mix(s += 0x9E3779B97F4A7C15ull) % (uint64_t)R->d->n_views);
 }
 
+/* CPU time of the process, all threads. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) ? NAN : (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int train_epoch(run *R, int epoch, int *order, fc_finetune_epoch *e, fc_error *err) {
-    double t0 = omp_get_wtime(), sum = 0, lr = 0;
+    double t0 = omp_get_wtime(), c0 = cpu_seconds(), sum = 0, lr = 0;
     int right = 0, steps = 0;
     epoch_rows(R, epoch, order);
     for (int s = 0; s < R->n_train; s += R->B, steps++) {
@@ -201,7 +211,8 @@ static int train_epoch(run *R, int epoch, int *order, fc_finetune_epoch *e, fc_e
     }
     *e = (fc_finetune_epoch){.epoch = epoch, .steps = steps, .loss = sum / R->n_train,
                              .train_accuracy = (double)right / R->n_train, .lr = lr,
-                             .train_seconds = omp_get_wtime() - t0, .l2 = NAN};
+                             .train_seconds = omp_get_wtime() - t0, .train_cpu_seconds = cpu_seconds() - c0,
+                             .l2 = NAN};
     int rc = evaluate(R, R->val, R->n_val, NULL, NULL, &e->val_loss, &e->val_accuracy, err);
     e->seconds = omp_get_wtime() - t0;
     return rc;
@@ -219,7 +230,7 @@ static void run_identity(run *R) {
     fc_sha256_update(&h, R->d->extractor, 32);
     fc_sha256_update(&h, R->d->views, (size_t)R->d->n_views * sizeof(int));
     fc_sha256_update(&h, &p->n, sizeof p->n);
-    fc_sha256_update(&h, R->d->hashes, (size_t)p->n * 32);
+    if (R->d->hashes) fc_sha256_update(&h, R->d->hashes, (size_t)p->n * 32);
     fc_sha256_update(&h, p->y, (size_t)p->n * sizeof(int));
     fc_sha256_update(&h, p->role, (size_t)p->n * sizeof(int));
     for (int i = 0; i < fc_train_net_n_params(R->net); i++) /* the net's come first in ps */
@@ -231,8 +242,10 @@ static void run_identity(run *R) {
 static int save(run *R, int epoch, fc_error *err) {
     if (!R->ctl || !R->ctl->checkpoint) return 0;
     ft_params_save(&R->ps, R->state);
+    int rc = fc_train_net_stats_get(R->net, R->state + R->ps.state_floats, R->n_stats, err);
     ft_ckpt c = {.epoch = epoch, .step = R->step, .history = R->history, .n_history = R->n_history,
-                 .state = R->state, .n_state = R->ps.state_floats};
+                 .state = R->state, .n_state = R->n_state};
+    if (rc) return rc;
     memcpy(c.identity, R->identity, 32);
     return ft_ckpt_write(R->ctl->checkpoint, &c, err);
 }
@@ -241,9 +254,13 @@ static int save(run *R, int epoch, fc_error *err) {
 static int restore(run *R, int *epoch, fc_error *err) {
     if (!R->ctl || !R->ctl->checkpoint || !R->ctl->resume) return 0;
     ft_ckpt c;
-    int rc = ft_ckpt_read(R->ctl->checkpoint, R->identity, R->ps.state_floats, &c, err);
+    int rc = ft_ckpt_read(R->ctl->checkpoint, R->identity, R->n_state, &c, err);
     if (rc != 1) return rc;
     ft_params_load(&R->ps, c.state);
+    if ((rc = fc_train_net_stats_set(R->net, c.state + R->ps.state_floats, R->n_stats, err))) {
+        ft_ckpt_free(&c);
+        return rc;
+    }
     memcpy(R->history, c.history, (size_t)c.n_history * sizeof *c.history);
     R->n_history = c.n_history;
     R->step = c.step;
@@ -291,11 +308,14 @@ static int check_config(const fc_finetune_config *c, const fc_train_net *net, co
         return fc_fail(err, FC_EINVAL, "fine-tuning takes a softmax or mlp head, not %s", fc_head_kind_name(c->head.kind));
     if (fc_train_net_batch(net) < c->batch)
         return fc_fail(err, FC_EINVAL, "the net was built for batches of %d, the config asks %d", fc_train_net_batch(net), c->batch);
+    if ((!d->x && (!d->cache || !d->hashes)) || !d->p || !d->views || d->n_views < 1 || d->views[0] != 0)
+        return fc_fail(err, FC_EINVAL, "fine-tuning data: the cache (or rows in memory), the items and the views "
+                                       "(orig first) are required");
+    if (c->schedule == FC_SCHEDULE_ONECYCLE && c->warmup)
+        return fc_fail(err, FC_EINVAL, "the one-cycle schedule has its own warmup (0.3 of the steps): no --warmup");
     if (fc_train_net_precision(net) != c->precision)
         return fc_fail(err, FC_EINVAL, "the net's products run in %s, the config says %s",
                        fc_train_precision_name(fc_train_net_precision(net)), fc_train_precision_name(c->precision));
-    if (!d->cache || !d->p || !d->hashes || !d->views || d->n_views < 1 || d->views[0] != 0)
-        return fc_fail(err, FC_EINVAL, "fine-tuning data: the cache, the items and the views (orig first) are required");
     return 0;
 }
 
@@ -326,7 +346,9 @@ static int setup(run *R, fc_head *head, fc_error *err) {
         (rc = ft_head_init(&R->head, head->layers, head->n_layers, R->B, err)) ||
         (rc = ft_params_build(R->net, &R->head, c, &R->ps, err)))
         return rc;
-    if (!(R->state = malloc(R->ps.state_floats * sizeof(float) + 4)))
+    R->n_stats = fc_train_net_stats_size(R->net);
+    R->n_state = R->ps.state_floats + R->n_stats;
+    if (!(R->state = malloc(R->n_state * sizeof(float) + 4)))
         return fc_fail(err, FC_ENOMEM, "out of memory for the checkpoint");
     run_identity(R);
     return 0;
@@ -396,7 +418,7 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
         rc = 0;
     } else if (!rc) {
         double t1 = omp_get_wtime(), lp_acc = NAN;
-        fc_finetune_epoch e0 = {.epoch = 0, .loss = NAN, .train_accuracy = NAN, .l2 = NAN};
+        fc_finetune_epoch e0 = {.epoch = 0, .loss = NAN, .train_accuracy = NAN, .l2 = NAN, .train_cpu_seconds = NAN};
         if (cfg->lp) rc = start_head(&R, &lp_acc, &e0.l2, err);
         if (!rc) rc = evaluate(&R, R.val, R.n_val, NULL, NULL, &e0.val_loss, &e0.val_accuracy, err);
         e0.seconds = omp_get_wtime() - t1;

@@ -22,7 +22,6 @@
 #include "store/store.h"
 
 typedef enum { FC_OPTIM_SGD = 0, FC_OPTIM_ADAMW = 1 } fc_optim_kind;
-typedef enum { FC_SCHEDULE_COSINE = 0, FC_SCHEDULE_CONSTANT = 1 } fc_schedule_kind;
 
 typedef struct fc_finetune_config {
     int epochs;               /* 15 */
@@ -33,7 +32,9 @@ typedef struct fc_finetune_config {
     double momentum;          /* sgd: 0.9 */
     double weight_decay;      /* 1e-4 (sgd: L2 added to the gradient; adamw: decoupled), weights only */
     double beta1, beta2, eps; /* adamw: 0.9, 0.999, 1e-8 */
-    fc_schedule_kind schedule;/* cosine: lr * (1 + cos(pi * s / S)) / 2 over the steps after warmup */
+    fc_schedule_kind schedule;/* cosine: lr * (1 + cos(pi * s / S)) / 2 over the steps after warmup;
+                                 onecycle: PyTorch's OneCycleLR (max lr, pct_start 0.3, cos
+                                 anneal, div 25, final div 1e4, no momentum cycling), no warmup */
     int warmup;               /* epochs of linear warmup from lr / (warmup steps) to lr (0) */
     double dropout;           /* on the feature, before the head (0.2, as MobileNetV2's classifier) */
     fc_head_config head;      /* the head's kind (softmax or mlp) and its linear-probe fit */
@@ -55,7 +56,10 @@ int fc_schedule_parse(const char *s, fc_schedule_kind *out, fc_error *err);
 
 /* Where the cut activations are: the cache, the cut's extractor id, and the items of a problem
  * built with x NULL (labels, classes, roles; fc_problem_build), hashes (p->n) naming their cached
- * values, views[0..n_views) the view indices each epoch draws from (views[0] must be 0, orig). */
+ * values, views[0..n_views) the view indices each epoch draws from (views[0] must be 0, orig).
+ * Or, with x set, in memory: x is (n_views, p->n, input size) as fc_problem's x (block v is view
+ * views[v] of every item); cache is then unused and hashes may be NULL (a checkpoint's identity
+ * then does not cover the rows' items). */
 typedef struct fc_finetune_data {
     fc_cache *cache;
     uint8_t extractor[32];
@@ -63,6 +67,7 @@ typedef struct fc_finetune_data {
     const uint8_t (*hashes)[32];
     const int *views;
     int n_views;
+    const float *x;
 } fc_finetune_data;
 
 typedef struct fc_finetune_epoch {
@@ -74,6 +79,8 @@ typedef struct fc_finetune_epoch {
     double lr;             /* the head's learning rate of the epoch's last step */
     double seconds;        /* of this epoch */
     double train_seconds;  /* of its training steps alone (no validation pass) */
+    double train_cpu_seconds; /* the process's CPU time (all threads) over those steps: what they
+                                 cost on a busy machine; NaN for epochs restored by a resume */
     double l2;             /* epoch 0: the linear probe's L2 (NaN for other epochs or an MLP) */
 } fc_finetune_epoch;
 
@@ -116,7 +123,9 @@ typedef struct fc_finetune_result {
     double seconds;            /* of this call */
 } fc_finetune_result;
 
-/* Trains net (built for the cut with batch >= cfg->batch) and a new head on d. On success net holds
+/* Trains net (built for the cut with batch >= cfg->batch) and a new head on d: in training mode
+ * for the steps, in evaluation mode for validation (fc_train_net_set_training; the net is left in
+ * evaluation mode); the checkpoint holds its running statistics too. On success net holds
  * the fine-tuned values and r the head and metrics (free r with fc_finetune_result_free).
  * Errors: FC_EINVAL (a bad config; a view some item has no cut activation for, naming the item
  * and the view; a class without a training item, naming it; a net batch smaller than cfg->batch;

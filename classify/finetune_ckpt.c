@@ -5,6 +5,7 @@
  *     train_seconds, l2 f64)
  *   | n_state f32 (parameter values and optimizer state, ft_params_save's order)
  *   | SHA-256 of everything before it (a torn or damaged file is refused, never half-loaded). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,7 +92,7 @@ static int parse(const char *path, const unsigned char *buf, size_t size, const 
         p = get(p, v, sizeof v);
         *e = (fc_finetune_epoch){.epoch = ep, .steps = st, .loss = v[0], .train_accuracy = v[1],
                                  .val_loss = v[2], .val_accuracy = v[3], .lr = v[4], .seconds = v[5],
-                                 .train_seconds = v[6], .l2 = v[7]};
+                                 .train_seconds = v[6], .l2 = v[7], .train_cpu_seconds = NAN};
     }
     memcpy(c->state, p, c->n_state * sizeof(float));
     return 1;

@@ -24,7 +24,9 @@ void fc_finetune_config_init(fc_finetune_config *c) {
 }
 
 const char *fc_optim_name(fc_optim_kind k) { return k == FC_OPTIM_ADAMW ? "adamw" : "sgd"; }
-const char *fc_schedule_name(fc_schedule_kind k) { return k == FC_SCHEDULE_CONSTANT ? "constant" : "cosine"; }
+const char *fc_schedule_name(fc_schedule_kind k) {
+    return k == FC_SCHEDULE_CONSTANT ? "constant" : k == FC_SCHEDULE_ONECYCLE ? "onecycle" : "cosine";
+}
 
 int fc_optim_parse(const char *s, fc_optim_kind *out, fc_error *err) {
     if (!strcmp(s, "sgd")) *out = FC_OPTIM_SGD;
@@ -36,7 +38,8 @@ int fc_optim_parse(const char *s, fc_optim_kind *out, fc_error *err) {
 int fc_schedule_parse(const char *s, fc_schedule_kind *out, fc_error *err) {
     if (!strcmp(s, "cosine")) *out = FC_SCHEDULE_COSINE;
     else if (!strcmp(s, "constant")) *out = FC_SCHEDULE_CONSTANT;
-    else return fc_fail(err, FC_EINVAL, "unknown schedule '%s' (cosine, constant)", s);
+    else if (!strcmp(s, "onecycle")) *out = FC_SCHEDULE_ONECYCLE;
+    else return fc_fail(err, FC_EINVAL, "unknown schedule '%s' (cosine, constant, onecycle)", s);
     return 0;
 }
 

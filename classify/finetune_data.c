@@ -1,4 +1,4 @@
-/* Batches of cut activations read from the cache for fine-tuning: one short read transaction per
+/* Batches of cut activations for fine-tuning, copied from rows in memory or read from the cache: one short read transaction per
  * batch (a long one would pin old pages while extract writes), each value's CRC checked before its
  * (f16 or f32) elements are widened into the batch, the map's pages released after each batch (an
  * epoch reads the whole data set: resident memory would grow with it). */
@@ -6,8 +6,21 @@
 
 #include "classify/finetune_internal.h"
 
+/* Rows held in memory: view slot s of item i is row s * p->n + i of d->x. */
+static void copy_rows(const fc_finetune_data *d, const int *rows, int n, float *input, size_t input_size) {
+    for (int b = 0; b < n; b++) {
+        size_t item = (size_t)(rows[b] / d->n_views), slot = (size_t)(rows[b] % d->n_views);
+        memcpy(input + (size_t)b * input_size, d->x + (slot * (size_t)d->p->n + item) * input_size,
+               input_size * sizeof(float));
+    }
+}
+
 int ft_load_rows(const fc_finetune_data *d, const int *rows, int n, float *input, size_t input_size,
                  fc_error *err) {
+    if (d->x) {
+        copy_rows(d, rows, n, input, input_size);
+        return 0;
+    }
     fc_cache_txn *t = NULL;
     int rc = fc_cache_txn_begin(d->cache, &t, err);
     if (rc) return rc;

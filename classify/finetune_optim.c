@@ -87,7 +87,20 @@ void ft_params_load(ft_params *ps, const float *src) {
     }
 }
 
+/* PyTorch's OneCycleLR (anneal_strategy 'cos', three_phase False) at step s of total: from lr / 25
+ * up to lr over the first pct 0.3 of the steps, then down to lr / 25 / 1e4, each phase a cosine
+ * from its start to its end value; the same step boundaries as PyTorch's (phase 1 ends at step
+ * 0.3 * total - 1, a float). */
+static double onecycle_lr(double max_lr, long s, long total) {
+    double initial = max_lr / 25.0, final = initial / 1e4, end1 = 0.3 * (double)total - 1, end2 = (double)total - 1;
+    double start = 0, from = initial, to = max_lr, end = end1;
+    if ((double)s > end1) start = end1, from = max_lr, to = final, end = end2;
+    double pct = end > start ? ((double)s - start) / (end - start) : 1.0;
+    return to + (from - to) / 2.0 * (cos(M_PI * pct) + 1.0);
+}
+
 double ft_schedule_lr(const fc_finetune_config *cfg, long s, long total, long warmup) {
+    if (cfg->schedule == FC_SCHEDULE_ONECYCLE) return onecycle_lr(cfg->lr, s, total);
     if (s < warmup) return cfg->lr * (double)(s + 1) / (double)warmup;
     if (cfg->schedule == FC_SCHEDULE_CONSTANT) return cfg->lr;
     long span = total - warmup;

@@ -302,16 +302,12 @@ int fc_head_save_onnx(const fc_head *h, const char *path, const char *metadata_j
     if (rc) { fc_error_prefix(err, "%s: ", path); goto fail; }
     Onnx__ModelProto model;
     Onnx__GraphProto graph;
-    Onnx__OperatorSetIdProto opset, *opsets[1] = {&opset};
-    onnx__model_proto__init(&model);
-    onnx__graph_proto__init(&graph);
-    onnx__operator_set_id_proto__init(&opset);
-    opset.domain = "";
-    opset.has_version = 1;
-    opset.version = HEAD_OPSET;
     Onnx__ValueInfoProto *in = fc_onnx_value_info_2d(&pool, "features", h->layers[0].in);
     Onnx__ValueInfoProto *outp = parts.output;
-    if (!in) { rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path); goto fail; }
+    if (!in || fc_onnx_model_init(&pool, &model, &graph, HEAD_OPSET, HEAD_IR_VERSION)) {
+        rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
     graph.name = "featcache_head";
     graph.n_node = parts.n_nodes;
     graph.node = parts.nodes;
@@ -321,12 +317,6 @@ int fc_head_save_onnx(const fc_head *h, const char *path, const char *metadata_j
     graph.input = &in;
     graph.n_output = 1;
     graph.output = &outp;
-    model.has_ir_version = 1;
-    model.ir_version = HEAD_IR_VERSION;
-    model.n_opset_import = 1;
-    model.opset_import = opsets;
-    model.producer_name = "featcache";
-    model.graph = &graph;
     model.n_metadata_props = parts.n_meta;
     model.metadata_props = parts.meta;
     rc = fc_onnx_write(&model, path, err);

@@ -286,3 +286,126 @@ done:
     free(meta);
     return rc;
 }
+
+/* ---- a bottom and a top ---- */
+
+/* The top model: its one data input must be named tensor; its names must not clash with the kept
+ * bottom's. */
+static int check_top(const backbone *b, const backbone *t, const char *tensor, fc_error *err) {
+    const Onnx__GraphProto *g = t->m->graph;
+    if (strcmp(t->data_input->name, tensor))
+        return fc_fail(err, FC_EINVAL, "%s: its input is '%s', not '%s' (the tensor it is stitched to)", t->path,
+                       t->data_input->name, tensor);
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (set_has(&b->needed, g->initializer[i]->name))
+            return fc_fail(err, FC_EUNSUPPORTED, "%s: initializer '%s' clashes with a tensor of %s", t->path,
+                           g->initializer[i]->name, b->path);
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t j = 0; j < g->node[i]->n_output; j++)
+            if (set_has(&b->needed, g->node[i]->output[j]))
+                return fc_fail(err, FC_EUNSUPPORTED, "%s: tensor '%s' clashes with a tensor of %s", t->path,
+                               g->node[i]->output[j], b->path);
+    return 0;
+}
+
+/* Appends the pointers of src[0..n) to dst at *at. */
+static void append(void **dst, size_t *at, void *const *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[(*at)++] = src[i];
+}
+
+/* The bottom's data input (N, C, H, W) declared with height x width instead. */
+static Onnx__ValueInfoProto *resized_input(const backbone *b, int height, int width, fc_onnx_pool *pool) {
+    const Onnx__ValueInfoProto *in = b->data_input;
+    const Onnx__TypeProto__Tensor *tt = in->type && in->type->tensor_type ? in->type->tensor_type : NULL;
+    if (!tt || !tt->shape || tt->shape->n_dim != 4) return (Onnx__ValueInfoProto *)in; /* nothing to resize */
+    int64_t dims[4] = {0, 0, height, width};
+    const Onnx__TensorShapeProto__Dimension *c = tt->shape->dim[1];
+    if (c->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) dims[1] = c->dim_value;
+    return fc_onnx_value_info(pool, in->name, 4, dims);
+}
+
+/* The kept bottom's nodes, initializers, inputs and value infos, then all of the top's (except its
+ * data input, which the bottom computes); the top's outputs. */
+static int stitched_graph(const backbone *b, const backbone *t, int height, int width, fc_onnx_pool *pool,
+                          Onnx__GraphProto *graph) {
+    const Onnx__GraphProto *g = b->m->graph, *h = t->m->graph;
+    void **nodes = fc_onnx_pool_alloc(pool, (b->n_keep + h->n_node + 1) * sizeof *nodes);
+    void **init = fc_onnx_pool_alloc(pool, (g->n_initializer + h->n_initializer + 1) * sizeof *init);
+    void **inputs = fc_onnx_pool_alloc(pool, (g->n_input + h->n_input + 1) * sizeof *inputs);
+    void **vinfo = fc_onnx_pool_alloc(pool, (g->n_value_info + h->n_value_info + 1) * sizeof *vinfo);
+    if (!nodes || !init || !inputs || !vinfo) return -1;
+    onnx__graph_proto__init(graph);
+    for (size_t i = 0; i < g->n_node; i++)
+        if (b->keep[i]) nodes[graph->n_node++] = g->node[i];
+    append(nodes, &graph->n_node, (void *const *)h->node, h->n_node);
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (set_has(&b->needed, g->initializer[i]->name)) init[graph->n_initializer++] = g->initializer[i];
+    append(init, &graph->n_initializer, (void *const *)h->initializer, h->n_initializer);
+    Onnx__ValueInfoProto *data_in = height > 0 && width > 0 ? resized_input(b, height, width, pool)
+                                                            : (Onnx__ValueInfoProto *)b->data_input;
+    if (!data_in) return -1;
+    for (size_t i = 0; i < g->n_input; i++)
+        if (g->input[i] == b->data_input) inputs[graph->n_input++] = data_in;
+        else if (set_has(&b->needed, g->input[i]->name)) inputs[graph->n_input++] = g->input[i];
+    for (size_t i = 0; i < h->n_input; i++)
+        if (h->input[i] != t->data_input) inputs[graph->n_input++] = h->input[i];
+    for (size_t i = 0; i < g->n_value_info; i++)
+        if (g->value_info[i]->name && set_has(&b->needed, g->value_info[i]->name)) vinfo[graph->n_value_info++] = g->value_info[i];
+    append(vinfo, &graph->n_value_info, (void *const *)h->value_info, h->n_value_info);
+    graph->name = g->name && *g->name ? g->name : "featcache_classifier";
+    graph->doc_string = g->doc_string;
+    graph->node = (Onnx__NodeProto **)nodes;
+    graph->initializer = (Onnx__TensorProto **)init;
+    graph->input = (Onnx__ValueInfoProto **)inputs;
+    graph->value_info = (Onnx__ValueInfoProto **)vinfo;
+    graph->n_output = h->n_output;
+    graph->output = h->output;
+    return 0;
+}
+
+/* The bottom's model fields and its metadata without featcache.* entries, then the top's metadata. */
+static int stitched_model(const backbone *b, const backbone *t, Onnx__GraphProto *graph, fc_onnx_pool *pool,
+                          Onnx__ModelProto *model) {
+    const Onnx__ModelProto *m = b->m;
+    Onnx__StringStringEntryProto **props =
+        fc_onnx_pool_alloc(pool, (m->n_metadata_props + t->m->n_metadata_props + 1) * sizeof *props);
+    if (!props) return -1;
+    *model = *m;
+    model->n_metadata_props = 0;
+    for (size_t i = 0; i < m->n_metadata_props; i++)
+        if (!m->metadata_props[i]->key || strncmp(m->metadata_props[i]->key, "featcache.", 10))
+            props[model->n_metadata_props++] = m->metadata_props[i];
+    append((void **)props, &model->n_metadata_props, (void *const *)t->m->metadata_props, t->m->n_metadata_props);
+    model->metadata_props = props;
+    model->producer_name = "featcache";
+    model->graph = graph;
+    return 0;
+}
+
+int fc_onnx_merge_top(const char *bottom_path, const char *tensor, const char *top_path, int height, int width,
+                      const char *out_path, fc_error *err) {
+    if (!bottom_path || !tensor || !*tensor || !top_path || !out_path)
+        return fc_fail(err, FC_EINVAL, "merge: NULL or empty argument");
+    backbone b = {.path = bottom_path}, t = {.path = top_path};
+    fc_onnx_pool pool = {0};
+    Onnx__GraphProto graph;
+    Onnx__ModelProto model;
+    int rc;
+    if ((rc = read_backbone(&b, err)) || (rc = find_data_input(&b, err)) || (rc = prune(&b, tensor, err)) ||
+        (rc = read_backbone(&t, err)) || (rc = find_data_input(&t, err)) || (rc = check_top(&b, &t, tensor, err)))
+        goto done;
+    for (size_t i = 0; i < t.m->graph->n_node && !rc; i++)
+        if (node_has_subgraph(t.m->graph->node[i]))
+            rc = fc_fail(err, FC_EUNSUPPORTED, "%s: node '%s' has a subgraph; only plain graphs are merged", top_path,
+                         t.m->graph->node[i]->name ? t.m->graph->node[i]->name : "");
+    if (rc) goto done;
+    if (stitched_graph(&b, &t, height, width, &pool, &graph) || stitched_model(&b, &t, &graph, &pool, &model))
+        rc = fc_fail(err, FC_ENOMEM, "%s: out of memory", out_path);
+    else
+        rc = fc_onnx_write(&model, out_path, err);
+done:
+    fc_onnx_pool_free(&pool);
+    backbone_free(&b);
+    backbone_free(&t);
+    return rc;
+}

@@ -23,4 +23,17 @@
 int fc_onnx_merge_classifier(const char *backbone_path, const char *feature_tensor,
                              const char *head_path, const char *out_path, fc_error *err);
 
+/* Writes out_path (atomically) = the bottom model up to tensor (its nodes and initializers that
+ * tensor depends on, as above), then every node and initializer of the top model, whose one data
+ * input is named tensor (e.g. a conv head's head-only file): the bottom's input, opset, IR version
+ * and metadata (its featcache.* entries replaced by the top's), the top's outputs. The top's ops are
+ * written as they are, under the bottom's opset: they must mean the same there (Conv,
+ * BatchNormalization, Relu, GlobalAveragePool, Flatten, Gemm, Softmax over axis 1 of (N, K) do for
+ * opsets 9 and later). Errors: as fc_onnx_merge_classifier for either model; FC_EINVAL (the top's
+ * input is not tensor), FC_EUNSUPPORTED (a tensor or initializer name of the top that the kept
+ * bottom also has). height, width > 0: the bottom's data input (N, C, H, W) is declared with that
+ * plane (the input size the top was trained at) and a symbolic batch. */
+int fc_onnx_merge_top(const char *bottom_path, const char *tensor, const char *top_path, int height, int width,
+                      const char *out_path, fc_error *err);
+
 #endif

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "classify/convhead.h"
 #include "store/store.h"
 
 static void split_text(const fc_split_spec *s, char *out, size_t cap) {
@@ -22,6 +23,12 @@ void fc_head_config_json(fc_strbuf *b, const fc_head_config *cfg, const fc_split
                      fc_head_kind_name(cfg->kind), fc_transform_name(cfg->normalize), cfg->l2, cfg->lr, cfg->epochs,
                      cfg->batch, cfg->hidden[0], cfg->hidden[1], cfg->n_hidden, cfg->dropout,
                      (unsigned long long)cfg->seed, cfg->balanced, st);
+    if (cfg->kind == FC_HEAD_CONV) {
+        char spec[128];
+        fc_conv_spec_format(&cfg->conv, ',', spec, sizeof spec);
+        fc_strbuf_printf(b, ",\"conv\":\"%s\",\"schedule\":\"%s\",\"precision\":\"%s\"", spec,
+                         fc_schedule_name(cfg->schedule), fc_train_precision_name(cfg->precision));
+    }
 }
 
 int fc_head_config_from_json(const char *params, fc_head_config *cfg, fc_split_spec *split, fc_error *err) {
@@ -40,6 +47,13 @@ int fc_head_config_from_json(const char *params, fc_head_config *cfg, fc_split_s
     if (!fc_json_get_number(params, "dropout", &v)) cfg->dropout = v;
     if (!fc_json_get_number(params, "seed", &v)) cfg->seed = (uint64_t)v;
     if (!fc_json_get_number(params, "balanced", &v)) cfg->balanced = v != 0;
+    if (cfg->kind == FC_HEAD_CONV && (fc_json_get_string(params, "conv", s, sizeof s) ||
+                                      fc_conv_spec_parse(s, &cfg->conv, err)))
+        return fc_fail(err, FC_EFORMAT, "run parameters lack the conv head's blocks");
+    if (cfg->kind == FC_HEAD_CONV && !fc_json_get_string(params, "schedule", s, sizeof s))
+        fc_schedule_parse(s, &cfg->schedule, NULL);
+    if (cfg->kind == FC_HEAD_CONV && !fc_json_get_string(params, "precision", s, sizeof s))
+        fc_train_precision_parse(s, &cfg->precision, NULL);
     split->kind = FC_SPLIT_FOLDERS;
     if (!fc_json_get_string(params, "split", s, sizeof s) && fc_split_parse(s, split, err))
         return FC_EINVAL;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify/convhead.h"
 #include "classify/record.h"
 
 typedef struct grid_key {
@@ -64,7 +65,7 @@ static int parse_values(const char *text, grid_key *key, fc_error *err) {
 /* Splits the grid into keys[0..*n_keys) (FC_SWEEP_MAX_KEYS of them) with their values. */
 static int parse_grid(const char *grid, grid_key *keys, int *n_keys, fc_error *err) {
     static const char *const known[] = {"head", "l2", "lr", "hidden", "dropout", "epochs", "batch", "seed",
-                                        "normalize"};
+                                        "normalize", "conv", "schedule"};
     char *copy = strdup(grid), *save = NULL;
     if (!copy) return fc_fail(err, FC_ENOMEM, "grid: out of memory");
     int rc = 0;
@@ -96,6 +97,8 @@ static int apply_value(fc_head_config *c, const char *key, const char *v, fc_err
     char *end = NULL;
     if (!strcmp(key, "head")) return fc_head_kind_parse(v, &c->kind, err);
     if (!strcmp(key, "normalize")) return fc_transform_parse(v, &c->normalize, err);
+    if (!strcmp(key, "conv")) return fc_conv_spec_parse(v, &c->conv, err); /* 128+128s2: blocks joined by + */
+    if (!strcmp(key, "schedule")) return fc_schedule_parse(v, &c->schedule, err);
     if (!strcmp(key, "hidden")) {
         long a = strtol(v, &end, 10), b = 0;
         if (*end == '+') b = strtol(end + 1, &end, 10);
@@ -120,8 +123,26 @@ static int apply_value(fc_head_config *c, const char *key, const char *v, fc_err
     return 0;
 }
 
-/* Parameters a head kind does not use are reset so that duplicates collapse. */
-static void canonical(fc_head_config *c, const fc_head_config *base) {
+/* The FC_HEAD_GIVEN_* bit of a grid key (0: none). */
+static unsigned given_bit(const char *key) {
+    static const struct { const char *key; unsigned bit; } bits[] = {
+        {"l2", FC_HEAD_GIVEN_L2}, {"lr", FC_HEAD_GIVEN_LR}, {"epochs", FC_HEAD_GIVEN_EPOCHS},
+        {"batch", FC_HEAD_GIVEN_BATCH}, {"dropout", FC_HEAD_GIVEN_DROPOUT}, {"hidden", FC_HEAD_GIVEN_HIDDEN},
+        {"conv", FC_HEAD_GIVEN_CONV}, {"schedule", FC_HEAD_GIVEN_SCHEDULE}};
+    for (size_t i = 0; i < sizeof bits / sizeof *bits; i++)
+        if (!strcmp(key, bits[i].key)) return bits[i].bit;
+    return 0;
+}
+
+/* Parameters a head kind does not use are reset so that duplicates collapse; a conv head takes its
+ * defaults for what the grid does not set (given). */
+static void canonical(fc_head_config *c, const fc_head_config *base, unsigned given) {
+    if (c->kind == FC_HEAD_CONV) {
+        fc_head_config_conv_defaults(c, given);
+        return;
+    }
+    c->conv = base->conv;
+    c->schedule = base->schedule;
     if (c->kind != FC_HEAD_MLP) {
         c->lr = base->lr; c->epochs = base->epochs; c->batch = base->batch; c->dropout = base->dropout;
         c->seed = base->seed; c->n_hidden = base->n_hidden; c->hidden[0] = base->hidden[0]; c->hidden[1] = base->hidden[1];
@@ -133,12 +154,14 @@ static void canonical(fc_head_config *c, const fc_head_config *base) {
 static int expand(const grid_key *keys, int n_keys, const fc_head_config *base, fc_head_config *cfgs,
                   int *n_cfg, fc_error *err) {
     int idx[FC_SWEEP_MAX_KEYS] = {0};
+    unsigned given = 0;
+    for (int k = 0; k < n_keys; k++) given |= given_bit(keys[k].name);
     *n_cfg = 0;
     for (;;) {
         fc_head_config cfg = *base;
         for (int k = 0; k < n_keys; k++)
             if (apply_value(&cfg, keys[k].name, keys[k].values[idx[k]], err)) return FC_EINVAL;
-        canonical(&cfg, base);
+        canonical(&cfg, base, given);
         int dup = 0;
         for (int i = 0; i < *n_cfg && !dup; i++) dup = !memcmp(&cfgs[i], &cfg, sizeof cfg);
         if (!dup) {

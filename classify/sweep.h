@@ -35,8 +35,10 @@ typedef struct fc_sweep {
 } fc_sweep;
 
 /* Expands grid over base into *s (overwritten; free with fc_sweep_free, also after an error).
- * Grid: KEY=VALUES terms separated by blanks; keys head (softmax, mlp, ncm), l2, lr, hidden (512 or
- * 512+256), dropout, epochs, batch, seed, normalize (std, l2, none), each at most once; VALUES a
+ * Grid: KEY=VALUES terms separated by blanks; keys head (softmax, mlp, ncm, conv), l2, lr, hidden (512 or
+ * 512+256), dropout, epochs, batch, seed, normalize (std, l2, none), conv (the blocks of a conv head,
+ * joined by '+': 128+128s2), schedule (onecycle, cosine; conv heads), each at most once; a conv
+ * configuration takes fc_head_config_conv_defaults for the keys the grid does not have; VALUES a
  * comma list or A..B:N (N values from A to B, each printed with %.6g: log-spaced for l2 and lr when
  * both bounds are > 0, else evenly spaced). epochs, batch and seed take whole numbers (epochs and
  * batch >= 1). The first key varies fastest; the first occurrence of a configuration keeps its

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify/convhead.h"
 #include "classify/data.h"
 #include "classify/mlp.h"
 #include "classify/ncm.h"
@@ -31,14 +32,15 @@ void fc_head_config_init(fc_head_config *c) {
 }
 
 const char *fc_head_kind_name(fc_head_kind k) {
-    return k == FC_HEAD_MLP ? "mlp" : k == FC_HEAD_NCM ? "ncm" : "softmax";
+    return k == FC_HEAD_MLP ? "mlp" : k == FC_HEAD_NCM ? "ncm" : k == FC_HEAD_CONV ? "conv" : "softmax";
 }
 
 int fc_head_kind_parse(const char *s, fc_head_kind *out, fc_error *err) {
     if (!strcmp(s, "softmax")) *out = FC_HEAD_SOFTMAX;
     else if (!strcmp(s, "mlp")) *out = FC_HEAD_MLP;
     else if (!strcmp(s, "ncm")) *out = FC_HEAD_NCM;
-    else return fc_fail(err, FC_EINVAL, "unknown head '%s' (softmax, mlp, ncm)", s);
+    else if (!strcmp(s, "conv")) *out = FC_HEAD_CONV;
+    else return fc_fail(err, FC_EINVAL, "unknown head '%s' (softmax, mlp, ncm, conv)", s);
     return 0;
 }
 
@@ -275,6 +277,7 @@ static int accuracy_of(const fc_head *h, const float *x, int transformed, const 
 
 int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_train_result *r,
              fc_error *err) {
+    if (cfg->kind == FC_HEAD_CONV) return fc_convhead_fit(cfg, p, threads, r, err);
     memset(r, 0, sizeof *r);
     double t0 = omp_get_wtime();
     float *xt = NULL, *xv = NULL, *P = NULL;

@@ -14,8 +14,21 @@
 #include "classify/split.h"
 #include "classify/transform.h"
 #include "core/core.h"
+#include "engine/engine.h"
 
-typedef enum { FC_HEAD_SOFTMAX = 0, FC_HEAD_MLP = 1, FC_HEAD_NCM = 2 } fc_head_kind;
+typedef enum { FC_HEAD_SOFTMAX = 0, FC_HEAD_MLP = 1, FC_HEAD_NCM = 2, FC_HEAD_CONV = 3 } fc_head_kind;
+/* Learning-rate schedules of the trainers on the training ops (fine-tuning, conv heads): see
+ * fc_finetune_config.schedule. */
+typedef enum { FC_SCHEDULE_COSINE = 0, FC_SCHEDULE_CONSTANT = 1, FC_SCHEDULE_ONECYCLE = 2 } fc_schedule_kind;
+
+#define FC_CONV_MAX_BLOCKS 8
+
+/* The new blocks of a conv head (convhead.h): block i is a 3x3 conv to channels[i] with stride
+ * stride[i] (1 or 2), BatchNorm, ReLU. */
+typedef struct fc_conv_spec {
+    int n;
+    int channels[FC_CONV_MAX_BLOCKS], stride[FC_CONV_MAX_BLOCKS];
+} fc_conv_spec;
 
 typedef struct fc_head_config {
     fc_head_kind kind;
@@ -26,7 +39,20 @@ typedef struct fc_head_config {
     double dropout;
     uint64_t seed;
     int balanced;                /* class weights inversely proportional to class frequency */
+    fc_conv_spec conv;           /* conv: the new blocks; mlp on top when n_hidden > 0 */
+    fc_schedule_kind schedule;   /* conv: the learning-rate schedule (one-cycle or cosine) */
+    fc_train_precision precision; /* conv: of the blocks' and head's products (engine/train: f32,
+                                     bf16, auto; a trained config holds the one that ran) */
 } fc_head_config;
+
+/* Which options a caller set explicitly (the others take a kind's defaults, e.g.
+ * fc_head_config_conv_defaults). */
+enum {
+    FC_HEAD_GIVEN_L2 = 1, FC_HEAD_GIVEN_LR = 2, FC_HEAD_GIVEN_EPOCHS = 4, FC_HEAD_GIVEN_BATCH = 8,
+    FC_HEAD_GIVEN_DROPOUT = 16, FC_HEAD_GIVEN_HIDDEN = 32, FC_HEAD_GIVEN_CONV = 64,
+    FC_HEAD_GIVEN_SCHEDULE = 128, FC_HEAD_GIVEN_NORMALIZE = 256, FC_HEAD_GIVEN_BALANCED = 512,
+    FC_HEAD_GIVEN_PRECISION = 1024
+};
 
 /* Defaults: softmax, std normalization, l2 1, lr 1e-3, 100 epochs, batch 64, one hidden layer of
  * 512, no dropout, seed 0. */
@@ -51,6 +77,8 @@ typedef struct fc_problem {
     const uint8_t (*hashes)[32]; /* (n) borrowed likewise: SHA-256 of each item's bytes */
     char digest[65];  /* SHA-256 (hex) of the items as the split sees them: each one's path, hash,
                          class name and role, in order; equal digests, equal problems but the features */
+    int map_rank;       /* per-row shape of x when the caller knows it (a map: 3, (C, H, W)) */
+    int64_t map_dims[4];
 } fc_problem;
 
 /* Builds the problem from string labels and splits (as stored in the catalog) and the items'

@@ -18,9 +18,10 @@ int cli_advise_command(const cli_advise_args *a, const cli_advise_plan *p, const
     if (a->x.gray) opts[n++] = "--grayscale";
     if (a->x.cache) { opts[n++] = "--cache"; opts[n++] = a->x.cache; }
     if (a->x.name) { opts[n++] = "--name"; opts[n++] = a->x.name; }
-    /* `train --head conv` (new conv layers on a cached map) does not exist yet: conv_heads 0 */
+    /* partial reuse: `train --head conv --layer L` (new conv blocks on L's map, cached by the
+     * command itself for what advise's pooled probes did not store) */
     fc_advise_target t = {.dataset = a->dataset, .model = a->x.model, .options = opts, .n_options = n,
-                          .last3_cut = p->last3, .conv_heads = 0};
+                          .last3_cut = p->last3, .conv_heads = 1};
     return fc_advise_command(adv, e, &t, cmd, err);
 }
 

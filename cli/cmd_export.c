@@ -176,7 +176,8 @@ static const char *export_onnx_usage =
     "(normalization, Gemm/Relu layers, Softmax) with output `probabilities`. Its input is the\n"
     "backbone's (preprocessed image tensor); ONNX Runtime and featcache both run it.\n\n"
     "  --model PATH        the backbone the head's features came from\n"
-    "  --head PATH         head file from featcache train\n"
+    "  --head PATH         head file from featcache train, or the head-only file of a conv head (its\n"
+    "                      blocks and head follow the model up to their map; declared at its size)\n"
     "  -o, --output PATH   the classifier to write\n"
     "  --force             allow a backbone whose fingerprint (SHA-256 of the model file and its\n"
     "                      external data files) differs from the head's record\n";
@@ -213,7 +214,9 @@ int cmd_export_onnx(int argc, char **argv) {
     if (rc == 0 && strcmp(hex, h.model_sha) && !force)
         rc = fc_fail(&err, FC_EINVAL, "%s is not the model the head was trained on (%s, fingerprint %.12s; this file "
                      "%.12s); --force to merge anyway", model, h.model, h.model_sha, hex);
-    if (rc == 0) rc = fc_onnx_merge_classifier(model, h.layer, head, out, &err);
+    if (rc == 0) /* a classifier's top (a conv head's head-only file) reads its cut, not a feature */
+        rc = h.finetuned ? fc_onnx_merge_top(model, h.layer, head, h.size, h.size, out, &err)
+                         : fc_onnx_merge_classifier(model, h.layer, head, out, &err);
     if (rc == 0) printf("classifier written to %s (%s up to %s + head, %d classes)\n", out, model, h.layer, h.head.n_classes);
     else fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
     cli_head_file_free(&h);

@@ -3,18 +3,17 @@
  * trains the network above the cut together with a new head from those cached maps (LP-FT), and
  * writes one ONNX classifier: the backbone with the fine-tuned top, then the head. Ctrl-C or a kill
  * keeps the last epoch's checkpoint in the cache; --resume continues from it. */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "classify/classify.h"
 #include "cli/cli.h"
+#include "cli/cut_cache.h"
 #include "cli/extractor_opts.h"
 #include "cli/finetune_out.h"
 #include "cli/head_opts.h"
@@ -186,44 +185,14 @@ typedef struct ft_ctx {
     const ft_args *a;
     fc_finetune_result *r; /* its head is the live one during the run */
     cli_trace trace;
-    int tracing, trace_failed, show;
+    cli_run_progress prog;
 } ft_ctx;
-
-static void on_step(void *user, const fc_finetune_step *s) {
-    ft_ctx *c = user;
-    if (c->tracing && cli_trace_step(&c->trace, s)) c->trace_failed = 1;
-    if (c->show) fprintf(stderr, "\r  epoch %d  step %d  loss %.4f   ", s->epoch, s->step, s->loss);
-}
-
-static void on_epoch(void *user, const fc_finetune_epoch *e) {
-    ft_ctx *c = user;
-    fc_error err;
-    if (c->tracing && !c->trace.head_W && cli_trace_head(&c->trace, &c->r->head, &err)) c->trace_failed = 1;
-    if (c->show) fprintf(stderr, "\r%40s\r", "");
-    if (c->a->json || !c->a->quiet) cli_finetune_print_epoch(stdout, e, c->a->cfg.epochs, c->a->json);
-}
-
-static void extract_progress(void *user, const fc_job_progress *p) {
-    ft_ctx *c = user;
-    if (c->show) fprintf(stderr, "\r  caching the cut: %zu/%zu  computed %zu  cached %zu  bad %zu   ", p->done, p->total,
-                         p->computed, p->cached, p->bad);
-}
 
 /* The cut's activations for every view into the cache (only what is missing), as extract --layer
  * CUT --views would store them; they must have the shape the net takes. */
 static int cache_cut(ft_ctx *c, const char *dir, const fc_train_net *net, fc_extract_result *er, fc_error *err) {
     const ft_args *a = c->a;
-    const char *layers[1] = {a->cut};
-    fc_extract_options o = {
-        .extractor = {.model = a->x.model, .layers = layers, .n_layers = 1, .size = a->x.size, .crop = (float)a->x.crop,
-                      .preset = a->x.preset, .gray = a->x.gray, .dtype = a->x.dtype, .views = a->x.views,
-                      .n_views = a->x.n_views},
-        .dataset = {.path = a->dataset, .name = a->x.name},
-        .cache = {.dir = dir},
-        .compute = {.threads = a->cfg.threads},
-        .control = {.cancel = &cancel_flag, .progress = extract_progress, .user = c}};
-    int rc = fc_extract_run(&o, er, err);
-    if (c->show) fprintf(stderr, "\r%70s\r", "");
+    int rc = cli_cache_cut(&a->x, a->dataset, a->cut, dir, a->cfg.threads, &cancel_flag, c->prog.show, er, err);
     if (rc) return rc;
     int64_t dims[4];
     int rank = fc_train_net_input_dims(net, dims), same = rank == er->rank[0];
@@ -268,32 +237,9 @@ static void params_json(fc_strbuf *b, const ft_args *a, const char *cut_extracto
     fc_strbuf_printf(b, "}");
 }
 
-/* <cache>/finetune/<hash of the run's parameters>.ckpt: the same command finds the same file. */
-static int checkpoint_path(fc_strbuf *path, const char *dir, const char *params, fc_error *err) {
-    uint8_t h[32];
-    char hex[65];
-    fc_sha256_digest(params, strlen(params), h);
-    fc_hex_encode(h, 32, hex);
-    fc_strbuf_printf(path, "%s/finetune", dir);
-    if (mkdir(path->s, 0777) != 0 && errno != EEXIST)
-        return fc_fail(err, FC_EIO, "%s: cannot create: %s", path->s, strerror(errno));
-    fc_strbuf_printf(path, "/%.32s.ckpt", hex);
-    return 0;
-}
-
-static void trace_start(ft_ctx *c, const fc_train_net *net) {
-    cli_trace *t = &c->trace;
-    t->dir = c->a->trace;
-    t->max_steps = c->a->trace_steps;
-    t->batch = c->a->cfg.batch;
-    t->input_size = fc_train_net_input_size(net);
-    t->rank = fc_train_net_input_dims(net, t->dims);
-    c->tracing = 1;
-}
-
 static int trace_finish(ft_ctx *c, const fc_extract_result *er, fc_error *err) {
     const ft_args *a = c->a;
-    if (c->trace_failed) return fc_fail(err, FC_ENOMEM, "--trace: out of memory");
+    if (c->prog.trace_failed) return fc_fail(err, FC_ENOMEM, "--trace: out of memory");
     fc_strbuf m = {0};
     fc_strbuf_printf(&m, "\"model\":");
     fc_strbuf_json(&m, a->x.model);
@@ -307,10 +253,6 @@ static int trace_finish(ft_ctx *c, const fc_extract_result *er, fc_error *err) {
                      er->extractor[0], fc_optim_name(a->cfg.optimizer), a->cfg.backbone_lr_scale, a->cfg.momentum,
                      a->cfg.weight_decay, a->cfg.beta1, a->cfg.beta2, a->cfg.eps, a->cfg.dropout, a->cfg.threads,
                      fc_train_precision_name(a->cfg.precision));
-    if (mkdir(a->trace, 0777) != 0 && errno != EEXIST) {
-        fc_strbuf_free(&m);
-        return fc_fail(err, FC_EIO, "%s: cannot create: %s", a->trace, strerror(errno));
-    }
     int rc = cli_trace_write(&c->trace, m.s, err);
     fc_strbuf_free(&m);
     return rc;
@@ -327,12 +269,11 @@ static void report(const ft_ctx *c, const cli_problem *cp, const fc_extract_resu
              a->cut, a->cfg.epochs, fc_train_precision_name(a->cfg.precision), r->lp_val_accuracy, r->lp_l2);
     fc_problem p = cp->p;
     p.d = D;
-    fc_train_result_json(result, &shim, &p);
-    result->s[--result->len] = 0; /* reopen the object for the curves */
-    fc_strbuf_printf(result, ",\"lp_val_accuracy\":%.6f,", r->lp_val_accuracy);
-    if (isfinite(r->lp_l2)) fc_strbuf_printf(result, "\"lp_l2\":%.6g,", r->lp_l2);
-    cli_finetune_history_json(result, r->history, r->n_history);
-    fc_strbuf_printf(result, "}");
+    fc_strbuf lp = {0};
+    fc_strbuf_printf(&lp, "\"lp_val_accuracy\":%.6f,", r->lp_val_accuracy);
+    if (isfinite(r->lp_l2)) fc_strbuf_printf(&lp, "\"lp_l2\":%.6g,", r->lp_l2);
+    cli_run_result_json(result, &shim, &p, lp.s, r->history, r->n_history);
+    fc_strbuf_free(&lp);
     if (a->json) {
         fc_strbuf j = {0};
         fc_strbuf_printf(&j, "{\"run\":%lld,\"dataset\":", (long long)run_id);
@@ -364,7 +305,9 @@ int cmd_finetune(int argc, char **argv) {
     if (st >= 0) return st;
     const char *dir = cli_cache_dir(a.x.cache);
     fc_finetune_result r = {0};
-    ft_ctx c = {.a = &a, .r = &r, .show = !a.quiet && !a.json && isatty(2)};
+    ft_ctx c = {.a = &a, .r = &r,
+                .prog = {.epochs = a.cfg.epochs, .json = a.json, .quiet = a.quiet, .show = !a.quiet && !a.json && isatty(2),
+                         .start = "the head before fine-tuning", .head = &r.head}};
     fc_error err = {0};
     fc_train_net *net = NULL;
     cli_problem cp = {0};
@@ -384,18 +327,21 @@ int cmd_finetune(int argc, char **argv) {
         fprintf(stderr, "cut %s: %zu items, %zu computed, %zu cached, %zu bad in %.2f s\n", a.cut, er.counts.total,
                 er.counts.computed, er.counts.cached, er.counts.bad, er.counts.seconds);
     params_json(&params, &a, er.extractor[0], net);
-    if ((rc = checkpoint_path(&ckpt, dir, params.s, &err))) goto done;
+    if ((rc = cli_checkpoint_path(&ckpt, dir, params.s, &err))) goto done;
     fc_finetune_data d = {.cache = cp.cache, .p = &cp.p, .hashes = (const uint8_t(*)[32])cp.fs.hashes,
                           .views = a.x.views, .n_views = a.x.n_views};
     fc_hex_decode(er.extractor[0], d.extractor, 32, NULL);
-    fc_finetune_control ctl = {.cancel = &cancel_flag, .on_epoch = on_epoch, .on_step = on_step, .user = &c,
-                               .checkpoint = ckpt.s, .resume = a.resume};
-    if (a.trace) trace_start(&c, net);
+    fc_finetune_control ctl = {.cancel = &cancel_flag, .on_epoch = cli_run_on_epoch, .on_step = cli_run_on_step,
+                               .user = &c.prog, .checkpoint = ckpt.s, .resume = a.resume};
+    if (a.trace) {
+        cli_trace_start(&c.trace, a.trace, a.trace_steps, a.cfg.batch, net);
+        c.prog.trace = &c.trace;
+    }
     fc_catalog_dataset_find(cp.cat, a.x.dataset, &ds_id, &err);
     if (!cp.no_record && (rc = fc_catalog_run_begin(cp.cat, FC_RUN_TRAIN, ds_id, er.extractor[0], params.s, &run_id, &err)))
         goto done;
     rc = fc_finetune_run(net, &d, &a.cfg, &ctl, &r, &err);
-    if (c.show) fprintf(stderr, "\r%40s\r", "");
+    if (c.prog.show) fprintf(stderr, "\r%40s\r", "");
     if (!rc) {
         fc_strbuf meta = {0};
         fc_strbuf_printf(&meta, "%.*s,\"val_accuracy\":%.6f}", (int)params.len - 1, params.s, r.val.accuracy);

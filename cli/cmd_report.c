@@ -1,5 +1,5 @@
 /* `featcache report RUN|SWEEP -o report.html`: one self-contained HTML page for a train run, a
- * whole sweep (any of its run ids), a fine-tuning run or an advice, drawn from what the catalog
+ * whole sweep (any of its run ids), a fine-tuning or conv-head run or an advice, drawn from what the catalog
  * recorded of the run: its parameters, metrics and confusion matrix, the digest of the items it
  * used and its worst misclassified items. Nothing is refitted; the page and a note on stderr say
  * when today's data set no longer is the one the run used (the items' digest differs), and a
@@ -25,9 +25,10 @@ static const char *usage_text =
     "Writes one self-contained HTML page (inline SVG, no network) for a train run, or for a whole\n"
     "sweep when RUN is one of its runs: metrics, confusion matrix, per-class table, metric vs\n"
     "hyperparameter curves (sweeps) and the worst misclassified images with thumbnails; for a\n"
-    "finetune run its training curves; for an advise run the 2x2 table with the data set's cell,\n"
-    "the next command, the probe-by-layer chart and the learning curve. Everything comes from what\n"
-    "the run recorded; when the data set's items changed since, the page and stderr say so.\n"
+    "finetune or train --head conv run its training curves; for an advise run the 2x2 table with\n"
+    "the data set's cell, the next command, the probe-by-layer chart and the learning curve.\n"
+    "Everything comes from what the run recorded; when the data set's items changed since, the\n"
+    "page and stderr say so.\n"
     "Run ids are listed by `featcache ls` and printed by train/sweep.\n";
 
 typedef struct run_copy {
@@ -262,10 +263,10 @@ static void free_names(char **names, int n) {
     free(names);
 }
 
-/* A fine-tuning run's page from what the catalog recorded: its metrics (from the confusion matrix)
- * and its curves; nothing is retrained (its net lives in the classifier it wrote). */
+/* A fine-tuning or conv-head run's page from what the catalog recorded: its metrics (from the
+ * confusion matrix) and its curves; nothing is retrained (its net lives in the files it wrote). */
 static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
-    char **classes = NULL, dataset[256] = "", cut[256] = "", model[4096] = "", head[512];
+    char **classes = NULL, dataset[256] = "", cut[256] = "", conv[128] = "", head[512];
     int k = 0, n_epochs = 0;
     fc_metrics m;
     int rc = recorded_metrics(self, &m, &classes, &k, err);
@@ -273,10 +274,13 @@ static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
     fc_report_epoch *epochs = recorded_epochs(self->result, &n_epochs);
     fc_json_get_string(self->params, "dataset", dataset, sizeof dataset);
     fc_json_get_string(self->params, "cut", cut, sizeof cut);
-    fc_json_get_string(self->params, "model", model, sizeof model);
+    int is_conv = !fc_json_get_string(self->params, "conv", conv, sizeof conv);
     page_text text;
-    snprintf(head, sizeof head, "fine-tuned from %s + new head, %.0f epochs (linear probe: val accuracy %.4f)", cut,
-             field(self->params, "epochs"), field(self->result, "lp_val_accuracy"));
+    if (is_conv)
+        snprintf(head, sizeof head, "new conv blocks %s on %s + head, %.0f epochs", conv, cut, field(self->params, "epochs"));
+    else
+        snprintf(head, sizeof head, "fine-tuned from %s + new head, %.0f epochs (linear probe: val accuracy %.4f)", cut,
+                 field(self->params, "epochs"), field(self->result, "lp_val_accuracy"));
     page_text_fill(&text, self, self->id, dataset, self->params, "", head, "");
     snprintf(text.head, sizeof text.head, "%s", head);
     fc_report_input in = {.title = text.title, .kind = FC_REPORT_RUN, .dataset = dataset, .model = text.model,
@@ -284,7 +288,9 @@ static int finetune_page(const run_copy *self, const char *out, fc_error *err) {
                           .class_names = (const char *const *)classes, .n_classes = k, .best = -1,
                           .epochs = epochs, .n_epochs = n_epochs};
     rc = fc_report_write_html(&in, out, err);
-    if (!rc) printf("report for fine-tuning run #%lld (%d epochs) written to %s\n", (long long)self->id, n_epochs - 1, out);
+    if (!rc)
+        printf("report for %s run #%lld (%d epochs) written to %s\n", is_conv ? "conv-head" : "fine-tuning",
+               (long long)self->id, n_epochs - 1, out);
     fc_metrics_free(&m);
     free_names(classes, k);
     free(epochs);
@@ -431,9 +437,10 @@ int cmd_report(int argc, char **argv) {
         rc = fc_fail(&err, FC_EINVAL, "no train or sweep run #%d in %s (featcache ls lists runs)", run_id, dir);
     if (!rc) {
         const run_copy *r = &runs.r[self];
-        rc = field(r->params, "advise") == 1     ? advice_page(r, out, &err)
-             : field(r->params, "finetune") == 1 ? finetune_page(r, out, &err)
-                                                 : head_page(cat, &runs, self, out, &err);
+        int curves = field(r->params, "finetune") == 1 || field(r->params, "conv_head") == 1;
+        rc = field(r->params, "advise") == 1 ? advice_page(r, out, &err)
+             : curves                        ? finetune_page(r, out, &err)
+                                             : head_page(cat, &runs, self, out, &err);
     }
     if (rc) fprintf(stderr, "featcache report: %s\n", err.msg);
     for (int i = 0; i < runs.n; i++) { free(runs.r[i].params); free(runs.r[i].result); }

@@ -1,9 +1,11 @@
 /* featcache finetune's outputs (see finetune_out.h). */
 #include "cli/finetune_out.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/npy.h"
 
@@ -21,6 +23,14 @@ int cli_finetune_write_classifier(const fc_train_net *net, const char *model_pat
     fc_strbuf_free(&top);
     fc_strbuf_free(&hp);
     return rc;
+}
+
+void cli_trace_start(cli_trace *t, const char *dir, int max_steps, int batch, const fc_train_net *net) {
+    t->dir = dir;
+    t->max_steps = max_steps;
+    t->batch = batch;
+    t->input_size = fc_train_net_input_size(net);
+    t->rank = fc_train_net_input_dims(net, t->dims);
 }
 
 static int grow(cli_trace *t, int n) {
@@ -88,6 +98,8 @@ static int write_meta(const cli_trace *t, const char *members, fc_error *err) {
 
 int cli_trace_write(const cli_trace *t, const char *members, fc_error *err) {
     if (!t->steps || !t->head_W) return fc_fail(err, FC_EINVAL, "--trace: no training step was recorded");
+    if (mkdir(t->dir, 0777) != 0 && errno != EEXIST)
+        return fc_fail(err, FC_EIO, "%s: cannot create: %s", t->dir, strerror(errno));
     fc_strbuf p = {0};
     int64_t xd[5] = {(int64_t)t->rows}, yd[1] = {(int64_t)t->rows}, bd[2] = {t->steps, t->batch};
     int64_t wd[2] = {t->K, t->D}, kd[1] = {t->K};
@@ -127,22 +139,47 @@ static void epoch_json(fc_strbuf *b, const fc_finetune_epoch *e) {
     number(b, "train_accuracy", e->train_accuracy);
     number(b, "val_loss", e->val_loss);
     number(b, "val_accuracy", e->val_accuracy);
-    fc_strbuf_printf(b, ",\"lr\":%.6g,\"seconds\":%.3f,\"train_seconds\":%.3f}", e->lr, e->seconds, e->train_seconds);
+    fc_strbuf_printf(b, ",\"lr\":%.6g,\"seconds\":%.3f,\"train_seconds\":%.3f", e->lr, e->seconds, e->train_seconds);
+    number(b, "train_cpu_seconds", e->train_cpu_seconds);
+    fc_strbuf_printf(b, "}");
 }
 
-void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json) {
+void cli_finetune_print_epoch(FILE *f, const fc_finetune_epoch *e, int epochs, int json, const char *start) {
     if (json) {
         fc_strbuf b = {0};
         epoch_json(&b, e);
         fprintf(f, "%s\n", b.s);
         fc_strbuf_free(&b);
     } else if (e->epoch == 0) {
-        fprintf(f, "start          val %.4f (loss %.4f)  the head before fine-tuning, %.2f s\n", e->val_accuracy, e->val_loss, e->seconds);
+        fprintf(f, "start          val %.4f (loss %.4f)  %s, %.2f s\n", e->val_accuracy, e->val_loss, start, e->seconds);
     } else {
         fprintf(f, "epoch %3d/%-3d  loss %.4f  train %.4f  val %.4f (loss %.4f)  lr %.3g  %.2f s\n", e->epoch, epochs,
                 e->loss, e->train_accuracy, e->val_accuracy, e->val_loss, e->lr, e->seconds);
     }
     fflush(f);
+}
+
+void cli_run_on_step(void *user, const fc_finetune_step *s) {
+    cli_run_progress *c = user;
+    if (c->trace && cli_trace_step(c->trace, s)) c->trace_failed = 1;
+    if (c->show) fprintf(stderr, "\r  epoch %d  step %d  loss %.4f   ", s->epoch, s->step, s->loss);
+}
+
+void cli_run_on_epoch(void *user, const fc_finetune_epoch *e) {
+    cli_run_progress *c = user;
+    fc_error err;
+    if (c->trace && !c->trace->head_W && cli_trace_head(c->trace, c->head, &err)) c->trace_failed = 1;
+    if (c->show) fprintf(stderr, "\r%40s\r", "");
+    if (c->json || !c->quiet) cli_finetune_print_epoch(stdout, e, c->epochs, c->json, c->start ? c->start : "");
+}
+
+void cli_run_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p, const char *extra,
+                         const fc_finetune_epoch *h, int n) {
+    fc_train_result_json(b, r, p);
+    b->s[--b->len] = 0; /* reopen the object for the curves */
+    fc_strbuf_printf(b, ",%s", extra ? extra : "");
+    cli_finetune_history_json(b, h, n);
+    fc_strbuf_printf(b, "}");
 }
 
 void cli_finetune_history_json(fc_strbuf *b, const fc_finetune_epoch *h, int n) {

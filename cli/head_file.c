@@ -8,14 +8,19 @@
 #include "core/core.h"
 #include "engine/engine.h"
 
-/* A finetune classifier: its classes, and its cut in place of the head's feature. 1 when path is
- * one, 0 when not, < 0 on errors. */
+/* A finetune classifier, or a conv head's classifier or head-only file: its classes, and its cut
+ * (a conv head's map) in place of the head's feature. 1 when path is one, 0 when not, < 0 on
+ * errors. */
 static int load_classifier(const char *path, cli_head_file *h, fc_error *err) {
     char **names = NULL;
     int k = 0, rc = fc_onnx_read_classes(path, &names, &k, &h->meta, err);
-    double ft = 0, dims[4];
+    double ft = 0, conv = 0, dims[4];
     if (rc < 0) return rc;
-    if (rc == 0 || !h->meta || fc_json_get_number(h->meta, "finetune", &ft) || ft != 1 ||
+    if (h->meta) {
+        fc_json_get_number(h->meta, "finetune", &ft);
+        fc_json_get_number(h->meta, "conv_head", &conv);
+    }
+    if (rc == 0 || !h->meta || (ft != 1 && conv != 1) ||
         fc_json_get_string(h->meta, "cut", h->layer, sizeof h->layer) ||
         fc_json_get_string(h->meta, "cut_extractor", h->extractor, sizeof h->extractor)) {
         for (int i = 0; i < k; i++) free(names[i]);

@@ -20,13 +20,15 @@ typedef struct cli_head_file {
     double crop;
     fc_preset preset;
     int gray;                /* images converted to gray ("grayscale":1) */
-    /* a classifier from featcache finetune: layer and extractor are its cut's, whose cached
-     * activations (cut_rank, cut_dims per image) it classifies with its own top (net.h) */
+    /* a classifier from featcache finetune or train --head conv (or a conv head's head-only
+     * file): layer and extractor are its cut's (the conv head's map), whose cached activations
+     * (cut_rank, cut_dims per image) it classifies with its own top (net.h) */
     int finetuned, cut_rank;
     int64_t cut_dims[4];
 } cli_head_file;
 
-/* Loads a head file, or a classifier written by featcache finetune, and its metadata; FC_EFORMAT
+/* Loads a head file, or a classifier written by featcache finetune or train --head conv, and its
+ * metadata; FC_EFORMAT
  * when the metadata lacks the extractor facts. */
 int cli_head_file_load(const char *path, cli_head_file *h, fc_error *err);
 /* Values per image the head reads: the feature's width, or a classifier's cut size. */

@@ -41,8 +41,47 @@ int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg
         if (fc_transform_parse(arg, &cfg->normalize, &err)) { fprintf(stderr, "featcache %s: %s\n", cmd, err.msg); return -1; }
         return 1;
     case 1110: cfg->balanced = 1; return 1;
+    case 1112:
+        if (fc_conv_spec_parse(arg, &cfg->conv, &err)) { fprintf(stderr, "featcache %s: --conv: %s\n", cmd, err.msg); return -1; }
+        return 1;
+    case 1113:
+        if (fc_schedule_parse(arg, &cfg->schedule, &err) || cfg->schedule == FC_SCHEDULE_CONSTANT) {
+            fprintf(stderr, "featcache %s: --schedule wants onecycle or cosine, not '%s'\n", cmd, arg);
+            return -1;
+        }
+        return 1;
+    case 1114:
+        if (fc_train_precision_parse(arg, &cfg->precision, &err)) { fprintf(stderr, "featcache %s: --precision: %s\n", cmd, err.msg); return -1; }
+        return 1;
     default: return 0;
     }
+}
+
+unsigned cli_head_given(int c) {
+    switch (c) {
+    case 1102: return FC_HEAD_GIVEN_L2;
+    case 1103: return FC_HEAD_GIVEN_LR;
+    case 1104: return FC_HEAD_GIVEN_EPOCHS;
+    case 1105: return FC_HEAD_GIVEN_HIDDEN;
+    case 1106: return FC_HEAD_GIVEN_DROPOUT;
+    case 1107: return FC_HEAD_GIVEN_BATCH;
+    case 1109: return FC_HEAD_GIVEN_NORMALIZE;
+    case 1110: return FC_HEAD_GIVEN_BALANCED;
+    case 1112: return FC_HEAD_GIVEN_CONV;
+    case 1113: return FC_HEAD_GIVEN_SCHEDULE;
+    case 1114: return FC_HEAD_GIVEN_PRECISION;
+    default: return 0;
+    }
+}
+
+/* "conv 128,128s2 lr=0.002 l2=0.0005 dropout=0.2 epochs=10 batch=64 onecycle auto[ hidden=256]". */
+static void conv_describe(const fc_head_config *cfg, char *out, size_t cap) {
+    char spec[128], hidden[32] = "";
+    fc_conv_spec_format(&cfg->conv, ',', spec, sizeof spec);
+    if (cfg->n_hidden == 2) snprintf(hidden, sizeof hidden, " hidden=%d,%d", cfg->hidden[0], cfg->hidden[1]);
+    else if (cfg->n_hidden == 1) snprintf(hidden, sizeof hidden, " hidden=%d", cfg->hidden[0]);
+    snprintf(out, cap, "conv %s lr=%g l2=%g dropout=%g epochs=%d batch=%d %s %s%s", spec, cfg->lr, cfg->l2, cfg->dropout,
+             cfg->epochs, cfg->batch, fc_schedule_name(cfg->schedule), fc_train_precision_name(cfg->precision), hidden);
 }
 
 void cli_head_describe(const fc_head_config *cfg, char *out, size_t cap) {
@@ -50,6 +89,8 @@ void cli_head_describe(const fc_head_config *cfg, char *out, size_t cap) {
         snprintf(out, cap, "softmax l2=%g %s%s", cfg->l2, fc_transform_name(cfg->normalize), cfg->balanced ? " balanced" : "");
     else if (cfg->kind == FC_HEAD_NCM)
         snprintf(out, cap, "ncm");
+    else if (cfg->kind == FC_HEAD_CONV)
+        conv_describe(cfg, out, cap);
     else if (cfg->n_hidden == 2)
         snprintf(out, cap, "mlp hidden=%d,%d lr=%g l2=%g dropout=%g epochs=%d %s", cfg->hidden[0], cfg->hidden[1],
                  cfg->lr, cfg->l2, cfg->dropout, cfg->epochs, fc_transform_name(cfg->normalize));
@@ -235,6 +276,10 @@ int cli_problem_load(cli_problem *cp, const cli_extractor *x, const fc_split_spe
     if (rc == 0)
         rc = fc_problem_build(cp->fs.x, cp->fs.n_views, (int)cp->fs.n, (int)cp->fs.dim, cp->fs.labels, cp->fs.splits,
                               cp->fs.paths, (const uint8_t(*)[32])cp->fs.hashes, split, &cp->p, err);
+    if (rc == 0 && cp->fs.rank <= 4) { /* the rows' shape: a conv head needs it */
+        cp->p.map_rank = cp->fs.rank;
+        for (int i = 0; i < cp->fs.rank; i++) cp->p.map_dims[i] = cp->fs.dims[i];
+    }
     return rc;
 }
 

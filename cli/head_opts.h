@@ -18,8 +18,13 @@
     {"batch", required_argument, 0, 1107}, {"seed", required_argument, 0, 1108},                \
     {"normalize", required_argument, 0, 1109}, {"balanced", no_argument, 0, 1110}
 
+/* The conv head's own options (train): --conv SPEC, --schedule S, --precision P. */
+#define CLI_CONV_LONGOPTS                                                                          \
+    {"conv", required_argument, 0, 1112}, {"schedule", required_argument, 0, 1113},             \
+    {"precision", required_argument, 0, 1114}
+
 #define CLI_HEAD_HELP                                                                              \
-    "  --head H            softmax (default), mlp or ncm\n"                                        \
+    "  --head H            softmax (default), mlp, ncm or conv\n"                                  \
     "  --l2 X              softmax: L2 penalty = 1/C (default 1); mlp: weight decay\n"             \
     "  --lr X, --epochs N, --hidden 512[,256], --dropout X, --batch N, --seed N   (mlp)\n"        \
     "  --normalize T       std (default), l2 or none, fitted on the training split\n"              \
@@ -48,8 +53,10 @@ int cli_problem_open(cli_problem *cp, const char *cache_dir, int writable, fc_er
 int cli_problem_load(cli_problem *cp, const cli_extractor *x, const fc_split_spec *split, fc_error *err);
 void cli_problem_close(cli_problem *cp);
 
-/* 1 handled, -1 bad value (printed), 0 not a head option. */
+/* 1 handled, -1 bad value (printed), 0 not a head option (CLI_HEAD_LONGOPTS, CLI_CONV_LONGOPTS). */
 int cli_head_option(const char *cmd, int c, const char *arg, fc_head_config *cfg);
+/* The FC_HEAD_GIVEN_* bit of option code c (0 for options without one). */
+unsigned cli_head_given(int c);
 /* --views LIST (words as extract's --views) into x->views, orig added first: 1, or -1 (printed). */
 int cli_views_option(const char *cmd, const char *arg, cli_extractor *x);
 /* After parsing: 0, or -1 (printed) when --views comes with a --view other than orig. */

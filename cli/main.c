@@ -15,7 +15,7 @@ static const struct {
     {"verify", cmd_verify, "check every stored feature and the catalog's consistency"},
     {"gc", cmd_gc, "delete features nothing references any more"},
     {"merge", cmd_merge, "merge cache folders (the shards of extract --shard) into one"},
-    {"train", cmd_train, "fit a classifier head on cached features, evaluate it, save it as ONNX"},
+    {"train", cmd_train, "fit a classifier head (or new conv blocks + head on a cached map), evaluate, save as ONNX"},
     {"sweep", cmd_sweep, "fit every combination of a hyperparameter grid in parallel, ranked"},
     {"eval", cmd_eval, "metrics of a head (or an ensemble) on a cached data set"},
     {"predict", cmd_predict, "label images with a head: cached features or the backbone"},

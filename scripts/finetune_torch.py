@@ -12,10 +12,12 @@ script builds the same top from the same ONNX weights in PyTorch (scripts/onnx_t
   images  runs the whole job the usual PyTorch way, from the images, with the bottom of the
           network recomputed every epoch (the anchor of caching the cut once).
 
-Trace (DIR, written by featcache):
+Trace (DIR, written by featcache finetune or featcache train --head conv):
   meta.json   {"model", "cut", "feature", "batch", "optimizer": "sgd"|"adamw", "lr_per_step": [head
               lr of each step], "backbone_lr_scale", "momentum", "weight_decay", "beta1", "beta2",
-              "eps" (adamw), "steps": S, "losses": [S floats], "threads"}
+              "eps" (adamw), "steps": S, "losses": [S floats], "threads", "bn_train" (a conv head:
+              its blocks' BatchNorms train in training mode; "model" is then DIR/top.onnx, the
+              blocks' starting values)}
   x.npy       float32 (R, C, H, W): every training row's cut activation
   y.npy       int64 (R): class of each row
   batches.npy int64 (S, B): row indices of each step's batch, -1 pads a short last batch
@@ -83,9 +85,10 @@ def need_torch():
 
 # ---- the recipe: top + head, optimizer, one step -----------------------------------------------------
 
-def build_net(model, cut, feature, head_w, head_b):
-    """(top, head, net): net = head(flatten(top(x))); head (K, D) from head_w / head_b."""
-    top = OnnxNet(model, cut, feature)
+def build_net(model, cut, feature, head_w, head_b, bn_train=False):
+    """(top, head, net): net = head(flatten(top(x))); head (K, D) from head_w / head_b; bn_train: the
+    top's BatchNormalizations train in training mode (a conv head's new blocks)."""
+    top = OnnxNet(model, cut, feature, bn_train)
     head = torch.nn.Linear(head_w.shape[1], head_w.shape[0])
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(np.array(head_w, dtype=np.float32)))
@@ -168,7 +171,8 @@ def load_trace(d, model=None):
 
 
 def trace_net(meta, t):
-    top, head, net = build_net(meta["model"], meta["cut"], meta["feature"], t["head_W"], t["head_b"])
+    top, head, net = build_net(meta["model"], meta["cut"], meta["feature"], t["head_W"], t["head_b"],
+                               meta.get("bn_train", False))
     opt = build_optimizer(top, head, meta["optimizer"], meta["lr_per_step"][0],
                           meta["backbone_lr_scale"], meta["weight_decay"], meta.get("momentum", 0.0),
                           (meta.get("beta1", 0.9), meta.get("beta2", 0.999)), meta.get("eps", 1e-8))

@@ -14,7 +14,11 @@ same function with the same parameters:
     BatchNormalization gets none) are nn.Parameters; every other initializer is a constant;
   - nodes that depend only on constants (Constant, shape arithmetic on initializers) are evaluated
     once at build; Shape of a computed tensor is evaluated per call (it is cheap);
-  - Dropout is the inference no-op.
+  - Dropout is the inference no-op;
+  - with bn_train=True (a conv head's new blocks, engine/train/net.h's bn_train) no BatchNormalization
+    is folded: each trains in training mode while the module is in training mode (batch statistics,
+    running mean and var updated in place with momentum 1 - the node's ONNX momentum, unbiased
+    variance), and uses its running statistics in eval mode (module.eval()).
 Ops: Conv (2-D, groups, strides, pads or auto_pad, dilations), Gemm, MatMul, Add, Sub, Mul, Div
 (broadcast, so squeeze-and-excitation), Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh,
 GlobalAveragePool, ReduceMean, AveragePool, MaxPool, Flatten, Reshape, Squeeze, Unsqueeze, Concat,
@@ -73,8 +77,9 @@ def _axes(attrs, inputs):
 class OnnxNet(torch.nn.Module):
     """The ONNX subgraph from tensor `start` to tensor `end` of `model` (a path or ModelProto)."""
 
-    def __init__(self, model, start, end):
+    def __init__(self, model, start, end, bn_train=False):
         super().__init__()
+        self.bn_train = bn_train
         if not isinstance(model, onnx.ModelProto):
             model = onnx.load(model)
         g = model.graph
@@ -94,7 +99,7 @@ class OnnxNet(torch.nn.Module):
         self.params = torch.nn.ParameterList()
         self.decay = []  # per parameter: 1 for Conv/Gemm/MatMul weights, 0 for biases, BN scale/shift
         self._steps = []  # (node, attrs, sources, outputs), see _prepare
-        folded = self._fold_batchnorm(g, nodes, inits)
+        folded = self._fold_batchnorm(g, nodes, inits) if not bn_train else {"skip": set()}
         for n in nodes:
             if id(n) in folded["skip"]:
                 continue
@@ -245,7 +250,10 @@ class OnnxNet(torch.nn.Module):
         for (n, attrs, sources, outputs), frees in zip(self._steps, self._last_use):
             ins = [self.params[s] if isinstance(s, int) else None if s is None else
                    env[s] if s in env else self._consts[s] for s in sources]
-            outs = self._run(n, attrs, ins)
+            if self.bn_train and n.op_type == "BatchNormalization":
+                outs = (_batchnorm_train(attrs, ins, self.training),)
+            else:
+                outs = self._run(n, attrs, ins)
             for o, v in zip(outputs, outs):
                 env[o] = v
             for t in frees:
@@ -333,6 +341,14 @@ def _pool(a, ins, kind):
 def _batchnorm(a, ins):
     x, scale, shift, mean, var = ins[:5]
     return F.batch_norm(x, mean, var, scale, shift, training=False, eps=a.get("epsilon", 1e-5))
+
+
+def _batchnorm_train(a, ins, training):
+    """Training-mode BatchNormalization (bn_train): mean and var are the running statistics,
+    updated in place while training."""
+    x, scale, shift, mean, var = ins[:5]
+    return F.batch_norm(x, mean, var, scale, shift, training=training, momentum=1.0 - a.get("momentum", 0.9),
+                        eps=a.get("epsilon", 1e-5))
 
 
 def _flatten(a, ins):

@@ -65,15 +65,24 @@ Onnx__AttributeProto *fc_onnx_attr_ints(fc_onnx_pool *p, Onnx__NodeProto *n, con
  * data (bytes long, not copied: it must outlive the packing). */
 Onnx__TensorProto *fc_onnx_tensor_raw(fc_onnx_pool *p, const char *name, int dtype, int rank,
                                       const int64_t *dims, const void *data, size_t bytes);
+/* m and g initialized as a model of the one graph g: IR version ir_version, the default operator
+ * set at version opset (its entry from the pool), producer "featcache"; the caller fills in g's
+ * name, nodes, initializers, inputs and outputs and m's metadata. -1 when out of memory. */
+int fc_onnx_model_init(fc_onnx_pool *p, Onnx__ModelProto *m, Onnx__GraphProto *g, int opset, int ir_version);
 /* metadata_props entry key = value (both borrowed); NULL also when value is NULL. */
 Onnx__StringStringEntryProto *fc_onnx_meta(fc_onnx_pool *p, const char *key, const char *value);
 /* Graph input/output `name`: a float tensor (N, d) with the batch N symbolic. */
 Onnx__ValueInfoProto *fc_onnx_value_info_2d(fc_onnx_pool *p, const char *name, int64_t d);
+/* The same of any shape dims[0..rank): a dim <= 0 is the symbolic batch N. */
+Onnx__ValueInfoProto *fc_onnx_value_info(fc_onnx_pool *p, const char *name, int rank, const int64_t *dims);
 
 /* Packs m and writes it to path through a temporary file in the same folder renamed over path
  * (path is either the old file or the complete new one). Errors: FC_ELIMIT (the packed model
  * would be over FC_ONNX_MAX_BYTES), FC_ENOMEM, FC_EIO (naming the file). Thread-safe for
  * distinct paths. */
 int fc_onnx_write(const Onnx__ModelProto *m, const char *path, fc_error *err);
+/* Packs m into *data (malloc'd, *size bytes; free() it): a model to keep in memory (e.g. for
+ * fc_onnx_import_mem). name starts the messages. Errors: FC_ELIMIT, FC_ENOMEM. */
+int fc_onnx_pack(const Onnx__ModelProto *m, const char *name, void **data, size_t *size, fc_error *err);
 
 #endif

@@ -127,29 +127,51 @@ Onnx__StringStringEntryProto *fc_onnx_meta(fc_onnx_pool *p, const char *key, con
     return e;
 }
 
-Onnx__ValueInfoProto *fc_onnx_value_info_2d(fc_onnx_pool *p, const char *name, int64_t d) {
+int fc_onnx_model_init(fc_onnx_pool *p, Onnx__ModelProto *m, Onnx__GraphProto *g, int opset, int ir_version) {
+    Onnx__OperatorSetIdProto *o = fc_onnx_pool_alloc(p, sizeof *o), **os = fc_onnx_pool_alloc(p, sizeof *os);
+    if (!o || !os) return -1;
+    onnx__model_proto__init(m);
+    onnx__graph_proto__init(g);
+    onnx__operator_set_id_proto__init(o);
+    o->domain = "";
+    o->has_version = 1;
+    o->version = opset;
+    os[0] = o;
+    m->has_ir_version = 1;
+    m->ir_version = ir_version;
+    m->n_opset_import = 1;
+    m->opset_import = os;
+    m->producer_name = "featcache";
+    m->graph = g;
+    return 0;
+}
+
+Onnx__ValueInfoProto *fc_onnx_value_info(fc_onnx_pool *p, const char *name, int rank, const int64_t *dims) {
     Onnx__ValueInfoProto *vi = fc_onnx_pool_alloc(p, sizeof *vi);
     Onnx__TypeProto *tp = fc_onnx_pool_alloc(p, sizeof *tp);
     Onnx__TypeProto__Tensor *tt = fc_onnx_pool_alloc(p, sizeof *tt);
     Onnx__TensorShapeProto *sp = fc_onnx_pool_alloc(p, sizeof *sp);
-    Onnx__TensorShapeProto__Dimension **dims = fc_onnx_pool_alloc(p, 2 * sizeof *dims);
-    Onnx__TensorShapeProto__Dimension *d0 = fc_onnx_pool_alloc(p, sizeof *d0);
-    Onnx__TensorShapeProto__Dimension *d1 = fc_onnx_pool_alloc(p, sizeof *d1);
-    if (!vi || !tp || !tt || !sp || !dims || !d0 || !d1) return NULL;
+    Onnx__TensorShapeProto__Dimension **dv = fc_onnx_pool_alloc(p, (size_t)(rank > 0 ? rank : 1) * sizeof *dv);
+    if (!vi || !tp || !tt || !sp || !dv) return NULL;
     onnx__value_info_proto__init(vi);
     onnx__type_proto__init(tp);
     onnx__type_proto__tensor__init(tt);
     onnx__tensor_shape_proto__init(sp);
-    onnx__tensor_shape_proto__dimension__init(d0);
-    onnx__tensor_shape_proto__dimension__init(d1);
-    d0->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-    d0->dim_param = "N";
-    d1->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-    d1->dim_value = d;
-    dims[0] = d0;
-    dims[1] = d1;
-    sp->n_dim = 2;
-    sp->dim = dims;
+    for (int i = 0; i < rank; i++) {
+        Onnx__TensorShapeProto__Dimension *d = fc_onnx_pool_alloc(p, sizeof *d);
+        if (!d) return NULL;
+        onnx__tensor_shape_proto__dimension__init(d);
+        if (dims[i] > 0) {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            d->dim_value = dims[i];
+        } else {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            d->dim_param = "N";
+        }
+        dv[i] = d;
+    }
+    sp->n_dim = (size_t)rank;
+    sp->dim = dv;
     tt->has_elem_type = 1;
     tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     tt->shape = sp;
@@ -160,17 +182,30 @@ Onnx__ValueInfoProto *fc_onnx_value_info_2d(fc_onnx_pool *p, const char *name, i
     return vi;
 }
 
+Onnx__ValueInfoProto *fc_onnx_value_info_2d(fc_onnx_pool *p, const char *name, int64_t d) {
+    const int64_t dims[2] = {0, d};
+    return fc_onnx_value_info(p, name, 2, dims);
+}
+
 /* ---- writing ---- */
 
-int fc_onnx_write(const Onnx__ModelProto *m, const char *path, fc_error *err) {
-    size_t size = onnx__model_proto__get_packed_size(m);
-    if (size > (size_t)FC_ONNX_MAX_BYTES)
-        return fc_fail(err, FC_ELIMIT, "%s: the model would be %zu bytes (protobuf limit 2 GiB)", path,
-                       size);
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) return fc_fail(err, FC_ENOMEM, "%s: out of memory (%zu bytes)", path, size);
+int fc_onnx_pack(const Onnx__ModelProto *m, const char *name, void **data, size_t *size, fc_error *err) {
+    *data = NULL;
+    *size = onnx__model_proto__get_packed_size(m);
+    if (*size > (size_t)FC_ONNX_MAX_BYTES)
+        return fc_fail(err, FC_ELIMIT, "%s: the model would be %zu bytes (protobuf limit 2 GiB)", name, *size);
+    unsigned char *buf = malloc(*size ? *size : 1);
+    if (!buf) return fc_fail(err, FC_ENOMEM, "%s: out of memory (%zu bytes)", name, *size);
     onnx__model_proto__pack(m, buf);
-    int rc = fc_file_write_atomic(path, buf, size, err);
+    *data = buf;
+    return 0;
+}
+
+int fc_onnx_write(const Onnx__ModelProto *m, const char *path, fc_error *err) {
+    void *buf;
+    size_t size;
+    int rc = fc_onnx_pack(m, path, &buf, &size, err);
+    if (!rc) rc = fc_file_write_atomic(path, buf, size, err);
     free(buf);
     return rc;
 }

@@ -172,35 +172,73 @@ static void scatter_tap(const geom *g, int i, int j, float *src, float *dst) {
     }
 }
 
+/* Small planes off the flat path (strided, e.g. a 3x3 stride-2 conv on 12x12): each tap's source
+ * offsets in one table, so a row of col is one loop over OHW instead of a few calls per output row. */
+#define TAP_TABLE_MAX 4096
+
+/* tab[(i*kw + j)*OHW + t] = the offset in the input plane of tap (i, j) at output position t, or -1
+ * in the padding. 1 when built (the plane is small and not on the flat path), else 0. */
+static int tap_table(const geom *g, int *tab) {
+    ptrdiff_t off;
+    int t0, t1, c0, c1, kk = g->w.kh * g->w.kw;
+    if ((size_t)kk * g->OHW > TAP_TABLE_MAX || flat_tap(g, 0, 0, &off, &t0, &t1, &c0, &c1)) return 0;
+    const fc_win2d *w = &g->w;
+    for (int i = 0; i < w->kh; i++)
+        for (int j = 0; j < w->kw; j++)
+            for (int oy = 0; oy < g->OH; oy++)
+                for (int ox = 0; ox < g->OW; ox++) {
+                    int y = oy * w->sh - w->pt + i * w->dil_h, x = ox * w->sw - w->pl + j * w->dil_w;
+                    tab[((i * w->kw + j) * g->OH + oy) * g->OW + ox] =
+                        y < 0 || y >= g->H || x < 0 || x >= g->W ? -1 : y * g->W + x;
+                }
+    return 1;
+}
+
 /* col (Kg, nb*OHW) of images [n0, n0+nb), group grp: row (c, i, j), image b's columns hold tap (i, j)
  * of input channel grp*Cg + c. */
 static void im2col(fc_train_ws *ws, const geom *g, const float *inp, int n0, int nb, int grp,
                    float *col) {
-    int kk = g->w.kh * g->w.kw, rows = nb * g->Kg;
+    int kk = g->w.kh * g->w.kw, planes = nb * g->Cg, tab[TAP_TABLE_MAX], tabled = tap_table(g, tab);
     size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
 #pragma omp parallel for num_threads(fc_train_threads(ws, J * g->Kg)) schedule(static)
-    for (int r = 0; r < rows; r++) {
-        int b = r / g->Kg, kg = r % g->Kg, c = kg / kk, i = kg % kk / g->w.kw, j = kg % g->w.kw;
+    for (int p = 0; p < planes; p++) { /* one input plane: its kk rows of col */
+        int b = p / g->Cg, c = p % g->Cg;
         const float *src = inp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
-        gather_tap(g, i, j, src, col + kg * J + (size_t)b * g->OHW);
+        for (int k = 0; k < kk; k++) {
+            float *dst = col + ((size_t)c * kk + k) * J + (size_t)b * g->OHW;
+            if (!tabled) {
+                gather_tap(g, k / g->w.kw, k % g->w.kw, src, dst);
+                continue;
+            }
+            const int *t = tab + (size_t)k * g->OHW;
+            for (int q = 0; q < g->OHW; q++) dst[q] = t[q] < 0 ? 0.0f : src[t[q]];
+        }
     }
 }
 
 /* dinp planes of images [n0, n0+nb), group grp = the sum of their taps in dcol (layout of im2col;
- * dcol is scratch: the flat path zeroes its wrapped entries). */
+ * dcol is scratch: the flat path zeroes its wrapped entries). Taps are added in (i, j) order, each
+ * tap's positions in row order (the same sums with or without the table). */
 static void col2im(fc_train_ws *ws, const geom *g, float *dcol, int n0, int nb, int grp,
                    float *dinp) {
-    int planes = nb * g->Cg;
+    int planes = nb * g->Cg, kk = g->w.kh * g->w.kw, tab[TAP_TABLE_MAX], tabled = tap_table(g, tab);
     size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
 #pragma omp parallel for num_threads(fc_train_threads(ws, J * g->Kg)) schedule(static)
     for (int p = 0; p < planes; p++) {
         int b = p / g->Cg, c = p % g->Cg;
         float *dst = dinp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
-        float *src = dcol + (size_t)c * g->w.kh * g->w.kw * J + (size_t)b * g->OHW;
+        float *src = dcol + (size_t)c * kk * J + (size_t)b * g->OHW;
         memset(dst, 0, sizeof(float) * plane);
-        for (int i = 0; i < g->w.kh; i++)
-            for (int j = 0; j < g->w.kw; j++)
-                scatter_tap(g, i, j, src + (size_t)(i * g->w.kw + j) * J, dst);
+        for (int k = 0; k < kk; k++) {
+            const float *s = src + (size_t)k * J;
+            if (!tabled) {
+                scatter_tap(g, k / g->w.kw, k % g->w.kw, (float *)s, dst);
+                continue;
+            }
+            const int *t = tab + (size_t)k * g->OHW;
+            for (int q = 0; q < g->OHW; q++)
+                if (t[q] >= 0) dst[t[q]] += s[q];
+        }
     }
 }
 

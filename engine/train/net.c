@@ -40,7 +40,7 @@ static void build_free(net_build *b) {
  * folds constants and BatchNorm, recording each Conv's weight, bias and output before the folding
  * (the export writes the folded values under the original names). */
 static int load_graph(net_build *b, const char *cut, const char *feature, fc_error *err) {
-    int rc = fc_onnx_import(b->path, &b->g, err);
+    int rc = b->data ? fc_onnx_import_mem(b->path, b->data, b->size, &b->g, err) : fc_onnx_import(b->path, &b->g, err);
     if (rc) return rc;
     fc_graph *g = b->g;
     const char *names[2] = {cut, feature};
@@ -72,7 +72,7 @@ static int load_graph(net_build *b, const char *cut, const char *feature, fc_err
         b->orig_b[i] = n->n_in > 2 ? n->in[2] : -1;
         b->orig_out[i] = n->n_out > 0 ? n->out[0] : -1;
     }
-    if ((rc = fc_opt_fold_batchnorm(g, err)) || (rc = fc_graph_finalize(g, err))) goto prefix;
+    if (!b->bn_train && ((rc = fc_opt_fold_batchnorm(g, err)) || (rc = fc_graph_finalize(g, err)))) goto prefix;
     b->cut = v[0];
     b->feat = v[1];
     if (g->values[b->cut].c.data)
@@ -96,6 +96,9 @@ static int cut_shape(net_build *b, const fc_train_net_options *opt, fc_error *er
         for (int i = 1; i < cv->decl_rank && i <= 4; i++) net->in_dims[i - 1] = cv->decl_dims[i];
         if (cv->decl_rank == 4 && opt && opt->height > 0) net->in_dims[1] = opt->height;
         if (cv->decl_rank == 4 && opt && opt->width > 0) net->in_dims[2] = opt->width;
+    } else if (b->data) {
+        return fc_fail(err, FC_EINVAL, "%s: the cut '%s' is not the model's input: give its shape in the options",
+                       b->path, cv->name);
     } else {
         const char *name = cv->name;
         fc_model_options mo = {.outputs = &name, .n_outputs = 1};
@@ -308,41 +311,60 @@ static int plan_memory(fc_train_net *net, fc_error *err) {
     return rc ? rc : fc_train_ws_reserve(&net->ws, scratch, err);
 }
 
-int fc_train_net_build(const char *model_path, const char *cut, const char *feature, int batch,
-                       const fc_train_net_options *opt, fc_train_net **out, fc_error *err) {
+static int build(net_build *b, const char *cut, const char *feature, int batch, const fc_train_net_options *opt,
+                 fc_train_net **out, fc_error *err) {
     if (out) *out = NULL;
-    if (!model_path || !cut || !feature || !out)
-        return fc_fail(err, FC_EINVAL, "train net: NULL model path, tensor name or result");
+    if (!b->path || !cut || !feature || !out)
+        return fc_fail(err, FC_EINVAL, "train net: NULL model, tensor name or result");
     if (batch < 1 || batch > 65536)
-        return fc_fail(err, FC_EINVAL, "%s: batch %d (1 to 65536)", model_path, batch);
+        return fc_fail(err, FC_EINVAL, "%s: batch %d (1 to 65536)", b->path, batch);
     if (opt && (opt->cut_rank < 0 || opt->cut_rank > 4 || opt->height < 0 || opt->width < 0))
-        return fc_fail(err, FC_EINVAL, "%s: bad options (cut_rank %d, size %d x %d)", model_path,
+        return fc_fail(err, FC_EINVAL, "%s: bad options (cut_rank %d, size %d x %d)", b->path,
                        opt->cut_rank, opt->height, opt->width);
-    net_build b = {.path = model_path, .k = fc_kernels_best()};
-    fc_train_net *net = b.net = calloc(1, sizeof *net);
+    b->k = fc_kernels_best();
+    b->bn_train = opt && opt->bn_train;
+    fc_train_net *net = b->net = calloc(1, sizeof *net);
     if (!net) return fc_fail(err, FC_ENOMEM, "out of memory");
     net->batch = batch;
+    net->training = 1;
     fc_train_ws_init(&net->ws, opt ? opt->threads : 0);
     int rc = fc_train_ws_set_precision(&net->ws, opt ? opt->precision : FC_TRAIN_F32, err);
     if (rc) {
-        fc_error_prefix(err, "%s: ", model_path);
+        fc_error_prefix(err, "%s: ", b->path);
         goto fail;
     }
-    if ((rc = load_graph(&b, cut, feature, err)) || (rc = cut_shape(&b, opt, err)) ||
-        (rc = select_nodes(&b, err)) || (rc = map_all(&b, err)))
+    if ((rc = load_graph(b, cut, feature, err)) || (rc = cut_shape(b, opt, err)) ||
+        (rc = select_nodes(b, err)) || (rc = map_all(b, err)))
         goto fail;
     fc_train_net_fuse(net);
     if ((rc = plan_memory(net, err))) {
-        fc_error_prefix(err, "%s: ", model_path);
+        fc_error_prefix(err, "%s: ", b->path);
         goto fail;
     }
-    build_free(&b);
+    build_free(b);
     *out = net;
     return 0;
 fail:
-    build_free(&b);
+    build_free(b);
     fc_train_net_free(net);
     return rc;
+}
+
+int fc_train_net_build(const char *model_path, const char *cut, const char *feature, int batch,
+                       const fc_train_net_options *opt, fc_train_net **out, fc_error *err) {
+    net_build b = {.path = model_path};
+    return build(&b, cut, feature, batch, opt, out, err);
+}
+
+int fc_train_net_build_mem(const char *name, const void *data, size_t size, const char *cut,
+                           const char *feature, int batch, const fc_train_net_options *opt,
+                           fc_train_net **out, fc_error *err) {
+    net_build b = {.path = name ? name : "<memory>", .data = data, .size = size};
+    if (!data) {
+        if (out) *out = NULL;
+        return fc_fail(err, FC_EINVAL, "train net: NULL model data");
+    }
+    return build(&b, cut, feature, batch, opt, out, err);
 }
 
 void fc_train_net_free(fc_train_net *net) {
@@ -368,6 +390,7 @@ int fc_train_net_forward(fc_train_net *net, const float *input, int n, float *ou
     if (n < 1 || n > net->batch)
         return fc_fail(err, FC_EINVAL, "train net forward: %d images (the net holds 1 to %d)", n, net->batch);
     net->fwd_n = 0;
+    net->fwd_training = net->training;
     memcpy(net->slots[0].data, input, (size_t)n * net->slots[0].per * sizeof(float));
     for (int i = 0; i < net->n_ops; i++) {
         int rc = fc_train_net_op_forward(net, &net->ops[i], n, err);
@@ -377,6 +400,8 @@ int fc_train_net_forward(fc_train_net *net, const float *input, int n, float *ou
     net->fwd_n = n;
     return 0;
 }
+
+void fc_train_net_set_training(fc_train_net *net, int on) { net->training = on != 0; }
 
 int fc_train_net_backward(fc_train_net *net, const float *dout, float *dinput, fc_error *err) {
     int n = net->fwd_n, rc = 0;
@@ -441,4 +466,35 @@ int fc_train_net_params_set(fc_train_net *net, const float *src, size_t n, fc_er
                        net->n_values);
     memcpy(net->values, src, n * sizeof(float));
     return 0;
+}
+
+/* Copies the running statistics of the training-mode BatchNormalizations into dst, or from src. */
+static int stats_copy(const fc_train_net *net, float *dst, const float *src, size_t n, fc_error *err) {
+    size_t want = fc_train_net_stats_size(net), at = 0;
+    if ((!dst && !src && want) || n != want)
+        return fc_fail(err, FC_EINVAL, "train net: %zu running statistics (the net has %zu)", n, want);
+    for (int i = 0; i < net->n_ops; i++) {
+        const net_op *op = &net->ops[i];
+        size_t c = 2 * (size_t)op->C;
+        if (!op->bn_train) continue;
+        if (dst) memcpy(dst + at, op->stats, c * sizeof(float));
+        else memcpy(op->stats, src + at, c * sizeof(float));
+        at += c;
+    }
+    return 0;
+}
+
+size_t fc_train_net_stats_size(const fc_train_net *net) {
+    size_t n = 0;
+    for (int i = 0; i < net->n_ops; i++)
+        if (net->ops[i].bn_train) n += 2 * (size_t)net->ops[i].C;
+    return n;
+}
+
+int fc_train_net_stats_get(const fc_train_net *net, float *dst, size_t n, fc_error *err) {
+    return stats_copy(net, dst, NULL, n, err);
+}
+
+int fc_train_net_stats_set(fc_train_net *net, const float *src, size_t n, fc_error *err) {
+    return stats_copy(net, NULL, src, n, err);
 }

@@ -1,10 +1,12 @@
 /* A trainable network made from the top of an ONNX backbone: the nodes between a cut tensor (whose
  * activations the caller has cached) and the feature tensor, with the model's weights as the starting
- * point (BatchNormalization after a Conv folded into it: its statistics stay frozen), mapped onto the
- * training ops (train_ops.h). Forward (N, C, H, W) at the cut -> (N, D) features, backward -> the
- * gradient of every parameter, parameter access for an optimizer and checkpoints, and the export of
- * the trained values back into the ONNX model. Not here: the head, the loss, the optimizer loop
- * (the caller runs fc_linear_*, fc_crossentropy_*, fc_sgd_step / fc_adamw_step on what this gives). */
+ * point (BatchNormalization after a Conv folded into it: its statistics stay frozen; or, with
+ * bn_train, BatchNormalization in training mode: new layers), mapped onto the training ops
+ * (train_ops.h). Forward (N, C, H, W) at the cut -> (N, D) features, backward -> the gradient of
+ * every parameter, parameter and running-statistics access for an optimizer and checkpoints, and
+ * the export of the trained values back into the ONNX model (from a file or from memory). Not here:
+ * the head, the loss, the optimizer loop (the caller runs fc_linear_*, fc_crossentropy_*,
+ * fc_sgd_step / fc_adamw_step on what this gives). */
 #ifndef FC_TRAIN_NET_H
 #define FC_TRAIN_NET_H
 
@@ -24,6 +26,12 @@ typedef struct fc_train_net_options {
     int cut_rank;
     int64_t cut_dims[4];
     int height, width;
+    /* 1: BatchNormalization is not folded into the Conv before it; it trains in training mode
+     * (fc_train_net_set_training): batch statistics in the forward, running averages updated with
+     * PyTorch's momentum 1 - the node's ONNX momentum (default 0.9), scale and shift trained. The
+     * network of new conv blocks that the caller initialized itself. 0: folded or frozen (a
+     * pretrained top, whose statistics come from far more data than a fine-tuning batch). */
+    int bn_train;
     /* FC_TRAIN_F32 (0, the default): every product in f32. FC_TRAIN_BF16: the products of the
      * convolutions (1x1 and im2col; not depthwise) and linear layers, forward, dX and dW, take bf16
      * operands with f32 sums (parameters, activations, gradients and everything else stay f32);
@@ -76,6 +84,12 @@ typedef struct fc_train_net_options {
  * When cut_rank is 0 the model is also loaded once by fc_model_load to plan its shapes. */
 int fc_train_net_build(const char *model_path, const char *cut, const char *feature, int batch,
                        const fc_train_net_options *opt, fc_train_net **out, fc_error *err);
+/* The same for a model held in memory (data[0..size), only read during the call; name starts the
+ * messages). The cut must be the model's input or have its shape in opt (cut_rank > 0): there is
+ * no file to plan shapes from (FC_EINVAL otherwise). Tensors in external data are refused. */
+int fc_train_net_build_mem(const char *name, const void *data, size_t size, const char *cut,
+                           const char *feature, int batch, const fc_train_net_options *opt,
+                           fc_train_net **out, fc_error *err);
 /* NULL-safe. */
 void fc_train_net_free(fc_train_net *net);
 
@@ -91,9 +105,15 @@ fc_train_ws *fc_train_net_ws(fc_train_net *net);
 /* The precision the products run in: FC_TRAIN_F32 or FC_TRAIN_BF16 (FC_TRAIN_AUTO resolved). */
 fc_train_precision fc_train_net_precision(const fc_train_net *net);
 
+/* Training (on, the state after the build) or evaluation mode (0). It matters only for a net built
+ * with bn_train: in training mode its BatchNormalizations normalize with the batch's statistics
+ * and update their running averages; in evaluation mode they use the running averages (as the
+ * exported model does) and change nothing. Every other op computes the same in both. */
+void fc_train_net_set_training(fc_train_net *net, int on);
+
 /* input is (n, input_size) at the cut (copied: the caller may reuse it), 1 <= n <= batch; out will
- * be (n, D): the feature tensor flattened per image. Keeps every activation the backward needs.
- * The net computes the same function in training and evaluation (see above), so there is no mode.
+ * be (n, D): the feature tensor flattened per image. Keeps every activation the backward needs (in
+ * the mode of this forward, which the backward follows).
  * Errors: FC_EINVAL (n out of range, NULL buffers), errors of the ops naming the node. */
 int fc_train_net_forward(fc_train_net *net, const float *input, int n, float *out, fc_error *err);
 /* dout is (n, D), the gradient of the loss with respect to the last forward's output (same n).
@@ -135,6 +155,13 @@ size_t fc_train_net_params_size(const fc_train_net *net);
  * fc_train_net_params_size or a buffer is NULL. */
 int fc_train_net_params_get(const fc_train_net *net, float *dst, size_t n, fc_error *err);
 int fc_train_net_params_set(fc_train_net *net, const float *src, size_t n, fc_error *err);
+/* The running statistics of the training-mode BatchNormalizations (bn_train; no parameters: an
+ * optimizer never touches them, but a checkpoint must keep them): their count (0 without), and a
+ * copy of them in op order (each: mean (C), then var (C)) into dst / from src. FC_EINVAL when n is
+ * not fc_train_net_stats_size or a buffer is NULL (a size of 0 takes any buffer). */
+size_t fc_train_net_stats_size(const fc_train_net *net);
+int fc_train_net_stats_get(const fc_train_net *net, float *dst, size_t n, fc_error *err);
+int fc_train_net_stats_set(fc_train_net *net, const float *src, size_t n, fc_error *err);
 
 /* ---- export ---- */
 
@@ -151,5 +178,8 @@ int fc_train_net_params_set(fc_train_net *net, const float *src, size_t n, fc_er
  * initializer or node is missing or has another shape); FC_ENOMEM. */
 int fc_train_net_write_onnx(const fc_train_net *net, const char *in_model_path, const char *out_path,
                             fc_error *err);
+/* The same from the model held in memory that fc_train_net_build_mem built the net from. */
+int fc_train_net_write_onnx_mem(const fc_train_net *net, const char *name, const void *data, size_t size,
+                                const char *out_path, fc_error *err);
 
 #endif

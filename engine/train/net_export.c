@@ -1,6 +1,7 @@
-/* fc_train_net_write_onnx: the model as read, with the trained values in the initializers of the
- * net's parameters and each folded BatchNormalization removed (its Conv takes the folded weights
- * and bias and writes the BatchNormalization's output). A new ModelProto and GraphProto point at
+/* fc_train_net_write_onnx: the model as read (from a file or memory), with the trained values in
+ * the initializers of the net's parameters and of the running statistics of training-mode
+ * BatchNormalizations, and each folded BatchNormalization removed (its Conv takes the folded
+ * weights and bias and writes the BatchNormalization's output). A new ModelProto and GraphProto point at
  * the read messages, replacing only the changed nodes and tensors (copies owned by a pool), so
  * everything else is packed as it was read. Not here: reading and packing (onnx_io.h). */
 #include <string.h>
@@ -63,33 +64,27 @@ static int refold(export_state *x, const net_op *op, fc_error *err) {
     return 0;
 }
 
-/* Parameter p's initializer, replaced by a copy holding the net's values as float32 raw data. */
-static int write_param(export_state *x, const net_param *p, fc_error *err) {
-    int i = find_init(x->g, p->name);
+/* Initializer `name` replaced by a copy holding data (count float32 values) as raw data; dims
+ * (rank of them, reversed when transposed) must be its shape. */
+static int write_init(export_state *x, const char *name, int rank, const int64_t *dims, int transposed,
+                      const float *data, size_t count, fc_error *err) {
+    int i = find_init(x->g, name);
     const Onnx__TensorProto *src = i >= 0 ? x->g->initializer[i] : NULL;
     if (!src || src->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
         return fc_fail(err, FC_EUNSUPPORTED, "%s: parameter '%s' is not a float32 initializer of the "
-                       "model (a Constant node or a computed weight?)", x->path, p->name);
-    int same = (int)src->n_dims == p->rank;
-    for (int k = 0; k < p->rank && same; k++)
-        same = src->dims[k] == p->dims[p->transposed ? p->rank - 1 - k : k];
+                       "model (a Constant node or a computed weight?)", x->path, name);
+    int same = (int)src->n_dims == rank;
+    for (int k = 0; k < rank && same; k++) same = src->dims[k] == dims[transposed ? rank - 1 - k : k];
     if (!same)
         return fc_fail(err, FC_EINVAL, "%s: initializer '%s' has another shape than the net's "
-                       "parameter (not the model the net was built from?)", x->path, p->name);
+                       "parameter (not the model the net was built from?)", x->path, name);
     Onnx__TensorProto *t = fc_onnx_pool_alloc(&x->pool, sizeof *t);
-    float *data = x->net->values + p->offset;
-    if (t && p->transposed) { /* (OC, IC) -> the file's (IC, OC) */
-        float *tr = fc_onnx_pool_alloc(&x->pool, p->count * sizeof *tr);
-        for (int64_t r = 0; tr && r < p->dims[0]; r++)
-            for (int64_t c = 0; c < p->dims[1]; c++) tr[c * p->dims[0] + r] = data[r * p->dims[1] + c];
-        data = tr;
-    }
-    if (!t || !data) return fc_fail(err, FC_ENOMEM, "out of memory");
+    if (!t) return fc_fail(err, FC_ENOMEM, "out of memory");
     *t = *src;
     t->n_float_data = 0;
     t->float_data = NULL;
     t->has_raw_data = 1;
-    t->raw_data.len = p->count * sizeof(float);
+    t->raw_data.len = count * sizeof(float);
     t->raw_data.data = (uint8_t *)data;
     t->n_external_data = 0;
     t->external_data = NULL;
@@ -97,6 +92,26 @@ static int write_param(export_state *x, const net_param *p, fc_error *err) {
     t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT;
     x->inits[i] = t;
     return 0;
+}
+
+/* Parameter p's initializer gets the net's values. */
+static int write_param(export_state *x, const net_param *p, fc_error *err) {
+    float *data = x->net->values + p->offset;
+    if (p->transposed) { /* (OC, IC) -> the file's (IC, OC) */
+        float *tr = fc_onnx_pool_alloc(&x->pool, p->count * sizeof *tr);
+        if (!tr) return fc_fail(err, FC_ENOMEM, "out of memory");
+        for (int64_t r = 0; r < p->dims[0]; r++)
+            for (int64_t c = 0; c < p->dims[1]; c++) tr[c * p->dims[0] + r] = data[r * p->dims[1] + c];
+        data = tr;
+    }
+    return write_init(x, p->name, p->rank, p->dims, p->transposed, data, p->count, err);
+}
+
+/* A training-mode BatchNormalization's running mean and var go to its mean and var initializers. */
+static int write_stats(export_state *x, const net_op *op, fc_error *err) {
+    int64_t C = op->C;
+    int rc = write_init(x, op->stat_names[0], 1, &C, 0, op->stats, (size_t)C, err);
+    return rc ? rc : write_init(x, op->stat_names[1], 1, &C, 0, op->stats + C, (size_t)C, err);
 }
 
 /* Nodes (among those written) that read tensor name. */
@@ -164,16 +179,13 @@ static int write_model(export_state *x, const Onnx__ModelProto *m, const char *o
     return fc_onnx_write(mc, out_path, err);
 }
 
-int fc_train_net_write_onnx(const fc_train_net *net, const char *in_model_path, const char *out_path,
-                            fc_error *err) {
-    if (!net || !in_model_path || !out_path)
-        return fc_fail(err, FC_EINVAL, "train net export: NULL net or path");
-    Onnx__ModelProto *m = NULL;
-    export_state x = {.net = net, .path = in_model_path};
-    int rc = fc_onnx_read(in_model_path, &m, err);
-    if (rc) return rc;
+/* Writes m (read from name) with the net's values to out_path; frees m. */
+static int export_model(const fc_train_net *net, Onnx__ModelProto *m, const char *name, const char *out_path,
+                        fc_error *err) {
+    export_state x = {.net = net, .path = name};
+    int rc = 0;
     if (!m->graph) {
-        rc = fc_fail(err, FC_EFORMAT, "%s: the model has no graph", in_model_path);
+        rc = fc_fail(err, FC_EFORMAT, "%s: the model has no graph", name);
         goto out;
     }
     x.g = m->graph;
@@ -185,8 +197,10 @@ int fc_train_net_write_onnx(const fc_train_net *net, const char *in_model_path, 
     }
     memcpy(x.nodes, x.g->node, x.g->n_node * sizeof *x.nodes);
     memcpy(x.inits, x.g->initializer, x.g->n_initializer * sizeof *x.inits);
-    for (int i = 0; i < net->n_ops && !rc; i++)
+    for (int i = 0; i < net->n_ops && !rc; i++) {
         if (net->ops[i].fold_from) rc = refold(&x, &net->ops[i], err);
+        if (!rc && net->ops[i].bn_train) rc = write_stats(&x, &net->ops[i], err);
+    }
     for (int p = 0; p < net->n_params && !rc; p++) rc = write_param(&x, &net->params[p], err);
     if (!rc) rc = check_readers(&x, err);
     if (!rc) rc = write_model(&x, m, out_path, err);
@@ -194,4 +208,23 @@ out:
     fc_onnx_pool_free(&x.pool);
     fc_onnx_model_free(m);
     return rc;
+}
+
+int fc_train_net_write_onnx(const fc_train_net *net, const char *in_model_path, const char *out_path,
+                            fc_error *err) {
+    if (!net || !in_model_path || !out_path)
+        return fc_fail(err, FC_EINVAL, "train net export: NULL net or path");
+    Onnx__ModelProto *m = NULL;
+    int rc = fc_onnx_read(in_model_path, &m, err);
+    return rc ? rc : export_model(net, m, in_model_path, out_path, err);
+}
+
+int fc_train_net_write_onnx_mem(const fc_train_net *net, const char *name, const void *data, size_t size,
+                                const char *out_path, fc_error *err) {
+    if (!net || !data || !out_path)
+        return fc_fail(err, FC_EINVAL, "train net export: NULL net, model or path");
+    Onnx__ModelProto *m = NULL;
+    if (!name) name = "<memory>";
+    int rc = fc_onnx_read_mem(name, data, size, &m, err);
+    return rc ? rc : export_model(net, m, name, out_path, err);
 }

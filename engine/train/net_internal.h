@@ -20,7 +20,8 @@ enum {
     NET_AVGPOOL, /* (C,H,W) -> (C,OH,OW) */
     NET_MAXPOOL,
     NET_CONCAT,  /* n_in inputs (cs[i],H*W) -> (sum cs, H*W) */
-    NET_BN,      /* frozen-statistics BatchNorm (C,H*W), params w = scale, b = shift */
+    NET_BN,      /* BatchNorm (C,H*W), params w = scale, b = shift; frozen statistics, or training
+                    mode (bn_train) */
     NET_SOFTMAX  /* (C) -> (C) over the classes (a classifier's last node) */
 };
 
@@ -44,6 +45,10 @@ typedef struct net_op {
     float **dsts;           /* Concat: gradient targets, filled per run */
     float *stats;           /* BatchNorm: running mean (C) then running var (C), owned */
     float eps;
+    int bn_train;           /* BatchNorm in training mode (fc_train_net_options.bn_train) */
+    float momentum;         /* its running-average update, PyTorch's convention */
+    float *saved;           /* its batch mean (C) then rstd (C) of the last training forward, owned */
+    char *stat_names[2];    /* its mean and var initializers (the export writes the running stats) */
     /* a Conv whose BatchNormalization was folded into it: the Conv's output tensor in the file and
      * the BatchNormalization's (what the Conv writes after the export); NULL when none */
     char *fold_from, *fold_to;
@@ -86,11 +91,16 @@ struct fc_train_net {
     float *values, *grads;
     float *arena, *grad_arena, *tmp; /* activations, gradients, one slot-sized accumulation buffer */
     int fwd_n;            /* images of the last forward, 0 before any */
+    int training;         /* fc_train_net_set_training (1 after the build) */
+    int fwd_training;     /* the mode of the last forward (its backward follows it) */
 };
 
 /* Build state shared by net.c and net_map.c. */
 typedef struct net_build {
-    const char *path;
+    const char *path;     /* the file, or the name of a model in memory (data) */
+    const void *data;     /* the model in memory (size bytes), NULL: read path */
+    size_t size;
+    int bn_train;         /* fc_train_net_options.bn_train */
     fc_graph *g;
     fc_train_net *net;
     const fc_kernels *k;

@@ -432,8 +432,8 @@ static int map_concat(net_build *b, int i, fc_error *err) {
     return 0;
 }
 
-/* A BatchNormalization the folding left (it does not follow a Conv): frozen statistics, trainable
- * scale and shift. */
+/* A BatchNormalization the folding left (it does not follow a Conv), or every one with bn_train:
+ * trainable scale and shift, frozen statistics or (bn_train) training-mode ones. */
 static int map_bn(net_build *b, int i, fc_error *err) {
     const fc_node *n = &b->g->nodes[i];
     const fc_tensor *x = shape_of(b, n->in[0]), *p[4];
@@ -442,6 +442,9 @@ static int map_bn(net_build *b, int i, fc_error *err) {
     if (!ok)
         return fc_op_fail(n, FC_EUNSUPPORTED, err, "only inference-mode BatchNormalization of (N,C) or "
                           "(N,C,H,W) with constant parameters is trainable");
+    float momentum = fc_attr_float(n, "momentum", 0.9f); /* ONNX: running = running * m + batch * (1 - m) */
+    if (b->bn_train && !(momentum >= 0 && momentum <= 1))
+        return fc_op_fail(n, FC_EUNSUPPORTED, err, "momentum %g is outside [0, 1]", momentum);
     net_op *op;
     int rc = add_simple(b, n, NET_BN, n->in, 1, x, &op, err);
     if (rc) return rc;
@@ -453,6 +456,14 @@ static int map_bn(net_build *b, int i, fc_error *err) {
     memcpy(op->stats, p[2]->data, (size_t)op->C * sizeof(float));
     memcpy(op->stats + op->C, p[3]->data, (size_t)op->C * sizeof(float));
     const fc_graph *g = b->g;
+    if (b->bn_train) {
+        op->bn_train = 1;
+        op->momentum = 1.0f - momentum;
+        op->saved = malloc(2 * (size_t)op->C * sizeof(float));
+        op->stat_names[0] = strdup(g->values[n->in[3]].name);
+        op->stat_names[1] = strdup(g->values[n->in[4]].name);
+        if (!op->saved || !op->stat_names[0] || !op->stat_names[1]) return fc_fail(err, FC_ENOMEM, "out of memory");
+    }
     if ((rc = add_param(b, n, n->in[1], g->values[n->in[1]].name, 0, 0, &op->w, err)) ||
         (rc = add_param(b, n, n->in[2], g->values[n->in[2]].name, 0, 0, &op->b, err)))
         return rc;
@@ -559,6 +570,9 @@ void fc_train_net_op_free(net_op *op) {
     free(op->srcs);
     free(op->dsts);
     free(op->stats);
+    free(op->saved);
+    free(op->stat_names[0]);
+    free(op->stat_names[1]);
     free(op->fold_from);
     free(op->fold_to);
 }

@@ -41,6 +41,10 @@ static int forward(fc_train_net *net, net_op *op, int n, fc_error *err) {
         for (int k = 0; k < op->n_in; k++) op->srcs[k] = data(net, op->in[k]);
         return fc_concat_forward(ws, y, op->srcs, op->cs, op->n_in, n, HW, err);
     case NET_BN:
+        if (op->bn_train && net->training) /* batch statistics saved for the backward */
+            return fc_batchnorm_forward(ws, y, op->saved, op->saved + op->C, op->stats, op->stats + op->C, x,
+                                        value(net, op->w), value(net, op->b), n, op->C, HW, op->eps,
+                                        op->momentum, err);
         return fc_batchnorm_eval_forward(ws, y, x, value(net, op->w), value(net, op->b), op->stats,
                                          op->stats + op->C, n, op->C, HW, op->eps, err);
     }
@@ -130,9 +134,13 @@ static int backward(fc_train_net *net, net_op *op, int n, const float *dout, fc_
                                 n, op->C, op->OC, err);
         break;
     case NET_BN:
-        rc = fc_batchnorm_eval_backward(ws, dx, grad(net, op->w), grad(net, op->b), dout, x,
-                                        value(net, op->w), op->stats, op->stats + op->C, n, op->C, HW,
-                                        op->eps, err);
+        if (op->bn_train && net->fwd_training)
+            rc = fc_batchnorm_backward(ws, dx, grad(net, op->w), grad(net, op->b), dout, x, op->saved,
+                                       op->saved + op->C, value(net, op->w), n, op->C, HW, err);
+        else
+            rc = fc_batchnorm_eval_backward(ws, dx, grad(net, op->w), grad(net, op->b), dout, x,
+                                            value(net, op->w), op->stats, op->stats + op->C, n, op->C, HW,
+                                            op->eps, err);
         break;
     default: /* ops without parameters: nothing to do without an input gradient */
         if (!dx) return 0;

@@ -18,20 +18,4 @@ ab_subset "$H" 12 4 # at input 96: 24 training items, 3 steps of 8 per epoch, 7 
 
 "$FC" finetune "$H" --model "$M" $C --cut t146 --size 96 --epochs 7 --batch 8 --optimizer sgd --dropout 0 \
     --schedule constant --no-lp --threads 2 --precision f32 --trace "$T/trace" --trace-steps 20 -o "$T/c.onnx" >"$T/out" 2>"$T/err"; rc=$?
-missing=
-for f in meta.json x.npy y.npy batches.npy head_W.npy head_b.npy; do
-    [ -s "$T/trace/$f" ] || missing="$missing $f"
-done
-[ $rc -eq 0 ] && [ -z "$missing" ]
-check "finetune --trace writes meta.json and the arrays${missing:+ (missing:$missing)}" $?
-[ $rc -eq 0 ] && [ -z "$missing" ] || exit 0
-
-$PY scripts/finetune_torch.py check "$T/trace" --steps 20 >"$T/check" 2>"$T/stderr"; rc=$?
-if [ $rc -eq 77 ]; then
-    grep '^SKIP ' "$T/check"
-    exit 0
-fi
-{ grep -E 'TOO LARGE|^[{]' "$T/check"; cat "$T/stderr"; } >"$T/err"
-steps=$(json_field steps "$T/check")
-diff=$(json_field max_rel_diff "$T/check")
-check "PyTorch replays featcache's first ${steps:-?} SGD steps, each loss within 1e-3 relative (largest difference ${diff:-?})" $rc
+trace_replay "$T/trace" "meta.json x.npy y.npy batches.npy head_W.npy head_b.npy" "SGD steps"

@@ -93,12 +93,7 @@ check "infer names the classes; predict (cut -> top) and infer agree within 1e-4
 # kill -9 during training, then --resume: the same classifier, bit for bit
 RUN="$FC finetune $D $ARGS --views orig,flip --epochs 6 --seed 3 --json"
 $RUN -o "$T/a.onnx" >"$T/runa" 2>"$T/err"; rc=$?
-$RUN -o "$T/b.onnx" >"$T/runb" 2>>"$T/err" &
-pid=$!
-i=0
-while [ $i -lt 600 ] && ! grep -q '"epoch":2,' "$T/runb" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
-kill -9 $pid 2>/dev/null; killed=$?
-wait $pid 2>/dev/null
+kill_at_epoch 2 "$T/runb" $RUN -o "$T/b.onnx"; killed=$?
 $RUN --resume -o "$T/b.onnx" >"$T/runb2" 2>>"$T/err"; rc2=$?
 from=$(json_field resumed_from "$T/runb2")
 [ $rc -eq 0 ] && [ $killed -eq 0 ] && [ $rc2 -eq 0 ] && [ "${from:-0}" -ge 2 ] && [ ! -f "$T/b.onnx.head.tmp" ] &&

@@ -23,6 +23,7 @@
 
 #include "engine/engine.h"
 #include "tests/support/check.h"
+#include "tests/support/net_fd.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/tmpdir.h"
 #include "tests/support/train_ref.h"
@@ -311,40 +312,6 @@ static const char *tiny_model(const char *name, const char *extra_op) {
 
 /* ---- finite differences ----------------------------------------------------------------------- */
 
-typedef struct fd_ctx {
-    fc_train_net *net;
-    float *in, *out;
-    const float *R;
-    int N;
-    size_t D;
-} fd_ctx;
-
-/* sum(out * R) of a forward, in double. */
-static double net_loss(fd_ctx *c) {
-    fc_error err = {0};
-    if (fc_train_net_forward(c->net, c->in, c->N, c->out, &err)) return NAN;
-    double s = 0;
-    for (size_t i = 0; i < (size_t)c->N * c->D; i++) s += (double)c->out[i] * c->R[i];
-    return s;
-}
-
-/* Central differences of every 'stride'-th element of x against grad; the relative error. */
-static double fd_tensor(fd_ctx *c, float *x, const float *grad, size_t n, size_t stride, float h) {
-    double d = 0, m = 0;
-    for (size_t i = 0; i < n; i += stride) {
-        float x0 = x[i];
-        x[i] = x0 + h;
-        double lp = net_loss(c);
-        x[i] = x0 - h;
-        double lm = net_loss(c);
-        x[i] = x0;
-        double num = (lp - lm) / (2.0 * h), e = fabs(num - grad[i]);
-        if (!(e <= d)) d = e;
-        if (fabs(grad[i]) > m) m = fabs(grad[i]);
-    }
-    return d / (m > 1e-6 ? m : 1.0);
-}
-
 static void tiny_finite_differences(void) {
     const char *path = tiny_model("tiny.onnx", NULL);
     REQUIRE(path, "tiny model written");
@@ -365,14 +332,14 @@ static void tiny_finite_differences(void) {
     int np = fc_train_net_n_params(net);
     CHECK(np == 17, "%d parameter tensors (expected 17)", np);
     const float h = 1e-2f; /* smaller steps drown the smallest gradients in the loss's rounding */
-    double worst = fd_tensor(&c, c.in, dinput, N * in_n, 1, h);
+    double worst = fd_net_tensor(&c, c.in, dinput, N * in_n, 1, h, NULL);
     const char *worst_name = "dinput";
     printf("  finite differences (h = %g): dinput %.2e", h, worst);
     for (int i = 0; i < np; i++) {
         fc_train_param p;
         REQUIRE(fc_train_net_param(net, i, &p, &err) == 0, "param %d: %s", i, err.msg);
         CHECK(p.group == FC_TRAIN_GROUP_BACKBONE, "group");
-        double e = fd_tensor(&c, p.value, p.grad, p.count, 1, h);
+        double e = fd_net_tensor(&c, p.value, p.grad, p.count, 1, h, NULL);
         printf(", %s %.2e", p.name, e);
         if (e > worst) worst = e, worst_name = p.name;
     }

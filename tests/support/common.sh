@@ -46,6 +46,34 @@ ab_subset() {
         done
     done
 }
+# trace_replay DIR FILES WHAT: checks that trace folder DIR (written by --trace) holds FILES (the
+# arrays and meta.json), then replays its first 20 steps in PyTorch (scripts/finetune_torch.py
+# check): one PASS/FAIL line each, "PyTorch replays featcache's first S WHAT, each loss within 1e-3
+# relative (largest difference D)"; SKIP when PyTorch is missing. $rc is the training's status.
+trace_replay() {
+    missing=
+    for f in $2; do [ -s "$1/$f" ] || missing="$missing $f"; done
+    [ "$rc" -eq 0 ] && [ -z "$missing" ]
+    check "--trace writes $(echo $2 | sed 's/ /, /g')${missing:+ (missing:$missing)}" $?
+    [ "$rc" -eq 0 ] && [ -z "$missing" ] || return 0
+    $PY scripts/finetune_torch.py check "$1" --steps 20 >"$T/check" 2>"$T/stderr"; rc=$?
+    if [ $rc -eq 77 ]; then grep '^SKIP ' "$T/check"; return 0; fi
+    { grep -E 'TOO LARGE|^[{]' "$T/check"; cat "$T/stderr"; } >"$T/err"
+    check "PyTorch replays featcache's first $(json_field steps "$T/check") $3, each loss within 1e-3 relative (largest difference $(json_field max_rel_diff "$T/check"))" $rc
+}
+# kill_at_epoch N OUT CMD...: runs CMD (stdout to OUT, stderr to $T/err) in the background and
+# kills it with -9 once OUT has epoch N's JSON line; 0 when it was killed (not finished before).
+kill_at_epoch() {
+    n=$1 out=$2
+    shift 2
+    "$@" >"$out" 2>>"$T/err" &
+    pid=$!
+    i=0
+    while [ $i -lt 600 ] && ! grep -q "\"epoch\":$n," "$out" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+    kill -9 $pid 2>/dev/null; killed=$?
+    wait $pid 2>/dev/null
+    return $killed
+}
 # split_set DIR N: DIR/{train,val}/{a,b} with N distinct generated 40x40 JPEGs each (make_fixtures.py
 # images, a seed per folder), for tests that need a small labeled set without ../shared
 split_set() {
