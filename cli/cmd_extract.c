@@ -167,6 +167,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
     x->crop = (float)ex.crop;
     x->preset = ex.preset;
     x->gray = ex.gray;
+    x->compute = ex.compute;
     x->dtype = ex.dtype;
     a->o.dataset.path = argv[optind];
     a->o.dataset.name = ex.name;
