@@ -135,7 +135,7 @@ typedef struct fc_kernels {
     fc_f32_gemm_fn *sgemm_packed;
     fc_f32_dwconv_plane_fn *dwconv_plane;
     fc_f32_dwconv_channels_fn *dwconv_channels;
-    fc_f32_winograd_input_fn *wino_input;
+    fc_f32_winograd_input_fn *wino_input;   /* NULL for both: no Winograd path (bf16 table) */
     fc_f32_winograd_output_fn *wino_output;
     fc_f32_act_fn *act;
 } fc_kernels;
@@ -177,10 +177,10 @@ const fc_bf16_kernels *fc_bf16_kernels_by_name(const char *name);
 
 /* The kernel table of `--compute bf16` (inference): the avx512 table whose GEMM multiplies bf16
  * pairs with f32 sums: pack_a packs weights as f32 and converts them in place into bf16 k pairs
- * (the layout above; panels K*mr floats apart as before), pack_b and the Winograd input transform
- * write f32 panels, which the GEMM converts on the fly (VCVTNE2PS2BF16's rounding), so every
- * convolution path and the Gemm op compute in bf16 unchanged; depthwise convolutions and
- * activations stay f32. The epilogue is the f32 GEMM's (bias, residual, any activation). NULL
+ * (the layout above; panels K*mr floats apart as before), pack_b and im2col write f32 panels,
+ * which the GEMM converts on the fly (VCVTNE2PS2BF16's rounding), so convolutions and the Gemm op
+ * compute in bf16 unchanged; no Winograd (3x3 convolutions run as GEMMs: the transforms amplify
+ * the bf16 rounding); depthwise convolutions and activations stay f32. The epilogue is the f32 GEMM's (bias, residual, any activation). NULL
  * where fc_bf16_kernels_best is NULL (no AVX512_BF16, or FEATCACHE_ISA below avx512): there is no
  * slow path; the scalar twin (bf16-gemm-scalar.c) is reached by the tests only. */
 const fc_kernels *fc_kernels_bf16(void);
