@@ -98,9 +98,7 @@ int cmd_bench(int argc, char **argv) {
             break;
         case 'j': json = 1; break;
         case 'F': profile = 1; break;
-        case 'c':
-            if (fc_compute_parse(optarg, &compute, &err)) { fprintf(stderr, "featcache bench: %s\n", err.msg); return EXIT_USAGE; }
-            break;
+        case 'c': if (cli_compute("bench", optarg, &compute)) return EXIT_USAGE; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

@@ -92,9 +92,7 @@ int cmd_infer(int argc, char **argv) {
         case 'P': if (cli_parallel_mode("infer", optarg, &split)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'g': gray = 1; break;
-        case 'C':
-            if (fc_compute_parse(optarg, &compute, &err)) { fprintf(stderr, "featcache infer: %s\n", err.msg); return EXIT_USAGE; }
-            break;
+        case 'C': if (cli_compute("infer", optarg, &compute)) return EXIT_USAGE; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

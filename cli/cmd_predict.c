@@ -150,12 +150,7 @@ int cmd_predict(int argc, char **argv) {
         case 't': if (cli_int("predict", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'f': force = 1; break;
-        case 'P': {
-            fc_error perr = {0};
-            if (fc_compute_parse(optarg, &compute, &perr)) { fprintf(stderr, "featcache predict: %s\n", perr.msg); return EXIT_USAGE; }
-            compute_set = 1;
-            break;
-        }
+        case 'P': if (cli_compute("predict", optarg, &compute)) return EXIT_USAGE; compute_set = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

@@ -39,11 +39,7 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
     case 1009: x->name = arg; return 1;
     case 1010: x->gray = 1; return 1;
     case 1011: x->strict = 1; return 1;
-    case 1012: {
-        fc_error err = {0};
-        if (fc_compute_parse(arg, &x->compute, &err)) { fprintf(stderr, "featcache %s: %s\n", cmd, err.msg); return -1; }
-        return 1;
-    }
+    case 1012: return cli_compute(cmd, arg, &x->compute) ? -1 : 1;
     default: return 0;
     }
 }
