@@ -4,7 +4,8 @@
  * training products on the same shapes and on those of a MobileNetV2 top's training step (batch 32).
  * Each figure is measured in 15 runs; the best and the median are printed (on a shared, noisy machine
  * the best is the reproducible one).
- *   make bench && build/bench/bench_kernels [scalar|avx2|avx512|avx512bf16 ...]
+ *   make bench && build/bench/bench_kernels [scalar|avx2|avx512|avx512bf16|bf16 ...]
+ * ("bf16": the GEMM of --compute bf16, weights in pairs and f32 activations converted on the fly)
  * Not a correctness check (tests/engine/test_kernels.c is). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,7 +189,9 @@ int main(int argc, char **argv) {
             for (size_t j = 0; b && j < sizeof gemm_shapes / sizeof *gemm_shapes; j++) bench_gemm_bf16(b, &gemm_shapes[j]);
             continue;
         }
-        const fc_kernels *k = fc_kernels_by_name(names[i]);
+        /* "bf16": the inference table of --compute bf16 (its GEMM only: the rest is the avx512 one) */
+        const fc_kernels *k = strcmp(names[i], "bf16") ? fc_kernels_by_name(names[i]) : fc_kernels_bf16();
+        if (k && !strcmp(names[i], "bf16")) only = "gemm";
         if (!k) {
             printf("%s: not available on this CPU\n", names[i]);
             continue;

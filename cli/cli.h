@@ -53,6 +53,8 @@ int cli_int(const char *cmd, const char *name, const char *s, int lo, int hi, in
 int cli_float(const char *cmd, const char *name, const char *s, double lo, double hi, double *out);
 /* --parallel batch|layers -> *split_batch 1|0; on error prints a message and returns -1. */
 int cli_parallel_mode(const char *cmd, const char *s, int *split_batch);
+/* --compute f32|bf16 -> *out; on error prints a message and returns -1. */
+int cli_compute(const char *cmd, const char *s, fc_compute *out);
 /* A byte count with an optional K/M/G/T suffix (powers of 1024), at least lo; same error style. */
 int cli_bytes(const char *cmd, const char *name, const char *s, unsigned long long lo, size_t *out);
 

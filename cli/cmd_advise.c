@@ -48,7 +48,7 @@ static int parse_args(int argc, char **argv, cli_advise_args *a) {
         {"model", required_argument, 0, 1001}, {"size", required_argument, 0, 1003},
         {"crop", required_argument, 0, 1004}, {"preprocess", required_argument, 0, 1005},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
-        {"grayscale", no_argument, 0, 1010}, {"layers", required_argument, 0, 'L'}, {"folds", required_argument, 0, 'k'},
+        {"grayscale", no_argument, 0, 1010}, {"compute", required_argument, 0, 1012}, {"layers", required_argument, 0, 'L'}, {"folds", required_argument, 0, 'k'},
         {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -150,7 +150,7 @@ static int extract_layers(const cli_advise_args *a, const cli_advise_plan *p, fc
     cli_progress ps = {.show = !a->quiet && !a->json && isatty(2), .last = -1};
     fc_extract_options o = {
         .extractor = {.model = a->x.model, .layers = p->names, .n_layers = p->n, .pools = p->pools,
-                      .size = a->x.size, .crop = (float)a->x.crop, .preset = a->x.preset, .gray = a->x.gray,
+                      .size = a->x.size, .crop = (float)a->x.crop, .preset = a->x.preset, .gray = a->x.gray, .compute = a->x.compute,
                       .dtype = FC_DTYPE_F32},
         .dataset = {.path = a->dataset, .name = a->x.name},
         .cache = {.dir = cli_cache_dir(a->x.cache)},

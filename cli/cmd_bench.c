@@ -1,5 +1,6 @@
 /* `featcache bench`: throughput of a model on random input — img/s (median over timed runs),
- * GFLOP/s of the model and the fraction of this machine's measured fp32 FMA peak. */
+ * GFLOP/s of the model and the fractions of this machine's measured fp32 FMA peak and (with
+ * AVX512_BF16) bf16 dot-product peak. */
 #include <getopt.h>
 #include <omp.h>
 #include <stdio.h>
@@ -8,10 +9,12 @@
 
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "extract/extract.h"
 
 static const char *usage_text =
     "usage: featcache bench --model M.onnx [options]\n"
-    "Times forward passes on random input and prints img/s, GFLOP/s and the fraction of fp32 peak.\n\n"
+    "Times forward passes on random input and prints img/s, GFLOP/s and the fractions of the fp32\n"
+    "and bf16 peaks.\n\n"
     "  --model PATH     ONNX model (required)\n"
     "  --batch N        images per pass (default 16)\n"
     "  --threads N      threads (default: all cores)\n"
@@ -19,9 +22,10 @@ static const char *usage_text =
     "  --seconds S      time spent in timed runs (default 10)\n"
     "  --output NAME    tensor to compute (default: the model's outputs)\n"
     "  --isa NAME       kernels: scalar, avx2, avx512 (default: best for this CPU)\n"
+    "  --compute P      f32 (default) or bf16: products on bf16 pairs with f32 sums (AVX512_BF16)\n"
     "  --parallel MODE  batch: each thread runs its slice of the batch through the whole network;\n"
     "                   layers: every layer runs on all threads (default: batch)\n"
-    "  --no-peak        skip measuring the FMA peak\n"
+    "  --no-peak        skip measuring the peaks\n"
     "  --profile        also print each step's time (thread-ms per image), GFLOP/s and share\n"
     "  --json           one JSON object instead of text\n";
 
@@ -71,10 +75,12 @@ int cmd_bench(int argc, char **argv) {
         {"seconds", required_argument, 0, 'S'}, {"output", required_argument, 0, 'o'},
         {"isa", required_argument, 0, 'i'}, {"no-peak", no_argument, 0, 'P'},
         {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'p'},
-        {"profile", no_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"profile", no_argument, 0, 'F'}, {"compute", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *output = NULL, *isa = NULL;
     int batch = 16, threads = 0, size = 0, json = 0, peak = 1, split = 1, profile = 0;
     double seconds = 10;
+    fc_compute compute = FC_COMPUTE_F32;
+    fc_error err = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -92,6 +98,7 @@ int cmd_bench(int argc, char **argv) {
             break;
         case 'j': json = 1; break;
         case 'F': profile = 1; break;
+        case 'c': if (cli_compute("bench", optarg, &compute)) return EXIT_USAGE; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -105,8 +112,13 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "featcache bench: --isa %s is not available on this CPU (try scalar or avx2)\n", isa);
         return EXIT_USAGE;
     }
+    if (compute == FC_COMPUTE_BF16 && isa && strcmp(isa, "avx512")) {
+        fprintf(stderr, "featcache bench: --compute bf16 runs the avx512 kernels with bf16 products, not --isa %s\n", isa);
+        return EXIT_USAGE;
+    }
+    if (fc_compute_kernels(compute, &k, &err)) { fprintf(stderr, "featcache bench: %s\n", err.msg); return EXIT_FAIL; }
+    if (!k) k = isa ? fc_kernels_by_name(isa) : fc_kernels_best();
     if (!threads) threads = omp_get_max_threads();
-    fc_error err = {0};
     fc_model *m = NULL;
     fc_session *s = NULL;
     float *input = NULL;
@@ -140,20 +152,23 @@ int cmd_bench(int argc, char **argv) {
     }
     qsort(times, (size_t)n, sizeof *times, cmp_double);
     double med = times[n / 2], ips = batch / med, gflops = fc_session_flops(s) / med / 1e9;
-    double pk = peak ? fc_peak_gflops(k, threads, 1.0) : 0;
+    double pk = peak ? fc_peak_gflops(k, threads, 1.0) : 0, pk16 = peak ? fc_peak_bf16_gflops(threads, 1.0) : 0;
     if (json) {
         printf("{\"model\":\"%s\",\"isa\":\"%s\",\"parallel\":\"%s\",\"batch\":%d,\"threads\":%d,\"size\":%lld,\"runs\":%d,"
                "\"median_ms_per_batch\":%.3f,\"imgs_per_s\":%.2f,\"gflop_per_img\":%.4f,\"gflops\":%.2f,"
-               "\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"load_s\":%.3f}\n",
+               "\"peak_gflops\":%.2f,\"fraction_of_peak\":%.4f,\"bf16_peak_gflops\":%.2f,\"fraction_of_bf16_peak\":%.4f,"
+               "\"compute\":\"%s\",\"load_s\":%.3f}\n",
                model_path, k->name, split ? "batch" : "layers", batch, threads, (long long)d[2], n, med * 1e3, ips,
-               fc_session_flops(s) / batch / 1e9, gflops, pk, pk > 0 ? gflops / pk : 0, load_s);
+               fc_session_flops(s) / batch / 1e9, gflops, pk, pk > 0 ? gflops / pk : 0, pk16, pk16 > 0 ? gflops / pk16 : 0,
+               fc_compute_name(compute), load_s);
     } else {
-        printf("model      %s\nkernels    %s, %d threads (parallel over %s), batch %d, input %lldx%lld\n", model_path,
-               k->name, threads, split ? "the batch" : "layers", batch, (long long)d[2], (long long)d[3]);
+        printf("model      %s\nkernels    %s (%s products), %d threads (parallel over %s), batch %d, input %lldx%lld\n", model_path,
+               k->name, fc_compute_name(compute), threads, split ? "the batch" : "layers", batch, (long long)d[2], (long long)d[3]);
         printf("runs       %d (median %.2f ms per batch, fastest %.2f ms)\n", n, med * 1e3, times[0] * 1e3);
         printf("throughput %.1f img/s\n", ips);
         printf("compute    %.3f GFLOP per image, %.1f GFLOP/s", fc_session_flops(s) / batch / 1e9, gflops);
         if (pk > 0) printf(" = %.0f%% of the measured fp32 peak (%.0f GFLOP/s)", 100 * gflops / pk, pk);
+        if (pk16 > 0) printf(", %.0f%% of the bf16 peak (%.0f GFLOP/s)", 100 * gflops / pk16, pk16);
         printf("\nload       %.2f s\n", load_s);
     }
     if (profile && !json) print_profile(s, batch, (n + 2) * batch); /* + the 2 warm-up runs */

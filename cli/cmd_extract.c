@@ -30,6 +30,8 @@ static const char *usage_text =
     "  --views LIST        any of orig, flip, crops5 (centre + 4 corner crops of --crop, else 0.875),\n"
     "                      comma-separated (default orig)\n"
     "  --dtype T           f32 (default) or f16 (half the space)\n"
+    "  --compute P         f32 (default) or bf16: the model's products on bf16 pairs with f32 sums\n"
+    "                      (CPUs with AVX512_BF16; another extractor: f32 requests never get them)\n"
     "  --batch N           images per forward pass (default 16)\n"
     "  --threads N         inference threads (default: all cores)\n"
     "  --decoders N        image decoding threads (default 2)\n"
@@ -107,7 +109,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
         {"dtype", required_argument, 0, 1006}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
-        {"format", required_argument, 0, 'f'}, {"grayscale", no_argument, 0, 1010},
+        {"format", required_argument, 0, 'f'}, {"grayscale", no_argument, 0, 1010}, {"compute", required_argument, 0, 1012},
         {"shard", required_argument, 0, 'K'},
         {"max-cache-size", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -167,6 +169,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
     x->crop = (float)ex.crop;
     x->preset = ex.preset;
     x->gray = ex.gray;
+    x->compute = ex.compute;
     x->dtype = ex.dtype;
     a->o.dataset.path = argv[optind];
     a->o.dataset.name = ex.name;

@@ -114,7 +114,7 @@ static int parse_args(int argc, char **argv, ft_args *a) {
     static const struct option opts[] = {
         {"model", required_argument, 0, 1001}, {"layer", required_argument, 0, 1002}, {"size", required_argument, 0, 1003},
         {"crop", required_argument, 0, 1004}, {"preprocess", required_argument, 0, 1005}, {"dtype", required_argument, 0, 1006},
-        {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009}, {"grayscale", no_argument, 0, 1010},
+        {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009}, {"grayscale", no_argument, 0, 1010}, {"compute", required_argument, 0, 1012},
         CLI_HEAD_LONGOPTS, CLI_VIEWS_LONGOPT,
         {"cut", required_argument, 0, O_CUT}, {"backbone-lr-scale", required_argument, 0, O_BLR},
         {"optimizer", required_argument, 0, O_OPT}, {"momentum", required_argument, 0, O_MOM},
@@ -135,7 +135,7 @@ static int parse_args(int argc, char **argv, ft_args *a) {
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         a->dtype_set |= c == 1006;
         int r = training_option(c, optarg, a);
-        if (!r && c >= 1001 && c <= 1010) r = cli_extractor_option("finetune", c, optarg, &a->x);
+        if (!r && ((c >= 1001 && c <= 1010) || c == 1012)) r = cli_extractor_option("finetune", c, optarg, &a->x);
         if (!r && c >= 1101 && c <= 1110) r = cli_head_option("finetune", c, optarg, &a->cfg.head);
         if (r < 0) return EXIT_USAGE;
         if (r > 0) continue;

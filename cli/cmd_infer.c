@@ -24,6 +24,7 @@ static const char *usage_text =
     "  --batch N           images per forward pass (default 16)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --parallel MODE     batch (each thread runs its slice of a batch; default) or layers\n"
+    "  --compute P         f32 (default) or bf16: products on bf16 pairs with f32 sums (AVX512_BF16)\n"
     "  --json              one JSON object per image instead of TSV\n"
     "Output TSV columns: image, rank, index, label, score.\n"
     "Exit status: 0 ok, 3 some images could not be read (listed on stderr), 1 error, 64 usage.\n";
@@ -69,10 +70,12 @@ int cmd_infer(int argc, char **argv) {
         {"labels", required_argument, 0, 'l'}, {"top", required_argument, 0, 'k'},
         {"output", required_argument, 0, 'o'}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'P'},
-        {"grayscale", no_argument, 0, 'g'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"grayscale", no_argument, 0, 'g'}, {"compute", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *labels_path = NULL, *output = NULL, *preset = "tf";
     int size = 0, top = 5, batch = 16, threads = 0, json = 0, split = 1, gray = 0;
     double crop = 1.0;
+    fc_compute compute = FC_COMPUTE_F32;
+    fc_error err = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -89,6 +92,7 @@ int cmd_infer(int argc, char **argv) {
         case 'P': if (cli_parallel_mode("infer", optarg, &split)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'g': gray = 1; break;
+        case 'C': if (cli_compute("infer", optarg, &compute)) return EXIT_USAGE; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -97,7 +101,6 @@ int cmd_infer(int argc, char **argv) {
         fprintf(stderr, "featcache infer: %s\n\n%s", !model_path ? "--model is required" : "no images given", usage_text);
         return EXIT_USAGE;
     }
-    fc_error err = {0};
     fc_preprocess pre = {.crop = (float)crop, .gray = gray};
     if (fc_preset_parse(preset, &pre.preset, &err)) {
         fprintf(stderr, "featcache infer: %s\n", err.msg);
@@ -121,7 +124,9 @@ int cmd_infer(int argc, char **argv) {
     char **names = NULL;
     const char *outs[1] = {output};
     fc_model_options mo = {.outputs = output ? outs : NULL, .n_outputs = output ? 1 : 0};
-    if (fc_model_load(model_path, &mo, &m, &err) || fc_pipeline_check_model(m, gray, &err)) goto fail;
+    if (fc_compute_kernels(compute, &mo.kernels, &err) || fc_model_load(model_path, &mo, &m, &err) ||
+        fc_pipeline_check_model(m, gray, &err))
+        goto fail;
     int64_t dims[4];
     fc_model_input_dims(m, dims);
     pre.height = size ? size : (int)dims[2];

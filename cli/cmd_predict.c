@@ -33,13 +33,32 @@ static const char *usage_text =
     "  --force             run a head whose backbone changed since it was trained (its file has\n"
     "                      another fingerprint: model and external data files) on --model, else\n"
     "                      on the file it records; without it such a head is refused\n"
+    "  --compute P         f32 or bf16 products (default: the head's, as it records); another one than\n"
+    "                      the head's is refused without --force (then every feature is computed)\n"
     "Exit status: 0 ok, 3 some images could not be read (listed on stderr), 1 error, 64 usage.\n";
 
-/* The backbone options: --model with its fingerprint (NULL/"" when not given) and --force. */
+/* The backbone options: --model with its fingerprint (NULL/"" when not given), --force and
+ * --compute (compute_set: given). */
 typedef struct backbone_opt {
     const char *model, *fp;
     int force;
+    int compute_set;
+    fc_compute compute;
 } backbone_opt;
+
+/* The compute path for head h: its own, or --compute when given; another one than the head's is
+ * refused without --force, and with it *uncached is set (the cache holds the head's). */
+static int head_compute(const cli_head_file *h, const backbone_opt *bb, fc_compute *out, int *uncached, fc_error *err) {
+    *out = bb->compute_set ? bb->compute : h->compute;
+    if (*out == h->compute) return 0;
+    if (!bb->force)
+        return fc_fail(err, FC_EINVAL, "%s was trained on features computed with %s products; --compute %s would give "
+                       "it others (--force to run it anyway)", h->path, fc_compute_name(h->compute), fc_compute_name(*out));
+    fprintf(stderr, "featcache predict: --force: %s runs with %s products, not the %s it was trained on; every feature "
+            "is computed\n", h->path, fc_compute_name(*out), fc_compute_name(h->compute));
+    *uncached = 1;
+    return 0;
+}
 
 /* Features (n, dim) of the images for one head: cached ones copied, the rest computed by the
  * backbone the head was trained on (refused when it changed, see cli_head_backbone). A forced
@@ -50,7 +69,10 @@ static int head_features(const cli_head_file *h, const backbone_opt *bb, fc_cach
     fc_model *model = NULL;
     fc_session *s = NULL;
     float *input = NULL;
-    int rc = 0, forced = 0;
+    int rc = 0, forced = 0, uncached = 0;
+    fc_compute compute;
+    if ((rc = head_compute(h, bb, &compute, &uncached, err))) return rc;
+    if (uncached) cache = NULL;
     if (bb->force) { /* decided before any cached feature is used */
         if ((rc = cli_head_backbone(h, bb->model, bb->fp, 1, &model_path, &forced, err))) return rc;
         if (forced) {
@@ -82,6 +104,7 @@ static int head_features(const cli_head_file *h, const backbone_opt *bb, fc_cach
             if (!model_path && (rc = cli_head_backbone(h, bb->model, bb->fp, 0, &model_path, &forced, err))) break;
             const char *outs[1] = {h->layer};
             fc_model_options mo = {.outputs = outs, .n_outputs = 1};
+            if ((rc = fc_compute_kernels(compute, &mo.kernels, err))) break;
             fc_session_options so = {.batch = 1, .height = h->size, .width = h->size, .threads = threads};
             if ((rc = fc_model_load(model_path, &mo, &model, err)) || (rc = fc_pipeline_check_model(model, h->gray, err)) ||
                 (rc = fc_session_create(model, &so, &s, err)))
@@ -109,9 +132,11 @@ int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"head", required_argument, 0, 'H'},
                                          {"top", required_argument, 0, 'k'}, {"cache", required_argument, 0, 'C'},
                                          {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
-                                         {"force", no_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"force", no_argument, 0, 'f'}, {"compute", required_argument, 0, 'P'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model = NULL, *heads_path[CLI_MAX_HEADS], *cache_opt = NULL;
-    int n_heads = 0, top = 1, threads = 0, json = 0, force = 0, c;
+    int n_heads = 0, top = 1, threads = 0, json = 0, force = 0, compute_set = 0, c;
+    fc_compute compute = FC_COMPUTE_F32;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -125,6 +150,7 @@ int cmd_predict(int argc, char **argv) {
         case 't': if (cli_int("predict", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'f': force = 1; break;
+        case 'P': if (cli_compute("predict", optarg, &compute)) return EXIT_USAGE; compute_set = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -174,7 +200,7 @@ int cmd_predict(int argc, char **argv) {
         if (cerr.code == FC_EFORMAT) fprintf(stderr, "featcache predict: not using the cache: %s\n", cerr.msg);
     }
     if (model && fc_model_fingerprint(model, override_sha, NULL, &err)) goto done;
-    backbone_opt bb = {.model = model, .fp = override_sha, .force = force};
+    backbone_opt bb = {.model = model, .fp = override_sha, .force = force, .compute_set = compute_set, .compute = compute};
     for (int h = 0; h < n_heads; h++) {
         size_t dim;
         if (head_features(&heads[h], &bb, cache, paths, n, threads, &feats, &dim, bad, &err)) goto done;

@@ -47,6 +47,13 @@ int cli_parallel_mode(const char *cmd, const char *s, int *split_batch) {
     return -1;
 }
 
+int cli_compute(const char *cmd, const char *s, fc_compute *out) {
+    fc_error err = {0};
+    if (!fc_compute_parse(s, out, &err)) return 0;
+    fprintf(stderr, "featcache %s: %s\n", cmd, err.msg);
+    return -1;
+}
+
 int cli_float(const char *cmd, const char *name, const char *s, double lo, double hi, double *out) {
     char *end;
     errno = 0;

@@ -39,6 +39,7 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
     case 1009: x->name = arg; return 1;
     case 1010: x->gray = 1; return 1;
     case 1011: x->strict = 1; return 1;
+    case 1012: return cli_compute(cmd, arg, &x->compute) ? -1 : 1;
     default: return 0;
     }
 }
@@ -57,6 +58,7 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     memcpy(x->model_sha, sha, sizeof sha);
     x->size_resolved = size;
     fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->gray, x->dtype, x->id);
+    fc_extractor_id_compute(x->id, x->compute, x->id);
     char what[300];
     snprintf(what, sizeof what, "layer %s", x->layer_name);
     rc = cli_extract_check(cat, NULL, x->dataset, x->id, what, x->strict, err);

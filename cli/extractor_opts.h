@@ -2,7 +2,8 @@
  * eval...): --model, --layer, --size, --crop, --preprocess, --dtype, --view, --cache, --name.
  * Resolving them gives the catalog's data set name and the extractor id that extract used.
  * extract parses its --model, --size, --crop, --preprocess, --dtype, --cache and --name here too
- * (its --layer repeats and it has --views instead of --view). */
+ * (its --layer repeats and it has --views instead of --view). --compute bf16 selects the features
+ * computed with bf16 products (another extractor id; reading them needs no AVX512_BF16). */
 #ifndef FC_CLI_EXTRACTOR_OPTS_H
 #define FC_CLI_EXTRACTOR_OPTS_H
 
@@ -18,6 +19,7 @@ typedef struct cli_extractor {
     double crop;
     fc_preset preset;
     int gray;       /* --grayscale */
+    fc_compute compute; /* --compute f32|bf16 */
     fc_dtype dtype;
     int view;
     int views[FC_N_VIEWS], n_views; /* train/sweep --views, orig first; 0 = the one view `view` */
@@ -34,13 +36,14 @@ typedef struct cli_extractor {
     {"preprocess", required_argument, 0, 1005}, {"dtype", required_argument, 0, 1006},          \
     {"view", required_argument, 0, 1007}, {"cache", required_argument, 0, 1008},                \
     {"name", required_argument, 0, 1009}, {"grayscale", no_argument, 0, 1010},                  \
-    {"strict", no_argument, 0, 1011}
+    {"strict", no_argument, 0, 1011}, {"compute", required_argument, 0, 1012}
 
 #define CLI_EXTRACTOR_HELP                                                                         \
     "  --model PATH        ONNX model the features were extracted with (required)\n"               \
     "  --layer NAME        feature tensor (default: the model's default feature)\n"                \
     "  --size N, --crop F, --preprocess NAME, --dtype f32|f16, --grayscale\n"                      \
     "                      must match the extract run (defaults as in extract)\n"                  \
+    "  --compute f32|bf16  the products' precision the extract run used (default f32)\n"         \
     "  --view V            orig (default), flip, crop-center, crop-tl, crop-tr, crop-bl, crop-br\n"                                               \
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"            \
     "  --name NAME         catalog name of the data set (default: DATASET's folder name)\n"         \
@@ -48,7 +51,7 @@ typedef struct cli_extractor {
     "                      warning, the items it has are used, exit status 3)\n"
 
 void cli_extractor_init(cli_extractor *x);
-/* Handles option code c (1001..1011); returns 1 when handled, -1 on a bad value (printed), 0 when
+/* Handles option code c (1001..1012); returns 1 when handled, -1 on a bad value (printed), 0 when
  * c is not an extractor option. */
 int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor *x);
 /* Fills x->dataset (from --name or dataset_arg), x->layer_name and x->id using the catalog's model

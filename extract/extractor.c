@@ -34,6 +34,38 @@ void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, 
     fc_hex_encode(h, 32, out);
 }
 
+void fc_extractor_id_compute(const char id[65], fc_compute compute, char out[65]) {
+    char desc[160];
+    if (compute == FC_COMPUTE_F32) {
+        if (out != id) memcpy(out, id, 65);
+        return;
+    }
+    int n = snprintf(desc, sizeof desc, "featcache-compute/1\nextractor=%.64s\ncompute=%s\n", id, fc_compute_name(compute));
+    uint8_t h[32];
+    fc_sha256_digest(desc, (size_t)n, h);
+    fc_hex_encode(h, 32, out);
+}
+
+const char *fc_compute_name(fc_compute compute) { return compute == FC_COMPUTE_BF16 ? "bf16" : "f32"; }
+
+int fc_compute_parse(const char *name, fc_compute *out, fc_error *err) {
+    if (name && !strcmp(name, "f32")) *out = FC_COMPUTE_F32;
+    else if (name && !strcmp(name, "bf16")) *out = FC_COMPUTE_BF16;
+    else return fc_fail(err, FC_EINVAL, "--compute must be f32 or bf16, not '%s'", name ? name : "");
+    return 0;
+}
+
+int fc_compute_kernels(fc_compute compute, const fc_kernels **k, fc_error *err) {
+    *k = NULL;
+    if (compute == FC_COMPUTE_F32) return 0;
+    if ((*k = fc_kernels_bf16())) return 0;
+    if (!fc_cpu()->avx512_bf16)
+        return fc_fail(err, FC_EUNSUPPORTED, "--compute bf16 needs a CPU with AVX512_BF16 (VDPBF16PS); this one has "
+                       "none: use --compute f32");
+    return fc_fail(err, FC_EUNSUPPORTED, "--compute bf16 needs the avx512 kernel level; FEATCACHE_ISA=%s lowers it "
+                   "(unset it, or use --compute f32)", fc_isa_name(fc_cpu_isa()));
+}
+
 void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t cap) {
     snprintf(out, cap, pool == FC_POOL_AVG ? "avgpool(%s)" : "%s", layer);
 }

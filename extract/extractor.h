@@ -9,12 +9,17 @@
 #include <stddef.h>
 
 #include "core/core.h"
+#include "engine/engine.h"
 #include "extract/preprocess.h"
 #include "store/store.h"
 
 /* How a layer's output is stored: as the model computes it, or a (C,H,W) map as its global
  * average over the plane (C), e.g. to probe earlier layers at the size of a feature vector. */
 typedef enum { FC_POOL_NONE = 0, FC_POOL_AVG = 1 } fc_pool;
+
+/* The precision of the model's products: float32 (every kernel level), or bf16 products with float32
+ * sums (`--compute bf16`: fc_kernels_bf16, CPUs with AVX512_BF16 only). Part of the extractor id. */
+typedef enum { FC_COMPUTE_F32 = 0, FC_COMPUTE_BF16 = 1 } fc_compute;
 
 /* What is computed: everything the extractor id depends on (model, layer, pooling, size, crop,
  * preprocessing, dtype; one extractor per layer) and the views stored for every item. */
@@ -28,6 +33,7 @@ typedef struct fc_extractor_def {
     fc_preset preset;
     int gray;                   /* 1: images converted to gray, one plane (models that take 1 channel) */
     fc_dtype dtype;             /* storage dtype; 0 = FC_DTYPE_F32 */
+    fc_compute compute;         /* precision of the products; 0 = FC_COMPUTE_F32 */
     const int *views;           /* view numbers (FC_VIEW_*); NULL = orig only */
     int n_views;
 } fc_extractor_def;
@@ -43,10 +49,24 @@ typedef struct fc_extractor_def {
  *  - the compute path: every extract computes in float32 with the same operators, so the precision
  *    is fixed by the version line. The kernel level (FEATCACHE_ISA: scalar, AVX2, AVX-512) is NOT in
  *    the id: it changes only the order of float32 sums, so the same image gives values that differ
- *    in the last bits (about 1e-6 relative) and a cache stays usable on another CPU. A compute path
- *    of another precision (e.g. bf16) must add its own line here. */
+ *    in the last bits (about 1e-6 relative) and a cache stays usable on another CPU. bf16 products
+ *    are another precision: fc_extractor_id_compute derives their id from this one. */
 void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
                      fc_preset preset, int gray, fc_dtype dtype, char out[65]);
+
+/* The id of the extractor that is `id` (from fc_extractor_id) computed with `compute`, into out (may
+ * be id): id itself for f32, so every earlier id stays what it was; for bf16 the SHA-256 of
+ * "featcache-compute/1", id and "compute=bf16", so a bf16 extractor never serves an f32 request
+ * (and back). */
+void fc_extractor_id_compute(const char id[65], fc_compute compute, char out[65]);
+/* "f32", "bf16". */
+const char *fc_compute_name(fc_compute compute);
+/* The compute path named `name` ("f32" or "bf16") into *out; FC_EINVAL naming the value otherwise. */
+int fc_compute_parse(const char *name, fc_compute *out, fc_error *err);
+/* The kernel table that computes with `compute` (fc_model_options.kernels): NULL (the default
+ * table) for f32; fc_kernels_bf16 for bf16, or FC_EUNSUPPORTED saying why it cannot run here (no
+ * AVX512_BF16, or FEATCACHE_ISA lowers the level): never an f32 table under the bf16 name. */
+int fc_compute_kernels(fc_compute compute, const fc_kernels **k, fc_error *err);
 
 /* A model's fingerprint (64 hex digits + NUL): the SHA-256 of its file when it loads no external
  * data (so ids made before data files were counted stay valid), else the SHA-256 of the file's

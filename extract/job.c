@@ -280,6 +280,7 @@ static int resolve_extractors(job *j, fc_error *err) {
         snprintf(res->layers[l], sizeof res->layers[l], "%s", x->n_layers ? x->layers[l] : default_layer);
         fc_extractor_id(j->model_sha, res->layers[l], pool_of(j, l), x->size, x->crop, x->preset, x->gray, x->dtype,
                         res->extractor[l]);
+        fc_extractor_id_compute(res->extractor[l], x->compute, res->extractor[l]);
     }
     return 0;
 }
@@ -328,7 +329,8 @@ static int load_model(job *j, fc_error *err) {
     const char *outs[FC_JOB_MAX_LAYERS];
     for (int l = 0; l < j->res->n_layers; l++) outs[l] = j->res->layers[l];
     fc_model_options mo = {.outputs = outs, .n_outputs = j->res->n_layers};
-    int rc = fc_model_load(j->opt.extractor.model, &mo, &j->model, err);
+    int rc = fc_compute_kernels(j->opt.extractor.compute, &mo.kernels, err);
+    if (!rc) rc = fc_model_load(j->opt.extractor.model, &mo, &j->model, err);
     if (!rc) j->res->model_loaded = 1;
     if (!rc) rc = fc_pipeline_check_model(j->model, j->opt.extractor.gray, err);
     return rc;
@@ -391,8 +393,9 @@ static int ensure_extractors(job *j, fc_error *err) {
     if (!missing) return 0;
     fc_session *s = NULL;
     if ((rc = load_model(j, err)) || (rc = fc_pipeline_check_outputs(j->model, x->size, x->size, &s, err))) return rc;
-    char gray_name[32]; /* what ls shows: e.g. "tf+gray" */
-    snprintf(gray_name, sizeof gray_name, "%s+gray", fc_preset_name(x->preset));
+    char pre_name[48]; /* what ls shows: e.g. "tf+gray", "tf compute=bf16" */
+    snprintf(pre_name, sizeof pre_name, "%s%s%s", fc_preset_name(x->preset), x->gray ? "+gray" : "",
+             x->compute == FC_COMPUTE_BF16 ? " compute=bf16" : "");
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
         if (q.found[l]) continue;
         if ((rc = feature_shape(fc_session_output(s, l), res->layers[l], pool_of(j, l), &res->rank[l], res->dims[l],
@@ -403,7 +406,7 @@ static int ensure_extractors(job *j, fc_error *err) {
         fc_catalog_extractor e = {.model_path = x->model, .model_sha256 = j->model_sha,
                                   .layer = label, .size = x->size,
                                   .crop = x->crop > 0 && x->crop < 1 ? x->crop : 1.0,
-                                  .preprocess = x->gray ? gray_name : fc_preset_name(x->preset),
+                                  .preprocess = pre_name,
                                   .views = "orig,flip,crop-center,crop-tl,crop-tr,crop-bl,crop-br",
                                   .dtype = x->dtype, .rank = res->rank[l]};
         memcpy(e.dims, res->dims[l], sizeof e.dims);
@@ -429,8 +432,10 @@ static void params_json(const job *j, fc_strbuf *b) {
     }
     fc_strbuf_printf(b, "],\"size\":%d,\"crop\":", x->size);
     fc_strbuf_float(b, x->crop > 0 && x->crop < 1 ? x->crop : 1.0f);
-    fc_strbuf_printf(b, ",\"preprocess\":\"%s\",%s\"dtype\":\"%s\",\"views\":[", fc_preset_name(x->preset),
+    fc_strbuf_printf(b, ",\"preprocess\":\"%s\",%s\"dtype\":\"%s\"", fc_preset_name(x->preset),
                      x->gray ? "\"grayscale\":1," : "", fc_dtype_name(x->dtype));
+    if (x->compute != FC_COMPUTE_F32) fc_strbuf_printf(b, ",\"compute\":\"%s\"", fc_compute_name(x->compute));
+    fc_strbuf_printf(b, ",\"views\":[");
     for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
     char host[160];
     fc_process_host(host, sizeof host);

@@ -6,7 +6,8 @@
 # says so and still prints the ORT number.
 #
 # Usage: scripts/bench_vs_ort.sh MODEL.onnx [--batch 16] [--threads 2] [--size 224] [--rounds 3]
-#                                [--seconds 5]
+#                                [--seconds 5] [--compute f32|bf16]
+#   --compute bf16: featcache with bf16 products (AVX512_BF16) against ONNX Runtime in fp32.
 #   A model with a fixed batch size (e.g. build/torchvision/<name>.onnx) needs --batch to match it;
 #   use the dynamic-batch build/torchvision/<name>.dyn.onnx for batch 16.
 set -euo pipefail
@@ -14,14 +15,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 die() { echo "bench_vs_ort.sh: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] || die "usage: bench_vs_ort.sh MODEL.onnx [--batch 16] [--threads 2] [--size 224] [--rounds 3] [--seconds 5]"
+[ $# -ge 1 ] || die "usage: bench_vs_ort.sh MODEL.onnx [--batch 16] [--threads 2] [--size 224] [--rounds 3] [--seconds 5] [--compute f32|bf16]"
 model=$1; shift
-batch=16 threads=2 size=224 rounds=3 seconds=5
+batch=16 threads=2 size=224 rounds=3 seconds=5 compute=f32
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || die "missing value for $1"
   case $1 in
     --batch) batch=$2 ;; --threads) threads=$2 ;; --size) size=$2 ;;
-    --rounds) rounds=$2 ;; --seconds) seconds=$2 ;;
+    --rounds) rounds=$2 ;; --seconds) seconds=$2 ;; --compute) compute=$2 ;;
     *) die "unknown option $1" ;;
   esac
   shift 2
@@ -51,8 +52,8 @@ for ((r = 1; r <= rounds; r++)); do
   ort+=("$v"); echo "round $r: onnxruntime $v img/s" >&2
   if [ $fc_ok = 1 ]; then
     if out=$("$fc" bench --model "$model" --batch "$batch" --threads "$threads" --size "$size" \
-             --seconds "$seconds" --json) && v=$(imgs <<<"$out"); then
-      fcs+=("$v"); echo "round $r: featcache   $v img/s" >&2
+             --seconds "$seconds" --compute "$compute" --json) && v=$(imgs <<<"$out"); then
+      fcs+=("$v"); echo "round $r: featcache ($compute) $v img/s" >&2
     else
       echo "note: featcache bench failed (exit or output above); reporting ONNX Runtime only" >&2
       fc_ok=0
@@ -61,11 +62,11 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 o=$(median "${ort[@]}")
-echo "model $model  batch $batch  threads $threads  size $size  rounds $rounds x ${seconds}s"
+echo "model $model  batch $batch  threads $threads  size $size  rounds $rounds x ${seconds}s  featcache --compute $compute"
 echo "onnxruntime-node: $o img/s (median of rounds)"
 if [ $fc_ok = 1 ] && [ ${#fcs[@]} -gt 0 ]; then
   f=$(median "${fcs[@]}")
-  echo "featcache:        $f img/s (median of rounds)"
+  echo "featcache ($compute):  $f img/s (median of rounds)"
   awk -v f="$f" -v o="$o" 'BEGIN { printf "ratio featcache/ORT: %.3f\n", f / o }'
 else
   echo "featcache:        n/a"

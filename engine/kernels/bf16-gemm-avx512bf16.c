@@ -14,17 +14,11 @@
 #include "engine/kernels/internal.h"
 #include "engine/kernels/simd-avx512.h"
 #include "engine/kernels/f32-act-vec.h"
+#include "engine/kernels/bf16-pairs-avx512bf16.h"
 
 #define MR 12
 #define NR 32
 #define A_BLOCK (64 * 1024) /* words of A pairs per L2 block (256 KiB) */
-
-/* 16 words (lo[i] | hi[i] << 16) of bf16 pairs from two f32 vectors. */
-FC_INLINE __m512i pairs16(__m512 lo, __m512 hi) {
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-}
 
 void fc_bf16_gemm_pack_pairs__avx512bf16(float *panel, int K, int R) {
     // panel: (K, R) f32 -> (ceil(K/2), R) words, in place: the words of pair j (at j*R) are stored
@@ -36,7 +30,7 @@ void fc_bf16_gemm_pack_pairs__avx512bf16(float *panel, int K, int R) {
             __mmask16 m = (__mmask16)(R - r >= 16 ? 0xffff : (1u << (R - r)) - 1);
             __m512 lo = _mm512_maskz_loadu_ps(m, r0 + r);
             __m512 hi = two ? _mm512_maskz_loadu_ps(m, r1 + r) : _mm512_setzero_ps();
-            _mm512_mask_storeu_epi32(panel + (size_t)j * R + r, m, pairs16(lo, hi));
+            _mm512_mask_storeu_epi32(panel + (size_t)j * R + r, m, fc_bf16_pairs16(lo, hi));
         }
     }
 }

@@ -1,10 +1,12 @@
 /* Scalar twin of the AVX512_BF16 GEMM (bf16-gemm-avx512bf16.c): the in-place pair conversion and the
  * 12x32-panel product as plain loops that do, bit for bit, what the instructions do (VCVTNE2PS2BF16's
  * rounding; VDPBF16PS's odd-then-even fused adds with denormals flushed; the same K blocks and
- * epilogue order), so that the tests can compare the two exactly. Slow on purpose (fmaf per
+ * epilogue order), so that the tests can compare the two exactly. It is also the twin of the inference
+ * GEMM (bf16-gemm-cvtb-avx512bf16.c, the f32 driver's epilogue): there the residual is added after
+ * the bias in the first block, and an activation other than Relu/Clip follows the clamp step as
+ * fc_act_apply (bitwise the SIMD one except Sigmoid and SiLU, whose exp is a polynomial there). Slow on purpose (fmaf per
  * product); never chosen by fc_bf16_kernels_best: a CPU without AVX512_BF16 trains in f32.
  * Not here: the f32 scalar GEMM (f32-gemm-scalar.c). */
-#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -60,23 +62,26 @@ static float block_sum(const uint32_t *a, const uint32_t *b, int j0, int kb) {
 void fc_bf16_gemm_12x32__scalar(int M, int N, int K, const uint32_t *pa, const uint32_t *pb, float *C,
                                 ptrdiff_t rsc, const fc_epilogue *ep) {
     // pa: pairs (M, ceil(K/2)) in panels K*MR words apart; pb: (ceil(K/2), N) in panels K*NR apart
-    assert(!ep || (!ep->residual && (ep->act.kind == FC_ACT_NONE || ep->act.kind == FC_ACT_RELU ||
-                                     ep->act.kind == FC_ACT_CLIP)));
     if (K < 0) K = 0;
     int pairs = (K + 1) / 2, kc = fc_bf16_gemm_block_pairs(pairs);
     int kind = ep ? ep->act.kind : FC_ACT_NONE;
     float lo = kind == FC_ACT_CLIP ? ep->act.a : kind == FC_ACT_RELU ? 0.0f : -INFINITY;
     float hi = kind == FC_ACT_CLIP ? ep->act.b : INFINITY;
+    int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
+    const float *res = ep ? ep->residual : NULL;
     for (int m = 0; m < M; m++) {
         const uint32_t *a = pa + (size_t)(m / MR) * K * MR + m % MR;
         for (int n = 0; n < N; n++) {
             const uint32_t *b = pb + (size_t)(n / NR) * K * NR + n % NR;
             float c = block_sum(a, b, 0, kc < pairs ? kc : pairs);
             if (ep && ep->bias) c += ep->bias[m];
+            if (res) c += res[m * rsc + n];
             for (int j0 = kc; j0 < pairs; j0 += kc) c = c + block_sum(a, b, j0, pairs - j0 < kc ? pairs - j0 : kc);
-            if (kind != FC_ACT_NONE) { /* the vector clamp: max(lo, c) then min(hi, .), NaN kept */
+            if (clamp) { /* the vector clamp: max(lo, c) then min(hi, .), NaN kept */
                 c = lo > c ? lo : c;
                 c = hi < c ? hi : c;
+            } else if (kind != FC_ACT_NONE) {
+                c = fc_act_apply(&ep->act, c);
             }
             C[m * rsc + n] = c;
         }

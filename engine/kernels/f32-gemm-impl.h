@@ -10,7 +10,12 @@
  * of C is produced by the same sequence of operations whatever M, N, csc or its position (edge rows
  * use row-count-specialized copies of the same kernel, partial or strided columns a copy of the
  * tile), so results are bitwise independent of which rows/columns share a call. Not here: threading
- * (callers split M or N across threads), packing policy of the operators. */
+ * (callers split M or N across threads), packing policy of the operators.
+ * With GEMM_BF16 defined (bf16-gemm-cvtb-avx512bf16.c) the same driver multiplies bf16 pairs: PACK_A
+ * packs f32 and then converts each panel in place into k pairs (BF16_PACK_PAIRS, kernels.h's bf16
+ * layout), there is no PACK_B (B stays an f32 panel, e.g. written by im2col), each B slice is
+ * converted into pairs on the fly once per A block, the microkernel accumulates with VDPBF16PS, and
+ * K is cut as the training products cut it (fc_bf16_gemm_block_pairs); the epilogue is unchanged. */
 #ifndef FC_F32_GEMM_IMPL_H
 #define FC_F32_GEMM_IMPL_H
 
@@ -36,8 +41,13 @@ void PACK_A(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *p
             for (; r < rows; r++) dst[r] = src[r * rsa];
             for (; r < MR; r++) dst[r] = 0.0f;
         }
+#ifdef GEMM_BF16
+        BF16_PACK_PAIRS(panel, K, MR);
+#endif
     }
 }
+
+#ifndef GEMM_BF16
 
 void PACK_B(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
     // B: (K, N) strided -> packed: (ceil(N/NR), K, NR)
@@ -86,6 +96,8 @@ void PACK_B(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *p
     }
 }
 
+#endif /* !GEMM_BF16 */
+
 /* Everything a tile needs besides its position. */
 typedef struct tile_job {
     int kb;            /* K-block length */
@@ -98,7 +110,8 @@ typedef struct tile_job {
 /* The microkernel: C tile (rows, NR) = [C +] A block x B block, epilogue per job. rows (1..MR) is a
  * compile-time constant at every call site; all NR columns are stored (partial tiles go through a
  * copy, see GEMM: masked stores are slow on AMD).
- * a: packed A panel at the block's first k, (kb, MR); b: packed B panel likewise, (kb, NR);
+ * a: packed A panel at the block's first k, (kb, MR); b: packed B panel likewise, (kb, NR) (bf16:
+ * both as (ceil(kb/2), MR / NR) words of pairs);
  * c: (rows, NR) with row stride ldc; bias: (rows) or NULL; res: like c with stride ldr, or NULL. */
 FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, const float *a,
                          const float *b, float *c, ptrdiff_t ldc, const float *bias,
@@ -116,6 +129,20 @@ FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, co
         acc[r][1] = v_zero();
     }
     const int kb = job->kb;
+#ifdef GEMM_BF16
+    const int32_t *ap = (const int32_t *)(const void *)a;
+#pragma GCC unroll 2
+    for (int j = 0; j < (kb + 1) / 2; j++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR + VW);
+#pragma GCC unroll 16
+        for (int r = 0; r < rows; r++) {
+            __m512bh ar = (__m512bh)_mm512_set1_epi32(ap[(size_t)j * MR + r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
+        }
+    }
+#else
 #pragma GCC unroll 4
     for (int k = 0; k < kb; k++) {
         vf b0 = v_load(b + (size_t)k * NR);
@@ -127,6 +154,7 @@ FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, co
             acc[r][1] = v_fma(ar, b1, acc[r][1]);
         }
     }
+#endif
     vf lo = v_set1(job->lo), hi = v_set1(job->hi);
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
@@ -314,9 +342,18 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
     int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
     const fc_act *post = kind != FC_ACT_NONE && !clamp ? &ep->act : NULL;
 
+#ifdef GEMM_BF16
+    /* K in blocks of pairs (an A offset of k0 floats is k0/2 words of pairs); B slices converted
+     * into bb, (kc/2, NR) words */
+    int kc = 2 * fc_bf16_gemm_block_pairs((K + 1) / 2), nblk = kc ? (K + kc - 1) / kc : 1;
+    _Alignas(64) float bb[KC_MAX * NR / 2];
+#define A_AT(k0) ((k0) / 2)
+#else
     int nblk = K > KC_MAX ? (K + KC_MAX - 1) / KC_MAX : 1;
-    job.stream = ep && ep->stream && nblk == 1 && !post && csc == 1;
     int kc = (K + nblk - 1) / nblk;
+#define A_AT(k0) (k0)
+#endif
+    job.stream = ep && ep->stream && nblk == 1 && !post && csc == 1;
     int npa = (M + MR - 1) / MR, npb = (N + NR - 1) / NR;
     int mcp = kc > 0 ? A_BLOCK / (kc * MR) : npa; /* A panels per L2 block */
     if (mcp < 1) mcp = 1;
@@ -331,22 +368,29 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
             int p1 = p0 + mcp < npa ? p0 + mcp : npa;
             for (int q = 0; q < npb; q++) {
                 const float *b = K ? pb + (size_t)q * K * NR + (size_t)k0 * NR : NULL;
+#ifdef GEMM_BF16
+                if (b) fc_bf16_pairs_rows32(b, job.kb, (uint32_t *)(void *)bb);
+                const float *bsrc = b;
+                b = bb;
+#else
+                const float *bsrc = b;
+#endif
                 int cols = N - q * NR < NR ? N - q * NR : NR;
                 /* The next B slice is not adjacent to this one (panels hold all of K), so the
                  * hardware prefetcher restarts on it: prefetch it, spread over this slice's tiles. */
-                next_b nb = {q + 1 < npb && K ? (const char *)(b + (size_t)K * NR) : NULL, 0,
+                next_b nb = {q + 1 < npb && K ? (const char *)(bsrc + (size_t)K * NR) : NULL, 0,
                              job.kb * NR * (int)sizeof(float)};
                 nb.per = (nb.bytes / (p1 - p0) + 63) / 64 * 64;
                 int pfull = p1 < npa || M % MR == 0 ? p1 : p1 - 1; /* panels [p0, pfull) have MR rows */
                 int p = p0;
                 if (csc == 1 && cols == NR && K) {
-                    tile_strip(p0, pfull, &job, pa + (size_t)k0 * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
+                    tile_strip(p0, pfull, &job, pa + (size_t)A_AT(k0) * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
                                rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb);
                     p = pfull;
                 }
                 for (; p < p1; p++) {
                     prefetch_share(nb, p - p0);
-                    const float *a = K ? pa + (size_t)p * K * MR + (size_t)k0 * MR : NULL;
+                    const float *a = K ? pa + (size_t)p * K * MR + (size_t)A_AT(k0) * MR : NULL;
                     int rows = M - p * MR < MR ? M - p * MR : MR;
                     ptrdiff_t at = (ptrdiff_t)p * MR * rsc + (ptrdiff_t)q * NR * csc;
                     const float *bi = bias ? bias + p * MR : NULL;
@@ -363,6 +407,7 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
         if (job.last) break;
     }
     if (job.stream) v_sfence();
+#undef A_AT
 }
 
 #endif

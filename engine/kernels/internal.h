@@ -42,6 +42,11 @@ fc_f32_act_fn fc_f32_act__scalar, fc_f32_act_u16__avx2, fc_f32_act_u32__avx512;
  * accumulators, A pairs broadcast, B as two vectors of 16 pairs), and its scalar twin */
 fc_bf16_gemm_pack_fn fc_bf16_gemm_pack_pairs__scalar, fc_bf16_gemm_pack_pairs__avx512bf16;
 fc_bf16_gemm_fn fc_bf16_gemm_12x32__scalar, fc_bf16_gemm_12x32__avx512bf16;
+/* bf16-gemm-cvtb-avx512bf16.c: the inference GEMM of the avx512bf16 table (fc_kernels_bf16): f32
+ * panels packed as the avx512 ones, A converted in place into pairs, B converted per slice */
+fc_f32_gemm_pack_a_fn fc_bf16_gemm_pack_a_12__avx512bf16;
+fc_f32_gemm_fn fc_bf16_gemm_12x32_cvtb__avx512bf16;
+extern const fc_kernels fc_kernels_avx512bf16_table;
 extern const fc_bf16_kernels fc_bf16_kernels_scalar_table;
 extern const fc_bf16_kernels fc_bf16_kernels_avx512bf16_table;
 
@@ -56,5 +61,7 @@ static inline int fc_bf16_gemm_block_pairs(int pairs) {
 /* f32-peak-*.c (fc_peak_gflops): n iterations of 12 independent 8- / 16-lane FMAs */
 float fc_f32_peak_12x8__avx2(long n);
 float fc_f32_peak_12x16__avx512(long n);
+/* bf16-peak-avx512bf16.c: n iterations of 12 independent VDPBF16PS (32 products each) */
+float fc_bf16_peak_12x32__avx512bf16(long n);
 
 #endif

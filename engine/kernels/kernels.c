@@ -33,6 +33,10 @@ const fc_bf16_kernels *fc_bf16_kernels_best(void) {
     return fc_cpu()->avx512_bf16 && fc_cpu_isa() >= FC_ISA_AVX512 ? &fc_bf16_kernels_avx512bf16_table : NULL;
 }
 
+const fc_kernels *fc_kernels_bf16(void) {
+    return fc_bf16_kernels_best() ? &fc_kernels_avx512bf16_table : NULL;
+}
+
 const fc_bf16_kernels *fc_bf16_kernels_by_name(const char *name) {
     if (name && !strcmp(name, "scalar")) return &fc_bf16_kernels_scalar_table;
     return name && !strcmp(name, "avx512bf16") ? fc_bf16_kernels_best() : NULL;

@@ -135,7 +135,7 @@ typedef struct fc_kernels {
     fc_f32_gemm_fn *sgemm_packed;
     fc_f32_dwconv_plane_fn *dwconv_plane;
     fc_f32_dwconv_channels_fn *dwconv_channels;
-    fc_f32_winograd_input_fn *wino_input;
+    fc_f32_winograd_input_fn *wino_input;   /* NULL for both: no Winograd path (bf16 table) */
     fc_f32_winograd_output_fn *wino_output;
     fc_f32_act_fn *act;
 } fc_kernels;
@@ -156,7 +156,8 @@ typedef void fc_bf16_gemm_pack_fn(float *panel, int K, int R);
  * by pair, the odd k's product and then the even k's, each rounded to nearest even with denormal
  * results flushed to zero (VDPBF16PS's order); the first block's sum gets the bias, later blocks are
  * added to C; the last applies the clamp. The epilogue may have a bias and a Relu or Clip; no
- * residual, no other activation (asserted). K may be 0 (C = epilogue(0)). As the f32 GEMM, an
+ * residual, no other activation (asserted by the AVX512_BF16 one; the scalar twin also takes a
+ * residual, added after the bias, and any activation after that, as fc_kernels_bf16's GEMM does). K may be 0 (C = epilogue(0)). As the f32 GEMM, an
  * element's result does not depend on M, N or which other rows or columns share the call. */
 typedef void fc_bf16_gemm_fn(int M, int N, int K, const uint32_t *pa, const uint32_t *pb, float *C,
                              ptrdiff_t rsc, const fc_epilogue *ep);
@@ -173,6 +174,16 @@ typedef struct fc_bf16_kernels {
 const fc_bf16_kernels *fc_bf16_kernels_best(void);
 /* "scalar" (always) or "avx512bf16" (as fc_bf16_kernels_best), else NULL. */
 const fc_bf16_kernels *fc_bf16_kernels_by_name(const char *name);
+
+/* The kernel table of `--compute bf16` (inference): the avx512 table whose GEMM multiplies bf16
+ * pairs with f32 sums: pack_a packs weights as f32 and converts them in place into bf16 k pairs
+ * (the layout above; panels K*mr floats apart as before), pack_b and im2col write f32 panels,
+ * which the GEMM converts on the fly (VCVTNE2PS2BF16's rounding), so convolutions and the Gemm op
+ * compute in bf16 unchanged; no Winograd (3x3 convolutions run as GEMMs: the transforms amplify
+ * the bf16 rounding); depthwise convolutions and activations stay f32. The epilogue is the f32 GEMM's (bias, residual, any activation). NULL
+ * where fc_bf16_kernels_best is NULL (no AVX512_BF16, or FEATCACHE_ISA below avx512): there is no
+ * slow path; the scalar twin (bf16-gemm-scalar.c) is reached by the tests only. */
+const fc_kernels *fc_kernels_bf16(void);
 
 /* Floats needed for packed A / packed B of the given size with this kernel table. */
 size_t fc_kernels_packed_a_floats(const fc_kernels *k, int M, int K);

@@ -48,6 +48,25 @@ const fc_kernels fc_kernels_avx512_table = {
     .act = fc_f32_act_u32__avx512,
 };
 
+/* --compute bf16: the avx512 table with the GEMM on bf16 pairs (bf16-gemm-cvtb-avx512bf16.c); the
+ * packed layouts (12x32, B as f32 panels) are the avx512 ones, so im2col writes the same panels. No
+ * Winograd: its transforms amplify the bf16 rounding (ResNet-50's pooled features: cosine 0.991
+ * with f32 through Winograd, 0.997 through im2col), so 3x3 convolutions run as GEMMs. Depthwise
+ * convolutions and activations stay f32. */
+const fc_kernels fc_kernels_avx512bf16_table = {
+    .name = "avx512bf16",
+    .mr = 12,
+    .nr = 32,
+    .pack_a = fc_bf16_gemm_pack_a_12__avx512bf16,
+    .pack_b = fc_f32_gemm_pack_b_32__avx512,
+    .sgemm_packed = fc_bf16_gemm_12x32_cvtb__avx512bf16,
+    .dwconv_plane = fc_f32_dwconv_plane_4x16__avx512,
+    .dwconv_channels = fc_f32_dwconv_channels_8cx4__avx2,
+    .wino_input = NULL,
+    .wino_output = NULL,
+    .act = fc_f32_act_u32__avx512,
+};
+
 /* bf16 products: the AVX512_BF16 kernels and their scalar twin, on the same 12x32 layouts. */
 const fc_bf16_kernels fc_bf16_kernels_scalar_table = {
     .name = "scalar",

@@ -83,6 +83,7 @@ static int wino_eligible(const fc_node *n, const fc_conv *s) {
     if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
     k = fc_attr_ints(n, "dilations", v, 8);
     if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
+    if (!s->k->wino_input) return 0; /* a table without Winograd (bf16: its transforms would amplify the rounding) */
     return s->kh == 3 && s->kw == 3 && s->group == 1 && s->cin_g >= WINO_MIN_C &&
            s->cout >= WINO_MIN_C;
 }
