@@ -252,7 +252,10 @@ static int missing_view(const cli_problem *cp, const cli_extractor *x, int view,
                      where.csv ? "/MANIFEST.csv" : "", x->model);
     if (x->layer) fc_strbuf_printf(&c, " --layer %s", x->layer);
     if (x->size) fc_strbuf_printf(&c, " --size %d", x->size);
-    if (x->crop != 1) fc_strbuf_printf(&c, " --crop %g", x->crop);
+    if (x->crop != 1) {
+        fc_strbuf_printf(&c, " --crop ");
+        fc_strbuf_float(&c, (float)x->crop);
+    }
     if (x->preset != FC_PRESET_TF) fc_strbuf_printf(&c, " --preprocess %s", fc_preset_name(x->preset));
     if (x->gray) fc_strbuf_printf(&c, " --grayscale");
     if (x->compute != FC_COMPUTE_F32) fc_strbuf_printf(&c, " --compute %s", fc_compute_name(x->compute));
