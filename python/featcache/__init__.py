@@ -161,5 +161,8 @@ class Cache:
             sys.stderr.write("\n")
         if raised:
             raise raised[0]
+        if rc == -9:  # FC_ECANCELLED: only the callback stops a run from Python
+            raise Error("extract stopped by the progress callback; what was computed is committed (extract again "
+                        "to finish)", rc)
         check(rc, st)
         return json.loads(take_string(out))
