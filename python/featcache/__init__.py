@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from featcache._lib import Error, Progress, PROGRESS_FN, lib, lib_path, check, take_string, options, _Status
+from featcache._lib import Error, Progress, PROGRESS_FN, lib, lib_path, cache_lock, check, take_string, options, _Status
 
 __all__ = ["Cache", "Error", "IncompleteWarning", "Progress", "lib_path"]
 
@@ -72,7 +72,9 @@ class Cache:
 
     def _list(self, what):
         out, st = ctypes.c_void_p(), _Status()
-        check(lib.fc_api_list(self._dir(), what.encode(), ctypes.byref(out), ctypes.byref(st)), st)
+        with cache_lock:
+            rc = lib.fc_api_list(self._dir(), what.encode(), ctypes.byref(out), ctypes.byref(st))
+        check(rc, st)
         return json.loads(take_string(out))
 
     def datasets(self):
@@ -105,9 +107,10 @@ class Cache:
         kw = dict(model=os.fspath(model), layer=layer, view=view, size=size, crop=crop, preprocess=preprocess,
                   dtype=dtype, grayscale=grayscale, name=name, strict=strict)
         handle, st = ctypes.c_void_p(), _Status()
-        rc = lib.fc_api_features_load(self._dir(), os.fsencode(dataset), options(kw),
-                                      split.encode() if split is not None else None, ctypes.byref(handle),
-                                      ctypes.byref(st))
+        with cache_lock:
+            rc = lib.fc_api_features_load(self._dir(), os.fsencode(dataset), options(kw),
+                                          split.encode() if split is not None else None, ctypes.byref(handle),
+                                          ctypes.byref(st))
         check(rc, st)
         try:
             rows, rank, dims = ctypes.c_size_t(), ctypes.c_int(), (ctypes.c_uint * 8)()
@@ -155,8 +158,9 @@ class Cache:
                   format=format, max_cache_size=max_cache_size)
         cb = PROGRESS_FN(relay) if show else PROGRESS_FN()
         out, st = ctypes.c_void_p(), _Status()
-        rc = lib.fc_api_extract(self._dir(), os.fsencode(dataset), options(kw), cb, None, ctypes.byref(out),
-                                ctypes.byref(st))
+        with cache_lock:
+            rc = lib.fc_api_extract(self._dir(), os.fsencode(dataset), options(kw), cb, None, ctypes.byref(out),
+                                    ctypes.byref(st))
         if show is not None and isinstance(show, _Bar):
             sys.stderr.write("\n")
         if raised:

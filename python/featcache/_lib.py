@@ -10,6 +10,7 @@ Where the library is looked for, first found wins:
 import ctypes
 import ctypes.util
 import os
+import threading
 
 API_VERSION = 1  # FC_API_VERSION of api/featcache.h this module was written for
 
@@ -86,6 +87,27 @@ def _load():
 
 
 lib, lib_path = _load()
+class _CacheLock:
+    """LMDB allows one open handle per file and process: calls that open a cache (all but the
+    accessors of a loaded feature set) run one at a time (ctypes releases the GIL while C runs),
+    and one from inside an extract's progress callback is refused instead of deadlocking."""
+
+    def __init__(self):
+        self._lock, self._owner = threading.Lock(), None
+
+    def __enter__(self):
+        if self._owner == threading.get_ident():
+            raise Error("a cache cannot be read from inside an extract's progress callback (LMDB allows one "
+                        "open handle per process)")
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+
+    def __exit__(self, *exc):
+        self._owner = None
+        self._lock.release()
+
+
+cache_lock = _CacheLock()
 
 
 def check(rc, status):
