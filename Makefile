@@ -1,11 +1,20 @@
-# featcache build. `make` builds build/featcache and build/libfeatcache.a; `make test` runs every test
-# and ends with "N passed, N failed". Sources are found by wildcard: adding a file needs no edit here.
+# featcache build. `make` builds build/featcache, build/libfeatcache.a and build/libfeatcache.so (the
+# library with the C API of api/ for bindings: python/); `make test` runs every test and ends with
+# "N passed, N failed". Sources are found by wildcard: adding a file needs no edit here.
 # Per-ISA flags go on kernel files only (by file name suffix); no -march=native, no -ffast-math.
 CC ?= cc
 BUILD ?= build
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -I. -I$(BUILD)/gen
+# One set of objects serves the executable and the shared library: -fPIC, and
+# -fno-semantic-interposition so that calls inside the library stay direct (and inlinable) as in
+# the executable (Debian's compiler makes PIE code anyway).
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC -fno-semantic-interposition \
+	-I. -I$(BUILD)/gen
+# Objects are rebuilt when the flags change (e.g. a build tree from before -fPIC): the stamp holds them.
+FLAGS_STAMP = $(BUILD)/cflags.stamp
+$(shell mkdir -p $(BUILD) && echo '$(CC) $(CFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS)' >$(FLAGS_STAMP))
+
 LDLIBS = -lturbojpeg -lpng -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
 
 ONNX_PROTO = /usr/include/onnx/onnx.proto
@@ -15,6 +24,8 @@ GEN_H = $(BUILD)/gen/onnx/onnx.pb-c.h
 LIB_SRC = $(wildcard core/*.c engine/*.c engine/onnx/*.c engine/ops/*.c engine/kernels/*.c engine/train/*.c store/*.c \
 	extract/*.c classify/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx/onnx.pb-c.o
+API_SRC = $(wildcard api/*.c)
+API_OBJ = $(API_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC = $(wildcard cli/*.c)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SUPPORT_SRC = $(wildcard tests/support/*.c)
@@ -28,11 +39,19 @@ ISA_AVX2 = -mavx2 -mfma -mf16c
 ISA_AVX512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 ISA_AVX512BF16 = $(ISA_AVX512) -mavx512bf16
 
-.PHONY: all test sanitize check clean demo torchvision bench
-all: $(BUILD)/featcache $(BUILD)/libfeatcache.a
+.PHONY: all test sanitize check clean demo torchvision bench python
+all: $(BUILD)/featcache $(BUILD)/libfeatcache.a $(BUILD)/libfeatcache.so
 
 $(BUILD)/libfeatcache.a: $(LIB_OBJ)
 	@echo "AR $@"; rm -f $@; ar rcs $@ $^
+
+# The C API (api/featcache.h) over the whole library, for python/featcache (ctypes).
+$(BUILD)/libfeatcache.so: $(API_OBJ) $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libfeatcache.so -o $@ $^ $(LDLIBS)
+
+# The Python package with its library, ready for `pip install ./python` (python/featcache/_lib.py).
+python: $(BUILD)/libfeatcache.so
+	cp $(BUILD)/libfeatcache.so python/featcache/libfeatcache.so
 
 $(BUILD)/featcache: $(CLI_OBJ) $(BUILD)/libfeatcache.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libfeatcache.a $(LDLIBS)
@@ -41,11 +60,11 @@ $(GEN_C) $(GEN_H): $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -I/usr/include $(ONNX_PROTO:/usr/include/%=%)
 
-$(BUILD)/gen/onnx/onnx.pb-c.o: $(GEN_C)
+$(BUILD)/gen/onnx/onnx.pb-c.o: $(GEN_C) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -w -c $< -o $@
 
 # Every object waits for the generated header (cheap, and avoids order bugs).
-$(BUILD)/%.o: %.c | $(GEN_H)
+$(BUILD)/%.o: %.c $(FLAGS_STAMP) | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
 

@@ -53,29 +53,10 @@ static const char *usage_text =
     "130 interrupted (what was committed stays), 64 usage.\n";
 
 
-const char *cli_cache_dir(const char *opt) {
-    if (opt && *opt) return opt;
-    const char *env = getenv("FEATCACHE_HOME");
-    return env && *env ? env : ".featcache";
-}
-
-typedef struct bad_list {
-    fc_strbuf json;
-    int n, json_mode;
-} bad_list;
+const char *cli_cache_dir(const char *opt) { return fc_cache_dir(opt); }
 
 static int print_bad(void *user, const fc_catalog_item *it) {
-    bad_list *b = user;
-    if (b->json_mode) {
-        fc_strbuf_printf(&b->json, "%s{\"path\":", b->n ? "," : "");
-        fc_strbuf_json(&b->json, it->path);
-        fc_strbuf_printf(&b->json, ",\"error\":");
-        fc_strbuf_json(&b->json, it->error ? it->error : "");
-        fc_strbuf_printf(&b->json, "}");
-    } else {
-        fprintf(stderr, "  bad: %s\n", it->error ? it->error : it->path);
-    }
-    b->n++;
+    fprintf(stderr, "  bad: %s\n", it->error ? it->error : it->path);
     return 0;
 }
 
@@ -177,39 +158,20 @@ static int parse_args(int argc, char **argv, extract_args *a) {
     return -1;
 }
 
-/* The bad files of the data set (from the catalog: the reasons of earlier runs included), on
- * stderr or into b->json. */
-static void list_bad(const char *cache_dir, const fc_extract_result *r, bad_list *b) {
+/* The bad files of the data set (from the catalog: the reasons of earlier runs included) on stderr. */
+static void list_bad(const char *cache_dir, const fc_extract_result *r) {
     fc_catalog *cat = NULL;
     fc_error err; /* the run itself succeeded: without the catalog the list is just left out */
     if (fc_catalog_open(cache_dir, FC_CATALOG_RDONLY, 0, &cat, &err) != 0) return;
-    if (!b->json_mode) fprintf(stderr, "%zu bad file%s:\n", r->counts.bad, r->counts.bad == 1 ? "" : "s");
-    fc_catalog_item_list(cat, r->dataset_id, FC_ITEMS_BAD, print_bad, b, &err); /* as above */
+    fprintf(stderr, "%zu bad file%s:\n", r->counts.bad, r->counts.bad == 1 ? "" : "s");
+    fc_catalog_item_list(cat, r->dataset_id, FC_ITEMS_BAD, print_bad, NULL, &err); /* as above */
     fc_catalog_close(cat);
 }
 
-static void print_json(const fc_extract_options *o, const fc_extract_result *r, const bad_list *bad) {
-    const fc_job_progress *p = &r->counts;
-    double rate = p->seconds > 0 ? p->computed / p->seconds : 0;
+static void print_json(const fc_extract_options *o, const fc_extract_result *r) {
     fc_strbuf s = {0};
-    fc_strbuf_printf(&s, "{\"dataset\":");
-    fc_strbuf_json(&s, o->dataset.path);
-    fc_strbuf_printf(&s, ",\"cache\":");
-    fc_strbuf_json(&s, o->cache.dir);
-    fc_strbuf_printf(&s, ",\"items\":%zu,\"computed\":%zu,\"cached\":%zu,\"bad\":%zu,\"damaged\":%zu,"
-                         "\"elsewhere\":%zu,\"seconds\":%.3f,\"imgs_per_s\":%.2f,\"model_loaded\":%s,\"layers\":[",
-                     p->total, p->computed, p->cached, p->bad, p->damaged, p->elsewhere, p->seconds, rate,
-                     r->model_loaded ? "true" : "false");
-    for (int l = 0; l < r->n_layers; l++) {
-        fc_strbuf_printf(&s, "%s{\"name\":", l ? "," : "");
-        fc_strbuf_json(&s, r->layers[l]);
-        fc_strbuf_printf(&s, ",\"extractor\":\"%s\",\"dims\":[", r->extractor[l]);
-        for (int d = 0; d < r->rank[l]; d++) fc_strbuf_printf(&s, "%s%u", d ? "," : "", r->dims[l][d]);
-        fc_strbuf_printf(&s, "]}");
-    }
-    fc_strbuf_printf(&s, "],\"bad_files\":[%s],\"skipped\":%zu,\"too_deep\":%zu}", bad->json.s ? bad->json.s : "",
-                     r->skipped, r->too_deep);
-    puts(s.s ? s.s : "{}");
+    fc_extract_summary_json(o, r, &s);
+    puts(s.s && !s.failed ? s.s : "{}");
     fc_strbuf_free(&s);
 }
 
@@ -269,11 +231,11 @@ int cmd_extract(int argc, char **argv) {
                     r.counts.computed);
         return EXIT_FAIL;
     }
-    bad_list bad = {.json_mode = a.json};
-    if (r.counts.bad) list_bad(a.o.cache.dir, &r, &bad);
-    if (a.json) print_json(&a.o, &r, &bad);
-    else if (!a.quiet) print_text(&a.o, &r);
-    fc_strbuf_free(&bad.json);
+    if (a.json) print_json(&a.o, &r);
+    else {
+        if (r.counts.bad) list_bad(a.o.cache.dir, &r);
+        if (!a.quiet) print_text(&a.o, &r);
+    }
     print_scan_notes(&r);
     return r.counts.bad || r.too_deep ? EXIT_PARTIAL : EXIT_OK;
 }

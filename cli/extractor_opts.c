@@ -45,20 +45,18 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
 }
 
 int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog *cat, fc_error *err) {
-    if (!x->model) return fc_fail(err, FC_EINVAL, "--model is required");
     if (x->name && *x->name) snprintf(x->dataset, sizeof x->dataset, "%s", x->name);
     else fc_dataset_default_name(dataset_arg, x->dataset, sizeof x->dataset);
-    char sha[65], deflayer[256];
-    int h, w;
-    int rc = fc_model_facts(cat, x->model, sha, deflayer, sizeof deflayer, &h, &w, err);
+    fc_extractor_def def = {.model = x->model, .layers = x->layer ? &x->layer : NULL, .n_layers = x->layer ? 1 : 0,
+                            .size = x->size, .crop = (float)x->crop, .preset = x->preset, .gray = x->gray,
+                            .dtype = x->dtype, .compute = x->compute};
+    fc_extractor_ref ref;
+    int rc = fc_extractor_resolve(cat, &def, &ref, err);
     if (rc) return rc;
-    int size = x->size ? x->size : h;
-    if (size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);
-    snprintf(x->layer_name, sizeof x->layer_name, "%s", x->layer ? x->layer : deflayer);
-    memcpy(x->model_sha, sha, sizeof sha);
-    x->size_resolved = size;
-    fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->gray, x->dtype, x->id);
-    fc_extractor_id_compute(x->id, x->compute, x->id);
+    snprintf(x->layer_name, sizeof x->layer_name, "%s", ref.layer);
+    memcpy(x->model_sha, ref.model_sha, sizeof ref.model_sha);
+    memcpy(x->id, ref.id, sizeof ref.id);
+    x->size_resolved = ref.size;
     char what[300];
     snprintf(what, sizeof what, "layer %s", x->layer_name);
     rc = cli_extract_check(cat, NULL, x->dataset, x->id, what, x->strict, err);
@@ -67,39 +65,12 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     return 0;
 }
 
-/* Why run s did not finish, into out. */
-static void unfinished_reason(const fc_extract_state *s, char *out, size_t cap) {
-    long killed_pid = 0; /* a killed run that a later extract or train already marked interrupted */
-    if (s->status == FC_RUN_FAILED && sscanf(s->error, "interrupted: process %ld ended", &killed_pid) == 1)
-        snprintf(out, cap, "its last extract (run #%lld, process %ld) was killed before it finished", (long long)s->run_id,
-                 killed_pid);
-    else if (s->status == FC_RUN_FAILED)
-        snprintf(out, cap, "its last extract (run #%lld) failed: %s", (long long)s->run_id, s->error[0] ? s->error : "?");
-    else if (s->alive > 0)
-        snprintf(out, cap, "an extract of it is running (run #%lld, process %ld)", (long long)s->run_id, s->pid);
-    else if (s->alive == 0)
-        snprintf(out, cap, "its last extract (run #%lld, process %ld) was killed before it finished", (long long)s->run_id,
-                 s->pid);
-    else
-        snprintf(out, cap, "its last extract (run #%lld) is still marked running by another host or an older featcache",
-                 (long long)s->run_id);
-}
-
 int cli_extract_check(fc_catalog *cat, const char *cmd, const char *dataset, const char *extractor, const char *what,
                       int strict, fc_error *err) {
-    int64_t ds_id;
-    fc_extract_state st;
-    int rc = fc_catalog_dataset_find(cat, dataset, &ds_id, err);
+    char msg[1024];
+    int rc = fc_extract_check(cat, dataset, extractor, what, msg, sizeof msg, err);
     if (rc <= 0) return rc;
-    if ((rc = fc_extract_last(cat, ds_id, extractor, &st, err))) return rc;
-    if (fc_extract_finished(&st)) return 0;
-    char why[400];
-    unfinished_reason(&st, why, sizeof why);
-    if (strict)
-        return fc_fail(err, FC_EINVAL, "data set '%s' is incomplete (%s): %s (rerun featcache extract to complete it)",
-                       dataset, what, why);
-    fprintf(stderr, "featcache%s%s: warning: data set '%s' is incomplete (%s): %s; using the items it has (rerun "
-            "featcache extract to complete it; --strict makes this an error)\n", cmd ? " " : "", cmd ? cmd : "", dataset,
-            what, why);
+    if (strict) return fc_fail(err, FC_EINVAL, "%s (rerun featcache extract to complete it)", msg);
+    fprintf(stderr, "featcache%s%s: warning: %s; " FC_EXTRACT_INCOMPLETE_HINT "\n", cmd ? " " : "", cmd ? cmd : "", msg);
     return 1;
 }

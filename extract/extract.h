@@ -6,6 +6,7 @@
  *  - preprocess.h  crop, Pillow-exact resize, normalization presets
  *  - pipeline.h    decode-ahead threads feeding batches
  *  - job.h         the extraction job: scan, hash, run the model, store features
+ *  - summary.h     a job's outcome as JSON (extract --json, the C API)
  *  - thumbnail.h   small JPEGs for report.html */
 #ifndef FC_EXTRACT_H
 #define FC_EXTRACT_H
@@ -16,6 +17,7 @@
 #include "extract/job.h"
 #include "extract/pipeline.h"
 #include "extract/preprocess.h"
+#include "extract/summary.h"
 #include "extract/thumbnail.h"
 
 #endif

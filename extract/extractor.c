@@ -1,4 +1,4 @@
-/* fc_extractor_id and fc_model_facts (see extractor.h). */
+/* fc_extractor_id, fc_model_facts and fc_extractor_resolve (see extractor.h). */
 #include "extract/extractor.h"
 
 #include <errno.h>
@@ -133,5 +133,19 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
     snprintf(default_layer, layer_cap, "%s", m.default_layer);
     *height = m.height;
     *width = m.width;
+    return 0;
+}
+
+int fc_extractor_resolve(fc_catalog *cat, const fc_extractor_def *x, fc_extractor_ref *out, fc_error *err) {
+    if (!x->model) return fc_fail(err, FC_EINVAL, "--model is required");
+    char deflayer[256];
+    int h, w;
+    int rc = fc_model_facts(cat, x->model, out->model_sha, deflayer, sizeof deflayer, &h, &w, err);
+    if (rc) return rc;
+    out->size = x->size ? x->size : h;
+    if (out->size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);
+    snprintf(out->layer, sizeof out->layer, "%s", x->n_layers ? x->layers[0] : deflayer);
+    fc_extractor_id(out->model_sha, out->layer, FC_POOL_NONE, out->size, x->crop, x->preset, x->gray, x->dtype, out->id);
+    fc_extractor_id_compute(out->id, x->compute, out->id);
     return 0;
 }

@@ -86,4 +86,18 @@ void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t
 int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
                    size_t layer_cap, int *height, int *width, fc_error *err);
 
+/* One stored feature as options name it (what export, train, eval and the C API read): the layer,
+ * input size, model fingerprint and extractor id that the extract with the same options used. */
+typedef struct fc_extractor_ref {
+    char layer[256];     /* x->layers[0], else the model's default feature */
+    char model_sha[65];
+    int size;            /* x->size, else the model's declared size */
+    char id[65];         /* fc_extractor_id of the above (unpooled) */
+} fc_extractor_ref;
+
+/* Resolves x's first layer through fc_model_facts (hashing/loading the model only when the
+ * catalog does not know the file). Errors: FC_EINVAL (no model; no size given and the model's is
+ * not fixed), fc_model_facts' errors. */
+int fc_extractor_resolve(fc_catalog *cat, const fc_extractor_def *x, fc_extractor_ref *out, fc_error *err);
+
 #endif

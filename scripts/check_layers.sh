@@ -1,6 +1,7 @@
 #!/bin/sh
 # Checks from the sources that #include dependencies run one way (README "Layers"):
-#   core <- store <- {extract, classify};  core <- engine <- {extract, classify};  cli uses all.
+#   core <- store <- {extract, classify};  core <- engine <- {extract, classify};  cli and api (the
+#   C API for bindings) use all, and neither includes the other.
 # A file of layer X may include its own layer's headers, and of a layer Y allowed below X only
 # Y's public header Y/Y.h; extract/ and classify/ never include each other; the generated ONNX
 # schema (onnx/onnx.pb-c.h) belongs to engine/. Prints one line per violation (file:line: what)
@@ -15,10 +16,11 @@ allowed() { # layer -> the layers it may use
     extract) echo "core store engine" ;;
     classify) echo "core store engine" ;;
     cli) echo "core store engine extract classify" ;;
+    api) echo "core store engine extract classify" ;;
     esac
 }
 bad=0
-for layer in core store engine extract classify cli; do
+for layer in core store engine extract classify cli api; do
     [ -d "$layer" ] || { echo "check_layers: $root/$layer: missing layer folder"; bad=1; continue; }
     ok=$(allowed $layer)
     for f in $(find "$layer" -name '*.[ch]' | sort); do

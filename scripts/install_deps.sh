@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs every Debian package featcache needs to build, test and benchmark (run as root).
 # Build: compiler, protobuf-c + the ONNX schema, libjpeg-turbo, libpng, LMDB, SQLite.
-# Tests: numpy/torch/torchvision/onnx for the torchvision export reference test; PIL and onnx make
+# Tests: numpy/torch/torchvision/onnx for the torchvision export reference test; numpy, sklearn and
+# torch for the Python package's tests (tests/python: featcache.torch, the scikit-learn mapping); PIL and onnx make
 # the fault-test inputs (tests/support/make_fixtures.py); GNU time measures peak RSS; Fashion-MNIST is
 # the memory benchmark's data (scripts/bench_extract.sh).
 # Fuzzing (make fuzz, scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, libomp.

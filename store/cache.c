@@ -438,6 +438,12 @@ static int check_tree(fc_cache *c, fc_error *err) {
     return rc;
 }
 
+const char *fc_cache_dir(const char *dir) {
+    if (dir && *dir) return dir;
+    const char *env = getenv("FEATCACHE_HOME");
+    return env && *env ? env : ".featcache";
+}
+
 int fc_cache_open(const char *dir, unsigned flags, const fc_cache_options *opt, fc_cache **out,
                   fc_error *err) {
     fc_cache *c = NULL;

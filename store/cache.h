@@ -103,6 +103,10 @@ enum {
     FC_CACHE_RDONLY = 1u, /* open for reading only; every write function fails with FC_EINVAL */
 };
 
+/* The cache folder a user means: dir when given (not NULL or ""), else $FEATCACHE_HOME when set,
+ * else ".featcache" (in the working folder). Never NULL. */
+const char *fc_cache_dir(const char *dir);
+
 /* Opens (creating when not FC_CACHE_RDONLY) the feature store in dir. Read-write creates dir if
  * missing (one level, mode 0777 & ~umask) and the LMDB files; stale reader slots of killed
  * processes are cleared. Read-only needs an existing store; when the lock file cannot be created or

@@ -118,6 +118,37 @@ int fc_extract_finished(const fc_extract_state *s) {
     return s->run_id == 0 || s->status == FC_RUN_OK || s->status == FC_RUN_PARTIAL;
 }
 
+void fc_extract_state_why(const fc_extract_state *s, char *out, size_t cap) {
+    long killed_pid = 0; /* a killed run that a later extract or train already marked interrupted */
+    if (s->status == FC_RUN_FAILED && sscanf(s->error, "interrupted: process %ld ended", &killed_pid) == 1)
+        snprintf(out, cap, "its last extract (run #%lld, process %ld) was killed before it finished", (long long)s->run_id,
+                 killed_pid);
+    else if (s->status == FC_RUN_FAILED)
+        snprintf(out, cap, "its last extract (run #%lld) failed: %s", (long long)s->run_id, s->error[0] ? s->error : "?");
+    else if (s->alive > 0)
+        snprintf(out, cap, "an extract of it is running (run #%lld, process %ld)", (long long)s->run_id, s->pid);
+    else if (s->alive == 0)
+        snprintf(out, cap, "its last extract (run #%lld, process %ld) was killed before it finished", (long long)s->run_id,
+                 s->pid);
+    else
+        snprintf(out, cap, "its last extract (run #%lld) is still marked running by another host or an older featcache",
+                 (long long)s->run_id);
+}
+
+int fc_extract_check(fc_catalog *cat, const char *dataset, const char *extractor_id, const char *what, char *msg,
+                     size_t cap, fc_error *err) {
+    int64_t ds_id;
+    fc_extract_state st;
+    int rc = fc_catalog_dataset_find(cat, dataset, &ds_id, err);
+    if (rc <= 0) return rc;
+    if ((rc = fc_extract_last(cat, ds_id, extractor_id, &st, err))) return rc;
+    if (fc_extract_finished(&st)) return 0;
+    char why[400];
+    fc_extract_state_why(&st, why, sizeof why);
+    snprintf(msg, cap, "data set '%s' is incomplete (%s): %s", dataset, what, why);
+    return 1;
+}
+
 typedef struct running_runs {
     char host[160];
     size_t *alive, *unknown;

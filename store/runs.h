@@ -44,5 +44,17 @@ int fc_extract_running(fc_catalog *cat, size_t *alive, size_t *unknown, fc_extra
 /* 1 when s is a finished run (ok, partial) or no run at all, 0 when the data set may lack items
  * because that run did not finish (failed, killed, still running). */
 int fc_extract_finished(const fc_extract_state *s);
+/* Why s did not finish, into out (cap bytes), e.g. "its last extract (run #3, process 123) was
+ * killed before it finished" or "an extract of it is running (run #4, process 99)". */
+void fc_extract_state_why(const fc_extract_state *s, char *out, size_t cap);
+/* What a warning about an incomplete data set adds after fc_extract_check's message. */
+#define FC_EXTRACT_INCOMPLETE_HINT                                                                 \
+    "using the items it has (rerun featcache extract to complete it; --strict makes this an error)"
+/* Whether the last extract of data set `dataset` with extractor_id (`what` names it, e.g. "layer
+ * gap") finished: 0 yes (or the catalog has no such data set or run: loading its features says
+ * what is missing), 1 no, with "data set 'D' is incomplete (WHAT): WHY" (fc_extract_state_why) in
+ * msg (cap bytes); < 0 the catalog's errors. */
+int fc_extract_check(fc_catalog *cat, const char *dataset, const char *extractor_id, const char *what, char *msg,
+                     size_t cap, fc_error *err);
 
 #endif

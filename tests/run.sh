@@ -1,6 +1,8 @@
 #!/bin/sh
-# Runs every test: the binary $BUILD/tests/LAYER/test_X of each tests/LAYER/test_X.c, and each
-# tests/LAYER/test_*.sh; shows their lines and prints the totals as "N passed, N failed, N skipped".
+# Runs every test: the binary $BUILD/tests/LAYER/test_X of each tests/LAYER/test_X.c, each
+# tests/LAYER/test_*.sh, and each tests/LAYER/test_*.py with /usr/bin/python3 (PYTHONPATH=python,
+# FEATCACHE_LIB=$BUILD/libfeatcache.so: the package under test loads this build's library); shows
+# their lines and prints the totals as "N passed, N failed, N skipped".
 # Only binaries that have a source run (a stale one left in $BUILD by a renamed or split test is not
 # counted). A test counts as one failure when its binary is missing, when it crashes or exits non-zero
 # without printing FAIL, and when it prints no PASS/FAIL/SKIP line at all, so nothing is lost
@@ -10,9 +12,18 @@ export FEATCACHE_BIN=${FEATCACHE_BIN:-$BUILD/featcache}
 out=$(mktemp)
 trap 'rm -f "$out" "$out.one"' EXIT
 crashed=0
-for src in tests/*/test_*.c tests/*/test_*.sh; do
+export FEATCACHE_LIB=${FEATCACHE_LIB:-$BUILD/libfeatcache.so}
+# An ASan build's library loads into python3 only behind the sanitizer runtimes; python's own
+# allocations are no leaks of ours (the featcache processes a test starts keep the leak checks).
+py_env=
+if [ -f "$FEATCACHE_LIB" ] && readelf -d "$FEATCACHE_LIB" 2>/dev/null | grep -q 'libasan'; then
+    py_env="LD_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so):$(${CC:-cc} -print-file-name=libubsan.so) FEATCACHE_CHILD_ASAN_OPTIONS=$ASAN_OPTIONS ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0"
+fi
+for src in tests/*/test_*.c tests/*/test_*.sh tests/*/test_*.py; do
     [ -f "$src" ] || continue
     case "$src" in *.c) t=$BUILD/${src%.c} ;; *) t=$src ;; esac
+    run=sh
+    case "$src" in *.py) run="env PYTHONPATH=python $py_env /usr/bin/python3" ;; esac
     echo "== $t"
     if [ "$t" != "$src" ] && [ ! -x "$t" ]; then
         echo "FAIL $t: not built (make test builds it from $src)"
@@ -20,7 +31,7 @@ for src in tests/*/test_*.c tests/*/test_*.sh; do
         continue
     fi
     t0=$(date +%s)
-    if [ "$t" = "$src" ]; then sh "$t" >"$out.one" 2>&1; rc=$?; else "$t" >"$out.one" 2>&1; rc=$?; fi
+    if [ "$t" = "$src" ]; then $run "$t" >"$out.one" 2>&1; rc=$?; else "$t" >"$out.one" 2>&1; rc=$?; fi
     cat "$out.one"
     cat "$out.one" >>"$out"
     echo "-- $t: $(($(date +%s) - t0)) s"

@@ -11,7 +11,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc_layers.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 plant() { # name file line expected-substring
     rm -rf "$tmp/tree" && mkdir "$tmp/tree"
-    for d in core store engine extract classify cli; do cp -r "$d" "$tmp/tree/"; done
+    for d in core store engine extract classify cli api; do cp -r "$d" "$tmp/tree/"; done
     printf '%s\n' "$3" >>"$tmp/tree/$2"
     if out=$(sh $check "$tmp/tree" 2>&1); then
         echo "FAIL layers: planted $1 ($2: $3) was not caught"
@@ -26,4 +26,6 @@ plant "upward include (engine -> store)" engine/session.c '#include "store/store
 plant "upward include (core -> engine)" core/file.c '#include "engine/engine.h"' 'may not include'
 plant "sideways include (classify -> extract)" classify/train.c '#include "extract/extract.h"' 'may not include'
 plant "internal header of another layer" extract/job.c '#include "engine/graph.h"' 'internal to engine'
+plant "the C API from the CLI (cli -> api)" cli/main.c '#include "api/featcache.h"' 'may not include'
+plant "the CLI from the C API (api -> cli)" api/list.c '#include "cli/cli.h"' 'may not include'
 plant "generated schema outside engine" classify/head.c '#include "onnx/onnx.pb-c.h"' 'generated schema'
