@@ -28,6 +28,9 @@ typedef struct fc_softmax_options {
                                   when 20 would take more than 64 MiB */
     int warm_start;            /* start from the layer's current W, b instead of zero */
     int reduce;                /* row-space reduction: -1 auto (default), 0 never, 1 when possible */
+    int precondition;          /* spectral preconditioner of L-BFGS (spectral.h) in full
+                                  coordinates: -1 auto (default: large problems), 0 never, 1 when
+                                  the coordinates are full and D >= 8 */
     int threads;               /* OpenMP threads (<= 0: all cores), used only where a parallel
                                   region has several ms of work (evaluations over 2e7
                                   multiply-adds, Gram matrices over 2e8): results are the same for
