@@ -5,7 +5,9 @@
  * with l2 = 1/C, s_i = sample weight * class weight of y_i, intercepts b not penalized. It is solved
  * in an equivalent smaller parametrization (K-1 sum-zero class directions; when D is large compared
  * with N, the row space of X via a pivoted Cholesky factor of X X^T, so an evaluation costs O(N^2 K)
- * instead of O(N D K)), in double, deterministically and independently of the thread count.
+ * instead of O(N D K)), in double, deterministically and independently of the thread count. Large
+ * problems in full coordinates are preconditioned with a spectral model of X^T X (spectral.h; its
+ * float32 products make the iterates, not the optimum, depend on the engine's kernel table).
  * Not here: feature transforms (transform.h), sweeps/CLI, L1 or elastic-net penalties. */
 #ifndef FC_SOFTMAX_H
 #define FC_SOFTMAX_H
