@@ -5,6 +5,8 @@
  *       random 245 x 1280 two-class problem (nonnegative, ReLU-like features, 153 val rows);
  *       --write DIR also saves it as DIR/features.npy, labels.txt, splits.txt for the script
  *   build/bench/bench_heads FEATURES.npy LABELS.txt SPLITS.txt [options]   real features
+ *   --l2 LO,HI,N: the path over N log-spaced values from HI down to LO instead (e.g. 1e-2,1e3,16,
+ *   the Fashion-MNIST sweep of issue 14); --softmax-only skips the MLP and NCM fits
  * Build: make bench. Times are the best of --repeat rounds (default 7; on a
  * shared machine the best is the reproducible figure); the transform is fitted before timing, as
  * in the script. Not a correctness check (tests/classify/test_heads_*.c are). */
