@@ -20,6 +20,15 @@ static double dot_ff_portable(const float *a, const float *b, int n) { return fc
 static void axpy_portable(double *y, double alpha, const double *x, int n) { fc_vec_axpy(y, alpha, x, n); }
 static void axpy_fd_portable(double *y, double alpha, const float *x, int n) { fc_vec_axpy_fd(y, alpha, x, n); }
 
+static void dots_fd_portable(const float *x, const double *V, int m, int n, double *out) {
+    for (int j = 0; j < m; j++) out[j] = fc_vec_dot_fd(x, V + (size_t)j * n, n);
+}
+
+static void ger_fd_portable(double *G, const double *E, const float *X, int rows, int m, int n) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < m; j++) fc_vec_axpy_fd(G + (size_t)j * n, E[(size_t)i * m + j], X + (size_t)i * n, n);
+}
+
 /* One Gram entry in the documented order: lanes q mod 4 over the 4-blocks, (l0 + l2) + (l1 + l3),
  * then the tail. */
 static double gram_entry(const double *u, const double *v, int d) {
@@ -66,6 +75,8 @@ static const fc_dense_kernels portable = {
     .dot_ff = dot_ff_portable,
     .axpy = axpy_portable,
     .axpy_fd = axpy_fd_portable,
+    .dots_fd = dots_fd_portable,
+    .ger_fd = ger_fd_portable,
     .gram_tile = gram_tile_portable,
 };
 
@@ -132,6 +143,69 @@ AVX2 static void axpy_fd_avx2(double *y, double alpha, const float *x, int n) {
     for (; i < n; i++) y[i] += alpha * (double)x[i];
 }
 
+/* Up to 4 rows of V at once, each with dot_fd_avx2's two accumulators (lanes q mod 8). */
+AVX2 static void dots_fd_avx2(const float *x, const double *V, int m, int n, double *out) {
+    for (int j0 = 0; j0 < m; j0 += 4) {
+        int mj = m - j0 < 4 ? m - j0 : 4;
+        const double *v[4];
+        for (int j = 0; j < 4; j++) v[j] = V + (size_t)(j0 + (j < mj ? j : 0)) * n;
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), x1 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+            a0 = _mm256_add_pd(a0, _mm256_mul_pd(x0, _mm256_loadu_pd(v[0] + i)));
+            a1 = _mm256_add_pd(a1, _mm256_mul_pd(x1, _mm256_loadu_pd(v[0] + i + 4)));
+            b0 = _mm256_add_pd(b0, _mm256_mul_pd(x0, _mm256_loadu_pd(v[1] + i)));
+            b1 = _mm256_add_pd(b1, _mm256_mul_pd(x1, _mm256_loadu_pd(v[1] + i + 4)));
+            c0 = _mm256_add_pd(c0, _mm256_mul_pd(x0, _mm256_loadu_pd(v[2] + i)));
+            c1 = _mm256_add_pd(c1, _mm256_mul_pd(x1, _mm256_loadu_pd(v[2] + i + 4)));
+            d0 = _mm256_add_pd(d0, _mm256_mul_pd(x0, _mm256_loadu_pd(v[3] + i)));
+            d1 = _mm256_add_pd(d1, _mm256_mul_pd(x1, _mm256_loadu_pd(v[3] + i + 4)));
+        }
+        double t[4] = {fold4(_mm256_add_pd(a0, a1)), fold4(_mm256_add_pd(b0, b1)), fold4(_mm256_add_pd(c0, c1)),
+                       fold4(_mm256_add_pd(d0, d1))};
+        for (int j = 0; j < mj; j++) {
+            for (int q = i; q < n; q++) t[j] += (double)x[q] * v[j][q];
+            out[j0 + j] = t[j];
+        }
+    }
+}
+
+/* Columns in blocks of 8 and rows of G in groups of up to 4: 8 accumulators live across the rows
+ * of X (mul then add, as axpy_fd_avx2); the column tail as its scalar loop. */
+AVX2 static void ger_fd_avx2(double *G, const double *E, const float *X, int rows, int m, int n) {
+    int q = 0;
+    for (; q + 8 <= n; q += 8)
+        for (int j0 = 0; j0 < m; j0 += 4) {
+            int mj = m - j0 < 4 ? m - j0 : 4;
+            double *g[4];
+            for (int j = 0; j < 4; j++) g[j] = G + (size_t)(j0 + (j < mj ? j : 0)) * n + q;
+            __m256d a0 = _mm256_loadu_pd(g[0]), a1 = _mm256_loadu_pd(g[0] + 4), b0 = _mm256_loadu_pd(g[1]);
+            __m256d b1 = _mm256_loadu_pd(g[1] + 4), c0 = _mm256_loadu_pd(g[2]), c1 = _mm256_loadu_pd(g[2] + 4);
+            __m256d d0 = _mm256_loadu_pd(g[3]), d1 = _mm256_loadu_pd(g[3] + 4);
+            const double *e = E + j0;
+            for (int i = 0; i < rows; i++, e += m) {
+                const float *xi = X + (size_t)i * n + q;
+                __m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(xi)), x1 = _mm256_cvtps_pd(_mm_loadu_ps(xi + 4)), w;
+                w = _mm256_set1_pd(e[0]), a0 = _mm256_add_pd(a0, _mm256_mul_pd(w, x0)), a1 = _mm256_add_pd(a1, _mm256_mul_pd(w, x1));
+                if (mj < 2) continue;
+                w = _mm256_set1_pd(e[1]), b0 = _mm256_add_pd(b0, _mm256_mul_pd(w, x0)), b1 = _mm256_add_pd(b1, _mm256_mul_pd(w, x1));
+                if (mj < 3) continue;
+                w = _mm256_set1_pd(e[2]), c0 = _mm256_add_pd(c0, _mm256_mul_pd(w, x0)), c1 = _mm256_add_pd(c1, _mm256_mul_pd(w, x1));
+                if (mj < 4) continue;
+                w = _mm256_set1_pd(e[3]), d0 = _mm256_add_pd(d0, _mm256_mul_pd(w, x0)), d1 = _mm256_add_pd(d1, _mm256_mul_pd(w, x1));
+            }
+            /* stores in reverse so that the unused slots (aliases of row j0) never overwrite it */
+            if (mj > 3) _mm256_storeu_pd(g[3], d0), _mm256_storeu_pd(g[3] + 4, d1);
+            if (mj > 2) _mm256_storeu_pd(g[2], c0), _mm256_storeu_pd(g[2] + 4, c1);
+            if (mj > 1) _mm256_storeu_pd(g[1], b0), _mm256_storeu_pd(g[1] + 4, b1);
+            _mm256_storeu_pd(g[0], a0), _mm256_storeu_pd(g[0] + 4, a1);
+        }
+    for (; q < n; q++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+}
+
 /* The rows are floats converted to double: their products are exact in double, so FMA rounds
  * exactly like mul + add here. */
 AVX2 static void gram_tile_avx2(const double *x, int d, int i0, int j0, double *G, int ldg) {
@@ -162,6 +236,8 @@ static const fc_dense_kernels avx2 = {
     .dot_ff = dot_ff_avx2,
     .axpy = axpy_avx2,
     .axpy_fd = axpy_fd_avx2,
+    .dots_fd = dots_fd_avx2,
+    .ger_fd = ger_fd_avx2,
     .gram_tile = gram_tile_avx2,
 };
 

@@ -23,6 +23,13 @@ typedef struct fc_dense_kernels {
     /* y[i] += alpha * x[i] over n elements. */
     void (*axpy)(double *y, double alpha, const double *x, int n);
     void (*axpy_fd)(double *y, double alpha, const float *x, int n);
+    /* out[j] = dot_fd(x, V + j n, n) for j < m (the same bits): m dot products of one float row
+     * x (n) with the rows of V (m, n), x converted once for several rows. */
+    void (*dots_fd)(const float *x, const double *V, int m, int n, double *out);
+    /* G[j][q] += E[i][j] * X[i][q] for i = 0..rows-1 in order, G (m, n), E (rows, m), X (rows, n):
+     * the same bits as axpy_fd(G + j n, E[i][j], X + i n, n) over i, then j, with accumulators
+     * kept in registers across the rows. */
+    void (*ger_fd)(double *G, const double *E, const float *X, int rows, int m, int n);
     /* The (4, 2) block G[i0 + a][j0 + b] = sum_q x[i0 + a][q] * x[j0 + b][q] of x (rows of d
      * doubles holding float values, row stride d), stored at G[(i0 + a) * ldg + j0 + b]. */
     void (*gram_tile)(const double *x, int d, int i0, int j0, double *G, int ldg);

@@ -22,6 +22,7 @@ void fc_lbfgs_options_init(fc_lbfgs_options *o) {
     o->ftol = 2.220446049250313e-09;
     o->c1 = 1e-4;
     o->c2 = 0.9;
+    o->precond = NULL;
 }
 
 /* Line search along d from x: trials go to (xt, gt); the lowest point satisfying sufficient
@@ -168,22 +169,37 @@ void fc_lbfgs_memory_shift(fc_lbfgs_memory *mem, double delta, int first, int le
     mem->newest = kept - 1;
 }
 
-/* d = -H g by the two-loop recursion over mem (alpha: scratch (m)). */
-static void direction(const fc_lbfgs_memory *mem, const double *g, double *d, double *alpha) {
+/* The initial matrix of the two-loop recursion: d = gamma H0 d with gamma = s.y / y.H0 y of the
+ * newest pair (H0 = identity without a preconditioner); t (n) scratch. */
+static void initial_matrix(const fc_lbfgs_memory *mem, const fc_lbfgs_options *o, void *ctx, double *d, double *t) {
+    int n = mem->n;
+    const double *yn = mem->Y + (size_t)mem->newest * n;
+    if (!o->precond) {
+        double gamma = 1 / (mem->rho[mem->newest] * fc_vec_dot(yn, yn, n));
+        for (int i = 0; i < n; i++) d[i] *= gamma;
+        return;
+    }
+    o->precond(ctx, yn, t);
+    double yhy = fc_vec_dot(yn, t, n), gamma = yhy > 0 ? 1 / (mem->rho[mem->newest] * yhy) : 1;
+    o->precond(ctx, d, t);
+    for (int i = 0; i < n; i++) d[i] = gamma * t[i];
+}
+
+/* d = -H g by the two-loop recursion over mem (alpha: scratch (m), t: scratch (n)). */
+static void direction(const fc_lbfgs_memory *mem, const fc_lbfgs_options *o, void *ctx, const double *g, double *d,
+                      double *alpha, double *t) {
     int n = mem->n, m = mem->m, newest = mem->newest;
     memcpy(d, g, (size_t)n * sizeof *d);
     for (int j = 0, i = newest; j < mem->count; j++, i = (i + m - 1) % m) {
         alpha[i] = mem->rho[i] * fc_vec_dot(mem->S + (size_t)i * n, d, n);
         fc_vec_axpy(d, -alpha[i], mem->Y + (size_t)i * n, n);
     }
-    const double *yn = mem->Y + (size_t)newest * n;
-    double gamma = 1 / (mem->rho[newest] * fc_vec_dot(yn, yn, n));
-    for (int t = 0; t < n; t++) d[t] *= gamma;
+    initial_matrix(mem, o, ctx, d, t);
     for (int j = 0, i = (newest + m - mem->count + 1) % m; j < mem->count; j++, i = (i + 1) % m) {
         double beta = mem->rho[i] * fc_vec_dot(mem->Y + (size_t)i * n, d, n);
         fc_vec_axpy(d, alpha[i] - beta, mem->S + (size_t)i * n, n);
     }
-    for (int t = 0; t < n; t++) d[t] = -d[t];
+    for (int q = 0; q < n; q++) d[q] = -d[q];
 }
 
 int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x, fc_lbfgs_eval eval, void *ctx,
@@ -205,13 +221,14 @@ int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x, fc_lbfgs_ev
     double *g = malloc(nn * sizeof *g), *d = malloc(nn * sizeof *d);
     double *xt = malloc(nn * sizeof *xt), *gt = malloc(nn * sizeof *gt);
     double *xb = malloc(nn * sizeof *xb), *gb = malloc(nn * sizeof *gb), *alpha = NULL;
+    double *tmp = o.precond ? malloc(nn * sizeof *tmp) : NULL;
     if (!mem) {
         if ((rc = fc_lbfgs_memory_init(&own, n, o.memory, err))) goto fail;
         mem = &own;
     }
     int m = mem->m;
     alpha = malloc((size_t)m * sizeof *alpha);
-    if (!g || !d || !xt || !gt || !xb || !gb || !alpha) {
+    if (!g || !d || !xt || !gt || !xb || !gb || !alpha || (o.precond && !tmp)) {
         rc = fc_fail(err, FC_ENOMEM, "lbfgs: out of memory for %d parameters", n);
         goto fail;
     }
@@ -226,11 +243,14 @@ int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x, fc_lbfgs_ev
     if (gnorm <= o.gtol) r.status = FC_LBFGS_GTOL;
     while (r.status == FC_LBFGS_MAX_ITER && r.iterations < o.max_iter) {
         double a0 = 1;
-        if (mem->count == 0) {
+        if (mem->count == 0 && o.precond) {
+            o.precond(ctx, g, d);
+            for (int i = 0; i < n; i++) d[i] = -d[i];
+        } else if (mem->count == 0) {
             for (int i = 0; i < n; i++) d[i] = -g[i];
             a0 = gnorm > 1 ? 1 / gnorm : 1;
         } else {
-            direction(mem, g, d, alpha);
+            direction(mem, &o, ctx, g, d, alpha, tmp);
         }
         double dg = fc_vec_dot(g, d, n);
         if (!(dg < 0)) { /* not a descent direction (numerical trouble): restart, or stop */
@@ -281,6 +301,7 @@ fail:
     if (res) *res = r;
     fc_lbfgs_memory_free(&own);
     free(alpha);
+    free(tmp);
     free(g);
     free(d);
     free(xt);

@@ -20,6 +20,12 @@ typedef struct fc_lbfgs_options {
     double ftol;        /* converged when (f_prev - f) / max(|f_prev|, |f|, 1) <= ftol; 0 disables
                            (default 2.220446049250313e-09, SciPy's L-BFGS-B factr 1e7) */
     double c1, c2;      /* sufficient decrease and curvature constants (default 1e-4, 0.9) */
+    /* Preconditioner: out (n) = H0 v (n), a symmetric positive definite approximation of the
+     * inverse Hessian at the current point, called with the eval's ctx (which may change H0
+     * between iterations). It replaces the identity as the initial matrix of the two-loop
+     * recursion (scaled by s.y / y.H0 y of the newest pair) and gives the first step -H0 g with
+     * step length 1. NULL (default): plain L-BFGS. */
+    void (*precond)(void *ctx, const double *v, double *out);
 } fc_lbfgs_options;
 
 typedef enum {
@@ -65,7 +71,7 @@ void fc_lbfgs_memory_shift(fc_lbfgs_memory *mem, double delta, int first, int le
  * return. Errors: FC_EINVAL (n < 1, NULL x/eval, memory < 1, max_iter < 0, negative tolerances,
  * mem of another size, a non-finite objective or gradient at the start), FC_ENOMEM. Running out
  * of iterations or hitting the precision limit is not an error: see res->status.
- * Memory: 6 n doubles plus the pairs. Thread-safe for distinct x and mem (eval decides the rest). */
+ * Memory: 6 n doubles (8 with a preconditioner) plus the pairs. Thread-safe for distinct x and mem (eval decides the rest). */
 int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x /* (n) */, fc_lbfgs_eval eval,
                       void *ctx, fc_lbfgs_memory *mem, fc_lbfgs_result *res, fc_error *err);
 

@@ -5,7 +5,9 @@
  * with l2 = 1/C, s_i = sample weight * class weight of y_i, intercepts b not penalized. It is solved
  * in an equivalent smaller parametrization (K-1 sum-zero class directions; when D is large compared
  * with N, the row space of X via a pivoted Cholesky factor of X X^T, so an evaluation costs O(N^2 K)
- * instead of O(N D K)), in double, deterministically and independently of the thread count.
+ * instead of O(N D K)), in double, deterministically and independently of the thread count. Large
+ * problems in full coordinates are preconditioned with a spectral model of X^T X (spectral.h; its
+ * float32 products make the iterates, not the optimum, depend on the engine's kernel table).
  * Not here: feature transforms (transform.h), sweeps/CLI, L1 or elastic-net penalties. */
 #ifndef FC_SOFTMAX_H
 #define FC_SOFTMAX_H
@@ -28,6 +30,9 @@ typedef struct fc_softmax_options {
                                   when 20 would take more than 64 MiB */
     int warm_start;            /* start from the layer's current W, b instead of zero */
     int reduce;                /* row-space reduction: -1 auto (default), 0 never, 1 when possible */
+    int precondition;          /* spectral preconditioner of L-BFGS (spectral.h) in full
+                                  coordinates: -1 auto (default: large problems), 0 never, 1 when
+                                  the coordinates are full and D >= 8 */
     int threads;               /* OpenMP threads (<= 0: all cores), used only where a parallel
                                   region has several ms of work (evaluations over 2e7
                                   multiply-adds, Gram matrices over 2e8): results are the same for

@@ -117,12 +117,14 @@ static void test_matches_sklearn(void) {
         fixture f;
         REQUIRE(fixture_load(sets[s], &f) == 0, "cannot read fixture %s (run scripts/make_head_fixtures.py)", sets[s]);
         fc_data data = fixture_data(&f);
-        for (int reduce = 0; reduce <= 1; reduce++)
+        /* reduce 2: full coordinates with the spectral preconditioner (the same optimum) */
+        for (int reduce = 0; reduce <= 2; reduce++)
             for (int j = 0; j < (int)f.C.count; j++) {
                 fc_softmax_options o;
                 tight(&o);
                 o.l2 = 1.0 / f.C.data[j];
-                o.reduce = reduce;
+                o.reduce = reduce == 1;
+                o.precondition = reduce == 2;
                 o.class_weight = f.has_cw ? f.cw.data : NULL;
                 fc_layer L = {0};
                 fc_softmax_info info;
@@ -136,10 +138,10 @@ static void test_matches_sklearn(void) {
                       "%s C=%g reduce=%d: status %d after %d iterations (|g| %g)", sets[s], f.C.data[j], reduce,
                       info.status, info.iterations, info.grad_norm);
                 /* reduced coordinates: rank <= min(n, d) (20 for "small": its Gram is rank deficient) */
-                int expect_rank = reduce ? (f.n < f.d ? f.n : f.d) : f.d;
+                int expect_rank = reduce == 1 ? (f.n < f.d ? f.n : f.d) : f.d;
                 CHECK(info.rank == expect_rank, "%s reduce=%d: rank %d, expected %d", sets[s], reduce, info.rank,
                       expect_rank);
-                compare(sets[s], &f, j, &L, reduce ? "reduced" : "full");
+                compare(sets[s], &f, j, &L, reduce == 1 ? "reduced" : reduce ? "preconditioned" : "full");
                 fc_layer_free(&L);
             }
         fixture_free(&f);
@@ -303,6 +305,71 @@ static void test_threads_do_not_change_results(void) {
     free(x), free(y);
 }
 
+/* Random (n, d) features with k classes from a noisy linear rule, correlated through a rank-8
+ * latent mix (the ill-conditioning of CNN features). */
+static void make_problem(int n, int d, int k, unsigned seed, float *x, int *y) {
+    srand(seed);
+    double mix[8][64], cls[16][8];
+    for (int a = 0; a < 8; a++)
+        for (int q = 0; q < d && q < 64; q++) mix[a][q] = (double)rand() / RAND_MAX - 0.5;
+    for (int c = 0; c < k; c++)
+        for (int a = 0; a < 8; a++) cls[c][a] = (double)rand() / RAND_MAX - 0.5;
+    for (int i = 0; i < n; i++) {
+        double lat[8], best = -1e300;
+        for (int a = 0; a < 8; a++) lat[a] = 4 * ((double)rand() / RAND_MAX - 0.5);
+        for (int q = 0; q < d; q++) {
+            double v = 0.3 * ((double)rand() / RAND_MAX - 0.5);
+            for (int a = 0; a < 8; a++) v += lat[a] * mix[a][q % 64];
+            x[(size_t)i * d + q] = (float)v;
+        }
+        for (int c = 0; c < k; c++) {
+            double sc = 0.5 * ((double)rand() / RAND_MAX);
+            for (int a = 0; a < 8; a++) sc += cls[c][a] * lat[a];
+            if (sc > best) best = sc, y[i] = c;
+        }
+    }
+    for (int c = 0; c < k; c++) y[c] = c; /* every class present */
+}
+
+/* The preconditioned solver reaches the plain solver's optimum along a warm-started L2 path with
+ * the default tolerances: objectives within 1e-5 relative (both stop on the gradient or the
+ * relative decrease, the preconditioned one in fewer evaluations in total). */
+static void test_preconditioned_path_same_optimum(void) {
+    const int shapes[3][3] = {{600, 96, 5}, {300, 64, 2}, {900, 160, 10}};
+    for (int sh = 0; sh < 3; sh++) {
+        int n = shapes[sh][0], d = shapes[sh][1], k = shapes[sh][2];
+        float *x = malloc((size_t)n * d * sizeof *x);
+        int *y = malloc((size_t)n * sizeof *y);
+        make_problem(n, d, k, 7 + sh, x, y);
+        fc_data data = {.name = "train", .x = x, .y = y, .n = n, .d = d};
+        double l2[4] = {100, 10, 1, 0.1};
+        fc_layer a[4], b[4];
+        memset(a, 0, sizeof a), memset(b, 0, sizeof b);
+        fc_softmax_info ia[4], ib[4];
+        fc_softmax_options o;
+        fc_softmax_options_init(&o);
+        o.reduce = 0;
+        o.max_iter = 2000;
+        fc_error err = {0};
+        o.precondition = 0;
+        REQUIRE(fc_softmax_fit_path(&o, &data, k, l2, 4, a, ia, &err) == 0, "%s", err.msg);
+        o.precondition = 1;
+        REQUIRE(fc_softmax_fit_path(&o, &data, k, l2, 4, b, ib, &err) == 0, "%s", err.msg);
+        for (int i = 0; i < 4; i++) {
+            double fa = 0, fb = 0;
+            CHECK(fc_softmax_objective(&data, k, NULL, l2[i], &a[i], &fa, NULL, NULL, &err) == 0 &&
+                      fc_softmax_objective(&data, k, NULL, l2[i], &b[i], &fb, NULL, NULL, &err) == 0,
+                  "%s", err.msg);
+            CHECK(ia[i].status != FC_LBFGS_MAX_ITER && ib[i].status != FC_LBFGS_MAX_ITER,
+                  "%dx%dx%d l2=%g: status %d / %d", n, d, k, l2[i], ia[i].status, ib[i].status);
+            CHECK(fabs(fa - fb) <= 1e-5 * fabs(fa), "%dx%dx%d l2=%g: plain %.10g, preconditioned %.10g", n, d, k,
+                  l2[i], fa, fb);
+            fc_layer_free(&a[i]), fc_layer_free(&b[i]);
+        }
+        free(x), free(y);
+    }
+}
+
 /* The portable and AVX2 kernel tables give the same bits (reduced and full coordinates). */
 static void test_kernel_tables_agree(void) {
     const fc_dense_kernels *avx2 = fc_dense_kernels_by_name("avx2");
@@ -401,6 +468,7 @@ int main(void) {
     RUN(test_gradient_check);
     RUN(test_threads_do_not_change_results);
     RUN(test_kernel_tables_agree);
+    RUN(test_preconditioned_path_same_optimum);
     RUN(test_balanced_weights);
     RUN(test_bad_input);
     return check_done();
