@@ -72,7 +72,8 @@ void cli_top_k(const float *scores, int n, int k, int *order);
  * and closes the FIFO DIR/POINT.go. Points: "extract-batch" (extract: a batch's features
  * committed, its catalog rows not yet written), "export-written"
  * (export: the whole set written, not yet in place), "export-file" (export into a folder with
- * other files: the first file renamed into it). Does nothing when unset, for another point, or
+ * other files: the first file renamed into it), "epoch" (finetune, train --head conv: an epoch's
+ * checkpoint written and its line printed; epoch#1 is epoch 0, the evaluation before training). Does nothing when unset, for another point, or
  * when the FIFOs are missing. */
 void cli_test_pause(const char *point);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/cli.h"
 #include "cli/npy.h"
 
 int cli_finetune_write_classifier(const fc_train_net *net, const char *model_path, const char *feature,
@@ -171,6 +172,8 @@ void cli_run_on_epoch(void *user, const fc_finetune_epoch *e) {
     if (c->trace && !c->trace->head_W && cli_trace_head(c->trace, c->head, &err)) c->trace_failed = 1;
     if (c->show) fprintf(stderr, "\r%40s\r", "");
     if (c->json || !c->quiet) cli_finetune_print_epoch(stdout, e, c->epochs, c->json, c->start ? c->start : "");
+    fflush(stdout);
+    cli_test_pause("epoch"); /* the epoch's checkpoint is written: a kill here resumes from it */
 }
 
 void cli_run_result_json(fc_strbuf *b, const fc_train_result *r, const fc_problem *p, const char *extra,

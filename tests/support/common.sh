@@ -61,15 +61,16 @@ trace_replay() {
     { grep -E 'TOO LARGE|^[{]' "$T/check"; cat "$T/stderr"; } >"$T/err"
     check "PyTorch replays featcache's first $(json_field steps "$T/check") $3, each loss within 1e-3 relative (largest difference $(json_field max_rel_diff "$T/check"))" $rc
 }
-# kill_at_epoch N OUT CMD...: runs CMD (stdout to OUT, stderr to $T/err) in the background and
-# kills it with -9 once OUT has epoch N's JSON line; 0 when it was killed (not finished before).
+# kill_at_epoch N OUT CMD...: runs CMD (stdout to OUT, stderr to $T/err) in the background, holds
+# it in the test hook right after epoch N's checkpoint is written (FEATCACHE_TEST_PAUSE=epoch#N+1:
+# epoch 0 is the first) and kills it there with -9; 0 when it was killed (it reached the epoch).
 kill_at_epoch() {
     n=$1 out=$2
     shift 2
-    "$@" >"$out" 2>>"$T/err" &
+    rm -rf "$T/pause" && mkdir "$T/pause" && mkfifo "$T/pause/epoch.reached" "$T/pause/epoch.go" || return 1
+    FEATCACHE_TEST_PAUSE="epoch#$((n + 1)):$T/pause" "$@" >"$out" 2>>"$T/err" &
     pid=$!
-    i=0
-    while [ $i -lt 600 ] && ! grep -q "\"epoch\":$n," "$out" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+    timeout 300 cat "$T/pause/epoch.reached" >/dev/null
     kill -9 $pid 2>/dev/null; killed=$?
     wait $pid 2>/dev/null
     return $killed
