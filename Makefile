@@ -6,7 +6,7 @@ BUILD ?= build
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -I. -I$(BUILD)/gen
-LDLIBS = -lturbojpeg -lpng -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
+LDLIBS = -lturbojpeg -lpng -lwebpdemux -lwebp -lgif -ltiff -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
 
 ONNX_PROTO = /usr/include/onnx/onnx.proto
 GEN_C = $(BUILD)/gen/onnx/onnx.pb-c.c

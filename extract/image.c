@@ -1,12 +1,15 @@
-/* Image decoding: JPEG (TurboJPEG, optional DCT-domain downscaling) and PNG (libpng) to RGB8.
- * The format is chosen from the magic bytes, never from the file name. Conversions follow Pillow's
- * Image.convert('RGB') so features match Python pipelines: gray is replicated, alpha and tRNS are
- * dropped (not composited), 16-bit samples keep their high byte, EXIF orientation and gAMA/iCCP
- * are ignored. Libraries never write to stderr: libpng gets silent handlers that longjmp, and
+/* Image decoding: JPEG (TurboJPEG, optional DCT-domain downscaling) and PNG (libpng) to RGB8, and
+ * the dispatch to the other formats' decoders (image_formats.h). The format is chosen from the
+ * magic bytes, never from the file name. Conversions follow Pillow 9.4's Image.convert('RGB') so
+ * features match Python pipelines: gray is replicated, alpha and tRNS are dropped (not
+ * composited), 16-bit samples keep their high byte, gAMA/iCCP are ignored. Known difference: Pillow
+ * opens 16-bit gray PNG as mode I and convert clips it to 255 (values >= 256 give 255); we keep
+ * the high byte, as features cached so far were made that way (changing it needs a new extractor
+ * version). Libraries never write to stderr: libpng gets silent handlers that longjmp, and
  * TurboJPEG keeps its messages in the handle. Strict by design: any libjpeg warning (truncated
  * file, corrupt entropy data, extraneous bytes) is an FC_EFORMAT error, since a half-gray image
  * would otherwise be cached as valid features.
- * Not here: GIF/BMP/WebP/TIFF, resizing (preprocess.c). */
+ * Not here: GIF/BMP/WebP/TIFF (image_gif.c ...), EXIF orientation (image_exif.c), resizing. */
 #include "extract/image.h"
 
 #include <errno.h>
@@ -19,9 +22,10 @@
 #include <turbojpeg.h>
 
 #include "core/core.h"
+#include "extract/image_formats.h"
 
-/* Files larger than this are refused before reading (no valid JPEG/PNG under the pixel limit
- * needs more). */
+/* Files larger than this are refused before reading (no valid image under the pixel limit needs
+ * more; an uncompressed 200-megapixel RGB BMP or TIFF is 600 MB). */
 #define MAX_FILE_BYTES (1LL << 30)
 
 static const uint8_t PNG_SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -30,12 +34,19 @@ static int starts_with(const uint8_t *data, size_t size, const void *magic, size
     return size >= n && memcmp(data, magic, n) == 0;
 }
 
+typedef int (*decode_fn)(const uint8_t *, size_t, const char *, fc_image *, fc_error *);
+
+/* The decoder of a format beside JPEG and PNG, by magic bytes, or NULL. */
+static decode_fn other_decoder(const uint8_t *d, size_t size) {
+    if (starts_with(d, size, "GIF87a", 6) || starts_with(d, size, "GIF89a", 6)) return fc_image_decode_gif;
+    if (starts_with(d, size, "BM", 2)) return fc_image_decode_bmp;
+    if (size >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) return fc_image_decode_webp;
+    if (starts_with(d, size, "II*\0", 4) || starts_with(d, size, "MM\0*", 4)) return fc_image_decode_tiff;
+    return NULL;
+}
+
 /* Name of a recognised but unsupported format, or NULL. */
 static const char *other_format(const uint8_t *d, size_t size) {
-    if (starts_with(d, size, "GIF87a", 6) || starts_with(d, size, "GIF89a", 6)) return "GIF";
-    if (starts_with(d, size, "BM", 2)) return "BMP";
-    if (size >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) return "WebP";
-    if (starts_with(d, size, "II*\0", 4) || starts_with(d, size, "MM\0*", 4)) return "TIFF";
     if (size >= 12 && !memcmp(d + 4, "ftyp", 4)) {
         if (!memcmp(d + 8, "avif", 4) || !memcmp(d + 8, "avis", 4)) return "AVIF";
         if (!memcmp(d + 8, "hei", 3) || !memcmp(d + 8, "mif1", 4)) return "HEIF";
@@ -52,7 +63,8 @@ static const char *other_format(const uint8_t *d, size_t size) {
 }
 
 int fc_image_sniff(const uint8_t *data, size_t size) {
-    if (starts_with(data, size, "\xff\xd8\xff", 3) || (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)))
+    if (starts_with(data, size, "\xff\xd8\xff", 3) || (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)) ||
+        other_decoder(data, size))
         return 1;
     const char *fmt = other_format(data, size);
     return fmt && strcmp(fmt, "PDF") && strcmp(fmt, "HTML/XML (text)");
@@ -258,6 +270,22 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, fc_ima
     return 0;
 }
 
+/* ---- shared with the other decoders -------------------------------------------------------- */
+
+int fc_image_check_size(long long w, long long h, const char *fmt, const char *name, fc_error *err) {
+    if (w <= 0 || h <= 0) return fc_fail(err, FC_EFORMAT, "%s: %s declares an empty image (%lldx%lld)", name, fmt, w, h);
+    if (w > FC_IMAGE_MAX_PIXELS || h > FC_IMAGE_MAX_PIXELS || w * h > FC_IMAGE_MAX_PIXELS)
+        return fc_fail(err, FC_ELIMIT, "%s: %s is %lldx%lld, over the limit of %lld pixels", name, fmt, w, h,
+                       (long long)FC_IMAGE_MAX_PIXELS);
+    return 0;
+}
+
+uint8_t *fc_image_alloc_rgb(int w, int h, const char *name, fc_error *err) {
+    uint8_t *p = malloc((size_t)w * h * 3);
+    if (!p) fc_fail(err, FC_ENOMEM, "%s: out of memory for a %dx%d image", name, w, h);
+    return p;
+}
+
 /* ---- public -------------------------------------------------------------------------------- */
 
 int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_width,
@@ -275,13 +303,15 @@ int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_
         rc = decode_jpeg(data, size, name, min_width, min_height, out, err);
     } else if (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)) {
         rc = decode_png(data, size, name, out, err);
+    } else if (other_decoder(data, size)) {
+        rc = other_decoder(data, size)(data, size, name, out, err);
     } else {
         const char *fmt = other_format(data, size);
         if (fmt)
             return fc_fail(err, FC_EUNSUPPORTED,
-                           "%s: %s images are not supported (JPEG and PNG only)", name, fmt);
+                           "%s: %s images are not supported (JPEG, PNG, WebP, GIF, BMP, TIFF only)", name, fmt);
         return fc_fail(err, FC_EUNSUPPORTED,
-                       "%s: unrecognised image format (not JPEG or PNG; JPEG and PNG only)", name);
+                       "%s: unrecognised image format (JPEG, PNG, WebP, GIF, BMP, TIFF only)", name);
     }
     if (rc != 0) memset(out, 0, sizeof *out);
     return rc;

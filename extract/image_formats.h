@@ -1,0 +1,32 @@
+/* Decoders for the formats beside JPEG and PNG (internal to extract/): GIF (giflib, first frame),
+ * WebP (libwebp's animation decoder, first frame, as Pillow opens every WebP), BMP (own decoder)
+ * and TIFF (libtiff, first page). Each returns 8-bit RGB exactly as Pillow 9.4's
+ * Image.open(p).convert("RGB") gives it (alpha dropped, not composited) or an FC_E* error whose
+ * message names the file and the reason; none prints, exits or keeps state between calls.
+ * Not here: format detection and the public entry points (image.c), EXIF orientation (image_exif.c). */
+#ifndef FC_IMAGE_FORMATS_H
+#define FC_IMAGE_FORMATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "extract/image.h"
+
+/* Each: data/size is the whole file (magic bytes already checked by the caller); name is for
+ * messages. On success out->rgb is malloc'd; on error *out is untouched. Errors: FC_EFORMAT
+ * (corrupt or truncated), FC_EUNSUPPORTED (a valid file of a kind Pillow or featcache does not
+ * decode: says which), FC_ELIMIT (over FC_IMAGE_MAX_PIXELS, checked before pixels are allocated),
+ * FC_ENOMEM. */
+int fc_image_decode_gif(const uint8_t *data, size_t size, const char *name, fc_image *out, fc_error *err);
+int fc_image_decode_webp(const uint8_t *data, size_t size, const char *name, fc_image *out, fc_error *err);
+int fc_image_decode_bmp(const uint8_t *data, size_t size, const char *name, fc_image *out, fc_error *err);
+int fc_image_decode_tiff(const uint8_t *data, size_t size, const char *name, fc_image *out, fc_error *err);
+
+/* Refuses w x h (FC_ELIMIT, FC_EFORMAT for an empty side) before any pixel is allocated; `fmt`
+ * names the format in the message. Returns 0 when the size is fine. */
+int fc_image_check_size(long long w, long long h, const char *fmt, const char *name, fc_error *err);
+
+/* malloc'd (h, w, 3) buffer or NULL with FC_ENOMEM in err. */
+uint8_t *fc_image_alloc_rgb(int w, int h, const char *name, fc_error *err);
+
+#endif
