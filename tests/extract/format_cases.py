@@ -1,7 +1,7 @@
 """Writes the image-format test cases for tests/extract/test_formats.c into DIR: each case file and,
 for the ones that must decode, CASE.ppm = Pillow's Image.open(CASE).convert("RGB"); cases.txt lists "file ok" or "file bad".
 Run with Debian's /usr/bin/python3 (Pillow 9.4, numpy). Small images of random pixels, fixed seed."""
-import io, struct, sys, zlib
+import io, os, struct, sys
 import numpy as np
 from PIL import Image
 
@@ -118,6 +118,12 @@ for name, im, kw in [("rgb.tif", rgb, {}), ("lzw.tif", rgb, {"compression": "tif
 truncated("lzw.tif", pil(rgb, "TIFF", compression="tiff_lzw"))
 save("float.tif", pil(Image.fromarray(rand(5, 5, 0).astype(np.float32)), "TIFF"), "bad")
 
+
+# files the test wrote with the formats' own encoders (tests/support/format_seeds.c: offset GIF
+# frames, BMP indices past the palette, tiled TIFF, ...): Pillow's reading of them is the reference
+for name in sorted(os.listdir(f"{out}/seeds")) if os.path.isdir(f"{out}/seeds") else []:
+    Image.open(f"{out}/seeds/{name}").convert("RGB").save(f"{out}/seeds/{name}.ppm")
+    cases.append(f"seeds/{name} ok")
 
 with open(f"{out}/cases.txt", "w") as f:
     f.write("\n".join(cases) + "\n")
