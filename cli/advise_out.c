@@ -9,13 +9,14 @@
 
 int cli_advise_command(const cli_advise_args *a, const cli_advise_plan *p, const fc_advice *adv,
                        const fc_advise_evidence *e, fc_strbuf *cmd, fc_error *err) {
-    const char *opts[11];
+    const char *opts[13];
     char size[16], crop[32];
     int n = 0;
     if (a->x.size) { snprintf(size, sizeof size, "%d", a->x.size); opts[n++] = "--size"; opts[n++] = size; }
     if (a->x.crop != 1) { snprintf(crop, sizeof crop, "%g", a->x.crop); opts[n++] = "--crop"; opts[n++] = crop; }
     if (a->x.preset != FC_PRESET_TF) { opts[n++] = "--preprocess"; opts[n++] = fc_preset_name(a->x.preset); }
     if (a->x.gray) opts[n++] = "--grayscale";
+    if (a->x.exif == FC_EXIF_IGNORE) { opts[n++] = "--exif-orientation"; opts[n++] = "ignore"; }
     if (a->x.cache) { opts[n++] = "--cache"; opts[n++] = a->x.cache; }
     if (a->x.name) { opts[n++] = "--name"; opts[n++] = a->x.name; }
     /* partial reuse: `train --head conv --layer L` (new conv blocks on L's map, cached by the

@@ -39,6 +39,11 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
     case 1009: x->name = arg; return 1;
     case 1010: x->gray = 1; return 1;
     case 1011: x->strict = 1; return 1;
+    case 1012:
+        if (!strcmp(arg, "apply")) x->exif = FC_EXIF_APPLY;
+        else if (!strcmp(arg, "ignore")) x->exif = FC_EXIF_IGNORE;
+        else { fprintf(stderr, "featcache %s: --exif-orientation wants apply or ignore, not '%s'\n", cmd, arg); return -1; }
+        return 1;
     default: return 0;
     }
 }
@@ -56,7 +61,7 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     snprintf(x->layer_name, sizeof x->layer_name, "%s", x->layer ? x->layer : deflayer);
     memcpy(x->model_sha, sha, sizeof sha);
     x->size_resolved = size;
-    fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->gray, x->dtype, x->id);
+    fc_extractor_id(sha, x->layer_name, FC_POOL_NONE, size, (float)x->crop, x->preset, x->gray, x->dtype, x->exif, x->id);
     char what[300];
     snprintf(what, sizeof what, "layer %s", x->layer_name);
     rc = cli_extract_check(cat, NULL, x->dataset, x->id, what, x->strict, err);

@@ -18,6 +18,7 @@ typedef struct cli_extractor {
     double crop;
     fc_preset preset;
     int gray;       /* --grayscale */
+    fc_exif exif;   /* --exif-orientation apply (default) | ignore */
     fc_dtype dtype;
     int view;
     int views[FC_N_VIEWS], n_views; /* train/sweep --views, orig first; 0 = the one view `view` */
@@ -34,12 +35,13 @@ typedef struct cli_extractor {
     {"preprocess", required_argument, 0, 1005}, {"dtype", required_argument, 0, 1006},          \
     {"view", required_argument, 0, 1007}, {"cache", required_argument, 0, 1008},                \
     {"name", required_argument, 0, 1009}, {"grayscale", no_argument, 0, 1010},                  \
-    {"strict", no_argument, 0, 1011}
+    {"strict", no_argument, 0, 1011}, {"exif-orientation", required_argument, 0, 1012}
 
 #define CLI_EXTRACTOR_HELP                                                                         \
     "  --model PATH        ONNX model the features were extracted with (required)\n"               \
     "  --layer NAME        feature tensor (default: the model's default feature)\n"                \
-    "  --size N, --crop F, --preprocess NAME, --dtype f32|f16, --grayscale\n"                      \
+    "  --size N, --crop F, --preprocess NAME, --dtype f32|f16, --grayscale,\n"                     \
+    "  --exif-orientation apply|ignore\n"                                                          \
     "                      must match the extract run (defaults as in extract)\n"                  \
     "  --view V            orig (default), flip, crop-center, crop-tl, crop-tr, crop-bl, crop-br\n"                                               \
     "  --cache DIR         cache folder (default $FEATCACHE_HOME, else ./.featcache)\n"            \
@@ -48,7 +50,7 @@ typedef struct cli_extractor {
     "                      warning, the items it has are used, exit status 3)\n"
 
 void cli_extractor_init(cli_extractor *x);
-/* Handles option code c (1001..1011); returns 1 when handled, -1 on a bad value (printed), 0 when
+/* Handles option code c (1001..1012); returns 1 when handled, -1 on a bad value (printed), 0 when
  * c is not an extractor option. */
 int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor *x);
 /* Fills x->dataset (from --name or dataset_arg), x->layer_name and x->id using the catalog's model

@@ -2,10 +2,8 @@
  * the dispatch to the other formats' decoders (image_formats.h). The format is chosen from the
  * magic bytes, never from the file name. Conversions follow Pillow 9.4's Image.convert('RGB') so
  * features match Python pipelines: gray is replicated, alpha and tRNS are dropped (not
- * composited), 16-bit samples keep their high byte, gAMA/iCCP are ignored. Known difference: Pillow
- * opens 16-bit gray PNG as mode I and convert clips it to 255 (values >= 256 give 255); we keep
- * the high byte, as features cached so far were made that way (changing it needs a new extractor
- * version). Libraries never write to stderr: libpng gets silent handlers that longjmp, and
+ * composited), 16-bit samples keep their high byte except 16-bit gray PNG (Pillow's mode I, which
+ * convert clips to 255), gAMA/iCCP are ignored. Libraries never write to stderr: libpng gets silent handlers that longjmp, and
  * TurboJPEG keeps its messages in the handle. Strict by design: any libjpeg warning (truncated
  * file, corrupt entropy data, extraneous bytes) is an FC_EFORMAT error, since a half-gray image
  * would otherwise be cached as valid features.
@@ -213,16 +211,18 @@ static int png_decode_inner(png_ctx *ctx) {
                  (unsigned)w, (unsigned)h, (long long)FC_IMAGE_MAX_PIXELS);
         png_longjmp(png, 1);
     }
+    /* 16-bit gray is Pillow's mode I, which convert('RGB') clips to 255: read as is, clip below */
+    int clip16 = color == PNG_COLOR_TYPE_GRAY && depth == 16, ch = clip16 ? 1 : 3;
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (depth == 16) png_set_strip_16(png); /* high byte, like Pillow's "RGB;16B" */
-    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA)
+    if (depth == 16 && !clip16) png_set_strip_16(png); /* high byte, like Pillow's "RGB;16B" */
+    if ((color == PNG_COLOR_TYPE_GRAY && !clip16) || color == PNG_COLOR_TYPE_GRAY_ALPHA)
         png_set_gray_to_rgb(png);
     png_set_strip_alpha(png); /* also drops tRNS: Pillow's convert('RGB') ignores transparency */
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
-        png_get_rowbytes(png, info) != (size_t)w * 3) {
+    if (png_get_channels(png, info) != ch || png_get_bit_depth(png, info) != (clip16 ? 16 : 8) ||
+        png_get_rowbytes(png, info) != (size_t)w * (clip16 ? 2 : 3)) {
         ctx->code = FC_EINTERNAL;
         snprintf(ctx->msg, sizeof ctx->msg, "libpng did not produce RGB8 (color type %d, depth %d)",
                  color, depth);
@@ -236,9 +236,15 @@ static int png_decode_inner(png_ctx *ctx) {
                  (unsigned)h);
         png_longjmp(png, 1);
     }
-    for (png_uint_32 y = 0; y < h; y++) ctx->rows[y] = ctx->rgb + (size_t)y * w * 3;
+    for (png_uint_32 y = 0; y < h; y++) ctx->rows[y] = ctx->rgb + (size_t)y * w * (clip16 ? 2 : 3);
     png_read_image(png, ctx->rows);
     png_read_end(png, NULL); /* checks the remaining chunks' CRCs and that IEND is there */
+    if (clip16) /* (h, w) big-endian u16 at the buffer's start -> RGB in place, last pixel first:
+                 * pixel i's output (bytes 3i..3i+2) covers only inputs of pixels >= i, already read */
+        for (size_t i = (size_t)w * h; i-- > 0;) {
+            unsigned v = (unsigned)ctx->rgb[2 * i] << 8 | ctx->rgb[2 * i + 1];
+            ctx->rgb[3 * i] = ctx->rgb[3 * i + 1] = ctx->rgb[3 * i + 2] = (uint8_t)(v > 255 ? 255 : v);
+        }
     ctx->width = (int)w;
     ctx->height = (int)h;
     png_destroy_read_struct(&png, &info, NULL);
@@ -288,16 +294,9 @@ uint8_t *fc_image_alloc_rgb(int w, int h, const char *name, fc_error *err) {
 
 /* ---- public -------------------------------------------------------------------------------- */
 
-int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_width,
-                    int min_height, fc_image *out, fc_error *err) {
-    if (!name) name = "<memory>";
-    if (!out) return fc_fail(err, FC_EINVAL, "%s: fc_image_decode: out is NULL", name);
-    memset(out, 0, sizeof *out);
-    if (!data && size) return fc_fail(err, FC_EINVAL, "%s: fc_image_decode: data is NULL", name);
-    if (min_width < 0 || min_height < 0)
-        return fc_fail(err, FC_EINVAL, "%s: negative size hint %dx%d", name, min_width, min_height);
-    if (size == 0) return fc_fail(err, FC_EFORMAT, "%s: empty file", name);
-
+/* The stored pixels (no orientation). */
+static int decode_stored(const uint8_t *data, size_t size, const char *name, int min_width, int min_height,
+                         fc_image *out, fc_error *err) {
     int rc;
     if (starts_with(data, size, "\xff\xd8\xff", 3)) {
         rc = decode_jpeg(data, size, name, min_width, min_height, out, err);
@@ -317,8 +316,26 @@ int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_
     return rc;
 }
 
-int fc_image_load(const char *path, int min_width, int min_height, fc_image *out,
-                  fc_error *err) {
+int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_width, int min_height, fc_exif exif,
+                    fc_image *out, fc_error *err) {
+    if (!name) name = "<memory>";
+    if (!out) return fc_fail(err, FC_EINVAL, "%s: fc_image_decode: out is NULL", name);
+    memset(out, 0, sizeof *out);
+    if (!data && size) return fc_fail(err, FC_EINVAL, "%s: fc_image_decode: data is NULL", name);
+    if (min_width < 0 || min_height < 0)
+        return fc_fail(err, FC_EINVAL, "%s: negative size hint %dx%d", name, min_width, min_height);
+    if (size == 0) return fc_fail(err, FC_EFORMAT, "%s: empty file", name);
+    int orientation = exif == FC_EXIF_APPLY ? fc_image_exif_orientation(data, size) : 1;
+    int swap = orientation >= 5; /* the hint is for the turned image */
+    int rc = decode_stored(data, size, name, swap ? min_height : min_width, swap ? min_width : min_height, out, err);
+    if (rc == 0 && (rc = fc_image_orient(out, orientation, err)) != 0) {
+        fc_error_prefix(err, "%s: ", name);
+        fc_image_free(out);
+    }
+    return rc;
+}
+
+int fc_image_load(const char *path, int min_width, int min_height, fc_exif exif, fc_image *out, fc_error *err) {
     if (out) memset(out, 0, sizeof *out);
     if (!path) return fc_fail(err, FC_EINVAL, "fc_image_load: path is NULL");
     if (!out) return fc_fail(err, FC_EINVAL, "%s: fc_image_load: out is NULL", path);
@@ -343,7 +360,7 @@ int fc_image_load(const char *path, int min_width, int min_height, fc_image *out
                      ferror(f) ? strerror(errno) : "file shrank while reading");
         goto fail;
     }
-    rc = fc_image_decode(buf, size, path, min_width, min_height, out, err);
+    rc = fc_image_decode(buf, size, path, min_width, min_height, exif, out, err);
 fail:
     free(buf);
     fclose(f);

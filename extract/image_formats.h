@@ -3,7 +3,8 @@
  * and TIFF (libtiff, first page). Each returns 8-bit RGB exactly as Pillow 9.4's
  * Image.open(p).convert("RGB") gives it (alpha dropped, not composited) or an FC_E* error whose
  * message names the file and the reason; none prints, exits or keeps state between calls.
- * Not here: format detection and the public entry points (image.c), EXIF orientation (image_exif.c). */
+ * Also the EXIF orientation (image_exif.c). Not here: format detection, the public entry points
+ * (image.c). */
 #ifndef FC_IMAGE_FORMATS_H
 #define FC_IMAGE_FORMATS_H
 
@@ -28,5 +29,13 @@ int fc_image_check_size(long long w, long long h, const char *fmt, const char *n
 
 /* malloc'd (h, w, 3) buffer or NULL with FC_ENOMEM in err. */
 uint8_t *fc_image_alloc_rgb(int w, int h, const char *name, fc_error *err);
+
+/* The EXIF orientation (1..8) stored in a JPEG, PNG, WebP or TIFF file where Pillow 9.4 finds it;
+ * 1 when there is none or it is malformed. Never reads outside data[0..size). */
+int fc_image_exif_orientation(const uint8_t *data, size_t size);
+
+/* Turns img as Pillow's ImageOps.exif_transpose does for orientation 2..8 (1 and others: no-op);
+ * 5..8 swap width and height. FC_ENOMEM (img unchanged). */
+int fc_image_orient(fc_image *img, int orientation, fc_error *err);
 
 #endif

@@ -1,9 +1,10 @@
 """Writes the image-format test cases for tests/extract/test_formats.c into DIR: each case file and,
-for the ones that must decode, CASE.ppm = Pillow's Image.open(CASE).convert("RGB"); cases.txt lists "file ok" or "file bad".
+for the ones that must decode, CASE.ppm = Pillow's Image.open(CASE).convert("RGB") (orientN.*: of ImageOps.exif_transpose of
+it); cases.txt lists "file ok" or "file bad".
 Run with Debian's /usr/bin/python3 (Pillow 9.4, numpy). Small images of random pixels, fixed seed."""
 import io, os, struct, sys
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 out = sys.argv[1]
 rng = np.random.default_rng(7)
@@ -14,11 +15,12 @@ def rand(h, w, c=3, hi=256, dtype=np.uint8):
     return rng.integers(0, hi, size=(h, w, c) if c else (h, w)).astype(dtype)
 
 
-def save(name, data, expect="ok"):
+def save(name, data, expect="ok", transpose=False):
     with open(f"{out}/{name}", "wb") as f:
         f.write(data)
     if expect == "ok":
-        Image.open(f"{out}/{name}").convert("RGB").save(f"{out}/{name}.ppm")
+        im = Image.open(f"{out}/{name}")
+        (ImageOps.exif_transpose(im) if transpose else im).convert("RGB").save(f"{out}/{name}.ppm")
     cases.append(f"{name} {expect}")
 
 
@@ -36,10 +38,12 @@ rgb = Image.fromarray(rand(37, 53))
 rgba = Image.fromarray(rand(37, 53, 4))
 gray = Image.fromarray(rand(37, 53, 0))
 pal = rgb.quantize(200)
+g16 = Image.fromarray(rand(19, 23, 0, hi=600, dtype=np.uint16).astype(np.int32), "I")  # half over 255
 small_pal = Image.fromarray(rand(20, 17, 0, hi=4)).convert("P")
 small_pal.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 99, 199])
 
-# PNG (not 16-bit gray: Pillow clips it to 255, featcache keeps the high byte; see extract/image.c)
+# PNG (16-bit gray is Pillow's mode I: clipped to 255, not shifted)
+save("gray16.png", pil(g16, "PNG"))
 save("rgba.png", pil(rgba, "PNG"))
 save("pal_trns.png", pil(pal, "PNG", transparency=3))
 
@@ -118,6 +122,22 @@ for name, im, kw in [("rgb.tif", rgb, {}), ("lzw.tif", rgb, {"compression": "tif
 truncated("lzw.tif", pil(rgb, "TIFF", compression="tiff_lzw"))
 save("float.tif", pil(Image.fromarray(rand(5, 5, 0).astype(np.float32)), "TIFF"), "bad")
 
+
+# EXIF orientation: the 8 values in JPEG (APP1), WebP (EXIF chunk), PNG (eXIf) and TIFF (IFD0 tag)
+def exif_with(o):
+    e = Image.Exif()
+    e[0x0112] = o
+    return e.tobytes()
+
+
+orient = Image.fromarray(rand(24, 40))  # wider than high, so 5..8 swap the sides
+for o in range(1, 9):
+    save(f"orient{o}.jpg", pil(orient, "JPEG", quality=95, exif=exif_with(o)), transpose=True)
+    save(f"orient{o}.webp", pil(orient, "WEBP", lossless=True, exif=exif_with(o)), transpose=True)
+    save(f"orient{o}.png", pil(orient, "PNG", exif=exif_with(o)), transpose=True)
+    # Pillow 9.4 turns a TIFF by its Orientation tag when it loads it (TiffImageFile.load_end), and
+    # exif_transpose would turn it a second time: the reference is the image as loaded
+    save(f"orient{o}.tif", pil(orient, "TIFF", tiffinfo={0x0112: o}))
 
 # files the test wrote with the formats' own encoders (tests/support/format_seeds.c: offset GIF
 # frames, BMP indices past the palette, tiled TIFF, ...): Pillow's reading of them is the reference

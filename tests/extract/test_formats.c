@@ -34,8 +34,10 @@ static int read_ppm(const char *path, fc_image *img) {
     return n == (size_t)w * h * 3 ? 0 : -1;
 }
 
-/* Every case whose file name ends with `suffix`. */
-static void check_cases(const char *suffix) {
+/* Every case whose file name ends with `suffix`: orientN.* only with orient (decoded with the
+ * orientation applied; their references are Pillow's ImageOps.exif_transpose, for TIFF the image as
+ * Pillow 9.4 loads it, already turned), the others decoded as stored (they carry no orientation). */
+static void check_cases(const char *suffix, int orient) {
     if (!have_cases) SKIP("/usr/bin/python3 with Pillow and numpy is not available");
     REQUIRE(have_cases > 0, "writing the seeds or tests/extract/format_cases.py failed (see %s)", fc_test_path("python.log"));
     FILE *list = fopen(fc_test_path("cases.txt"), "r");
@@ -44,11 +46,11 @@ static void check_cases(const char *suffix) {
     int n = 0;
     while (fscanf(list, "%127s %15s", name, expect) == 2) {
         size_t ln = strlen(name), ls = strlen(suffix);
-        if (ln < ls || strcmp(name + ln - ls, suffix)) continue;
+        if (ln < ls || strcmp(name + ln - ls, suffix) || (strncmp(name, "orient", 6) == 0) != orient) continue;
         n++;
         fc_image img = {0}, ref = {0};
         fc_error err = {0};
-        int rc = fc_image_load(fc_test_path(name), 0, 0, &img, &err);
+        int rc = fc_image_load(fc_test_path(name), 0, 0, orient ? FC_EXIF_APPLY : FC_EXIF_IGNORE, &img, &err);
         if (!strcmp(expect, "bad")) {
             CHECK(rc != 0 && strstr(err.msg, name), "%s: expected an error naming the file, got rc %d '%s'", name, rc,
                   err.msg);
@@ -74,11 +76,28 @@ static void check_cases(const char *suffix) {
     CHECK(n > 0, "no cases end with %s", suffix);
 }
 
-static void test_png_like_pillow(void) { check_cases(".png"); }
-static void test_gif_like_pillow(void) { check_cases(".gif"); }
-static void test_webp_like_pillow(void) { check_cases(".webp"); }
-static void test_bmp_like_pillow(void) { check_cases(".bmp"); }
-static void test_tiff_like_pillow(void) { check_cases(".tif"); }
+static void test_png_like_pillow(void) { check_cases(".png", 0); }
+static void test_gif_like_pillow(void) { check_cases(".gif", 0); }
+static void test_webp_like_pillow(void) { check_cases(".webp", 0); }
+static void test_bmp_like_pillow(void) { check_cases(".bmp", 0); }
+static void test_tiff_like_pillow(void) { check_cases(".tif", 0); }
+
+/* The 8 orientations in each format that carries them, against ImageOps.exif_transpose; and
+ * FC_EXIF_IGNORE gives the stored pixels (orientation 6's image keeps its stored width). */
+static void test_exif_orientation_like_pillow(void) {
+    static const char *const ext[] = {".jpg", ".webp", ".png", ".tif"};
+    for (int i = 0; i < 4; i++) check_cases(ext[i], 1);
+    if (have_cases <= 0) return;
+    fc_image img = {0};
+    fc_error err = {0};
+    CHECK(fc_image_load(fc_test_path("orient6.jpg"), 0, 0, FC_EXIF_IGNORE, &img, &err) == 0 && img.width == 40 &&
+              img.height == 24, "ignore: %dx%d %s", img.width, img.height, err.msg);
+    fc_image_free(&img);
+    /* the DCT hint is for the turned image: a 24x40 (turned) request may not scale the stored 40x24 below 24 wide */
+    CHECK(fc_image_load(fc_test_path("orient6.jpg"), 20, 12, FC_EXIF_APPLY, &img, &err) == 0 && img.width == 24 &&
+              img.height == 40, "turned with a hint: %dx%d %s", img.width, img.height, err.msg);
+    fc_image_free(&img);
+}
 
 int main(void) {
     char cmd[512];
@@ -93,5 +112,6 @@ int main(void) {
     RUN(test_webp_like_pillow);
     RUN(test_bmp_like_pillow);
     RUN(test_tiff_like_pillow);
+    RUN(test_exif_orientation_like_pillow);
     return check_done();
 }

@@ -351,7 +351,7 @@ static void check(const char *target, const char *name) {
     int rc = fc_file_read(path_of(target, name), 1 << 20, &data, &size, &err);
     if (rc == 0 && !strcmp(target, "image")) {
         fc_image img;
-        rc = fc_image_decode(data, size, name, 0, 0, &img, &err);
+        rc = fc_image_decode(data, size, name, 0, 0, FC_EXIF_APPLY, &img, &err);
         fc_image_free(&img);
     } else if (rc == 0 && !strcmp(target, "onnx")) {
         fc_model *m = NULL;
