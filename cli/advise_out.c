@@ -46,8 +46,9 @@ void cli_advise_record(const cli_advise_args *a, cli_problem *cp, const fc_extra
     fc_strbuf_json(&params, a->x.dataset);
     fc_strbuf_printf(&params, ",\"model\":");
     fc_strbuf_json(&params, a->x.model);
-    fc_strbuf_printf(&params, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",\"folds\":%d}", a->x.size,
-                     a->x.crop, fc_preset_name(a->x.preset), a->folds);
+    fc_strbuf_printf(&params, ",\"size\":%d,\"crop\":", a->x.size);
+    fc_strbuf_float(&params, a->x.crop > 0 && a->x.crop < 1 ? (float)a->x.crop : 1.0f);
+    fc_strbuf_printf(&params, ",\"preprocess\":\"%s\",\"folds\":%d}", fc_preset_name(a->x.preset), a->folds);
     result_json(&result, adv, e, cmd);
     int64_t ds = 0;
     fc_error err = {0};

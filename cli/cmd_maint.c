@@ -143,12 +143,36 @@ static int ls_extractor(void *user, const fc_catalog_extractor *x) {
     return 0;
 }
 
+/* One line for a run's recorded result (a JSON object): an extract's counts, a head's accuracies
+ * and description, else the error, else the whole object (as --verbose prints every one). */
+static void run_summary(const char *json, char *out, size_t cap) {
+    double items, computed, cached, bad, secs, val, train;
+    char s[160];
+    int n;
+    if (!json) snprintf(out, cap, "-");
+    else if (!fc_json_get_number(json, "items", &items) && !fc_json_get_number(json, "computed", &computed) &&
+             !fc_json_get_number(json, "cached", &cached) && !fc_json_get_number(json, "bad", &bad) &&
+             !fc_json_get_number(json, "seconds", &secs))
+        snprintf(out, cap, "%.0f items: %.0f computed, %.0f cached, %.0f bad, %.1f s", items, computed, cached,
+                 bad, secs);
+    else if (!fc_json_get_number(json, "val_accuracy", &val)) {
+        n = snprintf(out, cap, "val_accuracy %.4f", val);
+        if (!fc_json_get_number(json, "train_accuracy", &train))
+            n += snprintf(out + n, cap - (size_t)n, ", train_accuracy %.4f", train);
+        if (!fc_json_get_string(json, "info", s, sizeof s)) snprintf(out + n, cap - (size_t)n, " (%s)", s);
+    } else if (!fc_json_get_string(json, "error", s, sizeof s)) snprintf(out, cap, "%s", s);
+    else snprintf(out, cap, "%s", json);
+}
+
 static int ls_run(void *user, const fc_catalog_run *r) {
-    char when[32];
+    const int *verbose = user;
+    char when[32], summary[512];
     time_t t = (time_t)r->started;
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    if (!*verbose) run_summary(r->result, summary, sizeof summary);
     printf("  #%-4lld %-7s %-8s %s  %.12s  %s\n", (long long)r->id, fc_run_kind_name(r->kind),
-           fc_run_status_name(r->status), when, r->extractor_id ? r->extractor_id : "-", r->result ? r->result : "");
+           fc_run_status_name(r->status), when, r->extractor_id ? r->extractor_id : "-",
+           *verbose ? (r->result ? r->result : "-") : summary);
     return 0;
 }
 
@@ -159,14 +183,15 @@ static int ls_bad(void *user, const fc_catalog_item *it) {
 
 int cmd_ls(int argc, char **argv) {
     static const char *usage =
-        "usage: featcache ls [--cache DIR] [--strict]\n"
+        "usage: featcache ls [--cache DIR] [--strict] [--verbose]\n"
         "Lists the cache's data sets, extractors (with stored feature counts), runs and bad files,\n"
         "after checking the catalog (as verify does; a damaged catalog is not listed). A data set\n"
         "whose last extract did not finish (killed, failed, still running) is marked INCOMPLETE, with\n"
-        "a warning on stderr and exit status 3; --strict makes that an error (exit 1, no listing).\n";
-    static const char *const flags[3] = {"strict", NULL, NULL};
+        "a warning on stderr and exit status 3; --strict makes that an error (exit 1, no listing).\n"
+        "A run is shown by its counts or accuracies; --verbose prints its whole recorded result (JSON).\n";
+    static const char *const flags[3] = {"strict", "verbose", NULL};
     const char *cache_opt = NULL;
-    int strict[3] = {0};
+    int strict[3] = {0}; /* --strict, --verbose */
     int r = parse_common("ls", usage, argc, argv, &cache_opt, strict, flags);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
     const char *dir = cli_cache_dir(cache_opt);
@@ -181,7 +206,7 @@ int cmd_ls(int argc, char **argv) {
         printf("cache %s\ndata sets:\n", dir);
         rc = fc_catalog_dataset_list(cat, ls_dataset, &st, &err);
         if (!rc) { printf("extractors:\n"); rc = fc_catalog_extractor_list(cat, ls_extractor, cache, &err); }
-        if (!rc) { printf("runs:\n"); rc = fc_catalog_run_list(cat, ls_run, NULL, &err); }
+        if (!rc) { printf("runs:\n"); rc = fc_catalog_run_list(cat, ls_run, &strict[1], &err); }
         if (!rc) { printf("bad files:\n"); rc = fc_catalog_item_list(cat, 0, FC_ITEMS_BAD, ls_bad, NULL, &err); }
     }
     if (rc) fprintf(stderr, "featcache ls: %s\n", err.msg);

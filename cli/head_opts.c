@@ -106,9 +106,11 @@ void cli_features_json(fc_strbuf *b, const cli_extractor *x) {
     fc_strbuf_json(b, x->model);
     fc_strbuf_printf(b, ",\"model_sha256\":\"%s\",\"layer\":", x->model_sha);
     fc_strbuf_json(b, x->layer_name);
-    fc_strbuf_printf(b, ",\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",%s%s\"dtype\":\"%s\",\"view\":\"%s\"",
-                     x->size_resolved, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
-                     x->gray ? "\"grayscale\":1," : "", x->exif == FC_EXIF_IGNORE ? "\"exif_orientation\":\"ignore\"," : "", x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view));
+    fc_strbuf_printf(b, ",\"size\":%d,\"crop\":", x->size_resolved);
+    fc_strbuf_float(b, x->crop > 0 && x->crop < 1 ? (float)x->crop : 1.0f);
+    fc_strbuf_printf(b, ",\"preprocess\":\"%s\",%s%s\"dtype\":\"%s\",\"view\":\"%s\"", fc_preset_name(x->preset),
+                     x->gray ? "\"grayscale\":1," : "", x->exif == FC_EXIF_IGNORE ? "\"exif_orientation\":\"ignore\"," : "",
+                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view));
     cli_views_json(b, x);
     fc_strbuf_printf(b, ",\"extractor\":\"%s\"", x->id);
 }

@@ -58,6 +58,15 @@ void fc_strbuf_json(fc_strbuf *b, const char *s) {
     fc_strbuf_printf(b, "\"");
 }
 
+void fc_strbuf_float(fc_strbuf *b, float v) {
+    char s[32];
+    for (int digits = 6; digits <= 9; digits++) { /* 9 always reads back (FLT_DECIMAL_DIG) */
+        snprintf(s, sizeof s, "%.*g", digits, (double)v);
+        if (strtof(s, NULL) == v) break;
+    }
+    fc_strbuf_printf(b, "%s", s);
+}
+
 void fc_strbuf_free(fc_strbuf *b) {
     free(b->s);
     b->s = NULL;

@@ -16,6 +16,9 @@ void fc_strbuf_printf(fc_strbuf *b, const char *fmt, ...) __attribute__((format(
 /* Appends s as a JSON string literal, quotes included. Bytes that are not valid UTF-8 (file names
  * may hold any bytes) become \ufffd, so the output is always valid JSON. */
 void fc_strbuf_json(fc_strbuf *b, const char *s);
+/* Appends v in the fewest significant digits (6 to 9) that read back as exactly v: a value a
+ * reader turns into a pipeline parameter (a crop) must be the one that was used, bit for bit. */
+void fc_strbuf_float(fc_strbuf *b, float v);
 void fc_strbuf_free(fc_strbuf *b);
 
 /* Length (1-4) of the well-formed UTF-8 sequence starting at s (no overlong forms, surrogates or

@@ -427,8 +427,9 @@ static void params_json(const job *j, fc_strbuf *b) {
         fc_strbuf_printf(b, l ? "," : "");
         fc_strbuf_json(b, label);
     }
-    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":%g,\"preprocess\":\"%s\",%s\"dtype\":\"%s\",\"views\":[",
-                     x->size, x->crop > 0 && x->crop < 1 ? x->crop : 1.0, fc_preset_name(x->preset),
+    fc_strbuf_printf(b, "],\"size\":%d,\"crop\":", x->size);
+    fc_strbuf_float(b, x->crop > 0 && x->crop < 1 ? x->crop : 1.0f);
+    fc_strbuf_printf(b, ",\"preprocess\":\"%s\",%s\"dtype\":\"%s\",\"views\":[", fc_preset_name(x->preset),
                      x->gray ? "\"grayscale\":1," : "", fc_dtype_name(x->dtype));
     for (int v = 0; v < x->n_views; v++) fc_strbuf_printf(b, "%s\"%s\"", v ? "," : "", fc_view_name(x->views[v]));
     char host[160];

@@ -10,8 +10,7 @@
 # after its first or second batch was committed, through the test hook FEATCACHE_TEST_PAUSE: the data
 # set is incomplete until the loop's extract of its original folder), then runs every command that
 # reads or writes a cache: ls, verify, export (both extractors), train, sweep, eval, predict, report
-# (of the clean cache's train run; not after a killed extract: it re-fits on today's data set until
-# issue 13 point 6), gc --dry-run, gc, extract, export again after the extract, advise, finetune
+# (of the clean cache's train run: what the run recorded, whatever today's data set), gc --dry-run, gc, extract, export again after the extract, advise, finetune
 # (from the fmap cut), verify --repair, and extract + export after the repair (infer, bench, cuts
 # and export-onnx read no cache). Outcomes: "same" (exit 0, or 3 for extract, with the clean run's
 # data; repair: exit 0 or 2), "warned" (exit 3 with the warning that the data set is incomplete;
@@ -144,9 +143,6 @@ EOF
         fault=extract-killed ;;
     esac
     for c in $CMDS; do
-        # report RUN re-fits the clean cache's train run on today's data set, which a killed extract
-        # changed: not compared until report shows what the run recorded (issue 13 point 6)
-        [ "$fault" = extract-killed ] && [ $c = report ] && continue
         rc=$(run $c w)
         r=ref/$c
         if [ "$rc" -eq 124 ]; then o=HANG

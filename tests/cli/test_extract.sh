@@ -114,7 +114,10 @@ else
 fi
 
 # 6. gc removes what nothing references any more; ls lists the bad file
-"$FC" ls --cache "$T/c" | grep -q "cut.gif"; check "ls lists the bad file" $?
+"$FC" ls --cache "$T/c" >"$T/ls" && grep -q "cut.gif" "$T/ls"; check "ls lists the bad file" $?
+grep -qE "^  #[0-9]+ +extract ok .* [0-9]+ items: [0-9]+ computed, [0-9]+ cached, [0-9]+ bad, [0-9.]+ s$" "$T/ls" &&
+    "$FC" ls --cache "$T/c" --verbose | grep -qE '^  #[0-9]+ +extract ok .*\{"items":'
+check "ls shows an extract run's counts; --verbose its whole recorded result" $?
 "$FC" extract "$T/small" --model "$M" --cache "$T/g" --quiet 2>/dev/null
 rm "$T/small/a/$(ls "$T/small/a" | head -1)" "$T/small/b/$(ls "$T/small/b" | head -1)"
 "$FC" extract "$T/small" --model "$M" --cache "$T/g" --quiet 2>/dev/null # the two rows are pruned
