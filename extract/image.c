@@ -278,11 +278,15 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, fc_ima
 
 /* ---- shared with the other decoders -------------------------------------------------------- */
 
-int fc_image_check_size(long long w, long long h, const char *fmt, const char *name, fc_error *err) {
+int fc_image_check_size(long long w, long long h, size_t file_size, const char *fmt, const char *name, fc_error *err) {
     if (w <= 0 || h <= 0) return fc_fail(err, FC_EFORMAT, "%s: %s declares an empty image (%lldx%lld)", name, fmt, w, h);
     if (w > FC_IMAGE_MAX_PIXELS || h > FC_IMAGE_MAX_PIXELS || w * h > FC_IMAGE_MAX_PIXELS)
         return fc_fail(err, FC_ELIMIT, "%s: %s is %lldx%lld, over the limit of %lld pixels", name, fmt, w, h,
                        (long long)FC_IMAGE_MAX_PIXELS);
+    if (w * h > FC_IMAGE_BOMB_PIXELS && (unsigned long long)(w * h) / FC_IMAGE_BOMB_RATIO > file_size)
+        return fc_fail(err, FC_ELIMIT, "%s: %s declares %lldx%lld pixels in %zu bytes (over %d pixels a byte above "
+                       "%lld pixels: refused as a decompression bomb)", name, fmt, w, h, file_size, FC_IMAGE_BOMB_RATIO,
+                       (long long)FC_IMAGE_BOMB_PIXELS);
     return 0;
 }
 

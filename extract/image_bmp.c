@@ -188,7 +188,7 @@ static void convert_row(const bmp *b, const uint8_t *s, uint8_t *o) {
 int fc_image_decode_bmp(const uint8_t *data, size_t size, const char *name, fc_image *out, fc_error *err) {
     bmp b = {.data = data, .size = size};
     int rc = parse_header(&b, name, err);
-    if (rc == 0) rc = fc_image_check_size(b.width, b.height, "BMP", name, err);
+    if (rc == 0) rc = fc_image_check_size(b.width, b.height, size, "BMP", name, err);
     if (rc) return rc;
     int w = (int)b.width, h = (int)b.height;
     uint8_t *rgb = NULL, *idx = NULL;

@@ -23,9 +23,14 @@ int fc_image_decode_webp(const uint8_t *data, size_t size, const char *name, fc_
 int fc_image_decode_bmp(const uint8_t *data, size_t size, const char *name, fc_image *out, fc_error *err);
 int fc_image_decode_tiff(const uint8_t *data, size_t size, const char *name, fc_image *out, fc_error *err);
 
-/* Refuses w x h (FC_ELIMIT, FC_EFORMAT for an empty side) before any pixel is allocated; `fmt`
- * names the format in the message. Returns 0 when the size is fine. */
-int fc_image_check_size(long long w, long long h, const char *fmt, const char *name, fc_error *err);
+/* Refuses w x h (FC_ELIMIT, FC_EFORMAT for an empty side) before any pixel is allocated: over
+ * FC_IMAGE_MAX_PIXELS, or over FC_IMAGE_BOMB_PIXELS with more than FC_IMAGE_BOMB_RATIO pixels per
+ * byte of the file (a GIF or WebP canvas, BMP RLE line ends or a CCITT TIFF let a few hundred bytes
+ * declare 200 megapixels, which costs seconds and 600 MB; Pillow would decode them). `fmt` names
+ * the format in the message. Returns 0 when the size is fine. */
+#define FC_IMAGE_BOMB_PIXELS (16LL * 1000 * 1000)
+#define FC_IMAGE_BOMB_RATIO 1024
+int fc_image_check_size(long long w, long long h, size_t file_size, const char *fmt, const char *name, fc_error *err);
 
 /* malloc'd (h, w, 3) buffer or NULL with FC_ENOMEM in err. */
 uint8_t *fc_image_alloc_rgb(int w, int h, const char *name, fc_error *err);

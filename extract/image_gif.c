@@ -73,7 +73,7 @@ int fc_image_decode_gif(const uint8_t *data, size_t size, const char *name, fc_i
     long long cw = d->Left + (long long)d->Width, ch = d->Top + (long long)d->Height;
     if (cw < gif->SWidth) cw = gif->SWidth;
     if (ch < gif->SHeight) ch = gif->SHeight;
-    if ((rc = fc_image_check_size(cw, ch, "GIF", name, err))) goto fail;
+    if ((rc = fc_image_check_size(cw, ch, size, "GIF", name, err))) goto fail;
     if (!(idx = malloc((size_t)cw * ch)) || !(rgb = fc_image_alloc_rgb((int)cw, (int)ch, name, err))) {
         rc = fc_fail(err, FC_ENOMEM, "%s: out of memory for a %lldx%lld image", name, cw, ch);
         goto fail;

@@ -152,7 +152,7 @@ static int decode_open(TIFF *tif, tiff_src *src, const char *name, fc_image *out
     if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &f.photo))
         return fc_fail(err, FC_EUNSUPPORTED, "%s: TIFF without a photometric interpretation is not supported", name);
     if (f.photo == PHOTOMETRIC_PALETTE) TIFFGetField(tif, TIFFTAG_COLORMAP, &f.cmap[0], &f.cmap[1], &f.cmap[2]);
-    int rc = fc_image_check_size(f.w, f.h, "TIFF", name, err);
+    int rc = fc_image_check_size(f.w, f.h, src->size, "TIFF", name, err);
     if (rc == 0) rc = check_fmt(tif, &f, name, err);
     if (rc) return rc;
     tmsize_t row = TIFFScanlineSize(tif);

@@ -17,7 +17,7 @@ int fc_image_decode_webp(const uint8_t *data, size_t size, const char *name, fc_
     if (st != VP8_STATUS_OK)
         return fc_fail(err, FC_EFORMAT, "%s: corrupt WebP: %s", name,
                        st == VP8_STATUS_NOT_ENOUGH_DATA ? "file is truncated" : "bad header");
-    int rc = fc_image_check_size(f.width, f.height, "WebP", name, err);
+    int rc = fc_image_check_size(f.width, f.height, size, "WebP", name, err);
     if (rc) return rc;
     WebPAnimDecoderOptions opt;
     if (!WebPAnimDecoderOptionsInit(&opt)) return fc_fail(err, FC_EINTERNAL, "%s: libwebp version mismatch", name);
@@ -33,7 +33,7 @@ int fc_image_decode_webp(const uint8_t *data, size_t size, const char *name, fc_
         rc = fc_fail(err, FC_EFORMAT, "%s: corrupt WebP: no canvas", name);
         goto fail;
     }
-    if ((rc = fc_image_check_size(info.canvas_width, info.canvas_height, "WebP", name, err))) goto fail;
+    if ((rc = fc_image_check_size(info.canvas_width, info.canvas_height, size, "WebP", name, err))) goto fail;
     if (!WebPAnimDecoderGetNext(dec, &frame, &ts)) {
         rc = fc_fail(err, FC_EFORMAT, "%s: corrupt or truncated WebP: the first frame does not decode", name);
         goto fail;

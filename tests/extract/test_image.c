@@ -547,6 +547,10 @@ static void test_bad_other(void) {
     expect_error((const uint8_t *)"II*\x00\x08\x00\x00\x00", 8, "x.tif", FC_EFORMAT, "corrupt TIFF");
     expect_error((const uint8_t *)"\0\0\0\x18" "ftypavif\0\0\0\0", 16, "x.avif", FC_EUNSUPPORTED,
                  "AVIF images are not supported");
+    /* a 14000x14000 GIF screen around a 1x1 frame: 196 megapixels declared in 35 bytes */
+    static const uint8_t bomb[] = {'G', 'I', 'F', '8', '9', 'a', 0xB0, 0x36, 0xB0, 0x36, 0, 0, 0, ',', 0, 0, 0, 0, 1, 0,
+                                   1, 0, 0, 2, 2, 0x4C, 0x01, 0, ';'};
+    expect_error(bomb, sizeof bomb, "bomb.gif", FC_ELIMIT, "decompression bomb");
     expect_error((const uint8_t *)"<html>404</html>", 16, "x.jpg", FC_EUNSUPPORTED,
                  "not supported");
 
