@@ -15,7 +15,7 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -f
 FLAGS_STAMP = $(BUILD)/cflags.stamp
 $(shell mkdir -p $(BUILD) && echo '$(CC) $(CFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS)' >$(FLAGS_STAMP))
 
-LDLIBS = -lturbojpeg -lpng -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
+LDLIBS = -lturbojpeg -lpng -lwebpdemux -lwebp -lgif -ltiff -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
 
 ONNX_PROTO = /usr/include/onnx/onnx.proto
 GEN_C = $(BUILD)/gen/onnx/onnx.pb-c.c

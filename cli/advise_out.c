@@ -17,6 +17,7 @@ int cli_advise_command(const cli_advise_args *a, const cli_advise_plan *p, const
     if (a->x.preset != FC_PRESET_TF) { opts[n++] = "--preprocess"; opts[n++] = fc_preset_name(a->x.preset); }
     if (a->x.gray) opts[n++] = "--grayscale";
     if (a->x.compute == FC_COMPUTE_BF16) { opts[n++] = "--compute"; opts[n++] = "bf16"; }
+    if (a->x.exif == FC_EXIF_IGNORE) { opts[n++] = "--exif-orientation"; opts[n++] = "ignore"; }
     if (a->x.cache) { opts[n++] = "--cache"; opts[n++] = a->x.cache; }
     if (a->x.name) { opts[n++] = "--name"; opts[n++] = a->x.name; }
     /* partial reuse: `train --head conv --layer L` (new conv blocks on L's map, cached by the

@@ -34,7 +34,8 @@ static const char *usage_text =
     "  --model PATH        ONNX backbone (required)\n"
     "  --layers L          auto (default: the output of each of the last three stages below the\n"
     "                      feature) or a comma-separated list of cuts (featcache cuts lists them)\n"
-    "  --size N, --crop F, --preprocess NAME, --grayscale   as extract (defaults as in extract)\n"
+    "  --size N, --crop F, --preprocess NAME, --grayscale, --exif-orientation apply|ignore\n"
+    "                      as extract (defaults as in extract)\n"
     "  --folds K           k of the k-fold probes (default 5)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --cache DIR, --name NAME   as extract\n"
@@ -48,7 +49,7 @@ static int parse_args(int argc, char **argv, cli_advise_args *a) {
         {"model", required_argument, 0, 1001}, {"size", required_argument, 0, 1003},
         {"crop", required_argument, 0, 1004}, {"preprocess", required_argument, 0, 1005},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
-        {"grayscale", no_argument, 0, 1010}, {"compute", required_argument, 0, 1012}, {"layers", required_argument, 0, 'L'}, {"folds", required_argument, 0, 'k'},
+        {"grayscale", no_argument, 0, 1010}, {"compute", required_argument, 0, 1012}, {"exif-orientation", required_argument, 0, 1013}, {"layers", required_argument, 0, 'L'}, {"folds", required_argument, 0, 'k'},
         {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -151,7 +152,7 @@ static int extract_layers(const cli_advise_args *a, const cli_advise_plan *p, fc
     fc_extract_options o = {
         .extractor = {.model = a->x.model, .layers = p->names, .n_layers = p->n, .pools = p->pools,
                       .size = a->x.size, .crop = (float)a->x.crop, .preset = a->x.preset, .gray = a->x.gray, .compute = a->x.compute,
-                      .dtype = FC_DTYPE_F32},
+                      .exif = a->x.exif, .dtype = FC_DTYPE_F32},
         .dataset = {.path = a->dataset, .name = a->x.name},
         .cache = {.dir = cli_cache_dir(a->x.cache)},
         .compute = {.threads = a->threads},

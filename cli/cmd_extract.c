@@ -18,13 +18,17 @@ static const char *usage_text =
     "Computes the model's features for every image of DATASET and stores them in the cache; items\n"
     "already cached (same bytes, same extractor) are not recomputed. DATASET is a folder\n"
     "(root/<class>/*, root/{train,val,test}/<class>/*, or images directly) or a CSV manifest\n"
-    "(path,label[,split]). Images (JPEG, PNG) over 200 megapixels are refused (recorded bad);\n"
-    "large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, so memory stays bounded.\n\n"
+    "(path,label[,split]). Images (JPEG, PNG, WebP, GIF, BMP, TIFF) over 200 megapixels are\n"
+    "refused (recorded bad); large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, so memory stays\n"
+    "bounded.\n\n"
     "  --model PATH        ONNX model (required)\n"
     "  --layer NAME        tensor to store (repeatable; default: the input of the final classifier)\n"
     "  --preprocess NAME   tf (default), torch or caffe\n"
     "  --grayscale         convert images to gray, one channel (for models that take 1 channel;\n"
     "                      normalized with the mean of the preset's three channels)\n"
+    "  --exif-orientation apply|ignore  turn images by their EXIF orientation as a person sees\n"
+    "                      them (apply, the default; like PIL's ImageOps.exif_transpose) or keep the\n"
+    "                      stored pixels (ignore); part of the extractor\n"
     "  --size N            input size N x N (default: the model's own)\n"
     "  --crop F            central fraction kept before resizing (default 1 = whole image)\n"
     "  --views LIST        any of orig, flip, crops5 (centre + 4 corner crops of --crop, else 0.875),\n"
@@ -91,6 +95,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
         {"threads", required_argument, 0, 't'}, {"decoders", required_argument, 0, 'D'}, {"parallel", required_argument, 0, 'P'},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009},
         {"format", required_argument, 0, 'f'}, {"grayscale", no_argument, 0, 1010}, {"compute", required_argument, 0, 1012},
+        {"exif-orientation", required_argument, 0, 1013},
         {"shard", required_argument, 0, 'K'},
         {"max-cache-size", required_argument, 0, 'S'}, {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -151,6 +156,7 @@ static int parse_args(int argc, char **argv, extract_args *a) {
     x->preset = ex.preset;
     x->gray = ex.gray;
     x->compute = ex.compute;
+    x->exif = ex.exif;
     x->dtype = ex.dtype;
     a->o.dataset.path = argv[optind];
     a->o.dataset.name = ex.name;

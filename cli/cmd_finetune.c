@@ -33,7 +33,8 @@ static const char *usage_text =
     "  --layer NAME        feature tensor the head reads (default: the model's default feature)\n"
     "  --views LIST        orig, flip, crops5: each epoch draws one of them per training item\n"
     "                      (default orig); validation uses orig\n"
-    "  --size N, --crop F, --preprocess NAME, --grayscale   as extract (defaults as in extract)\n"
+    "  --size N, --crop F, --preprocess NAME, --grayscale, --exif-orientation apply|ignore\n"
+    "                      as extract (defaults as in extract)\n"
     "  --dtype T           how the cut activations are stored: f16 (default) or f32\n"
     "  --epochs N          training epochs (default 15)\n"
     "  --lr X              peak learning rate of the head (default 0.01 sgd, 0.001 adamw)\n"
@@ -115,6 +116,7 @@ static int parse_args(int argc, char **argv, ft_args *a) {
         {"model", required_argument, 0, 1001}, {"layer", required_argument, 0, 1002}, {"size", required_argument, 0, 1003},
         {"crop", required_argument, 0, 1004}, {"preprocess", required_argument, 0, 1005}, {"dtype", required_argument, 0, 1006},
         {"cache", required_argument, 0, 1008}, {"name", required_argument, 0, 1009}, {"grayscale", no_argument, 0, 1010}, {"compute", required_argument, 0, 1012},
+        {"exif-orientation", required_argument, 0, 1013},
         CLI_HEAD_LONGOPTS, CLI_VIEWS_LONGOPT,
         {"cut", required_argument, 0, O_CUT}, {"backbone-lr-scale", required_argument, 0, O_BLR},
         {"optimizer", required_argument, 0, O_OPT}, {"momentum", required_argument, 0, O_MOM},

@@ -11,10 +11,11 @@
 
 static const char *usage_text =
     "usage: featcache infer --model M.onnx [options] IMAGE...\n"
-    "Runs the model on each image (JPEG or PNG) and prints its top classes.\n\n"
+    "Runs the model on each image (JPEG, PNG, WebP, GIF, BMP, TIFF) and prints its top classes.\n\n"
     "  --model PATH        ONNX model (required)\n"
     "  --preprocess NAME   tf (x/127.5-1, default), torch (ImageNet mean/std) or caffe (BGR - mean)\n"
     "  --grayscale         convert images to gray, one channel (for models that take 1 channel)\n"
+    "  --exif-orientation apply|ignore  turn images by their EXIF orientation (default apply)\n"
     "  --size N            input size N x N (default: the model's own)\n"
     "  --crop F            keep the central fraction F of the shorter side before resizing (default 1)\n"
     "  --labels PATH       class names, line i = class i (default: the names a featcache\n"
@@ -70,11 +71,13 @@ int cmd_infer(int argc, char **argv) {
         {"labels", required_argument, 0, 'l'}, {"top", required_argument, 0, 'k'},
         {"output", required_argument, 0, 'o'}, {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'}, {"parallel", required_argument, 0, 'P'},
-        {"grayscale", no_argument, 0, 'g'}, {"compute", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"grayscale", no_argument, 0, 'g'}, {"compute", required_argument, 0, 'C'}, {"exif-orientation", required_argument, 0, 'e'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *labels_path = NULL, *output = NULL, *preset = "tf";
     int size = 0, top = 5, batch = 16, threads = 0, json = 0, split = 1, gray = 0;
     double crop = 1.0;
     fc_compute compute = FC_COMPUTE_F32;
+    fc_exif exif = FC_EXIF_APPLY;
     fc_error err = {0};
     int c;
     optind = 1;
@@ -93,6 +96,13 @@ int cmd_infer(int argc, char **argv) {
         case 'j': json = 1; break;
         case 'g': gray = 1; break;
         case 'C': if (cli_compute("infer", optarg, &compute)) return EXIT_USAGE; break;
+        case 'e':
+            if (strcmp(optarg, "apply") && strcmp(optarg, "ignore")) {
+                fprintf(stderr, "featcache infer: --exif-orientation wants apply or ignore, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            exif = !strcmp(optarg, "ignore") ? FC_EXIF_IGNORE : FC_EXIF_APPLY;
+            break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
@@ -101,7 +111,7 @@ int cmd_infer(int argc, char **argv) {
         fprintf(stderr, "featcache infer: %s\n\n%s", !model_path ? "--model is required" : "no images given", usage_text);
         return EXIT_USAGE;
     }
-    fc_preprocess pre = {.crop = (float)crop, .gray = gray};
+    fc_preprocess pre = {.crop = (float)crop, .gray = gray, .exif = exif};
     if (fc_preset_parse(preset, &pre.preset, &err)) {
         fprintf(stderr, "featcache infer: %s\n", err.msg);
         return EXIT_USAGE;

@@ -14,10 +14,11 @@
 /* --cache DIR and up to two flags (names[i] NULL: none) into flags[i]; -1 to go on, EXIT_OK + 1000
  * after --help, else the exit status. */
 static int parse_common(const char *cmd, const char *usage, int argc, char **argv, const char **cache,
-                        int *flags, const char *const names[2]) {
+                        int *flags, const char *const names[3]) {
     const struct option opts[] = {{"cache", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
                                   {names[0] ? names[0] : "unused-flag", no_argument, 0, 'F'},
-                                  {names[1] ? names[1] : "unused-flag2", no_argument, 0, 'G'}, {0, 0, 0, 0}};
+                                  {names[1] ? names[1] : "unused-flag2", no_argument, 0, 'G'},
+                                  {names[2] ? names[2] : "unused-flag3", no_argument, 0, 'H'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -25,6 +26,7 @@ static int parse_common(const char *cmd, const char *usage, int argc, char **arg
         case 'C': *cache = optarg; break;
         case 'F': flags[0] = 1; break;
         case 'G': flags[1] = 1; break;
+        case 'H': flags[2] = 1; break;
         case 'h': fputs(usage, stdout); return EXIT_OK + 1000;
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
@@ -135,8 +137,9 @@ static int ls_extractor(void *user, const fc_catalog_extractor *x) {
     const char *base = strrchr(x->model_path, '/');
     printf("  %.12s  %s  layer %s (", x->id, base ? base + 1 : x->model_path, x->layer);
     for (int d = 0; d < x->rank; d++) printf("%s%u", d ? "x" : "", x->dims[d]);
-    printf(")  %dpx crop %g %s %s  %zu features\n", x->size, x->crop, x->preprocess,
-           x->dtype == FC_DTYPE_F16 ? "f16" : "f32", n);
+    printf(")  %dpx crop %g %s %s  %zu features%s\n", x->size, x->crop, x->preprocess,
+           x->dtype == FC_DTYPE_F16 ? "f16" : "f32", n,
+           fc_extractor_is_current(x) ? "" : "  OLDER DEFINITION (not served; gc --older-definitions deletes it)");
     return 0;
 }
 
@@ -186,9 +189,9 @@ int cmd_ls(int argc, char **argv) {
         "whose last extract did not finish (killed, failed, still running) is marked INCOMPLETE, with\n"
         "a warning on stderr and exit status 3; --strict makes that an error (exit 1, no listing).\n"
         "A run is shown by its counts or accuracies; --verbose prints its whole recorded result (JSON).\n";
-    static const char *const flags[2] = {"strict", "verbose"};
+    static const char *const flags[3] = {"strict", "verbose", NULL};
     const char *cache_opt = NULL;
-    int strict[2] = {0}; /* --strict, --verbose */
+    int strict[3] = {0}; /* --strict, --verbose */
     int r = parse_common("ls", usage, argc, argv, &cache_opt, strict, flags);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
     const char *dir = cli_cache_dir(cache_opt);
@@ -254,9 +257,9 @@ int cmd_verify(int argc, char **argv) {
         "            removed; says what it cannot repair. The next featcache extract computes the\n"
         "            dropped features again. Run it when nothing else uses the cache.\n"
         "Exit status 0 when clean, 2 when problems were found (or are left), 1 on error.\n";
-    static const char *const flags[2] = {"repair", NULL};
+    static const char *const flags[3] = {"repair", NULL, NULL};
     const char *cache_opt = NULL;
-    int fix[2] = {0};
+    int fix[3] = {0};
     int r = parse_common("verify", usage, argc, argv, &cache_opt, fix, flags);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
     const char *dir = cli_cache_dir(cache_opt);
@@ -309,19 +312,34 @@ static int check_no_extract(fc_catalog *cat, fc_error *err) {
     return 0;
 }
 
+/* Ids of the catalog's extractors made by an older definition of the id (gc --older-definitions). */
+typedef struct older_ids { char **id; size_t n; } older_ids;
+
+static int add_older(void *user, const fc_catalog_extractor *x) {
+    older_ids *o = user;
+    if (fc_extractor_is_current(x)) return 0;
+    char **grown = realloc(o->id, (o->n + 1) * sizeof *grown);
+    if (!grown) return FC_ENOMEM;
+    o->id = grown;
+    return (o->id[o->n] = strdup(x->id)) ? (o->n++, 0) : FC_ENOMEM;
+}
+
 int cmd_gc(int argc, char **argv) {
     static const char *usage =
-        "usage: featcache gc [--cache DIR] [--dry-run] [--wait]\n"
+        "usage: featcache gc [--cache DIR] [--dry-run] [--wait] [--older-definitions]\n"
         "Deletes features of extractors no data set uses and of items no data set references.\n"
         "  --dry-run  count exactly what gc would delete, delete nothing\n"
         "  --wait     wait for running extracts to end (default: refuse while one runs)\n"
+        "  --older-definitions  also delete the features of extractors made by an older definition\n"
+        "             of the extractor id (`ls` marks them; no request is served them any more)\n"
         "gc takes the cache's lock (DIR/lock) exclusively; every extract holds it for its whole run,\n"
         "since the features it commits are referenced only once its catalog rows are written. While\n"
         "an extract runs, gc (also --dry-run) refuses with exit status 1, naming its run and process,\n"
         "or with --wait waits for it; an extract started meanwhile waits for gc.\n";
-    static const char *const flags[2] = {"dry-run", "wait"};
+    static const char *const flags[3] = {"dry-run", "wait", "older-definitions"};
     const char *cache_opt = NULL;
-    int f[2] = {0};
+    int f[3] = {0};
+    older_ids older = {0};
     int r = parse_common("gc", usage, argc, argv, &cache_opt, f, flags);
     if (r >= 0) return r >= 1000 ? EXIT_OK : r;
     int dry = f[0], wait = f[1], lock = -1;
@@ -334,7 +352,10 @@ int cmd_gc(int argc, char **argv) {
     if (rc == FC_ETIMEOUT) rc = lock_busy(dir, "gc deletes nothing", &err);
     if (rc == 0) rc = open_both(dir, 0, &cat, &cache, &err);
     if (rc == 0) rc = check_no_extract(cat, &err);
-    if (rc == 0) rc = fc_gc(cat, cache, dry, &rep, &err);
+    if (rc == 0 && f[2]) rc = fc_catalog_extractor_list(cat, add_older, &older, &err);
+    if (rc == 0) rc = fc_gc(cat, cache, dry, (const char *const *)older.id, older.n, &rep, &err);
+    for (size_t i = 0; i < older.n; i++) free(older.id[i]);
+    free(older.id);
     fc_cache_close(cache);
     fc_catalog_close(cat);
     fc_cache_unlock(lock);

@@ -87,7 +87,7 @@ static int head_features(const cli_head_file *h, const backbone_opt *bb, fc_cach
     fc_feature_key key = {.view = (uint16_t)h->view};
     fc_hex_decode(h->extractor, key.extractor, 32, NULL);
     fc_preprocess pre = {.width = h->size, .height = h->size, .crop = (float)h->crop, .preset = h->preset,
-                         .gray = h->gray};
+                         .gray = h->gray, .exif = h->exif};
     fc_view_apply(h->view, &pre);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (bad[i]) continue;

@@ -122,7 +122,7 @@ int cli_load_input(const char *path, const fc_preprocess *p, float *dst, fc_erro
     fc_image img;
     int hint_w, hint_h;
     fc_preprocess_decode_hint(p, &hint_w, &hint_h);
-    int rc = fc_image_load(path, hint_w, hint_h, &img, err);
+    int rc = fc_image_load(path, hint_w, hint_h, p->exif, &img, err);
     if (rc) return rc;
     rc = fc_preprocess_image(&img, p, dst, err);
     if (rc) fc_error_prefix(err, "%s: ", path);

@@ -24,7 +24,7 @@ int cli_cache_cut(const cli_extractor *x, const char *path, const char *tensor, 
     cut_progress c = {.show = show};
     fc_extract_options o = {
         .extractor = {.model = x->model, .layers = layers, .n_layers = 1, .size = x->size, .crop = (float)x->crop,
-                      .preset = x->preset, .gray = x->gray, .compute = x->compute, .dtype = x->dtype, .views = x->views,
+                      .preset = x->preset, .gray = x->gray, .compute = x->compute, .exif = x->exif, .dtype = x->dtype, .views = x->views,
                       .n_views = x->n_views},
         .dataset = {.path = path, .name = x->name},
         .cache = {.dir = cache_dir},

@@ -40,6 +40,11 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
     case 1010: x->gray = 1; return 1;
     case 1011: x->strict = 1; return 1;
     case 1012: return cli_compute(cmd, arg, &x->compute) ? -1 : 1;
+    case 1013:
+        if (!strcmp(arg, "apply")) x->exif = FC_EXIF_APPLY;
+        else if (!strcmp(arg, "ignore")) x->exif = FC_EXIF_IGNORE;
+        else { fprintf(stderr, "featcache %s: --exif-orientation wants apply or ignore, not '%s'\n", cmd, arg); return -1; }
+        return 1;
     default: return 0;
     }
 }
@@ -49,7 +54,7 @@ int cli_extractor_resolve(cli_extractor *x, const char *dataset_arg, fc_catalog 
     else fc_dataset_default_name(dataset_arg, x->dataset, sizeof x->dataset);
     fc_extractor_def def = {.model = x->model, .layers = x->layer ? &x->layer : NULL, .n_layers = x->layer ? 1 : 0,
                             .size = x->size, .crop = (float)x->crop, .preset = x->preset, .gray = x->gray,
-                            .dtype = x->dtype, .compute = x->compute};
+                            .dtype = x->dtype, .compute = x->compute, .exif = x->exif};
     fc_extractor_ref ref;
     int rc = fc_extractor_resolve(cat, &def, &ref, err);
     if (rc) return rc;

@@ -20,6 +20,7 @@ typedef struct cli_extractor {
     fc_preset preset;
     int gray;       /* --grayscale */
     fc_compute compute; /* --compute f32|bf16 */
+    fc_exif exif;   /* --exif-orientation apply (default) | ignore */
     fc_dtype dtype;
     int view;
     int views[FC_N_VIEWS], n_views; /* train/sweep --views, orig first; 0 = the one view `view` */
@@ -36,12 +37,13 @@ typedef struct cli_extractor {
     {"preprocess", required_argument, 0, 1005}, {"dtype", required_argument, 0, 1006},          \
     {"view", required_argument, 0, 1007}, {"cache", required_argument, 0, 1008},                \
     {"name", required_argument, 0, 1009}, {"grayscale", no_argument, 0, 1010},                  \
-    {"strict", no_argument, 0, 1011}, {"compute", required_argument, 0, 1012}
+    {"strict", no_argument, 0, 1011}, {"compute", required_argument, 0, 1012}, {"exif-orientation", required_argument, 0, 1013}
 
 #define CLI_EXTRACTOR_HELP                                                                         \
     "  --model PATH        ONNX model the features were extracted with (required)\n"               \
     "  --layer NAME        feature tensor (default: the model's default feature)\n"                \
-    "  --size N, --crop F, --preprocess NAME, --dtype f32|f16, --grayscale\n"                      \
+    "  --size N, --crop F, --preprocess NAME, --dtype f32|f16, --grayscale,\n"                     \
+    "  --exif-orientation apply|ignore\n"                                                          \
     "                      must match the extract run (defaults as in extract)\n"                  \
     "  --compute f32|bf16  the products' precision the extract run used (default f32)\n"         \
     "  --view V            orig (default), flip, crop-center, crop-tl, crop-tr, crop-bl, crop-br\n"                                               \

@@ -75,6 +75,9 @@ int cli_head_file_load(const char *path, cli_head_file *h, fc_error *err) {
         cli_head_file_free(h);
         return fc_fail(err, FC_EFORMAT, "%s: unknown compute '%s' in the head file", path, compute);
     }
+    char exif[16] = "";
+    fc_json_get_string(h->meta, "exif_orientation", exif, sizeof exif);
+    h->exif = !strcmp(exif, "ignore") ? FC_EXIF_IGNORE : FC_EXIF_APPLY;
     fc_json_get_string(h->meta, "view", view, sizeof view);
     fc_json_get_string(h->meta, "dataset", h->dataset, sizeof h->dataset);
     h->size = (int)size;
@@ -157,7 +160,7 @@ static int match_rebased(void *user, const fc_catalog_extractor *x) {
     int used = 0;
     for (int i = 0; i < c->n_ids; i++) used |= !strcmp(c->ids[i], x->id);
     if (!used || !strcmp(x->model_sha256, h->model_sha)) return 0;
-    fc_extractor_id(x->model_sha256, h->layer, FC_POOL_NONE, h->size, (float)h->crop, h->preset, h->gray, c->dtype, want);
+    fc_extractor_id(x->model_sha256, h->layer, FC_POOL_NONE, h->size, (float)h->crop, h->preset, h->gray, c->dtype, h->exif, want);
     fc_extractor_id_compute(want, h->compute, want);
     if (strcmp(want, x->id)) return 0;
     snprintf(c->id, 65, "%s", x->id);
@@ -183,7 +186,7 @@ int cli_head_rebased(fc_catalog *cat, int64_t ds_id, const cli_head_file *h, cha
     static const fc_dtype dtypes[2] = {FC_DTYPE_F32, FC_DTYPE_F16};
     for (int d = 0; d < 2 && !c.dtype; d++) { /* the head's dtype: the one that gives its own id */
         char mine[65];
-        fc_extractor_id(h->model_sha, h->layer, FC_POOL_NONE, h->size, (float)h->crop, h->preset, h->gray, dtypes[d], mine);
+        fc_extractor_id(h->model_sha, h->layer, FC_POOL_NONE, h->size, (float)h->crop, h->preset, h->gray, dtypes[d], h->exif, mine);
         fc_extractor_id_compute(mine, h->compute, mine);
         if (!strcmp(mine, h->extractor)) c.dtype = dtypes[d];
     }

@@ -21,6 +21,7 @@ typedef struct cli_head_file {
     fc_preset preset;
     int gray;                /* images converted to gray ("grayscale":1) */
     fc_compute compute;      /* the backbone's products ("compute":"bf16"; absent: f32) */
+    fc_exif exif;            /* EXIF orientation ("exif_orientation":"ignore"; absent: applied) */
     /* a classifier from featcache finetune or train --head conv (or a conv head's head-only
      * file): layer and extractor are its cut's (the conv head's map), whose cached activations
      * (cut_rank, cut_dims per image) it classifies with its own top (net.h) */

@@ -108,8 +108,9 @@ void cli_features_json(fc_strbuf *b, const cli_extractor *x) {
     fc_strbuf_json(b, x->layer_name);
     fc_strbuf_printf(b, ",\"size\":%d,\"crop\":", x->size_resolved);
     fc_strbuf_float(b, x->crop > 0 && x->crop < 1 ? (float)x->crop : 1.0f);
-    fc_strbuf_printf(b, ",\"preprocess\":\"%s\",%s\"dtype\":\"%s\",\"view\":\"%s\"", fc_preset_name(x->preset),
-                     x->gray ? "\"grayscale\":1," : "", x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view));
+    fc_strbuf_printf(b, ",\"preprocess\":\"%s\",%s%s\"dtype\":\"%s\",\"view\":\"%s\"", fc_preset_name(x->preset),
+                     x->gray ? "\"grayscale\":1," : "", x->exif == FC_EXIF_IGNORE ? "\"exif_orientation\":\"ignore\"," : "",
+                     x->dtype == FC_DTYPE_F16 ? "f16" : "f32", fc_view_name(x->view));
     if (x->compute != FC_COMPUTE_F32) fc_strbuf_printf(b, ",\"compute\":\"%s\"", fc_compute_name(x->compute));
     cli_views_json(b, x);
     fc_strbuf_printf(b, ",\"extractor\":\"%s\"", x->id);
@@ -259,6 +260,7 @@ static int missing_view(const cli_problem *cp, const cli_extractor *x, int view,
     if (x->preset != FC_PRESET_TF) fc_strbuf_printf(&c, " --preprocess %s", fc_preset_name(x->preset));
     if (x->gray) fc_strbuf_printf(&c, " --grayscale");
     if (x->compute != FC_COMPUTE_F32) fc_strbuf_printf(&c, " --compute %s", fc_compute_name(x->compute));
+    if (x->exif == FC_EXIF_IGNORE) fc_strbuf_printf(&c, " --exif-orientation ignore");
     if (x->dtype == FC_DTYPE_F16) fc_strbuf_printf(&c, " --dtype f16");
     if (x->name) fc_strbuf_printf(&c, " --name %s", x->name);
     fc_strbuf_printf(&c, " --views ");

@@ -67,7 +67,7 @@ void cli_views_json(fc_strbuf *b, const cli_extractor *x);
 void cli_views_from_json(const char *params, cli_extractor *x);
 /* The members of a head run's parameters that describe its features, no braces:
  * "featcache_head":1,"dataset":..,"model":..,"model_sha256":..,"layer":..,"size":..,"crop":..,
- * "preprocess":..[,"grayscale":1],"dtype":..,"view":..[,"views":[..]],"extractor":.. */
+ * "preprocess":..[,"grayscale":1][,"exif_orientation":"ignore"],"dtype":..,"view":..[,"views":[..]],"extractor":.. */
 void cli_features_json(fc_strbuf *b, const cli_extractor *x);
 /* A train run's parameters: {cli_features_json, fc_head_config_json} (classify/record.h). */
 void cli_head_params_json(fc_strbuf *b, const cli_extractor *x, const fc_head_config *cfg,

@@ -2,7 +2,7 @@
  * This header is its public API; cli/ includes only this one.
  *  - dataset.h     data set discovery (folder layouts, CSV manifests)
  *  - extractor.h   an extractor's parameters and id, model file facts
- *  - image.h       JPEG/PNG decoding with size limits
+ *  - image.h       JPEG/PNG/WebP/GIF/BMP/TIFF decoding with size limits, EXIF orientation
  *  - preprocess.h  crop, Pillow-exact resize, normalization presets
  *  - pipeline.h    decode-ahead threads feeding batches
  *  - job.h         the extraction job: scan, hash, run the model, store features

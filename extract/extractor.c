@@ -7,11 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <jpeglib.h> /* LIBJPEG_TURBO_VERSION_NUMBER (jconfig.h); after stdio.h */
+#include <webp/decode.h>
 
 #include "engine/engine.h"
 
+void fc_extractor_decoders(char *out, size_t cap) {
+    int v = WebPGetDecoderVersion(); /* 0xMMmmpp */
+    int j = LIBJPEG_TURBO_VERSION_NUMBER; /* MMMmmmppp */
+    snprintf(out, cap, "libjpeg-turbo %d.%d.%d libwebp %d.%d.%d", j / 1000000, j / 1000 % 1000, j % 1000, v >> 16 & 0xff,
+             v >> 8 & 0xff, v & 0xff);
+}
+
+void fc_extractor_preprocess_label(fc_preset preset, int gray, fc_exif exif, fc_compute compute, char *out, size_t cap) {
+    snprintf(out, cap, "%s%s%s%s", fc_preset_name(preset), gray ? "+gray" : "", exif == FC_EXIF_IGNORE ? "+exif-ignore" : "",
+             compute == FC_COMPUTE_BF16 ? " compute=bf16" : "");
+}
+
 void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
-                     fc_preset preset, int gray, fc_dtype dtype, char out[65]) {
+                     fc_preset preset, int gray, fc_dtype dtype, fc_exif exif, char out[65]) {
     /* The version names featcache's own image -> tensor path (decoding, DCT policy, resize): bump it
      * whenever that changes, so features made the old way are never served for the new. */
     char desc[1024];
@@ -29,6 +43,13 @@ void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, 
     if (pool == FC_POOL_AVG && n > 0 && n < (int)sizeof desc)
         n += snprintf(desc + n, sizeof desc - (size_t)n, "pool=avg\n");
     if (gray && n > 0 && n < (int)sizeof desc) n += snprintf(desc + n, sizeof desc - (size_t)n, "gray=1\n");
+    /* decoders and EXIF handling (added together; every id made before them changed once): the
+     * lossy decoders' versions, and whether the orientation was applied */
+    char dec[96];
+    fc_extractor_decoders(dec, sizeof dec);
+    if (n > 0 && n < (int)sizeof desc)
+        n += snprintf(desc + n, sizeof desc - (size_t)n, "decoders=%s\nexif=%s\n", dec,
+                      exif == FC_EXIF_IGNORE ? "ignore" : "apply");
     uint8_t h[32];
     fc_sha256_digest(desc, (size_t)(n < (int)sizeof desc ? n : (int)sizeof desc - 1), h);
     fc_hex_encode(h, 32, out);
@@ -68,6 +89,33 @@ int fc_compute_kernels(fc_compute compute, const fc_kernels **k, fc_error *err) 
 
 void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t cap) {
     snprintf(out, cap, pool == FC_POOL_AVG ? "avgpool(%s)" : "%s", layer);
+}
+
+int fc_extractor_is_current(const fc_catalog_extractor *row) {
+    char layer[512], pre[64], id[65];
+    fc_pool pool = FC_POOL_NONE;
+    size_t n = strlen(row->layer);
+    snprintf(layer, sizeof layer, "%s", row->layer);
+    if (n > 9 && n < sizeof layer && !strncmp(layer, "avgpool(", 8) && layer[n - 1] == ')') {
+        layer[n - 1] = 0;
+        memmove(layer, layer + 8, n - 8);
+        pool = FC_POOL_AVG;
+    }
+    /* the label names preset, gray, EXIF handling and compute path: try each combination's label */
+    static const fc_preset presets[] = {FC_PRESET_TF, FC_PRESET_TORCH, FC_PRESET_CAFFE};
+    static const fc_compute computes[] = {FC_COMPUTE_F32, FC_COMPUTE_BF16};
+    for (size_t p = 0; p < sizeof presets / sizeof presets[0]; p++)
+        for (int g = 0; g < 2; g++)
+            for (int e = 0; e < 2; e++)
+                for (int c = 0; c < 2; c++) {
+                    fc_extractor_preprocess_label(presets[p], g, (fc_exif)e, computes[c], pre, sizeof pre);
+                    if (strcmp(pre, row->preprocess)) continue;
+                    fc_extractor_id(row->model_sha256, layer, pool, row->size, (float)row->crop, presets[p], g,
+                                    row->dtype, (fc_exif)e, id);
+                    fc_extractor_id_compute(id, computes[c], id);
+                    return !strcmp(id, row->id);
+                }
+    return 0;
 }
 
 int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files, fc_error *err) {
@@ -145,7 +193,7 @@ int fc_extractor_resolve(fc_catalog *cat, const fc_extractor_def *x, fc_extracto
     out->size = x->size ? x->size : h;
     if (out->size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);
     snprintf(out->layer, sizeof out->layer, "%s", x->n_layers ? x->layers[0] : deflayer);
-    fc_extractor_id(out->model_sha, out->layer, FC_POOL_NONE, out->size, x->crop, x->preset, x->gray, x->dtype, out->id);
+    fc_extractor_id(out->model_sha, out->layer, FC_POOL_NONE, out->size, x->crop, x->preset, x->gray, x->dtype, x->exif, out->id);
     fc_extractor_id_compute(out->id, x->compute, out->id);
     return 0;
 }

@@ -32,6 +32,7 @@ typedef struct fc_extractor_def {
     float crop;                 /* 0 or 1 = whole image */
     fc_preset preset;
     int gray;                   /* 1: images converted to gray, one plane (models that take 1 channel) */
+    fc_exif exif;               /* EXIF orientation applied (0, the default) or ignored */
     fc_dtype dtype;             /* storage dtype; 0 = FC_DTYPE_F32 */
     fc_compute compute;         /* precision of the products; 0 = FC_COMPUTE_F32 */
     const int *views;           /* view numbers (FC_VIEW_*); NULL = orig only */
@@ -44,7 +45,8 @@ typedef struct fc_extractor_def {
  * depends on and where the id says it:
  *  - the model file and every data file it loads: the fingerprint (fc_model_fingerprint);
  *  - the image pipeline: featcache's decoding, DCT scaling and resize (the version line: bumped
- *    when they change), size, crop (every bit of it), preprocessing, gray, the view (in the key);
+ *    when they change), the lossy decoders' versions (fc_extractor_decoders), the EXIF
+ *    orientation handling, size, crop (every bit of it), preprocessing, gray, the view (in the key);
  *  - the layer and its pooling; the storage dtype;
  *  - the compute path: every extract computes in float32 with the same operators, so the precision
  *    is fixed by the version line. The kernel level (FEATCACHE_ISA: scalar, AVX2, AVX-512) is NOT in
@@ -52,7 +54,24 @@ typedef struct fc_extractor_def {
  *    in the last bits (about 1e-6 relative) and a cache stays usable on another CPU. bf16 products
  *    are another precision: fc_extractor_id_compute derives their id from this one. */
 void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, int size, float crop,
-                     fc_preset preset, int gray, fc_dtype dtype, char out[65]);
+                     fc_preset preset, int gray, fc_dtype dtype, fc_exif exif, char out[65]);
+
+/* The lossy decoders the pixels depend on, as the id names them: "libjpeg-turbo 2.1.5 libwebp
+ * 1.2.4" (libjpeg-turbo's version from the build's headers: TurboJPEG 2.1 has no run-time query,
+ * and Debian's libjpeg62-turbo that libtiff's JPEG compression uses is the same source package;
+ * libwebp's from the loaded library). PNG, GIF, BMP and TIFF are left out: they are lossless,
+ * every conforming decoder gives the stored samples. */
+void fc_extractor_decoders(char *out, size_t cap);
+
+/* 1 when row's id is the one fc_extractor_id gives for its parameters today (model fingerprint,
+ * layer label, size, crop, the preprocess label "PRESET[+gray][+exif-ignore]", dtype), 0 when it
+ * was made by an older definition of the id (e.g. before the decoders and the EXIF handling were
+ * part of it): such features are never served to a request, which names today's id. */
+int fc_extractor_is_current(const fc_catalog_extractor *row);
+
+/* The catalog's preprocess label of these options: "tf", "tf+gray", "tf+exif-ignore", "tf compute=bf16", ... (out
+ * gets at most cap bytes, always terminated). */
+void fc_extractor_preprocess_label(fc_preset preset, int gray, fc_exif exif, fc_compute compute, char *out, size_t cap);
 
 /* The id of the extractor that is `id` (from fc_extractor_id) computed with `compute`, into out (may
  * be id): id itself for f32, so every earlier id stays what it was; for bf16 the SHA-256 of

@@ -1,12 +1,13 @@
-/* Image decoding: JPEG (TurboJPEG, optional DCT-domain downscaling) and PNG (libpng) to RGB8.
- * The format is chosen from the magic bytes, never from the file name. Conversions follow Pillow's
- * Image.convert('RGB') so features match Python pipelines: gray is replicated, alpha and tRNS are
- * dropped (not composited), 16-bit samples keep their high byte, EXIF orientation and gAMA/iCCP
- * are ignored. Libraries never write to stderr: libpng gets silent handlers that longjmp, and
+/* Image decoding: JPEG (TurboJPEG, optional DCT-domain downscaling) and PNG (libpng) to RGB8, and
+ * the dispatch to the other formats' decoders (image_formats.h). The format is chosen from the
+ * magic bytes, never from the file name. Conversions follow Pillow 9.4's Image.convert('RGB') so
+ * features match Python pipelines: gray is replicated, alpha and tRNS are dropped (not
+ * composited), 16-bit samples keep their high byte except 16-bit gray PNG (Pillow's mode I, which
+ * convert clips to 255), gAMA/iCCP are ignored. Libraries never write to stderr: libpng gets silent handlers that longjmp, and
  * TurboJPEG keeps its messages in the handle. Strict by design: any libjpeg warning (truncated
  * file, corrupt entropy data, extraneous bytes) is an FC_EFORMAT error, since a half-gray image
  * would otherwise be cached as valid features.
- * Not here: GIF/BMP/WebP/TIFF, resizing (preprocess.c). */
+ * Not here: GIF/BMP/WebP/TIFF (image_gif.c ...), EXIF orientation (image_exif.c), resizing. */
 #include "extract/image.h"
 
 #include <errno.h>
@@ -19,9 +20,10 @@
 #include <turbojpeg.h>
 
 #include "core/core.h"
+#include "extract/image_formats.h"
 
-/* Files larger than this are refused before reading (no valid JPEG/PNG under the pixel limit
- * needs more). */
+/* Files larger than this are refused before reading (no valid image under the pixel limit needs
+ * more; an uncompressed 200-megapixel RGB BMP or TIFF is 600 MB). */
 #define MAX_FILE_BYTES (1LL << 30)
 
 static const uint8_t PNG_SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -30,12 +32,19 @@ static int starts_with(const uint8_t *data, size_t size, const void *magic, size
     return size >= n && memcmp(data, magic, n) == 0;
 }
 
+typedef int (*decode_fn)(const uint8_t *, size_t, const char *, fc_image *, fc_error *);
+
+/* The decoder of a format beside JPEG and PNG, by magic bytes, or NULL. */
+static decode_fn other_decoder(const uint8_t *d, size_t size) {
+    if (starts_with(d, size, "GIF87a", 6) || starts_with(d, size, "GIF89a", 6)) return fc_image_decode_gif;
+    if (starts_with(d, size, "BM", 2)) return fc_image_decode_bmp;
+    if (size >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) return fc_image_decode_webp;
+    if (starts_with(d, size, "II*\0", 4) || starts_with(d, size, "MM\0*", 4)) return fc_image_decode_tiff;
+    return NULL;
+}
+
 /* Name of a recognised but unsupported format, or NULL. */
 static const char *other_format(const uint8_t *d, size_t size) {
-    if (starts_with(d, size, "GIF87a", 6) || starts_with(d, size, "GIF89a", 6)) return "GIF";
-    if (starts_with(d, size, "BM", 2)) return "BMP";
-    if (size >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) return "WebP";
-    if (starts_with(d, size, "II*\0", 4) || starts_with(d, size, "MM\0*", 4)) return "TIFF";
     if (size >= 12 && !memcmp(d + 4, "ftyp", 4)) {
         if (!memcmp(d + 8, "avif", 4) || !memcmp(d + 8, "avis", 4)) return "AVIF";
         if (!memcmp(d + 8, "hei", 3) || !memcmp(d + 8, "mif1", 4)) return "HEIF";
@@ -52,7 +61,8 @@ static const char *other_format(const uint8_t *d, size_t size) {
 }
 
 int fc_image_sniff(const uint8_t *data, size_t size) {
-    if (starts_with(data, size, "\xff\xd8\xff", 3) || (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)))
+    if (starts_with(data, size, "\xff\xd8\xff", 3) || (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)) ||
+        other_decoder(data, size))
         return 1;
     const char *fmt = other_format(data, size);
     return fmt && strcmp(fmt, "PDF") && strcmp(fmt, "HTML/XML (text)");
@@ -201,16 +211,18 @@ static int png_decode_inner(png_ctx *ctx) {
                  (unsigned)w, (unsigned)h, (long long)FC_IMAGE_MAX_PIXELS);
         png_longjmp(png, 1);
     }
+    /* 16-bit gray is Pillow's mode I, which convert('RGB') clips to 255: read as is, clip below */
+    int clip16 = color == PNG_COLOR_TYPE_GRAY && depth == 16, ch = clip16 ? 1 : 3;
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (depth == 16) png_set_strip_16(png); /* high byte, like Pillow's "RGB;16B" */
-    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA)
+    if (depth == 16 && !clip16) png_set_strip_16(png); /* high byte, like Pillow's "RGB;16B" */
+    if ((color == PNG_COLOR_TYPE_GRAY && !clip16) || color == PNG_COLOR_TYPE_GRAY_ALPHA)
         png_set_gray_to_rgb(png);
     png_set_strip_alpha(png); /* also drops tRNS: Pillow's convert('RGB') ignores transparency */
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
-        png_get_rowbytes(png, info) != (size_t)w * 3) {
+    if (png_get_channels(png, info) != ch || png_get_bit_depth(png, info) != (clip16 ? 16 : 8) ||
+        png_get_rowbytes(png, info) != (size_t)w * (clip16 ? 2 : 3)) {
         ctx->code = FC_EINTERNAL;
         snprintf(ctx->msg, sizeof ctx->msg, "libpng did not produce RGB8 (color type %d, depth %d)",
                  color, depth);
@@ -224,9 +236,15 @@ static int png_decode_inner(png_ctx *ctx) {
                  (unsigned)h);
         png_longjmp(png, 1);
     }
-    for (png_uint_32 y = 0; y < h; y++) ctx->rows[y] = ctx->rgb + (size_t)y * w * 3;
+    for (png_uint_32 y = 0; y < h; y++) ctx->rows[y] = ctx->rgb + (size_t)y * w * (clip16 ? 2 : 3);
     png_read_image(png, ctx->rows);
     png_read_end(png, NULL); /* checks the remaining chunks' CRCs and that IEND is there */
+    if (clip16) /* (h, w) big-endian u16 at the buffer's start -> RGB in place, last pixel first:
+                 * pixel i's output (bytes 3i..3i+2) covers only inputs of pixels >= i, already read */
+        for (size_t i = (size_t)w * h; i-- > 0;) {
+            unsigned v = (unsigned)ctx->rgb[2 * i] << 8 | ctx->rgb[2 * i + 1];
+            ctx->rgb[3 * i] = ctx->rgb[3 * i + 1] = ctx->rgb[3 * i + 2] = (uint8_t)(v > 255 ? 255 : v);
+        }
     ctx->width = (int)w;
     ctx->height = (int)h;
     png_destroy_read_struct(&png, &info, NULL);
@@ -258,10 +276,52 @@ static int decode_png(const uint8_t *data, size_t size, const char *name, fc_ima
     return 0;
 }
 
+/* ---- shared with the other decoders -------------------------------------------------------- */
+
+int fc_image_check_size(long long w, long long h, size_t file_size, const char *fmt, const char *name, fc_error *err) {
+    if (w <= 0 || h <= 0) return fc_fail(err, FC_EFORMAT, "%s: %s declares an empty image (%lldx%lld)", name, fmt, w, h);
+    if (w > FC_IMAGE_MAX_PIXELS || h > FC_IMAGE_MAX_PIXELS || w * h > FC_IMAGE_MAX_PIXELS)
+        return fc_fail(err, FC_ELIMIT, "%s: %s is %lldx%lld, over the limit of %lld pixels", name, fmt, w, h,
+                       (long long)FC_IMAGE_MAX_PIXELS);
+    if (w * h > FC_IMAGE_BOMB_PIXELS && (unsigned long long)(w * h) / FC_IMAGE_BOMB_RATIO > file_size)
+        return fc_fail(err, FC_ELIMIT, "%s: %s declares %lldx%lld pixels in %zu bytes (over %d pixels a byte above "
+                       "%lld pixels: refused as a decompression bomb)", name, fmt, w, h, file_size, FC_IMAGE_BOMB_RATIO,
+                       (long long)FC_IMAGE_BOMB_PIXELS);
+    return 0;
+}
+
+uint8_t *fc_image_alloc_rgb(int w, int h, const char *name, fc_error *err) {
+    uint8_t *p = malloc((size_t)w * h * 3);
+    if (!p) fc_fail(err, FC_ENOMEM, "%s: out of memory for a %dx%d image", name, w, h);
+    return p;
+}
+
 /* ---- public -------------------------------------------------------------------------------- */
 
-int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_width,
-                    int min_height, fc_image *out, fc_error *err) {
+/* The stored pixels (no orientation). */
+static int decode_stored(const uint8_t *data, size_t size, const char *name, int min_width, int min_height,
+                         fc_image *out, fc_error *err) {
+    int rc;
+    if (starts_with(data, size, "\xff\xd8\xff", 3)) {
+        rc = decode_jpeg(data, size, name, min_width, min_height, out, err);
+    } else if (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)) {
+        rc = decode_png(data, size, name, out, err);
+    } else if (other_decoder(data, size)) {
+        rc = other_decoder(data, size)(data, size, name, out, err);
+    } else {
+        const char *fmt = other_format(data, size);
+        if (fmt)
+            return fc_fail(err, FC_EUNSUPPORTED,
+                           "%s: %s images are not supported (JPEG, PNG, WebP, GIF, BMP, TIFF only)", name, fmt);
+        return fc_fail(err, FC_EUNSUPPORTED,
+                       "%s: unrecognised image format (JPEG, PNG, WebP, GIF, BMP, TIFF only)", name);
+    }
+    if (rc != 0) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_width, int min_height, fc_exif exif,
+                    fc_image *out, fc_error *err) {
     if (!name) name = "<memory>";
     if (!out) return fc_fail(err, FC_EINVAL, "%s: fc_image_decode: out is NULL", name);
     memset(out, 0, sizeof *out);
@@ -269,26 +329,17 @@ int fc_image_decode(const uint8_t *data, size_t size, const char *name, int min_
     if (min_width < 0 || min_height < 0)
         return fc_fail(err, FC_EINVAL, "%s: negative size hint %dx%d", name, min_width, min_height);
     if (size == 0) return fc_fail(err, FC_EFORMAT, "%s: empty file", name);
-
-    int rc;
-    if (starts_with(data, size, "\xff\xd8\xff", 3)) {
-        rc = decode_jpeg(data, size, name, min_width, min_height, out, err);
-    } else if (size >= 4 && !memcmp(data, PNG_SIG, size < 8 ? size : 8)) {
-        rc = decode_png(data, size, name, out, err);
-    } else {
-        const char *fmt = other_format(data, size);
-        if (fmt)
-            return fc_fail(err, FC_EUNSUPPORTED,
-                           "%s: %s images are not supported (JPEG and PNG only)", name, fmt);
-        return fc_fail(err, FC_EUNSUPPORTED,
-                       "%s: unrecognised image format (not JPEG or PNG; JPEG and PNG only)", name);
+    int orientation = exif == FC_EXIF_APPLY ? fc_image_exif_orientation(data, size) : 1;
+    int swap = orientation >= 5; /* the hint is for the turned image */
+    int rc = decode_stored(data, size, name, swap ? min_height : min_width, swap ? min_width : min_height, out, err);
+    if (rc == 0 && (rc = fc_image_orient(out, orientation, err)) != 0) {
+        fc_error_prefix(err, "%s: ", name);
+        fc_image_free(out);
     }
-    if (rc != 0) memset(out, 0, sizeof *out);
     return rc;
 }
 
-int fc_image_load(const char *path, int min_width, int min_height, fc_image *out,
-                  fc_error *err) {
+int fc_image_load(const char *path, int min_width, int min_height, fc_exif exif, fc_image *out, fc_error *err) {
     if (out) memset(out, 0, sizeof *out);
     if (!path) return fc_fail(err, FC_EINVAL, "fc_image_load: path is NULL");
     if (!out) return fc_fail(err, FC_EINVAL, "%s: fc_image_load: out is NULL", path);
@@ -313,7 +364,7 @@ int fc_image_load(const char *path, int min_width, int min_height, fc_image *out
                      ferror(f) ? strerror(errno) : "file shrank while reading");
         goto fail;
     }
-    rc = fc_image_decode(buf, size, path, min_width, min_height, out, err);
+    rc = fc_image_decode(buf, size, path, min_width, min_height, exif, out, err);
 fail:
     free(buf);
     fclose(f);

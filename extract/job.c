@@ -279,7 +279,7 @@ static int resolve_extractors(job *j, fc_error *err) {
     for (int l = 0; l < res->n_layers; l++) {
         snprintf(res->layers[l], sizeof res->layers[l], "%s", x->n_layers ? x->layers[l] : default_layer);
         fc_extractor_id(j->model_sha, res->layers[l], pool_of(j, l), x->size, x->crop, x->preset, x->gray, x->dtype,
-                        res->extractor[l]);
+                        x->exif, res->extractor[l]);
         fc_extractor_id_compute(res->extractor[l], x->compute, res->extractor[l]);
     }
     return 0;
@@ -393,9 +393,8 @@ static int ensure_extractors(job *j, fc_error *err) {
     if (!missing) return 0;
     fc_session *s = NULL;
     if ((rc = load_model(j, err)) || (rc = fc_pipeline_check_outputs(j->model, x->size, x->size, &s, err))) return rc;
-    char pre_name[48]; /* what ls shows: e.g. "tf+gray", "tf compute=bf16" */
-    snprintf(pre_name, sizeof pre_name, "%s%s%s", fc_preset_name(x->preset), x->gray ? "+gray" : "",
-             x->compute == FC_COMPUTE_BF16 ? " compute=bf16" : "");
+    char pre_label[64]; /* what ls shows: e.g. "tf+gray", "tf compute=bf16" */
+    fc_extractor_preprocess_label(x->preset, x->gray, x->exif, x->compute, pre_label, sizeof pre_label);
     for (int l = 0; l < res->n_layers && rc == 0; l++) {
         if (q.found[l]) continue;
         if ((rc = feature_shape(fc_session_output(s, l), res->layers[l], pool_of(j, l), &res->rank[l], res->dims[l],
@@ -406,7 +405,7 @@ static int ensure_extractors(job *j, fc_error *err) {
         fc_catalog_extractor e = {.model_path = x->model, .model_sha256 = j->model_sha,
                                   .layer = label, .size = x->size,
                                   .crop = x->crop > 0 && x->crop < 1 ? x->crop : 1.0,
-                                  .preprocess = pre_name,
+                                  .preprocess = pre_label,
                                   .views = "orig,flip,crop-center,crop-tl,crop-tr,crop-bl,crop-br",
                                   .dtype = x->dtype, .rank = res->rank[l]};
         memcpy(e.dims, res->dims[l], sizeof e.dims);
@@ -442,6 +441,9 @@ static void params_json(const job *j, fc_strbuf *b) {
     /* the kernel level is not part of the extractor (see extractor.h): the run says which one
      * computed its features */
     fc_strbuf_printf(b, "],\"isa\":\"%s\"", fc_isa_name(fc_cpu_isa()));
+    char dec[96];
+    fc_extractor_decoders(dec, sizeof dec);
+    fc_strbuf_printf(b, ",\"exif_orientation\":\"%s\",\"decoders\":\"%s\"", x->exif == FC_EXIF_IGNORE ? "ignore" : "apply", dec);
     if (j->opt.compute.n_shards > 0) fc_strbuf_printf(b, ",\"shard\":\"%d/%d\"", j->opt.compute.shard, j->opt.compute.n_shards);
     fc_strbuf_printf(b, ",\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
     fc_strbuf_json(b, host);
@@ -572,7 +574,7 @@ static int compute_missing(job *j, fc_error *err) {
     for (size_t t = 0; t < j->n_todo; t++) paths[t] = j->ds.items[j->todo[t]].path;
     fc_pipeline_options po = {.model = j->model,
                               .pre = {.width = x->size, .height = x->size, .crop = x->crop, .preset = x->preset,
-                                      .gray = x->gray},
+                                      .gray = x->gray, .exif = x->exif},
                               .views = x->views, .n_views = x->n_views, .batch = c->batch, .threads = c->threads,
                               .decode_threads = c->decode_threads, .cancel = j->opt.control.cancel,
                               .layer_parallel = c->layer_parallel};

@@ -112,7 +112,7 @@ static int prepare_item(pipe_state *s, size_t item, float *buf, fc_error *err) {
     fc_image img;
     int hint_w, hint_h;
     fc_preprocess_decode_hint(&o->pre, &hint_w, &hint_h); /* also enough for crops5 boxes */
-    rc = fc_image_decode(data, size, s->paths[item], hint_w, hint_h, &img, err);
+    rc = fc_image_decode(data, size, s->paths[item], hint_w, hint_h, o->pre.exif, &img, err);
     free(data);
     if (rc) return rc;
     size_t per_view = (size_t)fc_preprocess_channels(&o->pre) * o->pre.width * o->pre.height;

@@ -25,6 +25,7 @@ typedef struct fc_preprocess {
                           Pillow's convert('L'), computed before the resize (for 1-channel models) */
     int flip;          /* 1 = mirror horizontally */
     int corner;        /* where the crop box sits: FC_CORNER_* (0 = centred) */
+    fc_exif exif;      /* EXIF orientation when decoding (fc_image_decode): FC_EXIF_APPLY (0) or IGNORE */
 } fc_preprocess;
 
 enum { FC_CORNER_CENTER = 0, FC_CORNER_TL, FC_CORNER_TR, FC_CORNER_BL, FC_CORNER_BR };

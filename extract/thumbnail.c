@@ -37,7 +37,7 @@ int fc_thumbnail_png(const char *path, int max_side, uint8_t **png_out, size_t *
     *png_out = NULL;
     *size = 0;
     fc_image img;
-    int rc = fc_image_load(path, max_side, max_side, &img, err);
+    int rc = fc_image_load(path, max_side, max_side, FC_EXIF_APPLY, &img, err);
     if (rc) return rc;
     int long_side = img.width > img.height ? img.width : img.height;
     int tw = img.width, th = img.height;

@@ -245,7 +245,7 @@ out:
 }
 
 typedef struct gc_state {
-    const hashset *used, *items;
+    const hashset *used, *items, *drop;
     hashset dead_items, dead_extractors;
     size_t doomed; /* stored values gc deletes: those of dead extractors, then the dead items' */
 } gc_state;
@@ -253,7 +253,7 @@ typedef struct gc_state {
 static int visit_gc(void *user, const fc_feature_key *key, const fc_feature_view *view,
                     const fc_error *problem) {
     gc_state *g = user;
-    if (!hs_has(g->used, key->extractor)) {
+    if (!hs_has(g->used, key->extractor) || hs_has(g->drop, key->extractor)) {
         g->doomed++;
         if (!g->dead_extractors.n || memcmp(g->dead_extractors.h[g->dead_extractors.n - 1], key->extractor, 32))
             return hs_add(&g->dead_extractors, key->extractor);
@@ -264,10 +264,11 @@ static int visit_gc(void *user, const fc_feature_key *key, const fc_feature_view
     return 0;
 }
 
-int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_error *err) {
+int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, const char *const *drop, size_t n_drop, fc_gc_report *rep,
+          fc_error *err) {
     memset(rep, 0, sizeof *rep);
     extractor_sets ex = {.cat = cat};
-    hashset items = {0};
+    hashset items = {0}, dropped = {0};
     ds_ids ds = {0};
     gc_state g = {0};
     /* what to delete is decided by the catalog's rows: a damaged one must not decide */
@@ -275,8 +276,12 @@ int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_e
     if (rc == FC_EFORMAT) fc_error_prefix(err, "gc deletes nothing: ");
     if (rc == 0) rc = load_sets(cat, &ex, &items, &ds, err);
     if (rc) goto out;
+    for (size_t i = 0; i < n_drop; i++) add_used(&dropped, drop[i]);
+    if (dropped.failed) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    hs_sort(&dropped);
     g.used = &ex.used;
     g.items = &items;
+    g.drop = &dropped;
     if ((rc = fc_cache_foreach(cache, NULL, 0, visit_gc, &g, err))) goto out;
     if (g.dead_items.failed || g.dead_extractors.failed) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
     hs_sort(&g.dead_items);
@@ -308,5 +313,6 @@ out:
     free(ds.id);
     free(g.dead_items.h);
     free(g.dead_extractors.h);
+    free(dropped.h);
     return rc;
 }

@@ -5,7 +5,8 @@
  *    catalog row points at nothing and SQLite's integrity_check passes (fc_catalog_check); data
  *    sets whose last extract did not finish are noted (not errors).
  *  - repair: drops what verify finds damaged, rebuilds a feature store that does not open.
- *  - gc: deletes features of unknown/unreferenced extractors and of items no data set references.
+ *  - gc: deletes features of unknown/unreferenced extractors (and of those the caller names) and
+ *    of items no data set references.
  * gc must not run while an extract writes to the same cache (extract commits a batch's features
  * just before the catalog rows that reference them): callers hold the cache folder's lock
  * exclusively (lock.h), which every extract holds shared. Not here: printing (problems go to a
@@ -70,7 +71,9 @@ int fc_repair(const char *dir, void (*note)(void *user, const char *msg), void *
  * a run on the same cache would delete (the walk counts every stored value it condemns, every
  * view of an item its own), deleting nothing. The caller holds the cache's lock exclusively
  * (fc_cache_lock). Refuses (FC_EFORMAT, deleting nothing) when fc_catalog_check finds a problem:
- * what to delete is decided by the catalog's rows. */
-int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, fc_gc_report *rep, fc_error *err);
+ * what to delete is decided by the catalog's rows. drop (n_drop hex ids, may be NULL): extractors
+ * deleted even where data sets' runs name them (extractors made by an older definition of the id). */
+int fc_gc(fc_catalog *cat, fc_cache *cache, int dry_run, const char *const *drop, size_t n_drop, fc_gc_report *rep,
+          fc_error *err);
 
 #endif

@@ -92,10 +92,11 @@ class Cache:
         return self._list("runs")
 
     def features(self, dataset, model, layer=None, split="train", view="orig", size=None, crop=None,
-                 preprocess=None, dtype=None, grayscale=False, compute=None, name=None, strict=False):
+                 preprocess=None, dtype=None, grayscale=False, compute=None, exif_orientation=None, name=None,
+                 strict=False):
         """The cached features of `dataset` (its catalog name, or its folder as given to extract)
         for the extractor these options name (as the CLI's --model, --layer, --size, --crop,
-        --preprocess, --dtype, --grayscale, --compute; defaults as in extract), one view.
+        --preprocess, --dtype, --grayscale, --compute, --exif-orientation; defaults as in extract), one view.
 
         Returns X, y, info: X float32 of shape (rows, *feature dims) (f16 stores converted; a map
         keeps its (C, H, W)), y the labels (numpy array of str, "" when unlabeled), info a dict with
@@ -105,7 +106,8 @@ class Cache:
         gives every row, else only those of that split ("train", "val", ...).
         """
         kw = dict(model=os.fspath(model), layer=layer, view=view, size=size, crop=crop, preprocess=preprocess,
-                  dtype=dtype, grayscale=grayscale, compute=compute, name=name, strict=strict)
+                  dtype=dtype, grayscale=grayscale, compute=compute, exif_orientation=exif_orientation, name=name,
+                  strict=strict)
         handle, st = ctypes.c_void_p(), _Status()
         with cache_lock:
             rc = lib.fc_api_features_load(self._dir(), os.fsencode(dataset), options(kw),
@@ -130,7 +132,7 @@ class Cache:
         return X, y, info
 
     def extract(self, dataset, model, layer=None, size=None, crop=None, preprocess=None, dtype=None,
-                grayscale=False, compute=None, views=None, batch=None, threads=None, decoders=None, name=None, format=None,
+                grayscale=False, compute=None, exif_orientation=None, views=None, batch=None, threads=None, decoders=None, name=None, format=None,
                 max_cache_size=None, progress=None):
         """`featcache extract DATASET` into this cache: computes the features that are missing
         (the CLI's job: same extractor ids, same values). layer may be a list (several tensors per
@@ -154,7 +156,7 @@ class Cache:
                 return 1
 
         kw = dict(model=os.fspath(model), layer=layer, size=size, crop=crop, preprocess=preprocess, dtype=dtype,
-                  grayscale=grayscale, compute=compute, views=views, batch=batch, threads=threads, decoders=decoders, name=name,
+                  grayscale=grayscale, compute=compute, exif_orientation=exif_orientation, views=views, batch=batch, threads=threads, decoders=decoders, name=name,
                   format=format, max_cache_size=max_cache_size)
         cb = PROGRESS_FN(relay) if show else PROGRESS_FN()
         out, st = ctypes.c_void_p(), _Status()

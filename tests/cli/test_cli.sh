@@ -37,7 +37,7 @@ head -c 3000 "$SHARED/images/owl.jpg" >"$T/truncated.jpg"
 "$FC" infer --model "$SHARED/models/mobilenet_v2_1.0_224.onnx" --top 1 "$SHARED/images/cat.png" "$T/anim.gif" \
     "$T/truncated.jpg" "$T/empty.png" "$T/missing.jpg" "$SHARED/images/owl.jpg" >"$T/out" 2>"$T/err"
 rc=$?
-[ $rc -eq 3 ] && [ "$(grep -c . "$T/out")" -eq 3 ] && grep -q "anim.gif: GIF" "$T/err" &&
+[ $rc -eq 3 ] && [ "$(grep -c . "$T/out")" -eq 3 ] && grep -q "anim.gif: corrupt GIF" "$T/err" &&
     grep -q "truncated.jpg" "$T/err" && grep -q "empty.png" "$T/err" && grep -q "missing.jpg" "$T/err" &&
     grep -q "4 of 6 images could not be read" "$T/err"
 check "infer skips bad images with reasons (exit 3)" $?

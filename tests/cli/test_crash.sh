@@ -45,7 +45,7 @@ for s in train val; do
         ls "$H/$s/$c" | grep -v '\.gif$' | head -$n | while IFS= read -r f; do cp "$H/$s/$c/$f" "$T/set/$s/$c/"; done
     done
 done
-cp "$H/train/ants/imageNotFound.gif" "$T/set/train/ants/"
+printf 'GIF89a\001\000\001\000' >"$T/set/train/ants/imageNotFound.gif" # a cut GIF: the bad file
 N=$(find "$T/set" -name '*.jpg' | wc -l)
 OPTS="--batch 4 --quiet"
 # Extractors in turn: when one is complete in the killed cache (its reruns compute nothing and are

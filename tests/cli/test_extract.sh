@@ -1,6 +1,6 @@
 #!/bin/sh
 # End-to-end checks of `featcache extract` / export / ls / verify / gc on the ants/bees set and the
-# shared test photos: counts and the bad GIF, reruns compute nothing, renamed/copied data sets reuse
+# shared test photos: counts (ants/bees' GIF placeholder is an item), a bad file, reruns compute nothing, renamed/copied data sets reuse
 # every feature, two layers + f16 in one pass, and agreement with ONNX Runtime's pooled features on
 # the same decoded pixels. One PASS/FAIL/SKIP line per check. Kills: tests/cli/test_crash.sh; concurrent
 # extracts and readers: tests/cli/test_concurrency.sh.
@@ -23,30 +23,31 @@ for L in w56 t56_lo; do
     check "--layer $L (a constant of the model) is refused: $(head -c 120 "$T/err")" $?
 done
 
-# 1. first run: 397 features + the GIF recorded bad with its reason; exit 3
+# 1. first run: 398 features (the GIF placeholder is an image like any other), none bad; exit 0
 "$FC" extract "$H" --model "$M" --cache "$T/c" --json >"$T/run1.json" 2>"$T/err"; rc=$?
-[ $rc -eq 3 ] && [ "$(json_field computed "$T/run1.json")" = 397 ] && [ "$(json_field bad "$T/run1.json")" = 1 ] &&
-    grep -q 'imageNotFound.gif: GIF images are not supported' "$T/run1.json"
-check "ants/bees: 397 computed, 1 bad (the GIF, with reason), exit 3" $?
+[ $rc -eq 0 ] && [ "$(json_field computed "$T/run1.json")" = 398 ] && [ "$(json_field bad "$T/run1.json")" = 0 ]
+check "ants/bees: 398 computed (the GIF too), 0 bad, exit 0" $?
 # 2. rerun: nothing computed, the model is not even loaded
 "$FC" extract "$H" --model "$M" --cache "$T/c" --json >"$T/run2.json" 2>/dev/null
-[ "$(json_field computed "$T/run2.json")" = 0 ] && [ "$(json_field cached "$T/run2.json")" = 397 ] &&
+[ "$(json_field computed "$T/run2.json")" = 0 ] && [ "$(json_field cached "$T/run2.json")" = 398 ] &&
     [ "$(json_field model_loaded "$T/run2.json")" = false ]
 check "rerun computes nothing ($(json_field seconds "$T/run1.json") s first, $(json_field seconds "$T/run2.json") s rerun)" $?
 "$FC" verify --cache "$T/c" >"$T/verify" 2>&1; check "verify clean after extract" $?
 
-# 3. a renamed copy of the data set: hashed, nothing recomputed
+# 3. a renamed copy of the data set: hashed, nothing recomputed; a cut GIF in it is recorded bad
 cp -r "$H" "$T/renamed_set"
 mv "$T/renamed_set/train/ants/0013035.jpg" "$T/renamed_set/train/ants/renamed.jpg"
-"$FC" extract "$T/renamed_set" --model "$M" --cache "$T/c" --json >"$T/run3.json" 2>/dev/null
-[ "$(json_field computed "$T/run3.json")" = 0 ] && [ "$(json_field cached "$T/run3.json")" = 397 ]
-check "renamed/copied data set: 0 computed" $?
+printf 'GIF89a\001\000\001\000' >"$T/renamed_set/train/ants/cut.gif"
+"$FC" extract "$T/renamed_set" --model "$M" --cache "$T/c" --json >"$T/run3.json" 2>/dev/null; rc=$?
+[ "$(json_field computed "$T/run3.json")" = 0 ] && [ "$(json_field cached "$T/run3.json")" = 398 ] &&
+    [ $rc -eq 3 ] && [ "$(json_field bad "$T/run3.json")" = 1 ] && grep -q 'cut.gif: corrupt GIF' "$T/run3.json"
+check "renamed/copied data set: 0 computed; the cut GIF bad with its reason, exit 3" $?
 "$FC" export "$H" --model "$M" --cache "$T/c" -o "$T/e1" 2>/dev/null &&
     "$FC" export "$T/renamed_set" --model "$M" --cache "$T/c" -o "$T/e2" 2>/dev/null &&
-    [ "$(wc -l <"$T/e1/paths.txt")" -eq 397 ] && [ "$(grep -c '^train$' "$T/e1/splits.txt")" -eq 244 ] &&
+    [ "$(wc -l <"$T/e1/paths.txt")" -eq 398 ] && [ "$(grep -c '^train$' "$T/e1/splits.txt")" -eq 245 ] &&
     [ "$(grep -c '^val$' "$T/e1/splits.txt")" -eq 153 ] && [ "$(grep -c '^bees$' "$T/e1/labels.txt")" -eq 204 ] &&
     [ "$(head -c 6 "$T/e1/features.npy" | tail -c 5)" = "NUMPY" ] && grep -q "train/ants/renamed.jpg" "$T/e2/paths.txt"
-check "export: 397 rows (244 train, 153 val, 204 bees) with paths/labels/splits in one order" $?
+check "export: 398 rows (245 train, 153 val, 204 bees) with paths/labels/splits in one order" $?
 
 # 4. two layers in one pass, f16 storage within 1e-3 of f32
 mkdir -p "$T/small/a" "$T/small/b"
@@ -113,7 +114,7 @@ else
 fi
 
 # 6. gc removes what nothing references any more; ls lists the bad file
-"$FC" ls --cache "$T/c" >"$T/ls" && grep -q "imageNotFound.gif" "$T/ls"; check "ls lists the bad file" $?
+"$FC" ls --cache "$T/c" >"$T/ls" && grep -q "cut.gif" "$T/ls"; check "ls lists the bad file" $?
 grep -qE "^  #[0-9]+ +extract ok .* [0-9]+ items: [0-9]+ computed, [0-9]+ cached, [0-9]+ bad, [0-9.]+ s$" "$T/ls" &&
     "$FC" ls --cache "$T/c" --verbose | grep -qE '^  #[0-9]+ +extract ok .*\{"items":'
 check "ls shows an extract run's counts; --verbose its whole recorded result" $?

@@ -3,7 +3,8 @@
 # tiny test model: a model whose weights live in an external data file gives features bitwise
 # those of the same model inline, and a change to that file alone (the .onnx untouched, so its size
 # and mtime too) gives a new extractor whose features are computed again; a crop that six decimals
-# do not name is its own extractor while every earlier id stays what it was; the extract run records
+# do not name is its own extractor; the id is the SHA-256 of its description (decoders and EXIF
+# handling included); the extract run records
 # the kernel level. A head whose backbone changed is refused by predict (an image it must compute),
 # eval (a data set extracted only with the changed file) and export-onnx, naming both fingerprints,
 # and runs with --force.
@@ -25,13 +26,15 @@ b = bytearray(open('ext/m.data', 'rb').read()); b[2] ^= 0x40; open('ext/m.data',
 }
 id_of() { sed -n 's/.*"extractor":"\([0-9a-f]*\)".*/\1/p' "$1"; }
 
-# ---- the ids: an inline model keeps the id it always had; external data counts ----
+# ---- the ids: an inline model is named by its file's SHA-256; external data counts ----
 "$FC" extract set --model m.onnx --layer gap --cache c --json >inline.json 2>"$T/err"
 sha=$(sha256sum m.onnx | cut -c1-64)
-want=$(printf 'featcache-extractor/2\nmodel=%s\nlayer=gap\nsize=32x32\ncrop=1.000000\npreprocess=tf\ndtype=f32\n' "$sha" |
-    sha256sum | cut -c1-64)
+# the decoders line as the run recorded it (libjpeg-turbo's and libwebp's versions)
+dec=$($PY -c "import json, sqlite3, sys; print(json.loads(sqlite3.connect(sys.argv[1]).execute(\"SELECT params FROM runs WHERE kind = 'extract'\").fetchone()[0])['decoders'])" c/catalog.sqlite)
+want=$(printf 'featcache-extractor/2\nmodel=%s\nlayer=gap\nsize=32x32\ncrop=1.000000\npreprocess=tf\ndtype=f32\ndecoders=%s\nexif=apply\n' \
+    "$sha" "$dec" | sha256sum | cut -c1-64)
 [ "$(id_of inline.json)" = "$want" ]
-check "a model without data files: the extractor id is the one earlier versions made (SHA-256 of the file)" $?
+check "a model without data files: the extractor id is the SHA-256 of its description (model = the file's SHA-256; $dec)" $?
 
 "$FC" extract set --model ext/m.onnx --layer gap --cache c --json >ext1.json 2>"$T/err" &&
     "$FC" export set --model m.onnx --layer gap --cache c -o x_inline 2>/dev/null &&

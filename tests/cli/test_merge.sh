@@ -11,7 +11,7 @@ NAME=merge; . "$(dirname "$0")/../support/common.sh"
 need_shared
 M="$SHARED/models/mobilenet_v2_1.0_224.onnx"
 ab_subset "$T/set" 4 2
-cp "$SHARED/data/hymenoptera/train/ants/imageNotFound.gif" "$T/set/train/ants/"
+printf 'GIF89a\001\000\001\000' >"$T/set/train/ants/imageNotFound.gif" # a cut GIF: the bad file
 OPTS="--model $M --size 96 --batch 4 --threads 1 --quiet"
 N=$(find "$T/set" -type f | wc -l)
 

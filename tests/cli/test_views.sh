@@ -37,8 +37,8 @@ run=$(json_field run "$T/views.json")
 check "report refits a views run" $?
 
 "$FC" train "$H" --model "$M" $C --views orig,flip --split kfold:5 >"$T/kfold" 2>"$T/err" &&
-    grep -q "5-fold   accuracy 0\.9" "$T/kfold" && grep -q " 794 train / 397 val" "$T/kfold"
-check "k-fold with views: every view of the 397 items trains, out-of-fold metrics on orig" $?
+    grep -q "5-fold   accuracy 0\.9" "$T/kfold" && grep -q " 796 train / 398 val" "$T/kfold"
+check "k-fold with views: every view of the 398 items trains, out-of-fold metrics on orig" $?
 "$FC" sweep "$H" --model "$M" $C --views orig,flip --grid 'head=softmax,ncm l2=0.1,1' --json >"$T/sweep.json" 2>"$T/err" &&
     grep -q '^{"dataset":"hymenoptera","views":\["orig","flip"\],"configs":3,' "$T/sweep.json"
 check "sweep --views fits every configuration on the views" $?

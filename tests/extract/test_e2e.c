@@ -67,7 +67,7 @@ static void test_e2e_top1_and_cosine(void) {
             snprintf(path, sizeof path, "%s/images/%s", shared, names[i]);
             int hw, hh;
             fc_preprocess_decode_hint(&pre, &hw, &hh);
-            rc = fc_image_load(path, hw, hh, &img, &err);
+            rc = fc_image_load(path, hw, hh, FC_EXIF_APPLY, &img, &err);
             CHECK(rc == 0, "%s", err.msg);
             if (rc) continue;
             rc = fc_preprocess_image(&img, &pre, input + i * per, &err);

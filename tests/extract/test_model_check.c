@@ -181,7 +181,7 @@ static void test_extract_gray(void) {
         float plane[64];
         double mean = 0;
         fc_preprocess p = {.width = 8, .height = 8, .preset = FC_PRESET_TF, .gray = 1};
-        REQUIRE(fc_image_load(file, 0, 0, &img, &err) == 0 && fc_preprocess_image(&img, &p, plane, &err) == 0, "%s", err.msg);
+        REQUIRE(fc_image_load(file, 0, 0, FC_EXIF_APPLY, &img, &err) == 0 && fc_preprocess_image(&img, &p, plane, &err) == 0, "%s", err.msg);
         fc_image_free(&img);
         for (int j = 0; j < 64; j++) mean += plane[j] / 64.0;
         CHECK(fabs(fs.x[2 * i] - mean) < 1e-5 && fabs(fs.x[2 * i + 1] + mean) < 1e-5, "%s: feature (%g, %g), gray mean %g",

@@ -104,7 +104,7 @@ static void test_pipeline_batches_and_bad_files(void) {
     fc_preprocess pre = {.width = 224, .height = 224, .crop = 1, .preset = FC_PRESET_TF};
     int hw, hh;
     fc_preprocess_decode_hint(&pre, &hw, &hh);
-    REQUIRE(fc_image_load(paths[2], hw, hh, &img, &err) == 0, "%s", err.msg);
+    REQUIRE(fc_image_load(paths[2], hw, hh, FC_EXIF_APPLY, &img, &err) == 0, "%s", err.msg);
     fc_preprocess_image(&img, &pre, x, &err);
     fc_image_free(&img);
     fc_session_run(s, x, &err);

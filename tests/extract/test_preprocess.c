@@ -359,7 +359,7 @@ static void compare_reference(const char *model, int size) {
         fc_image img;
         fc_error err = {0};
         fc_preprocess p = {.width = size, .height = size, .crop = 0, .preset = FC_PRESET_TF};
-        rc = fc_image_load(path, 0, 0, &img, &err);
+        rc = fc_image_load(path, 0, 0, FC_EXIF_APPLY, &img, &err);
         if (rc == 0)
             rc = fc_preprocess_image(&img, &p, out, &err);
         fc_image_free(&img);

@@ -1,6 +1,6 @@
 /* Writes the seed corpora of the fuzz targets: OUTDIR/{image,onnx,csv,head}/ with small valid inputs
  * that reach deep into each parser (JPEG baseline/progressive/gray/4:4:4, PNG RGB/gray/palette/
- * 16-bit RGBA/interlaced, ONNX models using most supported ops, head files of every kind, CSV
+ * 16-bit RGBA/interlaced, GIF/WebP/BMP/TIFF of several layouts (tests/support/format_seeds.c), ONNX models using most supported ops, head files of every kind, CSV
  * manifests with quoting, headers and splits). Deterministic: the same files every run. */
 #include <math.h>
 #include <png.h>
@@ -17,6 +17,7 @@
 #include "engine/model.h"
 #include "extract/dataset.h"
 #include "store/cache.h"
+#include "tests/support/format_seeds.h"
 #include "tests/support/onnx_build.h"
 
 static char outdir[1024];
@@ -350,7 +351,7 @@ static void check(const char *target, const char *name) {
     int rc = fc_file_read(path_of(target, name), 1 << 20, &data, &size, &err);
     if (rc == 0 && !strcmp(target, "image")) {
         fc_image img;
-        rc = fc_image_decode(data, size, name, 0, 0, &img, &err);
+        rc = fc_image_decode(data, size, name, 0, 0, FC_EXIF_APPLY, &img, &err);
         fc_image_free(&img);
     } else if (rc == 0 && !strcmp(target, "onnx")) {
         fc_model *m = NULL;
@@ -396,6 +397,7 @@ int main(int argc, char **argv) {
     png("palette_trns.png", 4, 4, PNG_COLOR_TYPE_PALETTE, 8, PNG_INTERLACE_NONE);
     png("rgba16.png", 3, 3, PNG_COLOR_TYPE_RGBA, 16, PNG_INTERLACE_NONE);
     png("graya_interlaced.png", 9, 9, PNG_COLOR_TYPE_GRAY_ALPHA, 8, PNG_INTERLACE_ADAM7);
+    if (fc_test_write_format_seeds(path_of("image", ""))) { fprintf(stderr, "make_seeds: GIF/WebP/BMP/TIFF seeds failed\n"); failures++; }
 
     onnx_seeds();
 
@@ -421,6 +423,7 @@ int main(int argc, char **argv) {
                          "onnx/elementwise.onnx", "onnx/matmul.onnx", "onnx/residual.onnx",
                          "head/softmax_std.onnx", "head/mlp_l2.onnx", "head/mlp3_none.onnx",
                          "csv/basic.csv", "csv/noheader.csv", "csv/quoted.csv", "csv/unlabeled.csv"};
+    for (int i = 0; fc_test_format_seed_names[i]; i++) check("image", fc_test_format_seed_names[i]);
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         char t[16];
         const char *slash = strchr(all[i], '/');

@@ -183,7 +183,7 @@ def check_extract():
            "is computed by the next (%d)" % (msg, left["computed"]))
 
 
-def check_compute():
+def check_compute(fc):
     """compute="bf16": its own extractor, as the CLI's --compute bf16."""
     fc4 = featcache.Cache("c4")
     try:
@@ -199,6 +199,9 @@ def check_compute():
            "compute='bf16': extract() and features() give export --compute bf16's bits")
     ok, msg = raises(lambda: fc4.features("set", model="m.onnx", layer="gap", split=None), "")
     report(ok, "an f32 request is not served the bf16 features (%s)" % msg)
+    ok, msg = raises(lambda: fc.features("set", model="m.onnx", layer="gap", exif_orientation="ignore"),
+                     "no features for this extractor")
+    report(ok, "exif_orientation='ignore' names another extractor than the default (%s)" % msg)
     ok, msg = raises(lambda: fc4.features("set", model="m.onnx", layer="gap", compute="f16"), "f32 or bf16")
     report(ok, "a bad compute value raises featcache.Error (%s)" % msg)
 
@@ -268,7 +271,7 @@ def main():
         for step in (check_features, check_lists, check_errors, check_sklearn):
             step(fc)
         check_extract()
-        check_compute()
+        check_compute(fc)
         check_torch(fc)
     except Exception as e:
         import traceback
