@@ -55,6 +55,8 @@ int cli_float(const char *cmd, const char *name, const char *s, double lo, doubl
 int cli_parallel_mode(const char *cmd, const char *s, int *split_batch);
 /* --compute f32|bf16 -> *out; on error prints a message and returns -1. */
 int cli_compute(const char *cmd, const char *s, fc_compute *out);
+/* --exif-orientation apply|ignore -> *out; same error style. */
+int cli_exif(const char *cmd, const char *s, fc_exif *out);
 /* A byte count with an optional K/M/G/T suffix (powers of 1024), at least lo; same error style. */
 int cli_bytes(const char *cmd, const char *name, const char *s, unsigned long long lo, size_t *out);
 

@@ -137,7 +137,7 @@ static int parse_args(int argc, char **argv, ft_args *a) {
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         a->dtype_set |= c == 1006;
         int r = training_option(c, optarg, a);
-        if (!r && ((c >= 1001 && c <= 1010) || c == 1012)) r = cli_extractor_option("finetune", c, optarg, &a->x);
+        if (!r && ((c >= 1001 && c <= 1010) || c == 1012 || c == 1013)) r = cli_extractor_option("finetune", c, optarg, &a->x);
         if (!r && c >= 1101 && c <= 1110) r = cli_head_option("finetune", c, optarg, &a->cfg.head);
         if (r < 0) return EXIT_USAGE;
         if (r > 0) continue;

@@ -96,13 +96,7 @@ int cmd_infer(int argc, char **argv) {
         case 'j': json = 1; break;
         case 'g': gray = 1; break;
         case 'C': if (cli_compute("infer", optarg, &compute)) return EXIT_USAGE; break;
-        case 'e':
-            if (strcmp(optarg, "apply") && strcmp(optarg, "ignore")) {
-                fprintf(stderr, "featcache infer: --exif-orientation wants apply or ignore, not '%s'\n", optarg);
-                return EXIT_USAGE;
-            }
-            exif = !strcmp(optarg, "ignore") ? FC_EXIF_IGNORE : FC_EXIF_APPLY;
-            break;
+        case 'e': if (cli_exif("infer", optarg, &exif)) return EXIT_USAGE; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }

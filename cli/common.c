@@ -54,6 +54,15 @@ int cli_compute(const char *cmd, const char *s, fc_compute *out) {
     return -1;
 }
 
+int cli_exif(const char *cmd, const char *s, fc_exif *out) {
+    if (!strcmp(s, "apply") || !strcmp(s, "ignore")) {
+        *out = !strcmp(s, "ignore") ? FC_EXIF_IGNORE : FC_EXIF_APPLY;
+        return 0;
+    }
+    fprintf(stderr, "featcache %s: --exif-orientation wants apply or ignore, not '%s'\n", cmd, s);
+    return -1;
+}
+
 int cli_float(const char *cmd, const char *name, const char *s, double lo, double hi, double *out) {
     char *end;
     errno = 0;

@@ -40,11 +40,7 @@ int cli_extractor_option(const char *cmd, int c, const char *arg, cli_extractor 
     case 1010: x->gray = 1; return 1;
     case 1011: x->strict = 1; return 1;
     case 1012: return cli_compute(cmd, arg, &x->compute) ? -1 : 1;
-    case 1013:
-        if (!strcmp(arg, "apply")) x->exif = FC_EXIF_APPLY;
-        else if (!strcmp(arg, "ignore")) x->exif = FC_EXIF_IGNORE;
-        else { fprintf(stderr, "featcache %s: --exif-orientation wants apply or ignore, not '%s'\n", cmd, arg); return -1; }
-        return 1;
+    case 1013: return cli_exif(cmd, arg, &x->exif) ? -1 : 1;
     default: return 0;
     }
 }

@@ -59,4 +59,14 @@ blocks=$(grep -c '^[0-9]\+ \+Conv+[12] (block) ' "$T/prof")
 share=$(awk '/^[0-9]+ / { s += $NF } END { printf "%.0f", s }' "$T/prof")
 [ "$steps" -eq 14 ] && [ "$blocks" -eq 13 ] && [ "$share" -ge 99 ] && [ "$share" -le 101 ] && grep -q '^  total ' "$T/prof"
 check "bench --profile: $steps Conv steps ($blocks depthwise blocks), shares sum to $share%" $?
+# every command with extractor options reads --exif-orientation and --compute (a bad value reaches
+# their parsers: the message names the option, exit 64)
+ok=0
+for cmd in extract train sweep export finetune advise infer; do
+    "$FC" $cmd x --model m.onnx --exif-orientation sideways >/dev/null 2>"$T/eo"; rc=$?
+    [ $rc -eq 64 ] && grep -q -- "--exif-orientation wants apply or ignore, not 'sideways'" "$T/eo" || { echo "  $cmd: $rc $(head -c 200 "$T/eo")"; ok=1; }
+    "$FC" $cmd x --model m.onnx --compute f8 >/dev/null 2>"$T/eo"; rc=$?
+    [ $rc -eq 64 ] && grep -q -- "--compute must be f32 or bf16, not 'f8'" "$T/eo" || { echo "  $cmd: $rc $(head -c 200 "$T/eo")"; ok=1; }
+done
+check "extract, train, sweep, export, finetune, advise, infer: --exif-orientation and --compute are parsed by each" $ok
 exit 0
