@@ -35,11 +35,7 @@ static int extractor_option(fc_extractor_def *x, const char *key, const char *v,
         else return fc_fail(err, FC_EINVAL, "dtype wants f32 or f16, not '%s'", v);
     } else if (!strcmp(key, "grayscale")) x->gray = strcmp(v, "0") != 0;
     else if (!strcmp(key, "compute")) return fc_compute_parse(v, &x->compute, err) ? FC_EINVAL : 0;
-    else if (!strcmp(key, "exif_orientation")) {
-        if (strcmp(v, "apply") && strcmp(v, "ignore"))
-            return fc_fail(err, FC_EINVAL, "exif_orientation wants apply or ignore, not '%s'", v);
-        x->exif = !strcmp(v, "ignore") ? FC_EXIF_IGNORE : FC_EXIF_APPLY;
-    }
+    else if (!strcmp(key, "exif_orientation")) return fc_exif_parse(v, &x->exif, err) ? FC_EINVAL : 0;
     else return 1;
     return 0;
 }

@@ -55,11 +55,9 @@ int cli_compute(const char *cmd, const char *s, fc_compute *out) {
 }
 
 int cli_exif(const char *cmd, const char *s, fc_exif *out) {
-    if (!strcmp(s, "apply") || !strcmp(s, "ignore")) {
-        *out = !strcmp(s, "ignore") ? FC_EXIF_IGNORE : FC_EXIF_APPLY;
-        return 0;
-    }
-    fprintf(stderr, "featcache %s: --exif-orientation wants apply or ignore, not '%s'\n", cmd, s);
+    fc_error err = {0};
+    if (!fc_exif_parse(s, out, &err)) return 0;
+    fprintf(stderr, "featcache %s: %s\n", cmd, err.msg);
     return -1;
 }
 

@@ -48,8 +48,7 @@ void fc_extractor_id(const char *model_sha256, const char *layer, fc_pool pool, 
     char dec[96];
     fc_extractor_decoders(dec, sizeof dec);
     if (n > 0 && n < (int)sizeof desc)
-        n += snprintf(desc + n, sizeof desc - (size_t)n, "decoders=%s\nexif=%s\n", dec,
-                      exif == FC_EXIF_IGNORE ? "ignore" : "apply");
+        n += snprintf(desc + n, sizeof desc - (size_t)n, "decoders=%s\nexif=%s\n", dec, fc_exif_name(exif));
     uint8_t h[32];
     fc_sha256_digest(desc, (size_t)(n < (int)sizeof desc ? n : (int)sizeof desc - 1), h);
     fc_hex_encode(h, 32, out);
@@ -68,6 +67,15 @@ void fc_extractor_id_compute(const char id[65], fc_compute compute, char out[65]
 }
 
 const char *fc_compute_name(fc_compute compute) { return compute == FC_COMPUTE_BF16 ? "bf16" : "f32"; }
+
+const char *fc_exif_name(fc_exif exif) { return exif == FC_EXIF_IGNORE ? "ignore" : "apply"; }
+
+int fc_exif_parse(const char *name, fc_exif *out, fc_error *err) {
+    if (name && !strcmp(name, "apply")) *out = FC_EXIF_APPLY;
+    else if (name && !strcmp(name, "ignore")) *out = FC_EXIF_IGNORE;
+    else return fc_fail(err, FC_EINVAL, "--exif-orientation wants apply or ignore, not '%s'", name ? name : "");
+    return 0;
+}
 
 int fc_compute_parse(const char *name, fc_compute *out, fc_error *err) {
     if (name && !strcmp(name, "f32")) *out = FC_COMPUTE_F32;

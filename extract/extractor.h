@@ -82,6 +82,11 @@ void fc_extractor_id_compute(const char id[65], fc_compute compute, char out[65]
 const char *fc_compute_name(fc_compute compute);
 /* The compute path named `name` ("f32" or "bf16") into *out; FC_EINVAL naming the value otherwise. */
 int fc_compute_parse(const char *name, fc_compute *out, fc_error *err);
+/* "apply", "ignore". */
+const char *fc_exif_name(fc_exif exif);
+/* The EXIF orientation handling named `name` ("apply" or "ignore") into *out; FC_EINVAL naming the
+ * value otherwise. */
+int fc_exif_parse(const char *name, fc_exif *out, fc_error *err);
 /* The kernel table that computes with `compute` (fc_model_options.kernels): NULL (the default
  * table) for f32; fc_kernels_bf16 for bf16, or FC_EUNSUPPORTED saying why it cannot run here (no
  * AVX512_BF16, or FEATCACHE_ISA lowers the level): never an f32 table under the bf16 name. */

@@ -443,7 +443,7 @@ static void params_json(const job *j, fc_strbuf *b) {
     fc_strbuf_printf(b, "],\"isa\":\"%s\"", fc_isa_name(fc_cpu_isa()));
     char dec[96];
     fc_extractor_decoders(dec, sizeof dec);
-    fc_strbuf_printf(b, ",\"exif_orientation\":\"%s\",\"decoders\":\"%s\"", x->exif == FC_EXIF_IGNORE ? "ignore" : "apply", dec);
+    fc_strbuf_printf(b, ",\"exif_orientation\":\"%s\",\"decoders\":\"%s\"", fc_exif_name(x->exif), dec);
     if (j->opt.compute.n_shards > 0) fc_strbuf_printf(b, ",\"shard\":\"%d/%d\"", j->opt.compute.shard, j->opt.compute.n_shards);
     fc_strbuf_printf(b, ",\"pid\":%ld,\"host\":", (long)getpid()); /* see store/runs.h */
     fc_strbuf_json(b, host);
