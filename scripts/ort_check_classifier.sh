@@ -16,7 +16,8 @@ tool=$build/run_model_npy
 if [ ! -x "$tool" ] || [ "$root/scripts/tools/run_model_npy.c" -nt "$tool" ] || [ "$build/libfeatcache.a" -nt "$tool" ]; then
     ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -fopenmp -Wall -Wextra -Wno-unused-parameter -I"$root" -I"$build/gen" \
         -o "$tool" "$root/scripts/tools/run_model_npy.c" "$root/tests/support/npy.c" "$build/libfeatcache.a" \
-        -lturbojpeg -lpng -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp
+        -lturbojpeg -lpng -lwebpdemux -lwebp -lgif -ltiff -lprotobuf-c -llmdb -lsqlite3 -lm -lpthread -fopenmp \
+        ${LDFLAGS:-} # make sanitize's -fsanitize=...: its library is instrumented
 fi
 "$root/scripts/ort/install.sh"
 out=$(mktemp -d)
