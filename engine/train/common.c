@@ -17,9 +17,20 @@ void fc_train_ws_init(fc_train_ws *ws, int threads) {
 void fc_train_ws_free(fc_train_ws *ws) {
     if (!ws) return;
     fc_matmul_free(&ws->mm);
+    for (int t = 0; ws->tmm && t < ws->threads; t++) fc_matmul_free(&ws->tmm[t]);
+    free(ws->tmm);
+    ws->tmm = NULL;
     free(ws->buf);
     ws->buf = NULL;
     ws->cap = 0;
+}
+
+int fc_train_ws_thread_mm(fc_train_ws *ws, fc_error *err) {
+    if (ws->tmm) return 0;
+    if (!(ws->tmm = calloc((size_t)ws->threads, sizeof *ws->tmm)))
+        return fc_fail(err, FC_ENOMEM, "train workspace: out of memory for %d packing contexts", ws->threads);
+    for (int t = 0; t < ws->threads; t++) fc_matmul_init(&ws->tmm[t], 1);
+    return 0;
 }
 
 const char *fc_train_precision_name(fc_train_precision p) {

@@ -14,6 +14,7 @@
  * dbias sums each channel in one thread in (image, pixel) order (in double: from dW's packed dout
  * with one chunk, else per image in fc_train_sum's order). Bitwise independent of the thread
  * count. */
+#include <omp.h>
 #include <string.h>
 
 #include "engine/train/gemm.h"
@@ -74,20 +75,6 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
 }
 
 static int depthwise(const geom *g) { return g->G == g->C && g->G == g->OC; }
-
-/* Scratch: col (none when the input planes are col) and, with several chunks, a dW block to add;
- * at least 1 (0 means invalid sizes). */
-static size_t ws_floats(const geom *g) {
-    size_t col = g->plain ? 0 : (size_t)g->Kg * g->nb * g->OHW;
-    return 1 + col + (g->chunks > 1 ? (size_t)g->OCg * g->Kg : 0);
-}
-
-size_t fc_conv2d_ws_floats(const fc_train_ws *ws, const fc_conv2d *cv, int N, int H, int W) {
-    geom g;
-    if (geom_init(&g, cv, N, H, W, ws->conv_chunk, NULL)) return 0;
-    if (depthwise(&g)) return fc_train_dw_ws_floats(g.C, H, W, g.OH, g.OW, &g.w, ws->threads);
-    return ws_floats(&g);
-}
 
 /* Output columns [*lo, *hi) whose tap column ox*sw + x0 lies inside [0, W). */
 static void tap_cols(int x0, int sw, int W, int OW, int *lo, int *hi) {
@@ -194,52 +181,68 @@ static int tap_table(const geom *g, int *tab) {
     return 1;
 }
 
-/* col (Kg, nb*OHW) of images [n0, n0+nb), group grp: row (c, i, j), image b's columns hold tap (i, j)
- * of input channel grp*Cg + c. */
-static void im2col(fc_train_ws *ws, const geom *g, const float *inp, int n0, int nb, int grp,
-                   float *col) {
-    int kk = g->w.kh * g->w.kw, planes = nb * g->Cg, tab[TAP_TABLE_MAX], tabled = tap_table(g, tab);
+/* Plane p = (b, c) of images [n0, n0+nb), group grp into col (Kg, nb*OHW): row (c, i, j), image b's
+ * columns hold tap (i, j) of input channel grp*Cg + c. tab: tap_table's or NULL. */
+static void im2col_plane(const geom *g, const int *tab, const float *inp, int n0, int nb, int grp,
+                         int p, float *col) {
+    int kk = g->w.kh * g->w.kw, b = p / g->Cg, c = p % g->Cg;
     size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
-#pragma omp parallel for num_threads(fc_train_threads(ws, J * g->Kg)) schedule(static)
-    for (int p = 0; p < planes; p++) { /* one input plane: its kk rows of col */
-        int b = p / g->Cg, c = p % g->Cg;
-        const float *src = inp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
-        for (int k = 0; k < kk; k++) {
-            float *dst = col + ((size_t)c * kk + k) * J + (size_t)b * g->OHW;
-            if (!tabled) {
-                gather_tap(g, k / g->w.kw, k % g->w.kw, src, dst);
-                continue;
-            }
-            const int *t = tab + (size_t)k * g->OHW;
-            for (int q = 0; q < g->OHW; q++) dst[q] = t[q] < 0 ? 0.0f : src[t[q]];
+    const float *src = inp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
+    for (int k = 0; k < kk; k++) {
+        float *dst = col + ((size_t)c * kk + k) * J + (size_t)b * g->OHW;
+        if (!tab) {
+            gather_tap(g, k / g->w.kw, k % g->w.kw, src, dst);
+            continue;
         }
+        const int *t = tab + (size_t)k * g->OHW;
+        for (int q = 0; q < g->OHW; q++) dst[q] = t[q] < 0 ? 0.0f : src[t[q]];
     }
 }
 
-/* dinp planes of images [n0, n0+nb), group grp = the sum of their taps in dcol (layout of im2col;
- * dcol is scratch: the flat path zeroes its wrapped entries). Taps are added in (i, j) order, each
- * tap's positions in row order (the same sums with or without the table). */
-static void col2im(fc_train_ws *ws, const geom *g, float *dcol, int n0, int nb, int grp,
-                   float *dinp) {
-    int planes = nb * g->Cg, kk = g->w.kh * g->w.kw, tab[TAP_TABLE_MAX], tabled = tap_table(g, tab);
-    size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
-#pragma omp parallel for num_threads(fc_train_threads(ws, J * g->Kg)) schedule(static)
-    for (int p = 0; p < planes; p++) {
-        int b = p / g->Cg, c = p % g->Cg;
-        float *dst = dinp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
-        float *src = dcol + (size_t)c * kk * J + (size_t)b * g->OHW;
-        memset(dst, 0, sizeof(float) * plane);
-        for (int k = 0; k < kk; k++) {
-            const float *s = src + (size_t)k * J;
-            if (!tabled) {
-                scatter_tap(g, k / g->w.kw, k % g->w.kw, (float *)s, dst);
-                continue;
-            }
-            const int *t = tab + (size_t)k * g->OHW;
-            for (int q = 0; q < g->OHW; q++)
-                if (t[q] >= 0) dst[t[q]] += s[q];
-        }
+/* col (Kg, nb*OHW) of images [n0, n0+nb), group grp, on threads threads (1: the caller alone). */
+static void im2col(const geom *g, int threads, const float *inp, int n0, int nb, int grp, float *col) {
+    int planes = nb * g->Cg, tab[TAP_TABLE_MAX];
+    const int *t = tap_table(g, tab) ? tab : NULL;
+    if (threads <= 1) {
+        for (int p = 0; p < planes; p++) im2col_plane(g, t, inp, n0, nb, grp, p, col);
+        return;
     }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int p = 0; p < planes; p++) im2col_plane(g, t, inp, n0, nb, grp, p, col);
+}
+
+/* Plane p = (b, c) of dinp (images [n0, n0+nb), group grp) = the sum of its taps in dcol (layout of
+ * im2col; dcol is scratch: the flat path zeroes its wrapped entries). Taps are added in (i, j) order,
+ * each tap's positions in row order (the same sums with or without the table). */
+static void col2im_plane(const geom *g, const int *tab, float *dcol, int n0, int nb, int grp, int p,
+                         float *dinp) {
+    int kk = g->w.kh * g->w.kw, b = p / g->Cg, c = p % g->Cg;
+    size_t J = (size_t)nb * g->OHW, plane = (size_t)g->H * g->W;
+    float *dst = dinp + ((size_t)(n0 + b) * g->C + (size_t)grp * g->Cg + c) * plane;
+    float *src = dcol + (size_t)c * kk * J + (size_t)b * g->OHW;
+    memset(dst, 0, sizeof(float) * plane);
+    for (int k = 0; k < kk; k++) {
+        const float *s = src + (size_t)k * J;
+        if (!tab) {
+            scatter_tap(g, k / g->w.kw, k % g->w.kw, (float *)s, dst);
+            continue;
+        }
+        const int *t = tab + (size_t)k * g->OHW;
+        for (int q = 0; q < g->OHW; q++)
+            if (t[q] >= 0) dst[t[q]] += s[q];
+    }
+}
+
+/* dinp planes of images [n0, n0+nb), group grp from dcol, on threads threads (1: the caller). */
+static void col2im(const geom *g, int threads, float *dcol, int n0, int nb, int grp, float *dinp) {
+    int planes = nb * g->Cg, tab[TAP_TABLE_MAX];
+    const int *t = tap_table(g, tab) ? tab : NULL;
+    if (threads <= 1) {
+        for (int p = 0; p < planes; p++) col2im_plane(g, t, dcol, n0, nb, grp, p, dinp);
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int p = 0; p < planes; p++) col2im_plane(g, t, dcol, n0, nb, grp, p, dinp);
 }
 
 /* The planes of group grp of images [n0, ...) of an NCHW batch with `channels` channels of HW
@@ -251,6 +254,60 @@ static fc_train_mat planes(const float *t, int channels, int per_group, int HW, 
 
 static fc_train_out out_planes(float *t, int channels, int per_group, int HW, int n0, int grp) {
     return fc_train_out_planes(t + (size_t)n0 * channels * HW, channels, HW, grp * per_group);
+}
+
+/* Chunk tasks: with several chunks of one group off the plain path, each chunk runs as a task of
+ * one thread (its im2col, its products on the thread's own packing buffers, its col2im) and the
+ * threads meet once per op, not at every product and copy of every chunk: a barrier waits for the
+ * slowest thread, and on a busy machine that is often one the scheduler has just taken off its
+ * core. Only when the chunks spread evenly over the threads (else one thread runs a chunk more).
+ * The same bits as chunk by chunk on all threads: every element of a chunk's products is one
+ * kernel sequence over the whole K, dW's chunk blocks are added in chunk order. */
+static int chunk_tasks(const fc_train_ws *ws, const geom *g) {
+    int t = ws->threads;
+    return t > 1 && g->G == 1 && !g->plain && g->chunks >= t && (g->chunks % t == 0 || g->chunks >= 4 * t);
+}
+
+/* Scratch: one col per thread running chunks (none when the input planes are col) and, with several
+ * chunks, the dW blocks of chunks 1.. (one block when chunk by chunk); at least 1 (0 means invalid
+ * sizes). */
+static size_t ws_floats(const geom *g, int tasks) {
+    size_t col = g->plain ? 0 : (size_t)g->Kg * g->nb * g->OHW;
+    size_t blocks = g->chunks < 2 ? 0 : tasks > 1 ? (size_t)g->chunks - 1 : 1;
+    return 1 + col * (tasks > 1 ? (size_t)tasks : 1) + blocks * g->OCg * g->Kg;
+}
+
+size_t fc_conv2d_ws_floats(const fc_train_ws *ws, const fc_conv2d *cv, int N, int H, int W) {
+    geom g;
+    if (geom_init(&g, cv, N, H, W, ws->conv_chunk, NULL)) return 0;
+    if (depthwise(&g)) return fc_train_dw_ws_floats(g.C, H, W, g.OH, g.OW, &g.w, ws->threads);
+    return ws_floats(&g, chunk_tasks(ws, &g) ? ws->threads : 1);
+}
+
+/* Images [n0, ...) of chunk n0 / nb: their count. */
+static int chunk_images(const geom *g, int n0) { return g->N - n0 < g->nb ? g->N - n0 : g->nb; }
+
+/* Forward of the chunk at n0, group grp, on team threads and mm's packing buffers; col its scratch. */
+static int forward_chunk(const fc_train_ws *ws, fc_matmul *mm, int team, const geom *g, float *out,
+                         const float *inp, const float *weight, const float *bias, const fc_act *act,
+                         int n0, int grp, float *col, fc_error *err) {
+    int nb = chunk_images(g, n0), J = nb * g->OHW;
+    fc_train_mat A = fc_train_mat_rows(weight + (size_t)grp * g->OCg * g->Kg, g->Kg);
+    fc_train_mat B = g->plain ? planes(inp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_mat_rows(col, J);
+    fc_train_out o = out_planes(out, g->OC, g->OCg, g->OHW, n0, grp);
+    o.ep = (fc_epilogue){.bias = bias ? bias + (size_t)grp * g->OCg : NULL, .act = *act};
+    if (!g->plain) im2col(g, team > 1 ? fc_train_threads(ws, (size_t)J * g->Kg) : 1, inp, n0, nb, grp, col);
+    return fc_train_gemm_on(ws, mm, team, g->OCg, J, g->Kg, &A, &B, &o, err);
+}
+
+/* The error of the first task that failed, kept by the task (a critical section: tasks fail rarely). */
+static void keep_failure(int rc, const fc_error *e, int *first, fc_error *err) {
+    if (!rc) return;
+#pragma omp critical(fc_conv2d_task_error)
+    if (!*first) {
+        *first = rc;
+        if (err) *err = *e;
+    }
 }
 
 int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float *weight,
@@ -265,19 +322,29 @@ int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float
     if (depthwise(&g))
         return fc_train_dw_forward(ws, out, inp, weight, bias, N, g.C, H, W, g.OH, g.OW, &g.w,
                                    &cv->act, err);
-    float *col = fc_train_scratch(ws, ws_floats(&g), err);
-    if (!col) return FC_ENOMEM;
-    for (int n0 = 0; n0 < N; n0 += g.nb) {
-        int nb = N - n0 < g.nb ? N - n0 : g.nb, J = nb * g.OHW;
-        for (int grp = 0; grp < g.G; grp++) {
-            fc_train_mat A = fc_train_mat_rows(weight + (size_t)grp * g.OCg * g.Kg, g.Kg);
-            fc_train_mat B = g.plain ? planes(inp, g.C, g.Cg, g.OHW, n0, grp) : fc_train_mat_rows(col, J);
-            fc_train_out o = out_planes(out, g.OC, g.OCg, g.OHW, n0, grp);
-            o.ep = (fc_epilogue){.bias = bias ? bias + (size_t)grp * g.OCg : NULL, .act = cv->act};
-            if (!g.plain) im2col(ws, &g, inp, n0, nb, grp, col);
-            if ((rc = fc_train_gemm(ws, g.OCg, J, g.Kg, &A, &B, &o, err))) return rc;
+    int tasks = chunk_tasks(ws, &g) ? ws->threads : 1;
+    if (!fc_train_scratch(ws, ws_floats(&g, tasks), err)) return FC_ENOMEM;
+    if (tasks > 1) {
+        if ((rc = fc_train_ws_thread_mm(ws, err))) return rc;
+        size_t colsz = (size_t)g.Kg * g.nb * g.OHW;
+        int failed = 0;
+#pragma omp parallel num_threads(tasks)
+        {
+            int t = omp_get_thread_num();
+            fc_error e;
+#pragma omp for schedule(dynamic, 1)
+            for (int c = 0; c < g.chunks; c++)
+                keep_failure(forward_chunk(ws, &ws->tmm[t], 1, &g, out, inp, weight, bias, &cv->act,
+                                           c * g.nb, 0, ws->buf + t * colsz, &e),
+                             &e, &failed, err);
         }
+        return failed;
     }
+    for (int n0 = 0; n0 < N; n0 += g.nb)
+        for (int grp = 0; grp < g.G; grp++)
+            if ((rc = forward_chunk(ws, &ws->mm, ws->threads, &g, out, inp, weight, bias, &cv->act, n0,
+                                    grp, ws->buf, err)))
+                return rc;
     return 0;
 }
 
@@ -291,28 +358,24 @@ static void bias_grad(fc_train_ws *ws, const float *dout, int N, int OC, int OHW
     }
 }
 
-/* One chunk and group of the backward: dW_g (written when first, else added), dbias_g when not
- * NULL (the row sums of dout_g, packed for dW_g: one chunk only) and dinp. */
-static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dweight, float *dbias,
-                          const float *dout, const float *inp, const float *weight, int n0, int grp,
-                          fc_error *err) {
-    int nb = g->N - n0 < g->nb ? g->N - n0 : g->nb, J = nb * g->OHW, rc;
-    float *col = ws->buf, *tmp = col + (g->plain ? 0 : (size_t)g->Kg * J);
+/* One chunk and group of the backward on team threads and mm's packing buffers, col its scratch:
+ * the chunk's dW_g block into dw when not NULL, dbias_g when not NULL (the row sums of dout_g,
+ * packed for dW_g: one chunk only) and dinp. */
+static int backward_block(const fc_train_ws *ws, fc_matmul *mm, int team, const geom *g, float *dinp,
+                          float *dw, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int n0, int grp, float *col, fc_error *err) {
+    int nb = chunk_images(g, n0), J = nb * g->OHW, rc;
+    int threads = team > 1 ? fc_train_threads(ws, (size_t)J * g->Kg) : 1;
     size_t wsize = (size_t)g->OCg * g->Kg;
     fc_train_mat dy = planes(dout, g->OC, g->OCg, g->OHW, n0, grp);
-    if (dweight) {
-        float *dw = dweight + (size_t)grp * wsize;
+    if (dw) {
         /* col^T: rows are col's rows (the product's columns), run columns are the pixels (its k) */
         fc_train_mat x = g->plain ? planes(inp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_mat_rows(col, J);
-        fc_train_out o = fc_train_out_rows(n0 ? tmp : dw, g->Kg);
+        fc_train_out o = fc_train_out_rows(dw, g->Kg);
         o.asum = dbias ? dbias + (size_t)grp * g->OCg : NULL;
         x.t = 1;
-        if (!g->plain) im2col(ws, g, inp, n0, nb, grp, col);
-        if ((rc = fc_train_gemm(ws, g->OCg, g->Kg, J, &dy, &x, &o, err))) return rc;
-        if (n0) {
-#pragma omp parallel for simd num_threads(fc_train_threads(ws, wsize)) schedule(static)
-            for (size_t i = 0; i < wsize; i++) dw[i] += tmp[i];
-        }
+        if (!g->plain) im2col(g, threads, inp, n0, nb, grp, col);
+        if ((rc = fc_train_gemm_on(ws, mm, team, g->OCg, g->Kg, J, &dy, &x, &o, err))) return rc;
     }
     if (dinp) {
         /* W_g^T: element (kg, oc) at wg[oc*Kg + kg]; the planes of dinp gated by in_act at inp */
@@ -323,10 +386,41 @@ static int backward_block(fc_train_ws *ws, const geom *g, float *dinp, float *dw
             o.gate = inp + (o.p - dinp);
             o.gate_act = g->in_act;
         }
-        if ((rc = fc_train_gemm(ws, g->Kg, J, g->OCg, &wt, &dy, &o, err))) return rc;
-        if (!g->plain) col2im(ws, g, col, n0, nb, grp, dinp);
+        if ((rc = fc_train_gemm_on(ws, mm, team, g->Kg, J, g->OCg, &wt, &dy, &o, err))) return rc;
+        if (!g->plain) col2im(g, threads, col, n0, nb, grp, dinp);
     }
     return 0;
+}
+
+/* dw (n) += blk (n), on the threads of the enclosing region or of its own. */
+static void add_block(fc_train_ws *ws, float *dw, const float *blk, size_t n) {
+#pragma omp parallel for simd num_threads(fc_train_threads(ws, n)) schedule(static)
+    for (size_t i = 0; i < n; i++) dw[i] += blk[i];
+}
+
+/* The chunks as tasks (chunk_tasks): chunk 0's dW block straight into dweight, chunk c's into the
+ * scratch's block c - 1, then added in chunk order. */
+static int backward_tasks(fc_train_ws *ws, const geom *g, float *dinp, float *dweight,
+                          const float *dout, const float *inp, const float *weight, fc_error *err) {
+    int rc = fc_train_ws_thread_mm(ws, err), failed = 0;
+    if (rc) return rc;
+    size_t colsz = (size_t)g->Kg * g->nb * g->OHW, wsize = (size_t)g->OCg * g->Kg;
+    float *blocks = ws->buf + (size_t)ws->threads * colsz;
+#pragma omp parallel num_threads(ws->threads)
+    {
+        int t = omp_get_thread_num();
+        fc_error e;
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < g->chunks; c++) {
+            float *dw = !dweight ? NULL : c ? blocks + (size_t)(c - 1) * wsize : dweight;
+            keep_failure(backward_block(ws, &ws->tmm[t], 1, g, dinp, dw, NULL, dout, inp, weight,
+                                        c * g->nb, 0, ws->buf + t * colsz, &e),
+                         &e, &failed, err);
+        }
+    }
+    for (int c = 1; dweight && !failed && c < g->chunks; c++)
+        add_block(ws, dweight, blocks + (size_t)(c - 1) * wsize, wsize);
+    return failed;
 }
 
 int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbias, const float *dout,
@@ -347,13 +441,22 @@ int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbia
     float *db = dweight && g.chunks == 1 ? dbias : NULL;
     if (dbias && !db) bias_grad(ws, dout, N, g.OC, g.OHW, dbias);
     if (!dinp && !dweight) return 0;
-    if (!fc_train_scratch(ws, ws_floats(&g), err)) return FC_ENOMEM;
-    for (int n0 = 0; n0 < N; n0 += g.nb)
-        for (int grp = 0; grp < g.G; grp++)
-            if ((rc = backward_block(ws, &g, dinp, dweight, db, dout, inp, weight, n0, grp, err)))
-                return rc;
+    int tasks = chunk_tasks(ws, &g) ? ws->threads : 1;
+    if (!fc_train_scratch(ws, ws_floats(&g, tasks), err)) return FC_ENOMEM;
+    if (tasks > 1) rc = backward_tasks(ws, &g, dinp, dweight, dout, inp, weight, err);
+    else {
+        float *blk = ws->buf + (g.plain ? 0 : (size_t)g.Kg * g.nb * g.OHW);
+        size_t wsize = (size_t)g.OCg * g.Kg;
+        for (int n0 = 0; n0 < N && !rc; n0 += g.nb)
+            for (int grp = 0; grp < g.G && !rc; grp++) {
+                float *dw = dweight ? dweight + (size_t)grp * wsize : NULL;
+                rc = backward_block(ws, &ws->mm, ws->threads, &g, dinp, dw && n0 ? blk : dw, db, dout,
+                                    inp, weight, n0, grp, ws->buf, err);
+                if (!rc && dw && n0) add_block(ws, dw, blk, wsize);
+            }
+    }
     /* the product gated dinp on its way out; col2im's sums are gated here */
-    if (gated && !g.plain)
+    if (!rc && gated && !g.plain)
         return fc_act_backward(ws, dinp, dinp, inp, (size_t)N * g.C * H * W, &g.in_act, err);
-    return 0;
+    return rc;
 }

@@ -270,6 +270,12 @@ static void run(const plan *g) {
 
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
                   const fc_train_mat *B, const fc_train_out *out, fc_error *err) {
+    return fc_train_gemm_on(ws, &ws->mm, ws->threads, M, N, K, A, B, out, err);
+}
+
+int fc_train_gemm_on(const fc_train_ws *ws, fc_matmul *mm, int team, int M, int N, int K,
+                     const fc_train_mat *A, const fc_train_mat *B, const fc_train_out *out,
+                     fc_error *err) {
     plan g = {.M = M, .N = N, .K = K, .k = ws->mm.k, .bk = ws->bf16, .A = A, .B = B, .out = out};
     g.mr = g.bk ? g.bk->mr : g.k->mr, g.nr = g.bk ? g.bk->nr : g.k->nr;
     g.tr = fc_train_use_avx2(ws) ? fc_train_tr_avx2 : fc_train_tr_generic;
@@ -278,7 +284,7 @@ int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
     g.bn = BLOCK_COLS / g.nr > 0 ? BLOCK_COLS / g.nr : 1;
     g.mblocks = (g.mp + g.bm - 1) / g.bm, g.nblocks = (g.np + g.bn - 1) / g.bn;
     g.bn = (g.np + g.nblocks - 1) / g.nblocks; /* blocks of even width */
-    int threads = (double)M * N * K >= THREADED_MACS ? ws->threads : 1;
+    int threads = (double)M * N * K >= THREADED_MACS ? team : 1;
     size_t na = (size_t)g.mp * K * g.mr, nb = (size_t)g.np * K * g.nr;
     g.aslice = (size_t)g.bm * K * g.mr, g.bslice = (size_t)g.bn * K * g.nr;
     g.tile = (size_t)g.bm * g.mr * g.bn * g.nr;
@@ -286,9 +292,9 @@ int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
      * (written and read while in L2), the other one first */
     if (nb > STREAM_FLOATS && nb >= na && g.nblocks >= 2 * threads) g.stream = 2, nb = g.bslice * threads;
     else if (na > STREAM_FLOATS && g.mblocks >= 2 * threads) g.stream = 1, na = g.aslice * threads;
-    if (fc_matmul_reserve(&ws->mm, na, nb + (size_t)threads * g.tile))
+    if (fc_matmul_reserve(mm, na, nb + (size_t)threads * g.tile))
         return fc_fail(err, FC_ENOMEM, "train gemm: out of memory for a %d x %d x %d product", M, N, K);
-    g.pa = ws->mm.pa, g.pb = ws->mm.pb, g.tiles = ws->mm.pb + nb;
+    g.pa = mm->pa, g.pb = mm->pb, g.tiles = mm->pb + nb;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     run(&g);
     return 0;

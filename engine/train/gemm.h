@@ -68,5 +68,10 @@ static inline fc_train_out fc_train_out_rows(float *p, ptrdiff_t ld) {
  * products). FC_ENOMEM when the packing buffers cannot grow. */
 int fc_train_gemm(fc_train_ws *ws, int M, int N, int K, const fc_train_mat *A,
                   const fc_train_mat *B, const fc_train_out *out, fc_error *err);
+/* The same on the packing buffers of mm and at most team threads (team 1: the calling thread alone,
+ * e.g. one task of a parallel loop with its own mm; the result is the same bits either way). */
+int fc_train_gemm_on(const fc_train_ws *ws, fc_matmul *mm, int team, int M, int N, int K,
+                     const fc_train_mat *A, const fc_train_mat *B, const fc_train_out *out,
+                     fc_error *err);
 
 #endif

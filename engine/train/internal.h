@@ -67,6 +67,9 @@ static inline float *fc_train_scratch(fc_train_ws *ws, size_t floats, fc_error *
     return fc_train_ws_reserve(ws, floats, err) ? NULL : ws->buf;
 }
 
+/* ws->tmm allocated (threads contexts, their buffers grown by the products), FC_ENOMEM if not. */
+int fc_train_ws_thread_mm(fc_train_ws *ws, fc_error *err);
+
 /* Depthwise Conv2d (groups == C == OC; dwconv.c): arguments as fc_conv2d_forward/backward with the
  * geometry already checked (out is (N,C,OH,OW), weight (C,1,kh,kw)). */
 size_t fc_train_dw_ws_floats(int C, int H, int W, int OH, int OW, const fc_win2d *w, int threads);

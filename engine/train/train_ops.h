@@ -43,6 +43,8 @@ typedef struct fc_train_ws {
     const fc_kernels *k; /* kernel table: fc_kernels_best(); activations run its kernels, and the
                             AVX2 twins (depthwise, transposed copies, AdamW) run unless it is the
                             scalar one */
+    fc_matmul *tmm;   /* NULL, or one packing context per thread: the products of a parallel loop's
+                         tasks (fc_train_ws_thread_mm) */
     float *buf;       /* scratch, 64-byte aligned */
     size_t cap;       /* its size in floats */
     size_t conv_chunk; /* most floats of one im2col chunk of fc_conv2d (its col matrix); 0: 2^23.
