@@ -25,7 +25,7 @@
 
 typedef struct geom {
     int N, C, H, W, OC, G, Cg, OCg, OH, OW, OHW, Kg;
-    int nb, chunks; /* images per chunk (the last may have fewer), chunks */
+    int nb, chunks; /* the most images of a chunk, chunks (chunk_start) */
     int plain;      /* 1x1 kernel, stride 1, no padding: a col row is an input plane */
     fc_win2d w;
     fc_act in_act;
@@ -69,7 +69,10 @@ static int geom_init(geom *g, const fc_conv2d *cv, int N, int H, int W, size_t c
     if (nb < 1) nb = 1;
     if (nb > (size_t)N || g->plain) nb = N;
     g->chunks = (int)((N + nb - 1) / nb);
-    g->nb = (N + g->chunks - 1) / g->chunks; /* chunks of even size */
+    /* more than 2 chunks: a multiple of 4, so that they spread evenly over 2 or 4 threads as tasks
+     * (chunk_tasks); their sizes differ by one image at most */
+    if (g->chunks > 2) g->chunks = (g->chunks + 3) / 4 * 4 < N ? (g->chunks + 3) / 4 * 4 : N;
+    g->nb = (N + g->chunks - 1) / g->chunks;
     if ((size_t)g->nb * g->OHW >= INT_MAX) return fc_fail(err, FC_ELIMIT, "conv2d: chunk too large");
     return 0;
 }
@@ -284,14 +287,14 @@ size_t fc_conv2d_ws_floats(const fc_train_ws *ws, const fc_conv2d *cv, int N, in
     return ws_floats(&g, chunk_tasks(ws, &g) ? ws->threads : 1);
 }
 
-/* Images [n0, ...) of chunk n0 / nb: their count. */
-static int chunk_images(const geom *g, int n0) { return g->N - n0 < g->nb ? g->N - n0 : g->nb; }
+/* The first image of chunk c (c == chunks: N); chunk c has images [start(c), start(c + 1)). */
+static int chunk_start(const geom *g, int c) { return (int)((long long)c * g->N / g->chunks); }
 
-/* Forward of the chunk at n0, group grp, on team threads and mm's packing buffers; col its scratch. */
+/* Forward of chunk c, group grp, on team threads and mm's packing buffers; col its scratch. */
 static int forward_chunk(const fc_train_ws *ws, fc_matmul *mm, int team, const geom *g, float *out,
                          const float *inp, const float *weight, const float *bias, const fc_act *act,
-                         int n0, int grp, float *col, fc_error *err) {
-    int nb = chunk_images(g, n0), J = nb * g->OHW;
+                         int c, int grp, float *col, fc_error *err) {
+    int n0 = chunk_start(g, c), nb = chunk_start(g, c + 1) - n0, J = nb * g->OHW;
     fc_train_mat A = fc_train_mat_rows(weight + (size_t)grp * g->OCg * g->Kg, g->Kg);
     fc_train_mat B = g->plain ? planes(inp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_mat_rows(col, J);
     fc_train_out o = out_planes(out, g->OC, g->OCg, g->OHW, n0, grp);
@@ -335,14 +338,14 @@ int fc_conv2d_forward(fc_train_ws *ws, float *out, const float *inp, const float
 #pragma omp for schedule(dynamic, 1)
             for (int c = 0; c < g.chunks; c++)
                 keep_failure(forward_chunk(ws, &ws->tmm[t], 1, &g, out, inp, weight, bias, &cv->act,
-                                           c * g.nb, 0, ws->buf + t * colsz, &e),
+                                           c, 0, ws->buf + t * colsz, &e),
                              &e, &failed, err);
         }
         return failed;
     }
-    for (int n0 = 0; n0 < N; n0 += g.nb)
+    for (int c = 0; c < g.chunks; c++)
         for (int grp = 0; grp < g.G; grp++)
-            if ((rc = forward_chunk(ws, &ws->mm, ws->threads, &g, out, inp, weight, bias, &cv->act, n0,
+            if ((rc = forward_chunk(ws, &ws->mm, ws->threads, &g, out, inp, weight, bias, &cv->act, c,
                                     grp, ws->buf, err)))
                 return rc;
     return 0;
@@ -358,13 +361,13 @@ static void bias_grad(fc_train_ws *ws, const float *dout, int N, int OC, int OHW
     }
 }
 
-/* One chunk and group of the backward on team threads and mm's packing buffers, col its scratch:
+/* Chunk c, group grp of the backward on team threads and mm's packing buffers, col its scratch:
  * the chunk's dW_g block into dw when not NULL, dbias_g when not NULL (the row sums of dout_g,
  * packed for dW_g: one chunk only) and dinp. */
 static int backward_block(const fc_train_ws *ws, fc_matmul *mm, int team, const geom *g, float *dinp,
                           float *dw, float *dbias, const float *dout, const float *inp,
-                          const float *weight, int n0, int grp, float *col, fc_error *err) {
-    int nb = chunk_images(g, n0), J = nb * g->OHW, rc;
+                          const float *weight, int c, int grp, float *col, fc_error *err) {
+    int n0 = chunk_start(g, c), nb = chunk_start(g, c + 1) - n0, J = nb * g->OHW, rc;
     int threads = team > 1 ? fc_train_threads(ws, (size_t)J * g->Kg) : 1;
     size_t wsize = (size_t)g->OCg * g->Kg;
     fc_train_mat dy = planes(dout, g->OC, g->OCg, g->OHW, n0, grp);
@@ -414,7 +417,7 @@ static int backward_tasks(fc_train_ws *ws, const geom *g, float *dinp, float *dw
         for (int c = 0; c < g->chunks; c++) {
             float *dw = !dweight ? NULL : c ? blocks + (size_t)(c - 1) * wsize : dweight;
             keep_failure(backward_block(ws, &ws->tmm[t], 1, g, dinp, dw, NULL, dout, inp, weight,
-                                        c * g->nb, 0, ws->buf + t * colsz, &e),
+                                        c, 0, ws->buf + t * colsz, &e),
                          &e, &failed, err);
         }
     }
@@ -447,12 +450,12 @@ int fc_conv2d_backward(fc_train_ws *ws, float *dinp, float *dweight, float *dbia
     else {
         float *blk = ws->buf + (g.plain ? 0 : (size_t)g.Kg * g.nb * g.OHW);
         size_t wsize = (size_t)g.OCg * g.Kg;
-        for (int n0 = 0; n0 < N && !rc; n0 += g.nb)
+        for (int c = 0; c < g.chunks && !rc; c++)
             for (int grp = 0; grp < g.G && !rc; grp++) {
                 float *dw = dweight ? dweight + (size_t)grp * wsize : NULL;
-                rc = backward_block(ws, &ws->mm, ws->threads, &g, dinp, dw && n0 ? blk : dw, db, dout,
-                                    inp, weight, n0, grp, ws->buf, err);
-                if (!rc && dw && n0) add_block(ws, dw, blk, wsize);
+                rc = backward_block(ws, &ws->mm, ws->threads, &g, dinp, dw && c ? blk : dw, db, dout,
+                                    inp, weight, c, grp, ws->buf, err);
+                if (!rc && dw && c) add_block(ws, dw, blk, wsize);
             }
     }
     /* the product gated dinp on its way out; col2im's sums are gated here */
