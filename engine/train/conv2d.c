@@ -402,7 +402,8 @@ static void add_block(fc_train_ws *ws, float *dw, const float *blk, size_t n) {
 }
 
 /* The chunks as tasks (chunk_tasks): chunk 0's dW block straight into dweight, chunk c's into the
- * scratch's block c - 1, then added in chunk order. */
+ * scratch's block c - 1, then added in chunk order (each element's sum in the order of the chunk
+ * by chunk path: the same bits). */
 static int backward_tasks(fc_train_ws *ws, const geom *g, float *dinp, float *dweight,
                           const float *dout, const float *inp, const float *weight, fc_error *err) {
     int rc = fc_train_ws_thread_mm(ws, err), failed = 0;
@@ -420,9 +421,14 @@ static int backward_tasks(fc_train_ws *ws, const geom *g, float *dinp, float *dw
                                         c, 0, ws->buf + t * colsz, &e),
                          &e, &failed, err);
         }
+        if (dweight && !failed)
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < wsize; i++) {
+                float v = dweight[i];
+                for (int c = 1; c < g->chunks; c++) v += blocks[(size_t)(c - 1) * wsize + i];
+                dweight[i] = v;
+            }
     }
-    for (int c = 1; dweight && !failed && c < g->chunks; c++)
-        add_block(ws, dweight, blocks + (size_t)(c - 1) * wsize, wsize);
     return failed;
 }
 
