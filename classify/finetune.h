@@ -4,8 +4,8 @@
  * layers, a cosine or constant schedule with linear warmup. LP-FT: the head is first fitted on the
  * frozen features (fc_train: softmax L-BFGS or the MLP), then everything trains. Each epoch draws
  * one cached view per training item; validation uses the original view. Cut activations are read
- * from the cache batch by batch, so memory does not grow with the data set (except the (n, D)
- * features of the linear-probe stage). After every epoch the whole state goes to a checkpoint
+ * from the cache batch by batch and the linear probe holds the features of a bounded sample of the
+ * items, so memory does not grow with the data set. After every epoch the whole state goes to a checkpoint
  * file: a run killed at any time resumes from it bitwise as if it had not stopped (same seed and
  * threads). Not here: computing the cut activations (extract/), files other than the checkpoint,
  * printing (cli/). */
@@ -22,6 +22,12 @@
 #include "store/store.h"
 
 typedef enum { FC_OPTIM_SGD = 0, FC_OPTIM_ADAMW = 1 } fc_optim_kind;
+
+/* The linear probe fits on the frozen features of at most max(FC_FINETUNE_LP_MAX_ITEMS, 32 per
+ * class) training items, and chooses its L2 on as many validation items: beyond that a sample
+ * drawn from the seed, with every class (the head is only the starting point of the epochs, which
+ * see every item; its features are held in memory and every L-BFGS iteration passes over them). */
+#define FC_FINETUNE_LP_MAX_ITEMS 1024
 
 typedef struct fc_finetune_config {
     int epochs;               /* 15 */
@@ -117,6 +123,8 @@ typedef struct fc_finetune_result {
     double train_accuracy;     /* final, on the training items' orig views */
     double lp_val_accuracy;    /* after the linear-probe stage */
     double lp_l2;              /* the linear probe's L2 (the chosen one with lp_l2_auto), NaN without */
+    int lp_train, lp_val;      /* items the linear probe fitted on and chose on (fewer than the
+                                  split's when it sampled them); 0 without a linear probe */
     fc_finetune_epoch *history;/* (n_history): epoch 0, 1, ..., also the epochs before a resume */
     int n_history;
     int resumed_from;          /* the checkpoint's epoch, or -1 */

@@ -267,12 +267,17 @@ static void report(const ft_ctx *c, const cli_problem *cp, const fc_extract_resu
     const fc_finetune_result *r = c->r;
     fc_train_result shim = {.head = r->head, .val = r->val, .train_accuracy = r->train_accuracy,
                             .fold_mean = NAN, .fold_std = NAN, .seconds = r->seconds};
-    snprintf(shim.info, sizeof shim.info, "fine-tuned from %s, %d epochs, %s products, linear probe %.4f (l2 %g)",
-             a->cut, a->cfg.epochs, fc_train_precision_name(a->cfg.precision), r->lp_val_accuracy, r->lp_l2);
+    /* the linear probe sampled its items on a large data set (FC_FINETUNE_LP_MAX_ITEMS) */
+    int sampled = a->cfg.lp && (r->lp_train < cp->p.n_train / a->x.n_views || r->lp_val < cp->p.n_val);
+    char on[64] = "";
+    if (sampled) snprintf(on, sizeof on, " on %d + %d sampled items", r->lp_train, r->lp_val);
+    snprintf(shim.info, sizeof shim.info, "fine-tuned from %s, %d epochs, %s products, linear probe %.4f (l2 %g%s)",
+             a->cut, a->cfg.epochs, fc_train_precision_name(a->cfg.precision), r->lp_val_accuracy, r->lp_l2, on);
     fc_problem p = cp->p;
     p.d = D;
     fc_strbuf lp = {0};
-    fc_strbuf_printf(&lp, "\"lp_val_accuracy\":%.6f,", r->lp_val_accuracy);
+    fc_strbuf_printf(&lp, "\"lp_val_accuracy\":%.6f,\"lp_train\":%d,\"lp_val\":%d,\"lp_sampled\":%s,", r->lp_val_accuracy,
+                     r->lp_train, r->lp_val, sampled ? "true" : "false");
     if (isfinite(r->lp_l2)) fc_strbuf_printf(&lp, "\"lp_l2\":%.6g,", r->lp_l2);
     cli_run_result_json(result, &shim, &p, lp.s, r->history, r->n_history);
     fc_strbuf_free(&lp);
