@@ -95,10 +95,11 @@ static int best_softmax(const fc_head_config *base, const fc_problem *lp, fc_tra
 }
 
 /* How many of n items of one side the linear probe uses: all up to a bound that does not grow with
- * the data set (its features are held in memory, and its L-BFGS passes over them), at least 32 per
- * class. */
-static int lp_count(int n, int k) {
-    int cap = 32 * k > FC_FINETUNE_LP_MAX_ITEMS ? 32 * k : FC_FINETUNE_LP_MAX_ITEMS;
+ * the data set (its features are held in memory, and its L-BFGS passes over them; see
+ * FC_FINETUNE_LP_MAX_ITEMS). */
+static int lp_count(const fc_finetune_config *c, int n, int k) {
+    int cap = c->lp_max_items ? c->lp_max_items : FC_FINETUNE_LP_MAX_ITEMS, floor = c->lp_max_items ? k : 32 * k;
+    if (cap < floor) cap = floor;
     return n < cap ? n : cap;
 }
 
@@ -106,7 +107,7 @@ static int lp_count(int n, int k) {
  * sample drawn from the seed that has every class of those items. */
 static int lp_sample(const run *R, const int *items, int n, uint8_t *take) {
     const int *y = R->d->p->y;
-    int want = lp_count(n, R->K), got = 0;
+    int want = lp_count(R->cfg, n, R->K), got = 0;
     int *order = malloc((size_t)n * sizeof *order + 4);
     uint8_t *seen = calloc((size_t)R->K, 1);
     if (!order || !seen) {
@@ -158,7 +159,7 @@ static int lp_features(run *R, const uint8_t *take, fc_train_rows *rows, int *yt
  * validation accuracy in *val_acc and its L2 in *l2. */
 static int linear_probe(run *R, fc_layer *layers, int *n_layers, double *val_acc, double *l2, fc_error *err) {
     const fc_problem *p = R->d->p;
-    int nt = lp_count(R->n_train, R->K), nv = lp_count(R->n_val, R->K);
+    int nt = lp_count(R->cfg, R->n_train, R->K), nv = lp_count(R->cfg, R->n_val, R->K);
     uint8_t *take = calloc((size_t)p->n + 1, 1);
     int *yt = malloc((size_t)nt * sizeof(int) + 4), *yv = malloc((size_t)nv * sizeof(int) + 4);
     fc_train_rows rows = {.xt = malloc((size_t)nt * R->D * sizeof(float) + 4),
@@ -358,7 +359,7 @@ static int split_items(run *R, fc_error *err) {
 
 static int check_config(const fc_finetune_config *c, const fc_train_net *net, const fc_finetune_data *d,
                         fc_error *err) {
-    if (c->epochs < 1 || c->batch < 1 || !(c->lr > 0) || !(c->backbone_lr_scale >= 0) || c->warmup < 0 ||
+    if (c->epochs < 1 || c->batch < 1 || !(c->lr > 0) || !(c->backbone_lr_scale >= 0) || c->warmup < 0 || c->lp_max_items < 0 ||
         !(c->dropout >= 0 && c->dropout < 1) || !(c->weight_decay >= 0) || !(c->momentum >= 0 && c->momentum < 1))
         return fc_fail(err, FC_EINVAL, "bad fine-tuning options (epochs and batch >= 1, lr > 0, "
                                        "backbone-lr-scale >= 0, dropout in [0, 1), momentum in [0, 1))");
@@ -489,8 +490,8 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
     if (!rc) rc = finish(&R, r, err);
     if (R.n_history) r->lp_val_accuracy = R.history[0].val_accuracy;
     r->lp_l2 = R.n_history ? R.history[0].l2 : NAN;
-    r->lp_train = cfg->lp ? lp_count(R.n_train, R.K) : 0;
-    r->lp_val = cfg->lp ? lp_count(R.n_val, R.K) : 0;
+    r->lp_train = cfg->lp ? lp_count(cfg, R.n_train, R.K) : 0;
+    r->lp_val = cfg->lp ? lp_count(cfg, R.n_val, R.K) : 0;
     r->history = R.history;
     r->n_history = R.n_history;
     R.history = NULL;

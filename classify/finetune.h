@@ -23,10 +23,11 @@
 
 typedef enum { FC_OPTIM_SGD = 0, FC_OPTIM_ADAMW = 1 } fc_optim_kind;
 
-/* The linear probe fits on the frozen features of at most max(FC_FINETUNE_LP_MAX_ITEMS, 32 per
- * class) training items, and chooses its L2 on as many validation items: beyond that a sample
- * drawn from the seed, with every class (the head is only the starting point of the epochs, which
- * see every item; its features are held in memory and every L-BFGS iteration passes over them). */
+/* By default (lp_max_items 0) the linear probe fits on the frozen features of at most
+ * max(FC_FINETUNE_LP_MAX_ITEMS, 32 per class) training items, and chooses its L2 on as many
+ * validation items: beyond that a sample drawn from the seed, with every class (the head is only
+ * the starting point of the epochs, which see every item; its features are held in memory and
+ * every L-BFGS iteration passes over them). */
 #define FC_FINETUNE_LP_MAX_ITEMS 1024
 
 typedef struct fc_finetune_config {
@@ -45,6 +46,8 @@ typedef struct fc_finetune_config {
     double dropout;           /* on the feature, before the head (0.2, as MobileNetV2's classifier) */
     fc_head_config head;      /* the head's kind (softmax or mlp) and its linear-probe fit */
     int lp;                   /* 1: fit the head on the frozen features first (LP-FT, default) */
+    int lp_max_items;         /* the linear probe's bound on the items of each side (0: the default
+                                 above; else at least one per class) */
     int lp_l2_auto;           /* softmax LP: head.l2 chosen by validation accuracy among 1e-2 ..
                                  1e3 (one regularization path; default 1) */
     uint64_t seed;            /* order, views, dropout, a new head's initialization (0) */
