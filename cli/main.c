@@ -1,9 +1,6 @@
-/* featcache command-line entry point: dispatches to one function per command, the training
- * commands with OpenMP's spinning shortened (short_spin). */
+/* featcache command-line entry point: dispatches to one function per command. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -38,19 +35,6 @@ static void usage(FILE *f) {
     fprintf(f, "\n'featcache COMMAND --help' describes a command's options.\n");
 }
 
-/* The training ops run one OpenMP region per op and step, each ending in a barrier, where libgomp
- * lets a thread that arrives first spin up to 300000 times (milliseconds) before it sleeps. On a
- * busy machine its partner is often descheduled, and the spinning takes the CPU the partner needs:
- * a 2-epoch finetune of ants/bees at a load of 15 took 62-110 s of wall time (16-19 s of CPU) by
- * default, 15-34 s (4 s of CPU) with GOMP_SPINCOUNT=10000 and 14-19 s passive. 10000 spins (about
- * 0.25 ms) still cover a barrier's wait on an idle machine. libgomp reads the variable when it is
- * loaded, before main, hence the second exec of this program; a user's own OMP_WAIT_POLICY or
- * GOMP_SPINCOUNT is kept, and a failed exec goes on with the default. */
-static void short_spin(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("GOMP_SPINCOUNT", "10000", 1) == 0) execv("/proc/self/exe", argv);
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -60,7 +44,6 @@ int main(int argc, char **argv) {
         usage(stdout);
         return EXIT_OK;
     }
-    if (!strcmp(argv[1], "finetune") || !strcmp(argv[1], "train") || !strcmp(argv[1], "sweep")) short_spin(argv);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "featcache: unknown command '%s'\n\n", argv[1]);
