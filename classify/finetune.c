@@ -47,21 +47,18 @@ static int features(run *R, const int *rows, int n, float *out, int training, fc
     return rc ? rc : fc_train_net_forward(R->net, R->input, n, out, err);
 }
 
-/* Original-view pass over items[0..n): features into F (n, D) when F is set; else the head's
- * probabilities into P (n, K) (P NULL: R->probs per batch only) with mean loss and accuracy. */
-static int evaluate(run *R, const int *items, int n, float *F, float *P, double *loss, double *acc,
-                    fc_error *err) {
+/* Original-view pass over items[0..n): the head's probabilities into P (n, K) (P NULL: R->probs
+ * per batch only) with mean loss and accuracy. */
+static int evaluate(run *R, const int *items, int n, float *P, double *loss, double *acc, fc_error *err) {
     const int *y = R->d->p->y;
     double sum = 0;
     int right = 0;
     for (int s = 0; s < n; s += R->B) {
         int m = n - s < R->B ? n - s : R->B;
         for (int b = 0; b < m; b++) R->rows[b] = items[s + b] * R->d->n_views; /* slot 0: orig */
-        float *out = F ? F + (size_t)s * R->D : R->feat;
-        int rc = features(R, R->rows, m, out, 0, err);
+        int rc = features(R, R->rows, m, R->feat, 0, err);
+        if (!rc) rc = ft_head_forward(R->ws, &R->head, R->feat, m, err);
         if (rc) return rc;
-        if (F) continue;
-        if ((rc = ft_head_forward(R->ws, &R->head, R->feat, m, err))) return rc;
         float *pb = P ? P + (size_t)s * R->K : R->probs;
         fc_logits_softmax(R->head.logits, m, R->K, pb);
         for (int b = 0; b < m; b++) {
@@ -77,8 +74,8 @@ static int evaluate(run *R, const int *items, int n, float *F, float *P, double 
 
 /* The softmax head of the best validation accuracy on a regularization path (ties: the stronger
  * penalty), into *tr. */
-static int best_softmax(const fc_head_config *base, const fc_problem *lp, int threads, fc_train_result *tr,
-                        double *l2, fc_error *err) {
+static int best_softmax(const fc_head_config *base, const fc_problem *lp, fc_train_rows *rows, int threads,
+                        fc_train_result *tr, double *l2, fc_error *err) {
     enum { M = 6 };
     fc_head_config cfgs[M];
     fc_train_result res[M];
@@ -86,7 +83,7 @@ static int best_softmax(const fc_head_config *base, const fc_problem *lp, int th
         cfgs[i] = *base;
         cfgs[i].l2 = pow(10.0, 3 - i); /* 1e3 .. 1e-2 */
     }
-    int rc = fc_train_softmax_path(cfgs, M, lp, threads, res, err), best = 0;
+    int rc = fc_train_softmax_path_rows(cfgs, M, lp, rows, threads, res, err), best = 0;
     for (int i = 1; !rc && i < M; i++)
         if (res[i].val.accuracy > res[best].val.accuracy) best = i;
     for (int i = 0; !rc && i < M; i++) {
@@ -97,33 +94,92 @@ static int best_softmax(const fc_head_config *base, const fc_problem *lp, int th
     return rc;
 }
 
-/* LP: the configured head fitted (fc_train) on the frozen features of the train and val items,
- * its transform folded into its first layer; returns its validation accuracy in *val_acc and its
- * L2 in *l2. */
+/* How many of n items of one side the linear probe uses: all up to a bound that does not grow with
+ * the data set (its features are held in memory, and its L-BFGS passes over them; see
+ * FC_FINETUNE_LP_MAX_ITEMS). */
+static int lp_count(const fc_finetune_config *c, int n, int k) {
+    int cap = c->lp_max_items ? c->lp_max_items : FC_FINETUNE_LP_MAX_ITEMS, floor = c->lp_max_items ? k : 32 * k;
+    if (cap < floor) cap = floor;
+    return n < cap ? n : cap;
+}
+
+/* Marks in take[] (one flag per item of the problem) lp_count of items[0..n): all of them, or a
+ * sample drawn from the seed that has every class of those items. */
+static int lp_sample(const run *R, const int *items, int n, uint8_t *take) {
+    const int *y = R->d->p->y;
+    int want = lp_count(R->cfg, n, R->K), got = 0;
+    int *order = malloc((size_t)n * sizeof *order + 4);
+    uint8_t *seen = calloc((size_t)R->K, 1);
+    if (!order || !seen) {
+        free(order), free(seen);
+        return -1;
+    }
+    uint64_t s = mix(R->cfg->seed) ^ mix(0x6c70ull); /* "lp" */
+    for (int i = 0; i < n; i++) order[i] = items[i];
+    for (int i = n - 1; want < n && i > 0; i--) {
+        int j = (int)(mix(s += 0x9E3779B97F4A7C15ull) % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < n && got < want; i++) /* each class's first item in the drawn order */
+        if (!seen[y[order[i]]]) seen[y[order[i]]] = 1, take[order[i]] = 1, got++;
+    for (int i = 0; i < n && got < want; i++)
+        if (!take[order[i]]) take[order[i]] = 1, got++;
+    free(order);
+    free(seen);
+    return 0;
+}
+
+/* The frozen features of the taken items into rows (xt for training items, xv for validation
+ * items, each in item order), computed in item order in batches of R->B as the items come. */
+static int lp_features(run *R, const uint8_t *take, fc_train_rows *rows, int *yt, int *yv, fc_error *err) {
+    const fc_problem *p = R->d->p;
+    int *items = malloc((size_t)R->B * sizeof *items + 4), m = 0, rc = 0;
+    if (!items) return fc_fail(err, FC_ENOMEM, "out of memory");
+    rows->nt = rows->nv = 0;
+    for (int i = 0; !rc && i < p->n; i++) {
+        if (take[i]) items[m++] = i;
+        if (m < R->B && !(i == p->n - 1 && m > 0)) continue;
+        for (int b = 0; b < m; b++) R->rows[b] = items[b] * R->d->n_views; /* slot 0: orig */
+        rc = features(R, R->rows, m, R->feat, 0, err);
+        for (int b = 0; !rc && b < m; b++) {
+            int val = p->role[items[b]] == 1, *at = val ? &rows->nv : &rows->nt;
+            float *dst = (val ? rows->xv : rows->xt) + (size_t)*at * R->D;
+            memcpy(dst, R->feat + (size_t)b * R->D, (size_t)R->D * sizeof(float));
+            (val ? yv : yt)[(*at)++] = p->y[items[b]];
+        }
+        m = 0;
+    }
+    free(items);
+    return rc;
+}
+
+/* LP: the configured head fitted (fc_train) on the frozen features of the training and validation
+ * items (or samples of them, lp_count), its transform folded into its first layer; returns its
+ * validation accuracy in *val_acc and its L2 in *l2. */
 static int linear_probe(run *R, fc_layer *layers, int *n_layers, double *val_acc, double *l2, fc_error *err) {
     const fc_problem *p = R->d->p;
-    int *items = calloc((size_t)R->n_train + R->n_val + 1, sizeof(int));
-    float *F = malloc((size_t)p->n * R->D * sizeof(float) + 4);
+    int nt = lp_count(R->cfg, R->n_train, R->K), nv = lp_count(R->cfg, R->n_val, R->K);
+    uint8_t *take = calloc((size_t)p->n + 1, 1);
+    int *yt = malloc((size_t)nt * sizeof(int) + 4), *yv = malloc((size_t)nv * sizeof(int) + 4);
+    fc_train_rows rows = {.xt = malloc((size_t)nt * R->D * sizeof(float) + 4),
+                          .xv = malloc((size_t)nv * R->D * sizeof(float) + 4), .yt = yt, .yv = yv};
     fc_train_result tr = {0};
-    int rc = 0, n = 0;
-    if (!items || !F) { rc = fc_fail(err, FC_ENOMEM, "out of memory for the linear-probe features"); goto out; }
-    for (int i = 0; i < p->n; i++)
-        if (p->role[i] >= 0) items[n++] = i;
-    /* computed in item order, then spread to problem order (items without a role stay zero) */
-    if ((rc = evaluate(R, items, n, F, NULL, NULL, NULL, err))) goto out;
-    for (int j = n - 1; j >= 0; j--) {
-        memmove(F + (size_t)items[j] * R->D, F + (size_t)j * R->D, (size_t)R->D * sizeof(float));
-        if (items[j] != j) memset(F + (size_t)j * R->D, 0, (size_t)R->D * sizeof(float));
+    int rc = 0;
+    if (!take || !yt || !yv || !rows.xt || !rows.xv || lp_sample(R, R->train, R->n_train, take) ||
+        lp_sample(R, R->val, R->n_val, take)) {
+        rc = fc_fail(err, FC_ENOMEM, "out of memory for the linear-probe features");
+        goto out;
     }
-    fc_problem lp = *p;
-    lp.x = F;
+    if ((rc = lp_features(R, take, &rows, yt, yv, err))) goto out;
+    fc_problem lp = *p; /* only its classes and the feature's size matter here */
+    lp.x = NULL;
     lp.d = R->D;
     lp.n_views = 1;
-    lp.n_train = R->n_train;
     const fc_head_config *hc = &R->cfg->head;
     *l2 = hc->kind == FC_HEAD_SOFTMAX ? hc->l2 : NAN;
-    rc = R->cfg->lp_l2_auto && hc->kind == FC_HEAD_SOFTMAX ? best_softmax(hc, &lp, R->cfg->threads, &tr, l2, err)
-                                                           : fc_train(hc, &lp, R->cfg->threads, &tr, err);
+    rc = R->cfg->lp_l2_auto && hc->kind == FC_HEAD_SOFTMAX ? best_softmax(hc, &lp, &rows, R->cfg->threads, &tr, l2, err)
+                                                           : fc_train_rows_fit(hc, &lp, &rows, R->cfg->threads, &tr, err);
     if (rc) {
         fc_error_prefix(err, "linear probe: ");
         goto out;
@@ -132,8 +188,11 @@ static int linear_probe(run *R, fc_layer *layers, int *n_layers, double *val_acc
     rc = ft_head_take_folded(&tr.head, layers, n_layers, err);
 out:
     fc_train_result_free(&tr);
-    free(items);
-    free(F);
+    free(take);
+    free(yt);
+    free(yv);
+    free(rows.xt);
+    free(rows.xv);
     return rc;
 }
 
@@ -213,7 +272,7 @@ static int train_epoch(run *R, int epoch, int *order, fc_finetune_epoch *e, fc_e
                              .train_accuracy = (double)right / R->n_train, .lr = lr,
                              .train_seconds = omp_get_wtime() - t0, .train_cpu_seconds = cpu_seconds() - c0,
                              .l2 = NAN};
-    int rc = evaluate(R, R->val, R->n_val, NULL, NULL, &e->val_loss, &e->val_accuracy, err);
+    int rc = evaluate(R, R->val, R->n_val, NULL, &e->val_loss, &e->val_accuracy, err);
     e->seconds = omp_get_wtime() - t0;
     return rc;
 }
@@ -300,7 +359,7 @@ static int split_items(run *R, fc_error *err) {
 
 static int check_config(const fc_finetune_config *c, const fc_train_net *net, const fc_finetune_data *d,
                         fc_error *err) {
-    if (c->epochs < 1 || c->batch < 1 || !(c->lr > 0) || !(c->backbone_lr_scale >= 0) || c->warmup < 0 ||
+    if (c->epochs < 1 || c->batch < 1 || !(c->lr > 0) || !(c->backbone_lr_scale >= 0) || c->warmup < 0 || c->lp_max_items < 0 ||
         !(c->dropout >= 0 && c->dropout < 1) || !(c->weight_decay >= 0) || !(c->momentum >= 0 && c->momentum < 1))
         return fc_fail(err, FC_EINVAL, "bad fine-tuning options (epochs and batch >= 1, lr > 0, "
                                        "backbone-lr-scale >= 0, dropout in [0, 1), momentum in [0, 1))");
@@ -375,8 +434,8 @@ static int finish(run *R, fc_finetune_result *r, fc_error *err) {
     float *P = malloc((size_t)R->n_val * R->K * sizeof(float) + 4);
     int *yv = malloc((size_t)R->n_val * sizeof(int) + 4);
     int rc = !P || !yv ? fc_fail(err, FC_ENOMEM, "out of memory") : 0;
-    if (!rc) rc = evaluate(R, R->train, R->n_train, NULL, NULL, NULL, &r->train_accuracy, err);
-    if (!rc) rc = evaluate(R, R->val, R->n_val, NULL, P, NULL, NULL, err);
+    if (!rc) rc = evaluate(R, R->train, R->n_train, NULL, NULL, &r->train_accuracy, err);
+    if (!rc) rc = evaluate(R, R->val, R->n_val, P, NULL, NULL, err);
     for (int i = 0; !rc && i < R->n_val; i++) yv[i] = R->d->p->y[R->val[i]];
     if (!rc) rc = fc_metrics_compute(&r->val, P, yv, R->n_val, R->K, 5, err);
     free(P);
@@ -420,7 +479,7 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
         double t1 = omp_get_wtime(), lp_acc = NAN;
         fc_finetune_epoch e0 = {.epoch = 0, .loss = NAN, .train_accuracy = NAN, .l2 = NAN, .train_cpu_seconds = NAN};
         if (cfg->lp) rc = start_head(&R, &lp_acc, &e0.l2, err);
-        if (!rc) rc = evaluate(&R, R.val, R.n_val, NULL, NULL, &e0.val_loss, &e0.val_accuracy, err);
+        if (!rc) rc = evaluate(&R, R.val, R.n_val, NULL, &e0.val_loss, &e0.val_accuracy, err);
         e0.seconds = omp_get_wtime() - t1;
         if (!rc) rc = epoch_done(&R, &e0, err);
     }
@@ -431,6 +490,8 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
     if (!rc) rc = finish(&R, r, err);
     if (R.n_history) r->lp_val_accuracy = R.history[0].val_accuracy;
     r->lp_l2 = R.n_history ? R.history[0].l2 : NAN;
+    r->lp_train = cfg->lp ? lp_count(cfg, R.n_train, R.K) : 0;
+    r->lp_val = cfg->lp ? lp_count(cfg, R.n_val, R.K) : 0;
     r->history = R.history;
     r->n_history = R.n_history;
     R.history = NULL;

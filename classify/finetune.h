@@ -4,8 +4,8 @@
  * layers, a cosine or constant schedule with linear warmup. LP-FT: the head is first fitted on the
  * frozen features (fc_train: softmax L-BFGS or the MLP), then everything trains. Each epoch draws
  * one cached view per training item; validation uses the original view. Cut activations are read
- * from the cache batch by batch, so memory does not grow with the data set (except the (n, D)
- * features of the linear-probe stage). After every epoch the whole state goes to a checkpoint
+ * from the cache batch by batch and the linear probe holds the features of a bounded sample of the
+ * items, so memory does not grow with the data set. After every epoch the whole state goes to a checkpoint
  * file: a run killed at any time resumes from it bitwise as if it had not stopped (same seed and
  * threads). Not here: computing the cut activations (extract/), files other than the checkpoint,
  * printing (cli/). */
@@ -23,6 +23,13 @@
 
 typedef enum { FC_OPTIM_SGD = 0, FC_OPTIM_ADAMW = 1 } fc_optim_kind;
 
+/* By default (lp_max_items 0) the linear probe fits on the frozen features of at most
+ * max(FC_FINETUNE_LP_MAX_ITEMS, 32 per class) training items, and chooses its L2 on as many
+ * validation items: beyond that a sample drawn from the seed, with every class (the head is only
+ * the starting point of the epochs, which see every item; its features are held in memory and
+ * every L-BFGS iteration passes over them). */
+#define FC_FINETUNE_LP_MAX_ITEMS 1024
+
 typedef struct fc_finetune_config {
     int epochs;               /* 15 */
     int batch;                /* 32; the last batch of an epoch may be smaller */
@@ -39,6 +46,8 @@ typedef struct fc_finetune_config {
     double dropout;           /* on the feature, before the head (0.2, as MobileNetV2's classifier) */
     fc_head_config head;      /* the head's kind (softmax or mlp) and its linear-probe fit */
     int lp;                   /* 1: fit the head on the frozen features first (LP-FT, default) */
+    int lp_max_items;         /* the linear probe's bound on the items of each side (0: the default
+                                 above; else at least one per class) */
     int lp_l2_auto;           /* softmax LP: head.l2 chosen by validation accuracy among 1e-2 ..
                                  1e3 (one regularization path; default 1) */
     uint64_t seed;            /* order, views, dropout, a new head's initialization (0) */
@@ -117,6 +126,8 @@ typedef struct fc_finetune_result {
     double train_accuracy;     /* final, on the training items' orig views */
     double lp_val_accuracy;    /* after the linear-probe stage */
     double lp_l2;              /* the linear probe's L2 (the chosen one with lp_l2_auto), NaN without */
+    int lp_train, lp_val;      /* items the linear probe fitted on and chose on (fewer than the
+                                  split's when it sampled them); 0 without a linear probe */
     fc_finetune_epoch *history;/* (n_history): epoch 0, 1, ..., also the epochs before a resume */
     int n_history;
     int resumed_from;          /* the checkpoint's epoch, or -1 */

@@ -52,6 +52,7 @@ void fc_finetune_config_json(fc_strbuf *b, const fc_finetune_config *c, const fc
                      c->weight_decay, fc_schedule_name(c->schedule), c->warmup, c->dropout, c->lp ? "true" : "false",
                      c->lp_l2_auto && c->head.kind == FC_HEAD_SOFTMAX ? "auto" : "fixed",
                      (unsigned long long)c->seed, c->threads, fc_train_precision_name(c->precision));
+    if (c->lp_max_items) fc_strbuf_printf(b, "\"lp_max_items\":%d,", c->lp_max_items);
     if (c->optimizer == FC_OPTIM_ADAMW)
         fc_strbuf_printf(b, "\"beta1\":%.9g,\"beta2\":%.9g,\"eps\":%.9g,", c->beta1, c->beta2, c->eps);
     fc_strbuf_printf(b, "\"head_config\":{");

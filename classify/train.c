@@ -1,6 +1,7 @@
 /* fc_problem_build / fc_train (see train.h). The head is fitted on raw rows gathered per split
  * (every view of a training item, the original view of a validation item); the transform is fitted
- * on the training rows only and stored in the head, so predicting applies exactly what training saw. */
+ * on the training rows only and stored in the head, so predicting applies exactly what training saw.
+ * The gathered rows are transformed in place: a fit holds one copy of its rows besides the problem's. */
 #include "classify/train.h"
 
 #include <math.h>
@@ -174,22 +175,22 @@ static int gather(const fc_problem *p, int held_out, int which, float **x, int *
     return 0;
 }
 
-/* Fits cfg on raw training rows (transform included) into head; val (raw) may be NULL. */
-static int fit_head(const fc_head_config *cfg, const float *xt, const int *yt, int nt, const float *xv,
+/* Fits cfg on training rows xt (transform included) into head; val xv may be NULL. The transform
+ * is fitted on xt, then applied to xt and xv in place (one copy of the rows, not two). */
+static int fit_head(const fc_head_config *cfg, float *xt, const int *yt, int nt, float *xv,
                     const int *yv, int nv, int d, int k, const char *const *classes, int threads, fc_head *head,
                     char *info, size_t info_cap, fc_error *err) {
     memset(head, 0, sizeof *head);
-    float *tx = NULL, *vx = NULL, *cw = NULL;
+    float *cw = NULL;
     int rc;
     fc_transform_kind tk = cfg->kind == FC_HEAD_NCM ? FC_TRANSFORM_L2 : cfg->normalize;
-    if ((rc = fc_transform_fit(&head->transform, tk, xt, nt, d, FC_TRANSFORM_STD_FLOOR, err))) goto out;
-    tx = malloc((size_t)nt * d * sizeof(float) + 4);
-    vx = nv ? malloc((size_t)nv * d * sizeof(float) + 4) : NULL;
-    if (!tx || (nv && !vx)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-    if ((rc = fc_transform_apply(&head->transform, xt, nt, d, tx, err))) goto out;
-    if (nv && (rc = fc_transform_apply(&head->transform, xv, nv, d, vx, err))) goto out;
-    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = d, .classes = classes};
-    fc_data val = {.name = "val", .x = vx, .y = yv, .n = nv, .d = d, .classes = classes};
+    fc_data val = {.name = "val", .x = xv, .y = yv, .n = nv, .d = d, .classes = classes};
+    if ((nv && (rc = fc_data_check(&val, d, k, 0, err))) ||
+        (rc = fc_transform_fit(&head->transform, tk, xt, nt, d, FC_TRANSFORM_STD_FLOOR, err)) ||
+        (rc = fc_transform_apply(&head->transform, xt, nt, d, xt, err)) ||
+        (nv && (rc = fc_transform_apply(&head->transform, xv, nv, d, xv, err))))
+        goto out;
+    fc_data train = {.name = "train", .x = xt, .y = yt, .n = nt, .d = d, .classes = classes};
     if (cfg->balanced) {
         if (!(cw = malloc((size_t)k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_data_balanced_weights(&train, k, cw, err))) goto out;
@@ -231,8 +232,6 @@ static int fit_head(const fc_head_config *cfg, const float *xt, const int *yt, i
     rc = fc_head_check(head, err);
 out:
     if (rc) fc_head_free(head);
-    free(tx);
-    free(vx);
     free(cw);
     return rc;
 }
@@ -261,13 +260,12 @@ static int keep_worst_of(fc_train_result *r, const fc_problem *p, int held_out, 
     return 0;
 }
 
-/* Accuracy of h on rows x (n, d); transformed: x already went through h->transform. */
-static int accuracy_of(const fc_head *h, const float *x, int transformed, const int *y, int n, int d, int k,
-                       int threads, double *acc, fc_error *err) {
+/* Accuracy of h on rows x (n, d) that already went through h->transform. */
+static int accuracy_of(const fc_head *h, const float *x, const int *y, int n, int k, int threads, double *acc,
+                       fc_error *err) {
     float *P = malloc((size_t)n * k * sizeof(float) + 4);
     if (!P) return fc_fail(err, FC_ENOMEM, "out of memory");
-    int rc = transformed ? fc_head_predict_proba_transformed(h, x, n, P, threads, err)
-                         : fc_head_predict_proba(h, x, n, d, P, threads, err);
+    int rc = fc_head_predict_proba_transformed(h, x, n, P, threads, err);
     int right = 0;
     for (int i = 0; rc == 0 && i < n; i++) right += fc_metrics_argmax(P + (size_t)i * k, k) == y[i];
     *acc = n ? (double)right / n : NAN;
@@ -275,69 +273,113 @@ static int accuracy_of(const fc_head *h, const float *x, int transformed, const 
     return rc;
 }
 
+/* The holdout rows of p (fc_problem_rows with held_out 1) gathered into rows; 0 or -1 (memory). */
+static int gather_holdout(const fc_problem *p, fc_train_rows *rows) {
+    float *xt = NULL, *xv = NULL;
+    int *yt = NULL, *yv = NULL, nt = 0, nv = 0;
+    int *items = malloc((size_t)p->n * sizeof *items + 4);
+    int bad = !items || gather(p, 1, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, 1, FC_ROWS_VAL, &xv, &yv, &nv);
+    if (!bad) fc_problem_rows(p, 1, FC_ROWS_VAL, items); /* original views: row = item */
+    *rows = (fc_train_rows){.xt = xt, .yt = yt, .nt = nt, .xv = xv, .yv = yv, .nv = nv, .val_items = items};
+    return bad ? -1 : 0;
+}
+
+static void free_gathered(fc_train_rows *rows) {
+    free(rows->xt);
+    free(rows->xv);
+    free((void *)rows->yt);
+    free((void *)rows->yv);
+    free((void *)rows->val_items);
+}
+
+int fc_train_rows_fit(const fc_head_config *cfg, const fc_problem *p, fc_train_rows *rows, int threads,
+                      fc_train_result *r, fc_error *err) {
+    memset(r, 0, sizeof *r);
+    double t0 = omp_get_wtime();
+    r->fold_mean = r->fold_std = NAN;
+    int nv = rows->nv, rc;
+    float *P = malloc((size_t)nv * p->k * sizeof(float) + 4);
+    if (!P) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    if ((rc = fit_head(cfg, rows->xt, rows->yt, rows->nt, rows->xv, rows->yv, nv, p->d, p->k,
+                       (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err)) ||
+        (rc = fc_head_predict_proba_transformed(&r->head, rows->xv, nv, P, threads, err)) ||
+        (rc = fc_metrics_compute(&r->val, P, rows->yv, nv, p->k, 5, err)))
+        goto out;
+    if (rows->val_items) keep_worst(r, P, rows->yv, rows->val_items, nv, p->k);
+    if ((rc = accuracy_of(&r->head, rows->xt, rows->yt, rows->nt, p->k, threads, &r->train_accuracy, err))) goto out;
+    rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err);
+out:
+    r->seconds = omp_get_wtime() - t0;
+    free(P);
+    if (rc) fc_train_result_free(r);
+    return rc;
+}
+
+/* k-fold: out-of-fold probabilities for every row, per-fold accuracy, the final head on all rows. */
+static int train_kfold(const fc_head_config *cfg, const fc_problem *p, int threads, fc_train_result *r,
+                       fc_error *err) {
+    float *xt = NULL, *xv = NULL;
+    int *yt = NULL, *yv = NULL, nt = 0, nv = 0, rc = 0, n_all = 0, filled = 0;
+    double sum = 0, sum2 = 0;
+    for (int i = 0; i < p->n; i++) n_all += p->role[i] >= 0;
+    float *oof = malloc((size_t)n_all * p->k * sizeof(float) + 4);
+    int *yo = malloc((size_t)n_all * sizeof(int) + 4);
+    if (!oof || !yo) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    for (int f = 0; f < p->n_folds && rc == 0; f++) {
+        free(xt); free(yt); free(xv); free(yv);
+        xt = xv = NULL; yt = yv = NULL;
+        if (gather(p, f, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, f, FC_ROWS_VAL, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
+        if (nv == 0) continue;
+        fc_head h;
+        char info[256];
+        if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, (const char *const *)p->classes, threads, &h, info, sizeof info, err))) break;
+        rc = fc_head_predict_proba_transformed(&h, xv, nv, oof + (size_t)filled * p->k, threads, err);
+        if (rc == 0 && keep_worst_of(r, p, f, oof + (size_t)filled * p->k, yv, nv))
+            rc = fc_fail(err, FC_ENOMEM, "out of memory");
+        int right = 0;
+        for (int i = 0; rc == 0 && i < nv; i++) {
+            yo[filled + i] = yv[i];
+            right += fc_metrics_argmax(oof + (size_t)(filled + i) * p->k, p->k) == yv[i];
+        }
+        filled += nv;
+        double acc = (double)right / nv;
+        sum += acc;
+        sum2 += acc * acc;
+        fc_head_free(&h);
+    }
+    if (rc == 0) rc = fc_metrics_compute(&r->val, oof, yo, filled, p->k, 5, err);
+    if (rc) goto out;
+    r->fold_mean = sum / p->n_folds;
+    r->fold_std = sqrt(fmax(0, sum2 / p->n_folds - r->fold_mean * r->fold_mean));
+    free(xt); free(yt);
+    xt = NULL; yt = NULL;
+    if (gather(p, -1, FC_ROWS_TRAIN, &xt, &yt, &nt)) /* every item in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
+    if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err))) goto out;
+    rc = accuracy_of(&r->head, xt, yt, nt, p->k, threads, &r->train_accuracy, err);
+out:
+    free(oof); free(yo);
+    free(xt); free(yt); free(xv); free(yv);
+    return rc;
+}
+
 int fc_train(const fc_head_config *cfg, const fc_problem *p, int threads, fc_train_result *r,
              fc_error *err) {
     if (cfg->kind == FC_HEAD_CONV) return fc_convhead_fit(cfg, p, threads, r, err);
+    int rc;
+    if (!p->n_folds) {
+        fc_train_rows rows;
+        rc = gather_holdout(p, &rows) ? fc_fail(err, FC_ENOMEM, "out of memory")
+                                      : fc_train_rows_fit(cfg, p, &rows, threads, r, err);
+        if (rc) memset(r, 0, sizeof *r);
+        free_gathered(&rows);
+        return rc;
+    }
     memset(r, 0, sizeof *r);
     double t0 = omp_get_wtime();
-    float *xt = NULL, *xv = NULL, *P = NULL;
-    int *yt = NULL, *yv = NULL, nt = 0, nv = 0, rc;
     r->fold_mean = r->fold_std = NAN;
-    if (!p->n_folds) {
-        if (gather(p, 1, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, 1, FC_ROWS_VAL, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err))) goto out;
-        if (!(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        if ((rc = fc_head_predict_proba(&r->head, xv, nv, p->d, P, threads, err))) goto out;
-        if ((rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err))) goto out;
-        if (keep_worst_of(r, p, 1, P, yv, nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
-    } else {
-        /* out-of-fold probabilities for every row, per-fold accuracy, final head on all rows */
-        double sum = 0, sum2 = 0;
-        int n_all = 0;
-        for (int i = 0; i < p->n; i++) n_all += p->role[i] >= 0;
-        float *oof = malloc((size_t)n_all * p->k * sizeof(float) + 4);
-        int *yo = malloc((size_t)n_all * sizeof(int) + 4), filled = 0;
-        if (!oof || !yo) { free(oof); free(yo); rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        rc = 0;
-        for (int f = 0; f < p->n_folds && rc == 0; f++) {
-            free(xt); free(yt); free(xv); free(yv);
-            xt = xv = NULL; yt = yv = NULL;
-            if (gather(p, f, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, f, FC_ROWS_VAL, &xv, &yv, &nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
-            if (nv == 0) continue;
-            fc_head h;
-            char info[256];
-            if ((rc = fit_head(cfg, xt, yt, nt, xv, yv, nv, p->d, p->k, (const char *const *)p->classes, threads, &h, info, sizeof info, err))) break;
-            rc = fc_head_predict_proba(&h, xv, nv, p->d, oof + (size_t)filled * p->k, threads, err);
-            if (rc == 0 && keep_worst_of(r, p, f, oof + (size_t)filled * p->k, yv, nv))
-                rc = fc_fail(err, FC_ENOMEM, "out of memory");
-            int right = 0;
-            for (int i = 0; rc == 0 && i < nv; i++) {
-                yo[filled + i] = yv[i];
-                right += fc_metrics_argmax(oof + (size_t)(filled + i) * p->k, p->k) == yv[i];
-            }
-            filled += nv;
-            double acc = (double)right / nv;
-            sum += acc;
-            sum2 += acc * acc;
-            fc_head_free(&h);
-        }
-        if (rc == 0) rc = fc_metrics_compute(&r->val, oof, yo, filled, p->k, 5, err);
-        free(oof);
-        free(yo);
-        if (rc) goto out;
-        r->fold_mean = sum / p->n_folds;
-        r->fold_std = sqrt(fmax(0, sum2 / p->n_folds - r->fold_mean * r->fold_mean));
-        free(xt); free(yt);
-        xt = NULL; yt = NULL;
-        if (gather(p, -1, FC_ROWS_TRAIN, &xt, &yt, &nt)) /* every item in some fold */ { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
-        if ((rc = fit_head(cfg, xt, yt, nt, NULL, NULL, 0, p->d, p->k, (const char *const *)p->classes, threads, &r->head, r->info, sizeof r->info, err))) goto out;
-        rc = accuracy_of(&r->head, xt, 0, yt, nt, p->d, p->k, threads, &r->train_accuracy, err);
-    }
+    rc = train_kfold(cfg, p, threads, r, err);
     if (rc == 0) rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err);
-out:
     r->seconds = omp_get_wtime() - t0;
-    free(xt); free(yt); free(xv); free(yv); free(P);
     if (rc) fc_train_result_free(r);
     return rc;
 }
@@ -357,34 +399,60 @@ static int cmp_l2_desc(const void *a, const void *b) {
 int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p, int threads,
                           fc_train_result *results, fc_error *err) {
     if (m < 1 || p->n_folds) return fc_fail(err, FC_EINVAL, "softmax path: holdout problems and m >= 1 only");
+    fc_train_rows rows;
+    int rc = gather_holdout(p, &rows) ? fc_fail(err, FC_ENOMEM, "out of memory")
+                                      : fc_train_softmax_path_rows(cfgs, m, p, &rows, threads, results, err);
+    free_gathered(&rows);
+    return rc;
+}
+
+/* Result i of the path (layer taken over) evaluated on the transformed rows; P (nv, k) scratch. */
+static int path_result(fc_train_result *r, fc_layer *layer, const fc_transform *tr, const fc_softmax_info *info,
+                       const fc_problem *p, const fc_train_rows *rows, float *P, int threads, fc_error *err) {
+    int rc;
+    r->fold_mean = r->fold_std = NAN;
+    if ((rc = fc_transform_copy(&r->head.transform, tr, err))) return rc;
+    r->head.layers[0] = *layer;
+    memset(layer, 0, sizeof *layer); /* now owned by the head */
+    r->head.n_layers = 1;
+    r->head.n_classes = p->k;
+    snprintf(r->info, sizeof r->info, "L-BFGS path %d iterations, objective %.6g", info->iterations, info->objective);
+    if ((rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err)) ||
+        (rc = fc_head_predict_proba_transformed(&r->head, rows->xv, rows->nv, P, threads, err)) ||
+        (rc = fc_metrics_compute(&r->val, P, rows->yv, rows->nv, p->k, 5, err)) ||
+        (rc = accuracy_of(&r->head, rows->xt, rows->yt, rows->nt, p->k, threads, &r->train_accuracy, err)))
+        return rc;
+    if (rows->val_items) keep_worst(r, P, rows->yv, rows->val_items, rows->nv, p->k);
+    return 0;
+}
+
+int fc_train_softmax_path_rows(const fc_head_config *cfgs, int m, const fc_problem *p, fc_train_rows *rows,
+                               int threads, fc_train_result *results, fc_error *err) {
+    if (m < 1) return fc_fail(err, FC_EINVAL, "softmax path: m >= 1 only");
     double t0 = omp_get_wtime();
     memset(results, 0, (size_t)m * sizeof *results);
-    float *xt = NULL, *xv = NULL, *tx = NULL, *tv = NULL, *P = NULL, *cw = NULL;
-    int *yt = NULL, *yv = NULL, nt, nv, rc;
+    float *P = NULL, *cw = NULL;
+    int nt = rows->nt, nv = rows->nv, rc;
     fc_transform tr = {0};
     l2_order *ord = malloc((size_t)m * sizeof *ord);
     double *l2 = malloc((size_t)m * sizeof *l2);
     fc_layer *layers = calloc((size_t)m, sizeof *layers);
     fc_softmax_info *infos = calloc((size_t)m, sizeof *infos);
-    if (!ord || !l2 || !layers || !infos || gather(p, 1, FC_ROWS_TRAIN, &xt, &yt, &nt) || gather(p, 1, FC_ROWS_VAL, &xv, &yv, &nv)) {
+    if (!ord || !l2 || !layers || !infos || !(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) {
         rc = fc_fail(err, FC_ENOMEM, "out of memory");
         goto out;
     }
     for (int i = 0; i < m; i++) ord[i] = (l2_order){cfgs[i].l2, i};
     qsort(ord, (size_t)m, sizeof *ord, cmp_l2_desc); /* strong to weak penalty: warm starts help */
     for (int i = 0; i < m; i++) l2[i] = ord[i].l2;
-    if ((rc = fc_transform_fit(&tr, cfgs[0].normalize, xt, nt, p->d, FC_TRANSFORM_STD_FLOOR, err))) goto out;
-    if (!(tx = malloc((size_t)nt * p->d * sizeof(float) + 4)) || !(tv = malloc((size_t)nv * p->d * sizeof(float) + 4)) ||
-        !(P = malloc((size_t)nv * p->k * sizeof(float) + 4))) {
-        rc = fc_fail(err, FC_ENOMEM, "out of memory");
+    /* both splits transformed once, in place: every head on the path shares the transform */
+    fc_data val = {.name = "val", .x = rows->xv, .y = rows->yv, .n = nv, .d = p->d, .classes = (const char *const *)p->classes};
+    if ((rc = fc_data_check(&val, p->d, p->k, 0, err)) ||
+        (rc = fc_transform_fit(&tr, cfgs[0].normalize, rows->xt, nt, p->d, FC_TRANSFORM_STD_FLOOR, err)) ||
+        (rc = fc_transform_apply(&tr, rows->xt, nt, p->d, rows->xt, err)) ||
+        (rc = fc_transform_apply(&tr, rows->xv, nv, p->d, rows->xv, err)))
         goto out;
-    }
-    /* both splits transformed once: every head on the path shares the transform */
-    fc_data val = {.name = "val", .x = xv, .y = yv, .n = nv, .d = p->d, .classes = (const char *const *)p->classes};
-    if ((rc = fc_data_check(&val, p->d, p->k, 0, err)) || (rc = fc_transform_apply(&tr, xt, nt, p->d, tx, err)) ||
-        (rc = fc_transform_apply(&tr, xv, nv, p->d, tv, err)))
-        goto out;
-    fc_data train = {.name = "train", .x = tx, .y = yt, .n = nt, .d = p->d, .classes = (const char *const *)p->classes};
+    fc_data train = {.name = "train", .x = rows->xt, .y = rows->yt, .n = nt, .d = p->d, .classes = (const char *const *)p->classes};
     if (cfgs[0].balanced) {
         if (!(cw = malloc((size_t)p->k * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); goto out; }
         if ((rc = fc_data_balanced_weights(&train, p->k, cw, err))) goto out;
@@ -396,21 +464,8 @@ int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p
     if ((rc = fc_softmax_fit_path(&o, &train, p->k, l2, m, layers, infos, err))) goto out;
     double fit_seconds = (omp_get_wtime() - t0) / m; /* the path's cost shared evenly */
     for (int i = 0; i < m && rc == 0; i++) {
-        fc_train_result *r = &results[ord[i].index];
-        r->fold_mean = r->fold_std = NAN;
-        if ((rc = fc_transform_copy(&r->head.transform, &tr, err))) break;
-        r->head.layers[0] = layers[i];
-        memset(&layers[i], 0, sizeof layers[i]); /* now owned by the head */
-        r->head.n_layers = 1;
-        r->head.n_classes = p->k;
-        snprintf(r->info, sizeof r->info, "L-BFGS path %d iterations, objective %.6g", infos[i].iterations, infos[i].objective);
-        if ((rc = fc_head_set_class_names(&r->head, (const char *const *)p->classes, p->k, err)) ||
-            (rc = fc_head_predict_proba_transformed(&r->head, tv, nv, P, threads, err)) ||
-            (rc = fc_metrics_compute(&r->val, P, yv, nv, p->k, 5, err)) ||
-            (rc = accuracy_of(&r->head, tx, 1, yt, nt, p->d, p->k, threads, &r->train_accuracy, err)))
-            break;
-        if (keep_worst_of(r, p, 1, P, yv, nv)) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
-        r->seconds = fit_seconds;
+        rc = path_result(&results[ord[i].index], &layers[i], &tr, &infos[i], p, rows, P, threads, err);
+        results[ord[i].index].seconds = fit_seconds;
     }
     if (rc)
         for (int i = 0; i < m; i++) fc_train_result_free(&results[i]);
@@ -418,6 +473,6 @@ out:
     for (int i = 0; layers && i < m; i++) fc_layer_free(&layers[i]);
     fc_transform_free(&tr);
     free(ord); free(l2); free(layers); free(infos);
-    free(xt); free(yt); free(xv); free(yv); free(tx); free(tv); free(P); free(cw);
+    free(P); free(cw);
     return rc;
 }

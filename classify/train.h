@@ -133,4 +133,22 @@ void fc_train_result_free(fc_train_result *r);
 int fc_train_softmax_path(const fc_head_config *cfgs, int m, const fc_problem *p, int threads,
                           fc_train_result *results, fc_error *err);
 
+/* A holdout fit's rows held by the caller instead of gathered from a problem's x: xt (nt, d)
+ * training rows with labels yt, xv (nv, d) validation rows with labels yv and the problem items
+ * they are (val_items (nv), for fc_train_result.worst; NULL: no worst kept). The fits below
+ * transform xt and xv in place (the head's transform, fitted on xt), so they hold no second copy. */
+typedef struct fc_train_rows {
+    float *xt, *xv;
+    const int *yt, *yv, *val_items;
+    int nt, nv;
+} fc_train_rows;
+
+/* fc_train's holdout fit on rows (cfg not conv; p gives only d, k and the class names).
+ * Errors as fc_train. */
+int fc_train_rows_fit(const fc_head_config *cfg, const fc_problem *p, fc_train_rows *rows, int threads,
+                      fc_train_result *r, fc_error *err);
+/* fc_train_softmax_path on rows (p as in fc_train_rows_fit). */
+int fc_train_softmax_path_rows(const fc_head_config *cfgs, int m, const fc_problem *p, fc_train_rows *rows,
+                               int threads, fc_train_result *results, fc_error *err);
+
 #endif

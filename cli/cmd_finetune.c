@@ -51,6 +51,10 @@ static const char *usage_text =
     "  --l2 X|auto         the linear probe's L2 (default auto: the best validation accuracy of\n"
     "                      1e-2 .. 1e3, softmax)\n"
     "  --no-lp             start the head from random values instead of the linear probe\n"
+    "  --lp-max-items N    the linear probe fits on at most N training items and chooses its L2\n"
+    "                      on at most N validation items, a sample drawn from the seed with\n"
+    "                      every class (default 1024, at least 32 per class): memory and time\n"
+    "                      stay bounded however large the data set; the epochs see every item\n"
     "  --split S           folders (default: the data set's train/val) or hash:0.2\n"
     "  --seed N            order, views, dropout (default 0)\n"
     "  --threads N         threads (default: all cores); same seed and threads, same bits\n"
@@ -75,7 +79,7 @@ typedef struct ft_args {
     fc_split_spec split;
 } ft_args;
 
-enum { O_CUT = 1201, O_BLR, O_OPT, O_MOM, O_WD, O_SCHED, O_WARM, O_NOLP, O_RESUME, O_TRACE, O_TSTEPS, O_QUIET, O_PREC };
+enum { O_CUT = 1201, O_BLR, O_OPT, O_MOM, O_WD, O_SCHED, O_WARM, O_NOLP, O_RESUME, O_TRACE, O_TSTEPS, O_QUIET, O_PREC, O_LPMAX };
 
 /* Training options (the ones that are not the extractor's): 1 handled, -1 bad value, 0 not one. */
 static int training_option(int c, const char *arg, ft_args *a) {
@@ -92,6 +96,7 @@ static int training_option(int c, const char *arg, ft_args *a) {
     case O_WD: return cli_float("finetune", "weight-decay", arg, 0, 10, &f->weight_decay) ? -1 : 1;
     case O_WARM: return cli_int("finetune", "warmup", arg, 0, 100000, &f->warmup) ? -1 : 1;
     case O_NOLP: f->lp = 0; return 1;
+    case O_LPMAX: return cli_int("finetune", "lp-max-items", arg, 1, 1 << 30, &f->lp_max_items) ? -1 : 1;
     case 1102: /* the linear probe's L2: a number, or auto (the best of a path by validation) */
         f->lp_l2_auto = !strcmp(arg, "auto");
         return f->lp_l2_auto ? 1 : cli_float("finetune", "l2", arg, 0, 1e12, &f->head.l2) ? -1 : 1;
@@ -121,7 +126,8 @@ static int parse_args(int argc, char **argv, ft_args *a) {
         {"cut", required_argument, 0, O_CUT}, {"backbone-lr-scale", required_argument, 0, O_BLR},
         {"optimizer", required_argument, 0, O_OPT}, {"momentum", required_argument, 0, O_MOM},
         {"weight-decay", required_argument, 0, O_WD}, {"schedule", required_argument, 0, O_SCHED},
-        {"warmup", required_argument, 0, O_WARM}, {"no-lp", no_argument, 0, O_NOLP}, {"resume", no_argument, 0, O_RESUME},
+        {"warmup", required_argument, 0, O_WARM}, {"no-lp", no_argument, 0, O_NOLP},
+        {"lp-max-items", required_argument, 0, O_LPMAX}, {"resume", no_argument, 0, O_RESUME},
         {"trace", required_argument, 0, O_TRACE}, {"trace-steps", required_argument, 0, O_TSTEPS},
         {"split", required_argument, 0, 'S'}, {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, O_QUIET}, {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'},
@@ -267,12 +273,17 @@ static void report(const ft_ctx *c, const cli_problem *cp, const fc_extract_resu
     const fc_finetune_result *r = c->r;
     fc_train_result shim = {.head = r->head, .val = r->val, .train_accuracy = r->train_accuracy,
                             .fold_mean = NAN, .fold_std = NAN, .seconds = r->seconds};
-    snprintf(shim.info, sizeof shim.info, "fine-tuned from %s, %d epochs, %s products, linear probe %.4f (l2 %g)",
-             a->cut, a->cfg.epochs, fc_train_precision_name(a->cfg.precision), r->lp_val_accuracy, r->lp_l2);
+    /* the linear probe sampled its items on a large data set (FC_FINETUNE_LP_MAX_ITEMS) */
+    int sampled = a->cfg.lp && (r->lp_train < cp->p.n_train / a->x.n_views || r->lp_val < cp->p.n_val);
+    char on[64] = "";
+    if (sampled) snprintf(on, sizeof on, " on %d + %d sampled items", r->lp_train, r->lp_val);
+    snprintf(shim.info, sizeof shim.info, "fine-tuned from %s, %d epochs, %s products, linear probe %.4f (l2 %g%s)",
+             a->cut, a->cfg.epochs, fc_train_precision_name(a->cfg.precision), r->lp_val_accuracy, r->lp_l2, on);
     fc_problem p = cp->p;
     p.d = D;
     fc_strbuf lp = {0};
-    fc_strbuf_printf(&lp, "\"lp_val_accuracy\":%.6f,", r->lp_val_accuracy);
+    fc_strbuf_printf(&lp, "\"lp_val_accuracy\":%.6f,\"lp_train\":%d,\"lp_val\":%d,\"lp_sampled\":%s,", r->lp_val_accuracy,
+                     r->lp_train, r->lp_val, sampled ? "true" : "false");
     if (isfinite(r->lp_l2)) fc_strbuf_printf(&lp, "\"lp_l2\":%.6g,", r->lp_l2);
     cli_run_result_json(result, &shim, &p, lp.s, r->history, r->n_history);
     fc_strbuf_free(&lp);

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Benchmark (not a test) of `featcache finetune` against PyTorch (scripts/finetune_torch.py), same
-# machine, same threads, alternating rounds; prints medians and ratios, and peak memory (GNU time).
+# machine, same threads, alternating rounds; prints medians and ratios, CPU time (user + system)
+# and peak memory (GNU time).
 #   epoch   featcache's training time per epoch on the cached cut activations vs PyTorch training
 #           the same top on the same inputs (the rows of featcache's epoch 1, written by --trace),
 #           same batch: the steps alone on both sides (no validation pass)
@@ -38,6 +39,7 @@ FT="$FC finetune $data --model $model --cut $cut --views $views --size $size --b
 ok3() { "$@" || [ $? -eq 3 ]; } # exit 3: done, some images were bad (ants/bees has a GIF)
 # GNU time's "%e %M" line is the file's last: a command that exits non-zero gets a line before it
 tfield() { tail -n 1 "$1" | cut -d' ' -f"$2"; }
+cpu() { echo "$(tfield "$1" 3) + $(tfield "$1" 4)" | bc -l; } # user + system
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo "featcache finetune vs PyTorch: $(basename "$model") cut $cut, views $views, size $size, batch $batch, $threads threads${precision:+, featcache precision $precision}${autocast:+, PyTorch autocast $autocast}"
@@ -59,10 +61,10 @@ fi
 if [ "$only" != epoch ]; then
     for r in $(seq "$rounds"); do
         rm -rf "$w/j"
-        ok3 /usr/bin/time -f "%e %M" -o "$w/fjt$r" $FT --cache "$w/j" --epochs "$epochs" --quiet -o "$w/j.onnx" >/dev/null
-        /usr/bin/time -f "%e %M" -o "$w/tjt$r" $PY "$root/scripts/finetune_torch.py" images --model "$model" --cut "$cut" --feature "$feature" \
+        ok3 /usr/bin/time -f "%e %M %U %S" -o "$w/fjt$r" $FT --cache "$w/j" --epochs "$epochs" --quiet -o "$w/j.onnx" >/dev/null
+        /usr/bin/time -f "%e %M %U %S" -o "$w/tjt$r" $PY "$root/scripts/finetune_torch.py" images --model "$model" --cut "$cut" --feature "$feature" \
             --data "$data" --views "$views" --size "$size" --epochs "$epochs" --batch "$batch" --threads "$threads" >"$w/tj$r.json"
-        echo "  round $r: job featcache $(tfield "$w/fjt$r" 1) s ($(tfield "$w/fjt$r" 2) KiB peak), PyTorch from images $(tfield "$w/tjt$r" 1) s ($(tfield "$w/tjt$r" 2) KiB)"
+        echo "  round $r: job featcache $(tfield "$w/fjt$r" 1) s ($(cpu "$w/fjt$r") s CPU, $(tfield "$w/fjt$r" 2) KiB peak), PyTorch from images $(tfield "$w/tjt$r" 1) s ($(cpu "$w/tjt$r") s CPU, $(tfield "$w/tjt$r" 2) KiB)"
     done
     fj=$(for f in "$w"/fjt*; do tfield "$f" 1; done | median) tj=$(for f in "$w"/tjt*; do tfield "$f" 1; done | median)
     echo "job (cache the cut + $epochs epochs, median): featcache $fj s, PyTorch from images $tj s, ratio $(echo "$tj / $fj" | bc -l | cut -c1-5)"

@@ -2,7 +2,8 @@
 # CLI checks of `featcache finetune` on a small ants/bees subset at --size 96 with MobileNetV2 cut at
 # t146 (the input of the last 3 blocks): usage errors; a run with --views orig,flip and its JSON
 # lines; a second run computes no cut activation; the classifier it writes names its classes
-# (infer), and predict (cached: only the top runs, from the cut) / eval / infer agree; kill -9 and
+# (infer), and predict (cached: only the top runs, from the cut) / eval / infer agree; --lp-max-items
+# samples the linear probe's items and says so; kill -9 and
 # --resume give the same classifier bit for bit as a run never stopped; clear errors for a cut that
 # is not a separator, a cut at the feature, an unknown tensor, a class without a training item and
 # a loss that diverges (the last good checkpoint stays).
@@ -41,8 +42,21 @@ final = lines[-1]
 assert all(k in final for k in ("val_accuracy", "train_accuracy", "epochs", "seconds")), final
 assert final["epochs"] == 3 and final["cut_computed"] == 36 and final["train"] == 24 and final["val"] == 12, final
 assert len(final["result"]["history"]) == 4, final
+r = final["result"]
+assert r["lp_train"] == 24 and r["lp_val"] == 12 and r["lp_sampled"] is False, r
 EOF
 check "finetune --json: epoch lines 0 (linear probe) to 3" $?
+
+# --lp-max-items: the linear probe fits on a sample (every class in it) and says so; the epochs see every item
+"$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 1 --lp-max-items 5 --json -o "$T/s.onnx" >"$T/runs" 2>"$T/err"; rc=$?
+[ $rc -eq 0 ] && $PY - "$T/runs" >"$T/err" 2>&1 <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+final, r = lines[-1], lines[-1]["result"]
+assert r["lp_train"] == 5 and r["lp_val"] == 5 and r["lp_sampled"] is True, r
+assert lines[1]["steps"] == 3 and final["train"] == 24, lines
+EOF
+check "finetune --lp-max-items 5: the linear probe fits on 5 + 5 sampled items, the epoch on all 24" $?
 
 "$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 3 --json -o "$T/c2.onnx" >"$T/run2" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] && [ "$(json_field cut_computed "$T/run2")" = 0 ] && [ "$(json_field cut_cached "$T/run2")" = 36 ]
