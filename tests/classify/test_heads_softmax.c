@@ -305,6 +305,52 @@ static void test_threads_do_not_change_results(void) {
     free(x), free(y);
 }
 
+/* A path long and large enough to run as two chains (4 fits, > 2e7 multiply-adds per evaluation):
+ * 1 and 2 threads give the same bits, and every fit reaches the optimum of a cold single fit
+ * (which is one chain) within 1e-6 relative, both converged (gradient or precision limit). */
+static void test_path_chains(void) {
+    int n = 6000, d = 250, k = 8;
+    float *x = malloc((size_t)n * d * sizeof *x);
+    int *y = malloc((size_t)n * sizeof *y);
+    unsigned s = 3;
+    for (int i = 0; i < n; i++) {
+        y[i] = i % k;
+        for (int j = 0; j < d; j++) {
+            s = s * 1664525u + 1013904223u;
+            x[(size_t)i * d + j] = (float)(s >> 8) / (1 << 24) - 0.5f + (j % k == y[i] ? 0.1f : 0);
+        }
+    }
+    fc_data data = {.name = "train", .x = x, .y = y, .n = n, .d = d};
+    double l2[4] = {300, 100, 30, 10};
+    fc_layer a[4], b[4];
+    memset(a, 0, sizeof a), memset(b, 0, sizeof b);
+    fc_softmax_info ia[4];
+    fc_softmax_options o;
+    fc_softmax_options_init(&o);
+    o.gtol = 1e-6, o.ftol = 0, o.max_iter = 2000;
+    fc_error err = {0};
+    o.threads = 1;
+    REQUIRE(fc_softmax_fit_path(&o, &data, k, l2, 4, a, ia, &err) == 0, "%s", err.msg);
+    o.threads = 2;
+    REQUIRE(fc_softmax_fit_path(&o, &data, k, l2, 4, b, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 4; i++) {
+        CHECK(!memcmp(a[i].W, b[i].W, (size_t)k * d * sizeof *a[i].W) && !memcmp(a[i].b, b[i].b, (size_t)k * sizeof *a[i].b),
+              "l2=%g: 1 and 2 threads give different weights", l2[i]);
+        fc_layer c = {0};
+        fc_softmax_info ic;
+        o.l2 = l2[i];
+        REQUIRE(fc_softmax_fit(&o, &data, k, &c, &ic, &err) == 0, "%s", err.msg);
+        double fa = 0, fc = 0;
+        CHECK(fc_softmax_objective(&data, k, NULL, l2[i], &a[i], &fa, NULL, NULL, &err) == 0 &&
+                  fc_softmax_objective(&data, k, NULL, l2[i], &c, &fc, NULL, NULL, &err) == 0, "%s", err.msg);
+        CHECK(ia[i].status != FC_LBFGS_MAX_ITER && ic.status != FC_LBFGS_MAX_ITER, "l2=%g: status %d / %d", l2[i],
+              ia[i].status, ic.status);
+        CHECK(fabs(fa - fc) <= 1e-6 * fabs(fc), "l2=%g: path %.12g, cold fit %.12g", l2[i], fa, fc);
+        fc_layer_free(&a[i]), fc_layer_free(&b[i]), fc_layer_free(&c);
+    }
+    free(x), free(y);
+}
+
 /* Random (n, d) features with k classes from a noisy linear rule, correlated through a rank-8
  * latent mix (the ill-conditioning of CNN features). */
 static void make_problem(int n, int d, int k, unsigned seed, float *x, int *y) {
@@ -467,6 +513,7 @@ int main(void) {
     RUN(test_warm_start_from_solution);
     RUN(test_gradient_check);
     RUN(test_threads_do_not_change_results);
+    RUN(test_path_chains);
     RUN(test_kernel_tables_agree);
     RUN(test_preconditioned_path_same_optimum);
     RUN(test_balanced_weights);
