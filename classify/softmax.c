@@ -1,8 +1,9 @@
 /* Softmax regression: the objective in reduced coordinates (one fused pass over the rows per
  * evaluation, summed in fixed row chunks), the row-space factorization, the maps between
  * coordinate systems, and the L2 path driving lbfgs.c with warm starts and carried-over curvature
- * pairs, and on large full-coordinate problems the spectral preconditioner (spectral.h) as
- * L-BFGS's initial matrix. Not here: the line search (lbfgs.c), the dense kernels (dense.c). */
+ * pairs (long paths on large problems as two chains on their own threads), and on large
+ * full-coordinate problems the spectral preconditioner (spectral.h) as L-BFGS's initial matrix.
+ * Not here: the line search (lbfgs.c), the dense kernels (dense.c). */
 
 /* Coordinates. W (K, D) = M V Q^T and b = M c, where M (K, K-1) is the orthonormal Helmert basis of
  * the sum-zero vectors (column j: 1/sqrt(j(j+1)) on classes < j, -j/sqrt(j(j+1)) on class j) and Q
