@@ -100,7 +100,7 @@ PY
         w=$(median <"$T/$1.wall"); c=$(median <"$T/$1.cpu")
         skt=$(awk -v k="$3" '$1 == k { print $2 }' "$sk"); ska=$(awk -v k="$3" '$1 == k { print $3 }' "$sk")
         printf '  %s: featcache %.2f s wall, %.2f s CPU (target < %s s wall), best val accuracy %s;\n' "$2" "$w" "$c" "$4" "$(best "$T/$1.json")"
-        printf '      scikit-learn %.1f s (fit() calls), best val accuracy %.4f; featcache %.1fx faster (wall)\n' "$skt" "$ska" "$(echo "$skt / $w" | bc -l)"
+        printf '      scikit-learn %.1f s (fit() calls), best val accuracy %.4f; ratio scikit-learn / featcache (wall) %.2f\n' "$skt" "$ska" "$(echo "$skt / $w" | bc -l)"
     }
     echo "Fashion-MNIST 5000 train / 5000 val, MobileNetV2 at 96 px, 1280 features (median of $rounds rounds; scikit-learn $how):"
     line sm "softmax sweep, 16 L2 values 1e-2..1e3" softmax 2
