@@ -275,13 +275,10 @@ static void test_gradient_check(void) {
     fixture_free(&f);
 }
 
-/* Large enough for the threaded evaluation (> 2e7 multiply-adds): 1 and 2 threads give the
- * same bits. */
-static void test_threads_do_not_change_results(void) {
-    int n = 6000, d = 250, k = 8;
-    float *x = malloc((size_t)n * d * sizeof *x);
-    int *y = malloc((size_t)n * sizeof *y);
-    unsigned s = 1;
+/* (n, d) uniform noise in [-0.5, 0.5) from an LCG seeded with seed, labels i mod k, and a 0.1 shift
+ * on the dims j with j mod k = the label. */
+static void make_uniform(int n, int d, int k, unsigned seed, float *x, int *y) {
+    unsigned s = seed;
     for (int i = 0; i < n; i++) {
         y[i] = i % k;
         for (int j = 0; j < d; j++) {
@@ -289,6 +286,15 @@ static void test_threads_do_not_change_results(void) {
             x[(size_t)i * d + j] = (float)(s >> 8) / (1 << 24) - 0.5f + (j % k == y[i] ? 0.1f : 0);
         }
     }
+}
+
+/* Large enough for the threaded evaluation (> 2e7 multiply-adds): 1 and 2 threads give the
+ * same bits. */
+static void test_threads_do_not_change_results(void) {
+    int n = 6000, d = 250, k = 8;
+    float *x = malloc((size_t)n * d * sizeof *x);
+    int *y = malloc((size_t)n * sizeof *y);
+    make_uniform(n, d, k, 1, x, y);
     fc_data data = {.name = "train", .x = x, .y = y, .n = n, .d = d};
     fc_layer a = {0}, b = {0};
     fc_softmax_options o;
@@ -312,14 +318,7 @@ static void test_path_chains(void) {
     int n = 6000, d = 250, k = 8;
     float *x = malloc((size_t)n * d * sizeof *x);
     int *y = malloc((size_t)n * sizeof *y);
-    unsigned s = 3;
-    for (int i = 0; i < n; i++) {
-        y[i] = i % k;
-        for (int j = 0; j < d; j++) {
-            s = s * 1664525u + 1013904223u;
-            x[(size_t)i * d + j] = (float)(s >> 8) / (1 << 24) - 0.5f + (j % k == y[i] ? 0.1f : 0);
-        }
-    }
+    make_uniform(n, d, k, 3, x, y);
     fc_data data = {.name = "train", .x = x, .y = y, .n = n, .d = d};
     double l2[4] = {300, 100, 30, 10};
     fc_layer a[4], b[4];
