@@ -143,10 +143,16 @@ AVX2 static void axpy_fd_avx2(double *y, double alpha, const float *x, int n) {
     for (; i < n; i++) y[i] += alpha * (double)x[i];
 }
 
-/* Up to 4 rows of V at once, each with dot_fd_avx2's two accumulators (lanes q mod 8). */
+/* Up to 4 rows of V at once, each with dot_fd_avx2's two accumulators (lanes q mod 8); a last
+ * single row is dot_fd_avx2 itself (the same bits, without three unused dot products: softmax's
+ * 9 class directions are 4 + 4 + 1). */
 AVX2 static void dots_fd_avx2(const float *x, const double *V, int m, int n, double *out) {
     for (int j0 = 0; j0 < m; j0 += 4) {
         int mj = m - j0 < 4 ? m - j0 : 4;
+        if (mj == 1) {
+            out[j0] = dot_fd_avx2(x, V + (size_t)j0 * n, n);
+            break;
+        }
         const double *v[4];
         for (int j = 0; j < 4; j++) v[j] = V + (size_t)(j0 + (j < mj ? j : 0)) * n;
         __m256d a0 = _mm256_setzero_pd(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;

@@ -275,13 +275,10 @@ static void test_gradient_check(void) {
     fixture_free(&f);
 }
 
-/* Large enough for the threaded evaluation (> 2e7 multiply-adds): 1 and 2 threads give the
- * same bits. */
-static void test_threads_do_not_change_results(void) {
-    int n = 6000, d = 250, k = 8;
-    float *x = malloc((size_t)n * d * sizeof *x);
-    int *y = malloc((size_t)n * sizeof *y);
-    unsigned s = 1;
+/* (n, d) uniform noise in [-0.5, 0.5) from an LCG seeded with seed, labels i mod k, and a 0.1 shift
+ * on the dims j with j mod k = the label. */
+static void make_uniform(int n, int d, int k, unsigned seed, float *x, int *y) {
+    unsigned s = seed;
     for (int i = 0; i < n; i++) {
         y[i] = i % k;
         for (int j = 0; j < d; j++) {
@@ -289,6 +286,15 @@ static void test_threads_do_not_change_results(void) {
             x[(size_t)i * d + j] = (float)(s >> 8) / (1 << 24) - 0.5f + (j % k == y[i] ? 0.1f : 0);
         }
     }
+}
+
+/* Large enough for the threaded evaluation (> 2e7 multiply-adds): 1 and 2 threads give the
+ * same bits. */
+static void test_threads_do_not_change_results(void) {
+    int n = 6000, d = 250, k = 8;
+    float *x = malloc((size_t)n * d * sizeof *x);
+    int *y = malloc((size_t)n * sizeof *y);
+    make_uniform(n, d, k, 1, x, y);
     fc_data data = {.name = "train", .x = x, .y = y, .n = n, .d = d};
     fc_layer a = {0}, b = {0};
     fc_softmax_options o;
@@ -302,6 +308,45 @@ static void test_threads_do_not_change_results(void) {
     CHECK(!memcmp(a.W, b.W, (size_t)k * d * sizeof *a.W) && !memcmp(a.b, b.b, (size_t)k * sizeof *a.b),
           "1 and 2 threads give different weights");
     fc_layer_free(&a), fc_layer_free(&b);
+    free(x), free(y);
+}
+
+/* A path long and large enough to run as two chains (4 fits, > 2e7 multiply-adds per evaluation):
+ * 1 and 2 threads give the same bits, and every fit reaches the optimum of a cold single fit
+ * (which is one chain) within 1e-6 relative, both converged (gradient or precision limit). */
+static void test_path_chains(void) {
+    int n = 6000, d = 250, k = 8;
+    float *x = malloc((size_t)n * d * sizeof *x);
+    int *y = malloc((size_t)n * sizeof *y);
+    make_uniform(n, d, k, 3, x, y);
+    fc_data data = {.name = "train", .x = x, .y = y, .n = n, .d = d};
+    double l2[4] = {300, 100, 30, 10};
+    fc_layer a[4], b[4];
+    memset(a, 0, sizeof a), memset(b, 0, sizeof b);
+    fc_softmax_info ia[4];
+    fc_softmax_options o;
+    fc_softmax_options_init(&o);
+    o.gtol = 1e-6, o.ftol = 0, o.max_iter = 2000;
+    fc_error err = {0};
+    o.threads = 1;
+    REQUIRE(fc_softmax_fit_path(&o, &data, k, l2, 4, a, ia, &err) == 0, "%s", err.msg);
+    o.threads = 2;
+    REQUIRE(fc_softmax_fit_path(&o, &data, k, l2, 4, b, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 4; i++) {
+        CHECK(!memcmp(a[i].W, b[i].W, (size_t)k * d * sizeof *a[i].W) && !memcmp(a[i].b, b[i].b, (size_t)k * sizeof *a[i].b),
+              "l2=%g: 1 and 2 threads give different weights", l2[i]);
+        fc_layer c = {0};
+        fc_softmax_info ic;
+        o.l2 = l2[i];
+        REQUIRE(fc_softmax_fit(&o, &data, k, &c, &ic, &err) == 0, "%s", err.msg);
+        double fa = 0, fc = 0;
+        CHECK(fc_softmax_objective(&data, k, NULL, l2[i], &a[i], &fa, NULL, NULL, &err) == 0 &&
+                  fc_softmax_objective(&data, k, NULL, l2[i], &c, &fc, NULL, NULL, &err) == 0, "%s", err.msg);
+        CHECK(ia[i].status != FC_LBFGS_MAX_ITER && ic.status != FC_LBFGS_MAX_ITER, "l2=%g: status %d / %d", l2[i],
+              ia[i].status, ic.status);
+        CHECK(fabs(fa - fc) <= 1e-6 * fabs(fc), "l2=%g: path %.12g, cold fit %.12g", l2[i], fa, fc);
+        fc_layer_free(&a[i]), fc_layer_free(&b[i]), fc_layer_free(&c);
+    }
     free(x), free(y);
 }
 
@@ -467,6 +512,7 @@ int main(void) {
     RUN(test_warm_start_from_solution);
     RUN(test_gradient_check);
     RUN(test_threads_do_not_change_results);
+    RUN(test_path_chains);
     RUN(test_kernel_tables_agree);
     RUN(test_preconditioned_path_same_optimum);
     RUN(test_balanced_weights);
