@@ -138,6 +138,8 @@ typedef struct fc_kernels {
     fc_f32_winograd_input_fn *wino_input;   /* NULL for both: no Winograd path (bf16 table) */
     fc_f32_winograd_output_fn *wino_output;
     fc_f32_act_fn *act;
+    const struct fc_kernels *f32; /* bf16 tables: the f32 table of the layers they keep in f32 (same
+                                     mr, nr and pack_b, so a layer may use either); NULL in f32 tables */
 } fc_kernels;
 
 /* ---- bf16 products (the training ops' matrix products when a net asks for bf16) ----

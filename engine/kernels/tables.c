@@ -65,6 +65,7 @@ const fc_kernels fc_kernels_avx512bf16_table = {
     .wino_input = NULL,
     .wino_output = NULL,
     .act = fc_f32_act_u32__avx512,
+    .f32 = &fc_kernels_avx512_table,
 };
 
 /* bf16 products: the AVX512_BF16 kernels and their scalar twin, on the same 12x32 layouts. */
