@@ -36,9 +36,9 @@ int fc_precision_keep_f32(const fc_graph *g, unsigned char *keep, fc_error *err)
     stride[g->input] = 1;
     for (int i = 0; i < g->n_order; i++) {
         const fc_node *n = &g->nodes[g->order[i]];
-        int64_t s = 0;
+        int64_t s = 0; /* the finest input map: a squeeze-and-excitation Mul scales a map by a vector */
         for (int j = 0; j < n->n_in; j++)
-            if (n->in[j] >= 0 && stride[n->in[j]] > s) s = stride[n->in[j]];
+            if (n->in[j] >= 0 && stride[n->in[j]] > 0 && (s == 0 || stride[n->in[j]] < s)) s = stride[n->in[j]];
         if (s > 0) s *= step_factor(g, n);
         if (s > UNBOUNDED) s = UNBOUNDED;
         for (int j = 0; j < n->n_out; j++)
