@@ -1,5 +1,8 @@
-/* The f32 steps of a bf16 model (precision.h): input strides propagated along the graph in
- * topological order. Not here: running either precision (the kernel tables, ops/conv.c). */
+/* The f32 steps of a bf16 model (precision.h): input strides propagated along the optimized graph
+ * (after BatchNorm folding and fusion, so a depthwise block is one step whose stride is that of its
+ * Convs together) in topological order, from the data input; constants carry none. model.c asks
+ * for it once at load and prepares each kept step for the f32 table. Not here: running either
+ * precision (the kernel tables, ops/conv.c). */
 #include "engine/precision.h"
 
 #include <stdlib.h>
