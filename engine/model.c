@@ -9,6 +9,7 @@
 #include "engine/graph_opt.h"
 #include "engine/model_internal.h"
 #include "engine/onnx/onnx_import.h"
+#include "engine/precision.h"
 #include "engine/ops/ops.h"
 
 static int select_outputs(fc_model *m, const fc_model_options *opt, fc_error *err) {
@@ -32,6 +33,21 @@ static int select_outputs(fc_model *m, const fc_model_options *opt, fc_error *er
     return 0;
 }
 
+/* Each op packs its weights for the model's kernel table, or, in a bf16 model, for its f32 table
+ * where the precision rule keeps the step in f32 (precision.h). */
+static int prepare_ops(fc_model *m, fc_error *err) {
+    fc_graph *g = m->g;
+    unsigned char *keep = m->k->f32 ? malloc((size_t)g->n_nodes) : NULL;
+    if (m->k->f32 && !keep) return fc_fail(err, FC_ENOMEM, "out of memory");
+    int rc = keep ? fc_precision_keep_f32(g, keep, err) : 0;
+    for (int i = 0; i < g->n_order && !rc; i++) {
+        fc_node *n = &g->nodes[g->order[i]];
+        if (n->op->prepare) rc = n->op->prepare(g, n, keep && keep[g->order[i]] ? m->k->f32 : m->k, err);
+    }
+    free(keep);
+    return rc;
+}
+
 /* Imports from the file (data == NULL) or from memory, then prepares the graph. */
 static int model_load(const char *path, const void *data, size_t size, const fc_model_options *opt,
                       fc_model **out, fc_error *err) {
@@ -49,10 +65,7 @@ static int model_load(const char *path, const void *data, size_t size, const fc_
         (rc = fc_graph_finalize(g, err)) || (!(opt && opt->unfused_blocks) && (rc = fc_opt_fuse_dw_blocks(g, err))) ||
         (rc = fc_graph_finalize(g, err)))
         goto prefix;
-    for (int i = 0; i < g->n_order; i++) {
-        fc_node *n = &g->nodes[g->order[i]];
-        if (n->op->prepare && (rc = n->op->prepare(g, n, m->k, err))) goto prefix;
-    }
+    if ((rc = prepare_ops(m, err))) goto prefix;
     *out = m;
     return 0;
 prefix:

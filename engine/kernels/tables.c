@@ -52,7 +52,7 @@ const fc_kernels fc_kernels_avx512_table = {
  * packed layouts (12x32, B as f32 panels) are the avx512 ones, so im2col writes the same panels. No
  * Winograd: its transforms amplify the bf16 rounding (ResNet-50's pooled features: cosine 0.991
  * with f32 through Winograd, 0.997 through im2col), so 3x3 convolutions run as GEMMs. Depthwise
- * convolutions and activations stay f32. */
+ * convolutions and activations stay f32; the steps a bf16 model keeps in f32 use .f32. */
 const fc_kernels fc_kernels_avx512bf16_table = {
     .name = "avx512bf16",
     .mr = 12,
@@ -65,6 +65,7 @@ const fc_kernels fc_kernels_avx512bf16_table = {
     .wino_input = NULL,
     .wino_output = NULL,
     .act = fc_f32_act_u32__avx512,
+    .f32 = &fc_kernels_avx512_table,
 };
 
 /* bf16 products: the AVX512_BF16 kernels and their scalar twin, on the same 12x32 layouts. */

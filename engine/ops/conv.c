@@ -515,7 +515,7 @@ static void conv_run_depthwise(const fc_conv *s, const fc_window *w, const fc_te
  * image's result does not depend on the batch. */
 static void conv_run_winograd(const fc_conv *s, const fc_window *w, const fc_tensor *in,
                               const float *res, fc_tensor *out, const fc_run_ctx *ctx) {
-    const fc_kernels *k = ctx->k;
+    const fc_kernels *k = s->k;
     int64_t N = in->dims[0], H = in->dims[2], W = in->dims[3], P = (int64_t)w->oh * w->ow;
     int64_t TW = (w->ow + 3) / 4, T = (w->oh + 3) / 4 * TW, chunks, total = N * T;
     int C = s->cin_g, M = s->cout, tc = wino_chunk(k->nr, C, M, N, w, &chunks);
@@ -690,7 +690,7 @@ static void gemm_task(const fc_kernels *k, const fc_conv *s, const gemm_plan *g,
 /* GEMM path: tasks (output-channel block, column chunk, group) in parallel, see plan_gemm. */
 static void conv_run_gemm(const fc_conv *s, const fc_window *w, const fc_tensor *in,
                           const float *res, fc_tensor *out, const fc_run_ctx *ctx) {
-    const fc_kernels *k = ctx->k;
+    const fc_kernels *k = s->k;
     int64_t N = in->dims[0], H = in->dims[2], W = in->dims[3], P = (int64_t)w->oh * w->ow;
     gemm_plan g = plan_gemm(s, w, N, ctx->threads);
     batch_io b = {.x = in->data, .res = res, .y = out->data, .N = N, .H = H, .W = W, .P = P,

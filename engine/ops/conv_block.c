@@ -116,7 +116,7 @@ static void expand_rows(const block *b, const fc_kernels *k, const float *x, int
     int n = (r1 - r0) * b->W;
     k->pack_b(b->cin, n, x + (ptrdiff_t)r0 * b->W, (ptrdiff_t)b->H * b->W, 1, expand_b);
     fc_epilogue ep = {.bias = b->expansion->bias, .act = b->expansion->act};
-    k->sgemm_packed(b->ce, n, b->cin, b->expansion->packed, expand_b, expanded + (ptrdiff_t)(r0 - e0) * b->W,
+    b->expansion->k->sgemm_packed(b->ce, n, b->cin, b->expansion->packed, expand_b, expanded + (ptrdiff_t)(r0 - e0) * b->W,
                     (ptrdiff_t)b->in_rows * b->W, 1, &ep);
 }
 
@@ -168,7 +168,7 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
         k->pack_b(b->ce, ncol, dw_rows, ncol, 1, project_b);
         fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act,
                           .residual = res ? res + (ptrdiff_t)o0 * b->OW : NULL};
-        k->sgemm_packed(b->cout, ncol, b->ce, b->projection->packed, project_b, y + (ptrdiff_t)o0 * b->OW,
+        b->projection->k->sgemm_packed(b->cout, ncol, b->ce, b->projection->packed, project_b, y + (ptrdiff_t)o0 * b->OW,
                         (ptrdiff_t)b->OH * b->OW, 1, &ep);
     }
 }

@@ -99,7 +99,7 @@ static int gemm_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
 /* Y (rows, M) = act(X * W^T + bias), X element (r, k) at x[r*rsx + k*csx]. */
 static void gemm_apply(const gemm_state *s, const fc_act *act, const float *x, ptrdiff_t rsx,
                        ptrdiff_t csx, int64_t rows, float *y, const fc_run_ctx *ctx) {
-    const fc_kernels *k = ctx->k;
+    const fc_kernels *k = s->k; /* the table it was packed for (a bf16 model's f32 steps: f32) */
     k->pack_b(s->K, (int)rows, x, csx, rsx, ctx->work);
     int mr = k->mr, blocks = (s->M + mr - 1) / mr;
     int parts = ctx->threads < blocks ? ctx->threads : blocks;

@@ -2,10 +2,11 @@
  * (seeded random weights, their exported random input batch), run with the f32 kernels and with
  * fc_kernels_bf16; the pooled features (where the export names them, else the output) and the
  * output of each image must have a cosine with the f32 ones of at least the model's bound: 0.999,
- * except five deep random-weight networks whose rounding errors grow layer after layer (measured
- * smallest cosines 0.9937-0.9987; PyTorch 1.13's autocast bf16 on the same models, which also rounds
- * every activation, gets 0.9915-0.996 on three of them, see README). Real weights on real images
- * keep 0.999 (test_compute_bf16.sh: the shared MobileNetV2 on the shared images). Prints the
+ * except two deep random-weight networks whose rounding errors grow layer after layer (measured
+ * smallest cosines: Inception-v3 0.99803, ShuffleNetV2 0.99898; before the stem and the first stage
+ * kept f32 products, engine/precision.h, ResNet-50 fell to 0.9969 and Inception-v3 to 0.9939).
+ * On real images (test_compute_bf16.sh) the shared MobileNetV2, ResNet-50 and EfficientNet-B0 keep
+ * 0.999. Prints the
  * smallest cosines. Skipped without AVX512_BF16. Not here: the kernel against its twin
  * (test_kernels_bf16_infer.c), the shared classifiers on the shared images (test_compute_bf16.sh). */
 #include <math.h>
@@ -20,7 +21,7 @@
 static const char *models[] = {"resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0",
                                "densenet121", "googlenet", "inception_v3", "shufflenet_v2_x1_0", "vgg11_bn"};
 /* the smallest cosine allowed, per model (measured, rounded down with some margin) */
-static const double bounds[] = {0.999, 0.995, 0.996, 0.999, 0.999, 0.999, 0.997, 0.99, 0.997, 0.999};
+static const double bounds[] = {0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.997, 0.998, 0.999};
 enum { N_MODELS = 10 };
 
 static const char *dir(void) {

@@ -195,8 +195,9 @@ def check_compute(fc):
         return
     B = export("c4", "gap", "e_bf16", "--compute", "bf16")[0]
     Xb, _, _ = fc4.features("set", model="m.onnx", layer="gap", split=None, compute="bf16")
-    report(same_bits(Xb, B) and not same_bits(Xb, np.load("e_gap/features.npy")),
-           "compute='bf16': extract() and features() give export --compute bf16's bits")
+    # (this one-Conv model's Conv has stride 2: the bf16 path's precision rule keeps it in f32, so
+    # its bits may equal the f32 ones; the extractor is another one all the same, checked below)
+    report(same_bits(Xb, B), "compute='bf16': extract() and features() give export --compute bf16's bits")
     ok, msg = raises(lambda: fc4.features("set", model="m.onnx", layer="gap", split=None), "")
     report(ok, "an f32 request is not served the bf16 features (%s)" % msg)
     ok, msg = raises(lambda: fc.features("set", model="m.onnx", layer="gap", exif_orientation="ignore"),
