@@ -349,3 +349,100 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
     }
     return 0;
 }
+
+/* Node n's attribute name emptied (its old value freed) or appended empty; NULL on ENOMEM. */
+static fc_attr *attr_slot(fc_node *n, const char *name, fc_error *err) {
+    fc_attr *a = (fc_attr *)fc_node_attr(n, name);
+    if (a) {
+        free(a->ints);
+        free(a->floats);
+        free(a->s);
+        char *keep = a->name;
+        memset(a, 0, sizeof *a);
+        a->name = keep;
+        return a;
+    }
+    fc_attr *at = realloc(n->attr, (size_t)(n->n_attr + 1) * sizeof *at);
+    if (at) n->attr = at;
+    char *nm = at ? strdup(name) : NULL;
+    if (!nm) { fc_fail(err, FC_ENOMEM, "out of memory"); return NULL; }
+    a = memset(&at[n->n_attr++], 0, sizeof *a);
+    a->name = nm;
+    return a;
+}
+
+static int set_attr_ints(fc_node *n, const char *name, const int64_t *v, int k, fc_error *err) {
+    int64_t *ints = malloc((size_t)k * sizeof *ints);
+    fc_attr *a = ints ? attr_slot(n, name, err) : NULL;
+    if (!a) { free(ints); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+    memcpy(ints, v, (size_t)k * sizeof *ints);
+    a->type = FC_ATTR_INTS;
+    a->ints = ints;
+    a->n = k;
+    return 0;
+}
+
+static int set_attr_int(fc_node *n, const char *name, int64_t v, fc_error *err) {
+    fc_attr *a = attr_slot(n, name, err);
+    if (!a) return FC_ENOMEM;
+    a->type = FC_ATTR_INT;
+    a->i = v;
+    return 0;
+}
+
+/* The spatial pads [top, left, bottom, right] of Pad node p if it zero-pads only H and W of a 4-D
+ * tensor by constant, non-negative amounts; else -1. */
+static int zero_spatial_pads(const fc_graph *g, const fc_node *p, int64_t *hw) {
+    if (strcmp(p->op_type, "Pad") || strcmp(fc_attr_string(p, "mode", "constant"), "constant")) return -1;
+    int64_t pads[8];
+    float value = fc_attr_float(p, "value", 0.f);
+    int np;
+    if (p->n_in >= 2 && p->in[1] >= 0) {
+        const fc_tensor *t = &g->values[p->in[1]].c;
+        if (!t->data || t->dtype != FC_I64 || fc_tensor_count(t) != 8 || (p->n_in >= 4 && p->in[3] >= 0)) return -1;
+        np = fc_op_const_ints(t, pads, 8);
+        if (p->n_in >= 3 && p->in[2] >= 0) {
+            const fc_tensor *c = &g->values[p->in[2]].c;
+            if (!c->data || c->dtype != FC_F32 || fc_tensor_count(c) != 1) return -1;
+            value = *(const float *)c->data;
+        }
+    } else {
+        np = fc_attr_ints(p, "pads", pads, 8);
+    }
+    /* ONNX order: begins of N, C, H, W, then ends */
+    if (np != 8 || value != 0.f || pads[0] || pads[1] || pads[4] || pads[5]) return -1;
+    hw[0] = pads[2], hw[1] = pads[3], hw[2] = pads[6], hw[3] = pads[7];
+    for (int i = 0; i < 4; i++)
+        if (hw[i] < 0 || hw[i] > 65536) return -1;
+    return 0;
+}
+
+/* An AveragePool without padding of its own, floor mode: taking over a zero Pad before it is then
+ * exactly its pads with count_include_pad (the padded zeros count in every window). */
+static int takes_zero_pads(const fc_node *n) {
+    int64_t v[8];
+    int k = fc_attr_ints(n, "pads", v, 8);
+    for (int i = 0; i < k; i++)
+        if (v[i]) return 0;
+    return !strcmp(n->op_type, "AveragePool") && fc_attr_int(n, "ceil_mode", 0) == 0 &&
+           !strcmp(fc_attr_string(n, "auto_pad", "NOTSET"), "NOTSET");
+}
+
+int fc_opt_fuse_pads(fc_graph *g, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int pi = g->order[oi];
+        fc_node *p = &g->nodes[pi];
+        int64_t hw[4];
+        if (p->dead || zero_spatial_pads(g, p, hw)) continue;
+        int a = sole_consumer(g, p->out[0]);
+        if (a < 0 || g->nodes[a].in[0] != p->out[0] || !takes_zero_pads(&g->nodes[a])) continue;
+        fc_node *an = &g->nodes[a];
+        if (set_attr_ints(an, "pads", hw, 4, err) || set_attr_int(an, "count_include_pad", 1, err))
+            return FC_ENOMEM;
+        g->values[p->out[0]].n_uses = 0;
+        g->values[p->out[0]].producer = -1;
+        an->in[0] = p->in[0];
+        p->dead = 1;
+    }
+    return 0;
+}

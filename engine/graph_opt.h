@@ -1,7 +1,8 @@
 /* Load-time graph rewrites: constant folding of weight-side computations, BatchNormalization folded
  * into the preceding Conv, activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
  * x*sigmoid(x), x*hardsigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks
- * computed as one node. What a node took over is recorded in its fc_fusion (fusion.h). Requested
+ * computed as one node, zero Pads taken over by the AveragePool they feed. What a node took over
+ * is recorded in its fc_fusion (fusion.h) or, for a Pad, in the pool's attributes. Requested
  * outputs are never fused away. The graph must be finalized (n_uses valid) before each pass; passes
  * mark nodes dead and the caller finalizes again. Not here: shape inference (plan.c), weight packing
  * (ops' prepare). */
@@ -27,5 +28,9 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err);
  * uses (squeeze-and-excitation) takes over its expansion alone. Only intermediates that have no
  * other use and are not requested outputs. */
 int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err);
+/* A Pad by zeros of H and W only (constant pads) whose sole consumer is an unpadded floor-mode
+ * AveragePool (Inception's pooling branches, as PyTorch exports count_include_pad) becomes that
+ * pool's pads with count_include_pad = 1: one pass over the tensor instead of a copy and a pass. */
+int fc_opt_fuse_pads(fc_graph *g, fc_error *err);
 
 #endif

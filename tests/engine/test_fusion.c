@@ -2,6 +2,8 @@
  * (EfficientNet's SiLU) and x*hardsigmoid(x) with alpha 1/6, beta 1/2 (HardSwish as PyTorch exports
  * it) become one step whose output matches the double-precision formula; a HardSigmoid with other
  * parameters stays three steps and still computes its own formula. Every kernel table.
+ * Zero Pad -> AveragePool (Inception's pooling branches; fc_opt_fuse_pads) becomes one step that
+ * averages over the padded window; a Pad by another value, or before a padded pool, stays two steps.
  * Not here: other fusions (test_conv.c: Relu, residual Add; test_conv_block.c: depthwise blocks). */
 #include <math.h>
 #include <stdio.h>
@@ -100,7 +102,92 @@ static void test_gates_scalar(void) { all_cases("scalar"); }
 static void test_gates_avx2(void) { all_cases("avx2"); }
 static void test_gates_avx512(void) { all_cases("avx512"); }
 
+typedef struct pad_case {
+    const char *name;
+    int64_t pads[4];   /* top, left, bottom, right, by zeros (or by value) */
+    float value;
+    int pool_pad;      /* the pool's own pads, all sides */
+    int stride;
+    int fused;
+} pad_case;
+
+static const pad_case PADS[] = {
+    {"Pad 1 -> AveragePool 3x3 (Inception)", {1, 1, 1, 1}, 0.f, 0, 1, 1},
+    {"Pad 0,1,2,1 -> AveragePool 3x3 stride 2", {0, 1, 2, 1}, 0.f, 0, 2, 1},
+    {"Pad by 0.5 -> AveragePool (stays)", {1, 1, 1, 1}, 0.5f, 0, 1, 0},
+    {"Pad -> padded AveragePool (stays)", {1, 1, 1, 1}, 0.f, 1, 1, 0},
+};
+
+/* Output (n, c, oy, ox) by the definition: the Pad's tensor, then the pool's own zero pads (counted:
+ * count_include_pad = 1), the mean over the 3x3 window in double. */
+static double pad_pool_ref(const pad_case *c, const float *x, int n, int ch, int oy, int ox) {
+    int PH = H + (int)(c->pads[0] + c->pads[2]), PW = W + (int)(c->pads[1] + c->pads[3]);
+    double s = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            int py = oy * c->stride - c->pool_pad + i, px = ox * c->stride - c->pool_pad + j;
+            if (py < 0 || px < 0 || py >= PH || px >= PW) continue;
+            int y = py - (int)c->pads[0], xx = px - (int)c->pads[1];
+            s += y < 0 || xx < 0 || y >= H || xx >= W ? c->value : x[((n * CIN + ch) * H + y) * W + xx];
+        }
+    return s / 9;
+}
+
+static void check_pad(const pad_case *c, const fc_kernels *k, const char *dir) {
+    unsigned seed = 777u;
+    float *x = malloc(sizeof(float) * N * CIN * H * W);
+    for (int i = 0; i < N * CIN * H * W; i++) x[i] = frand(&seed);
+    char path[512];
+    snprintf(path, sizeof path, "%s/padpool.onnx", dir);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", -1, CIN, H, W);
+    ob_output(m, "y");
+    int64_t pads[8] = {0, 0, c->pads[0], c->pads[1], 0, 0, c->pads[2], c->pads[3]}, one = 1;
+    ob_init_i64(m, "pads", 8, pads);
+    ob_init(m, "value", 1, &one, &c->value);
+    ob_node(m, "Pad", "pad", "x,pads,value", "p");
+    int a = ob_node(m, "AveragePool", "pool", "p", "y");
+    int64_t ks[2] = {3, 3}, st[2] = {c->stride, c->stride}, pp[4] = {c->pool_pad, c->pool_pad, c->pool_pad, c->pool_pad};
+    ob_attr_ints(m, a, "kernel_shape", 2, ks);
+    ob_attr_ints(m, a, "strides", 2, st);
+    ob_attr_ints(m, a, "pads", 4, pp);
+    ob_attr_int(m, a, "count_include_pad", 1);
+    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
+    int OH = (H + (int)(c->pads[0] + c->pads[2]) + 2 * c->pool_pad - 3) / c->stride + 1;
+    int OW = (W + (int)(c->pads[1] + c->pads[3]) + 2 * c->pool_pad - 3) / c->stride + 1;
+    fc_model_options mo = {.kernels = k};
+    fc_session_options so = {.batch = N, .threads = 2};
+    int64_t count = 0;
+    int steps = 0;
+    float *y = run_once(path, &mo, &so, x, &count, &steps);
+    if (y && count == N * CIN * OH * OW) {
+        int bad = 0;
+        for (int n = 0; n < N; n++)
+            for (int ch = 0; ch < CIN; ch++)
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        double want = pad_pool_ref(c, x, n, ch, oy, ox);
+                        bad += !(fabs(y[((n * CIN + ch) * OH + oy) * OW + ox] - want) <= 1e-6 * (1 + fabs(want)));
+                    }
+        CHECK(bad == 0, "%s (%s): %d outputs off the formula", c->name, k->name, bad);
+        CHECK(steps == (c->fused ? 1 : 2), "%s (%s): %d steps, want %d", c->name, k->name, steps,
+              c->fused ? 1 : 2);
+    } else {
+        CHECK(0, "%s (%s): no output (%lld values, want %d)", c->name, k->name, (long long)count,
+              N * CIN * OH * OW);
+    }
+    free(y);
+    unlink(path);
+    free(x);
+}
+
+static void test_pad_pool(void) {
+    const char *dir = fc_test_tmpdir();
+    for (size_t i = 0; i < sizeof PADS / sizeof *PADS; i++) check_pad(&PADS[i], fc_kernels_best(), dir);
+}
+
 int main(void) {
+    RUN(test_pad_pool);
     RUN(test_gates_scalar);
     RUN(test_gates_avx2);
     RUN(test_gates_avx512);
