@@ -42,7 +42,7 @@ static void absorb(fc_graph *g, int c, int d) {
 /* n's fusion record, created (nothing fused yet) on first use; NULL on ENOMEM. */
 static fc_fusion *fusion_of(fc_node *n) {
     if (!n->fusion && (n->fusion = calloc(1, sizeof *n->fusion)))
-        n->fusion->residual = n->fusion->expand = n->fusion->depthwise = -1;
+        n->fusion->residual = n->fusion->expand = n->fusion->depthwise = n->fusion->scale = -1;
     return n->fusion;
 }
 
@@ -53,17 +53,24 @@ static int set_act(fc_node *n, fc_act act, fc_error *err) {
     return 0;
 }
 
-/* Appends value v to Conv node n's inputs as its fused residual, after X, W and B. */
-static int add_residual(fc_node *n, int v, fc_error *err) {
-    fc_fusion *f = fusion_of(n);
+/* Appends value v to Conv node n's inputs, after X, W and B (B then -1 when the Conv has none);
+ * returns its index, or -1 on ENOMEM. */
+static int append_input(fc_node *n, int v, fc_error *err) {
     int slot = n->n_in > 3 ? n->n_in : 3;
-    int *in = f ? realloc(n->in, (size_t)(slot + 2) * sizeof(int)) : NULL;
-    if (!in) return fc_fail(err, FC_ENOMEM, "out of memory");
+    int *in = fusion_of(n) ? realloc(n->in, (size_t)(slot + 2) * sizeof(int)) : NULL;
+    if (!in) return fc_fail(err, FC_ENOMEM, "out of memory"), -1;
     for (int i = n->n_in; i < slot; i++) in[i] = -1;
     in[slot] = v;
     n->in = in;
     n->n_in = slot + 1;
-    f->residual = slot;
+    return slot;
+}
+
+/* Appends value v to Conv node n's inputs as its fused residual. */
+static int add_residual(fc_node *n, int v, fc_error *err) {
+    int slot = append_input(n, v, err);
+    if (slot < 0) return FC_ENOMEM;
+    n->fusion->residual = slot;
     return 0;
 }
 
@@ -443,6 +450,44 @@ int fc_opt_fuse_pads(fc_graph *g, fc_error *err) {
         g->values[p->out[0]].producer = -1;
         an->in[0] = p->in[0];
         p->dead = 1;
+    }
+    return 0;
+}
+
+/* v is the gate of a squeeze-and-excitation, so (N, C, 1, 1): a 1x1 Conv with a Sigmoid or
+ * HardSigmoid epilogue on a 1x1 Conv on a GlobalAveragePool. */
+static int is_se_gate(const fc_graph *g, int v) {
+    int c2 = g->values[v].producer;
+    if (c2 < 0 || !is_pointwise(g, c2, 0)) return 0;
+    int kind = fc_fused_act(&g->nodes[c2]).kind;
+    if (kind != FC_ACT_SIGMOID && kind != FC_ACT_HARDSIGMOID) return 0;
+    int c1 = g->values[g->nodes[c2].in[0]].producer;
+    if (c1 < 0 || !is_pointwise(g, c1, 0)) return 0;
+    int pool = g->values[g->nodes[c1].in[0]].producer;
+    return pool >= 0 && !g->nodes[pool].dead && !strcmp(g->nodes[pool].op_type, "GlobalAveragePool");
+}
+
+int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int mi = g->order[oi];
+        fc_node *m = &g->nodes[mi];
+        if (m->dead || strcmp(m->op_type, "Mul") || m->n_in != 2 || m->in[0] < 0 || m->in[1] < 0) continue;
+        int gate = is_se_gate(g, m->in[1]) ? 1 : is_se_gate(g, m->in[0]) ? 0 : -1;
+        if (gate < 0) continue;
+        int x = m->in[1 - gate], s = m->in[gate];
+        int c = sole_consumer(g, m->out[0]);
+        if (x == s || g->values[x].c.data || c < 0 || !is_pointwise(g, c, 1) || g->nodes[c].in[0] != m->out[0] ||
+            g->values[g->nodes[c].in[1]].c.dtype != FC_F32)
+            continue;
+        fc_node *cn = &g->nodes[c];
+        int slot = append_input(cn, s, err);
+        if (slot < 0) return FC_ENOMEM;
+        cn->fusion->scale = slot;
+        cn->in[0] = x;
+        cn->op = &fc_op_conv_scaled;
+        g->values[m->out[0]].n_uses = 0;
+        g->values[m->out[0]].producer = -1;
+        m->dead = 1;
     }
     return 0;
 }
