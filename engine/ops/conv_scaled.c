@@ -6,6 +6,7 @@
  * goes to scratch as the Mul computed it and the Conv runs on it as before. Either way an image's
  * result does not depend on its batch. Not here: finding the pattern (graph_opt.c), the Conv
  * itself (conv.c). */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,12 @@ static int weights_path(const fc_conv *c, const fc_tensor *x, const fc_tensor *y
     return P >= SCALE_MIN_P && (int64_t)c->cout * c->cin_g <= x->dims[1] * P;
 }
 
+/* Floats of one thread's scratch on the W' path: W', its packing, the Conv's scratch for one image
+ * on one thread (conv_bytes). */
+static size_t per_thread(const scaled_conv *s, size_t conv_bytes) {
+    return round16((size_t)s->conv->cout * s->conv->K) + s->packed + round16((conv_bytes + 3) / 4);
+}
+
 static int scaled_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
     scaled_conv *s = calloc(1, sizeof *s);
     if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
@@ -46,8 +53,8 @@ static void scaled_free(void *state) {
     free(s);
 }
 
-/* in[0] = x (N, C, H, W); in[fc_fusion.scale] = s (N, C, 1, 1). Scratch: the W' path needs W' and
- * its packing besides the Conv's own scratch for one image; the other path x * s for the batch. */
+/* in[0] = x (N, C, H, W); in[fc_fusion.scale] = s (N, C, 1, 1). Scratch: on the W' path per thread
+ * (per_thread), on the other x * s for the batch and the Conv's own. */
 static int scaled_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                         int threads, fc_error *err) {
     const scaled_conv *s = n->state;
@@ -60,12 +67,11 @@ static int scaled_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
         *work += fc_tensor_bytes(&in[0]) + 64;
         return rc;
     }
-    fc_tensor one = in[0];
+    fc_tensor one = in[0], y1;
     one.dims[0] = 1;
-    fc_tensor y1;
     size_t w1 = 0;
-    if ((rc = fc_conv_infer(s->conv, &one, &y1, &w1, threads, err))) return rc;
-    *work = (round16((size_t)s->conv->cout * s->conv->K) + s->packed) * sizeof(float) + w1;
+    if ((rc = fc_conv_infer(s->conv, &one, &y1, &w1, 1, err))) return rc;
+    *work = (size_t)threads * per_thread(s, w1) * sizeof(float);
     return 0;
 }
 
@@ -91,23 +97,30 @@ static int scaled_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
         fc_conv_run(c, &t, res, out, &rest);
         return 0;
     }
-    // W: (cout, C); per image W' = W * s[img] packed, then the Conv of that image with it
-    float *wd = ctx->work, *packed = wd + round16((size_t)c->cout * c->K);
-    fc_conv cs = *c;
-    cs.packed = packed;
-    fc_run_ctx rest = *ctx;
-    rest.work = packed + s->packed;
+    /* images over the threads, each with its own W' = W * s[img] (W: (cout, C)) and a one-image,
+     * one-thread Conv (a 14x14 image is one GEMM chunk: splitting it would idle a thread) */
+    fc_tensor one = in[0], y1;
+    one.dims[0] = 1;
+    size_t w1 = 0;
+    fc_conv_infer(c, &one, &y1, &w1, 1, NULL); /* accepted in scaled_infer */
+    size_t per = per_thread(s, w1);
     int64_t P = out->dims[2] * out->dims[3];
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t img = 0; img < N; img++) {
+        float *wd = ctx->work + per * (size_t)omp_get_thread_num();
+        float *packed = wd + round16((size_t)c->cout * c->K);
+        fc_conv cs = *c;
+        cs.packed = packed;
+        fc_run_ctx one_ctx = {.k = ctx->k, .threads = 1, .work = packed + s->packed};
         const float *si = sc + img * C;
         for (int co = 0; co < c->cout; co++)
             for (int64_t ci = 0; ci < C; ci++) wd[co * C + ci] = s->w[co * C + ci] * si[ci];
         c->k->pack_a(c->cout, c->K, wd, c->K, 1, packed);
-        fc_tensor x1 = in[0], y1 = *out;
-        x1.dims[0] = y1.dims[0] = 1;
+        fc_tensor x1 = in[0], yi = *out;
+        x1.dims[0] = yi.dims[0] = 1;
         x1.data = (float *)in[0].data + img * C * HW;
-        y1.data = (float *)out->data + img * c->cout * P;
-        fc_conv_run(&cs, &x1, res ? res + img * c->cout * P : NULL, &y1, &rest);
+        yi.data = (float *)out->data + img * c->cout * P;
+        fc_conv_run(&cs, &x1, res ? res + img * c->cout * P : NULL, &yi, &one_ctx);
     }
     return 0;
 }
