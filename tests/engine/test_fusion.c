@@ -46,6 +46,17 @@ static double gate(const gate_case *c, double v) {
     return h < 0 ? 0 : h > 1 ? 1 : h;
 }
 
+/* Writes m to path, runs batch N of x on two threads with kernels k (see run_once), removes the file. */
+static float *run_model(ob_model *m, const char *path, const fc_kernels *k, const float *x, int64_t *count,
+                        int *steps) {
+    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
+    fc_model_options mo = {.kernels = k};
+    fc_session_options so = {.batch = N, .threads = 2};
+    float *y = run_once(path, &mo, &so, x, count, steps);
+    unlink(path);
+    return y;
+}
+
 static void check_case(const gate_case *c, const fc_kernels *k, const char *dir) {
     unsigned seed = 4242u;
     float wt[COUT * CIN], bias[COUT], *x = malloc(sizeof(float) * N * CIN * H * W);
@@ -67,12 +78,9 @@ static void check_case(const gate_case *c, const fc_kernels *k, const char *dir)
         ob_attr_float(m, g, "beta", c->beta);
     }
     ob_node(m, "Mul", "mul", "c,s", "y");
-    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
-    fc_model_options mo = {.kernels = k};
-    fc_session_options so = {.batch = N, .threads = 2};
     int64_t count = 0;
     int steps = 0;
-    float *y = run_once(path, &mo, &so, x, &count, &steps);
+    float *y = run_model(m, path, k, x, &count, &steps);
     if (y && count == N * COUT * H * W) {
         int bad = 0;
         for (int n = 0; n < N; n++)
@@ -90,7 +98,6 @@ static void check_case(const gate_case *c, const fc_kernels *k, const char *dir)
         CHECK(0, "%s (%s): no output", c->name, k->name);
     }
     free(y);
-    unlink(path);
     free(x);
 }
 
@@ -155,14 +162,11 @@ static void check_pad(const pad_case *c, const fc_kernels *k, const char *dir) {
     ob_attr_ints(m, a, "strides", 2, st);
     ob_attr_ints(m, a, "pads", 4, pp);
     ob_attr_int(m, a, "count_include_pad", 1);
-    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
     int OH = (H + (int)(c->pads[0] + c->pads[2]) + 2 * c->pool_pad - 3) / c->stride + 1;
     int OW = (W + (int)(c->pads[1] + c->pads[3]) + 2 * c->pool_pad - 3) / c->stride + 1;
-    fc_model_options mo = {.kernels = k};
-    fc_session_options so = {.batch = N, .threads = 2};
     int64_t count = 0;
     int steps = 0;
-    float *y = run_once(path, &mo, &so, x, &count, &steps);
+    float *y = run_model(m, path, k, x, &count, &steps);
     if (y && count == N * CIN * OH * OW) {
         int bad = 0;
         for (int n = 0; n < N; n++)
@@ -180,7 +184,6 @@ static void check_pad(const pad_case *c, const fc_kernels *k, const char *dir) {
               N * CIN * OH * OW);
     }
     free(y);
-    unlink(path);
     free(x);
 }
 
@@ -268,12 +271,9 @@ static void check_se(const se_case *c, const fc_kernels *k, const char *dir) {
     ob_node(m, "Mul", "scale", "x,g", "xs");
     ob_node(m, "Conv", "proj", "xs,wp,bp", c->residual ? "p" : "y");
     if (c->residual) ob_node(m, "Add", "add", "p,x", "y");
-    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
-    fc_model_options mo = {.kernels = k};
-    fc_session_options so = {.batch = N, .threads = 2};
     int64_t count = 0;
     int steps = 0;
-    float *y = run_once(path, &mo, &so, x, &count, &steps);
+    float *y = run_model(m, path, k, x, &count, &steps);
     if (y && count == N * SE_OUT * P) {
         int bad = 0;
         for (int i = 0; i < N * SE_OUT * P; i++) bad += !(fabs(y[i] - want[i]) <= 1e-5 * (1 + fabs(want[i])));
@@ -283,7 +283,6 @@ static void check_se(const se_case *c, const fc_kernels *k, const char *dir) {
         CHECK(0, "%s (%s): no output", c->name, k->name);
     }
     free(y);
-    unlink(path);
     free(want);
     free(x);
 }
