@@ -42,7 +42,7 @@ static void absorb(fc_graph *g, int c, int d) {
 /* n's fusion record, created (nothing fused yet) on first use; NULL on ENOMEM. */
 static fc_fusion *fusion_of(fc_node *n) {
     if (!n->fusion && (n->fusion = calloc(1, sizeof *n->fusion)))
-        n->fusion->residual = n->fusion->expand = n->fusion->depthwise = -1;
+        n->fusion->residual = n->fusion->expand = n->fusion->depthwise = n->fusion->scale = -1;
     return n->fusion;
 }
 
@@ -53,17 +53,24 @@ static int set_act(fc_node *n, fc_act act, fc_error *err) {
     return 0;
 }
 
-/* Appends value v to Conv node n's inputs as its fused residual, after X, W and B. */
-static int add_residual(fc_node *n, int v, fc_error *err) {
-    fc_fusion *f = fusion_of(n);
+/* Appends value v to Conv node n's inputs, after X, W and B (B then -1 when the Conv has none);
+ * returns its index, or -1 on ENOMEM. */
+static int append_input(fc_node *n, int v, fc_error *err) {
     int slot = n->n_in > 3 ? n->n_in : 3;
-    int *in = f ? realloc(n->in, (size_t)(slot + 2) * sizeof(int)) : NULL;
-    if (!in) return fc_fail(err, FC_ENOMEM, "out of memory");
+    int *in = fusion_of(n) ? realloc(n->in, (size_t)(slot + 2) * sizeof(int)) : NULL;
+    if (!in) return fc_fail(err, FC_ENOMEM, "out of memory"), -1;
     for (int i = n->n_in; i < slot; i++) in[i] = -1;
     in[slot] = v;
     n->in = in;
     n->n_in = slot + 1;
-    f->residual = slot;
+    return slot;
+}
+
+/* Appends value v to Conv node n's inputs as its fused residual. */
+static int add_residual(fc_node *n, int v, fc_error *err) {
+    int slot = append_input(n, v, err);
+    if (slot < 0) return FC_ENOMEM;
+    n->fusion->residual = slot;
     return 0;
 }
 
@@ -346,6 +353,141 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
         g->nodes[d].in[0] = g->nodes[e].in[0];
         g->nodes[e].dead = 1;
         g->values[v_in].n_uses = 0;
+    }
+    return 0;
+}
+
+/* Node n's attribute name emptied (its old value freed) or appended empty; NULL on ENOMEM. */
+static fc_attr *attr_slot(fc_node *n, const char *name, fc_error *err) {
+    fc_attr *a = (fc_attr *)fc_node_attr(n, name);
+    if (a) {
+        free(a->ints);
+        free(a->floats);
+        free(a->s);
+        char *keep = a->name;
+        memset(a, 0, sizeof *a);
+        a->name = keep;
+        return a;
+    }
+    fc_attr *at = realloc(n->attr, (size_t)(n->n_attr + 1) * sizeof *at);
+    if (at) n->attr = at;
+    char *nm = at ? strdup(name) : NULL;
+    if (!nm) { fc_fail(err, FC_ENOMEM, "out of memory"); return NULL; }
+    a = memset(&at[n->n_attr++], 0, sizeof *a);
+    a->name = nm;
+    return a;
+}
+
+static int set_attr_ints(fc_node *n, const char *name, const int64_t *v, int k, fc_error *err) {
+    int64_t *ints = malloc((size_t)k * sizeof *ints);
+    fc_attr *a = ints ? attr_slot(n, name, err) : NULL;
+    if (!a) { free(ints); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+    memcpy(ints, v, (size_t)k * sizeof *ints);
+    a->type = FC_ATTR_INTS;
+    a->ints = ints;
+    a->n = k;
+    return 0;
+}
+
+static int set_attr_int(fc_node *n, const char *name, int64_t v, fc_error *err) {
+    fc_attr *a = attr_slot(n, name, err);
+    if (!a) return FC_ENOMEM;
+    a->type = FC_ATTR_INT;
+    a->i = v;
+    return 0;
+}
+
+/* The spatial pads [top, left, bottom, right] of Pad node p if it zero-pads only H and W of a 4-D
+ * tensor by constant, non-negative amounts; else -1. */
+static int zero_spatial_pads(const fc_graph *g, const fc_node *p, int64_t *hw) {
+    if (strcmp(p->op_type, "Pad") || strcmp(fc_attr_string(p, "mode", "constant"), "constant")) return -1;
+    int64_t pads[8];
+    float value = fc_attr_float(p, "value", 0.f);
+    int np;
+    if (p->n_in >= 2 && p->in[1] >= 0) {
+        const fc_tensor *t = &g->values[p->in[1]].c;
+        if (!t->data || t->dtype != FC_I64 || fc_tensor_count(t) != 8 || (p->n_in >= 4 && p->in[3] >= 0)) return -1;
+        np = fc_op_const_ints(t, pads, 8);
+        if (p->n_in >= 3 && p->in[2] >= 0) {
+            const fc_tensor *c = &g->values[p->in[2]].c;
+            if (!c->data || c->dtype != FC_F32 || fc_tensor_count(c) != 1) return -1;
+            value = *(const float *)c->data;
+        }
+    } else {
+        np = fc_attr_ints(p, "pads", pads, 8);
+    }
+    /* ONNX order: begins of N, C, H, W, then ends */
+    if (np != 8 || value != 0.f || pads[0] || pads[1] || pads[4] || pads[5]) return -1;
+    hw[0] = pads[2], hw[1] = pads[3], hw[2] = pads[6], hw[3] = pads[7];
+    for (int i = 0; i < 4; i++)
+        if (hw[i] < 0 || hw[i] > 65536) return -1;
+    return 0;
+}
+
+/* An AveragePool without padding of its own, floor mode: taking over a zero Pad before it is then
+ * exactly its pads with count_include_pad (the padded zeros count in every window). */
+static int takes_zero_pads(const fc_node *n) {
+    int64_t v[8];
+    int k = fc_attr_ints(n, "pads", v, 8);
+    for (int i = 0; i < k; i++)
+        if (v[i]) return 0;
+    return !strcmp(n->op_type, "AveragePool") && fc_attr_int(n, "ceil_mode", 0) == 0 &&
+           !strcmp(fc_attr_string(n, "auto_pad", "NOTSET"), "NOTSET");
+}
+
+int fc_opt_fuse_pads(fc_graph *g, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int pi = g->order[oi];
+        fc_node *p = &g->nodes[pi];
+        int64_t hw[4];
+        if (p->dead || zero_spatial_pads(g, p, hw)) continue;
+        int a = sole_consumer(g, p->out[0]);
+        if (a < 0 || g->nodes[a].in[0] != p->out[0] || !takes_zero_pads(&g->nodes[a])) continue;
+        fc_node *an = &g->nodes[a];
+        if (set_attr_ints(an, "pads", hw, 4, err) || set_attr_int(an, "count_include_pad", 1, err))
+            return FC_ENOMEM;
+        g->values[p->out[0]].n_uses = 0;
+        g->values[p->out[0]].producer = -1;
+        an->in[0] = p->in[0];
+        p->dead = 1;
+    }
+    return 0;
+}
+
+/* v is the gate of a squeeze-and-excitation, so (N, C, 1, 1): a 1x1 Conv with a Sigmoid or
+ * HardSigmoid epilogue on a 1x1 Conv on a GlobalAveragePool. */
+static int is_se_gate(const fc_graph *g, int v) {
+    int c2 = g->values[v].producer;
+    if (c2 < 0 || !is_pointwise(g, c2, 0)) return 0;
+    int kind = fc_fused_act(&g->nodes[c2]).kind;
+    if (kind != FC_ACT_SIGMOID && kind != FC_ACT_HARDSIGMOID) return 0;
+    int c1 = g->values[g->nodes[c2].in[0]].producer;
+    if (c1 < 0 || !is_pointwise(g, c1, 0)) return 0;
+    int pool = g->values[g->nodes[c1].in[0]].producer;
+    return pool >= 0 && !g->nodes[pool].dead && !strcmp(g->nodes[pool].op_type, "GlobalAveragePool");
+}
+
+int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int mi = g->order[oi];
+        fc_node *m = &g->nodes[mi];
+        if (m->dead || strcmp(m->op_type, "Mul") || m->n_in != 2 || m->in[0] < 0 || m->in[1] < 0) continue;
+        int gate = is_se_gate(g, m->in[1]) ? 1 : is_se_gate(g, m->in[0]) ? 0 : -1;
+        if (gate < 0) continue;
+        int x = m->in[1 - gate], s = m->in[gate];
+        int c = sole_consumer(g, m->out[0]);
+        if (x == s || g->values[x].c.data || c < 0 || !is_pointwise(g, c, 1) || g->nodes[c].in[0] != m->out[0] ||
+            g->values[g->nodes[c].in[1]].c.dtype != FC_F32)
+            continue;
+        fc_node *cn = &g->nodes[c];
+        int slot = append_input(cn, s, err);
+        if (slot < 0) return FC_ENOMEM;
+        cn->fusion->scale = slot;
+        cn->in[0] = x;
+        cn->op = &fc_op_conv_scaled;
+        g->values[m->out[0]].n_uses = 0;
+        g->values[m->out[0]].producer = -1;
+        m->dead = 1;
     }
     return 0;
 }

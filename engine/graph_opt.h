@@ -1,8 +1,9 @@
 /* Load-time graph rewrites: constant folding of weight-side computations, BatchNormalization folded
  * into the preceding Conv, activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
  * x*sigmoid(x), x*hardsigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks
- * computed as one node. What a node took over is recorded in its fc_fusion (fusion.h). Requested
- * outputs are never fused away. The graph must be finalized (n_uses valid) before each pass; passes
+ * computed as one node, zero Pads taken over by the AveragePool they feed, squeeze-and-excitation
+ * scales taken over by the 1x1 Conv after them. What a node took over is recorded in its fc_fusion
+ * (fusion.h) or, for a Pad, in the pool's attributes. Requested outputs are never fused away. The graph must be finalized (n_uses valid) before each pass; passes
  * mark nodes dead and the caller finalizes again. Not here: shape inference (plan.c), weight packing
  * (ops' prepare). */
 #ifndef FC_GRAPH_OPT_H
@@ -27,5 +28,15 @@ int fc_opt_fuse_epilogues(fc_graph *g, fc_error *err);
  * uses (squeeze-and-excitation) takes over its expansion alone. Only intermediates that have no
  * other use and are not requested outputs. */
 int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err);
+/* A Pad by zeros of H and W only (constant pads) whose sole consumer is an unpadded floor-mode
+ * AveragePool (Inception's pooling branches, as PyTorch exports count_include_pad) becomes that
+ * pool's pads with count_include_pad = 1: one pass over the tensor instead of a copy and a pass. */
+int fc_opt_fuse_pads(fc_graph *g, fc_error *err);
+/* Squeeze-and-excitation's Mul(x, gate) (gate (N, C, 1, 1): GlobalAveragePool -> 1x1 Conv -> 1x1
+ * Conv with a Sigmoid or HardSigmoid epilogue) read only by a 1x1 Conv: the Conv reads x and the
+ * gate itself and becomes an fc_op_conv_scaled node (op_type stays "Conv", fc_fusion.scale), which
+ * folds the gate into its weights per image instead of writing the scaled tensor (ops/conv_scaled.c).
+ * Run after the other fusions (the Conv may have a fused residual). */
+int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err);
 
 #endif

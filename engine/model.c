@@ -61,8 +61,10 @@ static int model_load(const char *path, const void *data, size_t size, const fc_
     fc_graph *g = m->g;
     if ((rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fold_constants(g, m->k, err)) ||
         (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fold_batchnorm(g, err)) ||
+        (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_pads(g, err)) ||
         (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_epilogues(g, err)) ||
         (rc = fc_graph_finalize(g, err)) || (!(opt && opt->unfused_blocks) && (rc = fc_opt_fuse_dw_blocks(g, err))) ||
+        (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_se_scale(g, err)) ||
         (rc = fc_graph_finalize(g, err)))
         goto prefix;
     if ((rc = prepare_ops(m, err))) goto prefix;

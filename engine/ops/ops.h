@@ -1,6 +1,7 @@
 /* Operator interface: one fc_op_def per ONNX op type, registered in ops.c. Each op family lives in
  * its own file (conv.c, gemm.c, pool.c, elementwise.c, reduce.c, shape.c, norm.c); internal ops
- * that only rewrites create (the depthwise block, conv_block.c) are not registered.
+ * that only rewrites create (the depthwise block, conv_block.c; the channel-scaled Conv,
+ * conv_scaled.c) are not registered.
  * Lifecycle: prepare (model load: check attributes, pack constant weights into node->state), infer
  * (session creation: output shapes from input shapes, scratch size), run (inference).
  * Not here: graph rewriting (graph_opt.c), memory planning (plan.c). */
@@ -86,5 +87,7 @@ extern const fc_op_def fc_op_flatten, fc_op_reshape, fc_op_squeeze, fc_op_unsque
 extern const fc_op_def fc_op_softmax, fc_op_batchnorm;
 /* Internal: a Conv node that fc_opt_fuse_dw_blocks turned into a depthwise block (conv_block.c). */
 extern const fc_op_def fc_op_dw_block;
+/* Internal: a 1x1 Conv that fc_opt_fuse_se_scale made scale its input channels (conv_scaled.c). */
+extern const fc_op_def fc_op_conv_scaled;
 
 #endif
