@@ -40,6 +40,15 @@ static uint64_t mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* a[0..n) in an order drawn from the stream *s (Fisher-Yates), *s advanced. */
+static void shuffle(int *a, int n, uint64_t *s) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(mix(*s += 0x9E3779B97F4A7C15ull) % (uint64_t)(i + 1)), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
 /* (B, D) features of rows[0..n) into out, through the net in training or evaluation mode. */
 static int features(run *R, const int *rows, int n, float *out, int training, fc_error *err) {
     int rc = ft_load_rows(R->d, rows, n, R->input, R->in_size, err);
@@ -116,11 +125,7 @@ static int lp_sample(const run *R, const int *items, int n, uint8_t *take) {
     }
     uint64_t s = mix(R->cfg->seed) ^ mix(0x6c70ull); /* "lp" */
     for (int i = 0; i < n; i++) order[i] = items[i];
-    for (int i = n - 1; want < n && i > 0; i--) {
-        int j = (int)(mix(s += 0x9E3779B97F4A7C15ull) % (uint64_t)(i + 1)), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    if (want < n) shuffle(order, n, &s);
     for (int i = 0; i < n && got < want; i++) /* each class's first item in the drawn order */
         if (!seen[y[order[i]]]) seen[y[order[i]]] = 1, take[order[i]] = 1, got++;
     for (int i = 0; i < n && got < want; i++)
@@ -223,12 +228,7 @@ static int train_step(run *R, int n, double lr, double *loss, int *right, fc_err
 static void epoch_rows(const run *R, int epoch, int *order) {
     uint64_t s = mix(R->cfg->seed) ^ mix(0x65706f6368ull + (uint64_t)epoch); /* "epoch" */
     for (int i = 0; i < R->n_train; i++) order[i] = R->train[i];
-    for (int i = R->n_train - 1; i > 0; i--) {
-        int j = (int)(mix(s += 0x9E3779B97F4A7C15ull) % (uint64_t)(i + 1));
-        int t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    shuffle(order, R->n_train, &s);
     for (int i = 0; i < R->n_train; i++)
         order[i] = order[i] * R->d->n_views + (int)(mix(s += 0x9E3779B97F4A7C15ull) % (uint64_t)R->d->n_views);
 }

@@ -290,6 +290,11 @@ size_t fc_conv2d_ws_floats(const fc_train_ws *ws, const fc_conv2d *cv, int N, in
 /* The first image of chunk c (c == chunks: N); chunk c has images [start(c), start(c + 1)). */
 static int chunk_start(const geom *g, int c) { return (int)((long long)c * g->N / g->chunks); }
 
+/* Threads of a chunk's im2col and col2im: the product's team's, or the caller alone in a task. */
+static int copy_threads(const fc_train_ws *ws, const geom *g, int team, int J) {
+    return team > 1 ? fc_train_threads(ws, (size_t)J * g->Kg) : 1;
+}
+
 /* Forward of chunk c, group grp, on team threads and mm's packing buffers; col its scratch. */
 static int forward_chunk(const fc_train_ws *ws, fc_matmul *mm, int team, const geom *g, float *out,
                          const float *inp, const float *weight, const float *bias, const fc_act *act,
@@ -299,7 +304,7 @@ static int forward_chunk(const fc_train_ws *ws, fc_matmul *mm, int team, const g
     fc_train_mat B = g->plain ? planes(inp, g->C, g->Cg, g->OHW, n0, grp) : fc_train_mat_rows(col, J);
     fc_train_out o = out_planes(out, g->OC, g->OCg, g->OHW, n0, grp);
     o.ep = (fc_epilogue){.bias = bias ? bias + (size_t)grp * g->OCg : NULL, .act = *act};
-    if (!g->plain) im2col(g, team > 1 ? fc_train_threads(ws, (size_t)J * g->Kg) : 1, inp, n0, nb, grp, col);
+    if (!g->plain) im2col(g, copy_threads(ws, g, team, J), inp, n0, nb, grp, col);
     return fc_train_gemm_on(ws, mm, team, g->OCg, J, g->Kg, &A, &B, &o, err);
 }
 
@@ -368,7 +373,7 @@ static int backward_block(const fc_train_ws *ws, fc_matmul *mm, int team, const 
                           float *dw, float *dbias, const float *dout, const float *inp,
                           const float *weight, int c, int grp, float *col, fc_error *err) {
     int n0 = chunk_start(g, c), nb = chunk_start(g, c + 1) - n0, J = nb * g->OHW, rc;
-    int threads = team > 1 ? fc_train_threads(ws, (size_t)J * g->Kg) : 1;
+    int threads = copy_threads(ws, g, team, J);
     size_t wsize = (size_t)g->OCg * g->Kg;
     fc_train_mat dy = planes(dout, g->OC, g->OCg, g->OHW, n0, grp);
     if (dw) {
