@@ -101,7 +101,7 @@ while [ $kills -lt 20 ] && [ $i -lt 40 ] && [ $# -gt 0 ]; do
         if (k == 1 && x > t / ncpu / 2) x = t / ncpu / 2
         printf "%.3f", x }')
     unit=s; [ $k -lt 2 ] || unit=s-cpu
-    "$FC" extract "$T/set" --model "$M" --cache "$T/k" $(opts_of $c) $OPTS >/dev/null 2>&1 &
+    $KILLABLE "$FC" extract "$T/set" --model "$M" --cache "$T/k" $(opts_of $c) $OPTS >/dev/null 2>&1 &
     pid=$!
     if [ "$unit" = s ]; then
         sleep "$at"

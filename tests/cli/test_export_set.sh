@@ -75,7 +75,7 @@ kills=0 wrong=""
 for i in $(seq 1 20); do
     l=gap; [ $((i % 2)) -eq 0 ] && l=fmap
     at=$(awk -v s="$seed" -v i="$i" -v t="$t" 'BEGIN { srand(s * 100 + i); printf "%.4f", rand() * 1.2 * t / 1e6 }')
-    "$FC" export set --model m.onnx --layer $l --cache c -o rnd 2>/dev/null &
+    $KILLABLE "$FC" export set --model m.onnx --layer $l --cache c -o rnd 2>/dev/null &
     pid=$!
     sleep "$at"
     kill -9 $pid 2>/dev/null && kills=$((kills + 1))

@@ -78,7 +78,7 @@ check "merging again copies nothing and changes no row" \
 killed=0 same=0
 for i in 1 2 3 4; do
     rm -rf "$T/k"
-    "$FC" merge "$T/s0" "$T/s1" "$T/s2" -o "$T/k" --quiet 2>/dev/null &
+    $KILLABLE "$FC" merge "$T/s0" "$T/s1" "$T/s2" -o "$T/k" --quiet 2>/dev/null &
     pid=$!
     sleep "$(awk -v s="$$$i" -v ms="$ms" 'BEGIN { srand(s); printf "%.3f", rand() * ms * 1.2 / 1000 }')"
     kill -9 $pid 2>/dev/null
