@@ -1,5 +1,6 @@
 /* `featcache finetune`: the lecture's second recipe. Caches the activations at a cut point for
- * every requested view (exactly as `extract --layer CUT --views ...`: only what is missing), then
+ * every requested view of the training items, orig of the val folder's (exactly as `extract
+ * --layer CUT --views ...` stores them: only what is missing), then
  * trains the network above the cut together with a new head from those cached maps (LP-FT), and
  * writes one ONNX classifier: the backbone with the fine-tuned top, then the head. Ctrl-C or a kill
  * keeps the last epoch's checkpoint in the cache; --resume continues from it. */
@@ -26,8 +27,9 @@ static const char *usage_text =
     "usage: featcache finetune DATASET --model M.onnx --cut TENSOR -o CLASSIFIER.onnx [options]\n"
     "Fine-tunes the top of the backbone (from TENSOR to the feature layer) and a new head on\n"
     "DATASET. The activations at TENSOR are computed once into the cache (only what is missing,\n"
-    "as extract --layer TENSOR --views would) and read from there every epoch. `featcache cuts`\n"
-    "lists the tensors where a model can be cut. Writes one ONNX classifier (image -> probabilities).\n\n"
+    "as extract --layer TENSOR --views would; the val folder's items get orig only, all that\n"
+    "validation reads) and read from there every epoch. `featcache cuts` lists the tensors where\n"
+    "a model can be cut. Writes one ONNX classifier (image -> probabilities).\n\n"
     "  --model PATH        ONNX backbone (required)\n"
     "  --cut TENSOR        where the frozen bottom ends (required)\n"
     "  --layer NAME        feature tensor the head reads (default: the model's default feature)\n"
@@ -196,11 +198,11 @@ typedef struct ft_ctx {
     cli_run_progress prog;
 } ft_ctx;
 
-/* The cut's activations for every view into the cache (only what is missing), as extract --layer
- * CUT --views would store them; they must have the shape the net takes. */
+/* The cut's activations for every view the run reads into the cache (only what is missing), as
+ * extract --layer CUT --views would store them; they must have the shape the net takes. */
 static int cache_cut(ft_ctx *c, const char *dir, const fc_train_net *net, fc_extract_result *er, fc_error *err) {
     const ft_args *a = c->a;
-    int rc = cli_cache_cut(&a->x, a->dataset, a->cut, dir, a->cfg.threads, &cancel_flag, c->prog.show, er, err);
+    int rc = cli_cache_cut(&a->x, a->dataset, a->cut, dir, a->cfg.threads, &a->split, &cancel_flag, c->prog.show, er, err);
     if (rc) return rc;
     int64_t dims[4];
     int rank = fc_train_net_input_dims(net, dims), same = rank == er->rank[0];

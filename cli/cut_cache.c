@@ -19,7 +19,7 @@ static void progress(void *user, const fc_job_progress *p) {
 }
 
 int cli_cache_cut(const cli_extractor *x, const char *path, const char *tensor, const char *cache_dir, int threads,
-                  volatile int *cancel, int show, fc_extract_result *er, fc_error *err) {
+                  const fc_split_spec *split, volatile int *cancel, int show, fc_extract_result *er, fc_error *err) {
     const char *layers[1] = {tensor};
     cut_progress c = {.show = show};
     fc_extract_options o = {
@@ -28,7 +28,7 @@ int cli_cache_cut(const cli_extractor *x, const char *path, const char *tensor, 
                       .n_views = x->n_views},
         .dataset = {.path = path, .name = x->name},
         .cache = {.dir = cache_dir},
-        .compute = {.threads = threads},
+        .compute = {.threads = threads, .views_split = split && split->kind == FC_SPLIT_FOLDERS ? "train" : NULL},
         .control = {.cancel = cancel, .progress = progress, .user = &c}};
     int rc = fc_extract_run(&o, er, err);
     if (show) fprintf(stderr, "\r%70s\r", "");

@@ -59,7 +59,7 @@ static int resolve(conv_run *R, fc_error *err) {
 static int cache_map(conv_run *R, fc_error *err) {
     cli_train_args *a = R->a;
     fc_extract_result *er = &R->er;
-    int rc = cli_cache_cut(&a->x, R->source, a->x.layer_name, R->dir, a->threads, &cancel_flag, R->prog.show, er, err);
+    int rc = cli_cache_cut(&a->x, R->source, a->x.layer_name, R->dir, a->threads, NULL, &cancel_flag, R->prog.show, er, err);
     if (rc) return rc;
     if (er->rank[0] != 3)
         return fc_fail(err, FC_EINVAL, "'%s' has %d dimensions per image: a conv head needs a map (C, H, W); "

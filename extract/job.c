@@ -43,7 +43,9 @@ typedef struct job {
     int lock_fd;           /* the cache folder's lock, held shared for the whole run (store/lock.h) */
     fc_model *model;       /* loaded only when an extractor is new or an item must be computed */
     item_state *st;        /* (ds.n) */
-    size_t *todo, n_todo;  /* pipeline index -> data set index */
+    size_t *todo, n_todo;  /* pipeline index (+ todo_base) -> data set index */
+    size_t todo_base;      /* the first item of the pipeline run in progress */
+    int views_split;       /* 1: opt.compute.views_split applies (the data set has items of it) */
     int64_t stamp;
     int64_t racy_after;    /* mtimes from here on are not trusted to mean "unchanged" (ns) */
     char model_sha[65];
@@ -69,6 +71,18 @@ static void key_of(const job *j, size_t item, int layer, int view, fc_feature_ke
     k->view = (uint16_t)view;
 }
 
+/* The views item i gets: every view, or the first one only for an item of another named split
+ * than compute.views_split (views_of). */
+static int views_of(const job *j, size_t i) {
+    const char *split = j->ds.items[i].split;
+    if (!j->views_split || !split || !*split || !strcmp(split, j->opt.compute.views_split))
+        return j->opt.extractor.n_views;
+    return 1;
+}
+
+/* The data set index of pipeline item pi of the run in progress. */
+static size_t item_of(const job *j, size_t pi) { return j->todo[j->todo_base + pi]; }
+
 /* 1 when every (layer, view) feature of the item is stored and passes its CRC, 0 if not, <0 on
  * error; a stored value that fails is counted in j->prog.damaged (decode threads call this too)
  * and computed again. */
@@ -77,8 +91,9 @@ static int all_stored(job *j, size_t item, fc_error *err) {
     uint8_t present[FC_JOB_MAX_LAYERS * FC_MAX_VIEWS];
     size_t n = 0, n_present = 0;
     const fc_extractor_def *x = &j->opt.extractor;
+    int nv = views_of(j, item);
     for (int l = 0; l < j->res->n_layers; l++)
-        for (int v = 0; v < x->n_views; v++) key_of(j, item, l, x->views[v], &keys[n++]);
+        for (int v = 0; v < nv; v++) key_of(j, item, l, x->views[v], &keys[n++]);
     size_t n_damaged = 0;
     int rc = fc_cache_exists_verified(j->cache, keys, n, present, &n_present, &n_damaged, err);
     if (n_damaged) __atomic_fetch_add(&j->prog.damaged, n_damaged, __ATOMIC_RELAXED);
@@ -128,7 +143,7 @@ static void report(job *j) {
 
 static int on_bytes(void *user, size_t pi, const uint8_t *data, size_t size) {
     job *j = user;
-    size_t i = j->todo[pi];
+    size_t i = item_of(j, pi);
     fc_sha256_digest(data, size, j->st[i].hash);
     j->st[i].hashed = 1;
     if (!in_shard(j, i)) return 0; /* another shard's: hashed for the catalog, not decoded */
@@ -139,7 +154,7 @@ static int on_bytes(void *user, size_t pi, const uint8_t *data, size_t size) {
 
 static int on_bad(void *user, size_t pi, const fc_error *err) {
     job *j = user;
-    size_t i = j->todo[pi];
+    size_t i = item_of(j, pi);
     item_state *s = &j->st[i];
     s->status = ST_BAD;
     free(s->error);
@@ -160,7 +175,7 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
     size_t nf = 0;
     float *pooled = j->pooled;
     for (int b = 0; b < n_items; b++) {
-        size_t i = j->todo[items[b]];
+        size_t i = item_of(j, items[b]);
         for (int l = 0; l < j->res->n_layers; l++) {
             int64_t per = fc_tensor_count(outputs[l]) / outputs[l]->dims[0];
             for (int v = 0; v < n_views; v++) {
@@ -186,7 +201,7 @@ static int on_batch(void *user, const size_t *items, int n_items, int n_views,
     if ((rc = fc_cache_put(j->cache, j->feats, nf, &j->cb_err))) return rc;
     if (j->opt.control.committed) j->opt.control.committed(j->opt.control.user, n_items);
     for (int b = 0; b < n_items; b++) {
-        size_t i = j->todo[items[b]];
+        size_t i = item_of(j, items[b]);
         j->st[i].status = ST_COMPUTED;
         fill_row(j, i, &j->rows[b]);
     }
@@ -233,6 +248,8 @@ static int job_start(job *j, const fc_extract_options *opt, fc_extract_result *r
                        c->n_shards - 1);
     int rc = fc_dataset_scan(j->opt.dataset.path, j->opt.dataset.layout, &j->ds, err);
     if (rc) return rc;
+    for (size_t i = 0; c->views_split && i < j->ds.n && !j->views_split; i++)
+        j->views_split = j->ds.items[i].split && !strcmp(j->ds.items[i].split, c->views_split);
     res->skipped = j->ds.n_skipped;
     res->too_deep = j->ds.n_too_deep;
     join_names(j->ds.skipped, j->ds.n_skipped, res->skipped_names, sizeof res->skipped_names);
@@ -557,6 +574,23 @@ out:
     return rc;
 }
 
+/* Reorders the items to do, keeping their order within each part: those of every view first, then
+ * those of the first view only (views_of). Returns how many get every view, or -1 out of memory. */
+static ptrdiff_t all_views_first(job *j) {
+    int nv = j->opt.extractor.n_views;
+    size_t n_all = 0, k = 0;
+    for (size_t t = 0; t < j->n_todo; t++) n_all += views_of(j, j->todo[t]) == nv;
+    if (n_all == j->n_todo) return (ptrdiff_t)n_all;
+    size_t *order = malloc(j->n_todo * sizeof *order);
+    if (!order) return -1;
+    for (int part = 0; part < 2; part++)
+        for (size_t t = 0; t < j->n_todo; t++)
+            if ((views_of(j, j->todo[t]) == nv) == !part) order[k++] = j->todo[t];
+    memcpy(j->todo, order, j->n_todo * sizeof *order);
+    free(order);
+    return (ptrdiff_t)n_all;
+}
+
 /* Runs the pipeline on the items to do: each batch's features and rows are stored by on_batch. */
 static int compute_missing(job *j, fc_error *err) {
     const fc_extractor_def *x = &j->opt.extractor;
@@ -571,6 +605,8 @@ static int compute_missing(job *j, fc_error *err) {
     j->rows = malloc((size_t)c->batch * sizeof *j->rows);
     j->pooled = malloc((size_t)c->batch * x->n_views * pooled * sizeof(float) + 4);
     if (!paths || !j->feats || !j->rows || !j->pooled) { free(paths); return fc_fail(err, FC_ENOMEM, "out of memory"); }
+    ptrdiff_t n_all = all_views_first(j);
+    if (n_all < 0) { free(paths); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     for (size_t t = 0; t < j->n_todo; t++) paths[t] = j->ds.items[j->todo[t]].path;
     fc_pipeline_options po = {.model = j->model,
                               .pre = {.width = x->size, .height = x->size, .crop = x->crop, .preset = x->preset,
@@ -579,7 +615,13 @@ static int compute_missing(job *j, fc_error *err) {
                               .decode_threads = c->decode_threads, .cancel = j->opt.control.cancel,
                               .layer_parallel = c->layer_parallel};
     fc_pipeline_callbacks cb = {.user = j, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
-    rc = fc_pipeline_run(&po, paths, j->n_todo, &cb, err);
+    if (n_all) rc = fc_pipeline_run(&po, paths, n_all, &cb, err);
+    if (!rc && (size_t)n_all < j->n_todo) { /* the other splits' items: the first view */
+        po.n_views = 1;
+        j->todo_base = (size_t)n_all;
+        rc = fc_pipeline_run(&po, paths + n_all, j->n_todo - (size_t)n_all, &cb, err);
+        j->todo_base = 0;
+    }
     free(paths);
     if (rc && j->cb_err.code) { /* the callback's own reason beats "aborted" */
         *err = j->cb_err;

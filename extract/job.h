@@ -56,6 +56,10 @@ typedef struct fc_extract_compute {
                                    shard `shard` (0..n_shards-1, fc_item_shard); every item is still
                                    scanned, hashed and recorded in the catalog, so each shard's
                                    catalog of the data set is the same; 0 = every item */
+    const char *views_split;    /* non-NULL, and the data set has items of this split (its folder,
+                                   e.g. "train"): items of another named split get the first view
+                                   only (what training reads of its validation items); items of
+                                   no split get every view; NULL = every item every view */
 } fc_extract_compute;
 
 /* The caller's hold on a running job. */

@@ -61,6 +61,10 @@ check "finetune --lp-max-items 5: the linear probe fits on 5 + 5 sampled items, 
 "$FC" finetune "$D" $ARGS --views orig,flip --dtype f32 --epochs 3 --json -o "$T/c2.onnx" >"$T/run2" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] && [ "$(json_field cut_computed "$T/run2")" = 0 ] && [ "$(json_field cut_cached "$T/run2")" = 36 ]
 check "a second finetune computes no cut activation (36 cached)" $?
+# validation reads orig only: the finetunes cached no flip of the 12 val items, which extract now adds
+"$FC" extract "$D" --model "$M" --size 96 --layer t146 --views orig,flip --dtype f32 --cache "$C" --json >"$T/x" 2>"$T/err"
+[ "$(json_field computed "$T/x")" = 12 ] && [ "$(json_field cached "$T/x")" = 24 ]
+check "the val items' cut was cached for orig only (extract --views orig,flip then computes their 12)" $?
 
 # --precision: the default (auto) is bf16 where the CPU has AVX512_BF16 (and FEATCACHE_ISA allows
 # AVX-512), else f32; the final JSON and the classifier's recorded parameters say which ran; bf16 is
