@@ -568,6 +568,8 @@ static int plan_items(job *j, fc_error *err) {
         const char *rel = j->ds.items[i].rel;
         while (k < known.n && strcmp(known.rows[k].path, rel) < 0) k++;
         rc = plan_item(j, i, k < known.n && !strcmp(known.rows[k].path, rel) ? &known.rows[k] : NULL, err);
+        if (i % 512 == 511) fc_cache_release_pages(j->cache); /* the checks read every stored value:
+                                                                 resident memory stays flat */
     }
 out:
     free_known(&known);
