@@ -2,6 +2,7 @@
 #include "cli/cut_cache.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +32,8 @@ int cli_cache_cut(const cli_extractor *x, const char *path, const char *tensor, 
         .compute = {.threads = threads, .views_split = split && split->kind == FC_SPLIT_FOLDERS ? "train" : NULL},
         .control = {.cancel = cancel, .progress = progress, .user = &c}};
     int rc = fc_extract_run(&o, er, err);
+    malloc_trim(0); /* the pipeline's threads freed their buffers into their own malloc arenas:
+                       give them back before training allocates its own */
     if (show) fprintf(stderr, "\r%70s\r", "");
     return rc;
 }
