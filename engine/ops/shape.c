@@ -18,6 +18,26 @@ static void set_out(fc_tensor *out, const fc_tensor *like, int rank, const int64
     out->data = NULL;
 }
 
+/* out (its dims, row-major) from src: out element idx comes from src[sum idx[d] * st[d]] (elements of
+ * es bytes). The innermost dimensions along which the source is contiguous are copied as one run
+ * (a Transpose that keeps the planes, a Slice of whole channels), the runs in parallel when large. */
+static void copy_strided(const fc_tensor *out, const char *src, const int64_t *st, size_t es, int threads) {
+    int r = out->rank, d = r;
+    int64_t run = 1;
+    while (d > 0 && st[d - 1] == run) run *= out->dims[--d]; /* dims [d, r) form one run */
+    int64_t n_runs = fc_tensor_count(out) / (run ? run : 1);
+    if (!run) return;
+#pragma omp parallel for num_threads(threads) if (n_runs * run * (int64_t)es > 1 << 20)
+    for (int64_t k = 0; k < n_runs; k++) {
+        int64_t rest = k, off = 0;
+        for (int i = d - 1; i >= 0; i--) { /* run k's index in the outer dims [0, d) */
+            off += rest % out->dims[i] * st[i];
+            rest /= out->dims[i];
+        }
+        memcpy((char *)out->data + k * run * (int64_t)es, src + off * (int64_t)es, (size_t)(run * (int64_t)es));
+    }
+}
+
 /* ---- Flatten ---- */
 static int flatten_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                          int threads, fc_error *err) {
@@ -152,22 +172,10 @@ static int transpose_run(const fc_node *n, const fc_tensor *in, fc_tensor *out,
                          const fc_run_ctx *ctx, fc_error *err) {
     int perm[FC_MAX_RANK], r = in[0].rank;
     if (perm_of(n, r, perm, err)) return FC_EFORMAT;
-    int64_t istride[FC_MAX_RANK], st[FC_MAX_RANK], idx[FC_MAX_RANK] = {0};
-    int64_t s = 1;
+    int64_t istride[FC_MAX_RANK], st[FC_MAX_RANK], s = 1;
     for (int i = r - 1; i >= 0; i--) { istride[i] = s; s *= in[0].dims[i]; }
     for (int i = 0; i < r; i++) st[i] = istride[perm[i]];
-    int64_t count = fc_tensor_count(out), src = 0;
-    size_t es = fc_dtype_size(out->dtype);
-    for (int64_t i = 0; i < count; i++) {
-        memcpy((char *)out->data + i * es, (const char *)in[0].data + src * es, es);
-        for (int d = r - 1; d >= 0; d--) {
-            idx[d]++;
-            src += st[d];
-            if (idx[d] < out->dims[d]) break;
-            src -= st[d] * idx[d];
-            idx[d] = 0;
-        }
-    }
+    copy_strided(out, in[0].data, st, fc_dtype_size(out->dtype), ctx->threads);
     return 0;
 }
 const fc_op_def fc_op_transpose = {.name = "Transpose", .infer = transpose_infer, .run = transpose_run, .fold = FC_FOLD_CONST};
@@ -271,21 +279,14 @@ static int slice_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
     fc_tensor o;
     if (slice_plan_of(n, in, &o, &p, err)) return FC_EFORMAT;
     int r = in[0].rank;
-    int64_t istride[FC_MAX_RANK], idx[FC_MAX_RANK] = {0}, s = 1, src = 0;
+    int64_t istride[FC_MAX_RANK], st[FC_MAX_RANK], s = 1, src = 0;
     for (int i = r - 1; i >= 0; i--) { istride[i] = s; s *= in[0].dims[i]; }
-    for (int i = 0; i < r; i++) src += p.start[i] * istride[i];
-    int64_t count = fc_tensor_count(out);
-    size_t es = fc_dtype_size(out->dtype);
-    for (int64_t i = 0; i < count; i++) {
-        memcpy((char *)out->data + i * es, (const char *)in[0].data + src * es, es);
-        for (int d = r - 1; d >= 0; d--) {
-            idx[d]++;
-            src += p.step[d] * istride[d];
-            if (idx[d] < out->dims[d]) break;
-            src -= p.step[d] * istride[d] * idx[d];
-            idx[d] = 0;
-        }
+    for (int i = 0; i < r; i++) {
+        src += p.start[i] * istride[i];
+        st[i] = p.step[i] * istride[i];
     }
+    size_t es = fc_dtype_size(out->dtype);
+    copy_strided(out, (const char *)in[0].data + src * (int64_t)es, st, es, ctx->threads);
     return 0;
 }
 const fc_op_def fc_op_slice = {.name = "Slice", .infer = slice_infer, .run = slice_run, .fold = FC_FOLD_CONST};
