@@ -1,7 +1,9 @@
 /* The ONNX Gemm and MatMul operators on float32 (graph nodes of those op types). With a constant
- * weight matrix (the usual classifier layer) the weights are packed once as the kernel's A operand
- * (rows = output features) and the activations become packed B, so Y^T = W * X^T runs on the same
- * packed GEMM as Conv, epilogue included (bias, fused activation). MatMul with two run-time operands
+ * weight matrix (the usual classifier layer) the weights are packed once as the kernel's B operand
+ * (columns = output features) and the activations become packed A, so Y = X * W^T runs on the same
+ * packed GEMM as Conv with Y's rows contiguous (the other way round, Y^T, every tile of a small
+ * batch was partial and stored element by element at a stride); the bias and a fused activation
+ * follow on each row. MatMul with two run-time operands
  * falls back to a plain batched loop. Not here: the packed GEMM kernels themselves
  * (kernels/gemm-*.c), fc_matmul, the float matrix products used outside graphs (engine/matmul.c). */
 #include <omp.h>
@@ -13,7 +15,7 @@
 
 typedef struct gemm_state {
     int M, K;         /* output features, reduction length */
-    float *packed;    /* packed A (M, K) = alpha * op(B)^T */
+    float *packed;    /* packed B (K, M) = alpha * op(B): column panels of output features */
     float *bias;      /* (M) = beta * C broadcast, zeros if none */
     const fc_kernels *k;
 } gemm_state;
@@ -31,7 +33,7 @@ static void *alloc64(size_t floats) {
     return posix_memalign(&p, 64, floats * sizeof(float) + 64) == 0 ? p : NULL;
 }
 
-/* Packs weight matrix w (element (m, k) at w[m*rsw + k*csw]) scaled by alpha. */
+/* Packs weight matrix w (element (m, k) at w[m*rsw + k*csw]) scaled by alpha, transposed: B (K, M). */
 static int pack_weights(gemm_state *s, const fc_kernels *k, const float *w, ptrdiff_t rsw,
                         ptrdiff_t csw, float alpha, fc_error *err) {
     s->k = k;
@@ -44,10 +46,10 @@ static int pack_weights(gemm_state *s, const fc_kernels *k, const float *w, ptrd
         rsw = s->K;
         csw = 1;
     }
-    s->packed = alloc64(fc_kernels_packed_a_floats(k, s->M, s->K));
+    s->packed = alloc64(fc_kernels_packed_b_floats(k, s->K, s->M));
     s->bias = alloc64((size_t)s->M);
     if (!s->packed || !s->bias) { free(tmp); return fc_fail(err, FC_ENOMEM, "out of memory"); }
-    k->pack_a(s->M, s->K, w, rsw, csw, s->packed);
+    k->pack_b(s->K, s->M, w, csw, rsw, s->packed);
     memset(s->bias, 0, (size_t)s->M * sizeof(float));
     free(tmp);
     return 0;
@@ -66,7 +68,7 @@ static int gemm_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *
     n->state = s;
     s->M = (int)(transB ? b->dims[0] : b->dims[1]);
     s->K = (int)(transB ? b->dims[1] : b->dims[0]);
-    /* kernel A(m, k) = B^T(m, k): B[k, m] (transB=0) or B[m, k] (transB=1) */
+    /* W(m, k) = B^T(m, k): B[k, m] (transB=0) or B[m, k] (transB=1) */
     int rc = pack_weights(s, k, b->data, transB ? s->K : 1, transB ? 1 : s->M, alpha, err);
     if (rc) return rc;
     if (n->n_in > 2 && n->in[2] >= 0) {
@@ -92,7 +94,7 @@ static int gemm_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
     out->dims[0] = rows;
     out->dims[1] = s->M;
     out->data = NULL;
-    *work = fc_kernels_packed_b_floats(s->k, s->K, (int)rows) * sizeof(float);
+    *work = fc_kernels_packed_a_floats(s->k, (int)rows, s->K) * sizeof(float);
     return 0;
 }
 
@@ -100,17 +102,21 @@ static int gemm_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, siz
 static void gemm_apply(const gemm_state *s, const fc_act *act, const float *x, ptrdiff_t rsx,
                        ptrdiff_t csx, int64_t rows, float *y, const fc_run_ctx *ctx) {
     const fc_kernels *k = s->k; /* the table it was packed for (a bf16 model's f32 steps: f32) */
-    k->pack_b(s->K, (int)rows, x, csx, rsx, ctx->work);
-    int mr = k->mr, blocks = (s->M + mr - 1) / mr;
+    k->pack_a((int)rows, s->K, x, rsx, csx, ctx->work);
+    int nr = k->nr, blocks = (s->M + nr - 1) / nr;
     int parts = ctx->threads < blocks ? ctx->threads : blocks;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-    for (int p = 0; p < parts; p++) {
+    for (int p = 0; p < parts; p++) { /* column blocks: output features [m0, m1) of every row */
         int b0 = blocks * p / parts, b1 = blocks * (p + 1) / parts;
-        int m0 = b0 * mr, m1 = b1 * mr < s->M ? b1 * mr : s->M;
-        fc_epilogue ep = {.bias = s->bias + m0, .residual = NULL, .act = *act};
-        /* C(m, r) = Y[r*M + m]: row stride 1, column stride M */
-        k->sgemm_packed(m1 - m0, (int)rows, s->K, s->packed + (size_t)b0 * s->K * mr, ctx->work,
-                        y + m0, 1, s->M, &ep);
+        int m0 = b0 * nr, m1 = b1 * nr < s->M ? b1 * nr : s->M;
+        k->sgemm_packed((int)rows, m1 - m0, s->K, ctx->work, s->packed + (size_t)b0 * s->K * nr, y + m0, s->M, 1,
+                        NULL);
+        for (int64_t r = 0; r < rows; r++) {
+            float *yr = y + r * s->M + m0;
+            const float *b = s->bias + m0;
+            for (int m = 0; m < m1 - m0; m++) yr[m] += b[m];
+            if (act->kind != FC_ACT_NONE) k->act(act, yr, yr, (size_t)(m1 - m0));
+        }
     }
 }
 
@@ -163,7 +169,7 @@ static int matmul_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
     const gemm_state *s = n->state;
     if (s) {
         int64_t rows = fc_tensor_count(a) / s->K;
-        *work = fc_kernels_packed_b_floats(s->k, s->K, (int)rows) * sizeof(float);
+        *work = fc_kernels_packed_a_floats(s->k, (int)rows, s->K) * sizeof(float);
     }
     return 0;
 }
