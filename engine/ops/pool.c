@@ -67,6 +67,32 @@ static void combine_row(int is_max, float *restrict t, const float *restrict r, 
     }
 }
 
+/* Outputs [a, b) of a row whose kw taps all lie in the row buffer (tc: the buffer shifted by the
+ * left pad, stride 1): the expressions of pool_run's per-output loop, over the outputs as vector
+ * lanes; averages divide by cnt (> 0). */
+static void inner_row(int is_max, int kw, const float *restrict tc, float *restrict yr, int a, int b, int cnt) {
+    if (is_max && kw == 3) {
+#pragma omp simd
+        for (int ox = a; ox < b; ox++) {
+            float x0 = tc[ox], x1 = tc[ox + 1], x2 = tc[ox + 2], m = x1 > x0 ? x1 : x0;
+            yr[ox] = x2 > m ? x2 : m;
+        }
+    } else if (is_max) { /* yr accumulates, tap after tap: each output sees them in order */
+        for (int ox = a; ox < b; ox++) yr[ox] = -FLT_MAX;
+        for (int j = 0; j < kw; j++)
+#pragma omp simd
+            for (int ox = a; ox < b; ox++) yr[ox] = tc[ox + j] > yr[ox] ? tc[ox + j] : yr[ox];
+    } else {
+        for (int ox = a; ox < b; ox++) yr[ox] = 0.f;
+        for (int j = 0; j < kw; j++)
+#pragma omp simd
+            for (int ox = a; ox < b; ox++) yr[ox] += tc[ox + j];
+        float c = (float)cnt; /* > 0: every tap of an inner output is in the row */
+#pragma omp simd
+        for (int ox = a; ox < b; ox++) yr[ox] = yr[ox] / c;
+    }
+}
+
 /* Separable: per output row, the valid input rows are combined column by column into a row buffer
  * (max or sum), then each output takes the max or sum of its valid columns of that buffer. The tap
  * ranges of every output row and column are computed once per call. Max is exact in any order; the
@@ -87,6 +113,12 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
         tap_range(o, w.sh, w.pt, w.dil_h, w.kh, H, w.pb, &rows[3 * o], &rows[3 * o + 1], &rows[3 * o + 2]);
     for (int o = 0; o < w.ow; o++)
         tap_range(o, w.sw, w.pl, w.dil_w, w.kw, W, w.pr, &cols[3 * o], &cols[3 * o + 1], &cols[3 * o + 2]);
+    int in0 = w.ow, in1 = w.ow; /* stride 1, no dilation: outputs [in0, in1) have every tap in the row */
+    for (int o = 0; w.sw == 1 && w.dil_w == 1 && o < w.ow; o++)
+        if (cols[3 * o] == 0 && cols[3 * o + 1] == w.kw) {
+            if (in0 == w.ow) in0 = o;
+            in1 = o + 1;
+        }
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 4)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * H * W;
@@ -104,6 +136,11 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
             for (int i = i0 + 1; i < i1; i++)
                 combine_row(is_max, t, xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i * w.dil_h) * W, W);
             for (int ox = 0; ox < w.ow; ox++) {
+                if (ox == in0 && in1 > in0) { /* the inner outputs, one vector loop */
+                    inner_row(is_max, w.kw, t - w.pl, yr, in0, in1, include_pad ? rin * w.kw : (i1 - i0) * w.kw);
+                    ox = in1 - 1;
+                    continue;
+                }
                 int j0 = cols[3 * ox], j1 = cols[3 * ox + 1];
                 const float *tc = t + (int64_t)ox * w.sw - w.pl;
                 if (is_max && j0 == 0 && j1 == 3 && w.dil_w == 1) { /* the common 3-wide window */
