@@ -68,25 +68,27 @@ static void combine_row(int is_max, float *restrict t, const float *restrict r, 
 }
 
 /* Outputs [a, b) of a row whose kw taps all lie in the row buffer (tc: the buffer shifted by the
- * left pad, stride 1): the expressions of pool_run's per-output loop, over the outputs as vector
- * lanes; averages divide by cnt (> 0). */
-static void inner_row(int is_max, int kw, const float *restrict tc, float *restrict yr, int a, int b, int cnt) {
+ * left pad; stride sw, a constant at the call sites): the expressions of pool_run's per-output loop,
+ * over the outputs as vector lanes; averages divide by cnt (> 0). */
+static inline __attribute__((always_inline)) void inner_row(int is_max, int kw, int sw, const float *restrict tc, float *restrict yr, int a, int b,
+                      int cnt) {
     if (is_max && kw == 3) {
 #pragma omp simd
         for (int ox = a; ox < b; ox++) {
-            float x0 = tc[ox], x1 = tc[ox + 1], x2 = tc[ox + 2], m = x1 > x0 ? x1 : x0;
+            const float *q = tc + (ptrdiff_t)ox * sw;
+            float x0 = q[0], x1 = q[1], x2 = q[2], m = x1 > x0 ? x1 : x0;
             yr[ox] = x2 > m ? x2 : m;
         }
     } else if (is_max) { /* yr accumulates, tap after tap: each output sees them in order */
         for (int ox = a; ox < b; ox++) yr[ox] = -FLT_MAX;
         for (int j = 0; j < kw; j++)
 #pragma omp simd
-            for (int ox = a; ox < b; ox++) yr[ox] = tc[ox + j] > yr[ox] ? tc[ox + j] : yr[ox];
+            for (int ox = a; ox < b; ox++) yr[ox] = tc[ox * sw + j] > yr[ox] ? tc[ox * sw + j] : yr[ox];
     } else {
         for (int ox = a; ox < b; ox++) yr[ox] = 0.f;
         for (int j = 0; j < kw; j++)
 #pragma omp simd
-            for (int ox = a; ox < b; ox++) yr[ox] += tc[ox + j];
+            for (int ox = a; ox < b; ox++) yr[ox] += tc[ox * sw + j];
         float c = (float)cnt; /* > 0: every tap of an inner output is in the row */
 #pragma omp simd
         for (int ox = a; ox < b; ox++) yr[ox] = yr[ox] / c;
@@ -113,8 +115,8 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
         tap_range(o, w.sh, w.pt, w.dil_h, w.kh, H, w.pb, &rows[3 * o], &rows[3 * o + 1], &rows[3 * o + 2]);
     for (int o = 0; o < w.ow; o++)
         tap_range(o, w.sw, w.pl, w.dil_w, w.kw, W, w.pr, &cols[3 * o], &cols[3 * o + 1], &cols[3 * o + 2]);
-    int in0 = w.ow, in1 = w.ow; /* stride 1, no dilation: outputs [in0, in1) have every tap in the row */
-    for (int o = 0; w.sw == 1 && w.dil_w == 1 && o < w.ow; o++)
+    int in0 = w.ow, in1 = w.ow; /* stride 1 or 2, no dilation: outputs [in0, in1) have every tap in the row */
+    for (int o = 0; (w.sw == 1 || w.sw == 2) && w.dil_w == 1 && o < w.ow; o++)
         if (cols[3 * o] == 0 && cols[3 * o + 1] == w.kw) {
             if (in0 == w.ow) in0 = o;
             in1 = o + 1;
@@ -137,7 +139,9 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
                 combine_row(is_max, t, xp + ((int64_t)oy * w.sh - w.pt + (int64_t)i * w.dil_h) * W, W);
             for (int ox = 0; ox < w.ow; ox++) {
                 if (ox == in0 && in1 > in0) { /* the inner outputs, one vector loop */
-                    inner_row(is_max, w.kw, t - w.pl, yr, in0, in1, include_pad ? rin * w.kw : (i1 - i0) * w.kw);
+                    int cnt = include_pad ? rin * w.kw : (i1 - i0) * w.kw;
+                    if (w.sw == 1) inner_row(is_max, w.kw, 1, t - w.pl, yr, in0, in1, cnt);
+                    else inner_row(is_max, w.kw, 2, t - w.pl, yr, in0, in1, cnt);
                     ox = in1 - 1;
                     continue;
                 }
