@@ -71,8 +71,8 @@ static void key_of(const job *j, size_t item, int layer, int view, fc_feature_ke
     k->view = (uint16_t)view;
 }
 
-/* The views item i gets: every view, or the first one only for an item of another named split
- * than compute.views_split (views_of). */
+/* How many of the views (the first ones) item i gets: all, or 1 for an item of another named split
+ * than compute.views_split when that applies. */
 static int views_of(const job *j, size_t i) {
     const char *split = j->ds.items[i].split;
     if (!j->views_split || !split || !*split || !strcmp(split, j->opt.compute.views_split))
