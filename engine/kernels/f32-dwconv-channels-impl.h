@@ -17,8 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define DWB_IN 12288  /* on-stack input strip: 48 KiB */
-#define DWB_OUT 8192  /* on-stack output strip: 32 KiB */
+#define DWB 20480     /* on-stack strip buffer (input and output strips): 80 KiB */
 #define GROUP 4       /* output pixels per FMA chain group */
 
 /* One input row of nb (<= VW) planes into strip row dst: (Wp, VW), pixel u = input column u - PL,
@@ -28,30 +27,28 @@ static void fill_strip_row(const float *in, ptrdiff_t ics, int nb, int W, int PL
     int lo = PL < Wp ? PL : Wp, hi = PL + W < Wp ? PL + W : Wp;
     for (int u = 0; u < lo; u++) v_store(dst + VW * u, v_zero());
     for (int u = hi; u < Wp; u++) v_store(dst + VW * u, v_zero());
-    const float *src[VW];
-    for (int c = 0; c < VW; c++) src[c] = in + (c < nb ? c : nb - 1) * ics;
     vmask keep = v_mask_first(nb);
     vf r[VW];
     for (int x0 = 0; x0 < W && PL + x0 < Wp; x0 += VW) {
         int n = W - x0 < VW ? W - x0 : VW;
         if (n < VW && W >= VW) x0 = W - VW, n = VW; /* last group overlaps the previous one */
+        /* one pointer stepping through the planes (16 pointers would not fit the registers) */
+        const float *p = in + x0;
         if (n == VW) {
 #pragma GCC unroll 16
-            for (int c = 0; c < VW; c++) r[c] = v_load(src[c] + x0);
+            for (int c = 0; c < VW; c++) r[c] = v_load(p), p += c + 1 < nb ? ics : 0;
         } else {
             vmask m = v_mask_first(n);
 #pragma GCC unroll 16
-            for (int c = 0; c < VW; c++) r[c] = v_loadm(src[c] + x0, m);
+            for (int c = 0; c < VW; c++) r[c] = v_loadm(p, m), p += c + 1 < nb ? ics : 0;
         }
         v_transpose(r);
         float *d = dst + (size_t)VW * (PL + x0);
         int m = hi - PL - x0 < n ? hi - PL - x0 : n;
-        if (m == VW) {
+        /* unrolled with constant indices throughout, so that r stays in registers */
 #pragma GCC unroll 16
-            for (int t = 0; t < VW; t++) v_store(d + VW * t, v_keep(keep, r[t]));
-        } else {
-            for (int t = 0; t < m; t++) v_store(d + VW * t, v_keep(keep, r[t]));
-        }
+        for (int t = 0; t < VW; t++)
+            if (t < m) v_store(d + VW * t, v_keep(keep, r[t]));
     }
 }
 
@@ -94,15 +91,16 @@ static void store_pixels(const float *o, int n, int nb, float *out, ptrdiff_t oc
             for (int t = 0; t < VW; t++) r[t] = v_load(o + (size_t)VW * (x0 + (t < cnt ? t : 0)));
         }
         v_transpose(r);
+        /* one pointer stepping through the planes, constant indices into r (registers) */
+        float *p = out + x0;
         if (cnt == VW && nb == VW && stream &&
             ((uintptr_t)(out + x0) | (uintptr_t)(ocs * sizeof(float))) % (VW * sizeof(float)) == 0) {
 #pragma GCC unroll 16
-            for (int c = 0; c < VW; c++) v_stream(out + c * ocs + x0, r[c]);
-        } else if (cnt == VW && nb == VW) {
-#pragma GCC unroll 16
-            for (int c = 0; c < VW; c++) v_store(out + c * ocs + x0, r[c]);
+            for (int c = 0; c < VW; c++) v_stream(p, r[c]), p += ocs;
         } else if (cnt == VW) {
-            for (int c = 0; c < nb; c++) v_store(out + c * ocs + x0, r[c]);
+#pragma GCC unroll 16
+            for (int c = 0; c < VW; c++)
+                if (c < nb) v_store(p, r[c]), p += ocs;
         } else {
             _Alignas(64) float tmp[VW];
             for (int c = 0; c < nb; c++) {
@@ -115,7 +113,7 @@ static void store_pixels(const float *o, int n, int nb, float *out, ptrdiff_t oc
 
 /* The strip rows [oy0, oy1) of nb planes at ib into ost: (rows, OW) x VW, rows at stride OW (a
  * row's extra group pixels land on the next row's start, which is computed afterwards, and the last
- * row's in the slack). buf: the input strip, rows of Wp pixels. */
+ * row's in GROUP pixels of slack). buf: the input strip, rows of Wp pixels. */
 static void strip_rows(const fc_conv2d_geom *g, int nb, const float *ib, ptrdiff_t ics, int Wp,
                        int oy0, int oy1, const vf *wv, vf bv, vf lo, vf hi, float *buf, float *ost) {
     const int H = g->in_h, W = g->in_w, KH = g->kh, KW = g->kw, SH = g->stride_h, SW = g->stride_w;
@@ -152,9 +150,10 @@ void DWCONV_CHANNELS(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_
     int OWg = (OW + GROUP - 1) / GROUP * GROUP;
     int span = (KH - 1) * dil_h + 1; /* strip rows one output row needs */
     long wp = (long)(OWg - 1) * SW + (long)(KW - 1) * dil_w + 1;
-    long cap = wp * VW > DWB_IN ? 0 : DWB_IN / (wp * VW); /* input strip rows that fit */
-    long ro = cap < span ? 0 : (cap - span) / SH + 1;     /* output rows per strip */
-    if (ro * OW * VW + OWg * VW > DWB_OUT) ro = (DWB_OUT - OWg * VW) / (OW * VW);
+    /* output rows per strip: the most whose input rows ((ro - 1)*SH + span rows of wp pixels) and
+     * output (ro*OW pixels and the slack) fit the buffer together */
+    long ro = SH < 1 ? 0 : (DWB / VW - (long)(span - SH) * wp - GROUP) / (SH * wp + OW);
+    if (ro > OH) ro = OH;
     if (KH * KW > 64 || SH < 1 || SW < 1 || dil_h < 1 || dil_w < 1 || ro < 1) {
         for (int c = 0; c < nch; c++)
             DWCONV_PLANE(g, in + c * ics, w + (size_t)c * KH * KW, bias[c], act, out + c * ocs);
@@ -166,8 +165,8 @@ void DWCONV_CHANNELS(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_
     if (kind == FC_ACT_RELU) lo = v_zero();
     if (kind == FC_ACT_CLIP) lo = aa, hi = ab;
     int post = kind != FC_ACT_NONE && kind != FC_ACT_RELU && kind != FC_ACT_CLIP;
-    _Alignas(64) float buf[DWB_IN];
-    _Alignas(64) float ost[DWB_OUT]; /* strip output, (pixels, VW), rows at stride OW */
+    _Alignas(64) float buf[DWB];
+    float *ost = buf + ((ro - 1) * SH + span) * wp * VW; /* strip output, (pixels, VW), rows at stride OW */
     vf wv[64];
     for (int c0 = 0; c0 < nch; c0 += VW) {
         int nb = nch - c0 < VW ? nch - c0 : VW;

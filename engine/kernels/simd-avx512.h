@@ -80,21 +80,34 @@ static inline void v_prefetchw(const void *p) { __asm__ volatile("prefetchw %0" 
 
 /* In-place 16x16 transpose: r[i] lane j <-> r[j] lane i. 4x4 transposes inside each 128-bit lane
  * of every group of four rows (s[4a+k] lane block L = column 4L+k of rows 4a..4a+3), then a 4x4
- * transpose of the 128-bit blocks among s[k], s[4+k], s[8+k], s[12+k]. */
-static inline void v_transpose(vf r[16]) {
-    vf s[16];
-    for (int a = 0; a < 16; a += 4) {
-        vf t0 = _mm512_unpacklo_ps(r[a], r[a + 1]), t1 = _mm512_unpackhi_ps(r[a], r[a + 1]);
-        vf t2 = _mm512_unpacklo_ps(r[a + 2], r[a + 3]), t3 = _mm512_unpackhi_ps(r[a + 2], r[a + 3]);
-        s[a] = _mm512_shuffle_ps(t0, t2, 0x44), s[a + 1] = _mm512_shuffle_ps(t0, t2, 0xEE);
-        s[a + 2] = _mm512_shuffle_ps(t1, t3, 0x44), s[a + 3] = _mm512_shuffle_ps(t1, t3, 0xEE);
-    }
-    for (int k = 0; k < 4; k++) {
-        vf u0 = _mm512_shuffle_f32x4(s[k], s[4 + k], 0x44), u1 = _mm512_shuffle_f32x4(s[k], s[4 + k], 0xEE);
-        vf u2 = _mm512_shuffle_f32x4(s[8 + k], s[12 + k], 0x44), u3 = _mm512_shuffle_f32x4(s[8 + k], s[12 + k], 0xEE);
-        r[k] = _mm512_shuffle_f32x4(u0, u2, 0x88), r[4 + k] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-        r[8 + k] = _mm512_shuffle_f32x4(u1, u3, 0x88), r[12 + k] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
-    }
+ * transpose of the 128-bit blocks among s[k], s[4+k], s[8+k], s[12+k]. Written out (no loops, no
+ * arrays of temporaries) so that the compiler keeps all 32 vectors in registers. */
+#define FC_TR4_IN_LANES(a)                                                                          \
+    do {                                                                                            \
+        vf t0 = _mm512_unpacklo_ps(r[a], r[a + 1]), t1 = _mm512_unpackhi_ps(r[a], r[a + 1]);        \
+        vf t2 = _mm512_unpacklo_ps(r[a + 2], r[a + 3]), t3 = _mm512_unpackhi_ps(r[a + 2], r[a + 3]); \
+        s##a##0 = _mm512_shuffle_ps(t0, t2, 0x44), s##a##1 = _mm512_shuffle_ps(t0, t2, 0xEE);       \
+        s##a##2 = _mm512_shuffle_ps(t1, t3, 0x44), s##a##3 = _mm512_shuffle_ps(t1, t3, 0xEE);       \
+    } while (0)
+#define FC_TR4_BLOCKS(k)                                                                            \
+    do {                                                                                            \
+        vf u0 = _mm512_shuffle_f32x4(s0##k, s4##k, 0x44), u1 = _mm512_shuffle_f32x4(s0##k, s4##k, 0xEE); \
+        vf u2 = _mm512_shuffle_f32x4(s8##k, s12##k, 0x44), u3 = _mm512_shuffle_f32x4(s8##k, s12##k, 0xEE); \
+        r[k] = _mm512_shuffle_f32x4(u0, u2, 0x88), r[4 + k] = _mm512_shuffle_f32x4(u0, u2, 0xDD);   \
+        r[8 + k] = _mm512_shuffle_f32x4(u1, u3, 0x88), r[12 + k] = _mm512_shuffle_f32x4(u1, u3, 0xDD); \
+    } while (0)
+static inline __attribute__((always_inline)) void v_transpose(vf r[16]) {
+    vf s00, s01, s02, s03, s40, s41, s42, s43, s80, s81, s82, s83, s120, s121, s122, s123;
+    FC_TR4_IN_LANES(0);
+    FC_TR4_IN_LANES(4);
+    FC_TR4_IN_LANES(8);
+    FC_TR4_IN_LANES(12);
+    FC_TR4_BLOCKS(0);
+    FC_TR4_BLOCKS(1);
+    FC_TR4_BLOCKS(2);
+    FC_TR4_BLOCKS(3);
 }
+#undef FC_TR4_IN_LANES
+#undef FC_TR4_BLOCKS
 
 #endif
