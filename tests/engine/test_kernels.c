@@ -538,21 +538,19 @@ static void dwconv_channels_cases(const fc_kernels *k) {
                 n++;
                 if (fails > 5) return;
             }
-    /* rows too wide for the strip (per-plane fallback; 400 only for 16 lanes) and tall strips */
-    dw_case wide = {3, 3001, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-    dw_channels_compare(k, &wide, 9, &ACTS[2], 1);
-    dw_case mid = {4, 400, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-    dw_channels_compare(k, &mid, 17, &ACTS[8], 4);
-    dw_case tall = {300, 40, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1};
-    dw_channels_compare(k, &tall, 10, &ACTS[7], 2);
-    /* MobileNet / EfficientNet planes: 112x112 3x3 s1 and s2 (TF "same" pads), 5x5 s2, and every
-     * activation on 5x5 s1 over 14x14 */
-    dw_case big = {112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-    dw_channels_compare(k, &big, 21, &ACTS[2], 3);
-    dw_case big_s2 = {112, 112, 3, 3, 2, 2, 0, 1, 0, 1, 1, 1};
-    dw_channels_compare(k, &big_s2, 16, &ACTS[7], 5);
-    dw_case big5 = {112, 112, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1};
-    dw_channels_compare(k, &big5, 5, &ACTS[8], 6);
+    /* rows too wide for the strip (per-plane fallback; 400 only for 16 lanes), tall strips, and
+     * MobileNet / EfficientNet planes: 112x112 3x3 s1 and s2 (TF "same" pads), 5x5 s2 */
+    static const struct {
+        dw_case c;
+        int nch, act;
+    } planes[] = {
+        {{3, 3001, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 9, 2},      {{4, 400, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 17, 8},
+        {{300, 40, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1}, 10, 7},     {{112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 21, 2},
+        {{112, 112, 3, 3, 2, 2, 0, 1, 0, 1, 1, 1}, 16, 7},    {{112, 112, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1}, 5, 8},
+    };
+    for (int i = 0; i < (int)(sizeof planes / sizeof *planes); i++)
+        dw_channels_compare(k, &planes[i].c, planes[i].nch, &ACTS[planes[i].act], 1u + i);
+    /* every activation on 5x5 s1 over 14x14 */
     dw_case five = {14, 14, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1};
     for (int a = 0; a < NACTS; a++) dw_channels_compare(k, &five, 40, &ACTS[a], 7u + a);
 }
