@@ -27,9 +27,10 @@ fc_f32_gemm_fn fc_f32_gemm_4x4__scalar, fc_f32_gemm_6x16__avx2, fc_f32_gemm_12x3
  * ones fall back to the scalar one for kernels too large for their on-stack row buffer) */
 fc_f32_dwconv_plane_fn fc_f32_dwconv_plane__scalar, fc_f32_dwconv_plane_4x8__avx2,
     fc_f32_dwconv_plane_4x16__avx512;
-/* f32-dwconv-scalar.c, f32-dwconv-channels-avx2.c: 8 channels in the lanes x 4 output pixels per
- * FMA chain group (the AVX-512 table uses the AVX2 one) */
-fc_f32_dwconv_channels_fn fc_f32_dwconv_channels__scalar, fc_f32_dwconv_channels_8cx4__avx2;
+/* f32-dwconv-scalar.c, f32-dwconv-channels-*.c: 8 / 16 channels in the lanes x 4 output pixels per
+ * FMA chain group (the SIMD ones agree bit for bit) */
+fc_f32_dwconv_channels_fn fc_f32_dwconv_channels__scalar, fc_f32_dwconv_channels_8cx4__avx2,
+    fc_f32_dwconv_channels_16cx4__avx512;
 /* f32-winograd-f4x3-*.c: F(4x4, 3x3) input panels of 4 (scalar), 16 (avx2 table) or 32 (avx512
  * table) tiles, 8 tiles per AVX2 vector */
 fc_f32_winograd_input_fn fc_f32_winograd_f4x3_input_4__scalar, fc_f32_winograd_f4x3_input_16__avx2,

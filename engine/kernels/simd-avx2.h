@@ -1,7 +1,7 @@
 /* The handful of 8-lane float operations the shared kernel templates (f32-act-vec.h,
- * f32-gemm-impl.h, f32-dwconv-plane-impl.h) are written in, mapped to AVX2+FMA intrinsics. Include
- * only from *-avx2.c files (they are compiled with -mavx2 -mfma). Not a general SIMD library: only
- * what those templates use. */
+ * f32-gemm-impl.h, f32-dwconv-plane-impl.h, f32-dwconv-channels-impl.h) are written in, mapped to
+ * AVX2+FMA intrinsics. Include only from *-avx2.c files (they are compiled with -mavx2 -mfma). Not
+ * a general SIMD library: only what those templates use. */
 #ifndef FC_SIMD_AVX2_H
 #define FC_SIMD_AVX2_H
 
@@ -51,6 +51,13 @@ static inline vmask v_mask_first(int n) {
 /* Masked load (other lanes 0; masked-off memory is never touched) and store. */
 static inline vf v_loadm(const float *p, vmask m) { return _mm256_maskload_ps(p, m); }
 static inline void v_storem(float *p, vmask m, vf x) { _mm256_maskstore_ps(p, m, x); }
+/* x in the lanes of m, 0 elsewhere. */
+static inline vf v_keep(vmask m, vf x) { return _mm256_and_ps(x, _mm256_castsi256_ps(m)); }
+/* The vector l[0], ..., l[VW-1], built in registers from scalars (a vector load of just-stored
+ * scalars would stall on store forwarding). */
+static inline vf v_lanes(const float *l) {
+    return _mm256_setr_ps(l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]);
+}
 
 /* Lanes u: s <= u < s + n ? p[u - s] : 0, for 0 <= s < VW, n >= 0; reads only p[0 .. min(n, VW-s)). */
 static inline vf v_load_shifted(const float *p, int s, int n) {
@@ -97,5 +104,7 @@ static inline void v_transpose8(vf r[8]) {
     r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
+/* The VW x VW transpose of the width-generic templates (f32-dwconv-channels-impl.h). */
+static inline void v_transpose(vf r[VW]) { v_transpose8(r); }
 
 #endif

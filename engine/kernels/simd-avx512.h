@@ -1,7 +1,7 @@
 /* The handful of 16-lane float operations the shared kernel templates (f32-act-vec.h,
- * f32-gemm-impl.h, f32-dwconv-plane-impl.h) are written in, mapped to AVX-512F/DQ intrinsics.
- * Include only from *-avx512.c files (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq
- * -mfma). Mirrors simd-avx2.h name for name; not a general SIMD library. */
+ * f32-gemm-impl.h, f32-dwconv-plane-impl.h, f32-dwconv-channels-impl.h) are written in, mapped to
+ * AVX-512F/DQ intrinsics. Include only from *-avx512.c files (compiled with -mavx512f -mavx512bw
+ * -mavx512vl -mavx512dq -mfma). Mirrors simd-avx2.h name for name; not a general SIMD library. */
 #ifndef FC_SIMD_AVX512_H
 #define FC_SIMD_AVX512_H
 
@@ -49,6 +49,11 @@ static inline vf vi_pow2(vi n) {
 static inline vmask v_mask_first(int n) { return (__mmask16)((1u << n) - 1u); }
 static inline vf v_loadm(const float *p, vmask m) { return _mm512_maskz_loadu_ps(m, p); }
 static inline void v_storem(float *p, vmask m, vf x) { _mm512_mask_storeu_ps(p, m, x); }
+static inline vf v_keep(vmask m, vf x) { return _mm512_maskz_mov_ps(m, x); }
+static inline vf v_lanes(const float *l) {
+    return _mm512_setr_ps(l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8], l[9], l[10], l[11],
+                          l[12], l[13], l[14], l[15]);
+}
 
 static inline vf v_load_shifted(const float *p, int s, int n) {
     vf src = _mm512_maskz_loadu_ps(v_mask_first(n < VW - s ? n : VW - s), p);
@@ -72,5 +77,37 @@ static inline void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM
 /* Prefetch with intent to write (PREFETCHW; inline asm because it needs no -m flag: every AVX2 CPU
  * executes it, Intel before Broadwell as a no-op). */
 static inline void v_prefetchw(const void *p) { __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p)); }
+
+/* In-place 16x16 transpose: r[i] lane j <-> r[j] lane i. 4x4 transposes inside each 128-bit lane
+ * of every group of four rows (s[4a+k] lane block L = column 4L+k of rows 4a..4a+3), then a 4x4
+ * transpose of the 128-bit blocks among s[k], s[4+k], s[8+k], s[12+k]. Written out (no loops, no
+ * arrays of temporaries) so that the compiler keeps all 32 vectors in registers. */
+#define FC_TR4_IN_LANES(a)                                                                          \
+    do {                                                                                            \
+        vf t0 = _mm512_unpacklo_ps(r[a], r[a + 1]), t1 = _mm512_unpackhi_ps(r[a], r[a + 1]);        \
+        vf t2 = _mm512_unpacklo_ps(r[a + 2], r[a + 3]), t3 = _mm512_unpackhi_ps(r[a + 2], r[a + 3]); \
+        s##a##0 = _mm512_shuffle_ps(t0, t2, 0x44), s##a##1 = _mm512_shuffle_ps(t0, t2, 0xEE);       \
+        s##a##2 = _mm512_shuffle_ps(t1, t3, 0x44), s##a##3 = _mm512_shuffle_ps(t1, t3, 0xEE);       \
+    } while (0)
+#define FC_TR4_BLOCKS(k)                                                                            \
+    do {                                                                                            \
+        vf u0 = _mm512_shuffle_f32x4(s0##k, s4##k, 0x44), u1 = _mm512_shuffle_f32x4(s0##k, s4##k, 0xEE); \
+        vf u2 = _mm512_shuffle_f32x4(s8##k, s12##k, 0x44), u3 = _mm512_shuffle_f32x4(s8##k, s12##k, 0xEE); \
+        r[k] = _mm512_shuffle_f32x4(u0, u2, 0x88), r[4 + k] = _mm512_shuffle_f32x4(u0, u2, 0xDD);   \
+        r[8 + k] = _mm512_shuffle_f32x4(u1, u3, 0x88), r[12 + k] = _mm512_shuffle_f32x4(u1, u3, 0xDD); \
+    } while (0)
+static inline __attribute__((always_inline)) void v_transpose(vf r[16]) {
+    vf s00, s01, s02, s03, s40, s41, s42, s43, s80, s81, s82, s83, s120, s121, s122, s123;
+    FC_TR4_IN_LANES(0);
+    FC_TR4_IN_LANES(4);
+    FC_TR4_IN_LANES(8);
+    FC_TR4_IN_LANES(12);
+    FC_TR4_BLOCKS(0);
+    FC_TR4_BLOCKS(1);
+    FC_TR4_BLOCKS(2);
+    FC_TR4_BLOCKS(3);
+}
+#undef FC_TR4_IN_LANES
+#undef FC_TR4_BLOCKS
 
 #endif

@@ -32,8 +32,8 @@ const fc_kernels fc_kernels_avx2_table = {
     .act = fc_f32_act_u16__avx2,
 };
 
-/* The channel-blocked depthwise kernel and the Winograd transforms are the AVX2 ones (the Winograd
- * input transform writes this table's 32-tile panels). */
+/* The Winograd transforms are the AVX2 ones (the input transform writes this table's 32-tile
+ * panels). */
 const fc_kernels fc_kernels_avx512_table = {
     .name = "avx512",
     .mr = 12,
@@ -42,7 +42,7 @@ const fc_kernels fc_kernels_avx512_table = {
     .pack_b = fc_f32_gemm_pack_b_32__avx512,
     .sgemm_packed = fc_f32_gemm_12x32__avx512,
     .dwconv_plane = fc_f32_dwconv_plane_4x16__avx512,
-    .dwconv_channels = fc_f32_dwconv_channels_8cx4__avx2,
+    .dwconv_channels = fc_f32_dwconv_channels_16cx4__avx512,
     .wino_input = fc_f32_winograd_f4x3_input_32__avx2,
     .wino_output = fc_f32_winograd_f4x3_output__avx2,
     .act = fc_f32_act_u32__avx512,
@@ -61,7 +61,7 @@ const fc_kernels fc_kernels_avx512bf16_table = {
     .pack_b = fc_f32_gemm_pack_b_32__avx512,
     .sgemm_packed = fc_bf16_gemm_12x32_cvtb__avx512bf16,
     .dwconv_plane = fc_f32_dwconv_plane_4x16__avx512,
-    .dwconv_channels = fc_f32_dwconv_channels_8cx4__avx2,
+    .dwconv_channels = fc_f32_dwconv_channels_16cx4__avx512,
     .wino_input = NULL,
     .wino_output = NULL,
     .act = fc_f32_act_u32__avx512,

@@ -454,7 +454,8 @@ static void dwconv_cases(const fc_kernels *k) {
 }
 
 /* dwconv_channels on nch planes (NaN gaps between input planes, sentinel gaps between output planes)
- * vs the scalar table's; each channel is also recomputed alone (nch = 1) and must match bitwise. */
+ * vs the scalar table's; each channel is also recomputed alone (nch = 1) and must match bitwise, and
+ * the avx512 table's result must equal the avx2 table's bit for bit (same tap order, FMA). */
 static int dw_channels_compare(const fc_kernels *k, const dw_case *c, int nch, const fc_act *act,
                              uint64_t seed) {
     const fc_kernels *s = fc_kernels_by_name("scalar");
@@ -474,7 +475,15 @@ static int dw_channels_compare(const fc_kernels *k, const dw_case *c, int nch, c
     s->dwconv_channels(&g, nch, in + 32, ics, w, bias, act, ref, ocs, 0);
     k->dwconv_channels(&g, nch, in + 32, ics, w, bias, act, got, ocs,
                        (int)(seed % 2)); /* stream hint too */
-    int bad = 0, alone = 0, first = -1;
+    int bad = 0, alone = 0, first = -1, twin_differ = 0;
+    const fc_kernels *twin = strcmp(k->name, "avx512") == 0 ? fc_kernels_by_name("avx2") : NULL;
+    if (twin) {
+        float *t = falloc(no);
+        ffill(t, no, SENTINEL);
+        twin->dwconv_channels(&g, nch, in + 32, ics, w, bias, act, t, ocs, 0);
+        twin_differ = memcmp(t, got, no * sizeof(float)) != 0;
+        free(t);
+    }
     for (int ch = 0; ch < nch; ch++) {
         ffill(one, (size_t)ocs + 16, SENTINEL);
         k->dwconv_channels(&g, 1, in + 32 + ch * ics, ics, w + (size_t)ch * taps, bias + ch, act,
@@ -497,25 +506,27 @@ static int dw_channels_compare(const fc_kernels *k, const dw_case *c, int nch, c
         }
         for (int i = OH * OW; i < ocs; i++) bad += got[(size_t)ch * ocs + i] != SENTINEL;
     }
-    CHECK(bad == 0 && alone == 0,
+    CHECK(bad == 0 && alone == 0 && !twin_differ,
           "%s dwconv_channels nch=%d H=%d W=%d K=%dx%d S=%d,%d P=%d,%d,%d,%d D=%d,%d act=%d: %d bad "
-          "(first %d got %g want %g), %d differ from a one-channel call",
+          "(first %d got %g want %g), %d differ from a one-channel call, avx2 bits differ: %d",
           k->name, nch, c->H, c->W, c->KH, c->KW, c->SH, c->SW, c->PT, c->PB, c->PL, c->PR, c->DH,
           c->DW, act ? act->kind : -1, bad, first, first >= 0 ? got[first] : 0.0,
-          first >= 0 ? ref[first] : 0.0, alone);
+          first >= 0 ? ref[first] : 0.0, alone, twin_differ);
     free(in), free(w), free(bias), free(ref), free(got), free(one);
-    return bad == 0 && alone == 0;
+    return bad == 0 && alone == 0 && !twin_differ;
 }
 
 static void dwconv_channels_cases(const fc_kernels *k) {
     const int sizes[] = {1, 3, 7, 8, 9, 14, 17, 28, 57};
-    const int nchs[] = {1, 3, 8, 9, 17};
+    /* channel counts around the 8 and 16 lanes of the SIMD tables */
+    const int nchs[] = {1, 3, 5, 8, 9, 16, 17, 21, 40};
     const int pads[5][4] = {{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 1, 0, 2}, {2, 0, 3, 0}, {2, 2, 9, 10}};
     int n = 0, fails = 0;
-    for (size_t ih = 0; ih < sizeof sizes / sizeof *sizes; ih++)
-        for (size_t iw = 0; iw < sizeof sizes / sizeof *sizes; iw++)
+    for (int ih = 0; ih < 9; ih++)
+        for (int iw = 0; iw < 9; iw++)
             for (int kk = 0; kk < 5; kk++) { /* 3x3, 5x5, 1x1, 3x5, 3x3 dilated */
-                int st = 1 + n % 3, p = n % 5;
+                /* stride, pads, channels and activation vary independently of the kernel */
+                int st = 1 + n % 3, p = (ih + 2 * iw + kk) % 5;
                 dw_case c = {sizes[ih], sizes[iw], 3, 3, st, st, pads[p][0], pads[p][1], pads[p][2],
                              pads[p][3], 1, 1};
                 if (kk == 1) c.KH = c.KW = 5;
@@ -523,17 +534,25 @@ static void dwconv_channels_cases(const fc_kernels *k) {
                 if (kk == 3) c.KW = 5, c.SW = 1;
                 if (kk == 4) c.DH = c.DW = 2;
                 const fc_act *act = n % 10 == 9 ? NULL : &ACTS[n % NACTS];
-                if (!dw_channels_compare(k, &c, nchs[n % 5], act, (uint64_t)n)) fails++;
+                if (!dw_channels_compare(k, &c, nchs[(ih + iw + kk) % 9], act, (uint64_t)n)) fails++;
                 n++;
                 if (fails > 5) return;
             }
-    /* rows too wide for the strip (per-plane fallback) and tall strips */
-    dw_case wide = {3, 3001, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-    dw_channels_compare(k, &wide, 9, &ACTS[2], 1);
-    dw_case tall = {300, 40, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1};
-    dw_channels_compare(k, &tall, 10, &ACTS[7], 2);
-    dw_case big = {112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-    dw_channels_compare(k, &big, 8, &ACTS[2], 3);
+    /* rows too wide for the strip (per-plane fallback; 400 only for 16 lanes), tall strips, and
+     * MobileNet / EfficientNet planes: 112x112 3x3 s1 and s2 (TF "same" pads), 5x5 s2 */
+    static const struct {
+        dw_case c;
+        int nch, act;
+    } planes[] = {
+        {{3, 3001, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 9, 2},      {{4, 400, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 17, 8},
+        {{300, 40, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1}, 10, 7},     {{112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 21, 2},
+        {{112, 112, 3, 3, 2, 2, 0, 1, 0, 1, 1, 1}, 16, 7},    {{112, 112, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1}, 5, 8},
+    };
+    for (int i = 0; i < (int)(sizeof planes / sizeof *planes); i++)
+        dw_channels_compare(k, &planes[i].c, planes[i].nch, &ACTS[planes[i].act], 1u + i);
+    /* every activation on 5x5 s1 over 14x14 */
+    dw_case five = {14, 14, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1};
+    for (int a = 0; a < NACTS; a++) dw_channels_compare(k, &five, 40, &ACTS[a], 7u + a);
 }
 
 /* ---- Winograd F(4x4, 3x3) transforms ------------------------------------------------------------- */
