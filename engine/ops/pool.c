@@ -70,8 +70,8 @@ static void combine_row(int is_max, float *restrict t, const float *restrict r, 
 /* Outputs [a, b) of a row whose kw taps all lie in the row buffer (tc: the buffer shifted by the
  * left pad; stride sw, a constant at the call sites): the expressions of pool_run's per-output loop,
  * over the outputs as vector lanes; averages divide by cnt (> 0). */
-static inline __attribute__((always_inline)) void inner_row(int is_max, int kw, int sw, const float *restrict tc, float *restrict yr, int a, int b,
-                      int cnt) {
+static inline __attribute__((always_inline)) void inner_row(int is_max, int kw, int sw, const float *restrict tc,
+                                                            float *restrict yr, int a, int b, int cnt) {
     if (is_max && kw == 3) {
 #pragma omp simd
         for (int ox = a; ox < b; ox++) {
