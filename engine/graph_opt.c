@@ -28,6 +28,15 @@ static int sole_consumer(const fc_graph *g, int v) {
     return -1;
 }
 
+/* Node n is taken over by its sole consumer c, which reads source in n's output's place: n dies and
+ * its output has neither producer nor use. */
+static void bypass(fc_graph *g, fc_node *n, fc_node *c, int source) {
+    g->values[n->out[0]].n_uses = 0;
+    g->values[n->out[0]].producer = -1;
+    c->in[0] = source;
+    n->dead = 1;
+}
+
 /* Node c absorbs consumer d: c's output becomes d's output. */
 static void absorb(fc_graph *g, int c, int d) {
     fc_node *cn = &g->nodes[c], *dn = &g->nodes[d];
@@ -446,10 +455,7 @@ int fc_opt_fuse_pads(fc_graph *g, fc_error *err) {
         fc_node *an = &g->nodes[a];
         if (set_attr_ints(an, "pads", hw, 4, err) || set_attr_int(an, "count_include_pad", 1, err))
             return FC_ENOMEM;
-        g->values[p->out[0]].n_uses = 0;
-        g->values[p->out[0]].producer = -1;
-        an->in[0] = p->in[0];
-        p->dead = 1;
+        bypass(g, p, an, p->in[0]);
     }
     return 0;
 }
@@ -483,11 +489,8 @@ int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err) {
         int slot = append_input(cn, s, err);
         if (slot < 0) return FC_ENOMEM;
         cn->fusion->scale = slot;
-        cn->in[0] = x;
         cn->op = &fc_op_conv_scaled;
-        g->values[m->out[0]].n_uses = 0;
-        g->values[m->out[0]].producer = -1;
-        m->dead = 1;
+        bypass(g, m, cn, x);
     }
     return 0;
 }
