@@ -3,9 +3,9 @@
  * x*sigmoid(x), x*hardsigmoid(x)) and residual Add fused into Conv/Gemm epilogues, depthwise blocks
  * computed as one node, zero Pads taken over by the AveragePool they feed, squeeze-and-excitation
  * scales taken over by the 1x1 Conv after them. What a node took over is recorded in its fc_fusion
- * (fusion.h) or, for a Pad, in the pool's attributes. Requested outputs are never fused away. The graph must be finalized (n_uses valid) before each pass; passes
- * mark nodes dead and the caller finalizes again. Not here: shape inference (plan.c), weight packing
- * (ops' prepare). */
+ * (fusion.h) or, for a Pad, in the pool's attributes. Requested outputs are never fused away. The
+ * graph must be finalized (n_uses valid) before each pass; passes mark nodes dead and the caller
+ * finalizes again. Not here: shape inference (plan.c), weight packing (ops' prepare). */
 #ifndef FC_GRAPH_OPT_H
 #define FC_GRAPH_OPT_H
 

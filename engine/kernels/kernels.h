@@ -182,11 +182,11 @@ const fc_bf16_kernels *fc_bf16_kernels_by_name(const char *name);
  * (the layout above; panels K*mr floats apart as before), pack_b and im2col write f32 panels,
  * which the GEMM converts on the fly (VCVTNE2PS2BF16's rounding), so convolutions and the Gemm op
  * compute in bf16 unchanged; no Winograd (3x3 convolutions run as GEMMs: the transforms amplify
- * the bf16 rounding); depthwise convolutions and activations stay f32. The epilogue is the f32 GEMM's (bias, residual, any activation). Its
- * f32 field is the avx512 table: a model loaded with this table prepares the steps that keep f32
- * products (engine/precision.h) for that one (Winograd included). NULL
- * where fc_bf16_kernels_best is NULL (no AVX512_BF16, or FEATCACHE_ISA below avx512): there is no
- * slow path; the scalar twin (bf16-gemm-scalar.c) is reached by the tests only. */
+ * the bf16 rounding); depthwise convolutions and activations stay f32. The epilogue is the f32
+ * GEMM's (bias, residual, any activation). Its f32 field is the avx512 table: a model loaded with
+ * this table prepares the steps that keep f32 products (engine/precision.h) for that one (Winograd
+ * included). NULL where fc_bf16_kernels_best is NULL (no AVX512_BF16, or FEATCACHE_ISA below
+ * avx512): there is no slow path; the scalar twin (bf16-gemm-scalar.c) is reached by the tests only. */
 const fc_kernels *fc_kernels_bf16(void);
 
 /* Floats needed for packed A / packed B of the given size with this kernel table. */
