@@ -28,11 +28,7 @@ FC_INLINE vf v_exp(vf x) {
     p = v_fma(p, r, v_set1(1.6666665459e-1f));
     p = v_fma(p, r, v_set1(5.0000001201e-1f));
     p = v_add(v_fma(p, v_mul(r, r), r), v_set1(1.0f));
-    /* n in [-150, 128]: scale by 2^(n/2) twice so that both factors stay normal and the final
-     * product rounds correctly into the denormal range or overflows to inf. */
-    vi ni = v_cvt_i(n);
-    vi n1 = vi_sra1(ni);
-    return v_mul(v_mul(p, vi_pow2(n1)), vi_pow2(vi_sub(ni, n1)));
+    return v_ldexp(p, n); /* n in [-150, 128] */
 }
 
 /* 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below (no cancellation, no overflow). */

@@ -141,6 +141,23 @@ static void strip_rows(const fc_conv2d_geom *g, int nb, const float *ib, ptrdiff
     }
 }
 
+/* The activation of n output pixels o: (n, VW) in place, the kind switched once outside the loop (a
+ * switch per vector kept the exp of sigmoid and SiLU from overlapping across pixels). */
+static void post_pixels(int kind, float *o, int n, vf a, vf b) {
+#define FC_POST_CASE(K)                                                                          \
+    case K:                                                                                      \
+        for (int x = 0; x < n; x++) v_store(o + VW * x, v_act_kind(K, v_load(o + VW * x), a, b)); \
+        return;
+    switch (kind) {
+        FC_POST_CASE(FC_ACT_LEAKY)
+        FC_POST_CASE(FC_ACT_SIGMOID)
+        FC_POST_CASE(FC_ACT_HARDSIGMOID)
+        FC_POST_CASE(FC_ACT_HARDSWISH)
+        FC_POST_CASE(FC_ACT_SILU)
+    }
+#undef FC_POST_CASE
+}
+
 void DWCONV_CHANNELS(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_t ics, const float *w,
                      const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int stream) {
     // in: nch planes (H, W) at stride ics; w: (nch, KH, KW); bias: (nch); out: nch planes (OH, OW)
@@ -183,9 +200,7 @@ void DWCONV_CHANNELS(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_
             int oy1 = oy0 + (int)ro < OH ? oy0 + (int)ro : OH;
             strip_rows(g, nb, in + c0 * ics, ics, (int)wp, oy0, oy1, wv, bv, lo, hi, buf, ost);
             int npix = (oy1 - oy0) * OW;
-            if (post)
-                for (int x = 0; x < npix; x++)
-                    v_store(ost + VW * x, v_act_kind(kind, v_load(ost + VW * x), aa, ab));
+            if (post) post_pixels(kind, ost, npix, aa, ab);
             store_pixels(ost, npix, nb, out + c0 * ocs + (size_t)oy0 * OW, ocs, stream);
         }
     }

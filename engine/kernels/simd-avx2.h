@@ -10,7 +10,6 @@
 #define VW 8        /* floats per vector */
 #define ISA avx2    /* suffix of the exported function names */
 typedef __m256 vf;
-typedef __m256i vi;
 typedef __m256i vmask; /* lane mask for partial loads/stores */
 
 static inline vf v_zero(void) { return _mm256_setzero_ps(); }
@@ -34,14 +33,13 @@ static inline vf v_sel_ge0(vf x, vf a, vf b) {
 }
 /* Round to nearest integer (ties to even), as float and as int. */
 static inline vf v_round(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-static inline vi v_cvt_i(vf x) { return _mm256_cvtps_epi32(x); }
-static inline vi vi_add(vi a, vi b) { return _mm256_add_epi32(a, b); }
-static inline vi vi_sub(vi a, vi b) { return _mm256_sub_epi32(a, b); }
-static inline vi vi_set1(int x) { return _mm256_set1_epi32(x); }
-static inline vi vi_sra1(vi a) { return _mm256_srai_epi32(a, 1); }
-/* 2^n for integer lanes n in [-126, 127] */
-static inline vf vi_pow2(vi n) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
+/* p * 2^n for integral n in [-150, 128], rounded once: scaled by 2^(n/2) twice, so that both
+ * factors stay normal and only the second product rounds (into the denormal range, or to inf). */
+static inline vf v_ldexp(vf p, vf n) {
+    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), bias = _mm256_set1_epi32(127);
+    __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, n1), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
 }
 
 /* Mask of the first n lanes, 0 <= n <= VW. */

@@ -10,7 +10,6 @@
 #define VW 16
 #define ISA avx512
 typedef __m512 vf;
-typedef __m512i vi;
 typedef __mmask16 vmask;
 
 static inline vf v_zero(void) { return _mm512_setzero_ps(); }
@@ -37,14 +36,9 @@ static inline vf v_sel_ge0(vf x, vf a, vf b) {
 static inline vf v_round(vf x) {
     return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
-static inline vi v_cvt_i(vf x) { return _mm512_cvtps_epi32(x); }
-static inline vi vi_add(vi a, vi b) { return _mm512_add_epi32(a, b); }
-static inline vi vi_sub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
-static inline vi vi_set1(int x) { return _mm512_set1_epi32(x); }
-static inline vi vi_sra1(vi a) { return _mm512_srai_epi32(a, 1); }
-static inline vf vi_pow2(vi n) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
-}
+/* p * 2^n for integral n in [-150, 128], rounded once (into the denormal range, or to inf): one
+ * VSCALEFPS, the same bits as simd-avx2.h's two exact steps. */
+static inline vf v_ldexp(vf p, vf n) { return _mm512_scalef_ps(p, n); }
 
 static inline vmask v_mask_first(int n) { return (__mmask16)((1u << n) - 1u); }
 static inline vf v_loadm(const float *p, vmask m) { return _mm512_maskz_loadu_ps(m, p); }
