@@ -1,9 +1,11 @@
-/* The two dense kernel tables and the Gram driver. Portable kernels use GCC vector extensions
- * (2 lanes); the AVX2 ones use intrinsics in functions compiled through a target attribute (the
- * Makefile gives ISA flags to engine/kernels and extract/resize-avx2.c only) and are reached only after the CPU check. Both
- * follow the summation orders documented in dense.h, so they agree bit for bit.
+/* The dense kernel tables and the Gram driver. Portable kernels use GCC vector extensions (2
+ * lanes); the AVX2 ones use intrinsics in functions compiled through a target attribute (the
+ * Makefile gives ISA flags to engine/kernels and extract/resize-avx2.c only) and are reached only
+ * after the CPU check; the AVX-512 table is the AVX2 one with the two products of dense_avx512.c.
+ * All follow the summation orders documented in dense.h, so they agree bit for bit.
  * Not here: threading inside kernels (fc_gram_compute splits rows over threads). */
 #include "classify/dense.h"
+#include "classify/dense_avx512.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -20,13 +22,24 @@ static double dot_ff_portable(const float *a, const float *b, int n) { return fc
 static void axpy_portable(double *y, double alpha, const double *x, int n) { fc_vec_axpy(y, alpha, x, n); }
 static void axpy_fd_portable(double *y, double alpha, const float *x, int n) { fc_vec_axpy_fd(y, alpha, x, n); }
 
-static void dots_fd_portable(const float *x, const double *V, int m, int n, double *out) {
-    for (int j = 0; j < m; j++) out[j] = fc_vec_dot_fd(x, V + (size_t)j * n, n);
+static void dots_fd_portable(const float *X, int rows, const double *V, int m, int n, double *out) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < m; j++) out[(size_t)r * m + j] = fc_vec_dot_fd(X + (size_t)r * n, V + (size_t)j * n, n);
 }
 
 static void ger_fd_portable(double *G, const double *E, const float *X, int rows, int m, int n) {
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < m; j++) fc_vec_axpy_fd(G + (size_t)j * n, E[(size_t)i * m + j], X + (size_t)i * n, n);
+}
+
+static void dots_dd_portable(const double *X, int rows, const double *V, int m, int n, double *out) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < m; j++) out[(size_t)r * m + j] = fc_vec_dot(X + (size_t)r * n, V + (size_t)j * n, n);
+}
+
+static void ger_dd_portable(double *G, const double *E, const double *X, int rows, int m, int n) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < m; j++) fc_vec_axpy(G + (size_t)j * n, E[(size_t)i * m + j], X + (size_t)i * n, n);
 }
 
 /* One Gram entry in the documented order: lanes q mod 4 over the 4-blocks, (l0 + l2) + (l1 + l3),
@@ -77,6 +90,8 @@ static const fc_dense_kernels portable = {
     .axpy_fd = axpy_fd_portable,
     .dots_fd = dots_fd_portable,
     .ger_fd = ger_fd_portable,
+    .dots_dd = dots_dd_portable,
+    .ger_dd = ger_dd_portable,
     .gram_tile = gram_tile_portable,
 };
 
@@ -146,7 +161,7 @@ AVX2 static void axpy_fd_avx2(double *y, double alpha, const float *x, int n) {
 /* Up to 4 rows of V at once, each with dot_fd_avx2's two accumulators (lanes q mod 8); a last
  * single row is dot_fd_avx2 itself (the same bits, without three unused dot products: softmax's
  * 9 class directions are 4 + 4 + 1). */
-AVX2 static void dots_fd_avx2(const float *x, const double *V, int m, int n, double *out) {
+AVX2 static void dots_fd_row_avx2(const float *x, const double *V, int m, int n, double *out) {
     for (int j0 = 0; j0 < m; j0 += 4) {
         int mj = m - j0 < 4 ? m - j0 : 4;
         if (mj == 1) {
@@ -175,6 +190,10 @@ AVX2 static void dots_fd_avx2(const float *x, const double *V, int m, int n, dou
             out[j0 + j] = t[j];
         }
     }
+}
+
+AVX2 static void dots_fd_avx2(const float *X, int rows, const double *V, int m, int n, double *out) {
+    for (int r = 0; r < rows; r++) dots_fd_row_avx2(X + (size_t)r * n, V, m, n, out + (size_t)r * m);
 }
 
 /* Columns in blocks of 8 and rows of G in groups of up to 4: 8 accumulators live across the rows
@@ -212,6 +231,16 @@ AVX2 static void ger_fd_avx2(double *G, const double *E, const float *X, int row
             for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
 }
 
+AVX2 static void dots_dd_avx2(const double *X, int rows, const double *V, int m, int n, double *out) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < m; j++) out[(size_t)r * m + j] = dot_avx2(X + (size_t)r * n, V + (size_t)j * n, n);
+}
+
+AVX2 static void ger_dd_avx2(double *G, const double *E, const double *X, int rows, int m, int n) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < m; j++) axpy_avx2(G + (size_t)j * n, E[(size_t)i * m + j], X + (size_t)i * n, n);
+}
+
 /* The rows are floats converted to double: their products are exact in double, so FMA rounds
  * exactly like mul + add here. */
 AVX2 static void gram_tile_avx2(const double *x, int d, int i0, int j0, double *G, int ldg) {
@@ -244,18 +273,40 @@ static const fc_dense_kernels avx2 = {
     .axpy_fd = axpy_fd_avx2,
     .dots_fd = dots_fd_avx2,
     .ger_fd = ger_fd_avx2,
+    .dots_dd = dots_dd_avx2,
+    .ger_dd = ger_dd_avx2,
+    .gram_tile = gram_tile_avx2,
+};
+
+/* ---- AVX-512: the AVX2 table with the blocked products of dense_avx512.c ---- */
+
+static const fc_dense_kernels avx512 = {
+    .name = "avx512",
+    .dot = dot_avx2,
+    .dot_fd = dot_fd_avx2,
+    .dot_ff = dot_ff_avx2,
+    .axpy = axpy_avx2,
+    .axpy_fd = axpy_fd_avx2,
+    .dots_fd = fc_dense_dots_fd_avx512,
+    .ger_fd = fc_dense_ger_fd_avx512,
+    .dots_dd = fc_dense_dots_dd_avx512,
+    .ger_dd = fc_dense_ger_dd_avx512,
     .gram_tile = gram_tile_avx2,
 };
 
 /* ---- dispatch and driver ---- */
 
 static int have_avx2(void) { return fc_cpu_isa() >= FC_ISA_AVX2; } /* every level above has AVX2 + FMA */
+static int have_avx512(void) { return fc_cpu_isa() >= FC_ISA_AVX512; }
 
-const fc_dense_kernels *fc_dense_kernels_best(void) { return have_avx2() ? &avx2 : &portable; }
+const fc_dense_kernels *fc_dense_kernels_best(void) {
+    return have_avx512() ? &avx512 : have_avx2() ? &avx2 : &portable;
+}
 
 const fc_dense_kernels *fc_dense_kernels_by_name(const char *name) {
     if (name && !strcmp(name, "portable")) return &portable;
     if (name && !strcmp(name, "avx2") && have_avx2()) return &avx2;
+    if (name && !strcmp(name, "avx512") && have_avx512()) return &avx512;
     return NULL;
 }
 

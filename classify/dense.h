@@ -1,9 +1,10 @@
 /* Dense double-precision kernels for the softmax solver: dot products and axpy on double (or
  * float-times-double) vectors, and the Gram matrix G = X X^T of float32 rows accumulated in double
  * (float products are exact in double, so G carries double-precision sums). Two tables with the
- * same results bit for bit: portable C (GCC vector extensions, SSE2 on x86-64) and AVX2 (4-wide,
+ * same results bit for bit: portable C (GCC vector extensions, SSE2 on x86-64), AVX2 (4-wide,
  * function-level target attribute, chosen only when core/cpu.h allows the AVX2 level or above,
- * so FEATCACHE_ISA=scalar also selects the portable one). Identical bits come
+ * so FEATCACHE_ISA=scalar also selects the portable one) and AVX-512 (the AVX2 table with
+ * register-blocked dots_fd and ger_fd, dense_avx512.c). Identical bits come
  * from a fixed summation order: element q of a dot/Gram entry goes to partial sum q mod 8
  * (dot) or q mod 4 (Gram), partials are combined in one fixed tree, tails added last in order,
  * and no fused multiply-add where it would round differently. Not here: general GEMM
@@ -15,7 +16,7 @@
 
 /* Immutable, statically allocated tables: thread-safe, never freed. */
 typedef struct fc_dense_kernels {
-    const char *name; /* "portable" or "avx2" */
+    const char *name; /* "portable", "avx2" or "avx512" */
     /* sum_i a[i] * b[i] over n elements (n >= 0). */
     double (*dot)(const double *a, const double *b, int n);
     double (*dot_fd)(const float *a, const double *b, int n);
@@ -23,22 +24,26 @@ typedef struct fc_dense_kernels {
     /* y[i] += alpha * x[i] over n elements. */
     void (*axpy)(double *y, double alpha, const double *x, int n);
     void (*axpy_fd)(double *y, double alpha, const float *x, int n);
-    /* out[j] = dot_fd(x, V + j n, n) for j < m (the same bits): m dot products of one float row
-     * x (n) with the rows of V (m, n), x converted once for several rows. */
-    void (*dots_fd)(const float *x, const double *V, int m, int n, double *out);
+    /* out[r m + j] = dot_fd(X + r n, V + j n, n) for r < rows, j < m (the same bits): the dot
+     * products of the float rows X (rows, n) with the rows of V (m, n), out (rows, m). */
+    void (*dots_fd)(const float *X, int rows, const double *V, int m, int n, double *out);
     /* G[j][q] += E[i][j] * X[i][q] for i = 0..rows-1 in order, G (m, n), E (rows, m), X (rows, n):
      * the same bits as axpy_fd(G + j n, E[i][j], X + i n, n) over i, then j, with accumulators
      * kept in registers across the rows. */
     void (*ger_fd)(double *G, const double *E, const float *X, int rows, int m, int n);
+    /* dots_fd and ger_fd with double rows X: out[r m + j] = dot(X + r n, V + j n, n);
+     * G[j][q] += E[i][j] * X[i][q] over i in order (axpy's bits). */
+    void (*dots_dd)(const double *X, int rows, const double *V, int m, int n, double *out);
+    void (*ger_dd)(double *G, const double *E, const double *X, int rows, int m, int n);
     /* The (4, 2) block G[i0 + a][j0 + b] = sum_q x[i0 + a][q] * x[j0 + b][q] of x (rows of d
      * doubles holding float values, row stride d), stored at G[(i0 + a) * ldg + j0 + b]. */
     void (*gram_tile)(const double *x, int d, int i0, int j0, double *G, int ldg);
 } fc_dense_kernels;
 
-/* The AVX2 table when the CPU has AVX2 (and FEATCACHE_ISA does not force scalar), else the
- * portable one. Never NULL. */
+/* The AVX-512 table when the CPU has the AVX-512 level, else the AVX2 one when it has AVX2 (the
+ * levels of core/cpu.h, so FEATCACHE_ISA can force a lower one), else the portable one. Never NULL. */
 const fc_dense_kernels *fc_dense_kernels_best(void);
-/* "portable" or "avx2" if supported by this CPU, else NULL. */
+/* "portable", "avx2" or "avx512" if supported by this CPU, else NULL. */
 const fc_dense_kernels *fc_dense_kernels_by_name(const char *name);
 
 /* G (n, n), full symmetric, = x (n, d) x^T with kernel table k (NULL = best). Each entry is

@@ -57,6 +57,7 @@ typedef struct problem {
     double *zbuf;        /* (nch, 3k) per-chunk scratch */
     double work;         /* multiply-adds per evaluation */
     fc_spectral spec;    /* preconditioned: the spectrum of X^T X (spec.Q NULL: plain L-BFGS) */
+    double *pwork;       /* preconditioned: (2 k1 r) scratch of fc_spectral_apply */
     double *cv;          /* preconditioned: (n) weighted mean curvature of each row's loss */
     double curv;         /* preconditioned: mean curvature per unit weight at the last evaluation */
     double ssum;         /* sum of the weights */
@@ -117,41 +118,50 @@ static double row_loss(const problem *P, int i, const double *u, double *z, doub
     return si * (lse - z[P->y[i]]);
 }
 
-/* Rows of chunk ch: logits (kept in E), then losses and residuals (overwriting E), then the rows'
- * contributions to the chunk's gradient sum. Three passes, so that independent rows overlap in
- * the pipeline (a row's dot -> exp/log -> axpy is one long dependency chain). */
-static void eval_chunk(problem *P, int ch, const double *V, const double *c) {
-    int k = P->k, k1 = P->k1, p = P->p, r0 = P->chunk[ch], r1 = P->chunk[ch + 1];
-    size_t np = (size_t)k1 * p;
+/* Rows [b0, b1) of a chunk: logits (kept in E), then losses and residuals (overwriting E), then the
+ * rows' contributions added to the chunk's gradient sum gp. Passes over the rows rather than row
+ * by row, so that independent rows overlap in the pipeline (a row's dot -> exp/log -> axpy is one
+ * long dependency chain). */
+static void eval_rows(problem *P, int b0, int b1, const double *V, const double *c, double *gp, double *z,
+                      double *pr, double *u) {
+    int k1 = P->k1, p = P->p;
     const fc_dense_kernels *dk = P->dk;
-    double *gp = P->part + (size_t)ch * np, *z = P->zbuf + (size_t)ch * 3 * k, *pr = z + k, *u = pr + k;
-    for (int i = r0; i < r1; i++) {
+    if (!P->reduced) dk->dots_fd(P->x + (size_t)b0 * p, b1 - b0, V, k1, p, P->E + (size_t)b0 * k1);
+    for (int i = b0; i < b1; i++) {
         double *t = P->E + (size_t)i * k1;
         if (P->reduced) {
             for (int j = 0; j < k1; j++) t[j] = c[j] + dk->dot(P->L + P->off[i], V + (size_t)j * p, P->len[i]);
         } else {
-            dk->dots_fd(P->x + (size_t)i * p, V, k1, p, t);
             for (int j = 0; j < k1; j++) t[j] = c[j] + t[j];
         }
     }
-    for (int i = r0; i < r1; i++) {
+    for (int i = b0; i < b1; i++) {
         double *e = P->E + (size_t)i * k1;
         memcpy(u, e, (size_t)k1 * sizeof *u);
         P->fi[i] = row_loss(P, i, u, z, pr, e);
     }
-    memset(gp, 0, np * sizeof *gp);
     if (!P->reduced) { /* (skipping the zero residuals below changes no bits: gp never holds -0) */
-        dk->ger_fd(gp, P->E + (size_t)r0 * k1, P->x + (size_t)r0 * p, r1 - r0, k1, p);
+        dk->ger_fd(gp, P->E + (size_t)b0 * k1, P->x + (size_t)b0 * p, b1 - b0, k1, p);
         return;
     }
-    for (int i = r0; i < r1; i++) {
+    for (int i = b0; i < b1; i++) {
         const double *e = P->E + (size_t)i * k1;
-        for (int j = 0; j < k1; j++) {
-            if (e[j] == 0) continue;
-            if (P->reduced) dk->axpy(gp + (size_t)j * p, e[j], P->L + P->off[i], P->len[i]);
-            else dk->axpy_fd(gp + (size_t)j * p, e[j], P->x + (size_t)i * p, p);
-        }
+        for (int j = 0; j < k1; j++)
+            if (e[j] != 0) dk->axpy(gp + (size_t)j * p, e[j], P->L + P->off[i], P->len[i]);
     }
+}
+
+/* Rows of chunk ch into its gradient sum, in blocks of EVAL_ROWS rows: a block's rows of X are
+ * read from memory for the logits and again, from L2, for the gradient (X is one pass over memory
+ * per evaluation). The sum adds the rows in order whatever the blocks: the blocks change no bits. */
+static void eval_chunk(problem *P, int ch, const double *V, const double *c) {
+    enum { EVAL_ROWS = 48 }; /* 240 KiB of 1280-D rows, with V and the sum within L2 */
+    int k = P->k, r0 = P->chunk[ch], r1 = P->chunk[ch + 1];
+    size_t np = (size_t)P->k1 * P->p;
+    double *gp = P->part + (size_t)ch * np, *z = P->zbuf + (size_t)ch * 3 * k, *pr = z + k, *u = pr + k;
+    memset(gp, 0, np * sizeof *gp);
+    for (int b0 = r0; b0 < r1; b0 += EVAL_ROWS)
+        eval_rows(P, b0, r1 - b0 < EVAL_ROWS ? r1 : b0 + EVAL_ROWS, V, c, gp, z, pr, u);
 }
 
 /* f(theta) and its gradient; theta = (V (k1, p), c (k1)). The chunk sums are added in chunk order,
@@ -208,7 +218,7 @@ static void precondition(void *ctx, const double *v, double *out) {
     problem *P = ctx;
     int k1 = P->k1, p = P->p;
     double a = fmax(P->curv, 1e-4);
-    for (int j = 0; j < k1; j++) fc_spectral_apply(&P->spec, a, P->l2, v + (size_t)j * p, out + (size_t)j * p);
+    fc_spectral_apply(&P->spec, P->dk, a, P->l2, v, k1, out, P->pwork);
     for (int j = 0; j < k1; j++) out[(size_t)k1 * p + j] = v[(size_t)k1 * p + j] / (a * fmax(P->ssum, 1e-12));
 }
 
@@ -226,6 +236,7 @@ static void problem_free(problem *P) {
     free(P->part);
     free(P->zbuf);
     free(P->cv);
+    free(P->pwork);
     fc_spectral_free(&P->spec);
     memset(P, 0, sizeof *P);
 }
@@ -394,6 +405,10 @@ static int problem_init(problem *P, const fc_softmax_options *o, const fc_data *
         }
         int r = t->d / 4 < 128 ? t->d / 4 : 128;
         if ((rc = fc_spectral_fit(&P->spec, t->x, n, t->d, r < n ? r : n, P->threads, err))) goto fail;
+        if (!(P->pwork = malloc(2 * (size_t)P->k1 * P->spec.r * sizeof *P->pwork))) {
+            rc = fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+            goto fail;
+        }
     }
     return 0;
 fail:
@@ -476,8 +491,8 @@ static int layer_to_theta(const problem *P, const fc_layer *l, double *theta, fc
     return 0;
 }
 
-/* The arrays an evaluation writes (E, fi, part, zbuf, cv), owned by a chain; the rest is shared
- * read-only with P. Evaluations of a chain run on one thread. */
+/* The arrays an evaluation or the preconditioner writes (E, fi, part, zbuf, cv, pwork), owned by a
+ * chain; the rest is shared read-only with P. Evaluations of a chain run on one thread. */
 static int problem_fork(const problem *P, problem *c, fc_error *err) {
     *c = *P;
     size_t np = (size_t)P->k1 * P->p;
@@ -487,13 +502,14 @@ static int problem_fork(const problem *P, problem *c, fc_error *err) {
     c->part = malloc((size_t)P->nch * np * sizeof *c->part + sizeof(double));
     c->zbuf = malloc((size_t)P->nch * 3 * P->k * sizeof *c->zbuf);
     c->cv = P->cv ? malloc((size_t)P->n * sizeof *c->cv) : NULL;
-    if (!c->E || !c->fi || !c->part || !c->zbuf || (P->cv && !c->cv))
+    c->pwork = P->pwork ? malloc(2 * (size_t)P->k1 * P->spec.r * sizeof *c->pwork) : NULL;
+    if (!c->E || !c->fi || !c->part || !c->zbuf || (P->cv && !c->cv) || (P->pwork && !c->pwork))
         return fc_fail(err, FC_ENOMEM, "softmax: out of memory for a path chain");
     return 0;
 }
 
 static void problem_fork_free(problem *c) {
-    free(c->E), free(c->fi), free(c->part), free(c->zbuf), free(c->cv);
+    free(c->E), free(c->fi), free(c->part), free(c->zbuf), free(c->cv), free(c->pwork);
 }
 
 /* How many chains a path of m fits runs as: fits i, i + chains, ... form chain i mod chains, each

@@ -134,15 +134,18 @@ fail:
     return rc;
 }
 
-void fc_spectral_apply(const fc_spectral *s, double a, double l2, const double *v, double *out) {
-    int d = s->d;
-    double base = 1 / (a * s->tail + l2);
-    for (int q = 0; q < d; q++) out[q] = base * v[q];
-    for (int i = 0; i < s->r; i++) {
-        const double *qi = s->Q + (size_t)i * d;
-        double coef = fc_vec_dot(qi, v, d) * (1 / (a * s->lam[i] + l2) - base);
-        fc_vec_axpy(out, coef, qi, d);
+void fc_spectral_apply(const fc_spectral *s, const fc_dense_kernels *k, double a, double l2, const double *V,
+                       int m, double *out, double *work) {
+    // V, out: (m, d); work: dots (m, r), then the coefficients (r, m) for ger_dd
+    int d = s->d, r = s->r;
+    double base = 1 / (a * s->tail + l2), *dots = work, *coef = work + (size_t)m * r;
+    for (size_t q = 0; q < (size_t)m * d; q++) out[q] = base * V[q];
+    k->dots_dd(V, m, s->Q, r, d, dots);
+    for (int i = 0; i < r; i++) {
+        double f = 1 / (a * s->lam[i] + l2) - base;
+        for (int j = 0; j < m; j++) coef[(size_t)i * m + j] = dots[(size_t)j * r + i] * f;
     }
+    k->ger_dd(out, coef, s->Q, r, m, d);
 }
 
 void fc_spectral_free(fc_spectral *s) {

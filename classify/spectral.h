@@ -9,6 +9,7 @@
 #ifndef FC_SPECTRAL_H
 #define FC_SPECTRAL_H
 
+#include "classify/dense.h"
 #include "core/core.h"
 
 typedef struct fc_spectral {
@@ -25,10 +26,13 @@ typedef struct fc_spectral {
 int fc_spectral_fit(fc_spectral *s, const float *x /* (n, d) */, int n, int d, int r, int threads,
                     fc_error *err);
 
-/* out (d) = (a C' + l2 I)^{-1} v (d), where C' has C's top eigenpairs and the tail value on their
- * complement. a > 0, l2 >= 0 and a * tail + l2 > 0; v and out are distinct arrays. Thread-safe
- * (reads s only). */
-void fc_spectral_apply(const fc_spectral *s, double a, double l2, const double *v, double *out);
+/* out (m, d) = (a C' + l2 I)^{-1} applied to each row of V (m, d), where C' has C's top eigenpairs
+ * and the tail value on their complement: base v + sum_i (1/(a lam_i + l2) - base) (q_i . v) q_i
+ * with base = 1/(a tail + l2), the sum over i in order, on kernel table k (every table gives the
+ * same bits). a > 0, l2 >= 0 and a * tail + l2 > 0; V and out are distinct arrays; work: 2 m r
+ * doubles. Thread-safe (reads s only). */
+void fc_spectral_apply(const fc_spectral *s, const fc_dense_kernels *k, double a, double l2, const double *V,
+                       int m, double *out, double *work);
 
 /* Frees the arrays and zeroes s. NULL-safe. */
 void fc_spectral_free(fc_spectral *s);

@@ -474,37 +474,66 @@ static void test_dense_vectors(void) {
     }
 }
 
-/* dots_fd and ger_fd: the AVX2 table gives the portable bits on awkward shapes, and the portable
- * ones are their per-row definitions. */
+/* dots_fd and ger_fd: the AVX2 and AVX-512 tables give the portable bits on awkward shapes (the
+ * AVX-512 blocks: 3 rows x 9 class rows, 9 rows of G x 24 columns, and every remainder), and the
+ * portable ones are their per-row definitions. */
 static void test_dense_blocks(void) {
-    const fc_dense_kernels *p = fc_dense_kernels_by_name("portable"), *a = fc_dense_kernels_by_name("avx2");
-    enum { M = 9, N = 37, R = 6 };
-    static double V[M * N], E[R * M], G1[M * N], G2[M * N], G3[M * N], o1[M], o2[M];
+    const fc_dense_kernels *p = fc_dense_kernels_by_name("portable");
+    const fc_dense_kernels *fast[2] = {fc_dense_kernels_by_name("avx2"), fc_dense_kernels_by_name("avx512")};
+    enum { M = 20, N = 61, R = 8 };
+    static double V[M * N], E[R * M], G1[M * N], G2[M * N], G3[M * N], o1[R * M], o2[R * M];
     static float X[R * N];
-    for (int i = 0; i < M * N; i++) V[i] = 100 * (unif() - 0.5);
-    for (int i = 0; i < R * M; i++) E[i] = i % 5 == 0 ? 0 : unif() - 0.5;
-    for (int i = 0; i < R * N; i++) X[i] = (float)(3 * unif() - 1);
-    const int ns[] = {0, 1, 7, 8, 9, 16, 23, N};
-    for (int m = 1; m <= M; m++)
+    static double Xd[R * N]; /* the double rows of dots_dd and ger_dd */
+    /* doubles with full 53-bit mantissas (unif() has fewer bits: its products would be exact, and
+     * a fused multiply-add would go unnoticed) */
+    for (int i = 0; i < M * N; i++) V[i] = 100 * sin(0.7 * i + 0.3);
+    for (int i = 0; i < R * M; i++) E[i] = i % 5 == 0 ? 0 : 0.5 * cos(1.3 * i);
+    for (int i = 0; i < R * N; i++) X[i] = (float)(3 * unif() - 1), Xd[i] = 3 * sin(2.1 * i + 1) - 1;
+    const int ms[] = {1, 2, 4, 8, 9, 10, 17, 18, M}, ns[] = {0, 1, 7, 8, 9, 16, 23, 24, 25, 47, 48, N};
+    for (size_t u = 0; u < sizeof ms / sizeof *ms; u++)
         for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
-            int n = ns[t];
-            p->dots_fd(X, V, m, n, o1);
-            for (int j = 0; j < m; j++) CHECK(o1[j] == p->dot_fd(X, V + (size_t)j * n, n), "dots_fd m=%d n=%d", m, n);
-            for (int rows = 0; rows <= R; rows += 3) {
-                for (int i = 0; i < m * n; i++) G1[i] = G2[i] = G3[i] = V[i];
+            int m = ms[u], n = ns[t];
+            for (int rows = 0; rows <= R; rows++) {
+                p->dots_fd(X, rows, V, m, n, o1);
+                int bad = 0;
+                for (int r = 0; r < rows; r++)
+                    for (int j = 0; j < m; j++) bad += o1[r * m + j] != p->dot_fd(X + r * n, V + (size_t)j * n, n);
+                CHECK(!bad, "dots_fd m=%d n=%d rows=%d: %d differ from dot_fd", m, n, rows, bad);
+                for (int i = 0; i < m * n; i++) G1[i] = G3[i] = V[i];
                 p->ger_fd(G1, E, X, rows, m, n);
                 for (int i = 0; i < rows; i++)
                     for (int j = 0; j < m; j++) p->axpy_fd(G3 + (size_t)j * n, E[i * m + j], X + (size_t)i * n, n);
                 CHECK(!memcmp(G1, G3, (size_t)m * n * sizeof *G1), "ger_fd m=%d n=%d rows=%d", m, n, rows);
-                if (!a) continue;
-                a->ger_fd(G2, E, X, rows, m, n);
-                CHECK(!memcmp(G1, G2, (size_t)m * n * sizeof *G1), "ger_fd m=%d n=%d rows=%d differs between tables",
-                      m, n, rows);
+                /* the double-row pair: definitions, then the other tables */
+                static double D1[R * M], D2[R * M], H1[M * N], H2[M * N], H3[M * N];
+                p->dots_dd(Xd, rows, V, m, n, D1);
+                bad = 0;
+                for (int r = 0; r < rows; r++)
+                    for (int j = 0; j < m; j++) bad += D1[r * m + j] != p->dot(Xd + r * n, V + (size_t)j * n, n);
+                for (int i = 0; i < m * n; i++) H1[i] = H3[i] = V[i];
+                p->ger_dd(H1, E, Xd, rows, m, n);
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; j < m; j++) p->axpy(H3 + (size_t)j * n, E[i * m + j], Xd + (size_t)i * n, n);
+                CHECK(!bad && !memcmp(H1, H3, (size_t)m * n * sizeof *H1), "dots_dd/ger_dd m=%d n=%d rows=%d", m, n,
+                      rows);
+                for (int f = 0; f < 2; f++) {
+                    if (!fast[f]) continue;
+                    for (int i = 0; i < m * n; i++) H2[i] = V[i];
+                    fast[f]->ger_dd(H2, E, Xd, rows, m, n);
+                    fast[f]->dots_dd(Xd, rows, V, m, n, D2);
+                    CHECK(!memcmp(H1, H2, (size_t)m * n * sizeof *H1) && !memcmp(D1, D2, (size_t)rows * m * sizeof *D1),
+                          "dots_dd/ger_dd m=%d n=%d rows=%d: %s differs", m, n, rows, fast[f]->name);
+                    for (int i = 0; i < m * n; i++) G2[i] = V[i];
+                    fast[f]->ger_fd(G2, E, X, rows, m, n);
+                    CHECK(!memcmp(G1, G2, (size_t)m * n * sizeof *G1), "ger_fd m=%d n=%d rows=%d: %s differs",
+                          m, n, rows, fast[f]->name);
+                    fast[f]->dots_fd(X, rows, V, m, n, o2);
+                    CHECK(!memcmp(o1, o2, (size_t)rows * m * sizeof *o1), "dots_fd m=%d n=%d rows=%d: %s differs",
+                          m, n, rows, fast[f]->name);
+                }
             }
-            if (!a) continue;
-            a->dots_fd(X, V, m, n, o2);
-            CHECK(!memcmp(o1, o2, (size_t)m * sizeof *o1), "dots_fd m=%d n=%d differs between tables", m, n);
         }
+    if (!fast[1]) printf("  (no AVX-512 on this CPU: its dense table not compared)\n");
 }
 
 /* Top eigenpairs of X^T X for X = (rank-4 signal with scales 8, 4, 2, 1) + small noise: residuals
@@ -547,11 +576,23 @@ static void test_spectral(void) {
         if (i > 0) CHECK(sp.lam[i] <= sp.lam[i - 1], "eigenvalues not descending");
     }
     CHECK(sp.tail >= 0 && sp.tail <= sp.lam[R - 1], "tail %g vs last kept %g", sp.tail, sp.lam[R - 1]);
-    /* apply inverts (a C' + l2) on an eigenvector exactly */
-    double out[D];
-    fc_spectral_apply(&sp, 0.5, 2, sp.Q, out);
-    for (int a = 0; a < D; a++)
-        CHECK(fabs(out[a] - sp.Q[a] / (0.5 * sp.lam[0] + 2)) <= 1e-12 / sp.lam[0], "apply on q0, element %d", a);
+    /* apply inverts (a C' + l2) on each eigenvector exactly, all of them in one call, and every
+     * kernel table gives the portable bits */
+    static double out[R * D], ref[R * D], work[2 * R * R];
+    const char *tables[] = {"portable", "avx2", "avx512"};
+    for (int t = 0; t < 3; t++) {
+        const fc_dense_kernels *k = fc_dense_kernels_by_name(tables[t]);
+        if (!k) continue;
+        fc_spectral_apply(&sp, k, 0.5, 2, sp.Q, R, out, work);
+        if (t == 0) memcpy(ref, out, sizeof out);
+        CHECK(!memcmp(ref, out, sizeof out), "spectral apply: the %s table differs from the portable one", tables[t]);
+    }
+    for (int i = 0; i < R; i++)
+        for (int a = 0; a < D; a++) {
+            double want = sp.Q[i * D + a] / (0.5 * sp.lam[i] + 2);
+            CHECK(fabs(ref[i * D + a] - want) <= 1e-11 * fabs(want) + 1e-14, "apply on q%d, element %d: %g vs %g", i,
+                  a, ref[i * D + a], want);
+        }
     fc_spectral_free(&sp);
     CHECK(fc_spectral_fit(&sp, x, N, D, D, 1, &err) == FC_EINVAL && !sp.Q, "r = d accepted");
 }

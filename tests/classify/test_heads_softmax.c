@@ -415,26 +415,30 @@ static void test_preconditioned_path_same_optimum(void) {
     }
 }
 
-/* The portable and AVX2 kernel tables give the same bits (reduced and full coordinates). */
+/* The portable, AVX2 and AVX-512 kernel tables give the same bits (reduced and full coordinates). */
 static void test_kernel_tables_agree(void) {
-    const fc_dense_kernels *avx2 = fc_dense_kernels_by_name("avx2");
-    if (!avx2) SKIP("no AVX2 on this CPU");
+    const fc_dense_kernels *fast[2] = {fc_dense_kernels_by_name("avx2"), fc_dense_kernels_by_name("avx512")};
+    if (!fast[0]) SKIP("no AVX2 on this CPU");
     fixture f;
     REQUIRE(fixture_load("wide", &f) == 0, "fixture");
     fc_data data = fixture_data(&f);
     for (int reduce = 0; reduce <= 1; reduce++) {
-        fc_layer a = {0}, b = {0};
+        fc_layer a = {0};
         fc_softmax_options o;
         fc_softmax_options_init(&o);
         o.reduce = reduce;
         o.kernels = fc_dense_kernels_by_name("portable");
         fc_error err = {0};
         REQUIRE(fc_softmax_fit(&o, &data, f.k, &a, NULL, &err) == 0, "%s", err.msg);
-        o.kernels = avx2;
-        REQUIRE(fc_softmax_fit(&o, &data, f.k, &b, NULL, &err) == 0, "%s", err.msg);
-        CHECK(!memcmp(a.W, b.W, (size_t)f.k * f.d * sizeof *a.W) && !memcmp(a.b, b.b, (size_t)f.k * sizeof *a.b),
-              "reduce=%d: portable and AVX2 fits differ", reduce);
-        fc_layer_free(&a), fc_layer_free(&b);
+        for (int t = 0; t < 2 && fast[t]; t++) {
+            fc_layer b = {0};
+            o.kernels = fast[t];
+            REQUIRE(fc_softmax_fit(&o, &data, f.k, &b, NULL, &err) == 0, "%s", err.msg);
+            CHECK(!memcmp(a.W, b.W, (size_t)f.k * f.d * sizeof *a.W) && !memcmp(a.b, b.b, (size_t)f.k * sizeof *a.b),
+                  "reduce=%d: portable and %s fits differ", reduce, fast[t]->name);
+            fc_layer_free(&b);
+        }
+        fc_layer_free(&a);
     }
     fixture_free(&f);
 }

@@ -1,0 +1,157 @@
+/* The AVX-512 entries of the dense kernel table (dense.h): the two products of a softmax
+ * evaluation and of its preconditioner, register-blocked so that each loaded vector serves many
+ * multiply-adds (X float rows in dots_fd/ger_fd, double rows in dots_dd/ger_dd):
+ *   dots: 3 rows of X x 9 rows of V per block (27 accumulators), V read once per 3 rows;
+ *   ger:  9 rows of G x 24 columns per block (27 accumulators) across the rows of X.
+ * Each accumulator holds lanes q mod 8 of one dot product or 8 consecutive columns of G, summed
+ * mul-then-add in the order dense.h documents, so the results are the portable table's bits.
+ * Functions carry a target attribute (the Makefile gives ISA flags to engine/kernels only) and are
+ * reached only through the table dense.c selects after the CPU check. Not here: the other entries
+ * (the AVX2 ones serve), threading. */
+#include "classify/dense_avx512.h"
+
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define BLOCK_INLINE static inline __attribute__((always_inline))
+
+enum { ROWS = 3, COLS = 9, VECS = 3 }; /* dots: rows of X x rows of V; ger: rows of G x 8-column vectors */
+
+/* 8 elements of X from element at on, as doubles (floats convert exactly); xd: X holds doubles. */
+AVX512 BLOCK_INLINE __m512d load_x(const int xd, const void *X, size_t at) {
+    return xd ? _mm512_loadu_pd((const double *)X + at) : _mm512_cvtps_pd(_mm256_loadu_ps((const float *)X + at));
+}
+
+BLOCK_INLINE double x_at(const int xd, const void *X, size_t at) {
+    return xd ? ((const double *)X)[at] : (double)((const float *)X)[at];
+}
+
+/* The 8 lanes (q mod 8) of a dot product folded as the AVX2 kernels do: lanes l and l + 4 first,
+ * then (s0 + s2) + (s1 + s3). */
+AVX512 BLOCK_INLINE double fold8(__m512d z) {
+    __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(z), _mm512_extractf64x4_pd(z, 1));
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+/* out[r m + j] = dot(X + r n, V + j n, n) for r < R, j < J; xd, R, J compile-time constants. */
+AVX512 BLOCK_INLINE void dots_block(const int xd, const int R, const int J, const void *X, const double *V, int m,
+                                    int n, double *out) {
+    __m512d acc[ROWS][COLS];
+#pragma GCC unroll 3
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 9
+        for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_pd();
+    int q = 0;
+    for (; q + 8 <= n; q += 8) {
+        __m512d x[ROWS];
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) x[r] = load_x(xd, X, (size_t)r * n + q);
+#pragma GCC unroll 9
+        for (int j = 0; j < J; j++) {
+            __m512d v = _mm512_loadu_pd(V + (size_t)j * n + q);
+            __asm__("" : "+v"(v)); /* one load, not one per row folded into the multiplies */
+#pragma GCC unroll 3
+            for (int r = 0; r < R; r++) acc[r][j] = _mm512_add_pd(acc[r][j], _mm512_mul_pd(x[r], v));
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < J; j++) {
+            double t = fold8(acc[r][j]);
+            for (int k = q; k < n; k++) t += x_at(xd, X, (size_t)r * n + k) * V[(size_t)j * n + k];
+            out[(size_t)r * m + j] = t;
+        }
+}
+
+/* All blocks of dots, each dispatched to its constant-size copy. */
+AVX512 BLOCK_INLINE void dots_all(const int xd, const void *X, int rows, const double *V, int m, int n,
+                                  double *out) {
+#define FC_J(RR, JJ) case JJ: dots_block(xd, RR, JJ, x, v, m, n, o); break;
+#define FC_R(RR)                                                                                         \
+    case RR:                                                                                             \
+        switch (J) { FC_J(RR, 1) FC_J(RR, 2) FC_J(RR, 3) FC_J(RR, 4) FC_J(RR, 5) FC_J(RR, 6) FC_J(RR, 7) \
+                     FC_J(RR, 8) FC_J(RR, 9) }                                                           \
+        break;
+    for (int r0 = 0; r0 < rows; r0 += ROWS) {
+        int R = rows - r0 < ROWS ? rows - r0 : ROWS;
+        for (int j0 = 0; j0 < m; j0 += COLS) {
+            int J = m - j0 < COLS ? m - j0 : COLS;
+            const void *x = xd ? (const void *)((const double *)X + (size_t)r0 * n)
+                               : (const void *)((const float *)X + (size_t)r0 * n);
+            const double *v = V + (size_t)j0 * n;
+            double *o = out + (size_t)r0 * m + j0;
+            switch (R) { FC_R(1) FC_R(2) FC_R(3) }
+        }
+    }
+#undef FC_R
+#undef FC_J
+}
+
+AVX512 void fc_dense_dots_fd_avx512(const float *X, int rows, const double *V, int m, int n, double *out) {
+    dots_all(0, X, rows, V, m, n, out);
+}
+
+AVX512 void fc_dense_dots_dd_avx512(const double *X, int rows, const double *V, int m, int n, double *out) {
+    dots_all(1, X, rows, V, m, n, out);
+}
+
+/* G[j][8c + l] += E[i][j] * X[i][8c + l] over the rows i in order, for j < J, c < C; G, E and X
+ * already offset to the block; xd, J, C compile-time constants. */
+AVX512 BLOCK_INLINE void ger_block(const int xd, const int J, const int C, double *G, const double *E, const void *X,
+                                   int rows, int m, int n) {
+    __m512d acc[COLS][VECS];
+#pragma GCC unroll 9
+    for (int j = 0; j < J; j++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) acc[j][c] = _mm512_loadu_pd(G + (size_t)j * n + 8 * c);
+    for (int i = 0; i < rows; i++) {
+        const double *ei = E + (size_t)i * m;
+        __m512d x[VECS];
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) x[c] = load_x(xd, X, (size_t)i * n + 8 * c);
+#pragma GCC unroll 9
+        for (int j = 0; j < J; j++) {
+            __m512d w = _mm512_set1_pd(ei[j]);
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) acc[j][c] = _mm512_add_pd(acc[j][c], _mm512_mul_pd(w, x[c]));
+        }
+    }
+#pragma GCC unroll 9
+    for (int j = 0; j < J; j++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) _mm512_storeu_pd(G + (size_t)j * n + 8 * c, acc[j][c]);
+}
+
+/* All blocks of ger, each dispatched to its constant-size copy; the column tail (n mod 8) in the
+ * per-element order. */
+AVX512 BLOCK_INLINE void ger_all(const int xd, double *G, const double *E, const void *X, int rows, int m, int n) {
+#define FC_J(CC, JJ) case JJ: ger_block(xd, JJ, CC, g, E + j0, x, rows, m, n); break;
+#define FC_C(CC)                                                                                         \
+    case CC:                                                                                             \
+        switch (J) { FC_J(CC, 1) FC_J(CC, 2) FC_J(CC, 3) FC_J(CC, 4) FC_J(CC, 5) FC_J(CC, 6) FC_J(CC, 7) \
+                     FC_J(CC, 8) FC_J(CC, 9) }                                                           \
+        break;
+    int n8 = n / 8 * 8;
+    for (int q0 = 0; q0 < n8; q0 += 8 * VECS) {
+        int C = (n8 - q0) / 8 < VECS ? (n8 - q0) / 8 : VECS;
+        const void *x = xd ? (const void *)((const double *)X + q0) : (const void *)((const float *)X + q0);
+        for (int j0 = 0; j0 < m; j0 += COLS) {
+            int J = m - j0 < COLS ? m - j0 : COLS;
+            double *g = G + (size_t)j0 * n + q0;
+            switch (C) { FC_C(1) FC_C(2) FC_C(3) }
+        }
+    }
+#undef FC_C
+#undef FC_J
+    for (int q = n8; q < n; q++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * x_at(xd, X, (size_t)i * n + q);
+}
+
+AVX512 void fc_dense_ger_fd_avx512(double *G, const double *E, const float *X, int rows, int m, int n) {
+    ger_all(0, G, E, X, rows, m, n);
+}
+
+AVX512 void fc_dense_ger_dd_avx512(double *G, const double *E, const double *X, int rows, int m, int n) {
+    ger_all(1, G, E, X, rows, m, n);
+}
