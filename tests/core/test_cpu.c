@@ -103,8 +103,9 @@ static void test_env_in_children(void) {
         line[strcspn(line, "\n")] = 0;
         fc_isa isa = fc_isa_allowed(c->best, envs[e]);
         int ni = c->sha_ni && !(envs[e] && !strcmp(envs[e], "scalar"));
+        const char *dense = isa >= FC_ISA_AVX512 ? "avx512" : isa >= FC_ISA_AVX2 ? "avx2" : "portable";
         snprintf(want, sizeof want, "kernels=%s resize=%s dense=%s sha_ni=%d", fc_isa_name(isa),
-                 isa >= FC_ISA_AVX2 ? "avx2" : "scalar", isa >= FC_ISA_AVX2 ? "avx2" : "portable", ni);
+                 isa >= FC_ISA_AVX2 ? "avx2" : "scalar", dense, ni);
         CHECK(rc == 0 && !strcmp(line, want), "FEATCACHE_ISA=%s: child says '%s', want '%s'",
               envs[e] ? envs[e] : "(unset)", line, want);
     }
