@@ -1,10 +1,10 @@
 /* Dense double-precision kernels for the softmax solver: dot products and axpy on double (or
  * float-times-double) vectors, and the Gram matrix G = X X^T of float32 rows accumulated in double
- * (float products are exact in double, so G carries double-precision sums). Two tables with the
- * same results bit for bit: portable C (GCC vector extensions, SSE2 on x86-64), AVX2 (4-wide,
+ * (float products are exact in double, so G carries double-precision sums). Three tables with
+ * the same results bit for bit: portable C (GCC vector extensions, SSE2 on x86-64), AVX2 (4-wide,
  * function-level target attribute, chosen only when core/cpu.h allows the AVX2 level or above,
  * so FEATCACHE_ISA=scalar also selects the portable one) and AVX-512 (the AVX2 table with
- * register-blocked dots_fd and ger_fd, dense_avx512.c). Identical bits come
+ * register-blocked dots and ger products, dense_avx512.c). Identical bits come
  * from a fixed summation order: element q of a dot/Gram entry goes to partial sum q mod 8
  * (dot) or q mod 4 (Gram), partials are combined in one fixed tree, tails added last in order,
  * and no fused multiply-add where it would round differently. Not here: general GEMM
