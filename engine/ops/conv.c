@@ -368,6 +368,13 @@ int fc_conv_infer(const fc_conv *s, const fc_tensor *x, fc_tensor *y, size_t *wo
     return 0;
 }
 
+/* dst[j] = src[2 j] for j < n: vector loads and shuffles, not one float at a time (a stride-2
+ * convolution's phase planes: a quarter of its stem's time as a scalar loop). */
+static void every_second(float *restrict dst, const float *restrict src, int64_t n) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) dst[j] = src[2 * j];
+}
+
 /* Fills the phase source of the chunk's image segments from x (the group's first channel of image
  * 0; images cstride apart) and points each run at its segment. */
 static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int64_t cstride,
@@ -402,7 +409,7 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
                     if (lo > hi) lo = hi;
                     for (int64_t j = 0; j < lo; j++) dst[j] = 0.f;
                     if (s->sw == 1) memcpy(dst + lo, src + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
-                    else if (s->sw == 2) for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + 2 * j];
+                    else if (s->sw == 2) every_second(dst + lo, src + ix0 + 2 * lo, hi - lo);
                     else for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + j * s->sw];
                     for (int64_t j = hi; j < ps->wj; j++) dst[j] = 0.f;
                 }
