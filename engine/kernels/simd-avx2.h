@@ -31,7 +31,7 @@ static inline vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
 static inline vf v_sel_ge0(vf x, vf a, vf b) {
     return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
 }
-/* Round to nearest integer (ties to even), as float and as int. */
+/* Round to nearest integer (ties to even). */
 static inline vf v_round(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 /* p * 2^n for integral n in [-150, 128], rounded once: scaled by 2^(n/2) twice, so that both
  * factors stay normal and only the second product rounds (into the denormal range, or to inf). */

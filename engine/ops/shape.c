@@ -25,8 +25,8 @@ static void copy_strided(const fc_tensor *out, const char *src, const int64_t *s
     int r = out->rank, d = r;
     int64_t run = 1;
     while (d > 0 && st[d - 1] == run) run *= out->dims[--d]; /* dims [d, r) form one run */
-    int64_t n_runs = fc_tensor_count(out) / (run ? run : 1);
-    if (!run) return;
+    if (!run) return; /* an empty tensor */
+    int64_t n_runs = fc_tensor_count(out) / run;
 #pragma omp parallel for num_threads(threads) if (n_runs * run * (int64_t)es > 1 << 20)
     for (int64_t k = 0; k < n_runs; k++) {
         int64_t rest = k, off = 0;
