@@ -32,6 +32,7 @@ void fc_convhead_finetune_config(const fc_head_config *c, int threads, fc_finetu
     out->batch = c->batch;
     out->lr = c->lr;
     out->backbone_lr_scale = 1; /* new layers: no pretrained values to keep */
+    out->l2sp = 0;              /* nor to pull toward */
     out->optimizer = FC_OPTIM_ADAMW;
     out->weight_decay = c->l2;
     out->schedule = c->schedule;

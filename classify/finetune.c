@@ -360,9 +360,10 @@ static int split_items(run *R, fc_error *err) {
 static int check_config(const fc_finetune_config *c, const fc_train_net *net, const fc_finetune_data *d,
                         fc_error *err) {
     if (c->epochs < 1 || c->batch < 1 || !(c->lr > 0) || !(c->backbone_lr_scale >= 0) || c->warmup < 0 || c->lp_max_items < 0 ||
-        !(c->dropout >= 0 && c->dropout < 1) || !(c->weight_decay >= 0) || !(c->momentum >= 0 && c->momentum < 1))
+        !(c->dropout >= 0 && c->dropout < 1) || !(c->weight_decay >= 0) || !(c->momentum >= 0 && c->momentum < 1) ||
+        !(c->l2sp >= 0 && isfinite(c->l2sp)))
         return fc_fail(err, FC_EINVAL, "bad fine-tuning options (epochs and batch >= 1, lr > 0, "
-                                       "backbone-lr-scale >= 0, dropout in [0, 1), momentum in [0, 1))");
+                                       "backbone-lr-scale >= 0, dropout in [0, 1), momentum in [0, 1), l2sp >= 0)");
     if (c->head.kind != FC_HEAD_SOFTMAX && c->head.kind != FC_HEAD_MLP)
         return fc_fail(err, FC_EINVAL, "fine-tuning takes a softmax or mlp head, not %s", fc_head_kind_name(c->head.kind));
     if (fc_train_net_batch(net) < c->batch)
@@ -403,7 +404,7 @@ static int setup(run *R, fc_head *head, fc_error *err) {
      * known before a resume or the linear probe fills the values in */
     if ((rc = ft_head_layers_new(&c->head, R->D, R->K, c->seed, head->layers, &head->n_layers, err)) ||
         (rc = ft_head_init(&R->head, head->layers, head->n_layers, R->B, err)) ||
-        (rc = ft_params_build(R->net, &R->head, c, &R->ps, err)))
+        (rc = ft_params_build(R->net, &R->head, c, R->n_train, &R->ps, err)))
         return rc;
     R->n_stats = fc_train_net_stats_size(R->net);
     R->n_state = R->ps.state_floats + R->n_stats;
@@ -492,6 +493,7 @@ int fc_finetune_run(fc_train_net *net, const fc_finetune_data *d, const fc_finet
     r->lp_l2 = R.n_history ? R.history[0].l2 : NAN;
     r->lp_train = cfg->lp ? lp_count(cfg, R.n_train, R.K) : 0;
     r->lp_val = cfg->lp ? lp_count(cfg, R.n_val, R.K) : 0;
+    r->l2sp_pull = R.ps.pull;
     r->history = R.history;
     r->n_history = R.n_history;
     R.history = NULL;

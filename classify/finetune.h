@@ -38,6 +38,12 @@ typedef struct fc_finetune_config {
     fc_optim_kind optimizer;  /* sgd */
     double momentum;          /* sgd: 0.9 */
     double weight_decay;      /* 1e-4 (sgd: L2 added to the gradient; adamw: decoupled), weights only */
+    double l2sp;              /* 250: L2-SP (Li et al. 2018), the pretrained layers' parameters pulled
+                                 toward their starting values: (l2sp / 2n) * ||w - w0||^2 added to
+                                 the mean loss over the n training items, i.e. a Gaussian prior of
+                                 precision l2sp around the pretrained net, whose weight against the
+                                 data fades as n grows (the lecture's table: small data, stay close;
+                                 more data, move). 0: off. Not on the head (new layers) */
     double beta1, beta2, eps; /* adamw: 0.9, 0.999, 1e-8 */
     fc_schedule_kind schedule;/* cosine: lr * (1 + cos(pi * s / S)) / 2 over the steps after warmup;
                                  onecycle: PyTorch's OneCycleLR (max lr, pct_start 0.3, cos
@@ -131,6 +137,7 @@ typedef struct fc_finetune_result {
     fc_finetune_epoch *history;/* (n_history): epoch 0, 1, ..., also the epochs before a resume */
     int n_history;
     int resumed_from;          /* the checkpoint's epoch, or -1 */
+    double l2sp_pull;          /* the L2-SP term's decay per step: cfg->l2sp / training items */
     double seconds;            /* of this call */
 } fc_finetune_result;
 

@@ -13,6 +13,9 @@ void fc_finetune_config_init(fc_finetune_config *c) {
     c->optimizer = FC_OPTIM_SGD;
     c->momentum = 0.9;
     c->weight_decay = 1e-4;
+    c->l2sp = 250; /* ants/bees (245 training items, t146): a pull of ~1 per step was the best of
+                      0.01 .. 10 (16 seeds: 0.9452 mean val accuracy against 0.9412 without it);
+                      Fashion-MNIST 5000/5000 (t140): a pull of 0.05, 0.8944 against 0.8940 */
     c->beta1 = 0.9;
     c->beta2 = 0.999;
     c->eps = 1e-8;
@@ -46,10 +49,10 @@ int fc_schedule_parse(const char *s, fc_schedule_kind *out, fc_error *err) {
 void fc_finetune_config_json(fc_strbuf *b, const fc_finetune_config *c, const fc_split_spec *split) {
     static const fc_split_spec folders = {.kind = FC_SPLIT_FOLDERS};
     fc_strbuf_printf(b, "\"epochs\":%d,\"batch\":%d,\"lr\":%.9g,\"backbone_lr_scale\":%.9g,\"optimizer\":\"%s\","
-                        "\"momentum\":%.9g,\"weight_decay\":%.9g,\"schedule\":\"%s\",\"warmup\":%d,"
+                        "\"momentum\":%.9g,\"weight_decay\":%.9g,\"l2sp\":%.9g,\"schedule\":\"%s\",\"warmup\":%d,"
                         "\"dropout\":%.9g,\"lp\":%s,\"lp_l2\":\"%s\",\"seed\":%llu,\"threads\":%d,\"precision\":\"%s\",",
                      c->epochs, c->batch, c->lr, c->backbone_lr_scale, fc_optim_name(c->optimizer), c->momentum,
-                     c->weight_decay, fc_schedule_name(c->schedule), c->warmup, c->dropout, c->lp ? "true" : "false",
+                     c->weight_decay, c->l2sp, fc_schedule_name(c->schedule), c->warmup, c->dropout, c->lp ? "true" : "false",
                      c->lp_l2_auto && c->head.kind == FC_HEAD_SOFTMAX ? "auto" : "fixed",
                      (unsigned long long)c->seed, c->threads, fc_train_precision_name(c->precision));
     if (c->lp_max_items) fc_strbuf_printf(b, "\"lp_max_items\":%d,", c->lp_max_items);

@@ -54,15 +54,20 @@ typedef struct ft_param {
     float lr_scale; /* backbone_lr_scale for the net's, 1 for the head's */
     int decay;
     float *m, *v;   /* momentum (sgd) / moments (adamw; v NULL for sgd) */
+    float *anchor;  /* the pretrained starting values (n) the L2-SP term pulls toward; NULL for the
+                       head's and when cfg->l2sp is 0. Not checkpointed: a resume rebuilds the net
+                       from the same model (the checkpoint's identity covers its values) */
 } ft_param;
 
 typedef struct ft_params {
     ft_param *p;
     int n;
     size_t state_floats; /* values + optimizer state, the checkpoint's float payload */
+    float pull;          /* cfg->l2sp / n_train: the anchor's decay per step of the mean loss */
 } ft_params;
 
-int ft_params_build(fc_train_net *net, ft_head *h, const fc_finetune_config *cfg, ft_params *ps,
+/* The table over net and head; n_train (the training items) scales the L2-SP pull. */
+int ft_params_build(fc_train_net *net, ft_head *h, const fc_finetune_config *cfg, int n_train, ft_params *ps,
                     fc_error *err);
 void ft_params_free(ft_params *ps);
 /* One optimizer step at head learning rate lr; t counts steps from 1 (adamw bias correction). */

@@ -1,38 +1,41 @@
-/* The parameters fine-tuning updates, as one table over the net's (pretrained: backbone_lr_scale)
- * and the head's (new: the full learning rate), with the optimizer state of each, its step, and the
- * learning-rate schedule. The state's order is fixed (net parameters in op order, then the head's
- * layers W, b), which is what a checkpoint stores. */
+/* The parameters fine-tuning updates, as one table over the net's (pretrained: backbone_lr_scale,
+ * and the L2-SP pull toward their starting values) and the head's (new: the full learning rate, no
+ * pull), with the optimizer state of each, its step, and the learning-rate schedule. The state's
+ * order is fixed (net parameters in op order, then the head's layers W, b), which is what a
+ * checkpoint stores. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "classify/finetune_internal.h"
 
-static int add(ft_params *ps, float *value, float *grad, size_t n, float lr_scale, int decay, int adam) {
+static int add(ft_params *ps, float *value, float *grad, size_t n, float lr_scale, int decay, int adam, int anchored) {
     ft_param *p = &ps->p[ps->n++];
     *p = (ft_param){.value = value, .grad = grad, .n = n, .lr_scale = lr_scale, .decay = decay};
     p->m = calloc(n ? n : 1, sizeof(float));
     if (adam) p->v = calloc(n ? n : 1, sizeof(float));
+    if (anchored && (p->anchor = malloc((n ? n : 1) * sizeof(float)))) memcpy(p->anchor, value, n * sizeof(float));
     ps->state_floats += n * (adam ? 3 : 2);
-    return p->m && (!adam || p->v) ? 0 : -1;
+    return p->m && (!adam || p->v) && (!anchored || p->anchor) ? 0 : -1;
 }
 
-int ft_params_build(fc_train_net *net, ft_head *h, const fc_finetune_config *cfg, ft_params *ps,
+int ft_params_build(fc_train_net *net, ft_head *h, const fc_finetune_config *cfg, int n_train, ft_params *ps,
                     fc_error *err) {
     memset(ps, 0, sizeof *ps);
-    int n_net = fc_train_net_n_params(net), adam = cfg->optimizer == FC_OPTIM_ADAMW;
+    int n_net = fc_train_net_n_params(net), adam = cfg->optimizer == FC_OPTIM_ADAMW, anchored = cfg->l2sp > 0;
+    ps->pull = anchored && n_train > 0 ? (float)(cfg->l2sp / n_train) : 0.0f;
     ps->p = calloc((size_t)n_net + 2 * h->n_layers, sizeof *ps->p);
     if (!ps->p) return fc_fail(err, FC_ENOMEM, "out of memory for the optimizer state");
     for (int i = 0; i < n_net; i++) {
         fc_train_param tp;
         int rc = fc_train_net_param(net, i, &tp, err);
         if (rc) { ft_params_free(ps); return rc; }
-        if (add(ps, tp.value, tp.grad, tp.count, (float)cfg->backbone_lr_scale, tp.decay, adam)) goto oom;
+        if (add(ps, tp.value, tp.grad, tp.count, (float)cfg->backbone_lr_scale, tp.decay, adam, anchored)) goto oom;
     }
     for (int i = 0; i < h->n_layers; i++) {
         fc_layer *l = &h->layers[i];
-        if (add(ps, l->W, h->dW[i], (size_t)l->out * l->in, 1.0f, 1, adam) ||
-            add(ps, l->b, h->db[i], (size_t)l->out, 1.0f, 0, adam))
+        if (add(ps, l->W, h->dW[i], (size_t)l->out * l->in, 1.0f, 1, adam, 0) ||
+            add(ps, l->b, h->db[i], (size_t)l->out, 1.0f, 0, adam, 0))
             goto oom;
     }
     return 0;
@@ -45,6 +48,7 @@ void ft_params_free(ft_params *ps) {
     for (int i = 0; i < ps->n; i++) {
         free(ps->p[i].m);
         free(ps->p[i].v);
+        free(ps->p[i].anchor);
     }
     free(ps->p);
     memset(ps, 0, sizeof *ps);
@@ -58,10 +62,11 @@ int ft_params_step(fc_train_ws *ws, ft_params *ps, const fc_finetune_config *cfg
         int rc;
         if (cfg->optimizer == FC_OPTIM_ADAMW) {
             fc_adamw o = {.lr = (float)lr, .beta1 = (float)cfg->beta1, .beta2 = (float)cfg->beta2,
-                          .eps = (float)cfg->eps, .weight_decay = wd};
+                          .eps = (float)cfg->eps, .weight_decay = wd, .anchor = p->anchor, .anchor_decay = ps->pull};
             rc = fc_adamw_step(ws, p->value, p->m, p->v, p->grad, p->n, &o, t, p->lr_scale, err);
         } else {
-            fc_sgd o = {.lr = (float)lr, .momentum = (float)cfg->momentum, .weight_decay = wd};
+            fc_sgd o = {.lr = (float)lr, .momentum = (float)cfg->momentum, .weight_decay = wd,
+                        .anchor = p->anchor, .anchor_decay = ps->pull};
             rc = fc_sgd_step(ws, p->value, p->m, p->grad, p->n, &o, p->lr_scale, err);
         }
         if (rc) return rc;

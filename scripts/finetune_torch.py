@@ -15,7 +15,8 @@ script builds the same top from the same ONNX weights in PyTorch (scripts/onnx_t
 Trace (DIR, written by featcache finetune or featcache train --head conv):
   meta.json   {"model", "cut", "feature", "batch", "optimizer": "sgd"|"adamw", "lr_per_step": [head
               lr of each step], "backbone_lr_scale", "momentum", "weight_decay", "beta1", "beta2",
-              "eps" (adamw), "steps": S, "losses": [S floats], "threads", "bn_train" (a conv head:
+              "eps" (adamw), "l2sp_pull" (0 when absent), "steps": S, "losses": [S floats],
+              "threads", "bn_train" (a conv head:
               its blocks' BatchNorms train in training mode; "model" is then DIR/top.onnx, the
               blocks' starting values)}
   x.npy       float32 (R, C, H, W): every training row's cut activation
@@ -25,7 +26,8 @@ Trace (DIR, written by featcache finetune or featcache train --head conv):
 The recipe: logits = head(flatten(top(x))); loss = softmax cross-entropy, mean over the batch's rows;
 parameter groups backbone weights (lr * backbone_lr_scale, weight decay), backbone biases and
 BatchNorm scale/shift (lr * backbone_lr_scale, no decay), head weight (lr, decay), head bias (lr, no
-decay); SGD (momentum, dampening 0) or AdamW exactly as torch.optim implements them. The loss of a
+decay); every backbone parameter's gradient gains l2sp_pull * (p - p0), p0 its starting value
+(L2-SP); SGD (momentum, dampening 0) or AdamW exactly as torch.optim implements them. The loss of a
 step is the batch's loss before that step's update. AdamW divides by sqrt(v), so parameters whose
 gradient is about zero move by about lr on rounding noise alone: expect larger differences there.
 
@@ -97,17 +99,23 @@ def build_net(model, cut, feature, head_w, head_b, bn_train=False):
 
 
 def build_optimizer(top, head, kind, lr, backbone_lr_scale, weight_decay, momentum=0.0,
-                    betas=(0.9, 0.999), eps=1e-8):
-    """SGD or AdamW over the four groups of the recipe; each group keeps its lr scale in "scale"."""
+                    betas=(0.9, 0.999), eps=1e-8, l2sp_pull=0.0):
+    """SGD or AdamW over the four groups of the recipe; each group keeps its lr scale in "scale".
+    l2sp_pull > 0: every parameter of the top (pretrained) is pulled toward its starting value,
+    l2sp_pull * (p - p0) added to its gradient before the step (train_step), as featcache does."""
     weights, biases = top.weights_and_biases()
     groups = [(weights, backbone_lr_scale, weight_decay), (biases, backbone_lr_scale, 0.0),
               ([head.weight], 1.0, weight_decay), ([head.bias], 1.0, 0.0)]
     groups = [{"params": p, "scale": s, "lr": lr * s, "weight_decay": wd} for p, s, wd in groups if p]
     if kind == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
-    if kind == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
-    raise SystemExit(f"finetune_torch: unknown optimizer '{kind}' (sgd, adamw)")
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    elif kind == "adamw":
+        opt = torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+    else:
+        raise SystemExit(f"finetune_torch: unknown optimizer '{kind}' (sgd, adamw)")
+    opt.l2sp_pull = l2sp_pull
+    opt.anchors = [(p, p.detach().clone()) for p in weights + biases] if l2sp_pull > 0 else []
+    return opt
 
 
 def set_lr(opt, lr):
@@ -141,6 +149,9 @@ def train_step(net, opt, xb, yb, autocast=None):
     else:
         loss = F.cross_entropy(net(xb), yb)
     loss.backward()
+    with torch.no_grad():
+        for p, p0 in opt.anchors:  # L2-SP: the gradient of (pull / 2) ||p - p0||^2
+            p.grad.add_(p - p0, alpha=opt.l2sp_pull)
     opt.step()
     return loss.item()
 
@@ -175,7 +186,8 @@ def trace_net(meta, t):
                                meta.get("bn_train", False))
     opt = build_optimizer(top, head, meta["optimizer"], meta["lr_per_step"][0],
                           meta["backbone_lr_scale"], meta["weight_decay"], meta.get("momentum", 0.0),
-                          (meta.get("beta1", 0.9), meta.get("beta2", 0.999)), meta.get("eps", 1e-8))
+                          (meta.get("beta1", 0.9), meta.get("beta2", 0.999)), meta.get("eps", 1e-8),
+                          meta.get("l2sp_pull", 0.0))
     return net, opt
 
 
@@ -322,7 +334,7 @@ def cmd_images(args):
     if args.memory_format == "channels_last":
         channels_last(bottom, top)
     opt = build_optimizer(top, head, "sgd", args.lr, args.backbone_lr_scale, args.weight_decay,
-                          args.momentum)
+                          args.momentum, l2sp_pull=args.l2sp / max(len(train), 1))
 
     def batches(items, order, pick_view):
         for i in range(0, len(order), args.batch):
@@ -387,6 +399,8 @@ def main():
     i.add_argument("--backbone-lr-scale", type=float, default=0.1)
     i.add_argument("--momentum", type=float, default=0.9)
     i.add_argument("--weight-decay", type=float, default=1e-4)
+    i.add_argument("--l2sp", type=float, default=250.0,
+                   help="the top's pull toward its pretrained values: l2sp / training items per step")
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--memory-format", choices=("channels_last", "contiguous"), default="channels_last")
     args = ap.parse_args()

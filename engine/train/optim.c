@@ -13,14 +13,24 @@ static int finite_nonneg(float x) { return isfinite(x) && x >= 0.0f; }
 
 typedef struct sgd_job {
     float *param, *mom;
-    const float *grad;
-    float lr, mu, wd;
+    const float *grad, *anchor;
+    float lr, mu, wd, pull;
 } sgd_job;
 
 static void sgd_block(void *ctx, size_t i0, size_t len) {
     sgd_job *j = ctx;
-    float *param = j->param + i0, *mom = j->mom + i0, lr = j->lr, mu = j->mu, wd = j->wd;
+    float *param = j->param + i0, *mom = j->mom + i0, lr = j->lr, mu = j->mu, wd = j->wd, pull = j->pull;
     const float *grad = j->grad + i0;
+    if (j->anchor) {
+        const float *anchor = j->anchor + i0;
+#pragma omp simd
+        for (size_t i = 0; i < len; i++) {
+            float g = grad[i] + wd * param[i] + pull * (param[i] - anchor[i]);
+            mom[i] = mu * mom[i] + g;
+            param[i] -= lr * mom[i];
+        }
+        return;
+    }
 #pragma omp simd
     for (size_t i = 0; i < len; i++) {
         float g = grad[i] + wd * param[i];
@@ -38,19 +48,21 @@ int fc_sgd_step(fc_train_ws *ws, float *param, float *mom, const float *grad, si
         (rc = fc_train_need(opt, "sgd", "opt", err)))
         return rc;
     if (!finite_nonneg(opt->lr) || !finite_nonneg(lr_scale) || !finite_nonneg(opt->weight_decay) ||
-        !(opt->momentum >= 0.0f && opt->momentum < 1.0f))
-        return fc_fail(err, FC_EINVAL, "sgd: lr %g, lr_scale %g, momentum %g, weight decay %g",
-                       opt->lr, lr_scale, opt->momentum, opt->weight_decay);
-    sgd_job job = {param, mom, grad, opt->lr * lr_scale, opt->momentum, opt->weight_decay};
+        !(opt->momentum >= 0.0f && opt->momentum < 1.0f) || !finite_nonneg(opt->anchor_decay))
+        return fc_fail(err, FC_EINVAL, "sgd: lr %g, lr_scale %g, momentum %g, weight decay %g, anchor decay %g",
+                       opt->lr, lr_scale, opt->momentum, opt->weight_decay, opt->anchor_decay);
+    sgd_job job = {param, mom, grad, opt->anchor, opt->lr * lr_scale, opt->momentum, opt->weight_decay,
+                   opt->anchor_decay};
     fc_train_for_blocks(ws, n, sgd_block, &job);
     return 0;
 }
 
-void fc_adamw_block_generic(float *param, float *m, float *v, const float *grad, size_t n,
+void fc_adamw_block_generic(float *param, float *m, float *v, const float *grad, const float *anchor, size_t n,
                             const fc_adamw_consts *k) {
     float b1 = k->b1, b2 = k->b2, eps = k->eps, decay = k->decay, step = k->step, bc2 = k->bc2;
     for (size_t i = 0; i < n; i++) {
-        float g = grad[i], p = param[i] * decay, mi = m[i] + (1.0f - b1) * (g - m[i]);
+        float g = anchor ? grad[i] + k->pull * (param[i] - anchor[i]) : grad[i];
+        float p = param[i] * decay, mi = m[i] + (1.0f - b1) * (g - m[i]);
         float vi = b2 * v[i] + (1.0f - b2) * g * g;
         param[i] = p - step * (mi / (sqrtf(vi) / bc2 + eps));
         m[i] = mi, v[i] = vi;
@@ -59,14 +71,14 @@ void fc_adamw_block_generic(float *param, float *m, float *v, const float *grad,
 
 typedef struct adamw_job {
     float *param, *m, *v;
-    const float *grad;
+    const float *grad, *anchor;
     const fc_adamw_consts *k;
-    void (*fn)(float *, float *, float *, const float *, size_t, const fc_adamw_consts *);
+    void (*fn)(float *, float *, float *, const float *, const float *, size_t, const fc_adamw_consts *);
 } adamw_job;
 
 static void adamw_block(void *ctx, size_t i0, size_t len) {
     adamw_job *j = ctx;
-    j->fn(j->param + i0, j->m + i0, j->v + i0, j->grad + i0, len, j->k);
+    j->fn(j->param + i0, j->m + i0, j->v + i0, j->grad + i0, j->anchor ? j->anchor + i0 : NULL, len, j->k);
 }
 
 int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float *grad, size_t n,
@@ -80,14 +92,14 @@ int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float
         return rc;
     if (!finite_nonneg(opt->lr) || !finite_nonneg(lr_scale) || !finite_nonneg(opt->weight_decay) ||
         !(opt->beta1 >= 0.0f && opt->beta1 < 1.0f) || !(opt->beta2 >= 0.0f && opt->beta2 < 1.0f) ||
-        !(opt->eps > 0.0f) || t < 1)
-        return fc_fail(err, FC_EINVAL, "adamw: lr %g, lr_scale %g, betas %g %g, eps %g, decay %g, step %ld",
-                       opt->lr, lr_scale, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, t);
+        !(opt->eps > 0.0f) || t < 1 || !finite_nonneg(opt->anchor_decay))
+        return fc_fail(err, FC_EINVAL, "adamw: lr %g, lr_scale %g, betas %g %g, eps %g, decay %g, anchor decay %g, step %ld",
+                       opt->lr, lr_scale, opt->beta1, opt->beta2, opt->eps, opt->weight_decay, opt->anchor_decay, t);
     float lr = opt->lr * lr_scale;
     fc_adamw_consts k = {opt->beta1, opt->beta2, opt->eps, 1.0f - lr * opt->weight_decay,
                          (float)(lr / (1.0 - pow(opt->beta1, (double)t))),
-                         (float)sqrt(1.0 - pow(opt->beta2, (double)t))};
-    adamw_job job = {param, m, v, grad, &k,
+                         (float)sqrt(1.0 - pow(opt->beta2, (double)t)), opt->anchor_decay};
+    adamw_job job = {param, m, v, grad, opt->anchor, &k,
                      fc_train_use_avx2(ws) ? fc_adamw_block_avx2 : fc_adamw_block_generic};
     fc_train_for_blocks(ws, n, adamw_block, &job);
     return 0;

@@ -8,13 +8,14 @@
 
 typedef struct fc_adamw_consts {
     float b1, b2, eps, decay, step, bc2; /* step = lr / (1 - b1^t), bc2 = sqrt(1 - b2^t) */
+    float pull;                          /* anchor_decay (used when anchor is not NULL) */
 } fc_adamw_consts;
 
-/* param *= decay; m += (1 - b1)(g - m); v = b2 v + (1 - b2) g g; param -= step * m / (sqrt(v) / bc2
- * + eps), for n elements. */
-void fc_adamw_block_generic(float *param, float *m, float *v, const float *grad, size_t n,
+/* g = grad [+ pull * (param - anchor)]; param *= decay; m += (1 - b1)(g - m); v = b2 v + (1 - b2) g g;
+ * param -= step * m / (sqrt(v) / bc2 + eps), for n elements; anchor NULL or (n). */
+void fc_adamw_block_generic(float *param, float *m, float *v, const float *grad, const float *anchor, size_t n,
                             const fc_adamw_consts *k);
-void fc_adamw_block_avx2(float *param, float *m, float *v, const float *grad, size_t n,
+void fc_adamw_block_avx2(float *param, float *m, float *v, const float *grad, const float *anchor, size_t n,
                          const fc_adamw_consts *k);
 
 #endif

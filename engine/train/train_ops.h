@@ -278,20 +278,31 @@ int fc_softmax_backward(fc_train_ws *ws, float *dinp, const float *dout, const f
 /* Per tensor; lr_scale multiplies lr (a smaller one for the backbone). FC_EINVAL for a negative or
  * non-finite lr, lr_scale or weight decay, momentum/betas outside [0, 1), eps <= 0. */
 
-/* SGD as PyTorch (dampening 0, not Nesterov): g = grad + weight_decay * param; mom = momentum * mom
- * + g; param -= lr * lr_scale * mom. mom (n) starts at zero (which equals PyTorch's first step). */
+/* Both take an optional anchor (n floats, the parameter's starting values; NULL: none): the
+ * gradient gains anchor_decay * (param - anchor), the gradient of (anchor_decay / 2) * ||param -
+ * anchor||^2 (L2-SP, Li et al. 2018: a pretrained layer pulled toward where it started rather than
+ * toward zero). */
+
+/* SGD as PyTorch (dampening 0, not Nesterov): g = grad + weight_decay * param [+ anchor_decay *
+ * (param - anchor)]; mom = momentum * mom + g; param -= lr * lr_scale * mom. mom (n) starts at zero
+ * (which equals PyTorch's first step). */
 typedef struct fc_sgd {
     float lr, momentum, weight_decay;
+    const float *anchor;
+    float anchor_decay;
 } fc_sgd;
 int fc_sgd_step(fc_train_ws *ws, float *param, float *mom, const float *grad, size_t n,
                 const fc_sgd *opt, float lr_scale, fc_error *err);
 
-/* AdamW as PyTorch (decoupled decay, no amsgrad), step t >= 1 counted per tensor from 1:
+/* AdamW as PyTorch (decoupled decay, no amsgrad), step t >= 1 counted per tensor from 1, g = grad
+ * [+ anchor_decay * (param - anchor)] (the anchor's pull is part of the gradient, not decoupled):
  * param *= 1 - lr' * weight_decay; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
  * param -= lr' / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), lr' = lr * lr_scale.
  * m, v (n) start at zero. */
 typedef struct fc_adamw {
     float lr, beta1, beta2, eps, weight_decay;
+    const float *anchor;
+    float anchor_decay;
 } fc_adamw;
 int fc_adamw_step(fc_train_ws *ws, float *param, float *m, float *v, const float *grad, size_t n,
                   const fc_adamw *opt, long t, float lr_scale, fc_error *err);

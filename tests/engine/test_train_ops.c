@@ -875,29 +875,33 @@ static void softmax(void) {
 
 /* ---- optimizers --------------------------------------------------------------------------------- */
 
-static void optimizers(void) {
+/* Three steps of SGD and AdamW against the double-precision references, without and with an anchor
+ * (L2-SP: the pull toward the starting values; a anchor far enough from p0 that a wrong sign or a
+ * missing term shows), and AdamW's AVX2 block against the generic one, bitwise. */
+static void optimizers_with(const float *anchor) {
     size_t n = 50001;
     float *p0 = ref_rnd(n), *g = ref_rnd(n);
     float *p[2], *m[2], *v[2];
     for (int r = 0; r < 2; r++) p[r] = ref_zeros(n), m[r] = ref_zeros(n), v[r] = ref_zeros(n);
-    fc_sgd sgd = {0.1f, 0.9f, 1e-4f};
+    const char *which = anchor ? " (anchored)" : "";
+    fc_sgd sgd = {0.1f, 0.9f, 1e-4f, anchor, 0.7f};
     memcpy(p[0], p0, n * 4), memcpy(p[1], p0, n * 4);
     for (int step = 0; step < 3; step++) {
         CHECK(fc_sgd_step(&ws2, p[0], m[0], g, n, &sgd, 0.5f, NULL) == 0, "sgd step");
         ref_sgd_step(p[1], m[1], g, n, &sgd, 0.5f);
     }
-    CHECK(ref_rel_err(p[0], p[1], n) <= 1e-6 && ref_rel_err(m[0], m[1], n) <= 1e-6, "SGD differs from the reference");
-    fc_adamw adam = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
+    CHECK(ref_rel_err(p[0], p[1], n) <= 1e-6 && ref_rel_err(m[0], m[1], n) <= 1e-6, "SGD%s differs from the reference", which);
+    fc_adamw adam = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, anchor, 0.7f};
     for (int r = 0; r < 2; r++) memcpy(p[r], p0, n * 4), memset(m[r], 0, n * 4), memset(v[r], 0, n * 4);
     for (long step = 1; step <= 3; step++) {
         CHECK(fc_adamw_step(&ws2, p[0], m[0], v[0], g, n, &adam, step, 0.1f, NULL) == 0, "adamw step");
         ref_adamw_step(p[1], m[1], v[1], g, n, &adam, step, 0.1f);
     }
     CHECK(ref_rel_err(p[0], p[1], n) <= 1e-6 && ref_rel_err(m[0], m[1], n) <= 1e-6 && ref_rel_err(v[0], v[1], n) <= 1e-6,
-          "AdamW differs from the reference");
+          "AdamW%s differs from the reference", which);
     double moved = 0;
     for (size_t i = 0; i < n; i++) moved = fmax(moved, fabs(p[0][i] - p0[i]));
-    CHECK(moved > 2e-4 && moved < 4e-4, "AdamW with lr 1e-3 x 0.1 moved parameters by %.3g over 3 steps", moved);
+    CHECK(moved > 2e-4 && moved < 4e-4, "AdamW%s with lr 1e-3 x 0.1 moved parameters by %.3g over 3 steps", which, moved);
     const fc_kernels *avx2 = fc_kernels_by_name("avx2");
     if (avx2) { /* the AVX2 block and the generic one agree bitwise */
         fc_train_ws ws;
@@ -908,14 +912,25 @@ static void optimizers(void) {
             for (long step = 1; step <= 3; step++) fc_adamw_step(&ws, p[r], m[r], v[r], g, n, &adam, step, 0.1f, NULL);
         }
         CHECK(!memcmp(p[0], p[1], n * 4) && !memcmp(m[0], m[1], n * 4) && !memcmp(v[0], v[1], n * 4),
-              "AdamW: the generic and AVX2 blocks differ");
+              "AdamW%s: the generic and AVX2 blocks differ", which);
         fc_train_ws_free(&ws);
     }
     CHECK(fc_adamw_step(&ws1, p[0], m[0], v[0], g, n, &adam, 0, 1, NULL) == FC_EINVAL, "step 0");
-    fc_sgd bad = {0.1f, 1.0f, 0};
+    fc_sgd bad = {.lr = 0.1f, .momentum = 1.0f};
     CHECK(fc_sgd_step(&ws1, p[0], m[0], g, n, &bad, 1, NULL) == FC_EINVAL, "momentum 1");
+    fc_sgd negative = {0.1f, 0.9f, 0, anchor, -1.0f};
+    CHECK(fc_sgd_step(&ws1, p[0], m[0], g, n, &negative, 1, NULL) == FC_EINVAL, "a negative anchor decay is refused");
     for (int r = 0; r < 2; r++) free(p[r]), free(m[r]), free(v[r]);
     free(p0), free(g);
+}
+
+static void optimizers(void) {
+    size_t n = 50001;
+    float *anchor = ref_rnd(n);
+    for (size_t i = 0; i < n; i++) anchor[i] *= 3;
+    optimizers_with(NULL);
+    optimizers_with(anchor);
+    free(anchor);
 }
 
 /* ---- PyTorch cross-check ------------------------------------------------------------------------ */

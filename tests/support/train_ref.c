@@ -286,6 +286,7 @@ void ref_crossentropy_backward(float *dlogits, const float *logits, const int *t
 void ref_sgd_step(float *param, float *mom, const float *grad, size_t n, const fc_sgd *o, float scale) {
     for (size_t i = 0; i < n; i++) {
         double g = grad[i] + (double)o->weight_decay * param[i];
+        if (o->anchor) g += (double)o->anchor_decay * ((double)param[i] - o->anchor[i]);
         mom[i] = (float)(o->momentum * mom[i] + g);
         param[i] = (float)(param[i] - (double)o->lr * scale * mom[i]);
     }
@@ -295,9 +296,11 @@ void ref_adamw_step(float *param, float *m, float *v, const float *grad, size_t 
                     long t, float scale) {
     double lr = (double)o->lr * scale;
     for (size_t i = 0; i < n; i++) {
+        double g = grad[i];
+        if (o->anchor) g += (double)o->anchor_decay * ((double)param[i] - o->anchor[i]);
         double p = param[i] * (1 - lr * o->weight_decay);
-        double mm = o->beta1 * (double)m[i] + (1 - o->beta1) * (double)grad[i];
-        double vv = o->beta2 * (double)v[i] + (1 - o->beta2) * (double)grad[i] * grad[i];
+        double mm = o->beta1 * (double)m[i] + (1 - o->beta1) * g;
+        double vv = o->beta2 * (double)v[i] + (1 - o->beta2) * g * g;
         double mh = mm / (1 - pow(o->beta1, t)), vh = vv / (1 - pow(o->beta2, t));
         param[i] = (float)(p - lr * mh / (sqrt(vh) + o->eps));
         m[i] = (float)mm, v[i] = (float)vv;
