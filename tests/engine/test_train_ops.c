@@ -876,7 +876,7 @@ static void softmax(void) {
 /* ---- optimizers --------------------------------------------------------------------------------- */
 
 /* Three steps of SGD and AdamW against the double-precision references, without and with an anchor
- * (L2-SP: the pull toward the starting values; a anchor far enough from p0 that a wrong sign or a
+ * (L2-SP: the pull toward the starting values; an anchor far enough from p0 that a wrong sign or a
  * missing term shows), and AdamW's AVX2 block against the generic one, bitwise. */
 static void optimizers_with(const float *anchor) {
     size_t n = 50001;
