@@ -394,6 +394,9 @@ static int pads_of(const fc_node *n, const fc_tensor *in, int64_t *pads, float *
         np = fc_attr_ints(n, "pads", pads, 2 * FC_MAX_RANK);
     }
     if (np != 2 * r) return fc_op_fail(n, FC_ESHAPE, err, "%d pads for rank %d", np, r);
+    for (int i = 0; i < np; i++) /* bounded, so that a dimension plus two pads cannot overflow */
+        if (pads[i] > FC_MAX_ELEMENTS || pads[i] < -FC_MAX_ELEMENTS)
+            return fc_op_fail(n, FC_ELIMIT, err, "pad %lld out of range", (long long)pads[i]);
     return 0;
 }
 static int pad_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
