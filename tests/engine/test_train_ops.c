@@ -878,8 +878,7 @@ static void softmax(void) {
 /* Three steps of SGD and AdamW against the double-precision references, without and with an anchor
  * (L2-SP: the pull toward the starting values; an anchor far enough from p0 that a wrong sign or a
  * missing term shows), and AdamW's AVX2 block against the generic one, bitwise. */
-static void optimizers_with(const float *anchor) {
-    size_t n = 50001;
+static void optimizers_with(const float *anchor, size_t n) {
     float *p0 = ref_rnd(n), *g = ref_rnd(n);
     float *p[2], *m[2], *v[2];
     for (int r = 0; r < 2; r++) p[r] = ref_zeros(n), m[r] = ref_zeros(n), v[r] = ref_zeros(n);
@@ -928,8 +927,8 @@ static void optimizers(void) {
     size_t n = 50001;
     float *anchor = ref_rnd(n);
     for (size_t i = 0; i < n; i++) anchor[i] *= 3;
-    optimizers_with(NULL);
-    optimizers_with(anchor);
+    optimizers_with(NULL, n);
+    optimizers_with(anchor, n);
     free(anchor);
 }
 
