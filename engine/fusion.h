@@ -2,7 +2,7 @@
  * own computation (an activation, a residual Add) and, for a depthwise block, the Conv nodes it
  * computes together with its own. graph_opt.c is the only writer (it allocates fc_node.fusion the
  * first time it fuses something into a node; fc_graph_free frees it). Readers: the ops that take an
- * epilogue (conv.c, conv_block.c, conv_scaled.c, gemm.c); plan.c for the residual's shape check and the block
+ * epilogue (conv.c, conv_block.c, conv_scaled.c, gemm.c) or a pool (conv_block.c); plan.c for the residual's shape check and the block
  * size in profiles. Not here: the rewrites (graph_opt.c), how a block runs (ops/conv_block.c). */
 #ifndef FC_FUSION_H
 #define FC_FUSION_H
@@ -20,6 +20,9 @@ typedef struct fc_fusion {
     int expand;        /* the one-group Conv feeding the depthwise, or -1 */
     int depthwise;     /* the depthwise Conv feeding this 1x1 projection, or -1 when this node is the
                           depthwise itself (its output has other uses, so only the expansion joins) */
+    int pooled;        /* such a depthwise-only block: 1 when it also has out[1] = the
+                          GlobalAveragePool of its out[0], summed as its bands are written (a
+                          squeeze-and-excitation's pool); else 0 */
     /* channel-scaled 1x1 Conv (op fc_op_conv_scaled, ops/conv_scaled.c): index into fc_node.in of
      * the (N, C, 1, 1) scale of a squeeze-and-excitation whose Mul it absorbed, or -1 */
     int scale;

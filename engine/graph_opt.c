@@ -494,3 +494,33 @@ int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err) {
     }
     return 0;
 }
+
+/* The live GlobalAveragePool reading value v, or -1. */
+static int global_pool_of(const fc_graph *g, int v) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fc_node *n = &g->nodes[i];
+        if (!n->dead && n->op == &fc_op_globalaveragepool && n->n_in == 1 && n->in[0] == v && n->n_out == 1)
+            return i;
+    }
+    return -1;
+}
+
+int fc_opt_fuse_block_pools(fc_graph *g, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int bi = g->order[oi];
+        fc_node *b = &g->nodes[bi];
+        if (b->dead || b->op != &fc_op_dw_block || b->fusion->depthwise >= 0 || b->n_out != 1) continue;
+        int v = b->out[0], p = global_pool_of(g, v);
+        if (p < 0) continue;
+        int *out = realloc(b->out, 2 * sizeof *out);
+        if (!out) return fc_fail(err, FC_ENOMEM, "out of memory");
+        b->out = out;
+        b->out[1] = g->nodes[p].out[0];
+        b->n_out = 2;
+        b->fusion->pooled = 1;
+        g->values[b->out[1]].producer = bi;
+        g->values[v].n_uses--;
+        g->nodes[p].dead = 1;
+    }
+    return 0;
+}

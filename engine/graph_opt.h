@@ -38,5 +38,10 @@ int fc_opt_fuse_pads(fc_graph *g, fc_error *err);
  * folds the gate into its weights per image instead of writing the scaled tensor (ops/conv_scaled.c).
  * Run after the other fusions (the Conv may have a fused residual). */
 int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err);
+/* A GlobalAveragePool of a depthwise-only block's output (squeeze-and-excitation, after
+ * fc_opt_fuse_dw_blocks and fc_opt_fuse_se_scale): the block takes it over as its second output
+ * (fc_fusion.pooled) and sums each band while it is still in cache, instead of the pool reading the
+ * whole tensor back from memory. Same bits (ops/plane_sum.h). */
+int fc_opt_fuse_block_pools(fc_graph *g, fc_error *err);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "engine/fusion.h"
 #include "engine/ops/conv_prim.h"
+#include "engine/ops/plane_sum.h"
 #include "engine/ops/window.h"
 
 #define BAND_MIN_P 196        /* output planes of fewer pixels (7x7) run unfused */
@@ -25,6 +26,7 @@ typedef struct block_convs {
     fc_conv *depthwise;
     fc_conv *projection; /* the 1x1 Conv after it (the block node's own), or NULL when the block node
                             is the depthwise */
+    int pooled;          /* depthwise-only: out[1] is the GlobalAveragePool of out[0] (fc_fusion.pooled) */
 } block_convs;
 
 /* Bands: per image, a band of band_rows output rows needs a few rows of the expanded tensor; they are
@@ -51,6 +53,7 @@ typedef struct block {
         size_t expanded;         /* expanded rows (ce, in_rows, W) */
         size_t dw_rows;          /* depthwise output rows (ce, band_rows, OW) */
         size_t project_b;        /* the projection's packed B */
+        size_t lanes;            /* pooled: the plane sums' lanes (ce, 16) (outside the band budget) */
     } floats;
 } block;
 
@@ -72,6 +75,9 @@ static void band_parts(block *b, const fc_kernels *k) {
 static size_t band_floats(const block *b) {
     return b->floats.expand_b + b->floats.expanded + b->floats.dw_rows + b->floats.project_b;
 }
+
+/* One thread's scratch: the band buffers, then the lanes. */
+static size_t thread_floats(const block *b) { return band_floats(b) + b->floats.lanes; }
 
 /* The block of c for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and output y
  * (N, Cout, OH, OW); band_rows is the most rows whose buffers fit BAND_BYTES (at least 1). */
@@ -101,6 +107,7 @@ static int block_setup(block *b, const block_convs *c, const fc_tensor *x, const
     int step = k->nr / gcd(k->nr, b->OW);
     if (b->band_rows < b->OH && b->band_rows >= step) b->band_rows -= b->band_rows % step;
     band_parts(b, k);
+    b->floats.lanes = c->pooled ? round16((size_t)b->ce * 16) : 0;
     return 0;
 }
 
@@ -135,9 +142,10 @@ static void slide_expanded(const block *b, const fc_kernels *k, const float *x, 
     *e1 = hi > *e1 ? hi : *e1;
 }
 
-/* Output rows [y0, y1) of one image, band by band. */
+/* Output rows [y0, y1) of one image, band by band; with lanes (ce, 16) (a pooled block), each band's
+ * rows are added to its channel's plane sum while they are still in cache. */
 static void block_rows(const block *b, const fc_kernels *k, const float *x, const float *res,
-                       float *y, int y0, int y1, float *scratch) {
+                       float *y, int y0, int y1, float *scratch, float *lanes) {
     // x: (cin, H0, W0); res, y: (cout, OH, OW)
     float *expand_b = scratch, *expanded = expand_b + b->floats.expand_b;
     float *dw_rows = expanded + b->floats.expanded, *project_b = dw_rows + b->floats.dw_rows;
@@ -164,6 +172,9 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
                                              w->pl, w->dil_h, w->dil_w, rows, b->OW},
                            b->ce, src, ics, b->depthwise->dw_weights, b->depthwise->bias,
                            &b->depthwise->act, dst, ocs, 0);
+        for (int c = 0; lanes && c < b->ce; c++)
+            fc_plane_lanes_add(lanes + (size_t)c * 16, y + (ptrdiff_t)c * ocs, (int64_t)o0 * b->OW,
+                               (int64_t)o1 * b->OW);
         if (!b->projection) continue;
         k->pack_b(b->ce, ncol, dw_rows, ncol, 1, project_b);
         fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act,
@@ -201,10 +212,14 @@ static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
     if (!rc && c->projection) rc = fc_conv_infer(c->projection, &td, out, &w[2], threads, err);
     else if (!rc) *out = td;
     if (rc) return rc;
+    if (c->pooled) { /* (N, C, 1, 1), as GlobalAveragePool */
+        out[1] = out[0];
+        out[1].dims[2] = out[1].dims[3] = 1;
+    }
     if (banded(c, out)) {
         block b;
         if ((rc = block_setup(&b, c, &in[0], &te, out, c->depthwise->k, err))) return rc;
-        *work = band_floats(&b) * sizeof(float) * (size_t)threads;
+        *work = thread_floats(&b) * sizeof(float) * (size_t)threads;
     } else {
         size_t most = w[0] > w[1] ? w[0] : w[1];
         most = most > w[2] ? most : w[2];
@@ -233,12 +248,24 @@ static int run_unfused(const block_convs *c, const fc_tensor *x, const float *re
     return 0;
 }
 
+/* pooled (N, C) = the plane means of y (N, C, P), as GlobalAveragePool computes them: for the runs
+ * whose bands did not sum the planes (small planes, an image's rows split between threads). */
+static void pool_planes(const float *y, int64_t planes, int64_t P, float *pooled, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (planes * P > 65536)
+    for (int64_t p = 0; p < planes; p++) pooled[p] = fc_plane_mean(y + p * P, P);
+}
+
 static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                      fc_error *err) {
     const block_convs *c = n->state;
     int r = fc_fused_residual(n);
     const float *x = in[0].data, *res = r >= 0 ? in[r].data : NULL;
-    if (!banded(c, out)) return run_unfused(c, &in[0], res, out, ctx, err);
+    int64_t planes = out->dims[0] * out->dims[1], P = out->dims[2] * out->dims[3];
+    if (!banded(c, out)) {
+        int rc = run_unfused(c, &in[0], res, out, ctx, err);
+        if (!rc && c->pooled) pool_planes(out[0].data, planes, P, out[1].data, ctx->threads);
+        return rc;
+    }
     fc_tensor te, td;
     size_t w[2];
     block b;
@@ -249,16 +276,22 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
     /* fewer images than threads (batch 1): each image's rows are split between threads */
     int split = N >= ctx->threads ? 1 : (int)((ctx->threads + N - 1) / N);
     if (split > b.OH) split = b.OH;
-    float *y = out->data;
+    float *y = out->data, *pooled = c->pooled ? out[1].data : NULL;
     size_t xs = (size_t)b.cin * b.H0 * b.W0, ys = (size_t)b.cout * b.OH * b.OW;
+    int band_pool = pooled && split == 1; /* an image's bands on one thread: their sums in order */
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < N * split; t++) {
         int64_t img = t / split;
         int part = (int)(t % split);
+        float *scratch = ctx->work + thread_floats(&b) * (size_t)omp_get_thread_num();
+        float *lanes = band_pool ? scratch + band_floats(&b) : NULL;
+        if (lanes) memset(lanes, 0, (size_t)b.ce * 16 * sizeof *lanes);
         block_rows(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
-                   b.OH * part / split, b.OH * (part + 1) / split,
-                   ctx->work + band_floats(&b) * (size_t)omp_get_thread_num());
+                   b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
+        for (int ch = 0; lanes && ch < b.ce; ch++)
+            pooled[img * b.ce + ch] = P ? fc_plane_lanes_total(lanes + (size_t)ch * 16) / (float)P : 0.f;
     }
+    if (pooled && !band_pool) pool_planes(y, planes, P, pooled, ctx->threads);
     return 0;
 }
 
@@ -280,6 +313,7 @@ static int block_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error 
     block_convs *c = calloc(1, sizeof *c);
     if (!c) return fc_fail(err, FC_ENOMEM, "out of memory");
     n->state = c;
+    c->pooled = f->pooled;
     int rc = fc_conv_prepare(g, n, k, f->depthwise >= 0 ? &c->projection : &c->depthwise, err);
     if (!rc && f->depthwise >= 0) rc = fc_conv_prepare(g, &g->nodes[f->depthwise], k, &c->depthwise, err);
     if (!rc && f->expand >= 0) rc = fc_conv_prepare(g, &g->nodes[f->expand], k, &c->expansion, err);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/ops/ops.h"
+#include "engine/ops/plane_sum.h"
 #include "engine/ops/window.h"
 
 static int pool_geometry(const fc_node *n, const fc_tensor *x, fc_window *w, fc_error *err) {
@@ -179,20 +180,6 @@ static int global_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
     return 0;
 }
 
-/* Sum of n floats as 16 interleaved partial sums (lane j adds elements j, j + 16, ...) combined
- * pairwise at the end: a fixed order, so the same bits every time, and the lanes vectorize (one
- * running sum was a chain of dependent adds, 3-4 cycles per element). */
-static float plane_sum(const float *x, int64_t n) {
-    float s[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) s[j] += x[i + j];
-    for (int j = 0; i < n; i++, j++) s[j] += x[i];
-    for (int w = 8; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) s[j] += s[j + w];
-    return s[0];
-}
-
 static int global_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                       fc_error *err) {
     int is_max = !strcmp(n->op_type, "GlobalMaxPool");
@@ -207,7 +194,7 @@ static int global_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
             for (int64_t i = 0; i < hw; i++) m = xp[i] > m ? xp[i] : m;
             y[p] = m;
         } else {
-            y[p] = hw ? plane_sum(xp, hw) / (float)hw : 0.f;
+            y[p] = fc_plane_mean(xp, hw);
         }
     }
     return 0;

@@ -4,8 +4,10 @@
  * two must agree bitwise, and both must match a double-precision reference. The cases reach banded
  * runs (one band, many bands, a single row per band with rows kept between bands, strides 1 and 2,
  * 5x5, dilation, asymmetric pads, rows split between threads at batch 1, a strided 3x3 or 5x5 stem
- * as the expansion, no projection: a depthwise with other consumers takes over only its expansion)
- * and the unfused path of small planes. Each case also checks that the fused model really has fewer steps.
+ * as the expansion, no projection: a depthwise with other consumers takes over only its expansion,
+ * and the GlobalAveragePool of its output, as in a squeeze-and-excitation: y = d * mean(d) per
+ * channel) and the unfused path of small planes. Each case also checks that the fused model has
+ * the steps it should have absorbed fewer.
  * Not here: single Convs (test_conv.c), whole networks (test_models.c, test_torchvision.c). */
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +28,7 @@ typedef struct block_case {
     int residual;      /* y = project(...) + x (needs cin == cout, stride 1, same size) */
     int ek;            /* expansion kernel ek x ek, stride 2, padding ek/2 (a stem); 0: 1x1; h, w
                           are then the input's size */
-    int noproj;        /* no projection: the depthwise output is the model's (cout = ce) */
+    int noproj;        /* no projection: y = d * GlobalAveragePool(d), d the depthwise output (cout = ce) */
 } block_case;
 
 static const block_case CASES[] = {
@@ -47,6 +49,7 @@ static const block_case CASES[] = {
     {"expansion + dw, no projection", 8,  48,  48,  30, 29, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     {"expansion + dw s2, no proj.",   8,  40,  40,  45, 43, 5, 2, 2, 2, 2, 2, 1, 0, 0, 1},
     {"no projection, small plane",   16,  64,  64,  12, 12, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    {"no projection, many bands",    16, 600, 600,  22, 61, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
 };
 
 /* The depthwise's input size: the expansion's output. */
@@ -121,8 +124,10 @@ static void write_model(const block_case *c, const weights *w, const char *path)
     ob_attr_ints(m, n, "pads", 4, pads);
     ob_attr_ints(m, n, "dilations", 2, dil);
     ob_attr_int(m, n, "group", ce);
-    clip6(m, "d,lo,hi", c->noproj ? "y" : "d6");
+    clip6(m, "d,lo,hi", "d6");
     if (c->noproj) {
+        ob_node(m, "GlobalAveragePool", "pool", "d6", "g");
+        ob_node(m, "Mul", "scale", "d6,g", "y");
         CHECK(ob_write(m, path) == 0, "cannot write %s", path);
         return;
     }
@@ -178,12 +183,16 @@ static int reference_mismatches(const block_case *c, const weights *w, int n, co
                         }
                     d[((size_t)ch * oh + oy) * ow + ox] = relu6(acc);
                 }
-        for (int co = 0; c->noproj && co < ce; co++)
+        for (int co = 0; c->noproj && co < ce; co++) {
+            double mean = 0;
+            for (int p = 0; p < oh * ow; p++) mean += d[(size_t)co * oh * ow + p];
+            mean /= oh * ow;
             for (int p = 0; p < oh * ow; p++) {
-                double want = d[(size_t)co * oh * ow + p];
+                double want = d[(size_t)co * oh * ow + p] * mean;
                 float got = y[((size_t)img * ce + co) * oh * ow + p];
                 bad += !(fabs(got - want) <= 1e-4 * (fabs(want) + 1));
             }
+        }
         for (int co = 0; !c->noproj && co < c->cout; co++)
             for (int p = 0; p < oh * ow; p++) {
                 double acc = w->bp[co], mag = fabs(acc);
@@ -231,7 +240,9 @@ static void check_case(const block_case *c, const fc_kernels *k, const char *dir
             CHECK(memcmp(y, n == 1 ? ref + per : ref, (size_t)cnt * sizeof(float)) == 0,
                   "%s (%s): fused batch %d, %d threads, %s differs bitwise from the unfused block",
                   c->name, k->name, n, runs[r][1], runs[r][2] ? "split batch" : "layers");
-        CHECK(steps_f < steps_u, "%s (%s): fused model has %d steps, unfused %d: no block found",
+        /* the block absorbs the expansion, if any, and the depthwise (a projection block) or the
+         * pool (a depthwise-only block) */
+        CHECK(steps_u - steps_f == 1 + (c->ce != 0), "%s (%s): fused model has %d steps, unfused %d",
               c->name, k->name, steps_f, steps_u);
         free(y);
     }
