@@ -16,14 +16,24 @@ static int pool_geometry(const fc_node *n, const fc_tensor *x, fc_window *w, fc_
     return fc_window_infer(n, x->dims[2], x->dims[3], (int)ks[0], (int)ks[1], 1, w, err);
 }
 
+/* 3x3, stride 1, pads 1 (Inception's and GoogLeNet's pooling branches): the output has the input's
+ * size, and pool3_plane runs the whole plane as two flat passes (per row, 17- or 35-wide planes
+ * spent most of their time in loop set-up and tails). */
+static int whole_plane(const fc_window *w, int64_t H, int64_t W) {
+    return w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->dil_h == 1 && w->dil_w == 1 &&
+           w->pt == 1 && w->pl == 1 && w->pb == 1 && w->pr == 1 && w->oh == H && w->ow == W && H >= 2 &&
+           W >= 2 && H * W <= (int64_t)1 << 24;
+}
+
 static int pool_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                       int threads, fc_error *err) {
     fc_window w;
     int rc = pool_geometry(n, &in[0], &w, err);
     if (rc) return rc;
-    /* tap ranges of output rows and columns, a row buffer per thread */
-    *work = 3 * sizeof(int) * (size_t)(w.oh + w.ow) + 64 +
-            (size_t)(in[0].dims[3] + 16) * (size_t)threads * sizeof(float);
+    /* tap ranges of output rows and columns, a row buffer (a plane buffer for whole_plane) per thread */
+    size_t buf = (size_t)in[0].dims[3] + 16;
+    if (whole_plane(&w, in[0].dims[2], in[0].dims[3])) buf = (size_t)(in[0].dims[2] * in[0].dims[3]) + 16;
+    *work = 3 * sizeof(int) * (size_t)(w.oh + w.ow) + 64 + buf * (size_t)threads * sizeof(float);
     if (n->n_out > 1 && n->out[1] >= 0) return fc_op_fail(n, FC_EUNSUPPORTED, err, "the Indices output is not supported");
     *out = in[0];
     out->data = NULL;
@@ -96,6 +106,56 @@ static inline __attribute__((always_inline)) void inner_row(int is_max, int kw, 
     }
 }
 
+static inline float max2(float a, float b) { return b > a ? b : a; } /* a, then b: combine_row's order */
+
+/* The 3x3 stride-1 pads-1 pool of one plane, whole_plane's case, with the arithmetic of pool_run's
+ * row-by-row path (the same bits): the valid rows combined in order into v (H, W), then each output
+ * combines its valid columns of v in order (sums from 0, maxima from -FLT_MAX except where all
+ * three columns are valid) and an average divides by its count. Flat passes over the plane; the
+ * outputs whose window wraps past a row's end are computed again for their own columns. */
+static void pool3_plane(int is_max, int include_pad, const float *restrict x, int64_t H, int64_t W,
+                        const int *rows, const int *cols, float *restrict v, float *restrict y) {
+    int64_t HW = H * W, i;
+    // x, v, y: (H, W)
+    if (is_max) {
+#pragma omp simd
+        for (i = 0; i < W; i++) v[i] = max2(x[i], x[i + W]);
+#pragma omp simd
+        for (i = W; i < HW - W; i++) v[i] = max2(max2(x[i - W], x[i]), x[i + W]);
+#pragma omp simd
+        for (i = HW - W; i < HW; i++) v[i] = max2(x[i - W], x[i]);
+#pragma omp simd
+        for (i = 1; i < HW - 1; i++) y[i] = max2(max2(v[i - 1], v[i]), v[i + 1]);
+        for (int64_t r = 0; r < HW; r += W) { /* the first and last column: two taps */
+            y[r] = max2(max2(-FLT_MAX, v[r]), v[r + 1]);
+            y[r + W - 1] = max2(max2(-FLT_MAX, v[r + W - 2]), v[r + W - 1]);
+        }
+        return;
+    }
+#pragma omp simd
+    for (i = 0; i < W; i++) v[i] = x[i] + x[i + W];
+#pragma omp simd
+    for (i = W; i < HW - W; i++) v[i] = (x[i - W] + x[i]) + x[i + W];
+#pragma omp simd
+    for (i = HW - W; i < HW; i++) v[i] = x[i - W] + x[i];
+#pragma omp simd
+    for (i = 1; i < HW - 1; i++) y[i] = ((0.f + v[i - 1]) + v[i]) + v[i + 1];
+    for (int64_t r = 0; r < HW; r += W) {
+        y[r] = (0.f + v[r]) + v[r + 1];
+        y[r + W - 1] = (0.f + v[r + W - 2]) + v[r + W - 1];
+    }
+    for (int64_t oy = 0; oy < H; oy++) { /* the counts of pool_run (int products, as floats) */
+        int i0 = rows[3 * oy], i1 = rows[3 * oy + 1], rc = include_pad ? rows[3 * oy + 2] : i1 - i0;
+        float *yr = y + oy * W, c = (float)(rc * 3); /* inner columns: three taps either way */
+#pragma omp simd
+        for (int64_t ox = 1; ox < W - 1; ox++) yr[ox] = yr[ox] / c;
+        for (int64_t ox = 0; ox < W; ox += W - 1) {
+            int cc = include_pad ? cols[3 * ox + 2] : cols[3 * ox + 1] - cols[3 * ox];
+            yr[ox] = yr[ox] / (float)(rc * cc);
+        }
+    }
+}
+
 /* Separable: per output row, the valid input rows are combined column by column into a row buffer
  * (max or sum), then each output takes the max or sum of its valid columns of that buffer. The tap
  * ranges of every output row and column are computed once per call. Max is exact in any order; the
@@ -122,11 +182,17 @@ static int pool_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const
             if (in0 == w.ow) in0 = o;
             in1 = o + 1;
         }
+    int whole = whole_plane(&w, H, W);
+    size_t buf = whole ? (size_t)(H * W) + 16 : (size_t)W + 16;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 4)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * H * W;
         float *yp = y + p * (int64_t)w.oh * w.ow;
-        float *t = rowbuf + (size_t)omp_get_thread_num() * (size_t)(W + 16);
+        float *t = rowbuf + (size_t)omp_get_thread_num() * buf;
+        if (whole) {
+            pool3_plane(is_max, include_pad, xp, H, W, rows, cols, t, yp);
+            continue;
+        }
         for (int oy = 0; oy < w.oh; oy++) {
             int i0 = rows[3 * oy], i1 = rows[3 * oy + 1], rin = rows[3 * oy + 2];
             float *yr = yp + (int64_t)oy * w.ow;

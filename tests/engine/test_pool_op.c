@@ -1,7 +1,9 @@
 /* MaxPool and AveragePool (ops/pool.c: separable, the inner outputs of a stride-1 row in one vector
- * loop) against a plain window walk: 3x3 and 5x5 windows, strides 1 and 2, pads, average with
- * count_include_pad 0 and 1, on planes wide enough for vector loops and narrow enough to be all
- * edge; max bitwise, average within 1e-6 of the window's double sum; 1 and 2 threads.
+ * loop; 3x3 stride-1 pads-1 windows as whole-plane passes) against a plain window walk: 3x3 and 5x5
+ * windows, strides 1 and 2, pads, average with count_include_pad 0 and 1, on planes wide enough for
+ * vector loops and narrow enough to be all edge; max bitwise, average within 1e-6 of the window's
+ * double sum and bitwise equal to the documented float order (each column's valid rows summed in
+ * order, the columns added to 0 in order, divided by the count), whichever path ran; 1 and 2 threads.
  * Not here: GlobalAveragePool (test_models.c runs real graphs). */
 #include <float.h>
 #include <math.h>
@@ -33,15 +35,32 @@ static void check_pool(const pool_case *pc, const char *dir) {
     size_t nin = (size_t)N * C * pc->h * pc->w, nout = (size_t)N * C * oh * ow;
     float *x = malloc(nin * sizeof(float));
     double *want = malloc(nout * sizeof(double));
+    float *want_f = malloc(nout * sizeof(float));
     unsigned seed = 5u + (unsigned)pc->k * 31u + (unsigned)pc->w;
-    for (size_t i = 0; i < nin; i++) x[i] = frand(&seed);
+    /* full mantissas, so that sums in another order round differently */
+    for (size_t i = 0; i < nin; i++) x[i] = frand(&seed) * 0.61803398875f;
     int is_max = !strcmp(pc->op, "MaxPool");
     size_t o = 0;
     for (int pl = 0; pl < N * C; pl++)
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
                 double acc = is_max ? -DBL_MAX : 0;
-                int inside = 0;
+                int inside = 0, rin = 0, cin = 0;
+                float sum_f = 0.f;
+                for (int j = 0; j < pc->k; j++) {
+                    int xx = ox * pc->s - pc->p + j, first = 1;
+                    float col = 0.f;
+                    for (int i = 0; xx >= 0 && xx < pc->w && i < pc->k; i++) {
+                        int y = oy * pc->s - pc->p + i;
+                        if (y < 0 || y >= pc->h) continue;
+                        float v = x[((size_t)pl * pc->h + y) * pc->w + xx];
+                        col = first ? v : col + v;
+                        first = 0;
+                    }
+                    if (!first) sum_f += col;
+                    cin += xx < pc->w + pc->p;
+                }
+                for (int i = 0; i < pc->k; i++) rin += oy * pc->s - pc->p + i < pc->h + pc->p;
                 for (int i = 0; i < pc->k; i++)
                     for (int j = 0; j < pc->k; j++) {
                         int y = oy * pc->s - pc->p + i, xx = ox * pc->s - pc->p + j;
@@ -50,6 +69,7 @@ static void check_pool(const pool_case *pc, const char *dir) {
                         acc = is_max ? fmax(acc, v) : acc + v;
                         inside++;
                     }
+                want_f[o] = sum_f / (float)(pc->include_pad ? rin * cin : inside);
                 want[o++] = is_max ? acc : acc / (pc->include_pad ? pc->k * pc->k : inside);
             }
     char path[512], what[128];
@@ -70,16 +90,20 @@ static void check_pool(const pool_case *pc, const char *dir) {
         fc_session_options so = {.batch = N, .threads = threads};
         int64_t count = 0;
         float *y = run_once(path, NULL, &so, x, &count, NULL);
-        int bad = 0;
-        for (size_t i = 0; y && count == (int64_t)nout && i < nout; i++)
+        int bad = 0, order = 0;
+        for (size_t i = 0; y && count == (int64_t)nout && i < nout; i++) {
             bad += is_max ? y[i] != (float)want[i] : fabs(y[i] - want[i]) > 1e-6 * fmax(1.0, fabs(want[i]));
+            order += !is_max && memcmp(&y[i], &want_f[i], sizeof(float)) != 0;
+        }
         CHECK(y && count == (int64_t)nout && bad == 0, "%s, %d threads: %lld outputs (want %zu), %d wrong", what,
               threads, (long long)count, nout, bad);
+        CHECK(order == 0, "%s, %d threads: %d averages differ bitwise from the float order", what, threads, order);
         free(y);
     }
     unlink(path);
     free(x);
     free(want);
+    free(want_f);
 }
 
 static void test_pools(void) {
@@ -88,6 +112,9 @@ static void test_pools(void) {
         {"MaxPool", 3, 1, 1, 0, 9, 37},     {"MaxPool", 3, 2, 1, 0, 9, 37},     {"MaxPool", 5, 1, 2, 0, 7, 29},
         {"MaxPool", 3, 1, 1, 0, 4, 3},      {"AveragePool", 3, 1, 1, 0, 9, 37}, {"AveragePool", 3, 1, 1, 1, 9, 37},
         {"AveragePool", 5, 1, 2, 1, 7, 29}, {"AveragePool", 3, 2, 0, 0, 9, 37}, {"AveragePool", 3, 1, 1, 0, 3, 2},
+        /* Inception's and GoogLeNet's branch pools (whole planes), and planes of one row or column */
+        {"AveragePool", 3, 1, 1, 1, 17, 17}, {"AveragePool", 3, 1, 1, 1, 2, 2},  {"MaxPool", 3, 1, 1, 0, 14, 14},
+        {"MaxPool", 3, 1, 1, 0, 2, 2},      {"AveragePool", 3, 1, 1, 1, 1, 6},  {"MaxPool", 3, 1, 1, 0, 6, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_pool(&cases[i], dir);
 }
