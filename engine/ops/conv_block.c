@@ -3,10 +3,11 @@
  * projection with its depthwise producer and that one's producer, the expansion (MobileNet's
  * inverted residual: x -> 1x1 expand -> depthwise kxk -> project [+ x]; or the stem convolution
  * before the first depthwise); or a depthwise Conv whose output has other uses (EfficientNet's
- * squeeze-and-excitation) with only its expansion. The result is bitwise the one the Convs give one
- * after the other (tests/engine/test_conv_block.c). Built on the convolution primitives
- * (conv_prim.h), which know nothing of blocks. Not here: finding blocks (graph_opt.c), the kernels,
- * plain Convs (conv.c). */
+ * squeeze-and-excitation) with only its expansion, and then also the squeeze's GlobalAveragePool as
+ * a second output (fc_fusion.pooled: each band's rows summed while in cache). The result is bitwise
+ * the one the Convs and the pool give one after the other (tests/engine/test_conv_block.c). Built
+ * on the convolution primitives (conv_prim.h), which know nothing of blocks. Not here: finding
+ * blocks (graph_opt.c), the kernels, plain Convs (conv.c). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
