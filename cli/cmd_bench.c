@@ -53,7 +53,7 @@ static void print_profile(const fc_session *s, int batch, int images) {
         for (int d = 1, at = 0; d < st.out.rank && at < (int)sizeof shape - 12; d++)
             at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%lld", d > 1 ? "x" : "", (long long)st.out.dims[d]);
         char op[32];
-        snprintf(op, sizeof op, st.fused ? "%s+%d (block)" : "%s", st.op, st.fused);
+        snprintf(op, sizeof op, st.fused ? "%s+%d%s (block)" : "%s", st.op, st.fused, st.pooled ? "+GAP" : "");
         printf("%-4d %-18.18s %-28.28s %-18.18s %9.4f %8.1f %5.1f%%\n", i, op, st.node, shape,
                st.seconds * 1e3 / images, st.seconds > 0 ? st.flops * images / batch / st.seconds / 1e9 : 0,
                100 * st.seconds / total);

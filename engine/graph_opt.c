@@ -511,7 +511,8 @@ int fc_opt_fuse_block_pools(fc_graph *g, fc_error *err) {
         fc_node *b = &g->nodes[bi];
         if (b->dead || b->op != &fc_op_dw_block || b->fusion->depthwise >= 0 || b->n_out != 1) continue;
         int v = b->out[0], p = global_pool_of(g, v);
-        if (p < 0) continue;
+        /* a requested pool output stays a step's own (first) output, as fc_session_step_info says */
+        if (p < 0 || is_requested(g, g->nodes[p].out[0])) continue;
         int *out = realloc(b->out, 2 * sizeof *out);
         if (!out) return fc_fail(err, FC_ENOMEM, "out of memory");
         b->out = out;

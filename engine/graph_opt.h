@@ -41,7 +41,8 @@ int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err);
 /* A GlobalAveragePool of a depthwise-only block's output (squeeze-and-excitation, after
  * fc_opt_fuse_dw_blocks and fc_opt_fuse_se_scale): the block takes it over as its second output
  * (fc_fusion.pooled) and sums each band while it is still in cache, instead of the pool reading the
- * whole tensor back from memory. Same bits (ops/plane_sum.h). */
+ * whole tensor back from memory. Same bits (ops/plane_sum.h). Not when the pool's output is a
+ * requested output. */
 int fc_opt_fuse_block_pools(fc_graph *g, fc_error *err);
 
 #endif

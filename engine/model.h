@@ -101,6 +101,8 @@ typedef struct fc_session_step_info {
     const char *output; /* name of the tensor in out (every requested output computed at run
                            time is some step's output: rewrites never fuse one away) */
     int fused;          /* other Conv nodes this step computes too (a depthwise block: 1 or 2) */
+    int pooled;         /* 1: it also computes the GlobalAveragePool of its output (a depthwise
+                           block's second output, never a requested one) */
     fc_tensor out;
     double flops, seconds;
 } fc_session_step_info;

@@ -301,6 +301,7 @@ static int step(const void *impl, int i, fc_session_step_info *info) {
     info->node = n->name ? n->name : "";
     info->op = n->op_type;
     info->fused = fc_fused_convs(n);
+    info->pooled = n->fusion && n->fusion->pooled;
     info->output = n->n_out > 0 && n->out[0] >= 0 ? s->m->g->values[n->out[0]].name : "";
     info->out = n->n_out > 0 && n->out[0] >= 0 ? s->t[n->out[0]] : (fc_tensor){0};
     info->out.data = NULL;

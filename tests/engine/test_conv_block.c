@@ -6,8 +6,9 @@
  * 5x5, dilation, asymmetric pads, rows split between threads at batch 1, a strided 3x3 or 5x5 stem
  * as the expansion, no projection: a depthwise with other consumers takes over only its expansion,
  * and the GlobalAveragePool of its output, as in a squeeze-and-excitation: y = d * mean(d) per
- * channel) and the unfused path of small planes. Each case also checks that the fused model has
- * the steps it should have absorbed fewer.
+ * channel; with the pool's own output requested, it stays a step of its own) and the unfused path
+ * of small planes. Each case also checks that the fused model has the steps it should have absorbed
+ * fewer.
  * Not here: single Convs (test_conv.c), whole networks (test_models.c, test_torchvision.c). */
 #include <math.h>
 #include <stdio.h>
@@ -245,6 +246,19 @@ static void check_case(const block_case *c, const fc_kernels *k, const char *dir
         CHECK(steps_u - steps_f == 1 + (c->ce != 0), "%s (%s): fused model has %d steps, unfused %d",
               c->name, k->name, steps_f, steps_u);
         free(y);
+    }
+    if (c->noproj) { /* the pool itself requested: it stays a step of its own, with the same bits */
+        const char *g[1] = {"g"};
+        fc_model_options mu = {.kernels = k, .unfused_blocks = 1, .outputs = g, .n_outputs = 1};
+        fc_model_options mf = {.kernels = k, .outputs = g, .n_outputs = 1};
+        fc_session_options so = {.batch = N, .threads = 2};
+        int64_t cu = 0, cf = 0;
+        float *gu = run_once(path, &mu, &so, x, &cu, &steps_u), *gf = run_once(path, &mf, &so, x, &cf, &steps_f);
+        CHECK(gu && gf && cu == (int64_t)N * c->cout && cf == cu &&
+                  memcmp(gu, gf, (size_t)cu * sizeof(float)) == 0 && steps_u - steps_f == (c->ce != 0),
+              "%s (%s): the requested pool output: %lld and %lld values, %d and %d steps", c->name, k->name,
+              (long long)cu, (long long)cf, steps_u, steps_f);
+        free(gu), free(gf);
     }
     free(ref), free(x);
     weights_free(&w);
