@@ -109,12 +109,13 @@ typedef struct tile_job {
 
 /* The microkernel: C tile (rows, NR) = [C +] A block x B block, epilogue per job. rows (1..MR) is a
  * compile-time constant at every call site; all NR columns are stored (partial tiles go through a
- * copy, see GEMM: masked stores are slow on AMD).
+ * copy, see GEMM: masked stores are slow on AMD), or with nv = 1 only the first VW (a copy's tile of
+ * at most VW columns: half the products; each column's operations are the same either way).
  * a: packed A panel at the block's first k, (kb, MR); b: packed B panel likewise, (kb, NR) (bf16:
  * both as (ceil(kb/2), MR / NR) words of pairs);
  * c: (rows, NR) with row stride ldc; bias: (rows) or NULL; res: like c with stride ldr, or NULL. */
-FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, const float *a,
-                         const float *b, float *c, ptrdiff_t ldc, const float *bias,
+FC_INLINE void tile_post(const int rows, const int nv, const int post, const tile_job *job,
+                         const float *a, const float *b, float *c, ptrdiff_t ldc, const float *bias,
                          const float *res, ptrdiff_t ldr, const fc_act *act) {
     vf acc[MR][2];
     /* streaming stores need VW*4-byte aligned rows */
@@ -126,7 +127,7 @@ FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, co
             v_prefetchw(c + r * ldc + NR - 1);
         }
         acc[r][0] = v_zero();
-        acc[r][1] = v_zero();
+        acc[r][1] = v_zero(); /* (unused with nv = 1: the compiler drops it) */
     }
     const int kb = job->kb;
 #ifdef GEMM_BF16
@@ -134,24 +135,24 @@ FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, co
 #pragma GCC unroll 2
     for (int j = 0; j < (kb + 1) / 2; j++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR);
-        __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR + VW);
+        __m512bh b1 = nv > 1 ? (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR + VW) : b0;
 #pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
             __m512bh ar = (__m512bh)_mm512_set1_epi32(ap[(size_t)j * MR + r]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
+            if (nv > 1) acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
         }
     }
 #else
 #pragma GCC unroll 4
     for (int k = 0; k < kb; k++) {
         vf b0 = v_load(b + (size_t)k * NR);
-        vf b1 = v_load(b + (size_t)k * NR + VW);
+        vf b1 = nv > 1 ? v_load(b + (size_t)k * NR + VW) : b0;
 #pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
             vf ar = v_bcast(a + (size_t)k * MR + r);
             acc[r][0] = v_fma(ar, b0, acc[r][0]);
-            acc[r][1] = v_fma(ar, b1, acc[r][1]);
+            if (nv > 1) acc[r][1] = v_fma(ar, b1, acc[r][1]);
         }
     }
 #endif
@@ -162,48 +163,49 @@ FC_INLINE void tile_post(const int rows, const int post, const tile_job *job, co
         vf t0 = acc[r][0], t1 = acc[r][1];
         if (!job->first) {
             t0 = v_add(v_load(cr), t0);
-            t1 = v_add(v_load(cr + VW), t1);
+            if (nv > 1) t1 = v_add(v_load(cr + VW), t1);
         } else {
             if (bias) {
                 vf bv = v_bcast(bias + r);
                 t0 = v_add(t0, bv);
-                t1 = v_add(t1, bv);
+                if (nv > 1) t1 = v_add(t1, bv);
             }
             if (res) {
                 t0 = v_add(t0, v_load(res + r * ldr));
-                t1 = v_add(t1, v_load(res + r * ldr + VW));
+                if (nv > 1) t1 = v_add(t1, v_load(res + r * ldr + VW));
             }
         }
         if (job->clamp) {
             t0 = v_clamp(t0, lo, hi);
-            t1 = v_clamp(t1, lo, hi);
+            if (nv > 1) t1 = v_clamp(t1, lo, hi);
         }
         if (post != FC_ACT_NONE && job->last) { /* a compile-time kind: in registers */
             vf pa = v_set1(act->a), pb = v_set1(act->b);
             t0 = v_act_kind(post, t0, pa, pb);
-            t1 = v_act_kind(post, t1, pa, pb);
+            if (nv > 1) t1 = v_act_kind(post, t1, pa, pb);
         }
         if (stream) {
             v_stream(cr, t0);
-            v_stream(cr + VW, t1);
+            if (nv > 1) v_stream(cr + VW, t1);
         } else {
             v_store(cr, t0);
-            v_store(cr + VW, t1);
+            if (nv > 1) v_store(cr + VW, t1);
         }
     }
 }
 
 /* The microkernel without an activation other than the clamp (edge tiles: tile_act follows). */
-FC_INLINE void tile(const int rows, const tile_job *job, const float *a, const float *b, float *c,
-                    ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
-    tile_post(rows, FC_ACT_NONE, job, a, b, c, ldc, bias, res, ldr, NULL);
+FC_INLINE void tile(const int rows, const int nv, const tile_job *job, const float *a, const float *b,
+                    float *c, ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+    tile_post(rows, nv, FC_ACT_NONE, job, a, b, c, ldc, bias, res, ldr, NULL);
 }
 
-/* Row-count dispatch: one specialized copy of the microkernel per row count. */
-static void tile_any(int rows, const tile_job *job, const float *a, const float *b, float *c,
-                     ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+/* Row-count dispatch: one specialized copy of the microkernel per row count (and per width: nv = 2
+ * vectors, or 1 for a copy's tile of at most VW columns). */
+FC_INLINE void tile_rows(const int nv, int rows, const tile_job *job, const float *a, const float *b,
+                         float *c, ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
 #define FC_TILE_CASE(R)                                                                          \
-    case R: tile(R, job, a, b, c, ldc, bias, res, ldr); return;
+    case R: tile(R, nv, job, a, b, c, ldc, bias, res, ldr); return;
     switch (rows) {
         FC_TILE_CASE(1)
         FC_TILE_CASE(2)
@@ -227,25 +229,37 @@ static void tile_any(int rows, const tile_job *job, const float *a, const float 
 #undef FC_TILE_CASE
 }
 
-/* Activations that are not a clamp, applied in place to a finished tile c: (rows, NR). */
-FC_INLINE void tile_act_kind(const int kind, int rows, float *c, ptrdiff_t ldc, const fc_act *act) {
+static void tile_any(int rows, const tile_job *job, const float *a, const float *b, float *c,
+                     ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+    tile_rows(2, rows, job, a, b, c, ldc, bias, res, ldr);
+}
+
+static void tile_half(int rows, const tile_job *job, const float *a, const float *b, float *c,
+                      ptrdiff_t ldc, const float *bias, const float *res, ptrdiff_t ldr) {
+    tile_rows(1, rows, job, a, b, c, ldc, bias, res, ldr);
+}
+
+/* Activations that are not a clamp, applied in place to a finished tile c: (rows, nv * VW). */
+FC_INLINE void tile_act_kind(const int kind, int rows, int nv, float *c, ptrdiff_t ldc, const fc_act *act) {
     vf a = v_set1(act->a), b = v_set1(act->b);
     for (int r = 0; r < rows; r++) {
         float *cr = c + r * ldc;
         v_store(cr, v_act_kind(kind, v_load(cr), a, b));
-        v_store(cr + VW, v_act_kind(kind, v_load(cr + VW), a, b));
+        if (nv > 1) v_store(cr + VW, v_act_kind(kind, v_load(cr + VW), a, b));
     }
 }
 
-static void tile_act(int rows, float *c, ptrdiff_t ldc, const fc_act *act) {
+static void tile_act_nv(int rows, int nv, float *c, ptrdiff_t ldc, const fc_act *act) {
     switch (act->kind) {
-    case FC_ACT_LEAKY: tile_act_kind(FC_ACT_LEAKY, rows, c, ldc, act); break;
-    case FC_ACT_SIGMOID: tile_act_kind(FC_ACT_SIGMOID, rows, c, ldc, act); break;
-    case FC_ACT_HARDSIGMOID: tile_act_kind(FC_ACT_HARDSIGMOID, rows, c, ldc, act); break;
-    case FC_ACT_HARDSWISH: tile_act_kind(FC_ACT_HARDSWISH, rows, c, ldc, act); break;
-    case FC_ACT_SILU: tile_act_kind(FC_ACT_SILU, rows, c, ldc, act); break;
+    case FC_ACT_LEAKY: tile_act_kind(FC_ACT_LEAKY, rows, nv, c, ldc, act); break;
+    case FC_ACT_SIGMOID: tile_act_kind(FC_ACT_SIGMOID, rows, nv, c, ldc, act); break;
+    case FC_ACT_HARDSIGMOID: tile_act_kind(FC_ACT_HARDSIGMOID, rows, nv, c, ldc, act); break;
+    case FC_ACT_HARDSWISH: tile_act_kind(FC_ACT_HARDSWISH, rows, nv, c, ldc, act); break;
+    case FC_ACT_SILU: tile_act_kind(FC_ACT_SILU, rows, nv, c, ldc, act); break;
     }
 }
+
+static void tile_act(int rows, float *c, ptrdiff_t ldc, const fc_act *act) { tile_act_nv(rows, 2, c, ldc, act); }
 
 /* A tile whose columns are partial (cols < NR) or strided (csc != 1): the same kernel runs on a
  * contiguous copy, so the arithmetic is identical to the direct path. */
@@ -274,8 +288,10 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
     }
     tile_job local = *job;
     local.stream = 0; /* ct is read right back */
-    tile_any(rows, &local, a, b, ct, NR, bias, res ? rt : NULL, NR);
-    if (post) tile_act(rows, ct, NR, post);
+    int nv = cols <= VW ? 1 : 2; /* a narrow tile: half the products */
+    if (nv == 1) tile_half(rows, &local, a, b, ct, NR, bias, res ? rt : NULL, NR);
+    else tile_any(rows, &local, a, b, ct, NR, bias, res ? rt : NULL, NR);
+    if (post) tile_act_nv(rows, nv, ct, NR, post);
     for (int r = 0; r < rows; r++) {
         if (csc == 1) memcpy(c + r * rsc, ct + r * NR, sizeof(float) * (size_t)cols);
         else for (int j = 0; j < cols; j++) c[r * rsc + j * csc] = ct[r * NR + j];
@@ -303,7 +319,7 @@ FC_INLINE void strip_kind(const int kind, int p0, int p1, const tile_job *job, c
     for (int p = p0; p < p1; p++) {
         prefetch_share(nb, p - p0);
         ptrdiff_t at = (ptrdiff_t)p * MR * rsc;
-        tile_post(MR, kind, job, a + p * astride, b, c + at, rsc, bias ? bias + p * MR : NULL,
+        tile_post(MR, 2, kind, job, a + p * astride, b, c + at, rsc, bias ? bias + p * MR : NULL,
                   res ? res + at : NULL, rsc, post);
     }
 }
