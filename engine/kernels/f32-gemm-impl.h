@@ -9,7 +9,8 @@
  * itself; bias and residual are added in the first block, the activation in the last. Every element
  * of C is produced by the same sequence of operations whatever M, N, csc or its position (edge rows
  * use row-count-specialized copies of the same kernel, partial or strided columns a copy of the
- * tile), so results are bitwise independent of which rows/columns share a call. Not here: threading
+ * tile, with one vector of columns when VW are enough), so results are bitwise independent of which
+ * rows/columns share a call. Not here: threading
  * (callers split M or N across threads), packing policy of the operators.
  * With GEMM_BF16 defined (bf16-gemm-cvtb-avx512bf16.c) the same driver multiplies bf16 pairs: PACK_A
  * packs f32 and then converts each panel in place into k pairs (BF16_PACK_PAIRS, kernels.h's bf16
