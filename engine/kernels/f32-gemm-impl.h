@@ -250,7 +250,7 @@ FC_INLINE void tile_act_kind(const int kind, int rows, int nv, float *c, ptrdiff
     }
 }
 
-static void tile_act_nv(int rows, int nv, float *c, ptrdiff_t ldc, const fc_act *act) {
+static void tile_act(int rows, int nv, float *c, ptrdiff_t ldc, const fc_act *act) {
     switch (act->kind) {
     case FC_ACT_LEAKY: tile_act_kind(FC_ACT_LEAKY, rows, nv, c, ldc, act); break;
     case FC_ACT_SIGMOID: tile_act_kind(FC_ACT_SIGMOID, rows, nv, c, ldc, act); break;
@@ -259,8 +259,6 @@ static void tile_act_nv(int rows, int nv, float *c, ptrdiff_t ldc, const fc_act 
     case FC_ACT_SILU: tile_act_kind(FC_ACT_SILU, rows, nv, c, ldc, act); break;
     }
 }
-
-static void tile_act(int rows, float *c, ptrdiff_t ldc, const fc_act *act) { tile_act_nv(rows, 2, c, ldc, act); }
 
 /* A tile whose columns are partial (cols < NR) or strided (csc != 1): the same kernel runs on a
  * contiguous copy, so the arithmetic is identical to the direct path. */
@@ -292,7 +290,7 @@ static void tile_copy(int rows, int cols, const tile_job *job, const float *a, c
     int nv = cols <= VW ? 1 : 2; /* a narrow tile: half the products */
     if (nv == 1) tile_half(rows, &local, a, b, ct, NR, bias, res ? rt : NULL, NR);
     else tile_any(rows, &local, a, b, ct, NR, bias, res ? rt : NULL, NR);
-    if (post) tile_act_nv(rows, nv, ct, NR, post);
+    if (post) tile_act(rows, nv, ct, NR, post);
     for (int r = 0; r < rows; r++) {
         if (csc == 1) memcpy(c + r * rsc, ct + r * NR, sizeof(float) * (size_t)cols);
         else for (int j = 0; j < cols; j++) c[r * rsc + j * csc] = ct[r * NR + j];
@@ -414,7 +412,7 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
                     const float *re = res && job.first ? res + at : NULL;
                     if (csc == 1 && cols == NR) {
                         tile_any(rows, &job, a, b, C + at, rsc, bi, re, rsc);
-                        if (tpost) tile_act(rows, C + at, rsc, tpost);
+                        if (tpost) tile_act(rows, 2, C + at, rsc, tpost);
                     } else {
                         tile_copy(rows, cols, &job, a, b, C + at, rsc, csc, bi, re, tpost);
                     }

@@ -249,13 +249,6 @@ static int run_unfused(const block_convs *c, const fc_tensor *x, const float *re
     return 0;
 }
 
-/* pooled (N, C) = the plane means of y (N, C, P), as GlobalAveragePool computes them: for the runs
- * whose bands did not sum the planes (small planes, an image's rows split between threads). */
-static void pool_planes(const float *y, int64_t planes, int64_t P, float *pooled, int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (planes * P > 65536)
-    for (int64_t p = 0; p < planes; p++) pooled[p] = fc_plane_mean(y + p * P, P);
-}
-
 static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
                      fc_error *err) {
     const block_convs *c = n->state;
@@ -264,7 +257,7 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
     int64_t planes = out->dims[0] * out->dims[1], P = out->dims[2] * out->dims[3];
     if (!banded(c, out)) {
         int rc = run_unfused(c, &in[0], res, out, ctx, err);
-        if (!rc && c->pooled) pool_planes(out[0].data, planes, P, out[1].data, ctx->threads);
+        if (!rc && c->pooled) fc_plane_means(out[0].data, planes, P, out[1].data, ctx->threads);
         return rc;
     }
     fc_tensor te, td;
@@ -292,7 +285,8 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
         for (int ch = 0; lanes && ch < b.ce; ch++)
             pooled[img * b.ce + ch] = P ? fc_plane_lanes_total(lanes + (size_t)ch * 16) / (float)P : 0.f;
     }
-    if (pooled && !band_pool) pool_planes(y, planes, P, pooled, ctx->threads);
+    if (pooled && !band_pool) /* an image's rows split between threads */
+        fc_plane_means(y, planes, P, pooled, ctx->threads);
     return 0;
 }
 

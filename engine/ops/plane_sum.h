@@ -46,4 +46,12 @@ static inline float fc_plane_mean(const float *x, int64_t n) {
     return n ? fc_plane_lanes_total(lanes) / (float)n : 0.f;
 }
 
+/* y[p] = the mean of plane p of x (planes of n floats): GlobalAveragePool, and a depthwise block's
+ * pooled output where its bands did not sum the planes. threads: OpenMP threads, used only for
+ * enough work; the result does not depend on them. */
+static inline void fc_plane_means(const float *x, int64_t planes, int64_t n, float *y, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (planes * n > 65536)
+    for (int64_t p = 0; p < planes; p++) y[p] = fc_plane_mean(x + p * n, n);
+}
+
 #endif

@@ -252,16 +252,16 @@ static int global_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     int64_t planes = in[0].dims[0] * in[0].dims[1], hw = fc_tensor_count(&in[0]) / (planes ? planes : 1);
     const float *x = in[0].data;
     float *y = out->data;
+    if (!is_max) {
+        fc_plane_means(x, planes, hw, y, ctx->threads);
+        return 0;
+    }
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (planes * hw > 65536)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * hw;
-        if (is_max) {
-            float m = -FLT_MAX;
-            for (int64_t i = 0; i < hw; i++) m = xp[i] > m ? xp[i] : m;
-            y[p] = m;
-        } else {
-            y[p] = fc_plane_mean(xp, hw);
-        }
+        float m = -FLT_MAX;
+        for (int64_t i = 0; i < hw; i++) m = xp[i] > m ? xp[i] : m;
+        y[p] = m;
     }
     return 0;
 }
