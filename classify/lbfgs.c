@@ -19,6 +19,8 @@ void fc_lbfgs_options_init(fc_lbfgs_options *o) {
     o->max_iter = 100;
     o->max_linesearch = 20;
     o->gtol = 1e-5;
+    o->gtol2 = 0;
+    o->gtol2_start = 1.0 / 30;
     o->ftol = 2.220446049250313e-09;
     o->c1 = 1e-4;
     o->c2 = 0.9;
@@ -202,6 +204,11 @@ static void direction(const fc_lbfgs_memory *mem, const fc_lbfgs_options *o, voi
     for (int q = 0; q < n; q++) d[q] = -d[q];
 }
 
+/* The gradient tests of lbfgs.h: gnorm now, gstart at the starting point. */
+static int grad_small(const fc_lbfgs_options *o, double gnorm, double gstart) {
+    return gnorm <= o->gtol || (o->gtol2 > 0 && gnorm <= o->gtol2 && gnorm <= o->gtol2_start * gstart);
+}
+
 int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x, fc_lbfgs_eval eval, void *ctx,
                       fc_lbfgs_memory *mem, fc_lbfgs_result *res, fc_error *err) {
     fc_lbfgs_options o;
@@ -210,9 +217,10 @@ int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x, fc_lbfgs_ev
     fc_lbfgs_result r = {0};
     if (n < 1 || !x || !eval) return fc_fail(err, FC_EINVAL, "lbfgs: bad problem (n = %d)", n);
     if (o.memory < 1 || o.max_iter < 0 || o.max_linesearch < 1 || !(o.gtol >= 0) || !(o.ftol >= 0) ||
+        !(o.gtol2 >= 0) || !(o.gtol2_start >= 0) ||
         !(o.c1 > 0 && o.c1 < o.c2 && o.c2 < 1))
-        return fc_fail(err, FC_EINVAL, "lbfgs: bad options (memory %d, max_iter %d, gtol %g, ftol %g, c1 %g, c2 %g)",
-                       o.memory, o.max_iter, o.gtol, o.ftol, o.c1, o.c2);
+        return fc_fail(err, FC_EINVAL, "lbfgs: bad options (memory %d, max_iter %d, gtol %g, gtol2 %g, gtol2_start %g, "
+                       "ftol %g, c1 %g, c2 %g)", o.memory, o.max_iter, o.gtol, o.gtol2, o.gtol2_start, o.ftol, o.c1, o.c2);
     if (mem && mem->n != n)
         return fc_fail(err, FC_EINVAL, "lbfgs: memory for %d parameters, problem has %d", mem->n, n);
     fc_lbfgs_memory own = {0};
@@ -240,7 +248,8 @@ int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x, fc_lbfgs_ev
         goto fail;
     }
     r.status = FC_LBFGS_MAX_ITER;
-    if (gnorm <= o.gtol) r.status = FC_LBFGS_GTOL;
+    const double gstart = gnorm;
+    if (grad_small(&o, gnorm, gstart)) r.status = FC_LBFGS_GTOL;
     while (r.status == FC_LBFGS_MAX_ITER && r.iterations < o.max_iter) {
         double a0 = 1;
         if (mem->count == 0 && o.precond) {
@@ -291,7 +300,7 @@ int fc_lbfgs_minimize(const fc_lbfgs_options *opt, int n, double *x, fc_lbfgs_ev
         f = ls.fb;
         gnorm = sqrt(fc_vec_dot(g, g, n));
         r.iterations++;
-        if (gnorm <= o.gtol) r.status = FC_LBFGS_GTOL;
+        if (grad_small(&o, gnorm, gstart)) r.status = FC_LBFGS_GTOL;
         else if (o.ftol > 0 && f_prev - f <= o.ftol * fmax(fmax(fabs(f_prev), fabs(f)), 1))
             r.status = FC_LBFGS_FTOL;
     }

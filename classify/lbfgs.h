@@ -17,6 +17,11 @@ typedef struct fc_lbfgs_options {
     int max_iter;       /* iterations (line searches) (default 100) */
     int max_linesearch; /* function evaluations per line search (default 20) */
     double gtol;        /* converged when ||grad||_2 <= gtol (default 1e-5) */
+    double gtol2;       /* a second gradient test, for sequences of warm-started problems: converged
+                           also when ||grad||_2 <= gtol2 and ||grad||_2 <= gtol2_start * ||grad||_2
+                           at the starting point (a start already near the optimum must still
+                           make progress); 0 disables (default) */
+    double gtol2_start; /* (default 1/30) */
     double ftol;        /* converged when (f_prev - f) / max(|f_prev|, |f|, 1) <= ftol; 0 disables
                            (default 2.220446049250313e-09, SciPy's L-BFGS-B factr 1e7) */
     double c1, c2;      /* sufficient decrease and curvature constants (default 1e-4, 0.9) */
@@ -29,7 +34,7 @@ typedef struct fc_lbfgs_options {
 } fc_lbfgs_options;
 
 typedef enum {
-    FC_LBFGS_GTOL = 1,        /* gradient norm <= gtol */
+    FC_LBFGS_GTOL = 1,        /* gradient norm <= gtol, or the gtol2 test */
     FC_LBFGS_FTOL = 2,        /* relative decrease <= ftol */
     FC_LBFGS_MAX_ITER = 3,    /* max_iter reached */
     FC_LBFGS_LINE_SEARCH = 4, /* no decrease found even along -grad (precision limit reached) */

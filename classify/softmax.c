@@ -29,6 +29,7 @@ void fc_softmax_options_init(fc_softmax_options *o) {
     memset(o, 0, sizeof *o);
     o->l2 = 1;
     o->gtol = 1e-4;
+    o->rtol = 0;
     o->ftol = 2.220446049250313e-09;
     o->max_iter = 100;
     o->memory = 0;
@@ -578,6 +579,20 @@ static int fit_chains(problem *P, const fc_lbfgs_options *lo, const double *thet
     return rc;
 }
 
+/* *gtol2 = rtol * ||grad f(0)||: one evaluation at V = 0, c = 0 (where the penalty adds nothing). */
+static int relative_gtol(problem *P, double rtol, double *gtol2, fc_error *err) {
+    size_t np = (size_t)P->k1 * (P->p + 1);
+    double *zero = calloc(np, sizeof *zero), *g = malloc(np * sizeof *g);
+    if (!zero || !g) {
+        free(zero), free(g);
+        return fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+    }
+    objective(P, zero, g);
+    *gtol2 = rtol * sqrt(P->dk->dot(g, g, (int)np));
+    free(zero), free(g);
+    return 0;
+}
+
 /* Arguments of fc_softmax_fit_path (see softmax.h). */
 static int check_path_args(const fc_softmax_options *o, const fc_data *train, int k, const double *l2, int m,
                            const fc_layer *layers, fc_error *err) {
@@ -586,9 +601,9 @@ static int check_path_args(const fc_softmax_options *o, const fc_data *train, in
     if (rc) return rc;
     for (int i = 0; i < m; i++)
         if (!(l2[i] >= 0) || !isfinite(l2[i])) return fc_fail(err, FC_EINVAL, "softmax: l2 = %g (must be >= 0)", l2[i]);
-    if (!(o->gtol >= 0) || !(o->ftol >= 0) || o->max_iter < 0 || o->memory < 0)
-        return fc_fail(err, FC_EINVAL, "softmax: bad options (gtol %g, ftol %g, max_iter %d, memory %d)", o->gtol,
-                       o->ftol, o->max_iter, o->memory);
+    if (!(o->gtol >= 0) || !(o->rtol >= 0) || !(o->ftol >= 0) || o->max_iter < 0 || o->memory < 0)
+        return fc_fail(err, FC_EINVAL, "softmax: bad options (gtol %g, rtol %g, ftol %g, max_iter %d, memory %d)",
+                       o->gtol, o->rtol, o->ftol, o->max_iter, o->memory);
     if (o->class_weight)
         for (int c = 0; c < k; c++)
             if (!(o->class_weight[c] >= 0) || !isfinite(o->class_weight[c]))
@@ -631,6 +646,7 @@ int fc_softmax_fit_path(const fc_softmax_options *opt, const fc_data *train, int
     fc_lbfgs_options_init(&lo);
     lo.memory = pairs, lo.max_iter = o.max_iter, lo.gtol = o.gtol, lo.ftol = o.ftol;
     if (P.spec.Q) lo.precond = precondition;
+    if (o.rtol > 0 && (rc = relative_gtol(&P, o.rtol, &lo.gtol2, err))) goto fail;
     rc = fit_chains(&P, &lo, theta, l2, m, layers, infos, mine, err);
 fail:
     if (rc)

@@ -199,6 +199,7 @@ static int fit_head(const fc_head_config *cfg, float *xt, const int *yt, int nt,
     if (cfg->kind == FC_HEAD_SOFTMAX) {
         fc_softmax_options o;
         fc_softmax_options_init(&o);
+        o.rtol = FC_SOFTMAX_RTOL;
         o.l2 = cfg->l2;
         o.class_weight = cw;
         o.threads = threads;
@@ -459,6 +460,7 @@ int fc_train_softmax_path_rows(const fc_head_config *cfgs, int m, const fc_probl
     }
     fc_softmax_options o;
     fc_softmax_options_init(&o);
+    o.rtol = FC_SOFTMAX_RTOL;
     o.class_weight = cw;
     o.threads = threads;
     if ((rc = fc_softmax_fit_path(&o, &train, p->k, l2, m, layers, infos, err))) goto out;

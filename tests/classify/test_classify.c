@@ -393,6 +393,42 @@ static void test_lbfgs_memory_shift(void) {
     fc_lbfgs_memory_free(&mem);
 }
 
+/* The second gradient test (gtol2): a start already within gtol2 must still cut its gradient to
+ * gtol2_start of where it began; without that requirement it stops where it started. */
+static void test_lbfgs_gtol2(void) {
+    quad q = {.n = 6, .lambda = 1};
+    for (int i = 0; i < q.n; i++) q.a[i] = exp(3.0 * i / q.n);
+    double x[50], g[50];
+    for (int i = 0; i < q.n; i++) x[i] = q.a[i] / (q.a[i] + q.lambda) + 1e-3 * (i + 1); /* near the optimum */
+    quadratic(&q, x, g);
+    double gstart = 0;
+    for (int i = 0; i < q.n; i++) gstart += g[i] * g[i];
+    gstart = sqrt(gstart);
+    fc_lbfgs_options o;
+    fc_lbfgs_options_init(&o);
+    o.gtol = 0, o.ftol = 0, o.max_iter = 500, o.gtol2 = 10 * gstart; /* the start is within gtol2 */
+    fc_lbfgs_result r;
+    fc_error err = {0};
+    double y[50];
+    memcpy(y, x, sizeof y);
+    REQUIRE(fc_lbfgs_minimize(&o, q.n, y, quadratic, &q, NULL, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.status == FC_LBFGS_GTOL && r.iterations >= 1 && r.grad_norm <= gstart / 30,
+          "gtol2: status %d after %d iterations, |g| %g from %g", r.status, r.iterations, r.grad_norm, gstart);
+    o.gtol2_start = 1; /* no progress asked: the start passes */
+    memcpy(y, x, sizeof y);
+    REQUIRE(fc_lbfgs_minimize(&o, q.n, y, quadratic, &q, NULL, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.status == FC_LBFGS_GTOL && r.iterations == 0, "gtol2_start 1: status %d after %d iterations", r.status,
+          r.iterations);
+    o.gtol2 = gstart / 1e3; /* both parts needed: below gtol2_start * gstart is not enough */
+    o.gtol2_start = 1.0 / 30;
+    memcpy(y, x, sizeof y);
+    REQUIRE(fc_lbfgs_minimize(&o, q.n, y, quadratic, &q, NULL, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.status == FC_LBFGS_GTOL && r.grad_norm <= gstart / 1e3, "gtol2 %g: |g| %g", o.gtol2, r.grad_norm);
+    o.gtol2 = -1;
+    CHECK(fc_lbfgs_minimize(&o, q.n, y, quadratic, &q, NULL, &r, &err) == FC_EINVAL && strstr(err.msg, "gtol2"),
+          "negative gtol2: %s", err.msg);
+}
+
 /* ---- dense kernels ---- */
 
 /* Gram matrices against a long double reference, and the portable and AVX2 tables bit for bit. */
@@ -673,6 +709,7 @@ int main(void) {
     RUN(test_split);
     RUN(test_lbfgs_rosenbrock);
     RUN(test_lbfgs_memory_shift);
+    RUN(test_lbfgs_gtol2);
     RUN(test_gram);
     RUN(test_gram_threads);
     RUN(test_dense_vectors);
