@@ -48,13 +48,23 @@ int fc_layer_forward(const fc_layer *l, const float *x, int n, float *out, int t
     if (!l || !l->W || !l->b || (n > 0 && (!x || !out))) return fc_fail(err, FC_EINVAL, "layer: NULL argument");
     if (l->out <= FEW_OUTPUTS) {
         /* A classifier layer (K classes): packing x for the SGEMM would cost more than the K
-         * multiply-adds per element, so each row is dotted with each W row (sums in double). */
+         * multiply-adds per element, so each row is dotted with each W row, sums in double: the
+         * blocked dots_fd on W widened to double, the bits of dot_ff(x row, W row) (the same
+         * widening, the same order) at several rows per pass over W. */
+        enum { ROWS = 48 };
         const fc_dense_kernels *k = fc_dense_kernels_best();
-        double work = (double)n * l->in * l->out;
+        int in = l->in, o = l->out;
+        double work = (double)n * in * o, *Wd = malloc((size_t)o * in * sizeof *Wd + 1);
+        if (!Wd) return fc_fail(err, FC_ENOMEM, "layer: out of memory for %d x %d weights", o, in);
+        for (size_t q = 0; q < (size_t)o * in; q++) Wd[q] = l->W[q];
 #pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : omp_get_max_threads()) if (work > 4e6)
-        for (int r = 0; r < n; r++)
-            for (int j = 0; j < l->out; j++)
-                out[(size_t)r * l->out + j] = (float)k->dot_ff(x + (size_t)r * l->in, l->W + (size_t)j * l->in, l->in);
+        for (int r0 = 0; r0 < n; r0 += ROWS) {
+            double d[ROWS * FEW_OUTPUTS];
+            int nr = n - r0 < ROWS ? n - r0 : ROWS;
+            k->dots_fd(x + (size_t)r0 * in, nr, Wd, o, in, d);
+            for (int t = 0; t < nr * o; t++) out[(size_t)r0 * o + t] = (float)d[t];
+        }
+        free(Wd);
     } else {
         fc_matmul g;
         fc_matmul_init(&g, threads);

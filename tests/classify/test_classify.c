@@ -126,6 +126,34 @@ static void test_head_predict(void) {
     CHECK(h.n_layers == 0 && h.class_names == NULL, "free zeroes");
 }
 
+/* A classifier layer (up to 16 outputs) runs blocked dot products; each output must carry the bits
+ * of the one-row dot_ff(x row, W row) + b of the best dense table, for row counts around the
+ * 48-row block and with several threads. */
+static void test_layer_forward_bits(void) {
+    const fc_dense_kernels *k = fc_dense_kernels_best();
+    int shapes[][3] = {{1, 1, 2}, {47, 13, 3}, {48, 1280, 10}, {97, 257, 16}, {300, 64, 9}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int n = shapes[s][0], d = shapes[s][1], o = shapes[s][2], bad = 0;
+        fc_layer l = {0};
+        fc_error err = {0};
+        REQUIRE(fc_layer_alloc(&l, d, o, FC_ACTIVATION_NONE, &err) == 0, "%s", err.msg);
+        float *x = malloc((size_t)n * d * sizeof *x), *out = malloc((size_t)n * o * sizeof *out);
+        for (int i = 0; i < n * d; i++) x[i] = (float)(unif() * 4 - 2);
+        for (int i = 0; i < o * d; i++) l.W[i] = (float)(unif() - 0.5);
+        for (int j = 0; j < o; j++) l.b[j] = (float)(unif() - 0.5);
+        REQUIRE(fc_layer_forward(&l, x, n, out, 2, &err) == 0, "%s", err.msg);
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < o; j++) {
+                float ref = (float)k->dot_ff(x + (size_t)r * d, l.W + (size_t)j * d, d);
+                ref += l.b[j];
+                bad += memcmp(&ref, &out[(size_t)r * o + j], sizeof ref) != 0;
+            }
+        CHECK(bad == 0, "%d x %d -> %d: %d outputs differ from dot_ff's bits", n, d, o, bad);
+        free(x), free(out);
+        fc_layer_free(&l);
+    }
+}
+
 /* Bigger random head: predict_proba equals a double-precision reference and rows sum to 1. */
 static void test_head_reference(void) {
     enum { N = 37, D = 29, H = 19, K = 5 };
@@ -703,6 +731,7 @@ int main(void) {
     RUN(test_transform_standardize);
     RUN(test_transform_l2_and_none);
     RUN(test_head_predict);
+    RUN(test_layer_forward_bits);
     RUN(test_head_reference);
     RUN(test_ncm);
     RUN(test_metrics_hand_computed);
