@@ -72,6 +72,7 @@ $(BUILD)/engine/kernels/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
 $(BUILD)/engine/kernels/%-avx512.o: ISA_FLAGS = $(ISA_AVX512)
 $(BUILD)/engine/kernels/%-avx512bf16.o: ISA_FLAGS = $(ISA_AVX512BF16)
 $(BUILD)/extract/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
+$(BUILD)/extract/%-avx512vbmi.o: ISA_FLAGS = $(ISA_AVX512) -mavx512vbmi
 $(BUILD)/engine/train/%-avx2.o: ISA_FLAGS = $(ISA_AVX2)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libfeatcache.a | $(GEN_H)

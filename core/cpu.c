@@ -58,6 +58,7 @@ static void detect_x86(fc_cpu_features *c) {
     c->avx512vl = zmm && (b7 & bit_AVX512VL);
     c->avx512dq = zmm && (b7 & bit_AVX512DQ);
     c->avx512_vnni = zmm && (c7 & bit_AVX512VNNI);
+    c->avx512_vbmi = zmm && (c7 & bit_AVX512VBMI);
     c->avx512_bf16 = zmm && (a71 & bit_AVX512BF16);
     c->sha_ni = (b7 & bit_SHA) && (c1 & bit_SSSE3) && (c1 & bit_SSE4_1); /* SSE state: always saved */
 }

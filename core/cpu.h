@@ -22,7 +22,7 @@ typedef enum fc_isa {
 typedef struct fc_cpu_features {
     bool avx2, fma, f16c;
     bool avx512f, avx512bw, avx512vl, avx512dq;
-    bool avx512_bf16, avx512_vnni;
+    bool avx512_bf16, avx512_vnni, avx512_vbmi;
     bool sha_ni;     /* SHA extensions with SSSE3 and SSE4.1 (what store/'s SHA-256 needs) */
     fc_isa best;     /* highest level this CPU runs */
     int isa_env;     /* FEATCACHE_ISA as an fc_isa, or -1 when unset, empty or unknown (ignored) */

@@ -67,7 +67,7 @@ static void hpass_avx2(const uint8_t *src, size_t stride, int rows, const fc_res
     }
 }
 
-static void vpass_avx2(const uint8_t *plane, int row0, int W, const fc_resize_axis *ay, const float lut[256], int flip,
+void fc_resize_vpass_avx2(const uint8_t *plane, int row0, int W, const fc_resize_axis *ay, const float lut[256], int flip,
                        float *out) {
     const __m256i bias = _mm256_set1_epi32(1 << (FC_RESIZE_PRECISION_BITS - 1));
     const __m256i rev = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
@@ -91,4 +91,4 @@ static void vpass_avx2(const uint8_t *plane, int row0, int W, const fc_resize_ax
     }
 }
 
-const fc_resize_kernels fc_resize_avx2 = {.name = "avx2", .hpass = hpass_avx2, .vpass = vpass_avx2};
+const fc_resize_kernels fc_resize_avx2 = {.name = "avx2", .hpass = hpass_avx2, .vpass = fc_resize_vpass_avx2};

@@ -82,9 +82,12 @@ const fc_resize_kernels *fc_resize_by_name(const char *name) {
     if (!name) return NULL;
     if (!strcmp(name, "scalar")) return &scalar;
     if (!strcmp(name, "avx2") && fc_cpu()->best >= FC_ISA_AVX2) return &fc_resize_avx2;
+    if (!strcmp(name, "avx512vbmi") && fc_cpu()->best >= FC_ISA_AVX512 && fc_cpu()->avx512_vbmi)
+        return &fc_resize_avx512vbmi;
     return NULL;
 }
 
 const fc_resize_kernels *fc_resize_best(void) {
+    if (fc_cpu_isa() >= FC_ISA_AVX512 && fc_cpu()->avx512_vbmi) return &fc_resize_avx512vbmi;
     return fc_cpu_isa() >= FC_ISA_AVX2 ? &fc_resize_avx2 : &scalar; /* every level above has AVX2 */
 }

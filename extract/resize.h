@@ -2,8 +2,9 @@
  * per-axis coefficients (triangle filter widened by the downscale factor, normalised weights in
  * 22-bit fixed point) and the two passes, horizontal first with the intermediate rounded and
  * clamped to 8 bits, then vertical straight into float planes through a per-channel table.
- * Two implementations of each pass, portable C (the reference) and AVX2 (extract/resize-avx2.c),
- * give identical bytes and floats; fc_resize_best() picks one for this CPU.
+ * The implementations of each pass, portable C (the reference), AVX2 (extract/resize-avx2.c) and
+ * AVX-512 VBMI (extract/resize-avx512vbmi.c), give identical bytes and floats; fc_resize_best()
+ * picks one for this CPU.
  * Not here: cropping, flips and presets as such (preprocess.c decides them and passes pointers,
  * strides and the table). */
 #ifndef FC_RESIZE_H
@@ -28,7 +29,7 @@ int fc_resize_axis_init(fc_resize_axis *a, int in, int out);
 void fc_resize_axis_free(fc_resize_axis *a);
 
 typedef struct fc_resize_kernels {
-    const char *name; /* "scalar" or "avx2" */
+    const char *name; /* "scalar", "avx2" or "avx512vbmi" */
     /* Horizontal pass of rows [0, rows): src row r at src + r * stride holds ax->in RGB pixels
      * (interleaved, 3 bytes each); writes plane c (R, G, B) of the result at planes + c * rows *
      * ax->out, row r at + r * ax->out. Every byte of a row's ax->in pixels may be read, nothing
@@ -40,13 +41,17 @@ typedef struct fc_resize_kernels {
                   int flip, float *out);
 } fc_resize_kernels;
 
-/* The AVX2 table when core/cpu.h allows the AVX2 level or above (the CPU has it and FEATCACHE_ISA
- * does not force scalar), else scalar. */
+/* The AVX-512 VBMI table when core/cpu.h allows the AVX-512 level and the CPU has VBMI, else the
+ * AVX2 table when it allows the AVX2 level (FEATCACHE_ISA may lower both), else scalar. */
 const fc_resize_kernels *fc_resize_best(void);
-/* "scalar" or "avx2" if supported by this CPU (whatever FEATCACHE_ISA says), else NULL (for tests). */
+/* "scalar", "avx2" or "avx512vbmi" if supported by this CPU (whatever FEATCACHE_ISA says), else NULL
+ * (for tests). */
 const fc_resize_kernels *fc_resize_by_name(const char *name);
 
-/* The AVX2 table (extract/resize-avx2.c); use only through the functions above. */
-extern const fc_resize_kernels fc_resize_avx2;
+/* The AVX2 table (extract/resize-avx2.c), and the AVX-512 VBMI one (extract/resize-avx512vbmi.c:
+ * its horizontal pass, the AVX2 vertical one); use only through the functions above. */
+extern const fc_resize_kernels fc_resize_avx2, fc_resize_avx512vbmi;
+void fc_resize_vpass_avx2(const uint8_t *plane, int row0, int W, const fc_resize_axis *ay, const float lut[256],
+                          int flip, float *out);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "extract/image.h"
 #include "extract/resize.h"
@@ -395,18 +397,29 @@ static void test_reference_mobilenet_v1_192(void) {
     compare_reference("mobilenet_v1_0.75_192", 192);
 }
 
-/* Both passes of the AVX2 table give exactly the portable bytes and floats: random images and
- * sizes (up- and downscales, widths that are not multiples of 8, filters wider than the AVX2 tap
- * limit), each with and without flip. */
-static void test_resize_avx2_vs_scalar(void) {
-    const fc_resize_kernels *sc = fc_resize_by_name("scalar"), *av = fc_resize_by_name("avx2");
+/* Both passes of a vector table give exactly the portable bytes and floats: random images and
+ * sizes (up- and downscales, widths that are not multiples of 8 or 16, filters wider than the AVX2
+ * tap limit and than the VBMI span, rows ending inside a block's span), each with and without flip. */
+/* n bytes that end where an inaccessible page begins, so a read past them faults; *map and *len for
+ * munmap. NULL if mmap fails. */
+static uint8_t *guarded(size_t n, void **map, size_t *len) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), data = (n + page - 1) / page * page;
+    *len = data + page;
+    *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*map == MAP_FAILED || mprotect((char *)*map + data, page, PROT_NONE)) return NULL;
+    return (uint8_t *)*map + data - n;
+}
+
+static void resize_vs_scalar(const char *name) {
+    const fc_resize_kernels *sc = fc_resize_by_name("scalar"), *av = fc_resize_by_name(name);
     REQUIRE(sc != NULL, "scalar resize table missing");
     if (!av) {
-        SKIP("this CPU has no AVX2");
+        SKIP(strcmp(name, "avx2") ? "this CPU has no AVX-512 VBMI" : "this CPU has no AVX2");
         return;
     }
     static const int sizes[][4] = {{500, 375, 224, 224}, {28, 28, 224, 224}, {224, 224, 224, 224}, {3000, 17, 50, 9},
-                                   {9, 1, 16, 3},        {640, 480, 299, 299}, {1, 1, 8, 8},      {333, 250, 37, 61}};
+                                   {9, 1, 16, 3},        {640, 480, 299, 299}, {1, 1, 8, 8},      {333, 250, 37, 61},
+                                   {545, 7, 224, 5},     {41, 3, 17, 3},       {600, 4, 250, 4},  {1100, 5, 224, 5}};
     uint32_t seed = 12345;
     float lut[256];
     for (int v = 0; v < 256; v++) lut[v] = (float)v / 127.5f - 1.0f;
@@ -414,24 +427,32 @@ static void test_resize_avx2_vs_scalar(void) {
         int iw = sizes[t][0], ih = sizes[t][1], W = sizes[t][2], H = sizes[t][3];
         fc_resize_axis ax, ay;
         REQUIRE(fc_resize_axis_init(&ax, iw, W) == 0 && fc_resize_axis_init(&ay, ih, H) == 0, "axes");
-        uint8_t *img = malloc((size_t)iw * ih * 3), *p1 = malloc((size_t)3 * ih * W), *p2 = malloc((size_t)3 * ih * W);
+        void *map;
+        size_t map_len;
+        /* the image's last row ends at a guard page: the passes must not read past a row */
+        uint8_t *img = guarded((size_t)iw * ih * 3, &map, &map_len);
+        uint8_t *p1 = malloc((size_t)3 * ih * W), *p2 = malloc((size_t)3 * ih * W);
         float *o1 = malloc(sizeof(float) * W * H), *o2 = malloc(sizeof(float) * W * H);
         REQUIRE(img && p1 && p2 && o1 && o2, "out of memory");
         for (size_t i = 0; i < (size_t)iw * ih * 3; i++) seed = seed * 1664525u + 1013904223u, img[i] = (uint8_t)(seed >> 24);
         if (t == 1) memset(img, 255, (size_t)iw * ih * 3); /* saturated: clip at the top */
         sc->hpass(img, (size_t)iw * 3, ih, &ax, p1);
         av->hpass(img, (size_t)iw * 3, ih, &ax, p2);
-        CHECK(!memcmp(p1, p2, (size_t)3 * ih * W), "%dx%d -> %d wide: horizontal pass differs", iw, ih, W);
+        CHECK(!memcmp(p1, p2, (size_t)3 * ih * W), "%s: %dx%d -> %d wide: horizontal pass differs", name, iw, ih, W);
         for (int flip = 0; flip < 2; flip++) {
             sc->vpass(p1, 0, W, &ay, lut, flip, o1);
             av->vpass(p1, 0, W, &ay, lut, flip, o2);
-            CHECK(!memcmp(o1, o2, sizeof(float) * W * H), "%dx%d -> %dx%d flip %d: vertical pass differs", iw, ih, W, H,
-                  flip);
+            CHECK(!memcmp(o1, o2, sizeof(float) * W * H), "%s: %dx%d -> %dx%d flip %d: vertical pass differs", name, iw,
+                  ih, W, H, flip);
         }
-        free(img), free(p1), free(p2), free(o1), free(o2);
+        munmap(map, map_len);
+        free(p1), free(p2), free(o1), free(o2);
         fc_resize_axis_free(&ax), fc_resize_axis_free(&ay);
     }
 }
+
+static void test_resize_avx2_vs_scalar(void) { resize_vs_scalar("avx2"); }
+static void test_resize_avx512vbmi_vs_scalar(void) { resize_vs_scalar("avx512vbmi"); }
 
 int main(void) {
     RUN(test_resize_matches_pillow);
@@ -442,6 +463,7 @@ int main(void) {
     RUN(test_view_corners);
     RUN(test_bad_arguments);
     RUN(test_resize_avx2_vs_scalar);
+    RUN(test_resize_avx512vbmi_vs_scalar);
     RUN(test_reference_mobilenet_v2_224);
     RUN(test_reference_mobilenet_v1_192);
     return check_done();
