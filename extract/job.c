@@ -594,12 +594,19 @@ static ptrdiff_t all_views_first(job *j) {
 }
 
 /* Runs the pipeline on the items to do: each batch's features and rows are stored by on_batch. */
+/* The pipeline's load_model: the job's model, loaded on the first call. */
+static int pipeline_model(void *user, const fc_model **model, fc_error *err) {
+    job *j = user;
+    int rc = load_model(j, err);
+    *model = j->model;
+    return rc;
+}
+
 static int compute_missing(job *j, fc_error *err) {
     const fc_extractor_def *x = &j->opt.extractor;
     const fc_extract_compute *c = &j->opt.compute;
     if (!j->n_todo) return 0;
-    int rc = load_model(j, err);
-    if (rc) return rc;
+    int rc = 0;
     size_t pooled = 0; /* floats per image and view */
     for (int l = 0; l < j->res->n_layers; l++) pooled += pool_of(j, l) == FC_POOL_AVG ? j->res->dims[l][0] : 0;
     const char **paths = malloc(j->n_todo * sizeof *paths);
@@ -610,7 +617,7 @@ static int compute_missing(job *j, fc_error *err) {
     ptrdiff_t n_all = all_views_first(j);
     if (n_all < 0) { free(paths); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     for (size_t t = 0; t < j->n_todo; t++) paths[t] = j->ds.items[j->todo[t]].path;
-    fc_pipeline_options po = {.model = j->model,
+    fc_pipeline_options po = {.load_model = pipeline_model, .load_user = j, /* loads while the first images decode */
                               .pre = {.width = x->size, .height = x->size, .crop = x->crop, .preset = x->preset,
                                       .gray = x->gray, .exif = x->exif},
                               .views = x->views, .n_views = x->n_views, .batch = c->batch, .threads = c->threads,

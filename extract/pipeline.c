@@ -34,6 +34,7 @@ typedef struct slot {
 
 typedef struct pipe_state {
     const fc_pipeline_options *opt;
+    const fc_model *model;  /* opt->model, or the one opt->load_model gave */
     const fc_pipeline_callbacks *cb;
     const char *const *paths;
     size_t n, next;         /* next item to claim */
@@ -204,7 +205,7 @@ static fc_session_options session_options(const fc_pipeline_options *o, int item
 static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *err) {
     const fc_pipeline_options *o = s->opt;
     fc_session *tail = NULL; /* a short last batch runs on a session of its own size, not padded */
-    int n_out = fc_model_n_outputs(o->model);
+    int n_out = fc_model_n_outputs(s->model);
     const fc_tensor *outs[16];
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -230,7 +231,7 @@ static int consume(pipe_state *s, fc_session *sess, int sess_batch, fc_error *er
         int rc = 0;
         if (sl->n < sess_batch) {
             fc_session_options so = session_options(o, sl->n);
-            rc = fc_session_create(o->model, &so, &tail, err);
+            rc = fc_session_create(s->model, &so, &tail, err);
             run = tail;
         }
         if (rc == 0) rc = fc_session_run(run, sl->input, err);
@@ -301,10 +302,23 @@ int fc_pipeline_check_outputs(const fc_model *m, int height, int width, fc_sessi
     return rc;
 }
 
+/* The model (opt->model, or loaded now by opt->load_model while the workers decode), checked, and
+ * the session for full batches. */
+static int start_model(pipe_state *s, int sess_batch, fc_session **sess, fc_error *err) {
+    const fc_pipeline_options *opt = s->opt;
+    int rc = 0;
+    s->model = opt->model;
+    if (!s->model) rc = opt->load_model(opt->load_user, &s->model, err);
+    if (!rc) rc = fc_pipeline_check_model(s->model, opt->pre.gray, err);
+    fc_session_options so = session_options(opt, sess_batch);
+    if (!rc) rc = fc_session_create(s->model, &so, sess, err);
+    return rc;
+}
+
 int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, size_t n,
                     const fc_pipeline_callbacks *cb, fc_error *err) {
-    if (!opt || !opt->model || !cb || !cb->on_batch || opt->batch < 1 || opt->n_views < 1 || !opt->views ||
-        opt->n_views > FC_MAX_VIEWS || opt->pre.width < 1 || opt->pre.height < 1)
+    if (!opt || (!opt->model && !opt->load_model) || !cb || !cb->on_batch || opt->batch < 1 || opt->n_views < 1 ||
+        !opt->views || opt->n_views > FC_MAX_VIEWS || opt->pre.width < 1 || opt->pre.height < 1)
         return fc_fail(err, FC_EINVAL, "pipeline: invalid options");
     if (n == 0) return 0;
     pipe_state s;
@@ -317,11 +331,7 @@ int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, si
     s.per_item = (size_t)opt->n_views * fc_preprocess_channels(&opt->pre) * opt->pre.width * opt->pre.height;
     fc_session *sess = NULL;
     int sess_batch = (size_t)opt->batch < n ? opt->batch : (int)n; /* fewer files: a smaller session */
-    fc_session_options so = session_options(opt, sess_batch);
-    int rc = fc_pipeline_check_model(opt->model, opt->pre.gray, err);
-    if (!rc) rc = fc_session_create(opt->model, &so, &sess, err);
-    if (rc) return rc;
-    int nw = opt->decode_threads > 0 ? opt->decode_threads : 2;
+    int rc = 0, started = 0, nw = opt->decode_threads > 0 ? opt->decode_threads : 2;
     pthread_t tid[64];
     if (nw > 64) nw = 64;
     pthread_mutex_init(&s.mu, NULL);
@@ -331,7 +341,7 @@ int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, si
         s.slots[i].items = malloc((size_t)opt->batch * sizeof(size_t));
         if (!s.slots[i].input || !s.slots[i].items) { rc = fc_fail(err, FC_ENOMEM, "out of memory for batches"); goto out; }
     }
-    int started = 0;
+    /* the workers first: the first batches decode while the model loads and the session is made */
     s.workers_left = (size_t)nw;
     for (; started < nw; started++)
         if (pthread_create(&tid[started], NULL, worker, &s) != 0) break;
@@ -341,7 +351,13 @@ int fc_pipeline_run(const fc_pipeline_options *opt, const char *const *paths, si
         if (started == 0) { fc_error e; fc_fail(&e, FC_ENOMEM, "cannot start decode threads"); set_abort(&s, &e); }
         pthread_mutex_unlock(&s.mu);
     }
-    rc = consume(&s, sess, sess_batch, err);
+    if ((rc = start_model(&s, sess_batch, &sess, err))) { /* stop the workers; nothing was delivered */
+        pthread_mutex_lock(&s.mu);
+        set_abort(&s, err);
+        pthread_mutex_unlock(&s.mu);
+    } else {
+        rc = consume(&s, sess, sess_batch, err);
+    }
     for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
     /* bad items reported after the consumer stopped (only on abort) are dropped with the abort */
 out:

@@ -32,7 +32,12 @@ typedef struct fc_pipeline_callbacks {
 } fc_pipeline_callbacks;
 
 typedef struct fc_pipeline_options {
-    const fc_model *model;
+    const fc_model *model;  /* or NULL and load_model: */
+    /* Called once on the calling thread after the decode workers started (so that loading the model
+     * overlaps the first decodes): 0 and *model (kept by the caller, valid until the run returns),
+     * or an error code with err set, which ends the run with it. */
+    int (*load_model)(void *user, const fc_model **model, fc_error *err);
+    void *load_user;
     fc_preprocess pre;      /* size, crop, preset; flip/corner are set per view */
     const int *views;       /* view numbers (FC_VIEW_*) computed for every item, in this order */
     int n_views;
@@ -59,6 +64,8 @@ int fc_pipeline_check_outputs(const fc_model *m, int height, int width, fc_sessi
 
 /* Processes paths[0..n) and returns 0 when every item was processed, skipped or reported bad;
  * FC_EINVAL (fc_pipeline_check_model's) when the model does not take what the pipeline makes;
+ * load_model's code when it failed (files may have been read and passed to on_bytes by then, none
+ * to on_batch or on_bad);
  * FC_ECANCELLED when a callback asked to stop ("aborted") or opt->cancel was set ("cancelled");
  * the engine's code when the network failed. Items already delivered through on_batch stay
  * delivered. Not reentrant on the same model from two threads

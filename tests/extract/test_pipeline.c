@@ -138,7 +138,62 @@ static void test_pipeline_batches_and_bad_files(void) {
     fc_model_free(m);
 }
 
+/* load_model, called once the workers run: its model gives the same features as opt->model; its
+ * error ends the run with its code and message, with nothing delivered. */
+typedef struct loader {
+    const fc_model *m;
+    int calls, fail;
+} loader;
+
+static int load_model(void *user, const fc_model **model, fc_error *err) {
+    loader *l = user;
+    l->calls++;
+    *model = l->m;
+    return l->fail ? fc_fail(err, FC_EUNSUPPORTED, "model.onnx: node 'x': op Foo is not supported") : 0;
+}
+
+static void test_pipeline_loads_the_model(void) {
+    const char *shared = check_shared_dir();
+    if (!shared) SKIP("../shared not found");
+    char bufs[3][512], mp[512];
+    const char *paths[3], *names[3] = {"cat.png", "parrot.jpg", "owl.jpg"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(bufs[i], sizeof bufs[i], "%s/images/%s", shared, names[i]);
+        paths[i] = bufs[i];
+    }
+    const char *outs[] = {"pooled"};
+    fc_model_options mo = {.outputs = outs, .n_outputs = 1};
+    fc_model *m = NULL;
+    fc_error err = {0};
+    snprintf(mp, sizeof mp, "%s/models/mobilenet_v2_1.0_224.onnx", shared);
+    REQUIRE(fc_model_load(mp, &mo, &m, &err) == 0, "%s", err.msg);
+    static const int view_ids[1] = {FC_VIEW_ORIG};
+    result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    CHECK(run(m, paths, 3, 2, 1, a) == 0, "run with the model failed");
+    loader l = {.m = m};
+    fc_pipeline_options o = {.load_model = load_model, .load_user = &l,
+                             .pre = {.width = 224, .height = 224, .crop = 1, .preset = FC_PRESET_TF},
+                             .views = view_ids, .n_views = 1, .batch = 2, .threads = 2, .decode_threads = 2};
+    fc_pipeline_callbacks cb = {.user = b, .on_bytes = on_bytes, .on_bad = on_bad, .on_batch = on_batch};
+    CHECK(fc_pipeline_run(&o, paths, 3, &cb, &b->err) == 0 && l.calls == 1, "load_model run: %s (%d calls)", b->err.msg,
+          l.calls);
+    for (int i = 0; i < 3; i++)
+        CHECK(b->got[i] == 1 && !memcmp(a->feat[i][0], b->feat[i][0], sizeof a->feat[i][0]),
+              "item %d: delivered %d times, same features %d", i, b->got[i], !memcmp(a->feat[i][0], b->feat[i][0],
+                                                                                     sizeof a->feat[i][0]));
+    memset(b, 0, sizeof *b);
+    l.fail = 1;
+    int rc = fc_pipeline_run(&o, paths, 3, &cb, &b->err);
+    CHECK(rc == FC_EUNSUPPORTED && strstr(b->err.msg, "op Foo"), "failing load_model: rc %d '%s'", rc, b->err.msg);
+    for (int i = 0; i < 3; i++) CHECK(!b->got[i] && !b->bad[i], "item %d delivered after the load failed", i);
+    o.load_model = NULL;
+    CHECK(fc_pipeline_run(&o, paths, 3, &cb, &b->err) == FC_EINVAL, "neither model nor load_model accepted");
+    free(a), free(b);
+    fc_model_free(m);
+}
+
 int main(void) {
     RUN(test_pipeline_batches_and_bad_files);
+    RUN(test_pipeline_loads_the_model);
     return check_done();
 }
