@@ -18,9 +18,6 @@
 #include "engine/ops/window.h"
 
 #define CHUNK_COLS 384 /* target columns (output pixels) per GEMM call */
-#define FLAT_P 320     /* images with fewer output pixels share GEMM calls (14x14 and 17x17 planes, 196 = 6 x 32 + 4
-                          and 289 = 9 x 32 + 1 pixels, ended each image in a nearly empty panel: 3% of
-                          ResNet-50 and Inception-v3; 28x28 planes gained nothing) */
 #define STREAM_BYTES (8 << 20) /* larger outputs are written around the caches */
 #define WINO_TILES 16          /* target 4x4 output tiles per Winograd task */
 #define WINO_TILES_BIG 64      /* ... when the transformed weights exceed WINO_BIG_U bytes */
@@ -201,12 +198,13 @@ int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc
 }
 
 /* How a conv's output columns (pixels of all images, image-major) are cut into GEMM calls. Large
- * images: each image on its own, in near-equal chunks of about CHUNK_COLS. Small images (P < FLAT_P):
- * chunks (a multiple of the thread count of them) run across image boundaries, so late layers (7x7)
- * fill whole nr-column panels and stream the weights once per chunk rather than once per image; the
- * panels of such a chunk that lie inside one image are written in place, a panel straddling two
- * images goes through scratch. Every column's arithmetic is the same either way (the GEMM's result
- * does not depend on an element's position), so an image's output does not depend on its batch. */
+ * images: each image on its own, in near-equal chunks of about CHUNK_COLS. Small images (P <
+ * FC_CONV_FLAT_P): chunks (a multiple of the thread count of them) run across image boundaries, so
+ * late layers (7x7) fill whole nr-column panels and stream the weights once per chunk rather than
+ * once per image; the panels of such a chunk that lie inside one image are written in place, a
+ * panel straddling two images goes through scratch. Every column's arithmetic is the same either
+ * way (the GEMM's result does not depend on an element's position), so an image's output does not
+ * depend on its batch. */
 typedef struct chunk_plan {
     int flat;       /* chunks span images */
     int cc;         /* columns per chunk, a multiple of nr */
@@ -215,7 +213,7 @@ typedef struct chunk_plan {
 } chunk_plan;
 
 static chunk_plan plan_chunks(int nr, int64_t N, int64_t P, int threads) {
-    chunk_plan c = {.flat = P < FLAT_P};
+    chunk_plan c = {.flat = P < FC_CONV_FLAT_P};
     int64_t span = c.flat ? N * P : P;
     int64_t n = (span + CHUNK_COLS - 1) / CHUNK_COLS;
     if (c.flat && threads > 1) n = (n + threads - 1) / threads * threads; /* no idle thread at the end */

@@ -196,15 +196,16 @@ enum { SE_C = 6, SE_R = 3, SE_OUT = 6 };
 
 typedef struct se_case {
     const char *name;
-    int h, w;        /* plane: >= 128 pixels takes the per-image weights path */
+    int h, w;        /* plane: >= 320 pixels (FC_CONV_FLAT_P) takes the per-image weights path */
     int hard;        /* HardSigmoid(1/6, 1/2) gate, else Sigmoid */
     int residual;    /* + x after the projection */
 } se_case;
 
 static const se_case SES[] = {
-    {"SE, Sigmoid, 12x12 (weights path)", 12, 12, 0, 0},
-    {"SE, HardSigmoid, 12x11, residual (weights path)", 12, 11, 1, 1},
+    {"SE, Sigmoid, 18x18 (weights path)", 18, 18, 0, 0},
+    {"SE, HardSigmoid, 20x17, residual (weights path)", 20, 17, 1, 1},
     {"SE, Sigmoid, 5x7, residual (scaled copy)", 5, 7, 0, 1},
+    {"SE, HardSigmoid, 14x14 (scaled copy)", 14, 14, 1, 0},
 };
 
 /* y (N, SE_OUT, h, w) of the block by the definition, in double. */
