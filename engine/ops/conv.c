@@ -569,6 +569,8 @@ static void conv_run_winograd(const fc_conv *s, const fc_window *w, const fc_ten
  * P), images xstride and ystride floats apart. */
 typedef struct batch_io {
     const float *x, *res;
+    const float *scale; /* (N, cin_g * group): x's channels multiplied by it as they are gathered, or
+                           NULL (only with the flat, direct plan) */
     float *y;
     int64_t N, H, W, P, xstride, ystride;
     int stream; /* y is large: the GEMM's final stores may bypass the caches */
@@ -590,10 +592,18 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
         k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
     } else if (g->direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
         for (int ci = 0; ci < s->cin_g; ci++)
-            for (int r = 0; r < n_segs; r++)
-                memcpy(bt + (size_t)ci * nc + segs[r].j,
-                       xg + segs[r].img * xstride + (int64_t)ci * P + segs[r].p,
-                       (size_t)segs[r].len * sizeof(float));
+            for (int r = 0; r < n_segs; r++) {
+                float *dst = bt + (size_t)ci * nc + segs[r].j;
+                const float *src = xg + segs[r].img * xstride + (int64_t)ci * P + segs[r].p;
+                if (!b->scale) {
+                    memcpy(dst, src, (size_t)segs[r].len * sizeof(float));
+                    continue;
+                }
+                /* the channel's scale (xg is the group's first channel), one float product each,
+                 * as the Mul it replaces */
+                float sv = b->scale[segs[r].img * s->cin_g * s->group + (xg - b->x) / (b->H * b->W) + ci];
+                for (int t = 0; t < segs[r].len; t++) dst[t] = src[t] * sv;
+            }
         k->pack_b(s->K, nc, bt, nc, 1, pb);
     } else {
         im2col_chunk(s, w, xg, xstride, b->H, b->W, segs, n_segs, runs, n_runs, nc, bt, pb);
@@ -696,12 +706,12 @@ static void gemm_task(const fc_kernels *k, const fc_conv *s, const gemm_plan *g,
 }
 
 /* GEMM path: tasks (output-channel block, column chunk, group) in parallel, see plan_gemm. */
-static void conv_run_gemm(const fc_conv *s, const fc_window *w, const fc_tensor *in,
+static void conv_run_gemm(const fc_conv *s, const fc_window *w, const fc_tensor *in, const float *scale,
                           const float *res, fc_tensor *out, const fc_run_ctx *ctx) {
     const fc_kernels *k = s->k;
     int64_t N = in->dims[0], H = in->dims[2], W = in->dims[3], P = (int64_t)w->oh * w->ow;
     gemm_plan g = plan_gemm(s, w, N, ctx->threads);
-    batch_io b = {.x = in->data, .res = res, .y = out->data, .N = N, .H = H, .W = W, .P = P,
+    batch_io b = {.x = in->data, .res = res, .scale = scale, .y = out->data, .N = N, .H = H, .W = W, .P = P,
                   .xstride = (int64_t)s->cin_g * s->group * H * W, .ystride = (int64_t)s->cout * P,
                   .stream = (double)N * s->cout * P * sizeof(float) > STREAM_BYTES};
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
@@ -715,7 +725,18 @@ void fc_conv_run(const fc_conv *s, const fc_tensor *x, const float *res, fc_tens
     fc_conv_window(s, x, &w, NULL); /* cannot fail: fc_conv_infer accepted these shapes */
     if (s->depthwise) conv_run_depthwise(s, &w, x, res, y, ctx);
     else if (s->wino) conv_run_winograd(s, &w, x, res, y, ctx);
-    else conv_run_gemm(s, &w, x, res, y, ctx);
+    else conv_run_gemm(s, &w, x, NULL, res, y, ctx);
+}
+
+int fc_conv_gathers_columns(const fc_conv *s, const fc_window *w) {
+    return !s->depthwise && !s->wino && fc_conv_direct(s, w) && (int64_t)w->oh * w->ow < FC_CONV_FLAT_P;
+}
+
+void fc_conv_run_scaled(const fc_conv *s, const fc_tensor *x, const float *scale, const float *res, fc_tensor *y,
+                        const fc_run_ctx *ctx) {
+    fc_window w;
+    fc_conv_window(s, x, &w, NULL); /* cannot fail: fc_conv_infer accepted these shapes */
+    conv_run_gemm(s, &w, x, scale, res, y, ctx);
 }
 
 /* Output rows of one image, chunk by chunk through the im2col path (see conv_prim.h). */

@@ -51,6 +51,14 @@ int fc_conv_infer(const fc_conv *c, const fc_tensor *x, fc_tensor *y, size_t *wo
  * ctx->work as fc_conv_infer asked. An image's result does not depend on the batch it is in. */
 void fc_conv_run(const fc_conv *c, const fc_tensor *x, const float *res, fc_tensor *y,
                  const fc_run_ctx *ctx);
+/* 1 when fc_conv_run gathers the input's columns into scratch (a direct Conv, output planes under
+ * FC_CONV_FLAT_P, batch columns shared across images): fc_conv_run_scaled can then scale them there. */
+int fc_conv_gathers_columns(const fc_conv *c, const fc_window *w);
+/* fc_conv_run on x * scale, scale (N, C) per image and input channel, each element one float
+ * product as a Mul before the Conv would give (the same bits), without writing x * scale out. Only
+ * where fc_conv_gathers_columns. */
+void fc_conv_run_scaled(const fc_conv *c, const fc_tensor *x, const float *scale, const float *res, fc_tensor *y,
+                        const fc_run_ctx *ctx);
 
 /* Output rows [oy0, oy1) of one image x (C, H, W) of c (one group, not Winograd, not depthwise,
  * window w) into C (cout planes at stride rsc, rows of w->ow contiguous), no residual, through the

@@ -86,6 +86,12 @@ static int scaled_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     int r = fc_fused_residual(n);
     const float *res = r >= 0 ? in[r].data : NULL;
     int64_t N = in[0].dims[0], C = in[0].dims[1], HW = in[0].dims[2] * in[0].dims[3];
+    fc_window w;
+    fc_conv_window(c, &in[0], &w, NULL); /* accepted in scaled_infer */
+    if (!weights_path(c, &in[0], out) && fc_conv_gathers_columns(c, &w)) {
+        fc_conv_run_scaled(c, &in[0], sc, res, out, ctx); /* x * s as the columns are gathered */
+        return 0;
+    }
     if (!weights_path(c, &in[0], out)) {
         /* x * s as the Mul did (one product per element), then the Conv on the batch */
         float *xs = ctx->work;
