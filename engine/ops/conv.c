@@ -578,9 +578,9 @@ typedef struct batch_io {
 
 /* Packed B (K, nc) in pb of the chunk's columns [c0, c0 + nc) of group input xg (image 0's first
  * channel of the group), through bt; segs gets the chunk's image segments when the chunk spans
- * images or goes through im2col. */
+ * images or goes through im2col. sg: the group's first channel in b->scale, or NULL. */
 static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g, const fc_window *w,
-                      const batch_io *b, const float *xg, int64_t c0, int nc, col_run *segs,
+                      const batch_io *b, const float *xg, const float *sg, int64_t c0, int nc, col_run *segs,
                       float *bt, float *pb) {
     int64_t P = b->P, xstride = b->xstride;
     /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
@@ -599,9 +599,8 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
                     memcpy(dst, src, (size_t)segs[r].len * sizeof(float));
                     continue;
                 }
-                /* the channel's scale (xg is the group's first channel), one float product each,
-                 * as the Mul it replaces */
-                float sv = b->scale[segs[r].img * s->cin_g * s->group + (xg - b->x) / (b->H * b->W) + ci];
+                /* the channel's scale, one float product each, as the Mul it replaces */
+                float sv = sg[segs[r].img * s->cin_g * s->group + ci];
                 for (int t = 0; t < segs[r].len; t++) dst[t] = src[t] * sv;
             }
         k->pack_b(s->K, nc, bt, nc, 1, pb);
@@ -692,7 +691,8 @@ static void gemm_task(const fc_kernels *k, const fc_conv *s, const gemm_plan *g,
     int64_t P = b->P, c0;
     int nc = chunk_range(&g->c, ch, b->N, P, &c0);
     col_run segs[CHUNK_COLS + 64];
-    pack_chunk(k, s, g, w, b, b->x + gi * s->cin_g * b->H * b->W, c0, nc, segs, bt, pb);
+    pack_chunk(k, s, g, w, b, b->x + gi * s->cin_g * b->H * b->W, b->scale ? b->scale + gi * s->cin_g : NULL, c0,
+               nc, segs, bt, pb);
     const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
     int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
     fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = s->act, .stream = b->stream};

@@ -2,10 +2,11 @@
  * pointwise Conv that fc_opt_fuse_se_scale made read Mul(x, s) as x and s, s (N, C, 1, 1) the gate
  * of a squeeze-and-excitation (EfficientNet, MobileNetV3). conv(s * x) = conv'(x) with the weights
  * W'[co][c] = W[co][c] * s[n][c], so on planes large enough (and weights small enough) each image
- * runs with its own packed W' and the scaled tensor, as big as x, is never written; otherwise x * s
- * goes to scratch as the Mul computed it and the Conv runs on it as before. Either way an image's
- * result does not depend on its batch. Not here: finding the pattern (graph_opt.c), the Conv
- * itself (conv.c). */
+ * runs with its own packed W' and the scaled tensor, as big as x, is never written. Smaller planes,
+ * whose GEMM columns span images, scale the columns as the GEMM gathers them (fc_conv_run_scaled:
+ * the Mul's products, nothing written either); any other shape writes x * s to scratch as the Mul
+ * computed it and runs the Conv on it. Every way an image's result does not depend on its batch.
+ * Not here: finding the pattern (graph_opt.c), the Conv itself (conv.c). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
