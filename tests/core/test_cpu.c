@@ -51,6 +51,7 @@ static void test_detection(void) {
     CHECK(c->avx512vl == !!__builtin_cpu_supports("avx512vl"), "avx512vl %d", c->avx512vl);
     CHECK(c->avx512dq == !!__builtin_cpu_supports("avx512dq"), "avx512dq %d", c->avx512dq);
     CHECK(c->avx512_vnni == !!__builtin_cpu_supports("avx512vnni"), "avx512_vnni %d", c->avx512_vnni);
+    CHECK(c->avx512_vbmi == !!__builtin_cpu_supports("avx512vbmi"), "avx512_vbmi %d", c->avx512_vbmi);
     unsigned a, b, ecx, d;
     REQUIRE(__get_cpuid(1, &a, &b, &ecx, &d), "no cpuid leaf 1");
     CHECK(!c->f16c || (ecx & bit_F16C), "f16c set without the cpuid bit");
@@ -61,8 +62,8 @@ static void test_detection(void) {
     const char *env = getenv("FEATCACHE_ISA");
     CHECK(c->isa == fc_isa_allowed(c->best, env) && fc_cpu_isa() == c->isa && c->isa_env == fc_isa_from_name(env),
           "isa %s with FEATCACHE_ISA=%s", fc_isa_name(c->isa), env ? env : "(unset)");
-    printf("  cpu: best %s, using %s; avx512_bf16 %d avx512_vnni %d sha_ni %d\n", fc_isa_name(c->best),
-           fc_isa_name(c->isa), c->avx512_bf16, c->avx512_vnni, c->sha_ni);
+    printf("  cpu: best %s, using %s; avx512_bf16 %d avx512_vnni %d avx512_vbmi %d sha_ni %d\n", fc_isa_name(c->best),
+           fc_isa_name(c->isa), c->avx512_bf16, c->avx512_vnni, c->avx512_vbmi, c->sha_ni);
 }
 
 /* Changing the environment after the first call changes nothing. */
@@ -104,8 +105,10 @@ static void test_env_in_children(void) {
         fc_isa isa = fc_isa_allowed(c->best, envs[e]);
         int ni = c->sha_ni && !(envs[e] && !strcmp(envs[e], "scalar"));
         const char *dense = isa >= FC_ISA_AVX512 ? "avx512" : isa >= FC_ISA_AVX2 ? "avx2" : "portable";
-        snprintf(want, sizeof want, "kernels=%s resize=%s dense=%s sha_ni=%d", fc_isa_name(isa),
-                 isa >= FC_ISA_AVX2 ? "avx2" : "scalar", dense, ni);
+        const char *resize = isa >= FC_ISA_AVX512 && c->avx512_vbmi ? "avx512vbmi"
+                             : isa >= FC_ISA_AVX2                   ? "avx2"
+                                                                    : "scalar";
+        snprintf(want, sizeof want, "kernels=%s resize=%s dense=%s sha_ni=%d", fc_isa_name(isa), resize, dense, ni);
         CHECK(rc == 0 && !strcmp(line, want), "FEATCACHE_ISA=%s: child says '%s', want '%s'",
               envs[e] ? envs[e] : "(unset)", line, want);
     }
