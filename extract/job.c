@@ -593,7 +593,6 @@ static ptrdiff_t all_views_first(job *j) {
     return (ptrdiff_t)n_all;
 }
 
-/* Runs the pipeline on the items to do: each batch's features and rows are stored by on_batch. */
 /* The pipeline's load_model: the job's model, loaded on the first call. */
 static int pipeline_model(void *user, const fc_model **model, fc_error *err) {
     job *j = user;
@@ -602,6 +601,7 @@ static int pipeline_model(void *user, const fc_model **model, fc_error *err) {
     return rc;
 }
 
+/* Runs the pipeline on the items to do: each batch's features and rows are stored by on_batch. */
 static int compute_missing(job *j, fc_error *err) {
     const fc_extractor_def *x = &j->opt.extractor;
     const fc_extract_compute *c = &j->opt.compute;

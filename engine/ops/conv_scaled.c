@@ -33,6 +33,17 @@ static int weights_path(const fc_conv *c, const fc_tensor *x, const fc_tensor *y
     return P >= SCALE_MIN_P && (int64_t)c->cout * c->cin_g <= x->dims[1] * P;
 }
 
+/* How an image batch runs: the per-image W', the gate applied as the GEMM gathers the columns, or
+ * x * s written to scratch first. scaled_infer sizes the scratch for the way scaled_run takes. */
+typedef enum scaled_way { WAY_WEIGHTS, WAY_GATHER, WAY_COPY } scaled_way;
+
+static scaled_way way_of(const fc_conv *c, const fc_tensor *x, const fc_tensor *y) {
+    if (weights_path(c, x, y)) return WAY_WEIGHTS;
+    fc_window w;
+    fc_conv_window(c, x, &w, NULL); /* accepted by fc_conv_infer before */
+    return fc_conv_gathers_columns(c, &w) ? WAY_GATHER : WAY_COPY;
+}
+
 /* Floats of one thread's scratch on the W' path: W', its packing, the Conv's scratch for one image
  * on one thread (conv_bytes). */
 static size_t per_thread(const scaled_conv *s, size_t conv_bytes) {
@@ -58,7 +69,7 @@ static void scaled_free(void *state) {
 }
 
 /* in[0] = x (N, C, H, W); in[fc_fusion.scale] = s (N, C, 1, 1). Scratch: on the W' path per thread
- * (per_thread), on the other x * s for the batch and the Conv's own. */
+ * (per_thread); else the Conv's own, after x * s for the batch when that is written. */
 static int scaled_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, size_t *work,
                         int threads, fc_error *err) {
     const scaled_conv *s = n->state;
@@ -67,9 +78,12 @@ static int scaled_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, s
         sc->dims[2] != 1 || sc->dims[3] != 1)
         return fc_op_fail(n, FC_ESHAPE, err, "the fused channel scale is not (N, C, 1, 1)");
     int rc = fc_conv_infer(s->conv, &in[0], out, work, threads, err);
-    if (rc || !weights_path(s->conv, &in[0], out)) {
+    if (rc) return rc;
+    scaled_way way = way_of(s->conv, &in[0], out);
+    if (way == WAY_GATHER) return 0;
+    if (way == WAY_COPY) {
         *work += fc_tensor_bytes(&in[0]) + 64;
-        return rc;
+        return 0;
     }
     fc_tensor one = in[0], y1;
     one.dims[0] = 1;
@@ -87,13 +101,12 @@ static int scaled_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
     int r = fc_fused_residual(n);
     const float *res = r >= 0 ? in[r].data : NULL;
     int64_t N = in[0].dims[0], C = in[0].dims[1], HW = in[0].dims[2] * in[0].dims[3];
-    fc_window w;
-    fc_conv_window(c, &in[0], &w, NULL); /* accepted in scaled_infer */
-    if (!weights_path(c, &in[0], out) && fc_conv_gathers_columns(c, &w)) {
+    scaled_way way = way_of(c, &in[0], out);
+    if (way == WAY_GATHER) {
         fc_conv_run_scaled(c, &in[0], sc, res, out, ctx); /* x * s as the columns are gathered */
         return 0;
     }
-    if (!weights_path(c, &in[0], out)) {
+    if (way == WAY_COPY) {
         /* x * s as the Mul did (one product per element), then the Conv on the batch */
         float *xs = ctx->work;
         const float *x = in[0].data;

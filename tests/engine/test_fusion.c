@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/model.h"
+#include "engine/ops/conv_prim.h"
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/run_once.h"
@@ -196,7 +197,7 @@ enum { SE_C = 6, SE_R = 3, SE_OUT = 6 };
 
 typedef struct se_case {
     const char *name;
-    int h, w;        /* plane: >= 320 pixels (FC_CONV_FLAT_P) takes the per-image weights path */
+    int h, w;        /* plane: >= FC_CONV_FLAT_P (320) pixels takes the per-image weights path */
     int hard;        /* HardSigmoid(1/6, 1/2) gate, else Sigmoid */
     int residual;    /* + x after the projection */
 } se_case;
@@ -276,7 +277,7 @@ static void check_se(const se_case *c, const fc_kernels *k, const char *dir) {
     int steps = 0, steps1 = 0;
     CHECK(ob_write(m, path) == 0, "cannot write %s", path);
     /* with the Mul's output also requested, the Mul stays a step of its own: on the scaled-copy
-     * planes (under 320 pixels) the scaled Conv must give its bits */
+     * planes (under FC_CONV_FLAT_P pixels) the scaled Conv must give its bits */
     const char *both[2] = {"y", "xs"};
     fc_model_options mo = {.kernels = k}, mo_mul = {.kernels = k, .outputs = both, .n_outputs = 2};
     fc_session_options so = {.batch = N, .threads = 2};
@@ -288,7 +289,7 @@ static void check_se(const se_case *c, const fc_kernels *k, const char *dir) {
         CHECK(bad == 0, "%s (%s): %d outputs off the formula", c->name, k->name, bad);
         CHECK(steps == 4, "%s (%s): %d steps, want 4 (pool, two Convs, the scaled Conv)", c->name, k->name, steps);
         /* (the weights path rounds (w s) x, not w (x s): the formula's tolerance only) */
-        int weights = P >= 320;
+        int weights = P >= FC_CONV_FLAT_P;
         CHECK(steps1 == 5 && (weights || !memcmp(y, y1, (size_t)count * sizeof *y)),
               "%s (%s): %d steps with the Mul kept; the scaled Conv's bits differ from Mul then Conv", c->name,
               k->name, steps1);
