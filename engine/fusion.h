@@ -26,6 +26,13 @@ typedef struct fc_fusion {
     /* channel-scaled 1x1 Conv (op fc_op_conv_scaled, ops/conv_scaled.c): index into fc_node.in of
      * the (N, C, 1, 1) scale of a squeeze-and-excitation whose Mul it absorbed, or -1 */
     int scale;
+    /* pre-normalized 1x1 Conv (fc_opt_fuse_pre_norms): index into fc_node.in of the first of the
+     * four constants scale, B, mean, var of an inference BatchNormalization whose output (through a
+     * Relu when pre_relu) was the Conv's input, or -1; pre_eps its epsilon. The Conv reads the
+     * BatchNormalization's input and applies y = x * s + t [then ReLU] as it packs its columns
+     * (DenseNet's norm -> relu -> conv). */
+    int pre_bn, pre_relu;
+    float pre_eps;
 } fc_fusion;
 
 /* The activation fused into n (FC_ACT_NONE when none). */

@@ -51,7 +51,7 @@ static void absorb(fc_graph *g, int c, int d) {
 /* n's fusion record, created (nothing fused yet) on first use; NULL on ENOMEM. */
 static fc_fusion *fusion_of(fc_node *n) {
     if (!n->fusion && (n->fusion = calloc(1, sizeof *n->fusion)))
-        n->fusion->residual = n->fusion->expand = n->fusion->depthwise = n->fusion->scale = -1;
+        n->fusion->residual = n->fusion->expand = n->fusion->depthwise = n->fusion->scale = n->fusion->pre_bn = -1;
     return n->fusion;
 }
 
@@ -522,6 +522,50 @@ int fc_opt_fuse_block_pools(fc_graph *g, fc_error *err) {
         g->values[b->out[1]].producer = bi;
         g->values[v].n_uses--;
         g->nodes[p].dead = 1;
+    }
+    return 0;
+}
+
+/* Live inference BatchNormalization node i with constant f32 parameters of c values each. */
+static int is_constant_bn(const fc_graph *g, int i, int64_t c) {
+    const fc_node *n = &g->nodes[i];
+    if (n->dead || n->op != &fc_op_batchnorm || n->n_in != 5 || n->n_out != 1 || n->in[0] < 0) return 0;
+    for (int k = 1; k < 5; k++) {
+        const fc_tensor *t = n->in[k] >= 0 ? &g->values[n->in[k]].c : NULL;
+        if (!t || !t->data || t->dtype != FC_F32 || fc_tensor_count(t) != c) return 0;
+    }
+    return 1;
+}
+
+int fc_opt_fuse_pre_norms(fc_graph *g, fc_error *err) {
+    for (int oi = 0; oi < g->n_order; oi++) {
+        int ci = g->order[oi];
+        if (!is_pointwise(g, ci, 1) || g->nodes[ci].in[0] < 0) continue;
+        int64_t cin = g->values[g->nodes[ci].in[1]].c.dims[1];
+        int v = g->nodes[ci].in[0], relu = g->values[v].producer, bn = relu;
+        if (relu >= 0 && !g->nodes[relu].dead && g->nodes[relu].op == &fc_op_relu && g->nodes[relu].n_in == 1 &&
+            sole_consumer(g, v) == ci)
+            bn = g->values[g->nodes[relu].in[0]].producer;
+        else
+            relu = -1;
+        int bn_out = relu >= 0 ? g->nodes[relu].in[0] : v;
+        if (bn < 0 || !is_constant_bn(g, bn, cin) || sole_consumer(g, bn_out) != (relu >= 0 ? relu : ci)) continue;
+        fc_node *c = &g->nodes[ci], *b = &g->nodes[bn];
+        int first = -1;
+        for (int k = 1; k < 5; k++) {
+            int slot = append_input(c, b->in[k], err);
+            if (slot < 0) return FC_ENOMEM;
+            if (k == 1) first = slot;
+        }
+        c->fusion->pre_bn = first;
+        c->fusion->pre_relu = relu >= 0;
+        c->fusion->pre_eps = fc_attr_float(b, "epsilon", 1e-5f); /* as bn_run reads it */
+        if (relu >= 0) {
+            g->values[v].n_uses = 0;
+            g->values[v].producer = -1;
+            g->nodes[relu].dead = 1;
+        }
+        bypass(g, b, c, b->in[0]);
     }
     return 0;
 }

@@ -44,5 +44,12 @@ int fc_opt_fuse_se_scale(fc_graph *g, fc_error *err);
  * whole tensor back from memory. Same bits (ops/plane_sum.h). Not when the pool's output is a
  * requested output. */
 int fc_opt_fuse_block_pools(fc_graph *g, fc_error *err);
+/* An inference BatchNormalization with constant parameters, optionally followed by a Relu, whose
+ * only reader is a plain 1x1 Conv (stride 1, no padding, one group; DenseNet's norm -> relu ->
+ * conv, where the norm cannot fold into a Conv before it): the Conv reads the BatchNormalization's
+ * input and normalizes each column as it packs it (fc_fusion.pre_bn), so neither the normalized
+ * tensor nor its ReLU is written. Same float operations as the two ops (ops/conv.c). Run last (the
+ * Conv is then not part of a block). */
+int fc_opt_fuse_pre_norms(fc_graph *g, fc_error *err);
 
 #endif

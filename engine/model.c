@@ -66,6 +66,7 @@ static int model_load(const char *path, const void *data, size_t size, const fc_
         (rc = fc_graph_finalize(g, err)) || (!(opt && opt->unfused_blocks) && (rc = fc_opt_fuse_dw_blocks(g, err))) ||
         (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_se_scale(g, err)) ||
         (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_block_pools(g, err)) ||
+        (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_pre_norms(g, err)) ||
         (rc = fc_graph_finalize(g, err)))
         goto prefix;
     if ((rc = prepare_ops(m, err))) goto prefix;

@@ -9,3 +9,7 @@
 void fc_f32_act_u32__avx512(const fc_act *act, const float *x, float *y, size_t n) {
     act_any(act, x, y, n);
 }
+
+void fc_f32_affine_rows__avx512(int rows, int n, const float *s, const float *t, int relu, float *x, ptrdiff_t rs) {
+    affine_rows_any(rows, n, s, t, relu, x, rs);
+}

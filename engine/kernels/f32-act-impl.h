@@ -23,6 +23,31 @@ FC_INLINE void act_loop(const int kind, const fc_act *act, const float *x, float
     }
 }
 
+/* fc_f32_affine_rows_fn: two vectors per step, the tail masked (same operations for every element). */
+FC_INLINE void affine_rows_kind(const int relu, int rows, int n, const float *s, const float *t, float *x,
+                                ptrdiff_t rs) {
+    for (int r = 0; r < rows; r++) {
+        float *xr = x + r * rs;
+        vf a = v_set1(s[r]), b = v_set1(t[r]);
+        int j = 0;
+        for (; j + 2 * VW <= n; j += 2 * VW) {
+            vf v0 = v_add(v_mul(v_load(xr + j), a), b), v1 = v_add(v_mul(v_load(xr + j + VW), a), b);
+            v_store(xr + j, relu ? v_max(v_zero(), v0) : v0);
+            v_store(xr + j + VW, relu ? v_max(v_zero(), v1) : v1);
+        }
+        for (; j < n; j += VW) {
+            vmask m = v_mask_first(n - j < VW ? n - j : VW);
+            vf v = v_add(v_mul(v_loadm(xr + j, m), a), b);
+            v_storem(xr + j, m, relu ? v_max(v_zero(), v) : v);
+        }
+    }
+}
+
+static inline void affine_rows_any(int rows, int n, const float *s, const float *t, int relu, float *x, ptrdiff_t rs) {
+    if (relu) affine_rows_kind(1, rows, n, s, t, x, rs);
+    else affine_rows_kind(0, rows, n, s, t, x, rs);
+}
+
 static void act_any(const fc_act *act, const float *x, float *y, size_t n) {
     switch (act->kind) {
     case FC_ACT_RELU: act_loop(FC_ACT_RELU, act, x, y, n); return;

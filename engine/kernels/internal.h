@@ -38,6 +38,7 @@ fc_f32_winograd_input_fn fc_f32_winograd_f4x3_input_4__scalar, fc_f32_winograd_f
 fc_f32_winograd_output_fn fc_f32_winograd_f4x3_output__scalar, fc_f32_winograd_f4x3_output__avx2;
 /* f32-act-*.c: 16 floats (2 ymm) / 32 floats (2 zmm) per step */
 fc_f32_act_fn fc_f32_act__scalar, fc_f32_act_u16__avx2, fc_f32_act_u32__avx512;
+fc_f32_affine_rows_fn fc_f32_affine_rows__scalar, fc_f32_affine_rows__avx2, fc_f32_affine_rows__avx512;
 
 /* bf16-gemm-*.c: in-place f32 -> bf16 pair conversion of a panel; the 12x32 tile (24 zmm
  * accumulators, A pairs broadcast, B as two vectors of 16 pairs), and its scalar twin */

@@ -126,6 +126,12 @@ typedef void fc_f32_winograd_output_fn(int M, const float *X, ptrdiff_t xs, ptrd
                                        const float *bias, const fc_act *act);
 /* y[i] = act(x[i]) for n floats (in place allowed). */
 typedef void fc_f32_act_fn(const fc_act *act, const float *x, float *y, size_t n);
+/* In place, rows r < rows of n floats at x + r * rs: v = x * s[r] + t[r] (one product, then one
+ * sum: an inference BatchNormalization's operations), then with relu max(0, v) as the Relu
+ * activation computes it (0 only where 0 > v: -0 and NaN pass). Rows are channels: the packed B
+ * panels of a 1x1 conv that normalizes its input as it reads it. */
+typedef void fc_f32_affine_rows_fn(int rows, int n, const float *s, const float *t, int relu, float *x,
+                                   ptrdiff_t rs);
 
 typedef struct fc_kernels {
     const char *name; /* "scalar", "avx2", "avx512" */
@@ -138,6 +144,7 @@ typedef struct fc_kernels {
     fc_f32_winograd_input_fn *wino_input;   /* NULL for both: no Winograd path (bf16 table) */
     fc_f32_winograd_output_fn *wino_output;
     fc_f32_act_fn *act;
+    fc_f32_affine_rows_fn *affine_rows;
     const struct fc_kernels *f32; /* bf16 tables: the f32 table of the layers they keep in f32 (same
                                      mr, nr and pack_b, so a layer may use either); NULL in f32 tables */
 } fc_kernels;

@@ -16,6 +16,7 @@ const fc_kernels fc_kernels_scalar_table = {
     .wino_input = fc_f32_winograd_f4x3_input_4__scalar,
     .wino_output = fc_f32_winograd_f4x3_output__scalar,
     .act = fc_f32_act__scalar,
+    .affine_rows = fc_f32_affine_rows__scalar,
 };
 
 const fc_kernels fc_kernels_avx2_table = {
@@ -30,6 +31,7 @@ const fc_kernels fc_kernels_avx2_table = {
     .wino_input = fc_f32_winograd_f4x3_input_16__avx2,
     .wino_output = fc_f32_winograd_f4x3_output__avx2,
     .act = fc_f32_act_u16__avx2,
+    .affine_rows = fc_f32_affine_rows__avx2,
 };
 
 /* The Winograd transforms are the AVX2 ones (the input transform writes this table's 32-tile
@@ -46,6 +48,7 @@ const fc_kernels fc_kernels_avx512_table = {
     .wino_input = fc_f32_winograd_f4x3_input_32__avx2,
     .wino_output = fc_f32_winograd_f4x3_output__avx2,
     .act = fc_f32_act_u32__avx512,
+    .affine_rows = fc_f32_affine_rows__avx512,
 };
 
 /* --compute bf16: the avx512 table with the GEMM on bf16 pairs (bf16-gemm-cvtb-avx512bf16.c); the
@@ -65,6 +68,7 @@ const fc_kernels fc_kernels_avx512bf16_table = {
     .wino_input = NULL,
     .wino_output = NULL,
     .act = fc_f32_act_u32__avx512,
+    .affine_rows = fc_f32_affine_rows__avx512,
     .f32 = &fc_kernels_avx512_table,
 };
 

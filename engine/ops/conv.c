@@ -8,6 +8,7 @@
  * Every path computes an output element with the same operations wherever it sits in the batch, so
  * an image's result does not depend on the batch it is in. Not here: BN folding and activation /
  * residual / block fusion (graph_opt.c), depthwise blocks (conv_block.c, built on the primitives). */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ void fc_conv_free(fc_conv *s) {
     free(s->tap_dx);
     free(s->ph_a);
     free(s->ph_b);
+    free(s->pre_s);
+    free(s->pre_t);
     free(s);
 }
 
@@ -152,6 +155,23 @@ static int bias_prepare(const fc_graph *g, const fc_node *n, fc_conv *s, fc_erro
     return 0;
 }
 
+/* The fused BatchNormalization's per-channel s and t (fusion.h pre_bn), computed as bn_run does. */
+static int pre_norm_prepare(const fc_graph *g, const fc_node *n, fc_conv *s, fc_error *err) {
+    if (!n->fusion || n->fusion->pre_bn < 0) return 0;
+    const float *p[4];
+    for (int i = 0; i < 4; i++) p[i] = g->values[n->in[n->fusion->pre_bn + i]].c.data;
+    s->pre_s = alloc64((size_t)s->cin_g);
+    s->pre_t = alloc64((size_t)s->cin_g);
+    if (!s->pre_s || !s->pre_t) return fc_fail(err, FC_ENOMEM, "out of memory");
+    float eps = n->fusion->pre_eps;
+    for (int c = 0; c < s->cin_g; c++) {
+        s->pre_s[c] = p[0][c] / sqrtf(p[3][c] + eps);
+        s->pre_t[c] = p[1][c] - p[2][c] * s->pre_s[c];
+    }
+    s->pre_relu = n->fusion->pre_relu;
+    return 0;
+}
+
 /* The weights in the layout of the path the shape selects: depthwise filters as they are,
  * Winograd-transformed, or packed A per group with the im2col taps. */
 static int weights_prepare(const fc_node *n, fc_conv *s, const float *wd, fc_error *err) {
@@ -189,7 +209,8 @@ int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc
     s->kw = (int)w->dims[3];
     s->K = s->cin_g * s->kh * s->kw;
     s->depthwise = s->group > 1 && s->cin_g == 1 && s->cout == s->group;
-    if ((rc = bias_prepare(g, n, s, err)) || (rc = weights_prepare(n, s, w->data, err))) {
+    if ((rc = bias_prepare(g, n, s, err)) || (rc = weights_prepare(n, s, w->data, err)) ||
+        (rc = pre_norm_prepare(g, n, s, err))) {
         fc_conv_free(s);
         return rc;
     }
@@ -576,6 +597,15 @@ typedef struct batch_io {
     int stream; /* y is large: the GEMM's final stores may bypass the caches */
 } batch_io;
 
+/* The fused BatchNormalization [and ReLU] on a chunk's packed B (nc columns in panels of (K, nr),
+ * their rows the input channels), with bn_run's and the Relu op's operations (affine_rows); lanes
+ * past nc in the last panel are normalized too and never stored. */
+static void pre_norm_packed(const fc_conv *s, int nc, float *pb) {
+    int nr = s->k->nr;
+    for (int q = 0; q * nr < nc; q++)
+        s->k->affine_rows(s->K, nr, s->pre_s, s->pre_t, s->pre_relu, pb + (size_t)q * s->K * nr, nr);
+}
+
 /* Packed B (K, nc) in pb of the chunk's columns [c0, c0 + nc) of group input xg (image 0's first
  * channel of the group), through bt; segs gets the chunk's image segments when the chunk spans
  * images or goes through im2col. sg: the group's first channel in b->scale, or NULL. */
@@ -607,6 +637,7 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
     } else {
         im2col_chunk(s, w, xg, xstride, b->H, b->W, segs, n_segs, runs, n_runs, nc, bt, pb);
     }
+    if (s->pre_s) pre_norm_packed(s, nc, pb); /* fused only on direct convs: no padding lanes */
 }
 
 /* A piece of a panel that straddles images: lanes [lane, lane + len) of the panel are columns of

@@ -30,6 +30,10 @@ typedef struct fc_conv {
      * phase is a (row, column) residue modulo the strides) at offset (dy[t], dx[t]) in phase cells */
     int nph, sh, sw, dil_h, dil_w;
     int *tap_ph, *tap_dy, *tap_dx, *ph_a, *ph_b;
+    /* a fused BatchNormalization before a 1x1 conv (fusion.h pre_bn): input channel c is read as
+     * x * pre_s[c] + pre_t[c], then ReLU'd when pre_relu; pre_s NULL when none */
+    float *pre_s, *pre_t;
+    int pre_relu;
 } fc_conv;
 
 /* Prepares Conv node n of graph g (constant weights and bias) for kernels k into *out. Errors name

@@ -744,6 +744,37 @@ static void act_cases(const fc_kernels *k) {
     free(x), free(y);
 }
 
+/* affine_rows (a fused BatchNormalization [+ ReLU] on packed rows) matches the scalar twin bit for bit,
+ * and the twin matches x * s + t then max(0, .) in float: row lengths around the vector width (masked
+ * tails), -0, NaN, infinities and negative scales; the floats between rows are never touched. */
+static void affine_rows_cases(const fc_kernels *k) {
+    const fc_kernels *s = fc_kernels_by_name("scalar");
+    enum { ROWS = 5, GAP = 7, MAXN = 70 };
+    rng r = {23};
+    float sc[ROWS], sh[ROWS], x[ROWS * (MAXN + GAP)], ref[ROWS * (MAXN + GAP)], got[ROWS * (MAXN + GAP)];
+    for (int i = 0; i < ROWS; i++) sc[i] = rnd(&r) * 3.0f, sh[i] = rnd(&r) * 2.0f;
+    sc[1] = -sc[1] - 0.5f; /* a negative scale */
+    sh[2] = 0.0f;
+    const int lens[] = {1, 15, 16, 17, 31, 32, 33, 40, 70};
+    for (size_t l = 0; l < sizeof lens / sizeof *lens; l++)
+        for (int relu = 0; relu < 2; relu++) {
+            int n = lens[l], rs = n + GAP, bad = 0;
+            for (int i = 0; i < ROWS * rs; i++) x[i] = i % rs < n ? rnd(&r) * 8.0f : SENTINEL;
+            x[0] = -0.0f, x[rs + 1 < ROWS * rs ? rs : 0] = NAN;
+            if (n > 3) x[1] = INFINITY, x[2] = -INFINITY, x[3] = 0.0f;
+            memcpy(ref, x, sizeof x), memcpy(got, x, sizeof x);
+            s->affine_rows(ROWS, n, sc, sh, relu, ref, rs);
+            k->affine_rows(ROWS, n, sc, sh, relu, got, rs);
+            for (int i = 0; i < ROWS * rs; i++) {
+                int row = i / rs;
+                float v = x[i] * sc[row] + sh[row], want = i % rs >= n ? SENTINEL : relu && 0.0f > v ? 0.0f : v;
+                bad += !same_value(got[i], ref[i]) || !same_value(ref[i], want);
+            }
+            CHECK(bad == 0, "%s affine_rows n=%d relu=%d: %d floats differ from the scalar twin or the formula",
+                  k->name, n, relu, bad);
+        }
+}
+
 /* ---- per-ISA cases ------------------------------------------------------------------------------ */
 
 #define ISA_CASE(fn, isa, reason)                                                                   \
@@ -764,7 +795,8 @@ static void act_cases(const fc_kernels *k) {
     ISA_CASE(dwconv_channels_cases, isa, reason)                                                    \
     ISA_CASE(wino_input_cases, isa, reason)                                                         \
     ISA_CASE(wino_output_cases, isa, reason)                                                        \
-    ISA_CASE(act_cases, isa, reason)
+    ISA_CASE(act_cases, isa, reason)                                                                \
+    ISA_CASE(affine_rows_cases, isa, reason)
 ISA_CASES(avx2, "CPU lacks AVX2")
 ISA_CASES(avx512, "CPU lacks AVX-512")
 
@@ -888,7 +920,8 @@ int main(void) {
     RUN(dwconv_channels_cases_##isa);                                                               \
     RUN(wino_input_cases_##isa);                                                                    \
     RUN(wino_output_cases_##isa);                                                                   \
-    RUN(act_cases_##isa);
+    RUN(act_cases_##isa);                                                                       \
+    RUN(affine_rows_cases_##isa);
     RUN_ISA(avx2)
     RUN_ISA(avx512)
     return check_done();
