@@ -76,6 +76,11 @@ typedef struct fc_session_options {
     long long max_bytes; /* most memory the plan may take (activations, plan-time folded values,
                             scratch; per thread slice with split_batch): FC_ELIMIT beyond it;
                             0 = 64 GiB */
+    long long prefix_bytes; /* one thread, batch > 1 (a split_batch slice): the layers up to the last
+                            point where a single tensor of at least this many bytes per image carries
+                            everything onwards run image by image, so their large activations stay
+                            in cache, and the rest on the batch (same bits either way); 0 = 1 MiB,
+                            < 0 = never */
 } fc_session_options;
 
 /* Infers every shape for this input size, folds shape computations, plans activation memory by
@@ -103,6 +108,8 @@ typedef struct fc_session_step_info {
     int fused;          /* other Conv nodes this step computes too (a depthwise block: 1 or 2) */
     int pooled;         /* 1: it also computes the GlobalAveragePool of its output (a depthwise
                            block's second output, never a requested one) */
+    int per_image;      /* 1: it runs image by image (the prefix of fc_session_options.prefix_bytes;
+                           with split_batch, in the first slice) */
     fc_tensor out;
     double flops, seconds;
 } fc_session_step_info;
