@@ -311,13 +311,13 @@ static size_t phase_floats(const fc_conv *s, const fc_window *w, int cc, int64_t
 }
 
 /* Per-thread scratch of the GEMM path, in floats (each part rounded to 16 for alignment): packed B
- * (K, cc); the im2col phase source (bt), or for a direct 1x1 conv whose chunks span images the
- * gathered input (cin_g, cc); for chunks that span images the output (mg, nr) of a panel that
- * straddles two images, before it is scattered. */
+ * (K, cc); the im2col phase source (bt; none for a direct 1x1 conv, packed from the input itself);
+ * for chunks that span images the output (mg, nr) of a panel that straddles two images, before it
+ * is scattered. */
 static void scratch_parts(const fc_conv *s, const chunk_plan *c, const fc_window *w, int64_t P,
                           int direct, size_t *pb, size_t *bt, size_t *ct) {
     *pb = (fc_kernels_packed_b_floats(s->k, s->K, c->cc) + 15) / 16 * 16;
-    if (direct) *bt = c->flat ? ((size_t)s->cin_g * c->cc + 15) / 16 * 16 : 0;
+    if (direct) *bt = 0;
     else *bt = (phase_floats(s, w, c->cc, c->flat ? c->cc / P + 2 : 1) + 15) / 16 * 16;
     *ct = c->flat ? ((size_t)(s->cout / s->group) * s->k->nr + 15) / 16 * 16 : 0;
 }
@@ -443,12 +443,16 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
     }
 }
 
-/* dst[0..len) = src[0..len) for the short runs of im2col, as at most two fixed-size copies (which the
- * compiler inlines) that overlap when len is not a power of two. */
+/* dst[0..len) = src[0..len) for the short runs of im2col and gathers (at most a panel row of 32
+ * floats but for long runs), as at most two fixed-size copies (which the compiler inlines) that
+ * overlap when len is not a power of two. */
 static inline void copy_run(float *dst, const float *src, int len) {
     if (len >= 8) {
-        if (len > 16) {
+        if (len > 32) {
             memcpy(dst, src, (size_t)len * sizeof(float));
+        } else if (len > 16) { /* up to a whole panel row: no call to memcpy */
+            memcpy(dst, src, 16 * sizeof(float));
+            memcpy(dst + len - 16, src + len - 16, 16 * sizeof(float));
         } else {
             memcpy(dst, src, 8 * sizeof(float));
             memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
@@ -606,6 +610,37 @@ static void pre_norm_packed(const fc_conv *s, int nc, float *pb) {
         s->k->affine_rows(s->K, nr, s->pre_s, s->pre_t, s->pre_relu, pb + (size_t)q * s->K * nr, nr);
 }
 
+/* Packed B (cin_g, nc) of a direct conv's chunk that spans images, straight from the input: runs
+ * (make_runs with panel cuts, no row cuts) are pieces of one image inside one panel, each channel's
+ * piece one copy (times the image's channel scale when sg is not NULL: one float product per
+ * element, as the Mul it replaces); lanes past nc are zeros, as pack_b leaves them. Where the gather
+ * into (cin_g, nc) and a pack_b after it read and wrote every float twice. */
+static void gather_packed(const fc_conv *s, const batch_io *b, const float *xg, const float *sg,
+                          const col_run *runs, int n_runs, int nc, float *pb) {
+    int nr = s->k->nr, cin_all = s->cin_g * s->group;
+    for (int r0 = 0; r0 < n_runs;) {
+        int q = runs[r0].j / nr, r1 = r0, lanes = nc - q * nr < nr ? nc - q * nr : nr;
+        while (r1 < n_runs && runs[r1].j / nr == q) r1++;
+        float *panel = pb + (size_t)q * s->K * nr;
+        for (int ci = 0; ci < s->cin_g; ci++) {
+            float *row = panel + (size_t)ci * nr;
+            for (int r = r0; r < r1; r++) {
+                const float *src = xg + runs[r].img * b->xstride + (int64_t)ci * b->P + runs[r].p;
+                float *dst = row + runs[r].j % nr;
+                if (!sg) {
+                    copy_run(dst, src, runs[r].len);
+                    continue;
+                }
+                float sv = sg[runs[r].img * cin_all + ci];
+#pragma omp simd
+                for (int t = 0; t < runs[r].len; t++) dst[t] = src[t] * sv;
+            }
+            for (int j = lanes; j < nr; j++) row[j] = 0.f;
+        }
+        r0 = r1;
+    }
+}
+
 /* Packed B (K, nc) in pb of the chunk's columns [c0, c0 + nc) of group input xg (image 0's first
  * channel of the group), through bt; segs gets the chunk's image segments when the chunk spans
  * images or goes through im2col. sg: the group's first channel in b->scale, or NULL. */
@@ -616,25 +651,13 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
     /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
      * for gathering and scattering */
     col_run runs[CHUNK_COLS + 64];
-    int n_runs = g->direct ? 0 : make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
+    int n_runs = g->direct ? (g->c.flat ? make_runs(c0, nc, P, k->nr, w->ow, 0, runs) : 0)
+                           : make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
     int n_segs = g->c.flat || !g->direct ? make_runs(c0, nc, P, nc, w->ow, 0, segs) : 0;
     if (g->direct && !g->c.flat) {
         k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
-    } else if (g->direct) { /* gather the chunk's columns into (cin_g, nc), then pack */
-        for (int ci = 0; ci < s->cin_g; ci++)
-            for (int r = 0; r < n_segs; r++) {
-                float *dst = bt + (size_t)ci * nc + segs[r].j;
-                const float *src = xg + segs[r].img * xstride + (int64_t)ci * P + segs[r].p;
-                if (!b->scale) {
-                    memcpy(dst, src, (size_t)segs[r].len * sizeof(float));
-                    continue;
-                }
-                /* the channel's scale, one float product each, as the Mul it replaces */
-                float sv = sg[segs[r].img * s->cin_g * s->group + ci];
-#pragma omp simd /* (src and dst never overlap; without it the loop stays scalar at -O2) */
-                for (int t = 0; t < segs[r].len; t++) dst[t] = src[t] * sv;
-            }
-        k->pack_b(s->K, nc, bt, nc, 1, pb);
+    } else if (g->direct) {
+        gather_packed(s, b, xg, b->scale ? sg : NULL, runs, n_runs, nc, pb);
     } else {
         im2col_chunk(s, w, xg, xstride, b->H, b->W, segs, n_segs, runs, n_runs, nc, bt, pb);
     }
