@@ -154,7 +154,36 @@ static void test_prefix(void) {
     unlink(path);
 }
 
+/* A Reshape with the batch size written into its shape cannot run one image: the plan runs without
+ * a prefix instead of failing. */
+static void test_fixed_batch_reshape(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/fixed.onnx", fc_test_tmpdir());
+    static float w1[C * 3 * 9];
+    unsigned seed = 3u;
+    for (size_t j = 0; j < sizeof w1 / sizeof *w1; j++) w1[j] = frand(&seed);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", -1, 3, S, S);
+    ob_output(m, "y");
+    int64_t d1[4] = {C, 3, 3, 3}, pad1[4] = {1, 1, 1, 1}, shape[2] = {BATCH, C * S * S};
+    ob_init(m, "w1", 4, d1, w1);
+    ob_init_i64(m, "shape", 2, shape);
+    ob_attr_ints(m, ob_node(m, "Conv", "conv1", "x,w1", "c1"), "pads", 4, pad1);
+    ob_node(m, "Reshape", "flat", "c1,shape", "y");
+    CHECK(ob_write(m, path) == 0, "cannot write %s", path);
+    float *x = calloc((size_t)BATCH * 3 * S * S, sizeof(float));
+    const char *y_only[1] = {"y"};
+    fc_session_options on = {.batch = BATCH, .threads = 1, .prefix_bytes = 1};
+    result got = run(path, y_only, 1, &on, x);
+    CHECK(got.out[0] && got.count[0] == (int64_t)BATCH * C * S * S && got.per_image == 0,
+          "fixed-batch Reshape: %d steps image by image, %lld outputs", got.per_image, (long long)got.count[0]);
+    release(&got);
+    free(x);
+    unlink(path);
+}
+
 int main(void) {
     RUN(test_prefix);
+    RUN(test_fixed_batch_reshape);
     return check_done();
 }
