@@ -397,6 +397,28 @@ static void every_second(float *restrict dst, const float *restrict src, int64_t
     for (int64_t j = 0; j < n; j++) dst[j] = src[2 * j];
 }
 
+/* dst[0..len) = src[0..len) for the short runs of im2col and gathers (at most a panel row of 32
+ * floats but for long runs), as at most two fixed-size copies (which the compiler inlines) that
+ * overlap when len is not a power of two. */
+static inline void copy_run(float *dst, const float *src, int len) {
+    if (len >= 8) {
+        if (len > 32) {
+            memcpy(dst, src, (size_t)len * sizeof(float));
+        } else if (len > 16) { /* up to a whole panel row: no call to memcpy */
+            memcpy(dst, src, 16 * sizeof(float));
+            memcpy(dst + len - 16, src + len - 16, 16 * sizeof(float));
+        } else {
+            memcpy(dst, src, 8 * sizeof(float));
+            memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
+        }
+    } else if (len >= 4) {
+        memcpy(dst, src, 4 * sizeof(float));
+        memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
+    } else {
+        for (int t = 0; t < len; t++) dst[t] = src[t];
+    }
+}
+
 /* Fills the phase source of the chunk's image segments from x (the group's first channel of image
  * 0; images cstride apart) and points each run at its segment. */
 static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int64_t cstride,
@@ -430,7 +452,7 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
                     if (hi > ps->wj) hi = ps->wj;
                     if (lo > hi) lo = hi;
                     for (int64_t j = 0; j < lo; j++) dst[j] = 0.f;
-                    if (s->sw == 1) memcpy(dst + lo, src + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    if (s->sw == 1) copy_run(dst + lo, src + ix0 + lo, (int)(hi - lo));
                     else if (s->sw == 2) every_second(dst + lo, src + ix0 + 2 * lo, hi - lo);
                     else for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + j * s->sw];
                     for (int64_t j = hi; j < ps->wj; j++) dst[j] = 0.f;
@@ -440,28 +462,6 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
     for (int u = 0, r = 0; u < n_runs; u++) {
         while (runs[u].img != segs[r].img) r++;
         runs[u].seg = r;
-    }
-}
-
-/* dst[0..len) = src[0..len) for the short runs of im2col and gathers (at most a panel row of 32
- * floats but for long runs), as at most two fixed-size copies (which the compiler inlines) that
- * overlap when len is not a power of two. */
-static inline void copy_run(float *dst, const float *src, int len) {
-    if (len >= 8) {
-        if (len > 32) {
-            memcpy(dst, src, (size_t)len * sizeof(float));
-        } else if (len > 16) { /* up to a whole panel row: no call to memcpy */
-            memcpy(dst, src, 16 * sizeof(float));
-            memcpy(dst + len - 16, src + len - 16, 16 * sizeof(float));
-        } else {
-            memcpy(dst, src, 8 * sizeof(float));
-            memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
-        }
-    } else if (len >= 4) {
-        memcpy(dst, src, 4 * sizeof(float));
-        memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
-    } else {
-        for (int t = 0; t < len; t++) dst[t] = src[t];
     }
 }
 
