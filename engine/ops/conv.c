@@ -613,8 +613,8 @@ static void pre_norm_packed(const fc_conv *s, int nc, float *pb) {
 /* Packed B (cin_g, nc) of a direct conv's chunk that spans images, straight from the input: runs
  * (make_runs with panel cuts, no row cuts) are pieces of one image inside one panel, each channel's
  * piece one copy (times the image's channel scale when sg is not NULL: one float product per
- * element, as the Mul it replaces); lanes past nc are zeros, as pack_b leaves them. Where the gather
- * into (cin_g, nc) and a pack_b after it read and wrote every float twice. */
+ * element, as the Mul it replaces); lanes past nc are zeros, as pack_b leaves them. (A gather into
+ * (cin_g, nc) and a pack_b of that read and wrote every float twice.) */
 static void gather_packed(const fc_conv *s, const batch_io *b, const float *xg, const float *sg,
                           const col_run *runs, int n_runs, int nc, float *pb) {
     int nr = s->k->nr, cin_all = s->cin_g * s->group;
