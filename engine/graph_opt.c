@@ -124,6 +124,19 @@ int fc_opt_fold_constants(fc_graph *g, const fc_kernels *k, fc_error *err) {
     return 0;
 }
 
+/* 1 when BatchNormalization node bn's scale, B, mean and var (in[1..4]) are constant f32 tensors of
+ * c values each (the arithmetic that folds or fuses them reads them as f32); p (may be NULL) gets
+ * them. */
+static int bn_params(const fc_graph *g, const fc_node *bn, int64_t c, const fc_tensor *p[4]) {
+    if (bn->n_in != 5) return 0;
+    for (int i = 0; i < 4; i++) {
+        const fc_tensor *t = bn->in[i + 1] >= 0 ? &g->values[bn->in[i + 1]].c : NULL;
+        if (!t || !t->data || t->dtype != FC_F32 || fc_tensor_count(t) != c) return 0;
+        if (p) p[i] = t;
+    }
+    return 1;
+}
+
 /* W'[co] = W[co] * s[co], b'[co] = (b[co] - mean[co]) * s[co] + beta[co], s = gamma/sqrt(var+eps). */
 int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err) {
     for (int ci = 0; ci < g->n_nodes; ci++) {
@@ -140,11 +153,7 @@ int fc_opt_fold_batchnorm(fc_graph *g, fc_error *err) {
         const fc_tensor *p[4];
         /* the arithmetic below reads every tensor as f32 */
         int ok = w->data && w->dtype == FC_F32 && w->rank >= 3 && (!b || (b->data && b->dtype == FC_F32));
-        for (int i = 0; i < 4 && ok; i++) {
-            p[i] = bn->in[i + 1] >= 0 ? &g->values[bn->in[i + 1]].c : NULL;
-            ok = p[i] && p[i]->data && p[i]->dtype == FC_F32 && fc_tensor_count(p[i]) == w->dims[0];
-        }
-        if (!ok || (b && fc_tensor_count(b) != w->dims[0])) continue;
+        if (!ok || !bn_params(g, bn, w->dims[0], NULL) || (b && fc_tensor_count(b) != w->dims[0])) continue;
         int64_t cout = w->dims[0], per = fc_tensor_count(w) / (cout ? cout : 1);
         float eps = fc_attr_float(bn, "epsilon", 1e-5f);
         int wv = fc_graph_new_value(g, g->values[conv->in[1]].name);
@@ -529,12 +538,7 @@ int fc_opt_fuse_block_pools(fc_graph *g, fc_error *err) {
 /* Live inference BatchNormalization node i with constant f32 parameters of c values each. */
 static int is_constant_bn(const fc_graph *g, int i, int64_t c) {
     const fc_node *n = &g->nodes[i];
-    if (n->dead || n->op != &fc_op_batchnorm || n->n_in != 5 || n->n_out != 1 || n->in[0] < 0) return 0;
-    for (int k = 1; k < 5; k++) {
-        const fc_tensor *t = n->in[k] >= 0 ? &g->values[n->in[k]].c : NULL;
-        if (!t || !t->data || t->dtype != FC_F32 || fc_tensor_count(t) != c) return 0;
-    }
-    return 1;
+    return !n->dead && n->op == &fc_op_batchnorm && n->n_out == 1 && n->in[0] >= 0 && bn_params(g, n, c, NULL);
 }
 
 int fc_opt_fuse_pre_norms(fc_graph *g, fc_error *err) {

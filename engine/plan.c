@@ -181,7 +181,7 @@ static int plan_memory(fc_plan *s, fc_error *err) {
         const fc_node *n = &g->nodes[s->run[r]];
         for (int i = 0; i < n->n_out; i++) {
             int v = n->out[i];
-            if (v < 0 || first[v] != r || (last[v] < s->n_prefix && v != s->cut)) continue;
+            if (v < 0 || first[v] != r || last[v] < s->n_prefix) continue;
             size_t size = padded(fc_tensor_bytes(&s->t[v]));
             /* lowest offset not overlapping a placed value whose lifetime intersects [r, last[v]] */
             size_t cand = 0;

@@ -155,7 +155,7 @@ static int bias_prepare(const fc_graph *g, const fc_node *n, fc_conv *s, fc_erro
     return 0;
 }
 
-/* The fused BatchNormalization's per-channel s and t (fusion.h pre_bn), computed as bn_run does. */
+/* The fused BatchNormalization's per-channel s and t (fusion.h pre_bn), as bn_run computes them. */
 static int pre_norm_prepare(const fc_graph *g, const fc_node *n, fc_conv *s, fc_error *err) {
     if (!n->fusion || n->fusion->pre_bn < 0) return 0;
     const float *p[4];
@@ -163,11 +163,8 @@ static int pre_norm_prepare(const fc_graph *g, const fc_node *n, fc_conv *s, fc_
     s->pre_s = alloc64((size_t)s->cin_g);
     s->pre_t = alloc64((size_t)s->cin_g);
     if (!s->pre_s || !s->pre_t) return fc_fail(err, FC_ENOMEM, "out of memory");
-    float eps = n->fusion->pre_eps;
-    for (int c = 0; c < s->cin_g; c++) {
-        s->pre_s[c] = p[0][c] / sqrtf(p[3][c] + eps);
-        s->pre_t[c] = p[1][c] - p[2][c] * s->pre_s[c];
-    }
+    for (int c = 0; c < s->cin_g; c++)
+        fc_bn_channel(p[0][c], p[1][c], p[2][c], p[3][c], n->fusion->pre_eps, &s->pre_s[c], &s->pre_t[c]);
     s->pre_relu = n->fusion->pre_relu;
     return 0;
 }
@@ -657,7 +654,7 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
     if (g->direct && !g->c.flat) {
         k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
     } else if (g->direct) {
-        gather_packed(s, b, xg, b->scale ? sg : NULL, runs, n_runs, nc, pb);
+        gather_packed(s, b, xg, sg, runs, n_runs, nc, pb);
     } else {
         im2col_chunk(s, w, xg, xstride, b->H, b->W, segs, n_segs, runs, n_runs, nc, bt, pb);
     }

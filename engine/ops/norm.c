@@ -89,7 +89,8 @@ static int bn_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const f
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
     for (int64_t p = 0; p < N * C; p++) {
         int64_t c = p % C;
-        float s = sc[c] / sqrtf(var[c] + eps), t = b[c] - mean[c] * s;
+        float s, t;
+        fc_bn_channel(sc[c], b[c], mean[c], var[c], eps, &s, &t);
         for (int64_t i = 0; i < inner; i++) y[p * inner + i] = x[p * inner + i] * s + t;
     }
     return 0;

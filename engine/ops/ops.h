@@ -8,6 +8,7 @@
 #ifndef FC_OPS_H
 #define FC_OPS_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "core/core.h"
@@ -66,6 +67,13 @@ static inline int64_t fc_f32_to_i64(float x) {
     if (x >= 9223372036854775807.0f) return INT64_MAX;
     if (x <= -9223372036854775808.0f) return INT64_MIN;
     return (int64_t)x;
+}
+/* An inference BatchNormalization's channel as y = x * s + t: s = gamma / sqrt(var + eps), t = beta
+ * - mean * s. The one computation of the BatchNormalization op (norm.c) and of the Conv that takes
+ * one over (conv.c pre_norm_prepare), so that the two give the same bits. */
+static inline void fc_bn_channel(float gamma, float beta, float mean, float var, float eps, float *s, float *t) {
+    *s = gamma / sqrtf(var + eps);
+    *t = beta - mean * *s;
 }
 /* The activation that node n (Relu, Sigmoid, HardSwish, LeakyRelu, HardSigmoid, Clip) applies, its
  * parameters from the attributes and, for Clip, from the constant inputs in[1], in[2] where they
