@@ -182,6 +182,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < nn; i++) names[i] = argv[i + 1];
     }
     const char *only = getenv("BENCH_ONLY"); /* "gemm" or "dw" */
+    /* BENCH_SHAPE="M,N,K": time that one GEMM shape instead of the list */
+    shape custom = {"custom", 0, 0, 0};
+    const char *cs = getenv("BENCH_SHAPE");
+    if (cs && sscanf(cs, "%d,%d,%d", &custom.M, &custom.N, &custom.K) == 3) only = "custom";
     for (int i = 0; i < nn; i++) {
         if (!strcmp(names[i], "avx512bf16")) {
             const fc_bf16_kernels *b = fc_bf16_kernels_by_name(names[i]);
@@ -197,6 +201,7 @@ int main(int argc, char **argv) {
             continue;
         }
         int reps = strcmp(k->name, "scalar") == 0 ? 3 : 1;
+        if (only && strcmp(only, "custom") == 0) bench_gemm(k, &custom, reps);
         if (!only || strcmp(only, "gemm") == 0)
             for (size_t j = 0; j < sizeof gemm_shapes / sizeof *gemm_shapes; j++)
                 bench_gemm(k, &gemm_shapes[j], reps);

@@ -416,6 +416,20 @@ static inline void copy_run(float *dst, const float *src, int len) {
     }
 }
 
+/* A phase row's cells: cell j reads input column ix0 + j*sw (ix0 = the phase's column minus the
+ * left pad); cells [lo, hi) of [0, wj) are inside [0, W), the others are padding. Strides 1 and 2
+ * without a division (this runs once per input row and phase). */
+static inline void phase_cells(int64_t ix0, int sw, int64_t W, int64_t wj, int64_t *x0, int64_t *lo,
+                               int64_t *hi) {
+    *x0 = ix0;
+    if (sw == 1) *lo = ix0 >= 0 ? 0 : -ix0, *hi = W - ix0;
+    else if (sw == 2) *lo = ix0 >= 0 ? 0 : (1 - ix0) >> 1, *hi = ix0 > W - 1 ? 0 : ((W - 1 - ix0) >> 1) + 1;
+    else *lo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw, *hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / sw + 1;
+    if (*hi > wj) *hi = wj;
+    if (*hi < 0) *hi = 0;
+    if (*lo > *hi) *lo = *hi;
+}
+
 /* Fills the phase source of the chunk's image segments from x (the group's first channel of image
  * 0; images cstride apart) and points each run at its segment. */
 static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int64_t cstride,
@@ -430,29 +444,32 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
         ps->oy0[r] = oy0;
         ps->rows[r] = oy1 - oy0 + 1 + ps->exth;
         const float *xi = x + segs[r].img * cstride;
-        /* input rows in order (padded row Y = (oy0 + i) * sh + a), so each is read once, sequentially */
+        /* input rows in order (padded row Y = (oy0 + i) * sh + a), so each is read once, sequentially;
+         * the same row of the next channel is prefetched (the rows of a strided conv are not all
+         * read, which leaves the hardware prefetcher behind) */
         for (int ci = 0; ci < s->cin_g; ci++)
-            for (int64_t Y = (int64_t)oy0 * s->sh; Y < (int64_t)(oy0 + ps->rows[r]) * s->sh; Y++)
-                for (int ph = 0; ph < s->nph; ph++) {
-                    if (s->ph_a[ph] != Y % s->sh) continue;
-                    int64_t i = Y / s->sh - oy0, iy = Y - w->pt;
-                    float *dst = buf + off + (((int64_t)ci * s->nph + ph) * ps->rows[r] + i) * ps->wj;
-                    if (iy < 0 || iy >= H) {
-                        memset(dst, 0, sizeof(float) * (size_t)ps->wj);
-                        continue;
+            for (int i = 0; i < ps->rows[r]; i++)
+                for (int a = 0; a < s->sh; a++) {
+                    int64_t iy = (int64_t)(oy0 + i) * s->sh + a - w->pt;
+                    int inside = iy >= 0 && iy < H;
+                    const float *src = inside ? xi + ((int64_t)ci * H + iy) * W : NULL;
+                    if (inside && ci + 1 < s->cin_g)
+                        for (int64_t o = 0; o < W; o += 64 / (int64_t)sizeof(float)) __builtin_prefetch(src + H * W + o, 0, 3);
+                    for (int ph = 0; ph < s->nph; ph++) {
+                        if (s->ph_a[ph] != a) continue;
+                        float *dst = buf + off + (((int64_t)ci * s->nph + ph) * ps->rows[r] + i) * ps->wj;
+                        if (!inside) {
+                            memset(dst, 0, sizeof(float) * (size_t)ps->wj);
+                            continue;
+                        }
+                        int64_t ix0, lo, hi;
+                        phase_cells(s->ph_b[ph] - w->pl, s->sw, W, ps->wj, &ix0, &lo, &hi);
+                        for (int64_t j = 0; j < lo; j++) dst[j] = 0.f;
+                        if (s->sw == 1) copy_run(dst + lo, src + ix0 + lo, (int)(hi - lo));
+                        else if (s->sw == 2) every_second(dst + lo, src + ix0 + 2 * lo, hi - lo);
+                        else for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + j * s->sw];
+                        for (int64_t j = hi; j < ps->wj; j++) dst[j] = 0.f;
                     }
-                    /* cell j reads column ix0 + j*sw; cells [lo, hi) are inside [0, W) */
-                    const float *src = xi + ((int64_t)ci * H + iy) * W;
-                    int64_t ix0 = (int64_t)s->ph_b[ph] - w->pl;
-                    int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s->sw - 1) / s->sw;
-                    int64_t hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / s->sw + 1;
-                    if (hi > ps->wj) hi = ps->wj;
-                    if (lo > hi) lo = hi;
-                    for (int64_t j = 0; j < lo; j++) dst[j] = 0.f;
-                    if (s->sw == 1) copy_run(dst + lo, src + ix0 + lo, (int)(hi - lo));
-                    else if (s->sw == 2) every_second(dst + lo, src + ix0 + 2 * lo, hi - lo);
-                    else for (int64_t j = lo; j < hi; j++) dst[j] = src[ix0 + j * s->sw];
-                    for (int64_t j = hi; j < ps->wj; j++) dst[j] = 0.f;
                 }
         off += (int64_t)s->cin_g * s->nph * ps->rows[r] * ps->wj;
     }
