@@ -484,34 +484,30 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
  * (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of a run is a plain copy. */
 static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *buf,
                           const col_run *runs, int n_runs, int nc, float *pb) {
-    int nr = s->k->nr;
-    for (int r0 = 0; r0 < n_runs;) {
-        int q = runs[r0].j / nr, r1 = r0;
-        while (r1 < n_runs && runs[r1].j / nr == q) r1++;
-        float *panel = pb + (size_t)q * s->K * nr;
-        int lanes = nc - q * nr < nr ? nc - q * nr : nr;
-        /* per run of this panel: its source at tap offset 0 and the distance between the phase
-         * planes of its segment, so the copy loop below only adds */
-        const float *src0[64];
-        int64_t pstride[64];
-        for (int r = r0; r < r1; r++) {
-            const col_run *u = &runs[r];
-            int g = u->seg;
-            src0[r - r0] = buf + ps->base[g] + (int64_t)(u->oy - ps->oy0[g]) * ps->wj + u->ox;
-            pstride[r - r0] = (int64_t)ps->rows[g] * ps->wj;
-        }
-        int kidx = 0;
-        for (int ci = 0; ci < s->cin_g; ci++)
-            for (int t = 0; t < s->kh * s->kw; t++, kidx++) {
-                float *row = panel + (size_t)kidx * nr;
-                int64_t plane = (int64_t)ci * s->nph + s->tap_ph[t];
-                int64_t toff = (int64_t)s->tap_dy[t] * ps->wj + s->tap_dx[t];
-                for (int r = r0; r < r1; r++)
-                    copy_run(row + runs[r].j % nr, src0[r - r0] + plane * pstride[r - r0] + toff, runs[r].len);
-                for (int j = lanes; j < nr; j++) row[j] = 0.f;
-            }
-        r0 = r1;
+    int nr = s->k->nr, q_last = (nc - 1) / nr, tail = nc - q_last * nr;
+    /* per run: its source at tap offset 0, the distance between the phase planes of its segment
+     * and its place in the panels, so the copy loop below only adds */
+    const float *src0[CHUNK_COLS + 64];
+    int64_t pstride[CHUNK_COLS + 64];
+    float *dst0[CHUNK_COLS + 64];
+    for (int r = 0; r < n_runs; r++) {
+        const col_run *u = &runs[r];
+        int g = u->seg;
+        src0[r] = buf + ps->base[g] + (int64_t)(u->oy - ps->oy0[g]) * ps->wj + u->ox;
+        pstride[r] = (int64_t)ps->rows[g] * ps->wj;
+        dst0[r] = pb + (size_t)(u->j / nr) * s->K * nr + u->j % nr;
     }
+    /* row by row of B across all panels, so that the phase planes are read in order */
+    int kidx = 0;
+    for (int ci = 0; ci < s->cin_g; ci++)
+        for (int t = 0; t < s->kh * s->kw; t++, kidx++) {
+            int64_t plane = (int64_t)ci * s->nph + s->tap_ph[t];
+            int64_t toff = (int64_t)s->tap_dy[t] * ps->wj + s->tap_dx[t];
+            for (int r = 0; r < n_runs; r++)
+                copy_run(dst0[r] + (size_t)kidx * nr, src0[r] + plane * pstride[r] + toff, runs[r].len);
+            float *row = pb + (size_t)q_last * s->K * nr + (size_t)kidx * nr;
+            for (int j = tail; j < nr; j++) row[j] = 0.f;
+        }
 }
 
 /* Packed B (K, nc) of a chunk through the phase source in bt (runs and segments from make_runs). */
