@@ -420,9 +420,7 @@ static inline void copy_run(float *dst, const float *src, int len) {
 /* A phase row's cells: cell j reads input column ix0 + j*sw (ix0 = the phase's column minus the
  * left pad); cells [lo, hi) of [0, wj) are inside [0, W), the others are padding. Strides 1 and 2
  * without a division (this runs once per input row and phase). */
-static inline void phase_cells(int64_t ix0, int sw, int64_t W, int64_t wj, int64_t *x0, int64_t *lo,
-                               int64_t *hi) {
-    *x0 = ix0;
+static inline void phase_cells(int64_t ix0, int sw, int64_t W, int64_t wj, int64_t *lo, int64_t *hi) {
     if (sw == 1) *lo = ix0 >= 0 ? 0 : -ix0, *hi = W - ix0;
     else if (sw == 2) *lo = ix0 >= 0 ? 0 : (1 - ix0) >> 1, *hi = ix0 > W - 1 ? 0 : ((W - 1 - ix0) >> 1) + 1;
     else *lo = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw, *hi = ix0 > W - 1 ? 0 : (W - 1 - ix0) / sw + 1;
@@ -463,8 +461,8 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
                             memset(dst, 0, sizeof(float) * (size_t)ps->wj);
                             continue;
                         }
-                        int64_t ix0, lo, hi;
-                        phase_cells(s->ph_b[ph] - w->pl, s->sw, W, ps->wj, &ix0, &lo, &hi);
+                        int64_t ix0 = (int64_t)s->ph_b[ph] - w->pl, lo, hi;
+                        phase_cells(ix0, s->sw, W, ps->wj, &lo, &hi);
                         for (int64_t j = 0; j < lo; j++) dst[j] = 0.f;
                         if (s->sw == 1) copy_run(dst + lo, src + ix0 + lo, (int)(hi - lo));
                         else if (s->sw == 2) every_second(dst + lo, src + ix0 + 2 * lo, hi - lo);
