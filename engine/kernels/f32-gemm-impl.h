@@ -158,6 +158,8 @@ FC_INLINE void tile_post(const int rows, const int nv, const int post, const til
     }
 #endif
     vf lo = v_set1(job->lo), hi = v_set1(job->hi);
+    /* every row's sums first, then the stores: C and the residual are not declared apart, so
+     * interleaved, each row's loads would wait for the stores of the rows before it */
 #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
         float *cr = c + r * ldc;
@@ -185,12 +187,18 @@ FC_INLINE void tile_post(const int rows, const int nv, const int post, const til
             t0 = v_act_kind(post, t0, pa, pb);
             if (nv > 1) t1 = v_act_kind(post, t1, pa, pb);
         }
+        acc[r][0] = t0;
+        acc[r][1] = t1;
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + r * ldc;
         if (stream) {
-            v_stream(cr, t0);
-            if (nv > 1) v_stream(cr + VW, t1);
+            v_stream(cr, acc[r][0]);
+            if (nv > 1) v_stream(cr + VW, acc[r][1]);
         } else {
-            v_store(cr, t0);
-            if (nv > 1) v_store(cr + VW, t1);
+            v_store(cr, acc[r][0]);
+            if (nv > 1) v_store(cr + VW, acc[r][1]);
         }
     }
 }
