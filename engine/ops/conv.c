@@ -478,11 +478,23 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
     }
 }
 
+/* Where each run's first lane lies in packed B of K rows (panels of (K, nr)), at row 0. */
+static void run_panel_starts(const col_run *runs, int n_runs, int K, int nr, float *pb, float **dst0) {
+    for (int r = 0; r < n_runs; r++) dst0[r] = pb + (size_t)(runs[r].j / nr) * K * nr + runs[r].j % nr;
+}
+
+/* Lanes past nc of row k of packed B's last panel: zeros, as pack_b leaves them. */
+static inline void zero_tail_lanes(float *pb, int K, int nr, int nc, int k) {
+    int q_last = (nc - 1) / nr;
+    float *row = pb + (size_t)q_last * K * nr + (size_t)k * nr;
+    for (int j = nc - q_last * nr; j < nr; j++) row[j] = 0.f;
+}
+
 /* im2col of one chunk straight into packed-B panels from the phase source: runs from make_runs
  * (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of a run is a plain copy. */
 static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *buf,
                           const col_run *runs, int n_runs, int nc, float *pb) {
-    int nr = s->k->nr, q_last = (nc - 1) / nr, tail = nc - q_last * nr;
+    int nr = s->k->nr;
     /* per run: its source at tap offset 0, the distance between the phase planes of its segment
      * and its place in the panels, so the copy loop below only adds */
     const float *src0[CHUNK_COLS + 64];
@@ -493,8 +505,8 @@ static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *bu
         int g = u->seg;
         src0[r] = buf + ps->base[g] + (int64_t)(u->oy - ps->oy0[g]) * ps->wj + u->ox;
         pstride[r] = (int64_t)ps->rows[g] * ps->wj;
-        dst0[r] = pb + (size_t)(u->j / nr) * s->K * nr + u->j % nr;
     }
+    run_panel_starts(runs, n_runs, s->K, nr, pb, dst0);
     /* row by row of B across all panels, so that the phase planes are read in order */
     int kidx = 0;
     for (int ci = 0; ci < s->cin_g; ci++)
@@ -503,8 +515,7 @@ static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *bu
             int64_t toff = (int64_t)s->tap_dy[t] * ps->wj + s->tap_dx[t];
             for (int r = 0; r < n_runs; r++)
                 copy_run(dst0[r] + (size_t)kidx * nr, src0[r] + plane * pstride[r] + toff, runs[r].len);
-            float *row = pb + (size_t)q_last * s->K * nr + (size_t)kidx * nr;
-            for (int j = tail; j < nr; j++) row[j] = 0.f;
+            zero_tail_lanes(pb, s->K, nr, nc, kidx);
         }
 }
 
@@ -626,13 +637,17 @@ static void pre_norm_packed(const fc_conv *s, int nc, float *pb) {
  * (cin_g, nc) and a pack_b of that read and wrote every float twice.) */
 static void gather_packed(const fc_conv *s, const batch_io *b, const float *xg, const float *sg,
                           const col_run *runs, int n_runs, int nc, float *pb) {
-    int nr = s->k->nr, cin_all = s->cin_g * s->group, q_last = (nc - 1) / nr, tail = nc - q_last * nr;
+    int nr = s->k->nr, cin_all = s->cin_g * s->group;
+    const float *src0[CHUNK_COLS + 64]; /* per run: its first element in channel 0 */
+    float *dst0[CHUNK_COLS + 64];
+    for (int r = 0; r < n_runs; r++) src0[r] = xg + runs[r].img * b->xstride + runs[r].p;
+    run_panel_starts(runs, n_runs, s->K, nr, pb, dst0);
     /* channel by channel, so that each input row is read in order across the chunk (panel by
      * panel, the reads jumped a whole channel apart), with the rows a few channels ahead prefetched */
     for (int ci = 0; ci < s->cin_g; ci++) {
         for (int r = 0; r < n_runs; r++) {
-            const float *src = xg + runs[r].img * b->xstride + (int64_t)ci * b->P + runs[r].p;
-            float *dst = pb + (size_t)(runs[r].j / nr) * s->K * nr + (size_t)ci * nr + runs[r].j % nr;
+            const float *src = src0[r] + (int64_t)ci * b->P;
+            float *dst = dst0[r] + (size_t)ci * nr;
             if (ci + GATHER_AHEAD < s->cin_g) {
                 __builtin_prefetch(src + GATHER_AHEAD * b->P, 0, 3);
                 __builtin_prefetch(src + GATHER_AHEAD * b->P + runs[r].len - 1, 0, 3);
@@ -645,8 +660,7 @@ static void gather_packed(const fc_conv *s, const batch_io *b, const float *xg, 
 #pragma omp simd
             for (int t = 0; t < runs[r].len; t++) dst[t] = src[t] * sv;
         }
-        float *row = pb + (size_t)q_last * s->K * nr + (size_t)ci * nr;
-        for (int j = tail; j < nr; j++) row[j] = 0.f;
+        zero_tail_lanes(pb, s->K, nr, nc, ci);
     }
 }
 
