@@ -195,7 +195,7 @@ int main(int argc, char **argv) {
         }
         /* "bf16": the inference table of --compute bf16 (its GEMM only: the rest is the avx512 one) */
         const fc_kernels *k = strcmp(names[i], "bf16") ? fc_kernels_by_name(names[i]) : fc_kernels_bf16();
-        if (k && !strcmp(names[i], "bf16")) only = "gemm";
+        if (k && !strcmp(names[i], "bf16") && !(only && !strcmp(only, "custom"))) only = "gemm";
         if (!k) {
             printf("%s: not available on this CPU\n", names[i]);
             continue;
