@@ -75,8 +75,8 @@ void fc_extractor_preprocess_label(fc_preset preset, int gray, fc_exif exif, fc_
 
 /* The id of the extractor that is `id` (from fc_extractor_id) computed with `compute`, into out (may
  * be id): id itself for f32, so every earlier id stays what it was; for bf16 the SHA-256 of
- * "featcache-compute/3" (the version of the bf16 path's rule of which steps keep f32 products,
- * engine/precision.h), id and "compute=bf16", so a bf16 extractor never serves an f32 request (and
+ * "featcache-compute/4" (the version of the bf16 path's arithmetic: which steps keep f32 products,
+ * engine/precision.h, and its fast sigmoid), id and "compute=bf16", so a bf16 extractor never serves an f32 request (and
  * back), nor features made under another rule. */
 void fc_extractor_id_compute(const char id[65], fc_compute compute, char out[65]);
 /* "f32", "bf16". */

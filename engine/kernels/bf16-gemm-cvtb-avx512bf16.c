@@ -6,6 +6,7 @@
  * f32-gemm-impl.h with GEMM_BF16. Compiled with the AVX-512 flags and -mavx512bf16; reached only
  * through fc_kernels_bf16 after the CPU was checked. Not here: the training products
  * (bf16-gemm-avx512bf16.c), the scalar twin (bf16-gemm-scalar.c). */
+#define FC_FAST_SIGMOID 1 /* the bf16 path's sigmoid and SiLU (f32-act-vec.h) */
 #include "engine/kernels/internal.h"
 #include "engine/kernels/simd-avx512.h"
 #include "engine/kernels/f32-act-vec.h"

@@ -39,19 +39,56 @@ FC_INLINE vf v_sigmoid(vf x) {
     return v_div(v_set1(1.0f), v_add(v_set1(1.0f), v_exp(v_sub(v_zero(), x))));
 }
 
+#ifdef FC_FAST_SIGMOID
+/* The bf16 path's sigmoid and SiLU (kernel files that define FC_FAST_SIGMOID, AVX-512 only): 14
+ * operations for SiLU where v_exp's take 19, as close to the true values (2.5e-7 relative at most
+ * over [-100, 100], v_sigmoid's path 2e-7) but not the same bits, so the f32 path keeps v_sigmoid.
+ * EfficientNet-B0 runs 10% faster in bf16 with them: SiLU costs more than its expansions' GEMMs.
+ * e^-x = 2^t, t = -x log2(e) carried as t + tl (the product's rounding error and log2(e)'s, by
+ * FMA), 2^t = 2^floor(t) 2^f with f = t - floor(t) (VREDUCEPS, exact) + tl, 2^f a degree-5
+ * polynomial (relative error 1.5e-7 on [0, 1)) scaled by VSCALEFPS, which takes floor(t) itself.
+ * v_exp_neg_fast takes x clamped to [-104, 104]: e^-x is then inf or a denormal at the ends, as
+ * v_exp's, and SiLU divides the unclamped x, so SiLU(inf) = inf and SiLU(-inf) = NaN as
+ * x * sigmoid(x). */
+#ifndef FC_SIMD_AVX512_H
+#error "FC_FAST_SIGMOID needs simd-avx512.h"
+#endif
+FC_INLINE vf v_exp_neg_fast(vf x) {
+    vf c = v_set1(-1.44269504088896341f);
+    vf t = v_mul(x, c);
+    vf tl = _mm512_fmsub_ps(x, c, t);                      /* x c - t, exactly */
+    tl = v_fma(x, v_set1(-1.925963033e-8f), tl);           /* x (-log2(e) - c) */
+    vf f = v_add(_mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), tl);
+    vf p = v_set1(1.8762333784e-3f);
+    p = v_fma(p, f, v_set1(8.9925825596e-3f));
+    p = v_fma(p, f, v_set1(5.5823605508e-2f));
+    p = v_fma(p, f, v_set1(2.4015453458e-1f));
+    p = v_fma(p, f, v_set1(6.9315296412e-1f));
+    p = v_fma(p, f, v_set1(9.9999994040e-1f));
+    return _mm512_scalef_ps(p, t); /* p 2^floor(t) */
+}
+#endif
+
 /* act(x) for a compile-time-known kind (callers switch once outside their loops). */
 FC_INLINE vf v_act_kind(int kind, vf x, vf a, vf b) {
     switch (kind) {
     case FC_ACT_RELU: return v_max(v_zero(), x);
     case FC_ACT_CLIP: return v_clamp(x, a, b);
     case FC_ACT_LEAKY: return v_sel_ge0(x, x, v_mul(a, x));
+#ifdef FC_FAST_SIGMOID
+    case FC_ACT_SIGMOID: /* NaN must pass the clamp: max, min */
+        return v_div(v_set1(1.0f), v_add(v_set1(1.0f), v_exp_neg_fast(v_clamp(x, v_set1(-104.0f), v_set1(104.0f)))));
+    case FC_ACT_SILU: /* one VRANGEPS: min(|x|, 104) with x's sign (NaN gives 104; x / (1 + e) is NaN) */
+        return v_div(x, v_add(v_set1(1.0f), v_exp_neg_fast(_mm512_range_ps(x, v_set1(104.0f), 0x02))));
+#else
     case FC_ACT_SIGMOID: return v_sigmoid(x);
+    case FC_ACT_SILU: return v_mul(x, v_sigmoid(x));
+#endif
     case FC_ACT_HARDSIGMOID:
         return v_clamp(v_add(v_mul(a, x), b), v_zero(), v_set1(1.0f));
     case FC_ACT_HARDSWISH:
         return v_mul(x, v_clamp(v_add(v_mul(x, v_set1(1.0f / 6.0f)), v_set1(0.5f)), v_zero(),
                                 v_set1(1.0f)));
-    case FC_ACT_SILU: return v_mul(x, v_sigmoid(x));
     }
     return x;
 }

@@ -10,7 +10,9 @@
 #define MR 12
 #define KC_MAX 192          /* B micro-panel: 192 x 32 floats = 24 KiB (L1 of AVX-512 cores: 32-48 KiB) */
 #define A_BLOCK (64 * 1024) /* floats of packed A per L2 block (256 KiB) */
+#ifndef GEMM /* the table's GEMM and packing; f32-gemm-fastsig-avx512.c names its variant */
 #define PACK_A fc_f32_gemm_pack_a_12__avx512
 #define PACK_B fc_f32_gemm_pack_b_32__avx512
 #define GEMM fc_f32_gemm_12x32__avx512
+#endif
 #include "engine/kernels/f32-gemm-impl.h"

@@ -16,7 +16,9 @@
  * packs f32 and then converts each panel in place into k pairs (BF16_PACK_PAIRS, kernels.h's bf16
  * layout), there is no PACK_B (B stays an f32 panel, e.g. written by im2col), each B slice is
  * converted into pairs on the fly once per A block, the microkernel accumulates with VDPBF16PS, and
- * K is cut as the training products cut it (fc_bf16_gemm_block_pairs); the epilogue is unchanged. */
+ * K is cut as the training products cut it (fc_bf16_gemm_block_pairs); the epilogue is unchanged.
+ * An including file may leave PACK_A and PACK_B undefined: a variant of another file's GEMM (e.g.
+ * with FC_FAST_SIGMOID, f32-act-vec.h) on that file's packing. */
 #ifndef FC_F32_GEMM_IMPL_H
 #define FC_F32_GEMM_IMPL_H
 
@@ -30,6 +32,7 @@
 #define PACK_AHEAD 4 /* rows of B prefetched ahead by pack_b */
 #endif
 
+#ifdef PACK_A /* a variant of a table's GEMM (f32-gemm-fastsig-avx512.c) names no packing */
 void PACK_A(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *packed) {
     // A: (M, K) strided -> packed: (ceil(M/MR), K, MR)
     for (int p = 0; p * MR < M; p++) {
@@ -47,8 +50,9 @@ void PACK_A(int M, int K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, float *p
 #endif
     }
 }
+#endif /* PACK_A */
 
-#ifndef GEMM_BF16
+#if !defined(GEMM_BF16) && defined(PACK_B)
 
 void PACK_B(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *packed) {
     // B: (K, N) strided -> packed: (ceil(N/NR), K, NR)
@@ -97,7 +101,7 @@ void PACK_B(int K, int N, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *p
     }
 }
 
-#endif /* !GEMM_BF16 */
+#endif /* !GEMM_BF16 && PACK_B */
 
 /* Everything a tile needs besides its position. */
 typedef struct tile_job {

@@ -40,6 +40,14 @@ fc_f32_winograd_output_fn fc_f32_winograd_f4x3_output__scalar, fc_f32_winograd_f
 fc_f32_act_fn fc_f32_act__scalar, fc_f32_act_u16__avx2, fc_f32_act_u32__avx512;
 fc_f32_affine_rows_fn fc_f32_affine_rows__scalar, fc_f32_affine_rows__avx2, fc_f32_affine_rows__avx512;
 
+/* *-fastsig-avx512.c: the avx512 GEMM, depthwise and activation kernels with the bf16 path's fast
+ * sigmoid and SiLU (FC_FAST_SIGMOID, f32-act-vec.h), for the avx512bf16 table and its .f32 */
+fc_f32_gemm_fn fc_f32_gemm_12x32_fastsig__avx512;
+fc_f32_dwconv_plane_fn fc_f32_dwconv_plane_4x16_fastsig__avx512;
+fc_f32_dwconv_channels_fn fc_f32_dwconv_channels_16cx4_fastsig__avx512;
+fc_f32_act_fn fc_f32_act_u32_fastsig__avx512;
+extern const fc_kernels fc_kernels_avx512_fastsig_table;
+
 /* bf16-gemm-*.c: in-place f32 -> bf16 pair conversion of a panel; the 12x32 tile (24 zmm
  * accumulators, A pairs broadcast, B as two vectors of 16 pairs), and its scalar twin */
 fc_bf16_gemm_pack_fn fc_bf16_gemm_pack_pairs__scalar, fc_bf16_gemm_pack_pairs__avx512bf16;

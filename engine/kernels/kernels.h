@@ -146,7 +146,8 @@ typedef struct fc_kernels {
     fc_f32_act_fn *act;
     fc_f32_affine_rows_fn *affine_rows;
     const struct fc_kernels *f32; /* bf16 tables: the f32 table of the layers they keep in f32 (same
-                                     mr, nr and pack_b, so a layer may use either); NULL in f32 tables */
+                                     mr, nr and pack_b, so a layer may use either; the avx512 kernels
+                                     with the bf16 path's fast sigmoid); NULL in f32 tables */
 } fc_kernels;
 
 /* ---- bf16 products (the training ops' matrix products when a net asks for bf16) ----

@@ -51,11 +51,31 @@ const fc_kernels fc_kernels_avx512_table = {
     .affine_rows = fc_f32_affine_rows__avx512,
 };
 
+/* The f32 steps of a bf16 model (the avx512bf16 table's .f32): the avx512 table with the bf16 path's
+ * fast sigmoid and SiLU (FC_FAST_SIGMOID, f32-act-vec.h) wherever they are applied, except after
+ * the Winograd output transform (the AVX2 one, exact: no bf16 model seen has a Winograd conv with
+ * one). */
+const fc_kernels fc_kernels_avx512_fastsig_table = {
+    .name = "avx512+fastsig",
+    .mr = 12,
+    .nr = 32,
+    .pack_a = fc_f32_gemm_pack_a_12__avx512,
+    .pack_b = fc_f32_gemm_pack_b_32__avx512,
+    .sgemm_packed = fc_f32_gemm_12x32_fastsig__avx512,
+    .dwconv_plane = fc_f32_dwconv_plane_4x16_fastsig__avx512,
+    .dwconv_channels = fc_f32_dwconv_channels_16cx4_fastsig__avx512,
+    .wino_input = fc_f32_winograd_f4x3_input_32__avx2,
+    .wino_output = fc_f32_winograd_f4x3_output__avx2,
+    .act = fc_f32_act_u32_fastsig__avx512,
+    .affine_rows = fc_f32_affine_rows__avx512,
+};
+
 /* --compute bf16: the avx512 table with the GEMM on bf16 pairs (bf16-gemm-cvtb-avx512bf16.c); the
  * packed layouts (12x32, B as f32 panels) are the avx512 ones, so im2col writes the same panels. No
- * Winograd: its transforms amplify the bf16 rounding (ResNet-50's pooled features: cosine 0.991
- * with f32 through Winograd, 0.997 through im2col), so 3x3 convolutions run as GEMMs. Depthwise
- * convolutions and activations stay f32; the steps a bf16 model keeps in f32 use .f32. */
+ * Winograd on bf16 products: its transforms amplify the bf16 rounding (ResNet-50's pooled features:
+ * cosine 0.991 with f32 through Winograd, 0.997 through im2col); 3x3 stride-1 convolutions take
+ * .f32's f32 Winograd instead (ops/conv.c). Depthwise convolutions and activations stay f32 (with
+ * the fast sigmoid and SiLU); the steps a bf16 model keeps in f32 use .f32. */
 const fc_kernels fc_kernels_avx512bf16_table = {
     .name = "avx512bf16",
     .mr = 12,
@@ -63,13 +83,13 @@ const fc_kernels fc_kernels_avx512bf16_table = {
     .pack_a = fc_bf16_gemm_pack_a_12__avx512bf16,
     .pack_b = fc_f32_gemm_pack_b_32__avx512,
     .sgemm_packed = fc_bf16_gemm_12x32_cvtb__avx512bf16,
-    .dwconv_plane = fc_f32_dwconv_plane_4x16__avx512,
-    .dwconv_channels = fc_f32_dwconv_channels_16cx4__avx512,
+    .dwconv_plane = fc_f32_dwconv_plane_4x16_fastsig__avx512,
+    .dwconv_channels = fc_f32_dwconv_channels_16cx4_fastsig__avx512,
     .wino_input = NULL,
     .wino_output = NULL,
-    .act = fc_f32_act_u32__avx512,
+    .act = fc_f32_act_u32_fastsig__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
-    .f32 = &fc_kernels_avx512_table,
+    .f32 = &fc_kernels_avx512_fastsig_table,
 };
 
 /* bf16 products: the AVX512_BF16 kernels and their scalar twin, on the same 12x32 layouts. */

@@ -777,9 +777,17 @@ static void affine_rows_cases(const fc_kernels *k) {
 
 /* ---- per-ISA cases ------------------------------------------------------------------------------ */
 
+/* A table by ISA name, or "fastsig": the f32 table of --compute bf16 (the avx512 kernels with the bf16
+ * path's fast sigmoid and SiLU, f32-act-vec.h), which must pass the same checks at the same bounds. */
+static const fc_kernels *table_named(const char *name) {
+    if (strcmp(name, "fastsig")) return fc_kernels_by_name(name);
+    const fc_kernels *b = fc_kernels_bf16();
+    return b ? b->f32 : NULL;
+}
+
 #define ISA_CASE(fn, isa, reason)                                                                   \
     static void fn##_##isa(void) {                                                                  \
-        const fc_kernels *k = fc_kernels_by_name(#isa);                                             \
+        const fc_kernels *k = table_named(#isa);                                                    \
         if (!k) SKIP(reason);                                                                       \
         fn(k);                                                                                      \
     }
@@ -799,6 +807,7 @@ static void affine_rows_cases(const fc_kernels *k) {
     ISA_CASE(affine_rows_cases, isa, reason)
 ISA_CASES(avx2, "CPU lacks AVX2")
 ISA_CASES(avx512, "CPU lacks AVX-512")
+ISA_CASES(fastsig, "CPU lacks AVX512_BF16")
 
 /* ---- the reference itself ----------------------------------------------------------------------- */
 
@@ -924,5 +933,6 @@ int main(void) {
     RUN(affine_rows_cases_##isa);
     RUN_ISA(avx2)
     RUN_ISA(avx512)
+    RUN_ISA(fastsig)
     return check_done();
 }
