@@ -6,6 +6,8 @@
  * the best is the reproducible one).
  *   make bench && build/bench/bench_kernels [scalar|avx2|avx512|avx512bf16|bf16 ...]
  * ("bf16": the GEMM of --compute bf16, weights in pairs and f32 activations converted on the fly)
+ * Environment: BENCH_SHAPE=M,N,K times that one GEMM shape; BENCH_SILU=1 gives the GEMMs a SiLU
+ * epilogue instead of ReLU (EfficientNet's expansions).
  * Not a correctness check (tests/engine/test_kernels.c is). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +125,7 @@ static void bench_gemm(const fc_kernels *k, const shape *s, int reps) {
     k->pack_a(s->M, s->K, A, s->K, 1, pa);
     k->pack_b(s->K, s->N, B, s->N, 1, pb);
     f32_run run = {k, s, pa, pb, C, {bias, NULL, {FC_ACT_RELU, 0, 0}, 0}};
+    if (getenv("BENCH_SILU")) run.ep.act.kind = FC_ACT_SILU;
     double flops = 2.0 * s->M * s->N * s->K, t[15];
     time_runs(f32_call, &run, reps, t);
     double best = flops / t[0] * 1e-9, med = flops / t[7] * 1e-9;
@@ -182,7 +185,6 @@ int main(int argc, char **argv) {
         for (int i = 0; i < nn; i++) names[i] = argv[i + 1];
     }
     const char *only = getenv("BENCH_ONLY"); /* "gemm" or "dw" */
-    /* BENCH_SHAPE="M,N,K": time that one GEMM shape instead of the list */
     shape custom = {"custom", 0, 0, 0};
     const char *cs = getenv("BENCH_SHAPE");
     if (cs && sscanf(cs, "%d,%d,%d", &custom.M, &custom.N, &custom.K) == 3) only = "custom";
