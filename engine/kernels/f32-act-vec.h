@@ -43,7 +43,7 @@ FC_INLINE vf v_sigmoid(vf x) {
 /* The bf16 path's sigmoid and SiLU (kernel files that define FC_FAST_SIGMOID, AVX-512 only): 14
  * operations for SiLU where v_exp's take 19, as close to the true values (2.5e-7 relative at most
  * over [-100, 100], v_sigmoid's path 2e-7) but not the same bits, so the f32 path keeps v_sigmoid.
- * EfficientNet-B0 runs 10% faster in bf16 with them: SiLU costs more than its expansions' GEMMs.
+ * EfficientNet-B0 runs 6-10% faster in bf16 with them: SiLU costs more than its expansions' GEMMs.
  * e^-x = 2^t, t = -x log2(e) carried as t + tl (the product's rounding error and log2(e)'s, by
  * FMA), 2^t = 2^floor(t) 2^f with f = t - floor(t) (VREDUCEPS, exact) + tl, 2^f a degree-5
  * polynomial (relative error 1.5e-7 on [0, 1)) scaled by VSCALEFPS, which takes floor(t) itself.
