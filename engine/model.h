@@ -110,6 +110,8 @@ typedef struct fc_session_step_info {
                            block's second output, never a requested one) */
     int per_image;      /* 1: it runs image by image (the prefix of fc_session_options.prefix_bytes;
                            with split_batch, in the first slice) */
+    int in_place;       /* 1: its output took the storage of its fused residual Add's operand,
+                           which dies there (fc_op_def.residual_in_place) */
     fc_tensor out;
     double flops, seconds;
 } fc_session_step_info;

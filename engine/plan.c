@@ -165,8 +165,37 @@ static void lifetimes(const fc_plan *s, int *first, int *last) {
     for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = s->n_run;
 }
 
+/* The value whose storage the output v of node n (run at step r) takes (fc_op_def.residual_in_place),
+ * or -1: n's fused residual when n allows it, the residual dies at r, is placed (written by a step),
+ * is none of n's other inputs and has v's size. */
+static int in_place_source(const fc_plan *s, const fc_node *n, int v, int r, const int *first,
+                           const int *last) {
+    int ri = fc_fused_residual(n);
+    if (ri < 0 || n->out[0] != v || !n->op->residual_in_place || !n->op->residual_in_place(n)) return -1;
+    int u = n->in[ri];
+    if (u < 0 || first[u] < 0 || last[u] != r || padded(fc_tensor_bytes(&s->t[u])) != padded(fc_tensor_bytes(&s->t[v])))
+        return -1;
+    for (int i = 0; i < n->n_in; i++)
+        if (i != ri && n->in[i] == u) return -1;
+    return u;
+}
+
+/* Whether [cand, cand + size) is free for a value living over steps [a, b], among the placed values
+ * other than `except`. */
+static int slot_free(const fc_plan *s, const int *placed, int n_placed, const size_t *off, const int *first,
+                     const int *last, size_t cand, size_t size, int a, int b, int except) {
+    for (int p = 0; p < n_placed; p++) {
+        int u = placed[p];
+        if (u == except || last[u] < a || first[u] > b) continue;
+        size_t usize = padded(fc_tensor_bytes(&s->t[u]));
+        if (cand < off[u] + usize && off[u] < cand + size) return 0;
+    }
+    return 1;
+}
+
 /* Liveness-based first-fit placement of every run-time value in one arena; values that live only
- * inside the image-by-image prefix (steps before n_prefix) are the prefix plan's and get no room. */
+ * inside the image-by-image prefix (steps before n_prefix) are the prefix plan's and get no room.
+ * An op's output takes its dying residual's place where the op allows it (in_place_source). */
 static int plan_memory(fc_plan *s, fc_error *err) {
     const fc_graph *g = s->m->g;
     int nv = g->n_values;
@@ -183,6 +212,14 @@ static int plan_memory(fc_plan *s, fc_error *err) {
             int v = n->out[i];
             if (v < 0 || first[v] != r || last[v] < s->n_prefix) continue;
             size_t size = padded(fc_tensor_bytes(&s->t[v]));
+            int u = in_place_source(s, n, v, r, first, last), shared = 0;
+            for (int p = 0; u >= 0 && p < n_placed && !shared; p++)
+                shared = placed[p] == u && slot_free(s, placed, n_placed, off, first, last, off[u], size, r, last[v], u);
+            if (shared) {
+                off[v] = off[u];
+                placed[n_placed++] = v;
+                continue;
+            }
             /* lowest offset not overlapping a placed value whose lifetime intersects [r, last[v]] */
             size_t cand = 0;
             for (int again = 1; again;) {
@@ -404,6 +441,11 @@ static int step(const void *impl, int i, fc_session_step_info *info) {
     info->fused = fc_fused_convs(n);
     info->pooled = n->fusion && n->fusion->pooled;
     info->per_image = i < s->n_prefix;
+    /* a prefix step's storage is its one-image plan's (the same steps) */
+    const fc_plan *placed = i < s->n_prefix ? s->prefix : s;
+    int r = fc_fused_residual(n);
+    info->in_place = r >= 0 && n->n_out > 0 && n->out[0] >= 0 && n->in[r] >= 0 &&
+                     placed->t[n->out[0]].data == placed->t[n->in[r]].data;
     info->output = n->n_out > 0 && n->out[0] >= 0 ? s->m->g->values[n->out[0]].name : "";
     info->out = n->n_out > 0 && n->out[0] >= 0 ? s->t[n->out[0]] : (fc_tensor){0};
     info->out.data = NULL;

@@ -879,5 +879,11 @@ static double conv_flops(const fc_node *n, const fc_tensor *in, const fc_tensor 
     return 2.0 * (double)fc_tensor_count(out) * s->K;
 }
 
+/* The GEMM path (its tiles, their copies, panels straddling images) and the Winograd output tiles
+ * read a residual element in the epilogue that writes the output element at its place; the
+ * depthwise path adds the residual after writing a whole block of channels, so not in place. */
+static int conv_residual_in_place(const fc_node *n) { return !((const fc_conv *)n->state)->depthwise; }
+
 const fc_op_def fc_op_conv = {.name = "Conv", .prepare = conv_prepare, .infer = conv_infer,
-                              .run = conv_run, .free_state = conv_free, .flops = conv_flops};
+                              .run = conv_run, .free_state = conv_free, .flops = conv_flops,
+                              .residual_in_place = conv_residual_in_place};

@@ -40,6 +40,12 @@ typedef struct fc_op_def {
     /* Multiply-adds x2 for one run (0 for cheap ops); used by `bench` for GFLOP/s. */
     double (*flops)(const fc_node *n, const fc_tensor *in, const fc_tensor *out);
     int fold; /* FC_FOLD_*: when the session may evaluate it once at creation */
+    /* Optional (NULL: never). Session creation, after prepare: 1 when out[0] may take the storage of
+     * n's fused residual (fusion.h), if the residual dies at n and is none of its other inputs:
+     * run then reads each residual element before it writes the output element at the same place,
+     * and no other element's after. plan.c places them together: the residual's lines are read
+     * where the output's are written, one stream through memory instead of two. */
+    int (*residual_in_place)(const fc_node *n);
 } fc_op_def;
 
 enum {
