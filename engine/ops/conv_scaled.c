@@ -153,6 +153,12 @@ static double scaled_flops(const fc_node *n, const fc_tensor *in, const fc_tenso
     return 2.0 * (double)fc_tensor_count(out) * s->conv->K;
 }
 
+/* Every way ends in the Conv's GEMM path (fc_conv_run, fc_conv_run_scaled), whose epilogue reads
+ * each residual element where it writes the output element (ops/conv.c) */
+static int scaled_residual_in_place(const fc_node *n) {
+    return !((const scaled_conv *)n->state)->conv->depthwise;
+}
+
 const fc_op_def fc_op_conv_scaled = {.name = "FcChannelScaledConv", .prepare = scaled_prepare,
                                      .infer = scaled_infer, .run = scaled_run, .free_state = scaled_free,
-                                     .flops = scaled_flops};
+                                     .flops = scaled_flops, .residual_in_place = scaled_residual_in_place};

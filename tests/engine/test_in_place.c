@@ -2,7 +2,8 @@
  * (fc_op_def.residual_in_place, plan.c): x -> 1x1 Conv + Relu -> a; a -> 1x1 Conv -> b; b -> Conv T
  * -> Add(., a) -> y -> 1x1 Conv + Relu -> z -> 1x1 Conv -> out, where T takes each path of ops/conv.c: direct 1x1 on a large plane and on a
  * small one (columns across images, panels straddling two images), im2col (5x5, dilated 3x3),
- * Winograd (3x3, 16 channels or more), depthwise (added after the whole plane: never in place).
+ * Winograd (3x3, 16 channels or more), depthwise (added after the whole plane: never in place),
+ * and a squeeze-and-excitation-scaled 1x1 projection (ops/conv_scaled.c) on both of its ways.
  * Each model runs on every kernel table, 3 images, 2 threads, with every layer on both threads, with
  * the batch split between them, and split with the image-by-image prefix (which then runs T), and must
  * give the bits of the same model with `a` also requested as an output (so that it lives on and
@@ -23,17 +24,21 @@ typedef struct target {
     const char *name;
     int c, hw;        /* channels and plane (c x hw x hw throughout) */
     int k, dil, dw;   /* T: k x k, dilation, depthwise */
+    int se;           /* T is a 1x1 projection of b scaled by a squeeze-and-excitation gate of b
+                         (fused into one channel-scaled Conv step, ops/conv_scaled.c) */
     int in_place;     /* expected */
 } target;
 
 static const target TARGETS[] = {
-    {"direct 1x1, 24x24 plane", 24, 24, 1, 1, 0, 1},
-    {"direct 1x1, 7x7 plane (columns across images)", 40, 7, 1, 1, 0, 1},
-    {"im2col 5x5", 12, 13, 5, 1, 0, 1},
-    {"im2col 3x3 dilated", 20, 9, 3, 2, 0, 1},
-    {"Winograd 3x3", 16, 11, 3, 1, 0, 1},
-    {"Winograd 3x3, 7x7 plane", 32, 7, 3, 1, 0, 1},
-    {"depthwise 3x3", 24, 10, 3, 1, 1, 0},
+    {"direct 1x1, 24x24 plane", 24, 24, 1, 1, 0, 0, 1},
+    {"direct 1x1, 7x7 plane (columns across images)", 40, 7, 1, 1, 0, 0, 1},
+    {"im2col 5x5", 12, 13, 5, 1, 0, 0, 1},
+    {"im2col 3x3 dilated", 20, 9, 3, 2, 0, 0, 1},
+    {"Winograd 3x3", 16, 11, 3, 1, 0, 0, 1},
+    {"Winograd 3x3, 7x7 plane", 32, 7, 3, 1, 0, 0, 1},
+    {"depthwise 3x3", 24, 10, 3, 1, 1, 0, 0},
+    {"SE-scaled 1x1, 7x7 plane (gate gathered with the columns)", 24, 7, 1, 1, 0, 1, 1},
+    {"SE-scaled 1x1, 24x24 plane (gate in the weights)", 24, 24, 1, 1, 0, 1, 1},
 };
 
 static float frand(unsigned *s) {
@@ -72,7 +77,15 @@ static void write_model(const target *t, const char *path) {
     conv(m, "ca", "x", "a0", 8, t->c, 1, 1, 1, &seed);
     ob_node(m, "Relu", "relu", "a0", "a");
     conv(m, "cb", "a", "b", t->c, t->c, 1, 1, 1, &seed);
-    conv(m, "ct", "b", "t", t->c, t->c, t->k, t->dil, t->dw ? t->c : 1, &seed);
+    if (t->se) { /* b * sigmoid(fc2(relu(fc1(mean(b))))) */
+        ob_node(m, "GlobalAveragePool", "gap", "b", "gm");
+        conv(m, "fc1", "gm", "g1", t->c, 4, 1, 1, 1, &seed);
+        ob_node(m, "Relu", "grelu", "g1", "g2");
+        conv(m, "fc2", "g2", "g3", 4, t->c, 1, 1, 1, &seed);
+        ob_node(m, "Sigmoid", "gate", "g3", "g");
+        ob_node(m, "Mul", "scale", "b,g", "bs");
+    }
+    conv(m, "ct", t->se ? "bs" : "b", "t", t->c, t->c, t->k, t->dil, t->dw ? t->c : 1, &seed);
     ob_node(m, "Add", "add", "t,a", "y");
     conv(m, "cz", "y", "z0", t->c, t->c, 1, 1, 1, &seed);
     ob_node(m, "Relu", "relu2", "z0", "z");
@@ -81,15 +94,15 @@ static void write_model(const target *t, const char *path) {
 }
 
 /* Runs the model on x with k; returns a copy of out (count floats) and sets *in_place to the number of
- * steps that report it. */
+ * steps that report it, *steps to the step count. */
 static float *run(const char *path, const fc_kernels *k, const char *const *outputs, int n_outputs,
-                  const fc_session_options *so, const float *x, int64_t *count, int *in_place) {
+                  const fc_session_options *so, const float *x, int64_t *count, int *in_place, int *steps) {
     fc_model_options mo = {.kernels = k, .outputs = outputs, .n_outputs = n_outputs};
     fc_model *m = NULL;
     fc_session *s = NULL;
     fc_error err = {0};
     float *y = NULL;
-    *in_place = 0;
+    *in_place = *steps = 0;
     if (fc_model_load(path, &mo, &m, &err) || fc_session_create(m, so, &s, &err) || fc_session_run(s, x, &err)) {
         CHECK(0, "%s: %s", path, err.msg);
     } else {
@@ -98,7 +111,8 @@ static float *run(const char *path, const fc_kernels *k, const char *const *outp
         y = malloc((size_t)*count * sizeof *y);
         memcpy(y, t->data, (size_t)*count * sizeof *y);
         fc_session_step_info st;
-        for (int i = 0; i < fc_session_n_steps(s); i++)
+        *steps = fc_session_n_steps(s);
+        for (int i = 0; i < *steps; i++)
             if (fc_session_step(s, i, &st) == 0) *in_place += st.in_place;
     }
     fc_session_free(s);
@@ -126,9 +140,12 @@ static void check_table(const char *isa) {
              * rest), T in it with its output not the cut */
             fc_session_options so = {.batch = N, .threads = 2, .split_batch = p > 0, .prefix_bytes = p == 2 ? 1 : -1};
             int64_t n1 = 0, n2 = 0;
-            int ip1 = 0, ip2 = 0;
-            float *got = run(path, k, only_y, 1, &so, x, &n1, &ip1);
-            float *want = run(path, k, y_and_a, 2, &so, x, &n2, &ip2);
+            int ip1 = 0, ip2 = 0, st1 = 0, st2 = 0;
+            float *got = run(path, k, only_y, 1, &so, x, &n1, &ip1, &st1);
+            float *want = run(path, k, y_and_a, 2, &so, x, &n2, &ip2, &st2);
+            /* the Relus, the Sigmoid and the Add fused into Convs, and the SE's Mul into T's step */
+            int steps = t->se ? 8 : 5;
+            CHECK(st1 == steps && st2 == steps, "%s %s: %d and %d steps, expected %d", isa, t->name, st1, st2, steps);
             if (got && want) {
                 CHECK(n1 == n2 && memcmp(got, want, (size_t)n1 * sizeof *got) == 0,
                       "%s %s (%s): the output differs when T's residual's storage is reused", isa, t->name, modes[p]);
