@@ -166,31 +166,21 @@ static void lifetimes(const fc_plan *s, int *first, int *last) {
 }
 
 /* The value whose storage the output v of node n (run at step r) takes (fc_op_def.residual_in_place),
- * or -1: n's fused residual when n allows it, the residual dies at r, is placed (written by a step),
- * is none of n's other inputs and has v's size. */
+ * or -1: n's fused residual when n allows it, the residual dies at r, has a place in this arena
+ * (written by a step, and read after the prefix: plan_memory placed it), is none of n's other
+ * inputs and has v's size. That place is free for v: every value placed so far that is alive at or
+ * after r was alive at r with the residual, so it was placed apart from it. */
 static int in_place_source(const fc_plan *s, const fc_node *n, int v, int r, const int *first,
                            const int *last) {
     int ri = fc_fused_residual(n);
     if (ri < 0 || n->out[0] != v || !n->op->residual_in_place || !n->op->residual_in_place(n)) return -1;
     int u = n->in[ri];
-    if (u < 0 || first[u] < 0 || last[u] != r || padded(fc_tensor_bytes(&s->t[u])) != padded(fc_tensor_bytes(&s->t[v])))
+    if (u < 0 || first[u] < 0 || last[u] != r || r < s->n_prefix ||
+        padded(fc_tensor_bytes(&s->t[u])) != padded(fc_tensor_bytes(&s->t[v])))
         return -1;
     for (int i = 0; i < n->n_in; i++)
         if (i != ri && n->in[i] == u) return -1;
     return u;
-}
-
-/* Whether [cand, cand + size) is free for a value living over steps [a, b], among the placed values
- * other than `except`. */
-static int slot_free(const fc_plan *s, const int *placed, int n_placed, const size_t *off, const int *first,
-                     const int *last, size_t cand, size_t size, int a, int b, int except) {
-    for (int p = 0; p < n_placed; p++) {
-        int u = placed[p];
-        if (u == except || last[u] < a || first[u] > b) continue;
-        size_t usize = padded(fc_tensor_bytes(&s->t[u]));
-        if (cand < off[u] + usize && off[u] < cand + size) return 0;
-    }
-    return 1;
 }
 
 /* Liveness-based first-fit placement of every run-time value in one arena; values that live only
@@ -212,11 +202,9 @@ static int plan_memory(fc_plan *s, fc_error *err) {
             int v = n->out[i];
             if (v < 0 || first[v] != r || last[v] < s->n_prefix) continue;
             size_t size = padded(fc_tensor_bytes(&s->t[v]));
-            int u = in_place_source(s, n, v, r, first, last), shared = 0;
-            for (int p = 0; u >= 0 && p < n_placed && !shared; p++)
-                shared = placed[p] == u && slot_free(s, placed, n_placed, off, first, last, off[u], size, r, last[v], u);
-            if (shared) {
-                off[v] = off[u];
+            int res = in_place_source(s, n, v, r, first, last);
+            if (res >= 0) {
+                off[v] = off[res];
                 placed[n_placed++] = v;
                 continue;
             }
