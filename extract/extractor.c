@@ -62,9 +62,8 @@ void fc_extractor_id_compute(const char id[65], fc_compute compute, char out[65]
     }
     /* /4: the bf16 path's sigmoid and SiLU are the fast ones (FC_FAST_SIGMOID,
      * engine/kernels/f32-act-vec.h); /3: its Winograd-shaped 3x3 convolutions keep f32 products
-     * too (ops/conv.c); /2
-     * kept them in the steps up to stride 4 only (engine/precision.h); /1 ran every Conv and Gemm in
-     * bf16. Another rule changes the features: bump the number. */
+     * too (ops/conv.c); /2 kept them in the steps up to stride 4 only (engine/precision.h); /1 ran
+     * every Conv and Gemm in bf16. Another rule changes the features: bump the number. */
     int n = snprintf(desc, sizeof desc, "featcache-compute/4\nextractor=%.64s\ncompute=%s\n", id, fc_compute_name(compute));
     uint8_t h[32];
     fc_sha256_digest(desc, (size_t)n, h);
