@@ -19,4 +19,6 @@
 #define A_BLOCK (128 * 1024) /* floats of f32 K per L2 block: 64K words of pairs (256 KiB) */
 #define PACK_A fc_bf16_gemm_pack_a_12__avx512bf16
 #define GEMM fc_bf16_gemm_12x32_cvtb__avx512bf16
+#define GEMM_KBLOCK fc_bf16_gemm_kblock_12x32_cvtb__avx512bf16
+#define GEMM_KC fc_bf16_gemm_kc_12x32_cvtb__avx512bf16
 #include "engine/kernels/f32-gemm-impl.h"

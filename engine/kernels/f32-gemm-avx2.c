@@ -12,4 +12,6 @@
 #define PACK_A fc_f32_gemm_pack_a_6__avx2
 #define PACK_B fc_f32_gemm_pack_b_16__avx2
 #define GEMM fc_f32_gemm_6x16__avx2
+#define GEMM_KBLOCK fc_f32_gemm_kblock_6x16__avx2
+#define GEMM_KC fc_f32_gemm_kc_6x16__avx2
 #include "engine/kernels/f32-gemm-impl.h"

@@ -14,5 +14,7 @@
 #define PACK_A fc_f32_gemm_pack_a_12__avx512
 #define PACK_B fc_f32_gemm_pack_b_32__avx512
 #define GEMM fc_f32_gemm_12x32__avx512
+#define GEMM_KBLOCK fc_f32_gemm_kblock_12x32__avx512
+#define GEMM_KC fc_f32_gemm_kc_12x32__avx512
 #endif
 #include "engine/kernels/f32-gemm-impl.h"

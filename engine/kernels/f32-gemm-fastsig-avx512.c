@@ -4,4 +4,5 @@
  * only through the avx512bf16 table's .f32 (tables.c). Not here: its packing (the avx512 table's). */
 #define FC_FAST_SIGMOID 1
 #define GEMM fc_f32_gemm_12x32_fastsig__avx512
+#define GEMM_KBLOCK fc_f32_gemm_kblock_12x32_fastsig__avx512
 #include "engine/kernels/f32-gemm-avx512.c"

@@ -18,7 +18,9 @@
  * converted into pairs on the fly once per A block, the microkernel accumulates with VDPBF16PS, and
  * K is cut as the training products cut it (fc_bf16_gemm_block_pairs); the epilogue is unchanged.
  * An including file may leave PACK_A and PACK_B undefined: a variant of another file's GEMM (e.g.
- * with FC_FAST_SIGMOID, f32-act-vec.h) on that file's packing. */
+ * with FC_FAST_SIGMOID, f32-act-vec.h) on that file's packing. It may also name GEMM_KBLOCK (one K
+ * block of GEMM, B given as that block's slice: the sgemm_kblock contract) and GEMM_KC (the cut);
+ * GEMM is the loop of the same block function over K's blocks, so the two agree bit for bit. */
 #ifndef FC_F32_GEMM_IMPL_H
 #define FC_F32_GEMM_IMPL_H
 
@@ -353,11 +355,32 @@ static void tile_strip(int p0, int p1, const tile_job *job, const float *a, size
 #undef FC_STRIP
 }
 
-void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdiff_t rsc,
-          ptrdiff_t csc, const fc_epilogue *ep) {
-    // pa: packed (M, K); pb: packed (K, N); C: (M, N) strided; ep->residual like C
-    if (M <= 0 || N <= 0) return;
-    if (K < 0) K = 0;
+/* The cut of K into blocks (see the header comment): kc rows each, the last one shorter; 0 for
+ * K = 0. It depends on K alone. */
+static int k_block(int K) {
+    if (K <= 0) return 0;
+#ifdef GEMM_BF16
+    return 2 * fc_bf16_gemm_block_pairs((K + 1) / 2);
+#else
+    int nblk = K > KC_MAX ? (K + KC_MAX - 1) / KC_MAX : 1;
+    return (K + nblk - 1) / nblk;
+#endif
+}
+
+#ifdef GEMM_KC
+int GEMM_KC(int K) { return k_block(K); }
+#endif
+
+#ifdef GEMM_BF16
+#define A_AT(k0) ((k0) / 2) /* an A offset of k0 floats is k0/2 words of pairs */
+#else
+#define A_AT(k0) (k0)
+#endif
+
+/* K block [k0, k0 + kc) (shorter at the end of K) of C = epilogue(A x B): B panel q's rows of the
+ * block at pb + q*pbs. */
+static void gemm_block(int M, int N, int K, int k0, int kc, const float *pa, const float *pb, size_t pbs,
+                       float *C, ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
     const float *bias = ep ? ep->bias : NULL;
     const float *res = ep ? ep->residual : NULL;
     int kind = ep ? ep->act.kind : FC_ACT_NONE;
@@ -368,73 +391,81 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
     if (kind == FC_ACT_CLIP) job.lo = ep->act.a, job.hi = ep->act.b;
     int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
     const fc_act *post = kind != FC_ACT_NONE && !clamp ? &ep->act : NULL;
-
 #ifdef GEMM_BF16
-    /* K in blocks of pairs (an A offset of k0 floats is k0/2 words of pairs); B slices converted
-     * into bb, (kc/2, NR) words */
-    int kc = 2 * fc_bf16_gemm_block_pairs((K + 1) / 2), nblk = kc ? (K + kc - 1) / kc : 1;
-    _Alignas(64) float bb[KC_MAX * NR / 2];
-#define A_AT(k0) ((k0) / 2)
-#else
-    int nblk = K > KC_MAX ? (K + KC_MAX - 1) / KC_MAX : 1;
-    int kc = (K + nblk - 1) / nblk;
-#define A_AT(k0) (k0)
+    _Alignas(64) float bb[KC_MAX * NR / 2]; /* a B slice converted into pairs: (kc/2, NR) words */
 #endif
-    job.stream = ep && ep->stream && nblk == 1 && !post && csc == 1;
+    job.kb = K - k0 < kc ? K - k0 : kc;
+    job.first = k0 == 0;
+    job.last = k0 + job.kb >= K;
+    job.clamp = job.last && clamp;
+    job.stream = ep && ep->stream && job.first && job.last && !post && csc == 1;
+    const fc_act *tpost = job.last ? post : NULL;
     int npa = (M + MR - 1) / MR, npb = (N + NR - 1) / NR;
     int mcp = kc > 0 ? A_BLOCK / (kc * MR) : npa; /* A panels per L2 block */
     if (mcp < 1) mcp = 1;
-
-    for (int k0 = 0;; k0 += kc) {
-        job.kb = K - k0 < kc ? K - k0 : kc;
-        job.first = k0 == 0;
-        job.last = k0 + job.kb >= K;
-        job.clamp = job.last && clamp;
-        const fc_act *tpost = job.last ? post : NULL;
-        for (int p0 = 0; p0 < npa; p0 += mcp) {
-            int p1 = p0 + mcp < npa ? p0 + mcp : npa;
-            for (int q = 0; q < npb; q++) {
-                const float *b = K ? pb + (size_t)q * K * NR + (size_t)k0 * NR : NULL;
+    for (int p0 = 0; p0 < npa; p0 += mcp) {
+        int p1 = p0 + mcp < npa ? p0 + mcp : npa;
+        for (int q = 0; q < npb; q++) {
+            const float *b = K ? pb + (size_t)q * pbs : NULL;
 #ifdef GEMM_BF16
-                if (b) fc_bf16_pairs_rows32(b, job.kb, (uint32_t *)(void *)bb);
-                const float *bsrc = b;
-                b = bb;
+            if (b) fc_bf16_pairs_rows32(b, job.kb, (uint32_t *)(void *)bb);
+            const float *bsrc = b;
+            b = bb;
 #else
-                const float *bsrc = b;
+            const float *bsrc = b;
 #endif
-                int cols = N - q * NR < NR ? N - q * NR : NR;
-                /* The next B slice is not adjacent to this one (panels hold all of K), so the
-                 * hardware prefetcher restarts on it: prefetch it, spread over this slice's tiles. */
-                next_b nb = {q + 1 < npb && K ? (const char *)(bsrc + (size_t)K * NR) : NULL, 0,
-                             job.kb * NR * (int)sizeof(float)};
-                nb.per = (nb.bytes / (p1 - p0) + 63) / 64 * 64;
-                int pfull = p1 < npa || M % MR == 0 ? p1 : p1 - 1; /* panels [p0, pfull) have MR rows */
-                int p = p0;
-                if (csc == 1 && cols == NR && K) {
-                    tile_strip(p0, pfull, &job, pa + (size_t)A_AT(k0) * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
-                               rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb);
-                    p = pfull;
-                }
-                for (; p < p1; p++) {
-                    prefetch_share(nb, p - p0);
-                    const float *a = K ? pa + (size_t)p * K * MR + (size_t)A_AT(k0) * MR : NULL;
-                    int rows = M - p * MR < MR ? M - p * MR : MR;
-                    ptrdiff_t at = (ptrdiff_t)p * MR * rsc + (ptrdiff_t)q * NR * csc;
-                    const float *bi = bias ? bias + p * MR : NULL;
-                    const float *re = res && job.first ? res + at : NULL;
-                    if (csc == 1 && cols == NR) {
-                        tile_any(rows, &job, a, b, C + at, rsc, bi, re, rsc);
-                        if (tpost) tile_act(rows, 2, C + at, rsc, tpost);
-                    } else {
-                        tile_copy(rows, cols, &job, a, b, C + at, rsc, csc, bi, re, tpost);
-                    }
+            int cols = N - q * NR < NR ? N - q * NR : NR;
+            /* The next B slice is not adjacent to this one (panels are pbs floats apart), so the
+             * hardware prefetcher restarts on it: prefetch it, spread over this slice's tiles. */
+            next_b nb = {q + 1 < npb && K ? (const char *)(bsrc + pbs) : NULL, 0,
+                         job.kb * NR * (int)sizeof(float)};
+            nb.per = (nb.bytes / (p1 - p0) + 63) / 64 * 64;
+            int pfull = p1 < npa || M % MR == 0 ? p1 : p1 - 1; /* panels [p0, pfull) have MR rows */
+            int p = p0;
+            if (csc == 1 && cols == NR && K) {
+                tile_strip(p0, pfull, &job, pa + (size_t)A_AT(k0) * MR, (size_t)K * MR, b, C + (ptrdiff_t)q * NR,
+                           rsc, bias, res && job.first ? res + (ptrdiff_t)q * NR : NULL, tpost, nb);
+                p = pfull;
+            }
+            for (; p < p1; p++) {
+                prefetch_share(nb, p - p0);
+                const float *a = K ? pa + (size_t)p * K * MR + (size_t)A_AT(k0) * MR : NULL;
+                int rows = M - p * MR < MR ? M - p * MR : MR;
+                ptrdiff_t at = (ptrdiff_t)p * MR * rsc + (ptrdiff_t)q * NR * csc;
+                const float *bi = bias ? bias + p * MR : NULL;
+                const float *re = res && job.first ? res + at : NULL;
+                if (csc == 1 && cols == NR) {
+                    tile_any(rows, &job, a, b, C + at, rsc, bi, re, rsc);
+                    if (tpost) tile_act(rows, 2, C + at, rsc, tpost);
+                } else {
+                    tile_copy(rows, cols, &job, a, b, C + at, rsc, csc, bi, re, tpost);
                 }
             }
         }
-        if (job.last) break;
     }
     if (job.stream) v_sfence();
-#undef A_AT
 }
+
+void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdiff_t rsc,
+          ptrdiff_t csc, const fc_epilogue *ep) {
+    // pa: packed (M, K); pb: packed (K, N); C: (M, N) strided; ep->residual like C
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    int kc = k_block(K);
+    for (int k0 = 0;; k0 += kc) {
+        gemm_block(M, N, K, k0, kc, pa, K ? pb + (size_t)k0 * NR : pb, (size_t)K * NR, C, rsc, csc, ep);
+        if (k0 + kc >= K) break;
+    }
+}
+
+#ifdef GEMM_KBLOCK
+void GEMM_KBLOCK(int M, int N, int K, int k0, const float *pa, const float *pb, size_t pbs, float *C,
+                 ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
+    // pa: packed (M, K); pb: B rows [k0, k0 + kb) in panels pbs floats apart; C, ep as GEMM
+    if (M <= 0 || N <= 0 || K <= 0 || k0 < 0 || k0 >= K) return;
+    gemm_block(M, N, K, k0, k_block(K), pa, pb, pbs, C, rsc, csc, ep);
+}
+#endif
+#undef A_AT
 
 #endif

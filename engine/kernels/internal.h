@@ -23,6 +23,8 @@ fc_f32_gemm_pack_a_fn fc_f32_gemm_pack_a_4__scalar, fc_f32_gemm_pack_a_6__avx2,
 fc_f32_gemm_pack_b_fn fc_f32_gemm_pack_b_4__scalar, fc_f32_gemm_pack_b_16__avx2,
     fc_f32_gemm_pack_b_32__avx512;
 fc_f32_gemm_fn fc_f32_gemm_4x4__scalar, fc_f32_gemm_6x16__avx2, fc_f32_gemm_12x32__avx512;
+fc_f32_gemm_kblock_fn fc_f32_gemm_kblock_6x16__avx2, fc_f32_gemm_kblock_12x32__avx512;
+fc_f32_gemm_kc_fn fc_f32_gemm_kc_6x16__avx2, fc_f32_gemm_kc_12x32__avx512;
 /* f32-dwconv-scalar.c, f32-dwconv-plane-*.c: 4 vectors of 8 / 16 output pixels per step (the SIMD
  * ones fall back to the scalar one for kernels too large for their on-stack row buffer) */
 fc_f32_dwconv_plane_fn fc_f32_dwconv_plane__scalar, fc_f32_dwconv_plane_4x8__avx2,
@@ -43,6 +45,7 @@ fc_f32_affine_rows_fn fc_f32_affine_rows__scalar, fc_f32_affine_rows__avx2, fc_f
 /* *-fastsig-avx512.c: the avx512 GEMM, depthwise and activation kernels with the bf16 path's fast
  * sigmoid and SiLU (FC_FAST_SIGMOID, f32-act-vec.h), for the avx512bf16 table and its .f32 */
 fc_f32_gemm_fn fc_f32_gemm_12x32_fastsig__avx512;
+fc_f32_gemm_kblock_fn fc_f32_gemm_kblock_12x32_fastsig__avx512;
 fc_f32_dwconv_plane_fn fc_f32_dwconv_plane_4x16_fastsig__avx512;
 fc_f32_dwconv_channels_fn fc_f32_dwconv_channels_16cx4_fastsig__avx512;
 fc_f32_act_fn fc_f32_act_u32_fastsig__avx512;
@@ -56,6 +59,8 @@ fc_bf16_gemm_fn fc_bf16_gemm_12x32__scalar, fc_bf16_gemm_12x32__avx512bf16;
  * panels packed as the avx512 ones, A converted in place into pairs, B converted per slice */
 fc_f32_gemm_pack_a_fn fc_bf16_gemm_pack_a_12__avx512bf16;
 fc_f32_gemm_fn fc_bf16_gemm_12x32_cvtb__avx512bf16;
+fc_f32_gemm_kblock_fn fc_bf16_gemm_kblock_12x32_cvtb__avx512bf16;
+fc_f32_gemm_kc_fn fc_bf16_gemm_kc_12x32_cvtb__avx512bf16;
 extern const fc_kernels fc_kernels_avx512bf16_table;
 extern const fc_bf16_kernels fc_bf16_kernels_scalar_table;
 extern const fc_bf16_kernels fc_bf16_kernels_avx512bf16_table;

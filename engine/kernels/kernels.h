@@ -95,6 +95,17 @@ typedef void fc_f32_gemm_pack_b_fn(int K, int N, const float *B, ptrdiff_t rsb, 
  * ep->residual may be C itself (in-place residual add); no other overlap of C with inputs. */
 typedef void fc_f32_gemm_fn(int M, int N, int K, const float *pa, const float *pb, float *C,
                             ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep);
+/* The same product one K block at a time, for callers that build each slice of B just before it
+ * is used (im2col into a buffer that stays in L2): K is cut into blocks of gemm_kc(K) rows (the
+ * last one shorter; the cut sgemm_packed makes, from K alone), and a call computes block
+ * [k0, k0 + kb) with pb holding only that block's rows of B, panel q's at pb + q*pbs (64-byte
+ * aligned). Calling it for every block of K in order on the same C, with the same ep, gives
+ * sgemm_packed's result bit for bit: the first block adds bias and residual, later ones add to C,
+ * the last applies the activation. k0 must be a block start. */
+typedef void fc_f32_gemm_kblock_fn(int M, int N, int K, int k0, const float *pa, const float *pb,
+                                   size_t pbs, float *C, ptrdiff_t rsc, ptrdiff_t csc,
+                                   const fc_epilogue *ep);
+typedef int fc_f32_gemm_kc_fn(int K);
 /* Depthwise 2-D convolution of one channel plane (geometry g, see fc_conv2d_geom):
  *   out (out_h, out_w) = act(bias + conv(in (in_h, in_w), w (kh, kw)))
  * act may be NULL (none). Residual: none (not fused here). out must not overlap in. SIMD
@@ -139,6 +150,8 @@ typedef struct fc_kernels {
     fc_f32_gemm_pack_a_fn *pack_a;
     fc_f32_gemm_pack_b_fn *pack_b;
     fc_f32_gemm_fn *sgemm_packed;
+    fc_f32_gemm_kblock_fn *sgemm_kblock; /* NULL: no K-block entry (the scalar table: its sums are */
+    fc_f32_gemm_kc_fn *gemm_kc;          /* not cut into blocks) */
     fc_f32_dwconv_plane_fn *dwconv_plane;
     fc_f32_dwconv_channels_fn *dwconv_channels;
     fc_f32_winograd_input_fn *wino_input;   /* NULL for both: no Winograd path (bf16 table) */

@@ -1,8 +1,9 @@
 /* Conv (2-D, NCHW float32): the convolution primitives (conv_prim.h) and the Conv op built on them.
  * Weights packed once at load. Three run-time paths:
  *  - GEMM: each task (column chunk, group, row block) builds packed B (direct for 1x1 stride-1 convs,
- *    im2col written straight into the packed layout otherwise) and calls the packed GEMM with the
- *    fused epilogue y = act(W*x + bias + residual); small images share chunks (see plan_chunks);
+ *    im2col written straight into the packed layout otherwise) one K block at a time, each slice
+ *    just before the GEMM's block that reads it, with the fused epilogue y = act(W*x + bias +
+ *    residual); small images share chunks (see plan_chunks);
  *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels (see conv_run_winograd);
  *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
  * Every path computes an output element with the same operations wherever it sits in the batch, so
@@ -306,23 +307,31 @@ typedef struct phase_src {
 static int phase_extw(const fc_conv *s) { return (int)((int64_t)(s->kw - 1) * s->dil_w / s->sw); }
 static int phase_exth(const fc_conv *s) { return (int)((int64_t)(s->kh - 1) * s->dil_h / s->sh); }
 
-/* Floats of phase source for a chunk of cc columns in at most nseg image segments (an upper bound:
- * a segment of len columns spans at most (len - 1) / ow + 2 output rows). */
-static size_t phase_floats(const fc_conv *s, const fc_window *w, int cc, int64_t nseg) {
+/* Floats of phase source for chs channels of a chunk of cc columns in at most nseg image segments
+ * (an upper bound: a segment of len columns spans at most (len - 1) / ow + 2 output rows). */
+static size_t phase_floats(const fc_conv *s, const fc_window *w, int chs, int cc, int64_t nseg) {
     int64_t rows = cc / w->ow + nseg * (2 + phase_exth(s));
-    return (size_t)s->cin_g * s->nph * rows * (w->ow + phase_extw(s));
+    return (size_t)chs * s->nph * rows * (w->ow + phase_extw(s));
+}
+
+/* The most input channels a block of kc rows of B (rows ci*kh*kw + tap) touches. */
+static int block_channels(const fc_conv *s, int kc) {
+    int taps = s->kh * s->kw, chs = (kc + 2 * taps - 2) / taps;
+    return chs < s->cin_g ? chs : s->cin_g;
 }
 
 /* Per-thread scratch of the GEMM path, in floats (each part rounded to 16 for alignment): packed B
- * (K, cc); the im2col phase source (bt; none for a direct 1x1 conv, packed from the input itself);
- * for chunks that span images the output (mg, nr) of a panel that straddles two images, before it
- * is scattered. */
+ * of one K block (kc, cc) (kc = K when the GEMM is not cut); the im2col phase source of the
+ * block's channels (bt; none for a direct 1x1 conv, packed from the input itself); for chunks that
+ * span images the outputs (mg, nr) of the panels that straddle two images, before they are
+ * scattered (one at a time, or all of the chunk's when their sums live there across K blocks). */
 static void scratch_parts(const fc_conv *s, const chunk_plan *c, const fc_window *w, int64_t P,
-                          int direct, size_t *pb, size_t *bt, size_t *ct) {
-    *pb = (fc_kernels_packed_b_floats(s->k, s->K, c->cc) + 15) / 16 * 16;
+                          int direct, int kc, size_t *pb, size_t *bt, size_t *ct) {
+    *pb = (fc_kernels_packed_b_floats(s->k, kc, c->cc) + 15) / 16 * 16;
     if (direct) *bt = 0;
-    else *bt = (phase_floats(s, w, c->cc, c->flat ? c->cc / P + 2 : 1) + 15) / 16 * 16;
-    *ct = c->flat ? ((size_t)(s->cout / s->group) * s->k->nr + 15) / 16 * 16 : 0;
+    else *bt = (phase_floats(s, w, block_channels(s, kc), c->cc, c->flat ? c->cc / P + 2 : 1) + 15) / 16 * 16;
+    size_t straddles = kc < s->K ? (size_t)(c->cc / P + 1) : 1;
+    *ct = c->flat ? (straddles * (s->cout / s->group) * s->k->nr + 15) / 16 * 16 : 0;
 }
 
 int fc_conv_direct(const fc_conv *s, const fc_window *w) {
@@ -336,6 +345,8 @@ typedef struct gemm_plan {
     chunk_plan c;
     int direct;           /* 1x1 stride 1 unpadded: B is the input itself (no im2col) */
     int msplit, mblock;   /* a group's output channels in msplit blocks of mblock (a multiple of mr) */
+    int kc;               /* rows of B packed at a time: the GEMM's K block when the table can run
+                             one block at a time (sgemm_kblock), else K */
     int64_t tasks;
     size_t npb, nbt, nct; /* scratch parts in floats (scratch_parts) */
 } gemm_plan;
@@ -350,7 +361,9 @@ static gemm_plan plan_gemm(const fc_conv *s, const fc_window *w, int64_t N, int 
     while (tasks * g.msplit < 2 * threads && mg / (g.msplit * 2) >= 2 * k->mr) g.msplit *= 2;
     g.mblock = ((mg + g.msplit - 1) / g.msplit + k->mr - 1) / k->mr * k->mr;
     g.tasks = tasks * g.msplit;
-    scratch_parts(s, &g.c, w, P, g.direct, &g.npb, &g.nbt, &g.nct);
+    g.kc = k->sgemm_kblock ? k->gemm_kc(s->K) : s->K;
+    if (g.kc <= 0 || g.kc > s->K) g.kc = s->K;
+    scratch_parts(s, &g.c, w, P, g.direct, g.kc, &g.npb, &g.nbt, &g.nct);
     return g;
 }
 
@@ -434,11 +447,12 @@ static inline void phase_cells(int64_t ix0, int sw, int64_t W, int64_t wj, int64
     if (*lo > *hi) *lo = *hi;
 }
 
-/* Fills the phase source of the chunk's image segments from x (the group's first channel of image
- * 0; images cstride apart) and points each run at its segment. */
+/* Fills the phase source of input channels [ci0, ci1) (held from channel 0 of buf on) of the
+ * chunk's image segments from x (the group's first channel of image 0; images cstride apart) and
+ * points each run at its segment. */
 static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int64_t cstride,
                        int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
-                       int n_runs, phase_src *ps, float *buf) {
+                       int n_runs, int ci0, int ci1, phase_src *ps, float *buf) {
     ps->wj = w->ow + phase_extw(s);
     ps->exth = phase_exth(s);
     int64_t off = 0;
@@ -451,7 +465,7 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
         /* input rows in order (padded row Y = (oy0 + i) * sh + a), so each is read once, sequentially;
          * the same row of the next channel is prefetched (the rows of a strided conv are not all
          * read, which leaves the hardware prefetcher behind) */
-        for (int ci = 0; ci < s->cin_g; ci++)
+        for (int ci = ci0; ci < ci1; ci++)
             for (int i = 0; i < ps->rows[r]; i++)
                 for (int a = 0; a < s->sh; a++) {
                     int64_t iy = (int64_t)(oy0 + i) * s->sh + a - w->pt;
@@ -461,7 +475,7 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
                         for (int64_t o = 0; o < W; o += 64 / (int64_t)sizeof(float)) __builtin_prefetch(src + H * W + o, 0, 3);
                     for (int ph = 0; ph < s->nph; ph++) {
                         if (s->ph_a[ph] != a) continue;
-                        float *dst = buf + off + (((int64_t)ci * s->nph + ph) * ps->rows[r] + i) * ps->wj;
+                        float *dst = buf + off + (((int64_t)(ci - ci0) * s->nph + ph) * ps->rows[r] + i) * ps->wj;
                         if (!inside) {
                             memset(dst, 0, sizeof(float) * (size_t)ps->wj);
                             continue;
@@ -475,7 +489,7 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
                         for (int64_t j = hi; j < ps->wj; j++) dst[j] = 0.f;
                     }
                 }
-        off += (int64_t)s->cin_g * s->nph * ps->rows[r] * ps->wj;
+        off += (int64_t)(ci1 - ci0) * s->nph * ps->rows[r] * ps->wj;
     }
     for (int u = 0, r = 0; u < n_runs; u++) {
         while (runs[u].img != segs[r].img) r++;
@@ -483,22 +497,31 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
     }
 }
 
-/* Where each run's first lane lies in packed B of K rows (panels of (K, nr)), at row 0. */
-static void run_panel_starts(const col_run *runs, int n_runs, int K, int nr, float *pb, float **dst0) {
-    for (int r = 0; r < n_runs; r++) dst0[r] = pb + (size_t)(runs[r].j / nr) * K * nr + runs[r].j % nr;
+/* Rows [k0, k0 + kb) of a chunk's packed B, at pb in panels pbs = kb * nr floats apart (pack_b's
+ * layout for kb rows): the slice one K block of the GEMM works on (all of K when it is not cut). */
+typedef struct b_slice {
+    int k0, kb;
+    size_t pbs;
+    float *pb;
+} b_slice;
+
+/* Where each run's first lane lies in the slice's panels, at its row 0. */
+static void run_panel_starts(const col_run *runs, int n_runs, int nr, const b_slice *sl, float **dst0) {
+    for (int r = 0; r < n_runs; r++) dst0[r] = sl->pb + (size_t)(runs[r].j / nr) * sl->pbs + runs[r].j % nr;
 }
 
-/* Lanes past nc of row k of packed B's last panel: zeros, as pack_b leaves them. */
-static inline void zero_tail_lanes(float *pb, int K, int nr, int nc, int k) {
+/* Lanes past nc of row k of the slice's last panel: zeros, as pack_b leaves them. */
+static inline void zero_tail_lanes(const b_slice *sl, int nr, int nc, int k) {
     int q_last = (nc - 1) / nr;
-    float *row = pb + (size_t)q_last * K * nr + (size_t)k * nr;
+    float *row = sl->pb + (size_t)q_last * sl->pbs + (size_t)k * nr;
     for (int j = nc - q_last * nr; j < nr; j++) row[j] = 0.f;
 }
 
-/* im2col of one chunk straight into packed-B panels from the phase source: runs from make_runs
- * (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of a run is a plain copy. */
-static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *buf,
-                          const col_run *runs, int n_runs, int nc, float *pb) {
+/* im2col of one chunk's slice straight into packed-B panels from the phase source of channels from
+ * ci0 on: runs from make_runs (rows set, segments assigned by phase_fill); each (ci, ky, kx) row of
+ * a run is a plain copy. */
+static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *buf, int ci0,
+                          const col_run *runs, int n_runs, int nc, const b_slice *sl) {
     int nr = s->k->nr;
     /* per run: its source at tap offset 0, the distance between the phase planes of its segment
      * and its place in the panels, so the copy loop below only adds */
@@ -511,29 +534,31 @@ static void im2col_packed(const fc_conv *s, const phase_src *ps, const float *bu
         src0[r] = buf + ps->base[g] + (int64_t)(u->oy - ps->oy0[g]) * ps->wj + u->ox;
         pstride[r] = (int64_t)ps->rows[g] * ps->wj;
     }
-    run_panel_starts(runs, n_runs, s->K, nr, pb, dst0);
+    run_panel_starts(runs, n_runs, nr, sl, dst0);
     /* row by row of B across all panels, so that the phase planes are read in order */
-    int kidx = 0;
-    for (int ci = 0; ci < s->cin_g; ci++)
-        for (int t = 0; t < s->kh * s->kw; t++, kidx++) {
-            int64_t plane = (int64_t)ci * s->nph + s->tap_ph[t];
-            int64_t toff = (int64_t)s->tap_dy[t] * ps->wj + s->tap_dx[t];
-            for (int r = 0; r < n_runs; r++)
-                copy_run(dst0[r] + (size_t)kidx * nr, src0[r] + plane * pstride[r] + toff, runs[r].len);
-            zero_tail_lanes(pb, s->K, nr, nc, kidx);
-        }
+    int taps = s->kh * s->kw;
+    for (int i = 0; i < sl->kb; i++) {
+        int kidx = sl->k0 + i, ci = kidx / taps, t = kidx % taps;
+        int64_t plane = (int64_t)(ci - ci0) * s->nph + s->tap_ph[t];
+        int64_t toff = (int64_t)s->tap_dy[t] * ps->wj + s->tap_dx[t];
+        for (int r = 0; r < n_runs; r++)
+            copy_run(dst0[r] + (size_t)i * nr, src0[r] + plane * pstride[r] + toff, runs[r].len);
+        zero_tail_lanes(sl, nr, nc, i);
+    }
 }
 
-/* Packed B (K, nc) of a chunk through the phase source in bt (runs and segments from make_runs). */
+/* The slice of packed B (K, nc) of a chunk through the phase source of the slice's channels in bt
+ * (runs and segments from make_runs). */
 static void im2col_chunk(const fc_conv *s, const fc_window *w, const float *x, int64_t xstride,
                          int64_t H, int64_t W, const col_run *segs, int n_segs, col_run *runs,
-                         int n_runs, int nc, float *bt, float *pb) {
+                         int n_runs, int nc, float *bt, const b_slice *sl) {
+    int taps = s->kh * s->kw, ci0 = sl->k0 / taps, ci1 = (sl->k0 + sl->kb + taps - 1) / taps;
     phase_src ps;
-    phase_fill(s, w, x, xstride, H, W, segs, n_segs, runs, n_runs, &ps, bt);
-    if (s->kh == 1 && s->kw == 1 && n_segs == 1) /* one phase, rows of ow cells: B is a plain matrix */
-        s->k->pack_b(s->K, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, pb);
+    phase_fill(s, w, x, xstride, H, W, segs, n_segs, runs, n_runs, ci0, ci1, &ps, bt);
+    if (taps == 1 && n_segs == 1) /* one phase, rows of ow cells: B is a plain matrix */
+        s->k->pack_b(sl->kb, nc, bt + segs[0].ox, (ptrdiff_t)ps.rows[0] * ps.wj, 1, sl->pb);
     else
-        im2col_packed(s, &ps, bt, runs, n_runs, nc, pb);
+        im2col_packed(s, &ps, bt, ci0, runs, n_runs, nc, sl);
 }
 
 /* Depthwise: tasks are (image, block of channels); blocks are multiples of 8 channels sized so a
@@ -629,10 +654,11 @@ typedef struct batch_io {
 /* The fused BatchNormalization [and ReLU] on a chunk's packed B (nc columns in panels of (K, nr),
  * their rows the input channels), with bn_run's and the Relu op's operations (affine_rows); lanes
  * past nc in the last panel are normalized too and never stored. */
-static void pre_norm_packed(const fc_conv *s, int nc, float *pb) {
+static void pre_norm_packed(const fc_conv *s, int nc, const b_slice *sl) {
     int nr = s->k->nr;
     for (int q = 0; q * nr < nc; q++)
-        s->k->affine_rows(s->K, nr, s->pre_s, s->pre_t, s->pre_relu, pb + (size_t)q * s->K * nr, nr);
+        s->k->affine_rows(sl->kb, nr, s->pre_s + sl->k0, s->pre_t + sl->k0, s->pre_relu,
+                          sl->pb + (size_t)q * sl->pbs, nr);
 }
 
 /* Packed B (cin_g, nc) of a direct conv's chunk that spans images, straight from the input: runs
@@ -641,18 +667,18 @@ static void pre_norm_packed(const fc_conv *s, int nc, float *pb) {
  * element, as the Mul it replaces); lanes past nc are zeros, as pack_b leaves them. (A gather into
  * (cin_g, nc) and a pack_b of that read and wrote every float twice.) */
 static void gather_packed(const fc_conv *s, const batch_io *b, const float *xg, const float *sg,
-                          const col_run *runs, int n_runs, int nc, float *pb) {
+                          const col_run *runs, int n_runs, int nc, const b_slice *sl) {
     int nr = s->k->nr, cin_all = s->cin_g * s->group;
     const float *src0[CHUNK_COLS + 64]; /* per run: its first element in channel 0 */
     float *dst0[CHUNK_COLS + 64];
     for (int r = 0; r < n_runs; r++) src0[r] = xg + runs[r].img * b->xstride + runs[r].p;
-    run_panel_starts(runs, n_runs, s->K, nr, pb, dst0);
+    run_panel_starts(runs, n_runs, nr, sl, dst0);
     /* channel by channel, so that each input row is read in order across the chunk (panel by
      * panel, the reads jumped a whole channel apart), with the rows a few channels ahead prefetched */
-    for (int ci = 0; ci < s->cin_g; ci++) {
+    for (int ci = sl->k0; ci < sl->k0 + sl->kb; ci++) {
         for (int r = 0; r < n_runs; r++) {
             const float *src = src0[r] + (int64_t)ci * b->P;
-            float *dst = dst0[r] + (size_t)ci * nr;
+            float *dst = dst0[r] + (size_t)(ci - sl->k0) * nr;
             if (ci + GATHER_AHEAD < s->cin_g) {
                 __builtin_prefetch(src + GATHER_AHEAD * b->P, 0, 3);
                 __builtin_prefetch(src + GATHER_AHEAD * b->P + runs[r].len - 1, 0, 3);
@@ -665,16 +691,16 @@ static void gather_packed(const fc_conv *s, const batch_io *b, const float *xg, 
 #pragma omp simd
             for (int t = 0; t < runs[r].len; t++) dst[t] = src[t] * sv;
         }
-        zero_tail_lanes(pb, s->K, nr, nc, ci);
+        zero_tail_lanes(sl, nr, nc, ci - sl->k0);
     }
 }
 
-/* Packed B (K, nc) in pb of the chunk's columns [c0, c0 + nc) of group input xg (image 0's first
- * channel of the group), through bt; segs gets the chunk's image segments when the chunk spans
- * images or goes through im2col. sg: the group's first channel in b->scale, or NULL. */
+/* The slice sl of packed B (K, nc) of the chunk's columns [c0, c0 + nc) of group input xg (image
+ * 0's first channel of the group), through bt; segs gets the chunk's image segments when the chunk
+ * spans images or goes through im2col. sg: the group's first channel in b->scale, or NULL. */
 static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g, const fc_window *w,
                       const batch_io *b, const float *xg, const float *sg, int64_t c0, int nc, col_run *segs,
-                      float *bt, float *pb) {
+                      float *bt, const b_slice *sl) {
     int64_t P = b->P, xstride = b->xstride;
     /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
      * for gathering and scattering */
@@ -683,13 +709,13 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
                            : make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
     int n_segs = g->c.flat || !g->direct ? make_runs(c0, nc, P, nc, w->ow, 0, segs) : 0;
     if (g->direct && !g->c.flat) {
-        k->pack_b(s->K, nc, xg + c0 / P * xstride + c0 % P, P, 1, pb);
+        k->pack_b(sl->kb, nc, xg + c0 / P * xstride + (int64_t)sl->k0 * P + c0 % P, P, 1, sl->pb);
     } else if (g->direct) {
-        gather_packed(s, b, xg, sg, runs, n_runs, nc, pb);
+        gather_packed(s, b, xg, sg, runs, n_runs, nc, sl);
     } else {
-        im2col_chunk(s, w, xg, xstride, b->H, b->W, segs, n_segs, runs, n_runs, nc, bt, pb);
+        im2col_chunk(s, w, xg, xstride, b->H, b->W, segs, n_segs, runs, n_runs, nc, bt, sl);
     }
-    if (s->pre_s) pre_norm_packed(s, nc, pb); /* fused only on direct convs: no padding lanes */
+    if (s->pre_s) pre_norm_packed(s, nc, sl); /* fused only on direct convs: no padding lanes */
 }
 
 /* A piece of a panel that straddles images: lanes [lane, lane + len) of the panel are columns of
@@ -712,37 +738,49 @@ static int panel_pieces(const batch_io *b, const col_run *segs, int r, int j0, i
     return n;
 }
 
+/* The product of K block sl (all of K when the plan does not cut it) of output channels [0, mm)
+ * of pa into columns [0, n) of C, B's panels from pb on. */
+static void gemm_slice(const fc_kernels *k, const fc_conv *s, const gemm_plan *g, int mm, int n,
+                       const float *pa, const b_slice *sl, const float *pb, float *C, ptrdiff_t rsc,
+                       const fc_epilogue *ep) {
+    if (g->kc < s->K) k->sgemm_kblock(mm, n, s->K, sl->k0, pa, pb, sl->pbs, C, rsc, 1, ep);
+    else k->sgemm_packed(mm, n, s->K, pa, pb, C, rsc, 1, ep);
+}
+
 /* Panel q (lanes columns from segment r on) of a chunk that spans images, when it straddles two:
- * computed into ct (mm, nr) with its residual gathered there first, then scattered to y. */
-static void gemm_straddling_panel(const fc_kernels *k, const fc_conv *s, const batch_io *b,
-                                  const col_run *segs, int r, int q, int lanes, int mm,
-                                  const float *pa, const float *pb, int64_t coff, fc_epilogue ep,
-                                  float *ct) {
+ * computed into ct (mm, nr) with its residual gathered there first (first K block), then
+ * scattered to y (last K block); between K blocks its sums stay in ct. */
+static void gemm_straddling_panel(const fc_kernels *k, const fc_conv *s, const gemm_plan *g,
+                                  const batch_io *b, const col_run *segs, int r, int q, int lanes,
+                                  int mm, const float *pa, const b_slice *sl, int64_t coff,
+                                  fc_epilogue ep, float *ct) {
     const float *res = b->res;
     int nr = k->nr;
     panel_piece pc[64]; /* at most nr */
     int n = panel_pieces(b, segs, r, q * nr, lanes, coff, pc);
-    for (int m = 0; res && m < mm; m++)
+    for (int m = 0; res && sl->k0 == 0 && m < mm; m++)
         for (int i = 0; i < n; i++)
             memcpy(ct + (size_t)m * nr + pc[i].lane, res + pc[i].off + (int64_t)m * b->P,
                    (size_t)pc[i].len * sizeof(float));
     ep.residual = res ? ct : NULL;
-    k->sgemm_packed(mm, lanes, s->K, pa, pb + (size_t)q * s->K * nr, ct, nr, 1, &ep);
+    gemm_slice(k, s, g, mm, lanes, pa, sl, sl->pb + (size_t)q * sl->pbs, ct, nr, &ep);
+    if (sl->k0 + sl->kb < s->K) return;
     for (int m = 0; m < mm; m++)
         for (int i = 0; i < n; i++)
             memcpy(b->y + pc[i].off + (int64_t)m * b->P, ct + (size_t)m * nr + pc[i].lane,
                    (size_t)pc[i].len * sizeof(float));
 }
 
-/* A chunk whose columns span images: the panels inside one image write straight to it (row stride
- * P); a panel that straddles images goes through ct (gemm_straddling_panel). */
-static void gemm_chunk_flat(const fc_kernels *k, const fc_conv *s, const batch_io *b,
-                            const col_run *segs, int nc, int mm, const float *pa, const float *pb,
-                            int64_t coff, fc_epilogue ep, float *ct) {
+/* K block sl of a chunk whose columns span images: the panels inside one image write straight to
+ * it (row stride P); a panel that straddles images goes through its own (mm, nr) part of ct
+ * (gemm_straddling_panel). */
+static void gemm_chunk_flat(const fc_kernels *k, const fc_conv *s, const gemm_plan *g,
+                            const batch_io *b, const col_run *segs, int nc, int mm, const float *pa,
+                            const b_slice *sl, int64_t coff, fc_epilogue ep, float *ct) {
     const float *res = b->res;
     float *y = b->y;
     int64_t P = b->P, ystride = b->ystride;
-    int nr = k->nr, r = 0;
+    int nr = k->nr, r = 0, straddles = 0;
     for (int q = 0; q * nr < nc;) {
         while (segs[r].j + segs[r].len <= q * nr) r++;
         int end = segs[r].j + segs[r].len; /* segment r holds column q*nr; it ends at end */
@@ -751,18 +789,24 @@ static void gemm_chunk_flat(const fc_kernels *k, const fc_conv *s, const batch_i
             int j0 = q * nr, ncol = (q1 * nr < end ? q1 * nr : end) - j0;
             int64_t cb = segs[r].img * ystride + coff + segs[r].p + (j0 - segs[r].j);
             ep.residual = res ? res + cb : NULL;
-            k->sgemm_packed(mm, ncol, s->K, pa, pb + (size_t)q * s->K * nr, y + cb, P, 1, &ep);
+            gemm_slice(k, s, g, mm, ncol, pa, sl, sl->pb + (size_t)q * sl->pbs, y + cb, P, &ep);
             q = q1;
             continue;
         }
         int lanes = nc - q * nr < nr ? nc - q * nr : nr;
-        gemm_straddling_panel(k, s, b, segs, r, q, lanes, mm, pa, pb, coff, ep, ct);
+        /* one ct for all when K is one block, else one per straddling panel (its sums between
+         * blocks) */
+        float *cq = g->kc < s->K ? ct + (size_t)straddles++ * mm * nr : ct;
+        gemm_straddling_panel(k, s, g, b, segs, r, q, lanes, mm, pa, sl, coff, ep, cq);
         q++;
     }
 }
 
-/* Task t of the GEMM path: packed B of its chunk, then the GEMM of its block of output channels
- * with the fused epilogue; scratch: the thread's g->npb + g->nbt + g->nct floats. */
+/* Task t of the GEMM path: K block by K block (g->kc rows of B; one block of all K when the GEMM
+ * is not cut), the block's slice of its chunk's packed B, then that block of the GEMM of its
+ * output channels with the fused epilogue: the slice is built in L2 just before its use, where a
+ * whole chunk's B (K up to a few thousand rows) would go through L3 once written and again read.
+ * Scratch: the thread's g->npb + g->nbt + g->nct floats. */
 static void gemm_task(const fc_kernels *k, const fc_conv *s, const gemm_plan *g, const fc_window *w,
                       const batch_io *b, int64_t t, float *scratch) {
     int64_t ms = t % g->msplit, ch = t / g->msplit % g->c.count, gi = t / g->msplit / g->c.count;
@@ -774,18 +818,22 @@ static void gemm_task(const fc_kernels *k, const fc_conv *s, const gemm_plan *g,
     int64_t P = b->P, c0;
     int nc = chunk_range(&g->c, ch, b->N, P, &c0);
     col_run segs[CHUNK_COLS + 64];
-    pack_chunk(k, s, g, w, b, b->x + gi * s->cin_g * b->H * b->W, b->scale ? b->scale + gi * s->cin_g : NULL, c0,
-               nc, segs, bt, pb);
+    const float *xg = b->x + gi * s->cin_g * b->H * b->W, *sg = b->scale ? b->scale + gi * s->cin_g : NULL;
     const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
     int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
-    fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = s->act, .stream = b->stream};
-    if (g->c.flat) {
-        gemm_chunk_flat(k, s, b, segs, nc, mm, pa, pb, coff, ep, ct);
-        return;
-    }
     int64_t cbase = c0 / P * b->ystride + coff + c0 % P;
-    ep.residual = res ? res + cbase : NULL;
-    k->sgemm_packed(mm, nc, s->K, pa, pb, y + cbase, P, 1, &ep);
+    fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = s->act, .stream = b->stream};
+    for (int k0 = 0; k0 < s->K; k0 += g->kc) {
+        b_slice sl = {.k0 = k0, .kb = s->K - k0 < g->kc ? s->K - k0 : g->kc, .pb = pb};
+        sl.pbs = (size_t)sl.kb * k->nr;
+        pack_chunk(k, s, g, w, b, xg, sg, c0, nc, segs, bt, &sl);
+        if (g->c.flat) {
+            gemm_chunk_flat(k, s, g, b, segs, nc, mm, pa, &sl, coff, ep, ct);
+            continue;
+        }
+        ep.residual = res ? res + cbase : NULL;
+        gemm_slice(k, s, g, mm, nc, pa, &sl, pb, y + cbase, P, &ep);
+    }
 }
 
 /* GEMM path: tasks (output-channel block, column chunk, group) in parallel, see plan_gemm. */
@@ -828,7 +876,7 @@ static int rows_chunk(const fc_conv *s) { return CHUNK_COLS / s->k->nr * s->k->n
 size_t fc_conv_rows_floats(const fc_conv *s, const fc_window *w) {
     chunk_plan c = {.flat = 0, .cc = rows_chunk(s), .per = 1, .count = 1};
     size_t pb, bt, ct;
-    scratch_parts(s, &c, w, (int64_t)w->oh * w->ow, 0, &pb, &bt, &ct);
+    scratch_parts(s, &c, w, (int64_t)w->oh * w->ow, 0, s->K, &pb, &bt, &ct);
     return pb + bt;
 }
 
@@ -839,15 +887,16 @@ void fc_conv_rows(const fc_conv *s, const fc_window *w, const float *x, int64_t 
     int cc = rows_chunk(s);
     chunk_plan c = {.flat = 0, .cc = cc, .per = 1, .count = 1};
     size_t npb, nbt, nct;
-    scratch_parts(s, &c, w, P, 0, &npb, &nbt, &nct);
+    scratch_parts(s, &c, w, P, 0, s->K, &npb, &nbt, &nct);
     float *pb = work, *bt = work + npb;
+    b_slice sl = {.k0 = 0, .kb = s->K, .pbs = (size_t)s->K * k->nr, .pb = pb};
     fc_epilogue ep = {.bias = s->bias, .act = s->act};
     for (int64_t c0 = (int64_t)oy0 * w->ow; c0 < end; c0 += cc) {
         int nc = (int)(end - c0 < cc ? end - c0 : cc);
         col_run runs[CHUNK_COLS + 64], segs[CHUNK_COLS + 64];
         int n_runs = make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
         int n_segs = make_runs(c0, nc, P, nc, w->ow, 0, segs);
-        im2col_chunk(s, w, x, 0, H, W, segs, n_segs, runs, n_runs, nc, bt, pb);
+        im2col_chunk(s, w, x, 0, H, W, segs, n_segs, runs, n_runs, nc, bt, &sl);
         k->sgemm_packed(s->cout, nc, s->K, s->packed, pb, C + (c0 - (int64_t)oy0 * w->ow), rsc, 1, &ep);
     }
 }

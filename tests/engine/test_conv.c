@@ -3,8 +3,9 @@
  * reach each path of ops/conv.c: Winograd (edge tiles, odd channels, asymmetric pads, residual, tiny
  * inputs, chunks across images), im2col (dilation, strides 2 and 3, 5x5, 1x7 / 7x1, groups, K over a
  * cache block), 1x1 (direct per image and with columns spanning images, 1x1 planes, strided,
- * padded), depthwise. Each also checks that an image's output is bitwise the same alone as in a batch
- * of three. MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric
+ * padded), depthwise, and B built K block by K block on each packing path. Each also checks that an
+ * image's output is bitwise the same alone as in a batch of three, and with a table that has
+ * sgemm_kblock, the same bits without it (whole-K packing). MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric
  * pads) likewise, and GlobalAveragePool / GlobalMaxPool on planes of awkward sizes.
  * Not here: kernel-level comparisons (test_kernels.c), whole networks (test_models, test_torchvision). */
 #include <math.h>
@@ -53,6 +54,14 @@ static const conv_case CASES[] = {
     {"1x1 stride 2",            16, 12, 11, 11, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 stride 2 per image",  16, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 padded",               8,  8, 14, 14, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    /* B built one K block at a time (sgemm_kblock: K over the GEMM's block) on each packing path */
+    {"1x1 per image, K blocks",  200, 30, 20, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    {"1x1 across images, K blocks", 300, 300, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1},
+    {"1x7, K blocks",           40, 24, 10, 17, 1, 7, 1, 1, 0, 3, 0, 3, 1, 1, 1, 1, 0},
+    {"5x5 across images, K blocks", 16, 20, 9, 9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0},
+    {"1x1 stride 2, K blocks",  256, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    {"1x1 s2 per image, K blocks", 256, 12, 40, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    {"groups 2, K blocks",      400, 16,  7,  7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 0},
 };
 
 static int out_size(int n, int k, int s, int d, int p0, int p1) { return (n + p0 + p1 - d * (k - 1) - 1) / s + 1; }
@@ -146,6 +155,15 @@ static void check_case(const conv_case *c, const fc_kernels *k, const char *dir,
           k->name, bad, (long long)count, first, fg, fw);
     CHECK(!differ, "%s (%s): image 1 alone differs bitwise from image 1 in a batch of 3", c->name,
           k->name);
+    if (k->sgemm_kblock) { /* B built K block by K block: the bits of the whole-K GEMM */
+        fc_kernels whole = *k;
+        whole.sgemm_kblock = NULL, whole.gemm_kc = NULL;
+        int64_t cw = 0;
+        float *yw = run(path, &whole, N, x, &cw);
+        CHECK(yw && cw == count && !memcmp(y, yw, (size_t)count * sizeof(float)),
+              "%s (%s): the K-block path differs bitwise from the whole-K path", c->name, k->name);
+        free(yw);
+    }
     free(y), free(y1), free(wt), free(bias), free(x);
 }
 

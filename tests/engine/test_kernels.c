@@ -231,6 +231,68 @@ static void gemm_residual_in_place(const fc_kernels *k) {
     prob_free(&p);
 }
 
+/* Rows [k0, k0 + kb) of B (K, N) packed on their own into panels pbs floats apart (more than the
+ * kb * nr pack_b leaves between them: the stride is the caller's). */
+static float *pack_slice(const fc_kernels *k, const gemm_prob *p, int k0, int kb, size_t pbs) {
+    int panels = (p->N + k->nr - 1) / k->nr;
+    float *tight = falloc(fc_kernels_packed_b_floats(k, kb, p->N)), *slice = falloc((size_t)panels * pbs);
+    k->pack_b(kb, p->N, p->B + (size_t)k0 * p->N, p->N, 1, tight);
+    ffill(slice, (size_t)panels * pbs, NAN);
+    for (int q = 0; q < panels; q++)
+        memcpy(slice + q * pbs, tight + (size_t)q * kb * k->nr, sizeof(float) * kb * k->nr);
+    free(tight);
+    return slice;
+}
+
+/* sgemm_kblock called for every block of gemm_kc's cut, each block's slice of B packed on its own,
+ * gives sgemm_packed's bits: one block, two, several, a short last one; edge rows and columns;
+ * bias, residual (also in place: residual == C) and every activation. */
+static void gemm_kblocks(const fc_kernels *k) {
+    CHECK(k->sgemm_kblock && k->gemm_kc, "%s: no K-block GEMM", k->name);
+    if (!k->sgemm_kblock || !k->gemm_kc) return;
+    static const int shapes[][3] = {{13, 37, 1}, {25, 70, 191}, {13, 64, 193}, {30, 45, 700}, {12, 33, 1201}};
+    int bad = 0, cases = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        gemm_prob p;
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], kc = k->gemm_kc(K);
+        prob_init(&p, M, N, K, 777 + s);
+        CHECK(kc >= 1, "%s: gemm_kc(%d) = %d", k->name, K, kc); /* >= K: one block */
+        if (kc < 1) {
+            prob_free(&p);
+            continue;
+        }
+        float *pa = falloc(fc_kernels_packed_a_floats(k, M, K)), *pb = falloc(fc_kernels_packed_b_floats(k, K, N));
+        k->pack_a(M, K, p.A, K, 1, pa);
+        k->pack_b(K, N, p.B, N, 1, pb);
+        float *whole = falloc((size_t)M * N), *blocks = falloc((size_t)M * N), *res = falloc((size_t)M * N);
+        for (int a = 0; a < NACTS; a++)
+            for (int in_place = 0; in_place < 2; in_place++) {
+                memcpy(whole, p.res, sizeof(float) * M * N);
+                memcpy(blocks, p.res, sizeof(float) * M * N);
+                memcpy(res, p.res, sizeof(float) * M * N);
+                fc_epilogue e0 = {p.bias, in_place ? whole : res, ACTS[a], 0}, e1 = e0;
+                e1.residual = in_place ? blocks : res;
+                k->sgemm_packed(M, N, K, pa, pb, whole, N, 1, &e0);
+                for (int k0 = 0; k0 < K; k0 += kc) {
+                    int kb = K - k0 < kc ? K - k0 : kc;
+                    size_t pbs = (size_t)kb * k->nr + 16;
+                    float *slice = pack_slice(k, &p, k0, kb, pbs);
+                    k->sgemm_kblock(M, N, K, k0, pa, slice, pbs, blocks, N, 1, &e1);
+                    free(slice);
+                }
+                cases++;
+                if (memcmp(whole, blocks, sizeof(float) * M * N)) {
+                    bad++;
+                    printf("  %s: K blocks != whole: %dx%dx%d (kc %d) act %d in place %d\n", k->name, M, N, K, kc,
+                           ACTS[a].kind, in_place);
+                }
+            }
+        free(pa), free(pb), free(whole), free(blocks), free(res);
+        prob_free(&p);
+    }
+    CHECK(!bad, "%s: %d of %d cases: sgemm_kblock block by block differs from sgemm_packed", k->name, bad, cases);
+}
+
 /* Packed layouts match the documented formula exactly, zero padding included, for strided sources. */
 static void pack_layout(const fc_kernels *k) {
     rng r = {7};
@@ -780,6 +842,7 @@ static void affine_rows_cases(const fc_kernels *k) {
 /* A table by ISA name, or "fastsig": the f32 table of --compute bf16 (the avx512 kernels with the bf16
  * path's fast sigmoid and SiLU, f32-act-vec.h), which must pass the same checks at the same bounds. */
 static const fc_kernels *table_named(const char *name) {
+    if (!strcmp(name, "bf16")) return fc_kernels_bf16();
     if (strcmp(name, "fastsig")) return fc_kernels_by_name(name);
     const fc_kernels *b = fc_kernels_bf16();
     return b ? b->f32 : NULL;
@@ -797,6 +860,7 @@ static const fc_kernels *table_named(const char *name) {
     ISA_CASE(gemm_large_k, isa, reason)                                                             \
     ISA_CASE(gemm_epilogues, isa, reason)                                                           \
     ISA_CASE(gemm_residual_in_place, isa, reason)                                                   \
+    ISA_CASE(gemm_kblocks, isa, reason)                                                             \
     ISA_CASE(gemm_determinism, isa, reason)                                                         \
     ISA_CASE(gemm_stream, isa, reason)                                                              \
     ISA_CASE(dwconv_cases, isa, reason)                                                             \
@@ -808,6 +872,7 @@ static const fc_kernels *table_named(const char *name) {
 ISA_CASES(avx2, "CPU lacks AVX2")
 ISA_CASES(avx512, "CPU lacks AVX-512")
 ISA_CASES(fastsig, "CPU lacks AVX512_BF16")
+ISA_CASE(gemm_kblocks, bf16, "CPU lacks AVX512_BF16") /* the --compute bf16 table: only its GEMM here */
 
 /* ---- the reference itself ----------------------------------------------------------------------- */
 
@@ -923,6 +988,7 @@ int main(void) {
     RUN(gemm_large_k_##isa);                                                                        \
     RUN(gemm_epilogues_##isa);                                                                      \
     RUN(gemm_residual_in_place_##isa);                                                              \
+    RUN(gemm_kblocks_##isa);                                                                        \
     RUN(gemm_determinism_##isa);                                                                    \
     RUN(gemm_stream_##isa);                                                                         \
     RUN(dwconv_cases_##isa);                                                                        \
@@ -934,5 +1000,6 @@ int main(void) {
     RUN_ISA(avx2)
     RUN_ISA(avx512)
     RUN_ISA(fastsig)
+    RUN(gemm_kblocks_bf16);
     return check_done();
 }
