@@ -368,7 +368,9 @@ static int k_block(int K) {
 }
 
 #ifdef GEMM_KC
-int GEMM_KC(int K) { return k_block(K); }
+int GEMM_KC(int K) {
+    return k_block(K);
+}
 #endif
 
 #ifdef GEMM_BF16
