@@ -4,7 +4,8 @@
  *    im2col written straight into the packed layout otherwise) one K block at a time, each slice
  *    just before the GEMM's block that reads it, with the fused epilogue y = act(W*x + bias +
  *    residual); small images share chunks (see plan_chunks);
- *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels (see conv_run_winograd);
+ *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels, and for 5x5 ones as four
+ *    3x3 sub-kernels summed in the transformed domain (see conv_run_winograd);
  *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
  * Every path computes an output element with the same operations wherever it sits in the batch, so
  * an image's result does not depend on the batch it is in. Not here: BN folding and activation /
@@ -80,21 +81,28 @@ static int taps_prepare(const fc_node *n, fc_conv *s, fc_error *err) {
     return 0;
 }
 
-/* 3x3, stride 1, dilation 1, one group, enough channels: the Winograd path (of a table that has
- * one: the bf16 table has none, its transforms would amplify bf16 rounding). */
+/* 3x3 or 5x5, stride 1, dilation 1, one group, enough channels: the Winograd path (of a table
+ * that has one: the bf16 table has none, its transforms would amplify bf16 rounding). */
 static int wino_shape(const fc_node *n, const fc_conv *s) {
     int64_t v[8];
     int k = fc_attr_ints(n, "strides", v, 8);
     if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
     k = fc_attr_ints(n, "dilations", v, 8);
     if (k && (k != 2 || v[0] != 1 || v[1] != 1)) return 0;
-    return s->kh == 3 && s->kw == 3 && s->group == 1 && s->cin_g >= WINO_MIN_C &&
-           s->cout >= WINO_MIN_C;
+    return ((s->kh == 3 && s->kw == 3) || (s->kh == 5 && s->kw == 5)) && s->group == 1 &&
+           s->cin_g >= WINO_MIN_C && s->cout >= WINO_MIN_C;
 }
+
+/* The 3x3 sub-kernels of a Winograd conv: one for a 3x3, four for a 5x5 (padded to 6x6 with
+ * zeros), sub-kernel d at tap offset (wino_dy(d), wino_dx(d)). */
+static int wino_subs(const fc_conv *s) { return s->kh == 5 ? 4 : 1; }
+static int wino_dy(int d) { return 3 * (d / 2); }
+static int wino_dx(int d) { return 3 * (d % 2); }
 static int wino_eligible(const fc_node *n, const fc_conv *s) { return s->k->wino_input && wino_shape(n, s); }
 
-/* U = G g G^T for every (output, input) channel pair, in double, then packed as 36 A matrices
- * (cout, cin), one per transform point xi. */
+/* U = G g G^T for every output channel, sub-kernel and input channel (g: the 3x3 sub-kernel), in
+ * double, then packed as 36 A matrices (cout, subs * cin) (sub-kernel-major columns), one per
+ * transform point xi. */
 static int wino_prepare(fc_conv *s, const float *wd, fc_error *err) {
     static const double G[6][3] = {{1.0 / 4, 0, 0},
                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -102,17 +110,24 @@ static int wino_prepare(fc_conv *s, const float *wd, fc_error *err) {
                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                    {0, 0, 1}};
-    size_t pairs = (size_t)s->cout * s->cin_g;
-    float *u = alloc64(36 * pairs); /* (36, cout, cin) */
-    s->wino = 1;
-    s->group_stride = (fc_kernels_packed_a_floats(s->k, s->cout, s->cin_g) + 15) / 16 * 16;
+    int subs = wino_subs(s), K = subs * s->cin_g;
+    size_t pairs = (size_t)s->cout * K;
+    float *u = alloc64(36 * pairs); /* (36, cout, K) */
+    s->wino = subs;
+    s->group_stride = (fc_kernels_packed_a_floats(s->k, s->cout, K) + 15) / 16 * 16;
     s->packed = alloc64(36 * s->group_stride);
     if (!u || !s->packed) {
         free(u);
         return fc_fail(err, FC_ENOMEM, "out of memory");
     }
     for (size_t p = 0; p < pairs; p++) {
-        const float *g = wd + p * 9;
+        int m = (int)(p / K), d = (int)(p % K) / s->cin_g, c = (int)(p % K) % s->cin_g;
+        const float *wk = wd + ((size_t)m * s->cin_g + c) * s->kh * s->kw;
+        double g[9];
+        for (int i = 0; i < 9; i++) {
+            int ky = wino_dy(d) + i / 3, kx = wino_dx(d) + i % 3;
+            g[i] = ky < s->kh && kx < s->kw ? wk[ky * s->kw + kx] : 0.0;
+        }
         double t[6][3];
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 3; j++)
@@ -122,7 +137,7 @@ static int wino_prepare(fc_conv *s, const float *wd, fc_error *err) {
                 u[(i * 6 + j) * pairs + p] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
     }
     for (int xi = 0; xi < 36; xi++)
-        s->k->pack_a(s->cout, s->cin_g, u + xi * pairs, s->cin_g, 1, s->packed + xi * s->group_stride);
+        s->k->pack_a(s->cout, K, u + xi * pairs, K, 1, s->packed + xi * s->group_stride);
     free(u);
     return 0;
 }
@@ -212,7 +227,9 @@ int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc
     /* a bf16 table's Winograd-shaped convs run on its f32 table: f32 Winograd is both faster than
      * the bf16 GEMM on these shapes (ResNet-50's stages 2-4: 0.48-0.61 ms against 0.64-0.72 per
      * image) and exact to f32 rounding, so it takes bf16 error out of most of a ResNet's FLOPs */
-    if (k->f32 && k->f32->wino_input && wino_shape(n, s)) s->k = k->f32;
+    if (k->f32 && k->f32->wino_input && wino_shape(n, s) && s->kh == 3) s->k = k->f32;
+    /* (5x5: the bf16 GEMM is as fast as f32 Winograd there (Inception-v3), so they stay bf16 and
+     * the bf16 features keep their definition, extract/extractor.c) */
     if ((rc = bias_prepare(g, n, s, err)) || (rc = weights_prepare(n, s, w->data, err)) ||
         (rc = pre_norm_prepare(g, n, s, err))) {
         fc_conv_free(s);
@@ -396,8 +413,8 @@ int fc_conv_infer(const fc_conv *s, const fc_tensor *x, fc_tensor *y, size_t *wo
     y->dims[3] = w.ow;
     y->data = NULL;
     if (s->wino) {
-        int tc = wino_chunk(s->k->nr, s->cin_g, s->cout, x->dims[0], &w, NULL);
-        *work = wino_floats(s->cin_g, s->cout, tc) * (size_t)threads * sizeof(float);
+        int K = s->wino * s->cin_g, tc = wino_chunk(s->k->nr, K, s->cout, x->dims[0], &w, NULL);
+        *work = wino_floats(K, s->cout, tc) * (size_t)threads * sizeof(float);
     } else if (!s->depthwise) {
         gemm_plan g = plan_gemm(s, &w, x->dims[0], threads);
         *work = (g.npb + g.nbt + g.nct) * (size_t)threads * sizeof(float);
@@ -601,7 +618,7 @@ static void conv_run_winograd(const fc_conv *s, const fc_window *w, const fc_ten
     const fc_kernels *k = s->k;
     int64_t N = in->dims[0], H = in->dims[2], W = in->dims[3], P = (int64_t)w->oh * w->ow;
     int64_t TW = (w->ow + 3) / 4, T = (w->oh + 3) / 4 * TW, chunks, total = N * T;
-    int C = s->cin_g, M = s->cout, tc = wino_chunk(k->nr, C, M, N, w, &chunks);
+    int C = s->cin_g, K = s->wino * C, M = s->cout, tc = wino_chunk(k->nr, K, M, N, w, &chunks);
     int msplit = 1;
     while (chunks * msplit < 2 * ctx->threads && M / (msplit * 2) >= 2 * k->mr) msplit *= 2;
     int mblock = ((M + msplit - 1) / msplit + k->mr - 1) / k->mr * k->mr;
@@ -615,26 +632,32 @@ static void conv_run_winograd(const fc_conv *s, const fc_window *w, const fc_ten
         int nt = (int)(total - t0 < tc ? total - t0 : tc), ntp = (nt + k->nr - 1) / k->nr * k->nr;
         /* matrix strides padded by a cache line: 36 matrices a multiple of 4 KiB apart would all
          * map to the same L1 sets, and the transforms touch all 36 at once */
-        ptrdiff_t vs = (ptrdiff_t)C * ntp + 16, xs = (ptrdiff_t)mm * ntp + 16;
-        float *V = ctx->work + wino_floats(C, M, tc) * omp_get_thread_num(), *X = V + 36 * vs;
+        ptrdiff_t vs = (ptrdiff_t)K * ntp + 16, xs = (ptrdiff_t)mm * ntp + 16;
+        float *V = ctx->work + wino_floats(K, M, tc) * omp_get_thread_num(), *X = V + 36 * vs;
         fc_wino_in ti[WINO_TILES_BIG + 64];
         fc_wino_out to[WINO_TILES_BIG + 64];
         for (int l = 0; l < nt; l++) {
             int64_t g = t0 + l, img = g / T, ty = g % T / TW, tx = g % TW;
-            int64_t iy = ty * 4 - w->pt, ix = tx * 4 - w->pl;
-            ti[l] = (fc_wino_in){.src = x + img * C * H * W + iy * W + ix,
-                                 .r0 = (int)(iy < 0 ? -iy : 0), .r1 = (int)(H - iy < 6 ? H - iy : 6),
-                                 .c0 = (int)(ix < 0 ? -ix : 0), .c1 = (int)(W - ix < 6 ? W - ix : 6)};
             int64_t o = img * M * P + m0 * P + ty * 4 * w->ow + tx * 4;
             to[l] = (fc_wino_out){.dst = y + o, .res = res ? res + o : NULL,
                                   .rows = (int)(w->oh - ty * 4 < 4 ? w->oh - ty * 4 : 4),
                                   .cols = (int)(w->ow - tx * 4 < 4 ? w->ow - tx * 4 : 4)};
         }
-        for (int q = 0; q * k->nr < nt; q++)
-            k->wino_input(C, H * W, W, ti + q * k->nr, nt - q * k->nr < k->nr ? nt - q * k->nr : k->nr,
-                          V + (size_t)q * C * k->nr, vs);
+        /* each sub-kernel's input windows (at its tap offset) fill its C rows of packed B */
+        for (int d = 0; d < s->wino; d++) {
+            for (int l = 0; l < nt; l++) {
+                int64_t g = t0 + l, img = g / T, ty = g % T / TW, tx = g % TW;
+                int64_t iy = ty * 4 - w->pt + wino_dy(d), ix = tx * 4 - w->pl + wino_dx(d);
+                ti[l] = (fc_wino_in){.src = x + img * C * H * W + iy * W + ix,
+                                     .r0 = (int)(iy < 0 ? -iy : 0), .r1 = (int)(H - iy < 6 ? H - iy : 6),
+                                     .c0 = (int)(ix < 0 ? -ix : 0), .c1 = (int)(W - ix < 6 ? W - ix : 6)};
+            }
+            for (int q = 0; q * k->nr < nt; q++)
+                k->wino_input(C, H * W, W, ti + q * k->nr, nt - q * k->nr < k->nr ? nt - q * k->nr : k->nr,
+                              V + ((size_t)q * K + (size_t)d * C) * k->nr, vs);
+        }
         for (int xi = 0; xi < 36; xi++)
-            k->sgemm_packed(mm, ntp, C, s->packed + xi * s->group_stride + (size_t)(m0 / k->mr) * C * k->mr,
+            k->sgemm_packed(mm, ntp, K, s->packed + xi * s->group_stride + (size_t)(m0 / k->mr) * K * k->mr,
                             V + xi * vs, X + xi * xs, ntp, 1, NULL);
         k->wino_output(mm, X, xs, ntp, to, nt, P, w->ow, s->bias + m0, &s->act);
     }

@@ -20,7 +20,8 @@ typedef struct fc_conv {
     const fc_kernels *k;
     int cout, cin_g, group, kh, kw, K; /* K = cin_g * kh * kw */
     int depthwise;       /* group == cin == cout: dw_weights, no packed */
-    int wino;            /* Winograd F(4x4, 3x3): packed holds 36 transformed weight matrices */
+    int wino;            /* Winograd F(4x4, 3x3): the number of 3x3 sub-kernels (1, or 4 for a
+                            5x5); packed holds 36 transformed weight matrices (cout, wino * cin) */
     float *packed;       /* group g's packed A (Winograd: matrix xi's) at packed + g * group_stride */
     size_t group_stride;
     float *bias;         /* (cout), zeros when the node has none */

@@ -1,7 +1,7 @@
 /* Conv operator tests: tiny one-conv ONNX models (tests/support/onnx_build) run through the engine with
  * every kernel table and compared with a naive double-precision convolution, on configurations that
  * reach each path of ops/conv.c: Winograd (edge tiles, odd channels, asymmetric pads, residual, tiny
- * inputs, chunks across images), im2col (dilation, strides 2 and 3, 5x5, 1x7 / 7x1, groups, K over a
+ * inputs, chunks across images; 3x3 and 5x5), im2col (dilation, strides 2 and 3, 5x5, 1x7 / 7x1, groups, K over a
  * cache block), 1x1 (direct per image and with columns spanning images, 1x1 planes, strided,
  * padded), depthwise, and B built K block by K block on each packing path. Each also checks that an
  * image's output is bitwise the same alone as in a batch of three, and with a table that has
@@ -58,7 +58,12 @@ static const conv_case CASES[] = {
     {"1x1 per image, K blocks",  200, 30, 20, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 across images, K blocks", 300, 300, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1},
     {"1x7, K blocks",           40, 24, 10, 17, 1, 7, 1, 1, 0, 3, 0, 3, 1, 1, 1, 1, 0},
-    {"5x5 across images, K blocks", 16, 20, 9, 9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0},
+    {"5x5 across images, K blocks", 15, 20, 9, 9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0},
+    /* 5x5 stride 1 with 16 channels or more: Winograd on four 3x3 sub-kernels */
+    {"wino 5x5 edge tiles",     16, 20, 11, 13, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0},
+    {"wino 5x5 residual",       16, 16,  9,  9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1},
+    {"wino 5x5 asymmetric pads", 17, 16, 8, 10, 5, 5, 1, 1, 0, 3, 4, 1, 1, 1, 1, 0, 0},
+    {"wino 5x5 valid, chunks over images", 24, 32, 21, 19, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 stride 2, K blocks",  256, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 s2 per image, K blocks", 256, 12, 40, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"groups 2, K blocks",      400, 16,  7,  7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 0},

@@ -37,6 +37,7 @@ static const target TARGETS[] = {
     {"im2col 5x5", 12, 13, 5, 1, 0, 0, 1},
     {"im2col 3x3 dilated", 20, 9, 3, 2, 0, 0, 1},
     {"Winograd 3x3", 16, 11, 3, 1, 0, 0, 1},
+    {"Winograd 5x5 (four 3x3 sub-kernels)", 16, 11, 5, 1, 0, 0, 1},
     {"Winograd 3x3, 7x7 plane", 32, 7, 3, 1, 0, 0, 1},
     {"depthwise 3x3", 24, 10, 3, 1, 1, 0, 0},
     {"SE-scaled 1x1, 7x7 plane (gate gathered with the columns)", 24, 7, 1, 1, 0, 1, 1},
