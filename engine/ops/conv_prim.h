@@ -1,4 +1,4 @@
-/* Convolution primitives (implemented in conv.c): a Conv node prepared once at load (fc_conv:
+/* Convolution primitives (implemented in conv.c, the Winograd path in conv_winograd.c): a Conv node prepared once at load (fc_conv:
  * packed weights, bias, fused activation, im2col taps) and what can be done with it: its output
  * window and shape, a whole-batch run (GEMM, Winograd or depthwise path), and a range of output
  * rows of one image through the GEMM path (for ops that interleave several convolutions). Users:
@@ -72,5 +72,17 @@ void fc_conv_run_scaled(const fc_conv *c, const fc_tensor *x, const float *scale
 size_t fc_conv_rows_floats(const fc_conv *c, const fc_window *w);
 void fc_conv_rows(const fc_conv *c, const fc_window *w, const float *x, int64_t H, int64_t W, int oy0,
                   int oy1, float *work, float *C, ptrdiff_t rsc);
+
+/* Inside the primitives (conv.c and conv_winograd.c): 64-byte aligned floats (NULL when out of
+ * memory; free() releases them), and the Winograd path (conv_winograd.c): whether Conv n of c's
+ * shape takes it (3x3 or 5x5, stride and dilation 1, one group, 16 channels or more in and out),
+ * its weights' preparation (c->wino sub-kernels, c->packed; FC_ENOMEM), its scratch bytes for a
+ * batch of N with `threads` threads, and a whole-batch run as fc_conv_run's. */
+void *fc_conv_alloc64(size_t floats);
+int fc_conv_wino_shape(const fc_node *n, const fc_conv *c);
+int fc_conv_wino_prepare(fc_conv *c, const float *weights, fc_error *err);
+size_t fc_conv_wino_work(const fc_conv *c, const fc_window *w, int64_t N, int threads);
+void fc_conv_run_winograd(const fc_conv *c, const fc_window *w, const fc_tensor *x, const float *res,
+                          fc_tensor *y, const fc_run_ctx *ctx);
 
 #endif
