@@ -431,23 +431,25 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
     }
 }
 
-/* Rows [k0, k0 + kb) of a chunk's packed B, at pb in panels pbs = kb * nr floats apart (pack_b's
- * layout for kb rows): the slice one K block of the GEMM works on (all of K when it is not cut). */
+/* Rows [k0, k0 + kb) of a chunk's packed B at pb, in panels of (kb, nr) (pack_b's layout for kb
+ * rows): the slice one K block of the GEMM works on (all of K when it is not cut). */
 typedef struct b_slice {
     int k0, kb;
-    size_t pbs;
     float *pb;
 } b_slice;
 
+/* Panel q of the slice. */
+static inline float *slice_panel(const b_slice *sl, int nr, int q) { return sl->pb + (size_t)q * sl->kb * nr; }
+
 /* Where each run's first lane lies in the slice's panels, at its row 0. */
 static void run_panel_starts(const col_run *runs, int n_runs, int nr, const b_slice *sl, float **dst0) {
-    for (int r = 0; r < n_runs; r++) dst0[r] = sl->pb + (size_t)(runs[r].j / nr) * sl->pbs + runs[r].j % nr;
+    for (int r = 0; r < n_runs; r++) dst0[r] = slice_panel(sl, nr, runs[r].j / nr) + runs[r].j % nr;
 }
 
 /* Lanes past nc of row k of the slice's last panel: zeros, as pack_b leaves them. */
 static inline void zero_tail_lanes(const b_slice *sl, int nr, int nc, int k) {
     int q_last = (nc - 1) / nr;
-    float *row = sl->pb + (size_t)q_last * sl->pbs + (size_t)k * nr;
+    float *row = slice_panel(sl, nr, q_last) + (size_t)k * nr;
     for (int j = nc - q_last * nr; j < nr; j++) row[j] = 0.f;
 }
 
@@ -536,14 +538,14 @@ typedef struct batch_io {
     int stream; /* y is large: the GEMM's final stores may bypass the caches */
 } batch_io;
 
-/* The fused BatchNormalization [and ReLU] on a chunk's packed B (nc columns in panels of (K, nr),
- * their rows the input channels), with bn_run's and the Relu op's operations (affine_rows); lanes
- * past nc in the last panel are normalized too and never stored. */
+/* The fused BatchNormalization [and ReLU] on a slice of a chunk's packed B (nc columns, its rows
+ * the input channels [k0, k0 + kb)), with bn_run's and the Relu op's operations (affine_rows);
+ * lanes past nc in the last panel are normalized too and never stored. */
 static void pre_norm_packed(const fc_conv *s, int nc, const b_slice *sl) {
     int nr = s->k->nr;
     for (int q = 0; q * nr < nc; q++)
         s->k->affine_rows(sl->kb, nr, s->pre_s + sl->k0, s->pre_t + sl->k0, s->pre_relu,
-                          sl->pb + (size_t)q * sl->pbs, nr);
+                          slice_panel(sl, nr, q), nr);
 }
 
 /* Packed B (cin_g, nc) of a direct conv's chunk that spans images, straight from the input: runs
@@ -624,11 +626,12 @@ static int panel_pieces(const batch_io *b, const col_run *segs, int r, int j0, i
 }
 
 /* The product of K block sl (all of K when the plan does not cut it) of output channels [0, mm)
- * of pa into columns [0, n) of C, B's panels from pb on. */
+ * of pa into columns [0, n) of C, B's panels from the slice's panel q on. */
 static void gemm_slice(const fc_kernels *k, const fc_conv *s, const gemm_plan *g, int mm, int n,
-                       const float *pa, const b_slice *sl, const float *pb, float *C, ptrdiff_t rsc,
+                       const float *pa, const b_slice *sl, int q, float *C, ptrdiff_t rsc,
                        const fc_epilogue *ep) {
-    if (g->kc < s->K) k->sgemm_kblock(mm, n, s->K, sl->k0, pa, pb, sl->pbs, C, rsc, 1, ep);
+    const float *pb = slice_panel(sl, k->nr, q);
+    if (g->kc < s->K) k->sgemm_kblock(mm, n, s->K, sl->k0, pa, pb, (size_t)sl->kb * k->nr, C, rsc, 1, ep);
     else k->sgemm_packed(mm, n, s->K, pa, pb, C, rsc, 1, ep);
 }
 
@@ -648,7 +651,7 @@ static void gemm_straddling_panel(const fc_kernels *k, const fc_conv *s, const g
             memcpy(ct + (size_t)m * nr + pc[i].lane, res + pc[i].off + (int64_t)m * b->P,
                    (size_t)pc[i].len * sizeof(float));
     ep.residual = res ? ct : NULL;
-    gemm_slice(k, s, g, mm, lanes, pa, sl, sl->pb + (size_t)q * sl->pbs, ct, nr, &ep);
+    gemm_slice(k, s, g, mm, lanes, pa, sl, q, ct, nr, &ep);
     if (sl->k0 + sl->kb < s->K) return;
     for (int m = 0; m < mm; m++)
         for (int i = 0; i < n; i++)
@@ -674,7 +677,7 @@ static void gemm_chunk_flat(const fc_kernels *k, const fc_conv *s, const gemm_pl
             int j0 = q * nr, ncol = (q1 * nr < end ? q1 * nr : end) - j0;
             int64_t cb = segs[r].img * ystride + coff + segs[r].p + (j0 - segs[r].j);
             ep.residual = res ? res + cb : NULL;
-            gemm_slice(k, s, g, mm, ncol, pa, sl, sl->pb + (size_t)q * sl->pbs, y + cb, P, &ep);
+            gemm_slice(k, s, g, mm, ncol, pa, sl, q, y + cb, P, &ep);
             q = q1;
             continue;
         }
@@ -706,18 +709,17 @@ static void gemm_task(const fc_kernels *k, const fc_conv *s, const gemm_plan *g,
     const float *xg = b->x + gi * s->cin_g * b->H * b->W, *sg = b->scale ? b->scale + gi * s->cin_g : NULL;
     const float *pa = s->packed + gi * s->group_stride + (size_t)(m0 / k->mr) * s->K * k->mr;
     int64_t coff = (gi * mg + m0) * P; /* channel offset inside an image's output */
-    int64_t cbase = c0 / P * b->ystride + coff + c0 % P;
+    int64_t cbase = c0 / P * b->ystride + coff + c0 % P; /* (not flat: the chunk is in one image) */
     fc_epilogue ep = {.bias = s->bias + gi * mg + m0, .act = s->act, .stream = b->stream};
     for (int k0 = 0; k0 < s->K; k0 += g->kc) {
         b_slice sl = {.k0 = k0, .kb = s->K - k0 < g->kc ? s->K - k0 : g->kc, .pb = pb};
-        sl.pbs = (size_t)sl.kb * k->nr;
         pack_chunk(k, s, g, w, b, xg, sg, c0, nc, segs, bt, &sl);
         if (g->c.flat) {
             gemm_chunk_flat(k, s, g, b, segs, nc, mm, pa, &sl, coff, ep, ct);
-            continue;
+        } else {
+            ep.residual = res ? res + cbase : NULL;
+            gemm_slice(k, s, g, mm, nc, pa, &sl, 0, y + cbase, P, &ep);
         }
-        ep.residual = res ? res + cbase : NULL;
-        gemm_slice(k, s, g, mm, nc, pa, &sl, pb, y + cbase, P, &ep);
     }
 }
 
@@ -774,7 +776,7 @@ void fc_conv_rows(const fc_conv *s, const fc_window *w, const float *x, int64_t 
     size_t npb, nbt, nct;
     scratch_parts(s, &c, w, P, 0, s->K, &npb, &nbt, &nct);
     float *pb = work, *bt = work + npb;
-    b_slice sl = {.k0 = 0, .kb = s->K, .pbs = (size_t)s->K * k->nr, .pb = pb};
+    b_slice sl = {.k0 = 0, .kb = s->K, .pb = pb};
     fc_epilogue ep = {.bias = s->bias, .act = s->act};
     for (int64_t c0 = (int64_t)oy0 * w->ow; c0 < end; c0 += cc) {
         int nc = (int)(end - c0 < cc ? end - c0 : cc);

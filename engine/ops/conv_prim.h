@@ -1,9 +1,9 @@
-/* Convolution primitives (implemented in conv.c, the Winograd path in conv_winograd.c): a Conv node prepared once at load (fc_conv:
- * packed weights, bias, fused activation, im2col taps) and what can be done with it: its output
- * window and shape, a whole-batch run (GEMM, Winograd or depthwise path), and a range of output
- * rows of one image through the GEMM path (for ops that interleave several convolutions). Users:
- * the Conv op (conv.c) and the depthwise block op (conv_block.c); nothing here knows about the
- * block. Not a public interface: the session sees only fc_op_def. */
+/* Convolution primitives (implemented in conv.c, the Winograd path in conv_winograd.c): a Conv node
+ * prepared once at load (fc_conv: packed weights, bias, fused activation, im2col taps) and what can
+ * be done with it: its output window and shape, a whole-batch run (GEMM, Winograd or depthwise
+ * path), and a range of output rows of one image through the GEMM path (for ops that interleave
+ * several convolutions). Users: the Conv op (conv.c) and the depthwise block op (conv_block.c);
+ * nothing here knows about the block. Not a public interface: the session sees only fc_op_def. */
 #ifndef FC_CONV_PRIM_H
 #define FC_CONV_PRIM_H
 

@@ -95,8 +95,8 @@ size_t fc_conv_wino_work(const fc_conv *s, const fc_window *w, int64_t N, int th
 }
 
 /* Winograd F(4x4, 3x3): per task (chunk of tiles across images, block of output channels) the
- * input transform writes 36 packed-B matrices (cin, tiles), 36 GEMMs with the transformed weights
- * give X (36, mm, tiles), and the output transform adds bias and residual and applies the activation.
+ * input transform of each sub-kernel's windows writes its rows of 36 packed-B matrices (subs * cin,
+ * tiles), 36 GEMMs with the transformed weights give X (36, mm, tiles), and the output transform adds bias and residual and applies the activation.
  * Each tile goes through the same lane-wise transforms and GEMM columns wherever it sits, so an
  * image's result does not depend on the batch. */
 void fc_conv_run_winograd(const fc_conv *s, const fc_window *w, const fc_tensor *in, const float *res,
