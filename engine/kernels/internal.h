@@ -41,6 +41,9 @@ fc_f32_winograd_output_fn fc_f32_winograd_f4x3_output__scalar, fc_f32_winograd_f
 /* f32-act-*.c: 16 floats (2 ymm) / 32 floats (2 zmm) per step */
 fc_f32_act_fn fc_f32_act__scalar, fc_f32_act_u16__avx2, fc_f32_act_u32__avx512;
 fc_f32_affine_rows_fn fc_f32_affine_rows__scalar, fc_f32_affine_rows__avx2, fc_f32_affine_rows__avx512;
+/* f32-conv-bcast-*.c: 14 pixels broadcast x 32 channels in two vectors (and the scalar twin) */
+fc_f32_conv_bcast_fn fc_f32_conv_bcast__scalar, fc_f32_conv_bcast_14x32__avx512,
+    fc_f32_conv_bcast_14x32_fastsig__avx512;
 
 /* *-fastsig-avx512.c: the avx512 GEMM, depthwise and activation kernels with the bf16 path's fast
  * sigmoid and SiLU (FC_FAST_SIGMOID, f32-act-vec.h), for the avx512bf16 table and its .f32 */

@@ -135,6 +135,18 @@ typedef void fc_f32_winograd_input_fn(int C, ptrdiff_t cs, ptrdiff_t W, const fc
 typedef void fc_f32_winograd_output_fn(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
                                        const fc_wino_out *t, int nt, ptrdiff_t cs, ptrdiff_t W,
                                        const float *bias, const fc_act *act);
+/* Direct convolution tile with the pixels broadcast, for convolutions with few input channels
+ * (stems: im2col would copy each input element kh*kw times into rows of a few dozen): for m < M
+ * (<= FC_CONV_BCAST_MC) and p < np (<= FC_CONV_BCAST_NP),
+ *   y[m*ldy + p] = act(sum_k w[k*FC_CONV_BCAST_MC + m] * x[koff[k] + p*ps] + bias[m])
+ * with the sum a chain of fused multiply-adds in k order from +0, then the bias, then the clamp of
+ * a Relu or Clip or the other activation: the GEMM's operations for K in one block (SIMD tables),
+ * so on one table such a convolution gives the same bits either way. w: (K, FC_CONV_BCAST_MC),
+ * lanes past M zero; ep: bias (M floats, not NULL) and activation, no residual, no stream hint. */
+#define FC_CONV_BCAST_NP 14
+#define FC_CONV_BCAST_MC 32
+typedef void fc_f32_conv_bcast_fn(int np, int M, int K, const float *x, const int *koff, ptrdiff_t ps,
+                                  const float *w, float *y, ptrdiff_t ldy, const fc_epilogue *ep);
 /* y[i] = act(x[i]) for n floats (in place allowed). */
 typedef void fc_f32_act_fn(const fc_act *act, const float *x, float *y, size_t n);
 /* In place, rows r < rows of n floats at x + r * rs: v = x * s[r] + t[r] (one product, then one
@@ -158,6 +170,9 @@ typedef struct fc_kernels {
     fc_f32_winograd_output_fn *wino_output;
     fc_f32_act_fn *act;
     fc_f32_affine_rows_fn *affine_rows;
+    fc_f32_conv_bcast_fn *conv_bcast; /* NULL: every convolution goes through im2col (avx2; scalar,
+                                         whose GEMM does not sum in FMA chains, so the tile would
+                                         not give its bits; the twin is for tests) */
     const struct fc_kernels *f32; /* bf16 tables: the f32 table of the layers they keep in f32 (same
                                      mr, nr and pack_b, so a layer may use either; the avx512 kernels
                                      with the bf16 path's fast sigmoid); NULL in f32 tables */

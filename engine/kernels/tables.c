@@ -53,6 +53,7 @@ const fc_kernels fc_kernels_avx512_table = {
     .wino_output = fc_f32_winograd_f4x3_output__avx2,
     .act = fc_f32_act_u32__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
+    .conv_bcast = fc_f32_conv_bcast_14x32__avx512,
 };
 
 /* The f32 steps of a bf16 model (the avx512bf16 table's .f32): the avx512 table with the bf16 path's
@@ -74,6 +75,7 @@ const fc_kernels fc_kernels_avx512_fastsig_table = {
     .wino_output = fc_f32_winograd_f4x3_output__avx2,
     .act = fc_f32_act_u32_fastsig__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
+    .conv_bcast = fc_f32_conv_bcast_14x32_fastsig__avx512,
 };
 
 /* --compute bf16: the avx512 table with the GEMM on bf16 pairs (bf16-gemm-cvtb-avx512bf16.c); the

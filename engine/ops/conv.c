@@ -1,12 +1,14 @@
 /* Conv (2-D, NCHW float32): the convolution primitives (conv_prim.h) and the Conv op built on them.
- * Weights packed once at load. Three run-time paths:
+ * Weights packed once at load. Four run-time paths:
  *  - GEMM: each task (column chunk, group, row block) builds packed B (direct for 1x1 stride-1 convs,
  *    im2col written straight into the packed layout otherwise) one K block at a time, each slice
  *    just before the GEMM's block that reads it, with the fused epilogue y = act(W*x + bias +
  *    residual); small images share chunks (see plan_chunks);
  *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels, and for 5x5 ones as four
  *    3x3 sub-kernels summed in the transformed domain (conv_winograd.c);
- *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks.
+ *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks;
+ *  - pixel-broadcast for stems (few input channels, K in one GEMM block; conv_bcast.c): the GEMM
+ *    path's operations without im2col.
  * Every path computes an output element with the same operations wherever it sits in the batch, so
  * an image's result does not depend on the batch it is in. Not here: BN folding and activation /
  * residual / block fusion (graph_opt.c), depthwise blocks (conv_block.c, built on the primitives). */
@@ -36,6 +38,7 @@ void fc_conv_free(fc_conv *s) {
     free(s->ph_b);
     free(s->pre_s);
     free(s->pre_t);
+    free(s->bcast_w);
     free(s);
 }
 
@@ -165,7 +168,7 @@ int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc
     /* (5x5: the bf16 GEMM is as fast as f32 Winograd there (Inception-v3), so they stay bf16 and
      * the bf16 features keep their definition, extract/extractor.c) */
     if ((rc = bias_prepare(g, n, s, err)) || (rc = weights_prepare(n, s, w->data, err)) ||
-        (rc = pre_norm_prepare(g, n, s, err))) {
+        (rc = pre_norm_prepare(g, n, s, err)) || (rc = fc_conv_bcast_prepare(n, s, w->data, err))) {
         fc_conv_free(s);
         return rc;
     }
@@ -335,6 +338,8 @@ int fc_conv_infer(const fc_conv *s, const fc_tensor *x, fc_tensor *y, size_t *wo
     } else if (!s->depthwise) {
         gemm_plan g = plan_gemm(s, &w, x->dims[0], threads);
         *work = (g.npb + g.nbt + g.nct) * (size_t)threads * sizeof(float);
+        /* (the GEMM path's too: a caller with a residual or a scale takes it) */
+        if (s->bcast_w && fc_conv_bcast_work(s, &w, threads) > *work) *work = fc_conv_bcast_work(s, &w, threads);
     }
     return 0;
 }
@@ -743,6 +748,7 @@ void fc_conv_run(const fc_conv *s, const fc_tensor *x, const float *res, fc_tens
     fc_conv_window(s, x, &w, NULL); /* cannot fail: fc_conv_infer accepted these shapes */
     if (s->depthwise) conv_run_depthwise(s, &w, x, res, y, ctx);
     else if (s->wino) fc_conv_run_winograd(s, &w, x, res, y, ctx);
+    else if (s->bcast_w && !res) fc_conv_run_bcast(s, &w, x, y, ctx);
     else conv_run_gemm(s, &w, x, NULL, res, y, ctx);
 }
 

@@ -1,9 +1,10 @@
-/* Convolution primitives (implemented in conv.c, the Winograd path in conv_winograd.c): a Conv node
- * prepared once at load (fc_conv: packed weights, bias, fused activation, im2col taps) and what can
- * be done with it: its output window and shape, a whole-batch run (GEMM, Winograd or depthwise
- * path), and a range of output rows of one image through the GEMM path (for ops that interleave
- * several convolutions). Users: the Conv op (conv.c) and the depthwise block op (conv_block.c);
- * nothing here knows about the block. Not a public interface: the session sees only fc_op_def. */
+/* Convolution primitives (implemented in conv.c, the Winograd path in conv_winograd.c, the
+ * pixel-broadcast path in conv_bcast.c): a Conv node prepared once at load (fc_conv: packed
+ * weights, bias, fused activation, im2col taps) and what can be done with it: its output window and
+ * shape, a whole-batch run (GEMM, Winograd, depthwise or pixel-broadcast path), and a range of
+ * output rows of one image through the GEMM path (for ops that interleave several convolutions).
+ * Users: the Conv op (conv.c) and the depthwise block op (conv_block.c); nothing here knows about
+ * the block. Not a public interface: the session sees only fc_op_def. */
 #ifndef FC_CONV_PRIM_H
 #define FC_CONV_PRIM_H
 
@@ -35,6 +36,8 @@ typedef struct fc_conv {
      * x * pre_s[c] + pre_t[c], then ReLU'd when pre_relu; pre_s NULL when none */
     float *pre_s, *pre_t;
     int pre_relu;
+    float *bcast_w;      /* the pixel-broadcast path's weights (ceil(cout/32), K, 32), or NULL when the
+                            conv does not take it (conv_bcast.c) */
 } fc_conv;
 
 /* Prepares Conv node n of graph g (constant weights and bias) for kernels k into *out. Errors name
@@ -84,5 +87,14 @@ int fc_conv_wino_prepare(fc_conv *c, const float *weights, fc_error *err);
 size_t fc_conv_wino_work(const fc_conv *c, const fc_window *w, int64_t N, int threads);
 void fc_conv_run_winograd(const fc_conv *c, const fc_window *w, const fc_tensor *x, const float *res,
                           fc_tensor *y, const fc_run_ctx *ctx);
+
+/* The pixel-broadcast path (conv_bcast.c): for a conv with few input channels per group (stems) on
+ * a table with the tile, one group, K in one GEMM block, no fused residual or pre-norm, packs its
+ * weights into c->bcast_w (else leaves it NULL; FC_ENOMEM); its scratch bytes; a whole-batch run
+ * as fc_conv_run's (no residual), the same bits as the GEMM path on a SIMD table. */
+int fc_conv_bcast_prepare(const fc_node *n, fc_conv *c, const float *weights, fc_error *err);
+size_t fc_conv_bcast_work(const fc_conv *c, const fc_window *w, int threads);
+void fc_conv_run_bcast(const fc_conv *c, const fc_window *w, const fc_tensor *x, fc_tensor *y,
+                       const fc_run_ctx *ctx);
 
 #endif

@@ -3,9 +3,11 @@
  * reach each path of ops/conv.c: Winograd (edge tiles, odd channels, asymmetric pads, residual, tiny
  * inputs, chunks across images; 3x3 and 5x5), im2col (dilation, strides 2 and 3, 5x5, 1x7 / 7x1, groups, K over a
  * cache block), 1x1 (direct per image and with columns spanning images, 1x1 planes, strided,
- * padded), depthwise, and B built K block by K block on each packing path. Each also checks that an
- * image's output is bitwise the same alone as in a batch of three, and with a table that has
- * sgemm_kblock, the same bits without it (whole-K packing). MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric
+ * padded), depthwise, B built K block by K block on each packing path, and the pixel-broadcast
+ * path of stems (conv_bcast.c). Each also checks that an image's output is bitwise the same alone as
+ * in a batch of three; with a table that has sgemm_kblock, the same bits without it (whole-K
+ * packing); with a table that has conv_bcast, that the tile runs exactly where the shape selects it,
+ * and on SIMD tables the same bits without it (im2col and the GEMM). MaxPool and AveragePool (ops/pool.c: ceil_mode, dilation, count_include_pad, asymmetric
  * pads) likewise, and GlobalAveragePool / GlobalMaxPool on planes of awkward sizes.
  * Not here: kernel-level comparisons (test_kernels.c), whole networks (test_models, test_torchvision). */
 #include <math.h>
@@ -67,7 +69,27 @@ static const conv_case CASES[] = {
     {"1x1 stride 2, K blocks",  256, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 s2 per image, K blocks", 256, 12, 40, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"groups 2, K blocks",      400, 16,  7,  7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 0},
+    /* few input channels and K of 64..192: the pixel-broadcast path (conv_bcast.c), except with a residual */
+    {"stem 7x7 stride 2",         3, 40, 37, 35, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 0},
+    {"stem 5x5, no activation",   3, 16, 20, 16, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0},
+    {"stem 8x8 s3 dilation 2",    2, 33, 30, 31, 8, 8, 3, 3, 1, 4, 2, 0, 2, 2, 1, 1, 0},
+    {"stem with a residual",      3,  3, 16, 16, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1},
 };
+
+/* The pixel-broadcast tile of the table under test, counting its calls (two threads call it). */
+static const fc_kernels *bcast_real;
+static int bcast_calls;
+static void bcast_spy(int np, int M, int K, const float *x, const int *koff, ptrdiff_t ps, const float *w,
+                      float *y, ptrdiff_t ldy, const fc_epilogue *ep) {
+    __atomic_fetch_add(&bcast_calls, 1, __ATOMIC_RELAXED);
+    bcast_real->conv_bcast(np, M, K, x, koff, ps, w, y, ldy, ep);
+}
+
+/* Whether case c should take the pixel-broadcast path (conv_bcast.c's rule). */
+static int takes_bcast(const conv_case *c) {
+    int K = c->cin / c->group * c->kh * c->kw;
+    return c->group == 1 && c->cin <= 4 && K >= 64 && K <= 192 && !c->residual;
+}
 
 static int out_size(int n, int k, int s, int d, int p0, int p1) { return (n + p0 + p1 - d * (k - 1) - 1) / s + 1; }
 
@@ -160,6 +182,20 @@ static void check_case(const conv_case *c, const fc_kernels *k, const char *dir,
           k->name, bad, (long long)count, first, fg, fw);
     CHECK(!differ, "%s (%s): image 1 alone differs bitwise from image 1 in a batch of 3", c->name,
           k->name);
+    if (k->conv_bcast) { /* the path its shape selects, and (SIMD tables) the GEMM path's bits */
+        fc_kernels spy = *k, none = *k;
+        spy.conv_bcast = bcast_spy, none.conv_bcast = NULL;
+        bcast_real = k, bcast_calls = 0;
+        int64_t cs = 0, cn = 0;
+        float *ys = run(path, &spy, N, x, &cs), *yn = run(path, &none, N, x, &cn);
+        CHECK((bcast_calls > 0) == takes_bcast(c), "%s (%s): the pixel-broadcast tile ran %d times", c->name,
+              k->name, bcast_calls);
+        CHECK(ys && cs == count && !memcmp(y, ys, (size_t)count * sizeof(float)), "%s (%s): not reproducible",
+              c->name, k->name);
+        CHECK(!k->sgemm_kblock || (yn && cn == count && !memcmp(y, yn, (size_t)count * sizeof(float))),
+              "%s (%s): the pixel-broadcast path differs bitwise from the GEMM path", c->name, k->name);
+        free(ys), free(yn);
+    }
     if (k->sgemm_kblock) { /* B built K block by K block: the bits of the whole-K GEMM */
         fc_kernels whole = *k;
         whole.sgemm_kblock = NULL, whole.gemm_kc = NULL;

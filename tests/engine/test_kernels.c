@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "engine/kernels/internal.h" /* the pixel-broadcast tile's scalar twin, in no table */
 #include "engine/kernels/kernels.h"
 #include "tests/support/check.h"
 
@@ -837,6 +838,79 @@ static void affine_rows_cases(const fc_kernels *k) {
         }
 }
 
+/* ---- pixel-broadcast convolution tile ------------------------------------------------------------ */
+
+/* conv_bcast (a tile of np pixels x M channels straight from an image, kernels.h) against (1) the
+ * scalar twin, bitwise for the exact activations and within close_value for the exp-based ones,
+ * (2) the table's own GEMM on the tile's im2col, bitwise (the contract: K in one block gives the
+ * GEMM's bits), (3) a double-precision sum (the twin, at the GEMM tests' bound). Kernel sizes and
+ * strides of the stems and some odd ones; weight lanes past M hold NaN and y's margins a sentinel,
+ * both of which must stay out of the results. */
+static void conv_bcast_cases(const fc_kernels *k) {
+    enum { ROWS = 24, COLS = 60, MC = FC_CONV_BCAST_MC, NP = FC_CONV_BCAST_NP, LD = NP + 5 };
+    static const int shapes[][4] = {{1, 1, 1, 1}, {3, 3, 3, 1}, {3, 7, 7, 1}, {3, 8, 8, 1}, {2, 5, 5, 2}};
+    static const int Ms[] = {1, 7, 16, 17, 32};
+    rng r = {31};
+    float *img = frand((size_t)4 * ROWS * COLS, &r);
+    float *w = falloc((size_t)192 * MC), *y = falloc((size_t)MC * LD), *ref = falloc((size_t)MC * LD);
+    float *col = falloc((size_t)192 * NP), *gy = falloc((size_t)MC * NP);
+    float *bias = frand(MC, &r);
+    int koff[192], cases = 0, bad_twin = 0, bad_gemm = 0, bad_sum = 0, bad_guard = 0;
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+        int cin = shapes[sh][0], kh = shapes[sh][1], kw = shapes[sh][2], dil = shapes[sh][3], K = cin * kh * kw;
+        for (int kk = 0; kk < K; kk++)
+            koff[kk] = (kk / (kh * kw) * ROWS + kk / kw % kh * dil) * COLS + kk % kw * dil;
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
+            int M = Ms[mi];
+            for (int kk = 0; kk < K; kk++)
+                for (int c = 0; c < MC; c++) w[kk * MC + c] = c < M ? rnd(&r) : NAN;
+            for (int np = 1; np <= NP; np++)
+                for (int ps = 1; ps <= 3; ps++) {
+                    const fc_act *act = &ACTS[cases++ % NACTS];
+                    int exact = act->kind != FC_ACT_SIGMOID && act->kind != FC_ACT_SILU;
+                    const float *x = img + 2 * COLS + 1; /* any window corner inside the image */
+                    fc_epilogue ep = {.bias = bias, .act = *act};
+                    ffill(y, (size_t)MC * LD, SENTINEL), ffill(ref, (size_t)MC * LD, SENTINEL);
+                    k->conv_bcast(np, M, K, x, koff, ps, w, y, LD, &ep);
+                    fc_f32_conv_bcast__scalar(np, M, K, x, koff, ps, w, ref, LD, &ep);
+                    /* the GEMM on the tile's im2col (K, np) and the weights as A (M, K) */
+                    float *A = falloc((size_t)M * K);
+                    for (int m = 0; m < M; m++)
+                        for (int kk = 0; kk < K; kk++) A[m * K + kk] = w[kk * MC + m];
+                    for (int kk = 0; kk < K; kk++)
+                        for (int p = 0; p < np; p++) col[kk * np + p] = x[koff[kk] + p * ps];
+                    float *pa = falloc(fc_kernels_packed_a_floats(k, M, K)), *pb = falloc(fc_kernels_packed_b_floats(k, K, np));
+                    k->pack_a(M, K, A, K, 1, pa);
+                    k->pack_b(K, np, col, np, 1, pb);
+                    k->sgemm_packed(M, np, K, pa, pb, gy, np, 1, &ep);
+                    for (int m = 0; m < MC; m++)
+                        for (int p = 0; p < LD; p++) {
+                            float got = y[m * LD + p], want = ref[m * LD + p];
+                            if (m >= M || p >= np) {
+                                bad_guard += got != SENTINEL || want != SENTINEL;
+                                continue;
+                            }
+                            bad_twin += !(exact ? same_value(got, want) : close_value(got, want));
+                            bad_gemm += !same_value(got, gy[m * np + p]);
+                            if (act->kind != FC_ACT_NONE) continue;
+                            double sum = bias[m], mag = fabs(bias[m]);
+                            for (int kk = 0; kk < K; kk++) {
+                                double v = (double)w[kk * MC + m] * x[koff[kk] + p * ps];
+                                sum += v, mag += fabs(v);
+                            }
+                            bad_sum += !(fabs(want - sum) <= 1e-5 * mag + 1e-7);
+                        }
+                    free(A), free(pa), free(pb);
+                }
+        }
+    }
+    CHECK(bad_twin == 0, "%s conv_bcast: %d of the outputs differ from the scalar twin", k->name, bad_twin);
+    CHECK(bad_gemm == 0, "%s conv_bcast: %d outputs differ bitwise from the table's GEMM on im2col", k->name, bad_gemm);
+    CHECK(bad_sum == 0, "%s conv_bcast: the scalar twin is off the double sum in %d outputs", k->name, bad_sum);
+    CHECK(bad_guard == 0, "%s conv_bcast: %d floats written outside the tile", k->name, bad_guard);
+    free(img), free(w), free(y), free(ref), free(col), free(gy), free(bias);
+}
+
 /* ---- per-ISA cases ------------------------------------------------------------------------------ */
 
 /* A table by ISA name, or "fastsig": the f32 table of --compute bf16 (the avx512 kernels with the bf16
@@ -873,6 +947,9 @@ ISA_CASES(avx2, "CPU lacks AVX2")
 ISA_CASES(avx512, "CPU lacks AVX-512")
 ISA_CASES(fastsig, "CPU lacks AVX512_BF16")
 ISA_CASE(gemm_kblocks, bf16, "CPU lacks AVX512_BF16") /* the --compute bf16 table: only its GEMM here */
+/* the tables with a pixel-broadcast tile (the avx2 one has none: its convolutions use im2col) */
+ISA_CASE(conv_bcast_cases, avx512, "CPU lacks AVX-512")
+ISA_CASE(conv_bcast_cases, fastsig, "CPU lacks AVX512_BF16")
 
 /* ---- the reference itself ----------------------------------------------------------------------- */
 
@@ -1001,5 +1078,7 @@ int main(void) {
     RUN_ISA(avx512)
     RUN_ISA(fastsig)
     RUN(gemm_kblocks_bf16);
+    RUN(conv_bcast_cases_avx512);
+    RUN(conv_bcast_cases_fastsig);
     return check_done();
 }
