@@ -386,6 +386,14 @@ static inline void phase_cells(int64_t ix0, int sw, int64_t W, int64_t wj, int64
     if (*lo > *hi) *lo = *hi;
 }
 
+/* 1 when some tap reads the input rows of row phase a (with a stride over the kernel's height, not
+ * all are: neither read nor prefetched). */
+static int phase_row_used(const fc_conv *s, int a) {
+    for (int ph = 0; ph < s->nph; ph++)
+        if (s->ph_a[ph] == a) return 1;
+    return 0;
+}
+
 /* Fills the phase source of input channels [ci0, ci1) (held from channel 0 of buf on) of the
  * chunk's image segments from x (the group's first channel of image 0; images cstride apart) and
  * points each run at its segment. */
@@ -407,6 +415,7 @@ static void phase_fill(const fc_conv *s, const fc_window *w, const float *x, int
         for (int ci = ci0; ci < ci1; ci++)
             for (int i = 0; i < ps->rows[r]; i++)
                 for (int a = 0; a < s->sh; a++) {
+                    if (!phase_row_used(s, a)) continue; /* (1x1 stride 2: the odd rows) */
                     int64_t iy = (int64_t)(oy0 + i) * s->sh + a - w->pt;
                     int inside = iy >= 0 && iy < H;
                     const float *src = inside ? xi + ((int64_t)ci * H + iy) * W : NULL;
