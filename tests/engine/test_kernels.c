@@ -846,6 +846,21 @@ static void affine_rows_cases(const fc_kernels *k) {
  * GEMM's bits), (3) a double-precision sum (the twin, at the GEMM tests' bound). Kernel sizes and
  * strides of the stems and some odd ones; weight lanes past M hold NaN and y's margins a sentinel,
  * both of which must stay out of the results. */
+/* gy (M, np) = table k's GEMM of the tile's weights as A (M, K) and its im2col (K, np) in col. */
+static void gemm_on_im2col(const fc_kernels *k, int M, int K, int np, const float *x, const int *koff,
+                           int ps, const float *w, const fc_epilogue *ep, float *col, float *gy) {
+    float *A = falloc((size_t)M * K);
+    for (int m = 0; m < M; m++)
+        for (int kk = 0; kk < K; kk++) A[m * K + kk] = w[kk * FC_CONV_BCAST_MC + m];
+    for (int kk = 0; kk < K; kk++)
+        for (int p = 0; p < np; p++) col[kk * np + p] = x[koff[kk] + p * ps];
+    float *pa = falloc(fc_kernels_packed_a_floats(k, M, K)), *pb = falloc(fc_kernels_packed_b_floats(k, K, np));
+    k->pack_a(M, K, A, K, 1, pa);
+    k->pack_b(K, np, col, np, 1, pb);
+    k->sgemm_packed(M, np, K, pa, pb, gy, np, 1, ep);
+    free(A), free(pa), free(pb);
+}
+
 static void conv_bcast_cases(const fc_kernels *k) {
     enum { ROWS = 24, COLS = 60, MC = FC_CONV_BCAST_MC, NP = FC_CONV_BCAST_NP, LD = NP + 5 };
     static const int shapes[][4] = {{1, 1, 1, 1}, {3, 3, 3, 1}, {3, 7, 7, 1}, {3, 8, 8, 1}, {2, 5, 5, 2}};
@@ -873,16 +888,7 @@ static void conv_bcast_cases(const fc_kernels *k) {
                     ffill(y, (size_t)MC * LD, SENTINEL), ffill(ref, (size_t)MC * LD, SENTINEL);
                     k->conv_bcast(np, M, K, x, koff, ps, w, y, LD, &ep);
                     fc_f32_conv_bcast__scalar(np, M, K, x, koff, ps, w, ref, LD, &ep);
-                    /* the GEMM on the tile's im2col (K, np) and the weights as A (M, K) */
-                    float *A = falloc((size_t)M * K);
-                    for (int m = 0; m < M; m++)
-                        for (int kk = 0; kk < K; kk++) A[m * K + kk] = w[kk * MC + m];
-                    for (int kk = 0; kk < K; kk++)
-                        for (int p = 0; p < np; p++) col[kk * np + p] = x[koff[kk] + p * ps];
-                    float *pa = falloc(fc_kernels_packed_a_floats(k, M, K)), *pb = falloc(fc_kernels_packed_b_floats(k, K, np));
-                    k->pack_a(M, K, A, K, 1, pa);
-                    k->pack_b(K, np, col, np, 1, pb);
-                    k->sgemm_packed(M, np, K, pa, pb, gy, np, 1, &ep);
+                    gemm_on_im2col(k, M, K, np, x, koff, ps, w, &ep, col, gy);
                     for (int m = 0; m < MC; m++)
                         for (int p = 0; p < LD; p++) {
                             float got = y[m * LD + p], want = ref[m * LD + p];
@@ -900,7 +906,6 @@ static void conv_bcast_cases(const fc_kernels *k) {
                             }
                             bad_sum += !(fabs(want - sum) <= 1e-5 * mag + 1e-7);
                         }
-                    free(A), free(pa), free(pb);
                 }
         }
     }
