@@ -2,9 +2,10 @@
  * file defines the simd-<isa>.h vocabulary, MR (rows per tile), KC_MAX (K block), A_BLOCK (floats
  * of packed A kept in L2) and the names PACK_A, PACK_B, GEMM of the three functions it exports for
  * the fc_kernels pack_a, pack_b and sgemm_packed contracts, with NR = 2*VW. Structure: K is cut
- * into equal blocks of at most KC_MAX (the cut depends on K only); per K block, a block of A panels
- * stays in L2 while every B panel streams through L1 once per A block (the next B slice is
- * software-prefetched while the current one is in use). The MR x NR microkernel keeps 2*MR
+ * into equal blocks of at most KC_MAX (the cut depends on K only); the rows of one L2 block of A
+ * panels go through every K block before the next rows (their part of C stays in cache between K
+ * blocks), and per K block the block of A stays in L2 while every B panel streams through L1 once
+ * (the next B slice is software-prefetched while the current one is in use). The MR x NR microkernel keeps 2*MR
  * accumulators in registers, broadcasts A and loads B. Partial sums between K blocks live in C
  * itself; bias and residual are added in the first block, the activation in the last. Every element
  * of C is produced by the same sequence of operations whatever M, N, csc or its position (edge rows
@@ -454,9 +455,24 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     int kc = k_block(K);
-    for (int k0 = 0;; k0 += kc) {
-        gemm_block(M, N, K, k0, kc, pa, K ? pb + (size_t)k0 * NR : pb, (size_t)K * NR, C, rsc, csc, ep);
-        if (k0 + kc >= K) break;
+    /* the rows of one L2 block of A at a time through every K block, so that their part of C stays
+     * in cache between blocks (all of C, M x N, would go to L3 and back for each block) */
+    int rows = kc > 0 ? A_BLOCK / (kc * MR) * MR : M;
+    if (rows < MR) rows = MR;
+    for (int m0 = 0; m0 < M; m0 += rows) {
+        int mm = M - m0 < rows ? M - m0 : rows;
+        fc_epilogue e = {0};
+        if (ep) {
+            e = *ep;
+            if (e.bias) e.bias += m0;
+            if (e.residual) e.residual += (ptrdiff_t)m0 * rsc;
+        }
+        const float *pam = pa + (size_t)(m0 / MR) * K * MR;
+        for (int k0 = 0;; k0 += kc) {
+            gemm_block(mm, N, K, k0, kc, pam, K ? pb + (size_t)k0 * NR : pb, (size_t)K * NR, C + (ptrdiff_t)m0 * rsc,
+                       rsc, csc, ep ? &e : NULL);
+            if (k0 + kc >= K) break;
+        }
     }
 }
 

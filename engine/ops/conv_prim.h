@@ -40,6 +40,12 @@ typedef struct fc_conv {
                             conv does not take it (conv_bcast.c) */
 } fc_conv;
 
+/* The GEMM path builds a chunk's packed B in one piece when it takes at most this many bytes (then
+ * sgemm_packed keeps each block of A's rows and their C in cache through every K block), else one
+ * K block at a time (a slice in L2 just before its use). Same bits either way. A variable only so
+ * that tests reach both ways with small shapes (0: always block by block); 512 KiB. */
+extern size_t fc_conv_whole_k_bytes;
+
 /* Prepares Conv node n of graph g (constant weights and bias) for kernels k into *out. Errors name
  * the node: FC_EFORMAT, FC_EUNSUPPORTED, FC_ESHAPE, FC_ENOMEM (then *out is NULL). */
 int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc_conv **out,

@@ -69,6 +69,14 @@ static const conv_case CASES[] = {
     {"1x1 stride 2, K blocks",  256, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 s2 per image, K blocks", 256, 12, 40, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"groups 2, K blocks",      400, 16,  7,  7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 0},
+    /* K too long for a chunk's whole B in L2 (conv.c WHOLE_K_BYTES): B packed block by block */
+    {"1x1 per image, K-block packing", 1500, 30, 20, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    {"1x1 across images, K-block packing", 1100, 40, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    {"1x7, K-block packing",    100, 24, 10, 17, 1, 7, 1, 1, 0, 3, 0, 3, 1, 1, 1, 1, 0},
+    {"5x5 across images, K-block packing", 48, 12, 9, 9, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0},
+    {"1x1 stride 2, K-block packing", 600, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
+    /* whole B at once with M over an L2 block of A's rows (sgemm_packed: rows outside, K inside) */
+    {"1x1 across images, whole K", 256, 600, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     /* few input channels and K of 64..192: the pixel-broadcast path (conv_bcast.c), except with a residual */
     {"stem 7x7 stride 2",         3, 40, 37, 35, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 0},
     {"stem 5x5, no activation",   3, 16, 20, 16, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0},
@@ -83,6 +91,14 @@ static void bcast_spy(int np, int M, int K, const float *x, const int *koff, ptr
                       float *y, ptrdiff_t ldy, const fc_epilogue *ep) {
     __atomic_fetch_add(&bcast_calls, 1, __ATOMIC_RELAXED);
     bcast_real->conv_bcast(np, M, K, x, koff, ps, w, y, ldy, ep);
+}
+
+/* The table's sgemm_kblock, counting its calls (B packed one K block at a time). */
+static int kblock_calls;
+static void kblock_spy(int M, int N, int K, int k0, const float *pa, const float *pb, size_t pbs, float *C,
+                       ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
+    __atomic_fetch_add(&kblock_calls, 1, __ATOMIC_RELAXED);
+    bcast_real->sgemm_kblock(M, N, K, k0, pa, pb, pbs, C, rsc, csc, ep);
 }
 
 /* Whether case c should take the pixel-broadcast path (conv_bcast.c's rule). */
@@ -195,6 +211,17 @@ static void check_case(const conv_case *c, const fc_kernels *k, const char *dir,
         CHECK(!k->sgemm_kblock || (yn && cn == count && !memcmp(y, yn, (size_t)count * sizeof(float))),
               "%s (%s): the pixel-broadcast path differs bitwise from the GEMM path", c->name, k->name);
         free(ys), free(yn);
+    }
+    if (k->sgemm_kblock && (strstr(c->name, "K-block packing") || strstr(c->name, "whole K"))) {
+        fc_kernels spy = *k;
+        spy.sgemm_kblock = kblock_spy;
+        bcast_real = k, kblock_calls = 0;
+        int64_t cs = 0;
+        float *ys = run(path, &spy, N, x, &cs);
+        int want = strstr(c->name, "K-block packing") != NULL;
+        CHECK(ys && (kblock_calls > 0) == want, "%s (%s): B packed block by block %d times, want %s", c->name,
+              k->name, kblock_calls, want ? "some" : "none");
+        free(ys);
     }
     if (k->sgemm_kblock) { /* B built K block by K block: the bits of the whole-K GEMM */
         fc_kernels whole = *k;

@@ -315,9 +315,19 @@ static void test_se_scale(void) {
     }
 }
 
+/* squeeze-and-excitation scaling with packed B built one K block at a time (SE_C is over the
+ * GEMM's block; conv_prim.h) */
+static void test_se_scale_k_blocks(void) {
+    size_t saved = fc_conv_whole_k_bytes;
+    fc_conv_whole_k_bytes = 0;
+    test_se_scale();
+    fc_conv_whole_k_bytes = saved;
+}
+
 int main(void) {
     RUN(test_pad_pool);
     RUN(test_se_scale);
+    RUN(test_se_scale_k_blocks);
     RUN(test_gates_scalar);
     RUN(test_gates_avx2);
     RUN(test_gates_avx512);

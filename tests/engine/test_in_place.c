@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/model.h"
+#include "engine/ops/conv_prim.h"
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/tmpdir.h"
@@ -165,10 +166,18 @@ static void check_table(const char *isa) {
 static void test_scalar(void) { check_table("scalar"); }
 static void test_avx2(void) { check_table("avx2"); }
 static void test_avx512(void) { check_table("avx512"); }
+/* packed B built one K block at a time even where a chunk's whole B fits (conv_prim.h) */
+static void test_avx512_k_blocks(void) {
+    size_t saved = fc_conv_whole_k_bytes;
+    fc_conv_whole_k_bytes = 0;
+    check_table("avx512");
+    fc_conv_whole_k_bytes = saved;
+}
 
 int main(void) {
     RUN(test_scalar);
     RUN(test_avx2);
     RUN(test_avx512);
+    RUN(test_avx512_k_blocks);
     return check_done();
 }

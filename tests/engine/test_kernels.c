@@ -196,6 +196,33 @@ static void gemm_large_k(const fc_kernels *k) {
         }
 }
 
+/* M over one L2 block of A's rows (sgemm_packed takes each block of rows through every K block):
+ * against the scalar GEMM with bias, residual and activations, both C layouts; and bitwise the
+ * same as one call per MR-row panel (where every call is a single block of rows). */
+static void gemm_row_blocks(const fc_kernels *k) {
+    const int Ks[] = {256, 700};
+    for (int i = 0; i < 2; i++) {
+        int M = 1100, N = 45, K = Ks[i], mr = k->mr;
+        gemm_prob p;
+        prob_init(&p, M, N, K, 77u + i);
+        for (int t = 0; t < 2; t++) gemm_compare(k, &p, t, 1, 1, &ACTS[t ? 8 : 1]);
+        float *pa = falloc(fc_kernels_packed_a_floats(k, M, K)), *pb = falloc(fc_kernels_packed_b_floats(k, K, N));
+        float *whole = falloc((size_t)M * N), *rows = falloc((size_t)M * N);
+        k->pack_a(M, K, p.A, K, 1, pa);
+        k->pack_b(K, N, p.B, N, 1, pb);
+        fc_epilogue ep = {p.bias, p.res, ACTS[2], 0};
+        k->sgemm_packed(M, N, K, pa, pb, whole, N, 1, &ep);
+        for (int m0 = 0; m0 < M; m0 += mr) {
+            fc_epilogue e = {p.bias + m0, p.res + (size_t)m0 * N, ACTS[2], 0};
+            k->sgemm_packed(M - m0 < mr ? M - m0 : mr, N, K, pa + (size_t)m0 * K, pb, rows + (size_t)m0 * N, N, 1, &e);
+        }
+        CHECK(!memcmp(whole, rows, (size_t)M * N * sizeof(float)),
+              "%s M=%d K=%d: one call differs bitwise from one call per panel of rows", k->name, M, K);
+        free(pa), free(pb), free(whole), free(rows);
+        prob_free(&p);
+    }
+}
+
 /* Every epilogue combination, both C layouts, on a shape with edges in M and N and 3 K blocks. */
 static void gemm_epilogues(const fc_kernels *k) {
     gemm_prob p;
@@ -937,6 +964,7 @@ static const fc_kernels *table_named(const char *name) {
     ISA_CASE(pack_layout, isa, reason)                                                              \
     ISA_CASE(gemm_shapes, isa, reason)                                                              \
     ISA_CASE(gemm_large_k, isa, reason)                                                             \
+    ISA_CASE(gemm_row_blocks, isa, reason)                                                          \
     ISA_CASE(gemm_epilogues, isa, reason)                                                           \
     ISA_CASE(gemm_residual_in_place, isa, reason)                                                   \
     ISA_CASE(gemm_kblocks, isa, reason)                                                             \
@@ -1068,6 +1096,7 @@ int main(void) {
     RUN(pack_layout_##isa);                                                                         \
     RUN(gemm_shapes_##isa);                                                                         \
     RUN(gemm_large_k_##isa);                                                                        \
+    RUN(gemm_row_blocks_##isa);                                                                     \
     RUN(gemm_epilogues_##isa);                                                                      \
     RUN(gemm_residual_in_place_##isa);                                                              \
     RUN(gemm_kblocks_##isa);                                                                        \

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/model.h"
+#include "engine/ops/conv_prim.h"
 #include "tests/support/check.h"
 #include "tests/support/onnx_build.h"
 #include "tests/support/run_once.h"
@@ -171,7 +172,16 @@ static void test_pre_norm(void) {
     for (size_t j = 0; bf && j < sizeof CASES / sizeof *CASES; j++) check_case(&CASES[j], bf, dir, 2e-2);
 }
 
+/* the same with packed B built one K block at a time (CX is over the GEMM's block; conv_prim.h) */
+static void test_pre_norm_k_blocks(void) {
+    size_t saved = fc_conv_whole_k_bytes;
+    fc_conv_whole_k_bytes = 0;
+    test_pre_norm();
+    fc_conv_whole_k_bytes = saved;
+}
+
 int main(void) {
     RUN(test_pre_norm);
+    RUN(test_pre_norm_k_blocks);
     return check_done();
 }
