@@ -172,7 +172,8 @@ typedef struct fc_kernels {
     fc_f32_affine_rows_fn *affine_rows;
     fc_f32_conv_bcast_fn *conv_bcast; /* NULL: every convolution goes through im2col (avx2; scalar,
                                          whose GEMM does not sum in FMA chains, so the tile would
-                                         not give its bits; the twin is for tests) */
+                                         not give its bits: the twin is for tests; bf16, whose
+                                         stems run on its .f32 table) */
     const struct fc_kernels *f32; /* bf16 tables: the f32 table of the layers they keep in f32 (same
                                      mr, nr and pack_b, so a layer may use either; the avx512 kernels
                                      with the bf16 path's fast sigmoid); NULL in f32 tables */

@@ -1,9 +1,10 @@
 /* Conv (2-D, NCHW float32): the convolution primitives (conv_prim.h) and the Conv op built on them.
  * Weights packed once at load. Four run-time paths:
  *  - GEMM: each task (column chunk, group, row block) builds packed B (direct for 1x1 stride-1 convs,
- *    im2col written straight into the packed layout otherwise) one K block at a time, each slice
- *    just before the GEMM's block that reads it, with the fused epilogue y = act(W*x + bias +
- *    residual); small images share chunks (see plan_chunks);
+ *    im2col written straight into the packed layout otherwise), in one piece when it fits in
+ *    fc_conv_whole_k_bytes, else one K block at a time, each slice just before the GEMM's block
+ *    that reads it, with the fused epilogue y = act(W*x + bias + residual); small images share
+ *    chunks (see plan_chunks);
  *  - Winograd F(4x4, 3x3) for 3x3 stride-1 convs with enough channels, and for 5x5 ones as four
  *    3x3 sub-kernels summed in the transformed domain (conv_winograd.c);
  *  - depthwise (group == Cin == Cout): the channel-blocked kernel on (image, channel block) tasks;
@@ -347,7 +348,8 @@ int fc_conv_infer(const fc_conv *s, const fc_tensor *x, fc_tensor *y, size_t *wo
         gemm_plan g = plan_gemm(s, &w, x->dims[0], threads);
         *work = (g.npb + g.nbt + g.nct) * (size_t)threads * sizeof(float);
         /* (the GEMM path's too: a caller with a residual or a scale takes it) */
-        if (s->bcast_w && fc_conv_bcast_work(s, &w, threads) > *work) *work = fc_conv_bcast_work(s, &w, threads);
+        size_t bcast = s->bcast_w ? fc_conv_bcast_work(s, &w, threads) : 0;
+        if (bcast > *work) *work = bcast;
     }
     return 0;
 }
