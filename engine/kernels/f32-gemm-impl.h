@@ -5,8 +5,8 @@
  * into equal blocks of at most KC_MAX (the cut depends on K only); the rows of one L2 block of A
  * panels go through every K block before the next rows (their part of C stays in cache between K
  * blocks), and per K block the block of A stays in L2 while every B panel streams through L1 once
- * (the next B slice is software-prefetched while the current one is in use). The MR x NR microkernel keeps 2*MR
- * accumulators in registers, broadcasts A and loads B. Partial sums between K blocks live in C
+ * (the next B slice is software-prefetched while the current one is in use). The MR x NR
+ * microkernel keeps 2*MR accumulators in registers, broadcasts A and loads B. Partial sums between K blocks live in C
  * itself; bias and residual are added in the first block, the activation in the last. Every element
  * of C is produced by the same sequence of operations whatever M, N, csc or its position (edge rows
  * use row-count-specialized copies of the same kernel, partial or strided columns a copy of the
@@ -380,6 +380,12 @@ int GEMM_KC(int K) {
 #define A_AT(k0) (k0)
 #endif
 
+/* A panels per L2 block of A for K blocks of kc (npa: all of A's panels, when K is 0). */
+static int a_block_panels(int kc, int npa) {
+    int mcp = kc > 0 ? A_BLOCK / (kc * MR) : npa;
+    return mcp < 1 ? 1 : mcp;
+}
+
 /* K block [k0, k0 + kc) (shorter at the end of K) of C = epilogue(A x B): B panel q's rows of the
  * block at pb + q*pbs. */
 static void gemm_block(int M, int N, int K, int k0, int kc, const float *pa, const float *pb, size_t pbs,
@@ -404,8 +410,7 @@ static void gemm_block(int M, int N, int K, int k0, int kc, const float *pa, con
     job.stream = ep && ep->stream && job.first && job.last && !post && csc == 1;
     const fc_act *tpost = job.last ? post : NULL;
     int npa = (M + MR - 1) / MR, npb = (N + NR - 1) / NR;
-    int mcp = kc > 0 ? A_BLOCK / (kc * MR) : npa; /* A panels per L2 block */
-    if (mcp < 1) mcp = 1;
+    int mcp = a_block_panels(kc, npa);
     for (int p0 = 0; p0 < npa; p0 += mcp) {
         int p1 = p0 + mcp < npa ? p0 + mcp : npa;
         for (int q = 0; q < npb; q++) {
@@ -457,8 +462,7 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
     int kc = k_block(K);
     /* the rows of one L2 block of A at a time through every K block, so that their part of C stays
      * in cache between blocks (all of C, M x N, would go to L3 and back for each block) */
-    int rows = kc > 0 ? A_BLOCK / (kc * MR) * MR : M;
-    if (rows < MR) rows = MR;
+    int rows = a_block_panels(kc, (M + MR - 1) / MR) * MR;
     for (int m0 = 0; m0 < M; m0 += rows) {
         int mm = M - m0 < rows ? M - m0 : rows;
         fc_epilogue e = {0};

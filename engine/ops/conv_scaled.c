@@ -134,6 +134,7 @@ static int scaled_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, con
         float *packed = wd + round16((size_t)c->cout * c->K);
         fc_conv cs = *c;
         cs.packed = packed;
+        cs.bcast_w = NULL; /* the weights are W' now, in packed only: the GEMM path */
         fc_run_ctx one_ctx = {.k = ctx->k, .threads = 1, .work = packed + s->packed};
         const float *si = sc + img * C;
         for (int co = 0; co < c->cout; co++)

@@ -84,21 +84,21 @@ static const conv_case CASES[] = {
     {"stem with a residual",      3,  3, 16, 16, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1},
 };
 
-/* The pixel-broadcast tile of the table under test, counting its calls (two threads call it). */
-static const fc_kernels *bcast_real;
+/* The table under test (spied_table) behind spies that count calls to its pixel-broadcast tile
+ * and to its sgemm_kblock (two threads call them). */
+static const fc_kernels *spied_table;
 static int bcast_calls;
 static void bcast_spy(int np, int M, int K, const float *x, const int *koff, ptrdiff_t ps, const float *w,
                       float *y, ptrdiff_t ldy, const fc_epilogue *ep) {
     __atomic_fetch_add(&bcast_calls, 1, __ATOMIC_RELAXED);
-    bcast_real->conv_bcast(np, M, K, x, koff, ps, w, y, ldy, ep);
+    spied_table->conv_bcast(np, M, K, x, koff, ps, w, y, ldy, ep);
 }
 
-/* The table's sgemm_kblock, counting its calls (B packed one K block at a time). */
 static int kblock_calls;
 static void kblock_spy(int M, int N, int K, int k0, const float *pa, const float *pb, size_t pbs, float *C,
                        ptrdiff_t rsc, ptrdiff_t csc, const fc_epilogue *ep) {
     __atomic_fetch_add(&kblock_calls, 1, __ATOMIC_RELAXED);
-    bcast_real->sgemm_kblock(M, N, K, k0, pa, pb, pbs, C, rsc, csc, ep);
+    spied_table->sgemm_kblock(M, N, K, k0, pa, pb, pbs, C, rsc, csc, ep);
 }
 
 /* Whether case c should take the pixel-broadcast path (conv_bcast.c's rule). */
@@ -201,7 +201,7 @@ static void check_case(const conv_case *c, const fc_kernels *k, const char *dir,
     if (k->conv_bcast) { /* the path its shape selects, and (SIMD tables) the GEMM path's bits */
         fc_kernels spy = *k, none = *k;
         spy.conv_bcast = bcast_spy, none.conv_bcast = NULL;
-        bcast_real = k, bcast_calls = 0;
+        spied_table = k, bcast_calls = 0;
         int64_t cs = 0, cn = 0;
         float *ys = run(path, &spy, N, x, &cs), *yn = run(path, &none, N, x, &cn);
         CHECK((bcast_calls > 0) == takes_bcast(c), "%s (%s): the pixel-broadcast tile ran %d times", c->name,
@@ -215,7 +215,7 @@ static void check_case(const conv_case *c, const fc_kernels *k, const char *dir,
     if (k->sgemm_kblock && (strstr(c->name, "K-block packing") || strstr(c->name, "whole K"))) {
         fc_kernels spy = *k;
         spy.sgemm_kblock = kblock_spy;
-        bcast_real = k, kblock_calls = 0;
+        spied_table = k, kblock_calls = 0;
         int64_t cs = 0;
         float *ys = run(path, &spy, N, x, &cs);
         int want = strstr(c->name, "K-block packing") != NULL;
