@@ -144,7 +144,8 @@ static const dwshape dw_shapes[] = {
     {"mnv2 dw 144 56 s1", 144, 56, 56, 3, 1, 1},  {"mnv2 dw 144 56 s2", 144, 56, 56, 3, 2, 1},
     {"mnv2 dw 192 28 s1", 192, 28, 28, 3, 1, 1},  {"mnv2 dw 384 14 s1", 384, 14, 14, 3, 1, 1},
     {"mnv2 dw 576 14 s2", 576, 14, 14, 3, 2, 1},  {"mnv2 dw 960 7 s1", 960, 7, 7, 3, 1, 1},
-    {"effnet dw 5x5 240 28 s1", 240, 28, 28, 5, 1, 2},
+    {"effnet dw 5x5 240 28 s1", 240, 28, 28, 5, 1, 2}, {"effnet dw 5x5 672 14 s1", 672, 14, 14, 5, 1, 2},
+    {"effnet dw 5x5 1152 7 s1", 1152, 7, 7, 5, 1, 2},  {"effnet dw 3x3 1152 7 s1", 1152, 7, 7, 3, 1, 1},
 };
 
 /* channels: 0 = dwconv_plane per channel, 1 = dwconv_channels on all channels in one call */

@@ -158,6 +158,123 @@ static void post_pixels(int kind, float *o, int n, vf a, vf b) {
 #undef FC_POST_CASE
 }
 
+
+#if VW == 16
+/* Small planes at stride 1 whose output rows are as wide as the input rows (OW == W, "same"
+ * padding): in the flat plane, output pixel q reads tap (i, j) at q + (i*dil_h - PT)*W + (j*dil_w -
+ * PL), one offset per tap. So a vector of 16 consecutive output pixels (across rows) is one masked
+ * load and one FMA per tap, straight from the NCHW plane: no transposes, which on 14x14 and 7x7
+ * planes cost several times the FMAs. The mask drops the lanes whose tap falls in the padding (and
+ * those past the plane's rows); they read nothing and give the 0 the strip's padding gives, so every output
+ * is the same zero + w*x over all taps in tap order as on the strip path, bit for bit. 3x3 only:
+ * 5x5 planes (25 unaligned loads per vector) ran 10-35% slower than with the transposes. */
+#define FLAT_MAX_P 1024 /* output pixels: 64 vectors (28x28 and smaller planes) */
+
+static int flat_fits(const fc_conv2d_geom *g) {
+    return g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 && g->out_w == g->in_w &&
+           (long)g->out_h * g->out_w <= FLAT_MAX_P;
+}
+
+/* offs[t]: tap t's offset in the flat plane; masks[c * 9 + t]: the lanes of output vector c
+ * (pixels 16c .. 16c + 15) whose tap t lies inside the plane. */
+static void flat_masks(const fc_conv2d_geom *g, int vecs, ptrdiff_t *offs, __mmask16 *masks) {
+    const int H = g->in_h, W = g->in_w;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            offs[i * 3 + j] = (ptrdiff_t)(i * g->dil_h - g->pad_top) * W + (j * g->dil_w - g->pad_left);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i vH = _mm512_set1_epi32(H), vW = _mm512_set1_epi32(W), zero = _mm512_setzero_si512();
+    for (int c = 0; c < vecs; c++) {
+        __m512i q = _mm512_add_epi32(_mm512_set1_epi32(16 * c), iota);
+        /* oy = floor(q / W) in floats: exact, q < 2^24 and (q + 0.5) / W is 0.5/W from an integer */
+        __m512i oy = _mm512_cvttps_epi32(
+            _mm512_div_ps(_mm512_add_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(0.5f)), _mm512_set1_ps((float)W)));
+        __m512i ox = _mm512_sub_epi32(q, _mm512_mullo_epi32(oy, vW));
+        __mmask16 rows[3], cols[3];
+        for (int i = 0; i < 3; i++) {
+            __m512i y = _mm512_add_epi32(oy, _mm512_set1_epi32(i * g->dil_h - g->pad_top));
+            rows[i] = _mm512_cmpge_epi32_mask(y, zero) & _mm512_cmplt_epi32_mask(y, vH);
+        }
+        for (int j = 0; j < 3; j++) {
+            __m512i x = _mm512_add_epi32(ox, _mm512_set1_epi32(j * g->dil_w - g->pad_left));
+            cols[j] = _mm512_cmpge_epi32_mask(x, zero) & _mm512_cmplt_epi32_mask(x, vW);
+        }
+        for (int t = 0; t < 9; t++) masks[c * 9 + t] = rows[t / 3] & cols[t % 3];
+    }
+}
+
+/* The FMA chains of output vectors [c0, c0 + n) of nc planes (n <= 4 and nc <= 2 compile-time
+ * constants at the call sites: up to 8 independent chains, sharing the tap masks), + bias and the
+ * clamp, stored; lanes past the plane are not stored. */
+FC_INLINE void flat_vectors(const int n, const int nc, const float *in, ptrdiff_t ics,
+                            const float *w, const ptrdiff_t *offs, const __mmask16 *masks, int c0, int P,
+                            const vf *bias, vf lo, vf hi, float *out, ptrdiff_t ocs) {
+    vf a[2][4];
+#pragma GCC unroll 2
+    for (int c = 0; c < nc; c++)
+#pragma GCC unroll 4
+        for (int u = 0; u < n; u++) a[c][u] = v_zero();
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++) {
+#pragma GCC unroll 4
+        for (int u = 0; u < n; u++) {
+            __mmask16 m = masks[(c0 + u) * 9 + t];
+            const float *p = in + 16 * (ptrdiff_t)(c0 + u) + offs[t];
+#pragma GCC unroll 2
+            for (int c = 0; c < nc; c++) a[c][u] = v_fma(v_set1(w[c * 9 + t]), v_loadm(p + c * ics, m), a[c][u]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int c = 0; c < nc; c++)
+#pragma GCC unroll 4
+        for (int u = 0; u < n; u++) {
+            int q = 16 * (c0 + u);
+            vf r = v_clamp(v_add(a[c][u], bias[c]), lo, hi);
+            if (P - q >= 16) v_store(out + c * ocs + q, r);
+            else v_storem(out + c * ocs + q, v_mask_first(P - q), r);
+        }
+}
+
+/* nc (<= 2) planes' output vectors, 4 at a time. */
+FC_INLINE void flat_plane(const int nc, int vecs, int P, const float *in, ptrdiff_t ics,
+                          const float *w, const ptrdiff_t *offs, const __mmask16 *masks, const vf *bias,
+                          vf lo, vf hi, float *out, ptrdiff_t ocs) {
+    int c0 = 0;
+    for (; c0 + 4 <= vecs; c0 += 4)
+        flat_vectors(4, nc, in, ics, w, offs, masks, c0, P, bias, lo, hi, out, ocs);
+    switch (vecs - c0) {
+    case 3: flat_vectors(3, nc, in, ics, w, offs, masks, c0, P, bias, lo, hi, out, ocs); break;
+    case 2: flat_vectors(2, nc, in, ics, w, offs, masks, c0, P, bias, lo, hi, out, ocs); break;
+    case 1: flat_vectors(1, nc, in, ics, w, offs, masks, c0, P, bias, lo, hi, out, ocs); break;
+    }
+}
+
+/* Every plane of the call on the flat path, two at a time; then the activations that are not a clamp, in place. */
+static void flat_planes(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_t ics, const float *w,
+                        const float *bias, vf lo, vf hi, int post, int kind, vf aa, vf ab, float *out,
+                        ptrdiff_t ocs) {
+    const int P = g->out_h * g->out_w, vecs = (P + 15) / 16;
+    ptrdiff_t offs[9];
+    __mmask16 masks[FLAT_MAX_P / 16 * 9];
+    flat_masks(g, vecs, offs, masks);
+    for (int c = 0; c < nch; c += 2) {
+        int nc = nch - c < 2 ? nch - c : 2;
+        vf bv[2] = {v_set1(bias[c]), v_set1(bias[c + nc - 1])};
+        if (nc == 2) flat_plane(2, vecs, P, in + c * ics, ics, w + (size_t)c * 9, offs, masks, bv, lo, hi, out + c * ocs, ocs);
+        else flat_plane(1, vecs, P, in + c * ics, ics, w + (size_t)c * 9, offs, masks, bv, lo, hi, out + c * ocs, ocs);
+    }
+    for (int c = 0; post && c < nch; c++) {
+        float *oc = out + c * ocs;
+        post_pixels(kind, oc, P / 16, aa, ab);
+        if (P % 16) {
+            vmask m = v_mask_first(P % 16);
+            float *t = oc + P / 16 * 16;
+            v_storem(t, m, v_act_kind(kind, v_loadm(t, m), aa, ab));
+        }
+    }
+}
+#endif
+
 void DWCONV_CHANNELS(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_t ics, const float *w,
                      const float *bias, const fc_act *act, float *out, ptrdiff_t ocs, int stream) {
     // in: nch planes (H, W) at stride ics; w: (nch, KH, KW); bias: (nch); out: nch planes (OH, OW)
@@ -171,17 +288,23 @@ void DWCONV_CHANNELS(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_
      * output (ro*OW pixels and the slack) fit the buffer together */
     long ro = SH < 1 ? 0 : (DWB / VW - (long)(span - SH) * wp - GROUP) / (SH * wp + OW);
     if (ro > OH) ro = OH;
-    if (KH * KW > 64 || SH < 1 || SW < 1 || dil_h < 1 || dil_w < 1 || ro < 1) {
-        for (int c = 0; c < nch; c++)
-            DWCONV_PLANE(g, in + c * ics, w + (size_t)c * KH * KW, bias[c], act, out + c * ocs);
-        return;
-    }
     int kind = act ? act->kind : FC_ACT_NONE;
     vf lo = v_set1(-INFINITY), hi = v_set1(INFINITY), aa = v_set1(act ? act->a : 0.f),
        ab = v_set1(act ? act->b : 0.f);
     if (kind == FC_ACT_RELU) lo = v_zero();
     if (kind == FC_ACT_CLIP) lo = aa, hi = ab;
     int post = kind != FC_ACT_NONE && kind != FC_ACT_RELU && kind != FC_ACT_CLIP;
+#if VW == 16
+    if (flat_fits(g)) {
+        flat_planes(g, nch, in, ics, w, bias, lo, hi, post, kind, aa, ab, out, ocs);
+        return;
+    }
+#endif
+    if (KH * KW > 64 || SH < 1 || SW < 1 || dil_h < 1 || dil_w < 1 || ro < 1) {
+        for (int c = 0; c < nch; c++)
+            DWCONV_PLANE(g, in + c * ics, w + (size_t)c * KH * KW, bias[c], act, out + c * ocs);
+        return;
+    }
     _Alignas(64) float buf[DWB];
     float *ost = buf + ((ro - 1) * SH + span) * wp * VW; /* strip output, (pixels, VW), rows at stride OW */
     vf wv[64];

@@ -606,6 +606,26 @@ static int dw_channels_compare(const fc_kernels *k, const dw_case *c, int nch, c
     return bad == 0 && alone == 0 && !twin_differ;
 }
 
+/* 3x3 stride 1 with output rows as wide as the input rows (OW == W: the flat-plane path of the
+ * AVX-512 kernel up to 1024 output pixels): planes from 1x1 to 33x33 around the 16-lane vectors
+ * and the 1024-pixel limit, symmetric and lopsided column pads, dilation 2, top/bottom pads that
+ * make OH differ from H (a depthwise block's bands), every activation. */
+static void dw_flat_cases(const fc_kernels *k) {
+    const int sizes[] = {1, 2, 3, 7, 8, 14, 15, 16, 17, 28, 31, 32, 33};
+    const int cols[3][2] = {{1, 1}, {0, 2}, {2, 0}}, rows[4][2] = {{1, 1}, {0, 0}, {2, 1}, {0, 2}};
+    int n = 0, fails = 0;
+    for (int ih = 0; ih < 13; ih++)
+        for (int iw = 0; iw < 13; iw++) {
+            int d = 1 + (ih + iw) % 4 / 3, c = (ih + 2 * iw) % 3, r = (2 * ih + iw) % 4;
+            dw_case dc = {sizes[ih], sizes[iw], 3, 3, 1, 1, rows[r][0] * d, rows[r][1] * d,
+                          cols[c][0] * d, cols[c][1] * d, d, d};
+            const fc_act *act = n % 9 == 8 ? NULL : &ACTS[n % NACTS];
+            if (!dw_channels_compare(k, &dc, 1 + n % 5, act, 900u + (uint64_t)n)) fails++;
+            n++;
+            if (fails > 3) return;
+        }
+}
+
 static void dwconv_channels_cases(const fc_kernels *k) {
     const int sizes[] = {1, 3, 7, 8, 9, 14, 17, 28, 57};
     /* channel counts around the 8 and 16 lanes of the SIMD tables */
@@ -643,6 +663,7 @@ static void dwconv_channels_cases(const fc_kernels *k) {
     /* every activation on 5x5 s1 over 14x14 */
     dw_case five = {14, 14, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1};
     for (int a = 0; a < NACTS; a++) dw_channels_compare(k, &five, 40, &ACTS[a], 7u + a);
+    dw_flat_cases(k);
 }
 
 /* ---- Winograd F(4x4, 3x3) transforms ------------------------------------------------------------- */
