@@ -141,6 +141,23 @@ static void strip_rows(const fc_conv2d_geom *g, int nb, const float *ib, ptrdiff
     }
 }
 
+/* Tap vectors wv[t] (lanes = the nb <= VW channels at w: (nb, taps), zero past nb): the channels'
+ * tap rows transposed, VW taps at a time (a vector built lane by lane costs more than a transpose:
+ * on 7x7 planes, as much as the taps' FMAs). */
+static void tap_vectors(const float *w, int nb, int taps, vf *wv) {
+    for (int t0 = 0; t0 < taps; t0 += VW) {
+        int n = taps - t0 < VW ? taps - t0 : VW;
+        vmask m = v_mask_first(n);
+        vf r[VW];
+#pragma GCC unroll 16
+        for (int c = 0; c < VW; c++) r[c] = c < nb ? v_loadm(w + (size_t)c * taps + t0, m) : v_zero();
+        v_transpose(r);
+#pragma GCC unroll 16
+        for (int t = 0; t < VW; t++)
+            if (t < n) wv[t0 + t] = r[t];
+    }
+}
+
 /* The activation of n output pixels o: (n, VW) in place, the kind switched once outside the loop (a
  * switch per vector kept the exp of sigmoid and SiLU from overlapping across pixels). */
 static void post_pixels(int kind, float *o, int n, vf a, vf b) {
@@ -310,15 +327,8 @@ void DWCONV_CHANNELS(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_
     vf wv[64];
     for (int c0 = 0; c0 < nch; c0 += VW) {
         int nb = nch - c0 < VW ? nch - c0 : VW;
-        /* tap vectors (lanes = channels; built in registers: a vector load of just-stored scalars
-         * would stall on store forwarding) */
-        float wl[VW];
-        for (int t = 0; t < KH * KW; t++) {
-            for (int c = 0; c < VW; c++) wl[c] = c < nb ? w[(size_t)(c0 + c) * KH * KW + t] : 0.f;
-            wv[t] = v_lanes(wl);
-        }
-        for (int c = 0; c < VW; c++) wl[c] = c < nb ? bias[c0 + c] : 0.f;
-        vf bv = v_lanes(wl);
+        tap_vectors(w + (size_t)c0 * KH * KW, nb, KH * KW, wv);
+        vf bv = v_loadm(bias + c0, v_mask_first(nb));
         for (int oy0 = 0; oy0 < OH; oy0 += (int)ro) {
             int oy1 = oy0 + (int)ro < OH ? oy0 + (int)ro : OH;
             strip_rows(g, nb, in + c0 * ics, ics, (int)wp, oy0, oy1, wv, bv, lo, hi, buf, ost);
