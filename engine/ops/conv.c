@@ -659,6 +659,18 @@ static void gemm_slice(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
     else k->sgemm_packed(mm, n, s->K, pa, pb, C, rsc, 1, ep);
 }
 
+/* rows x len floats from src (row stride ss) to dst (row stride ds). Short rows (a 1x1 plane's
+ * images are one column each: a squeeze-and-excitation projection's panel has 32 pieces of one
+ * float per output channel) are copied inline: a memcpy call per float cost more than the GEMM. */
+static void copy_rows(float *dst, ptrdiff_t ds, const float *src, ptrdiff_t ss, int rows, int len) {
+    if (len >= 16) {
+        for (int m = 0; m < rows; m++) memcpy(dst + m * ds, src + m * ss, (size_t)len * sizeof(float));
+        return;
+    }
+    for (int m = 0; m < rows; m++)
+        for (int t = 0; t < len; t++) dst[m * ds + t] = src[m * ss + t];
+}
+
 /* Panel q (lanes columns from segment r on) of a chunk that spans images, when it straddles two:
  * computed into ct (mm, nr) with its residual gathered there first (first K block), then
  * scattered to y (last K block); between K blocks its sums stay in ct. */
@@ -670,17 +682,12 @@ static void gemm_straddling_panel(const fc_kernels *k, const fc_conv *s, const g
     int nr = k->nr;
     panel_piece pc[64]; /* at most nr */
     int n = panel_pieces(b, segs, r, q * nr, lanes, coff, pc);
-    for (int m = 0; res && sl->k0 == 0 && m < mm; m++)
-        for (int i = 0; i < n; i++)
-            memcpy(ct + (size_t)m * nr + pc[i].lane, res + pc[i].off + (int64_t)m * b->P,
-                   (size_t)pc[i].len * sizeof(float));
+    for (int i = 0; res && sl->k0 == 0 && i < n; i++)
+        copy_rows(ct + pc[i].lane, nr, res + pc[i].off, b->P, mm, pc[i].len);
     ep.residual = res ? ct : NULL;
     gemm_slice(k, s, g, mm, lanes, pa, sl, q, ct, nr, &ep);
     if (sl->k0 + sl->kb < s->K) return;
-    for (int m = 0; m < mm; m++)
-        for (int i = 0; i < n; i++)
-            memcpy(b->y + pc[i].off + (int64_t)m * b->P, ct + (size_t)m * nr + pc[i].lane,
-                   (size_t)pc[i].len * sizeof(float));
+    for (int i = 0; i < n; i++) copy_rows(b->y + pc[i].off, b->P, ct + pc[i].lane, nr, mm, pc[i].len);
 }
 
 /* K block sl of a chunk whose columns span images: the panels inside one image write straight to
