@@ -175,21 +175,22 @@ static void post_pixels(int kind, float *o, int n, vf a, vf b) {
 #undef FC_POST_CASE
 }
 
-
 #if VW == 16
 /* Small planes at stride 1 whose output rows are as wide as the input rows (OW == W, "same"
  * padding): in the flat plane, output pixel q reads tap (i, j) at q + (i*dil_h - PT)*W + (j*dil_w -
  * PL), one offset per tap. So a vector of 16 consecutive output pixels (across rows) is one masked
- * load and one FMA per tap, straight from the NCHW plane: no transposes, which on 14x14 and 7x7
- * planes cost several times the FMAs. The mask drops the lanes whose tap falls in the padding (and
- * those past the plane's rows); they read nothing and give the 0 the strip's padding gives, so every output
- * is the same zero + w*x over all taps in tap order as on the strip path, bit for bit. 3x3 only:
- * 5x5 planes (25 unaligned loads per vector) ran 10-35% slower than with the transposes. */
+ * load and one FMA per tap, straight from the NCHW plane: no transposes, which on 28x28 .. 7x7
+ * planes cost more than the taps' FMAs. The mask drops the lanes whose tap falls outside the
+ * input plane (the padding; lanes past the last output pixel, which are not stored, may read
+ * inside it); a masked lane is read from nowhere, so the address may lie before or past the plane,
+ * and gives the 0 the strip's padding gives: every output is the same zero + w*x over all taps in
+ * tap order as on the strip path, bit for bit. 3x3 only: 5x5 planes (25 unaligned loads per
+ * vector) ran 10-35% slower than with the transposes. */
 #define FLAT_MAX_P 1024 /* output pixels: 64 vectors (28x28 and smaller planes) */
 
 static int flat_fits(const fc_conv2d_geom *g) {
-    return g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 && g->out_w == g->in_w &&
-           (long)g->out_h * g->out_w <= FLAT_MAX_P;
+    return g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 &&
+           g->out_w == g->in_w && (long)g->out_h * g->out_w <= FLAT_MAX_P;
 }
 
 /* offs[t]: tap t's offset in the flat plane; masks[c * 9 + t]: the lanes of output vector c
@@ -198,14 +199,16 @@ static void flat_masks(const fc_conv2d_geom *g, int vecs, ptrdiff_t *offs, __mma
     const int H = g->in_h, W = g->in_w;
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
-            offs[i * 3 + j] = (ptrdiff_t)(i * g->dil_h - g->pad_top) * W + (j * g->dil_w - g->pad_left);
+            offs[i * 3 + j] =
+                (ptrdiff_t)(i * g->dil_h - g->pad_top) * W + (j * g->dil_w - g->pad_left);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i vH = _mm512_set1_epi32(H), vW = _mm512_set1_epi32(W), zero = _mm512_setzero_si512();
+    const __m512i vH = _mm512_set1_epi32(H), vW = _mm512_set1_epi32(W);
+    const __m512i zero = _mm512_setzero_si512();
     for (int c = 0; c < vecs; c++) {
         __m512i q = _mm512_add_epi32(_mm512_set1_epi32(16 * c), iota);
         /* oy = floor(q / W) in floats: exact, q < 2^24 and (q + 0.5) / W is 0.5/W from an integer */
-        __m512i oy = _mm512_cvttps_epi32(
-            _mm512_div_ps(_mm512_add_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(0.5f)), _mm512_set1_ps((float)W)));
+        __m512 qh = _mm512_add_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(0.5f));
+        __m512i oy = _mm512_cvttps_epi32(_mm512_div_ps(qh, _mm512_set1_ps((float)W)));
         __m512i ox = _mm512_sub_epi32(q, _mm512_mullo_epi32(oy, vW));
         __mmask16 rows[3], cols[3];
         for (int i = 0; i < 3; i++) {
@@ -238,7 +241,8 @@ FC_INLINE void flat_vectors(const int n, const int nc, const float *in, ptrdiff_
             __mmask16 m = masks[(c0 + u) * 9 + t];
             const float *p = in + 16 * (ptrdiff_t)(c0 + u) + offs[t];
 #pragma GCC unroll 2
-            for (int c = 0; c < nc; c++) a[c][u] = v_fma(v_set1(w[c * 9 + t]), v_loadm(p + c * ics, m), a[c][u]);
+            for (int c = 0; c < nc; c++)
+                a[c][u] = v_fma(v_set1(w[c * 9 + t]), v_loadm(p + c * ics, m), a[c][u]);
         }
     }
 #pragma GCC unroll 2
@@ -266,7 +270,8 @@ FC_INLINE void flat_plane(const int nc, int vecs, int P, const float *in, ptrdif
     }
 }
 
-/* Every plane of the call on the flat path, two at a time; then the activations that are not a clamp, in place. */
+/* Every plane of the call on the flat path, two at a time; then the activations that are not a
+ * clamp, in place. */
 static void flat_planes(const fc_conv2d_geom *g, int nch, const float *in, ptrdiff_t ics, const float *w,
                         const float *bias, vf lo, vf hi, int post, int kind, vf aa, vf ab, float *out,
                         ptrdiff_t ocs) {
@@ -277,8 +282,10 @@ static void flat_planes(const fc_conv2d_geom *g, int nch, const float *in, ptrdi
     for (int c = 0; c < nch; c += 2) {
         int nc = nch - c < 2 ? nch - c : 2;
         vf bv[2] = {v_set1(bias[c]), v_set1(bias[c + nc - 1])};
-        if (nc == 2) flat_plane(2, vecs, P, in + c * ics, ics, w + (size_t)c * 9, offs, masks, bv, lo, hi, out + c * ocs, ocs);
-        else flat_plane(1, vecs, P, in + c * ics, ics, w + (size_t)c * 9, offs, masks, bv, lo, hi, out + c * ocs, ocs);
+        const float *ic = in + c * ics, *wc = w + (size_t)c * 9;
+        float *oc = out + c * ocs;
+        if (nc == 2) flat_plane(2, vecs, P, ic, ics, wc, offs, masks, bv, lo, hi, oc, ocs);
+        else flat_plane(1, vecs, P, ic, ics, wc, offs, masks, bv, lo, hi, oc, ocs);
     }
     for (int c = 0; post && c < nch; c++) {
         float *oc = out + c * ocs;

@@ -51,12 +51,6 @@ static inline vf v_loadm(const float *p, vmask m) { return _mm256_maskload_ps(p,
 static inline void v_storem(float *p, vmask m, vf x) { _mm256_maskstore_ps(p, m, x); }
 /* x in the lanes of m, 0 elsewhere. */
 static inline vf v_keep(vmask m, vf x) { return _mm256_and_ps(x, _mm256_castsi256_ps(m)); }
-/* The vector l[0], ..., l[VW-1], built in registers from scalars (a vector load of just-stored
- * scalars would stall on store forwarding). */
-static inline vf v_lanes(const float *l) {
-    return _mm256_setr_ps(l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]);
-}
-
 /* Lanes u: s <= u < s + n ? p[u - s] : 0, for 0 <= s < VW, n >= 0; reads only p[0 .. min(n, VW-s)). */
 static inline vf v_load_shifted(const float *p, int s, int n) {
     /* lanes u < s index (u - s) mod 8 >= VW - s, which the masked load left zero */

@@ -44,10 +44,6 @@ static inline vmask v_mask_first(int n) { return (__mmask16)((1u << n) - 1u); }
 static inline vf v_loadm(const float *p, vmask m) { return _mm512_maskz_loadu_ps(m, p); }
 static inline void v_storem(float *p, vmask m, vf x) { _mm512_mask_storeu_ps(p, m, x); }
 static inline vf v_keep(vmask m, vf x) { return _mm512_maskz_mov_ps(m, x); }
-static inline vf v_lanes(const float *l) {
-    return _mm512_setr_ps(l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8], l[9], l[10], l[11],
-                          l[12], l[13], l[14], l[15]);
-}
 
 static inline vf v_load_shifted(const float *p, int s, int n) {
     vf src = _mm512_maskz_loadu_ps(v_mask_first(n < VW - s ? n : VW - s), p);
