@@ -9,13 +9,7 @@
 //   --json prints one object: {"imgs_per_s", "median_ms_per_batch", "runs", "batch", ...}.
 'use strict';
 const fs = require('fs');
-const { die, loadOrt, sessionOptions, parseArgs } = require('./common');
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
+const { die, loadOrt, sessionOptions, parseArgs, median, randomInput } = require('./common');
 
 // Pick a dimension: the model's fixed value wins unless the user asked for another one.
 function dim(modelDim, asked, fallback, what) {
@@ -43,12 +37,7 @@ async function main() {
   const size = dim(shape[2], args.size, 224, 'size');
   const channels = typeof shape[1] === 'number' ? shape[1] : 3;
   const n = batch * channels * size * size;
-  const data = new Float32Array(n);
-  let seed = 12345;
-  for (let i = 0; i < n; i++) {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    data[i] = seed / 2147483648 - 1;
-  }
+  const data = randomInput(n);
   const feeds = { [meta.name]: new ort.Tensor('float32', data, [batch, channels, size, size]) };
 
   for (let i = 0; i < warmup; i++) await session.run(feeds);

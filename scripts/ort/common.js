@@ -1,4 +1,4 @@
-// Shared helpers for run.js and bench.js: locate onnxruntime-node in build/ort (or $FC_ORT_PREFIX),
+// Shared helpers for run.js, bench.js and profile.js: locate onnxruntime-node in build/ort (or $FC_ORT_PREFIX),
 // read/write .npy files (little-endian, C order; float32 out, float32/float64/int32/int64 in),
 // parse "--flag value" arguments and make CPU session options. Not a general npy library:
 // no Fortran order, no big-endian, no structured dtypes.
@@ -89,4 +89,21 @@ function sanitize(name) {
   return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-module.exports = { ROOT, die, loadOrt, sessionOptions, parseArgs, readNpy, writeNpy, sanitize };
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// n floats in [-1, 1) from a fixed LCG: the benchmarks' input, the same in every script.
+function randomInput(n) {
+  const data = new Float32Array(n);
+  let seed = 12345;
+  for (let i = 0; i < n; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    data[i] = seed / 2147483648 - 1;
+  }
+  return data;
+}
+
+module.exports = { ROOT, die, loadOrt, sessionOptions, parseArgs, readNpy, writeNpy, sanitize, median, randomInput };

@@ -14,23 +14,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { die, loadOrt, sessionOptions, parseArgs } = require('./common');
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function randomInput(n) {
-  const data = new Float32Array(n);
-  let seed = 12345; // bench.js's generator
-  for (let i = 0; i < n; i++) {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    data[i] = seed / 2147483648 - 1;
-  }
-  return data;
-}
+const { die, loadOrt, sessionOptions, parseArgs, median, randomInput } = require('./common');
 
 // Kernel times (microseconds) per node from ORT's trace, in first-seen (execution) order.
 function nodeTimes(traceFile) {
