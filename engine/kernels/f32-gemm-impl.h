@@ -6,13 +6,13 @@
  * panels go through every K block before the next rows (their part of C stays in cache between K
  * blocks), and per K block the block of A stays in L2 while every B panel streams through L1 once
  * (the next B slice is software-prefetched while the current one is in use). The MR x NR
- * microkernel keeps 2*MR accumulators in registers, broadcasts A and loads B. Partial sums between K blocks live in C
- * itself; bias and residual are added in the first block, the activation in the last. Every element
- * of C is produced by the same sequence of operations whatever M, N, csc or its position (edge rows
- * use row-count-specialized copies of the same kernel, partial or strided columns a copy of the
- * tile, with one vector of columns when VW are enough), so results are bitwise independent of which
- * rows/columns share a call. Not here: threading
- * (callers split M or N across threads), packing policy of the operators.
+ * microkernel keeps 2*MR accumulators in registers, broadcasts A and loads B. Partial sums between
+ * K blocks live in C itself; bias and residual are added in the first block, the activation in the
+ * last. Every element of C is produced by the same sequence of operations whatever M, N, csc or
+ * its position (edge rows use row-count-specialized copies of the same kernel, partial or strided
+ * columns a copy of the tile, with one vector of columns when VW are enough), so results are
+ * bitwise independent of which rows/columns share a call. Not here: threading (callers split M or
+ * N across threads), packing policy of the operators.
  * With GEMM_BF16 defined (bf16-gemm-cvtb-avx512bf16.c) the same driver multiplies bf16 pairs: PACK_A
  * packs f32 and then converts each panel in place into k pairs (BF16_PACK_PAIRS, kernels.h's bf16
  * layout), there is no PACK_B (B stays an f32 panel, e.g. written by im2col), each B slice is
@@ -473,8 +473,8 @@ void GEMM(int M, int N, int K, const float *pa, const float *pb, float *C, ptrdi
         }
         const float *pam = pa + (size_t)(m0 / MR) * K * MR;
         for (int k0 = 0;; k0 += kc) {
-            gemm_block(mm, N, K, k0, kc, pam, K ? pb + (size_t)k0 * NR : pb, (size_t)K * NR, C + (ptrdiff_t)m0 * rsc,
-                       rsc, csc, ep ? &e : NULL);
+            gemm_block(mm, N, K, k0, kc, pam, K ? pb + (size_t)k0 * NR : pb, (size_t)K * NR,
+                       C + (ptrdiff_t)m0 * rsc, rsc, csc, ep ? &e : NULL);
             if (k0 + kc >= K) break;
         }
     }

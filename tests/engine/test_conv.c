@@ -69,7 +69,7 @@ static const conv_case CASES[] = {
     {"1x1 stride 2, K blocks",  256, 12, 26, 27, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 s2 per image, K blocks", 256, 12, 40, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"groups 2, K blocks",      400, 16,  7,  7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 0},
-    /* K too long for a chunk's whole B in L2 (conv.c WHOLE_K_BYTES): B packed block by block */
+    /* K too long for a chunk's whole B in L2 (fc_conv_whole_k_bytes): B packed block by block */
     {"1x1 per image, K-block packing", 1500, 30, 20, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x1 across images, K-block packing", 1100, 40, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0},
     {"1x7, K-block packing",    100, 24, 10, 17, 1, 7, 1, 1, 0, 3, 0, 3, 1, 1, 1, 1, 0},
