@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side throughput of featcache and ONNX Runtime (CPU, npm onnxruntime-node) on one model.
 # Rounds alternate ORT, featcache, ORT, featcache, ... so background load hits both alike; prints the
-# median img/s of each and the ratio featcache/ORT. A benchmark, not a test: it never fails on speed.
+# median img/s of each and the ratio featcache/ORT, then each round's own ratio and their median. A
+# benchmark, not a test: it never fails on speed.
 # Installs onnxruntime-node into build/ort when missing. If build/featcache is missing or fails,
 # says so and still prints the ORT number.
 #
@@ -68,6 +69,11 @@ if [ $fc_ok = 1 ] && [ ${#fcs[@]} -gt 0 ]; then
   f=$(median "${fcs[@]}")
   echo "featcache ($compute):  $f img/s (median of rounds)"
   awk -v f="$f" -v o="$o" 'BEGIN { printf "ratio featcache/ORT: %.3f\n", f / o }'
+  # each round's own ratio: the two runs of a round are seconds apart, so a machine whose speed
+  # drifts over minutes moves both alike (the ratio of medians pairs runs of different minutes)
+  per=()
+  for ((r = 0; r < ${#fcs[@]}; r++)); do per+=("$(awk -v f="${fcs[r]}" -v o="${ort[r]}" 'BEGIN { printf "%.4f", f / o }')"); done
+  echo "ratio per round: $(printf '%s\n' "${per[@]}" | sort -g | tr '\n' ' ')(median $(median "${per[@]}"))"
 else
   echo "featcache:        n/a"
 fi
