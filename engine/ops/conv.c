@@ -613,11 +613,12 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
                       const batch_io *b, const float *xg, const float *sg, int64_t c0, int nc, col_run *segs,
                       float *bt, const b_slice *sl) {
     int64_t P = b->P, xstride = b->xstride;
-    /* runs for im2col (inside a panel and an output row); segments (whole runs of one image)
-     * for gathering and scattering */
+    /* runs for im2col (inside a panel and an output row, or across rows when the phase rows are
+     * as wide as the output rows: kw 1 (7x1, 1x1 stride 2), where a run's rows follow each other in
+     * its phase plane); segments (whole runs of one image) for gathering and scattering */
     col_run runs[CHUNK_COLS + 64];
     int n_runs = g->direct ? (g->c.flat ? make_runs(c0, nc, P, k->nr, w->ow, 0, runs) : 0)
-                           : make_runs(c0, nc, P, k->nr, w->ow, 1, runs);
+                           : make_runs(c0, nc, P, k->nr, w->ow, phase_extw(s) > 0, runs);
     int n_segs = g->c.flat || !g->direct ? make_runs(c0, nc, P, nc, w->ow, 0, segs) : 0;
     if (g->direct && !g->c.flat) {
         k->pack_b(sl->kb, nc, xg + c0 / P * xstride + (int64_t)sl->k0 * P + c0 % P, P, 1, sl->pb);
