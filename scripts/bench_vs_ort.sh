@@ -72,7 +72,9 @@ if [ $fc_ok = 1 ] && [ ${#fcs[@]} -gt 0 ]; then
   # each round's own ratio: the two runs of a round are seconds apart, so a machine whose speed
   # drifts over minutes moves both alike (the ratio of medians pairs runs of different minutes)
   per=()
-  for ((r = 0; r < ${#fcs[@]}; r++)); do per+=("$(awk -v f="${fcs[r]}" -v o="${ort[r]}" 'BEGIN { printf "%.4f", f / o }')"); done
+  for ((r = 0; r < ${#fcs[@]}; r++)); do
+    per+=("$(awk -v f="${fcs[r]}" -v o="${ort[r]}" 'BEGIN { printf "%.4f", f / o }')")
+  done
   echo "ratio per round: $(printf '%s\n' "${per[@]}" | sort -g | tr '\n' ' ')(median $(median "${per[@]}"))"
 else
   echo "featcache:        n/a"

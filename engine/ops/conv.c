@@ -614,8 +614,9 @@ static void pack_chunk(const fc_kernels *k, const fc_conv *s, const gemm_plan *g
                       float *bt, const b_slice *sl) {
     int64_t P = b->P, xstride = b->xstride;
     /* runs for im2col (inside a panel and an output row, or across rows when the phase rows are
-     * as wide as the output rows: kw 1 (7x1, 1x1 stride 2), where a run's rows follow each other in
-     * its phase plane); segments (whole runs of one image) for gathering and scattering */
+     * as wide as the output rows, phase_extw 0: kw 1 as in 7x1 and 1x1 stride 2, or a kernel no
+     * wider than its stride; a run's rows then follow each other in its phase plane); segments
+     * (whole runs of one image) for gathering and scattering */
     col_run runs[CHUNK_COLS + 64];
     int n_runs = g->direct ? (g->c.flat ? make_runs(c0, nc, P, k->nr, w->ow, 0, runs) : 0)
                            : make_runs(c0, nc, P, k->nr, w->ow, phase_extw(s) > 0, runs);

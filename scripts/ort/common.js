@@ -1,7 +1,8 @@
-// Shared helpers for run.js, bench.js and profile.js: locate onnxruntime-node in build/ort (or $FC_ORT_PREFIX),
-// read/write .npy files (little-endian, C order; float32 out, float32/float64/int32/int64 in),
-// parse "--flag value" arguments and make CPU session options. Not a general npy library:
-// no Fortran order, no big-endian, no structured dtypes.
+// Shared helpers for run.js, bench.js and profile.js: locate onnxruntime-node in build/ort (or
+// $FC_ORT_PREFIX), read/write .npy files (little-endian, C order; float32 out,
+// float32/float64/int32/int64 in), parse "--flag value" arguments, make CPU session options, and
+// the benchmarks' median and seeded random input. Not a general npy library: no Fortran order, no
+// big-endian, no structured dtypes.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -106,4 +107,6 @@ function randomInput(n) {
   return data;
 }
 
-module.exports = { ROOT, die, loadOrt, sessionOptions, parseArgs, readNpy, writeNpy, sanitize, median, randomInput };
+module.exports = {
+  ROOT, die, loadOrt, sessionOptions, parseArgs, readNpy, writeNpy, sanitize, median, randomInput,
+};
