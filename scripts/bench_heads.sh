@@ -40,7 +40,7 @@ if [ -n "$fashion" ]; then
     if [ -d "$fashion/train" ] && [ -d "$fashion/val" ]; then
         fm=$fashion
     else
-        sh scripts/fashion_mnist.sh "$fashion" --limit 5000 >/dev/null
+        bash scripts/fashion_mnist.sh "$fashion" --limit 5000 >/dev/null
         fm=$fmc-data/fm # train/ and val/ as links to the download's train/ and test/
         mkdir -p "$fm"
         ln -sfn "$(cd "$fashion" && pwd)/train" "$fm/train"
