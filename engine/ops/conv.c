@@ -166,7 +166,9 @@ int fc_conv_prepare(const fc_graph *g, const fc_node *n, const fc_kernels *k, fc
     s->depthwise = s->group > 1 && s->cin_g == 1 && s->cout == s->group;
     /* a bf16 table's Winograd-shaped convs run on its f32 table: f32 Winograd is both faster than
      * the bf16 GEMM on these shapes (ResNet-50's stages 2-4: 0.48-0.61 ms against 0.64-0.72 per
-     * image) and exact to f32 rounding, so it takes bf16 error out of most of a ResNet's FLOPs */
+     * image) and exact to f32 rounding, so it takes bf16 error out of most of a ResNet's FLOPs
+     * (a Winograd on bf16 operands would not do: simulated, ResNet-50's worst ants/bees cosine
+     * fell from 0.99966 to 0.99755, README "After the 21st session") */
     if (k->f32 && k->f32->wino_input && fc_conv_wino_shape(n, s) && s->kh == 3) s->k = k->f32;
     /* (5x5: the bf16 GEMM is as fast as f32 Winograd there (Inception-v3), so they stay bf16 and
      * the bf16 features keep their definition, extract/extractor.c) */
