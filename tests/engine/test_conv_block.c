@@ -7,8 +7,8 @@
  * as the expansion, no projection: a depthwise with other consumers takes over only its expansion,
  * and the GlobalAveragePool of its output, as in a squeeze-and-excitation: y = d * mean(d) per
  * channel; with the pool's own output requested, it stays a step of its own) and the unfused path
- * of small planes. Each case also checks that the fused model has the steps it should have absorbed
- * fewer.
+ * of small depthwise input planes (strides 1 and 2). Each case also checks that the fused model
+ * has the steps it should have absorbed fewer.
  * Not here: single Convs (test_conv.c), whole networks (test_models.c, test_torchvision.c). */
 #include <math.h>
 #include <stdio.h>
@@ -44,7 +44,8 @@ static const block_case CASES[] = {
     {"one row per band",            16, 640,  16,  22, 64, 3, 1, 1, 1, 1, 1, 1, 1,  0, 0},
     {"one row per band s2",         16, 600,  24,  25, 66, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
     {"small plane, unfused path",   16,  96,  16,  13, 13, 3, 1, 1, 1, 1, 1, 1, 1,  0, 0},
-    {"small plane s2",              24, 144,  32,  25, 26, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
+    {"s2 into a small plane",       24, 144,  32,  25, 26, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
+    {"small plane s2, unfused",     16,  96,  24,  13, 14, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
     {"3x3 s2 stem as expansion",     3,  32,  16,  64, 62, 3, 1, 1, 1, 1, 1, 1, 0, 3, 0},
     {"5x5 s2 stem, dw s2",           4,  24,  16,  81, 80, 3, 2, 1, 1, 1, 1, 1, 0, 5, 0},
     {"expansion + dw, no projection", 8,  48,  48,  30, 29, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
