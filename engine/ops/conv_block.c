@@ -187,7 +187,7 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
 }
 
 /* Large enough depthwise input planes te (where the expanded tensor lives: a stride-2 block from
- * 14x14 into 7x7 keeps it in L2 too, 8-13% faster than unfused on MobileNetV2/V3 and
+ * 14x14 into 7x7 keeps it in L2 too, 6-12% faster than unfused on MobileNetV2/V3 and
  * EfficientNet-B0), and an expansion that is not a Winograd convolution (those run whole). */
 static int banded(const block_convs *c, const fc_tensor *te) {
     return te->dims[2] * te->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino);
