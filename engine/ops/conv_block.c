@@ -233,13 +233,9 @@ static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
 }
 
 /* Small depthwise input planes: expansion, depthwise and projection one after the other, the
- * intermediates in scratch (laid out as block_infer sized it). */
-static int run_unfused(const block_convs *c, const fc_tensor *x, const float *res, fc_tensor *out,
-                       const fc_run_ctx *ctx, fc_error *err) {
-    fc_tensor te, td;
-    size_t w[2];
-    int rc = chain_shapes(c, x, &te, &td, w, ctx->threads, err);
-    if (rc) return rc;
+ * intermediates (shapes te and td from chain_shapes) in scratch, laid out as block_infer sized it. */
+static void run_unfused(const block_convs *c, const fc_tensor *x, fc_tensor te, fc_tensor td,
+                        const float *res, fc_tensor *out, const fc_run_ctx *ctx) {
     char *at = (char *)ctx->work;
     if (c->expansion) te.data = at, at += bytes64(&te);
     if (c->projection) td.data = at, at += bytes64(&td);
@@ -249,7 +245,6 @@ static int run_unfused(const block_convs *c, const fc_tensor *x, const float *re
     if (c->expansion) fc_conv_run(c->expansion, x, NULL, &te, &cx);
     fc_conv_run(c->depthwise, &te, NULL, &td, &cx);
     if (c->projection) fc_conv_run(c->projection, &td, res, out, &cx);
-    return 0;
 }
 
 static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
@@ -264,9 +259,9 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
     int rc = chain_shapes(c, &in[0], &te, &td, w, ctx->threads, err);
     if (rc) return rc;
     if (!banded(c, &te)) {
-        rc = run_unfused(c, &in[0], res, out, ctx, err);
-        if (!rc && c->pooled) fc_plane_means(out[0].data, planes, P, out[1].data, ctx->threads);
-        return rc;
+        run_unfused(c, &in[0], te, td, res, out, ctx);
+        if (c->pooled) fc_plane_means(out[0].data, planes, P, out[1].data, ctx->threads);
+        return 0;
     }
     if ((rc = block_setup(&b, c, &in[0], &te, out, ctx->k, err))) return rc;
     int64_t N = in[0].dims[0];
