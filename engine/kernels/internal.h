@@ -45,6 +45,17 @@ fc_f32_affine_rows_fn fc_f32_affine_rows__scalar, fc_f32_affine_rows__avx2, fc_f
 fc_f32_conv_bcast_fn fc_f32_conv_bcast__scalar, fc_f32_conv_bcast_14x32__avx512,
     fc_f32_conv_bcast_14x32_fastsig__avx512;
 
+/* f32-cb-*.c: the channel-blocked kernels (12 pixels x 32 channels per 1x1 tile, 4 depthwise output
+ * pixels per FMA chain group) and their scalar twins, which take the K cut (kc) and the packed
+ * panels' width (nr) that the avx512 one gets from its table */
+extern const fc_cb_kernels fc_cb_kernels_avx512;
+fc_f32_conv1x1_cb_fn fc_f32_conv1x1_cb__avx512;
+void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrdiff_t xs, int x_cb,
+                               const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
+fc_f32_dwconv_cb_fn fc_f32_dwconv_cb__scalar, fc_f32_dwconv_cb__avx512;
+fc_f32_to_cb_fn fc_f32_to_cb__scalar, fc_f32_to_cb__avx512;
+fc_f32_from_cb_fn fc_f32_from_cb__scalar, fc_f32_from_cb__avx512;
+
 /* *-fastsig-avx512.c: the avx512 GEMM, depthwise and activation kernels with the bf16 path's fast
  * sigmoid and SiLU (FC_FAST_SIGMOID, f32-act-vec.h), for the avx512bf16 table and its .f32 */
 fc_f32_gemm_fn fc_f32_gemm_12x32_fastsig__avx512;

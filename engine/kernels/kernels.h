@@ -156,6 +156,44 @@ typedef void fc_f32_act_fn(const fc_act *act, const float *x, float *y, size_t n
 typedef void fc_f32_affine_rows_fn(int rows, int n, const float *s, const float *t, int relu, float *x,
                                    ptrdiff_t rs);
 
+/* ---- channel-blocked kernels (the depthwise blocks' NCHW16c path, engine/ops/conv_block.c) ----
+ * A channel-blocked map (C, P) keeps groups of FC_CB channels with the channels in the lanes:
+ * element (c, p) at [(c / FC_CB) * gs + p * FC_CB + c % FC_CB], gs (>= FC_CB * P) floats between
+ * groups; the lanes past C in the last group are padding (written as anything, never read as data).
+ * A depthwise convolution then needs no transposes, and a 1x1 convolution broadcasts the pixels'
+ * inputs straight from the map instead of packing them. Each kernel gives the bits of the NCHW
+ * kernels of its table for the same operands (the same operations in the same order per element),
+ * so a block computes the same result either way. */
+#define FC_CB 16
+/* 1x1 convolution, pixel-major: y(n, p) = epilogue(sum_k W(n, k) x(k, p)) for p < P, n < N, with
+ * sgemm_packed's operations per element (K cut by gemm_kc, a chain of fused multiply-adds per
+ * block from +0 in k order; the first block's sum + bias, + residual; later blocks added; the clamp
+ * and the activation last). x(k, p) at x[(k / FC_CB) * xs + p * FC_CB + k % FC_CB] when x_cb, else
+ * at x[k * xs + p] (an NCHW map, xs floats between channels); pb: W^T packed as pack_b(K, N, W^T)
+ * (ceil(N / nr) panels of K x nr); y channel-blocked with ygs, every lane of its ceil(N / FC_CB)
+ * groups written; ep: bias (N) or NULL, residual like y or NULL, any activation, no stream hint. */
+typedef void fc_f32_conv1x1_cb_fn(int P, int N, int K, const float *x, ptrdiff_t xs, int x_cb,
+                                  const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
+/* Depthwise convolution (geometry g) of ngroups channel-blocked groups: group j reads in + j*igs
+ * (pixel (y, x) at (y * in_w + x) * FC_CB) and writes out + j*ogs (out_h x out_w pixels likewise);
+ * w: (ngroups, kh * kw, FC_CB) tap vectors, bias: (ngroups * FC_CB). Every output is +0 plus w*x
+ * over the taps inside the input in tap order (fused multiply-adds), + bias, clamped, then the
+ * activation: dwconv_channels' bits (its zero padding adds nothing). */
+typedef void fc_f32_dwconv_cb_fn(const fc_conv2d_geom *g, int ngroups, const float *in, ptrdiff_t igs,
+                                 const float *w, const float *bias, const fc_act *act, float *out,
+                                 ptrdiff_t ogs);
+/* NCHW (C, P) at x (xs floats between channels) -> channel-blocked at y (ygs; padding lanes 0). */
+typedef void fc_f32_to_cb_fn(int C, int P, const float *x, ptrdiff_t xs, float *y, ptrdiff_t ygs);
+/* channel-blocked (C, P) at y (ygs) -> NCHW at x (xs); only the C channels are written. */
+typedef void fc_f32_from_cb_fn(int C, int P, const float *y, ptrdiff_t ygs, float *x, ptrdiff_t xs);
+
+typedef struct fc_cb_kernels {
+    fc_f32_conv1x1_cb_fn *conv1x1;
+    fc_f32_dwconv_cb_fn *dwconv;
+    fc_f32_to_cb_fn *to_cb;
+    fc_f32_from_cb_fn *from_cb;
+} fc_cb_kernels;
+
 typedef struct fc_kernels {
     const char *name; /* "scalar", "avx2", "avx512" */
     int mr, nr; /* GEMM microkernel tile: rows of A (output channels) x columns of B (pixels) */
@@ -174,6 +212,8 @@ typedef struct fc_kernels {
                                          whose GEMM does not sum in FMA chains, so the tile would
                                          not give its bits: the twin is for tests; bf16, whose
                                          stems run on its .f32 table) */
+    const fc_cb_kernels *cb; /* the channel-blocked kernels (same bits as this table's GEMM and
+                                dwconv_channels), or NULL: blocks take the NCHW path */
     const struct fc_kernels *f32; /* bf16 tables: the f32 table of the layers they keep in f32 (same
                                      mr, nr and pack_b, so a layer may use either; the avx512 kernels
                                      with the bf16 path's fast sigmoid); NULL in f32 tables */

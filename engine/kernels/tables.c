@@ -54,6 +54,7 @@ const fc_kernels fc_kernels_avx512_table = {
     .act = fc_f32_act_u32__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
     .conv_bcast = fc_f32_conv_bcast_14x32__avx512,
+    .cb = &fc_cb_kernels_avx512,
 };
 
 /* The f32 steps of a bf16 model (the avx512bf16 table's .f32): the avx512 table with the bf16 path's

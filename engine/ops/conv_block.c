@@ -28,6 +28,10 @@ typedef struct block_convs {
     fc_conv *projection; /* the 1x1 Conv after it (the block node's own), or NULL when the block node
                             is the depthwise */
     int pooled;          /* depthwise-only: out[1] is the GlobalAveragePool of out[0] (fc_fusion.pooled) */
+    /* The channel-blocked path's weights (cb_prepare), or all NULL when the block cannot take it:
+     * W^T of the expansion and the projection as pack_b panels, the depthwise taps as (groups,
+     * kh*kw, FC_CB) vectors and its bias padded to whole groups. */
+    float *cb_expand, *cb_project, *cb_dw_w, *cb_dw_bias;
 } block_convs;
 
 /* Bands: per image, a band of band_rows output rows needs a few rows of the expanded tensor; they are
@@ -45,16 +49,18 @@ typedef struct block {
     const fc_conv *expansion, *depthwise, *projection; /* expansion and projection may be NULL */
     fc_window expansion_win, dw_win;
     int expand_im2col;           /* the expansion is not 1x1 stride 1 unpadded: im2col (fc_conv_rows) */
+    const block_convs *cb;       /* the channel-blocked path (cb_takes), else NULL */
     int cin, H0, W0;             /* block input (cin, H0, W0) */
     int ce, cout, H, W, OH, OW;  /* depthwise input (ce, H, W), output (cout, OH, OW); cout = ce
                                     without a projection */
     int band_rows;               /* output rows per band */
     int in_rows;                 /* expanded rows a band reads (rows of the expanded buffer) */
     struct {                     /* per-thread scratch parts in floats: */
-        size_t expand_b;         /* the expansion's packed B (or fc_conv_rows' work) */
-        size_t expanded;         /* expanded rows (ce, in_rows, W) */
-        size_t dw_rows;          /* depthwise output rows (ce, band_rows, OW) */
-        size_t project_b;        /* the projection's packed B */
+        size_t expand_b;         /* the expansion's packed B (or fc_conv_rows' work); cb: none */
+        size_t expanded;         /* expanded rows (ce, in_rows, W); cb: channel-blocked */
+        size_t dw_rows;          /* depthwise output rows (ce, band_rows, OW); cb: channel-blocked */
+        size_t project_b;        /* the projection's packed B; cb: its output and residual rows,
+                                    channel-blocked (cout, band_rows, OW) each */
         size_t lanes;            /* pooled: the plane sums' lanes (ce, 16) (outside the band budget) */
     } floats;
 } block;
@@ -63,8 +69,17 @@ static size_t round16(size_t f) { return (f + 15) / 16 * 16; }
 
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
+static size_t groups_of(int c) { return (size_t)(c + FC_CB - 1) / FC_CB; }
+
 static void band_parts(block *b, const fc_kernels *k) {
     b->in_rows = (b->band_rows - 1) * b->dw_win.sh + (b->dw_win.kh - 1) * b->dw_win.dil_h + 1;
+    if (b->cb) {
+        b->floats.expand_b = 0;
+        b->floats.expanded = round16(groups_of(b->ce) * FC_CB * b->in_rows * b->W);
+        b->floats.dw_rows = round16(groups_of(b->ce) * FC_CB * b->band_rows * b->OW);
+        b->floats.project_b = 2 * round16(groups_of(b->cout) * FC_CB * b->band_rows * b->OW);
+        return;
+    }
     b->floats.expand_b = b->expand_im2col ? round16(fc_conv_rows_floats(b->expansion, &b->expansion_win))
                          : b->expansion   ? round16(fc_kernels_packed_b_floats(k, b->cin, b->in_rows * b->W))
                                           : 0;
@@ -81,6 +96,12 @@ static size_t band_floats(const block *b) {
 /* One thread's scratch: the band buffers, then the lanes. */
 static size_t thread_floats(const block *b) { return band_floats(b) + b->floats.lanes; }
 
+/* The channel-blocked path: weights prepared (a table with the kernels, 1x1 one-group expansion
+ * and projection) and an expansion that reads its input pixel by pixel (1x1, stride 1, no pad). */
+static int cb_takes(const block_convs *c, const block *b) {
+    return c->cb_dw_w && !b->expand_im2col;
+}
+
 /* The block of c for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and output y
  * (N, Cout, OH, OW); band_rows is the most rows whose buffers fit BAND_BYTES (at least 1). */
 static int block_setup(block *b, const block_convs *c, const fc_tensor *x, const fc_tensor *te,
@@ -95,6 +116,7 @@ static int block_setup(block *b, const block_convs *c, const fc_tensor *x, const
     if (!rc && b->expansion) rc = fc_conv_window(b->expansion, x, &b->expansion_win, err);
     if (rc) return rc;
     b->expand_im2col = b->expansion && !fc_conv_direct(b->expansion, &b->expansion_win);
+    b->cb = cb_takes(c, b) ? c : NULL;
     b->band_rows = 1;
     while (b->band_rows < b->OH) {
         b->band_rows++;
@@ -186,10 +208,65 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
     }
 }
 
+/* block_rows on the channel-blocked path: the expansion writes channel-blocked rows straight from
+ * the NCHW input (no packing), the depthwise kernel reads and writes channel-blocked rows (no
+ * transposes), the projection reads those, adds the residual (brought into the layout per band)
+ * and its rows go back to NCHW. The same operations per element as block_rows, so the same bits. */
+static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, const float *res,
+                          float *y, int y0, int y1, float *scratch) {
+    // x: (cin, H0, W0); res, y: (cout, OH, OW); scratch: expanded, dw rows, output and residual rows
+    const block_convs *c = b->cb;
+    const fc_cb_kernels *cb = k->cb;
+    float *expanded = scratch, *dw_rows = expanded + b->floats.expanded;
+    float *out_cb = dw_rows + b->floats.dw_rows, *res_cb = out_cb + b->floats.project_b / 2;
+    const fc_window *w = &b->dw_win;
+    ptrdiff_t plane = (ptrdiff_t)b->H * b->W, egs = (ptrdiff_t)b->in_rows * b->W * FC_CB;
+    ptrdiff_t ogs = (ptrdiff_t)b->band_rows * b->OW * FC_CB;
+    int e0 = 0, e1 = 0; /* image rows [e0, e1) of the depthwise input are in expanded's rows [0, e1 - e0) */
+    for (int o0 = y0; o0 < y1; o0 += b->band_rows) {
+        int o1 = o0 + b->band_rows < y1 ? o0 + b->band_rows : y1;
+        int top = o0 * w->sh - w->pt, lo = top > 0 ? top : 0;
+        int hi = (o1 - 1) * w->sh - w->pt + (w->kh - 1) * w->dil_h + 1;
+        if (hi > b->H) hi = b->H;
+        if (hi < lo) hi = lo;
+        if (lo < e0 || lo >= e1) e1 = lo; /* nothing shared with the last band */
+        else if (lo > e0)
+            for (size_t g = 0; g < groups_of(b->ce); g++)
+                memmove(expanded + g * egs, expanded + g * egs + (ptrdiff_t)(lo - e0) * b->W * FC_CB,
+                        (size_t)(e1 - lo) * b->W * FC_CB * sizeof(float));
+        e0 = lo;
+        if (hi > e1) {
+            float *dst = expanded + (ptrdiff_t)(e1 - e0) * b->W * FC_CB;
+            int n = (hi - e1) * b->W;
+            if (b->expansion) {
+                fc_epilogue ep = {.bias = b->expansion->bias, .act = b->expansion->act};
+                cb->conv1x1(n, b->ce, b->cin, x + (ptrdiff_t)e1 * b->W, plane, 0, c->cb_expand, dst, egs, &ep);
+            } else {
+                cb->to_cb(b->ce, n, x + (ptrdiff_t)e1 * b->W, plane, dst, egs);
+            }
+            e1 = hi;
+        }
+        int rows = o1 - o0, ncol = rows * b->OW;
+        cb->dwconv(&(fc_conv2d_geom){hi - lo, b->W, w->kh, w->kw, w->sh, w->sw, lo - top, w->pl, w->dil_h,
+                                     w->dil_w, rows, b->OW},
+                   (int)groups_of(b->ce), expanded, egs, c->cb_dw_w, c->cb_dw_bias, &b->depthwise->act,
+                   dw_rows, ogs);
+        ptrdiff_t oplane = (ptrdiff_t)b->OH * b->OW;
+        if (res) cb->to_cb(b->cout, ncol, res + (ptrdiff_t)o0 * b->OW, oplane, res_cb, ogs);
+        fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act, .residual = res ? res_cb : NULL};
+        cb->conv1x1(ncol, b->cout, b->ce, dw_rows, ogs, 1, c->cb_project, out_cb, ogs, &ep);
+        cb->from_cb(b->cout, ncol, out_cb, ogs, y + (ptrdiff_t)o0 * b->OW, oplane);
+    }
+}
+
 /* Large enough depthwise input planes te (where the expanded tensor lives: a stride-2 block from
  * 14x14 into 7x7 keeps it in L2 too, 6-12% faster than unfused on MobileNetV2/V3 and
  * EfficientNet-B0), and an expansion that is not a Winograd convolution (those run whole). */
-static int banded(const block_convs *c, const fc_tensor *te) {
+static int banded(const block_convs *c, const fc_tensor *x, const fc_tensor *te) {
+    fc_window ew;
+    if (c->cb_dw_w && (!c->expansion || (fc_conv_window(c->expansion, x, &ew, NULL) == 0 &&
+                                         fc_conv_direct(c->expansion, &ew))))
+        return 1; /* the channel-blocked path: any plane */
     return te->dims[2] * te->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino);
 }
 
@@ -220,7 +297,7 @@ static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
         out[1] = out[0];
         out[1].dims[2] = out[1].dims[3] = 1;
     }
-    if (banded(c, &te)) {
+    if (banded(c, &in[0], &te)) {
         block b;
         if ((rc = block_setup(&b, c, &in[0], &te, out, c->depthwise->k, err))) return rc;
         *work = thread_floats(&b) * sizeof(float) * (size_t)threads;
@@ -258,7 +335,7 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
     block b;
     int rc = chain_shapes(c, &in[0], &te, &td, w, ctx->threads, err);
     if (rc) return rc;
-    if (!banded(c, &te)) {
+    if (!banded(c, &in[0], &te)) {
         run_unfused(c, &in[0], te, td, res, out, ctx);
         if (c->pooled) fc_plane_means(out[0].data, planes, P, out[1].data, ctx->threads);
         return 0;
@@ -278,8 +355,12 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
         float *scratch = ctx->work + thread_floats(&b) * (size_t)omp_get_thread_num();
         float *lanes = band_pool ? scratch + band_floats(&b) : NULL;
         if (lanes) memset(lanes, 0, (size_t)b.ce * 16 * sizeof *lanes);
-        block_rows(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
-                   b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
+        if (b.cb)
+            block_rows_cb(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
+                          b.OH * part / split, b.OH * (part + 1) / split, scratch);
+        else
+            block_rows(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
+                       b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
         for (int ch = 0; lanes && ch < b.ce; ch++)
             pooled[img * b.ce + ch] = P ? fc_plane_lanes_total(lanes + (size_t)ch * 16) / (float)P : 0.f;
     }
@@ -299,6 +380,48 @@ static double block_flops(const fc_node *n, const fc_tensor *in, const fc_tensor
     return f;
 }
 
+/* W^T (K, N) of a prepared one-group Conv as pack_b panels of nr columns, from its packed A (the
+ * layout of kernels.h: element (m, k) of panel m / mr at k * mr + m % mr). */
+static float *transposed_panels(const fc_conv *c) {
+    const fc_kernels *k = c->k;
+    int N = c->cout, K = c->K, mr = k->mr, nr = k->nr;
+    float *pb = fc_conv_alloc64(fc_kernels_packed_b_floats(k, K, N));
+    for (int n = 0; pb && n < (N + nr - 1) / nr * nr; n++)
+        for (int kk = 0; kk < K; kk++)
+            pb[(size_t)(n / nr) * K * nr + (size_t)kk * nr + n % nr] =
+                n < N ? c->packed[(size_t)(n / mr) * K * mr + (size_t)kk * mr + n % mr] : 0.0f;
+    return pb;
+}
+
+static int cb_plain_1x1(const fc_conv *c, const fc_kernels *k) {
+    return c && c->k == k && c->kh == 1 && c->kw == 1 && c->group == 1 && !c->wino && !c->pre_s &&
+           c->sh == 1 && c->sw == 1;
+}
+
+/* The channel-blocked path's weights when the block can take it (see block_convs); else nothing. */
+static int cb_prepare(block_convs *c, fc_error *err) {
+    const fc_conv *d = c->depthwise;
+    const fc_kernels *k = d->k;
+    if (!k->cb || c->pooled || !c->projection || !cb_plain_1x1(c->projection, k) ||
+        (c->expansion && !cb_plain_1x1(c->expansion, k)))
+        return 0;
+    int taps = d->kh * d->kw;
+    size_t groups = groups_of(d->cout);
+    c->cb_dw_w = fc_conv_alloc64(groups * taps * FC_CB);
+    c->cb_dw_bias = fc_conv_alloc64(groups * FC_CB);
+    c->cb_project = transposed_panels(c->projection);
+    if (c->expansion) c->cb_expand = transposed_panels(c->expansion);
+    if (!c->cb_dw_w || !c->cb_dw_bias || !c->cb_project || (c->expansion && !c->cb_expand))
+        return fc_fail(err, FC_ENOMEM, "out of memory");
+    for (size_t ch = 0; ch < groups * FC_CB; ch++) {
+        int in = ch < (size_t)d->cout;
+        c->cb_dw_bias[ch] = in ? d->bias[ch] : 0.0f;
+        for (int t = 0; t < taps; t++)
+            c->cb_dw_w[(ch / FC_CB * taps + t) * FC_CB + ch % FC_CB] = in ? d->dw_weights[ch * taps + t] : 0.0f;
+    }
+    return 0;
+}
+
 /* The block node's own Conv (the projection, or the depthwise), then the dead nodes it took over
  * (fc_fusion.depthwise, expand); their states live here, not in those nodes. */
 static int block_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error *err) {
@@ -310,6 +433,7 @@ static int block_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error 
     int rc = fc_conv_prepare(g, n, k, f->depthwise >= 0 ? &c->projection : &c->depthwise, err);
     if (!rc && f->depthwise >= 0) rc = fc_conv_prepare(g, &g->nodes[f->depthwise], k, &c->depthwise, err);
     if (!rc && f->expand >= 0) rc = fc_conv_prepare(g, &g->nodes[f->expand], k, &c->expansion, err);
+    if (!rc) rc = cb_prepare(c, err);
     return rc;
 }
 
@@ -319,6 +443,10 @@ static void block_free(void *state) {
     fc_conv_free(c->expansion);
     fc_conv_free(c->depthwise);
     fc_conv_free(c->projection);
+    free(c->cb_expand);
+    free(c->cb_project);
+    free(c->cb_dw_w);
+    free(c->cb_dw_bias);
     free(c);
 }
 
