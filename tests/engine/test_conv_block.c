@@ -43,6 +43,8 @@ static const block_case CASES[] = {
     {"asymmetric pads",              6,  30,  10,  26, 25, 3, 1, 0, 2, 2, 0, 1, 0,  0, 0},
     {"one row per band",            16, 640,  16,  22, 64, 3, 1, 1, 1, 1, 1, 1, 1,  0, 0},
     {"one row per band s2",         16, 600,  24,  25, 66, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
+    /* (the "unfused" cases: unfused on the tables without channel-blocked kernels; the avx512
+     * table takes its channel-blocked path on every plane) */
     {"small plane, unfused path",   16,  96,  16,  13, 13, 3, 1, 1, 1, 1, 1, 1, 1,  0, 0},
     {"s2 into a small plane",       24, 144,  32,  25, 26, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
     {"small plane s2, unfused",     16,  96,  24,  13, 14, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},

@@ -1,0 +1,191 @@
+/* Channel-blocked kernel tests (kernels.h, fc_cb_kernels): the AVX-512 kernels against their scalar
+ * twins bit for bit (sigmoid-based activations within 1e-6, their vector exp differs), and against
+ * the table's NCHW kernels whose bits they promise: the 1x1 convolution against pack_b + sgemm_packed
+ * (pixel tails of every length, channel counts off the 16 and 32 grid, K across several K blocks, K
+ * = 0, NCHW and channel-blocked inputs, bias, residual, every activation), the depthwise kernel
+ * against dwconv_channels (3x3 and 5x5 at strides 1 and 2, dilation, asymmetric padding, a 7x7
+ * kernel, planes down to 1x1, missing tap rows at the edges), and the layout conversions as a
+ * round trip with zero padding lanes. Not here: the block that combines them (test_conv_block.c). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kernels/internal.h" /* the scalar twins, in no table */
+#include "tests/support/check.h"
+
+static uint64_t state = 0x9e3779b97f4a7c15ull;
+
+static float rnd(void) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return (float)((state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f; /* [-1, 1) */
+}
+
+static float *falloc(size_t n) {
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64 + 64);
+    if (!p) abort();
+    return p;
+}
+
+static float *random_floats(size_t n) {
+    float *p = falloc(n);
+    for (size_t i = 0; i < n; i++) p[i] = rnd();
+    return p;
+}
+
+static size_t groups(int c) { return (size_t)(c + FC_CB - 1) / FC_CB; }
+
+static const fc_act ACTS[] = {{FC_ACT_NONE, 0, 0},       {FC_ACT_RELU, 0, 0},    {FC_ACT_CLIP, 0, 0.25f},
+                              {FC_ACT_HARDSWISH, 0, 0}, {FC_ACT_SILU, 0, 0},    {FC_ACT_LEAKY, 0.1f, 0},
+                              {FC_ACT_SIGMOID, 0, 0}};
+#define N_ACTS (int)(sizeof ACTS / sizeof ACTS[0])
+
+static int exact_act(int kind) { return kind != FC_ACT_SILU && kind != FC_ACT_SIGMOID; }
+
+/* a and b: n floats equal bit for bit, or within 1e-6 relative when !exact. */
+static int same(const float *a, const float *b, size_t n, int exact) {
+    for (size_t i = 0; i < n; i++) {
+        if (exact ? memcmp(a + i, b + i, 4) != 0 : !(fabsf(a[i] - b[i]) <= 1e-6f * (1.0f + fabsf(b[i])))) return 0;
+    }
+    return 1;
+}
+
+/* Channel-blocked y (N, P) at ygs -> its N real channels as an NCHW (N, P) array. */
+static void unblock(int N, int P, const float *y, size_t ygs, float *out) {
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < P; p++) out[(size_t)n * P + p] = y[n / FC_CB * ygs + (size_t)p * FC_CB + n % FC_CB];
+}
+
+static void conv1x1(void) {
+    const fc_kernels *k = fc_kernels_by_name("avx512");
+    if (!k || !k->cb) SKIP("no AVX-512 on this CPU");
+    static const int Ps[] = {1, 5, 12, 13, 49, 196}, Ns[] = {8, 16, 24, 40, 96}, Ks[] = {0, 1, 17, 96, 200, 576};
+    int cases = 0, bad_twin = 0, bad_gemm = 0;
+    for (int pi = 0; pi < 6; pi++)
+        for (int ni = 0; ni < 5; ni++)
+            for (int ki = 0; ki < 6; ki++) {
+                int P = Ps[pi], N = Ns[ni], K = Ks[ki], xcb = (pi + ni + ki) % 2;
+                int with_bias = (pi + ki) % 3 != 0, with_res = (ni + ki) % 2, a = (pi * 5 + ni * 3 + ki) % N_ACTS;
+                size_t xgs = (size_t)P * FC_CB + 16, ygs = (size_t)P * FC_CB + 32;
+                float *W = random_floats((size_t)N * (K ? K : 1)), *bias = random_floats(N);
+                float *x = random_floats(xcb ? groups(K ? K : 1) * xgs : (size_t)(K ? K : 1) * (P + 3));
+                float *res = random_floats(groups(N) * ygs);
+                /* W^T as pack_b panels; W as packed A for the GEMM */
+                float *pb = falloc(fc_kernels_packed_b_floats(k, K, N) + 1);
+                float *pa = falloc(fc_kernels_packed_a_floats(k, N, K) + 1);
+                k->pack_b(K, N, W, 1, K, pb);
+                k->pack_a(N, K, W, K, 1, pa);
+                fc_epilogue ep = {.bias = with_bias ? bias : NULL, .residual = with_res ? res : NULL, .act = ACTS[a]};
+                float *yv = falloc(groups(N) * ygs), *ys = falloc(groups(N) * ygs);
+                k->cb->conv1x1(P, N, K, x, xcb ? (ptrdiff_t)xgs : P + 3, xcb, pb, yv, ygs, &ep);
+                fc_f32_conv1x1_cb__scalar(P, N, K, K ? k->gemm_kc(K) : 0, x, xcb ? (ptrdiff_t)xgs : P + 3, xcb, pb,
+                                          k->nr, ys, ygs, &ep);
+                float *uv = falloc((size_t)N * P), *us = falloc((size_t)N * P);
+                unblock(N, P, yv, ygs, uv);
+                unblock(N, P, ys, ygs, us);
+                bad_twin += !same(uv, us, (size_t)N * P, exact_act(ACTS[a].kind));
+                /* the table's GEMM on the same operands in NCHW: B = x (K, P), residual NCHW */
+                float *xb = falloc((size_t)(K ? K : 1) * P), *rb = falloc((size_t)N * P), *C = falloc((size_t)N * P);
+                for (int kk = 0; kk < K; kk++)
+                    for (int p = 0; p < P; p++)
+                        xb[(size_t)kk * P + p] = xcb ? x[kk / FC_CB * xgs + (size_t)p * FC_CB + kk % FC_CB]
+                                                     : x[(size_t)kk * (P + 3) + p];
+                unblock(N, P, res, ygs, rb);
+                float *pbx = falloc(fc_kernels_packed_b_floats(k, K, P) + 1);
+                k->pack_b(K, P, xb, P, 1, pbx);
+                fc_epilogue eg = ep;
+                eg.residual = with_res ? rb : NULL;
+                k->sgemm_packed(N, P, K, pa, pbx, C, P, 1, &eg);
+                bad_gemm += !same(uv, C, (size_t)N * P, 1);
+                cases++;
+                free(W), free(bias), free(x), free(res), free(pb), free(pa), free(yv), free(ys);
+                free(uv), free(us), free(xb), free(rb), free(C), free(pbx);
+            }
+    CHECK(!bad_twin, "%d of %d shapes: the AVX-512 1x1 convolution differs from its scalar twin", bad_twin, cases);
+    CHECK(!bad_gemm, "%d of %d shapes: the channel-blocked 1x1 convolution is not the table's GEMM bit for bit",
+          bad_gemm, cases);
+}
+
+typedef struct dw_case {
+    int H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW;
+} dw_case;
+
+static void dwconv(void) {
+    const fc_kernels *k = fc_kernels_by_name("avx512");
+    if (!k || !k->cb) SKIP("no AVX-512 on this CPU");
+    static const dw_case cs[] = {
+        {14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 14, 14}, {14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 7, 7},
+        {13, 13, 3, 3, 2, 2, 1, 1, 1, 1, 7, 7},   {7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7},
+        {28, 28, 5, 5, 1, 1, 2, 2, 1, 1, 28, 28}, {14, 14, 5, 5, 2, 2, 2, 2, 1, 1, 7, 7},
+        {7, 7, 5, 5, 1, 1, 2, 2, 1, 1, 7, 7},     {1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+        {2, 9, 3, 3, 1, 1, 1, 1, 1, 1, 2, 9},     {12, 12, 3, 3, 1, 1, 2, 2, 2, 2, 12, 12},
+        {10, 11, 3, 3, 2, 2, 0, 0, 1, 1, 5, 5},   {9, 9, 7, 7, 1, 1, 3, 3, 1, 1, 9, 9},
+        {8, 8, 3, 3, 1, 2, 1, 0, 1, 1, 8, 4},     {3, 20, 1, 1, 1, 1, 0, 0, 1, 1, 3, 20},
+    };
+    int n = (int)(sizeof cs / sizeof cs[0]), bad_twin = 0, bad_chan = 0, cases = 0;
+    for (int i = 0; i < n; i++)
+        for (int a = 0; a < N_ACTS; a += 1 + i % 2) {
+            const dw_case *c = &cs[i];
+            fc_conv2d_geom g = {c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->pt, c->pl, c->dh, c->dw, c->OH, c->OW};
+            int C = 40, taps = c->kh * c->kw; /* 3 groups, the last half full */
+            size_t P = (size_t)c->H * c->W, OP = (size_t)c->OH * c->OW, igs = P * FC_CB + 16, ogs = OP * FC_CB;
+            float *x = random_floats((size_t)C * P), *w = random_floats((size_t)C * taps), *bias = random_floats(C);
+            float *xc = falloc(groups(C) * igs), *wc = falloc(groups(C) * taps * FC_CB), *bc = falloc(groups(C) * FC_CB);
+            k->cb->to_cb(C, (int)P, x, (ptrdiff_t)P, xc, (ptrdiff_t)igs);
+            for (size_t ch = 0; ch < groups(C) * FC_CB; ch++) {
+                bc[ch] = ch < (size_t)C ? bias[ch] : 0.0f;
+                for (int t = 0; t < taps; t++) wc[(ch / FC_CB * taps + t) * FC_CB + ch % FC_CB] = ch < (size_t)C ? w[ch * taps + t] : 0.0f;
+            }
+            float *yv = falloc(groups(C) * ogs), *ys = falloc(groups(C) * ogs), *yr = falloc((size_t)C * OP);
+            k->cb->dwconv(&g, (int)groups(C), xc, (ptrdiff_t)igs, wc, bc, &ACTS[a], yv, (ptrdiff_t)ogs);
+            fc_f32_dwconv_cb__scalar(&g, (int)groups(C), xc, (ptrdiff_t)igs, wc, bc, &ACTS[a], ys, (ptrdiff_t)ogs);
+            k->dwconv_channels(&g, C, x, (ptrdiff_t)P, w, bias, &ACTS[a], yr, (ptrdiff_t)OP, 0);
+            float *uv = falloc((size_t)C * OP), *us = falloc((size_t)C * OP);
+            unblock(C, (int)OP, yv, ogs, uv);
+            unblock(C, (int)OP, ys, ogs, us);
+            bad_twin += !same(uv, us, (size_t)C * OP, exact_act(ACTS[a].kind));
+            bad_chan += !same(uv, yr, (size_t)C * OP, 1);
+            cases++;
+            free(x), free(w), free(bias), free(xc), free(wc), free(bc), free(yv), free(ys), free(yr), free(uv), free(us);
+        }
+    CHECK(!bad_twin, "%d of %d cases: the AVX-512 depthwise kernel differs from its scalar twin", bad_twin, cases);
+    CHECK(!bad_chan, "%d of %d cases: the channel-blocked depthwise kernel is not dwconv_channels bit for bit",
+          bad_chan, cases);
+}
+
+static void layout(void) {
+    const fc_kernels *k = fc_kernels_by_name("avx512");
+    if (!k || !k->cb) SKIP("no AVX-512 on this CPU");
+    static const int Cs[] = {1, 16, 24, 40}, Ps[] = {1, 15, 16, 49};
+    int bad = 0, bad_twin = 0, bad_pad = 0;
+    for (int ci = 0; ci < 4; ci++)
+        for (int pi = 0; pi < 4; pi++) {
+            int C = Cs[ci], P = Ps[pi];
+            size_t xs = (size_t)P + 5, ygs = (size_t)P * FC_CB + 48;
+            float *x = random_floats((size_t)C * xs), *yv = random_floats(groups(C) * ygs);
+            float *ys = random_floats(groups(C) * ygs), *back = random_floats((size_t)C * xs);
+            float *back_s = falloc((size_t)C * xs);
+            memcpy(back_s, back, (size_t)C * xs * sizeof(float));
+            k->cb->to_cb(C, P, x, (ptrdiff_t)xs, yv, (ptrdiff_t)ygs);
+            fc_f32_to_cb__scalar(C, P, x, (ptrdiff_t)xs, ys, (ptrdiff_t)ygs);
+            for (size_t g = 0; g < groups(C); g++)
+                bad_twin += memcmp(yv + g * ygs, ys + g * ygs, (size_t)P * FC_CB * sizeof(float)) != 0;
+            for (int ch = C; ch < (int)groups(C) * FC_CB; ch++)
+                for (int p = 0; p < P; p++) bad_pad += yv[ch / FC_CB * ygs + (size_t)p * FC_CB + ch % FC_CB] != 0.0f;
+            k->cb->from_cb(C, P, yv, (ptrdiff_t)ygs, back, (ptrdiff_t)xs);
+            fc_f32_from_cb__scalar(C, P, yv, (ptrdiff_t)ygs, back_s, (ptrdiff_t)xs);
+            for (int ch = 0; ch < C; ch++) bad += memcmp(back + ch * xs, x + ch * xs, (size_t)P * sizeof(float)) != 0;
+            bad_twin += memcmp(back, back_s, (size_t)C * xs * sizeof(float)) != 0; /* gaps untouched by both */
+            free(x), free(yv), free(ys), free(back), free(back_s);
+        }
+    CHECK(!bad, "%d channels: NCHW -> channel-blocked -> NCHW does not give the input back", bad);
+    CHECK(!bad_pad, "%d padding lanes are not zero", bad_pad);
+    CHECK(!bad_twin, "%d differences between the AVX-512 conversions and their scalar twins", bad_twin);
+}
+
+int main(void) {
+    RUN(conv1x1);
+    RUN(dwconv);
+    RUN(layout);
+    return check_done();
+}
