@@ -77,7 +77,7 @@ static void band_parts(block *b, const fc_kernels *k) {
         b->floats.expand_b = 0;
         b->floats.expanded = round16(groups_of(b->ce) * FC_CB * b->in_rows * b->W);
         b->floats.dw_rows = round16(groups_of(b->ce) * FC_CB * b->band_rows * b->OW);
-        b->floats.project_b = 2 * round16(groups_of(b->cout) * FC_CB * b->band_rows * b->OW);
+        b->floats.project_b = b->projection ? 2 * round16(groups_of(b->cout) * FC_CB * b->band_rows * b->OW) : 0;
         return;
     }
     b->floats.expand_b = b->expand_im2col ? round16(fc_conv_rows_floats(b->expansion, &b->expansion_win))
@@ -213,7 +213,7 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
  * transposes), the projection reads those, adds the residual (brought into the layout per band)
  * and its rows go back to NCHW. The same operations per element as block_rows, so the same bits. */
 static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, const float *res,
-                          float *y, int y0, int y1, float *scratch) {
+                          float *y, int y0, int y1, float *scratch, float *lanes) {
     // x: (cin, H0, W0); res, y: (cout, OH, OW); scratch: expanded, dw rows, output and residual rows
     const block_convs *c = b->cb;
     const fc_cb_kernels *cb = k->cb;
@@ -252,6 +252,13 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
                    (int)groups_of(b->ce), expanded, egs, c->cb_dw_w, c->cb_dw_bias, &b->depthwise->act,
                    dw_rows, ogs);
         ptrdiff_t oplane = (ptrdiff_t)b->OH * b->OW;
+        if (!b->projection) { /* the depthwise rows are the output (and a pooled block's sums) */
+            cb->from_cb(b->ce, ncol, dw_rows, ogs, y + (ptrdiff_t)o0 * b->OW, oplane);
+            for (int ch = 0; lanes && ch < b->ce; ch++)
+                fc_plane_lanes_add(lanes + (size_t)ch * 16, y + (ptrdiff_t)ch * oplane, (int64_t)o0 * b->OW,
+                                   (int64_t)o1 * b->OW);
+            continue;
+        }
         if (res) cb->to_cb(b->cout, ncol, res + (ptrdiff_t)o0 * b->OW, oplane, res_cb, ogs);
         fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act, .residual = res ? res_cb : NULL};
         cb->conv1x1(ncol, b->cout, b->ce, dw_rows, ogs, 1, c->cb_project, out_cb, ogs, &ep);
@@ -357,7 +364,7 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
         if (lanes) memset(lanes, 0, (size_t)b.ce * 16 * sizeof *lanes);
         if (b.cb)
             block_rows_cb(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
-                          b.OH * part / split, b.OH * (part + 1) / split, scratch);
+                          b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
         else
             block_rows(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
                        b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
@@ -402,16 +409,16 @@ static int cb_plain_1x1(const fc_conv *c, const fc_kernels *k) {
 static int cb_prepare(block_convs *c, fc_error *err) {
     const fc_conv *d = c->depthwise;
     const fc_kernels *k = d->k;
-    if (!k->cb || c->pooled || !c->projection || !cb_plain_1x1(c->projection, k) ||
+    if (!k->cb || (c->projection && !cb_plain_1x1(c->projection, k)) ||
         (c->expansion && !cb_plain_1x1(c->expansion, k)))
         return 0;
     int taps = d->kh * d->kw;
     size_t groups = groups_of(d->cout);
     c->cb_dw_w = fc_conv_alloc64(groups * taps * FC_CB);
     c->cb_dw_bias = fc_conv_alloc64(groups * FC_CB);
-    c->cb_project = transposed_panels(c->projection);
+    if (c->projection) c->cb_project = transposed_panels(c->projection);
     if (c->expansion) c->cb_expand = transposed_panels(c->expansion);
-    if (!c->cb_dw_w || !c->cb_dw_bias || !c->cb_project || (c->expansion && !c->cb_expand))
+    if (!c->cb_dw_w || !c->cb_dw_bias || (c->projection && !c->cb_project) || (c->expansion && !c->cb_expand))
         return fc_fail(err, FC_ENOMEM, "out of memory");
     for (size_t ch = 0; ch < groups * FC_CB; ch++) {
         int in = ch < (size_t)d->cout;
