@@ -24,13 +24,21 @@
 
 /* ---- 1x1 convolution ------------------------------------------------------------------------ */
 
-/* rows (<= PMR) pixels at x (pixel 0 of the tile, channel 0) x nv vectors of channels: the whole
- * epilogue; kind is the activation applied in registers (FC_ACT_NONE: none, or the clamp). */
-FC_INLINE void cb_tile(const int rows, const int nv, const int xcb, const int kind, int K, int kc,
-                       const float *x, ptrdiff_t xs, const float *b, const float *bias, vmask m0, vmask m1,
+/* How a tile reads its inputs x(k, p), p the tile's pixels from x (its pixel 0): */
+enum {
+    XM_NCHW,  /* x[k * xs + p] */
+    XM_CB,    /* x[(k / VW) * xs + p * VW + k % VW] */
+    XM_TAPS1, /* x[koff[k] + p] */
+    XM_TAPS2, /* x[koff[k] + 2 p] */
+};
+
+/* rows (<= PMR) pixels at x (pixel 0 of the tile) x nv vectors of channels: the whole epilogue;
+ * kind is the activation applied in registers (FC_ACT_NONE: none, or the clamp). */
+FC_INLINE void cb_tile(const int rows, const int nv, const int xm, const int kind, int K, int kc,
+                       const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0, vmask m1,
                        const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi, vf pa, vf pb) {
     vf t[PMR][2];
-    const int ps = xcb ? VW : 1; /* floats between the tile's pixels */
+    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1; /* floats between the tile's pixels */
     int k0 = 0;
     do {
         int k1 = K - k0 < kc ? K : k0 + kc;
@@ -41,7 +49,9 @@ FC_INLINE void cb_tile(const int rows, const int nv, const int xcb, const int ki
         for (int k = k0; k < k1; k++) {
             vf b0 = v_load(b + (size_t)k * PNR);
             vf b1 = nv > 1 ? v_load(b + (size_t)k * PNR + VW) : b0;
-            const float *xk = xcb ? x + (ptrdiff_t)(k / VW) * xs + k % VW : x + (ptrdiff_t)k * xs;
+            const float *xk = xm == XM_CB     ? x + (ptrdiff_t)(k / VW) * xs + k % VW
+                              : xm == XM_NCHW ? x + (ptrdiff_t)k * xs
+                                              : x + koff[k];
 #pragma GCC unroll 12
             for (int r = 0; r < rows; r++) {
                 vf a = v_bcast(xk + r * ps);
@@ -80,13 +90,13 @@ FC_INLINE void cb_tile(const int rows, const int nv, const int xcb, const int ki
 }
 
 /* Full tiles of one panel of output channels, the activation kind a constant. */
-FC_INLINE void cb_full_tiles(const int nv, const int xcb, const int kind, int P, int K, int kc,
-                             const float *x, ptrdiff_t xs, const float *b, const float *bias, vmask m0,
+FC_INLINE void cb_full_tiles(const int nv, const int xm, const int kind, int P, int K, int kc,
+                             const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0,
                              vmask m1, const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi,
                              vf pa, vf pb) {
-    const int ps = xcb ? VW : 1;
+    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
     for (int p0 = 0; p0 + PMR <= P; p0 += PMR)
-        cb_tile(PMR, nv, xcb, kind, K, kc, x + p0 * ps, xs, b, bias, m0, m1, res ? res + p0 * VW : NULL,
+        cb_tile(PMR, nv, xm, kind, K, kc, x + p0 * ps, xs, koff, b, bias, m0, m1, res ? res + p0 * VW : NULL,
                 y + p0 * VW, ygs, clamp, lo, hi, pa, pb);
 }
 
@@ -100,12 +110,12 @@ static void cb_post(int kind, float *y, ptrdiff_t ygs, int nv, int n, vf pa, vf 
 }
 
 /* The short last tile: rows specialized, no activation but the clamp in registers (cb_post then). */
-FC_INLINE void cb_tail(const int nv, const int xcb, int rows, int K, int kc, const float *x, ptrdiff_t xs,
-                       const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
+FC_INLINE void cb_tail(const int nv, const int xm, int rows, int K, int kc, const float *x, ptrdiff_t xs,
+                       const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
                        ptrdiff_t ygs, int clamp, vf lo, vf hi) {
 #define FC_CB_TAIL(R)                                                                                 \
     case R:                                                                                           \
-        cb_tile(R, nv, xcb, FC_ACT_NONE, K, kc, x, xs, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, lo, \
+        cb_tile(R, nv, xm, FC_ACT_NONE, K, kc, x, xs, koff, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, lo, \
                 hi);                                                                                  \
         return;
     switch (rows) {
@@ -116,8 +126,8 @@ FC_INLINE void cb_tail(const int nv, const int xcb, int rows, int K, int kc, con
 }
 
 /* One panel of output channels (nv vectors) over all pixels. */
-FC_INLINE void cb_panel(const int nv, const int xcb, int P, int K, int kc, const float *x, ptrdiff_t xs,
-                        const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
+FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const float *x, ptrdiff_t xs,
+                        const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
                         ptrdiff_t ygs, const fc_act *act) {
     int kind = act->kind, clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
     vf lo = v_set1(kind == FC_ACT_CLIP ? act->a : kind == FC_ACT_RELU ? 0.0f : -INFINITY);
@@ -125,7 +135,7 @@ FC_INLINE void cb_panel(const int nv, const int xcb, int P, int K, int kc, const
     vf pa = v_set1(act->a), pb = v_set1(act->b);
     int post = clamp ? FC_ACT_NONE : kind;
 #define FC_CB_FULL(KIND) \
-    cb_full_tiles(nv, xcb, KIND, P, K, kc, x, xs, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, pa, pb)
+    cb_full_tiles(nv, xm, KIND, P, K, kc, x, xs, koff, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, pa, pb)
     int handled = 1; /* the full tiles' activation applied in registers */
     switch (post) {
     case FC_ACT_NONE: FC_CB_FULL(FC_ACT_NONE); break;
@@ -135,9 +145,9 @@ FC_INLINE void cb_panel(const int nv, const int xcb, int P, int K, int kc, const
     }
 #undef FC_CB_FULL
     int full = P / PMR * PMR, rows = P - full;
-    const int ps = xcb ? VW : 1;
+    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
     if (rows)
-        cb_tail(nv, xcb, rows, K, kc, x + full * ps, xs, b, bias, m0, m1, res ? res + full * VW : NULL,
+        cb_tail(nv, xm, rows, K, kc, x + full * ps, xs, koff, b, bias, m0, m1, res ? res + full * VW : NULL,
                 y + full * VW, ygs, clamp, lo, hi);
     if (post != FC_ACT_NONE) {
         if (!handled) cb_post(post, y, ygs, nv, full, pa, pb);
@@ -145,9 +155,9 @@ FC_INLINE void cb_panel(const int nv, const int xcb, int P, int K, int kc, const
     }
 }
 
-void fc_f32_conv1x1_cb__avx512(int P, int N, int K, const float *x, ptrdiff_t xs, int x_cb,
-                               const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
-    // x: (K, P) channel-blocked or NCHW; pb: packed W^T (K, N); y: (N, P) channel-blocked
+/* The panels of output channels: xm (XM_*) a constant in every instance. */
+static void cb_conv(int xm, int P, int N, int K, const float *x, ptrdiff_t xs, const int *koff,
+                    const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
     if (P <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     int kc = K ? fc_f32_gemm_kc_12x32__avx512(K) : 0;
@@ -160,11 +170,31 @@ void fc_f32_conv1x1_cb__avx512(int P, int N, int K, const float *x, ptrdiff_t xs
         const float *b = pb + (size_t)n0 * K, *bi = bias ? bias + n0 : NULL;
         const float *re = res ? res + (ptrdiff_t)(n0 / VW) * ygs : NULL;
         float *yq = y + (ptrdiff_t)(n0 / VW) * ygs;
-        if (nv == 2 && x_cb) cb_panel(2, 1, P, K, kc, x, xs, b, bi, m0, m1, re, yq, ygs, act);
-        else if (nv == 2) cb_panel(2, 0, P, K, kc, x, xs, b, bi, m0, m1, re, yq, ygs, act);
-        else if (x_cb) cb_panel(1, 1, P, K, kc, x, xs, b, bi, m0, m1, re, yq, ygs, act);
-        else cb_panel(1, 0, P, K, kc, x, xs, b, bi, m0, m1, re, yq, ygs, act);
+#define FC_CB_PANEL(NV, XM) cb_panel(NV, XM, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act)
+        switch (xm * 2 + (nv - 1)) {
+        case XM_NCHW * 2: FC_CB_PANEL(1, XM_NCHW); break;
+        case XM_NCHW * 2 + 1: FC_CB_PANEL(2, XM_NCHW); break;
+        case XM_CB * 2: FC_CB_PANEL(1, XM_CB); break;
+        case XM_CB * 2 + 1: FC_CB_PANEL(2, XM_CB); break;
+        case XM_TAPS1 * 2: FC_CB_PANEL(1, XM_TAPS1); break;
+        case XM_TAPS1 * 2 + 1: FC_CB_PANEL(2, XM_TAPS1); break;
+        case XM_TAPS2 * 2: FC_CB_PANEL(1, XM_TAPS2); break;
+        default: FC_CB_PANEL(2, XM_TAPS2); break;
+        }
+#undef FC_CB_PANEL
     }
+}
+
+void fc_f32_conv1x1_cb__avx512(int P, int N, int K, const float *x, ptrdiff_t xs, int x_cb,
+                               const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+    // x: (K, P) channel-blocked or NCHW; pb: packed W^T (K, N); y: (N, P) channel-blocked
+    cb_conv(x_cb ? XM_CB : XM_NCHW, P, N, K, x, xs, NULL, pb, y, ygs, ep);
+}
+
+void fc_f32_conv_taps_cb__avx512(int P, int N, int K, const float *x, const int *koff, int ps,
+                                 const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+    // x(k, p) = x[koff[k] + p * ps], ps 1 or 2; pb: packed W^T (K, N); y: (N, P) channel-blocked
+    cb_conv(ps == 2 ? XM_TAPS2 : XM_TAPS1, P, N, K, x, 0, koff, pb, y, ygs, ep);
 }
 
 /* ---- depthwise convolution ------------------------------------------------------------------ */
@@ -219,6 +249,26 @@ static void dw_pixel_edge(const fc_conv2d_geom *g, int i0, int i1, const float *
     v_store(o + ox * VW, v_clamp(v_add(a, bias), lo, hi));
 }
 
+/* One output pixel of the specialized shapes with taps outside the input (an edge column): taps in
+ * registers, the rows [i0, i1) and columns [j0, j1) inside. */
+FC_INLINE void dw_pixel_spec(const int kh, const int kw, const int sw, const int dil_w, int i0, int i1,
+                             const float *row0, ptrdiff_t rstep, int ox, int pl, int in_w, const vf *wv, vf bias,
+                             vf lo, vf hi, float *o) {
+    int x0 = ox * sw - pl, j0 = 0, j1 = kw;
+    while (j0 < kw && x0 + j0 * dil_w < 0) j0++;
+    while (j1 > j0 && x0 + (j1 - 1) * dil_w >= in_w) j1--;
+    vf a = v_zero();
+#pragma GCC unroll 8
+    for (int i = 0; i < kh; i++) {
+        if (i < i0 || i >= i1) continue;
+        const float *p = row0 + i * rstep + (ptrdiff_t)x0 * VW;
+#pragma GCC unroll 8
+        for (int j = 0; j < kw; j++)
+            if (j >= j0 && j < j1) a = v_fma(wv[i * kw + j], v_load(p + j * dil_w * VW), a);
+    }
+    v_store(o + ox * VW, v_clamp(v_add(a, bias), lo, hi));
+}
+
 /* One group: every output row. */
 FC_INLINE void dw_group(const int kh, const int kw, const int sw, const int dil_w, const fc_conv2d_geom *g,
                         const float *in, const float *w, vf bias, vf lo, vf hi, int post, vf pa, vf pb,
@@ -239,12 +289,16 @@ FC_INLINE void dw_group(const int kh, const int kw, const int sw, const int dil_
         while (i1 > i0 && y0 + (i1 - 1) * g->dil_h >= g->in_h) i1--;
         const float *row0 = in + (ptrdiff_t)y0 * g->in_w * VW;
         float *o = out + (ptrdiff_t)oy * g->out_w * VW;
-        for (int ox = 0; ox < lo_x; ox++) dw_pixel_edge(g, i0, i1, row0, rstep, ox, w, bias, lo, hi, o);
-        if (kh) dw_row_inner(kh, kw, sw, dil_w, i0, i1, row0, rstep, lo_x, hi_x, pl, wv, bias, lo, hi, o);
-        else
-            for (int ox = lo_x; ox < hi_x; ox++) dw_pixel_edge(g, i0, i1, row0, rstep, ox, w, bias, lo, hi, o);
-        for (int ox = hi_x > lo_x ? hi_x : lo_x; ox < g->out_w; ox++)
-            dw_pixel_edge(g, i0, i1, row0, rstep, ox, w, bias, lo, hi, o);
+        int rx = hi_x > lo_x ? hi_x : lo_x; /* the right edge's first column */
+        if (kh) {
+            for (int ox = 0; ox < lo_x; ox++)
+                dw_pixel_spec(kh, kw, sw, dil_w, i0, i1, row0, rstep, ox, pl, g->in_w, wv, bias, lo, hi, o);
+            dw_row_inner(kh, kw, sw, dil_w, i0, i1, row0, rstep, lo_x, hi_x, pl, wv, bias, lo, hi, o);
+            for (int ox = rx; ox < g->out_w; ox++)
+                dw_pixel_spec(kh, kw, sw, dil_w, i0, i1, row0, rstep, ox, pl, g->in_w, wv, bias, lo, hi, o);
+        } else {
+            for (int ox = 0; ox < g->out_w; ox++) dw_pixel_edge(g, i0, i1, row0, rstep, ox, w, bias, lo, hi, o);
+        }
         if (post != FC_ACT_NONE)
             for (int ox = 0; ox < g->out_w; ox++) v_store(o + ox * VW, v_act_kind(post, v_load(o + ox * VW), pa, pb));
     }
@@ -315,6 +369,7 @@ void fc_f32_from_cb__avx512(int C, int P, const float *y, ptrdiff_t ygs, float *
 
 const fc_cb_kernels fc_cb_kernels_avx512 = {
     .conv1x1 = fc_f32_conv1x1_cb__avx512,
+    .conv_taps = fc_f32_conv_taps_cb__avx512,
     .dwconv = fc_f32_dwconv_cb__avx512,
     .to_cb = fc_f32_to_cb__avx512,
     .from_cb = fc_f32_from_cb__avx512,

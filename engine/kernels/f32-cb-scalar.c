@@ -19,8 +19,14 @@ static float post_of(const fc_act *act, float v) {
     return fc_act_apply(act, v);
 }
 
-void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrdiff_t xs, int x_cb,
-                               const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+/* x(k, p): koff given: x[koff[k] + p * ps]; else channel-blocked (x_cb) or NCHW with xs. */
+static float input_at(const float *x, ptrdiff_t xs, int x_cb, const int *koff, int ps, int k, int p) {
+    if (koff) return x[koff[k] + (ptrdiff_t)p * ps];
+    return x_cb ? x[(ptrdiff_t)(k / FC_CB) * xs + (ptrdiff_t)p * FC_CB + k % FC_CB] : x[(ptrdiff_t)k * xs + p];
+}
+
+static void conv_cb(int P, int N, int K, int kc, const float *x, ptrdiff_t xs, int x_cb, const int *koff,
+                    int ps, const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
     fc_act none = {FC_ACT_NONE, 0, 0};
     const fc_act *act = ep ? &ep->act : &none;
     for (int n = 0; n < N; n++)
@@ -32,11 +38,7 @@ void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrd
             do {
                 int k1 = K - k0 < kc ? K : k0 + kc;
                 float acc = 0.0f;
-                for (int k = k0; k < k1; k++) {
-                    float a = x_cb ? x[(ptrdiff_t)(k / FC_CB) * xs + (ptrdiff_t)p * FC_CB + k % FC_CB]
-                                   : x[(ptrdiff_t)k * xs + p];
-                    acc = fmaf(a, b[(size_t)k * nr], acc);
-                }
+                for (int k = k0; k < k1; k++) acc = fmaf(input_at(x, xs, x_cb, koff, ps, k, p), b[(size_t)k * nr], acc);
                 if (k0 > 0) t = t + acc;
                 else {
                     t = acc;
@@ -47,6 +49,16 @@ void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrd
             } while (k0 < K);
             y[at] = post_of(act, clamp_of(act, t));
         }
+}
+
+void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrdiff_t xs, int x_cb,
+                               const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+    conv_cb(P, N, K, kc, x, xs, x_cb, NULL, 1, pb, nr, y, ygs, ep);
+}
+
+void fc_f32_conv_taps_cb__scalar(int P, int N, int K, int kc, const float *x, const int *koff, int ps,
+                                 const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+    conv_cb(P, N, K, kc, x, 0, 0, koff, ps, pb, nr, y, ygs, ep);
 }
 
 void fc_f32_dwconv_cb__scalar(const fc_conv2d_geom *g, int ngroups, const float *in, ptrdiff_t igs,

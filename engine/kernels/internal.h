@@ -52,6 +52,9 @@ extern const fc_cb_kernels fc_cb_kernels_avx512;
 fc_f32_conv1x1_cb_fn fc_f32_conv1x1_cb__avx512;
 void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrdiff_t xs, int x_cb,
                                const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
+fc_f32_conv_taps_cb_fn fc_f32_conv_taps_cb__avx512;
+void fc_f32_conv_taps_cb__scalar(int P, int N, int K, int kc, const float *x, const int *koff, int ps,
+                                 const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
 fc_f32_dwconv_cb_fn fc_f32_dwconv_cb__scalar, fc_f32_dwconv_cb__avx512;
 fc_f32_to_cb_fn fc_f32_to_cb__scalar, fc_f32_to_cb__avx512;
 fc_f32_from_cb_fn fc_f32_from_cb__scalar, fc_f32_from_cb__avx512;

@@ -174,6 +174,12 @@ typedef void fc_f32_affine_rows_fn(int rows, int n, const float *s, const float 
  * groups written; ep: bias (N) or NULL, residual like y or NULL, any activation, no stream hint. */
 typedef void fc_f32_conv1x1_cb_fn(int P, int N, int K, const float *x, ptrdiff_t xs, int x_cb,
                                   const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
+/* Any one-group convolution the same way, its input read through tap offsets (no im2col): x(k, p) =
+ * x[koff[k] + p * ps] (ps 1 or 2: the stride along a row of a zero-padded band of input rows, whose
+ * pixels p are one output row), K taps in the im2col order; otherwise as conv1x1 (x not
+ * channel-blocked): the GEMM's bits on the im2col matrix of the same values. */
+typedef void fc_f32_conv_taps_cb_fn(int P, int N, int K, const float *x, const int *koff, int ps,
+                                    const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
 /* Depthwise convolution (geometry g) of ngroups channel-blocked groups: group j reads in + j*igs
  * (pixel (y, x) at (y * in_w + x) * FC_CB) and writes out + j*ogs (out_h x out_w pixels likewise);
  * w: (ngroups, kh * kw, FC_CB) tap vectors, bias: (ngroups * FC_CB). Every output is +0 plus w*x
@@ -189,6 +195,7 @@ typedef void fc_f32_from_cb_fn(int C, int P, const float *y, ptrdiff_t ygs, floa
 
 typedef struct fc_cb_kernels {
     fc_f32_conv1x1_cb_fn *conv1x1;
+    fc_f32_conv_taps_cb_fn *conv_taps;
     fc_f32_dwconv_cb_fn *dwconv;
     fc_f32_to_cb_fn *to_cb;
     fc_f32_from_cb_fn *from_cb;

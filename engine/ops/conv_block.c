@@ -71,10 +71,22 @@ static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
 static size_t groups_of(int c) { return (size_t)(c + FC_CB - 1) / FC_CB; }
 
+/* The channel-blocked path's expansion through tap offsets (a stem: 3x3 stride 2 on 3 channels):
+ * each band's input rows, zero-padded, at most in_rows expanded rows' worth: (cin, rows, Wp). */
+static int taps_band_wp(const block *b) {
+    return (b->W - 1) * b->expansion_win.sw + (b->expansion->kw - 1) * b->expansion_win.dil_w + 1;
+}
+static int taps_band_rows(const block *b, int rows) {
+    return (rows - 1) * b->expansion_win.sh + (b->expansion->kh - 1) * b->expansion_win.dil_h + 1;
+}
+static size_t taps_band_floats(const block *b) {
+    return (size_t)b->cin * taps_band_rows(b, b->in_rows) * taps_band_wp(b);
+}
+
 static void band_parts(block *b, const fc_kernels *k) {
     b->in_rows = (b->band_rows - 1) * b->dw_win.sh + (b->dw_win.kh - 1) * b->dw_win.dil_h + 1;
     if (b->cb) {
-        b->floats.expand_b = 0;
+        b->floats.expand_b = b->expand_im2col ? round16(taps_band_floats(b)) + round16((size_t)b->expansion->K) : 0;
         b->floats.expanded = round16(groups_of(b->ce) * FC_CB * b->in_rows * b->W);
         b->floats.dw_rows = round16(groups_of(b->ce) * FC_CB * b->band_rows * b->OW);
         b->floats.project_b = b->projection ? 2 * round16(groups_of(b->cout) * FC_CB * b->band_rows * b->OW) : 0;
@@ -96,10 +108,11 @@ static size_t band_floats(const block *b) {
 /* One thread's scratch: the band buffers, then the lanes. */
 static size_t thread_floats(const block *b) { return band_floats(b) + b->floats.lanes; }
 
-/* The channel-blocked path: weights prepared (a table with the kernels, 1x1 one-group expansion
- * and projection) and an expansion that reads its input pixel by pixel (1x1, stride 1, no pad). */
+/* The channel-blocked path: weights prepared (a table with the kernels, one-group expansion, 1x1
+ * projection) and an expansion that reads its input pixel by pixel (1x1, stride 1, no pad) or
+ * along rows at stride 1 or 2 (conv_taps). */
 static int cb_takes(const block_convs *c, const block *b) {
-    return c->cb_dw_w && !b->expand_im2col;
+    return c->cb_dw_w && (!b->expand_im2col || b->expansion_win.sw <= 2);
 }
 
 /* The block of c for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and output y
@@ -208,6 +221,37 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
     }
 }
 
+/* Expanded rows [r0, r1) of image x into channel-blocked rows at dst (group stride egs) through tap
+ * offsets: the rows' input rows copied zero-padded into band (taps_band_*), then one conv_taps call
+ * per row. koff: K ints of scratch. */
+static void expand_taps_cb(const block *b, const fc_cb_kernels *cb, const float *x, int r0, int r1,
+                           float *band, int *koff, float *dst, ptrdiff_t egs) {
+    // x: (cin, H0, W0); band: (cin, nin, Wp)
+    const fc_conv *e = b->expansion;
+    const fc_window *ew = &b->expansion_win;
+    int Wp = taps_band_wp(b), nin = taps_band_rows(b, r1 - r0), top = r0 * ew->sh - ew->pt;
+    for (int ci = 0; ci < b->cin; ci++)
+        for (int v = 0; v < nin; v++) {
+            float *row = band + ((size_t)ci * nin + v) * Wp;
+            int iy = top + v, lo = ew->pl < Wp ? ew->pl : Wp, n = b->W0 < Wp - lo ? b->W0 : Wp - lo;
+            if (iy < 0 || iy >= b->H0 || n <= 0) {
+                memset(row, 0, (size_t)Wp * sizeof(float));
+                continue;
+            }
+            memset(row, 0, (size_t)lo * sizeof(float));
+            memcpy(row + lo, x + ((size_t)ci * b->H0 + iy) * b->W0, (size_t)n * sizeof(float));
+            memset(row + lo + n, 0, (size_t)(Wp - lo - n) * sizeof(float));
+        }
+    for (int ci = 0; ci < b->cin; ci++)
+        for (int i = 0; i < e->kh; i++)
+            for (int j = 0; j < e->kw; j++)
+                koff[(ci * e->kh + i) * e->kw + j] = (ci * nin + i * ew->dil_h) * Wp + j * ew->dil_w;
+    fc_epilogue ep = {.bias = e->bias, .act = e->act};
+    for (int r = r0; r < r1; r++)
+        cb->conv_taps(b->W, b->ce, e->K, band + (ptrdiff_t)(r - r0) * ew->sh * Wp, koff, ew->sw, b->cb->cb_expand,
+                      dst + (ptrdiff_t)(r - r0) * b->W * FC_CB, egs, &ep);
+}
+
 /* block_rows on the channel-blocked path: the expansion writes channel-blocked rows straight from
  * the NCHW input (no packing), the depthwise kernel reads and writes channel-blocked rows (no
  * transposes), the projection reads those, adds the residual (brought into the layout per band)
@@ -217,7 +261,7 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
     // x: (cin, H0, W0); res, y: (cout, OH, OW); scratch: expanded, dw rows, output and residual rows
     const block_convs *c = b->cb;
     const fc_cb_kernels *cb = k->cb;
-    float *expanded = scratch, *dw_rows = expanded + b->floats.expanded;
+    float *taps_band = scratch, *expanded = scratch + b->floats.expand_b, *dw_rows = expanded + b->floats.expanded;
     float *out_cb = dw_rows + b->floats.dw_rows, *res_cb = out_cb + b->floats.project_b / 2;
     const fc_window *w = &b->dw_win;
     ptrdiff_t plane = (ptrdiff_t)b->H * b->W, egs = (ptrdiff_t)b->in_rows * b->W * FC_CB;
@@ -238,7 +282,10 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
         if (hi > e1) {
             float *dst = expanded + (ptrdiff_t)(e1 - e0) * b->W * FC_CB;
             int n = (hi - e1) * b->W;
-            if (b->expansion) {
+            if (b->expand_im2col) {
+                expand_taps_cb(b, cb, x, e1, hi, taps_band, (int *)(void *)(taps_band + round16(taps_band_floats(b))),
+                               dst, egs);
+            } else if (b->expansion) {
                 fc_epilogue ep = {.bias = b->expansion->bias, .act = b->expansion->act};
                 cb->conv1x1(n, b->ce, b->cin, x + (ptrdiff_t)e1 * b->W, plane, 0, c->cb_expand, dst, egs, &ep);
             } else {
@@ -272,8 +319,8 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
 static int banded(const block_convs *c, const fc_tensor *x, const fc_tensor *te) {
     fc_window ew;
     if (c->cb_dw_w && (!c->expansion || (fc_conv_window(c->expansion, x, &ew, NULL) == 0 &&
-                                         fc_conv_direct(c->expansion, &ew))))
-        return 1; /* the channel-blocked path: any plane */
+                                         (fc_conv_direct(c->expansion, &ew) || ew.sw <= 2))))
+        return 1; /* the channel-blocked path (cb_takes): any plane */
     return te->dims[2] * te->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino);
 }
 
@@ -400,9 +447,12 @@ static float *transposed_panels(const fc_conv *c) {
     return pb;
 }
 
+static int cb_plain(const fc_conv *c, const fc_kernels *k) {
+    return c && c->k == k && c->group == 1 && !c->wino && !c->pre_s;
+}
+
 static int cb_plain_1x1(const fc_conv *c, const fc_kernels *k) {
-    return c && c->k == k && c->kh == 1 && c->kw == 1 && c->group == 1 && !c->wino && !c->pre_s &&
-           c->sh == 1 && c->sw == 1;
+    return cb_plain(c, k) && c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1;
 }
 
 /* The channel-blocked path's weights when the block can take it (see block_convs); else nothing. */
@@ -410,7 +460,7 @@ static int cb_prepare(block_convs *c, fc_error *err) {
     const fc_conv *d = c->depthwise;
     const fc_kernels *k = d->k;
     if (!k->cb || (c->projection && !cb_plain_1x1(c->projection, k)) ||
-        (c->expansion && !cb_plain_1x1(c->expansion, k)))
+        (c->expansion && !cb_plain(c->expansion, k)))
         return 0;
     int taps = d->kh * d->kw;
     size_t groups = groups_of(d->cout);

@@ -2,7 +2,8 @@
  * twins bit for bit (sigmoid-based activations within 1e-6, their vector exp differs), and against
  * the table's NCHW kernels whose bits they promise: the 1x1 convolution against pack_b + sgemm_packed
  * (pixel tails of every length, channel counts off the 16 and 32 grid, K across several K blocks, K
- * = 0, NCHW and channel-blocked inputs, bias, residual, every activation), the depthwise kernel
+ * = 0, NCHW and channel-blocked inputs, bias, residual, every activation) and through tap offsets
+ * against the GEMM on the im2col matrix (1x1, 3x3, 5x5 taps, row strides 1 and 2), the depthwise kernel
  * against dwconv_channels (3x3 and 5x5 at strides 1 and 2, dilation, asymmetric padding, a 7x7
  * kernel, planes down to 1x1, missing tap rows at the edges), and the layout conversions as a
  * round trip with zero padding lanes. Not here: the block that combines them (test_conv_block.c). */
@@ -106,6 +107,55 @@ static void conv1x1(void) {
           bad_gemm, cases);
 }
 
+/* One output row of a kh x kw convolution at stride ps along the row of a zero-padded band of cin
+ * channels x kh rows x Wp floats: the tap offsets against the im2col matrix of the same values. */
+static void conv_taps(void) {
+    const fc_kernels *k = fc_kernels_by_name("avx512");
+    if (!k || !k->cb) SKIP("no AVX-512 on this CPU");
+    static const int Ps[] = {1, 13, 112}, Ns[] = {16, 24, 32}, kss[] = {1, 3, 5};
+    int cases = 0, bad_twin = 0, bad_gemm = 0;
+    for (int pi = 0; pi < 3; pi++)
+        for (int ni = 0; ni < 3; ni++)
+            for (int ki = 0; ki < 3; ki++)
+                for (int ps = 1; ps <= 2; ps++) {
+                    int P = Ps[pi], N = Ns[ni], ks = kss[ki], cin = 3 + ki, K = cin * ks * ks;
+                    int a = (pi + ni * 2 + ki + ps) % N_ACTS, Wp = (P - 1) * ps + ks + 3;
+                    float *band = random_floats((size_t)cin * ks * Wp), *W = random_floats((size_t)N * K);
+                    float *bias = random_floats(N);
+                    int *koff = malloc(sizeof(int) * K);
+                    float *cols = falloc((size_t)K * P);
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int i = 0; i < ks; i++)
+                            for (int j = 0; j < ks; j++) {
+                                int kk = (ci * ks + i) * ks + j;
+                                koff[kk] = (ci * ks + i) * Wp + j + 1;
+                                for (int p = 0; p < P; p++) cols[(size_t)kk * P + p] = band[koff[kk] + p * ps];
+                            }
+                    float *pb = falloc(fc_kernels_packed_b_floats(k, K, N) + 1);
+                    float *pa = falloc(fc_kernels_packed_a_floats(k, N, K) + 1);
+                    k->pack_b(K, N, W, 1, K, pb);
+                    k->pack_a(N, K, W, K, 1, pa);
+                    fc_epilogue ep = {.bias = (pi + ki) % 2 ? bias : NULL, .act = ACTS[a]};
+                    size_t ygs = (size_t)P * FC_CB;
+                    float *yv = falloc(groups(N) * ygs), *ys = falloc(groups(N) * ygs);
+                    k->cb->conv_taps(P, N, K, band, koff, ps, pb, yv, (ptrdiff_t)ygs, &ep);
+                    fc_f32_conv_taps_cb__scalar(P, N, K, k->gemm_kc(K), band, koff, ps, pb, k->nr, ys, (ptrdiff_t)ygs, &ep);
+                    float *uv = falloc((size_t)N * P), *us = falloc((size_t)N * P), *C = falloc((size_t)N * P);
+                    unblock(N, P, yv, ygs, uv);
+                    unblock(N, P, ys, ygs, us);
+                    bad_twin += !same(uv, us, (size_t)N * P, exact_act(ACTS[a].kind));
+                    float *pbx = falloc(fc_kernels_packed_b_floats(k, K, P) + 1);
+                    k->pack_b(K, P, cols, P, 1, pbx);
+                    k->sgemm_packed(N, P, K, pa, pbx, C, P, 1, &ep);
+                    bad_gemm += !same(uv, C, (size_t)N * P, 1);
+                    cases++;
+                    free(band), free(W), free(bias), free(koff), free(cols), free(pb), free(pa), free(yv), free(ys);
+                    free(uv), free(us), free(C), free(pbx);
+                }
+    CHECK(!bad_twin, "%d of %d shapes: the AVX-512 tap-offset convolution differs from its scalar twin", bad_twin, cases);
+    CHECK(!bad_gemm, "%d of %d shapes: the tap-offset convolution is not the GEMM on im2col bit for bit", bad_gemm, cases);
+}
+
 typedef struct dw_case {
     int H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW;
 } dw_case;
@@ -185,6 +235,7 @@ static void layout(void) {
 
 int main(void) {
     RUN(conv1x1);
+    RUN(conv_taps);
     RUN(dwconv);
     RUN(layout);
     return check_done();
