@@ -7,327 +7,17 @@
  * tile has fewer pixels (rows), which costs no wasted products, unlike a short GEMM column panel.
  * The depthwise kernel runs 4 output pixels per FMA chain group over taps held in registers, with
  * the taps outside the input skipped (the strip kernels multiply them by zero: the same sum).
- * Compiled with the avx512 flags; reached only through the avx512 table. Twins: f32-cb-scalar.c. */
-#include <math.h>
-
+ * The kernels are f32-cb-impl.h's (also compiled with the fast sigmoid: f32-cb-fastsig-avx512.c);
+ * the layout conversions and the weights' panels are here, shared by both tables. Compiled with the
+ * avx512 flags; reached only through the avx512 tables. Twins: f32-cb-scalar.c. */
 #include "engine/kernels/internal.h"
 #include "engine/kernels/simd-avx512.h"
 #include "engine/kernels/f32-act-vec.h"
 
-#if VW != FC_CB
-#error "one vector per channel group"
-#endif
-
-#define PMR 12       /* pixels per 1x1 tile */
-#define PNR (2 * VW) /* output channels per 1x1 tile: pack_b's panel width */
-#define DW_GROUP 4   /* depthwise output pixels per FMA chain group */
-
-/* ---- 1x1 convolution ------------------------------------------------------------------------ */
-
-/* How a tile reads its inputs x(k, p), p the tile's pixels from x (its pixel 0): */
-enum {
-    XM_NCHW,  /* x[k * xs + p] */
-    XM_CB,    /* x[(k / VW) * xs + p * VW + k % VW] */
-    XM_TAPS1, /* x[koff[k] + p] */
-    XM_TAPS2, /* x[koff[k] + 2 p] */
-};
-
-/* rows (<= PMR) pixels at x (pixel 0 of the tile) x nv vectors of channels: the whole epilogue;
- * kind is the activation applied in registers (FC_ACT_NONE: none, or the clamp). */
-FC_INLINE void cb_tile(const int rows, const int nv, const int xm, const int kind, int K, int kc,
-                       const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0, vmask m1,
-                       const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi, vf pa, vf pb) {
-    vf t[PMR][2];
-    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1; /* floats between the tile's pixels */
-    int k0 = 0;
-    do {
-        int k1 = K - k0 < kc ? K : k0 + kc;
-        vf acc[PMR][2];
-#pragma GCC unroll 12
-        for (int r = 0; r < rows; r++) acc[r][0] = v_zero(), acc[r][1] = v_zero();
-#pragma GCC unroll 2
-        for (int k = k0; k < k1; k++) {
-            vf b0 = v_load(b + (size_t)k * PNR);
-            vf b1 = nv > 1 ? v_load(b + (size_t)k * PNR + VW) : b0;
-            const float *xk = xm == XM_CB     ? x + (ptrdiff_t)(k / VW) * xs + k % VW
-                              : xm == XM_NCHW ? x + (ptrdiff_t)k * xs
-                                              : x + koff[k];
-#pragma GCC unroll 12
-            for (int r = 0; r < rows; r++) {
-                vf a = v_bcast(xk + r * ps);
-                acc[r][0] = v_fma(a, b0, acc[r][0]);
-                if (nv > 1) acc[r][1] = v_fma(a, b1, acc[r][1]);
-            }
-        }
-#pragma GCC unroll 12
-        for (int r = 0; r < rows; r++) {
-            if (k0 > 0) { /* the GEMM adds a later block's sum to C: C + acc */
-                t[r][0] = v_add(t[r][0], acc[r][0]);
-                if (nv > 1) t[r][1] = v_add(t[r][1], acc[r][1]);
-                continue;
-            }
-            t[r][0] = acc[r][0], t[r][1] = acc[r][1];
-            if (bias) {
-                t[r][0] = v_add(t[r][0], v_loadm(bias, m0));
-                if (nv > 1) t[r][1] = v_add(t[r][1], v_loadm(bias + VW, m1));
-            }
-            if (res) {
-                t[r][0] = v_add(t[r][0], v_load(res + r * VW));
-                if (nv > 1) t[r][1] = v_add(t[r][1], v_load(res + ygs + r * VW));
-            }
-        }
-        k0 = k1;
-    } while (k0 < K);
-#pragma GCC unroll 12
-    for (int r = 0; r < rows; r++) {
-        for (int v = 0; v < nv; v++) {
-            vf u = t[r][v];
-            if (clamp) u = v_clamp(u, lo, hi);
-            if (kind != FC_ACT_NONE) u = v_act_kind(kind, u, pa, pb);
-            v_store(y + v * ygs + r * VW, u);
-        }
-    }
-}
-
-/* Full tiles of one panel of output channels, the activation kind a constant. */
-FC_INLINE void cb_full_tiles(const int nv, const int xm, const int kind, int P, int K, int kc,
-                             const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0,
-                             vmask m1, const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi,
-                             vf pa, vf pb) {
-    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
-    for (int p0 = 0; p0 + PMR <= P; p0 += PMR)
-        cb_tile(PMR, nv, xm, kind, K, kc, x + p0 * ps, xs, koff, b, bias, m0, m1, res ? res + p0 * VW : NULL,
-                y + p0 * VW, ygs, clamp, lo, hi, pa, pb);
-}
-
-/* The activations other than the clamp, in place on n pixels of one or two groups. */
-static void cb_post(int kind, float *y, ptrdiff_t ygs, int nv, int n, vf pa, vf pb) {
-    for (int v = 0; v < nv; v++)
-        for (int p = 0; p < n; p++) {
-            float *q = y + v * ygs + p * VW;
-            v_store(q, v_act_kind(kind, v_load(q), pa, pb));
-        }
-}
-
-/* The short last tile: rows specialized, no activation but the clamp in registers (cb_post then). */
-FC_INLINE void cb_tail(const int nv, const int xm, int rows, int K, int kc, const float *x, ptrdiff_t xs,
-                       const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
-                       ptrdiff_t ygs, int clamp, vf lo, vf hi) {
-#define FC_CB_TAIL(R)                                                                                 \
-    case R:                                                                                           \
-        cb_tile(R, nv, xm, FC_ACT_NONE, K, kc, x, xs, koff, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, lo, \
-                hi);                                                                                  \
-        return;
-    switch (rows) {
-        FC_CB_TAIL(1) FC_CB_TAIL(2) FC_CB_TAIL(3) FC_CB_TAIL(4) FC_CB_TAIL(5) FC_CB_TAIL(6)
-        FC_CB_TAIL(7) FC_CB_TAIL(8) FC_CB_TAIL(9) FC_CB_TAIL(10) FC_CB_TAIL(11)
-    }
-#undef FC_CB_TAIL
-}
-
-/* One panel of output channels (nv vectors) over all pixels. */
-FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const float *x, ptrdiff_t xs,
-                        const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
-                        ptrdiff_t ygs, const fc_act *act) {
-    int kind = act->kind, clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
-    vf lo = v_set1(kind == FC_ACT_CLIP ? act->a : kind == FC_ACT_RELU ? 0.0f : -INFINITY);
-    vf hi = v_set1(kind == FC_ACT_CLIP ? act->b : INFINITY);
-    vf pa = v_set1(act->a), pb = v_set1(act->b);
-    int post = clamp ? FC_ACT_NONE : kind;
-#define FC_CB_FULL(KIND) \
-    cb_full_tiles(nv, xm, KIND, P, K, kc, x, xs, koff, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, pa, pb)
-    int handled = 1; /* the full tiles' activation applied in registers */
-    switch (post) {
-    case FC_ACT_NONE: FC_CB_FULL(FC_ACT_NONE); break;
-    case FC_ACT_HARDSWISH: FC_CB_FULL(FC_ACT_HARDSWISH); break;
-    case FC_ACT_SILU: FC_CB_FULL(FC_ACT_SILU); break;
-    default: FC_CB_FULL(FC_ACT_NONE); handled = 0; break;
-    }
-#undef FC_CB_FULL
-    int full = P / PMR * PMR, rows = P - full;
-    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
-    if (rows)
-        cb_tail(nv, xm, rows, K, kc, x + full * ps, xs, koff, b, bias, m0, m1, res ? res + full * VW : NULL,
-                y + full * VW, ygs, clamp, lo, hi);
-    if (post != FC_ACT_NONE) {
-        if (!handled) cb_post(post, y, ygs, nv, full, pa, pb);
-        if (rows) cb_post(post, y + full * VW, ygs, nv, rows, pa, pb);
-    }
-}
-
-/* The panels of output channels: xm (XM_*) a constant in every instance. */
-static void cb_conv(int xm, int P, int N, int K, const float *x, ptrdiff_t xs, const int *koff,
-                    const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
-    if (P <= 0 || N <= 0) return;
-    if (K < 0) K = 0;
-    int kc = K ? fc_f32_gemm_kc_12x32__avx512(K) : 0;
-    fc_act none = {FC_ACT_NONE, 0, 0};
-    const fc_act *act = ep ? &ep->act : &none;
-    const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
-    for (int n0 = 0; n0 < N; n0 += PNR) {
-        int left = N - n0, nv = left > VW ? 2 : 1;
-        vmask m0 = v_mask_first(left < VW ? left : VW), m1 = v_mask_first(left > PNR ? VW : left > VW ? left - VW : 0);
-        const float *b = pb + (size_t)n0 * K, *bi = bias ? bias + n0 : NULL;
-        const float *re = res ? res + (ptrdiff_t)(n0 / VW) * ygs : NULL;
-        float *yq = y + (ptrdiff_t)(n0 / VW) * ygs;
-#define FC_CB_PANEL(NV, XM) cb_panel(NV, XM, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act)
-        switch (xm * 2 + (nv - 1)) {
-        case XM_NCHW * 2: FC_CB_PANEL(1, XM_NCHW); break;
-        case XM_NCHW * 2 + 1: FC_CB_PANEL(2, XM_NCHW); break;
-        case XM_CB * 2: FC_CB_PANEL(1, XM_CB); break;
-        case XM_CB * 2 + 1: FC_CB_PANEL(2, XM_CB); break;
-        case XM_TAPS1 * 2: FC_CB_PANEL(1, XM_TAPS1); break;
-        case XM_TAPS1 * 2 + 1: FC_CB_PANEL(2, XM_TAPS1); break;
-        case XM_TAPS2 * 2: FC_CB_PANEL(1, XM_TAPS2); break;
-        default: FC_CB_PANEL(2, XM_TAPS2); break;
-        }
-#undef FC_CB_PANEL
-    }
-}
-
-void fc_f32_conv1x1_cb__avx512(int P, int N, int K, const float *x, ptrdiff_t xs, int x_cb,
-                               const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
-    // x: (K, P) channel-blocked or NCHW; pb: packed W^T (K, N); y: (N, P) channel-blocked
-    cb_conv(x_cb ? XM_CB : XM_NCHW, P, N, K, x, xs, NULL, pb, y, ygs, ep);
-}
-
-void fc_f32_conv_taps_cb__avx512(int P, int N, int K, const float *x, const int *koff, int ps,
-                                 const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
-    // x(k, p) = x[koff[k] + p * ps], ps 1 or 2; pb: packed W^T (K, N); y: (N, P) channel-blocked
-    cb_conv(ps == 2 ? XM_TAPS2 : XM_TAPS1, P, N, K, x, 0, koff, pb, y, ygs, ep);
-}
-
-/* ---- depthwise convolution ------------------------------------------------------------------ */
-
-/* Output pixels [ox0, ox1) of one row whose taps in columns all lie inside the input; tap rows
- * [i0, i1) inside. kh, kw, sw, dil_w are compile-time constants at the specialized call sites. */
-FC_INLINE void dw_row_inner(const int kh, const int kw, const int sw, const int dil_w, int i0, int i1,
-                            const float *row0, ptrdiff_t rstep, int ox0, int ox1, int pl, const vf *wv,
-                            vf bias, vf lo, vf hi, float *o) {
-    // row0: input row of tap row 0 (may lie outside the input when i0 > 0: never read then)
-    int ox = ox0;
-    for (; ox + DW_GROUP <= ox1; ox += DW_GROUP) {
-        vf a[DW_GROUP];
-#pragma GCC unroll 4
-        for (int u = 0; u < DW_GROUP; u++) a[u] = v_zero();
-#pragma GCC unroll 8
-        for (int i = 0; i < kh; i++) {
-            if (i < i0 || i >= i1) continue;
-            const float *p = row0 + i * rstep + (ptrdiff_t)(ox * sw - pl) * VW;
-#pragma GCC unroll 8
-            for (int j = 0; j < kw; j++)
-#pragma GCC unroll 4
-                for (int u = 0; u < DW_GROUP; u++)
-                    a[u] = v_fma(wv[i * kw + j], v_load(p + (u * sw + j * dil_w) * VW), a[u]);
-        }
-#pragma GCC unroll 4
-        for (int u = 0; u < DW_GROUP; u++) v_store(o + (ox + u) * VW, v_clamp(v_add(a[u], bias), lo, hi));
-    }
-    for (; ox < ox1; ox++) {
-        vf a = v_zero();
-#pragma GCC unroll 8
-        for (int i = 0; i < kh; i++) {
-            if (i < i0 || i >= i1) continue;
-            const float *p = row0 + i * rstep + (ptrdiff_t)(ox * sw - pl) * VW;
-#pragma GCC unroll 8
-            for (int j = 0; j < kw; j++) a = v_fma(wv[i * kw + j], v_load(p + j * dil_w * VW), a);
-        }
-        v_store(o + ox * VW, v_clamp(v_add(a, bias), lo, hi));
-    }
-}
-
-/* One output pixel with any taps outside the input (edges), taps from memory. */
-static void dw_pixel_edge(const fc_conv2d_geom *g, int i0, int i1, const float *row0, ptrdiff_t rstep, int ox,
-                          const float *w, vf bias, vf lo, vf hi, float *o) {
-    vf a = v_zero();
-    for (int i = i0; i < i1; i++)
-        for (int j = 0; j < g->kw; j++) {
-            int ix = ox * g->stride_w - g->pad_left + j * g->dil_w;
-            if (ix < 0 || ix >= g->in_w) continue;
-            a = v_fma(v_load(w + (size_t)(i * g->kw + j) * VW), v_load(row0 + i * rstep + (ptrdiff_t)ix * VW), a);
-        }
-    v_store(o + ox * VW, v_clamp(v_add(a, bias), lo, hi));
-}
-
-/* One output pixel of the specialized shapes with taps outside the input (an edge column): taps in
- * registers, the rows [i0, i1) and columns [j0, j1) inside. */
-FC_INLINE void dw_pixel_spec(const int kh, const int kw, const int sw, const int dil_w, int i0, int i1,
-                             const float *row0, ptrdiff_t rstep, int ox, int pl, int in_w, const vf *wv, vf bias,
-                             vf lo, vf hi, float *o) {
-    int x0 = ox * sw - pl, j0 = 0, j1 = kw;
-    while (j0 < kw && x0 + j0 * dil_w < 0) j0++;
-    while (j1 > j0 && x0 + (j1 - 1) * dil_w >= in_w) j1--;
-    vf a = v_zero();
-#pragma GCC unroll 8
-    for (int i = 0; i < kh; i++) {
-        if (i < i0 || i >= i1) continue;
-        const float *p = row0 + i * rstep + (ptrdiff_t)x0 * VW;
-#pragma GCC unroll 8
-        for (int j = 0; j < kw; j++)
-            if (j >= j0 && j < j1) a = v_fma(wv[i * kw + j], v_load(p + j * dil_w * VW), a);
-    }
-    v_store(o + ox * VW, v_clamp(v_add(a, bias), lo, hi));
-}
-
-/* One group: every output row. */
-FC_INLINE void dw_group(const int kh, const int kw, const int sw, const int dil_w, const fc_conv2d_geom *g,
-                        const float *in, const float *w, vf bias, vf lo, vf hi, int post, vf pa, vf pb,
-                        float *out) {
-    const int KH = kh ? kh : g->kh, KW = kw ? kw : g->kw;
-    vf wv[25];
-    if (kh) /* the specialized shapes keep their taps in registers */
-        for (int t = 0; t < KH * KW; t++) wv[t] = v_load(w + (size_t)t * VW);
-    const int SW = sw ? sw : g->stride_w, DW = dil_w ? dil_w : g->dil_w, pl = g->pad_left;
-    /* output columns [lo_x, hi_x) read only columns inside the input */
-    int lo_x = (pl + SW - 1) / SW, hi_x = g->out_w;
-    while (hi_x > 0 && (hi_x - 1) * SW - pl + (KW - 1) * DW >= g->in_w) hi_x--;
-    if (lo_x > hi_x) lo_x = hi_x;
-    ptrdiff_t rstep = (ptrdiff_t)g->dil_h * g->in_w * VW;
-    for (int oy = 0; oy < g->out_h; oy++) {
-        int y0 = oy * g->stride_h - g->pad_top, i0 = 0, i1 = KH;
-        while (i0 < KH && y0 + i0 * g->dil_h < 0) i0++;
-        while (i1 > i0 && y0 + (i1 - 1) * g->dil_h >= g->in_h) i1--;
-        const float *row0 = in + (ptrdiff_t)y0 * g->in_w * VW;
-        float *o = out + (ptrdiff_t)oy * g->out_w * VW;
-        int rx = hi_x > lo_x ? hi_x : lo_x; /* the right edge's first column */
-        if (kh) {
-            for (int ox = 0; ox < lo_x; ox++)
-                dw_pixel_spec(kh, kw, sw, dil_w, i0, i1, row0, rstep, ox, pl, g->in_w, wv, bias, lo, hi, o);
-            dw_row_inner(kh, kw, sw, dil_w, i0, i1, row0, rstep, lo_x, hi_x, pl, wv, bias, lo, hi, o);
-            for (int ox = rx; ox < g->out_w; ox++)
-                dw_pixel_spec(kh, kw, sw, dil_w, i0, i1, row0, rstep, ox, pl, g->in_w, wv, bias, lo, hi, o);
-        } else {
-            for (int ox = 0; ox < g->out_w; ox++) dw_pixel_edge(g, i0, i1, row0, rstep, ox, w, bias, lo, hi, o);
-        }
-        if (post != FC_ACT_NONE)
-            for (int ox = 0; ox < g->out_w; ox++) v_store(o + ox * VW, v_act_kind(post, v_load(o + ox * VW), pa, pb));
-    }
-}
-
-void fc_f32_dwconv_cb__avx512(const fc_conv2d_geom *g, int ngroups, const float *in, ptrdiff_t igs,
-                              const float *w, const float *bias, const fc_act *act, float *out, ptrdiff_t ogs) {
-    // in: ngroups x (in_h, in_w, 16); w: (ngroups, kh*kw, 16); out: ngroups x (out_h, out_w, 16)
-    fc_act none = {FC_ACT_NONE, 0, 0};
-    if (!act) act = &none;
-    int kind = act->kind, clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
-    vf lo = v_set1(kind == FC_ACT_CLIP ? act->a : kind == FC_ACT_RELU ? 0.0f : -INFINITY);
-    vf hi = v_set1(kind == FC_ACT_CLIP ? act->b : INFINITY);
-    vf pa = v_set1(act->a), pb = v_set1(act->b);
-    int post = clamp ? FC_ACT_NONE : kind, taps = g->kh * g->kw;
-    for (int j = 0; j < ngroups; j++) {
-        const float *ij = in + (ptrdiff_t)j * igs, *wj = w + (size_t)j * taps * VW;
-        float *oj = out + (ptrdiff_t)j * ogs;
-        vf bv = v_load(bias + (size_t)j * VW);
-#define FC_DW(KH, KW, SW) dw_group(KH, KW, SW, 1, g, ij, wj, bv, lo, hi, post, pa, pb, oj)
-        if (g->dil_w != 1) dw_group(0, 0, 0, 0, g, ij, wj, bv, lo, hi, post, pa, pb, oj);
-        else if (g->kh == 3 && g->kw == 3 && g->stride_w == 1) FC_DW(3, 3, 1);
-        else if (g->kh == 3 && g->kw == 3 && g->stride_w == 2) FC_DW(3, 3, 2);
-        else if (g->kh == 5 && g->kw == 5 && g->stride_w == 1) FC_DW(5, 5, 1);
-        else if (g->kh == 5 && g->kw == 5 && g->stride_w == 2) FC_DW(5, 5, 2);
-        else dw_group(0, 0, 0, 0, g, ij, wj, bv, lo, hi, post, pa, pb, oj);
-#undef FC_DW
-    }
-}
+#define CB_CONV1X1 fc_f32_conv1x1_cb__avx512
+#define CB_CONV_TAPS fc_f32_conv_taps_cb__avx512
+#define CB_DWCONV fc_f32_dwconv_cb__avx512
+#include "engine/kernels/f32-cb-impl.h"
 
 /* ---- layout ------------------------------------------------------------------------------------ */
 
@@ -367,10 +57,23 @@ void fc_f32_from_cb__avx512(int C, int P, const float *y, ptrdiff_t ygs, float *
     }
 }
 
+/* ---- weights --------------------------------------------------------------------------------- */
+
+void fc_f32_cb_pack_w__avx512(int N, int K, const float *packed_a, float *pb) {
+    // packed_a: 12-row panels, element (n, k) at panel n / 12, k * 12 + n % 12; pb: 32-column panels
+    // of W^T, element (k, n) at panel n / 32, k * 32 + n % 32, columns past N zero
+    enum { MR = 12, NR = 32 };
+    for (int n = 0; n < (N + NR - 1) / NR * NR; n++)
+        for (int k = 0; k < K; k++)
+            pb[(size_t)(n / NR) * K * NR + (size_t)k * NR + n % NR] =
+                n < N ? packed_a[(size_t)(n / MR) * K * MR + (size_t)k * MR + n % MR] : 0.0f;
+}
+
 const fc_cb_kernels fc_cb_kernels_avx512 = {
     .conv1x1 = fc_f32_conv1x1_cb__avx512,
     .conv_taps = fc_f32_conv_taps_cb__avx512,
     .dwconv = fc_f32_dwconv_cb__avx512,
     .to_cb = fc_f32_to_cb__avx512,
     .from_cb = fc_f32_from_cb__avx512,
+    .pack_w = fc_f32_cb_pack_w__avx512,
 };

@@ -48,14 +48,15 @@ fc_f32_conv_bcast_fn fc_f32_conv_bcast__scalar, fc_f32_conv_bcast_14x32__avx512,
 /* f32-cb-*.c: the channel-blocked kernels (12 pixels x 32 channels per 1x1 tile, 4 depthwise output
  * pixels per FMA chain group) and their scalar twins, which take the K cut (kc) and the packed
  * panels' width (nr) that the avx512 one gets from its table */
-extern const fc_cb_kernels fc_cb_kernels_avx512;
-fc_f32_conv1x1_cb_fn fc_f32_conv1x1_cb__avx512;
+extern const fc_cb_kernels fc_cb_kernels_avx512, fc_cb_kernels_avx512_fastsig;
+fc_f32_conv1x1_cb_fn fc_f32_conv1x1_cb__avx512, fc_f32_conv1x1_cb_fastsig__avx512;
+fc_cb_pack_w_fn fc_f32_cb_pack_w__avx512;
 void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrdiff_t xs, int x_cb,
                                const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
-fc_f32_conv_taps_cb_fn fc_f32_conv_taps_cb__avx512;
+fc_f32_conv_taps_cb_fn fc_f32_conv_taps_cb__avx512, fc_f32_conv_taps_cb_fastsig__avx512;
 void fc_f32_conv_taps_cb__scalar(int P, int N, int K, int kc, const float *x, const int *koff, int ps,
                                  const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
-fc_f32_dwconv_cb_fn fc_f32_dwconv_cb__scalar, fc_f32_dwconv_cb__avx512;
+fc_f32_dwconv_cb_fn fc_f32_dwconv_cb__scalar, fc_f32_dwconv_cb__avx512, fc_f32_dwconv_cb_fastsig__avx512;
 fc_f32_to_cb_fn fc_f32_to_cb__scalar, fc_f32_to_cb__avx512;
 fc_f32_from_cb_fn fc_f32_from_cb__scalar, fc_f32_from_cb__avx512;
 

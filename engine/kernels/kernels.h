@@ -193,12 +193,17 @@ typedef void fc_f32_to_cb_fn(int C, int P, const float *x, ptrdiff_t xs, float *
 /* channel-blocked (C, P) at y (ygs) -> NCHW at x (xs); only the C channels are written. */
 typedef void fc_f32_from_cb_fn(int C, int P, const float *y, ptrdiff_t ygs, float *x, ptrdiff_t xs);
 
+/* W (N, K) from this table's packed A of it (pack_a's layout, as the table's GEMM takes it) into the
+ * panels conv1x1 and conv_taps take (fc_kernels_packed_b_floats(K, N) floats, 64-byte aligned). */
+typedef void fc_cb_pack_w_fn(int N, int K, const float *packed_a, float *pb);
+
 typedef struct fc_cb_kernels {
     fc_f32_conv1x1_cb_fn *conv1x1;
     fc_f32_conv_taps_cb_fn *conv_taps;
     fc_f32_dwconv_cb_fn *dwconv;
     fc_f32_to_cb_fn *to_cb;
     fc_f32_from_cb_fn *from_cb;
+    fc_cb_pack_w_fn *pack_w;
 } fc_cb_kernels;
 
 typedef struct fc_kernels {

@@ -77,6 +77,7 @@ const fc_kernels fc_kernels_avx512_fastsig_table = {
     .act = fc_f32_act_u32_fastsig__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
     .conv_bcast = fc_f32_conv_bcast_14x32_fastsig__avx512,
+    .cb = &fc_cb_kernels_avx512_fastsig,
 };
 
 /* --compute bf16: the avx512 table with the GEMM on bf16 pairs (bf16-gemm-cvtb-avx512bf16.c); the

@@ -410,7 +410,7 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
         float *lanes = band_pool ? scratch + band_floats(&b) : NULL;
         if (lanes) memset(lanes, 0, (size_t)b.ce * 16 * sizeof *lanes);
         if (b.cb)
-            block_rows_cb(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
+            block_rows_cb(&b, b.depthwise->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
                           b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
         else
             block_rows(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
@@ -434,16 +434,10 @@ static double block_flops(const fc_node *n, const fc_tensor *in, const fc_tensor
     return f;
 }
 
-/* W^T (K, N) of a prepared one-group Conv as pack_b panels of nr columns, from its packed A (the
- * layout of kernels.h: element (m, k) of panel m / mr at k * mr + m % mr). */
-static float *transposed_panels(const fc_conv *c) {
-    const fc_kernels *k = c->k;
-    int N = c->cout, K = c->K, mr = k->mr, nr = k->nr;
-    float *pb = fc_conv_alloc64(fc_kernels_packed_b_floats(k, K, N));
-    for (int n = 0; pb && n < (N + nr - 1) / nr * nr; n++)
-        for (int kk = 0; kk < K; kk++)
-            pb[(size_t)(n / nr) * K * nr + (size_t)kk * nr + n % nr] =
-                n < N ? c->packed[(size_t)(n / mr) * K * mr + (size_t)kk * mr + n % mr] : 0.0f;
+/* W^T of a prepared one-group Conv as its table's channel-blocked kernels take it. */
+static float *cb_weights(const fc_conv *c) {
+    float *pb = fc_conv_alloc64(fc_kernels_packed_b_floats(c->k, c->K, c->cout));
+    if (pb) c->k->cb->pack_w(c->cout, c->K, c->packed, pb);
     return pb;
 }
 
@@ -466,8 +460,8 @@ static int cb_prepare(block_convs *c, fc_error *err) {
     size_t groups = groups_of(d->cout);
     c->cb_dw_w = fc_conv_alloc64(groups * taps * FC_CB);
     c->cb_dw_bias = fc_conv_alloc64(groups * FC_CB);
-    if (c->projection) c->cb_project = transposed_panels(c->projection);
-    if (c->expansion) c->cb_expand = transposed_panels(c->expansion);
+    if (c->projection) c->cb_project = cb_weights(c->projection);
+    if (c->expansion) c->cb_expand = cb_weights(c->expansion);
     if (!c->cb_dw_w || !c->cb_dw_bias || (c->projection && !c->cb_project) || (c->expansion && !c->cb_expand))
         return fc_fail(err, FC_ENOMEM, "out of memory");
     for (size_t ch = 0; ch < groups * FC_CB; ch++) {

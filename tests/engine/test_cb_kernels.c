@@ -6,7 +6,8 @@
  * against the GEMM on the im2col matrix (1x1, 3x3, 5x5 taps, row strides 1 and 2), the depthwise kernel
  * against dwconv_channels (3x3 and 5x5 at strides 1 and 2, dilation, asymmetric padding, a 7x7
  * kernel, planes down to 1x1, missing tap rows at the edges), and the layout conversions as a
- * round trip with zero padding lanes. Not here: the block that combines them (test_conv_block.c). */
+ * round trip with zero padding lanes; the kernels on the avx512 table and on the bf16 path's f32
+ * table (fast sigmoid). Not here: the block that combines them (test_conv_block.c). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,9 +58,7 @@ static void unblock(int N, int P, const float *y, size_t ygs, float *out) {
         for (int p = 0; p < P; p++) out[(size_t)n * P + p] = y[n / FC_CB * ygs + (size_t)p * FC_CB + n % FC_CB];
 }
 
-static void conv1x1(void) {
-    const fc_kernels *k = fc_kernels_by_name("avx512");
-    if (!k || !k->cb) SKIP("no AVX-512 on this CPU");
+static void conv1x1_on(const fc_kernels *k) {
     static const int Ps[] = {1, 5, 12, 13, 49, 196}, Ns[] = {8, 16, 24, 40, 96}, Ks[] = {0, 1, 17, 96, 200, 576};
     int cases = 0, bad_twin = 0, bad_gemm = 0;
     for (int pi = 0; pi < 6; pi++)
@@ -109,9 +108,7 @@ static void conv1x1(void) {
 
 /* One output row of a kh x kw convolution at stride ps along the row of a zero-padded band of cin
  * channels x kh rows x Wp floats: the tap offsets against the im2col matrix of the same values. */
-static void conv_taps(void) {
-    const fc_kernels *k = fc_kernels_by_name("avx512");
-    if (!k || !k->cb) SKIP("no AVX-512 on this CPU");
+static void conv_taps_on(const fc_kernels *k) {
     static const int Ps[] = {1, 13, 112}, Ns[] = {16, 24, 32}, kss[] = {1, 3, 5};
     int cases = 0, bad_twin = 0, bad_gemm = 0;
     for (int pi = 0; pi < 3; pi++)
@@ -160,9 +157,7 @@ typedef struct dw_case {
     int H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW;
 } dw_case;
 
-static void dwconv(void) {
-    const fc_kernels *k = fc_kernels_by_name("avx512");
-    if (!k || !k->cb) SKIP("no AVX-512 on this CPU");
+static void dwconv_on(const fc_kernels *k) {
     static const dw_case cs[] = {
         {14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 14, 14}, {14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 7, 7},
         {13, 13, 3, 3, 2, 2, 1, 1, 1, 1, 7, 7},   {7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7},
@@ -202,6 +197,19 @@ static void dwconv(void) {
     CHECK(!bad_chan, "%d of %d cases: the channel-blocked depthwise kernel is not dwconv_channels bit for bit",
           bad_chan, cases);
 }
+
+/* Each check on the avx512 table and on the bf16 path's f32 table (the fast sigmoid). */
+#define ON_BOTH_TABLES(fn)                                                                          \
+    static void fn(void) {                                                                       \
+        const fc_kernels *k = fc_kernels_by_name("avx512");                                      \
+        if (!k || !k->cb) SKIP("no AVX-512 on this CPU");                                        \
+        fn##_on(k);                                                                              \
+        const fc_kernels *b = fc_kernels_bf16();                                                 \
+        if (b && b->f32 && b->f32->cb) fn##_on(b->f32);                                          \
+    }
+ON_BOTH_TABLES(conv1x1)
+ON_BOTH_TABLES(conv_taps)
+ON_BOTH_TABLES(dwconv)
 
 static void layout(void) {
     const fc_kernels *k = fc_kernels_by_name("avx512");
