@@ -8,6 +8,7 @@
  * product); never chosen by fc_bf16_kernels_best: a CPU without AVX512_BF16 trains in f32.
  * Not here: the f32 scalar GEMM (f32-gemm-scalar.c). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/kernels/internal.h"
@@ -86,4 +87,49 @@ void fc_bf16_gemm_12x32__scalar(int M, int N, int K, const uint32_t *pa, const u
             C[m * rsc + n] = c;
         }
     }
+}
+
+/* Twin of the bf16 channel-blocked 1x1 convolution (bf16-cb-avx512bf16.c): element (n, p) as the
+ * GEMM above computes element (m = n, column p) of W times x, its inputs rounded into pairs the
+ * same way; x and y laid out as fc_f32_conv1x1_cb_fn says, pbf as that kernel's pack_w writes it
+ * (W^T in 32-column pair panels, K * 32 words apart). */
+void fc_bf16_conv1x1_cb__scalar(int P, int N, int K, const float *x, ptrdiff_t xs, int x_cb, const float *pbf,
+                                float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+    if (K < 0) K = 0;
+    const uint32_t *pb = (const uint32_t *)(const void *)pbf;
+    int pairs = (K + 1) / 2, kc = pairs ? fc_bf16_gemm_block_pairs(pairs) : 1;
+    int kind = ep ? ep->act.kind : FC_ACT_NONE;
+    float lo = kind == FC_ACT_CLIP ? ep->act.a : kind == FC_ACT_RELU ? 0.0f : -INFINITY;
+    float hi = kind == FC_ACT_CLIP ? ep->act.b : INFINITY;
+    int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
+    uint32_t *a = malloc(((size_t)pairs + 1) * MR * sizeof *a); /* one pixel's pairs, at stride MR */
+    if (!a) abort(); /* a test's twin: no error path */
+    for (int p = 0; p < P; p++) {
+        for (int j = 0; j < pairs; j++) {
+            float v[2];
+            for (int h = 0; h < 2; h++) {
+                int k = 2 * j + h;
+                v[h] = k >= K ? 0.0f
+                       : x_cb ? x[(ptrdiff_t)(k / 16) * xs + (ptrdiff_t)p * 16 + k % 16]
+                              : x[(ptrdiff_t)k * xs + p];
+            }
+            a[(size_t)j * MR] = to_bf16(v[0]) | (2 * j + 1 < K ? to_bf16(v[1]) << 16 : 0);
+        }
+        for (int n = 0; n < N; n++) {
+            const uint32_t *b = pb + (size_t)(n / NR) * K * NR + n % NR;
+            ptrdiff_t at = (ptrdiff_t)(n / 16) * ygs + (ptrdiff_t)p * 16 + n % 16;
+            float c = block_sum(a, b, 0, kc < pairs ? kc : pairs);
+            if (ep && ep->bias) c += ep->bias[n];
+            if (ep && ep->residual) c += ep->residual[at];
+            for (int j0 = kc; j0 < pairs; j0 += kc) c = c + block_sum(a, b, j0, pairs - j0 < kc ? pairs - j0 : kc);
+            if (clamp) {
+                c = lo > c ? lo : c;
+                c = hi < c ? hi : c;
+            } else if (kind != FC_ACT_NONE) {
+                c = fc_act_apply(&ep->act, c);
+            }
+            y[at] = c;
+        }
+    }
+    free(a);
 }

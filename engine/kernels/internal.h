@@ -53,6 +53,10 @@ fc_f32_conv1x1_cb_fn fc_f32_conv1x1_cb__avx512, fc_f32_conv1x1_cb_fastsig__avx51
 fc_cb_pack_w_fn fc_f32_cb_pack_w__avx512;
 void fc_f32_conv1x1_cb__scalar(int P, int N, int K, int kc, const float *x, ptrdiff_t xs, int x_cb,
                                const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
+/* bf16-cb-avx512bf16.c and its twin in bf16-gemm-scalar.c: the bf16 path's 1x1 convolution */
+extern const fc_cb_kernels fc_cb_kernels_avx512bf16;
+fc_f32_conv1x1_cb_fn fc_bf16_conv1x1_cb__avx512bf16, fc_bf16_conv1x1_cb__scalar;
+fc_cb_pack_w_fn fc_bf16_cb_pack_w__avx512bf16;
 fc_f32_conv_taps_cb_fn fc_f32_conv_taps_cb__avx512, fc_f32_conv_taps_cb_fastsig__avx512;
 void fc_f32_conv_taps_cb__scalar(int P, int N, int K, int kc, const float *x, const int *koff, int ps,
                                  const float *pb, int nr, float *y, ptrdiff_t ygs, const fc_epilogue *ep);

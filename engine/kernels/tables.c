@@ -101,6 +101,7 @@ const fc_kernels fc_kernels_avx512bf16_table = {
     .wino_output = NULL,
     .act = fc_f32_act_u32_fastsig__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
+    .cb = &fc_cb_kernels_avx512bf16,
     .f32 = &fc_kernels_avx512_fastsig_table,
 };
 

@@ -112,7 +112,7 @@ static size_t thread_floats(const block *b) { return band_floats(b) + b->floats.
  * projection) and an expansion that reads its input pixel by pixel (1x1, stride 1, no pad) or
  * along rows at stride 1 or 2 (conv_taps). */
 static int cb_takes(const block_convs *c, const block *b) {
-    return c->cb_dw_w && (!b->expand_im2col || b->expansion_win.sw <= 2);
+    return c->cb_dw_w && (!b->expand_im2col || (b->expansion_win.sw <= 2 && c->depthwise->k->cb->conv_taps));
 }
 
 /* The block of c for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and output y
@@ -319,7 +319,8 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
 static int banded(const block_convs *c, const fc_tensor *x, const fc_tensor *te) {
     fc_window ew;
     if (c->cb_dw_w && (!c->expansion || (fc_conv_window(c->expansion, x, &ew, NULL) == 0 &&
-                                         (fc_conv_direct(c->expansion, &ew) || ew.sw <= 2))))
+                                         (fc_conv_direct(c->expansion, &ew) ||
+                                          (ew.sw <= 2 && c->depthwise->k->cb->conv_taps)))))
         return 1; /* the channel-blocked path (cb_takes): any plane */
     return te->dims[2] * te->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino);
 }

@@ -7,7 +7,7 @@
  * against dwconv_channels (3x3 and 5x5 at strides 1 and 2, dilation, asymmetric padding, a 7x7
  * kernel, planes down to 1x1, missing tap rows at the edges), and the layout conversions as a
  * round trip with zero padding lanes; the kernels on the avx512 table and on the bf16 path's f32
- * table (fast sigmoid). Not here: the block that combines them (test_conv_block.c). */
+ * table (fast sigmoid); the bf16 path's 1x1 convolution against its twin and the bf16 GEMM. Not here: the block that combines them (test_conv_block.c). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -153,6 +153,57 @@ static void conv_taps_on(const fc_kernels *k) {
     CHECK(!bad_gemm, "%d of %d shapes: the tap-offset convolution is not the GEMM on im2col bit for bit", bad_gemm, cases);
 }
 
+/* The bf16 path's 1x1 convolution: against its scalar twin and against the bf16 table's GEMM (bf16
+ * pairs of the same values, the same K blocks) bit for bit, on the weights as pack_w lays out the
+ * table's packed A. */
+static void conv1x1_bf16(void) {
+    const fc_kernels *k = fc_kernels_bf16();
+    if (!k || !k->cb) SKIP("no AVX512_BF16 on this CPU");
+    static const int Ps[] = {1, 12, 13, 49}, Ns[] = {16, 24, 40, 96}, Ks[] = {0, 17, 96, 576, 960};
+    int cases = 0, bad_twin = 0, bad_gemm = 0;
+    for (int pi = 0; pi < 4; pi++)
+        for (int ni = 0; ni < 4; ni++)
+            for (int ki = 0; ki < 5; ki++) {
+                int P = Ps[pi], N = Ns[ni], K = Ks[ki], xcb = (pi + ni + ki) % 2;
+                int with_bias = (pi + ki) % 3 != 0, with_res = (ni + ki) % 2, a = (pi * 5 + ni * 3 + ki) % N_ACTS;
+                size_t xgs = (size_t)P * FC_CB + 16, ygs = (size_t)P * FC_CB + 32;
+                float *W = random_floats((size_t)N * (K ? K : 1)), *bias = random_floats(N);
+                float *x = random_floats(xcb ? groups(K ? K : 1) * xgs : (size_t)(K ? K : 1) * (P + 3));
+                float *res = random_floats(groups(N) * ygs);
+                float *pa = falloc(fc_kernels_packed_a_floats(k, N, K) + 1);
+                float *pb = falloc(fc_kernels_packed_b_floats(k, K, N) + 1);
+                k->pack_a(N, K, W, K, 1, pa);
+                k->cb->pack_w(N, K, pa, pb);
+                fc_epilogue ep = {.bias = with_bias ? bias : NULL, .residual = with_res ? res : NULL, .act = ACTS[a]};
+                float *yv = falloc(groups(N) * ygs), *ys = falloc(groups(N) * ygs);
+                ptrdiff_t xs = xcb ? (ptrdiff_t)xgs : P + 3;
+                k->cb->conv1x1(P, N, K, x, xs, xcb, pb, yv, ygs, &ep);
+                fc_bf16_conv1x1_cb__scalar(P, N, K, x, xs, xcb, pb, ys, ygs, &ep);
+                float *uv = falloc((size_t)N * P), *us = falloc((size_t)N * P), *C = falloc((size_t)N * P);
+                unblock(N, P, yv, ygs, uv);
+                unblock(N, P, ys, ygs, us);
+                bad_twin += !same(uv, us, (size_t)N * P, exact_act(ACTS[a].kind));
+                float *xb = falloc((size_t)(K ? K : 1) * P), *rb = falloc((size_t)N * P);
+                for (int kk = 0; kk < K; kk++)
+                    for (int p = 0; p < P; p++)
+                        xb[(size_t)kk * P + p] = xcb ? x[kk / FC_CB * xgs + (size_t)p * FC_CB + kk % FC_CB]
+                                                     : x[(size_t)kk * (P + 3) + p];
+                unblock(N, P, res, ygs, rb);
+                float *pbx = falloc(fc_kernels_packed_b_floats(k, K, P) + 1);
+                k->pack_b(K, P, xb, P, 1, pbx);
+                fc_epilogue eg = ep;
+                eg.residual = with_res ? rb : NULL;
+                k->sgemm_packed(N, P, K, pa, pbx, C, P, 1, &eg);
+                bad_gemm += !same(uv, C, (size_t)N * P, 1);
+                cases++;
+                free(W), free(bias), free(x), free(res), free(pa), free(pb), free(yv), free(ys);
+                free(uv), free(us), free(C), free(xb), free(rb), free(pbx);
+            }
+    CHECK(!bad_twin, "%d of %d shapes: the AVX512_BF16 1x1 convolution differs from its scalar twin", bad_twin, cases);
+    CHECK(!bad_gemm, "%d of %d shapes: the bf16 channel-blocked 1x1 convolution is not the bf16 GEMM bit for bit",
+          bad_gemm, cases);
+}
+
 typedef struct dw_case {
     int H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW;
 } dw_case;
@@ -244,6 +295,7 @@ static void layout(void) {
 int main(void) {
     RUN(conv1x1);
     RUN(conv_taps);
+    RUN(conv1x1_bf16);
     RUN(dwconv);
     RUN(layout);
     return check_done();
