@@ -5,8 +5,9 @@
  * before the first depthwise); or a depthwise Conv whose output has other uses (EfficientNet's
  * squeeze-and-excitation) with only its expansion, and then also the squeeze's GlobalAveragePool as
  * a second output (fc_fusion.pooled: each band's rows summed while in cache). The result is bitwise
- * the one the Convs and the pool give one after the other (tests/engine/test_conv_block.c). Built
- * on the convolution primitives (conv_prim.h), which know nothing of blocks. Not here: finding
+ * the one the Convs and the pool give one after the other (tests/engine/test_conv_block.c), on the
+ * NCHW path and on the channel-blocked one alike. Built on the convolution primitives (conv_prim.h),
+ * which know nothing of blocks. Not here: finding
  * blocks (graph_opt.c), the kernels, plain Convs (conv.c). */
 #include <omp.h>
 #include <stdlib.h>
@@ -43,8 +44,11 @@ typedef struct block_convs {
  * of the call, hence the same bits. Blocks on small planes (a 7x7 depthwise input) gain nothing
  * from bands and would fill fewer GEMM panels than the whole-batch path (whose columns span
  * images), so there the Convs run one after the other on scratch (run_unfused). BAND_MIN_P and
- * BAND_BYTES were tuned on MobileNetV2 (bench --profile). Everything a banded run needs besides
- * the tensors: */
+ * BAND_BYTES were tuned on MobileNetV2 (bench --profile). On a table with channel-blocked
+ * kernels (kernels.h, fc_cb_kernels) the band's buffers hold channel-blocked rows instead
+ * (block_rows_cb: no packing, no transposes around the depthwise kernel, no partial GEMM column
+ * panels), and blocks of every plane size take that path, image by image; the same bits again.
+ * Everything a banded run needs besides the tensors: */
 typedef struct block {
     const fc_conv *expansion, *depthwise, *projection; /* expansion and projection may be NULL */
     fc_window expansion_win, dw_win;
@@ -108,11 +112,11 @@ static size_t band_floats(const block *b) {
 /* One thread's scratch: the band buffers, then the lanes. */
 static size_t thread_floats(const block *b) { return band_floats(b) + b->floats.lanes; }
 
-/* The channel-blocked path: weights prepared (a table with the kernels, one-group expansion, 1x1
- * projection) and an expansion that reads its input pixel by pixel (1x1, stride 1, no pad) or
- * along rows at stride 1 or 2 (conv_taps). */
-static int cb_takes(const block_convs *c, const block *b) {
-    return c->cb_dw_w && (!b->expand_im2col || (b->expansion_win.sw <= 2 && c->depthwise->k->cb->conv_taps));
+/* The channel-blocked path: weights prepared (cb_prepare: a table with the kernels, a one-group
+ * expansion, a 1x1 projection) and an expansion (window ew; NULL without one) that reads its input
+ * pixel by pixel (1x1, stride 1, no pad) or along rows at stride 1 or 2 (conv_taps). */
+static int cb_takes(const block_convs *c, const fc_window *ew) {
+    return c->cb_dw_w && (!ew || fc_conv_direct(c->expansion, ew) || (ew->sw <= 2 && c->depthwise->k->cb->conv_taps));
 }
 
 /* The block of c for input x (N, Cin, H0, W0), depthwise input te (N, Ce, H, W) and output y
@@ -129,7 +133,7 @@ static int block_setup(block *b, const block_convs *c, const fc_tensor *x, const
     if (!rc && b->expansion) rc = fc_conv_window(b->expansion, x, &b->expansion_win, err);
     if (rc) return rc;
     b->expand_im2col = b->expansion && !fc_conv_direct(b->expansion, &b->expansion_win);
-    b->cb = cb_takes(c, b) ? c : NULL;
+    b->cb = cb_takes(c, b->expansion ? &b->expansion_win : NULL) ? c : NULL;
     b->band_rows = 1;
     while (b->band_rows < b->OH) {
         b->band_rows++;
@@ -313,15 +317,14 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
     }
 }
 
-/* Large enough depthwise input planes te (where the expanded tensor lives: a stride-2 block from
- * 14x14 into 7x7 keeps it in L2 too, 6-12% faster than unfused on MobileNetV2/V3 and
- * EfficientNet-B0), and an expansion that is not a Winograd convolution (those run whole). */
+/* Every block on the channel-blocked path (cb_takes: per image, whatever the plane); otherwise large
+ * enough depthwise input planes te (where the expanded tensor lives: a stride-2 block from 14x14
+ * into 7x7 keeps it in L2 too, 6-12% faster than unfused on MobileNetV2/V3 and EfficientNet-B0),
+ * and an expansion that is not a Winograd convolution (those run whole). */
 static int banded(const block_convs *c, const fc_tensor *x, const fc_tensor *te) {
     fc_window ew;
-    if (c->cb_dw_w && (!c->expansion || (fc_conv_window(c->expansion, x, &ew, NULL) == 0 &&
-                                         (fc_conv_direct(c->expansion, &ew) ||
-                                          (ew.sw <= 2 && c->depthwise->k->cb->conv_taps)))))
-        return 1; /* the channel-blocked path (cb_takes): any plane */
+    if (!c->expansion || fc_conv_window(c->expansion, x, &ew, NULL) == 0)
+        if (cb_takes(c, c->expansion ? &ew : NULL)) return 1;
     return te->dims[2] * te->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino);
 }
 
