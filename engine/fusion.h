@@ -20,6 +20,9 @@ typedef struct fc_fusion {
     int expand;        /* the one-group Conv feeding the depthwise, or -1 */
     int depthwise;     /* the depthwise Conv feeding this 1x1 projection, or -1 when this node is the
                           depthwise itself (its output has other uses, so only the expansion joins) */
+    int residual_expanded; /* 1: the projection adds the expansion's output (the block's own
+                          intermediate, the depthwise's input: MobileNetV3's first block adds its
+                          stem's output), which is then never written; residual is -1 */
     int pooled;        /* such a depthwise-only block: 1 when it also has out[1] = the
                           GlobalAveragePool of its out[0], summed as its bands are written (a
                           squeeze-and-excitation's pool); else 0 */

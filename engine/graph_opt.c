@@ -332,6 +332,16 @@ static int expansion_of(const fc_graph *g, int d) {
     return e >= 0 && is_dense(g, e) && sole_consumer(g, v_in) == d ? e : -1;
 }
 
+/* The one-group Conv whose output depthwise node d and, as its fused residual, d's projection p read
+ * and nothing else (a stem before a block with a shortcut around it), or -1. */
+static int expansion_as_residual(const fc_graph *g, int d, int p) {
+    int v_in = g->nodes[d].in[0], e = g->values[v_in].producer, r = fc_fused_residual(&g->nodes[p]);
+    if (e < 0 || !is_dense(g, e) || r < 0 || g->nodes[p].in[r] != v_in || g->values[v_in].n_uses != 2 ||
+        is_requested(g, v_in))
+        return -1;
+    return e;
+}
+
 /* Node b becomes a depthwise block that also computes Conv nodes expand and depthwise (-1: none,
  * or b itself). */
 static int make_block(fc_node *b, int expand, int depthwise, fc_error *err) {
@@ -349,9 +359,15 @@ int fc_opt_fuse_dw_blocks(fc_graph *g, fc_error *err) {
         if (!is_depthwise(g, d)) continue;
         int p = sole_consumer(g, g->nodes[d].out[0]);
         if (p < 0 || !is_pointwise(g, p, 1) || g->nodes[p].in[0] != g->nodes[d].out[0]) continue;
-        int v_in = g->nodes[d].in[0], e = expansion_of(g, d);
+        int v_in = g->nodes[d].in[0], e = expansion_of(g, d), res_e = e < 0 ? expansion_as_residual(g, d, p) : -1;
+        if (res_e >= 0) e = res_e;
         fc_node *pn = &g->nodes[p];
         if (make_block(pn, e, d, err)) return FC_ENOMEM;
+        if (res_e >= 0) { /* the residual is the expansion's output: computed inside, never written */
+            pn->in[pn->fusion->residual] = -1;
+            pn->fusion->residual = -1;
+            pn->fusion->residual_expanded = 1;
+        }
         pn->in[0] = e >= 0 ? g->nodes[e].in[0] : v_in; /* the block's input keeps its use count */
         g->nodes[d].dead = 1;
         g->values[g->nodes[d].out[0]].n_uses = 0;

@@ -29,6 +29,7 @@ typedef struct block_convs {
     fc_conv *projection; /* the 1x1 Conv after it (the block node's own), or NULL when the block node
                             is the depthwise */
     int pooled;          /* depthwise-only: out[1] is the GlobalAveragePool of out[0] (fc_fusion.pooled) */
+    int res_expanded;    /* the projection adds the expansion's output (fc_fusion.residual_expanded) */
     /* The channel-blocked path's weights (cb_prepare), or all NULL when the block cannot take it:
      * W^T of the expansion and the projection as pack_b panels, the depthwise taps as (groups,
      * kh*kw, FC_CB) vectors and its bias padded to whole groups. */
@@ -310,8 +311,14 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
                                    (int64_t)o1 * b->OW);
             continue;
         }
-        if (res) cb->to_cb(b->cout, ncol, res + (ptrdiff_t)o0 * b->OW, oplane, res_cb, ogs);
-        fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act, .residual = res ? res_cb : NULL};
+        if (c->res_expanded) /* output rows [o0, o1) are depthwise input rows [o0, o1) (stride 1, same size) */
+            for (size_t g = 0; g < groups_of(b->cout); g++)
+                memcpy(res_cb + g * ogs, expanded + g * egs + (ptrdiff_t)(o0 - e0) * b->W * FC_CB,
+                       (size_t)ncol * FC_CB * sizeof(float));
+        else if (res)
+            cb->to_cb(b->cout, ncol, res + (ptrdiff_t)o0 * b->OW, oplane, res_cb, ogs);
+        fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act,
+                          .residual = res || c->res_expanded ? res_cb : NULL};
         cb->conv1x1(ncol, b->cout, b->ce, dw_rows, ogs, 1, c->cb_project, out_cb, ogs, &ep);
         cb->from_cb(b->cout, ncol, out_cb, ogs, y + (ptrdiff_t)o0 * b->OW, oplane);
     }
@@ -325,7 +332,8 @@ static int banded(const block_convs *c, const fc_tensor *x, const fc_tensor *te)
     fc_window ew;
     if (!c->expansion || fc_conv_window(c->expansion, x, &ew, NULL) == 0)
         if (cb_takes(c, c->expansion ? &ew : NULL)) return 1;
-    return te->dims[2] * te->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino);
+    /* the NCHW bands keep no whole rows of the expansion for the residual */
+    return te->dims[2] * te->dims[3] >= BAND_MIN_P && !(c->expansion && c->expansion->wino) && !c->res_expanded;
 }
 
 /* Shapes of the expansion output (te, = x without one) and the depthwise output (td), and the
@@ -351,6 +359,10 @@ static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
     if (!rc && c->projection) rc = fc_conv_infer(c->projection, &td, out, &w[2], threads, err);
     else if (!rc) *out = td;
     if (rc) return rc;
+    for (int i = 0; c->res_expanded && i < 4; i++)
+        if (out->dims[i] != te.dims[i])
+            return fc_op_fail(n, FC_ESHAPE, err, "fused residual Add: the expansion's output has another shape "
+                              "than the block's");
     if (c->pooled) { /* (N, C, 1, 1), as GlobalAveragePool */
         out[1] = out[0];
         out[1].dims[2] = out[1].dims[3] = 1;
@@ -379,7 +391,7 @@ static void run_unfused(const block_convs *c, const fc_tensor *x, fc_tensor te, 
     cx.work = (float *)at;
     if (c->expansion) fc_conv_run(c->expansion, x, NULL, &te, &cx);
     fc_conv_run(c->depthwise, &te, NULL, &td, &cx);
-    if (c->projection) fc_conv_run(c->projection, &td, res, out, &cx);
+    if (c->projection) fc_conv_run(c->projection, &td, c->res_expanded ? te.data : res, out, &cx);
 }
 
 static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, const fc_run_ctx *ctx,
@@ -485,6 +497,7 @@ static int block_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error 
     if (!c) return fc_fail(err, FC_ENOMEM, "out of memory");
     n->state = c;
     c->pooled = f->pooled;
+    c->res_expanded = f->residual_expanded;
     int rc = fc_conv_prepare(g, n, k, f->depthwise >= 0 ? &c->projection : &c->depthwise, err);
     if (!rc && f->depthwise >= 0) rc = fc_conv_prepare(g, &g->nodes[f->depthwise], k, &c->depthwise, err);
     if (!rc && f->expand >= 0) rc = fc_conv_prepare(g, &g->nodes[f->expand], k, &c->expansion, err);

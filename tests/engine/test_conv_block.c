@@ -26,7 +26,8 @@ typedef struct block_case {
     const char *name;
     int cin, ce, cout; /* ce = 0: no expansion (the depthwise has cin channels) */
     int h, w, k, s, pt, pl, pb, pr, d; /* the depthwise's input size and window */
-    int residual;      /* y = project(...) + x (needs cin == cout, stride 1, same size) */
+    int residual;      /* 1: y = project(...) + x (needs cin == cout, stride 1, same size); 2: + the
+                          expansion's output (needs ce == cout, stride 1: the block takes it over) */
     int ek;            /* expansion kernel ek x ek, stride 2, padding ek/2 (a stem); 0: 1x1; h, w
                           are then the input's size */
     int noproj;        /* no projection: y = d * GlobalAveragePool(d), d the depthwise output (cout = ce) */
@@ -50,6 +51,8 @@ static const block_case CASES[] = {
     {"small plane s2, unfused",     16,  96,  24,  13, 14, 3, 2, 1, 1, 1, 1, 1, 0,  0, 0},
     {"3x3 s2 stem as expansion",     3,  32,  16,  64, 62, 3, 1, 1, 1, 1, 1, 1, 0, 3, 0},
     {"5x5 s2 stem, dw s2",           4,  24,  16,  81, 80, 3, 2, 1, 1, 1, 1, 1, 0, 5, 0},
+    {"stem output as residual",      3,  16,  16,  30, 28, 3, 1, 1, 1, 1, 1, 1, 2, 3, 0},
+    {"expansion output as residual", 8,  24,  24,  14, 14, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0},
     {"expansion + dw, no projection", 8,  48,  48,  30, 29, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     {"expansion + dw s2, no proj.",   8,  40,  40,  45, 43, 5, 2, 2, 2, 2, 2, 1, 0, 0, 1},
     {"no projection, small plane",   16,  64,  64,  12, 12, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1},
@@ -138,7 +141,7 @@ static void write_model(const block_case *c, const weights *w, const char *path)
     ob_init(m, "wp", 4, dp, w->wp);
     ob_init(m, "bp", 1, dco, w->bp);
     ob_node(m, "Conv", "project", "d6,wp,bp", c->residual ? "p" : "y");
-    if (c->residual) ob_node(m, "Add", "add", "p,x", "y");
+    if (c->residual) ob_node(m, "Add", "add", c->residual == 2 ? "p,e6" : "p,x", "y");
     CHECK(ob_write(m, path) == 0, "cannot write %s", path);
 }
 
@@ -204,7 +207,8 @@ static int reference_mismatches(const block_case *c, const weights *w, int n, co
                     double v = (double)w->wp[co * ce + ch] * d[(size_t)ch * oh * ow + p];
                     acc += v, mag += fabs(v);
                 }
-                if (c->residual) acc += xi[(size_t)co * hw + p], mag += fabs(xi[(size_t)co * hw + p]);
+                double r = c->residual == 2 ? e[co * dhw + p] : c->residual ? xi[(size_t)co * hw + p] : 0;
+                acc += r, mag += fabs(r);
                 float got = y[((size_t)img * c->cout + co) * oh * ow + p];
                 bad += !(fabs(got - acc) <= 1e-4 * (mag + 1));
             }
