@@ -184,6 +184,17 @@ static void slide_expanded(const block *b, const fc_kernels *k, const float *x, 
     *e1 = hi > *e1 ? hi : *e1;
 }
 
+/* The depthwise input rows that output rows [o0, o1) read: from *top on; those in [*lo, *hi) exist,
+ * the rest is padding. */
+static void band_input(const block *b, int o0, int o1, int *top, int *lo, int *hi) {
+    const fc_window *w = &b->dw_win;
+    *top = o0 * w->sh - w->pt;
+    *lo = *top > 0 ? *top : 0;
+    *hi = (o1 - 1) * w->sh - w->pt + (w->kh - 1) * w->dil_h + 1;
+    if (*hi > b->H) *hi = b->H;
+    if (*hi < *lo) *hi = *lo;
+}
+
 /* Output rows [y0, y1) of one image, band by band; with lanes (ce, 16) (a pooled block), each band's
  * rows are added to its channel's plane sum while they are still in cache. */
 static void block_rows(const block *b, const fc_kernels *k, const float *x, const float *res,
@@ -195,11 +206,8 @@ static void block_rows(const block *b, const fc_kernels *k, const float *x, cons
     int e0 = 0, e1 = 0; /* image rows [e0, e1) of the expansion are in expanded's rows [0, e1 - e0) */
     for (int o0 = y0; o0 < y1; o0 += b->band_rows) {
         int o1 = o0 + b->band_rows < y1 ? o0 + b->band_rows : y1;
-        /* the depthwise rows read image rows [top, ...); those in [lo, hi) exist, the rest is padding */
-        int top = o0 * w->sh - w->pt, lo = top > 0 ? top : 0;
-        int hi = (o1 - 1) * w->sh - w->pt + (w->kh - 1) * w->dil_h + 1;
-        if (hi > b->H) hi = b->H;
-        if (hi < lo) hi = lo;
+        int top, lo, hi;
+        band_input(b, o0, o1, &top, &lo, &hi);
         const float *src = x + (ptrdiff_t)lo * b->W;
         ptrdiff_t ics = (ptrdiff_t)b->H * b->W;
         if (b->expansion) {
@@ -274,10 +282,8 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
     int e0 = 0, e1 = 0; /* image rows [e0, e1) of the depthwise input are in expanded's rows [0, e1 - e0) */
     for (int o0 = y0; o0 < y1; o0 += b->band_rows) {
         int o1 = o0 + b->band_rows < y1 ? o0 + b->band_rows : y1;
-        int top = o0 * w->sh - w->pt, lo = top > 0 ? top : 0;
-        int hi = (o1 - 1) * w->sh - w->pt + (w->kh - 1) * w->dil_h + 1;
-        if (hi > b->H) hi = b->H;
-        if (hi < lo) hi = lo;
+        int top, lo, hi;
+        band_input(b, o0, o1, &top, &lo, &hi);
         if (lo < e0 || lo >= e1) e1 = lo; /* nothing shared with the last band */
         else if (lo > e0)
             for (size_t g = 0; g < groups_of(b->ce); g++)

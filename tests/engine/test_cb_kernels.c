@@ -58,6 +58,25 @@ static void unblock(int N, int P, const float *y, size_t ygs, float *out) {
         for (int p = 0; p < P; p++) out[(size_t)n * P + p] = y[n / FC_CB * ygs + (size_t)p * FC_CB + n % FC_CB];
 }
 
+/* The table's GEMM on the operands of a 1x1 test case in NCHW (N, P): packed A pa of W (N, K), B =
+ * x as (K, P) (channel-blocked with group stride xgs when xcb, else NCHW rows of P + 3 floats), the
+ * residual (channel-blocked, ygs; or NULL) as NCHW rows. */
+static float *gemm_of(const fc_kernels *k, int N, int P, int K, const float *pa, const float *x, int xcb,
+                      size_t xgs, const float *res, size_t ygs, const fc_epilogue *ep) {
+    float *xb = falloc((size_t)(K ? K : 1) * P), *rb = falloc((size_t)N * P), *C = falloc((size_t)N * P);
+    for (int kk = 0; kk < K; kk++)
+        for (int p = 0; p < P; p++)
+            xb[(size_t)kk * P + p] = xcb ? x[kk / FC_CB * xgs + (size_t)p * FC_CB + kk % FC_CB] : x[(size_t)kk * (P + 3) + p];
+    if (res) unblock(N, P, res, ygs, rb);
+    float *pbx = falloc(fc_kernels_packed_b_floats(k, K, P) + 1);
+    k->pack_b(K, P, xb, P, 1, pbx);
+    fc_epilogue eg = *ep;
+    eg.residual = res ? rb : NULL;
+    k->sgemm_packed(N, P, K, pa, pbx, C, P, 1, &eg);
+    free(xb), free(rb), free(pbx);
+    return C;
+}
+
 static void conv1x1_on(const fc_kernels *k) {
     static const int Ps[] = {1, 5, 12, 13, 49, 196}, Ns[] = {8, 16, 24, 40, 96}, Ks[] = {0, 1, 17, 96, 200, 576};
     int cases = 0, bad_twin = 0, bad_gemm = 0;
@@ -84,22 +103,11 @@ static void conv1x1_on(const fc_kernels *k) {
                 unblock(N, P, yv, ygs, uv);
                 unblock(N, P, ys, ygs, us);
                 bad_twin += !same(uv, us, (size_t)N * P, exact_act(ACTS[a].kind));
-                /* the table's GEMM on the same operands in NCHW: B = x (K, P), residual NCHW */
-                float *xb = falloc((size_t)(K ? K : 1) * P), *rb = falloc((size_t)N * P), *C = falloc((size_t)N * P);
-                for (int kk = 0; kk < K; kk++)
-                    for (int p = 0; p < P; p++)
-                        xb[(size_t)kk * P + p] = xcb ? x[kk / FC_CB * xgs + (size_t)p * FC_CB + kk % FC_CB]
-                                                     : x[(size_t)kk * (P + 3) + p];
-                unblock(N, P, res, ygs, rb);
-                float *pbx = falloc(fc_kernels_packed_b_floats(k, K, P) + 1);
-                k->pack_b(K, P, xb, P, 1, pbx);
-                fc_epilogue eg = ep;
-                eg.residual = with_res ? rb : NULL;
-                k->sgemm_packed(N, P, K, pa, pbx, C, P, 1, &eg);
+                float *C = gemm_of(k, N, P, K, pa, x, xcb, xgs, with_res ? res : NULL, ygs, &ep);
                 bad_gemm += !same(uv, C, (size_t)N * P, 1);
                 cases++;
                 free(W), free(bias), free(x), free(res), free(pb), free(pa), free(yv), free(ys);
-                free(uv), free(us), free(xb), free(rb), free(C), free(pbx);
+                free(uv), free(us), free(C);
             }
     CHECK(!bad_twin, "%d of %d shapes: the AVX-512 1x1 convolution differs from its scalar twin", bad_twin, cases);
     CHECK(!bad_gemm, "%d of %d shapes: the channel-blocked 1x1 convolution is not the table's GEMM bit for bit",
@@ -179,25 +187,15 @@ static void conv1x1_bf16(void) {
                 ptrdiff_t xs = xcb ? (ptrdiff_t)xgs : P + 3;
                 k->cb->conv1x1(P, N, K, x, xs, xcb, pb, yv, ygs, &ep);
                 fc_bf16_conv1x1_cb__scalar(P, N, K, x, xs, xcb, pb, ys, ygs, &ep);
-                float *uv = falloc((size_t)N * P), *us = falloc((size_t)N * P), *C = falloc((size_t)N * P);
+                float *uv = falloc((size_t)N * P), *us = falloc((size_t)N * P);
                 unblock(N, P, yv, ygs, uv);
                 unblock(N, P, ys, ygs, us);
                 bad_twin += !same(uv, us, (size_t)N * P, exact_act(ACTS[a].kind));
-                float *xb = falloc((size_t)(K ? K : 1) * P), *rb = falloc((size_t)N * P);
-                for (int kk = 0; kk < K; kk++)
-                    for (int p = 0; p < P; p++)
-                        xb[(size_t)kk * P + p] = xcb ? x[kk / FC_CB * xgs + (size_t)p * FC_CB + kk % FC_CB]
-                                                     : x[(size_t)kk * (P + 3) + p];
-                unblock(N, P, res, ygs, rb);
-                float *pbx = falloc(fc_kernels_packed_b_floats(k, K, P) + 1);
-                k->pack_b(K, P, xb, P, 1, pbx);
-                fc_epilogue eg = ep;
-                eg.residual = with_res ? rb : NULL;
-                k->sgemm_packed(N, P, K, pa, pbx, C, P, 1, &eg);
+                float *C = gemm_of(k, N, P, K, pa, x, xcb, xgs, with_res ? res : NULL, ygs, &ep);
                 bad_gemm += !same(uv, C, (size_t)N * P, 1);
                 cases++;
                 free(W), free(bias), free(x), free(res), free(pa), free(pb), free(yv), free(ys);
-                free(uv), free(us), free(C), free(xb), free(rb), free(pbx);
+                free(uv), free(us), free(C);
             }
     CHECK(!bad_twin, "%d of %d shapes: the AVX512_BF16 1x1 convolution differs from its scalar twin", bad_twin, cases);
     CHECK(!bad_gemm, "%d of %d shapes: the bf16 channel-blocked 1x1 convolution is not the bf16 GEMM bit for bit",
