@@ -8,7 +8,7 @@
  * instruction on them (its two products commute), the same blocks and epilogue (the fast
  * sigmoid's). The depthwise kernel and the layout conversions are the fast-sigmoid f32 ones: the
  * bf16 path keeps depthwise convolutions in f32. Compiled with the AVX-512 flags and -mavx512bf16;
- * reached only through fc_kernels_bf16. Twin: bf16-cb-scalar.c. */
+ * reached only through fc_kernels_bf16. Twin: fc_bf16_conv1x1_cb__scalar in bf16-gemm-scalar.c. */
 #define FC_FAST_SIGMOID 1
 #include <math.h>
 #include <stdint.h>
@@ -137,9 +137,8 @@ void fc_bf16_conv1x1_cb__avx512bf16(int P, int N, int K, const float *x, ptrdiff
     fc_act none = {FC_ACT_NONE, 0, 0};
     const fc_act *act = ep ? &ep->act : &none;
     const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
-    int kind = act->kind, clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
-    vf lo = v_set1(kind == FC_ACT_CLIP ? act->a : kind == FC_ACT_RELU ? 0.0f : -INFINITY);
-    vf hi = v_set1(kind == FC_ACT_CLIP ? act->b : INFINITY);
+    vf lo, hi;
+    int kind = act->kind, clamp = v_act_bounds(act, &lo, &hi);
     vf pa = v_set1(act->a), pbv = v_set1(act->b);
     int postk = clamp ? FC_ACT_NONE : kind;
     _Alignas(64) uint32_t ap[16 * KP_MAX]; /* by pair: KP_MAX rows of 16 words; by pixel: PMR rows of KP_MAX */

@@ -34,6 +34,14 @@ static float from_bf16(uint32_t h) {
     return x;
 }
 
+/* The epilogue's clamp (the SIMD kernels' v_act_bounds): 1 for Relu and Clip, with [lo, hi]. */
+static int act_bounds(const fc_epilogue *ep, float *lo, float *hi) {
+    int kind = ep ? ep->act.kind : FC_ACT_NONE;
+    *lo = kind == FC_ACT_CLIP ? ep->act.a : kind == FC_ACT_RELU ? 0.0f : -INFINITY;
+    *hi = kind == FC_ACT_CLIP ? ep->act.b : INFINITY;
+    return kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
+}
+
 static float flush(float x) { return fabsf(x) < 1.17549435e-38f ? copysignf(0.0f, x) : x; }
 
 void fc_bf16_gemm_pack_pairs__scalar(float *panel, int K, int R) {
@@ -66,9 +74,8 @@ void fc_bf16_gemm_12x32__scalar(int M, int N, int K, const uint32_t *pa, const u
     if (K < 0) K = 0;
     int pairs = (K + 1) / 2, kc = fc_bf16_gemm_block_pairs(pairs);
     int kind = ep ? ep->act.kind : FC_ACT_NONE;
-    float lo = kind == FC_ACT_CLIP ? ep->act.a : kind == FC_ACT_RELU ? 0.0f : -INFINITY;
-    float hi = kind == FC_ACT_CLIP ? ep->act.b : INFINITY;
-    int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
+    float lo, hi;
+    int clamp = act_bounds(ep, &lo, &hi);
     const float *res = ep ? ep->residual : NULL;
     for (int m = 0; m < M; m++) {
         const uint32_t *a = pa + (size_t)(m / MR) * K * MR + m % MR;
@@ -99,9 +106,8 @@ void fc_bf16_conv1x1_cb__scalar(int P, int N, int K, const float *x, ptrdiff_t x
     const uint32_t *pb = (const uint32_t *)(const void *)pbf;
     int pairs = (K + 1) / 2, kc = pairs ? fc_bf16_gemm_block_pairs(pairs) : 1;
     int kind = ep ? ep->act.kind : FC_ACT_NONE;
-    float lo = kind == FC_ACT_CLIP ? ep->act.a : kind == FC_ACT_RELU ? 0.0f : -INFINITY;
-    float hi = kind == FC_ACT_CLIP ? ep->act.b : INFINITY;
-    int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
+    float lo, hi;
+    int clamp = act_bounds(ep, &lo, &hi);
     uint32_t *a = malloc(((size_t)pairs + 1) * MR * sizeof *a); /* one pixel's pairs, at stride MR */
     if (!a) abort(); /* a test's twin: no error path */
     for (int p = 0; p < P; p++) {

@@ -8,6 +8,8 @@
 #ifndef FC_F32_ACT_VEC_H
 #define FC_F32_ACT_VEC_H
 
+#include <math.h>
+
 #include "engine/kernels/kernels.h"
 
 #define FC_INLINE static inline __attribute__((always_inline))
@@ -15,6 +17,16 @@
 /* x < lo ? lo : x > hi ? hi : x, like fc_act_apply: x86 max/min return their second operand on
  * equality or NaN, so NaN passes through and -0 is kept. */
 FC_INLINE vf v_clamp(vf x, vf lo, vf hi) { return v_min(hi, v_max(lo, x)); }
+
+/* The clamp an epilogue applies for act in registers: [a, b] for Clip, [0, inf) for Relu, else
+ * (-inf, inf), which v_clamp leaves every value through. Returns 1 for Relu and Clip (the clamp is
+ * their whole activation), 0 otherwise (the activation, if any, comes after). */
+FC_INLINE int v_act_bounds(const fc_act *act, vf *lo, vf *hi) {
+    int kind = act->kind;
+    *lo = v_set1(kind == FC_ACT_CLIP ? act->a : kind == FC_ACT_RELU ? 0.0f : -INFINITY);
+    *hi = v_set1(kind == FC_ACT_CLIP ? act->b : INFINITY);
+    return kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
+}
 
 /* e^x for every float x (x < -104 gives 0, x > 88.76 gives inf, NaN gives NaN). */
 FC_INLINE vf v_exp(vf x) {

@@ -122,9 +122,8 @@ FC_INLINE void cb_tail(const int nv, const int xm, int rows, int K, int kc, cons
 FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const float *x, ptrdiff_t xs,
                         const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
                         ptrdiff_t ygs, const fc_act *act) {
-    int kind = act->kind, clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
-    vf lo = v_set1(kind == FC_ACT_CLIP ? act->a : kind == FC_ACT_RELU ? 0.0f : -INFINITY);
-    vf hi = v_set1(kind == FC_ACT_CLIP ? act->b : INFINITY);
+    vf lo, hi;
+    int kind = act->kind, clamp = v_act_bounds(act, &lo, &hi);
     vf pa = v_set1(act->a), pb = v_set1(act->b);
     int post = clamp ? FC_ACT_NONE : kind;
 #define FC_CB_FULL(KIND) \
@@ -302,9 +301,8 @@ void CB_DWCONV(const fc_conv2d_geom *g, int ngroups, const float *in, ptrdiff_t 
     // in: ngroups x (in_h, in_w, 16); w: (ngroups, kh*kw, 16); out: ngroups x (out_h, out_w, 16)
     fc_act none = {FC_ACT_NONE, 0, 0};
     if (!act) act = &none;
-    int kind = act->kind, clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
-    vf lo = v_set1(kind == FC_ACT_CLIP ? act->a : kind == FC_ACT_RELU ? 0.0f : -INFINITY);
-    vf hi = v_set1(kind == FC_ACT_CLIP ? act->b : INFINITY);
+    vf lo, hi;
+    int kind = act->kind, clamp = v_act_bounds(act, &lo, &hi);
     vf pa = v_set1(act->a), pb = v_set1(act->b);
     int post = clamp ? FC_ACT_NONE : kind, taps = g->kh * g->kw;
     for (int j = 0; j < ngroups; j++) {

@@ -97,10 +97,8 @@ void CONV_BCAST(int np, int M, int K, const float *x, const int *koff, ptrdiff_t
         v_store(sums + p * TC, v_zero());
         v_store(sums + p * TC + VW, v_zero());
     }
-    int kind = ep->act.kind;
-    int clamp = kind == FC_ACT_RELU || kind == FC_ACT_CLIP;
-    vf lo = v_set1(kind == FC_ACT_RELU ? 0.0f : kind == FC_ACT_CLIP ? ep->act.a : -INFINITY);
-    vf hi = v_set1(kind == FC_ACT_CLIP ? ep->act.b : INFINITY);
+    vf lo, hi;
+    int kind = ep->act.kind, clamp = v_act_bounds(&ep->act, &lo, &hi);
     vf b0 = v_loadm(ep->bias, v_mask_first(M < VW ? M : VW));
     vf b1 = v_loadm(ep->bias + VW, v_mask_first(M > VW ? M - VW : 0));
     switch (clamp ? FC_ACT_NONE : kind) {
