@@ -71,20 +71,20 @@ FC_INLINE void tile(const int rows, const int nv, const int al, const int kind, 
                     const uint32_t *b, int first, int last, const float *bias, vmask m0, vmask m1,
                     const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi, vf pa, vf pb) {
     vf acc[PMR][2];
-#pragma GCC unroll 12
+FC_UNROLL(12)
     for (int r = 0; r < rows; r++) acc[r][0] = v_zero(), acc[r][1] = v_zero();
-#pragma GCC unroll 2
+FC_UNROLL(2)
     for (int j = 0; j < np; j++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * PNR);
         __m512bh b1 = nv > 1 ? (__m512bh)_mm512_loadu_si512(b + (size_t)j * PNR + VW) : b0;
-#pragma GCC unroll 12
+FC_UNROLL(12)
         for (int r = 0; r < rows; r++) {
             __m512bh a = (__m512bh)_mm512_set1_epi32((int)ap[al == AL_PAIR ? j * 16 + r : r * KP_MAX + j]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
             if (nv > 1) acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
         }
     }
-#pragma GCC unroll 12
+FC_UNROLL(12)
     for (int r = 0; r < rows; r++) {
         for (int v = 0; v < nv; v++) {
             float *yr = y + v * ygs + r * VW;
@@ -168,15 +168,24 @@ void fc_bf16_conv1x1_cb__avx512bf16(int P, int N, int K, const float *x, ptrdiff
             } else if (rows == PMR) {
                 FC_PANELS(PMR, AL_PIXEL, FC_ACT_NONE);
                 kr = -1;
-            } else {
-#define FC_TAIL(R)                                                                   \
-    case R:                                                                          \
-        if (al == AL_PAIR) FC_PANELS(R, AL_PAIR, FC_ACT_NONE);                       \
-        else FC_PANELS(R, AL_PIXEL, FC_ACT_NONE);                                    \
+            } else { /* tiles of 8, 4, 2 and 1 pixels: few instances (f32-cb-impl.h's cb_tail) */
+                for (int p = 0, r = 8; r > 0; r /= 2) {
+                    if (rows - p < r) continue;
+                    const uint32_t *aq = ap + (al == AL_PAIR ? p : p * KP_MAX);
+                    const float *rq = rt ? rt + p * VW : NULL;
+#define FC_TAIL(R)                                                                                       \
+    case R:                                                                                              \
+        if (al == AL_PAIR)                                                                               \
+            panels(R, AL_PAIR, FC_ACT_NONE, N, np, pairs_k, aq, pb, j0, first, last, bias, rq, yt + p * VW, \
+                   ygs, clamp, lo, hi, pa, pbv);                                                         \
+        else                                                                                             \
+            panels(R, AL_PIXEL, FC_ACT_NONE, N, np, pairs_k, aq, pb, j0, first, last, bias, rq, yt + p * VW, \
+                   ygs, clamp, lo, hi, pa, pbv);                                                         \
         break;
-                switch (rows) { FC_TAIL(1) FC_TAIL(2) FC_TAIL(3) FC_TAIL(4) FC_TAIL(5) FC_TAIL(6)
-                                FC_TAIL(7) FC_TAIL(8) FC_TAIL(9) FC_TAIL(10) FC_TAIL(11) }
+                    switch (r) { FC_TAIL(8) FC_TAIL(4) FC_TAIL(2) FC_TAIL(1) }
 #undef FC_TAIL
+                    p += r;
+                }
                 kr = -1;
             }
 #undef FC_PANELS

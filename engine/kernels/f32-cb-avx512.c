@@ -29,10 +29,10 @@ void fc_f32_to_cb__avx512(int C, int P, const float *x, ptrdiff_t xs, float *y, 
             int np = P - p0 < VW ? P - p0 : VW;
             vmask m = v_mask_first(np);
             vf r[VW];
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int c = 0; c < VW; c++) r[c] = c < nc ? v_loadm(x + (ptrdiff_t)(c0 + c) * xs + p0, m) : v_zero();
             v_transpose(r);
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int t = 0; t < VW; t++)
                 if (t < np) v_store(yg + (ptrdiff_t)(p0 + t) * VW, r[t]);
         }
@@ -47,10 +47,10 @@ void fc_f32_from_cb__avx512(int C, int P, const float *y, ptrdiff_t ygs, float *
             int np = P - p0 < VW ? P - p0 : VW;
             vmask m = v_mask_first(np);
             vf r[VW];
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int t = 0; t < VW; t++) r[t] = t < np ? v_load(yg + (ptrdiff_t)(p0 + t) * VW) : v_zero();
             v_transpose(r);
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int c = 0; c < VW; c++)
                 if (c < nc) v_storem(x + (ptrdiff_t)(c0 + c) * xs + p0, m, r[c]);
         }

@@ -36,23 +36,23 @@ FC_INLINE void cb_tile(const int rows, const int nv, const int xm, const int kin
     do {
         int k1 = K - k0 < kc ? K : k0 + kc;
         vf acc[PMR][2];
-#pragma GCC unroll 12
+FC_UNROLL(12)
         for (int r = 0; r < rows; r++) acc[r][0] = v_zero(), acc[r][1] = v_zero();
-#pragma GCC unroll 2
+FC_UNROLL(2)
         for (int k = k0; k < k1; k++) {
             vf b0 = v_load(b + (size_t)k * PNR);
             vf b1 = nv > 1 ? v_load(b + (size_t)k * PNR + VW) : b0;
             const float *xk = xm == XM_CB     ? x + (ptrdiff_t)(k / VW) * xs + k % VW
                               : xm == XM_NCHW ? x + (ptrdiff_t)k * xs
                                               : x + koff[k];
-#pragma GCC unroll 12
+FC_UNROLL(12)
             for (int r = 0; r < rows; r++) {
                 vf a = v_bcast(xk + r * ps);
                 acc[r][0] = v_fma(a, b0, acc[r][0]);
                 if (nv > 1) acc[r][1] = v_fma(a, b1, acc[r][1]);
             }
         }
-#pragma GCC unroll 12
+FC_UNROLL(12)
         for (int r = 0; r < rows; r++) {
             if (k0 > 0) { /* the GEMM adds a later block's sum to C: C + acc */
                 t[r][0] = v_add(t[r][0], acc[r][0]);
@@ -71,7 +71,7 @@ FC_INLINE void cb_tile(const int rows, const int nv, const int xm, const int kin
         }
         k0 = k1;
     } while (k0 < K);
-#pragma GCC unroll 12
+FC_UNROLL(12)
     for (int r = 0; r < rows; r++) {
         for (int v = 0; v < nv; v++) {
             vf u = t[r][v];
@@ -102,19 +102,21 @@ static void cb_post(int kind, float *y, ptrdiff_t ygs, int nv, int n, vf pa, vf 
         }
 }
 
-/* The short last tile: rows specialized, no activation but the clamp in registers (cb_post then). */
+/* The short last tile (rows < PMR) as tiles of 8, 4, 2 and 1 pixels: a pixel's sum does not depend
+ * on its tile's other pixels, and four tile sizes instead of eleven keep the instances (and the
+ * compile time under sanitizers) small. No activation but the clamp in registers (cb_post then). */
 FC_INLINE void cb_tail(const int nv, const int xm, int rows, int K, int kc, const float *x, ptrdiff_t xs,
                        const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
                        ptrdiff_t ygs, int clamp, vf lo, vf hi) {
-#define FC_CB_TAIL(R)                                                                                 \
-    case R:                                                                                           \
-        cb_tile(R, nv, xm, FC_ACT_NONE, K, kc, x, xs, koff, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, lo, \
-                hi);                                                                                  \
-        return;
-    switch (rows) {
-        FC_CB_TAIL(1) FC_CB_TAIL(2) FC_CB_TAIL(3) FC_CB_TAIL(4) FC_CB_TAIL(5) FC_CB_TAIL(6)
-        FC_CB_TAIL(7) FC_CB_TAIL(8) FC_CB_TAIL(9) FC_CB_TAIL(10) FC_CB_TAIL(11)
+    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
+    int p = 0;
+#define FC_CB_TAIL(R)                                                                                     \
+    if (rows - p >= R) {                                                                                  \
+        cb_tile(R, nv, xm, FC_ACT_NONE, K, kc, x + p * ps, xs, koff, b, bias, m0, m1, res ? res + p * VW : NULL, \
+                y + p * VW, ygs, clamp, lo, hi, lo, hi);                                                  \
+        p += R;                                                                                           \
     }
+    FC_CB_TAIL(8) FC_CB_TAIL(4) FC_CB_TAIL(2) FC_CB_TAIL(1)
 #undef FC_CB_TAIL
 }
 
@@ -147,9 +149,9 @@ FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const 
     }
 }
 
-/* The panels of output channels: xm (XM_*) a constant in every instance. */
-static void cb_conv(int xm, int P, int N, int K, const float *x, ptrdiff_t xs, const int *koff,
-                    const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+/* The panels of output channels, xm (XM_*) a constant. */
+FC_INLINE void cb_conv(const int xm, int P, int N, int K, const float *x, ptrdiff_t xs, const int *koff,
+                       const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
     if (P <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     int kc = K ? fc_f32_gemm_kc_12x32__avx512(K) : 0;
@@ -157,36 +159,38 @@ static void cb_conv(int xm, int P, int N, int K, const float *x, ptrdiff_t xs, c
     const fc_act *act = ep ? &ep->act : &none;
     const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
     for (int n0 = 0; n0 < N; n0 += PNR) {
-        int left = N - n0, nv = left > VW ? 2 : 1;
+        int left = N - n0;
         vmask m0 = v_mask_first(left < VW ? left : VW), m1 = v_mask_first(left > PNR ? VW : left > VW ? left - VW : 0);
         const float *b = pb + (size_t)n0 * K, *bi = bias ? bias + n0 : NULL;
         const float *re = res ? res + (ptrdiff_t)(n0 / VW) * ygs : NULL;
         float *yq = y + (ptrdiff_t)(n0 / VW) * ygs;
-#define FC_CB_PANEL(NV, XM) cb_panel(NV, XM, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act)
-        switch (xm * 2 + (nv - 1)) {
-        case XM_NCHW * 2: FC_CB_PANEL(1, XM_NCHW); break;
-        case XM_NCHW * 2 + 1: FC_CB_PANEL(2, XM_NCHW); break;
-        case XM_CB * 2: FC_CB_PANEL(1, XM_CB); break;
-        case XM_CB * 2 + 1: FC_CB_PANEL(2, XM_CB); break;
-        case XM_TAPS1 * 2: FC_CB_PANEL(1, XM_TAPS1); break;
-        case XM_TAPS1 * 2 + 1: FC_CB_PANEL(2, XM_TAPS1); break;
-        case XM_TAPS2 * 2: FC_CB_PANEL(1, XM_TAPS2); break;
-        default: FC_CB_PANEL(2, XM_TAPS2); break;
-        }
-#undef FC_CB_PANEL
+        if (left > VW) cb_panel(2, xm, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act);
+        else cb_panel(1, xm, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act);
     }
 }
+
+/* One function per input mode: four moderate functions, not one huge one, for the compiler. */
+#define FC_CB_MODE(NAME, XM)                                                                                   \
+    static void NAME(int P, int N, int K, const float *x, ptrdiff_t xs, const int *koff, const float *pb, float *y, \
+                     ptrdiff_t ygs, const fc_epilogue *ep) {                                                   \
+        cb_conv(XM, P, N, K, x, xs, koff, pb, y, ygs, ep);                                                     \
+    }
+FC_CB_MODE(cb_conv_nchw, XM_NCHW)
+FC_CB_MODE(cb_conv_cb, XM_CB)
+FC_CB_MODE(cb_conv_taps1, XM_TAPS1)
+FC_CB_MODE(cb_conv_taps2, XM_TAPS2)
+#undef FC_CB_MODE
 
 void CB_CONV1X1(int P, int N, int K, const float *x, ptrdiff_t xs, int x_cb,
                                const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
     // x: (K, P) channel-blocked or NCHW; pb: packed W^T (K, N); y: (N, P) channel-blocked
-    cb_conv(x_cb ? XM_CB : XM_NCHW, P, N, K, x, xs, NULL, pb, y, ygs, ep);
+    (x_cb ? cb_conv_cb : cb_conv_nchw)(P, N, K, x, xs, NULL, pb, y, ygs, ep);
 }
 
 void CB_CONV_TAPS(int P, int N, int K, const float *x, const int *koff, int ps,
                                  const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
     // x(k, p) = x[koff[k] + p * ps], ps 1 or 2; pb: packed W^T (K, N); y: (N, P) channel-blocked
-    cb_conv(ps == 2 ? XM_TAPS2 : XM_TAPS1, P, N, K, x, 0, koff, pb, y, ygs, ep);
+    (ps == 2 ? cb_conv_taps2 : cb_conv_taps1)(P, N, K, x, 0, koff, pb, y, ygs, ep);
 }
 
 /* ---- depthwise convolution ------------------------------------------------------------------ */
@@ -200,28 +204,28 @@ FC_INLINE void dw_row_inner(const int kh, const int kw, const int sw, const int 
     int ox = ox0;
     for (; ox + DW_GROUP <= ox1; ox += DW_GROUP) {
         vf a[DW_GROUP];
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int u = 0; u < DW_GROUP; u++) a[u] = v_zero();
-#pragma GCC unroll 8
+FC_UNROLL(8)
         for (int i = 0; i < kh; i++) {
             if (i < i0 || i >= i1) continue;
             const float *p = row0 + i * rstep + (ptrdiff_t)(ox * sw - pl) * VW;
-#pragma GCC unroll 8
+FC_UNROLL(8)
             for (int j = 0; j < kw; j++)
-#pragma GCC unroll 4
+FC_UNROLL(4)
                 for (int u = 0; u < DW_GROUP; u++)
                     a[u] = v_fma(wv[i * kw + j], v_load(p + (u * sw + j * dil_w) * VW), a[u]);
         }
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int u = 0; u < DW_GROUP; u++) v_store(o + (ox + u) * VW, v_clamp(v_add(a[u], bias), lo, hi));
     }
     for (; ox < ox1; ox++) {
         vf a = v_zero();
-#pragma GCC unroll 8
+FC_UNROLL(8)
         for (int i = 0; i < kh; i++) {
             if (i < i0 || i >= i1) continue;
             const float *p = row0 + i * rstep + (ptrdiff_t)(ox * sw - pl) * VW;
-#pragma GCC unroll 8
+FC_UNROLL(8)
             for (int j = 0; j < kw; j++) a = v_fma(wv[i * kw + j], v_load(p + j * dil_w * VW), a);
         }
         v_store(o + ox * VW, v_clamp(v_add(a, bias), lo, hi));
@@ -250,11 +254,11 @@ FC_INLINE void dw_pixel_spec(const int kh, const int kw, const int sw, const int
     while (j0 < kw && x0 + j0 * dil_w < 0) j0++;
     while (j1 > j0 && x0 + (j1 - 1) * dil_w >= in_w) j1--;
     vf a = v_zero();
-#pragma GCC unroll 8
+FC_UNROLL(8)
     for (int i = 0; i < kh; i++) {
         if (i < i0 || i >= i1) continue;
         const float *p = row0 + i * rstep + (ptrdiff_t)x0 * VW;
-#pragma GCC unroll 8
+FC_UNROLL(8)
         for (int j = 0; j < kw; j++)
             if (j >= j0 && j < j1) a = v_fma(wv[i * kw + j], v_load(p + j * dil_w * VW), a);
     }

@@ -77,28 +77,49 @@ static float *gemm_of(const fc_kernels *k, int N, int P, int K, const float *pa,
     return C;
 }
 
-static void conv1x1_on(const fc_kernels *k) {
-    static const int Ps[] = {1, 5, 12, 13, 49, 196}, Ns[] = {8, 16, 24, 40, 96}, Ks[] = {0, 1, 17, 96, 200, 576};
+/* A 1x1 kernel's scalar twin, called as the table's kernel is (the f32 twin also takes the table's K
+ * block and panel width). */
+typedef void (*conv1x1_twin)(const fc_kernels *k, int P, int N, int K, const float *x, ptrdiff_t xs, int xcb,
+                             const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep);
+
+static void twin_f32(const fc_kernels *k, int P, int N, int K, const float *x, ptrdiff_t xs, int xcb,
+                     const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+    fc_f32_conv1x1_cb__scalar(P, N, K, K ? k->gemm_kc(K) : 0, x, xs, xcb, pb, k->nr, y, ygs, ep);
+}
+
+static void twin_bf16(const fc_kernels *k, int P, int N, int K, const float *x, ptrdiff_t xs, int xcb,
+                      const float *pb, float *y, ptrdiff_t ygs, const fc_epilogue *ep) {
+    fc_bf16_conv1x1_cb__scalar(P, N, K, x, xs, xcb, pb, y, ygs, ep);
+}
+
+typedef struct shapes {
+    const int *P, *N, *K;
+    int nP, nN, nK;
+} shapes;
+
+/* Table k's 1x1 convolution on every shape, the weights as pack_w lays out the table's packed A (as
+ * the engine does): against its twin, and against the table's GEMM bit for bit (bf16: the same
+ * pairs, the same K blocks). Pixel counts cover tails of every tile size (8, 4, 2, 1 pixels). */
+static void conv1x1_cases(const fc_kernels *k, conv1x1_twin twin, const shapes *s, const char *what) {
     int cases = 0, bad_twin = 0, bad_gemm = 0;
-    for (int pi = 0; pi < 6; pi++)
-        for (int ni = 0; ni < 5; ni++)
-            for (int ki = 0; ki < 6; ki++) {
-                int P = Ps[pi], N = Ns[ni], K = Ks[ki], xcb = (pi + ni + ki) % 2;
+    for (int pi = 0; pi < s->nP; pi++)
+        for (int ni = 0; ni < s->nN; ni++)
+            for (int ki = 0; ki < s->nK; ki++) {
+                int P = s->P[pi], N = s->N[ni], K = s->K[ki], xcb = (pi + ni + ki) % 2;
                 int with_bias = (pi + ki) % 3 != 0, with_res = (ni + ki) % 2, a = (pi * 5 + ni * 3 + ki) % N_ACTS;
                 size_t xgs = (size_t)P * FC_CB + 16, ygs = (size_t)P * FC_CB + 32;
                 float *W = random_floats((size_t)N * (K ? K : 1)), *bias = random_floats(N);
                 float *x = random_floats(xcb ? groups(K ? K : 1) * xgs : (size_t)(K ? K : 1) * (P + 3));
                 float *res = random_floats(groups(N) * ygs);
-                /* W^T as pack_b panels; W as packed A for the GEMM */
-                float *pb = falloc(fc_kernels_packed_b_floats(k, K, N) + 1);
                 float *pa = falloc(fc_kernels_packed_a_floats(k, N, K) + 1);
-                k->pack_b(K, N, W, 1, K, pb);
+                float *pb = falloc(fc_kernels_packed_b_floats(k, K, N) + 1);
                 k->pack_a(N, K, W, K, 1, pa);
+                k->cb->pack_w(N, K, pa, pb);
                 fc_epilogue ep = {.bias = with_bias ? bias : NULL, .residual = with_res ? res : NULL, .act = ACTS[a]};
                 float *yv = falloc(groups(N) * ygs), *ys = falloc(groups(N) * ygs);
-                k->cb->conv1x1(P, N, K, x, xcb ? (ptrdiff_t)xgs : P + 3, xcb, pb, yv, ygs, &ep);
-                fc_f32_conv1x1_cb__scalar(P, N, K, K ? k->gemm_kc(K) : 0, x, xcb ? (ptrdiff_t)xgs : P + 3, xcb, pb,
-                                          k->nr, ys, ygs, &ep);
+                ptrdiff_t xs = xcb ? (ptrdiff_t)xgs : P + 3;
+                k->cb->conv1x1(P, N, K, x, xs, xcb, pb, yv, ygs, &ep);
+                twin(k, P, N, K, x, xs, xcb, pb, ys, ygs, &ep);
                 float *uv = falloc((size_t)N * P), *us = falloc((size_t)N * P);
                 unblock(N, P, yv, ygs, uv);
                 unblock(N, P, ys, ygs, us);
@@ -106,12 +127,18 @@ static void conv1x1_on(const fc_kernels *k) {
                 float *C = gemm_of(k, N, P, K, pa, x, xcb, xgs, with_res ? res : NULL, ygs, &ep);
                 bad_gemm += !same(uv, C, (size_t)N * P, 1);
                 cases++;
-                free(W), free(bias), free(x), free(res), free(pb), free(pa), free(yv), free(ys);
+                free(W), free(bias), free(x), free(res), free(pa), free(pb), free(yv), free(ys);
                 free(uv), free(us), free(C);
             }
-    CHECK(!bad_twin, "%d of %d shapes: the AVX-512 1x1 convolution differs from its scalar twin", bad_twin, cases);
-    CHECK(!bad_gemm, "%d of %d shapes: the channel-blocked 1x1 convolution is not the table's GEMM bit for bit",
-          bad_gemm, cases);
+    CHECK(!bad_twin, "%d of %d shapes: the %s 1x1 convolution differs from its scalar twin", bad_twin, cases, what);
+    CHECK(!bad_gemm, "%d of %d shapes: the %s 1x1 convolution is not its table's GEMM bit for bit", bad_gemm, cases,
+          what);
+}
+
+static void conv1x1_on(const fc_kernels *k) {
+    static const int Ps[] = {1, 5, 7, 12, 13, 23, 49, 196}, Ns[] = {8, 16, 24, 40, 96}, Ks[] = {0, 1, 17, 96, 200, 576};
+    shapes s = {Ps, Ns, Ks, 8, 5, 6};
+    conv1x1_cases(k, twin_f32, &s, "AVX-512 channel-blocked");
 }
 
 /* One output row of a kh x kw convolution at stride ps along the row of a zero-padded band of cin
@@ -161,45 +188,13 @@ static void conv_taps_on(const fc_kernels *k) {
     CHECK(!bad_gemm, "%d of %d shapes: the tap-offset convolution is not the GEMM on im2col bit for bit", bad_gemm, cases);
 }
 
-/* The bf16 path's 1x1 convolution: against its scalar twin and against the bf16 table's GEMM (bf16
- * pairs of the same values, the same K blocks) bit for bit, on the weights as pack_w lays out the
- * table's packed A. */
+/* The bf16 path's 1x1 convolution (K up to 960: several K blocks of pairs). */
 static void conv1x1_bf16(void) {
     const fc_kernels *k = fc_kernels_bf16();
     if (!k || !k->cb) SKIP("no AVX512_BF16 on this CPU");
-    static const int Ps[] = {1, 12, 13, 49}, Ns[] = {16, 24, 40, 96}, Ks[] = {0, 17, 96, 576, 960};
-    int cases = 0, bad_twin = 0, bad_gemm = 0;
-    for (int pi = 0; pi < 4; pi++)
-        for (int ni = 0; ni < 4; ni++)
-            for (int ki = 0; ki < 5; ki++) {
-                int P = Ps[pi], N = Ns[ni], K = Ks[ki], xcb = (pi + ni + ki) % 2;
-                int with_bias = (pi + ki) % 3 != 0, with_res = (ni + ki) % 2, a = (pi * 5 + ni * 3 + ki) % N_ACTS;
-                size_t xgs = (size_t)P * FC_CB + 16, ygs = (size_t)P * FC_CB + 32;
-                float *W = random_floats((size_t)N * (K ? K : 1)), *bias = random_floats(N);
-                float *x = random_floats(xcb ? groups(K ? K : 1) * xgs : (size_t)(K ? K : 1) * (P + 3));
-                float *res = random_floats(groups(N) * ygs);
-                float *pa = falloc(fc_kernels_packed_a_floats(k, N, K) + 1);
-                float *pb = falloc(fc_kernels_packed_b_floats(k, K, N) + 1);
-                k->pack_a(N, K, W, K, 1, pa);
-                k->cb->pack_w(N, K, pa, pb);
-                fc_epilogue ep = {.bias = with_bias ? bias : NULL, .residual = with_res ? res : NULL, .act = ACTS[a]};
-                float *yv = falloc(groups(N) * ygs), *ys = falloc(groups(N) * ygs);
-                ptrdiff_t xs = xcb ? (ptrdiff_t)xgs : P + 3;
-                k->cb->conv1x1(P, N, K, x, xs, xcb, pb, yv, ygs, &ep);
-                fc_bf16_conv1x1_cb__scalar(P, N, K, x, xs, xcb, pb, ys, ygs, &ep);
-                float *uv = falloc((size_t)N * P), *us = falloc((size_t)N * P);
-                unblock(N, P, yv, ygs, uv);
-                unblock(N, P, ys, ygs, us);
-                bad_twin += !same(uv, us, (size_t)N * P, exact_act(ACTS[a].kind));
-                float *C = gemm_of(k, N, P, K, pa, x, xcb, xgs, with_res ? res : NULL, ygs, &ep);
-                bad_gemm += !same(uv, C, (size_t)N * P, 1);
-                cases++;
-                free(W), free(bias), free(x), free(res), free(pa), free(pb), free(yv), free(ys);
-                free(uv), free(us), free(C);
-            }
-    CHECK(!bad_twin, "%d of %d shapes: the AVX512_BF16 1x1 convolution differs from its scalar twin", bad_twin, cases);
-    CHECK(!bad_gemm, "%d of %d shapes: the bf16 channel-blocked 1x1 convolution is not the bf16 GEMM bit for bit",
-          bad_gemm, cases);
+    static const int Ps[] = {1, 7, 12, 13, 23, 49}, Ns[] = {16, 24, 40, 96}, Ks[] = {0, 17, 96, 576, 960};
+    shapes s = {Ps, Ns, Ks, 6, 4, 5};
+    conv1x1_cases(k, twin_bf16, &s, "AVX512_BF16 channel-blocked");
 }
 
 typedef struct dw_case {
