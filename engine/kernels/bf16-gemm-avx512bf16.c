@@ -48,17 +48,17 @@ typedef struct tile_job {
 FC_INLINE void tile(const int rows, const tile_job *job, const uint32_t *a, const uint32_t *b, float *c,
                     ptrdiff_t ldc, const float *bias) {
     vf acc[MR][2];
-#pragma GCC unroll 12
+FC_UNROLL(12)
     for (int r = 0; r < rows; r++) {
         acc[r][0] = v_zero();
         acc[r][1] = v_zero();
     }
     const int kb = job->kb;
-#pragma GCC unroll 2
+FC_UNROLL(2)
     for (int j = 0; j < kb; j++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR + 16);
-#pragma GCC unroll 12
+FC_UNROLL(12)
         for (int r = 0; r < rows; r++) {
             __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[(size_t)j * MR + r]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
@@ -66,7 +66,7 @@ FC_INLINE void tile(const int rows, const tile_job *job, const uint32_t *a, cons
         }
     }
     vf lo = v_set1(job->lo), hi = v_set1(job->hi);
-#pragma GCC unroll 12
+FC_UNROLL(12)
     for (int r = 0; r < rows; r++) { /* the first block adds the bias, later ones add to C */
         float *cr = c + r * ldc;
         vf t0 = job->first ? acc[r][0] : v_add(v_load(cr), acc[r][0]);

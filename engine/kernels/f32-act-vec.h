@@ -19,7 +19,9 @@
  * of compile time per instance (about 10 minutes per channel-blocked kernel file), for a build
  * whose speed does not matter. Unrolling changes no operation's order: the same bits. */
 #define FC_PRAGMA(x) _Pragma(#x)
-#if defined(__clang__) && defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define FC_UNROLL(n)
+#elif defined(__clang__) && defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define FC_UNROLL(n)
 #endif

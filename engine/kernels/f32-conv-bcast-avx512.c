@@ -25,20 +25,20 @@
 FC_INLINE void tile_sums(const int np, int K, const float *x, const int *koff, const ptrdiff_t ps,
                          const float *w, float *sums) {
     vf acc[TP][2];
-#pragma GCC unroll 16
+FC_UNROLL(16)
     for (int p = 0; p < np; p++) acc[p][0] = acc[p][1] = v_zero();
-#pragma GCC unroll 2
+FC_UNROLL(2)
     for (int k = 0; k < K; k++) {
         vf w0 = v_load(w + (size_t)k * TC), w1 = v_load(w + (size_t)k * TC + VW);
         const float *xk = x + koff[k];
-#pragma GCC unroll 16
+FC_UNROLL(16)
         for (int p = 0; p < np; p++) {
             vf xb = v_bcast(xk + p * ps);
             acc[p][0] = v_fma(w0, xb, acc[p][0]);
             acc[p][1] = v_fma(w1, xb, acc[p][1]);
         }
     }
-#pragma GCC unroll 16
+FC_UNROLL(16)
     for (int p = 0; p < np; p++) {
         v_store(sums + p * TC, acc[p][0]);
         v_store(sums + p * TC + VW, acc[p][1]);

@@ -35,18 +35,18 @@ static void fill_strip_row(const float *in, ptrdiff_t ics, int nb, int W, int PL
         /* one pointer stepping through the planes (16 pointers would not fit the registers) */
         const float *p = in + x0;
         if (n == VW) {
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int c = 0; c < VW; c++) r[c] = v_load(p), p += c + 1 < nb ? ics : 0;
         } else {
             vmask m = v_mask_first(n);
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int c = 0; c < VW; c++) r[c] = v_loadm(p, m), p += c + 1 < nb ? ics : 0;
         }
         v_transpose(r);
         float *d = dst + (size_t)VW * (PL + x0);
         int m = hi - PL - x0 < n ? hi - PL - x0 : n;
         /* unrolled with constant indices throughout, so that r stays in registers */
-#pragma GCC unroll 16
+FC_UNROLL(16)
         for (int t = 0; t < VW; t++)
             if (t < m) v_store(d + VW * t, v_keep(keep, r[t]));
     }
@@ -60,18 +60,18 @@ FC_INLINE void strip_row(const int kh, const int kw, const int sw, const int dil
                          const float *const *rows, const vf *wv, vf bias, vf lo, vf hi, float *o, int n) {
     for (int ox = 0; ox < n; ox += GROUP) {
         vf a[GROUP];
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int u = 0; u < GROUP; u++) a[u] = v_zero();
-#pragma GCC unroll 8
+FC_UNROLL(8)
         for (int i = 0; i < kh; i++) {
             const float *p = rows[i] + (size_t)VW * ox * sw;
-#pragma GCC unroll 8
+FC_UNROLL(8)
             for (int j = 0; j < kw; j++)
-#pragma GCC unroll 4
+FC_UNROLL(4)
                 for (int u = 0; u < GROUP; u++)
                     a[u] = v_fma(wv[i * kw + j], v_load(p + VW * (u * sw + j * dil)), a[u]);
         }
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int u = 0; u < GROUP; u++) v_store(o + VW * (ox + u), v_clamp(v_add(a[u], bias), lo, hi));
     }
 }
@@ -85,7 +85,7 @@ static void store_pixels(const float *o, int n, int nb, float *out, ptrdiff_t oc
         int cnt = n - x0 < VW ? n - x0 : VW;
         if (cnt < VW && n >= VW) x0 = n - VW, cnt = VW; /* overlap: rewrites equal values */
         if (cnt == VW) {
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int t = 0; t < VW; t++) r[t] = v_load(o + (size_t)VW * (x0 + t));
         } else {
             for (int t = 0; t < VW; t++) r[t] = v_load(o + (size_t)VW * (x0 + (t < cnt ? t : 0)));
@@ -95,10 +95,10 @@ static void store_pixels(const float *o, int n, int nb, float *out, ptrdiff_t oc
         float *p = out + x0;
         if (cnt == VW && nb == VW && stream &&
             ((uintptr_t)(out + x0) | (uintptr_t)(ocs * sizeof(float))) % (VW * sizeof(float)) == 0) {
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int c = 0; c < VW; c++) v_stream(p, r[c]), p += ocs;
         } else if (cnt == VW) {
-#pragma GCC unroll 16
+FC_UNROLL(16)
             for (int c = 0; c < VW; c++)
                 if (c < nb) v_store(p, r[c]), p += ocs;
         } else {
@@ -149,10 +149,10 @@ static void tap_vectors(const float *w, int nb, int taps, vf *wv) {
         int n = taps - t0 < VW ? taps - t0 : VW;
         vmask m = v_mask_first(n);
         vf r[VW];
-#pragma GCC unroll 16
+FC_UNROLL(16)
         for (int c = 0; c < VW; c++) r[c] = c < nb ? v_loadm(w + (size_t)c * taps + t0, m) : v_zero();
         v_transpose(r);
-#pragma GCC unroll 16
+FC_UNROLL(16)
         for (int t = 0; t < VW; t++)
             if (t < n) wv[t0 + t] = r[t];
     }
@@ -230,24 +230,24 @@ FC_INLINE void flat_vectors(const int n, const int nc, const float *in, ptrdiff_
                             const float *w, const ptrdiff_t *offs, const __mmask16 *masks, int c0, int P,
                             const vf *bias, vf lo, vf hi, float *out, ptrdiff_t ocs) {
     vf a[2][4];
-#pragma GCC unroll 2
+FC_UNROLL(2)
     for (int c = 0; c < nc; c++)
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int u = 0; u < n; u++) a[c][u] = v_zero();
-#pragma GCC unroll 9
+FC_UNROLL(9)
     for (int t = 0; t < 9; t++) {
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int u = 0; u < n; u++) {
             __mmask16 m = masks[(c0 + u) * 9 + t];
             const float *p = in + 16 * (ptrdiff_t)(c0 + u) + offs[t];
-#pragma GCC unroll 2
+FC_UNROLL(2)
             for (int c = 0; c < nc; c++)
                 a[c][u] = v_fma(v_set1(w[c * 9 + t]), v_loadm(p + c * ics, m), a[c][u]);
         }
     }
-#pragma GCC unroll 2
+FC_UNROLL(2)
     for (int c = 0; c < nc; c++)
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int u = 0; u < n; u++) {
             int q = 16 * (c0 + u);
             vf r = v_clamp(v_add(a[c][u], bias[c]), lo, hi);

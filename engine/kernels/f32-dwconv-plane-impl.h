@@ -112,23 +112,23 @@ FC_INLINE void dw_row(const int kh, const int kw, const float *const *rows, cons
                       const float *w, vf bias, vf lo, vf hi, float *o, int n, int overrun) {
     for (int t = 0; t < n; t += 4 * VW) {
         vf a[4] = {v_zero(), v_zero(), v_zero(), v_zero()};
-#pragma GCC unroll 8
+FC_UNROLL(8)
         for (int i = 0; i < kh; i++)
-#pragma GCC unroll 8
+FC_UNROLL(8)
             for (int j = 0; j < kw; j++) {
                 vf wv = v_bcast(w + i * kw + j);
                 const float *p = rows[i] + off[j] + t;
-#pragma GCC unroll 4
+FC_UNROLL(4)
                 for (int v = 0; v < 4; v++) a[v] = v_fma(wv, v_load(p + v * VW), a[v]);
             }
         /* All four results are stored unconditionally (to o, or to a copy for the row's tail):
          * conditional stores let the compiler sink the FMAs into branches and spill. */
         if (t + 4 * VW <= n) {
-#pragma GCC unroll 4
+FC_UNROLL(4)
             for (int v = 0; v < 4; v++) v_store(o + t + v * VW, v_clamp(v_add(a[v], bias), lo, hi));
         } else {
             _Alignas(64) float tail[4 * VW];
-#pragma GCC unroll 4
+FC_UNROLL(4)
             for (int v = 0; v < 4; v++) v_store(tail + v * VW, v_clamp(v_add(a[v], bias), lo, hi));
             for (int v = 0; v * VW < n - t; v++)
                 store_out(o + t + v * VW, v_load(tail + v * VW), n - t - v * VW, overrun);
@@ -146,16 +146,16 @@ FC_INLINE void dw_rows(const int kh, const int kw, const int nr, const float *ba
      * is stored later (t = 0 comes last) */
     for (int t = (OW - 1) / VW * VW; t >= 0; t -= VW) {
         vf a[4] = {v_zero(), v_zero(), v_zero(), v_zero()};
-#pragma GCC unroll 8
+FC_UNROLL(8)
         for (int i = 0; i < kh; i++)
-#pragma GCC unroll 8
+FC_UNROLL(8)
             for (int j = 0; j < kw; j++) {
                 vf wv = v_bcast(w + i * kw + j);
                 const float *p = base + i * istep + off[j] + t;
-#pragma GCC unroll 4
+FC_UNROLL(4)
                 for (int r = 0; r < nr; r++) a[r] = v_fma(wv, v_load(p + r * rstep), a[r]);
             }
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int r = 0; r < nr; r++)
             store_out(o + (size_t)r * OW + t, v_clamp(v_add(a[r], bias), lo, hi), OW - t, y0 + r <= ymax);
     }

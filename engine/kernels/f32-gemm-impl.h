@@ -128,7 +128,7 @@ FC_INLINE void tile_post(const int rows, const int nv, const int post, const til
     vf acc[MR][2];
     /* streaming stores need VW*4-byte aligned rows */
     const int stream = job->stream && ((uintptr_t)c | (uintptr_t)(ldc * (ptrdiff_t)sizeof(float))) % (VW * sizeof(float)) == 0;
-#pragma GCC unroll 16
+FC_UNROLL(16)
     for (int r = 0; r < rows; r++) {
         if (!stream) {
             v_prefetchw(c + r * ldc); /* C is read (later K blocks) and written at the end */
@@ -140,11 +140,11 @@ FC_INLINE void tile_post(const int rows, const int nv, const int post, const til
     const int kb = job->kb;
 #ifdef GEMM_BF16
     const int32_t *ap = (const int32_t *)(const void *)a;
-#pragma GCC unroll 2
+FC_UNROLL(2)
     for (int j = 0; j < (kb + 1) / 2; j++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR);
         __m512bh b1 = nv > 1 ? (__m512bh)_mm512_loadu_si512(b + (size_t)j * NR + VW) : b0;
-#pragma GCC unroll 16
+FC_UNROLL(16)
         for (int r = 0; r < rows; r++) {
             __m512bh ar = (__m512bh)_mm512_set1_epi32(ap[(size_t)j * MR + r]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
@@ -152,11 +152,11 @@ FC_INLINE void tile_post(const int rows, const int nv, const int post, const til
         }
     }
 #else
-#pragma GCC unroll 4
+FC_UNROLL(4)
     for (int k = 0; k < kb; k++) {
         vf b0 = v_load(b + (size_t)k * NR);
         vf b1 = nv > 1 ? v_load(b + (size_t)k * NR + VW) : b0;
-#pragma GCC unroll 16
+FC_UNROLL(16)
         for (int r = 0; r < rows; r++) {
             vf ar = v_bcast(a + (size_t)k * MR + r);
             acc[r][0] = v_fma(ar, b0, acc[r][0]);
@@ -167,7 +167,7 @@ FC_INLINE void tile_post(const int rows, const int nv, const int post, const til
     vf lo = v_set1(job->lo), hi = v_set1(job->hi);
     /* every row's sums first, then the stores: C and the residual are not declared apart, so
      * interleaved, each row's loads would wait for the stores of the rows before it */
-#pragma GCC unroll 16
+FC_UNROLL(16)
     for (int r = 0; r < rows; r++) {
         float *cr = c + r * ldc;
         vf t0 = acc[r][0], t1 = acc[r][1];
@@ -197,7 +197,7 @@ FC_INLINE void tile_post(const int rows, const int nv, const int post, const til
         acc[r][0] = t0;
         acc[r][1] = t1;
     }
-#pragma GCC unroll 16
+FC_UNROLL(16)
     for (int r = 0; r < rows; r++) {
         float *cr = c + r * ldc;
         if (stream) {

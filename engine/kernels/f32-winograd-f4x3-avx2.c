@@ -57,16 +57,16 @@ static void input8(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt
             for (int l = 0; l < 8; l++)
                 for (int r = 0; r < 6; r++) v_prefetch(src[l] + (c + 2) * cs + r * W);
         vf u[6][6];
-#pragma GCC unroll 6
+FC_UNROLL(6)
         for (int r = 0; r < 6; r++) {
             vf x[8];
-#pragma GCC unroll 8
+FC_UNROLL(8)
             for (int l = 0; l < 8; l++) x[l] = v_loadm(src[l] + c * cs + r * W, rm[r][l]);
             v_transpose8(x);
             bt6(x, u[r]);
         }
         float *vc = V + (ptrdiff_t)c * nr + g;
-#pragma GCC unroll 6
+FC_UNROLL(6)
         for (int q = 0; q < 6; q++) {
             vf col[6], o[6];
             for (int r = 0; r < 6; r++) col[r] = u[r][q];
@@ -110,13 +110,13 @@ FC_INLINE void output8_kind(const int kind, int M, const float *X, ptrdiff_t xs,
     for (int m = 0; m < M; m++) {
         const float *xm = X + m * ms + g;
         vf z[6][4], y[4][4];
-#pragma GCC unroll 6
+FC_UNROLL(6)
         for (int r = 0; r < 6; r++) {
             vf row[6];
             for (int q = 0; q < 6; q++) row[q] = v_load(xm + (r * 6 + q) * xs);
             at6(row, z[r]);
         }
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int j = 0; j < 4; j++) {
             vf col[6], o[4];
             for (int r = 0; r < 6; r++) col[r] = z[r][j];
@@ -124,7 +124,7 @@ FC_INLINE void output8_kind(const int kind, int M, const float *X, ptrdiff_t xs,
             for (int i = 0; i < 4; i++) y[i][j] = o[i];
         }
         vf bv = v_bcast(bias + m);
-#pragma GCC unroll 4
+FC_UNROLL(4)
         for (int i = 0; i < 4; i++) {
             /* 4 vectors (column j, lanes = tiles) -> per tile a 4-pixel row: vector k holds tile k in
              * its low half and tile k + 4 in its high half */
@@ -134,7 +134,7 @@ FC_INLINE void output8_kind(const int kind, int M, const float *X, ptrdiff_t xs,
                        _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
             ptrdiff_t off = m * cs + i * W;
             if (full) {
-#pragma GCC unroll 4
+FC_UNROLL(4)
                 for (int k = 0; k < 4; k++) {
                     vf v = v_add(p[k], bv);
                     if (res) v = v_add(v, _mm256_loadu2_m128(t[g + k + 4].res + off, t[g + k].res + off));
