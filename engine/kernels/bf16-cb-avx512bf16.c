@@ -156,8 +156,9 @@ void fc_bf16_conv1x1_cb__avx512bf16(int P, int N, int K, const float *x, ptrdiff
             int al = x_cb ? AL_PIXEL : AL_PAIR;
             /* the kind in registers on full tiles; tails get it afterwards */
             int kr = rows == PMR && last ? postk : FC_ACT_NONE;
-#define FC_PANELS(R, AL, KIND) \
-    panels(R, AL, KIND, N, np, pairs_k, ap, pb, j0, first, last, bias, rt, yt, ygs, clamp, lo, hi, pa, pbv)
+#define FC_PANELS_AT(R, AL, KIND, A, RES, Y) \
+    panels(R, AL, KIND, N, np, pairs_k, A, pb, j0, first, last, bias, RES, Y, ygs, clamp, lo, hi, pa, pbv)
+#define FC_PANELS(R, AL, KIND) FC_PANELS_AT(R, AL, KIND, ap, rt, yt)
             if (rows == PMR && al == AL_PAIR && kr == FC_ACT_SILU) FC_PANELS(PMR, AL_PAIR, FC_ACT_SILU);
             else if (rows == PMR && al == AL_PIXEL && kr == FC_ACT_SILU) FC_PANELS(PMR, AL_PIXEL, FC_ACT_SILU);
             else if (rows == PMR && al == AL_PAIR && kr == FC_ACT_HARDSWISH) FC_PANELS(PMR, AL_PAIR, FC_ACT_HARDSWISH);
@@ -173,14 +174,10 @@ void fc_bf16_conv1x1_cb__avx512bf16(int P, int N, int K, const float *x, ptrdiff
                     if (rows - p < r) continue;
                     const uint32_t *aq = ap + (al == AL_PAIR ? p : p * KP_MAX);
                     const float *rq = rt ? rt + p * VW : NULL;
-#define FC_TAIL(R)                                                                                       \
-    case R:                                                                                              \
-        if (al == AL_PAIR)                                                                               \
-            panels(R, AL_PAIR, FC_ACT_NONE, N, np, pairs_k, aq, pb, j0, first, last, bias, rq, yt + p * VW, \
-                   ygs, clamp, lo, hi, pa, pbv);                                                         \
-        else                                                                                             \
-            panels(R, AL_PIXEL, FC_ACT_NONE, N, np, pairs_k, aq, pb, j0, first, last, bias, rq, yt + p * VW, \
-                   ygs, clamp, lo, hi, pa, pbv);                                                         \
+#define FC_TAIL(R)                                                                     \
+    case R:                                                                            \
+        if (al == AL_PAIR) FC_PANELS_AT(R, AL_PAIR, FC_ACT_NONE, aq, rq, yt + p * VW);  \
+        else FC_PANELS_AT(R, AL_PIXEL, FC_ACT_NONE, aq, rq, yt + p * VW);               \
         break;
                     switch (r) { FC_TAIL(8) FC_TAIL(4) FC_TAIL(2) FC_TAIL(1) }
 #undef FC_TAIL
@@ -189,6 +186,7 @@ void fc_bf16_conv1x1_cb__avx512bf16(int P, int N, int K, const float *x, ptrdiff
                 kr = -1;
             }
 #undef FC_PANELS
+#undef FC_PANELS_AT
             if (last && kr == -1 && postk != FC_ACT_NONE) post(postk, yt, ygs, N, rows, pa, pbv);
             j0 += np;
         } while (j0 < pairs);

@@ -25,13 +25,16 @@ enum {
     XM_TAPS2, /* x[koff[k] + 2 p] */
 };
 
+/* Floats between a tile's pixels in input mode xm. */
+FC_INLINE int xm_step(const int xm) { return xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1; }
+
 /* rows (<= PMR) pixels at x (pixel 0 of the tile) x nv vectors of channels: the whole epilogue;
  * kind is the activation applied in registers (FC_ACT_NONE: none, or the clamp). */
 FC_INLINE void cb_tile(const int rows, const int nv, const int xm, const int kind, int K, int kc,
                        const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0, vmask m1,
                        const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi, vf pa, vf pb) {
     vf t[PMR][2];
-    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1; /* floats between the tile's pixels */
+    const int ps = xm_step(xm);
     int k0 = 0;
     do {
         int k1 = K - k0 < kc ? K : k0 + kc;
@@ -87,7 +90,7 @@ FC_INLINE void cb_full_tiles(const int nv, const int xm, const int kind, int P, 
                              const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0,
                              vmask m1, const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi,
                              vf pa, vf pb) {
-    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
+    const int ps = xm_step(xm);
     for (int p0 = 0; p0 + PMR <= P; p0 += PMR)
         cb_tile(PMR, nv, xm, kind, K, kc, x + p0 * ps, xs, koff, b, bias, m0, m1, res ? res + p0 * VW : NULL,
                 y + p0 * VW, ygs, clamp, lo, hi, pa, pb);
@@ -108,7 +111,7 @@ static void cb_post(int kind, float *y, ptrdiff_t ygs, int nv, int n, vf pa, vf 
 FC_INLINE void cb_tail(const int nv, const int xm, int rows, int K, int kc, const float *x, ptrdiff_t xs,
                        const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
                        ptrdiff_t ygs, int clamp, vf lo, vf hi) {
-    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
+    const int ps = xm_step(xm);
     int p = 0;
 #define FC_CB_TAIL(R)                                                                                     \
     if (rows - p >= R) {                                                                                  \
@@ -139,7 +142,7 @@ FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const 
     }
 #undef FC_CB_FULL
     int full = P / PMR * PMR, rows = P - full;
-    const int ps = xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1;
+    const int ps = xm_step(xm);
     if (rows)
         cb_tail(nv, xm, rows, K, kc, x + full * ps, xs, koff, b, bias, m0, m1, res ? res + full * VW : NULL,
                 y + full * VW, ygs, clamp, lo, hi);
