@@ -42,6 +42,42 @@ static void ger_dd_portable(double *G, const double *E, const double *X, int row
         for (int j = 0; j < m; j++) fc_vec_axpy(G + (size_t)j * n, E[(size_t)i * m + j], X + (size_t)i * n, n);
 }
 
+/* The f32 pair (dense.h's summation order): the twins of the AVX2 and AVX-512 kernels. */
+static double fold16_portable(const float s[16]) {
+    double d[8], e[4];
+    for (int l = 0; l < 8; l++) d[l] = (double)s[l] + (double)s[l + 8];
+    for (int l = 0; l < 4; l++) e[l] = d[l] + d[l + 4];
+    return (e[0] + e[2]) + (e[1] + e[3]);
+}
+
+static void dots_f32_portable(const float *X, int rows, const float *V, int m, int n, double *out) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < m; j++) {
+            const float *x = X + (size_t)r * n, *v = V + (size_t)j * n;
+            float s[16] = {0};
+            int q = 0;
+            for (; q + 16 <= n; q += 16)
+                for (int l = 0; l < 16; l++) s[l] = s[l] + x[q + l] * v[q + l];
+            double t = fold16_portable(s);
+            for (; q < n; q++) t += (double)x[q] * v[q];
+            out[(size_t)r * m + j] = t;
+        }
+}
+
+static void ger_f32_portable(double *G, const double *E, const float *X, int rows, int m, int n) {
+    if (rows <= 0) return;
+    int n16 = n / 16 * 16;
+    for (int j = 0; j < m; j++)
+        for (int q = 0; q < n16; q++) {
+            float a = 0;
+            for (int i = 0; i < rows; i++) a = a + (float)E[(size_t)i * m + j] * X[(size_t)i * n + q];
+            G[(size_t)j * n + q] += (double)a;
+        }
+    for (int q = n16; q < n; q++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+}
+
 /* One Gram entry in the documented order: lanes q mod 4 over the 4-blocks, (l0 + l2) + (l1 + l3),
  * then the tail. */
 static double gram_entry(const double *u, const double *v, int d) {
@@ -92,6 +128,8 @@ static const fc_dense_kernels portable = {
     .ger_fd = ger_fd_portable,
     .dots_dd = dots_dd_portable,
     .ger_dd = ger_dd_portable,
+    .dots_f32 = dots_f32_portable,
+    .ger_f32 = ger_f32_portable,
     .gram_tile = gram_tile_portable,
 };
 
@@ -241,6 +279,53 @@ AVX2 static void ger_dd_avx2(double *G, const double *E, const double *X, int ro
         for (int j = 0; j < m; j++) axpy_avx2(G + (size_t)j * n, E[(size_t)i * m + j], X + (size_t)i * n, n);
 }
 
+/* dots_f32's lanes 0-7 in a, 8-15 in b, folded in dense.h's order. */
+AVX2 static double fold16_avx2(__m256 a, __m256 b) {
+    __m256d d_lo = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
+    __m256d d_hi = _mm256_add_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
+    return fold4(_mm256_add_pd(d_lo, d_hi));
+}
+
+AVX2 static void dots_f32_avx2(const float *X, int rows, const float *V, int m, int n, double *out) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < m; j++) {
+            const float *x = X + (size_t)r * n, *v = V + (size_t)j * n;
+            __m256 a = _mm256_setzero_ps(), b = a;
+            int q = 0;
+            for (; q + 16 <= n; q += 16) {
+                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(x + q), _mm256_loadu_ps(v + q)));
+                b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_loadu_ps(x + q + 8), _mm256_loadu_ps(v + q + 8)));
+            }
+            double t = fold16_avx2(a, b);
+            for (; q < n; q++) t += (double)x[q] * v[q];
+            out[(size_t)r * m + j] = t;
+        }
+}
+
+/* 16 columns of one row of G at a time, summed in two float vectors over the rows. */
+AVX2 static void ger_f32_avx2(double *G, const double *E, const float *X, int rows, int m, int n) {
+    if (rows <= 0) return;
+    int n16 = n / 16 * 16;
+    for (int q = 0; q < n16; q += 16)
+        for (int j = 0; j < m; j++) {
+            __m256 a = _mm256_setzero_ps(), b = a;
+            for (int i = 0; i < rows; i++) {
+                __m256 w = _mm256_set1_ps((float)E[(size_t)i * m + j]);
+                const float *xi = X + (size_t)i * n + q;
+                a = _mm256_add_ps(a, _mm256_mul_ps(w, _mm256_loadu_ps(xi)));
+                b = _mm256_add_ps(b, _mm256_mul_ps(w, _mm256_loadu_ps(xi + 8)));
+            }
+            double *g = G + (size_t)j * n + q;
+            _mm256_storeu_pd(g, _mm256_add_pd(_mm256_loadu_pd(g), _mm256_cvtps_pd(_mm256_castps256_ps128(a))));
+            _mm256_storeu_pd(g + 4, _mm256_add_pd(_mm256_loadu_pd(g + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1))));
+            _mm256_storeu_pd(g + 8, _mm256_add_pd(_mm256_loadu_pd(g + 8), _mm256_cvtps_pd(_mm256_castps256_ps128(b))));
+            _mm256_storeu_pd(g + 12, _mm256_add_pd(_mm256_loadu_pd(g + 12), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))));
+        }
+    for (int q = n16; q < n; q++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+}
+
 /* The rows are floats converted to double: their products are exact in double, so FMA rounds
  * exactly like mul + add here. */
 AVX2 static void gram_tile_avx2(const double *x, int d, int i0, int j0, double *G, int ldg) {
@@ -275,6 +360,8 @@ static const fc_dense_kernels avx2 = {
     .ger_fd = ger_fd_avx2,
     .dots_dd = dots_dd_avx2,
     .ger_dd = ger_dd_avx2,
+    .dots_f32 = dots_f32_avx2,
+    .ger_f32 = ger_f32_avx2,
     .gram_tile = gram_tile_avx2,
 };
 
@@ -291,6 +378,8 @@ static const fc_dense_kernels avx512 = {
     .ger_fd = fc_dense_ger_fd_avx512,
     .dots_dd = fc_dense_dots_dd_avx512,
     .ger_dd = fc_dense_ger_dd_avx512,
+    .dots_f32 = fc_dense_dots_f32_avx512,
+    .ger_f32 = fc_dense_ger_f32_avx512,
     .gram_tile = gram_tile_avx2,
 };
 

@@ -35,6 +35,17 @@ typedef struct fc_dense_kernels {
      * G[j][q] += E[i][j] * X[i][q] over i in order (axpy's bits). */
     void (*dots_dd)(const double *X, int rows, const double *V, int m, int n, double *out);
     void (*ger_dd)(double *G, const double *E, const double *X, int rows, int m, int n);
+    /* dots_fd and ger_fd in f32 arithmetic, for the first iterations of large fits (softmax.h):
+     * about twice the lanes, and sums good to ~1e-6 relative instead of ~1e-15.
+     * dots_f32: out[r m + j] = lane l < 16 summing x[q] * v[q] (float multiply, then float add)
+     * over q = l mod 16 below 16 floor(n / 16) in order; the lanes s in double: d_l = s_l + s_l+8
+     * (l < 8), e_l = d_l + d_l+4 (l < 4), t = (e_0 + e_2) + (e_1 + e_3); then t += x[q] v[q] in
+     * double for the tail q in order. V (m, n) floats.
+     * ger_f32: G[j][q] += (double) of the float sum over i in order of (float)E[i][j] * X[i][q]
+     * (float multiply, then add) for q < 16 floor(n / 16); the column tail as ger_fd; rows = 0
+     * leaves G as it is. */
+    void (*dots_f32)(const float *X, int rows, const float *V, int m, int n, double *out);
+    void (*ger_f32)(double *G, const double *E, const float *X, int rows, int m, int n);
     /* The (4, 2) block G[i0 + a][j0 + b] = sum_q x[i0 + a][q] * x[j0 + b][q] of x (rows of d
      * doubles holding float values, row stride d), stored at G[(i0 + a) * ldg + j0 + b]. */
     void (*gram_tile)(const double *x, int d, int i0, int j0, double *G, int ldg);

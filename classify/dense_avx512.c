@@ -163,3 +163,122 @@ AVX512 void fc_dense_ger_fd_avx512(double *G, const double *E, const float *X, i
 AVX512 void fc_dense_ger_dd_avx512(double *G, const double *E, const double *X, int rows, int m, int n) {
     ger_all(1, G, E, X, rows, m, n);
 }
+
+/* ---- f32 arithmetic (dense.h's dots_f32, ger_f32): 16 float lanes, mul then add ---- */
+
+/* The 16 float lanes of a dot product in double: lanes l and l + 8 first, then fold8. */
+AVX512 BLOCK_INLINE double fold16(__m512 s) {
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(s));
+    __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    return fold8(_mm512_add_pd(lo, hi));
+}
+
+/* out[r m + j] = dots_f32 of X row r and V row j, r < R, j < J (compile-time constants). */
+AVX512 BLOCK_INLINE void dots_f32_block(const int R, const int J, const float *X, const float *V, int m, int n,
+                                        double *out) {
+    __m512 acc[ROWS][COLS];
+#pragma GCC unroll 3
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 9
+        for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
+    int q = 0;
+    for (; q + 16 <= n; q += 16) {
+        __m512 x[ROWS];
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) {
+            x[r] = _mm512_loadu_ps(X + (size_t)r * n + q);
+            _mm_prefetch((const char *)(X + (size_t)(R + r) * n + q), _MM_HINT_T0); /* the next block's line */
+        }
+#pragma GCC unroll 9
+        for (int j = 0; j < J; j++) {
+            __m512 v = _mm512_loadu_ps(V + (size_t)j * n + q);
+            __asm__("" : "+v"(v)); /* one load, not one per row folded into the multiplies */
+#pragma GCC unroll 3
+            for (int r = 0; r < R; r++) acc[r][j] = _mm512_add_ps(acc[r][j], _mm512_mul_ps(x[r], v));
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < J; j++) {
+            double t = fold16(acc[r][j]);
+            for (int k = q; k < n; k++) t += (double)X[(size_t)r * n + k] * V[(size_t)j * n + k];
+            out[(size_t)r * m + j] = t;
+        }
+}
+
+AVX512 void fc_dense_dots_f32_avx512(const float *X, int rows, const float *V, int m, int n, double *out) {
+#define FC_J(RR, JJ) case JJ: dots_f32_block(RR, JJ, x, v, m, n, o); break;
+#define FC_R(RR)                                                                                         \
+    case RR:                                                                                             \
+        switch (J) { FC_J(RR, 1) FC_J(RR, 2) FC_J(RR, 3) FC_J(RR, 4) FC_J(RR, 5) FC_J(RR, 6) FC_J(RR, 7) \
+                     FC_J(RR, 8) FC_J(RR, 9) }                                                           \
+        break;
+    for (int r0 = 0; r0 < rows; r0 += ROWS) {
+        int R = rows - r0 < ROWS ? rows - r0 : ROWS;
+        for (int j0 = 0; j0 < m; j0 += COLS) {
+            int J = m - j0 < COLS ? m - j0 : COLS;
+            const float *x = X + (size_t)r0 * n, *v = V + (size_t)j0 * n;
+            double *o = out + (size_t)r0 * m + j0;
+            switch (R) { FC_R(1) FC_R(2) FC_R(3) }
+        }
+    }
+#undef FC_R
+#undef FC_J
+}
+
+/* G[j][16c + l] += the float sum over the rows of E[i][j] X[i][16c + l], j < J, c < C
+ * (compile-time constants); G, E and X already offset to the block. */
+AVX512 BLOCK_INLINE void ger_f32_block(const int J, const int C, double *G, const double *E, const float *X, int rows,
+                                       int m, int n) {
+    __m512 acc[COLS][VECS];
+#pragma GCC unroll 9
+    for (int j = 0; j < J; j++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) acc[j][c] = _mm512_setzero_ps();
+    for (int i = 0; i < rows; i++) {
+        const double *ei = E + (size_t)i * m;
+        __m512 x[VECS];
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) x[c] = _mm512_loadu_ps(X + (size_t)i * n + 16 * c);
+#pragma GCC unroll 9
+        for (int j = 0; j < J; j++) {
+            __m512 w = _mm512_set1_ps((float)ei[j]);
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) acc[j][c] = _mm512_add_ps(acc[j][c], _mm512_mul_ps(w, x[c]));
+        }
+    }
+#pragma GCC unroll 9
+    for (int j = 0; j < J; j++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            double *g = G + (size_t)j * n + 16 * c;
+            __m512 a = acc[j][c];
+            __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(a));
+            __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+            _mm512_storeu_pd(g, _mm512_add_pd(_mm512_loadu_pd(g), lo));
+            _mm512_storeu_pd(g + 8, _mm512_add_pd(_mm512_loadu_pd(g + 8), hi));
+        }
+}
+
+AVX512 void fc_dense_ger_f32_avx512(double *G, const double *E, const float *X, int rows, int m, int n) {
+#define FC_J(CC, JJ) case JJ: ger_f32_block(JJ, CC, g, E + j0, X + q0, rows, m, n); break;
+#define FC_C(CC)                                                                                         \
+    case CC:                                                                                             \
+        switch (J) { FC_J(CC, 1) FC_J(CC, 2) FC_J(CC, 3) FC_J(CC, 4) FC_J(CC, 5) FC_J(CC, 6) FC_J(CC, 7) \
+                     FC_J(CC, 8) FC_J(CC, 9) }                                                           \
+        break;
+    if (rows <= 0) return;
+    int n16 = n / 16 * 16;
+    for (int q0 = 0; q0 < n16; q0 += 16 * VECS) {
+        int C = (n16 - q0) / 16 < VECS ? (n16 - q0) / 16 : VECS;
+        for (int j0 = 0; j0 < m; j0 += COLS) {
+            int J = m - j0 < COLS ? m - j0 : COLS;
+            double *g = G + (size_t)j0 * n + q0;
+            switch (C) { FC_C(1) FC_C(2) FC_C(3) }
+        }
+    }
+#undef FC_C
+#undef FC_J
+    for (int q = n16; q < n; q++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+}

@@ -35,6 +35,7 @@ void fc_softmax_options_init(fc_softmax_options *o) {
     o->memory = 0;
     o->reduce = -1;
     o->precondition = -1;
+    o->f32_phase = -1;
 }
 
 /* The optimization problem in (V (k1, p), c (k1)) coordinates. */
@@ -62,6 +63,9 @@ typedef struct problem {
     double *cv;          /* preconditioned: (n) weighted mean curvature of each row's loss */
     double curv;         /* preconditioned: mean curvature per unit weight at the last evaluation */
     double ssum;         /* sum of the weights */
+    int f32_phase;       /* fits start in f32 arithmetic (fit_chain) */
+    int f32;             /* evaluations use the f32 products (dense.h's dots_f32, ger_f32) */
+    float *Vf;           /* (k1, p) V rounded to float for them */
     const fc_dense_kernels *dk; /* dot/axpy/Gram kernels */
     double l2;
     int threads;
@@ -127,7 +131,8 @@ static void eval_rows(problem *P, int b0, int b1, const double *V, const double 
                       double *pr, double *u) {
     int k1 = P->k1, p = P->p;
     const fc_dense_kernels *dk = P->dk;
-    if (!P->reduced) dk->dots_fd(P->x + (size_t)b0 * p, b1 - b0, V, k1, p, P->E + (size_t)b0 * k1);
+    if (P->f32) dk->dots_f32(P->x + (size_t)b0 * p, b1 - b0, P->Vf, k1, p, P->E + (size_t)b0 * k1);
+    else if (!P->reduced) dk->dots_fd(P->x + (size_t)b0 * p, b1 - b0, V, k1, p, P->E + (size_t)b0 * k1);
     for (int i = b0; i < b1; i++) {
         double *t = P->E + (size_t)i * k1;
         if (P->reduced) {
@@ -142,7 +147,7 @@ static void eval_rows(problem *P, int b0, int b1, const double *V, const double 
         P->fi[i] = row_loss(P, i, u, z, pr, e);
     }
     if (!P->reduced) { /* (skipping the zero residuals below changes no bits: gp never holds -0) */
-        dk->ger_fd(gp, P->E + (size_t)b0 * k1, P->x + (size_t)b0 * p, b1 - b0, k1, p);
+        (P->f32 ? dk->ger_f32 : dk->ger_fd)(gp, P->E + (size_t)b0 * k1, P->x + (size_t)b0 * p, b1 - b0, k1, p);
         return;
     }
     for (int i = b0; i < b1; i++) {
@@ -173,6 +178,8 @@ static double objective(void *ctx, const double *theta, double *grad) {
     const double *V = theta, *c = theta + (size_t)k1 * p;
     double *gV = grad, *gc = grad + (size_t)k1 * p;
     size_t np = (size_t)k1 * p;
+    if (P->f32)
+        for (size_t q = 0; q < np; q++) P->Vf[q] = (float)V[q];
     /* threads only for several ms of work: on a busy machine a parallel region can stall for a
      * scheduler time slice */
     if (P->work > 2e7 && P->threads > 1) {
@@ -238,6 +245,7 @@ static void problem_free(problem *P) {
     free(P->zbuf);
     free(P->cv);
     free(P->pwork);
+    free(P->Vf);
     fc_spectral_free(&P->spec);
     memset(P, 0, sizeof *P);
 }
@@ -392,6 +400,11 @@ static int problem_init(problem *P, const fc_softmax_options *o, const fc_data *
         }
     }
     if ((rc = make_chunks(P, err))) goto fail;
+    P->f32_phase = !P->reduced && (o->f32_phase > 0 || (o->f32_phase < 0 && P->work > 2e7));
+    if (P->f32_phase && !(P->Vf = malloc((size_t)P->k1 * P->p * sizeof *P->Vf))) {
+        rc = fc_fail(err, FC_ENOMEM, "softmax: out of memory");
+        goto fail;
+    }
     for (int i = 0; i < n; i++) {
         int src = P->perm ? P->perm[i] : i;
         int yi = t->y[src];
@@ -504,13 +517,14 @@ static int problem_fork(const problem *P, problem *c, fc_error *err) {
     c->zbuf = malloc((size_t)P->nch * 3 * P->k * sizeof *c->zbuf);
     c->cv = P->cv ? malloc((size_t)P->n * sizeof *c->cv) : NULL;
     c->pwork = P->pwork ? malloc(2 * (size_t)P->k1 * P->spec.r * sizeof *c->pwork) : NULL;
-    if (!c->E || !c->fi || !c->part || !c->zbuf || (P->cv && !c->cv) || (P->pwork && !c->pwork))
+    c->Vf = P->Vf ? malloc(np * sizeof *c->Vf) : NULL;
+    if (!c->E || !c->fi || !c->part || !c->zbuf || (P->cv && !c->cv) || (P->pwork && !c->pwork) || (P->Vf && !c->Vf))
         return fc_fail(err, FC_ENOMEM, "softmax: out of memory for a path chain");
     return 0;
 }
 
 static void problem_fork_free(problem *c) {
-    free(c->E), free(c->fi), free(c->part), free(c->zbuf), free(c->cv), free(c->pwork);
+    free(c->E), free(c->fi), free(c->part), free(c->zbuf), free(c->cv), free(c->pwork), free(c->Vf);
 }
 
 /* How many chains a path of m fits runs as: fits i, i + chains, ... form chain i mod chains, each
@@ -521,6 +535,29 @@ static void problem_fork_free(problem *c) {
  * region per path instead of one per evaluation, which a busy machine stalls (measured on
  * 5000 x 1280 features, 16 fits, load 15 on 2 cores: 255 s wall for 40 s of CPU). */
 static int path_chains(const problem *P, int m) { return m >= 4 && P->work > 2e7 ? 2 : 1; }
+
+/* One fit from theta. With an f32 phase: L-BFGS on the f32 products until it stops, then in double
+ * from there with the same curvature pairs and the rest of the iteration budget, converged as soon
+ * as the gradient passes the tests (the f32 phase already made the progress gtol2_start asks for).
+ * The f32 sums are good to ~1e-6 relative, far below the gradient tolerances, but their objective
+ * is too coarse for the relative-decrease test and the line search near the optimum: where the f32
+ * phase stops there, the double phase goes on. res: the totals, the double phase's end. */
+static int minimize(problem *P, const fc_lbfgs_options *lo, size_t np, double *theta, fc_lbfgs_memory *mem,
+                    fc_lbfgs_result *res, fc_error *err) {
+    if (!P->f32_phase) return fc_lbfgs_minimize(lo, (int)np, theta, objective, P, mem, res, err);
+    fc_lbfgs_result r1;
+    P->f32 = 1;
+    int rc = fc_lbfgs_minimize(lo, (int)np, theta, objective, P, mem, &r1, err);
+    P->f32 = 0;
+    if (rc) return rc;
+    fc_lbfgs_options fin = *lo;
+    fin.max_iter = lo->max_iter - r1.iterations;
+    fin.gtol2_start = INFINITY;
+    if ((rc = fc_lbfgs_minimize(&fin, (int)np, theta, objective, P, mem, res, err))) return rc;
+    res->iterations += r1.iterations;
+    res->evaluations += r1.evaluations;
+    return 0;
+}
 
 /* Fits l2[first], l2[first + step], ... of the path in that order from theta (which it updates),
  * into layers/infos. mine marks the layers allocated here. */
@@ -534,7 +571,7 @@ static int fit_chain(problem *P, const fc_lbfgs_options *lo, double *theta, cons
         if (i > first) fc_lbfgs_memory_shift(&mem, l2[i] - l2[i - step], 0, P->k1 * P->p);
         P->l2 = l2[i];
         fc_lbfgs_result res;
-        if ((rc = fc_lbfgs_minimize(lo, (int)np, theta, objective, P, &mem, &res, err))) {
+        if ((rc = minimize(P, lo, np, theta, &mem, &res, err))) {
             fc_error_prefix(err, "softmax (l2 = %g): ", l2[i]);
             break;
         }

@@ -44,6 +44,10 @@ typedef struct fc_softmax_options {
     int precondition;          /* spectral preconditioner of L-BFGS (spectral.h) in full
                                   coordinates: -1 auto (default: large problems), 0 never, 1 when
                                   the coordinates are full and D >= 8 */
+    int f32_phase;             /* start each fit in f32 arithmetic (dense.h's dots_f32/ger_f32, about
+                                  twice as fast), then finish it in double: -1 auto (default: full
+                                  coordinates and evaluations over 2e7 multiply-adds), 0 never, 1
+                                  whenever the coordinates are full */
     int threads;               /* OpenMP threads (<= 0: all cores), used only where a parallel
                                   region has several ms of work (evaluations over 2e7
                                   multiply-adds, Gram matrices over 2e8): results are the same for

@@ -600,6 +600,61 @@ static void test_dense_blocks(void) {
     if (!fast[1]) printf("  (no AVX-512 on this CPU: its dense table not compared)\n");
 }
 
+/* dots_f32 and ger_f32 (f32 arithmetic): the AVX2 and AVX-512 tables give the portable bits on
+ * awkward shapes (AVX-512 blocks of 3 rows x 9 class rows and 9 rows of G x 48 columns, 16-lane
+ * vectors, every remainder), the sums are those of the double kernels to f32 accuracy, and
+ * ger_f32 over no rows leaves G as it is. Inputs with full mantissas, so that a fused
+ * multiply-add or another lane order would show. */
+static void test_dense_f32(void) {
+    const fc_dense_kernels *p = fc_dense_kernels_by_name("portable");
+    const fc_dense_kernels *fast[2] = {fc_dense_kernels_by_name("avx2"), fc_dense_kernels_by_name("avx512")};
+    enum { M = 20, N = 113, R = 8 };
+    static float X[R * N], Vf[M * N];
+    static double V[M * N], E[R * M], G0[M * N], G1[M * N], G2[M * N], Gd[M * N], o1[R * M], o2[R * M], od[R * M];
+    for (int i = 0; i < M * N; i++) Vf[i] = (float)(10 * sin(0.7 * i + 0.3)), V[i] = Vf[i], G0[i] = 50 * cos(0.9 * i);
+    for (int i = 0; i < R * M; i++) E[i] = i % 5 == 0 ? 0 : 0.5 * cos(1.3 * i);
+    for (int i = 0; i < R * N; i++) X[i] = (float)(3 * sin(2.1 * i + 1) - 1);
+    const int ms[] = {1, 2, 8, 9, 10, 17, 18, M}, ns[] = {0, 1, 15, 16, 17, 31, 32, 47, 48, 49, 63, 64, 95, 96, 97, N};
+    int far = 0, differ = 0, moved = 0;
+    for (size_t u = 0; u < sizeof ms / sizeof *ms; u++)
+        for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+            int m = ms[u], n = ns[t];
+            for (int rows = 0; rows <= R; rows++) {
+                p->dots_f32(X, rows, Vf, m, n, o1);
+                p->dots_fd(X, rows, V, m, n, od);
+                for (int r = 0; r < rows; r++)
+                    for (int j = 0; j < m; j++) {
+                        double mag = 0;
+                        for (int q = 0; q < n; q++) mag += fabs((double)X[r * n + q] * V[(size_t)j * n + q]);
+                        far += fabs(o1[r * m + j] - od[r * m + j]) > 1e-6 * mag;
+                    }
+                memcpy(G1, G0, sizeof G1), memcpy(Gd, G0, sizeof Gd);
+                p->ger_f32(G1, E, X, rows, m, n);
+                p->ger_fd(Gd, E, X, rows, m, n);
+                for (int j = 0; j < m; j++)
+                    for (int q = 0; q < n; q++) {
+                        double mag = fabs(G0[(size_t)j * n + q]);
+                        for (int i = 0; i < rows; i++) mag += fabs(E[i * m + j] * X[i * n + q]);
+                        far += fabs(G1[(size_t)j * n + q] - Gd[(size_t)j * n + q]) > 1e-6 * mag;
+                    }
+                if (rows == 0) moved += memcmp(G1, G0, sizeof G1) != 0;
+                for (int f = 0; f < 2; f++) {
+                    if (!fast[f]) continue;
+                    fast[f]->dots_f32(X, rows, Vf, m, n, o2);
+                    memcpy(G2, G0, sizeof G2);
+                    fast[f]->ger_f32(G2, E, X, rows, m, n);
+                    int bad = memcmp(o1, o2, (size_t)rows * m * sizeof *o1) != 0 || memcmp(G1, G2, sizeof G1) != 0;
+                    if (bad && differ++ < 5)
+                        printf("  dots_f32/ger_f32 m=%d n=%d rows=%d: %s differs from portable\n", m, n, rows, fast[f]->name);
+                }
+            }
+        }
+    CHECK(!differ, "%d shapes: a SIMD table's f32 products differ from the portable ones", differ);
+    CHECK(!far, "%d sums of the f32 products are farther than 1e-6 relative from the double ones", far);
+    CHECK(!moved, "ger_f32 over no rows changed G (%d shapes)", moved);
+    if (!fast[1]) printf("  (no AVX-512 on this CPU: its f32 products not compared)\n");
+}
+
 /* Top eigenpairs of X^T X for X = (rank-4 signal with scales 8, 4, 2, 1) + small noise: residuals
  * ||C q - lam q|| small against lam, orthonormal rows, the tail below the kept values. */
 static void test_spectral(void) {
@@ -743,6 +798,7 @@ int main(void) {
     RUN(test_gram_threads);
     RUN(test_dense_vectors);
     RUN(test_dense_blocks);
+    RUN(test_dense_f32);
     RUN(test_spectral);
     RUN(test_lbfgs_preconditioned);
     RUN(test_data_check);

@@ -117,14 +117,16 @@ static void test_matches_sklearn(void) {
         fixture f;
         REQUIRE(fixture_load(sets[s], &f) == 0, "cannot read fixture %s (run scripts/make_head_fixtures.py)", sets[s]);
         fc_data data = fixture_data(&f);
-        /* reduce 2: full coordinates with the spectral preconditioner (the same optimum) */
-        for (int reduce = 0; reduce <= 2; reduce++)
+        /* reduce 2: full coordinates with the spectral preconditioner (the same optimum); 3: full
+         * coordinates, each fit started in f32 arithmetic and finished in double */
+        for (int reduce = 0; reduce <= 3; reduce++)
             for (int j = 0; j < (int)f.C.count; j++) {
                 fc_softmax_options o;
                 tight(&o);
                 o.l2 = 1.0 / f.C.data[j];
                 o.reduce = reduce == 1;
                 o.precondition = reduce == 2;
+                o.f32_phase = reduce == 3;
                 o.class_weight = f.has_cw ? f.cw.data : NULL;
                 fc_layer L = {0};
                 fc_softmax_info info;
@@ -141,7 +143,7 @@ static void test_matches_sklearn(void) {
                 int expect_rank = reduce == 1 ? (f.n < f.d ? f.n : f.d) : f.d;
                 CHECK(info.rank == expect_rank, "%s reduce=%d: rank %d, expected %d", sets[s], reduce, info.rank,
                       expect_rank);
-                compare(sets[s], &f, j, &L, reduce == 1 ? "reduced" : reduce ? "preconditioned" : "full");
+                compare(sets[s], &f, j, &L, reduce == 1 ? "reduced" : reduce == 2 ? "preconditioned" : reduce ? "f32 start" : "full");
                 fc_layer_free(&L);
             }
         fixture_free(&f);
@@ -479,18 +481,20 @@ static void test_preconditioned_path_same_optimum(void) {
     }
 }
 
-/* The portable, AVX2 and AVX-512 kernel tables give the same bits (reduced and full coordinates). */
+/* The portable, AVX2 and AVX-512 kernel tables give the same bits (reduced and full coordinates,
+ * and full ones started in f32 arithmetic). */
 static void test_kernel_tables_agree(void) {
     const fc_dense_kernels *fast[2] = {fc_dense_kernels_by_name("avx2"), fc_dense_kernels_by_name("avx512")};
     if (!fast[0]) SKIP("no AVX2 on this CPU");
     fixture f;
     REQUIRE(fixture_load("wide", &f) == 0, "fixture");
     fc_data data = fixture_data(&f);
-    for (int reduce = 0; reduce <= 1; reduce++) {
+    for (int reduce = 0; reduce <= 2; reduce++) {
         fc_layer a = {0};
         fc_softmax_options o;
         fc_softmax_options_init(&o);
-        o.reduce = reduce;
+        o.reduce = reduce == 1;
+        o.f32_phase = reduce == 2;
         o.kernels = fc_dense_kernels_by_name("portable");
         fc_error err = {0};
         REQUIRE(fc_softmax_fit(&o, &data, f.k, &a, NULL, &err) == 0, "%s", err.msg);
