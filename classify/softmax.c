@@ -2,7 +2,8 @@
  * evaluation, summed in fixed row chunks), the row-space factorization, the maps between
  * coordinate systems, and the L2 path driving lbfgs.c with warm starts and carried-over curvature
  * pairs (long paths on large problems as two chains on their own threads), and on large
- * full-coordinate problems the spectral preconditioner (spectral.h) as L-BFGS's initial matrix.
+ * full-coordinate problems the spectral preconditioner (spectral.h) as L-BFGS's initial matrix and
+ * a first phase of each fit on f32 products (minimize).
  * Not here: the line search (lbfgs.c), the dense kernels (dense.c). */
 
 /* Coordinates. W (K, D) = M V Q^T and b = M c, where M (K, K-1) is the orthonormal Helmert basis of

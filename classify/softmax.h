@@ -6,8 +6,10 @@
  * in an equivalent smaller parametrization (K-1 sum-zero class directions; when D is large compared
  * with N, the row space of X via a pivoted Cholesky factor of X X^T, so an evaluation costs O(N^2 K)
  * instead of O(N D K)), in double, deterministically and independently of the thread count. Large
- * problems in full coordinates are preconditioned with a spectral model of X^T X (spectral.h; its
- * float32 products make the iterates, not the optimum, depend on the engine's kernel table).
+ * problems in full coordinates start each fit in f32 arithmetic (twice the SIMD lanes; L-BFGS runs
+ * on it until it stops) and finish it in double from there (f32_phase), and are preconditioned
+ * with a spectral model of X^T X (spectral.h; its float32 products make the iterates, not the
+ * optimum, depend on the engine's kernel table).
  * Not here: feature transforms (transform.h), sweeps/CLI, L1 or elastic-net penalties. */
 #ifndef FC_SOFTMAX_H
 #define FC_SOFTMAX_H
