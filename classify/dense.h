@@ -1,6 +1,7 @@
 /* Dense double-precision kernels for the softmax solver: dot products and axpy on double (or
  * float-times-double) vectors, and the Gram matrix G = X X^T of float32 rows accumulated in double
- * (float products are exact in double, so G carries double-precision sums). Three tables with
+ * (float products are exact in double, so G carries double-precision sums); and one pair in f32
+ * arithmetic (dots_f32, ger_f32) for the first phase of large fits. Three tables with
  * the same results bit for bit: portable C (GCC vector extensions, SSE2 on x86-64), AVX2 (4-wide,
  * function-level target attribute, chosen only when core/cpu.h allows the AVX2 level or above,
  * so FEATCACHE_ISA=scalar also selects the portable one) and AVX-512 (the AVX2 table with

@@ -64,7 +64,7 @@ typedef struct problem {
     double *cv;          /* preconditioned: (n) weighted mean curvature of each row's loss */
     double curv;         /* preconditioned: mean curvature per unit weight at the last evaluation */
     double ssum;         /* sum of the weights */
-    int f32_phase;       /* fits start in f32 arithmetic (fit_chain) */
+    int f32_phase;       /* fits start in f32 arithmetic (minimize) */
     int f32;             /* evaluations use the f32 products (dense.h's dots_f32, ger_f32) */
     float *Vf;           /* (k1, p) V rounded to float for them */
     const fc_dense_kernels *dk; /* dot/axpy/Gram kernels */
