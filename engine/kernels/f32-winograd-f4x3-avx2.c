@@ -2,37 +2,15 @@
  * eight tiles per vector: the rows of eight tiles' windows are transposed so that each vector holds
  * one window element of eight tiles, the 1-D transforms run on whole vectors (rows first, then
  * columns, as the scalar twin does), and the output transform transposes back to four-pixel rows
- * per tile. Lanes never mix, so a tile's result does not depend on its lane. Panels of 16 (AVX2
- * table) or 32 (AVX-512 table) tiles are written by the same code. Compiled with -mavx2 -mfma. Not
+ * per tile. Lanes never mix, so a tile's result does not depend on its lane. Panels of 16 tiles (the
+ * AVX2 table; the AVX-512 ones have f32-winograd-f4x3-avx512.c). Compiled with -mavx2 -mfma. Not
  * here: the weight transform and the GEMMs between the transforms (ops/conv.c). */
 #include <math.h>
 
 #include "engine/kernels/internal.h"
 #include "engine/kernels/simd-avx2.h"
 #include "engine/kernels/f32-act-vec.h"
-
-/* o = B^T d over six vectors (the formulas of the scalar twin). */
-FC_INLINE void bt6(const vf d[6], vf o[6]) {
-    vf c2 = v_set1(2.0f), c4 = v_set1(4.0f), c5 = v_set1(5.0f);
-    vf s12 = v_add(d[1], d[2]), d12 = v_sub(d[1], d[2]);
-    vf s34 = v_add(d[3], d[4]), d43 = v_sub(d[4], d[3]);
-    vf d31 = v_sub(d[3], d[1]), d42 = v_sub(d[4], d[2]);
-    o[0] = v_add(v_fnma(c5, d[2], v_mul(c4, d[0])), d[4]);
-    o[1] = v_fnma(c4, s12, s34);
-    o[2] = v_fma(c4, d12, d43);
-    o[3] = v_fma(c2, d31, d42);
-    o[4] = v_fnma(c2, d31, d42);
-    o[5] = v_add(v_fnma(c5, d[3], v_mul(c4, d[1])), d[5]);
-}
-
-/* y = A^T m over six vectors. */
-FC_INLINE void at6(const vf m[6], vf y[4]) {
-    vf a = v_add(m[1], m[2]), b = v_sub(m[1], m[2]), c = v_add(m[3], m[4]), d = v_sub(m[3], m[4]);
-    y[0] = v_add(v_add(m[0], a), c);
-    y[1] = v_fma(v_set1(2.0f), d, b);
-    y[2] = v_fma(v_set1(4.0f), c, a);
-    y[3] = v_add(v_fma(v_set1(8.0f), d, b), m[5]);
-}
+#include "engine/kernels/f32-winograd-f4x3-impl.h"
 
 /* Input transform of lanes [g, g + 8) of a panel of nr lanes; tiles past nt give zeros. Every load is
  * a masked load (rows outside the window get an empty mask, which reads nothing), so the loop has no
@@ -65,14 +43,7 @@ FC_UNROLL(8)
             v_transpose8(x);
             bt6(x, u[r]);
         }
-        float *vc = V + (ptrdiff_t)c * nr + g;
-FC_UNROLL(6)
-        for (int q = 0; q < 6; q++) {
-            vf col[6], o[6];
-            for (int r = 0; r < 6; r++) col[r] = u[r][q];
-            bt6(col, o);
-            for (int r = 0; r < 6; r++) v_store(vc + (r * 6 + q) * vs, o[r]);
-        }
+        input_columns(u, V + (ptrdiff_t)c * nr + g, vs);
     }
 }
 
@@ -93,10 +64,6 @@ void fc_f32_winograd_f4x3_input_16__avx2(int C, ptrdiff_t cs, ptrdiff_t W, const
     wino_input_nr(16, C, cs, W, t, nt, V, vs);
 }
 
-void fc_f32_winograd_f4x3_input_32__avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t,
-                                         int nt, float *V, ptrdiff_t vs) {
-    wino_input_nr(32, C, cs, W, t, nt, V, vs);
-}
 
 /* Output transform of tiles [g, g + n), n <= 8, for all M channels; kind is a compile-time constant
  * at the call sites. Whole tiles of a full group take the branch-free path: two tiles' 4-pixel rows
@@ -108,21 +75,8 @@ FC_INLINE void output8_kind(const int kind, int M, const float *X, ptrdiff_t xs,
     int full = n == 8, res = t[g].res != NULL;
     for (int l = 0; l < n; l++) full &= t[g + l].rows == 4 && t[g + l].cols == 4;
     for (int m = 0; m < M; m++) {
-        const float *xm = X + m * ms + g;
-        vf z[6][4], y[4][4];
-FC_UNROLL(6)
-        for (int r = 0; r < 6; r++) {
-            vf row[6];
-            for (int q = 0; q < 6; q++) row[q] = v_load(xm + (r * 6 + q) * xs);
-            at6(row, z[r]);
-        }
-FC_UNROLL(4)
-        for (int j = 0; j < 4; j++) {
-            vf col[6], o[4];
-            for (int r = 0; r < 6; r++) col[r] = z[r][j];
-            at6(col, o);
-            for (int i = 0; i < 4; i++) y[i][j] = o[i];
-        }
+        vf y[4][4];
+        output_points(X + m * ms + g, xs, y);
         vf bv = v_bcast(bias + m);
 FC_UNROLL(4)
         for (int i = 0; i < 4; i++) {

@@ -34,10 +34,11 @@ fc_f32_dwconv_plane_fn fc_f32_dwconv_plane__scalar, fc_f32_dwconv_plane_4x8__avx
 fc_f32_dwconv_channels_fn fc_f32_dwconv_channels__scalar, fc_f32_dwconv_channels_8cx4__avx2,
     fc_f32_dwconv_channels_16cx4__avx512;
 /* f32-winograd-f4x3-*.c: F(4x4, 3x3) input panels of 4 (scalar), 16 (avx2 table) or 32 (avx512
- * table) tiles, 8 tiles per AVX2 vector */
+ * tables) tiles, 8 tiles per AVX2 vector, 16 per AVX-512 one */
 fc_f32_winograd_input_fn fc_f32_winograd_f4x3_input_4__scalar, fc_f32_winograd_f4x3_input_16__avx2,
-    fc_f32_winograd_f4x3_input_32__avx2;
-fc_f32_winograd_output_fn fc_f32_winograd_f4x3_output__scalar, fc_f32_winograd_f4x3_output__avx2;
+    fc_f32_winograd_f4x3_input_32__avx512;
+fc_f32_winograd_output_fn fc_f32_winograd_f4x3_output__scalar, fc_f32_winograd_f4x3_output__avx2,
+    fc_f32_winograd_f4x3_output__avx512;
 /* f32-act-*.c: 16 floats (2 ymm) / 32 floats (2 zmm) per step */
 fc_f32_act_fn fc_f32_act__scalar, fc_f32_act_u16__avx2, fc_f32_act_u32__avx512;
 fc_f32_affine_rows_fn fc_f32_affine_rows__scalar, fc_f32_affine_rows__avx2, fc_f32_affine_rows__avx512;

@@ -49,8 +49,8 @@ const fc_kernels fc_kernels_avx512_table = {
     .gemm_kc = fc_f32_gemm_kc_12x32__avx512,
     .dwconv_plane = fc_f32_dwconv_plane_4x16__avx512,
     .dwconv_channels = fc_f32_dwconv_channels_16cx4__avx512,
-    .wino_input = fc_f32_winograd_f4x3_input_32__avx2,
-    .wino_output = fc_f32_winograd_f4x3_output__avx2,
+    .wino_input = fc_f32_winograd_f4x3_input_32__avx512,
+    .wino_output = fc_f32_winograd_f4x3_output__avx512,
     .act = fc_f32_act_u32__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
     .conv_bcast = fc_f32_conv_bcast_14x32__avx512,
@@ -59,8 +59,7 @@ const fc_kernels fc_kernels_avx512_table = {
 
 /* The f32 steps of a bf16 model (the avx512bf16 table's .f32): the avx512 table with the bf16 path's
  * fast sigmoid and SiLU (FC_FAST_SIGMOID, f32-act-vec.h) wherever they are applied, except after
- * the Winograd output transform (the AVX2 one, exact: no bf16 model seen has a Winograd conv with
- * one). */
+ * the Winograd output transform (exact: no bf16 model seen has a Winograd conv with one). */
 const fc_kernels fc_kernels_avx512_fastsig_table = {
     .name = "avx512+fastsig",
     .mr = 12,
@@ -72,8 +71,8 @@ const fc_kernels fc_kernels_avx512_fastsig_table = {
     .gemm_kc = fc_f32_gemm_kc_12x32__avx512,
     .dwconv_plane = fc_f32_dwconv_plane_4x16_fastsig__avx512,
     .dwconv_channels = fc_f32_dwconv_channels_16cx4_fastsig__avx512,
-    .wino_input = fc_f32_winograd_f4x3_input_32__avx2,
-    .wino_output = fc_f32_winograd_f4x3_output__avx2,
+    .wino_input = fc_f32_winograd_f4x3_input_32__avx512,
+    .wino_output = fc_f32_winograd_f4x3_output__avx512,
     .act = fc_f32_act_u32_fastsig__avx512,
     .affine_rows = fc_f32_affine_rows__avx512,
     .conv_bcast = fc_f32_conv_bcast_14x32_fastsig__avx512,

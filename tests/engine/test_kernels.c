@@ -691,7 +691,7 @@ static void wino_input_cases(const fc_kernels *k) {
     const fc_kernels *sc = fc_kernels_by_name("scalar");
     const int shapes[][6] = {/* H W pt pl pb pr */ {1, 1, 1, 1, 1, 1}, {5, 7, 1, 1, 1, 1},
                              {9, 9, 0, 0, 0, 0},  {13, 6, 2, 1, 0, 2}, {8, 17, 1, 0, 1, 1},
-                             {3, 30, 1, 1, 1, 1}};
+                             {3, 30, 1, 1, 1, 1}, {17, 21, 1, 1, 1, 1} /* 30 tiles: AVX-512 groups 16 + 14 */};
     const int chans[] = {1, 3, 8, 17};
     int nr = k->nr, fails = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
@@ -746,7 +746,7 @@ static void wino_input_cases(const fc_kernels *k) {
 /* wino_output of table k vs the definition (double) on whole output planes tiled 4x4 with partial
  * edge tiles, with and without residual, every activation; nothing outside the planes written. */
 static void wino_output_cases(const fc_kernels *k) {
-    const int shapes[][2] = {{1, 1}, {4, 4}, {5, 7}, {9, 13}, {14, 14}, {7, 30}};
+    const int shapes[][2] = {{1, 1}, {4, 4}, {5, 7}, {9, 13}, {14, 14}, {7, 30}, {17, 21}, {16, 16}, {8, 36}};
     const int chans[] = {1, 3, 8, 17};
     int n = 0, fails = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
