@@ -1,17 +1,32 @@
 /* AVX-512 f32 Winograd F(4x4, 3x3) input and output transforms (the contract is in kernels.h),
  * sixteen tiles per vector: one vector holds a window row of two tiles (tile l in the low half,
- * tile l + 8 in the high half, each a masked load), an 8x8 transpose in both halves at once turns
- * eight of them into window elements of sixteen tiles, the 1-D transforms run on whole vectors
- * (f32-winograd-f4x3-impl.h, the scalar twin's operations), and the output transform transposes
- * back to four-pixel rows per tile (tiles k, k + 4, k + 8, k + 12 in the four 128-bit lanes).
- * Lanes never mix, so a tile gets the bits of the AVX2 and scalar transforms. Panels of 32 tiles
- * (the avx512 tables). Compiled with the AVX-512 flags. Not here: the weight transform and the
- * GEMMs between the transforms (ops/conv_winograd.c). */
+ * tile l + 8 in the high half, each a masked load), and an 8x8 transpose in both halves at once
+ * turns eight of them into window elements of sixteen tiles; the 1-D transforms and the output
+ * transform (four tiles' 4-pixel rows per vector) are f32-winograd-f4x3-impl.h's, the scalar twin's
+ * operations. Lanes never mix, so a tile gets the bits of the AVX2 and scalar transforms. Panels of
+ * 32 tiles (the avx512 tables). Compiled with the AVX-512 flags. Not here: the weight transform and
+ * the GEMMs between the transforms (ops/conv_winograd.c). */
 #include <math.h>
 
 #include "engine/kernels/internal.h"
 #include "engine/kernels/simd-avx512.h"
 #include "engine/kernels/f32-act-vec.h"
+
+/* Rows at offset off of tiles t[0], t[4], t[8], t[12] (the quarters of a vector,
+ * f32-winograd-f4x3-impl.h). */
+FC_INLINE vf res_rows(const fc_wino_out *t, ptrdiff_t off) {
+    vf v = _mm512_castps128_ps512(_mm_loadu_ps(t[0].res + off));
+    v = _mm512_insertf32x4(v, _mm_loadu_ps(t[4].res + off), 1);
+    v = _mm512_insertf32x4(v, _mm_loadu_ps(t[8].res + off), 2);
+    return _mm512_insertf32x4(v, _mm_loadu_ps(t[12].res + off), 3);
+}
+FC_INLINE void store_rows(const fc_wino_out *t, ptrdiff_t off, vf v) {
+    _mm_storeu_ps(t[0].dst + off, _mm512_castps512_ps128(v));
+    _mm_storeu_ps(t[4].dst + off, _mm512_extractf32x4_ps(v, 1));
+    _mm_storeu_ps(t[8].dst + off, _mm512_extractf32x4_ps(v, 2));
+    _mm_storeu_ps(t[12].dst + off, _mm512_extractf32x4_ps(v, 3));
+}
+
 #include "engine/kernels/f32-winograd-f4x3-impl.h"
 
 /* Lanes 0-7 of r[j] = element j of the low halves of p[0..7], lanes 8-15 = of their high halves
@@ -88,95 +103,8 @@ void fc_f32_winograd_f4x3_input_32__avx512(int C, ptrdiff_t cs, ptrdiff_t W, con
     }
 }
 
-/* The four 128-bit lanes of v as one float[16]. */
-typedef union quads {
-    vf v;
-    __m128 q[4];
-} quads;
-
-/* Output transform of tiles [g, g + n), n <= 16, for all M channels; kind is a compile-time
- * constant at the call sites. Whole tiles of a full group take the branch-free path: four tiles'
- * 4-pixel rows per vector, stored as four quarters. */
-FC_INLINE void output16_kind(const int kind, int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
-                             const fc_wino_out *t, int g, int n, ptrdiff_t cs, ptrdiff_t W,
-                             const float *bias, const fc_act *act) {
-    vf aa = v_set1(act ? act->a : 0.f), ab = v_set1(act ? act->b : 0.f);
-    int full = n == 16, res = t[g].res != NULL;
-    for (int l = 0; l < n; l++) full &= t[g + l].rows == 4 && t[g + l].cols == 4;
-    for (int m = 0; m < M; m++) {
-        vf y[4][4];
-        output_points(X + m * ms + g, xs, y);
-        vf bv = v_bcast(bias + m);
-FC_UNROLL(4)
-        for (int i = 0; i < 4; i++) {
-            /* 4 vectors (column j, lanes = tiles) -> per tile a 4-pixel row: vector k holds tile
-             * k + 4 L in its 128-bit lane L */
-            vf t0 = _mm512_unpacklo_ps(y[i][0], y[i][1]), t1 = _mm512_unpackhi_ps(y[i][0], y[i][1]);
-            vf t2 = _mm512_unpacklo_ps(y[i][2], y[i][3]), t3 = _mm512_unpackhi_ps(y[i][2], y[i][3]);
-            vf p[4] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xEE),
-                       _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xEE)};
-            ptrdiff_t off = m * cs + i * W;
-            if (full) {
-FC_UNROLL(4)
-                for (int k = 0; k < 4; k++) {
-                    vf v = v_add(p[k], bv);
-                    if (res) {
-                        vf rv = _mm512_castps128_ps512(_mm_loadu_ps(t[g + k].res + off));
-                        rv = _mm512_insertf32x4(rv, _mm_loadu_ps(t[g + k + 4].res + off), 1);
-                        rv = _mm512_insertf32x4(rv, _mm_loadu_ps(t[g + k + 8].res + off), 2);
-                        rv = _mm512_insertf32x4(rv, _mm_loadu_ps(t[g + k + 12].res + off), 3);
-                        v = v_add(v, rv);
-                    }
-                    v = v_act_kind(kind, v, aa, ab);
-                    _mm_storeu_ps(t[g + k].dst + off, _mm512_castps512_ps128(v));
-                    _mm_storeu_ps(t[g + k + 4].dst + off, _mm512_extractf32x4_ps(v, 1));
-                    _mm_storeu_ps(t[g + k + 8].dst + off, _mm512_extractf32x4_ps(v, 2));
-                    _mm_storeu_ps(t[g + k + 12].dst + off, _mm512_extractf32x4_ps(v, 3));
-                }
-                continue;
-            }
-            for (int k = 0; k < 4; k++) {
-                /* per quarter: a whole row of a tile moves as 4 floats, a cut one element-wise */
-                quads rq, vq;
-                int cols[4];
-                for (int h = 0; h < 4; h++) {
-                    int l = k + 4 * h;
-                    const fc_wino_out *o = &t[g + (l < n ? l : 0)];
-                    cols[h] = l < n && i < o->rows ? o->cols : 0;
-                    rq.q[h] = _mm_setzero_ps();
-                    if (res && cols[h] == 4) rq.q[h] = _mm_loadu_ps(o->res + off);
-                    else if (res)
-                        for (int j = 0; j < cols[h]; j++) rq.v[4 * h + j] = o->res[off + j];
-                }
-                vq.v = v_act_kind(kind, v_add(v_add(p[k], bv), rq.v), aa, ab);
-                for (int h = 0; h < 4; h++) {
-                    if (!cols[h]) continue; /* lane past the last tile: its entry is not set */
-                    float *d = t[g + k + 4 * h].dst + off;
-                    if (cols[h] == 4) _mm_storeu_ps(d, vq.q[h]);
-                    else
-                        for (int j = 0; j < cols[h]; j++) d[j] = vq.v[4 * h + j];
-                }
-            }
-        }
-    }
-}
-
-static void output16(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_wino_out *t, int g,
-                     int n, ptrdiff_t cs, ptrdiff_t W, const float *bias, const fc_act *act) {
-    switch (act ? act->kind : FC_ACT_NONE) {
-    case FC_ACT_NONE: output16_kind(FC_ACT_NONE, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    case FC_ACT_RELU: output16_kind(FC_ACT_RELU, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    case FC_ACT_CLIP: output16_kind(FC_ACT_CLIP, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    case FC_ACT_LEAKY: output16_kind(FC_ACT_LEAKY, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    case FC_ACT_SIGMOID: output16_kind(FC_ACT_SIGMOID, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    case FC_ACT_HARDSIGMOID: output16_kind(FC_ACT_HARDSIGMOID, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    case FC_ACT_HARDSWISH: output16_kind(FC_ACT_HARDSWISH, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    case FC_ACT_SILU: output16_kind(FC_ACT_SILU, M, X, xs, ms, t, g, n, cs, W, bias, act); return;
-    }
-}
-
 void fc_f32_winograd_f4x3_output__avx512(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
                                          const fc_wino_out *t, int nt, ptrdiff_t cs, ptrdiff_t W,
                                          const float *bias, const fc_act *act) {
-    for (int g = 0; g < nt; g += 16) output16(M, X, xs, ms, t, g, nt - g < 16 ? nt - g : 16, cs, W, bias, act);
+    output_tiles(M, X, xs, ms, t, nt, cs, W, bias, act);
 }

@@ -59,4 +59,85 @@ FC_UNROLL(4)
     }
 }
 
+/* A vector as its VW / 4 rows of 4 floats (output_group's cut tiles). The including file also
+ * defines res_rows(t, off) and store_rows(t, off, v): the residual rows at offset off of tiles t[0],
+ * t[4], t[8], ... as one vector, and a vector stored as those tiles' rows. */
+typedef union quads {
+    vf v;
+    __m128 q[VW / 4];
+    float f[VW];
+} quads;
+
+/* Output transform of tiles [g, g + n), n <= VW, for all M channels; kind is a compile-time
+ * constant at the call sites. Vector k of a transposed row holds tile k + 4 h in its quarter h
+ * (v_quad_rows). Whole tiles of a full group take the branch-free path: VW / 4 tiles' 4-pixel rows
+ * per vector; otherwise a whole row of a tile moves as 4 floats, a cut one element by element. */
+FC_INLINE void output_group(const int kind, int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
+                            const fc_wino_out *t, int g, int n, ptrdiff_t cs, ptrdiff_t W,
+                            const float *bias, const fc_act *act) {
+    enum { Q = VW / 4 };
+    vf aa = v_set1(act ? act->a : 0.f), ab = v_set1(act ? act->b : 0.f);
+    int full = n == VW, res = t[g].res != NULL;
+    for (int l = 0; l < n; l++) full &= t[g + l].rows == 4 && t[g + l].cols == 4;
+    for (int m = 0; m < M; m++) {
+        vf y[4][4];
+        output_points(X + m * ms + g, xs, y);
+        vf bv = v_bcast(bias + m);
+FC_UNROLL(4)
+        for (int i = 0; i < 4; i++) {
+            vf p[4];
+            v_quad_rows(y[i][0], y[i][1], y[i][2], y[i][3], p);
+            ptrdiff_t off = m * cs + i * W;
+            if (full) {
+FC_UNROLL(4)
+                for (int k = 0; k < 4; k++) {
+                    vf v = v_add(p[k], bv);
+                    if (res) v = v_add(v, res_rows(t + g + k, off));
+                    store_rows(t + g + k, off, v_act_kind(kind, v, aa, ab));
+                }
+                continue;
+            }
+            for (int k = 0; k < 4; k++) {
+                quads rq = {.v = v_zero()}, vq;
+                int cols[Q];
+                for (int h = 0; h < Q; h++) {
+                    int l = k + 4 * h;
+                    const fc_wino_out *o = &t[g + (l < n ? l : 0)];
+                    cols[h] = l < n && i < o->rows ? o->cols : 0;
+                    if (res && cols[h] == 4) rq.q[h] = _mm_loadu_ps(o->res + off);
+                    else
+                        for (int j = 0; res && j < cols[h]; j++) rq.f[4 * h + j] = o->res[off + j];
+                }
+                vq.v = v_act_kind(kind, v_add(v_add(p[k], bv), rq.v), aa, ab);
+                for (int h = 0; h < Q; h++) { /* (a lane past the last tile: its entry is not set) */
+                    float *d = t[g + k + 4 * h].dst + off;
+                    if (cols[h] == 4) _mm_storeu_ps(d, vq.q[h]);
+                    else
+                        for (int j = 0; j < cols[h]; j++) d[j] = vq.f[4 * h + j];
+                }
+            }
+        }
+    }
+}
+
+/* The output transform of nt tiles (kernels.h's contract), VW tiles at a time, with the
+ * activation's kind as a compile-time constant. */
+FC_INLINE void output_tiles(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms, const fc_wino_out *t, int nt,
+                            ptrdiff_t cs, ptrdiff_t W, const float *bias, const fc_act *act) {
+#define FC_KIND(K)                                                                                \
+    for (int g = 0; g < nt; g += VW) output_group(K, M, X, xs, ms, t, g, nt - g < VW ? nt - g : VW, cs, W, bias, act); \
+    break;
+    switch (act ? act->kind : FC_ACT_NONE) {
+    case FC_ACT_RELU: FC_KIND(FC_ACT_RELU)
+    case FC_ACT_CLIP: FC_KIND(FC_ACT_CLIP)
+    case FC_ACT_LEAKY: FC_KIND(FC_ACT_LEAKY)
+    case FC_ACT_SIGMOID: FC_KIND(FC_ACT_SIGMOID)
+    case FC_ACT_HARDSIGMOID: FC_KIND(FC_ACT_HARDSIGMOID)
+    case FC_ACT_HARDSWISH: FC_KIND(FC_ACT_HARDSWISH)
+    case FC_ACT_SILU: FC_KIND(FC_ACT_SILU)
+    default: FC_KIND(FC_ACT_NONE)
+    }
+#undef FC_KIND
+}
+
 #endif

@@ -59,6 +59,16 @@ static inline void v_deinterleave2(vf lo, vf hi, vf *even, vf *odd) {
     *odd = _mm512_permutex2var_ps(lo, io, hi);
 }
 
+/* Rows of 4 floats in the 128-bit quarters of vectors (the Winograd output transform's tile rows):
+ * per quarter h the same 4x4 transpose of t = (a, b, c, d), so that v_quad_rows(...)[k] quarter h
+ * holds element k of a, b, c, d's quarter h. */
+static inline void v_quad_rows(vf a, vf b, vf c, vf d, vf o[4]) {
+    vf t0 = _mm512_unpacklo_ps(a, b), t1 = _mm512_unpackhi_ps(a, b);
+    vf t2 = _mm512_unpacklo_ps(c, d), t3 = _mm512_unpackhi_ps(c, d);
+    o[0] = _mm512_shuffle_ps(t0, t2, 0x44), o[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+    o[2] = _mm512_shuffle_ps(t1, t3, 0x44), o[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+}
+
 /* Non-temporal (cache-bypassing) store of a whole vector to a VW*4-byte aligned address; callers
  * end a run of them with v_sfence before others may read the data. */
 static inline void v_stream(float *p, vf x) { _mm512_stream_ps(p, x); }
