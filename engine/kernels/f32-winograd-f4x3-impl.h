@@ -1,7 +1,8 @@
-/* The 1-D transforms of Winograd F(4x4, 3x3) on whole vectors, shared by the SIMD input and output
- * transforms (f32-winograd-f4x3-avx2.c, -avx512.c): written against the simd-<isa>.h vocabulary
- * (include that and f32-act-vec.h first). The operations are those of the scalar twin
- * (f32-winograd-f4x3-scalar.c) lane for lane, so every width gives a tile the same bits. */
+/* What the SIMD Winograd F(4x4, 3x3) transforms (f32-winograd-f4x3-avx2.c, -avx512.c) share: the
+ * 1-D transforms on whole vectors, the input transform's column pass and the whole output
+ * transform, written against the simd-<isa>.h vocabulary (include that and f32-act-vec.h first).
+ * The operations are those of the scalar twin (f32-winograd-f4x3-scalar.c) lane for lane, so every
+ * width gives a tile the same bits. Not here: gathering the input windows into lanes (per ISA). */
 #ifndef FC_F32_WINOGRAD_F4X3_IMPL_H
 #define FC_F32_WINOGRAD_F4X3_IMPL_H
 
