@@ -110,7 +110,8 @@ FC_UNROLL(4)
                         for (int j = 0; res && j < cols[h]; j++) rq.f[4 * h + j] = o->res[off + j];
                 }
                 vq.v = v_act_kind(kind, v_add(v_add(p[k], bv), rq.v), aa, ab);
-                for (int h = 0; h < Q; h++) { /* (a lane past the last tile: its entry is not set) */
+                for (int h = 0; h < Q; h++) {
+                    if (!cols[h]) continue; /* (a lane past the last tile: its entry is not set) */
                     float *d = t[g + k + 4 * h].dst + off;
                     if (cols[h] == 4) _mm_storeu_ps(d, vq.q[h]);
                     else
