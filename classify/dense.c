@@ -42,6 +42,14 @@ static void ger_dd_portable(double *G, const double *E, const double *X, int row
         for (int j = 0; j < m; j++) fc_vec_axpy(G + (size_t)j * n, E[(size_t)i * m + j], X + (size_t)i * n, n);
 }
 
+/* Columns [q0, n) of ger_fd element by element: G[j][q] += E[i][j] * X[i][q], rows in order (the
+ * SIMD kernels' column tails). */
+static void ger_fd_columns(double *G, const double *E, const float *X, int rows, int m, int n, int q0) {
+    for (int q = q0; q < n; q++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+}
+
 /* The f32 pair (dense.h's summation order): the twins of the AVX2 and AVX-512 kernels. */
 static double fold16_portable(const float s[16]) {
     double d[8], e[4];
@@ -73,9 +81,7 @@ static void ger_f32_portable(double *G, const double *E, const float *X, int row
             for (int i = 0; i < rows; i++) a = a + (float)E[(size_t)i * m + j] * X[(size_t)i * n + q];
             G[(size_t)j * n + q] += (double)a;
         }
-    for (int q = n16; q < n; q++)
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+    ger_fd_columns(G, E, X, rows, m, n, n16);
 }
 
 /* One Gram entry in the documented order: lanes q mod 4 over the 4-blocks, (l0 + l2) + (l1 + l3),
@@ -264,9 +270,7 @@ AVX2 static void ger_fd_avx2(double *G, const double *E, const float *X, int row
             if (mj > 1) _mm256_storeu_pd(g[1], b0), _mm256_storeu_pd(g[1] + 4, b1);
             _mm256_storeu_pd(g[0], a0), _mm256_storeu_pd(g[0] + 4, a1);
         }
-    for (; q < n; q++)
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+    ger_fd_columns(G, E, X, rows, m, n, q);
 }
 
 AVX2 static void dots_dd_avx2(const double *X, int rows, const double *V, int m, int n, double *out) {
@@ -321,9 +325,7 @@ AVX2 static void ger_f32_avx2(double *G, const double *E, const float *X, int ro
             _mm256_storeu_pd(g + 8, _mm256_add_pd(_mm256_loadu_pd(g + 8), _mm256_cvtps_pd(_mm256_castps256_ps128(b))));
             _mm256_storeu_pd(g + 12, _mm256_add_pd(_mm256_loadu_pd(g + 12), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))));
         }
-    for (int q = n16; q < n; q++)
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+    ger_fd_columns(G, E, X, rows, m, n, n16);
 }
 
 /* The rows are floats converted to double: their products are exact in double, so FMA rounds

@@ -8,6 +8,8 @@
  *   ger:  9 rows of G x 24 columns per block (27 accumulators) across the rows of X.
  * Each accumulator holds lanes q mod 8 of one dot product or 8 consecutive columns of G, summed
  * mul-then-add in the order dense.h documents, so the results are the portable table's bits.
+ * dots_f32/ger_f32 are the same blocks in f32 arithmetic (16 lanes: 48 columns of G), walked by the
+ * same loops (dots_all, ger_all).
  * Functions carry a target attribute (the Makefile gives ISA flags to engine/kernels only) and are
  * reached only through the table dense.c selects after the CPU check. Not here: the other entries
  * (the AVX2 ones serve), threading. */
@@ -19,6 +21,10 @@
 #define BLOCK_INLINE static inline __attribute__((always_inline))
 
 enum { ROWS = 3, COLS = 9, VECS = 3 }; /* dots: rows of X x rows of V; ger: rows of G x 8-column vectors */
+
+/* What X and V hold in a product: floats times doubles in double (dots_fd, ger_fd), doubles
+ * (dots_dd, ger_dd), or floats in f32 arithmetic (dots_f32, ger_f32). */
+enum { MODE_FD, MODE_DD, MODE_F32 };
 
 /* 8 elements of X from element at on, as doubles (floats convert exactly); xd: X holds doubles. */
 AVX512 BLOCK_INLINE __m512d load_x(const int xd, const void *X, size_t at) {
@@ -71,101 +77,6 @@ AVX512 BLOCK_INLINE void dots_block(const int xd, const int R, const int J, cons
         }
 }
 
-/* All blocks of dots, each dispatched to its constant-size copy. */
-AVX512 BLOCK_INLINE void dots_all(const int xd, const void *X, int rows, const double *V, int m, int n,
-                                  double *out) {
-#define FC_J(RR, JJ) case JJ: dots_block(xd, RR, JJ, x, v, m, n, o); break;
-#define FC_R(RR)                                                                                         \
-    case RR:                                                                                             \
-        switch (J) { FC_J(RR, 1) FC_J(RR, 2) FC_J(RR, 3) FC_J(RR, 4) FC_J(RR, 5) FC_J(RR, 6) FC_J(RR, 7) \
-                     FC_J(RR, 8) FC_J(RR, 9) }                                                           \
-        break;
-    for (int r0 = 0; r0 < rows; r0 += ROWS) {
-        int R = rows - r0 < ROWS ? rows - r0 : ROWS;
-        for (int j0 = 0; j0 < m; j0 += COLS) {
-            int J = m - j0 < COLS ? m - j0 : COLS;
-            const void *x = xd ? (const void *)((const double *)X + (size_t)r0 * n)
-                               : (const void *)((const float *)X + (size_t)r0 * n);
-            const double *v = V + (size_t)j0 * n;
-            double *o = out + (size_t)r0 * m + j0;
-            switch (R) { FC_R(1) FC_R(2) FC_R(3) }
-        }
-    }
-#undef FC_R
-#undef FC_J
-}
-
-AVX512 void fc_dense_dots_fd_avx512(const float *X, int rows, const double *V, int m, int n, double *out) {
-    dots_all(0, X, rows, V, m, n, out);
-}
-
-AVX512 void fc_dense_dots_dd_avx512(const double *X, int rows, const double *V, int m, int n, double *out) {
-    dots_all(1, X, rows, V, m, n, out);
-}
-
-/* G[j][8c + l] += E[i][j] * X[i][8c + l] over the rows i in order, for j < J, c < C; G, E and X
- * already offset to the block; xd, J, C compile-time constants. */
-AVX512 BLOCK_INLINE void ger_block(const int xd, const int J, const int C, double *G, const double *E, const void *X,
-                                   int rows, int m, int n) {
-    __m512d acc[COLS][VECS];
-#pragma GCC unroll 9
-    for (int j = 0; j < J; j++)
-#pragma GCC unroll 3
-        for (int c = 0; c < C; c++) acc[j][c] = _mm512_loadu_pd(G + (size_t)j * n + 8 * c);
-    for (int i = 0; i < rows; i++) {
-        const double *ei = E + (size_t)i * m;
-        __m512d x[VECS];
-#pragma GCC unroll 3
-        for (int c = 0; c < C; c++) x[c] = load_x(xd, X, (size_t)i * n + 8 * c);
-#pragma GCC unroll 9
-        for (int j = 0; j < J; j++) {
-            __m512d w = _mm512_set1_pd(ei[j]);
-#pragma GCC unroll 3
-            for (int c = 0; c < C; c++) acc[j][c] = _mm512_add_pd(acc[j][c], _mm512_mul_pd(w, x[c]));
-        }
-    }
-#pragma GCC unroll 9
-    for (int j = 0; j < J; j++)
-#pragma GCC unroll 3
-        for (int c = 0; c < C; c++) _mm512_storeu_pd(G + (size_t)j * n + 8 * c, acc[j][c]);
-}
-
-/* All blocks of ger, each dispatched to its constant-size copy; the column tail (n mod 8) in the
- * per-element order. */
-AVX512 BLOCK_INLINE void ger_all(const int xd, double *G, const double *E, const void *X, int rows, int m, int n) {
-#define FC_J(CC, JJ) case JJ: ger_block(xd, JJ, CC, g, E + j0, x, rows, m, n); break;
-#define FC_C(CC)                                                                                         \
-    case CC:                                                                                             \
-        switch (J) { FC_J(CC, 1) FC_J(CC, 2) FC_J(CC, 3) FC_J(CC, 4) FC_J(CC, 5) FC_J(CC, 6) FC_J(CC, 7) \
-                     FC_J(CC, 8) FC_J(CC, 9) }                                                           \
-        break;
-    int n8 = n / 8 * 8;
-    for (int q0 = 0; q0 < n8; q0 += 8 * VECS) {
-        int C = (n8 - q0) / 8 < VECS ? (n8 - q0) / 8 : VECS;
-        const void *x = xd ? (const void *)((const double *)X + q0) : (const void *)((const float *)X + q0);
-        for (int j0 = 0; j0 < m; j0 += COLS) {
-            int J = m - j0 < COLS ? m - j0 : COLS;
-            double *g = G + (size_t)j0 * n + q0;
-            switch (C) { FC_C(1) FC_C(2) FC_C(3) }
-        }
-    }
-#undef FC_C
-#undef FC_J
-    for (int q = n8; q < n; q++)
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * x_at(xd, X, (size_t)i * n + q);
-}
-
-AVX512 void fc_dense_ger_fd_avx512(double *G, const double *E, const float *X, int rows, int m, int n) {
-    ger_all(0, G, E, X, rows, m, n);
-}
-
-AVX512 void fc_dense_ger_dd_avx512(double *G, const double *E, const double *X, int rows, int m, int n) {
-    ger_all(1, G, E, X, rows, m, n);
-}
-
-/* ---- f32 arithmetic (dense.h's dots_f32, ger_f32): 16 float lanes, mul then add ---- */
-
 /* The 16 float lanes of a dot product in double: lanes l and l + 8 first, then fold8. */
 AVX512 BLOCK_INLINE double fold16(__m512 s) {
     __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(s));
@@ -205,24 +116,69 @@ AVX512 BLOCK_INLINE void dots_f32_block(const int R, const int J, const float *X
         }
 }
 
-AVX512 void fc_dense_dots_f32_avx512(const float *X, int rows, const float *V, int m, int n, double *out) {
-#define FC_J(RR, JJ) case JJ: dots_f32_block(RR, JJ, x, v, m, n, o); break;
+/* All blocks of dots in mode (a compile-time constant), each dispatched to its constant-size copy. */
+AVX512 BLOCK_INLINE void dots_all(const int mode, const void *X, int rows, const void *V, int m, int n, double *out) {
+#define FC_J(RR, JJ)                                                                                     \
+    case JJ:                                                                                             \
+        if (mode == MODE_F32) dots_f32_block(RR, JJ, x, v, m, n, o);                                     \
+        else dots_block(mode == MODE_DD, RR, JJ, x, v, m, n, o);                                         \
+        break;
 #define FC_R(RR)                                                                                         \
     case RR:                                                                                             \
         switch (J) { FC_J(RR, 1) FC_J(RR, 2) FC_J(RR, 3) FC_J(RR, 4) FC_J(RR, 5) FC_J(RR, 6) FC_J(RR, 7) \
                      FC_J(RR, 8) FC_J(RR, 9) }                                                           \
         break;
+    const size_t xb = mode == MODE_DD ? sizeof(double) : sizeof(float); /* bytes per element of X, V */
+    const size_t vb = mode == MODE_F32 ? sizeof(float) : sizeof(double);
     for (int r0 = 0; r0 < rows; r0 += ROWS) {
         int R = rows - r0 < ROWS ? rows - r0 : ROWS;
         for (int j0 = 0; j0 < m; j0 += COLS) {
             int J = m - j0 < COLS ? m - j0 : COLS;
-            const float *x = X + (size_t)r0 * n, *v = V + (size_t)j0 * n;
+            const void *x = (const char *)X + (size_t)r0 * n * xb, *v = (const char *)V + (size_t)j0 * n * vb;
             double *o = out + (size_t)r0 * m + j0;
             switch (R) { FC_R(1) FC_R(2) FC_R(3) }
         }
     }
 #undef FC_R
 #undef FC_J
+}
+
+AVX512 void fc_dense_dots_fd_avx512(const float *X, int rows, const double *V, int m, int n, double *out) {
+    dots_all(MODE_FD, X, rows, V, m, n, out);
+}
+
+AVX512 void fc_dense_dots_dd_avx512(const double *X, int rows, const double *V, int m, int n, double *out) {
+    dots_all(MODE_DD, X, rows, V, m, n, out);
+}
+AVX512 void fc_dense_dots_f32_avx512(const float *X, int rows, const float *V, int m, int n, double *out) {
+    dots_all(MODE_F32, X, rows, V, m, n, out);
+}
+
+/* G[j][8c + l] += E[i][j] * X[i][8c + l] over the rows i in order, for j < J, c < C; G, E and X
+ * already offset to the block; xd, J, C compile-time constants. */
+AVX512 BLOCK_INLINE void ger_block(const int xd, const int J, const int C, double *G, const double *E, const void *X,
+                                   int rows, int m, int n) {
+    __m512d acc[COLS][VECS];
+#pragma GCC unroll 9
+    for (int j = 0; j < J; j++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) acc[j][c] = _mm512_loadu_pd(G + (size_t)j * n + 8 * c);
+    for (int i = 0; i < rows; i++) {
+        const double *ei = E + (size_t)i * m;
+        __m512d x[VECS];
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) x[c] = load_x(xd, X, (size_t)i * n + 8 * c);
+#pragma GCC unroll 9
+        for (int j = 0; j < J; j++) {
+            __m512d w = _mm512_set1_pd(ei[j]);
+#pragma GCC unroll 3
+            for (int c = 0; c < C; c++) acc[j][c] = _mm512_add_pd(acc[j][c], _mm512_mul_pd(w, x[c]));
+        }
+    }
+#pragma GCC unroll 9
+    for (int j = 0; j < J; j++)
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) _mm512_storeu_pd(G + (size_t)j * n + 8 * c, acc[j][c]);
 }
 
 /* G[j][16c + l] += the float sum over the rows of E[i][j] X[i][16c + l], j < J, c < C
@@ -259,17 +215,25 @@ AVX512 BLOCK_INLINE void ger_f32_block(const int J, const int C, double *G, cons
         }
 }
 
-AVX512 void fc_dense_ger_f32_avx512(double *G, const double *E, const float *X, int rows, int m, int n) {
-#define FC_J(CC, JJ) case JJ: ger_f32_block(JJ, CC, g, E + j0, X + q0, rows, m, n); break;
+/* All blocks of ger in mode (a compile-time constant), each dispatched to its constant-size copy
+ * (blocks of VECS vectors of 8 columns, or of 16 in f32); the column tail in the per-element order
+ * of ger_fd. No rows: G as it is. */
+AVX512 BLOCK_INLINE void ger_all(const int mode, double *G, const double *E, const void *X, int rows, int m, int n) {
+#define FC_J(CC, JJ)                                                                                     \
+    case JJ:                                                                                             \
+        if (mode == MODE_F32) ger_f32_block(JJ, CC, g, E + j0, x, rows, m, n);                           \
+        else ger_block(mode == MODE_DD, JJ, CC, g, E + j0, x, rows, m, n);                               \
+        break;
 #define FC_C(CC)                                                                                         \
     case CC:                                                                                             \
         switch (J) { FC_J(CC, 1) FC_J(CC, 2) FC_J(CC, 3) FC_J(CC, 4) FC_J(CC, 5) FC_J(CC, 6) FC_J(CC, 7) \
                      FC_J(CC, 8) FC_J(CC, 9) }                                                           \
         break;
     if (rows <= 0) return;
-    int n16 = n / 16 * 16;
-    for (int q0 = 0; q0 < n16; q0 += 16 * VECS) {
-        int C = (n16 - q0) / 16 < VECS ? (n16 - q0) / 16 : VECS;
+    const int xd = mode == MODE_DD, lanes = mode == MODE_F32 ? 16 : 8, nl = n / lanes * lanes;
+    for (int q0 = 0; q0 < nl; q0 += lanes * VECS) {
+        int C = (nl - q0) / lanes < VECS ? (nl - q0) / lanes : VECS;
+        const void *x = (const char *)X + (size_t)q0 * (xd ? sizeof(double) : sizeof(float));
         for (int j0 = 0; j0 < m; j0 += COLS) {
             int J = m - j0 < COLS ? m - j0 : COLS;
             double *g = G + (size_t)j0 * n + q0;
@@ -278,7 +242,18 @@ AVX512 void fc_dense_ger_f32_avx512(double *G, const double *E, const float *X, 
     }
 #undef FC_C
 #undef FC_J
-    for (int q = n16; q < n; q++)
+    for (int q = nl; q < n; q++)
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * (double)X[(size_t)i * n + q];
+            for (int j = 0; j < m; j++) G[(size_t)j * n + q] += E[(size_t)i * m + j] * x_at(xd, X, (size_t)i * n + q);
+}
+
+AVX512 void fc_dense_ger_fd_avx512(double *G, const double *E, const float *X, int rows, int m, int n) {
+    ger_all(MODE_FD, G, E, X, rows, m, n);
+}
+
+AVX512 void fc_dense_ger_dd_avx512(double *G, const double *E, const double *X, int rows, int m, int n) {
+    ger_all(MODE_DD, G, E, X, rows, m, n);
+}
+AVX512 void fc_dense_ger_f32_avx512(double *G, const double *E, const float *X, int rows, int m, int n) {
+    ger_all(MODE_F32, G, E, X, rows, m, n);
 }
