@@ -21,8 +21,8 @@ FC_INLINE void store_rows(const fc_wino_out *t, ptrdiff_t off, vf v) { _mm256_st
 /* Input transform of lanes [g, g + 8) of a panel of nr lanes; tiles past nt give zeros. Every load is
  * a masked load (rows outside the window get an empty mask, which reads nothing), so the loop has no
  * branches; the rows of channel c + 2 are prefetched while channel c is transformed. */
-static void input8(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, int g, int nr,
-                   float *V, ptrdiff_t vs) {
+static void input_group(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, int g, int nr,
+                        float *V, ptrdiff_t vs) {
     vmask rm[6][8];
     const float *src[8];
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -53,23 +53,10 @@ FC_UNROLL(8)
     }
 }
 
-static void wino_input_nr(int nr, int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt,
-                          float *V, ptrdiff_t vs) {
-    for (int g = 0; g < nr; g += 8) {
-        if (g >= nt) { /* whole group past the tiles: zeros */
-            for (int c = 0; c < C; c++)
-                for (int xi = 0; xi < 36; xi++) v_store(V + xi * vs + (ptrdiff_t)c * nr + g, v_zero());
-            continue;
-        }
-        input8(C, cs, W, t, nt, g, nr, V, vs);
-    }
-}
-
 void fc_f32_winograd_f4x3_input_16__avx2(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t,
                                          int nt, float *V, ptrdiff_t vs) {
-    wino_input_nr(16, C, cs, W, t, nt, V, vs);
+    input_panel(16, C, cs, W, t, nt, V, vs);
 }
-
 
 void fc_f32_winograd_f4x3_output__avx2(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,
                                        const fc_wino_out *t, int nt, ptrdiff_t cs, ptrdiff_t W,

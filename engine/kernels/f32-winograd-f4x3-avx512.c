@@ -53,8 +53,8 @@ FC_INLINE void transpose_halves6(const vf p[8], vf r[6]) {
 /* Input transform of lanes [g, g + 16) of a panel of nr lanes; tiles past nt give zeros. Every load
  * is masked (window elements outside the tensor read nothing and give 0); the rows of channel
  * c + 2 are prefetched while channel c is transformed. */
-static void input16(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, int g, int nr,
-                    float *V, ptrdiff_t vs) {
+static void input_group(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, int g, int nr,
+                        float *V, ptrdiff_t vs) {
     vmask lm[6][8], hm[6][8]; /* row r of the pair l: lanes 0-5 of tile g + l, lanes 8-13 of g + l + 8 */
     const float *src[16];
     for (int l = 0; l < 16; l++) {
@@ -93,14 +93,7 @@ FC_UNROLL(8)
 
 void fc_f32_winograd_f4x3_input_32__avx512(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt,
                                            float *V, ptrdiff_t vs) {
-    for (int g = 0; g < 32; g += 16) {
-        if (g >= nt) { /* whole group past the tiles: zeros */
-            for (int c = 0; c < C; c++)
-                for (int xi = 0; xi < 36; xi++) v_store(V + xi * vs + (ptrdiff_t)c * 32 + g, v_zero());
-            continue;
-        }
-        input16(C, cs, W, t, nt, g, 32, V, vs);
-    }
+    input_panel(32, C, cs, W, t, nt, V, vs);
 }
 
 void fc_f32_winograd_f4x3_output__avx512(int M, const float *X, ptrdiff_t xs, ptrdiff_t ms,

@@ -41,6 +41,23 @@ FC_UNROLL(6)
     }
 }
 
+/* The input transform of tiles t[0..nt) into a panel of nr lanes (kernels.h's contract), VW lanes at
+ * a time through the including file's input_group (which gathers the windows into lanes: lanes
+ * [g, g + VW), tiles past nt giving zeros); a group wholly past the tiles is stored as zeros. */
+static void input_group(int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, int g, int nr, float *V,
+                        ptrdiff_t vs);
+FC_INLINE void input_panel(int nr, int C, ptrdiff_t cs, ptrdiff_t W, const fc_wino_in *t, int nt, float *V,
+                           ptrdiff_t vs) {
+    for (int g = 0; g < nr; g += VW) {
+        if (g < nt) {
+            input_group(C, cs, W, t, nt, g, nr, V, vs);
+            continue;
+        }
+        for (int c = 0; c < C; c++)
+            for (int xi = 0; xi < 36; xi++) v_store(V + xi * vs + (ptrdiff_t)c * nr + g, v_zero());
+    }
+}
+
 /* The 4x4 outputs y[i][j] (before bias) of one channel of a group of tiles from their 36 points
  * at xm + xi * xs. */
 FC_INLINE void output_points(const float *xm, ptrdiff_t xs, vf y[4][4]) {
@@ -60,9 +77,9 @@ FC_UNROLL(4)
     }
 }
 
-/* A vector as its VW / 4 rows of 4 floats (output_group's cut tiles). The including file also
- * defines res_rows(t, off) and store_rows(t, off, v): the residual rows at offset off of tiles t[0],
- * t[4], t[8], ... as one vector, and a vector stored as those tiles' rows. */
+/* A vector as its VW / 4 rows of 4 floats (output_group's cut tiles). The including file defines,
+ * before the include, res_rows(t, off) and store_rows(t, off, v): the residual rows at offset off
+ * of tiles t[0], t[4], t[8], ... as one vector, and a vector stored as those tiles' rows. */
 typedef union quads {
     vf v;
     __m128 q[VW / 4];
