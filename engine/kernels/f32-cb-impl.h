@@ -29,32 +29,45 @@ enum {
 FC_INLINE int xm_step(const int xm) { return xm == XM_CB ? VW : xm == XM_TAPS2 ? 2 : 1; }
 
 /* rows (<= PMR) pixels at x (pixel 0 of the tile) x nv vectors of channels: the whole epilogue;
- * kind is the activation applied in registers (FC_ACT_NONE: none, or the clamp). */
-FC_INLINE void cb_tile(const int rows, const int nv, const int xm, const int kind, int K, int kc,
+ * kind is the activation applied in registers (FC_ACT_NONE: none, or the clamp). half (with nv =
+ * 2): the second vector holds at most 8 channels (a panel of 17-24): its products run on 256-bit
+ * halves, which cost half a 512-bit FMA where 512-bit operations take two 256-bit pipes (Zen 4;
+ * a 1x1 to 24 channels 1.17x); the same operations on its 8 lanes, zeros in the other 8. A panel
+ * of at most 8 alone stays 512-bit (measured slower on halves). */
+FC_INLINE void cb_tile(const int rows, const int nv, const int half, const int xm, const int kind, int K, int kc,
                        const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0, vmask m1,
                        const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi, vf pa, vf pb) {
     vf t[PMR][2];
-    const int ps = xm_step(xm);
+    const int ps = xm_step(xm), nf = nv - half; /* 512-bit vectors per pixel */
     int k0 = 0;
     do {
         int k1 = K - k0 < kc ? K : k0 + kc;
         vf acc[PMR][2];
+        __m256 acch[PMR]; /* the half vector's */
 FC_UNROLL(12)
-        for (int r = 0; r < rows; r++) acc[r][0] = v_zero(), acc[r][1] = v_zero();
+        for (int r = 0; r < rows; r++) {
+            acc[r][0] = v_zero(), acc[r][1] = v_zero();
+            if (half) acch[r] = _mm256_setzero_ps();
+        }
 FC_UNROLL(2)
         for (int k = k0; k < k1; k++) {
             vf b0 = v_load(b + (size_t)k * PNR);
-            vf b1 = nv > 1 ? v_load(b + (size_t)k * PNR + VW) : b0;
+            vf b1 = nf > 1 ? v_load(b + (size_t)k * PNR + VW) : b0;
+            __m256 bh = half ? _mm256_loadu_ps(b + (size_t)k * PNR + VW) : _mm256_setzero_ps();
             const float *xk = xm == XM_CB     ? x + (ptrdiff_t)(k / VW) * xs + k % VW
                               : xm == XM_NCHW ? x + (ptrdiff_t)k * xs
                                               : x + koff[k];
 FC_UNROLL(12)
             for (int r = 0; r < rows; r++) {
                 vf a = v_bcast(xk + r * ps);
-                acc[r][0] = v_fma(a, b0, acc[r][0]);
-                if (nv > 1) acc[r][1] = v_fma(a, b1, acc[r][1]);
+                if (nf > 0) acc[r][0] = v_fma(a, b0, acc[r][0]);
+                if (nf > 1) acc[r][1] = v_fma(a, b1, acc[r][1]);
+                if (half) acch[r] = _mm256_fmadd_ps(_mm512_castps512_ps256(a), bh, acch[r]);
             }
         }
+FC_UNROLL(12)
+        for (int r = 0; r < rows; r++)
+            if (half) acc[r][1] = _mm512_zextps256_ps512(acch[r]);
 FC_UNROLL(12)
         for (int r = 0; r < rows; r++) {
             if (k0 > 0) { /* the GEMM adds a later block's sum to C: C + acc */
@@ -86,13 +99,13 @@ FC_UNROLL(12)
 }
 
 /* Full tiles of one panel of output channels, the activation kind a constant. */
-FC_INLINE void cb_full_tiles(const int nv, const int xm, const int kind, int P, int K, int kc,
+FC_INLINE void cb_full_tiles(const int nv, const int half, const int xm, const int kind, int P, int K, int kc,
                              const float *x, ptrdiff_t xs, const int *koff, const float *b, const float *bias, vmask m0,
                              vmask m1, const float *res, float *y, ptrdiff_t ygs, int clamp, vf lo, vf hi,
                              vf pa, vf pb) {
     const int ps = xm_step(xm);
     for (int p0 = 0; p0 + PMR <= P; p0 += PMR)
-        cb_tile(PMR, nv, xm, kind, K, kc, x + p0 * ps, xs, koff, b, bias, m0, m1, res ? res + p0 * VW : NULL,
+        cb_tile(PMR, nv, half, xm, kind, K, kc, x + p0 * ps, xs, koff, b, bias, m0, m1, res ? res + p0 * VW : NULL,
                 y + p0 * VW, ygs, clamp, lo, hi, pa, pb);
 }
 
@@ -108,14 +121,14 @@ static void cb_post(int kind, float *y, ptrdiff_t ygs, int nv, int n, vf pa, vf 
 /* The short last tile (rows < PMR) as tiles of 8, 4, 2 and 1 pixels: a pixel's sum does not depend
  * on its tile's other pixels, and four tile sizes instead of eleven keep the instances (and the
  * compile time under sanitizers) small. No activation but the clamp in registers (cb_post then). */
-FC_INLINE void cb_tail(const int nv, const int xm, int rows, int K, int kc, const float *x, ptrdiff_t xs,
+FC_INLINE void cb_tail(const int nv, const int half, const int xm, int rows, int K, int kc, const float *x, ptrdiff_t xs,
                        const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
                        ptrdiff_t ygs, int clamp, vf lo, vf hi) {
     const int ps = xm_step(xm);
     int p = 0;
 #define FC_CB_TAIL(R)                                                                                     \
     if (rows - p >= R) {                                                                                  \
-        cb_tile(R, nv, xm, FC_ACT_NONE, K, kc, x + p * ps, xs, koff, b, bias, m0, m1, res ? res + p * VW : NULL, \
+        cb_tile(R, nv, half, xm, FC_ACT_NONE, K, kc, x + p * ps, xs, koff, b, bias, m0, m1, res ? res + p * VW : NULL, \
                 y + p * VW, ygs, clamp, lo, hi, lo, hi);                                                  \
         p += R;                                                                                           \
     }
@@ -124,7 +137,7 @@ FC_INLINE void cb_tail(const int nv, const int xm, int rows, int K, int kc, cons
 }
 
 /* One panel of output channels (nv vectors) over all pixels. */
-FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const float *x, ptrdiff_t xs,
+FC_INLINE void cb_panel(const int nv, const int half, const int xm, int P, int K, int kc, const float *x, ptrdiff_t xs,
                         const int *koff, const float *b, const float *bias, vmask m0, vmask m1, const float *res, float *y,
                         ptrdiff_t ygs, const fc_act *act) {
     vf lo, hi;
@@ -132,7 +145,7 @@ FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const 
     vf pa = v_set1(act->a), pb = v_set1(act->b);
     int post = clamp ? FC_ACT_NONE : kind;
 #define FC_CB_FULL(KIND) \
-    cb_full_tiles(nv, xm, KIND, P, K, kc, x, xs, koff, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, pa, pb)
+    cb_full_tiles(nv, half, xm, KIND, P, K, kc, x, xs, koff, b, bias, m0, m1, res, y, ygs, clamp, lo, hi, pa, pb)
     int handled = 1; /* the full tiles' activation applied in registers */
     switch (post) {
     case FC_ACT_NONE: FC_CB_FULL(FC_ACT_NONE); break;
@@ -144,7 +157,7 @@ FC_INLINE void cb_panel(const int nv, const int xm, int P, int K, int kc, const 
     int full = P / PMR * PMR, rows = P - full;
     const int ps = xm_step(xm);
     if (rows)
-        cb_tail(nv, xm, rows, K, kc, x + full * ps, xs, koff, b, bias, m0, m1, res ? res + full * VW : NULL,
+        cb_tail(nv, half, xm, rows, K, kc, x + full * ps, xs, koff, b, bias, m0, m1, res ? res + full * VW : NULL,
                 y + full * VW, ygs, clamp, lo, hi);
     if (post != FC_ACT_NONE) {
         if (!handled) cb_post(post, y, ygs, nv, full, pa, pb);
@@ -167,8 +180,9 @@ FC_INLINE void cb_conv(const int xm, int P, int N, int K, const float *x, ptrdif
         const float *b = pb + (size_t)n0 * K, *bi = bias ? bias + n0 : NULL;
         const float *re = res ? res + (ptrdiff_t)(n0 / VW) * ygs : NULL;
         float *yq = y + (ptrdiff_t)(n0 / VW) * ygs;
-        if (left > VW) cb_panel(2, xm, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act);
-        else cb_panel(1, xm, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act);
+        if (left > VW + 8) cb_panel(2, 0, xm, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act);
+        else if (left > VW) cb_panel(2, 1, xm, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act);
+        else cb_panel(1, 0, xm, P, K, kc, x, xs, koff, b, bi, m0, m1, re, yq, ygs, act);
     }
 }
 
