@@ -69,7 +69,8 @@ static int model_load(const char *path, const void *data, size_t size, const fc_
         (rc = fc_graph_finalize(g, err)) || (rc = fc_opt_fuse_pre_norms(g, err)) ||
         (rc = fc_graph_finalize(g, err)))
         goto prefix;
-    if ((rc = prepare_ops(m, err))) goto prefix;
+    m->described = opt && opt->describe_only;
+    if (!m->described && (rc = prepare_ops(m, err))) goto prefix;
     *out = m;
     return 0;
 prefix:

@@ -22,6 +22,10 @@ typedef struct fc_model_options {
     int n_outputs;
     const fc_kernels *kernels;  /* NULL = fc_kernels_best() */
     int unfused_blocks;         /* 1: depthwise blocks run as separate Convs (same bits; for tests) */
+    int describe_only;          /* 1: the optimized graph without its weights prepared for a kernel
+                                   table (names, shapes, fc_model_default_feature): no session can
+                                   run it (fc_session_create refuses it), and loading it costs no
+                                   packing or Winograd transforms (ResNet-50: most of its load) */
 } fc_model_options;
 
 /* Reads and prepares the model. opt may be NULL. Errors: FC_EIO, FC_EFORMAT, FC_EUNSUPPORTED

@@ -10,6 +10,7 @@ struct fc_model {
     char *path;
     fc_graph *g;
     const fc_kernels *k;
+    int described; /* loaded with describe_only: nothing prepared to run */
 };
 
 /* fc_model_default_feature's answer for a graph whose outputs[0] is the model's first output. */

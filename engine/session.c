@@ -18,6 +18,7 @@ struct fc_session {
 int fc_session_create(const fc_model *m, const fc_session_options *opt, fc_session **out, fc_error *err) {
     *out = NULL;
     if (!opt) return fc_fail(err, FC_EINVAL, "%s: no session options", m->path);
+    if (m->described) return fc_fail(err, FC_EINVAL, "%s: loaded to be described only, not to run", m->path);
     fc_session *s = calloc(1, sizeof *s);
     if (!s) return fc_fail(err, FC_ENOMEM, "out of memory");
     fc_session_options o = *opt;

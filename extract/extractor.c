@@ -176,7 +176,8 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
         int n_data = 0;
         if ((rc = fc_model_fingerprint(real, m.sha256, &n_data, err))) return rc;
         fc_model *model = NULL;
-        if ((rc = fc_model_load(model_path, NULL, &model, err))) return rc;
+        fc_model_options describe = {.describe_only = 1}; /* its facts need no prepared weights */
+        if ((rc = fc_model_load(model_path, &describe, &model, err))) return rc;
         snprintf(m.default_layer, sizeof m.default_layer, "%s", fc_model_default_feature(model));
         int64_t d[4];
         fc_model_input_dims(model, d);

@@ -270,12 +270,28 @@ static void check_marks(const char *path, int size, const char *const want[3]) {
     const char *outs[1] = {l.feature};
     fc_model_options mo = {.outputs = outs, .n_outputs = 1};
     fc_session_options so = {.batch = 1, .height = size, .width = size, .threads = 1};
+    int64_t dims[4] = {0}, described[4] = {0};
     if (fc_model_load(path, NULL, &m, &err) == 0) {
         CHECK(!strcmp(fc_model_default_feature(m), l.feature), "feature %s, default %s", l.feature,
               fc_model_default_feature(m));
+        fc_model_input_dims(m, dims);
         fc_model_free(m);
         m = NULL;
     }
+    /* a model loaded to be described (extract's model facts) names the same feature and input, and
+     * refuses to run */
+    fc_model_options describe = {.describe_only = 1};
+    if (fc_model_load(path, &describe, &m, &err) == 0) {
+        CHECK(!strcmp(fc_model_default_feature(m), l.feature), "described: feature %s, default %s", l.feature,
+              fc_model_default_feature(m));
+        fc_model_input_dims(m, described);
+        CHECK(!memcmp(dims, described, sizeof dims), "described: another input shape");
+        fc_error e = {0};
+        CHECK(fc_session_create(m, &so, &s, &e) == FC_EINVAL && !s && strstr(e.msg, "described only"),
+              "described: a session was made (%s)", e.msg);
+        fc_model_free(m);
+        m = NULL;
+    } else CHECK(0, "%s", err.msg);
     if (fc_model_load(path, &mo, &m, &err) == 0 && fc_session_create(m, &so, &s, &err) == 0)
         CHECK(fc_session_flops(s) == l.flops, "%s: %.0f FLOPs, the session of the feature alone %.0f", path,
               l.flops, fc_session_flops(s));
