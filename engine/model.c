@@ -55,7 +55,8 @@ static int model_load(const char *path, const void *data, size_t size, const fc_
     fc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) { free(m); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     m->k = opt && opt->kernels ? opt->kernels : fc_kernels_best();
-    int rc = data ? fc_onnx_import_mem(path, data, size, &m->g, err) : fc_onnx_import(path, &m->g, err);
+    int rc = data ? fc_onnx_import_mem(path, data, size, &m->g, err)
+                  : fc_onnx_import_files(path, &m->g, &m->data_files, &m->n_data_files, err);
     if (rc) goto fail;
     if ((rc = select_outputs(m, opt, err))) goto fail;
     fc_graph *g = m->g;
@@ -96,9 +97,15 @@ int fc_model_data_files(const char *path, char ***files, int *n, fc_error *err) 
 
 void fc_model_data_files_free(char **files, int n) { fc_onnx_data_files_free(files, n); }
 
+const char *const *fc_model_loaded_data_files(const fc_model *m, int *n) {
+    *n = m->n_data_files;
+    return (const char *const *)m->data_files;
+}
+
 void fc_model_free(fc_model *m) {
     if (!m) return;
     fc_graph_free(m->g);
+    fc_onnx_data_files_free(m->data_files, m->n_data_files);
     free(m->path);
     free(m);
 }

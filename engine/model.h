@@ -43,6 +43,9 @@ void fc_model_free(fc_model *m);
  * FC_ENOMEM. */
 int fc_model_data_files(const char *path, char ***files, int *n, fc_error *err);
 void fc_model_data_files_free(char **files, int n);
+/* The same list for a loaded model, from the load's own read of the file (no second parse): *n
+ * files, NULL when there are none or the model was loaded from memory. Owned by m. */
+const char *const *fc_model_loaded_data_files(const fc_model *m, int *n);
 
 /* Declared input shape (N, C, H, W); -1 for symbolic dims (all four when the rank is not 4). */
 void fc_model_input_dims(const fc_model *m, int64_t dims[4]);

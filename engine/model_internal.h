@@ -11,6 +11,8 @@ struct fc_model {
     fc_graph *g;
     const fc_kernels *k;
     int described; /* loaded with describe_only: nothing prepared to run */
+    char **data_files; /* the external data files the load read (fc_model_loaded_data_files) */
+    int n_data_files;
 };
 
 /* fc_model_default_feature's answer for a graph whose outputs[0] is the model's first output. */

@@ -130,17 +130,13 @@ int fc_extractor_is_current(const fc_catalog_extractor *row) {
     return 0;
 }
 
-int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files, fc_error *err) {
-    uint8_t h[32];
-    char **files = NULL;
-    int n = 0, rc = fc_sha256_file(model_path, h, NULL, err);
-    if (rc == 0) rc = fc_model_data_files(model_path, &files, &n, err);
-    if (rc) return rc;
-    if (n_data_files) *n_data_files = n;
+/* The fingerprint of a model file whose SHA-256 is h and which reads the n data files. */
+static int fingerprint_of(const uint8_t h[32], const char *const *files, int n, char out[65], fc_error *err) {
     if (n == 0) { /* the file is everything: its SHA-256, as every extractor id always had */
         fc_hex_encode(h, 32, out);
         return 0;
     }
+    int rc = 0;
     /* the model file names each data file and says which bytes of it go where: their contents in
      * the order it names them complete the description */
     fc_strbuf d = {0};
@@ -148,16 +144,29 @@ int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files
     fc_hex_encode(h, 32, hex);
     fc_strbuf_printf(&d, "featcache-model/1\nfile=%s\n", hex);
     for (int i = 0; i < n && rc == 0; i++) {
-        if ((rc = fc_sha256_file(files[i], h, NULL, err))) break;
-        fc_hex_encode(h, 32, hex);
+        uint8_t hf[32];
+        if ((rc = fc_sha256_file(files[i], hf, NULL, err))) break;
+        fc_hex_encode(hf, 32, hex);
         fc_strbuf_printf(&d, "data=%s\n", hex);
     }
     if (rc == 0 && d.failed) rc = fc_fail(err, FC_ENOMEM, "out of memory");
     if (rc == 0) {
-        fc_sha256_digest(d.s, d.len, h);
-        fc_hex_encode(h, 32, out);
+        uint8_t hd[32];
+        fc_sha256_digest(d.s, d.len, hd);
+        fc_hex_encode(hd, 32, out);
     }
     fc_strbuf_free(&d);
+    return rc;
+}
+
+int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files, fc_error *err) {
+    uint8_t h[32];
+    char **files = NULL;
+    int n = 0, rc = fc_sha256_file(model_path, h, NULL, err);
+    if (rc == 0) rc = fc_model_data_files(model_path, &files, &n, err);
+    if (rc) return rc;
+    if (n_data_files) *n_data_files = n;
+    rc = fingerprint_of(h, (const char *const *)files, n, out, err);
     fc_model_data_files_free(files, n);
     return rc;
 }
@@ -173,11 +182,19 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
     int rc = fc_catalog_model_get(cat, &m, err);
     if (rc < 0) return rc;
     if (rc == 0) {
-        int n_data = 0;
-        if ((rc = fc_model_fingerprint(real, m.sha256, &n_data, err))) return rc;
+        /* the fingerprint: the file's SHA-256 and the data files the load lists from its own read
+         * of the file (fc_model_fingerprint would parse it once more) */
+        uint8_t h[32];
+        if ((rc = fc_sha256_file(real, h, NULL, err))) return rc;
         fc_model *model = NULL;
         fc_model_options describe = {.describe_only = 1}; /* its facts need no prepared weights */
         if ((rc = fc_model_load(model_path, &describe, &model, err))) return rc;
+        int n_data = 0;
+        const char *const *files = fc_model_loaded_data_files(model, &n_data);
+        if ((rc = fingerprint_of(h, files, n_data, m.sha256, err))) {
+            fc_model_free(model);
+            return rc;
+        }
         snprintf(m.default_layer, sizeof m.default_layer, "%s", fc_model_default_feature(model));
         int64_t d[4];
         fc_model_input_dims(model, d);

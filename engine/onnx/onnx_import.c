@@ -164,12 +164,11 @@ static int add_data_file(const char *model_path, const Onnx__TensorProto *t, cha
     return 0;
 }
 
-int fc_onnx_data_files(const char *path, char ***files, int *n, fc_error *err) {
+/* fc_onnx_data_files on a model already read. */
+static int proto_data_files(const char *path, const Onnx__ModelProto *m, char ***files, int *n, fc_error *err) {
     *files = NULL;
     *n = 0;
-    Onnx__ModelProto *m;
-    int rc = fc_onnx_read(path, &m, err);
-    if (rc) return rc;
+    int rc = 0;
     const Onnx__GraphProto *gp = m->graph;
     /* the tensors import reads: initializers, then node attributes (Constant's value among them) */
     for (size_t i = 0; gp && i < gp->n_initializer && rc == 0; i++)
@@ -177,12 +176,22 @@ int fc_onnx_data_files(const char *path, char ***files, int *n, fc_error *err) {
     for (size_t i = 0; gp && i < gp->n_node && rc == 0; i++)
         for (size_t a = 0; a < gp->node[i]->n_attribute && rc == 0; a++)
             rc = add_data_file(path, gp->node[i]->attribute[a]->t, files, n, err);
-    fc_onnx_model_free(m);
     if (rc) {
         fc_onnx_data_files_free(*files, *n);
         *files = NULL;
         *n = 0;
     }
+    return rc;
+}
+
+int fc_onnx_data_files(const char *path, char ***files, int *n, fc_error *err) {
+    *files = NULL;
+    *n = 0;
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read(path, &m, err);
+    if (rc) return rc;
+    rc = proto_data_files(path, m, files, n, err);
+    fc_onnx_model_free(m);
     return rc;
 }
 
@@ -483,10 +492,25 @@ fail:
 }
 
 int fc_onnx_import(const char *path, fc_graph **out, fc_error *err) {
+    return fc_onnx_import_files(path, out, NULL, NULL, err);
+}
+
+int fc_onnx_import_files(const char *path, fc_graph **out, char ***files, int *n, fc_error *err) {
     *out = NULL;
     Onnx__ModelProto *m;
     int rc = fc_onnx_read(path, &m, err);
-    return rc ? rc : import_model(path, 1, m, out, err);
+    if (rc) return rc;
+    if (files && (rc = proto_data_files(path, m, files, n, err))) {
+        fc_onnx_model_free(m);
+        return rc;
+    }
+    rc = import_model(path, 1, m, out, err);
+    if (rc && files) {
+        fc_onnx_data_files_free(*files, *n);
+        *files = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int fc_onnx_import_mem(const char *name, const void *data, size_t size, fc_graph **out, fc_error *err) {
