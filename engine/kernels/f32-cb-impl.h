@@ -66,10 +66,8 @@ FC_UNROLL(12)
             }
         }
 FC_UNROLL(12)
-        for (int r = 0; r < rows; r++)
-            if (half) acc[r][1] = _mm512_zextps256_ps512(acch[r]);
-FC_UNROLL(12)
         for (int r = 0; r < rows; r++) {
+            if (half) acc[r][1] = _mm512_zextps256_ps512(acch[r]);
             if (k0 > 0) { /* the GEMM adds a later block's sum to C: C + acc */
                 t[r][0] = v_add(t[r][0], acc[r][0]);
                 if (nv > 1) t[r][1] = v_add(t[r][1], acc[r][1]);
