@@ -1,4 +1,5 @@
 /* featcache command-line entry point: dispatches to one function per command. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,7 +36,20 @@ static void usage(FILE *f) {
     fprintf(f, "\n'featcache COMMAND --help' describes a command's options.\n");
 }
 
+/* Freed memory stays with the process for its next allocations instead of going back to the
+ * system: glibc's defaults map every block over 128 KiB on its own and unmap it when freed, and
+ * return the heap's free top, so that memory freed by one step is faulted in afresh (zeroed page by
+ * page) by the next. A fresh extract loads its model twice (once to describe it, once to run it):
+ * with these settings the second load reuses the first's pages (ResNet-50: 434 -> 303 ms). Blocks
+ * over 32 MiB (glibc's largest threshold) are still mapped on their own. A process-wide policy, so
+ * set here and not in the library, which may live in someone else's process. */
+static void keep_freed_memory(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
 int main(int argc, char **argv) {
+    keep_freed_memory();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -56,11 +56,14 @@ static int is_float_type(int dt) {
 
 /* Converts count little-endian elements of ONNX type dt from raw bytes to f32 or i64 in dst. */
 static void convert_raw(int dt, const uint8_t *src, int64_t count, void *dst) {
+    if (dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { /* most of a model's bytes: one copy */
+        memcpy(dst, src, (size_t)count * 4);
+        return;
+    }
     float *f = dst;
     int64_t *q = dst;
     for (int64_t i = 0; i < count; i++) {
         switch (dt) {
-        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: memcpy(&f[i], src + 4 * i, 4); break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: { double d; memcpy(&d, src + 8 * i, 8); f[i] = (float)d; break; }
         case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: { uint16_t h; memcpy(&h, src + 2 * i, 2); f[i] = half_to_float(h); break; }
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: memcpy(&q[i], src + 8 * i, 8); break;
