@@ -48,15 +48,21 @@ static int prepare_ops(fc_model *m, fc_error *err) {
     return rc;
 }
 
-/* Imports from the file (data == NULL) or from memory, then prepares the graph. */
-static int model_load(const char *path, const void *data, size_t size, const fc_model_options *opt,
-                      fc_model **out, fc_error *err) {
+/* How model_load gets the ONNX bytes. */
+typedef enum { FROM_FILE, FROM_FILE_BYTES, FROM_MEMORY } model_source;
+
+/* Imports from the file at path (FROM_FILE; FROM_FILE_BYTES: its bytes read by the caller, data)
+ * or from memory, then prepares the graph. */
+static int model_load(const char *path, model_source src, const void *data, size_t size,
+                      const fc_model_options *opt, fc_model **out, fc_error *err) {
     *out = NULL;
     fc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) { free(m); return fc_fail(err, FC_ENOMEM, "out of memory"); }
     m->k = opt && opt->kernels ? opt->kernels : fc_kernels_best();
-    int rc = data ? fc_onnx_import_mem(path, data, size, &m->g, err)
-                  : fc_onnx_import_files(path, &m->g, &m->data_files, &m->n_data_files, err);
+    int rc = src == FROM_MEMORY ? fc_onnx_import_mem(path, data, size, &m->g, err)
+             : src == FROM_FILE_BYTES
+                 ? fc_onnx_import_file_bytes(path, data, size, &m->g, &m->data_files, &m->n_data_files, err)
+                 : fc_onnx_import_files(path, &m->g, &m->data_files, &m->n_data_files, err);
     if (rc) goto fail;
     if ((rc = select_outputs(m, opt, err))) goto fail;
     fc_graph *g = m->g;
@@ -82,13 +88,18 @@ fail:
 }
 
 int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out, fc_error *err) {
-    return model_load(path, NULL, 0, opt, out, err);
+    return model_load(path, FROM_FILE, NULL, 0, opt, out, err);
+}
+
+int fc_model_load_file_bytes(const char *path, const void *data, size_t size, const fc_model_options *opt,
+                             fc_model **out, fc_error *err) {
+    return model_load(path, FROM_FILE_BYTES, data, size, opt, out, err);
 }
 
 int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_model_options *opt,
                       fc_model **out, fc_error *err) {
     static const char empty[1];
-    return model_load(name ? name : "<memory>", data ? data : empty, data ? size : 0, opt, out, err);
+    return model_load(name ? name : "<memory>", FROM_MEMORY, data ? data : empty, data ? size : 0, opt, out, err);
 }
 
 int fc_model_data_files(const char *path, char ***files, int *n, fc_error *err) {

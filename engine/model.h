@@ -31,6 +31,11 @@ typedef struct fc_model_options {
 /* Reads and prepares the model. opt may be NULL. Errors: FC_EIO, FC_EFORMAT, FC_EUNSUPPORTED
  * (unknown op with its node name), FC_ELIMIT, FC_ENOMEM, FC_EINVAL (unknown output name). */
 int fc_model_load(const char *path, const fc_model_options *opt, fc_model **out, fc_error *err);
+/* The same for the file at path whose bytes the caller has read (data, size; only read during the
+ * call), so that what it does with them (extract hashes them for the model's fingerprint) is about
+ * the very bytes loaded; external data files are read beside path as by fc_model_load. */
+int fc_model_load_file_bytes(const char *path, const void *data, size_t size, const fc_model_options *opt,
+                             fc_model **out, fc_error *err);
 /* The same for an ONNX model held in memory (read only during the call; `name`, NULL gives
  * "<memory>", stands for the path in messages). External tensor data is refused (FC_EUNSUPPORTED). */
 int fc_model_load_mem(const char *name, const void *data, size_t size, const fc_model_options *opt,

@@ -498,11 +498,11 @@ int fc_onnx_import(const char *path, fc_graph **out, fc_error *err) {
     return fc_onnx_import_files(path, out, NULL, NULL, err);
 }
 
-int fc_onnx_import_files(const char *path, fc_graph **out, char ***files, int *n, fc_error *err) {
-    *out = NULL;
-    Onnx__ModelProto *m;
-    int rc = fc_onnx_read(path, &m, err);
-    if (rc) return rc;
+/* Imports m, read from the file at path (beside which its external data lies), with the list of
+ * those files unless files is NULL. */
+static int import_file_model(const char *path, Onnx__ModelProto *m, fc_graph **out, char ***files, int *n,
+                             fc_error *err) {
+    int rc = 0;
     if (files && (rc = proto_data_files(path, m, files, n, err))) {
         fc_onnx_model_free(m);
         return rc;
@@ -514,6 +514,21 @@ int fc_onnx_import_files(const char *path, fc_graph **out, char ***files, int *n
         *n = 0;
     }
     return rc;
+}
+
+int fc_onnx_import_files(const char *path, fc_graph **out, char ***files, int *n, fc_error *err) {
+    *out = NULL;
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read(path, &m, err);
+    return rc ? rc : import_file_model(path, m, out, files, n, err);
+}
+
+int fc_onnx_import_file_bytes(const char *path, const void *data, size_t size, fc_graph **out, char ***files,
+                              int *n, fc_error *err) {
+    *out = NULL;
+    Onnx__ModelProto *m;
+    int rc = fc_onnx_read_mem(path, data, size, &m, err);
+    return rc ? rc : import_file_model(path, m, out, files, n, err);
 }
 
 int fc_onnx_import_mem(const char *name, const void *data, size_t size, fc_graph **out, fc_error *err) {

@@ -16,6 +16,10 @@ int fc_onnx_import(const char *path, fc_graph **out, fc_error *err);
 /* The same, with the file's external data files (as fc_onnx_data_files lists them, from the same
  * read of the file, their errors first) in *files and *n unless files is NULL; none on error. */
 int fc_onnx_import_files(const char *path, fc_graph **out, char ***files, int *n, fc_error *err);
+/* fc_onnx_import_files on the file's bytes, already read by the caller (data, size; only read
+ * during the call): external data files are found beside path as when it reads them itself. */
+int fc_onnx_import_file_bytes(const char *path, const void *data, size_t size, fc_graph **out, char ***files,
+                              int *n, fc_error *err);
 /* The same for a model held in memory (data is only read during the call); `name` (NULL gives
  * "<memory>") starts the messages. Tensors with external data are refused (FC_EUNSUPPORTED): there
  * is no model folder to read them from. */
