@@ -46,17 +46,19 @@ static void print_profile(const fc_session *s, int batch, int images) {
     printf("\n%-4s %-18s %-28s %-18s %9s %8s %6s\n", "step", "op", "node", "output", "ms/img", "GFLOP/s", "share");
     const char *ops[64];
     double op_s[64] = {0};
-    int n_ops = 0, per_image = 0, in_place = 0;
+    int n_ops = 0, per_image = 0, in_place = 0, blocked = 0;
     for (int i = 0; i < n; i++) {
         if (fc_session_step(s, i, &st)) continue;
         per_image |= st.per_image;
         in_place |= st.in_place;
+        blocked |= st.blocked;
         char shape[64] = "";
         for (int d = 1, at = 0; d < st.out.rank && at < (int)sizeof shape - 12; d++)
             at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%lld", d > 1 ? "x" : "", (long long)st.out.dims[d]);
-        char op[40], base[32];
+        char op[48], base[32];
         snprintf(base, sizeof base, st.fused ? "%s+%d%s (block)" : "%s", st.op, st.fused, st.pooled ? "+GAP" : "");
-        snprintf(op, sizeof op, "%s%s%s", base, st.in_place ? " =r" : "", st.per_image ? " /img" : "");
+        snprintf(op, sizeof op, "%s%s%s%s", base, st.in_place ? " =r" : "", st.blocked ? " =b" : "",
+                 st.per_image ? " /img" : "");
         printf("%-4d %-18.18s %-28.28s %-18.18s %9.4f %8.1f %5.1f%%\n", i, op, st.node, shape,
                st.seconds * 1e3 / images, st.seconds > 0 ? st.flops * images / batch / st.seconds / 1e9 : 0,
                100 * st.seconds / total);
@@ -67,6 +69,7 @@ static void print_profile(const fc_session *s, int batch, int images) {
     }
     if (per_image) printf("(/img: run image by image, so that the large early activations stay in cache)\n");
     if (in_place) printf("(=r: the output is written over its residual operand, which dies there)\n");
+    if (blocked) printf("(=b: the output stays channel-blocked for the next blocks, which read it so)\n");
     printf("\nby op:\n");
     for (int k = 0; k < n_ops; k++)
         printf("  %-18s %9.4f ms/img %5.1f%%\n", ops[k], op_s[k] * 1e3 / images, 100 * op_s[k] / total);

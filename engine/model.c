@@ -78,6 +78,7 @@ static int model_load(const char *path, model_source src, const void *data, size
         goto prefix;
     m->described = opt && opt->describe_only;
     if (!m->described && (rc = prepare_ops(m, err))) goto prefix;
+    if (!m->described) fc_dw_blocks_chain(g);
     *out = m;
     return 0;
 prefix:

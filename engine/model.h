@@ -124,6 +124,9 @@ typedef struct fc_session_step_info {
                            with split_batch, in the first slice) */
     int in_place;       /* 1: its output took the storage of its fused residual Add's operand,
                            which dies there (fc_op_def.residual_in_place) */
+    int blocked;        /* 1: its output is stored channel-blocked for the next steps, which all
+                           read it so (depthwise blocks; fc_op_def.blocked_output); out still has
+                           its NCHW shape */
     fc_tensor out;
     double flops, seconds;
 } fc_session_step_info;

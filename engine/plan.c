@@ -45,6 +45,21 @@ static const fc_runner_ops plan_ops; /* at the end of the file */
 /* n rounded up to whole ALIGN-byte lines, at least one: the size of every block and arena slot */
 static size_t padded(size_t n) { return n ? (n + ALIGN - 1) / ALIGN * ALIGN : ALIGN; }
 
+/* 1 when value v is stored channel-blocked (fc_op_def.blocked_output of its producer). */
+static int blocked(const fc_graph *g, int v) {
+    int p = g->values[v].producer;
+    const fc_node *n = p >= 0 ? &g->nodes[p] : NULL;
+    return n && n->n_out > 0 && n->out[0] == v && n->op->blocked_output && n->op->blocked_output(n);
+}
+
+/* Bytes of value v's storage: its shape's, or with the channels rounded up to whole groups of
+ * FC_CB when it is stored channel-blocked. */
+static size_t value_bytes(const fc_plan *s, int v) {
+    fc_tensor t = s->t[v];
+    if (t.rank >= 2 && blocked(s->m->g, v)) t.dims[1] = (t.dims[1] + FC_CB - 1) / FC_CB * FC_CB;
+    return fc_tensor_bytes(&t);
+}
+
 static void *aligned_alloc_bytes(size_t n) {
     void *p = NULL;
     return posix_memalign(&p, ALIGN, padded(n)) == 0 ? p : NULL;
@@ -176,7 +191,7 @@ static int in_place_source(const fc_plan *s, const fc_node *n, int v, int r, con
     if (ri < 0 || n->out[0] != v || !n->op->residual_in_place || !n->op->residual_in_place(n)) return -1;
     int u = n->in[ri];
     if (u < 0 || first[u] < 0 || last[u] != r || r < s->n_prefix ||
-        padded(fc_tensor_bytes(&s->t[u])) != padded(fc_tensor_bytes(&s->t[v])))
+        padded(value_bytes(s, u)) != padded(value_bytes(s, v)))
         return -1;
     for (int i = 0; i < n->n_in; i++)
         if (i != ri && n->in[i] == u) return -1;
@@ -201,7 +216,7 @@ static int plan_memory(fc_plan *s, fc_error *err) {
         for (int i = 0; i < n->n_out; i++) {
             int v = n->out[i];
             if (v < 0 || first[v] != r || last[v] < s->n_prefix) continue;
-            size_t size = padded(fc_tensor_bytes(&s->t[v]));
+            size_t size = padded(value_bytes(s, v));
             int res = in_place_source(s, n, v, r, first, last);
             if (res >= 0) {
                 off[v] = off[res];
@@ -215,7 +230,7 @@ static int plan_memory(fc_plan *s, fc_error *err) {
                 for (int p = 0; p < n_placed; p++) {
                     int u = placed[p];
                     if (last[u] < first[v] || first[u] > last[v]) continue;
-                    size_t usize = padded(fc_tensor_bytes(&s->t[u]));
+                    size_t usize = padded(value_bytes(s, u));
                     if (cand < off[u] + usize && off[u] < cand + size) { cand = off[u] + usize; again = 1; }
                 }
             }
@@ -271,7 +286,7 @@ static int find_cut(const fc_plan *s, int batch, long long min_bytes, int *cut, 
         int n_live = 0, v_live = -1;
         for (int v = 0; v < g->n_values && n_live < 2; v++)
             if (first[v] <= r && last[v] > r && (first[v] >= 0 || v == g->input)) n_live++, v_live = v;
-        if (n_live != 1 || first[v_live] < 0) continue;
+        if (n_live != 1 || first[v_live] < 0 || blocked(g, v_live)) continue; /* the copies are NCHW-sized */
         const fc_tensor *t = &s->t[v_live];
         if (t->rank < 1 || t->dims[0] != batch || (long long)(fc_tensor_bytes(t) / batch) < min_bytes) continue;
         best = r + 1;
@@ -429,6 +444,7 @@ static int step(const void *impl, int i, fc_session_step_info *info) {
     info->fused = fc_fused_convs(n);
     info->pooled = n->fusion && n->fusion->pooled;
     info->per_image = i < s->n_prefix;
+    info->blocked = n->n_out > 0 && n->out[0] >= 0 && blocked(s->m->g, n->out[0]);
     /* a prefix step's storage is its one-image plan's (the same steps) */
     const fc_plan *placed = i < s->n_prefix ? s->prefix : s;
     int r = fc_fused_residual(n);

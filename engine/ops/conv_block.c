@@ -34,6 +34,11 @@ typedef struct block_convs {
      * W^T of the expansion and the projection as pack_b panels, the depthwise taps as (groups,
      * kh*kw, FC_CB) vectors and its bias padded to whole groups. */
     float *cb_expand, *cb_project, *cb_dw_w, *cb_dw_bias;
+    /* Channel-blocked tensors between blocks (fc_dw_blocks_chain; all 0 when none): the block input
+     * in[0] (in_cb), its residual (res_cb) and its output (out_cb) are stored as the channel-blocked
+     * path's rows are, groups of FC_CB channels, (N, ceil(C / FC_CB), H, W, FC_CB), instead of NCHW;
+     * then no from_cb/to_cb between two blocks */
+    int in_cb, res_cb, out_cb;
 } block_convs;
 
 /* Bands: per image, a band of band_rows output rows needs a few rows of the expanded tensor; they are
@@ -75,6 +80,13 @@ static size_t round16(size_t f) { return (f + 15) / 16 * 16; }
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
 static size_t groups_of(int c) { return (size_t)(c + FC_CB - 1) / FC_CB; }
+
+/* ncol channel-blocked pixels of each of groups groups: from src (sgs floats between groups) to dst
+ * (dgs). */
+static void copy_groups(size_t groups, int ncol, const float *src, ptrdiff_t sgs, float *dst, ptrdiff_t dgs) {
+    for (size_t g = 0; g < groups; g++)
+        memcpy(dst + g * dgs, src + g * sgs, (size_t)ncol * FC_CB * sizeof(float));
+}
 
 /* The channel-blocked path's expansion through tap offsets (a stem: 3x3 stride 2 on 3 channels):
  * each band's input rows, zero-padded, at most in_rows expanded rows' worth: (cin, rows, Wp). */
@@ -298,7 +310,11 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
                                dst, egs);
             } else if (b->expansion) {
                 fc_epilogue ep = {.bias = b->expansion->bias, .act = b->expansion->act};
-                cb->conv1x1(n, b->ce, b->cin, x + (ptrdiff_t)e1 * b->W, plane, 0, c->cb_expand, dst, egs, &ep);
+                if (c->in_cb) /* an unpadded 1x1: expanded rows are input rows */
+                    cb->conv1x1(n, b->ce, b->cin, x + (ptrdiff_t)e1 * b->W * FC_CB, plane * FC_CB, 1, c->cb_expand, dst,
+                                egs, &ep);
+                else
+                    cb->conv1x1(n, b->ce, b->cin, x + (ptrdiff_t)e1 * b->W, plane, 0, c->cb_expand, dst, egs, &ep);
             } else {
                 cb->to_cb(b->ce, n, x + (ptrdiff_t)e1 * b->W, plane, dst, egs);
             }
@@ -317,16 +333,23 @@ static void block_rows_cb(const block *b, const fc_kernels *k, const float *x, c
                                    (int64_t)o1 * b->OW);
             continue;
         }
+        /* the projection writes a channel-blocked output in place when its residual, if any, lies
+         * there too (the residual is read like the output); else rows in out_cb, then copied */
+        ptrdiff_t at_cb = (ptrdiff_t)o0 * b->OW * FC_CB, tgs = oplane * FC_CB; /* band rows in a blocked tensor */
+        int in_place = c->out_cb && !c->res_expanded && (!res || c->res_cb);
+        const float *res_rows = in_place && res ? res + at_cb : res_cb;
         if (c->res_expanded) /* output rows [o0, o1) are depthwise input rows [o0, o1) (stride 1, same size) */
-            for (size_t g = 0; g < groups_of(b->cout); g++)
-                memcpy(res_cb + g * ogs, expanded + g * egs + (ptrdiff_t)(o0 - e0) * b->W * FC_CB,
-                       (size_t)ncol * FC_CB * sizeof(float));
-        else if (res)
+            copy_groups(groups_of(b->cout), ncol, expanded + (ptrdiff_t)(o0 - e0) * b->W * FC_CB, egs, res_cb, ogs);
+        else if (res && c->res_cb && !in_place)
+            copy_groups(groups_of(b->cout), ncol, res + at_cb, tgs, res_cb, ogs);
+        else if (res && !c->res_cb)
             cb->to_cb(b->cout, ncol, res + (ptrdiff_t)o0 * b->OW, oplane, res_cb, ogs);
         fc_epilogue ep = {.bias = b->projection->bias, .act = b->projection->act,
-                          .residual = res || c->res_expanded ? res_cb : NULL};
-        cb->conv1x1(ncol, b->cout, b->ce, dw_rows, ogs, 1, c->cb_project, out_cb, ogs, &ep);
-        cb->from_cb(b->cout, ncol, out_cb, ogs, y + (ptrdiff_t)o0 * b->OW, oplane);
+                          .residual = res || c->res_expanded ? res_rows : NULL};
+        cb->conv1x1(ncol, b->cout, b->ce, dw_rows, ogs, 1, c->cb_project, in_place ? y + at_cb : out_cb,
+                    in_place ? tgs : ogs, &ep);
+        if (c->out_cb && !in_place) copy_groups(groups_of(b->cout), ncol, out_cb, ogs, y + at_cb, tgs);
+        else if (!c->out_cb) cb->from_cb(b->cout, ncol, out_cb, ogs, y + (ptrdiff_t)o0 * b->OW, oplane);
     }
 }
 
@@ -373,11 +396,19 @@ static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
         out[1] = out[0];
         out[1].dims[2] = out[1].dims[3] = 1;
     }
+    int chained = c->in_cb || c->res_cb || c->out_cb;
     if (banded(c, &in[0], &te)) {
         block b;
         if ((rc = block_setup(&b, c, &in[0], &te, out, c->depthwise->k, err))) return rc;
+        if (chained && !b.cb) chained = -1;
         *work = thread_floats(&b) * sizeof(float) * (size_t)threads;
-    } else {
+    } else if (chained) {
+        chained = -1;
+    }
+    if (chained < 0) /* fc_dw_blocks_chain only chains blocks that always take it */
+        return fc_op_fail(n, FC_EINVAL, err, "internal error: a block with channel-blocked tensors off the "
+                          "channel-blocked path");
+    if (!banded(c, &in[0], &te)) {
         size_t most = w[0] > w[1] ? w[0] : w[1];
         most = most > w[2] ? most : w[2];
         *work = (c->expansion ? bytes64(&te) : 0) + (c->projection ? bytes64(&td) : 0) + most;
@@ -422,7 +453,10 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
     int split = N >= ctx->threads ? 1 : (int)((ctx->threads + N - 1) / N);
     if (split > b.OH) split = b.OH;
     float *y = out->data, *pooled = c->pooled ? out[1].data : NULL;
-    size_t xs = (size_t)b.cin * b.H0 * b.W0, ys = (size_t)b.cout * b.OH * b.OW;
+    /* floats per image of the input, the output and the residual, in their layouts */
+    size_t xs = (c->in_cb ? groups_of(b.cin) * FC_CB : (size_t)b.cin) * b.H0 * b.W0;
+    size_t ys = (c->out_cb ? groups_of(b.cout) * FC_CB : (size_t)b.cout) * b.OH * b.OW;
+    size_t rs = (c->res_cb ? groups_of(b.cout) * FC_CB : (size_t)b.cout) * b.OH * b.OW;
     int band_pool = pooled && split == 1; /* an image's bands on one thread: their sums in order */
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int64_t t = 0; t < N * split; t++) {
@@ -432,10 +466,10 @@ static int block_run(const fc_node *n, const fc_tensor *in, fc_tensor *out, cons
         float *lanes = band_pool ? scratch + band_floats(&b) : NULL;
         if (lanes) memset(lanes, 0, (size_t)b.ce * 16 * sizeof *lanes);
         if (b.cb)
-            block_rows_cb(&b, b.depthwise->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
+            block_rows_cb(&b, b.depthwise->k, x + img * xs, res ? res + img * rs : NULL, y + img * ys,
                           b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
         else
-            block_rows(&b, ctx->k, x + img * xs, res ? res + img * ys : NULL, y + img * ys,
+            block_rows(&b, ctx->k, x + img * xs, res ? res + img * rs : NULL, y + img * ys,
                        b.OH * part / split, b.OH * (part + 1) / split, scratch, lanes);
         for (int ch = 0; lanes && ch < b.ce; ch++)
             pooled[img * b.ce + ch] = P ? fc_plane_lanes_total(lanes + (size_t)ch * 16) / (float)P : 0.f;
@@ -511,6 +545,60 @@ static int block_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error 
     return rc;
 }
 
+/* The block always takes the channel-blocked path (cb_takes, whatever its input's size). */
+static int cb_always(const block_convs *c) {
+    const fc_conv *e = c->expansion;
+    fc_window w;
+    return c->cb_dw_w && (!e || (e->sw <= 2 && c->depthwise->k->cb->conv_taps) ||
+                          (fc_window_infer(e->node, 64, 64, e->kh, e->kw, 0, &w, NULL) == 0 && fc_conv_direct(e, &w)));
+}
+
+/* The block can read its input in[0] channel-blocked: its expansion is a 1x1 convolution at stride 1
+ * without padding (fc_conv_direct at any size), which reads the input pixel by pixel. */
+static int cb_reads_input(const block_convs *c) {
+    const fc_conv *e = c->expansion;
+    fc_window w;
+    return cb_always(c) && e && e->kh == 1 && e->kw == 1 &&
+           fc_window_infer(e->node, 64, 64, 1, 1, 0, &w, NULL) == 0 && fc_conv_direct(e, &w);
+}
+
+/* Value v may be stored channel-blocked: no requested output, and every live reader is a block that
+ * takes it as its input (cb_reads_input) or as its residual. */
+static int blockable(const fc_graph *g, int v) {
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v) return 0;
+    for (int i = 0; i < g->n_order; i++) {
+        const fc_node *u = &g->nodes[g->order[i]];
+        for (int j = 0; j < u->n_in; j++) {
+            if (u->in[j] != v) continue;
+            const block_convs *uc = u->op == &fc_op_dw_block ? u->state : NULL;
+            if (!uc || !cb_always(uc) || !((j == 0 && cb_reads_input(uc)) || (j == fc_fused_residual(u) && uc->projection)))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+void fc_dw_blocks_chain(fc_graph *g) {
+    for (int i = 0; i < g->n_order; i++) {
+        fc_node *b = &g->nodes[g->order[i]];
+        block_convs *c = b->op == &fc_op_dw_block ? b->state : NULL;
+        if (!c || !c->projection || b->n_out != 1 || !cb_always(c) || !blockable(g, b->out[0])) continue;
+        c->out_cb = 1;
+        for (int k = 0; k < g->n_order; k++) { /* its readers (blocks, by blockable) */
+            fc_node *u = &g->nodes[g->order[k]];
+            block_convs *uc = u->op == &fc_op_dw_block ? u->state : NULL;
+            for (int j = 0; uc && j < u->n_in; j++)
+                if (u->in[j] == b->out[0]) {
+                    if (j == 0) uc->in_cb = 1;
+                    else uc->res_cb = 1;
+                }
+        }
+    }
+}
+
+static int blocked_output(const fc_node *n) { return ((const block_convs *)n->state)->out_cb; }
+
 static void block_free(void *state) {
     block_convs *c = state;
     if (!c) return;
@@ -526,4 +614,4 @@ static void block_free(void *state) {
 
 const fc_op_def fc_op_dw_block = {.name = "FcDepthwiseBlock", .prepare = block_prepare,
                                   .infer = block_infer, .run = block_run, .free_state = block_free,
-                                  .flops = block_flops};
+                                  .flops = block_flops, .blocked_output = blocked_output};

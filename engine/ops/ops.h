@@ -46,6 +46,11 @@ typedef struct fc_op_def {
      * and no other element's after. plan.c places them together: the residual's lines are read
      * where the output's are written, one stream through memory instead of two. */
     int (*residual_in_place)(const fc_node *n);
+    /* Optional (NULL: never). 1 when out[0] is stored channel-blocked (kernels.h: groups of FC_CB
+     * channels, (N, ceil(C / FC_CB), H, W, FC_CB), the padding lanes included) for the steps that
+     * read it, every one of which takes it so (depthwise blocks, fc_dw_blocks_chain). Its shape
+     * stays the NCHW one; plan.c sizes its storage by this layout. */
+    int (*blocked_output)(const fc_node *n);
 } fc_op_def;
 
 enum {
@@ -101,6 +106,10 @@ extern const fc_op_def fc_op_flatten, fc_op_reshape, fc_op_squeeze, fc_op_unsque
 extern const fc_op_def fc_op_softmax, fc_op_batchnorm;
 /* Internal: a Conv node that fc_opt_fuse_dw_blocks turned into a depthwise block (conv_block.c). */
 extern const fc_op_def fc_op_dw_block;
+/* After prepare: the outputs of depthwise blocks that only blocks read, as input or residual, stay
+ * channel-blocked between them (fc_op_def.blocked_output; no requested output ever is): the same
+ * bits as NCHW, without the conversions. */
+void fc_dw_blocks_chain(fc_graph *g);
 /* Internal: a 1x1 Conv that fc_opt_fuse_se_scale made scale its input channels (conv_scaled.c). */
 extern const fc_op_def fc_op_conv_scaled;
 
