@@ -396,19 +396,15 @@ static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
         out[1] = out[0];
         out[1].dims[2] = out[1].dims[3] = 1;
     }
-    int chained = c->in_cb || c->res_cb || c->out_cb;
-    if (banded(c, &in[0], &te)) {
-        block b;
-        if ((rc = block_setup(&b, c, &in[0], &te, out, c->depthwise->k, err))) return rc;
-        if (chained && !b.cb) chained = -1;
-        *work = thread_floats(&b) * sizeof(float) * (size_t)threads;
-    } else if (chained) {
-        chained = -1;
-    }
-    if (chained < 0) /* fc_dw_blocks_chain only chains blocks that always take it */
+    int band = banded(c, &in[0], &te);
+    block b;
+    if (band && (rc = block_setup(&b, c, &in[0], &te, out, c->depthwise->k, err))) return rc;
+    if ((c->in_cb || c->res_cb || c->out_cb) && !(band && b.cb)) /* fc_dw_blocks_chain chains none such */
         return fc_op_fail(n, FC_EINVAL, err, "internal error: a block with channel-blocked tensors off the "
                           "channel-blocked path");
-    if (!banded(c, &in[0], &te)) {
+    if (band) {
+        *work = thread_floats(&b) * sizeof(float) * (size_t)threads;
+    } else {
         size_t most = w[0] > w[1] ? w[0] : w[1];
         most = most > w[2] ? most : w[2];
         *work = (c->expansion ? bytes64(&te) : 0) + (c->projection ? bytes64(&td) : 0) + most;
@@ -545,21 +541,23 @@ static int block_prepare(fc_graph *g, fc_node *n, const fc_kernels *k, fc_error 
     return rc;
 }
 
-/* The block always takes the channel-blocked path (cb_takes, whatever its input's size). */
-static int cb_always(const block_convs *c) {
-    const fc_conv *e = c->expansion;
+/* fc_conv_direct at every input size: a 1x1 at stride 1 whose padding is none (explicit pads are
+ * fixed, and SAME pads a 1x1 at stride 1 with nothing, so any size, here 64x64, tells). */
+static int direct_always(const fc_conv *e) {
     fc_window w;
-    return c->cb_dw_w && (!e || (e->sw <= 2 && c->depthwise->k->cb->conv_taps) ||
-                          (fc_window_infer(e->node, 64, 64, e->kh, e->kw, 0, &w, NULL) == 0 && fc_conv_direct(e, &w)));
+    return e->kh == 1 && e->kw == 1 && fc_window_infer(e->node, 64, 64, 1, 1, 0, &w, NULL) == 0 &&
+           fc_conv_direct(e, &w);
 }
 
-/* The block can read its input in[0] channel-blocked: its expansion is a 1x1 convolution at stride 1
- * without padding (fc_conv_direct at any size), which reads the input pixel by pixel. */
-static int cb_reads_input(const block_convs *c) {
+/* The block takes the channel-blocked path (cb_takes) whatever its input's size. */
+static int cb_always(const block_convs *c) {
     const fc_conv *e = c->expansion;
-    fc_window w;
-    return cb_always(c) && e && e->kh == 1 && e->kw == 1 &&
-           fc_window_infer(e->node, 64, 64, 1, 1, 0, &w, NULL) == 0 && fc_conv_direct(e, &w);
+    return c->cb_dw_w && (!e || direct_always(e) || (e->sw <= 2 && c->depthwise->k->cb->conv_taps));
+}
+
+/* The block can read its input in[0] channel-blocked: its expansion reads it pixel by pixel. */
+static int cb_reads_input(const block_convs *c) {
+    return c->expansion && direct_always(c->expansion) && cb_always(c);
 }
 
 /* Value v may be stored channel-blocked: no requested output, and every live reader is a block that
