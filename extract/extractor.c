@@ -172,40 +172,37 @@ int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files
     return rc;
 }
 
-typedef struct bytes_hash {
-    const unsigned char *data;
-    size_t size;
-    uint8_t h[32];
-} bytes_hash;
-
-static void *hash_bytes(void *arg) {
-    bytes_hash *b = arg;
-    fc_sha256_digest(b->data, b->size, b->h);
+static void *hash_file_bytes(void *arg) {
+    fc_model_file *f = arg;
+    fc_sha256_digest(f->data, f->size, f->sha256);
+    f->hashed = 1;
     return NULL;
 }
 
-/* The model at path read once, described (no weights prepared), and the SHA-256 of the very bytes
- * parsed in h; the hash runs on a second thread beside the parse (MobileNetV2: 14 MB, ResNet-50:
- * 100 MB of SHA-256 at the start of every fresh extract). */
-static int describe_hashed(const char *path, uint8_t h[32], fc_model **model, fc_error *err) {
-    bytes_hash b = {0};
-    unsigned char *data = NULL;
-    int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &data, &b.size, err);
-    if (rc) return rc;
-    b.data = data;
+int fc_model_load_hashed(const char *path, const fc_model_options *opt, fc_model_file *file, fc_model **model,
+                         fc_error *err) {
+    *model = NULL;
+    if (!file->data) {
+        file->hashed = 0;
+        int rc = fc_file_read(path, FC_ONNX_MAX_BYTES, &file->data, &file->size, err);
+        if (rc) return rc;
+    }
     pthread_t t;
-    int threaded = pthread_create(&t, NULL, hash_bytes, &b) == 0;
-    fc_model_options describe = {.describe_only = 1}; /* its facts need no prepared weights */
-    rc = fc_model_load_file_bytes(path, data, b.size, &describe, model, err);
+    int threaded = !file->hashed && pthread_create(&t, NULL, hash_file_bytes, file) == 0;
+    int rc = fc_model_load_file_bytes(path, file->data, file->size, opt, model, err);
     if (threaded) pthread_join(t, NULL);
-    else hash_bytes(&b);
-    free(data);
-    memcpy(h, b.h, 32);
+    else if (!file->hashed) hash_file_bytes(file);
     return rc;
 }
 
+void fc_model_file_free(fc_model_file *f) {
+    free(f->data);
+    f->data = NULL;
+    f->size = 0;
+}
+
 int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
-                   size_t layer_cap, int *height, int *width, fc_error *err) {
+                   size_t layer_cap, int *height, int *width, fc_model_file *file, fc_error *err) {
     char real[PATH_MAX];
     struct stat st;
     if (!realpath(model_path, real) || stat(real, &st) != 0)
@@ -217,15 +214,22 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
     if (rc == 0) {
         /* the fingerprint: the SHA-256 of the bytes the load parsed and the data files it lists
          * from them (fc_model_fingerprint reads and parses the file once more) */
-        uint8_t h[32];
+        fc_model_file bytes = {0};
         fc_model *model = NULL;
-        if ((rc = describe_hashed(model_path, h, &model, err))) return rc;
-        int n_data = 0;
-        const char *const *files = fc_model_loaded_data_files(model, &n_data);
-        if ((rc = fingerprint_of(h, files, n_data, m.sha256, err))) {
-            fc_model_free(model);
+        fc_model_options describe = {.describe_only = 1}; /* its facts need no prepared weights */
+        if ((rc = fc_model_load_hashed(model_path, &describe, &bytes, &model, err))) {
+            fc_model_file_free(&bytes);
             return rc;
         }
+        int n_data = 0;
+        const char *const *files = fc_model_loaded_data_files(model, &n_data);
+        if ((rc = fingerprint_of(bytes.sha256, files, n_data, m.sha256, err))) {
+            fc_model_free(model);
+            fc_model_file_free(&bytes);
+            return rc;
+        }
+        if (file) *file = bytes; /* the caller's run load: the very bytes fingerprinted */
+        else fc_model_file_free(&bytes);
         snprintf(m.default_layer, sizeof m.default_layer, "%s", fc_model_default_feature(model));
         int64_t d[4];
         fc_model_input_dims(model, d);
@@ -245,11 +249,28 @@ int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], cha
     return 0;
 }
 
+int fc_model_check_fingerprint(fc_catalog *cat, const char *model_path, const char model_sha[65], const fc_model *model,
+                               const fc_model_file *file, fc_error *err) {
+    char hex[65];
+    int n_data = 0;
+    fc_model_loaded_data_files(model, &n_data);
+    fc_hex_encode(file->sha256, 32, hex);
+    if (n_data == 0 && !strcmp(hex, model_sha)) return 0;
+    /* only a record keyed by size and mtime can have named other bytes: drop it, so that the next
+     * run hashes the file again */
+    char real[PATH_MAX];
+    fc_error ignored;
+    if (realpath(model_path, real)) fc_catalog_model_forget(cat, real, &ignored);
+    return fc_fail(err, FC_EIO, "%s: the model file changed without its size or modification time changing "
+                   "(SHA-256 %.12s, the catalog recorded %.12s for it); nothing was computed with it: run "
+                   "extract again", model_path, hex, model_sha);
+}
+
 int fc_extractor_resolve(fc_catalog *cat, const fc_extractor_def *x, fc_extractor_ref *out, fc_error *err) {
     if (!x->model) return fc_fail(err, FC_EINVAL, "--model is required");
     char deflayer[256];
     int h, w;
-    int rc = fc_model_facts(cat, x->model, out->model_sha, deflayer, sizeof deflayer, &h, &w, err);
+    int rc = fc_model_facts(cat, x->model, out->model_sha, deflayer, sizeof deflayer, &h, &w, NULL, err);
     if (rc) return rc;
     out->size = x->size ? x->size : h;
     if (out->size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);

@@ -104,12 +104,40 @@ int fc_model_fingerprint(const char *model_path, char out[65], int *n_data_files
  * "avgpool(NAME)" (out gets at most cap bytes, always terminated). */
 void fc_extractor_layer_label(const char *layer, fc_pool pool, char *out, size_t cap);
 
+/* A model file's bytes, read once, and their SHA-256: what a fingerprint describes and a model
+ * loaded from them runs, the same bytes. */
+typedef struct fc_model_file {
+    unsigned char *data; /* NULL: not read (yet) */
+    size_t size;
+    uint8_t sha256[32];  /* of data, once hashed */
+    int hashed;          /* 1: sha256 is data's */
+} fc_model_file;
+/* Frees the bytes (data NULL after); sha256 stays. */
+void fc_model_file_free(fc_model_file *f);
+
+/* Loads the model at path with opt from file->data (read now when NULL, kept in *file), hashing
+ * those bytes into file->sha256 on a second thread while they are parsed (unless file->hashed
+ * says it is done). The caller frees the bytes (fc_model_file_free) also on error. Errors:
+ * FC_EIO, FC_ELIMIT (reading), the loader's. */
+int fc_model_load_hashed(const char *path, const fc_model_options *opt, fc_model_file *file, fc_model **model,
+                         fc_error *err);
+
 /* Model file facts (fingerprint, default layer, declared size) from the catalog when the file is
  * unchanged, else computed (hashing and loading it) and recorded (when the catalog is writable and
  * the model has no external data files: the record is keyed by the model file's size and mtime).
- * Errors: FC_EIO (the file cannot be resolved or read), the model loader's and the catalog's. */
+ * When they were computed and file is not NULL, *file gets the bytes they describe (the caller
+ * frees them); else file->data is left as it was. Errors: FC_EIO (the file cannot be resolved or
+ * read), the model loader's and the catalog's. */
 int fc_model_facts(fc_catalog *cat, const char *model_path, char sha256[65], char *default_layer,
-                   size_t layer_cap, int *height, int *width, fc_error *err);
+                   size_t layer_cap, int *height, int *width, fc_model_file *file, fc_error *err);
+
+/* For a model loaded by fc_model_load_hashed from bytes read after fc_model_facts named its
+ * fingerprint model_sha from the catalog (the file's size and mtime unchanged): 0 when they are the
+ * bytes fingerprinted; else the catalog's record of the file is dropped (the next run hashes it)
+ * and FC_EIO says the file changed. (Bytes that fc_model_facts itself read are the ones
+ * fingerprinted by construction.) */
+int fc_model_check_fingerprint(fc_catalog *cat, const char *model_path, const char model_sha[65], const fc_model *model,
+                               const fc_model_file *file, fc_error *err);
 
 /* One stored feature as options name it (what export, train, eval and the C API read): the layer,
  * input size, model fingerprint and extractor id that the extract with the same options used. */

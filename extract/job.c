@@ -49,6 +49,8 @@ typedef struct job {
     int64_t stamp;
     int64_t racy_after;    /* mtimes from here on are not trusted to mean "unchanged" (ns) */
     char model_sha[65];
+    fc_model_file model_file; /* the model's bytes when fc_model_facts read them this run (the run load
+                                 takes them: the bytes fingerprinted), freed once loaded */
     fc_feature *feats;     /* scratch for one batch */
     float *pooled;         /* scratch for one batch's pooled layers: (batch, n_views, C) each */
     fc_catalog_item *rows; /* scratch for one batch */
@@ -288,7 +290,8 @@ static int resolve_extractors(job *j, fc_error *err) {
     fc_extract_result *res = j->res;
     char default_layer[256];
     int mh, mw;
-    int rc = fc_model_facts(j->cat, x->model, j->model_sha, default_layer, sizeof default_layer, &mh, &mw, err);
+    int rc = fc_model_facts(j->cat, x->model, j->model_sha, default_layer, sizeof default_layer, &mh, &mw,
+                            &j->model_file, err);
     if (rc) return rc;
     if (!x->size) x->size = mh;
     if (x->size <= 0) return fc_fail(err, FC_EINVAL, "%s: the model's input size is not fixed; give --size", x->model);
@@ -347,7 +350,11 @@ static int load_model(job *j, fc_error *err) {
     for (int l = 0; l < j->res->n_layers; l++) outs[l] = j->res->layers[l];
     fc_model_options mo = {.outputs = outs, .n_outputs = j->res->n_layers};
     int rc = fc_compute_kernels(j->opt.extractor.compute, &mo.kernels, err);
-    if (!rc) rc = fc_model_load(j->opt.extractor.model, &mo, &j->model, err);
+    int fingerprinted = j->model_file.data != NULL; /* else the fingerprint came from the catalog */
+    if (!rc) rc = fc_model_load_hashed(j->opt.extractor.model, &mo, &j->model_file, &j->model, err);
+    fc_model_file_free(&j->model_file);
+    if (!rc && !fingerprinted)
+        rc = fc_model_check_fingerprint(j->cat, j->opt.extractor.model, j->model_sha, j->model, &j->model_file, err);
     if (!rc) j->res->model_loaded = 1;
     if (!rc) rc = fc_pipeline_check_model(j->model, j->opt.extractor.gray, err);
     return rc;
@@ -683,6 +690,7 @@ static void job_finish(job *j, int rc, const fc_error *err) {
     free(j->pooled);
     free(j->rows);
     fc_model_free(j->model);
+    fc_model_file_free(&j->model_file);
     fc_catalog_close(j->cat);
     fc_cache_close(j->cache);
     fc_cache_unlock(j->lock_fd);

@@ -101,7 +101,7 @@ enum {
     S_ITEM_LIST_ALL_V1, S_ITEM_HASHES,
     S_EX_INSERT, S_EX_GET, S_EX_GET_V1, S_EX_PATH, S_EX_DELETE, S_EX_LIST, S_EX_LIST_V1,
     S_RUN_BEGIN, S_RUN_FINISH, S_RUN_LIST, S_RUN_LIST_V1,
-    S_MODEL_GET, S_MODEL_GET_V1, S_MODEL_PUT,
+    S_MODEL_GET, S_MODEL_GET_V1, S_MODEL_PUT, S_MODEL_FORGET,
     S_COUNT
 };
 
@@ -189,6 +189,7 @@ static const char *const SQL[S_COUNT] = {
                     "size = excluded.size, mtime = excluded.mtime, sha256 = excluded.sha256, "
                     "default_layer = excluded.default_layer, height = excluded.height, "
                     "width = excluded.width, crc = excluded.crc",
+    [S_MODEL_FORGET] = "DELETE FROM model_files WHERE path = ?1",
 };
 
 struct fc_catalog {
@@ -1325,5 +1326,15 @@ int fc_catalog_model_put(fc_catalog *cat, const fc_catalog_model *m, fc_error *e
     bind_text(s, 5, m->default_layer);
     sqlite3_bind_int(s, 6, m->height);
     sqlite3_bind_int(s, 7, m->width);
+    return step_done(cat, s, what, err);
+}
+
+int fc_catalog_model_forget(fc_catalog *cat, const char *path, fc_error *err) {
+    const char *what = "model record removal";
+    sqlite3_stmt *s = NULL;
+    if (!cat || !path) return fc_fail(err, FC_EINVAL, "fc_catalog_model_forget: NULL argument");
+    int rc = check_writable(cat, what, err);
+    if (rc || (rc = prep(cat, S_MODEL_FORGET, &s, what, err))) return rc;
+    bind_text(s, 1, path);
     return step_done(cat, s, what, err);
 }

@@ -273,5 +273,7 @@ typedef struct fc_catalog_model {
 int fc_catalog_model_get(fc_catalog *cat, fc_catalog_model *m, fc_error *err);
 /* Stores (replaces) the record for m->path. Errors: FC_EINVAL (read-only), FC_EIO. */
 int fc_catalog_model_put(fc_catalog *cat, const fc_catalog_model *m, fc_error *err);
+/* Drops the record for path (none is no error). Errors: FC_EINVAL (read-only), FC_EIO. */
+int fc_catalog_model_forget(fc_catalog *cat, const char *path, fc_error *err);
 
 #endif

@@ -400,7 +400,7 @@ static int block_infer(const fc_node *n, const fc_tensor *in, fc_tensor *out, si
     block b;
     if (band && (rc = block_setup(&b, c, &in[0], &te, out, c->depthwise->k, err))) return rc;
     if ((c->in_cb || c->res_cb || c->out_cb) && !(band && b.cb)) /* fc_dw_blocks_chain chains none such */
-        return fc_op_fail(n, FC_EINVAL, err, "internal error: a block with channel-blocked tensors off the "
+        return fc_op_fail(n, FC_EINTERNAL, err, "internal error: a block with channel-blocked tensors off the "
                           "channel-blocked path");
     if (band) {
         *work = thread_floats(&b) * sizeof(float) * (size_t)threads;

@@ -5,7 +5,8 @@
 # and mtime too) gives a new extractor whose features are computed again; a crop that six decimals
 # do not name is its own extractor; the id is the SHA-256 of its description (decoders and EXIF
 # handling included); the extract run records
-# the kernel level. A head whose backbone changed is refused by predict (an image it must compute),
+# the kernel level. A model rewritten in place with its size and mtime kept (so the catalog's facts
+# name its old bytes) is refused when an image must be computed, and hashed again the next time. A head whose backbone changed is refused by predict (an image it must compute),
 # eval (a data set extracted only with the changed file) and export-onnx, naming both fingerprints,
 # and runs with --force.
 NAME=fingerprint; . "$(dirname "$0")/../support/common.sh"
@@ -90,4 +91,27 @@ rows = [r[0] for r in db.execute("SELECT params FROM runs WHERE kind = 'extract'
 sys.exit(0 if rows and all('"isa":"' in p for p in rows) else 1)
 EOF
 check "every extract run records the kernel level that computed its features" $?
+
+# ---- an inline model rewritten with its size and mtime kept: the catalog's facts name other bytes ----
+cp m.onnx r.onnx && touch -r r.onnx stamp
+"$FC" extract set --model r.onnx --layer gap --cache cr --json >r1.json 2>"$T/err" || bad "extract with r.onnx"
+# one weight's low bits changed in place (the protobuf stays valid, the size the same), the mtime restored
+$PY - <<'EOF2' && touch -r stamp r.onnx || bad "rewrite r.onnx"
+import onnx
+from onnx import numpy_helper
+b = bytearray(open("r.onnx", "rb").read())
+w = max(onnx.load("r.onnx").graph.initializer, key=lambda t: len(t.raw_data)).raw_data
+at = b.find(w)
+assert at > 0 and len(w) >= 8
+b[at + 4] ^= 0x01
+open("r.onnx", "wb").write(b)
+EOF2
+"$FC" extract new --model r.onnx --layer gap --cache cr --json >r2.json 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "r.onnx: the model file changed without its size or modification time changing" "$T/err" &&
+    [ "$($PY -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM model_files').fetchone()[0])" cr/catalog.sqlite)" = 0 ]
+check "a model rewritten with its size and mtime kept: extract of a new image refuses (exit $rc), the catalog forgets its facts" $?
+"$FC" extract new --model r.onnx --layer gap --cache cr --json >r3.json 2>"$T/err" &&
+    [ "$(json_field computed r3.json)" = 1 ] && [ "$(id_of r3.json)" != "$(id_of r1.json)" ]
+check "the next extract hashes the file again: a new extractor, the image computed with the rewritten model" $?
 exit 0
