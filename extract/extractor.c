@@ -61,11 +61,12 @@ void fc_extractor_id_compute(const char id[65], fc_compute compute, char out[65]
         if (out != id) memcpy(out, id, 65);
         return;
     }
-    /* /4: the bf16 path's sigmoid and SiLU are the fast ones (FC_FAST_SIGMOID,
+    /* /5: the steps up to stride 8 keep f32 products too where they hold at most 0.4 of the
+     * products (engine/precision.h); /4: the bf16 path's sigmoid and SiLU are the fast ones (FC_FAST_SIGMOID,
      * engine/kernels/f32-act-vec.h); /3: its Winograd-shaped 3x3 convolutions keep f32 products
      * too (ops/conv.c); /2 kept them in the steps up to stride 4 only (engine/precision.h); /1 ran
      * every Conv and Gemm in bf16. Another rule changes the features: bump the number. */
-    int n = snprintf(desc, sizeof desc, "featcache-compute/4\nextractor=%.64s\ncompute=%s\n", id, fc_compute_name(compute));
+    int n = snprintf(desc, sizeof desc, "featcache-compute/5\nextractor=%.64s\ncompute=%s\n", id, fc_compute_name(compute));
     uint8_t h[32];
     fc_sha256_digest(desc, (size_t)n, h);
     fc_hex_encode(h, 32, out);

@@ -1,10 +1,11 @@
 /* `--compute bf16` on whole models: the torchvision architectures of scripts/export_torchvision.py
  * (seeded random weights, their exported random input batch), run with the f32 kernels and with
  * fc_kernels_bf16; the pooled features (where the export names them, else the output) and the
- * output of each image must have a cosine with the f32 ones of at least the model's bound: 0.999,
- * except two deep random-weight networks whose rounding errors grow layer after layer (measured
- * smallest cosines: Inception-v3 0.99825, ShuffleNetV2 0.99898; before the stem and the first stage
- * kept f32 products, engine/precision.h, ResNet-50 fell to 0.9969 and Inception-v3 to 0.9939).
+ * output of each image must have a cosine with the f32 ones of at least 0.999 (measured smallest:
+ * GoogLeNet 0.99968, Inception-v3 0.99979, the others 0.99987 or more; before the stages up to
+ * stride 8 of the light-early networks kept f32 products too, engine/precision.h, Inception-v3 fell
+ * to 0.99825 and ShuffleNetV2 to 0.99898, and before the stem and the first stage did, ResNet-50
+ * to 0.9969 and Inception-v3 to 0.9939).
  * On real images (test_compute_bf16.sh) the shared MobileNetV2, ResNet-50 and EfficientNet-B0 keep
  * 0.999. Prints the
  * smallest cosines. Skipped without AVX512_BF16. Not here: the kernel against its twin
@@ -20,8 +21,7 @@
 
 static const char *models[] = {"resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0",
                                "densenet121", "googlenet", "inception_v3", "shufflenet_v2_x1_0", "vgg11_bn"};
-/* the smallest cosine allowed, per model (measured, rounded down with some margin) */
-static const double bounds[] = {0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.997, 0.998, 0.999};
+#define BOUND 0.999 /* the smallest cosine allowed */
 enum { N_MODELS = 10 };
 
 static const char *dir(void) {
@@ -116,7 +116,7 @@ static void check_model(const char *name, double bound) {
     npy_free(&x);
 }
 
-#define MODEL_TEST(i) static void test_##i(void) { check_model(models[i], bounds[i]); }
+#define MODEL_TEST(i) static void test_##i(void) { check_model(models[i], BOUND); }
 MODEL_TEST(0) MODEL_TEST(1) MODEL_TEST(2) MODEL_TEST(3) MODEL_TEST(4)
 MODEL_TEST(5) MODEL_TEST(6) MODEL_TEST(7) MODEL_TEST(8) MODEL_TEST(9)
 
