@@ -8,7 +8,8 @@
  * block, an NCHW residual under a blocked output, and a blocked residual under the NCHW graph
  * output. With an intermediate value requested as a second output, that value stays NCHW (its
  * readers take it so) and the first output keeps its bits. Each run checks which steps the session
- * says are blocked. Not here: single blocks (test_conv_block.c), whole networks (test_models.c). */
+ * says are blocked. A pool in front puts the blocks where a bf16 table multiplies bf16 pairs, which
+ * the bf16 run checks it did. Not here: single blocks (test_conv_block.c), whole networks (test_models.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,8 @@
 #include "tests/support/onnx_build.h"
 #include "tests/support/tmpdir.h"
 
-#define H 62
-#define W 58
+#define H 124
+#define W 116
 #define CIN 3
 
 static float frand(unsigned *s) {
@@ -92,7 +93,13 @@ static void write_chain(const char *path, int with_v0) {
     float lo = 0.f, hi = 6.f;
     ob_init(m, "lo", 0, scalar, &lo);
     ob_init(m, "hi", 0, scalar, &hi);
-    block(m, "b0", "x", CIN, 16, 16, 1, 1, "e", "v0", &seed);  /* stem; its output is the residual */
+    /* a 4x4 pool first puts every block at stride 8 or more, where a bf16 table multiplies bf16
+     * pairs (precision.h), fused or not (unfused, b2's expansion is a step of its own at stride 8) */
+    int pool = ob_node(m, "MaxPool", "pool", "x", "xp");
+    int64_t four[2] = {4, 4};
+    ob_attr_ints(m, pool, "kernel_shape", 2, four);
+    ob_attr_ints(m, pool, "strides", 2, four);
+    block(m, "b0", "xp", CIN, 16, 16, 1, 1, "e", "v0", &seed); /* stem; its output is the residual */
     block(m, "b1", "v0", 16, 48, 16, 1, 0, "v0", "v1", &seed); /* blocked input and residual */
     block(m, "b2", "v1", 16, 64, 24, 2, 0, NULL, "v2", &seed); /* strided, 24 channels */
     block(m, "b3", "v2", 24, 72, 24, 1, 0, "v2", "v3", &seed);
@@ -176,17 +183,43 @@ static void check_chain(const fc_kernels *k, const char *dir, int with_v0, const
     unlink(path);
 }
 
-static void chains(const fc_kernels *k) {
+/* expect0, expect1: the blocked steps without and with v0 requested (step 0: the pool) */
+static void chains(const fc_kernels *k, const char *expect0, const char *expect1) {
     if (!k) SKIP("kernel table not supported by this CPU");
     REQUIRE(k->cb, "%s: no channel-blocked kernels", k->name);
     const char *dir = fc_test_tmpdir();
-    check_chain(k, dir, 0, "11110"); /* every block's output but the graph output's */
-    check_chain(k, dir, 1, "01110"); /* v0 requested: NCHW, read as input and residual by b1 */
+    check_chain(k, dir, 0, expect0);
+    check_chain(k, dir, 1, expect1);
 }
 
-static void test_block_chain_avx512(void) { chains(fc_kernels_by_name("avx512")); }
-/* bf16 products from stride 8 on (precision.h): b3 and b4 here, the rest on its f32 table */
-static void test_block_chain_avx512bf16(void) { chains(fc_kernels_bf16()); }
+/* every block's output but the graph output's; with v0 requested, v0 is NCHW (read as input and
+ * residual by b1) */
+static void test_block_chain_avx512(void) { chains(fc_kernels_by_name("avx512"), "011110", "001110"); }
+/* every block multiplies bf16 pairs here (the pool puts them at stride 8 or more, precision.h); the
+ * table has no channel-blocked stem (conv_taps), so b0 writes NCHW */
+static void test_block_chain_avx512bf16(void) {
+    const fc_kernels *k = fc_kernels_bf16();
+    chains(k, "001110", "001110");
+    /* and they did: the output is not the f32 table's */
+    char path[512];
+    snprintf(path, sizeof path, "%s/chain0.onnx", fc_test_tmpdir());
+    write_chain(path, 0);
+    size_t nx = (size_t)CIN * H * W;
+    float *x = malloc(nx * sizeof(float));
+    unsigned seed = 7u;
+    for (size_t i = 0; i < nx; i++) x[i] = frand(&seed) * 2.f;
+    outputs b, f;
+    if (run(path, k, 0, 1, 1, 1, 0, x, &b) == 0) {
+        if (run(path, fc_kernels_by_name("avx512"), 0, 1, 1, 1, 0, x, &f) == 0) {
+            CHECK(b.count[0] == f.count[0] && memcmp(b.y[0], f.y[0], (size_t)b.count[0] * sizeof(float)),
+                  "the bf16 table's chain gives the f32 table's bits: no step multiplied bf16 pairs");
+            outputs_free(&f);
+        }
+        outputs_free(&b);
+    }
+    free(x);
+    unlink(path);
+}
 
 int main(void) {
     RUN(test_block_chain_avx512);
