@@ -21,6 +21,7 @@ static int64_t node_stride(const fc_node *n) {
     return v[0] > v[1] ? v[0] : v[1];
 }
 
+/* The ops that move a map's pixels apart (their strides count). */
 static int spatial(const fc_node *n) {
     return !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "MaxPool") || !strcmp(n->op_type, "AveragePool");
 }
@@ -61,33 +62,32 @@ static int64_t step_stride(const fc_graph *g, const fc_node *n, int64_t s_in, do
 int fc_precision_keep_f32(const fc_graph *g, unsigned char *keep, fc_error *err) {
     int64_t *stride = calloc((size_t)g->n_values, sizeof *stride);  /* 0: not from the input */
     int64_t *out_stride = calloc((size_t)g->n_nodes, sizeof *out_stride);
-    double *products = calloc((size_t)g->n_nodes, sizeof *products);
-    if (!stride || !out_stride || !products) {
-        free(stride), free(out_stride), free(products);
+    if (!stride || !out_stride) {
+        free(stride), free(out_stride);
         return fc_fail(err, FC_ENOMEM, "out of memory");
     }
-    memset(keep, 0, (size_t)g->n_nodes);
     stride[g->input] = 1;
-    double total = 0, upto[2] = {0, 0}; /* products of the steps at strides <= 4 and <= 8 */
+    double total = 0, early = 0; /* products in all, of the steps at strides <= FC_BF16_F32_STRIDE_MAX */
     for (int i = 0; i < g->n_order; i++) {
         int id = g->order[i];
         const fc_node *n = &g->nodes[id];
         int64_t s = 0; /* the finest input map: a squeeze-and-excitation Mul scales a map by a vector */
         for (int j = 0; j < n->n_in; j++)
             if (n->in[j] >= 0 && stride[n->in[j]] > 0 && (s == 0 || stride[n->in[j]] < s)) s = stride[n->in[j]];
-        s = step_stride(g, n, s, &products[id]);
+        double p = 0;
+        s = step_stride(g, n, s, &p);
         for (int j = 0; j < n->n_out; j++)
             if (n->out[j] >= 0) stride[n->out[j]] = s;
         out_stride[id] = s;
-        total += products[id];
-        if (s > 0 && s <= FC_BF16_F32_STRIDE) upto[0] += products[id];
-        if (s > 0 && s <= FC_BF16_F32_STRIDE_MAX) upto[1] += products[id];
+        total += p;
+        if (s > 0 && s <= FC_BF16_F32_STRIDE_MAX) early += p;
     }
-    int64_t limit = upto[1] <= FC_BF16_F32_SHARE * total ? FC_BF16_F32_STRIDE_MAX : FC_BF16_F32_STRIDE;
+    int64_t limit = early <= FC_BF16_F32_SHARE * total ? FC_BF16_F32_STRIDE_MAX : FC_BF16_F32_STRIDE;
+    memset(keep, 0, (size_t)g->n_nodes);
     for (int i = 0; i < g->n_order; i++) {
         int id = g->order[i];
         keep[id] = out_stride[id] > 0 && out_stride[id] <= limit;
     }
-    free(stride), free(out_stride), free(products);
+    free(stride), free(out_stride);
     return 0;
 }
