@@ -12,6 +12,7 @@
 #include "classify/head.h"
 #include "classify/head_onnx.h"
 #include "engine/engine.h"
+#include "store/store.h"
 
 /* A set of tensor names (borrowed strings), linear lookup: graphs have a few thousand names. */
 typedef struct name_set {
@@ -55,6 +56,9 @@ static int tensor_is_external(const Onnx__TensorProto *t) {
 /* The backbone and what the merge keeps of it. */
 typedef struct backbone {
     const char *path;
+    const char *sha256;  /* the SHA-256 (hex) its bytes must have, or NULL */
+    unsigned char *data; /* the file's bytes, read once: parsed, checked and loaded from */
+    size_t size;
     Onnx__ModelProto *m;
     int opset;
     const Onnx__ValueInfoProto *data_input;
@@ -65,15 +69,19 @@ typedef struct backbone {
 } backbone;
 
 static void backbone_free(backbone *b) {
+    free(b->data);
     free(b->keep);
     free(b->needed.s);
     free(b->inits.s);
     fc_onnx_model_free(b->m);
 }
 
-/* Reads the backbone; it needs a graph and an opset the head's operators exist in. */
+/* Reads the backbone's bytes (kept: parsed, checked and loaded from) and parses them; it needs a
+ * graph and an opset the head's operators exist in. */
 static int read_backbone(backbone *b, fc_error *err) {
-    int rc = fc_onnx_read(b->path, &b->m, err);
+    int rc = fc_file_read(b->path, FC_ONNX_MAX_BYTES, &b->data, &b->size, err);
+    if (rc) return rc;
+    rc = fc_onnx_read_mem(b->path, b->data, b->size, &b->m, err);
     if (rc == FC_EFORMAT || (rc == 0 && !b->m->graph))
         return fc_fail(err, FC_EFORMAT, "%s: not a valid ONNX model (protobuf parsing failed or no graph)",
                        b->path);
@@ -106,6 +114,19 @@ static int find_data_input(backbone *b, fc_error *err) {
     }
     if (!b->data_input) return fc_fail(err, FC_EFORMAT, "%s: the backbone has no data input", b->path);
     return 0;
+}
+
+/* With b->sha256 set, the bytes read must have it (a self-contained model's fingerprint is the
+ * SHA-256 of its file: checked after find_data_input refused external data). */
+static int check_bytes(const backbone *b, fc_error *err) {
+    if (!b->sha256) return 0;
+    uint8_t h[FC_SHA256_SIZE];
+    char hex[2 * FC_SHA256_SIZE + 1];
+    fc_sha256_digest(b->data, b->size, h);
+    fc_hex_encode(h, FC_SHA256_SIZE, hex);
+    if (!strcmp(hex, b->sha256)) return 0;
+    return fc_fail(err, FC_EINVAL, "%s is not the model the head was trained on (fingerprint %.12s; the bytes read "
+                   "now %.12s)", b->path, b->sha256, hex);
 }
 
 /* Marks node n (which produces a needed tensor) kept and its inputs needed, after checking that it
@@ -158,14 +179,15 @@ static int prune(backbone *b, const char *feature, fc_error *err) {
 
 /* Width of the feature tensor as featcache's engine computes it (count / N for batch 1), or 0 when
  * the engine cannot run this backbone (then ONNX Runtime is the only judge). */
-static long long feature_width(const char *path, const char *feature) {
+static long long feature_width(const backbone *b, const char *feature) {
     const char *outs[1] = {feature};
     fc_model_options mo = {.outputs = outs, .n_outputs = 1};
     fc_model *model = NULL;
     fc_session *s = NULL;
     long long w = 0;
     fc_session_options so = {.batch = 1, .threads = 1};
-    if (fc_model_load(path, &mo, &model, NULL) == 0 && fc_session_create(model, &so, &s, NULL) == 0) {
+    if (fc_model_load_file_bytes(b->path, b->data, b->size, &mo, &model, NULL) == 0 &&
+        fc_session_create(model, &so, &s, NULL) == 0) {
         const fc_tensor *t = fc_session_output(s, 0);
         if (t && t->rank >= 1 && t->dims[0] == 1) w = (long long)fc_tensor_count(t);
     }
@@ -264,16 +286,22 @@ static int write_merged(const backbone *b, const char *feature, const fc_head *h
 
 int fc_onnx_merge_classifier(const char *backbone_path, const char *feature_tensor,
                              const char *head_path, const char *out_path, fc_error *err) {
+    return fc_onnx_merge_classifier_checked(backbone_path, NULL, feature_tensor, head_path, out_path, err);
+}
+
+int fc_onnx_merge_classifier_checked(const char *backbone_path, const char *backbone_sha256,
+                                     const char *feature_tensor, const char *head_path, const char *out_path,
+                                     fc_error *err) {
     if (!backbone_path || !feature_tensor || !*feature_tensor || !head_path || !out_path)
         return fc_fail(err, FC_EINVAL, "export-onnx: NULL or empty argument");
     fc_head head = {0};
     char *meta = NULL;
-    backbone b = {.path = backbone_path};
+    backbone b = {.path = backbone_path, .sha256 = backbone_sha256};
     int rc = fc_head_load_onnx(head_path, &head, &meta, err);
-    if (rc || (rc = read_backbone(&b, err)) || (rc = find_data_input(&b, err)) ||
+    if (rc || (rc = read_backbone(&b, err)) || (rc = find_data_input(&b, err)) || (rc = check_bytes(&b, err)) ||
         (rc = prune(&b, feature_tensor, err)))
         goto done;
-    long long width = feature_width(backbone_path, feature_tensor);
+    long long width = feature_width(&b, feature_tensor);
     if (width > 0 && width != head.layers[0].in) {
         rc = fc_fail(err, FC_ESHAPE, "%s: feature tensor '%s' has %lld values per image, the head %s "
                      "takes %d", backbone_path, feature_tensor, width, head_path, head.layers[0].in);
@@ -384,14 +412,20 @@ static int stitched_model(const backbone *b, const backbone *t, Onnx__GraphProto
 
 int fc_onnx_merge_top(const char *bottom_path, const char *tensor, const char *top_path, int height, int width,
                       const char *out_path, fc_error *err) {
+    return fc_onnx_merge_top_checked(bottom_path, NULL, tensor, top_path, height, width, out_path, err);
+}
+
+int fc_onnx_merge_top_checked(const char *bottom_path, const char *bottom_sha256, const char *tensor,
+                              const char *top_path, int height, int width, const char *out_path, fc_error *err) {
     if (!bottom_path || !tensor || !*tensor || !top_path || !out_path)
         return fc_fail(err, FC_EINVAL, "merge: NULL or empty argument");
-    backbone b = {.path = bottom_path}, t = {.path = top_path};
+    backbone b = {.path = bottom_path, .sha256 = bottom_sha256}, t = {.path = top_path};
     fc_onnx_pool pool = {0};
     Onnx__GraphProto graph;
     Onnx__ModelProto model;
     int rc;
-    if ((rc = read_backbone(&b, err)) || (rc = find_data_input(&b, err)) || (rc = prune(&b, tensor, err)) ||
+    if ((rc = read_backbone(&b, err)) || (rc = find_data_input(&b, err)) || (rc = check_bytes(&b, err)) ||
+        (rc = prune(&b, tensor, err)) ||
         (rc = read_backbone(&t, err)) || (rc = find_data_input(&t, err)) || (rc = check_top(&b, &t, tensor, err)))
         goto done;
     for (size_t i = 0; i < t.m->graph->n_node && !rc; i++)

@@ -18,8 +18,8 @@
  * backbone or head file), FC_EINVAL (NULL arguments, unknown feature tensor), FC_ESHAPE (the
  * feature width differs from the head's input width), FC_EUNSUPPORTED (opset < 8, external data,
  * several data inputs, control-flow subgraphs, backbone names that clash with "head/..." or
- * "probabilities"), FC_ELIMIT, FC_ENOMEM. Thread-safe for distinct out_path; allocates about twice
- * the backbone's size. */
+ * "probabilities"), FC_ELIMIT, FC_ENOMEM. Thread-safe for distinct out_path; allocates about three
+ * times the backbone's size. */
 int fc_onnx_merge_classifier(const char *backbone_path, const char *feature_tensor,
                              const char *head_path, const char *out_path, fc_error *err);
 
@@ -35,5 +35,17 @@ int fc_onnx_merge_classifier(const char *backbone_path, const char *feature_tens
  * plane (the input size the top was trained at) and a symbolic batch. */
 int fc_onnx_merge_top(const char *bottom_path, const char *tensor, const char *top_path, int height, int width,
                       const char *out_path, fc_error *err);
+
+/* fc_onnx_merge_classifier and fc_onnx_merge_top where the backbone (bottom) file must be the model
+ * a head was trained on: its bytes, read once, are checked against sha256 (64 hex digits: the
+ * fingerprint a head records, the SHA-256 of a model file without external data, which these merges
+ * refuse anyway) and then parsed and merged, so a file replaced after some earlier check is never
+ * merged under the head's fingerprint. NULL sha256: no check. Errors: as those; FC_EINVAL "PATH is
+ * not the model the head was trained on" when the bytes differ. */
+int fc_onnx_merge_classifier_checked(const char *backbone_path, const char *backbone_sha256,
+                                     const char *feature_tensor, const char *head_path, const char *out_path,
+                                     fc_error *err);
+int fc_onnx_merge_top_checked(const char *bottom_path, const char *bottom_sha256, const char *tensor,
+                              const char *top_path, int height, int width, const char *out_path, fc_error *err);
 
 #endif

@@ -214,9 +214,12 @@ int cmd_export_onnx(int argc, char **argv) {
     if (rc == 0 && strcmp(hex, h.model_sha) && !force)
         rc = fc_fail(&err, FC_EINVAL, "%s is not the model the head was trained on (%s, fingerprint %.12s; this file "
                      "%.12s); --force to merge anyway", model, h.model, h.model_sha, hex);
+    /* the merge checks the bytes it reads against the head's fingerprint too (unless forced): the
+     * file may change after the check above */
+    const char *sha = force ? NULL : h.model_sha;
     if (rc == 0) /* a classifier's top (a conv head's head-only file) reads its cut, not a feature */
-        rc = h.finetuned ? fc_onnx_merge_top(model, h.layer, head, h.size, h.size, out, &err)
-                         : fc_onnx_merge_classifier(model, h.layer, head, out, &err);
+        rc = h.finetuned ? fc_onnx_merge_top_checked(model, sha, h.layer, head, h.size, h.size, out, &err)
+                         : fc_onnx_merge_classifier_checked(model, sha, h.layer, head, out, &err);
     if (rc == 0) printf("classifier written to %s (%s up to %s + head, %d classes)\n", out, model, h.layer, h.head.n_classes);
     else fprintf(stderr, "featcache export-onnx: %s\n", err.msg);
     cli_head_file_free(&h);

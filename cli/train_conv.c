@@ -113,8 +113,8 @@ static int write_outputs(conv_run *R, fc_error *err) {
     fc_strbuf_printf(&meta, "%.*s,\"val_accuracy\":%.6f}", (int)R->params.len - 1, R->params.s, R->h.r.val.accuracy);
     int rc = fc_convhead_write(&R->h, meta.s, R->head_path.s, err);
     if (!rc && a->out)
-        rc = fc_onnx_merge_top(a->x.model, a->x.layer_name, R->head_path.s, a->x.size_resolved, a->x.size_resolved,
-                               a->out, err);
+        rc = fc_onnx_merge_top_checked(a->x.model, a->x.model_sha, a->x.layer_name, R->head_path.s,
+                                       a->x.size_resolved, a->x.size_resolved, a->out, err);
     fc_strbuf_free(&meta);
     return rc;
 }

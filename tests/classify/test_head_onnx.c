@@ -20,6 +20,7 @@
 #include "classify/merge_onnx.h"
 #include "engine/model.h"
 #include "onnx/onnx.pb-c.h"
+#include "store/hash.h"
 #include "tests/support/check.h"
 #include "tests/support/npy.h"
 #include "tests/support/onnx_build.h"
@@ -324,6 +325,25 @@ static void test_merge_errors(void) {
     REQUIRE(ob_write(b, fc_test_path("ext.onnx")) == 0, "cannot write");
     rc = fc_onnx_merge_classifier(fc_test_path("ext.onnx"), "feat", head_path, out, &err);
     CHECK(rc == FC_EUNSUPPORTED && strstr(err.msg, "external"), "external data: %d %s", rc, err.msg);
+    /* checked merges: the bytes read must have the head's fingerprint (the SHA-256 of the file) */
+    char sha[65];
+    uint8_t digest[FC_SHA256_SIZE];
+    REQUIRE(fc_sha256_file(fc_test_path("bb.onnx"), digest, NULL, &err) == 0, "%s", err.msg);
+    fc_hex_encode(digest, FC_SHA256_SIZE, sha);
+    rc = fc_onnx_merge_classifier_checked(fc_test_path("bb.onnx"), sha, "feat", head_path, out, &err);
+    CHECK(rc == 0, "checked merge, the right bytes: %s", err.msg);
+    char other[65];
+    memcpy(other, sha, sizeof other);
+    other[0] = other[0] == '0' ? '1' : '0';
+    unlink(out);
+    rc = fc_onnx_merge_classifier_checked(fc_test_path("bb.onnx"), other, "feat", head_path, out, &err);
+    CHECK(rc == FC_EINVAL && strstr(err.msg, "not the model the head was trained on") && access(out, F_OK) != 0,
+          "checked merge, other bytes: refused, nothing written: %d %s", rc, err.msg);
+    rc = fc_onnx_merge_top_checked(fc_test_path("bb.onnx"), other, "feat", fc_test_path("bb.onnx"), 2, 2, out, &err);
+    CHECK(rc == FC_EINVAL && strstr(err.msg, "not the model the head was trained on"), "checked top merge: %d %s",
+          rc, err.msg);
+    rc = fc_onnx_merge_classifier_checked(fc_test_path("ext.onnx"), other, "feat", head_path, out, &err);
+    CHECK(rc == FC_EUNSUPPORTED && strstr(err.msg, "external"), "checked, external data first: %d %s", rc, err.msg);
 }
 
 /* Packs a head's parts after tamper() changed them, as a head file would be written. */
