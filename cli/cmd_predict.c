@@ -60,6 +60,27 @@ static int head_compute(const cli_head_file *h, const backbone_opt *bb, fc_compu
     return 0;
 }
 
+/* Loads the backbone at path (read once) and, unless forced, checks that the bytes loaded are the
+ * ones the head's fingerprint names (a self-contained model's fingerprint is their SHA-256; with
+ * external data files, cli_head_backbone's check stands): the file may have changed since it was
+ * checked. */
+static int load_backbone(const cli_head_file *h, const char *path, int forced, const fc_model_options *mo,
+                         fc_model **model, fc_error *err) {
+    fc_model_file file = {0};
+    int rc = fc_model_load_hashed(path, mo, &file, model, err);
+    fc_model_file_free(&file);
+    int n_data = 0;
+    if (rc || forced || (fc_model_loaded_data_files(*model, &n_data), n_data)) return rc;
+    char hex[65];
+    fc_hex_encode(file.sha256, 32, hex);
+    if (!strcmp(hex, h->model_sha)) return 0;
+    fc_model_free(*model);
+    *model = NULL;
+    return fc_fail(err, FC_EINVAL, "%s was trained on the features of %s (fingerprint %.12s), and the bytes read "
+                   "from %s now have SHA-256 %.12s: the backbone changed under the head; --force to run it anyway",
+                   h->path, h->model, h->model_sha, path, hex);
+}
+
 /* Features (n, dim) of the images for one head: cached ones copied, the rest computed by the
  * backbone the head was trained on (refused when it changed, see cli_head_backbone). A forced
  * other backbone computes every image: the cache holds the recorded backbone's features. */
@@ -106,8 +127,8 @@ static int head_features(const cli_head_file *h, const backbone_opt *bb, fc_cach
             fc_model_options mo = {.outputs = outs, .n_outputs = 1};
             if ((rc = fc_compute_kernels(compute, &mo.kernels, err))) break;
             fc_session_options so = {.batch = 1, .height = h->size, .width = h->size, .threads = threads};
-            if ((rc = fc_model_load(model_path, &mo, &model, err)) || (rc = fc_pipeline_check_model(model, h->gray, err)) ||
-                (rc = fc_session_create(model, &so, &s, err)))
+            if ((rc = load_backbone(h, model_path, forced, &mo, &model, err)) ||
+                (rc = fc_pipeline_check_model(model, h->gray, err)) || (rc = fc_session_create(model, &so, &s, err)))
                 break;
             size_t per = (size_t)fc_preprocess_channels(&pre) * h->size * h->size;
             if (!(input = malloc(per * sizeof(float)))) { rc = fc_fail(err, FC_ENOMEM, "out of memory"); break; }
