@@ -6,7 +6,8 @@
  * Concat as in DenseNet, with a fused residual, and without the Relu. Not fused, and still right:
  * a padded 3x3 Conv (its zero padding is not normalized) and a norm whose output has another
  * reader. The bf16 table's models subsample their input at stride 8 first, so that their Convs
- * multiply bf16 pairs (checked: their results are not f32's). Not here: the affine_rows kernel against its scalar twin (test_kernels.c). */
+ * multiply bf16 pairs (checked: their results are not f32's). Not here: the affine_rows kernel
+ * against its scalar twin (test_kernels.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
